@@ -1,0 +1,51 @@
+#include "node/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <cstdio>
+
+#include "core/digest.h"
+#include "core/version.h"
+
+namespace flotilla::node {
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{
+      "flotilla-node: the device daemon. Follows signed releases of its apps, fetches them\n"
+      "from LAN neighbours and the tracker, verifies every byte, and runs the apps in its\n"
+      "built-in container runtime with health checks and rollback."};
+  app.set_version_flag("--version", std::string("flotilla-node ") + kVersion);
+  app.require_subcommand(0, 1);
+
+  std::vector<std::string> files;
+  auto* digest = app.add_subcommand(
+      "digest", "Print the sha256:<hex> digest of each FILE, as layers and artifacts are named");
+  digest->add_option("files", files, "Files to hash")->required()->check(CLI::ExistingFile);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (app.get_subcommands().empty()) {
+    std::fputs(app.help().c_str(), stderr);
+    return 2;
+  }
+  if (*digest) {
+    int rc = 0;
+    for (const auto& f : files) {
+      auto d = HashFile(f);
+      if (!d.ok()) {
+        fmt::print(stderr, "digest: {}\n", d.status().ToString());
+        rc = 1;
+        continue;
+      }
+      fmt::print("{}  {}\n", d->ToString(), f);
+    }
+    return rc;
+  }
+  return 1;
+}
+
+}  // namespace flotilla::node

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that flotilla's build, tests, demo and
+# benchmarks need. Idempotent: safe to run again; installs nothing twice.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git clang-14 libclang-rt-14-dev
+  # libraries
+  libtorrent-rasterbar-dev libboost-dev libboost-system-dev libsodium-dev
+  libzstd-dev libsqlite3-dev libgtest-dev libgmock-dev libarchive-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libseccomp-dev
+  libssl-dev
+  # tools used by tests, the demo and the benchmarks
+  openssl zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc
+  busybox-static umoci skopeo iproute2 iptables nftables python3-libtorrent
+  runc wrk hyperfine gnuplot-nox chromium
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} package(s): ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi

@@ -1,0 +1,22 @@
+// Helpers for end-to-end tests that run flotilla's binaries.
+#pragma once
+
+#include <string>
+
+namespace flotilla::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr, interleaved
+};
+
+// Runs `command` with /bin/sh and collects its output.
+CommandResult RunShell(const std::string& command);
+
+// Path of a binary built by this tree, e.g. BinaryPath("flotilla-node").
+std::string BinaryPath(const std::string& name);
+
+// A fresh empty directory under the test temp dir, removed by the caller's TearDown.
+std::string MakeTempDir(const std::string& prefix);
+
+}  // namespace flotilla::testing
