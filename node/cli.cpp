@@ -7,6 +7,7 @@
 
 #include "core/digest.h"
 #include "core/version.h"
+#include "node/commands.h"
 
 namespace flotilla::node {
 
@@ -22,6 +23,10 @@ int RunCli(int argc, char** argv) {
   auto* digest = app.add_subcommand(
       "digest", "Print the sha256:<hex> digest of each FILE, as layers and artifacts are named");
   digest->add_option("files", files, "Files to hash")->required()->check(CLI::ExistingFile);
+
+  // Each action returns -1 when none of its group's subcommands was chosen.
+  std::vector<CommandAction> groups = {RegisterTufCommands(app), RegisterStoreCommands(app),
+                                       RegisterAppCommands(app)};
 
   try {
     app.parse(argc, argv);
@@ -44,6 +49,9 @@ int RunCli(int argc, char** argv) {
       fmt::print("{}  {}\n", d->ToString(), f);
     }
     return rc;
+  }
+  for (auto& run : groups) {
+    if (int rc = run(); rc >= 0) return rc;
   }
   return 1;
 }

@@ -9,6 +9,7 @@
 #include "core/ed25519.h"
 #include "core/file_io.h"
 #include "core/version.h"
+#include "tracker/commands.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -52,6 +53,8 @@ int RunCli(int argc, char** argv) {
                 "OUT.pub its public key in hex. Never overwrites an existing key.");
   keygen->add_option("out", keygen_out, "Path of the private key file to create")->required();
 
+  std::vector<CommandAction> groups = {RegisterImageCommands(app)};
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -62,6 +65,9 @@ int RunCli(int argc, char** argv) {
     return 2;
   }
   if (*keygen) return Keygen(keygen_out);
+  for (auto& run : groups) {
+    if (int rc = run(); rc >= 0) return rc;
+  }
   return 1;
 }
 
