@@ -1,0 +1,300 @@
+#include "layerstore/layer_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+#include <set>
+
+#include "core/file_io.h"
+#include "layerstore/store_index.h"
+#include "layerstore/tar_split.h"
+
+namespace flotilla::layerstore {
+namespace {
+
+constexpr const char* kSubdirs[] = {"blobs", "blobs/sha256", "layers", "staging", "trash",
+                                    "quarantine"};
+
+// Names of the entries of a directory (not "." or "..").
+Result<std::vector<std::string>> ListDir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return IOErrorFromErrno("open directory " + dir, errno);
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(d);
+  return names;
+}
+
+Result<UniqueFd> OpenDirectory(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
+  return fd;
+}
+
+}  // namespace
+
+StagedLayer::~StagedLayer() {
+  if (!promoted && !dir.empty()) RemoveTree(dir).IgnoreError();
+}
+
+LayerStore::LayerStore(std::string root, int lock_fd, std::unique_ptr<StoreIndex> index)
+    : root_(std::move(root)), lock_fd_(lock_fd), index_(std::move(index)) {}
+
+LayerStore::~LayerStore() {
+  index_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+Result<std::unique_ptr<LayerStore>> LayerStore::Open(const std::string& root) {
+  RETURN_IF_ERROR(CreateDirectories(root, 0700));
+  for (const char* sub : kSubdirs) RETURN_IF_ERROR(CreateDirectories(root + "/" + sub, 0700));
+  int lock_fd = ::open((root + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return IOErrorFromErrno("open " + root + "/lock", errno);
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(lock_fd);
+    if (err == EWOULDBLOCK) {
+      return FailedPrecondition("store " + root + " is in use by another process");
+    }
+    return IOErrorFromErrno("lock " + root, err);
+  }
+  auto index = StoreIndex::Open(root + "/index.db");
+  if (!index.ok()) {
+    ::close(lock_fd);
+    return index.status();
+  }
+  std::unique_ptr<LayerStore> store(new LayerStore(root, lock_fd, std::move(*index)));
+  RETURN_IF_ERROR_CTX(store->Recover(), "recover store " + root);
+  return store;
+}
+
+std::string LayerStore::LayerDir(const Digest& diff_id) const {
+  return root_ + "/layers/" + diff_id.Hex();
+}
+
+std::string LayerStore::BlobPath(const Digest& digest) const {
+  return root_ + "/blobs/sha256/" + digest.Hex();
+}
+
+std::string LayerStore::UniqueName() {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%d.%llu.%08llx", ::getpid(),
+                static_cast<unsigned long long>(++name_counter_),
+                static_cast<unsigned long long>(rng() & 0xffffffffu));
+  return buf;
+}
+
+Status LayerStore::MoveToTrash(const std::string& path) {
+  const std::string target = root_ + "/trash/" + UniqueName();
+  if (::rename(path.c_str(), target.c_str()) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return IOErrorFromErrno("move " + path + " to trash", errno);
+  }
+  RETURN_IF_ERROR(FsyncDirectory(root_ + "/trash"));
+  return RemoveTree(target);
+}
+
+Status LayerStore::Recover() {
+  for (const char* sub : {"staging", "trash"}) {
+    ASSIGN_OR_RETURN(auto names, ListDir(root_ + "/" + sub));
+    for (const auto& name : names) {
+      RETURN_IF_ERROR(RemoveTree(root_ + "/" + sub + "/" + name));
+      if (std::string(sub) == "staging") {
+        recovery_notes_.push_back("removed unfinished staging directory " + name);
+      }
+    }
+  }
+  RETURN_IF_ERROR(RecoverLayers());
+  return RecoverBlobs();
+}
+
+Status LayerStore::RecoverLayers() {
+  ASSIGN_OR_RETURN(auto rows, index_->ListLayers());
+  std::set<std::string> ready;
+  for (const auto& row : rows) {
+    if (row.info.state != LayerState::kReady) continue;
+    const std::string dir = LayerDir(row.info.diff_id);
+    struct stat st;
+    if (::stat((dir + "/tree").c_str(), &st) != 0 ||
+        ::stat((dir + "/tarsplit.zst").c_str(), &st) != 0) {
+      // Only a lost write could do this; the layer is re-fetched or re-imported.
+      RETURN_IF_ERROR(index_->SetLayerState(row.info.diff_id, LayerState::kQuarantined));
+      recovery_notes_.push_back("layer " + row.info.diff_id.ToString() +
+                                " is indexed but missing on disk; marked quarantined");
+      continue;
+    }
+    ready.insert(row.info.diff_id.Hex());
+  }
+  ASSIGN_OR_RETURN(auto names, ListDir(root_ + "/layers"));
+  for (const auto& name : names) {
+    if (ready.count(name)) continue;
+    RETURN_IF_ERROR(MoveToTrash(root_ + "/layers/" + name));
+    recovery_notes_.push_back("removed layer directory " + name + " that was never indexed");
+  }
+  return Status::Ok();
+}
+
+Status LayerStore::RecoverBlobs() {
+  ASSIGN_OR_RETURN(auto rows, index_->ListBlobs());
+  std::set<std::string> known;
+  for (const auto& row : rows) {
+    if (!row.quarantined) known.insert(row.digest.Hex());
+  }
+  ASSIGN_OR_RETURN(auto names, ListDir(root_ + "/blobs/sha256"));
+  for (const auto& name : names) {
+    if (known.count(name)) continue;
+    if (::unlink((root_ + "/blobs/sha256/" + name).c_str()) != 0 && errno != ENOENT) {
+      return IOErrorFromErrno("remove blob " + name, errno);
+    }
+    recovery_notes_.push_back("removed blob file " + name + " that was never indexed");
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<StagedLayer>> LayerStore::Stage(ByteSource& tar, const UnpackLimits& limits,
+                                                       const ProgressFn& progress, size_t item,
+                                                       size_t items) {
+  auto staged = std::make_unique<StagedLayer>();
+  staged->dir = root_ + "/staging/" + UniqueName();
+  if (::mkdir(staged->dir.c_str(), 0700) != 0) {
+    return IOErrorFromErrno("mkdir " + staged->dir, errno);
+  }
+  if (::mkdir((staged->dir + "/tree").c_str(), 0755) != 0) {
+    return IOErrorFromErrno("mkdir " + staged->dir + "/tree", errno);
+  }
+  ASSIGN_OR_RETURN(UniqueFd tree, OpenDirectory(staged->dir + "/tree"));
+  const std::string split_path = staged->dir + "/tarsplit.zst";
+  UniqueFd split(::open(split_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!split.valid()) return IOErrorFromErrno("create " + split_path, errno);
+  BytesProgress on_bytes;
+  if (progress) {
+    on_bytes = [&](uint64_t bytes) {
+      progress(Progress{Phase::kUnpacking, item, items, bytes, {}});
+    };
+  }
+  ASSIGN_OR_RETURN(staged->result, UnpackLayerTar(tar, tree.get(), split.get(), limits, on_bytes));
+  return staged;
+}
+
+Status LayerStore::Promote(const std::vector<StagedLayer*>& staged) {
+  if (staged.empty()) return Status::Ok();
+  // One syncfs makes every file of every staged layer durable before any
+  // rename can make it visible: cheaper on an SD card than an fsync per file.
+  ASSIGN_OR_RETURN(UniqueFd staging, OpenDirectory(root_ + "/staging"));
+  if (::syncfs(staging.get()) != 0) return IOErrorFromErrno("syncfs " + root_, errno);
+  for (StagedLayer* layer : staged) {
+    const std::string target = LayerDir(layer->result.diff_id);
+    if (::rename(layer->dir.c_str(), target.c_str()) != 0) {
+      if (errno != EEXIST && errno != ENOTEMPTY) {
+        return IOErrorFromErrno("promote layer " + layer->result.diff_id.ToString(), errno);
+      }
+      continue;  // promoted already by an earlier import in this process; staging is dropped
+    }
+    layer->promoted = true;
+  }
+  return FsyncDirectory(root_ + "/layers");
+}
+
+Status LayerStore::WriteBlob(const Digest& digest, ByteSpan bytes) {
+  return WriteFileAtomic(BlobPath(digest), bytes, 0644);
+}
+
+Result<LayerInfo> LayerStore::UnpackLayer(ByteSource& tar, const Digest& diff_id, uint64_t length,
+                                          const UnpackOptions& options,
+                                          const ProgressFn& progress) {
+  ASSIGN_OR_RETURN(auto existing, index_->GetLayer(diff_id));
+  if (existing && existing->info.state == LayerState::kReady) return existing->info;
+  UnpackLimits limits;
+  limits.max_length = length;
+  limits.expected_length = length;
+  limits.expected_diff_id = diff_id;
+  limits.allow_devices = options.allow_devices;
+  ASSIGN_OR_RETURN(auto staged, Stage(tar, limits, progress, 1, 1));
+  if (progress) progress(Progress{Phase::kPromoting, 1, 1, 0, {}});
+  RETURN_IF_ERROR(Promote({staged.get()}));
+  if (progress) progress(Progress{Phase::kIndexing, 1, 1, 0, {}});
+  LayerRow row;
+  row.info = LayerInfo{diff_id, staged->result.length, staged->result.entries, LayerState::kReady};
+  row.tarsplit_bytes = staged->result.tarsplit_logical_bytes;
+  RETURN_IF_ERROR(index_->UpsertLayer(row));
+  if (progress) progress(Progress{Phase::kDone, 1, 1, 0, {}});
+  return row.info;
+}
+
+Result<std::optional<LayerInfo>> LayerStore::FindLayer(const Digest& diff_id) {
+  ASSIGN_OR_RETURN(auto row, index_->GetLayer(diff_id));
+  if (!row) return std::optional<LayerInfo>();
+  return std::optional<LayerInfo>(row->info);
+}
+
+Result<std::string> LayerStore::LayerTreePath(const Digest& diff_id) {
+  ASSIGN_OR_RETURN(auto row, index_->GetLayer(diff_id));
+  if (!row || row->info.state != LayerState::kReady) {
+    return NotFound("layer " + diff_id.ToString() + " is not in the store");
+  }
+  return LayerDir(diff_id) + "/tree";
+}
+
+Result<UniqueFd> LayerStore::OpenLayerFile(const Digest& diff_id, std::string_view path) {
+  ASSIGN_OR_RETURN(std::string tree_path, LayerTreePath(diff_id));
+  ASSIGN_OR_RETURN(std::string normalized, NormalizeRelativePath(path));
+  ASSIGN_OR_RETURN(UniqueFd tree, OpenDirectory(tree_path));
+  return OpenInRoot(tree.get(), normalized, O_RDONLY);
+}
+
+Status LayerStore::WriteLayerTar(const Digest& diff_id, const ByteSink& sink) {
+  ASSIGN_OR_RETURN(auto row, index_->GetLayer(diff_id));
+  if (!row || row->info.state != LayerState::kReady) {
+    return NotFound("layer " + diff_id.ToString() + " is not in the store");
+  }
+  const std::string dir = LayerDir(diff_id);
+  ASSIGN_OR_RETURN(UniqueFd tree, OpenDirectory(dir + "/tree"));
+  UniqueFd split(::open((dir + "/tarsplit.zst").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!split.valid()) return IOErrorFromErrno("open tar-split of " + diff_id.ToString(), errno);
+  Sha256Hasher hasher;
+  uint64_t written = 0;
+  auto emit = [&](ByteSpan bytes) -> Status {
+    written += bytes.size();
+    if (written > row->info.length) return Corruption("regenerated tar is too long");
+    hasher.Update(bytes);
+    return sink(bytes);
+  };
+  Bytes buffer(128 * 1024);
+  TarSplitVisitor visitor;
+  visitor.on_raw = emit;
+  visitor.on_file = [&](uint64_t size, std::string_view path) -> Status {
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenInRoot(tree.get(), path, O_RDONLY));
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<uint64_t>(st.st_size) != size) {
+      return Corruption("file '" + std::string(path) + "' changed size in the stored layer");
+    }
+    for (uint64_t left = size; left > 0;) {
+      ssize_t n = ::read(fd.get(), buffer.data(), std::min<uint64_t>(left, buffer.size()));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Corruption("file '" + std::string(path) + "' is shorter than recorded");
+      RETURN_IF_ERROR(emit(ByteSpan(buffer.data(), static_cast<size_t>(n))));
+      left -= static_cast<uint64_t>(n);
+    }
+    return Status::Ok();
+  };
+  ASSIGN_OR_RETURN(TarSplitEnd end, ReadTarSplit(split.get(), row->tarsplit_bytes, visitor));
+  Digest got = hasher.Finish();
+  if (end.diff_id != diff_id || end.tar_length != row->info.length || written != end.tar_length ||
+      got != diff_id) {
+    return Corruption("layer " + diff_id.ToString() + " regenerates to " + got.ToString() +
+                      " (" + std::to_string(written) + " bytes)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace flotilla::layerstore

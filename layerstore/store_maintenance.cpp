@@ -1,0 +1,171 @@
+// LayerStore: listing, verification with quarantine, garbage collection.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <map>
+#include <set>
+
+#include "core/file_io.h"
+#include "layerstore/layer_store.h"
+#include "layerstore/store_index.h"
+
+namespace flotilla::layerstore {
+
+Result<std::vector<ImageRecord>> LayerStore::ListImages() { return index_->ListImages(); }
+
+Result<ImageRecord> LayerStore::FindImage(std::string_view name) {
+  ASSIGN_OR_RETURN(auto images, index_->ListImages());
+  const ImageRecord* by_prefix = nullptr;
+  int prefix_matches = 0;
+  for (const auto& image : images) {
+    for (const auto& ref : image.refs) {
+      if (ref == name) return image;
+    }
+    const std::string id = image.config_digest.ToString();
+    if (id == name) return image;
+    std::string_view hex = name.substr(0, 7) == "sha256:" ? name.substr(7) : name;
+    if (hex.size() >= 12 && image.config_digest.Hex().compare(0, hex.size(), hex) == 0) {
+      by_prefix = &image;
+      ++prefix_matches;
+    }
+  }
+  if (prefix_matches == 1) return *by_prefix;
+  if (prefix_matches > 1) return InvalidArgument("'" + std::string(name) + "' is ambiguous");
+  return NotFound("no image named '" + std::string(name) + "'");
+}
+
+Result<std::vector<LayerInfo>> LayerStore::ListLayers() {
+  ASSIGN_OR_RETURN(auto rows, index_->ListLayers());
+  std::vector<LayerInfo> out;
+  for (const auto& row : rows) out.push_back(row.info);
+  return out;
+}
+
+Status LayerStore::RemoveImage(const std::string& name) {
+  std::string key = name;
+  if (auto found = FindImage(name); found.ok()) {
+    bool is_ref = false;
+    for (const auto& ref : found->refs) is_ref = is_ref || ref == name;
+    if (!is_ref) key = found->config_digest.ToString();
+  }
+  RETURN_IF_ERROR(index_->Begin());
+  auto removed = index_->RemoveImage(key);
+  if (!removed.ok()) {
+    index_->Rollback();
+    return removed.status();
+  }
+  return index_->Commit();
+}
+
+Status LayerStore::QuarantineLayer(const Digest& diff_id) {
+  RETURN_IF_ERROR(index_->SetLayerState(diff_id, LayerState::kQuarantined));
+  const std::string target = root_ + "/quarantine/" + diff_id.Hex() + "." + UniqueName();
+  if (::rename(LayerDir(diff_id).c_str(), target.c_str()) != 0 && errno != ENOENT) {
+    return IOErrorFromErrno("quarantine layer " + diff_id.ToString(), errno);
+  }
+  return FsyncDirectory(root_ + "/layers");
+}
+
+Status LayerStore::VerifyLayer(const Digest& diff_id, uint64_t length) {
+  uint64_t seen = 0;
+  RETURN_IF_ERROR(WriteLayerTar(diff_id, [&](ByteSpan bytes) {
+    seen += bytes.size();
+    return Status::Ok();
+  }));
+  if (seen != length) return Corruption("regenerated tar has the wrong length");
+  return Status::Ok();
+}
+
+Result<VerifyReport> LayerStore::Verify(const ProgressFn& progress) {
+  VerifyReport report;
+  ASSIGN_OR_RETURN(auto layers, index_->ListLayers());
+  size_t item = 0;
+  std::set<Digest> ready_layers;
+  for (const auto& row : layers) {
+    ++item;
+    if (row.info.state != LayerState::kReady) continue;
+    const std::string id = row.info.diff_id.ToString();
+    if (progress) progress(Progress{Phase::kVerifying, item, layers.size(), 0, id});
+    Status st = VerifyLayer(row.info.diff_id, row.info.length);
+    if (st.ok()) {
+      ++report.layers_ok;
+      ready_layers.insert(row.info.diff_id);
+      continue;
+    }
+    report.problems.push_back("layer " + id + " is corrupt (" + st.message() +
+                              "); quarantined");
+    RETURN_IF_ERROR(QuarantineLayer(row.info.diff_id));
+  }
+  ASSIGN_OR_RETURN(auto blobs, index_->ListBlobs());
+  std::set<Digest> ready_blobs;
+  for (const auto& blob : blobs) {
+    if (blob.quarantined) continue;
+    auto got = HashFile(BlobPath(blob.digest));
+    if (got.ok() && *got == blob.digest) {
+      ++report.blobs_ok;
+      ready_blobs.insert(blob.digest);
+      continue;
+    }
+    report.problems.push_back("blob " + blob.digest.ToString() + " is corrupt or missing; " +
+                              "quarantined");
+    RETURN_IF_ERROR(index_->SetBlobQuarantined(blob.digest));
+    const std::string target = root_ + "/quarantine/blob-" + blob.digest.Hex();
+    if (::rename(BlobPath(blob.digest).c_str(), target.c_str()) != 0 && errno != ENOENT) {
+      return IOErrorFromErrno("quarantine blob " + blob.digest.ToString(), errno);
+    }
+  }
+  ASSIGN_OR_RETURN(auto images, index_->ListImages());
+  for (const auto& image : images) {
+    const std::string id = image.config_digest.ToString();
+    if (!ready_blobs.count(image.config_digest)) {
+      report.problems.push_back("image " + id + " has no valid config blob");
+    }
+    for (const auto& layer : image.layers) {
+      if (!ready_layers.count(layer.diff_id)) {
+        report.problems.push_back("image " + id + " needs layer " + layer.diff_id.ToString() +
+                                  ", which the store does not hold intact");
+      }
+    }
+  }
+  return report;
+}
+
+Result<GcReport> LayerStore::CollectGarbage() {
+  GcReport report;
+  ASSIGN_OR_RETURN(auto layers, index_->UnreferencedLayers());
+  ASSIGN_OR_RETURN(auto blobs, index_->UnreferencedBlobs());
+  // Index first, files after: a crash in between leaves unindexed files,
+  // which Open() removes.
+  RETURN_IF_ERROR(index_->Begin());
+  for (const auto& d : layers) {
+    if (Status st = index_->DeleteLayer(d); !st.ok()) {
+      index_->Rollback();
+      return st;
+    }
+  }
+  for (const auto& d : blobs) {
+    if (Status st = index_->DeleteBlob(d); !st.ok()) {
+      index_->Rollback();
+      return st;
+    }
+  }
+  RETURN_IF_ERROR(index_->Commit());
+  for (const auto& d : layers) {
+    RETURN_IF_ERROR(MoveToTrash(LayerDir(d)));
+    ++report.layers_removed;
+  }
+  for (const auto& d : blobs) {
+    if (::unlink(BlobPath(d).c_str()) != 0 && errno != ENOENT) {
+      return IOErrorFromErrno("remove blob " + d.ToString(), errno);
+    }
+    ++report.blobs_removed;
+  }
+  // Quarantined evidence goes with the rows that described it.
+  const std::string quarantine = root_ + "/quarantine";
+  RETURN_IF_ERROR(MoveToTrash(quarantine));
+  RETURN_IF_ERROR(CreateDirectories(quarantine, 0700));
+  return report;
+}
+
+}  // namespace flotilla::layerstore

@@ -1,0 +1,67 @@
+#include "layerstore/types.h"
+
+#include <sys/utsname.h>
+
+namespace flotilla::layerstore {
+
+std::string Platform::ToString() const {
+  std::string s = os + "/" + architecture;
+  if (!variant.empty()) s += "/" + variant;
+  return s;
+}
+
+Result<Platform> Platform::Parse(std::string_view text) {
+  Platform p;
+  size_t a = text.find('/');
+  if (a == std::string_view::npos || a == 0) {
+    return InvalidArgument("platform '" + std::string(text) + "' is not os/arch[/variant]");
+  }
+  p.os = std::string(text.substr(0, a));
+  std::string_view rest = text.substr(a + 1);
+  size_t b = rest.find('/');
+  p.architecture = std::string(rest.substr(0, b));
+  if (b != std::string_view::npos) p.variant = std::string(rest.substr(b + 1));
+  if (p.architecture.empty() || p.variant.find('/') != std::string::npos) {
+    return InvalidArgument("platform '" + std::string(text) + "' is not os/arch[/variant]");
+  }
+  return p;
+}
+
+Platform Platform::Host() {
+  utsname u{};
+  ::uname(&u);
+  std::string machine = u.machine;
+  Platform p{"linux", machine, ""};
+  if (machine == "x86_64") p.architecture = "amd64";
+  if (machine == "i686" || machine == "i386") p.architecture = "386";
+  if (machine == "aarch64" || machine == "arm64") p.architecture = "arm64";
+  if (machine.rfind("armv", 0) == 0) {
+    p.architecture = "arm";
+    p.variant = "v" + machine.substr(4, 1);
+  }
+  return p;
+}
+
+bool Platform::Accepts(const Platform& offered) const {
+  if (os != offered.os || architecture != offered.architecture) return false;
+  if (variant.empty() || variant == offered.variant) return true;
+  return architecture == "arm64" && variant == "v8" && offered.variant.empty();
+}
+
+std::string_view LayerStateName(LayerState state) {
+  return state == LayerState::kReady ? "ready" : "quarantined";
+}
+
+std::string_view PhaseName(Phase phase) {
+  switch (phase) {
+    case Phase::kReading: return "reading";
+    case Phase::kUnpacking: return "unpacking";
+    case Phase::kPromoting: return "promoting";
+    case Phase::kIndexing: return "indexing";
+    case Phase::kVerifying: return "verifying";
+    case Phase::kDone: return "done";
+  }
+  return "unknown";
+}
+
+}  // namespace flotilla::layerstore
