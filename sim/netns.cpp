@@ -1,0 +1,133 @@
+#include "sim/netns.h"
+
+#include <dirent.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <sstream>
+
+#include "core/canonical_json.h"
+#include "core/clock.h"
+#include "sim/command.h"
+
+namespace flotilla::sim {
+namespace {
+
+constexpr char kNetnsDir[] = "/run/netns";
+
+bool NetnsExists(const std::string& name) {
+  std::string path = std::string(kNetnsDir) + "/" + name;
+  return ::access(path.c_str(), F_OK) == 0;
+}
+
+void SignalAll(const std::vector<pid_t>& pids, int sig) {
+  for (pid_t pid : pids) ::kill(pid, sig);
+}
+
+// Waits (on pidfds, no polling loop) until every process of the namespace
+// has exited or `deadline` passes; true when none is left.
+Result<bool> WaitEmpty(const std::string& name, MonoTime deadline) {
+  Clock& clock = SystemClock::Instance();
+  for (int round = 0; round < 100; ++round) {
+    ASSIGN_OR_RETURN(auto pids, NetnsPids(name));
+    if (pids.empty()) return true;
+    for (pid_t pid : pids) {
+      int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      if (fd < 0) continue;  // already gone
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - clock.MonotonicNow());
+      pollfd pfd = {fd, POLLIN, 0};
+      if (left.count() > 0) ::poll(&pfd, 1, static_cast<int>(left.count()));
+      ::close(fd);
+    }
+    if (clock.MonotonicNow() >= deadline) {
+      ASSIGN_OR_RETURN(pids, NetnsPids(name));
+      return pids.empty();
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+Status CreateNetns(const std::string& name) {
+  RETURN_IF_ERROR(RunChecked({"ip", "netns", "add", name}).status());
+  RETURN_IF_ERROR(RunChecked({"ip", "-n", name, "link", "set", "lo", "up"}).status());
+  RETURN_IF_ERROR(SetSysctl(name, "net.ipv6.conf.all.disable_ipv6", "1"));
+  return SetSysctl(name, "net.ipv6.conf.default.disable_ipv6", "1");
+}
+
+Status DestroyNetns(const std::string& name, int grace_ms) {
+  if (!NetnsExists(name)) return Status::Ok();
+  Clock& clock = SystemClock::Instance();
+  ASSIGN_OR_RETURN(auto pids, NetnsPids(name));
+  if (!pids.empty()) {
+    SignalAll(pids, SIGTERM);
+    ASSIGN_OR_RETURN(bool empty,
+                     WaitEmpty(name, clock.MonotonicNow() + std::chrono::milliseconds(grace_ms)));
+    if (!empty) {
+      ASSIGN_OR_RETURN(pids, NetnsPids(name));
+      SignalAll(pids, SIGKILL);
+      ASSIGN_OR_RETURN(empty, WaitEmpty(name, clock.MonotonicNow() + std::chrono::seconds(5)));
+      if (!empty) return FailedPrecondition("processes in namespace " + name + " survive SIGKILL");
+    }
+  }
+  return RunChecked({"ip", "netns", "del", name}).status().WithContext("delete namespace");
+}
+
+Result<std::vector<std::string>> ListNetns() {
+  std::vector<std::string> names;
+  DIR* dir = ::opendir(kNetnsDir);
+  if (dir == nullptr) {
+    if (errno == ENOENT) return names;
+    return IOErrorFromErrno(kNetnsDir, errno);
+  }
+  while (dirent* e = ::readdir(dir)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  ::closedir(dir);
+  return names;
+}
+
+Result<std::vector<pid_t>> NetnsPids(const std::string& name) {
+  std::vector<pid_t> pids;
+  if (!NetnsExists(name)) return pids;
+  ASSIGN_OR_RETURN(std::string out, RunChecked({"ip", "netns", "pids", name}));
+  std::istringstream in(out);
+  long pid;
+  while (in >> pid) {
+    if (pid > 0) pids.push_back(static_cast<pid_t>(pid));
+  }
+  return pids;
+}
+
+Status SetSysctl(const std::string& ns, const std::string& key, const std::string& value) {
+  return RunChecked(InNetns(ns, {"sysctl", "-q", "-w", key + "=" + value})).status();
+}
+
+Result<InterfaceCounters> ReadInterfaceCounters(const std::string& ns, const std::string& ifname) {
+  ASSIGN_OR_RETURN(std::string out,
+                   RunChecked({"ip", "-n", ns, "-j", "-s", "link", "show", "dev", ifname}));
+  ASSIGN_OR_RETURN(Json doc, ParseJsonStrict(out));
+  if (!doc.is_array() || doc.empty() || !doc[0].contains("stats64")) {
+    return Corruption("no stats64 in `ip -j -s link` output for " + ifname);
+  }
+  const Json& stats = doc[0]["stats64"];
+  InterfaceCounters c;
+  try {
+    c.rx_bytes = stats.at("rx").at("bytes").get<uint64_t>();
+    c.rx_packets = stats.at("rx").at("packets").get<uint64_t>();
+    c.tx_bytes = stats.at("tx").at("bytes").get<uint64_t>();
+    c.tx_packets = stats.at("tx").at("packets").get<uint64_t>();
+  } catch (const Json::exception& e) {
+    return Corruption(std::string("interface counters of ") + ifname + ": " + e.what());
+  }
+  return c;
+}
+
+}  // namespace flotilla::sim

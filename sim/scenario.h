@@ -1,0 +1,57 @@
+// Scenario files: what flotilla-sim runs (format and examples in
+// docs/sim.md and sim/scenarios/). Parsing validates everything and expands
+// site groups and random churn into concrete, seed-determined lists, so a
+// runner only reads plain values. Unknown keys are errors (a typo must not
+// silently become a default).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/canonical_json.h"
+#include "core/status.h"
+#include "sim/topology.h"
+
+namespace flotilla::sim {
+
+enum class Strategy { kFlotilla, kHttpFull, kHttpDelta };
+std::string_view StrategyName(Strategy s);
+
+struct ChurnEvent {
+  enum class Kind { kDeviceOff, kWanDown };
+  Kind kind = Kind::kDeviceOff;
+  int site = 0;
+  int device = -1;  // kDeviceOff only
+  double from_s = 0;
+  double to_s = 0;
+  friend bool operator==(const ChurnEvent&, const ChurnEvent&) = default;
+};
+
+struct Release {
+  std::string image;     // absolute path (resolved against the scenario's directory)
+  std::string previous;  // empty: no previous release, so no deltas
+};
+
+struct Scenario {
+  std::string name;
+  std::string description;
+  uint64_t seed = 1;
+  uint32_t time_limit_s = 0;
+  Strategy strategy = Strategy::kFlotilla;
+  Release release;
+  TopologySpec topology;      // sites in file order, groups expanded
+  std::vector<ChurnEvent> churn;  // sorted by from_s, then site, then device
+};
+
+inline constexpr size_t kMaxScenarioBytes = 1 << 20;
+
+// `base_dir` resolves relative image paths.
+Result<Scenario> ParseScenario(std::string_view json_text, const std::string& base_dir);
+Result<Scenario> LoadScenario(const std::string& path);
+
+// The expanded scenario as JSON (what `flotilla-sim scenario check` prints).
+Json ScenarioToJson(const Scenario& s);
+
+}  // namespace flotilla::sim

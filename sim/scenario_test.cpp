@@ -1,0 +1,124 @@
+#include "sim/scenario.h"
+
+#include <gtest/gtest.h>
+
+namespace flotilla::sim {
+namespace {
+
+constexpr char kMinimal[] = R"({
+  "name": "t", "time_limit_s": 100, "release": {"image": "a.tar"},
+  "sites": [{"name": "only"}]
+})";
+
+std::string WithSites(const std::string& sites, const std::string& extra = "") {
+  return R"({"name": "t", "time_limit_s": 100, "release": {"image": "a.tar", "previous": "p.tar"},
+    "links": {"3g": {"down": {"rate_kbit": 2000, "delay_ms": 150, "jitter_ms": 20, "loss_percent": 1},
+                     "up": {"rate_kbit": 500}}},
+    "sites": )" + sites + extra + "}";
+}
+
+TEST(ScenarioTest, MinimalScenarioGetsDefaults) {
+  auto s = ParseScenario(kMinimal, "/base");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->name, "t");
+  EXPECT_EQ(s->strategy, Strategy::kFlotilla);
+  EXPECT_EQ(s->release.image, "/base/a.tar");
+  EXPECT_EQ(s->release.previous, "");
+  ASSERT_EQ(s->topology.sites.size(), 1u);
+  EXPECT_EQ(s->topology.sites[0].devices, 1);
+  EXPECT_TRUE(s->topology.sites[0].nat);
+  EXPECT_FALSE(s->topology.sites[0].wan_down.shaped());
+}
+
+TEST(ScenarioTest, ProfilesGroupsAndUnitsExpand) {
+  auto s = ParseScenario(
+      WithSites(R"([{"name": "a-{i}", "count": 3, "devices": 4, "wan": "3g", "nat": false},
+                    {"name": "b", "wan": {"down": {"rate_kbit": 1}}}])"),
+      "/x");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_EQ(s->topology.sites.size(), 4u);
+  EXPECT_EQ(s->topology.sites[2].name, "a-3");
+  EXPECT_EQ(s->topology.sites[2].devices, 4);
+  EXPECT_FALSE(s->topology.sites[2].nat);
+  EXPECT_TRUE(s->topology.sites[3].nat);
+  const LinkShape& down = s->topology.sites[0].wan_down;
+  EXPECT_EQ(down.rate_kbit, 2000u);
+  EXPECT_EQ(down.delay_us, 150'000u);
+  EXPECT_EQ(down.jitter_us, 20'000u);
+  EXPECT_EQ(down.loss_ppm, 10'000u);
+  EXPECT_EQ(s->topology.sites[0].wan_up.rate_kbit, 500u);
+  EXPECT_EQ(s->topology.sites[3].wan_down.rate_kbit, 1u);
+}
+
+TEST(ScenarioTest, ChurnIsExpandedDeterministicallyFromTheSeed) {
+  std::string churn = R"(, "seed": 9, "churn": [
+      {"random_devices": 0.25, "off_s_min": 10, "off_s_max": 30},
+      {"device": "a-2/3", "off_s": [5, 50]},
+      {"site": "a-1", "wan_down_s": [1, 2]}])";
+  std::string text = WithSites(R"([{"name": "a-{i}", "count": 4, "devices": 4}])", churn);
+  auto s = ParseScenario(text, "/");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_EQ(s->churn.size(), 4u + 1 + 1);
+  auto again = ParseScenario(text, "/");
+  EXPECT_EQ(s->churn, again->churn);
+  EXPECT_EQ(s->churn.front().kind, ChurnEvent::Kind::kWanDown);
+  for (const ChurnEvent& e : s->churn) {
+    EXPECT_GE(e.from_s, 0);
+    EXPECT_LE(e.to_s, 100);
+    EXPECT_LT(e.from_s, e.to_s);
+  }
+  auto other = ParseScenario(
+      WithSites(R"([{"name": "a-{i}", "count": 4, "devices": 4}])",
+                R"(, "seed": 10, "churn": [{"random_devices": 0.25, "off_s_min": 10, "off_s_max": 30}])"),
+      "/");
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(std::vector<ChurnEvent>(s->churn.begin(), s->churn.begin() + 1), other->churn);
+}
+
+TEST(ScenarioTest, MistakesAreRefusedWithTheirPlace) {
+  struct Case {
+    std::string text, expect;
+  } cases[] = {
+      {WithSites(R"([{"name": "a", "wan": "4g"}])"), "no link profile '4g'"},
+      {WithSites(R"([{"name": "a", "devcies": 3}])"), "unknown key 'devcies'"},
+      {WithSites(R"([{"name": "a", "count": 2}])"), "needs '{i}'"},
+      {WithSites(R"([{"name": "a"}, {"name": "a"}])"), "duplicate site name"},
+      {WithSites(R"([{"name": "a", "devices": 201}])"), "'devices' must be within"},
+      {WithSites(R"([{"name": "a", "wan": {"down": {"loss_percent": 100}}}])"), "loss_percent"},
+      {WithSites(R"([{"name": "a", "wan": {"down": {"delay_ms": 5, "jitter_ms": 10}}}])"),
+       "jitter larger than the delay"},
+      {WithSites(R"([{"name": "a"}])", R"(, "churn": [{"device": "a/1", "off_s": [1, 2]}])"),
+       "no device 'a/1'"},
+      {WithSites(R"([{"name": "a"}])", R"(, "churn": [{"device": "a/0", "off_s": [5, 500]}])"),
+       "from < to <= time_limit_s"},
+      {WithSites(R"([{"name": "a"}])", R"(, "strategy": "carrier-pigeon")"), "carrier-pigeon"},
+      {WithSites(R"([])"), "non-empty"},
+      {R"({"name": "t", "name": "u", "time_limit_s": 1, "release": {"image": "a"}, "sites": [{"name": "a"}]})",
+       "duplicate"},
+      {R"({"name": "t", "time_limit_s": 1, "release": {"image": "a"}, "sites": [{"name": "a"}],
+          "strategy": "http-delta"})",
+       "needs release.previous"},
+  };
+  for (const Case& c : cases) {
+    auto s = ParseScenario(c.text, "/");
+    ASSERT_FALSE(s.ok()) << c.text;
+    EXPECT_NE(s.status().message().find(c.expect), std::string::npos)
+        << "expected '" << c.expect << "' in: " << s.status().ToString();
+  }
+}
+
+TEST(ScenarioTest, ShippedScenariosAreValid) {
+  for (const char* name : {"small", "small-no-nat", "city"}) {
+    auto s = LoadScenario(std::string(FLOTILLA_SOURCE_DIR) + "/sim/scenarios/" + name + ".json");
+    ASSERT_TRUE(s.ok()) << name << ": " << s.status().ToString();
+  }
+  auto city = LoadScenario(std::string(FLOTILLA_SOURCE_DIR) + "/sim/scenarios/city.json");
+  ASSERT_TRUE(city.ok());
+  EXPECT_EQ(city->topology.sites.size(), 10u);
+  EXPECT_EQ(city->churn.size(), 4u + 1);  // 10% of 40 devices, and one WAN outage
+  auto small = LoadScenario(std::string(FLOTILLA_SOURCE_DIR) + "/sim/scenarios/small-no-nat.json");
+  EXPECT_FALSE(small->topology.sites[0].nat);
+}
+
+}  // namespace
+}  // namespace flotilla::sim
