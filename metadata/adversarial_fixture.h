@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,7 @@
 namespace flotilla::metadata::testing {
 
 class AdversarialTest : public ::testing::Test {
- protected:
+ public:
   void SetUp() override;
   void TearDown() override;
 
@@ -36,9 +37,13 @@ class AdversarialTest : public ::testing::Test {
   // Every file of the client's metadata dir (and of target_dir_), name -> bytes.
   std::map<std::string, std::string> TrustedState() const;
   // Refreshes and expects `code` with `message_part` in the message, and the
-  // trusted state byte-for-byte unchanged.
+  // trusted state byte-for-byte unchanged, except for the files in
+  // `may_advance`: metadata of an earlier step that verified before the
+  // rejected one and that TUF persists (e.g. the timestamp that named a bad
+  // snapshot). The rejected role's file is never among them.
   void ExpectRefreshRejected(StatusCode code, std::string_view message_part,
-                             ClientLimits limits = {});
+                             ClientLimits limits = {},
+                             const std::set<std::string>& may_advance = {});
 
   // Repository file access for attacks.
   std::string MetadataPath(const std::string& name) const;
@@ -72,6 +77,10 @@ class AdversarialTest : public ::testing::Test {
   std::unique_ptr<Repository> repo_;
   std::unique_ptr<DirectoryRemote> remote_;
 };
+
+// Names of files that differ between two TrustedState() results.
+std::vector<std::string> ChangedFiles(const std::map<std::string, std::string>& before,
+                                      const std::map<std::string, std::string>& after);
 
 // Expects `status` to have `code` and contain `part`.
 void ExpectStatus(const Status& status, StatusCode code, std::string_view part);

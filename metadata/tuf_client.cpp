@@ -50,6 +50,20 @@ Status CheckFileAgainstTarget(const std::string& path, const TargetFile& target)
                               /*require_hash=*/true);
 }
 
+// flotilla checks sha256 only: a target must carry it and nothing it cannot check.
+Status CheckHashAlgorithms(const TargetFile& target) {
+  for (const auto& [algorithm, hex] : target.hashes) {
+    if (algorithm != "sha256") {
+      return Corruption("target " + PercentEncode(target.name) + ": unsupported hash algorithm '" +
+                        algorithm.substr(0, 32) + "'");
+    }
+  }
+  if (!target.hashes.contains("sha256")) {
+    return Corruption("target " + PercentEncode(target.name) + " has no sha256 hash");
+  }
+  return Status::Ok();
+}
+
 std::string TargetUrlPath(const TargetFile& target, bool consistent_snapshot) {
   if (!consistent_snapshot) return EncodeTargetUrlPath(target.name);
   auto slash = target.name.rfind('/');
@@ -351,6 +365,7 @@ Result<DownloadedTarget> TufClient::DownloadTarget(const TargetFile& target,
   if (file_name.size() > kMaxTargetFileName) {
     return InvalidArgument("target name too long for a local file name");
   }
+  RETURN_IF_ERROR(CheckHashAlgorithms(target));  // before fetching anything
   RETURN_IF_ERROR(CreateDirectories(target_dir, 0755));
   const std::string path = target_dir + "/" + file_name;
   if (CheckFileAgainstTarget(path, target).ok()) return DownloadedTarget{path, false};

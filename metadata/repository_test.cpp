@@ -1,0 +1,175 @@
+// The repository writer against the client: what the tracker publishes, a
+// device trusts, through key rotations and offline root signing.
+#include "metadata/repository.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/file_io.h"
+#include "metadata/adversarial_fixture.h"
+#include "metadata/release.h"
+
+namespace flotilla::metadata::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using RepositoryTest = AdversarialTest;
+
+Release DemoRelease(uint64_t version) {
+  Release r;
+  r.app = "demo";
+  r.version = version;
+  r.image.manifest = Digest::Of("manifest" + std::to_string(version));
+  r.image.config = Digest::Of("config");
+  r.image.platform = "linux/arm/v7";
+  r.image.layers = {{Digest::Of("layer"), 4096}};
+  r.artifacts = {{Digest::Of("layer"), ArtifactKind::kFull, {}, Digest::Of("artifact"), 1024,
+                  Digest::Of("torrent" + std::to_string(version)).bytes(), "zstd"}};
+  r.app_spec = Json{{"image", "demo"}, {"command", {"/demo"}}};
+  return r;
+}
+
+TEST_F(RepositoryTest, PublishedReleaseIsVerifiedAndReadByTheClient) {
+  CreateRepository();
+  ASSERT_TRUE(PublishRelease(*repo_, DemoRelease(1), AllKeys()).ok());
+  ASSERT_TRUE(PublishRelease(*repo_, DemoRelease(2), AllKeys()).ok());
+  InitClient();
+  auto client = RefreshedClient();
+  ASSERT_TRUE(client);
+  auto latest = LatestReleases(*client->targets());
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  EXPECT_EQ(latest->at("demo").version, 2u);
+  EXPECT_EQ(latest->at("demo").image.platform, "linux/arm/v7");
+  auto info = client->GetTargetInfo(ReleaseTargetName("demo", 2));
+  ASSERT_TRUE(info.ok());
+  auto got = client->DownloadTarget(*info, target_dir_);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  // The target's bytes are the canonical JSON of its custom field.
+  auto bytes = ReadTextFileBounded(got->path, 1 << 20).value();
+  EXPECT_EQ(bytes, CanonicalJson(info->custom).value());
+}
+
+TEST_F(RepositoryTest, ReleaseVersionsMustIncrease) {
+  CreateRepository();
+  ASSERT_TRUE(PublishRelease(*repo_, DemoRelease(5), AllKeys()).ok());
+  Status st = PublishRelease(*repo_, DemoRelease(5), AllKeys());
+  ExpectStatus(st, StatusCode::kFailedPrecondition, "already has release 5");
+  ExpectStatus(PublishRelease(*repo_, DemoRelease(4), AllKeys()), StatusCode::kFailedPrecondition,
+               "versions must increase");
+}
+
+TEST_F(RepositoryTest, OfflineRootSigningFromExportedFiles) {
+  CreateRepository();
+  InitClient();
+  ASSERT_TRUE(Refresh().ok());
+  auto new_root_key = Ed25519PrivateKey::Generate();
+  // Online machine: stage root v2 and export it unsigned.
+  auto staged = repo_->StageRoot({{RoleType::kRoot, {{new_root_key.public_key()}, 1}}});
+  ASSERT_TRUE(staged.ok());
+  const std::string unsigned_path = temp_dir_ + "/root-v2.unsigned.json";
+  ASSERT_TRUE(WriteFileAtomic(unsigned_path, SerializeDocument(*staged)).ok());
+  // Offline machine: two signers, each with only a key file.
+  const std::string old_key_file = temp_dir_ + "/old-root.key";
+  const std::string new_key_file = temp_dir_ + "/new-root.key";
+  ASSERT_TRUE(root_keys_[0].SaveFile(old_key_file).ok());
+  ASSERT_TRUE(new_root_key.SaveFile(new_key_file).ok());
+  const std::string half = temp_dir_ + "/root-v2.half.json";
+  const std::string full = temp_dir_ + "/root-v2.signed.json";
+  ASSERT_TRUE(SignMetadataFile(unsigned_path, old_key_file, root_keys_[0].public_key(), half).ok());
+  // Publishing with the old signature only is refused.
+  ExpectStatus(repo_->PublishRoot(ReadTextFileBounded(half, 1 << 20).value()),
+               StatusCode::kCorruption, "by its own root keys: 0 valid");
+  ASSERT_TRUE(SignMetadataFile(half, new_key_file, new_root_key.public_key(), full).ok());
+  // Back online: import.
+  ASSERT_TRUE(repo_->PublishRoot(ReadTextFileBounded(full, 1 << 20).value()).ok());
+  EXPECT_EQ(repo_->root().common.version, 2u);
+  auto client = RefreshedClient();
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->root().common.version, 2u);
+  // The old root key alone can no longer move the root.
+  auto again = repo_->StageRoot({});
+  SignedDocument doc = again.value();
+  AddSignature(doc, root_keys_[0]);
+  ExpectStatus(repo_->PublishRoot(SerializeDocument(doc)), StatusCode::kCorruption,
+               "by the current root keys: 0 valid");
+}
+
+TEST_F(RepositoryTest, KeyRotationOfEveryOnlineRoleIsFollowedByTheClient) {
+  CreateRepository();
+  InitClient();
+  ASSERT_TRUE(Refresh().ok());
+  auto t2 = Ed25519PrivateKey::Generate(), s2 = Ed25519PrivateKey::Generate(),
+       ts2 = Ed25519PrivateKey::Generate();
+  KeyRing ring = AllKeys();
+  ring.Add(t2);
+  ring.Add(s2);
+  ring.Add(ts2);
+  ASSERT_TRUE(repo_->RotateKeys({{RoleType::kTargets, {{t2.public_key()}, 1}},
+                                 {RoleType::kSnapshot, {{s2.public_key()}, 1}},
+                                 {RoleType::kTimestamp, {{ts2.public_key()}, 1}}},
+                                ring)
+                  .ok());
+  // From here on the old online keys are useless.
+  KeyRing only_new;
+  only_new.Add(t2);
+  only_new.Add(s2);
+  only_new.Add(ts2);
+  ASSERT_TRUE(PublishRelease(*repo_, DemoRelease(1), only_new).ok());
+  auto client = RefreshedClient();
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->root().common.version, 2u);
+  EXPECT_TRUE(client->targets()->targets.contains(ReleaseTargetName("demo", 1)));
+  ExpectStatus(repo_->ResignTimestamp(AllKeys()), StatusCode::kFailedPrecondition,
+               "only 0 of the 1 timestamp keys");
+}
+
+TEST_F(RepositoryTest, ThresholdTwoNeedsTwoKeys) {
+  CreateRepository();
+  auto t2 = Ed25519PrivateKey::Generate();
+  KeyRing ring = AllKeys();
+  ring.Add(t2);
+  ASSERT_TRUE(repo_->RotateKeys(
+                       {{RoleType::kTargets, {{targets_key_.public_key(), t2.public_key()}, 2}}}, ring)
+                  .ok());
+  ExpectStatus(repo_->ResignTargets(AllKeys()), StatusCode::kFailedPrecondition,
+               "only 1 of the 2 targets keys");
+  InitClient();
+  auto client = RefreshedClient();
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->root().roles.at(RoleType::kTargets).threshold, 2u);
+}
+
+TEST_F(RepositoryTest, ReopenedRepositoryContinuesItsVersions) {
+  CreateRepository();
+  uint64_t ts_version = repo_->timestamp().common.version;
+  repo_.reset();
+  auto reopened = Repository::Open(repo_dir_, clock_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  ASSERT_TRUE((*reopened)->ResignTimestamp(AllKeys()).ok());
+  EXPECT_EQ((*reopened)->timestamp().common.version, ts_version + 1);
+  EXPECT_EQ(Repository::Create(repo_dir_, {}, AllKeys(), clock_).status().code(),
+            StatusCode::kAlreadyExists);
+}
+
+TEST_F(RepositoryTest, PublishCutShortBeforeTheTimestampLeavesAUsableRepository) {
+  CreateRepository();
+  InitClient();
+  // A crash after the new targets and snapshot files but before timestamp.json:
+  // the old timestamp still names complete, consistent files.
+  std::string next_targets = std::to_string(repo_->targets().common.version + 1) + ".targets.json";
+  std::string next_snapshot =
+      std::to_string(repo_->snapshot().common.version + 1) + ".snapshot.json";
+  WriteRaw(next_targets, "{\"half\":");
+  WriteRaw(next_snapshot, "");
+  ASSERT_TRUE(Refresh().ok());
+  auto reopened = Repository::Open(repo_dir_, clock_);
+  ASSERT_TRUE(reopened.ok());
+  ASSERT_TRUE(PublishRelease(**reopened, DemoRelease(1), AllKeys()).ok());
+  auto client = RefreshedClient();
+  ASSERT_TRUE(client);
+  EXPECT_TRUE(client->targets()->targets.contains(ReleaseTargetName("demo", 1)));
+}
+
+}  // namespace
+}  // namespace flotilla::metadata::testing
