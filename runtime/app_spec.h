@@ -1,0 +1,127 @@
+// The app spec: one JSON document per app that says how to run it.
+//
+// The operator writes it, the tracker signs it inside the targets metadata
+// and the node hands it verbatim to the runtime. docs/app-spec.md describes
+// every field with examples. ParseAppSpec validates everything the runtime
+// later relies on (names, absolute paths without "..", known capabilities,
+// rlimits and syscalls), so that code past the parser never re-checks.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/canonical_json.h"
+#include "core/status.h"
+
+namespace flotilla::runtime {
+
+struct UserSpec {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::vector<uint32_t> additional_gids;
+};
+
+// A host device node the app may use: created in the container's /dev and
+// allowed by the device cgroup. `access` is a subset of "rwm".
+struct DeviceSpec {
+  std::string path;
+  std::string access = "rw";
+};
+
+// "volume": app data that persists across releases, kept under the runtime's
+// state directory. "bind": a host path (an operator decision, signed).
+struct MountSpec {
+  std::string type = "volume";
+  std::string name;         // volume name (type volume)
+  std::string source;       // absolute host path (type bind)
+  std::string destination;  // absolute path inside the container
+  bool read_only = false;
+};
+
+struct RlimitSpec {
+  std::string type;  // "RLIMIT_NOFILE", ...
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+
+// Zero means "no limit asked for".
+struct ResourceSpec {
+  uint64_t memory_bytes = 0;
+  uint64_t pids = 0;
+  uint64_t cpu_millis = 0;  // 1000 = one full CPU
+};
+
+enum class RestartPolicy { kNo, kOnFailure, kAlways };
+
+struct RestartSpec {
+  RestartPolicy policy = RestartPolicy::kOnFailure;
+  uint32_t max_retries = 5;  // on-failure only; 0 = unlimited
+  uint64_t backoff_initial_ms = 1000;
+  uint64_t backoff_max_ms = 60000;
+};
+
+enum class HealthType { kRunning, kExec, kHttp };
+
+struct HealthSpec {
+  HealthType type = HealthType::kRunning;
+  uint64_t running_seconds = 2;      // kRunning: still running after this long
+  std::vector<std::string> command;  // kExec: run inside the container, exit 0 = healthy
+  uint16_t port = 0;                 // kHttp: GET http://127.0.0.1:port/path, 2xx = healthy
+  std::string path = "/";
+  uint64_t interval_ms = 500;
+  uint64_t timeout_ms = 2000;  // one probe
+};
+
+enum class SwitchMode { kParallel, kStopFirst };
+
+struct SwitchSpec {
+  SwitchMode mode = SwitchMode::kParallel;
+  uint64_t healthy_deadline_ms = 30000;
+};
+
+struct AppSpec {
+  std::string name;
+  std::string image;  // informational: the node resolves it to lower directories
+  std::vector<std::string> command;
+  std::vector<std::string> env;
+  std::string cwd = "/";
+  std::string hostname;  // default: the app name
+  UserSpec user;
+  std::string network = "host";  // "host" or "none" (own namespace, loopback only)
+  std::vector<DeviceSpec> devices;
+  std::vector<MountSpec> mounts;
+  std::vector<std::string> capabilities;  // default: the OCI default set
+  ResourceSpec resources;
+  std::vector<RlimitSpec> rlimits;
+  int oom_score_adj = 0;
+  bool read_only_rootfs = false;
+  RestartSpec restart;
+  HealthSpec health;
+  SwitchSpec switch_mode;
+  uint64_t stop_grace_ms = 10000;
+  uint64_t log_ring_bytes = 256 * 1024;
+  bool persist_logs = true;  // the ring is written to the state dir when the app exits
+};
+
+// The OCI runtime-spec default capability set (runc's `spec` output).
+const std::vector<std::string>& DefaultCapabilities();
+
+// Capability name ("CAP_NET_ADMIN") to number; nullopt if unknown.
+std::optional<int> CapabilityNumber(std::string_view name);
+std::optional<int> RlimitNumber(std::string_view name);
+
+// Parses and validates; every error names the field.
+Result<AppSpec> ParseAppSpec(const Json& json);
+Result<AppSpec> ParseAppSpecText(std::string_view text);
+// The inverse of ParseAppSpec, with every default spelled out.
+Json AppSpecToJson(const AppSpec& spec);
+
+// True for a path that is absolute and has no "." or ".." component.
+bool IsCleanAbsolutePath(std::string_view path);
+// App, release and volume names: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}.
+bool IsValidName(std::string_view name);
+
+}  // namespace flotilla::runtime

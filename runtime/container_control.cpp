@@ -1,0 +1,265 @@
+#include "runtime/container_control.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "core/file_io.h"
+
+namespace flotilla::runtime {
+namespace {
+
+int Millis(Duration d) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  return ms < 0 ? 0 : (ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms));
+}
+
+// Forks a detached grandchild (own session, reparented away from us) that
+// execs argv with stdio on /dev/null, except `keep_fd` which becomes fd 3.
+Result<pid_t> SpawnDetached(const std::vector<std::string>& argv, int keep_fd) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return IOErrorFromErrno("pipe", errno);
+  pid_t child = ::fork();
+  if (child < 0) return IOErrorFromErrno("fork", errno);
+  if (child == 0) {
+    ::setsid();
+    pid_t grandchild = ::fork();
+    if (grandchild != 0) {
+      (void)!::write(report[1], &grandchild, sizeof grandchild);
+      ::_exit(grandchild < 0 ? 1 : 0);
+    }
+    int null_fd = ::open("/dev/null", O_RDWR);
+    ::dup2(null_fd, 0);
+    ::dup2(null_fd, 1);
+    ::dup2(null_fd, 2);
+    ::dup2(keep_fd, 3);
+    ::syscall(SYS_close_range, 4u, ~0u, 0);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(report[1]);
+  pid_t grandchild = -1;
+  ssize_t n = ::read(report[0], &grandchild, sizeof grandchild);
+  ::close(report[0]);
+  int status;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (n != sizeof grandchild || grandchild < 0) return IOErrorFromErrno("fork monitor", EAGAIN);
+  return grandchild;
+}
+
+std::string ReadLineWithTimeout(int fd, int timeout_ms) {
+  std::string line;
+  char buf[512];
+  while (line.find('\n') == std::string::npos) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) != 1) break;
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    line.append(buf, static_cast<size_t>(n));
+  }
+  return line.substr(0, line.find('\n'));
+}
+
+std::vector<DeviceRule> RulesFor(const LaunchPlan& plan) {
+  std::vector<DeviceRule> rules = DefaultDeviceRules();
+  for (const auto& d : plan.devices) {
+    rules.push_back({d.type, d.major, d.minor, d.access});
+  }
+  return rules;
+}
+
+}  // namespace
+
+const char* ContainerStateName(ContainerState state) {
+  switch (state) {
+    case ContainerState::kNone: return "none";
+    case ContainerState::kRunning: return "running";
+    case ContainerState::kExited: return "exited";
+    case ContainerState::kLost: return "lost";
+  }
+  return "none";
+}
+
+bool WaitForProcessExit(pid_t pid, uint64_t start_ticks, Duration timeout) {
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return true;  // no such process
+  bool gone = !ProcessMatches(pid, start_ticks);
+  if (!gone) {
+    pollfd p{pidfd, POLLIN, 0};
+    gone = ::poll(&p, 1, Millis(timeout)) == 1;
+  }
+  ::close(pidfd);
+  return gone;
+}
+
+Result<pid_t> ContainerControl::SpawnMonitor(const std::string& dir, int& ready_read) {
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return IOErrorFromErrno("pipe", errno);
+  auto pid = SpawnDetached({monitor_path_, "run", dir, "3"}, ready[1]);
+  ::close(ready[1]);
+  if (!pid.ok()) {
+    ::close(ready[0]);
+    return pid.status();
+  }
+  ready_read = ready[0];
+  return pid;
+}
+
+Result<RunningRecord> ContainerControl::Start(LaunchPlan plan, const std::string& cgroup_name) {
+  if (Inspect(plan.dir).state == ContainerState::kRunning) {
+    return FailedPrecondition("a container already runs in " + plan.dir);
+  }
+  for (const char* sub : {"/upper", "/work", "/rootfs"}) {
+    RETURN_IF_ERROR(CreateDirectories(plan.dir + sub, 0755));
+  }
+  ::unlink(RunningFile(plan.dir).c_str());
+  ::unlink(ExitFile(plan.dir).c_str());
+  RETURN_IF_ERROR(cgroups_.Destroy(cgroup_name));  // a leftover of a lost container
+  ASSIGN_OR_RETURN(CgroupPlacement placement,
+                   cgroups_.Create(cgroup_name, plan.spec.resources, RulesFor(plan)));
+  plan.cgroup_procs = placement.procs_files;
+  plan.cgroup_dirs = placement.dirs;
+  plan.oom_events_file = placement.oom_events_file;
+  RETURN_IF_ERROR(WriteFileAtomic(LaunchFile(plan.dir), LaunchPlanToJson(plan).dump(2), 0600));
+  int ready = -1;
+  ASSIGN_OR_RETURN(pid_t monitor, SpawnMonitor(plan.dir, ready));
+  std::string line = ReadLineWithTimeout(ready, 60000);
+  ::close(ready);
+  if (line.rfind("ok ", 0) != 0) {
+    ::kill(monitor, SIGKILL);
+    cgroups_.Destroy(cgroup_name).IgnoreError();
+    if (line.empty()) return Unavailable("the monitor of " + plan.dir + " did not report");
+    return FailedPrecondition("start " + plan.spec.name + ": " + line.substr(6));
+  }
+  return LoadRunningRecord(plan.dir);
+}
+
+ContainerStatus ContainerControl::Inspect(const std::string& dir) const {
+  ContainerStatus status;
+  auto exit = LoadExitRecord(dir);
+  if (exit.ok()) {
+    status.state = ContainerState::kExited;
+    status.exit = *exit;
+  }
+  auto running = LoadRunningRecord(dir);
+  if (running.ok()) {
+    status.running = *running;
+    if (!exit.ok()) {
+      bool alive = ProcessMatches(running->monitor_pid, running->monitor_start_ticks);
+      // The monitor may have written exit.json between our two reads.
+      if (!alive && (exit = LoadExitRecord(dir)).ok()) {
+        status.state = ContainerState::kExited;
+        status.exit = *exit;
+      } else {
+        status.state = alive ? ContainerState::kRunning : ContainerState::kLost;
+      }
+    }
+  }
+  return status;
+}
+
+bool ContainerControl::WaitForExit(const std::string& dir, Duration timeout) const {
+  ContainerStatus status = Inspect(dir);
+  if (status.state != ContainerState::kRunning) return true;
+  return WaitForProcessExit(status.running->monitor_pid, status.running->monitor_start_ticks,
+                            timeout);
+}
+
+Status ContainerControl::Stop(const std::string& dir, const std::string& cgroup_name,
+                              Duration grace) {
+  ContainerStatus status = Inspect(dir);
+  if (status.state == ContainerState::kRunning) {
+    const RunningRecord& r = *status.running;
+    if (ProcessMatches(r.init_pid, r.init_start_ticks)) ::kill(r.init_pid, SIGTERM);
+    if (!WaitForProcessExit(r.monitor_pid, r.monitor_start_ticks, grace)) {
+      if (ProcessMatches(r.init_pid, r.init_start_ticks)) ::kill(r.init_pid, SIGKILL);
+      if (!WaitForProcessExit(r.monitor_pid, r.monitor_start_ticks, std::chrono::seconds(10))) {
+        ::kill(r.monitor_pid, SIGKILL);  // a stuck monitor: the cgroup kill below ends the rest
+      }
+    }
+  }
+  return cgroups_.Destroy(cgroup_name);
+}
+
+Result<std::string> ContainerControl::Logs(const std::string& dir) const {
+  ContainerStatus status = Inspect(dir);
+  if (status.state == ContainerState::kRunning) {
+    int dir_fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    // Through the dir fd, so a long state dir never overflows sun_path.
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dir_fd,
+                  kMonitorSocketName);
+    bool connected =
+        dir_fd >= 0 && sock >= 0 &&
+        ::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    if (dir_fd >= 0) ::close(dir_fd);
+    if (connected) {
+      std::string out;
+      char buf[16384];
+      for (;;) {
+        pollfd p{sock, POLLIN, 0};
+        if (::poll(&p, 1, 5000) != 1) break;
+        ssize_t n = ::read(sock, buf, sizeof buf);
+        if (n <= 0) break;
+        out.append(buf, static_cast<size_t>(n));
+      }
+      ::close(sock);
+      return out;
+    }
+    if (sock >= 0) ::close(sock);
+  }
+  auto text = ReadTextFileBounded(LogFile(dir), 64ull << 20);
+  if (text.status().code() == StatusCode::kNotFound) return std::string();
+  return text;
+}
+
+Result<int> ContainerControl::RunHelper(const std::vector<std::string>& args, Duration timeout,
+                                        bool quiet) const {
+  std::vector<std::string> argv = {monitor_path_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargs;
+  for (const auto& a : argv) cargs.push_back(const_cast<char*>(a.c_str()));
+  cargs.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return IOErrorFromErrno("fork", errno);
+  if (pid == 0) {
+    if (quiet) {
+      int null_fd = ::open("/dev/null", O_RDWR);
+      ::dup2(null_fd, 0);
+      ::dup2(null_fd, 1);
+      ::dup2(null_fd, 2);
+    }
+    ::syscall(SYS_close_range, 3u, ~0u, 0);
+    ::execv(cargs[0], cargs.data());
+    ::_exit(127);
+  }
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd >= 0) {
+    pollfd p{pidfd, POLLIN, 0};
+    if (::poll(&p, 1, Millis(timeout)) != 1) ::kill(pid, SIGKILL);
+    ::close(pidfd);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace flotilla::runtime

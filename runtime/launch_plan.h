@@ -1,0 +1,86 @@
+// The launch plan: everything the per-container monitor needs to start one
+// container, computed by the runtime (which resolves volumes, devices and
+// cgroups) and written as <release dir>/launch.json before the monitor runs.
+// The monitor trusts this file: it lives in the runtime's 0700 state dir.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/canonical_json.h"
+#include "core/status.h"
+#include "runtime/app_spec.h"
+
+namespace flotilla::runtime {
+
+struct ResolvedDevice {
+  std::string path;  // inside the container, the same as on the host
+  char type = 'c';   // 'c' or 'b'
+  uint32_t major = 0;
+  uint32_t minor = 0;
+  mode_t mode = 0666;
+  std::string access = "rw";
+};
+
+struct ResolvedMount {
+  std::string source;  // absolute host path
+  std::string destination;
+  bool read_only = false;
+};
+
+struct LaunchPlan {
+  AppSpec spec;
+  std::vector<std::string> lowers;  // top-most first, as overlayfs's lowerdir
+  std::string dir;                  // the release dir: upper/, work/, rootfs/, state files
+  std::vector<ResolvedDevice> devices;
+  std::vector<ResolvedMount> mounts;
+  std::vector<std::string> cgroup_procs;  // cgroup.procs files the container joins
+  std::vector<std::string> cgroup_dirs;   // removed by the monitor after the container died
+  std::string oom_events_file;            // "oom_kill N" is read from it at exit
+};
+
+Json LaunchPlanToJson(const LaunchPlan& plan);
+Result<LaunchPlan> ParseLaunchPlan(const Json& json);
+Result<LaunchPlan> LoadLaunchPlan(const std::string& dir);
+
+// Files of a release dir.
+inline std::string LaunchFile(const std::string& dir) { return dir + "/launch.json"; }
+inline std::string RunningFile(const std::string& dir) { return dir + "/running.json"; }
+inline std::string ExitFile(const std::string& dir) { return dir + "/exit.json"; }
+inline std::string LogFile(const std::string& dir) { return dir + "/log"; }
+inline constexpr const char* kMonitorSocketName = "monitor.sock";
+
+// What the monitor records once the container runs.
+struct RunningRecord {
+  pid_t monitor_pid = 0;
+  uint64_t monitor_start_ticks = 0;
+  pid_t init_pid = 0;  // in the host's pid namespace
+  uint64_t init_start_ticks = 0;
+  int64_t started_unix_ms = 0;
+};
+
+// What the monitor records once the container is gone.
+struct ExitRecord {
+  int exit_code = -1;  // -1 when killed by a signal or never started
+  int signal = 0;
+  bool oom_killed = false;
+  std::string start_error;  // set when the container never ran, or was lost
+  int64_t finished_unix_ms = 0;
+  bool Success() const { return start_error.empty() && signal == 0 && exit_code == 0; }
+  std::string Describe() const;
+};
+
+Json RunningRecordToJson(const RunningRecord& r);
+Result<RunningRecord> LoadRunningRecord(const std::string& dir);
+Json ExitRecordToJson(const ExitRecord& r);
+Result<ExitRecord> LoadExitRecord(const std::string& dir);
+
+// Field 22 of /proc/PID/stat: with the pid it names one process for good,
+// so a recycled pid is never mistaken for a container.
+Result<uint64_t> ProcessStartTicks(pid_t pid);
+bool ProcessMatches(pid_t pid, uint64_t start_ticks);
+
+}  // namespace flotilla::runtime

@@ -1,0 +1,34 @@
+// The last steps before a container process runs the app's program: limits,
+// user and groups, the five capability sets, no_new_privs, seccomp, closing
+// inherited file descriptors, exec.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "runtime/app_spec.h"
+
+namespace flotilla::runtime {
+
+// rlimits and oom_score_adj (they need privileges the app may not keep).
+Status ApplyLimits(const AppSpec& spec);
+
+// Sets uid/gid/supplementary groups, then every capability set (bounding,
+// permitted, effective, inheritable, ambient) to `capabilities`, then
+// no_new_privs. REQUIRES: running as root with full capabilities.
+Status DropPrivileges(const UserSpec& user, const std::vector<std::string>& capabilities);
+
+// Loads flotilla's default seccomp profile (docs/runtime.md): known dangerous
+// calls fail with EPERM, anything not on the allow list fails with ENOSYS.
+// REQUIRES: no_new_privs set (DropPrivileges does it).
+Status LoadSeccompProfile();
+
+// Marks every fd above 2 close-on-exec, then execs argv with env. Returns only
+// on failure.
+Status ExecProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env);
+
+// The environment the program gets: the spec's, plus PATH and HOSTNAME when absent.
+std::vector<std::string> ProgramEnvironment(const AppSpec& spec);
+
+}  // namespace flotilla::runtime

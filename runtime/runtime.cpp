@@ -1,0 +1,315 @@
+#include "runtime/runtime.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/canonical_json.h"
+#include "core/digest.h"
+#include "core/file_io.h"
+
+namespace flotilla::runtime {
+namespace {
+
+// Test-only fault injection (docs/runtime.md): FLOTILLA_RUNTIME_CRASH_AT=<step>
+// makes the process SIGKILL itself right after persisting that switch step,
+// so the tests can kill a node at every step deterministically.
+void MaybeCrashAt(const char* step) {
+  const char* at = std::getenv("FLOTILLA_RUNTIME_CRASH_AT");
+  if (at != nullptr && std::string_view(at) == step) ::raise(SIGKILL);
+}
+
+Result<std::vector<ResolvedDevice>> ResolveDevices(const AppSpec& spec) {
+  std::vector<ResolvedDevice> out;
+  for (const auto& d : spec.devices) {
+    struct stat st;
+    if (::stat(d.path.c_str(), &st) != 0) return IOErrorFromErrno("device " + d.path, errno);
+    if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) {
+      return InvalidArgument("device " + d.path + " is not a device node");
+    }
+    out.push_back({d.path, S_ISBLK(st.st_mode) ? 'b' : 'c', ::major(st.st_rdev),
+                   ::minor(st.st_rdev), st.st_mode & 07777, d.access});
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> CgroupParentFor(const std::string& state_dir) {
+  std::error_code ec;
+  auto canonical = std::filesystem::canonical(state_dir, ec);
+  if (ec) return IOErrorFromErrno("resolve " + state_dir, ec.value());
+  Sha256Hasher hasher;
+  hasher.Update(AsBytes(canonical.string()));
+  return "flotilla-" + hasher.Finish().Hex().substr(0, 12);
+}
+
+Result<std::string> DefaultReleaseId(const AppSpec& spec, const std::vector<std::string>& lowers) {
+  ASSIGN_OR_RETURN(std::string canonical,
+                   CanonicalJson(Json{{"spec", AppSpecToJson(spec)}, {"lowers", lowers}}));
+  Sha256Hasher hasher;
+  hasher.Update(AsBytes(canonical));
+  return hasher.Finish().Hex().substr(0, 12);
+}
+
+Runtime::Runtime(RuntimeOptions options, const Clock& clock,
+                 std::unique_ptr<CgroupDriver> cgroups)
+    : options_(std::move(options)),
+      clock_(clock),
+      state_(options_.state_dir),
+      cgroups_(std::move(cgroups)),
+      containers_(std::make_unique<ContainerControl>(options_.monitor_path, *cgroups_)) {}
+
+Result<std::unique_ptr<Runtime>> Runtime::Open(RuntimeOptions options, const Clock& clock) {
+  if (options.state_dir.empty()) return InvalidArgument("no state directory given");
+  RETURN_IF_ERROR(CreateDirectories(options.state_dir + "/apps", 0700));
+  ::chmod(options.state_dir.c_str(), 0700);
+  options.state_dir = std::filesystem::canonical(options.state_dir).string();
+  if (::access(options.monitor_path.c_str(), X_OK) != 0) {
+    return NotFound("the monitor binary '" + options.monitor_path + "' is not executable");
+  }
+  if (options.cgroup.parent.empty()) {
+    ASSIGN_OR_RETURN(options.cgroup.parent, CgroupParentFor(options.state_dir));
+  }
+  ASSIGN_OR_RETURN(auto cgroups, MakeCgroupDriver(options.cgroup));
+  return std::unique_ptr<Runtime>(new Runtime(std::move(options), clock, std::move(cgroups)));
+}
+
+Status Runtime::Persist(AppRecord& record, std::optional<SwitchStep> step) {
+  if (step) record.switching->step = *step;
+  RETURN_IF_ERROR(state_.SaveApp(record));
+  if (step) MaybeCrashAt(SwitchStepName(*step));
+  return Status::Ok();
+}
+
+Result<RunningRecord> Runtime::StartRelease(const std::string& app, const std::string& release) {
+  LaunchPlan plan;
+  ASSIGN_OR_RETURN(plan.spec, state_.LoadReleaseSpec(app, release));
+  ASSIGN_OR_RETURN(plan.lowers, state_.LoadReleaseLowers(app, release));
+  plan.dir = state_.ReleaseDir(app, release);
+  ASSIGN_OR_RETURN(plan.devices, ResolveDevices(plan.spec));
+  for (const auto& m : plan.spec.mounts) {
+    std::string source = m.source;
+    if (m.type == "volume") {
+      source = state_.VolumeDir(app, m.name);
+      RETURN_IF_ERROR(CreateDirectories(source, 0755));
+    }
+    plan.mounts.push_back({source, m.destination, m.read_only});
+  }
+  return containers_->Start(std::move(plan), CgroupName(app, release))
+      .WithContext("start " + app + " release " + release);
+}
+
+Status Runtime::StopRelease(const std::string& app, const std::string& release) {
+  auto spec = state_.LoadReleaseSpec(app, release);
+  Duration grace = std::chrono::milliseconds(spec.ok() ? spec->stop_grace_ms : 10000);
+  return containers_->Stop(state_.ReleaseDir(app, release), CgroupName(app, release), grace);
+}
+
+bool Runtime::IsRunning(const std::string& app, const std::string& release) const {
+  return !release.empty() &&
+         containers_->Inspect(state_.ReleaseDir(app, release)).state == ContainerState::kRunning;
+}
+
+Result<DeployOutcome> Runtime::Deploy(const AppSpec& spec, const std::vector<std::string>& lowers,
+                                      std::string release) {
+  if (lowers.empty()) return InvalidArgument("deploy " + spec.name + ": no lower directories");
+  for (const auto& l : lowers) {
+    if (!IsCleanAbsolutePath(l) || !std::filesystem::is_directory(l)) {
+      return InvalidArgument("deploy " + spec.name + ": lower '" + l + "' is not a directory");
+    }
+  }
+  if (release.empty()) {
+    ASSIGN_OR_RETURN(release, DefaultReleaseId(spec, lowers));
+  }
+  if (!IsValidName(release)) return InvalidArgument("'" + release + "' is not a valid release id");
+  AppRecord record;
+  auto loaded = state_.LoadApp(spec.name);
+  if (loaded.ok()) {
+    record = *loaded;
+    // An interrupted switch is finished first, so at most one is ever in flight.
+    if (record.switching) {
+      RETURN_IF_ERROR(RunSwitch(record).status());
+      ASSIGN_OR_RETURN(record, state_.LoadApp(spec.name));
+    }
+  } else if (loaded.status().code() == StatusCode::kNotFound) {
+    record.name = spec.name;
+  } else {
+    return loaded.status();
+  }
+  if (release != record.current) {
+    RETURN_IF_ERROR(state_.SaveRelease(spec.name, release, spec, lowers));
+  }
+  record.desired_running = true;
+  return SwitchTo(std::move(record), release);
+}
+
+Result<DeployOutcome> Runtime::Rollback(const std::string& app) {
+  ASSIGN_OR_RETURN(AppRecord record, state_.LoadApp(app));
+  if (record.switching) RETURN_IF_ERROR(RunSwitch(record).status());
+  ASSIGN_OR_RETURN(record, state_.LoadApp(app));
+  if (record.previous.empty()) return FailedPrecondition(app + " has no previous release");
+  record.desired_running = true;
+  return SwitchTo(std::move(record), record.previous);
+}
+
+Result<DeployOutcome> Runtime::SwitchTo(AppRecord record, const std::string& release) {
+  if (release == record.current) {
+    DeployOutcome outcome{record.name, release, false, "already the current release"};
+    if (IsRunning(record.name, release)) return outcome;
+    RETURN_IF_ERROR(state_.SaveApp(record));
+    RETURN_IF_ERROR(StartRelease(record.name, release).status());
+    Status healthy = WaitHealthy(record.name, release);
+    outcome.message = healthy.ok() ? "started" : "started, not healthy: " + healthy.message();
+    return outcome;
+  }
+  record.switching = SwitchRecord{record.current, release, SwitchStep::kPrepared, ""};
+  RETURN_IF_ERROR(Persist(record, SwitchStep::kPrepared));
+  return RunSwitch(record);
+}
+
+// One step at a time from record.switching->step; each step's action is
+// idempotent, so a resumed switch may repeat the action of the step it died in.
+Result<DeployOutcome> Runtime::RunSwitch(AppRecord& record) {
+  const std::string app = record.name;
+  SwitchRecord& sw = *record.switching;
+  if (sw.step == SwitchStep::kRollingBack) return FinishRollback(record);
+  auto spec = state_.LoadReleaseSpec(app, sw.to);
+  if (!spec.ok()) {
+    sw.reason = spec.status().ToString();
+    RETURN_IF_ERROR(Persist(record, SwitchStep::kRollingBack));
+    return FinishRollback(record);
+  }
+  const bool stop_first = spec->switch_mode.mode == SwitchMode::kStopFirst;
+  auto fail = [&](const Status& why) -> Result<DeployOutcome> {
+    sw.reason = why.ToString();
+    RETURN_IF_ERROR(Persist(record, SwitchStep::kRollingBack));
+    return FinishRollback(record);
+  };
+  auto start_new = [&]() -> Status {
+    if (IsRunning(app, sw.to)) return Status::Ok();
+    return StartRelease(app, sw.to).status();
+  };
+  auto commit = [&]() -> Result<DeployOutcome> {
+    record.previous = sw.from;
+    record.current = sw.to;
+    record.restarts = 0;
+    record.switching.reset();
+    RETURN_IF_ERROR(Persist(record, std::nullopt));
+    return DeployOutcome{app, record.current, true, "switched"};
+  };
+  for (;;) {
+    switch (sw.step) {
+      case SwitchStep::kPrepared:
+        if (stop_first) {
+          if (!sw.from.empty()) RETURN_IF_ERROR(StopRelease(app, sw.from));
+          RETURN_IF_ERROR(Persist(record, SwitchStep::kOldStopped));
+        } else {
+          if (Status st = start_new(); !st.ok()) return fail(st);
+          RETURN_IF_ERROR(Persist(record, SwitchStep::kNewStarted));
+        }
+        break;
+      case SwitchStep::kOldStopped:
+        if (!stop_first) return commit();
+        if (Status st = start_new(); !st.ok()) return fail(st);
+        RETURN_IF_ERROR(Persist(record, SwitchStep::kNewStarted));
+        break;
+      case SwitchStep::kNewStarted:
+        if (Status st = start_new(); !st.ok()) return fail(st);
+        if (Status healthy = WaitHealthy(app, sw.to); !healthy.ok()) return fail(healthy);
+        RETURN_IF_ERROR(Persist(record, SwitchStep::kNewHealthy));
+        break;
+      case SwitchStep::kNewHealthy:
+        if (!IsRunning(app, sw.to)) {  // died while no node watched: check it again
+          RETURN_IF_ERROR(Persist(record, SwitchStep::kNewStarted));
+          break;
+        }
+        if (stop_first) return commit();
+        if (!sw.from.empty()) RETURN_IF_ERROR(StopRelease(app, sw.from));
+        RETURN_IF_ERROR(Persist(record, SwitchStep::kOldStopped));
+        break;
+      case SwitchStep::kRollingBack:
+        return FinishRollback(record);
+    }
+  }
+}
+
+Result<DeployOutcome> Runtime::FinishRollback(AppRecord& record) {
+  const std::string app = record.name;
+  SwitchRecord sw = *record.switching;
+  RETURN_IF_ERROR(StopRelease(app, sw.to));
+  std::string message = "rolled back: " + sw.reason;
+  if (!sw.from.empty() && record.desired_running && !IsRunning(app, sw.from)) {
+    if (Status st = StartRelease(app, sw.from).status(); !st.ok()) {
+      message += "; restarting " + sw.from + " failed: " + st.ToString();
+    } else if (Status healthy = WaitHealthy(app, sw.from); !healthy.ok()) {
+      message += "; " + sw.from + " is not healthy either: " + healthy.message();
+    }
+  }
+  record.switching.reset();
+  RETURN_IF_ERROR(Persist(record, std::nullopt));
+  return DeployOutcome{app, record.current, false, message};
+}
+
+Status Runtime::Stop(const std::string& app) {
+  ASSIGN_OR_RETURN(AppRecord record, state_.LoadApp(app));
+  record.desired_running = false;
+  record.switching.reset();  // a stop wins over a switch in flight
+  RETURN_IF_ERROR(state_.SaveApp(record));
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(state_.AppDir(app) + "/releases", ec)) {
+    RETURN_IF_ERROR(StopRelease(app, entry.path().filename().string()));
+  }
+  return Status::Ok();
+}
+
+Result<AppStatus> Runtime::Inspect(const std::string& app) const {
+  ASSIGN_OR_RETURN(AppRecord record, state_.LoadApp(app));
+  AppStatus s;
+  s.name = record.name;
+  s.current = record.current;
+  s.previous = record.previous;
+  s.desired_running = record.desired_running;
+  s.restarts = record.restarts;
+  s.last_exit = record.last_exit;
+  s.switching = record.switching;
+  if (!record.current.empty()) {
+    ContainerStatus c = containers_->Inspect(state_.ReleaseDir(app, record.current));
+    s.state = c.state;
+    if (c.state == ContainerState::kRunning) s.init_pid = c.running->init_pid;
+    if (c.state == ContainerState::kExited) s.last_exit = c.exit->Describe();
+  }
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(state_.AppDir(app) + "/releases", ec)) {
+    std::string release = entry.path().filename().string();
+    if (IsRunning(app, release)) s.running_releases.push_back(release);
+  }
+  std::sort(s.running_releases.begin(), s.running_releases.end());
+  return s;
+}
+
+Result<std::vector<AppStatus>> Runtime::List() const {
+  ASSIGN_OR_RETURN(auto apps, state_.ListApps());
+  std::vector<AppStatus> out;
+  for (const auto& app : apps) {
+    ASSIGN_OR_RETURN(AppStatus s, Inspect(app));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<std::string> Runtime::Logs(const std::string& app, const std::string& release) const {
+  ASSIGN_OR_RETURN(AppRecord record, state_.LoadApp(app));
+  std::string which = release;
+  if (which.empty()) which = record.current;
+  if (which.empty() && record.switching) which = record.switching->to;
+  if (which.empty() || !IsValidName(which)) return NotFound(app + " has no release to show");
+  return containers_->Logs(state_.ReleaseDir(app, which));
+}
+
+}  // namespace flotilla::runtime

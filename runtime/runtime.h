@@ -1,0 +1,128 @@
+// flotilla's built-in container runtime: the one entry point the node (and
+// `flotilla-node app ...`) uses. See docs/runtime.md for the design and
+// docs/app-spec.md for what an app is.
+//
+// The runtime takes an app spec and a list of lower directories (unpacked,
+// verified layers; it does not know the layer store), keeps its own state
+// directory, and runs each app's current release in a container held by a
+// per-container monitor process, so apps outlive the node.
+//
+// Thread-safety: one Runtime per state directory and process; calls are not
+// concurrent. Several processes may open the same state directory only for
+// read-only calls (List, Logs) while one of them changes it.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "runtime/app_spec.h"
+#include "runtime/cgroup.h"
+#include "runtime/container_control.h"
+#include "runtime/state.h"
+
+namespace flotilla::runtime {
+
+struct RuntimeOptions {
+  std::string state_dir;     // created 0700 if absent
+  std::string monitor_path;  // the flotilla-monitor binary
+  // root/version as found on the host; `parent` is derived from state_dir
+  // when left empty.
+  CgroupOptions cgroup;
+};
+
+struct DeployOutcome {
+  std::string app;
+  std::string release;  // the release that runs now
+  bool switched = false;  // false: rolled back (or nothing to do)
+  std::string message;
+};
+
+struct AppStatus {
+  std::string name;
+  std::string current;
+  std::string previous;
+  bool desired_running = true;
+  ContainerState state = ContainerState::kNone;
+  pid_t init_pid = 0;  // host pid of the container's PID 1 while running
+  uint32_t restarts = 0;
+  std::string last_exit;
+  std::optional<SwitchRecord> switching;
+  std::vector<std::string> running_releases;  // every release whose container runs
+};
+
+// The cgroup parent for a state dir: "flotilla-" + 12 hex of SHA-256(realpath).
+Result<std::string> CgroupParentFor(const std::string& state_dir);
+
+// Release id for a spec and its lowers when the caller names none:
+// 12 hex of SHA-256 over the canonical spec JSON and the lower paths.
+Result<std::string> DefaultReleaseId(const AppSpec& spec, const std::vector<std::string>& lowers);
+
+class Runtime {
+ public:
+  static Result<std::unique_ptr<Runtime>> Open(RuntimeOptions options, const Clock& clock);
+
+  // Makes `release` (spec + lowers) the app's running release: starts it
+  // beside the old one (or after stopping it, for switch mode stop-first),
+  // waits until healthy, then stops the old one; when it is not healthy in
+  // time, stops it and brings the old one back. Every step is persisted
+  // before the next, and an interrupted switch is finished by the next
+  // Reconcile or Deploy. An empty `release` is DefaultReleaseId.
+  Result<DeployOutcome> Deploy(const AppSpec& spec, const std::vector<std::string>& lowers,
+                               std::string release = "");
+
+  // Switches back to the previous release, the same way.
+  Result<DeployOutcome> Rollback(const std::string& app);
+
+  // Stops the app's containers and keeps it stopped until the next Deploy.
+  Status Stop(const std::string& app);
+
+  Result<std::vector<AppStatus>> List() const;
+  Result<AppStatus> Inspect(const std::string& app) const;
+
+  // The log ring of `release` (default: the current one, else the one a
+  // switch is bringing up).
+  Result<std::string> Logs(const std::string& app, const std::string& release = "") const;
+
+  // Writes an OCI runtime bundle (config.json + rootfs/) of the app's
+  // current release into `out_dir`, for comparison with runc.
+  Status ExportBundle(const std::string& app, const std::string& out_dir) const;
+
+  // One supervision pass: finishes interrupted switches, records exits
+  // (including ones that happened while no node ran), restarts by policy
+  // with exponential backoff, stops strays. Returns how soon the next pass
+  // is wanted.
+  Result<Duration> Reconcile();
+
+  const std::string& state_dir() const { return state_.root(); }
+  std::string CgroupDescription() const { return cgroups_->Describe(); }
+
+ private:
+  Runtime(RuntimeOptions options, const Clock& clock, std::unique_ptr<CgroupDriver> cgroups);
+
+  Result<DeployOutcome> SwitchTo(AppRecord record, const std::string& release);
+  Result<DeployOutcome> RunSwitch(AppRecord& record);
+  Result<DeployOutcome> FinishRollback(AppRecord& record);
+  Status Persist(AppRecord& record, std::optional<SwitchStep> step);
+  Result<RunningRecord> StartRelease(const std::string& app, const std::string& release);
+  Status StopRelease(const std::string& app, const std::string& release);
+  bool IsRunning(const std::string& app, const std::string& release) const;
+  // OK when healthy; otherwise why not.
+  Status WaitHealthy(const std::string& app, const std::string& release);
+  Result<Duration> SuperviseApp(const std::string& app);
+  Status StopStrays(const AppRecord& record);
+  std::string CgroupName(const std::string& app, const std::string& release) const {
+    return app + "_" + release;
+  }
+
+  RuntimeOptions options_;
+  const Clock& clock_;
+  StateDir state_;
+  std::unique_ptr<CgroupDriver> cgroups_;
+  std::unique_ptr<ContainerControl> containers_;
+};
+
+}  // namespace flotilla::runtime

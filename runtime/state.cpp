@@ -1,0 +1,126 @@
+#include "runtime/state.h"
+
+#include <dirent.h>
+
+#include <algorithm>
+
+#include "core/canonical_json.h"
+#include "core/file_io.h"
+
+namespace flotilla::runtime {
+namespace {
+
+constexpr uint64_t kMaxRecord = 1 << 20;
+constexpr std::pair<SwitchStep, const char*> kSteps[] = {
+    {SwitchStep::kPrepared, "prepared"},       {SwitchStep::kNewStarted, "new-started"},
+    {SwitchStep::kOldStopped, "old-stopped"},  {SwitchStep::kNewHealthy, "new-healthy"},
+    {SwitchStep::kRollingBack, "rolling-back"}};
+
+Result<Json> LoadJson(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(path, kMaxRecord));
+  return ParseJsonStrict(text).WithContext(path);
+}
+
+}  // namespace
+
+const char* SwitchStepName(SwitchStep step) {
+  for (const auto& [s, name] : kSteps) {
+    if (s == step) return name;
+  }
+  return "prepared";
+}
+
+std::optional<SwitchStep> ParseSwitchStep(std::string_view name) {
+  for (const auto& [s, n] : kSteps) {
+    if (name == n) return s;
+  }
+  return std::nullopt;
+}
+
+Result<std::vector<std::string>> StateDir::ListApps() const {
+  std::vector<std::string> apps;
+  DIR* dir = ::opendir((root_ + "/apps").c_str());
+  if (dir == nullptr) return apps;
+  while (dirent* e = ::readdir(dir)) {
+    if (IsValidName(e->d_name)) apps.push_back(e->d_name);
+  }
+  ::closedir(dir);
+  std::sort(apps.begin(), apps.end());
+  return apps;
+}
+
+Result<AppRecord> StateDir::LoadApp(const std::string& app) const {
+  if (!IsValidName(app)) return InvalidArgument("'" + app + "' is not a valid app name");
+  ASSIGN_OR_RETURN(Json j, LoadJson(AppDir(app) + "/app.json"));
+  AppRecord r;
+  try {
+    r.name = j.at("name").get<std::string>();
+    r.current = j.at("current").get<std::string>();
+    r.previous = j.at("previous").get<std::string>();
+    r.desired_running = j.at("desired_running").get<bool>();
+    r.restarts = j.at("restarts").get<uint32_t>();
+    r.last_exit = j.at("last_exit").get<std::string>();
+    r.last_exit_unix_ms = j.at("last_exit_unix_ms").get<int64_t>();
+    if (!j.at("switch").is_null()) {
+      const Json& s = j.at("switch");
+      SwitchRecord sw;
+      sw.from = s.at("from").get<std::string>();
+      sw.to = s.at("to").get<std::string>();
+      auto step = ParseSwitchStep(s.at("step").get<std::string>());
+      if (!step) return Corruption(AppDir(app) + "/app.json: unknown switch step");
+      sw.step = *step;
+      sw.reason = s.at("reason").get<std::string>();
+      r.switching = sw;
+    }
+  } catch (const std::exception& e) {
+    return Corruption(AppDir(app) + "/app.json: " + e.what());
+  }
+  return r;
+}
+
+Status StateDir::SaveApp(const AppRecord& r) const {
+  Json j = {{"name", r.name},
+            {"current", r.current},
+            {"previous", r.previous},
+            {"desired_running", r.desired_running},
+            {"restarts", r.restarts},
+            {"last_exit", r.last_exit},
+            {"last_exit_unix_ms", r.last_exit_unix_ms},
+            {"switch", nullptr}};
+  if (r.switching) {
+    j["switch"] = {{"from", r.switching->from},
+                   {"to", r.switching->to},
+                   {"step", SwitchStepName(r.switching->step)},
+                   {"reason", r.switching->reason}};
+  }
+  RETURN_IF_ERROR(CreateDirectories(AppDir(r.name), 0700));
+  return WriteFileAtomic(AppDir(r.name) + "/app.json", j.dump(2) + "\n", 0600);
+}
+
+Status StateDir::SaveRelease(const std::string& app, const std::string& release,
+                             const AppSpec& spec, const std::vector<std::string>& lowers) const {
+  const std::string dir = ReleaseDir(app, release);
+  RETURN_IF_ERROR(CreateDirectories(dir, 0700));
+  RETURN_IF_ERROR(WriteFileAtomic(dir + "/lowers.json", Json(lowers).dump() + "\n", 0600));
+  return WriteFileAtomic(dir + "/spec.json", AppSpecToJson(spec).dump(2) + "\n", 0600);
+}
+
+Result<AppSpec> StateDir::LoadReleaseSpec(const std::string& app,
+                                          const std::string& release) const {
+  ASSIGN_OR_RETURN(Json j, LoadJson(ReleaseDir(app, release) + "/spec.json"));
+  return ParseAppSpec(j);
+}
+
+Result<std::vector<std::string>> StateDir::LoadReleaseLowers(const std::string& app,
+                                                             const std::string& release) const {
+  ASSIGN_OR_RETURN(Json j, LoadJson(ReleaseDir(app, release) + "/lowers.json"));
+  if (!j.is_array()) return Corruption("lowers.json is not an array");
+  std::vector<std::string> lowers;
+  for (const auto& l : j) {
+    if (!l.is_string()) return Corruption("lowers.json holds a non-string");
+    lowers.push_back(l.get<std::string>());
+  }
+  return lowers;
+}
+
+}  // namespace flotilla::runtime

@@ -1,0 +1,73 @@
+// The runtime's state directory (docs/runtime.md, "State files"):
+//
+//   <state>/apps/<app>/app.json                  AppRecord, replaced atomically
+//   <state>/apps/<app>/releases/<release>/       spec.json, lowers.json, and the
+//                                                container files (launch_plan.h)
+//   <state>/apps/<app>/volumes/<volume>/         app data kept across releases
+//
+// app.json is the single record of which release is current and of a switch
+// in progress; each step of a switch is written before the next begins.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "runtime/app_spec.h"
+
+namespace flotilla::runtime {
+
+// The steps of a release switch, in the order a parallel switch takes them
+// (a stop-first switch takes kOldStopped before kNewStarted).
+enum class SwitchStep { kPrepared, kNewStarted, kOldStopped, kNewHealthy, kRollingBack };
+const char* SwitchStepName(SwitchStep step);
+std::optional<SwitchStep> ParseSwitchStep(std::string_view name);
+
+struct SwitchRecord {
+  std::string from;  // may be empty: a first deploy
+  std::string to;
+  SwitchStep step = SwitchStep::kPrepared;
+  std::string reason;  // why a rollback began
+};
+
+struct AppRecord {
+  std::string name;
+  std::string current;   // release id, empty before the first healthy deploy
+  std::string previous;  // what `rollback` goes back to
+  bool desired_running = true;
+  uint32_t restarts = 0;  // of the current release, by policy
+  std::string last_exit;  // description of the last exit seen
+  int64_t last_exit_unix_ms = 0;
+  std::optional<SwitchRecord> switching;
+};
+
+class StateDir {
+ public:
+  explicit StateDir(std::string root) : root_(std::move(root)) {}
+  const std::string& root() const { return root_; }
+
+  std::string AppDir(const std::string& app) const { return root_ + "/apps/" + app; }
+  std::string ReleaseDir(const std::string& app, const std::string& release) const {
+    return AppDir(app) + "/releases/" + release;
+  }
+  std::string VolumeDir(const std::string& app, const std::string& volume) const {
+    return AppDir(app) + "/volumes/" + volume;
+  }
+
+  Result<std::vector<std::string>> ListApps() const;
+  Result<AppRecord> LoadApp(const std::string& app) const;  // NotFound if never deployed
+  Status SaveApp(const AppRecord& record) const;             // atomic
+
+  Status SaveRelease(const std::string& app, const std::string& release, const AppSpec& spec,
+                     const std::vector<std::string>& lowers) const;
+  Result<AppSpec> LoadReleaseSpec(const std::string& app, const std::string& release) const;
+  Result<std::vector<std::string>> LoadReleaseLowers(const std::string& app,
+                                                     const std::string& release) const;
+
+ private:
+  std::string root_;
+};
+
+}  // namespace flotilla::runtime
