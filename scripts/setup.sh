@@ -15,6 +15,8 @@ packages=(
   openssl zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc
   busybox-static umoci skopeo iproute2 iptables nftables python3-libtorrent
   runc wrk hyperfine gnuplot-nox chromium
+  # baselines of bench/tracker-load (BitTorrent tracker, static file server)
+  opentracker nginx-light
 )
 
 missing=()
