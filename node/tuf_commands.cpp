@@ -1,10 +1,129 @@
+// `flotilla-node tuf ...`: the TUF client, with the command line of the TUF
+// conformance suite's client-under-test protocol (docs/tuf-client.md):
+//   tuf --metadata-dir D init ROOT
+//   tuf --metadata-dir D --metadata-url U refresh
+//   tuf --metadata-dir D --metadata-url U --target-name T --target-base-url B
+//       --target-dir O download
+// Exit status 0 on success, 1 on any failure (with the reason on stderr).
+#include <fmt/core.h>
+
+#include <memory>
+#include <string>
+
+#include "core/clock.h"
+#include "core/file_io.h"
+#include "metadata/tuf_client.h"
+#include "metadata/tuf_names.h"
 #include "node/commands.h"
+#include "node/http_client.h"
 
 namespace flotilla::node {
+namespace {
 
-// No subcommands in this group yet; its issue adds them here.
-CommandAction RegisterTufCommands(CLI::App&) {
-  return [] { return -1; };
+// The network side of the TUF client: metadata and targets over HTTP.
+class HttpRemote final : public metadata::RemoteRepository {
+ public:
+  HttpRemote(std::string metadata_url, std::string target_base_url)
+      : metadata_url_(std::move(metadata_url)), target_base_url_(std::move(target_base_url)) {}
+
+  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override {
+    return HttpGet(JoinUrl(metadata_url_, metadata::PercentEncode(name)), max_bytes);
+  }
+  Status FetchTarget(const std::string& url_path, uint64_t max_bytes,
+                     const std::string& dest_path) override {
+    if (target_base_url_.empty()) return InvalidArgument("no --target-base-url given");
+    return HttpGetToFile(JoinUrl(target_base_url_, url_path), max_bytes, dest_path);
+  }
+
+ private:
+  std::string metadata_url_;
+  std::string target_base_url_;
+};
+
+struct TufOptions {
+  std::string metadata_dir;
+  std::string metadata_url;
+  std::string target_name;
+  std::string target_base_url;
+  std::string target_dir;
+  std::string trusted_root;
+};
+
+int Fail(std::string_view verb, const Status& status) {
+  fmt::print(stderr, "tuf {}: {}\n", verb, status.ToString());
+  return 1;
+}
+
+int RunInit(const TufOptions& o) {
+  auto root = ReadTextFileBounded(o.trusted_root, metadata::ClientLimits{}.max_root_bytes);
+  if (!root.ok()) return Fail("init", root.status());
+  Status st = metadata::TufClient::Initialize(o.metadata_dir, *root);
+  if (!st.ok()) return Fail("init", st);
+  fmt::print("tuf init: trusted root installed in {}\n", o.metadata_dir);
+  return 0;
+}
+
+Result<std::unique_ptr<metadata::TufClient>> RefreshedClient(const TufOptions& o,
+                                                             HttpRemote& remote) {
+  if (o.metadata_url.empty()) return InvalidArgument("--metadata-url is required");
+  ASSIGN_OR_RETURN(auto client,
+                   metadata::TufClient::Open(o.metadata_dir, remote, SystemClock::Instance()));
+  RETURN_IF_ERROR(client->Refresh());
+  return client;
+}
+
+int RunRefresh(const TufOptions& o) {
+  HttpRemote remote(o.metadata_url, o.target_base_url);
+  auto client = RefreshedClient(o, remote);
+  if (!client.ok()) return Fail("refresh", client.status());
+  fmt::print("tuf refresh: root v{}, timestamp v{}, snapshot v{}, targets v{}\n",
+             (*client)->root().common.version, (*client)->timestamp()->common.version,
+             (*client)->snapshot()->common.version, (*client)->targets()->common.version);
+  return 0;
+}
+
+int RunDownload(const TufOptions& o) {
+  if (o.target_name.empty() || o.target_dir.empty() || o.target_base_url.empty()) {
+    return Fail("download",
+                InvalidArgument("--target-name, --target-base-url and --target-dir are required"));
+  }
+  HttpRemote remote(o.metadata_url, o.target_base_url);
+  auto client = RefreshedClient(o, remote);
+  if (!client.ok()) return Fail("download", client.status());
+  auto info = (*client)->GetTargetInfo(o.target_name);
+  if (!info.ok()) return Fail("download", info.status());
+  auto got = (*client)->DownloadTarget(*info, o.target_dir);
+  if (!got.ok()) return Fail("download", got.status());
+  fmt::print("tuf download: {} {}\n", got->fetched ? "fetched" : "already present", got->path);
+  return 0;
+}
+
+}  // namespace
+
+CommandAction RegisterTufCommands(CLI::App& app) {
+  auto options = std::make_shared<TufOptions>();
+  auto* tuf = app.add_subcommand(
+      "tuf", "TUF client: verify signed release metadata (TUF conformance client protocol)");
+  tuf->fallthrough();
+  tuf->require_subcommand(1);
+  tuf->add_option("--metadata-dir", options->metadata_dir, "Trusted metadata directory")
+      ->required();
+  tuf->add_option("--metadata-url", options->metadata_url, "Base URL of the repository metadata");
+  tuf->add_option("--target-name", options->target_name, "TUF target path to download");
+  tuf->add_option("--target-base-url", options->target_base_url, "Base URL of the targets");
+  tuf->add_option("--target-dir", options->target_dir, "Where verified targets are stored");
+  auto* init = tuf->add_subcommand("init", "Install ROOT as the trusted root (no network)");
+  init->add_option("root", options->trusted_root, "Initial trusted root.json")->required();
+  auto* refresh = tuf->add_subcommand("refresh", "Update metadata by the TUF client workflow");
+  auto* download =
+      tuf->add_subcommand("download", "Refresh, then download and verify one target");
+  return [=] {
+    if (!*tuf) return -1;
+    if (*init) return RunInit(*options);
+    if (*refresh) return RunRefresh(*options);
+    if (*download) return RunDownload(*options);
+    return 1;
+  };
 }
 
 }  // namespace flotilla::node
