@@ -20,7 +20,7 @@ namespace flotilla::sim {
 namespace {
 
 struct ProbeOptions {
-  std::string to;          // HOST:PORT
+  std::string to;  // HOST:PORT
   int port = 0;
   uint64_t count = 1000;
   uint32_t interval_us = 1000;
@@ -187,11 +187,14 @@ int TcpSend(const ProbeOptions& o) {
 
 CommandAction RegisterProbeCommands(CLI::App& app) {
   auto opts = std::make_shared<ProbeOptions>();
-  auto* probe = app.add_subcommand("probe", "Measuring tools for link tests (run inside namespaces)");
+  auto* probe =
+      app.add_subcommand("probe", "Measuring tools for link tests (run inside namespaces)");
   probe->require_subcommand(1);
-  auto* udp_sink = probe->add_subcommand("udp-sink", "Count probe datagrams, print loss and one-way delay");
+  auto* udp_sink =
+      probe->add_subcommand("udp-sink", "Count probe datagrams, print loss and one-way delay");
   auto* udp_send = probe->add_subcommand("udp-send", "Send numbered, timestamped probe datagrams");
-  auto* tcp_sink = probe->add_subcommand("tcp-sink", "Accept one TCP connection and count its bytes");
+  auto* tcp_sink =
+      probe->add_subcommand("tcp-sink", "Accept one TCP connection and count its bytes");
   auto* tcp_send = probe->add_subcommand("tcp-send", "Send as fast as TCP allows for --seconds");
   for (auto* c : {udp_sink, tcp_sink}) {
     c->add_option("--port", opts->port, "Port to listen on")->required();

@@ -33,7 +33,8 @@ Json TopologyJson(const Topology& topo) {
   for (int i = 0; i < static_cast<int>(topo.spec().sites.size()); ++i) {
     Json devices = Json::array();
     for (int j = 0; j < topo.spec().sites[i].devices; ++j) {
-      devices.push_back({{"netns", topo.DeviceNetns(i, j)}, {"address", Topology::DeviceAddress(i, j)}});
+      devices.push_back(
+          {{"netns", topo.DeviceNetns(i, j)}, {"address", Topology::DeviceAddress(i, j)}});
     }
     sites.push_back({{"name", topo.spec().sites[i].name},
                      {"router_netns", topo.RouterNetns(i)},
@@ -80,7 +81,8 @@ int TopoHold(const TopoOptions& o) {
   std::fflush(stdout);
   int sig;
   if (o.seconds > 0) {
-    timespec limit{static_cast<time_t>(o.seconds), static_cast<long>((o.seconds - int64_t(o.seconds)) * 1e9)};
+    timespec limit{static_cast<time_t>(o.seconds),
+                   static_cast<long>((o.seconds - int64_t(o.seconds)) * 1e9)};
     sig = sigtimedwait(&set, nullptr, &limit);
   } else {
     while (sigwait(&set, &sig) != 0) {
@@ -100,8 +102,10 @@ int TopoLs(const TopoOptions& o) {
   if (!runs.ok()) return Fail("topo ls", runs.status());
   Json out = Json::array();
   for (const RunInfo& r : *runs) {
-    out.push_back({{"run_id", r.run_id}, {"state", RunLivenessName(r.liveness)},
-                   {"description", r.description}, {"netns", r.netns}});
+    out.push_back({{"run_id", r.run_id},
+                   {"state", RunLivenessName(r.liveness)},
+                   {"description", r.description},
+                   {"netns", r.netns}});
     if (!o.json) {
       fmt::print("{}  {:8}  {:3} namespaces  {}\n", r.run_id, RunLivenessName(r.liveness),
                  r.netns.size(), r.description);
@@ -132,9 +136,11 @@ CommandAction RegisterTopoCommands(CLI::App& app) {
   auto o = std::make_shared<TopoOptions>();
   auto* topo = app.add_subcommand("topo", "Build, list and remove a scenario's network by hand");
   topo->require_subcommand(1);
-  auto* up = topo->add_subcommand("up", "Build the network of SCENARIO and leave it running (detached)");
+  auto* up =
+      topo->add_subcommand("up", "Build the network of SCENARIO and leave it running (detached)");
   auto* hold = topo->add_subcommand(
-      "hold", "Build the network of SCENARIO, wait for Ctrl-C/SIGTERM (or --seconds), tear it down");
+      "hold",
+      "Build the network of SCENARIO, wait for Ctrl-C/SIGTERM (or --seconds), tear it down");
   auto* down = topo->add_subcommand("down", "Remove a detached or dead run");
   auto* ls = topo->add_subcommand("ls", "List runs: alive, detached, dead or orphaned");
   for (auto* c : {up, hold}) c->add_option("scenario", o->scenario, "Scenario file")->required();

@@ -12,9 +12,9 @@
 namespace flotilla::sim {
 
 struct CommandOutput {
-  int exit_code = -1;   // 128 + signal when killed by a signal
-  std::string out;      // stdout, at most kMaxCommandOutput bytes kept
-  std::string err;      // stderr, likewise
+  int exit_code = -1;  // 128 + signal when killed by a signal
+  std::string out;     // stdout, at most kMaxCommandOutput bytes kept
+  std::string err;     // stderr, likewise
 };
 
 inline constexpr size_t kMaxCommandOutput = 4 << 20;
@@ -26,8 +26,7 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv,
 
 // Like RunCommand, but a non-zero exit is an error whose message holds the
 // command line and its stderr. Returns stdout.
-Result<std::string> RunChecked(const std::vector<std::string>& argv,
-                               const std::string& input = {});
+Result<std::string> RunChecked(const std::vector<std::string>& argv, const std::string& input = {});
 
 // argv prefixed with `ip netns exec NS`.
 std::vector<std::string> InNetns(const std::string& ns, std::vector<std::string> argv);

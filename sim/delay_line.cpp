@@ -83,7 +83,8 @@ const timespec* PollTimeout(const DelayQueue& a, const DelayQueue& b, MonoTime n
   if (!a.empty()) next = std::min(next, a.next_due());
   if (!b.empty()) next = std::min(next, b.next_due());
   if (next == MonoTime::max()) return nullptr;
-  int64_t ns = next <= now ? 0 : std::chrono::duration_cast<std::chrono::nanoseconds>(next - now).count();
+  int64_t ns =
+      next <= now ? 0 : std::chrono::duration_cast<std::chrono::nanoseconds>(next - now).count();
   storage.tv_sec = ns / 1'000'000'000;
   storage.tv_nsec = ns % 1'000'000'000;
   return &storage;
@@ -133,7 +134,8 @@ Status RunDelayLine(const DelayLineConfig& config) {
   Clock& clock = SystemClock::Instance();
   while (true) {
     MonoTime now = clock.MonotonicNow();
-    pollfd fds[3] = {{tap_a.get(), POLLIN, 0}, {tap_b.get(), POLLIN, 0}, {signals.get(), POLLIN, 0}};
+    pollfd fds[3] = {
+        {tap_a.get(), POLLIN, 0}, {tap_b.get(), POLLIN, 0}, {signals.get(), POLLIN, 0}};
     timespec timeout;
     int rc = ::ppoll(fds, 3, PollTimeout(a_to_b, b_to_a, now, timeout), nullptr);
     if (rc < 0 && errno != EINTR) return IOErrorFromErrno("poll", errno);
@@ -198,7 +200,8 @@ Result<pid_t> SpawnDelayLine(const DelayLineConfig& config) {
   if (n != 1) {
     int status = 0;
     ::waitpid(pid, &status, 0);
-    return FailedPrecondition("delay line in " + config.netns + " failed to attach its TAP devices");
+    return FailedPrecondition("delay line in " + config.netns +
+                              " failed to attach its TAP devices");
   }
   return pid;
 }

@@ -59,13 +59,13 @@ class DelayQueue {
 };
 
 struct DelayLineConfig {
-  std::string netns;     // where the TAP devices are
-  std::string tap_a;     // frames read here go to tap_b after a_to_b
+  std::string netns;  // where the TAP devices are
+  std::string tap_a;  // frames read here go to tap_b after a_to_b
   std::string tap_b;
   DelaySpec a_to_b;
   DelaySpec b_to_a;
   uint64_t seed = 1;
-  int ready_fd = -1;     // if >= 0, one byte is written and it is closed once attached
+  int ready_fd = -1;  // if >= 0, one byte is written and it is closed once attached
 };
 
 // Forks a delay-line process (no exec: it runs RunDelayLine in the child,

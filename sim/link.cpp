@@ -38,7 +38,7 @@ Status AddVeth(const LinkEnd& x, const LinkEnd& y) {
 }
 
 Status SetUp(const LinkEnd& end) {
-  return RunChecked(Ip(end.netns, {"link", "set", end.ifname, "up"})).status();
+  return RunChecked(Ip(end.netns, {"link", "set", "dev", end.ifname, "up"})).status();
 }
 
 uint64_t BytesPerSecond(uint64_t rate_kbit) { return rate_kbit * 1000 / 8; }
@@ -64,9 +64,10 @@ Status CreateDelayedPair(const LinkSpec& spec, CreatedLink& created) {
                                       "forward_delay", "0"}))
                         .status());
     for (const std::string& port : {std::string(side), tap}) {
-      RETURN_IF_ERROR(RunChecked(Ip(l, {"link", "set", port, "master", bridge, "up"})).status());
+      RETURN_IF_ERROR(
+          RunChecked(Ip(l, {"link", "set", "dev", port, "master", bridge, "up"})).status());
     }
-    RETURN_IF_ERROR(RunChecked(Ip(l, {"link", "set", bridge, "up"})).status());
+    RETURN_IF_ERROR(RunChecked(Ip(l, {"link", "set", "dev", bridge, "up"})).status());
   }
   DelayLineConfig config;
   config.netns = l;
@@ -81,14 +82,23 @@ Status CreateDelayedPair(const LinkSpec& spec, CreatedLink& created) {
 
 // netem on the sender's egress carries delay, jitter and rate in one qdisc.
 Status ApplyNetem(const LinkEnd& sender, const LinkShape& shape) {
-  std::vector<std::string> argv = {"tc", "-n", sender.netns, "qdisc", "replace", "dev",
-                                   sender.ifname, "root", "netem", "delay",
+  std::vector<std::string> argv = {"tc",
+                                   "-n",
+                                   sender.netns,
+                                   "qdisc",
+                                   "replace",
+                                   "dev",
+                                   sender.ifname,
+                                   "root",
+                                   "netem",
+                                   "delay",
                                    std::to_string(shape.delay_us) + "us"};
   if (shape.jitter_us > 0) argv.push_back(std::to_string(shape.jitter_us) + "us");
   if (shape.rate_kbit > 0) {
     argv.insert(argv.end(), {"rate", std::to_string(shape.rate_kbit) + "kbit"});
   }
-  argv.insert(argv.end(), {"limit", std::to_string(std::max<uint64_t>(1000, QueueBytes(shape) / 1000))});
+  argv.insert(argv.end(),
+              {"limit", std::to_string(std::max<uint64_t>(1000, QueueBytes(shape) / 1000))});
   return RunChecked(argv).status();
 }
 
@@ -112,7 +122,8 @@ bool KernelHasNetem() {
     // killed half-way is an orphan that `flotilla-sim clean` removes.
     std::string ns = NetnsName(NewRunId(), "netem");
     if (!CreateNetns(ns).ok()) return;
-    auto r = RunCommand({"tc", "-n", ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"});
+    auto r =
+        RunCommand({"tc", "-n", ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"});
     has = r.ok() && r->exit_code == 0;
     DestroyNetns(ns).IgnoreError();
   });
@@ -138,8 +149,9 @@ Status ApplyLoss(const LinkEnd& receiver, const LinkShape& shape) {
   const std::string table = "fsim_loss_" + receiver.ifname;
   std::string script = "table netdev " + table + "\ndelete table netdev " + table + "\n";
   if (shape.loss_ppm > 0) {
-    script += "table netdev " + table + " {\n  chain ingress {\n    type filter hook ingress device \"" +
-              receiver.ifname + "\" priority 0; policy accept;\n    numgen random mod 1000000 < " +
+    script += "table netdev " + table +
+              " {\n  chain ingress {\n    type filter hook ingress device \"" + receiver.ifname +
+              "\" priority 0; policy accept;\n    numgen random mod 1000000 < " +
               std::to_string(shape.loss_ppm) + " drop\n  }\n}\n";
   }
   return RunChecked(InNetns(receiver.netns, {"nft", "-f", "-"}), script)

@@ -26,11 +26,11 @@ namespace flotilla::sim {
 
 // How one direction of a link is shaped. Zero means "not shaped".
 struct LinkShape {
-  uint64_t rate_kbit = 0;         // L2 bit rate (Ethernet headers count), 0 = unlimited
-  uint32_t delay_us = 0;          // one-way latency added
-  uint32_t jitter_us = 0;         // each frame's delay is delay +- uniform(jitter); order kept
-  uint32_t loss_ppm = 0;          // frames lost per million (10000 = 1%)
-  uint32_t queue_bytes = 0;       // tbf queue; 0 = max(64 KiB, 200 ms at the rate)
+  uint64_t rate_kbit = 0;    // L2 bit rate (Ethernet headers count), 0 = unlimited
+  uint32_t delay_us = 0;     // one-way latency added
+  uint32_t jitter_us = 0;    // each frame's delay is delay +- uniform(jitter); order kept
+  uint32_t loss_ppm = 0;     // frames lost per million (10000 = 1%)
+  uint32_t queue_bytes = 0;  // tbf queue; 0 = max(64 KiB, 200 ms at the rate)
 
   bool delayed() const { return delay_us > 0 || jitter_us > 0; }
   bool shaped() const { return rate_kbit > 0 || delayed() || loss_ppm > 0; }
@@ -58,8 +58,8 @@ struct LinkSpec {
 
 // What CreateLink made that someone must tear down.
 struct CreatedLink {
-  std::string delay_netns;  // empty if none was made
-  pid_t delay_line_pid = 0; // a child of this process; 0 if none
+  std::string delay_netns;   // empty if none was made
+  pid_t delay_line_pid = 0;  // a child of this process; 0 if none
 };
 
 // True when `tc qdisc add ... netem` works on this kernel (probed once).

@@ -30,7 +30,8 @@ Status ValidateRunId(std::string_view run_id) {
                            std::to_string(kRunIdLength) + " characters");
   }
   for (char c : run_id) {
-    if (!IsRunIdChar(c)) return InvalidArgument("run id '" + std::string(run_id) + "' is not [a-z0-9]");
+    if (!IsRunIdChar(c))
+      return InvalidArgument("run id '" + std::string(run_id) + "' is not [a-z0-9]");
   }
   return Status::Ok();
 }

@@ -38,8 +38,8 @@ Result<bool> WaitEmpty(const std::string& name, MonoTime deadline) {
     for (pid_t pid : pids) {
       int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
       if (fd < 0) continue;  // already gone
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - clock.MonotonicNow());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock.MonotonicNow());
       pollfd pfd = {fd, POLLIN, 0};
       if (left.count() > 0) ::poll(&pfd, 1, static_cast<int>(left.count()));
       ::close(fd);
@@ -56,7 +56,7 @@ Result<bool> WaitEmpty(const std::string& name, MonoTime deadline) {
 
 Status CreateNetns(const std::string& name) {
   RETURN_IF_ERROR(RunChecked({"ip", "netns", "add", name}).status());
-  RETURN_IF_ERROR(RunChecked({"ip", "-n", name, "link", "set", "lo", "up"}).status());
+  RETURN_IF_ERROR(RunChecked({"ip", "-n", name, "link", "set", "dev", "lo", "up"}).status());
   RETURN_IF_ERROR(SetSysctl(name, "net.ipv6.conf.all.disable_ipv6", "1"));
   return SetSysctl(name, "net.ipv6.conf.default.disable_ipv6", "1");
 }

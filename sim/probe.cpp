@@ -31,7 +31,8 @@ Bytes EncodeProbe(const ProbeDatagram& d, size_t size) {
 }
 
 std::optional<ProbeDatagram> DecodeProbe(ByteSpan data) {
-  if (data.size() < kProbeHeaderSize || std::memcmp(data.data(), kMagic, 4) != 0) return std::nullopt;
+  if (data.size() < kProbeHeaderSize || std::memcmp(data.data(), kMagic, 4) != 0)
+    return std::nullopt;
   if (data[4] > static_cast<uint8_t>(ProbeKind::kEnd)) return std::nullopt;
   return ProbeDatagram{static_cast<ProbeKind>(data[4]), GetU64(&data[5]), GetU64(&data[13])};
 }
@@ -52,7 +53,9 @@ void ProbeStats::AddData(uint64_t seq, int64_t one_way_ns, size_t bytes) {
 }
 
 Json ProbeStats::ToJson() const {
-  Json out = {{"received", received_}, {"bytes", bytes_}, {"duplicates", duplicates_},
+  Json out = {{"received", received_},
+              {"bytes", bytes_},
+              {"duplicates", duplicates_},
               {"reordered", reordered_}};
   out["sent"] = sent_ ? Json(*sent_) : Json(nullptr);
   if (delays_ns_.empty()) return out;

@@ -50,13 +50,15 @@ std::vector<std::string> MountsUnder(const std::string& dir) {
   while (std::getline(in, line)) {
     // Field 5 is the mount point (octal escapes only for odd characters we never create).
     size_t pos = 0;
-    for (int field = 0; field < 4 && pos != std::string::npos; ++field) pos = line.find(' ', pos + 1);
+    for (int field = 0; field < 4 && pos != std::string::npos; ++field)
+      pos = line.find(' ', pos + 1);
     if (pos == std::string::npos) continue;
     size_t end = line.find(' ', pos + 1);
     std::string point = line.substr(pos + 1, end - pos - 1);
     if (point == dir || point.starts_with(dir + "/")) found.push_back(point);
   }
-  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
   return found;
 }
 
@@ -64,10 +66,14 @@ std::vector<std::string> MountsUnder(const std::string& dir) {
 
 std::string_view RunLivenessName(RunLiveness l) {
   switch (l) {
-    case RunLiveness::kAlive: return "alive";
-    case RunLiveness::kDetached: return "detached";
-    case RunLiveness::kDead: return "dead";
-    case RunLiveness::kOrphan: return "orphan";
+    case RunLiveness::kAlive:
+      return "alive";
+    case RunLiveness::kDetached:
+      return "detached";
+    case RunLiveness::kDead:
+      return "dead";
+    case RunLiveness::kOrphan:
+      return "orphan";
   }
   return "?";
 }

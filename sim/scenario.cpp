@@ -49,7 +49,8 @@ Result<std::string> String(const Json& obj, const char* key, const std::string& 
 
 Result<bool> Bool(const Json& obj, const char* key, const std::string& where, bool fallback) {
   if (!obj.contains(key)) return fallback;
-  if (!obj[key].is_boolean()) return InvalidArgument(where + ": '" + key + "' must be true or false");
+  if (!obj[key].is_boolean())
+    return InvalidArgument(where + ": '" + key + "' must be true or false");
   return obj[key].get<bool>();
 }
 
@@ -134,16 +135,16 @@ Status ParseSites(const Json& doc, const Profiles& profiles, Scenario& s,
         return InvalidArgument(where + ": duplicate site name '" + n + "'");
       }
       names.push_back(n);
-      s.topology.sites.push_back(SiteSpec{n, static_cast<int>(devices), nat, wan.down, wan.up,
-                                          lan.down, lan.up});
+      s.topology.sites.push_back(
+          SiteSpec{n, static_cast<int>(devices), nat, wan.down, wan.up, lan.down, lan.up});
     }
   }
   return ValidateTopologySpec(s.topology);
 }
 
 // [from, to] within the time limit.
-Result<std::pair<double, double>> Interval(const Json& obj, const char* key, const std::string& where,
-                                          double limit) {
+Result<std::pair<double, double>> Interval(const Json& obj, const char* key,
+                                           const std::string& where, double limit) {
   const Json& v = obj[key];
   if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number()) {
     return InvalidArgument(where + ": '" + key + "' must be [from_s, to_s]");
@@ -179,8 +180,8 @@ Status ExpandRandomChurn(const Json& e, const std::string& where, Scenario& s) {
     std::swap(devices[k], devices[k + rng() % (devices.size() - k)]);
     double length = min_off + (max_off - min_off) * Uniform01(rng);
     double from = (limit - length) * Uniform01(rng);
-    s.churn.push_back({ChurnEvent::Kind::kDeviceOff, devices[k].first, devices[k].second, from,
-                       from + length});
+    s.churn.push_back(
+        {ChurnEvent::Kind::kDeviceOff, devices[k].first, devices[k].second, from, from + length});
   }
   return Status::Ok();
 }
@@ -196,8 +197,9 @@ Status ParseChurnEvent(const Json& e, const std::string& where,
     int device = -1;
     if (site >= 0) {
       const std::string index = ref.substr(slash + 1);
-      bool digits = !index.empty() && index.size() < 4 &&
-                    std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; });
+      bool digits =
+          !index.empty() && index.size() < 4 &&
+          std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; });
       if (digits) device = std::stoi(index);
     }
     if (site < 0 || device < 0 || device >= s.topology.sites[site].devices) {
@@ -223,8 +225,7 @@ Status ParseChurn(const Json& doc, const std::vector<std::string>& names, Scenar
   if (!doc.contains("churn")) return Status::Ok();
   if (!doc["churn"].is_array()) return InvalidArgument("'churn' must be an array");
   for (size_t k = 0; k < doc["churn"].size(); ++k) {
-    RETURN_IF_ERROR(
-        ParseChurnEvent(doc["churn"][k], "churn[" + std::to_string(k) + "]", names, s));
+    RETURN_IF_ERROR(ParseChurnEvent(doc["churn"][k], "churn[" + std::to_string(k) + "]", names, s));
   }
   std::stable_sort(s.churn.begin(), s.churn.end(), [](const ChurnEvent& a, const ChurnEvent& b) {
     return std::tie(a.from_s, a.site, a.device) < std::tie(b.from_s, b.site, b.device);
@@ -290,17 +291,23 @@ Status ParseDocument(const Json& doc, const std::string& base_dir, Scenario& s) 
 }
 
 Json ShapeToJson(const LinkShape& l) {
-  return {{"rate_kbit", l.rate_kbit}, {"delay_us", l.delay_us}, {"jitter_us", l.jitter_us},
-          {"loss_ppm", l.loss_ppm}, {"queue_bytes", l.queue_bytes}};
+  return {{"rate_kbit", l.rate_kbit},
+          {"delay_us", l.delay_us},
+          {"jitter_us", l.jitter_us},
+          {"loss_ppm", l.loss_ppm},
+          {"queue_bytes", l.queue_bytes}};
 }
 
 }  // namespace
 
 std::string_view StrategyName(Strategy s) {
   switch (s) {
-    case Strategy::kFlotilla: return "flotilla";
-    case Strategy::kHttpFull: return "http-full";
-    case Strategy::kHttpDelta: return "http-delta";
+    case Strategy::kFlotilla:
+      return "flotilla";
+    case Strategy::kHttpFull:
+      return "http-full";
+    case Strategy::kHttpDelta:
+      return "http-delta";
   }
   return "?";
 }
@@ -325,14 +332,21 @@ Result<Scenario> LoadScenario(const std::string& path) {
 Json ScenarioToJson(const Scenario& s) {
   Json sites = Json::array();
   for (const SiteSpec& site : s.topology.sites) {
-    sites.push_back({{"name", site.name}, {"devices", site.devices}, {"nat", site.nat},
-                     {"wan_down", ShapeToJson(site.wan_down)}, {"wan_up", ShapeToJson(site.wan_up)},
-                     {"lan_down", ShapeToJson(site.lan_down)}, {"lan_up", ShapeToJson(site.lan_up)}});
+    sites.push_back({{"name", site.name},
+                     {"devices", site.devices},
+                     {"nat", site.nat},
+                     {"wan_down", ShapeToJson(site.wan_down)},
+                     {"wan_up", ShapeToJson(site.wan_up)},
+                     {"lan_down", ShapeToJson(site.lan_down)},
+                     {"lan_up", ShapeToJson(site.lan_up)}});
   }
   Json churn = Json::array();
   for (const ChurnEvent& e : s.churn) {
     churn.push_back({{"kind", e.kind == ChurnEvent::Kind::kDeviceOff ? "device-off" : "wan-down"},
-                     {"site", e.site}, {"device", e.device}, {"from_s", e.from_s}, {"to_s", e.to_s}});
+                     {"site", e.site},
+                     {"device", e.device},
+                     {"from_s", e.from_s},
+                     {"to_s", e.to_s}});
   }
   return {{"name", s.name},
           {"description", s.description},

@@ -41,7 +41,7 @@ struct Scenario {
   uint32_t time_limit_s = 0;
   Strategy strategy = Strategy::kFlotilla;
   Release release;
-  TopologySpec topology;      // sites in file order, groups expanded
+  TopologySpec topology;          // sites in file order, groups expanded
   std::vector<ChurnEvent> churn;  // sorted by from_s, then site, then device
 };
 

@@ -14,7 +14,8 @@ std::string WithSites(const std::string& sites, const std::string& extra = "") {
   return R"({"name": "t", "time_limit_s": 100, "release": {"image": "a.tar", "previous": "p.tar"},
     "links": {"3g": {"down": {"rate_kbit": 2000, "delay_ms": 150, "jitter_ms": 20, "loss_percent": 1},
                      "up": {"rate_kbit": 500}}},
-    "sites": )" + sites + extra + "}";
+    "sites": )" +
+         sites + extra + "}";
 }
 
 TEST(ScenarioTest, MinimalScenarioGetsDefaults) {
@@ -68,8 +69,9 @@ TEST(ScenarioTest, ChurnIsExpandedDeterministicallyFromTheSeed) {
     EXPECT_LT(e.from_s, e.to_s);
   }
   auto other = ParseScenario(
-      WithSites(R"([{"name": "a-{i}", "count": 4, "devices": 4}])",
-                R"(, "seed": 10, "churn": [{"random_devices": 0.25, "off_s_min": 10, "off_s_max": 30}])"),
+      WithSites(
+          R"([{"name": "a-{i}", "count": 4, "devices": 4}])",
+          R"(, "seed": 10, "churn": [{"random_devices": 0.25, "off_s_min": 10, "off_s_max": 30}])"),
       "/");
   ASSERT_TRUE(other.ok());
   EXPECT_NE(std::vector<ChurnEvent>(s->churn.begin(), s->churn.begin() + 1), other->churn);

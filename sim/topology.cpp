@@ -25,7 +25,8 @@ std::string SiteRole(int site) { return "s" + std::to_string(site); }
 // Masquerade on wan; from the WAN side only replies get in.
 std::string NatRules() {
   return "table ip fsim_nat {\n"
-         "  chain postrouting { type nat hook postrouting priority srcnat; oifname \"wan\" masquerade; }\n"
+         "  chain postrouting { type nat hook postrouting priority srcnat; oifname \"wan\" "
+         "masquerade; }\n"
          "  chain forward { type filter hook forward priority filter; policy accept;\n"
          "    ct state established,related accept\n"
          "    iifname \"wan\" drop\n"
@@ -58,7 +59,8 @@ Topology::Topology(std::string run_id, TopologySpec spec)
 
 Topology::~Topology() { Down().IgnoreError(); }
 
-Result<std::unique_ptr<Topology>> Topology::Up(const std::string& run_id, const TopologySpec& spec) {
+Result<std::unique_ptr<Topology>> Topology::Up(const std::string& run_id,
+                                               const TopologySpec& spec) {
   RETURN_IF_ERROR(ValidateRunId(run_id));
   RETURN_IF_ERROR(ValidateTopologySpec(spec));
   std::unique_ptr<Topology> topo(new Topology(run_id, spec));
@@ -90,7 +92,9 @@ std::vector<std::string> Topology::AllNetns() const {
 std::string Topology::RouterWanAddress(int site) {
   return "198.18." + std::to_string(site + 1) + ".2";
 }
-std::string Topology::RouterLanAddress(int site) { return "10." + std::to_string(site + 1) + ".0.1"; }
+std::string Topology::RouterLanAddress(int site) {
+  return "10." + std::to_string(site + 1) + ".0.1";
+}
 std::string Topology::DeviceAddress(int site, int device) {
   return "10." + std::to_string(site + 1) + ".0." + std::to_string(device + 10);
 }
@@ -135,10 +139,10 @@ Status Topology::BuildSite(int site) {
   RETURN_IF_ERROR(Ip(inet, {"addr", "add", wan_net + ".1/24", "dev", inet_port}));
   RETURN_IF_ERROR(Ip(router, {"addr", "add", wan_net + ".2/24", "dev", "wan"}));
   RETURN_IF_ERROR(Ip(router, {"route", "add", "default", "via", wan_net + ".1"}));
-  RETURN_IF_ERROR(Ip(router, {"link", "add", "br0", "type", "bridge", "stp_state", "0",
-                              "forward_delay", "0"}));
+  RETURN_IF_ERROR(
+      Ip(router, {"link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"}));
   RETURN_IF_ERROR(Ip(router, {"addr", "add", RouterLanAddress(site) + "/24", "dev", "br0"}));
-  RETURN_IF_ERROR(Ip(router, {"link", "set", "br0", "up"}));
+  RETURN_IF_ERROR(Ip(router, {"link", "set", "dev", "br0", "up"}));
   if (s.nat) {
     RETURN_IF_ERROR(Nft(router, NatRules()));
   } else {
@@ -156,10 +160,10 @@ Status Topology::BuildDevice(int site, int device) {
   const std::string router = RouterNetns(site), dev = DeviceNetns(site, device);
   const std::string port = "d" + std::to_string(device);
   RETURN_IF_ERROR(CreateNetns(dev));
-  RETURN_IF_ERROR(AddLink(LinkSpec{LinkEnd{router, port}, LinkEnd{dev, "eth0"}, s.lan_down, s.lan_up,
-                                   NetnsName(run_id_, "l" + SiteRole(site) + "d" +
-                                                          std::to_string(device))}));
-  RETURN_IF_ERROR(Ip(router, {"link", "set", port, "master", "br0"}));
+  RETURN_IF_ERROR(
+      AddLink(LinkSpec{LinkEnd{router, port}, LinkEnd{dev, "eth0"}, s.lan_down, s.lan_up,
+                       NetnsName(run_id_, "l" + SiteRole(site) + "d" + std::to_string(device))}));
+  RETURN_IF_ERROR(Ip(router, {"link", "set", "dev", port, "master", "br0"}));
   RETURN_IF_ERROR(Ip(dev, {"addr", "add", DeviceAddress(site, device) + "/24", "dev", "eth0"}));
   return Ip(dev, {"route", "add", "default", "via", RouterLanAddress(site)});
 }
@@ -184,7 +188,8 @@ Status Topology::Down() {
 void Topology::Detach() { down_ = true; }
 
 Result<InterfaceCounters> Topology::SiteWanCounters(int site) const {
-  if (site < 0 || site >= static_cast<int>(spec_.sites.size())) return InvalidArgument("no such site");
+  if (site < 0 || site >= static_cast<int>(spec_.sites.size()))
+    return InvalidArgument("no such site");
   return ReadInterfaceCounters(RouterNetns(site), "wan");
 }
 
