@@ -26,7 +26,7 @@ Status CopyLayer(const fs::path& lower, const fs::path& root) {
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(lower, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
-    fs::path target = root / fs::relative(it->path(), lower);
+    fs::path target = root / it->path().lexically_relative(lower);
     if (IsWhiteout(it->path())) {
       fs::remove_all(target, ec);
       continue;

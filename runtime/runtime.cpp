@@ -153,7 +153,8 @@ Result<DeployOutcome> Runtime::Rollback(const std::string& app) {
   ASSIGN_OR_RETURN(record, state_.LoadApp(app));
   if (record.previous.empty()) return FailedPrecondition(app + " has no previous release");
   record.desired_running = true;
-  return SwitchTo(std::move(record), record.previous);
+  const std::string previous = record.previous;
+  return SwitchTo(std::move(record), previous);
 }
 
 Result<DeployOutcome> Runtime::SwitchTo(AppRecord record, const std::string& release) {

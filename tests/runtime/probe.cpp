@@ -89,7 +89,7 @@ int Facts(const char* sentinel) {
   printf("cwd=%s\n", getcwd(cwd, sizeof cwd) ? cwd : "?");
   printf("env_GREETING=%s\n", getenv("GREETING") ? getenv("GREETING") : "");
   printf("timer_list_bytes=%zu\n", ReadFile("/proc/timer_list").size());
-  printf("sysrq_write=%s\n", ErrnoOf(open("/proc/sysrq-trigger", O_WRONLY)));
+  printf("proc_sys_write=%s\n", ErrnoOf(open("/proc/sys/kernel/domainname", O_WRONLY)));
   printf("mount=%s\n", ErrnoOf(mount("none", "/tmp", "tmpfs", 0, nullptr)));
   printf("unshare_user=%s\n", ErrnoOf(unshare(CLONE_NEWUSER)));
   printf("clone3=%s\n", ErrnoOf(static_cast<int>(syscall(SYS_clone3, nullptr, 0))));
@@ -216,7 +216,11 @@ int Shm(const char* op, int key) {
 
 int main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "facts";
-  if (mode == "facts") return Facts(argc > 2 ? argv[2] : nullptr);
+  if (mode == "facts") {
+    int rc = Facts(argc > 2 ? argv[2] : nullptr);
+    if (argc > 3 && strcmp(argv[3], "stay") == 0) return Tick("stay", 1000);
+    return rc;
+  }
   if (mode == "hog") return Hog();
   if (mode == "forkbomb") return ForkBomb(argc > 2 ? atoi(argv[2]) : 1000);
   if (mode == "open" && argc > 2) return OpenDevice(argv[2]);

@@ -1,0 +1,245 @@
+// Containers as the app sees them: every assertion about isolation is made
+// from inside, by the probe, in a real container started by flotilla-node.
+#include <signal.h>
+#include <sys/wait.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "runtime/app_spec.h"
+#include "tests/runtime/runtime_fixture.h"
+
+namespace flotilla::testing {
+namespace {
+
+uint64_t CapMask(const std::vector<std::string>& caps) {
+  uint64_t mask = 0;
+  for (const auto& c : caps) mask |= uint64_t{1} << *runtime::CapabilityNumber(c);
+  return mask;
+}
+
+std::string Hex16(uint64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+class RuntimeE2eTest : public RuntimeTest {};
+
+TEST_F(RuntimeE2eTest, ContainerIsIsolatedAsSeenFromInside) {
+  Json spec = BaseSpec("facts", {"/probe", "facts", sentinel_, "stay"});
+  spec["hostname"] = "kiosk-7";
+  spec["env"] = {"GREETING=hello"};
+  spec["cwd"] = "/data";
+  spec["capabilities"] = {"CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"};
+  auto deployed = Deploy(spec, "r1");
+  ASSERT_EQ(deployed.exit_code, 0) << deployed.output;
+  ASSERT_TRUE(WaitForLog("facts", "pid1_exe=")) << Logs("facts");
+  auto f = ParseFacts(Logs("facts"));
+  // flotilla's init is PID 1, the app its child.
+  EXPECT_EQ(f["pid"], "2");
+  EXPECT_EQ(f["ppid"], "1");
+  EXPECT_EQ(f["pid1_comm"], "flotilla-init");
+  EXPECT_EQ(f["proc_pids"], "1,2");  // /proc shows the container only
+  EXPECT_EQ(f["hostname"], "kiosk-7");
+  EXPECT_EQ(f["sentinel_visible"], "0");  // the host's files are out of reach
+  EXPECT_EQ(f["sys_mkdir"], "Read-only file system");
+  EXPECT_EQ(f["dev"], "core,fd,full,mqueue,null,ptmx,pts,random,shm,stderr,stdin,stdout,tty,"
+                      "urandom,zero");
+  const std::string caps = Hex16(CapMask({"CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"}));
+  for (const char* set : {"CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"}) {
+    EXPECT_EQ(f[set], caps) << set;
+  }
+  EXPECT_EQ(f["NoNewPrivs"], "1");
+  EXPECT_EQ(f["Seccomp"], "2");
+  EXPECT_EQ(f["mount"], "Operation not permitted");  // denied by seccomp and caps
+  EXPECT_EQ(f["unshare_user"], "Operation not permitted");
+  EXPECT_EQ(f["clone3"], "Function not implemented");  // not on the allow list: ENOSYS
+  EXPECT_EQ(f["pid1_exe"], "Permission denied");       // init is not dumpable
+  EXPECT_EQ(f["timer_list_bytes"], "0");               // masked
+  EXPECT_EQ(f["proc_sys_write"], "Read-only file system");
+  EXPECT_EQ(f["env_GREETING"], "hello");
+  EXPECT_EQ(f["cwd"], "/data");
+  EXPECT_EQ(f["Uid"], "0\t0\t0\t0");
+}
+
+TEST_F(RuntimeE2eTest, DefaultCapabilitiesAndNonRootUser) {
+  Json spec = BaseSpec("user", {"/probe", "facts", sentinel_, "stay"});
+  spec["user"] = {{"uid", 1000}, {"gid", 1001}, {"additional_gids", {44, 45}}};
+  ASSERT_EQ(Deploy(spec, "r1").exit_code, 0);
+  ASSERT_TRUE(WaitForLog("user", "pid1_exe=")) << Logs("user");
+  auto f = ParseFacts(Logs("user"));
+  EXPECT_EQ(f["Uid"], "1000\t1000\t1000\t1000");
+  EXPECT_EQ(f["Gid"], "1001\t1001\t1001\t1001");
+  EXPECT_EQ(f["Groups"], "44 45 ");  // as the kernel prints it
+  const std::string caps = Hex16(CapMask(runtime::DefaultCapabilities()));
+  for (const char* set : {"CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"}) {
+    EXPECT_EQ(f[set], caps) << set;
+  }
+}
+
+TEST_F(RuntimeE2eTest, MemoryLimitOomKillsAHog) {
+  Json spec = BaseSpec("hog", {"/probe", "hog"});
+  spec["resources"] = {{"memory_bytes", 32 << 20}};
+  ASSERT_EQ(Deploy(spec, "r1").exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Ls()["hog"]["state"] == "exited"; }, 30)) << Logs("hog");
+  auto app = Ls()["hog"];
+  EXPECT_EQ(app["last_exit"], "killed by signal 9 (out of memory)") << app.dump();
+  EXPECT_NE(Logs("hog").find("hog: 16 MiB"), std::string::npos);
+  EXPECT_EQ(Logs("hog").find("malloc failed"), std::string::npos);
+}
+
+TEST_F(RuntimeE2eTest, PidsLimitStopsAForkBomb) {
+  Json spec = BaseSpec("bomb", {"/bin/sh", "-c", "/probe forkbomb 200; exec /probe tick idle 1000"});
+  spec["resources"] = {{"pids", 16}};
+  ASSERT_EQ(Deploy(spec, "r1").exit_code, 0);
+  ASSERT_TRUE(WaitForLog("bomb", "fork_error=")) << Logs("bomb");
+  auto f = ParseFacts(Logs("bomb"));
+  EXPECT_EQ(f["fork_error"], "Resource temporarily unavailable");
+  // init, sh and the probe count too.
+  EXPECT_LE(std::stoi(f["forked"]), 16 - 3);
+  EXPECT_GE(std::stoi(f["forked"]), 8);
+}
+
+TEST_F(RuntimeE2eTest, GrantedDeviceUsableOthersRefused) {
+  Json spec = BaseSpec("dev", {"/bin/sh", "-c",
+                               "/probe open /dev/net/tun; /probe mknod /tmp/kmsg 1 11; "
+                               "/probe mknod /tmp/tun2 10 200; exec /probe tick idle 1000"});
+  spec["devices"] = {{{"path", "/dev/net/tun"}, {"access", "rw"}}};
+  ASSERT_EQ(Deploy(spec, "r1").exit_code, 0) << Logs("dev");
+  ASSERT_TRUE(WaitForLog("dev", "open /tmp/tun2=")) << Logs("dev");
+  auto f = ParseFacts(Logs("dev"));
+  EXPECT_EQ(f["open /dev/net/tun"], "none");  // granted
+  EXPECT_EQ(f["mknod /tmp/kmsg"], "none");    // making a node is allowed (OCI default)...
+  EXPECT_EQ(f["open /tmp/kmsg"], "Operation not permitted");  // ...using it is not
+  EXPECT_EQ(f["open /tmp/tun2"], "none");  // the granted major:minor, by another name
+}
+
+TEST_F(RuntimeE2eTest, TwoAppsCannotSeeEachOthersFilesProcessesOrIpc) {
+  const int key = 0x7f10 + (::getpid() % 1000);
+  Json a = BaseSpec("alpha", {"/bin/sh", "-c",
+                              "echo secret > /tmp/alpha-secret; exec /probe shm create " +
+                                  std::to_string(key)});
+  ASSERT_EQ(Deploy(a, "r1").exit_code, 0);
+  ASSERT_TRUE(WaitForLog("alpha", "shm_create=none")) << Logs("alpha");
+  Json b = BaseSpec("beta", {"/bin/sh", "-c",
+                             "ls /tmp; /probe shm find " + std::to_string(key) +
+                                 "; echo procs=$(ls /proc | grep '^[0-9]' | tr '\\n' ' '); "
+                                 "exec /probe tick idle 1000"});
+  ASSERT_EQ(Deploy(b, "r1").exit_code, 0);
+  ASSERT_TRUE(WaitForLog("beta", "procs=")) << Logs("beta");
+  std::string seen = Logs("beta");
+  EXPECT_EQ(seen.find("alpha-secret"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("shm_find=No such file or directory"), std::string::npos) << seen;
+  // beta's /proc: its init, sh, and the short-lived ls/grep/tr: all small pids.
+  auto procs = ParseFacts(seen)["procs"];
+  for (size_t pos = 0; pos < procs.size();) {
+    size_t end = procs.find(' ', pos);
+    if (end == std::string::npos) end = procs.size();
+    if (end > pos) {
+      EXPECT_LT(std::stoi(procs.substr(pos, end - pos)), 20) << procs;
+    }
+    pos = end + 1;
+  }
+  // Nor does the host see alpha's IPC.
+  EXPECT_LT(::shmget(key, 0, 0), 0);
+  auto apps = Ls();
+  EXPECT_NE(apps["alpha"]["pid"], apps["beta"]["pid"]);
+}
+
+TEST_F(RuntimeE2eTest, AppsSurviveNodeKillAndAreReadopted) {
+  std::string node = "env FLOTILLA_MONITOR=" + std::string(FLOTILLA_MONITOR_BINARY) + " " +
+                     BinaryPath("flotilla-node") + " app supervise --state-dir " + state_;
+  Json ticker = BaseSpec("ticker", {"/probe", "tick", "line", "100"});
+  ticker["restart"] = {{"policy", "on-failure"}, {"backoff_initial_ms", 100}};
+  Json quitter = BaseSpec("quitter", {"/probe", "exit-when", "/data/stop", "7"});
+  quitter["restart"] = {{"policy", "on-failure"}, {"backoff_initial_ms", 100}};
+  quitter["mounts"] = {{{"type", "volume"}, {"name", "data"}, {"destination", "/data"}}};
+  ASSERT_EQ(Deploy(ticker, "r1").exit_code, 0);
+  ASSERT_EQ(Deploy(quitter, "r1").exit_code, 0);
+
+  // The node: a supervisor process, then killed with SIGKILL.
+  pid_t supervisor = ::fork();
+  if (supervisor == 0) {
+    ::execl("/bin/sh", "sh", "-c", ("exec " + node).c_str(), nullptr);
+    ::_exit(127);
+  }
+  auto before = Ls();
+  ASSERT_TRUE(WaitForLog("ticker", "line 3"));
+  ::kill(supervisor, SIGKILL);
+  ::waitpid(supervisor, nullptr, 0);
+
+  // While no node runs: the ticker keeps writing, the quitter exits with 7.
+  pid_t ticker_pid = before["ticker"]["pid"].get<pid_t>();
+  std::ofstream(state_ + "/apps/quitter/volumes/data/stop") << "now\n";
+  ASSERT_TRUE(WaitFor([&] {
+    return std::filesystem::exists(state_ + "/apps/quitter/releases/r1/exit.json");
+  }));
+  std::string logs_then = Logs("ticker");
+  int last_line = 0;
+  for (size_t pos = 0; (pos = logs_then.find("line ", pos)) != std::string::npos; pos += 5) {
+    last_line = std::atoi(logs_then.c_str() + pos + 5);
+  }
+  ASSERT_TRUE(WaitForLog("ticker", "line " + std::to_string(last_line + 3)));
+  EXPECT_TRUE(Alive(ticker_pid));
+
+  // The node comes back: same ticker PID, exit of the quitter known, and
+  // the quitter restarted by its on-failure policy.
+  std::filesystem::remove(state_ + "/apps/quitter/volumes/data/stop");
+  supervisor = ::fork();
+  if (supervisor == 0) {
+    ::execl("/bin/sh", "sh", "-c", ("exec " + node).c_str(), nullptr);
+    ::_exit(127);
+  }
+  ASSERT_TRUE(WaitFor([&] { return Ls()["quitter"]["restarts"] == 1; }));
+  auto after = Ls();
+  EXPECT_EQ(after["ticker"]["pid"], before["ticker"]["pid"]);
+  EXPECT_EQ(after["ticker"]["state"], "running");
+  EXPECT_EQ(after["quitter"]["last_exit"], "exited with code 7");
+  ASSERT_TRUE(WaitFor([&] { return Ls()["quitter"]["state"] == "running"; }));
+  EXPECT_NE(Ls()["quitter"]["pid"], before["quitter"]["pid"]);
+
+  // A later crash (the app killed inside the container) is restarted too.
+  pid_t app = AppPidUnder(ticker_pid);
+  ASSERT_GT(app, 0);
+  ::kill(app, SIGKILL);
+  ASSERT_TRUE(WaitFor([&] {
+    auto now = Ls()["ticker"];
+    return now["restarts"] == 1 && now["state"] == "running";
+  }));
+  EXPECT_EQ(Ls()["ticker"]["last_exit"], "killed by signal 9");
+  EXPECT_NE(Ls()["ticker"]["pid"], before["ticker"]["pid"]);
+  ::kill(supervisor, SIGKILL);
+  ::waitpid(supervisor, nullptr, 0);
+}
+
+TEST_F(RuntimeE2eTest, ExportsAnOciBundleThatRuncRuns) {
+  Json spec = BaseSpec("exported", {"/probe", "facts", sentinel_, "stay"});
+  spec["resources"] = {{"memory_bytes", 64 << 20}, {"pids", 32}};
+  ASSERT_EQ(Deploy(spec, "r1").exit_code, 0);
+  std::string bundle = dir_ + "/bundle";
+  auto exported = App("export exported --out " + bundle);
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  auto config = ParseJsonStrict(RunShell("cat " + bundle + "/config.json").output);
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ((*config)["process"]["args"][0], "/probe");
+  EXPECT_EQ((*config)["linux"]["resources"]["memory"]["limit"], 64 << 20);
+  EXPECT_TRUE(std::filesystem::exists(bundle + "/rootfs/probe"));
+  EXPECT_TRUE(std::filesystem::is_symlink(bundle + "/rootfs/bin/sh"));
+  // runc runs the same bundle (without "stay" so that it ends).
+  (*config)["process"]["args"] = {"/probe", "facts", sentinel_};
+  std::ofstream(bundle + "/config.json") << config->dump();
+  std::string id = "flotilla-test-" + std::to_string(::getpid());
+  auto run = RunShell("cd " + bundle + " && runc --root " + dir_ + "/runc run " + id);
+  auto f = ParseFacts(run.output);
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(f["pid"], "1");  // runc runs the app as PID 1
+  EXPECT_EQ(f["sentinel_visible"], "0");
+  RunShell("runc --root " + dir_ + "/runc delete -f " + id);
+}
+
+}  // namespace
+}  // namespace flotilla::testing

@@ -1,0 +1,126 @@
+// Release switches: healthy, unhealthy (rolled back), stop-first, and the
+// node killed with SIGKILL after each persisted step, then restarted:
+// exactly one healthy release runs every time.
+#include <unistd.h>
+
+#include "tests/runtime/runtime_fixture.h"
+
+namespace flotilla::testing {
+namespace {
+
+class RuntimeSwitchTest : public RuntimeTest {
+ protected:
+  // A release that becomes healthy (the exec check finds /tmp/ok) or never does.
+  Json Release(const std::string& app, const std::string& tag, bool healthy,
+               const std::string& mode = "parallel") {
+    std::string start = healthy ? "touch /tmp/ok; " : "";
+    Json spec = BaseSpec(app, {"/bin/sh", "-c", start + "exec /probe tick " + tag + " 100"});
+    spec["health"] = {{"type", "exec"},
+                      {"command", {"/bin/sh", "-c", "test -e /tmp/ok"}},
+                      {"interval_ms", 100}};
+    spec["switch"] = {{"mode", mode}, {"healthy_deadline_ms", 1500}};
+    spec["restart"] = {{"policy", "on-failure"}};
+    return spec;
+  }
+
+  // Exactly one release of `app` runs, it is `release`, no switch is pending,
+  // and its output is the one `tag` says.
+  void ExpectOnlyRunning(const std::string& app, const std::string& release,
+                         const std::string& tag) {
+    auto status = Ls()[app];
+    EXPECT_TRUE(status["switch"].is_null()) << status.dump();
+    EXPECT_EQ(status["current"], release) << status.dump();
+    EXPECT_EQ(status["state"], "running") << status.dump();
+    EXPECT_EQ(status["running_releases"], Json::array({release})) << status.dump();
+    EXPECT_TRUE(WaitForLog(app, tag + " 2", 5, release)) << Logs(app, release);
+  }
+};
+
+TEST_F(RuntimeSwitchTest, HealthySwitchStopsTheOldRelease) {
+  ASSERT_EQ(Deploy(Release("web", "one", true), "r1").exit_code, 0);
+  ExpectOnlyRunning("web", "r1", "one");
+  auto r = Deploy(Release("web", "two", true), "r2");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("switched"), std::string::npos);
+  ExpectOnlyRunning("web", "r2", "two");
+  EXPECT_EQ(Ls()["web"]["previous"], "r1");
+  // The old release got SIGTERM (forwarded by init) and ended cleanly.
+  EXPECT_NE(Logs("web", "r1").find("one: got SIGTERM"), std::string::npos);
+}
+
+TEST_F(RuntimeSwitchTest, UnhealthyReleaseIsRolledBackAndTheOldKeepsRunning) {
+  ASSERT_EQ(Deploy(Release("web", "one", true), "r1").exit_code, 0);
+  auto pid_before = Ls()["web"]["pid"];
+  auto r = Deploy(Release("web", "bad", false), "r2");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("rolled back"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("not healthy after 1500 ms"), std::string::npos) << r.output;
+  ExpectOnlyRunning("web", "r1", "one");
+  EXPECT_EQ(Ls()["web"]["pid"], pid_before);  // never interrupted
+  // The rolled-back release did run, and was stopped.
+  EXPECT_NE(Logs("web", "r2").find("bad 0"), std::string::npos);
+}
+
+TEST_F(RuntimeSwitchTest, StopFirstSwitchAndItsRollbackRestartTheOld) {
+  ASSERT_EQ(Deploy(Release("screen", "one", true, "stop-first"), "r1").exit_code, 0);
+  auto pid1 = Ls()["screen"]["pid"];
+  ASSERT_EQ(Deploy(Release("screen", "bad", false, "stop-first"), "r2").exit_code, 3);
+  ExpectOnlyRunning("screen", "r1", "one");
+  EXPECT_NE(Ls()["screen"]["pid"], pid1);  // it was stopped first, then brought back
+  ASSERT_EQ(Deploy(Release("screen", "two", true, "stop-first"), "r3").exit_code, 0);
+  ExpectOnlyRunning("screen", "r3", "two");
+}
+
+TEST_F(RuntimeSwitchTest, HttpHealthCheckAndRollbackCommand) {
+  const int port = 20000 + ::getpid() % 20000;
+  Json spec = BaseSpec("api", {"/probe", "http", std::to_string(port)});
+  spec["health"] = {{"type", "http"}, {"port", port}, {"path", "/healthz"}, {"interval_ms", 50}};
+  ASSERT_EQ(Deploy(spec, "r1").exit_code, 0) << Logs("api", "r1");
+  ASSERT_EQ(Deploy(Release("api", "two", true), "r2").exit_code, 0);
+  auto back = App("rollback api");
+  EXPECT_EQ(back.exit_code, 0) << back.output;
+  auto status = Ls()["api"];
+  EXPECT_EQ(status["current"], "r1");
+  EXPECT_EQ(status["previous"], "r2");
+  EXPECT_EQ(status["running_releases"], Json::array({"r1"}));
+}
+
+// The node dies (SIGKILL, self-inflicted right after the step is persisted)
+// at every step of a switch, in both modes; `app supervise --once` plays the
+// restarted node. The healthy release must end up the only one running; a
+// switch killed while rolling back must end with the old one.
+TEST_F(RuntimeSwitchTest, NodeKilledAtEachStepResumesToExactlyOneHealthyRelease) {
+  struct Case {
+    const char* step;
+    const char* mode;
+    bool new_healthy;
+  };
+  const Case cases[] = {
+      {"prepared", "parallel", true},       {"new-started", "parallel", true},
+      {"new-healthy", "parallel", true},    {"old-stopped", "parallel", true},
+      {"rolling-back", "parallel", false},  {"prepared", "stop-first", true},
+      {"old-stopped", "stop-first", true},  {"new-started", "stop-first", true},
+      {"new-healthy", "stop-first", true},  {"rolling-back", "stop-first", false},
+  };
+  int n = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.mode) + " killed at " + c.step);
+    std::string app = "sw" + std::to_string(n++);
+    ASSERT_EQ(Deploy(Release(app, "old", true, c.mode), "r1").exit_code, 0);
+    auto killed = Deploy(Release(app, "new", c.new_healthy, c.mode), "r2",
+                         std::string("FLOTILLA_RUNTIME_CRASH_AT=") + c.step);
+    ASSERT_EQ(killed.exit_code, 128 + 9) << killed.output;  // SIGKILL
+    EXPECT_EQ(Ls()[app]["switch"]["step"], c.step);
+    auto resumed = App("supervise --once");
+    EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+    if (c.new_healthy) {
+      ExpectOnlyRunning(app, "r2", "new");
+    } else {
+      ExpectOnlyRunning(app, "r1", "old");
+    }
+    App("stop " + app);
+  }
+}
+
+}  // namespace
+}  // namespace flotilla::testing
