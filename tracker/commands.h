@@ -14,4 +14,7 @@ using CommandAction = std::function<int()>;
 // `flotilla-tracker image ...`: import and inspect images (layer store issue).
 CommandAction RegisterImageCommands(CLI::App& app);
 
+// `flotilla-tracker serve` and `flotilla-tracker artifact add` (tracker service issue).
+CommandAction RegisterServeCommands(CLI::App& app);
+
 }  // namespace flotilla::tracker

@@ -1,0 +1,90 @@
+// The dashboard rendered by a real browser (headless Chromium): the DOM must
+// show the devices and states the test created; a screenshot is kept for
+// people to look at.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/file_io.h"
+#include "tests/test_util.h"
+#include "tests/tracker/tracker_fixture.h"
+
+namespace flotilla::testing {
+namespace {
+
+std::string ReportBody(const std::string& state, int done, int total, int peers, int origin,
+                       const std::string& errors) {
+  return R"({"app":"signage","release":"2026-11-28.1","state":")" + state +
+         R"(","progress":{"done":)" + std::to_string(done) + R"(,"total":)" +
+         std::to_string(total) + R"(},"bytes_from_peers":)" + std::to_string(peers) +
+         R"(,"bytes_from_origin":)" + std::to_string(origin) +
+         R"(,"health":"unknown","errors":[)" + errors + "]}";
+}
+
+TEST(TrackerDashboardTest, ChromiumShowsDevicesStatesAndFailures) {
+  const std::string dir = MakeTempDir("tracker-dashboard");
+  TrackerProcess tracker;
+  ASSERT_TRUE(tracker.Start(dir, dir + "/repo")) << tracker.Log();
+  struct Spec {
+    std::string name, state;
+    int done, total, peers, origin;
+    std::string errors;
+  };
+  const std::vector<Spec> fleet = {
+      {"kiosk-lobby", "running", 100, 100, 900000, 100000, ""},
+      {"kiosk-cafe", "downloading", 42, 100, 300000, 20000, ""},
+      {"screen-bx", "failed", 100, 100, 0, 5000,
+       "\"health check timed out\",\"<script>alert(1)</script>\""},
+  };
+  for (const auto& s : fleet) {
+    auto d = EnrolDevice(tracker.port(), s.name, "shop-1");
+    ASSERT_FALSE(d.device_id.empty());
+    auto r = HttpRequestTo(tracker.port(), "POST", "/api/v1/devices/" + d.device_id + "/report",
+                           {"Authorization: Bearer " + d.credential},
+                           ReportBody(s.state, s.done, s.total, s.peers, s.origin, s.errors));
+    ASSERT_EQ(r.status, 204) << r.raw;
+  }
+  EnrolDevice(tracker.port(), "fresh-pi");
+
+  const std::string chromium =
+      "timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+      "--disable-background-networking --disable-component-update --disable-sync "
+      "--disable-dev-shm-usage ";
+  auto dom = RunShell(chromium + "--user-data-dir=" + dir + "/profile-dom --dump-dom " +
+                      tracker.url() + "/ 2>/dev/null");
+  ASSERT_EQ(dom.exit_code, 0) << dom.output;
+  const std::string& html = dom.output;
+  EXPECT_NE(html.find("<title>flotilla fleet</title>"), std::string::npos) << html;
+  for (const char* needle :
+       {"data-device=\"kiosk-lobby\"", "data-device=\"kiosk-cafe\"", "data-device=\"screen-bx\"",
+        "data-device=\"fresh-pi\"", "state-running\">running", "state-downloading\">downloading",
+        "state-failed\">failed", "state-enrolled\">enrolled", ">42%<", "health check timed out",
+        "2026-11-28.1", "signage"}) {
+    EXPECT_NE(html.find(needle), std::string::npos) << needle << "\n" << html;
+  }
+  // Text from devices is escaped, never markup.
+  EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos) << html;
+  EXPECT_EQ(html.find("<script>alert(1)"), std::string::npos);
+  // 1,200,000 of 1,325,000 bytes came from peers.
+  EXPECT_NE(html.find("1.1 MiB</b>saved by peer sharing (90.6% of 1.3 MiB)"), std::string::npos)
+      << html;
+
+  const std::string png = dir + "/dashboard.png";
+  auto shot = RunShell(chromium + "--user-data-dir=" + dir + "/profile-shot --hide-scrollbars " +
+                       "--window-size=1280,800 --screenshot=" + png + " " + tracker.url() +
+                       "/ 2>/dev/null");
+  ASSERT_EQ(shot.exit_code, 0) << shot.output;
+  auto bytes = ReadFileBounded(png, 20 << 20);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  ASSERT_GT(bytes->size(), 1000u);
+  EXPECT_EQ(std::string(bytes->begin() + 1, bytes->begin() + 4), "PNG");
+  std::printf("dashboard screenshot: %s\n", png.c_str());
+  // Keep the screenshot (under the test temp dir) and drop the rest.
+  tracker.Stop();
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path() != png) std::filesystem::remove_all(entry.path());
+  }
+}
+
+}  // namespace
+}  // namespace flotilla::testing

@@ -1,0 +1,50 @@
+// flotilla-tracker's configuration: a JSON file (docs/tracker.md) whose
+// values command-line flags override.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace flotilla::tracker {
+
+struct TrackerConfig {
+  std::string listen = "127.0.0.1:8080";  // address:port; port 0 picks a free one
+  std::string repository;                 // required
+  std::string database;                   // default <repository>/tracker.db
+  std::string public_url;                 // default http(s)://<listen address>:<port>
+  std::string fleet_token_file;           // optional; no enrolment without it
+  std::string tls_certificate;            // PEM chain; with tls_private_key enables HTTPS
+  std::string tls_private_key;            // PEM
+  std::string port_file;                  // optional: the bound port is written here
+  std::string log_level = "info";         // trace, debug, info, warn, error
+  int64_t announce_interval_s = 1800;
+  int64_t min_announce_interval_s = 60;
+  int64_t peer_ttl_s = 3900;
+  int64_t read_timeout_s = 10;
+  int64_t max_header_bytes = 8 << 10;
+  int64_t max_body_bytes = 64 << 10;
+  int64_t max_connections = 1024;
+  int64_t max_peers = 200'000;
+};
+
+// Reads a configuration file: strict JSON, unknown members refused, so that a
+// typo is an error rather than a silently ignored setting.
+Result<TrackerConfig> LoadTrackerConfig(const std::string& path);
+
+// Checks ranges and required values.
+Status ValidateTrackerConfig(const TrackerConfig& config);
+
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+// "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0".
+Result<ListenAddress> ParseListenAddress(const std::string& text);
+
+// Reads the fleet token file (at most 4 KiB, not readable by group or others)
+// and returns the SHA-256 hex of its first line; the token itself is dropped.
+Result<std::string> LoadFleetTokenHash(const std::string& path);
+
+}  // namespace flotilla::tracker

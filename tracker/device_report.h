@@ -1,0 +1,36 @@
+// What a device reports about itself (POST /api/v1/devices/<id>/report).
+// The JSON form is documented in docs/tracker.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace flotilla::tracker {
+
+inline constexpr size_t kMaxReportErrors = 16;
+inline constexpr size_t kMaxReportErrorBytes = 1024;
+
+struct DeviceReport {
+  std::string app;      // label, may be empty before the first release
+  std::string release;  // label, may be empty before the first release
+  std::string state;    // one of ReportStates()
+  uint64_t progress_done = 0;
+  uint64_t progress_total = 0;
+  uint64_t bytes_from_peers = 0;
+  uint64_t bytes_from_origin = 0;
+  std::string health;  // "healthy", "unhealthy" or "unknown"
+  std::vector<std::string> errors;
+};
+
+// The states a device may report, in the order the dashboard lists them.
+const std::vector<std::string>& ReportStates();
+
+// Parses and validates a report body: strict JSON, every member present with
+// the right type, no unknown members, labels and enums checked, bounded sizes.
+Result<DeviceReport> ParseDeviceReport(std::string_view body);
+
+}  // namespace flotilla::tracker

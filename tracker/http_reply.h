@@ -1,0 +1,41 @@
+// What a request handler answers: a status, headers and either a small body
+// in memory or a byte range of a file streamed from disk.
+#pragma once
+
+#include <boost/beast/http/status.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tracker/file_range_body.h"
+
+namespace flotilla::tracker {
+
+namespace http = boost::beast::http;
+
+struct HttpReply {
+  http::status status = http::status::ok;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;                                 // used when `file` is empty
+  std::optional<FileRangeBody::value_type> file;    // streamed instead of `body`
+  bool close_connection = false;                    // answer, then close
+
+  static HttpReply Text(http::status status, std::string text) {
+    HttpReply r;
+    r.status = status;
+    r.body = std::move(text);
+    if (!r.body.empty() && r.body.back() != '\n') r.body += '\n';
+    return r;
+  }
+  static HttpReply Typed(http::status status, std::string type, std::string body) {
+    HttpReply r;
+    r.status = status;
+    r.content_type = std::move(type);
+    r.body = std::move(body);
+    return r;
+  }
+};
+
+}  // namespace flotilla::tracker

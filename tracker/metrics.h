@@ -1,0 +1,39 @@
+// Counters exported at /metrics in the Prometheus text format (0.0.4).
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace flotilla::tracker {
+
+struct GaugeSnapshot {
+  std::map<std::string, int64_t> devices_per_state;
+  int64_t swarms = 0;
+  int64_t peers = 0;
+};
+
+class TrackerMetrics {
+ public:
+  // `route` is a fixed label ("announce", "artifact", ...), never a raw path.
+  void CountRequest(const std::string& route, int status);
+  // `result`: "ok", "refused", "malformed", "full".
+  void CountAnnounce(const std::string& result);
+  // The counter the artifact body writer increments as bytes leave.
+  std::shared_ptr<std::atomic<uint64_t>> ArtifactBytesCounter(const std::string& hex);
+
+  // The exposition text, gauges included.
+  std::string Render(const GaugeSnapshot& gauges) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, uint64_t> requests_;
+  std::map<std::string, uint64_t> announces_;
+  std::map<std::string, std::shared_ptr<std::atomic<uint64_t>>> artifact_bytes_;
+};
+
+}  // namespace flotilla::tracker

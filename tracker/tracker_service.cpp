@@ -1,0 +1,231 @@
+#include "tracker/tracker_service.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <vector>
+
+#include "core/file_io.h"
+#include "tracker/announce_request.h"
+#include "tracker/byte_range.h"
+#include "tracker/torrent_maker.h"
+
+namespace flotilla::tracker {
+namespace {
+
+constexpr uint64_t kMaxTorrentFileBytes = 16 << 20;
+
+struct OpenedFile {
+  std::shared_ptr<FileHandle> handle;
+  uint64_t size = 0;
+};
+
+// Opens a regular file without following a symlink in its last component.
+Result<OpenedFile> OpenRegularFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return NotFound("no such file");
+  auto handle = std::make_shared<FileHandle>(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return NotFound("not a regular file");
+  return OpenedFile{std::move(handle), static_cast<uint64_t>(st.st_size)};
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    path.remove_prefix(1);  // the '/'
+    size_t slash = path.find('/');
+    parts.push_back(path.substr(0, slash));
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+  }
+  return parts;
+}
+
+HttpReply AnnounceFailure(http::status status, const std::string& reason) {
+  return HttpReply::Typed(status, "text/plain", EncodeAnnounceFailure(reason));
+}
+
+HttpReply MethodNotAllowed(const char* allow) {
+  HttpReply r = HttpReply::Text(http::status::method_not_allowed, "method not allowed");
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+HttpReply NotFoundReply() { return HttpReply::Text(http::status::not_found, "not found"); }
+
+}  // namespace
+
+TrackerService::TrackerService(TrackerServiceOptions options, DeviceDb& db, const Clock& clock)
+    : options_(std::move(options)), db_(db), clock_(clock), swarms_(clock, options_.swarm) {}
+
+HttpReply TrackerService::Handle(const HttpRequest& request, const RequestContext& context) {
+  std::string route = "other";
+  HttpReply reply = Route(request, context, route);
+  const int code = static_cast<int>(reply.status);
+  metrics_.CountRequest(route, code);
+  // Only the route is logged: paths and queries may carry passkeys.
+  if (code >= 500) {
+    spdlog::warn("{} {} from {}: {}", std::string(request.method_string()), route,
+                 context.remote.ToString(), code);
+  } else {
+    spdlog::debug("{} {} from {}: {}", std::string(request.method_string()), route,
+                  context.remote.ToString(), code);
+  }
+  return reply;
+}
+
+HttpReply TrackerService::Route(const HttpRequest& request, const RequestContext& context,
+                                std::string& route) {
+  if (request.version() != 10 && request.version() != 11) {
+    return HttpReply::Text(http::status::bad_request, "only HTTP/1.0 and HTTP/1.1");
+  }
+  const std::string_view target = request.target();
+  if (target.empty() || target[0] != '/') {
+    return HttpReply::Text(http::status::bad_request, "request target must be a path");
+  }
+  const size_t qmark = target.find('?');
+  const std::string_view path = target.substr(0, qmark);
+  const std::string_view query =
+      qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
+  const auto parts = SplitPath(path);
+  const bool get = request.method() == http::verb::get;
+  const bool post = request.method() == http::verb::post;
+  const std::string_view first = parts.empty() ? std::string_view() : parts[0];
+
+  if (first == "announce") {
+    route = "announce";
+    if (!get) return MethodNotAllowed("GET");
+    if (parts.size() != 2) return AnnounceFailure(http::status::forbidden, "passkey required");
+    return Announce(parts[1], query, context);
+  }
+  if (first == "artifacts") {
+    route = "artifact";
+    if (!get) return MethodNotAllowed("GET");
+    const bool named = parts.size() == 3 && parts[2] == parts[1];
+    if (parts.size() != 2 && !named) return NotFoundReply();
+    return ServeArtifact(parts[1], request);
+  }
+  if (first == "metadata") {
+    route = "metadata";
+    if (!get) return MethodNotAllowed("GET");
+    if (parts.size() != 2) return NotFoundReply();
+    return ServeMetadata(parts[1]);
+  }
+  if (first == "torrents") {
+    route = "torrent";
+    if (!get) return MethodNotAllowed("GET");
+    if (parts.size() != 2) return NotFoundReply();
+    return ServeTorrent(parts[1], query);
+  }
+  if (first == "api" && parts.size() == 3 && parts[1] == "v1" && parts[2] == "enroll") {
+    route = "enroll";
+    return post ? Enroll(request) : MethodNotAllowed("POST");
+  }
+  if (first == "api" && parts.size() == 5 && parts[1] == "v1" && parts[2] == "devices" &&
+      parts[4] == "report") {
+    route = "report";
+    return post ? Report(parts[3], request) : MethodNotAllowed("POST");
+  }
+  if (path == "/" || path == "/dashboard") {
+    route = "dashboard";
+    return get ? Dashboard() : MethodNotAllowed("GET");
+  }
+  if (path == "/metrics") {
+    route = "metrics";
+    return get ? Metrics() : MethodNotAllowed("GET");
+  }
+  if (path == "/healthz") {
+    route = "health";
+    return get ? HttpReply::Text(http::status::ok, "ok") : MethodNotAllowed("GET");
+  }
+  return NotFoundReply();
+}
+
+HttpReply TrackerService::ServeMetadata(std::string_view name) {
+  if (!IsMetadataName(name)) return NotFoundReply();
+  auto file = OpenRegularFile(options_.repo.metadata_dir() + "/" + std::string(name));
+  if (!file.ok()) return NotFoundReply();
+  HttpReply reply;
+  reply.content_type = name.ends_with(".json") ? "application/json" : "application/octet-stream";
+  reply.headers.emplace_back("Cache-Control", "no-cache");
+  reply.file = FileRangeBody::value_type{file->handle, 0, file->size, nullptr};
+  return reply;
+}
+
+HttpReply TrackerService::ServeArtifact(std::string_view hex, const HttpRequest& request) {
+  if (!IsArtifactHex(hex)) return NotFoundReply();
+  auto file = OpenRegularFile(options_.repo.artifact_path(hex));
+  if (!file.ok()) return NotFoundReply();
+  std::optional<std::string_view> range_header;
+  if (auto it = request.find(http::field::range); it != request.end()) range_header = it->value();
+  auto range = ResolveRange(range_header, file->size);
+  if (!range.ok()) {
+    HttpReply r = HttpReply::Text(http::status::range_not_satisfiable, "range not satisfiable");
+    r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(file->size));
+    return r;
+  }
+  HttpReply reply;
+  reply.content_type = "application/octet-stream";
+  reply.headers.emplace_back("Accept-Ranges", "bytes");
+  const ByteRange slice = range->value_or(ByteRange{0, file->size});
+  if (range->has_value()) {
+    reply.status = http::status::partial_content;
+    reply.headers.emplace_back(
+        "Content-Range", "bytes " + std::to_string(slice.offset) + "-" +
+                             std::to_string(slice.offset + slice.length - 1) + "/" +
+                             std::to_string(file->size));
+  }
+  reply.file = FileRangeBody::value_type{file->handle, slice.offset, slice.length,
+                                         metrics_.ArtifactBytesCounter(std::string(hex))};
+  return reply;
+}
+
+HttpReply TrackerService::ServeTorrent(std::string_view file, std::string_view query) {
+  constexpr std::string_view kSuffix = ".torrent";
+  if (!file.ends_with(kSuffix)) return NotFoundReply();
+  const std::string_view hex = file.substr(0, file.size() - kSuffix.size());
+  if (!IsArtifactHex(hex)) return NotFoundReply();
+  auto bytes = ReadTextFileBounded(options_.repo.torrent_path(hex), kMaxTorrentFileBytes);
+  if (!bytes.ok()) return NotFoundReply();
+  auto params = ParseQuery(query);
+  if (!params.ok()) return HttpReply::Text(http::status::bad_request, "malformed query");
+  std::string torrent = std::move(*bytes);
+  if (auto it = params->find("passkey"); it != params->end()) {
+    if (!db_.AuthenticatePasskey(it->second).ok()) {
+      return HttpReply::Text(http::status::forbidden, "unknown passkey");
+    }
+    auto personal = PersonalizeTorrent(torrent, AnnounceUrl(options_.public_url) + "/" + it->second);
+    if (!personal.ok()) return HttpReply::Text(http::status::internal_server_error, "bad torrent");
+    torrent = std::move(*personal);
+  }
+  return HttpReply::Typed(http::status::ok, "application/x-bittorrent", std::move(torrent));
+}
+
+HttpReply TrackerService::Announce(std::string_view passkey, std::string_view query,
+                                   const RequestContext& context) {
+  auto device = db_.AuthenticatePasskey(passkey);
+  if (!device.ok()) {
+    metrics_.CountAnnounce("refused");
+    return AnnounceFailure(http::status::forbidden, "unknown passkey");
+  }
+  auto params = ParseQuery(query);
+  auto request = params.ok() ? ParseAnnounce(*params) : Result<AnnounceRequest>(params.status());
+  if (!request.ok()) {
+    metrics_.CountAnnounce("malformed");
+    return AnnounceFailure(http::status::bad_request, request.status().message());
+  }
+  AnnouncerIdentity who{device->device_id, context.remote,
+                        request->site.empty() ? device->site : request->site};
+  auto result = swarms_.Announce(who, *request);
+  if (!result.ok()) {
+    metrics_.CountAnnounce("full");
+    spdlog::warn("announce refused: {}", result.status().message());
+    return AnnounceFailure(http::status::service_unavailable, "tracker is full, retry later");
+  }
+  metrics_.CountAnnounce("ok");
+  return HttpReply::Typed(http::status::ok, "text/plain",
+                          EncodeAnnounceResponse(*result, request->compact, options_.timing));
+}
+
+}  // namespace flotilla::tracker
