@@ -186,8 +186,10 @@ Result<UnpackResult> UnpackLayerTar(ByteSource& source, int tree_fd, int tarspli
     RETURN_IF_ERROR(split.AddRaw(raw));
     std::string content_path;
     uint64_t content_bytes = 0;
-    RETURN_IF_ERROR(tree.WriteEntry(a.get(), entry, content_path, content_bytes));
+    Status written = tree.WriteEntry(a.get(), entry, content_path, content_bytes);
+    // A failure of the stream itself (a bound, a digest) explains more than libarchive's echo.
     if (!tee.error().ok()) return tee.error();
+    RETURN_IF_ERROR(written);
     if (!content_path.empty()) {
       RETURN_IF_ERROR(split.AddFile(content_bytes, content_path));
       tee.SkipContent(content_bytes);

@@ -60,12 +60,13 @@ Result<UniqueFd> OpenInRoot(int root_fd, std::string_view path, int flags) {
     if (fd >= 0) return UniqueFd(static_cast<int>(fd));
     int err = errno;
     if (err == EINTR || err == EAGAIN) continue;
-    if (err == ELOOP) {
-      return PermissionDenied("path '" + p + "' goes through a symlink");
+    if (err == ELOOP || err == ENOTDIR) {
+      // RESOLVE_NO_SYMLINKS and O_NOFOLLOW report a symlink as ELOOP, or as
+      // ENOTDIR when a directory was wanted.
+      return PermissionDenied("path '" + p + "' goes through a symlink or a non-directory");
     }
     if (err == EXDEV) return PermissionDenied("path '" + p + "' crosses a mount point");
     if (err == ENOENT) return NotFound("'" + p + "' does not exist");
-    if (err == ENOTDIR) return FailedPrecondition("a parent of '" + p + "' is not a directory");
     return IOErrorFromErrno("open '" + p + "'", err);
   }
 }
