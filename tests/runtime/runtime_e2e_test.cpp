@@ -216,6 +216,24 @@ TEST_F(RuntimeE2eTest, AppsSurviveNodeKillAndAreReadopted) {
   ::waitpid(supervisor, nullptr, 0);
 }
 
+TEST_F(RuntimeE2eTest, NetworkNoneHasOnlyLoopbackAndTheHttpCheckReachesIt) {
+  const int port = 20000 + ::getpid() % 20000;
+  Json spec = BaseSpec("netless", {"/bin/sh", "-c",
+                                   "echo ifaces=$(ls /sys/class/net); exec /probe http " +
+                                       std::to_string(port)});
+  spec["network"] = "none";
+  spec["health"] = {{"type", "http"}, {"port", port}, {"interval_ms", 50}};
+  spec["switch"] = {{"healthy_deadline_ms", 5000}};
+  // Healthy means the check entered the container's network namespace.
+  auto r = Deploy(spec, "r1");
+  ASSERT_EQ(r.exit_code, 0) << r.output << Logs("netless", "r1");
+  EXPECT_NE(Logs("netless").find("ifaces=lo\n"), std::string::npos) << Logs("netless");
+  // The host's loopback has no such listener.
+  EXPECT_NE(RunShell("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) + "'")
+                .exit_code,
+            0);
+}
+
 TEST_F(RuntimeE2eTest, ExportsAnOciBundleThatRuncRuns) {
   Json spec = BaseSpec("exported", {"/probe", "facts", sentinel_, "stay"});
   spec["resources"] = {{"memory_bytes", 64 << 20}, {"pids", 32}};
