@@ -37,8 +37,12 @@ Status AddVeth(const LinkEnd& x, const LinkEnd& y) {
       .status();
 }
 
+// gso_max_segs 1: the stack hands the link one frame per packet, as a real
+// link sees them, so tbf charges and the counters count every frame's headers
+// (with GSO a 64 KiB super-packet counts its headers once: counters read ~4% low).
 Status SetUp(const LinkEnd& end) {
-  return RunChecked(Ip(end.netns, {"link", "set", "dev", end.ifname, "up"})).status();
+  return RunChecked(Ip(end.netns, {"link", "set", "dev", end.ifname, "gso_max_segs", "1", "up"}))
+      .status();
 }
 
 uint64_t BytesPerSecond(uint64_t rate_kbit) { return rate_kbit * 1000 / 8; }

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "sim/netns.h"
 #include "sim/probe.h"
 
 namespace flotilla::sim {
@@ -60,6 +61,33 @@ TEST(ProbeTest, StatsCountDuplicatesReorderingAndDelays) {
   EXPECT_EQ(j["delay_us"]["p50"], 20'000);
   EXPECT_EQ(j["delay_us"]["max"], 30'000);
   EXPECT_EQ(j["delay_us"]["mean"], 20'000);
+}
+
+}  // namespace
+}  // namespace flotilla::sim
+
+namespace flotilla::sim {
+namespace {
+
+TEST(NetDevTest, ParsesTheKernelsCounterTable) {
+  const std::string text =
+      "Inter-|   Receive                                                |  Transmit\n"
+      " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs "
+      "drop fifo colls carrier compressed\n"
+      "    lo:       0       0    0    0    0     0          0         0        0       0    0    "
+      "0    0     0       0          0\n"
+      "   wan: 18446744073709551615 12    0    0    0     0          0         0 4242 7    0    0 "
+      "   0     0       0          0\n"
+      "  wan0: 1 2 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n";
+  auto wan = ParseNetDev(text, "wan");
+  ASSERT_TRUE(wan.ok()) << wan.status().ToString();
+  EXPECT_EQ(wan->rx_bytes, 18446744073709551615u);
+  EXPECT_EQ(wan->rx_packets, 12u);
+  EXPECT_EQ(wan->tx_bytes, 4242u);
+  EXPECT_EQ(wan->tx_packets, 7u);
+  EXPECT_EQ(ParseNetDev(text, "wan0")->tx_bytes, 3u);
+  EXPECT_EQ(ParseNetDev(text, "wa").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(ParseNetDev("  eth0: 1 2 3\n", "eth0").status().code(), StatusCode::kCorruption);
 }
 
 }  // namespace

@@ -36,7 +36,13 @@ struct InterfaceCounters {
   uint64_t tx_packets = 0;
 };
 
-// The kernel's 64-bit counters of interface `ifname` in namespace `ns`.
+// The kernel's 64-bit counters of interface `ifname` in namespace `ns`
+// (from its /proc/net/dev; no process is spawned). Changes the calling
+// thread's network namespace for the moment of an open(), and back.
 Result<InterfaceCounters> ReadInterfaceCounters(const std::string& ns, const std::string& ifname);
+
+// The text of /proc/net/dev in namespace `ns`, and its parser.
+Result<std::string> ReadNetDevOf(const std::string& ns);
+Result<InterfaceCounters> ParseNetDev(const std::string& proc_net_dev, const std::string& ifname);
 
 }  // namespace flotilla::sim
