@@ -24,5 +24,8 @@ ctest --test-dir build-asan -j"$jobs" --output-on-failure || status=1
 echo "== full build =="
 ctest --test-dir build -j"$jobs" --output-on-failure || status=1
 
+echo "== metadata fuzzer (libFuzzer + ASan/UBSan, 60 s) =="
+bash scripts/fuzz-metadata.sh 60 2>&1 | tail -60 || status=1
+
 echo "test.sh: finished in $(( $(date +%s) - start )) s, status $status"
 exit $status
