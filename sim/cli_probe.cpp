@@ -35,6 +35,38 @@ uint64_t NowNs() {
   return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
+// Probe timestamps are CLOCK_REALTIME because that is the clock of the
+// kernel's receive timestamps (SO_TIMESTAMPNS), which keep the sink's own
+// scheduling delays out of the measured one-way delay.
+uint64_t RealNs() {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// recvfrom that also returns the kernel's receive time (or now, without one).
+ssize_t ReceiveStamped(int fd, uint8_t* data, size_t size, sockaddr_in& from, uint64_t& at_ns) {
+  iovec iov = {data, size};
+  alignas(cmsghdr) char control[256];
+  msghdr msg{};
+  msg.msg_name = &from;
+  msg.msg_namelen = sizeof from;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n = ::recvmsg(fd, &msg, 0);
+  at_ns = RealNs();
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n > 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      timespec ts;
+      std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      at_ns = uint64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+    }
+  }
+  return n;
+}
+
 void SleepUntilNs(uint64_t t) {
   timespec ts{static_cast<time_t>(t / 1'000'000'000), static_cast<long>(t % 1'000'000'000)};
   while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
@@ -72,6 +104,8 @@ int UdpSink(const ProbeOptions& o) {
   if (fd < 0) return Fail("bind");
   int buf = 16 << 20;
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
   std::printf("{\"listening\":%d}\n", o.port);
   std::fflush(stdout);
   ProbeStats stats;
@@ -81,14 +115,13 @@ int UdpSink(const ProbeOptions& o) {
     pollfd p = {fd, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
     sockaddr_in from{};
-    socklen_t len = sizeof from;
-    ssize_t n = ::recvfrom(fd, data, sizeof data, 0, reinterpret_cast<sockaddr*>(&from), &len);
-    uint64_t now = NowNs();
+    uint64_t now = 0;
+    ssize_t n = ReceiveStamped(fd, data, sizeof data, from, now);
     if (n <= 0) continue;
     auto d = DecodeProbe(ByteSpan(data, n));
     if (!d) continue;
     if (d->kind == ProbeKind::kWarmup) {
-      ::sendto(fd, data, n, 0, reinterpret_cast<sockaddr*>(&from), len);
+      ::sendto(fd, data, n, 0, reinterpret_cast<sockaddr*>(&from), sizeof from);
     } else if (d->kind == ProbeKind::kData) {
       stats.AddData(d->seq, int64_t(now) - int64_t(d->sent_ns), n);
     } else {
@@ -124,7 +157,7 @@ int UdpSend(const ProbeOptions& o) {
   uint64_t start = NowNs();
   for (uint64_t seq = 0; seq < o.count; ++seq) {
     SleepUntilNs(start + seq * uint64_t(o.interval_us) * 1000);
-    Bytes d = EncodeProbe({ProbeKind::kData, seq, NowNs()}, o.size);
+    Bytes d = EncodeProbe({ProbeKind::kData, seq, RealNs()}, o.size);
     while (::sendto(fd, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0) {
       if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR) return Fail("send");
     }

@@ -155,6 +155,11 @@ namespace {
 [[noreturn]] void DelayLineChild(DelayLineConfig config, int ready_fd) {
   ::setsid();
   ::prctl(PR_SET_NAME, "fsim-delay", 0, 0, 0);
+  // Real-time priority (best effort): on a loaded machine a frame should not
+  // wait for the scheduler on top of its delay. The loop uses little CPU.
+  sched_param priority{};
+  priority.sched_priority = 10;
+  ::sched_setscheduler(0, SCHED_FIFO, &priority);
   int devnull = ::open("/dev/null", O_RDWR);
   if (devnull >= 0) {
     ::dup2(devnull, 0);

@@ -2,13 +2,14 @@
 // cli_probe.cpp, `flotilla-sim probe ...`).
 //
 // A UDP probe datagram (all integers big-endian):
-//   magic "FSIM" (4) | kind (1) | seq (8) | sent CLOCK_MONOTONIC ns (8) | padding
+//   magic "FSIM" (4) | kind (1) | seq (8) | sent CLOCK_REALTIME ns (8) | padding
 // kind 0 = data (counted), 1 = warm-up (echoed by the sink, not counted; the
 // sender starts counting once an echo came back, so ARP on every hop of the
 // path is resolved and no data waits in a neighbour queue), 2 = end (seq
 // holds the number of data datagrams sent; sent several times).
-// One-way delay is the sink's CLOCK_MONOTONIC minus the sender's: every
-// namespace on one machine shares that clock.
+// One-way delay is the sink's kernel receive timestamp (SO_TIMESTAMPNS,
+// CLOCK_REALTIME) minus the sender's: every namespace on one machine shares
+// that clock, and the kernel stamp leaves the sink's scheduling out.
 #pragma once
 
 #include <cstdint>

@@ -155,6 +155,7 @@ TEST_F(LinkTest, JitterSpreadsDelayUniformlyAroundTheMean) {
   std::cout << "asked 30000 +- 10000 us, measured " << d.dump() << "\n";
   EXPECT_GE(d["min"].get<int>(), 20'000) << d.dump();
   EXPECT_NEAR(d["mean"].get<double>(), 30'000, 3'000) << d.dump();
+  EXPECT_LE(d["max"].get<int>(), 45'000) << "jitter beyond its bound: " << d.dump();
   // Uniform over +-10 ms has a standard deviation of 20/sqrt(12) = 5.8 ms.
   EXPECT_NEAR(d["stddev"].get<double>(), 5'800, 1'500) << d.dump();
   EXPECT_EQ(r.sink["reordered"], 0);
