@@ -136,6 +136,30 @@ int RunDeploy(Runtime& rt, const AppFlags& f) {
   return PrintOutcome(*outcome);
 }
 
+// Runs a spec once in the foreground (like `runc run`): prints the app's
+// output, exits with its exit code (128+signal when killed).
+int RunOnce(Runtime& rt, const AppFlags& f) {
+  auto text = ReadTextFileBounded(f.spec_file, 1 << 20);
+  if (!text.ok()) return Fail("run", text.status());
+  auto spec = runtime::ParseAppSpecText(*text);
+  if (!spec.ok()) return Fail("run", spec.status().WithContext(f.spec_file));
+  std::vector<std::string> lowers;
+  for (const auto& l : f.lowers) {
+    std::error_code ec;
+    auto abs = std::filesystem::canonical(l, ec);
+    if (ec) return Fail("run", NotFound("lower " + l + " does not exist"));
+    lowers.push_back(abs.string());
+  }
+  auto result = rt.RunOnce(*spec, lowers);
+  if (!result.ok()) return Fail("run", result.status());
+  std::fwrite(result->logs.data(), 1, result->logs.size(), stdout);
+  if (!result->exit.start_error.empty()) {
+    fmt::print(stderr, "app run: {}\n", result->exit.start_error);
+    return 125;
+  }
+  return result->exit.signal ? 128 + result->exit.signal : result->exit.exit_code;
+}
+
 int Dispatch(const std::string& command, const AppFlags& f) {
   auto rt = OpenRuntime(f);
   if (!rt.ok()) return Fail(command.c_str(), rt.status());
@@ -143,6 +167,7 @@ int Dispatch(const std::string& command, const AppFlags& f) {
   if (command == "deploy") return RunDeploy(r, f);
   if (command == "ls") return RunLs(r, f.json);
   if (command == "supervise") return RunSupervise(r, f);
+  if (command == "run") return RunOnce(r, f);
   if (command == "logs") {
     auto logs = r.Logs(f.name, f.release);
     if (!logs.ok()) return Fail("logs", logs.status());
@@ -199,6 +224,12 @@ CommandAction RegisterAppCommands(CLI::App& app) {
   deploy->add_option("--lower", flags->lowers, "Lower directory, top-most first (repeatable)")
       ->required();
   deploy->add_option("--release", flags->release, "Release id (default: from spec and lowers)");
+  auto* run = group->add_subcommand(
+      "run", "Run an app spec once in the foreground and print its output (like runc run)");
+  common(run);
+  run->add_option("--spec", flags->spec_file, "App spec JSON")->required()->check(CLI::ExistingFile);
+  run->add_option("--lower", flags->lowers, "Lower directory, top-most first (repeatable)")
+      ->required();
   auto* ls = group->add_subcommand("ls", "List apps, their releases and containers");
   common(ls);
   ls->add_flag("--json", flags->json, "One JSON array instead of a table");

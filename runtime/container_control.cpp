@@ -135,7 +135,7 @@ Result<RunningRecord> ContainerControl::Start(LaunchPlan plan, const std::string
   plan.cgroup_procs = placement.procs_files;
   plan.cgroup_dirs = placement.dirs;
   plan.oom_events_file = placement.oom_events_file;
-  RETURN_IF_ERROR(WriteFileAtomic(LaunchFile(plan.dir), LaunchPlanToJson(plan).dump(2), 0600));
+  RETURN_IF_ERROR(WriteFileReplace(LaunchFile(plan.dir), LaunchPlanToJson(plan).dump(2)));
   int ready = -1;
   ASSIGN_OR_RETURN(pid_t monitor, SpawnMonitor(plan.dir, ready));
   std::string line = ReadLineWithTimeout(ready, 60000);

@@ -44,7 +44,8 @@ sigset_t ForwardedSignals() {
 }
 
 // The app process (PID 2): stdio, limits, privileges, exec.
-[[noreturn]] void StartApp(const LaunchPlan& plan, const ContainerFds& fds, const sigset_t& old) {
+[[noreturn]] void StartApp(const LaunchPlan& plan, const ContainerFds& fds, const sigset_t& old,
+                          const std::string& seccomp_filter) {
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
   ::setsid();
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -53,7 +54,7 @@ sigset_t ForwardedSignals() {
     FailSetup(fds.error_write, IOErrorFromErrno("set up stdio", errno));
   }
   if (Status st = ApplyLimits(plan.spec); !st.ok()) FailSetup(fds.error_write, st);
-  Status st = ExecAsApp(plan.spec, plan.spec.command);
+  Status st = ExecAsApp(plan.spec, plan.spec.command, seccomp_filter);
   FailSetup(fds.error_write, st);
 }
 
@@ -91,14 +92,16 @@ void RestrictInit() {
 
 }  // namespace
 
-Status ExecAsApp(const AppSpec& spec, const std::vector<std::string>& argv) {
+Status ExecAsApp(const AppSpec& spec, const std::vector<std::string>& argv,
+                 const std::string& seccomp_filter) {
   RETURN_IF_ERROR(DropPrivileges(spec.user, spec.capabilities));
   if (::chdir(spec.cwd.c_str()) != 0) return IOErrorFromErrno("chdir " + spec.cwd, errno);
-  RETURN_IF_ERROR(LoadSeccompProfile());
+  RETURN_IF_ERROR(InstallSeccompFilter(seccomp_filter));
   return ExecProgram(argv, ProgramEnvironment(spec));
 }
 
-void RunContainerInit(const LaunchPlan& plan, const ContainerFds& fds) {
+void RunContainerInit(const LaunchPlan& plan, const ContainerFds& fds,
+                      const std::string& seccomp_filter) {
   char go = 0;
   if (::read(fds.go_read, &go, 1) != 1) ::_exit(126);  // the monitor gave up
   ::close(fds.go_read);
@@ -111,7 +114,7 @@ void RunContainerInit(const LaunchPlan& plan, const ContainerFds& fds) {
   ::sigprocmask(SIG_BLOCK, &signals, &old);
   pid_t app = ::fork();
   if (app < 0) FailSetup(fds.error_write, IOErrorFromErrno("fork the app", errno));
-  if (app == 0) StartApp(plan, fds, old);
+  if (app == 0) StartApp(plan, fds, old, seccomp_filter);
   ::close(fds.error_write);
   ::close(fds.output_write);
   int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -25,11 +25,14 @@ struct ContainerFds {
 };
 
 // Runs as PID 1 of the new namespaces; never returns.
-[[noreturn]] void RunContainerInit(const LaunchPlan& plan, const ContainerFds& fds);
+// `seccomp_filter` comes from DefaultSeccompFilter, computed before the clone.
+[[noreturn]] void RunContainerInit(const LaunchPlan& plan, const ContainerFds& fds,
+                                   const std::string& seccomp_filter);
 
 // In a process that already joined the container's namespaces and cgroups:
 // applies the app's user, capabilities, no_new_privs and seccomp and execs
 // argv with the app's environment and cwd. Returns only on failure.
-Status ExecAsApp(const AppSpec& spec, const std::vector<std::string>& argv);
+Status ExecAsApp(const AppSpec& spec, const std::vector<std::string>& argv,
+                 const std::string& seccomp_filter);
 
 }  // namespace flotilla::runtime

@@ -2,6 +2,11 @@
 
 #include "core/file_io.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace flotilla::runtime {
 namespace {
 
@@ -36,6 +41,7 @@ Json LaunchPlanToJson(const LaunchPlan& p) {
   j["cgroup_procs"] = p.cgroup_procs;
   j["cgroup_dirs"] = p.cgroup_dirs;
   j["oom_events_file"] = p.oom_events_file;
+  j["seccomp_cache"] = p.seccomp_cache;
   return j;
 }
 
@@ -62,6 +68,7 @@ Result<LaunchPlan> ParseLaunchPlan(const Json& j) {
     p.cgroup_procs = j.at("cgroup_procs").get<std::vector<std::string>>();
     p.cgroup_dirs = j.at("cgroup_dirs").get<std::vector<std::string>>();
     p.oom_events_file = j.at("oom_events_file").get<std::string>();
+    p.seccomp_cache = j.at("seccomp_cache").get<std::string>();
   } catch (const std::exception& e) {
     return Corruption(std::string("launch plan: ") + e.what());
   }
@@ -124,6 +131,31 @@ Result<ExitRecord> LoadExitRecord(const std::string& dir) {
     return Corruption(ExitFile(dir) + ": " + e.what());
   }
   return r;
+}
+
+Status WriteFileReplace(const std::string& path, std::string_view data, mode_t mode) {
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return IOErrorFromErrno("create " + temp, errno);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlink(temp.c_str());
+      return IOErrorFromErrno("write " + temp, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return IOErrorFromErrno("rename " + temp, err);
+  }
+  return Status::Ok();
 }
 
 Result<uint64_t> ProcessStartTicks(pid_t pid) {

@@ -40,6 +40,7 @@ struct LaunchPlan {
   std::vector<std::string> cgroup_procs;  // cgroup.procs files the container joins
   std::vector<std::string> cgroup_dirs;   // removed by the monitor after the container died
   std::string oom_events_file;            // "oom_kill N" is read from it at exit
+  std::string seccomp_cache;              // compiled default profile, shared by containers
 };
 
 Json LaunchPlanToJson(const LaunchPlan& plan);
@@ -77,6 +78,13 @@ Json RunningRecordToJson(const RunningRecord& r);
 Result<RunningRecord> LoadRunningRecord(const std::string& dir);
 Json ExitRecordToJson(const ExitRecord& r);
 Result<ExitRecord> LoadExitRecord(const std::string& dir);
+
+// Replaces `path` via a temporary file and rename, without fsync: readers
+// never see a partial file, a crashed process never leaves one, but a power
+// cut may lose the write. For the container files (launch, running, exit,
+// log): a power cut kills the containers they describe anyway, and the
+// runtime treats a container whose monitor is gone as lost.
+Status WriteFileReplace(const std::string& path, std::string_view data, mode_t mode = 0600);
 
 // Field 22 of /proc/PID/stat: with the pid it names one process for good,
 // so a recycled pid is never mistaken for a container.

@@ -21,6 +21,7 @@
 #include "core/file_io.h"
 #include "runtime/container_process.h"
 #include "runtime/log_ring.h"
+#include "runtime/privileges.h"
 
 namespace flotilla::runtime {
 namespace {
@@ -81,6 +82,7 @@ struct Started {
 // Clones PID 1 into new namespaces, puts it into the cgroups, lets it build
 // the rootfs and exec the app; fails with the container's own error message.
 Result<Started> StartContainer(const LaunchPlan& plan) {
+  ASSIGN_OR_RETURN(std::string filter, DefaultSeccompFilter(plan.seccomp_cache));
   ASSIGN_OR_RETURN(Pipe go, MakePipe(O_CLOEXEC));
   ASSIGN_OR_RETURN(Pipe error, MakePipe(O_CLOEXEC));
   ASSIGN_OR_RETURN(Pipe status, MakePipe(O_CLOEXEC));
@@ -94,7 +96,7 @@ Result<Started> StartContainer(const LaunchPlan& plan) {
     ::close(error.read);
     ::close(status.read);
     ::close(output.read);
-    RunContainerInit(plan, {go.read, error.write, status.write, output.write});
+    RunContainerInit(plan, {go.read, error.write, status.write, output.write}, filter);
   }
   ::close(go.read);
   ::close(error.write);
@@ -207,13 +209,13 @@ ExitRecord RecordFromStatus(int status, const LaunchPlan& plan, int oom_before) 
 
 void Finish(const LaunchPlan& plan, const ExitRecord& record, const LogRing* ring) {
   if (ring != nullptr && plan.spec.persist_logs) {
-    WriteFileAtomic(LogFile(plan.dir), ring->Contents(), 0600).IgnoreError();
+    WriteFileReplace(LogFile(plan.dir), ring->Contents()).IgnoreError();
   }
   for (auto it = plan.cgroup_dirs.rbegin(); it != plan.cgroup_dirs.rend(); ++it) {
     ::rmdir(it->c_str());
   }
   std::string json = ExitRecordToJson(record).dump();
-  WriteFileAtomic(ExitFile(plan.dir), json, 0600).IgnoreError();
+  WriteFileReplace(ExitFile(plan.dir), json).IgnoreError();
 }
 
 }  // namespace
@@ -247,7 +249,7 @@ int RunMonitor(const std::string& dir, int ready_fd) {
   running.init_pid = started->init;
   running.init_start_ticks = ProcessStartTicks(started->init).value_or(0);
   running.started_unix_ms = UnixMillis();
-  Status recorded = WriteFileAtomic(RunningFile(dir), RunningRecordToJson(running).dump(), 0600);
+  Status recorded = WriteFileReplace(RunningFile(dir), RunningRecordToJson(running).dump());
   Report(ready_fd, recorded.ok() ? "ok " + std::to_string(started->init)
                                  : "error " + recorded.ToString());
   LogRing ring(plan->spec.log_ring_bytes);

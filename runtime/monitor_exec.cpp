@@ -74,12 +74,14 @@ int RunExecInContainer(const std::string& dir, const std::vector<std::string>& a
   if (!plan.ok()) return Fail(plan.status());
   auto running = RunningContainer(dir);
   if (!running.ok()) return Fail(running.status());
+  auto filter = DefaultSeccompFilter(plan->seccomp_cache);
+  if (!filter.ok()) return Fail(filter.status());
   if (Status st = EnterContainer(*plan, running->init_pid); !st.ok()) return Fail(st);
   pid_t child = ::fork();  // the child is in the container's pid namespace
   if (child < 0) return Fail(IOErrorFromErrno("fork", errno));
   if (child == 0) {
     Status st = ApplyLimits(plan->spec);
-    if (st.ok()) st = ExecAsApp(plan->spec, argv);
+    if (st.ok()) st = ExecAsApp(plan->spec, argv, *filter);
     std::fprintf(stderr, "flotilla-monitor exec: %s\n", st.ToString().c_str());
     ::_exit(126);
   }

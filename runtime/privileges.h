@@ -19,10 +19,17 @@ Status ApplyLimits(const AppSpec& spec);
 // no_new_privs. REQUIRES: running as root with full capabilities.
 Status DropPrivileges(const UserSpec& user, const std::vector<std::string>& capabilities);
 
-// Loads flotilla's default seccomp profile (docs/runtime.md): known dangerous
-// calls fail with EPERM, anything not on the allow list fails with ENOSYS.
+// flotilla's default seccomp profile (docs/runtime.md) as a classic BPF
+// program (raw struct sock_filter array): known dangerous calls fail with
+// EPERM, anything not on the allow list fails with ENOSYS. Compiling it with
+// libseccomp costs tens of milliseconds, so the result is kept in
+// `cache_dir` under a name that changes with the profile, libseccomp's
+// version and the architecture; the kernel checks the program on install.
+Result<std::string> DefaultSeccompFilter(const std::string& cache_dir);
+
+// Installs a program from DefaultSeccompFilter on the calling thread.
 // REQUIRES: no_new_privs set (DropPrivileges does it).
-Status LoadSeccompProfile();
+Status InstallSeccompFilter(const std::string& program);
 
 // Marks every fd above 2 close-on-exec, then execs argv with env. Returns only
 // on failure.

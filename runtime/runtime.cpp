@@ -85,11 +85,13 @@ Status Runtime::Persist(AppRecord& record, std::optional<SwitchStep> step) {
   return Status::Ok();
 }
 
-Result<RunningRecord> Runtime::StartRelease(const std::string& app, const std::string& release) {
+Result<LaunchPlan> Runtime::PlanFor(const AppSpec& spec, std::vector<std::string> lowers,
+                                    const std::string& dir, const std::string& app) {
   LaunchPlan plan;
-  ASSIGN_OR_RETURN(plan.spec, state_.LoadReleaseSpec(app, release));
-  ASSIGN_OR_RETURN(plan.lowers, state_.LoadReleaseLowers(app, release));
-  plan.dir = state_.ReleaseDir(app, release);
+  plan.spec = spec;
+  plan.lowers = std::move(lowers);
+  plan.dir = dir;
+  plan.seccomp_cache = state_.root() + "/cache";
   ASSIGN_OR_RETURN(plan.devices, ResolveDevices(plan.spec));
   for (const auto& m : plan.spec.mounts) {
     std::string source = m.source;
@@ -99,8 +101,44 @@ Result<RunningRecord> Runtime::StartRelease(const std::string& app, const std::s
     }
     plan.mounts.push_back({source, m.destination, m.read_only});
   }
+  return plan;
+}
+
+Result<RunningRecord> Runtime::StartRelease(const std::string& app, const std::string& release) {
+  ASSIGN_OR_RETURN(AppSpec spec, state_.LoadReleaseSpec(app, release));
+  ASSIGN_OR_RETURN(auto lowers, state_.LoadReleaseLowers(app, release));
+  ASSIGN_OR_RETURN(LaunchPlan plan, PlanFor(spec, std::move(lowers),
+                                            state_.ReleaseDir(app, release), app));
   return containers_->Start(std::move(plan), CgroupName(app, release))
       .WithContext("start " + app + " release " + release);
+}
+
+Result<Runtime::RunOnceResult> Runtime::RunOnce(const AppSpec& spec,
+                                                const std::vector<std::string>& lowers) {
+  const std::string id = spec.name + "-" + std::to_string(::getpid());
+  const std::string dir = state_.root() + "/run/" + id;
+  RETURN_IF_ERROR(CreateDirectories(dir, 0700));
+  auto cleanup = [&] {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  };
+  auto plan = PlanFor(spec, lowers, dir, spec.name);
+  if (!plan.ok()) {
+    cleanup();
+    return plan.status();
+  }
+  auto started = containers_->Start(std::move(*plan), "run_" + id);
+  RunOnceResult result;
+  if (started.ok()) {
+    containers_->WaitForExit(dir, std::chrono::hours(24 * 365));
+    auto exit = LoadExitRecord(dir);
+    if (exit.ok()) result.exit = *exit;
+    result.logs = containers_->Logs(dir).value_or("");
+  }
+  cgroups_->Destroy("run_" + id).IgnoreError();
+  cleanup();
+  if (!started.ok()) return started.status();
+  return result;
 }
 
 Status Runtime::StopRelease(const std::string& app, const std::string& release) {

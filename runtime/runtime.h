@@ -77,6 +77,15 @@ class Runtime {
   // Switches back to the previous release, the same way.
   Result<DeployOutcome> Rollback(const std::string& app);
 
+  // Runs `spec` once in the foreground, as `runc run` does: a throwaway
+  // container (its own dir under <state>/run/), waits for it to exit, and
+  // returns the exit record and the log ring. No app record is kept.
+  struct RunOnceResult {
+    ExitRecord exit;
+    std::string logs;
+  };
+  Result<RunOnceResult> RunOnce(const AppSpec& spec, const std::vector<std::string>& lowers);
+
   // Stops the app's containers and keeps it stopped until the next Deploy.
   Status Stop(const std::string& app);
 
@@ -108,6 +117,8 @@ class Runtime {
   Result<DeployOutcome> FinishRollback(AppRecord& record);
   Status Persist(AppRecord& record, std::optional<SwitchStep> step);
   Result<RunningRecord> StartRelease(const std::string& app, const std::string& release);
+  Result<LaunchPlan> PlanFor(const AppSpec& spec, std::vector<std::string> lowers,
+                             const std::string& dir, const std::string& app);
   Status StopRelease(const std::string& app, const std::string& release);
   bool IsRunning(const std::string& app, const std::string& release) const;
   // OK when healthy; otherwise why not.

@@ -3,11 +3,18 @@
 // that reach kernel state a container must not touch (EPERM, so programs see
 // "not allowed"); and ENOSYS for everything else, so that a program probing
 // for a newer call falls back as it would on an older kernel.
-#include <seccomp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include <cerrno>
 
+#include "core/file_io.h"
+#include "runtime/launch_plan.h"
 #include "runtime/privileges.h"
 
 namespace flotilla::runtime {
@@ -83,13 +90,87 @@ constexpr const char* kDenied[] = {
     "ustat", "vm86", "vm86old", "personality", "mbind", "set_mempolicy", "get_mempolicy",
     "move_pages", "migrate_pages"};
 
-}  // namespace
+// Bump when the rules below change in a way the lists do not show.
+constexpr const char* kProfileVersion = "flotilla-seccomp-1";
 
-Status LoadSeccompProfile() {
+// FNV-1a over everything the compiled program depends on.
+std::string CacheKey() {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](std::string_view s) {
+    for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+  };
+  mix(kProfileVersion);
+  for (const char* n : kAllowed) mix(n);
+  for (const char* n : kDenied) mix(n);
+  const scmp_version* v = seccomp_version();
+  mix(std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->micro));
+  mix(std::to_string(seccomp_arch_native()));
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+Status BuildProfile(scmp_filter_ctx ctx);
+
+// Compiles with libseccomp and exports the BPF program as bytes.
+Result<std::string> CompileProfile() {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
   if (ctx == nullptr) return Internal("seccomp_init failed");
+  Status built = BuildProfile(ctx);
+  int fd = built.ok() ? ::memfd_create("seccomp", MFD_CLOEXEC) : -1;
+  if (built.ok() && fd < 0) built = IOErrorFromErrno("memfd_create", errno);
+  if (built.ok()) {
+    if (int rc = seccomp_export_bpf(ctx, fd); rc < 0) built = IOErrorFromErrno("export", -rc);
+  }
+  seccomp_release(ctx);
+  if (!built.ok()) {
+    if (fd >= 0) ::close(fd);
+    return built;
+  }
+  std::string program;
+  char buf[8192];
+  ::lseek(fd, 0, SEEK_SET);
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) program.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  if (program.empty() || program.size() % sizeof(sock_filter) != 0) {
+    return Internal("libseccomp exported a malformed program");
+  }
+  return program;
+}
+
+}  // namespace
+
+Result<std::string> DefaultSeccompFilter(const std::string& cache_dir) {
+  const std::string path = cache_dir + "/seccomp-" + CacheKey() + ".bpf";
+  if (!cache_dir.empty()) {
+    auto cached = ReadTextFileBounded(path, 256 * 1024);
+    if (cached.ok() && !cached->empty() && cached->size() % sizeof(sock_filter) == 0) {
+      return *cached;
+    }
+  }
+  ASSIGN_OR_RETURN(std::string program, CompileProfile());
+  if (!cache_dir.empty() && CreateDirectories(cache_dir, 0700).ok()) {
+    WriteFileReplace(path, program).IgnoreError();  // a cache: losing it costs time only
+  }
+  return program;
+}
+
+Status InstallSeccompFilter(const std::string& program) {
+  sock_fprog prog;
+  prog.len = static_cast<unsigned short>(program.size() / sizeof(sock_filter));
+  prog.filter = reinterpret_cast<sock_filter*>(const_cast<char*>(program.data()));
+  if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) {
+    return IOErrorFromErrno("install the seccomp filter", errno);
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+Status BuildProfile(scmp_filter_ctx ctx) {
   auto fail = [&](const std::string& what, int rc) {
-    seccomp_release(ctx);
     return IOErrorFromErrno("seccomp: " + what, -rc);
   };
   for (const char* name : kAllowed) {
@@ -120,9 +201,9 @@ Status LoadSeccompProfile() {
       rc < 0) {
     return fail("deny clone of a user namespace", rc);
   }
-  if (int rc = seccomp_load(ctx); rc < 0) return fail("load", rc);
-  seccomp_release(ctx);
   return Status::Ok();
 }
+
+}  // namespace
 
 }  // namespace flotilla::runtime

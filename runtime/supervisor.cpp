@@ -69,7 +69,7 @@ Result<Duration> Runtime::SuperviseApp(const std::string& app) {
     ExitRecord lost;
     lost.start_error = "lost: its monitor died, the exit status is unknown";
     lost.finished_unix_ms = UnixMillis(clock_.Now());
-    RETURN_IF_ERROR(WriteFileAtomic(ExitFile(dir), ExitRecordToJson(lost).dump(), 0600));
+    RETURN_IF_ERROR(WriteFileReplace(ExitFile(dir), ExitRecordToJson(lost).dump()));
     c = containers_->Inspect(dir);
   }
   // Record the exit once, even when it happened while no node was running.
