@@ -143,8 +143,8 @@ Result<AnnounceRequest> ParseAnnounce(const std::map<std::string, std::string>& 
 bool IsValidLabel(std::string_view label) {
   if (label.empty() || label.size() > 64) return false;
   return std::all_of(label.begin(), label.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 

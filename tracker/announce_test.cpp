@@ -44,8 +44,8 @@ TEST(ParseQuery, DecodesAndRefusesRepeatsAndBadEscapes) {
 }
 
 TEST(ParseAnnounce, AcceptsAWellFormedAnnounce) {
-  auto r = ParseAnnounce(ParseQuery(Query("&event=started&numwant=999&site=shop-1&ip=10.0.0.7"))
-                             .value());
+  auto r = ParseAnnounce(
+      ParseQuery(Query("&event=started&numwant=999&site=shop-1&ip=10.0.0.7")).value());
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(std::string(r->info_hash.begin(), r->info_hash.end()), kHash);
   EXPECT_EQ(r->peer_id, kPeer);
@@ -59,8 +59,8 @@ TEST(ParseAnnounce, AcceptsAWellFormedAnnounce) {
 
 TEST(ParseAnnounce, RefusesBogusParameters) {
   auto bad = [](const std::string& q) { return !ParseAnnounce(ParseQuery(q).value()).ok(); };
-  EXPECT_TRUE(bad("peer_id=" + Escape(kPeer) + "&port=1"));                    // no info_hash
-  EXPECT_TRUE(bad("info_hash=abc&peer_id=" + Escape(kPeer) + "&port=1"));      // short hash
+  EXPECT_TRUE(bad("peer_id=" + Escape(kPeer) + "&port=1"));                // no info_hash
+  EXPECT_TRUE(bad("info_hash=abc&peer_id=" + Escape(kPeer) + "&port=1"));  // short hash
   EXPECT_TRUE(bad(Query("&event=exploded")));
   EXPECT_TRUE(bad(Query("&site=../../etc")));
   EXPECT_TRUE(bad(Query("&ip=not-an-ip")));
@@ -68,8 +68,8 @@ TEST(ParseAnnounce, RefusesBogusParameters) {
   EXPECT_TRUE(bad("info_hash=" + Escape(kHash) + "&peer_id=" + Escape(kPeer) + "&port=70000"));
   EXPECT_TRUE(bad("info_hash=" + Escape(kHash) + "&peer_id=" + Escape(kPeer) + "&port=0"));
   EXPECT_TRUE(bad("info_hash=" + Escape(kHash) + "&peer_id=short&port=1"));
-  EXPECT_TRUE(bad("info_hash=" + Escape(kHash) + "&peer_id=" + Escape(kPeer) +
-                  "&port=1&compact=2"));
+  EXPECT_TRUE(
+      bad("info_hash=" + Escape(kHash) + "&peer_id=" + Escape(kPeer) + "&port=1&compact=2"));
 }
 
 TEST(AnnounceResponse, CompactPeersAreSixBytesEach) {

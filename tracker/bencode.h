@@ -21,8 +21,8 @@ using BencodeDict = std::map<std::string, BencodeValue>;
 // A bencode integer, byte string, list or dictionary.
 class BencodeValue {
  public:
-  BencodeValue(int64_t v) : value_(v) {}  // NOLINT: implicit by design
-  BencodeValue(std::string v) : value_(std::move(v)) {}  // NOLINT
+  BencodeValue(int64_t v) : value_(v) {}                   // NOLINT: implicit by design
+  BencodeValue(std::string v) : value_(std::move(v)) {}    // NOLINT
   BencodeValue(const char* v) : value_(std::string(v)) {}  // NOLINT
   BencodeValue(BencodeList v) : value_(std::make_shared<BencodeList>(std::move(v))) {}  // NOLINT
   BencodeValue(BencodeDict v) : value_(std::make_shared<BencodeDict>(std::move(v))) {}  // NOLINT

@@ -24,9 +24,9 @@ TEST(ResolveRange, SatisfiableForms) {
 }
 
 TEST(ResolveRange, UnsatisfiableOrMalformed) {
-  for (const char* bad : {"bytes=100-", "bytes=100-200", "bytes=5-4", "bytes=-0", "items=0-1",
-                          "bytes=0-1,4-5", "bytes=x-1", "bytes=1", "bytes=18446744073709551616-",
-                          "bytes= 1-2"}) {
+  for (const char* bad :
+       {"bytes=100-", "bytes=100-200", "bytes=5-4", "bytes=-0", "items=0-1", "bytes=0-1,4-5",
+        "bytes=x-1", "bytes=1", "bytes=18446744073709551616-", "bytes= 1-2"}) {
     EXPECT_FALSE(ResolveRange(bad, 100).ok()) << bad;
   }
   EXPECT_FALSE(ResolveRange("bytes=0-", 0).ok());

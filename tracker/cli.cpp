@@ -1,8 +1,8 @@
 #include "tracker/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 
@@ -48,9 +48,10 @@ int RunCli(int argc, char** argv) {
   app.require_subcommand(0, 1);
 
   std::string keygen_out;
-  auto* keygen = app.add_subcommand(
-      "keygen", "Generate an Ed25519 signing key: OUT holds the 32-byte seed (mode 0600), "
-                "OUT.pub its public key in hex. Never overwrites an existing key.");
+  auto* keygen =
+      app.add_subcommand("keygen",
+                         "Generate an Ed25519 signing key: OUT holds the 32-byte seed (mode 0600), "
+                         "OUT.pub its public key in hex. Never overwrites an existing key.");
   keygen->add_option("out", keygen_out, "Path of the private key file to create")->required();
 
   std::vector<CommandAction> groups = {RegisterImageCommands(app), RegisterServeCommands(app)};

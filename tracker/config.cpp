@@ -90,8 +90,8 @@ Status ValidateTrackerConfig(const TrackerConfig& c) {
     return InvalidArgument("log_level must be trace, debug, info, warn or error");
   }
   RETURN_IF_ERROR(CheckRange("announce_interval_s", c.announce_interval_s, 10, 86400));
-  RETURN_IF_ERROR(CheckRange("min_announce_interval_s", c.min_announce_interval_s, 1,
-                             c.announce_interval_s));
+  RETURN_IF_ERROR(
+      CheckRange("min_announce_interval_s", c.min_announce_interval_s, 1, c.announce_interval_s));
   RETURN_IF_ERROR(CheckRange("peer_ttl_s", c.peer_ttl_s, c.announce_interval_s, 7 * 86400));
   RETURN_IF_ERROR(CheckRange("read_timeout_s", c.read_timeout_s, 1, 600));
   RETURN_IF_ERROR(CheckRange("max_header_bytes", c.max_header_bytes, 1024, 1 << 20));
@@ -128,7 +128,8 @@ Result<std::string> LoadFleetTokenHash(const std::string& path) {
   }
   ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(path, 4096));
   const std::string token = text.substr(0, text.find_first_of("\r\n"));
-  if (token.size() < 16) return InvalidArgument("fleet token " + path + " is shorter than 16 bytes");
+  if (token.size() < 16)
+    return InvalidArgument("fleet token " + path + " is shorter than 16 bytes");
   return HashSecret(token);
 }
 

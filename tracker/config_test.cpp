@@ -13,7 +13,8 @@ TEST(TrackerConfig, LoadsKnownKeysAndRefusesTypos) {
   const std::string dir = ::testing::TempDir() + "/tracker-config";
   std::filesystem::create_directories(dir);
   ASSERT_TRUE(WriteFileAtomic(dir + "/ok.json", R"({"listen":"0.0.0.0:0","repository":"/r",
-      "announce_interval_s":600,"min_announce_interval_s":30,"peer_ttl_s":1300})").ok());
+      "announce_interval_s":600,"min_announce_interval_s":30,"peer_ttl_s":1300})")
+                  .ok());
   auto c = LoadTrackerConfig(dir + "/ok.json");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->repository, "/r");

@@ -49,8 +49,9 @@ void RenderSummary(const FleetSnapshot& fleet, const DashboardContext& ctx, std:
 }
 
 void RenderReleases(const FleetSnapshot& fleet, const DashboardContext& ctx, std::string& out) {
-  out += "<h2>Apps and releases</h2>\n<table id=\"releases\"><tr><th>app</th><th>release</th>"
-         "<th>published</th><th class=\"num\">devices on it</th></tr>\n";
+  out +=
+      "<h2>Apps and releases</h2>\n<table id=\"releases\"><tr><th>app</th><th>release</th>"
+      "<th>published</th><th class=\"num\">devices on it</th></tr>\n";
   for (const auto& r : fleet.releases) {
     fmt::format_to(std::back_inserter(out),
                    "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>\n",
@@ -80,10 +81,11 @@ void RenderDeviceRow(const DeviceRow& d, int64_t now, std::string& out) {
 }
 
 void RenderDevices(const FleetSnapshot& fleet, const DashboardContext& ctx, std::string& out) {
-  out += "<h2>Devices</h2>\n<table id=\"devices\"><tr><th>device</th><th>site</th><th>app</th>"
-         "<th>release</th><th>state</th><th>progress</th><th>health</th>"
-         "<th class=\"num\">from peers</th><th class=\"num\">from origin</th>"
-         "<th>last report</th></tr>\n";
+  out +=
+      "<h2>Devices</h2>\n<table id=\"devices\"><tr><th>device</th><th>site</th><th>app</th>"
+      "<th>release</th><th>state</th><th>progress</th><th>health</th>"
+      "<th class=\"num\">from peers</th><th class=\"num\">from origin</th>"
+      "<th>last report</th></tr>\n";
   for (const auto& d : fleet.devices) RenderDeviceRow(d, ctx.now_unix, out);
   if (fleet.devices.empty()) {
     out += "<tr><td colspan=\"10\" class=\"muted\">no device enrolled</td></tr>\n";
@@ -92,8 +94,9 @@ void RenderDevices(const FleetSnapshot& fleet, const DashboardContext& ctx, std:
 }
 
 void RenderFailures(const FleetSnapshot& fleet, const DashboardContext& ctx, std::string& out) {
-  out += "<h2>Recent failures</h2>\n<table id=\"failures\"><tr><th>when</th><th>device</th>"
-         "<th>app</th><th>release</th><th>error</th></tr>\n";
+  out +=
+      "<h2>Recent failures</h2>\n<table id=\"failures\"><tr><th>when</th><th>device</th>"
+      "<th>app</th><th>release</th><th>error</th></tr>\n";
   for (const auto& f : fleet.failures) {
     fmt::format_to(std::back_inserter(out),
                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
@@ -111,12 +114,23 @@ std::string HtmlEscape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

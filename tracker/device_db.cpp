@@ -102,8 +102,9 @@ Status DeviceDb::Migrate() {
 
 Status DeviceDb::LoadSecrets() {
   ASSIGN_OR_RETURN(auto stmt,
-                   SqliteStatement::Prepare(db_, "SELECT device_id, name, site, credential_sha256, "
-                                                 "passkey_sha256 FROM devices"));
+                   SqliteStatement::Prepare(db_,
+                                            "SELECT device_id, name, site, credential_sha256, "
+                                            "passkey_sha256 FROM devices"));
   by_credential_hash_.clear();
   by_passkey_hash_.clear();
   while (true) {
@@ -158,8 +159,9 @@ Result<DeviceIdentity> DeviceDb::AuthenticatePasskey(std::string_view passkey) c
 
 Status DeviceDb::RecordRelease(std::string_view app, std::string_view release) {
   ASSIGN_OR_RETURN(auto stmt, SqliteStatement::Prepare(
-                                  db_, "INSERT OR IGNORE INTO releases(app, release, published_at) "
-                                       "VALUES(?, ?, ?)"));
+                                  db_,
+                                  "INSERT OR IGNORE INTO releases(app, release, published_at) "
+                                  "VALUES(?, ?, ?)"));
   return stmt.Bind(app).Bind(release).Bind(NowSeconds()).Run();
 }
 

@@ -8,8 +8,7 @@ namespace {
 // Failures kept in the database; older ones are deleted as new ones arrive.
 constexpr int64_t kMaxStoredFailures = 1000;
 
-Status UpsertStatus(sqlite3* db, const std::string& device_id, const DeviceReport& r,
-                    int64_t now) {
+Status UpsertStatus(sqlite3* db, const std::string& device_id, const DeviceReport& r, int64_t now) {
   ASSIGN_OR_RETURN(auto stmt,
                    SqliteStatement::Prepare(
                        db,
@@ -23,18 +22,19 @@ Status UpsertStatus(sqlite3* db, const std::string& device_id, const DeviceRepor
   return stmt.Run();
 }
 
-Status AppendFailures(sqlite3* db, const std::string& device_id, const DeviceReport& r,
-                      int64_t now, int64_t keep) {
+Status AppendFailures(sqlite3* db, const std::string& device_id, const DeviceReport& r, int64_t now,
+                      int64_t keep) {
   for (const auto& message : r.errors) {
     ASSIGN_OR_RETURN(auto stmt, SqliteStatement::Prepare(
-                                    db, "INSERT INTO failures(device_id, app, release, message, "
-                                        "at) VALUES(?, ?, ?, ?, ?)"));
+                                    db,
+                                    "INSERT INTO failures(device_id, app, release, message, "
+                                    "at) VALUES(?, ?, ?, ?, ?)"));
     RETURN_IF_ERROR(stmt.Bind(device_id).Bind(r.app).Bind(r.release).Bind(message).Bind(now).Run());
   }
   if (r.errors.empty()) return Status::Ok();
-  ASSIGN_OR_RETURN(auto trim, SqliteStatement::Prepare(
-                                  db, "DELETE FROM failures WHERE id <= "
-                                      "(SELECT MAX(id) FROM failures) - ?"));
+  ASSIGN_OR_RETURN(auto trim, SqliteStatement::Prepare(db,
+                                                       "DELETE FROM failures WHERE id <= "
+                                                       "(SELECT MAX(id) FROM failures) - ?"));
   return trim.Bind(keep).Run();
 }
 
@@ -92,8 +92,9 @@ Result<std::vector<ReleaseRow>> ReadReleases(sqlite3* db) {
 Result<std::vector<FailureRow>> ReadFailures(sqlite3* db, int limit) {
   ASSIGN_OR_RETURN(auto stmt,
                    SqliteStatement::Prepare(
-                       db, "SELECT d.name, f.app, f.release, f.message, f.at FROM failures f "
-                           "JOIN devices d ON d.device_id = f.device_id ORDER BY f.id DESC LIMIT ?"));
+                       db,
+                       "SELECT d.name, f.app, f.release, f.message, f.at FROM failures f "
+                       "JOIN devices d ON d.device_id = f.device_id ORDER BY f.id DESC LIMIT ?"));
   stmt.Bind(int64_t{limit});
   std::vector<FailureRow> rows;
   while (true) {
@@ -130,10 +131,11 @@ Result<FleetSnapshot> DeviceDb::Snapshot(int max_failures) const {
 }
 
 Result<std::map<std::string, int64_t>> DeviceDb::DevicesPerState() const {
-  ASSIGN_OR_RETURN(auto stmt, SqliteStatement::Prepare(
-                                  db_, "SELECT COALESCE(s.state, 'enrolled'), COUNT(*) "
-                                       "FROM devices d LEFT JOIN device_status s "
-                                       "ON s.device_id = d.device_id GROUP BY 1"));
+  ASSIGN_OR_RETURN(auto stmt,
+                   SqliteStatement::Prepare(db_,
+                                            "SELECT COALESCE(s.state, 'enrolled'), COUNT(*) "
+                                            "FROM devices d LEFT JOIN device_status s "
+                                            "ON s.device_id = d.device_id GROUP BY 1"));
   std::map<std::string, int64_t> counts;
   while (true) {
     ASSIGN_OR_RETURN(bool more, stmt.Step());

@@ -108,7 +108,8 @@ TEST_F(DeviceDbTest, FailuresAreBounded) {
   auto db = OpenDb();
   auto a = db->Enroll("pi-a", "").value();
   std::vector<std::string> errors(16, "e");
-  for (int i = 0; i < 70; ++i) ASSERT_TRUE(db->RecordReport(a.device_id, Report("failed", errors)).ok());
+  for (int i = 0; i < 70; ++i)
+    ASSERT_TRUE(db->RecordReport(a.device_id, Report("failed", errors)).ok());
   EXPECT_EQ(db->Snapshot(5000)->failures.size(), 1000u);
 }
 

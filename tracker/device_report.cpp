@@ -32,8 +32,8 @@ Result<uint64_t> GetCount(const Json& obj, const char* key) {
 
 Status CheckMembers(const Json& obj) {
   static const std::set<std::string> kAllowed = {
-      "app",  "release",          "state",             "progress", "bytes_from_peers",
-      "bytes_from_origin", "health", "errors"};
+      "app",    "release", "state", "progress", "bytes_from_peers", "bytes_from_origin",
+      "health", "errors"};
   for (const auto& [key, value] : obj.items()) {
     if (!kAllowed.contains(key)) return InvalidArgument("unknown member " + key);
   }
@@ -96,8 +96,8 @@ const std::vector<std::string>& ReportStates() {
 }
 
 Result<DeviceReport> ParseDeviceReport(std::string_view body) {
-  ASSIGN_OR_RETURN(Json obj, ParseJsonStrict(body, JsonLimits{.max_bytes = 64 << 10,
-                                                              .max_depth = 4}));
+  ASSIGN_OR_RETURN(Json obj,
+                   ParseJsonStrict(body, JsonLimits{.max_bytes = 64 << 10, .max_depth = 4}));
   if (!obj.is_object()) return InvalidArgument("a report is a JSON object");
   RETURN_IF_ERROR(CheckMembers(obj));
   DeviceReport r;

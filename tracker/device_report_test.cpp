@@ -25,15 +25,15 @@ TEST(DeviceReport, RefusesMalformedReports) {
     s.replace(s.find(from), from.size(), to);
     return s;
   };
-  for (const std::string& bad : {
-           std::string("[]"), std::string("{"), with("\"downloading\"", "\"exploded\""),
-           with("\"unknown\"", "\"meh\""), with("\"done\":5", "\"done\":50"),
-           with("\"bytes_from_peers\":7", "\"bytes_from_peers\":-7"),
-           with("\"bytes_from_peers\":7", "\"bytes_from_peers\":7.5"),
-           with("\"app\":\"web\"", "\"app\":\"../x\""), with("\"errors\":[\"x\"]", "\"errors\":[1]"),
-           with("\"errors\":[\"x\"]", "\"errors\":[\"x\"],\"extra\":1"),
-           with("\"app\":\"web\",", ""), with("\"app\":\"web\"", "\"app\":\"web\",\"app\":\"w\""),
-           with("\"bytes_from_origin\":2", "\"bytes_from_origin\":18446744073709551615")}) {
+  for (const std::string& bad :
+       {std::string("[]"), std::string("{"), with("\"downloading\"", "\"exploded\""),
+        with("\"unknown\"", "\"meh\""), with("\"done\":5", "\"done\":50"),
+        with("\"bytes_from_peers\":7", "\"bytes_from_peers\":-7"),
+        with("\"bytes_from_peers\":7", "\"bytes_from_peers\":7.5"),
+        with("\"app\":\"web\"", "\"app\":\"../x\""), with("\"errors\":[\"x\"]", "\"errors\":[1]"),
+        with("\"errors\":[\"x\"]", "\"errors\":[\"x\"],\"extra\":1"), with("\"app\":\"web\",", ""),
+        with("\"app\":\"web\"", "\"app\":\"web\",\"app\":\"w\""),
+        with("\"bytes_from_origin\":2", "\"bytes_from_origin\":18446744073709551615")}) {
     EXPECT_FALSE(ParseDeviceReport(bad).ok()) << bad;
   }
   std::string many = "[";

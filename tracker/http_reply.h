@@ -18,9 +18,9 @@ struct HttpReply {
   http::status status = http::status::ok;
   std::string content_type = "text/plain; charset=utf-8";
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;                                 // used when `file` is empty
-  std::optional<FileRangeBody::value_type> file;    // streamed instead of `body`
-  bool close_connection = false;                    // answer, then close
+  std::string body;                               // used when `file` is empty
+  std::optional<FileRangeBody::value_type> file;  // streamed instead of `body`
+  bool close_connection = false;                  // answer, then close
 
   static HttpReply Text(http::status status, std::string text) {
     HttpReply r;

@@ -55,7 +55,12 @@ template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   Session(Stream stream, std::shared_ptr<ServerShared> shared, RequestContext context)
-      : stream_(std::move(stream)), shared_(std::move(shared)), context_(context) {}
+      : stream_(std::move(stream)),
+        shared_(std::move(shared)),
+        context_(context),
+        // Room for a full head at the limit, so that a large head fails with
+        // header_limit (431), not with a buffer overflow.
+        buffer_(shared_->options.max_header_bytes + (16 << 10)) {}
   ~Session() { --shared_->open_connections; }
 
   void Start() {
@@ -78,10 +83,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->header_limit(shared_->options.max_header_bytes);
     parser_->body_limit(shared_->options.max_body_bytes);
     Tcp().expires_after(shared_->options.read_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -119,8 +123,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     Tcp().expires_after(shared_->options.write_timeout);
     auto& ref = *message;
     http::async_write(stream_, ref,
-                      [self = this->shared_from_this(), message = std::move(message),
-                       close_after](beast::error_code ec, size_t) {
+                      [self = this->shared_from_this(), message = std::move(message), close_after](
+                          beast::error_code ec, size_t) {
                         if (ec || close_after) return self->Close();
                         self->ReadRequest();
                       });
@@ -139,7 +143,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   std::shared_ptr<ServerShared> shared_;
   RequestContext context_;
-  beast::flat_buffer buffer_{16 << 10};
+  beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
 
@@ -166,18 +170,18 @@ class AcceptLoop : public std::enable_shared_from_this<AcceptLoop> {
   }
 
   void Accept() {
-    acceptor_.async_accept(io_, [self = shared_from_this()](beast::error_code ec,
-                                                            tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-      if (ec) {  // e.g. out of file descriptors: back off instead of spinning
-        spdlog::warn("accept failed: {}", ec.message());
-        self->retry_timer_.expires_after(std::chrono::milliseconds(100));
-        self->retry_timer_.async_wait([self](beast::error_code) { self->Accept(); });
-        return;
-      }
-      self->Admit(std::move(socket));
-      self->Accept();
-    });
+    acceptor_.async_accept(
+        io_, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+          if (ec) {  // e.g. out of file descriptors: back off instead of spinning
+            spdlog::warn("accept failed: {}", ec.message());
+            self->retry_timer_.expires_after(std::chrono::milliseconds(100));
+            self->retry_timer_.async_wait([self](beast::error_code) { self->Accept(); });
+            return;
+          }
+          self->Admit(std::move(socket));
+          self->Accept();
+        });
   }
 
   void Stop() {

@@ -17,10 +17,9 @@ RefreshSchedule::~RefreshSchedule() {
 void RefreshSchedule::Start() {
   std::lock_guard lock(state_->mu);
   state_->timer = executor_.PostAfter(
-      Duration::zero(), [state = state_, &executor = executor_, &clock = clock_,
-                         &refresher = refresher_, retry_delay = retry_delay_] {
-        RunOnce(state, executor, clock, refresher, retry_delay);
-      });
+      Duration::zero(),
+      [state = state_, &executor = executor_, &clock = clock_, &refresher = refresher_,
+       retry_delay = retry_delay_] { RunOnce(state, executor, clock, refresher, retry_delay); });
 }
 
 // `state` keeps the flag alive after the schedule is gone; the references are

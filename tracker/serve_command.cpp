@@ -25,9 +25,8 @@ template <typename T>
 void AddOverride(CLI::App& cmd, ServeFlags& flags, const std::string& name, T TrackerConfig::*field,
                  const std::string& help) {
   CLI::Option* opt = cmd.add_option(name, flags.values.*field, help);
-  flags.overrides.emplace_back(opt, [&flags, field](TrackerConfig& c) {
-    c.*field = flags.values.*field;
-  });
+  flags.overrides.emplace_back(
+      opt, [&flags, field](TrackerConfig& c) { c.*field = flags.values.*field; });
 }
 
 int RunServe(ServeFlags& flags) {
@@ -81,8 +80,9 @@ int RunArtifactAdd(const ArtifactFlags& flags) {
 CommandAction RegisterServeCommands(CLI::App& app) {
   auto flags = std::make_shared<ServeFlags>();
   auto* serve = app.add_subcommand(
-      "serve", "Serve a repository: metadata, artifacts (web seed), torrents, the BitTorrent "
-               "tracker, device enrolment and reports, the dashboard and /metrics.");
+      "serve",
+      "Serve a repository: metadata, artifacts (web seed), torrents, the BitTorrent "
+      "tracker, device enrolment and reports, the dashboard and /metrics.");
   serve->add_option("--config", flags->config_file, "JSON configuration file (docs/tracker.md)")
       ->check(CLI::ExistingFile);
   AddOverride(*serve, *flags, "--listen", &TrackerConfig::listen, "address:port (port 0: any)");
@@ -111,8 +111,9 @@ CommandAction RegisterServeCommands(CLI::App& app) {
   add->add_option("--repository", artifact_flags->repository, "Repository directory")->required();
   add->add_option("--public-url", artifact_flags->public_url, "Tracker base URL")->required();
   add->add_option("--piece-kib", artifact_flags->piece_kib, "Piece size in KiB (power of two)");
-  add->add_option("file", artifact_flags->file, "Artifact file")->required()->check(
-      CLI::ExistingFile);
+  add->add_option("file", artifact_flags->file, "Artifact file")
+      ->required()
+      ->check(CLI::ExistingFile);
   artifact->require_subcommand(1);
 
   return [serve, add, flags, artifact_flags] {

@@ -58,8 +58,8 @@ Status CopyFileDurably(const std::string& source, const std::string& dest) {
 
 Result<std::array<uint8_t, 32>> InfoHashV2(const std::string& torrent) {
   lt::error_code ec;
-  lt::torrent_info info(lt::span<const char>(torrent.data(), static_cast<long>(torrent.size())),
-                        ec, lt::from_span);
+  lt::torrent_info info(lt::span<const char>(torrent.data(), static_cast<long>(torrent.size())), ec,
+                        lt::from_span);
   if (ec) return Corruption("made a torrent libtorrent cannot load: " + ec.message());
   if (!info.info_hashes().has_v2()) return Internal("made a torrent without a v2 info-hash");
   std::array<uint8_t, 32> out;
@@ -132,9 +132,8 @@ Result<ArtifactTorrent> AddArtifact(const RepositoryLayout& repo, const std::str
 Result<std::string> PersonalizeTorrent(std::string_view torrent, std::string_view announce_url) {
   if (torrent.size() > kMaxTorrentBytes) return ResourceExhausted("torrent too large");
   lt::error_code ec;
-  lt::bdecode_node node = lt::bdecode(lt::span<const char>(torrent.data(),
-                                                           static_cast<long>(torrent.size())),
-                                      ec);
+  lt::bdecode_node node =
+      lt::bdecode(lt::span<const char>(torrent.data(), static_cast<long>(torrent.size())), ec);
   if (ec || node.type() != lt::bdecode_node::dict_t) {
     return Corruption("stored torrent does not decode");
   }

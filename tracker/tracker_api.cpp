@@ -77,12 +77,11 @@ HttpReply TrackerService::Enroll(const HttpRequest& request) {
   }
   spdlog::info("enrolled device '{}' as {} (site '{}')", parsed->name, enrolment->device_id,
                parsed->site);
-  return JsonReply(http::status::ok,
-                   Json{{"device_id", enrolment->device_id},
-                        {"credential", enrolment->credential},
-                        {"passkey", enrolment->passkey},
-                        {"announce_url",
-                         AnnounceUrl(options_.public_url) + "/" + enrolment->passkey}});
+  return JsonReply(http::status::ok, Json{{"device_id", enrolment->device_id},
+                                          {"credential", enrolment->credential},
+                                          {"passkey", enrolment->passkey},
+                                          {"announce_url", AnnounceUrl(options_.public_url) + "/" +
+                                                               enrolment->passkey}});
 }
 
 HttpReply TrackerService::Report(std::string_view device_id, const HttpRequest& request) {
@@ -104,8 +103,8 @@ HttpReply TrackerService::Report(std::string_view device_id, const HttpRequest& 
     return JsonError(http::status::internal_server_error, "report not stored");
   }
   if (!report->errors.empty()) {
-    spdlog::info("device '{}' reports {} error(s) in state {}", device->name,
-                 report->errors.size(), report->state);
+    spdlog::info("device '{}' reports {} error(s) in state {}", device->name, report->errors.size(),
+                 report->state);
   }
   return HttpReply::Typed(http::status::no_content, "application/json", "");
 }
@@ -121,8 +120,8 @@ HttpReply TrackerService::Dashboard() {
       std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
   ctx.swarms = swarms_.swarm_count();
   ctx.peers = swarms_.peer_count();
-  HttpReply reply = HttpReply::Typed(http::status::ok, "text/html; charset=utf-8",
-                                     RenderDashboard(*fleet, ctx));
+  HttpReply reply =
+      HttpReply::Typed(http::status::ok, "text/html; charset=utf-8", RenderDashboard(*fleet, ctx));
   reply.headers.emplace_back("Cache-Control", "no-store");
   return reply;
 }
@@ -137,8 +136,7 @@ HttpReply TrackerService::Metrics() {
   gauges.devices_per_state = std::move(*per_state);
   gauges.swarms = static_cast<int64_t>(swarms_.swarm_count());
   gauges.peers = static_cast<int64_t>(swarms_.peer_count());
-  return HttpReply::Typed(http::status::ok, "text/plain; version=0.0.4",
-                          metrics_.Render(gauges));
+  return HttpReply::Typed(http::status::ok, "text/plain; version=0.0.4", metrics_.Render(gauges));
 }
 
 }  // namespace flotilla::tracker

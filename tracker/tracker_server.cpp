@@ -68,11 +68,11 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   boost::asio::io_context io(1);
   std::unique_ptr<TrackerService> service;
   const HttpServerOptions http_options = ServerOptions(config, listen);
-  ASSIGN_OR_RETURN(auto server,
-                   HttpServer::Start(io, http_options, [&service](const HttpRequest& request,
-                                                                  const RequestContext& context) {
-                     return service->Handle(request, context);
-                   }));
+  ASSIGN_OR_RETURN(auto server, HttpServer::Start(io, http_options,
+                                                  [&service](const HttpRequest& request,
+                                                             const RequestContext& context) {
+                                                    return service->Handle(request, context);
+                                                  }));
   service_options.public_url = config.public_url.empty()
                                    ? DefaultPublicUrl(http_options, server->port())
                                    : config.public_url;

@@ -171,10 +171,10 @@ HttpReply TrackerService::ServeArtifact(std::string_view hex, const HttpRequest&
   const ByteRange slice = range->value_or(ByteRange{0, file->size});
   if (range->has_value()) {
     reply.status = http::status::partial_content;
-    reply.headers.emplace_back(
-        "Content-Range", "bytes " + std::to_string(slice.offset) + "-" +
-                             std::to_string(slice.offset + slice.length - 1) + "/" +
-                             std::to_string(file->size));
+    reply.headers.emplace_back("Content-Range",
+                               "bytes " + std::to_string(slice.offset) + "-" +
+                                   std::to_string(slice.offset + slice.length - 1) + "/" +
+                                   std::to_string(file->size));
   }
   reply.file = FileRangeBody::value_type{file->handle, slice.offset, slice.length,
                                          metrics_.ArtifactBytesCounter(std::string(hex))};
@@ -195,7 +195,8 @@ HttpReply TrackerService::ServeTorrent(std::string_view file, std::string_view q
     if (!db_.AuthenticatePasskey(it->second).ok()) {
       return HttpReply::Text(http::status::forbidden, "unknown passkey");
     }
-    auto personal = PersonalizeTorrent(torrent, AnnounceUrl(options_.public_url) + "/" + it->second);
+    auto personal =
+        PersonalizeTorrent(torrent, AnnounceUrl(options_.public_url) + "/" + it->second);
     if (!personal.ok()) return HttpReply::Text(http::status::internal_server_error, "bad torrent");
     torrent = std::move(*personal);
   }

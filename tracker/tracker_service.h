@@ -43,8 +43,7 @@ class TrackerService {
   TrackerMetrics& metrics() { return metrics_; }
 
  private:
-  HttpReply Route(const HttpRequest& request, const RequestContext& context,
-                  std::string& route);
+  HttpReply Route(const HttpRequest& request, const RequestContext& context, std::string& route);
   HttpReply ServeMetadata(std::string_view name);
   HttpReply ServeArtifact(std::string_view hex, const HttpRequest& request);
   HttpReply ServeTorrent(std::string_view file, std::string_view query);

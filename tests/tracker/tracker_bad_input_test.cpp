@@ -1,8 +1,7 @@
 // Hostile and broken clients: each gets the right 4xx or is dropped by a
 // timeout, and the server keeps serving everyone else.
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -51,8 +50,8 @@ TEST_F(TrackerBadInputTest, MalformedHttpGets400) {
 }
 
 TEST_F(TrackerBadInputTest, OversizedHeadersGet431) {
-  const std::string big = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') +
-                          "\r\n\r\n";
+  const std::string big =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n";
   EXPECT_EQ(Status(big), 431);
   std::string many = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
   for (int i = 0; i < 1000; ++i) many += "X-" + std::to_string(i) + ": y\r\n";
@@ -152,12 +151,12 @@ TEST_F(TrackerBadInputTest, PathTraversalNeverLeavesTheRepository) {
   const std::string fake_hex(64, 'a');
   std::filesystem::create_symlink(dir_ + "/secret.json", repo_ + "/artifacts/" + fake_hex);
   for (const std::string& target :
-       {std::string("/metadata/../../secret.json"), std::string("/metadata/..%2F..%2Fsecret.json"), std::string("/metadata/.hidden"),
-        std::string("/metadata/link.json"), std::string("/metadata/%2e%2e/tracker.db"),
-        std::string("/metadata//etc/passwd"), std::string("/artifacts/../tracker.db"),
-        "/artifacts/" + fake_hex, "/artifacts/" + fake_hex + "/x",
-        std::string("/artifacts/..%2Ftracker.db"), std::string("/torrents/../tracker.db"),
-        std::string("/torrents/..%2F..%2Fsecret.json"),
+       {std::string("/metadata/../../secret.json"), std::string("/metadata/..%2F..%2Fsecret.json"),
+        std::string("/metadata/.hidden"), std::string("/metadata/link.json"),
+        std::string("/metadata/%2e%2e/tracker.db"), std::string("/metadata//etc/passwd"),
+        std::string("/artifacts/../tracker.db"), "/artifacts/" + fake_hex,
+        "/artifacts/" + fake_hex + "/x", std::string("/artifacts/..%2Ftracker.db"),
+        std::string("/torrents/../tracker.db"), std::string("/torrents/..%2F..%2Fsecret.json"),
         "/metadata/" + std::string(300, 'a')}) {
     auto r = HttpRequestTo(tracker_.port(), "GET", target);
     EXPECT_EQ(r.status, 404) << target;

@@ -17,8 +17,8 @@ std::string ReportBody(const std::string& state, int done, int total, int peers,
   return R"({"app":"signage","release":"2026-11-28.1","state":")" + state +
          R"(","progress":{"done":)" + std::to_string(done) + R"(,"total":)" +
          std::to_string(total) + R"(},"bytes_from_peers":)" + std::to_string(peers) +
-         R"(,"bytes_from_origin":)" + std::to_string(origin) +
-         R"(,"health":"unknown","errors":[)" + errors + "]}";
+         R"(,"bytes_from_origin":)" + std::to_string(origin) + R"(,"health":"unknown","errors":[)" +
+         errors + "]}";
 }
 
 TEST(TrackerDashboardTest, ChromiumShowsDevicesStatesAndFailures) {

@@ -87,12 +87,18 @@ bool TrackerProcess::Start(const std::string& dir, const std::string& repo,
   const std::string port_file = dir + "/port";
   ::unlink(port_file.c_str());
   log_path_ = dir + "/tracker.log";
-  std::vector<std::string> args = {BinaryPath("flotilla-tracker"), "serve",
-                                   "--listen",     "127.0.0.1:0",
-                                   "--repository", repo,
-                                   "--port-file",  port_file,
-                                   "--fleet-token-file", token_file,
-                                   "--log-level",  "debug"};
+  std::vector<std::string> args = {BinaryPath("flotilla-tracker"),
+                                   "serve",
+                                   "--listen",
+                                   "127.0.0.1:0",
+                                   "--repository",
+                                   repo,
+                                   "--port-file",
+                                   port_file,
+                                   "--fleet-token-file",
+                                   token_file,
+                                   "--log-level",
+                                   "debug"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   pid_ = ::fork();
   if (pid_ == 0) {

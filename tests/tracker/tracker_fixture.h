@@ -12,7 +12,7 @@
 namespace flotilla::testing {
 
 struct HttpResponse {
-  int status = 0;  // 0: no parsable response (connection dropped)
+  int status = 0;                              // 0: no parsable response (connection dropped)
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
   std::string raw;

@@ -86,8 +86,8 @@ TEST_F(TrackerHttpTest, ServesArtifactsWithRangesAndTheirTorrents) {
   auto torrent = HttpRequestTo(tracker_.port(), "GET", "/torrents/" + hex + ".torrent");
   EXPECT_EQ(torrent.status, 200);
   EXPECT_EQ(torrent.headers["content-type"], "application/x-bittorrent");
-  EXPECT_EQ(torrent.body, ReadTextFileBounded(repo_ + "/torrents/" + hex + ".torrent", 1 << 20)
-                              .value());
+  EXPECT_EQ(torrent.body,
+            ReadTextFileBounded(repo_ + "/torrents/" + hex + ".torrent", 1 << 20).value());
   EXPECT_NE(torrent.body.find(tracker_.url() + "/announce"), std::string::npos);
 
   // Personalised with a passkey: only for enrolled devices.
@@ -102,9 +102,9 @@ TEST_F(TrackerHttpTest, ServesArtifactsWithRangesAndTheirTorrents) {
             403);
 
   auto metrics = HttpRequestTo(tracker_.port(), "GET", "/metrics").body;
-  EXPECT_NE(metrics.find("flotilla_artifact_bytes_served_total{artifact=\"sha256:" + hex +
-                         "\"} 201010"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics.find("flotilla_artifact_bytes_served_total{artifact=\"sha256:" + hex + "\"} 201010"),
+      std::string::npos)
       << metrics;
 }
 
@@ -112,9 +112,9 @@ TEST_F(TrackerHttpTest, EnrolmentNeedsTheFleetToken) {
   auto wrong = HttpRequestTo(tracker_.port(), "POST", "/api/v1/enroll", {},
                              R"({"fleet_token":"guess","name":"pi-1"})");
   EXPECT_EQ(wrong.status, 403);
-  auto bad_name = HttpRequestTo(
-      tracker_.port(), "POST", "/api/v1/enroll", {},
-      R"({"fleet_token":")" + TrackerProcess::FleetToken() + R"(","name":"../etc"})");
+  auto bad_name =
+      HttpRequestTo(tracker_.port(), "POST", "/api/v1/enroll", {},
+                    R"({"fleet_token":")" + TrackerProcess::FleetToken() + R"(","name":"../etc"})");
   EXPECT_EQ(bad_name.status, 400);
   EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/api/v1/enroll").status, 405);
   auto d = EnrolDevice(tracker_.port(), "pi-1", "shop-7");
@@ -177,18 +177,18 @@ TEST_F(TrackerHttpTest, ReportsNeedTheDeviceCredentialAndAWellFormedBody) {
                           {"Authorization: Bearer " + std::string(64, '1')}, good)
                 .status,
             401);
-  EXPECT_EQ(HttpRequestTo(tracker_.port(), "POST", path,
-                          {"Authorization: Bearer " + b.credential}, good)
-                .status,
-            403);
-  EXPECT_EQ(HttpRequestTo(tracker_.port(), "POST", path,
-                          {"Authorization: Bearer " + a.credential}, "{\"app\":")
+  EXPECT_EQ(
+      HttpRequestTo(tracker_.port(), "POST", path, {"Authorization: Bearer " + b.credential}, good)
+          .status,
+      403);
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "POST", path, {"Authorization: Bearer " + a.credential},
+                          "{\"app\":")
                 .status,
             400);
-  EXPECT_EQ(HttpRequestTo(tracker_.port(), "POST", path,
-                          {"Authorization: Bearer " + a.credential}, good)
-                .status,
-            204);
+  EXPECT_EQ(
+      HttpRequestTo(tracker_.port(), "POST", path, {"Authorization: Bearer " + a.credential}, good)
+          .status,
+      204);
   auto metrics = HttpRequestTo(tracker_.port(), "GET", "/metrics").body;
   EXPECT_NE(metrics.find("flotilla_devices{state=\"downloading\"} 1"), std::string::npos)
       << metrics;

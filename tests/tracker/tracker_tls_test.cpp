@@ -14,22 +14,23 @@ namespace {
 
 TEST(TrackerTlsTest, ServesHttpsWithTheConfiguredCertificate) {
   const std::string dir = MakeTempDir("tracker-tls");
-  auto gen = RunShell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-                      "-days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
-                      dir + "/key.pem -out " + dir + "/cert.pem");
+  auto gen = RunShell(
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      dir + "/key.pem -out " + dir + "/cert.pem");
   ASSERT_EQ(gen.exit_code, 0) << gen.output;
   // The configuration file names the certificate; flags give the rest.
-  ASSERT_TRUE(WriteFileAtomic(dir + "/tracker.json",
-                              R"({"tls_certificate":")" + dir + R"(/cert.pem","tls_private_key":")" +
-                                  dir + R"(/key.pem","log_level":"info"})")
+  ASSERT_TRUE(WriteFileAtomic(dir + "/tracker.json", R"({"tls_certificate":")" + dir +
+                                                         R"(/cert.pem","tls_private_key":")" + dir +
+                                                         R"(/key.pem","log_level":"info"})")
                   .ok());
   TrackerProcess tracker;
   ASSERT_TRUE(tracker.Start(dir, dir + "/repo", {"--config", dir + "/tracker.json"}))
       << tracker.Log();
   const std::string url = "https://127.0.0.1:" + std::to_string(tracker.port());
 
-  auto trusted = RunShell("curl -sS --max-time 10 --cacert " + dir + "/cert.pem " + url +
-                          "/healthz");
+  auto trusted =
+      RunShell("curl -sS --max-time 10 --cacert " + dir + "/cert.pem " + url + "/healthz");
   EXPECT_EQ(trusted.exit_code, 0) << trusted.output;
   EXPECT_EQ(trusted.output, "ok\n");
 
@@ -37,16 +38,16 @@ TEST(TrackerTlsTest, ServesHttpsWithTheConfiguredCertificate) {
   EXPECT_NE(untrusted.exit_code, 0) << "an unknown certificate must not be accepted";
 
   // Enrolment over TLS returns a credential; the announce URL is https.
-  auto enrol = RunShell("curl -sS --max-time 10 --cacert " + dir + "/cert.pem -d '{\"fleet_token\":\"" +
-                        TrackerProcess::FleetToken() + "\",\"name\":\"tls-pi\"}' " + url +
-                        "/api/v1/enroll");
+  auto enrol =
+      RunShell("curl -sS --max-time 10 --cacert " + dir + "/cert.pem -d '{\"fleet_token\":\"" +
+               TrackerProcess::FleetToken() + "\",\"name\":\"tls-pi\"}' " + url + "/api/v1/enroll");
   EXPECT_EQ(enrol.exit_code, 0) << enrol.output;
   EXPECT_NE(enrol.output.find("\"announce_url\":\"" + url + "/announce/"), std::string::npos)
       << enrol.output;
 
   // Plain HTTP on the TLS port gets nothing useful and the server carries on.
-  EXPECT_EQ(ParseResponse(SendRaw(tracker.port(), "GET /healthz HTTP/1.1\r\n\r\n",
-                                  std::chrono::seconds(5)))
+  EXPECT_EQ(ParseResponse(
+                SendRaw(tracker.port(), "GET /healthz HTTP/1.1\r\n\r\n", std::chrono::seconds(5)))
                 .status,
             0);
   auto again = RunShell("curl -sS --max-time 10 --cacert " + dir + "/cert.pem " + url + "/healthz");
