@@ -8,6 +8,7 @@
 
 #include "core/file_io.h"
 #include "runtime/device_filter.h"
+#include "runtime/privileges.h"
 #include "runtime/runtime.h"
 
 namespace flotilla::runtime {
@@ -94,6 +95,7 @@ Json LinuxJson(const AppSpec& spec) {
     resources["cpu"] = {{"quota", spec.resources.cpu_millis * 100}, {"period", 100000}};
   }
   return {{"namespaces", ns},
+          {"seccomp", DefaultSeccompOciJson()},
           {"resources", resources},
           {"maskedPaths",
            {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "core/canonical_json.h"
 #include "runtime/app_spec.h"
 
 namespace flotilla::runtime {
@@ -26,6 +27,10 @@ Status DropPrivileges(const UserSpec& user, const std::vector<std::string>& capa
 // `cache_dir` under a name that changes with the profile, libseccomp's
 // version and the architecture; the kernel checks the program on install.
 Result<std::string> DefaultSeccompFilter(const std::string& cache_dir);
+
+// The default profile as OCI runtime-spec JSON ("linux.seccomp"), for
+// bundles exported to runc.
+Json DefaultSeccompOciJson();
 
 // Installs a program from DefaultSeccompFilter on the calling thread.
 // REQUIRES: no_new_privs set (DropPrivileges does it).

@@ -157,6 +157,26 @@ Result<std::string> DefaultSeccompFilter(const std::string& cache_dir) {
   return program;
 }
 
+Json DefaultSeccompOciJson() {
+  Json allowed = Json::array(), denied = Json::array();
+  for (const char* n : kAllowed) allowed.push_back(n);
+  for (const char* n : kDenied) denied.push_back(n);
+  return {{"defaultAction", "SCMP_ACT_ERRNO"},
+          {"defaultErrnoRet", ENOSYS},
+          {"syscalls",
+           {{{"names", allowed}, {"action", "SCMP_ACT_ALLOW"}},
+            {{"names", denied}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", EPERM}},
+            {{"names", {"clone"}},
+             {"action", "SCMP_ACT_ALLOW"},
+             {"args", {{{"index", 0}, {"value", CLONE_NEWUSER}, {"valueTwo", 0},
+                        {"op", "SCMP_CMP_MASKED_EQ"}}}}},
+            {{"names", {"clone"}},
+             {"action", "SCMP_ACT_ERRNO"},
+             {"errnoRet", EPERM},
+             {"args", {{{"index", 0}, {"value", CLONE_NEWUSER}, {"valueTwo", CLONE_NEWUSER},
+                        {"op", "SCMP_CMP_MASKED_EQ"}}}}}}}};
+}
+
 Status InstallSeccompFilter(const std::string& program) {
   sock_fprog prog;
   prog.len = static_cast<unsigned short>(program.size() / sizeof(sock_filter));

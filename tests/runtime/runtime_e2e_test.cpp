@@ -255,6 +255,9 @@ TEST_F(RuntimeE2eTest, ExportsAnOciBundleThatRuncRuns) {
   auto f = ParseFacts(run.output);
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_EQ(f["pid"], "1");  // runc runs the app as PID 1
+  EXPECT_EQ(f["Seccomp"], "2");  // the exported profile, applied by runc
+  EXPECT_EQ(f["clone3"], "Function not implemented");
+  EXPECT_EQ(f["mount"], "Operation not permitted");
   EXPECT_EQ(f["sentinel_visible"], "0");
   RunShell("runc --root " + dir_ + "/runc delete -f " + id);
 }
