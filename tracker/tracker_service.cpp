@@ -3,10 +3,11 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <vector>
 
-#include "core/file_io.h"
 #include "tracker/announce_request.h"
 #include "tracker/byte_range.h"
 #include "tracker/torrent_maker.h"
@@ -15,6 +16,9 @@ namespace flotilla::tracker {
 namespace {
 
 constexpr uint64_t kMaxTorrentFileBytes = 16 << 20;
+// Metadata files up to this size are answered from memory (one pread), larger
+// ones are streamed.
+constexpr uint64_t kInlineFileBytes = 64 << 10;
 
 struct OpenedFile {
   std::shared_ptr<FileHandle> handle;
@@ -29,6 +33,21 @@ Result<OpenedFile> OpenRegularFile(const std::string& path) {
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return NotFound("not a regular file");
   return OpenedFile{std::move(handle), static_cast<uint64_t>(st.st_size)};
+}
+
+// Reads a whole regular file opened by OpenRegularFile, up to `max_bytes`.
+Result<std::string> ReadOpenedFile(const OpenedFile& file, uint64_t max_bytes) {
+  if (file.size > max_bytes) return ResourceExhausted("file too large");
+  std::string out(file.size, '\0');
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n =
+        ::pread(file.handle->fd(), out.data() + done, out.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return IOErrorFromErrno("read", n < 0 ? errno : EIO);
+    done += static_cast<size_t>(n);
+  }
+  return out;
 }
 
 std::vector<std::string_view> SplitPath(std::string_view path) {
@@ -149,6 +168,12 @@ HttpReply TrackerService::ServeMetadata(std::string_view name) {
   HttpReply reply;
   reply.content_type = name.ends_with(".json") ? "application/json" : "application/octet-stream";
   reply.headers.emplace_back("Cache-Control", "no-cache");
+  if (file->size <= kInlineFileBytes) {
+    auto bytes = ReadOpenedFile(*file, kInlineFileBytes);
+    if (!bytes.ok()) return HttpReply::Text(http::status::internal_server_error, "read error");
+    reply.body = std::move(*bytes);
+    return reply;
+  }
   reply.file = FileRangeBody::value_type{file->handle, 0, file->size, nullptr};
   return reply;
 }
@@ -186,8 +211,10 @@ HttpReply TrackerService::ServeTorrent(std::string_view file, std::string_view q
   if (!file.ends_with(kSuffix)) return NotFoundReply();
   const std::string_view hex = file.substr(0, file.size() - kSuffix.size());
   if (!IsArtifactHex(hex)) return NotFoundReply();
-  auto bytes = ReadTextFileBounded(options_.repo.torrent_path(hex), kMaxTorrentFileBytes);
-  if (!bytes.ok()) return NotFoundReply();
+  auto opened = OpenRegularFile(options_.repo.torrent_path(hex));
+  if (!opened.ok()) return NotFoundReply();
+  auto bytes = ReadOpenedFile(*opened, kMaxTorrentFileBytes);
+  if (!bytes.ok()) return HttpReply::Text(http::status::internal_server_error, "read error");
   auto params = ParseQuery(query);
   if (!params.ok()) return HttpReply::Text(http::status::bad_request, "malformed query");
   std::string torrent = std::move(*bytes);

@@ -150,6 +150,9 @@ TEST_F(TrackerBadInputTest, PathTraversalNeverLeavesTheRepository) {
   std::filesystem::create_symlink(dir_ + "/secret.json", repo_ + "/metadata/link.json");
   const std::string fake_hex(64, 'a');
   std::filesystem::create_symlink(dir_ + "/secret.json", repo_ + "/artifacts/" + fake_hex);
+  ASSERT_TRUE(CreateDirectories(repo_ + "/torrents").ok());
+  std::filesystem::create_symlink(dir_ + "/secret.json",
+                                  repo_ + "/torrents/" + fake_hex + ".torrent");
   for (const std::string& target :
        {std::string("/metadata/../../secret.json"), std::string("/metadata/..%2F..%2Fsecret.json"),
         std::string("/metadata/.hidden"), std::string("/metadata/link.json"),
@@ -163,6 +166,34 @@ TEST_F(TrackerBadInputTest, PathTraversalNeverLeavesTheRepository) {
     EXPECT_EQ(r.body.find("SECRET"), std::string::npos) << target;
     EXPECT_EQ(r.body.find("SQLite"), std::string::npos) << target;
   }
+}
+
+TEST(TrackerConnectionCapTest, ConnectionsBeyondTheCapAreClosedAtOnce) {
+  const std::string dir = MakeTempDir("tracker-cap");
+  ASSERT_TRUE(WriteFileAtomic(dir + "/cap.json", R"({"max_connections":4})").ok());
+  TrackerProcess tracker;
+  ASSERT_TRUE(tracker.Start(dir, dir + "/repo", {"--config", dir + "/cap.json"})) << tracker.Log();
+  auto connect_idle = [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(tracker.port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
+  };
+  std::vector<int> idle;
+  for (int i = 0; i < 4; ++i) idle.push_back(connect_idle());
+  std::this_thread::sleep_for(300ms);  // let the server accept them
+  const auto t0 = std::chrono::steady_clock::now();
+  auto refused = HttpRequestTo(tracker.port(), "GET", "/healthz");
+  EXPECT_EQ(refused.status, 0) << "the fifth connection is closed without an answer";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  for (int fd : idle) ::close(fd);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(HttpRequestTo(tracker.port(), "GET", "/healthz").status, 200);
+  tracker.Stop();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

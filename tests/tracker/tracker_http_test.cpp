@@ -57,6 +57,13 @@ TEST_F(TrackerHttpTest, ServesMetadataFilesAsStoredBytes) {
   EXPECT_EQ(r.body, bytes);
   EXPECT_EQ(r.headers["content-type"], "application/json");
   EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/metadata/targets.json").status, 404);
+  // A large file (streamed, not read into memory) comes back intact too.
+  std::string big(300'000, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i % 251);
+  ASSERT_TRUE(WriteFileAtomic(repo_ + "/metadata/7.targets.json", big).ok());
+  auto large = HttpRequestTo(tracker_.port(), "GET", "/metadata/7.targets.json");
+  EXPECT_EQ(large.status, 200);
+  EXPECT_EQ(large.body, big);
   // A re-signed file replaces the old one atomically and is served at once.
   ASSERT_TRUE(WriteFileAtomic(repo_ + "/metadata/timestamp.json", "v2").ok());
   EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/metadata/timestamp.json").body, "v2");
