@@ -164,6 +164,7 @@ Result<DeployOutcome> Runtime::Deploy(const AppSpec& spec, const std::vector<std
     ASSIGN_OR_RETURN(release, DefaultReleaseId(spec, lowers));
   }
   if (!IsValidName(release)) return InvalidArgument("'" + release + "' is not a valid release id");
+  ASSIGN_OR_RETURN(AppLock lock, state_.LockApp(spec.name, /*wait=*/true));
   AppRecord record;
   auto loaded = state_.LoadApp(spec.name);
   if (loaded.ok()) {
@@ -187,6 +188,8 @@ Result<DeployOutcome> Runtime::Deploy(const AppSpec& spec, const std::vector<std
 
 Result<DeployOutcome> Runtime::Rollback(const std::string& app) {
   ASSIGN_OR_RETURN(AppRecord record, state_.LoadApp(app));
+  ASSIGN_OR_RETURN(AppLock lock, state_.LockApp(app, /*wait=*/true));
+  ASSIGN_OR_RETURN(record, state_.LoadApp(app));
   if (record.switching) RETURN_IF_ERROR(RunSwitch(record).status());
   ASSIGN_OR_RETURN(record, state_.LoadApp(app));
   if (record.previous.empty()) return FailedPrecondition(app + " has no previous release");
@@ -295,6 +298,8 @@ Result<DeployOutcome> Runtime::FinishRollback(AppRecord& record) {
 
 Status Runtime::Stop(const std::string& app) {
   ASSIGN_OR_RETURN(AppRecord record, state_.LoadApp(app));
+  ASSIGN_OR_RETURN(AppLock lock, state_.LockApp(app, /*wait=*/true));
+  ASSIGN_OR_RETURN(record, state_.LoadApp(app));
   record.desired_running = false;
   record.switching.reset();  // a stop wins over a switch in flight
   RETURN_IF_ERROR(state_.SaveApp(record));

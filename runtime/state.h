@@ -43,6 +43,25 @@ struct AppRecord {
   std::optional<SwitchRecord> switching;
 };
 
+// An exclusive lock on one app (flock on <app dir>/lock): held by whoever
+// changes the app (deploy, rollback, stop, a supervision pass), so a node and
+// an operator's `app deploy` never drive the same switch at once. The kernel
+// drops it when the holder dies, so a SIGKILLed node never leaves it held.
+class AppLock {
+ public:
+  AppLock() = default;
+  explicit AppLock(int fd) : fd_(fd) {}
+  AppLock(AppLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  AppLock& operator=(AppLock&& other) noexcept;
+  AppLock(const AppLock&) = delete;
+  AppLock& operator=(const AppLock&) = delete;
+  ~AppLock();
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
 class StateDir {
  public:
   explicit StateDir(std::string root) : root_(std::move(root)) {}
@@ -58,6 +77,8 @@ class StateDir {
 
   Result<std::vector<std::string>> ListApps() const;
   Result<AppRecord> LoadApp(const std::string& app) const;  // NotFound if never deployed
+  // `wait` false: returns an AppLock that is not held() when another holds it.
+  Result<AppLock> LockApp(const std::string& app, bool wait) const;
   Status SaveApp(const AppRecord& record) const;             // atomic
 
   Status SaveRelease(const std::string& app, const std::string& release, const AppSpec& spec,

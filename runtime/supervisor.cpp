@@ -52,6 +52,9 @@ Status Runtime::StopStrays(const AppRecord& record) {
 }
 
 Result<Duration> Runtime::SuperviseApp(const std::string& app) {
+  // Busy (a deploy, rollback or stop runs): look again at the next pass.
+  ASSIGN_OR_RETURN(AppLock lock, state_.LockApp(app, /*wait=*/false));
+  if (!lock.held()) return kIdlePass;
   ASSIGN_OR_RETURN(AppRecord record, state_.LoadApp(app));
   if (record.switching) {
     RETURN_IF_ERROR(RunSwitch(record).status());

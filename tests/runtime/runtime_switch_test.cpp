@@ -1,6 +1,8 @@
 // Release switches: healthy, unhealthy (rolled back), stop-first, and the
 // node killed with SIGKILL after each persisted step, then restarted:
 // exactly one healthy release runs every time.
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/runtime/runtime_fixture.h"
@@ -83,6 +85,26 @@ TEST_F(RuntimeSwitchTest, HttpHealthCheckAndRollbackCommand) {
   EXPECT_EQ(status["current"], "r1");
   EXPECT_EQ(status["previous"], "r2");
   EXPECT_EQ(status["running_releases"], Json::array({"r1"}));
+}
+
+// An operator's `app deploy` while the node supervises: the per-app lock
+// keeps the supervisor from resuming a switch that the deploy is driving.
+TEST_F(RuntimeSwitchTest, DeployWhileTheNodeSupervises) {
+  pid_t supervisor = ::fork();
+  if (supervisor == 0) {
+    std::string node = "exec env FLOTILLA_MONITOR=" + std::string(FLOTILLA_MONITOR_BINARY) + " " +
+                       BinaryPath("flotilla-node") + " app supervise --state-dir " + state_;
+    ::execl("/bin/sh", "sh", "-c", node.c_str(), nullptr);
+    ::_exit(127);
+  }
+  EXPECT_EQ(Deploy(Release("web", "one", true), "r1").exit_code, 0);
+  EXPECT_EQ(Deploy(Release("web", "two", true), "r2").exit_code, 0);
+  ExpectOnlyRunning("web", "r2", "two");
+  EXPECT_EQ(Deploy(Release("web", "bad", false), "r3").exit_code, 3);
+  ExpectOnlyRunning("web", "r2", "two");
+  EXPECT_EQ(Ls()["web"]["restarts"], 0);  // the supervisor never restarted anything
+  ::kill(supervisor, SIGKILL);
+  ::waitpid(supervisor, nullptr, 0);
 }
 
 // The node dies (SIGKILL, self-inflicted right after the step is persisted)
