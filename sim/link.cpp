@@ -163,6 +163,20 @@ Status ApplyLoss(const LinkEnd& receiver, const LinkShape& shape) {
       .WithContext("loss on " + receiver.netns + "/" + receiver.ifname);
 }
 
+Status SetReceiving(const LinkEnd& end, bool receiving) {
+  RETURN_IF_ERROR(ValidateIfname(end.ifname));
+  const std::string table = "fsim_cut_" + end.ifname;
+  std::string script = "table netdev " + table + "\ndelete table netdev " + table + "\n";
+  if (!receiving) {
+    script += "table netdev " + table +
+              " {\n  chain ingress {\n    type filter hook ingress device \"" + end.ifname +
+              "\" priority -10; policy drop;\n  }\n}\n";
+  }
+  return RunChecked(InNetns(end.netns, {"nft", "-f", "-"}), script)
+      .status()
+      .WithContext(std::string(receiving ? "restore " : "cut ") + end.netns + "/" + end.ifname);
+}
+
 Status CreateLink(const LinkSpec& spec, CreatedLink& created) {
   RETURN_IF_ERROR(ValidateIfname(spec.a.ifname));
   RETURN_IF_ERROR(ValidateIfname(spec.b.ifname));

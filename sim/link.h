@@ -76,4 +76,9 @@ Status CreateLink(const LinkSpec& spec, CreatedLink& created);
 Status ApplyRate(const LinkEnd& sender, const LinkShape& shape);
 Status ApplyLoss(const LinkEnd& receiver, const LinkShape& shape);
 
+// Cuts (or restores) one end's reception entirely: every frame arriving at
+// `end` is dropped, as when a radio loses coverage. Interfaces stay up, so
+// routes, ARP entries and sockets survive and traffic resumes on restore.
+Status SetReceiving(const LinkEnd& end, bool receiving);
+
 }  // namespace flotilla::sim

@@ -187,6 +187,22 @@ Status Topology::Down() {
 
 void Topology::Detach() { down_ = true; }
 
+Status Topology::SetSiteWanUp(int site, bool up) {
+  if (site < 0 || site >= static_cast<int>(spec_.sites.size()))
+    return InvalidArgument("no such site");
+  RETURN_IF_ERROR(SetReceiving(LinkEnd{RouterNetns(site), "wan"}, up));
+  return SetReceiving(LinkEnd{InetNetns(), "s" + std::to_string(site)}, up);
+}
+
+Status Topology::SetDeviceLinkUp(int site, int device, bool up) {
+  if (site < 0 || site >= static_cast<int>(spec_.sites.size()) || device < 0 ||
+      device >= spec_.sites[site].devices) {
+    return InvalidArgument("no such device");
+  }
+  RETURN_IF_ERROR(SetReceiving(LinkEnd{DeviceNetns(site, device), "eth0"}, up));
+  return SetReceiving(LinkEnd{RouterNetns(site), "d" + std::to_string(device)}, up);
+}
+
 Result<InterfaceCounters> Topology::SiteWanCounters(int site) const {
   if (site < 0 || site >= static_cast<int>(spec_.sites.size()))
     return InvalidArgument("no such site");

@@ -85,6 +85,12 @@ class Topology {
   static std::string RouterLanAddress(int site);
   static std::string DeviceAddress(int site, int device);
 
+  // Churn: cut or restore both directions of a site's WAN link, or of one
+  // device's LAN port (a device switched off also loses its processes: the
+  // caller stops them). While cut, every frame on the link is lost.
+  Status SetSiteWanUp(int site, bool up);
+  Status SetDeviceLinkUp(int site, int device, bool up);
+
   // Ground truth from the kernel. Site WAN: the router's wan (rx = bytes
   // that came down the WAN link, tx = bytes sent up). Origin: the cloud's
   // wan (tx = origin egress).

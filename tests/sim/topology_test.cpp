@@ -96,6 +96,26 @@ TEST_F(TopologyTest, ConcurrentRunsShareAddressesButNothingElse) {
       << "stopping one run must not disturb the other";
 }
 
+TEST_F(TopologyTest, CutLinksLoseEverythingAndRecover) {
+  auto run = NetworkRun::Start(OneSite({}, {}, /*nat=*/true, /*devices=*/2), "churn test");
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  Topology& t = (*run)->topology();
+  const std::string cloud = t.CloudNetns(), d0 = t.DeviceNetns(0, 0), d1 = t.DeviceNetns(0, 1);
+  ASSERT_TRUE(Reaches(d0, cloud, Topology::CloudAddress()));
+  ASSERT_TRUE(t.SetSiteWanUp(0, false).ok());
+  EXPECT_FALSE(Reaches(d0, cloud, Topology::CloudAddress())) << "WAN cut";
+  EXPECT_TRUE(Reaches(d0, d1, Topology::DeviceAddress(0, 1))) << "the LAN works without the WAN";
+  ASSERT_TRUE(t.SetSiteWanUp(0, true).ok());
+  EXPECT_TRUE(Reaches(d0, cloud, Topology::CloudAddress())) << "WAN restored";
+  ASSERT_TRUE(t.SetDeviceLinkUp(0, 1, false).ok());
+  EXPECT_FALSE(Reaches(d0, d1, Topology::DeviceAddress(0, 1))) << "device 1 cut off";
+  EXPECT_TRUE(Reaches(d0, cloud, Topology::CloudAddress())) << "device 0 unaffected";
+  ASSERT_TRUE(t.SetDeviceLinkUp(0, 1, true).ok());
+  EXPECT_TRUE(Reaches(d1, cloud, Topology::CloudAddress())) << "device 1 back";
+  EXPECT_FALSE(t.SetDeviceLinkUp(0, 2, false).ok());
+  EXPECT_FALSE(t.SetSiteWanUp(1, false).ok());
+}
+
 TEST_F(TopologyTest, InvalidSpecsAreRefusedBeforeAnythingIsMade) {
   TopologySpec empty;
   EXPECT_FALSE(NetworkRun::Start(empty, "x").ok());
