@@ -49,10 +49,10 @@ Json TopologyJson(const Topology& topo) {
 }
 
 // Claims a run and builds the scenario's network in it.
-Result<std::unique_ptr<Topology>> BuildFor(const std::string& path, bool detached,
+Result<std::unique_ptr<Topology>> BuildFor(const std::string& path,
                                            std::optional<RunClaim>& claim) {
   ASSIGN_OR_RETURN(Scenario scenario, LoadScenario(path));
-  ASSIGN_OR_RETURN(RunClaim made, RunClaim::Create(NewRunId(), detached, "topology of " + path));
+  ASSIGN_OR_RETURN(RunClaim made, RunClaim::Create(NewRunId(), "topology of " + path));
   claim.emplace(std::move(made));
   auto topo = Topology::Up(claim->run_id(), scenario.topology);
   if (!topo.ok()) claim->Finish().IgnoreError();
@@ -61,8 +61,9 @@ Result<std::unique_ptr<Topology>> BuildFor(const std::string& path, bool detache
 
 int TopoUp(const TopoOptions& o) {
   std::optional<RunClaim> claim;
-  auto topo = BuildFor(o.scenario, /*detached=*/true, claim);
+  auto topo = BuildFor(o.scenario, claim);
   if (!topo.ok()) return Fail("topo up", topo.status());
+  if (Status st = claim->MarkDetached(); !st.ok()) return Fail("topo up", st);
   (*topo)->Detach();
   fmt::print("{}\n", TopologyJson(**topo).dump());
   return 0;
@@ -75,7 +76,7 @@ int TopoHold(const TopoOptions& o) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
   sigprocmask(SIG_BLOCK, &set, nullptr);  // pending signals wait for the teardown below
   std::optional<RunClaim> claim;
-  auto topo = BuildFor(o.scenario, /*detached=*/false, claim);
+  auto topo = BuildFor(o.scenario, claim);
   if (!topo.ok()) return Fail("topo hold", topo.status());
   fmt::print("{}\n", TopologyJson(**topo).dump());
   std::fflush(stdout);

@@ -6,7 +6,7 @@ namespace flotilla::sim {
 
 Result<std::unique_ptr<NetworkRun>> NetworkRun::Start(const TopologySpec& spec,
                                                       const std::string& description) {
-  ASSIGN_OR_RETURN(RunClaim claim, RunClaim::Create(NewRunId(), /*detached=*/false, description));
+  ASSIGN_OR_RETURN(RunClaim claim, RunClaim::Create(NewRunId(), description));
   auto topology = Topology::Up(claim.run_id(), spec);
   if (!topology.ok()) {
     claim.Finish().IgnoreError();

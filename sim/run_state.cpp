@@ -78,8 +78,18 @@ std::string_view RunLivenessName(RunLiveness l) {
   return "?";
 }
 
-Result<RunClaim> RunClaim::Create(const std::string& run_id, bool detached,
-                                  const std::string& description) {
+namespace {
+
+Json StateJson(const std::string& run_id, bool detached, const std::string& description) {
+  return {{"run_id", run_id},
+          {"owner_pid", detached ? 0 : static_cast<int64_t>(::getpid())},
+          {"detached", detached},
+          {"description", description}};
+}
+
+}  // namespace
+
+Result<RunClaim> RunClaim::Create(const std::string& run_id, const std::string& description) {
   RETURN_IF_ERROR(ValidateRunId(run_id));
   // Built under a temporary name and renamed into place, so that `clean`
   // never sees the run's directory without its lock held.
@@ -92,20 +102,24 @@ Result<RunClaim> RunClaim::Create(const std::string& run_id, bool detached,
   if (::mkdir(temp.c_str(), 0700) != 0) return IOErrorFromErrno("mkdir " + temp, errno);
   int fd = ::open((temp + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return IOErrorFromErrno("create lock", errno);
-  RunClaim claim(run_id, fd);
+  RunClaim claim(run_id, fd, description);
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return IOErrorFromErrno("lock run " + run_id, errno);
-  Json state = {{"run_id", run_id},
-                {"owner_pid", detached ? 0 : static_cast<int64_t>(::getpid())},
-                {"detached", detached},
-                {"description", description}};
-  RETURN_IF_ERROR(WriteFileAtomic(temp + "/state.json", state.dump(2) + "\n", 0600));
+  RETURN_IF_ERROR(WriteFileAtomic(temp + "/state.json",
+                                  StateJson(run_id, false, description).dump(2) + "\n", 0600));
   if (::rename(temp.c_str(), dir.c_str()) != 0) return IOErrorFromErrno("rename " + temp, errno);
   RETURN_IF_ERROR(FsyncDirectory(kStateRoot));
   return claim;
 }
 
+Status RunClaim::MarkDetached() {
+  return WriteFileAtomic(dir() + "/state.json",
+                         StateJson(run_id_, true, description_).dump(2) + "\n", 0600);
+}
+
 RunClaim::RunClaim(RunClaim&& other) noexcept
-    : run_id_(std::move(other.run_id_)), lock_fd_(other.lock_fd_) {
+    : run_id_(std::move(other.run_id_)),
+      description_(std::move(other.description_)),
+      lock_fd_(other.lock_fd_) {
   other.lock_fd_ = -1;
 }
 
@@ -175,7 +189,25 @@ Status RemoveRun(const std::string& run_id) {
   return NotFound("no run " + run_id);
 }
 
+namespace {
+
+// Directories ".<run>.new" of a RunClaim::Create that died half-way.
+void RemoveAbandonedClaims() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(kStateRoot, ec)) {
+    std::string name = entry.path().filename();
+    if (!name.starts_with(".") || !name.ends_with(".new")) continue;
+    int fd = ::open((entry.path() / "lock").c_str(), O_RDONLY | O_CLOEXEC);
+    bool held = fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+    if (fd >= 0) ::close(fd);
+    if (!held) std::filesystem::remove_all(entry.path(), ec);
+  }
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> CleanRuns(bool include_detached) {
+  RemoveAbandonedClaims();
   ASSIGN_OR_RETURN(auto runs, ListRuns());
   std::vector<std::string> removed;
   for (const RunInfo& run : runs) {

@@ -25,10 +25,8 @@ inline constexpr char kStateRoot[] = "/run/flotilla-sim";
 // The owner's claim on a run: holds the lock until destroyed or Release()d.
 class RunClaim {
  public:
-  // Creates the run directory and state.json, and takes the lock. `detached`
-  // runs record no owner and keep no lock once the claim is released.
-  static Result<RunClaim> Create(const std::string& run_id, bool detached,
-                                 const std::string& description);
+  // Creates the run directory and state.json, and takes the lock.
+  static Result<RunClaim> Create(const std::string& run_id, const std::string& description);
   RunClaim(RunClaim&& other) noexcept;
   RunClaim& operator=(RunClaim&&) = delete;
   ~RunClaim();
@@ -37,10 +35,15 @@ class RunClaim {
   std::string dir() const;
   // Removes the run directory (after the topology is down) and drops the lock.
   Status Finish();
+  // Records that the run outlives this process (`topo up`): called once it
+  // is fully built, so a harness killed while building leaves a dead run.
+  Status MarkDetached();
 
  private:
-  RunClaim(std::string run_id, int lock_fd) : run_id_(std::move(run_id)), lock_fd_(lock_fd) {}
+  RunClaim(std::string run_id, int lock_fd, std::string description)
+      : run_id_(std::move(run_id)), description_(std::move(description)), lock_fd_(lock_fd) {}
   std::string run_id_;
+  std::string description_;
   int lock_fd_ = -1;
 };
 

@@ -136,6 +136,28 @@ TEST_F(TeardownTest, HoldTearsDownOnSigterm) {
   ExpectNothingLeft(id, pids);
 }
 
+TEST_F(TeardownTest, HoldTearsDownWhenItsTimeIsUp) {
+  Background hold =
+      Background::Start({BinaryPath("flotilla-sim"), "topo", "hold", scenario_, "--seconds", "1"},
+                        dir_ + "/hold.log");
+  ASSERT_TRUE(hold.WaitForOutput("\"run_id\"", 30)) << hold.Output();
+  const std::string id = LastJson(hold.Output())["run_id"];
+  auto pids = PidsOf(id);
+  EXPECT_EQ(hold.Wait(), 0) << hold.Output();
+  EXPECT_NE(hold.Output().find("time is up"), std::string::npos) << hold.Output();
+  ExpectNothingLeft(id, pids);
+}
+
+TEST_F(TeardownTest, AbandonedClaimsAreCleaned) {
+  // What RunClaim::Create leaves if it is killed before its rename.
+  const std::string temp = std::string(kStateRoot) + "/.zz8abn.new";
+  ASSERT_TRUE(CreateDirectories(temp).ok());
+  ASSERT_TRUE(WriteFileAtomic(temp + "/lock", "").ok());
+  auto clean = RunShell(BinaryPath("flotilla-sim") + " clean");
+  EXPECT_EQ(clean.exit_code, 0) << clean.output;
+  EXPECT_FALSE(std::filesystem::exists(temp));
+}
+
 TEST_F(TeardownTest, CleanRemovesEverythingAfterSigkill) {
   Background hold;
   Json topo = Hold(hold);
