@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,7 +94,19 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std
   out.Close(1);
   err.Close(1);
   CommandOutput result;
-  Pump(in.fd[1], out.fd[0], err.fd[0], input, result);
+  {
+    // A child that exits without reading its stdin must not kill us with
+    // SIGPIPE: block it for this thread while feeding, and discard it.
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    Pump(in.fd[1], out.fd[0], err.fd[0], input, result);
+    timespec zero{0, 0};
+    while (::sigtimedwait(&pipe_set, nullptr, &zero) > 0) {
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
   in.fd[1] = out.fd[0] = err.fd[0] = -1;  // Pump closed them
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
