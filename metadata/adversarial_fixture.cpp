@@ -45,8 +45,8 @@ void AdversarialTest::CreateRepository(uint32_t root_threshold) {
   auto repo = Repository::Create(repo_dir_, roles, AllKeys(), clock_);
   ASSERT_TRUE(repo.ok()) << repo.status().ToString();
   repo_ = std::move(repo).value();
-  ASSERT_TRUE(repo_->AddTargets({{"apps/demo/release-1.json", "hello fleet\n", Json()}}, AllKeys())
-                  .ok());
+  ASSERT_TRUE(
+      repo_->AddTargets({{"apps/demo/release-1.json", "hello fleet\n", Json()}}, AllKeys()).ok());
   remote_ = std::make_unique<DirectoryRemote>(repo_->metadata_dir(), repo_->targets_dir());
 }
 
@@ -140,15 +140,15 @@ void AdversarialTest::RewriteTimestampFor(const std::string& snapshot_name,
   std::string snapshot = ReadRaw(snapshot_name);
   Json ts = ReadSigned("timestamp.json");
   ts["version"] = version;
-  ts["meta"]["snapshot.json"] = ToJson(MetaFileInfo{
-      ReadSigned(snapshot_name)["version"].get<uint64_t>(), snapshot.size(),
-      {{"sha256", Digest::Of(snapshot).Hex()}}});
+  ts["meta"]["snapshot.json"] =
+      ToJson(MetaFileInfo{ReadSigned(snapshot_name)["version"].get<uint64_t>(),
+                          snapshot.size(),
+                          {{"sha256", Digest::Of(snapshot).Hex()}}});
   WriteSigned("timestamp.json", ts, {&timestamp_key_});
 }
 
 void AdversarialTest::RewriteSnapshotFor(const std::string& snapshot_name,
-                                         uint64_t snapshot_version,
-                                         const std::string& targets_name,
+                                         uint64_t snapshot_version, const std::string& targets_name,
                                          uint64_t targets_version,
                                          uint64_t timestamp_version) const {
   std::string targets = ReadRaw(targets_name);

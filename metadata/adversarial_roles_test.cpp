@@ -82,7 +82,10 @@ TEST_F(AdversarialRoles, TargetsVersionRollbackInSnapshotIsRejected) {
 }
 
 TEST_F(AdversarialRoles, TargetsDroppedFromSnapshotIsRejected) {
-  Tamper(SnapshotName(), [](Json& sn) { sn["meta"]["extra.json"] = Json{{"version", 1}}; },
+  Tamper(SnapshotName(),
+         [](Json& sn) {
+           sn["meta"]["extra.json"] = Json{{"version", 1}};
+         },
          {&snapshot_key_});
   RewriteTimestampFor(SnapshotName(), TimestampVersion() + 1);
   ASSERT_TRUE(Refresh().ok());  // trusted snapshot now lists extra.json
@@ -110,8 +113,7 @@ TEST_F(AdversarialRoles, SnapshotLengthMismatchIsRejected) {
   ASSERT_TRUE(repo_->ResignSnapshot(AllKeys()).ok());
   std::string bytes = ReadRaw(SnapshotName());
   WriteRaw(SnapshotName(), bytes.substr(0, bytes.size() - 1));  // still ends in '}'
-  ExpectRefreshRejected(StatusCode::kCorruption, "the signed length is", {},
-                        kTimestampMayAdvance);
+  ExpectRefreshRejected(StatusCode::kCorruption, "the signed length is", {}, kTimestampMayAdvance);
 }
 
 TEST_F(AdversarialRoles, SnapshotLongerThanSignedLengthIsCutThere) {
@@ -123,7 +125,8 @@ TEST_F(AdversarialRoles, SnapshotLongerThanSignedLengthIsCutThere) {
 
 TEST_F(AdversarialRoles, SnapshotServedAsTimestampIsRejected) {
   WriteRaw("timestamp.json", ReadRaw(SnapshotName()));
-  ExpectRefreshRejected(StatusCode::kCorruption, "expected timestamp metadata, got _type 'snapshot'");
+  ExpectRefreshRejected(StatusCode::kCorruption,
+                        "expected timestamp metadata, got _type 'snapshot'");
 }
 
 TEST_F(AdversarialRoles, TimestampServedAsSnapshotIsRejected) {
@@ -133,7 +136,8 @@ TEST_F(AdversarialRoles, TimestampServedAsSnapshotIsRejected) {
   ts["version"] = SnapshotVersion() + 1;
   WriteSigned(name, ts, {&snapshot_key_});
   RewriteTimestampFor(name, TimestampVersion() + 1);
-  ExpectRefreshRejected(StatusCode::kCorruption, "expected snapshot metadata, got _type 'timestamp'", {},
+  ExpectRefreshRejected(StatusCode::kCorruption,
+                        "expected snapshot metadata, got _type 'timestamp'", {},
                         kTimestampMayAdvance);
 }
 

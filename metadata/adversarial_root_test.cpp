@@ -222,9 +222,9 @@ TEST_F(Adversarial, TimestampKeyRotationRecoversFromFastForward) {
   auto new_timestamp_key = Ed25519PrivateKey::Generate();
   KeyRing ring = AllKeys();
   ring.Add(new_timestamp_key);
-  ASSERT_TRUE(repo_->RotateKeys({{RoleType::kTimestamp, {{new_timestamp_key.public_key()}, 1}}},
-                                ring)
-                  .ok());
+  ASSERT_TRUE(
+      repo_->RotateKeys({{RoleType::kTimestamp, {{new_timestamp_key.public_key()}, 1}}}, ring)
+          .ok());
   ASSERT_LT(repo_->timestamp().common.version, 1000u);
   ASSERT_TRUE(Refresh().ok());
   auto client = RefreshedClient();

@@ -7,12 +7,18 @@ namespace {
 
 std::string_view TypeName(Json::value_t type) {
   switch (type) {
-    case Json::value_t::object: return "an object";
-    case Json::value_t::array: return "an array";
-    case Json::value_t::string: return "a string";
-    case Json::value_t::boolean: return "a boolean";
-    case Json::value_t::number_unsigned: return "a non-negative integer";
-    default: return "a value of another type";
+    case Json::value_t::object:
+      return "an object";
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::string:
+      return "a string";
+    case Json::value_t::boolean:
+      return "a boolean";
+    case Json::value_t::number_unsigned:
+      return "a non-negative integer";
+    default:
+      return "a value of another type";
   }
 }
 
@@ -28,7 +34,8 @@ bool Has(const Json& object, std::string_view key) {
 }
 
 Result<const Json*> GetField(const Json& object, std::string_view key, Json::value_t type) {
-  if (!object.is_object()) return InvalidArgument("expected an object holding '" + std::string(key) + "'");
+  if (!object.is_object())
+    return InvalidArgument("expected an object holding '" + std::string(key) + "'");
   auto it = object.find(key);
   if (it == object.end()) return InvalidArgument("missing field '" + std::string(key) + "'");
   // nlohmann stores non-negative integers as unsigned, negative ones as integer.

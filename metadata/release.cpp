@@ -74,10 +74,9 @@ Result<std::vector<Digest>> ParseBases(const Json& artifact_json) {
 
 Result<Artifact> ParseArtifact(const Json& artifact_json) {
   RETURN_IF_ERROR(jf::RequireObject(artifact_json, "artifact"));
-  RETURN_IF_ERROR(jf::OnlyKeys(artifact_json,
-                               {"layer", "kind", "bases", "sha256", "length", "infohash",
-                                "compression"},
-                               "artifact"));
+  RETURN_IF_ERROR(jf::OnlyKeys(
+      artifact_json, {"layer", "kind", "bases", "sha256", "length", "infohash", "compression"},
+      "artifact"));
   Artifact artifact;
   ASSIGN_OR_RETURN(artifact.layer, GetDigest(artifact_json, "layer"));
   ASSIGN_OR_RETURN(std::string kind, jf::GetString(artifact_json, "kind"));
@@ -169,8 +168,8 @@ Status ValidateRelease(const Release& release) {
 Result<Release> ParseRelease(const Json& custom) {
   RETURN_IF_ERROR(jf::RequireObject(custom, "custom"));
   ASSIGN_OR_RETURN(const Json* body, jf::GetObject(custom, "flotilla"));
-  RETURN_IF_ERROR(jf::OnlyKeys(*body, {"schema", "app", "release", "image", "artifacts", "app_spec"},
-                               "release"));
+  RETURN_IF_ERROR(jf::OnlyKeys(
+      *body, {"schema", "app", "release", "image", "artifacts", "app_spec"}, "release"));
   ASSIGN_OR_RETURN(uint64_t schema, jf::GetUint(*body, "schema"));
   if (schema != kReleaseSchemaVersion) {
     return InvalidArgument("release schema " + std::to_string(schema) + " is not supported");

@@ -30,9 +30,9 @@ struct LayerRef {
 };
 
 struct ImageRef {
-  Digest manifest;       // OCI manifest digest
-  Digest config;         // OCI config digest
-  std::string platform;  // "os/arch[/variant]", e.g. "linux/arm64", "linux/arm/v7"
+  Digest manifest;               // OCI manifest digest
+  Digest config;                 // OCI config digest
+  std::string platform;          // "os/arch[/variant]", e.g. "linux/arm64", "linux/arm/v7"
   std::vector<LayerRef> layers;  // bottom to top
 };
 
@@ -41,13 +41,13 @@ enum class ArtifactKind { kFull, kDelta };
 // What crosses the network to produce one layer: a full layer, or a delta that
 // rebuilds it from one or more layers the device holds (named by diff_id).
 struct Artifact {
-  Digest layer;                // diff_id of the layer this artifact produces
+  Digest layer;  // diff_id of the layer this artifact produces
   ArtifactKind kind = ArtifactKind::kFull;
-  std::vector<Digest> bases;   // deltas only: the diff_ids it applies to, in order
-  Digest sha256;               // of the artifact's bytes
-  uint64_t length = 0;         // of the artifact's bytes
+  std::vector<Digest> bases;            // deltas only: the diff_ids it applies to, in order
+  Digest sha256;                        // of the artifact's bytes
+  uint64_t length = 0;                  // of the artifact's bytes
   std::array<uint8_t, 32> info_hash{};  // BitTorrent v2 info-hash (SHA-256 of the info dict)
-  std::string compression;     // "zstd" or "none"
+  std::string compression;              // "zstd" or "none"
 };
 
 struct Release {

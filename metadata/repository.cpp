@@ -21,8 +21,8 @@ MetaFileInfo DescribeFile(uint64_t version, const std::string& bytes) {
 Result<RoleKeys> MakeRoleKeys(const RoleKeyConfig& config, std::map<std::string, TufKey>& keys) {
   if (config.keys.empty()) return InvalidArgument("a role needs at least one key");
   if (config.threshold == 0 || config.threshold > config.keys.size()) {
-    return InvalidArgument("threshold must be 1.." + std::to_string(config.keys.size()) +
-                           ", got " + std::to_string(config.threshold));
+    return InvalidArgument("threshold must be 1.." + std::to_string(config.keys.size()) + ", got " +
+                           std::to_string(config.threshold));
   }
   RoleKeys role;
   role.threshold = config.threshold;
@@ -95,19 +95,20 @@ Status SignMetadataFile(const std::string& in_path, const std::string& key_file,
                         const std::optional<Ed25519PublicKey>& expected_public_key,
                         const std::string& out_path) {
   ASSIGN_OR_RETURN(SignedDocument doc, ReadDocument(in_path));
-  ASSIGN_OR_RETURN(Ed25519PrivateKey key, Ed25519PrivateKey::LoadFile(key_file, expected_public_key));
+  ASSIGN_OR_RETURN(Ed25519PrivateKey key,
+                   Ed25519PrivateKey::LoadFile(key_file, expected_public_key));
   AddSignature(doc, key);
   return WriteFileAtomic(out_path, SerializeDocument(doc), 0644);
 }
 
 WallTime Repository::ExpiryAfter(Duration d) const {
-  return std::chrono::floor<std::chrono::seconds>(clock_.Now() +
-                                                  std::chrono::duration_cast<WallTime::duration>(d));
+  return std::chrono::floor<std::chrono::seconds>(
+      clock_.Now() + std::chrono::duration_cast<WallTime::duration>(d));
 }
 
 Result<std::unique_ptr<Repository>> Repository::Create(
-    const std::string& dir, const std::map<RoleType, RoleKeyConfig>& roles,
-    const KeyRing& signers, const Clock& clock, RepositoryOptions options) {
+    const std::string& dir, const std::map<RoleType, RoleKeyConfig>& roles, const KeyRing& signers,
+    const Clock& clock, RepositoryOptions options) {
   std::unique_ptr<Repository> repo(new Repository(dir, clock, options));
   RETURN_IF_ERROR(CreateDirectories(repo->metadata_dir(), 0755));
   RETURN_IF_ERROR(CreateDirectories(repo->targets_dir(), 0755));
@@ -120,7 +121,8 @@ Result<std::unique_ptr<Repository>> Repository::Create(
   root.consistent_snapshot = options.consistent_snapshot;
   for (RoleType role : kAllRoles) {
     auto config = roles.find(role);
-    if (config == roles.end()) return InvalidArgument("no keys for role " + std::string(RoleName(role)));
+    if (config == roles.end())
+      return InvalidArgument("no keys for role " + std::string(RoleName(role)));
     auto keys = MakeRoleKeys(config->second, root.keys);
     if (!keys.ok()) return keys.status().WithContext(RoleName(role));
     root.roles.emplace(role, std::move(keys).value());
@@ -217,7 +219,8 @@ Status Repository::PublishTimestamp(const KeyRing& signers) {
   next.common.expires = ExpiryAfter(options_.timestamp_expiry);
   next.snapshot = DescribeFile(snapshot_.common.version, snapshot_bytes_);
   ASSIGN_OR_RETURN(SignedDocument doc, SignRole(RoleType::kTimestamp, ToJson(next), signers));
-  RETURN_IF_ERROR(WriteVersioned(RoleType::kTimestamp, next.common.version, SerializeDocument(doc)));
+  RETURN_IF_ERROR(
+      WriteVersioned(RoleType::kTimestamp, next.common.version, SerializeDocument(doc)));
   timestamp_ = std::move(next);
   return Status::Ok();
 }

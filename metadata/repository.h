@@ -106,7 +106,8 @@ class Repository {
   Status AddTargets(const std::vector<TargetInput>& targets, const KeyRing& signers);
   // Removes targets by name (their files stay for clients mid-download).
   Status RemoveTargets(const std::vector<std::string>& names, const KeyRing& signers);
-  // New targets version with unchanged content (e.g. after a targets key rotation or before expiry).
+  // New targets version with unchanged content (e.g. after a targets key rotation or before
+  // expiry).
   Status ResignTargets(const KeyRing& signers);
   // New snapshot and timestamp versions.
   Status ResignSnapshot(const KeyRing& signers);

@@ -24,8 +24,13 @@ Release DemoRelease(uint64_t version) {
   r.image.config = Digest::Of("config");
   r.image.platform = "linux/arm/v7";
   r.image.layers = {{Digest::Of("layer"), 4096}};
-  r.artifacts = {{Digest::Of("layer"), ArtifactKind::kFull, {}, Digest::Of("artifact"), 1024,
-                  Digest::Of("torrent" + std::to_string(version)).bytes(), "zstd"}};
+  r.artifacts = {{Digest::Of("layer"),
+                  ArtifactKind::kFull,
+                  {},
+                  Digest::Of("artifact"),
+                  1024,
+                  Digest::Of("torrent" + std::to_string(version)).bytes(),
+                  "zstd"}};
   r.app_spec = Json{{"image", "demo"}, {"command", {"/demo"}}};
   return r;
 }
@@ -105,10 +110,11 @@ TEST_F(RepositoryTest, KeyRotationOfEveryOnlineRoleIsFollowedByTheClient) {
   ring.Add(t2);
   ring.Add(s2);
   ring.Add(ts2);
-  ASSERT_TRUE(repo_->RotateKeys({{RoleType::kTargets, {{t2.public_key()}, 1}},
-                                 {RoleType::kSnapshot, {{s2.public_key()}, 1}},
-                                 {RoleType::kTimestamp, {{ts2.public_key()}, 1}}},
-                                ring)
+  ASSERT_TRUE(repo_
+                  ->RotateKeys({{RoleType::kTargets, {{t2.public_key()}, 1}},
+                                {RoleType::kSnapshot, {{s2.public_key()}, 1}},
+                                {RoleType::kTimestamp, {{ts2.public_key()}, 1}}},
+                               ring)
                   .ok());
   // From here on the old online keys are useless.
   KeyRing only_new;
@@ -129,9 +135,11 @@ TEST_F(RepositoryTest, ThresholdTwoNeedsTwoKeys) {
   auto t2 = Ed25519PrivateKey::Generate();
   KeyRing ring = AllKeys();
   ring.Add(t2);
-  ASSERT_TRUE(repo_->RotateKeys(
-                       {{RoleType::kTargets, {{targets_key_.public_key(), t2.public_key()}, 2}}}, ring)
-                  .ok());
+  ASSERT_TRUE(
+      repo_
+          ->RotateKeys({{RoleType::kTargets, {{targets_key_.public_key(), t2.public_key()}, 2}}},
+                       ring)
+          .ok());
   ExpectStatus(repo_->ResignTargets(AllKeys()), StatusCode::kFailedPrecondition,
                "only 1 of the 2 targets keys");
   InitClient();

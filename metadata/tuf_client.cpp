@@ -40,9 +40,8 @@ Status CheckFileAgainstTarget(const std::string& path, const TargetFile& target)
   if (::lstat(path.c_str(), &st) != 0) return IOErrorFromErrno("stat " + path, errno);
   if (!S_ISREG(st.st_mode)) return Corruption(path + " is not a regular file");
   if (static_cast<uint64_t>(st.st_size) != target.length) {
-    return Corruption("target " + PercentEncode(target.name) + " is " +
-                      std::to_string(st.st_size) + " bytes, the signed length is " +
-                      std::to_string(target.length));
+    return Corruption("target " + PercentEncode(target.name) + " is " + std::to_string(st.st_size) +
+                      " bytes, the signed length is " + std::to_string(target.length));
   }
   ASSIGN_OR_RETURN(Digest digest, HashFile(path));
   return CheckDigestAndLength("target " + PercentEncode(target.name), digest,
@@ -78,8 +77,8 @@ std::string TargetUrlPath(const TargetFile& target, bool consistent_snapshot) {
 
 Status CheckNotExpired(std::string_view what, WallTime expires, WallTime now) {
   if (expires <= now) {
-    return FailedPrecondition(std::string(what) + " metadata expired at " +
-                              FormatTufTime(expires) + " (now " + FormatTufTime(now) + ")");
+    return FailedPrecondition(std::string(what) + " metadata expired at " + FormatTufTime(expires) +
+                              " (now " + FormatTufTime(now) + ")");
   }
   return Status::Ok();
 }
@@ -109,8 +108,8 @@ Result<std::unique_ptr<TufClient>> TufClient::Open(const std::string& metadata_d
   }
   ASSIGN_OR_RETURN(SignedDocument doc, ParseSignedDocument(*bytes, limits.max_root_bytes));
   ASSIGN_OR_RETURN(RootMetadata root, ParseRoot(doc.signed_json));
-  RETURN_IF_ERROR(VerifyThreshold(doc, root.keys, root.roles.at(RoleType::kRoot),
-                                  "trusted root.json"));
+  RETURN_IF_ERROR(
+      VerifyThreshold(doc, root.keys, root.roles.at(RoleType::kRoot), "trusted root.json"));
   std::unique_ptr<TufClient> client(new TufClient(std::move(store), remote, clock, limits));
   client->root_ = std::move(root);
   return client;
@@ -164,8 +163,8 @@ Status TufClient::AcceptNextRoot(std::string_view bytes) {
   ASSIGN_OR_RETURN(RootMetadata next, ParseRoot(doc.signed_json));
   RETURN_IF_ERROR(VerifyThreshold(doc, root_.keys, root_.roles.at(RoleType::kRoot),
                                   "new root, by the trusted root's keys"));
-  RETURN_IF_ERROR(VerifyThreshold(doc, next.keys, next.roles.at(RoleType::kRoot),
-                                  "new root, by its own keys"));
+  RETURN_IF_ERROR(
+      VerifyThreshold(doc, next.keys, next.roles.at(RoleType::kRoot), "new root, by its own keys"));
   if (next.common.version != root_.common.version + 1) {
     return Corruption("root version " + std::to_string(next.common.version) + " where version " +
                       std::to_string(root_.common.version + 1) + " was expected");
@@ -233,9 +232,9 @@ Status TufClient::CheckTimestampRollback(const TimestampMetadata& fresh, bool& k
     return Status::Ok();
   }
   if (fresh.snapshot.version < timestamp_->snapshot.version) {
-    return Corruption("snapshot version rollback in timestamp: " +
-                      std::to_string(fresh.snapshot.version) + " < trusted " +
-                      std::to_string(timestamp_->snapshot.version));
+    return Corruption(
+        "snapshot version rollback in timestamp: " + std::to_string(fresh.snapshot.version) +
+        " < trusted " + std::to_string(timestamp_->snapshot.version));
   }
   return Status::Ok();
 }
@@ -295,8 +294,8 @@ Status TufClient::CheckSnapshotRollback(const SnapshotMetadata& fresh) {
 Status TufClient::UpdateSnapshot(WallTime now) {
   const MetaFileInfo& info = timestamp_->snapshot;
   if (snapshot_ && snapshot_->common.version == info.version &&
-      CheckLengthAndHashes("snapshot", AsBytes(trusted_snapshot_bytes_), info.length,
-                           info.hashes, false)
+      CheckLengthAndHashes("snapshot", AsBytes(trusted_snapshot_bytes_), info.length, info.hashes,
+                           false)
           .ok()) {
     return CheckNotExpired("snapshot", snapshot_->common.expires, now);
   }
@@ -346,7 +345,8 @@ Status TufClient::UpdateTargets(WallTime now) {
 }
 
 Result<TargetFile> TufClient::GetTargetInfo(std::string_view name) const {
-  if (!refreshed_ || !targets_) return FailedPrecondition("refresh metadata before looking up targets");
+  if (!refreshed_ || !targets_)
+    return FailedPrecondition("refresh metadata before looking up targets");
   RETURN_IF_ERROR(ValidateTargetName(name));
   auto it = targets_->targets.find(std::string(name));
   if (it != targets_->targets.end()) return it->second;
@@ -376,8 +376,8 @@ Result<DownloadedTarget> TufClient::DownloadTarget(const TargetFile& target,
     ::unlink(temp.c_str());
     return st.WithContext("target " + file_name);
   };
-  Status fetched = remote_.FetchTarget(TargetUrlPath(target, root_.consistent_snapshot),
-                                       target.length, temp);
+  Status fetched =
+      remote_.FetchTarget(TargetUrlPath(target, root_.consistent_snapshot), target.length, temp);
   if (!fetched.ok()) return discard(fetched);
   if (Status st = CheckFileAgainstTarget(temp, target); !st.ok()) return discard(st);
   if (Status st = FsyncFile(temp); !st.ok()) return discard(st);

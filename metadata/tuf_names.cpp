@@ -8,16 +8,13 @@ bool IsControl(char c) {
   return u < 0x20 || u == 0x7f;
 }
 
-std::string Quoted(std::string_view name) {
-  return "'" + PercentEncode(name.substr(0, 80)) + "'";
-}
+std::string Quoted(std::string_view name) { return "'" + PercentEncode(name.substr(0, 80)) + "'"; }
 
 }  // namespace
 
 Status ValidateTargetName(std::string_view name) {
   if (name.empty() || name.size() > 1024) {
-    return InvalidArgument("target name must be 1..1024 bytes, got " +
-                           std::to_string(name.size()));
+    return InvalidArgument("target name must be 1..1024 bytes, got " + std::to_string(name.size()));
   }
   if (name.front() == '/') return PermissionDenied("target name " + Quoted(name) + " is absolute");
   size_t start = 0;
@@ -58,8 +55,8 @@ std::string PercentEncode(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     auto u = static_cast<unsigned char>(c);
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                      (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
     if (unreserved) {
       out += c;
     } else {
@@ -76,9 +73,8 @@ std::string EncodeTargetUrlPath(std::string_view target_name) {
   size_t start = 0;
   for (;;) {
     size_t end = target_name.find('/', start);
-    out += PercentEncode(target_name.substr(start, end == std::string_view::npos
-                                                       ? std::string_view::npos
-                                                       : end - start));
+    out += PercentEncode(target_name.substr(
+        start, end == std::string_view::npos ? std::string_view::npos : end - start));
     if (end == std::string_view::npos) break;
     out += '/';
     start = end + 1;

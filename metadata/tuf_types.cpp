@@ -181,10 +181,14 @@ Status ParseDelegations(const Json& delegations_json, TargetsMetadata& targets) 
 
 std::string_view RoleName(RoleType role) {
   switch (role) {
-    case RoleType::kRoot: return "root";
-    case RoleType::kTargets: return "targets";
-    case RoleType::kSnapshot: return "snapshot";
-    case RoleType::kTimestamp: return "timestamp";
+    case RoleType::kRoot:
+      return "root";
+    case RoleType::kTargets:
+      return "targets";
+    case RoleType::kSnapshot:
+      return "snapshot";
+    case RoleType::kTimestamp:
+      return "timestamp";
   }
   return "unknown";
 }
@@ -192,7 +196,8 @@ std::string_view RoleName(RoleType role) {
 TufKey MakeTufKey(const Ed25519PublicKey& key) {
   TufKey out;
   out.public_key = key;
-  out.json = Json{{"keytype", "ed25519"}, {"scheme", "ed25519"}, {"keyval", {{"public", key.Hex()}}}};
+  out.json =
+      Json{{"keytype", "ed25519"}, {"scheme", "ed25519"}, {"keyval", {{"public", key.Hex()}}}};
   out.keyid = Digest::Of(CanonicalJson(out.json).value()).Hex();
   return out;
 }
@@ -304,7 +309,8 @@ Json ToJson(const RootMetadata& root) {
   out["consistent_snapshot"] = root.consistent_snapshot;
   out["keys"] = KeysToJson(root.keys);
   Json roles = Json::object();
-  for (const auto& [role, keys] : root.roles) roles[std::string(RoleName(role))] = RoleKeysToJson(keys);
+  for (const auto& [role, keys] : root.roles)
+    roles[std::string(RoleName(role))] = RoleKeysToJson(keys);
   out["roles"] = roles;
   return out;
 }

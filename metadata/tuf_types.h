@@ -27,8 +27,8 @@ enum class RoleType { kRoot, kTargets, kSnapshot, kTimestamp };
 
 // "root", "targets", "snapshot", "timestamp".
 std::string_view RoleName(RoleType role);
-inline constexpr RoleType kAllRoles[] = {RoleType::kRoot, RoleType::kTargets,
-                                         RoleType::kSnapshot, RoleType::kTimestamp};
+inline constexpr RoleType kAllRoles[] = {RoleType::kRoot, RoleType::kTargets, RoleType::kSnapshot,
+                                         RoleType::kTimestamp};
 
 // The spec version flotilla writes; it reads any 1.x.y.
 inline constexpr std::string_view kSpecVersion = "1.0.31";
@@ -89,7 +89,7 @@ struct TargetFile {
   std::string name;  // the target path, validated by ValidateTargetName
   uint64_t length = 0;
   std::map<std::string, std::string> hashes;  // "sha256" required
-  Json custom;                                 // null when absent
+  Json custom;                                // null when absent
 };
 
 // A delegation is parsed and validated so that it can be refused clearly:
@@ -98,7 +98,7 @@ struct DelegatedRole {
   std::string name;
   RoleKeys keys;
   bool terminating = false;
-  std::vector<std::string> paths;              // shell-style patterns
+  std::vector<std::string> paths;               // shell-style patterns
   std::vector<std::string> path_hash_prefixes;  // hex prefixes
 };
 

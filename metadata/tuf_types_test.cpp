@@ -1,18 +1,19 @@
+#include "metadata/tuf_types.h"
+
 #include <gtest/gtest.h>
 
 #include "core/file_io.h"
 #include "metadata/tuf_names.h"
 #include "metadata/tuf_signing.h"
 #include "metadata/tuf_time.h"
-#include "metadata/tuf_types.h"
 
 namespace flotilla::metadata {
 namespace {
 
 std::string Fixture(const std::string& name) {
-  return ReadTextFileBounded(std::string(FLOTILLA_SOURCE_DIR) +
-                                 "/metadata/testdata/tuf-reference/metadata/" + name,
-                             1 << 20)
+  return ReadTextFileBounded(
+             std::string(FLOTILLA_SOURCE_DIR) + "/metadata/testdata/tuf-reference/metadata/" + name,
+             1 << 20)
       .value();
 }
 
@@ -26,10 +27,10 @@ TEST(TufTime, ParsesAndFormatsTheTufForm) {
 }
 
 TEST(TufTime, RefusesEverythingElse) {
-  for (const char* bad : {"2036-01-01T00:00:00", "2036-01-01 00:00:00Z", "2036-02-30T00:00:00Z",
-                          "2023-02-29T00:00:00Z", "1969-12-31T23:59:59Z", "2036-01-01T24:00:00Z",
-                          "2036-01-01T00:00:00.5Z", "+036-01-01T00:00:00Z", "9999-01-01T00:00:00Z",
-                          ""}) {
+  for (const char* bad :
+       {"2036-01-01T00:00:00", "2036-01-01 00:00:00Z", "2036-02-30T00:00:00Z",
+        "2023-02-29T00:00:00Z", "1969-12-31T23:59:59Z", "2036-01-01T24:00:00Z",
+        "2036-01-01T00:00:00.5Z", "+036-01-01T00:00:00Z", "9999-01-01T00:00:00Z", ""}) {
     EXPECT_FALSE(ParseTufTime(bad).ok()) << bad;
   }
 }
