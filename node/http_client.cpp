@@ -88,7 +88,8 @@ Status GetStream(const std::string& url_text, uint64_t max_bytes, const HttpOpti
 Result<HttpUrl> ParseHttpUrl(std::string_view url) {
   constexpr std::string_view kScheme = "http://";
   if (url.substr(0, kScheme.size()) != kScheme) {
-    return InvalidArgument("only http:// URLs are supported: '" + std::string(url.substr(0, 80)) + "'");
+    return InvalidArgument("only http:// URLs are supported: '" + std::string(url.substr(0, 80)) +
+                           "'");
   }
   std::string_view rest = url.substr(kScheme.size());
   size_t slash = rest.find('/');

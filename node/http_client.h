@@ -25,8 +25,8 @@ struct HttpOptions {
 };
 
 struct HttpUrl {
-  std::string host;  // without brackets for IPv6 literals
-  std::string port;  // "80" when absent
+  std::string host;    // without brackets for IPv6 literals
+  std::string port;    // "80" when absent
   std::string target;  // path and query, starting with '/'
 };
 

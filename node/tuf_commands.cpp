@@ -4,6 +4,8 @@
 //   tuf --metadata-dir D --metadata-url U refresh
 //   tuf --metadata-dir D --metadata-url U --target-name T --target-base-url B
 //       --target-dir O download
+//   tuf --metadata-dir D sign IN --key KEY_FILE [--public-key HEX] --out OUT
+//       (offline signing of an exported document, e.g. a staged root; D unused)
 // Exit status 0 on success, 1 on any failure (with the reason on stderr).
 #include <fmt/core.h>
 
@@ -12,6 +14,7 @@
 
 #include "core/clock.h"
 #include "core/file_io.h"
+#include "metadata/repository.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
 #include "node/commands.h"
@@ -47,6 +50,10 @@ struct TufOptions {
   std::string target_base_url;
   std::string target_dir;
   std::string trusted_root;
+  std::string sign_input;
+  std::string sign_key;
+  std::string sign_public_key;
+  std::string sign_output;
 };
 
 int Fail(std::string_view verb, const Status& status) {
@@ -98,6 +105,19 @@ int RunDownload(const TufOptions& o) {
   return 0;
 }
 
+int RunSign(const TufOptions& o) {
+  std::optional<Ed25519PublicKey> expected;
+  if (!o.sign_public_key.empty()) {
+    auto key = Ed25519PublicKey::FromHex(o.sign_public_key);
+    if (!key.ok()) return Fail("sign", key.status());
+    expected = *key;
+  }
+  Status st = metadata::SignMetadataFile(o.sign_input, o.sign_key, expected, o.sign_output);
+  if (!st.ok()) return Fail("sign", st);
+  fmt::print("tuf sign: wrote {}\n", o.sign_output);
+  return 0;
+}
+
 }  // namespace
 
 CommandAction RegisterTufCommands(CLI::App& app) {
@@ -106,8 +126,8 @@ CommandAction RegisterTufCommands(CLI::App& app) {
       "tuf", "TUF client: verify signed release metadata (TUF conformance client protocol)");
   tuf->fallthrough();
   tuf->require_subcommand(1);
-  tuf->add_option("--metadata-dir", options->metadata_dir, "Trusted metadata directory")
-      ->required();
+  tuf->add_option("--metadata-dir", options->metadata_dir,
+                  "Trusted metadata directory (required by init, refresh, download)");
   tuf->add_option("--metadata-url", options->metadata_url, "Base URL of the repository metadata");
   tuf->add_option("--target-name", options->target_name, "TUF target path to download");
   tuf->add_option("--target-base-url", options->target_base_url, "Base URL of the targets");
@@ -115,13 +135,24 @@ CommandAction RegisterTufCommands(CLI::App& app) {
   auto* init = tuf->add_subcommand("init", "Install ROOT as the trusted root (no network)");
   init->add_option("root", options->trusted_root, "Initial trusted root.json")->required();
   auto* refresh = tuf->add_subcommand("refresh", "Update metadata by the TUF client workflow");
-  auto* download =
-      tuf->add_subcommand("download", "Refresh, then download and verify one target");
+  auto* download = tuf->add_subcommand("download", "Refresh, then download and verify one target");
+  auto* sign = tuf->add_subcommand(
+      "sign", "Add the signature of KEY_FILE to the metadata document IN (offline root signing)");
+  sign->add_option("input", options->sign_input, "Document to sign")->required();
+  sign->add_option("--key", options->sign_key, "Private key file (32-byte seed, mode 0600)")
+      ->required();
+  sign->add_option("--public-key", options->sign_public_key,
+                   "Hex public key the key file must hold (refused otherwise)");
+  sign->add_option("--out", options->sign_output, "Where to write the signed document")->required();
   return [=] {
     if (!*tuf) return -1;
+    if (!*sign && options->metadata_dir.empty()) {
+      return Fail("", InvalidArgument("--metadata-dir is required"));
+    }
     if (*init) return RunInit(*options);
     if (*refresh) return RunRefresh(*options);
     if (*download) return RunDownload(*options);
+    if (*sign) return RunSign(*options);
     return 1;
   };
 }
