@@ -92,10 +92,12 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
     server->StopAccepting();
     io.stop();
   });
-  ThreadExecutor refresh_executor;
+  // Declared in this order so that the schedule stops before its executor.
+  std::unique_ptr<ThreadExecutor> refresh_executor;
   std::unique_ptr<RefreshSchedule> schedule;
   if (refresher != nullptr) {
-    schedule = std::make_unique<RefreshSchedule>(refresh_executor, clock, *refresher);
+    refresh_executor = std::make_unique<ThreadExecutor>();
+    schedule = std::make_unique<RefreshSchedule>(*refresh_executor, clock, *refresher);
     schedule->Start();
   }
   try {
