@@ -94,8 +94,8 @@ int RunLs(Runtime& rt, bool json) {
     fmt::print("{}\n", all.dump());
     return 0;
   }
-  fmt::print("{:<16} {:<14} {:<8} {:>8} {:>8}  {}\n", "APP", "RELEASE", "STATE", "PID",
-             "RESTARTS", "LAST EXIT");
+  fmt::print("{:<16} {:<14} {:<8} {:>8} {:>8}  {}\n", "APP", "RELEASE", "STATE", "PID", "RESTARTS",
+             "LAST EXIT");
   for (const auto& s : *apps) {
     std::string state = s.desired_running ? runtime::ContainerStateName(s.state) : "stopped";
     if (s.switching) state = std::string("switching:") + runtime::SwitchStepName(s.switching->step);
@@ -215,8 +215,9 @@ CommandAction RegisterAppCommands(CLI::App& app) {
     cmd->add_option("name", flags->name, "App name")->required();
   };
   auto* deploy = group->add_subcommand(
-      "deploy", "Deploy an app spec over unpacked layers: start beside the old release, "
-                "wait healthy, stop the old (or roll back)");
+      "deploy",
+      "Deploy an app spec over unpacked layers: start beside the old release, "
+      "wait healthy, stop the old (or roll back)");
   common(deploy);
   deploy->add_option("--spec", flags->spec_file, "App spec JSON (docs/app-spec.md)")
       ->required()
@@ -227,7 +228,9 @@ CommandAction RegisterAppCommands(CLI::App& app) {
   auto* run = group->add_subcommand(
       "run", "Run an app spec once in the foreground and print its output (like runc run)");
   common(run);
-  run->add_option("--spec", flags->spec_file, "App spec JSON")->required()->check(CLI::ExistingFile);
+  run->add_option("--spec", flags->spec_file, "App spec JSON")
+      ->required()
+      ->check(CLI::ExistingFile);
   run->add_option("--lower", flags->lowers, "Lower directory, top-most first (repeatable)")
       ->required();
   auto* ls = group->add_subcommand("ls", "List apps, their releases and containers");

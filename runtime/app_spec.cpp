@@ -9,28 +9,57 @@
 namespace flotilla::runtime {
 namespace {
 
-constexpr std::array<std::string_view, 41> kCapabilityNames = {
-    "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-    "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
-    "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
-    "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE"};
+constexpr std::array<std::string_view, 41> kCapabilityNames = {"CAP_CHOWN",
+                                                               "CAP_DAC_OVERRIDE",
+                                                               "CAP_DAC_READ_SEARCH",
+                                                               "CAP_FOWNER",
+                                                               "CAP_FSETID",
+                                                               "CAP_KILL",
+                                                               "CAP_SETGID",
+                                                               "CAP_SETUID",
+                                                               "CAP_SETPCAP",
+                                                               "CAP_LINUX_IMMUTABLE",
+                                                               "CAP_NET_BIND_SERVICE",
+                                                               "CAP_NET_BROADCAST",
+                                                               "CAP_NET_ADMIN",
+                                                               "CAP_NET_RAW",
+                                                               "CAP_IPC_LOCK",
+                                                               "CAP_IPC_OWNER",
+                                                               "CAP_SYS_MODULE",
+                                                               "CAP_SYS_RAWIO",
+                                                               "CAP_SYS_CHROOT",
+                                                               "CAP_SYS_PTRACE",
+                                                               "CAP_SYS_PACCT",
+                                                               "CAP_SYS_ADMIN",
+                                                               "CAP_SYS_BOOT",
+                                                               "CAP_SYS_NICE",
+                                                               "CAP_SYS_RESOURCE",
+                                                               "CAP_SYS_TIME",
+                                                               "CAP_SYS_TTY_CONFIG",
+                                                               "CAP_MKNOD",
+                                                               "CAP_LEASE",
+                                                               "CAP_AUDIT_WRITE",
+                                                               "CAP_AUDIT_CONTROL",
+                                                               "CAP_SETFCAP",
+                                                               "CAP_MAC_OVERRIDE",
+                                                               "CAP_MAC_ADMIN",
+                                                               "CAP_SYSLOG",
+                                                               "CAP_WAKE_ALARM",
+                                                               "CAP_BLOCK_SUSPEND",
+                                                               "CAP_AUDIT_READ",
+                                                               "CAP_PERFMON",
+                                                               "CAP_BPF",
+                                                               "CAP_CHECKPOINT_RESTORE"};
 
 constexpr std::pair<std::string_view, int> kRlimits[] = {
-    {"RLIMIT_CPU", RLIMIT_CPU},         {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-    {"RLIMIT_DATA", RLIMIT_DATA},       {"RLIMIT_STACK", RLIMIT_STACK},
-    {"RLIMIT_CORE", RLIMIT_CORE},       {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},     {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_AS", RLIMIT_AS},
-    {"RLIMIT_LOCKS", RLIMIT_LOCKS},     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
     {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
-    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
 
 // Reads typed, optional members of one JSON object and remembers the first
 // error, so a parser reads as a list of fields.
@@ -42,8 +71,10 @@ class FieldReader {
 
   void String(const char* key, std::string& out) {
     if (const Json* v = Find(key)) {
-      if (v->is_string()) out = v->get<std::string>();
-      else Fail(key, "must be a string");
+      if (v->is_string())
+        out = v->get<std::string>();
+      else
+        Fail(key, "must be a string");
     }
   }
   void Strings(const char* key, std::vector<std::string>& out) {
@@ -58,8 +89,10 @@ class FieldReader {
   }
   void Bool(const char* key, bool& out) {
     if (const Json* v = Find(key)) {
-      if (v->is_boolean()) out = v->get<bool>();
-      else Fail(key, "must be true or false");
+      if (v->is_boolean())
+        out = v->get<bool>();
+      else
+        Fail(key, "must be true or false");
     }
   }
   template <typename T>
@@ -74,8 +107,8 @@ class FieldReader {
   void Int(const char* key, int& out, int min, int max) {
     if (const Json* v = Find(key)) {
       if (!v->is_number_integer() || v->get<int64_t>() < min || v->get<int64_t>() > max) {
-        return Fail(key, "must be an integer from " + std::to_string(min) + " to " +
-                             std::to_string(max));
+        return Fail(
+            key, "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
       }
       out = static_cast<int>(v->get<int64_t>());
     }
@@ -137,8 +170,8 @@ Status ParseDevices(const Json& json, std::vector<DeviceSpec>& out) {
     r.String("access", d.access);
     r.Check(IsCleanAbsolutePath(d.path) && d.path.rfind("/dev/", 0) == 0, "path",
             "must be a clean absolute path under /dev/");
-    r.Check(!d.access.empty() && d.access.find_first_not_of("rwm") == std::string::npos,
-            "access", "must be letters from \"rwm\"");
+    r.Check(!d.access.empty() && d.access.find_first_not_of("rwm") == std::string::npos, "access",
+            "must be letters from \"rwm\"");
     RETURN_IF_ERROR(r.Finish());
     out.push_back(std::move(d));
   }
@@ -189,10 +222,14 @@ Status ParseRestart(const Json& json, RestartSpec& restart) {
   r.Unsigned("max_retries", restart.max_retries, 1000000);
   r.Unsigned("backoff_initial_ms", restart.backoff_initial_ms, 86400000);
   r.Unsigned("backoff_max_ms", restart.backoff_max_ms, 86400000);
-  if (policy == "no") restart.policy = RestartPolicy::kNo;
-  else if (policy == "on-failure") restart.policy = RestartPolicy::kOnFailure;
-  else if (policy == "always") restart.policy = RestartPolicy::kAlways;
-  else r.Fail("policy", "must be \"no\", \"on-failure\" or \"always\"");
+  if (policy == "no")
+    restart.policy = RestartPolicy::kNo;
+  else if (policy == "on-failure")
+    restart.policy = RestartPolicy::kOnFailure;
+  else if (policy == "always")
+    restart.policy = RestartPolicy::kAlways;
+  else
+    r.Fail("policy", "must be \"no\", \"on-failure\" or \"always\"");
   return r.Finish();
 }
 
@@ -229,9 +266,12 @@ Status ParseSwitch(const Json& json, SwitchSpec& sw) {
   std::string mode = "parallel";
   r.String("mode", mode);
   r.Unsigned("healthy_deadline_ms", sw.healthy_deadline_ms, 3600000);
-  if (mode == "parallel") sw.mode = SwitchMode::kParallel;
-  else if (mode == "stop-first") sw.mode = SwitchMode::kStopFirst;
-  else r.Fail("mode", "must be \"parallel\" or \"stop-first\"");
+  if (mode == "parallel")
+    sw.mode = SwitchMode::kParallel;
+  else if (mode == "stop-first")
+    sw.mode = SwitchMode::kStopFirst;
+  else
+    r.Fail("mode", "must be \"parallel\" or \"stop-first\"");
   return r.Finish();
 }
 
@@ -297,18 +337,24 @@ Status Validate(AppSpec& spec, bool capabilities_given) {
 
 const char* PolicyName(RestartPolicy p) {
   switch (p) {
-    case RestartPolicy::kNo: return "no";
-    case RestartPolicy::kOnFailure: return "on-failure";
-    case RestartPolicy::kAlways: return "always";
+    case RestartPolicy::kNo:
+      return "no";
+    case RestartPolicy::kOnFailure:
+      return "on-failure";
+    case RestartPolicy::kAlways:
+      return "always";
   }
   return "no";
 }
 
 const char* HealthName(HealthType t) {
   switch (t) {
-    case HealthType::kRunning: return "running";
-    case HealthType::kExec: return "exec";
-    case HealthType::kHttp: return "http";
+    case HealthType::kRunning:
+      return "running";
+    case HealthType::kExec:
+      return "exec";
+    case HealthType::kHttp:
+      return "http";
   }
   return "running";
 }
@@ -370,8 +416,8 @@ Result<AppSpec> ParseAppSpec(const Json& json) {
   } catch (const std::exception& e) {
     return InvalidArgument(std::string("app spec: ") + e.what());
   }
-  bool caps_given = json.is_object() && json.contains("capabilities") &&
-                    !json["capabilities"].is_null();
+  bool caps_given =
+      json.is_object() && json.contains("capabilities") && !json["capabilities"].is_null();
   RETURN_IF_ERROR(Validate(spec, caps_given));
   return spec;
 }
@@ -389,16 +435,18 @@ Json AppSpecToJson(const AppSpec& s) {
   j["env"] = s.env;
   j["cwd"] = s.cwd;
   j["hostname"] = s.hostname;
-  j["user"] = {{"uid", s.user.uid}, {"gid", s.user.gid},
-               {"additional_gids", s.user.additional_gids}};
+  j["user"] = {
+      {"uid", s.user.uid}, {"gid", s.user.gid}, {"additional_gids", s.user.additional_gids}};
   j["network"] = s.network;
   j["devices"] = Json::array();
   for (const auto& d : s.devices) j["devices"].push_back({{"path", d.path}, {"access", d.access}});
   j["mounts"] = Json::array();
   for (const auto& m : s.mounts) {
     Json mj = {{"type", m.type}, {"destination", m.destination}, {"read_only", m.read_only}};
-    if (m.type == "volume") mj["name"] = m.name;
-    else mj["source"] = m.source;
+    if (m.type == "volume")
+      mj["name"] = m.name;
+    else
+      mj["source"] = m.source;
     j["mounts"].push_back(mj);
   }
   j["capabilities"] = s.capabilities;
@@ -425,9 +473,8 @@ Json AppSpecToJson(const AppSpec& s) {
     h["path"] = s.health.path;
   }
   j["health"] = h;
-  j["switch"] = {
-      {"mode", s.switch_mode.mode == SwitchMode::kParallel ? "parallel" : "stop-first"},
-      {"healthy_deadline_ms", s.switch_mode.healthy_deadline_ms}};
+  j["switch"] = {{"mode", s.switch_mode.mode == SwitchMode::kParallel ? "parallel" : "stop-first"},
+                 {"healthy_deadline_ms", s.switch_mode.healthy_deadline_ms}};
   j["stop_grace_ms"] = s.stop_grace_ms;
   j["logs"] = {{"ring_bytes", s.log_ring_bytes}, {"persist", s.persist_logs}};
   return j;

@@ -47,25 +47,25 @@ TEST(AppSpec, RoundTripsThroughJson) {
 
 TEST(AppSpec, RefusesWhatTheRuntimeCouldNotHonourSafely) {
   const char* bad[] = {
-      R"({"name":"a","command":["/x"],"colour":"red"})",                        // unknown field
-      R"({"name":"../a","command":["/x"]})",                                    // name
-      R"({"name":"a","command":["x"]})",                                        // relative program
-      R"({"name":"a","command":[]})",                                           // no command
+      R"({"name":"a","command":["/x"],"colour":"red"})",  // unknown field
+      R"({"name":"../a","command":["/x"]})",              // name
+      R"({"name":"a","command":["x"]})",                  // relative program
+      R"({"name":"a","command":[]})",                     // no command
       R"({"name":"a","command":["/x"],"mounts":[{"name":"d","destination":"/a/../etc"}]})",
       R"({"name":"a","command":["/x"],"mounts":[{"name":"d","destination":"/"}]})",
       R"({"name":"a","command":["/x"],"mounts":[{"type":"bind","source":"rel","destination":"/a"}]})",
-      R"({"name":"a","command":["/x"],"devices":[{"path":"/etc/passwd"}]})",    // not under /dev
+      R"({"name":"a","command":["/x"],"devices":[{"path":"/etc/passwd"}]})",  // not under /dev
       R"({"name":"a","command":["/x"],"devices":[{"path":"/dev/fb0","access":"rwx"}]})",
       R"({"name":"a","command":["/x"],"capabilities":["CAP_FLY"]})",
       R"({"name":"a","command":["/x"],"rlimits":[{"type":"RLIMIT_NOPE","soft":1,"hard":1}]})",
       R"({"name":"a","command":["/x"],"rlimits":[{"type":"RLIMIT_NOFILE","soft":9,"hard":1}]})",
-      R"({"name":"a","command":["/x"],"health":{"type":"http"}})",             // no port
-      R"({"name":"a","command":["/x"],"health":{"type":"exec"}})",             // no command
+      R"({"name":"a","command":["/x"],"health":{"type":"http"}})",  // no port
+      R"({"name":"a","command":["/x"],"health":{"type":"exec"}})",  // no command
       R"({"name":"a","command":["/x"],"env":["NOVALUE"]})",
       R"({"name":"a","command":["/x"],"network":"bridge"})",
       R"({"name":"a","command":["/x"],"restart":{"policy":"sometimes"}})",
       R"({"name":"a","command":["/x"],"resources":{"memory_bytes":-1}})",
-      R"({"name":"a","command":["/x"],"name":"b"})",                           // duplicate key
+      R"({"name":"a","command":["/x"],"name":"b"})",  // duplicate key
   };
   for (const char* text : bad) {
     auto spec = ParseAppSpecText(text);

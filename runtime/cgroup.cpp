@@ -1,8 +1,8 @@
 #include "runtime/cgroup.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -89,8 +89,9 @@ class CgroupV1Driver final : public CgroupDriver {
                       (std::string(ctrl) == "pids" && r.pids) ||
                       (std::string(ctrl) == "cpu" && r.cpu_millis) ||
                       std::string(ctrl) == "devices";
-        if (needed) return FailedPrecondition(std::string("cgroup v1 controller ") + ctrl +
-                                              " is not mounted at " + mount);
+        if (needed)
+          return FailedPrecondition(std::string("cgroup v1 controller ") + ctrl +
+                                    " is not mounted at " + mount);
         p.warnings.push_back(std::string("cgroup controller ") + ctrl + " is not available");
         continue;
       }
@@ -123,12 +124,12 @@ class CgroupV1Driver final : public CgroupDriver {
   Status Apply(const std::string& ctrl, const std::string& dir, const ResourceSpec& r,
                const std::vector<DeviceRule>& devices) {
     if (ctrl == "memory" && r.memory_bytes) {
-      RETURN_IF_ERROR(WriteControlFile(dir + "/memory.limit_in_bytes",
-                                       std::to_string(r.memory_bytes)));
+      RETURN_IF_ERROR(
+          WriteControlFile(dir + "/memory.limit_in_bytes", std::to_string(r.memory_bytes)));
       // No swap beyond the limit either, when the kernel accounts swap.
       if (Exists(dir + "/memory.memsw.limit_in_bytes")) {
-        RETURN_IF_ERROR(WriteControlFile(dir + "/memory.memsw.limit_in_bytes",
-                                         std::to_string(r.memory_bytes)));
+        RETURN_IF_ERROR(
+            WriteControlFile(dir + "/memory.memsw.limit_in_bytes", std::to_string(r.memory_bytes)));
       }
     }
     if (ctrl == "pids") {
@@ -137,8 +138,8 @@ class CgroupV1Driver final : public CgroupDriver {
     }
     if (ctrl == "cpu" && r.cpu_millis) {
       RETURN_IF_ERROR(WriteControlFile(dir + "/cpu.cfs_period_us", "100000"));
-      RETURN_IF_ERROR(WriteControlFile(dir + "/cpu.cfs_quota_us",
-                                       std::to_string(r.cpu_millis * 100)));
+      RETURN_IF_ERROR(
+          WriteControlFile(dir + "/cpu.cfs_quota_us", std::to_string(r.cpu_millis * 100)));
     }
     if (ctrl == "devices") {
       RETURN_IF_ERROR(WriteControlFile(dir + "/devices.deny", "a"));
@@ -182,9 +183,10 @@ class CgroupV2Driver final : public CgroupDriver {
         return FailedPrecondition(std::string("cgroup v2 controller ") + ctrl +
                                   " is not available at " + options_.root);
       }
-      if (!present) p.warnings.push_back(std::string("cgroup controller ") + ctrl +
-                                         " is not available");
-      else enable += std::string(enable.empty() ? "+" : " +") + ctrl;
+      if (!present)
+        p.warnings.push_back(std::string("cgroup controller ") + ctrl + " is not available");
+      else
+        enable += std::string(enable.empty() ? "+" : " +") + ctrl;
     }
     const std::string parent = options_.root + "/" + options_.parent;
     RETURN_IF_ERROR(CreateDirectories(parent, 0755));
@@ -239,8 +241,8 @@ Result<std::unique_ptr<CgroupDriver>> MakeCgroupDriver(const CgroupOptions& opti
   if (options.parent.empty()) return InvalidArgument("cgroup parent name is empty");
   CgroupVersion version = options.version;
   if (version == CgroupVersion::kAuto) {
-    version = Exists(options.root + "/cgroup.controllers") ? CgroupVersion::kV2
-                                                           : CgroupVersion::kV1;
+    version =
+        Exists(options.root + "/cgroup.controllers") ? CgroupVersion::kV2 : CgroupVersion::kV1;
   }
   if (version == CgroupVersion::kV2) return MakeCgroupV2Driver(options);
   return MakeCgroupV1Driver(options);

@@ -87,10 +87,14 @@ std::vector<DeviceRule> RulesFor(const LaunchPlan& plan) {
 
 const char* ContainerStateName(ContainerState state) {
   switch (state) {
-    case ContainerState::kNone: return "none";
-    case ContainerState::kRunning: return "running";
-    case ContainerState::kExited: return "exited";
-    case ContainerState::kLost: return "lost";
+    case ContainerState::kNone:
+      return "none";
+    case ContainerState::kRunning:
+      return "running";
+    case ContainerState::kExited:
+      return "exited";
+    case ContainerState::kLost:
+      return "lost";
   }
   return "none";
 }
@@ -206,9 +210,8 @@ Result<std::string> ContainerControl::Logs(const std::string& dir) const {
     // Through the dir fd, so a long state dir never overflows sun_path.
     std::snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dir_fd,
                   kMonitorSocketName);
-    bool connected =
-        dir_fd >= 0 && sock >= 0 &&
-        ::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    bool connected = dir_fd >= 0 && sock >= 0 &&
+                     ::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     if (dir_fd >= 0) ::close(dir_fd);
     if (connected) {
       std::string out;

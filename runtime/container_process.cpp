@@ -45,7 +45,7 @@ sigset_t ForwardedSignals() {
 
 // The app process (PID 2): stdio, limits, privileges, exec.
 [[noreturn]] void StartApp(const LaunchPlan& plan, const ContainerFds& fds, const sigset_t& old,
-                          const std::string& seccomp_filter) {
+                           const std::string& seccomp_filter) {
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
   ::setsid();
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -18,10 +18,10 @@
 namespace flotilla::runtime {
 
 struct ContainerFds {
-  int go_read = -1;        // the monitor writes one byte once we are in the cgroups
-  int error_write = -1;    // close-on-exec: a setup error is written here, EOF = exec'd
-  int status_write = -1;   // init writes the app's 4-byte wait status here
-  int output_write = -1;   // the app's stdout and stderr
+  int go_read = -1;       // the monitor writes one byte once we are in the cgroups
+  int error_write = -1;   // close-on-exec: a setup error is written here, EOF = exec'd
+  int status_write = -1;  // init writes the app's 4-byte wait status here
+  int output_write = -1;  // the app's stdout and stderr
 };
 
 // Runs as PID 1 of the new namespaces; never returns.

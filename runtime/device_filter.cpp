@@ -47,7 +47,8 @@ void AppendRule(const DeviceRule& rule, std::vector<bpf_insn>& out) {
     guards.push_back(insn);
   };
   if (rule.type != 'a') {
-    guard(JumpIfNotEqual(BPF_REG_2, rule.type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR, 0));
+    guard(
+        JumpIfNotEqual(BPF_REG_2, rule.type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR, 0));
   }
   int32_t allowed = AccessBits(rule.access);
   if (allowed != (BPF_DEVCG_ACC_MKNOD | BPF_DEVCG_ACC_READ | BPF_DEVCG_ACC_WRITE)) {
@@ -69,8 +70,8 @@ long Bpf(int cmd, bpf_attr& attr) { return ::syscall(SYS_bpf, cmd, &attr, sizeof
 }  // namespace
 
 std::vector<DeviceRule> DefaultDeviceRules() {
-  return {{'c', -1, -1, "m"}, {'b', -1, -1, "m"},  {'c', 1, 3, "rwm"}, {'c', 1, 5, "rwm"},
-          {'c', 1, 7, "rwm"}, {'c', 1, 8, "rwm"},  {'c', 1, 9, "rwm"}, {'c', 5, 0, "rwm"},
+  return {{'c', -1, -1, "m"}, {'b', -1, -1, "m"},   {'c', 1, 3, "rwm"}, {'c', 1, 5, "rwm"},
+          {'c', 1, 7, "rwm"}, {'c', 1, 8, "rwm"},   {'c', 1, 9, "rwm"}, {'c', 5, 0, "rwm"},
           {'c', 5, 2, "rwm"}, {'c', 136, -1, "rwm"}};
 }
 
@@ -112,7 +113,8 @@ Status AttachDeviceFilter(const std::string& cgroup_dir, const std::vector<Devic
   int prog_fd = static_cast<int>(Bpf(BPF_PROG_LOAD, load));
   if (prog_fd < 0) {
     int err = errno;
-    return IOErrorFromErrno("load the device filter (" + std::string(log, ::strnlen(log, 200)) + ")", err);
+    return IOErrorFromErrno(
+        "load the device filter (" + std::string(log, ::strnlen(log, 200)) + ")", err);
   }
   int dir_fd = ::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) {

@@ -2,11 +2,11 @@
 // attached to the container's cgroup that allows exactly the listed devices.
 #pragma once
 
+#include <linux/bpf.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <linux/bpf.h>
 
 #include "core/status.h"
 

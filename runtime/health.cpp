@@ -42,7 +42,8 @@ Status Runtime::WaitHealthy(const std::string& app, const std::string& release) 
   for (;;) {
     if (!IsRunning(app, release)) return died();
     ++attempts;
-    ASSIGN_OR_RETURN(int code, containers_->RunHelper(ProbeArgs(h, dir), milliseconds(h.timeout_ms)));
+    ASSIGN_OR_RETURN(int code,
+                     containers_->RunHelper(ProbeArgs(h, dir), milliseconds(h.timeout_ms)));
     if (code == 0) return Status::Ok();
     if (clock_.MonotonicNow() >= deadline) {
       return DeadlineExceeded(app + " release " + release + " not healthy after " +

@@ -1,11 +1,11 @@
 #include "runtime/launch_plan.h"
 
-#include "core/file_io.h"
-
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
+
+#include "core/file_io.h"
 
 namespace flotilla::runtime {
 namespace {
@@ -62,8 +62,8 @@ Result<LaunchPlan> ParseLaunchPlan(const Json& j) {
       p.devices.push_back(rd);
     }
     for (const auto& m : j.at("mounts")) {
-      p.mounts.push_back({m.at("source").get<std::string>(),
-                          m.at("destination").get<std::string>(), m.at("read_only").get<bool>()});
+      p.mounts.push_back({m.at("source").get<std::string>(), m.at("destination").get<std::string>(),
+                          m.at("read_only").get<bool>()});
     }
     p.cgroup_procs = j.at("cgroup_procs").get<std::vector<std::string>>();
     p.cgroup_dirs = j.at("cgroup_dirs").get<std::vector<std::string>>();

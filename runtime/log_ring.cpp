@@ -20,9 +20,8 @@ void LogRing::Append(std::string_view data) {
 }
 
 std::string LogRing::Contents() const {
-  std::string out = buffer_.size() < capacity_
-                        ? buffer_
-                        : buffer_.substr(head_) + buffer_.substr(0, head_);
+  std::string out =
+      buffer_.size() < capacity_ ? buffer_ : buffer_.substr(head_) + buffer_.substr(0, head_);
   if (dropped_ > 0) {
     size_t newline = out.find('\n');
     if (newline != std::string::npos) out.erase(0, newline + 1);

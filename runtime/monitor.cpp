@@ -5,8 +5,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -250,8 +250,8 @@ int RunMonitor(const std::string& dir, int ready_fd) {
   running.init_start_ticks = ProcessStartTicks(started->init).value_or(0);
   running.started_unix_ms = UnixMillis();
   Status recorded = WriteFileReplace(RunningFile(dir), RunningRecordToJson(running).dump());
-  Report(ready_fd, recorded.ok() ? "ok " + std::to_string(started->init)
-                                 : "error " + recorded.ToString());
+  Report(ready_fd,
+         recorded.ok() ? "ok " + std::to_string(started->init) : "error " + recorded.ToString());
   LogRing ring(plan->spec.log_ring_bytes);
   int status = Supervise(*started, ring);
   Finish(*plan, RecordFromStatus(status, *plan, oom_before), &ring);

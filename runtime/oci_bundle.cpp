@@ -49,23 +49,36 @@ Status CopyLayer(const fs::path& lower, const fs::path& root) {
 
 Json CapabilityJson(const AppSpec& spec) {
   Json caps = spec.capabilities;
-  return {{"bounding", caps}, {"effective", caps}, {"inheritable", caps},
-          {"permitted", caps}, {"ambient", caps}};
+  return {{"bounding", caps},
+          {"effective", caps},
+          {"inheritable", caps},
+          {"permitted", caps},
+          {"ambient", caps}};
 }
 
 Json MountsJson(const AppSpec& spec, const std::vector<std::string>& volume_sources) {
-  Json mounts = Json::array({
-      {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
-      {{"destination", "/dev"}, {"type", "tmpfs"}, {"source", "tmpfs"},
-       {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
-      {{"destination", "/dev/pts"}, {"type", "devpts"}, {"source", "devpts"},
-       {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}},
-      {{"destination", "/dev/shm"}, {"type", "tmpfs"}, {"source", "shm"},
-       {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
-      {{"destination", "/dev/mqueue"}, {"type", "mqueue"}, {"source", "mqueue"},
-       {"options", {"nosuid", "noexec", "nodev"}}},
-      {{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"},
-       {"options", {"nosuid", "noexec", "nodev", "ro"}}}});
+  Json mounts =
+      Json::array({{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
+                   {{"destination", "/dev"},
+                    {"type", "tmpfs"},
+                    {"source", "tmpfs"},
+                    {"options", {"nosuid", "strictatime", "mode=755", "size=65536k"}}},
+                   {{"destination", "/dev/pts"},
+                    {"type", "devpts"},
+                    {"source", "devpts"},
+                    {"options", {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}}},
+                   {{"destination", "/dev/shm"},
+                    {"type", "tmpfs"},
+                    {"source", "shm"},
+                    {"options", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}}},
+                   {{"destination", "/dev/mqueue"},
+                    {"type", "mqueue"},
+                    {"source", "mqueue"},
+                    {"options", {"nosuid", "noexec", "nodev"}}},
+                   {{"destination", "/sys"},
+                    {"type", "sysfs"},
+                    {"source", "sysfs"},
+                    {"options", {"nosuid", "noexec", "nodev", "ro"}}}});
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     Json options = {"rbind"};
     if (spec.mounts[i].read_only) options.push_back("ro");
@@ -78,8 +91,8 @@ Json MountsJson(const AppSpec& spec, const std::vector<std::string>& volume_sour
 }
 
 Json LinuxJson(const AppSpec& spec) {
-  Json ns = Json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}},
-                         {{"type", "mount"}}});
+  Json ns =
+      Json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}});
   if (spec.network == "none") ns.push_back({{"type", "network"}});
   Json devices = Json::array({{{"allow", false}, {"access", "rwm"}}});
   for (const auto& rule : DefaultDeviceRules()) {
@@ -127,25 +140,24 @@ Status Runtime::ExportBundle(const std::string& app, const std::string& out_dir)
   for (const auto& l : spec.rlimits) {
     rlimits.push_back({{"type", l.type}, {"soft", l.soft}, {"hard", l.hard}});
   }
-  Json config = {
-      {"ociVersion", "1.0.2"},
-      {"process",
-       {{"terminal", false},
-        {"user",
-         {{"uid", spec.user.uid},
-          {"gid", spec.user.gid},
-          {"additionalGids", spec.user.additional_gids}}},
-        {"args", spec.command},
-        {"env", spec.env},
-        {"cwd", spec.cwd},
-        {"capabilities", CapabilityJson(spec)},
-        {"rlimits", rlimits},
-        {"noNewPrivileges", true},
-        {"oomScoreAdj", spec.oom_score_adj}}},
-      {"root", {{"path", "rootfs"}, {"readonly", spec.read_only_rootfs}}},
-      {"hostname", spec.hostname},
-      {"mounts", MountsJson(spec, sources)},
-      {"linux", LinuxJson(spec)}};
+  Json config = {{"ociVersion", "1.0.2"},
+                 {"process",
+                  {{"terminal", false},
+                   {"user",
+                    {{"uid", spec.user.uid},
+                     {"gid", spec.user.gid},
+                     {"additionalGids", spec.user.additional_gids}}},
+                   {"args", spec.command},
+                   {"env", spec.env},
+                   {"cwd", spec.cwd},
+                   {"capabilities", CapabilityJson(spec)},
+                   {"rlimits", rlimits},
+                   {"noNewPrivileges", true},
+                   {"oomScoreAdj", spec.oom_score_adj}}},
+                 {"root", {{"path", "rootfs"}, {"readonly", spec.read_only_rootfs}}},
+                 {"hostname", spec.hostname},
+                 {"mounts", MountsJson(spec, sources)},
+                 {"linux", LinuxJson(spec)}};
   return WriteFileAtomic(out_dir + "/config.json", config.dump(2) + "\n", 0644);
 }
 

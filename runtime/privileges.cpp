@@ -42,7 +42,9 @@ Status SetCapabilitySets(uint64_t mask) {
 
 Status ApplyLimits(const AppSpec& spec) {
   for (const auto& l : spec.rlimits) {
-    struct rlimit limit{l.soft, l.hard};
+    struct rlimit limit {
+      l.soft, l.hard
+    };
     if (::setrlimit(*RlimitNumber(l.type), &limit) != 0) return Errno("setrlimit " + l.type);
   }
   int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
@@ -91,7 +93,8 @@ std::vector<std::string> ProgramEnvironment(const AppSpec& spec) {
     }
     return false;
   };
-  if (!has("PATH")) env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!has("PATH"))
+    env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   if (!has("HOSTNAME")) env.push_back("HOSTNAME=" + spec.hostname);
   return env;
 }

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "core/status.h"
 #include "core/canonical_json.h"
+#include "core/status.h"
 #include "runtime/app_spec.h"
 
 namespace flotilla::runtime {

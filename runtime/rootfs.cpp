@@ -120,8 +120,7 @@ Status BindBeneath(int root_fd, const std::string& source, const std::string& ta
 
 Status MakeNode(int dev_fd, const std::string& name, mode_t type, mode_t mode, uint32_t major,
                 uint32_t minor) {
-  if (::mknodat(dev_fd, name.c_str(), type | mode, makedev(major, minor)) != 0 &&
-      errno != EEXIST) {
+  if (::mknodat(dev_fd, name.c_str(), type | mode, makedev(major, minor)) != 0 && errno != EEXIST) {
     return Errno("mknod /dev/" + name);
   }
   if (::fchmodat(dev_fd, name.c_str(), mode, 0) != 0) return Errno("chmod /dev/" + name);
@@ -152,8 +151,8 @@ Status BuildDev(int root_fd, const LaunchPlan& plan) {
       parent = fd;
       rel = rel.substr(slash + 1);
     }
-    RETURN_IF_ERROR(MakeNode(parent, rel, d.type == 'b' ? S_IFBLK : S_IFCHR, d.mode & 07777,
-                             d.major, d.minor));
+    RETURN_IF_ERROR(
+        MakeNode(parent, rel, d.type == 'b' ? S_IFBLK : S_IFCHR, d.mode & 07777, d.major, d.minor));
   }
   struct Link {
     const char* name;
@@ -162,14 +161,15 @@ Status BuildDev(int root_fd, const LaunchPlan& plan) {
   for (const Link& l : {Link{"fd", "/proc/self/fd"}, Link{"stdin", "/proc/self/fd/0"},
                         Link{"stdout", "/proc/self/fd/1"}, Link{"stderr", "/proc/self/fd/2"},
                         Link{"ptmx", "pts/ptmx"}, Link{"core", "/proc/kcore"}}) {
-    if (::symlinkat(l.target, dev_dir.get(), l.name) != 0) return Errno(std::string("symlink ") + l.name);
+    if (::symlinkat(l.target, dev_dir.get(), l.name) != 0)
+      return Errno(std::string("symlink ") + l.name);
   }
   RETURN_IF_ERROR(MountBeneath(root_fd, "/dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
                                "newinstance,ptmxmode=0666,mode=0620"));
   RETURN_IF_ERROR(MountBeneath(root_fd, "/dev/shm", "shm", "tmpfs",
                                MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"));
-  return MountBeneath(root_fd, "/dev/mqueue", "mqueue", "mqueue",
-                      MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+  return MountBeneath(root_fd, "/dev/mqueue", "mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                      "");
 }
 
 std::string OverlayOptions(const LaunchPlan& plan) {
@@ -193,19 +193,18 @@ Status PivotInto(const std::string& rootfs) {
 
 // The OCI defaults (runc's `spec`): hidden and read-only kernel interfaces.
 Status MaskAndProtect() {
-  for (const char* path : {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                           "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                           "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-                           "/sys/devices/virtual/powercap"}) {
+  for (const char* path :
+       {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+        "/sys/devices/virtual/powercap"}) {
     struct stat st;
     if (::lstat(path, &st) != 0) continue;  // absent on this kernel
-    int rc = S_ISDIR(st.st_mode)
-                 ? ::mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k")
-                 : ::mount("/dev/null", path, nullptr, MS_BIND, nullptr);
+    int rc = S_ISDIR(st.st_mode) ? ::mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k")
+                                 : ::mount("/dev/null", path, nullptr, MS_BIND, nullptr);
     if (rc != 0 && errno != ENOENT) return Errno(std::string("mask ") + path);
   }
-  for (const char* path : {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-                           "/proc/sysrq-trigger"}) {
+  for (const char* path :
+       {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}) {
     if (::access(path, F_OK) != 0) continue;
     if (::mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
         ::mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, nullptr)) {
@@ -228,8 +227,8 @@ Status BuildRootfs(const LaunchPlan& plan) {
   }
   ScopedFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (root.get() < 0) return Errno("open rootfs");
-  RETURN_IF_ERROR(MountBeneath(root.get(), "/proc", "proc", "proc",
-                               MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
+  RETURN_IF_ERROR(
+      MountBeneath(root.get(), "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
   RETURN_IF_ERROR(MountBeneath(root.get(), "/sys", "sysfs", "sysfs",
                                MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, ""));
   RETURN_IF_ERROR(BuildDev(root.get(), plan));

@@ -55,8 +55,7 @@ Result<std::string> DefaultReleaseId(const AppSpec& spec, const std::vector<std:
   return hasher.Finish().Hex().substr(0, 12);
 }
 
-Runtime::Runtime(RuntimeOptions options, const Clock& clock,
-                 std::unique_ptr<CgroupDriver> cgroups)
+Runtime::Runtime(RuntimeOptions options, const Clock& clock, std::unique_ptr<CgroupDriver> cgroups)
     : options_(std::move(options)),
       clock_(clock),
       state_(options_.state_dir),
@@ -107,8 +106,8 @@ Result<LaunchPlan> Runtime::PlanFor(const AppSpec& spec, std::vector<std::string
 Result<RunningRecord> Runtime::StartRelease(const std::string& app, const std::string& release) {
   ASSIGN_OR_RETURN(AppSpec spec, state_.LoadReleaseSpec(app, release));
   ASSIGN_OR_RETURN(auto lowers, state_.LoadReleaseLowers(app, release));
-  ASSIGN_OR_RETURN(LaunchPlan plan, PlanFor(spec, std::move(lowers),
-                                            state_.ReleaseDir(app, release), app));
+  ASSIGN_OR_RETURN(LaunchPlan plan,
+                   PlanFor(spec, std::move(lowers), state_.ReleaseDir(app, release), app));
   return containers_->Start(std::move(plan), CgroupName(app, release))
       .WithContext("start " + app + " release " + release);
 }

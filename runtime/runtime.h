@@ -36,7 +36,7 @@ struct RuntimeOptions {
 
 struct DeployOutcome {
   std::string app;
-  std::string release;  // the release that runs now
+  std::string release;    // the release that runs now
   bool switched = false;  // false: rolled back (or nothing to do)
   std::string message;
 };

@@ -5,10 +5,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
-
-#include <algorithm>
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
@@ -18,8 +17,10 @@ namespace {
 
 constexpr uint64_t kMaxRecord = 1 << 20;
 constexpr std::pair<SwitchStep, const char*> kSteps[] = {
-    {SwitchStep::kPrepared, "prepared"},       {SwitchStep::kNewStarted, "new-started"},
-    {SwitchStep::kOldStopped, "old-stopped"},  {SwitchStep::kNewHealthy, "new-healthy"},
+    {SwitchStep::kPrepared, "prepared"},
+    {SwitchStep::kNewStarted, "new-started"},
+    {SwitchStep::kOldStopped, "old-stopped"},
+    {SwitchStep::kNewHealthy, "new-healthy"},
     {SwitchStep::kRollingBack, "rolling-back"}};
 
 Result<Json> LoadJson(const std::string& path) {

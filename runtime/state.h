@@ -79,7 +79,7 @@ class StateDir {
   Result<AppRecord> LoadApp(const std::string& app) const;  // NotFound if never deployed
   // `wait` false: returns an AppLock that is not held() when another holds it.
   Result<AppLock> LockApp(const std::string& app, bool wait) const;
-  Status SaveApp(const AppRecord& record) const;             // atomic
+  Status SaveApp(const AppRecord& record) const;  // atomic
 
   Status SaveRelease(const std::string& app, const std::string& release, const AppSpec& spec,
                      const std::vector<std::string>& lowers) const;

@@ -83,8 +83,10 @@ Result<Duration> Runtime::SuperviseApp(const std::string& app) {
   }
   ASSIGN_OR_RETURN(AppSpec spec, state_.LoadReleaseSpec(app, record.current));
   if (!WantsRestart(spec.restart, c, record.restarts)) return kIdlePass;
-  int64_t due = c.state != ContainerState::kExited ? 0 : record.last_exit_unix_ms +
-                static_cast<int64_t>(BackoffMillis(spec.restart, record.restarts));
+  int64_t due = c.state != ContainerState::kExited
+                    ? 0
+                    : record.last_exit_unix_ms +
+                          static_cast<int64_t>(BackoffMillis(spec.restart, record.restarts));
   int64_t now = UnixMillis(clock_.Now());
   if (now < due) return std::min<Duration>(kIdlePass, milliseconds(due - now));
   ++record.restarts;

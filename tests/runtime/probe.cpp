@@ -76,7 +76,8 @@ int Facts(const char* sentinel) {
   for (const auto& n : ListDir("/proc")) {
     if (n.find_first_not_of("0123456789") == std::string::npos) pids.push_back(n);
   }
-  std::sort(pids.begin(), pids.end(), [](auto& a, auto& b) { return atoi(a.c_str()) < atoi(b.c_str()); });
+  std::sort(pids.begin(), pids.end(),
+            [](auto& a, auto& b) { return atoi(a.c_str()) < atoi(b.c_str()); });
   printf("proc_pids=%s\n", Join(pids).c_str());
   printf("sentinel_visible=%d\n", sentinel != nullptr && access(sentinel, F_OK) == 0);
   printf("sys_mkdir=%s\n", ErrnoOf(mkdir("/sys/kernel/flotilla-probe", 0755)));

@@ -1,9 +1,9 @@
 // Containers as the app sees them: every assertion about isolation is made
 // from inside, by the probe, in a real container started by flotilla-node.
 #include <signal.h>
-#include <sys/wait.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -47,8 +47,9 @@ TEST_F(RuntimeE2eTest, ContainerIsIsolatedAsSeenFromInside) {
   EXPECT_EQ(f["hostname"], "kiosk-7");
   EXPECT_EQ(f["sentinel_visible"], "0");  // the host's files are out of reach
   EXPECT_EQ(f["sys_mkdir"], "Read-only file system");
-  EXPECT_EQ(f["dev"], "core,fd,full,mqueue,null,ptmx,pts,random,shm,stderr,stdin,stdout,tty,"
-                      "urandom,zero");
+  EXPECT_EQ(f["dev"],
+            "core,fd,full,mqueue,null,ptmx,pts,random,shm,stderr,stdin,stdout,tty,"
+            "urandom,zero");
   const std::string caps = Hex16(CapMask({"CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"}));
   for (const char* set : {"CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"}) {
     EXPECT_EQ(f[set], caps) << set;
@@ -93,7 +94,8 @@ TEST_F(RuntimeE2eTest, MemoryLimitOomKillsAHog) {
 }
 
 TEST_F(RuntimeE2eTest, PidsLimitStopsAForkBomb) {
-  Json spec = BaseSpec("bomb", {"/bin/sh", "-c", "/probe forkbomb 200; exec /probe tick idle 1000"});
+  Json spec =
+      BaseSpec("bomb", {"/bin/sh", "-c", "/probe forkbomb 200; exec /probe tick idle 1000"});
   spec["resources"] = {{"pids", 16}};
   ASSERT_EQ(Deploy(spec, "r1").exit_code, 0);
   ASSERT_TRUE(WaitForLog("bomb", "fork_error=")) << Logs("bomb");
@@ -120,9 +122,9 @@ TEST_F(RuntimeE2eTest, GrantedDeviceUsableOthersRefused) {
 
 TEST_F(RuntimeE2eTest, TwoAppsCannotSeeEachOthersFilesProcessesOrIpc) {
   const int key = 0x7f10 + (::getpid() % 1000);
-  Json a = BaseSpec("alpha", {"/bin/sh", "-c",
-                              "echo secret > /tmp/alpha-secret; exec /probe shm create " +
-                                  std::to_string(key)});
+  Json a = BaseSpec(
+      "alpha", {"/bin/sh", "-c",
+                "echo secret > /tmp/alpha-secret; exec /probe shm create " + std::to_string(key)});
   ASSERT_EQ(Deploy(a, "r1").exit_code, 0);
   ASSERT_TRUE(WaitForLog("alpha", "shm_create=none")) << Logs("alpha");
   Json b = BaseSpec("beta", {"/bin/sh", "-c",
@@ -175,9 +177,8 @@ TEST_F(RuntimeE2eTest, AppsSurviveNodeKillAndAreReadopted) {
   // While no node runs: the ticker keeps writing, the quitter exits with 7.
   pid_t ticker_pid = before["ticker"]["pid"].get<pid_t>();
   std::ofstream(state_ + "/apps/quitter/volumes/data/stop") << "now\n";
-  ASSERT_TRUE(WaitFor([&] {
-    return std::filesystem::exists(state_ + "/apps/quitter/releases/r1/exit.json");
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return std::filesystem::exists(state_ + "/apps/quitter/releases/r1/exit.json"); }));
   std::string logs_then = Logs("ticker");
   int last_line = 0;
   for (size_t pos = 0; (pos = logs_then.find("line ", pos)) != std::string::npos; pos += 5) {
@@ -218,9 +219,9 @@ TEST_F(RuntimeE2eTest, AppsSurviveNodeKillAndAreReadopted) {
 
 TEST_F(RuntimeE2eTest, NetworkNoneHasOnlyLoopbackAndTheHttpCheckReachesIt) {
   const int port = 20000 + ::getpid() % 20000;
-  Json spec = BaseSpec("netless", {"/bin/sh", "-c",
-                                   "echo ifaces=$(ls /sys/class/net); exec /probe http " +
-                                       std::to_string(port)});
+  Json spec = BaseSpec(
+      "netless", {"/bin/sh", "-c",
+                  "echo ifaces=$(ls /sys/class/net); exec /probe http " + std::to_string(port)});
   spec["network"] = "none";
   spec["health"] = {{"type", "http"}, {"port", port}, {"interval_ms", 50}};
   spec["switch"] = {{"healthy_deadline_ms", 5000}};
@@ -229,8 +230,7 @@ TEST_F(RuntimeE2eTest, NetworkNoneHasOnlyLoopbackAndTheHttpCheckReachesIt) {
   ASSERT_EQ(r.exit_code, 0) << r.output << Logs("netless", "r1");
   EXPECT_NE(Logs("netless").find("ifaces=lo\n"), std::string::npos) << Logs("netless");
   // The host's loopback has no such listener.
-  EXPECT_NE(RunShell("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) + "'")
-                .exit_code,
+  EXPECT_NE(RunShell("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) + "'").exit_code,
             0);
 }
 
@@ -254,7 +254,7 @@ TEST_F(RuntimeE2eTest, ExportsAnOciBundleThatRuncRuns) {
   auto run = RunShell("cd " + bundle + " && runc --root " + dir_ + "/runc run " + id);
   auto f = ParseFacts(run.output);
   EXPECT_EQ(run.exit_code, 0) << run.output;
-  EXPECT_EQ(f["pid"], "1");  // runc runs the app as PID 1
+  EXPECT_EQ(f["pid"], "1");      // runc runs the app as PID 1
   EXPECT_EQ(f["Seccomp"], "2");  // the exported profile, applied by runc
   EXPECT_EQ(f["clone3"], "Function not implemented");
   EXPECT_EQ(f["mount"], "Operation not permitted");

@@ -47,9 +47,9 @@ void RuntimeTest::TearDown() {
 }
 
 CommandResult RuntimeTest::App(const std::string& args, const std::string& env) {
-  std::string command = env + (env.empty() ? "" : " ") + "FLOTILLA_MONITOR=" +
-                        FLOTILLA_MONITOR_BINARY + " " + BinaryPath("flotilla-node") + " app " +
-                        args + " --state-dir " + state_;
+  std::string command = env + (env.empty() ? "" : " ") +
+                        "FLOTILLA_MONITOR=" + FLOTILLA_MONITOR_BINARY + " " +
+                        BinaryPath("flotilla-node") + " app " + args + " --state-dir " + state_;
   return RunShell(command);
 }
 
@@ -112,9 +112,9 @@ Json RuntimeTest::BaseSpec(const std::string& name, const Json& command) {
 }
 
 pid_t RuntimeTest::AppPidUnder(pid_t init_pid) {
-  auto children = ReadTextFileBounded("/proc/" + std::to_string(init_pid) + "/task/" +
-                                          std::to_string(init_pid) + "/children",
-                                      4096);
+  auto children = ReadTextFileBounded(
+      "/proc/" + std::to_string(init_pid) + "/task/" + std::to_string(init_pid) + "/children",
+      4096);
   return children.ok() ? std::atoi(children->c_str()) : 0;
 }
 

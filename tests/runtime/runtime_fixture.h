@@ -22,8 +22,7 @@ class RuntimeTest : public ::testing::Test {
   // Runs `flotilla-node app <args> --state-dir <state>`; `env` is prepended.
   CommandResult App(const std::string& args, const std::string& env = "");
   // Writes the spec to a file and deploys it as `release`.
-  CommandResult Deploy(const Json& spec, const std::string& release,
-                       const std::string& env = "");
+  CommandResult Deploy(const Json& spec, const std::string& release, const std::string& env = "");
   // `app ls --json` as a map by app name.
   std::map<std::string, Json> Ls();
   std::string Logs(const std::string& app, const std::string& release = "");

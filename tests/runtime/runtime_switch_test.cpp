@@ -17,9 +17,8 @@ class RuntimeSwitchTest : public RuntimeTest {
                const std::string& mode = "parallel") {
     std::string start = healthy ? "touch /tmp/ok; " : "";
     Json spec = BaseSpec(app, {"/bin/sh", "-c", start + "exec /probe tick " + tag + " 100"});
-    spec["health"] = {{"type", "exec"},
-                      {"command", {"/bin/sh", "-c", "test -e /tmp/ok"}},
-                      {"interval_ms", 100}};
+    spec["health"] = {
+        {"type", "exec"}, {"command", {"/bin/sh", "-c", "test -e /tmp/ok"}}, {"interval_ms", 100}};
     spec["switch"] = {{"mode", mode}, {"healthy_deadline_ms", 1500}};
     spec["restart"] = {{"policy", "on-failure"}};
     return spec;
@@ -118,11 +117,11 @@ TEST_F(RuntimeSwitchTest, NodeKilledAtEachStepResumesToExactlyOneHealthyRelease)
     bool new_healthy;
   };
   const Case cases[] = {
-      {"prepared", "parallel", true},       {"new-started", "parallel", true},
-      {"new-healthy", "parallel", true},    {"old-stopped", "parallel", true},
-      {"rolling-back", "parallel", false},  {"prepared", "stop-first", true},
-      {"old-stopped", "stop-first", true},  {"new-started", "stop-first", true},
-      {"new-healthy", "stop-first", true},  {"rolling-back", "stop-first", false},
+      {"prepared", "parallel", true},      {"new-started", "parallel", true},
+      {"new-healthy", "parallel", true},   {"old-stopped", "parallel", true},
+      {"rolling-back", "parallel", false}, {"prepared", "stop-first", true},
+      {"old-stopped", "stop-first", true}, {"new-started", "stop-first", true},
+      {"new-healthy", "stop-first", true}, {"rolling-back", "stop-first", false},
   };
   int n = 0;
   for (const Case& c : cases) {
