@@ -14,6 +14,7 @@
 #include "core/file_io.h"
 #include "metadata/release.h"
 #include "metadata/repository.h"
+#include "metadata/tuf_signing.h"
 #include "tests/test_util.h"
 
 namespace flotilla::testing {
@@ -61,7 +62,8 @@ class StaticHttpServer {
   int Requests(const std::string& path) const {
     auto log = ReadTextFileBounded(log_path_, 16 << 20).value_or("");
     int n = 0;
-    for (size_t pos = 0; (pos = log.find("\"GET " + path + " ", pos)) != std::string::npos; ++pos) ++n;
+    for (size_t pos = 0; (pos = log.find("\"GET " + path + " ", pos)) != std::string::npos; ++pos)
+      ++n;
     return n;
   }
 
@@ -91,11 +93,13 @@ class TufCliTest : public ::testing::Test {
     return RunShell(BinaryPath("flotilla-node") + " tuf --metadata-dir " + metadata_dir_ + " " +
                     args);
   }
-  CommandResult Refresh() { return Tuf("--metadata-url " + server_->url("/metadata") + " refresh"); }
+  CommandResult Refresh() {
+    return Tuf("--metadata-url " + server_->url("/metadata") + " refresh");
+  }
   CommandResult Download(const std::string& name) {
     return Tuf("--metadata-url " + server_->url("/metadata") + " --target-name '" + name +
-               "' --target-base-url " + server_->url("/targets") + " --target-dir " +
-               target_dir_ + " download");
+               "' --target-base-url " + server_->url("/targets") + " --target-dir " + target_dir_ +
+               " download");
   }
   uint64_t TrustedVersion(const std::string& role) {
     auto text = ReadTextFileBounded(metadata_dir_ + "/" + role + ".json", 1 << 20);
@@ -135,7 +139,8 @@ TEST_F(TufCliTest, ReferenceRepositoryRefreshesToRootV2AndDownloadsTheTarget) {
             ReadTextFileBounded(kFixture + "/metadata/2.root.json", 1 << 20).value());
   auto download = Download("apps/demo/release-1.json");
   ASSERT_EQ(download.exit_code, 0) << download.output;
-  const std::string stored = "/targets/apps/demo/"
+  const std::string stored =
+      "/targets/apps/demo/"
       "f6c4266aed92ab813ba19d876700457dab5a8dff5d584ac5664c911c36acdbb5.release-1.json";
   auto got = ReadTextFileBounded(target_dir_ + "/apps%2Fdemo%2Frelease-1.json", 1 << 20);
   ASSERT_TRUE(got.ok());
@@ -176,7 +181,8 @@ class FlotillaRepoOverHttp : public TufCliTest {
       roles[role] = {{keys_.at(role).public_key()}, 1};
       ring_.Add(keys_.at(role));
     }
-    auto repo = metadata::Repository::Create(temp_ + "/repo", roles, ring_, SystemClock::Instance());
+    auto repo =
+        metadata::Repository::Create(temp_ + "/repo", roles, ring_, SystemClock::Instance());
     ASSERT_TRUE(repo.ok()) << repo.status().ToString();
     repo_ = std::move(repo).value();
     Serve(temp_ + "/repo");
@@ -187,8 +193,13 @@ class FlotillaRepoOverHttp : public TufCliTest {
     r.app = "demo";
     r.version = version;
     r.image = {Digest::Of("m"), Digest::Of("c"), "linux/arm64", {{Digest::Of("l"), 10}}};
-    r.artifacts = {{Digest::Of("l"), metadata::ArtifactKind::kFull, {}, Digest::Of("a"), 5,
-                    Digest::Of("t" + std::to_string(version)).bytes(), "zstd"}};
+    r.artifacts = {{Digest::Of("l"),
+                    metadata::ArtifactKind::kFull,
+                    {},
+                    Digest::Of("a"),
+                    5,
+                    Digest::Of("t" + std::to_string(version)).bytes(),
+                    "zstd"}};
     r.app_spec = Json{{"command", {"/demo"}}};
     return r;
   }
@@ -206,9 +217,10 @@ TEST_F(FlotillaRepoOverHttp, ReleasesAndKeyRotationsReachTheClient) {
   auto targets2 = Ed25519PrivateKey::Generate(), timestamp2 = Ed25519PrivateKey::Generate();
   ring_.Add(targets2);
   ring_.Add(timestamp2);
-  ASSERT_TRUE(repo_->RotateKeys({{RoleType::kTargets, {{targets2.public_key()}, 1}},
-                                 {RoleType::kTimestamp, {{timestamp2.public_key()}, 1}}},
-                                ring_)
+  ASSERT_TRUE(repo_
+                  ->RotateKeys({{RoleType::kTargets, {{targets2.public_key()}, 1}},
+                                {RoleType::kTimestamp, {{timestamp2.public_key()}, 1}}},
+                               ring_)
                   .ok());
   ASSERT_TRUE(metadata::PublishRelease(*repo_, DemoRelease(2), ring_).ok());
   auto second = Download(metadata::ReleaseTargetName("demo", 2));
@@ -235,8 +247,8 @@ TEST_F(FlotillaRepoOverHttp, OversizedTimestampIsCutAndNothingChanges) {
 TEST_F(FlotillaRepoOverHttp, TamperedTargetIsRejectedAndNotKept) {
   ASSERT_TRUE(metadata::PublishRelease(*repo_, DemoRelease(1), ring_).ok());
   const auto& entry = repo_->targets().targets.at(metadata::ReleaseTargetName("demo", 1));
-  std::string stored = temp_ + "/repo/targets/apps/demo/" + entry.hashes.at("sha256") +
-                       ".release-1.json";
+  std::string stored =
+      temp_ + "/repo/targets/apps/demo/" + entry.hashes.at("sha256") + ".release-1.json";
   std::string bytes = ReadTextFileBounded(stored, 1 << 20).value();
   bytes[bytes.size() / 2] ^= 1;
   ASSERT_TRUE(WriteFileAtomic(stored, bytes).ok());
@@ -256,6 +268,39 @@ TEST_F(FlotillaRepoOverHttp, UnreachableServerFailsAndChangesNothing) {
   EXPECT_EQ(refresh.exit_code, 1);
   EXPECT_NE(refresh.output.find("Unavailable"), std::string::npos) << refresh.output;
   EXPECT_EQ(State(), before);
+}
+
+TEST_F(FlotillaRepoOverHttp, OfflineRootSigningWithTheCommandLine) {
+  ASSERT_EQ(Refresh().exit_code, 0);
+  auto new_root = Ed25519PrivateKey::Generate();
+  auto staged = repo_->StageRoot({{RoleType::kRoot, {{new_root.public_key()}, 1}}});
+  ASSERT_TRUE(staged.ok());
+  const std::string unsigned_root = temp_ + "/2.root.unsigned.json";
+  ASSERT_TRUE(WriteFileAtomic(unsigned_root, metadata::SerializeDocument(*staged)).ok());
+  ASSERT_TRUE(keys_.at(RoleType::kRoot).SaveFile(temp_ + "/old-root.key").ok());
+  ASSERT_TRUE(new_root.SaveFile(temp_ + "/new-root.key").ok());
+  auto sign = [&](const std::string& in, const std::string& key, const std::string& pub,
+                  const std::string& out) {
+    return RunShell(BinaryPath("flotilla-node") + " tuf sign " + in + " --key " + key +
+                    " --public-key " + pub + " --out " + out);
+  };
+  // A key file that is not the key the operator expects signs nothing.
+  auto wrong = sign(unsigned_root, temp_ + "/new-root.key",
+                    keys_.at(RoleType::kRoot).public_key().Hex(), temp_ + "/wrong.json");
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.output.find("not the expected"), std::string::npos) << wrong.output;
+  EXPECT_FALSE(fs::exists(temp_ + "/wrong.json"));
+  auto half = sign(unsigned_root, temp_ + "/old-root.key",
+                   keys_.at(RoleType::kRoot).public_key().Hex(), temp_ + "/2.root.half.json");
+  ASSERT_EQ(half.exit_code, 0) << half.output;
+  auto full = sign(temp_ + "/2.root.half.json", temp_ + "/new-root.key",
+                   new_root.public_key().Hex(), temp_ + "/2.root.json");
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  ASSERT_TRUE(
+      repo_->PublishRoot(ReadTextFileBounded(temp_ + "/2.root.json", 1 << 20).value()).ok());
+  auto refresh = Refresh();
+  ASSERT_EQ(refresh.exit_code, 0) << refresh.output;
+  EXPECT_EQ(TrustedVersion("root"), 2u);
 }
 
 }  // namespace
