@@ -104,19 +104,25 @@ HttpReply TrackerService::Route(const HttpRequest& request, const RequestContext
     return HttpReply::Text(http::status::bad_request, "request target must be a path");
   }
   const size_t qmark = target.find('?');
-  const std::string_view path = target.substr(0, qmark);
-  const std::string_view query =
-      qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
-  const auto parts = SplitPath(path);
-  const bool get = request.method() == http::verb::get;
-  const bool post = request.method() == http::verb::post;
-  const std::string_view first = parts.empty() ? std::string_view() : parts[0];
+  RequestTarget t;
+  t.path = target.substr(0, qmark);
+  t.query = qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
+  t.parts = SplitPath(t.path);
+  if (auto reply = RouteContent(request, context, t, route)) return std::move(*reply);
+  return RouteApiAndPages(request, t, route);
+}
 
+std::optional<HttpReply> TrackerService::RouteContent(const HttpRequest& request,
+                                                      const RequestContext& context,
+                                                      const RequestTarget& t, std::string& route) {
+  const auto& parts = t.parts;
+  const std::string_view first = parts.empty() ? std::string_view() : parts[0];
+  const bool get = request.method() == http::verb::get;
   if (first == "announce") {
     route = "announce";
     if (!get) return MethodNotAllowed("GET");
     if (parts.size() != 2) return AnnounceFailure(http::status::forbidden, "passkey required");
-    return Announce(parts[1], query, context);
+    return Announce(parts[1], t.query, context);
   }
   if (first == "artifacts") {
     route = "artifact";
@@ -125,36 +131,38 @@ HttpReply TrackerService::Route(const HttpRequest& request, const RequestContext
     if (parts.size() != 2 && !named) return NotFoundReply();
     return ServeArtifact(parts[1], request);
   }
-  if (first == "metadata") {
-    route = "metadata";
+  if (first == "metadata" || first == "torrents") {
+    route = first == "metadata" ? "metadata" : "torrent";
     if (!get) return MethodNotAllowed("GET");
     if (parts.size() != 2) return NotFoundReply();
-    return ServeMetadata(parts[1]);
+    return first == "metadata" ? ServeMetadata(parts[1]) : ServeTorrent(parts[1], t.query);
   }
-  if (first == "torrents") {
-    route = "torrent";
-    if (!get) return MethodNotAllowed("GET");
-    if (parts.size() != 2) return NotFoundReply();
-    return ServeTorrent(parts[1], query);
-  }
-  if (first == "api" && parts.size() == 3 && parts[1] == "v1" && parts[2] == "enroll") {
+  return std::nullopt;
+}
+
+HttpReply TrackerService::RouteApiAndPages(const HttpRequest& request, const RequestTarget& t,
+                                           std::string& route) {
+  const auto& parts = t.parts;
+  const bool get = request.method() == http::verb::get;
+  const bool post = request.method() == http::verb::post;
+  const bool api = parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1";
+  if (api && parts.size() == 3 && parts[2] == "enroll") {
     route = "enroll";
     return post ? Enroll(request) : MethodNotAllowed("POST");
   }
-  if (first == "api" && parts.size() == 5 && parts[1] == "v1" && parts[2] == "devices" &&
-      parts[4] == "report") {
+  if (api && parts.size() == 5 && parts[2] == "devices" && parts[4] == "report") {
     route = "report";
     return post ? Report(parts[3], request) : MethodNotAllowed("POST");
   }
-  if (path == "/" || path == "/dashboard") {
+  if (t.path == "/" || t.path == "/dashboard") {
     route = "dashboard";
     return get ? Dashboard() : MethodNotAllowed("GET");
   }
-  if (path == "/metrics") {
+  if (t.path == "/metrics") {
     route = "metrics";
     return get ? Metrics() : MethodNotAllowed("GET");
   }
-  if (path == "/healthz") {
+  if (t.path == "/healthz") {
     route = "health";
     return get ? HttpReply::Text(http::status::ok, "ok") : MethodNotAllowed("GET");
   }

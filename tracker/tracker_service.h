@@ -13,7 +13,10 @@
 // Not thread-safe: Handle runs on the server's one network thread.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/clock.h"
 #include "tracker/announce_response.h"
@@ -43,7 +46,17 @@ class TrackerService {
   TrackerMetrics& metrics() { return metrics_; }
 
  private:
+  struct RequestTarget {
+    std::string_view path;
+    std::string_view query;
+    std::vector<std::string_view> parts;  // path split at '/', not decoded
+  };
+  // `route` receives the metrics label of the endpoint.
   HttpReply Route(const HttpRequest& request, const RequestContext& context, std::string& route);
+  std::optional<HttpReply> RouteContent(const HttpRequest& request, const RequestContext& context,
+                                        const RequestTarget& target, std::string& route);
+  HttpReply RouteApiAndPages(const HttpRequest& request, const RequestTarget& target,
+                             std::string& route);
   HttpReply ServeMetadata(std::string_view name);
   HttpReply ServeArtifact(std::string_view hex, const HttpRequest& request);
   HttpReply ServeTorrent(std::string_view file, std::string_view query);
