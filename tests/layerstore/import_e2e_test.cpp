@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <cstring>
 #include <filesystem>
 #include <regex>
 
@@ -22,12 +23,15 @@ class LayerStoreImportTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     dir_ = MakeTempDir("lsimport");
     ASSERT_FALSE(dir_.empty());
+    // tmpfs: each import's syncfs would otherwise wait on the whole machine's writes.
+    ASSERT_EQ(::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=256m"), 0) << std::strerror(errno);
     auto made = RunShell("bash " + kMakeImage + " " + dir_);
     ASSERT_EQ(made.exit_code, 0) << made.output;
     store_ = dir_ + "/store";
   }
   void TearDown() override {
     if (!merged_.empty()) ::umount2(merged_.c_str(), MNT_DETACH);
+    ::umount2(dir_.c_str(), MNT_DETACH);
     std::filesystem::remove_all(dir_);
   }
 
