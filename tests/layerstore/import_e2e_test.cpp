@@ -97,7 +97,7 @@ TEST_P(LayerStoreImportTest, ImportUnpackMountAndRegenerate) {
   EXPECT_EQ(l1.st_nlink, 2u);
   EXPECT_TRUE(std::filesystem::is_fifo(merged_ + "/data/fifo"));
   EXPECT_TRUE(std::filesystem::is_symlink(merged_ + "/bin/sh"));
-  auto run = RunShell("chroot " + merged_ + " /bin/sh -c 'cat /etc/motd /data/l2; ls /data'");
+  auto run = RunShell("chroot " + merged_ + " /bin/sh -c '/bin/busybox cat /etc/motd /data/l2; /bin/busybox ls /data'");
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_EQ(run.output, "v2\nlinked\nfifo\nkeep\nl1\nl2\n");
   ASSERT_EQ(::umount2(merged_.c_str(), 0), 0);
