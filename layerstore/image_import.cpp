@@ -335,6 +335,7 @@ class ImageImporter {
   }
 
   Status UnpackOne(ImagePlan& plan, size_t i, ByteSource& blob, size_t item, size_t items) {
+    Report(Phase::kUnpacking, item, items);
     ImageLayer& layer = plan.record.layers[i];
     const bool legacy = plan.blob_is_layer_tar[i];
     const uint64_t max_blob = legacy ? options_.unpack.max_layer_bytes : layer.blob_size;

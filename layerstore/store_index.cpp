@@ -248,8 +248,10 @@ Status StoreIndex::PutImage(const ImageRecord& image, const std::string& ref) {
   Stmt del(db_, "DELETE FROM image_layers WHERE config_digest=?");
   RETURN_IF_ERROR(del.Bind(id).Run());
   Stmt img(db_,
-           "INSERT OR REPLACE INTO images(config_digest, manifest_digest, platform, "
-           "source_format) VALUES (?,?,?,?)");
+           "INSERT INTO images(config_digest, manifest_digest, platform, source_format) "
+           "VALUES (?,?,?,?) ON CONFLICT(config_digest) DO UPDATE SET "
+           "manifest_digest=COALESCE(excluded.manifest_digest, images.manifest_digest), "
+           "platform=excluded.platform, source_format=excluded.source_format");
   img.Bind(id);
   if (image.manifest_digest) {
     img.Bind(image.manifest_digest->ToString());

@@ -47,7 +47,8 @@ class StoreIndex {
   Status DeleteBlob(const Digest& digest);
   Result<std::vector<BlobRow>> ListBlobs();
 
-  // Replaces the image (its layers and, if given, adds `ref`).
+  // Inserts or updates the image (keeping its refs and a known manifest
+  // digest), replaces its layer list and, if given, adds `ref`.
   Status PutImage(const ImageRecord& image, const std::string& ref);
   Result<std::vector<ImageRecord>> ListImages();
   // Removes the ref, and the image when `name` is its digest or its last ref.

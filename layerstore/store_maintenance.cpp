@@ -11,6 +11,16 @@
 #include "layerstore/store_index.h"
 
 namespace flotilla::layerstore {
+namespace {
+
+// "busybox:1" names "docker.io/library/busybox:1" too, as Docker shows it.
+bool RefNames(std::string_view ref, std::string_view name) {
+  if (ref == name) return true;
+  return ref.size() > name.size() && ref.substr(ref.size() - name.size()) == name &&
+         ref[ref.size() - name.size() - 1] == '/';
+}
+
+}  // namespace
 
 Result<std::vector<ImageRecord>> LayerStore::ListImages() { return index_->ListImages(); }
 
@@ -20,7 +30,7 @@ Result<ImageRecord> LayerStore::FindImage(std::string_view name) {
   int prefix_matches = 0;
   for (const auto& image : images) {
     for (const auto& ref : image.refs) {
-      if (ref == name) return image;
+      if (RefNames(ref, name)) return image;
     }
     const std::string id = image.config_digest.ToString();
     if (id == name) return image;
@@ -43,11 +53,10 @@ Result<std::vector<LayerInfo>> LayerStore::ListLayers() {
 }
 
 Status LayerStore::RemoveImage(const std::string& name) {
-  std::string key = name;
-  if (auto found = FindImage(name); found.ok()) {
-    bool is_ref = false;
-    for (const auto& ref : found->refs) is_ref = is_ref || ref == name;
-    if (!is_ref) key = found->config_digest.ToString();
+  ASSIGN_OR_RETURN(ImageRecord found, FindImage(name));
+  std::string key = found.config_digest.ToString();  // by digest: the image and all its refs
+  for (const auto& ref : found.refs) {
+    if (RefNames(ref, name)) key = ref;  // by name: that ref, and the image if it was the last
   }
   RETURN_IF_ERROR(index_->Begin());
   auto removed = index_->RemoveImage(key);
