@@ -54,7 +54,8 @@ int RunCli(int argc, char** argv) {
                          "OUT.pub its public key in hex. Never overwrites an existing key.");
   keygen->add_option("out", keygen_out, "Path of the private key file to create")->required();
 
-  std::vector<CommandAction> groups = {RegisterImageCommands(app), RegisterServeCommands(app)};
+  std::vector<CommandAction> groups = {RegisterImageCommands(app), RegisterServeCommands(app),
+                                        RegisterReleaseCommands(app)};
 
   try {
     app.parse(argc, argv);

@@ -16,4 +16,6 @@ CommandAction RegisterImageCommands(CLI::App& app);
 // `flotilla-tracker serve` and `flotilla-tracker artifact add` (tracker service issue).
 CommandAction RegisterServeCommands(CLI::App& app);
 
+CommandAction RegisterReleaseCommands(CLI::App& app);
+
 }  // namespace flotilla::tracker

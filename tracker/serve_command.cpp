@@ -8,6 +8,7 @@
 #include "core/bytes.h"
 #include "tracker/commands.h"
 #include "tracker/config.h"
+#include "tracker/publish_refresher.h"
 #include "tracker/torrent_maker.h"
 #include "tracker/tracker_server.h"
 
@@ -48,8 +49,9 @@ int RunServe(ServeFlags& flags) {
   }
   spdlog::set_default_logger(spdlog::stderr_color_mt("tracker"));
   spdlog::set_level(spdlog::level::from_str(config.log_level));
-  // The metadata module (issue 4) will pass its timestamp re-signer here.
-  if (Status st = RunTrackerServer(config, /*refresher=*/nullptr); !st.ok()) {
+  // Re-signs timestamp metadata while serving, when the repository has its key.
+  auto refresher = MakeRepositoryRefresher(config.repository, SystemClock::Instance());
+  if (Status st = RunTrackerServer(config, refresher.get()); !st.ok()) {
     spdlog::error("serve: {}", st.ToString());
     return 1;
   }
