@@ -38,8 +38,7 @@ class AdversarialTest : public ::testing::Test {
     MemoryByteSource source(tar);
     auto info = store_->UnpackLayer(source, Digest::Of(tar), tar.size(), options);
     ASSERT_FALSE(info.ok()) << "hostile layer was accepted";
-    EXPECT_NE(info.status().message().find(message), std::string::npos)
-        << info.status().ToString();
+    EXPECT_NE(info.status().message().find(message), std::string::npos) << info.status().ToString();
     ExpectNothingLeaked();
   }
 
@@ -70,13 +69,9 @@ TEST_F(AdversarialTest, AbsolutePath) {
 }
 
 TEST_F(AdversarialTest, FileWrittenThroughASymlinkPointingOutside) {
-  ExpectRefused(
-      TarBuilder().Symlink("link", dir_ + "/outside").File("link/evil", "pwned").Finish(),
-      "through a symlink");
-  ExpectRefused(TarBuilder()
-                    .Symlink("up", "../../../../outside")
-                    .File("up/evil", "pwned")
-                    .Finish(),
+  ExpectRefused(TarBuilder().Symlink("link", dir_ + "/outside").File("link/evil", "pwned").Finish(),
+                "through a symlink");
+  ExpectRefused(TarBuilder().Symlink("up", "../../../../outside").File("up/evil", "pwned").Finish(),
                 "through a symlink");
 }
 
@@ -84,8 +79,7 @@ TEST_F(AdversarialTest, HardlinkToAPathOutside) {
   ExpectRefused(TarBuilder().Hardlink("hl", "../../../../sentinel").Finish(), "outside the layer");
   ExpectRefused(TarBuilder().Hardlink("hl", dir_ + "/sentinel").Finish(), "outside the layer");
   // Through a symlink planted first: the link target must not be followed either.
-  ExpectRefused(
-      TarBuilder().Symlink("s", dir_).Hardlink("hl", "s/sentinel").Finish(), "hardlink");
+  ExpectRefused(TarBuilder().Symlink("s", dir_).Hardlink("hl", "s/sentinel").Finish(), "hardlink");
 }
 
 TEST_F(AdversarialTest, WhiteoutOfAPathOutside) {
@@ -94,8 +88,7 @@ TEST_F(AdversarialTest, WhiteoutOfAPathOutside) {
 }
 
 TEST_F(AdversarialTest, DeviceNodeWhereDevicesAreNotAllowed) {
-  ExpectRefused(TarBuilder().Device("dev/mem", AE_IFCHR, makedev(1, 1)).Finish(),
-                "not allowed");
+  ExpectRefused(TarBuilder().Device("dev/mem", AE_IFCHR, makedev(1, 1)).Finish(), "not allowed");
   UnpackOptions allow;
   allow.allow_devices = true;
   ExpectRefused(TarBuilder().Device("fake-whiteout", AE_IFCHR, makedev(0, 0)).Finish(),
@@ -103,9 +96,7 @@ TEST_F(AdversarialTest, DeviceNodeWhereDevicesAreNotAllowed) {
 }
 
 TEST_F(AdversarialTest, OverlayXattrsFromTheLayer) {
-  ExpectRefused(TarBuilder()
-                    .File("x", "y", 0644, {{"trusted.overlay.redirect", "/etc"}})
-                    .Finish(),
+  ExpectRefused(TarBuilder().File("x", "y", 0644, {{"trusted.overlay.redirect", "/etc"}}).Finish(),
                 "overlayfs xattr");
 }
 
@@ -169,25 +160,30 @@ void WriteOciLayout(const std::string& dir, const Bytes& blob, const Digest& dif
     EXPECT_TRUE(WriteFileAtomic(dir + "/blobs/sha256/" + d.Hex(), b).ok());
     return d;
   };
-  Json config = {{"architecture", "amd64"}, {"os", "linux"},
+  Json config = {{"architecture", "amd64"},
+                 {"os", "linux"},
                  {"rootfs", {{"type", "layers"}, {"diff_ids", {diff_id.ToString()}}}}};
   std::string config_text = config.dump();
   Bytes config_bytes(config_text.begin(), config_text.end());
   Digest config_digest = put(config_bytes);
   Digest layer_digest = put(blob);
-  Json manifest = {
-      {"schemaVersion", 2},
-      {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                  {"digest", config_digest.ToString()}, {"size", config_bytes.size()}}},
-      {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
-                   {"digest", layer_digest.ToString()}, {"size", blob.size()}}}}};
+  Json manifest = {{"schemaVersion", 2},
+                   {"config",
+                    {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                     {"digest", config_digest.ToString()},
+                     {"size", config_bytes.size()}}},
+                   {"layers",
+                    {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
+                      {"digest", layer_digest.ToString()},
+                      {"size", blob.size()}}}}};
   std::string manifest_text = manifest.dump();
   Bytes manifest_bytes(manifest_text.begin(), manifest_text.end());
   Digest manifest_digest = put(manifest_bytes);
   Json index = {{"schemaVersion", 2},
-                {"manifests", {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                                {"digest", manifest_digest.ToString()},
-                                {"size", manifest_bytes.size()}}}}};
+                {"manifests",
+                 {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                   {"digest", manifest_digest.ToString()},
+                   {"size", manifest_bytes.size()}}}}};
   ASSERT_TRUE(WriteFileAtomic(dir + "/index.json", index.dump()).ok());
   ASSERT_TRUE(WriteFileAtomic(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})").ok());
 }

@@ -85,8 +85,8 @@ bool RefMatches(const std::string& ref, const std::string& select) {
 // What an image archive says, checked, before any layer is read.
 struct ImagePlan {
   ImageRecord record;
-  std::vector<std::string> layer_paths;   // in the image source, per layer
-  std::vector<bool> blob_is_layer_tar;    // legacy: the blob digest is the diff_id
+  std::vector<std::string> layer_paths;  // in the image source, per layer
+  std::vector<bool> blob_is_layer_tar;   // legacy: the blob digest is the diff_id
   Bytes config;
   std::optional<Bytes> manifest;
   std::string ref;
@@ -108,7 +108,8 @@ class ImageImporter {
     for (auto& [id, layer] : staged_) staged.push_back(layer.get());
     RETURN_IF_ERROR(store_.Promote(staged));
     RETURN_IF_ERROR(store_.WriteBlob(plan.record.config_digest, plan.config));
-    if (plan.manifest) RETURN_IF_ERROR(store_.WriteBlob(*plan.record.manifest_digest, *plan.manifest));
+    if (plan.manifest)
+      RETURN_IF_ERROR(store_.WriteBlob(*plan.record.manifest_digest, *plan.manifest));
     Report(Phase::kIndexing, 0, n);
     RETURN_IF_ERROR(Index(plan));
     Report(Phase::kDone, n, n);
@@ -128,8 +129,9 @@ class ImageImporter {
     } else if (source_->Exists("manifest.json")) {
       RETURN_IF_ERROR(ReadDockerPlan(plan));
     } else {
-      return InvalidArgument("not an OCI image layout or docker archive (no index.json or "
-                             "manifest.json)");
+      return InvalidArgument(
+          "not an OCI image layout or docker archive (no index.json or "
+          "manifest.json)");
     }
     if (!options_.name.empty()) plan.ref = options_.name;
     return plan;
@@ -340,7 +342,8 @@ class ImageImporter {
     const bool legacy = plan.blob_is_layer_tar[i];
     const uint64_t max_blob = legacy ? options_.unpack.max_layer_bytes : layer.blob_size;
     HashingByteSource hashed(blob, max_blob);
-    ASSIGN_OR_RETURN(auto tar, DecompressingByteSource::Open(hashed, options_.unpack.max_layer_bytes));
+    ASSIGN_OR_RETURN(auto tar,
+                     DecompressingByteSource::Open(hashed, options_.unpack.max_layer_bytes));
     UnpackLimits limits;
     limits.max_length = options_.unpack.max_layer_bytes;
     limits.expected_diff_id = layer.diff_id;
@@ -351,8 +354,8 @@ class ImageImporter {
       layer.blob_digest = blob_digest;
       layer.blob_size = hashed.bytes_read();
     } else if (blob_digest != layer.blob_digest || hashed.bytes_read() != layer.blob_size) {
-      return Corruption("blob digest " + blob_digest.ToString() + " does not match the manifest's " +
-                        layer.blob_digest.ToString());
+      return Corruption("blob digest " + blob_digest.ToString() +
+                        " does not match the manifest's " + layer.blob_digest.ToString());
     }
     staged_[layer.diff_id] = std::move(staged);
     return Status::Ok();
@@ -390,8 +393,7 @@ class ImageImporter {
   std::map<Digest, std::unique_ptr<StagedLayer>> staged_;
 };
 
-Result<ImageRecord> LayerStore::ImportImage(const std::string& path,
-                                            const ImportOptions& options) {
+Result<ImageRecord> LayerStore::ImportImage(const std::string& path, const ImportOptions& options) {
   ImageImporter importer(*this, options);
   return importer.Run(path).WithContext("import " + path);
 }

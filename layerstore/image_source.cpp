@@ -186,8 +186,8 @@ class TarImageSource final : public ImageSource {
       ASSIGN_OR_RETURN(target, NormalizeRelativePath(hard));
     } else if (archive_entry_filetype(e) == AE_IFLNK && archive_entry_symlink(e) != nullptr) {
       std::string parent(SplitParent(name).first);
-      std::string joined = parent.empty() ? archive_entry_symlink(e)
-                                          : parent + "/" + archive_entry_symlink(e);
+      std::string joined =
+          parent.empty() ? archive_entry_symlink(e) : parent + "/" + archive_entry_symlink(e);
       // Collapse "dir/../x" so that docker's "../<id>/layer.tar" links resolve.
       std::vector<std::string> parts;
       size_t pos = 0;

@@ -17,8 +17,8 @@
 namespace flotilla::layerstore {
 namespace {
 
-constexpr const char* kSubdirs[] = {"blobs", "blobs/sha256", "layers", "staging", "trash",
-                                    "quarantine"};
+constexpr const char* kSubdirs[] = {"blobs",   "blobs/sha256", "layers",
+                                    "staging", "trash",        "quarantine"};
 
 // Names of the entries of a directory (not "." or "..").
 Result<std::vector<std::string>> ListDir(const std::string& dir) {
@@ -291,8 +291,8 @@ Status LayerStore::WriteLayerTar(const Digest& diff_id, const ByteSink& sink) {
   Digest got = hasher.Finish();
   if (end.diff_id != diff_id || end.tar_length != row->info.length || written != end.tar_length ||
       got != diff_id) {
-    return Corruption("layer " + diff_id.ToString() + " regenerates to " + got.ToString() +
-                      " (" + std::to_string(written) + " bytes)");
+    return Corruption("layer " + diff_id.ToString() + " regenerates to " + got.ToString() + " (" +
+                      std::to_string(written) + " bytes)");
   }
   return Status::Ok();
 }

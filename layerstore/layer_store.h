@@ -90,8 +90,7 @@ class LayerStore {
   Status RecoverBlobs();
   // Unpacks into a fresh staging directory; the caller promotes or drops it.
   Result<std::unique_ptr<StagedLayer>> Stage(ByteSource& tar, const UnpackLimits& limits,
-                                             const ProgressFn& progress, size_t item,
-                                             size_t items);
+                                             const ProgressFn& progress, size_t item, size_t items);
   // Makes staged layers durable and moves them into layers/ (not yet indexed).
   Status Promote(const std::vector<StagedLayer*>& staged);
   Status WriteBlob(const Digest& digest, ByteSpan bytes);
@@ -100,7 +99,7 @@ class LayerStore {
   Status VerifyLayer(const Digest& diff_id, uint64_t length);
   std::string LayerDir(const Digest& diff_id) const;
   std::string BlobPath(const Digest& digest) const;
-  std::string UniqueName() ;
+  std::string UniqueName();
 
   std::string root_;
   int lock_fd_;

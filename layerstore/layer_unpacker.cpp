@@ -44,9 +44,9 @@ class TeeReader {
     ASSIGN_OR_RETURN(size_t n, source_.Read(buffer_));
     if (fetched_end_ + n > limits_.max_length ||
         (limits_.expected_length && fetched_end_ + n > *limits_.expected_length)) {
-      return ResourceExhausted("layer stream is longer than the " +
-                               std::to_string(limits_.expected_length.value_or(limits_.max_length)) +
-                               " bytes allowed");
+      return ResourceExhausted(
+          "layer stream is longer than the " +
+          std::to_string(limits_.expected_length.value_or(limits_.max_length)) + " bytes allowed");
     }
     hasher_.Update(ByteSpan(buffer_.data(), n));
     Keep(ByteSpan(buffer_.data(), n));

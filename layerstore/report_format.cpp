@@ -29,12 +29,12 @@ std::string FormatProgress(const Progress& p) {
 }
 
 std::string FormatImageTable(const std::vector<ImageRecord>& images) {
-  std::string out = Pad("ID", 14) + Pad("PLATFORM", 16) + Pad("FORMAT", 16) + Pad("LAYERS", 8) +
-                    "REFS\n";
+  std::string out =
+      Pad("ID", 14) + Pad("PLATFORM", 16) + Pad("FORMAT", 16) + Pad("LAYERS", 8) + "REFS\n";
   for (const auto& image : images) {
-    out += Pad(image.config_digest.Hex().substr(0, 12), 14) +
-           Pad(image.platform.ToString(), 16) + Pad(image.source_format, 16) +
-           Pad(std::to_string(image.layers.size()), 8) + Join(image.refs) + "\n";
+    out += Pad(image.config_digest.Hex().substr(0, 12), 14) + Pad(image.platform.ToString(), 16) +
+           Pad(image.source_format, 16) + Pad(std::to_string(image.layers.size()), 8) +
+           Join(image.refs) + "\n";
   }
   return out;
 }

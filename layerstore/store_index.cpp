@@ -77,8 +77,7 @@ class Stmt {
 
  private:
   Status Error(const char* what) const {
-    return Status(StatusCode::kIOError,
-                  std::string("index: ") + what + ": " + sqlite3_errmsg(db_));
+    return Status(StatusCode::kIOError, std::string("index: ") + what + ": " + sqlite3_errmsg(db_));
   }
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
@@ -112,9 +111,8 @@ Result<std::vector<Digest>> DigestColumn(sqlite3* db, const char* sql) {
 
 Result<std::unique_ptr<StoreIndex>> StoreIndex::Open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
@@ -189,8 +187,9 @@ Status StoreIndex::DeleteLayer(const Digest& diff_id) {
 }
 
 Result<std::vector<LayerRow>> StoreIndex::ListLayers() {
-  Stmt st(db_, "SELECT diff_id, length, entries, tarsplit_bytes, state FROM layers "
-               "ORDER BY diff_id");
+  Stmt st(db_,
+          "SELECT diff_id, length, entries, tarsplit_bytes, state FROM layers "
+          "ORDER BY diff_id");
   std::vector<LayerRow> out;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, st.Step());
@@ -293,8 +292,9 @@ Result<std::vector<ImageRecord>> StoreIndex::ListImages() {
     rec.source_format = st.Text(3);
     by_id.emplace(st.Text(0), std::move(rec));
   }
-  Stmt layers(db_, "SELECT config_digest, diff_id, blob_digest, blob_size, media_type "
-                   "FROM image_layers ORDER BY config_digest, position");
+  Stmt layers(db_,
+              "SELECT config_digest, diff_id, blob_digest, blob_size, media_type "
+              "FROM image_layers ORDER BY config_digest, position");
   for (;;) {
     ASSIGN_OR_RETURN(bool row, layers.Step());
     if (!row) break;

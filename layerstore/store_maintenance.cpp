@@ -102,8 +102,7 @@ Result<VerifyReport> LayerStore::Verify(const ProgressFn& progress) {
       ready_layers.insert(row.info.diff_id);
       continue;
     }
-    report.problems.push_back("layer " + id + " is corrupt (" + st.message() +
-                              "); quarantined");
+    report.problems.push_back("layer " + id + " is corrupt (" + st.message() + "); quarantined");
     RETURN_IF_ERROR(QuarantineLayer(row.info.diff_id));
   }
   ASSIGN_OR_RETURN(auto blobs, index_->ListBlobs());

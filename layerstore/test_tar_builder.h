@@ -71,7 +71,8 @@ class TarBuilder {
     archive_entry_set_mtime(e, 1700000000, 123456789);
     if (hardlink != nullptr) archive_entry_set_hardlink(e, hardlink);
     if (!symlink.empty()) archive_entry_set_symlink(e, symlink.c_str());
-    for (const auto& [k, v] : xattrs) archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
+    for (const auto& [k, v] : xattrs)
+      archive_entry_xattr_add_entry(e, k.c_str(), v.data(), v.size());
     archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
     archive_write_header(a_, e);
     if (!content.empty()) archive_write_data(a_, content.data(), content.size());

@@ -25,11 +25,10 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 // opaque directories or redirects, so a layer that carries them is refused.
 Result<bool> XattrWanted(std::string_view name, const std::string& path) {
   if (StartsWith(name, "trusted.overlay.") || StartsWith(name, "user.overlay.")) {
-    return PermissionDenied("entry '" + path + "' carries overlayfs xattr '" +
-                            std::string(name) + "'");
+    return PermissionDenied("entry '" + path + "' carries overlayfs xattr '" + std::string(name) +
+                            "'");
   }
-  return StartsWith(name, "user.") || StartsWith(name, "trusted.") ||
-         name == "security.capability";
+  return StartsWith(name, "user.") || StartsWith(name, "trusted.") || name == "security.capability";
 }
 
 Status CheckXattrs(archive_entry* e, const std::string& path) {
@@ -219,8 +218,8 @@ Status TreeWriter::WriteHardlink(archive_entry* e, int parent_fd, const std::str
                                  const std::string& path) {
   auto target = NormalizeRelativePath(archive_entry_hardlink(e));
   if (!target.ok() || target->empty()) {
-    return PermissionDenied("hardlink '" + path + "' points outside the layer: " +
-                            target.status().message());
+    return PermissionDenied("hardlink '" + path +
+                            "' points outside the layer: " + target.status().message());
   }
   auto [tparent, tbase] = SplitParent(*target);
   auto tdir = OpenInRoot(tree_fd_, tparent, O_RDONLY | O_DIRECTORY);
@@ -235,8 +234,7 @@ Status TreeWriter::WriteHardlink(archive_entry* e, int parent_fd, const std::str
                            "', which the layer did not create before it");
   }
   if (S_ISDIR(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-    return PermissionDenied("hardlink '" + path + "' to '" + *target +
-                            "', which is not a file");
+    return PermissionDenied("hardlink '" + path + "' to '" + *target + "', which is not a file");
   }
   if (::linkat(tdir->get(), tname.c_str(), parent_fd, name.c_str(), 0) != 0) {
     if (errno == EEXIST) return Duplicate(path);

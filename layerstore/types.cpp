@@ -54,12 +54,18 @@ std::string_view LayerStateName(LayerState state) {
 
 std::string_view PhaseName(Phase phase) {
   switch (phase) {
-    case Phase::kReading: return "reading";
-    case Phase::kUnpacking: return "unpacking";
-    case Phase::kPromoting: return "promoting";
-    case Phase::kIndexing: return "indexing";
-    case Phase::kVerifying: return "verifying";
-    case Phase::kDone: return "done";
+    case Phase::kReading:
+      return "reading";
+    case Phase::kUnpacking:
+      return "unpacking";
+    case Phase::kPromoting:
+      return "promoting";
+    case Phase::kIndexing:
+      return "indexing";
+    case Phase::kVerifying:
+      return "verifying";
+    case Phase::kDone:
+      return "done";
   }
   return "unknown";
 }

@@ -49,10 +49,10 @@ struct ImageLayer {
 };
 
 struct ImageRecord {
-  Digest config_digest;  // the image ID, as Docker shows it
+  Digest config_digest;                   // the image ID, as Docker shows it
   std::optional<Digest> manifest_digest;  // absent for legacy docker-archive images
   Platform platform;
-  std::string source_format;  // "oci", "docker-archive"
+  std::string source_format;       // "oci", "docker-archive"
   std::vector<ImageLayer> layers;  // bottom first
   std::vector<std::string> refs;   // names that point at this image
 };
@@ -63,10 +63,10 @@ std::string_view PhaseName(Phase phase);
 
 struct Progress {
   Phase phase = Phase::kReading;
-  size_t item = 0;         // 1-based layer (or blob) being worked on; 0 when none
-  size_t items = 0;        // how many there are
-  uint64_t bytes = 0;      // bytes done within the item
-  std::string_view what;   // e.g. a digest
+  size_t item = 0;        // 1-based layer (or blob) being worked on; 0 when none
+  size_t items = 0;       // how many there are
+  uint64_t bytes = 0;     // bytes done within the item
+  std::string_view what;  // e.g. a digest
 };
 using ProgressFn = std::function<void(const Progress&)>;
 

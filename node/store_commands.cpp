@@ -169,8 +169,9 @@ int RunPath(const StoreFlags& f) {
 }
 
 void AddImportFlags(CLI::App* cmd, StoreFlags& f) {
-  cmd->add_option("--platform", f.platform, "os/arch[/variant] to take from a multi-platform "
-                                            "index (default: this machine's)");
+  cmd->add_option("--platform", f.platform,
+                  "os/arch[/variant] to take from a multi-platform "
+                  "index (default: this machine's)");
   cmd->add_option("--select", f.select, "which image of an archive holding several (tag or ref)");
   cmd->add_option("--name", f.name, "name to record for the image (default: the archive's)");
   cmd->add_flag("--allow-devices", f.allow_devices, "accept device nodes in layers");

@@ -8,11 +8,10 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
-
-#include <cstring>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -24,8 +23,8 @@ namespace flotilla::testing {
 namespace {
 
 struct KillOutcome {
-  bool killed = false;   // false: the import finished before the kill
-  std::string phase;     // last phase it reported
+  bool killed = false;  // false: the import finished before the kill
+  std::string phase;    // last phase it reported
 };
 
 // Starts `argv`, waits for a progress line of `target` phase, waits
@@ -84,8 +83,8 @@ TEST(LayerStoreCrashTest, SigkillInEveryPhaseLeavesAUsableStore) {
   const std::string node = BinaryPath("flotilla-node");
   const std::string store = dir + "/store";
   const std::string cli = node + " store -q --store " + store;
-  const std::vector<std::string> import = {node, "store", "--store", store, "import",
-                                           dir + "/oci.tar", "--name", "crash:1"};
+  const std::vector<std::string> import = {node,     "store",          "--store", store,
+                                           "import", dir + "/oci.tar", "--name",  "crash:1"};
   const std::vector<std::string> phases = {"reading", "unpacking", "promoting", "indexing"};
   std::map<std::string, int> kills;
   std::mt19937 rng(20261128);
@@ -112,8 +111,7 @@ TEST(LayerStoreCrashTest, SigkillInEveryPhaseLeavesAUsableStore) {
       ++finished_first;
     }
     auto verify = RunShell(cli + " verify");
-    ASSERT_EQ(verify.exit_code, 0) << "after a kill in " << outcome.phase << ": "
-                                   << verify.output;
+    ASSERT_EQ(verify.exit_code, 0) << "after a kill in " << outcome.phase << ": " << verify.output;
     auto again = RunShell(cli + " import " + dir + "/oci.tar --name crash:1");
     ASSERT_EQ(again.exit_code, 0) << "re-import after a kill in " << outcome.phase << ": "
                                   << again.output;

@@ -15,8 +15,7 @@
 namespace flotilla::testing {
 namespace {
 
-const std::string kMakeImage =
-    std::string(FLOTILLA_SOURCE_DIR) + "/tests/layerstore/make_image.sh";
+const std::string kMakeImage = std::string(FLOTILLA_SOURCE_DIR) + "/tests/layerstore/make_image.sh";
 
 class LayerStoreImportTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -67,8 +66,8 @@ TEST_P(LayerStoreImportTest, ImportUnpackMountAndRegenerate) {
 
   std::string lower;
   for (const auto& id : ids) {
-    auto tar = RunShell(BinaryPath("flotilla-node") + " store -q --store " + store_ + " tar " +
-                        id + " | sha256sum");
+    auto tar = RunShell(BinaryPath("flotilla-node") + " store -q --store " + store_ + " tar " + id +
+                        " | sha256sum");
     ASSERT_EQ(tar.exit_code, 0) << tar.output;
     EXPECT_EQ("sha256:" + tar.output.substr(0, 64), id) << "regenerated tar differs";
     auto path = Node("-q path " + id);
@@ -81,9 +80,7 @@ TEST_P(LayerStoreImportTest, ImportUnpackMountAndRegenerate) {
   std::string opts = "lowerdir=" + lower;
   ASSERT_EQ(::mount("overlay", merged_.c_str(), "overlay", MS_RDONLY, opts.c_str()), 0)
       << std::strerror(errno) << " " << opts;
-  auto read = [&](const std::string& p) {
-    return RunShell("cat " + merged_ + "/" + p).output;
-  };
+  auto read = [&](const std::string& p) { return RunShell("cat " + merged_ + "/" + p).output; };
   EXPECT_EQ(read("etc/motd"), "v2\n");
   EXPECT_EQ(read("data/keep"), "keep\n");
   EXPECT_EQ(read("opq/o2"), "o2\n");
@@ -97,7 +94,8 @@ TEST_P(LayerStoreImportTest, ImportUnpackMountAndRegenerate) {
   EXPECT_EQ(l1.st_nlink, 2u);
   EXPECT_TRUE(std::filesystem::is_fifo(merged_ + "/data/fifo"));
   EXPECT_TRUE(std::filesystem::is_symlink(merged_ + "/bin/sh"));
-  auto run = RunShell("chroot " + merged_ + " /bin/sh -c '/bin/busybox cat /etc/motd /data/l2; /bin/busybox ls /data'");
+  auto run = RunShell("chroot " + merged_ +
+                      " /bin/sh -c '/bin/busybox cat /etc/motd /data/l2; /bin/busybox ls /data'");
   EXPECT_EQ(run.exit_code, 0) << run.output;
   EXPECT_EQ(run.output, "v2\nlinked\nfifo\nkeep\nl1\nl2\n");
   ASSERT_EQ(::umount2(merged_.c_str(), 0), 0);
@@ -105,7 +103,8 @@ TEST_P(LayerStoreImportTest, ImportUnpackMountAndRegenerate) {
 
   auto verify = Node("verify");
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
-  EXPECT_TRUE(std::regex_search(verify.output, std::regex("3 layers and [12] blobs intact, 0 problems")))
+  EXPECT_TRUE(
+      std::regex_search(verify.output, std::regex("3 layers and [12] blobs intact, 0 problems")))
       << verify.output;
 }
 
