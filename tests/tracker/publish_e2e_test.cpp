@@ -20,6 +20,7 @@
 #include "core/zstd_stream.h"
 #include "metadata/release.h"
 #include "metadata/remote_repository.h"
+#include "metadata/repository.h"
 #include "metadata/tuf_client.h"
 #include "tests/test_util.h"
 #include "tests/tracker/tracker_fixture.h"
@@ -327,6 +328,39 @@ TEST_F(PublishTest, ServedMetadataShowsTheNewReleaseWhilePublishRunsBeside) {
   HttpResponse page = HttpRequestTo(tracker.port(), "GET", "/");
   EXPECT_NE(page.body.find("demo"), std::string::npos);
   EXPECT_TRUE(tracker.running());
+}
+
+// serve re-signs a timestamp that is past half its lifetime as soon as it starts.
+TEST_F(PublishTest, ServeResignsATimestampNearItsExpiry) {
+  ASSERT_EQ(Init(repo_).exit_code, 0);
+  {
+    // Sign the timestamp as if 13 of its 24 hours had passed already.
+    FakeClock past(SystemClock::Instance().Now() - std::chrono::hours(13));
+    auto repo = metadata::Repository::Open(repo_, past);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    auto key = metadata::LoadRoleKey(repo_ + "/keys/timestamp.key", (*repo)->root(),
+                                     metadata::RoleType::kTimestamp);
+    ASSERT_TRUE(key.ok()) << key.status().ToString();
+    metadata::KeyRing ring;
+    ring.Add(*key);
+    ASSERT_TRUE((*repo)->ResignTimestamp(ring).ok());
+  }
+  auto version_of = [](const std::string& body) -> uint64_t {
+    auto json = ParseJsonStrict(body);
+    return json.ok() ? (*json)["signed"]["version"].get<uint64_t>() : 0;
+  };
+  const uint64_t before =
+      version_of(ReadTextFileBounded(repo_ + "/metadata/timestamp.json", 1 << 20).value());
+  TrackerProcess tracker;
+  ASSERT_TRUE(tracker.Start(dir_, repo_)) << tracker.Log();
+  uint64_t served = 0;
+  for (int i = 0; i < 100 && served <= before; ++i) {
+    served = version_of(HttpRequestTo(tracker.port(), "GET", "/metadata/timestamp.json").body);
+    if (served <= before) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(served, before + 1) << tracker.Log();
+  metadata::DirectoryRemote local(repo_ + "/metadata", repo_ + "/targets");
+  EXPECT_TRUE(VerifyAsFreshClient(repo_, local).ok());
 }
 
 }  // namespace
