@@ -55,15 +55,21 @@ class HttpRemote final : public metadata::RemoteRepository {
 
 // A fresh client trusting only root version 1: refreshes through `remote` and
 // returns the newest release of each app it verified.
-Result<std::map<std::string, Release>> VerifyAsFreshClient(const std::string& repo,
-                                                           metadata::RemoteRepository& remote) {
-  const std::string client_dir = MakeTempDir("client");
+Result<std::map<std::string, Release>> RefreshFreshClient(const std::string& repo,
+                                                          const std::string& client_dir,
+                                                          metadata::RemoteRepository& remote) {
   ASSIGN_OR_RETURN(std::string root, ReadTextFileBounded(repo + "/metadata/1.root.json", 1 << 20));
   RETURN_IF_ERROR(metadata::TufClient::Initialize(client_dir, root));
   ASSIGN_OR_RETURN(auto client,
                    metadata::TufClient::Open(client_dir, remote, SystemClock::Instance()));
   RETURN_IF_ERROR(client->Refresh());
-  auto latest = metadata::LatestReleases(*client->targets());
+  return metadata::LatestReleases(*client->targets());
+}
+
+Result<std::map<std::string, Release>> VerifyAsFreshClient(const std::string& repo,
+                                                           metadata::RemoteRepository& remote) {
+  const std::string client_dir = MakeTempDir("client");
+  auto latest = RefreshFreshClient(repo, client_dir, remote);
   fs::remove_all(client_dir);
   return latest;
 }
@@ -328,6 +334,34 @@ TEST_F(PublishTest, ServedMetadataShowsTheNewReleaseWhilePublishRunsBeside) {
   HttpResponse page = HttpRequestTo(tracker.port(), "GET", "/");
   EXPECT_NE(page.body.find("demo"), std::string::npos);
   EXPECT_TRUE(tracker.running());
+}
+
+// A publish killed after its targets and snapshot but before its timestamp:
+// the re-run puts the metadata back and publishes that same version.
+TEST_F(PublishTest, RerunAfterAKillJustBeforeTheTimestampPublishesTheSameVersion) {
+  ASSERT_EQ(Init(repo_).exit_code, 0);
+  ASSERT_EQ(Publish(dir_ + "/img/docker.tar").exit_code, 0);
+  {
+    const std::string old_timestamp =
+        ReadTextFileBounded(repo_ + "/metadata/timestamp.json", 1 << 20).value();
+    auto repo = metadata::Repository::Open(repo_, SystemClock::Instance()).value();
+    metadata::KeyRing ring;
+    for (auto role : {metadata::RoleType::kTargets, metadata::RoleType::kSnapshot,
+                      metadata::RoleType::kTimestamp}) {
+      const std::string path = repo_ + "/keys/" + std::string(metadata::RoleName(role)) + ".key";
+      ring.Add(metadata::LoadRoleKey(path, repo->root(), role).value());
+    }
+    Release half = metadata::LatestReleases(repo->targets()).value().at("demo");
+    half.version = 2;
+    ASSERT_TRUE(metadata::PublishRelease(*repo, half, ring).ok());
+    ASSERT_TRUE(WriteFileAtomic(repo_ + "/metadata/timestamp.json", old_timestamp).ok());
+  }
+  EXPECT_EQ(VisibleVersion(), 1u);  // devices never saw the half release
+  auto rerun = Publish(dir_ + "/img/docker.tar");
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  EXPECT_NE(rerun.output.find("recovered:"), std::string::npos) << rerun.output;
+  EXPECT_NE(rerun.output.find("published demo release 2"), std::string::npos) << rerun.output;
+  EXPECT_EQ(VisibleVersion(), 2u);
 }
 
 // serve re-signs a timestamp that is past half its lifetime as soon as it starts.
