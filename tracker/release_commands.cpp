@@ -109,25 +109,27 @@ int RunReleases(const std::string& repository) {
 
 }  // namespace
 
-CommandAction RegisterReleaseCommands(CLI::App& app) {
-  auto init_flags = std::make_shared<InitFlags>();
+namespace {
+
+CLI::App* AddInitCommand(CLI::App& app, InitFlags& flags) {
   auto* init = app.add_subcommand(
       "init", "Create a tracker repository: signing keys, root metadata, SQLite state, layout");
-  init->add_option("dir", init_flags->dir, "Repository directory to create (new or empty)")
-      ->required();
-  init->add_option("--root-key", init_flags->options.root_key_file,
+  init->add_option("dir", flags.dir, "Repository directory to create (new or empty)")->required();
+  init->add_option("--root-key", flags.options.root_key_file,
                    "Existing root key file (from keygen, e.g. offline); default: make one in "
                    "DIR/keys/root.key")
       ->check(CLI::ExistingFile);
-  init->add_option("--public-url", init_flags->options.public_url,
+  init->add_option("--public-url", flags.options.public_url,
                    "Base URL devices reach serve at (written to DIR/tracker.json)");
-  init->add_option("--listen", init_flags->options.listen, "serve's listen address:port");
+  init->add_option("--listen", flags.options.listen, "serve's listen address:port");
+  return init;
+}
 
-  auto publish_flags = std::make_shared<PublishFlags>();
-  PublishRequest& request = publish_flags->request;
+CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
+  PublishRequest& request = flags.request;
   auto* publish = app.add_subcommand(
       "publish", "Import IMAGE, make artifacts and torrents, sign the next release of --app");
-  publish->add_option("--config", publish_flags->config_file, "Tracker configuration file")
+  publish->add_option("--config", flags.config_file, "Tracker configuration file")
       ->check(CLI::ExistingFile);
   publish->add_option("--repository", request.repository,
                       "Repository directory (default: from the configuration)");
@@ -145,7 +147,16 @@ CommandAction RegisterReleaseCommands(CLI::App& app) {
       ->add_option("image", request.image_path,
                    "docker save tarball, OCI layout directory or oci-archive")
       ->required();
+  return publish;
+}
 
+}  // namespace
+
+CommandAction RegisterReleaseCommands(CLI::App& app) {
+  auto init_flags = std::make_shared<InitFlags>();
+  auto* init = AddInitCommand(app, *init_flags);
+  auto publish_flags = std::make_shared<PublishFlags>();
+  auto* publish = AddPublishCommand(app, *publish_flags);
   auto releases_repository = std::make_shared<std::string>();
   auto* releases = app.add_subcommand("releases", "List the published apps and releases");
   releases->add_option("--repository", *releases_repository, "Repository directory")->required();
