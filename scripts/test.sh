@@ -19,13 +19,37 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 status=0
+passed=0
+failed=0
+# Runs ctest on a build dir and adds its counts to passed/failed.
+run_ctest() {
+  local log
+  log=$(mktemp)
+  ctest --test-dir "$1" -j"$jobs" --output-on-failure 2>&1 | tee "$log" || status=1
+  local line total bad
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
+  if [[ -z $line ]]; then
+    failed=$((failed + 1)) status=1
+  else
+    bad=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+    total=$(sed -E 's/.* tests failed out of ([0-9]+).*/\1/' <<<"$line")
+    passed=$((passed + total - bad)) failed=$((failed + bad))
+  fi
+  rm -f "$log"
+}
+
 echo "== sanitizer build (ASan+UBSan): core, metadata, layerstore =="
-ctest --test-dir build-asan -j"$jobs" --output-on-failure || status=1
+run_ctest build-asan
 echo "== full build =="
-ctest --test-dir build -j"$jobs" --output-on-failure || status=1
+run_ctest build
 
 echo "== metadata fuzzer (libFuzzer + ASan/UBSan, 60 s) =="
-bash scripts/fuzz-metadata.sh 60 2>&1 | tail -60 || status=1
+if bash scripts/fuzz-metadata.sh 60 2>&1 | tail -60; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)) status=1
+fi
 
 echo "test.sh: finished in $(( $(date +%s) - start )) s, status $status"
+echo "$passed passed, $failed failed"
 exit $status

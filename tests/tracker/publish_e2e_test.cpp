@@ -275,7 +275,9 @@ TEST_F(PublishTest, SigkillAtManyPointsLeavesOldOrNewReleaseAndRerunCompletes) {
   const auto full = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
 
-  constexpr int kRounds = 3;
+  // Later publishes reuse artifacts and run faster than the probe, so kill
+  // points spread over the first 3/4 of it, in enough rounds to land >= 20.
+  constexpr int kRounds = 4;
   constexpr int kKillsPerRound = 8;
   int kills = 0;
   int completed = 0;
@@ -285,7 +287,7 @@ TEST_F(PublishTest, SigkillAtManyPointsLeavesOldOrNewReleaseAndRerunCompletes) {
     uint64_t visible = 0;
     for (int i = 0; i < kKillsPerRound; ++i) {
       // Kill points spread over the whole publish, offset per round.
-      auto delay = full * (i * kRounds + round + 1) / (kRounds * kKillsPerRound);
+      auto delay = full * 3 * (i * kRounds + round + 1) / (4 * kRounds * kKillsPerRound);
       bool finished = RunAndKillAfter(PublishCommand(dir_ + "/img/docker.tar"), delay);
       finished ? ++completed : ++kills;
       SCOPED_TRACE("round " + std::to_string(round) + " kill " + std::to_string(i));
