@@ -67,6 +67,7 @@ Json ProbeStats::ToJson() const {
   for (int64_t d : sorted) sq += (d - mean) * (d - mean);
   out["delay_us"] = {{"min", sorted.front() / 1000},
                      {"p50", sorted[sorted.size() / 2] / 1000},
+                     {"p95", sorted[sorted.size() * 95 / 100] / 1000},
                      {"max", sorted.back() / 1000},
                      {"mean", static_cast<int64_t>(mean / 1000)},
                      {"stddev", static_cast<int64_t>(std::sqrt(sq / sorted.size()) / 1000)}};

@@ -167,7 +167,11 @@ TEST_F(LinkTest, JitterSpreadsDelayUniformlyAroundTheMean) {
   std::cout << "asked 30000 +- 10000 us, measured " << d.dump() << "\n";
   EXPECT_GE(d["min"].get<int>(), 20'000) << d.dump();
   EXPECT_NEAR(d["mean"].get<double>(), 30'000, 3'000) << d.dump();
-  EXPECT_LE(d["max"].get<int>(), 45'000) << "jitter beyond its bound: " << d.dump();
+  // Uniform over 20..40 ms puts p95 at 39 ms. The maximum is not asserted
+  // tightly: one frame the scheduler delays on a loaded 2-core machine says
+  // nothing about the jitter the delay line draws.
+  EXPECT_LE(d["p95"].get<int>(), 41'500) << "jitter beyond its bound: " << d.dump();
+  EXPECT_LE(d["max"].get<int>(), 60'000) << d.dump();
   // Uniform over +-10 ms has a standard deviation of 20/sqrt(12) = 5.8 ms.
   EXPECT_NEAR(d["stddev"].get<double>(), 5'800, 1'500) << d.dump();
   EXPECT_EQ(r.sink["reordered"], 0);
