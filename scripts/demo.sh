@@ -88,7 +88,7 @@ while read -r diff_id length sha len; do
   [[ $got == "$sha" && $(stat -c %s "$work/artifact") == "$len" ]] || {
     echo "artifact $sha does not match its signed digest" >&2; exit 1; }
   zstd -dqc "$work/artifact" | head -c "$length" |
-    "$node" store --store "$store" unpack --diff-id "$diff_id" --length "$length" - >/dev/null
+    "$node" store --store "$store" -q unpack --diff-id "$diff_id" --length "$length" - >/dev/null
   echo "layer ${diff_id:0:19}... verified and unpacked ($len bytes fetched, $length unpacked)"
   lowers=("$("$node" store --store "$store" path "$diff_id")" "${lowers[@]}")
 done < <(echo "$release" | python3 -c '
@@ -114,7 +114,7 @@ step "6. A broken release 2 (its health check fails) is rolled back; release 1 k
 python3 - "$work/device/kiosk.json" >"$work/device/broken.json" <<'PY'
 import json, sys
 spec = json.load(open(sys.argv[1]))
-spec["health"] = {"type": "exec", "command": ["/bin/false"], "interval_ms": 200}
+spec["health"] = {"type": "exec", "command": ["/bin/sh", "-c", "exit 1"], "interval_ms": 200}
 spec["switch"] = {"healthy_deadline_ms": 2000}
 json.dump(spec, sys.stdout)
 PY
