@@ -21,6 +21,9 @@ inline std::string_view AsStringView(ByteSpan b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
+// 0-15 for a hex digit of either case, -1 for anything else.
+int HexDigitValue(char c);
+
 // Lower-case hex.
 std::string HexEncode(ByteSpan bytes);
 // Accepts lower- and upper-case digits; refuses odd lengths and other characters.

@@ -1,20 +1,10 @@
 #include "metadata/remote_repository.h"
 
+#include "core/bytes.h"
 #include "core/file_io.h"
 #include "metadata/tuf_names.h"
 
 namespace flotilla::metadata {
-namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
-
 Result<std::string> PercentDecode(std::string_view text) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -25,7 +15,7 @@ Result<std::string> PercentDecode(std::string_view text) {
     if (i + 2 >= text.size()) {
       return InvalidArgument("truncated percent escape");
     }
-    int high = HexValue(text[i + 1]), low = HexValue(text[i + 2]);
+    int high = HexDigitValue(text[i + 1]), low = HexDigitValue(text[i + 2]);
     if (high < 0 || low < 0 || (high == 0 && low == 0)) {
       return InvalidArgument("malformed percent escape");
     }

@@ -4,15 +4,10 @@
 #include <charconv>
 #include <cstring>
 
+#include "core/bytes.h"
+
 namespace flotilla::tracker {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 Result<uint64_t> ParseUnsigned(std::string_view name, std::string_view text) {
   uint64_t value = 0;
@@ -101,8 +96,8 @@ Result<std::string> PercentDecode(std::string_view text) {
     if (i + 2 >= text.size()) {
       return InvalidArgument("truncated percent escape");
     }
-    int hi = HexValue(text[i + 1]);
-    int lo = HexValue(text[i + 2]);
+    int hi = HexDigitValue(text[i + 1]);
+    int lo = HexDigitValue(text[i + 2]);
     if (hi < 0 || lo < 0) return InvalidArgument("bad percent escape");
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
