@@ -17,6 +17,8 @@ packages=(
   runc wrk hyperfine gnuplot-nox chromium
   # baselines of bench/tracker-load (BitTorrent tracker, static file server)
   opentracker nginx-light
+  # baselines and corpus of bench/delta
+  debootstrap xdelta3
 )
 
 missing=()
