@@ -1,0 +1,240 @@
+#include "sim/run_report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/file_io.h"
+#include "sim/command.h"
+
+namespace flotilla::sim {
+namespace {
+
+// The value below which `q` of `sorted` lies (nearest rank).
+double Quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return -1;
+  size_t rank = static_cast<size_t>(std::ceil(q * sorted.size()));
+  return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
+}
+
+std::string Seconds(double s) { return s < 0 ? "-" : fmt::format("{:.1f} s", s); }
+
+std::string Megabytes(uint64_t bytes) { return fmt::format("{:.2f} MB", bytes / 1e6); }
+
+Json DeviceToJson(const DeviceResult& d) {
+  Json j{{"name", d.name},
+         {"site", d.site},
+         {"completed", d.completed},
+         {"state", d.state},
+         {"traffic", DeviceTrafficToJson(d.traffic)},
+         {"reported", {{"from_peers", d.reported_from_peers},
+                       {"from_origin", d.reported_from_origin}}},
+         {"errors", d.errors}};
+  j["completion_s"] = d.completed ? Json(d.completion_s) : Json(nullptr);
+  return j;
+}
+
+template <typename T>
+Status Get(const Json& j, const char* key, T& out) {
+  if (!j.is_object() || !j.contains(key)) return InvalidArgument(fmt::format("report: no {}", key));
+  try {
+    out = j.at(key).get<T>();
+  } catch (const std::exception& e) {
+    return InvalidArgument(fmt::format("report: {}: {}", key, e.what()));
+  }
+  return Status::Ok();
+}
+
+Result<DeviceResult> DeviceFromJson(const Json& j) {
+  DeviceResult d;
+  RETURN_IF_ERROR(Get(j, "name", d.name));
+  RETURN_IF_ERROR(Get(j, "site", d.site));
+  RETURN_IF_ERROR(Get(j, "completed", d.completed));
+  RETURN_IF_ERROR(Get(j, "state", d.state));
+  RETURN_IF_ERROR(Get(j, "errors", d.errors));
+  if (d.completed) RETURN_IF_ERROR(Get(j, "completion_s", d.completion_s));
+  const Json& t = j.value("traffic", Json::object());
+  RETURN_IF_ERROR(Get(t, "rx_origin", d.traffic.rx_origin));
+  RETURN_IF_ERROR(Get(t, "rx_lan", d.traffic.rx_lan));
+  RETURN_IF_ERROR(Get(t, "rx_wan_peers", d.traffic.rx_wan_peers));
+  RETURN_IF_ERROR(Get(t, "tx_lan", d.traffic.tx_lan));
+  RETURN_IF_ERROR(Get(t, "tx_wan", d.traffic.tx_wan));
+  const Json& r = j.value("reported", Json::object());
+  RETURN_IF_ERROR(Get(r, "from_peers", d.reported_from_peers));
+  RETURN_IF_ERROR(Get(r, "from_origin", d.reported_from_origin));
+  return d;
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+ReportSummary Summarize(const RunReport& report) {
+  ReportSummary s;
+  s.devices = report.devices.size();
+  std::vector<double> times;
+  for (const DeviceResult& d : report.devices) {
+    if (d.completed) times.push_back(d.completion_s);
+  }
+  std::sort(times.begin(), times.end());
+  s.completed = times.size();
+  s.p50_s = Quantile(times, 0.5);
+  s.p95_s = Quantile(times, 0.95);
+  s.max_s = times.empty() ? -1 : times.back();
+  size_t needed = static_cast<size_t>(std::ceil(0.95 * s.devices));
+  if (needed > 0 && times.size() >= needed) s.time_to_95pct_s = times[needed - 1];
+  for (const SiteResult& site : report.sites) s.wan_rx_bytes += site.wan_rx_bytes;
+  if (report.release_bytes > 0) {
+    s.origin_copies = static_cast<double>(report.origin_egress_bytes) / report.release_bytes;
+  }
+  return s;
+}
+
+Json RunReportToJson(const RunReport& report) {
+  ReportSummary s = Summarize(report);
+  Json devices = Json::array(), sites = Json::array(), timeline = Json::array();
+  for (const DeviceResult& d : report.devices) devices.push_back(DeviceToJson(d));
+  for (const SiteResult& site : report.sites) {
+    sites.push_back({{"name", site.name},
+                     {"wan_rx_bytes", site.wan_rx_bytes},
+                     {"wan_tx_bytes", site.wan_tx_bytes}});
+  }
+  for (const auto& [t, bytes] : report.origin_timeline) timeline.push_back(Json::array({t, bytes}));
+  auto maybe = [](double v) { return v < 0 ? Json(nullptr) : Json(v); };
+  return Json{{"scenario", report.scenario},
+              {"strategy", report.strategy},
+              {"seed", report.seed},
+              {"time_limit_s", report.time_limit_s},
+              {"release", report.release},
+              {"release_bytes", report.release_bytes},
+              {"duration_s", report.duration_s},
+              {"ended_by", report.ended_by},
+              {"summary",
+               {{"devices", s.devices},
+                {"completed", s.completed},
+                {"p50_s", maybe(s.p50_s)},
+                {"p95_s", maybe(s.p95_s)},
+                {"max_s", maybe(s.max_s)},
+                {"time_to_95pct_s", maybe(s.time_to_95pct_s)},
+                {"wan_rx_bytes", s.wan_rx_bytes},
+                {"origin_egress_bytes", report.origin_egress_bytes},
+                {"origin_copies", s.origin_copies}}},
+              {"devices", devices},
+              {"sites", sites},
+              {"origin", {{"egress_bytes", report.origin_egress_bytes}, {"timeline", timeline}}}};
+}
+
+Result<RunReport> RunReportFromJson(const Json& j) {
+  RunReport r;
+  RETURN_IF_ERROR(Get(j, "scenario", r.scenario));
+  RETURN_IF_ERROR(Get(j, "strategy", r.strategy));
+  RETURN_IF_ERROR(Get(j, "seed", r.seed));
+  RETURN_IF_ERROR(Get(j, "time_limit_s", r.time_limit_s));
+  RETURN_IF_ERROR(Get(j, "release", r.release));
+  RETURN_IF_ERROR(Get(j, "release_bytes", r.release_bytes));
+  RETURN_IF_ERROR(Get(j, "duration_s", r.duration_s));
+  RETURN_IF_ERROR(Get(j, "ended_by", r.ended_by));
+  if (!j.contains("devices") || !j["devices"].is_array()) return InvalidArgument("report: no devices");
+  for (const Json& d : j["devices"]) {
+    ASSIGN_OR_RETURN(DeviceResult device, DeviceFromJson(d));
+    r.devices.push_back(std::move(device));
+  }
+  if (!j.contains("sites") || !j["sites"].is_array()) return InvalidArgument("report: no sites");
+  for (const Json& s : j["sites"]) {
+    SiteResult site;
+    RETURN_IF_ERROR(Get(s, "name", site.name));
+    RETURN_IF_ERROR(Get(s, "wan_rx_bytes", site.wan_rx_bytes));
+    RETURN_IF_ERROR(Get(s, "wan_tx_bytes", site.wan_tx_bytes));
+    r.sites.push_back(site);
+  }
+  const Json& origin = j.value("origin", Json::object());
+  RETURN_IF_ERROR(Get(origin, "egress_bytes", r.origin_egress_bytes));
+  RETURN_IF_ERROR(Get(origin, "timeline", r.origin_timeline));
+  return r;
+}
+
+std::string SummaryTable(const RunReport& report) {
+  ReportSummary s = Summarize(report);
+  std::string out = fmt::format(
+      "scenario {} · strategy {} · seed {} · release {} ({})\n"
+      "ended by: {} after {}\n\n"
+      "  devices completed   {} of {}\n"
+      "  completion p50/p95  {} / {}   (max {})\n"
+      "  95% of the fleet    {}\n"
+      "  origin egress       {}  ({:.2f} copies of the release)\n"
+      "  WAN bytes, all sites {}\n\n",
+      report.scenario, report.strategy, report.seed, report.release,
+      Megabytes(report.release_bytes), report.ended_by, Seconds(report.duration_s), s.completed,
+      s.devices, Seconds(s.p50_s), Seconds(s.p95_s), Seconds(s.max_s),
+      Seconds(s.time_to_95pct_s), Megabytes(report.origin_egress_bytes), s.origin_copies,
+      Megabytes(s.wan_rx_bytes));
+  out += fmt::format("  {:<16} {:>12} {:>12}\n", "site", "WAN down", "WAN up");
+  for (const SiteResult& site : report.sites) {
+    out += fmt::format("  {:<16} {:>12} {:>12}\n", site.name, Megabytes(site.wan_rx_bytes),
+                       Megabytes(site.wan_tx_bytes));
+  }
+  out += fmt::format("\n  {:<20} {:>10} {:>12} {:>12} {:>12}  {}\n", "device", "done at",
+                     "from origin", "from LAN", "other sites", "state");
+  for (const DeviceResult& d : report.devices) {
+    out += fmt::format("  {:<20} {:>10} {:>12} {:>12} {:>12}  {}{}\n", d.name,
+                       d.completed ? Seconds(d.completion_s) : std::string("-"),
+                       Megabytes(d.traffic.rx_origin), Megabytes(d.traffic.rx_lan),
+                       Megabytes(d.traffic.rx_wan_peers), d.state,
+                       d.errors.empty() ? "" : "  (" + d.errors.front() + ")");
+  }
+  return out;
+}
+
+Status WritePlots(const std::vector<RunReport>& reports, const std::string& out_dir) {
+  if (reports.empty()) return InvalidArgument("no report to plot");
+  RETURN_IF_ERROR(CreateDirectories(out_dir));
+  std::string cdf_plot, origin_plot;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    const RunReport& r = reports[i];
+    std::vector<double> times;
+    for (const DeviceResult& d : r.devices) {
+      if (d.completed) times.push_back(d.completion_s);
+    }
+    std::sort(times.begin(), times.end());
+    // Fractions are of ALL devices, so a run that left devices behind never reaches 1.
+    std::string cdf = "0 0\n";
+    for (size_t k = 0; k < times.size(); ++k) {
+      cdf += fmt::format("{:.3f} {:.4f}\n", times[k], double(k + 1) / r.devices.size());
+    }
+    std::string origin;
+    for (const auto& [t, bytes] : r.origin_timeline) origin += fmt::format("{:.3f} {}\n", t, bytes);
+    std::string label = r.strategy + (reports.size() > 1 ? "" : " (" + r.scenario + ")");
+    std::string cdf_file = fmt::format("{}/completion-{}.dat", out_dir, i);
+    std::string origin_file = fmt::format("{}/origin-{}.dat", out_dir, i);
+    RETURN_IF_ERROR(WriteFileAtomic(cdf_file, cdf));
+    RETURN_IF_ERROR(WriteFileAtomic(origin_file, origin));
+    cdf_plot += fmt::format("{}{} using 1:2 with steps lw 2 title {}", i ? ", " : "",
+                            Quote(cdf_file), Quote(label));
+    origin_plot += fmt::format("{}{} using 1:($2/1e6) with lines lw 2 title {}", i ? ", " : "",
+                               Quote(origin_file), Quote(label));
+  }
+  std::string script = fmt::format(
+      "set terminal png size 900,560\n"
+      "set grid\nset key bottom right\n"
+      "set output {}\n"
+      "set title 'Release completion ({})'\n"
+      "set xlabel 'seconds since publish'\nset ylabel 'fraction of devices'\n"
+      "set yrange [0:1.05]\n"
+      "plot {}\n"
+      "set output {}\n"
+      "set title 'Origin egress'\nset key top left\n"
+      "set ylabel 'MB sent by the origin (cumulative)'\nset yrange [0:*]\n"
+      "plot {}\n",
+      Quote(out_dir + "/completion-cdf.png"), reports.front().scenario, cdf_plot,
+      Quote(out_dir + "/origin-egress.png"), origin_plot);
+  std::string gp = out_dir + "/plots.gp";
+  RETURN_IF_ERROR(WriteFileAtomic(gp, script));
+  return RunChecked({"gnuplot", gp}).status();
+}
+
+}  // namespace flotilla::sim

@@ -1,0 +1,90 @@
+#include "sim/run_report.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace flotilla::sim {
+namespace {
+
+RunReport TwentyDevices() {
+  RunReport r;
+  r.scenario = "unit";
+  r.strategy = "flotilla";
+  r.seed = 3;
+  r.time_limit_s = 100;
+  r.release = "2";
+  r.release_bytes = 1'000'000;
+  r.duration_s = 80;
+  r.ended_by = "time limit";
+  for (int i = 0; i < 20; ++i) {
+    DeviceResult d;
+    d.name = "s/d" + std::to_string(i);
+    d.site = "s";
+    d.completed = i < 19;  // the last one never finishes
+    d.completion_s = 10.0 * (i + 1);
+    d.state = d.completed ? "running" : "downloading";
+    d.traffic.rx_lan = 1000 * i;
+    r.devices.push_back(d);
+  }
+  r.devices.back().errors = {"link down"};
+  r.sites = {{"s", 3'000'000, 200'000}};
+  r.origin_egress_bytes = 1'500'000;
+  r.origin_timeline = {{0.0, 0}, {1.0, 700'000}, {2.0, 1'500'000}};
+  return r;
+}
+
+TEST(RunReportTest, SummaryCountsEveryDeviceNotOnlyCompletedOnes) {
+  ReportSummary s = Summarize(TwentyDevices());
+  EXPECT_EQ(s.devices, 20u);
+  EXPECT_EQ(s.completed, 19u);
+  EXPECT_DOUBLE_EQ(s.p50_s, 100.0);  // 10th of 19 completions
+  EXPECT_DOUBLE_EQ(s.p95_s, 190.0);
+  EXPECT_DOUBLE_EQ(s.max_s, 190.0);
+  EXPECT_DOUBLE_EQ(s.time_to_95pct_s, 190.0) << "19 of 20 is exactly 95%";
+  EXPECT_DOUBLE_EQ(s.origin_copies, 1.5);
+  EXPECT_EQ(s.wan_rx_bytes, 3'000'000u);
+
+  RunReport fewer = TwentyDevices();
+  fewer.devices[17].completed = false;  // 18 of 20 < 95%
+  EXPECT_DOUBLE_EQ(Summarize(fewer).time_to_95pct_s, -1);
+}
+
+TEST(RunReportTest, JsonRoundTrips) {
+  RunReport r = TwentyDevices();
+  auto back = RunReportFromJson(RunReportToJson(r));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(RunReportToJson(*back), RunReportToJson(r));
+  EXPECT_TRUE(RunReportToJson(r)["devices"][19]["completion_s"].is_null());
+  Json broken = RunReportToJson(r);
+  broken["devices"][0].erase("traffic");
+  EXPECT_FALSE(RunReportFromJson(broken).ok());
+}
+
+TEST(RunReportTest, TableNamesEveryDeviceAndItsError) {
+  std::string table = SummaryTable(TwentyDevices());
+  EXPECT_NE(table.find("devices completed   19 of 20"), std::string::npos) << table;
+  EXPECT_NE(table.find("s/d19"), std::string::npos);
+  EXPECT_NE(table.find("(link down)"), std::string::npos);
+  EXPECT_NE(table.find("1.50 copies"), std::string::npos);
+}
+
+TEST(RunReportTest, PlotsArePngFiles) {
+  std::string dir = std::filesystem::temp_directory_path() / "fsim-plot-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  RunReport baseline = TwentyDevices();
+  baseline.strategy = "http-full";
+  ASSERT_TRUE(WritePlots({TwentyDevices(), baseline}, dir).ok());
+  for (const char* name : {"completion-cdf.png", "origin-egress.png"}) {
+    std::ifstream png(dir + "/" + name, std::ios::binary);
+    char magic[4] = {};
+    png.read(magic, 4);
+    EXPECT_EQ(std::string(magic + 1, 3), "PNG") << name;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace flotilla::sim
