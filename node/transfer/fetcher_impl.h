@@ -1,0 +1,125 @@
+// Internals of TorrentFetcher, shared by its .cpp files. Not a public header.
+//
+// Thread rule: every member below `worker-only` is touched only by tasks on
+// `worker_`; `mu_` guards the snapshot the caller's thread reads.
+#pragma once
+
+#include <libtorrent/alert_types.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/torrent_handle.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "node/transfer/origin_policy.h"
+#include "node/transfer/torrent_fetcher.h"
+#include "node/transfer/torrent_loader.h"
+
+namespace flotilla::node {
+
+// One wanted artifact, as the worker sees it.
+struct TransferArtifact {
+  enum class Readd { kNone, kSavingResume, kRemoving };
+
+  ArtifactRequest request;
+  std::string hex;  // hex of the signed SHA-256: every path of this artifact
+  transfer::LoadedTorrent torrent;
+  lt::torrent_handle handle;
+  transfer::OriginPolicy origin;
+  FetchProgress progress;
+  bool verified = false;  // whole-file SHA-256 and length matched
+  int verify_failures = 0;
+  bool awaiting_recheck = false;  // force_recheck asked; seeding state is stale until it runs
+  bool resume_dirty = false;
+  bool resume_pending = false;
+  MonoTime last_resume_save{};
+  MonoTime last_reconnect{};
+  MonoTime last_reannounce{};
+  MonoTime last_peer_progress{};
+  std::optional<MonoTime> banned_at;  // a peer was banned and peers made no progress since
+  Readd readd = Readd::kNone;
+  uint64_t payload_seen = 0;  // total_payload_download of the current handle
+  uint64_t upload_seen = 0;
+  bool forgotten = false;  // removal with file deletion in flight
+};
+
+class TorrentFetcher::Impl {
+ public:
+  static Result<std::unique_ptr<Impl>> Start(const TorrentFetcherOptions& options);
+  ~Impl();
+
+  Status Want(const ArtifactRequest& request);
+  Status Forget(const Digest& sha256);
+  Result<FetchProgress> Progress(const Digest& sha256) const;
+  Result<std::string> CompletedPath(const Digest& sha256) const;
+  Status SetRateLimits(int download, int upload);
+  Status AddPeer(const std::string& endpoint);
+  TransferCounters GetCounters() const;
+
+ private:
+  explicit Impl(const TorrentFetcherOptions& options);
+
+  // Runs `task` on the worker and waits for its status.
+  Status RunOnWorker(std::function<Status()> task);
+  Status StartSession();
+  void ScheduleTick();
+  void Shutdown();
+
+  // torrent_fetcher_add.cpp: torrent bytes, add, re-add, forget.
+  Result<transfer::LoadedTorrent> LoadTorrent(const ArtifactRequest& request);
+  Status AddToSession(TransferArtifact& artifact);
+  Status AddArtifact(const ArtifactRequest& request, transfer::LoadedTorrent torrent);
+  Status ForgetOnWorker(const Digest& sha256);
+  void StartReadd(TransferArtifact& artifact);
+  std::string TorrentPath(const std::string& hex) const;
+  std::string SavePath(const std::string& hex) const;
+  std::string DataPath(const std::string& hex) const;
+  std::string ResumePath(const std::string& hex) const;
+
+  // torrent_fetcher_tick.cpp: alerts, progress, origin policy, resume, verify.
+  void Tick();
+  void HandleAlert(lt::alert* alert);
+  void OnBlockFinished(const lt::block_finished_alert& alert);
+  void OnResumeData(const lt::save_resume_data_alert& alert);
+  void OnTorrentRemoved(const lt::torrent_removed_alert& alert);
+  void UpdateArtifact(TransferArtifact& artifact);
+  void ApplyOriginPolicy(TransferArtifact& artifact, const lt::torrent_status& status,
+                         const std::vector<lt::peer_info>& peers);
+  void MaybeSaveResume(TransferArtifact& artifact);
+  void VerifyCompleted(TransferArtifact& artifact);
+  void ReconnectIfAlone(TransferArtifact& artifact, uint32_t connected);
+  void MaybeRecoverFromBan(TransferArtifact& artifact);
+  void PublishSnapshot();
+  TransferArtifact* FindByHandle(const lt::torrent_handle& handle);
+  bool IsOriginEndpoint(const lt::tcp::endpoint& endpoint) const;
+  std::string WebSeedUrl(const std::string& hex) const;
+
+  const TorrentFetcherOptions options_;
+  Clock& clock_;
+  std::string announce_url_;
+
+  // worker-only
+  std::unique_ptr<lt::session> session_;
+  std::map<Digest, TransferArtifact> artifacts_;
+  std::set<lt::tcp::endpoint> origin_endpoints_;
+  std::vector<lt::tcp::endpoint> known_peers_;
+  TransferCounters counters_;
+  bool previous_run_crashed_ = false;
+  bool stopping_ = false;
+
+  mutable std::mutex mu_;
+  std::map<Digest, FetchProgress> snapshot_;
+  std::map<Digest, std::string> completed_paths_;
+  TransferCounters counters_snapshot_;
+
+  ThreadExecutor worker_;  // last: stopped first when Impl is destroyed
+};
+
+}  // namespace flotilla::node

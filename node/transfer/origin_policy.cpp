@@ -1,0 +1,74 @@
+#include "node/transfer/origin_policy.h"
+
+#include <chrono>
+
+namespace flotilla::node::transfer {
+namespace {
+
+Duration Seconds(double s) {
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+
+}  // namespace
+
+OriginPolicy::OriginPolicy(const OriginPolicyOptions& options, MonoTime started)
+    : options_(options), last_peer_progress_(started) {}
+
+OriginAction OriginPolicy::Update(const OriginObservation& o) {
+  if (o.peer_bytes > last_peer_bytes_) {
+    last_peer_bytes_ = o.peer_bytes;
+    last_peer_progress_ = o.now;
+  }
+  samples_.emplace_back(o.now, o.peer_bytes);
+  while (samples_.size() > 1 &&
+         o.now - samples_[1].first >= Seconds(options_.min_attached_seconds)) {
+    samples_.pop_front();
+  }
+  if (o.connected_peers == 0) {
+    peers_present_ = false;
+  } else if (!peers_present_) {
+    peers_present_ = true;
+    peers_present_since_ = o.now;
+  }
+  if (o.complete || options_.disabled) {
+    if (!attached_) return OriginAction::kNone;
+    attached_ = false;
+    last_reason_ = o.complete ? "complete" : "origin disabled";
+    return OriginAction::kDetach;
+  }
+  if (!attached_) {
+    if (!ShouldAttach(o)) return OriginAction::kNone;
+    attached_ = true;
+    attached_at_ = o.now;
+    return OriginAction::kAttach;
+  }
+  if (!ShouldDetach(o)) return OriginAction::kNone;
+  attached_ = false;
+  last_peer_progress_ = o.now;  // give peers a full stall period again
+  last_reason_ = "peers progress";
+  return OriginAction::kDetach;
+}
+
+bool OriginPolicy::ShouldAttach(const OriginObservation& o) {
+  if (o.now - last_peer_progress_ >= Seconds(options_.stall_seconds)) {
+    last_reason_ = "no peer progress";
+    return true;
+  }
+  if (peers_present_ && o.useful_peers == 0 &&
+      o.now - peers_present_since_ >= Seconds(options_.no_useful_peer_seconds)) {
+    last_reason_ = "no connected peer has the missing pieces";
+    return true;
+  }
+  return false;
+}
+
+uint64_t OriginPolicy::PeerBytesInWindow(const OriginObservation& o) const {
+  return samples_.empty() ? 0 : o.peer_bytes - samples_.front().second;
+}
+
+bool OriginPolicy::ShouldDetach(const OriginObservation& o) const {
+  if (o.now - attached_at_ < Seconds(options_.min_attached_seconds)) return false;
+  return o.useful_peers > 0 && PeerBytesInWindow(o) >= options_.detach_peer_bytes;
+}
+
+}  // namespace flotilla::node::transfer

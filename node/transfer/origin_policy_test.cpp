@@ -1,0 +1,95 @@
+#include "node/transfer/origin_policy.h"
+
+#include <gtest/gtest.h>
+
+namespace flotilla::node::transfer {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class OriginPolicyTest : public ::testing::Test {
+ protected:
+  OriginPolicyOptions Options() {
+    OriginPolicyOptions o;
+    o.stall_seconds = 10;
+    o.no_useful_peer_seconds = 3;
+    o.min_attached_seconds = 5;
+    o.detach_peer_bytes = 100'000;
+    return o;
+  }
+  OriginObservation At(double s, uint64_t peer_bytes, uint32_t connected, uint32_t useful) {
+    return {start_ + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s)),
+            peer_bytes, connected, useful, false};
+  }
+  MonoTime start_{seconds(1000)};
+};
+
+TEST_F(OriginPolicyTest, AloneAttachesOnlyAfterTheStallPeriod) {
+  OriginPolicy policy(Options(), start_);
+  for (double t = 0; t < 9.9; t += 0.5) {
+    EXPECT_EQ(policy.Update(At(t, 0, 0, 0)), OriginAction::kNone) << t;
+  }
+  EXPECT_EQ(policy.Update(At(10, 0, 0, 0)), OriginAction::kAttach);
+  EXPECT_EQ(policy.last_reason(), "no peer progress");
+  EXPECT_TRUE(policy.attached());
+}
+
+TEST_F(OriginPolicyTest, PeerProgressKeepsTheOriginAway) {
+  OriginPolicy policy(Options(), start_);
+  uint64_t bytes = 0;
+  for (double t = 0; t < 60; t += 0.5) {
+    bytes += 1000;
+    EXPECT_EQ(policy.Update(At(t, bytes, 1, 1)), OriginAction::kNone) << t;
+  }
+  // Peers stop delivering: the origin comes after stall_seconds.
+  EXPECT_EQ(policy.Update(At(69, bytes, 1, 1)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(70, bytes, 1, 1)), OriginAction::kAttach);
+}
+
+TEST_F(OriginPolicyTest, PeersWithoutMissingPiecesBringTheOriginEarly) {
+  OriginPolicy policy(Options(), start_);
+  EXPECT_EQ(policy.Update(At(1, 0, 2, 0)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(3.9, 0, 2, 0)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(4, 0, 2, 0)), OriginAction::kAttach);
+  EXPECT_EQ(policy.last_reason(), "no connected peer has the missing pieces");
+}
+
+TEST_F(OriginPolicyTest, DetachesWhenPeersProgressAfterTheMinimumTime) {
+  OriginPolicy policy(Options(), start_);
+  ASSERT_EQ(policy.Update(At(10, 0, 0, 0)), OriginAction::kAttach);
+  // A useful peer appears and delivers fast, but the origin stays 5 s.
+  EXPECT_EQ(policy.Update(At(11, 200'000, 1, 1)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(14, 400'000, 1, 1)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(15, 600'000, 1, 1)), OriginAction::kDetach);
+  EXPECT_FALSE(policy.attached());
+  // The stall timer restarts at the detach.
+  EXPECT_EQ(policy.Update(At(24.9, 600'000, 1, 1)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(25, 600'000, 1, 1)), OriginAction::kAttach);
+}
+
+TEST_F(OriginPolicyTest, SlowPeersDoNotDetachTheOrigin) {
+  OriginPolicy policy(Options(), start_);
+  ASSERT_EQ(policy.Update(At(10, 0, 0, 0)), OriginAction::kAttach);
+  uint64_t bytes = 0;
+  for (double t = 10.5; t < 40; t += 0.5) {
+    bytes += 1000;  // 2 KB/s: 10 KB per 5 s window, below 100 KB
+    EXPECT_EQ(policy.Update(At(t, bytes, 1, 1)), OriginAction::kNone) << t;
+  }
+}
+
+TEST_F(OriginPolicyTest, CompletionDetachesAndDisabledNeverAttaches) {
+  OriginPolicy policy(Options(), start_);
+  ASSERT_EQ(policy.Update(At(10, 0, 0, 0)), OriginAction::kAttach);
+  OriginObservation done = At(11, 0, 0, 0);
+  done.complete = true;
+  EXPECT_EQ(policy.Update(done), OriginAction::kDetach);
+
+  OriginPolicyOptions off = Options();
+  off.disabled = true;
+  OriginPolicy never(off, start_);
+  for (double t = 0; t < 100; t += 1) EXPECT_EQ(never.Update(At(t, 0, 0, 0)), OriginAction::kNone);
+}
+
+}  // namespace
+}  // namespace flotilla::node::transfer

@@ -1,0 +1,298 @@
+// TorrentFetcher's worker tick: alerts, byte accounting (peers vs origin),
+// the origin policy, resume data, whole-file verification and recoveries.
+#include <libtorrent/alert_types.hpp>
+#include <libtorrent/peer_info.hpp>
+#include <libtorrent/write_resume_data.hpp>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/digest.h"
+#include "core/file_io.h"
+#include "node/transfer/fetcher_impl.h"
+
+namespace flotilla::node {
+namespace {
+
+constexpr int kBlockSize = 16 << 10;
+
+Duration Seconds(double s) {
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+
+bool IsBitTorrentPeer(const lt::peer_info& peer) {
+  return peer.connection_type == lt::peer_info::standard_bittorrent &&
+         !(peer.flags & (lt::peer_info::connecting | lt::peer_info::handshake));
+}
+
+// Connected peers that have at least one piece `status` lacks.
+uint32_t UsefulPeers(const lt::torrent_status& status, const std::vector<lt::peer_info>& peers) {
+  uint32_t useful = 0;
+  for (const auto& peer : peers) {
+    if (!IsBitTorrentPeer(peer) || peer.pieces.size() != status.pieces.size()) continue;
+    for (lt::piece_index_t i(0); i < lt::piece_index_t(status.pieces.size()); ++i) {
+      if (peer.pieces[i] && !status.pieces[i]) {
+        ++useful;
+        break;
+      }
+    }
+  }
+  return useful;
+}
+
+}  // namespace
+
+void TorrentFetcher::Impl::Tick() {
+  std::vector<lt::alert*> alerts;
+  session_->pop_alerts(&alerts);
+  for (lt::alert* a : alerts) HandleAlert(a);
+  for (auto& [digest, artifact] : artifacts_) {
+    if (!artifact.handle.is_valid() || artifact.forgotten ||
+        artifact.readd != TransferArtifact::Readd::kNone) {
+      continue;
+    }
+    UpdateArtifact(artifact);
+  }
+  PublishSnapshot();
+}
+
+TransferArtifact* TorrentFetcher::Impl::FindByHandle(const lt::torrent_handle& handle) {
+  for (auto& [digest, artifact] : artifacts_) {
+    if (artifact.handle == handle) return &artifact;
+  }
+  return nullptr;
+}
+
+bool TorrentFetcher::Impl::IsOriginEndpoint(const lt::tcp::endpoint& endpoint) const {
+  return origin_endpoints_.count(endpoint) != 0;
+}
+
+void TorrentFetcher::Impl::HandleAlert(lt::alert* alert) {
+  if (auto* block = lt::alert_cast<lt::block_finished_alert>(alert)) {
+    OnBlockFinished(*block);
+  } else if (auto* resume = lt::alert_cast<lt::save_resume_data_alert>(alert)) {
+    OnResumeData(*resume);
+  } else if (auto* failed = lt::alert_cast<lt::save_resume_data_failed_alert>(alert)) {
+    if (TransferArtifact* a = FindByHandle(failed->handle)) {
+      a->resume_pending = false;
+      if (a->readd == TransferArtifact::Readd::kSavingResume) {
+        a->readd = TransferArtifact::Readd::kRemoving;
+        session_->remove_torrent(a->handle);
+      }
+    }
+  } else if (auto* removed = lt::alert_cast<lt::torrent_removed_alert>(alert)) {
+    OnTorrentRemoved(*removed);
+  } else if (auto* hash = lt::alert_cast<lt::hash_failed_alert>(alert)) {
+    ++counters_.hash_failures;
+    if (TransferArtifact* a = FindByHandle(hash->handle)) ++a->progress.hash_failures;
+  } else if (auto* ban = lt::alert_cast<lt::peer_ban_alert>(alert)) {
+    ++counters_.peers_banned;
+    if (TransferArtifact* a = FindByHandle(ban->handle)) a->banned_at = clock_.MonotonicNow();
+  } else if (auto* piece = lt::alert_cast<lt::piece_finished_alert>(alert)) {
+    if (TransferArtifact* a = FindByHandle(piece->handle)) a->resume_dirty = true;
+  } else if (auto* checked = lt::alert_cast<lt::torrent_checked_alert>(alert)) {
+    if (TransferArtifact* a = FindByHandle(checked->handle)) a->awaiting_recheck = false;
+  } else if (auto* error = lt::alert_cast<lt::file_error_alert>(alert)) {
+    if (TransferArtifact* a = FindByHandle(error->handle)) a->progress.error = error->message();
+  } else if (auto* deleted = lt::alert_cast<lt::torrent_deleted_alert>(alert)) {
+    std::error_code ec;
+    std::filesystem::remove_all(SavePath(HexEncode(ByteSpan(
+                                    reinterpret_cast<const uint8_t*>(deleted->info_hashes.v2.data()),
+                                    32))),
+                                ec);
+  }
+}
+
+// Payload bytes of a finished block, counted to the peers or to the origin.
+// Pad bytes past the end of the file are not payload.
+void TorrentFetcher::Impl::OnBlockFinished(const lt::block_finished_alert& alert) {
+  TransferArtifact* a = FindByHandle(alert.handle);
+  if (a == nullptr) return;
+  const uint64_t piece_length = static_cast<uint64_t>(a->torrent.piece_length);
+  const uint64_t start = static_cast<uint64_t>(static_cast<int>(alert.piece_index)) * piece_length +
+                         static_cast<uint64_t>(alert.block_index) * kBlockSize;
+  const uint64_t end = std::min(start + kBlockSize, a->request.length);
+  if (end <= start) return;
+  const uint64_t bytes = end - start;
+  if (IsOriginEndpoint(alert.endpoint)) {
+    a->progress.bytes_from_origin += bytes;
+    counters_.bytes_from_origin += bytes;
+  } else {
+    a->progress.bytes_from_peers += bytes;
+    counters_.bytes_from_peers += bytes;
+    a->last_peer_progress = clock_.MonotonicNow();
+    a->banned_at.reset();
+  }
+}
+
+void TorrentFetcher::Impl::OnResumeData(const lt::save_resume_data_alert& alert) {
+  TransferArtifact* a = FindByHandle(alert.handle);
+  if (a == nullptr) return;
+  a->resume_pending = false;
+  const std::vector<char> buffer = lt::write_resume_data_buf(alert.params);
+  Status written = WriteFileAtomic(
+      ResumePath(a->hex),
+      ByteSpan(reinterpret_cast<const uint8_t*>(buffer.data()), buffer.size()), 0600);
+  if (!written.ok()) a->progress.error = written.WithContext("save resume data").message();
+  if (a->readd == TransferArtifact::Readd::kSavingResume) {
+    a->readd = TransferArtifact::Readd::kRemoving;
+    session_->remove_torrent(a->handle);
+  }
+}
+
+void TorrentFetcher::Impl::OnTorrentRemoved(const lt::torrent_removed_alert& alert) {
+  for (auto it = artifacts_.begin(); it != artifacts_.end(); ++it) {
+    TransferArtifact& a = it->second;
+    if (!(a.handle == alert.handle)) continue;
+    if (a.forgotten) {
+      artifacts_.erase(it);
+      return;
+    }
+    if (a.readd == TransferArtifact::Readd::kRemoving) {
+      a.readd = TransferArtifact::Readd::kNone;
+      a.banned_at.reset();
+      a.last_peer_progress = clock_.MonotonicNow();
+      Status added = AddToSession(a);
+      if (!added.ok()) {
+        a.progress.state = FetchState::kFailed;
+        a.progress.error = added.WithContext("re-add after ban").message();
+      }
+    }
+    return;
+  }
+}
+
+void TorrentFetcher::Impl::UpdateArtifact(TransferArtifact& a) {
+  const lt::torrent_status status = a.handle.status(lt::torrent_handle::query_pieces);
+  const uint64_t payload = static_cast<uint64_t>(status.total_payload_download);
+  const uint64_t upload = static_cast<uint64_t>(status.total_payload_upload);
+  counters_.payload_received += payload - std::min(payload, a.payload_seen);
+  counters_.bytes_uploaded += upload - std::min(upload, a.upload_seen);
+  a.progress.bytes_uploaded += upload - std::min(upload, a.upload_seen);
+  a.payload_seen = std::max(a.payload_seen, payload);
+  a.upload_seen = std::max(a.upload_seen, upload);
+  a.progress.bytes_verified =
+      std::min<uint64_t>(static_cast<uint64_t>(status.total_wanted_done), a.request.length);
+  std::vector<lt::peer_info> peers;
+  a.handle.get_peer_info(peers);
+  uint32_t connected = 0;
+  for (const auto& peer : peers) {
+    if (IsBitTorrentPeer(peer)) ++connected;
+    if (peer.connection_type != lt::peer_info::standard_bittorrent) {
+      origin_endpoints_.insert(peer.ip);  // web seed connections are the origin
+    }
+  }
+  a.progress.peers = connected;
+  if (a.progress.state == FetchState::kFailed) return;
+  ApplyOriginPolicy(a, status, peers);
+  if (!status.is_seeding) a.awaiting_recheck = false;
+  if (status.is_seeding && !a.verified && !a.awaiting_recheck) VerifyCompleted(a);
+  MaybeSaveResume(a);
+  if (!a.verified) {
+    ReconnectIfAlone(a, connected);
+    MaybeRecoverFromBan(a);
+  }
+}
+
+void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torrent_status& status,
+                                             const std::vector<lt::peer_info>& peers) {
+  if (options_.web_seed_url.empty()) return;
+  transfer::OriginObservation seen{.now = clock_.MonotonicNow(),
+                                   .peer_bytes = a.progress.bytes_from_peers,
+                                   .connected_peers = a.progress.peers,
+                                   .useful_peers = UsefulPeers(status, peers),
+                                   .complete = status.is_seeding};
+  const std::string url = WebSeedUrl(a.hex);
+  switch (a.origin.Update(seen)) {
+    case transfer::OriginAction::kAttach:
+      ++counters_.origin_attaches;
+      a.handle.add_url_seed(url);
+      break;
+    case transfer::OriginAction::kDetach:
+      a.handle.remove_url_seed(url);
+      break;
+    case transfer::OriginAction::kNone:
+      // libtorrent drops a web seed that failed (hash failure, HTTP error):
+      // while the policy wants the origin, it is attached again.
+      if (a.origin.attached() && a.handle.url_seeds().count(url) == 0) {
+        a.handle.add_url_seed(url);
+      }
+      break;
+  }
+}
+
+void TorrentFetcher::Impl::MaybeSaveResume(TransferArtifact& a) {
+  const MonoTime now = clock_.MonotonicNow();
+  if (!a.resume_dirty || a.resume_pending ||
+      now - a.last_resume_save < Seconds(options_.resume_save_seconds)) {
+    return;
+  }
+  a.resume_dirty = false;
+  a.resume_pending = true;
+  a.last_resume_save = now;
+  a.handle.save_resume_data(lt::torrent_handle::flush_disk_cache);
+}
+
+// libtorrent verified every piece; the file's length and SHA-256 must also be
+// the signed ones before anyone is told it is complete.
+void TorrentFetcher::Impl::VerifyCompleted(TransferArtifact& a) {
+  const std::string path = DataPath(a.hex);
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  Result<Digest> digest = ec ? Result<Digest>(NotFound(path)) : HashFile(path);
+  if (!ec && size == a.request.length && digest.ok() && *digest == a.request.sha256) {
+    a.verified = true;
+    a.progress.state = FetchState::kComplete;
+    a.progress.error.clear();
+    a.resume_dirty = true;
+    a.last_resume_save = MonoTime{};
+    std::lock_guard<std::mutex> lock(mu_);
+    completed_paths_[a.request.sha256] = path;
+    return;
+  }
+  ++a.verify_failures;
+  ++a.progress.hash_failures;
+  ++counters_.hash_failures;
+  a.progress.error = "downloaded file does not match the signed length and SHA-256";
+  if (a.verify_failures >= options_.max_file_verify_failures) {
+    a.progress.state = FetchState::kFailed;
+    a.handle.pause();
+    return;
+  }
+  a.awaiting_recheck = true;
+  a.handle.force_recheck();
+}
+
+void TorrentFetcher::Impl::ReconnectIfAlone(TransferArtifact& a, uint32_t connected) {
+  const MonoTime now = clock_.MonotonicNow();
+  if (connected > 0 || now - a.last_reconnect < Seconds(options_.reconnect_seconds)) return;
+  a.last_reconnect = now;
+  for (const auto& peer : known_peers_) a.handle.connect_peer(peer);
+  // The tracker is asked again at most every 6 reconnect periods.
+  if (!announce_url_.empty() &&
+      now - a.last_reannounce >= Seconds(6 * options_.reconnect_seconds)) {
+    a.last_reannounce = now;
+    a.handle.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+  }
+}
+
+// 2.0.8 sometimes bans the good peer along with the bad one; when a ban is
+// followed by a stall (no peer byte for stall_seconds), the torrent is re-added.
+void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a) {
+  if (!a.banned_at) return;
+  const MonoTime now = clock_.MonotonicNow();
+  if (now - *a.banned_at < Seconds(options_.origin.stall_seconds)) return;
+  if (now - a.last_peer_progress < Seconds(options_.origin.stall_seconds)) return;
+  a.banned_at.reset();
+  StartReadd(a);
+}
+
+void TorrentFetcher::Impl::PublishSnapshot() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [digest, artifact] : artifacts_) {
+    if (!artifact.forgotten) snapshot_[digest] = artifact.progress;
+  }
+  counters_snapshot_ = counters_;
+}
+
+}  // namespace flotilla::node
