@@ -16,4 +16,7 @@ CommandAction RegisterTopoCommands(CLI::App& app);
 // `probe udp-sink|udp-send|tcp-sink|tcp-send`: measuring tools for link tests.
 CommandAction RegisterProbeCommands(CLI::App& app);
 
+// `run SCENARIO` and `plot REPORT...`: scenario runs with the real binaries.
+CommandAction RegisterRunCommands(CLI::App& app);
+
 }  // namespace flotilla::sim

@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("flotilla-sim ") + flotilla::kVersion);
   app.require_subcommand(0, 1);
   std::vector<flotilla::sim::CommandAction> groups = {flotilla::sim::RegisterTopoCommands(app),
-                                                      flotilla::sim::RegisterProbeCommands(app)};
+                                                      flotilla::sim::RegisterProbeCommands(app),
+                                                      flotilla::sim::RegisterRunCommands(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -233,12 +233,6 @@ Status ParseChurn(const Json& doc, const std::vector<std::string>& names, Scenar
   return Status::Ok();
 }
 
-Result<Strategy> ParseStrategy(const std::string& name) {
-  if (name == "flotilla" || name.empty()) return Strategy::kFlotilla;
-  if (name == "http-full") return Strategy::kHttpFull;
-  if (name == "http-delta") return Strategy::kHttpDelta;
-  return InvalidArgument("strategy '" + name + "' is not flotilla, http-full or http-delta");
-}
 
 Status ParseRelease(const Json& doc, const std::string& base_dir, Scenario& s) {
   if (!doc.contains("release")) return InvalidArgument("'release' is required");
@@ -299,6 +293,13 @@ Json ShapeToJson(const LinkShape& l) {
 }
 
 }  // namespace
+
+Result<Strategy> ParseStrategy(const std::string& name) {
+  if (name == "flotilla" || name.empty()) return Strategy::kFlotilla;
+  if (name == "http-full") return Strategy::kHttpFull;
+  if (name == "http-delta") return Strategy::kHttpDelta;
+  return InvalidArgument("strategy '" + name + "' is not flotilla, http-full or http-delta");
+}
 
 std::string_view StrategyName(Strategy s) {
   switch (s) {

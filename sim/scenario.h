@@ -18,6 +18,8 @@ namespace flotilla::sim {
 
 enum class Strategy { kFlotilla, kHttpFull, kHttpDelta };
 std::string_view StrategyName(Strategy s);
+// "flotilla" (also ""), "http-full", "http-delta".
+Result<Strategy> ParseStrategy(const std::string& name);
 
 struct ChurnEvent {
   enum class Kind { kDeviceOff, kWanDown };

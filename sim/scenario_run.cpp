@@ -1,0 +1,452 @@
+#include "sim/scenario_run.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/bytes.h"
+#include "core/file_io.h"
+#include "sim/command.h"
+#include "sim/daemon_process.h"
+#include "sim/device_accounting.h"
+#include "sim/network_run.h"
+
+namespace flotilla::sim {
+namespace {
+
+namespace fs = std::filesystem;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr char kApp[] = "sim";
+constexpr int kTrackerPort = 8080;
+
+std::string TrackerUrl() {
+  return fmt::format("http://{}:{}", Topology::CloudAddress(), kTrackerPort);
+}
+
+std::string DeviceName(const Scenario& s, int site, int device) {
+  return fmt::format("{}-d{}", s.topology.sites[site].name, device);
+}
+
+std::string LanPrefix(int site) { return fmt::format("10.{}.0.0/24", site + 1); }
+
+// What a node last told the tracker.
+struct Reported {
+  std::string release;
+  std::string state;
+  uint64_t from_peers = 0;
+  uint64_t from_origin = 0;
+};
+
+// A release counts as arrived on a device once the node reports it with
+// nothing left to do: "running" once deployed, "idle" when it only fetches.
+bool Arrived(const Reported& r, uint64_t version) {
+  return r.release == std::to_string(version) && (r.state == "running" || r.state == "idle");
+}
+
+// Reads every device's latest report straight from the tracker's database
+// (read-only, WAL: the tracker keeps writing while the harness reads).
+Result<std::map<std::string, Reported>> ReadReports(const std::string& db_path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    std::string error = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Unavailable("open " + db_path + ": " + error);
+  }
+  sqlite3_busy_timeout(db, 2000);
+  const char* sql =
+      "SELECT d.name, s.release, s.state, s.bytes_from_peers, s.bytes_from_origin "
+      "FROM devices d JOIN device_status s USING (device_id)";
+  sqlite3_stmt* stmt = nullptr;
+  std::map<std::string, Reported> out;
+  int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
+  while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    auto text = [&](int i) {
+      const unsigned char* t = sqlite3_column_text(stmt, i);
+      return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+    };
+    out[text(0)] = Reported{text(1), text(2), static_cast<uint64_t>(sqlite3_column_int64(stmt, 3)),
+                            static_cast<uint64_t>(sqlite3_column_int64(stmt, 4))};
+  }
+  std::string error = rc == SQLITE_DONE ? "" : sqlite3_errmsg(db);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  // Before the tracker made its schema, there is simply nothing to read.
+  if (!error.empty() && error.find("no such table") == std::string::npos) {
+    return Internal("read device reports from " + db_path + ": " + error);
+  }
+  return out;
+}
+
+// Sum of the full artifacts of release `version`: what one plain copy costs.
+Result<uint64_t> FullReleaseBytes(const std::string& repo, uint64_t version) {
+  std::string dir = repo + "/targets/apps/" + kApp;
+  std::string suffix = fmt::format(".release-{}.json", version);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename();
+    if (name.size() <= suffix.size() || !name.ends_with(suffix)) continue;
+    ASSIGN_OR_RETURN(Bytes text, ReadFileBounded(entry.path(), 16 << 20));
+    Json doc = Json::parse(text.begin(), text.end(), nullptr, false);
+    if (doc.is_discarded()) return InvalidArgument("unreadable release file " + name);
+    uint64_t total = 0;
+    for (const Json& a : doc["flotilla"].value("artifacts", Json::array())) {
+      if (a.value("kind", "") == "full") total += a.value("length", uint64_t{0});
+    }
+    return total;
+  }
+  return NotFound(fmt::format("release {} of {} in {}", version, kApp, dir));
+}
+
+std::string DefaultAppSpec() {
+  return Json{{"name", kApp}, {"command", {"/bin/sleep", "1000000"}}}.dump();
+}
+
+std::string RandomToken() {
+  uint8_t bytes[24];
+  FILE* f = std::fopen("/dev/urandom", "rb");
+  size_t n = f ? std::fread(bytes, 1, sizeof bytes, f) : 0;
+  if (f) std::fclose(f);
+  if (n != sizeof bytes) return {};
+  return HexEncode(ByteSpan(bytes, sizeof bytes));
+}
+
+std::string Megabytes(uint64_t bytes) { return fmt::format("{:.1f} MB", bytes / 1e6); }
+
+}  // namespace
+
+Json NodeConfigFor(const Scenario& scenario, int site, int device, const std::string& data_dir,
+                   const std::string& token_file, const std::string& root_file) {
+  const bool p2p = scenario.strategy == Strategy::kFlotilla;
+  const bool deltas = scenario.strategy != Strategy::kHttpFull;
+  const std::string address = Topology::DeviceAddress(site, device);
+  return Json{{"tracker_url", TrackerUrl()},
+              {"enrolment_token_file", token_file},
+              {"device_name", DeviceName(scenario, site, device)},
+              {"data_dir", data_dir},
+              {"root_of_trust", root_file},
+              {"apps", {kApp}},
+              {"site", scenario.topology.sites[site].name},
+              {"listen", address + ":6881"},
+              {"transfer_mode", p2p ? "p2p" : "http-only"},
+              {"deltas", deltas},
+              {"refresh_interval_s", 2},
+              {"max_backoff_s", 10},
+              {"report_interval_s", 1},
+              {"lan", {{"http_listen", address + ":0"}, {"interface", address}}}};
+}
+
+namespace {
+
+class Runner {
+ public:
+  Runner(const Scenario& scenario, const ScenarioRunOptions& options)
+      : s_(scenario), o_(options) {}
+  Result<RunReport> Run();
+
+ private:
+  struct Device {
+    int site = 0, index = 0;
+    std::string name, ns, dir;
+    std::optional<DaemonProcess> process;
+    bool switched_off = false;
+    std::optional<double> arrived_s;
+    Reported last;
+  };
+
+  Status Prepare();
+  Status StartTracker();
+  Status Publish(const std::string& image);
+  Status StartNode(Device& d);
+  // Ticks until every device has `version` or `limit_s` passed; with
+  // `measured`, applies churn and samples the origin.
+  Status WaitForRelease(uint64_t version, double limit_s, bool measured);
+  Status Tick(uint64_t version, double t, bool measured);
+  Status ApplyChurn(double t);
+  Status ZeroCounters();
+  Result<RunReport> Collect(uint64_t version);
+  void Progress(double t, bool measured);
+  void SaveLogs();
+  bool Interrupted() const { return o_.interrupted && o_.interrupted->load(); }
+
+  const Scenario& s_;
+  const ScenarioRunOptions& o_;
+  std::unique_ptr<NetworkRun> net_;
+  std::string repo_, token_file_, spec_file_;
+  std::optional<DaemonProcess> tracker_;
+  std::vector<Device> devices_;
+  size_t next_churn_ = 0;
+  std::vector<bool> churn_started_;
+  std::vector<InterfaceCounters> site_base_;
+  InterfaceCounters origin_base_;
+  std::vector<std::pair<double, uint64_t>> origin_timeline_;
+  double measured_s_ = 0;
+  std::string ended_by_;
+  std::vector<std::string> harness_errors_;
+};
+
+Status Runner::Prepare() {
+  ASSIGN_OR_RETURN(net_, NetworkRun::Start(s_.topology, "scenario " + s_.name));
+  repo_ = net_->dir() + "/tracker";
+  token_file_ = net_->dir() + "/fleet-token";
+  spec_file_ = net_->dir() + "/app-spec.json";
+  std::string token = RandomToken();
+  if (token.empty()) return Internal("no randomness for the fleet token");
+  RETURN_IF_ERROR(WriteFileAtomic(token_file_, token + "\n", 0600));
+  RETURN_IF_ERROR(WriteFileAtomic(spec_file_, DefaultAppSpec()));
+  std::string listen = fmt::format("{}:{}", Topology::CloudAddress(), kTrackerPort);
+  RETURN_IF_ERROR(RunChecked({o_.tracker_binary, "init", repo_, "--public-url", TrackerUrl(),
+                              "--listen", listen})
+                      .status());
+  for (int site = 0; site < static_cast<int>(s_.topology.sites.size()); ++site) {
+    for (int j = 0; j < s_.topology.sites[site].devices; ++j) {
+      Device d;
+      d.site = site;
+      d.index = j;
+      d.name = DeviceName(s_, site, j);
+      d.ns = net_->topology().DeviceNetns(site, j);
+      d.dir = net_->dir() + "/nodes/" + d.name;
+      devices_.push_back(std::move(d));
+    }
+  }
+  return CreateDirectories(net_->dir() + "/nodes");
+}
+
+Status Runner::StartTracker() {
+  std::string port_file = net_->dir() + "/tracker.port";
+  ASSIGN_OR_RETURN(DaemonProcess p,
+                   DaemonProcess::Start(net_->topology().CloudNetns(),
+                                        {o_.tracker_binary, "serve", "--repository", repo_,
+                                         "--fleet-token-file", token_file_, "--port-file",
+                                         port_file},
+                                        net_->dir() + "/tracker.log"));
+  tracker_.emplace(std::move(p));
+  for (int i = 0; i < 200; ++i) {
+    if (fs::exists(port_file)) return Status::Ok();
+    if (!tracker_->Running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Unavailable("the tracker did not start: see " + tracker_->log_path());
+}
+
+Status Runner::Publish(const std::string& image) {
+  return RunChecked({o_.tracker_binary, "publish", "--repository", repo_, "--app", kApp,
+                     "--spec", spec_file_, image})
+      .status();
+}
+
+Status Runner::StartNode(Device& d) {
+  RETURN_IF_ERROR(CreateDirectories(d.dir));
+  Json config = NodeConfigFor(s_, d.site, d.index, d.dir + "/data", token_file_,
+                              repo_ + "/metadata/1.root.json");
+  std::string config_file = d.dir + "/node.json";
+  RETURN_IF_ERROR(WriteFileAtomic(config_file, config.dump(2)));
+  ASSIGN_OR_RETURN(DaemonProcess p,
+                   DaemonProcess::Start(d.ns, {o_.node_binary, "run", "--config", config_file},
+                                        d.dir + "/node.log"));
+  d.process.emplace(std::move(p));
+  return Status::Ok();
+}
+
+Status Runner::ZeroCounters() {
+  site_base_.clear();
+  for (size_t i = 0; i < s_.topology.sites.size(); ++i) {
+    ASSIGN_OR_RETURN(InterfaceCounters c, net_->topology().SiteWanCounters(i));
+    site_base_.push_back(c);
+  }
+  ASSIGN_OR_RETURN(origin_base_, net_->topology().OriginCounters());
+  for (Device& d : devices_) {
+    RETURN_IF_ERROR(InstallDeviceAccounting(d.ns, LanPrefix(d.site), Topology::CloudAddress()));
+  }
+  return Status::Ok();
+}
+
+Status Runner::ApplyChurn(double t) {
+  for (size_t i = 0; i < s_.churn.size(); ++i) {
+    const ChurnEvent& e = s_.churn[i];
+    bool want_active = t >= e.from_s && t < e.to_s;
+    if (want_active == churn_started_[i]) continue;
+    churn_started_[i] = want_active;
+    if (e.kind == ChurnEvent::Kind::kWanDown) {
+      RETURN_IF_ERROR(net_->topology().SetSiteWanUp(e.site, !want_active));
+      continue;
+    }
+    for (Device& d : devices_) {
+      if (d.site != e.site || d.index != e.device) continue;
+      RETURN_IF_ERROR(net_->topology().SetDeviceLinkUp(d.site, d.index, !want_active));
+      d.switched_off = want_active;
+      if (want_active && d.process) d.process->Kill();  // a power cut, not a shutdown
+      if (!want_active) RETURN_IF_ERROR(StartNode(d));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Runner::Tick(uint64_t version, double t, bool measured) {
+  if (measured) {
+    RETURN_IF_ERROR(ApplyChurn(t));
+    ASSIGN_OR_RETURN(InterfaceCounters origin, net_->topology().OriginCounters());
+    origin_timeline_.emplace_back(t, origin.tx_bytes - origin_base_.tx_bytes);
+  }
+  ASSIGN_OR_RETURN(auto reports, ReadReports(repo_ + "/tracker.db"));
+  for (Device& d : devices_) {
+    if (auto it = reports.find(d.name); it != reports.end()) d.last = it->second;
+    if (measured && !d.arrived_s && Arrived(d.last, version)) d.arrived_s = t;
+    if (!d.switched_off && d.process && !d.process->Running()) {
+      harness_errors_.push_back(fmt::format("{}: node exited (status {}), restarted", d.name,
+                                            d.process->wait_status()));
+      RETURN_IF_ERROR(StartNode(d));
+    }
+  }
+  if (!tracker_->Running()) return Unavailable("the tracker exited: see " + tracker_->log_path());
+  return Status::Ok();
+}
+
+Status Runner::WaitForRelease(uint64_t version, double limit_s, bool measured) {
+  const auto start = SteadyClock::now();
+  for (int tick = 0;; ++tick) {
+    double t = std::chrono::duration<double>(SteadyClock::now() - start).count();
+    RETURN_IF_ERROR(Tick(version, t, measured));
+    size_t arrived = 0;
+    for (const Device& d : devices_) arrived += measured ? d.arrived_s.has_value() : Arrived(d.last, version);
+    if (measured) measured_s_ = t;
+    Progress(t, measured);
+    if (arrived == devices_.size()) {
+      ended_by_ = "all devices completed";
+      return Status::Ok();
+    }
+    if (Interrupted()) {
+      ended_by_ = "interrupted";
+      return Status::Ok();
+    }
+    if (t >= limit_s) {
+      ended_by_ = measured ? "time limit" : "time limit during the previous release's warm-up";
+      return Status::Ok();
+    }
+    auto next = start + std::chrono::duration<double>((tick + 1) * kTickSeconds);
+    std::this_thread::sleep_until(std::chrono::time_point_cast<SteadyClock::duration>(next));
+  }
+}
+
+void Runner::Progress(double t, bool measured) {
+  if (!o_.progress) return;
+  size_t arrived = 0, downloading = 0;
+  for (const Device& d : devices_) {
+    arrived += measured ? d.arrived_s.has_value() : 0;
+    downloading += d.last.state == "downloading";
+  }
+  uint64_t origin = origin_timeline_.empty() ? 0 : origin_timeline_.back().second;
+  std::string line =
+      measured ? fmt::format("[{:5.0f} s] {}/{} devices have it · {} downloading · origin sent {}",
+                             t, arrived, devices_.size(), downloading, Megabytes(origin))
+               : fmt::format("[{:5.0f} s] warm-up: devices fetching the previous release", t);
+  bool tty = ::isatty(STDERR_FILENO);
+  if (tty) {
+    std::fprintf(stderr, "\r%-90s", line.c_str());
+  } else if (static_cast<int>(t) % 10 == 0) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+}
+
+Result<RunReport> Runner::Collect(uint64_t version) {
+  RunReport r;
+  r.scenario = s_.name;
+  r.strategy = std::string(StrategyName(s_.strategy));
+  r.seed = s_.seed;
+  r.time_limit_s = s_.time_limit_s;
+  r.release = std::to_string(version);
+  ASSIGN_OR_RETURN(r.release_bytes, FullReleaseBytes(repo_, version));
+  r.duration_s = measured_s_;
+  r.ended_by = ended_by_;
+  for (Device& d : devices_) {
+    DeviceResult out;
+    out.name = d.name;
+    out.site = s_.topology.sites[d.site].name;
+    out.completed = d.arrived_s.has_value();
+    out.completion_s = d.arrived_s.value_or(0);
+    out.state = d.last.state;
+    out.reported_from_peers = d.last.from_peers;
+    out.reported_from_origin = d.last.from_origin;
+    ASSIGN_OR_RETURN(out.traffic, ReadDeviceAccounting(d.ns));
+    for (const std::string& e : harness_errors_) {
+      if (e.starts_with(d.name + ":")) out.errors.push_back(e);
+    }
+    r.devices.push_back(std::move(out));
+  }
+  for (size_t i = 0; i < s_.topology.sites.size(); ++i) {
+    ASSIGN_OR_RETURN(InterfaceCounters c, net_->topology().SiteWanCounters(i));
+    r.sites.push_back({s_.topology.sites[i].name, c.rx_bytes - site_base_[i].rx_bytes,
+                       c.tx_bytes - site_base_[i].tx_bytes});
+  }
+  ASSIGN_OR_RETURN(InterfaceCounters origin, net_->topology().OriginCounters());
+  r.origin_egress_bytes = origin.tx_bytes - origin_base_.tx_bytes;
+  r.origin_timeline = origin_timeline_;
+  return r;
+}
+
+// The run directory goes with the network; logs are worth keeping.
+void Runner::SaveLogs() {
+  if (!net_) return;
+  std::error_code ec;
+  fs::create_directories(o_.out_dir + "/logs", ec);
+  fs::copy_file(net_->dir() + "/tracker.log", o_.out_dir + "/logs/tracker.log",
+                fs::copy_options::overwrite_existing, ec);
+  for (const Device& d : devices_) {
+    fs::copy_file(d.dir + "/node.log", o_.out_dir + "/logs/" + d.name + ".log",
+                  fs::copy_options::overwrite_existing, ec);
+  }
+}
+
+Result<RunReport> Runner::Run() {
+  RETURN_IF_ERROR(Prepare());
+  churn_started_.assign(s_.churn.size(), false);
+  uint64_t version = 1;
+  if (!s_.release.previous.empty()) {
+    RETURN_IF_ERROR(Publish(s_.release.previous));
+    version = 2;
+  }
+  RETURN_IF_ERROR(StartTracker());
+  for (Device& d : devices_) RETURN_IF_ERROR(StartNode(d));
+  if (version == 2) {
+    RETURN_IF_ERROR(WaitForRelease(1, s_.time_limit_s, /*measured=*/false));
+    if (ended_by_ != "all devices completed") {
+      SaveLogs();
+      return Unavailable("the fleet did not get the previous release (" + ended_by_ +
+                         "); logs in " + o_.out_dir + "/logs");
+    }
+  }
+  RETURN_IF_ERROR(ZeroCounters());
+  RETURN_IF_ERROR(Publish(s_.release.image));
+  RETURN_IF_ERROR(WaitForRelease(version, s_.time_limit_s, /*measured=*/true));
+  if (o_.progress) std::fputc('\n', stderr);
+  Result<RunReport> report = Collect(version);
+  SaveLogs();
+  for (Device& d : devices_) d.process.reset();
+  tracker_.reset();
+  RETURN_IF_ERROR(net_->Stop());
+  return report;
+}
+
+}  // namespace
+
+Result<RunReport> RunScenario(const Scenario& scenario, const ScenarioRunOptions& options) {
+  RETURN_IF_ERROR(CreateDirectories(options.out_dir));
+  for (const std::string* image : {&scenario.release.image, &scenario.release.previous}) {
+    if (!image->empty() && !fs::exists(*image)) {
+      return NotFound(*image + " does not exist (sim/scenarios/images/make.sh builds the "
+                               "scenario images)");
+    }
+  }
+  Runner runner(scenario, options);
+  return runner.Run();
+}
+
+}  // namespace flotilla::sim
