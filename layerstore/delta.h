@@ -92,12 +92,16 @@ struct DeltaApplyOptions {
   int max_window_log = kDefaultMaxDeltaWindowLog;
   // Bound on the rebuilt layer and on each decoded section.
   uint64_t max_target_bytes = 8ull << 30;
-  // Where the temporary files of an apply go (default: beside the output).
+  // ApplyDeltaToStore: where the rebuilt tar is staged (required there), and
+  // how the store unpacks it.
   std::string temp_dir;
+  UnpackOptions unpack;
 };
 
 // Rebuilds the target layer tar from `delta` and the bases in `store` into
-// `out_path`. The file appears (atomically, fsynced) only if the rebuilt tar
+// `out_path`, through temporary files named `out_path` + ".partial",
+// ".recipe.partial" and ".literal.partial" (removed on return, overwritten by the
+// next apply after a crash). The file appears (atomically, fsynced) only if the rebuilt tar
 // has the header's length and diff_id and the delta's checksum is right;
 // otherwise nothing is left at `out_path` and the error says why:
 // NotFound (a base is missing or quarantined), Corruption (delta damaged or

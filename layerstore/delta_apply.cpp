@@ -1,0 +1,354 @@
+// The delta applier (docs/delta.md): device side, streaming, bounded memory.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "layerstore/delta.h"
+#include "layerstore/delta_format.h"
+#include "layerstore/delta_zstd.h"
+
+namespace flotilla::layerstore {
+namespace {
+
+using namespace delta_internal;  // NOLINT: the codec's own internals
+
+// Sequential reads of a byte stream through a small buffer; what it hands out
+// is hashed (the delta's trailer checks it) unless read with ReadUnhashed.
+class StreamReader {
+ public:
+  explicit StreamReader(std::function<Result<size_t>(std::span<uint8_t>)> read)
+      : read_(std::move(read)) {}
+
+  Status ReadExact(std::span<uint8_t> out) {
+    for (size_t done = 0; done < out.size();) {
+      RETURN_IF_ERROR(Fill());
+      size_t n = std::min(out.size() - done, len_ - pos_);
+      std::copy_n(buffer_.data() + pos_, n, out.data() + done);
+      Consume(n);
+      done += n;
+    }
+    return Status::Ok();
+  }
+  Result<uint8_t> ReadByte() {
+    uint8_t b = 0;
+    RETURN_IF_ERROR(ReadExact(std::span<uint8_t>(&b, 1)));
+    return b;
+  }
+  Result<uint64_t> ReadVarint() {
+    uint64_t value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      ASSIGN_OR_RETURN(uint8_t byte, ReadByte());
+      if (shift == 63 && byte > 1) return Corruption("delta: varint overflows 64 bits");
+      value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return value;
+    }
+    return Corruption("delta: varint too long");
+  }
+  // Hands the next `n` bytes to `sink` in pieces.
+  Status Stream(uint64_t n, const std::function<Status(ByteSpan)>& sink) {
+    while (n > 0) {
+      RETURN_IF_ERROR(Fill());
+      size_t take = static_cast<size_t>(std::min<uint64_t>(n, len_ - pos_));
+      ByteSpan piece(buffer_.data() + pos_, take);
+      Consume(take);
+      RETURN_IF_ERROR(sink(piece));
+      n -= take;
+    }
+    return Status::Ok();
+  }
+  void StopHashing() { hashing_ = false; }
+  Digest FinishDigest() { return hasher_.Finish(); }
+  // True if the stream has no byte left.
+  Result<bool> AtEnd() {
+    if (pos_ < len_) return false;
+    ASSIGN_OR_RETURN(size_t n, read_(buffer_));
+    pos_ = 0;
+    len_ = n;
+    return n == 0;
+  }
+  uint64_t consumed() const { return consumed_; }
+
+ private:
+  Status Fill() {
+    if (pos_ < len_) return Status::Ok();
+    ASSIGN_OR_RETURN(size_t n, read_(buffer_));
+    if (n == 0) return Corruption("delta: truncated");
+    pos_ = 0;
+    len_ = n;
+    return Status::Ok();
+  }
+  void Consume(size_t n) {
+    if (hashing_) hasher_.Update(ByteSpan(buffer_.data() + pos_, n));
+    pos_ += n;
+    consumed_ += n;
+  }
+
+  std::function<Result<size_t>(std::span<uint8_t>)> read_;
+  Bytes buffer_ = Bytes(64 * 1024);
+  size_t pos_ = 0;
+  size_t len_ = 0;
+  uint64_t consumed_ = 0;
+  bool hashing_ = true;
+  Sha256Hasher hasher_;
+};
+
+StreamReader SourceReader(ByteSource& source) {
+  return StreamReader([&source](std::span<uint8_t> out) { return source.Read(out); });
+}
+
+StreamReader FdReader(int fd) {
+  return StreamReader([fd](std::span<uint8_t> out) -> Result<size_t> {
+    for (;;) {
+      ssize_t n = ::read(fd, out.data(), out.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return IOErrorFromErrno("read", errno);
+      return static_cast<size_t>(n);
+    }
+  });
+}
+
+Result<WireHeader> ReadWire(StreamReader& reader) {
+  Bytes magic(kMagic.size() + 1);
+  Status st = reader.ReadExact(magic);
+  if (!st.ok() || AsStringView(ByteSpan(magic).first(kMagic.size())) != kMagic) {
+    return Corruption("not a flotilla delta (bad magic)");
+  }
+  if (magic.back() != kDeltaFormatVersion) {
+    return Corruption("delta format version " + std::to_string(magic.back()) +
+                      " is not supported (this build reads version " +
+                      std::to_string(kDeltaFormatVersion) + ")");
+  }
+  ASSIGN_OR_RETURN(uint64_t body_size, reader.ReadVarint());
+  if (body_size > kMaxHeaderBytes) return Corruption("delta: header too large");
+  Bytes body(body_size);
+  RETURN_IF_ERROR(reader.ReadExact(body));
+  ASSIGN_OR_RETURN(WireHeader wire, DecodeHeaderBody(body));
+  DeltaHeader& h = wire.header;
+  h.delta_length = reader.consumed() + h.recipe_bytes + h.literal_bytes + h.patch_bytes +
+                   kTrailerBytes;
+  return wire;
+}
+
+class Applier {
+ public:
+  Applier(LayerStore& store, ByteSource& delta, const DeltaApplyOptions& options)
+      : store_(store), delta_(SourceReader(delta)), options_(options) {}
+  Result<DeltaHeader> Run(const std::string& out_path, const Digest* expected_target);
+
+ private:
+  Status CheckLimits(const Digest* expected_target) const;
+  Status DecodeRecipe(OutputFile& recipe);
+  Status DecodeLiterals(OutputFile& literals);
+  Status Rebuild(int recipe_fd, int literal_fd, OutputFile& out);
+  Status RebuildFile(StreamReader& recipe, int literal_fd, OutputFile& out);
+  Status Patch(size_t base, std::string_view path, uint64_t old_size, uint64_t size,
+               OutputFile& out);
+  Status CheckEnd(OutputFile& out);
+
+  LayerStore& store_;
+  StreamReader delta_;
+  DeltaApplyOptions options_;
+  WireHeader wire_;
+  std::optional<LayerTrees> trees_;
+  std::optional<PrefixDecompressor> patcher_;
+};
+
+Status Applier::CheckLimits(const Digest* expected_target) const {
+  const DeltaHeader& h = wire_.header;
+  if (expected_target && *expected_target != h.target) {
+    return InvalidArgument("delta rebuilds " + h.target.ToString() + ", not " +
+                           expected_target->ToString());
+  }
+  if (h.window_log > options_.max_window_log) {
+    return ResourceExhausted("delta needs a 2^" + std::to_string(h.window_log) +
+                             " byte window; this device allows 2^" +
+                             std::to_string(options_.max_window_log));
+  }
+  const uint64_t max = options_.max_target_bytes;
+  if (h.target_length > max || h.recipe_length > max || h.literal_length > max) {
+    return ResourceExhausted("delta rebuilds more than " + std::to_string(max) + " bytes");
+  }
+  return Status::Ok();
+}
+
+Status Applier::DecodeRecipe(OutputFile& recipe) {
+  const DeltaHeader& h = wire_.header;
+  ASSIGN_OR_RETURN(Bytes prefix, BaseRecipeTail(store_, h.bases[wire_.prefix_base],
+                                                wire_.prefix_base, wire_.prefix_length));
+  PrefixDecompressor decoder(h.window_log);
+  RETURN_IF_ERROR(
+      decoder.Begin(prefix, h.recipe_length, [&](ByteSpan b) { return recipe.Write(b); }));
+  RETURN_IF_ERROR(delta_.Stream(h.recipe_bytes, [&](ByteSpan b) { return decoder.Write(b); }));
+  RETURN_IF_ERROR(decoder.End().WithContext("recipe"));
+  if (decoder.output_bytes() != h.recipe_length) return Corruption("recipe is short");
+  return recipe.Flush();
+}
+
+Status Applier::DecodeLiterals(OutputFile& literals) {
+  const DeltaHeader& h = wire_.header;
+  if (h.literal_bytes == 0) {
+    return h.literal_length == 0 ? Status::Ok() : Corruption("literal section missing");
+  }
+  ZstdDecompressor decoder({h.literal_length, h.window_log},
+                           [&](ByteSpan b) { return literals.Write(b); });
+  RETURN_IF_ERROR(delta_.Stream(h.literal_bytes, [&](ByteSpan b) { return decoder.Write(b); }));
+  RETURN_IF_ERROR(decoder.Finish().WithContext("literal section"));
+  if (decoder.output_bytes() != h.literal_length) return Corruption("literal section is short");
+  return literals.Flush();
+}
+
+Status Applier::Patch(size_t base, std::string_view path, uint64_t old_size, uint64_t size,
+                      OutputFile& out) {
+  if (size == 0 || old_size == 0) return Corruption("patch of an empty file");
+  ASSIGN_OR_RETURN(UniqueFd old_fd, trees_->OpenRegular(base, path, old_size));
+  const uint64_t chunk = PatchChunkSize(wire_.header.window_log);
+  Bytes prefix;
+  for (uint64_t k = 0; k * chunk < size; ++k) {
+    const uint64_t want = std::min(chunk, size - k * chunk);
+    Region region = PatchPrefixRegion(k, chunk, old_size);
+    prefix.resize(region.end - region.begin);
+    RETURN_IF_ERROR(PreadExact(old_fd.get(), prefix, region.begin));
+    ASSIGN_OR_RETURN(uint64_t frame_bytes, delta_.ReadVarint());
+    if (frame_bytes > want + want / 8 + 1024) return Corruption("patch frame too large");
+    RETURN_IF_ERROR(patcher_->Begin(prefix, want, [&](ByteSpan b) { return out.Write(b); }));
+    RETURN_IF_ERROR(delta_.Stream(frame_bytes, [&](ByteSpan b) { return patcher_->Write(b); }));
+    RETURN_IF_ERROR(patcher_->End());
+    if (patcher_->output_bytes() != want) return Corruption("patch frame is short");
+  }
+  return Status::Ok();
+}
+
+Status Applier::RebuildFile(StreamReader& recipe, int literal_fd, OutputFile& out) {
+  ASSIGN_OR_RETURN(uint64_t size, recipe.ReadVarint());
+  ASSIGN_OR_RETURN(uint64_t path_size, recipe.ReadVarint());
+  if (path_size == 0 || path_size > kMaxPath) return Corruption("recipe: bad path length");
+  std::string path(path_size, '\0');
+  RETURN_IF_ERROR(recipe.ReadExact(std::span(reinterpret_cast<uint8_t*>(path.data()), path_size)));
+  if (out.bytes() + size > wire_.header.target_length) return Corruption("recipe: layer too long");
+  ASSIGN_OR_RETURN(uint8_t op, recipe.ReadByte());
+  if (op == kOpLiteral) {
+    return CopyFd(literal_fd, size, [&](ByteSpan b) { return out.Write(b); })
+        .WithContext("literal section");
+  }
+  if (op != kOpCopy && op != kOpPatch) return Corruption("recipe: unknown op");
+  ASSIGN_OR_RETURN(uint64_t base, recipe.ReadVarint());
+  ASSIGN_OR_RETURN(uint64_t source_size, recipe.ReadVarint());
+  if (base >= wire_.header.bases.size() || source_size > kMaxPath) {
+    return Corruption("recipe: bad source");
+  }
+  std::string source(source_size, '\0');
+  RETURN_IF_ERROR(recipe.ReadExact(std::span(reinterpret_cast<uint8_t*>(source.data()), source_size)));
+  const std::string& from = source.empty() ? path : source;
+  if (op == kOpCopy) {
+    ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(base, from, size));
+    return CopyFd(fd.get(), size, [&](ByteSpan b) { return out.Write(b); });
+  }
+  ASSIGN_OR_RETURN(uint64_t old_size, recipe.ReadVarint());
+  return Patch(base, from, old_size, size, out).WithContext("patch of '" + path + "'");
+}
+
+Status Applier::Rebuild(int recipe_fd, int literal_fd, OutputFile& out) {
+  StreamReader recipe = FdReader(recipe_fd);
+  Bytes raw;
+  for (;;) {
+    ASSIGN_OR_RETURN(uint8_t type, recipe.ReadByte());
+    if (type == kRecordEnd) break;
+    if (type == kRecordFile) {
+      RETURN_IF_ERROR(RebuildFile(recipe, literal_fd, out));
+      continue;
+    }
+    if (type != kRecordRaw) return Corruption("recipe: unknown record " + std::to_string(type));
+    ASSIGN_OR_RETURN(uint64_t n, recipe.ReadVarint());
+    if (n > kMaxRawRecordBytes || out.bytes() + n > wire_.header.target_length) {
+      return Corruption("recipe: bad raw record");
+    }
+    raw.resize(n);
+    RETURN_IF_ERROR(recipe.ReadExact(raw));
+    RETURN_IF_ERROR(out.Write(raw));
+  }
+  ASSIGN_OR_RETURN(bool recipe_done, recipe.AtEnd());
+  if (!recipe_done) return Corruption("recipe: bytes after its end");
+  Bytes probe(1);
+  ssize_t extra = ::read(literal_fd, probe.data(), 1);
+  if (extra != 0) return Corruption("literal section: bytes left over");
+  return Status::Ok();
+}
+
+Status Applier::CheckEnd(OutputFile& out) {
+  const DeltaHeader& h = wire_.header;
+  if (delta_.consumed() != h.delta_length - kTrailerBytes) {
+    return Corruption("delta: patch section length does not match its header");
+  }
+  Digest computed = delta_.FinishDigest();
+  delta_.StopHashing();
+  Bytes trailer(kTrailerBytes);
+  RETURN_IF_ERROR(delta_.ReadExact(trailer));
+  if (!ConstantTimeEqual(trailer, computed.bytes())) return Corruption("delta: checksum mismatch");
+  ASSIGN_OR_RETURN(bool at_end, delta_.AtEnd());
+  if (!at_end) return Corruption("delta: bytes after the trailer");
+  Digest rebuilt = out.FinishDigest();
+  if (out.bytes() != h.target_length || rebuilt != h.target) {
+    return Corruption("rebuilt layer is " + rebuilt.ToString() + " (" +
+                      std::to_string(out.bytes()) + " bytes), not " + h.target.ToString() +
+                      " (" + std::to_string(h.target_length) + " bytes)");
+  }
+  return Status::Ok();
+}
+
+Result<DeltaHeader> Applier::Run(const std::string& out_path, const Digest* expected_target) {
+  ASSIGN_OR_RETURN(wire_, ReadWire(delta_));
+  RETURN_IF_ERROR(CheckLimits(expected_target));
+  ASSIGN_OR_RETURN(LayerTrees trees, LayerTrees::Open(store_, wire_.header.bases));
+  trees_ = std::move(trees);
+  ASSIGN_OR_RETURN(auto recipe, OutputFile::Create(out_path + ".recipe.partial"));
+  RETURN_IF_ERROR(DecodeRecipe(*recipe));
+  ASSIGN_OR_RETURN(auto literals, OutputFile::Create(out_path + ".literal.partial"));
+  RETURN_IF_ERROR(DecodeLiterals(*literals));
+  if (::lseek(recipe->fd(), 0, SEEK_SET) != 0 || ::lseek(literals->fd(), 0, SEEK_SET) != 0) {
+    return IOErrorFromErrno("seek", errno);
+  }
+  ASSIGN_OR_RETURN(auto out, OutputFile::Create(out_path + ".partial"));
+  patcher_.emplace(wire_.header.window_log);
+  RETURN_IF_ERROR(Rebuild(recipe->fd(), literals->fd(), *out));
+  RETURN_IF_ERROR(CheckEnd(*out));
+  RETURN_IF_ERROR(out->Commit(out_path));
+  return wire_.header;
+}
+
+}  // namespace
+
+Result<DeltaHeader> ReadDeltaHeader(ByteSource& delta) {
+  StreamReader reader = SourceReader(delta);
+  ASSIGN_OR_RETURN(WireHeader wire, ReadWire(reader));
+  return wire.header;
+}
+
+Result<DeltaHeader> ReadDeltaHeaderFile(const std::string& delta_path) {
+  ASSIGN_OR_RETURN(auto source, OpenFileSource(delta_path));
+  return ReadDeltaHeader(*source).WithContext(delta_path);
+}
+
+Result<DeltaHeader> ApplyDeltaToFile(LayerStore& store, ByteSource& delta,
+                                     const std::string& out_path, const DeltaApplyOptions& options,
+                                     const Digest* expected_target) {
+  Applier applier(store, delta, options);
+  return applier.Run(out_path, expected_target).WithContext("apply delta");
+}
+
+Result<LayerInfo> ApplyDeltaToStore(LayerStore& store, ByteSource& delta,
+                                    const DeltaApplyOptions& options,
+                                    const Digest* expected_target) {
+  if (options.temp_dir.empty()) return InvalidArgument("apply delta: no temp_dir given");
+  const std::string tar_path = options.temp_dir + "/delta-apply.tar";
+  ASSIGN_OR_RETURN(DeltaHeader header,
+                   ApplyDeltaToFile(store, delta, tar_path, options, expected_target));
+  auto layer = [&]() -> Result<LayerInfo> {
+    ASSIGN_OR_RETURN(auto tar, OpenFileSource(tar_path));
+    return store.UnpackLayer(*tar, header.target, header.target_length, options.unpack);
+  }();
+  ::unlink(tar_path.c_str());
+  return layer;
+}
+
+}  // namespace flotilla::layerstore

@@ -1,0 +1,393 @@
+// The delta encoder (docs/delta.md): tracker side.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/clock.h"
+#include "layerstore/delta.h"
+#include "layerstore/delta_format.h"
+#include "layerstore/delta_zstd.h"
+
+namespace flotilla::layerstore {
+namespace {
+
+using namespace delta_internal;  // NOLINT: the codec's own internals
+
+// Files this small are not worth a patch frame: the literal stream carries them.
+constexpr uint64_t kMinPatchSize = 64;
+
+struct BaseFile {
+  uint32_t base = 0;
+  std::string path;
+  uint64_t size = 0;
+  std::optional<Digest> hash;
+};
+
+struct TargetFile {
+  Bytes raw_before;  // raw tar bytes between the previous file and this one
+  std::string path;
+  uint64_t size = 0;
+  OpType op = kOpLiteral;
+  uint32_t base = 0;
+  std::string source;  // "" = the same path
+  uint64_t old_size = 0;
+  Bytes patch;  // PATCH: varint-framed zstd frames
+};
+
+// The path with every run of digits replaced by '#': "libc.so.6.1" -> "libc.so.#.#".
+std::string Shape(std::string_view path) {
+  std::string out;
+  for (size_t i = 0; i < path.size(); ++i) {
+    bool digit = path[i] >= '0' && path[i] <= '9';
+    if (!digit) {
+      out.push_back(path[i]);
+    } else if (out.empty() || out.back() != '#') {
+      out.push_back('#');
+    }
+  }
+  return out;
+}
+
+Result<Digest> HashFd(int fd) {
+  Sha256Hasher hasher;
+  Bytes buffer(128 * 1024);
+  for (;;) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IOErrorFromErrno("read", errno);
+    if (n == 0) return hasher.Finish();
+    hasher.Update(ByteSpan(buffer.data(), static_cast<size_t>(n)));
+  }
+}
+
+// Runs work(0..count-1) on `threads` executors (inline when threads <= 1);
+// returns the first error.
+Status RunParallel(size_t count, int threads, const std::function<Status(size_t)>& work) {
+  if (threads <= 1 || count <= 1) {
+    for (size_t i = 0; i < count; ++i) RETURN_IF_ERROR(work(i));
+    return Status::Ok();
+  }
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  std::condition_variable done_cv;
+  int running = threads;
+  Status first_error;
+  {
+    std::vector<std::unique_ptr<ThreadExecutor>> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.push_back(std::make_unique<ThreadExecutor>());
+      pool.back()->Post([&] {
+        for (size_t i; (i = next.fetch_add(1)) < count;) {
+          Status st = work(i);
+          if (!st.ok()) {
+            std::lock_guard lock(mu);
+            if (first_error.ok()) first_error = st;
+            next = count;
+          }
+        }
+        std::lock_guard lock(mu);
+        if (--running == 0) done_cv.notify_all();
+      });
+    }
+    std::unique_lock lock(mu);
+    done_cv.wait(lock, [&] { return running == 0; });
+  }
+  return first_error;
+}
+
+class Encoder {
+ public:
+  Encoder(LayerStore& store, std::vector<Digest> bases, Digest target, DeltaEncodeOptions options)
+      : store_(store), bases_(std::move(bases)), target_(target), options_(options) {}
+
+  Result<DeltaEncodeStats> Run(const std::string& out_path);
+
+ private:
+  Status CheckArguments() const;
+  Status IndexBases();
+  Status ReadTarget();
+  Result<std::optional<Digest>> BaseHash(size_t index);
+  Status ChooseOp(TargetFile& file);
+  std::optional<size_t> PatchSource(const TargetFile& file) const;
+  Status MakePatch(TargetFile& file) const;
+  Result<Bytes> CompressRecipe(WireHeader& wire);
+  Status WriteLiterals(OutputFile& out, WireHeader& wire);
+  Status Assemble(const std::string& out_path, WireHeader& wire, const Bytes& recipe,
+                  OutputFile& literals);
+
+  LayerStore& store_;
+  std::vector<Digest> bases_;
+  Digest target_;
+  DeltaEncodeOptions options_;
+  std::optional<LayerTrees> trees_;  // bases, then the target
+  std::vector<BaseFile> base_files_;
+  std::unordered_map<std::string, std::vector<size_t>> by_path_;
+  std::unordered_map<std::string, std::vector<size_t>> by_shape_;
+  std::unordered_map<uint64_t, std::vector<size_t>> by_size_;
+  std::vector<TargetFile> files_;
+  Bytes trailing_raw_;
+  uint64_t target_length_ = 0;
+  uint32_t prefix_base_ = 0;
+  DeltaEncodeStats stats_;
+};
+
+Status Encoder::CheckArguments() const {
+  if (bases_.empty()) return InvalidArgument("a delta needs at least one base");
+  if (bases_.size() > kMaxBases) return InvalidArgument("too many bases");
+  for (size_t i = 0; i < bases_.size(); ++i) {
+    if (bases_[i] == target_) return InvalidArgument("the target is also a base");
+    if (std::find(bases_.begin(), bases_.begin() + i, bases_[i]) != bases_.begin() + i) {
+      return InvalidArgument("base " + bases_[i].ToString() + " given twice");
+    }
+  }
+  if (options_.window_log < kMinDeltaWindowLog || options_.window_log > kMaxDeltaWindowLog) {
+    return InvalidArgument("window log must be in " + std::to_string(kMinDeltaWindowLog) + ".." +
+                           std::to_string(kMaxDeltaWindowLog));
+  }
+  if (options_.level < 1 || options_.level > 22) return InvalidArgument("level must be 1..22");
+  if (options_.threads < 0 || options_.threads > 64) return InvalidArgument("threads must be 0..64");
+  return Status::Ok();
+}
+
+Status Encoder::IndexBases() {
+  for (uint32_t b = 0; b < bases_.size(); ++b) {
+    RETURN_IF_ERROR(VisitLayerSplit(
+        store_, bases_[b], [](ByteSpan) { return Status::Ok(); },
+        [&](uint64_t size, std::string_view path) -> Status {
+          size_t index = base_files_.size();
+          base_files_.push_back(BaseFile{b, std::string(path), size, std::nullopt});
+          by_path_[std::string(path)].push_back(index);
+          by_shape_[Shape(path)].push_back(index);
+          by_size_[size].push_back(index);
+          return Status::Ok();
+        }));
+  }
+  return Status::Ok();
+}
+
+Status Encoder::ReadTarget() {
+  ASSIGN_OR_RETURN(auto info, store_.FindLayer(target_));
+  if (info) target_length_ = info->length;
+  Bytes raw;
+  RETURN_IF_ERROR(VisitLayerSplit(
+      store_, target_,
+      [&](ByteSpan bytes) {
+        raw.insert(raw.end(), bytes.begin(), bytes.end());
+        return Status::Ok();
+      },
+      [&](uint64_t size, std::string_view path) {
+        files_.push_back(TargetFile{std::move(raw), std::string(path), size});
+        raw.clear();
+        return Status::Ok();
+      }));
+  trailing_raw_ = std::move(raw);
+  // The recipe's prefix is the base sharing the most paths with the target.
+  std::vector<size_t> shared(bases_.size());
+  for (const TargetFile& f : files_) {
+    auto it = by_path_.find(f.path);
+    if (it == by_path_.end()) continue;
+    std::vector<bool> seen(bases_.size());
+    for (size_t i : it->second) seen[base_files_[i].base] = true;
+    for (size_t b = 0; b < bases_.size(); ++b) shared[b] += seen[b];
+  }
+  for (uint32_t b = 0; b < bases_.size(); ++b) {
+    if (shared[b] >= shared[prefix_base_]) prefix_base_ = b;
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<Digest>> Encoder::BaseHash(size_t index) {
+  BaseFile& f = base_files_[index];
+  if (!f.hash) {
+    ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(f.base, f.path, f.size));
+    ASSIGN_OR_RETURN(Digest digest, HashFd(fd.get()));
+    f.hash = digest;
+  }
+  return f.hash;
+}
+
+Status Encoder::ChooseOp(TargetFile& file) {
+  ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(bases_.size(), file.path, file.size));
+  ASSIGN_OR_RETURN(Digest hash, HashFd(fd.get()));
+  std::vector<size_t> candidates;
+  if (auto it = by_path_.find(file.path); it != by_path_.end()) candidates = it->second;
+  // The prefix base first: its COPY ops are the ones the prefix already spells.
+  std::stable_partition(candidates.begin(), candidates.end(),
+                        [&](size_t i) { return base_files_[i].base == prefix_base_; });
+  if (auto it = by_size_.find(file.size); it != by_size_.end()) {
+    candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+  }
+  for (size_t i : candidates) {
+    if (base_files_[i].size != file.size) continue;
+    ASSIGN_OR_RETURN(auto base_hash, BaseHash(i));
+    if (base_hash != hash) continue;
+    file.op = kOpCopy;
+    file.base = base_files_[i].base;
+    file.source = base_files_[i].path == file.path ? "" : base_files_[i].path;
+    return Status::Ok();
+  }
+  if (auto source = PatchSource(file)) {
+    file.op = kOpPatch;
+    file.base = base_files_[*source].base;
+    file.source = base_files_[*source].path == file.path ? "" : base_files_[*source].path;
+    file.old_size = base_files_[*source].size;
+  }
+  return Status::Ok();
+}
+
+std::optional<size_t> Encoder::PatchSource(const TargetFile& file) const {
+  if (file.size < kMinPatchSize) return std::nullopt;
+  auto closest = [&](const std::vector<size_t>& list) -> std::optional<size_t> {
+    std::optional<size_t> best;
+    auto distance = [&](size_t i) {
+      uint64_t s = base_files_[i].size;
+      return s > file.size ? s - file.size : file.size - s;
+    };
+    for (size_t i : list) {
+      if (base_files_[i].size < kMinPatchSize) continue;
+      if (!best || distance(i) < distance(*best)) best = i;
+    }
+    return best;
+  };
+  if (auto it = by_path_.find(file.path); it != by_path_.end()) {
+    if (auto best = closest(it->second)) return best;
+  }
+  if (auto it = by_shape_.find(Shape(file.path)); it != by_shape_.end()) return closest(it->second);
+  return std::nullopt;
+}
+
+Status Encoder::MakePatch(TargetFile& file) const {
+  const std::string& old_path = file.source.empty() ? file.path : file.source;
+  ASSIGN_OR_RETURN(UniqueFd old_fd, trees_->OpenRegular(file.base, old_path, file.old_size));
+  ASSIGN_OR_RETURN(UniqueFd new_fd, trees_->OpenRegular(bases_.size(), file.path, file.size));
+  const uint64_t chunk = PatchChunkSize(options_.window_log);
+  Bytes input, prefix;
+  for (uint64_t k = 0; k * chunk < file.size; ++k) {
+    input.resize(std::min(chunk, file.size - k * chunk));
+    RETURN_IF_ERROR(PreadExact(new_fd.get(), input, k * chunk));
+    Region region = PatchPrefixRegion(k, chunk, file.old_size);
+    prefix.resize(region.end - region.begin);
+    RETURN_IF_ERROR(PreadExact(old_fd.get(), prefix, region.begin));
+    ASSIGN_OR_RETURN(Bytes frame,
+                     CompressWithPrefix(input, prefix, options_.level, options_.window_log));
+    PutVarint(file.patch, frame.size());
+    file.patch.insert(file.patch.end(), frame.begin(), frame.end());
+  }
+  return Status::Ok();
+}
+
+Result<Bytes> Encoder::CompressRecipe(WireHeader& wire) {
+  Bytes recipe;
+  RecipeWriter writer([&](ByteSpan b) {
+    recipe.insert(recipe.end(), b.begin(), b.end());
+    return Status::Ok();
+  });
+  for (const TargetFile& f : files_) {
+    RETURN_IF_ERROR(writer.AddRaw(f.raw_before));
+    RETURN_IF_ERROR(writer.AddFileHead(f.size, f.path));
+    if (f.op == kOpCopy) RETURN_IF_ERROR(writer.AddOpCopy(f.base, f.source));
+    if (f.op == kOpPatch) RETURN_IF_ERROR(writer.AddOpPatch(f.base, f.source, f.old_size));
+    if (f.op == kOpLiteral) RETURN_IF_ERROR(writer.AddOpLiteral());
+  }
+  RETURN_IF_ERROR(writer.AddRaw(trailing_raw_));
+  RETURN_IF_ERROR(writer.Finish());
+  Bytes prefix;
+  RETURN_IF_ERROR(SerializeBaseRecipe(store_, bases_[prefix_base_], prefix_base_, [&](ByteSpan b) {
+    prefix.insert(prefix.end(), b.begin(), b.end());
+    return Status::Ok();
+  }));
+  const size_t cap = size_t{1} << options_.window_log;
+  if (prefix.size() > cap) prefix.erase(prefix.begin(), prefix.end() - cap);
+  wire.prefix_base = prefix_base_;
+  wire.prefix_length = prefix.size();
+  wire.header.recipe_length = recipe.size();
+  ASSIGN_OR_RETURN(Bytes compressed,
+                   CompressWithPrefix(recipe, prefix, options_.level, options_.window_log));
+  wire.header.recipe_bytes = compressed.size();
+  return compressed;
+}
+
+Status Encoder::WriteLiterals(OutputFile& out, WireHeader& wire) {
+  ZstdCompressor compressor({options_.level, options_.window_log, options_.threads},
+                            [&](ByteSpan b) { return out.Write(b); });
+  uint64_t length = 0;
+  for (const TargetFile& f : files_) {
+    if (f.op != kOpLiteral) continue;
+    ++stats_.literal_files;
+    ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(bases_.size(), f.path, f.size));
+    RETURN_IF_ERROR(CopyFd(fd.get(), f.size, [&](ByteSpan b) { return compressor.Write(b); }));
+    length += f.size;
+  }
+  wire.header.literal_length = length;
+  if (length > 0) RETURN_IF_ERROR(compressor.Finish());
+  RETURN_IF_ERROR(out.Flush());
+  wire.header.literal_bytes = out.bytes();
+  stats_.literal_input_bytes = length;
+  return Status::Ok();
+}
+
+Status Encoder::Assemble(const std::string& out_path, WireHeader& wire, const Bytes& recipe,
+                         OutputFile& literals) {
+  for (const TargetFile& f : files_) wire.header.patch_bytes += f.patch.size();
+  ASSIGN_OR_RETURN(auto out, OutputFile::Create(out_path + ".partial"));
+  RETURN_IF_ERROR(out->Write(EncodeHeader(wire)));
+  RETURN_IF_ERROR(out->Write(recipe));
+  if (::lseek(literals.fd(), 0, SEEK_SET) != 0) return IOErrorFromErrno("seek literals", errno);
+  RETURN_IF_ERROR(CopyFd(literals.fd(), literals.bytes(), [&](ByteSpan b) { return out->Write(b); }));
+  for (const TargetFile& f : files_) RETURN_IF_ERROR(out->Write(f.patch));
+  Digest checksum = out->FinishDigest();
+  RETURN_IF_ERROR(out->Write(checksum.bytes()));
+  wire.header.delta_length = out->bytes();
+  return out->Commit(out_path);
+}
+
+Result<DeltaEncodeStats> Encoder::Run(const std::string& out_path) {
+  RETURN_IF_ERROR(CheckArguments());
+  std::vector<Digest> layers = bases_;
+  layers.push_back(target_);
+  ASSIGN_OR_RETURN(LayerTrees trees, LayerTrees::Open(store_, layers));
+  trees_ = std::move(trees);
+  RETURN_IF_ERROR(IndexBases());
+  RETURN_IF_ERROR(ReadTarget());
+  for (TargetFile& f : files_) RETURN_IF_ERROR(ChooseOp(f).WithContext(f.path));
+  std::vector<TargetFile*> patched;
+  for (TargetFile& f : files_) {
+    if (f.op == kOpPatch) patched.push_back(&f);
+  }
+  RETURN_IF_ERROR(RunParallel(patched.size(), options_.threads,
+                              [&](size_t i) { return MakePatch(*patched[i]); }));
+  WireHeader wire;
+  wire.header.bases = bases_;
+  wire.header.target = target_;
+  wire.header.target_length = target_length_;
+  wire.header.window_log = options_.window_log;
+  ASSIGN_OR_RETURN(Bytes recipe, CompressRecipe(wire));
+  ASSIGN_OR_RETURN(auto literals, OutputFile::Create(out_path + ".literal.partial"));
+  RETURN_IF_ERROR(WriteLiterals(*literals, wire));
+  RETURN_IF_ERROR(Assemble(out_path, wire, recipe, *literals));
+  stats_.header = wire.header;
+  stats_.files = files_.size();
+  for (const TargetFile& f : files_) {
+    stats_.copied_files += f.op == kOpCopy;
+    stats_.patched_files += f.op == kOpPatch;
+    if (f.op == kOpPatch) stats_.patched_input_bytes += f.size;
+  }
+  return stats_;
+}
+
+}  // namespace
+
+Result<DeltaEncodeStats> EncodeDelta(LayerStore& store, const std::vector<Digest>& bases,
+                                     const Digest& target, const std::string& out_path,
+                                     const DeltaEncodeOptions& options) {
+  Encoder encoder(store, bases, target, options);
+  return encoder.Run(out_path).WithContext("delta " + target.ToString());
+}
+
+}  // namespace flotilla::layerstore
