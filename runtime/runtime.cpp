@@ -212,70 +212,101 @@ Result<DeployOutcome> Runtime::SwitchTo(AppRecord record, const std::string& rel
   return RunSwitch(record);
 }
 
+namespace {
+
+// What one switch step returns: the outcome once the switch ended, or an
+// empty optional to take the next (already persisted) step.
+using StepResult = Result<std::optional<DeployOutcome>>;
+
+StepResult NextStep() { return std::optional<DeployOutcome>(); }
+
+StepResult Ended(Result<DeployOutcome> outcome) {
+  if (!outcome.ok()) return outcome.status();
+  return std::optional<DeployOutcome>(std::move(outcome).value());
+}
+
+}  // namespace
+
 // One step at a time from record.switching->step; each step's action is
 // idempotent, so a resumed switch may repeat the action of the step it died in.
 Result<DeployOutcome> Runtime::RunSwitch(AppRecord& record) {
-  const std::string app = record.name;
-  SwitchRecord& sw = *record.switching;
-  if (sw.step == SwitchStep::kRollingBack) return FinishRollback(record);
-  auto spec = state_.LoadReleaseSpec(app, sw.to);
-  if (!spec.ok()) {
-    sw.reason = spec.status().ToString();
-    RETURN_IF_ERROR(Persist(record, SwitchStep::kRollingBack));
-    return FinishRollback(record);
-  }
+  if (record.switching->step == SwitchStep::kRollingBack) return FinishRollback(record);
+  auto spec = state_.LoadReleaseSpec(record.name, record.switching->to);
+  if (!spec.ok()) return FailSwitch(record, spec.status());
   const bool stop_first = spec->switch_mode.mode == SwitchMode::kStopFirst;
-  auto fail = [&](const Status& why) -> Result<DeployOutcome> {
-    sw.reason = why.ToString();
-    RETURN_IF_ERROR(Persist(record, SwitchStep::kRollingBack));
-    return FinishRollback(record);
-  };
-  auto start_new = [&]() -> Status {
-    if (IsRunning(app, sw.to)) return Status::Ok();
-    return StartRelease(app, sw.to).status();
-  };
-  auto commit = [&]() -> Result<DeployOutcome> {
-    record.previous = sw.from;
-    record.current = sw.to;
-    record.restarts = 0;
-    record.switching.reset();
-    RETURN_IF_ERROR(Persist(record, std::nullopt));
-    return DeployOutcome{app, record.current, true, "switched"};
-  };
   for (;;) {
-    switch (sw.step) {
-      case SwitchStep::kPrepared:
-        if (stop_first) {
-          if (!sw.from.empty()) RETURN_IF_ERROR(StopRelease(app, sw.from));
-          RETURN_IF_ERROR(Persist(record, SwitchStep::kOldStopped));
-        } else {
-          if (Status st = start_new(); !st.ok()) return fail(st);
-          RETURN_IF_ERROR(Persist(record, SwitchStep::kNewStarted));
-        }
-        break;
-      case SwitchStep::kOldStopped:
-        if (!stop_first) return commit();
-        if (Status st = start_new(); !st.ok()) return fail(st);
-        RETURN_IF_ERROR(Persist(record, SwitchStep::kNewStarted));
-        break;
-      case SwitchStep::kNewStarted:
-        if (Status st = start_new(); !st.ok()) return fail(st);
-        if (Status healthy = WaitHealthy(app, sw.to); !healthy.ok()) return fail(healthy);
-        RETURN_IF_ERROR(Persist(record, SwitchStep::kNewHealthy));
-        break;
-      case SwitchStep::kNewHealthy:
-        if (!IsRunning(app, sw.to)) {  // died while no node watched: check it again
-          RETURN_IF_ERROR(Persist(record, SwitchStep::kNewStarted));
-          break;
-        }
-        if (stop_first) return commit();
-        if (!sw.from.empty()) RETURN_IF_ERROR(StopRelease(app, sw.from));
-        RETURN_IF_ERROR(Persist(record, SwitchStep::kOldStopped));
-        break;
-      case SwitchStep::kRollingBack:
-        return FinishRollback(record);
-    }
+    ASSIGN_OR_RETURN(std::optional<DeployOutcome> outcome, TakeSwitchStep(record, stop_first));
+    if (outcome) return *std::move(outcome);
   }
+}
+
+Result<std::optional<DeployOutcome>> Runtime::TakeSwitchStep(AppRecord& record, bool stop_first) {
+  const SwitchRecord& sw = *record.switching;
+  switch (sw.step) {
+    case SwitchStep::kPrepared:
+      if (!stop_first) return StartNewRelease(record);
+      return StopOldRelease(record);
+    case SwitchStep::kOldStopped:
+      if (!stop_first) return Ended(CommitSwitch(record));
+      return StartNewRelease(record);
+    case SwitchStep::kNewStarted:
+      return CheckNewRelease(record);
+    case SwitchStep::kNewHealthy:
+      if (!IsRunning(record.name, sw.to)) {  // died while no node watched: check it again
+        RETURN_IF_ERROR(Persist(record, SwitchStep::kNewStarted));
+        return NextStep();
+      }
+      if (stop_first) return Ended(CommitSwitch(record));
+      return StopOldRelease(record);
+    case SwitchStep::kRollingBack:
+      return Ended(FinishRollback(record));
+  }
+  return Internal("unknown switch step");
+}
+
+Result<std::optional<DeployOutcome>> Runtime::StopOldRelease(AppRecord& record) {
+  if (!record.switching->from.empty()) {
+    RETURN_IF_ERROR(StopRelease(record.name, record.switching->from));
+  }
+  RETURN_IF_ERROR(Persist(record, SwitchStep::kOldStopped));
+  return NextStep();
+}
+
+Result<std::optional<DeployOutcome>> Runtime::StartNewRelease(AppRecord& record) {
+  if (Status st = EnsureStarted(record.name, record.switching->to); !st.ok()) {
+    return Ended(FailSwitch(record, st));
+  }
+  RETURN_IF_ERROR(Persist(record, SwitchStep::kNewStarted));
+  return NextStep();
+}
+
+Result<std::optional<DeployOutcome>> Runtime::CheckNewRelease(AppRecord& record) {
+  const std::string& release = record.switching->to;
+  Status st = EnsureStarted(record.name, release);
+  if (st.ok()) st = WaitHealthy(record.name, release);
+  if (!st.ok()) return Ended(FailSwitch(record, st));
+  RETURN_IF_ERROR(Persist(record, SwitchStep::kNewHealthy));
+  return NextStep();
+}
+
+Status Runtime::EnsureStarted(const std::string& app, const std::string& release) {
+  if (IsRunning(app, release)) return Status::Ok();
+  return StartRelease(app, release).status();
+}
+
+Result<DeployOutcome> Runtime::CommitSwitch(AppRecord& record) {
+  record.previous = record.switching->from;
+  record.current = record.switching->to;
+  record.restarts = 0;
+  record.switching.reset();
+  RETURN_IF_ERROR(Persist(record, std::nullopt));
+  return DeployOutcome{record.name, record.current, true, "switched"};
+}
+
+Result<DeployOutcome> Runtime::FailSwitch(AppRecord& record, const Status& why) {
+  record.switching->reason = why.ToString();
+  RETURN_IF_ERROR(Persist(record, SwitchStep::kRollingBack));
+  return FinishRollback(record);
 }
 
 Result<DeployOutcome> Runtime::FinishRollback(AppRecord& record) {

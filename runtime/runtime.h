@@ -113,8 +113,18 @@ class Runtime {
   Runtime(RuntimeOptions options, const Clock& clock, std::unique_ptr<CgroupDriver> cgroups);
 
   Result<DeployOutcome> SwitchTo(AppRecord record, const std::string& release);
+  // The release switch (docs/runtime.md, "Release switch"): RunSwitch takes
+  // steps until the switch ends; each step persists the next before returning
+  // an empty optional, or returns the outcome once the switch ended.
   Result<DeployOutcome> RunSwitch(AppRecord& record);
+  Result<std::optional<DeployOutcome>> TakeSwitchStep(AppRecord& record, bool stop_first);
+  Result<std::optional<DeployOutcome>> StopOldRelease(AppRecord& record);
+  Result<std::optional<DeployOutcome>> StartNewRelease(AppRecord& record);
+  Result<std::optional<DeployOutcome>> CheckNewRelease(AppRecord& record);
+  Result<DeployOutcome> CommitSwitch(AppRecord& record);
+  Result<DeployOutcome> FailSwitch(AppRecord& record, const Status& why);
   Result<DeployOutcome> FinishRollback(AppRecord& record);
+  Status EnsureStarted(const std::string& app, const std::string& release);
   Status Persist(AppRecord& record, std::optional<SwitchStep> step);
   Result<RunningRecord> StartRelease(const std::string& app, const std::string& release);
   Result<LaunchPlan> PlanFor(const AppSpec& spec, std::vector<std::string> lowers,
