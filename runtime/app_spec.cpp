@@ -243,6 +243,8 @@ Status ParseHealth(const Json& json, HealthSpec& health) {
   r.String("path", health.path);
   r.Unsigned("interval_ms", health.interval_ms, 3600000);
   r.Unsigned("timeout_ms", health.timeout_ms, 3600000);
+  r.Unsigned("recheck_interval_ms", health.recheck_interval_ms, 86400000);
+  r.Unsigned("failure_threshold", health.failure_threshold, 1000);
   if (type == "running") {
     health.type = HealthType::kRunning;
   } else if (type == "exec") {
@@ -258,6 +260,9 @@ Status ParseHealth(const Json& json, HealthSpec& health) {
     r.Fail("type", "must be \"running\", \"exec\" or \"http\"");
   }
   r.Check(health.interval_ms >= 10, "interval_ms", "must be at least 10");
+  r.Check(health.recheck_interval_ms == 0 || health.recheck_interval_ms >= 100,
+          "recheck_interval_ms", "must be 0 (off) or at least 100");
+  r.Check(health.failure_threshold >= 1, "failure_threshold", "must be at least 1");
   return r.Finish();
 }
 
@@ -467,6 +472,10 @@ Json AppSpecToJson(const AppSpec& s) {
             {"interval_ms", s.health.interval_ms},
             {"timeout_ms", s.health.timeout_ms}};
   if (s.health.type == HealthType::kRunning) h["seconds"] = s.health.running_seconds;
+  if (s.health.type != HealthType::kRunning) {
+    h["recheck_interval_ms"] = s.health.recheck_interval_ms;
+    h["failure_threshold"] = s.health.failure_threshold;
+  }
   if (s.health.type == HealthType::kExec) h["command"] = s.health.command;
   if (s.health.type == HealthType::kHttp) {
     h["port"] = s.health.port;

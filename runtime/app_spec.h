@@ -73,6 +73,12 @@ struct HealthSpec {
   std::string path = "/";
   uint64_t interval_ms = 500;
   uint64_t timeout_ms = 2000;  // one probe
+  // kExec/kHttp, once the release is current and running: checked again every
+  // recheck_interval_ms (0: only while a switch waits for it); after
+  // failure_threshold failures in a row the container is stopped as unhealthy
+  // and the restart policy decides what follows.
+  uint64_t recheck_interval_ms = 10000;
+  uint32_t failure_threshold = 3;
 };
 
 enum class SwitchMode { kParallel, kStopFirst };

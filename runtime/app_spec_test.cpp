@@ -14,6 +14,8 @@ TEST(AppSpec, MinimalSpecGetsDocumentedDefaults) {
   EXPECT_EQ(spec->capabilities, DefaultCapabilities());
   EXPECT_EQ(spec->restart.policy, RestartPolicy::kOnFailure);
   EXPECT_EQ(spec->health.type, HealthType::kRunning);
+  EXPECT_EQ(spec->health.recheck_interval_ms, 10000u);
+  EXPECT_EQ(spec->health.failure_threshold, 3u);
   EXPECT_EQ(spec->switch_mode.mode, SwitchMode::kParallel);
   EXPECT_EQ(spec->log_ring_bytes, 256u * 1024);
 }
@@ -31,7 +33,8 @@ TEST(AppSpec, RoundTripsThroughJson) {
     "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048}],
     "oom_score_adj": 100, "read_only_rootfs": true,
     "restart": {"policy": "always", "backoff_initial_ms": 500, "backoff_max_ms": 30000},
-    "health": {"type": "http", "port": 8080, "path": "/healthz", "interval_ms": 1000},
+    "health": {"type": "http", "port": 8080, "path": "/healthz", "interval_ms": 1000,
+               "recheck_interval_ms": 5000, "failure_threshold": 2},
     "switch": {"mode": "stop-first", "healthy_deadline_ms": 60000},
     "stop_grace_ms": 5000, "logs": {"ring_bytes": 65536, "persist": false}})");
   ASSERT_TRUE(spec.ok()) << spec.status().ToString();
@@ -42,6 +45,8 @@ TEST(AppSpec, RoundTripsThroughJson) {
   EXPECT_EQ(again->devices[0].path, "/dev/fb0");
   EXPECT_EQ(again->mounts[1].read_only, true);
   EXPECT_EQ(again->health.port, 8080);
+  EXPECT_EQ(again->health.recheck_interval_ms, 5000u);
+  EXPECT_EQ(again->health.failure_threshold, 2u);
   EXPECT_EQ(again->switch_mode.mode, SwitchMode::kStopFirst);
 }
 
@@ -61,6 +66,8 @@ TEST(AppSpec, RefusesWhatTheRuntimeCouldNotHonourSafely) {
       R"({"name":"a","command":["/x"],"rlimits":[{"type":"RLIMIT_NOFILE","soft":9,"hard":1}]})",
       R"({"name":"a","command":["/x"],"health":{"type":"http"}})",  // no port
       R"({"name":"a","command":["/x"],"health":{"type":"exec"}})",  // no command
+      R"({"name":"a","command":["/x"],"health":{"type":"exec","command":["/x"],"failure_threshold":0}})",
+      R"({"name":"a","command":["/x"],"health":{"type":"exec","command":["/x"],"recheck_interval_ms":50}})",
       R"({"name":"a","command":["/x"],"env":["NOVALUE"]})",
       R"({"name":"a","command":["/x"],"network":"bridge"})",
       R"({"name":"a","command":["/x"],"restart":{"policy":"sometimes"}})",

@@ -133,6 +133,7 @@ Result<RunningRecord> ContainerControl::Start(LaunchPlan plan, const std::string
   }
   ::unlink(RunningFile(plan.dir).c_str());
   ::unlink(ExitFile(plan.dir).c_str());
+  ::unlink(UnhealthyFile(plan.dir).c_str());
   RETURN_IF_ERROR(cgroups_.Destroy(cgroup_name));  // a leftover of a lost container
   ASSIGN_OR_RETURN(CgroupPlacement placement,
                    cgroups_.Create(cgroup_name, plan.spec.resources, RulesFor(plan)));

@@ -23,6 +23,12 @@ std::vector<std::string> ProbeArgs(const HealthSpec& h, const std::string& dir) 
 
 }  // namespace
 
+Status Runtime::ProbeHealth(const HealthSpec& h, const std::string& dir) {
+  ASSIGN_OR_RETURN(int code, containers_->RunHelper(ProbeArgs(h, dir), milliseconds(h.timeout_ms)));
+  if (code == 0) return Status::Ok();
+  return Unavailable("health check exit code " + std::to_string(code));
+}
+
 Status Runtime::WaitHealthy(const std::string& app, const std::string& release) {
   ASSIGN_OR_RETURN(AppSpec spec, state_.LoadReleaseSpec(app, release));
   const std::string dir = state_.ReleaseDir(app, release);

@@ -84,7 +84,8 @@ std::string ExitRecord::Describe() const {
   if (!start_error.empty()) return start_error;
   std::string what = signal != 0 ? "killed by signal " + std::to_string(signal)
                                  : "exited with code " + std::to_string(exit_code);
-  return oom_killed ? what + " (out of memory)" : what;
+  if (oom_killed) what += " (out of memory)";
+  return unhealthy.empty() ? what : unhealthy + "; stopped: " + what;
 }
 
 Json RunningRecordToJson(const RunningRecord& r) {
@@ -130,6 +131,8 @@ Result<ExitRecord> LoadExitRecord(const std::string& dir) {
   } catch (const std::exception& e) {
     return Corruption(ExitFile(dir) + ": " + e.what());
   }
+  auto unhealthy = ReadTextFileBounded(UnhealthyFile(dir), 4096);
+  if (unhealthy.ok()) r.unhealthy = *unhealthy;
   return r;
 }
 

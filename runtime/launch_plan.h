@@ -52,6 +52,10 @@ inline std::string LaunchFile(const std::string& dir) { return dir + "/launch.js
 inline std::string RunningFile(const std::string& dir) { return dir + "/running.json"; }
 inline std::string ExitFile(const std::string& dir) { return dir + "/exit.json"; }
 inline std::string LogFile(const std::string& dir) { return dir + "/log"; }
+// Written by the runtime before it stops a container that failed its health
+// rechecks: the stop's exit is then recorded as unhealthy (a failure), even
+// when the node dies during the stop. Removed when the release starts again.
+inline std::string UnhealthyFile(const std::string& dir) { return dir + "/unhealthy"; }
 inline constexpr const char* kMonitorSocketName = "monitor.sock";
 
 // What the monitor records once the container runs.
@@ -70,7 +74,12 @@ struct ExitRecord {
   bool oom_killed = false;
   std::string start_error;  // set when the container never ran, or was lost
   int64_t finished_unix_ms = 0;
-  bool Success() const { return start_error.empty() && signal == 0 && exit_code == 0; }
+  // Not in exit.json: from UnhealthyFile, when the runtime stopped the
+  // container because its health rechecks failed.
+  std::string unhealthy;
+  bool Success() const {
+    return start_error.empty() && unhealthy.empty() && signal == 0 && exit_code == 0;
+  }
   std::string Describe() const;
 };
 

@@ -12,6 +12,7 @@
 // read-only calls (List, Logs) while one of them changes it.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -134,6 +135,16 @@ class Runtime {
   // OK when healthy; otherwise why not.
   Status WaitHealthy(const std::string& app, const std::string& release);
   Result<Duration> SuperviseApp(const std::string& app);
+  Result<Duration> RestartByPolicy(AppRecord& record, ContainerStatus c);
+  Status RecordLost(const std::string& app, const std::string& release);
+  // Health rechecks of the running current release (docs/runtime.md,
+  // "Supervision"); the count of failures in a row lives in rechecks_.
+  Result<Duration> RecheckHealth(const std::string& app, const std::string& release,
+                                 const RunningRecord& running);
+  Status StopUnhealthy(const std::string& app, const std::string& release,
+                       const std::string& reason);
+  // One probe of an exec or http check: OK when healthy, else why not.
+  Status ProbeHealth(const HealthSpec& health, const std::string& dir);
   Status StopStrays(const AppRecord& record);
   std::string CgroupName(const std::string& app, const std::string& release) const {
     return app + "_" + release;
@@ -144,6 +155,16 @@ class Runtime {
   StateDir state_;
   std::unique_ptr<CgroupDriver> cgroups_;
   std::unique_ptr<ContainerControl> containers_;
+
+  // Per app, kept in memory: a node restart starts the count afresh, and a
+  // new container (another PID 1) resets it.
+  struct HealthRecheck {
+    pid_t init_pid = 0;
+    uint64_t init_start_ticks = 0;
+    MonoTime due{};
+    uint32_t failures = 0;
+  };
+  std::map<std::string, HealthRecheck> rechecks_;
 };
 
 }  // namespace flotilla::runtime

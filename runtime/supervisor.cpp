@@ -1,7 +1,10 @@
 // Supervision (Runtime::Reconcile): the node calls it on start (re-adoption)
 // and then periodically. All it knows comes from the state dir and the
 // monitors' files, so a pass after a node restart sees exactly what a pass
-// before it would have.
+// before it would have; the one exception is the count of failed health
+// rechecks in a row, kept in memory (a restarted node counts afresh).
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -64,17 +67,26 @@ Result<Duration> Runtime::SuperviseApp(const std::string& app) {
   if (!record.desired_running || record.current.empty()) return kIdlePass;
   const std::string dir = state_.ReleaseDir(app, record.current);
   ContainerStatus c = containers_->Inspect(dir);
-  if (c.state == ContainerState::kRunning) return kIdlePass;
+  if (c.state == ContainerState::kRunning) return RecheckHealth(app, record.current, *c.running);
   if (c.state == ContainerState::kLost) {
-    // The monitor was killed: end what is left and write the exit record it
-    // could not, so the exit is recorded and timed like any other.
-    RETURN_IF_ERROR(cgroups_->Destroy(CgroupName(app, record.current)));
-    ExitRecord lost;
-    lost.start_error = "lost: its monitor died, the exit status is unknown";
-    lost.finished_unix_ms = UnixMillis(clock_.Now());
-    RETURN_IF_ERROR(WriteFileReplace(ExitFile(dir), ExitRecordToJson(lost).dump()));
+    RETURN_IF_ERROR(RecordLost(app, record.current));
     c = containers_->Inspect(dir);
   }
+  return RestartByPolicy(record, std::move(c));
+}
+
+// The monitor was killed: end what is left and write the exit record it
+// could not, so the exit is recorded and timed like any other.
+Status Runtime::RecordLost(const std::string& app, const std::string& release) {
+  RETURN_IF_ERROR(cgroups_->Destroy(CgroupName(app, release)));
+  ExitRecord lost;
+  lost.start_error = "lost: its monitor died, the exit status is unknown";
+  lost.finished_unix_ms = UnixMillis(clock_.Now());
+  return WriteFileReplace(ExitFile(state_.ReleaseDir(app, release)), ExitRecordToJson(lost).dump());
+}
+
+Result<Duration> Runtime::RestartByPolicy(AppRecord& record, ContainerStatus c) {
+  const std::string& app = record.name;
   // Record the exit once, even when it happened while no node was running.
   if (c.state == ContainerState::kExited && record.last_exit_unix_ms != c.exit->finished_unix_ms) {
     record.last_exit = c.exit->Describe();
@@ -99,6 +111,53 @@ Result<Duration> Runtime::SuperviseApp(const std::string& app) {
     RETURN_IF_ERROR(state_.SaveApp(record));
   }
   return kIdlePass;
+}
+
+// An exec or http check, every recheck_interval_ms while the release runs;
+// failure_threshold failures in a row stop the container as unhealthy (the
+// next pass then records the exit and applies the restart policy). The
+// first recheck of a container comes one interval after this process first
+// sees it running.
+Result<Duration> Runtime::RecheckHealth(const std::string& app, const std::string& release,
+                                        const RunningRecord& running) {
+  const std::string dir = state_.ReleaseDir(app, release);
+  // A stop decided by a node that died before finishing it.
+  if (::access(UnhealthyFile(dir).c_str(), F_OK) == 0) {
+    RETURN_IF_ERROR(StopRelease(app, release));
+    return Duration::zero();
+  }
+  ASSIGN_OR_RETURN(AppSpec spec, state_.LoadReleaseSpec(app, release));
+  const HealthSpec& h = spec.health;
+  if (h.type == HealthType::kRunning || h.recheck_interval_ms == 0) return kIdlePass;
+  const Duration interval = milliseconds(h.recheck_interval_ms);
+  HealthRecheck& recheck = rechecks_[app];
+  if (recheck.init_pid != running.init_pid ||
+      recheck.init_start_ticks != running.init_start_ticks) {
+    recheck = {running.init_pid, running.init_start_ticks, clock_.MonotonicNow() + interval, 0};
+  }
+  const MonoTime now = clock_.MonotonicNow();
+  if (now < recheck.due) return std::min<Duration>(kIdlePass, recheck.due - now);
+  Status healthy = ProbeHealth(h, dir);
+  recheck.due = clock_.MonotonicNow() + interval;
+  // A container that died meanwhile is the restart policy's, not unhealthy.
+  if (!healthy.ok() && !IsRunning(app, release)) return Duration::zero();
+  recheck.failures = healthy.ok() ? 0 : recheck.failures + 1;
+  if (recheck.failures < h.failure_threshold) {
+    return std::min<Duration>(kIdlePass, recheck.due - clock_.MonotonicNow());
+  }
+  std::string reason = "unhealthy: " + std::to_string(recheck.failures) +
+                       " failed health checks in a row, the last: " + healthy.message();
+  rechecks_.erase(app);
+  RETURN_IF_ERROR(StopUnhealthy(app, release, reason));
+  return Duration::zero();
+}
+
+Status Runtime::StopUnhealthy(const std::string& app, const std::string& release,
+                              const std::string& reason) {
+  // The decision is written first: a node killed during the stop finishes it
+  // at its next pass, and the exit is a failure either way.
+  RETURN_IF_ERROR(WriteFileReplace(UnhealthyFile(state_.ReleaseDir(app, release)), reason));
+  return StopRelease(app, release);
 }
 
 Result<Duration> Runtime::Reconcile() {

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/file_io.h"
 #include "tests/runtime/runtime_fixture.h"
 
 namespace flotilla::testing {
@@ -104,6 +105,68 @@ TEST_F(RuntimeSwitchTest, DeployWhileTheNodeSupervises) {
   EXPECT_EQ(Ls()["web"]["restarts"], 0);  // the supervisor never restarted anything
   ::kill(supervisor, SIGKILL);
   ::waitpid(supervisor, nullptr, 0);
+}
+
+// Supervision with health rechecks: a healthy running app is probed and left
+// alone; once its check fails `failure_threshold` times in a row it is
+// stopped (gracefully) as unhealthy, and the restart policy decides: on-failure
+// restarts it, "no" leaves it stopped. The check fails while the file
+// /flags/sick exists in the app's volume; a starting container removes it.
+TEST_F(RuntimeSwitchTest, RunningAppsAreRecheckedAndUnhealthyOnesHandledByRestartPolicy) {
+  auto spec = [](const std::string& app, const std::string& policy) {
+    Json s =
+        BaseSpec(app, {"/bin/sh", "-c", "rm -f /flags/sick; exec /probe tick " + app + " 100"});
+    s["mounts"] = {{{"type", "volume"}, {"name", "flags"}, {"destination", "/flags"}}};
+    s["health"] = {{"type", "exec"},
+                   {"command", {"/bin/sh", "-c", "test ! -e /flags/sick"}},
+                   {"interval_ms", 100},
+                   {"recheck_interval_ms", 200},
+                   {"failure_threshold", 2}};
+    s["restart"] = {{"policy", policy}, {"backoff_initial_ms", 300}};
+    return s;
+  };
+  ASSERT_EQ(Deploy(spec("live", "on-failure"), "r1").exit_code, 0);
+  ASSERT_EQ(Deploy(spec("once", "no"), "r1").exit_code, 0);
+  const Json live_pid = Ls()["live"]["pid"];
+  pid_t supervisor = ::fork();
+  if (supervisor == 0) {
+    std::string node = "exec env FLOTILLA_MONITOR=" + std::string(FLOTILLA_MONITOR_BINARY) + " " +
+                       BinaryPath("flotilla-node") + " app supervise --state-dir " + state_;
+    ::execl("/bin/sh", "sh", "-c", node.c_str(), nullptr);
+    ::_exit(127);
+  }
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{supervisor};
+  // Rechecked every 200 ms for 1.5 s, healthy every time: left alone.
+  ::usleep(1500 * 1000);
+  EXPECT_EQ(Ls()["live"]["pid"], live_pid);
+  EXPECT_EQ(Ls()["live"]["restarts"], 0);
+
+  for (const char* app : {"live", "once"}) {
+    ASSERT_TRUE(WriteFileAtomic(state_ + "/apps/" + app + "/volumes/flags/sick", "").ok());
+  }
+  EXPECT_TRUE(WaitFor([&] { return Ls()["live"]["restarts"] == 1; }, 20)) << Ls()["live"].dump();
+  EXPECT_TRUE(WaitFor([&] { return Ls()["live"]["state"] == "running"; }, 10));
+  auto live = Ls()["live"];
+  EXPECT_NE(live["pid"], live_pid);
+  const std::string why = live["last_exit"].get<std::string>();
+  EXPECT_NE(why.find("unhealthy: 2 failed health checks in a row"), std::string::npos) << why;
+  // Stopped with SIGTERM, forwarded to the app, which ended cleanly.
+  EXPECT_NE(why.find("stopped: exited with code 0"), std::string::npos) << why;
+
+  EXPECT_TRUE(WaitFor([&] { return Ls()["once"]["state"] == "exited"; }, 20));
+  EXPECT_NE(Ls()["once"]["last_exit"].get<std::string>().find("unhealthy"), std::string::npos);
+  // The restarted one is healthy again and stays; the one with policy "no" stays stopped.
+  ::usleep(1500 * 1000);
+  EXPECT_EQ(Ls()["live"]["restarts"], 1);
+  EXPECT_EQ(Ls()["live"]["pid"], live["pid"]);
+  EXPECT_EQ(Ls()["once"]["state"], "exited");
+  EXPECT_EQ(Ls()["once"]["restarts"], 0);
 }
 
 // The node dies (SIGKILL, self-inflicted right after the step is persisted)
