@@ -4,11 +4,10 @@
 // `worker_`; `mu_` guards the snapshot the caller's thread reads.
 #pragma once
 
+#include <functional>
 #include <libtorrent/alert_types.hpp>
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_handle.hpp>
-
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,8 +41,9 @@ struct TransferArtifact {
   MonoTime last_resume_save{};
   MonoTime last_reconnect{};
   MonoTime last_reannounce{};
+  MonoTime last_origin_attach{};
   MonoTime last_peer_progress{};
-  std::optional<MonoTime> banned_at;  // a peer was banned and peers made no progress since
+  bool banned_since_add = false;  // a peer of this torrent was banned since it was (re)added
   Readd readd = Readd::kNone;
   uint64_t payload_seen = 0;  // total_payload_download of the current handle
   uint64_t upload_seen = 0;

@@ -24,9 +24,9 @@ namespace flotilla::node::transfer {
 
 struct OriginObservation {
   MonoTime now;
-  uint64_t peer_bytes = 0;      // payload from peers so far (monotonic)
-  uint32_t connected_peers = 0; // BitTorrent peers, origin excluded
-  uint32_t useful_peers = 0;    // connected peers that have a piece we miss
+  uint64_t peer_bytes = 0;       // payload from peers so far (monotonic)
+  uint32_t connected_peers = 0;  // BitTorrent peers, origin excluded
+  uint32_t useful_peers = 0;     // connected peers that have a piece we miss
   bool complete = false;
 };
 

@@ -1,10 +1,9 @@
 #include "node/transfer/session_config.h"
 
+#include <exception>
 #include <libtorrent/alert.hpp>
 #include <libtorrent/ip_filter.hpp>
 #include <libtorrent/peer_class.hpp>
-
-#include <exception>
 
 namespace flotilla::node::transfer {
 namespace {
@@ -75,9 +74,9 @@ lt::settings_pack MakeSessionSettings(const TorrentFetcherOptions& options) {
   lt::settings_pack s;
   s.set_str(lt::settings_pack::user_agent, "flotilla-node");
   s.set_int(lt::settings_pack::alert_mask,
-            lt::alert_category::error | lt::alert_category::status |
-                lt::alert_category::storage | lt::alert_category::peer |
-                lt::alert_category::block_progress | lt::alert_category::piece_progress);
+            lt::alert_category::error | lt::alert_category::status | lt::alert_category::storage |
+                lt::alert_category::peer | lt::alert_category::block_progress |
+                lt::alert_category::piece_progress);
   SetTransportAndDiscovery(s, options);
   SetFlakyLinkReconnects(s);
   SetSmallDeviceLimits(s);
@@ -96,7 +95,8 @@ Result<lt::peer_class_t> ConfigurePeerClasses(lt::session& session,
     info.upload_limit = 0;
     session.set_peer_class(origin, info);
 
-    const std::uint32_t global = 1u << static_cast<std::uint32_t>(lt::session::global_peer_class_id);
+    const std::uint32_t global = 1u
+                                 << static_cast<std::uint32_t>(lt::session::global_peer_class_id);
     lt::ip_filter filter;
     filter.add_rule(lt::make_address("0.0.0.0"), lt::make_address("255.255.255.255"), global);
     filter.add_rule(lt::make_address("::"),

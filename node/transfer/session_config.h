@@ -4,7 +4,6 @@
 
 #include <libtorrent/session.hpp>
 #include <libtorrent/settings_pack.hpp>
-
 #include <string>
 #include <vector>
 

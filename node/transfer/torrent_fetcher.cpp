@@ -1,15 +1,14 @@
 // TorrentFetcher: lifecycle, the worker hand-off and the snapshot readers.
 #include "node/transfer/torrent_fetcher.h"
 
-#include <libtorrent/posix_disk_io.hpp>
-#include <libtorrent/session_params.hpp>
-
 #include <netdb.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <exception>
 #include <future>
+#include <libtorrent/posix_disk_io.hpp>
+#include <libtorrent/session_params.hpp>
 
 #include "core/file_io.h"
 #include "node/transfer/fetcher_impl.h"
@@ -104,9 +103,9 @@ Status TorrentFetcher::Impl::StartSession() {
   }
   std::vector<lt::address> origin_ips;
   for (const auto& ep : origin_endpoints_) origin_ips.push_back(ep.address());
-  ASSIGN_OR_RETURN(lt::peer_class_t origin_class,
-                   transfer::ConfigurePeerClasses(*session_, origin_ips,
-                                                  options_.origin.origin_rate_limit));
+  ASSIGN_OR_RETURN(
+      lt::peer_class_t origin_class,
+      transfer::ConfigurePeerClasses(*session_, origin_ips, options_.origin.origin_rate_limit));
   (void)origin_class;
   // Wait (at most 10 s) until the session listens, so the port is known.
   for (int i = 0; i < 200 && session_->listen_port() == 0; ++i) {
@@ -130,8 +129,8 @@ Status TorrentFetcher::Impl::RunOnWorker(std::function<Status()> task) {
 }
 
 void TorrentFetcher::Impl::ScheduleTick() {
-  const auto period = std::chrono::duration_cast<Duration>(
-      std::chrono::duration<double>(options_.tick_seconds));
+  const auto period =
+      std::chrono::duration_cast<Duration>(std::chrono::duration<double>(options_.tick_seconds));
   worker_.PostAfter(period, [this] {
     if (stopping_) return;
     Tick();

@@ -1,12 +1,11 @@
 // TorrentFetcher: getting a verified torrent, adding it (with resume data),
 // re-adding it after a ban stall, and forgetting it.
-#include <libtorrent/read_resume_data.hpp>
-#include <libtorrent/session.hpp>
-
 #include <unistd.h>
 
 #include <exception>
 #include <filesystem>
+#include <libtorrent/read_resume_data.hpp>
+#include <libtorrent/session.hpp>
 
 #include "core/file_io.h"
 #include "node/transfer/fetcher_impl.h"
@@ -76,14 +75,16 @@ Status TorrentFetcher::Impl::Want(const ArtifactRequest& request) {
 Status TorrentFetcher::Impl::AddArtifact(const ArtifactRequest& request,
                                          transfer::LoadedTorrent torrent) {
   if (artifacts_.count(request.sha256) != 0) return Status::Ok();
-  TransferArtifact artifact{.request = request,
-                            .hex = request.sha256.Hex(),
-                            .torrent = std::move(torrent),
-                            .origin = transfer::OriginPolicy(options_.origin,
-                                                             clock_.MonotonicNow())};
+  TransferArtifact artifact{
+      .request = request,
+      .hex = request.sha256.Hex(),
+      .torrent = std::move(torrent),
+      .origin = transfer::OriginPolicy(options_.origin, clock_.MonotonicNow())};
   artifact.progress.state = FetchState::kFetching;
   artifact.progress.bytes_total = request.length;
-  artifact.last_resume_save = artifact.last_reconnect = artifact.last_peer_progress =
+  // The first tick connects the known peers again if the add-time attempt
+  // found the torrent not ready; the tracker was just announced to.
+  artifact.last_resume_save = artifact.last_reannounce = artifact.last_peer_progress =
       clock_.MonotonicNow();
   RETURN_IF_ERROR(CreateDirectories(SavePath(artifact.hex), 0700));
   RETURN_IF_ERROR(AddToSession(artifact));
@@ -100,10 +101,10 @@ Status TorrentFetcher::Impl::AddToSession(TransferArtifact& artifact) {
   auto resume = ReadFileBounded(ResumePath(artifact.hex), kMaxResumeBytes);
   if (resume.ok() && !previous_run_crashed_) {
     lt::error_code ec;
-    params = lt::read_resume_data(
-        lt::span<char const>(reinterpret_cast<const char*>(resume->data()),
-                             static_cast<std::ptrdiff_t>(resume->size())),
-        ec);
+    params =
+        lt::read_resume_data(lt::span<char const>(reinterpret_cast<const char*>(resume->data()),
+                                                  static_cast<std::ptrdiff_t>(resume->size())),
+                             ec);
     if (ec || !SameInfoHash(params.info_hashes, artifact.request)) params = {};
   }
   lt::add_torrent_params fresh = transfer::MakeAddParams(

@@ -1,11 +1,10 @@
 // TorrentFetcher's worker tick: alerts, byte accounting (peers vs origin),
 // the origin policy, resume data, whole-file verification and recoveries.
+#include <algorithm>
+#include <filesystem>
 #include <libtorrent/alert_types.hpp>
 #include <libtorrent/peer_info.hpp>
 #include <libtorrent/write_resume_data.hpp>
-
-#include <algorithm>
-#include <filesystem>
 
 #include "core/digest.h"
 #include "core/file_io.h"
@@ -15,6 +14,7 @@ namespace flotilla::node {
 namespace {
 
 constexpr int kBlockSize = 16 << 10;
+constexpr double kOriginRetrySeconds = 5;
 
 Duration Seconds(double s) {
   return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
@@ -87,7 +87,7 @@ void TorrentFetcher::Impl::HandleAlert(lt::alert* alert) {
     if (TransferArtifact* a = FindByHandle(hash->handle)) ++a->progress.hash_failures;
   } else if (auto* ban = lt::alert_cast<lt::peer_ban_alert>(alert)) {
     ++counters_.peers_banned;
-    if (TransferArtifact* a = FindByHandle(ban->handle)) a->banned_at = clock_.MonotonicNow();
+    if (TransferArtifact* a = FindByHandle(ban->handle)) a->banned_since_add = true;
   } else if (auto* piece = lt::alert_cast<lt::piece_finished_alert>(alert)) {
     if (TransferArtifact* a = FindByHandle(piece->handle)) a->resume_dirty = true;
   } else if (auto* checked = lt::alert_cast<lt::torrent_checked_alert>(alert)) {
@@ -96,10 +96,10 @@ void TorrentFetcher::Impl::HandleAlert(lt::alert* alert) {
     if (TransferArtifact* a = FindByHandle(error->handle)) a->progress.error = error->message();
   } else if (auto* deleted = lt::alert_cast<lt::torrent_deleted_alert>(alert)) {
     std::error_code ec;
-    std::filesystem::remove_all(SavePath(HexEncode(ByteSpan(
-                                    reinterpret_cast<const uint8_t*>(deleted->info_hashes.v2.data()),
-                                    32))),
-                                ec);
+    std::filesystem::remove_all(
+        SavePath(HexEncode(
+            ByteSpan(reinterpret_cast<const uint8_t*>(deleted->info_hashes.v2.data()), 32))),
+        ec);
   }
 }
 
@@ -121,18 +121,17 @@ void TorrentFetcher::Impl::OnBlockFinished(const lt::block_finished_alert& alert
     a->progress.bytes_from_peers += bytes;
     counters_.bytes_from_peers += bytes;
     a->last_peer_progress = clock_.MonotonicNow();
-    a->banned_at.reset();
   }
 }
 
 void TorrentFetcher::Impl::OnResumeData(const lt::save_resume_data_alert& alert) {
   TransferArtifact* a = FindByHandle(alert.handle);
-  if (a == nullptr) return;
+  if (a == nullptr || a->forgotten) return;
   a->resume_pending = false;
   const std::vector<char> buffer = lt::write_resume_data_buf(alert.params);
   Status written = WriteFileAtomic(
-      ResumePath(a->hex),
-      ByteSpan(reinterpret_cast<const uint8_t*>(buffer.data()), buffer.size()), 0600);
+      ResumePath(a->hex), ByteSpan(reinterpret_cast<const uint8_t*>(buffer.data()), buffer.size()),
+      0600);
   if (!written.ok()) a->progress.error = written.WithContext("save resume data").message();
   if (a->readd == TransferArtifact::Readd::kSavingResume) {
     a->readd = TransferArtifact::Readd::kRemoving;
@@ -145,12 +144,14 @@ void TorrentFetcher::Impl::OnTorrentRemoved(const lt::torrent_removed_alert& ale
     TransferArtifact& a = it->second;
     if (!(a.handle == alert.handle)) continue;
     if (a.forgotten) {
+      std::error_code ec;
+      std::filesystem::remove_all(SavePath(a.hex), ec);
       artifacts_.erase(it);
       return;
     }
     if (a.readd == TransferArtifact::Readd::kRemoving) {
       a.readd = TransferArtifact::Readd::kNone;
-      a.banned_at.reset();
+      a.banned_since_add = false;
       a.last_peer_progress = clock_.MonotonicNow();
       Status added = AddToSession(a);
       if (!added.ok()) {
@@ -206,6 +207,7 @@ void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torr
   switch (a.origin.Update(seen)) {
     case transfer::OriginAction::kAttach:
       ++counters_.origin_attaches;
+      a.last_origin_attach = seen.now;
       a.handle.add_url_seed(url);
       break;
     case transfer::OriginAction::kDetach:
@@ -213,8 +215,11 @@ void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torr
       break;
     case transfer::OriginAction::kNone:
       // libtorrent drops a web seed that failed (hash failure, HTTP error):
-      // while the policy wants the origin, it is attached again.
-      if (a.origin.attached() && a.handle.url_seeds().count(url) == 0) {
+      // while the policy wants the origin, it is attached again, at most
+      // every kOriginRetrySeconds so that a broken origin is not hammered.
+      if (a.origin.attached() && seen.now - a.last_origin_attach >= Seconds(kOriginRetrySeconds) &&
+          a.handle.url_seeds().count(url) == 0) {
+        a.last_origin_attach = seen.now;
         a.handle.add_url_seed(url);
       }
       break;
@@ -276,14 +281,13 @@ void TorrentFetcher::Impl::ReconnectIfAlone(TransferArtifact& a, uint32_t connec
   }
 }
 
-// 2.0.8 sometimes bans the good peer along with the bad one; when a ban is
-// followed by a stall (no peer byte for stall_seconds), the torrent is re-added.
+// 2.0.8 sometimes bans the good peer along with the bad one; when a torrent
+// that banned a peer makes no peer progress for stall_seconds, it is re-added
+// (which forgets the bans) and its known peers are connected again.
 void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a) {
-  if (!a.banned_at) return;
+  if (!a.banned_since_add) return;
   const MonoTime now = clock_.MonotonicNow();
-  if (now - *a.banned_at < Seconds(options_.origin.stall_seconds)) return;
   if (now - a.last_peer_progress < Seconds(options_.origin.stall_seconds)) return;
-  a.banned_at.reset();
   StartReadd(a);
 }
 

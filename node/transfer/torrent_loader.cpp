@@ -1,9 +1,8 @@
 #include "node/transfer/torrent_loader.h"
 
-#include <libtorrent/torrent_flags.hpp>
-
 #include <algorithm>
 #include <exception>
+#include <libtorrent/torrent_flags.hpp>
 
 #include "core/bytes.h"
 
@@ -39,8 +38,8 @@ Result<LoadedTorrent> LoadVerifiedTorrent(std::string_view bytes, const Artifact
   }
   const auto& v2 = hashes.v2;
   if (!std::equal(v2.begin(), v2.end(), request.info_hash.begin())) {
-    return Corruption("torrent info-hash " + HexEncode(ByteSpan(
-                          reinterpret_cast<const uint8_t*>(v2.data()), v2.size())) +
+    return Corruption("torrent info-hash " +
+                      HexEncode(ByteSpan(reinterpret_cast<const uint8_t*>(v2.data()), v2.size())) +
                       " is not the signed one");
   }
   const lt::file_storage& files = info->files();
@@ -68,16 +67,16 @@ Result<LoadedTorrent> LoadVerifiedTorrent(std::string_view bytes, const Artifact
 }
 
 lt::add_torrent_params MakeAddParams(const LoadedTorrent& torrent, const std::string& save_path,
-                                     const std::string& file_name,
-                                     const std::string& announce_url, bool enable_dht) {
+                                     const std::string& file_name, const std::string& announce_url,
+                                     bool enable_dht) {
   lt::add_torrent_params params;
   params.ti = torrent.info;
   params.save_path = save_path;
   params.renamed_files[torrent.payload_file] = file_name;
   if (!announce_url.empty()) params.trackers = {announce_url};
   params.url_seeds.clear();
-  params.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused |
-                    lt::torrent_flags::seed_mode);
+  params.flags &=
+      ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused | lt::torrent_flags::seed_mode);
   params.flags |= lt::torrent_flags::disable_pex | lt::torrent_flags::duplicate_is_error;
   if (!enable_dht) params.flags |= lt::torrent_flags::disable_dht;
   return params;

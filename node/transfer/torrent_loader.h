@@ -8,7 +8,6 @@
 
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/torrent_info.hpp>
-
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,7 +34,7 @@ Result<LoadedTorrent> LoadVerifiedTorrent(std::string_view bytes, const Artifact
 // add_torrent_params for `torrent`: save path `save_path`, payload renamed to
 // `file_name`, DHT/PEX off, not auto-managed, tracker `announce_url` if not empty.
 lt::add_torrent_params MakeAddParams(const LoadedTorrent& torrent, const std::string& save_path,
-                                     const std::string& file_name,
-                                     const std::string& announce_url, bool enable_dht);
+                                     const std::string& file_name, const std::string& announce_url,
+                                     bool enable_dht);
 
 }  // namespace flotilla::node::transfer

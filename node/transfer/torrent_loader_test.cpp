@@ -1,11 +1,11 @@
 #include "node/transfer/torrent_loader.h"
 
 #include <gtest/gtest.h>
-#include <libtorrent/bencode.hpp>
-#include <libtorrent/create_torrent.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <libtorrent/bencode.hpp>
+#include <libtorrent/create_torrent.hpp>
 #include <random>
 
 #include "core/digest.h"
@@ -59,8 +59,8 @@ TEST_F(TorrentLoaderTest, AcceptsTheSignedV2TorrentAndDropsItsTrackersAndSeeds) 
   EXPECT_TRUE(loaded->info->trackers().empty());
   EXPECT_TRUE(loaded->info->web_seeds().empty());
   EXPECT_EQ(loaded->info->files().file_size(loaded->payload_file), 100000);
-  auto params = MakeAddParams(*loaded, dir_ + "/save", "name-we-chose", "http://t/announce/p",
-                              false);
+  auto params =
+      MakeAddParams(*loaded, dir_ + "/save", "name-we-chose", "http://t/announce/p", false);
   EXPECT_EQ(params.renamed_files.at(loaded->payload_file), "name-we-chose");
   EXPECT_EQ(params.trackers, std::vector<std::string>{"http://t/announce/p"});
   EXPECT_FALSE(params.flags & lt::torrent_flags::auto_managed);
@@ -87,10 +87,9 @@ TEST_F(TorrentLoaderTest, RefusesHybridTorrentsWrongLengthsGarbageAndHugeInput) 
   EXPECT_FALSE(LoadVerifiedTorrent(made.torrent, longer).ok());
   EXPECT_EQ(LoadVerifiedTorrent("d4:infoi3ee", made.request).status().code(),
             StatusCode::kCorruption);
-  EXPECT_EQ(LoadVerifiedTorrent(std::string(kMaxTorrentBytes + 1, 'x'), made.request)
-                .status()
-                .code(),
-            StatusCode::kResourceExhausted);
+  EXPECT_EQ(
+      LoadVerifiedTorrent(std::string(kMaxTorrentBytes + 1, 'x'), made.request).status().code(),
+      StatusCode::kResourceExhausted);
 }
 
 }  // namespace

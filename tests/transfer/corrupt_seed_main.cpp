@@ -6,13 +6,13 @@
 // checks disabled, so it claims every piece and sends the bad bytes: the real
 // fetcher cannot be made to do this (it only serves verified data). Prints
 // {"port":N} and runs until SIGTERM.
-#include <libtorrent/alert_types.hpp>
-#include <libtorrent/session.hpp>
-#include <libtorrent/torrent_flags.hpp>
 #include <signal.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <libtorrent/alert_types.hpp>
+#include <libtorrent/session.hpp>
+#include <libtorrent/torrent_flags.hpp>
 #include <string>
 #include <thread>
 

@@ -59,21 +59,36 @@ bool ParseArgs(int argc, char** argv, Args& args) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (flag == "--data") o.data_dir = next();
-    else if (flag == "--listen") o.listen_interfaces = next();
-    else if (flag == "--torrents") args.torrents = next();
-    else if (flag == "--tracker") o.tracker_url = next();
-    else if (flag == "--passkey") o.passkey = next();
-    else if (flag == "--web-seed") o.web_seed_url = next();
-    else if (flag == "--down") o.download_rate_limit = std::atoi(next().c_str());
-    else if (flag == "--up") o.upload_rate_limit = std::atoi(next().c_str());
-    else if (flag == "--no-lsd") o.enable_lsd = false;
-    else if (flag == "--stall") o.origin.stall_seconds = std::atof(next().c_str());
-    else if (flag == "--no-origin") o.origin.disabled = true;
-    else if (flag == "--origin-cap") o.origin.origin_rate_limit = std::atoi(next().c_str());
-    else if (flag == "--peer") args.peers.push_back(next());
-    else if (flag == "--exit-when-complete") args.exit_when_complete = true;
-    else if (flag == "--max-seconds") args.max_seconds = std::atof(next().c_str());
+    if (flag == "--data")
+      o.data_dir = next();
+    else if (flag == "--listen")
+      o.listen_interfaces = next();
+    else if (flag == "--torrents")
+      args.torrents = next();
+    else if (flag == "--tracker")
+      o.tracker_url = next();
+    else if (flag == "--passkey")
+      o.passkey = next();
+    else if (flag == "--web-seed")
+      o.web_seed_url = next();
+    else if (flag == "--down")
+      o.download_rate_limit = std::atoi(next().c_str());
+    else if (flag == "--up")
+      o.upload_rate_limit = std::atoi(next().c_str());
+    else if (flag == "--no-lsd")
+      o.enable_lsd = false;
+    else if (flag == "--stall")
+      o.origin.stall_seconds = std::atof(next().c_str());
+    else if (flag == "--no-origin")
+      o.origin.disabled = true;
+    else if (flag == "--origin-cap")
+      o.origin.origin_rate_limit = std::atoi(next().c_str());
+    else if (flag == "--peer")
+      args.peers.push_back(next());
+    else if (flag == "--exit-when-complete")
+      args.exit_when_complete = true;
+    else if (flag == "--max-seconds")
+      args.max_seconds = std::atof(next().c_str());
     else if (flag == "--artifact") {
       ArtifactRequest r;
       if (!ParseArtifact(next(), r)) return false;
@@ -87,10 +102,14 @@ bool ParseArgs(int argc, char** argv, Args& args) {
 
 const char* StateName(FetchState s) {
   switch (s) {
-    case FetchState::kQueued: return "queued";
-    case FetchState::kFetching: return "fetching";
-    case FetchState::kComplete: return "complete";
-    case FetchState::kFailed: return "failed";
+    case FetchState::kQueued:
+      return "queued";
+    case FetchState::kFetching:
+      return "fetching";
+    case FetchState::kComplete:
+      return "complete";
+    case FetchState::kFailed:
+      return "failed";
   }
   return "?";
 }

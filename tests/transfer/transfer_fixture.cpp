@@ -169,9 +169,9 @@ std::vector<std::string> TransferTest::NodeArgs(const std::string& name, const s
                                                 const TestArtifact& artifact) {
   auto device = EnrolDevice(tracker_.port(), name, "lab");
   EXPECT_FALSE(device.passkey.empty());
-  return {"--data",    DataDir(name),       "--listen",   ip + ":0",
+  return {"--data",     DataDir(name),       "--listen",   ip + ":0",
           "--torrents", repo_ + "/torrents", "--tracker",  tracker_.url(),
-          "--passkey", device.passkey,      "--web-seed", tracker_.url(),
+          "--passkey",  device.passkey,      "--web-seed", tracker_.url(),
           "--artifact", artifact.Arg()};
 }
 

@@ -3,6 +3,7 @@
 // start, stop, SIGKILL and read progress from.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -10,8 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "node/artifact_fetcher.h"
 #include "tests/tracker/tracker_fixture.h"

@@ -41,14 +41,17 @@ class TransferResumeTest : public TransferTest {
 
   // The downloader: peers by configuration only, no origin.
   std::vector<std::string> DownloaderArgs() {
-    return {"--data",     DataDir("b"),       "--listen",  std::string(kNodeIp) + ":0",
-            "--torrents", repo_ + "/torrents", "--no-lsd", "--no-origin",
+    return {"--data",     DataDir("b"),
+            "--listen",   std::string(kNodeIp) + ":0",
+            "--torrents", repo_ + "/torrents",
+            "--no-lsd",   "--no-origin",
             "--peer",     std::string(kSeederIp) + ":" + std::to_string(seeder_.port()),
             "--artifact", artifact_.Arg()};
   }
   bool WaitVerified(NodeProcess& node, uint64_t bytes) {
-    return node.WaitFor([&](const nlohmann::json& l) { return ArtifactField(l, "verified") >= bytes; },
-                        seconds(30));
+    return node.WaitFor(
+        [&](const nlohmann::json& l) { return ArtifactField(l, "verified") >= bytes; },
+        seconds(30));
   }
   // What the seeder sent, once the downloader has completed.
   uint64_t SeederUploaded() {
