@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -12,6 +13,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/file_io.h"
@@ -24,56 +26,70 @@ int Millis(Duration d) {
   return ms < 0 ? 0 : (ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms));
 }
 
-// Forks a detached grandchild (own session, reparented away from us) that
-// execs argv with stdio on /dev/null, except `keep_fd` which becomes fd 3.
-Result<pid_t> SpawnDetached(const std::vector<std::string>& argv, int keep_fd) {
+// Spawns argv in a new session with stdio on /dev/null, except `keep_fd`
+// which becomes fd 3, and reaps it. posix_spawn is a vfork: it does not copy
+// the (large) caller's page tables as fork does. The program must detach
+// itself (flotilla-monitor forks and its parent exits at once), so that it
+// is no child of ours and outlives us.
+Status SpawnAndReap(const std::vector<std::string>& argv, int keep_fd) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) return IOErrorFromErrno("pipe", errno);
-  pid_t child = ::fork();
-  if (child < 0) return IOErrorFromErrno("fork", errno);
-  if (child == 0) {
-    ::setsid();
-    pid_t grandchild = ::fork();
-    if (grandchild != 0) {
-      (void)!::write(report[1], &grandchild, sizeof grandchild);
-      ::_exit(grandchild < 0 ? 1 : 0);
-    }
-    int null_fd = ::open("/dev/null", O_RDWR);
-    ::dup2(null_fd, 0);
-    ::dup2(null_fd, 1);
-    ::dup2(null_fd, 2);
-    ::dup2(keep_fd, 3);
-    ::syscall(SYS_close_range, 4u, ~0u, 0);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(report[1]);
-  pid_t grandchild = -1;
-  ssize_t n = ::read(report[0], &grandchild, sizeof grandchild);
-  ::close(report[0]);
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawnattr_init(&attr);
+  // fd 3 first: keep_fd may be 0, 1 or 2 when the caller runs without stdio.
+  ::posix_spawn_file_actions_adddup2(&actions, keep_fd, 3);
+  ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDWR, 0);
+  ::posix_spawn_file_actions_adddup2(&actions, 0, 1);
+  ::posix_spawn_file_actions_adddup2(&actions, 0, 2);
+  ::posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  ::posix_spawnattr_setsigmask(&attr, &none);
+  ::posix_spawnattr_setsigdefault(&attr, &all);
+  ::posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t child = -1;
+  int err = ::posix_spawn(&child, args[0], &actions, &attr, args.data(), environ);
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::posix_spawnattr_destroy(&attr);
+  if (err != 0) return IOErrorFromErrno("spawn " + argv[0], err);
   int status;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
-  if (n != sizeof grandchild || grandchild < 0) return IOErrorFromErrno("fork monitor", EAGAIN);
-  return grandchild;
+  return Status::Ok();
 }
 
-std::string ReadLineWithTimeout(int fd, int timeout_ms) {
-  std::string line;
-  char buf[512];
-  while (line.find('\n') == std::string::npos) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, timeout_ms) != 1) break;
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    line.append(buf, static_cast<size_t>(n));
+// Reads '\n'-terminated lines from a pipe, keeping what follows a line.
+class LineReader {
+ public:
+  explicit LineReader(int fd) : fd_(fd) {}
+  // The next line without its '\n'; "" when the writers closed or
+  // `timeout_ms` passed without one.
+  std::string Next(int timeout_ms) {
+    char buf[512];
+    while (buffer_.find('\n') == std::string::npos && buffer_.size() < 65536) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, timeout_ms) != 1) break;
+      ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      buffer_.append(buf, static_cast<size_t>(n));
+    }
+    size_t end = buffer_.find('\n');
+    if (end == std::string::npos) return "";
+    std::string line = buffer_.substr(0, end);
+    buffer_.erase(0, end + 1);
+    return line;
   }
-  return line.substr(0, line.find('\n'));
-}
+
+ private:
+  int fd_;
+  std::string buffer_;
+};
 
 std::vector<DeviceRule> RulesFor(const LaunchPlan& plan) {
   std::vector<DeviceRule> rules = DefaultDeviceRules();
@@ -111,17 +127,16 @@ bool WaitForProcessExit(pid_t pid, uint64_t start_ticks, Duration timeout) {
   return gone;
 }
 
-Result<pid_t> ContainerControl::SpawnMonitor(const std::string& dir, int& ready_read) {
+Result<int> ContainerControl::SpawnMonitor(const std::string& dir) {
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return IOErrorFromErrno("pipe", errno);
-  auto pid = SpawnDetached({monitor_path_, "run", dir, "3"}, ready[1]);
+  Status spawned = SpawnAndReap({monitor_path_, "run", dir, "3"}, ready[1]);
   ::close(ready[1]);
-  if (!pid.ok()) {
+  if (!spawned.ok()) {
     ::close(ready[0]);
-    return pid.status();
+    return spawned;
   }
-  ready_read = ready[0];
-  return pid;
+  return ready[0];
 }
 
 Result<RunningRecord> ContainerControl::Start(LaunchPlan plan, const std::string& cgroup_name) {
@@ -141,12 +156,18 @@ Result<RunningRecord> ContainerControl::Start(LaunchPlan plan, const std::string
   plan.cgroup_dirs = placement.dirs;
   plan.oom_events_file = placement.oom_events_file;
   RETURN_IF_ERROR(WriteFileReplace(LaunchFile(plan.dir), LaunchPlanToJson(plan).dump(2)));
-  int ready = -1;
-  ASSIGN_OR_RETURN(pid_t monitor, SpawnMonitor(plan.dir, ready));
-  std::string line = ReadLineWithTimeout(ready, 60000);
+  ASSIGN_OR_RETURN(int ready, SpawnMonitor(plan.dir));
+  // "monitor <pid>" from the detached monitor, then "ok ..." or "error ...".
+  LineReader reader(ready);
+  std::string line = reader.Next(60000);
+  pid_t monitor = 0;
+  if (line.rfind("monitor ", 0) == 0) {
+    monitor = std::atoi(line.c_str() + 8);
+    line = reader.Next(60000);
+  }
   ::close(ready);
   if (line.rfind("ok ", 0) != 0) {
-    ::kill(monitor, SIGKILL);
+    if (monitor > 0) ::kill(monitor, SIGKILL);
     cgroups_.Destroy(cgroup_name).IgnoreError();
     if (line.empty()) return Unavailable("the monitor of " + plan.dir + " did not report");
     return FailedPrecondition("start " + plan.spec.name + ": " + line.substr(6));

@@ -62,7 +62,8 @@ class ContainerControl {
   bool WaitForExit(const std::string& dir, Duration timeout) const;
 
  private:
-  Result<pid_t> SpawnMonitor(const std::string& dir, int& ready_read);
+  // Starts `flotilla-monitor run dir 3`; returns the read end of its report pipe.
+  Result<int> SpawnMonitor(const std::string& dir);
 
   std::string monitor_path_;
   CgroupDriver& cgroups_;

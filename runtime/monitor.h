@@ -11,8 +11,9 @@
 
 namespace flotilla::runtime {
 
-// `flotilla-monitor run DIR READY_FD`: starts the container of DIR/launch.json.
-// Writes "ok <init pid>\n" or "error <message>\n" to READY_FD once known.
+// `flotilla-monitor run DIR READY_FD`: detaches (forks; the parent exits at
+// once), writes "monitor <pid>\n" to READY_FD, starts the container of
+// DIR/launch.json, then writes "ok <init pid>\n" or "error <message>\n".
 int RunMonitor(const std::string& dir, int ready_fd);
 
 // `flotilla-monitor exec DIR -- ARGV...`: runs ARGV inside the running
