@@ -2,9 +2,10 @@
 # Builds the scenario images into OUTDIR (default: this directory):
 #   busybox-v1.oci.tar  busybox-static, 3 MiB of incompressible assets, an app
 #                       layer of 200 small text files
-#   busybox-v2.oci.tar  the same base layer; the app layer rebuilt with 10
-#                       files edited and 1 added: what a routine app update
-#                       looks like (a new app layer, so deltas have work)
+#   busybox-v2.oci.tar  both layers rebuilt: the assets with 64 KiB patched in
+#                       place, the app with 10 files edited and 1 added: a
+#                       routine update where every layer changed a little, so
+#                       a full download costs the whole image and a delta little
 # Content is generated from fixed seeds, so every build has the same bytes
 # inside the files (layer digests still differ between builds: mtimes).
 # Needs umoci and skopeo (scripts/setup.sh installs them).
@@ -32,8 +33,11 @@ step() { # TAG SCRIPT
 step v1 'mkdir -p $R/bin $R/etc $R/assets $R/tmp; cp /usr/bin/busybox $R/bin/; ln -s busybox $R/bin/sh;
          for a in sleep true cat echo; do ln -s busybox $R/bin/$a; done;
          prng 1 3145728 > $R/assets/media.bin; echo sim > $R/etc/hostname'
-umoci tag --image oci:v1 base
-umoci tag --image oci:base v2
+umoci new --image oci:v2
+step v2 'mkdir -p $R/bin $R/etc $R/assets $R/tmp; cp /usr/bin/busybox $R/bin/; ln -s busybox $R/bin/sh;
+         for a in sleep true cat echo; do ln -s busybox $R/bin/$a; done;
+         prng 1 3145728 > $R/assets/media.bin; echo sim > $R/etc/hostname;
+         prng 77 65536 | dd of=$R/assets/media.bin bs=65536 seek=20 conv=notrunc status=none'
 step v1 'mkdir -p $R/app; for i in $(seq 200); do
            { echo "# module $i"; prng $((1000 + i)) 1536 | base64 -w 76; } > $R/app/mod$i.txt; done;
          echo 1 > $R/app/VERSION'
