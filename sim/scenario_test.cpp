@@ -110,7 +110,7 @@ TEST(ScenarioTest, MistakesAreRefusedWithTheirPlace) {
 }
 
 TEST(ScenarioTest, ShippedScenariosAreValid) {
-  for (const char* name : {"small", "small-no-nat", "city"}) {
+  for (const char* name : {"small", "small-no-nat", "small-upgrade", "city"}) {
     auto s = LoadScenario(std::string(FLOTILLA_SOURCE_DIR) + "/sim/scenarios/" + name + ".json");
     ASSERT_TRUE(s.ok()) << name << ": " << s.status().ToString();
   }
