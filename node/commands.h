@@ -18,5 +18,7 @@ CommandAction RegisterTufCommands(CLI::App& app);
 CommandAction RegisterStoreCommands(CLI::App& app);
 // `flotilla-node app ...`: the container runtime, driven directly (runtime issue).
 CommandAction RegisterAppCommands(CLI::App& app);
+// `flotilla-node run --config FILE`: the daemon (node issue, docs/node.md).
+CommandAction RegisterRunCommand(CLI::App& app);
 
 }  // namespace flotilla::node

@@ -1,0 +1,75 @@
+// The `http-only` ArtifactFetcher: every byte from the origin (the tracker's
+// /artifacts/<hex>), one artifact at a time, in Range requests of at most
+// `chunk_bytes`.
+//
+// On disk (all under `dir`): <hex>.part grows by whole ranges, each
+// fdatasync'd before the next is asked for, so a restart (kill -9 included)
+// resumes at the partial file's length and re-downloads at most the range
+// that was in flight. When the length is reached the whole file is hashed;
+// only a file whose SHA-256 and length match the signed ones is renamed to
+// <hex> and reported kComplete. A mismatch deletes the partial file, counts a
+// hash failure and starts again; after `max_hash_failures` the artifact is
+// kFailed.
+//
+// Rate: after a range of n bytes that took t, the next one starts no sooner
+// than n / rate; ranges are sized to about one second at that rate. Outside
+// the allowed hours nothing moves (kQueued). Failures retry with exponential
+// backoff (1 s doubling to 60 s); the error stays in Progress().error.
+//
+// Thread-safety: all methods and all work run on `executor`'s context.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "core/clock.h"
+#include "node/artifact_fetcher.h"
+#include "node/daemon/node_config.h"
+
+namespace flotilla::node {
+
+struct HttpFetcherOptions {
+  std::string dir;          // where partial and complete artifacts live
+  std::string origin_url;   // tracker base URL; artifacts at <origin>/artifacts/<hex>
+  std::string ca_file;      // https trust store (empty: system)
+  uint64_t chunk_bytes = 1 << 20;
+  uint64_t rate_bytes_per_s = 0;  // 0: unlimited
+  std::optional<AllowedHours> allowed_hours;
+  uint32_t max_hash_failures = 3;
+};
+
+class HttpFetcher final : public ArtifactFetcher {
+ public:
+  HttpFetcher(HttpFetcherOptions options, const Clock& clock, Executor& executor);
+  ~HttpFetcher() override;
+
+  Status Want(const ArtifactRequest& request) override;
+  Status Forget(const Digest& sha256) override;
+  Result<FetchProgress> Progress(const Digest& sha256) const override;
+  Result<std::string> CompletedPath(const Digest& sha256) const override;
+
+ private:
+  struct Job {
+    ArtifactRequest request;
+    FetchProgress progress;
+    uint32_t retry_delay_s = 0;
+  };
+
+  std::string FinalPath(const Digest& d) const;
+  std::string PartPath(const Digest& d) const;
+  // Runs the next step of the first unfinished job, unless one is scheduled.
+  void Schedule(Duration delay);
+  void Step();
+  Status FetchRange(Job& job, uint64_t offset);
+  Status FinishJob(Job& job);
+  Job* NextJob();
+
+  HttpFetcherOptions options_;
+  const Clock& clock_;
+  Executor& executor_;
+  std::map<Digest, Job> jobs_;
+  std::optional<TimerId> timer_;
+};
+
+}  // namespace flotilla::node

@@ -1,0 +1,290 @@
+#include "node/daemon/lan_exchange.h"
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/multicast.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <map>
+
+#include "core/canonical_json.h"
+#include "core/file_io.h"
+
+namespace flotilla::node {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using udp = asio::ip::udp;
+
+namespace {
+
+constexpr size_t kMaxBeaconBytes = 512;
+constexpr uint64_t kMaxServedBytes = 8 << 20;
+
+bool IsDecimal(std::string_view s) {
+  return !s.empty() && s.size() < 20 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+bool IsHex64(std::string_view s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+}  // namespace
+
+struct LanExchange::Impl {
+  Impl(const LanConfig& c, const Clock& clk) : config(c), clock(clk), acceptor(io), beacon(io) {}
+
+  LanConfig config;
+  const Clock& clock;
+  std::string device, site, tuf_dir, torrents_dir;
+  asio::io_context io;
+  tcp::acceptor acceptor;
+  udp::socket beacon;
+  udp::endpoint group_endpoint;
+  udp::endpoint sender;
+  std::array<char, kMaxBeaconBytes + 1> datagram{};
+  ServedMetadata served;
+  std::map<std::string, Neighbour> neighbours;
+  int open_connections = 0;
+
+  Status Bind();
+  void Accept();
+  void Receive();
+  void OnBeacon(size_t size);
+  // The file of the tuf directory served under `name`, or "" if none is.
+  std::string MetadataFile(std::string_view name) const;
+  http::response<http::string_body> Answer(const http::request<http::string_body>& request) const;
+};
+
+namespace {
+
+// One exchange-endpoint connection: one GET, one answer, close.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, LanExchange::Impl& owner)
+      : stream_(std::move(socket)), owner_(owner) {
+    owner_.open_connections++;
+  }
+  ~Session() { owner_.open_connections--; }
+
+  void Run() {
+    stream_.expires_after(std::chrono::seconds(10));
+    parser_.header_limit(8192);
+    parser_.body_limit(0);
+    http::async_read(stream_, buffer_, parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (!ec) self->Reply();
+                     });
+  }
+
+ private:
+  void Reply() {
+    response_ = owner_.Answer(parser_.get());
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code, size_t) {
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    });
+  }
+
+  beast::tcp_stream stream_;
+  LanExchange::Impl& owner_;
+  beast::flat_buffer buffer_;
+  http::request_parser<http::string_body> parser_;
+  http::response<http::string_body> response_;
+};
+
+}  // namespace
+
+std::string LanExchange::Impl::MetadataFile(std::string_view name) const {
+  static const std::map<std::string, std::string> kPlain = {{"timestamp.json", "timestamp.json"},
+                                                            {"snapshot.json", "snapshot.json"},
+                                                            {"targets.json", "targets.json"},
+                                                            {"root.json", "root.json"}};
+  if (auto it = kPlain.find(std::string(name)); it != kPlain.end()) return it->second;
+  size_t dot = name.find('.');
+  if (dot == std::string_view::npos || !IsDecimal(name.substr(0, dot))) return "";
+  uint64_t version = std::stoull(std::string(name.substr(0, dot)));
+  std::string_view role = name.substr(dot + 1);
+  if (role == "root.json" && version == served.root_version) return "root.json";
+  if (role == "snapshot.json" && version == served.snapshot_version) return "snapshot.json";
+  if (role == "targets.json" && version == served.targets_version) return "targets.json";
+  return "";
+}
+
+http::response<http::string_body> LanExchange::Impl::Answer(
+    const http::request<http::string_body>& request) const {
+  http::response<http::string_body> response{http::status::not_found, request.version()};
+  response.set(http::field::server, "flotilla-node");
+  response.keep_alive(false);
+  const std::string target_text(request.target());
+  std::string_view target = target_text;
+  std::string path;
+  if (request.method() != http::verb::get) {
+    response.result(http::status::method_not_allowed);
+  } else if (target.rfind("/metadata/", 0) == 0) {
+    std::string file = MetadataFile(target.substr(10));
+    if (!file.empty()) path = tuf_dir + "/" + file;
+  } else if (target.rfind("/torrents/", 0) == 0 && target.size() == 10 + 64 + 8 &&
+             IsHex64(target.substr(10, 64)) && target.substr(74) == ".torrent") {
+    path = torrents_dir + "/" + std::string(target.substr(10));
+  } else if (target == "/healthz") {
+    response.result(http::status::ok);
+    response.body() = "ok";
+  }
+  if (!path.empty()) {
+    auto bytes = ReadTextFileBounded(path, kMaxServedBytes);
+    if (bytes.ok()) {
+      response.result(http::status::ok);
+      response.set(http::field::content_type, "application/octet-stream");
+      response.body() = std::move(*bytes);
+    }
+  }
+  response.prepare_payload();
+  return response;
+}
+
+void LanExchange::Impl::Accept() {
+  acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec && open_connections < 16) {
+      std::make_shared<Session>(std::move(socket), *this)->Run();
+    }
+    Accept();
+  });
+}
+
+void LanExchange::Impl::Receive() {
+  beacon.async_receive_from(asio::buffer(datagram), sender,
+                            [this](beast::error_code ec, size_t size) {
+                              if (ec == asio::error::operation_aborted) return;
+                              if (!ec) OnBeacon(size);
+                              Receive();
+                            });
+}
+
+void LanExchange::Impl::OnBeacon(size_t size) {
+  if (size > kMaxBeaconBytes) return;
+  auto json = ParseJsonStrict(std::string_view(datagram.data(), size), JsonLimits{kMaxBeaconBytes, 2});
+  if (!json.ok() || !json->is_object()) return;
+  try {
+    if (json->at("flotilla_beacon").get<int>() != 1) return;
+    Neighbour n;
+    n.device = json->at("device").get<std::string>();
+    std::string their_site = json->at("site").get<std::string>();
+    auto port = json->at("port").get<uint16_t>();
+    n.root_version = json->at("root").get<uint64_t>();
+    n.timestamp_version = json->at("timestamp").get<uint64_t>();
+    if (n.device == device || their_site != site || port == 0 || n.device.size() > 64) return;
+    const auto address = sender.address();
+    n.http_base = "http://" + (address.is_v6() ? "[" + address.to_string() + "]"
+                                               : address.to_string()) +
+                  ":" + std::to_string(port);
+    n.last_seen = clock.MonotonicNow();
+    neighbours[n.device] = n;
+  } catch (const std::exception&) {
+    // Malformed beacons are ignored: the LAN is not trusted.
+  }
+}
+
+Status LanExchange::Impl::Bind() {
+  std::string host;
+  uint16_t port = 0;
+  RETURN_IF_ERROR(SplitHostPort(config.http_listen, host, port));
+  beast::error_code ec;
+  tcp::endpoint http_endpoint(asio::ip::make_address(host, ec), port);
+  if (ec) return InvalidArgument("lan.http_listen: bad address " + host);
+  acceptor.open(http_endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(http_endpoint, ec);
+  if (!ec) acceptor.listen(16, ec);
+  if (ec) return Unavailable("lan exchange: listen on " + config.http_listen + ": " + ec.message());
+  auto group = asio::ip::make_address_v4(config.group, ec);
+  if (ec || !group.is_multicast()) return InvalidArgument("lan.group: not an IPv4 multicast address");
+  auto interface = asio::ip::make_address_v4(config.interface_address, ec);
+  if (ec) return InvalidArgument("lan.interface: not an IPv4 address");
+  group_endpoint = udp::endpoint(group, config.port);
+  beacon.open(udp::v4(), ec);
+  if (!ec) beacon.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) beacon.bind(udp::endpoint(asio::ip::address_v4::any(), config.port), ec);
+  if (!ec) beacon.set_option(asio::ip::multicast::join_group(group, interface), ec);
+  if (!ec) beacon.set_option(asio::ip::multicast::hops(1), ec);
+  if (!ec) beacon.set_option(asio::ip::multicast::enable_loopback(true), ec);
+  if (!ec && !interface.is_unspecified()) {
+    beacon.set_option(asio::ip::multicast::outbound_interface(interface), ec);
+  }
+  if (ec) return Unavailable("lan beacon: join " + config.group + ": " + ec.message());
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<LanExchange>> LanExchange::Start(const LanConfig& config,
+                                                        std::string device, std::string site,
+                                                        std::string tuf_dir,
+                                                        std::string torrents_dir,
+                                                        const Clock& clock) {
+  auto impl = std::make_unique<Impl>(config, clock);
+  impl->device = std::move(device);
+  impl->site = std::move(site);
+  impl->tuf_dir = std::move(tuf_dir);
+  impl->torrents_dir = std::move(torrents_dir);
+  try {
+    RETURN_IF_ERROR(impl->Bind());
+  } catch (const std::exception& e) {
+    return Unavailable(std::string("lan exchange: ") + e.what());
+  }
+  impl->Accept();
+  impl->Receive();
+  return std::unique_ptr<LanExchange>(new LanExchange(std::move(impl)));
+}
+
+LanExchange::LanExchange(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+LanExchange::~LanExchange() {
+  beast::error_code ec;
+  impl_->acceptor.close(ec);
+  impl_->beacon.close(ec);
+  impl_->io.poll(ec);
+}
+
+void LanExchange::Pump() {
+  beast::error_code ec;
+  impl_->io.poll(ec);
+  impl_->io.restart();
+}
+
+uint16_t LanExchange::http_port() const {
+  beast::error_code ec;
+  return impl_->acceptor.local_endpoint(ec).port();
+}
+
+void LanExchange::SetServed(const ServedMetadata& served) { impl_->served = served; }
+
+Status LanExchange::SendBeacon() {
+  Json beacon = {{"flotilla_beacon", 1},          {"device", impl_->device},
+                 {"site", impl_->site},           {"port", http_port()},
+                 {"root", impl_->served.root_version},
+                 {"timestamp", impl_->served.timestamp_version}};
+  std::string text = beacon.dump();
+  beast::error_code ec;
+  impl_->beacon.send_to(asio::buffer(text), impl_->group_endpoint, 0, ec);
+  if (ec) return Unavailable("lan beacon: send: " + ec.message());
+  return Status::Ok();
+}
+
+std::vector<Neighbour> LanExchange::Neighbours() const {
+  std::vector<Neighbour> out;
+  const auto horizon = std::chrono::seconds(3 * impl_->config.beacon_interval_s);
+  const MonoTime now = impl_->clock.MonotonicNow();
+  for (const auto& [name, n] : impl_->neighbours) {
+    if (now - n.last_seen <= horizon) out.push_back(n);
+  }
+  std::sort(out.begin(), out.end(), [](const Neighbour& a, const Neighbour& b) {
+    return a.timestamp_version > b.timestamp_version;
+  });
+  return out;
+}
+
+}  // namespace flotilla::node

@@ -1,0 +1,89 @@
+// The daemon's configuration (`flotilla-node run --config FILE`) and the
+// layout of its data directory. docs/node.md documents every key.
+//
+// The file is strict JSON: an unknown key, a wrong type or a value out of
+// range is an error that names the key, so a typo never silently drops a
+// setting. Every path, socket and name the daemon uses derives from
+// `data_dir`, so several nodes on one host never collide.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace flotilla::node {
+
+enum class TransferMode { kP2p, kHttpOnly };
+
+// Transfers run only between `from_hour` and `to_hour` (UTC, to exclusive);
+// from > to wraps midnight (22 -> 6 is night-time).
+struct AllowedHours {
+  int from_hour = 0;
+  int to_hour = 24;
+};
+
+struct LanConfig {
+  bool enabled = true;
+  std::string http_listen = "0.0.0.0:0";     // the exchange endpoint; port 0: kernel picks
+  std::string group = "239.192.70.76";       // multicast group of the site's beacons
+  uint16_t port = 7476;                      // beacon UDP port (shared by the site)
+  std::string interface_address = "0.0.0.0"; // local address whose interface joins the group
+  uint32_t beacon_interval_s = 10;
+};
+
+struct NodeConfig {
+  std::string tracker_url;            // http://host[:port] or https://...
+  std::string enrolment_token;        // exactly one of token / token file
+  std::string enrolment_token_file;
+  std::string tls_ca_file;            // https only: CA bundle (default: system store)
+  std::string device_name;
+  std::string data_dir;
+  std::string root_of_trust;          // root.json installed when tuf/ holds none yet
+  std::vector<std::string> apps;
+  std::string site;
+  uint64_t download_bytes_per_s = 0;  // 0: unlimited
+  uint64_t upload_bytes_per_s = 0;
+  std::optional<AllowedHours> allowed_hours;
+  std::string listen = "0.0.0.0:0";   // peer (BitTorrent) listen address:port
+  TransferMode transfer_mode = TransferMode::kP2p;
+  bool deltas = true;
+  uint32_t refresh_interval_s = 300;
+  uint32_t max_backoff_s = 1800;
+  uint32_t report_interval_s = 60;
+  uint32_t http_chunk_kib = 1024;
+  uint32_t stall_timeout_s = 120;
+  std::string log_level = "info";
+  LanConfig lan;
+};
+
+// Parses and validates the configuration text.
+Result<NodeConfig> ParseNodeConfig(std::string_view text);
+// Reads (at most 64 KiB) and parses `path`; errors are prefixed with it.
+Result<NodeConfig> LoadNodeConfig(const std::string& path);
+
+// Whether `hours` (none: always) allows transfers at wall time `now` (UTC).
+bool TransfersAllowedAt(const std::optional<AllowedHours>& hours, std::chrono::system_clock::time_point now);
+
+// Splits "host:port" / "[v6]:port"; the port must be 0..65535.
+Status SplitHostPort(std::string_view text, std::string& host, uint16_t& port);
+
+// Paths inside the data directory (docs/node.md, "Data directory").
+struct DataLayout {
+  explicit DataLayout(std::string root) : root(std::move(root)) {}
+  std::string root;
+  std::string tuf() const { return root + "/tuf"; }
+  std::string store() const { return root + "/store"; }
+  std::string artifacts() const { return root + "/artifacts"; }
+  std::string torrents() const { return root + "/torrents"; }
+  std::string transfer() const { return root + "/transfer"; }
+  std::string credentials() const { return root + "/credentials.json"; }
+  std::string state() const { return root + "/state.json"; }
+  std::string lan_port_file() const { return root + "/lan.port"; }
+  std::string lock_file() const { return root + "/node.lock"; }
+};
+
+}  // namespace flotilla::node

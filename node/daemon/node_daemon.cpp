@@ -1,0 +1,175 @@
+#include "node/daemon/node_daemon.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "core/file_io.h"
+#include "metadata/tuf_client.h"
+#include "node/daemon/http_fetcher.h"
+
+namespace flotilla::node {
+namespace {
+
+bool FileExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+}  // namespace
+
+NodeDaemon::NodeDaemon(NodeConfig config, const Clock& clock, Executor& executor)
+    : config_(std::move(config)), layout_(config_.data_dir), clock_(clock), executor_(executor) {}
+
+NodeDaemon::~NodeDaemon() {
+  Stop();
+  lan_.reset();
+  fetcher_.reset();
+  store_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+Result<std::unique_ptr<NodeDaemon>> NodeDaemon::Create(const NodeConfig& config,
+                                                       const Clock& clock, Executor& executor) {
+  std::unique_ptr<NodeDaemon> daemon(new NodeDaemon(config, clock, executor));
+  RETURN_IF_ERROR(daemon->Prepare());
+  return daemon;
+}
+
+Status NodeDaemon::Prepare() {
+  RETURN_IF_ERROR(CreateDirectories(layout_.root, 0755).WithContext("data_dir"));
+  lock_fd_ = ::open(layout_.lock_file().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) return IOErrorFromErrno("open " + layout_.lock_file(), errno);
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return FailedPrecondition("another flotilla-node runs on data_dir " + layout_.root);
+  }
+  RETURN_IF_ERROR(InstallRootOfTrust());
+  auto store = layerstore::LayerStore::Open(layout_.store());
+  if (!store.ok()) return store.status().WithContext("layer store");
+  store_ = std::move(*store);
+  for (const auto& note : store_->recovery_notes()) spdlog::info("store recovery: {}", note);
+  ASSIGN_OR_RETURN(state_, LoadNodeState(layout_.state()));
+  for (const auto& app : config_.apps) state_.apps.try_emplace(app);
+  RETURN_IF_ERROR(OpenFetcher());
+  auto creds = LoadCredentials(layout_.credentials());
+  if (creds.ok()) {
+    credentials_ = *creds;
+  } else if (creds.status().code() != StatusCode::kNotFound) {
+    return creds.status();
+  }
+  if (config_.lan.enabled) {
+    RETURN_IF_ERROR(CreateDirectories(layout_.torrents(), 0755));
+    auto lan = LanExchange::Start(config_.lan, config_.device_name, config_.site, layout_.tuf(),
+                                  layout_.torrents(), clock_);
+    if (!lan.ok()) return lan.status();
+    lan_ = std::move(*lan);
+    RETURN_IF_ERROR(WriteFileAtomic(layout_.lan_port_file(),
+                                    std::to_string(lan_->http_port()) + "\n"));
+    PublishServedVersions();
+  }
+  return Status::Ok();
+}
+
+Status NodeDaemon::InstallRootOfTrust() {
+  if (FileExists(layout_.tuf() + "/root.json")) return Status::Ok();
+  if (config_.root_of_trust.empty()) {
+    return FailedPrecondition("no trusted root in " + layout_.tuf() +
+                              ": set root_of_trust in the config or run `flotilla-node tuf "
+                              "--metadata-dir " + layout_.tuf() + " init ROOT`");
+  }
+  auto root = ReadTextFileBounded(config_.root_of_trust, metadata::ClientLimits{}.max_root_bytes);
+  if (!root.ok()) return root.status().WithContext("root_of_trust");
+  return metadata::TufClient::Initialize(layout_.tuf(), *root).WithContext("root_of_trust");
+}
+
+Status NodeDaemon::OpenFetcher() {
+  if (config_.transfer_mode == TransferMode::kP2p) {
+    return FailedPrecondition(
+        "transfer_mode \"p2p\" needs the torrent fetcher, which this build does not have yet; "
+        "use \"http-only\"");
+  }
+  HttpFetcherOptions options;
+  options.dir = layout_.artifacts();
+  options.origin_url = config_.tracker_url;
+  options.ca_file = config_.tls_ca_file;
+  options.chunk_bytes = uint64_t{config_.http_chunk_kib} << 10;
+  options.rate_bytes_per_s = config_.download_bytes_per_s;
+  options.allowed_hours = config_.allowed_hours;
+  fetcher_ = std::make_unique<HttpFetcher>(options, clock_, executor_);
+  return Status::Ok();
+}
+
+void NodeDaemon::Start() {
+  spdlog::info("node {} started: data_dir {}, following {} app(s), {} transfers",
+               config_.device_name, layout_.root, config_.apps.size(),
+               config_.transfer_mode == TransferMode::kP2p ? "p2p" : "http-only");
+  Schedule(kRefreshTask, Duration::zero());
+  Schedule(kTickTask, std::chrono::seconds(1));
+  if (lan_) {
+    Schedule(kLanTask, Duration::zero());
+    Schedule(kBeaconTask, Duration::zero());
+  }
+}
+
+void NodeDaemon::Stop() {
+  stopped_ = true;
+  for (auto& timer : timers_) {
+    if (timer) executor_.Cancel(*timer);
+    timer.reset();
+  }
+}
+
+void NodeDaemon::Schedule(TaskKind kind, Duration delay) {
+  if (stopped_) return;
+  if (timers_[kind]) executor_.Cancel(*timers_[kind]);
+  timers_[kind] = executor_.PostAfter(delay, [this, kind] {
+    timers_[kind].reset();
+    if (stopped_) return;
+    switch (kind) {
+      case kRefreshTask: return RefreshTask();
+      case kTickTask: return TickTask();
+      case kLanTask: return LanTask();
+      case kBeaconTask: return BeaconTask();
+      case kTaskKinds: return;
+    }
+  });
+}
+
+void NodeDaemon::RefreshTask() {
+  Status st = RefreshMetadata();
+  if (!st.ok()) {
+    if (st.ToString() != last_refresh_error_) {
+      spdlog::warn("metadata refresh: {}", st.ToString());
+      AddError("cannot update: " + st.ToString());
+    }
+    last_refresh_error_ = st.ToString();
+  } else {
+    last_refresh_error_.clear();
+  }
+  Schedule(kRefreshTask, NextRefreshDelay(st.ok()));
+}
+
+void NodeDaemon::TickTask() {
+  for (const auto& app : config_.apps) DriveApp(app);
+  if (clock_.MonotonicNow() >= next_report_) report_due_ = true;
+  if (report_due_) SendReports();
+  Schedule(kTickTask, std::chrono::seconds(1));
+}
+
+void NodeDaemon::LanTask() {
+  lan_->Pump();
+  Schedule(kLanTask, std::chrono::milliseconds(50));
+}
+
+void NodeDaemon::BeaconTask() {
+  Status st = lan_->SendBeacon();
+  if (!st.ok()) spdlog::debug("{}", st.ToString());
+  Schedule(kBeaconTask, std::chrono::seconds(config_.lan.beacon_interval_s));
+}
+
+void NodeDaemon::SaveState() {
+  Status st = SaveNodeState(layout_.state(), state_);
+  if (!st.ok()) spdlog::error("{}", st.ToString());
+}
+
+}  // namespace flotilla::node

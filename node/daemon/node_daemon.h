@@ -1,0 +1,119 @@
+// flotilla-node's daemon: follows the signed releases of its apps and gets
+// every layer they need into the layer store, verified (docs/node.md).
+//
+// Event loop: everything runs as tasks on one Executor (a ThreadExecutor in
+// `run`, a ManualExecutor in tests), so no state here needs a lock:
+//  - refresh (every refresh_interval_s +-10% jitter; after a failure an
+//    exponential backoff from 5 s to max_backoff_s): enrol if not yet
+//    enrolled, TUF refresh from the tracker, or from a LAN neighbour that
+//    announces newer metadata when the tracker is unreachable; newer
+//    releases of followed apps start a transfer;
+//  - tick (1 s): polls the fetcher, rebuilds layers of finished releases,
+//    notices stalls, persists state, sends due reports;
+//  - lan (50 ms): runs the LAN exchange's sockets; beacon every interval.
+// Blocking work (an HTTP range, a layer unpack) runs inside a task; the
+// others wait for it. Documented as such: a Pi does one thing at a time.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "layerstore/layer_store.h"
+#include "metadata/release.h"
+#include "node/artifact_fetcher.h"
+#include "node/daemon/enrolment.h"
+#include "node/daemon/lan_exchange.h"
+#include "node/daemon/node_config.h"
+#include "node/daemon/node_state.h"
+
+namespace flotilla::node {
+
+class NodeDaemon {
+ public:
+  // Prepares the data directory (layout, lock, root of trust, store, fetcher,
+  // LAN exchange). Fails with a message naming what is wrong.
+  static Result<std::unique_ptr<NodeDaemon>> Create(const NodeConfig& config, const Clock& clock,
+                                                    Executor& executor);
+  ~NodeDaemon();
+
+  // Schedules the first refresh, tick and LAN tasks.
+  void Start();
+  // Cancels every task this daemon scheduled; call on the executor's context.
+  void Stop();
+
+ private:
+  NodeDaemon(NodeConfig config, const Clock& clock, Executor& executor);
+  Status Prepare();
+  Status InstallRootOfTrust();
+  Status OpenFetcher();
+
+  enum TaskKind { kRefreshTask, kTickTask, kLanTask, kBeaconTask, kTaskKinds };
+  // Runs the task of `kind` after `delay`, replacing any pending one of that kind.
+  void Schedule(TaskKind kind, Duration delay);
+  void RefreshTask();
+  void TickTask();
+  void LanTask();
+  void BeaconTask();
+
+  // Metadata (node_refresh.cpp).
+  Status RefreshMetadata();
+  Status RefreshFrom(const std::string& metadata_url);
+  Duration NextRefreshDelay(bool succeeded);
+  void OnReleases(const std::map<std::string, metadata::Release>& releases);
+  void PublishServedVersions();
+
+  // Releases (node_pipeline.cpp).
+  void StartRelease(const std::string& app, const metadata::Release& release);
+  Status CheckFreeSpace(const std::vector<metadata::Artifact>& artifacts,
+                        const metadata::Release& release);
+  Result<std::vector<metadata::Artifact>> ArtifactsToFetch(const metadata::Release& release);
+  void FinishRelease(const std::string& app);
+  void DriveApp(const std::string& app);
+  Status Rebuild(const metadata::Release& release);
+  void FailRelease(const std::string& app, const Status& why, bool permanent);
+  void CountBytes(const std::string& app, const Digest& artifact, const FetchProgress& p);
+
+  // Reports (node_report.cpp).
+  void AddError(const std::string& error);
+  void SendReports();
+  Status SendReport(const std::string& app);
+
+  void SaveState();
+
+  NodeConfig config_;
+  DataLayout layout_;
+  const Clock& clock_;
+  Executor& executor_;
+  int lock_fd_ = -1;
+  std::optional<DeviceCredentials> credentials_;
+  std::unique_ptr<layerstore::LayerStore> store_;
+  std::unique_ptr<ArtifactFetcher> fetcher_;
+  std::unique_ptr<LanExchange> lan_;
+  NodeState state_;
+  std::map<std::string, metadata::Release> releases_;  // newest verified, per followed app
+  struct Transfer {
+    std::vector<metadata::Artifact> artifacts;  // what is fetched for releases_[app]
+    uint64_t done = 0, total = 0;
+    MonoTime last_progress{};
+    bool stall_reported = false;
+  };
+  std::map<std::string, Transfer> transfers_;
+  std::map<Digest, std::pair<uint64_t, uint64_t>> counted_;  // peers, origin seen per artifact
+  std::deque<std::string> pending_errors_;  // sent with the next report, at most 16
+  std::string last_refresh_error_;
+  uint32_t refresh_failures_ = 0;
+  bool report_due_ = true;
+  MonoTime next_report_{};
+  std::optional<TimerId> timers_[kTaskKinds];
+  bool stopped_ = false;
+  std::mt19937_64 random_{std::random_device{}()};  // refresh jitter
+};
+
+}  // namespace flotilla::node

@@ -1,0 +1,95 @@
+// The daemon's configuration: strict parsing, clear errors, defaults.
+#include "node/daemon/node_config.h"
+
+#include <gtest/gtest.h>
+
+namespace flotilla::node {
+namespace {
+
+const char* kMinimal = R"({"tracker_url": "http://t:8080/", "enrolment_token": "x",
+  "device_name": "kiosk-1", "data_dir": "/var/lib/flotilla", "apps": ["kiosk"]})";
+
+std::string With(const std::string& extra) {
+  std::string base = kMinimal;
+  return base.substr(0, base.size() - 1) + ", " + extra + "}";
+}
+
+TEST(NodeConfig, MinimalConfigGetsTheDocumentedDefaults) {
+  auto c = ParseNodeConfig(kMinimal);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->tracker_url, "http://t:8080");
+  EXPECT_EQ(c->transfer_mode, TransferMode::kP2p);
+  EXPECT_TRUE(c->deltas);
+  EXPECT_EQ(c->refresh_interval_s, 300u);
+  EXPECT_EQ(c->download_bytes_per_s, 0u);
+  EXPECT_TRUE(c->lan.enabled);
+  EXPECT_EQ(c->lan.port, 7476);
+  EXPECT_FALSE(c->allowed_hours.has_value());
+}
+
+TEST(NodeConfig, EveryKeyIsRead) {
+  auto c = ParseNodeConfig(With(
+      R"("site": "shop-7", "transfer_mode": "http-only", "deltas": false,
+         "bandwidth": {"down_kib_s": 100, "up_kib_s": 50, "allowed_hours_utc": [22, 6]},
+         "listen": "0.0.0.0:6881", "refresh_interval_s": 60, "max_backoff_s": 600,
+         "report_interval_s": 30, "http_chunk_kib": 256, "stall_timeout_s": 30,
+         "log_level": "debug", "root_of_trust": "/etc/flotilla/root.json",
+         "lan": {"enabled": true, "http_listen": "0.0.0.0:7477", "group": "239.1.2.3",
+                 "port": 9000, "interface": "192.168.1.2", "beacon_interval_s": 5})"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->download_bytes_per_s, 100u * 1024);
+  EXPECT_EQ(c->upload_bytes_per_s, 50u * 1024);
+  EXPECT_EQ(c->allowed_hours->from_hour, 22);
+  EXPECT_EQ(c->transfer_mode, TransferMode::kHttpOnly);
+  EXPECT_EQ(c->lan.group, "239.1.2.3");
+  EXPECT_EQ(c->lan.beacon_interval_s, 5u);
+}
+
+TEST(NodeConfig, ErrorsNameTheKey) {
+  struct Case {
+    std::string text;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {With(R"("refresh_intervall_s": 5)"), "unknown key 'refresh_intervall_s'"},
+      {With(R"("lan": {"grup": "x"})"), "unknown key 'lan.grup'"},
+      {With(R"("transfer_mode": "ftp")"), "transfer_mode"},
+      {With(R"("refresh_interval_s": 0)"), "refresh_interval_s: must be in 1..86400"},
+      {With(R"("refresh_interval_s": "60")"), "refresh_interval_s: must be an unsigned integer"},
+      {With(R"("bandwidth": {"allowed_hours_utc": [5, 5]})"), "allowed_hours_utc"},
+      {With(R"("listen": "6881")"), "listen"},
+      {With(R"("enrolment_token_file": "/t")"), "exactly one of enrolment_token"},
+      {R"({"tracker_url": "ftp://t", "enrolment_token": "x", "device_name": "a",
+           "data_dir": "/d", "apps": ["a"]})", "tracker_url"},
+      {R"({"tracker_url": "http://t", "enrolment_token": "x", "device_name": "a",
+           "data_dir": "relative", "apps": ["a"]})", "data_dir: required, an absolute path"},
+      {R"({"tracker_url": "http://t", "enrolment_token": "x", "device_name": "a",
+           "data_dir": "/d", "apps": []})", "apps: required"},
+      {R"({"tracker_url": "http://t", "enrolment_token": "x", "device_name": "a b",
+           "data_dir": "/d", "apps": ["a"]})", "device_name"},
+      {R"({"a": 1, "a": 2})", "duplicate"},
+      {"[1]", "must be a JSON object"},
+  };
+  for (const auto& c : cases) {
+    auto parsed = ParseNodeConfig(c.text);
+    ASSERT_FALSE(parsed.ok()) << c.text;
+    EXPECT_NE(parsed.status().message().find(c.expected), std::string::npos)
+        << parsed.status().ToString() << " should mention " << c.expected;
+  }
+}
+
+TEST(NodeConfig, AllowedHoursWrapMidnight) {
+  using std::chrono::hours;
+  const std::chrono::system_clock::time_point day{hours(24 * 20000)};
+  AllowedHours night{22, 6};
+  EXPECT_TRUE(TransfersAllowedAt(night, day + hours(23)));
+  EXPECT_TRUE(TransfersAllowedAt(night, day + hours(3)));
+  EXPECT_FALSE(TransfersAllowedAt(night, day + hours(12)));
+  AllowedHours office{9, 17};
+  EXPECT_TRUE(TransfersAllowedAt(office, day + hours(9)));
+  EXPECT_FALSE(TransfersAllowedAt(office, day + hours(17)));
+  EXPECT_TRUE(TransfersAllowedAt(std::nullopt, day));
+}
+
+}  // namespace
+}  // namespace flotilla::node

@@ -1,0 +1,198 @@
+// flotilla-node run, end to end: a real tracker (init, publish, serve on
+// loopback) and real node processes in http-only mode.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "core/file_io.h"
+#include "tests/node/node_fixture.h"
+#include "tests/test_util.h"
+
+namespace flotilla::testing {
+namespace {
+
+using std::chrono::seconds;
+
+class NodeE2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("node-e2e-");
+    repo_ = dir_ + "/repo";
+    ASSERT_TRUE(InitRepository(dir_, repo_)) << RunShell("cat " + dir_ + "/init.log").output;
+  }
+  void TearDown() override {
+    node_.Stop();
+    tracker_.Stop();
+    RunShell("rm -rf " + dir_);
+  }
+
+  void PublishAndServe(int random_kib) {
+    ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", random_kib, "1"))
+        << RunShell("cat " + dir_ + "/publish.log").output;
+    ASSERT_TRUE(tracker_.Start(dir_, repo_));
+  }
+  Json Config(const std::string& data_dir) {
+    return NodeConfigFor("kiosk-1", data_dir, tracker_.url(), repo_ + "/metadata/1.root.json",
+                         "kiosk");
+  }
+  bool WaitReady(const std::string& data_dir, uint64_t release, seconds timeout) {
+    return WaitFor(
+        [&] {
+          Json a = AppState(data_dir, "kiosk");
+          return a.is_object() && a["ready_release"] == release;
+        },
+        timeout);
+  }
+  // The release's artifacts as "sha256:<hex> length" lines, from the repository's targets.
+  std::vector<std::pair<std::string, uint64_t>> Artifacts(int release) {
+    auto r = RunShell("python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))[\"signed\"]"
+                      "[\"targets\"][sys.argv[2]][\"custom\"][\"flotilla\"]; "
+                      "[print(a[\"sha256\"], a[\"length\"]) for a in t[\"artifacts\"]]' " +
+                      repo_ + "/metadata/targets.json apps/kiosk/release-" +
+                      std::to_string(release) + ".json");
+    std::vector<std::pair<std::string, uint64_t>> out;
+    std::istringstream in(r.output);
+    std::string sha;
+    uint64_t length;
+    while (in >> sha >> length) out.emplace_back(sha, length);
+    return out;
+  }
+  std::string Db() const { return repo_ + "/tracker.db"; }
+
+  std::string dir_, repo_;
+  ServeProcess tracker_;
+  NodeProcess node_;
+};
+
+TEST_F(NodeE2e, EnrolsFetchesRebuildsAndReportsInHttpOnlyMode) {
+  PublishAndServe(1024);
+  const std::string data = dir_ + "/node";
+  ASSERT_TRUE(node_.Start(dir_, Config(data)));
+  ASSERT_TRUE(WaitReady(data, 1, seconds(60))) << node_.Log();
+
+  // Credentials: 0600, and the secret never reaches the log.
+  struct stat st {};
+  ASSERT_EQ(::stat((data + "/credentials.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto creds = Json::parse(*ReadTextFileBounded(data + "/credentials.json", 4096));
+  EXPECT_EQ(node_.Log().find(creds["credential"].get<std::string>()), std::string::npos);
+  EXPECT_EQ(node_.Log().find(creds["passkey"].get<std::string>()), std::string::npos);
+
+  // The report reached the tracker with the origin bytes of the artifacts.
+  uint64_t artifact_bytes = 0;
+  for (const auto& [sha, length] : Artifacts(1)) artifact_bytes += length;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return QueryTrackerDb(Db(), "SELECT release, state, bytes_from_origin FROM device_status") ==
+               "1|idle|" + std::to_string(artifact_bytes) + "\n";
+      },
+      seconds(10)))
+      << QueryTrackerDb(Db(), "SELECT * FROM device_status");
+  EXPECT_EQ(AppState(data, "kiosk")["bytes_from_origin"], artifact_bytes);
+
+  // Stopped cleanly; the store holds every signed layer and verifies.
+  EXPECT_EQ(node_.Stop(), 0);
+  auto verify = RunShell(BinaryPath("flotilla-node") + " store --store " + data +
+                         "/store verify 2>&1");
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  auto layers = RunShell(BinaryPath("flotilla-node") + " store --store " + data + "/store layers");
+  auto signed_layers = RunShell(
+      "python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))[\"signed\"][\"targets\"]"
+      "[\"apps/kiosk/release-1.json\"][\"custom\"][\"flotilla\"]; "
+      "[print(l[\"diff_id\"]) for l in t[\"image\"][\"layers\"]]' " + repo_ +
+      "/metadata/targets.json");
+  std::istringstream in(signed_layers.output);
+  int count = 0;
+  for (std::string diff_id; in >> diff_id; ++count) {
+    EXPECT_NE(layers.output.find(diff_id.substr(7, 12)), std::string::npos) << layers.output;
+  }
+  EXPECT_EQ(count, 2);
+  // http-only: the artifacts are deleted once their layers are in the store.
+  EXPECT_EQ(RunShell("ls " + data + "/artifacts | wc -l").output, "0\n");
+}
+
+TEST_F(NodeE2e, KilledMidTransferResumesWithoutRefetching) {
+  PublishAndServe(3072);
+  const std::string data = dir_ + "/node";
+  Json config = Config(data);
+  config["bandwidth"] = {{"down_kib_s", 1024}};
+  config["http_chunk_kib"] = 128;
+  auto artifacts = Artifacts(1);
+  ASSERT_EQ(artifacts.size(), 2u);
+  const auto& [big_sha, big_length] =
+      artifacts[0].second > artifacts[1].second ? artifacts[0] : artifacts[1];
+  const std::string part = data + "/artifacts/" + big_sha.substr(7) + ".part";
+  int kills = 0;
+  for (uint64_t threshold : {700u << 10, 1600u << 10}) {
+    ASSERT_TRUE(node_.Start(dir_, config));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          struct stat st {};
+          return ::stat(part.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) >= threshold;
+        },
+        seconds(30)))
+        << node_.Log();
+    node_.Kill();
+    ++kills;
+  }
+  ASSERT_TRUE(node_.Start(dir_, config));
+  ASSERT_TRUE(WaitReady(data, 1, seconds(60))) << node_.Log();
+  const uint64_t served = ArtifactBytesServed(tracker_.port(), big_sha);
+  EXPECT_GE(served, big_length);
+  EXPECT_LE(served, big_length + kills * (128u << 10)) << "served " << served;
+  EXPECT_EQ(node_.Stop(), 0);
+  EXPECT_EQ(RunShell(BinaryPath("flotilla-node") + " store --store " + data + "/store verify")
+                .exit_code,
+            0);
+}
+
+TEST_F(NodeE2e, TrackerDownKeepsStateAndReportsWhyOnceBack) {
+  PublishAndServe(256);
+  const std::string data = dir_ + "/node";
+  ASSERT_TRUE(node_.Start(dir_, Config(data)));
+  ASSERT_TRUE(WaitReady(data, 1, seconds(60))) << node_.Log();
+  const int port = tracker_.port();
+  tracker_.Kill();
+  ASSERT_TRUE(WaitFor([&] { return node_.Log().find("metadata refresh") != std::string::npos; },
+                      seconds(15)));
+  Json before = AppState(data, "kiosk");
+  EXPECT_EQ(before["ready_release"], 1);
+  EXPECT_EQ(before["phase"], "ready");
+  ASSERT_TRUE(tracker_.Start(dir_, repo_, port)) << "port " << port << " taken meanwhile";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return QueryTrackerDb(Db(), "SELECT count(*) FROM failures WHERE message LIKE "
+                                    "'cannot update:%from the tracker%'") != "0\n";
+      },
+      seconds(30)))
+      << QueryTrackerDb(Db(), "SELECT message FROM failures") << node_.Log();
+  EXPECT_EQ(AppState(data, "kiosk")["ready_release"], 1);
+}
+
+TEST_F(NodeE2e, TamperedArtifactOnTheOriginIsNeverComplete) {
+  PublishAndServe(256);
+  auto artifacts = Artifacts(1);
+  const std::string victim = repo_ + "/artifacts/" + artifacts[0].first.substr(7);
+  ASSERT_EQ(RunShell("printf 'X' | dd of=" + victim + " bs=1 seek=100 conv=notrunc 2>/dev/null")
+                .exit_code,
+            0);
+  const std::string data = dir_ + "/node";
+  ASSERT_TRUE(node_.Start(dir_, Config(data)));
+  ASSERT_TRUE(WaitFor([&] { return AppState(data, "kiosk")["phase"] == "failed"; }, seconds(60)))
+      << node_.Log();
+  Json a = AppState(data, "kiosk");
+  EXPECT_EQ(a["ready_release"], 0);
+  EXPECT_EQ(a["failed_release"], 1);
+  EXPECT_NE(a["last_error"].get<std::string>().find("failed verification"), std::string::npos)
+      << a.dump();
+  EXPECT_EQ(RunShell("ls " + data + "/artifacts/" + artifacts[0].first.substr(7) + " 2>/dev/null")
+                .output,
+            "");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return QueryTrackerDb(Db(), "SELECT state FROM device_status") == "failed\n";
+      },
+      seconds(10)));
+}
+
+}  // namespace
+}  // namespace flotilla::testing

@@ -1,0 +1,71 @@
+// End-to-end support for the node daemon's tests: a published repository, a
+// flotilla-tracker serve process that can be stopped and restarted on the
+// same port, and flotilla-node run processes, all real binaries on loopback.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/canonical_json.h"
+
+namespace flotilla::testing {
+
+// flotilla-tracker serve. Stops (SIGTERM) on destruction.
+class ServeProcess {
+ public:
+  ~ServeProcess() { Stop(); }
+  // Starts serving `repo` on 127.0.0.1:`port` (0: any); false on failure.
+  bool Start(const std::string& dir, const std::string& repo, int port = 0);
+  void Stop();
+  void Kill();
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// flotilla-node run --config <dir>/node.json, output in <dir>/node.log.
+class NodeProcess {
+ public:
+  ~NodeProcess() { Stop(); }
+  bool Start(const std::string& dir, const Json& config);
+  // SIGTERM and wait; returns the exit code (-1 if not running).
+  int Stop();
+  void Kill();
+  bool running() const { return pid_ > 0; }
+  std::string Log() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string dir_;
+};
+
+// Polls `done` every 100 ms until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
+// The app's entry of <data_dir>/state.json (null when absent).
+Json AppState(const std::string& data_dir, const std::string& app);
+
+// Output of `sqlite3`-free queries of tracker.db through python3.
+std::string QueryTrackerDb(const std::string& db, const std::string& sql);
+
+// The tracker's flotilla_artifact_bytes_served_total for `sha256` ("sha256:<hex>").
+uint64_t ArtifactBytesServed(int port, const std::string& sha256);
+
+// A repository with `app` published from a generated image (busybox layer +
+// `random_kib` of random bytes seeded by `seed`).
+bool InitRepository(const std::string& dir, const std::string& repo);
+bool PublishImage(const std::string& dir, const std::string& repo, const std::string& app,
+                  int random_kib, const std::string& seed);
+
+// The base config of a node in http-only mode following `app`.
+Json NodeConfigFor(const std::string& name, const std::string& data_dir,
+                   const std::string& tracker_url, const std::string& root, const std::string& app);
+
+}  // namespace flotilla::testing

@@ -1,0 +1,108 @@
+// LAN metadata exchange, end to end, in a private network namespace (so the
+// beacons' multicast route and port are the test's own): node A follows the
+// tracker; node B cannot reach any tracker and takes A's signed metadata,
+// for a first and then a newer release, verified by its own TUF client.
+#include <gtest/gtest.h>
+#include <sched.h>
+
+#include "core/file_io.h"
+#include "tests/node/node_fixture.h"
+#include "tests/test_util.h"
+
+namespace flotilla::testing {
+namespace {
+
+using std::chrono::seconds;
+
+class NodeLan : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::unshare(CLONE_NEWNET) != 0) GTEST_SKIP() << "cannot create a network namespace";
+    auto lo = RunShell("ip link set lo up && ip link set lo multicast on && "
+                       "ip route add 224.0.0.0/4 dev lo 2>&1");
+    ASSERT_EQ(lo.exit_code, 0) << lo.output;
+    dir_ = MakeTempDir("node-lan-");
+    repo_ = dir_ + "/repo";
+    ASSERT_TRUE(InitRepository(dir_, repo_));
+    ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 128, "1"));
+    ASSERT_TRUE(tracker_.Start(dir_, repo_));
+  }
+  void TearDown() override {
+    a_.Stop();
+    b_.Stop();
+    tracker_.Stop();
+    if (!dir_.empty()) RunShell("rm -rf " + dir_);
+  }
+  Json LanConfig(const std::string& name, const std::string& tracker_url) {
+    Json c = NodeConfigFor(name, dir_ + "/" + name, tracker_url, repo_ + "/metadata/1.root.json",
+                           "kiosk");
+    c["site"] = "shop-7";
+    c["lan"] = {{"enabled", true},
+                {"http_listen", "127.0.0.1:0"},
+                {"interface", "127.0.0.1"},
+                {"beacon_interval_s", 1}};
+    return c;
+  }
+  std::string Timestamp(const std::string& name) {
+    auto t = ReadTextFileBounded(dir_ + "/" + name + "/tuf/timestamp.json", 1 << 20);
+    return t.ok() ? *t : "";
+  }
+
+  std::string dir_, repo_;
+  ServeProcess tracker_;
+  NodeProcess a_, b_;
+};
+
+TEST_F(NodeLan, NeighbourGivesNewerMetadataWhileTrackerUnreachable) {
+  RunShell("mkdir -p " + dir_ + "/a " + dir_ + "/b");
+  ASSERT_TRUE(a_.Start(dir_ + "/a", LanConfig("a", tracker_.url())));
+  // B's tracker is a port where nothing listens: only the LAN can help it.
+  ASSERT_TRUE(b_.Start(dir_ + "/b", LanConfig("b", "http://127.0.0.1:1")));
+  ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/a", "kiosk")["ready_release"] == 1; },
+                      seconds(60)))
+      << a_.Log();
+  ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/b", "kiosk")["target_release"] == 1; },
+                      seconds(30)))
+      << b_.Log();
+  EXPECT_EQ(Timestamp("b"), Timestamp("a"));
+  EXPECT_NE(b_.Log().find("taken from neighbour a"), std::string::npos) << b_.Log();
+
+  // A newer release reaches B the same way.
+  ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 128, "2"));
+  ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/a", "kiosk")["ready_release"] == 2; },
+                      seconds(60)))
+      << a_.Log();
+  ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/b", "kiosk")["target_release"] == 2; },
+                      seconds(30)))
+      << b_.Log();
+  // B has no origin: it says why it cannot fetch, and holds nothing unverified.
+  EXPECT_EQ(AppState(dir_ + "/b", "kiosk")["ready_release"], 0);
+  EXPECT_NE(b_.Log().find("cannot update"), std::string::npos);
+}
+
+TEST_F(NodeLan, ForgedNeighbourMetadataIsRefused) {
+  // A fake neighbour announces a newer timestamp and serves garbage: B keeps
+  // its trusted metadata and says why.
+  RunShell("mkdir -p " + dir_ + "/b " + dir_ + "/fake/metadata && echo '{\"signed\": {}}' > " +
+           dir_ + "/fake/metadata/timestamp.json");
+  auto server = RunShell("cd " + dir_ + "/fake && (python3 -m http.server 18088 --bind 127.0.0.1 "
+                         ">/dev/null 2>&1 & echo $! > " + dir_ + "/fake.pid)");
+  ASSERT_EQ(server.exit_code, 0);
+  ASSERT_TRUE(b_.Start(dir_ + "/b", LanConfig("b", "http://127.0.0.1:1")));
+  auto beacon = RunShell(
+      "python3 -c 'import socket,time\n"
+      "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+      "s.setsockopt(socket.IPPROTO_IP,socket.IP_MULTICAST_IF,socket.inet_aton(\"127.0.0.1\"))\n"
+      "for i in range(30):\n"
+      "  s.sendto(b\"{\\\"flotilla_beacon\\\":1,\\\"device\\\":\\\"fake\\\",\\\"site\\\":"
+      "\\\"shop-7\\\",\\\"port\\\":18088,\\\"root\\\":1,\\\"timestamp\\\":99}\","
+      "(\"239.192.70.76\",7476)); time.sleep(0.2)'");
+  ASSERT_EQ(beacon.exit_code, 0) << beacon.output;
+  RunShell("kill $(cat " + dir_ + "/fake.pid)");
+  EXPECT_NE(b_.Log().find("neighbour fake:"), std::string::npos) << b_.Log();
+  EXPECT_EQ(Timestamp("b"), "");
+  EXPECT_EQ(AppState(dir_ + "/b", "kiosk")["target_release"], 0);
+}
+
+}  // namespace
+}  // namespace flotilla::testing
