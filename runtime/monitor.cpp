@@ -79,8 +79,9 @@ struct Started {
   int status_read = -1;
 };
 
-// Clones PID 1 into new namespaces, puts it into the cgroups, lets it build
-// the rootfs and exec the app; fails with the container's own error message.
+// Clones PID 1 into new namespaces and puts it into the cgroups while it
+// builds the rootfs, then lets it exec the app; fails with the container's
+// own error message.
 Result<Started> StartContainer(const LaunchPlan& plan) {
   ASSIGN_OR_RETURN(std::string filter, DefaultSeccompFilter(plan.seccomp_cache));
   ASSIGN_OR_RETURN(Pipe go, MakePipe(O_CLOEXEC));
@@ -117,7 +118,9 @@ Result<Started> StartContainer(const LaunchPlan& plan) {
   if (!joined.ok() || !message.empty()) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-    return joined.ok() ? FailedPrecondition(message) : joined;
+    // PID 1 builds the rootfs while it is being joined: its own error, when
+    // it failed first, says more than the join that then found it gone.
+    return !message.empty() ? FailedPrecondition(message) : joined;
   }
   return Started{pid, output.read, status.read};
 }

@@ -67,6 +67,25 @@ TEST_F(RuntimeE2eTest, ContainerIsIsolatedAsSeenFromInside) {
   EXPECT_EQ(f["Uid"], "0\t0\t0\t0");
 }
 
+// A container that cannot start reports its own reason, whether it fails
+// while building its root filesystem (which overlaps the cgroup join) or
+// when exec'ing the app; nothing of it is left running.
+TEST_F(RuntimeE2eTest, StartErrorsCarryTheContainersOwnReason) {
+  Json bad_mount = BaseSpec("badmount", {"/probe", "exit", "0"});
+  const std::string missing = "/nonexistent-flotilla-test/source";
+  bad_mount["mounts"] = {{{"type", "bind"}, {"source", missing}, {"destination", "/data"}}};
+  auto r = Deploy(bad_mount, "r1");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("mount source " + missing + ": No such file"), std::string::npos)
+      << r.output;
+  auto e = Deploy(BaseSpec("badexec", {"/no/such/program"}), "r1");
+  EXPECT_NE(e.exit_code, 0) << e.output;
+  EXPECT_NE(e.output.find("exec /no/such/program: No such file"), std::string::npos) << e.output;
+  for (const char* app : {"badmount", "badexec"}) {
+    EXPECT_EQ(Ls()[app]["running_releases"], Json::array()) << app;
+  }
+}
+
 TEST_F(RuntimeE2eTest, DefaultCapabilitiesAndNonRootUser) {
   Json spec = BaseSpec("user", {"/probe", "facts", sentinel_, "stay"});
   spec["user"] = {{"uid", 1000}, {"gid", 1001}, {"additional_gids", {44, 45}}};
