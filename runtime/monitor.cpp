@@ -221,21 +221,26 @@ void Finish(const LaunchPlan& plan, const ExitRecord& record, const LogRing* rin
   WriteFileReplace(ExitFile(plan.dir), json).IgnoreError();
 }
 
-}  // namespace
-
-int RunMonitor(const std::string& dir, int ready_fd) {
-  // Spawned by the runtime as its child in a new session: fork once more and
-  // let the parent exit, so that the monitor is nobody's child but init's
-  // (or a subreaper's) and outlives the node. The pid goes first on the
-  // report pipe, for the node to kill a monitor that never reports.
+// The runtime spawns the monitor as its child in a new session: fork once
+// more and let the parent exit, so that the monitor is nobody's child but
+// init's (or a subreaper's) and outlives the node. The pid goes first on the
+// report pipe, for the node to kill a monitor that never reports. Returns in
+// the detached child; false when it cannot go on (already reported).
+bool DetachFromTheNode(int ready_fd) {
   pid_t child = ::fork();
   if (child < 0) {
     Report(ready_fd, "error fork the monitor: " + std::string(std::strerror(errno)));
-    return 1;
+    return false;
   }
   if (child > 0) ::_exit(0);
   std::string announce = "monitor " + std::to_string(::getpid()) + "\n";
-  if (::write(ready_fd, announce.data(), announce.size()) < 0) return 1;  // the node is gone
+  return ::write(ready_fd, announce.data(), announce.size()) >= 0;  // else the node is gone
+}
+
+}  // namespace
+
+int RunMonitor(const std::string& dir, int ready_fd) {
+  if (!DetachFromTheNode(ready_fd)) return 1;
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGINT, SIG_IGN);
