@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "layerstore/delta.h"
 #include "layerstore/layer_store.h"
 #include "layerstore/report_format.h"
 #include "node/commands.h"
@@ -25,6 +26,10 @@ struct StoreFlags {
   // unpack / tar / path / rm
   std::string diff_id, input = "-", output = "-", image_name;
   uint64_t length = 0;
+  // apply-delta / delta-info
+  std::string delta_path;
+  bool unpack_after = false;
+  int max_window_log = layerstore::kDefaultMaxDeltaWindowLog;
 };
 
 int Fail(std::string_view what, const Status& st) {
@@ -168,6 +173,60 @@ int RunPath(const StoreFlags& f) {
   return 0;
 }
 
+void PrintDeltaHeader(const layerstore::DeltaHeader& h) {
+  fmt::print("delta format {} ({} bytes)\n", h.version, h.delta_length);
+  for (const Digest& base : h.bases) fmt::print("base   {}\n", base.ToString());
+  fmt::print("target {} ({} bytes)\n", h.target.ToString(), h.target_length);
+  fmt::print("window 2^{} bytes\n", h.window_log);
+  fmt::print("recipe {} -> {} bytes, literal {} -> {} bytes, patches {} bytes\n",
+             h.recipe_bytes, h.recipe_length, h.literal_bytes, h.literal_length, h.patch_bytes);
+}
+
+int RunDeltaInfo(const StoreFlags& f) {
+  auto header = layerstore::ReadDeltaHeaderFile(f.delta_path);
+  if (!header.ok()) return Fail("delta-info", header.status());
+  PrintDeltaHeader(*header);
+  return 0;
+}
+
+// Rebuilds the target layer into f.output (verified before it appears); with
+// --unpack also adds it to the store through its verifying unpack.
+int RunApplyDelta(const StoreFlags& f) {
+  auto store = OpenStore(f);
+  if (!store.ok()) return Fail("apply-delta", store.status());
+  auto source = layerstore::OpenFileSource(f.delta_path);
+  if (!source.ok()) return Fail("apply-delta", source.status());
+  layerstore::DeltaApplyOptions options;
+  options.max_window_log = f.max_window_log;
+  auto header = layerstore::ApplyDeltaToFile(**store, **source, f.output, options);
+  if (!header.ok()) return Fail("apply-delta", header.status());
+  fmt::print("rebuilt {} ({} bytes) into {}\n", header->target.ToString(), header->target_length,
+             f.output);
+  if (!f.unpack_after) return 0;
+  auto tar = layerstore::OpenFileSource(f.output);
+  if (!tar.ok()) return Fail("apply-delta", tar.status());
+  layerstore::UnpackOptions unpack;
+  unpack.allow_devices = f.allow_devices;
+  auto info = (*store)->UnpackLayer(**tar, header->target, header->target_length, unpack);
+  if (!info.ok()) return Fail("apply-delta", info.status());
+  fmt::print("layer {} ready ({} entries)\n", info->diff_id.ToString(), info->entries);
+  return 0;
+}
+
+void AddDeltaCommands(CLI::App* store, StoreFlags& f, CLI::App*& apply, CLI::App*& info) {
+  apply = store->add_subcommand(
+      "apply-delta", "Rebuild a layer from a delta and the bases in the store (verified)");
+  apply->add_option("delta", f.delta_path, "delta file")->required();
+  apply->add_option("-o,--output", f.output, "where the rebuilt layer tar goes")->required();
+  apply->add_flag("--unpack", f.unpack_after, "also add the layer to the store");
+  apply->add_flag("--allow-devices", f.allow_devices, "accept device nodes in the layer");
+  apply->add_option("--max-window-log", f.max_window_log,
+                    "refuse a delta needing a larger zstd window")
+      ->capture_default_str();
+  info = store->add_subcommand("delta-info", "Print a delta's header");
+  info->add_option("delta", f.delta_path, "delta file")->required();
+}
+
 void AddImportFlags(CLI::App* cmd, StoreFlags& f) {
   cmd->add_option("--platform", f.platform,
                   "os/arch[/variant] to take from a multi-platform "
@@ -209,6 +268,8 @@ CommandAction RegisterStoreCommands(CLI::App& app) {
   tar->add_option("-o,--output", f->output, "output file, or - for stdout");
   auto* path = store->add_subcommand("path", "Print the unpacked directory of a layer");
   path->add_option("diff_id", f->diff_id, "sha256:<hex>")->required();
+  CLI::App *apply_delta = nullptr, *delta_info = nullptr;
+  AddDeltaCommands(store, *f, apply_delta, delta_info);
   return [=]() -> int {
     if (!*store) return -1;
     if (*ls) return RunList(*f, false);
@@ -220,6 +281,8 @@ CommandAction RegisterStoreCommands(CLI::App& app) {
     if (*unpack) return RunUnpack(*f);
     if (*tar) return RunTar(*f);
     if (*path) return RunPath(*f);
+    if (*apply_delta) return RunApplyDelta(*f);
+    if (*delta_info) return RunDeltaInfo(*f);
     return -1;
   };
 }

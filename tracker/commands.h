@@ -18,4 +18,7 @@ CommandAction RegisterServeCommands(CLI::App& app);
 
 CommandAction RegisterReleaseCommands(CLI::App& app);
 
+// `flotilla-tracker delta create` (docs/delta.md).
+CommandAction RegisterDeltaCommands(CLI::App& app);
+
 }  // namespace flotilla::tracker

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "core/file_io.h"
+#include "layerstore/delta.h"
 #include "layerstore/layer_store.h"
 #include "metadata/repository.h"
 #include "runtime/app_spec.h"
@@ -113,6 +116,98 @@ Status MakeArtifacts(layerstore::LayerStore& store, const RepositoryLayout& repo
   return Status::Ok();
 }
 
+// The app's published releases, newest first, at most `count`.
+std::vector<metadata::Release> RecentReleases(const metadata::TargetsMetadata& targets,
+                                              const std::string& app, int count) {
+  std::vector<metadata::Release> releases;
+  for (const auto& [name, target] : targets.targets) {
+    if (!target.custom.is_object() || !target.custom.contains("flotilla")) continue;
+    auto release = metadata::ParseRelease(target.custom);
+    if (release.ok() && release->app == app) releases.push_back(std::move(release).value());
+  }
+  std::sort(releases.begin(), releases.end(),
+            [](const auto& a, const auto& b) { return a.version > b.version; });
+  if (releases.size() > static_cast<size_t>(std::max(count, 0))) releases.resize(count);
+  return releases;
+}
+
+// Encodes one delta of `target` from `bases` and adds it as an artifact, or
+// returns nullopt when it is not worth it (>= max_ratio x the full artifact).
+Result<std::optional<metadata::Artifact>> MakeDeltaArtifact(
+    layerstore::LayerStore& store, const RepositoryLayout& repo, const PublishRequest& request,
+    const std::vector<Digest>& bases, const Digest& target, uint64_t full_length) {
+  const std::string path = StagingDir(repo) + "/" + target.Hex() + ".delta";
+  layerstore::DeltaEncodeOptions options;
+  options.level = request.zstd_level;
+  options.threads = request.delta_threads;
+  ASSIGN_OR_RETURN(auto stats, layerstore::EncodeDelta(store, bases, target, path, options));
+  struct Remove {
+    std::string path;
+    ~Remove() { std::filesystem::remove(path); }
+  } remove{path};
+  if (static_cast<double>(stats.header.delta_length) >=
+      request.delta_max_ratio * static_cast<double>(full_length)) {
+    return std::optional<metadata::Artifact>();
+  }
+  ASSIGN_OR_RETURN(ArtifactTorrent made,
+                   AddArtifact(repo, path, TorrentOptions{request.public_url, request.piece_size}));
+  metadata::Artifact artifact;
+  artifact.layer = target;
+  artifact.kind = metadata::ArtifactKind::kDelta;
+  artifact.bases = bases;
+  artifact.sha256 = made.sha256;
+  artifact.length = made.length;
+  artifact.info_hash = made.info_hash_v2;
+  artifact.compression = "none";
+  return std::optional<metadata::Artifact>(artifact);
+}
+
+// Deltas for each layer of `release` from each of the app's recent releases
+// (bases: all layers of the old release, which the store still holds).
+Status MakeDeltaArtifacts(layerstore::LayerStore& store, const RepositoryLayout& repo,
+                          const metadata::TargetsMetadata& published,
+                          const PublishRequest& request, const PublishProgressFn& progress,
+                          metadata::Release& release, PublishOutcome& outcome) {
+  std::map<Digest, uint64_t> full_length;
+  for (const auto& a : release.artifacts) full_length[a.layer] = a.length;
+  std::set<Digest> made;  // artifact sha256s already listed
+  for (const auto& old : RecentReleases(published, release.app, request.delta_releases)) {
+    std::vector<Digest> bases;
+    for (const auto& layer : old.image.layers) {
+      if (std::find(bases.begin(), bases.end(), layer.diff_id) == bases.end()) {
+        bases.push_back(layer.diff_id);
+      }
+    }
+    bool bases_held = true;
+    for (const Digest& base : bases) {
+      ASSIGN_OR_RETURN(auto info, store.FindLayer(base));
+      bases_held = bases_held && info && info->state == layerstore::LayerState::kReady;
+    }
+    if (!bases_held) {
+      Say(progress, fmt::format("release {}: its layers are no longer in the store, no deltas",
+                                old.version));
+      continue;
+    }
+    for (const auto& layer : release.image.layers) {
+      if (std::find(bases.begin(), bases.end(), layer.diff_id) != bases.end()) continue;
+      const std::string label = fmt::format("delta {} from release {}",
+                                            layer.diff_id.ToString().substr(0, 19), old.version);
+      ASSIGN_OR_RETURN(auto artifact, MakeDeltaArtifact(store, repo, request, bases,
+                                                        layer.diff_id, full_length[layer.diff_id]));
+      if (!artifact) {
+        Say(progress, label + ": not smaller than the full artifact, skipped");
+        ++outcome.deltas_skipped;
+        continue;
+      }
+      Say(progress, fmt::format("{}: {} bytes", label, artifact->length));
+      if (!made.insert(artifact->sha256).second) continue;
+      release.artifacts.push_back(std::move(*artifact));
+      ++outcome.deltas_made;
+    }
+  }
+  return Status::Ok();
+}
+
 uint64_t NextVersion(const std::map<std::string, metadata::Release>& latest,
                      const std::string& app) {
   auto it = latest.find(app);
@@ -157,6 +252,8 @@ Result<PublishOutcome> PublishLocked(const PublishRequest& request, const Reposi
   ASSIGN_OR_RETURN(release.image, DescribeImage(*store, image));
   RETURN_IF_ERROR(
       MakeArtifacts(*store, repo, meta->targets(), request, progress, release, outcome));
+  RETURN_IF_ERROR(
+      MakeDeltaArtifacts(*store, repo, meta->targets(), request, progress, release, outcome));
 
   Say(progress, fmt::format("signing {} release {}", release.app, release.version));
   RETURN_IF_ERROR_CTX(metadata::PublishRelease(*meta, release, ring), "sign release");

@@ -6,6 +6,8 @@
 // as the next version of the app: targets, snapshot and timestamp last. A
 // SIGKILL at any point leaves the previous release published and a re-run
 // completes (artifacts first, metadata last, each atomic; see publish_state.h).
+// Delta artifacts from the app's last K releases are made after the full ones
+// (docs/publish.md), the same way: complete on disk before they are signed.
 #pragma once
 
 #include <map>
@@ -31,6 +33,12 @@ struct PublishRequest {
   std::string select;      // which image of an archive holding several; empty: the only one
   int piece_size = 256 << 10;
   int zstd_level = 19;
+  // Delta artifacts (docs/delta.md): each new layer gets a delta from each of
+  // the last `delta_releases` releases of the app (0: none), kept only when
+  // smaller than `delta_max_ratio` x the layer's full artifact.
+  int delta_releases = 3;
+  double delta_max_ratio = 0.9;
+  int delta_threads = 2;
 };
 
 struct PublishOutcome {
@@ -38,6 +46,8 @@ struct PublishOutcome {
   std::string target_name;  // apps/<app>/release-<version>.json
   size_t artifacts_made = 0;
   size_t artifacts_reused = 0;
+  size_t deltas_made = 0;
+  size_t deltas_skipped = 0;  // not smaller than delta_max_ratio x the full artifact
   std::vector<std::string> recovery_notes;  // what an earlier crash left and was cleaned
 };
 

@@ -80,9 +80,10 @@ int RunPublish(PublishFlags& flags) {
     fmt::print(stderr, "{}\n", outcome.status().ToString());
     return 1;
   }
-  fmt::print("published {} release {} ({}): {} artifacts made, {} reused\n", outcome->release.app,
-             outcome->release.version, outcome->target_name, outcome->artifacts_made,
-             outcome->artifacts_reused);
+  fmt::print("published {} release {} ({}): {} artifacts made, {} reused, {} deltas ({} skipped)\n",
+             outcome->release.app, outcome->release.version, outcome->target_name,
+             outcome->artifacts_made, outcome->artifacts_reused, outcome->deltas_made,
+             outcome->deltas_skipped);
   return 0;
 }
 
@@ -143,6 +144,13 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
   publish->add_option("--select", request.select, "Which image of an archive holding several");
   publish->add_option("--zstd-level", request.zstd_level, "zstd level of artifacts (1-19)")
       ->check(CLI::Range(1, 19));
+  publish->add_option("--delta-releases", request.delta_releases,
+                      "Make delta artifacts from the app's last N releases (0: none)")
+      ->check(CLI::Range(0, 32))
+      ->capture_default_str();
+  publish->add_option("--delta-threads", request.delta_threads, "Threads per delta encoding")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   publish
       ->add_option("image", request.image_path,
                    "docker save tarball, OCI layout directory or oci-archive")
