@@ -44,6 +44,12 @@ struct TransferArtifact {
   MonoTime last_origin_attach{};
   MonoTime last_peer_progress{};
   bool banned_since_add = false;  // a peer of this torrent was banned since it was (re)added
+  // Who sent the blocks of unfinished pieces; peers whose blocks passed a
+  // piece hash are proven; a banned peer never proven is not reconnected by
+  // the recovery (a proven one banned is 2.0.8's false ban).
+  std::map<int, std::set<lt::tcp::endpoint>> piece_senders;
+  std::set<lt::tcp::endpoint> proven_peers;
+  std::set<lt::tcp::endpoint> banned_unproven;
   Readd readd = Readd::kNone;
   uint64_t payload_seen = 0;  // total_payload_download of the current handle
   uint64_t upload_seen = 0;
@@ -74,7 +80,8 @@ class TorrentFetcher::Impl {
 
   // torrent_fetcher_add.cpp: torrent bytes, add, re-add, forget.
   Result<transfer::LoadedTorrent> LoadTorrent(const ArtifactRequest& request);
-  Status AddToSession(TransferArtifact& artifact);
+  // `trust_resume`: resume data was saved by a process that did not crash.
+  Status AddToSession(TransferArtifact& artifact, bool trust_resume);
   Status AddArtifact(const ArtifactRequest& request, transfer::LoadedTorrent torrent);
   Status ForgetOnWorker(const Digest& sha256);
   void StartReadd(TransferArtifact& artifact);
@@ -95,7 +102,8 @@ class TorrentFetcher::Impl {
   void MaybeSaveResume(TransferArtifact& artifact);
   void VerifyCompleted(TransferArtifact& artifact);
   void ReconnectIfAlone(TransferArtifact& artifact, uint32_t connected);
-  void MaybeRecoverFromBan(TransferArtifact& artifact);
+  void MaybeRecoverFromBan(TransferArtifact& artifact, uint32_t connected);
+  void OnPeerBanned(TransferArtifact& artifact, const lt::tcp::endpoint& peer);
   void PublishSnapshot();
   TransferArtifact* FindByHandle(const lt::torrent_handle& handle);
   bool IsOriginEndpoint(const lt::tcp::endpoint& endpoint) const;

@@ -87,7 +87,7 @@ Status TorrentFetcher::Impl::AddArtifact(const ArtifactRequest& request,
   artifact.last_resume_save = artifact.last_reannounce = artifact.last_peer_progress =
       clock_.MonotonicNow();
   RETURN_IF_ERROR(CreateDirectories(SavePath(artifact.hex), 0700));
-  RETURN_IF_ERROR(AddToSession(artifact));
+  RETURN_IF_ERROR(AddToSession(artifact, /*trust_resume=*/!previous_run_crashed_));
   artifacts_.emplace(request.sha256, std::move(artifact));
   PublishSnapshot();
   return Status::Ok();
@@ -96,10 +96,10 @@ Status TorrentFetcher::Impl::AddArtifact(const ArtifactRequest& request,
 // Adds the artifact's torrent, with its resume data unless the previous run
 // died (then libtorrent re-hashes what is on disk: resume data saved before
 // a crash may name pieces whose writes never reached the disk).
-Status TorrentFetcher::Impl::AddToSession(TransferArtifact& artifact) {
+Status TorrentFetcher::Impl::AddToSession(TransferArtifact& artifact, bool trust_resume) {
   lt::add_torrent_params params;
   auto resume = ReadFileBounded(ResumePath(artifact.hex), kMaxResumeBytes);
-  if (resume.ok() && !previous_run_crashed_) {
+  if (resume.ok() && trust_resume) {
     lt::error_code ec;
     params =
         lt::read_resume_data(lt::span<char const>(reinterpret_cast<const char*>(resume->data()),
@@ -121,7 +121,10 @@ Status TorrentFetcher::Impl::AddToSession(TransferArtifact& artifact) {
   artifact.handle = session_->add_torrent(std::move(params), ec);
   if (ec) return Unavailable("add torrent: " + ec.message());
   artifact.payload_seen = artifact.upload_seen = 0;
-  for (const auto& peer : known_peers_) artifact.handle.connect_peer(peer);
+  artifact.piece_senders.clear();
+  for (const auto& peer : known_peers_) {
+    if (artifact.banned_unproven.count(peer) == 0) artifact.handle.connect_peer(peer);
+  }
   return Status::Ok();
 }
 

@@ -15,6 +15,7 @@ namespace {
 
 constexpr int kBlockSize = 16 << 10;
 constexpr double kOriginRetrySeconds = 5;
+constexpr double kBanAloneSeconds = 1;
 
 Duration Seconds(double s) {
   return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
@@ -84,12 +85,19 @@ void TorrentFetcher::Impl::HandleAlert(lt::alert* alert) {
     OnTorrentRemoved(*removed);
   } else if (auto* hash = lt::alert_cast<lt::hash_failed_alert>(alert)) {
     ++counters_.hash_failures;
-    if (TransferArtifact* a = FindByHandle(hash->handle)) ++a->progress.hash_failures;
+    if (TransferArtifact* a = FindByHandle(hash->handle)) {
+      ++a->progress.hash_failures;
+      a->piece_senders.erase(static_cast<int>(hash->piece_index));
+    }
   } else if (auto* ban = lt::alert_cast<lt::peer_ban_alert>(alert)) {
     ++counters_.peers_banned;
-    if (TransferArtifact* a = FindByHandle(ban->handle)) a->banned_since_add = true;
+    if (TransferArtifact* a = FindByHandle(ban->handle)) OnPeerBanned(*a, ban->endpoint);
   } else if (auto* piece = lt::alert_cast<lt::piece_finished_alert>(alert)) {
-    if (TransferArtifact* a = FindByHandle(piece->handle)) a->resume_dirty = true;
+    if (TransferArtifact* a = FindByHandle(piece->handle)) {
+      a->resume_dirty = true;
+      auto senders = a->piece_senders.extract(static_cast<int>(piece->piece_index));
+      if (!senders.empty()) a->proven_peers.merge(senders.mapped());
+    }
   } else if (auto* checked = lt::alert_cast<lt::torrent_checked_alert>(alert)) {
     if (TransferArtifact* a = FindByHandle(checked->handle)) a->awaiting_recheck = false;
   } else if (auto* error = lt::alert_cast<lt::file_error_alert>(alert)) {
@@ -114,6 +122,7 @@ void TorrentFetcher::Impl::OnBlockFinished(const lt::block_finished_alert& alert
   const uint64_t end = std::min(start + kBlockSize, a->request.length);
   if (end <= start) return;
   const uint64_t bytes = end - start;
+  a->piece_senders[static_cast<int>(alert.piece_index)].insert(alert.endpoint);
   if (IsOriginEndpoint(alert.endpoint)) {
     a->progress.bytes_from_origin += bytes;
     counters_.bytes_from_origin += bytes;
@@ -153,7 +162,7 @@ void TorrentFetcher::Impl::OnTorrentRemoved(const lt::torrent_removed_alert& ale
       a.readd = TransferArtifact::Readd::kNone;
       a.banned_since_add = false;
       a.last_peer_progress = clock_.MonotonicNow();
-      Status added = AddToSession(a);
+      Status added = AddToSession(a, /*trust_resume=*/true);  // saved just now
       if (!added.ok()) {
         a.progress.state = FetchState::kFailed;
         a.progress.error = added.WithContext("re-add after ban").message();
@@ -191,7 +200,7 @@ void TorrentFetcher::Impl::UpdateArtifact(TransferArtifact& a) {
   MaybeSaveResume(a);
   if (!a.verified) {
     ReconnectIfAlone(a, connected);
-    MaybeRecoverFromBan(a);
+    MaybeRecoverFromBan(a, connected);
   }
 }
 
@@ -272,7 +281,9 @@ void TorrentFetcher::Impl::ReconnectIfAlone(TransferArtifact& a, uint32_t connec
   const MonoTime now = clock_.MonotonicNow();
   if (connected > 0 || now - a.last_reconnect < Seconds(options_.reconnect_seconds)) return;
   a.last_reconnect = now;
-  for (const auto& peer : known_peers_) a.handle.connect_peer(peer);
+  for (const auto& peer : known_peers_) {
+    if (a.banned_unproven.count(peer) == 0) a.handle.connect_peer(peer);
+  }
   // The tracker is asked again at most every 6 reconnect periods.
   if (!announce_url_.empty() &&
       now - a.last_reannounce >= Seconds(6 * options_.reconnect_seconds)) {
@@ -281,14 +292,28 @@ void TorrentFetcher::Impl::ReconnectIfAlone(TransferArtifact& a, uint32_t connec
   }
 }
 
-// 2.0.8 sometimes bans the good peer along with the bad one; when a torrent
-// that banned a peer makes no peer progress for stall_seconds, it is re-added
-// (which forgets the bans) and its known peers are connected again.
-void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a) {
+// A ban of a peer whose data passed piece hashes before is 2.0.8's false
+// ban: the torrent is re-added at once (forgetting the bans).
+void TorrentFetcher::Impl::OnPeerBanned(TransferArtifact& a, const lt::tcp::endpoint& peer) {
+  a.banned_since_add = true;
+  if (a.proven_peers.count(peer) == 0) {
+    a.banned_unproven.insert(peer);
+    return;
+  }
+  if (!a.verified && a.handle.is_valid() && !a.forgotten) StartReadd(a);
+}
+
+// 2.0.8 sometimes bans the good peer along with the bad one; a torrent that
+// banned a peer is re-added (which forgets the bans) and its known peers are
+// connected again when it has no peer left for kBanAloneSeconds, or when
+// peers made no progress for stall_seconds.
+void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a, uint32_t connected) {
   if (!a.banned_since_add) return;
-  const MonoTime now = clock_.MonotonicNow();
-  if (now - a.last_peer_progress < Seconds(options_.origin.stall_seconds)) return;
-  StartReadd(a);
+  const Duration quiet = clock_.MonotonicNow() - a.last_peer_progress;
+  if ((connected == 0 && quiet >= Seconds(kBanAloneSeconds)) ||
+      quiet >= Seconds(options_.origin.stall_seconds)) {
+    StartReadd(a);
+  }
 }
 
 void TorrentFetcher::Impl::PublishSnapshot() {

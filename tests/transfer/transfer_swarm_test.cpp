@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -138,6 +139,7 @@ TEST_F(TransferTest, CorruptPeerIsBannedAndTheTransferCompletesTenRunsOfTen) {
     ASSERT_TRUE(victim.WaitFor(Complete, seconds(40))) << "run " << run << victim.Log();
     ExpectFileIs(DataDir(name), a);
     const auto last = victim.Last();
+    std::printf("run %d: %s\n", run, last["counters"].dump().c_str());
     EXPECT_GT(last["counters"].value("hash_failures", 0), 0) << "run " << run;
     if (last["counters"].value("banned", 0) > 0) ++banned_runs;
     victim.Stop();
