@@ -246,12 +246,20 @@ LanExchange::~LanExchange() {
   beast::error_code ec;
   impl_->acceptor.close(ec);
   impl_->beacon.close(ec);
-  impl_->io.poll(ec);
+  try {
+    impl_->io.poll();
+  } catch (const std::exception&) {
+    // Shutting down: a failing handler has nothing left to report to.
+  }
 }
 
 void LanExchange::Pump() {
-  beast::error_code ec;
-  impl_->io.poll(ec);
+  try {
+    impl_->io.poll();
+  } catch (const std::exception& e) {
+    // Handlers catch their own errors; this only guards the event loop.
+    (void)e;
+  }
   impl_->io.restart();
 }
 

@@ -78,7 +78,8 @@ struct DataLayout {
   std::string tuf() const { return root + "/tuf"; }
   std::string store() const { return root + "/store"; }
   std::string artifacts() const { return root + "/artifacts"; }
-  std::string torrents() const { return root + "/torrents"; }
+  // Verified torrents, kept by the torrent fetcher (served on the LAN).
+  std::string torrents() const { return root + "/transfer/torrents"; }
   std::string transfer() const { return root + "/transfer"; }
   std::string credentials() const { return root + "/credentials.json"; }
   std::string state() const { return root + "/state.json"; }

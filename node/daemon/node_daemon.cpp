@@ -9,7 +9,9 @@
 
 #include "core/file_io.h"
 #include "metadata/tuf_client.h"
+#include "node/daemon/http_call.h"
 #include "node/daemon/http_fetcher.h"
+#include "node/transfer/torrent_fetcher.h"
 
 namespace flotilla::node {
 namespace {
@@ -50,15 +52,20 @@ Status NodeDaemon::Prepare() {
   for (const auto& note : store_->recovery_notes()) spdlog::info("store recovery: {}", note);
   ASSIGN_OR_RETURN(state_, LoadNodeState(layout_.state()));
   for (const auto& app : config_.apps) state_.apps.try_emplace(app);
-  RETURN_IF_ERROR(OpenFetcher());
+  RETURN_IF_ERROR(SaveNodeState(layout_.state(), state_));
   auto creds = LoadCredentials(layout_.credentials());
   if (creds.ok()) {
     credentials_ = *creds;
   } else if (creds.status().code() != StatusCode::kNotFound) {
     return creds.status();
+  } else if (config_.transfer_mode == TransferMode::kP2p) {
+    // The announce needs the passkey: enrol now if the tracker answers.
+    auto enrolled = EnsureEnrolled(config_, layout_);
+    if (enrolled.ok()) credentials_ = *enrolled;
+    if (!enrolled.ok()) spdlog::warn("enrolment: {}", enrolled.status().ToString());
   }
+  RETURN_IF_ERROR(OpenFetcher());
   if (config_.lan.enabled) {
-    RETURN_IF_ERROR(CreateDirectories(layout_.torrents(), 0755));
     auto lan = LanExchange::Start(config_.lan, config_.device_name, config_.site, layout_.tuf(),
                                   layout_.torrents(), clock_);
     if (!lan.ok()) return lan.status();
@@ -83,11 +90,7 @@ Status NodeDaemon::InstallRootOfTrust() {
 }
 
 Status NodeDaemon::OpenFetcher() {
-  if (config_.transfer_mode == TransferMode::kP2p) {
-    return FailedPrecondition(
-        "transfer_mode \"p2p\" needs the torrent fetcher, which this build does not have yet; "
-        "use \"http-only\"");
-  }
+  if (config_.transfer_mode == TransferMode::kP2p) return OpenTorrentFetcher();
   HttpFetcherOptions options;
   options.dir = layout_.artifacts();
   options.origin_url = config_.tracker_url;
@@ -97,6 +100,43 @@ Status NodeDaemon::OpenFetcher() {
   options.allowed_hours = config_.allowed_hours;
   fetcher_ = std::make_unique<HttpFetcher>(options, clock_, executor_);
   return Status::Ok();
+}
+
+Status NodeDaemon::OpenTorrentFetcher() {
+  TorrentFetcherOptions options;
+  options.data_dir = layout_.transfer();
+  options.listen_interfaces = config_.listen;
+  if (credentials_) {
+    options.tracker_url = config_.tracker_url;
+    options.passkey = credentials_->passkey;
+  }
+  options.web_seed_url = config_.tracker_url;
+  options.fetch_torrent = [this](const ArtifactRequest& r) { return FetchTorrent(r); };
+  options.download_rate_limit = static_cast<int>(config_.download_bytes_per_s);
+  options.upload_rate_limit = static_cast<int>(config_.upload_bytes_per_s);
+  options.enable_lsd = config_.lan.enabled;
+  auto fetcher = TorrentFetcher::Create(options);
+  if (!fetcher.ok()) return fetcher.status().WithContext("torrent fetcher");
+  fetcher_ = std::move(*fetcher);
+  return Status::Ok();
+}
+
+Result<std::string> NodeDaemon::FetchTorrent(const ArtifactRequest& request) {
+  const std::string name = "/torrents/" + request.sha256.Hex() + ".torrent";
+  HttpCall call;
+  call.url = config_.tracker_url + name;
+  call.ca_file = config_.tls_ca_file;
+  call.max_body_bytes = 4 << 20;
+  call.connect_timeout = std::chrono::seconds(5);
+  auto from_tracker = HttpCallText(call);
+  if (from_tracker.ok() || !lan_) return from_tracker;
+  for (const Neighbour& n : lan_->Neighbours()) {
+    call.url = n.http_base + name;
+    call.ca_file.clear();
+    auto from_neighbour = HttpCallText(call);
+    if (from_neighbour.ok()) return from_neighbour;  // the fetcher checks its info-hash
+  }
+  return from_tracker.status();
 }
 
 void NodeDaemon::Start() {

@@ -26,6 +26,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "layerstore/layer_store.h"
+#include "layerstore/update_planner.h"
 #include "metadata/release.h"
 #include "node/artifact_fetcher.h"
 #include "node/daemon/enrolment.h"
@@ -53,6 +54,9 @@ class NodeDaemon {
   Status Prepare();
   Status InstallRootOfTrust();
   Status OpenFetcher();
+  Status OpenTorrentFetcher();
+  // The .torrent of `request`: from the tracker, else from a LAN neighbour.
+  Result<std::string> FetchTorrent(const ArtifactRequest& request);
 
   enum TaskKind { kRefreshTask, kTickTask, kLanTask, kBeaconTask, kTaskKinds };
   // Runs the task of `kind` after `delay`, replacing any pending one of that kind.
@@ -73,10 +77,17 @@ class NodeDaemon {
   void StartRelease(const std::string& app, const metadata::Release& release);
   Status CheckFreeSpace(const std::vector<metadata::Artifact>& artifacts,
                         const metadata::Release& release);
-  Result<std::vector<metadata::Artifact>> ArtifactsToFetch(const metadata::Release& release);
+  Result<layerstore::UpdatePlan> PlanRelease(const metadata::Release& release);
+  // The artifacts of each layer's current path (best, or fallback once switched).
+  std::vector<metadata::Artifact> CurrentArtifacts(const std::string& app);
+  Status WantCurrentArtifacts(const std::string& app);
+  // Moves layer plan `index` to its fallback path; false if it has none left.
+  bool SwitchToFallback(const std::string& app, size_t index, const std::string& why);
   void FinishRelease(const std::string& app);
   void DriveApp(const std::string& app);
-  Status Rebuild(const metadata::Release& release);
+  // Rebuilds every planned layer; on failure `failed_layer` is the plan's index.
+  Status Rebuild(const std::string& app, size_t& failed_layer);
+  Status RebuildStep(const layerstore::PlannerArtifact& step, const metadata::Release& release);
   void FailRelease(const std::string& app, const Status& why, bool permanent);
   void CountBytes(const std::string& app, const Digest& artifact, const FetchProgress& p);
 
@@ -99,10 +110,13 @@ class NodeDaemon {
   NodeState state_;
   std::map<std::string, metadata::Release> releases_;  // newest verified, per followed app
   struct Transfer {
-    std::vector<metadata::Artifact> artifacts;  // what is fetched for releases_[app]
+    std::vector<layerstore::LayerPlan> plans;  // one per layer the store lacks
+    std::vector<bool> on_fallback;             // per plan
+    std::vector<metadata::Artifact> artifacts; // current paths' artifacts
     uint64_t done = 0, total = 0;
     MonoTime last_progress{};
     bool stall_reported = false;
+    std::string last_fetch_error;  // logged once per distinct message
   };
   std::map<std::string, Transfer> transfers_;
   std::map<Digest, std::pair<uint64_t, uint64_t>> counted_;  // peers, origin seen per artifact

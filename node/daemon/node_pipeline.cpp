@@ -1,11 +1,17 @@
-// The daemon's release pipeline: what to fetch for a release, the fetch, the
-// rebuild of each layer into the store, and failures.
+// The daemon's release pipeline: plan what to fetch (layerstore's update
+// planner: full layers, deltas or chains of deltas, with a fallback path per
+// layer), fetch it, rebuild each layer into the store, and fail over to the
+// fallback when an artifact fails verification, stalls, or rebuilds wrong.
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <set>
 
+#include "core/file_io.h"
 #include "layerstore/byte_source.h"
+#include "layerstore/delta.h"
 #include "node/daemon/node_daemon.h"
 
 namespace flotilla::node {
@@ -17,50 +23,87 @@ ArtifactRequest RequestOf(const metadata::Artifact& a) {
   return ArtifactRequest{a.sha256, a.length, a.info_hash};
 }
 
-const metadata::Artifact* FullArtifactOf(const metadata::Release& release, const Digest& layer) {
+const metadata::Artifact* ArtifactById(const metadata::Release& release, const Digest& id) {
   for (const auto& a : release.artifacts) {
-    if (a.layer == layer && a.kind == metadata::ArtifactKind::kFull) return &a;
+    if (a.sha256 == id) return &a;
   }
   return nullptr;
+}
+
+uint64_t LayerLength(const metadata::Release& release, const Digest& diff_id) {
+  for (const auto& layer : release.image.layers) {
+    if (layer.diff_id == diff_id) return layer.length;
+  }
+  return 0;
 }
 
 std::string MiB(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
 
 }  // namespace
 
-Result<std::vector<metadata::Artifact>> NodeDaemon::ArtifactsToFetch(
-    const metadata::Release& release) {
+Result<layerstore::UpdatePlan> NodeDaemon::PlanRelease(const metadata::Release& release) {
+  ASSIGN_OR_RETURN(auto layers, store_->ListLayers());
+  std::vector<Digest> held, wanted;
+  for (const auto& l : layers) {
+    if (l.state == layerstore::LayerState::kReady) held.push_back(l.diff_id);
+  }
+  for (const auto& l : release.image.layers) wanted.push_back(l.diff_id);
+  std::vector<layerstore::PlannerArtifact> artifacts;
+  for (const auto& a : release.artifacts) {
+    const bool delta = a.kind == metadata::ArtifactKind::kDelta;
+    if (delta && !config_.deltas) continue;
+    artifacts.push_back({a.sha256, a.layer,
+                         delta ? layerstore::PlannerArtifactKind::kDelta
+                               : layerstore::PlannerArtifactKind::kFull,
+                         a.bases, a.length});
+  }
+  return layerstore::PlanUpdate(held, wanted, artifacts);
+}
+
+std::vector<metadata::Artifact> NodeDaemon::CurrentArtifacts(const std::string& app) {
+  const Transfer& t = transfers_.at(app);
+  const metadata::Release& release = releases_.at(app);
   std::vector<metadata::Artifact> out;
-  for (const auto& layer : release.image.layers) {
-    ASSIGN_OR_RETURN(auto held, store_->FindLayer(layer.diff_id));
-    if (held) continue;
-    const metadata::Artifact* full = FullArtifactOf(release, layer.diff_id);
-    if (full == nullptr) return Corruption("no full artifact for layer " + layer.diff_id.ToString());
-    out.push_back(*full);
+  std::set<Digest> seen;
+  for (size_t i = 0; i < t.plans.size(); ++i) {
+    const auto& path = t.on_fallback[i] ? *t.plans[i].fallback : t.plans[i].best;
+    for (const auto& step : path.steps) {
+      const metadata::Artifact* a = ArtifactById(release, step.id);
+      if (a != nullptr && seen.insert(step.id).second) out.push_back(*a);
+    }
   }
   return out;
 }
 
+Status NodeDaemon::WantCurrentArtifacts(const std::string& app) {
+  Transfer& t = transfers_.at(app);
+  t.artifacts = CurrentArtifacts(app);
+  for (const auto& artifact : t.artifacts) RETURN_IF_ERROR(fetcher_->Want(RequestOf(artifact)));
+  return Status::Ok();
+}
+
 Status NodeDaemon::CheckFreeSpace(const std::vector<metadata::Artifact>& artifacts,
                                   const metadata::Release& release) {
-  uint64_t artifact_bytes = 0, layer_bytes = 0;
+  uint64_t artifact_bytes = 0, layer_bytes = 0, delta_temp = 0;
   for (const auto& a : artifacts) {
     artifact_bytes += a.length;
-    for (const auto& layer : release.image.layers) {
-      if (layer.diff_id == a.layer) layer_bytes += layer.length;
-    }
+    const uint64_t length = LayerLength(release, a.layer);
+    layer_bytes += length;
+    // A delta rebuilds its layer's tar into a temporary file before the unpack.
+    if (a.kind == metadata::ArtifactKind::kDelta) delta_temp = std::max(delta_temp, length);
   }
   struct statvfs fs {};
   if (::statvfs(layout_.root.c_str(), &fs) != 0) {
     return IOErrorFromErrno("statvfs " + layout_.root, errno);
   }
   const uint64_t free_bytes = uint64_t{fs.f_bavail} * fs.f_frsize;
-  const uint64_t needed = artifact_bytes + layer_bytes + kFreeSpaceReserve;
+  const uint64_t needed = artifact_bytes + layer_bytes + delta_temp + kFreeSpaceReserve;
   if (needed > free_bytes) {
     return ResourceExhausted("release " + std::to_string(release.version) + " needs " +
                              MiB(needed) + " (artifacts " + MiB(artifact_bytes) + ", layers " +
-                             MiB(layer_bytes) + ", reserve " + MiB(kFreeSpaceReserve) +
-                             ") but data_dir has " + MiB(free_bytes) + " free");
+                             MiB(layer_bytes + delta_temp) + ", reserve " +
+                             MiB(kFreeSpaceReserve) + ") but data_dir has " + MiB(free_bytes) +
+                             " free");
   }
   return Status::Ok();
 }
@@ -73,21 +116,41 @@ void NodeDaemon::StartRelease(const std::string& app, const metadata::Release& r
     a.bytes_from_peers = a.bytes_from_origin = 0;
   }
   a.last_error.clear();
-  auto artifacts = ArtifactsToFetch(release);
-  if (!artifacts.ok()) return FailRelease(app, artifacts.status(), true);
-  Status space = CheckFreeSpace(*artifacts, release);
-  if (!space.ok()) return FailRelease(app, space, false);
-  for (const auto& artifact : *artifacts) {
-    Status st = fetcher_->Want(RequestOf(artifact));
-    if (!st.ok()) return FailRelease(app, st, false);
-  }
+  auto plan = PlanRelease(release);
+  if (!plan.ok()) return FailRelease(app, plan.status(), true);
   Transfer& t = transfers_[app];
   t = Transfer{};
-  t.artifacts = std::move(*artifacts);
+  t.plans = std::move(plan->layers);
+  t.on_fallback.assign(t.plans.size(), false);
   t.last_progress = clock_.MonotonicNow();
+  Status space = CheckFreeSpace(CurrentArtifacts(app), release);
+  if (!space.ok()) return FailRelease(app, space, false);
+  Status want = WantCurrentArtifacts(app);
+  if (!want.ok()) return FailRelease(app, want, false);
+  spdlog::info("app {}: release {}: {} layer(s) to get, {} byte(s) planned", app,
+               release.version, t.plans.size(), plan->total_bytes);
   a.phase = AppPhase::kDownloading;
   SaveState();
   report_due_ = true;
+}
+
+bool NodeDaemon::SwitchToFallback(const std::string& app, size_t index, const std::string& why) {
+  Transfer& t = transfers_.at(app);
+  if (t.on_fallback[index] || !t.plans[index].fallback) return false;
+  t.on_fallback[index] = true;
+  AddError("app " + app + ": layer " + t.plans[index].layer.ToString() + ": " + why +
+           "; using the fallback path");
+  spdlog::warn("app {}: {}; layer {} switches to its fallback path", app, why,
+               t.plans[index].layer.ToString());
+  for (const auto& step : t.plans[index].best.steps) {
+    Status st = fetcher_->Forget(step.id);
+    if (!st.ok()) spdlog::warn("{}", st.ToString());
+  }
+  Status want = WantCurrentArtifacts(app);
+  if (!want.ok()) spdlog::warn("{}", want.ToString());
+  t.last_progress = clock_.MonotonicNow();
+  t.stall_reported = false;
+  return true;
 }
 
 void NodeDaemon::FailRelease(const std::string& app, const Status& why, bool permanent) {
@@ -116,21 +179,26 @@ void NodeDaemon::CountBytes(const std::string& app, const Digest& artifact,
 }
 
 void NodeDaemon::DriveApp(const std::string& app) {
-  auto it = transfers_.find(app);
-  if (it == transfers_.end()) return;
-  Transfer& t = it->second;
+  if (!transfers_.count(app)) return;
+  Transfer& t = transfers_.at(app);
   uint64_t done = 0, total = 0;
   bool complete = true;
   std::string fetch_error;
-  for (const auto& artifact : t.artifacts) {
-    auto p = fetcher_->Progress(artifact.sha256);
-    if (!p.ok()) return FailRelease(app, p.status(), false);
-    CountBytes(app, artifact.sha256, *p);
-    if (p->state == FetchState::kFailed) return FailRelease(app, Corruption(p->error), true);
-    done += p->bytes_verified;
-    total += artifact.length;
-    complete = complete && p->state == FetchState::kComplete;
-    if (!p->error.empty()) fetch_error = p->error;
+  for (size_t i = 0; i < t.plans.size(); ++i) {
+    const auto& path = t.on_fallback[i] ? *t.plans[i].fallback : t.plans[i].best;
+    for (const auto& step : path.steps) {
+      auto p = fetcher_->Progress(step.id);
+      if (!p.ok()) return FailRelease(app, p.status(), false);
+      CountBytes(app, step.id, *p);
+      if (p->state == FetchState::kFailed) {
+        if (SwitchToFallback(app, i, p->error)) return;
+        return FailRelease(app, Corruption(p->error), true);
+      }
+      done += p->bytes_verified;
+      total += step.length;
+      complete = complete && p->state == FetchState::kComplete;
+      if (!p->error.empty()) fetch_error = p->error;
+    }
   }
   const MonoTime now = clock_.MonotonicNow();
   if (done != t.done) {
@@ -139,9 +207,17 @@ void NodeDaemon::DriveApp(const std::string& app) {
   } else if (!complete && !t.stall_reported &&
              now - t.last_progress > std::chrono::seconds(config_.stall_timeout_s)) {
     t.stall_reported = true;
-    AddError("app " + app + ": transfer stalled for " + std::to_string(config_.stall_timeout_s) +
-             " s" + (fetch_error.empty() ? "" : ": " + fetch_error));
+    const std::string why = "transfer stalled for " + std::to_string(config_.stall_timeout_s) +
+                            " s" + (fetch_error.empty() ? "" : ": " + fetch_error);
+    bool switched = false;
+    for (size_t i = 0; i < t.plans.size() && !switched; ++i) switched = SwitchToFallback(app, i, why);
+    if (switched) return;
+    AddError("app " + app + ": " + why);
   }
+  if (fetch_error != t.last_fetch_error && !fetch_error.empty()) {
+    spdlog::warn("app {}: release {}: fetching: {}", app, releases_.at(app).version, fetch_error);
+  }
+  t.last_fetch_error = fetch_error;
   t.done = done;
   t.total = total;
   if (complete) FinishRelease(app);
@@ -152,10 +228,16 @@ void NodeDaemon::FinishRelease(const std::string& app) {
   const metadata::Release& release = releases_.at(app);
   a.phase = AppPhase::kVerifying;
   SaveState();
-  Status st = Rebuild(release);
+  size_t failed_layer = 0;
+  Status st = Rebuild(app, failed_layer);
   if (!st.ok()) {
-    // A layer that does not match its signed diff_id came from a verified
-    // artifact: the release itself is bad, retrying cannot help.
+    if (SwitchToFallback(app, failed_layer, "rebuild failed: " + st.ToString())) {
+      a.phase = AppPhase::kDownloading;
+      SaveState();
+      return;
+    }
+    // A layer that does not match its signed diff_id came from verified
+    // artifacts: the release itself is bad, retrying cannot help.
     return FailRelease(app, st, st.code() == StatusCode::kCorruption);
   }
   spdlog::info("app {}: release {} fetched, every layer rebuilt and verified (peers {} B, "
@@ -165,7 +247,7 @@ void NodeDaemon::FinishRelease(const std::string& app) {
   a.phase = AppPhase::kReady;
   a.last_error.clear();
   if (config_.transfer_mode == TransferMode::kHttpOnly) {
-    for (const auto& artifact : transfers_[app].artifacts) {
+    for (const auto& artifact : transfers_.at(app).artifacts) {
       Status forget = fetcher_->Forget(artifact.sha256);
       if (!forget.ok()) spdlog::warn("{}", forget.ToString());
       counted_.erase(artifact.sha256);
@@ -176,17 +258,35 @@ void NodeDaemon::FinishRelease(const std::string& app) {
   report_due_ = true;
 }
 
-Status NodeDaemon::Rebuild(const metadata::Release& release) {
-  for (const auto& layer : release.image.layers) {
-    ASSIGN_OR_RETURN(auto held, store_->FindLayer(layer.diff_id));
-    if (held) continue;
-    const metadata::Artifact* artifact = FullArtifactOf(release, layer.diff_id);
-    if (artifact == nullptr) return Corruption("no artifact for " + layer.diff_id.ToString());
-    ASSIGN_OR_RETURN(std::string path, fetcher_->CompletedPath(artifact->sha256));
-    ASSIGN_OR_RETURN(auto file, layerstore::OpenFileSource(path));
-    ASSIGN_OR_RETURN(auto tar, layerstore::DecompressingByteSource::Open(*file, layer.length));
-    auto info = store_->UnpackLayer(*tar, layer.diff_id, layer.length, layerstore::UnpackOptions{});
-    if (!info.ok()) return info.status().WithContext("layer " + layer.diff_id.ToString());
+Status NodeDaemon::RebuildStep(const layerstore::PlannerArtifact& step,
+                               const metadata::Release& release) {
+  ASSIGN_OR_RETURN(auto held, store_->FindLayer(step.layer));
+  if (held && held->state == layerstore::LayerState::kReady) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string path, fetcher_->CompletedPath(step.id));
+  ASSIGN_OR_RETURN(auto file, layerstore::OpenFileSource(path));
+  if (step.kind == layerstore::PlannerArtifactKind::kDelta) {
+    layerstore::DeltaApplyOptions options;
+    options.temp_dir = layout_.root + "/tmp";
+    RETURN_IF_ERROR(CreateDirectories(options.temp_dir, 0700));
+    auto info = layerstore::ApplyDeltaToStore(*store_, *file, options, &step.layer);
+    return info.status().WithContext("delta " + step.id.ToString());
+  }
+  const uint64_t length = LayerLength(release, step.layer);
+  if (length == 0) return Corruption("layer " + step.layer.ToString() + " is not in the release");
+  ASSIGN_OR_RETURN(auto tar, layerstore::DecompressingByteSource::Open(*file, length));
+  auto info = store_->UnpackLayer(*tar, step.layer, length, layerstore::UnpackOptions{});
+  return info.status().WithContext("layer " + step.layer.ToString());
+}
+
+Status NodeDaemon::Rebuild(const std::string& app, size_t& failed_layer) {
+  const Transfer& t = transfers_.at(app);
+  const metadata::Release& release = releases_.at(app);
+  for (size_t i = 0; i < t.plans.size(); ++i) {
+    const auto& path = t.on_fallback[i] ? *t.plans[i].fallback : t.plans[i].best;
+    for (const auto& step : path.steps) {
+      failed_layer = i;
+      RETURN_IF_ERROR(RebuildStep(step, release));
+    }
   }
   return Status::Ok();
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Writes a docker-archive (the `docker save` format) for the node's tests.
 
-Usage: make_node_image.py OUT.tar RANDOM_KIB [SEED]
+Usage: make_node_image.py OUT.tar RANDOM_KIB [SEED [VARIANT]]
 Layer 1: busybox (the host's static binary) + /bin/sh link + /etc/motd.
 Layer 2: /data/random.bin, RANDOM_KIB of incompressible bytes from SEED,
 so the artifact is big enough to interrupt and its bytes change with SEED.
+VARIANT (default 0) changes /etc/motd and the first 4 KiB of random.bin only:
+the next release of an image, which publish ships as small deltas.
 """
 import hashlib, io, json, random, sys, tarfile, time
 
@@ -28,13 +30,16 @@ def layer(entries):
 def main():
     out, kib = sys.argv[1], int(sys.argv[2])
     seed = sys.argv[3] if len(sys.argv) > 3 else "1"
+    variant = sys.argv[4] if len(sys.argv) > 4 else "0"
     busybox = open("/usr/bin/busybox", "rb").read()
     base = layer([("bin", "dir", None), ("bin/busybox", "file", busybox),
                   ("bin/sh", "sym", "busybox"), ("etc", "dir", None),
-                  ("etc/motd", "file", b"release " + seed.encode() + b"\n")])
+                  ("etc/motd", "file", b"release " + seed.encode() + b"." + variant.encode() + b"\n")])
     rnd = random.Random(seed)
-    top = layer([("data", "dir", None),
-                 ("data/random.bin", "file", rnd.randbytes(kib * 1024))])
+    data = bytearray(rnd.randbytes(kib * 1024))
+    if variant != "0":
+        data[:4096] = random.Random(variant).randbytes(4096)
+    top = layer([("data", "dir", None), ("data/random.bin", "file", bytes(data))])
     layers = [base, top]
     diff_ids = ["sha256:" + hashlib.sha256(l).hexdigest() for l in layers]
     config = json.dumps({"architecture": "amd64", "os": "linux",
@@ -42,7 +47,7 @@ def main():
                          "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
     config_name = hashlib.sha256(config).hexdigest() + ".json"
     names = [d[7:] + "/layer.tar" for d in diff_ids]
-    manifest = json.dumps([{"Config": config_name, "RepoTags": ["test/node:" + seed],
+    manifest = json.dumps([{"Config": config_name, "RepoTags": ["test/node:" + seed + "." + variant],
                             "Layers": names}]).encode()
     with tarfile.open(out, "w") as tar:
         for name, data in [(config_name, config), ("manifest.json", manifest)] + \

@@ -43,12 +43,15 @@ class NodeE2e : public ::testing::Test {
         timeout);
   }
   // The release's artifacts as "sha256:<hex> length" lines, from the repository's targets.
-  std::vector<std::pair<std::string, uint64_t>> Artifacts(int release) {
+  // kind: "full" or "delta".
+  std::vector<std::pair<std::string, uint64_t>> Artifacts(int release,
+                                                          const std::string& kind = "full") {
     auto r = RunShell("python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))[\"signed\"]"
                       "[\"targets\"][sys.argv[2]][\"custom\"][\"flotilla\"]; "
-                      "[print(a[\"sha256\"], a[\"length\"]) for a in t[\"artifacts\"]]' " +
+                      "[print(a[\"sha256\"], a[\"length\"]) for a in t[\"artifacts\"] "
+                      "if a[\"kind\"] == sys.argv[3]]' " +
                       repo_ + "/metadata/targets.json apps/kiosk/release-" +
-                      std::to_string(release) + ".json");
+                      std::to_string(release) + ".json " + kind);
     std::vector<std::pair<std::string, uint64_t>> out;
     std::istringstream in(r.output);
     std::string sha;
@@ -184,14 +187,83 @@ TEST_F(NodeE2e, TamperedArtifactOnTheOriginIsNeverComplete) {
   EXPECT_EQ(a["failed_release"], 1);
   EXPECT_NE(a["last_error"].get<std::string>().find("failed verification"), std::string::npos)
       << a.dump();
-  EXPECT_EQ(RunShell("ls " + data + "/artifacts/" + artifacts[0].first.substr(7) + " 2>/dev/null")
-                .output,
-            "");
+  // Neither a complete file nor a partial one is left of the tampered artifact.
+  EXPECT_NE(RunShell("test -e " + data + "/artifacts/" + artifacts[0].first.substr(7)).exit_code, 0);
+  EXPECT_NE(RunShell("test -e " + data + "/artifacts/" + artifacts[0].first.substr(7) + ".part")
+                .exit_code,
+            0);
   ASSERT_TRUE(WaitFor(
       [&] {
         return QueryTrackerDb(Db(), "SELECT state FROM device_status") == "failed\n";
       },
       seconds(10)));
+}
+
+TEST_F(NodeE2e, SecondReleaseArrivesAsDeltasAndMovesOnlyTheirBytes) {
+  PublishAndServe(1024);
+  const std::string data = dir_ + "/node";
+  ASSERT_TRUE(node_.Start(dir_, Config(data)));
+  ASSERT_TRUE(WaitReady(data, 1, seconds(60))) << node_.Log();
+  ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 1024, "1", "2"))
+      << RunShell("cat " + dir_ + "/publish.log").output;
+  auto deltas = Artifacts(2, "delta");
+  ASSERT_EQ(deltas.size(), 2u) << RunShell("cat " + dir_ + "/publish.log").output;
+  uint64_t delta_bytes = 0, full_bytes = 0;
+  for (const auto& [sha, length] : deltas) delta_bytes += length;
+  for (const auto& [sha, length] : Artifacts(2, "full")) full_bytes += length;
+  ASSERT_TRUE(WaitReady(data, 2, seconds(60))) << node_.Log();
+  // The planner took the deltas: the bytes moved are theirs, not the image's.
+  EXPECT_EQ(AppState(data, "kiosk")["bytes_from_origin"], delta_bytes);
+  EXPECT_LT(delta_bytes * 10, full_bytes);
+  for (const auto& [sha, length] : Artifacts(2, "full")) {
+    EXPECT_EQ(ArtifactBytesServed(tracker_.port(), sha), 0u) << sha;
+  }
+  EXPECT_EQ(node_.Stop(), 0);
+  auto verify = RunShell(BinaryPath("flotilla-node") + " store --store " + data +
+                         "/store verify 2>&1");
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+}
+
+TEST_F(NodeE2e, DeltasOffFetchesFullLayers) {
+  PublishAndServe(256);
+  const std::string data = dir_ + "/node";
+  Json config = Config(data);
+  config["deltas"] = false;
+  ASSERT_TRUE(node_.Start(dir_, config));
+  ASSERT_TRUE(WaitReady(data, 1, seconds(60))) << node_.Log();
+  ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 256, "1", "2"));
+  ASSERT_TRUE(WaitReady(data, 2, seconds(60))) << node_.Log();
+  uint64_t full_bytes = 0;
+  for (const auto& [sha, length] : Artifacts(2, "full")) full_bytes += length;
+  // Release 2's full artifacts, except a layer identical to release 1's (none here).
+  EXPECT_EQ(AppState(data, "kiosk")["bytes_from_origin"], full_bytes);
+}
+
+TEST_F(NodeE2e, PeerToPeerSecondNodeTakesItsBytesFromTheFirst) {
+  PublishAndServe(2048);
+  const std::string a = dir_ + "/a", b = dir_ + "/b";
+  RunShell("mkdir -p " + a + " " + b);
+  Json config_a = NodeConfigFor("node-a", a + "/data", tracker_.url(),
+                                repo_ + "/metadata/1.root.json", "kiosk");
+  config_a["transfer_mode"] = "p2p";
+  config_a["listen"] = "127.0.0.2:0";
+  Json config_b = config_a;
+  config_b["device_name"] = "node-b";
+  config_b["data_dir"] = b + "/data";
+  config_b["listen"] = "127.0.0.3:0";
+  NodeProcess node_a, node_b;
+  ASSERT_TRUE(node_a.Start(a, config_a));
+  ASSERT_TRUE(WaitReady(a + "/data", 1, seconds(90))) << node_a.Log();
+  ASSERT_TRUE(node_b.Start(b, config_b));
+  ASSERT_TRUE(WaitReady(b + "/data", 1, seconds(90))) << node_b.Log();
+  Json state_b = AppState(b + "/data", "kiosk");
+  const uint64_t peers = state_b["bytes_from_peers"], origin = state_b["bytes_from_origin"];
+  EXPECT_GE(peers * 10, (peers + origin) * 8) << state_b.dump();
+  EXPECT_EQ(node_b.Stop(), 0);
+  EXPECT_EQ(node_a.Stop(), 0);
+  EXPECT_EQ(RunShell(BinaryPath("flotilla-node") + " store --store " + b + "/data/store verify")
+                .exit_code,
+            0);
 }
 
 }  // namespace

@@ -118,14 +118,14 @@ bool InitRepository(const std::string& dir, const std::string& repo) {
 }
 
 bool PublishImage(const std::string& dir, const std::string& repo, const std::string& app,
-                  int random_kib, const std::string& seed) {
-  const std::string image = dir + "/image-" + seed + ".tar";
+                  int random_kib, const std::string& seed, const std::string& variant) {
+  const std::string image = dir + "/image-" + seed + "-" + variant + ".tar";
   const std::string spec = dir + "/" + app + ".json";
   Json app_spec = {{"name", app}, {"command", {"/bin/sh", "-c", "sleep 1000"}}};
   if (!WriteFileAtomic(spec, app_spec.dump()).ok()) return false;
   auto made = RunShell("python3 " + std::string(FLOTILLA_SOURCE_DIR) +
                        "/tests/node/make_node_image.py " + image + " " +
-                       std::to_string(random_kib) + " " + seed + " 2>&1");
+                       std::to_string(random_kib) + " " + seed + " " + variant + " 2>&1");
   if (made.exit_code != 0) return false;
   auto r = RunShell(BinaryPath("flotilla-tracker") + " publish --repository " + repo + " --app " +
                     app + " --spec " + spec + " " + image + " >> " + dir + "/publish.log 2>&1");

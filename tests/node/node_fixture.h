@@ -62,7 +62,7 @@ uint64_t ArtifactBytesServed(int port, const std::string& sha256);
 // `random_kib` of random bytes seeded by `seed`).
 bool InitRepository(const std::string& dir, const std::string& repo);
 bool PublishImage(const std::string& dir, const std::string& repo, const std::string& app,
-                  int random_kib, const std::string& seed);
+                  int random_kib, const std::string& seed, const std::string& variant = "0");
 
 // The base config of a node in http-only mode following `app`.
 Json NodeConfigFor(const std::string& name, const std::string& data_dir,

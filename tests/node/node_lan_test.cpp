@@ -77,7 +77,9 @@ TEST_F(NodeLan, NeighbourGivesNewerMetadataWhileTrackerUnreachable) {
       << b_.Log();
   // B has no origin: it says why it cannot fetch, and holds nothing unverified.
   EXPECT_EQ(AppState(dir_ + "/b", "kiosk")["ready_release"], 0);
-  EXPECT_NE(b_.Log().find("cannot update"), std::string::npos);
+  EXPECT_TRUE(WaitFor([&] { return b_.Log().find("release 2: fetching: ") != std::string::npos; },
+                      seconds(10)))
+      << b_.Log();
 }
 
 TEST_F(NodeLan, ForgedNeighbourMetadataIsRefused) {
