@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <memory>
+#include <sstream>
+
 #include "core/file_io.h"
 #include "tests/node/node_fixture.h"
 #include "tests/test_util.h"
@@ -264,6 +267,48 @@ TEST_F(NodeE2e, PeerToPeerSecondNodeTakesItsBytesFromTheFirst) {
   EXPECT_EQ(RunShell(BinaryPath("flotilla-node") + " store --store " + b + "/data/store verify")
                 .exit_code,
             0);
+}
+
+TEST_F(NodeE2e, FourNodesThreeTakeMostOfTheirBytesFromPeersAndTrackerAgrees) {
+  PublishAndServe(3072);
+  std::vector<std::string> names = {"node-a", "node-b", "node-c", "node-d"};
+  std::vector<std::unique_ptr<NodeProcess>> nodes;
+  auto config_of = [&](size_t i) {
+    Json c = NodeConfigFor(names[i], dir_ + "/" + names[i] + "/data", tracker_.url(),
+                           repo_ + "/metadata/1.root.json", "kiosk");
+    c["transfer_mode"] = "p2p";
+    c["listen"] = "127.0.0." + std::to_string(2 + i) + ":0";
+    return c;
+  };
+  for (size_t i = 0; i < names.size(); ++i) {
+    RunShell("mkdir -p " + dir_ + "/" + names[i]);
+    nodes.push_back(std::make_unique<NodeProcess>());
+  }
+  ASSERT_TRUE(nodes[0]->Start(dir_ + "/node-a", config_of(0)));
+  ASSERT_TRUE(WaitReady(dir_ + "/node-a/data", 1, seconds(90))) << nodes[0]->Log();
+  for (size_t i = 1; i < names.size(); ++i) {
+    ASSERT_TRUE(nodes[i]->Start(dir_ + "/" + names[i], config_of(i)));
+  }
+  uint64_t peers_total = 0, all_total = 0;
+  for (size_t i = 1; i < names.size(); ++i) {
+    const std::string data = dir_ + "/" + names[i] + "/data";
+    ASSERT_TRUE(WaitReady(data, 1, seconds(90))) << nodes[i]->Log();
+    Json s = AppState(data, "kiosk");
+    peers_total += s["bytes_from_peers"].get<uint64_t>();
+    all_total += s["bytes_from_peers"].get<uint64_t>() + s["bytes_from_origin"].get<uint64_t>();
+  }
+  EXPECT_GE(peers_total * 10, all_total * 8) << peers_total << " of " << all_total;
+  // The tracker's latest report of each node carries the node's own counters.
+  for (size_t i = 0; i < names.size(); ++i) {
+    Json s = AppState(dir_ + "/" + names[i] + "/data", "kiosk");
+    const std::string expected = std::to_string(s["bytes_from_peers"].get<uint64_t>()) + "|" +
+                                 std::to_string(s["bytes_from_origin"].get<uint64_t>()) + "\n";
+    const std::string sql = "SELECT s.bytes_from_peers, s.bytes_from_origin FROM device_status s "
+                            "JOIN devices d USING(device_id) WHERE d.name = '" + names[i] + "'";
+    EXPECT_TRUE(WaitFor([&] { return QueryTrackerDb(Db(), sql) == expected; }, seconds(10)))
+        << names[i] << ": tracker " << QueryTrackerDb(Db(), sql) << " node " << expected;
+  }
+  for (auto& n : nodes) EXPECT_EQ(n->Stop(), 0);
 }
 
 }  // namespace
