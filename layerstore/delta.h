@@ -41,20 +41,20 @@ inline constexpr int kMinDeltaWindowLog = 20;
 inline constexpr int kMaxDeltaWindowLog = 27;
 
 struct DeltaEncodeOptions {
-  int level = 19;        // zstd level of every section
-  int window_log = 23;   // 2^window_log: the largest zstd window (and reference) the applier needs
-  int threads = 0;       // 0: one thread; N: patches of changed files compressed N at a time
+  int level = 19;       // zstd level of every section
+  int window_log = 23;  // 2^window_log: the largest zstd window (and reference) the applier needs
+  int threads = 0;      // 0: one thread; N: patches of changed files compressed N at a time
 };
 
 // What the delta's header says. Readable without a store (ReadDeltaHeader).
 struct DeltaHeader {
   int version = kDeltaFormatVersion;
-  std::vector<Digest> bases;  // every layer the delta reads from, in order
-  Digest target;              // diff_id of the rebuilt layer
-  uint64_t target_length = 0; // bytes of the rebuilt layer tar
-  int window_log = 0;         // the largest window any section needs
-  uint64_t recipe_length = 0; // decompressed bytes of the recipe section
-  uint64_t literal_length = 0; // decompressed bytes of the literal section
+  std::vector<Digest> bases;    // every layer the delta reads from, in order
+  Digest target;                // diff_id of the rebuilt layer
+  uint64_t target_length = 0;   // bytes of the rebuilt layer tar
+  int window_log = 0;           // the largest window any section needs
+  uint64_t recipe_length = 0;   // decompressed bytes of the recipe section
+  uint64_t literal_length = 0;  // decompressed bytes of the literal section
   // Compressed sizes of the three sections, as stored in the file.
   uint64_t recipe_bytes = 0;
   uint64_t literal_bytes = 0;
@@ -65,10 +65,10 @@ struct DeltaHeader {
 // What encoding did, for the one-line summary of `delta create`.
 struct DeltaEncodeStats {
   DeltaHeader header;
-  uint64_t files = 0;          // regular files with content in the target
-  uint64_t copied_files = 0;   // sent as a reference to an identical base file
-  uint64_t patched_files = 0;  // sent as a patch against a base file
-  uint64_t literal_files = 0;  // sent in the literal section
+  uint64_t files = 0;                // regular files with content in the target
+  uint64_t copied_files = 0;         // sent as a reference to an identical base file
+  uint64_t patched_files = 0;        // sent as a patch against a base file
+  uint64_t literal_files = 0;        // sent in the literal section
   uint64_t patched_input_bytes = 0;  // target bytes the patches rebuild
   uint64_t literal_input_bytes = 0;  // target bytes the literal section holds
 };

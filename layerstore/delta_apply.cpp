@@ -125,8 +125,8 @@ Result<WireHeader> ReadWire(StreamReader& reader) {
   RETURN_IF_ERROR(reader.ReadExact(body));
   ASSIGN_OR_RETURN(WireHeader wire, DecodeHeaderBody(body));
   DeltaHeader& h = wire.header;
-  h.delta_length = reader.consumed() + h.recipe_bytes + h.literal_bytes + h.patch_bytes +
-                   kTrailerBytes;
+  h.delta_length =
+      reader.consumed() + h.recipe_bytes + h.literal_bytes + h.patch_bytes + kTrailerBytes;
   return wire;
 }
 
@@ -238,7 +238,8 @@ Status Applier::RebuildFile(StreamReader& recipe, int literal_fd, OutputFile& ou
     return Corruption("recipe: bad source");
   }
   std::string source(source_size, '\0');
-  RETURN_IF_ERROR(recipe.ReadExact(std::span(reinterpret_cast<uint8_t*>(source.data()), source_size)));
+  RETURN_IF_ERROR(
+      recipe.ReadExact(std::span(reinterpret_cast<uint8_t*>(source.data()), source_size)));
   const std::string& from = source.empty() ? path : source;
   if (op == kOpCopy) {
     ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(base, from, size));
@@ -290,8 +291,8 @@ Status Applier::CheckEnd(OutputFile& out) {
   Digest rebuilt = out.FinishDigest();
   if (out.bytes() != h.target_length || rebuilt != h.target) {
     return Corruption("rebuilt layer is " + rebuilt.ToString() + " (" +
-                      std::to_string(out.bytes()) + " bytes), not " + h.target.ToString() +
-                      " (" + std::to_string(h.target_length) + " bytes)");
+                      std::to_string(out.bytes()) + " bytes), not " + h.target.ToString() + " (" +
+                      std::to_string(h.target_length) + " bytes)");
   }
   return Status::Ok();
 }

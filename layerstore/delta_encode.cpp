@@ -151,7 +151,8 @@ Status Encoder::CheckArguments() const {
                            std::to_string(kMaxDeltaWindowLog));
   }
   if (options_.level < 1 || options_.level > 22) return InvalidArgument("level must be 1..22");
-  if (options_.threads < 0 || options_.threads > 64) return InvalidArgument("threads must be 0..64");
+  if (options_.threads < 0 || options_.threads > 64)
+    return InvalidArgument("threads must be 0..64");
   return Status::Ok();
 }
 
@@ -339,7 +340,8 @@ Status Encoder::Assemble(const std::string& out_path, WireHeader& wire, const By
   RETURN_IF_ERROR(out->Write(EncodeHeader(wire)));
   RETURN_IF_ERROR(out->Write(recipe));
   if (::lseek(literals.fd(), 0, SEEK_SET) != 0) return IOErrorFromErrno("seek literals", errno);
-  RETURN_IF_ERROR(CopyFd(literals.fd(), literals.bytes(), [&](ByteSpan b) { return out->Write(b); }));
+  RETURN_IF_ERROR(
+      CopyFd(literals.fd(), literals.bytes(), [&](ByteSpan b) { return out->Write(b); }));
   for (const TargetFile& f : files_) RETURN_IF_ERROR(out->Write(f.patch));
   Digest checksum = out->FinishDigest();
   RETURN_IF_ERROR(out->Write(checksum.bytes()));

@@ -6,9 +6,9 @@
 
 #include <algorithm>
 
+#include "core/file_io.h"
 #include "layerstore/safe_path.h"
 #include "layerstore/tar_split.h"
-#include "core/file_io.h"
 
 namespace flotilla::layerstore::delta_internal {
 
@@ -276,8 +276,8 @@ Result<UniqueFd> LayerTrees::OpenRegular(size_t index, std::string_view path,
 Status PreadExact(int fd, std::span<uint8_t> out, uint64_t offset) {
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::pread(fd, out.data() + done, out.size() - done,
-                        static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return IOErrorFromErrno("read", errno);
     if (n == 0) return Corruption("file shorter than expected");

@@ -30,8 +30,8 @@ struct GenFile {
 using Tree = std::map<std::string, GenFile>;
 
 std::string RandomText(std::mt19937_64& rng, size_t n) {
-  static const char* kWords[] = {"alpha ", "beta ", "gamma ", "delta\n", "libc ", "usr/lib ",
-                                 "0x1f2e ", "package ", "version 1.2.3 ", "\0\1\2"};
+  static const char* kWords[] = {"alpha ",   "beta ",   "gamma ",   "delta\n",        "libc ",
+                                 "usr/lib ", "0x1f2e ", "package ", "version 1.2.3 ", "\0\1\2"};
   std::string out;
   while (out.size() < n) {
     if (rng() % 8 == 0) {
@@ -219,9 +219,9 @@ TEST_F(DeltaTest, ThreadsGiveTheSameDelta) {
   threaded.threads = 2;
   RoundTrip({base_tar}, target_tar, threaded);
   auto a = ReadFileBounded(dir_ / "layer.delta", 1 << 30);
-  ASSERT_TRUE(EncodeDelta(*tracker_, {Digest::Of(base_tar)}, Digest::Of(target_tar),
-                          dir_ / "single.delta")
-                  .ok());
+  ASSERT_TRUE(
+      EncodeDelta(*tracker_, {Digest::Of(base_tar)}, Digest::Of(target_tar), dir_ / "single.delta")
+          .ok());
   auto b = ReadFileBounded(dir_ / "single.delta", 1 << 30);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_TRUE(*a == *b);
@@ -399,16 +399,27 @@ TEST_F(DeltaTest, PropertyRandomPairsRoundTrip) {
     for (const auto& [path, file] : base) {
       GenFile f = file;
       switch (rng() % 8) {
-        case 0: continue;  // deleted
-        case 1: f.content.insert(rng() % (f.content.size() + 1), RandomText(rng, rng() % 300)); break;
-        case 2: if (!f.content.empty()) f.content.erase(rng() % f.content.size(), rng() % 200); break;
-        case 3: f.mode = 0600; break;
-        case 4: target[path + ".moved"] = f; continue;
-        default: break;
+        case 0:
+          continue;  // deleted
+        case 1:
+          f.content.insert(rng() % (f.content.size() + 1), RandomText(rng, rng() % 300));
+          break;
+        case 2:
+          if (!f.content.empty()) f.content.erase(rng() % f.content.size(), rng() % 200);
+          break;
+        case 3:
+          f.mode = 0600;
+          break;
+        case 4:
+          target[path + ".moved"] = f;
+          continue;
+        default:
+          break;
       }
       target[path] = f;
     }
-    for (int i = rng() % 4; i > 0; --i) target["new/" + std::to_string(rng())] = {RandomText(rng, rng() % 4000)};
+    for (int i = rng() % 4; i > 0; --i)
+      target["new/" + std::to_string(rng())] = {RandomText(rng, rng() % 4000)};
     DeltaEncodeOptions options;
     options.window_log = 20 + static_cast<int>(rng() % 4);
     options.level = 1 + static_cast<int>(rng() % 19);

@@ -95,11 +95,10 @@ Result<UpdatePlan> PlanUpdate(const std::vector<Digest>& held, const std::vector
   for (const PlannerArtifact& a : sorted) RETURN_IF_ERROR(Validate(a));
   std::stable_sort(sorted.begin(), sorted.end(),
                    [](const PlannerArtifact& a, const PlannerArtifact& b) { return a.id < b.id; });
-  sorted.erase(std::unique(sorted.begin(), sorted.end(),
-                           [](const PlannerArtifact& a, const PlannerArtifact& b) {
-                             return a.id == b.id;
-                           }),
-               sorted.end());
+  sorted.erase(
+      std::unique(sorted.begin(), sorted.end(),
+                  [](const PlannerArtifact& a, const PlannerArtifact& b) { return a.id == b.id; }),
+      sorted.end());
   std::set<Digest> available(held.begin(), held.end());
   UpdatePlan plan;
   for (const Digest& layer : wanted) {

@@ -52,8 +52,8 @@ struct PlannedPath {
 };
 
 struct LayerPlan {
-  Digest layer;                       // the wanted layer this plan produces
-  PlannedPath best;                   // cheapest path
+  Digest layer;                         // the wanted layer this plan produces
+  PlannedPath best;                     // cheapest path
   std::optional<PlannedPath> fallback;  // cheapest path not using best.steps[0]
 };
 

@@ -75,8 +75,8 @@ TEST(UpdatePlannerTest, MultiBaseDeltaAndEarlierWantedLayersCount) {
   // based on (held upper, new lower) is usable for the new upper layer.
   PlannerArtifact lower = Full("lower2", 500);
   PlannerArtifact upper = Delta("upper2", {"lower2", "upper1"}, 20);
-  auto plan = PlanUpdate({D("upper1")}, {D("lower2"), D("upper2")},
-                         {lower, upper, Full("upper2", 800)});
+  auto plan =
+      PlanUpdate({D("upper1")}, {D("lower2"), D("upper2")}, {lower, upper, Full("upper2", 800)});
   ASSERT_TRUE(plan.ok());
   ASSERT_EQ(plan->layers.size(), 2u);
   EXPECT_EQ(Ids(plan->layers[1].best), std::vector<Digest>{upper.id});

@@ -55,8 +55,9 @@ CommandAction RegisterDeltaCommands(CLI::App& app) {
   create->add_option("--level", f->options.level, "zstd level 1..22")->capture_default_str();
   create->add_option("--threads", f->options.threads, "patches compressed N at a time")
       ->capture_default_str();
-  create->add_option("--window-log", f->options.window_log,
-                     "largest zstd window a device needs (2^N bytes)")
+  create
+      ->add_option("--window-log", f->options.window_log,
+                   "largest zstd window a device needs (2^N bytes)")
       ->capture_default_str();
   return [=]() -> int {
     if (!*delta) return -1;

@@ -72,9 +72,9 @@ TEST_F(DeltaE2eTest, CreateApplyAndInfoThroughTheCli) {
   for (size_t i = 0; i < v2_.size(); ++i) {
     SCOPED_TRACE(v2_[i]);
     const std::string delta = dir_ + "/layer" + std::to_string(i) + ".delta";
-    auto created = Tracker("delta create --store " + tracker_store + " --base " + v1_[0] +
-                           " --base " + v1_[1] + " --target " + v2_[i] + " -o " + delta +
-                           " --level 19 --threads 2");
+    auto created =
+        Tracker("delta create --store " + tracker_store + " --base " + v1_[0] + " --base " +
+                v1_[1] + " --target " + v2_[i] + " -o " + delta + " --level 19 --threads 2");
     ASSERT_EQ(created.exit_code, 0) << created.output;
     EXPECT_NE(created.output.find("delta "), std::string::npos) << created.output;
     auto layer_size = fs::file_size(dir_ + "/v2.tar");
