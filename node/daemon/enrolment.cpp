@@ -17,7 +17,8 @@ bool IsHex64(const std::string& s) {
 
 Result<DeviceCredentials> ParseCredentials(std::string_view text, std::string_view what) {
   auto json = ParseJsonStrict(text, JsonLimits{16 << 10, 4});
-  if (!json.ok() || !json->is_object()) return Corruption(std::string(what) + ": not a JSON object");
+  if (!json.ok() || !json->is_object())
+    return Corruption(std::string(what) + ": not a JSON object");
   DeviceCredentials c;
   try {
     c.device_id = json->at("device_id").get<std::string>();

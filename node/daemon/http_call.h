@@ -35,8 +35,8 @@ struct HttpCall {
 
 struct HttpReply {
   unsigned status = 0;
-  std::string error_body;    // non-2xx answers: the start of the body
-  std::string content_range; // the Content-Range header, if any
+  std::string error_body;     // non-2xx answers: the start of the body
+  std::string content_range;  // the Content-Range header, if any
 };
 
 // Performs `call`; a 2xx body goes to `sink` chunk by chunk.

@@ -27,8 +27,8 @@ bool Exists(const std::string& path) {
 Status WriteAll(int fd, ByteSpan data, uint64_t offset) {
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
-                         static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return IOErrorFromErrno("write artifact", errno);
     done += static_cast<size_t>(n);

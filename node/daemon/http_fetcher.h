@@ -30,9 +30,9 @@
 namespace flotilla::node {
 
 struct HttpFetcherOptions {
-  std::string dir;          // where partial and complete artifacts live
-  std::string origin_url;   // tracker base URL; artifacts at <origin>/artifacts/<hex>
-  std::string ca_file;      // https trust store (empty: system)
+  std::string dir;         // where partial and complete artifacts live
+  std::string origin_url;  // tracker base URL; artifacts at <origin>/artifacts/<hex>
+  std::string ca_file;     // https trust store (empty: system)
   uint64_t chunk_bytes = 1 << 20;
   uint64_t rate_bytes_per_s = 0;  // 0: unlimited
   std::optional<AllowedHours> allowed_hours;

@@ -168,7 +168,8 @@ void LanExchange::Impl::Receive() {
 
 void LanExchange::Impl::OnBeacon(size_t size) {
   if (size > kMaxBeaconBytes) return;
-  auto json = ParseJsonStrict(std::string_view(datagram.data(), size), JsonLimits{kMaxBeaconBytes, 2});
+  auto json =
+      ParseJsonStrict(std::string_view(datagram.data(), size), JsonLimits{kMaxBeaconBytes, 2});
   if (!json.ok() || !json->is_object()) return;
   try {
     if (json->at("flotilla_beacon").get<int>() != 1) return;
@@ -180,9 +181,9 @@ void LanExchange::Impl::OnBeacon(size_t size) {
     n.timestamp_version = json->at("timestamp").get<uint64_t>();
     if (n.device == device || their_site != site || port == 0 || n.device.size() > 64) return;
     const auto address = sender.address();
-    n.http_base = "http://" + (address.is_v6() ? "[" + address.to_string() + "]"
-                                               : address.to_string()) +
-                  ":" + std::to_string(port);
+    n.http_base = "http://" +
+                  (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
+                  std::to_string(port);
     n.last_seen = clock.MonotonicNow();
     neighbours[n.device] = n;
   } catch (const std::exception&) {
@@ -203,7 +204,8 @@ Status LanExchange::Impl::Bind() {
   if (!ec) acceptor.listen(16, ec);
   if (ec) return Unavailable("lan exchange: listen on " + config.http_listen + ": " + ec.message());
   auto group = asio::ip::make_address_v4(config.group, ec);
-  if (ec || !group.is_multicast()) return InvalidArgument("lan.group: not an IPv4 multicast address");
+  if (ec || !group.is_multicast())
+    return InvalidArgument("lan.group: not an IPv4 multicast address");
   auto interface = asio::ip::make_address_v4(config.interface_address, ec);
   if (ec) return InvalidArgument("lan.interface: not an IPv4 address");
   group_endpoint = udp::endpoint(group, config.port);
@@ -220,9 +222,8 @@ Status LanExchange::Impl::Bind() {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<LanExchange>> LanExchange::Start(const LanConfig& config,
-                                                        std::string device, std::string site,
-                                                        std::string tuf_dir,
+Result<std::unique_ptr<LanExchange>> LanExchange::Start(const LanConfig& config, std::string device,
+                                                        std::string site, std::string tuf_dir,
                                                         std::string torrents_dir,
                                                         const Clock& clock) {
   auto impl = std::make_unique<Impl>(config, clock);
@@ -271,8 +272,10 @@ uint16_t LanExchange::http_port() const {
 void LanExchange::SetServed(const ServedMetadata& served) { impl_->served = served; }
 
 Status LanExchange::SendBeacon() {
-  Json beacon = {{"flotilla_beacon", 1},          {"device", impl_->device},
-                 {"site", impl_->site},           {"port", http_port()},
+  Json beacon = {{"flotilla_beacon", 1},
+                 {"device", impl_->device},
+                 {"site", impl_->site},
+                 {"port", http_port()},
                  {"root", impl_->served.root_version},
                  {"timestamp", impl_->served.timestamp_version}};
   std::string text = beacon.dump();

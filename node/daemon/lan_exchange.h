@@ -51,11 +51,9 @@ class LanExchange {
  public:
   // Binds the exchange endpoint and joins the beacon group. `tuf_dir` and
   // `torrents_dir` are what the endpoint serves from.
-  static Result<std::unique_ptr<LanExchange>> Start(const LanConfig& config,
-                                                     std::string device, std::string site,
-                                                     std::string tuf_dir,
-                                                     std::string torrents_dir,
-                                                     const Clock& clock);
+  static Result<std::unique_ptr<LanExchange>> Start(const LanConfig& config, std::string device,
+                                                    std::string site, std::string tuf_dir,
+                                                    std::string torrents_dir, const Clock& clock);
   ~LanExchange();
 
   // Runs whatever socket work is ready, without blocking.

@@ -28,27 +28,27 @@ struct AllowedHours {
 
 struct LanConfig {
   bool enabled = true;
-  std::string http_listen = "0.0.0.0:0";     // the exchange endpoint; port 0: kernel picks
-  std::string group = "239.192.70.76";       // multicast group of the site's beacons
-  uint16_t port = 7476;                      // beacon UDP port (shared by the site)
-  std::string interface_address = "0.0.0.0"; // local address whose interface joins the group
+  std::string http_listen = "0.0.0.0:0";      // the exchange endpoint; port 0: kernel picks
+  std::string group = "239.192.70.76";        // multicast group of the site's beacons
+  uint16_t port = 7476;                       // beacon UDP port (shared by the site)
+  std::string interface_address = "0.0.0.0";  // local address whose interface joins the group
   uint32_t beacon_interval_s = 10;
 };
 
 struct NodeConfig {
-  std::string tracker_url;            // http://host[:port] or https://...
-  std::string enrolment_token;        // exactly one of token / token file
+  std::string tracker_url;      // http://host[:port] or https://...
+  std::string enrolment_token;  // exactly one of token / token file
   std::string enrolment_token_file;
-  std::string tls_ca_file;            // https only: CA bundle (default: system store)
+  std::string tls_ca_file;  // https only: CA bundle (default: system store)
   std::string device_name;
   std::string data_dir;
-  std::string root_of_trust;          // root.json installed when tuf/ holds none yet
+  std::string root_of_trust;  // root.json installed when tuf/ holds none yet
   std::vector<std::string> apps;
   std::string site;
   uint64_t download_bytes_per_s = 0;  // 0: unlimited
   uint64_t upload_bytes_per_s = 0;
   std::optional<AllowedHours> allowed_hours;
-  std::string listen = "0.0.0.0:0";   // peer (BitTorrent) listen address:port
+  std::string listen = "0.0.0.0:0";  // peer (BitTorrent) listen address:port
   TransferMode transfer_mode = TransferMode::kP2p;
   bool deltas = true;
   uint32_t refresh_interval_s = 300;
@@ -66,7 +66,8 @@ Result<NodeConfig> ParseNodeConfig(std::string_view text);
 Result<NodeConfig> LoadNodeConfig(const std::string& path);
 
 // Whether `hours` (none: always) allows transfers at wall time `now` (UTC).
-bool TransfersAllowedAt(const std::optional<AllowedHours>& hours, std::chrono::system_clock::time_point now);
+bool TransfersAllowedAt(const std::optional<AllowedHours>& hours,
+                        std::chrono::system_clock::time_point now);
 
 // Splits "host:port" / "[v6]:port"; the port must be 0..65535.
 Status SplitHostPort(std::string_view text, std::string& host, uint16_t& port);

@@ -31,8 +31,8 @@ NodeDaemon::~NodeDaemon() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-Result<std::unique_ptr<NodeDaemon>> NodeDaemon::Create(const NodeConfig& config,
-                                                       const Clock& clock, Executor& executor) {
+Result<std::unique_ptr<NodeDaemon>> NodeDaemon::Create(const NodeConfig& config, const Clock& clock,
+                                                       Executor& executor) {
   std::unique_ptr<NodeDaemon> daemon(new NodeDaemon(config, clock, executor));
   RETURN_IF_ERROR(daemon->Prepare());
   return daemon;
@@ -70,8 +70,8 @@ Status NodeDaemon::Prepare() {
                                   layout_.torrents(), clock_);
     if (!lan.ok()) return lan.status();
     lan_ = std::move(*lan);
-    RETURN_IF_ERROR(WriteFileAtomic(layout_.lan_port_file(),
-                                    std::to_string(lan_->http_port()) + "\n"));
+    RETURN_IF_ERROR(
+        WriteFileAtomic(layout_.lan_port_file(), std::to_string(lan_->http_port()) + "\n"));
     PublishServedVersions();
   }
   return Status::Ok();
@@ -82,7 +82,8 @@ Status NodeDaemon::InstallRootOfTrust() {
   if (config_.root_of_trust.empty()) {
     return FailedPrecondition("no trusted root in " + layout_.tuf() +
                               ": set root_of_trust in the config or run `flotilla-node tuf "
-                              "--metadata-dir " + layout_.tuf() + " init ROOT`");
+                              "--metadata-dir " +
+                              layout_.tuf() + " init ROOT`");
   }
   auto root = ReadTextFileBounded(config_.root_of_trust, metadata::ClientLimits{}.max_root_bytes);
   if (!root.ok()) return root.status().WithContext("root_of_trust");
@@ -166,11 +167,16 @@ void NodeDaemon::Schedule(TaskKind kind, Duration delay) {
     timers_[kind].reset();
     if (stopped_) return;
     switch (kind) {
-      case kRefreshTask: return RefreshTask();
-      case kTickTask: return TickTask();
-      case kLanTask: return LanTask();
-      case kBeaconTask: return BeaconTask();
-      case kTaskKinds: return;
+      case kRefreshTask:
+        return RefreshTask();
+      case kTickTask:
+        return TickTask();
+      case kLanTask:
+        return LanTask();
+      case kBeaconTask:
+        return BeaconTask();
+      case kTaskKinds:
+        return;
     }
   });
 }

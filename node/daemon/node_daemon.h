@@ -110,9 +110,9 @@ class NodeDaemon {
   NodeState state_;
   std::map<std::string, metadata::Release> releases_;  // newest verified, per followed app
   struct Transfer {
-    std::vector<layerstore::LayerPlan> plans;  // one per layer the store lacks
-    std::vector<bool> on_fallback;             // per plan
-    std::vector<metadata::Artifact> artifacts; // current paths' artifacts
+    std::vector<layerstore::LayerPlan> plans;   // one per layer the store lacks
+    std::vector<bool> on_fallback;              // per plan
+    std::vector<metadata::Artifact> artifacts;  // current paths' artifacts
     uint64_t done = 0, total = 0;
     MonoTime last_progress{};
     bool stall_reported = false;

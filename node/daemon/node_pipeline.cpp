@@ -52,10 +52,10 @@ Result<layerstore::UpdatePlan> NodeDaemon::PlanRelease(const metadata::Release& 
   for (const auto& a : release.artifacts) {
     const bool delta = a.kind == metadata::ArtifactKind::kDelta;
     if (delta && !config_.deltas) continue;
-    artifacts.push_back({a.sha256, a.layer,
-                         delta ? layerstore::PlannerArtifactKind::kDelta
-                               : layerstore::PlannerArtifactKind::kFull,
-                         a.bases, a.length});
+    artifacts.push_back(
+        {a.sha256, a.layer,
+         delta ? layerstore::PlannerArtifactKind::kDelta : layerstore::PlannerArtifactKind::kFull,
+         a.bases, a.length});
   }
   return layerstore::PlanUpdate(held, wanted, artifacts);
 }
@@ -101,9 +101,8 @@ Status NodeDaemon::CheckFreeSpace(const std::vector<metadata::Artifact>& artifac
   if (needed > free_bytes) {
     return ResourceExhausted("release " + std::to_string(release.version) + " needs " +
                              MiB(needed) + " (artifacts " + MiB(artifact_bytes) + ", layers " +
-                             MiB(layer_bytes + delta_temp) + ", reserve " +
-                             MiB(kFreeSpaceReserve) + ") but data_dir has " + MiB(free_bytes) +
-                             " free");
+                             MiB(layer_bytes + delta_temp) + ", reserve " + MiB(kFreeSpaceReserve) +
+                             ") but data_dir has " + MiB(free_bytes) + " free");
   }
   return Status::Ok();
 }
@@ -127,8 +126,8 @@ void NodeDaemon::StartRelease(const std::string& app, const metadata::Release& r
   if (!space.ok()) return FailRelease(app, space, false);
   Status want = WantCurrentArtifacts(app);
   if (!want.ok()) return FailRelease(app, want, false);
-  spdlog::info("app {}: release {}: {} layer(s) to get, {} byte(s) planned", app,
-               release.version, t.plans.size(), plan->total_bytes);
+  spdlog::info("app {}: release {}: {} layer(s) to get, {} byte(s) planned", app, release.version,
+               t.plans.size(), plan->total_bytes);
   a.phase = AppPhase::kDownloading;
   SaveState();
   report_due_ = true;
@@ -210,7 +209,8 @@ void NodeDaemon::DriveApp(const std::string& app) {
     const std::string why = "transfer stalled for " + std::to_string(config_.stall_timeout_s) +
                             " s" + (fetch_error.empty() ? "" : ": " + fetch_error);
     bool switched = false;
-    for (size_t i = 0; i < t.plans.size() && !switched; ++i) switched = SwitchToFallback(app, i, why);
+    for (size_t i = 0; i < t.plans.size() && !switched; ++i)
+      switched = SwitchToFallback(app, i, why);
     if (switched) return;
     AddError("app " + app + ": " + why);
   }
@@ -240,8 +240,10 @@ void NodeDaemon::FinishRelease(const std::string& app) {
     // artifacts: the release itself is bad, retrying cannot help.
     return FailRelease(app, st, st.code() == StatusCode::kCorruption);
   }
-  spdlog::info("app {}: release {} fetched, every layer rebuilt and verified (peers {} B, "
-               "origin {} B)", app, release.version, a.bytes_from_peers, a.bytes_from_origin);
+  spdlog::info(
+      "app {}: release {} fetched, every layer rebuilt and verified (peers {} B, "
+      "origin {} B)",
+      app, release.version, a.bytes_from_peers, a.bytes_from_origin);
   a.ready_release = release.version;
   a.target_release = 0;
   a.phase = AppPhase::kReady;

@@ -107,8 +107,8 @@ Duration NodeDaemon::NextRefreshDelay(bool succeeded) {
                        config_.max_backoff_s * 1000.0);
   }
   std::uniform_real_distribution<double> jitter(0.9, 1.1);
-  return std::chrono::duration_cast<Duration>(milliseconds(static_cast<int64_t>(base_ms *
-                                                                                jitter(random_))));
+  return std::chrono::duration_cast<Duration>(
+      milliseconds(static_cast<int64_t>(base_ms * jitter(random_))));
 }
 
 void NodeDaemon::PublishServedVersions() {

@@ -15,11 +15,15 @@ constexpr size_t kMaxErrorBytes = 1024;
 // release is "idle": nothing left to do).
 std::string ReportState(AppPhase phase) {
   switch (phase) {
-    case AppPhase::kDownloading: return "downloading";
-    case AppPhase::kVerifying: return "verifying";
-    case AppPhase::kFailed: return "failed";
+    case AppPhase::kDownloading:
+      return "downloading";
+    case AppPhase::kVerifying:
+      return "verifying";
+    case AppPhase::kFailed:
+      return "failed";
     case AppPhase::kIdle:
-    case AppPhase::kReady: return "idle";
+    case AppPhase::kReady:
+      return "idle";
   }
   return "idle";
 }

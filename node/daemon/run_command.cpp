@@ -71,8 +71,7 @@ CommandAction RegisterRunCommand(CLI::App& app) {
   auto config_path = std::make_shared<std::string>();
   auto* run = app.add_subcommand(
       "run", "Run the daemon: follow the configured apps' signed releases and fetch them");
-  run->add_option("--config", *config_path, "Configuration file (JSON, docs/node.md)")
-      ->required();
+  run->add_option("--config", *config_path, "Configuration file (JSON, docs/node.md)")->required();
   return [=] {
     if (!*run) return -1;
     return RunDaemon(*config_path);

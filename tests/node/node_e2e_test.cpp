@@ -49,12 +49,13 @@ class NodeE2e : public ::testing::Test {
   // kind: "full" or "delta".
   std::vector<std::pair<std::string, uint64_t>> Artifacts(int release,
                                                           const std::string& kind = "full") {
-    auto r = RunShell("python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))[\"signed\"]"
-                      "[\"targets\"][sys.argv[2]][\"custom\"][\"flotilla\"]; "
-                      "[print(a[\"sha256\"], a[\"length\"]) for a in t[\"artifacts\"] "
-                      "if a[\"kind\"] == sys.argv[3]]' " +
-                      repo_ + "/metadata/targets.json apps/kiosk/release-" +
-                      std::to_string(release) + ".json " + kind);
+    auto r = RunShell(
+        "python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))[\"signed\"]"
+        "[\"targets\"][sys.argv[2]][\"custom\"][\"flotilla\"]; "
+        "[print(a[\"sha256\"], a[\"length\"]) for a in t[\"artifacts\"] "
+        "if a[\"kind\"] == sys.argv[3]]' " +
+        repo_ + "/metadata/targets.json apps/kiosk/release-" + std::to_string(release) + ".json " +
+        kind);
     std::vector<std::pair<std::string, uint64_t>> out;
     std::istringstream in(r.output);
     std::string sha;
@@ -88,7 +89,8 @@ TEST_F(NodeE2e, EnrolsFetchesRebuildsAndReportsInHttpOnlyMode) {
   for (const auto& [sha, length] : Artifacts(1)) artifact_bytes += length;
   ASSERT_TRUE(WaitFor(
       [&] {
-        return QueryTrackerDb(Db(), "SELECT release, state, bytes_from_origin FROM device_status") ==
+        return QueryTrackerDb(Db(),
+                              "SELECT release, state, bytes_from_origin FROM device_status") ==
                "1|idle|" + std::to_string(artifact_bytes) + "\n";
       },
       seconds(10)))
@@ -97,15 +99,15 @@ TEST_F(NodeE2e, EnrolsFetchesRebuildsAndReportsInHttpOnlyMode) {
 
   // Stopped cleanly; the store holds every signed layer and verifies.
   EXPECT_EQ(node_.Stop(), 0);
-  auto verify = RunShell(BinaryPath("flotilla-node") + " store --store " + data +
-                         "/store verify 2>&1");
+  auto verify =
+      RunShell(BinaryPath("flotilla-node") + " store --store " + data + "/store verify 2>&1");
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   auto layers = RunShell(BinaryPath("flotilla-node") + " store --store " + data + "/store layers");
   auto signed_layers = RunShell(
       "python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))[\"signed\"][\"targets\"]"
       "[\"apps/kiosk/release-1.json\"][\"custom\"][\"flotilla\"]; "
-      "[print(l[\"diff_id\"]) for l in t[\"image\"][\"layers\"]]' " + repo_ +
-      "/metadata/targets.json");
+      "[print(l[\"diff_id\"]) for l in t[\"image\"][\"layers\"]]' " +
+      repo_ + "/metadata/targets.json");
   std::istringstream in(signed_layers.output);
   int count = 0;
   for (std::string diff_id; in >> diff_id; ++count) {
@@ -146,9 +148,9 @@ TEST_F(NodeE2e, KilledMidTransferResumesWithoutRefetching) {
   EXPECT_GE(served, big_length);
   EXPECT_LE(served, big_length + kills * (128u << 10)) << "served " << served;
   EXPECT_EQ(node_.Stop(), 0);
-  EXPECT_EQ(RunShell(BinaryPath("flotilla-node") + " store --store " + data + "/store verify")
-                .exit_code,
-            0);
+  EXPECT_EQ(
+      RunShell(BinaryPath("flotilla-node") + " store --store " + data + "/store verify").exit_code,
+      0);
 }
 
 TEST_F(NodeE2e, TrackerDownKeepsStateAndReportsWhyOnceBack) {
@@ -166,8 +168,9 @@ TEST_F(NodeE2e, TrackerDownKeepsStateAndReportsWhyOnceBack) {
   ASSERT_TRUE(tracker_.Start(dir_, repo_, port)) << "port " << port << " taken meanwhile";
   ASSERT_TRUE(WaitFor(
       [&] {
-        return QueryTrackerDb(Db(), "SELECT count(*) FROM failures WHERE message LIKE "
-                                    "'cannot update:%from the tracker%'") != "0\n";
+        return QueryTrackerDb(Db(),
+                              "SELECT count(*) FROM failures WHERE message LIKE "
+                              "'cannot update:%from the tracker%'") != "0\n";
       },
       seconds(30)))
       << QueryTrackerDb(Db(), "SELECT message FROM failures") << node_.Log();
@@ -191,15 +194,14 @@ TEST_F(NodeE2e, TamperedArtifactOnTheOriginIsNeverComplete) {
   EXPECT_NE(a["last_error"].get<std::string>().find("failed verification"), std::string::npos)
       << a.dump();
   // Neither a complete file nor a partial one is left of the tampered artifact.
-  EXPECT_NE(RunShell("test -e " + data + "/artifacts/" + artifacts[0].first.substr(7)).exit_code, 0);
+  EXPECT_NE(RunShell("test -e " + data + "/artifacts/" + artifacts[0].first.substr(7)).exit_code,
+            0);
   EXPECT_NE(RunShell("test -e " + data + "/artifacts/" + artifacts[0].first.substr(7) + ".part")
                 .exit_code,
             0);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return QueryTrackerDb(Db(), "SELECT state FROM device_status") == "failed\n";
-      },
-      seconds(10)));
+  ASSERT_TRUE(
+      WaitFor([&] { return QueryTrackerDb(Db(), "SELECT state FROM device_status") == "failed\n"; },
+              seconds(10)));
 }
 
 TEST_F(NodeE2e, SecondReleaseArrivesAsDeltasAndMovesOnlyTheirBytes) {
@@ -222,8 +224,8 @@ TEST_F(NodeE2e, SecondReleaseArrivesAsDeltasAndMovesOnlyTheirBytes) {
     EXPECT_EQ(ArtifactBytesServed(tracker_.port(), sha), 0u) << sha;
   }
   EXPECT_EQ(node_.Stop(), 0);
-  auto verify = RunShell(BinaryPath("flotilla-node") + " store --store " + data +
-                         "/store verify 2>&1");
+  auto verify =
+      RunShell(BinaryPath("flotilla-node") + " store --store " + data + "/store verify 2>&1");
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
 }
 
@@ -303,8 +305,10 @@ TEST_F(NodeE2e, FourNodesThreeTakeMostOfTheirBytesFromPeersAndTrackerAgrees) {
     Json s = AppState(dir_ + "/" + names[i] + "/data", "kiosk");
     const std::string expected = std::to_string(s["bytes_from_peers"].get<uint64_t>()) + "|" +
                                  std::to_string(s["bytes_from_origin"].get<uint64_t>()) + "\n";
-    const std::string sql = "SELECT s.bytes_from_peers, s.bytes_from_origin FROM device_status s "
-                            "JOIN devices d USING(device_id) WHERE d.name = '" + names[i] + "'";
+    const std::string sql =
+        "SELECT s.bytes_from_peers, s.bytes_from_origin FROM device_status s "
+        "JOIN devices d USING(device_id) WHERE d.name = '" +
+        names[i] + "'";
     EXPECT_TRUE(WaitFor([&] { return QueryTrackerDb(Db(), sql) == expected; }, seconds(10)))
         << names[i] << ": tracker " << QueryTrackerDb(Db(), sql) << " node " << expected;
   }

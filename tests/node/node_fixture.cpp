@@ -1,10 +1,9 @@
 #include "tests/node/node_fixture.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <thread>
 
@@ -48,8 +47,8 @@ bool ServeProcess::Start(const std::string& dir, const std::string& repo, int po
   const std::string port_file = dir + "/port";
   ::unlink(port_file.c_str());
   pid_ = Spawn({BinaryPath("flotilla-tracker"), "serve", "--listen",
-                "127.0.0.1:" + std::to_string(port), "--repository", repo, "--port-file",
-                port_file, "--fleet-token-file", token_file, "--log-level", "info"},
+                "127.0.0.1:" + std::to_string(port), "--repository", repo, "--port-file", port_file,
+                "--fleet-token-file", token_file, "--log-level", "info"},
                dir + "/tracker.log");
   return WaitFor(
       [&] {
@@ -98,9 +97,10 @@ Json AppState(const std::string& data_dir, const std::string& app) {
 }
 
 std::string QueryTrackerDb(const std::string& db, const std::string& sql) {
-  auto r = RunShell("python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
-                    "[print(*row, sep=\"|\") for row in c.execute(sys.argv[2])]' '" + db + "' \"" +
-                    sql + "\" 2>&1");
+  auto r = RunShell(
+      "python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); "
+      "[print(*row, sep=\"|\") for row in c.execute(sys.argv[2])]' '" +
+      db + "' \"" + sql + "\" 2>&1");
   return r.output;
 }
 
@@ -123,9 +123,9 @@ bool PublishImage(const std::string& dir, const std::string& repo, const std::st
   const std::string spec = dir + "/" + app + ".json";
   Json app_spec = {{"name", app}, {"command", {"/bin/sh", "-c", "sleep 1000"}}};
   if (!WriteFileAtomic(spec, app_spec.dump()).ok()) return false;
-  auto made = RunShell("python3 " + std::string(FLOTILLA_SOURCE_DIR) +
-                       "/tests/node/make_node_image.py " + image + " " +
-                       std::to_string(random_kib) + " " + seed + " " + variant + " 2>&1");
+  auto made =
+      RunShell("python3 " + std::string(FLOTILLA_SOURCE_DIR) + "/tests/node/make_node_image.py " +
+               image + " " + std::to_string(random_kib) + " " + seed + " " + variant + " 2>&1");
   if (made.exit_code != 0) return false;
   auto r = RunShell(BinaryPath("flotilla-tracker") + " publish --repository " + repo + " --app " +
                     app + " --spec " + spec + " " + image + " >> " + dir + "/publish.log 2>&1");
@@ -135,17 +135,13 @@ bool PublishImage(const std::string& dir, const std::string& repo, const std::st
 Json NodeConfigFor(const std::string& name, const std::string& data_dir,
                    const std::string& tracker_url, const std::string& root,
                    const std::string& app) {
-  return Json{{"tracker_url", tracker_url},
-              {"enrolment_token", "fleet-token-for-tests-0123456789"},
-              {"device_name", name},
-              {"data_dir", data_dir},
-              {"root_of_trust", root},
-              {"apps", {app}},
-              {"transfer_mode", "http-only"},
-              {"refresh_interval_s", 1},
-              {"report_interval_s", 1},
-              {"log_level", "debug"},
-              {"lan", {{"enabled", false}}}};
+  return Json{
+      {"tracker_url", tracker_url},   {"enrolment_token", "fleet-token-for-tests-0123456789"},
+      {"device_name", name},          {"data_dir", data_dir},
+      {"root_of_trust", root},        {"apps", {app}},
+      {"transfer_mode", "http-only"}, {"refresh_interval_s", 1},
+      {"report_interval_s", 1},       {"log_level", "debug"},
+      {"lan", {{"enabled", false}}}};
 }
 
 }  // namespace flotilla::testing

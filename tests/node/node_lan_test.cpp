@@ -18,8 +18,9 @@ class NodeLan : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::unshare(CLONE_NEWNET) != 0) GTEST_SKIP() << "cannot create a network namespace";
-    auto lo = RunShell("ip link set lo up && ip link set lo multicast on && "
-                       "ip route add 224.0.0.0/4 dev lo 2>&1");
+    auto lo = RunShell(
+        "ip link set lo up && ip link set lo multicast on && "
+        "ip route add 224.0.0.0/4 dev lo 2>&1");
     ASSERT_EQ(lo.exit_code, 0) << lo.output;
     dir_ = MakeTempDir("node-lan-");
     repo_ = dir_ + "/repo";
@@ -58,22 +59,22 @@ TEST_F(NodeLan, NeighbourGivesNewerMetadataWhileTrackerUnreachable) {
   ASSERT_TRUE(a_.Start(dir_ + "/a", LanConfig("a", tracker_.url())));
   // B's tracker is a port where nothing listens: only the LAN can help it.
   ASSERT_TRUE(b_.Start(dir_ + "/b", LanConfig("b", "http://127.0.0.1:1")));
-  ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/a", "kiosk")["ready_release"] == 1; },
-                      seconds(60)))
+  ASSERT_TRUE(
+      WaitFor([&] { return AppState(dir_ + "/a", "kiosk")["ready_release"] == 1; }, seconds(60)))
       << a_.Log();
-  ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/b", "kiosk")["target_release"] == 1; },
-                      seconds(30)))
+  ASSERT_TRUE(
+      WaitFor([&] { return AppState(dir_ + "/b", "kiosk")["target_release"] == 1; }, seconds(30)))
       << b_.Log();
   EXPECT_EQ(Timestamp("b"), Timestamp("a"));
   EXPECT_NE(b_.Log().find("taken from neighbour a"), std::string::npos) << b_.Log();
 
   // A newer release reaches B the same way.
   ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 128, "2"));
-  ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/a", "kiosk")["ready_release"] == 2; },
-                      seconds(60)))
+  ASSERT_TRUE(
+      WaitFor([&] { return AppState(dir_ + "/a", "kiosk")["ready_release"] == 2; }, seconds(60)))
       << a_.Log();
-  ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/b", "kiosk")["target_release"] == 2; },
-                      seconds(30)))
+  ASSERT_TRUE(
+      WaitFor([&] { return AppState(dir_ + "/b", "kiosk")["target_release"] == 2; }, seconds(30)))
       << b_.Log();
   // B has no origin: it says why it cannot fetch, and holds nothing unverified.
   EXPECT_EQ(AppState(dir_ + "/b", "kiosk")["ready_release"], 0);
@@ -87,8 +88,10 @@ TEST_F(NodeLan, ForgedNeighbourMetadataIsRefused) {
   // its trusted metadata and says why.
   RunShell("mkdir -p " + dir_ + "/b " + dir_ + "/fake/metadata && echo '{\"signed\": {}}' > " +
            dir_ + "/fake/metadata/timestamp.json");
-  auto server = RunShell("cd " + dir_ + "/fake && (python3 -m http.server 18088 --bind 127.0.0.1 "
-                         ">/dev/null 2>&1 & echo $! > " + dir_ + "/fake.pid)");
+  auto server = RunShell("cd " + dir_ +
+                         "/fake && (python3 -m http.server 18088 --bind 127.0.0.1 "
+                         ">/dev/null 2>&1 & echo $! > " +
+                         dir_ + "/fake.pid)");
   ASSERT_EQ(server.exit_code, 0);
   ASSERT_TRUE(b_.Start(dir_ + "/b", LanConfig("b", "http://127.0.0.1:1")));
   auto beacon = RunShell(
