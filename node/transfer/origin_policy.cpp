@@ -24,11 +24,12 @@ OriginAction OriginPolicy::Update(const OriginObservation& o) {
          o.now - samples_[1].first >= Seconds(options_.min_attached_seconds)) {
     samples_.pop_front();
   }
-  if (o.connected_peers == 0) {
-    peers_present_ = false;
-  } else if (!peers_present_) {
-    peers_present_ = true;
-    peers_present_since_ = o.now;
+  const bool useless_now = o.connected_peers > 0 && o.useful_peers == 0 && o.now != last_peer_progress_;
+  if (!useless_now) {
+    useless_ = false;
+  } else if (!useless_) {
+    useless_ = true;
+    useless_since_ = o.now;
   }
   if (o.complete || options_.disabled) {
     if (!attached_) return OriginAction::kNone;
@@ -54,8 +55,7 @@ bool OriginPolicy::ShouldAttach(const OriginObservation& o) {
     last_reason_ = "no peer progress";
     return true;
   }
-  if (peers_present_ && o.useful_peers == 0 &&
-      o.now - peers_present_since_ >= Seconds(options_.no_useful_peer_seconds)) {
+  if (useless_ && o.now - useless_since_ >= Seconds(options_.no_useful_peer_seconds)) {
     last_reason_ = "no connected peer has the missing pieces";
     return true;
   }

@@ -3,8 +3,9 @@
 // The origin is the last resort, not a peer among equals (docs/transfer.md):
 // - a torrent starts without it;
 // - it is attached after `stall_seconds` without a byte from peers (since the
-//   torrent was added or since the last peer byte), or once peers have been
-//   connected for `no_useful_peer_seconds` and none has a piece still missing;
+//   torrent was added or since the last peer byte), or after
+//   `no_useful_peer_seconds` during which peers were connected, none had a
+//   piece still missing and none delivered a byte;
 // - it stays attached at least `min_attached_seconds`, then is detached as soon
 //   as peers delivered `detach_peer_bytes` over that window and a connected
 //   peer still has missing pieces;
@@ -52,8 +53,8 @@ class OriginPolicy {
   MonoTime attached_at_{};
   MonoTime last_peer_progress_;
   uint64_t last_peer_bytes_ = 0;
-  bool peers_present_ = false;
-  MonoTime peers_present_since_{};
+  bool useless_ = false;  // peers connected, none with a missing piece
+  MonoTime useless_since_{};
   std::deque<std::pair<MonoTime, uint64_t>> samples_;  // (time, peer_bytes)
   std::string last_reason_;
 };

@@ -55,6 +55,25 @@ TEST_F(OriginPolicyTest, PeersWithoutMissingPiecesBringTheOriginEarly) {
   EXPECT_EQ(policy.last_reason(), "no connected peer has the missing pieces");
 }
 
+// On a fast LAN behind a slow WAN, a neighbour pulling from the origin hands
+// each new piece on at once: being caught up for a moment must not count.
+TEST_F(OriginPolicyTest, NeighbourFeedingNewPiecesKeepsTheOriginAway) {
+  OriginPolicy policy(Options(), start_);
+  uint64_t bytes = 0;
+  for (double t = 0.5; t < 60; t += 0.5) {
+    // Every second a new piece arrives from the neighbour; in between nobody
+    // has anything we miss.
+    bool new_piece = static_cast<int>(t * 2) % 2 == 0;
+    if (new_piece) bytes += 256 << 10;
+    EXPECT_EQ(policy.Update(At(t, bytes, 2, new_piece ? 1 : 0)), OriginAction::kNone) << t;
+  }
+  // The neighbour's last piece came at 59 s; nothing useful since 59.5 s:
+  // 3 s later, the origin.
+  EXPECT_EQ(policy.Update(At(61, bytes, 2, 0)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(62.4, bytes, 2, 0)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(62.5, bytes, 2, 0)), OriginAction::kAttach);
+}
+
 TEST_F(OriginPolicyTest, DetachesWhenPeersProgressAfterTheMinimumTime) {
   OriginPolicy policy(Options(), start_);
   ASSERT_EQ(policy.Update(At(10, 0, 0, 0)), OriginAction::kAttach);

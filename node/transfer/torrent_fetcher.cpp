@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 #include <future>
+#include <random>
 #include <libtorrent/posix_disk_io.hpp>
 #include <libtorrent/session_params.hpp>
 
@@ -83,7 +84,16 @@ Result<std::unique_ptr<TorrentFetcher::Impl>> TorrentFetcher::Impl::Start(
   for (const char* sub : {"/torrents", "/data", "/resume"}) {
     RETURN_IF_ERROR(CreateDirectories(options.data_dir + sub, 0700));
   }
-  std::unique_ptr<Impl> impl(new Impl(options));
+  TorrentFetcherOptions staggered = options;
+  if (options.origin.stagger_seconds > 0) {
+    std::uniform_real_distribution<double> extra(0, options.origin.stagger_seconds);
+    std::random_device seed;
+    std::mt19937 random(seed());
+    double delay = extra(random);
+    staggered.origin.stall_seconds += delay;
+    staggered.origin.no_useful_peer_seconds += delay;
+  }
+  std::unique_ptr<Impl> impl(new Impl(staggered));
   ASSIGN_OR_RETURN(impl->origin_endpoints_, ResolveOrigin(options.web_seed_url));
   const std::string dirty = options.data_dir + "/session.dirty";
   impl->previous_run_crashed_ = ::access(dirty.c_str(), F_OK) == 0;

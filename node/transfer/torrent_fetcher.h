@@ -34,9 +34,16 @@ struct OriginPolicyOptions {
   // Seconds a torrent waits for peer progress, after it is added or after the
   // last byte from a peer, before the origin is attached.
   double stall_seconds = 10;
-  // Seconds after the first peers' bitfields arrive: when no connected peer
-  // has any piece still missing, the origin is attached at once then.
+  // Seconds during which peers are connected but none has a piece still
+  // missing (and none delivered a byte) before the origin is attached. On a
+  // fast LAN behind a slow WAN, neighbours are often "caught up" with the one
+  // device pulling from the origin for a moment; this must outlast that.
   double no_useful_peer_seconds = 3;
+  // Each fetcher adds a random delay in [0, stagger_seconds) to both waits
+  // above, drawn once at Create: devices of a site that start together do not
+  // all reach for the origin at once; the first one does, the others take
+  // its pieces over the LAN.
+  double stagger_seconds = 8;
   // Minimum seconds the origin stays attached once added (no flapping).
   double min_attached_seconds = 5;
   // Detach the origin when peers delivered at least this many bytes over the

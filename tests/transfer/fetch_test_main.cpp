@@ -77,8 +77,10 @@ bool ParseArgs(int argc, char** argv, Args& args) {
       o.upload_rate_limit = std::atoi(next().c_str());
     else if (flag == "--no-lsd")
       o.enable_lsd = false;
-    else if (flag == "--stall")
+    else if (flag == "--stall") {
       o.origin.stall_seconds = std::atof(next().c_str());
+      o.origin.stagger_seconds = 0;  // the test chose the wait
+    }
     else if (flag == "--no-origin")
       o.origin.disabled = true;
     else if (flag == "--origin-cap")

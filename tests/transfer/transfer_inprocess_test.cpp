@@ -31,6 +31,7 @@ class FetcherApiTest : public TransferTest {
     o.enable_lsd = false;
     o.web_seed_url = tracker_.url();
     o.origin.stall_seconds = 0;
+    o.origin.stagger_seconds = 0;
     const std::string torrents = repo_ + "/torrents";
     o.fetch_torrent = [torrents](const node::ArtifactRequest& r) {
       return ReadTextFileBounded(torrents + "/" + r.sha256.Hex() + ".torrent", 8 << 20);
