@@ -68,7 +68,8 @@ Result<std::map<std::string, Reported>> ReadReports(const std::string& db_path) 
   sqlite3_stmt* stmt = nullptr;
   std::map<std::string, Reported> out;
   int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
-  while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+  while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+    if ((rc = sqlite3_step(stmt)) != SQLITE_ROW) break;
     auto text = [&](int i) {
       const unsigned char* t = sqlite3_column_text(stmt, i);
       return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
@@ -225,8 +226,11 @@ Status Runner::StartTracker() {
   ASSIGN_OR_RETURN(DaemonProcess p,
                    DaemonProcess::Start(net_->topology().CloudNetns(),
                                         {o_.tracker_binary, "serve", "--repository", repo_,
-                                         "--fleet-token-file", token_file_, "--port-file",
-                                         port_file},
+                                         "--listen",
+                                         fmt::format("{}:{}", Topology::CloudAddress(),
+                                                     kTrackerPort),
+                                         "--public-url", TrackerUrl(), "--fleet-token-file",
+                                         token_file_, "--port-file", port_file},
                                         net_->dir() + "/tracker.log"));
   tracker_.emplace(std::move(p));
   for (int i = 0; i < 200; ++i) {
