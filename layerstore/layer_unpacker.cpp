@@ -186,13 +186,21 @@ Result<UnpackResult> UnpackLayerTar(ByteSource& source, int tree_fd, int tarspli
     RETURN_IF_ERROR(split.AddRaw(raw));
     std::string content_path;
     uint64_t content_bytes = 0;
-    Status written = tree.WriteEntry(a.get(), entry, content_path, content_bytes);
+    // A file's content goes to the tree, not to the tar-split: stop keeping
+    // stream bytes before libarchive reads it, so memory does not grow with
+    // the size of the largest file.
+    bool content_skipped = false;
+    Status written = tree.WriteEntry(a.get(), entry, content_path, content_bytes,
+                                     [&](uint64_t declared) {
+                                       tee.SkipContent(declared);
+                                       content_skipped = true;
+                                     });
     // A failure of the stream itself (a bound, a digest) explains more than libarchive's echo.
     if (!tee.error().ok()) return tee.error();
     RETURN_IF_ERROR(written);
     if (!content_path.empty()) {
       RETURN_IF_ERROR(split.AddFile(content_bytes, content_path));
-      tee.SkipContent(content_bytes);
+      if (!content_skipped) tee.SkipContent(content_bytes);
     }
   }
   ASSIGN_OR_RETURN(ByteSpan trailer, tee.TakeTrailer());

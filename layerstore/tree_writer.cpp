@@ -98,7 +98,8 @@ Result<int> TreeWriter::ParentFd(std::string_view parent) {
 }
 
 Status TreeWriter::WriteEntry(archive* a, archive_entry* e, std::string& content_path,
-                              uint64_t& content_bytes) {
+                              uint64_t& content_bytes,
+                              const std::function<void(uint64_t)>& before_content) {
   content_path.clear();
   content_bytes = 0;
   const char* raw_name = archive_entry_pathname(e);
@@ -123,6 +124,7 @@ Status TreeWriter::WriteEntry(archive* a, archive_entry* e, std::string& content
   if (is_hardlink) return WriteHardlink(e, parent_fd, name, path);
   if (archive_entry_filetype(e) == AE_IFREG) {
     content_path = path;
+    if (before_content) before_content(static_cast<uint64_t>(archive_entry_size(e)));
     return WriteRegular(a, e, parent_fd, name, path, content_bytes);
   }
   return WriteSpecial(e, parent_fd, name, path);

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,12 @@ class TreeWriter {
   // Creates the entry `e` whose content (for regular files) is read from `a`.
   // On success `content_path` names the regular file whose bytes were stored
   // (empty for entries without content) and `content_bytes` their count.
+  // `before_content(size)` runs just before a regular file's content is read,
+  // with the size its header declares (reading fails unless exactly that many
+  // bytes follow), so the caller can stop keeping stream bytes it will not need.
   Status WriteEntry(archive* a, archive_entry* e, std::string& content_path,
-                    uint64_t& content_bytes);
+                    uint64_t& content_bytes,
+                    const std::function<void(uint64_t)>& before_content = {});
 
   // Sets the mtimes of the directories the layer listed (creating their
   // children changed them). Call once after the last entry.
