@@ -1,7 +1,7 @@
-// A small synchronous HTTP/1.1 GET client (Boost.Beast) for metadata and
-// artifacts: plain http:// only (signed metadata needs no TLS to be trusted),
-// a connect timeout and a per-read timeout, and a hard bound on the body so a
-// hostile or broken server cannot fill memory or the SD card.
+// Plain GETs for metadata and artifacts, on top of the node's one HTTP
+// client (node/daemon/http_call.h: http:// or https://): a connect timeout, a
+// per-read timeout, and a hard bound on the body so a hostile or broken
+// server cannot fill memory or the SD card.
 //
 // Errors are values: 404/410 -> NotFound; other non-2xx -> Unavailable; a
 // body over the bound -> ResourceExhausted (reading stops there); a timeout ->
@@ -23,15 +23,6 @@ struct HttpOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds read_timeout{30'000};  // for the headers and for each body chunk
 };
-
-struct HttpUrl {
-  std::string host;    // without brackets for IPv6 literals
-  std::string port;    // "80" when absent
-  std::string target;  // path and query, starting with '/'
-};
-
-// Parses "http://host[:port][/path]"; host may be a name, IPv4 or [IPv6].
-Result<HttpUrl> ParseHttpUrl(std::string_view url);
 
 // Joins a base URL and a relative path with exactly one '/' between them.
 std::string JoinUrl(std::string_view base, std::string_view relative);
