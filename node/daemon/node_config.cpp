@@ -155,6 +155,14 @@ Status ReadTop(ObjectReader& r, NodeConfig& c) {
   RETURN_IF_ERROR(r.Unsigned("stall_timeout_s", c.stall_timeout_s, 5, 86400));
   RETURN_IF_ERROR(r.String("log_level", c.log_level));
   RETURN_IF_ERROR(ReadLan(r, c.lan));
+  RETURN_IF_ERROR(r.Bool("deploy", c.deploy));
+  RETURN_IF_ERROR(r.Unsigned("keep_releases", c.keep_releases, 1, 16));
+  uint64_t budget_mib = 0;
+  RETURN_IF_ERROR(r.Unsigned("disk_budget_mib", budget_mib, 0, 1ull << 30));
+  c.disk_budget_bytes = budget_mib << 20;
+  RETURN_IF_ERROR(r.String("monitor", c.monitor_path));
+  RETURN_IF_ERROR(r.String("control_socket", c.control_socket));
+  RETURN_IF_ERROR(r.String("metrics_listen", c.metrics_listen));
   return r.RefuseUnknown();
 }
 
@@ -176,8 +184,17 @@ Status Validate(const NodeConfig& c) {
   }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
   if (!kLevels.count(c.log_level)) return InvalidArgument("log_level: trace..error");
+  if (!c.control_socket.empty() && c.control_socket.front() != '/') {
+    return InvalidArgument("control_socket: an absolute path");
+  }
+  if (c.control_socket.size() > 107 || c.data_dir.size() + 13 > 107) {
+    return InvalidArgument("control_socket: longer than a Unix socket path may be (107 bytes)");
+  }
   std::string host;
   uint16_t port = 0;
+  if (!c.metrics_listen.empty()) {
+    RETURN_IF_ERROR(SplitHostPort(c.metrics_listen, host, port).WithContext("metrics_listen"));
+  }
   return SplitHostPort(c.listen, host, port).WithContext("listen");
 }
 
@@ -216,6 +233,9 @@ Result<NodeConfig> ParseNodeConfig(std::string_view text) {
   ObjectReader reader(json, "");
   RETURN_IF_ERROR(ReadTop(reader, config));
   RETURN_IF_ERROR(Validate(config));
+  if (config.control_socket.empty()) {
+    config.control_socket = DataLayout(config.data_dir).control_socket();
+  }
   while (config.tracker_url.size() > 8 && config.tracker_url.back() == '/') {
     config.tracker_url.pop_back();
   }

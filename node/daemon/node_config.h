@@ -58,6 +58,14 @@ struct NodeConfig {
   uint32_t stall_timeout_s = 120;
   std::string log_level = "info";
   LanConfig lan;
+  // Deployment (issue 10): run each ready release in the built-in runtime.
+  // false: fetch and verify only (the simulation's transfer-only runs).
+  bool deploy = true;
+  uint32_t keep_releases = 2;     // releases kept per app (running + previous)
+  uint64_t disk_budget_bytes = 0;  // 0: only the filesystem's free space limits
+  std::string monitor_path;        // flotilla-monitor; empty: found next to the binary
+  std::string control_socket;      // empty: <data_dir>/control.sock
+  std::string metrics_listen;      // "host:port" of Prometheus /metrics; empty: off
 };
 
 // Parses and validates the configuration text.
@@ -86,6 +94,8 @@ struct DataLayout {
   std::string state() const { return root + "/state.json"; }
   std::string lan_port_file() const { return root + "/lan.port"; }
   std::string lock_file() const { return root + "/node.lock"; }
+  std::string runtime() const { return root + "/runtime"; }
+  std::string control_socket() const { return root + "/control.sock"; }
 };
 
 }  // namespace flotilla::node

@@ -1,0 +1,71 @@
+// What the daemon shows and accepts through its local control API (the Unix
+// socket of `flotilla-node status|apps|logs|update|rollback`) and its
+// Prometheus metrics. NodeDaemon implements it; node/control/ serves it.
+//
+// Every method runs on the daemon's event loop thread (the control and
+// metrics servers are polled from that loop), so an implementation needs no
+// lock. Methods never block for long: Rollback runs the runtime's
+// health-gated switch, which takes up to the app's healthy deadline.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace flotilla::node {
+
+struct AppView {
+  std::string name;
+  std::string phase;             // idle|downloading|verifying|ready|deploying|running|failed
+  uint64_t target_release = 0;   // being fetched (0: none)
+  uint64_t ready_release = 0;    // newest release whose layers are all verified
+  uint64_t running_release = 0;  // the runtime's current release (0: none)
+  uint64_t previous_release = 0;  // kept for rollback (0: none)
+  std::string container_state;   // the runtime's state of the current container, "none"
+  uint32_t restarts = 0;
+  // Transfer of target_release (zeros when nothing is being fetched).
+  uint64_t bytes_done = 0;
+  uint64_t bytes_total = 0;
+  double rate_bytes_per_s = 0;   // over the last few seconds
+  uint32_t peers = 0;
+  int64_t eta_s = -1;            // -1: unknown
+  uint64_t bytes_from_peers = 0;   // cumulative for the current or last release
+  uint64_t bytes_from_origin = 0;
+  std::string last_error;
+};
+
+struct NodeView {
+  std::string device_name;
+  std::string site;
+  std::string transfer_mode;  // "p2p" | "http-only"
+  std::string version;        // flotilla version of the daemon
+  bool enrolled = false;
+  int64_t last_refresh_unix = 0;  // last successful metadata refresh (0: never)
+  std::string last_refresh_error;
+  std::vector<AppView> apps;
+  // Counters since the daemon started.
+  uint64_t refreshes_ok = 0;
+  uint64_t refreshes_failed = 0;
+  uint64_t deploys_ok = 0;
+  uint64_t deploys_failed = 0;  // rolled back or failed before the switch
+  uint64_t hash_failures = 0;
+  // Disk of the data directory.
+  uint64_t disk_free_bytes = 0;
+  uint64_t store_bytes = 0;  // layers and artifacts the node keeps
+};
+
+class NodeControl {
+ public:
+  virtual ~NodeControl() = default;
+  virtual NodeView View() = 0;
+  // Refreshes metadata now (and so starts any newer release at once).
+  virtual void UpdateNow() = 0;
+  // Switches `app` back to its previous release; a message saying what runs.
+  virtual Result<std::string> Rollback(const std::string& app) = 0;
+  // The last `max_bytes` of the log of `app`'s current release.
+  virtual Result<std::string> Logs(const std::string& app, size_t max_bytes) = 0;
+};
+
+}  // namespace flotilla::node
