@@ -76,6 +76,10 @@ class LayerStore {
   Result<GcReport> CollectGarbage();
   // Removes a ref (and the image when no ref is left) or an image by digest.
   Status RemoveImage(const std::string& name);
+  // Removes one layer no image references (the node keeps layers of the
+  // releases it runs without image records, and drops those of old ones).
+  // FailedPrecondition when an image still references it; OK if absent.
+  Status RemoveLayer(const Digest& diff_id);
 
   const std::string& root() const { return root_; }
   // What Open() found and cleaned up after a crash, one sentence each.

@@ -162,6 +162,17 @@ TEST_F(LayerStoreTest, UnreferencedLayersAreCollected) {
   EXPECT_TRUE(store_->ListLayers()->empty());
 }
 
+TEST_F(LayerStoreTest, RemoveLayerDropsOneLayerAndItsFiles) {
+  auto info = Unpack(SampleLayer());
+  ASSERT_TRUE(info.ok());
+  ASSERT_TRUE(store_->RemoveLayer(info->diff_id).ok());
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/layers/" + info->diff_id.Hex()));
+  EXPECT_TRUE(store_->ListLayers()->empty());
+  EXPECT_TRUE(std::filesystem::is_empty(root_ + "/trash"));
+  EXPECT_TRUE(store_->RemoveLayer(info->diff_id).ok()) << "removing an absent layer is not an error";
+  EXPECT_TRUE(store_->Verify()->ok());
+}
+
 TEST_F(LayerStoreTest, OpenRemovesWhatACrashLeftBehind) {
   auto info = Unpack(SampleLayer());
   ASSERT_TRUE(info.ok());

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <set>
@@ -174,6 +175,19 @@ Result<GcReport> LayerStore::CollectGarbage() {
   RETURN_IF_ERROR(MoveToTrash(quarantine));
   RETURN_IF_ERROR(CreateDirectories(quarantine, 0700));
   return report;
+}
+
+Status LayerStore::RemoveLayer(const Digest& diff_id) {
+  ASSIGN_OR_RETURN(auto held, index_->GetLayer(diff_id));
+  if (!held) return Status::Ok();
+  ASSIGN_OR_RETURN(auto unreferenced, index_->UnreferencedLayers());
+  if (std::find(unreferenced.begin(), unreferenced.end(), diff_id) == unreferenced.end()) {
+    return FailedPrecondition("layer " + diff_id.ToString() + " is used by an image");
+  }
+  // Index first, files after: a crash in between leaves an unindexed
+  // directory, which Open() removes.
+  RETURN_IF_ERROR(index_->DeleteLayer(diff_id));
+  return MoveToTrash(LayerDir(diff_id));
 }
 
 }  // namespace flotilla::layerstore

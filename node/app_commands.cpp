@@ -33,22 +33,10 @@ struct AppFlags {
   double for_seconds = 0;
 };
 
-// FLOTILLA_MONITOR, else beside this binary, else the build tree's layout.
-std::string FindMonitor() {
-  if (const char* env = std::getenv("FLOTILLA_MONITOR")) return env;
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
-  for (const auto& candidate : {self / "flotilla-monitor", self / "../runtime/flotilla-monitor",
-                                std::filesystem::path("/usr/libexec/flotilla/flotilla-monitor")}) {
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate.lexically_normal().string();
-  }
-  return "flotilla-monitor";
-}
-
 Result<std::unique_ptr<Runtime>> OpenRuntime(const AppFlags& f) {
   runtime::RuntimeOptions options;
   options.state_dir = f.state_dir;
-  options.monitor_path = f.monitor.empty() ? FindMonitor() : f.monitor;
+  options.monitor_path = f.monitor.empty() ? runtime::DefaultMonitorPath() : f.monitor;
   options.cgroup.root = f.cgroup_root;
   options.cgroup.version = f.cgroup_version == "1"   ? runtime::CgroupVersion::kV1
                            : f.cgroup_version == "2" ? runtime::CgroupVersion::kV2

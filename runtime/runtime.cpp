@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
 #include "core/canonical_json.h"
 #include "core/digest.h"
@@ -138,6 +140,17 @@ Result<Runtime::RunOnceResult> Runtime::RunOnce(const AppSpec& spec,
   cleanup();
   if (!started.ok()) return started.status();
   return result;
+}
+
+std::string DefaultMonitorPath() {
+  if (const char* env = std::getenv("FLOTILLA_MONITOR")) return env;
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  for (const auto& candidate : {self / "flotilla-monitor", self / "../runtime/flotilla-monitor",
+                                std::filesystem::path("/usr/libexec/flotilla/flotilla-monitor")}) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.lexically_normal().string();
+  }
+  return "flotilla-monitor";
 }
 
 Status Runtime::StopRelease(const std::string& app, const std::string& release) {
@@ -339,6 +352,31 @@ Status Runtime::Stop(const std::string& app) {
     RETURN_IF_ERROR(StopRelease(app, entry.path().filename().string()));
   }
   return Status::Ok();
+}
+
+Result<std::vector<std::string>> Runtime::PruneReleases(const std::string& app) {
+  ASSIGN_OR_RETURN(AppLock lock, state_.LockApp(app, /*wait=*/true));
+  ASSIGN_OR_RETURN(AppRecord record, state_.LoadApp(app));
+  std::set<std::string> keep = {record.current, record.previous};
+  if (record.switching) {
+    keep.insert(record.switching->from);
+    keep.insert(record.switching->to);
+  }
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(state_.AppDir(app) + "/releases", ec)) {
+    const std::string release = entry.path().filename().string();
+    if (keep.count(release)) continue;
+    RETURN_IF_ERROR(StopRelease(app, release));
+    removed.push_back(release);
+  }
+  if (ec) return IOErrorFromErrno("list releases of " + app, ec.value());
+  for (const auto& release : removed) {
+    std::filesystem::remove_all(state_.ReleaseDir(app, release), ec);
+    if (ec) return IOErrorFromErrno("remove release " + release + " of " + app, ec.value());
+  }
+  return removed;
 }
 
 Result<AppStatus> Runtime::Inspect(const std::string& app) const {

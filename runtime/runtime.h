@@ -55,6 +55,10 @@ struct AppStatus {
   std::vector<std::string> running_releases;  // every release whose container runs
 };
 
+// Where flotilla-monitor is: $FLOTILLA_MONITOR, else beside the running
+// binary, else the build tree's layout, else /usr/libexec/flotilla/.
+std::string DefaultMonitorPath();
+
 // The cgroup parent for a state dir: "flotilla-" + 12 hex of SHA-256(realpath).
 Result<std::string> CgroupParentFor(const std::string& state_dir);
 
@@ -89,6 +93,12 @@ class Runtime {
 
   // Stops the app's containers and keeps it stopped until the next Deploy.
   Status Stop(const std::string& app);
+
+  // Removes the release directories (spec, container files, log) of every
+  // release of `app` other than the current and the previous one and those a
+  // switch in flight names, stopping any container still running there.
+  // Returns the release ids removed. Volumes are kept.
+  Result<std::vector<std::string>> PruneReleases(const std::string& app);
 
   Result<std::vector<AppStatus>> List() const;
   Result<AppStatus> Inspect(const std::string& app) const;

@@ -142,6 +142,7 @@ Json NodeConfigFor(const Scenario& scenario, int site, int device, const std::st
               {"refresh_interval_s", 2},
               {"max_backoff_s", 10},
               {"report_interval_s", 1},
+              {"deploy", false},  // the runs measure transfers (docs/sim.md)
               {"lan", {{"http_listen", address + ":0"}, {"interface", address}}}};
 }
 

@@ -10,6 +10,7 @@
 #include "core/file_io.h"
 #include "metadata/tuf_client.h"
 #include "node/daemon/http_call.h"
+#include "node/control/control_server.h"
 #include "node/daemon/http_fetcher.h"
 #include "node/transfer/torrent_fetcher.h"
 
@@ -25,6 +26,9 @@ NodeDaemon::NodeDaemon(NodeConfig config, const Clock& clock, Executor& executor
 
 NodeDaemon::~NodeDaemon() {
   Stop();
+  metrics_.reset();
+  control_.reset();
+  runtime_.reset();
   lan_.reset();
   fetcher_.reset();
   store_.reset();
@@ -53,6 +57,7 @@ Status NodeDaemon::Prepare() {
   ASSIGN_OR_RETURN(state_, LoadNodeState(layout_.state()));
   for (const auto& app : config_.apps) state_.apps.try_emplace(app);
   RETURN_IF_ERROR(SaveNodeState(layout_.state(), state_));
+  if (config_.deploy) RETURN_IF_ERROR(OpenRuntime());
   auto creds = LoadCredentials(layout_.credentials());
   if (creds.ok()) {
     credentials_ = *creds;
@@ -144,12 +149,14 @@ void NodeDaemon::Start() {
   spdlog::info("node {} started: data_dir {}, following {} app(s), {} transfers",
                config_.device_name, layout_.root, config_.apps.size(),
                config_.transfer_mode == TransferMode::kP2p ? "p2p" : "http-only");
+  if (runtime_) {
+    ResumeDeployments();
+    Schedule(kSuperviseTask, Duration::zero());
+  }
   Schedule(kRefreshTask, Duration::zero());
   Schedule(kTickTask, std::chrono::seconds(1));
-  if (lan_) {
-    Schedule(kLanTask, Duration::zero());
-    Schedule(kBeaconTask, Duration::zero());
-  }
+  Schedule(kLanTask, Duration::zero());
+  if (lan_) Schedule(kBeaconTask, Duration::zero());
 }
 
 void NodeDaemon::Stop() {
@@ -175,6 +182,8 @@ void NodeDaemon::Schedule(TaskKind kind, Duration delay) {
         return LanTask();
       case kBeaconTask:
         return BeaconTask();
+      case kSuperviseTask:
+        return SuperviseTask();
       case kTaskKinds:
         return;
     }
@@ -183,6 +192,12 @@ void NodeDaemon::Schedule(TaskKind kind, Duration delay) {
 
 void NodeDaemon::RefreshTask() {
   Status st = RefreshMetadata();
+  ++(st.ok() ? counters_.refreshes_ok : counters_.refreshes_failed);
+  if (st.ok()) {
+    counters_.last_refresh_unix =
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch())
+            .count();
+  }
   if (!st.ok()) {
     if (st.ToString() != last_refresh_error_) {
       spdlog::warn("metadata refresh: {}", st.ToString());
@@ -197,13 +212,33 @@ void NodeDaemon::RefreshTask() {
 
 void NodeDaemon::TickTask() {
   for (const auto& app : config_.apps) DriveApp(app);
+  SampleRates();
   if (clock_.MonotonicNow() >= next_report_) report_due_ = true;
   if (report_due_) SendReports();
   Schedule(kTickTask, std::chrono::seconds(1));
 }
 
+void NodeDaemon::SampleRates() {
+  const MonoTime now = clock_.MonotonicNow();
+  for (const auto& app : config_.apps) {
+    auto t = transfers_.find(app);
+    if (t == transfers_.end()) {
+      rates_.erase(app);
+      continue;
+    }
+    RateSample& r = rates_[app];
+    if (r.at != MonoTime{} && now > r.at && t->second.done >= r.done) {
+      const double seconds = std::chrono::duration<double>(now - r.at).count();
+      const double instant = (t->second.done - r.done) / seconds;
+      r.rate = r.rate == 0 ? instant : 0.7 * r.rate + 0.3 * instant;  // smoothed over a few s
+    }
+    r.at = now;
+    r.done = t->second.done;
+  }
+}
+
 void NodeDaemon::LanTask() {
-  lan_->Pump();
+  if (lan_) lan_->Pump();
   Schedule(kLanTask, std::chrono::milliseconds(50));
 }
 

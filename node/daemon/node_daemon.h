@@ -10,7 +10,13 @@
 //    releases of followed apps start a transfer;
 //  - tick (1 s): polls the fetcher, rebuilds layers of finished releases,
 //    notices stalls, persists state, sends due reports;
-//  - lan (50 ms): runs the LAN exchange's sockets; beacon every interval.
+//  - lan (50 ms): runs the LAN exchange's sockets; beacon every interval;
+//    serves the control API and metrics (polled, never blocking);
+//  - supervise (as the runtime asks, at most 5 s): the runtime's
+//    supervision pass (restarts by policy, health rechecks).
+// A release whose layers are all verified is deployed through the runtime's
+// health-gated switch (node_deploy.cpp); the previous one is kept until the
+// next is healthy, older ones are collected.
 // Blocking work (an HTTP range, a layer unpack) runs inside a task; the
 // others wait for it. Documented as such: a Pi does one thing at a time.
 #pragma once
@@ -32,11 +38,16 @@
 #include "node/daemon/enrolment.h"
 #include "node/daemon/lan_exchange.h"
 #include "node/daemon/node_config.h"
+#include "node/daemon/node_control.h"
 #include "node/daemon/node_state.h"
+#include "runtime/runtime.h"
 
 namespace flotilla::node {
 
-class NodeDaemon {
+class ControlServer;
+class MetricsServer;
+
+class NodeDaemon : public NodeControl {
  public:
   // Prepares the data directory (layout, lock, root of trust, store, fetcher,
   // LAN exchange). Fails with a message naming what is wrong.
@@ -49,6 +60,14 @@ class NodeDaemon {
   // Cancels every task this daemon scheduled; call on the executor's context.
   void Stop();
 
+  // NodeControl (node_view.cpp): the control API and metrics.
+  NodeView View() override;
+  void UpdateNow() override;
+  Result<std::string> Rollback(const std::string& app) override;
+  Result<std::string> Logs(const std::string& app, size_t max_bytes) override;
+  // The metrics endpoint's port (0: off).
+  uint16_t metrics_port() const;
+
  private:
   NodeDaemon(NodeConfig config, const Clock& clock, Executor& executor);
   Status Prepare();
@@ -58,13 +77,16 @@ class NodeDaemon {
   // The .torrent of `request`: from the tracker, else from a LAN neighbour.
   Result<std::string> FetchTorrent(const ArtifactRequest& request);
 
-  enum TaskKind { kRefreshTask, kTickTask, kLanTask, kBeaconTask, kTaskKinds };
+  enum TaskKind { kRefreshTask, kTickTask, kLanTask, kBeaconTask, kSuperviseTask, kTaskKinds };
   // Runs the task of `kind` after `delay`, replacing any pending one of that kind.
   void Schedule(TaskKind kind, Duration delay);
   void RefreshTask();
   void TickTask();
   void LanTask();
   void BeaconTask();
+  void SuperviseTask();
+  // Updates the per-app transfer rates shown by View().
+  void SampleRates();
 
   // Metadata (node_refresh.cpp).
   Status RefreshMetadata();
@@ -96,6 +118,23 @@ class NodeDaemon {
   void SendReports();
   Status SendReport(const std::string& app);
 
+  // Deployment (node_deploy.cpp).
+  Status OpenRuntime();
+  Status OpenControl();
+  // Hands app's ready release to the runtime's health-gated switch.
+  void DeployReady(const std::string& app);
+  // At start: deploys what a crash left ready or half-deployed.
+  void ResumeDeployments();
+  // Copies the runtime's current/previous release into the app's state.
+  void SyncRunning(const std::string& app);
+  // Keeps keep_releases releases per app; drops other layers, artifacts and
+  // runtime release directories.
+  void CollectGarbage();
+  // Bytes of layers in the store (for the disk budget and the view).
+  uint64_t StoreBytes();
+  // Frees what a failed transfer of `app` left on disk.
+  void ReclaimTransfer(const std::string& app);
+
   void SaveState();
 
   NodeConfig config_;
@@ -107,6 +146,9 @@ class NodeDaemon {
   std::unique_ptr<layerstore::LayerStore> store_;
   std::unique_ptr<ArtifactFetcher> fetcher_;
   std::unique_ptr<LanExchange> lan_;
+  std::unique_ptr<runtime::Runtime> runtime_;  // null when deploy is off
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<MetricsServer> metrics_;
   NodeState state_;
   std::map<std::string, metadata::Release> releases_;  // newest verified, per followed app
   struct Transfer {
@@ -127,6 +169,16 @@ class NodeDaemon {
   MonoTime next_report_{};
   std::optional<TimerId> timers_[kTaskKinds];
   bool stopped_ = false;
+  struct Counters {
+    uint64_t refreshes_ok = 0, refreshes_failed = 0, deploys_ok = 0, deploys_failed = 0;
+    int64_t last_refresh_unix = 0;
+  } counters_;
+  struct RateSample {
+    MonoTime at{};
+    uint64_t done = 0;
+    double rate = 0;  // bytes/s, smoothed
+  };
+  std::map<std::string, RateSample> rates_;  // per app, for the view
   std::mt19937_64 random_{std::random_device{}()};  // refresh jitter
 };
 

@@ -39,6 +39,13 @@ uint64_t LayerLength(const metadata::Release& release, const Digest& diff_id) {
 
 std::string MiB(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
 
+// A full disk is not the release's fault: the update fails, is retried at the
+// next refresh, and what it wrote is reclaimed.
+bool IsDiskFull(const Status& st) {
+  return st.code() == StatusCode::kResourceExhausted ||
+         st.message().find("No space left on device") != std::string::npos;
+}
+
 }  // namespace
 
 Result<layerstore::UpdatePlan> NodeDaemon::PlanRelease(const metadata::Release& release) {
@@ -97,6 +104,15 @@ Status NodeDaemon::CheckFreeSpace(const std::vector<metadata::Artifact>& artifac
     return IOErrorFromErrno("statvfs " + layout_.root, errno);
   }
   const uint64_t free_bytes = uint64_t{fs.f_bavail} * fs.f_frsize;
+  if (config_.disk_budget_bytes != 0) {
+    const uint64_t used = StoreBytes();
+    if (used + artifact_bytes + layer_bytes + delta_temp > config_.disk_budget_bytes) {
+      return ResourceExhausted("release " + std::to_string(release.version) + " needs " +
+                               MiB(artifact_bytes + layer_bytes + delta_temp) + " beside the " +
+                               MiB(used) + " kept, over disk_budget_mib " +
+                               MiB(config_.disk_budget_bytes));
+    }
+  }
   const uint64_t needed = artifact_bytes + layer_bytes + delta_temp + kFreeSpaceReserve;
   if (needed > free_bytes) {
     return ResourceExhausted("release " + std::to_string(release.version) + " needs " +
@@ -161,6 +177,7 @@ void NodeDaemon::FailRelease(const std::string& app, const Status& why, bool per
   a.phase = AppPhase::kFailed;
   a.last_error = why.ToString();
   if (permanent) a.failed_release = version;
+  if (IsDiskFull(why)) ReclaimTransfer(app);
   transfers_.erase(app);
   AddError(message);
   SaveState();
@@ -190,6 +207,9 @@ void NodeDaemon::DriveApp(const std::string& app) {
       if (!p.ok()) return FailRelease(app, p.status(), false);
       CountBytes(app, step.id, *p);
       if (p->state == FetchState::kFailed) {
+        if (IsDiskFull(Internal(p->error))) {
+          return FailRelease(app, ResourceExhausted(p->error), false);
+        }
         if (SwitchToFallback(app, i, p->error)) return;
         return FailRelease(app, Corruption(p->error), true);
       }
@@ -230,6 +250,7 @@ void NodeDaemon::FinishRelease(const std::string& app) {
   SaveState();
   size_t failed_layer = 0;
   Status st = Rebuild(app, failed_layer);
+  if (!st.ok() && IsDiskFull(st)) return FailRelease(app, st, false);
   if (!st.ok()) {
     if (SwitchToFallback(app, failed_layer, "rebuild failed: " + st.ToString())) {
       a.phase = AppPhase::kDownloading;
@@ -248,6 +269,13 @@ void NodeDaemon::FinishRelease(const std::string& app) {
   a.target_release = 0;
   a.phase = AppPhase::kReady;
   a.last_error.clear();
+  KeptRelease kept{release.version, {}, {}};
+  for (const auto& layer : release.image.layers) kept.layers.push_back(layer.diff_id);
+  if (config_.transfer_mode == TransferMode::kP2p) {
+    for (const auto& artifact : transfers_.at(app).artifacts) kept.artifacts.push_back(artifact.sha256);
+  }
+  std::erase_if(a.kept, [&](const KeptRelease& k) { return k.version == release.version; });
+  a.kept.push_back(std::move(kept));
   if (config_.transfer_mode == TransferMode::kHttpOnly) {
     for (const auto& artifact : transfers_.at(app).artifacts) {
       Status forget = fetcher_->Forget(artifact.sha256);
@@ -258,6 +286,7 @@ void NodeDaemon::FinishRelease(const std::string& app) {
   transfers_.erase(app);
   SaveState();
   report_due_ = true;
+  if (runtime_) DeployReady(app);
 }
 
 Status NodeDaemon::RebuildStep(const layerstore::PlannerArtifact& step,

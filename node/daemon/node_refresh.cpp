@@ -127,7 +127,15 @@ void NodeDaemon::OnReleases(const std::map<std::string, metadata::Release>& rele
     if (it == releases.end()) continue;
     const AppState& a = state_.apps[app];
     const uint64_t version = it->second.version;
-    if (version <= a.ready_release || version == a.failed_release) continue;
+    if (version == a.failed_release) continue;
+    if (version == a.ready_release && runtime_ && a.running_release != version &&
+        !transfers_.count(app)) {
+      // Ready but not running: a crash came between the fetch and the switch.
+      releases_[app] = it->second;
+      DeployReady(app);
+      continue;
+    }
+    if (version <= a.ready_release) continue;
     auto known = releases_.find(app);
     if (known != releases_.end() && known->second.version == version && transfers_.count(app)) {
       continue;  // already being fetched

@@ -11,10 +11,14 @@ namespace {
 constexpr size_t kMaxPendingErrors = 16;
 constexpr size_t kMaxErrorBytes = 1024;
 
-// The tracker's report states (part 1 has no deployment: a fetched, verified
-// release is "idle": nothing left to do).
-std::string ReportState(AppPhase phase) {
-  switch (phase) {
+// The tracker's report states. Without deployment (deploy: false) a
+// fetched, verified release is "idle": nothing left to do.
+std::string ReportState(const AppState& a) {
+  switch (a.phase) {
+    case AppPhase::kDeploying:
+      return "deploying";
+    case AppPhase::kRunning:
+      return a.failed_release > a.running_release ? "rolled_back" : "running";
     case AppPhase::kDownloading:
       return "downloading";
     case AppPhase::kVerifying:
@@ -38,7 +42,9 @@ void NodeDaemon::AddError(const std::string& error) {
 
 Status NodeDaemon::SendReport(const std::string& app) {
   const AppState& a = state_.apps[app];
-  uint64_t release = a.target_release != 0 ? a.target_release : a.ready_release;
+  uint64_t release = a.target_release != 0        ? a.target_release
+                     : a.phase == AppPhase::kRunning ? a.running_release
+                                                     : a.ready_release;
   uint64_t done = 0, total = 0;
   if (auto t = transfers_.find(app); t != transfers_.end()) {
     done = std::min(t->second.done, t->second.total);
@@ -50,11 +56,11 @@ Status NodeDaemon::SendReport(const std::string& app) {
   }
   Json report = {{"app", app},
                  {"release", release == 0 ? "" : std::to_string(release)},
-                 {"state", ReportState(a.phase)},
+                 {"state", ReportState(a)},
                  {"progress", {{"done", done}, {"total", total}}},
                  {"bytes_from_peers", a.bytes_from_peers},
                  {"bytes_from_origin", a.bytes_from_origin},
-                 {"health", "unknown"},
+                 {"health", a.phase == AppPhase::kRunning ? "healthy" : "unknown"},
                  {"errors", errors}};
   HttpCall call;
   call.method = "POST";

@@ -10,7 +10,23 @@
 namespace flotilla::node {
 namespace {
 
-constexpr std::string_view kPhaseNames[] = {"idle", "downloading", "verifying", "ready", "failed"};
+constexpr std::string_view kPhaseNames[] = {"idle",   "downloading", "verifying", "ready",
+                                            "failed", "deploying",   "running"};
+
+Result<std::vector<Digest>> DigestsFrom(const Json& list) {
+  std::vector<Digest> out;
+  for (const auto& item : list) {
+    ASSIGN_OR_RETURN(Digest d, Digest::Parse(item.get<std::string>()));
+    out.push_back(d);
+  }
+  return out;
+}
+
+Json DigestsToJson(const std::vector<Digest>& digests) {
+  Json out = Json::array();
+  for (const auto& d : digests) out.push_back(d.ToString());
+  return out;
+}
 
 Result<AppPhase> PhaseFromName(const std::string& name) {
   for (size_t i = 0; i < std::size(kPhaseNames); ++i) {
@@ -44,6 +60,16 @@ Result<NodeState> LoadNodeState(const std::string& path) {
       a.bytes_from_peers = value.at("bytes_from_peers").get<uint64_t>();
       a.bytes_from_origin = value.at("bytes_from_origin").get<uint64_t>();
       a.last_error = value.at("last_error").get<std::string>();
+      // Added with deployment (issue 10): absent in older files.
+      a.running_release = value.value("running_release", uint64_t{0});
+      a.previous_release = value.value("previous_release", uint64_t{0});
+      for (const auto& k : value.value("kept", Json::array())) {
+        KeptRelease kept;
+        kept.version = k.at("version").get<uint64_t>();
+        ASSIGN_OR_RETURN(kept.layers, DigestsFrom(k.at("layers")));
+        ASSIGN_OR_RETURN(kept.artifacts, DigestsFrom(k.at("artifacts")));
+        a.kept.push_back(std::move(kept));
+      }
       state.apps[app] = a;
     }
   } catch (const std::exception& e) {
@@ -61,7 +87,16 @@ Status SaveNodeState(const std::string& path, const NodeState& state) {
                  {"phase", std::string(AppPhaseName(a.phase))},
                  {"bytes_from_peers", a.bytes_from_peers},
                  {"bytes_from_origin", a.bytes_from_origin},
-                 {"last_error", a.last_error}};
+                 {"last_error", a.last_error},
+                 {"running_release", a.running_release},
+                 {"previous_release", a.previous_release}};
+    Json kept = Json::array();
+    for (const auto& k : a.kept) {
+      kept.push_back({{"version", k.version},
+                      {"layers", DigestsToJson(k.layers)},
+                      {"artifacts", DigestsToJson(k.artifacts)}});
+    }
+    apps[app]["kept"] = kept;
   }
   Json doc = {{"format", 1}, {"apps", apps}};
   return WriteFileAtomic(path, doc.dump(2) + "\n", 0644).WithContext("save state");

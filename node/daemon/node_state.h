@@ -9,14 +9,27 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
+#include "core/digest.h"
 #include "core/status.h"
 
 namespace flotilla::node {
 
-enum class AppPhase { kIdle, kDownloading, kVerifying, kReady, kFailed };
+// kReady: fetched and verified, not deployed (deploy off, or about to);
+// kDeploying: handed to the runtime's health-gated switch; kRunning: the
+// newest release the node can run runs (or was rolled back to).
+enum class AppPhase { kIdle, kDownloading, kVerifying, kReady, kFailed, kDeploying, kRunning };
 
 std::string_view AppPhaseName(AppPhase phase);
+
+// A release the node keeps on disk for its app: what runs, what it can roll
+// back to. Its layers and artifacts are kept; everything else is collected.
+struct KeptRelease {
+  uint64_t version = 0;
+  std::vector<Digest> layers;     // diff_ids, bottom to top
+  std::vector<Digest> artifacts;  // what was fetched for it (still seeded to peers)
+};
 
 struct AppState {
   uint64_t target_release = 0;  // being fetched (0: none)
@@ -26,6 +39,9 @@ struct AppState {
   uint64_t bytes_from_peers = 0;   // cumulative for target_release
   uint64_t bytes_from_origin = 0;  // cumulative for target_release
   std::string last_error;
+  uint64_t running_release = 0;   // the runtime's current release (0: none)
+  uint64_t previous_release = 0;  // the runtime's previous release (0: none)
+  std::vector<KeptRelease> kept;  // newest last, at most keep_releases
 };
 
 struct NodeState {

@@ -141,7 +141,7 @@ Json NodeConfigFor(const std::string& name, const std::string& data_dir,
       {"root_of_trust", root},        {"apps", {app}},
       {"transfer_mode", "http-only"}, {"refresh_interval_s", 1},
       {"report_interval_s", 1},       {"log_level", "debug"},
-      {"lan", {{"enabled", false}}}};
+      {"deploy", false},              {"lan", {{"enabled", false}}}};
 }
 
 }  // namespace flotilla::testing
