@@ -33,7 +33,7 @@
 
 namespace flotilla::layerstore {
 
-inline constexpr int kDeltaFormatVersion = 1;
+inline constexpr int kDeltaFormatVersion = 2;
 // The window a device accepts unless told otherwise: 2^24 = 16 MiB.
 inline constexpr int kDefaultMaxDeltaWindowLog = 24;
 // Bounds the encoder accepts for `window_log` (the decoder refuses more than its cap).
@@ -59,7 +59,19 @@ struct DeltaHeader {
   uint64_t recipe_bytes = 0;
   uint64_t literal_bytes = 0;
   uint64_t patch_bytes = 0;
+  uint64_t literal_frames = 0;  // zstd frames in the literal section (one per kind of file)
   uint64_t delta_length = 0;  // the whole delta file, trailer included
+};
+
+// One frame of the literal section: the new files of one kind, compressed
+// against a prefix of similar base files.
+struct DeltaLiteralFrameStats {
+  std::string kind;                // "text", "elf-executable", "shared-library", "opaque"
+  uint64_t files = 0;              // literal files in the frame
+  uint64_t input_bytes = 0;        // their bytes
+  uint64_t prefix_extents = 0;     // base file pieces in the frame's prefix
+  uint64_t prefix_bytes = 0;       // bytes of the prefix (<= 2^window_log)
+  uint64_t compressed_bytes = 0;   // the frame's bytes in the delta, head included
 };
 
 // What encoding did, for the one-line summary of `delta create`.
@@ -71,6 +83,7 @@ struct DeltaEncodeStats {
   uint64_t literal_files = 0;        // sent in the literal section
   uint64_t patched_input_bytes = 0;  // target bytes the patches rebuild
   uint64_t literal_input_bytes = 0;  // target bytes the literal section holds
+  std::vector<DeltaLiteralFrameStats> literal_frames;
 };
 
 // Writes a delta rebuilding `target` from `bases` (all ready layers of

@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 
 #include "layerstore/delta.h"
 #include "layerstore/delta_format.h"
+#include "layerstore/delta_literals.h"
 #include "layerstore/delta_zstd.h"
 
 namespace flotilla::layerstore {
@@ -140,6 +142,9 @@ class Applier {
   Status CheckLimits(const Digest* expected_target) const;
   Status DecodeRecipe(OutputFile& recipe);
   Status DecodeLiterals(OutputFile& literals);
+  Result<LiteralFrameHead> ReadFrameHead();
+  Result<Bytes> ReadPrefix(const std::vector<PrefixExtent>& extents);
+  Status CopyLiteral(uint64_t frame, uint64_t size, int literal_fd, OutputFile& out);
   Status Rebuild(int recipe_fd, int literal_fd, OutputFile& out);
   Status RebuildFile(StreamReader& recipe, int literal_fd, OutputFile& out);
   Status Patch(size_t base, std::string_view path, uint64_t old_size, uint64_t size,
@@ -152,6 +157,14 @@ class Applier {
   WireHeader wire_;
   std::optional<LayerTrees> trees_;
   std::optional<PrefixDecompressor> patcher_;
+  // Per literal frame: where its content starts in the decoded literal file,
+  // how much of it LITERAL ops have used, and its length.
+  struct FrameSpan {
+    uint64_t start = 0;
+    uint64_t used = 0;
+    uint64_t length = 0;
+  };
+  std::vector<FrameSpan> frames_;
 };
 
 Status Applier::CheckLimits(const Digest* expected_target) const {
@@ -185,17 +198,115 @@ Status Applier::DecodeRecipe(OutputFile& recipe) {
   return recipe.Flush();
 }
 
+Result<LiteralFrameHead> Applier::ReadFrameHead() {
+  const DeltaHeader& h = wire_.header;
+  LiteralFrameHead head;
+  ASSIGN_OR_RETURN(head.kind, delta_.ReadByte());
+  ASSIGN_OR_RETURN(uint64_t count, delta_.ReadVarint());
+  if (head.kind >= kContentKinds || count > kMaxPrefixExtents) {
+    return Corruption("literal frame: bad head");
+  }
+  const uint64_t cap = uint64_t{1} << h.window_log;
+  uint64_t prefix_bytes = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    PrefixExtent e;
+    ASSIGN_OR_RETURN(e.base, delta_.ReadVarint());
+    ASSIGN_OR_RETURN(e.file, delta_.ReadVarint());
+    ASSIGN_OR_RETURN(e.offset, delta_.ReadVarint());
+    ASSIGN_OR_RETURN(e.length, delta_.ReadVarint());
+    if (e.base >= h.bases.size()) return Corruption("literal frame: prefix base out of range");
+    if (e.length > cap - prefix_bytes) {
+      return ResourceExhausted("literal frame: prefix larger than the 2^" +
+                               std::to_string(h.window_log) + " byte window");
+    }
+    prefix_bytes += e.length;
+    head.extents.push_back(e);
+  }
+  ASSIGN_OR_RETURN(head.content_length, delta_.ReadVarint());
+  ASSIGN_OR_RETURN(head.frame_bytes, delta_.ReadVarint());
+  const uint64_t max_frame = head.content_length + head.content_length / 8 + 1024;
+  if (head.content_length == 0 || head.frame_bytes > max_frame) {
+    return Corruption("literal frame: bad lengths");
+  }
+  return head;
+}
+
+// The prefix a frame names, read from the base trees: each extent must lie
+// inside a regular file of the size the base's tar-split records.
+Result<Bytes> Applier::ReadPrefix(const std::vector<PrefixExtent>& extents) {
+  std::map<std::pair<uint64_t, uint64_t>, SplitFile> files;
+  for (const PrefixExtent& e : extents) files[{e.base, e.file}];
+  for (size_t b = 0; b < wire_.header.bases.size(); ++b) {
+    auto next = files.lower_bound({b, 0});
+    if (next == files.end() || next->first.first != b) continue;
+    uint64_t position = 0;
+    RETURN_IF_ERROR(VisitLayerSplit(
+        store_, wire_.header.bases[b], [](ByteSpan) { return Status::Ok(); },
+        [&](uint64_t size, std::string_view path) {
+          if (next != files.end() && next->first == std::pair<uint64_t, uint64_t>{b, position}) {
+            next->second = SplitFile{size, std::string(path)};
+            ++next;
+          }
+          ++position;
+          return Status::Ok();
+        }));
+    if (next != files.end() && next->first.first == b) {
+      return Corruption("literal frame: prefix names file " + std::to_string(next->first.second) +
+                        " of base " + std::to_string(b) + ", which has " +
+                        std::to_string(position) + " files");
+    }
+  }
+  Bytes prefix;
+  for (const PrefixExtent& e : extents) {
+    const SplitFile& file = files[{e.base, e.file}];
+    if (e.offset > file.size || e.length > file.size - e.offset) {
+      return Corruption("literal frame: prefix extent outside '" + file.path + "'");
+    }
+    ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(e.base, file.path, file.size));
+    size_t at = prefix.size();
+    prefix.resize(at + e.length);
+    RETURN_IF_ERROR(PreadExact(fd.get(), std::span(prefix).subspan(at), e.offset));
+  }
+  return prefix;
+}
+
 Status Applier::DecodeLiterals(OutputFile& literals) {
   const DeltaHeader& h = wire_.header;
-  if (h.literal_bytes == 0) {
-    return h.literal_length == 0 ? Status::Ok() : Corruption("literal section missing");
+  const uint64_t section_end = delta_.consumed() + h.literal_bytes;
+  PrefixDecompressor decoder(h.window_log);
+  for (uint64_t i = 0; i < h.literal_frames; ++i) {
+    ASSIGN_OR_RETURN(LiteralFrameHead head, ReadFrameHead());
+    if (head.content_length > h.literal_length - literals.bytes() ||
+        head.frame_bytes > section_end - std::min(section_end, delta_.consumed())) {
+      return Corruption("literal frame " + std::to_string(i) + " overruns its section");
+    }
+    ASSIGN_OR_RETURN(Bytes prefix, ReadPrefix(head.extents));
+    frames_.push_back({literals.bytes(), 0, head.content_length});
+    RETURN_IF_ERROR(decoder.Begin(prefix, head.content_length,
+                                  [&](ByteSpan b) { return literals.Write(b); }));
+    RETURN_IF_ERROR(delta_.Stream(head.frame_bytes, [&](ByteSpan b) { return decoder.Write(b); }));
+    RETURN_IF_ERROR(decoder.End().WithContext("literal frame " + std::to_string(i)));
+    if (decoder.output_bytes() != head.content_length) return Corruption("literal frame is short");
   }
-  ZstdDecompressor decoder({h.literal_length, h.window_log},
-                           [&](ByteSpan b) { return literals.Write(b); });
-  RETURN_IF_ERROR(delta_.Stream(h.literal_bytes, [&](ByteSpan b) { return decoder.Write(b); }));
-  RETURN_IF_ERROR(decoder.Finish().WithContext("literal section"));
-  if (decoder.output_bytes() != h.literal_length) return Corruption("literal section is short");
+  if (delta_.consumed() != section_end || literals.bytes() != h.literal_length) {
+    return Corruption("literal section length does not match its header");
+  }
   return literals.Flush();
+}
+
+Status Applier::CopyLiteral(uint64_t frame, uint64_t size, int literal_fd, OutputFile& out) {
+  if (frame >= frames_.size()) return Corruption("recipe: literal frame out of range");
+  FrameSpan& span = frames_[frame];
+  if (size > span.length - span.used) return Corruption("recipe: literal frame overrun");
+  Bytes buffer(std::min<uint64_t>(size, 128 * 1024));
+  for (uint64_t done = 0; done < size;) {
+    std::span<uint8_t> piece(buffer.data(), std::min<uint64_t>(buffer.size(), size - done));
+    RETURN_IF_ERROR(PreadExact(literal_fd, piece, span.start + span.used));
+    RETURN_IF_ERROR(out.Write(piece));
+    span.used += piece.size();
+    done += piece.size();
+  }
+  return Status::Ok();
 }
 
 Status Applier::Patch(size_t base, std::string_view path, uint64_t old_size, uint64_t size,
@@ -228,8 +339,8 @@ Status Applier::RebuildFile(StreamReader& recipe, int literal_fd, OutputFile& ou
   if (out.bytes() + size > wire_.header.target_length) return Corruption("recipe: layer too long");
   ASSIGN_OR_RETURN(uint8_t op, recipe.ReadByte());
   if (op == kOpLiteral) {
-    return CopyFd(literal_fd, size, [&](ByteSpan b) { return out.Write(b); })
-        .WithContext("literal section");
+    ASSIGN_OR_RETURN(uint64_t frame, recipe.ReadVarint());
+    return CopyLiteral(frame, size, literal_fd, out);
   }
   if (op != kOpCopy && op != kOpPatch) return Corruption("recipe: unknown op");
   ASSIGN_OR_RETURN(uint64_t base, recipe.ReadVarint());
@@ -270,9 +381,9 @@ Status Applier::Rebuild(int recipe_fd, int literal_fd, OutputFile& out) {
   }
   ASSIGN_OR_RETURN(bool recipe_done, recipe.AtEnd());
   if (!recipe_done) return Corruption("recipe: bytes after its end");
-  Bytes probe(1);
-  ssize_t extra = ::read(literal_fd, probe.data(), 1);
-  if (extra != 0) return Corruption("literal section: bytes left over");
+  for (const FrameSpan& span : frames_) {
+    if (span.used != span.length) return Corruption("literal section: bytes left over");
+  }
   return Status::Ok();
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include "core/clock.h"
 #include "layerstore/delta.h"
 #include "layerstore/delta_format.h"
+#include "layerstore/delta_literals.h"
 #include "layerstore/delta_zstd.h"
 
 namespace flotilla::layerstore {
@@ -21,12 +23,17 @@ using namespace delta_internal;  // NOLINT: the codec's own internals
 
 // Files this small are not worth a patch frame: the literal stream carries them.
 constexpr uint64_t kMinPatchSize = 64;
+// A literal frame holds at most this many content bytes (the encoder keeps a
+// frame in memory); more files of one kind start another frame.
+constexpr uint64_t kMaxFrameContent = 32 << 20;
 
 struct BaseFile {
   uint32_t base = 0;
+  uint64_t position = 0;  // among the files with content of its layer, in tar-split order
   std::string path;
   uint64_t size = 0;
   std::optional<Digest> hash;
+  std::optional<ContentKind> kind;
 };
 
 struct TargetFile {
@@ -37,7 +44,16 @@ struct TargetFile {
   uint32_t base = 0;
   std::string source;  // "" = the same path
   uint64_t old_size = 0;
-  Bytes patch;  // PATCH: varint-framed zstd frames
+  Bytes patch;         // PATCH: varint-framed zstd frames
+  uint64_t frame = 0;  // LITERAL: the literal frame holding the content
+};
+
+// One frame of the literal section being built.
+struct LiteralFrame {
+  ContentKind kind = ContentKind::kText;
+  std::vector<const TargetFile*> files;
+  Bytes section_bytes;  // head + zstd frame
+  DeltaLiteralFrameStats stats;
 };
 
 // The path with every run of digits replaced by '#': "libc.so.6.1" -> "libc.so.#.#".
@@ -116,10 +132,11 @@ class Encoder {
   Status ChooseOp(TargetFile& file);
   std::optional<size_t> PatchSource(const TargetFile& file) const;
   Status MakePatch(TargetFile& file) const;
+  Result<ContentKind> Classify(size_t layer, std::string_view path, uint64_t size) const;
+  Status PlanLiteralFrames();
+  Status CompressFrame(LiteralFrame& frame) const;
   Result<Bytes> CompressRecipe(WireHeader& wire);
-  Status WriteLiterals(OutputFile& out, WireHeader& wire);
-  Status Assemble(const std::string& out_path, WireHeader& wire, const Bytes& recipe,
-                  OutputFile& literals);
+  Status Assemble(const std::string& out_path, WireHeader& wire, const Bytes& recipe);
 
   LayerStore& store_;
   std::vector<Digest> bases_;
@@ -131,6 +148,7 @@ class Encoder {
   std::unordered_map<std::string, std::vector<size_t>> by_shape_;
   std::unordered_map<uint64_t, std::vector<size_t>> by_size_;
   std::vector<TargetFile> files_;
+  std::vector<LiteralFrame> frames_;
   Bytes trailing_raw_;
   uint64_t target_length_ = 0;
   uint32_t prefix_base_ = 0;
@@ -158,11 +176,12 @@ Status Encoder::CheckArguments() const {
 
 Status Encoder::IndexBases() {
   for (uint32_t b = 0; b < bases_.size(); ++b) {
+    uint64_t position = 0;
     RETURN_IF_ERROR(VisitLayerSplit(
         store_, bases_[b], [](ByteSpan) { return Status::Ok(); },
         [&](uint64_t size, std::string_view path) -> Status {
           size_t index = base_files_.size();
-          base_files_.push_back(BaseFile{b, std::string(path), size, std::nullopt});
+          base_files_.push_back(BaseFile{b, position++, std::string(path), size});
           by_path_[std::string(path)].push_back(index);
           by_shape_[Shape(path)].push_back(index);
           by_size_[size].push_back(index);
@@ -294,7 +313,7 @@ Result<Bytes> Encoder::CompressRecipe(WireHeader& wire) {
     RETURN_IF_ERROR(writer.AddFileHead(f.size, f.path));
     if (f.op == kOpCopy) RETURN_IF_ERROR(writer.AddOpCopy(f.base, f.source));
     if (f.op == kOpPatch) RETURN_IF_ERROR(writer.AddOpPatch(f.base, f.source, f.old_size));
-    if (f.op == kOpLiteral) RETURN_IF_ERROR(writer.AddOpLiteral());
+    if (f.op == kOpLiteral) RETURN_IF_ERROR(writer.AddOpLiteral(f.frame));
   }
   RETURN_IF_ERROR(writer.AddRaw(trailing_raw_));
   RETURN_IF_ERROR(writer.Finish());
@@ -314,34 +333,99 @@ Result<Bytes> Encoder::CompressRecipe(WireHeader& wire) {
   return compressed;
 }
 
-Status Encoder::WriteLiterals(OutputFile& out, WireHeader& wire) {
-  ZstdCompressor compressor({options_.level, options_.window_log, options_.threads},
-                            [&](ByteSpan b) { return out.Write(b); });
-  uint64_t length = 0;
-  for (const TargetFile& f : files_) {
+Result<ContentKind> Encoder::Classify(size_t layer, std::string_view path, uint64_t size) const {
+  ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(layer, path, size));
+  Bytes head(std::min<uint64_t>(size, kClassifySample));
+  RETURN_IF_ERROR(PreadExact(fd.get(), head, 0));
+  return ClassifyContent(path, head);
+}
+
+// Sorts the LITERAL files into frames by kind (recipe order within a frame)
+// and classifies the base files a prefix could use.
+Status Encoder::PlanLiteralFrames() {
+  std::vector<std::vector<TargetFile*>> by_kind(kContentKinds);
+  for (TargetFile& f : files_) {
     if (f.op != kOpLiteral) continue;
-    ++stats_.literal_files;
-    ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(bases_.size(), f.path, f.size));
-    RETURN_IF_ERROR(CopyFd(fd.get(), f.size, [&](ByteSpan b) { return compressor.Write(b); }));
-    length += f.size;
+    ASSIGN_OR_RETURN(ContentKind kind, Classify(bases_.size(), f.path, f.size));
+    by_kind[static_cast<size_t>(kind)].push_back(&f);
   }
-  wire.header.literal_length = length;
-  if (length > 0) RETURN_IF_ERROR(compressor.Finish());
-  RETURN_IF_ERROR(out.Flush());
-  wire.header.literal_bytes = out.bytes();
-  stats_.literal_input_bytes = length;
+  for (int k = 0; k < kContentKinds; ++k) {
+    uint64_t content = kMaxFrameContent;
+    for (TargetFile* f : by_kind[k]) {
+      if (content + f->size > kMaxFrameContent && content > 0) {
+        frames_.push_back(LiteralFrame{static_cast<ContentKind>(k)});
+        content = 0;
+      }
+      f->frame = frames_.size() - 1;
+      frames_.back().files.push_back(f);
+      content += f->size;
+    }
+  }
+  if (frames_.empty()) return Status::Ok();
+  for (BaseFile& b : base_files_) {
+    if (b.size < kMinPrefixPiece) continue;
+    ASSIGN_OR_RETURN(b.kind, Classify(b.base, b.path, b.size));
+  }
   return Status::Ok();
 }
 
-Status Encoder::Assemble(const std::string& out_path, WireHeader& wire, const Bytes& recipe,
-                         OutputFile& literals) {
+uint64_t PrefixBudget(int window_log) {
+  if (const char* env = std::getenv("FLOTILLA_DELTA_PREFIX_LOG")) {
+    return uint64_t{1} << std::atoi(env);
+  }
+  return uint64_t{1} << (window_log - 1);
+}
+
+Status Encoder::CompressFrame(LiteralFrame& frame) const {
+  std::vector<std::string> paths;
+  Bytes content;
+  for (const TargetFile* f : frame.files) {
+    paths.push_back(f->path);
+    ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(bases_.size(), f->path, f->size));
+    size_t at = content.size();
+    content.resize(at + f->size);
+    RETURN_IF_ERROR(PreadExact(fd.get(), std::span(content).subspan(at), 0));
+  }
+  std::vector<PrefixCandidate> candidates;
+  for (size_t i = 0; i < base_files_.size(); ++i) {
+    if (base_files_[i].kind == frame.kind) {
+      candidates.push_back({i, base_files_[i].path, base_files_[i].size});
+    }
+  }
+  LiteralFrameHead head;
+  head.kind = static_cast<uint8_t>(frame.kind);
+  Bytes prefix;
+  for (const ChosenPiece& piece :
+       ChoosePrefix(frame.kind, paths, candidates, PrefixBudget(options_.window_log))) {
+    const BaseFile& b = base_files_[piece.id];
+    head.extents.push_back({b.base, b.position, 0, piece.length});
+    ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(b.base, b.path, b.size));
+    size_t at = prefix.size();
+    prefix.resize(at + piece.length);
+    RETURN_IF_ERROR(PreadExact(fd.get(), std::span(prefix).subspan(at), 0));
+  }
+  ASSIGN_OR_RETURN(Bytes compressed,
+                   CompressWithPrefix(content, prefix, options_.level, options_.window_log));
+  head.content_length = content.size();
+  head.frame_bytes = compressed.size();
+  EncodeLiteralFrameHead(head, frame.section_bytes);
+  frame.section_bytes.insert(frame.section_bytes.end(), compressed.begin(), compressed.end());
+  frame.stats = {ContentKindName(frame.kind), frame.files.size(), content.size(),
+                 head.extents.size(),         prefix.size(),      frame.section_bytes.size()};
+  return Status::Ok();
+}
+
+Status Encoder::Assemble(const std::string& out_path, WireHeader& wire, const Bytes& recipe) {
   for (const TargetFile& f : files_) wire.header.patch_bytes += f.patch.size();
+  for (const LiteralFrame& frame : frames_) {
+    wire.header.literal_length += frame.stats.input_bytes;
+    wire.header.literal_bytes += frame.section_bytes.size();
+  }
+  wire.header.literal_frames = frames_.size();
   ASSIGN_OR_RETURN(auto out, OutputFile::Create(out_path + ".partial"));
   RETURN_IF_ERROR(out->Write(EncodeHeader(wire)));
   RETURN_IF_ERROR(out->Write(recipe));
-  if (::lseek(literals.fd(), 0, SEEK_SET) != 0) return IOErrorFromErrno("seek literals", errno);
-  RETURN_IF_ERROR(
-      CopyFd(literals.fd(), literals.bytes(), [&](ByteSpan b) { return out->Write(b); }));
+  for (const LiteralFrame& frame : frames_) RETURN_IF_ERROR(out->Write(frame.section_bytes));
   for (const TargetFile& f : files_) RETURN_IF_ERROR(out->Write(f.patch));
   Digest checksum = out->FinishDigest();
   RETURN_IF_ERROR(out->Write(checksum.bytes()));
@@ -364,22 +448,26 @@ Result<DeltaEncodeStats> Encoder::Run(const std::string& out_path) {
   }
   RETURN_IF_ERROR(RunParallel(patched.size(), options_.threads,
                               [&](size_t i) { return MakePatch(*patched[i]); }));
+  RETURN_IF_ERROR(PlanLiteralFrames());
+  RETURN_IF_ERROR(RunParallel(frames_.size(), options_.threads,
+                              [&](size_t i) { return CompressFrame(frames_[i]); }));
   WireHeader wire;
   wire.header.bases = bases_;
   wire.header.target = target_;
   wire.header.target_length = target_length_;
   wire.header.window_log = options_.window_log;
   ASSIGN_OR_RETURN(Bytes recipe, CompressRecipe(wire));
-  ASSIGN_OR_RETURN(auto literals, OutputFile::Create(out_path + ".literal.partial"));
-  RETURN_IF_ERROR(WriteLiterals(*literals, wire));
-  RETURN_IF_ERROR(Assemble(out_path, wire, recipe, *literals));
+  RETURN_IF_ERROR(Assemble(out_path, wire, recipe));
   stats_.header = wire.header;
   stats_.files = files_.size();
   for (const TargetFile& f : files_) {
     stats_.copied_files += f.op == kOpCopy;
     stats_.patched_files += f.op == kOpPatch;
     if (f.op == kOpPatch) stats_.patched_input_bytes += f.size;
+    stats_.literal_files += f.op == kOpLiteral;
+    if (f.op == kOpLiteral) stats_.literal_input_bytes += f.size;
   }
+  for (const LiteralFrame& frame : frames_) stats_.literal_frames.push_back(frame.stats);
   return stats_;
 }
 

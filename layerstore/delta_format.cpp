@@ -70,6 +70,7 @@ Bytes EncodeHeader(const WireHeader& wire) {
   PutVarint(body, h.recipe_bytes);
   PutVarint(body, h.literal_length);
   PutVarint(body, h.literal_bytes);
+  PutVarint(body, h.literal_frames);
   PutVarint(body, h.patch_bytes);
   Bytes out(kMagic.begin(), kMagic.end());
   out.push_back(static_cast<uint8_t>(h.version));
@@ -105,9 +106,13 @@ Result<WireHeader> DecodeHeaderBody(ByteSpan body) {
   ASSIGN_OR_RETURN(h.recipe_bytes, GetVarint(body, pos));
   ASSIGN_OR_RETURN(h.literal_length, GetVarint(body, pos));
   ASSIGN_OR_RETURN(h.literal_bytes, GetVarint(body, pos));
+  ASSIGN_OR_RETURN(h.literal_frames, GetVarint(body, pos));
   ASSIGN_OR_RETURN(h.patch_bytes, GetVarint(body, pos));
   if (pos != body.size()) return Corruption("delta: header has trailing bytes");
   if (wire.prefix_base >= nbases) return Corruption("delta: prefix base out of range");
+  if (h.literal_frames > kMaxLiteralFrames || (h.literal_frames == 0) != (h.literal_length == 0)) {
+    return Corruption("delta: bad literal frame count");
+  }
   if (wire.prefix_length > (uint64_t{1} << h.window_log)) {
     return Corruption("delta: recipe prefix larger than the window");
   }
@@ -173,7 +178,24 @@ Status RecipeWriter::AddOpPatch(uint64_t base, std::string_view source_path, uin
   return Emit(op);
 }
 
-Status RecipeWriter::AddOpLiteral() { return Emit(Bytes{kOpLiteral}); }
+Status RecipeWriter::AddOpLiteral(uint64_t frame) {
+  Bytes op{kOpLiteral};
+  PutVarint(op, frame);
+  return Emit(op);
+}
+
+void EncodeLiteralFrameHead(const LiteralFrameHead& head, Bytes& out) {
+  out.push_back(head.kind);
+  PutVarint(out, head.extents.size());
+  for (const PrefixExtent& e : head.extents) {
+    PutVarint(out, e.base);
+    PutVarint(out, e.file);
+    PutVarint(out, e.offset);
+    PutVarint(out, e.length);
+  }
+  PutVarint(out, head.content_length);
+  PutVarint(out, head.frame_bytes);
+}
 
 Status RecipeWriter::Finish() {
   RETURN_IF_ERROR(FlushRaw());

@@ -27,9 +27,32 @@ inline constexpr size_t kMaxBases = 256;
 inline constexpr size_t kMaxPath = 4096;
 inline constexpr size_t kMaxRawRecordBytes = 64 * 1024;
 inline constexpr size_t kTrailerBytes = 32;
+// A literal frame's prefix: at most this many extents (their bytes <= 2^W).
+inline constexpr size_t kMaxPrefixExtents = 4096;
+// At most this many literal frames in a delta.
+inline constexpr uint64_t kMaxLiteralFrames = 1 << 16;
 
 enum RecordType : uint8_t { kRecordEnd = 0, kRecordRaw = 1, kRecordFile = 2 };
 enum OpType : uint8_t { kOpCopy = 0, kOpPatch = 1, kOpLiteral = 2 };
+
+// One extent of a literal frame's prefix: `length` bytes at `offset` of the
+// `file`-th regular file with content of bases[base], counted in tar-split order.
+struct PrefixExtent {
+  uint64_t base = 0;
+  uint64_t file = 0;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
+// What precedes a literal frame's zstd bytes in the literal section.
+struct LiteralFrameHead {
+  uint8_t kind = 0;  // a ContentKind (delta_literals.h); informational for the applier
+  std::vector<PrefixExtent> extents;
+  uint64_t content_length = 0;  // decompressed bytes
+  uint64_t frame_bytes = 0;     // the zstd frame's bytes that follow
+};
+// Appends the serialized head.
+void EncodeLiteralFrameHead(const LiteralFrameHead& head, Bytes& out);
 
 // The header fields after the magic and version (DeltaHeader plus what only
 // the codec needs).
@@ -67,7 +90,7 @@ class RecipeWriter {
   Status AddFileHead(uint64_t size, std::string_view path);
   Status AddOpCopy(uint64_t base, std::string_view source_path);
   Status AddOpPatch(uint64_t base, std::string_view source_path, uint64_t old_size);
-  Status AddOpLiteral();
+  Status AddOpLiteral(uint64_t frame);
   Status Finish();
   uint64_t bytes() const { return bytes_; }
 

@@ -278,7 +278,7 @@ TEST_F(DeltaRefusalTest, CorruptedDeltaIsRefusedAndNothingKept) {
   const uint64_t patches = trailer - header->patch_bytes;
   const uint64_t literals = patches - header->literal_bytes;
   const uint64_t recipe = literals - header->recipe_bytes;
-  for (uint64_t at : {recipe + 10, literals + 20, patches + 6, trailer + 3, recipe + 4}) {
+  for (uint64_t at : {recipe + 10, patches - 8, patches + 6, trailer + 3, recipe + 4}) {
     SCOPED_TRACE("byte " + std::to_string(at));
     Bytes bad = delta_;
     bad[at] ^= 0x40;
@@ -367,6 +367,22 @@ TEST_F(DeltaRefusalTest, HeaderAndApplyIntoTheStore) {
                   .ok());
   EXPECT_TRUE(regenerated == target_tar_);
   ExpectNoTempFiles();
+}
+
+TEST_F(DeltaRefusalTest, UnknownFormatVersionIsRefusedWithAClearError) {
+  Add(*device_, base_tar_);
+  for (uint8_t version : {uint8_t{1}, uint8_t{3}}) {
+    Bytes other = delta_;
+    other[8] = version;
+    MemoryByteSource source(other);
+    auto header = ReadDeltaHeader(source);
+    ASSERT_FALSE(header.ok());
+    EXPECT_NE(header.status().message().find("format version " + std::to_string(version) +
+                                             " is not supported"),
+              std::string::npos)
+        << header.status().ToString();
+    ExpectRefused(other, StatusCode::kCorruption);
+  }
 }
 
 TEST_F(DeltaTest, EncoderRefusesBadArguments) {
