@@ -46,7 +46,6 @@ class MetricsServer {
 
 // Client side: sends `request` to the daemon at `socket_path` and returns its
 // JSON response; an error response ({"error": "..."}) becomes a Status.
-Result<Json> ControlRequest(const std::string& socket_path, const Json& request,
-                            Duration timeout);
+Result<Json> ControlRequest(const std::string& socket_path, const Json& request, Duration timeout);
 
 }  // namespace flotilla::node

@@ -1,0 +1,101 @@
+// One request and one response per connection, served from a listening
+// socket without ever waiting: the machinery under ControlServer and
+// MetricsServer (control_server.h).
+//
+// Poll() accepts what is pending, reads what has arrived, answers complete
+// requests and writes what the socket takes, then returns. Every socket is
+// non-blocking; a request is bounded (`max_request_bytes`), so is the number
+// of open connections, and a connection that has not finished within
+// `deadline` of its accept (a silent client, or one that stops reading its
+// response) is closed, so no client can stall the caller's event loop.
+//
+// Thread-safety: none; call everything from one thread (the daemon's loop).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <list>
+#include <string>
+#include <string_view>
+
+#include "core/clock.h"
+
+namespace flotilla::node {
+
+// An owned file descriptor, closed on destruction.
+class OwnedFd {
+ public:
+  OwnedFd() = default;
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  ~OwnedFd() { Reset(); }
+  OwnedFd(OwnedFd&& other) noexcept : fd_(other.Release()) {}
+  OwnedFd& operator=(OwnedFd&& other) noexcept;
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int Release();
+  void Reset();
+
+ private:
+  int fd_ = -1;
+};
+
+struct ConnectionLimits {
+  size_t max_request_bytes = 64 << 10;
+  size_t max_connections = 16;  // more pending clients wait in the backlog
+  Duration deadline = std::chrono::seconds(5);
+};
+
+// What a protocol on top of the pool decides.
+struct ConnectionProtocol {
+  // Whether `received` holds a whole request. `peer_closed`: the client shut
+  // down its sending side, so no more bytes will come.
+  std::function<bool(std::string_view received, bool peer_closed)> complete;
+  // The response to a whole request; the connection closes once it is sent.
+  std::function<std::string(std::string_view request)> respond;
+  // Sent instead when a request exceeds max_request_bytes.
+  std::string too_large_response;
+  // Optional: checked right after accept; a non-empty string is sent as the
+  // response (and the request never read), e.g. for a refused peer.
+  std::function<std::string(int fd)> refuse;
+};
+
+class ConnectionPool {
+ public:
+  // REQUIRES: `listener` is a listening socket. It is made non-blocking.
+  ConnectionPool(OwnedFd listener, ConnectionProtocol protocol, ConnectionLimits limits,
+                 const Clock& clock);
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  void Poll();
+  int listener_fd() const { return listener_.get(); }
+  size_t open_connections() const { return connections_.size(); }
+
+ private:
+  struct Connection {
+    OwnedFd fd;
+    MonoTime deadline;
+    std::string received;
+    std::string response;
+    size_t sent = 0;
+    bool responding = false;
+  };
+  void AcceptPending(MonoTime now);
+  // Reads what has arrived and prepares the response once the request is
+  // whole; false when the connection is finished with.
+  bool ReadRequest(Connection& c);
+  // Writes what the socket takes; false once done or when the peer is gone.
+  bool WriteResponse(Connection& c);
+
+  OwnedFd listener_;
+  ConnectionProtocol protocol_;
+  ConnectionLimits limits_;
+  const Clock& clock_;
+  std::list<Connection> connections_;
+};
+
+// Puts `fd` in non-blocking mode; false on failure.
+bool SetNonBlocking(int fd);
+
+}  // namespace flotilla::node

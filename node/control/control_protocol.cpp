@@ -1,0 +1,209 @@
+#include "node/control/control_protocol.h"
+
+#include <set>
+
+namespace flotilla::node {
+namespace {
+
+Json AppToJson(const AppView& a) {
+  return Json{{"name", a.name},
+              {"phase", a.phase},
+              {"target_release", a.target_release},
+              {"ready_release", a.ready_release},
+              {"running_release", a.running_release},
+              {"previous_release", a.previous_release},
+              {"container_state", a.container_state},
+              {"restarts", a.restarts},
+              {"bytes_done", a.bytes_done},
+              {"bytes_total", a.bytes_total},
+              {"rate_bytes_per_s", a.rate_bytes_per_s},
+              {"peers", a.peers},
+              {"eta_s", a.eta_s},
+              {"bytes_from_peers", a.bytes_from_peers},
+              {"bytes_from_origin", a.bytes_from_origin},
+              {"last_error", a.last_error}};
+}
+
+// Reads member `key` of `object` into `out` when present; throws
+// Json::type_error when it has another type (caught by ViewFromJson).
+template <typename T>
+void ReadMember(const Json& object, const char* key, T& out) {
+  out = object.value(key, out);
+}
+
+AppView AppFromJson(const Json& j) {
+  AppView a;
+  ReadMember(j, "name", a.name);
+  ReadMember(j, "phase", a.phase);
+  ReadMember(j, "target_release", a.target_release);
+  ReadMember(j, "ready_release", a.ready_release);
+  ReadMember(j, "running_release", a.running_release);
+  ReadMember(j, "previous_release", a.previous_release);
+  ReadMember(j, "container_state", a.container_state);
+  ReadMember(j, "restarts", a.restarts);
+  ReadMember(j, "bytes_done", a.bytes_done);
+  ReadMember(j, "bytes_total", a.bytes_total);
+  ReadMember(j, "rate_bytes_per_s", a.rate_bytes_per_s);
+  ReadMember(j, "peers", a.peers);
+  ReadMember(j, "eta_s", a.eta_s);
+  ReadMember(j, "bytes_from_peers", a.bytes_from_peers);
+  ReadMember(j, "bytes_from_origin", a.bytes_from_origin);
+  ReadMember(j, "last_error", a.last_error);
+  return a;
+}
+
+Json Message(std::string text) { return Json{{"message", std::move(text)}}; }
+
+std::string Respond(const Json& json) { return DumpJson(json) + "\n"; }
+
+// The request's "app": a non-empty string.
+Result<std::string> AppOf(const Json& request) {
+  auto it = request.find("app");
+  if (it == request.end() || !it->is_string() || it->get<std::string>().empty()) {
+    return InvalidArgument("request needs \"app\": the name of an app");
+  }
+  return it->get<std::string>();
+}
+
+Result<size_t> MaxBytesOf(const Json& request) {
+  auto it = request.find("max_bytes");
+  if (it == request.end()) return kDefaultLogBytes;
+  if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > kMaxLogBytes) {
+    return InvalidArgument("\"max_bytes\" must be an integer in 1.." +
+                           std::to_string(kMaxLogBytes));
+  }
+  return static_cast<size_t>(it->get<uint64_t>());
+}
+
+Status RefuseUnknownKeys(const Json& request, const std::set<std::string>& allowed) {
+  for (const auto& [key, value] : request.items()) {
+    if (!allowed.count(key)) return InvalidArgument("unknown key '" + key + "' in request");
+  }
+  return Status::Ok();
+}
+
+Result<Json> Dispatch(NodeControl& control, const Json& request) {
+  auto op_it = request.find("op");
+  if (op_it == request.end() || !op_it->is_string()) {
+    return InvalidArgument("request needs \"op\": status, logs, update or rollback");
+  }
+  const std::string op = op_it->get<std::string>();
+  if (op == "status") {
+    RETURN_IF_ERROR(RefuseUnknownKeys(request, {"op"}));
+    return ViewToJson(control.View());
+  }
+  if (op == "update") {
+    RETURN_IF_ERROR(RefuseUnknownKeys(request, {"op"}));
+    control.UpdateNow();
+    return Message("refreshing metadata now; a newer release starts downloading at once");
+  }
+  if (op == "rollback") {
+    RETURN_IF_ERROR(RefuseUnknownKeys(request, {"op", "app"}));
+    ASSIGN_OR_RETURN(std::string app, AppOf(request));
+    ASSIGN_OR_RETURN(std::string message, control.Rollback(app));
+    return Message(std::move(message));
+  }
+  if (op == "logs") {
+    RETURN_IF_ERROR(RefuseUnknownKeys(request, {"op", "app", "max_bytes"}));
+    ASSIGN_OR_RETURN(std::string app, AppOf(request));
+    ASSIGN_OR_RETURN(size_t max_bytes, MaxBytesOf(request));
+    ASSIGN_OR_RETURN(std::string logs, control.Logs(app, max_bytes));
+    return Json{{"app", app}, {"logs", std::move(logs)}};
+  }
+  return InvalidArgument("unknown op '" + op + "' (status, logs, update or rollback)");
+}
+
+}  // namespace
+
+std::string DumpJson(const Json& json, int indent) {
+  return json.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
+Json ViewToJson(const NodeView& view) {
+  Json apps = Json::array();
+  for (const auto& a : view.apps) apps.push_back(AppToJson(a));
+  return Json{{"device_name", view.device_name},
+              {"site", view.site},
+              {"transfer_mode", view.transfer_mode},
+              {"version", view.version},
+              {"enrolled", view.enrolled},
+              {"last_refresh_unix", view.last_refresh_unix},
+              {"last_refresh_error", view.last_refresh_error},
+              {"apps", std::move(apps)},
+              {"refreshes_ok", view.refreshes_ok},
+              {"refreshes_failed", view.refreshes_failed},
+              {"deploys_ok", view.deploys_ok},
+              {"deploys_failed", view.deploys_failed},
+              {"hash_failures", view.hash_failures},
+              {"disk_free_bytes", view.disk_free_bytes},
+              {"store_bytes", view.store_bytes}};
+}
+
+Result<NodeView> ViewFromJson(const Json& json) {
+  if (!json.is_object()) return InvalidArgument("status: the daemon's answer is not an object");
+  NodeView v;
+  try {
+    ReadMember(json, "device_name", v.device_name);
+    ReadMember(json, "site", v.site);
+    ReadMember(json, "transfer_mode", v.transfer_mode);
+    ReadMember(json, "version", v.version);
+    ReadMember(json, "enrolled", v.enrolled);
+    ReadMember(json, "last_refresh_unix", v.last_refresh_unix);
+    ReadMember(json, "last_refresh_error", v.last_refresh_error);
+    ReadMember(json, "refreshes_ok", v.refreshes_ok);
+    ReadMember(json, "refreshes_failed", v.refreshes_failed);
+    ReadMember(json, "deploys_ok", v.deploys_ok);
+    ReadMember(json, "deploys_failed", v.deploys_failed);
+    ReadMember(json, "hash_failures", v.hash_failures);
+    ReadMember(json, "disk_free_bytes", v.disk_free_bytes);
+    ReadMember(json, "store_bytes", v.store_bytes);
+    if (auto it = json.find("apps"); it != json.end()) {
+      if (!it->is_array()) return InvalidArgument("status: \"apps\" is not an array");
+      for (const auto& app : *it) {
+        if (!app.is_object()) return InvalidArgument("status: an app is not an object");
+        v.apps.push_back(AppFromJson(app));
+      }
+    }
+  } catch (const Json::exception& e) {
+    return InvalidArgument(std::string("status: the daemon's answer has a member of the wrong "
+                                       "type: ") +
+                           e.what());
+  }
+  return v;
+}
+
+std::string ErrorResponse(const Status& status) {
+  return Respond(
+      Json{{"error", status.message()}, {"code", std::string(StatusCodeName(status.code()))}});
+}
+
+Status StatusFromErrorResponse(const Json& response) {
+  auto error = response.find("error");
+  if (error == response.end()) return Status::Ok();
+  std::string message = error->is_string() ? error->get<std::string>() : error->dump();
+  StatusCode code = StatusCode::kFailedPrecondition;
+  if (auto c = response.find("code"); c != response.end() && c->is_string()) {
+    for (int i = 1; i <= static_cast<int>(StatusCode::kInternal); ++i) {
+      if (StatusCodeName(static_cast<StatusCode>(i)) == c->get<std::string>()) {
+        code = static_cast<StatusCode>(i);
+      }
+    }
+  }
+  return Status(code, std::move(message));
+}
+
+std::string AnswerControlRequest(NodeControl& control, std::string_view request) {
+  auto parsed = ParseJsonStrict(request, {.max_bytes = kMaxControlRequestBytes, .max_depth = 8});
+  if (!parsed.ok())
+    return ErrorResponse(InvalidArgument("bad request: " + parsed.status().message()));
+  if (!parsed->is_object()) return ErrorResponse(InvalidArgument("bad request: not a JSON object"));
+  try {
+    auto response = Dispatch(control, *parsed);
+    if (!response.ok()) return ErrorResponse(response.status());
+    return Respond(*response);
+  } catch (const std::exception& e) {  // the daemon must outlive any bug behind one request
+    return ErrorResponse(Internal(std::string("request failed: ") + e.what()));
+  }
+}
+
+}  // namespace flotilla::node
