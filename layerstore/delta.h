@@ -6,7 +6,10 @@
 // headers, a reference for every file whose content exists anywhere in the
 // bases (by path or by SHA-256), a zstd patch against the old version for a
 // changed file (in chunks, so that memory stays bounded however large the
-// file), and the remaining new content as one zstd stream.
+// file), and the remaining new content in one zstd frame per kind of file
+// (text, ELF executables, shared libraries, opaque and compressed data), each
+// compressed against similar base files of that kind that the device reads
+// from its store.
 //
 // The applier (device side) streams: it reads base files through the store,
 // writes the rebuilt tar to a temporary file, and keeps it only once its
@@ -66,7 +69,7 @@ struct DeltaHeader {
 // One frame of the literal section: the new files of one kind, compressed
 // against a prefix of similar base files.
 struct DeltaLiteralFrameStats {
-  std::string kind;                // "text", "elf-executable", "shared-library", "opaque"
+  std::string kind;  // "text", "elf-executable", "shared-library", "opaque", "compressed"
   uint64_t files = 0;              // literal files in the frame
   uint64_t input_bytes = 0;        // their bytes
   uint64_t prefix_extents = 0;     // base file pieces in the frame's prefix

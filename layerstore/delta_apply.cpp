@@ -256,7 +256,10 @@ Result<Bytes> Applier::ReadPrefix(const std::vector<PrefixExtent>& extents) {
                         std::to_string(position) + " files");
     }
   }
+  uint64_t total = 0;
+  for (const PrefixExtent& e : extents) total += e.length;
   Bytes prefix;
+  prefix.reserve(total);  // exactly: growing by doubling would hold up to 3x the prefix
   for (const PrefixExtent& e : extents) {
     const SplitFile& file = files[{e.base, e.file}];
     if (e.offset > file.size || e.length > file.size - e.offset) {

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -349,9 +348,18 @@ Status Encoder::PlanLiteralFrames() {
     ASSIGN_OR_RETURN(ContentKind kind, Classify(bases_.size(), f.path, f.size));
     by_kind[static_cast<size_t>(kind)].push_back(&f);
   }
+  // A file of a quarter window or more gets a frame of its own: behind it, the
+  // files after it would be too far from the prefix for zstd to reach it.
+  const uint64_t big = uint64_t{1} << (options_.window_log - 2);
   for (int k = 0; k < kContentKinds; ++k) {
     uint64_t content = kMaxFrameContent;
     for (TargetFile* f : by_kind[k]) {
+      if (f->size >= big) {
+        frames_.push_back(LiteralFrame{static_cast<ContentKind>(k)});
+        f->frame = frames_.size() - 1;
+        frames_.back().files.push_back(f);
+        continue;
+      }
       if (content + f->size > kMaxFrameContent && content > 0) {
         frames_.push_back(LiteralFrame{static_cast<ContentKind>(k)});
         content = 0;
@@ -369,11 +377,11 @@ Status Encoder::PlanLiteralFrames() {
   return Status::Ok();
 }
 
-uint64_t PrefixBudget(int window_log) {
-  if (const char* env = std::getenv("FLOTILLA_DELTA_PREFIX_LOG")) {
-    return uint64_t{1} << std::atoi(env);
-  }
-  return uint64_t{1} << (window_log - 1);
+// The prefix a frame may use: the whole window, except for text, whose
+// similar files are many and small (measured on the Debian corpus: half the
+// window matches as much and names fewer extents).
+uint64_t PrefixBudget(ContentKind kind, int window_log) {
+  return uint64_t{1} << (kind == ContentKind::kText ? window_log - 1 : window_log);
 }
 
 Status Encoder::CompressFrame(LiteralFrame& frame) const {
@@ -396,7 +404,7 @@ Status Encoder::CompressFrame(LiteralFrame& frame) const {
   head.kind = static_cast<uint8_t>(frame.kind);
   Bytes prefix;
   for (const ChosenPiece& piece :
-       ChoosePrefix(frame.kind, paths, candidates, PrefixBudget(options_.window_log))) {
+       ChoosePrefix(frame.kind, paths, candidates, PrefixBudget(frame.kind, options_.window_log))) {
     const BaseFile& b = base_files_[piece.id];
     head.extents.push_back({b.base, b.position, 0, piece.length});
     ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(b.base, b.path, b.size));

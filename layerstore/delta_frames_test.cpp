@@ -57,15 +57,19 @@ KindPair MakeKindPair(uint64_t seed) {
   auto own = [&](bool printable) { return RandomBytes(rng, 2 << 10, printable); };
   KindPair pair;
   std::string exec = shared(false), lib = shared(false), data = shared(false), text = shared(true);
+  const std::string mo("\xde\x12\x04\x95\0\0\0\0", 8);  // a message catalog's magic
+  std::string gz = shared(false);
   pair.base = {{"etc/motd", "hello\n"},
                {"usr/bin/oldtool", Elf(2, exec + own(false))},
                {"usr/lib/libold.so.3", Elf(3, lib + own(false))},
-               {"usr/share/data/old.gz", "\x1f\x8b" + data + own(false)},
+               {"usr/share/doc/old/changelog.gz", "\x1f\x8b" + gz + own(false)},
+               {"usr/share/locale/de/LC_MESSAGES/old.mo", mo + data + own(false)},
                {"usr/share/doc/old/copyright", text + own(true)}};
   pair.target = {{"etc/motd", "hello\n"},
                  {"usr/bin/newtool", Elf(2, exec + own(false))},
                  {"usr/lib/libnew.so.1", Elf(3, lib + own(false))},
-                 {"usr/share/data/new.gz", "\x1f\x8b" + data + own(false)},
+                 {"usr/share/doc/new/changelog.gz", "\x1f\x8b" + gz + own(false)},
+                 {"usr/share/locale/de/LC_MESSAGES/new.mo", mo + data + own(false)},
                  {"usr/share/doc/new/copyright", text + own(true)}};
   return pair;
 }
@@ -180,22 +184,27 @@ std::array<VarintAt, 4> FirstExtent(const Bytes& delta, const DeltaHeader& h) {
 TEST_F(DeltaFramesTest, EachKindGetsAFrameWithASimilarBasePrefix) {
   KindPair pair = MakeKindPair(11);
   DeltaEncodeStats stats = Encode(pair);
-  EXPECT_EQ(stats.literal_files, 4u);
+  EXPECT_EQ(stats.literal_files, 5u);
   EXPECT_EQ(stats.copied_files, 1u);
-  ASSERT_EQ(stats.literal_frames.size(), 4u);
-  EXPECT_EQ(stats.header.literal_frames, 4u);
+  ASSERT_EQ(stats.literal_frames.size(), 5u);
+  EXPECT_EQ(stats.header.literal_frames, 5u);
   std::vector<std::string> kinds;
   for (const DeltaLiteralFrameStats& f : stats.literal_frames) {
     SCOPED_TRACE(f.kind);
     kinds.push_back(f.kind);
     EXPECT_EQ(f.files, 1u);
+    if (f.kind == "compressed") {
+      EXPECT_EQ(f.prefix_extents, 0u);  // compressed data never gets a prefix
+      EXPECT_GT(f.compressed_bytes, f.input_bytes / 2);
+      continue;
+    }
     EXPECT_EQ(f.prefix_extents, 1u);  // the one base file of the same kind
     EXPECT_GT(f.prefix_bytes, 16u << 10);
     // 18 KiB of random bytes: only the prefix makes it compress this well.
     EXPECT_LT(f.compressed_bytes, f.input_bytes / 3);
   }
-  EXPECT_EQ(kinds,
-            (std::vector<std::string>{"text", "elf-executable", "shared-library", "opaque"}));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"text", "elf-executable", "shared-library", "opaque",
+                                             "compressed"}));
   auto applied = Apply(delta_);
   ASSERT_TRUE(applied.ok()) << applied.status().ToString();
   EXPECT_TRUE(ReadFileBounded(dir_ / "out.tar", 1 << 30).value() == target_tar_);
@@ -211,6 +220,22 @@ TEST_F(DeltaFramesTest, OnlyOneKindMakesOneFrame) {
   EXPECT_TRUE(ReadFileBounded(dir_ / "out.tar", 1 << 30).value() == target_tar_);
 }
 
+TEST_F(DeltaFramesTest, FileOfAQuarterWindowGetsAFrameOfItsOwn) {
+  KindPair pair = MakeKindPair(16);
+  std::mt19937_64 rng(16);
+  const std::string mo("\xde\x12\x04\x95\0\0\0\0", 8);
+  pair.target.push_back({"usr/share/locale/fr/LC_MESSAGES/big.mo",
+                         mo + RandomBytes(rng, 300 << 10, false)});
+  DeltaEncodeStats stats = Encode(pair, 20);  // a quarter window: 256 KiB
+  std::vector<uint64_t> opaque_files;
+  for (const auto& f : stats.literal_frames) {
+    if (f.kind == "opaque") opaque_files.push_back(f.files);
+  }
+  EXPECT_EQ(opaque_files, (std::vector<uint64_t>{1, 1}));
+  ASSERT_TRUE(Apply(delta_).ok());
+  EXPECT_TRUE(ReadFileBounded(dir_ / "out.tar", 1 << 30).value() == target_tar_);
+}
+
 TEST_F(DeltaFramesTest, ExtentOutsideItsBaseFileIsRefused) {
   Encode(MakeKindPair(13));
   auto header = ReadDeltaHeaderFile(dir_ / "x.delta");
@@ -221,8 +246,8 @@ TEST_F(DeltaFramesTest, ExtentOutsideItsBaseFileIsRefused) {
   Rewrite(past_end, extent[2], 1);  // offset 1 + the file's length: one byte past its end
   ExpectRefused(past_end, StatusCode::kCorruption, "outside");
   Bytes no_such_file = delta_;
-  Rewrite(no_such_file, extent[1], 100);  // the base has 5 files
-  ExpectRefused(no_such_file, StatusCode::kCorruption, "which has 5 files");
+  Rewrite(no_such_file, extent[1], 100);  // the base has 6 files
+  ExpectRefused(no_such_file, StatusCode::kCorruption, "which has 6 files");
   Bytes no_such_base = delta_;
   Rewrite(no_such_base, extent[0], 1);
   ExpectRefused(no_such_base, StatusCode::kCorruption, "prefix base out of range");

@@ -63,6 +63,9 @@ struct FrameNames {
   }
 };
 
+// A name must resemble the frame's by more than a shared top directory.
+constexpr uint64_t kMinNameScore = 2;
+
 }  // namespace
 
 std::string ContentKindName(ContentKind kind) {
@@ -75,6 +78,8 @@ std::string ContentKindName(ContentKind kind) {
       return "shared-library";
     case ContentKind::kOpaque:
       return "opaque";
+    case ContentKind::kCompressed:
+      return "compressed";
   }
   return "unknown";
 }
@@ -96,15 +101,15 @@ ContentKind ClassifyContent(std::string_view path, ByteSpan head) {
                           StartsWith(head, {0x28, 0xb5, 0x2f, 0xfd}) ||        // zstd
                           StartsWith(head, {'B', 'Z', 'h'}) ||                 // bzip2
                           StartsWith(head, {'P', 'K', 3, 4});                  // zip
-  if (compressed || std::memchr(head.data(), 0, head.size()) != nullptr) {
-    return ContentKind::kOpaque;
-  }
+  if (compressed) return ContentKind::kCompressed;
+  if (std::memchr(head.data(), 0, head.size()) != nullptr) return ContentKind::kOpaque;
   return ContentKind::kText;
 }
 
 std::vector<ChosenPiece> ChoosePrefix(ContentKind kind, const std::vector<std::string>& frame_paths,
                                       const std::vector<PrefixCandidate>& candidates,
                                       uint64_t budget) {
+  if (kind == ContentKind::kCompressed) return {};
   const FrameNames frame(frame_paths);
   const bool any_qualifies =
       kind == ContentKind::kElfExecutable || kind == ContentKind::kSharedLibrary;
@@ -116,7 +121,7 @@ std::vector<ChosenPiece> ChoosePrefix(ContentKind kind, const std::vector<std::s
   for (const PrefixCandidate& c : candidates) {
     if (c.size < kMinPrefixPiece) continue;
     uint64_t score = frame.Score(c.path);
-    if (score > 0 || any_qualifies) ranked.push_back({score, &c});
+    if (score >= kMinNameScore || any_qualifies) ranked.push_back({score, &c});
   }
   std::sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
     if (a.score != b.score) return a.score > b.score;

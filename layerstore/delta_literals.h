@@ -17,9 +17,10 @@ enum class ContentKind : uint8_t {
   kText = 0,           // no NUL byte in its first kClassifySample bytes
   kElfExecutable = 1,  // ELF executables, PIE executables, objects
   kSharedLibrary = 2,  // ELF ET_DYN whose name has ".so"
-  kOpaque = 3,         // other binary data: compressed files, databases, magic.mgc
+  kOpaque = 3,         // other binary data: message catalogs, databases, magic.mgc
+  kCompressed = 4,     // gzip, xz, zstd, bzip2, zip: no prefix can help
 };
-inline constexpr int kContentKinds = 4;
+inline constexpr int kContentKinds = 5;
 // How many leading bytes ClassifyContent looks at.
 inline constexpr size_t kClassifySample = 4096;
 
@@ -48,7 +49,8 @@ inline constexpr uint64_t kMinPrefixPiece = 1024;
 // two directories) and returns the best ones up to `budget` bytes, the most
 // similar LAST (nearest the frame's content, where zstd's offsets are
 // cheapest). For ELF kinds any candidate qualifies (the format's boilerplate
-// matches); for text and opaque data only those whose name resembles one.
+// matches); for text and opaque data only those whose name resembles one;
+// for compressed data none.
 std::vector<ChosenPiece> ChoosePrefix(ContentKind kind, const std::vector<std::string>& frame_paths,
                                       const std::vector<PrefixCandidate>& candidates,
                                       uint64_t budget);
