@@ -63,18 +63,18 @@ struct DeltaHeader {
   uint64_t literal_bytes = 0;
   uint64_t patch_bytes = 0;
   uint64_t literal_frames = 0;  // zstd frames in the literal section (one per kind of file)
-  uint64_t delta_length = 0;  // the whole delta file, trailer included
+  uint64_t delta_length = 0;    // the whole delta file, trailer included
 };
 
 // One frame of the literal section: the new files of one kind, compressed
 // against a prefix of similar base files.
 struct DeltaLiteralFrameStats {
-  std::string kind;  // "text", "elf-executable", "shared-library", "opaque", "compressed"
-  uint64_t files = 0;              // literal files in the frame
-  uint64_t input_bytes = 0;        // their bytes
-  uint64_t prefix_extents = 0;     // base file pieces in the frame's prefix
-  uint64_t prefix_bytes = 0;       // bytes of the prefix (<= 2^window_log)
-  uint64_t compressed_bytes = 0;   // the frame's bytes in the delta, head included
+  std::string kind;          // "text", "elf-executable", "shared-library", "opaque", "compressed"
+  uint64_t files = 0;        // literal files in the frame
+  uint64_t input_bytes = 0;  // their bytes
+  uint64_t prefix_extents = 0;    // base file pieces in the frame's prefix
+  uint64_t prefix_bytes = 0;      // bytes of the prefix (<= 2^window_log)
+  uint64_t compressed_bytes = 0;  // the frame's bytes in the delta, head included
 };
 
 // What encoding did, for the one-line summary of `delta create`.

@@ -285,8 +285,8 @@ Status Applier::DecodeLiterals(OutputFile& literals) {
     }
     ASSIGN_OR_RETURN(Bytes prefix, ReadPrefix(head.extents));
     frames_.push_back({literals.bytes(), 0, head.content_length});
-    RETURN_IF_ERROR(decoder.Begin(prefix, head.content_length,
-                                  [&](ByteSpan b) { return literals.Write(b); }));
+    RETURN_IF_ERROR(
+        decoder.Begin(prefix, head.content_length, [&](ByteSpan b) { return literals.Write(b); }));
     RETURN_IF_ERROR(delta_.Stream(head.frame_bytes, [&](ByteSpan b) { return decoder.Write(b); }));
     RETURN_IF_ERROR(decoder.End().WithContext("literal frame " + std::to_string(i)));
     if (decoder.output_bytes() != head.content_length) return Corruption("literal frame is short");

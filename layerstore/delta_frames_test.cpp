@@ -28,7 +28,10 @@ std::string RandomBytes(std::mt19937_64& rng, size_t n, bool printable) {
 
 // An ELF header (64-bit little-endian) of type `elf_type`, then `body`.
 std::string Elf(uint16_t elf_type, const std::string& body) {
-  std::string head("\x7f" "ELF\x02\x01\x01", 7);
+  std::string head(
+      "\x7f"
+      "ELF\x02\x01\x01",
+      7);
   head.resize(16, '\0');
   head.push_back(static_cast<char>(elf_type & 0xff));
   head.push_back(static_cast<char>(elf_type >> 8));
@@ -224,8 +227,8 @@ TEST_F(DeltaFramesTest, FileOfAQuarterWindowGetsAFrameOfItsOwn) {
   KindPair pair = MakeKindPair(16);
   std::mt19937_64 rng(16);
   const std::string mo("\xde\x12\x04\x95\0\0\0\0", 8);
-  pair.target.push_back({"usr/share/locale/fr/LC_MESSAGES/big.mo",
-                         mo + RandomBytes(rng, 300 << 10, false)});
+  pair.target.push_back(
+      {"usr/share/locale/fr/LC_MESSAGES/big.mo", mo + RandomBytes(rng, 300 << 10, false)});
   DeltaEncodeStats stats = Encode(pair, 20);  // a quarter window: 256 KiB
   std::vector<uint64_t> opaque_files;
   for (const auto& f : stats.literal_frames) {

@@ -96,11 +96,11 @@ ContentKind ClassifyContent(std::string_view path, ByteSpan head) {
     }
     return ContentKind::kElfExecutable;
   }
-  const bool compressed = StartsWith(head, {0x1f, 0x8b}) ||                    // gzip
-                          StartsWith(head, {0xfd, '7', 'z', 'X', 'Z', 0}) ||   // xz
-                          StartsWith(head, {0x28, 0xb5, 0x2f, 0xfd}) ||        // zstd
-                          StartsWith(head, {'B', 'Z', 'h'}) ||                 // bzip2
-                          StartsWith(head, {'P', 'K', 3, 4});                  // zip
+  const bool compressed = StartsWith(head, {0x1f, 0x8b}) ||                   // gzip
+                          StartsWith(head, {0xfd, '7', 'z', 'X', 'Z', 0}) ||  // xz
+                          StartsWith(head, {0x28, 0xb5, 0x2f, 0xfd}) ||       // zstd
+                          StartsWith(head, {'B', 'Z', 'h'}) ||                // bzip2
+                          StartsWith(head, {'P', 'K', 3, 4});                 // zip
   if (compressed) return ContentKind::kCompressed;
   if (std::memchr(head.data(), 0, head.size()) != nullptr) return ContentKind::kOpaque;
   return ContentKind::kText;
