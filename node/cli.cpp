@@ -26,7 +26,8 @@ int RunCli(int argc, char** argv) {
 
   // Each action returns -1 when none of its group's subcommands was chosen.
   std::vector<CommandAction> groups = {RegisterTufCommands(app), RegisterStoreCommands(app),
-                                       RegisterAppCommands(app), RegisterRunCommand(app)};
+                                       RegisterAppCommands(app), RegisterRunCommand(app),
+                                       RegisterControlCommands(app)};
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,232 @@
+// `flotilla-node status|apps|logs|update|rollback`: clients of the daemon's
+// control API (docs/node.md, "Control API"). Exit codes: 0 ok, 1 error, 2 usage.
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "node/commands.h"
+#include "node/control/control_protocol.h"
+#include "node/control/control_server.h"
+#include "node/control/status_format.h"
+#include "node/daemon/node_config.h"
+
+namespace flotilla::node {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+// Where the daemon listens: --socket, else control_socket of --config.
+struct Target {
+  std::string config = "/etc/flotilla/node.json";
+  std::string socket;
+};
+
+struct ControlFlags {
+  Target target;
+  bool json = false;
+  bool watch = false;
+  bool now = false;
+  std::string app;
+  std::string bytes;  // parsed here: a usage error must exit with 2
+};
+
+void AddTargetOptions(CLI::App* command, Target& target) {
+  command->add_option("--config", target.config,
+                      "Node configuration to read control_socket from (default "
+                      "/etc/flotilla/node.json)");
+  command->add_option("--socket", target.socket,
+                      "The daemon's control socket (instead of --config)");
+  command->allow_extras();  // unknown arguments are refused by Usage() with exit code 2
+}
+
+Result<std::string> SocketPath(const Target& target) {
+  if (!target.socket.empty()) return target.socket;
+  auto config = LoadNodeConfig(target.config);
+  if (!config.ok()) {
+    return Status(config.status().code(),
+                  "cannot find the control socket: " + config.status().message() +
+                      " (pass --config FILE or --socket PATH)");
+  }
+  return config->control_socket.empty() ? DataLayout(config->data_dir).control_socket()
+                                        : config->control_socket;
+}
+
+Result<Json> Ask(const Target& target, const Json& request, Duration timeout) {
+  ASSIGN_OR_RETURN(std::string path, SocketPath(target));
+  return ControlRequest(path, request, timeout);
+}
+
+int Fail(std::string_view command, const Status& status) {
+  fmt::print(stderr, "flotilla-node {}: {}\n", command, status.message());
+  return kExitError;
+}
+
+// Non-zero when `command` got arguments it does not know.
+int Usage(const CLI::App* command) {
+  if (command->remaining().empty()) return 0;
+  fmt::print(stderr, "flotilla-node {}: unexpected argument '{}'\n\n{}", command->get_name(),
+             command->remaining().front(), command->help());
+  return kExitUsage;
+}
+
+Result<NodeView> FetchView(const Target& target) {
+  ASSIGN_OR_RETURN(Json json, Ask(target, {{"op", "status"}}, 10s));
+  return ViewFromJson(json);
+}
+
+int64_t NowUnix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+size_t CountLines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
+
+// Redraws the status in place about once a second: until interrupted with
+// --watch, else until no transfer runs. Plain blocks, one after another, when
+// stdout is not a terminal.
+int WatchStatus(const Target& target, bool forever, bool terminal) {
+  size_t drawn_lines = 0;
+  for (bool first = true;; first = false) {
+    auto view = FetchView(target);
+    if (!view.ok()) return Fail("status", view.status());
+    std::string text = FormatStatus(*view, NowUnix(), terminal);
+    if (terminal && drawn_lines > 0) fmt::print("\x1b[{}F\x1b[J", drawn_lines);
+    if (!terminal && !first) fmt::print("\n");
+    fmt::print("{}", text);
+    std::fflush(stdout);
+    drawn_lines = CountLines(text);
+    if (!forever && !Transferring(*view)) return 0;
+    std::this_thread::sleep_for(1s);
+  }
+}
+
+int RunStatus(const ControlFlags& f, const CLI::App* command) {
+  if (int usage = Usage(command)) return usage;
+  if (f.json) {
+    auto json = Ask(f.target, {{"op", "status"}}, 10s);
+    if (!json.ok()) return Fail("status", json.status());
+    fmt::print("{}\n", DumpJson(*json, 2));
+    return 0;
+  }
+  const bool terminal = ::isatty(STDOUT_FILENO) == 1;
+  if (f.watch || terminal) return WatchStatus(f.target, f.watch, terminal);
+  auto view = FetchView(f.target);
+  if (!view.ok()) return Fail("status", view.status());
+  fmt::print("{}", FormatStatus(*view, NowUnix(), false));
+  return 0;
+}
+
+int RunApps(const ControlFlags& f, const CLI::App* command) {
+  if (int usage = Usage(command)) return usage;
+  auto view = FetchView(f.target);
+  if (!view.ok()) return Fail("apps", view.status());
+  fmt::print("{}", FormatApps(*view));
+  return 0;
+}
+
+int RunLogs(const ControlFlags& f, const CLI::App* command) {
+  if (int usage = Usage(command)) return usage;
+  uint64_t bytes = kDefaultLogBytes;
+  if (!f.bytes.empty()) {
+    char* end = nullptr;
+    bytes = std::strtoull(f.bytes.c_str(), &end, 10);
+    if (*end != '\0' || f.bytes[0] == '-' || bytes == 0 || bytes > kMaxLogBytes) {
+      fmt::print(stderr, "flotilla-node logs: --bytes must be a number in 1..{}\n", kMaxLogBytes);
+      return kExitUsage;
+    }
+  }
+  auto r = Ask(f.target, {{"op", "logs"}, {"app", f.app}, {"max_bytes", bytes}}, 10s);
+  if (!r.ok()) return Fail("logs", r.status());
+  const auto it = r->find("logs");
+  if (it == r->end() || !it->is_string()) return Fail("logs", Internal("answer without logs"));
+  const std::string& text = it->get_ref<const std::string&>();
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return 0;
+}
+
+// update and rollback: one request, the daemon's message printed.
+int RunMessage(std::string_view name, const ControlFlags& f, const Json& request,
+               Duration timeout) {
+  auto r = Ask(f.target, request, timeout);
+  if (!r.ok()) return Fail(name, r.status());
+  fmt::print("{}\n", r->value("message", std::string("done")));
+  return 0;
+}
+
+CLI::App* AddCommand(CLI::App& app, const char* name, const char* help, const char* footer,
+                     ControlFlags& flags) {
+  CLI::App* command = app.add_subcommand(name, help);
+  AddTargetOptions(command, flags.target);
+  command->footer(footer);
+  return command;
+}
+
+}  // namespace
+
+CommandAction RegisterControlCommands(CLI::App& app) {
+  auto f = std::make_shared<ControlFlags>();
+  auto* status = AddCommand(
+      app, "status", "Show the node: apps, releases, state, errors; live progress while fetching",
+      "In a terminal, a running transfer is shown as a progress bar redrawn every second\n"
+      "until it ends (--watch: until Ctrl-C). Exit codes: 0 ok, 1 error, 2 usage.\n\n"
+      "Examples:\n"
+      "  flotilla-node status\n"
+      "  flotilla-node status --watch\n"
+      "  flotilla-node status --json | jq '.apps[] | {name, running_release}'\n"
+      "  flotilla-node status --socket /var/lib/flotilla/control.sock",
+      *f);
+  status->add_flag("--json", f->json, "Print the daemon's view as JSON (docs/node.md)");
+  status->add_flag("--watch", f->watch, "Redraw every second until interrupted");
+  auto* apps =
+      AddCommand(app, "apps", "One line per app: name, running release, state, container, restarts",
+                 "Example:\n  flotilla-node apps --config /etc/flotilla/node.json", *f);
+  auto* logs = AddCommand(app, "logs", "Print the end of an app's log (its current release)",
+                          "Examples:\n  flotilla-node logs signage\n"
+                          "  flotilla-node logs signage --bytes 4096",
+                          *f);
+  logs->add_option("app", f->app, "The app");
+  logs->add_option("--bytes", f->bytes, "At most this many bytes, from the end (default 65536)");
+  auto* update =
+      AddCommand(app, "update", "Refresh the signed metadata now; a newer release starts at once",
+                 "Without it the daemon refreshes every refresh_interval_s.\n\n"
+                 "Example:\n  flotilla-node update --now",
+                 *f);
+  update->add_flag("--now", f->now, "Required: refresh now");
+  auto* rollback =
+      AddCommand(app, "rollback", "Switch an app back to its previous release (health-checked)",
+                 "The release rolled back from is not deployed again; a newer one is.\n\n"
+                 "Example:\n  flotilla-node rollback signage",
+                 *f);
+  rollback->add_option("app", f->app, "The app");
+  return [=]() -> int {
+    if (*status) return RunStatus(*f, status);
+    if (*apps) return RunApps(*f, apps);
+    CLI::App* chosen = *logs ? logs : *update ? update : *rollback ? rollback : nullptr;
+    if (chosen == nullptr) return -1;
+    if (int usage = Usage(chosen)) return usage;
+    if (chosen != update && f->app.empty()) {
+      fmt::print(stderr, "flotilla-node {}: which app?\n\n{}", chosen->get_name(), chosen->help());
+      return kExitUsage;
+    }
+    if (chosen == logs) return RunLogs(*f, logs);
+    if (chosen == update) {
+      if (!f->now) {
+        fmt::print(stderr,
+                   "flotilla-node update: say --now (the daemon otherwise refreshes "
+                   "every refresh_interval_s)\n");
+        return kExitUsage;
+      }
+      return RunMessage("update", *f, {{"op", "update"}}, 10s);
+    }
+    return RunMessage("rollback", *f, {{"op", "rollback"}, {"app", f->app}}, 600s);
+  };
+}
+
+}  // namespace flotilla::node

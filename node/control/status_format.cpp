@@ -1,0 +1,133 @@
+#include "node/control/status_format.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ctime>
+#include <vector>
+
+namespace flotilla::node {
+namespace {
+
+std::string Release(uint64_t release) { return release == 0 ? "-" : std::to_string(release); }
+
+// Left-aligned columns separated by two spaces; the last column unpadded.
+std::string Table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) {
+      out += i + 1 == row.size() ? row[i] : fmt::format("{:<{}}  ", row[i], widths[i]);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+std::string Progress(const AppView& a, bool terminal) {
+  const int percent = a.bytes_total == 0 ? 0 : static_cast<int>(a.bytes_done * 100 / a.bytes_total);
+  std::string figures = fmt::format("{:>3}%  {} / {}  {}/s  {} peer{}  ETA {}", percent,
+                                    FormatBytes(a.bytes_done), FormatBytes(a.bytes_total),
+                                    FormatBytes(static_cast<uint64_t>(a.rate_bytes_per_s)), a.peers,
+                                    a.peers == 1 ? "" : "s", FormatDuration(a.eta_s));
+  if (!terminal) return fmt::format("  release {} {}: {}\n", a.target_release, a.phase, figures);
+  return fmt::format("  release {} {}  {}\n", a.target_release,
+                     ProgressBar(a.bytes_done, a.bytes_total, 30), figures);
+}
+
+std::string NodeLines(const NodeView& v, int64_t now_unix) {
+  std::string out =
+      fmt::format("{} (site {}, {}, flotilla {}){}\n", v.device_name, v.site.empty() ? "-" : v.site,
+                  v.transfer_mode, v.version, v.enrolled ? "" : ", not enrolled yet");
+  if (v.last_refresh_unix > 0) {
+    std::time_t t = v.last_refresh_unix;
+    out += fmt::format("last refresh: {:%Y-%m-%d %H:%M:%S} UTC ({} ago)\n", fmt::gmtime(t),
+                       FormatDuration(std::max<int64_t>(0, now_unix - v.last_refresh_unix)));
+  } else {
+    out += "last refresh: never\n";
+  }
+  if (!v.last_refresh_error.empty()) out += "refresh error: " + v.last_refresh_error + "\n";
+  out += fmt::format(
+      "store {}, disk free {}; refreshes {} ok / {} failed; deploys {} ok / {} failed; hash "
+      "failures {}\n",
+      FormatBytes(v.store_bytes), FormatBytes(v.disk_free_bytes), v.refreshes_ok,
+      v.refreshes_failed, v.deploys_ok, v.deploys_failed, v.hash_failures);
+  return out;
+}
+
+bool IsTransferPhase(const std::string& phase) {
+  return phase == "downloading" || phase == "verifying";
+}
+
+}  // namespace
+
+std::string FormatBytes(uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{} B", bytes);
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(units)) {
+    value /= 1024;
+    ++unit;
+  }
+  return fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+std::string FormatDuration(int64_t seconds) {
+  if (seconds < 0) return "?";
+  if (seconds < 60) return fmt::format("{}s", seconds);
+  if (seconds < 3600) return fmt::format("{}m{:02}s", seconds / 60, seconds % 60);
+  return fmt::format("{}h{:02}m", seconds / 3600, seconds % 3600 / 60);
+}
+
+std::string ProgressBar(uint64_t done, uint64_t total, int width) {
+  int filled = total == 0 ? 0 : static_cast<int>(std::min(done, total) * width / total);
+  return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
+}
+
+bool Transferring(const NodeView& view) {
+  return std::any_of(view.apps.begin(), view.apps.end(),
+                     [](const AppView& a) { return IsTransferPhase(a.phase); });
+}
+
+std::string FormatStatus(const NodeView& view, int64_t now_unix, bool terminal) {
+  std::string out = NodeLines(view, now_unix);
+  if (view.apps.empty()) return out + "\nno apps followed\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"APP", "STATE", "RUNNING", "PREVIOUS", "READY", "TARGET", "CONTAINER", "RESTARTS"}};
+  for (const auto& a : view.apps) {
+    rows.push_back({a.name, a.phase, Release(a.running_release), Release(a.previous_release),
+                    Release(a.ready_release), Release(a.target_release), a.container_state,
+                    std::to_string(a.restarts)});
+  }
+  // The table, with each app's progress and last error under its row.
+  std::string table = Table(rows);
+  out += "\n";
+  size_t line_start = table.find('\n') + 1;
+  out += table.substr(0, line_start);
+  for (const auto& a : view.apps) {
+    size_t line_end = table.find('\n', line_start) + 1;
+    out += table.substr(line_start, line_end - line_start);
+    line_start = line_end;
+    if (IsTransferPhase(a.phase) && a.bytes_total > 0) out += Progress(a, terminal);
+    if (!a.last_error.empty()) out += "  last error: " + a.last_error + "\n";
+  }
+  return out;
+}
+
+std::string FormatApps(const NodeView& view) {
+  std::vector<std::vector<std::string>> rows = {
+      {"APP", "RUNNING", "STATE", "CONTAINER", "RESTARTS"}};
+  for (const auto& a : view.apps) {
+    rows.push_back({a.name, Release(a.running_release), a.phase, a.container_state,
+                    std::to_string(a.restarts)});
+  }
+  return Table(rows);
+}
+
+}  // namespace flotilla::node
