@@ -1,0 +1,110 @@
+// Issue 9, "tracker down": pieces from a neighbour while the tracker is
+// down. Real flotilla-tracker and flotilla-node processes in a private
+// network namespace (so LSD's and the beacons' multicast on its loopback are
+// the test's own). Node A fetches a release from the tracker; the tracker is
+// stopped; node B then gets the release's signed metadata from A over the
+// LAN exchange (docs/node.md), the .torrent files from A's exchange
+// endpoint, and every piece from A, found by local service discovery: all
+// of B's bytes come from peers, none from the origin.
+#include <gtest/gtest.h>
+#include <sched.h>
+
+#include <cstdio>
+
+#include "core/file_io.h"
+#include "tests/node/node_fixture.h"
+#include "tests/test_util.h"
+
+namespace flotilla::testing {
+namespace {
+
+using std::chrono::seconds;
+
+class NodeTrackerDown : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::unshare(CLONE_NEWNET) != 0) GTEST_SKIP() << "cannot create a network namespace";
+    auto lo = RunShell(
+        "ip link set lo up && ip link set lo multicast on && "
+        "ip route add 224.0.0.0/4 dev lo 2>&1");
+    ASSERT_EQ(lo.exit_code, 0) << lo.output;
+    dir_ = MakeTempDir("node-tracker-down-");
+    repo_ = dir_ + "/repo";
+    ASSERT_TRUE(InitRepository(dir_, repo_));
+  }
+  void TearDown() override {
+    a_.Stop();
+    b_.Stop();
+    tracker_.Stop();
+    if (!dir_.empty()) RunShell("rm -rf " + dir_);
+  }
+  // A p2p node on 127.0.0.<host> with LSD and the LAN exchange on.
+  Json P2pConfig(const std::string& name, int host, const std::string& tracker_url) {
+    Json c = NodeConfigFor(name, dir_ + "/" + name + "/data", tracker_url,
+                           repo_ + "/metadata/1.root.json", "kiosk");
+    c["transfer_mode"] = "p2p";
+    c["listen"] = "127.0.0." + std::to_string(host) + ":0";
+    c["site"] = "shop-7";
+    c["lan"] = {{"enabled", true},
+                {"http_listen", "127.0.0.1:0"},  // a beacon's source address
+                {"interface", "127.0.0.1"},
+                {"beacon_interval_s", 1}};
+    return c;
+  }
+  bool StartNode(NodeProcess& node, const std::string& name, const Json& config) {
+    RunShell("mkdir -p " + dir_ + "/" + name);
+    return node.Start(dir_ + "/" + name, config);
+  }
+  bool WaitReady(const std::string& name, uint64_t release, seconds timeout) {
+    return WaitFor(
+        [&] { return AppState(dir_ + "/" + name + "/data", "kiosk")["ready_release"] == release; },
+        timeout);
+  }
+  // The sum of the signed lengths of `release`'s full artifacts.
+  uint64_t FullArtifactBytes(uint64_t release) {
+    auto text = ReadTextFileBounded(repo_ + "/metadata/targets.json", 16 << 20);
+    if (!text.ok()) return 0;
+    Json targets = Json::parse(*text, nullptr, false);
+    const std::string name = "apps/kiosk/release-" + std::to_string(release) + ".json";
+    if (targets.is_discarded() || !targets["signed"]["targets"].contains(name)) return 0;
+    uint64_t total = 0;
+    for (const Json& a : targets["signed"]["targets"][name]["custom"]["flotilla"]["artifacts"]) {
+      if (a["kind"] == "full") total += a["length"].get<uint64_t>();
+    }
+    return total;
+  }
+
+  std::string dir_, repo_;
+  ServeProcess tracker_;
+  NodeProcess a_, b_;
+};
+
+TEST_F(NodeTrackerDown, NeighbourServesEveryPieceWhileTheTrackerIsDown) {
+  ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 2048, "1"));
+  const uint64_t artifact_bytes = FullArtifactBytes(1);
+  ASSERT_GT(artifact_bytes, 2000u * 1024);
+  ASSERT_TRUE(tracker_.Start(dir_, repo_));
+  const std::string tracker_url = tracker_.url();
+  ASSERT_TRUE(StartNode(a_, "a", P2pConfig("a", 2, tracker_url)));
+  ASSERT_TRUE(WaitReady("a", 1, seconds(60))) << a_.Log();
+
+  // The tracker goes away; B, which never reached it, starts.
+  tracker_.Stop();
+  ASSERT_TRUE(StartNode(b_, "b", P2pConfig("b", 3, tracker_url)));
+  ASSERT_TRUE(WaitReady("b", 1, seconds(90))) << b_.Log();
+
+  Json b = AppState(dir_ + "/b/data", "kiosk");
+  std::printf("B: %s; signed full artifacts: %llu bytes\n", b.dump().c_str(),
+              static_cast<unsigned long long>(artifact_bytes));
+  EXPECT_EQ(b["bytes_from_peers"].get<uint64_t>(), artifact_bytes) << b.dump();
+  EXPECT_EQ(b["bytes_from_origin"].get<uint64_t>(), 0u) << b.dump();
+  EXPECT_NE(b_.Log().find("taken from neighbour a"), std::string::npos) << b_.Log();
+  EXPECT_EQ(b_.Stop(), 0);
+  EXPECT_EQ(
+      RunShell(BinaryPath("flotilla-node") + " store --store " + dir_ + "/b/data/store verify")
+          .exit_code,
+      0);
+}
+
+}  // namespace
+}  // namespace flotilla::testing
