@@ -5,9 +5,12 @@
 // stopped; node B then gets the release's signed metadata from A over the
 // LAN exchange (docs/node.md), the .torrent files from A's exchange
 // endpoint, and every piece from A, found by local service discovery: all
-// of B's bytes come from peers, none from the origin.
+// of B's bytes come from peers, none from the origin. Both for a B that
+// never reached the tracker and for an enrolled B that was off while a
+// newer release came out.
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -97,6 +100,42 @@ TEST_F(NodeTrackerDown, NeighbourServesEveryPieceWhileTheTrackerIsDown) {
   std::printf("B: %s; signed full artifacts: %llu bytes\n", b.dump().c_str(),
               static_cast<unsigned long long>(artifact_bytes));
   EXPECT_EQ(b["bytes_from_peers"].get<uint64_t>(), artifact_bytes) << b.dump();
+  EXPECT_EQ(b["bytes_from_origin"].get<uint64_t>(), 0u) << b.dump();
+  EXPECT_NE(b_.Log().find("taken from neighbour a"), std::string::npos) << b_.Log();
+  EXPECT_EQ(b_.Stop(), 0);
+  EXPECT_EQ(
+      RunShell(BinaryPath("flotilla-node") + " store --store " + dir_ + "/b/data/store verify")
+          .exit_code,
+      0);
+}
+
+TEST_F(NodeTrackerDown, EnrolledNodeGetsANewerReleaseFromItsNeighbourWhileTheTrackerIsDown) {
+  // Both nodes enrol and take release 1 while the tracker is up.
+  ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 256, "1"));
+  ASSERT_TRUE(tracker_.Start(dir_, repo_));
+  const std::string tracker_url = tracker_.url();
+  ASSERT_TRUE(StartNode(a_, "a", P2pConfig("a", 2, tracker_url)));
+  ASSERT_TRUE(StartNode(b_, "b", P2pConfig("b", 3, tracker_url)));
+  ASSERT_TRUE(WaitReady("a", 1, seconds(60))) << a_.Log();
+  ASSERT_TRUE(WaitReady("b", 1, seconds(60))) << b_.Log();
+  ASSERT_EQ(b_.Stop(), 0);
+  ASSERT_EQ(::access((dir_ + "/b/data/credentials.json").c_str(), F_OK), 0);
+
+  // Release 2 reaches A alone, from the origin; then the tracker goes away.
+  ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 2048, "2"));
+  ASSERT_TRUE(WaitReady("a", 2, seconds(60))) << a_.Log();
+  Json a = AppState(dir_ + "/a/data", "kiosk");
+  const uint64_t release_bytes =
+      a["bytes_from_peers"].get<uint64_t>() + a["bytes_from_origin"].get<uint64_t>();
+  ASSERT_GT(release_bytes, 2000u * 1024) << a.dump();
+  tracker_.Stop();
+
+  // B comes back: metadata, torrents and pieces of release 2 all from A.
+  ASSERT_TRUE(StartNode(b_, "b", P2pConfig("b", 3, tracker_url)));
+  ASSERT_TRUE(WaitReady("b", 2, seconds(90))) << b_.Log();
+  Json b = AppState(dir_ + "/b/data", "kiosk");
+  std::printf("A: %s\nB: %s\n", a.dump().c_str(), b.dump().c_str());
+  EXPECT_EQ(b["bytes_from_peers"].get<uint64_t>(), release_bytes) << b.dump();
   EXPECT_EQ(b["bytes_from_origin"].get<uint64_t>(), 0u) << b.dump();
   EXPECT_NE(b_.Log().find("taken from neighbour a"), std::string::npos) << b_.Log();
   EXPECT_EQ(b_.Stop(), 0);
