@@ -1,5 +1,6 @@
 #include "node/daemon/node_config.h"
 
+#include <filesystem>
 #include <set>
 
 #include "core/canonical_json.h"
@@ -233,6 +234,9 @@ Result<NodeConfig> ParseNodeConfig(std::string_view text) {
   ObjectReader reader(json, "");
   RETURN_IF_ERROR(ReadTop(reader, config));
   RETURN_IF_ERROR(Validate(config));
+  // "/tmp//x/" -> "/tmp/x": the runtime refuses paths that are not clean.
+  config.data_dir = std::filesystem::path(config.data_dir).lexically_normal().string();
+  while (config.data_dir.size() > 1 && config.data_dir.back() == '/') config.data_dir.pop_back();
   if (config.control_socket.empty()) {
     config.control_socket = DataLayout(config.data_dir).control_socket();
   }

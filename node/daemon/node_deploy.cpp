@@ -7,7 +7,10 @@
 // collected after every successful switch.
 #include <spdlog/spdlog.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include "core/file_io.h"
@@ -19,6 +22,16 @@ namespace flotilla::node {
 namespace {
 
 std::string ReleaseId(uint64_t version) { return "r" + std::to_string(version); }
+
+// Test-only fault injection (docs/node.md, "Deployment"):
+// FLOTILLA_NODE_CRASH_AT=<step> makes the node SIGKILL itself at that step
+// (fetched, deploying, deployed, collecting), so the tests can kill a node at
+// every step of a deployment deterministically. The runtime's own switch
+// steps have FLOTILLA_RUNTIME_CRASH_AT.
+void MaybeCrashAt(const char* step) {
+  const char* at = std::getenv("FLOTILLA_NODE_CRASH_AT");
+  if (at != nullptr && std::string_view(at) == step) ::raise(SIGKILL);
+}
 
 // "r12" -> 12; anything else (a release deployed by hand) -> 0.
 uint64_t VersionOf(const std::string& release_id) {
@@ -73,6 +86,8 @@ void NodeDaemon::ResumeDeployments() {
     }
   }
   SaveState();
+  // Finishes a collection a crash interrupted, or one a finished switch owes.
+  CollectGarbage();
 }
 
 void NodeDaemon::SuperviseTask() {
@@ -117,6 +132,7 @@ void NodeDaemon::DeployReady(const std::string& app) {
   }
   a.phase = AppPhase::kDeploying;
   SaveState();
+  MaybeCrashAt("deploying");
   spdlog::info("app {}: deploying release {} (health-gated switch from {})", app, version,
                a.running_release == 0 ? "nothing" : "release " + std::to_string(a.running_release));
   auto outcome = runtime_->Deploy(*spec, lowers, ReleaseId(version));
@@ -129,6 +145,7 @@ void NodeDaemon::DeployReady(const std::string& app) {
   spdlog::info("app {}: release {} runs and is healthy ({})", app, version, outcome->message);
   SaveState();
   report_due_ = true;
+  MaybeCrashAt("deployed");
   CollectGarbage();
 }
 
@@ -169,12 +186,12 @@ void NodeDaemon::CollectGarbage() {
       for (const auto& l : r->second.image.layers) keep_layers.insert(l.diff_id);
       for (const auto& art : transfers_.at(app).artifacts) keep_artifacts.insert(art.sha256);
     }
+    if (!runtime_->Inspect(app).ok()) continue;  // never deployed here
     auto pruned = runtime_->PruneReleases(app);
-    if (!pruned.ok() && pruned.status().code() != StatusCode::kNotFound) {
-      spdlog::warn("app {}: {}", app, pruned.status().ToString());
-    }
+    if (!pruned.ok()) spdlog::warn("app {}: {}", app, pruned.status().ToString());
   }
   SaveState();  // the kept lists first: a crash below leaves files, never dangling records
+  MaybeCrashAt("collecting");
   for (const auto& d : dropped_artifacts) {
     if (keep_artifacts.count(d)) continue;
     Status st = fetcher_->Forget(d);
@@ -183,11 +200,15 @@ void NodeDaemon::CollectGarbage() {
   }
   auto layers = store_->ListLayers();
   if (!layers.ok()) return spdlog::warn("{}", layers.status().ToString());
+  size_t removed = 0;
   for (const auto& l : *layers) {
     if (keep_layers.count(l.diff_id)) continue;
     Status st = store_->RemoveLayer(l.diff_id);
     if (!st.ok()) spdlog::warn("{}", st.ToString());
+    removed += st.ok();
   }
+  spdlog::info("collected {} layer(s) of {}; {} kept", removed, layers->size(),
+               layers->size() - removed);
 }
 
 void NodeDaemon::ReclaimTransfer(const std::string& app) {

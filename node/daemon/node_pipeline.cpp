@@ -3,10 +3,12 @@
 // layer), fetch it, rebuild each layer into the store, and fail over to the
 // fallback when an artifact fails verification, stalls, or rebuilds wrong.
 #include <spdlog/spdlog.h>
+#include <signal.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <set>
 
 #include "core/file_io.h"
@@ -206,10 +208,10 @@ void NodeDaemon::DriveApp(const std::string& app) {
       auto p = fetcher_->Progress(step.id);
       if (!p.ok()) return FailRelease(app, p.status(), false);
       CountBytes(app, step.id, *p);
+      if (!p->error.empty() && IsDiskFull(Internal(p->error))) {
+        return FailRelease(app, ResourceExhausted(p->error), false);
+      }
       if (p->state == FetchState::kFailed) {
-        if (IsDiskFull(Internal(p->error))) {
-          return FailRelease(app, ResourceExhausted(p->error), false);
-        }
         if (SwitchToFallback(app, i, p->error)) return;
         return FailRelease(app, Corruption(p->error), true);
       }
@@ -286,7 +288,11 @@ void NodeDaemon::FinishRelease(const std::string& app) {
   transfers_.erase(app);
   SaveState();
   report_due_ = true;
-  if (runtime_) DeployReady(app);
+  if (!runtime_) return;
+  if (const char* at = std::getenv("FLOTILLA_NODE_CRASH_AT"); at && std::string_view(at) == "fetched") {
+    ::raise(SIGKILL);  // test-only fault injection, see node_deploy.cpp
+  }
+  DeployReady(app);
 }
 
 Status NodeDaemon::RebuildStep(const layerstore::PlannerArtifact& step,

@@ -72,6 +72,15 @@ bool NodeProcess::Start(const std::string& dir, const Json& config) {
 }
 
 int NodeProcess::Stop() { return StopPid(pid_, SIGTERM); }
+
+int NodeProcess::WaitExit(std::chrono::milliseconds timeout) {
+  int status = 0;
+  bool exited = pid_ > 0 && WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; },
+                                    timeout);
+  if (!exited) return -1;
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 void NodeProcess::Kill() { StopPid(pid_, SIGKILL); }
 
 std::string NodeProcess::Log() const {
@@ -118,11 +127,12 @@ bool InitRepository(const std::string& dir, const std::string& repo) {
 }
 
 bool PublishImage(const std::string& dir, const std::string& repo, const std::string& app,
-                  int random_kib, const std::string& seed, const std::string& variant) {
+                  int random_kib, const std::string& seed, const std::string& variant,
+                  const Json& app_spec) {
   const std::string image = dir + "/image-" + seed + "-" + variant + ".tar";
   const std::string spec = dir + "/" + app + ".json";
-  Json app_spec = {{"name", app}, {"command", {"/bin/sh", "-c", "sleep 1000"}}};
-  if (!WriteFileAtomic(spec, app_spec.dump()).ok()) return false;
+  const Json sleeper = {{"name", app}, {"command", {"/bin/sh", "-c", "sleep 1000"}}};
+  if (!WriteFileAtomic(spec, (app_spec.is_null() ? sleeper : app_spec).dump()).ok()) return false;
   auto made =
       RunShell("python3 " + std::string(FLOTILLA_SOURCE_DIR) + "/tests/node/make_node_image.py " +
                image + " " + std::to_string(random_kib) + " " + seed + " " + variant + " 2>&1");

@@ -38,6 +38,9 @@ class NodeProcess {
   // SIGTERM and wait; returns the exit code (-1 if not running).
   int Stop();
   void Kill();
+  // Waits up to `timeout` for the process to exit by itself; its exit code
+  // (128 + signal when killed), or -1 if it still runs.
+  int WaitExit(std::chrono::milliseconds timeout);
   bool running() const { return pid_ > 0; }
   std::string Log() const;
 
@@ -61,8 +64,10 @@ uint64_t ArtifactBytesServed(int port, const std::string& sha256);
 // A repository with `app` published from a generated image (busybox layer +
 // `random_kib` of random bytes seeded by `seed`).
 bool InitRepository(const std::string& dir, const std::string& repo);
+// `app_spec` null: the app runs `sleep 1000` with the default health check.
 bool PublishImage(const std::string& dir, const std::string& repo, const std::string& app,
-                  int random_kib, const std::string& seed, const std::string& variant = "0");
+                  int random_kib, const std::string& seed, const std::string& variant = "0",
+                  const Json& app_spec = nullptr);
 
 // The base config of a node in http-only mode following `app`.
 Json NodeConfigFor(const std::string& name, const std::string& data_dir,

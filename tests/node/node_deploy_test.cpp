@@ -1,0 +1,302 @@
+// The node daemon's deployment, end to end (issue 10): the real tracker and
+// real flotilla-node daemons on loopback, apps running in the built-in
+// runtime from published images; upgrades by delta, a bad release rolled
+// back everywhere, the node SIGKILLed at every step of a deployment, and a
+// data directory that fills up during an update.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "core/file_io.h"
+#include "tests/node/node_fixture.h"
+#include "tests/test_util.h"
+
+namespace flotilla::testing {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr char kApp[] = "web";
+
+// The app of every release: prints the release's /etc/motd, then sleeps;
+// healthy once it has run for a second. `healthy` false: an exec check that
+// always fails, and a short deadline, so the switch rolls back quickly.
+Json AppSpec(bool healthy = true) {
+  Json spec = {{"name", kApp},
+               {"command", {"/bin/sh", "-c", "echo up $(cat /etc/motd); exec sleep 1000"}},
+               {"health", {{"type", "running"}, {"seconds", 1}}},
+               {"restart", {{"policy", "always"}}}};
+  if (!healthy) {
+    spec["health"] = {{"type", "exec"}, {"command", {"/bin/sh", "-c", "exit 1"}},
+                      {"interval_ms", 200}};
+    spec["switch"] = {{"healthy_deadline_ms", 2000}};
+  }
+  return spec;
+}
+
+// `flotilla-node app ls --json` of a node's runtime: the app's entry.
+Json RuntimeApp(const std::string& data_dir) {
+  auto r = RunShell(BinaryPath("flotilla-node") + " app ls --json --state-dir " + data_dir +
+                    "/runtime 2>/dev/null");
+  auto list = Json::parse(r.output, nullptr, false);
+  if (list.is_discarded() || !list.is_array()) return nullptr;
+  for (const auto& app : list) {
+    if (app["name"] == kApp) return app;
+  }
+  return nullptr;
+}
+
+std::string AppLogs(const std::string& data_dir) {
+  return RunShell(BinaryPath("flotilla-node") + " app logs --state-dir " + data_dir + "/runtime " +
+                  kApp + " 2>&1")
+      .output;
+}
+
+// Exactly one container of the app runs, it is release `version`, and the
+// node's state says so (its phase may say a newer release failed).
+bool RunsOnly(const std::string& data_dir, uint64_t version) {
+  Json app = RuntimeApp(data_dir);
+  Json state = AppState(data_dir, kApp);
+  return !app.is_null() && !state.is_null() && app["current"] == "r" + std::to_string(version) &&
+         app["state"] == "running" && app["running_releases"].size() == 1 &&
+         state["running_release"] == version &&
+         (state["phase"] == "running" || state["phase"] == "failed");
+}
+
+bool StoreVerifies(const std::string& data_dir) {
+  return RunShell(BinaryPath("flotilla-node") + " store --store " + data_dir + "/store verify")
+             .exit_code == 0;
+}
+
+class NodeDeploy : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("node-deploy-");
+    repo_ = dir_ + "/repo";
+    ASSERT_TRUE(InitRepository(dir_, repo_));
+  }
+  void TearDown() override {
+    for (auto& node : nodes_) node->Stop();
+    // The apps outlive their node by design: stop them through the runtime.
+    for (const auto& data : data_dirs_) {
+      RunShell(BinaryPath("flotilla-node") + " app stop --state-dir " + data + "/runtime " + kApp +
+               " >/dev/null 2>&1");
+    }
+    tracker_.Stop();
+    if (!mount_.empty()) ::umount2(mount_.c_str(), MNT_DETACH);
+    RunShell("rm -rf " + dir_);
+  }
+
+  void Publish(int kib, const std::string& variant, bool healthy = true) {
+    ASSERT_TRUE(PublishImage(dir_, repo_, kApp, kib, "deploy", variant, AppSpec(healthy)))
+        << ReadTextFileBounded(dir_ + "/publish.log", 1 << 20).value_or("");
+  }
+
+  Json ConfigFor(const std::string& name, const std::string& data_dir) {
+    Json c = NodeConfigFor(name, data_dir, tracker_.url(), repo_ + "/metadata/1.root.json", kApp);
+    c["deploy"] = true;
+    data_dirs_.push_back(data_dir);
+    return c;
+  }
+
+  NodeProcess& StartNode(const std::string& name, const Json& config) {
+    RunShell("mkdir -p " + dir_ + "/" + name);
+    nodes_.push_back(std::make_unique<NodeProcess>());
+    EXPECT_TRUE(nodes_.back()->Start(dir_ + "/" + name, config));
+    return *nodes_.back();
+  }
+
+  std::string dir_, repo_, mount_;
+  ServeProcess tracker_;
+  std::vector<std::unique_ptr<NodeProcess>> nodes_;
+  std::vector<std::string> data_dirs_;
+};
+
+TEST_F(NodeDeploy, ThreeNodesRunUpgradeByDeltaAndRollBackABadRelease) {
+  Publish(512, "0");
+  ASSERT_TRUE(tracker_.Start(dir_, repo_));
+  std::vector<std::string> data;
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "node-" + std::to_string(i);
+    data.push_back(dir_ + "/" + name + "/data");
+    Json c = ConfigFor(name, data.back());
+    c["transfer_mode"] = "p2p";
+    c["listen"] = "127.0.0." + std::to_string(2 + i) + ":0";
+    StartNode(name, c);
+  }
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return RunsOnly(data[i], 1); }, seconds(90))) << nodes_[i]->Log();
+    EXPECT_NE(AppLogs(data[i]).find("up release deploy.0"), std::string::npos) << AppLogs(data[i]);
+  }
+
+  // Release 2 changes 4 KiB of the 512 KiB layer: each node rebuilds it from a delta.
+  Publish(512, "1");
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return RunsOnly(data[i], 2); }, seconds(90))) << nodes_[i]->Log();
+    EXPECT_NE(AppLogs(data[i]).find("up release deploy.1"), std::string::npos) << AppLogs(data[i]);
+    Json s = AppState(data[i], kApp);
+    const uint64_t fetched = s["bytes_from_peers"].get<uint64_t>() + s["bytes_from_origin"].get<uint64_t>();
+    EXPECT_LT(fetched, 128u << 10) << "release 2 came by delta, not as the 512 KiB layer: "
+                                   << s.dump();
+    EXPECT_EQ(s["previous_release"], 1);
+  }
+
+  // Release 3 never becomes healthy: rolled back on every node, 2 keeps running.
+  Publish(512, "2", /*healthy=*/false);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return AppState(data[i], kApp)["failed_release"] == 3; },
+                        seconds(90)))
+        << nodes_[i]->Log();
+    EXPECT_TRUE(RunsOnly(data[i], 2)) << RuntimeApp(data[i]).dump();
+    EXPECT_NE(AppState(data[i], kApp)["last_error"].get<std::string>().find("rolled back"),
+              std::string::npos);
+  }
+  // The tracker heard it from every node.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return QueryTrackerDb(repo_ + "/tracker.db",
+                              "SELECT count(*) FROM device_status WHERE state='rolled_back' AND "
+                              "release='2'") == "3\n";
+      },
+      seconds(15)))
+      << QueryTrackerDb(repo_ + "/tracker.db", "SELECT * FROM device_status");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(nodes_[i]->Stop(), 0);
+    EXPECT_TRUE(StoreVerifies(data[i]));
+    EXPECT_TRUE(RunsOnly(data[i], 2)) << "the app outlives its node";
+  }
+}
+
+TEST_F(NodeDeploy, KilledAtEveryStepOfADeploymentOneHealthyReleaseRuns) {
+  Publish(256, "0");
+  ASSERT_TRUE(tracker_.Start(dir_, repo_));
+  const std::string data = dir_ + "/n/data";
+  Json config = ConfigFor("n", data);
+  {
+    NodeProcess& node = StartNode("n", config);
+    ASSERT_TRUE(WaitFor([&] { return RunsOnly(data, 1); }, seconds(60))) << node.Log();
+    EXPECT_EQ(node.Stop(), 0);
+  }
+  struct Step {
+    const char* variable;
+    const char* step;
+  };
+  const Step steps[] = {
+      {"FLOTILLA_NODE_CRASH_AT", "fetched"},      {"FLOTILLA_NODE_CRASH_AT", "deploying"},
+      {"FLOTILLA_RUNTIME_CRASH_AT", "prepared"},  {"FLOTILLA_RUNTIME_CRASH_AT", "new-started"},
+      {"FLOTILLA_RUNTIME_CRASH_AT", "new-healthy"}, {"FLOTILLA_RUNTIME_CRASH_AT", "old-stopped"},
+      {"FLOTILLA_NODE_CRASH_AT", "deployed"},     {"FLOTILLA_NODE_CRASH_AT", "collecting"},
+  };
+  uint64_t version = 1;
+  for (const Step& s : steps) {
+    SCOPED_TRACE(std::string("killed at ") + s.step);
+    ++version;
+    Publish(256, std::to_string(version));
+    ::setenv(s.variable, s.step, 1);
+    NodeProcess& killed = StartNode("n", config);
+    ::unsetenv(s.variable);
+    ASSERT_EQ(killed.WaitExit(seconds(60)), 128 + 9)
+        << "the node was to kill itself at " << s.step << killed.Log();
+    NodeProcess& restarted = StartNode("n", config);
+    ASSERT_TRUE(WaitFor([&] { return RunsOnly(data, version); }, seconds(60)))
+        << RuntimeApp(data).dump() << AppState(data, kApp).dump() << restarted.Log();
+    EXPECT_EQ(restarted.Stop(), 0);
+    EXPECT_TRUE(StoreVerifies(data));
+    EXPECT_TRUE(RunsOnly(data, version));
+  }
+  // Collected: only the running and the previous release stay (two layers
+  // each: /etc/motd differs in the bottom one too).
+  EXPECT_EQ(RunShell("ls " + data + "/store/layers | wc -l").output, "4\n") << nodes_.back()->Log();
+  EXPECT_EQ(RunShell("ls " + data + "/runtime/apps/web/releases").output,
+            "r" + std::to_string(version - 1) + "\nr" + std::to_string(version) + "\n");
+  EXPECT_EQ(AppState(data, kApp)["kept"].size(), 2u);
+}
+
+// The data directory on a small filesystem of its own.
+TEST_F(NodeDeploy, AFullDiskFailsTheUpdateCleanlyAndTheRunningAppStays) {
+  mount_ = dir_ + "/disk";
+  ASSERT_EQ(RunShell("truncate -s 128M " + dir_ + "/disk.img && mkfs.ext4 -q -F " + dir_ +
+                     "/disk.img && mkdir -p " + mount_ + " && mount -o loop " + dir_ +
+                     "/disk.img " + mount_)
+                .exit_code,
+            0);
+  Publish(256, "0");
+  ASSERT_TRUE(tracker_.Start(dir_, repo_));
+  const std::string data = mount_ + "/data";
+  Json config = ConfigFor("n", data);
+  config["bandwidth"] = {{"down_kib_s", 1024}};
+  config["http_chunk_kib"] = 64;
+  NodeProcess& node = StartNode("n", config);
+  ASSERT_TRUE(WaitFor([&] { return RunsOnly(data, 1); }, seconds(60))) << node.Log();
+
+  // Release 2 brings 6 MiB of new bytes at 1 MiB/s; once they flow, the
+  // disk fills up under the node.
+  ASSERT_TRUE(PublishImage(dir_, repo_, kApp, 6 << 10, "other", "0", AppSpec()));
+  ASSERT_TRUE(WaitFor(  // the node reports its progress every second
+      [&] {
+        auto done = QueryTrackerDb(repo_ + "/tracker.db",
+                                   "SELECT progress_done FROM device_status WHERE release='2'");
+        return std::strtoull(done.c_str(), nullptr, 10) > 256 << 10;
+      },
+      seconds(60)))
+      << node.Log();
+  RunShell("dd if=/dev/zero of=" + mount_ + "/filler bs=1M 2>/dev/null; sync");
+  struct statvfs fs {};
+  ASSERT_EQ(::statvfs(mount_.c_str(), &fs), 0);
+  ASSERT_LT(uint64_t{fs.f_bavail} * fs.f_frsize, 1u << 20) << "the disk is full";
+  // The write fails with ENOSPC; the retries that follow are refused by the
+  // free-space check until there is room again.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string error = AppState(data, kApp)["last_error"];
+        return node.Log().find("No space left on device") != std::string::npos &&
+               error.find("ResourceExhausted") != std::string::npos;
+      },
+      seconds(60)))
+      << AppState(data, kApp).dump() << node.Log();
+  // Partial files are gone; release 1 runs as before and was not marked bad.
+  const std::string partial_files = "find " + data + "/artifacts -type f; [ ! -d " + data +
+                                    "/tmp ] || find " + data + "/tmp -type f";
+  EXPECT_TRUE(WaitFor([&] { return RunShell(partial_files).output.empty(); }, seconds(10)))
+      << RunShell(partial_files).output;
+  EXPECT_TRUE(std::filesystem::is_empty(data + "/store/staging"));
+  EXPECT_TRUE(RunsOnly(data, 1));
+  EXPECT_EQ(AppState(data, kApp)["failed_release"], 0);
+  EXPECT_NE(AppLogs(data).find("up release deploy.0"), std::string::npos);
+
+  // Room again: the next refresh retries release 2, and it runs.
+  ::unlink((mount_ + "/filler").c_str());
+  ASSERT_TRUE(WaitFor([&] { return RunsOnly(data, 2); }, seconds(90)))
+      << AppState(data, kApp).dump() << node.Log();
+  EXPECT_EQ(node.Stop(), 0);
+  EXPECT_TRUE(StoreVerifies(data));
+}
+
+TEST_F(NodeDeploy, AReleaseOverTheDiskBudgetIsRefusedBeforeAnyByteMoves) {
+  Publish(256, "0");
+  ASSERT_TRUE(tracker_.Start(dir_, repo_));
+  const std::string data = dir_ + "/n/data";
+  Json config = ConfigFor("n", data);
+  config["disk_budget_mib"] = 8;  // release 1 needs ~4 MiB: its artifacts and layers
+  NodeProcess& node = StartNode("n", config);
+  ASSERT_TRUE(WaitFor([&] { return RunsOnly(data, 1); }, seconds(60))) << node.Log();
+  ASSERT_TRUE(PublishImage(dir_, repo_, kApp, 6 << 10, "other", "0", AppSpec()));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return AppState(data, kApp)["last_error"].get<std::string>().find("disk_budget_mib") !=
+               std::string::npos;
+      },
+      seconds(30)))
+      << node.Log();
+  Json s = AppState(data, kApp);
+  EXPECT_EQ(s["bytes_from_origin"], 0) << s.dump();
+  EXPECT_TRUE(RunsOnly(data, 1));
+  EXPECT_EQ(node.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace flotilla::testing
