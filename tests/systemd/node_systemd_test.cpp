@@ -2,8 +2,13 @@
 // started with NOTIFY_SOCKET and WATCHDOG_USEC against a real
 // `flotilla-tracker serve` sends READY=1, WATCHDOG=1 every half period and
 // STOPPING=1 on SIGTERM, all from its main pid; the unit file passes
-// `systemd-analyze verify`; the example configuration loads.
+// `systemd-analyze verify`; the example configuration loads. A stuck event
+// loop sends no ping.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -132,6 +137,45 @@ TEST_F(NodeSystemd, RunSendsReadyThenWatchdogPingsThenStoppingFromItsMainPid) {
   ASSERT_TRUE(stopping) << node_.Log();
   EXPECT_EQ(stopping->pid, main_pid);
   EXPECT_NE(ValueOf(*stopping, "STATUS").find("signal 15"), std::string::npos) << stopping->text;
+}
+
+TEST_F(NodeSystemd, StuckEventLoopSendsNoWatchdogPingButStoppingStillArrives) {
+  // A "tracker" that accepts connections and never answers: the daemon's
+  // first refresh blocks its event loop for the HTTP read timeout (30 s).
+  const int silent = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(::listen(silent, 16), 0);
+  ASSERT_EQ(::getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  // WATCHDOG_USEC 1 s: a live loop pings every 0.5 s.
+  const std::string repo = dir_ + "/repo";
+  ASSERT_TRUE(InitRepository(dir_, repo));  // for a root of trust
+  StartNode(NodeConfigFor("sd-node", dir_ + "/node", url, repo + "/metadata/1.root.json", "kiosk"),
+            "1000000");
+  auto ready = listener_.Receive(milliseconds(30000));
+  ASSERT_TRUE(ready) << node_.Log();
+  ASSERT_TRUE(HasLine(*ready, "READY=1")) << ready->text;
+
+  // The main thread keeps ticking, but no ping task runs: nothing is sent.
+  std::vector<Notification> during;
+  const auto from = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - from < seconds(5)) {
+    if (auto got = listener_.Receive(milliseconds(200))) during.push_back(*got);
+  }
+  EXPECT_TRUE(during.empty()) << during.front().text << "\n" << node_.Log();
+
+  // STOPPING=1 comes from the main thread, at once, stuck loop or not.
+  ::kill(ready->pid, SIGTERM);
+  auto stopping = NextWith("STOPPING=1", milliseconds(3000));
+  ASSERT_TRUE(stopping) << node_.Log();
+  EXPECT_EQ(stopping->pid, ready->pid);
+  node_.Kill();  // rather than wait for the read timeout
+  ::close(silent);
 }
 
 TEST_F(NodeSystemd, BadConfigurationExitsTwoAndSaysWhyWithoutReady) {
