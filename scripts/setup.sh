@@ -14,7 +14,9 @@ packages=(
   # tools used by tests, the demo and the benchmarks
   openssl zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc
   busybox-static umoci skopeo iproute2 iptables nftables python3-libtorrent
-  runc wrk hyperfine gnuplot-nox chromium
+  runc wrk hyperfine gnuplot-nox chromium e2fsprogs
+  # systemd-analyze verify of the node's unit file
+  systemd
   # baselines of bench/tracker-load (BitTorrent tracker, static file server)
   opentracker nginx-light
   # baselines and corpus of bench/delta

@@ -58,6 +58,7 @@ Status NodeDaemon::Prepare() {
   for (const auto& app : config_.apps) state_.apps.try_emplace(app);
   RETURN_IF_ERROR(SaveNodeState(layout_.state(), state_));
   if (config_.deploy) RETURN_IF_ERROR(OpenRuntime());
+  RETURN_IF_ERROR(OpenControl());
   auto creds = LoadCredentials(layout_.credentials());
   if (creds.ok()) {
     credentials_ = *creds;
@@ -237,8 +238,22 @@ void NodeDaemon::SampleRates() {
   }
 }
 
+Status NodeDaemon::OpenControl() {
+  auto control = ControlServer::Listen(config_.control_socket, *this);
+  if (!control.ok()) return control.status().WithContext("control API");
+  control_ = std::move(*control);
+  if (config_.metrics_listen.empty()) return Status::Ok();
+  auto metrics = MetricsServer::Listen(config_.metrics_listen, *this);
+  if (!metrics.ok()) return metrics.status().WithContext("metrics_listen");
+  metrics_ = std::move(*metrics);
+  spdlog::info("metrics on http://{}/metrics (port {})", config_.metrics_listen, metrics_->port());
+  return Status::Ok();
+}
+
 void NodeDaemon::LanTask() {
   if (lan_) lan_->Pump();
+  if (control_) control_->Poll();
+  if (metrics_) metrics_->Poll();
   Schedule(kLanTask, std::chrono::milliseconds(50));
 }
 

@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 
 #include "core/version.h"
+#include "node/control/control_server.h"
 #include "node/daemon/node_daemon.h"
 
 namespace flotilla::node {
@@ -101,6 +102,6 @@ Result<std::string> NodeDaemon::Logs(const std::string& app, size_t max_bytes) {
   return logs;
 }
 
-uint16_t NodeDaemon::metrics_port() const { return 0; }
+uint16_t NodeDaemon::metrics_port() const { return metrics_ ? metrics_->port() : 0; }
 
 }  // namespace flotilla::node
