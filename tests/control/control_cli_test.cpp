@@ -93,18 +93,18 @@ TEST_F(ControlCli, HumanStatusShowsAppsReleasesProgressAndErrors) {
 }
 
 TEST_F(ControlCli, StatusInATerminalRedrawsAProgressBarUntilTheTransferEnds) {
-  // The transfer advances, then ends 2.5 s in: the command must redraw and then return.
+  // The transfer advances, then ends 3.5 s in: the command must redraw and then return.
   auto start = std::chrono::steady_clock::now();
   std::atomic<bool> ended{false};
   Serve(socket_, [&] {
     auto elapsed = std::chrono::steady_clock::now() - start;
     node::NodeView v = SampleView();
-    if (elapsed > 2500ms) {
+    if (elapsed > 3500ms) {
       if (ended.exchange(true)) return;
       v.apps[0].phase = "running";
       v.apps[0].running_release = 4;
     } else {
-      v.apps[0].bytes_done = elapsed > 1200ms ? 36'000'000 : 12'000'000;
+      v.apps[0].bytes_done = elapsed > 1000ms ? 36'000'000 : 12'000'000;
     }
     control_.SetView(v);
   });
