@@ -154,11 +154,23 @@ TEST_F(ControlE2e, StatusAndMetricsOfARealDaemonRunningItsApp) {
   EXPECT_GE(Sample(response, "flotilla_node_deploys_total{result=\"ok\"}"), 1);
   EXPECT_EQ(HttpGet(metrics_port, "/").rfind("HTTP/1.1 404", 0), 0u);
 
-  // update --now: one more successful refresh, seen by status and metrics.
+  // Release 2 published; `update --now` makes the node see it at once (the
+  // next periodic refresh is a minute away): refreshed, fetched, deployed.
   const uint64_t before = status["refreshes_ok"];
+  ASSERT_TRUE(PublishImage(dir_, repo, kApp, 256, "control", "1"));
   auto update = Node("update --now");
   EXPECT_EQ(update.exit_code, 0) << update.output;
-  EXPECT_TRUE(WaitFor([&] { return Status().value("refreshes_ok", uint64_t{0}) > before; }, 20s));
+  EXPECT_NE(update.output.find("refreshing metadata now"), std::string::npos) << update.output;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        status = Status();
+        return status.is_object() && status["apps"][0]["running_release"] == 2 &&
+               status["apps"][0]["previous_release"] == 1;
+      },
+      60s))
+      << status.dump() << "\n"
+      << node_.Log();
+  EXPECT_GT(status["refreshes_ok"].get<uint64_t>(), before);
   EXPECT_GT(
       Sample(HttpGet(metrics_port, "/metrics"), "flotilla_node_refreshes_total{result=\"ok\"}"),
       static_cast<double>(before));
@@ -168,10 +180,17 @@ TEST_F(ControlE2e, StatusAndMetricsOfARealDaemonRunningItsApp) {
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.output.find("no app 'nope' is followed here"), std::string::npos)
       << unknown.output;
-  // Only one release ever ran: nothing to roll back to, and it keeps running.
+
+  // The operator rolls back: release 1 runs again, and status and metrics say so.
   auto rollback = Node("rollback web");
-  EXPECT_EQ(rollback.exit_code, 1) << rollback.output;
-  EXPECT_EQ(Status()["apps"][0]["running_release"], 1);
+  EXPECT_EQ(rollback.exit_code, 0) << rollback.output << node_.Log();
+  EXPECT_EQ(rollback.output, "web: release 1 runs (rolled back from 2)\n");
+  status = Status();
+  EXPECT_EQ(status["apps"][0]["running_release"], 1) << status.dump();
+  EXPECT_EQ(
+      Sample(HttpGet(metrics_port, "/metrics"), "flotilla_node_app_running_release{app=\"web\"}"),
+      1);
+  EXPECT_EQ(Node("rollback nope").exit_code, 1);
 
   EXPECT_EQ(node_.Stop(), 0);
   EXPECT_NE(::access(socket_.c_str(), F_OK), 0) << "the socket is removed at stop";
