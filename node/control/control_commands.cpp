@@ -131,8 +131,16 @@ int RunApps(const ControlFlags& f, const CLI::App* command) {
   return 0;
 }
 
+// Non-zero when `command` was given no app.
+int NeedApp(const ControlFlags& f, const CLI::App* command) {
+  if (!f.app.empty()) return 0;
+  fmt::print(stderr, "flotilla-node {}: which app?\n\n{}", command->get_name(), command->help());
+  return kExitUsage;
+}
+
 int RunLogs(const ControlFlags& f, const CLI::App* command) {
   if (int usage = Usage(command)) return usage;
+  if (int usage = NeedApp(f, command)) return usage;
   uint64_t bytes = kDefaultLogBytes;
   if (!f.bytes.empty()) {
     char* end = nullptr;
@@ -158,6 +166,24 @@ int RunMessage(std::string_view name, const ControlFlags& f, const Json& request
   if (!r.ok()) return Fail(name, r.status());
   fmt::print("{}\n", r->value("message", std::string("done")));
   return 0;
+}
+
+int RunUpdate(const ControlFlags& f, const CLI::App* command) {
+  if (int usage = Usage(command)) return usage;
+  if (!f.now) {
+    fmt::print(stderr,
+               "flotilla-node update: say --now (the daemon otherwise refreshes every "
+               "refresh_interval_s)\n");
+    return kExitUsage;
+  }
+  return RunMessage("update", f, {{"op", "update"}}, 10s);
+}
+
+// The switch back waits for the previous release's health check.
+int RunRollback(const ControlFlags& f, const CLI::App* command) {
+  if (int usage = Usage(command)) return usage;
+  if (int usage = NeedApp(f, command)) return usage;
+  return RunMessage("rollback", f, {{"op", "rollback"}, {"app", f.app}}, 600s);
 }
 
 CLI::App* AddCommand(CLI::App& app, const char* name, const char* help, const char* footer,
@@ -208,24 +234,10 @@ CommandAction RegisterControlCommands(CLI::App& app) {
   return [=]() -> int {
     if (*status) return RunStatus(*f, status);
     if (*apps) return RunApps(*f, apps);
-    CLI::App* chosen = *logs ? logs : *update ? update : *rollback ? rollback : nullptr;
-    if (chosen == nullptr) return -1;
-    if (int usage = Usage(chosen)) return usage;
-    if (chosen != update && f->app.empty()) {
-      fmt::print(stderr, "flotilla-node {}: which app?\n\n{}", chosen->get_name(), chosen->help());
-      return kExitUsage;
-    }
-    if (chosen == logs) return RunLogs(*f, logs);
-    if (chosen == update) {
-      if (!f->now) {
-        fmt::print(stderr,
-                   "flotilla-node update: say --now (the daemon otherwise refreshes "
-                   "every refresh_interval_s)\n");
-        return kExitUsage;
-      }
-      return RunMessage("update", *f, {{"op", "update"}}, 10s);
-    }
-    return RunMessage("rollback", *f, {{"op", "rollback"}, {"app", f->app}}, 600s);
+    if (*logs) return RunLogs(*f, logs);
+    if (*update) return RunUpdate(*f, update);
+    if (*rollback) return RunRollback(*f, rollback);
+    return -1;
   };
 }
 
