@@ -276,8 +276,10 @@ Result<Bytes> Applier::ReadPrefix(const std::vector<PrefixExtent>& extents) {
 Status Applier::DecodeLiterals(OutputFile& literals) {
   const DeltaHeader& h = wire_.header;
   const uint64_t section_end = delta_.consumed() + h.literal_bytes;
-  PrefixDecompressor decoder(h.window_log);
   for (uint64_t i = 0; i < h.literal_frames; ++i) {
+    // A decoder per frame: zstd keeps a context's largest window buffer, and a
+    // big frame's window plus the next frame's prefix would both be held.
+    PrefixDecompressor decoder(h.window_log);
     ASSIGN_OR_RETURN(LiteralFrameHead head, ReadFrameHead());
     if (head.content_length > h.literal_length - literals.bytes() ||
         head.frame_bytes > section_end - std::min(section_end, delta_.consumed())) {

@@ -111,7 +111,9 @@ class DeltaTest : public ::testing::Test {
     EXPECT_TRUE(header.ok()) << header.status().ToString();
     auto rebuilt = ReadFileBounded(out, 1 << 30);
     EXPECT_TRUE(rebuilt.ok());
-    if (rebuilt.ok()) EXPECT_TRUE(*rebuilt == target) << "rebuilt tar differs";
+    if (rebuilt.ok()) {
+      EXPECT_TRUE(*rebuilt == target) << "rebuilt tar differs";
+    }
     ExpectNoTempFiles();
     fs::remove(out);
     return *stats;
