@@ -135,7 +135,13 @@ void NodeDaemon::DeployReady(const std::string& app) {
   MaybeCrashAt("deploying");
   spdlog::info("app {}: deploying release {} (health-gated switch from {})", app, version,
                a.running_release == 0 ? "nothing" : "release " + std::to_string(a.running_release));
+  // Both releases may need their stop grace and the new one its deadline.
+  const Duration blocking = std::chrono::milliseconds(spec->switch_mode.healthy_deadline_ms +
+                                                      2 * spec->stop_grace_ms) +
+                            std::chrono::seconds(60);
+  if (long_task_hook_) long_task_hook_(blocking);
   auto outcome = runtime_->Deploy(*spec, lowers, ReleaseId(version));
+  if (long_task_hook_) long_task_hook_(Duration::zero());
   SyncRunning(app);
   if (!outcome.ok()) return fail(outcome.status().ToString());
   if (a.running_release != version) return fail("rolled back: " + outcome->message);

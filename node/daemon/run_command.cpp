@@ -111,6 +111,15 @@ int RunDaemon(const std::string& config_path) {
       return;
     }
     daemon = std::move(*made);
+    if (auto period = notifier.watchdog_period()) {
+      // A switch blocks the loop up to the app's healthy deadline: stretch
+      // the watchdog for it instead of being restarted mid-deployment.
+      daemon->SetLongTaskHook([&notifier, normal = *period](Duration expected) {
+        const auto usec = std::max<std::chrono::microseconds>(
+            normal, std::chrono::duration_cast<std::chrono::microseconds>(expected));
+        Notify(notifier, "WATCHDOG=1\nWATCHDOG_USEC=" + std::to_string(usec.count()));
+      });
+    }
     daemon->Start();
     summary = Summary(daemon->View());
   });
