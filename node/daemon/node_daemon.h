@@ -22,6 +22,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -68,12 +69,22 @@ class NodeDaemon : public NodeControl {
   // The metrics endpoint's port (0: off).
   uint16_t metrics_port() const;
 
+  // Called on the loop thread before a task that blocks the loop for up to
+  // `expected` (a health-gated switch waits for the app's healthy deadline),
+  // and with zero once it ended: `run` extends the systemd watchdog with it.
+  void SetLongTaskHook(std::function<void(Duration expected)> hook) {
+    long_task_hook_ = std::move(hook);
+  }
+
  private:
   NodeDaemon(NodeConfig config, const Clock& clock, Executor& executor);
   Status Prepare();
   Status InstallRootOfTrust();
   Status OpenFetcher();
   Status OpenTorrentFetcher();
+  // A new fetcher (after a late enrolment gave the announce URL), wanting
+  // again what the old one fetched or seeded.
+  Status ReopenFetcher();
   // The .torrent of `request`: from the tracker, else from a LAN neighbour.
   Result<std::string> FetchTorrent(const ArtifactRequest& request);
 
@@ -148,6 +159,7 @@ class NodeDaemon : public NodeControl {
   std::unique_ptr<LanExchange> lan_;
   std::unique_ptr<runtime::Runtime> runtime_;  // null when deploy is off
   std::unique_ptr<ControlServer> control_;
+  std::function<void(Duration)> long_task_hook_;
   std::unique_ptr<MetricsServer> metrics_;
   NodeState state_;
   std::map<std::string, metadata::Release> releases_;  // newest verified, per followed app

@@ -76,7 +76,10 @@ Result<std::string> NodeDaemon::Rollback(const std::string& app) {
   if (!runtime_) return FailedPrecondition("deploy is off in this node's configuration");
   AppState& a = state_.apps[app];
   const uint64_t from = a.running_release;
-  ASSIGN_OR_RETURN(runtime::DeployOutcome outcome, runtime_->Rollback(app));
+  if (long_task_hook_) long_task_hook_(std::chrono::hours(1));  // the longest deadline allowed
+  auto rolled = runtime_->Rollback(app);
+  if (long_task_hook_) long_task_hook_(Duration::zero());
+  ASSIGN_OR_RETURN(runtime::DeployOutcome outcome, std::move(rolled));
   SyncRunning(app);
   if (a.running_release == from) {
     return FailedPrecondition("rollback of " + app + " did not happen: " + outcome.message +
