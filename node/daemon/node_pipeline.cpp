@@ -125,6 +125,30 @@ Status NodeDaemon::CheckFreeSpace(const std::vector<metadata::Artifact>& artifac
   return Status::Ok();
 }
 
+Status NodeDaemon::ReopenFetcher() {
+  fetcher_.reset();
+  counted_.clear();  // a new fetcher counts its bytes from zero
+  RETURN_IF_ERROR(OpenFetcher());
+  for (const auto& [app, transfer] : transfers_) RETURN_IF_ERROR(WantCurrentArtifacts(app));
+  // Kept releases' artifacts are seeded again.
+  for (const auto& [app, a] : state_.apps) {
+    for (const auto& kept : a.kept) {
+      const metadata::Release* release = nullptr;
+      if (auto r = releases_.find(app); r != releases_.end() && r->second.version == kept.version) {
+        release = &r->second;
+      }
+      if (release == nullptr) continue;
+      for (const auto& artifact : release->artifacts) {
+        if (std::find(kept.artifacts.begin(), kept.artifacts.end(), artifact.sha256) !=
+            kept.artifacts.end()) {
+          RETURN_IF_ERROR(fetcher_->Want(RequestOf(artifact)));
+        }
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 void NodeDaemon::StartRelease(const std::string& app, const metadata::Release& release) {
   releases_[app] = release;
   AppState& a = state_.apps[app];

@@ -73,6 +73,13 @@ Status NodeDaemon::RefreshMetadata() {
     if (creds.ok()) {
       credentials_ = *creds;
       spdlog::info("enrolled as {} ({})", config_.device_name, creds->device_id);
+      if (config_.transfer_mode == TransferMode::kP2p) {
+        // The fetcher started without the tracker (it was unreachable at
+        // start): reopen it with the announce URL; verified pieces and
+        // resume data stay on disk, so transfers continue where they were.
+        Status reopened = ReopenFetcher();
+        if (!reopened.ok()) spdlog::warn("{}", reopened.ToString());
+      }
     } else {
       AddError("enrolment: " + creds.status().ToString());
     }

@@ -271,6 +271,40 @@ TEST_F(NodeE2e, PeerToPeerSecondNodeTakesItsBytesFromTheFirst) {
             0);
 }
 
+// A p2p node that starts while the tracker is down cannot announce; once it
+// enrols, its fetcher is reopened with the announce URL, so a second node
+// (no LAN discovery here) finds it through the tracker and takes its bytes.
+TEST_F(NodeE2e, PeerToPeerNodeEnrolledLateAnnouncesToTheTracker) {
+  PublishAndServe(2048);
+  const int port = tracker_.port();
+  tracker_.Stop();
+  const std::string a = dir_ + "/a", b = dir_ + "/b";
+  RunShell("mkdir -p " + a + " " + b);
+  Json config_a = NodeConfigFor("node-a", a + "/data", "http://127.0.0.1:" + std::to_string(port),
+                                repo_ + "/metadata/1.root.json", "kiosk");
+  config_a["transfer_mode"] = "p2p";
+  config_a["listen"] = "127.0.0.2:0";
+  NodeProcess node_a, node_b;
+  ASSERT_TRUE(node_a.Start(a, config_a));
+  ASSERT_TRUE(WaitFor([&] { return node_a.Log().find("enrolment") != std::string::npos; },
+                      seconds(15)))
+      << node_a.Log();
+  ASSERT_TRUE(tracker_.Start(dir_, repo_, port)) << "port " << port << " taken meanwhile";
+  ASSERT_TRUE(WaitReady(a + "/data", 1, seconds(90))) << node_a.Log();
+  EXPECT_NE(node_a.Log().find("enrolled as node-a"), std::string::npos);
+  Json config_b = config_a;
+  config_b["device_name"] = "node-b";
+  config_b["data_dir"] = b + "/data";
+  config_b["listen"] = "127.0.0.3:0";
+  ASSERT_TRUE(node_b.Start(b, config_b));
+  ASSERT_TRUE(WaitReady(b + "/data", 1, seconds(90))) << node_b.Log();
+  Json state_b = AppState(b + "/data", "kiosk");
+  const uint64_t peers = state_b["bytes_from_peers"], origin = state_b["bytes_from_origin"];
+  EXPECT_GE(peers * 10, (peers + origin) * 8) << state_b.dump() << node_a.Log();
+  EXPECT_EQ(node_b.Stop(), 0);
+  EXPECT_EQ(node_a.Stop(), 0);
+}
+
 TEST_F(NodeE2e, FourNodesThreeTakeMostOfTheirBytesFromPeersAndTrackerAgrees) {
   PublishAndServe(3072);
   std::vector<std::string> names = {"node-a", "node-b", "node-c", "node-d"};
