@@ -86,7 +86,12 @@ void NodeDaemon::ResumeDeployments() {
     }
   }
   SaveState();
-  // Finishes a collection a crash interrupted, or one a finished switch owes.
+  // Finishes a collection a crash interrupted, or one a finished switch owes;
+  // not while a transfer was in flight: its layers rebuilt so far are not in
+  // `kept` yet, and the next successful switch collects anyway.
+  for (const auto& app : config_.apps) {
+    if (state_.apps[app].target_release != 0) return;
+  }
   CollectGarbage();
 }
 
