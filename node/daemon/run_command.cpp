@@ -78,6 +78,13 @@ void Notify(const SdNotifier& notifier, const std::string& state) {
 }
 
 int RunDaemon(const std::string& config_path) {
+  // First: a SIGTERM while starting stops the daemon cleanly once it is up.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // the executor's thread inherits it
+  signal(SIGPIPE, SIG_IGN);
   Status notify_problem;
   const SdNotifier notifier =
       SdNotifier::FromEnvironment(/*unset_environment=*/true, &notify_problem);
@@ -93,12 +100,6 @@ int RunDaemon(const std::string& config_path) {
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   if (!notify_problem.ok()) spdlog::warn("systemd: {}", notify_problem.ToString());
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);  // the executor's thread inherits it
-  signal(SIGPIPE, SIG_IGN);
 
   ThreadExecutor executor;
   std::unique_ptr<NodeDaemon> daemon;

@@ -67,6 +67,12 @@ bool RunsOnly(const std::string& data_dir, uint64_t version) {
          (state["phase"] == "running" || state["phase"] == "failed");
 }
 
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 bool StoreVerifies(const std::string& data_dir) {
   return RunShell(BinaryPath("flotilla-node") + " store --store " + data_dir + "/store verify")
              .exit_code == 0;
@@ -201,7 +207,13 @@ TEST_F(NodeDeploy, KilledAtEveryStepOfADeploymentOneHealthyReleaseRuns) {
     ::unsetenv(s.variable);
     ASSERT_EQ(killed.WaitExit(seconds(60)), 128 + 9)
         << "the node was to kill itself at " << s.step << killed.Log();
+    // The state already names the new release when the kill came after the
+    // switch: wait for this process to be up before stopping it.
+    const size_t starts = Count(killed.Log(), "node n started");
     NodeProcess& restarted = StartNode("n", config);
+    ASSERT_TRUE(WaitFor([&] { return Count(restarted.Log(), "node n started") > starts; },
+                        seconds(30)))
+        << restarted.Log();
     ASSERT_TRUE(WaitFor([&] { return RunsOnly(data, version); }, seconds(60)))
         << RuntimeApp(data).dump() << AppState(data, kApp).dump() << restarted.Log();
     EXPECT_EQ(restarted.Stop(), 0);
