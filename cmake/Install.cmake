@@ -1,0 +1,28 @@
+# install() rules: what `cmake --install` and the .deb packages put where
+# (docs/pi.md, "Packages"). Two components, one per package:
+#   node:    /usr/bin/flotilla-node, /usr/bin/flotilla-monitor (the node
+#            finds it beside itself, runtime::DefaultMonitorPath), the
+#            systemd unit, a default /etc/flotilla/node.json, /var/lib/flotilla
+#   tracker: /usr/bin/flotilla-tracker
+# The unit and the configuration go to fixed system paths whatever the
+# prefix: the unit names /usr/bin/flotilla-node and /etc/flotilla/node.json.
+include(GNUInstallDirs)
+
+install(TARGETS flotilla-node flotilla-monitor
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT node)
+install(TARGETS flotilla-tracker
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tracker)
+
+# Packaged units belong in /lib/systemd/system (Debian 12); an operator's
+# own copy in /etc/systemd/system or a drop-in overrides it.
+install(FILES ${PROJECT_SOURCE_DIR}/node/systemd/flotilla-node.service
+        DESTINATION /lib/systemd/system COMPONENT node)
+# The example configuration: a conffile (cmake/Packaging.cmake), so an
+# operator's edits survive upgrades. Root-only: it names the token file.
+install(FILES ${PROJECT_SOURCE_DIR}/node/systemd/node.json
+        DESTINATION /etc/flotilla COMPONENT node
+        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
+# The data directory (keys, credentials, store): root-only, as the unit's
+# StateDirectoryMode=0700 makes it.
+install(DIRECTORY DESTINATION /var/lib/flotilla COMPONENT node
+        DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
