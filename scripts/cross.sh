@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Raspberry Pi builds (docs/pi.md), in one command, as root on Debian 12:
+#  1. installs what it needs: the host's upgrade, Debian's cross compilers,
+#     the arm64/armhf -dev packages (multiarch, or a debootstrap'd sysroot
+#     when the mirror cannot serve the exact versions the host has),
+#     qemu-user-static, binfmt-support, debootstrap;
+#  2. builds arm64 and armhf (build-arm64/, build-armhf/: the three programs
+#     and every module's unit-test binary; ccache, -j2);
+#  3. runs each architecture's unit tests under qemu-user and prints, per
+#     architecture, how many ran, passed and failed, and every test not run
+#     with the reason;
+#  4. builds the .deb packages for amd64 (build-crossnative/), arm64, armhf
+#     into build-debs/;
+#  5. installs the arm64 flotilla-node .deb with dpkg -i + apt-get -f install
+#     into a debootstrap'd arm64 root filesystem (kept in
+#     /var/cache/flotilla-cross) and runs `flotilla-node --version` there.
+# Usage: bash scripts/cross.sh [arm64] [armhf]   (default: both)
+# Env: FLOTILLA_CROSS_SKIP_TESTS=1 skips step 3; FLOTILLA_CROSS_JOBS (2).
+# Exits non-zero if a build, a test or the install fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+cache=/var/cache/flotilla-cross
+mirror=http://deb.debian.org/debian
+suite=bookworm
+jobs=${FLOTILLA_CROSS_JOBS:-2}
+arches=("$@")
+((${#arches[@]})) || arches=(arm64 armhf)
+export DEBIAN_FRONTEND=noninteractive
+host_arch=$(dpkg --print-architecture)
+start=$(date +%s)
+status=0
+
+declare -A triplet=([arm64]=aarch64-linux-gnu [armhf]=arm-linux-gnueabihf)
+declare -A qemu=([arm64]=qemu-aarch64 [armhf]=qemu-arm)
+# The libraries flotilla links, as in scripts/setup.sh; the header-only
+# ones that are Architecture: all (nlohmann-json, CLI11) come from the host.
+dev_packages=(libtorrent-rasterbar-dev libboost-dev libboost-system-dev libsodium-dev
+  libzstd-dev libsqlite3-dev libgtest-dev libgmock-dev libarchive-dev libssl-dev
+  libseccomp-dev libfmt-dev libspdlog-dev)
+# The programs and the unit-test binaries of every module (the end-to-end
+# tests in tests/ drive the programs as real processes and are not built).
+targets=(flotilla-node flotilla-monitor flotilla-tracker core_test metadata_test
+  layerstore_test delta_codec_test runtime_test tracker_test tracker_publish_test
+  transfer_unit_test sim_unit_test)
+
+log() { printf '== cross: %s\n' "$*"; }
+
+install_host_packages() {
+  log "host packages (upgrade first: the :arch -dev packages need the host's exact versions)"
+  apt-get update -qq || log "apt-get update reported errors (a mirror out of sync?); going on"
+  apt-get upgrade -y -qq >/dev/null
+  bash scripts/setup.sh
+  apt-get install -y -qq --no-install-recommends g++-aarch64-linux-gnu \
+    g++-arm-linux-gnueabihf qemu-user-static binfmt-support debootstrap dpkg-dev file \
+    cmake ninja-build ccache pkg-config >/dev/null
+}
+
+# qemu-user through binfmt_misc: CMake runs the test binaries through the
+# emulator itself, but a test may exec another target program, and the
+# rootfs of step 5 is entered with chroot.
+enable_binfmt() {
+  if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  fi
+  local a
+  for a in "${arches[@]}"; do
+    update-binfmts --enable "${qemu[$a]}" >/dev/null 2>&1 || true
+    [[ -e /proc/sys/fs/binfmt_misc/${qemu[$a]} ]] ||
+      { echo "cross: binfmt for ${qemu[$a]} is not registered" >&2; exit 1; }
+  done
+}
+
+# Prints "multiarch" when the host can install ARCH's -dev packages, else
+# "sysroot". Only this architecture's index is refreshed (besides the
+# host's): apt drops a whole suite's lists when one architecture's index of
+# it fails to download, and must not take the others down with it.
+install_multiarch() {
+  local arch=$1 p pkgs=()
+  dpkg --add-architecture "$arch"
+  apt-get update -qq -o "APT::Architectures::=$host_arch" -o "APT::Architectures::=$arch" \
+    >/dev/null 2>&1 || true
+  for p in "${dev_packages[@]}"; do pkgs+=("$p:$arch"); done
+  if apt-get install -s -qq --no-install-recommends "${pkgs[@]}" >/dev/null 2>&1 &&
+    apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null; then
+    echo multiarch
+  else
+    echo sysroot
+  fi
+}
+
+# A debootstrap'd root filesystem of ARCH in DIR (first stage on the host,
+# second stage under qemu-user), kept between runs. Extra packages are
+# installed inside it with its own apt.
+make_rootfs() {
+  local arch=$1 dir=$2
+  shift 2
+  if [[ ! -e $dir/.flotilla-bootstrapped ]]; then
+    rm -rf "$dir"
+    debootstrap --arch="$arch" --foreign --variant=minbase "$suite" "$dir" "$mirror" >/dev/null
+    chroot "$dir" /debootstrap/debootstrap --second-stage >/dev/null
+    cat >"$dir/etc/apt/sources.list" <<EOF
+deb $mirror $suite main
+deb $mirror $suite-updates main
+deb http://deb.debian.org/debian-security $suite-security main
+EOF
+    touch "$dir/.flotilla-bootstrapped"
+  fi
+  if (($#)); then
+    # A security index that fails to download leaves the suite's older
+    # versions: consistent within the root, which is all a sysroot needs.
+    chroot "$dir" apt-get update -qq >/dev/null 2>&1 || true
+    chroot "$dir" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends "$@" >/dev/null
+  fi
+}
+
+# Configures and builds ARCH in build-ARCH. MODE is multiarch or sysroot.
+build_arch() {
+  local arch=$1 mode=$2 extra=()
+  [[ $mode == sysroot ]] && extra+=("-DFLOTILLA_CROSS_SYSROOT=$cache/sysroot-$arch")
+  [[ -n ${deb_depends_node[$arch]:-} ]] &&
+    extra+=("-DFLOTILLA_DEB_NODE_DEPENDS=${deb_depends_node[$arch]}"
+      "-DFLOTILLA_DEB_TRACKER_DEPENDS=${deb_depends_tracker[$arch]}")
+  log "$arch: configure ($mode) and build: ${targets[*]}"
+  cmake -S . -B "build-$arch" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_TOOLCHAIN_FILE="cmake/toolchain-${triplet[$arch]}.cmake" "${extra[@]}" >/dev/null
+  cmake --build "build-$arch" -j"$jobs" --target "${targets[@]}"
+}
+
+# Tests that cannot run under qemu-user, each with the reason (docs/pi.md).
+# Format: a ctest -R regex, a tab, the reason.
+not_run_under_qemu() {
+  :
+}
+
+# Runs ARCH's unit tests under qemu-user and prints the counts; every test
+# not run is named with its reason.
+test_arch() {
+  local arch=$1 mode=$2 dir=build-$arch
+  local logfile=$dir/cross-ctest.log exclude='_NOT_BUILT$' reasons=()
+  local line regex reason
+  while IFS=$'\t' read -r regex reason; do
+    [[ -n $regex ]] || continue
+    exclude+="|$regex" reasons+=("$regex"$'\t'"$reason")
+  done < <(not_run_under_qemu "$arch")
+  local env=()
+  [[ $mode == sysroot ]] && env+=("QEMU_LD_PREFIX=$cache/sysroot-$arch")
+  log "$arch: unit tests under ${qemu[$arch]}-static"
+  env "${env[@]}" ctest --test-dir "$dir" -j"$jobs" -E "$exclude" --output-on-failure \
+    --timeout 900 >"$logfile" 2>&1 || true
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$logfile" | tail -1)
+  local total=0 failed=0
+  if [[ -n $line ]]; then
+    failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+    total=$(sed -E 's/.* tests failed out of ([0-9]+).*/\1/' <<<"$line")
+  fi
+  summary[$arch]="$arch: $total run, $((total - failed)) passed, $failed failed (log: $logfile)"
+  ((failed == 0 && total > 0)) || status=1
+  if ((failed)); then
+    summary[$arch]+=$'\n'"  failed:"$'\n'"$(sed -n '/tests failed out of/,$p' "$logfile" |
+      grep -E '^\s+[0-9]+ - ' | sed 's/^\s*/    /')"
+  fi
+  # Tests not run: excluded ones with their reason, and the end-to-end
+  # test binaries that this run does not build.
+  local t
+  while IFS= read -r t; do
+    summary[$arch]+=$'\n'"  not run: $t"
+  done < <(not_run_list "$dir" "${reasons[@]}")
+}
+
+# Lists the tests of DIR that ctest would not run here: NAME: reason.
+not_run_list() {
+  local dir=$1
+  shift
+  local all r regex reason
+  all=$(ctest --test-dir "$dir" -N 2>/dev/null | sed -nE 's/^\s+Test\s+#[0-9]+: (.*)$/\1/p')
+  grep -E '_NOT_BUILT$' <<<"$all" | sed -E 's/_NOT_BUILT$/: end-to-end binary (drives the real programs as processes), runs natively in scripts\/test.sh, not built for the cross run/' || true
+  for r in "$@"; do
+    regex=${r%%$'\t'*} reason=${r#*$'\t'}
+    grep -E "$regex" <<<"$all" | grep -v '_NOT_BUILT$' | sed "s|\$|: $reason|" || true
+  done
+}
+
+# Depends of the packages built against a sysroot: dpkg-shlibdeps inside
+# that root, where the target's libraries are registered packages.
+sysroot_depends() {
+  local arch=$1 binaries=("${@:2}") root=$cache/sysroot-$arch work
+  work=$(mktemp -d "$root/tmp/shlibdeps.XXXXXX")
+  mkdir -p "$work/debian"
+  printf 'Source: flotilla\n\nPackage: flotilla\nArchitecture: any\n' >"$work/debian/control"
+  local b inside=()
+  for b in "${binaries[@]}"; do
+    cp "$b" "$work/" && inside+=("${work#"$root"}/$(basename "$b")")
+  done
+  chroot "$root" sh -c "cd '${work#"$root"}' && dpkg-shlibdeps -O ${inside[*]}" |
+    sed -n 's/^shlibs:Depends=//p'
+  rm -rf "$work"
+}
+
+package_arch() {
+  local arch=$1 dir=$2
+  log "$arch: .deb packages"
+  (cd "$dir" && cpack -G DEB >/dev/null)
+  mkdir -p build-debs
+  cp "$dir"/flotilla-node_*_"$arch".deb "$dir"/flotilla-tracker_*_"$arch".deb build-debs/
+}
+
+# Step 5: the arm64 node package into a fresh-enough arm64 root filesystem.
+install_into_rootfs() {
+  local root=$cache/rootfs-arm64 deb
+  deb=$(ls build-debs/flotilla-node_*_arm64.deb | tail -1)
+  log "arm64: dpkg -i $(basename "$deb") + apt-get -f install in $root"
+  make_rootfs arm64 "$root"
+  # The package may already be there from a previous run: start clean.
+  chroot "$root" dpkg --purge flotilla-node >/dev/null 2>&1 || true
+  cp "$deb" "$root/tmp/"
+  chroot "$root" apt-get update -qq >/dev/null 2>&1 || true
+  chroot "$root" dpkg -i "/tmp/$(basename "$deb")" >/dev/null 2>&1 || true
+  chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get -f install -y -qq \
+    --no-install-recommends >/dev/null
+  chroot "$root" dpkg -s flotilla-node | grep -q '^Status: install ok installed' ||
+    { echo "cross: flotilla-node is not installed in $root" >&2; status=1; return; }
+  rootfs_version=$(chroot "$root" flotilla-node --version)
+  rootfs_check=$(chroot "$root" sh -c 'stat -c "%a %n" /var/lib/flotilla /etc/flotilla/node.json;
+    test -f /lib/systemd/system/flotilla-node.service && echo unit: /lib/systemd/system/flotilla-node.service;
+    test -x /usr/bin/flotilla-monitor && echo monitor: /usr/bin/flotilla-monitor')
+  rm -f "$root/tmp/$(basename "$deb")"
+}
+
+declare -A summary mode deb_depends_node deb_depends_tracker
+rootfs_version="" rootfs_check=""
+install_host_packages
+enable_binfmt
+for arch in "${arches[@]}"; do
+  mode[$arch]=$(install_multiarch "$arch")
+  if [[ ${mode[$arch]} == sysroot ]]; then
+    log "$arch: the host cannot install the :$arch -dev packages; building against a sysroot"
+    make_rootfs "$arch" "$cache/sysroot-$arch" "${dev_packages[@]}" nlohmann-json3-dev \
+      libcli11-dev dpkg-dev
+  fi
+done
+# Back to every architecture's index (the per-architecture updates above
+# left only the last one's).
+apt-get update -qq >/dev/null 2>&1 || true
+
+for arch in "${arches[@]}"; do
+  build_arch "$arch" "${mode[$arch]}"
+  if [[ ${mode[$arch]} == sysroot ]]; then
+    deb_depends_node[$arch]=$(sysroot_depends "$arch" "build-$arch/node/flotilla-node")
+    deb_depends_tracker[$arch]=$(sysroot_depends "$arch" "build-$arch/tracker/flotilla-tracker")
+    build_arch "$arch" sysroot >/dev/null
+  fi
+done
+if [[ -z ${FLOTILLA_CROSS_SKIP_TESTS:-} ]]; then
+  for arch in "${arches[@]}"; do test_arch "$arch" "${mode[$arch]}"; done
+fi
+
+log "$host_arch: native build for its .deb (build-crossnative/)"
+cmake -S . -B build-crossnative -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-crossnative -j"$jobs" --target flotilla-node flotilla-monitor flotilla-tracker
+package_arch "$host_arch" build-crossnative
+for arch in "${arches[@]}"; do package_arch "$arch" "build-$arch"; done
+[[ " ${arches[*]} " == *" arm64 "* ]] && install_into_rootfs
+
+echo
+echo "== cross: summary ($(($(date +%s) - start)) s)"
+for arch in "${arches[@]}"; do
+  echo "${mode[$arch]} build: $arch"
+  echo "${summary[$arch]:-$arch: tests not run (FLOTILLA_CROSS_SKIP_TESTS)}"
+done
+echo "packages:"
+for deb in build-debs/*.deb; do
+  printf '  %s\n    Depends: %s\n' "$deb" "$(dpkg-deb -f "$deb" Depends)"
+done
+if [[ -n $rootfs_version ]]; then
+  echo "arm64 rootfs ($cache/rootfs-arm64): flotilla-node --version: $rootfs_version"
+  sed 's/^/  /' <<<"$rootfs_check"
+fi
+echo "cross: status $status"
+exit $status
