@@ -70,6 +70,11 @@ Result<Bytes> ReadFileBounded(const std::string& path, uint64_t max_bytes) {
                              " bytes, more than the limit of " + std::to_string(max_bytes));
   }
   Bytes out;
+  // A 32-bit process cannot hold a file past its address space (size_t).
+  if (static_cast<uint64_t>(st.st_size) > out.max_size()) {
+    return ResourceExhausted(path + " is " + std::to_string(st.st_size) +
+                             " bytes, more than this process can hold in memory");
+  }
   out.reserve(static_cast<size_t>(st.st_size));
   uint8_t buffer[65536];
   for (;;) {
