@@ -144,6 +144,22 @@ TEST(CgroupV2DeviceFilter, EbpfProgramAllowsOnlyTheListedDevices) {
   EXPECT_FALSE(fs::exists(mount + "/" + parent));
 }
 
+// The default rules plus grants make a program whose verifier log is longer
+// than a small log buffer: loading with such a buffer failed with ENOSPC.
+TEST(CgroupV2DeviceFilter, DefaultRulesWithGrantsLoad) {
+  const std::string mount = Cgroup2Mount();
+  if (mount.empty()) GTEST_SKIP() << "no cgroup2 mount on this host";
+  const std::string parent = "flotilla-unit-" + std::to_string(::getpid());
+  auto driver = MakeCgroupV2Driver({mount, CgroupVersion::kV2, parent, true});
+  auto rules = DefaultDeviceRules();
+  for (int minor = 0; minor < 8; ++minor) rules.push_back({'c', 29, minor, "rw"});
+  auto placement = driver->Create("many", {}, rules);
+  EXPECT_TRUE(placement.ok()) << placement.status().ToString();
+  EXPECT_EQ(OpenFromInside(placement->procs_files[0], {"/dev/null", "/dev/full"}), 0b11);
+  ASSERT_TRUE(driver->Destroy("many").ok());
+  ::rmdir((mount + "/" + parent).c_str());
+}
+
 TEST(DeviceRules, V1SyntaxAndDefaults) {
   EXPECT_EQ(DeviceRuleToV1({'c', 136, -1, "rwm"}), "c 136:* rwm");
   EXPECT_EQ(DeviceRuleToV1({'b', -1, -1, "m"}), "b *:* m");

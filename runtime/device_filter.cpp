@@ -97,24 +97,40 @@ std::vector<bpf_insn> BuildDeviceFilter(const std::vector<DeviceRule>& rules) {
   return prog;
 }
 
-Status AttachDeviceFilter(const std::string& cgroup_dir, const std::vector<DeviceRule>& rules) {
-  std::vector<bpf_insn> prog = BuildDeviceFilter(rules);
+namespace {
+
+// Loads the program; `log` (when not empty) receives the verifier's log. A
+// log too small for what the verifier writes fails the load with ENOSPC, so
+// the first load goes without one and only a refused program is loaded
+// again with a log, for the error message.
+long LoadDeviceProgram(const std::vector<bpf_insn>& prog, std::string* log) {
   static char license[] = "GPL";
-  char log[4096] = {0};
   bpf_attr load;
   std::memset(&load, 0, sizeof load);
   load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
   load.insns = reinterpret_cast<uint64_t>(prog.data());
   load.insn_cnt = static_cast<uint32_t>(prog.size());
   load.license = reinterpret_cast<uint64_t>(license);
-  load.log_buf = reinterpret_cast<uint64_t>(log);
-  load.log_size = sizeof log;
-  load.log_level = 1;
-  int prog_fd = static_cast<int>(Bpf(BPF_PROG_LOAD, load));
+  if (log != nullptr) {
+    log->assign(1 << 16, '\0');
+    load.log_buf = reinterpret_cast<uint64_t>(log->data());
+    load.log_size = static_cast<uint32_t>(log->size());
+    load.log_level = 1;
+  }
+  return Bpf(BPF_PROG_LOAD, load);
+}
+
+}  // namespace
+
+Status AttachDeviceFilter(const std::string& cgroup_dir, const std::vector<DeviceRule>& rules) {
+  std::vector<bpf_insn> prog = BuildDeviceFilter(rules);
+  int prog_fd = static_cast<int>(LoadDeviceProgram(prog, nullptr));
   if (prog_fd < 0) {
     int err = errno;
-    return IOErrorFromErrno(
-        "load the device filter (" + std::string(log, ::strnlen(log, 200)) + ")", err);
+    std::string log;
+    if (long again = LoadDeviceProgram(prog, &log); again >= 0) ::close(static_cast<int>(again));
+    log.resize(::strnlen(log.c_str(), 400));
+    return IOErrorFromErrno("load the device filter (" + log + ")", err);
   }
   int dir_fd = ::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd < 0) {
