@@ -100,21 +100,14 @@ Status ExecAsApp(const AppSpec& spec, const std::vector<std::string>& argv,
   return ExecProgram(argv, ProgramEnvironment(spec));
 }
 
-void RunContainerInit(const LaunchPlan& plan, const ContainerFds& fds,
+void RunContainerInit(const LaunchPlan& plan, const ContainerFds& fds, CgroupEntry& cgroups,
                       const std::string& seccomp_filter) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  // The root filesystem is built while the monitor puts this process into
-  // the container's cgroups (a cgroup v1 attach waits for an RCU grace
-  // period, the longest step of a start); only the app, forked after "go",
-  // must begin inside them. Building opens no device node: the device
-  // cgroup governs opening them, and the app is the one that opens.
+  if (Status st = cgroups.JoinSelf(); !st.ok()) FailSetup(fds.error_write, st);
   if (Status st = BuildRootfs(plan); !st.ok()) FailSetup(fds.error_write, st);
   if (plan.spec.network == "none") {
     if (Status st = BringUpLoopback(); !st.ok()) FailSetup(fds.error_write, st);
   }
-  char go = 0;
-  if (::read(fds.go_read, &go, 1) != 1) ::_exit(126);  // the monitor gave up
-  ::close(fds.go_read);
   sigset_t signals = ForwardedSignals(), old;
   ::sigprocmask(SIG_BLOCK, &signals, &old);
   pid_t app = ::fork();

@@ -13,21 +13,22 @@
 #include <vector>
 
 #include "core/status.h"
+#include "runtime/cgroup_entry.h"
 #include "runtime/launch_plan.h"
 
 namespace flotilla::runtime {
 
 struct ContainerFds {
-  int go_read = -1;       // the monitor writes one byte once we are in the cgroups
   int error_write = -1;   // close-on-exec: a setup error is written here, EOF = exec'd
   int status_write = -1;  // init writes the app's 4-byte wait status here
   int output_write = -1;  // the app's stdout and stderr
 };
 
-// Runs as PID 1 of the new namespaces; never returns.
+// Runs as PID 1 of the new namespaces; never returns. It joins `cgroups`
+// first, so everything it and the app do is inside them.
 // `seccomp_filter` comes from DefaultSeccompFilter, computed before the clone.
 [[noreturn]] void RunContainerInit(const LaunchPlan& plan, const ContainerFds& fds,
-                                   const std::string& seccomp_filter);
+                                   CgroupEntry& cgroups, const std::string& seccomp_filter);
 
 // In a process that already joined the container's namespaces and cgroups:
 // applies the app's user, capabilities, no_new_privs and seccomp and execs

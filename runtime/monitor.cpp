@@ -51,19 +51,6 @@ Result<Pipe> MakePipe(int flags) {
   return Pipe{fds[0], fds[1]};
 }
 
-Status JoinCgroups(const LaunchPlan& plan, pid_t pid) {
-  std::string text = std::to_string(pid);
-  for (const auto& procs : plan.cgroup_procs) {
-    int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return IOErrorFromErrno("open " + procs, errno);
-    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    int err = errno;
-    ::close(fd);
-    if (!ok) return IOErrorFromErrno("join cgroup " + procs, err);
-  }
-  return Status::Ok();
-}
-
 int ReadOomKills(const std::string& file) {
   if (file.empty()) return 0;
   auto text = ReadTextFileBounded(file, 65536);
@@ -79,33 +66,28 @@ struct Started {
   int status_read = -1;
 };
 
-// Clones PID 1 into new namespaces and puts it into the cgroups while it
-// builds the rootfs, then lets it exec the app; fails with the container's
-// own error message.
+// Clones PID 1 into new namespaces and the container's cgroups, and waits
+// until it has exec'd the app; fails with the container's own error message.
 Result<Started> StartContainer(const LaunchPlan& plan) {
   ASSIGN_OR_RETURN(std::string filter, DefaultSeccompFilter(plan.seccomp_cache));
-  ASSIGN_OR_RETURN(Pipe go, MakePipe(O_CLOEXEC));
+  ASSIGN_OR_RETURN(CgroupEntry cgroups, CgroupEntry::Open(plan.cgroup_procs));
   ASSIGN_OR_RETURN(Pipe error, MakePipe(O_CLOEXEC));
   ASSIGN_OR_RETURN(Pipe status, MakePipe(O_CLOEXEC));
   ASSIGN_OR_RETURN(Pipe output, MakePipe(O_CLOEXEC));
-  unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
+  unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
   if (plan.spec.network == "none") flags |= CLONE_NEWNET;
-  pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, 0));
+  pid_t pid = cgroups.Clone(flags);
   if (pid < 0) return IOErrorFromErrno("clone the container", errno);
   if (pid == 0) {
-    ::close(go.write);
     ::close(error.read);
     ::close(status.read);
     ::close(output.read);
-    RunContainerInit(plan, {go.read, error.write, status.write, output.write}, filter);
+    RunContainerInit(plan, {error.write, status.write, output.write}, cgroups, filter);
   }
-  ::close(go.read);
+  cgroups.Close();
   ::close(error.write);
   ::close(status.write);
   ::close(output.write);
-  Status joined = JoinCgroups(plan, pid);
-  if (joined.ok() && ::write(go.write, "g", 1) != 1) joined = IOErrorFromErrno("go", errno);
-  ::close(go.write);
   std::string message;
   char buf[1024];
   ssize_t n;
@@ -115,12 +97,10 @@ Result<Started> StartContainer(const LaunchPlan& plan) {
     message.append(buf, static_cast<size_t>(n));
   }
   ::close(error.read);
-  if (!joined.ok() || !message.empty()) {
+  if (!message.empty()) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-    // PID 1 builds the rootfs while it is being joined: its own error, when
-    // it failed first, says more than the join that then found it gone.
-    return !message.empty() ? FailedPrecondition(message) : joined;
+    return FailedPrecondition(message);
   }
   return Started{pid, output.read, status.read};
 }

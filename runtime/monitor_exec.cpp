@@ -41,13 +41,8 @@ Status EnterNamespace(pid_t pid, const char* name, int type) {
 }
 
 Status EnterContainer(const LaunchPlan& plan, pid_t init) {
-  for (const auto& procs : plan.cgroup_procs) {
-    int fd = ::open(procs.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || ::dprintf(fd, "%d", ::getpid()) < 0) {
-      return IOErrorFromErrno("join cgroup " + procs, errno);
-    }
-    ::close(fd);
-  }
+  ASSIGN_OR_RETURN(CgroupEntry cgroups, CgroupEntry::Open(plan.cgroup_procs));
+  RETURN_IF_ERROR(cgroups.JoinSelf());
   std::string root_path = "/proc/" + std::to_string(init) + "/root";
   int root = ::open(root_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return IOErrorFromErrno("open " + root_path, errno);

@@ -174,6 +174,18 @@ int ServeHttp(int port) {
   }
 }
 
+// The cgroups of PID 1 and of this process, one fact each: the lines of
+// /proc/<pid>/cgroup joined by ';'.
+int Cgroups() {
+  for (const char* who : {"1", "self"}) {
+    std::string text = ReadFile(("/proc/" + std::string(who) + "/cgroup").c_str());
+    std::replace(text.begin(), text.end(), '\n', ';');
+    printf("cgroup_%s=%s\n", who, text.c_str());
+  }
+  fflush(stdout);
+  return 0;
+}
+
 volatile sig_atomic_t g_term = 0;
 
 // Prints a numbered line every `ms` until SIGTERM (then exits 0).
@@ -223,6 +235,7 @@ int main(int argc, char** argv) {
     return rc;
   }
   if (mode == "hog") return Hog();
+  if (mode == "cgroups") return Cgroups();
   if (mode == "forkbomb") return ForkBomb(argc > 2 ? atoi(argv[2]) : 1000);
   if (mode == "open" && argc > 2) return OpenDevice(argv[2]);
   if (mode == "mknod" && argc > 4) return MknodAndOpen(argv[2], atoi(argv[3]), atoi(argv[4]));

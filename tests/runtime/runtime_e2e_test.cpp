@@ -8,7 +8,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 
+#include "core/file_io.h"
 #include "runtime/app_spec.h"
 #include "tests/runtime/runtime_fixture.h"
 
@@ -68,8 +71,8 @@ TEST_F(RuntimeE2eTest, ContainerIsIsolatedAsSeenFromInside) {
 }
 
 // A container that cannot start reports its own reason, whether it fails
-// while building its root filesystem (which overlaps the cgroup join) or
-// when exec'ing the app; nothing of it is left running.
+// while building its root filesystem or when exec'ing the app; nothing of
+// it is left running.
 TEST_F(RuntimeE2eTest, StartErrorsCarryTheContainersOwnReason) {
   Json bad_mount = BaseSpec("badmount", {"/probe", "exit", "0"});
   const std::string missing = "/nonexistent-flotilla-test/source";
@@ -137,6 +140,81 @@ TEST_F(RuntimeE2eTest, GrantedDeviceUsableOthersRefused) {
   EXPECT_EQ(f["mknod /tmp/kmsg"], "none");    // making a node is allowed (OCI default)...
   EXPECT_EQ(f["open /tmp/kmsg"], "Operation not permitted");  // ...using it is not
   EXPECT_EQ(f["open /tmp/tun2"], "none");  // the granted major:minor, by another name
+}
+
+// The cgroup entries of one /proc/<pid>/cgroup fact ("h:ctrl:path;..."),
+// as controller list -> path.
+std::map<std::string, std::string> CgroupPaths(const std::string& fact) {
+  std::map<std::string, std::string> paths;
+  std::stringstream lines(fact);
+  std::string line;
+  while (std::getline(lines, line, ';')) {
+    size_t first = line.find(':'), second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) continue;
+    paths[line.substr(first + 1, second - first - 1)] = line.substr(second + 1);
+  }
+  return paths;
+}
+
+// On cgroup v1, PID 1 moves itself into the container's cgroups (through
+// `tasks`, the fast path) before anything else: init and the app are in all
+// four of them, and the limits hold (other tests).
+TEST_F(RuntimeE2eTest, InitAndAppAreInTheContainersV1Cgroups) {
+  if (!std::filesystem::exists("/sys/fs/cgroup/memory/tasks")) {
+    GTEST_SKIP() << "no cgroup v1 memory hierarchy on this host";
+  }
+  ASSERT_EQ(Deploy(BaseSpec("cg", {"/bin/sh", "-c", "/probe cgroups; exec /probe tick idle 1000"}),
+                   "r1")
+                .exit_code,
+            0)
+      << Logs("cg");
+  ASSERT_TRUE(WaitForLog("cg", "cgroup_self=")) << Logs("cg");
+  auto f = ParseFacts(Logs("cg"));
+  for (const char* who : {"cgroup_1", "cgroup_self"}) {
+    auto paths = CgroupPaths(f[who]);
+    for (const char* ctrl : {"memory", "pids", "cpu", "devices"}) {
+      EXPECT_NE(paths[ctrl].find("/flotilla-"), std::string::npos) << who << " " << ctrl;
+      EXPECT_NE(paths[ctrl].find("cg"), std::string::npos) << who << " " << ctrl << f[who];
+    }
+  }
+}
+
+// On cgroup v2 the container's PID 1 is created inside its cgroup by
+// clone3(CLONE_INTO_CGROUP). This hybrid host's cgroup2 mount has no
+// controllers, but it is a real cgroup2 hierarchy: membership and the eBPF
+// device filter work on it, which is what this test checks.
+TEST_F(RuntimeE2eTest, OnCgroupV2TheContainerIsBornInItsCgroupAndDevicesAreFiltered) {
+  std::string v2 = std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers")
+                       ? "/sys/fs/cgroup"
+                       : "/sys/fs/cgroup/unified";
+  if (!std::filesystem::exists(v2 + "/cgroup.procs")) GTEST_SKIP() << "no cgroup2 mount";
+  const std::string flags = " --cgroup-version 2 --cgroup-root " + v2;
+  Json spec = BaseSpec("cg2", {"/bin/sh", "-c",
+                               "/probe cgroups; /probe mknod /tmp/kmsg 1 11; "
+                               "/probe open /dev/null; exec /probe tick idle 1000"});
+  const std::string path = dir_ + "/spec-cg2.json";
+  ASSERT_TRUE(WriteFileAtomic(path, spec.dump()).ok());
+  auto deployed = App("deploy --spec " + path + " --lower " + lower_ + " --release r1" + flags);
+  ASSERT_EQ(deployed.exit_code, 0) << deployed.output;
+  ASSERT_TRUE(WaitForLog("cg2", "open /dev/null=")) << Logs("cg2");
+  auto f = ParseFacts(Logs("cg2"));
+  std::string v2_path;
+  for (const char* who : {"cgroup_1", "cgroup_self"}) {
+    auto paths = CgroupPaths(f[who]);
+    EXPECT_NE(paths[""].find("/flotilla-"), std::string::npos) << who << ": " << f[who];
+    EXPECT_NE(paths[""].find("cg2"), std::string::npos) << who << ": " << f[who];
+    v2_path = paths[""];
+  }
+  EXPECT_EQ(f["open /tmp/kmsg"], "Operation not permitted");  // the eBPF filter
+  EXPECT_EQ(f["open /dev/null"], "none");
+  // The cgroup is the one the runtime made, and goes with the app.
+  EXPECT_TRUE(std::filesystem::exists(v2 + v2_path)) << v2 + v2_path;
+  EXPECT_EQ(App("stop cg2" + flags).exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(v2 + v2_path));
+  std::filesystem::path parent = std::filesystem::path(v2 + v2_path).parent_path();
+  while (parent.string().size() > v2.size() && ::rmdir(parent.c_str()) == 0) {
+    parent = parent.parent_path();
+  }
 }
 
 TEST_F(RuntimeE2eTest, TwoAppsCannotSeeEachOthersFilesProcessesOrIpc) {
