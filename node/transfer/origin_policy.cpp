@@ -55,8 +55,9 @@ bool OriginPolicy::ShouldAttach(const OriginObservation& o) {
     last_reason_ = "no peer progress";
     return true;
   }
-  if (useless_ && o.now - useless_since_ >= Seconds(options_.no_useful_peer_seconds)) {
-    last_reason_ = "no connected peer has the missing pieces";
+  if (o.peers_ahead == 0 && useless_ &&
+      o.now - useless_since_ >= Seconds(options_.no_useful_peer_seconds)) {
+    last_reason_ = "origin token: no connected peer has the missing pieces or is ahead";
     return true;
   }
   return false;

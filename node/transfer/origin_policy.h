@@ -3,9 +3,13 @@
 // The origin is the last resort, not a peer among equals (docs/transfer.md):
 // - a torrent starts without it;
 // - it is attached after `stall_seconds` without a byte from peers (since the
-//   torrent was added or since the last peer byte), or after
-//   `no_useful_peer_seconds` during which peers were connected, none had a
-//   piece still missing and none delivered a byte;
+//   torrent was added or since the last peer byte), whatever else is seen;
+// - it is attached after `no_useful_peer_seconds` during which peers were
+//   connected, none had a piece still missing and none delivered a byte, but
+//   only by the holder of the origin token: a node with no connected
+//   incomplete peer ahead of it (see `peers_ahead`). The others wait while
+//   the holder pulls and hands pieces on; the stall rule above is their way
+//   out if it stalls or goes;
 // - it stays attached at least `min_attached_seconds`, then is detached as soon
 //   as peers delivered `detach_peer_bytes` over that window and a connected
 //   peer still has missing pieces;
@@ -29,6 +33,11 @@ struct OriginObservation {
   uint32_t connected_peers = 0;  // BitTorrent peers, origin excluded
   uint32_t useful_peers = 0;     // connected peers that have a piece we miss
   bool complete = false;
+  // Connected peers that are not seeds and come before this node for the
+  // origin token: they hold more pieces than we do, or their address is lower
+  // than ours (the address we reach them from). Symmetric on a LAN, so among
+  // neighbours that all lack the release exactly one has none ahead.
+  uint32_t peers_ahead = 0;
 };
 
 enum class OriginAction { kNone, kAttach, kDetach };

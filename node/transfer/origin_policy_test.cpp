@@ -18,9 +18,10 @@ class OriginPolicyTest : public ::testing::Test {
     o.detach_peer_bytes = 100'000;
     return o;
   }
-  OriginObservation At(double s, uint64_t peer_bytes, uint32_t connected, uint32_t useful) {
+  OriginObservation At(double s, uint64_t peer_bytes, uint32_t connected, uint32_t useful,
+                       uint32_t ahead = 0) {
     return {start_ + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s)),
-            peer_bytes, connected, useful, false};
+            peer_bytes, connected, useful, false, ahead};
   }
   MonoTime start_{seconds(1000)};
 };
@@ -52,7 +53,51 @@ TEST_F(OriginPolicyTest, PeersWithoutMissingPiecesBringTheOriginEarly) {
   EXPECT_EQ(policy.Update(At(1, 0, 2, 0)), OriginAction::kNone);
   EXPECT_EQ(policy.Update(At(3.9, 0, 2, 0)), OriginAction::kNone);
   EXPECT_EQ(policy.Update(At(4, 0, 2, 0)), OriginAction::kAttach);
-  EXPECT_EQ(policy.last_reason(), "no connected peer has the missing pieces");
+  EXPECT_EQ(policy.last_reason(),
+            "origin token: no connected peer has the missing pieces or is ahead");
+}
+
+// The origin token: neighbours that all lack the release wait for the one
+// with no incomplete peer ahead of it; it pulls, they take its pieces.
+TEST_F(OriginPolicyTest, PeerAheadHoldsTheTokenAndTheOthersWaitForTheStallPeriod) {
+  OriginPolicy follower(Options(), start_);
+  OriginPolicy holder(Options(), start_);
+  for (double t = 0; t < 9.9; t += 0.5) {
+    EXPECT_EQ(follower.Update(At(t, 0, 2, 0, /*ahead=*/1)), OriginAction::kNone) << t;
+  }
+  EXPECT_EQ(holder.Update(At(0.5, 0, 2, 0)), OriginAction::kNone);
+  EXPECT_EQ(holder.Update(At(3.4, 0, 2, 0)), OriginAction::kNone);
+  EXPECT_EQ(holder.Update(At(3.5, 0, 2, 0)), OriginAction::kAttach);
+  // The holder never handed anything on: its neighbours' way out is the stall.
+  EXPECT_EQ(follower.Update(At(10, 0, 2, 0, 1)), OriginAction::kAttach);
+  EXPECT_EQ(follower.last_reason(), "no peer progress");
+}
+
+// Caught up with the holder between its pieces is no reason to pull: only
+// a stretch of stall_seconds without a peer byte is.
+TEST_F(OriginPolicyTest, FollowerCaughtUpWithTheHolderWaitsWhileItHandsPiecesOn) {
+  OriginPolicy policy(Options(), start_);
+  uint64_t bytes = 0;
+  for (double t = 0.5; t < 60; t += 0.5) {
+    const bool new_piece = static_cast<int>(t) % 6 == 0 && t == static_cast<int>(t);
+    if (new_piece) bytes += 256 << 10;  // one piece every 6 s, caught up in between
+    EXPECT_EQ(policy.Update(At(t, bytes, 2, new_piece ? 1 : 0, 1)), OriginAction::kNone) << t;
+  }
+  // The holder goes (disconnected): no one ahead any more, so after
+  // no_useful_peer_seconds of nothing useful this node takes the token.
+  EXPECT_EQ(policy.Update(At(60, bytes, 1, 0, 0)), OriginAction::kAttach);
+  EXPECT_EQ(policy.last_reason(),
+            "origin token: no connected peer has the missing pieces or is ahead");
+}
+
+TEST_F(OriginPolicyTest, HolderAloneAfterItsPeersLeftUsesTheStallPeriod) {
+  OriginPolicy policy(Options(), start_);
+  EXPECT_EQ(policy.Update(At(1, 0, 1, 0, 1)), OriginAction::kNone);
+  // Its peer leaves: alone, nothing is useless, so the stall rule decides.
+  for (double t = 1.5; t < 9.9; t += 0.5) {
+    EXPECT_EQ(policy.Update(At(t, 0, 0, 0)), OriginAction::kNone) << t;
+  }
+  EXPECT_EQ(policy.Update(At(10, 0, 0, 0)), OriginAction::kAttach);
 }
 
 // On a fast LAN behind a slow WAN, a neighbour pulling from the origin hands

@@ -90,8 +90,10 @@ Result<std::unique_ptr<TorrentFetcher::Impl>> TorrentFetcher::Impl::Start(
     std::random_device seed;
     std::mt19937 random(seed());
     double delay = extra(random);
+    // Only the stall wait: the no-useful-peer wait is the token holder's
+    // (origin_policy.h), and delaying the one device that should pull delays
+    // its whole site.
     staggered.origin.stall_seconds += delay;
-    staggered.origin.no_useful_peer_seconds += delay;
   }
   std::unique_ptr<Impl> impl(new Impl(staggered));
   ASSIGN_OR_RETURN(impl->origin_endpoints_, ResolveOrigin(options.web_seed_url));

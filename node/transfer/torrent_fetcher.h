@@ -35,14 +35,14 @@ struct OriginPolicyOptions {
   // last byte from a peer, before the origin is attached.
   double stall_seconds = 10;
   // Seconds during which peers are connected but none has a piece still
-  // missing (and none delivered a byte) before the origin is attached. On a
-  // fast LAN behind a slow WAN, neighbours are often "caught up" with the one
-  // device pulling from the origin for a moment; this must outlast that.
+  // missing (and none delivered a byte) before the origin is attached, by the
+  // origin token's holder only: the node with no connected incomplete peer
+  // ahead of it (more pieces, or a lower address). Its neighbours wait on
+  // `stall_seconds` and take its pieces over the LAN.
   double no_useful_peer_seconds = 3;
-  // Each fetcher adds a random delay in [0, stagger_seconds) to both waits
-  // above, drawn once at Create: devices of a site that start together do not
-  // all reach for the origin at once; the first one does, the others take
-  // its pieces over the LAN.
+  // Each fetcher adds a random delay in [0, stagger_seconds) to the stall
+  // wait, drawn once at Create: if a holder stalls or goes, its neighbours do
+  // not all reach for the origin at once.
   double stagger_seconds = 8;
   // Minimum seconds the origin stays attached once added (no flapping).
   double min_attached_seconds = 5;

@@ -41,6 +41,20 @@ uint32_t UsefulPeers(const lt::torrent_status& status, const std::vector<lt::pee
   return useful;
 }
 
+// Connected peers that lack pieces too and come before us for the origin
+// token (origin_policy.h): more pieces than we hold, or a lower address than
+// the one of ours they see. Seeds are useful peers, not competitors.
+uint32_t PeersAhead(const lt::torrent_status& status, const std::vector<lt::peer_info>& peers) {
+  uint32_t ahead = 0;
+  for (const auto& peer : peers) {
+    if (!IsBitTorrentPeer(peer) || (peer.flags & lt::peer_info::seed)) continue;
+    const bool more_pieces = peer.num_pieces > status.num_pieces;
+    const bool lower_address = peer.ip.address() < peer.local_endpoint.address();
+    if (more_pieces || lower_address) ++ahead;
+  }
+  return ahead;
+}
+
 }  // namespace
 
 void TorrentFetcher::Impl::Tick() {
@@ -211,7 +225,8 @@ void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torr
                                    .peer_bytes = a.progress.bytes_from_peers,
                                    .connected_peers = a.progress.peers,
                                    .useful_peers = UsefulPeers(status, peers),
-                                   .complete = status.is_seeding};
+                                   .complete = status.is_seeding,
+                                   .peers_ahead = PeersAhead(status, peers)};
   const std::string url = WebSeedUrl(a.hex);
   switch (a.origin.Update(seen)) {
     case transfer::OriginAction::kAttach:
