@@ -33,7 +33,11 @@ Result<DaemonProcess> DaemonProcess::Start(const std::string& ns,
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attr, 0);
-  std::vector<std::string> full = InNetns(ns, argv);
+  // nsenter joins only the network namespace. `ip netns exec` would also
+  // unshare the mount namespace and mount a fresh sysfs over /sys, hiding
+  // /sys/fs/cgroup: a node could then not deploy its app.
+  std::vector<std::string> full = {"nsenter", "--net=/run/netns/" + ns, "--"};
+  full.insert(full.end(), argv.begin(), argv.end());
   std::vector<char*> args;
   for (const std::string& a : full) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -82,6 +86,10 @@ void DaemonProcess::Stop(int grace_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   Kill();
+}
+
+void DaemonProcess::Signal(int signal) {
+  if (Running()) ::kill(pid_, signal);
 }
 
 void DaemonProcess::Kill() {

@@ -18,9 +18,11 @@ namespace flotilla::sim {
 
 class DaemonProcess {
  public:
-  // Starts `argv` inside namespace `ns` (`ip netns exec`, which execs in
-  // place, so the pid is the program's), stdin from /dev/null, stdout and
-  // stderr appended to `log_path`.
+  // Starts `argv` inside network namespace `ns` (`nsenter --net=`, which
+  // execs in place, so the pid is the program's; unlike `ip netns exec` it
+  // keeps the host's mount namespace, so /sys/fs/cgroup stays visible for
+  // the runtime), stdin from /dev/null, stdout and stderr appended to
+  // `log_path`.
   static Result<DaemonProcess> Start(const std::string& ns, const std::vector<std::string>& argv,
                                      const std::string& log_path);
 
@@ -44,6 +46,8 @@ class DaemonProcess {
   void Stop(int grace_ms = 3000);
   // SIGKILL now (a power cut of the device); reaps.
   void Kill();
+  // Sends `signal` if it still runs; does not wait (Stop() then reaps it).
+  void Signal(int signal);
 
  private:
   DaemonProcess(pid_t pid, std::string log_path) : pid_(pid), log_path_(std::move(log_path)) {}

@@ -126,8 +126,25 @@ Json RunReportToJson(const RunReport& report) {
                 {"origin_copies", s.origin_copies}}},
               {"devices", devices},
               {"sites", sites},
-              {"origin", {{"egress_bytes", report.origin_egress_bytes}, {"timeline", timeline}}}};
+              {"origin", {{"egress_bytes", report.origin_egress_bytes}, {"timeline", timeline}}},
+              {"lower_bound", report.lower_bound}};
 }
+
+namespace {
+
+// "T95 lower bound" line of the summary, or nothing without a bound.
+std::string BoundLine(const RunReport& report, const ReportSummary& s) {
+  const Json& b = report.lower_bound;
+  if (!b.is_object() || !b.contains("t95_s")) return "";
+  double bound = b["t95_s"].get<double>();
+  std::string ratio = s.time_to_95pct_s > 0 && bound > 0
+                          ? fmt::format("{:.1f}x the bound", s.time_to_95pct_s / bound)
+                          : std::string("no T95 to compare");
+  return fmt::format("  T95 lower bound     {} (binds: {}; {} B per site)  · T95 = {}\n", Seconds(bound),
+                     b.value("binding", ""), b.value("release_min_bytes", uint64_t{0}), ratio);
+}
+
+}  // namespace
 
 Result<RunReport> RunReportFromJson(const Json& j) {
   RunReport r;
@@ -155,6 +172,7 @@ Result<RunReport> RunReportFromJson(const Json& j) {
   const Json& origin = j.value("origin", Json::object());
   RETURN_IF_ERROR(Get(origin, "egress_bytes", r.origin_egress_bytes));
   RETURN_IF_ERROR(Get(origin, "timeline", r.origin_timeline));
+  if (j.contains("lower_bound")) r.lower_bound = j["lower_bound"];  // reports before it lack it
   return r;
 }
 
@@ -167,12 +185,12 @@ std::string SummaryTable(const RunReport& report) {
       "  completion p50/p95  {} / {}   (max {})\n"
       "  95% of the fleet    {}\n"
       "  origin egress       {}  ({:.2f} copies of the release)\n"
-      "  WAN bytes, all sites {}\n\n",
+      "  WAN bytes, all sites {}\n{}\n",
       report.scenario, report.strategy, report.seed, report.release,
       Megabytes(report.release_bytes), report.ended_by, Seconds(report.duration_s), s.completed,
       s.devices, Seconds(s.p50_s), Seconds(s.p95_s), Seconds(s.max_s),
       Seconds(s.time_to_95pct_s), Megabytes(report.origin_egress_bytes), s.origin_copies,
-      Megabytes(s.wan_rx_bytes));
+      Megabytes(s.wan_rx_bytes), BoundLine(report, s));
   out += fmt::format("  {:<16} {:>12} {:>12}\n", "site", "WAN down", "WAN up");
   for (const SiteResult& site : report.sites) {
     out += fmt::format("  {:<16} {:>12} {:>12}\n", site.name, Megabytes(site.wan_rx_bytes),

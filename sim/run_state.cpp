@@ -16,6 +16,7 @@
 #include "core/file_io.h"
 #include "sim/names.h"
 #include "sim/netns.h"
+#include "sim/run_containers.h"
 
 namespace flotilla::sim {
 namespace {
@@ -174,8 +175,11 @@ Status RemoveRun(const std::string& run_id) {
     if (run.liveness == RunLiveness::kAlive) {
       return FailedPrecondition("run " + run_id + " is alive; stop its flotilla-sim first");
     }
-    for (const std::string& ns : run.netns) RETURN_IF_ERROR(DestroyNetns(ns));
     const std::string dir = RunDir(run_id);
+    // The apps the run's nodes deployed first: their monitors and cgroups
+    // are not the namespaces' (docs/sim.md, "Runs, liveness and cleanup").
+    RETURN_IF_ERROR(SweepRunContainers(dir).status());
+    for (const std::string& ns : run.netns) RETURN_IF_ERROR(DestroyNetns(ns));
     for (const std::string& point : MountsUnder(dir)) {
       if (::umount2(point.c_str(), MNT_DETACH) != 0 && errno != EINVAL) {
         return IOErrorFromErrno("unmount " + point, errno);

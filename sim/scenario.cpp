@@ -165,11 +165,14 @@ int SiteIndex(const std::vector<std::string>& names, const std::string& name) {
 double Uniform01(std::mt19937_64& rng) { return (rng() >> 11) * 0x1.0p-53; }
 
 Status ExpandRandomChurn(const Json& e, const std::string& where, Scenario& s) {
-  RETURN_IF_ERROR(OnlyKeys(e, where, {"random_devices", "off_s_min", "off_s_max"}));
+  RETURN_IF_ERROR(
+      OnlyKeys(e, where, {"random_devices", "off_s_min", "off_s_max", "start_s_max"}));
   const double limit = s.time_limit_s;
   ASSIGN_OR_RETURN(double fraction, Number(e, "random_devices", where, 0, 0, 1));
   ASSIGN_OR_RETURN(double min_off, Number(e, "off_s_min", where, 1, 1, limit));
   ASSIGN_OR_RETURN(double max_off, Number(e, "off_s_max", where, min_off, min_off, limit));
+  // Starts spread over [0, start_s_max]: churn that meets the transfer.
+  ASSIGN_OR_RETURN(double start_max, Number(e, "start_s_max", where, limit, 0, limit));
   std::vector<std::pair<int, int>> devices;
   for (int i = 0; i < static_cast<int>(s.topology.sites.size()); ++i) {
     for (int j = 0; j < s.topology.sites[i].devices; ++j) devices.emplace_back(i, j);
@@ -179,7 +182,7 @@ Status ExpandRandomChurn(const Json& e, const std::string& where, Scenario& s) {
   for (size_t k = 0; k < pick; ++k) {  // partial Fisher-Yates: k distinct devices
     std::swap(devices[k], devices[k + rng() % (devices.size() - k)]);
     double length = min_off + (max_off - min_off) * Uniform01(rng);
-    double from = (limit - length) * Uniform01(rng);
+    double from = std::min(start_max, limit - length) * Uniform01(rng);
     s.churn.push_back(
         {ChurnEvent::Kind::kDeviceOff, devices[k].first, devices[k].second, from, from + length});
   }

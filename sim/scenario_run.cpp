@@ -1,5 +1,6 @@
 #include "sim/scenario_run.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -17,7 +18,10 @@
 #include "sim/command.h"
 #include "sim/daemon_process.h"
 #include "sim/device_accounting.h"
+#include "sim/lower_bound.h"
 #include "sim/network_run.h"
+#include "runtime/runtime.h"
+#include "sim/run_containers.h"
 
 namespace flotilla::sim {
 namespace {
@@ -46,10 +50,10 @@ struct Reported {
   uint64_t from_origin = 0;
 };
 
-// A release counts as arrived on a device once the node reports it with
-// nothing left to do: "running" once deployed, "idle" when it only fetches.
+// A release has arrived on a device once its node reports it `running`:
+// fetched, verified, deployed and past the runtime's health-gated switch.
 bool Arrived(const Reported& r, uint64_t version) {
-  return r.release == std::to_string(version) && (r.state == "running" || r.state == "idle");
+  return r.release == std::to_string(version) && r.state == "running";
 }
 
 // Reads every device's latest report straight from the tracker's database
@@ -89,22 +93,12 @@ Result<std::map<std::string, Reported>> ReadReports(const std::string& db_path) 
 
 // Sum of the full artifacts of release `version`: what one plain copy costs.
 Result<uint64_t> FullReleaseBytes(const std::string& repo, uint64_t version) {
-  std::string dir = repo + "/targets/apps/" + kApp;
-  std::string suffix = fmt::format(".release-{}.json", version);
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    std::string name = entry.path().filename();
-    if (name.size() <= suffix.size() || !name.ends_with(suffix)) continue;
-    ASSIGN_OR_RETURN(Bytes text, ReadFileBounded(entry.path(), 16 << 20));
-    Json doc = Json::parse(text.begin(), text.end(), nullptr, false);
-    if (doc.is_discarded()) return InvalidArgument("unreadable release file " + name);
-    uint64_t total = 0;
-    for (const Json& a : doc["flotilla"].value("artifacts", Json::array())) {
-      if (a.value("kind", "") == "full") total += a.value("length", uint64_t{0});
-    }
-    return total;
+  ASSIGN_OR_RETURN(Json release, ReadReleaseFile(repo, kApp, version));
+  uint64_t total = 0;
+  for (const Json& a : release.value("artifacts", Json::array())) {
+    if (a.value("kind", "") == "full") total += a.value("length", uint64_t{0});
   }
-  return NotFound(fmt::format("release {} of {} in {}", version, kApp, dir));
+  return total;
 }
 
 std::string DefaultAppSpec() {
@@ -142,7 +136,7 @@ Json NodeConfigFor(const Scenario& scenario, int site, int device, const std::st
               {"refresh_interval_s", 2},
               {"max_backoff_s", 10},
               {"report_interval_s", 1},
-              {"deploy", false},  // the runs measure transfers (docs/sim.md)
+              {"deploy", true},  // "has the release" = runs it (docs/sim.md)
               {"lan", {{"http_listen", address + ":0"}, {"interface", address}}}};
 }
 
@@ -152,6 +146,8 @@ class Runner {
  public:
   Runner(const Scenario& scenario, const ScenarioRunOptions& options)
       : s_(scenario), o_(options) {}
+  // Whatever way the run ends (an error included), nothing it started stays.
+  ~Runner() { Teardown().IgnoreError(); }
   Result<RunReport> Run();
 
  private:
@@ -173,10 +169,14 @@ class Runner {
   Status WaitForRelease(uint64_t version, double limit_s, bool measured);
   Status Tick(uint64_t version, double t, bool measured);
   Status ApplyChurn(double t);
+  Status PowerCut(Device& d);
   Status ZeroCounters();
   Result<RunReport> Collect(uint64_t version);
   void Progress(double t, bool measured);
   void SaveLogs();
+  void StopNodes();
+  void StopApps();
+  Status Teardown();
   bool Interrupted() const { return o_.interrupted && o_.interrupted->load(); }
 
   const Scenario& s_;
@@ -193,10 +193,13 @@ class Runner {
   double measured_s_ = 0;
   std::string ended_by_;
   std::vector<std::string> harness_errors_;
+  bool torn_down_ = false;
 };
 
 Status Runner::Prepare() {
   ASSIGN_OR_RETURN(net_, NetworkRun::Start(s_.topology, "scenario " + s_.name));
+  std::fprintf(stderr, "flotilla-sim: run %s in %s\n", net_->run_id().c_str(),
+               net_->dir().c_str());
   repo_ = net_->dir() + "/tracker";
   token_file_ = net_->dir() + "/fleet-token";
   spec_file_ = net_->dir() + "/app-spec.json";
@@ -274,6 +277,15 @@ Status Runner::ZeroCounters() {
   return Status::Ok();
 }
 
+// A power cut, not a shutdown: the node and the device's app die at once.
+Status Runner::PowerCut(Device& d) {
+  if (d.process) d.process->Kill();
+  const std::string state_dir = d.dir + "/data/runtime";
+  if (!fs::is_directory(state_dir)) return Status::Ok();
+  ASSIGN_OR_RETURN(std::string parent, runtime::CgroupParentFor(state_dir));
+  return SweepContainers(d.dir, {parent}).status();
+}
+
 Status Runner::ApplyChurn(double t) {
   for (size_t i = 0; i < s_.churn.size(); ++i) {
     const ChurnEvent& e = s_.churn[i];
@@ -288,7 +300,7 @@ Status Runner::ApplyChurn(double t) {
       if (d.site != e.site || d.index != e.device) continue;
       RETURN_IF_ERROR(net_->topology().SetDeviceLinkUp(d.site, d.index, !want_active));
       d.switched_off = want_active;
-      if (want_active && d.process) d.process->Kill();  // a power cut, not a shutdown
+      if (want_active) RETURN_IF_ERROR(PowerCut(d));
       if (!want_active) RETURN_IF_ERROR(StartNode(d));
     }
   }
@@ -394,6 +406,8 @@ Result<RunReport> Runner::Collect(uint64_t version) {
   ASSIGN_OR_RETURN(InterfaceCounters origin, net_->topology().OriginCounters());
   r.origin_egress_bytes = origin.tx_bytes - origin_base_.tx_bytes;
   r.origin_timeline = origin_timeline_;
+  ASSIGN_OR_RETURN(uint64_t min_bytes, MinimalReleaseBytes(repo_, kApp, version));
+  r.lower_bound = T95LowerBoundToJson(ComputeT95LowerBound(s_, min_bytes));
   return r;
 }
 
@@ -408,6 +422,49 @@ void Runner::SaveLogs() {
     fs::copy_file(d.dir + "/node.log", o_.out_dir + "/logs/" + d.name + ".log",
                   fs::copy_options::overwrite_existing, ec);
   }
+}
+
+// SIGTERM to every node at once, then each is waited for (SIGKILL after 3 s).
+void Runner::StopNodes() {
+  for (Device& d : devices_) {
+    if (d.process) d.process->Signal(SIGTERM);
+  }
+  for (Device& d : devices_) d.process.reset();
+}
+
+// `flotilla-node app stop` per device, all at once: the runtime's own
+// graceful stop (SIGTERM to the app, its monitor removes the cgroups).
+void Runner::StopApps() {
+  std::vector<std::pair<Device*, DaemonProcess>> stopping;
+  for (Device& d : devices_) {
+    const std::string state_dir = d.dir + "/data/runtime";
+    if (!fs::is_directory(state_dir)) continue;
+    auto p = DaemonProcess::Start(
+        d.ns, {o_.node_binary, "app", "stop", "--state-dir", state_dir, kApp},
+        d.dir + "/app-stop.log");
+    if (p.ok()) stopping.emplace_back(&d, std::move(*p));
+  }
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(20);
+  for (auto& [device, process] : stopping) {
+    while (process.Running() && SteadyClock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    process.Kill();  // past the deadline; the sweep below finishes the job
+  }
+}
+
+Status Runner::Teardown() {
+  if (!net_ || torn_down_) return Status::Ok();
+  torn_down_ = true;
+  StopNodes();
+  StopApps();
+  tracker_.reset();
+  // Whatever the graceful stops left (a monitor of a node killed mid-deploy).
+  Status swept = SweepRunContainers(net_->dir()).status();
+  Status down = net_->Stop();
+  if (!swept.ok()) std::fprintf(stderr, "flotilla-sim: %s\n", swept.ToString().c_str());
+  if (!down.ok()) std::fprintf(stderr, "flotilla-sim: %s\n", down.ToString().c_str());
+  return swept.ok() ? down : swept;
 }
 
 Result<RunReport> Runner::Run() {
@@ -434,9 +491,7 @@ Result<RunReport> Runner::Run() {
   if (o_.progress) std::fputc('\n', stderr);
   Result<RunReport> report = Collect(version);
   SaveLogs();
-  for (Device& d : devices_) d.process.reset();
-  tracker_.reset();
-  RETURN_IF_ERROR(net_->Stop());
+  RETURN_IF_ERROR(Teardown());
   return report;
 }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace flotilla::sim {
 namespace {
 
@@ -75,6 +77,20 @@ TEST(ScenarioTest, ChurnIsExpandedDeterministicallyFromTheSeed) {
       "/");
   ASSERT_TRUE(other.ok());
   EXPECT_NE(std::vector<ChurnEvent>(s->churn.begin(), s->churn.begin() + 1), other->churn);
+}
+
+TEST(ScenarioTest, RandomChurnStartsNoLaterThanStartSMax) {
+  auto s = ParseScenario(
+      WithSites(R"([{"name": "a-{i}", "count": 4, "devices": 4}])",
+                R"(, "seed": 9, "churn": [{"random_devices": 0.5, "off_s_min": 10,
+                                          "off_s_max": 30, "start_s_max": 5}])"),
+      "/");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_EQ(s->churn.size(), 8u);
+  double latest = 0;
+  for (const ChurnEvent& e : s->churn) latest = std::max(latest, e.from_s);
+  EXPECT_LE(latest, 5);
+  EXPECT_GT(latest, 0.5) << "starts are spread over [0, 5], not all at 0";
 }
 
 TEST(ScenarioTest, MistakesAreRefusedWithTheirPlace) {

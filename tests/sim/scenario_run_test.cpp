@@ -1,8 +1,10 @@
 // `flotilla-sim run` end to end: the real tracker and nine real nodes on
-// 3G-like links behind NAT, a real busybox-based image. Asserts what the
-// scenario is for (about one WAN copy per site, the origin relieved, the
-// http-full baseline far more expensive) and that nothing is left behind
-// after a normal run, a Ctrl-C and a SIGKILL followed by `clean`.
+// 3G-like links behind NAT, a real busybox-based image that every node
+// deploys and runs. Asserts what the scenario is for (about one WAN copy per
+// site, the origin relieved, the http-full baseline far more expensive) and
+// that nothing is left behind (no monitor or app process, no cgroup, no
+// mount, no namespace) after a normal run, a Ctrl-C and a SIGKILL followed
+// by `clean`.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -10,8 +12,10 @@
 #include <fstream>
 #include <thread>
 
+#include "core/digest.h"
 #include "core/file_io.h"
 #include "sim/netns.h"
+#include "sim/run_containers.h"
 #include "tests/sim/sim_test_util.h"
 #include "tests/test_util.h"
 
@@ -49,10 +53,70 @@ std::vector<std::string> SimNamespaces() {
   return out;
 }
 
-// Processes whose command line names a run directory (/run/flotilla-sim/...):
-// the tracker and the nodes. The bracket keeps the shell running pgrep out.
-int RunProcesses() {
-  return std::atoi(RunShell("pgrep -f -c -- '[/]run/flotilla-sim/' || true").output.c_str());
+// Processes whose command line names run `id`'s directory: the tracker,
+// the nodes and the monitors. The bracket keeps the shell running pgrep out.
+int ProcessesOf(const std::string& id) {
+  return std::atoi(
+      RunShell("pgrep -f -c -- '[/]run/flotilla-sim/" + id + "/' || true").output.c_str());
+}
+
+// The apps' monitors of run `id` (`flotilla-monitor run <release dir> 3`).
+int MonitorsOf(const std::string& id) {
+  return std::atoi(
+      RunShell("pgrep -f -c -- '[f]lotilla-monitor run /run/flotilla-sim/" + id + "/' || true")
+          .output.c_str());
+}
+
+// The id the harness prints first ("flotilla-sim: run <id> in <dir>").
+std::string RunIdIn(const std::string& output) {
+  const std::string marker = "flotilla-sim: run ";
+  size_t at = output.find(marker);
+  if (at == std::string::npos) return "";
+  return output.substr(at + marker.size(), 6);
+}
+
+// The cgroup parents of the run's nine nodes, derived as docs/runtime.md
+// says (12 hex of SHA-256 of the runtime state dir's real path) without the
+// directories, which are gone once the run is.
+std::vector<std::string> CgroupParentsOf(const std::string& id) {
+  std::vector<std::string> out;
+  for (int site = 1; site <= 3; ++site) {
+    for (int device = 0; device < 3; ++device) {
+      std::string state_dir = "/run/flotilla-sim/" + id + "/nodes/site-" +
+                              std::to_string(site) + "-d" + std::to_string(device) +
+                              "/data/runtime";
+      out.push_back("flotilla-" + Digest::Of(state_dir).Hex().substr(0, 12));
+    }
+  }
+  return out;
+}
+
+size_t CgroupDirsOfRun(const std::string& id) {
+  size_t n = 0;
+  for (const std::string& parent : CgroupParentsOf(id)) n += CgroupDirsOf(parent).size();
+  return n;
+}
+
+// Everything a run can leave: each check fails if a leftover exists.
+void ExpectNothingLeftOf(const std::string& id) {
+  ASSERT_EQ(id.size(), 6u) << "no run id";
+  EXPECT_EQ(MonitorsOf(id), 0) << "a monitor (and its app) outlived the run";
+  EXPECT_EQ(ProcessesOf(id), 0) << "a process of the run is left";
+  EXPECT_EQ(CgroupDirsOfRun(id), 0u) << "a cgroup of the run's apps is left";
+  EXPECT_EQ(RunShell("grep -c /run/flotilla-sim/" + id + " /proc/self/mountinfo || true").output,
+            "0\n")
+      << "a mount of the run is left";
+  EXPECT_TRUE(NetnsOf(id).empty()) << "a namespace of the run is left";
+  EXPECT_FALSE(std::filesystem::exists("/run/flotilla-sim/" + id));
+}
+
+// Polls until the run has `n` monitors running (each node deployed its app).
+bool WaitForMonitors(const std::string& id, int n, double seconds) {
+  for (double waited = 0; waited < seconds; waited += 0.5) {
+    if (MonitorsOf(id) >= n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return false;
 }
 
 class ScenarioRunTest : public ::testing::Test {
@@ -86,18 +150,24 @@ class ScenarioRunTest : public ::testing::Test {
     Json report = Json::parse(in, nullptr, false);
     EXPECT_FALSE(report.is_discarded()) << r.output;
     std::cerr << r.output << "\n";
+    last_run_id_ = RunIdIn(r.output);
     return report;
   }
 
+  // Every device converged, and "has it" means its node runs the release.
   static void ExpectConverged(const Json& report) {
     ASSERT_TRUE(report.is_object());
     EXPECT_EQ(report["ended_by"], "all devices completed");
     EXPECT_EQ(report["summary"]["completed"], 9);
-    for (const Json& d : report["devices"]) EXPECT_TRUE(d["completed"].get<bool>()) << d.dump();
+    for (const Json& d : report["devices"]) {
+      EXPECT_TRUE(d["completed"].get<bool>()) << d.dump();
+      EXPECT_EQ(d["state"], "running") << d.dump();
+    }
   }
 
   static std::string images_;
   std::string dir_;
+  std::string last_run_id_;
 };
 std::string ScenarioRunTest::images_;
 
@@ -109,6 +179,7 @@ std::string ScenarioRunTest::images_;
 TEST_F(ScenarioRunTest, SmallFleetConvergesSharingOverTheLanAndBeatsHttpFull) {
   Json report = Run("small", /*nat=*/true, "flotilla");
   ExpectConverged(report);
+  ExpectNothingLeftOf(last_run_id_);
   const double release = report["release_bytes"].get<double>();
   ASSERT_GT(release, 1e6) << "the image is a few MB";
   double lan = 0;
@@ -119,6 +190,7 @@ TEST_F(ScenarioRunTest, SmallFleetConvergesSharingOverTheLanAndBeatsHttpFull) {
   }
   Json baseline = Run("small-http-full", /*nat=*/true, "http-full");
   ExpectConverged(baseline);
+  ExpectNothingLeftOf(last_run_id_);
   for (const Json& site : baseline["sites"]) {
     EXPECT_GE(site["wan_rx_bytes"].get<double>(), 3 * release) << "one copy per device";
   }
@@ -129,18 +201,22 @@ TEST_F(ScenarioRunTest, SmallFleetConvergesSharingOverTheLanAndBeatsHttpFull) {
 TEST_F(ScenarioRunTest, CtrlCReportsAndLeavesNothing) {
   std::string scenario = dir_ + "/ctrlc.json";
   ASSERT_TRUE(WriteFileAtomic(scenario, ScenarioJson("ctrlc", images_ + "/busybox-v1.oci.tar",
-                                                     true, "http-full"))
+                                                     true, "flotilla"))
                   .ok());
   Background run = Background::Start(
       {BinaryPath("flotilla-sim"), "run", "--out", dir_ + "/ctrlc", scenario}, dir_ + "/ctrlc.log");
   ASSERT_TRUE(run.WaitForOutput("devices have it", 60)) << run.Output();
+  const std::string id = RunIdIn(run.Output());
+  // Interrupted with apps running: their monitors and cgroups must go too.
+  ASSERT_TRUE(WaitForMonitors(id, 1, 120)) << run.Output();
+  EXPECT_GT(CgroupDirsOfRun(id), 0u) << "a running app has cgroups";
   ::kill(run.pid(), SIGINT);
   EXPECT_EQ(run.Wait(), 130) << run.Output();
   std::ifstream in(dir_ + "/ctrlc/report.json");
   Json report = Json::parse(in, nullptr, false);
   ASSERT_FALSE(report.is_discarded()) << run.Output();
   EXPECT_EQ(report["ended_by"], "interrupted");
-  EXPECT_EQ(RunProcesses(), 0);
+  ExpectNothingLeftOf(id);
 }
 
 TEST_F(ScenarioRunTest, SigkillThenCleanLeavesNothing) {
@@ -152,13 +228,17 @@ TEST_F(ScenarioRunTest, SigkillThenCleanLeavesNothing) {
       {BinaryPath("flotilla-sim"), "run", "--out", dir_ + "/killed", scenario},
       dir_ + "/killed.log");
   ASSERT_TRUE(run.WaitForOutput("devices have it", 60)) << run.Output();
+  const std::string id = RunIdIn(run.Output());
+  ASSERT_TRUE(WaitForMonitors(id, 2, 120)) << run.Output();
   ::kill(run.pid(), SIGKILL);
   run.Wait();
   EXPECT_FALSE(SimNamespaces().empty()) << "the killed harness cannot have cleaned up";
+  EXPECT_GE(MonitorsOf(id), 2) << "the apps outlive the harness";
+  EXPECT_GT(CgroupDirsOfRun(id), 0u) << "and so do their cgroups";
   auto clean = RunShell(BinaryPath("flotilla-sim") + " clean");
   EXPECT_EQ(clean.exit_code, 0) << clean.output;
   EXPECT_TRUE(SimNamespaces().empty());
-  EXPECT_EQ(RunProcesses(), 0) << "processes of the run survived clean";
+  ExpectNothingLeftOf(id);
   EXPECT_EQ(RunShell("mount | grep -c flotilla-sim/ || true").output, "0\n");
 }
 
