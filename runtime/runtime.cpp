@@ -1,6 +1,7 @@
 #include "runtime/runtime.h"
 
 #include <signal.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -9,8 +10,8 @@
 #include <filesystem>
 #include <set>
 
+#include "core/bytes.h"
 #include "core/canonical_json.h"
-#include "core/digest.h"
 #include "core/file_io.h"
 
 namespace flotilla::runtime {
@@ -38,23 +39,29 @@ Result<std::vector<ResolvedDevice>> ResolveDevices(const AppSpec& spec) {
   return out;
 }
 
+// 12 hex digits of the SHA-256 of `text`. libsodium's, not core's
+// Sha256Hasher (OpenSSL): OpenSSL's start-up (its configuration file, its
+// providers) costs milliseconds, and flotilla-node's `app` front end, which
+// starts containers from the command line, then needs no OpenSSL at all.
+std::string ShortSha256(std::string_view text) {
+  uint8_t digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  return HexEncode(ByteSpan(digest, sizeof digest)).substr(0, 12);
+}
+
 }  // namespace
 
 Result<std::string> CgroupParentFor(const std::string& state_dir) {
   std::error_code ec;
   auto canonical = std::filesystem::canonical(state_dir, ec);
   if (ec) return IOErrorFromErrno("resolve " + state_dir, ec.value());
-  Sha256Hasher hasher;
-  hasher.Update(AsBytes(canonical.string()));
-  return "flotilla-" + hasher.Finish().Hex().substr(0, 12);
+  return "flotilla-" + ShortSha256(canonical.string());
 }
 
 Result<std::string> DefaultReleaseId(const AppSpec& spec, const std::vector<std::string>& lowers) {
   ASSIGN_OR_RETURN(std::string canonical,
                    CanonicalJson(Json{{"spec", AppSpecToJson(spec)}, {"lowers", lowers}}));
-  Sha256Hasher hasher;
-  hasher.Update(AsBytes(canonical));
-  return hasher.Finish().Hex().substr(0, 12);
+  return ShortSha256(canonical);
 }
 
 Runtime::Runtime(RuntimeOptions options, const Clock& clock, std::unique_ptr<CgroupDriver> cgroups)

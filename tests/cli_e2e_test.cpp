@@ -37,6 +37,38 @@ TEST_F(CliTest, UnknownSubcommandIsAClearError) {
   EXPECT_NE(r.output.find("frobnicate"), std::string::npos) << r.output;
 }
 
+// flotilla-node is a static front end that runs `app ...` itself and execs
+// flotilla-node-full for the rest: both halves answer, in one process, and a
+// missing flotilla-node-full is a clear error, not a crash.
+TEST_F(CliTest, NodeFrontEndRunsAppItselfAndExecsTheRest) {
+  const std::string node = BinaryPath("flotilla-node");
+  auto headers = RunShell("readelf -l " + node);
+  EXPECT_EQ(headers.exit_code, 0) << headers.output;
+  EXPECT_EQ(headers.output.find("interpreter"), std::string::npos) << "not static";
+  auto app_help = RunShell(node + " app --help");
+  EXPECT_EQ(app_help.exit_code, 0) << app_help.output;
+  EXPECT_NE(app_help.output.find("deploy"), std::string::npos) << app_help.output;
+  // `run --help` is the daemon's, answered by flotilla-node-full.
+  auto run_help = RunShell(node + " run --help");
+  EXPECT_EQ(run_help.exit_code, 0) << run_help.output;
+  EXPECT_NE(run_help.output.find("--config"), std::string::npos) << run_help.output;
+  auto digest = RunShell(node + " digest " + node);
+  EXPECT_EQ(digest.exit_code, 0) << digest.output;
+  // Alone in a directory, the front end still runs `app` and explains the rest.
+  const std::string lonely = dir_ + "/flotilla-node";
+  std::filesystem::copy_file(node, lonely);
+  auto alone_app = RunShell(lonely + " app ls --help");
+  EXPECT_EQ(alone_app.exit_code, 0) << alone_app.output;
+  if (!std::filesystem::exists("/usr/libexec/flotilla/flotilla-node-full")) {
+    auto alone = RunShell(lonely + " status");
+    EXPECT_EQ(alone.exit_code, 127) << alone.output;
+    EXPECT_NE(alone.output.find("cannot start flotilla-node-full"), std::string::npos)
+        << alone.output;
+    const std::string beside = std::filesystem::canonical(dir_).string() + "/flotilla-node-full";
+    EXPECT_NE(alone.output.find(beside), std::string::npos) << alone.output;
+  }
+}
+
 TEST_F(CliTest, KeygenWritesAUsableKeyAndNeverOverwrites) {
   const std::string key = dir_ + "/keys/root";
   auto r = RunShell(BinaryPath("flotilla-tracker") + " keygen " + key);

@@ -1,0 +1,63 @@
+// flotilla-node's front end: a small static binary. `flotilla-node app ...`
+// (the container runtime, driven directly) runs here; every other command
+// is exec'd, unchanged and in the same process, into flotilla-node-full, the
+// daemon binary with libtorrent, SQLite, libarchive and the rest. Starting a
+// container from the command line then costs one exec of a static binary
+// instead of loading two dozen shared libraries (docs/runtime.md, "Where the
+// time goes").
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/version.h"
+#include "node/commands.h"
+
+namespace {
+
+int RunAppCommands(int argc, char** argv) {
+  CLI::App app{"flotilla-node: the device daemon (its `app` commands: the container runtime)"};
+  app.name("flotilla-node");
+  app.set_version_flag("--version", std::string("flotilla-node ") + flotilla::kVersion);
+  auto run = flotilla::node::RegisterAppCommands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  int rc = run();
+  return rc >= 0 ? rc : 1;
+}
+
+// Beside this binary (an install, a build tree), else the packaged place.
+std::vector<std::filesystem::path> FullNodeCandidates() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  return {self / "flotilla-node-full", "/usr/libexec/flotilla/flotilla-node-full"};
+}
+
+int ExecFullNode(char** argv) {
+  std::string tried;
+  for (const auto& candidate : FullNodeCandidates()) {
+    ::execv(candidate.c_str(), argv);
+    tried += (tried.empty() ? "" : ", ") + candidate.string() + " (" + std::strerror(errno) + ")";
+  }
+  std::fprintf(stderr,
+               "flotilla-node: cannot start flotilla-node-full, which runs every command but "
+               "`app`; tried %s. Reinstall flotilla-node.\n",
+               tried.c_str());
+  return 127;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "app") return RunAppCommands(argc, argv);
+  return ExecFullNode(argv);
+}
