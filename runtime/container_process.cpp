@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "runtime/privileges.h"
+#include "runtime/program_pages.h"
 #include "runtime/rootfs.h"
 
 namespace flotilla::runtime {
@@ -118,6 +119,7 @@ void RunContainerInit(const LaunchPlan& plan, const ContainerFds& fds, CgroupEnt
   int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   for (int fd = 0; fd < 3 && null_fd >= 0; ++fd) ::dup2(null_fd, fd);
   RestrictInit();
+  DropProgramPages();
   SuperviseApp(app, fds, signals);
 }
 

@@ -22,6 +22,7 @@
 #include "runtime/container_process.h"
 #include "runtime/log_ring.h"
 #include "runtime/privileges.h"
+#include "runtime/program_pages.h"
 
 namespace flotilla::runtime {
 namespace {
@@ -253,6 +254,7 @@ int RunMonitor(const std::string& dir, int ready_fd) {
   Report(ready_fd,
          recorded.ok() ? "ok " + std::to_string(started->init) : "error " + recorded.ToString());
   LogRing ring(plan->spec.log_ring_bytes);
+  DropProgramPages();
   int status = Supervise(*started, ring);
   Finish(*plan, RecordFromStatus(status, *plan, oom_before), &ring);
   return 0;
