@@ -1,14 +1,17 @@
 # install() rules: what `cmake --install` and the .deb packages put where
 # (docs/pi.md, "Packages"). Two components, one per package:
-#   node:    /usr/bin/flotilla-node, /usr/bin/flotilla-monitor (the node
-#            finds it beside itself, runtime::DefaultMonitorPath), the
-#            systemd unit, a default /etc/flotilla/node.json, /var/lib/flotilla
+#   node:    /usr/bin/flotilla-node (the static front end, which runs `app`
+#            itself and execs flotilla-node-full for everything else),
+#            /usr/bin/flotilla-node-full and /usr/bin/flotilla-monitor (both
+#            found beside the front end: node/front_main.cpp,
+#            runtime::DefaultMonitorPath), the systemd unit, a default
+#            /etc/flotilla/node.json, /var/lib/flotilla
 #   tracker: /usr/bin/flotilla-tracker
 # The unit and the configuration go to fixed system paths whatever the
 # prefix: the unit names /usr/bin/flotilla-node and /etc/flotilla/node.json.
 include(GNUInstallDirs)
 
-install(TARGETS flotilla-node flotilla-monitor
+install(TARGETS flotilla-node flotilla-node-full flotilla-monitor
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT node)
 install(TARGETS flotilla-tracker
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tracker)
