@@ -125,8 +125,8 @@ build_arch() {
     extra+=("-DFLOTILLA_DEB_NODE_DEPENDS=${deb_depends_node[$arch]}"
       "-DFLOTILLA_DEB_TRACKER_DEPENDS=${deb_depends_tracker[$arch]}")
   log "$arch: configure ($mode) and build: ${targets[*]}"
-  # The native build's optimisation (-O2) without its debug info: a third
-  # less compile time on a 2-core machine, and the same code (-g does not
+  # The native build's optimisation (-O2) without its debug info: less
+  # compile time on a 2-core machine, and the same code (-g does not
   # change GCC's output); the packages ship stripped binaries anyway.
   cmake -S . -B "build-$arch" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG" \
@@ -134,22 +134,11 @@ build_arch() {
   cmake --build "build-$arch" -j"$jobs" --target "${targets[@]}"
 }
 
-# Tests that cannot run under qemu-user, each with the reason (docs/pi.md).
-# Format: a ctest -R regex, a tab, the reason.
-not_run_under_qemu() {
-  :
-}
-
 # Runs ARCH's unit tests under qemu-user and prints the counts; every test
 # not run is named with its reason.
 test_arch() {
   local arch=$1 mode=$2 dir=build-$arch
-  local logfile=$dir/cross-ctest.log exclude='_NOT_BUILT$' reasons=()
-  local line regex reason
-  while IFS=$'\t' read -r regex reason; do
-    [[ -n $regex ]] || continue
-    exclude+="|$regex" reasons+=("$regex"$'\t'"$reason")
-  done < <(not_run_under_qemu "$arch")
+  local logfile=$dir/cross-ctest.log
   # Emulation runs code 5-20x slower than the host: the timeouts each test
   # declares (flotilla_add_unit_test TIMEOUT) are scaled by $timeout_scale for
   # this run, in this build directory's generated gtest lists (once per
@@ -163,7 +152,7 @@ test_arch() {
   local env=()
   [[ $mode == sysroot ]] && env+=("QEMU_LD_PREFIX=$cache/sysroot-$arch")
   log "$arch: unit tests under ${qemu[$arch]}-static"
-  env "${env[@]}" ctest --test-dir "$dir" -j"$jobs" -E "$exclude" --output-on-failure \
+  env "${env[@]}" ctest --test-dir "$dir" -j"$jobs" -E '_NOT_BUILT$' --output-on-failure \
     --output-junit "$repo/$dir/cross-ctest.xml" --timeout 900 >"$logfile" 2>&1 || true
   # A test that stopped on a syscall qemu-user does not implement (ENOSYS,
   # "Function not implemented": openat2, which the layer store resolves
@@ -201,19 +190,16 @@ EOF
   summary[$arch]="$arch: $run run, $passed passed, $failed failed (log: $logfile)"
   ((failed == 0 && run > 0)) || status=1
   [[ $(wc -l <<<"$counts") -gt 1 ]] && summary[$arch]+=$'\n'"$(tail -n +2 <<<"$counts")"
-  # Tests not run: excluded ones with their reason, and the end-to-end
-  # test binaries that this run does not build.
+  # Tests not run: the test binaries that this run did not build.
   local t
   while IFS= read -r t; do
     [[ -n $t ]] && summary[$arch]+=$'\n'"  not run: $t"
-  done < <(not_run_list "$dir" "${reasons[@]}")
+  done < <(not_built_list "$dir")
 }
 
-# Lists the tests of DIR that ctest would not run here: NAME: reason.
-not_run_list() {
-  local dir=$1
-  shift
-  local all r regex reason
+# Lists the test binaries of DIR that were not built, each with the reason.
+not_built_list() {
+  local dir=$1 all
   all=$(ctest --test-dir "$dir" -N 2>/dev/null | sed -nE 's/^\s+Test\s+#[0-9]+: (.*)$/\1/p')
   local binary
   for binary in $(grep -E '_NOT_BUILT$' <<<"$all" | sed -E 's/_NOT_BUILT$//'); do
@@ -222,10 +208,6 @@ not_run_list() {
     else
       echo "$binary (every test in it): end-to-end binary (drives the real programs as processes), run natively by scripts/test.sh, not built for the cross run"
     fi
-  done
-  for r in "$@"; do
-    regex=${r%%$'\t'*} reason=${r#*$'\t'}
-    grep -E "$regex" <<<"$all" | grep -v '_NOT_BUILT$' | sed "s|\$|: $reason|" || true
   done
 }
 
