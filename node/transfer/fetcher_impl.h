@@ -51,6 +51,7 @@ struct TransferArtifact {
   std::set<lt::tcp::endpoint> proven_peers;
   std::set<lt::tcp::endpoint> banned_unproven;
   Readd readd = Readd::kNone;
+  uint64_t peer_pieces_high = 0;  // most pieces connected peers held together, for swarm progress
   uint64_t payload_seen = 0;  // total_payload_download of the current handle
   uint64_t upload_seen = 0;
   bool forgotten = false;  // removal with file deletion in flight
@@ -119,6 +120,8 @@ class TorrentFetcher::Impl {
   std::set<lt::tcp::endpoint> origin_endpoints_;
   std::vector<lt::tcp::endpoint> known_peers_;
   TransferCounters counters_;
+  // Signs that this node's swarms move (OriginObservation::swarm_progress).
+  uint64_t swarm_progress_ = 0;
   bool previous_run_crashed_ = false;
   bool stopping_ = false;
 

@@ -19,6 +19,10 @@ OriginAction OriginPolicy::Update(const OriginObservation& o) {
     last_peer_bytes_ = o.peer_bytes;
     last_peer_progress_ = o.now;
   }
+  if (o.swarm_progress > last_swarm_progress_) {
+    last_swarm_progress_ = o.swarm_progress;
+    if (o.peers_ahead > 0) last_peer_progress_ = o.now;  // the token holder's site moves
+  }
   samples_.emplace_back(o.now, o.peer_bytes);
   while (samples_.size() > 1 &&
          o.now - samples_[1].first >= Seconds(options_.min_attached_seconds)) {

@@ -9,7 +9,10 @@
 //   only by the holder of the origin token: a node with no connected
 //   incomplete peer ahead of it (see `peers_ahead`). The others wait while
 //   the holder pulls and hands pieces on; the stall rule above is their way
-//   out if it stalls or goes;
+//   out if it stalls or goes. For them (peers ahead), any sign that the
+//   node's swarms move (`swarm_progress`) also restarts the stall clock: the
+//   holder's first piece of a torrent can take longer than the stall period
+//   while it pulls the release's other torrents;
 // - it stays attached at least `min_attached_seconds`, then is detached as soon
 //   as peers delivered `detach_peer_bytes` over that window and a connected
 //   peer still has missing pieces;
@@ -38,6 +41,9 @@ struct OriginObservation {
   // than ours (the address we reach them from). Symmetric on a LAN, so among
   // neighbours that all lack the release exactly one has none ahead.
   uint32_t peers_ahead = 0;
+  // Monotonic count of signs that this node's swarms move, over all its
+  // torrents: blocks received from peers and pieces gained by connected peers.
+  uint64_t swarm_progress = 0;
 };
 
 enum class OriginAction { kNone, kAttach, kDetach };
@@ -62,6 +68,7 @@ class OriginPolicy {
   MonoTime attached_at_{};
   MonoTime last_peer_progress_;
   uint64_t last_peer_bytes_ = 0;
+  uint64_t last_swarm_progress_ = 0;
   bool useless_ = false;  // peers connected, none with a missing piece
   MonoTime useless_since_{};
   std::deque<std::pair<MonoTime, uint64_t>> samples_;  // (time, peer_bytes)

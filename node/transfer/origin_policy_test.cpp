@@ -90,6 +90,38 @@ TEST_F(OriginPolicyTest, FollowerCaughtUpWithTheHolderWaitsWhileItHandsPiecesOn)
             "origin token: no connected peer has the missing pieces or is ahead");
 }
 
+// The holder's pieces of another torrent (or its neighbours' gains) are
+// signs that it works: a node with a peer ahead keeps waiting on them, and
+// the stall period counts from the last of them.
+TEST_F(OriginPolicyTest, SwarmProgressKeepsAFollowerWaitingButNotTheHolder) {
+  OriginPolicy follower(Options(), start_);
+  OriginPolicy holder(Options(), start_);
+  uint64_t swarm = 0;
+  for (double t = 0.5; t < 30; t += 0.5) {
+    if (t == static_cast<int>(t) && static_cast<int>(t) % 4 == 0) ++swarm;  // every 4 s
+    OriginObservation seen = At(t, 0, 2, 0, 1);
+    seen.swarm_progress = swarm;
+    EXPECT_EQ(follower.Update(seen), OriginAction::kNone) << t;
+  }
+  // Last sign at 28 s: the stall period runs from there.
+  OriginObservation quiet = At(37.9, 0, 2, 0, 1);
+  quiet.swarm_progress = swarm;
+  EXPECT_EQ(follower.Update(quiet), OriginAction::kNone);
+  quiet.now += std::chrono::milliseconds(100);
+  EXPECT_EQ(follower.Update(quiet), OriginAction::kAttach);
+  EXPECT_EQ(follower.last_reason(), "no peer progress");
+  // Without a peer ahead the same signs are no reason to wait.
+  OriginObservation alone = At(0.5, 0, 0, 0);
+  for (double t = 0.5; t < 10; t += 0.5) {
+    alone = At(t, 0, 0, 0);
+    alone.swarm_progress = static_cast<uint64_t>(t * 2);
+    EXPECT_EQ(holder.Update(alone), OriginAction::kNone) << t;
+  }
+  alone = At(10, 0, 0, 0);
+  alone.swarm_progress = 100;
+  EXPECT_EQ(holder.Update(alone), OriginAction::kAttach);
+}
+
 TEST_F(OriginPolicyTest, HolderAloneAfterItsPeersLeftUsesTheStallPeriod) {
   OriginPolicy policy(Options(), start_);
   EXPECT_EQ(policy.Update(At(1, 0, 1, 0, 1)), OriginAction::kNone);

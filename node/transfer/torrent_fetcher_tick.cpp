@@ -5,6 +5,7 @@
 #include <libtorrent/alert_types.hpp>
 #include <libtorrent/peer_info.hpp>
 #include <libtorrent/write_resume_data.hpp>
+#include <spdlog/spdlog.h>
 
 #include "core/digest.h"
 #include "core/file_io.h"
@@ -144,6 +145,7 @@ void TorrentFetcher::Impl::OnBlockFinished(const lt::block_finished_alert& alert
     a->progress.bytes_from_peers += bytes;
     counters_.bytes_from_peers += bytes;
     a->last_peer_progress = clock_.MonotonicNow();
+    ++swarm_progress_;
   }
 }
 
@@ -200,13 +202,23 @@ void TorrentFetcher::Impl::UpdateArtifact(TransferArtifact& a) {
   std::vector<lt::peer_info> peers;
   a.handle.get_peer_info(peers);
   uint32_t connected = 0;
+  uint64_t peer_pieces = 0;
   for (const auto& peer : peers) {
-    if (IsBitTorrentPeer(peer)) ++connected;
+    if (IsBitTorrentPeer(peer)) {
+      ++connected;
+      peer_pieces += static_cast<uint64_t>(std::max(peer.num_pieces, 0));
+    }
     if (peer.connection_type != lt::peer_info::standard_bittorrent) {
       origin_endpoints_.insert(peer.ip);  // web seed connections are the origin
     }
   }
   a.progress.peers = connected;
+  // Connected peers gaining pieces (counted above their highest total, so a
+  // peer that reconnects is not progress) show that the swarm moves.
+  if (peer_pieces > a.peer_pieces_high) {
+    swarm_progress_ += peer_pieces - a.peer_pieces_high;
+    a.peer_pieces_high = peer_pieces;
+  }
   if (a.progress.state == FetchState::kFailed) return;
   ApplyOriginPolicy(a, status, peers);
   if (!status.is_seeding) a.awaiting_recheck = false;
@@ -226,9 +238,17 @@ void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torr
                                    .connected_peers = a.progress.peers,
                                    .useful_peers = UsefulPeers(status, peers),
                                    .complete = status.is_seeding,
-                                   .peers_ahead = PeersAhead(status, peers)};
+                                   .peers_ahead = PeersAhead(status, peers),
+                                   .swarm_progress = swarm_progress_};
   const std::string url = WebSeedUrl(a.hex);
-  switch (a.origin.Update(seen)) {
+  const transfer::OriginAction action = a.origin.Update(seen);
+  if (action != transfer::OriginAction::kNone) {
+    spdlog::info("artifact {}: origin {} ({}; {} peer(s), {} useful, {} ahead, {} B from peers)",
+                 a.hex.substr(0, 12), action == transfer::OriginAction::kAttach ? "attached" : "detached",
+                 a.origin.last_reason(), seen.connected_peers, seen.useful_peers, seen.peers_ahead,
+                 seen.peer_bytes);
+  }
+  switch (action) {
     case transfer::OriginAction::kAttach:
       ++counters_.origin_attaches;
       a.last_origin_attach = seen.now;
