@@ -122,6 +122,9 @@ class NodeDaemon : public NodeControl {
   Status Rebuild(const std::string& app, size_t& failed_layer);
   Status RebuildStep(const layerstore::PlannerArtifact& step, const metadata::Release& release);
   void FailRelease(const std::string& app, const Status& why, bool permanent);
+  // Backoff of a release that failed for a passing reason (retry_waits_).
+  void DelayRetry(const std::string& app, uint64_t version);
+  bool RetryDue(const std::string& app, uint64_t version) const;
   void CountBytes(const std::string& app, const Digest& artifact, const FetchProgress& p);
 
   // Reports (node_report.cpp).
@@ -173,6 +176,17 @@ class NodeDaemon : public NodeControl {
     std::string last_fetch_error;  // logged once per distinct message
   };
   std::map<std::string, Transfer> transfers_;
+  // A release that failed for a reason that may pass (a full disk, a fetch
+  // error) is retried no sooner than `not_before`: the wait starts at the
+  // refresh interval and doubles with each failure of the same release, up
+  // to max_backoff_s, so a full SD card is not rewritten (state, logs) every
+  // refresh. `update --now` retries at once.
+  struct RetryWait {
+    uint64_t version = 0;
+    uint32_t failures = 0;
+    MonoTime not_before{};
+  };
+  std::map<std::string, RetryWait> retry_waits_;
   std::map<Digest, std::pair<uint64_t, uint64_t>> counted_;  // peers, origin seen per artifact
   std::deque<std::string> pending_errors_;  // sent with the next report, at most 16
   std::string last_refresh_error_;

@@ -203,11 +203,30 @@ void NodeDaemon::FailRelease(const std::string& app, const Status& why, bool per
   a.phase = AppPhase::kFailed;
   a.last_error = why.ToString();
   if (permanent) a.failed_release = version;
+  if (!permanent) DelayRetry(app, version);
   if (IsDiskFull(why)) ReclaimTransfer(app);
   transfers_.erase(app);
   AddError(message);
   SaveState();
   report_due_ = true;
+}
+
+void NodeDaemon::DelayRetry(const std::string& app, uint64_t version) {
+  RetryWait& wait = retry_waits_[app];
+  if (wait.version != version) wait = RetryWait{version, 0, {}};
+  wait.failures = std::min<uint32_t>(wait.failures + 1, 30);
+  const double seconds =
+      std::min(double{config_.refresh_interval_s} * (1u << std::min<uint32_t>(wait.failures - 1, 20)),
+               double{config_.max_backoff_s});
+  wait.not_before = clock_.MonotonicNow() + std::chrono::duration_cast<Duration>(
+                                                std::chrono::duration<double>(seconds));
+  spdlog::info("app {}: release {} is retried in {:.0f} s at the earliest", app, version, seconds);
+}
+
+bool NodeDaemon::RetryDue(const std::string& app, uint64_t version) const {
+  auto it = retry_waits_.find(app);
+  return it == retry_waits_.end() || it->second.version != version ||
+         clock_.MonotonicNow() >= it->second.not_before;
 }
 
 void NodeDaemon::CountBytes(const std::string& app, const Digest& artifact,

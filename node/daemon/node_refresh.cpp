@@ -147,6 +147,7 @@ void NodeDaemon::OnReleases(const std::map<std::string, metadata::Release>& rele
     if (known != releases_.end() && known->second.version == version && transfers_.count(app)) {
       continue;  // already being fetched
     }
+    if (!RetryDue(app, version)) continue;  // failed lately for a passing reason
     spdlog::info("app {}: release {} is newer than {}", app, version, a.ready_release);
     StartRelease(app, it->second);
   }

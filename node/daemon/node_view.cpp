@@ -68,6 +68,7 @@ NodeView NodeDaemon::View() {
 void NodeDaemon::UpdateNow() {
   spdlog::info("update requested through the control API: refreshing now");
   refresh_failures_ = 0;
+  retry_waits_.clear();
   Schedule(kRefreshTask, Duration::zero());
 }
 

@@ -242,6 +242,7 @@ TEST_F(NodeDeploy, AFullDiskFailsTheUpdateCleanlyAndTheRunningAppStays) {
   Json config = ConfigFor("n", data);
   config["bandwidth"] = {{"down_kib_s", 1024}};
   config["http_chunk_kib"] = 64;
+  config["max_backoff_s"] = 4;  // the retries of release 2 wait 1, 2, then 4 s
   NodeProcess& node = StartNode("n", config);
   ASSERT_TRUE(WaitFor([&] { return RunsOnly(data, 1); }, seconds(60))) << node.Log();
 
@@ -270,6 +271,13 @@ TEST_F(NodeDeploy, AFullDiskFailsTheUpdateCleanlyAndTheRunningAppStays) {
       },
       seconds(60)))
       << AppState(data, kApp).dump() << node.Log();
+  // Each retry waits twice as long as the one before, up to max_backoff_s.
+  EXPECT_TRUE(WaitFor(
+      [&] { return node.Log().find("release 2 is retried in 4 s") != std::string::npos; },
+      seconds(30)))
+      << node.Log();
+  EXPECT_NE(node.Log().find("release 2 is retried in 2 s"), std::string::npos);
+  EXPECT_EQ(node.Log().find("release 2 is retried in 8 s"), std::string::npos);
   // Partial files are gone; release 1 runs as before and was not marked bad.
   const std::string partial_files = "find " + data + "/artifacts -type f; [ ! -d " + data +
                                     "/tmp ] || find " + data + "/tmp -type f";
