@@ -43,16 +43,6 @@ std::string ScenarioJson(const std::string& name, const std::string& image, bool
   return scenario.dump(2);
 }
 
-std::vector<std::string> SimNamespaces() {
-  std::vector<std::string> out;
-  auto all = ListNetns();  // kept alive: value() refers into it
-  if (!all.ok()) return {"(ip netns list failed)"};
-  for (const std::string& ns : *all) {
-    if (ns.rfind("fsim-", 0) == 0) out.push_back(ns);
-  }
-  return out;
-}
-
 // Processes whose command line names run `id`'s directory: the tracker,
 // the nodes and the monitors. The bracket keeps the shell running pgrep out.
 int ProcessesOf(const std::string& id) {
@@ -128,14 +118,10 @@ class ScenarioRunTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { std::filesystem::remove_all(images_); }
 
-  void SetUp() override {
-    dir_ = flotilla::testing::MakeTempDir("sim-run");
-    ASSERT_TRUE(SimNamespaces().empty()) << "namespaces of another run are around";
-  }
-  void TearDown() override {
-    EXPECT_TRUE(SimNamespaces().empty()) << "a run left namespaces behind";
-    std::filesystem::remove_all(dir_);
-  }
+  // Other runs may be alive meanwhile (another `flotilla-sim run` on the
+  // machine): every check below names this test's own runs.
+  void SetUp() override { dir_ = flotilla::testing::MakeTempDir("sim-run"); }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // Runs a scenario to its end; returns its report.
   Json Run(const std::string& name, bool nat, const std::string& strategy) {
@@ -232,14 +218,12 @@ TEST_F(ScenarioRunTest, SigkillThenCleanLeavesNothing) {
   ASSERT_TRUE(WaitForMonitors(id, 2, 120)) << run.Output();
   ::kill(run.pid(), SIGKILL);
   run.Wait();
-  EXPECT_FALSE(SimNamespaces().empty()) << "the killed harness cannot have cleaned up";
+  EXPECT_FALSE(NetnsOf(id).empty()) << "the killed harness cannot have cleaned up";
   EXPECT_GE(MonitorsOf(id), 2) << "the apps outlive the harness";
   EXPECT_GT(CgroupDirsOfRun(id), 0u) << "and so do their cgroups";
   auto clean = RunShell(BinaryPath("flotilla-sim") + " clean");
   EXPECT_EQ(clean.exit_code, 0) << clean.output;
-  EXPECT_TRUE(SimNamespaces().empty());
   ExpectNothingLeftOf(id);
-  EXPECT_EQ(RunShell("mount | grep -c flotilla-sim/ || true").output, "0\n");
 }
 
 }  // namespace
