@@ -1,6 +1,7 @@
 #include "tests/node/node_fixture.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -152,6 +153,12 @@ Json NodeConfigFor(const std::string& name, const std::string& data_dir,
       {"transfer_mode", "http-only"}, {"refresh_interval_s", 1},
       {"report_interval_s", 1},       {"log_level", "debug"},
       {"deploy", false},              {"lan", {{"enabled", false}}}};
+}
+
+std::optional<CommandResult> EnterNetnsWithLoopbackMulticast() {
+  if (::unshare(CLONE_NEWNET) != 0) return std::nullopt;
+  return RunShell(
+      "ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo 2>&1");
 }
 
 }  // namespace flotilla::testing

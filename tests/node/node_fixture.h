@@ -7,10 +7,12 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/canonical_json.h"
+#include "tests/test_util.h"
 
 namespace flotilla::testing {
 
@@ -68,6 +70,12 @@ bool InitRepository(const std::string& dir, const std::string& repo);
 bool PublishImage(const std::string& dir, const std::string& repo, const std::string& app,
                   int random_kib, const std::string& seed, const std::string& variant = "0",
                   const Json& app_spec = nullptr);
+
+// Moves the calling test process into a new network namespace whose
+// loopback is up and carries multicast (224.0.0.0/4), so LSD and the LAN
+// beacons of the nodes it starts reach only each other. nullopt when the
+// kernel cannot make a namespace (skip), else the `ip` commands' result.
+std::optional<CommandResult> EnterNetnsWithLoopbackMulticast();
 
 // The base config of a node in http-only mode following `app`.
 Json NodeConfigFor(const std::string& name, const std::string& data_dir,

@@ -3,7 +3,6 @@
 // tracker; node B cannot reach any tracker and takes A's signed metadata,
 // for a first and then a newer release, verified by its own TUF client.
 #include <gtest/gtest.h>
-#include <sched.h>
 
 #include "core/file_io.h"
 #include "tests/node/node_fixture.h"
@@ -17,11 +16,9 @@ using std::chrono::seconds;
 class NodeLan : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::unshare(CLONE_NEWNET) != 0) GTEST_SKIP() << "cannot create a network namespace";
-    auto lo = RunShell(
-        "ip link set lo up && ip link set lo multicast on && "
-        "ip route add 224.0.0.0/4 dev lo 2>&1");
-    ASSERT_EQ(lo.exit_code, 0) << lo.output;
+    auto lo = EnterNetnsWithLoopbackMulticast();
+    if (!lo) GTEST_SKIP() << "cannot create a network namespace";
+    ASSERT_EQ(lo->exit_code, 0) << lo->output;
     dir_ = MakeTempDir("node-lan-");
     repo_ = dir_ + "/repo";
     ASSERT_TRUE(InitRepository(dir_, repo_));

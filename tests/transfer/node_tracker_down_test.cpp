@@ -9,7 +9,6 @@
 // never reached the tracker and for an enrolled B that was off while a
 // newer release came out.
 #include <gtest/gtest.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -26,11 +25,9 @@ using std::chrono::seconds;
 class NodeTrackerDown : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::unshare(CLONE_NEWNET) != 0) GTEST_SKIP() << "cannot create a network namespace";
-    auto lo = RunShell(
-        "ip link set lo up && ip link set lo multicast on && "
-        "ip route add 224.0.0.0/4 dev lo 2>&1");
-    ASSERT_EQ(lo.exit_code, 0) << lo.output;
+    auto lo = EnterNetnsWithLoopbackMulticast();
+    if (!lo) GTEST_SKIP() << "cannot create a network namespace";
+    ASSERT_EQ(lo->exit_code, 0) << lo->output;
     dir_ = MakeTempDir("node-tracker-down-");
     repo_ = dir_ + "/repo";
     ASSERT_TRUE(InitRepository(dir_, repo_));
