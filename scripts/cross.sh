@@ -250,10 +250,16 @@ install_into_rootfs() {
     --no-install-recommends >/dev/null
   chroot "$root" dpkg -s flotilla-node | grep -q '^Status: install ok installed' ||
     { echo "cross: flotilla-node is not installed in $root" >&2; status=1; return; }
-  rootfs_version=$(chroot "$root" flotilla-node --version)
-  rootfs_check=$(chroot "$root" sh -c 'stat -c "%a %n" /var/lib/flotilla /etc/flotilla/node.json;
-    test -f /lib/systemd/system/flotilla-node.service && echo unit: /lib/systemd/system/flotilla-node.service;
-    test -x /usr/bin/flotilla-monitor && echo monitor: /usr/bin/flotilla-monitor')
+  # /proc as on any running system: the static front end finds
+  # flotilla-node-full beside itself through /proc/self/exe.
+  mount -t proc proc "$root/proc"
+  rootfs_version=$(chroot "$root" flotilla-node --version) || status=1
+  rootfs_check=$(chroot "$root" sh -c 'dpkg -s flotilla-node | grep -E "^(Status|Version|Depends):";
+    stat -c "%a %U %n" /var/lib/flotilla /etc/flotilla/node.json \
+      /lib/systemd/system/flotilla-node.service /usr/bin/flotilla-node \
+      /usr/bin/flotilla-node-full /usr/bin/flotilla-monitor;
+    echo "conffiles: $(cat /var/lib/dpkg/info/flotilla-node.conffiles)"') || status=1
+  umount "$root/proc"
   rm -f "$root/tmp/$(basename "$deb")"
 }
 
