@@ -139,7 +139,10 @@ int RunOnce(Runtime& rt, const AppFlags& f) {
     lowers.push_back(abs.string());
   }
   auto result = rt.RunOnce(*spec, lowers);
-  if (!result.ok()) return Fail("run", result.status());
+  if (!result.ok()) {
+    Fail("run", result.status());
+    return 125;  // as docker run: the container could not run, not the app's code
+  }
   std::fwrite(result->logs.data(), 1, result->logs.size(), stdout);
   if (!result->exit.start_error.empty()) {
     fmt::print(stderr, "app run: {}\n", result->exit.start_error);

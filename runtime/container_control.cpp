@@ -31,7 +31,9 @@ int Millis(Duration d) {
 // the (large) caller's page tables as fork does. The program must detach
 // itself (flotilla-monitor forks and its parent exits at once), so that it
 // is no child of ours and outlives us.
-Status SpawnAndReap(const std::vector<std::string>& argv, int keep_fd) {
+// Spawns argv with `keep_fd` as its fd 3, in a new session; waits for it to
+// exit unless `reap` is false (the caller reaps it later).
+Status Spawn(const std::vector<std::string>& argv, int keep_fd, bool reap) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -58,7 +60,7 @@ Status SpawnAndReap(const std::vector<std::string>& argv, int keep_fd) {
   ::posix_spawnattr_destroy(&attr);
   if (err != 0) return IOErrorFromErrno("spawn " + argv[0], err);
   int status;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  while (reap && ::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
   return Status::Ok();
 }
@@ -127,10 +129,12 @@ bool WaitForProcessExit(pid_t pid, uint64_t start_ticks, Duration timeout) {
   return gone;
 }
 
-Result<int> ContainerControl::SpawnMonitor(const std::string& dir) {
+Result<int> ContainerControl::SpawnMonitor(const std::string& dir, bool attached) {
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return IOErrorFromErrno("pipe", errno);
-  Status spawned = SpawnAndReap({monitor_path_, "run", dir, "3"}, ready[1]);
+  std::vector<std::string> argv = {monitor_path_, "run", dir, "3"};
+  if (attached) argv.push_back("attached");
+  Status spawned = Spawn(argv, ready[1], !attached);
   ::close(ready[1]);
   if (!spawned.ok()) {
     ::close(ready[0]);
@@ -139,7 +143,8 @@ Result<int> ContainerControl::SpawnMonitor(const std::string& dir) {
   return ready[0];
 }
 
-Result<RunningRecord> ContainerControl::Start(LaunchPlan plan, const std::string& cgroup_name) {
+Result<RunningRecord> ContainerControl::Start(LaunchPlan plan, const std::string& cgroup_name,
+                                              bool attached) {
   if (Inspect(plan.dir).state == ContainerState::kRunning) {
     return FailedPrecondition("a container already runs in " + plan.dir);
   }
@@ -156,7 +161,7 @@ Result<RunningRecord> ContainerControl::Start(LaunchPlan plan, const std::string
   plan.cgroup_dirs = placement.dirs;
   plan.oom_events_file = placement.oom_events_file;
   RETURN_IF_ERROR(WriteFileReplace(LaunchFile(plan.dir), LaunchPlanToJson(plan).dump(2)));
-  ASSIGN_OR_RETURN(int ready, SpawnMonitor(plan.dir));
+  ASSIGN_OR_RETURN(int ready, SpawnMonitor(plan.dir, attached));
   // "monitor <pid>" from the detached monitor, then "ok ..." or "error ...".
   LineReader reader(ready);
   std::string line = reader.Next(60000);
@@ -168,11 +173,17 @@ Result<RunningRecord> ContainerControl::Start(LaunchPlan plan, const std::string
   ::close(ready);
   if (line.rfind("ok ", 0) != 0) {
     if (monitor > 0) ::kill(monitor, SIGKILL);
+    if (monitor > 0 && attached) ::waitpid(monitor, nullptr, 0);
     cgroups_.Destroy(cgroup_name).IgnoreError();
     if (line.empty()) return Unavailable("the monitor of " + plan.dir + " did not report");
     return FailedPrecondition("start " + plan.spec.name + ": " + line.substr(6));
   }
   return LoadRunningRecord(plan.dir);
+}
+
+void ContainerControl::ReapAttached(const RunningRecord& running) {
+  while (::waitpid(running.monitor_pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
 }
 
 ContainerStatus ContainerControl::Inspect(const std::string& dir) const {

@@ -42,7 +42,14 @@ class ContainerControl {
   // Starts the container described by `plan` (plan.dir is the release dir,
   // cgroup fields are filled here) under the cgroup `cgroup_name`. Returns
   // once the app was exec'd, or with the container's own setup error.
-  Result<RunningRecord> Start(LaunchPlan plan, const std::string& cgroup_name);
+  // `attached`: the monitor stays this process's child (a one-shot run that
+  // waits for the end and then calls ReapAttached); else it detaches and
+  // outlives this process.
+  Result<RunningRecord> Start(LaunchPlan plan, const std::string& cgroup_name,
+                              bool attached = false);
+
+  // Reaps the monitor of an attached Start once it has exited.
+  static void ReapAttached(const RunningRecord& running);
 
   ContainerStatus Inspect(const std::string& dir) const;
 
@@ -62,8 +69,9 @@ class ContainerControl {
   bool WaitForExit(const std::string& dir, Duration timeout) const;
 
  private:
-  // Starts `flotilla-monitor run dir 3`; returns the read end of its report pipe.
-  Result<int> SpawnMonitor(const std::string& dir);
+  // Starts `flotilla-monitor run dir 3 [attached]`; returns the read end of
+  // its report pipe.
+  Result<int> SpawnMonitor(const std::string& dir, bool attached);
 
   std::string monitor_path_;
   CgroupDriver& cgroups_;

@@ -207,8 +207,8 @@ void Finish(const LaunchPlan& plan, const ExitRecord& record, const LogRing* rin
 // init's (or a subreaper's) and outlives the node. The pid goes first on the
 // report pipe, for the node to kill a monitor that never reports. Returns in
 // the detached child; false when it cannot go on (already reported).
-bool DetachFromTheNode(int ready_fd) {
-  pid_t child = ::fork();
+bool DetachFromTheNode(int ready_fd, bool detach) {
+  pid_t child = detach ? ::fork() : 0;
   if (child < 0) {
     Report(ready_fd, "error fork the monitor: " + std::string(std::strerror(errno)));
     return false;
@@ -220,8 +220,8 @@ bool DetachFromTheNode(int ready_fd) {
 
 }  // namespace
 
-int RunMonitor(const std::string& dir, int ready_fd) {
-  if (!DetachFromTheNode(ready_fd)) return 1;
+int RunMonitor(const std::string& dir, int ready_fd, bool detach) {
+  if (!DetachFromTheNode(ready_fd, detach)) return 1;
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGINT, SIG_IGN);

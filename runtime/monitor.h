@@ -11,10 +11,13 @@
 
 namespace flotilla::runtime {
 
-// `flotilla-monitor run DIR READY_FD`: detaches (forks; the parent exits at
-// once), writes "monitor <pid>\n" to READY_FD, starts the container of
-// DIR/launch.json, then writes "ok <init pid>\n" or "error <message>\n".
-int RunMonitor(const std::string& dir, int ready_fd);
+// `flotilla-monitor run DIR READY_FD [attached]`: detaches (forks; the
+// parent exits at once), writes "monitor <pid>\n" to READY_FD, starts the
+// container of DIR/launch.json, then writes "ok <init pid>\n" or
+// "error <message>\n". `attached` (the one-shot `app run`, whose caller
+// waits for the end anyway): no detaching fork, the monitor stays the
+// caller's child.
+int RunMonitor(const std::string& dir, int ready_fd, bool detach = true);
 
 // `flotilla-monitor exec DIR -- ARGV...`: runs ARGV inside the running
 // container of DIR (its namespaces, cgroups, user, capabilities, seccomp),

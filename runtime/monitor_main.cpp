@@ -10,8 +10,8 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.size() == 3 && args[0] == "run") {
-    return flotilla::runtime::RunMonitor(args[1], std::atoi(args[2].c_str()));
+  if ((args.size() == 3 || (args.size() == 4 && args[3] == "attached")) && args[0] == "run") {
+    return flotilla::runtime::RunMonitor(args[1], std::atoi(args[2].c_str()), args.size() == 3);
   }
   if (args.size() >= 4 && args[0] == "exec" && args[2] == "--") {
     return flotilla::runtime::RunExecInContainer(
@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
                                            std::atoi(args[4].c_str()));
   }
   std::fputs(
-      "usage: flotilla-monitor run DIR READY_FD | exec DIR -- ARGV... |\n"
+      "usage: flotilla-monitor run DIR READY_FD [attached] | exec DIR -- ARGV... |\n"
       "       http-get DIR PORT PATH TIMEOUT_MS\n"
       "(started by flotilla's runtime, not by hand)\n",
       stderr);

@@ -135,10 +135,11 @@ Result<Runtime::RunOnceResult> Runtime::RunOnce(const AppSpec& spec,
     cleanup();
     return plan.status();
   }
-  auto started = containers_->Start(std::move(*plan), "run_" + id);
+  auto started = containers_->Start(std::move(*plan), "run_" + id, /*attached=*/true);
   RunOnceResult result;
   if (started.ok()) {
     containers_->WaitForExit(dir, std::chrono::hours(24 * 365));
+    ContainerControl::ReapAttached(*started);
     auto exit = LoadExitRecord(dir);
     if (exit.ok()) result.exit = *exit;
     result.logs = containers_->Logs(dir).value_or("");

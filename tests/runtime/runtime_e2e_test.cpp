@@ -13,6 +13,7 @@
 
 #include "core/file_io.h"
 #include "runtime/app_spec.h"
+#include "runtime/runtime.h"
 #include "tests/runtime/runtime_fixture.h"
 
 namespace flotilla::testing {
@@ -140,6 +141,39 @@ TEST_F(RuntimeE2eTest, GrantedDeviceUsableOthersRefused) {
   EXPECT_EQ(f["mknod /tmp/kmsg"], "none");    // making a node is allowed (OCI default)...
   EXPECT_EQ(f["open /tmp/kmsg"], "Operation not permitted");  // ...using it is not
   EXPECT_EQ(f["open /tmp/tun2"], "none");  // the granted major:minor, by another name
+}
+
+// `app run` is one-shot, like `runc run`: the app's output, its exit code
+// (128+signal when killed; 125 when it cannot start), and nothing of the
+// container left afterwards: no monitor, no cgroup, no run directory.
+TEST_F(RuntimeE2eTest, RunOncePrintsTheOutputReturnsTheExitCodeAndLeavesNothing) {
+  auto write_spec = [&](const std::string& name, const Json& command) {
+    const std::string path = dir_ + "/spec-" + name + ".json";
+    EXPECT_TRUE(WriteFileAtomic(path, BaseSpec(name, command).dump()).ok());
+    return path;
+  };
+  auto exited = App("run --spec " + write_spec("once", {"/bin/sh", "-c", "echo hi there; exit 7"}) +
+                    " --lower " + lower_);
+  EXPECT_EQ(exited.exit_code, 7) << exited.output;
+  EXPECT_NE(exited.output.find("hi there"), std::string::npos) << exited.output;
+  auto killed = App("run --spec " + write_spec("killed", {"/bin/sh", "-c", "kill -9 $$"}) +
+                    " --lower " + lower_);
+  EXPECT_EQ(killed.exit_code, 128 + 9) << killed.output;
+  auto bad = App("run --spec " + write_spec("bad", {"/no/such/program"}) + " --lower " + lower_);
+  EXPECT_EQ(bad.exit_code, 125) << bad.output;
+  EXPECT_NE(bad.output.find("/no/such/program"), std::string::npos) << bad.output;
+
+  EXPECT_EQ(RunShell("pgrep -f -- '[f]lotilla-monitor run " + state_ + "'").output, "");
+  auto parent = runtime::CgroupParentFor(state_);
+  ASSERT_TRUE(parent.ok());
+  for (const char* ctrl : {"memory", "pids", "cpu", "devices"}) {
+    const std::string base = "/sys/fs/cgroup/" + std::string(ctrl) + "/" + *parent;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(base, ec)) {
+      EXPECT_FALSE(entry.is_directory()) << "left: " << entry.path();  // a container's cgroup
+    }
+  }
+  EXPECT_TRUE(!std::filesystem::exists(state_ + "/run") || std::filesystem::is_empty(state_ + "/run"));
 }
 
 // The cgroup entries of one /proc/<pid>/cgroup fact ("h:ctrl:path;..."),
