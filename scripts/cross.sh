@@ -42,7 +42,7 @@ dev_packages=(libtorrent-rasterbar-dev libboost-dev libboost-system-dev libsodiu
   libseccomp-dev libfmt-dev libspdlog-dev)
 # The programs and the unit-test binaries of every module (the end-to-end
 # tests in tests/ drive the programs as real processes and are not built).
-targets=(flotilla-node flotilla-monitor flotilla-tracker core_test metadata_test
+targets=(flotilla-node flotilla-node-full flotilla-monitor flotilla-tracker core_test metadata_test
   layerstore_test delta_codec_test runtime_test tracker_test tracker_publish_test
   transfer_unit_test sim_unit_test)
 
@@ -153,7 +153,10 @@ enosys_syscalls() {
 # Runs ARCH's unit tests under qemu-user and prints the counts; every test
 # not run is named with its reason.
 test_arch() {
-  local arch=$1 mode=$2 dir=build-$arch
+  # (local expands every word before it assigns any: one name per line
+  # where a value uses another)
+  local arch=$1 mode=$2
+  local dir=build-$arch
   local logfile=$dir/cross-ctest.log
   # Emulation runs code 5-20x slower than the host: the timeouts each test
   # declares (flotilla_add_unit_test TIMEOUT) are scaled by $timeout_scale for
@@ -232,7 +235,8 @@ not_built_list() {
 # Depends of the packages built against a sysroot: dpkg-shlibdeps inside
 # that root, where the target's libraries are registered packages.
 sysroot_depends() {
-  local arch=$1 binaries=("${@:2}") root=$cache/sysroot-$arch work
+  local arch=$1 binaries=("${@:2}") work
+  local root=$cache/sysroot-$arch
   work=$(mktemp -d "$root/tmp/shlibdeps.XXXXXX")
   mkdir -p "$work/debian"
   printf 'Source: flotilla\n\nPackage: flotilla\nArchitecture: any\n' >"$work/debian/control"
@@ -240,7 +244,7 @@ sysroot_depends() {
   for b in "${binaries[@]}"; do
     cp "$b" "$work/" && inside+=("${work#"$root"}/$(basename "$b")")
   done
-  chroot "$root" sh -c "cd '${work#"$root"}' && dpkg-shlibdeps -O ${inside[*]}" |
+  chroot "$root" sh -c "cd '${work#"$root"}' && dpkg-shlibdeps -O ${inside[*]} 2>/dev/null" |
     sed -n 's/^shlibs:Depends=//p'
   rm -rf "$work"
 }
@@ -306,7 +310,7 @@ for arch in "${arches[@]}"; do
   fi
   built[$arch]=1
   if [[ ${mode[$arch]} == sysroot ]]; then
-    deb_depends_node[$arch]=$(sysroot_depends "$arch" "build-$arch/node/flotilla-node")
+    deb_depends_node[$arch]=$(sysroot_depends "$arch" "build-$arch/node/flotilla-node-full")
     deb_depends_tracker[$arch]=$(sysroot_depends "$arch" "build-$arch/tracker/flotilla-tracker")
     build_arch "$arch" sysroot >/dev/null
   fi
