@@ -52,7 +52,7 @@ struct TransferArtifact {
   std::set<lt::tcp::endpoint> banned_unproven;
   Readd readd = Readd::kNone;
   uint64_t peer_pieces_high = 0;  // most pieces connected peers held together, for swarm progress
-  uint64_t payload_seen = 0;  // total_payload_download of the current handle
+  uint64_t payload_seen = 0;      // total_payload_download of the current handle
   uint64_t upload_seen = 0;
   bool forgotten = false;  // removal with file deletion in flight
 };

@@ -28,7 +28,8 @@ OriginAction OriginPolicy::Update(const OriginObservation& o) {
          o.now - samples_[1].first >= Seconds(options_.min_attached_seconds)) {
     samples_.pop_front();
   }
-  const bool useless_now = o.connected_peers > 0 && o.useful_peers == 0 && o.now != last_peer_progress_;
+  const bool useless_now =
+      o.connected_peers > 0 && o.useful_peers == 0 && o.now != last_peer_progress_;
   if (!useless_now) {
     useless_ = false;
   } else if (!useless_) {

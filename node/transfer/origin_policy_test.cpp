@@ -21,7 +21,11 @@ class OriginPolicyTest : public ::testing::Test {
   OriginObservation At(double s, uint64_t peer_bytes, uint32_t connected, uint32_t useful,
                        uint32_t ahead = 0) {
     return {start_ + std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s)),
-            peer_bytes, connected, useful, false, ahead};
+            peer_bytes,
+            connected,
+            useful,
+            false,
+            ahead};
   }
   MonoTime start_{seconds(1000)};
 };

@@ -7,9 +7,9 @@
 #include <cstring>
 #include <exception>
 #include <future>
-#include <random>
 #include <libtorrent/posix_disk_io.hpp>
 #include <libtorrent/session_params.hpp>
+#include <random>
 
 #include "core/file_io.h"
 #include "node/transfer/fetcher_impl.h"

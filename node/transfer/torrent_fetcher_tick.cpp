@@ -1,11 +1,12 @@
 // TorrentFetcher's worker tick: alerts, byte accounting (peers vs origin),
 // the origin policy, resume data, whole-file verification and recoveries.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <libtorrent/alert_types.hpp>
 #include <libtorrent/peer_info.hpp>
 #include <libtorrent/write_resume_data.hpp>
-#include <spdlog/spdlog.h>
 
 #include "core/digest.h"
 #include "core/file_io.h"
@@ -244,7 +245,8 @@ void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torr
   const transfer::OriginAction action = a.origin.Update(seen);
   if (action != transfer::OriginAction::kNone) {
     spdlog::info("artifact {}: origin {} ({}; {} peer(s), {} useful, {} ahead, {} B from peers)",
-                 a.hex.substr(0, 12), action == transfer::OriginAction::kAttach ? "attached" : "detached",
+                 a.hex.substr(0, 12),
+                 action == transfer::OriginAction::kAttach ? "attached" : "detached",
                  a.origin.last_reason(), seen.connected_peers, seen.useful_peers, seen.peers_ahead,
                  seen.peer_bytes);
   }
