@@ -435,17 +435,17 @@ void Runner::StopNodes() {
 // `flotilla-node app stop` per device, all at once: the runtime's own
 // graceful stop (SIGTERM to the app, its monitor removes the cgroups).
 void Runner::StopApps() {
-  std::vector<std::pair<Device*, DaemonProcess>> stopping;
+  std::vector<DaemonProcess> stopping;
   for (Device& d : devices_) {
     const std::string state_dir = d.dir + "/data/runtime";
     if (!fs::is_directory(state_dir)) continue;
     auto p = DaemonProcess::Start(
         d.ns, {o_.node_binary, "app", "stop", "--state-dir", state_dir, kApp},
         d.dir + "/app-stop.log");
-    if (p.ok()) stopping.emplace_back(&d, std::move(*p));
+    if (p.ok()) stopping.push_back(std::move(*p));
   }
   const auto deadline = SteadyClock::now() + std::chrono::seconds(20);
-  for (auto& [device, process] : stopping) {
+  for (DaemonProcess& process : stopping) {
     while (process.Running() && SteadyClock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -460,7 +460,12 @@ Status Runner::Teardown() {
   StopApps();
   tracker_.reset();
   // Whatever the graceful stops left (a monitor of a node killed mid-deploy).
-  Status swept = SweepRunContainers(net_->dir()).status();
+  Result<SweepResult> swept_result = SweepRunContainers(net_->dir());
+  Status swept = swept_result.status();
+  if (swept.ok() && swept_result->processes_killed > 0) {
+    std::fprintf(stderr, "flotilla-sim: %zu process(es) of the run outlived the stops: killed\n",
+                 swept_result->processes_killed);
+  }
   Status down = net_->Stop();
   if (!swept.ok()) std::fprintf(stderr, "flotilla-sim: %s\n", swept.ToString().c_str());
   if (!down.ok()) std::fprintf(stderr, "flotilla-sim: %s\n", down.ToString().c_str());
