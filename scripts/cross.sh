@@ -225,7 +225,7 @@ not_built_list() {
   local binary
   for binary in $(grep -E '_NOT_BUILT$' <<<"$all" | sed -E 's/_NOT_BUILT$//'); do
     if [[ " ${targets[*]} " == *" $binary "* ]]; then
-      echo "$binary (every test in it): unit-test binary not built (its build failed)"
+      echo "$binary (every test in it): unit-test binary not built"
     else
       echo "$binary (every test in it): end-to-end binary (drives the real programs as processes), run natively by scripts/test.sh, not built for the cross run"
     fi
