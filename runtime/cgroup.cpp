@@ -51,15 +51,34 @@ void KillListed(const std::string& procs_file) {
   }
 }
 
-// Kills what is left in a cgroup, then removes it (rmdir needs it empty).
+std::string ParentOf(const std::string& dir) { return dir.substr(0, dir.rfind('/')); }
+
+// The flotilla-<hash> parent goes with the last container's cgroup (rmdir
+// fails, harmlessly, while another container's cgroup is in it).
+void RemoveParentIfUnused(const std::string& dir) { ::rmdir(ParentOf(dir).c_str()); }
+
+// Kills what is left in a cgroup, then removes it (rmdir needs it empty),
+// and its flotilla-<hash> parent once no other container's cgroup is in it.
 Status KillAndRemove(const std::string& dir) {
   if (!Exists(dir)) return Status::Ok();
   for (int attempt = 0; attempt < 3; ++attempt) {
     KillListed(dir + "/cgroup.procs");
-    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Status::Ok();
+    if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) {
+      RemoveParentIfUnused(dir);
+      return Status::Ok();
+    }
     if (errno != EBUSY) break;
   }
   return IOErrorFromErrno("remove cgroup " + dir, errno);
+}
+
+// Creates the cgroup directory `dir` and its parent. A monitor may remove
+// the parent (RemoveParentIfUnused) between the two mkdirs: then again.
+Status CreateCgroupDir(const std::string& dir) {
+  Status st;
+  for (int attempt = 0; attempt < 3 && !(st = CreateDirectories(dir, 0755)).ok(); ++attempt) {
+  }
+  return st;
 }
 
 class CgroupV1Driver final : public CgroupDriver {
@@ -96,7 +115,7 @@ class CgroupV1Driver final : public CgroupDriver {
         continue;
       }
       std::string dir = Dir(ctrl, name);
-      RETURN_IF_ERROR(CreateDirectories(dir, 0755));
+      RETURN_IF_ERROR(CreateCgroupDir(dir));
       p.procs_files.push_back(dir + "/cgroup.procs");
       p.dirs.push_back(dir);
       RETURN_IF_ERROR(Apply(ctrl, dir, r, devices));
@@ -189,14 +208,16 @@ class CgroupV2Driver final : public CgroupDriver {
         enable += std::string(enable.empty() ? "+" : " +") + ctrl;
     }
     const std::string parent = options_.root + "/" + options_.parent;
-    RETURN_IF_ERROR(CreateDirectories(parent, 0755));
-    if (!enable.empty()) {
-      RETURN_IF_ERROR(WriteControlFile(options_.root + "/cgroup.subtree_control", enable));
-      RETURN_IF_ERROR(WriteControlFile(parent + "/cgroup.subtree_control", enable));
-    }
     const std::string dir = Dir(name);
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-      return IOErrorFromErrno("create cgroup " + dir, errno);
+    // Again if a monitor removed the parent (RemoveParentIfUnused) meanwhile.
+    for (int attempt = 0;; ++attempt) {
+      RETURN_IF_ERROR(CreateDirectories(parent, 0755));
+      if (!enable.empty()) {
+        RETURN_IF_ERROR(WriteControlFile(options_.root + "/cgroup.subtree_control", enable));
+        RETURN_IF_ERROR(WriteControlFile(parent + "/cgroup.subtree_control", enable));
+      }
+      if (::mkdir(dir.c_str(), 0755) == 0 || errno == EEXIST) break;
+      if (errno != ENOENT || attempt == 2) return IOErrorFromErrno("create cgroup " + dir, errno);
     }
     if (r.memory_bytes) {
       RETURN_IF_ERROR(WriteControlFile(dir + "/memory.max", std::to_string(r.memory_bytes)));

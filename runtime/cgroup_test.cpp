@@ -95,10 +95,16 @@ TEST(CgroupV1, CreatesLimitsForRealAndDestroys) {
   EXPECT_NE(devices.find("c 1:3 rwm"), std::string::npos) << devices;
   EXPECT_EQ(devices.find("a *:* rwm"), std::string::npos) << devices;
   EXPECT_EQ(placement->procs_files.size(), 4u);
+  // A second container's cgroup keeps the parent; the last one takes it along.
+  ASSERT_TRUE(driver->Create("c2", {}, DefaultDeviceRules()).ok());
   ASSERT_TRUE(driver->Destroy("c1").ok());
   for (const char* ctrl : {"memory", "pids", "cpu", "devices"}) {
     EXPECT_FALSE(fs::exists(base + ctrl + "/" + parent + "/c1"));
-    ::rmdir((base + ctrl + "/" + parent).c_str());
+    EXPECT_TRUE(fs::exists(base + ctrl + "/" + parent + "/c2"));
+  }
+  ASSERT_TRUE(driver->Destroy("c2").ok());
+  for (const char* ctrl : {"memory", "pids", "cpu", "devices"}) {
+    EXPECT_FALSE(fs::exists(base + ctrl + "/" + parent)) << ctrl;
   }
 }
 
