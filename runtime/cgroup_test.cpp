@@ -160,7 +160,7 @@ TEST(CgroupV2DeviceFilter, DefaultRulesWithGrantsLoad) {
   auto rules = DefaultDeviceRules();
   for (int minor = 0; minor < 8; ++minor) rules.push_back({'c', 29, minor, "rw"});
   auto placement = driver->Create("many", {}, rules);
-  EXPECT_TRUE(placement.ok()) << placement.status().ToString();
+  ASSERT_TRUE(placement.ok()) << placement.status().ToString();
   EXPECT_EQ(OpenFromInside(placement->procs_files[0], {"/dev/null", "/dev/full"}), 0b11);
   ASSERT_TRUE(driver->Destroy("many").ok());
   ::rmdir((mount + "/" + parent).c_str());

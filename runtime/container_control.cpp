@@ -155,8 +155,12 @@ Result<RunningRecord> ContainerControl::Start(LaunchPlan plan, const std::string
   ::unlink(ExitFile(plan.dir).c_str());
   ::unlink(UnhealthyFile(plan.dir).c_str());
   RETURN_IF_ERROR(cgroups_.Destroy(cgroup_name));  // a leftover of a lost container
-  ASSIGN_OR_RETURN(CgroupPlacement placement,
-                   cgroups_.Create(cgroup_name, plan.spec.resources, RulesFor(plan)));
+  auto created = cgroups_.Create(cgroup_name, plan.spec.resources, RulesFor(plan));
+  if (!created.ok()) {
+    cgroups_.Destroy(cgroup_name).IgnoreError();  // what it made before it failed
+    return created.status();
+  }
+  CgroupPlacement placement = std::move(*created);
   plan.cgroup_procs = placement.procs_files;
   plan.cgroup_dirs = placement.dirs;
   plan.oom_events_file = placement.oom_events_file;
