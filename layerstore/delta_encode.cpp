@@ -344,7 +344,9 @@ Result<ContentKind> Encoder::Classify(size_t layer, std::string_view path, uint6
 Status Encoder::PlanLiteralFrames() {
   std::vector<std::vector<TargetFile*>> by_kind(kContentKinds);
   for (TargetFile& f : files_) {
-    if (f.op != kOpLiteral) continue;
+    // An empty file takes nothing from any frame: it names frame 0 and is
+    // not framed (a delta whose literals are all empty has no frame at all).
+    if (f.op != kOpLiteral || f.size == 0) continue;
     ASSIGN_OR_RETURN(ContentKind kind, Classify(bases_.size(), f.path, f.size));
     by_kind[static_cast<size_t>(kind)].push_back(&f);
   }
@@ -352,7 +354,10 @@ Status Encoder::PlanLiteralFrames() {
   // files after it would be too far from the prefix for zstd to reach it.
   const uint64_t big = uint64_t{1} << (options_.window_log - 2);
   for (int k = 0; k < kContentKinds; ++k) {
-    uint64_t content = kMaxFrameContent;
+    // The frame this kind's small files go to (by index: a big file's frame
+    // may come after it), and how much it holds.
+    std::optional<size_t> small_frame;
+    uint64_t content = 0;
     for (TargetFile* f : by_kind[k]) {
       if (f->size >= big) {
         frames_.push_back(LiteralFrame{static_cast<ContentKind>(k)});
@@ -360,12 +365,13 @@ Status Encoder::PlanLiteralFrames() {
         frames_.back().files.push_back(f);
         continue;
       }
-      if (content + f->size > kMaxFrameContent && content > 0) {
+      if (!small_frame || (content + f->size > kMaxFrameContent && content > 0)) {
         frames_.push_back(LiteralFrame{static_cast<ContentKind>(k)});
+        small_frame = frames_.size() - 1;
         content = 0;
       }
-      f->frame = frames_.size() - 1;
-      frames_.back().files.push_back(f);
+      f->frame = *small_frame;
+      frames_[*small_frame].files.push_back(f);
       content += f->size;
     }
   }

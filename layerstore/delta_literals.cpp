@@ -102,7 +102,10 @@ ContentKind ClassifyContent(std::string_view path, ByteSpan head) {
                           StartsWith(head, {'B', 'Z', 'h'}) ||                // bzip2
                           StartsWith(head, {'P', 'K', 3, 4});                 // zip
   if (compressed) return ContentKind::kCompressed;
-  if (std::memchr(head.data(), 0, head.size()) != nullptr) return ContentKind::kOpaque;
+  // (an empty file's span may have a null data(), which memchr must not get)
+  if (!head.empty() && std::memchr(head.data(), 0, head.size()) != nullptr) {
+    return ContentKind::kOpaque;
+  }
   return ContentKind::kText;
 }
 
