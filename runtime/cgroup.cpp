@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "core/file_io.h"
+#include "runtime/cgroup_entry.h"
 
 namespace flotilla::runtime {
 
@@ -51,11 +52,9 @@ void KillListed(const std::string& procs_file) {
   }
 }
 
-std::string ParentOf(const std::string& dir) { return dir.substr(0, dir.rfind('/')); }
-
 // The flotilla-<hash> parent goes with the last container's cgroup (rmdir
 // fails, harmlessly, while another container's cgroup is in it).
-void RemoveParentIfUnused(const std::string& dir) { ::rmdir(ParentOf(dir).c_str()); }
+void RemoveParentIfUnused(const std::string& dir) { ::rmdir(CgroupDirOf(dir).c_str()); }
 
 // Kills what is left in a cgroup, then removes it (rmdir needs it empty),
 // and its flotilla-<hash> parent once no other container's cgroup is in it.

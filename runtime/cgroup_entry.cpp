@@ -11,19 +11,19 @@
 namespace flotilla::runtime {
 namespace {
 
-std::string DirOf(const std::string& file) {
-  size_t slash = file.rfind('/');
-  return slash == std::string::npos ? "." : file.substr(0, slash);
-}
-
 bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
 }  // namespace
 
+std::string CgroupDirOf(const std::string& file) {
+  size_t slash = file.rfind('/');
+  return slash == std::string::npos ? "." : file.substr(0, slash);
+}
+
 Result<CgroupEntry> CgroupEntry::Open(const std::vector<std::string>& procs_files) {
   CgroupEntry entry;
   for (const auto& procs : procs_files) {
-    const std::string dir = DirOf(procs);
+    const std::string dir = CgroupDirOf(procs);
     const std::string tasks = dir + "/tasks";  // only cgroup v1 has it
     if (!Exists(tasks) && procs_files.size() == 1) {  // the one v2 cgroup
       entry.v2_dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -25,6 +25,10 @@
 
 namespace flotilla::runtime {
 
+// The directory that holds `path`: a control file's cgroup, or a cgroup's
+// flotilla-<hash> parent.
+std::string CgroupDirOf(const std::string& path);
+
 class CgroupEntry {
  public:
   // `procs_files`: the launch plan's cgroup.procs files, one per hierarchy.

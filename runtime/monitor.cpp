@@ -198,7 +198,7 @@ void Finish(const LaunchPlan& plan, const ExitRecord& record, const LogRing* rin
   for (auto it = plan.cgroup_dirs.rbegin(); it != plan.cgroup_dirs.rend(); ++it) {
     ::rmdir(it->c_str());
     // The flotilla-<hash> parent too, unless another container's cgroup is in it.
-    ::rmdir(it->substr(0, it->rfind('/')).c_str());
+    ::rmdir(CgroupDirOf(*it).c_str());
   }
   std::string json = ExitRecordToJson(record).dump();
   WriteFileReplace(ExitFile(plan.dir), json).IgnoreError();
