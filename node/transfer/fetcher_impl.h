@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "node/transfer/link_locality.h"
 #include "node/transfer/origin_policy.h"
 #include "node/transfer/torrent_fetcher.h"
 #include "node/transfer/torrent_loader.h"
@@ -51,6 +52,7 @@ struct TransferArtifact {
   std::set<lt::tcp::endpoint> proven_peers;
   std::set<lt::tcp::endpoint> banned_unproven;
   Readd readd = Readd::kNone;
+  uint32_t on_link_peers_ahead = 0;  // last tick's, for link locality
   uint64_t peer_pieces_high = 0;  // most pieces connected peers held together, for swarm progress
   uint64_t payload_seen = 0;      // total_payload_download of the current handle
   uint64_t upload_seen = 0;
@@ -105,6 +107,7 @@ class TorrentFetcher::Impl {
   void ReconnectIfAlone(TransferArtifact& artifact, uint32_t connected);
   void MaybeRecoverFromBan(TransferArtifact& artifact, uint32_t connected);
   void OnPeerBanned(TransferArtifact& artifact, const lt::tcp::endpoint& peer);
+  void UpdateLinkLocality();
   void PublishSnapshot();
   TransferArtifact* FindByHandle(const lt::torrent_handle& handle);
   bool IsOriginEndpoint(const lt::tcp::endpoint& endpoint) const;
@@ -120,6 +123,9 @@ class TorrentFetcher::Impl {
   std::set<lt::tcp::endpoint> origin_endpoints_;
   std::vector<lt::tcp::endpoint> known_peers_;
   TransferCounters counters_;
+  std::vector<transfer::Subnet> on_link_;  // this host's subnets, re-read every 30 s
+  MonoTime on_link_read_{};
+  std::optional<MonoTime> behind_lan_since_;  // since when a LAN neighbour is ahead everywhere
   // Signs that this node's swarms move (OriginObservation::swarm_progress).
   uint64_t swarm_progress_ = 0;
   bool previous_run_crashed_ = false;

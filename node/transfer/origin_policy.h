@@ -13,6 +13,10 @@
 //   node's swarms move (`swarm_progress`) also restarts the stall clock: the
 //   holder's first piece of a torrent can take longer than the stall period
 //   while it pulls the release's other torrents;
+// - a LAN follower (link_locality.h) waits `lan_follower_stall_seconds`
+//   instead: its neighbour ahead fetches for the site and has its own stall
+//   rule, and a piece from another site's uplink can take longer than
+//   `stall_seconds` to show;
 // - it stays attached at least `min_attached_seconds`, then is detached as soon
 //   as peers delivered `detach_peer_bytes` over that window and a connected
 //   peer still has missing pieces;
@@ -44,6 +48,9 @@ struct OriginObservation {
   // Monotonic count of signs that this node's swarms move, over all its
   // torrents: blocks received from peers and pieces gained by connected peers.
   uint64_t swarm_progress = 0;
+  // This node takes the release from its LAN only (link_locality.h): its
+  // stall wait is `lan_follower_stall_seconds`.
+  bool lan_follower = false;
 };
 
 enum class OriginAction { kNone, kAttach, kDetach };

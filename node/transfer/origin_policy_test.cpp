@@ -40,6 +40,26 @@ TEST_F(OriginPolicyTest, AloneAttachesOnlyAfterTheStallPeriod) {
   EXPECT_TRUE(policy.attached());
 }
 
+TEST_F(OriginPolicyTest, LanFollowerWaitsItsOwnLongerStallPeriod) {
+  OriginPolicyOptions options = Options();
+  options.lan_follower_stall_seconds = 40;
+  OriginPolicy policy(options, start_);
+  for (double t = 0; t < 39.9; t += 0.5) {
+    OriginObservation o = At(t, 0, 1, 0, /*ahead=*/1);
+    o.lan_follower = true;
+    EXPECT_EQ(policy.Update(o), OriginAction::kNone) << t;
+  }
+  OriginObservation o = At(40, 0, 1, 0, 1);
+  o.lan_follower = true;
+  EXPECT_EQ(policy.Update(o), OriginAction::kAttach);
+  EXPECT_EQ(policy.last_reason(), "no peer progress");
+
+  // The same node once it is no longer a follower: the usual 10 s.
+  OriginPolicy open(options, start_);
+  EXPECT_EQ(open.Update(At(9.5, 0, 1, 0, 1)), OriginAction::kNone);
+  EXPECT_EQ(open.Update(At(10, 0, 1, 0, 1)), OriginAction::kAttach);
+}
+
 TEST_F(OriginPolicyTest, PeerProgressKeepsTheOriginAway) {
   OriginPolicy policy(Options(), start_);
   uint64_t bytes = 0;

@@ -23,6 +23,8 @@ void SetTransportAndDiscovery(lt::settings_pack& s, const TorrentFetcherOptions&
     s.set_str(lt::settings_pack::outgoing_interfaces, ip);
     s.set_str(lt::settings_pack::announce_ip, ip);
   }
+  // A LAN follower's IP filter (link_locality.h) is for peers, not the tracker.
+  s.set_bool(lt::settings_pack::apply_ip_filter_to_trackers, false);
   s.set_int(lt::settings_pack::in_enc_policy, lt::settings_pack::pe_disabled);
   s.set_int(lt::settings_pack::out_enc_policy, lt::settings_pack::pe_disabled);
 }

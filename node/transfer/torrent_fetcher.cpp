@@ -94,6 +94,7 @@ Result<std::unique_ptr<TorrentFetcher::Impl>> TorrentFetcher::Impl::Start(
     // (origin_policy.h), and delaying the one device that should pull delays
     // its whole site.
     staggered.origin.stall_seconds += delay;
+    staggered.origin.lan_follower_stall_seconds += delay;
   }
   std::unique_ptr<Impl> impl(new Impl(staggered));
   ASSIGN_OR_RETURN(impl->origin_endpoints_, ResolveOrigin(options.web_seed_url));

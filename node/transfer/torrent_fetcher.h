@@ -40,6 +40,11 @@ struct OriginPolicyOptions {
   // ahead of it (more pieces, or a lower address). Its neighbours wait on
   // `stall_seconds` and take its pieces over the LAN.
   double no_useful_peer_seconds = 3;
+  // The stall wait of a LAN follower (link_locality.h): a neighbour ahead of
+  // it fetches for the site, over other sites' uplinks when there is no NAT,
+  // and has its own stall rule. A neighbour that goes ends the wait at once
+  // (the follower is then first on its LAN).
+  double lan_follower_stall_seconds = 40;
   // Each fetcher adds a random delay in [0, stagger_seconds) to the stall
   // wait, drawn once at Create: if a holder stalls or goes, its neighbours do
   // not all reach for the origin at once.
@@ -75,6 +80,9 @@ struct TorrentFetcherOptions {
   bool enable_lsd = true;
   bool enable_dht = false;
   OriginPolicyOptions origin;
+  // Link locality (link_locality.h): while a LAN neighbour is ahead in every
+  // incomplete torrent, take nothing from peers outside this host's subnets.
+  bool link_locality = true;
   // How often the worker pops alerts and applies the origin policy.
   double tick_seconds = 0.2;
   // Resume data of a torrent with new pieces is saved at most this often.
@@ -96,6 +104,8 @@ struct TransferCounters {
   uint64_t peers_banned = 0;
   uint64_t origin_attaches = 0;
   uint64_t torrent_readds = 0;  // recoveries from a stall after a ban
+  uint64_t lan_follower_periods = 0;  // times off-link peers were blocked (link_locality.h)
+  bool lan_follower = false;          // off-link peers are blocked now
   int listen_port = 0;
 };
 

@@ -18,6 +18,10 @@ namespace {
 constexpr int kBlockSize = 16 << 10;
 constexpr double kOriginRetrySeconds = 5;
 constexpr double kBanAloneSeconds = 1;
+// Link locality: interfaces are re-read this often (Wi-Fi reconnects), and a
+// node blocks off-link peers once it was behind its LAN this long.
+constexpr double kOnLinkRereadSeconds = 30;
+constexpr double kFollowAfterSeconds = 1;
 
 Duration Seconds(double s) {
   return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
@@ -45,11 +49,14 @@ uint32_t UsefulPeers(const lt::torrent_status& status, const std::vector<lt::pee
 
 // Connected peers that lack pieces too and come before us for the origin
 // token (origin_policy.h): more pieces than we hold, or a lower address than
-// the one of ours they see. Seeds are useful peers, not competitors.
-uint32_t PeersAhead(const lt::torrent_status& status, const std::vector<lt::peer_info>& peers) {
+// the one of ours they see. Seeds are useful peers, not competitors. With
+// `only_on_link`, peers outside those subnets are not counted.
+uint32_t PeersAhead(const lt::torrent_status& status, const std::vector<lt::peer_info>& peers,
+                    const std::vector<transfer::Subnet>* only_on_link = nullptr) {
   uint32_t ahead = 0;
   for (const auto& peer : peers) {
     if (!IsBitTorrentPeer(peer) || (peer.flags & lt::peer_info::seed)) continue;
+    if (only_on_link != nullptr && !transfer::OnLink(peer.ip.address(), *only_on_link)) continue;
     const bool more_pieces = peer.num_pieces > status.num_pieces;
     const bool lower_address = peer.ip.address() < peer.local_endpoint.address();
     if (more_pieces || lower_address) ++ahead;
@@ -63,6 +70,13 @@ void TorrentFetcher::Impl::Tick() {
   std::vector<lt::alert*> alerts;
   session_->pop_alerts(&alerts);
   for (lt::alert* a : alerts) HandleAlert(a);
+  const MonoTime now = clock_.MonotonicNow();
+  if (options_.link_locality &&
+      (on_link_.empty() || now - on_link_read_ >= Seconds(kOnLinkRereadSeconds))) {
+    on_link_read_ = now;
+    auto subnets = transfer::LocalSubnets();
+    if (subnets.ok()) on_link_ = std::move(*subnets);
+  }
   for (auto& [digest, artifact] : artifacts_) {
     if (!artifact.handle.is_valid() || artifact.forgotten ||
         artifact.readd != TransferArtifact::Readd::kNone) {
@@ -70,6 +84,7 @@ void TorrentFetcher::Impl::Tick() {
     }
     UpdateArtifact(artifact);
   }
+  UpdateLinkLocality();
   PublishSnapshot();
 }
 
@@ -220,6 +235,7 @@ void TorrentFetcher::Impl::UpdateArtifact(TransferArtifact& a) {
     swarm_progress_ += peer_pieces - a.peer_pieces_high;
     a.peer_pieces_high = peer_pieces;
   }
+  a.on_link_peers_ahead = PeersAhead(status, peers, &on_link_);
   if (a.progress.state == FetchState::kFailed) return;
   ApplyOriginPolicy(a, status, peers);
   if (!status.is_seeding) a.awaiting_recheck = false;
@@ -240,7 +256,8 @@ void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torr
                                    .useful_peers = UsefulPeers(status, peers),
                                    .complete = status.is_seeding,
                                    .peers_ahead = PeersAhead(status, peers),
-                                   .swarm_progress = swarm_progress_};
+                                   .swarm_progress = swarm_progress_,
+                                   .lan_follower = counters_.lan_follower};
   const std::string url = WebSeedUrl(a.hex);
   const transfer::OriginAction action = a.origin.Update(seen);
   if (action != transfer::OriginAction::kNone) {
@@ -269,6 +286,47 @@ void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torr
         a.handle.add_url_seed(url);
       }
       break;
+  }
+}
+
+// Link locality (link_locality.h): a node behind a LAN neighbour in every
+// incomplete torrent blocks off-link peers; it opens up again at once when
+// that is no longer so, and asks the tracker for the peers it dropped.
+void TorrentFetcher::Impl::UpdateLinkLocality() {
+  if (!options_.link_locality || on_link_.empty()) return;
+  std::vector<uint32_t> ahead;
+  for (const auto& [digest, a] : artifacts_) {
+    if (!a.handle.is_valid() || a.forgotten || a.verified ||
+        a.readd != TransferArtifact::Readd::kNone || a.progress.state == FetchState::kFailed) {
+      continue;
+    }
+    ahead.push_back(a.on_link_peers_ahead);
+  }
+  const MonoTime now = clock_.MonotonicNow();
+  if (!transfer::IsLanFollower(ahead)) {
+    behind_lan_since_.reset();
+  } else if (!behind_lan_since_) {
+    behind_lan_since_ = now;
+  }
+  const bool follow = behind_lan_since_ && now - *behind_lan_since_ >= Seconds(kFollowAfterSeconds);
+  if (follow == counters_.lan_follower) return;
+  counters_.lan_follower = follow;
+  if (follow) {
+    ++counters_.lan_follower_periods;
+    std::vector<lt::address> origin_ips;
+    for (const auto& ep : origin_endpoints_) origin_ips.push_back(ep.address());
+    session_->set_ip_filter(transfer::OnLinkOnlyFilter(on_link_, origin_ips));
+    spdlog::info("link locality: a LAN neighbour is ahead in every torrent; off-link peers blocked");
+    return;
+  }
+  session_->set_ip_filter(lt::ip_filter());
+  spdlog::info("link locality: off-link peers allowed again ({})",
+               ahead.empty() ? "nothing left to fetch" : "no LAN neighbour ahead any more");
+  if (announce_url_.empty()) return;
+  for (auto& [digest, a] : artifacts_) {
+    if (a.handle.is_valid() && !a.forgotten) {
+      a.handle.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+    }
   }
 }
 
