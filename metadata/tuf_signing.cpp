@@ -1,5 +1,6 @@
 #include "metadata/tuf_signing.h"
 
+#include <algorithm>
 #include <set>
 
 #include "metadata/json_fields.h"
@@ -7,12 +8,14 @@
 namespace flotilla::metadata {
 namespace jf = json_fields;
 
-Result<SignedDocument> ParseSignedDocument(std::string_view bytes, size_t max_bytes) {
+Result<SignedDocument> ParseSignedDocument(std::string_view bytes, uint64_t max_bytes) {
   if (bytes.size() > max_bytes) {
     return ResourceExhausted("metadata of " + std::to_string(bytes.size()) +
                              " bytes exceeds the limit of " + std::to_string(max_bytes));
   }
-  ASSIGN_OR_RETURN(Json document, ParseJsonStrict(bytes, JsonLimits{max_bytes, 32}));
+  // bytes.size() <= max_bytes here, so the limit fits a size_t (32-bit too).
+  const size_t limit = static_cast<size_t>(std::min<uint64_t>(max_bytes, bytes.size()));
+  ASSIGN_OR_RETURN(Json document, ParseJsonStrict(bytes, JsonLimits{limit, 32}));
   RETURN_IF_ERROR(jf::RequireObject(document, "metadata document"));
   RETURN_IF_ERROR(jf::OnlyKeys(document, {"signatures", "signed"}, "metadata document"));
   SignedDocument out;

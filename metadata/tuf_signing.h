@@ -33,7 +33,7 @@ struct SignedDocument {
 
 // Parses a whole metadata document with ParseJsonStrict (duplicate keys,
 // trailing bytes, bad UTF-8 and floats refused) bounded by `max_bytes`.
-Result<SignedDocument> ParseSignedDocument(std::string_view bytes, size_t max_bytes);
+Result<SignedDocument> ParseSignedDocument(std::string_view bytes, uint64_t max_bytes);
 
 // OK when at least role.threshold distinct keys of `role` (looked up in
 // `keys`) signed `document`. `what` names the document in the error.

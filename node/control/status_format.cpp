@@ -1,10 +1,9 @@
 #include "node/control/status_format.h"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <ctime>
+#include <chrono>
 #include <vector>
 
 namespace flotilla::node {
@@ -45,8 +44,7 @@ std::string NodeLines(const NodeView& v, int64_t now_unix) {
       fmt::format("{} (site {}, {}, flotilla {}){}\n", v.device_name, v.site.empty() ? "-" : v.site,
                   v.transfer_mode, v.version, v.enrolled ? "" : ", not enrolled yet");
   if (v.last_refresh_unix > 0) {
-    std::time_t t = v.last_refresh_unix;
-    out += fmt::format("last refresh: {:%Y-%m-%d %H:%M:%S} UTC ({} ago)\n", fmt::gmtime(t),
+    out += fmt::format("last refresh: {} UTC ({} ago)\n", FormatUtc(v.last_refresh_unix),
                        FormatDuration(std::max<int64_t>(0, now_unix - v.last_refresh_unix)));
   } else {
     out += "last refresh: never\n";
@@ -76,6 +74,18 @@ std::string FormatBytes(uint64_t bytes) {
     ++unit;
   }
   return fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+std::string FormatUtc(int64_t unix_seconds) {
+  // The calendar of <chrono>, not gmtime: time_t is 32-bit on armhf.
+  using namespace std::chrono;
+  const sys_seconds t{seconds(unix_seconds)};
+  const sys_days day = floor<days>(t);
+  const year_month_day date{day};
+  const hh_mm_ss<seconds> time{t - day};
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", static_cast<int>(date.year()),
+                     static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                     time.hours().count(), time.minutes().count(), time.seconds().count());
 }
 
 std::string FormatDuration(int64_t seconds) {

@@ -14,6 +14,8 @@ namespace flotilla::node {
 std::string FormatBytes(uint64_t bytes);
 // "12s", "4m05s", "1h02m"; "?" when negative (unknown).
 std::string FormatDuration(int64_t seconds);
+// "YYYY-MM-DD HH:MM:SS" (UTC) of a Unix time, past 2038 on 32-bit systems too.
+std::string FormatUtc(int64_t unix_seconds);
 // "[#######.............]" of `width` cells between the brackets.
 std::string ProgressBar(uint64_t done, uint64_t total, int width);
 
