@@ -13,7 +13,11 @@
 #     into build-debs/;
 #  5. installs the arm64 flotilla-node .deb with dpkg -i + apt-get -f install
 #     into a debootstrap'd arm64 root filesystem (kept in
-#     /var/cache/flotilla-cross) and runs `flotilla-node --version` there.
+#     /var/cache/flotilla-cross) and runs `flotilla-node --version` there;
+#  6. boots a full arm64 system (scripts/pi-guest.sh: qemu-system-aarch64,
+#     Debian's arm64 kernel, that package installed) and runs there the
+#     unit-test binaries whose tests need syscalls qemu-user lacks (openat2,
+#     bpf): layerstore_test, delta_codec_test, runtime_test.
 # Usage: bash scripts/cross.sh [arm64] [armhf]   (default: both)
 # Env: FLOTILLA_CROSS_SKIP_TESTS=1 skips step 3; FLOTILLA_CROSS_JOBS (2).
 # Exits non-zero if a build, a test or the install fails.
@@ -285,7 +289,22 @@ install_into_rootfs() {
   rm -f "$root/tmp/$(basename "$deb")"
 }
 
+# Step 6: the tests qemu-user cannot run, in the arm64 guest.
+guest_tests() {
+  local deb binaries=() b out
+  deb=$(ls build-debs/flotilla-node_*_arm64.deb | tail -1)
+  for b in layerstore/layerstore_test layerstore/delta_codec_test runtime/runtime_test; do
+    [[ -x build-arm64/$b ]] && binaries+=("build-arm64/$b")
+  done
+  log "arm64: ${#binaries[@]} test binaries in a qemu-system-aarch64 guest"
+  bash scripts/pi-guest.sh prepare "$deb" >/dev/null
+  out=$(bash scripts/pi-guest.sh run scripts/guest-unit-tests.sh "${binaries[@]}" 2>&1) || status=1
+  guest_summary=$(grep '^FLOTILLA-TESTS' <<<"$out" | sed 's/^FLOTILLA-TESTS-\{0,1\}//')
+  [[ -n $guest_summary ]] || { guest_summary="the guest gave no result"; status=1; }
+}
+
 declare -A summary mode deb_depends_node deb_depends_tracker
+guest_summary=""
 rootfs_version="" rootfs_check=""
 install_host_packages
 enable_binfmt
@@ -329,6 +348,7 @@ for arch in "${arches[@]}"; do
   [[ -n ${built[$arch]:-} ]] && package_arch "$arch" "build-$arch"
 done
 [[ -n ${built[arm64]:-} ]] && install_into_rootfs
+[[ -n ${built[arm64]:-} && -z ${FLOTILLA_CROSS_SKIP_TESTS:-} ]] && guest_tests
 
 echo
 echo "== cross: summary ($(($(date +%s) - start)) s)"
@@ -343,6 +363,10 @@ done
 if [[ -n $rootfs_version ]]; then
   echo "arm64 rootfs ($cache/rootfs-arm64): flotilla-node --version: $rootfs_version"
   sed 's/^/  /' <<<"$rootfs_check"
+fi
+if [[ -n $guest_summary ]]; then
+  echo "arm64 tests in a qemu-system-aarch64 guest (what qemu-user cannot run):"
+  sed 's/^/  /' <<<"$guest_summary"
 fi
 echo "cross: status $status"
 exit $status

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# A full arm64 system for what qemu-user cannot show (docs/pi.md, "The
+# arm64 guest"): qemu-system-aarch64 (TCG; a Cortex-A72 like a Pi 4, 2 cores,
+# 512 MiB like the smallest Pis flotilla serves) booting Debian 12's arm64
+# kernel on a debootstrap'd arm64 root filesystem that holds the arm64
+# flotilla-node .deb, installed with dpkg -i + apt-get -f install.
+#
+#   scripts/pi-guest.sh prepare [DEB]
+#       builds (once; kept in /var/cache/flotilla-cross/guest-arm64) the root
+#       filesystem with iproute2 and Debian's arm64 kernel and initrd, then
+#       installs the package DEB (over any earlier one).
+#   scripts/pi-guest.sh run JOB [FILE...]
+#       boots a fresh disk image of that root with JOB (a shell script) and
+#       each FILE copied into /job/, runs JOB as the guest's only task (PID 1
+#       mounts /proc, /sys, /dev, brings up the network: the host is
+#       10.0.2.2, qemu's user-mode network) and powers off; prints the
+#       guest's console and exits with JOB's exit code.
+#   Env: FLOTILLA_GUEST_TIMEOUT (s, default 900) bounds a run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache=/var/cache/flotilla-cross
+root=$cache/guest-arm64
+mirror=http://deb.debian.org/debian
+suite=bookworm
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf '== pi-guest: %s\n' "$*" >&2; }
+
+need_host_tools() {
+  local missing=()
+  command -v qemu-system-aarch64 >/dev/null || missing+=(qemu-system-arm)
+  [[ -e /usr/bin/qemu-aarch64-static ]] || missing+=(qemu-user-static binfmt-support)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+  if ((${#missing[@]})); then
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  fi
+  update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+}
+
+# The guest's PID 1: mounts, network, the job, power off (sysrq: there is no
+# init system to ask). Its last console line carries the job's exit code.
+write_init() {
+  cat >"$root/flotilla-guest-init" <<'INIT'
+#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# (the initramfs already moved /sys, /proc and /dev onto the root)
+mountpoint -q /proc || mount -t proc proc /proc
+mountpoint -q /sys || mount -t sysfs sys /sys
+mountpoint -q /dev || mount -t devtmpfs dev /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+# /tmp stays on the disk: tmpfs has no user.* xattrs before Linux 6.6 (the layer store keeps them)
+mount -t tmpfs run /run
+mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup
+ip link set lo up
+nic=$(ls /sys/class/net | grep -v '^lo$' | head -1)
+ip link set "$nic" up
+ip addr add 10.0.2.15/24 dev "$nic"
+ip route add default via 10.0.2.2
+echo "FLOTILLA-GUEST: up ($(uname -m), $(nproc) cpu, $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB)"
+cd /job && sh /job/job.sh
+echo "FLOTILLA-GUEST-EXIT $?"
+sync
+echo o >/proc/sysrq-trigger
+sleep 10
+INIT
+  chmod 755 "$root/flotilla-guest-init"
+}
+
+prepare() {
+  local deb=${1:-}
+  [[ -z $deb || -f $deb ]] || { echo "pi-guest: no such package: $deb" >&2; exit 2; }
+  need_host_tools
+  if [[ ! -e $root/.flotilla-bootstrapped ]]; then
+    log "debootstrap arm64 $suite into $root (second stage under qemu-user)"
+    rm -rf "$root"
+    debootstrap --arch=arm64 --foreign --variant=minbase "$suite" "$root" "$mirror" >/dev/null
+    chroot "$root" /debootstrap/debootstrap --second-stage >/dev/null
+    cat >"$root/etc/apt/sources.list" <<EOF
+deb $mirror $suite main
+deb $mirror $suite-updates main
+deb http://deb.debian.org/debian-security $suite-security main
+EOF
+    touch "$root/.flotilla-bootstrapped"
+  fi
+  if [[ ! -e $root/.flotilla-kernel ]]; then
+    log "kernel, initramfs and tools inside the guest root (under qemu-user: minutes)"
+    chroot "$root" apt-get update -qq >/dev/null 2>&1 || true
+    # The initrd holds only what the guest boots with: virtio's block and
+    # network drivers and ext4 (modules in Debian's kernel). MODULES=most
+    # would copy thousands of modules under emulation (over 20 minutes).
+    mkdir -p "$root/etc/initramfs-tools/conf.d"
+    printf 'MODULES=list\nCOMPRESS=gzip\n' >"$root/etc/initramfs-tools/conf.d/flotilla-guest"
+    printf 'virtio_mmio\nvirtio_blk\nvirtio_net\next4\n' >"$root/etc/initramfs-tools/modules"
+    chroot "$root" apt-get install -y -qq --no-install-recommends linux-image-arm64 \
+      initramfs-tools iproute2 procps >/dev/null
+    touch "$root/.flotilla-kernel"
+  fi
+  write_init
+  [[ -n $deb ]] || return 0
+  log "installing $(basename "$deb") with dpkg -i + apt-get -f install"
+  cp "$deb" "$root/tmp/flotilla-node.deb"
+  chroot "$root" dpkg -i /tmp/flotilla-node.deb >/dev/null 2>&1 || true
+  chroot "$root" apt-get -f install -y -qq --no-install-recommends >/dev/null
+  chroot "$root" dpkg -s flotilla-node | grep -q '^Status: install ok installed' ||
+    { echo "pi-guest: flotilla-node did not install" >&2; exit 1; }
+  rm -f "$root/tmp/flotilla-node.deb"
+  log "ready: $(chroot "$root" dpkg-query -W -f '${Package} ${Version} ${Architecture}' flotilla-node)"
+}
+
+run() {
+  local job=$1
+  shift
+  [[ -e $root/.flotilla-kernel && -x $root/flotilla-guest-init ]] ||
+    { echo "pi-guest: run 'scripts/pi-guest.sh prepare DEB' first" >&2; exit 2; }
+  local work
+  work=$(mktemp -d /tmp/pi-guest.XXXXXX)
+  trap 'rm -rf "$work"' RETURN
+  rm -rf "$root/job" && mkdir -p "$root/job"
+  cp "$job" "$root/job/job.sh"
+  local f
+  for f in "$@"; do cp -r "$f" "$root/job/"; done
+  local kernel initrd
+  kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -1)
+  initrd=$(ls "$root"/boot/initrd.img-* | sort -V | tail -1)
+  # A fresh image each run: the guest's writes never reach the kept root.
+  mkfs.ext4 -q -F -L flotilla -d "$root" "$work/disk.img" 2G
+  timeout "${FLOTILLA_GUEST_TIMEOUT:-900}" qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 \
+    -m 512 -nographic -no-reboot -kernel "$kernel" -initrd "$initrd" \
+    -append "console=ttyAMA0 root=/dev/vda rw init=/flotilla-guest-init panic=-1 quiet" \
+    -drive if=none,file="$work/disk.img",format=raw,id=hd -device virtio-blk-device,drive=hd \
+    -netdev user,id=net -device virtio-net-device,netdev=net </dev/null \
+    | tr -d '\r' | tee "$work/console.log"
+  local code
+  code=$(sed -n 's/^FLOTILLA-GUEST-EXIT \([0-9]*\)$/\1/p' "$work/console.log" | tail -1)
+  [[ -n $code ]] || { echo "pi-guest: the guest ended without the job's exit code" >&2; return 1; }
+  return "$code"
+}
+
+case ${1:-} in
+  prepare) shift; prepare "$@" ;;
+  run) shift; run "$@" ;;
+  *)
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
