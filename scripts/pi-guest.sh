@@ -25,6 +25,8 @@ suite=bookworm
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf '== pi-guest: %s\n' "$*" >&2; }
+# make_rootfs ARCH DIR [PACKAGES...]
+source scripts/rootfs.sh
 
 need_host_tools() {
   local missing=()
@@ -74,18 +76,8 @@ prepare() {
   local deb=${1:-}
   [[ -z $deb || -f $deb ]] || { echo "pi-guest: no such package: $deb" >&2; exit 2; }
   need_host_tools
-  if [[ ! -e $root/.flotilla-bootstrapped ]]; then
-    log "debootstrap arm64 $suite into $root (second stage under qemu-user)"
-    rm -rf "$root"
-    debootstrap --arch=arm64 --foreign --variant=minbase "$suite" "$root" "$mirror" >/dev/null
-    chroot "$root" /debootstrap/debootstrap --second-stage >/dev/null
-    cat >"$root/etc/apt/sources.list" <<EOF
-deb $mirror $suite main
-deb $mirror $suite-updates main
-deb http://deb.debian.org/debian-security $suite-security main
-EOF
-    touch "$root/.flotilla-bootstrapped"
-  fi
+  log "debootstrap arm64 $suite into $root (once; second stage under qemu-user)"
+  make_rootfs arm64 "$root"
   if [[ ! -e $root/.flotilla-kernel ]]; then
     log "kernel, initramfs and tools inside the guest root (under qemu-user: minutes)"
     chroot "$root" apt-get update -qq >/dev/null 2>&1 || true
