@@ -1,5 +1,6 @@
 #include "node/transfer/origin_policy.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace flotilla::node::transfer {
@@ -12,7 +13,7 @@ Duration Seconds(double s) {
 }  // namespace
 
 OriginPolicy::OriginPolicy(const OriginPolicyOptions& options, MonoTime started)
-    : options_(options), last_peer_progress_(started) {}
+    : options_(options), last_peer_progress_(started), no_peer_ahead_since_(started) {}
 
 OriginAction OriginPolicy::Update(const OriginObservation& o) {
   if (o.peer_bytes > last_peer_bytes_) {
@@ -23,6 +24,8 @@ OriginAction OriginPolicy::Update(const OriginObservation& o) {
     last_swarm_progress_ = o.swarm_progress;
     if (o.peers_ahead > 0) last_peer_progress_ = o.now;  // the token holder's site moves
   }
+  if (o.peers_ahead == 0 && last_peers_ahead_ > 0) no_peer_ahead_since_ = o.now;
+  last_peers_ahead_ = o.peers_ahead;
   samples_.emplace_back(o.now, o.peer_bytes);
   while (samples_.size() > 1 &&
          o.now - samples_[1].first >= Seconds(options_.min_attached_seconds)) {
@@ -61,8 +64,9 @@ bool OriginPolicy::ShouldAttach(const OriginObservation& o) {
     last_reason_ = "no peer progress";
     return true;
   }
+  const MonoTime token_since = std::max(useless_since_, no_peer_ahead_since_);
   if (o.peers_ahead == 0 && useless_ &&
-      o.now - useless_since_ >= Seconds(options_.no_useful_peer_seconds)) {
+      o.now - token_since >= Seconds(options_.no_useful_peer_seconds)) {
     last_reason_ = "origin token: no connected peer has the missing pieces or is ahead";
     return true;
   }

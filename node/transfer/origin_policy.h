@@ -12,7 +12,11 @@
 //   out if it stalls or goes. For them (peers ahead), any sign that the
 //   node's swarms move (`swarm_progress`) also restarts the stall clock: the
 //   holder's first piece of a torrent can take longer than the stall period
-//   while it pulls the release's other torrents;
+//   while it pulls the release's other torrents. A node becomes the holder
+//   only `no_useful_peer_seconds` after its last peer ahead went: the one
+//   ahead usually went because it just completed, and the seed it became
+//   shows as useful a moment later (a small delta is one piece, done in a
+//   second: without the wait its neighbours all pulled it from the origin);
 // - a LAN follower (link_locality.h) waits `lan_follower_stall_seconds`
 //   instead: its neighbour ahead fetches for the site and has its own stall
 //   rule, and a piece from another site's uplink can take longer than
@@ -78,6 +82,8 @@ class OriginPolicy {
   uint64_t last_swarm_progress_ = 0;
   bool useless_ = false;  // peers connected, none with a missing piece
   MonoTime useless_since_{};
+  uint32_t last_peers_ahead_ = 0;
+  MonoTime no_peer_ahead_since_;  // since when peers_ahead has been 0
   std::deque<std::pair<MonoTime, uint64_t>> samples_;  // (time, peer_bytes)
   std::string last_reason_;
 };

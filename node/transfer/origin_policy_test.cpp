@@ -107,11 +107,30 @@ TEST_F(OriginPolicyTest, FollowerCaughtUpWithTheHolderWaitsWhileItHandsPiecesOn)
     if (new_piece) bytes += 256 << 10;  // one piece every 6 s, caught up in between
     EXPECT_EQ(policy.Update(At(t, bytes, 2, new_piece ? 1 : 0, 1)), OriginAction::kNone) << t;
   }
-  // The holder goes (disconnected): no one ahead any more, so after
-  // no_useful_peer_seconds of nothing useful this node takes the token.
-  EXPECT_EQ(policy.Update(At(60, bytes, 1, 0, 0)), OriginAction::kAttach);
+  // The holder goes (disconnected): no one ahead any more, so
+  // no_useful_peer_seconds later, with nothing useful, this node takes the
+  // token.
+  EXPECT_EQ(policy.Update(At(60, bytes, 1, 0, 0)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(62.9, bytes, 1, 0, 0)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(63, bytes, 1, 0, 0)), OriginAction::kAttach);
   EXPECT_EQ(policy.last_reason(),
             "origin token: no connected peer has the missing pieces or is ahead");
+}
+
+// A one-piece torrent (a small delta): the holder completes it in a second,
+// so its neighbours' last sight of it ahead is followed by one where it is a
+// seed not yet seen to have the piece. That is the handover, not the token:
+// the seed shows as useful on the next ticks and the piece comes over the LAN.
+TEST_F(OriginPolicyTest, PeerAheadThatJustCompletedIsWaitedForNotRaced) {
+  OriginPolicy policy(Options(), start_);
+  for (double t = 0.5; t < 5; t += 0.5) {
+    EXPECT_EQ(policy.Update(At(t, 0, 1, 0, /*ahead=*/1)), OriginAction::kNone) << t;
+  }
+  // Nothing useful for 4.5 s, and now no one ahead: not yet the holder.
+  EXPECT_EQ(policy.Update(At(5, 0, 1, 0, 0)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(5.5, 0, 1, 1, 0)), OriginAction::kNone);
+  EXPECT_EQ(policy.Update(At(6, 300'000, 1, 0, 0)), OriginAction::kNone);
+  EXPECT_FALSE(policy.attached());
 }
 
 // The holder's pieces of another torrent (or its neighbours' gains) are
