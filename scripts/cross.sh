@@ -17,7 +17,8 @@
 #  6. boots a full arm64 system (scripts/pi-guest.sh: qemu-system-aarch64,
 #     Debian's arm64 kernel, that package installed) and runs there the
 #     unit-test binaries whose tests need syscalls qemu-user lacks (openat2,
-#     bpf): layerstore_test, delta_codec_test, runtime_test.
+#     bpf): layerstore_test, delta_codec_test, runtime_test, of arm64 and of
+#     armhf (32-bit programs on the 64-bit kernel, with armhf libraries).
 # Usage: bash scripts/cross.sh [arm64] [armhf]   (default: both)
 # Env: FLOTILLA_CROSS_SKIP_TESTS=1 skips step 3; FLOTILLA_CROSS_JOBS (2).
 # Exits non-zero if a build, a test or the install fails.
@@ -265,16 +266,25 @@ install_into_rootfs() {
   rm -f "$root/tmp/$(basename "$deb")"
 }
 
-# Step 6: the tests qemu-user cannot run, in the arm64 guest.
+# Step 6: the tests qemu-user cannot run, in the arm64 guest: arm64's, and
+# armhf's as 32-bit programs on the guest's 64-bit kernel.
 guest_tests() {
-  local deb binaries=() b out
+  local deb stage arch b out n=0
   deb=$(ls build-debs/flotilla-node_*_arm64.deb | tail -1)
-  for b in layerstore/layerstore_test layerstore/delta_codec_test runtime/runtime_test; do
-    [[ -x build-arm64/$b ]] && binaries+=("build-arm64/$b")
+  stage=$(mktemp -d)
+  for arch in "${arches[@]}"; do
+    [[ -n ${built[$arch]:-} ]] || continue
+    mkdir -p "$stage/$arch"
+    for b in layerstore/layerstore_test layerstore/delta_codec_test runtime/runtime_test; do
+      [[ -x build-$arch/$b ]] && cp "build-$arch/$b" "$stage/$arch/" && n=$((n + 1))
+    done
   done
-  log "arm64: ${#binaries[@]} test binaries in a qemu-system-aarch64 guest"
+  log "$n test binaries ($(ls "$stage" | paste -sd' ')) in a qemu-system-aarch64 guest"
   bash scripts/pi-guest.sh prepare "$deb" >/dev/null
-  out=$(bash scripts/pi-guest.sh run scripts/guest-unit-tests.sh "${binaries[@]}" 2>&1) || status=1
+  [[ -d $stage/armhf ]] && bash scripts/pi-guest.sh armhf >/dev/null
+  out=$(FLOTILLA_GUEST_TIMEOUT=${FLOTILLA_GUEST_TIMEOUT:-1800} bash scripts/pi-guest.sh run \
+    scripts/guest-unit-tests.sh "$stage"/* 2>&1) || status=1
+  rm -rf "$stage"
   guest_summary=$(grep '^FLOTILLA-TESTS' <<<"$out" | sed 's/^FLOTILLA-TESTS-\{0,1\}//')
   [[ -n $guest_summary ]] || { guest_summary="the guest gave no result"; status=1; }
 }
@@ -341,7 +351,7 @@ if [[ -n $rootfs_version ]]; then
   sed 's/^/  /' <<<"$rootfs_check"
 fi
 if [[ -n $guest_summary ]]; then
-  echo "arm64 tests in a qemu-system-aarch64 guest (what qemu-user cannot run):"
+  echo "tests in a qemu-system-aarch64 guest (what qemu-user cannot run; armhf as 32-bit programs):"
   sed 's/^/  /' <<<"$guest_summary"
 fi
 echo "cross: status $status"

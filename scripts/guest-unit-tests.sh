@@ -1,19 +1,20 @@
 #!/bin/sh
 # The job scripts/cross.sh gives the arm64 guest (scripts/pi-guest.sh run):
-# runs every *_test binary copied into the job directory, with temporary
-# files on the guest's disk (its /tmp is RAM), and prints one line per
-# binary, then the totals, for the host to read:
-#   FLOTILLA-TESTS layerstore_test run=61 passed=61 failed=0
-#   FLOTILLA-TESTS-FAILED layerstore_test LayerStoreTest.Something
+# runs every *_test binary copied into the job directory or a directory of
+# it (arm64/, armhf/), with temporary files on the guest's disk, and prints
+# one line per binary, then the totals, for the host to read:
+#   FLOTILLA-TESTS armhf/layerstore_test run=61 passed=61 failed=0
+#   FLOTILLA-TESTS-FAILED armhf/layerstore_test LayerStoreTest.Something
 #   FLOTILLA-TESTS-TOTAL run=120 passed=120 failed=0
 set -u
 export TEST_TMPDIR=/var/tmp/flotilla-tests
 mkdir -p "$TEST_TMPDIR"
 total_run=0
 total_failed=0
-for binary in ./*_test; do
+for binary in ./*_test ./*/*_test; do
   [ -x "$binary" ] || continue
-  name=$(basename "$binary")
+  name=${binary#./}
+  mkdir -p "$TEST_TMPDIR/$(dirname "$name")"
   "$binary" --gtest_brief=1 --gtest_output="xml:$TEST_TMPDIR/$name.xml" >"$TEST_TMPDIR/$name.log" 2>&1
   run=$(grep -o 'tests="[0-9]*"' "$TEST_TMPDIR/$name.xml" 2>/dev/null | head -1 | tr -dc 0-9)
   failed=$(grep -o 'failures="[0-9]*"' "$TEST_TMPDIR/$name.xml" 2>/dev/null | head -1 | tr -dc 0-9)

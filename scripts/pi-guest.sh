@@ -9,6 +9,11 @@
 #       builds (once; kept in /var/cache/flotilla-cross/guest-arm64) the root
 #       filesystem with iproute2 and Debian's arm64 kernel and initrd, then
 #       installs the package DEB (over any earlier one).
+#   scripts/pi-guest.sh armhf
+#       adds armhf user space to that root (once): Debian's armhf C library
+#       and the libraries flotilla's armhf test binaries link. They run in
+#       the guest as 32-bit programs on its 64-bit kernel (compat), as on a
+#       Pi 3/4/5 running 32-bit Raspberry Pi OS, whose kernel is 64-bit.
 #   scripts/pi-guest.sh run JOB [FILE...]
 #       boots a fresh disk image of that root with JOB (a shell script) and
 #       each FILE copied into /job/, runs JOB as the guest's only task (PID 1
@@ -103,6 +108,20 @@ prepare() {
   log "ready: $(chroot "$root" dpkg-query -W -f '${Package} ${Version} ${Architecture}' flotilla-node)"
 }
 
+add_armhf() {
+  [[ -e $root/.flotilla-kernel ]] ||
+    { echo "pi-guest: run 'scripts/pi-guest.sh prepare' first" >&2; exit 2; }
+  need_host_tools
+  [[ -e $root/.flotilla-armhf ]] && return 0
+  log "armhf user space in the guest root (under qemu-user)"
+  chroot "$root" dpkg --add-architecture armhf
+  chroot "$root" apt-get update -qq >/dev/null 2>&1 || true
+  chroot "$root" apt-get install -y -qq --no-install-recommends libc6:armhf libstdc++6:armhf \
+    libgcc-s1:armhf libssl3:armhf libsodium23:armhf libarchive13:armhf libsqlite3-0:armhf \
+    libzstd1:armhf >/dev/null
+  touch "$root/.flotilla-armhf"
+}
+
 run() {
   local job=$1
   shift
@@ -134,6 +153,7 @@ run() {
 
 case ${1:-} in
   prepare) shift; prepare "$@" ;;
+  armhf) add_armhf ;;
   run) shift; run "$@" ;;
   *)
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
