@@ -50,6 +50,15 @@ TEST(TufNames, PercentEncoding) {
   EXPECT_EQ(EncodeTargetUrlPath("dir/x?y"), "dir/x%3Fy");
 }
 
+// A limit past 4 GiB is a limit, not a wrapped 16 bytes: on armhf a size_t
+// limit turned 2^32 + 16 into 16 and refused every document.
+TEST(TufTypes, LimitPast4GiBDoesNotWrapOn32BitSystems) {
+  const uint64_t limit = (uint64_t{1} << 32) + 16;
+  auto doc = ParseSignedDocument(Fixture("timestamp.json"), limit);
+  EXPECT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_FALSE(ParseSignedDocument(Fixture("timestamp.json"), 16).ok());
+}
+
 TEST(TufTypes, KeyIdsOfTheReferenceFixtureAreTheHashesOfTheirKeys) {
   auto doc = ParseSignedDocument(Fixture("2.root.json"), 1 << 20);
   ASSERT_TRUE(doc.ok()) << doc.status().ToString();
