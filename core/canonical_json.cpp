@@ -55,13 +55,22 @@ Status AppendString(std::string_view s, std::string& out) {
 
 Status Append(const Json& v, std::string& out) {
   switch (v.type()) {
-    case Json::value_t::null: out += "null"; return Status::Ok();
-    case Json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return Status::Ok();
-    case Json::value_t::number_integer: out += std::to_string(v.get<int64_t>()); return Status::Ok();
-    case Json::value_t::number_unsigned: out += std::to_string(v.get<uint64_t>()); return Status::Ok();
+    case Json::value_t::null:
+      out += "null";
+      return Status::Ok();
+    case Json::value_t::boolean:
+      out += v.get<bool>() ? "true" : "false";
+      return Status::Ok();
+    case Json::value_t::number_integer:
+      out += std::to_string(v.get<int64_t>());
+      return Status::Ok();
+    case Json::value_t::number_unsigned:
+      out += std::to_string(v.get<uint64_t>());
+      return Status::Ok();
     case Json::value_t::number_float:
       return InvalidArgument("canonical JSON has no floating-point numbers");
-    case Json::value_t::string: return AppendString(v.get_ref<const std::string&>(), out);
+    case Json::value_t::string:
+      return AppendString(v.get_ref<const std::string&>(), out);
     case Json::value_t::array: {
       out += '[';
       bool first = true;
@@ -88,7 +97,8 @@ Status Append(const Json& v, std::string& out) {
       return Status::Ok();
     }
     case Json::value_t::binary:
-    case Json::value_t::discarded: break;
+    case Json::value_t::discarded:
+      break;
   }
   return InvalidArgument("canonical JSON: value of an unsupported type");
 }
@@ -115,7 +125,9 @@ Result<Json> ParseJsonStrict(std::string_view text, const JsonLimits& limits) {
       return false;
     }
     switch (event) {
-      case Json::parse_event_t::object_start: keys_per_object.emplace_back(); break;
+      case Json::parse_event_t::object_start:
+        keys_per_object.emplace_back();
+        break;
       case Json::parse_event_t::object_end:
         if (!keys_per_object.empty()) keys_per_object.pop_back();
         break;
@@ -125,7 +137,8 @@ Result<Json> ParseJsonStrict(std::string_view text, const JsonLimits& limits) {
           return false;
         }
         break;
-      default: break;
+      default:
+        break;
     }
     return true;
   };

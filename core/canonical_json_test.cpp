@@ -33,8 +33,9 @@ TEST(CanonicalJsonTest, EscapesOnlyBackslashAndQuote) {
 }
 
 TEST(CanonicalJsonTest, Integers) {
-  EXPECT_EQ(Canon(R"([0, -1, 42, 9223372036854775807, -9223372036854775808, 18446744073709551615])"),
-            "[0,-1,42,9223372036854775807,-9223372036854775808,18446744073709551615]");
+  EXPECT_EQ(
+      Canon(R"([0, -1, 42, 9223372036854775807, -9223372036854775808, 18446744073709551615])"),
+      "[0,-1,42,9223372036854775807,-9223372036854775808,18446744073709551615]");
 }
 
 TEST(CanonicalJsonTest, RefusesFloats) {
@@ -85,7 +86,8 @@ TEST(ParseJsonStrictTest, EnforcesSizeAndDepthLimits) {
 }
 
 TEST(CanonicalJsonTest, ParseOfCanonicalIsAFixedPoint) {
-  const std::string text = R"({"signed":{"_type":"root","expires":"2030-01-01T00:00:00Z","version":3},"x":"\\\""})";
+  const std::string text =
+      R"({"signed":{"_type":"root","expires":"2030-01-01T00:00:00Z","version":3},"x":"\\\""})";
   EXPECT_EQ(Canon(text), text);
   EXPECT_EQ(Canon(Canon(text)), text);
 }

@@ -24,7 +24,8 @@ void EnsureSodium() {
 
 Result<Ed25519PublicKey> Ed25519PublicKey::FromBytes(ByteSpan bytes) {
   if (bytes.size() != kSize) {
-    return InvalidArgument("an Ed25519 public key is 32 bytes, got " + std::to_string(bytes.size()));
+    return InvalidArgument("an Ed25519 public key is 32 bytes, got " +
+                           std::to_string(bytes.size()));
   }
   Ed25519PublicKey key;
   std::copy(bytes.begin(), bytes.end(), key.bytes.begin());
@@ -74,8 +75,8 @@ Result<Ed25519PrivateKey> Ed25519PrivateKey::LoadFile(
   if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%03o", st.st_mode & 0777);
-    return PermissionDenied("key file " + path + " is readable by group or others (mode " +
-                            mode + "); run chmod 600 on it");
+    return PermissionDenied("key file " + path + " is readable by group or others (mode " + mode +
+                            "); run chmod 600 on it");
   }
   ASSIGN_OR_RETURN(Bytes seed, ReadFileBounded(path, 4096));
   if (seed.size() != kSeedSize) {

@@ -13,12 +13,15 @@ namespace {
 Bytes Hex(std::string_view hex) { return HexDecode(hex).value(); }
 
 // RFC 8032, section 7.1, TEST 1 and TEST 2.
-constexpr std::string_view kSeed1 = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-constexpr std::string_view kPub1 = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+constexpr std::string_view kSeed1 =
+    "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+constexpr std::string_view kPub1 =
+    "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 constexpr std::string_view kSig1 =
     "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
     "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
-constexpr std::string_view kSeed2 = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb";
+constexpr std::string_view kSeed2 =
+    "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb";
 constexpr std::string_view kSig2 =
     "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
     "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00";
@@ -72,9 +75,9 @@ TEST(Ed25519Test, RejectsNonCanonicalSignature) {
 }
 
 TEST(Ed25519Test, RejectsSmallOrderPublicKey) {
-  auto identity = Ed25519PublicKey::FromHex(
-                      "0100000000000000000000000000000000000000000000000000000000000000")
-                      .value();
+  auto identity =
+      Ed25519PublicKey::FromHex("0100000000000000000000000000000000000000000000000000000000000000")
+          .value();
   Ed25519Signature sig{};
   sig[0] = 1;  // R = identity, S = 0: "verifies" for any message under a lax check
   EXPECT_FALSE(VerifyEd25519(identity, AsBytes("anything"), sig).ok());

@@ -21,8 +21,7 @@ Result<std::string> ReadTextFileBounded(const std::string& path, uint64_t max_by
 
 // Replaces `path` atomically with `data`, created with `mode` (umask not applied).
 Status WriteFileAtomic(const std::string& path, ByteSpan data, mode_t mode = 0644);
-inline Status WriteFileAtomic(const std::string& path, std::string_view data,
-                              mode_t mode = 0644) {
+inline Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644) {
   return WriteFileAtomic(path, AsBytes(data), mode);
 }
 

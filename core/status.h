@@ -19,17 +19,17 @@ namespace flotilla {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // the caller's input is malformed
-  kNotFound,           // a named thing does not exist
-  kAlreadyExists,      // a thing to create exists already
-  kCorruption,         // stored or received bytes fail a check (hash, signature, format)
-  kPermissionDenied,   // refused by policy: unsafe path, bad key file mode, unknown credential
-  kResourceExhausted,  // a bound was hit: size limit, disk full, decompression bomb
-  kFailedPrecondition, // the system is not in a state where this can run
-  kUnavailable,        // a peer or service cannot be reached now; retry may work
-  kDeadlineExceeded,   // a timeout elapsed
-  kIOError,            // the operating system said no
-  kInternal,           // a bug: an invariant was broken
+  kInvalidArgument,     // the caller's input is malformed
+  kNotFound,            // a named thing does not exist
+  kAlreadyExists,       // a thing to create exists already
+  kCorruption,          // stored or received bytes fail a check (hash, signature, format)
+  kPermissionDenied,    // refused by policy: unsafe path, bad key file mode, unknown credential
+  kResourceExhausted,   // a bound was hit: size limit, disk full, decompression bomb
+  kFailedPrecondition,  // the system is not in a state where this can run
+  kUnavailable,         // a peer or service cannot be reached now; retry may work
+  kDeadlineExceeded,    // a timeout elapsed
+  kIOError,             // the operating system said no
+  kInternal,            // a bug: an invariant was broken
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -81,10 +81,11 @@ Status IOErrorFromErrno(std::string_view what, int err);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : state_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : state_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(state_).ok() && "Result built from an OK Status");
-    if (std::get<Status>(state_).ok()) state_ = Status(StatusCode::kInternal, "OK status in Result");
+    if (std::get<Status>(state_).ok())
+      state_ = Status(StatusCode::kInternal, "OK status in Result");
   }
 
   bool ok() const { return std::holds_alternative<T>(state_); }
@@ -118,17 +119,17 @@ class [[nodiscard]] Result {
 #define FLOTILLA_CONCAT(a, b) FLOTILLA_CONCAT_INNER(a, b)
 
 // Returns the Status from the enclosing function if `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                        \
-  do {                                               \
-    ::flotilla::Status _st = (expr);                 \
-    if (!_st.ok()) return _st;                       \
+#define RETURN_IF_ERROR(expr)        \
+  do {                               \
+    ::flotilla::Status _st = (expr); \
+    if (!_st.ok()) return _st;       \
   } while (0)
 
 // Like RETURN_IF_ERROR, with context prepended to the message.
-#define RETURN_IF_ERROR_CTX(expr, context)           \
-  do {                                               \
-    ::flotilla::Status _st = (expr);                 \
-    if (!_st.ok()) return _st.WithContext(context);  \
+#define RETURN_IF_ERROR_CTX(expr, context)          \
+  do {                                              \
+    ::flotilla::Status _st = (expr);                \
+    if (!_st.ok()) return _st.WithContext(context); \
   } while (0)
 
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

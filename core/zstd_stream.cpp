@@ -39,8 +39,8 @@ Status ZstdCompressor::Drive(ByteSpan input, int directive) {
   ZSTD_inBuffer in{input.data(), input.size(), 0};
   for (;;) {
     ZSTD_outBuffer out{state_->out.data(), state_->out.size(), 0};
-    size_t remaining = ZSTD_compressStream2(state_->ctx, &out, &in,
-                                            static_cast<ZSTD_EndDirective>(directive));
+    size_t remaining =
+        ZSTD_compressStream2(state_->ctx, &out, &in, static_cast<ZSTD_EndDirective>(directive));
     if (ZSTD_isError(remaining)) return ZstdError("zstd compress", remaining);
     if (out.pos > 0) RETURN_IF_ERROR(state_->sink(ByteSpan(state_->out.data(), out.pos)));
     bool done = directive == ZSTD_e_continue ? in.pos == in.size : remaining == 0;

@@ -169,7 +169,8 @@ TEST_F(LayerStoreTest, RemoveLayerDropsOneLayerAndItsFiles) {
   EXPECT_FALSE(std::filesystem::exists(root_ + "/layers/" + info->diff_id.Hex()));
   EXPECT_TRUE(store_->ListLayers()->empty());
   EXPECT_TRUE(std::filesystem::is_empty(root_ + "/trash"));
-  EXPECT_TRUE(store_->RemoveLayer(info->diff_id).ok()) << "removing an absent layer is not an error";
+  EXPECT_TRUE(store_->RemoveLayer(info->diff_id).ok())
+      << "removing an absent layer is not an error";
   EXPECT_TRUE(store_->Verify()->ok());
 }
 

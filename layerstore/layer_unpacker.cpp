@@ -190,11 +190,11 @@ Result<UnpackResult> UnpackLayerTar(ByteSource& source, int tree_fd, int tarspli
     // stream bytes before libarchive reads it, so memory does not grow with
     // the size of the largest file.
     bool content_skipped = false;
-    Status written = tree.WriteEntry(a.get(), entry, content_path, content_bytes,
-                                     [&](uint64_t declared) {
-                                       tee.SkipContent(declared);
-                                       content_skipped = true;
-                                     });
+    Status written =
+        tree.WriteEntry(a.get(), entry, content_path, content_bytes, [&](uint64_t declared) {
+          tee.SkipContent(declared);
+          content_skipped = true;
+        });
     // A failure of the stream itself (a bound, a digest) explains more than libarchive's echo.
     if (!tee.error().ok()) return tee.error();
     RETURN_IF_ERROR(written);

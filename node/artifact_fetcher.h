@@ -30,8 +30,8 @@
 namespace flotilla::node {
 
 struct ArtifactRequest {
-  Digest sha256;                       // signed SHA-256 of the artifact's bytes
-  uint64_t length = 0;                 // signed length in bytes
+  Digest sha256;                        // signed SHA-256 of the artifact's bytes
+  uint64_t length = 0;                  // signed length in bytes
   std::array<uint8_t, 32> info_hash{};  // signed BitTorrent v2 info-hash
 };
 

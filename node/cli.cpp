@@ -1,8 +1,8 @@
 #include "node/cli.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "core/digest.h"

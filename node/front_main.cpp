@@ -5,9 +5,9 @@
 // container from the command line then costs one exec of a static binary
 // instead of loading two dozen shared libraries (docs/runtime.md, "Where the
 // time goes").
-#include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>

@@ -178,8 +178,8 @@ void PrintDeltaHeader(const layerstore::DeltaHeader& h) {
   for (const Digest& base : h.bases) fmt::print("base   {}\n", base.ToString());
   fmt::print("target {} ({} bytes)\n", h.target.ToString(), h.target_length);
   fmt::print("window 2^{} bytes\n", h.window_log);
-  fmt::print("recipe {} -> {} bytes, literal {} -> {} bytes, patches {} bytes\n",
-             h.recipe_bytes, h.recipe_length, h.literal_bytes, h.literal_length, h.patch_bytes);
+  fmt::print("recipe {} -> {} bytes, literal {} -> {} bytes, patches {} bytes\n", h.recipe_bytes,
+             h.recipe_length, h.literal_bytes, h.literal_length, h.patch_bytes);
 }
 
 int RunDeltaInfo(const StoreFlags& f) {
@@ -220,8 +220,9 @@ void AddDeltaCommands(CLI::App* store, StoreFlags& f, CLI::App*& apply, CLI::App
   apply->add_option("-o,--output", f.output, "where the rebuilt layer tar goes")->required();
   apply->add_flag("--unpack", f.unpack_after, "also add the layer to the store");
   apply->add_flag("--allow-devices", f.allow_devices, "accept device nodes in the layer");
-  apply->add_option("--max-window-log", f.max_window_log,
-                    "refuse a delta needing a larger zstd window")
+  apply
+      ->add_option("--max-window-log", f.max_window_log,
+                   "refuse a delta needing a larger zstd window")
       ->capture_default_str();
   info = store->add_subcommand("delta-info", "Print a delta's header");
   info->add_option("delta", f.delta_path, "delta file")->required();

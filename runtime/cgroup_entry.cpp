@@ -24,7 +24,7 @@ Result<CgroupEntry> CgroupEntry::Open(const std::vector<std::string>& procs_file
   CgroupEntry entry;
   for (const auto& procs : procs_files) {
     const std::string dir = CgroupDirOf(procs);
-    const std::string tasks = dir + "/tasks";  // only cgroup v1 has it
+    const std::string tasks = dir + "/tasks";         // only cgroup v1 has it
     if (!Exists(tasks) && procs_files.size() == 1) {  // the one v2 cgroup
       entry.v2_dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (entry.v2_dir_fd_ < 0) return IOErrorFromErrno("open cgroup " + dir, errno);

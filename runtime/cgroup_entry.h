@@ -59,10 +59,10 @@ class CgroupEntry {
     int fd;
     std::string path;
   };
-  int v2_dir_fd_ = -1;       // for CLONE_INTO_CGROUP
-  std::string v2_procs_;     // its cgroup.procs, joined when not born inside
+  int v2_dir_fd_ = -1;        // for CLONE_INTO_CGROUP
+  std::string v2_procs_;      // its cgroup.procs, joined when not born inside
   bool born_inside_ = false;  // set in the child of a clone3 into the v2 cgroup
-  std::vector<File> joins_;  // v1 `tasks` files, written "0" to
+  std::vector<File> joins_;   // v1 `tasks` files, written "0" to
 };
 
 }  // namespace flotilla::runtime

@@ -34,8 +34,8 @@ std::vector<Mapping> ReadMappings(const std::string& smaps) {
     pos = eol + 1;
     unsigned long long start, end, offset, inode;
     char perms[8] = {}, dev[16] = {};
-    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %15s %llu", &start, &end, perms, &offset,
-                    dev, &inode) == 6) {
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %15s %llu", &start, &end, perms, &offset, dev,
+                    &inode) == 6) {
       out.push_back({start, end, perms[1] == 'w', std::string(dev) + " " + std::to_string(inode)});
       if (inode == 0) out.back().file.clear();
     } else if (!out.empty() && line.rfind("Anonymous:", 0) == 0) {

@@ -121,9 +121,12 @@ CommandAction RegisterRunCommands(CLI::App& app) {
   run->add_option("--node", o->node, "flotilla-node binary (default: beside this one)");
   run->add_flag("--quiet", o->quiet, "no progress line");
   CLI::App* plot = app.add_subcommand(
-      "plot", "Draw the completion CDFs and origin egress of several runs' reports in one plot "
-              "each (e.g. one run per strategy).");
-  plot->add_option("reports", o->reports, "report.json files")->required()->check(CLI::ExistingFile);
+      "plot",
+      "Draw the completion CDFs and origin egress of several runs' reports in one plot "
+      "each (e.g. one run per strategy).");
+  plot->add_option("reports", o->reports, "report.json files")
+      ->required()
+      ->check(CLI::ExistingFile);
   plot->add_option("--out", o->out, "output directory")->capture_default_str();
   return [o, run, plot]() {
     if (run->parsed()) return Run(*o);

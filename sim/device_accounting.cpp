@@ -48,9 +48,9 @@ Status InstallDeviceAccounting(const std::string& ns, const std::string& lan_pre
 }
 
 Result<DeviceTraffic> ReadDeviceAccounting(const std::string& ns) {
-  ASSIGN_OR_RETURN(std::string out,
-                   RunChecked(InNetns(ns, {"nft", "-j", "list", "counters", "table", "inet",
-                                           kTable})));
+  ASSIGN_OR_RETURN(
+      std::string out,
+      RunChecked(InNetns(ns, {"nft", "-j", "list", "counters", "table", "inet", kTable})));
   return ParseDeviceAccounting(out);
 }
 
@@ -63,8 +63,8 @@ Result<DeviceTraffic> ParseDeviceAccounting(const std::string& nft_json) {
   for (const Json& item : doc["nftables"]) {
     if (!item.is_object() || !item.contains("counter")) continue;
     const Json& c = item["counter"];
-    if (!c.is_object() || !c.contains("name") || !c["name"].is_string() ||
-        !c.contains("bytes") || !c["bytes"].is_number_unsigned()) {
+    if (!c.is_object() || !c.contains("name") || !c["name"].is_string() || !c.contains("bytes") ||
+        !c["bytes"].is_number_unsigned()) {
       return InvalidArgument("nft counter without a name or byte count");
     }
     bytes[c["name"].get<std::string>()] = c["bytes"].get<uint64_t>();
@@ -84,8 +84,11 @@ Result<DeviceTraffic> ParseDeviceAccounting(const std::string& nft_json) {
 }
 
 Json DeviceTrafficToJson(const DeviceTraffic& t) {
-  return Json{{"rx_origin", t.rx_origin}, {"rx_lan", t.rx_lan},
-              {"rx_wan_peers", t.rx_wan_peers}, {"tx_lan", t.tx_lan}, {"tx_wan", t.tx_wan}};
+  return Json{{"rx_origin", t.rx_origin},
+              {"rx_lan", t.rx_lan},
+              {"rx_wan_peers", t.rx_wan_peers},
+              {"tx_lan", t.tx_lan},
+              {"tx_wan", t.tx_wan}};
 }
 
 }  // namespace flotilla::sim

@@ -28,8 +28,8 @@ Json DeviceToJson(const DeviceResult& d) {
          {"completed", d.completed},
          {"state", d.state},
          {"traffic", DeviceTrafficToJson(d.traffic)},
-         {"reported", {{"from_peers", d.reported_from_peers},
-                       {"from_origin", d.reported_from_origin}}},
+         {"reported",
+          {{"from_peers", d.reported_from_peers}, {"from_origin", d.reported_from_origin}}},
          {"errors", d.errors}};
   j["completion_s"] = d.completed ? Json(d.completion_s) : Json(nullptr);
   return j;
@@ -140,8 +140,9 @@ std::string BoundLine(const RunReport& report, const ReportSummary& s) {
   std::string ratio = s.time_to_95pct_s > 0 && bound > 0
                           ? fmt::format("{:.1f}x the bound", s.time_to_95pct_s / bound)
                           : std::string("no T95 to compare");
-  return fmt::format("  T95 lower bound     {} (binds: {}; {} B per site)  · T95 = {}\n", Seconds(bound),
-                     b.value("binding", ""), b.value("release_min_bytes", uint64_t{0}), ratio);
+  return fmt::format("  T95 lower bound     {} (binds: {}; {} B per site)  · T95 = {}\n",
+                     Seconds(bound), b.value("binding", ""),
+                     b.value("release_min_bytes", uint64_t{0}), ratio);
 }
 
 }  // namespace
@@ -156,7 +157,8 @@ Result<RunReport> RunReportFromJson(const Json& j) {
   RETURN_IF_ERROR(Get(j, "release_bytes", r.release_bytes));
   RETURN_IF_ERROR(Get(j, "duration_s", r.duration_s));
   RETURN_IF_ERROR(Get(j, "ended_by", r.ended_by));
-  if (!j.contains("devices") || !j["devices"].is_array()) return InvalidArgument("report: no devices");
+  if (!j.contains("devices") || !j["devices"].is_array())
+    return InvalidArgument("report: no devices");
   for (const Json& d : j["devices"]) {
     ASSIGN_OR_RETURN(DeviceResult device, DeviceFromJson(d));
     r.devices.push_back(std::move(device));
@@ -188,9 +190,9 @@ std::string SummaryTable(const RunReport& report) {
       "  WAN bytes, all sites {}\n{}\n",
       report.scenario, report.strategy, report.seed, report.release,
       Megabytes(report.release_bytes), report.ended_by, Seconds(report.duration_s), s.completed,
-      s.devices, Seconds(s.p50_s), Seconds(s.p95_s), Seconds(s.max_s),
-      Seconds(s.time_to_95pct_s), Megabytes(report.origin_egress_bytes), s.origin_copies,
-      Megabytes(s.wan_rx_bytes), BoundLine(report, s));
+      s.devices, Seconds(s.p50_s), Seconds(s.p95_s), Seconds(s.max_s), Seconds(s.time_to_95pct_s),
+      Megabytes(report.origin_egress_bytes), s.origin_copies, Megabytes(s.wan_rx_bytes),
+      BoundLine(report, s));
   out += fmt::format("  {:<16} {:>12} {:>12}\n", "site", "WAN down", "WAN up");
   for (const SiteResult& site : report.sites) {
     out += fmt::format("  {:<16} {:>12} {:>12}\n", site.name, Megabytes(site.wan_rx_bytes),

@@ -41,10 +41,10 @@ struct RunReport {
   std::string strategy;
   uint64_t seed = 0;
   uint32_t time_limit_s = 0;
-  std::string release;           // the measured release's label
-  uint64_t release_bytes = 0;    // sum of its layers' full artifacts (what one http-full copy costs)
-  double duration_s = 0;         // from publish to the end of the run
-  std::string ended_by;          // "all devices completed", "time limit", "interrupted", ...
+  std::string release;         // the measured release's label
+  uint64_t release_bytes = 0;  // sum of its layers' full artifacts (what one http-full copy costs)
+  double duration_s = 0;       // from publish to the end of the run
+  std::string ended_by;        // "all devices completed", "time limit", "interrupted", ...
   std::vector<DeviceResult> devices;
   std::vector<SiteResult> sites;
   uint64_t origin_egress_bytes = 0;

@@ -165,8 +165,7 @@ int SiteIndex(const std::vector<std::string>& names, const std::string& name) {
 double Uniform01(std::mt19937_64& rng) { return (rng() >> 11) * 0x1.0p-53; }
 
 Status ExpandRandomChurn(const Json& e, const std::string& where, Scenario& s) {
-  RETURN_IF_ERROR(
-      OnlyKeys(e, where, {"random_devices", "off_s_min", "off_s_max", "start_s_max"}));
+  RETURN_IF_ERROR(OnlyKeys(e, where, {"random_devices", "off_s_min", "off_s_max", "start_s_max"}));
   const double limit = s.time_limit_s;
   ASSIGN_OR_RETURN(double fraction, Number(e, "random_devices", where, 0, 0, 1));
   ASSIGN_OR_RETURN(double min_off, Number(e, "off_s_min", where, 1, 1, limit));
@@ -235,7 +234,6 @@ Status ParseChurn(const Json& doc, const std::vector<std::string>& names, Scenar
   });
   return Status::Ok();
 }
-
 
 Status ParseRelease(const Json& doc, const std::string& base_dir, Scenario& s) {
   if (!doc.contains("release")) return InvalidArgument("'release' is required");

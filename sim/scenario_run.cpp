@@ -1,5 +1,6 @@
 #include "sim/scenario_run.h"
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -11,16 +12,14 @@
 #include <optional>
 #include <thread>
 
-#include <fmt/format.h>
-
 #include "core/bytes.h"
 #include "core/file_io.h"
+#include "runtime/runtime.h"
 #include "sim/command.h"
 #include "sim/daemon_process.h"
 #include "sim/device_accounting.h"
 #include "sim/lower_bound.h"
 #include "sim/network_run.h"
-#include "runtime/runtime.h"
 #include "sim/run_containers.h"
 
 namespace flotilla::sim {
@@ -144,8 +143,7 @@ namespace {
 
 class Runner {
  public:
-  Runner(const Scenario& scenario, const ScenarioRunOptions& options)
-      : s_(scenario), o_(options) {}
+  Runner(const Scenario& scenario, const ScenarioRunOptions& options) : s_(scenario), o_(options) {}
   // Whatever way the run ends (an error included), nothing it started stays.
   ~Runner() { Teardown().IgnoreError(); }
   Result<RunReport> Run();
@@ -198,8 +196,7 @@ class Runner {
 
 Status Runner::Prepare() {
   ASSIGN_OR_RETURN(net_, NetworkRun::Start(s_.topology, "scenario " + s_.name));
-  std::fprintf(stderr, "flotilla-sim: run %s in %s\n", net_->run_id().c_str(),
-               net_->dir().c_str());
+  std::fprintf(stderr, "flotilla-sim: run %s in %s\n", net_->run_id().c_str(), net_->dir().c_str());
   repo_ = net_->dir() + "/tracker";
   token_file_ = net_->dir() + "/fleet-token";
   spec_file_ = net_->dir() + "/app-spec.json";
@@ -227,15 +224,14 @@ Status Runner::Prepare() {
 
 Status Runner::StartTracker() {
   std::string port_file = net_->dir() + "/tracker.port";
-  ASSIGN_OR_RETURN(DaemonProcess p,
-                   DaemonProcess::Start(net_->topology().CloudNetns(),
-                                        {o_.tracker_binary, "serve", "--repository", repo_,
-                                         "--listen",
-                                         fmt::format("{}:{}", Topology::CloudAddress(),
-                                                     kTrackerPort),
-                                         "--public-url", TrackerUrl(), "--fleet-token-file",
-                                         token_file_, "--port-file", port_file},
-                                        net_->dir() + "/tracker.log"));
+  ASSIGN_OR_RETURN(
+      DaemonProcess p,
+      DaemonProcess::Start(
+          net_->topology().CloudNetns(),
+          {o_.tracker_binary, "serve", "--repository", repo_, "--listen",
+           fmt::format("{}:{}", Topology::CloudAddress(), kTrackerPort), "--public-url",
+           TrackerUrl(), "--fleet-token-file", token_file_, "--port-file", port_file},
+          net_->dir() + "/tracker.log"));
   tracker_.emplace(std::move(p));
   for (int i = 0; i < 200; ++i) {
     if (fs::exists(port_file)) return Status::Ok();
@@ -246,8 +242,8 @@ Status Runner::StartTracker() {
 }
 
 Status Runner::Publish(const std::string& image) {
-  return RunChecked({o_.tracker_binary, "publish", "--repository", repo_, "--app", kApp,
-                     "--spec", spec_file_, image})
+  return RunChecked({o_.tracker_binary, "publish", "--repository", repo_, "--app", kApp, "--spec",
+                     spec_file_, image})
       .status();
 }
 
@@ -318,8 +314,8 @@ Status Runner::Tick(uint64_t version, double t, bool measured) {
     if (auto it = reports.find(d.name); it != reports.end()) d.last = it->second;
     if (measured && !d.arrived_s && Arrived(d.last, version)) d.arrived_s = t;
     if (!d.switched_off && d.process && !d.process->Running()) {
-      harness_errors_.push_back(fmt::format("{}: node exited (status {}), restarted", d.name,
-                                            d.process->wait_status()));
+      harness_errors_.push_back(
+          fmt::format("{}: node exited (status {}), restarted", d.name, d.process->wait_status()));
       RETURN_IF_ERROR(StartNode(d));
     }
   }
@@ -333,7 +329,8 @@ Status Runner::WaitForRelease(uint64_t version, double limit_s, bool measured) {
     double t = std::chrono::duration<double>(SteadyClock::now() - start).count();
     RETURN_IF_ERROR(Tick(version, t, measured));
     size_t arrived = 0;
-    for (const Device& d : devices_) arrived += measured ? d.arrived_s.has_value() : Arrived(d.last, version);
+    for (const Device& d : devices_)
+      arrived += measured ? d.arrived_s.has_value() : Arrived(d.last, version);
     if (measured) measured_s_ = t;
     Progress(t, measured);
     if (arrived == devices_.size()) {
@@ -439,9 +436,9 @@ void Runner::StopApps() {
   for (Device& d : devices_) {
     const std::string state_dir = d.dir + "/data/runtime";
     if (!fs::is_directory(state_dir)) continue;
-    auto p = DaemonProcess::Start(
-        d.ns, {o_.node_binary, "app", "stop", "--state-dir", state_dir, kApp},
-        d.dir + "/app-stop.log");
+    auto p =
+        DaemonProcess::Start(d.ns, {o_.node_binary, "app", "stop", "--state-dir", state_dir, kApp},
+                             d.dir + "/app-stop.log");
     if (p.ok()) stopping.push_back(std::move(*p));
   }
   const auto deadline = SteadyClock::now() + std::chrono::seconds(20);
@@ -506,8 +503,9 @@ Result<RunReport> RunScenario(const Scenario& scenario, const ScenarioRunOptions
   RETURN_IF_ERROR(CreateDirectories(options.out_dir));
   for (const std::string* image : {&scenario.release.image, &scenario.release.previous}) {
     if (!image->empty() && !fs::exists(*image)) {
-      return NotFound(*image + " does not exist (sim/scenarios/images/make.sh builds the "
-                               "scenario images)");
+      return NotFound(*image +
+                      " does not exist (sim/scenarios/images/make.sh builds the "
+                      "scenario images)");
     }
   }
   Runner runner(scenario, options);

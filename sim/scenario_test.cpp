@@ -80,11 +80,11 @@ TEST(ScenarioTest, ChurnIsExpandedDeterministicallyFromTheSeed) {
 }
 
 TEST(ScenarioTest, RandomChurnStartsNoLaterThanStartSMax) {
-  auto s = ParseScenario(
-      WithSites(R"([{"name": "a-{i}", "count": 4, "devices": 4}])",
-                R"(, "seed": 9, "churn": [{"random_devices": 0.5, "off_s_min": 10,
+  auto s =
+      ParseScenario(WithSites(R"([{"name": "a-{i}", "count": 4, "devices": 4}])",
+                              R"(, "seed": 9, "churn": [{"random_devices": 0.5, "off_s_min": 10,
                                           "off_s_max": 30, "start_s_max": 5}])"),
-      "/");
+                    "/");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   ASSERT_EQ(s->churn.size(), 8u);
   double latest = 0;

@@ -55,7 +55,7 @@ int RunCli(int argc, char** argv) {
   keygen->add_option("out", keygen_out, "Path of the private key file to create")->required();
 
   std::vector<CommandAction> groups = {RegisterImageCommands(app), RegisterServeCommands(app),
-                                        RegisterReleaseCommands(app), RegisterDeltaCommands(app)};
+                                       RegisterReleaseCommands(app), RegisterDeltaCommands(app)};
 
   try {
     app.parse(argc, argv);

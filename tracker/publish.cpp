@@ -165,9 +165,9 @@ Result<std::optional<metadata::Artifact>> MakeDeltaArtifact(
 // Deltas for each layer of `release` from each of the app's recent releases
 // (bases: all layers of the old release, which the store still holds).
 Status MakeDeltaArtifacts(layerstore::LayerStore& store, const RepositoryLayout& repo,
-                          const metadata::TargetsMetadata& published,
-                          const PublishRequest& request, const PublishProgressFn& progress,
-                          metadata::Release& release, PublishOutcome& outcome) {
+                          const metadata::TargetsMetadata& published, const PublishRequest& request,
+                          const PublishProgressFn& progress, metadata::Release& release,
+                          PublishOutcome& outcome) {
   std::map<Digest, uint64_t> full_length;
   for (const auto& a : release.artifacts) full_length[a.layer] = a.length;
   std::set<Digest> made;  // artifact sha256s already listed
@@ -184,16 +184,16 @@ Status MakeDeltaArtifacts(layerstore::LayerStore& store, const RepositoryLayout&
       bases_held = bases_held && info && info->state == layerstore::LayerState::kReady;
     }
     if (!bases_held) {
-      Say(progress, fmt::format("release {}: its layers are no longer in the store, no deltas",
-                                old.version));
+      Say(progress,
+          fmt::format("release {}: its layers are no longer in the store, no deltas", old.version));
       continue;
     }
     for (const auto& layer : release.image.layers) {
       if (std::find(bases.begin(), bases.end(), layer.diff_id) != bases.end()) continue;
       const std::string label = fmt::format("delta {} from release {}",
                                             layer.diff_id.ToString().substr(0, 19), old.version);
-      ASSIGN_OR_RETURN(auto artifact, MakeDeltaArtifact(store, repo, request, bases,
-                                                        layer.diff_id, full_length[layer.diff_id]));
+      ASSIGN_OR_RETURN(auto artifact, MakeDeltaArtifact(store, repo, request, bases, layer.diff_id,
+                                                        full_length[layer.diff_id]));
       if (!artifact) {
         Say(progress, label + ": not smaller than the full artifact, skipped");
         ++outcome.deltas_skipped;

@@ -47,7 +47,7 @@ struct PublishOutcome {
   size_t artifacts_made = 0;
   size_t artifacts_reused = 0;
   size_t deltas_made = 0;
-  size_t deltas_skipped = 0;  // not smaller than delta_max_ratio x the full artifact
+  size_t deltas_skipped = 0;                // not smaller than delta_max_ratio x the full artifact
   std::vector<std::string> recovery_notes;  // what an earlier crash left and was cleaned
 };
 

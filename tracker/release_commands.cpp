@@ -144,8 +144,9 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
   publish->add_option("--select", request.select, "Which image of an archive holding several");
   publish->add_option("--zstd-level", request.zstd_level, "zstd level of artifacts (1-19)")
       ->check(CLI::Range(1, 19));
-  publish->add_option("--delta-releases", request.delta_releases,
-                      "Make delta artifacts from the app's last N releases (0: none)")
+  publish
+      ->add_option("--delta-releases", request.delta_releases,
+                   "Make delta artifacts from the app's last N releases (0: none)")
       ->check(CLI::Range(0, 32))
       ->capture_default_str();
   publish->add_option("--delta-threads", request.delta_threads, "Threads per delta encoding")

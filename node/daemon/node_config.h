@@ -61,7 +61,7 @@ struct NodeConfig {
   // Deployment (issue 10): run each ready release in the built-in runtime.
   // false: fetch and verify only (the simulation's transfer-only runs).
   bool deploy = true;
-  uint32_t keep_releases = 2;     // releases kept per app (running + previous)
+  uint32_t keep_releases = 2;      // releases kept per app (running + previous)
   uint64_t disk_budget_bytes = 0;  // 0: only the filesystem's free space limits
   std::string monitor_path;        // flotilla-monitor; empty: found next to the binary
   std::string control_socket;      // empty: <data_dir>/control.sock

@@ -18,20 +18,20 @@ namespace flotilla::node {
 
 struct AppView {
   std::string name;
-  std::string phase;             // idle|downloading|verifying|ready|deploying|running|failed
-  uint64_t target_release = 0;   // being fetched (0: none)
-  uint64_t ready_release = 0;    // newest release whose layers are all verified
-  uint64_t running_release = 0;  // the runtime's current release (0: none)
+  std::string phase;              // idle|downloading|verifying|ready|deploying|running|failed
+  uint64_t target_release = 0;    // being fetched (0: none)
+  uint64_t ready_release = 0;     // newest release whose layers are all verified
+  uint64_t running_release = 0;   // the runtime's current release (0: none)
   uint64_t previous_release = 0;  // kept for rollback (0: none)
-  std::string container_state;   // the runtime's state of the current container, "none"
+  std::string container_state;    // the runtime's state of the current container, "none"
   uint32_t restarts = 0;
   // Transfer of target_release (zeros when nothing is being fetched).
   uint64_t bytes_done = 0;
   uint64_t bytes_total = 0;
-  double rate_bytes_per_s = 0;   // over the last few seconds
+  double rate_bytes_per_s = 0;  // over the last few seconds
   uint32_t peers = 0;
-  int64_t eta_s = -1;            // -1: unknown
-  uint64_t bytes_from_peers = 0;   // cumulative for the current or last release
+  int64_t eta_s = -1;             // -1: unknown
+  uint64_t bytes_from_peers = 0;  // cumulative for the current or last release
   uint64_t bytes_from_origin = 0;
   std::string last_error;
 };

@@ -9,8 +9,8 @@
 
 #include "core/file_io.h"
 #include "metadata/tuf_client.h"
-#include "node/daemon/http_call.h"
 #include "node/control/control_server.h"
+#include "node/daemon/http_call.h"
 #include "node/daemon/http_fetcher.h"
 #include "node/transfer/torrent_fetcher.h"
 
@@ -196,8 +196,7 @@ void NodeDaemon::RefreshTask() {
   ++(st.ok() ? counters_.refreshes_ok : counters_.refreshes_failed);
   if (st.ok()) {
     counters_.last_refresh_unix =
-        std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch())
-            .count();
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
   }
   if (!st.ok()) {
     if (st.ToString() != last_refresh_error_) {

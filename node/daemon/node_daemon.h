@@ -204,7 +204,7 @@ class NodeDaemon : public NodeControl {
     uint64_t done = 0;
     double rate = 0;  // bytes/s, smoothed
   };
-  std::map<std::string, RateSample> rates_;  // per app, for the view
+  std::map<std::string, RateSample> rates_;         // per app, for the view
   std::mt19937_64 random_{std::random_device{}()};  // refresh jitter
 };
 

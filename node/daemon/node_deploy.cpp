@@ -5,9 +5,8 @@
 // when it is not. Each app keeps keep_releases releases on disk (layers,
 // artifacts still seeded to peers, runtime release directories); the rest is
 // collected after every successful switch.
-#include <spdlog/spdlog.h>
-
 #include <signal.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -116,11 +115,9 @@ void NodeDaemon::DeployReady(const std::string& app) {
     a.failed_release = version;
     a.last_error = why;
     a.phase = a.running_release != 0 ? AppPhase::kRunning : AppPhase::kFailed;
-    const std::string message = "app " + app + " release " + std::to_string(version) +
-                                " not deployed: " + why +
-                                (a.running_release != 0
-                                     ? "; release " + std::to_string(a.running_release) + " runs"
-                                     : "");
+    const std::string message =
+        "app " + app + " release " + std::to_string(version) + " not deployed: " + why +
+        (a.running_release != 0 ? "; release " + std::to_string(a.running_release) + " runs" : "");
     spdlog::error("{}", message);
     AddError(message);
     SaveState();
@@ -141,9 +138,9 @@ void NodeDaemon::DeployReady(const std::string& app) {
   spdlog::info("app {}: deploying release {} (health-gated switch from {})", app, version,
                a.running_release == 0 ? "nothing" : "release " + std::to_string(a.running_release));
   // Both releases may need their stop grace and the new one its deadline.
-  const Duration blocking = std::chrono::milliseconds(spec->switch_mode.healthy_deadline_ms +
-                                                      2 * spec->stop_grace_ms) +
-                            std::chrono::seconds(60);
+  const Duration blocking =
+      std::chrono::milliseconds(spec->switch_mode.healthy_deadline_ms + 2 * spec->stop_grace_ms) +
+      std::chrono::seconds(60);
   if (long_task_hook_) long_task_hook_(blocking);
   auto outcome = runtime_->Deploy(*spec, lowers, ReleaseId(version));
   if (long_task_hook_) long_task_hook_(Duration::zero());

@@ -2,8 +2,8 @@
 // planner: full layers, deltas or chains of deltas, with a fallback path per
 // layer), fetch it, rebuild each layer into the store, and fail over to the
 // fallback when an artifact fails verification, stalls, or rebuilds wrong.
-#include <spdlog/spdlog.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -215,11 +215,11 @@ void NodeDaemon::DelayRetry(const std::string& app, uint64_t version) {
   RetryWait& wait = retry_waits_[app];
   if (wait.version != version) wait = RetryWait{version, 0, {}};
   wait.failures = std::min<uint32_t>(wait.failures + 1, 30);
-  const double seconds =
-      std::min(double{config_.refresh_interval_s} * (1u << std::min<uint32_t>(wait.failures - 1, 20)),
-               double{config_.max_backoff_s});
-  wait.not_before = clock_.MonotonicNow() + std::chrono::duration_cast<Duration>(
-                                                std::chrono::duration<double>(seconds));
+  const double seconds = std::min(
+      double{config_.refresh_interval_s} * (1u << std::min<uint32_t>(wait.failures - 1, 20)),
+      double{config_.max_backoff_s});
+  wait.not_before = clock_.MonotonicNow() +
+                    std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
   spdlog::info("app {}: release {} is retried in {:.0f} s at the earliest", app, version, seconds);
 }
 
@@ -317,7 +317,8 @@ void NodeDaemon::FinishRelease(const std::string& app) {
   KeptRelease kept{release.version, {}, {}};
   for (const auto& layer : release.image.layers) kept.layers.push_back(layer.diff_id);
   if (config_.transfer_mode == TransferMode::kP2p) {
-    for (const auto& artifact : transfers_.at(app).artifacts) kept.artifacts.push_back(artifact.sha256);
+    for (const auto& artifact : transfers_.at(app).artifacts)
+      kept.artifacts.push_back(artifact.sha256);
   }
   std::erase_if(a.kept, [&](const KeptRelease& k) { return k.version == release.version; });
   a.kept.push_back(std::move(kept));
@@ -332,7 +333,8 @@ void NodeDaemon::FinishRelease(const std::string& app) {
   SaveState();
   report_due_ = true;
   if (!runtime_) return;
-  if (const char* at = std::getenv("FLOTILLA_NODE_CRASH_AT"); at && std::string_view(at) == "fetched") {
+  if (const char* at = std::getenv("FLOTILLA_NODE_CRASH_AT");
+      at && std::string_view(at) == "fetched") {
     ::raise(SIGKILL);  // test-only fault injection, see node_deploy.cpp
   }
   DeployReady(app);

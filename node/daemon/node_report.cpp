@@ -42,7 +42,7 @@ void NodeDaemon::AddError(const std::string& error) {
 
 Status NodeDaemon::SendReport(const std::string& app) {
   const AppState& a = state_.apps[app];
-  uint64_t release = a.target_release != 0        ? a.target_release
+  uint64_t release = a.target_release != 0           ? a.target_release
                      : a.phase == AppPhase::kRunning ? a.running_release
                                                      : a.ready_release;
   uint64_t done = 0, total = 0;

@@ -100,7 +100,6 @@ int RunDaemon(const std::string& config_path) {
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   if (!notify_problem.ok()) spdlog::warn("systemd: {}", notify_problem.ToString());
 
-
   ThreadExecutor executor;
   std::unique_ptr<NodeDaemon> daemon;
   Status created;

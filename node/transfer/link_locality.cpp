@@ -76,8 +76,8 @@ Result<std::vector<Subnet>> LocalSubnets() {
       const auto* m = reinterpret_cast<const sockaddr_in6*>(i->ifa_netmask);
       V6Bytes bytes;
       std::memcpy(bytes.data(), &a->sin6_addr, 16);
-      subnets.push_back({lt::address_v6(bytes),
-                         PrefixOf(reinterpret_cast<const uint8_t*>(&m->sin6_addr), 16)});
+      subnets.push_back(
+          {lt::address_v6(bytes), PrefixOf(reinterpret_cast<const uint8_t*>(&m->sin6_addr), 16)});
     }
   }
   ::freeifaddrs(list);
@@ -108,7 +108,8 @@ lt::ip_filter OnLinkOnlyFilter(const std::vector<Subnet>& on_link,
 
 bool IsLanFollower(const std::vector<uint32_t>& on_link_ahead_per_incomplete_torrent) {
   const auto& ahead = on_link_ahead_per_incomplete_torrent;
-  return !ahead.empty() && std::all_of(ahead.begin(), ahead.end(), [](uint32_t n) { return n > 0; });
+  return !ahead.empty() &&
+         std::all_of(ahead.begin(), ahead.end(), [](uint32_t n) { return n > 0; });
 }
 
 }  // namespace flotilla::node::transfer

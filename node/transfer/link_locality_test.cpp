@@ -26,8 +26,7 @@ TEST(LinkLocality, SubnetMembershipFollowsThePrefix) {
 }
 
 TEST(LinkLocality, FollowerFilterAdmitsOnlyTheLanAndTheOrigin) {
-  const std::vector<Subnet> lan = {{A("10.2.0.7"), 24}, {A("127.0.0.1"), 8},
-                                   {A("fd00:2::7"), 64}};
+  const std::vector<Subnet> lan = {{A("10.2.0.7"), 24}, {A("127.0.0.1"), 8}, {A("fd00:2::7"), 64}};
   const lt::ip_filter f = OnLinkOnlyFilter(lan, {A("10.100.0.1")});
   auto allowed = [&](const char* ip) { return f.access(A(ip)) == 0; };
   EXPECT_TRUE(allowed("10.2.0.1"));
@@ -45,7 +44,8 @@ TEST(LinkLocality, AFollowerIsBehindItsLanInEveryIncompleteTorrent) {
   EXPECT_FALSE(IsLanFollower({})) << "nothing to fetch: serve other sites";
   EXPECT_TRUE(IsLanFollower({1}));
   EXPECT_TRUE(IsLanFollower({2, 1, 1}));
-  EXPECT_FALSE(IsLanFollower({1, 0, 2})) << "first on its LAN for one torrent: it fetches for the site";
+  EXPECT_FALSE(IsLanFollower({1, 0, 2}))
+      << "first on its LAN for one torrent: it fetches for the site";
   EXPECT_FALSE(IsLanFollower({0}));
 }
 

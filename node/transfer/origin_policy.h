@@ -83,7 +83,7 @@ class OriginPolicy {
   bool useless_ = false;  // peers connected, none with a missing piece
   MonoTime useless_since_{};
   uint32_t last_peers_ahead_ = 0;
-  MonoTime no_peer_ahead_since_;  // since when peers_ahead has been 0
+  MonoTime no_peer_ahead_since_;                       // since when peers_ahead has been 0
   std::deque<std::pair<MonoTime, uint64_t>> samples_;  // (time, peer_bytes)
   std::string last_reason_;
 };

@@ -103,7 +103,7 @@ struct TransferCounters {
   uint64_t hash_failures = 0;
   uint64_t peers_banned = 0;
   uint64_t origin_attaches = 0;
-  uint64_t torrent_readds = 0;  // recoveries from a stall after a ban
+  uint64_t torrent_readds = 0;        // recoveries from a stall after a ban
   uint64_t lan_follower_periods = 0;  // times off-link peers were blocked (link_locality.h)
   bool lan_follower = false;          // off-link peers are blocked now
   int listen_port = 0;

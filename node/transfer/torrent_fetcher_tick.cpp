@@ -316,7 +316,8 @@ void TorrentFetcher::Impl::UpdateLinkLocality() {
     std::vector<lt::address> origin_ips;
     for (const auto& ep : origin_endpoints_) origin_ips.push_back(ep.address());
     session_->set_ip_filter(transfer::OnLinkOnlyFilter(on_link_, origin_ips));
-    spdlog::info("link locality: a LAN neighbour is ahead in every torrent; off-link peers blocked");
+    spdlog::info(
+        "link locality: a LAN neighbour is ahead in every torrent; off-link peers blocked");
     return;
   }
   session_->set_ip_filter(lt::ip_filter());

@@ -154,8 +154,8 @@ TEST(LayerStoreUnpackMemoryTest, A96MiBFileUnpacksInBoundedMemory) {
   auto digest = RunShell("sha256sum " + tar + " | cut -d' ' -f1 | tr -d '\\n'");
   uint64_t length = std::filesystem::file_size(tar);
   auto r = RunShell("/usr/bin/time -f 'maxrss_kb=%M' " + BinaryPath("flotilla-node") +
-                    " store --store " + dir + "/store -q unpack --diff-id sha256:" +
-                    digest.output + " --length " + std::to_string(length) + " " + tar);
+                    " store --store " + dir + "/store -q unpack --diff-id sha256:" + digest.output +
+                    " --length " + std::to_string(length) + " " + tar);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.output, m, std::regex("maxrss_kb=([0-9]+)"))) << r.output;

@@ -31,8 +31,8 @@ Json AppSpec(bool healthy = true) {
                {"health", {{"type", "running"}, {"seconds", 1}}},
                {"restart", {{"policy", "always"}}}};
   if (!healthy) {
-    spec["health"] = {{"type", "exec"}, {"command", {"/bin/sh", "-c", "exit 1"}},
-                      {"interval_ms", 200}};
+    spec["health"] = {
+        {"type", "exec"}, {"command", {"/bin/sh", "-c", "exit 1"}}, {"interval_ms", 200}};
     spec["switch"] = {{"healthy_deadline_ms", 2000}};
   }
   return spec;
@@ -145,17 +145,18 @@ TEST_F(NodeDeploy, ThreeNodesRunUpgradeByDeltaAndRollBackABadRelease) {
     ASSERT_TRUE(WaitFor([&] { return RunsOnly(data[i], 2); }, seconds(90))) << nodes_[i]->Log();
     EXPECT_NE(AppLogs(data[i]).find("up release deploy.1"), std::string::npos) << AppLogs(data[i]);
     Json s = AppState(data[i], kApp);
-    const uint64_t fetched = s["bytes_from_peers"].get<uint64_t>() + s["bytes_from_origin"].get<uint64_t>();
-    EXPECT_LT(fetched, 128u << 10) << "release 2 came by delta, not as the 512 KiB layer: "
-                                   << s.dump();
+    const uint64_t fetched =
+        s["bytes_from_peers"].get<uint64_t>() + s["bytes_from_origin"].get<uint64_t>();
+    EXPECT_LT(fetched, 128u << 10)
+        << "release 2 came by delta, not as the 512 KiB layer: " << s.dump();
     EXPECT_EQ(s["previous_release"], 1);
   }
 
   // Release 3 never becomes healthy: rolled back on every node, 2 keeps running.
   Publish(512, "2", /*healthy=*/false);
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(WaitFor([&] { return AppState(data[i], kApp)["failed_release"] == 3; },
-                        seconds(90)))
+    ASSERT_TRUE(
+        WaitFor([&] { return AppState(data[i], kApp)["failed_release"] == 3; }, seconds(90)))
         << nodes_[i]->Log();
     EXPECT_TRUE(RunsOnly(data[i], 2)) << RuntimeApp(data[i]).dump();
     EXPECT_NE(AppState(data[i], kApp)["last_error"].get<std::string>().find("rolled back"),
@@ -192,10 +193,10 @@ TEST_F(NodeDeploy, KilledAtEveryStepOfADeploymentOneHealthyReleaseRuns) {
     const char* step;
   };
   const Step steps[] = {
-      {"FLOTILLA_NODE_CRASH_AT", "fetched"},      {"FLOTILLA_NODE_CRASH_AT", "deploying"},
-      {"FLOTILLA_RUNTIME_CRASH_AT", "prepared"},  {"FLOTILLA_RUNTIME_CRASH_AT", "new-started"},
+      {"FLOTILLA_NODE_CRASH_AT", "fetched"},        {"FLOTILLA_NODE_CRASH_AT", "deploying"},
+      {"FLOTILLA_RUNTIME_CRASH_AT", "prepared"},    {"FLOTILLA_RUNTIME_CRASH_AT", "new-started"},
       {"FLOTILLA_RUNTIME_CRASH_AT", "new-healthy"}, {"FLOTILLA_RUNTIME_CRASH_AT", "old-stopped"},
-      {"FLOTILLA_NODE_CRASH_AT", "deployed"},     {"FLOTILLA_NODE_CRASH_AT", "collecting"},
+      {"FLOTILLA_NODE_CRASH_AT", "deployed"},       {"FLOTILLA_NODE_CRASH_AT", "collecting"},
   };
   uint64_t version = 1;
   for (const Step& s : steps) {
@@ -211,8 +212,8 @@ TEST_F(NodeDeploy, KilledAtEveryStepOfADeploymentOneHealthyReleaseRuns) {
     // switch: wait for this process to be up before stopping it.
     const size_t starts = Count(killed.Log(), "node n started");
     NodeProcess& restarted = StartNode("n", config);
-    ASSERT_TRUE(WaitFor([&] { return Count(restarted.Log(), "node n started") > starts; },
-                        seconds(30)))
+    ASSERT_TRUE(
+        WaitFor([&] { return Count(restarted.Log(), "node n started") > starts; }, seconds(30)))
         << restarted.Log();
     ASSERT_TRUE(WaitFor([&] { return RunsOnly(data, version); }, seconds(60)))
         << RuntimeApp(data).dump() << AppState(data, kApp).dump() << restarted.Log();
@@ -272,9 +273,9 @@ TEST_F(NodeDeploy, AFullDiskFailsTheUpdateCleanlyAndTheRunningAppStays) {
       seconds(60)))
       << AppState(data, kApp).dump() << node.Log();
   // Each retry waits twice as long as the one before, up to max_backoff_s.
-  EXPECT_TRUE(WaitFor(
-      [&] { return node.Log().find("release 2 is retried in 4 s") != std::string::npos; },
-      seconds(30)))
+  EXPECT_TRUE(
+      WaitFor([&] { return node.Log().find("release 2 is retried in 4 s") != std::string::npos; },
+              seconds(30)))
       << node.Log();
   EXPECT_NE(node.Log().find("release 2 is retried in 2 s"), std::string::npos);
   EXPECT_EQ(node.Log().find("release 2 is retried in 8 s"), std::string::npos);

@@ -286,8 +286,8 @@ TEST_F(NodeE2e, PeerToPeerNodeEnrolledLateAnnouncesToTheTracker) {
   config_a["listen"] = "127.0.0.2:0";
   NodeProcess node_a, node_b;
   ASSERT_TRUE(node_a.Start(a, config_a));
-  ASSERT_TRUE(WaitFor([&] { return node_a.Log().find("enrolment") != std::string::npos; },
-                      seconds(15)))
+  ASSERT_TRUE(
+      WaitFor([&] { return node_a.Log().find("enrolment") != std::string::npos; }, seconds(15)))
       << node_a.Log();
   ASSERT_TRUE(tracker_.Start(dir_, repo_, port)) << "port " << port << " taken meanwhile";
   ASSERT_TRUE(WaitReady(a + "/data", 1, seconds(90))) << node_a.Log();

@@ -76,8 +76,8 @@ int NodeProcess::Stop() { return StopPid(pid_, SIGTERM); }
 
 int NodeProcess::WaitExit(std::chrono::milliseconds timeout) {
   int status = 0;
-  bool exited = pid_ > 0 && WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; },
-                                    timeout);
+  bool exited =
+      pid_ > 0 && WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
   if (!exited) return -1;
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -146,13 +146,18 @@ bool PublishImage(const std::string& dir, const std::string& repo, const std::st
 Json NodeConfigFor(const std::string& name, const std::string& data_dir,
                    const std::string& tracker_url, const std::string& root,
                    const std::string& app) {
-  return Json{
-      {"tracker_url", tracker_url},   {"enrolment_token", "fleet-token-for-tests-0123456789"},
-      {"device_name", name},          {"data_dir", data_dir},
-      {"root_of_trust", root},        {"apps", {app}},
-      {"transfer_mode", "http-only"}, {"refresh_interval_s", 1},
-      {"report_interval_s", 1},       {"log_level", "debug"},
-      {"deploy", false},              {"lan", {{"enabled", false}}}};
+  return Json{{"tracker_url", tracker_url},
+              {"enrolment_token", "fleet-token-for-tests-0123456789"},
+              {"device_name", name},
+              {"data_dir", data_dir},
+              {"root_of_trust", root},
+              {"apps", {app}},
+              {"transfer_mode", "http-only"},
+              {"refresh_interval_s", 1},
+              {"report_interval_s", 1},
+              {"log_level", "debug"},
+              {"deploy", false},
+              {"lan", {{"enabled", false}}}};
 }
 
 std::optional<CommandResult> EnterNetnsWithLoopbackMulticast() {

@@ -171,7 +171,8 @@ TEST_F(RuntimeE2eTest, RunOncePrintsTheOutputReturnsTheExitCodeAndLeavesNothing)
     const std::string base = "/sys/fs/cgroup/" + std::string(ctrl) + "/" + *parent;
     EXPECT_FALSE(std::filesystem::exists(base)) << base;
   }
-  EXPECT_TRUE(!std::filesystem::exists(state_ + "/run") || std::filesystem::is_empty(state_ + "/run"));
+  EXPECT_TRUE(!std::filesystem::exists(state_ + "/run") ||
+              std::filesystem::is_empty(state_ + "/run"));
 }
 
 // The cgroup entries of one /proc/<pid>/cgroup fact ("h:ctrl:path;..."),
@@ -195,10 +196,10 @@ TEST_F(RuntimeE2eTest, InitAndAppAreInTheContainersV1Cgroups) {
   if (!std::filesystem::exists("/sys/fs/cgroup/memory/tasks")) {
     GTEST_SKIP() << "no cgroup v1 memory hierarchy on this host";
   }
-  ASSERT_EQ(Deploy(BaseSpec("cg", {"/bin/sh", "-c", "/probe cgroups; exec /probe tick idle 1000"}),
-                   "r1")
-                .exit_code,
-            0)
+  ASSERT_EQ(
+      Deploy(BaseSpec("cg", {"/bin/sh", "-c", "/probe cgroups; exec /probe tick idle 1000"}), "r1")
+          .exit_code,
+      0)
       << Logs("cg");
   ASSERT_TRUE(WaitForLog("cg", "cgroup_self=")) << Logs("cg");
   auto f = ParseFacts(Logs("cg"));

@@ -1,11 +1,10 @@
 // Device accounting: every byte a device receives lands in exactly one class
 // (origin, own LAN, other sites' peers), decided by where it came from.
-#include "sim/device_accounting.h"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
+#include "sim/device_accounting.h"
 #include "sim/network_run.h"
 #include "tests/sim/sim_test_util.h"
 #include "tests/test_util.h"
@@ -49,8 +48,8 @@ TEST(DeviceAccountingTest, ClassifiesBySource) {
   for (const Source& source : sources) {
     // Re-installing zeroes every counter.
     ASSERT_TRUE(InstallDeviceAccounting(me, "10.1.0.0/24", Topology::CloudAddress()).ok());
-    auto probe = RunUdpProbe(source.ns, me, Topology::DeviceAddress(0, 0), kDatagrams, 200,
-                             kPayload, dir);
+    auto probe =
+        RunUdpProbe(source.ns, me, Topology::DeviceAddress(0, 0), kDatagrams, 200, kPayload, dir);
     ASSERT_EQ(probe.sender_exit, 0) << source.ns;
     auto traffic = ReadDeviceAccounting(me);
     ASSERT_TRUE(traffic.ok()) << traffic.status().ToString();

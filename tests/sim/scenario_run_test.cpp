@@ -76,9 +76,8 @@ std::vector<std::string> CgroupParentsOf(const std::string& id) {
   std::vector<std::string> out;
   for (int site = 1; site <= 3; ++site) {
     for (int device = 0; device < 3; ++device) {
-      std::string state_dir = "/run/flotilla-sim/" + id + "/nodes/site-" +
-                              std::to_string(site) + "-d" + std::to_string(device) +
-                              "/data/runtime";
+      std::string state_dir = "/run/flotilla-sim/" + id + "/nodes/site-" + std::to_string(site) +
+                              "-d" + std::to_string(device) + "/data/runtime";
       out.push_back("flotilla-" + Digest::Of(state_dir).Hex().substr(0, 12));
     }
   }
@@ -132,17 +131,16 @@ class ScenarioRunTest : public ::testing::Test {
   // Runs a scenario to its end; returns its report. kFirst: the fleet gets
   // busybox-v1; kUpgrade: it holds v1 and gets v2 (every layer changed a
   // little: deltas).
-  Json Run(const std::string& name, bool nat, const std::string& strategy,
-           int time_limit_s = 180, Release release = Release::kFirst) {
+  Json Run(const std::string& name, bool nat, const std::string& strategy, int time_limit_s = 180,
+           Release release = Release::kFirst) {
     std::string scenario = dir_ + "/" + name + ".json";
     const bool upgrade = release == Release::kUpgrade;
-    EXPECT_TRUE(
-        WriteFileAtomic(scenario,
-                        ScenarioJson(name, images_ + (upgrade ? "/busybox-v2" : "/busybox-v1") +
-                                               ".oci.tar",
-                                     nat, strategy, time_limit_s,
-                                     upgrade ? images_ + "/busybox-v1.oci.tar" : ""))
-            .ok());
+    EXPECT_TRUE(WriteFileAtomic(
+                    scenario,
+                    ScenarioJson(
+                        name, images_ + (upgrade ? "/busybox-v2" : "/busybox-v1") + ".oci.tar", nat,
+                        strategy, time_limit_s, upgrade ? images_ + "/busybox-v1.oci.tar" : ""))
+                    .ok());
     std::string out = dir_ + "/" + name;
     auto r = RunShell(BinaryPath("flotilla-sim") + " run --quiet --out " + out + " " + scenario);
     EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -215,8 +213,9 @@ TEST_F(ScenarioRunTest, UpgradeTakesTheDeltaOncePerSiteAndBeatsHttpFull) {
   }
   ASSERT_EQ(site_from_origin.size(), 3u);
   for (const auto& [site, bytes] : site_from_origin) {
-    EXPECT_LE(bytes, 1.3 * delta) << site << ": one device pulls the delta, the others take it "
-                                             "over the LAN";
+    EXPECT_LE(bytes, 1.3 * delta) << site
+                                  << ": one device pulls the delta, the others take it "
+                                     "over the LAN";
   }
   Json baseline = Run("small-upgrade-http-full", /*nat=*/true, "http-full", 240, Release::kUpgrade);
   ExpectConverged(baseline);
@@ -252,8 +251,8 @@ TEST_F(ScenarioRunTest, WithoutNatPeersAcrossSitesRelieveTheOrigin) {
 
 TEST_F(ScenarioRunTest, CtrlCReportsAndLeavesNothing) {
   std::string scenario = dir_ + "/ctrlc.json";
-  ASSERT_TRUE(WriteFileAtomic(scenario, ScenarioJson("ctrlc", images_ + "/busybox-v1.oci.tar",
-                                                     true, "flotilla"))
+  ASSERT_TRUE(WriteFileAtomic(scenario, ScenarioJson("ctrlc", images_ + "/busybox-v1.oci.tar", true,
+                                                     "flotilla"))
                   .ok());
   Background run = Background::Start(
       {BinaryPath("flotilla-sim"), "run", "--out", dir_ + "/ctrlc", scenario}, dir_ + "/ctrlc.log");
@@ -276,9 +275,9 @@ TEST_F(ScenarioRunTest, SigkillThenCleanLeavesNothing) {
   ASSERT_TRUE(WriteFileAtomic(scenario, ScenarioJson("killed", images_ + "/busybox-v1.oci.tar",
                                                      true, "flotilla"))
                   .ok());
-  Background run = Background::Start(
-      {BinaryPath("flotilla-sim"), "run", "--out", dir_ + "/killed", scenario},
-      dir_ + "/killed.log");
+  Background run =
+      Background::Start({BinaryPath("flotilla-sim"), "run", "--out", dir_ + "/killed", scenario},
+                        dir_ + "/killed.log");
   ASSERT_TRUE(run.WaitForOutput("devices have it", 60)) << run.Output();
   const std::string id = RunIdIn(run.Output());
   ASSERT_TRUE(WaitForMonitors(id, 2, 120)) << run.Output();

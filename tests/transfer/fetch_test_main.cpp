@@ -3,7 +3,8 @@
 //
 //   flotilla-fetch-test --data DIR --listen 127.0.0.2:0 --torrents REPO/torrents
 //       [--tracker URL --passkey P] [--web-seed URL] [--down B/s] [--up B/s]
-//       [--no-lsd] [--stall S (LAN follower too)] [--no-origin] [--origin-cap B/s] [--peer IP:PORT]...
+//       [--no-lsd] [--stall S (LAN follower too)] [--no-origin] [--origin-cap B/s] [--peer
+//       IP:PORT]...
 //       [--exit-when-complete] [--max-seconds S]
 //       --artifact sha256:HEX,LENGTH,INFOHASH_HEX ...
 //
@@ -81,8 +82,7 @@ bool ParseArgs(int argc, char** argv, Args& args) {
       o.origin.stall_seconds = std::atof(next().c_str());
       o.origin.lan_follower_stall_seconds = o.origin.stall_seconds;
       o.origin.stagger_seconds = 0;  // the test chose the wait
-    }
-    else if (flag == "--no-origin")
+    } else if (flag == "--no-origin")
       o.origin.disabled = true;
     else if (flag == "--origin-cap")
       o.origin.origin_rate_limit = std::atoi(next().c_str());
