@@ -12,7 +12,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libseccomp-dev
   libssl-dev
   # tools used by tests, the demo and the benchmarks
-  openssl zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc
+  # (time: /usr/bin/time measures peak memory in a test and bench/delta)
+  openssl zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc time
   busybox-static umoci skopeo iproute2 iptables nftables python3-libtorrent
   runc wrk hyperfine gnuplot-nox chromium e2fsprogs
   # systemd-analyze verify of the node's unit file
