@@ -11,13 +11,13 @@ namespace flotilla::node {
 // run when one of them was chosen (checked in order after parsing).
 using CommandAction = std::function<int()>;
 
-// `flotilla-node tuf ...`: the TUF client (metadata issue).
+// `flotilla-node tuf ...`: the TUF client (docs/tuf-client.md).
 CommandAction RegisterTufCommands(CLI::App& app);
-// `flotilla-node store ...`: the layer store (layer store issue).
+// `flotilla-node store ...`: the layer store (docs/layerstore.md).
 CommandAction RegisterStoreCommands(CLI::App& app);
-// `flotilla-node app ...`: the container runtime, driven directly (runtime issue).
+// `flotilla-node app ...`: the container runtime, driven directly (docs/runtime.md).
 CommandAction RegisterAppCommands(CLI::App& app);
-// `flotilla-node run --config FILE`: the daemon (node issue, docs/node.md).
+// `flotilla-node run --config FILE`: the daemon (docs/node.md).
 CommandAction RegisterRunCommand(CLI::App& app);
 // `flotilla-node status|apps|logs|update|rollback`: the control API's clients
 // (node/control/, docs/node.md "Control API").

@@ -7,7 +7,7 @@
 // single step of a container start. Two ways around it:
 // - cgroup v1: a single-threaded process moving itself through the v1
 //   `tasks` file (writing "0") needs no such lock (kernel 6.1 and later;
-//   older kernels take it and are merely as slow as before);
+//   older kernels take the lock, at the usual cost);
 // - cgroup v2: clone3(CLONE_INTO_CGROUP) creates the process inside its
 //   cgroup from the start (kernel 5.7 and later); where clone3 is missing
 //   (older kernels, qemu-user) the process moves itself through

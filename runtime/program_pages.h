@@ -8,7 +8,7 @@ namespace flotilla::runtime {
 // monitor and its init then map only what their wait loops touch again.
 // The pages stay in the page cache (shared by every monitor), but pages no
 // process maps are the first the kernel reclaims on a 512 MB device, and
-// each process's RSS no longer counts start-up code (JSON parsing, rootfs
+// each process's RSS leaves out start-up code (JSON parsing, rootfs
 // set-up) it will not run again. Free heap pages go back too. Read-only mappings with private
 // changes (relocated data made read-only after start, RELRO) are left alone, as is everything
 // writable. Best effort: any failure leaves the mappings as they were.

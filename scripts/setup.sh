@@ -16,6 +16,8 @@ packages=(
   openssl zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc time
   busybox-static umoci skopeo iproute2 iptables nftables python3-libtorrent
   runc wrk hyperfine gnuplot-nox chromium e2fsprogs
+  # the tree's own checks (scripts/check-format.sh, scripts/check-architecture.py)
+  clang-format python3
   # systemd-analyze verify of the node's unit file
   systemd
   # baselines of bench/tracker-load (BitTorrent tracker, static file server)

@@ -10,10 +10,10 @@ namespace flotilla::tracker {
 // parsing; the action returns -1 when none of its subcommands was chosen.
 using CommandAction = std::function<int()>;
 
-// `flotilla-tracker image ...`: import and inspect images (layer store issue).
+// `flotilla-tracker image ...`: import and inspect images (docs/layerstore.md).
 CommandAction RegisterImageCommands(CLI::App& app);
 
-// `flotilla-tracker serve` and `flotilla-tracker artifact add` (tracker service issue).
+// `flotilla-tracker serve` and `flotilla-tracker artifact add` (docs/tracker.md).
 CommandAction RegisterServeCommands(CLI::App& app);
 
 CommandAction RegisterReleaseCommands(CLI::App& app);

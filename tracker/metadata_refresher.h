@@ -2,7 +2,7 @@
 //
 // TUF timestamp metadata expires quickly (hours to a day), so a running
 // tracker must re-sign it before it expires. The signing lives in the
-// metadata module (issue 4); `serve` only owns the timer: RefreshSchedule
+// metadata module; `serve` only owns the timer: RefreshSchedule
 // calls MetadataRefresher::Refresh through a core/clock.h Executor, first at
 // Start() and then whenever the refresher asks to run again. The refresher
 // writes files into <repo>/metadata/ atomically (core/file_io.h), and the

@@ -58,7 +58,7 @@ struct NodeConfig {
   uint32_t stall_timeout_s = 120;
   std::string log_level = "info";
   LanConfig lan;
-  // Deployment (issue 10): run each ready release in the built-in runtime.
+  // Run each ready release in the built-in runtime.
   // false: fetch and verify only (the simulation's transfer-only runs).
   bool deploy = true;
   uint32_t keep_releases = 2;      // releases kept per app (running + previous)

@@ -60,7 +60,7 @@ Result<NodeState> LoadNodeState(const std::string& path) {
       a.bytes_from_peers = value.at("bytes_from_peers").get<uint64_t>();
       a.bytes_from_origin = value.at("bytes_from_origin").get<uint64_t>();
       a.last_error = value.at("last_error").get<std::string>();
-      // Added with deployment (issue 10): absent in older files.
+      // Optional: a file without them loads with nothing running or kept.
       a.running_release = value.value("running_release", uint64_t{0});
       a.previous_release = value.value("previous_release", uint64_t{0});
       for (const auto& k : value.value("kept", Json::array())) {

@@ -1,4 +1,4 @@
-// The node daemon's deployment, end to end (issue 10): the real tracker and
+// The node daemon's deployment, end to end: the real tracker and
 // real flotilla-node daemons on loopback, apps running in the built-in
 // runtime from published images; upgrades by delta, a bad release rolled
 // back everywhere, the node SIGKILLed at every step of a deployment, and a

@@ -169,9 +169,9 @@ class ScenarioRunTest : public ::testing::Test {
 };
 std::string ScenarioRunTest::images_;
 
-// Issue #6's bars with NAT on every site: per-site WAN <= 1.3x the release
+// The fleet's bars with NAT on every site: per-site WAN <= 1.3x the release
 // (one copy per site, the rest from LAN neighbours) and origin egress
-// <= 1.3x (sites x release), both asserted as asked (measured with the origin
+// <= 1.3x (sites x release), both asserted (measured with the origin
 // token: 1.08x per site, 3.30-3.33 copies). The http-full baseline of a first
 // install is the upgrade test's (below) to compare: here it could move at
 // most 3x flotilla's bytes, one copy per device against one per site, less
@@ -193,7 +193,7 @@ TEST_F(ScenarioRunTest, SmallFleetConvergesSharingOverTheLan) {
       << report["summary"].dump();
 }
 
-// Issue #6's baseline bar, on an upgrade: http-full moves >= 3x flotilla's
+// The baseline bar, on an upgrade: http-full moves >= 3x flotilla's
 // WAN bytes (measured 89x: 41.8 MB against 0.47 MB), flotilla sending each
 // site the delta once (73 KB; its neighbours take it over the LAN) where
 // http-full sends every device the full layers. A site's WAN carries more
@@ -227,7 +227,7 @@ TEST_F(ScenarioRunTest, UpgradeTakesTheDeltaOncePerSiteAndBeatsHttpFull) {
             3 * report["summary"]["wan_rx_bytes"].get<double>());
 }
 
-// Issue #6's bar without NAT: sites reach each other, so peers across sites
+// The bar without NAT: sites reach each other, so peers across sites
 // relieve the origin: origin egress <= 2x the release (measured 1.36x: the
 // first device of the fleet pulls it, the other sites take it from there).
 // Link locality keeps each site at about one WAN copy: a device behind a LAN

@@ -1,4 +1,4 @@
-// Issue 9, "tracker down": pieces from a neighbour while the tracker is
+// "Tracker down": pieces from a neighbour while the tracker is
 // down. Real flotilla-tracker and flotilla-node processes in a private
 // network namespace (so LSD's and the beacons' multicast on its loopback are
 // the test's own). Node A fetches a release from the tracker; the tracker is
