@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails when clang-format (the repository's .clang-format) would change any
-# tracked .cpp or .h file, naming each file and line. Fix with
+# .cpp or .h file git tracks or would add (outside a checkout: every one under
+# ROOT but build*/), naming each file and line. Fix with
 #   clang-format -i FILE
 # Usage: scripts/check-format.sh [ROOT]
 set -euo pipefail

@@ -1,6 +1,6 @@
 // A lower bound for a scenario's T95 (the time until 95% of all devices run
 // the release): what no distribution strategy can beat on that topology.
-// The derivation, with the city scenario's figures, is in docs/sim-city.md.
+// The derivation, worked on the city scenario, is in docs/sim.md, "A lower bound for T95".
 //
 // Bytes: a device needs, for every layer of the release that the previous
 // release lacks, the smallest artifact that rebuilds it from what it holds

@@ -175,7 +175,7 @@ std::string ScenarioRunTest::images_;
 // token: 1.08x per site, 3.30-3.33 copies). The http-full baseline of a first
 // install is the upgrade test's (below) to compare: here it could move at
 // most 3x flotilla's bytes, one copy per device against one per site, less
-// flotilla's per-device polling (measured 2.94x, docs/sim.md "Measured").
+// flotilla's per-device polling (measured 2.94x, docs/bench/sim-small.md).
 TEST_F(ScenarioRunTest, SmallFleetConvergesSharingOverTheLan) {
   Json report = Run("small", /*nat=*/true, "flotilla");
   ExpectConverged(report);
