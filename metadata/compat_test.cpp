@@ -1,0 +1,134 @@
+// Devices in the field run 0.1.0. Two properties keep them working:
+//  1. the trusted-state directory 0.1.0 wrote (tuf/ in a node's data
+//     directory) is read by this client, which refreshes from it;
+//  2. for an ed25519-only repository, the repository writer produces exactly
+//     the bytes 0.1.0 produced (and so 0.1.0 clients read what it writes).
+// metadata/testdata/tuf-0.1.0/ was written by the 0.1.0 code (no release tag
+// exists; commit b3bfcca, project version 0.1.0, whose metadata format is what
+// the 0.1.0 packages carry) running WriteCompatScenario below: fixed seeds, a
+// fixed clock, release 1 published, a 0.1.0 client initialised and refreshed.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/file_io.h"
+#include "metadata/release.h"
+#include "metadata/repository.h"
+#include "metadata/tuf_client.h"
+#include "metadata/tuf_time.h"
+
+namespace flotilla::metadata {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kFixture = std::string(FLOTILLA_SOURCE_DIR) + "/metadata/testdata/tuf-0.1.0";
+// When the fixture was written (its metadata expires relative to this).
+constexpr char kFixtureTime[] = "2026-12-01T08:00:00Z";
+
+WallTime FixtureTime() { return ParseTufTime(kFixtureTime).value(); }
+
+Ed25519PrivateKey FixtureKey(RoleType role) {
+  return Ed25519PrivateKey::FromSeed(
+             Digest::Of("flotilla 0.1.0 fixture " + std::string(RoleName(role))).bytes())
+      .value();
+}
+
+KeyRing FixtureRing() {
+  KeyRing ring;
+  for (RoleType role : kAllRoles) ring.Add(FixtureKey(role));
+  return ring;
+}
+
+Release FixtureRelease(uint64_t version) {
+  Release r;
+  r.app = "kiosk";
+  r.version = version;
+  r.image.manifest = Digest::Of("manifest " + std::to_string(version));
+  r.image.config = Digest::Of("config " + std::to_string(version));
+  r.image.platform = "linux/arm64";
+  r.image.layers = {{Digest::Of("layer " + std::to_string(version)), 4096}};
+  r.artifacts = {{Digest::Of("layer " + std::to_string(version)),
+                  ArtifactKind::kFull,
+                  {},
+                  Digest::Of("artifact " + std::to_string(version)),
+                  1024,
+                  Digest::Of("torrent " + std::to_string(version)).bytes(),
+                  "zstd"}};
+  r.app_spec = Json{{"command", {"/kiosk"}}, {"restart", "always"}};
+  return r;
+}
+
+// The scenario the fixture records: <out>/repository (the tracker's side) and
+// <out>/tuf (a device's trusted state after one refresh).
+void WriteCompatScenario(const std::string& out) {
+  FakeClock clock(FixtureTime());
+  std::map<RoleType, RoleKeyConfig> roles;
+  for (RoleType role : kAllRoles) roles[role] = {{FixtureKey(role).public_key()}, 1};
+  auto repo = Repository::Create(out + "/repository", roles, FixtureRing(), clock);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  ASSERT_TRUE(PublishRelease(**repo, FixtureRelease(1), FixtureRing()).ok());
+  auto root = ReadTextFileBounded(out + "/repository/metadata/1.root.json", 1 << 20);
+  ASSERT_TRUE(root.ok());
+  ASSERT_TRUE(TufClient::Initialize(out + "/tuf", *root).ok());
+  DirectoryRemote remote(out + "/repository/metadata", out + "/repository/targets");
+  auto client = TufClient::Open(out + "/tuf", remote, clock);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->Refresh().ok());
+}
+
+std::map<std::string, std::string> FilesUnder(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    files[fs::relative(entry.path(), dir)] = ReadTextFileBounded(entry.path(), 1 << 20).value();
+  }
+  return files;
+}
+
+class Compat010Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    temp_ = fs::temp_directory_path() / ("flotilla-compat-" + std::to_string(::getpid()));
+    fs::remove_all(temp_);
+    fs::create_directories(temp_);
+  }
+  void TearDown() override { fs::remove_all(temp_); }
+  std::string temp_;
+};
+
+TEST_F(Compat010Test, Ed25519RepositoryBytesAreWhat010Wrote) {
+  ASSERT_TRUE(fs::exists(kFixture + "/repository/metadata/1.root.json"));
+  WriteCompatScenario(temp_);
+  auto expected = FilesUnder(kFixture);
+  auto actual = FilesUnder(temp_);
+  ASSERT_FALSE(expected.empty());
+  EXPECT_EQ(actual.size(), expected.size());
+  for (const auto& [name, bytes] : expected) {
+    auto it = actual.find(name);
+    ASSERT_NE(it, actual.end()) << name << " is no longer written";
+    EXPECT_EQ(it->second, bytes) << name << " differs from what 0.1.0 wrote";
+  }
+}
+
+TEST_F(Compat010Test, TrustedStateOf010TakesTheNextRelease) {
+  fs::copy(kFixture, temp_, fs::copy_options::recursive);
+  FakeClock clock(FixtureTime() + std::chrono::hours(2));
+  auto repo = Repository::Open(temp_ + "/repository", clock);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  ASSERT_TRUE(PublishRelease(**repo, FixtureRelease(2), FixtureRing()).ok());
+  DirectoryRemote remote(temp_ + "/repository/metadata", temp_ + "/repository/targets");
+  auto client = TufClient::Open(temp_ + "/tuf", remote, clock);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  ASSERT_TRUE((*client)->Refresh().ok());
+  auto releases = LatestReleases(*(*client)->targets());
+  ASSERT_TRUE(releases.ok());
+  EXPECT_EQ(releases->at("kiosk").version, 2u);
+  auto info = (*client)->GetTargetInfo(ReleaseTargetName("kiosk", 2));
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  auto got = (*client)->DownloadTarget(*info, temp_ + "/downloads");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+}
+
+}  // namespace
+}  // namespace flotilla::metadata
