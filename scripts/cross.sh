@@ -48,8 +48,8 @@ dev_packages=(libtorrent-rasterbar-dev libboost-dev libboost-system-dev libsodiu
 # The programs and the unit-test binaries of every module (the end-to-end
 # tests in tests/ drive the programs as real processes and are not built).
 targets=(flotilla-node flotilla-node-full flotilla-monitor flotilla-tracker core_test metadata_test
-  layerstore_test delta_codec_test runtime_test tracker_test tracker_publish_test
-  transfer_unit_test sim_unit_test)
+  layerstore_test delta_codec_test runtime_test http_test tracker_announce_test
+  tracker_storage_test tracker_publish_test tracker_service_test transfer_unit_test sim_unit_test)
 
 log() { printf '== cross: %s\n' "$*"; }
 # make_rootfs ARCH DIR [PACKAGES...]

@@ -1,0 +1,46 @@
+// What a request handler answers: a status, headers and either a small body
+// in memory or a byte range of a file streamed from disk.
+#pragma once
+
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "http/file_range_body.h"
+
+namespace flotilla::http {
+
+// Beast's status codes, header fields and methods, as http::status etc.
+using boost::beast::http::field;
+using boost::beast::http::status;
+using boost::beast::http::verb;
+
+struct Reply {
+  http::status status = http::status::ok;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;                               // used when `file` is empty
+  std::optional<FileRangeBody::value_type> file;  // streamed instead of `body`
+  bool close_connection = false;                  // answer, then close
+
+  static Reply Text(http::status status, std::string text) {
+    Reply r;
+    r.status = status;
+    r.body = std::move(text);
+    if (!r.body.empty() && r.body.back() != '\n') r.body += '\n';
+    return r;
+  }
+  static Reply Typed(http::status status, std::string type, std::string body) {
+    Reply r;
+    r.status = status;
+    r.content_type = std::move(type);
+    r.body = std::move(body);
+    return r;
+  }
+};
+
+}  // namespace flotilla::http

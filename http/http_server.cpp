@@ -1,0 +1,295 @@
+#include "http/http_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <type_traits>
+
+namespace flotilla::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+struct ServerShared {
+  ServerOptions options;
+  Handler handler;
+  int open_connections = 0;
+  std::unique_ptr<asio::ssl::context> tls;
+};
+
+bool IsHttpProtocolError(const beast::error_code& ec) {
+  return ec.category() == beast::error_code(beast::http::error::bad_target).category();
+}
+
+// What to answer when reading a request failed; nullopt: just close.
+std::optional<Reply> ReplyForReadError(const beast::error_code& ec) {
+  if (ec == beast::http::error::header_limit) {
+    return Reply::Text(status::request_header_fields_too_large, "headers too large");
+  }
+  if (ec == beast::http::error::body_limit) {
+    return Reply::Text(status::payload_too_large, "body too large");
+  }
+  if (ec == beast::http::error::end_of_stream || ec == beast::http::error::partial_message ||
+      ec == beast::error::timeout || !IsHttpProtocolError(ec)) {
+    return std::nullopt;  // the client left, stalled, or the transport failed
+  }
+  return Reply::Text(status::bad_request, "malformed request");
+}
+
+void ApplyHeaders(const Reply& reply, const std::string& server_name, beast::http::fields& fields) {
+  fields.set(field::server, server_name);
+  fields.set(field::content_type, reply.content_type);
+  for (const auto& [name, value] : reply.headers) fields.set(name, value);
+}
+
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Stream stream, std::shared_ptr<ServerShared> shared, RequestContext context)
+      : stream_(std::move(stream)),
+        shared_(std::move(shared)),
+        context_(context),
+        // Room for a full head at the limit, so that a large head fails with
+        // header_limit (431), not with a buffer overflow.
+        buffer_(shared_->options.max_header_bytes + (16 << 10)) {}
+  ~Session() { --shared_->open_connections; }
+
+  void Start() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      Tcp().expires_after(shared_->options.read_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (!ec) self->ReadRequest();
+                              });
+    } else {
+      ReadRequest();
+    }
+  }
+
+ private:
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->header_limit(shared_->options.max_header_bytes);
+    parser_->body_limit(shared_->options.max_body_bytes);
+    Tcp().expires_after(shared_->options.read_timeout);
+    beast::http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  // A client that sent "Expect: 100-continue" (curl does for bodies over
+  // 1 KiB) waits for a 100 before sending its body; the deadline set in
+  // ReadRequest keeps running across both halves.
+  void OnHeader(beast::error_code ec) {
+    if (ec || parser_->is_done()) return OnRead(ec);
+    auto expect = parser_->get().find(field::expect);
+    if (expect == parser_->get().end() || !beast::iequals(expect->value(), "100-continue")) {
+      return ReadBody();
+    }
+    auto go_on = std::make_shared<beast::http::response<beast::http::empty_body>>(
+        status::continue_, parser_->get().version());
+    auto& ref = *go_on;
+    beast::http::async_write(
+        stream_, ref, [self = this->shared_from_this(), go_on](beast::error_code ec, size_t) {
+          if (ec) return self->Close();
+          self->ReadBody();
+        });
+  }
+
+  void ReadBody() {
+    beast::http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) {
+      if (auto reply = ReplyForReadError(ec)) return Send(std::move(*reply), 11, false);
+      return Close();
+    }
+    Request request = parser_->release();
+    const bool keep_alive = request.keep_alive();
+    const unsigned version = request.version();
+    Reply reply = shared_->handler(request, context_);
+    Send(std::move(reply), version, keep_alive);
+  }
+
+  void Send(Reply reply, unsigned version, bool keep_alive) {
+    keep_alive = keep_alive && !reply.close_connection;
+    if (reply.file) {
+      auto res = std::make_shared<beast::http::response<FileRangeBody>>(reply.status, version);
+      ApplyHeaders(reply, shared_->options.server_name, res->base());
+      res->body() = std::move(*reply.file);
+      res->keep_alive(keep_alive);
+      res->prepare_payload();
+      return Write(std::move(res), !keep_alive);
+    }
+    auto res =
+        std::make_shared<beast::http::response<beast::http::string_body>>(reply.status, version);
+    ApplyHeaders(reply, shared_->options.server_name, res->base());
+    res->body() = std::move(reply.body);
+    res->keep_alive(keep_alive);
+    res->prepare_payload();
+    Write(std::move(res), !keep_alive);
+  }
+
+  template <class Message>
+  void Write(std::shared_ptr<Message> message, bool close_after) {
+    Tcp().expires_after(shared_->options.write_timeout);
+    auto& ref = *message;
+    beast::http::async_write(stream_, ref,
+                             [self = this->shared_from_this(), message = std::move(message),
+                              close_after](beast::error_code ec, size_t) {
+                               if (ec || close_after) return self->Close();
+                               self->ReadRequest();
+                             });
+  }
+
+  void Close() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      Tcp().expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+    } else {
+      beast::error_code ignored;
+      Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  Stream stream_;
+  std::shared_ptr<ServerShared> shared_;
+  RequestContext context_;
+  beast::flat_buffer buffer_;
+  std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
+};
+
+// Accepts connections until stopped; each becomes a Session.
+class AcceptLoop : public std::enable_shared_from_this<AcceptLoop> {
+ public:
+  AcceptLoop(asio::io_context& io, std::shared_ptr<ServerShared> shared)
+      : io_(io), acceptor_(io), retry_timer_(io), shared_(std::move(shared)) {}
+
+  Status Bind() {
+    try {
+      auto address = asio::ip::make_address(shared_->options.address);
+      tcp::endpoint endpoint(address, shared_->options.port);
+      acceptor_.open(endpoint.protocol());
+      acceptor_.set_option(asio::socket_base::reuse_address(true));
+      acceptor_.bind(endpoint);
+      acceptor_.listen(asio::socket_base::max_listen_connections);
+      port_ = acceptor_.local_endpoint().port();
+    } catch (const std::exception& e) {
+      return Unavailable("listen on " + shared_->options.address + ":" +
+                         std::to_string(shared_->options.port) + ": " + e.what());
+    }
+    return Status::Ok();
+  }
+
+  void Accept() {
+    acceptor_.async_accept(
+        io_, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
+          if (ec) {  // e.g. out of file descriptors: back off instead of spinning
+            spdlog::warn("accept failed: {}", ec.message());
+            self->retry_timer_.expires_after(std::chrono::milliseconds(100));
+            self->retry_timer_.async_wait([self](beast::error_code) { self->Accept(); });
+            return;
+          }
+          self->Admit(std::move(socket));
+          self->Accept();
+        });
+  }
+
+  void Stop() {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    retry_timer_.cancel();
+  }
+
+  uint16_t port() const { return port_; }
+
+ private:
+  void Admit(tcp::socket socket) {
+    if (shared_->open_connections >= shared_->options.max_connections) {
+      beast::error_code ignored;
+      socket.close(ignored);  // over the cap: refuse rather than queue
+      return;
+    }
+    beast::error_code ec;
+    auto endpoint = socket.remote_endpoint(ec);
+    if (ec) return;
+    RequestContext context;
+    context.remote = endpoint.address();
+    context.tls = shared_->tls != nullptr;
+    ++shared_->open_connections;
+    if (shared_->tls) {
+      std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), *shared_->tls), shared_,
+                                           context)
+          ->Start();
+    } else {
+      std::make_shared<Session<PlainStream>>(PlainStream(std::move(socket)), shared_, context)
+          ->Start();
+    }
+  }
+
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer retry_timer_;
+  std::shared_ptr<ServerShared> shared_;
+  uint16_t port_ = 0;
+};
+
+Result<std::unique_ptr<asio::ssl::context>> MakeTlsContext(const TlsFiles& files) {
+  try {
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    ctx->use_certificate_chain_file(files.certificate_chain);
+    ctx->use_private_key_file(files.private_key, asio::ssl::context::pem);
+    return ctx;
+  } catch (const std::exception& e) {
+    // The message names the files and OpenSSL's reason, never key material.
+    return InvalidArgument("TLS certificate " + files.certificate_chain + " / key " +
+                           files.private_key + ": " + e.what());
+  }
+}
+
+class ServerImpl final : public Server {
+ public:
+  explicit ServerImpl(std::shared_ptr<AcceptLoop> loop) : loop_(std::move(loop)) {}
+  ~ServerImpl() override { loop_->Stop(); }
+  uint16_t port() const override { return loop_->port(); }
+  void StopAccepting() override { loop_->Stop(); }
+
+ private:
+  std::shared_ptr<AcceptLoop> loop_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Start(asio::io_context& io, const ServerOptions& options,
+                                              Handler handler) {
+  auto shared = std::make_shared<ServerShared>();
+  shared->options = options;
+  shared->handler = std::move(handler);
+  if (options.tls) {
+    ASSIGN_OR_RETURN(shared->tls, MakeTlsContext(*options.tls));
+  }
+  auto loop = std::make_shared<AcceptLoop>(io, shared);
+  RETURN_IF_ERROR(loop->Bind());
+  loop->Accept();
+  return std::unique_ptr<Server>(new ServerImpl(std::move(loop)));
+}
+
+}  // namespace flotilla::http

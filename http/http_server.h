@@ -1,0 +1,67 @@
+// An asynchronous HTTP/1.1 server on Boost.Beast, plain or TLS.
+//
+// Every read has a deadline (a slow client is dropped when it passes), header
+// and body sizes are bounded (431 / 413), malformed requests get 400 and the
+// connection is closed, and the number of open connections is capped (extra
+// ones are closed at once). Keep-alive is supported. All handlers run on the
+// thread that runs the io_context; the server itself starts no threads.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "http/http_reply.h"
+
+namespace flotilla::http {
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+struct TlsFiles {
+  std::string certificate_chain;  // PEM
+  std::string private_key;        // PEM
+};
+
+struct ServerOptions {
+  std::string server_name = "flotilla";  // the Server header of every reply
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0: the kernel picks; see Server::port()
+  std::optional<TlsFiles> tls;
+  // Time allowed for the TLS handshake, and for each request from the moment
+  // the server starts waiting for it (on a kept-alive connection: from the end
+  // of the previous response) until its last body byte.
+  Duration read_timeout = std::chrono::seconds(10);
+  Duration write_timeout = std::chrono::seconds(60);
+  uint32_t max_header_bytes = 8 << 10;
+  uint64_t max_body_bytes = 64 << 10;
+  int max_connections = 1024;
+};
+
+struct RequestContext {
+  boost::asio::ip::address remote;
+  bool tls = false;
+};
+
+using Handler = std::function<Reply(const Request&, const RequestContext&)>;
+
+class Server {
+ public:
+  // Binds and starts accepting on `io`. The handler runs on io's thread.
+  static Result<std::unique_ptr<Server>> Start(boost::asio::io_context& io,
+                                               const ServerOptions& options, Handler handler);
+  virtual ~Server() = default;
+  virtual uint16_t port() const = 0;
+  // Stops accepting; open connections finish their current exchange.
+  virtual void StopAccepting() = 0;
+};
+
+}  // namespace flotilla::http

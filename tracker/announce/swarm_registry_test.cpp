@@ -1,0 +1,104 @@
+#include "tracker/announce/swarm_registry.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace flotilla::tracker {
+namespace {
+
+AnnounceRequest Request(char peer, uint16_t port, std::optional<uint64_t> left = 100) {
+  AnnounceRequest r;
+  r.info_hash.fill(0x11);
+  r.peer_id = std::string(20, peer);
+  r.port = port;
+  r.left = left;
+  return r;
+}
+
+AnnouncerIdentity Who(const std::string& device, const std::string& ip, const std::string& site) {
+  return {device, IpAddress::Parse(ip).value(), site};
+}
+
+TEST(SwarmRegistry, ListsOtherPeersSameSiteFirstWithTheirLanAddress) {
+  FakeClock clock;
+  SwarmRegistry registry(clock, SwarmLimits{});
+  // Two devices behind the same NAT (203.0.113.5), one elsewhere, one labelled.
+  auto lan_peer = Request('a', 7001);
+  lan_peer.lan_ip = IpAddress::Parse("192.168.1.20").value();
+  ASSERT_TRUE(registry.Announce(Who("d1", "203.0.113.5", ""), lan_peer).ok());
+  ASSERT_TRUE(registry.Announce(Who("d2", "198.51.100.9", ""), Request('b', 7002)).ok());
+  ASSERT_TRUE(registry.Announce(Who("d3", "198.51.100.77", "shop"), Request('c', 7003, 0)).ok());
+
+  auto self = registry.Announce(Who("d4", "203.0.113.5", "shop"), Request('d', 7004));
+  ASSERT_TRUE(self.ok());
+  ASSERT_EQ(self->peers.size(), 3u);
+  // The first two are d1 (same public address) and d3 (same label), in either order.
+  std::set<uint16_t> near = {self->peers[0].port, self->peers[1].port};
+  EXPECT_EQ(near, (std::set<uint16_t>{7001, 7003}));
+  EXPECT_EQ(self->peers[2].port, 7002);
+  for (const auto& p : self->peers) {
+    if (p.port == 7001) {
+      EXPECT_EQ(p.address.ToString(), "192.168.1.20");
+    } else if (p.port == 7002) {
+      EXPECT_EQ(p.address.ToString(), "198.51.100.9");
+    }
+  }
+  EXPECT_EQ(self->complete, 1);
+  EXPECT_EQ(self->incomplete, 3);
+
+  // A peer of another site never sees d1's LAN address.
+  auto far = registry.Announce(Who("d2", "198.51.100.9", ""), Request('b', 7002));
+  for (const auto& p : far->peers) {
+    if (p.port == 7001) {
+      EXPECT_EQ(p.address.ToString(), "203.0.113.5");
+    }
+  }
+}
+
+TEST(SwarmRegistry, PeersExpireStopAndStayPerDevice) {
+  FakeClock clock;
+  SwarmRegistry registry(clock, SwarmLimits{.peer_ttl = std::chrono::seconds(60), .max_peers = 3});
+  ASSERT_TRUE(registry.Announce(Who("d1", "10.0.0.1", ""), Request('a', 1)).ok());
+  // The same peer_id from another device is a different entry.
+  ASSERT_TRUE(registry.Announce(Who("d2", "10.0.0.2", ""), Request('a', 2)).ok());
+  EXPECT_EQ(registry.peer_count(), 2u);
+
+  clock.Advance(std::chrono::seconds(61));
+  auto r = registry.Announce(Who("d3", "10.0.0.3", ""), Request('c', 3));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->peers.empty()) << "expired peers are not listed";
+  EXPECT_EQ(registry.peer_count(), 1u) << "expired peers are swept";
+
+  auto stop = Request('c', 3);
+  stop.event = AnnounceEvent::kStopped;
+  ASSERT_TRUE(registry.Announce(Who("d3", "10.0.0.3", ""), stop).ok());
+  EXPECT_EQ(registry.peer_count(), 0u);
+  EXPECT_EQ(registry.swarm_count(), 0u);
+}
+
+TEST(SwarmRegistry, RefusesNewPeersWhenFull) {
+  FakeClock clock;
+  SwarmRegistry registry(clock, SwarmLimits{.max_peers = 2});
+  ASSERT_TRUE(registry.Announce(Who("d1", "10.0.0.1", ""), Request('a', 1)).ok());
+  ASSERT_TRUE(registry.Announce(Who("d2", "10.0.0.2", ""), Request('b', 2)).ok());
+  auto full = registry.Announce(Who("d3", "10.0.0.3", ""), Request('c', 3));
+  EXPECT_EQ(full.status().code(), StatusCode::kResourceExhausted);
+  // Known peers keep announcing.
+  EXPECT_TRUE(registry.Announce(Who("d1", "10.0.0.1", ""), Request('a', 1)).ok());
+}
+
+TEST(SwarmRegistry, NumwantBoundsTheAnswer) {
+  FakeClock clock;
+  SwarmRegistry registry(clock, SwarmLimits{});
+  for (int i = 0; i < 30; ++i) {
+    auto req = Request(static_cast<char>('A' + i), static_cast<uint16_t>(1000 + i));
+    ASSERT_TRUE(registry.Announce(Who("d" + std::to_string(i), "10.0.0.1", ""), req).ok());
+  }
+  auto req = Request('z', 9);
+  req.numwant = 5;
+  EXPECT_EQ(registry.Announce(Who("dz", "10.0.0.9", ""), req)->peers.size(), 5u);
+}
+
+}  // namespace
+}  // namespace flotilla::tracker

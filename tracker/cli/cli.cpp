@@ -1,0 +1,76 @@
+#include "tracker/cli/cli.h"
+
+#include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/ed25519.h"
+#include "core/file_io.h"
+#include "core/version.h"
+#include "tracker/cli/commands.h"
+
+namespace flotilla::tracker {
+namespace {
+
+// Writes NAME (the 32-byte seed, mode 0600) and NAME.pub (hex public key).
+int Keygen(const std::string& out) {
+  auto parent = std::filesystem::path(out).parent_path();
+  if (!parent.empty()) {
+    if (Status st = CreateDirectories(parent.string(), 0700); !st.ok()) {
+      fmt::print(stderr, "keygen: {}\n", st.ToString());
+      return 1;
+    }
+  }
+  auto key = Ed25519PrivateKey::Generate();
+  if (Status st = key.SaveFile(out); !st.ok()) {
+    fmt::print(stderr, "keygen: {}\n", st.ToString());
+    return 1;
+  }
+  const std::string pub = key.public_key().Hex();
+  if (Status st = WriteFileAtomic(out + ".pub", pub + "\n", 0644); !st.ok()) {
+    fmt::print(stderr, "keygen: {}\n", st.ToString());
+    return 1;
+  }
+  fmt::print("wrote private key {} (mode 0600) and public key {}.pub\npublic key: {}\n", out, out,
+             pub);
+  return 0;
+}
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  CLI::App app{
+      "flotilla-tracker: signs releases, computes deltas, is the BitTorrent tracker and HTTP\n"
+      "origin for a fleet of devices, collects their reports and serves a fleet dashboard."};
+  app.set_version_flag("--version", std::string("flotilla-tracker ") + kVersion);
+  app.require_subcommand(0, 1);
+
+  std::string keygen_out;
+  auto* keygen =
+      app.add_subcommand("keygen",
+                         "Generate an Ed25519 signing key: OUT holds the 32-byte seed (mode 0600), "
+                         "OUT.pub its public key in hex. Never overwrites an existing key.");
+  keygen->add_option("out", keygen_out, "Path of the private key file to create")->required();
+
+  std::vector<CommandAction> groups = {RegisterImageCommands(app), RegisterServeCommands(app),
+                                       RegisterReleaseCommands(app), RegisterDeltaCommands(app)};
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (app.get_subcommands().empty()) {
+    std::fputs(app.help().c_str(), stderr);
+    return 2;
+  }
+  if (*keygen) return Keygen(keygen_out);
+  for (auto& run : groups) {
+    if (int rc = run(); rc >= 0) return rc;
+  }
+  return 1;
+}
+
+}  // namespace flotilla::tracker

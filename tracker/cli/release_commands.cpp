@@ -1,0 +1,181 @@
+// `flotilla-tracker init`, `publish` and `releases` (docs/publish.md).
+#include <fmt/core.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "core/bytes.h"
+#include "core/file_io.h"
+#include "tracker/cli/commands.h"
+#include "tracker/publish/publish.h"
+#include "tracker/publish/repo_init.h"
+#include "tracker/service/config.h"
+
+namespace flotilla::tracker {
+namespace {
+
+struct InitFlags {
+  std::string dir;
+  InitOptions options;
+};
+
+int RunInit(const InitFlags& flags) {
+  if (Status st = InitRepository(flags.dir, flags.options, SystemClock::Instance()); !st.ok()) {
+    fmt::print(stderr, "{}\n", st.ToString());
+    return 1;
+  }
+  const RepositoryLayout repo{flags.dir};
+  fmt::print("initialised tracker repository {}\n", flags.dir);
+  fmt::print("online keys (targets, snapshot, timestamp): {}/\n", KeysDir(repo));
+  if (flags.options.root_key_file.empty()) {
+    fmt::print("root key: {}: move it offline; neither publish nor serve needs it\n",
+               RoleKeyPath(repo, metadata::RoleType::kRoot));
+  } else {
+    fmt::print("root key: {} (not copied)\n", flags.options.root_key_file);
+  }
+  fmt::print("configuration: {} (public_url {})\n", ConfigPath(repo), flags.options.public_url);
+  return 0;
+}
+
+struct PublishFlags {
+  std::string config_file;
+  PublishRequest request;
+};
+
+// The repository and public URL: flags first, then the configuration file
+// (--config, else <repository>/tracker.json when it exists).
+Status ResolvePublishConfig(PublishFlags& flags) {
+  std::string path = flags.config_file;
+  if (path.empty() && !flags.request.repository.empty()) {
+    path = ConfigPath(RepositoryLayout{flags.request.repository});
+    if (ReadFileBounded(path, 1 << 20).status().code() == StatusCode::kNotFound) path.clear();
+  }
+  if (!path.empty()) {
+    ASSIGN_OR_RETURN(TrackerConfig config, LoadTrackerConfig(path));
+    if (flags.request.repository.empty()) flags.request.repository = config.repository;
+    if (flags.request.public_url.empty()) flags.request.public_url = config.public_url;
+  }
+  if (flags.request.repository.empty()) {
+    return InvalidArgument("no repository: give --repository or --config");
+  }
+  if (flags.request.public_url.empty()) {
+    return InvalidArgument(
+        "no public URL: give --public-url or set public_url in the configuration");
+  }
+  while (flags.request.public_url.ends_with('/')) flags.request.public_url.pop_back();
+  return Status::Ok();
+}
+
+int RunPublish(PublishFlags& flags) {
+  if (Status st = ResolvePublishConfig(flags); !st.ok()) {
+    fmt::print(stderr, "publish: {}\n", st.ToString());
+    return 2;
+  }
+  auto progress = [](const std::string& line) {
+    fmt::print("{}\n", line);
+    std::fflush(stdout);
+  };
+  auto outcome = PublishImage(flags.request, SystemClock::Instance(), progress);
+  if (!outcome.ok()) {
+    fmt::print(stderr, "{}\n", outcome.status().ToString());
+    return 1;
+  }
+  fmt::print("published {} release {} ({}): {} artifacts made, {} reused, {} deltas ({} skipped)\n",
+             outcome->release.app, outcome->release.version, outcome->target_name,
+             outcome->artifacts_made, outcome->artifacts_reused, outcome->deltas_made,
+             outcome->deltas_skipped);
+  return 0;
+}
+
+int RunReleases(const std::string& repository) {
+  auto releases = ListPublishedReleases(RepositoryLayout{repository});
+  if (!releases.ok()) {
+    fmt::print(stderr, "releases: {}\n", releases.status().ToString());
+    return 1;
+  }
+  if (releases->empty()) fmt::print("no releases published\n");
+  fmt::print("{:<24} {:>7} {:>6} {:>9} {:>12}  {}\n", "APP", "RELEASE", "LAYERS", "ARTIFACTS",
+             "BYTES", "IMAGE CONFIG");
+  for (const auto& [app, list] : *releases) {
+    for (const auto& release : list) {
+      uint64_t bytes = 0;
+      for (const auto& artifact : release.artifacts) bytes += artifact.length;
+      fmt::print("{:<24} {:>7} {:>6} {:>9} {:>12}  {}\n", app, release.version,
+                 release.image.layers.size(), release.artifacts.size(), bytes,
+                 release.image.config.ToString());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+namespace {
+
+CLI::App* AddInitCommand(CLI::App& app, InitFlags& flags) {
+  auto* init = app.add_subcommand(
+      "init", "Create a tracker repository: signing keys, root metadata, SQLite state, layout");
+  init->add_option("dir", flags.dir, "Repository directory to create (new or empty)")->required();
+  init->add_option("--root-key", flags.options.root_key_file,
+                   "Existing root key file (from keygen, e.g. offline); default: make one in "
+                   "DIR/keys/root.key")
+      ->check(CLI::ExistingFile);
+  init->add_option("--public-url", flags.options.public_url,
+                   "Base URL devices reach serve at (written to DIR/tracker.json)");
+  init->add_option("--listen", flags.options.listen, "serve's listen address:port");
+  return init;
+}
+
+CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
+  PublishRequest& request = flags.request;
+  auto* publish = app.add_subcommand(
+      "publish", "Import IMAGE, make artifacts and torrents, sign the next release of --app");
+  publish->add_option("--config", flags.config_file, "Tracker configuration file")
+      ->check(CLI::ExistingFile);
+  publish->add_option("--repository", request.repository,
+                      "Repository directory (default: from the configuration)");
+  publish->add_option("--public-url", request.public_url,
+                      "Base URL for announce and web seed URLs (default: from the configuration)");
+  publish->add_option("--app", request.app, "App name")->required();
+  publish->add_option("--spec", request.spec_path, "App spec (docs/app-spec.md)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  publish->add_option("--platform", request.platform, "os/arch[/variant] to take from an index");
+  publish->add_option("--select", request.select, "Which image of an archive holding several");
+  publish->add_option("--zstd-level", request.zstd_level, "zstd level of artifacts (1-19)")
+      ->check(CLI::Range(1, 19));
+  publish
+      ->add_option("--delta-releases", request.delta_releases,
+                   "Make delta artifacts from the app's last N releases (0: none)")
+      ->check(CLI::Range(0, 32))
+      ->capture_default_str();
+  publish->add_option("--delta-threads", request.delta_threads, "Threads per delta encoding")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+  publish
+      ->add_option("image", request.image_path,
+                   "docker save tarball, OCI layout directory or oci-archive")
+      ->required();
+  return publish;
+}
+
+}  // namespace
+
+CommandAction RegisterReleaseCommands(CLI::App& app) {
+  auto init_flags = std::make_shared<InitFlags>();
+  auto* init = AddInitCommand(app, *init_flags);
+  auto publish_flags = std::make_shared<PublishFlags>();
+  auto* publish = AddPublishCommand(app, *publish_flags);
+  auto releases_repository = std::make_shared<std::string>();
+  auto* releases = app.add_subcommand("releases", "List the published apps and releases");
+  releases->add_option("--repository", *releases_repository, "Repository directory")->required();
+
+  return [=] {
+    if (*init) return RunInit(*init_flags);
+    if (*publish) return RunPublish(*publish_flags);
+    if (*releases) return RunReleases(*releases_repository);
+    return -1;
+  };
+}
+
+}  // namespace flotilla::tracker

@@ -1,3 +1,0 @@
-#include "tracker/cli.h"
-
-int main(int argc, char** argv) { return flotilla::tracker::RunCli(argc, argv); }

@@ -1,0 +1,65 @@
+// `flotilla-tracker publish` and `releases` (docs/publish.md).
+//
+// PublishImage: validates the app spec (runtime/app_spec.h), imports the
+// image into the repository's layer store, makes a full artifact and torrent
+// for each layer no published release already carries, then signs the release
+// as the next version of the app: targets, snapshot and timestamp last. A
+// SIGKILL at any point leaves the previous release published and a re-run
+// completes (artifacts first, metadata last, each atomic; see publish_state.h).
+// Delta artifacts from the app's last K releases are made after the full ones
+// (docs/publish.md), the same way: complete on disk before they are signed.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/canonical_json.h"
+#include "core/clock.h"
+#include "core/status.h"
+#include "metadata/release.h"
+#include "tracker/publish/publish_artifacts.h"
+#include "tracker/storage/repository.h"
+
+namespace flotilla::tracker {
+
+struct PublishRequest {
+  std::string repository;  // the repository root (made by `init`)
+  std::string app;         // [a-z0-9][a-z0-9._-]{0,62}; must equal the spec's name
+  std::string spec_path;   // APP.json
+  std::string image_path;  // docker save tarball, OCI layout directory or oci-archive
+  std::string public_url;  // for the torrents' announce and web seed URLs
+  std::string platform;    // "os/arch[/variant]" to take from an index; empty: the host's
+  std::string select;      // which image of an archive holding several; empty: the only one
+  int piece_size = 256 << 10;
+  int zstd_level = 19;
+  // Delta artifacts (docs/delta.md): each new layer gets a delta from each of
+  // the last `delta_releases` releases of the app (0: none), kept only when
+  // smaller than `delta_max_ratio` x the layer's full artifact.
+  int delta_releases = 3;
+  double delta_max_ratio = 0.9;
+  int delta_threads = 2;
+};
+
+struct PublishOutcome {
+  metadata::Release release;
+  std::string target_name;  // apps/<app>/release-<version>.json
+  size_t artifacts_made = 0;
+  size_t artifacts_reused = 0;
+  size_t deltas_made = 0;
+  size_t deltas_skipped = 0;                // not smaller than delta_max_ratio x the full artifact
+  std::vector<std::string> recovery_notes;  // what an earlier crash left and was cleaned
+};
+
+// Reads and validates an app spec for `app`; returns its JSON as written.
+Result<Json> LoadAppSpec(const std::string& path, const std::string& app);
+
+Result<PublishOutcome> PublishImage(const PublishRequest& request, const Clock& clock,
+                                    const PublishProgressFn& progress);
+
+// Every release devices can see now (following timestamp.json), by app, in
+// version order.
+Result<std::map<std::string, std::vector<metadata::Release>>> ListPublishedReleases(
+    const RepositoryLayout& repo);
+
+}  // namespace flotilla::tracker

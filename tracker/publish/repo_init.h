@@ -1,0 +1,55 @@
+// A new tracker repository (`flotilla-tracker init`) and the key files of
+// one (docs/publish.md).
+//
+//   <root>/metadata/, targets/   TUF repository (metadata/repository.h), served
+//   <root>/artifacts/, torrents/ what serve offers devices (tracker/repository.h)
+//   <root>/keys/                 mode 0700, never served: targets.key,
+//                                snapshot.key, timestamp.key (+ .pub), and
+//                                root.key unless the root key is kept offline
+//   <root>/store/                the tracker's layer store (layerstore/)
+//   <root>/staging/              publish's scratch space, emptied by publish
+//   <root>/publish.lock          flock: one metadata writer at a time
+//   <root>/tracker.json          configuration for serve and publish
+//   <root>/tracker.db            SQLite state (tracker/device_db.h)
+#pragma once
+
+#include <string>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "metadata/repository.h"
+#include "metadata/tuf_types.h"
+#include "tracker/storage/repository.h"
+
+namespace flotilla::tracker {
+
+std::string KeysDir(const RepositoryLayout& repo);
+// <root>/keys/<role>.key
+std::string RoleKeyPath(const RepositoryLayout& repo, metadata::RoleType role);
+std::string LayerStoreDir(const RepositoryLayout& repo);
+std::string StagingDir(const RepositoryLayout& repo);
+std::string PublishLockPath(const RepositoryLayout& repo);
+std::string ConfigPath(const RepositoryLayout& repo);
+
+struct InitOptions {
+  // An existing root key file (e.g. made by `keygen` on an offline machine):
+  // it signs root version 1 and is not copied. Empty: a root key is made in
+  // <root>/keys/root.key, to be moved offline (publish never needs it).
+  std::string root_key_file;
+  // Written into tracker.json: the base URL devices reach serve at.
+  std::string public_url = "http://127.0.0.1:8080";
+  std::string listen = "127.0.0.1:8080";
+};
+
+// Creates the repository `dir` as a whole: everything is built in a sibling
+// temporary directory and renamed into place, so a crash leaves no half
+// repository. AlreadyExists when `dir` exists and is not empty.
+Status InitRepository(const std::string& dir, const InitOptions& options, const Clock& clock);
+
+// Loads the key files of `roles` from <root>/keys, each checked against the
+// role's keys in `root`. A missing file is NotFound.
+Result<metadata::KeyRing> LoadRoleKeys(const RepositoryLayout& repo,
+                                       const metadata::RootMetadata& root,
+                                       std::initializer_list<metadata::RoleType> roles);
+
+}  // namespace flotilla::tracker

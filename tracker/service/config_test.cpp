@@ -1,0 +1,62 @@
+#include "tracker/service/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/file_io.h"
+
+namespace flotilla::tracker {
+namespace {
+
+TEST(TrackerConfig, LoadsKnownKeysAndRefusesTypos) {
+  const std::string dir = ::testing::TempDir() + "/tracker-config";
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/ok.json", R"({"listen":"0.0.0.0:0","repository":"/r",
+      "announce_interval_s":600,"min_announce_interval_s":30,"peer_ttl_s":1300})")
+                  .ok());
+  auto c = LoadTrackerConfig(dir + "/ok.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->repository, "/r");
+  EXPECT_EQ(c->announce_interval_s, 600);
+  EXPECT_TRUE(ValidateTrackerConfig(*c).ok());
+
+  ASSERT_TRUE(WriteFileAtomic(dir + "/typo.json", R"({"repositroy":"/r"})").ok());
+  EXPECT_NE(LoadTrackerConfig(dir + "/typo.json").status().message().find("repositroy"),
+            std::string::npos);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/type.json", R"({"read_timeout_s":"10"})").ok());
+  EXPECT_FALSE(LoadTrackerConfig(dir + "/type.json").ok());
+
+  TrackerConfig bad = *c;
+  bad.tls_certificate = "/cert.pem";
+  EXPECT_FALSE(ValidateTrackerConfig(bad).ok());
+  bad = *c;
+  bad.peer_ttl_s = 10;
+  EXPECT_FALSE(ValidateTrackerConfig(bad).ok());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TrackerConfig, ListenAddresses) {
+  EXPECT_EQ(ParseListenAddress("127.0.0.1:8080")->port, 8080);
+  EXPECT_EQ(ParseListenAddress("[::1]:0")->host, "::1");
+  EXPECT_FALSE(ParseListenAddress("127.0.0.1").ok());
+  EXPECT_FALSE(ParseListenAddress("127.0.0.1:99999").ok());
+  EXPECT_FALSE(ParseListenAddress("127.0.0.1:x").ok());
+}
+
+TEST(TrackerConfig, FleetTokenFileMustBePrivate) {
+  const std::string dir = ::testing::TempDir() + "/tracker-token";
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/token", "0123456789abcdef0123\n", 0644).ok());
+  EXPECT_EQ(LoadFleetTokenHash(dir + "/token").status().code(), StatusCode::kPermissionDenied);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/token", "0123456789abcdef0123\n", 0600).ok());
+  auto hash = LoadFleetTokenHash(dir + "/token");
+  ASSERT_TRUE(hash.ok());
+  EXPECT_EQ(hash->size(), 64u);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/short", "abc\n", 0600).ok());
+  EXPECT_FALSE(LoadFleetTokenHash(dir + "/short").ok());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace flotilla::tracker

@@ -1,0 +1,142 @@
+// TrackerService: enrolment, reports, dashboard and metrics endpoints.
+#include <spdlog/spdlog.h>
+
+#include "core/bytes.h"
+#include "core/canonical_json.h"
+#include "tracker/announce/announce_request.h"
+#include "tracker/publish/torrent_maker.h"
+#include "tracker/service/dashboard.h"
+#include "tracker/service/tracker_service.h"
+
+namespace flotilla::tracker {
+namespace {
+
+http::Reply JsonReply(http::status status, const Json& body) {
+  return http::Reply::Typed(status, "application/json", body.dump() + "\n");
+}
+
+http::Reply JsonError(http::status status, const std::string& message) {
+  return JsonReply(status, Json{{"error", message}});
+}
+
+struct EnrolRequest {
+  std::string fleet_token;
+  std::string name;
+  std::string site;
+};
+
+Result<EnrolRequest> ParseEnrolRequest(std::string_view body) {
+  ASSIGN_OR_RETURN(Json obj, ParseJsonStrict(body, JsonLimits{.max_bytes = 4096, .max_depth = 2}));
+  if (!obj.is_object()) return InvalidArgument("enrolment request must be a JSON object");
+  EnrolRequest r;
+  for (const auto& [key, value] : obj.items()) {
+    if (!value.is_string()) return InvalidArgument(key + " must be a string");
+    if (key == "fleet_token") {
+      r.fleet_token = value.get<std::string>();
+    } else if (key == "name") {
+      r.name = value.get<std::string>();
+    } else if (key == "site") {
+      r.site = value.get<std::string>();
+    } else {
+      return InvalidArgument("unknown member " + key);
+    }
+  }
+  if (r.fleet_token.empty()) return InvalidArgument("fleet_token is required");
+  if (!IsValidLabel(r.name)) return InvalidArgument("name must be 1-64 of [A-Za-z0-9._-]");
+  if (!r.site.empty() && !IsValidLabel(r.site)) {
+    return InvalidArgument("site must be 1-64 of [A-Za-z0-9._-]");
+  }
+  return r;
+}
+
+// The token after "Bearer ", or empty.
+std::string_view BearerToken(const http::Request& request) {
+  auto it = request.find(http::field::authorization);
+  if (it == request.end()) return {};
+  std::string_view value = it->value();
+  constexpr std::string_view kScheme = "Bearer ";
+  if (!value.starts_with(kScheme)) return {};
+  return value.substr(kScheme.size());
+}
+
+}  // namespace
+
+http::Reply TrackerService::Enroll(const http::Request& request) {
+  auto parsed = ParseEnrolRequest(request.body());
+  if (!parsed.ok()) return JsonError(http::status::bad_request, parsed.status().message());
+  const std::string given = HashSecret(parsed->fleet_token);
+  if (options_.fleet_token_sha256.empty() ||
+      !ConstantTimeEqual(AsBytes(given), AsBytes(options_.fleet_token_sha256))) {
+    spdlog::warn("enrolment of '{}' refused: wrong fleet token", parsed->name);
+    return JsonError(http::status::forbidden, "wrong fleet token");
+  }
+  auto enrolment = db_.Enroll(parsed->name, parsed->site);
+  if (!enrolment.ok()) {
+    spdlog::error("enrolment of '{}' failed: {}", parsed->name, enrolment.status().ToString());
+    return JsonError(http::status::internal_server_error, "enrolment failed");
+  }
+  spdlog::info("enrolled device '{}' as {} (site '{}')", parsed->name, enrolment->device_id,
+               parsed->site);
+  return JsonReply(http::status::ok, Json{{"device_id", enrolment->device_id},
+                                          {"credential", enrolment->credential},
+                                          {"passkey", enrolment->passkey},
+                                          {"announce_url", AnnounceUrl(options_.public_url) + "/" +
+                                                               enrolment->passkey}});
+}
+
+http::Reply TrackerService::Report(std::string_view device_id, const http::Request& request) {
+  const std::string_view credential = BearerToken(request);
+  auto device = credential.empty() ? Result<DeviceIdentity>(PermissionDenied("no credential"))
+                                   : db_.AuthenticateCredential(credential);
+  if (!device.ok()) {
+    http::Reply r = JsonError(http::status::unauthorized, "a device credential is required");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  }
+  if (device->device_id != device_id) {
+    return JsonError(http::status::forbidden, "credential belongs to another device");
+  }
+  auto report = ParseDeviceReport(request.body());
+  if (!report.ok()) return JsonError(http::status::bad_request, report.status().message());
+  if (Status st = db_.RecordReport(device->device_id, *report); !st.ok()) {
+    spdlog::error("report from '{}' not stored: {}", device->name, st.ToString());
+    return JsonError(http::status::internal_server_error, "report not stored");
+  }
+  if (!report->errors.empty()) {
+    spdlog::info("device '{}' reports {} error(s) in state {}", device->name, report->errors.size(),
+                 report->state);
+  }
+  return http::Reply::Typed(http::status::no_content, "application/json", "");
+}
+
+http::Reply TrackerService::Dashboard() {
+  auto fleet = db_.Snapshot(50);
+  if (!fleet.ok()) {
+    spdlog::error("dashboard: {}", fleet.status().ToString());
+    return http::Reply::Text(http::status::internal_server_error, "database error");
+  }
+  DashboardContext ctx;
+  ctx.now_unix =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  ctx.swarms = swarms_.swarm_count();
+  ctx.peers = swarms_.peer_count();
+  http::Reply reply = http::Reply::Typed(http::status::ok, "text/html; charset=utf-8",
+                                         RenderDashboard(*fleet, ctx));
+  reply.headers.emplace_back("Cache-Control", "no-store");
+  return reply;
+}
+
+http::Reply TrackerService::Metrics() {
+  GaugeSnapshot gauges;
+  auto per_state = db_.DevicesPerState();
+  if (!per_state.ok()) {
+    spdlog::error("metrics: {}", per_state.status().ToString());
+    return http::Reply::Text(http::status::internal_server_error, "database error");
+  }
+  gauges.devices_per_state = std::move(*per_state);
+  gauges.swarms = static_cast<int64_t>(swarms_.swarm_count());
+  gauges.peers = static_cast<int64_t>(swarms_.peer_count());
+  return http::Reply::Typed(http::status::ok, "text/plain; version=0.0.4", metrics_.Render(gauges));
+}
+
+}  // namespace flotilla::tracker

@@ -1,0 +1,113 @@
+#include "tracker/service/tracker_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+
+#include "core/file_io.h"
+#include "tracker/service/tracker_service.h"
+
+namespace flotilla::tracker {
+namespace {
+
+Result<TrackerServiceOptions> ServiceOptions(const TrackerConfig& config) {
+  TrackerServiceOptions options;
+  options.repo.root = config.repository;
+  if (!config.fleet_token_file.empty()) {
+    ASSIGN_OR_RETURN(options.fleet_token_sha256, LoadFleetTokenHash(config.fleet_token_file));
+  }
+  options.timing.interval_s = static_cast<int>(config.announce_interval_s);
+  options.timing.min_interval_s = static_cast<int>(config.min_announce_interval_s);
+  options.swarm.peer_ttl = std::chrono::seconds(config.peer_ttl_s);
+  options.swarm.max_peers = static_cast<size_t>(config.max_peers);
+  return options;
+}
+
+http::ServerOptions ServerOptions(const TrackerConfig& config, const ListenAddress& listen) {
+  http::ServerOptions options;
+  options.server_name = "flotilla-tracker";
+  options.address = listen.host;
+  options.port = listen.port;
+  if (!config.tls_certificate.empty()) {
+    options.tls = http::TlsFiles{config.tls_certificate, config.tls_private_key};
+  }
+  options.read_timeout = std::chrono::seconds(config.read_timeout_s);
+  options.max_header_bytes = static_cast<uint32_t>(config.max_header_bytes);
+  options.max_body_bytes = static_cast<uint64_t>(config.max_body_bytes);
+  options.max_connections = static_cast<int>(config.max_connections);
+  return options;
+}
+
+std::string DefaultPublicUrl(const http::ServerOptions& options, uint16_t port) {
+  std::string host = options.address;
+  if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return std::string(options.tls ? "https" : "http") + "://" + host + ":" + std::to_string(port);
+}
+
+Status PrepareRepository(const RepositoryLayout& repo) {
+  for (const auto& dir : {repo.metadata_dir(), repo.artifacts_dir(), repo.torrents_dir()}) {
+    RETURN_IF_ERROR(CreateDirectories(dir));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refresher) {
+  RETURN_IF_ERROR(ValidateTrackerConfig(config));
+  ASSIGN_OR_RETURN(ListenAddress listen, ParseListenAddress(config.listen));
+  ASSIGN_OR_RETURN(TrackerServiceOptions service_options, ServiceOptions(config));
+  RETURN_IF_ERROR(PrepareRepository(service_options.repo));
+  const Clock& clock = SystemClock::Instance();
+  const std::string db_path =
+      config.database.empty() ? service_options.repo.default_db_path() : config.database;
+  ASSIGN_OR_RETURN(auto db, DeviceDb::Open(db_path, clock));
+
+  boost::asio::io_context io(1);
+  std::unique_ptr<TrackerService> service;
+  const http::ServerOptions http_options = ServerOptions(config, listen);
+  ASSIGN_OR_RETURN(auto server,
+                   http::Server::Start(io, http_options,
+                                       [&service](const http::Request& request,
+                                                  const http::RequestContext& context) {
+                                         return service->Handle(request, context);
+                                       }));
+  service_options.public_url = config.public_url.empty()
+                                   ? DefaultPublicUrl(http_options, server->port())
+                                   : config.public_url;
+  service = std::make_unique<TrackerService>(service_options, *db, clock);
+  if (!config.port_file.empty()) {
+    RETURN_IF_ERROR(WriteFileAtomic(config.port_file, std::to_string(server->port()) + "\n"));
+  }
+  spdlog::info("serving repository {} on {}:{} ({}), public URL {}, enrolment {}",
+               config.repository, listen.host, server->port(), http_options.tls ? "https" : "http",
+               service_options.public_url,
+               service_options.fleet_token_sha256.empty() ? "disabled" : "enabled");
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", signal);
+    server->StopAccepting();
+    io.stop();
+  });
+  // Declared in this order so that the schedule stops before its executor.
+  std::unique_ptr<ThreadExecutor> refresh_executor;
+  std::unique_ptr<RefreshSchedule> schedule;
+  if (refresher != nullptr) {
+    refresh_executor = std::make_unique<ThreadExecutor>();
+    schedule = std::make_unique<RefreshSchedule>(*refresh_executor, clock, *refresher);
+    schedule->Start();
+  }
+  try {
+    io.run();
+  } catch (const std::exception& e) {
+    return Internal(std::string("server loop: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace flotilla::tracker

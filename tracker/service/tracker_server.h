@@ -1,0 +1,16 @@
+// `flotilla-tracker serve`: wires the configuration, the device database, the
+// tracker service and the HTTP server, and runs until SIGINT or SIGTERM.
+#pragma once
+
+#include "core/status.h"
+#include "tracker/publish/metadata_refresher.h"
+#include "tracker/service/config.h"
+
+namespace flotilla::tracker {
+
+// Runs the server on the calling thread until a termination signal.
+// `refresher` (may be null) is called on a timer to re-sign expiring
+// metadata: the metadata module supplies it (see metadata_refresher.h).
+Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refresher);
+
+}  // namespace flotilla::tracker

@@ -1,0 +1,276 @@
+#include "tracker/service/tracker_service.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "http/byte_range.h"
+#include "tracker/announce/announce_request.h"
+#include "tracker/publish/torrent_maker.h"
+
+namespace flotilla::tracker {
+namespace {
+
+constexpr uint64_t kMaxTorrentFileBytes = 16 << 20;
+// Metadata files up to this size are answered from memory (one pread), larger
+// ones are streamed.
+constexpr uint64_t kInlineFileBytes = 64 << 10;
+
+struct OpenedFile {
+  std::shared_ptr<http::FileHandle> handle;
+  uint64_t size = 0;
+};
+
+// Opens a regular file without following a symlink in its last component.
+Result<OpenedFile> OpenRegularFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return NotFound("no such file");
+  auto handle = std::make_shared<http::FileHandle>(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return NotFound("not a regular file");
+  return OpenedFile{std::move(handle), static_cast<uint64_t>(st.st_size)};
+}
+
+// Reads a whole regular file opened by OpenRegularFile, up to `max_bytes`.
+Result<std::string> ReadOpenedFile(const OpenedFile& file, uint64_t max_bytes) {
+  if (file.size > max_bytes) return ResourceExhausted("file too large");
+  std::string out(file.size, '\0');
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n =
+        ::pread(file.handle->fd(), out.data() + done, out.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return IOErrorFromErrno("read", n < 0 ? errno : EIO);
+    done += static_cast<size_t>(n);
+  }
+  return out;
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    path.remove_prefix(1);  // the '/'
+    size_t slash = path.find('/');
+    parts.push_back(path.substr(0, slash));
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+  }
+  return parts;
+}
+
+http::Reply AnnounceFailure(http::status status, const std::string& reason) {
+  return http::Reply::Typed(status, "text/plain", EncodeAnnounceFailure(reason));
+}
+
+http::Reply MethodNotAllowed(const char* allow) {
+  http::Reply r = http::Reply::Text(http::status::method_not_allowed, "method not allowed");
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
+// The client's address as the swarm logic sees it (an IPv4-mapped IPv6
+// address is its IPv4 address).
+IpAddress RemoteAddress(const http::RequestContext& context) {
+  return IpAddress::Parse(context.remote.to_string()).value_or(IpAddress{});
+}
+
+http::Reply NotFoundReply() { return http::Reply::Text(http::status::not_found, "not found"); }
+
+}  // namespace
+
+TrackerService::TrackerService(TrackerServiceOptions options, DeviceDb& db, const Clock& clock)
+    : options_(std::move(options)), db_(db), clock_(clock), swarms_(clock, options_.swarm) {}
+
+http::Reply TrackerService::Handle(const http::Request& request,
+                                   const http::RequestContext& context) {
+  std::string route = "other";
+  http::Reply reply = Route(request, context, route);
+  const int code = static_cast<int>(reply.status);
+  metrics_.CountRequest(route, code);
+  // Only the route is logged: paths and queries may carry passkeys.
+  if (code >= 500) {
+    spdlog::warn("{} {} from {}: {}", std::string(request.method_string()), route,
+                 RemoteAddress(context).ToString(), code);
+  } else {
+    spdlog::debug("{} {} from {}: {}", std::string(request.method_string()), route,
+                  RemoteAddress(context).ToString(), code);
+  }
+  return reply;
+}
+
+http::Reply TrackerService::Route(const http::Request& request, const http::RequestContext& context,
+                                  std::string& route) {
+  if (request.version() != 10 && request.version() != 11) {
+    return http::Reply::Text(http::status::bad_request, "only HTTP/1.0 and HTTP/1.1");
+  }
+  const std::string_view target = request.target();
+  if (target.empty() || target[0] != '/') {
+    return http::Reply::Text(http::status::bad_request, "request target must be a path");
+  }
+  const size_t qmark = target.find('?');
+  RequestTarget t;
+  t.path = target.substr(0, qmark);
+  t.query = qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
+  t.parts = SplitPath(t.path);
+  if (auto reply = RouteContent(request, context, t, route)) return std::move(*reply);
+  return RouteApiAndPages(request, t, route);
+}
+
+std::optional<http::Reply> TrackerService::RouteContent(const http::Request& request,
+                                                        const http::RequestContext& context,
+                                                        const RequestTarget& t,
+                                                        std::string& route) {
+  const auto& parts = t.parts;
+  const std::string_view first = parts.empty() ? std::string_view() : parts[0];
+  const bool get = request.method() == http::verb::get;
+  if (first == "announce") {
+    route = "announce";
+    if (!get) return MethodNotAllowed("GET");
+    if (parts.size() != 2) return AnnounceFailure(http::status::forbidden, "passkey required");
+    return Announce(parts[1], t.query, context);
+  }
+  if (first == "artifacts") {
+    route = "artifact";
+    if (!get) return MethodNotAllowed("GET");
+    const bool named = parts.size() == 3 && parts[2] == parts[1];
+    if (parts.size() != 2 && !named) return NotFoundReply();
+    return ServeArtifact(parts[1], request);
+  }
+  if (first == "metadata" || first == "torrents") {
+    route = first == "metadata" ? "metadata" : "torrent";
+    if (!get) return MethodNotAllowed("GET");
+    if (parts.size() != 2) return NotFoundReply();
+    return first == "metadata" ? ServeMetadata(parts[1]) : ServeTorrent(parts[1], t.query);
+  }
+  return std::nullopt;
+}
+
+http::Reply TrackerService::RouteApiAndPages(const http::Request& request, const RequestTarget& t,
+                                             std::string& route) {
+  const auto& parts = t.parts;
+  const bool get = request.method() == http::verb::get;
+  const bool post = request.method() == http::verb::post;
+  const bool api = parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1";
+  if (api && parts.size() == 3 && parts[2] == "enroll") {
+    route = "enroll";
+    return post ? Enroll(request) : MethodNotAllowed("POST");
+  }
+  if (api && parts.size() == 5 && parts[2] == "devices" && parts[4] == "report") {
+    route = "report";
+    return post ? Report(parts[3], request) : MethodNotAllowed("POST");
+  }
+  if (t.path == "/" || t.path == "/dashboard") {
+    route = "dashboard";
+    return get ? Dashboard() : MethodNotAllowed("GET");
+  }
+  if (t.path == "/metrics") {
+    route = "metrics";
+    return get ? Metrics() : MethodNotAllowed("GET");
+  }
+  if (t.path == "/healthz") {
+    route = "health";
+    return get ? http::Reply::Text(http::status::ok, "ok") : MethodNotAllowed("GET");
+  }
+  return NotFoundReply();
+}
+
+http::Reply TrackerService::ServeMetadata(std::string_view name) {
+  if (!IsMetadataName(name)) return NotFoundReply();
+  auto file = OpenRegularFile(options_.repo.metadata_dir() + "/" + std::string(name));
+  if (!file.ok()) return NotFoundReply();
+  http::Reply reply;
+  reply.content_type = name.ends_with(".json") ? "application/json" : "application/octet-stream";
+  reply.headers.emplace_back("Cache-Control", "no-cache");
+  if (file->size <= kInlineFileBytes) {
+    auto bytes = ReadOpenedFile(*file, kInlineFileBytes);
+    if (!bytes.ok()) return http::Reply::Text(http::status::internal_server_error, "read error");
+    reply.body = std::move(*bytes);
+    return reply;
+  }
+  reply.file = http::FileRangeBody::value_type{file->handle, 0, file->size, nullptr};
+  return reply;
+}
+
+http::Reply TrackerService::ServeArtifact(std::string_view hex, const http::Request& request) {
+  if (!IsArtifactHex(hex)) return NotFoundReply();
+  auto file = OpenRegularFile(options_.repo.artifact_path(hex));
+  if (!file.ok()) return NotFoundReply();
+  std::optional<std::string_view> range_header;
+  if (auto it = request.find(http::field::range); it != request.end()) range_header = it->value();
+  auto range = http::ResolveRange(range_header, file->size);
+  if (!range.ok()) {
+    http::Reply r = http::Reply::Text(http::status::range_not_satisfiable, "range not satisfiable");
+    r.headers.emplace_back("Content-Range", "bytes */" + std::to_string(file->size));
+    return r;
+  }
+  http::Reply reply;
+  reply.content_type = "application/octet-stream";
+  reply.headers.emplace_back("Accept-Ranges", "bytes");
+  const http::ByteRange slice = range->value_or(http::ByteRange{0, file->size});
+  if (range->has_value()) {
+    reply.status = http::status::partial_content;
+    reply.headers.emplace_back("Content-Range",
+                               "bytes " + std::to_string(slice.offset) + "-" +
+                                   std::to_string(slice.offset + slice.length - 1) + "/" +
+                                   std::to_string(file->size));
+  }
+  reply.file = http::FileRangeBody::value_type{file->handle, slice.offset, slice.length,
+                                               metrics_.ArtifactBytesCounter(std::string(hex))};
+  return reply;
+}
+
+http::Reply TrackerService::ServeTorrent(std::string_view file, std::string_view query) {
+  constexpr std::string_view kSuffix = ".torrent";
+  if (!file.ends_with(kSuffix)) return NotFoundReply();
+  const std::string_view hex = file.substr(0, file.size() - kSuffix.size());
+  if (!IsArtifactHex(hex)) return NotFoundReply();
+  auto opened = OpenRegularFile(options_.repo.torrent_path(hex));
+  if (!opened.ok()) return NotFoundReply();
+  auto bytes = ReadOpenedFile(*opened, kMaxTorrentFileBytes);
+  if (!bytes.ok()) return http::Reply::Text(http::status::internal_server_error, "read error");
+  auto params = ParseQuery(query);
+  if (!params.ok()) return http::Reply::Text(http::status::bad_request, "malformed query");
+  std::string torrent = std::move(*bytes);
+  if (auto it = params->find("passkey"); it != params->end()) {
+    if (!db_.AuthenticatePasskey(it->second).ok()) {
+      return http::Reply::Text(http::status::forbidden, "unknown passkey");
+    }
+    auto personal =
+        PersonalizeTorrent(torrent, AnnounceUrl(options_.public_url) + "/" + it->second);
+    if (!personal.ok())
+      return http::Reply::Text(http::status::internal_server_error, "bad torrent");
+    torrent = std::move(*personal);
+  }
+  return http::Reply::Typed(http::status::ok, "application/x-bittorrent", std::move(torrent));
+}
+
+http::Reply TrackerService::Announce(std::string_view passkey, std::string_view query,
+                                     const http::RequestContext& context) {
+  auto device = db_.AuthenticatePasskey(passkey);
+  if (!device.ok()) {
+    metrics_.CountAnnounce("refused");
+    return AnnounceFailure(http::status::forbidden, "unknown passkey");
+  }
+  auto params = ParseQuery(query);
+  auto request = params.ok() ? ParseAnnounce(*params) : Result<AnnounceRequest>(params.status());
+  if (!request.ok()) {
+    metrics_.CountAnnounce("malformed");
+    return AnnounceFailure(http::status::bad_request, request.status().message());
+  }
+  AnnouncerIdentity who{device->device_id, RemoteAddress(context),
+                        request->site.empty() ? device->site : request->site};
+  auto result = swarms_.Announce(who, *request);
+  if (!result.ok()) {
+    metrics_.CountAnnounce("full");
+    spdlog::warn("announce refused: {}", result.status().message());
+    return AnnounceFailure(http::status::service_unavailable, "tracker is full, retry later");
+  }
+  metrics_.CountAnnounce("ok");
+  return http::Reply::Typed(http::status::ok, "text/plain",
+                            EncodeAnnounceResponse(*result, request->compact, options_.timing));
+}
+
+}  // namespace flotilla::tracker

@@ -1,0 +1,79 @@
+// The tracker's HTTP endpoints (docs/tracker.md lists each with examples):
+//
+//   GET  /metadata/<name>                 signed metadata, as stored
+//   GET  /artifacts/<hex>[/<hex>]         artifact bytes, Range supported (web seed)
+//   GET  /torrents/<hex>.torrent[?passkey=P]  the artifact's torrent (personalised with P)
+//   GET  /announce/<passkey>?...          BitTorrent HTTP tracker (BEP 3/23/52)
+//   POST /api/v1/enroll                   fleet token -> device id, credential, passkey
+//   POST /api/v1/devices/<id>/report      device status (Authorization: Bearer <credential>)
+//   GET  /  (or /dashboard)               the fleet dashboard (HTML)
+//   GET  /metrics                         Prometheus metrics
+//   GET  /healthz                         "ok"
+//
+// Not thread-safe: Handle runs on the server's one network thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.h"
+#include "http/http_server.h"
+#include "tracker/announce/announce_response.h"
+#include "tracker/announce/swarm_registry.h"
+#include "tracker/service/metrics.h"
+#include "tracker/storage/device_db.h"
+#include "tracker/storage/repository.h"
+
+namespace flotilla::tracker {
+
+struct TrackerServiceOptions {
+  RepositoryLayout repo;
+  std::string public_url;          // base of announce URLs handed to devices
+  std::string fleet_token_sha256;  // hex; empty: enrolment disabled
+  AnnounceTiming timing;
+  SwarmLimits swarm;
+};
+
+class TrackerService {
+ public:
+  TrackerService(TrackerServiceOptions options, DeviceDb& db, const Clock& clock);
+
+  http::Reply Handle(const http::Request& request, const http::RequestContext& context);
+
+  const SwarmRegistry& swarms() const { return swarms_; }
+  TrackerMetrics& metrics() { return metrics_; }
+
+ private:
+  struct RequestTarget {
+    std::string_view path;
+    std::string_view query;
+    std::vector<std::string_view> parts;  // path split at '/', not decoded
+  };
+  // `route` receives the metrics label of the endpoint.
+  http::Reply Route(const http::Request& request, const http::RequestContext& context,
+                    std::string& route);
+  std::optional<http::Reply> RouteContent(const http::Request& request,
+                                          const http::RequestContext& context,
+                                          const RequestTarget& target, std::string& route);
+  http::Reply RouteApiAndPages(const http::Request& request, const RequestTarget& target,
+                               std::string& route);
+  http::Reply ServeMetadata(std::string_view name);
+  http::Reply ServeArtifact(std::string_view hex, const http::Request& request);
+  http::Reply ServeTorrent(std::string_view file, std::string_view query);
+  http::Reply Announce(std::string_view passkey, std::string_view query,
+                       const http::RequestContext& context);
+  http::Reply Enroll(const http::Request& request);
+  http::Reply Report(std::string_view device_id, const http::Request& request);
+  http::Reply Dashboard();
+  http::Reply Metrics();
+
+  const TrackerServiceOptions options_;
+  DeviceDb& db_;
+  const Clock& clock_;
+  SwarmRegistry swarms_;
+  TrackerMetrics metrics_;
+};
+
+}  // namespace flotilla::tracker
