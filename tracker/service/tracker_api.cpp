@@ -6,6 +6,7 @@
 #include "tracker/announce/announce_request.h"
 #include "tracker/publish/torrent_maker.h"
 #include "tracker/service/dashboard.h"
+#include "tracker/service/device_report_parser.h"
 #include "tracker/service/tracker_service.h"
 
 namespace flotilla::tracker {

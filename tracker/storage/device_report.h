@@ -1,13 +1,11 @@
-// What a device reports about itself (POST /api/v1/devices/<id>/report).
-// The JSON form is documented in docs/tracker.md.
+// What a device reports about itself (POST /api/v1/devices/<id>/report), as
+// the database stores it. The JSON form (docs/tracker.md) is parsed by
+// tracker/service/device_report_parser.h.
 #pragma once
 
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <vector>
-
-#include "core/status.h"
 
 namespace flotilla::tracker {
 
@@ -27,10 +25,10 @@ struct DeviceReport {
 };
 
 // The states a device may report, in the order the dashboard lists them.
-const std::vector<std::string>& ReportStates();
-
-// Parses and validates a report body: strict JSON, every member present with
-// the right type, no unknown members, labels and enums checked, bounded sizes.
-Result<DeviceReport> ParseDeviceReport(std::string_view body);
+inline const std::vector<std::string>& ReportStates() {
+  static const std::vector<std::string> kStates = {
+      "idle", "downloading", "verifying", "deploying", "running", "failed", "rolled_back"};
+  return kStates;
+}
 
 }  // namespace flotilla::tracker

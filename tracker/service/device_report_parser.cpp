@@ -1,4 +1,4 @@
-#include "tracker/storage/device_report.h"
+#include "tracker/service/device_report_parser.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -88,12 +88,6 @@ Status ParseErrors(const Json& obj, DeviceReport& r) {
 }
 
 }  // namespace
-
-const std::vector<std::string>& ReportStates() {
-  static const std::vector<std::string> kStates = {
-      "idle", "downloading", "verifying", "deploying", "running", "failed", "rolled_back"};
-  return kStates;
-}
 
 Result<DeviceReport> ParseDeviceReport(std::string_view body) {
   ASSIGN_OR_RETURN(Json obj,

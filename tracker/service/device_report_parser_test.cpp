@@ -1,4 +1,4 @@
-#include "tracker/storage/device_report.h"
+#include "tracker/service/device_report_parser.h"
 
 #include <gtest/gtest.h>
 
