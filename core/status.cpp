@@ -2,37 +2,29 @@
 
 #include <cstring>
 
+#include "core/enum_names.h"
+
 namespace flotilla {
 
-std::string_view StatusCodeName(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk:
-      return "OK";
-    case StatusCode::kInvalidArgument:
-      return "InvalidArgument";
-    case StatusCode::kNotFound:
-      return "NotFound";
-    case StatusCode::kAlreadyExists:
-      return "AlreadyExists";
-    case StatusCode::kCorruption:
-      return "Corruption";
-    case StatusCode::kPermissionDenied:
-      return "PermissionDenied";
-    case StatusCode::kResourceExhausted:
-      return "ResourceExhausted";
-    case StatusCode::kFailedPrecondition:
-      return "FailedPrecondition";
-    case StatusCode::kUnavailable:
-      return "Unavailable";
-    case StatusCode::kDeadlineExceeded:
-      return "DeadlineExceeded";
-    case StatusCode::kIOError:
-      return "IOError";
-    case StatusCode::kInternal:
-      return "Internal";
-  }
-  return "Unknown";
-}
+namespace {
+
+constexpr EnumName<StatusCode> kStatusCodeNames[] = {
+    {StatusCode::kOk, "OK"},
+    {StatusCode::kInvalidArgument, "InvalidArgument"},
+    {StatusCode::kNotFound, "NotFound"},
+    {StatusCode::kAlreadyExists, "AlreadyExists"},
+    {StatusCode::kCorruption, "Corruption"},
+    {StatusCode::kPermissionDenied, "PermissionDenied"},
+    {StatusCode::kResourceExhausted, "ResourceExhausted"},
+    {StatusCode::kFailedPrecondition, "FailedPrecondition"},
+    {StatusCode::kUnavailable, "Unavailable"},
+    {StatusCode::kDeadlineExceeded, "DeadlineExceeded"},
+    {StatusCode::kIOError, "IOError"},
+    {StatusCode::kInternal, "Internal"}};
+
+}  // namespace
+
+std::string_view StatusCodeName(StatusCode code) { return NameOf(kStatusCodeNames, code); }
 
 std::string Status::ToString() const {
   if (ok()) return "OK";

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "core/enum_names.h"
+
 namespace flotilla::layerstore::delta_internal {
 namespace {
 
@@ -69,19 +71,13 @@ constexpr uint64_t kMinNameScore = 2;
 }  // namespace
 
 std::string ContentKindName(ContentKind kind) {
-  switch (kind) {
-    case ContentKind::kText:
-      return "text";
-    case ContentKind::kElfExecutable:
-      return "elf-executable";
-    case ContentKind::kSharedLibrary:
-      return "shared-library";
-    case ContentKind::kOpaque:
-      return "opaque";
-    case ContentKind::kCompressed:
-      return "compressed";
-  }
-  return "unknown";
+  static constexpr EnumName<ContentKind> kNames[] = {
+      {ContentKind::kText, "text"},
+      {ContentKind::kElfExecutable, "elf-executable"},
+      {ContentKind::kSharedLibrary, "shared-library"},
+      {ContentKind::kOpaque, "opaque"},
+      {ContentKind::kCompressed, "compressed"}};
+  return std::string(NameOf(kNames, kind));
 }
 
 ContentKind ClassifyContent(std::string_view path, ByteSpan head) {

@@ -2,6 +2,8 @@
 
 #include <sys/utsname.h>
 
+#include "core/enum_names.h"
+
 namespace flotilla::layerstore {
 
 std::string Platform::ToString() const {
@@ -53,21 +55,11 @@ std::string_view LayerStateName(LayerState state) {
 }
 
 std::string_view PhaseName(Phase phase) {
-  switch (phase) {
-    case Phase::kReading:
-      return "reading";
-    case Phase::kUnpacking:
-      return "unpacking";
-    case Phase::kPromoting:
-      return "promoting";
-    case Phase::kIndexing:
-      return "indexing";
-    case Phase::kVerifying:
-      return "verifying";
-    case Phase::kDone:
-      return "done";
-  }
-  return "unknown";
+  static constexpr EnumName<Phase> kNames[] = {
+      {Phase::kReading, "reading"},     {Phase::kUnpacking, "unpacking"},
+      {Phase::kPromoting, "promoting"}, {Phase::kIndexing, "indexing"},
+      {Phase::kVerifying, "verifying"}, {Phase::kDone, "done"}};
+  return NameOf(kNames, phase);
 }
 
 }  // namespace flotilla::layerstore

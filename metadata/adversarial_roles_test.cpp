@@ -247,7 +247,8 @@ TEST_F(AdversarialRoles, TrailingBytesAreRejected) {
 
 TEST_F(AdversarialRoles, NegativeVersionIsRejected) {
   Tamper("timestamp.json", [&](Json& ts) { ts["version"] = -5; }, {&timestamp_key_});
-  ExpectRefreshRejected(StatusCode::kInvalidArgument, "field 'version' must be a non-negative");
+  ExpectRefreshRejected(StatusCode::kInvalidArgument,
+                        "signed.version: must be an unsigned integer");
 }
 
 TEST_F(AdversarialRoles, MalformedExpiryIsRejected) {

@@ -2,11 +2,10 @@
 
 #include <set>
 
-#include "metadata/json_fields.h"
+#include "core/json_object_reader.h"
 #include "metadata/tuf_names.h"
 
 namespace flotilla::metadata {
-namespace jf = json_fields;
 namespace {
 
 bool IsAppName(std::string_view name) {
@@ -31,71 +30,81 @@ bool IsPlatform(std::string_view platform) {
   return true;
 }
 
-Result<Digest> GetDigest(const Json& object, std::string_view key) {
-  ASSIGN_OR_RETURN(std::string text, jf::GetString(object, key));
+// The digest member `key` ("sha256:<hex>").
+Result<Digest> GetDigest(JsonObjectReader& r, std::string_view key) {
+  std::string text;
+  r.String(key, text);
+  RETURN_IF_ERROR(r.status());
   auto digest = Digest::Parse(text);
-  if (!digest.ok()) return digest.status().WithContext(std::string(key));
+  if (!digest.ok()) return digest.status().WithContext(r.PathOf(key));
   return digest;
 }
 
-Result<LayerRef> ParseLayer(const Json& layer_json) {
-  RETURN_IF_ERROR(jf::RequireObject(layer_json, "layer"));
-  RETURN_IF_ERROR(jf::OnlyKeys(layer_json, {"diff_id", "length"}, "layer"));
+Result<LayerRef> ParseLayer(const Json& layer_json, const std::string& path) {
+  JsonObjectReader r(layer_json, path);
+  r.Require({"diff_id", "length"});
   LayerRef layer;
-  ASSIGN_OR_RETURN(layer.diff_id, GetDigest(layer_json, "diff_id"));
-  ASSIGN_OR_RETURN(layer.length, jf::GetUint(layer_json, "length"));
+  ASSIGN_OR_RETURN(layer.diff_id, GetDigest(r, "diff_id"));
+  r.Unsigned("length", layer.length);
+  RETURN_IF_ERROR(r.Finish());
   return layer;
 }
 
 Result<ImageRef> ParseImage(const Json& image_json) {
-  RETURN_IF_ERROR(jf::OnlyKeys(image_json, {"manifest", "config", "platform", "layers"}, "image"));
+  JsonObjectReader r(image_json, "image");
+  r.Require({"manifest", "config", "platform", "layers"});
   ImageRef image;
-  ASSIGN_OR_RETURN(image.manifest, GetDigest(image_json, "manifest"));
-  ASSIGN_OR_RETURN(image.config, GetDigest(image_json, "config"));
-  ASSIGN_OR_RETURN(image.platform, jf::GetString(image_json, "platform"));
-  ASSIGN_OR_RETURN(const Json* layers, jf::GetArray(image_json, "layers"));
-  for (const Json& layer_json : *layers) {
-    ASSIGN_OR_RETURN(LayerRef layer, ParseLayer(layer_json));
+  ASSIGN_OR_RETURN(image.manifest, GetDigest(r, "manifest"));
+  ASSIGN_OR_RETURN(image.config, GetDigest(r, "config"));
+  r.String("platform", image.platform);
+  const Json* layers = r.Array("layers");
+  RETURN_IF_ERROR(r.Finish());
+  for (size_t i = 0; i < layers->size(); ++i) {
+    ASSIGN_OR_RETURN(LayerRef layer,
+                     ParseLayer((*layers)[i], "image.layers[" + std::to_string(i) + "]"));
     image.layers.push_back(layer);
   }
   return image;
 }
 
-Result<std::vector<Digest>> ParseBases(const Json& artifact_json) {
+Result<std::vector<Digest>> ParseBases(const std::vector<std::string>& texts) {
   std::vector<Digest> bases;
-  ASSIGN_OR_RETURN(const Json* list, jf::GetArray(artifact_json, "bases"));
-  for (const Json& base : *list) {
-    if (!base.is_string()) return InvalidArgument("bases must be digest strings");
-    ASSIGN_OR_RETURN(Digest digest, Digest::Parse(base.get<std::string>()));
+  for (const std::string& text : texts) {
+    ASSIGN_OR_RETURN(Digest digest, Digest::Parse(text));
     bases.push_back(digest);
   }
   return bases;
 }
 
-Result<Artifact> ParseArtifact(const Json& artifact_json) {
-  RETURN_IF_ERROR(jf::RequireObject(artifact_json, "artifact"));
-  RETURN_IF_ERROR(jf::OnlyKeys(
-      artifact_json, {"layer", "kind", "bases", "sha256", "length", "infohash", "compression"},
-      "artifact"));
+Result<Artifact> ParseArtifact(const Json& artifact_json, const std::string& path) {
+  JsonObjectReader r(artifact_json, path);
+  r.Require({"layer", "kind", "sha256", "length", "infohash", "compression"});
   Artifact artifact;
-  ASSIGN_OR_RETURN(artifact.layer, GetDigest(artifact_json, "layer"));
-  ASSIGN_OR_RETURN(std::string kind, jf::GetString(artifact_json, "kind"));
+  std::string kind, info_hash;
+  std::vector<std::string> bases;
+  ASSIGN_OR_RETURN(artifact.layer, GetDigest(r, "layer"));
+  ASSIGN_OR_RETURN(artifact.sha256, GetDigest(r, "sha256"));
+  r.String("kind", kind);
+  r.Strings("bases", bases);
+  r.Unsigned("length", artifact.length);
+  r.String("infohash", info_hash);
+  r.String("compression", artifact.compression);
+  const bool has_bases = r.Find("bases") != nullptr;
+  RETURN_IF_ERROR(r.Finish());
   if (kind == "full") {
     artifact.kind = ArtifactKind::kFull;
-    if (jf::Has(artifact_json, "bases")) return InvalidArgument("a full artifact has no bases");
+    if (has_bases) return InvalidArgument("a full artifact has no bases");
   } else if (kind == "delta") {
     artifact.kind = ArtifactKind::kDelta;
-    ASSIGN_OR_RETURN(artifact.bases, ParseBases(artifact_json));
+    r.Require({"bases"});
+    RETURN_IF_ERROR(r.status());
+    ASSIGN_OR_RETURN(artifact.bases, ParseBases(bases));
   } else {
     return InvalidArgument("artifact kind must be full or delta, got '" + kind.substr(0, 16) + "'");
   }
-  ASSIGN_OR_RETURN(artifact.sha256, GetDigest(artifact_json, "sha256"));
-  ASSIGN_OR_RETURN(artifact.length, jf::GetUint(artifact_json, "length"));
-  ASSIGN_OR_RETURN(std::string info_hash, jf::GetString(artifact_json, "infohash"));
   auto info_hash_digest = Digest::ParseHex(info_hash);
   if (!info_hash_digest.ok()) return InvalidArgument("infohash must be 64 lower-case hex digits");
   artifact.info_hash = info_hash_digest->bytes();
-  ASSIGN_OR_RETURN(artifact.compression, jf::GetString(artifact_json, "compression"));
   return artifact;
 }
 
@@ -166,25 +175,32 @@ Status ValidateRelease(const Release& release) {
 }
 
 Result<Release> ParseRelease(const Json& custom) {
-  RETURN_IF_ERROR(jf::RequireObject(custom, "custom"));
-  ASSIGN_OR_RETURN(const Json* body, jf::GetObject(custom, "flotilla"));
-  RETURN_IF_ERROR(jf::OnlyKeys(
-      *body, {"schema", "app", "release", "image", "artifacts", "app_spec"}, "release"));
-  ASSIGN_OR_RETURN(uint64_t schema, jf::GetUint(*body, "schema"));
+  JsonObjectReader custom_reader(custom, "custom");
+  custom_reader.Require({"flotilla"});
+  const Json* body = custom_reader.Object("flotilla");
+  RETURN_IF_ERROR(custom_reader.status());
+  JsonObjectReader r(*body, "release");
+  r.Require({"schema", "app", "release", "image", "artifacts", "app_spec"});
+  uint64_t schema = 0;
+  r.Unsigned("schema", schema);
+  RETURN_IF_ERROR(r.status());
   if (schema != kReleaseSchemaVersion) {
     return InvalidArgument("release schema " + std::to_string(schema) + " is not supported");
   }
   Release release;
-  ASSIGN_OR_RETURN(release.app, jf::GetString(*body, "app"));
-  ASSIGN_OR_RETURN(release.version, jf::GetUint(*body, "release"));
-  ASSIGN_OR_RETURN(const Json* image, jf::GetObject(*body, "image"));
+  r.String("app", release.app);
+  r.Unsigned("release", release.version);
+  const Json* image = r.Object("image");
+  const Json* artifacts = r.Array("artifacts");
+  const Json* app_spec = r.Object("app_spec");
+  RETURN_IF_ERROR(r.Finish());
   ASSIGN_OR_RETURN(release.image, ParseImage(*image));
-  ASSIGN_OR_RETURN(const Json* artifacts, jf::GetArray(*body, "artifacts"));
-  for (const Json& artifact_json : *artifacts) {
-    ASSIGN_OR_RETURN(Artifact artifact, ParseArtifact(artifact_json));
+  for (size_t i = 0; i < artifacts->size(); ++i) {
+    ASSIGN_OR_RETURN(
+        Artifact artifact,
+        ParseArtifact((*artifacts)[i], "release.artifacts[" + std::to_string(i) + "]"));
     release.artifacts.push_back(std::move(artifact));
   }
-  ASSIGN_OR_RETURN(const Json* app_spec, jf::GetObject(*body, "app_spec"));
   release.app_spec = *app_spec;
   RETURN_IF_ERROR(ValidateRelease(release));
   return release;

@@ -8,7 +8,6 @@
 #include <cerrno>
 
 #include "core/file_io.h"
-#include "metadata/json_fields.h"
 #include "metadata/tuf_names.h"
 #include "metadata/tuf_time.h"
 
@@ -177,11 +176,7 @@ Status TufClient::AcceptNextRoot(std::string_view bytes) {
 Result<SignedDocument> TufClient::VerifyRoleDocument(RoleType role, std::string_view bytes,
                                                      uint64_t max_bytes) const {
   ASSIGN_OR_RETURN(SignedDocument doc, ParseSignedDocument(bytes, max_bytes));
-  ASSIGN_OR_RETURN(std::string type, json_fields::GetString(doc.signed_json, "_type"));
-  if (type != RoleName(role)) {
-    return Corruption("expected " + std::string(RoleName(role)) + " metadata, got _type '" +
-                      type.substr(0, 32) + "'");
-  }
+  RETURN_IF_ERROR(CheckRoleType(doc.signed_json, role));
   RETURN_IF_ERROR(VerifyThreshold(doc, root_.keys, root_.roles.at(role), RoleName(role)));
   return doc;
 }

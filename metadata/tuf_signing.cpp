@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <set>
 
-#include "metadata/json_fields.h"
+#include "core/json_object_reader.h"
 
 namespace flotilla::metadata {
-namespace jf = json_fields;
 
 Result<SignedDocument> ParseSignedDocument(std::string_view bytes, uint64_t max_bytes) {
   if (bytes.size() > max_bytes) {
@@ -16,16 +15,19 @@ Result<SignedDocument> ParseSignedDocument(std::string_view bytes, uint64_t max_
   // bytes.size() <= max_bytes here, so the limit fits a size_t (32-bit too).
   const size_t limit = static_cast<size_t>(std::min<uint64_t>(max_bytes, bytes.size()));
   ASSIGN_OR_RETURN(Json document, ParseJsonStrict(bytes, JsonLimits{limit, 32}));
-  RETURN_IF_ERROR(jf::RequireObject(document, "metadata document"));
-  RETURN_IF_ERROR(jf::OnlyKeys(document, {"signatures", "signed"}, "metadata document"));
+  JsonObjectReader r(document, "metadata document");
+  r.Require({"signatures", "signed"});
+  const Json* signed_json = r.Object("signed");
+  const Json* signatures = r.Array("signatures");
+  RETURN_IF_ERROR(r.Finish());
   SignedDocument out;
-  ASSIGN_OR_RETURN(const Json* signed_json, jf::GetObject(document, "signed"));
-  ASSIGN_OR_RETURN(const Json* signatures, jf::GetArray(document, "signatures"));
-  for (const Json& sig : *signatures) {
-    RETURN_IF_ERROR(jf::RequireObject(sig, "signature"));
+  for (size_t i = 0; i < signatures->size(); ++i) {
+    JsonObjectReader sig((*signatures)[i], "signatures[" + std::to_string(i) + "]");
+    sig.Require({"keyid", "sig"});
     TufSignature parsed;
-    ASSIGN_OR_RETURN(parsed.keyid, jf::GetString(sig, "keyid"));
-    ASSIGN_OR_RETURN(parsed.sig_hex, jf::GetString(sig, "sig"));
+    sig.String("keyid", parsed.keyid);
+    sig.String("sig", parsed.sig_hex);
+    RETURN_IF_ERROR(sig.status());
     out.signatures.push_back(std::move(parsed));
   }
   auto canonical = CanonicalJson(*signed_json);

@@ -4,30 +4,31 @@
 
 #include <set>
 
-#include "metadata/json_fields.h"
+#include "core/enum_names.h"
+#include "core/json_object_reader.h"
 #include "metadata/tuf_names.h"
 #include "metadata/tuf_time.h"
 
 namespace flotilla::metadata {
-namespace jf = json_fields;
 namespace {
 
+// TUF lets documents carry members of their own: readers here check
+// status(), not Finish().
 Result<CommonFields> ParseCommon(const Json& signed_json, RoleType expected) {
-  RETURN_IF_ERROR(jf::RequireObject(signed_json, "signed"));
-  ASSIGN_OR_RETURN(std::string type, jf::GetString(signed_json, "_type"));
-  if (type != RoleName(expected)) {
-    return Corruption("expected " + std::string(RoleName(expected)) + " metadata, got _type '" +
-                      type.substr(0, 32) + "'");
-  }
+  RETURN_IF_ERROR(CheckRoleType(signed_json, expected));
+  JsonObjectReader r(signed_json, "signed");
+  r.Require({"spec_version", "version", "expires"});
+  std::string expires;
   CommonFields common;
-  ASSIGN_OR_RETURN(common.spec_version, jf::GetString(signed_json, "spec_version"));
+  r.String("spec_version", common.spec_version);
+  r.Unsigned("version", common.version);
+  r.String("expires", expires);
+  RETURN_IF_ERROR(r.status());
   if (common.spec_version != "1" && common.spec_version.rfind("1.", 0) != 0) {
     return InvalidArgument("unsupported spec_version '" + common.spec_version.substr(0, 32) +
                            "' (flotilla reads 1.x)");
   }
-  ASSIGN_OR_RETURN(common.version, jf::GetUint(signed_json, "version"));
   if (common.version == 0) return InvalidArgument("version must be >= 1");
-  ASSIGN_OR_RETURN(std::string expires, jf::GetString(signed_json, "expires"));
   ASSIGN_OR_RETURN(common.expires, ParseTufTime(expires));
   return common;
 }
@@ -39,25 +40,16 @@ void PutCommon(const CommonFields& common, RoleType role, Json& out) {
   out["expires"] = FormatTufTime(common.expires);
 }
 
-Result<std::vector<std::string>> ParseKeyIds(const Json& role_json) {
-  ASSIGN_OR_RETURN(const Json* ids, jf::GetArray(role_json, "keyids"));
-  std::vector<std::string> keyids;
-  std::set<std::string> seen;
-  for (const Json& id : *ids) {
-    if (!id.is_string()) return InvalidArgument("keyids must be strings");
-    if (!seen.insert(id.get<std::string>()).second) {
-      return InvalidArgument("key id listed twice in one role");
-    }
-    keyids.push_back(id.get<std::string>());
-  }
-  return keyids;
-}
-
-Result<RoleKeys> ParseRoleKeys(const Json& role_json, const std::map<std::string, TufKey>& keys) {
-  RETURN_IF_ERROR(jf::RequireObject(role_json, "role"));
+Result<RoleKeys> ParseRoleKeys(JsonObjectReader& r, const std::map<std::string, TufKey>& keys) {
+  r.Require({"keyids", "threshold"});
   RoleKeys role;
-  ASSIGN_OR_RETURN(role.keyids, ParseKeyIds(role_json));
-  ASSIGN_OR_RETURN(uint64_t threshold, jf::GetUint(role_json, "threshold"));
+  uint64_t threshold = 0;
+  r.Strings("keyids", role.keyids);
+  r.Unsigned("threshold", threshold);
+  RETURN_IF_ERROR(r.status());
+  if (std::set<std::string>(role.keyids.begin(), role.keyids.end()).size() != role.keyids.size()) {
+    return InvalidArgument("key id listed twice in one role");
+  }
   if (threshold == 0 || threshold > 1024) {
     return InvalidArgument("threshold must be 1..1024, got " + std::to_string(threshold));
   }
@@ -69,7 +61,6 @@ Result<RoleKeys> ParseRoleKeys(const Json& role_json, const std::map<std::string
 }
 
 Result<std::map<std::string, TufKey>> ParseKeys(const Json& keys_json) {
-  RETURN_IF_ERROR(jf::RequireObject(keys_json, "keys"));
   std::map<std::string, TufKey> keys;
   for (auto it = keys_json.begin(); it != keys_json.end(); ++it) {
     ASSIGN_OR_RETURN(TufKey key, ParseTufKey(it.key(), it.value()));
@@ -89,7 +80,6 @@ Json KeysToJson(const std::map<std::string, TufKey>& keys) {
 }
 
 Result<std::map<std::string, std::string>> ParseHashes(const Json& hashes_json) {
-  RETURN_IF_ERROR(jf::RequireObject(hashes_json, "hashes"));
   std::map<std::string, std::string> hashes;
   for (auto it = hashes_json.begin(); it != hashes_json.end(); ++it) {
     if (!it->is_string()) return InvalidArgument("hash values must be strings");
@@ -99,78 +89,70 @@ Result<std::map<std::string, std::string>> ParseHashes(const Json& hashes_json) 
   return hashes;
 }
 
-Result<MetaFileInfo> ParseMetaFileInfo(const Json& info_json) {
-  RETURN_IF_ERROR(jf::RequireObject(info_json, "meta entry"));
+Result<MetaFileInfo> ParseMetaFileInfo(const Json& info_json, const std::string& path) {
+  JsonObjectReader r(info_json, path);
+  r.Require({"version"});
   MetaFileInfo info;
-  ASSIGN_OR_RETURN(info.version, jf::GetUint(info_json, "version"));
+  r.Unsigned("version", info.version);
+  if (r.Find("length") != nullptr) r.Unsigned("length", info.length.emplace());
+  const Json* hashes = r.Object("hashes");
+  RETURN_IF_ERROR(r.status());
   if (info.version == 0) return InvalidArgument("meta version must be >= 1");
-  if (jf::Has(info_json, "length")) {
-    ASSIGN_OR_RETURN(info.length, jf::GetUint(info_json, "length"));
-  }
-  if (jf::Has(info_json, "hashes")) {
-    ASSIGN_OR_RETURN(info.hashes, ParseHashes(info_json["hashes"]));
+  if (hashes != nullptr) {
+    ASSIGN_OR_RETURN(info.hashes, ParseHashes(*hashes));
   }
   return info;
 }
 
 Result<TargetFile> ParseTargetFile(const std::string& name, const Json& target_json) {
   RETURN_IF_ERROR(ValidateTargetName(name));
-  RETURN_IF_ERROR(jf::RequireObject(target_json, "target " + PercentEncode(name)));
+  JsonObjectReader r(target_json, "target " + PercentEncode(name));
+  r.Require({"length", "hashes"});
   TargetFile target;
   target.name = name;
-  ASSIGN_OR_RETURN(target.length, jf::GetUint(target_json, "length"));
-  ASSIGN_OR_RETURN(const Json* hashes, jf::GetObject(target_json, "hashes"));
+  r.Unsigned("length", target.length);
+  const Json* hashes = r.Object("hashes");
+  const Json* custom = r.Object("custom");
+  RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(target.hashes, ParseHashes(*hashes));
-  if (jf::Has(target_json, "custom")) {
-    ASSIGN_OR_RETURN(const Json* custom, jf::GetObject(target_json, "custom"));
-    target.custom = *custom;
-  }
+  if (custom != nullptr) target.custom = *custom;
   return target;
 }
 
-Result<std::vector<std::string>> ParseStringArray(const Json& array, std::string_view what) {
-  if (!array.is_array()) return InvalidArgument(std::string(what) + " must be an array");
-  std::vector<std::string> out;
-  for (const Json& item : array) {
-    if (!item.is_string()) return InvalidArgument(std::string(what) + " must hold strings");
-    out.push_back(item.get<std::string>());
-  }
-  return out;
-}
-
-Result<DelegatedRole> ParseDelegatedRole(const Json& role_json,
+Result<DelegatedRole> ParseDelegatedRole(JsonObjectReader& r,
                                          const std::map<std::string, TufKey>& keys) {
+  r.Require({"name", "terminating"});
   DelegatedRole role;
-  ASSIGN_OR_RETURN(role.name, jf::GetString(role_json, "name"));
+  r.String("name", role.name);
+  r.Bool("terminating", role.terminating);
+  const bool has_paths = r.Find("paths") != nullptr;
+  const bool has_prefixes = r.Find("path_hash_prefixes") != nullptr;
+  r.Strings("paths", role.paths);
+  r.Strings("path_hash_prefixes", role.path_hash_prefixes);
+  RETURN_IF_ERROR(r.status());
   RETURN_IF_ERROR(ValidateRoleName(role.name));
   for (RoleType top : kAllRoles) {
     if (role.name == RoleName(top)) return InvalidArgument("delegated role uses a top-level name");
   }
-  ASSIGN_OR_RETURN(role.keys, ParseRoleKeys(role_json, keys));
-  ASSIGN_OR_RETURN(role.terminating, jf::GetBool(role_json, "terminating"));
-  bool has_paths = jf::Has(role_json, "paths");
-  if (has_paths == jf::Has(role_json, "path_hash_prefixes")) {
+  ASSIGN_OR_RETURN(role.keys, ParseRoleKeys(r, keys));
+  if (has_paths == has_prefixes) {
     return InvalidArgument("delegated role " + PercentEncode(role.name) +
                            " needs exactly one of paths and path_hash_prefixes");
-  }
-  if (has_paths) {
-    ASSIGN_OR_RETURN(role.paths, ParseStringArray(role_json["paths"], "paths"));
-  } else {
-    ASSIGN_OR_RETURN(role.path_hash_prefixes,
-                     ParseStringArray(role_json["path_hash_prefixes"], "path_hash_prefixes"));
   }
   return role;
 }
 
 Status ParseDelegations(const Json& delegations_json, TargetsMetadata& targets) {
-  RETURN_IF_ERROR(jf::RequireObject(delegations_json, "delegations"));
-  ASSIGN_OR_RETURN(const Json* keys, jf::GetObject(delegations_json, "keys"));
+  JsonObjectReader r(delegations_json, "delegations");
+  r.Require({"keys", "roles"});
+  const Json* keys = r.Object("keys");
+  const Json* roles = r.Array("roles");
+  RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(targets.delegation_keys, ParseKeys(*keys));
-  ASSIGN_OR_RETURN(const Json* roles, jf::GetArray(delegations_json, "roles"));
   std::set<std::string> names;
-  for (const Json& role_json : *roles) {
-    RETURN_IF_ERROR(jf::RequireObject(role_json, "delegated role"));
-    ASSIGN_OR_RETURN(DelegatedRole role, ParseDelegatedRole(role_json, targets.delegation_keys));
+  for (size_t i = 0; i < roles->size(); ++i) {
+    JsonObjectReader role_reader((*roles)[i], "delegations.roles[" + std::to_string(i) + "]");
+    ASSIGN_OR_RETURN(DelegatedRole role, ParseDelegatedRole(role_reader, targets.delegation_keys));
     if (!names.insert(role.name).second) return InvalidArgument("delegated role named twice");
     targets.delegations.push_back(std::move(role));
   }
@@ -180,17 +162,24 @@ Status ParseDelegations(const Json& delegations_json, TargetsMetadata& targets) 
 }  // namespace
 
 std::string_view RoleName(RoleType role) {
-  switch (role) {
-    case RoleType::kRoot:
-      return "root";
-    case RoleType::kTargets:
-      return "targets";
-    case RoleType::kSnapshot:
-      return "snapshot";
-    case RoleType::kTimestamp:
-      return "timestamp";
+  static constexpr EnumName<RoleType> kNames[] = {{RoleType::kRoot, "root"},
+                                                  {RoleType::kTargets, "targets"},
+                                                  {RoleType::kSnapshot, "snapshot"},
+                                                  {RoleType::kTimestamp, "timestamp"}};
+  return NameOf(kNames, role);
+}
+
+Status CheckRoleType(const Json& signed_json, RoleType role) {
+  JsonObjectReader r(signed_json, "signed");
+  r.Require({"_type"});
+  std::string type;
+  r.String("_type", type);
+  RETURN_IF_ERROR(r.status());
+  if (type != RoleName(role)) {
+    return Corruption("expected " + std::string(RoleName(role)) + " metadata, got _type '" +
+                      type.substr(0, 32) + "'");
   }
-  return "unknown";
+  return Status::Ok();
 }
 
 TufKey MakeTufKey(const Ed25519PublicKey& key) {
@@ -203,15 +192,21 @@ TufKey MakeTufKey(const Ed25519PublicKey& key) {
 }
 
 Result<TufKey> ParseTufKey(std::string_view keyid, const Json& key_json) {
-  RETURN_IF_ERROR(jf::RequireObject(key_json, "key"));
-  ASSIGN_OR_RETURN(std::string keytype, jf::GetString(key_json, "keytype"));
-  ASSIGN_OR_RETURN(std::string scheme, jf::GetString(key_json, "scheme"));
+  JsonObjectReader r(key_json, "key");
+  r.Require({"keytype", "scheme", "keyval"});
+  std::string keytype, scheme, public_hex;
+  r.String("keytype", keytype);
+  r.String("scheme", scheme);
+  const Json* keyval = r.Object("keyval");
+  RETURN_IF_ERROR(r.status());
   if (keytype != "ed25519" || scheme != "ed25519") {
     return InvalidArgument("unsupported key type '" + keytype.substr(0, 32) + "'/'" +
                            scheme.substr(0, 32) + "' (flotilla supports ed25519)");
   }
-  ASSIGN_OR_RETURN(const Json* keyval, jf::GetObject(key_json, "keyval"));
-  ASSIGN_OR_RETURN(std::string public_hex, jf::GetString(*keyval, "public"));
+  JsonObjectReader keyval_reader(*keyval, "key.keyval");
+  keyval_reader.Require({"public"});
+  keyval_reader.String("public", public_hex);
+  RETURN_IF_ERROR(keyval_reader.status());
   TufKey key;
   ASSIGN_OR_RETURN(key.public_key, Ed25519PublicKey::FromHex(public_hex));
   ASSIGN_OR_RETURN(std::string canonical, CanonicalJson(key_json));
@@ -241,17 +236,21 @@ const DelegatedRole* TargetsMetadata::DelegationFor(std::string_view target_name
 Result<RootMetadata> ParseRoot(const Json& signed_json) {
   RootMetadata root;
   ASSIGN_OR_RETURN(root.common, ParseCommon(signed_json, RoleType::kRoot));
-  if (jf::Has(signed_json, "consistent_snapshot")) {
-    ASSIGN_OR_RETURN(root.consistent_snapshot, jf::GetBool(signed_json, "consistent_snapshot"));
-  } else {
-    root.consistent_snapshot = false;
-  }
-  ASSIGN_OR_RETURN(const Json* keys, jf::GetObject(signed_json, "keys"));
+  JsonObjectReader r(signed_json, "signed");
+  r.Require({"keys", "roles"});
+  root.consistent_snapshot = false;
+  r.Bool("consistent_snapshot", root.consistent_snapshot);
+  const Json* keys = r.Object("keys");
+  const Json* roles = r.Object("roles");
+  RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(root.keys, ParseKeys(*keys));
-  ASSIGN_OR_RETURN(const Json* roles, jf::GetObject(signed_json, "roles"));
+  JsonObjectReader roles_reader(*roles, "signed.roles");
   for (RoleType role : kAllRoles) {
-    ASSIGN_OR_RETURN(const Json* role_json, jf::GetObject(*roles, RoleName(role)));
-    auto parsed = ParseRoleKeys(*role_json, root.keys);
+    roles_reader.Require({RoleName(role)});
+    const Json* role_json = roles_reader.Object(RoleName(role));
+    RETURN_IF_ERROR(roles_reader.status());
+    JsonObjectReader role_reader(*role_json, roles_reader.PathOf(RoleName(role)));
+    auto parsed = ParseRoleKeys(role_reader, root.keys);
     if (!parsed.ok()) return parsed.status().WithContext("role " + std::string(RoleName(role)));
     root.roles.emplace(role, std::move(parsed).value());
   }
@@ -262,17 +261,25 @@ Result<RootMetadata> ParseRoot(const Json& signed_json) {
 Result<TimestampMetadata> ParseTimestamp(const Json& signed_json) {
   TimestampMetadata timestamp;
   ASSIGN_OR_RETURN(timestamp.common, ParseCommon(signed_json, RoleType::kTimestamp));
-  ASSIGN_OR_RETURN(const Json* meta, jf::GetObject(signed_json, "meta"));
-  if (meta->size() != 1) return InvalidArgument("timestamp meta must hold snapshot.json only");
-  ASSIGN_OR_RETURN(const Json* info, jf::GetObject(*meta, "snapshot.json"));
-  ASSIGN_OR_RETURN(timestamp.snapshot, ParseMetaFileInfo(*info));
+  JsonObjectReader r(signed_json, "signed");
+  r.Require({"meta"});
+  const Json* meta = r.Object("meta");
+  RETURN_IF_ERROR(r.status());
+  if (meta->size() != 1 || !meta->contains("snapshot.json")) {
+    return InvalidArgument("timestamp meta must hold snapshot.json only");
+  }
+  ASSIGN_OR_RETURN(timestamp.snapshot,
+                   ParseMetaFileInfo((*meta)["snapshot.json"], "signed.meta.snapshot.json"));
   return timestamp;
 }
 
 Result<SnapshotMetadata> ParseSnapshot(const Json& signed_json) {
   SnapshotMetadata snapshot;
   ASSIGN_OR_RETURN(snapshot.common, ParseCommon(signed_json, RoleType::kSnapshot));
-  ASSIGN_OR_RETURN(const Json* meta, jf::GetObject(signed_json, "meta"));
+  JsonObjectReader r(signed_json, "signed");
+  r.Require({"meta"});
+  const Json* meta = r.Object("meta");
+  RETURN_IF_ERROR(r.status());
   for (auto it = meta->begin(); it != meta->end(); ++it) {
     const std::string& file = it.key();
     if (file.size() < 6 || file.substr(file.size() - 5) != ".json") {
@@ -280,7 +287,7 @@ Result<SnapshotMetadata> ParseSnapshot(const Json& signed_json) {
                              "' does not end in .json");
     }
     RETURN_IF_ERROR(ValidateRoleName(std::string_view(file).substr(0, file.size() - 5)));
-    ASSIGN_OR_RETURN(MetaFileInfo info, ParseMetaFileInfo(it.value()));
+    ASSIGN_OR_RETURN(MetaFileInfo info, ParseMetaFileInfo(it.value(), "signed.meta." + file));
     snapshot.meta.emplace(file, std::move(info));
   }
   if (!snapshot.meta.contains("targets.json")) {
@@ -292,14 +299,16 @@ Result<SnapshotMetadata> ParseSnapshot(const Json& signed_json) {
 Result<TargetsMetadata> ParseTargets(const Json& signed_json) {
   TargetsMetadata targets;
   ASSIGN_OR_RETURN(targets.common, ParseCommon(signed_json, RoleType::kTargets));
-  ASSIGN_OR_RETURN(const Json* entries, jf::GetObject(signed_json, "targets"));
+  JsonObjectReader r(signed_json, "signed");
+  r.Require({"targets"});
+  const Json* entries = r.Object("targets");
+  const Json* delegations = r.Find("delegations");
+  RETURN_IF_ERROR(r.status());
   for (auto it = entries->begin(); it != entries->end(); ++it) {
     ASSIGN_OR_RETURN(TargetFile target, ParseTargetFile(it.key(), it.value()));
     targets.targets.emplace(it.key(), std::move(target));
   }
-  if (jf::Has(signed_json, "delegations")) {
-    RETURN_IF_ERROR(ParseDelegations(signed_json["delegations"], targets));
-  }
+  if (delegations != nullptr) RETURN_IF_ERROR(ParseDelegations(*delegations, targets));
   return targets;
 }
 

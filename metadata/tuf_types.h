@@ -27,6 +27,9 @@ enum class RoleType { kRoot, kTargets, kSnapshot, kTimestamp };
 
 // "root", "targets", "snapshot", "timestamp".
 std::string_view RoleName(RoleType role);
+// Corruption unless `signed_json`'s "_type" names `role` (checked before
+// signatures, so a document of another role is never counted against this one).
+Status CheckRoleType(const Json& signed_json, RoleType role);
 inline constexpr RoleType kAllRoles[] = {RoleType::kRoot, RoleType::kTargets, RoleType::kSnapshot,
                                          RoleType::kTimestamp};
 

@@ -13,6 +13,7 @@
 #include <map>
 
 #include "core/canonical_json.h"
+#include "core/enum_names.h"
 #include "core/file_io.h"
 #include "sim/names.h"
 #include "sim/netns.h"
@@ -66,17 +67,11 @@ std::vector<std::string> MountsUnder(const std::string& dir) {
 }  // namespace
 
 std::string_view RunLivenessName(RunLiveness l) {
-  switch (l) {
-    case RunLiveness::kAlive:
-      return "alive";
-    case RunLiveness::kDetached:
-      return "detached";
-    case RunLiveness::kDead:
-      return "dead";
-    case RunLiveness::kOrphan:
-      return "orphan";
-  }
-  return "?";
+  static constexpr EnumName<RunLiveness> kNames[] = {{RunLiveness::kAlive, "alive"},
+                                                     {RunLiveness::kDetached, "detached"},
+                                                     {RunLiveness::kDead, "dead"},
+                                                     {RunLiveness::kOrphan, "orphan"}};
+  return NameOf(kNames, l);
 }
 
 namespace {

@@ -6,63 +6,27 @@
 #include <map>
 #include <random>
 
+#include "core/enum_names.h"
 #include "core/file_io.h"
+#include "core/json_object_reader.h"
 
 namespace flotilla::sim {
 namespace {
 
-using Keys = std::initializer_list<std::string_view>;
-
-Status OnlyKeys(const Json& obj, const std::string& where, Keys allowed) {
-  if (!obj.is_object()) return InvalidArgument(where + ": expected an object");
-  for (const auto& [key, value] : obj.items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      return InvalidArgument(where + ": unknown key '" + key + "'");
-    }
-  }
-  return Status::Ok();
-}
-
-// A number within [min, max]; `fallback` when absent.
-Result<double> Number(const Json& obj, const char* key, const std::string& where, double fallback,
-                      double min, double max) {
-  if (!obj.contains(key)) return fallback;
-  const Json& v = obj[key];
-  if (!v.is_number()) return InvalidArgument(where + ": '" + key + "' must be a number");
-  double d = v.get<double>();
-  if (!(d >= min && d <= max)) {
-    return InvalidArgument(where + ": '" + key + "' must be within [" + Json(min).dump() + ", " +
-                           Json(max).dump() + "]");
-  }
-  return d;
-}
-
-Result<std::string> String(const Json& obj, const char* key, const std::string& where,
-                           bool required) {
-  if (!obj.contains(key)) {
-    if (required) return InvalidArgument(where + ": '" + key + "' is required");
-    return std::string();
-  }
-  if (!obj[key].is_string()) return InvalidArgument(where + ": '" + key + "' must be a string");
-  return obj[key].get<std::string>();
-}
-
-Result<bool> Bool(const Json& obj, const char* key, const std::string& where, bool fallback) {
-  if (!obj.contains(key)) return fallback;
-  if (!obj[key].is_boolean())
-    return InvalidArgument(where + ": '" + key + "' must be true or false");
-  return obj[key].get<bool>();
-}
+constexpr EnumName<Strategy> kStrategyNames[] = {{Strategy::kFlotilla, "flotilla"},
+                                                 {Strategy::kHttpFull, "http-full"},
+                                                 {Strategy::kHttpDelta, "http-delta"}};
 
 Result<LinkShape> ParseDirection(const Json& obj, const std::string& where) {
-  RETURN_IF_ERROR(
-      OnlyKeys(obj, where, {"rate_kbit", "delay_ms", "jitter_ms", "loss_percent", "queue_kb"}));
+  JsonObjectReader r(obj, where);
+  double rate = 0, delay = 0, jitter = 0, loss = 0, queue = 0;
+  r.Number("rate_kbit", rate, 0, 10'000'000);
+  r.Number("delay_ms", delay, 0, 10'000);
+  r.Number("jitter_ms", jitter, 0, 10'000);
+  r.Number("loss_percent", loss, 0, 99.9999);
+  r.Number("queue_kb", queue, 0, 65536);
+  RETURN_IF_ERROR(r.Finish());
   LinkShape s;
-  ASSIGN_OR_RETURN(double rate, Number(obj, "rate_kbit", where, 0, 0, 10'000'000));
-  ASSIGN_OR_RETURN(double delay, Number(obj, "delay_ms", where, 0, 0, 10'000));
-  ASSIGN_OR_RETURN(double jitter, Number(obj, "jitter_ms", where, 0, 0, 10'000));
-  ASSIGN_OR_RETURN(double loss, Number(obj, "loss_percent", where, 0, 0, 99.9999));
-  ASSIGN_OR_RETURN(double queue, Number(obj, "queue_kb", where, 0, 0, 65536));
   s.rate_kbit = static_cast<uint64_t>(std::llround(rate));
   s.delay_us = static_cast<uint32_t>(std::llround(delay * 1000));
   s.jitter_us = static_cast<uint32_t>(std::llround(jitter * 1000));
@@ -77,81 +41,81 @@ struct LinkProfile {
 };
 
 Result<LinkProfile> ParseProfile(const Json& obj, const std::string& where) {
-  RETURN_IF_ERROR(OnlyKeys(obj, where, {"down", "up"}));
+  JsonObjectReader r(obj, where);
+  const Json* down = r.Find("down");
+  const Json* up = r.Find("up");
+  RETURN_IF_ERROR(r.Finish());
   LinkProfile p;
-  if (obj.contains("down")) {
-    ASSIGN_OR_RETURN(p.down, ParseDirection(obj["down"], where + ".down"));
+  if (down != nullptr) {
+    ASSIGN_OR_RETURN(p.down, ParseDirection(*down, r.PathOf("down")));
   }
-  if (obj.contains("up")) {
-    ASSIGN_OR_RETURN(p.up, ParseDirection(obj["up"], where + ".up"));
+  if (up != nullptr) {
+    ASSIGN_OR_RETURN(p.up, ParseDirection(*up, r.PathOf("up")));
   }
   return p;
 }
 
 using Profiles = std::map<std::string, LinkProfile>;
 
-// A link given by profile name or inline; unshaped when absent.
-Result<LinkProfile> LinkOf(const Json& obj, const char* key, const Profiles& profiles,
-                           const std::string& where) {
-  if (!obj.contains(key)) return LinkProfile{};
-  const Json& v = obj[key];
-  if (v.is_string()) {
-    auto it = profiles.find(v.get<std::string>());
+// A link given by profile name or inline (the member at `where`); unshaped
+// when absent.
+Result<LinkProfile> LinkOf(const Json* link, const Profiles& profiles, const std::string& where) {
+  if (link == nullptr) return LinkProfile{};
+  if (link->is_string()) {
+    auto it = profiles.find(link->get<std::string>());
     if (it == profiles.end()) {
-      return InvalidArgument(where + ": no link profile '" + v.get<std::string>() + "'");
+      return InvalidArgument(where + ": no link profile '" + link->get<std::string>() + "'");
     }
     return it->second;
   }
-  return ParseProfile(v, where + "." + key);
+  return ParseProfile(*link, where);
 }
 
-Status ParseSites(const Json& doc, const Profiles& profiles, Scenario& s,
-                  std::vector<std::string>& names) {
-  if (!doc.contains("sites") || !doc["sites"].is_array() || doc["sites"].empty()) {
-    return InvalidArgument("'sites' must be a non-empty array");
+Status ParseSite(const Json& site, const std::string& where, bool default_nat,
+                 const Profiles& profiles, Scenario& s, std::vector<std::string>& names) {
+  JsonObjectReader r(site, where);
+  r.Require({"name"});
+  std::string name;
+  double count = 1, devices = 1;
+  bool nat = default_nat;
+  r.String("name", name);
+  r.Number("count", count, 1, kMaxSites);
+  r.Number("devices", devices, 0, kMaxDevicesPerSite);
+  r.Bool("nat", nat);
+  const Json* wan_link = r.Find("wan");
+  const Json* lan_link = r.Find("lan");
+  RETURN_IF_ERROR(r.Finish());
+  ASSIGN_OR_RETURN(LinkProfile wan, LinkOf(wan_link, profiles, r.PathOf("wan")));
+  ASSIGN_OR_RETURN(LinkProfile lan, LinkOf(lan_link, profiles, r.PathOf("lan")));
+  size_t placeholder = name.find("{i}");
+  if (count > 1 && placeholder == std::string::npos) {
+    return InvalidArgument(where + ": a group of sites needs '{i}' in its name");
   }
-  ASSIGN_OR_RETURN(bool default_nat, Bool(doc, "nat", "scenario", true));
-  for (size_t k = 0; k < doc["sites"].size(); ++k) {
-    const Json& site = doc["sites"][k];
-    const std::string where = "sites[" + std::to_string(k) + "]";
-    RETURN_IF_ERROR(OnlyKeys(site, where, {"name", "count", "devices", "wan", "lan", "nat"}));
-    ASSIGN_OR_RETURN(std::string name, String(site, "name", where, true));
-    ASSIGN_OR_RETURN(double count, Number(site, "count", where, 1, 1, kMaxSites));
-    ASSIGN_OR_RETURN(double devices, Number(site, "devices", where, 1, 0, kMaxDevicesPerSite));
-    ASSIGN_OR_RETURN(LinkProfile wan, LinkOf(site, "wan", profiles, where));
-    ASSIGN_OR_RETURN(LinkProfile lan, LinkOf(site, "lan", profiles, where));
-    ASSIGN_OR_RETURN(bool nat, Bool(site, "nat", where, default_nat));
-    size_t placeholder = name.find("{i}");
-    if (count > 1 && placeholder == std::string::npos) {
-      return InvalidArgument(where + ": a group of sites needs '{i}' in its name");
+  for (int i = 1; i <= static_cast<int>(count); ++i) {
+    std::string n = name;
+    if (placeholder != std::string::npos) n.replace(placeholder, 3, std::to_string(i));
+    if (n.empty() || n.find('/') != std::string::npos) {
+      return InvalidArgument(where + ": site names must be non-empty and have no '/'");
     }
-    for (int i = 1; i <= static_cast<int>(count); ++i) {
-      std::string n = name;
-      if (placeholder != std::string::npos) n.replace(placeholder, 3, std::to_string(i));
-      if (n.empty() || n.find('/') != std::string::npos) {
-        return InvalidArgument(where + ": site names must be non-empty and have no '/'");
-      }
-      if (std::find(names.begin(), names.end(), n) != names.end()) {
-        return InvalidArgument(where + ": duplicate site name '" + n + "'");
-      }
-      names.push_back(n);
-      s.topology.sites.push_back(
-          SiteSpec{n, static_cast<int>(devices), nat, wan.down, wan.up, lan.down, lan.up});
+    if (std::find(names.begin(), names.end(), n) != names.end()) {
+      return InvalidArgument(where + ": duplicate site name '" + n + "'");
     }
+    names.push_back(n);
+    s.topology.sites.push_back(
+        SiteSpec{n, static_cast<int>(devices), nat, wan.down, wan.up, lan.down, lan.up});
   }
-  return ValidateTopologySpec(s.topology);
+  return Status::Ok();
 }
 
-// [from, to] within the time limit.
-Result<std::pair<double, double>> Interval(const Json& obj, const char* key,
-                                           const std::string& where, double limit) {
-  const Json& v = obj[key];
-  if (!v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number()) {
-    return InvalidArgument(where + ": '" + key + "' must be [from_s, to_s]");
+// [from, to] within the time limit (the member at `where`).
+Result<std::pair<double, double>> Interval(const Json* v, const std::string& where, double limit) {
+  if (v == nullptr || !v->is_array() || v->size() != 2 || !(*v)[0].is_number() ||
+      !(*v)[1].is_number()) {
+    return InvalidArgument(where + ": must be [from_s, to_s]");
   }
-  double from = v[0].get<double>(), to = v[1].get<double>();
+  double from = (*v)[0].get<double>(), to = (*v)[1].get<double>();
   if (!(from >= 0 && from < to && to <= limit)) {
-    return InvalidArgument(where + ": '" + key + "' needs 0 <= from < to <= time_limit_s");
+    return InvalidArgument(where + ": needs 0 <= from < to <= time_limit_s");
   }
   return std::make_pair(from, to);
 }
@@ -164,14 +128,17 @@ int SiteIndex(const std::vector<std::string>& names, const std::string& name) {
 // Uniform in [0, 1) from 53 random bits: the same on every platform.
 double Uniform01(std::mt19937_64& rng) { return (rng() >> 11) * 0x1.0p-53; }
 
-Status ExpandRandomChurn(const Json& e, const std::string& where, Scenario& s) {
-  RETURN_IF_ERROR(OnlyKeys(e, where, {"random_devices", "off_s_min", "off_s_max", "start_s_max"}));
+Status ExpandRandomChurn(JsonObjectReader& r, Scenario& s) {
   const double limit = s.time_limit_s;
-  ASSIGN_OR_RETURN(double fraction, Number(e, "random_devices", where, 0, 0, 1));
-  ASSIGN_OR_RETURN(double min_off, Number(e, "off_s_min", where, 1, 1, limit));
-  ASSIGN_OR_RETURN(double max_off, Number(e, "off_s_max", where, min_off, min_off, limit));
+  double fraction = 0, min_off = 1;
+  r.Number("random_devices", fraction, 0, 1);
+  r.Number("off_s_min", min_off, 1, limit);
+  double max_off = min_off;
+  r.Number("off_s_max", max_off, min_off, limit);
   // Starts spread over [0, start_s_max]: churn that meets the transfer.
-  ASSIGN_OR_RETURN(double start_max, Number(e, "start_s_max", where, limit, 0, limit));
+  double start_max = limit;
+  r.Number("start_s_max", start_max, 0, limit);
+  RETURN_IF_ERROR(r.Finish());
   std::vector<std::pair<int, int>> devices;
   for (int i = 0; i < static_cast<int>(s.topology.sites.size()); ++i) {
     for (int j = 0; j < s.topology.sites[i].devices; ++j) devices.emplace_back(i, j);
@@ -188,59 +155,62 @@ Status ExpandRandomChurn(const Json& e, const std::string& where, Scenario& s) {
   return Status::Ok();
 }
 
-Status ParseChurnEvent(const Json& e, const std::string& where,
-                       const std::vector<std::string>& names, Scenario& s) {
-  if (e.contains("random_devices")) return ExpandRandomChurn(e, where, s);
-  if (e.contains("device")) {
-    RETURN_IF_ERROR(OnlyKeys(e, where, {"device", "off_s"}));
-    ASSIGN_OR_RETURN(std::string ref, String(e, "device", where, true));
-    size_t slash = ref.rfind('/');
-    int site = slash == std::string::npos ? -1 : SiteIndex(names, ref.substr(0, slash));
-    int device = -1;
-    if (site >= 0) {
-      const std::string index = ref.substr(slash + 1);
-      bool digits =
-          !index.empty() && index.size() < 4 &&
-          std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; });
-      if (digits) device = std::stoi(index);
-    }
-    if (site < 0 || device < 0 || device >= s.topology.sites[site].devices) {
-      return InvalidArgument(where + ": no device '" + ref + "' (write SITE/INDEX, from 0)");
-    }
-    ASSIGN_OR_RETURN(auto off, Interval(e, "off_s", where, s.time_limit_s));
-    s.churn.push_back({ChurnEvent::Kind::kDeviceOff, site, device, off.first, off.second});
-    return Status::Ok();
+Status ParseDeviceOff(JsonObjectReader& r, const std::string& where,
+                      const std::vector<std::string>& names, Scenario& s) {
+  std::string ref;
+  r.String("device", ref);
+  const Json* off_json = r.Find("off_s");
+  RETURN_IF_ERROR(r.Finish());
+  size_t slash = ref.rfind('/');
+  int site = slash == std::string::npos ? -1 : SiteIndex(names, ref.substr(0, slash));
+  int device = -1;
+  if (site >= 0) {
+    const std::string index = ref.substr(slash + 1);
+    bool digits =
+        !index.empty() && index.size() < 4 &&
+        std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (digits) device = std::stoi(index);
   }
-  if (e.contains("site")) {
-    RETURN_IF_ERROR(OnlyKeys(e, where, {"site", "wan_down_s"}));
-    ASSIGN_OR_RETURN(std::string name, String(e, "site", where, true));
-    int site = SiteIndex(names, name);
-    if (site < 0) return InvalidArgument(where + ": no site '" + name + "'");
-    ASSIGN_OR_RETURN(auto down, Interval(e, "wan_down_s", where, s.time_limit_s));
-    s.churn.push_back({ChurnEvent::Kind::kWanDown, site, -1, down.first, down.second});
-    return Status::Ok();
+  if (site < 0 || device < 0 || device >= s.topology.sites[site].devices) {
+    return InvalidArgument(where + ": no device '" + ref + "' (write SITE/INDEX, from 0)");
   }
-  return InvalidArgument(where + ": a churn entry needs 'device', 'site' or 'random_devices'");
-}
-
-Status ParseChurn(const Json& doc, const std::vector<std::string>& names, Scenario& s) {
-  if (!doc.contains("churn")) return Status::Ok();
-  if (!doc["churn"].is_array()) return InvalidArgument("'churn' must be an array");
-  for (size_t k = 0; k < doc["churn"].size(); ++k) {
-    RETURN_IF_ERROR(ParseChurnEvent(doc["churn"][k], "churn[" + std::to_string(k) + "]", names, s));
-  }
-  std::stable_sort(s.churn.begin(), s.churn.end(), [](const ChurnEvent& a, const ChurnEvent& b) {
-    return std::tie(a.from_s, a.site, a.device) < std::tie(b.from_s, b.site, b.device);
-  });
+  ASSIGN_OR_RETURN(auto off, Interval(off_json, r.PathOf("off_s"), s.time_limit_s));
+  s.churn.push_back({ChurnEvent::Kind::kDeviceOff, site, device, off.first, off.second});
   return Status::Ok();
 }
 
-Status ParseRelease(const Json& doc, const std::string& base_dir, Scenario& s) {
-  if (!doc.contains("release")) return InvalidArgument("'release' is required");
-  const Json& r = doc["release"];
-  RETURN_IF_ERROR(OnlyKeys(r, "release", {"image", "previous"}));
-  ASSIGN_OR_RETURN(std::string image, String(r, "image", "release", true));
-  ASSIGN_OR_RETURN(std::string previous, String(r, "previous", "release", false));
+Status ParseWanDown(JsonObjectReader& r, const std::string& where,
+                    const std::vector<std::string>& names, Scenario& s) {
+  std::string name;
+  r.String("site", name);
+  const Json* down_json = r.Find("wan_down_s");
+  RETURN_IF_ERROR(r.Finish());
+  int site = SiteIndex(names, name);
+  if (site < 0) return InvalidArgument(where + ": no site '" + name + "'");
+  ASSIGN_OR_RETURN(auto down, Interval(down_json, r.PathOf("wan_down_s"), s.time_limit_s));
+  s.churn.push_back({ChurnEvent::Kind::kWanDown, site, -1, down.first, down.second});
+  return Status::Ok();
+}
+
+Status ParseChurnEvent(const Json& e, const std::string& where,
+                       const std::vector<std::string>& names, Scenario& s) {
+  JsonObjectReader r(e, where);
+  if (e.contains("random_devices")) return ExpandRandomChurn(r, s);
+  if (e.contains("device")) return ParseDeviceOff(r, where, names, s);
+  if (e.contains("site")) return ParseWanDown(r, where, names, s);
+  RETURN_IF_ERROR(r.status());
+  return InvalidArgument(where + ": a churn entry needs 'device', 'site' or 'random_devices'");
+}
+
+Status ParseRelease(JsonObjectReader& doc, const std::string& base_dir, Scenario& s) {
+  const Json* release = doc.Object("release");
+  RETURN_IF_ERROR(doc.status());
+  JsonObjectReader r(*release, "release");
+  r.Require({"image"});
+  std::string image, previous;
+  r.String("image", image);
+  r.String("previous", previous);
+  RETURN_IF_ERROR(r.Finish());
   auto resolve = [&](const std::string& p) {
     if (p.empty()) return p;
     return (std::filesystem::path(base_dir) / p).lexically_normal().string();
@@ -252,37 +222,67 @@ Status ParseRelease(const Json& doc, const std::string& base_dir, Scenario& s) {
   return Status::Ok();
 }
 
-Result<Profiles> ParseProfiles(const Json& doc) {
+Result<Profiles> ParseProfiles(JsonObjectReader& doc) {
+  const Json* links = doc.Object("links");
+  RETURN_IF_ERROR(doc.status());
   Profiles profiles;
-  if (!doc.contains("links")) return profiles;
-  if (!doc["links"].is_object()) return InvalidArgument("'links' must be an object");
-  for (const auto& [name, value] : doc["links"].items()) {
+  if (links == nullptr) return profiles;
+  for (const auto& [name, value] : links->items()) {
     ASSIGN_OR_RETURN(profiles[name], ParseProfile(value, "links." + name));
   }
   return profiles;
 }
 
-Status ParseDocument(const Json& doc, const std::string& base_dir, Scenario& s) {
-  RETURN_IF_ERROR(OnlyKeys(doc, "scenario",
-                           {"name", "description", "seed", "time_limit_s", "strategy", "release",
-                            "links", "cloud_link", "nat", "sites", "churn"}));
-  ASSIGN_OR_RETURN(s.name, String(doc, "name", "scenario", true));
-  ASSIGN_OR_RETURN(s.description, String(doc, "description", "scenario", false));
-  ASSIGN_OR_RETURN(double seed, Number(doc, "seed", "scenario", 1, 0, 9007199254740991.0));
-  ASSIGN_OR_RETURN(double limit, Number(doc, "time_limit_s", "scenario", 0, 1, 7 * 86400));
-  if (!doc.contains("time_limit_s")) return InvalidArgument("'time_limit_s' is required");
+Status ParseSites(JsonObjectReader& doc, const Profiles& profiles, Scenario& s,
+                  std::vector<std::string>& names) {
+  bool default_nat = true;
+  doc.Bool("nat", default_nat);
+  const Json* sites = doc.Array("sites");
+  doc.Check(sites == nullptr || !sites->empty(), "sites", "must be a non-empty array");
+  RETURN_IF_ERROR(doc.status());
+  for (size_t k = 0; k < sites->size(); ++k) {
+    RETURN_IF_ERROR(ParseSite((*sites)[k], "sites[" + std::to_string(k) + "]", default_nat,
+                              profiles, s, names));
+  }
+  return ValidateTopologySpec(s.topology);
+}
+
+Status ParseChurn(JsonObjectReader& doc, const std::vector<std::string>& names, Scenario& s) {
+  const Json* churn = doc.Array("churn");
+  RETURN_IF_ERROR(doc.status());
+  for (size_t k = 0; churn != nullptr && k < churn->size(); ++k) {
+    RETURN_IF_ERROR(ParseChurnEvent((*churn)[k], "churn[" + std::to_string(k) + "]", names, s));
+  }
+  std::stable_sort(s.churn.begin(), s.churn.end(), [](const ChurnEvent& a, const ChurnEvent& b) {
+    return std::tie(a.from_s, a.site, a.device) < std::tie(b.from_s, b.site, b.device);
+  });
+  return Status::Ok();
+}
+
+Status ParseDocument(const Json& json, const std::string& base_dir, Scenario& s) {
+  JsonObjectReader doc(json, "");
+  doc.Require({"name", "time_limit_s", "release", "sites"});
+  double seed = 1, limit = 0;
+  std::string strategy;
+  doc.String("name", s.name);
+  doc.String("description", s.description);
+  doc.Number("seed", seed, 0, 9007199254740991.0);
+  doc.Number("time_limit_s", limit, 1, 7 * 86400);
+  doc.String("strategy", strategy);
+  const Json* cloud_link = doc.Find("cloud_link");
+  RETURN_IF_ERROR(doc.status());
   s.seed = static_cast<uint64_t>(seed);
   s.time_limit_s = static_cast<uint32_t>(limit);
-  ASSIGN_OR_RETURN(std::string strategy, String(doc, "strategy", "scenario", false));
   ASSIGN_OR_RETURN(s.strategy, ParseStrategy(strategy));
   RETURN_IF_ERROR(ParseRelease(doc, base_dir, s));
   ASSIGN_OR_RETURN(Profiles profiles, ParseProfiles(doc));
-  ASSIGN_OR_RETURN(LinkProfile cloud, LinkOf(doc, "cloud_link", profiles, "scenario"));
+  ASSIGN_OR_RETURN(LinkProfile cloud, LinkOf(cloud_link, profiles, "cloud_link"));
   s.topology.cloud_down = cloud.down;
   s.topology.cloud_up = cloud.up;
   std::vector<std::string> names;
   RETURN_IF_ERROR(ParseSites(doc, profiles, s, names));
-  return ParseChurn(doc, names, s);
+  RETURN_IF_ERROR(ParseChurn(doc, names, s));
+  return doc.Finish();
 }
 
 Json ShapeToJson(const LinkShape& l) {
@@ -296,32 +296,17 @@ Json ShapeToJson(const LinkShape& l) {
 }  // namespace
 
 Result<Strategy> ParseStrategy(const std::string& name) {
-  if (name == "flotilla" || name.empty()) return Strategy::kFlotilla;
-  if (name == "http-full") return Strategy::kHttpFull;
-  if (name == "http-delta") return Strategy::kHttpDelta;
-  return InvalidArgument("strategy '" + name + "' is not flotilla, http-full or http-delta");
+  if (name.empty()) return Strategy::kFlotilla;
+  if (auto strategy = ValueOf(kStrategyNames, name)) return *strategy;
+  return InvalidArgument("strategy '" + name + "' is not " + NameList(kStrategyNames));
 }
 
-std::string_view StrategyName(Strategy s) {
-  switch (s) {
-    case Strategy::kFlotilla:
-      return "flotilla";
-    case Strategy::kHttpFull:
-      return "http-full";
-    case Strategy::kHttpDelta:
-      return "http-delta";
-  }
-  return "?";
-}
+std::string_view StrategyName(Strategy s) { return NameOf(kStrategyNames, s); }
 
 Result<Scenario> ParseScenario(std::string_view text, const std::string& base_dir) {
   ASSIGN_OR_RETURN(Json doc, ParseJsonStrict(text, JsonLimits{kMaxScenarioBytes, 16}));
   Scenario s;
-  try {
-    RETURN_IF_ERROR(ParseDocument(doc, base_dir, s));
-  } catch (const Json::exception& e) {
-    return InvalidArgument(std::string("scenario: ") + e.what());
-  }
+  RETURN_IF_ERROR(ParseDocument(doc, base_dir, s));
   return s;
 }
 

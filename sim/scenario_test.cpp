@@ -98,10 +98,10 @@ TEST(ScenarioTest, MistakesAreRefusedWithTheirPlace) {
     std::string text, expect;
   } cases[] = {
       {WithSites(R"([{"name": "a", "wan": "4g"}])"), "no link profile '4g'"},
-      {WithSites(R"([{"name": "a", "devcies": 3}])"), "unknown key 'devcies'"},
+      {WithSites(R"([{"name": "a", "devcies": 3}])"), "unknown key 'sites[0].devcies'"},
       {WithSites(R"([{"name": "a", "count": 2}])"), "needs '{i}'"},
       {WithSites(R"([{"name": "a"}, {"name": "a"}])"), "duplicate site name"},
-      {WithSites(R"([{"name": "a", "devices": 201}])"), "'devices' must be within"},
+      {WithSites(R"([{"name": "a", "devices": 201}])"), "sites[0].devices: must be in 0..200"},
       {WithSites(R"([{"name": "a", "wan": {"down": {"loss_percent": 100}}}])"), "loss_percent"},
       {WithSites(R"([{"name": "a", "wan": {"down": {"delay_ms": 5, "jitter_ms": 10}}}])"),
        "jitter larger than the delay"},

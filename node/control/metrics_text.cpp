@@ -1,74 +1,44 @@
 #include "node/control/metrics_text.h"
 
-#include <fmt/format.h>
-
 #include <cmath>
 #include <functional>
 #include <vector>
 
+#include "core/prometheus_text.h"
+
 namespace flotilla::node {
 namespace {
 
-// One metric family: HELP and TYPE once, then its samples.
-class Family {
- public:
-  Family(std::string& out, std::string_view name, std::string_view type, std::string_view help)
-      : out_(out), name_(name) {
-    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
-                   type);
-  }
-  // `labels`: pairs of name and (unescaped) value.
-  template <typename Value>
-  void Sample(std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
-              Value value) {
-    out_ += name_;
-    if (labels.size() > 0) {
-      out_ += '{';
-      bool first = true;
-      for (const auto& [label, text] : labels) {
-        if (!first) out_ += ',';
-        first = false;
-        fmt::format_to(std::back_inserter(out_), "{}=\"{}\"", label, EscapeLabelValue(text));
-      }
-      out_ += '}';
-    }
-    fmt::format_to(std::back_inserter(out_), " {}\n", value);
-  }
-
- private:
-  std::string& out_;
-  std::string name_;
-};
-
 void RenderNode(std::string& out, const NodeView& v) {
-  Family(out, "flotilla_node_info", "gauge",
-         "Always 1; labels: device, site, transfer mode, flotilla version")
+  MetricFamily(out, "flotilla_node_info", "gauge",
+               "Always 1; labels: device, site, transfer mode, flotilla version")
       .Sample({{"device", v.device_name},
                {"site", v.site},
                {"transfer_mode", v.transfer_mode},
                {"version", v.version}},
               1);
-  Family(out, "flotilla_node_enrolled", "gauge", "1 when the node holds fleet credentials")
+  MetricFamily(out, "flotilla_node_enrolled", "gauge", "1 when the node holds fleet credentials")
       .Sample({}, v.enrolled ? 1 : 0);
-  Family(out, "flotilla_node_last_refresh_timestamp_seconds", "gauge",
-         "Unix time of the last successful metadata refresh (0: never)")
+  MetricFamily(out, "flotilla_node_last_refresh_timestamp_seconds", "gauge",
+               "Unix time of the last successful metadata refresh (0: never)")
       .Sample({}, v.last_refresh_unix);
-  Family refreshes(out, "flotilla_node_refreshes_total", "counter",
-                   "Metadata refreshes since the daemon started, by result");
+  MetricFamily refreshes(out, "flotilla_node_refreshes_total", "counter",
+                         "Metadata refreshes since the daemon started, by result");
   refreshes.Sample({{"result", "ok"}}, v.refreshes_ok);
   refreshes.Sample({{"result", "failed"}}, v.refreshes_failed);
-  Family deploys(out, "flotilla_node_deploys_total", "counter",
-                 "Release deployments since the daemon started, by result (failed: rolled "
-                 "back or failed before the switch)");
+  MetricFamily deploys(out, "flotilla_node_deploys_total", "counter",
+                       "Release deployments since the daemon started, by result (failed: rolled "
+                       "back or failed before the switch)");
   deploys.Sample({{"result", "ok"}}, v.deploys_ok);
   deploys.Sample({{"result", "failed"}}, v.deploys_failed);
-  Family(out, "flotilla_node_hash_failures_total", "counter",
-         "Pieces or artifacts that failed hash verification")
+  MetricFamily(out, "flotilla_node_hash_failures_total", "counter",
+               "Pieces or artifacts that failed hash verification")
       .Sample({}, v.hash_failures);
-  Family(out, "flotilla_node_disk_free_bytes", "gauge",
-         "Free bytes of the data directory's filesystem")
+  MetricFamily(out, "flotilla_node_disk_free_bytes", "gauge",
+               "Free bytes of the data directory's filesystem")
       .Sample({}, v.disk_free_bytes);
-  Family(out, "flotilla_node_store_bytes", "gauge", "Bytes of layers and artifacts the node keeps")
+  MetricFamily(out, "flotilla_node_store_bytes", "gauge",
+               "Bytes of layers and artifacts the node keeps")
       .Sample({}, v.store_bytes);
 }
 
@@ -76,7 +46,7 @@ void RenderNode(std::string& out, const NodeView& v) {
 template <typename Value>
 void PerApp(std::string& out, const NodeView& v, std::string_view name, std::string_view type,
             std::string_view help, const std::function<Value(const AppView&)>& value) {
-  Family family(out, name, type, help);
+  MetricFamily family(out, name, type, help);
   for (const auto& a : v.apps) family.Sample({{"app", a.name}}, value(a));
 }
 
@@ -111,8 +81,8 @@ void RenderApps(std::string& out, const NodeView& v) {
             "Bytes of the current or last release taken from the origin (restarts at 0 with "
             "each release)",
             [](auto& a) { return a.bytes_from_origin; });
-  Family phase(out, "flotilla_node_app_phase", "gauge",
-               "1 for the app's current phase, 0 for the others");
+  MetricFamily phase(out, "flotilla_node_app_phase", "gauge",
+                     "1 for the app's current phase, 0 for the others");
   for (const auto& a : v.apps) {
     bool known = false;
     for (std::string_view p : kAppPhases) {
@@ -121,29 +91,12 @@ void RenderApps(std::string& out, const NodeView& v) {
     }
     if (!known) phase.Sample({{"app", a.name}, {"phase", a.phase}}, 1);
   }
-  Family container(out, "flotilla_node_app_container_state", "gauge",
-                   "Always 1; label state: the runtime's state of the app's container");
+  MetricFamily container(out, "flotilla_node_app_container_state", "gauge",
+                         "Always 1; label state: the runtime's state of the app's container");
   for (const auto& a : v.apps) container.Sample({{"app", a.name}, {"state", a.container_state}}, 1);
 }
 
 }  // namespace
-
-std::string EscapeLabelValue(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::string RenderMetrics(const NodeView& view) {
   std::string out;

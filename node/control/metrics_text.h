@@ -17,7 +17,4 @@ inline constexpr std::string_view kAppPhases[] = {"idle",      "downloading", "v
 
 std::string RenderMetrics(const NodeView& view);
 
-// A label value as the format wants it: \ " and newline escaped.
-std::string EscapeLabelValue(std::string_view value);
-
 }  // namespace flotilla::node

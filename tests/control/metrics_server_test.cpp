@@ -213,9 +213,5 @@ TEST(MetricsServerListen, BadAddressesAreErrors) {
   EXPECT_NE(taken.status().message().find("metrics"), std::string::npos);
 }
 
-TEST(MetricsText, LabelValuesAreEscaped) {
-  EXPECT_EQ(node::EscapeLabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-}
-
 }  // namespace
 }  // namespace flotilla::testing
