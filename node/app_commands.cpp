@@ -110,7 +110,7 @@ int RunSupervise(Runtime& rt, const AppFlags& f) {
 int RunDeploy(Runtime& rt, const AppFlags& f) {
   auto text = ReadTextFileBounded(f.spec_file, 1 << 20);
   if (!text.ok()) return Fail("deploy", text.status());
-  auto spec = runtime::ParseAppSpecText(*text);
+  auto spec = appspec::ParseAppSpecText(*text);
   if (!spec.ok()) return Fail("deploy", spec.status().WithContext(f.spec_file));
   std::vector<std::string> lowers;
   for (const auto& l : f.lowers) {
@@ -129,7 +129,7 @@ int RunDeploy(Runtime& rt, const AppFlags& f) {
 int RunOnce(Runtime& rt, const AppFlags& f) {
   auto text = ReadTextFileBounded(f.spec_file, 1 << 20);
   if (!text.ok()) return Fail("run", text.status());
-  auto spec = runtime::ParseAppSpecText(*text);
+  auto spec = appspec::ParseAppSpecText(*text);
   if (!spec.ok()) return Fail("run", spec.status().WithContext(f.spec_file));
   std::vector<std::string> lowers;
   for (const auto& l : f.lowers) {

@@ -97,7 +97,7 @@ class CgroupV1Driver final : public CgroupDriver {
     return p;
   }
 
-  Result<CgroupPlacement> Create(const std::string& name, const ResourceSpec& r,
+  Result<CgroupPlacement> Create(const std::string& name, const appspec::ResourceSpec& r,
                                  const std::vector<DeviceRule>& devices) override {
     CgroupPlacement p;
     for (const char* ctrl : kControllers) {
@@ -139,7 +139,7 @@ class CgroupV1Driver final : public CgroupDriver {
     return options_.root + "/" + ctrl + "/" + options_.parent + "/" + name;
   }
 
-  Status Apply(const std::string& ctrl, const std::string& dir, const ResourceSpec& r,
+  Status Apply(const std::string& ctrl, const std::string& dir, const appspec::ResourceSpec& r,
                const std::vector<DeviceRule>& devices) {
     if (ctrl == "memory" && r.memory_bytes) {
       RETURN_IF_ERROR(
@@ -185,7 +185,7 @@ class CgroupV2Driver final : public CgroupDriver {
     return p;
   }
 
-  Result<CgroupPlacement> Create(const std::string& name, const ResourceSpec& r,
+  Result<CgroupPlacement> Create(const std::string& name, const appspec::ResourceSpec& r,
                                  const std::vector<DeviceRule>& devices) override {
     CgroupPlacement p = Locate(name);
     auto available = ReadTextFileBounded(options_.root + "/cgroup.controllers", 4096);

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "appspec/app_spec.h"
 #include "core/status.h"
-#include "runtime/app_spec.h"
 #include "runtime/device_filter.h"
 
 namespace flotilla::runtime {
@@ -32,7 +32,8 @@ class CgroupDriver {
   // "cgroup v1 at /sys/fs/cgroup", ...
   virtual std::string Describe() const = 0;
   // Makes (or reuses, when empty) the cgroup `name` and applies limits and rules.
-  virtual Result<CgroupPlacement> Create(const std::string& name, const ResourceSpec& resources,
+  virtual Result<CgroupPlacement> Create(const std::string& name,
+                                         const appspec::ResourceSpec& resources,
                                          const std::vector<DeviceRule>& devices) = 0;
   // The cgroup `name`'s directories, whether or not they exist.
   virtual CgroupPlacement Locate(const std::string& name) const = 0;

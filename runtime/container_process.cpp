@@ -93,7 +93,7 @@ void RestrictInit() {
 
 }  // namespace
 
-Status ExecAsApp(const AppSpec& spec, const std::vector<std::string>& argv,
+Status ExecAsApp(const appspec::AppSpec& spec, const std::vector<std::string>& argv,
                  const std::string& seccomp_filter) {
   RETURN_IF_ERROR(DropPrivileges(spec.user, spec.capabilities));
   if (::chdir(spec.cwd.c_str()) != 0) return IOErrorFromErrno("chdir " + spec.cwd, errno);

@@ -33,7 +33,7 @@ struct ContainerFds {
 // In a process that already joined the container's namespaces and cgroups:
 // applies the app's user, capabilities, no_new_privs and seccomp and execs
 // argv with the app's environment and cwd. Returns only on failure.
-Status ExecAsApp(const AppSpec& spec, const std::vector<std::string>& argv,
+Status ExecAsApp(const appspec::AppSpec& spec, const std::vector<std::string>& argv,
                  const std::string& seccomp_filter);
 
 }  // namespace flotilla::runtime

@@ -12,8 +12,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::vector<std::string> ProbeArgs(const HealthSpec& h, const std::string& dir) {
-  if (h.type == HealthType::kHttp) {
+std::vector<std::string> ProbeArgs(const appspec::HealthSpec& h, const std::string& dir) {
+  if (h.type == appspec::HealthType::kHttp) {
     return {"http-get", dir, std::to_string(h.port), h.path, std::to_string(h.timeout_ms)};
   }
   std::vector<std::string> args = {"exec", dir, "--"};
@@ -23,16 +23,16 @@ std::vector<std::string> ProbeArgs(const HealthSpec& h, const std::string& dir) 
 
 }  // namespace
 
-Status Runtime::ProbeHealth(const HealthSpec& h, const std::string& dir) {
+Status Runtime::ProbeHealth(const appspec::HealthSpec& h, const std::string& dir) {
   ASSIGN_OR_RETURN(int code, containers_->RunHelper(ProbeArgs(h, dir), milliseconds(h.timeout_ms)));
   if (code == 0) return Status::Ok();
   return Unavailable("health check exit code " + std::to_string(code));
 }
 
 Status Runtime::WaitHealthy(const std::string& app, const std::string& release) {
-  ASSIGN_OR_RETURN(AppSpec spec, state_.LoadReleaseSpec(app, release));
+  ASSIGN_OR_RETURN(appspec::AppSpec spec, state_.LoadReleaseSpec(app, release));
   const std::string dir = state_.ReleaseDir(app, release);
-  const HealthSpec& h = spec.health;
+  const appspec::HealthSpec& h = spec.health;
   const MonoTime deadline =
       clock_.MonotonicNow() + milliseconds(spec.switch_mode.healthy_deadline_ms);
   auto died = [&]() -> Status {
@@ -40,7 +40,7 @@ Status Runtime::WaitHealthy(const std::string& app, const std::string& release) 
     std::string what = c.exit ? c.exit->Describe() : ContainerStateName(c.state);
     return FailedPrecondition(app + " release " + release + " stopped: " + what);
   };
-  if (h.type == HealthType::kRunning) {
+  if (h.type == appspec::HealthType::kRunning) {
     if (containers_->WaitForExit(dir, std::chrono::seconds(h.running_seconds))) return died();
     return IsRunning(app, release) ? Status::Ok() : died();
   }

@@ -21,7 +21,7 @@ Result<Json> LoadJson(const std::string& path) {
 
 Json LaunchPlanToJson(const LaunchPlan& p) {
   Json j;
-  j["spec"] = AppSpecToJson(p.spec);
+  j["spec"] = appspec::AppSpecToJson(p.spec);
   j["lowers"] = p.lowers;
   j["dir"] = p.dir;
   j["devices"] = Json::array();
@@ -48,7 +48,7 @@ Json LaunchPlanToJson(const LaunchPlan& p) {
 Result<LaunchPlan> ParseLaunchPlan(const Json& j) {
   LaunchPlan p;
   try {
-    ASSIGN_OR_RETURN(p.spec, ParseAppSpec(j.at("spec")));
+    ASSIGN_OR_RETURN(p.spec, appspec::ParseAppSpec(j.at("spec")));
     p.lowers = j.at("lowers").get<std::vector<std::string>>();
     p.dir = j.at("dir").get<std::string>();
     for (const auto& d : j.at("devices")) {

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "appspec/app_spec.h"
 #include "core/canonical_json.h"
 #include "core/status.h"
-#include "runtime/app_spec.h"
 
 namespace flotilla::runtime {
 
@@ -32,7 +32,7 @@ struct ResolvedMount {
 };
 
 struct LaunchPlan {
-  AppSpec spec;
+  appspec::AppSpec spec;
   std::vector<std::string> lowers;  // top-most first, as overlayfs's lowerdir
   std::string dir;                  // the release dir: upper/, work/, rootfs/, state files
   std::vector<ResolvedDevice> devices;

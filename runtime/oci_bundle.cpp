@@ -47,7 +47,7 @@ Status CopyLayer(const fs::path& lower, const fs::path& root) {
   return Status::Ok();
 }
 
-Json CapabilityJson(const AppSpec& spec) {
+Json CapabilityJson(const appspec::AppSpec& spec) {
   Json caps = spec.capabilities;
   return {{"bounding", caps},
           {"effective", caps},
@@ -56,7 +56,7 @@ Json CapabilityJson(const AppSpec& spec) {
           {"ambient", caps}};
 }
 
-Json MountsJson(const AppSpec& spec, const std::vector<std::string>& volume_sources) {
+Json MountsJson(const appspec::AppSpec& spec, const std::vector<std::string>& volume_sources) {
   Json mounts =
       Json::array({{{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
                    {{"destination", "/dev"},
@@ -90,7 +90,7 @@ Json MountsJson(const AppSpec& spec, const std::vector<std::string>& volume_sour
   return mounts;
 }
 
-Json LinuxJson(const AppSpec& spec) {
+Json LinuxJson(const appspec::AppSpec& spec) {
   Json ns =
       Json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}});
   if (spec.network == "none") ns.push_back({{"type", "network"}});
@@ -123,7 +123,7 @@ Json LinuxJson(const AppSpec& spec) {
 Status Runtime::ExportBundle(const std::string& app, const std::string& out_dir) const {
   ASSIGN_OR_RETURN(AppRecord record, state_.LoadApp(app));
   if (record.current.empty()) return FailedPrecondition(app + " has no current release");
-  ASSIGN_OR_RETURN(AppSpec spec, state_.LoadReleaseSpec(app, record.current));
+  ASSIGN_OR_RETURN(appspec::AppSpec spec, state_.LoadReleaseSpec(app, record.current));
   ASSIGN_OR_RETURN(auto lowers, state_.LoadReleaseLowers(app, record.current));
   const fs::path rootfs = fs::path(out_dir) / "rootfs";
   std::error_code ec;

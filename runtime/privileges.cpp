@@ -40,12 +40,13 @@ Status SetCapabilitySets(uint64_t mask) {
 
 }  // namespace
 
-Status ApplyLimits(const AppSpec& spec) {
+Status ApplyLimits(const appspec::AppSpec& spec) {
   for (const auto& l : spec.rlimits) {
     struct rlimit limit {
       l.soft, l.hard
     };
-    if (::setrlimit(*RlimitNumber(l.type), &limit) != 0) return Errno("setrlimit " + l.type);
+    if (::setrlimit(*appspec::RlimitNumber(l.type), &limit) != 0)
+      return Errno("setrlimit " + l.type);
   }
   int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
   if (fd < 0) return Errno("open oom_score_adj");
@@ -57,9 +58,9 @@ Status ApplyLimits(const AppSpec& spec) {
   return Status::Ok();
 }
 
-Status DropPrivileges(const UserSpec& user, const std::vector<std::string>& capabilities) {
+Status DropPrivileges(const appspec::UserSpec& user, const std::vector<std::string>& capabilities) {
   uint64_t mask = 0;
-  for (const auto& name : capabilities) mask |= uint64_t{1} << *CapabilityNumber(name);
+  for (const auto& name : capabilities) mask |= uint64_t{1} << *appspec::CapabilityNumber(name);
   const int last = LastCapability();
   for (int cap = 0; cap <= last; ++cap) {
     if (!(mask & (uint64_t{1} << cap)) && ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
@@ -85,7 +86,7 @@ Status DropPrivileges(const UserSpec& user, const std::vector<std::string>& capa
   return Status::Ok();
 }
 
-std::vector<std::string> ProgramEnvironment(const AppSpec& spec) {
+std::vector<std::string> ProgramEnvironment(const appspec::AppSpec& spec) {
   std::vector<std::string> env = spec.env;
   auto has = [&](const std::string& name) {
     for (const auto& e : env) {

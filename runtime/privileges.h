@@ -6,19 +6,19 @@
 #include <string>
 #include <vector>
 
+#include "appspec/app_spec.h"
 #include "core/canonical_json.h"
 #include "core/status.h"
-#include "runtime/app_spec.h"
 
 namespace flotilla::runtime {
 
 // rlimits and oom_score_adj (they need privileges the app may not keep).
-Status ApplyLimits(const AppSpec& spec);
+Status ApplyLimits(const appspec::AppSpec& spec);
 
 // Sets uid/gid/supplementary groups, then every capability set (bounding,
 // permitted, effective, inheritable, ambient) to `capabilities`, then
 // no_new_privs. REQUIRES: running as root with full capabilities.
-Status DropPrivileges(const UserSpec& user, const std::vector<std::string>& capabilities);
+Status DropPrivileges(const appspec::UserSpec& user, const std::vector<std::string>& capabilities);
 
 // flotilla's default seccomp profile (docs/runtime.md) as a classic BPF
 // program (raw struct sock_filter array): known dangerous calls fail with
@@ -41,6 +41,6 @@ Status InstallSeccompFilter(const std::string& program);
 Status ExecProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env);
 
 // The environment the program gets: the spec's, plus PATH and HOSTNAME when absent.
-std::vector<std::string> ProgramEnvironment(const AppSpec& spec);
+std::vector<std::string> ProgramEnvironment(const appspec::AppSpec& spec);
 
 }  // namespace flotilla::runtime

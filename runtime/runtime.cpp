@@ -25,7 +25,7 @@ void MaybeCrashAt(const char* step) {
   if (at != nullptr && std::string_view(at) == step) ::raise(SIGKILL);
 }
 
-Result<std::vector<ResolvedDevice>> ResolveDevices(const AppSpec& spec) {
+Result<std::vector<ResolvedDevice>> ResolveDevices(const appspec::AppSpec& spec) {
   std::vector<ResolvedDevice> out;
   for (const auto& d : spec.devices) {
     struct stat st;
@@ -58,9 +58,10 @@ Result<std::string> CgroupParentFor(const std::string& state_dir) {
   return "flotilla-" + ShortSha256(canonical.string());
 }
 
-Result<std::string> DefaultReleaseId(const AppSpec& spec, const std::vector<std::string>& lowers) {
+Result<std::string> DefaultReleaseId(const appspec::AppSpec& spec,
+                                     const std::vector<std::string>& lowers) {
   ASSIGN_OR_RETURN(std::string canonical,
-                   CanonicalJson(Json{{"spec", AppSpecToJson(spec)}, {"lowers", lowers}}));
+                   CanonicalJson(Json{{"spec", appspec::AppSpecToJson(spec)}, {"lowers", lowers}}));
   return ShortSha256(canonical);
 }
 
@@ -93,7 +94,7 @@ Status Runtime::Persist(AppRecord& record, std::optional<SwitchStep> step) {
   return Status::Ok();
 }
 
-Result<LaunchPlan> Runtime::PlanFor(const AppSpec& spec, std::vector<std::string> lowers,
+Result<LaunchPlan> Runtime::PlanFor(const appspec::AppSpec& spec, std::vector<std::string> lowers,
                                     const std::string& dir, const std::string& app) {
   LaunchPlan plan;
   plan.spec = spec;
@@ -113,7 +114,7 @@ Result<LaunchPlan> Runtime::PlanFor(const AppSpec& spec, std::vector<std::string
 }
 
 Result<RunningRecord> Runtime::StartRelease(const std::string& app, const std::string& release) {
-  ASSIGN_OR_RETURN(AppSpec spec, state_.LoadReleaseSpec(app, release));
+  ASSIGN_OR_RETURN(appspec::AppSpec spec, state_.LoadReleaseSpec(app, release));
   ASSIGN_OR_RETURN(auto lowers, state_.LoadReleaseLowers(app, release));
   ASSIGN_OR_RETURN(LaunchPlan plan,
                    PlanFor(spec, std::move(lowers), state_.ReleaseDir(app, release), app));
@@ -121,7 +122,7 @@ Result<RunningRecord> Runtime::StartRelease(const std::string& app, const std::s
       .WithContext("start " + app + " release " + release);
 }
 
-Result<Runtime::RunOnceResult> Runtime::RunOnce(const AppSpec& spec,
+Result<Runtime::RunOnceResult> Runtime::RunOnce(const appspec::AppSpec& spec,
                                                 const std::vector<std::string>& lowers) {
   const std::string id = spec.name + "-" + std::to_string(::getpid());
   const std::string dir = state_.root() + "/run/" + id;
@@ -172,18 +173,19 @@ bool Runtime::IsRunning(const std::string& app, const std::string& release) cons
          containers_->Inspect(state_.ReleaseDir(app, release)).state == ContainerState::kRunning;
 }
 
-Result<DeployOutcome> Runtime::Deploy(const AppSpec& spec, const std::vector<std::string>& lowers,
-                                      std::string release) {
+Result<DeployOutcome> Runtime::Deploy(const appspec::AppSpec& spec,
+                                      const std::vector<std::string>& lowers, std::string release) {
   if (lowers.empty()) return InvalidArgument("deploy " + spec.name + ": no lower directories");
   for (const auto& l : lowers) {
-    if (!IsCleanAbsolutePath(l) || !std::filesystem::is_directory(l)) {
+    if (!appspec::IsCleanAbsolutePath(l) || !std::filesystem::is_directory(l)) {
       return InvalidArgument("deploy " + spec.name + ": lower '" + l + "' is not a directory");
     }
   }
   if (release.empty()) {
     ASSIGN_OR_RETURN(release, DefaultReleaseId(spec, lowers));
   }
-  if (!IsValidName(release)) return InvalidArgument("'" + release + "' is not a valid release id");
+  if (!appspec::IsValidName(release))
+    return InvalidArgument("'" + release + "' is not a valid release id");
   ASSIGN_OR_RETURN(AppLock lock, state_.LockApp(spec.name, /*wait=*/true));
   AppRecord record;
   auto loaded = state_.LoadApp(spec.name);
@@ -254,7 +256,7 @@ Result<DeployOutcome> Runtime::RunSwitch(AppRecord& record) {
   if (record.switching->step == SwitchStep::kRollingBack) return FinishRollback(record);
   auto spec = state_.LoadReleaseSpec(record.name, record.switching->to);
   if (!spec.ok()) return FailSwitch(record, spec.status());
-  const bool stop_first = spec->switch_mode.mode == SwitchMode::kStopFirst;
+  const bool stop_first = spec->switch_mode.mode == appspec::SwitchMode::kStopFirst;
   for (;;) {
     ASSIGN_OR_RETURN(std::optional<DeployOutcome> outcome, TakeSwitchStep(record, stop_first));
     if (outcome) return *std::move(outcome);
@@ -428,7 +430,8 @@ Result<std::string> Runtime::Logs(const std::string& app, const std::string& rel
   std::string which = release;
   if (which.empty()) which = record.current;
   if (which.empty() && record.switching) which = record.switching->to;
-  if (which.empty() || !IsValidName(which)) return NotFound(app + " has no release to show");
+  if (which.empty() || !appspec::IsValidName(which))
+    return NotFound(app + " has no release to show");
   return containers_->Logs(state_.ReleaseDir(app, which));
 }
 

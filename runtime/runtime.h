@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "appspec/app_spec.h"
 #include "core/clock.h"
 #include "core/status.h"
-#include "runtime/app_spec.h"
 #include "runtime/cgroup.h"
 #include "runtime/container_control.h"
 #include "runtime/state.h"
@@ -64,7 +64,8 @@ Result<std::string> CgroupParentFor(const std::string& state_dir);
 
 // Release id for a spec and its lowers when the caller names none:
 // 12 hex of SHA-256 over the canonical spec JSON and the lower paths.
-Result<std::string> DefaultReleaseId(const AppSpec& spec, const std::vector<std::string>& lowers);
+Result<std::string> DefaultReleaseId(const appspec::AppSpec& spec,
+                                     const std::vector<std::string>& lowers);
 
 class Runtime {
  public:
@@ -76,7 +77,7 @@ class Runtime {
   // time, stops it and brings the old one back. Every step is persisted
   // before the next, and an interrupted switch is finished by the next
   // Reconcile or Deploy. An empty `release` is DefaultReleaseId.
-  Result<DeployOutcome> Deploy(const AppSpec& spec, const std::vector<std::string>& lowers,
+  Result<DeployOutcome> Deploy(const appspec::AppSpec& spec, const std::vector<std::string>& lowers,
                                std::string release = "");
 
   // Switches back to the previous release, the same way.
@@ -89,7 +90,8 @@ class Runtime {
     ExitRecord exit;
     std::string logs;
   };
-  Result<RunOnceResult> RunOnce(const AppSpec& spec, const std::vector<std::string>& lowers);
+  Result<RunOnceResult> RunOnce(const appspec::AppSpec& spec,
+                                const std::vector<std::string>& lowers);
 
   // Stops the app's containers and keeps it stopped until the next Deploy.
   Status Stop(const std::string& app);
@@ -138,7 +140,7 @@ class Runtime {
   Status EnsureStarted(const std::string& app, const std::string& release);
   Status Persist(AppRecord& record, std::optional<SwitchStep> step);
   Result<RunningRecord> StartRelease(const std::string& app, const std::string& release);
-  Result<LaunchPlan> PlanFor(const AppSpec& spec, std::vector<std::string> lowers,
+  Result<LaunchPlan> PlanFor(const appspec::AppSpec& spec, std::vector<std::string> lowers,
                              const std::string& dir, const std::string& app);
   Status StopRelease(const std::string& app, const std::string& release);
   bool IsRunning(const std::string& app, const std::string& release) const;
@@ -154,7 +156,7 @@ class Runtime {
   Status StopUnhealthy(const std::string& app, const std::string& release,
                        const std::string& reason);
   // One probe of an exec or http check: OK when healthy, else why not.
-  Status ProbeHealth(const HealthSpec& health, const std::string& dir);
+  Status ProbeHealth(const appspec::HealthSpec& health, const std::string& dir);
   Status StopStrays(const AppRecord& record);
   std::string CgroupName(const std::string& app, const std::string& release) const {
     return app + "_" + release;

@@ -57,7 +57,7 @@ AppLock::~AppLock() {
 }
 
 Result<AppLock> StateDir::LockApp(const std::string& app, bool wait) const {
-  if (!IsValidName(app)) return InvalidArgument("'" + app + "' is not a valid app name");
+  if (!appspec::IsValidName(app)) return InvalidArgument("'" + app + "' is not a valid app name");
   RETURN_IF_ERROR(CreateDirectories(AppDir(app), 0700));
   const std::string path = AppDir(app) + "/lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -77,7 +77,7 @@ Result<std::vector<std::string>> StateDir::ListApps() const {
   DIR* dir = ::opendir((root_ + "/apps").c_str());
   if (dir == nullptr) return apps;
   while (dirent* e = ::readdir(dir)) {
-    if (IsValidName(e->d_name)) apps.push_back(e->d_name);
+    if (appspec::IsValidName(e->d_name)) apps.push_back(e->d_name);
   }
   ::closedir(dir);
   std::sort(apps.begin(), apps.end());
@@ -85,7 +85,7 @@ Result<std::vector<std::string>> StateDir::ListApps() const {
 }
 
 Result<AppRecord> StateDir::LoadApp(const std::string& app) const {
-  if (!IsValidName(app)) return InvalidArgument("'" + app + "' is not a valid app name");
+  if (!appspec::IsValidName(app)) return InvalidArgument("'" + app + "' is not a valid app name");
   ASSIGN_OR_RETURN(Json j, LoadJson(AppDir(app) + "/app.json"));
   AppRecord r;
   try {
@@ -133,17 +133,18 @@ Status StateDir::SaveApp(const AppRecord& r) const {
 }
 
 Status StateDir::SaveRelease(const std::string& app, const std::string& release,
-                             const AppSpec& spec, const std::vector<std::string>& lowers) const {
+                             const appspec::AppSpec& spec,
+                             const std::vector<std::string>& lowers) const {
   const std::string dir = ReleaseDir(app, release);
   RETURN_IF_ERROR(CreateDirectories(dir, 0700));
   RETURN_IF_ERROR(WriteFileAtomic(dir + "/lowers.json", Json(lowers).dump() + "\n", 0600));
-  return WriteFileAtomic(dir + "/spec.json", AppSpecToJson(spec).dump(2) + "\n", 0600);
+  return WriteFileAtomic(dir + "/spec.json", appspec::AppSpecToJson(spec).dump(2) + "\n", 0600);
 }
 
-Result<AppSpec> StateDir::LoadReleaseSpec(const std::string& app,
-                                          const std::string& release) const {
+Result<appspec::AppSpec> StateDir::LoadReleaseSpec(const std::string& app,
+                                                   const std::string& release) const {
   ASSIGN_OR_RETURN(Json j, LoadJson(ReleaseDir(app, release) + "/spec.json"));
-  return ParseAppSpec(j);
+  return appspec::ParseAppSpec(j);
 }
 
 Result<std::vector<std::string>> StateDir::LoadReleaseLowers(const std::string& app,

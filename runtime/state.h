@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "appspec/app_spec.h"
 #include "core/status.h"
-#include "runtime/app_spec.h"
 
 namespace flotilla::runtime {
 
@@ -81,9 +81,10 @@ class StateDir {
   Result<AppLock> LockApp(const std::string& app, bool wait) const;
   Status SaveApp(const AppRecord& record) const;  // atomic
 
-  Status SaveRelease(const std::string& app, const std::string& release, const AppSpec& spec,
-                     const std::vector<std::string>& lowers) const;
-  Result<AppSpec> LoadReleaseSpec(const std::string& app, const std::string& release) const;
+  Status SaveRelease(const std::string& app, const std::string& release,
+                     const appspec::AppSpec& spec, const std::vector<std::string>& lowers) const;
+  Result<appspec::AppSpec> LoadReleaseSpec(const std::string& app,
+                                           const std::string& release) const;
   Result<std::vector<std::string>> LoadReleaseLowers(const std::string& app,
                                                      const std::string& release) const;
 

@@ -22,16 +22,16 @@ int64_t UnixMillis(WallTime t) {
 }
 
 // initial * 2^restarts, capped.
-uint64_t BackoffMillis(const RestartSpec& r, uint32_t restarts) {
+uint64_t BackoffMillis(const appspec::RestartSpec& r, uint32_t restarts) {
   uint64_t delay = r.backoff_initial_ms;
   for (uint32_t i = 0; i < restarts && delay < r.backoff_max_ms; ++i) delay *= 2;
   return std::min(delay, r.backoff_max_ms);
 }
 
-bool WantsRestart(const RestartSpec& r, const ContainerStatus& c, uint32_t restarts) {
-  if (r.policy == RestartPolicy::kNo) return false;
+bool WantsRestart(const appspec::RestartSpec& r, const ContainerStatus& c, uint32_t restarts) {
+  if (r.policy == appspec::RestartPolicy::kNo) return false;
   bool failed = c.state != ContainerState::kExited || !c.exit->Success();
-  if (r.policy == RestartPolicy::kOnFailure) {
+  if (r.policy == appspec::RestartPolicy::kOnFailure) {
     return failed && (r.max_retries == 0 || restarts < r.max_retries);
   }
   return true;
@@ -93,7 +93,7 @@ Result<Duration> Runtime::RestartByPolicy(AppRecord& record, ContainerStatus c) 
     record.last_exit_unix_ms = c.exit->finished_unix_ms;
     RETURN_IF_ERROR(state_.SaveApp(record));
   }
-  ASSIGN_OR_RETURN(AppSpec spec, state_.LoadReleaseSpec(app, record.current));
+  ASSIGN_OR_RETURN(appspec::AppSpec spec, state_.LoadReleaseSpec(app, record.current));
   if (!WantsRestart(spec.restart, c, record.restarts)) return kIdlePass;
   int64_t due = c.state != ContainerState::kExited
                     ? 0
@@ -126,9 +126,9 @@ Result<Duration> Runtime::RecheckHealth(const std::string& app, const std::strin
     RETURN_IF_ERROR(StopRelease(app, release));
     return Duration::zero();
   }
-  ASSIGN_OR_RETURN(AppSpec spec, state_.LoadReleaseSpec(app, release));
-  const HealthSpec& h = spec.health;
-  if (h.type == HealthType::kRunning || h.recheck_interval_ms == 0) return kIdlePass;
+  ASSIGN_OR_RETURN(appspec::AppSpec spec, state_.LoadReleaseSpec(app, release));
+  const appspec::HealthSpec& h = spec.health;
+  if (h.type == appspec::HealthType::kRunning || h.recheck_interval_ms == 0) return kIdlePass;
   const Duration interval = milliseconds(h.recheck_interval_ms);
   HealthRecheck& recheck = rechecks_[app];
   if (recheck.init_pid != running.init_pid ||

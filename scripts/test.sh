@@ -2,7 +2,8 @@
 # Installs what is needed, builds, and runs the whole test suite:
 #  1. the normal build (build/) and every CTest test in it;
 #  2. an ASan+UBSan build (build-asan/) of the modules that parse untrusted
-#     input, do crypto or write the store, and their tests.
+#     input, do crypto or write the store, and their tests;
+#  3. a configure without tests (build-notests/), and the metadata fuzzer.
 # Exits non-zero if anything fails. .ci/run runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,10 +39,19 @@ run_ctest() {
   rm -f "$log"
 }
 
-echo "== sanitizer build (ASan+UBSan): core, metadata, layerstore =="
+echo "== sanitizer build (ASan+UBSan): core, appspec, metadata, layerstore =="
 run_ctest build-asan
 echo "== full build =="
 run_ctest build
+
+# A build without tests (packagers, the cross build's programs) must still
+# configure: tests registered outside if(FLOTILLA_TESTS) break it.
+echo "== configure with -DFLOTILLA_TESTS=OFF =="
+if cmake -S . -B build-notests -G Ninja -DFLOTILLA_TESTS=OFF >/dev/null; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1)) status=1
+fi
 
 echo "== metadata fuzzer (libFuzzer + ASan/UBSan, 60 s) =="
 if bash scripts/fuzz-metadata.sh 60 2>&1 | tail -60; then

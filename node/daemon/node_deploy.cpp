@@ -12,10 +12,10 @@
 #include <cstdlib>
 #include <set>
 
+#include "appspec/app_spec.h"
 #include "core/file_io.h"
 #include "layerstore/safe_path.h"
 #include "node/daemon/node_daemon.h"
-#include "runtime/app_spec.h"
 
 namespace flotilla::node {
 namespace {
@@ -123,7 +123,7 @@ void NodeDaemon::DeployReady(const std::string& app) {
     SaveState();
     report_due_ = true;
   };
-  auto spec = runtime::ParseAppSpec(release.app_spec);
+  auto spec = appspec::ParseAppSpec(release.app_spec);
   if (!spec.ok()) return fail("app spec: " + spec.status().ToString());
   if (spec->name != app) return fail("app spec names '" + spec->name + "', not '" + app + "'");
   std::vector<std::string> lowers;  // top-most first

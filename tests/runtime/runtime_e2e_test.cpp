@@ -11,8 +11,8 @@
 #include <map>
 #include <sstream>
 
+#include "appspec/app_spec.h"
 #include "core/file_io.h"
-#include "runtime/app_spec.h"
 #include "runtime/runtime.h"
 #include "tests/runtime/runtime_fixture.h"
 
@@ -21,7 +21,7 @@ namespace {
 
 uint64_t CapMask(const std::vector<std::string>& caps) {
   uint64_t mask = 0;
-  for (const auto& c : caps) mask |= uint64_t{1} << *runtime::CapabilityNumber(c);
+  for (const auto& c : caps) mask |= uint64_t{1} << *appspec::CapabilityNumber(c);
   return mask;
 }
 
@@ -99,7 +99,7 @@ TEST_F(RuntimeE2eTest, DefaultCapabilitiesAndNonRootUser) {
   EXPECT_EQ(f["Uid"], "1000\t1000\t1000\t1000");
   EXPECT_EQ(f["Gid"], "1001\t1001\t1001\t1001");
   EXPECT_EQ(f["Groups"], "44 45 ");  // as the kernel prints it
-  const std::string caps = Hex16(CapMask(runtime::DefaultCapabilities()));
+  const std::string caps = Hex16(CapMask(appspec::DefaultCapabilities()));
   for (const char* set : {"CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"}) {
     EXPECT_EQ(f[set], caps) << set;
   }

@@ -7,11 +7,11 @@
 #include <map>
 #include <set>
 
+#include "appspec/app_spec.h"
 #include "core/file_io.h"
 #include "layerstore/delta.h"
 #include "layerstore/layer_store.h"
 #include "metadata/repository.h"
-#include "runtime/app_spec.h"
 #include "tracker/publish/publish_state.h"
 #include "tracker/publish/repo_init.h"
 #include "tracker/storage/device_db.h"
@@ -268,7 +268,7 @@ Result<Json> LoadAppSpec(const std::string& path, const std::string& app) {
   ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(path, kMaxAppSpecBytes));
   auto json = ParseJsonStrict(text);
   if (!json.ok()) return json.status().WithContext("app spec " + path);
-  auto spec = runtime::ParseAppSpec(*json);
+  auto spec = appspec::ParseAppSpec(*json);
   if (!spec.ok()) return spec.status().WithContext("app spec " + path);
   if (spec->name != app) {
     return InvalidArgument("app spec " + path + ": name '" + spec->name +

@@ -1,8 +1,8 @@
-#include "runtime/app_spec.h"
+#include "appspec/app_spec.h"
 
 #include <gtest/gtest.h>
 
-namespace flotilla::runtime {
+namespace flotilla::appspec {
 namespace {
 
 TEST(AppSpec, MinimalSpecGetsDocumentedDefaults) {
@@ -96,4 +96,4 @@ TEST(AppSpec, CleanPathsAndNames) {
 }
 
 }  // namespace
-}  // namespace flotilla::runtime
+}  // namespace flotilla::appspec

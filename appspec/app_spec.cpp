@@ -1,4 +1,4 @@
-#include "runtime/app_spec.h"
+#include "appspec/app_spec.h"
 
 #include <sys/resource.h>
 
@@ -6,7 +6,7 @@
 #include <set>
 #include <utility>
 
-namespace flotilla::runtime {
+namespace flotilla::appspec {
 namespace {
 
 constexpr std::array<std::string_view, 41> kCapabilityNames = {"CAP_CHOWN",
@@ -489,4 +489,4 @@ Json AppSpecToJson(const AppSpec& s) {
   return j;
 }
 
-}  // namespace flotilla::runtime
+}  // namespace flotilla::appspec

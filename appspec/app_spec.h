@@ -16,7 +16,7 @@
 #include "core/canonical_json.h"
 #include "core/status.h"
 
-namespace flotilla::runtime {
+namespace flotilla::appspec {
 
 struct UserSpec {
   uint32_t uid = 0;
@@ -130,4 +130,4 @@ bool IsCleanAbsolutePath(std::string_view path);
 // App, release and volume names: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}.
 bool IsValidName(std::string_view name);
 
-}  // namespace flotilla::runtime
+}  // namespace flotilla::appspec
