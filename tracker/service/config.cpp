@@ -4,56 +4,14 @@
 
 #include <algorithm>
 #include <charconv>
-#include <functional>
-#include <map>
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "core/json_object_reader.h"
 #include "tracker/storage/device_db.h"
 
 namespace flotilla::tracker {
 namespace {
-
-using Setter = std::function<Status(const Json&, TrackerConfig&)>;
-
-Setter StringField(std::string TrackerConfig::*field) {
-  return [field](const Json& v, TrackerConfig& c) -> Status {
-    if (!v.is_string()) return InvalidArgument("must be a string");
-    c.*field = v.get<std::string>();
-    return Status::Ok();
-  };
-}
-
-Setter IntField(int64_t TrackerConfig::*field) {
-  return [field](const Json& v, TrackerConfig& c) -> Status {
-    if (!v.is_number_integer()) return InvalidArgument("must be an integer");
-    c.*field = v.get<int64_t>();
-    return Status::Ok();
-  };
-}
-
-const std::map<std::string, Setter>& Fields() {
-  static const std::map<std::string, Setter> kFields = {
-      {"listen", StringField(&TrackerConfig::listen)},
-      {"repository", StringField(&TrackerConfig::repository)},
-      {"database", StringField(&TrackerConfig::database)},
-      {"public_url", StringField(&TrackerConfig::public_url)},
-      {"fleet_token_file", StringField(&TrackerConfig::fleet_token_file)},
-      {"tls_certificate", StringField(&TrackerConfig::tls_certificate)},
-      {"tls_private_key", StringField(&TrackerConfig::tls_private_key)},
-      {"port_file", StringField(&TrackerConfig::port_file)},
-      {"log_level", StringField(&TrackerConfig::log_level)},
-      {"announce_interval_s", IntField(&TrackerConfig::announce_interval_s)},
-      {"min_announce_interval_s", IntField(&TrackerConfig::min_announce_interval_s)},
-      {"peer_ttl_s", IntField(&TrackerConfig::peer_ttl_s)},
-      {"read_timeout_s", IntField(&TrackerConfig::read_timeout_s)},
-      {"max_header_bytes", IntField(&TrackerConfig::max_header_bytes)},
-      {"max_body_bytes", IntField(&TrackerConfig::max_body_bytes)},
-      {"max_connections", IntField(&TrackerConfig::max_connections)},
-      {"max_peers", IntField(&TrackerConfig::max_peers)},
-  };
-  return kFields;
-}
 
 Status CheckRange(const char* name, int64_t value, int64_t low, int64_t high) {
   if (value < low || value > high) {
@@ -69,14 +27,28 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(path, 1 << 20));
   auto json = ParseJsonStrict(text);
   if (!json.ok()) return json.status().WithContext("config " + path);
-  if (!json->is_object()) return InvalidArgument("config " + path + ": not a JSON object");
-  TrackerConfig config;
-  for (const auto& [key, value] : json->items()) {
-    auto it = Fields().find(key);
-    if (it == Fields().end()) return InvalidArgument("config " + path + ": unknown key " + key);
-    RETURN_IF_ERROR_CTX(it->second(value, config), "config " + path + ": " + key);
-  }
-  return config;
+  TrackerConfig c;
+  JsonObjectReader r(*json, "");
+  r.String("listen", c.listen);
+  r.String("repository", c.repository);
+  r.String("database", c.database);
+  r.String("public_url", c.public_url);
+  r.String("fleet_token_file", c.fleet_token_file);
+  r.String("tls_certificate", c.tls_certificate);
+  r.String("tls_private_key", c.tls_private_key);
+  r.String("port_file", c.port_file);
+  r.String("log_level", c.log_level);
+  // Ranges are checked by ValidateTrackerConfig, after command-line flags.
+  r.Int("announce_interval_s", c.announce_interval_s);
+  r.Int("min_announce_interval_s", c.min_announce_interval_s);
+  r.Int("peer_ttl_s", c.peer_ttl_s);
+  r.Int("read_timeout_s", c.read_timeout_s);
+  r.Int("max_header_bytes", c.max_header_bytes);
+  r.Int("max_body_bytes", c.max_body_bytes);
+  r.Int("max_connections", c.max_connections);
+  r.Int("max_peers", c.max_peers);
+  RETURN_IF_ERROR_CTX(r.Finish(), "config " + path);
+  return c;
 }
 
 Status ValidateTrackerConfig(const TrackerConfig& c) {

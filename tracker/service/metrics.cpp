@@ -1,6 +1,6 @@
 #include "tracker/service/metrics.h"
 
-#include <fmt/format.h>
+#include "core/prometheus_text.h"
 
 namespace flotilla::tracker {
 
@@ -25,39 +25,26 @@ std::shared_ptr<std::atomic<uint64_t>> TrackerMetrics::ArtifactBytesCounter(
 std::string TrackerMetrics::Render(const GaugeSnapshot& gauges) const {
   std::lock_guard lock(mu_);
   std::string text;
-  auto emit = std::back_inserter(text);
-  text +=
-      "# HELP flotilla_http_requests_total HTTP requests answered, by route and status.\n"
-      "# TYPE flotilla_http_requests_total counter\n";
+  MetricFamily requests(text, "flotilla_http_requests_total", "counter",
+                        "HTTP requests answered, by route and status.");
   for (const auto& [key, n] : requests_) {
-    fmt::format_to(emit, "flotilla_http_requests_total{{route=\"{}\",code=\"{}\"}} {}\n", key.first,
-                   key.second, n);
+    requests.Sample({{"route", key.first}, {"code", std::to_string(key.second)}}, n);
   }
-  text +=
-      "# HELP flotilla_announces_total Tracker announces, by result.\n"
-      "# TYPE flotilla_announces_total counter\n";
-  for (const auto& [result, n] : announces_) {
-    fmt::format_to(emit, "flotilla_announces_total{{result=\"{}\"}} {}\n", result, n);
-  }
-  text +=
-      "# HELP flotilla_artifact_bytes_served_total Artifact bytes sent, by artifact.\n"
-      "# TYPE flotilla_artifact_bytes_served_total counter\n";
+  MetricFamily announces(text, "flotilla_announces_total", "counter",
+                         "Tracker announces, by result.");
+  for (const auto& [result, n] : announces_) announces.Sample({{"result", result}}, n);
+  MetricFamily bytes(text, "flotilla_artifact_bytes_served_total", "counter",
+                     "Artifact bytes sent, by artifact.");
   for (const auto& [hex, n] : artifact_bytes_) {
-    fmt::format_to(emit, "flotilla_artifact_bytes_served_total{{artifact=\"sha256:{}\"}} {}\n", hex,
-                   n->load());
+    bytes.Sample({{"artifact", "sha256:" + hex}}, n->load());
   }
-  text +=
-      "# HELP flotilla_devices Enrolled devices, by last reported state.\n"
-      "# TYPE flotilla_devices gauge\n";
-  for (const auto& [state, n] : gauges.devices_per_state) {
-    fmt::format_to(emit, "flotilla_devices{{state=\"{}\"}} {}\n", state, n);
-  }
-  fmt::format_to(emit,
-                 "# HELP flotilla_swarms Swarms with at least one live peer.\n"
-                 "# TYPE flotilla_swarms gauge\nflotilla_swarms {}\n"
-                 "# HELP flotilla_swarm_peers Live peers over all swarms.\n"
-                 "# TYPE flotilla_swarm_peers gauge\nflotilla_swarm_peers {}\n",
-                 gauges.swarms, gauges.peers);
+  MetricFamily devices(text, "flotilla_devices", "gauge",
+                       "Enrolled devices, by last reported state.");
+  for (const auto& [state, n] : gauges.devices_per_state) devices.Sample({{"state", state}}, n);
+  MetricFamily(text, "flotilla_swarms", "gauge", "Swarms with at least one live peer.")
+      .Sample({}, gauges.swarms);
+  MetricFamily(text, "flotilla_swarm_peers", "gauge", "Live peers over all swarms.")
+      .Sample({}, gauges.peers);
   return text;
 }
 
