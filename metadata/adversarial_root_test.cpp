@@ -67,7 +67,7 @@ TEST_F(Adversarial, ReplayedOldRootAsNextVersionIsRejected) {
   ExpectRefreshRejected(StatusCode::kCorruption, "root version 1 where version 2 was expected");
 }
 
-TEST_F(Adversarial, DuplicateSignaturesCountOnce) {
+TEST_F(Adversarial, TwoSignaturesUnderOneKeyIdAreRefused) {
   CreateRepository(/*root_threshold=*/2);
   InitClient();
   ASSERT_TRUE(Refresh().ok());
@@ -77,7 +77,11 @@ TEST_F(Adversarial, DuplicateSignaturesCountOnce) {
   AddSignature(doc, root_keys_[0]);
   doc.signatures.push_back(doc.signatures[0]);  // the same signature twice
   WriteRaw("2.root.json", SerializeDocument(doc));
-  ExpectRefreshRejected(StatusCode::kCorruption, "1 valid signature(s), threshold is 2");
+  ExpectRefreshRejected(StatusCode::kCorruption, "two signatures carry key id");
+  // Also when both signatures are valid and the threshold would be met by other keys.
+  AddSignature(doc, root_keys_[1]);
+  WriteRaw("2.root.json", SerializeDocument(doc));
+  ExpectRefreshRejected(StatusCode::kCorruption, "(TUF allows one signature per key id)");
 }
 
 TEST_F(Adversarial, SameKeyUnderTwoKeyIdsCountsOnce) {
@@ -124,8 +128,9 @@ TEST_F(Adversarial, OneBadSignatureBesideEnoughGoodOnesIsAccepted) {
   SignedDocument doc = MakeUnsignedDocument(root).value();
   AddSignature(doc, root_keys_[0]);
   AddSignature(doc, root_keys_[1]);
-  // A third signature, garbage, under root key 0's id placed first.
-  doc.signatures.insert(doc.signatures.begin(), {doc.signatures[0].keyid, std::string(128, '0')});
+  // A third signature, garbage, placed first, under the id of a key the root lists.
+  doc.signatures.insert(doc.signatures.begin(),
+                        {MakeTufKey(targets_key_.public_key()).keyid, std::string(128, '0')});
   WriteRaw("2.root.json", SerializeDocument(doc));
   ASSERT_TRUE(Refresh().ok());
   EXPECT_EQ(RefreshedClient()->root().common.version, 2u);
