@@ -69,6 +69,12 @@ std::unique_ptr<TufClient> AdversarialTest::RefreshedClient() {
   return std::move(client).value();
 }
 
+uint64_t AdversarialTest::TrustedVersionOf(const std::string& file) const {
+  auto text = ReadTextFileBounded(client_dir_ + "/" + file, 1 << 20);
+  if (!text.ok()) return 0;
+  return Json::parse(*text)["signed"]["version"].get<uint64_t>();
+}
+
 std::map<std::string, std::string> AdversarialTest::TrustedState() const {
   std::map<std::string, std::string> state;
   for (const std::string& dir : {client_dir_, target_dir_}) {

@@ -34,6 +34,8 @@ class AdversarialTest : public ::testing::Test {
   // A client after a successful refresh (for target tests).
   std::unique_ptr<TufClient> RefreshedClient();
 
+  // signed.version of the client's trusted `file` ("root.json"), 0 when absent.
+  uint64_t TrustedVersionOf(const std::string& file) const;
   // Every file of the client's metadata dir (and of target_dir_), name -> bytes.
   std::map<std::string, std::string> TrustedState() const;
   // Refreshes and expects `code` with `message_part` in the message, and the

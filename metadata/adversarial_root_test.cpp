@@ -67,7 +67,7 @@ TEST_F(Adversarial, ReplayedOldRootAsNextVersionIsRejected) {
   ExpectRefreshRejected(StatusCode::kCorruption, "root version 1 where version 2 was expected");
 }
 
-TEST_F(Adversarial, DuplicateSignaturesCountOnce) {
+TEST_F(Adversarial, TwoSignaturesUnderOneKeyIdAreRefused) {
   CreateRepository(/*root_threshold=*/2);
   InitClient();
   ASSERT_TRUE(Refresh().ok());
@@ -77,7 +77,11 @@ TEST_F(Adversarial, DuplicateSignaturesCountOnce) {
   AddSignature(doc, root_keys_[0]);
   doc.signatures.push_back(doc.signatures[0]);  // the same signature twice
   WriteRaw("2.root.json", SerializeDocument(doc));
-  ExpectRefreshRejected(StatusCode::kCorruption, "1 valid signature(s), threshold is 2");
+  ExpectRefreshRejected(StatusCode::kCorruption, "two signatures carry key id");
+  // Also when both signatures are valid and the threshold would be met by other keys.
+  AddSignature(doc, root_keys_[1]);
+  WriteRaw("2.root.json", SerializeDocument(doc));
+  ExpectRefreshRejected(StatusCode::kCorruption, "(TUF allows one signature per key id)");
 }
 
 TEST_F(Adversarial, SameKeyUnderTwoKeyIdsCountsOnce) {
@@ -124,8 +128,9 @@ TEST_F(Adversarial, OneBadSignatureBesideEnoughGoodOnesIsAccepted) {
   SignedDocument doc = MakeUnsignedDocument(root).value();
   AddSignature(doc, root_keys_[0]);
   AddSignature(doc, root_keys_[1]);
-  // A third signature, garbage, under root key 0's id placed first.
-  doc.signatures.insert(doc.signatures.begin(), {doc.signatures[0].keyid, std::string(128, '0')});
+  // A third signature, garbage, placed first, under the id of a key the root lists.
+  doc.signatures.insert(doc.signatures.begin(),
+                        {MakeTufKey(targets_key_.public_key()).keyid, std::string(128, '0')});
   WriteRaw("2.root.json", SerializeDocument(doc));
   ASSERT_TRUE(Refresh().ok());
   EXPECT_EQ(RefreshedClient()->root().common.version, 2u);
@@ -229,6 +234,60 @@ TEST_F(Adversarial, TimestampKeyRotationRecoversFromFastForward) {
   ASSERT_TRUE(Refresh().ok());
   auto client = RefreshedClient();
   EXPECT_EQ(client->timestamp()->common.version, repo_->timestamp().common.version);
+}
+
+// The online keys leak; the attacker pushes snapshot, timestamp and the
+// targets version the snapshot names to 1000 (TUF's fast-forward attack).
+void FastForward(AdversarialTest& t) {
+  Json sn = t.ReadSigned("snapshot.json");
+  sn["version"] = 1000;
+  sn["meta"]["targets.json"] = Json{{"version", 1000}};
+  t.WriteSigned("1000.snapshot.json", sn, {&t.snapshot_key_});
+  t.RewriteTimestampFor("1000.snapshot.json", 1000);
+}
+
+TEST_F(Adversarial, SnapshotKeyRotationRecoversFromFastForwardedVersions) {
+  CreateRepository();
+  InitClient();
+  ASSERT_TRUE(Refresh().ok());
+  FastForward(*this);
+  // The client takes timestamp and snapshot 1000 (validly signed) and fails on targets 1000.
+  ExpectStatus(Refresh(), StatusCode::kNotFound, "1000.targets.json");
+  // The operator rotates the snapshot key only. 5.3.11: timestamp and snapshot
+  // are both forgotten, so the honest low versions are taken again.
+  auto new_snapshot_key = Ed25519PrivateKey::Generate();
+  KeyRing ring = AllKeys();
+  ring.Add(new_snapshot_key);
+  ASSERT_TRUE(
+      repo_->RotateKeys({{RoleType::kSnapshot, {{new_snapshot_key.public_key()}, 1}}}, ring).ok());
+  ASSERT_LT(repo_->timestamp().common.version, 1000u);
+  ASSERT_TRUE(Refresh().ok());
+  auto client = RefreshedClient();
+  EXPECT_EQ(client->timestamp()->common.version, repo_->timestamp().common.version);
+  EXPECT_EQ(client->snapshot()->common.version, repo_->snapshot().common.version);
+}
+
+TEST_F(Adversarial, FastForwardRecoveryHoldsWhenTheRefreshStopsAfterTheNewRoot) {
+  CreateRepository();
+  InitClient();
+  ASSERT_TRUE(Refresh().ok());
+  FastForward(*this);
+  ASSERT_FALSE(Refresh().ok());
+  auto new_snapshot_key = Ed25519PrivateKey::Generate();
+  KeyRing ring = AllKeys();
+  ring.Add(new_snapshot_key);
+  ASSERT_TRUE(
+      repo_->RotateKeys({{RoleType::kSnapshot, {{new_snapshot_key.public_key()}, 1}}}, ring).ok());
+  // Root 3 is broken: this refresh accepts root 2 (the rotation) and stops at 3.
+  WriteRaw("3.root.json", "{}");
+  ExpectStatus(Refresh(), StatusCode::kInvalidArgument, "3.root.json");
+  EXPECT_EQ(TrustedVersionOf("root.json"), 2u);
+  // The rotation was acted on with root 2, not left for a refresh that no longer sees it.
+  EXPECT_FALSE(std::filesystem::exists(client_dir_ + "/timestamp.json"));
+  EXPECT_FALSE(std::filesystem::exists(client_dir_ + "/snapshot.json"));
+  std::filesystem::remove(MetadataPath("3.root.json"));
+  ASSERT_TRUE(Refresh().ok());
+  EXPECT_EQ(TrustedVersionOf("timestamp.json"), repo_->timestamp().common.version);
 }
 
 TEST_F(Adversarial, InitialRootNotSignedByItsOwnKeysIsRefused) {

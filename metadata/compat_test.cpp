@@ -80,7 +80,7 @@ void WriteCompatScenario(const std::string& out) {
 std::map<std::string, std::string> FilesUnder(const std::string& dir) {
   std::map<std::string, std::string> files;
   for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
+    if (!entry.is_regular_file() || entry.path().filename() == "README.md") continue;
     files[fs::relative(entry.path(), dir)] = ReadTextFileBounded(entry.path(), 1 << 20).value();
   }
   return files;

@@ -26,10 +26,11 @@ Result<std::string> PercentDecode(std::string_view text) {
 }
 
 Result<std::string> DirectoryRemote::FetchMetadata(const std::string& name, uint64_t max_bytes) {
-  if (name.find('/') != std::string::npos || name == "." || name == "..") {
-    return PermissionDenied("metadata name '" + PercentEncode(name) + "' is not a plain file name");
+  // Encoded, a name is one file name ('/' -> %2F); only "." and ".." stay themselves.
+  if (name == "." || name == "..") {
+    return PermissionDenied("metadata name '" + name + "' is not a plain file name");
   }
-  return ReadTextFileBounded(metadata_dir_ + "/" + name, max_bytes);
+  return ReadTextFileBounded(metadata_dir_ + "/" + PercentEncode(name), max_bytes);
 }
 
 Status DirectoryRemote::FetchTarget(const std::string& url_path, uint64_t max_bytes,

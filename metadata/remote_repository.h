@@ -27,8 +27,10 @@ class RemoteRepository {
                              const std::string& dest_path) = 0;
 };
 
-// A repository laid out as <metadata_dir>/<name> and <targets_dir>/<path>.
-// url_path is percent-decoded and must not climb out of targets_dir.
+// A repository laid out as <metadata_dir>/<percent-encoded name> (so
+// "1.a/b.json", the metadata of role "a/b", is the file "1.a%2Fb.json") and
+// <targets_dir>/<path>. url_path is percent-decoded and must not climb out of
+// targets_dir.
 class DirectoryRemote final : public RemoteRepository {
  public:
   DirectoryRemote(std::string metadata_dir, std::string targets_dir)

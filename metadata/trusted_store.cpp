@@ -5,19 +5,39 @@
 #include <cerrno>
 
 #include "core/file_io.h"
+#include "metadata/tuf_names.h"
 #include "metadata/tuf_time.h"
 
 namespace flotilla::metadata {
 namespace {
 constexpr char kTimeFloorFile[] = "time-floor";
+// Longest role file name: leaves room for WriteFileAtomic's temporary suffix under NAME_MAX.
+constexpr size_t kMaxRoleFileName = 220;
 }  // namespace
 
 std::string TrustedStore::PathOf(RoleType role) const {
   return dir_ + "/" + std::string(RoleName(role)) + ".json";
 }
 
+Result<std::string> TrustedStore::PathOf(std::string_view role_name) const {
+  RETURN_IF_ERROR(ValidateRoleName(role_name));
+  std::string file = PercentEncode(role_name) + ".json";
+  if (file.size() > kMaxRoleFileName) {
+    return InvalidArgument("role name " + PercentEncode(role_name.substr(0, 64)) +
+                           "... is too long to store (" + std::to_string(file.size()) +
+                           " bytes encoded)");
+  }
+  return dir_ + "/" + file;
+}
+
 Result<std::optional<std::string>> TrustedStore::Load(RoleType role, uint64_t max_bytes) const {
-  auto bytes = ReadTextFileBounded(PathOf(role), max_bytes);
+  return Load(RoleName(role), max_bytes);
+}
+
+Result<std::optional<std::string>> TrustedStore::Load(std::string_view role_name,
+                                                      uint64_t max_bytes) const {
+  ASSIGN_OR_RETURN(std::string path, PathOf(role_name));
+  auto bytes = ReadTextFileBounded(path, max_bytes);
   if (!bytes.ok()) {
     if (bytes.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
     return bytes.status();
@@ -26,7 +46,12 @@ Result<std::optional<std::string>> TrustedStore::Load(RoleType role, uint64_t ma
 }
 
 Status TrustedStore::Store(RoleType role, std::string_view bytes) const {
-  return WriteFileAtomic(PathOf(role), bytes, 0644);
+  return Store(RoleName(role), bytes);
+}
+
+Status TrustedStore::Store(std::string_view role_name, std::string_view bytes) const {
+  ASSIGN_OR_RETURN(std::string path, PathOf(role_name));
+  return WriteFileAtomic(path, AsBytes(bytes), 0644);
 }
 
 Status TrustedStore::Remove(RoleType role) const {

@@ -1,9 +1,11 @@
 // The client's trusted state on disk: one directory holding root.json,
-// timestamp.json, snapshot.json, targets.json (non-versioned names, the bytes
-// exactly as verified) and `time-floor`, the latest time at which a refresh
-// succeeded. Every write is atomic (temp + fsync + rename + fsync dir), so a
-// power cut leaves the old or the new file, never a torn one. Only the client
-// writes here, and only after verification.
+// timestamp.json, snapshot.json, targets.json and one file per delegated
+// targets role (non-versioned names, the bytes exactly as verified) and
+// `time-floor`, the latest time at which a refresh succeeded. A delegated
+// role's file is its percent-encoded name plus ".json" ("a/b" ->
+// "a%2Fb.json", ".." -> "...json"): a role name never chooses a path. Every write is atomic (temp +
+// fsync + rename + fsync dir), so a power cut leaves the old or the new file, never a torn one.
+// Only the client writes here, and only after verification.
 #pragma once
 
 #include <optional>
@@ -21,10 +23,14 @@ class TrustedStore {
 
   const std::string& dir() const { return dir_; }
   std::string PathOf(RoleType role) const;
+  // InvalidArgument when the encoded name does not fit a file name.
+  Result<std::string> PathOf(std::string_view role_name) const;
 
   // The stored bytes, or nullopt when the file does not exist.
   Result<std::optional<std::string>> Load(RoleType role, uint64_t max_bytes) const;
+  Result<std::optional<std::string>> Load(std::string_view role_name, uint64_t max_bytes) const;
   Status Store(RoleType role, std::string_view bytes) const;
+  Status Store(std::string_view role_name, std::string_view bytes) const;
   // Removes a role file (fast-forward recovery after a key rotation).
   Status Remove(RoleType role) const;
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <set>
 
 #include "core/file_io.h"
 #include "metadata/tuf_names.h"
@@ -20,7 +21,9 @@ constexpr size_t kMaxTargetFileName = 240;
 bool SameRoleKeys(const RootMetadata& a, const RootMetadata& b, RoleType role) {
   const RoleKeys& ka = a.roles.at(role);
   const RoleKeys& kb = b.roles.at(role);
-  return ka.threshold == kb.threshold && ka.keyids == kb.keyids;
+  return ka.threshold == kb.threshold &&
+         std::set<std::string>(ka.keyids.begin(), ka.keyids.end()) ==
+             std::set<std::string>(kb.keyids.begin(), kb.keyids.end());
 }
 
 Status FsyncFile(const std::string& path) {
@@ -35,31 +38,17 @@ Status FsyncFile(const std::string& path) {
 
 // OK when the regular file at `path` has the target's signed length and hashes.
 Status CheckFileAgainstTarget(const std::string& path, const TargetFile& target) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return IOErrorFromErrno("stat " + path, errno);
-  if (!S_ISREG(st.st_mode)) return Corruption(path + " is not a regular file");
-  if (static_cast<uint64_t>(st.st_size) != target.length) {
-    return Corruption("target " + PercentEncode(target.name) + " is " + std::to_string(st.st_size) +
-                      " bytes, the signed length is " + std::to_string(target.length));
-  }
-  ASSIGN_OR_RETURN(Digest digest, HashFile(path));
-  return CheckDigestAndLength("target " + PercentEncode(target.name), digest,
-                              static_cast<uint64_t>(st.st_size), target.length, target.hashes,
-                              /*require_hash=*/true);
+  return CheckFileLengthAndHashes("target " + PercentEncode(target.name), path, target.length,
+                                  target.hashes, /*require_hash=*/true);
 }
 
-// flotilla checks sha256 only: a target must carry it and nothing it cannot check.
+// A target needs a hash flotilla computes; checked before anything is fetched.
 Status CheckHashAlgorithms(const TargetFile& target) {
   for (const auto& [algorithm, hex] : target.hashes) {
-    if (algorithm != "sha256") {
-      return Corruption("target " + PercentEncode(target.name) + ": unsupported hash algorithm '" +
-                        algorithm.substr(0, 32) + "'");
-    }
+    if (IsSupportedHash(algorithm)) return Status::Ok();
   }
-  if (!target.hashes.contains("sha256")) {
-    return Corruption("target " + PercentEncode(target.name) + " has no sha256 hash");
-  }
-  return Status::Ok();
+  return Corruption("target " + PercentEncode(target.name) +
+                    " lists no hash flotilla computes (sha256, sha512)");
 }
 
 std::string TargetUrlPath(const TargetFile& target, bool consistent_snapshot) {
@@ -67,9 +56,7 @@ std::string TargetUrlPath(const TargetFile& target, bool consistent_snapshot) {
   auto slash = target.name.rfind('/');
   std::string dir = slash == std::string::npos ? "" : target.name.substr(0, slash + 1);
   std::string base = slash == std::string::npos ? target.name : target.name.substr(slash + 1);
-  auto hash = target.hashes.find("sha256");
-  std::string prefix = hash == target.hashes.end() ? "" : hash->second + ".";
-  return EncodeTargetUrlPath(dir + prefix + base);
+  return EncodeTargetUrlPath(dir + HashForFileName(target.hashes) + "." + base);
 }
 
 }  // namespace
@@ -116,8 +103,10 @@ Result<std::unique_ptr<TufClient>> TufClient::Open(const std::string& metadata_d
 
 Status TufClient::Refresh() {
   refreshed_ = false;
+  delegated_.clear();
   ASSIGN_OR_RETURN(WallTime floor, store_.LoadTimeFloor());
   const WallTime now = std::max(clock_.Now(), floor);
+  update_start_ = now;
   RETURN_IF_ERROR_CTX(UpdateRoot(now), "update root");
   RETURN_IF_ERROR(LoadTrustedRoles());
   RETURN_IF_ERROR_CTX(UpdateTimestamp(now), "update timestamp");
@@ -129,7 +118,6 @@ Status TufClient::Refresh() {
 }
 
 Status TufClient::UpdateRoot(WallTime now) {
-  const RootMetadata original = root_;
   for (uint32_t rotations = 0;; ++rotations) {
     const std::string name = std::to_string(root_.common.version + 1) + ".root.json";
     auto fetched = remote_.FetchMetadata(name, limits_.max_root_bytes);
@@ -144,17 +132,23 @@ Status TufClient::UpdateRoot(WallTime now) {
     }
     RETURN_IF_ERROR_CTX(AcceptNextRoot(*fetched), name);
   }
-  // Fast-forward attack recovery (5.3.11): metadata signed by rotated-out keys
-  // must not hold back the versions the new keys sign.
-  if (!SameRoleKeys(original, root_, RoleType::kTimestamp) ||
-      !SameRoleKeys(original, root_, RoleType::kSnapshot)) {
+  return CheckNotExpired("root", root_.common.expires, now);
+}
+
+// Fast-forward attack recovery (5.3.11): metadata that rotated-out keys
+// signed, with versions an attacker may have pushed up, must not hold back
+// the versions the new keys sign. Runs before `next` is persisted: a crash or
+// failure afterwards cannot leave the new root trusted beside the old files.
+Status TufClient::ForgetRotatedRoles(const RootMetadata& next) {
+  if (!SameRoleKeys(root_, next, RoleType::kTimestamp) ||
+      !SameRoleKeys(root_, next, RoleType::kSnapshot)) {
     RETURN_IF_ERROR(store_.Remove(RoleType::kTimestamp));
     RETURN_IF_ERROR(store_.Remove(RoleType::kSnapshot));
   }
-  if (!SameRoleKeys(original, root_, RoleType::kTargets)) {
+  if (!SameRoleKeys(root_, next, RoleType::kTargets)) {
     RETURN_IF_ERROR(store_.Remove(RoleType::kTargets));
   }
-  return CheckNotExpired("root", root_.common.expires, now);
+  return Status::Ok();
 }
 
 Status TufClient::AcceptNextRoot(std::string_view bytes) {
@@ -168,6 +162,7 @@ Status TufClient::AcceptNextRoot(std::string_view bytes) {
     return Corruption("root version " + std::to_string(next.common.version) + " where version " +
                       std::to_string(root_.common.version + 1) + " was expected");
   }
+  RETURN_IF_ERROR(ForgetRotatedRoles(next));
   RETURN_IF_ERROR(store_.Store(RoleType::kRoot, bytes));
   root_ = std::move(next);
   return Status::Ok();
@@ -249,13 +244,13 @@ Status TufClient::UpdateTimestamp(WallTime now) {
   return Status::Ok();
 }
 
-std::string TufClient::MetadataName(RoleType role, uint64_t version) const {
-  std::string base = std::string(RoleName(role)) + ".json";
-  if (!root_.consistent_snapshot || role == RoleType::kTimestamp) return base;
+std::string TufClient::MetadataName(std::string_view role, uint64_t version) const {
+  std::string base = std::string(role) + ".json";
+  if (!root_.consistent_snapshot || role == RoleName(RoleType::kTimestamp)) return base;
   return std::to_string(version) + "." + base;
 }
 
-Result<std::string> TufClient::FetchVerifiedFile(RoleType role, const MetaFileInfo& info,
+Result<std::string> TufClient::FetchVerifiedFile(std::string_view role, const MetaFileInfo& info,
                                                  uint64_t limit) {
   const std::string name = MetadataName(role, info.version);
   const uint64_t max_bytes = std::min(info.length.value_or(limit), limit);
@@ -294,8 +289,8 @@ Status TufClient::UpdateSnapshot(WallTime now) {
           .ok()) {
     return CheckNotExpired("snapshot", snapshot_->common.expires, now);
   }
-  ASSIGN_OR_RETURN(std::string bytes,
-                   FetchVerifiedFile(RoleType::kSnapshot, info, limits_.max_snapshot_bytes));
+  ASSIGN_OR_RETURN(std::string bytes, FetchVerifiedFile(RoleName(RoleType::kSnapshot), info,
+                                                        limits_.max_snapshot_bytes));
   ASSIGN_OR_RETURN(SignedDocument doc,
                    VerifyRoleDocument(RoleType::kSnapshot, bytes, limits_.max_snapshot_bytes));
   ASSIGN_OR_RETURN(SnapshotMetadata fresh, ParseSnapshot(doc.signed_json));
@@ -319,8 +314,8 @@ Status TufClient::UpdateTargets(WallTime now) {
           .ok()) {
     return CheckNotExpired("targets", targets_->common.expires, now);
   }
-  ASSIGN_OR_RETURN(std::string bytes,
-                   FetchVerifiedFile(RoleType::kTargets, info, limits_.max_targets_bytes));
+  ASSIGN_OR_RETURN(std::string bytes, FetchVerifiedFile(RoleName(RoleType::kTargets), info,
+                                                        limits_.max_targets_bytes));
   ASSIGN_OR_RETURN(SignedDocument doc,
                    VerifyRoleDocument(RoleType::kTargets, bytes, limits_.max_targets_bytes));
   ASSIGN_OR_RETURN(TargetsMetadata fresh, ParseTargets(doc.signed_json));
@@ -337,20 +332,6 @@ Status TufClient::UpdateTargets(WallTime now) {
   targets_ = std::move(fresh);
   trusted_targets_bytes_ = std::move(bytes);
   return Status::Ok();
-}
-
-Result<TargetFile> TufClient::GetTargetInfo(std::string_view name) const {
-  if (!refreshed_ || !targets_)
-    return FailedPrecondition("refresh metadata before looking up targets");
-  RETURN_IF_ERROR(ValidateTargetName(name));
-  auto it = targets_->targets.find(std::string(name));
-  if (it != targets_->targets.end()) return it->second;
-  if (const DelegatedRole* role = targets_->DelegationFor(name)) {
-    return FailedPrecondition("target " + PercentEncode(name) + " is delegated to role " +
-                              PercentEncode(role->name) +
-                              "; flotilla's client does not follow delegations");
-  }
-  return NotFound("no target named " + PercentEncode(name) + " in the signed targets");
 }
 
 Result<DownloadedTarget> TufClient::DownloadTarget(const TargetFile& target,

@@ -5,9 +5,11 @@
 //  2. walks the root chain one version at a time (N+1.root.json), each new
 //     root signed by a threshold of the old root's root keys AND of its own,
 //     with version exactly N+1; at most limits.max_root_rotations per refresh;
-//     the final root must not be expired; when timestamp or snapshot keys
-//     changed, the trusted timestamp and snapshot are deleted (fast-forward
-//     attack recovery);
+//     the final root must not be expired. Fast-forward attack recovery
+//     (5.3.11): when a new root changes the timestamp or snapshot keys, the
+//     trusted timestamp and snapshot are deleted (targets too when the
+//     targets keys change) before that root is persisted, so the recovery
+//     holds even if the refresh stops right after;
 //  3. timestamp.json: signed by the timestamp keys, no version rollback, an
 //     equal version is a quiet no-op (the trusted one stays), snapshot version
 //     not rolled back, not expired;
@@ -16,6 +18,14 @@
 //     rolled back or removed, not expired; a trusted copy that already matches
 //     is used without a download;
 //  5. targets: likewise against the snapshot's entry for targets.json.
+// GetTargetInfo() then searches the delegation graph for a target (5.6.7):
+// pre-order depth-first from the top-level targets, delegations in order of
+// appearance, a terminating delegation ends the search below it, a visited
+// set against cycles, at most limits.max_delegations roles. A delegated
+// role's metadata is fetched (V.ROLE.json with consistent snapshots, the
+// name percent-encoded) and checked like targets: the snapshot's version,
+// length and hashes, a threshold of the keys its delegator names, not
+// expired; then persisted under its percent-encoded name.
 // Every fetch is bounded (ClientLimits, or the signed length when smaller).
 // Metadata is persisted only after it passed every check, atomically; a
 // rejection leaves the trusted files exactly as they were.
@@ -30,6 +40,7 @@
 // Thread-safety: none; one client per metadata directory at a time.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +60,7 @@ struct ClientLimits {
   uint64_t max_snapshot_bytes = 2 << 20;
   uint64_t max_targets_bytes = 8 << 20;
   uint32_t max_root_rotations = 32;
+  uint32_t max_delegations = 32;  // roles visited in one target search
 };
 
 struct DownloadedTarget {
@@ -72,13 +84,16 @@ class TufClient {
   // for root versions that verified before the failure (as the spec requires).
   Status Refresh();
 
-  // REQUIRES: a successful Refresh(). The signed entry for `name`; NotFound if
-  // absent, FailedPrecondition if a delegation covers it (not supported).
-  Result<TargetFile> GetTargetInfo(std::string_view name) const;
+  // REQUIRES: a successful Refresh(). The signed entry for `name` from the
+  // top-level targets or the delegated role the search finds it in (fetching
+  // and persisting delegated metadata as needed); NotFound if no role that
+  // may sign it lists it.
+  Result<TargetFile> GetTargetInfo(std::string_view name);
 
   // Fetches `target` into target_dir (created if needed) unless a file there
-  // already has its signed length and hash, verifies length and sha256, and
-  // renames it into place atomically. Nothing unverified keeps the final name.
+  // already has its signed length and hashes, verifies length and every
+  // supported hash (tuf_hashes.h), and renames it into place atomically.
+  // Nothing unverified keeps the final name.
   Result<DownloadedTarget> DownloadTarget(const TargetFile& target, const std::string& target_dir);
 
   const RootMetadata& root() const { return root_; }
@@ -90,19 +105,33 @@ class TufClient {
   TufClient(TrustedStore store, RemoteRepository& remote, const Clock& clock, ClientLimits limits)
       : store_(std::move(store)), remote_(remote), clock_(clock), limits_(limits) {}
 
+  // A delegated role's verified metadata, kept for the client's lifetime.
+  struct DelegatedState {
+    SignedDocument document;
+    TargetsMetadata metadata;
+  };
+
   Status UpdateRoot(WallTime now);
   Status AcceptNextRoot(std::string_view bytes);
+  Status ForgetRotatedRoles(const RootMetadata& next);
   Status UpdateTimestamp(WallTime now);
   Status CheckTimestampRollback(const TimestampMetadata& fresh, bool& keep_trusted);
   Status UpdateSnapshot(WallTime now);
   Status CheckSnapshotRollback(const SnapshotMetadata& fresh);
   Status UpdateTargets(WallTime now);
-  Result<std::string> FetchVerifiedFile(RoleType role, const MetaFileInfo& info, uint64_t limit);
+  Result<std::string> FetchVerifiedFile(std::string_view role, const MetaFileInfo& info,
+                                        uint64_t limit);
   Status LoadTrustedRoles();
   // Parses and verifies `bytes` as `role` against the current trusted root.
   Result<SignedDocument> VerifyRoleDocument(RoleType role, std::string_view bytes,
                                             uint64_t max_bytes) const;
-  std::string MetadataName(RoleType role, uint64_t version) const;
+  std::string MetadataName(std::string_view role, uint64_t version) const;
+  Result<const TargetsMetadata*> DelegatedTargets(const std::string& role,
+                                                  const Delegations& delegator);
+  Result<DelegatedState> LoadDelegated(const std::string& role, const RoleKeys& keys,
+                                       const Delegations& delegator, const MetaFileInfo& info);
+  Result<DelegatedState> VerifyDelegated(const std::string& role, std::string_view bytes,
+                                         const RoleKeys& keys, const Delegations& delegator) const;
 
   TrustedStore store_;
   RemoteRepository& remote_;
@@ -114,6 +143,8 @@ class TufClient {
   std::optional<SnapshotMetadata> snapshot_;
   std::string trusted_targets_bytes_;
   std::optional<TargetsMetadata> targets_;
+  std::map<std::string, DelegatedState> delegated_;  // by role name
+  WallTime update_start_;                            // "now" of the last refresh
   bool refreshed_ = false;
 };
 

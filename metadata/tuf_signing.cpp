@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/json_object_reader.h"
+#include "metadata/tuf_names.h"
 
 namespace flotilla::metadata {
 
@@ -21,6 +22,7 @@ Result<SignedDocument> ParseSignedDocument(std::string_view bytes, uint64_t max_
   const Json* signatures = r.Array("signatures");
   RETURN_IF_ERROR(r.Finish());
   SignedDocument out;
+  std::set<std::string> keyids;
   for (size_t i = 0; i < signatures->size(); ++i) {
     JsonObjectReader sig((*signatures)[i], "signatures[" + std::to_string(i) + "]");
     sig.Require({"keyid", "sig"});
@@ -28,6 +30,10 @@ Result<SignedDocument> ParseSignedDocument(std::string_view bytes, uint64_t max_
     sig.String("keyid", parsed.keyid);
     sig.String("sig", parsed.sig_hex);
     RETURN_IF_ERROR(sig.status());
+    if (!keyids.insert(parsed.keyid).second) {
+      return Corruption("two signatures carry key id " + PercentEncode(parsed.keyid.substr(0, 64)) +
+                        " (TUF allows one signature per key id)");
+    }
     out.signatures.push_back(std::move(parsed));
   }
   auto canonical = CanonicalJson(*signed_json);
@@ -42,23 +48,19 @@ Status VerifyThreshold(const SignedDocument& document, const std::map<std::strin
   if (role.threshold == 0) return Corruption(std::string(what) + ": threshold of zero");
   std::set<std::string> role_keyids(role.keyids.begin(), role.keyids.end());
   std::set<std::string> counted_keyids;
-  std::set<std::string> counted_public_keys;
+  std::set<std::string> counted_identities;
   uint32_t valid = 0;
   for (const auto& signature : document.signatures) {
     if (!role_keyids.contains(signature.keyid) || counted_keyids.contains(signature.keyid)) {
       continue;
     }
     auto key = keys.find(signature.keyid);
-    if (key == keys.end()) continue;
-    std::string public_hex = key->second.public_key.Hex();
-    if (counted_public_keys.contains(public_hex)) continue;
+    if (key == keys.end() || counted_identities.contains(key->second.identity)) continue;
     auto sig = HexDecode(signature.sig_hex);
     if (!sig.ok()) continue;
-    if (!VerifyEd25519(key->second.public_key, AsBytes(document.canonical_signed), *sig).ok()) {
-      continue;
-    }
+    if (!VerifyTufSignature(key->second, AsBytes(document.canonical_signed), *sig).ok()) continue;
     counted_keyids.insert(signature.keyid);
-    counted_public_keys.insert(public_hex);
+    counted_identities.insert(key->second.identity);
     ++valid;
   }
   if (valid < role.threshold) {
@@ -69,11 +71,16 @@ Status VerifyThreshold(const SignedDocument& document, const std::map<std::strin
 }
 
 void AddSignature(SignedDocument& document, const Ed25519PrivateKey& key) {
-  TufKey tuf_key = MakeTufKey(key.public_key());
-  Ed25519Signature sig = key.Sign(AsBytes(document.canonical_signed));
-  std::erase_if(document.signatures,
-                [&](const TufSignature& s) { return s.keyid == tuf_key.keyid; });
-  document.signatures.push_back({tuf_key.keyid, HexEncode(sig)});
+  Status added = AddSignature(document, TufSigner::FromEd25519(key));
+  (void)added;  // Ed25519 signing cannot fail
+}
+
+Status AddSignature(SignedDocument& document, const TufSigner& signer) {
+  ASSIGN_OR_RETURN(Bytes sig, signer.Sign(AsBytes(document.canonical_signed)));
+  const std::string& keyid = signer.key().keyid;
+  std::erase_if(document.signatures, [&](const TufSignature& s) { return s.keyid == keyid; });
+  document.signatures.push_back({keyid, HexEncode(sig)});
+  return Status::Ok();
 }
 
 Result<SignedDocument> MakeUnsignedDocument(Json signed_json) {

@@ -3,8 +3,8 @@
 // Verification follows TUF 1.0: the signed bytes are the canonical JSON of
 // the `signed` object; a signature counts toward a role's threshold only if
 // its key id is one of the role's, the key verifies it, and neither the key id
-// nor the public key has been counted already (so a duplicated signature, or
-// one key listed under two key ids, counts once). Signatures that do not
+// nor the public key has been counted already (so one key listed under two
+// key ids counts once). Signatures that do not
 // verify are ignored, not fatal: enough good ones beside a bad one pass.
 #pragma once
 
@@ -32,7 +32,9 @@ struct SignedDocument {
 };
 
 // Parses a whole metadata document with ParseJsonStrict (duplicate keys,
-// trailing bytes, bad UTF-8 and floats refused) bounded by `max_bytes`.
+// trailing bytes, bad UTF-8 and floats refused) bounded by `max_bytes`. Two
+// signatures under one key id are refused (TUF: "The keyid MUST be unique in
+// the signatures array").
 Result<SignedDocument> ParseSignedDocument(std::string_view bytes, uint64_t max_bytes);
 
 // OK when at least role.threshold distinct keys of `role` (looked up in
@@ -42,6 +44,7 @@ Status VerifyThreshold(const SignedDocument& document, const std::map<std::strin
 
 // Adds (or replaces) `key`'s signature over document.canonical_signed.
 void AddSignature(SignedDocument& document, const Ed25519PrivateKey& key);
+Status AddSignature(SignedDocument& document, const TufSigner& signer);
 
 // A document with no signatures yet.
 Result<SignedDocument> MakeUnsignedDocument(Json signed_json);

@@ -2,6 +2,7 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
 #include <set>
 
 #include "core/enum_names.h"
@@ -119,44 +120,116 @@ Result<TargetFile> ParseTargetFile(const std::string& name, const Json& target_j
   return target;
 }
 
+bool IsTopLevelName(std::string_view name) {
+  for (RoleType top : kAllRoles) {
+    if (name == RoleName(top)) return true;
+  }
+  return false;
+}
+
+Status ValidateDelegatedName(std::string_view name) {
+  RETURN_IF_ERROR(ValidateRoleName(name));
+  if (IsTopLevelName(name)) {
+    return InvalidArgument("delegated role uses the top-level name '" + std::string(name) + "'");
+  }
+  return Status::Ok();
+}
+
 Result<DelegatedRole> ParseDelegatedRole(JsonObjectReader& r,
                                          const std::map<std::string, TufKey>& keys) {
   r.Require({"name", "terminating"});
   DelegatedRole role;
   r.String("name", role.name);
   r.Bool("terminating", role.terminating);
-  const bool has_paths = r.Find("paths") != nullptr;
-  const bool has_prefixes = r.Find("path_hash_prefixes") != nullptr;
-  r.Strings("paths", role.paths);
-  r.Strings("path_hash_prefixes", role.path_hash_prefixes);
-  RETURN_IF_ERROR(r.status());
-  RETURN_IF_ERROR(ValidateRoleName(role.name));
-  for (RoleType top : kAllRoles) {
-    if (role.name == RoleName(top)) return InvalidArgument("delegated role uses a top-level name");
+  if (r.Find("paths") != nullptr) r.Strings("paths", role.paths.emplace());
+  if (r.Find("path_hash_prefixes") != nullptr) {
+    r.Strings("path_hash_prefixes", role.path_hash_prefixes.emplace());
   }
+  RETURN_IF_ERROR(r.status());
+  RETURN_IF_ERROR(ValidateDelegatedName(role.name));
   ASSIGN_OR_RETURN(role.keys, ParseRoleKeys(r, keys));
-  if (has_paths == has_prefixes) {
+  if (role.paths && role.path_hash_prefixes) {
     return InvalidArgument("delegated role " + PercentEncode(role.name) +
-                           " needs exactly one of paths and path_hash_prefixes");
+                           " sets both paths and path_hash_prefixes");
   }
   return role;
 }
 
-Status ParseDelegations(const Json& delegations_json, TargetsMetadata& targets) {
-  JsonObjectReader r(delegations_json, "delegations");
-  r.Require({"keys", "roles"});
+Result<SuccinctRoles> ParseSuccinctRoles(const Json& json,
+                                         const std::map<std::string, TufKey>& keys) {
+  JsonObjectReader r(json, "delegations.succinct_roles");
+  r.Require({"bit_length", "name_prefix"});
+  SuccinctRoles succinct;
+  r.Unsigned("bit_length", succinct.bit_length, 1, 32);
+  r.String("name_prefix", succinct.name_prefix);
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(succinct.keys, ParseRoleKeys(r, keys));
+  // Every bin name must be a valid delegated role name; the last is the longest.
+  RETURN_IF_ERROR(ValidateDelegatedName(succinct.name_prefix + "-" + std::string(8, 'f')));
+  return succinct;
+}
+
+Result<Delegations> ParseDelegations(const Json& json) {
+  JsonObjectReader r(json, "delegations");
+  r.Require({"keys"});
   const Json* keys = r.Object("keys");
   const Json* roles = r.Array("roles");
+  const Json* succinct = r.Object("succinct_roles");
   RETURN_IF_ERROR(r.status());
-  ASSIGN_OR_RETURN(targets.delegation_keys, ParseKeys(*keys));
+  if ((roles == nullptr) == (succinct == nullptr)) {
+    return InvalidArgument("delegations need exactly one of roles and succinct_roles");
+  }
+  Delegations delegations;
+  ASSIGN_OR_RETURN(delegations.keys, ParseKeys(*keys));
+  if (succinct != nullptr) {
+    ASSIGN_OR_RETURN(delegations.succinct_roles, ParseSuccinctRoles(*succinct, delegations.keys));
+    return delegations;
+  }
   std::set<std::string> names;
   for (size_t i = 0; i < roles->size(); ++i) {
     JsonObjectReader role_reader((*roles)[i], "delegations.roles[" + std::to_string(i) + "]");
-    ASSIGN_OR_RETURN(DelegatedRole role, ParseDelegatedRole(role_reader, targets.delegation_keys));
-    if (!names.insert(role.name).second) return InvalidArgument("delegated role named twice");
-    targets.delegations.push_back(std::move(role));
+    ASSIGN_OR_RETURN(DelegatedRole role, ParseDelegatedRole(role_reader, delegations.keys));
+    if (!names.insert(role.name).second) {
+      return InvalidArgument("delegated role " + PercentEncode(role.name) + " named twice");
+    }
+    delegations.roles.push_back(std::move(role));
   }
-  return Status::Ok();
+  return delegations;
+}
+
+Json ToJson(const DelegatedRole& role) {
+  Json out = RoleKeysToJson(role.keys);
+  out["name"] = role.name;
+  out["terminating"] = role.terminating;
+  if (role.paths) out["paths"] = *role.paths;
+  if (role.path_hash_prefixes) out["path_hash_prefixes"] = *role.path_hash_prefixes;
+  return out;
+}
+
+Json ToJson(const Delegations& delegations) {
+  Json out{{"keys", KeysToJson(delegations.keys)}};
+  if (delegations.succinct_roles) {
+    const SuccinctRoles& succinct = *delegations.succinct_roles;
+    Json json = RoleKeysToJson(succinct.keys);
+    json["bit_length"] = succinct.bit_length;
+    json["name_prefix"] = succinct.name_prefix;
+    out["succinct_roles"] = json;
+    return out;
+  }
+  Json roles = Json::array();
+  for (const auto& role : delegations.roles) roles.push_back(ToJson(role));
+  out["roles"] = roles;
+  return out;
+}
+
+// Hex digits needed for the highest bin number of `bits` bits.
+size_t BinSuffixLength(uint32_t bits) { return (bits + 3) / 4; }
+
+bool SegmentsMatch(std::string_view pattern, std::string_view name) {
+  // fnmatch with FNM_PATHNAME matches segment by segment: '*', '?' and
+  // bracket expressions never match '/'.
+  return ::fnmatch(std::string(pattern).c_str(), std::string(name).c_str(),
+                   FNM_PATHNAME | FNM_NOESCAPE) == 0;
 }
 
 }  // namespace
@@ -182,53 +255,62 @@ Status CheckRoleType(const Json& signed_json, RoleType role) {
   return Status::Ok();
 }
 
-TufKey MakeTufKey(const Ed25519PublicKey& key) {
-  TufKey out;
-  out.public_key = key;
-  out.json =
-      Json{{"keytype", "ed25519"}, {"scheme", "ed25519"}, {"keyval", {{"public", key.Hex()}}}};
-  out.keyid = Digest::Of(CanonicalJson(out.json).value()).Hex();
+bool DelegatedRole::Covers(std::string_view target_name) const {
+  if (paths) {
+    return std::any_of(paths->begin(), paths->end(), [&](const std::string& pattern) {
+      return SegmentsMatch(pattern, target_name);
+    });
+  }
+  if (path_hash_prefixes) {
+    const std::string hash = Digest::Of(target_name).Hex();
+    return std::any_of(path_hash_prefixes->begin(), path_hash_prefixes->end(),
+                       [&](const std::string& prefix) { return hash.starts_with(prefix); });
+  }
+  return false;
+}
+
+std::string SuccinctRoles::RoleFor(std::string_view target_name) const {
+  const Digest digest = Digest::Of(target_name);
+  const auto& hash = digest.bytes();
+  uint32_t first = uint32_t{hash[0]} << 24 | uint32_t{hash[1]} << 16 | uint32_t{hash[2]} << 8 |
+                   uint32_t{hash[3]};
+  return BinName(static_cast<uint32_t>(uint64_t{first} >> (32 - bit_length)));
+}
+
+std::string SuccinctRoles::BinName(uint32_t bin) const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string suffix(BinSuffixLength(bit_length), '0');
+  for (size_t i = suffix.size(); i-- > 0; bin >>= 4) suffix[i] = kHex[bin & 0xf];
+  return name_prefix + "-" + suffix;
+}
+
+bool SuccinctRoles::IsBin(std::string_view role_name) const {
+  const std::string prefix = name_prefix + "-";
+  if (!role_name.starts_with(prefix)) return false;
+  std::string_view suffix = role_name.substr(prefix.size());
+  if (suffix.size() != BinSuffixLength(bit_length)) return false;
+  uint64_t bin = 0;
+  for (char c : suffix) {
+    int digit = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (digit < 0) return false;
+    bin = bin << 4 | static_cast<uint64_t>(digit);
+  }
+  return bin < (uint64_t{1} << bit_length);
+}
+
+std::vector<Delegations::Candidate> Delegations::CandidatesFor(std::string_view target_name) const {
+  if (succinct_roles) return {{succinct_roles->RoleFor(target_name), true}};
+  std::vector<Candidate> out;
+  for (const auto& role : roles) {
+    if (role.Covers(target_name)) out.push_back({role.name, role.terminating});
+  }
   return out;
 }
 
-Result<TufKey> ParseTufKey(std::string_view keyid, const Json& key_json) {
-  JsonObjectReader r(key_json, "key");
-  r.Require({"keytype", "scheme", "keyval"});
-  std::string keytype, scheme, public_hex;
-  r.String("keytype", keytype);
-  r.String("scheme", scheme);
-  const Json* keyval = r.Object("keyval");
-  RETURN_IF_ERROR(r.status());
-  if (keytype != "ed25519" || scheme != "ed25519") {
-    return InvalidArgument("unsupported key type '" + keytype.substr(0, 32) + "'/'" +
-                           scheme.substr(0, 32) + "' (flotilla supports ed25519)");
-  }
-  JsonObjectReader keyval_reader(*keyval, "key.keyval");
-  keyval_reader.Require({"public"});
-  keyval_reader.String("public", public_hex);
-  RETURN_IF_ERROR(keyval_reader.status());
-  TufKey key;
-  ASSIGN_OR_RETURN(key.public_key, Ed25519PublicKey::FromHex(public_hex));
-  ASSIGN_OR_RETURN(std::string canonical, CanonicalJson(key_json));
-  key.keyid = Digest::Of(canonical).Hex();
-  if (key.keyid != keyid) {
-    return Corruption("key id " + std::string(keyid.substr(0, 16)) +
-                      "... is not the SHA-256 of its key (" + key.keyid.substr(0, 16) + "...)");
-  }
-  key.json = key_json;
-  return key;
-}
-
-const DelegatedRole* TargetsMetadata::DelegationFor(std::string_view target_name) const {
-  std::string name(target_name);
-  std::string name_hash = Digest::Of(target_name).Hex();
-  for (const auto& role : delegations) {
-    for (const auto& pattern : role.paths) {
-      if (::fnmatch(pattern.c_str(), name.c_str(), FNM_PATHNAME) == 0) return &role;
-    }
-    for (const auto& prefix : role.path_hash_prefixes) {
-      if (name_hash.rfind(prefix, 0) == 0) return &role;
-    }
+const RoleKeys* Delegations::KeysOf(std::string_view role) const {
+  if (succinct_roles) return succinct_roles->IsBin(role) ? &succinct_roles->keys : nullptr;
+  for (const auto& candidate : roles) {
+    if (candidate.name == role) return &candidate.keys;
   }
   return nullptr;
 }
@@ -308,7 +390,9 @@ Result<TargetsMetadata> ParseTargets(const Json& signed_json) {
     ASSIGN_OR_RETURN(TargetFile target, ParseTargetFile(it.key(), it.value()));
     targets.targets.emplace(it.key(), std::move(target));
   }
-  if (delegations != nullptr) RETURN_IF_ERROR(ParseDelegations(*delegations, targets));
+  if (delegations != nullptr) {
+    ASSIGN_OR_RETURN(targets.delegations, ParseDelegations(*delegations));
+  }
   return targets;
 }
 
@@ -359,33 +443,8 @@ Json ToJson(const TargetsMetadata& targets) {
   Json entries = Json::object();
   for (const auto& [name, target] : targets.targets) entries[name] = ToJson(target);
   out["targets"] = entries;
+  if (targets.delegations) out["delegations"] = ToJson(*targets.delegations);
   return out;
-}
-
-Status CheckDigestAndLength(std::string_view what, const Digest& digest, uint64_t actual_length,
-                            std::optional<uint64_t> length,
-                            const std::map<std::string, std::string>& hashes, bool require_hash) {
-  if (length && *length != actual_length) {
-    return Corruption(std::string(what) + " is " + std::to_string(actual_length) +
-                      " bytes, the signed length is " + std::to_string(*length));
-  }
-  if (require_hash && hashes.empty()) return Corruption(std::string(what) + " has no signed hash");
-  for (const auto& [algorithm, hex] : hashes) {
-    if (algorithm != "sha256") {
-      return Corruption(std::string(what) + ": unsupported hash algorithm '" +
-                        algorithm.substr(0, 32) + "'");
-    }
-    auto expected = Digest::ParseHex(hex);
-    if (!expected.ok() || !ConstantTimeEqual(expected->bytes(), digest.bytes())) {
-      return Corruption(std::string(what) + " does not match its signed sha256");
-    }
-  }
-  return Status::Ok();
-}
-
-Status CheckLengthAndHashes(std::string_view what, ByteSpan data, std::optional<uint64_t> length,
-                            const std::map<std::string, std::string>& hashes, bool require_hash) {
-  return CheckDigestAndLength(what, Digest::Of(data), data.size(), length, hashes, require_hash);
 }
 
 }  // namespace flotilla::metadata

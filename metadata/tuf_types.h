@@ -18,8 +18,9 @@
 #include "core/canonical_json.h"
 #include "core/clock.h"
 #include "core/digest.h"
-#include "core/ed25519.h"
 #include "core/status.h"
+#include "metadata/tuf_hashes.h"
+#include "metadata/tuf_keys.h"
 
 namespace flotilla::metadata {
 
@@ -35,21 +36,6 @@ inline constexpr RoleType kAllRoles[] = {RoleType::kRoot, RoleType::kTargets, Ro
 
 // The spec version flotilla writes; it reads any 1.x.y.
 inline constexpr std::string_view kSpecVersion = "1.0.31";
-
-// An Ed25519 key as TUF writes it:
-// {"keytype":"ed25519","keyval":{"public":"<64 hex>"},"scheme":"ed25519"}.
-// Its key id is the SHA-256 of the canonical JSON of that object, as given.
-struct TufKey {
-  std::string keyid;
-  Ed25519PublicKey public_key;
-  Json json;  // the key object exactly as it appeared (or as MakeTufKey built it)
-};
-
-// Builds the key object and key id for `key`.
-TufKey MakeTufKey(const Ed25519PublicKey& key);
-// Validates a key object: type and scheme ed25519, 32-byte public key, and
-// `keyid` equal to the SHA-256 of its canonical JSON.
-Result<TufKey> ParseTufKey(std::string_view keyid, const Json& key_json);
 
 struct RoleKeys {
   std::vector<std::string> keyids;  // unique
@@ -75,7 +61,7 @@ struct RootMetadata {
 struct MetaFileInfo {
   uint64_t version = 1;
   std::optional<uint64_t> length;
-  std::map<std::string, std::string> hashes;
+  HashMap hashes;
 };
 
 struct TimestampMetadata {
@@ -91,28 +77,59 @@ struct SnapshotMetadata {
 struct TargetFile {
   std::string name;  // the target path, validated by ValidateTargetName
   uint64_t length = 0;
-  std::map<std::string, std::string> hashes;  // "sha256" required
-  Json custom;                                // null when absent
+  HashMap hashes;  // at least one; see tuf_hashes.h
+  Json custom;     // null when absent
 };
 
-// A delegation is parsed and validated so that it can be refused clearly:
-// flotilla's client does not follow delegations (see docs/tuf-client.md).
+// A delegated targets role (TUF 4.5 "delegations.roles"): trusted for the
+// targets its `paths` patterns or `path_hash_prefixes` cover. Neither set
+// covers nothing; both set is refused.
 struct DelegatedRole {
   std::string name;
   RoleKeys keys;
   bool terminating = false;
-  std::vector<std::string> paths;               // shell-style patterns
-  std::vector<std::string> path_hash_prefixes;  // hex prefixes
+  std::optional<std::vector<std::string>> paths;               // shell-style, per path segment
+  std::optional<std::vector<std::string>> path_hash_prefixes;  // of the hex SHA-256 of the path
+
+  // Pattern matching is fnmatch(3) with FNM_PATHNAME and FNM_NOESCAPE (as
+  // python's fnmatch, per '/'-separated segment): '*' and '?' never match
+  // '/', and a leading '.' is matched by wildcards.
+  bool Covers(std::string_view target_name) const;
+};
+
+// Succinct hash-bin delegation (TAP 15): 2^bit_length terminating roles named
+// "<name_prefix>-<hex bin>", the bin being the first bit_length bits of the
+// SHA-256 of the target path; all share `keys`.
+struct SuccinctRoles {
+  RoleKeys keys;
+  uint32_t bit_length = 1;  // 1..32
+  std::string name_prefix;
+
+  std::string RoleFor(std::string_view target_name) const;
+  bool IsBin(std::string_view role_name) const;
+  // The name of bin `bin` (< 2^bit_length): the prefix, '-', the bin in zero-padded hex.
+  std::string BinName(uint32_t bin) const;
+};
+
+struct Delegations {
+  std::map<std::string, TufKey> keys;  // by key id
+  std::vector<DelegatedRole> roles;    // in priority order (empty with succinct_roles)
+  std::optional<SuccinctRoles> succinct_roles;
+
+  struct Candidate {
+    std::string role;
+    bool terminating;
+  };
+  // The roles that may sign `target_name`, in the order the search visits them.
+  std::vector<Candidate> CandidatesFor(std::string_view target_name) const;
+  // The keys and threshold of delegated role `role`, or null if it is not delegated here.
+  const RoleKeys* KeysOf(std::string_view role) const;
 };
 
 struct TargetsMetadata {
   CommonFields common;
   std::map<std::string, TargetFile> targets;  // by name
-  std::map<std::string, TufKey> delegation_keys;
-  std::vector<DelegatedRole> delegations;
-
-  // The delegated role whose paths cover `target_name`, if any.
-  const DelegatedRole* DelegationFor(std::string_view target_name) const;
+  std::optional<Delegations> delegations;
 };
 
 Result<RootMetadata> ParseRoot(const Json& signed_json);
@@ -126,16 +143,5 @@ Json ToJson(const SnapshotMetadata& snapshot);
 Json ToJson(const TargetsMetadata& targets);
 Json ToJson(const MetaFileInfo& info);
 Json ToJson(const TargetFile& target);
-
-// Checks `data` against a signed length and hashes: the length must match if
-// given, every listed hash must match, and at least one hash (sha256, the only
-// algorithm flotilla computes) is required when `require_hash`. An algorithm
-// other than sha256 is refused rather than skipped.
-Status CheckLengthAndHashes(std::string_view what, ByteSpan data, std::optional<uint64_t> length,
-                            const std::map<std::string, std::string>& hashes, bool require_hash);
-// The same for a digest and length already computed (e.g. of a file).
-Status CheckDigestAndLength(std::string_view what, const Digest& digest, uint64_t actual_length,
-                            std::optional<uint64_t> length,
-                            const std::map<std::string, std::string>& hashes, bool require_hash);
 
 }  // namespace flotilla::metadata

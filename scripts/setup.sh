@@ -13,7 +13,7 @@ packages=(
   libssl-dev
   # tools used by tests, the demo and the benchmarks
   # (time: /usr/bin/time measures peak memory in a test and bench/delta)
-  openssl zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc time
+  openssl python3-cryptography zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc time
   busybox-static umoci skopeo iproute2 iptables nftables python3-libtorrent
   runc wrk hyperfine gnuplot-nox chromium e2fsprogs
   # the tree's own checks (scripts/check-format.sh, scripts/check-architecture.py)
@@ -38,3 +38,6 @@ if ((${#missing[@]})); then
 else
   echo "setup: all packages present"
 fi
+
+# npm packages of the TUF cross-check tests (tuf-js), pinned by their lock file.
+bash "$(dirname "$0")/setup-tuf-js.sh"

@@ -1,6 +1,9 @@
 // libFuzzer target over what a device parses from the network: a signed
 // metadata document (strict JSON, canonical re-encoding, signatures), each
-// role's parser, threshold verification against a fixed trusted root, the
+// role's parser (keys of all three schemes: Ed25519 hex, ECDSA and RSA PEM;
+// delegations with paths, hash prefixes and succinct hash bins), threshold
+// verification of every scheme against a fixed trusted root and against the
+// document's own delegations, the delegation search's matching, the
 // flotilla release schema in targets' custom fields, and the name, time and
 // percent-decoding helpers. Any crash, sanitizer report or leak is a bug.
 // Built and run by scripts/fuzz-metadata.sh.
@@ -18,8 +21,34 @@
 namespace flotilla::metadata {
 namespace {
 
+// An ECDSA P-256 and an RSA key (from metadata/testdata/independent-signatures.json).
+constexpr char kEcdsaPem[] = R"PEM(-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEAeHPV3mkVkncOr+jrjrxYjSqFkIV
+sxyvmqc5EDd6ivb29yjlP4rk9nj6Zsp6+SwiHiVgXEpbu8fC+uzzggCMBA==
+-----END PUBLIC KEY-----
+)PEM";
+constexpr char kRsaPem[] = R"PEM(-----BEGIN PUBLIC KEY-----
+MIIBojANBgkqhkiG9w0BAQEFAAOCAY8AMIIBigKCAYEAxFzR6il2X1BppiJ5k3DS
+S2/sRPcfW5T9c3e+cIXGjFsr6u8hC4dGrAly9zqQOCbQZPKJflpGm1KIWOf9BiLe
+QWSViXg+Ng5kWgfqYY3VtPOGDLbJVFne1jfqBzBu2TxsmXqEdclb3BRUltE8lcG1
+9k0fViSeH5Ulr37oTI0uy1F7YQY4OSDDE+pxt9F3+yVt1qS6LP5xFE0Qg4emEXgV
+LXuZ/jNjDJcatbeTTBLPb8eUUOI7gbt0Y7smcQXws6XNjCkPArNTvdi5qJO46okw
+9go9c5V114cpEmltoAcEv7F9Zg4s+HW9uM4eT0bWNHi8hX+ahQnLzARZDrmThXcK
+LO1+uRv1/jcCPzEy/cL/iaUohD+uxJYoWCdZ8Io6jlLPT3tUP/DCZwvag97ARFCr
+pbGKTACntO51R27038s4zpyiZ0jdO9nouhq+pt/eiMdI+FdnJIzqc5xJ1id74bY6
+UysYxkFTnFJulAZ2e3wHJlb/3Gyvavkf/Z9UuAgoY8+XAgMBAAE=
+-----END PUBLIC KEY-----
+)PEM";
+
+TufKey PemKey(const char* keytype, const char* scheme, const char* pem) {
+  Json json{{"keytype", keytype}, {"scheme", scheme}, {"keyval", {{"public", pem}}}};
+  return ParseTufKey(Digest::Of(CanonicalJson(json).value()).Hex(), json).value();
+}
+
 // The trusted root the verifier checks against: one Ed25519 key per role, the
-// keys of the TUF reference fixture (metadata/testdata/tuf-reference).
+// keys of the TUF reference fixture (metadata/testdata/tuf-reference); the
+// targets role also holds an ECDSA and an RSA key, so that fuzzed signatures
+// reach every scheme's verifier.
 const RootMetadata& TrustedRoot() {
   static const RootMetadata root = [] {
     RootMetadata r;
@@ -32,12 +61,17 @@ const RootMetadata& TrustedRoot() {
       r.roles[kAllRoles[i]] = RoleKeys{{key.keyid}, 1};
       r.keys.emplace(key.keyid, std::move(key));
     }
+    for (TufKey key : {PemKey("ecdsa", "ecdsa-sha2-nistp256", kEcdsaPem),
+                       PemKey("rsa", "rsassa-pss-sha256", kRsaPem)}) {
+      r.roles[RoleType::kTargets].keyids.push_back(key.keyid);
+      r.keys.emplace(key.keyid, std::move(key));
+    }
     return r;
   }();
   return root;
 }
 
-void ExerciseTargets(const TargetsMetadata& targets) {
+void ExerciseTargets(const SignedDocument& doc, const TargetsMetadata& targets) {
   for (const auto& [name, target] : targets.targets) {
     (void)EncodeTargetUrlPath(name);
     if (target.custom.is_object() && target.custom.contains("flotilla")) {
@@ -45,7 +79,18 @@ void ExerciseTargets(const TargetsMetadata& targets) {
       if (release.ok()) (void)CanonicalJson(ReleaseToJson(*release));
     }
   }
-  (void)targets.DelegationFor("apps/demo/release-1.json");
+  if (targets.delegations) {
+    const Delegations& delegations = *targets.delegations;
+    for (const char* name : {"apps/demo/release-1.json", "a", ".hidden/x"}) {
+      for (const auto& candidate : delegations.CandidatesFor(name)) {
+        (void)delegations.KeysOf(candidate.role);
+      }
+    }
+    // Signatures in the document checked against each delegated role's keys.
+    for (const auto& role : delegations.roles) {
+      (void)VerifyThreshold(doc, delegations.keys, role.keys, role.name);
+    }
+  }
   (void)LatestReleases(targets);
   (void)CanonicalJson(ToJson(targets));
 }
@@ -61,7 +106,7 @@ void ExerciseDocument(const SignedDocument& doc) {
   }
   if (auto ts = ParseTimestamp(doc.signed_json); ts.ok()) (void)CanonicalJson(ToJson(*ts));
   if (auto sn = ParseSnapshot(doc.signed_json); sn.ok()) (void)CanonicalJson(ToJson(*sn));
-  if (auto tg = ParseTargets(doc.signed_json); tg.ok()) ExerciseTargets(*tg);
+  if (auto tg = ParseTargets(doc.signed_json); tg.ok()) ExerciseTargets(doc, *tg);
 }
 
 }  // namespace

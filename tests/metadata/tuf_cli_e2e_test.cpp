@@ -1,13 +1,8 @@
 // `flotilla-node tuf` end to end: the real binary, real HTTP on loopback, the
 // TUF reference implementation's repository and flotilla's own.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
-#include <regex>
 
 #include "core/canonical_json.h"
 #include "core/digest.h"
@@ -15,6 +10,7 @@
 #include "metadata/release.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_signing.h"
+#include "tests/metadata/static_http_server.h"
 #include "tests/test_util.h"
 
 namespace flotilla::testing {
@@ -22,56 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using metadata::RoleType;
-
-// python3 -m http.server serving `dir` on 127.0.0.1 and a port the kernel
-// picks; its request log (stderr) goes to `log_path`.
-class StaticHttpServer {
- public:
-  StaticHttpServer(const std::string& dir, const std::string& log_path) : log_path_(log_path) {
-    int out[2];
-    if (::pipe(out) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], 1);
-      int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(log, 2);
-      ::close(out[0]);
-      ::execlp("python3", "python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1",
-               "--directory", dir.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    std::string line;
-    char c;
-    while (line.find('\n') == std::string::npos && ::read(out[0], &c, 1) == 1) line += c;
-    ::close(out[0]);
-    std::smatch m;
-    if (std::regex_search(line, m, std::regex("port (\\d+)"))) port_ = std::stoi(m[1]);
-  }
-  ~StaticHttpServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  int port() const { return port_; }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  // Number of GET requests logged for `path`.
-  int Requests(const std::string& path) const {
-    auto log = ReadTextFileBounded(log_path_, 16 << 20).value_or("");
-    int n = 0;
-    for (size_t pos = 0; (pos = log.find("\"GET " + path + " ", pos)) != std::string::npos; ++pos)
-      ++n;
-    return n;
-  }
-
- private:
-  std::string log_path_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
 
 class TufCliTest : public ::testing::Test {
  protected:
@@ -86,7 +32,10 @@ class TufCliTest : public ::testing::Test {
     fs::remove_all(temp_);
   }
   void Serve(const std::string& dir) {
-    server_ = std::make_unique<StaticHttpServer>(dir, temp_ + "/http.log");
+    server_ = std::make_unique<StaticHttpServer>(
+        std::vector<std::string>{"-m", "http.server", "0", "--bind", "127.0.0.1", "--directory",
+                                 dir},
+        temp_ + "/http.log");
     ASSERT_GT(server_->port(), 0);
   }
   CommandResult Tuf(const std::string& args) {

@@ -1,0 +1,266 @@
+// Cross-check with an independent TUF implementation, tuf-js (npm, installed
+// by scripts/setup.sh into tests/metadata/interop/node_modules), in both
+// directions, over HTTP on loopback (tests/metadata/interop/serve.py):
+//  * FlotillaReadsTufJs: repositories written by tuf-js's models and Node's
+//    crypto (tufjs_make_repo.mjs) are read by `flotilla-node tuf` and by
+//    tuf-js's own client; each scenario says what each must conclude.
+//  * TufJsReadsFlotilla: repositories flotilla's metadata library writes
+//    (TestRepository: ECDSA and RSA-PSS keys, delegations, hash bins, odd role
+//    names, consistent snapshots) are read by tuf-js's client.
+// Where the two disagree, docs/tuf-client.md says what the specification says.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/canonical_json.h"
+#include "core/digest.h"
+#include "core/file_io.h"
+#include "metadata/test_repository.h"
+#include "metadata/tuf_names.h"
+#include "tests/metadata/static_http_server.h"
+#include "tests/test_util.h"
+
+namespace flotilla::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using metadata::DelegatedRole;
+using metadata::KeyScheme;
+using metadata::RoleType;
+using metadata::TestRepository;
+using metadata::TufSigner;
+
+const std::string kInterop = std::string(FLOTILLA_SOURCE_DIR) + "/tests/metadata/interop";
+
+std::string Quote(const std::string& s) { return "'" + s + "'"; }
+
+// A client's conclusion for each target: "ok", "notfound" or "error", and the sha256 of what it
+// got.
+struct ReadResult {
+  std::string refresh;  // "ok" or the error
+  std::map<std::string, std::pair<std::string, std::string>> targets;
+};
+
+class InteropTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(kInterop + "/node_modules/tuf-js"))
+        << "tuf-js is not installed: run scripts/setup.sh (npm ci in " << kInterop << ")";
+    temp_ = MakeTempDir("tuf-interop-");
+  }
+  void TearDown() override { fs::remove_all(temp_); }
+
+  std::unique_ptr<StaticHttpServer> Serve(const std::string& repo) {
+    auto server =
+        std::make_unique<StaticHttpServer>(std::vector<std::string>{kInterop + "/serve.py", repo},
+                                           temp_ + "/http-" + std::to_string(++serial_) + ".log");
+    EXPECT_GT(server->port(), 0);
+    return server;
+  }
+
+  ReadResult TufJsReads(const std::string& repo, const std::string& root,
+                        const std::vector<std::string>& names) {
+    auto server = Serve(repo);
+    const std::string dir = temp_ + "/tufjs-" + std::to_string(++serial_);
+    fs::create_directories(dir + "/metadata");
+    fs::copy_file(root, dir + "/metadata/root.json");
+    std::string command = "node " + kInterop + "/tufjs_client.mjs " + dir + "/metadata " +
+                          server->url("/metadata") + " " + server->url("/targets") + " " + dir +
+                          "/downloads";
+    for (const auto& name : names) command += " " + Quote(name);
+    auto run = RunShell(command);
+    ReadResult result;
+    auto json = ParseJsonStrict(run.output);
+    EXPECT_TRUE(json.ok()) << run.output;
+    if (!json.ok()) return result;
+    result.refresh = (*json)["refresh"];
+    for (auto& [name, r] : (*json)["targets"].items()) {
+      result.targets[name] = {r["result"], r.value("sha256", r.value("error", ""))};
+    }
+    return result;
+  }
+
+  ReadResult FlotillaReads(const std::string& repo, const std::string& root,
+                           const std::vector<std::string>& names) {
+    auto server = Serve(repo);
+    const std::string dir = temp_ + "/flotilla-" + std::to_string(++serial_);
+    const std::string tuf = BinaryPath("flotilla-node") + " tuf --metadata-dir " + dir +
+                            "/metadata --metadata-url " + server->url("/metadata") + " ";
+    ReadResult result;
+    auto init = RunShell(tuf + "init " + root);  // refuses a root with keys TUF does not allow
+    auto refresh = init.exit_code == 0 ? RunShell(tuf + "refresh") : init;
+    result.refresh = refresh.exit_code == 0 ? "ok" : refresh.output;
+    for (const auto& name : names) {
+      auto got = RunShell(tuf + "--target-base-url " + server->url("/targets") + " --target-dir " +
+                          dir + "/downloads --target-name " + Quote(name) + " download");
+      if (got.exit_code == 0) {
+        auto bytes =
+            ReadTextFileBounded(dir + "/downloads/" + metadata::PercentEncode(name), 1 << 20);
+        result.targets[name] = {"ok", bytes.ok() ? Digest::Of(*bytes).Hex() : "unreadable"};
+      } else {
+        bool missing = got.output.find("NotFound: no target named") != std::string::npos;
+        result.targets[name] = {missing ? "notfound" : "error", got.output};
+      }
+    }
+    return result;
+  }
+
+  // Checks `result` against what a scenario expects of `client`.
+  static void Expect(const ReadResult& result, const Json& scenario, const std::string& client) {
+    const std::string refresh = scenario["refresh"][client];
+    if (refresh == "ok") {
+      EXPECT_EQ(result.refresh, "ok");
+    } else {
+      EXPECT_NE(result.refresh, "ok");
+      if (refresh.starts_with("error:")) {
+        EXPECT_NE(result.refresh.find(refresh.substr(6)), std::string::npos)
+            << client << ": " << result.refresh;
+      }
+    }
+    for (auto& [name, expected] : scenario["targets"].items()) {
+      SCOPED_TRACE(client + " reading " + name);
+      auto it = result.targets.find(name);
+      ASSERT_NE(it, result.targets.end());
+      EXPECT_EQ(it->second.first, expected[client].get<std::string>()) << it->second.second;
+      if (expected[client] == "ok") EXPECT_EQ(it->second.second, expected["sha256"]);
+    }
+  }
+
+  std::string temp_;
+  int serial_ = 0;
+};
+
+// ---- tuf-js writes, flotilla (and tuf-js) read ----
+
+class FlotillaReadsTufJs : public InteropTest {
+ protected:
+  static void SetUpTestSuite() {
+    repos_ = MakeTempDir("tufjs-repos-");
+    auto made = RunShell("node " + kInterop + "/tufjs_make_repo.mjs " + repos_);
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+    scenarios_ = Json::parse(ReadTextFileBounded(repos_ + "/scenarios.json", 1 << 20).value());
+  }
+  static void TearDownTestSuite() { fs::remove_all(repos_); }
+
+  void Check(const std::string& name) {
+    ASSERT_TRUE(scenarios_.contains(name));
+    const Json& scenario = scenarios_[name];
+    const std::string repo = repos_ + "/" + name;
+    const std::string root = repo + "/metadata/1.root.json";
+    std::vector<std::string> names;
+    for (auto& [target, _] : scenario["targets"].items()) names.push_back(target);
+    Expect(FlotillaReads(repo, root, names), scenario, "flotilla");
+    Expect(TufJsReads(repo, root, names), scenario, "tufjs");
+  }
+
+  static inline std::string repos_;
+  static inline Json scenarios_;
+};
+
+TEST_F(FlotillaReadsTufJs, EcdsaRsaEd25519KeysDelegationsHashBinsAndOddRoleNames) {
+  Check("schemes-and-delegations");
+}
+TEST_F(FlotillaReadsTufJs, TwoSignaturesUnderOneKeyIdAreRefusedByBoth) {
+  Check("duplicate-signature");
+}
+TEST_F(FlotillaReadsTufJs, RsaKeyUnder2048BitsIsRefusedAsTheSpecificationSays) {
+  Check("rsa-1024");
+}
+TEST_F(FlotillaReadsTufJs, WithoutConsistentSnapshots) { Check("not-consistent"); }
+TEST_F(FlotillaReadsTufJs, CanonicalKeyOrderBeyondTheBasicPlane) { Check("canonical-key-order"); }
+
+// ---- flotilla writes, tuf-js reads ----
+
+TufSigner Key(KeyScheme scheme) { return TufSigner::Generate(scheme).value(); }
+
+DelegatedRole Role(const std::string& name, std::vector<std::string> paths,
+                   bool terminating = false, uint32_t threshold = 1) {
+  DelegatedRole role;
+  role.name = name;
+  role.paths = std::move(paths);
+  role.terminating = terminating;
+  role.keys.threshold = threshold;
+  return role;
+}
+
+class TufJsReadsFlotilla : public InteropTest {
+ protected:
+  // Adds a target and records that both clients must get it.
+  void Add(TestRepository& repo, const std::string& role, const std::string& name,
+           const std::vector<std::string>& algorithms = {"sha256"}) {
+    const std::string content = "target " + name + " signed by " + role + "\n";
+    ASSERT_TRUE(repo.AddTarget(role, name, content, algorithms).ok());
+    expected_["targets"][name] = {
+        {"tufjs", "ok"}, {"flotilla", "ok"}, {"sha256", Digest::Of(content).Hex()}};
+  }
+  void Missing(const std::string& name) {
+    expected_["targets"][name] = {{"tufjs", "notfound"}, {"flotilla", "notfound"}};
+  }
+  void CheckBoth(TestRepository& repo) {
+    ASSERT_TRUE(repo.Publish().ok());
+    expected_["refresh"] = {{"tufjs", "ok"}, {"flotilla", "ok"}};
+    std::vector<std::string> names;
+    for (auto& [name, _] : expected_["targets"].items()) names.push_back(name);
+    const std::string root = repo.metadata_dir() + "/1.root.json";
+    Expect(TufJsReads(temp_ + "/repo", root, names), expected_, "tufjs");
+    Expect(FlotillaReads(temp_ + "/repo", root, names), expected_, "flotilla");
+  }
+  Json expected_ = Json::object();
+};
+
+TEST_F(TufJsReadsFlotilla, EcdsaRsaEd25519KeysDelegationsHashBinsAndOddRoleNames) {
+  TestRepository repo(temp_ + "/repo", SystemClock::Instance().Now());
+  repo.SetKeys(RoleType::kRoot, {Key(KeyScheme::kEcdsaSha2Nistp256)});
+  repo.SetKeys(RoleType::kTargets, {Key(KeyScheme::kRsassaPssSha256)});
+  repo.SetKeys(RoleType::kTimestamp, {Key(KeyScheme::kEcdsaSha2Nistp256)});
+  Add(repo, "targets", "top.txt", {"sha256", "sha512"});
+  Add(repo, "targets", "only512.txt", {"sha512"});
+  repo.Delegate("targets", Role("pair", {"pair/*"}, false, 2),
+                {Key(KeyScheme::kEcdsaSha2Nistp256), Key(KeyScheme::kRsassaPssSha256)});
+  Add(repo, "pair", "pair/a.txt");
+  repo.Delegate("targets", Role("locked", {"locked/*"}, true), {Key(KeyScheme::kEd25519)});
+  repo.Delegate("targets", Role("fallback", {"locked/*", "fallback/*"}),
+                {Key(KeyScheme::kEcdsaSha2Nistp256)});
+  Add(repo, "locked", "locked/in.txt");
+  ASSERT_TRUE(repo.AddTarget("fallback", "locked/out.txt", "behind a terminating role").ok());
+  Missing("locked/out.txt");
+  Add(repo, "fallback", "fallback/f.txt");
+  int i = 0;
+  for (const std::string role : {"?", "#", "/", "..", "a/../b"}) {
+    const std::string name = "odd/" + std::to_string(++i) + ".txt";
+    repo.Delegate("targets", Role(role, {name}), {Key(KeyScheme::kEd25519)});
+    Add(repo, role, name);
+  }
+  DelegatedRole hashed;
+  hashed.name = "hashed";
+  hashed.path_hash_prefixes =
+      std::vector<std::string>{Digest::Of("hashed/h.txt").Hex().substr(0, 1)};
+  repo.Delegate("targets", hashed, {Key(KeyScheme::kEd25519)});
+  Add(repo, "hashed", "hashed/h.txt");
+  repo.Delegate("targets", Role("apps", {"apps/*"}), {Key(KeyScheme::kEd25519)});
+  metadata::SuccinctRoles bins;
+  bins.bit_length = 3;
+  bins.name_prefix = "apps-bin";
+  repo.DelegateSuccinct("apps", bins, {Key(KeyScheme::kEcdsaSha2Nistp256)});
+  Add(repo, bins.RoleFor("apps/tool.txt"), "apps/tool.txt");
+  Missing("missing.txt");
+  CheckBoth(repo);
+}
+
+TEST_F(TufJsReadsFlotilla, RootRotatedToNewSchemesAndWithoutConsistentSnapshots) {
+  TestRepository repo(temp_ + "/repo", SystemClock::Instance().Now());
+  repo.consistent_snapshot = false;
+  Add(repo, "targets", "plain.txt");
+  repo.Delegate("targets", Role("d", {"d/*"}), {Key(KeyScheme::kRsassaPssSha256)});
+  Add(repo, "d", "d/x.txt", {"sha512"});
+  ASSERT_TRUE(repo.Publish().ok());
+  // Root 2: root and snapshot keys move to ECDSA and RSA-PSS; signed by old and new root keys.
+  repo.SetKeys(RoleType::kRoot, {Key(KeyScheme::kEcdsaSha2Nistp256)});
+  repo.SetKeys(RoleType::kSnapshot, {Key(KeyScheme::kRsassaPssSha256)});
+  ASSERT_TRUE(repo.PublishRoot().ok());
+  Add(repo, "d", "d/y.txt");
+  CheckBoth(repo);
+}
+
+}  // namespace
+}  // namespace flotilla::testing
