@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/fd.h"
+
 namespace flotilla {
 
 Result<Digest> Digest::FromBytes(ByteSpan bytes) {
@@ -81,24 +83,16 @@ Digest Sha256Hasher::Finish() {
 constexpr size_t kHashReadBuffer = 64 << 10;
 
 Result<Digest> HashFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IOErrorFromErrno("open " + path, errno);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   std::vector<uint8_t> buffer(kHashReadBuffer);
   Sha256Hasher hasher;
   for (;;) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return IOErrorFromErrno("read " + path, err);
-    }
-    if (n == 0) break;
-    hasher.Update(ByteSpan(buffer.data(), static_cast<size_t>(n)));
+    ASSIGN_OR_RETURN(size_t n, ReadSome(fd.get(), buffer).WithContext(path));
+    if (n == 0) return hasher.Finish();
+    hasher.Update(ByteSpan(buffer.data(), n));
   }
-  ::close(fd);
-  return hasher.Finish();
 }
 
 }  // namespace flotilla

@@ -8,42 +8,16 @@
 #include <filesystem>
 #include <random>
 
+#include "core/fd.h"
+
 namespace flotilla {
 namespace {
-
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 std::string DirName(const std::string& path) {
   auto slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
-}
-
-Status WriteAll(int fd, ByteSpan data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return IOErrorFromErrno("write " + path, errno);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
 }
 
 std::string TempSuffix() {
@@ -57,7 +31,7 @@ std::string TempSuffix() {
 }  // namespace
 
 Result<Bytes> ReadFileBounded(const std::string& path, uint64_t max_bytes) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     if (errno == ENOENT) return NotFound(path + " does not exist");
     return IOErrorFromErrno("open " + path, errno);
@@ -78,13 +52,9 @@ Result<Bytes> ReadFileBounded(const std::string& path, uint64_t max_bytes) {
   out.reserve(static_cast<size_t>(st.st_size));
   uint8_t buffer[65536];
   for (;;) {
-    ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return IOErrorFromErrno("read " + path, errno);
-    }
+    ASSIGN_OR_RETURN(size_t n, ReadSome(fd.get(), buffer).WithContext(path));
     if (n == 0) break;
-    if (out.size() + static_cast<size_t>(n) > max_bytes) {
+    if (out.size() + n > max_bytes) {
       return ResourceExhausted(path + " grew past the limit of " + std::to_string(max_bytes));
     }
     out.insert(out.end(), buffer, buffer + n);
@@ -98,7 +68,7 @@ Result<std::string> ReadTextFileBounded(const std::string& path, uint64_t max_by
 }
 
 Status FsyncDirectory(const std::string& dir) {
-  FileDescriptor fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return IOErrorFromErrno("open directory " + dir, errno);
   if (::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync directory " + dir, errno);
   return Status::Ok();
@@ -106,16 +76,16 @@ Status FsyncDirectory(const std::string& dir) {
 
 Status WriteFileAtomic(const std::string& path, ByteSpan data, mode_t mode) {
   const std::string temp = path + TempSuffix();
-  FileDescriptor fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) return IOErrorFromErrno("create " + temp, errno);
   auto fail = [&](Status st) {
     ::unlink(temp.c_str());
     return st;
   };
   if (::fchmod(fd.get(), mode) != 0) return fail(IOErrorFromErrno("chmod " + temp, errno));
-  if (Status st = WriteAll(fd.get(), data, temp); !st.ok()) return fail(st);
+  if (Status st = WriteAll(fd.get(), data); !st.ok()) return fail(st.WithContext(temp));
   if (::fsync(fd.get()) != 0) return fail(IOErrorFromErrno("fsync " + temp, errno));
-  if (::close(fd.release()) != 0) return fail(IOErrorFromErrno("close " + temp, errno));
+  if (::close(fd.Release()) != 0) return fail(IOErrorFromErrno("close " + temp, errno));
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     return fail(IOErrorFromErrno("rename " + temp + " to " + path, errno));
   }

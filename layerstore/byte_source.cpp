@@ -10,19 +10,15 @@
 #include <cerrno>
 #include <vector>
 
+#include "core/fd.h"
+
 namespace flotilla::layerstore {
 
 FdByteSource::~FdByteSource() {
   if (owned_ && fd_ >= 0) ::close(fd_);
 }
 
-Result<size_t> FdByteSource::Read(std::span<uint8_t> out) {
-  for (;;) {
-    ssize_t n = ::read(fd_, out.data(), out.size());
-    if (n >= 0) return static_cast<size_t>(n);
-    if (errno != EINTR) return IOErrorFromErrno("read", errno);
-  }
-}
+Result<size_t> FdByteSource::Read(std::span<uint8_t> out) { return ReadSome(fd_, out); }
 
 Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -100,14 +100,7 @@ StreamReader SourceReader(ByteSource& source) {
 }
 
 StreamReader FdReader(int fd) {
-  return StreamReader([fd](std::span<uint8_t> out) -> Result<size_t> {
-    for (;;) {
-      ssize_t n = ::read(fd, out.data(), out.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return IOErrorFromErrno("read", errno);
-      return static_cast<size_t>(n);
-    }
-  });
+  return StreamReader([fd](std::span<uint8_t> out) { return ReadSome(fd, out); });
 }
 
 Result<WireHeader> ReadWire(StreamReader& reader) {

@@ -73,11 +73,9 @@ Result<Digest> HashFd(int fd) {
   Sha256Hasher hasher;
   Bytes buffer(128 * 1024);
   for (;;) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IOErrorFromErrno("read", errno);
+    ASSIGN_OR_RETURN(size_t n, ReadSome(fd, buffer));
     if (n == 0) return hasher.Finish();
-    hasher.Update(ByteSpan(buffer.data(), static_cast<size_t>(n)));
+    hasher.Update(ByteSpan(buffer.data(), n));
   }
 }
 

@@ -295,19 +295,6 @@ Result<UniqueFd> LayerTrees::OpenRegular(size_t index, std::string_view path,
   return std::move(fd).value();
 }
 
-Status PreadExact(int fd, std::span<uint8_t> out, uint64_t offset) {
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n =
-        ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IOErrorFromErrno("read", errno);
-    if (n == 0) return Corruption("file shorter than expected");
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
-
 }  // namespace flotilla::layerstore::delta_internal
 
 namespace flotilla::layerstore::delta_internal {
@@ -337,13 +324,7 @@ Status OutputFile::Write(ByteSpan bytes) {
 }
 
 Status OutputFile::Flush() {
-  size_t done = 0;
-  while (done < buffer_.size()) {
-    ssize_t n = ::write(fd_.get(), buffer_.data() + done, buffer_.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IOErrorFromErrno("write " + path_, errno);
-    done += static_cast<size_t>(n);
-  }
+  RETURN_IF_ERROR(WriteAll(fd_.get(), buffer_).WithContext(path_));
   buffer_.clear();
   return Status::Ok();
 }
@@ -363,12 +344,11 @@ Status OutputFile::Commit(const std::string& final_path) {
 Status CopyFd(int fd, uint64_t length, const std::function<Status(ByteSpan)>& sink) {
   Bytes buffer(std::min<uint64_t>(length, kIoBuffer / 2));
   for (uint64_t left = length; left > 0;) {
-    ssize_t n = ::read(fd, buffer.data(), std::min<uint64_t>(left, buffer.size()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IOErrorFromErrno("read", errno);
+    auto piece = std::span(buffer).first(std::min<uint64_t>(left, buffer.size()));
+    ASSIGN_OR_RETURN(size_t n, ReadSome(fd, piece));
     if (n == 0) return Corruption("file shorter than expected");
-    RETURN_IF_ERROR(sink(ByteSpan(buffer.data(), static_cast<size_t>(n))));
-    left -= static_cast<uint64_t>(n);
+    RETURN_IF_ERROR(sink(piece.first(n)));
+    left -= n;
   }
   return Status::Ok();
 }

@@ -144,9 +144,6 @@ class LayerTrees {
   std::vector<UniqueFd> trees_;
 };
 
-// Reads exactly out.size() bytes at `offset` (Corruption if the file is shorter).
-Status PreadExact(int fd, std::span<uint8_t> out, uint64_t offset);
-
 }  // namespace flotilla::layerstore::delta_internal
 
 namespace flotilla::layerstore::delta_internal {

@@ -45,33 +45,25 @@ StagedLayer::~StagedLayer() {
   if (!promoted && !dir.empty()) RemoveTree(dir).IgnoreError();
 }
 
-LayerStore::LayerStore(std::string root, int lock_fd, std::unique_ptr<StoreIndex> index)
-    : root_(std::move(root)), lock_fd_(lock_fd), index_(std::move(index)) {}
+LayerStore::LayerStore(std::string root, UniqueFd lock, std::unique_ptr<StoreIndex> index)
+    : root_(std::move(root)), lock_(std::move(lock)), index_(std::move(index)) {}
 
-LayerStore::~LayerStore() {
-  index_.reset();
-  if (lock_fd_ >= 0) ::close(lock_fd_);
-}
+// The index closes before the lock is released.
+LayerStore::~LayerStore() { index_.reset(); }
 
 Result<std::unique_ptr<LayerStore>> LayerStore::Open(const std::string& root) {
   RETURN_IF_ERROR(CreateDirectories(root, 0700));
   for (const char* sub : kSubdirs) RETURN_IF_ERROR(CreateDirectories(root + "/" + sub, 0700));
-  int lock_fd = ::open((root + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0) return IOErrorFromErrno("open " + root + "/lock", errno);
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
-    ::close(lock_fd);
-    if (err == EWOULDBLOCK) {
+  UniqueFd lock(::open((root + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock.valid()) return IOErrorFromErrno("open " + root + "/lock", errno);
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
       return FailedPrecondition("store " + root + " is in use by another process");
     }
-    return IOErrorFromErrno("lock " + root, err);
+    return IOErrorFromErrno("lock " + root, errno);
   }
-  auto index = StoreIndex::Open(root + "/index.db");
-  if (!index.ok()) {
-    ::close(lock_fd);
-    return index.status();
-  }
-  std::unique_ptr<LayerStore> store(new LayerStore(root, lock_fd, std::move(*index)));
+  ASSIGN_OR_RETURN(auto index, StoreIndex::Open(root + "/index.db"));
+  std::unique_ptr<LayerStore> store(new LayerStore(root, std::move(lock), std::move(index)));
   RETURN_IF_ERROR_CTX(store->Recover(), "recover store " + root);
   return store;
 }
@@ -279,11 +271,11 @@ Status LayerStore::WriteLayerTar(const Digest& diff_id, const ByteSink& sink) {
       return Corruption("file '" + std::string(path) + "' changed size in the stored layer");
     }
     for (uint64_t left = size; left > 0;) {
-      ssize_t n = ::read(fd.get(), buffer.data(), std::min<uint64_t>(left, buffer.size()));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Corruption("file '" + std::string(path) + "' is shorter than recorded");
-      RETURN_IF_ERROR(emit(ByteSpan(buffer.data(), static_cast<size_t>(n))));
-      left -= static_cast<uint64_t>(n);
+      auto piece = std::span(buffer).first(std::min<uint64_t>(left, buffer.size()));
+      ASSIGN_OR_RETURN(size_t n, ReadSome(fd.get(), piece).WithContext(std::string(path)));
+      if (n == 0) return Corruption("file '" + std::string(path) + "' is shorter than recorded");
+      RETURN_IF_ERROR(emit(piece.first(n)));
+      left -= n;
     }
     return Status::Ok();
   };

@@ -87,7 +87,7 @@ class LayerStore {
 
  private:
   friend class ImageImporter;
-  LayerStore(std::string root, int lock_fd, std::unique_ptr<StoreIndex> index);
+  LayerStore(std::string root, UniqueFd lock, std::unique_ptr<StoreIndex> index);
 
   Status Recover();
   Status RecoverLayers();
@@ -106,7 +106,7 @@ class LayerStore {
   std::string UniqueName();
 
   std::string root_;
-  int lock_fd_;
+  UniqueFd lock_;
   std::unique_ptr<StoreIndex> index_;
   std::vector<std::string> recovery_notes_;
   uint64_t name_counter_ = 0;

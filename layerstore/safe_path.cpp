@@ -11,11 +11,6 @@
 
 namespace flotilla::layerstore {
 
-void UniqueFd::Reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 Result<std::string> NormalizeRelativePath(std::string_view raw) {
   if (raw.size() > kMaxPathBytes) {
     return PermissionDenied("path of " + std::to_string(raw.size()) + " bytes is too long");

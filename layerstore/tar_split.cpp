@@ -36,25 +36,13 @@ Result<std::optional<uint64_t>> GetVarint(ByteSpan data, size_t& pos) {
   return Corruption("tar-split: varint too long");
 }
 
-Status WriteAllFd(int fd, ByteSpan data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return IOErrorFromErrno("write tar-split", errno);
-    }
-    data = data.subspan(static_cast<size_t>(n));
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 TarSplitWriter::TarSplitWriter(int fd) : fd_(fd) {
   ZstdCompressOptions options;
   options.level = 3;  // headers compress ~10x at level 3; higher levels cost CPU a Pi lacks
   compressor_ = std::make_unique<ZstdCompressor>(
-      options, [this](ByteSpan bytes) { return WriteAllFd(fd_, bytes); });
+      options, [this](ByteSpan bytes) { return WriteAll(fd_, bytes).WithContext("tar-split"); });
   raw_.reserve(kMaxRawRecord);
   sink_status_ = Emit(AsBytes(std::string_view(kMagic, kMagicSize)));
 }
@@ -193,13 +181,9 @@ Result<TarSplitEnd> ReadTarSplit(int fd, uint64_t max_logical_bytes,
   ZstdDecompressor decompressor(options, [&](ByteSpan chunk) { return parser.Feed(chunk); });
   Bytes buffer(128 * 1024);
   for (;;) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return IOErrorFromErrno("read tar-split", errno);
-    }
+    ASSIGN_OR_RETURN(size_t n, ReadSome(fd, buffer).WithContext("tar-split"));
     if (n == 0) break;
-    RETURN_IF_ERROR(decompressor.Write(ByteSpan(buffer.data(), static_cast<size_t>(n))));
+    RETURN_IF_ERROR(decompressor.Write(ByteSpan(buffer.data(), n)));
   }
   RETURN_IF_ERROR(decompressor.Finish());
   return parser.Done();

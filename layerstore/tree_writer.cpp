@@ -193,17 +193,8 @@ Status TreeWriter::WriteRegular(archive* a, archive_entry* e, int parent_fd,
     if (static_cast<uint64_t>(offset) != content_bytes) {
       return InvalidArgument("entry '" + path + "' has holes, which layers may not hold");
     }
-    const auto* p = static_cast<const uint8_t*>(block);
-    size_t left = size;
-    while (left > 0) {
-      ssize_t n = ::write(fd.get(), p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return IOErrorFromErrno("write '" + path + "'", errno);
-      }
-      p += n;
-      left -= static_cast<size_t>(n);
-    }
+    RETURN_IF_ERROR(WriteAll(fd.get(), ByteSpan(static_cast<const uint8_t*>(block), size))
+                        .WithContext("'" + path + "'"));
     content_bytes += size;
   }
   if (content_bytes != static_cast<uint64_t>(archive_entry_size(e))) {

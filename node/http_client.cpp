@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "core/fd.h"
 #include "node/daemon/http_call.h"
 
 namespace flotilla::node {
@@ -45,16 +46,8 @@ Status HttpGetToFile(const std::string& url, uint64_t max_bytes, const std::stri
                      const HttpOptions& options) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return IOErrorFromErrno("create " + path, errno);
-  Status st = HttpGetStream(url, max_bytes, options, [&](ByteSpan chunk) {
-    size_t done = 0;
-    while (done < chunk.size()) {
-      ssize_t n = ::write(fd, chunk.data() + done, chunk.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return IOErrorFromErrno("write " + path, errno);
-      done += static_cast<size_t>(n);
-    }
-    return Status::Ok();
-  });
+  Status st = HttpGetStream(url, max_bytes, options,
+                            [&](ByteSpan chunk) { return WriteAll(fd, chunk).WithContext(path); });
   if (::close(fd) != 0 && st.ok()) st = IOErrorFromErrno("close " + path, errno);
   if (!st.ok()) ::unlink(path.c_str());
   return st;

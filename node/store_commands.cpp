@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "core/fd.h"
 #include "layerstore/delta.h"
 #include "layerstore/layer_store.h"
 #include "layerstore/report_format.h"
@@ -105,15 +106,8 @@ int RunTar(const StoreFlags& f) {
     fd = ::open(f.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return Fail("tar", IOErrorFromErrno("create " + f.output, errno));
   }
-  Status st = (*store)->WriteLayerTar(*diff_id, [fd](ByteSpan bytes) -> Status {
-    while (!bytes.empty()) {
-      ssize_t n = ::write(fd, bytes.data(), bytes.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return IOErrorFromErrno("write", errno);
-      bytes = bytes.subspan(static_cast<size_t>(n));
-    }
-    return Status::Ok();
-  });
+  Status st =
+      (*store)->WriteLayerTar(*diff_id, [fd](ByteSpan bytes) { return WriteAll(fd, bytes); });
   if (fd != STDOUT_FILENO) ::close(fd);
   return st.ok() ? 0 : Fail("tar", st);
 }

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/fd.h"
 #include "core/file_io.h"
 
 namespace flotilla::runtime {
@@ -72,14 +73,13 @@ class LineReader {
   // The next line without its '\n'; "" when the writers closed or
   // `timeout_ms` passed without one.
   std::string Next(int timeout_ms) {
-    char buf[512];
+    uint8_t buf[512];
     while (buffer_.find('\n') == std::string::npos && buffer_.size() < 65536) {
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, timeout_ms) != 1) break;
-      ssize_t n = ::read(fd_, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      buffer_.append(buf, static_cast<size_t>(n));
+      size_t n = ReadSome(fd_, buf).value_or(0);
+      if (n == 0) break;
+      buffer_.append(reinterpret_cast<const char*>(buf), n);
     }
     size_t end = buffer_.find('\n');
     if (end == std::string::npos) return "";

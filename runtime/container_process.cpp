@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/fd.h"
 #include "runtime/privileges.h"
 #include "runtime/program_pages.h"
 #include "runtime/rootfs.h"
@@ -18,20 +19,9 @@
 namespace flotilla::runtime {
 namespace {
 
-void WriteAllOrIgnore(int fd, const void* data, size_t size) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-}
-
 [[noreturn]] void FailSetup(int error_fd, const Status& status) {
   std::string message = status.ToString();
-  WriteAllOrIgnore(error_fd, message.data(), message.size());
+  WriteAll(error_fd, message).IgnoreError();
   ::_exit(127);
 }
 
@@ -85,7 +75,8 @@ void RestrictInit() {
     pid_t pid;
     while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
       if (pid != app) continue;
-      WriteAllOrIgnore(fds.status_write, &status, sizeof status);
+      WriteAll(fds.status_write, ByteSpan(reinterpret_cast<const uint8_t*>(&status), sizeof status))
+          .IgnoreError();
       ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     }
   }

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "core/fd.h"
 #include "core/file_io.h"
 
 namespace flotilla::runtime {
@@ -138,21 +139,13 @@ Result<ExitRecord> LoadExitRecord(const std::string& dir) {
 
 Status WriteFileReplace(const std::string& path, std::string_view data, mode_t mode) {
   const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return IOErrorFromErrno("create " + temp, errno);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(temp.c_str());
-      return IOErrorFromErrno("write " + temp, err);
-    }
-    done += static_cast<size_t>(n);
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd.valid()) return IOErrorFromErrno("create " + temp, errno);
+  if (Status st = WriteAll(fd.get(), data); !st.ok()) {
+    ::unlink(temp.c_str());
+    return st.WithContext(temp);
   }
-  ::close(fd);
+  fd.Reset();
   if (::rename(temp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(temp.c_str());

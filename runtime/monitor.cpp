@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "core/clock.h"
+#include "core/fd.h"
 #include "core/file_io.h"
 #include "runtime/container_process.h"
 #include "runtime/log_ring.h"
@@ -90,12 +91,11 @@ Result<Started> StartContainer(const LaunchPlan& plan) {
   ::close(status.write);
   ::close(output.write);
   std::string message;
-  char buf[1024];
-  ssize_t n;
-  while ((n = ::read(error.read, buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    message.append(buf, static_cast<size_t>(n));
+  uint8_t buf[1024];
+  for (;;) {
+    size_t n = ReadSome(error.read, buf).value_or(0);
+    if (n == 0) break;
+    message.append(reinterpret_cast<const char*>(buf), n);
   }
   ::close(error.read);
   if (!message.empty()) {

@@ -15,26 +15,10 @@
 #include <cstring>
 #include <string>
 
+#include "core/fd.h"
+
 namespace flotilla::runtime {
 namespace {
-
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd = -1) : fd_(fd) {}
-  ~ScopedFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  ScopedFd(const ScopedFd&) = delete;
-  ScopedFd& operator=(const ScopedFd&) = delete;
-  int get() const { return fd_; }
-  void reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
 
 std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
@@ -81,7 +65,7 @@ Result<int> OpenBeneath(int root_fd, const std::string& path, bool leaf_is_file)
 // symlinkat need one.
 Result<int> OpenDirBeneath(int root_fd, const std::string& path) {
   ASSIGN_OR_RETURN(int path_fd, OpenBeneath(root_fd, path, false));
-  ScopedFd closer(path_fd);
+  UniqueFd closer(path_fd);
   int fd = ::open(FdPath(path_fd).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Errno("open " + path);
   return fd;
@@ -90,7 +74,7 @@ Result<int> OpenDirBeneath(int root_fd, const std::string& path) {
 Status MountBeneath(int root_fd, const std::string& target, const char* source, const char* fstype,
                     unsigned long flags, const std::string& data, bool leaf_is_file = false) {
   ASSIGN_OR_RETURN(int fd, OpenBeneath(root_fd, target, leaf_is_file));
-  ScopedFd closer(fd);
+  UniqueFd closer(fd);
   if (::mount(source, FdPath(fd).c_str(), fstype, flags, data.empty() ? nullptr : data.c_str())) {
     return Errno(std::string("mount ") + (fstype ? fstype : source) + " on " + target);
   }
@@ -101,7 +85,7 @@ Status MountBeneath(int root_fd, const std::string& target, const char* source, 
 Status BindBeneath(int root_fd, const std::string& source, const std::string& target,
                    bool read_only, bool leaf_is_file) {
   ASSIGN_OR_RETURN(int fd, OpenBeneath(root_fd, target, leaf_is_file));
-  ScopedFd closer(fd);
+  UniqueFd closer(fd);
   std::string where = FdPath(fd);
   if (::mount(source.c_str(), where.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
     return Errno("bind " + source + " on " + target);
@@ -109,7 +93,7 @@ Status BindBeneath(int root_fd, const std::string& source, const std::string& ta
   if (read_only) {
     // The old fd names the covered directory: reopen to reach the new mount.
     ASSIGN_OR_RETURN(int top, OpenBeneath(root_fd, target, leaf_is_file));
-    ScopedFd top_closer(top);
+    UniqueFd top_closer(top);
     if (::mount(nullptr, FdPath(top).c_str(), nullptr,
                 MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0) {
       return Errno("remount " + target + " read-only");
@@ -131,7 +115,7 @@ Status BuildDev(int root_fd, const LaunchPlan& plan) {
   RETURN_IF_ERROR(MountBeneath(root_fd, "/dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
                                "mode=755,size=65536k"));
   ASSIGN_OR_RETURN(int dev, OpenDirBeneath(root_fd, "/dev"));
-  ScopedFd dev_dir(dev);
+  UniqueFd dev_dir(dev);
   struct Node {
     const char* name;
     uint32_t major, minor;
@@ -144,10 +128,10 @@ Status BuildDev(int root_fd, const LaunchPlan& plan) {
     std::string rel = d.path.substr(5);  // below "/dev/"
     size_t slash = rel.rfind('/');
     int parent = dev_dir.get();
-    ScopedFd sub;
+    UniqueFd sub;
     if (slash != std::string::npos) {
       ASSIGN_OR_RETURN(int fd, OpenDirBeneath(dev_dir.get(), "/" + rel.substr(0, slash)));
-      sub.reset(fd);
+      sub.Reset(fd);
       parent = fd;
       rel = rel.substr(slash + 1);
     }
@@ -225,7 +209,7 @@ Status BuildRootfs(const LaunchPlan& plan) {
   if (::mount("overlay", rootfs.c_str(), "overlay", 0, OverlayOptions(plan).c_str()) != 0) {
     return Errno("mount overlay rootfs");
   }
-  ScopedFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (root.get() < 0) return Errno("open rootfs");
   RETURN_IF_ERROR(
       MountBeneath(root.get(), "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, ""));
@@ -250,7 +234,7 @@ Status BuildRootfs(const LaunchPlan& plan) {
 }
 
 Status BringUpLoopback() {
-  ScopedFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (sock.get() < 0) return Errno("socket");
   struct ifreq req;
   std::memset(&req, 0, sizeof req);

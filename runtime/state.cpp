@@ -44,32 +44,18 @@ std::optional<SwitchStep> ParseSwitchStep(std::string_view name) {
   return std::nullopt;
 }
 
-AppLock& AppLock::operator=(AppLock&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = std::exchange(other.fd_, -1);
-  }
-  return *this;
-}
-
-AppLock::~AppLock() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 Result<AppLock> StateDir::LockApp(const std::string& app, bool wait) const {
   if (!appspec::IsValidName(app)) return InvalidArgument("'" + app + "' is not a valid app name");
   RETURN_IF_ERROR(CreateDirectories(AppDir(app), 0700));
   const std::string path = AppDir(app) + "/lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return IOErrorFromErrno("open " + path, errno);
-  while (::flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
+  while (::flock(fd.get(), LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
     if (errno == EINTR) continue;
-    int err = errno;
-    ::close(fd);
-    if (err == EWOULDBLOCK) return AppLock();
-    return IOErrorFromErrno("lock " + path, err);
+    if (errno == EWOULDBLOCK) return AppLock();
+    return IOErrorFromErrno("lock " + path, errno);
   }
-  return AppLock(fd);
+  return AppLock(std::move(fd));
 }
 
 Result<std::vector<std::string>> StateDir::ListApps() const {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "appspec/app_spec.h"
+#include "core/fd.h"
 #include "core/status.h"
 
 namespace flotilla::runtime {
@@ -50,16 +51,11 @@ struct AppRecord {
 class AppLock {
  public:
   AppLock() = default;
-  explicit AppLock(int fd) : fd_(fd) {}
-  AppLock(AppLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  AppLock& operator=(AppLock&& other) noexcept;
-  AppLock(const AppLock&) = delete;
-  AppLock& operator=(const AppLock&) = delete;
-  ~AppLock();
-  bool held() const { return fd_ >= 0; }
+  explicit AppLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  bool held() const { return fd_.valid(); }
 
  private:
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 class StateDir {

@@ -15,6 +15,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/fd.h"
+
 namespace flotilla::sim {
 namespace {
 
@@ -22,21 +24,8 @@ constexpr size_t kMaxFrame = 65536;
 
 Duration Micros(int64_t us) { return std::chrono::microseconds(us); }
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-Result<Fd> AttachTap(const std::string& name) {
-  Fd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+Result<UniqueFd> AttachTap(const std::string& name) {
+  UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0) return IOErrorFromErrno("open /dev/net/tun", errno);
   ifreq req{};
   req.ifr_flags = IFF_TAP | IFF_NO_PI;
@@ -46,13 +35,13 @@ Result<Fd> AttachTap(const std::string& name) {
   return fd;
 }
 
-Result<Fd> BlockTermSignals() {
+Result<UniqueFd> BlockTermSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return IOErrorFromErrno("sigprocmask", errno);
-  Fd fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  UniqueFd fd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   if (fd.get() < 0) return IOErrorFromErrno("signalfd", errno);
   return fd;
 }
@@ -120,9 +109,9 @@ bool DelayQueue::PopDue(MonoTime now, Bytes& out) {
 }
 
 Status RunDelayLine(const DelayLineConfig& config) {
-  ASSIGN_OR_RETURN(Fd tap_a, AttachTap(config.tap_a));
-  ASSIGN_OR_RETURN(Fd tap_b, AttachTap(config.tap_b));
-  ASSIGN_OR_RETURN(Fd signals, BlockTermSignals());
+  ASSIGN_OR_RETURN(UniqueFd tap_a, AttachTap(config.tap_a));
+  ASSIGN_OR_RETURN(UniqueFd tap_b, AttachTap(config.tap_b));
+  ASSIGN_OR_RETURN(UniqueFd signals, BlockTermSignals());
   if (config.ready_fd >= 0) {
     char ready = 'r';
     (void)!::write(config.ready_fd, &ready, 1);
@@ -196,13 +185,10 @@ Result<pid_t> SpawnDelayLine(const DelayLineConfig& config) {
     DelayLineChild(config, ready[1]);
   }
   ::close(ready[1]);
-  char byte = 0;
-  ssize_t n;
-  do {
-    n = ::read(ready[0], &byte, 1);
-  } while (n < 0 && errno == EINTR);
+  uint8_t byte = 0;
+  auto n = ReadSome(ready[0], std::span(&byte, 1));
   ::close(ready[0]);
-  if (n != 1) {
+  if (n.value_or(0) != 1) {
     int status = 0;
     ::waitpid(pid, &status, 0);
     return FailedPrecondition("delay line in " + config.netns +

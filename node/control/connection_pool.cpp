@@ -9,27 +9,12 @@
 
 namespace flotilla::node {
 
-OwnedFd& OwnedFd::operator=(OwnedFd&& other) noexcept {
-  if (this != &other) {
-    Reset();
-    fd_ = other.Release();
-  }
-  return *this;
-}
-
-int OwnedFd::Release() { return std::exchange(fd_, -1); }
-
-void OwnedFd::Reset() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 bool SetNonBlocking(int fd) {
   int flags = ::fcntl(fd, F_GETFL);
   return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
 }
 
-ConnectionPool::ConnectionPool(OwnedFd listener, ConnectionProtocol protocol,
+ConnectionPool::ConnectionPool(UniqueFd listener, ConnectionProtocol protocol,
                                ConnectionLimits limits, const Clock& clock)
     : listener_(std::move(listener)),
       protocol_(std::move(protocol)),
@@ -56,7 +41,7 @@ void ConnectionPool::AcceptPending(MonoTime now) {
     int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;  // EAGAIN: nothing pending; anything else: try again next Poll
     Connection c;
-    c.fd = OwnedFd(fd);
+    c.fd = UniqueFd(fd);
     c.deadline = now + limits_.deadline;
     if (protocol_.refuse) {
       std::string refusal = protocol_.refuse(fd);

@@ -19,25 +19,9 @@
 #include <string_view>
 
 #include "core/clock.h"
+#include "core/fd.h"
 
 namespace flotilla::node {
-
-// An owned file descriptor, closed on destruction.
-class OwnedFd {
- public:
-  OwnedFd() = default;
-  explicit OwnedFd(int fd) : fd_(fd) {}
-  ~OwnedFd() { Reset(); }
-  OwnedFd(OwnedFd&& other) noexcept : fd_(other.Release()) {}
-  OwnedFd& operator=(OwnedFd&& other) noexcept;
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int Release();
-  void Reset();
-
- private:
-  int fd_ = -1;
-};
 
 struct ConnectionLimits {
   size_t max_request_bytes = 64 << 10;
@@ -62,7 +46,7 @@ struct ConnectionProtocol {
 class ConnectionPool {
  public:
   // REQUIRES: `listener` is a listening socket. It is made non-blocking.
-  ConnectionPool(OwnedFd listener, ConnectionProtocol protocol, ConnectionLimits limits,
+  ConnectionPool(UniqueFd listener, ConnectionProtocol protocol, ConnectionLimits limits,
                  const Clock& clock);
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
@@ -74,7 +58,7 @@ class ConnectionPool {
 
  private:
   struct Connection {
-    OwnedFd fd;
+    UniqueFd fd;
     MonoTime deadline;
     std::string received;
     std::string response;
@@ -88,7 +72,7 @@ class ConnectionPool {
   // Writes what the socket takes; false once done or when the peer is gone.
   bool WriteResponse(Connection& c);
 
-  OwnedFd listener_;
+  UniqueFd listener_;
   ConnectionProtocol protocol_;
   ConnectionLimits limits_;
   const Clock& clock_;

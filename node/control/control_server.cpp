@@ -27,8 +27,8 @@ Result<sockaddr_un> UnixAddress(const std::string& path) {
   return address;
 }
 
-Result<OwnedFd> UnixSocket() {
-  OwnedFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+Result<UniqueFd> UnixSocket() {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return IOErrorFromErrno("socket", errno);
   return fd;
 }
@@ -78,7 +78,7 @@ bool RequestComplete(std::string_view received, bool peer_closed) {
 
 class UnixControlServer final : public ControlServer {
  public:
-  UnixControlServer(std::string path, OwnedFd listener, NodeControl& control)
+  UnixControlServer(std::string path, UniqueFd listener, NodeControl& control)
       : path_(std::move(path)),
         pool_(std::move(listener),
               ConnectionProtocol{
@@ -153,7 +153,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Listen(const std::string& 
                                                              NodeControl& control) {
   ASSIGN_OR_RETURN(sockaddr_un address, UnixAddress(socket_path));
   RETURN_IF_ERROR(ClearStaleSocket(socket_path, address));
-  ASSIGN_OR_RETURN(OwnedFd fd, UnixSocket());
+  ASSIGN_OR_RETURN(UniqueFd fd, UnixSocket());
   // The socket file takes the inode's mode (minus umask) at bind: 0600 from
   // its first instant, not after a window where others could connect.
   if (::fchmod(fd.get(), 0600) != 0) return IOErrorFromErrno("chmod control socket", errno);
@@ -171,7 +171,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Listen(const std::string& 
 Result<Json> ControlRequest(const std::string& socket_path, const Json& request, Duration timeout) {
   const MonoTime deadline = SystemClock::Instance().MonotonicNow() + timeout;
   ASSIGN_OR_RETURN(sockaddr_un address, UnixAddress(socket_path));
-  ASSIGN_OR_RETURN(OwnedFd fd, UnixSocket());
+  ASSIGN_OR_RETURN(UniqueFd fd, UnixSocket());
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
     return ConnectStatus(socket_path, errno);
   }

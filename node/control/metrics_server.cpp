@@ -59,7 +59,7 @@ std::string AnswerHttp(NodeControl& control, std::string_view request) {
                       RenderMetrics(control.View()));
 }
 
-Result<OwnedFd> ListenTcp(const std::string& host_port) {
+Result<UniqueFd> ListenTcp(const std::string& host_port) {
   std::string host;
   uint16_t port = 0;
   RETURN_IF_ERROR(SplitHostPort(host_port, host, port).WithContext("metrics address"));
@@ -77,7 +77,7 @@ Result<OwnedFd> ListenTcp(const std::string& host_port) {
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
   Status last = InvalidArgument("metrics address " + host_port + ": no address");
   for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    OwnedFd fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
+    UniqueFd fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
     if (!fd.valid()) {
       last = IOErrorFromErrno("socket", errno);
       continue;
@@ -105,7 +105,7 @@ uint16_t LocalPort(int fd) {
 
 class HttpMetricsServer final : public MetricsServer {
  public:
-  HttpMetricsServer(OwnedFd listener, NodeControl& control)
+  HttpMetricsServer(UniqueFd listener, NodeControl& control)
       : port_(LocalPort(listener.get())),
         pool_(std::move(listener),
               ConnectionProtocol{
@@ -128,7 +128,7 @@ class HttpMetricsServer final : public MetricsServer {
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::Listen(const std::string& host_port,
                                                              NodeControl& control) {
-  ASSIGN_OR_RETURN(OwnedFd fd, ListenTcp(host_port));
+  ASSIGN_OR_RETURN(UniqueFd fd, ListenTcp(host_port));
   return std::unique_ptr<MetricsServer>(new HttpMetricsServer(std::move(fd), control));
 }
 
