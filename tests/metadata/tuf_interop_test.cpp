@@ -168,6 +168,8 @@ TEST_F(FlotillaReadsTufJs, RsaKeyUnder2048BitsIsRefusedAsTheSpecificationSays) {
 }
 TEST_F(FlotillaReadsTufJs, WithoutConsistentSnapshots) { Check("not-consistent"); }
 TEST_F(FlotillaReadsTufJs, CanonicalKeyOrderBeyondTheBasicPlane) { Check("canonical-key-order"); }
+TEST_F(FlotillaReadsTufJs, PathPatternsAsPythonFnmatchNotMinimatch) { Check("patterns"); }
+TEST_F(FlotillaReadsTufJs, KeyIdThatIsNotTheKeysHashIsRefused) { Check("key-id-not-the-hash"); }
 
 // ---- flotilla writes, tuf-js reads ----
 

@@ -207,13 +207,41 @@ function canonicalKeyOrder(dir) {
            targets: { 'u/\u{1F600}.txt': { flotilla: 'error', tufjs: 'ok', sha256 } } };
 }
 
+// Path patterns: python's fnmatch (flotilla, python-tuf) lets '*' match a
+// leading dot and has no braces; tuf-js's minimatch does the opposite.
+function patterns(dir) {
+  const repo = new Repo(dir);
+  repo.delegate('targets', { name: 'dots', paths: ['dots/*'] }, [newKey('ed25519')]);
+  repo.delegate('targets', { name: 'braces', paths: ['braces/{a,b}.txt'] }, [newKey('ed25519')]);
+  const hidden = repo.addTarget('dots', 'dots/.hidden', 'hidden\n');
+  const braced = repo.addTarget('braces', 'braces/a.txt', 'a\n');
+  repo.publish();
+  return { refresh: { flotilla: 'ok', tufjs: 'ok' },
+           targets: { 'dots/.hidden': { flotilla: 'ok', tufjs: 'notfound', sha256: hidden },
+                      'braces/a.txt': { flotilla: 'notfound', tufjs: 'ok', sha256: braced } } };
+}
+
+// A key listed under an id that is not the SHA-256 of its key object.
+function keyIdNotTheKeysHash(dir) {
+  const repo = new Repo(dir);
+  const key = newKey('ed25519');
+  repo.top.targets.signers = [{ ...key, keyid: 'f'.repeat(64) }];
+  repo.roles.get('targets').signers = repo.top.targets.signers;
+  const sha256 = repo.addTarget('targets', 'x.txt', 'x\n');
+  repo.publish();
+  return { refresh: { flotilla: 'error:is not the SHA-256 of its key', tufjs: 'ok' },
+           targets: { 'x.txt': { flotilla: 'error', tufjs: 'ok', sha256 } } };
+}
+
 const out = process.argv[2];
 const scenarios = {};
 for (const [name, make] of Object.entries({ 'schemes-and-delegations': schemesAndDelegations,
                                             'duplicate-signature': duplicateSignature,
                                             'rsa-1024': smallRsaKey,
                                             'not-consistent': withoutConsistentSnapshots,
-                                            'canonical-key-order': canonicalKeyOrder })) {
+                                            'canonical-key-order': canonicalKeyOrder,
+                                            'patterns': patterns,
+                                            'key-id-not-the-hash': keyIdNotTheKeysHash })) {
   scenarios[name] = make(path.join(out, name));
 }
 fs.writeFileSync(path.join(out, 'scenarios.json'), JSON.stringify(scenarios, null, 1));
