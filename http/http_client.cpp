@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <mutex>
 
+#include "core/fd.h"
+
 namespace flotilla::http {
 namespace {
 
@@ -233,20 +235,12 @@ Result<Response> Client::Fetch(const Call& call) {
 }
 
 Status Client::FetchToFile(const Call& call, const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return IOErrorFromErrno("create " + path, errno);
-  auto response = Stream(call, [&](ByteSpan chunk) {
-    size_t done = 0;
-    while (done < chunk.size()) {
-      ssize_t n = ::write(fd, chunk.data() + done, chunk.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return IOErrorFromErrno("write " + path, errno);
-      done += static_cast<size_t>(n);
-    }
-    return Status::Ok();
-  });
-  Status st = response.status();
-  if (::close(fd) != 0 && st.ok()) st = IOErrorFromErrno("close " + path, errno);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.valid()) return IOErrorFromErrno("create " + path, errno);
+  Status st = Stream(call, [&](ByteSpan chunk) {
+                return WriteAll(fd.get(), chunk).WithContext(path);
+              }).status();
+  if (::close(fd.Release()) != 0 && st.ok()) st = IOErrorFromErrno("close " + path, errno);
   if (!st.ok()) ::unlink(path.c_str());
   return st;
 }
