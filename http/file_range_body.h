@@ -12,26 +12,13 @@
 #include <memory>
 #include <utility>
 
+#include "core/fd.h"
+
 namespace flotilla::http {
-
-// Owns a file descriptor; closes it on destruction.
-class FileHandle {
- public:
-  explicit FileHandle(int fd) : fd_(fd) {}
-  ~FileHandle() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileHandle(const FileHandle&) = delete;
-  FileHandle& operator=(const FileHandle&) = delete;
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 struct FileRangeBody {
   struct value_type {
-    std::shared_ptr<FileHandle> file;
+    std::shared_ptr<UniqueFd> file;
     uint64_t offset = 0;
     uint64_t length = 0;
     // Incremented by the bytes actually handed to the socket (may be null).
@@ -56,7 +43,7 @@ struct FileRangeBody {
         return boost::none;
       }
       const size_t want = static_cast<size_t>(std::min<uint64_t>(remaining_, sizeof buffer_));
-      ssize_t n = ::pread(body_.file->fd(), buffer_, want, static_cast<off_t>(position_));
+      ssize_t n = ::pread(body_.file->get(), buffer_, want, static_cast<off_t>(position_));
       if (n <= 0) {  // the file shrank or failed under us: end the response with an error
         ec = boost::system::error_code(n < 0 ? errno : EIO, boost::system::generic_category());
         return boost::none;

@@ -1,6 +1,6 @@
 // Where the client gets metadata and targets from: an interface, so that the
 // metadata library needs no HTTP. flotilla-node wires it to HTTP
-// (node/http_client.h); DirectoryRemote reads a repository copied to a local
+// (http/http_client.h); DirectoryRemote reads a repository copied to a local
 // directory (a USB stick, a mirror). Trust never depends on which one is used.
 #pragma once
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/file_io.h"
+#include "http/http_client.h"
 #include "tests/test_util.h"
 #include "tests/tracker/tracker_fixture.h"
 
@@ -29,29 +30,30 @@ TEST(TrackerTlsTest, ServesHttpsWithTheConfiguredCertificate) {
       << tracker.Log();
   const std::string url = "https://127.0.0.1:" + std::to_string(tracker.port());
 
-  auto trusted =
-      RunShell("curl -sS --max-time 10 --cacert " + dir + "/cert.pem " + url + "/healthz");
-  EXPECT_EQ(trusted.exit_code, 0) << trusted.output;
-  EXPECT_EQ(trusted.output, "ok\n");
+  http::Client trusting({.ca_file = dir + "/cert.pem"});
+  auto trusted = trusting.Fetch({.url = url + "/healthz"});
+  ASSERT_TRUE(trusted.ok()) << trusted.status().ToString();
+  EXPECT_EQ(trusted->body, "ok\n");
 
-  auto untrusted = RunShell("curl -sS --max-time 10 " + url + "/healthz");
-  EXPECT_NE(untrusted.exit_code, 0) << "an unknown certificate must not be accepted";
+  http::Client system_store;
+  EXPECT_EQ(system_store.Fetch({.url = url + "/healthz"}).status().code(), StatusCode::kUnavailable)
+      << "an unknown certificate must not be accepted";
 
   // Enrolment over TLS returns a credential; the announce URL is https.
-  auto enrol =
-      RunShell("curl -sS --max-time 10 --cacert " + dir + "/cert.pem -d '{\"fleet_token\":\"" +
-               TrackerProcess::FleetToken() + "\",\"name\":\"tls-pi\"}' " + url + "/api/v1/enroll");
-  EXPECT_EQ(enrol.exit_code, 0) << enrol.output;
-  EXPECT_NE(enrol.output.find("\"announce_url\":\"" + url + "/announce/"), std::string::npos)
-      << enrol.output;
+  auto enrol = trusting.Fetch(
+      {.method = "POST",
+       .url = url + "/api/v1/enroll",
+       .body = R"({"fleet_token":")" + TrackerProcess::FleetToken() + R"(","name":"tls-pi"})"});
+  ASSERT_TRUE(enrol.ok()) << enrol.status().ToString();
+  EXPECT_NE(enrol->body.find("\"announce_url\":\"" + url + "/announce/"), std::string::npos)
+      << enrol->body;
 
   // Plain HTTP on the TLS port gets nothing useful and the server carries on.
   EXPECT_EQ(ParseResponse(
                 SendRaw(tracker.port(), "GET /healthz HTTP/1.1\r\n\r\n", std::chrono::seconds(5)))
                 .status,
             0);
-  auto again = RunShell("curl -sS --max-time 10 --cacert " + dir + "/cert.pem " + url + "/healthz");
-  EXPECT_EQ(again.output, "ok\n");
+  EXPECT_EQ(trusting.Fetch({.url = url + "/healthz"})->body, "ok\n");
   EXPECT_NE(tracker.Log().find("(https)"), std::string::npos);
   tracker.Stop();
   std::filesystem::remove_all(dir);

@@ -21,17 +21,18 @@ constexpr uint64_t kMaxTorrentFileBytes = 16 << 20;
 constexpr uint64_t kInlineFileBytes = 64 << 10;
 
 struct OpenedFile {
-  std::shared_ptr<http::FileHandle> handle;
+  std::shared_ptr<UniqueFd> handle;
   uint64_t size = 0;
 };
 
 // Opens a regular file without following a symlink in its last component.
 Result<OpenedFile> OpenRegularFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return NotFound("no such file");
-  auto handle = std::make_shared<http::FileHandle>(fd);
+  auto handle = std::make_shared<UniqueFd>(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!handle->valid()) return NotFound("no such file");
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return NotFound("not a regular file");
+  if (::fstat(handle->get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return NotFound("not a regular file");
+  }
   return OpenedFile{std::move(handle), static_cast<uint64_t>(st.st_size)};
 }
 
@@ -39,14 +40,8 @@ Result<OpenedFile> OpenRegularFile(const std::string& path) {
 Result<std::string> ReadOpenedFile(const OpenedFile& file, uint64_t max_bytes) {
   if (file.size > max_bytes) return ResourceExhausted("file too large");
   std::string out(file.size, '\0');
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n =
-        ::pread(file.handle->fd(), out.data() + done, out.size() - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return IOErrorFromErrno("read", n < 0 ? errno : EIO);
-    done += static_cast<size_t>(n);
-  }
+  RETURN_IF_ERROR(PreadExact(file.handle->get(),
+                             std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), 0));
   return out;
 }
 

@@ -1,0 +1,283 @@
+#include "http/http_client.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <mutex>
+
+#include "core/fd.h"
+
+namespace flotilla::http {
+namespace {
+
+// How much of a non-2xx body is kept for the error message.
+constexpr size_t kErrorBodyBytes = 512;
+
+void InitLibcurlOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct HeaderList {
+  curl_slist* list = nullptr;
+  ~HeaderList() { curl_slist_free_all(list); }
+  void Add(const std::string& line) {
+    if (curl_slist* grown = curl_slist_append(list, line.c_str())) list = grown;
+  }
+};
+
+// What one exchange collects from libcurl's callbacks.
+struct Transfer {
+  CURL* curl;
+  const Call& call;
+  const BodySink& sink;
+  const std::string& where;
+  uint64_t received = 0;
+  std::string error_body;
+  std::string content_range;
+  Status stopped;  // why a callback ended the transfer, if one did
+};
+
+long ResponseCode(CURL* curl) {
+  long code = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  return code;
+}
+
+bool IsSuccess(long code) { return code >= 200 && code < 300; }
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto& t = *static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  if (n > t.call.max_body_bytes - std::min(t.received, t.call.max_body_bytes)) {
+    t.stopped = ResourceExhausted(t.where + ": body over the limit of " +
+                                  std::to_string(t.call.max_body_bytes) + " bytes");
+    return 0;
+  }
+  t.received += n;
+  if (!IsSuccess(ResponseCode(t.curl))) {
+    t.error_body.append(data, std::min(n, kErrorBodyBytes - t.error_body.size()));
+    return n;
+  }
+  try {
+    t.stopped = t.sink(ByteSpan(reinterpret_cast<const uint8_t*>(data), n));
+  } catch (const std::exception& e) {
+    t.stopped = Internal(t.where + ": " + e.what());
+  }
+  return t.stopped.ok() ? n : 0;
+}
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto& t = *static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  std::string_view line(data, n);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  constexpr std::string_view kRange = "content-range:";
+  if (line.rfind("HTTP/", 0) == 0) {
+    t.content_range.clear();  // a new answer (after a redirect or a proxy's CONNECT)
+  } else if (line.size() > kRange.size() &&
+             std::equal(kRange.begin(), kRange.end(), line.begin(), [](char a, char b) {
+               return a == std::tolower(static_cast<unsigned char>(b));
+             })) {
+    line.remove_prefix(kRange.size());
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    t.content_range = std::string(line);
+  }
+  return n;
+}
+
+// Replaces, in a libcurl message, every URL by scheme://host:port and every
+// user:password@host by host: libcurl may quote a proxy or request URL.
+std::string RedactMessage(const std::string& message) {
+  std::string out;
+  size_t i = 0;
+  while (i < message.size()) {
+    const size_t end = message.find_first_of(" '\"`()<>,", i);
+    std::string token = message.substr(i, end == std::string::npos ? std::string::npos : end - i);
+    if (token.find("://") != std::string::npos) {
+      token = RedactUrl(token);
+    } else if (size_t at = token.rfind('@'); at != std::string::npos) {
+      token = token.substr(at + 1);
+    }
+    out += token;
+    if (end == std::string::npos) break;
+    out += message[end];
+    i = end + 1;
+  }
+  return out;
+}
+
+Status StatusOfCurl(CURLcode code, const std::string& where, const char* error_buffer) {
+  std::string text =
+      where + ": " +
+      RedactMessage(error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code));
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return DeadlineExceeded(text);
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+      return InvalidArgument(text);
+    case CURLE_FILESIZE_EXCEEDED:
+      return ResourceExhausted(text);
+    default:
+      return Unavailable(text);
+  }
+}
+
+long WholeSeconds(std::chrono::milliseconds d) {
+  return static_cast<long>(std::max<int64_t>(1, (d.count() + 999) / 1000));
+}
+
+void SetTransport(CURL* c, const ClientOptions& o) {
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, o.max_redirects > 0 ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(o.max_redirects));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, WholeSeconds(o.read_timeout));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(o.total_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_USERAGENT, o.user_agent.c_str());
+  curl_easy_setopt(c, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!o.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file.c_str());
+  if (o.proxy) curl_easy_setopt(c, CURLOPT_PROXY, o.proxy->c_str());
+  if (!o.no_proxy.empty()) curl_easy_setopt(c, CURLOPT_NOPROXY, o.no_proxy.c_str());
+}
+
+void SetRequest(CURL* c, const Call& call, HeaderList& headers) {
+  curl_easy_setopt(c, CURLOPT_URL, call.url.c_str());
+  if (call.method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else if (call.method != "GET" && call.method != "POST") {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, call.method.c_str());
+  }
+  if (!call.body.empty() || call.method == "POST") {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(call.body.size()));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, call.body.c_str());
+  }
+  if (!call.body.empty()) headers.Add("Content-Type: " + call.content_type);
+  headers.Add("Expect:");  // no 100-continue round trip before a body
+  for (const auto& [name, value] : call.headers) headers.Add(name + ": " + value);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.list);
+  if (call.range) {
+    const ByteRange& r = *call.range;
+    std::string range = std::to_string(r.offset) + "-";
+    if (r.length > 0) range += std::to_string(r.offset + r.length - 1);
+    curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());  // libcurl copies strings
+  }
+  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(call.max_body_bytes));
+}
+
+}  // namespace
+
+struct Client::Handle {
+  CURL* curl = nullptr;
+  char error[CURL_ERROR_SIZE] = {};
+  ~Handle() { curl_easy_cleanup(curl); }
+};
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {
+  InitLibcurlOnce();
+  handle_ = std::make_unique<Handle>();
+  handle_->curl = curl_easy_init();
+}
+
+Client::~Client() = default;
+
+Result<Response> Client::Stream(const Call& call, const BodySink& sink) {
+  const std::string where = call.method + " " + RedactUrl(call.url);
+  CURL* c = handle_->curl;
+  if (c == nullptr) return Internal(where + ": libcurl could not start");
+  curl_easy_reset(c);  // options only: open connections stay for reuse
+  Transfer t{c, call, sink, where};
+  HeaderList headers;
+  SetTransport(c, options_);
+  SetRequest(c, call, headers);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
+  handle_->error[0] = '\0';
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, handle_->error);
+  const CURLcode code = curl_easy_perform(c);
+  const long status = ResponseCode(c);
+  if (status != 0 && !IsSuccess(status) &&
+      (code == CURLE_OK || code == CURLE_WRITE_ERROR || code == CURLE_FILESIZE_EXCEEDED)) {
+    return StatusOfHttp(static_cast<int>(status), where, t.error_body);
+  }
+  if (!t.stopped.ok()) return t.stopped;
+  if (code == CURLE_FILESIZE_EXCEEDED) {
+    return ResourceExhausted(where + ": body over the limit of " +
+                             std::to_string(call.max_body_bytes) + " bytes");
+  }
+  if (code != CURLE_OK) return StatusOfCurl(code, where, handle_->error);
+  if (!IsSuccess(status)) return StatusOfHttp(static_cast<int>(status), where, t.error_body);
+  return Response{static_cast<int>(status), {}, t.content_range};
+}
+
+Result<Response> Client::Fetch(const Call& call) {
+  std::string body;
+  ASSIGN_OR_RETURN(Response response, Stream(call, [&](ByteSpan chunk) {
+                     body.append(AsStringView(chunk));
+                     return Status::Ok();
+                   }));
+  response.body = std::move(body);
+  return response;
+}
+
+Status Client::FetchToFile(const Call& call, const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.valid()) return IOErrorFromErrno("create " + path, errno);
+  Status st = Stream(call, [&](ByteSpan chunk) {
+                return WriteAll(fd.get(), chunk).WithContext(path);
+              }).status();
+  if (::close(fd.Release()) != 0 && st.ok()) st = IOErrorFromErrno("close " + path, errno);
+  if (!st.ok()) ::unlink(path.c_str());
+  return st;
+}
+
+Status StatusOfHttp(int status, std::string_view what, std::string_view detail) {
+  std::string text = std::string(what) + ": HTTP " + std::to_string(status);
+  if (!detail.empty()) text += " " + RedactMessage(std::string(detail.substr(0, 200)));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (status == 401 || status == 403) return PermissionDenied(text);
+  if (status == 404 || status == 410) return NotFound(text);
+  if (status >= 400 && status < 500) return InvalidArgument(text);
+  return Unavailable(text);
+}
+
+std::string RedactUrl(std::string_view url) {
+  CURLU* u = curl_url();
+  std::string out = "<bad URL>";
+  char *scheme = nullptr, *host = nullptr, *port = nullptr;
+  if (u != nullptr &&
+      curl_url_set(u, CURLUPART_URL, std::string(url).c_str(), CURLU_NON_SUPPORT_SCHEME) ==
+          CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    out = std::string(scheme) + "://" + host + ":" + port;
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return out;
+}
+
+std::string JoinUrl(std::string_view base, std::string_view relative) {
+  while (!base.empty() && base.back() == '/') base.remove_suffix(1);
+  while (!relative.empty() && relative.front() == '/') relative.remove_prefix(1);
+  return std::string(base) + "/" + std::string(relative);
+}
+
+}  // namespace flotilla::http
