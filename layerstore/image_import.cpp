@@ -362,13 +362,9 @@ class ImageImporter {
   }
 
   Status Index(const ImagePlan& plan) {
-    RETURN_IF_ERROR(store_.index_->Begin());
-    Status st = IndexInTransaction(plan);
-    if (!st.ok()) {
-      store_.index_->Rollback();
-      return st;
-    }
-    return store_.index_->Commit();
+    ASSIGN_OR_RETURN(SqliteTransaction transaction, store_.index_->Begin());
+    RETURN_IF_ERROR(IndexInTransaction(plan));
+    return transaction.Commit();
   }
 
   Status IndexInTransaction(const ImagePlan& plan) {

@@ -1,7 +1,5 @@
 #include "layerstore/store_index.h"
 
-#include <sqlite3.h>
-
 #include <map>
 
 namespace flotilla::layerstore {
@@ -40,51 +38,6 @@ CREATE TABLE IF NOT EXISTS refs(
   config_digest TEXT NOT NULL REFERENCES images(config_digest) ON DELETE CASCADE);
 )sql";
 
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt& Bind(const std::string& text) {
-    sqlite3_bind_text(stmt_, ++index_, text.data(), static_cast<int>(text.size()),
-                      SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int64_t v) {
-    sqlite3_bind_int64(stmt_, ++index_, v);
-    return *this;
-  }
-  Stmt& BindNull() {
-    sqlite3_bind_null(stmt_, ++index_);
-    return *this;
-  }
-  // True when a row is available.
-  Result<bool> Step() {
-    if (rc_ != SQLITE_OK) return Error("prepare");
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return Error("step");
-  }
-  Status Run() { return Step().status(); }
-  std::string Text(int col) const {
-    auto* p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p)) : std::string();
-  }
-  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
-
- private:
-  Status Error(const char* what) const {
-    return Status(StatusCode::kIOError, std::string("index: ") + what + ": " + sqlite3_errmsg(db_));
-  }
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
-  int index_ = 0;
-};
-
 Result<Digest> ParseStored(const std::string& text) {
   auto d = Digest::Parse(text);
   if (!d.ok()) return Corruption("index holds a malformed digest '" + text + "'");
@@ -95,8 +48,8 @@ LayerState StateFromText(const std::string& s) {
   return s == "ready" ? LayerState::kReady : LayerState::kQuarantined;
 }
 
-Result<std::vector<Digest>> DigestColumn(sqlite3* db, const char* sql) {
-  Stmt st(db, sql);
+Result<std::vector<Digest>> DigestColumn(SqliteDb& db, const char* sql) {
+  SqliteStatement st = db.Prepare(sql);
   std::vector<Digest> out;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, st.Step());
@@ -110,46 +63,23 @@ Result<std::vector<Digest>> DigestColumn(sqlite3* db, const char* sql) {
 }  // namespace
 
 Result<std::unique_ptr<StoreIndex>> StoreIndex::Open(const std::string& path) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Status(StatusCode::kIOError, "open index " + path + ": " + msg);
-  }
-  std::unique_ptr<StoreIndex> index(new StoreIndex(db));
-  sqlite3_busy_timeout(db, 5000);
-  RETURN_IF_ERROR(index->Exec("PRAGMA journal_mode=WAL"));
-  RETURN_IF_ERROR(index->Exec("PRAGMA synchronous=FULL"));
-  RETURN_IF_ERROR(index->Exec("PRAGMA foreign_keys=ON"));
-  RETURN_IF_ERROR(index->Exec(kSchema));
-  Stmt version(db, "SELECT value FROM meta WHERE key='schema_version'");
+  ASSIGN_OR_RETURN(auto db, SqliteDb::Open(path));
+  RETURN_IF_ERROR(db->Exec(kSchema).WithContext("index " + path));
+  SqliteStatement version = db->Prepare("SELECT value FROM meta WHERE key='schema_version'");
   ASSIGN_OR_RETURN(bool row, version.Step());
   if (!row || version.Text(0) != "1") {
     return FailedPrecondition("index " + path + " has an unknown schema version");
   }
-  return index;
+  return std::unique_ptr<StoreIndex>(new StoreIndex(std::move(db)));
 }
 
-StoreIndex::~StoreIndex() { sqlite3_close(db_); }
+StoreIndex::~StoreIndex() = default;
 
-Status StoreIndex::Exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errmsg(db_);
-    sqlite3_free(err);
-    return Status(StatusCode::kIOError, "index: " + msg);
-  }
-  return Status::Ok();
-}
-
-Status StoreIndex::Begin() { return Exec("BEGIN IMMEDIATE"); }
-Status StoreIndex::Commit() { return Exec("COMMIT"); }
-void StoreIndex::Rollback() { Exec("ROLLBACK").IgnoreError(); }
+Result<SqliteTransaction> StoreIndex::Begin() { return SqliteTransaction::Begin(*db_); }
 
 Result<std::optional<LayerRow>> StoreIndex::GetLayer(const Digest& diff_id) {
-  Stmt st(db_, "SELECT length, entries, tarsplit_bytes, state FROM layers WHERE diff_id=?");
+  SqliteStatement st =
+      db_->Prepare("SELECT length, entries, tarsplit_bytes, state FROM layers WHERE diff_id=?");
   st.Bind(diff_id.ToString());
   ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return std::optional<LayerRow>();
@@ -163,33 +93,33 @@ Result<std::optional<LayerRow>> StoreIndex::GetLayer(const Digest& diff_id) {
 }
 
 Status StoreIndex::UpsertLayer(const LayerRow& r) {
-  Stmt st(db_,
-          "INSERT OR REPLACE INTO layers(diff_id, length, entries, tarsplit_bytes, state) "
-          "VALUES (?, ?, ?, ?, ?)");
+  SqliteStatement st = db_->Prepare(
+      "INSERT OR REPLACE INTO layers(diff_id, length, entries, tarsplit_bytes, state) "
+      "VALUES (?, ?, ?, ?, ?)");
   st.Bind(r.info.diff_id.ToString())
       .Bind(static_cast<int64_t>(r.info.length))
       .Bind(static_cast<int64_t>(r.info.entries))
       .Bind(static_cast<int64_t>(r.tarsplit_bytes))
-      .Bind(std::string(LayerStateName(r.info.state)));
+      .Bind(LayerStateName(r.info.state));
   return st.Run();
 }
 
 Status StoreIndex::SetLayerState(const Digest& diff_id, LayerState state) {
-  Stmt st(db_, "UPDATE layers SET state=? WHERE diff_id=?");
-  st.Bind(std::string(LayerStateName(state))).Bind(diff_id.ToString());
+  SqliteStatement st = db_->Prepare("UPDATE layers SET state=? WHERE diff_id=?");
+  st.Bind(LayerStateName(state)).Bind(diff_id.ToString());
   return st.Run();
 }
 
 Status StoreIndex::DeleteLayer(const Digest& diff_id) {
-  Stmt st(db_, "DELETE FROM layers WHERE diff_id=?");
+  SqliteStatement st = db_->Prepare("DELETE FROM layers WHERE diff_id=?");
   st.Bind(diff_id.ToString());
   return st.Run();
 }
 
 Result<std::vector<LayerRow>> StoreIndex::ListLayers() {
-  Stmt st(db_,
-          "SELECT diff_id, length, entries, tarsplit_bytes, state FROM layers "
-          "ORDER BY diff_id");
+  SqliteStatement st = db_->Prepare(
+      "SELECT diff_id, length, entries, tarsplit_bytes, state FROM layers "
+      "ORDER BY diff_id");
   std::vector<LayerRow> out;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, st.Step());
@@ -206,28 +136,30 @@ Result<std::vector<LayerRow>> StoreIndex::ListLayers() {
 }
 
 Status StoreIndex::UpsertBlob(const BlobRow& r) {
-  Stmt st(db_, "INSERT OR REPLACE INTO blobs(digest, size, media_type, state) VALUES (?,?,?,?)");
+  SqliteStatement st = db_->Prepare(
+      "INSERT OR REPLACE INTO blobs(digest, size, media_type, state) VALUES (?,?,?,?)");
   st.Bind(r.digest.ToString())
       .Bind(static_cast<int64_t>(r.size))
       .Bind(r.media_type)
-      .Bind(std::string(r.quarantined ? "quarantined" : "ready"));
+      .Bind(r.quarantined ? "quarantined" : "ready");
   return st.Run();
 }
 
 Status StoreIndex::SetBlobQuarantined(const Digest& digest) {
-  Stmt st(db_, "UPDATE blobs SET state='quarantined' WHERE digest=?");
+  SqliteStatement st = db_->Prepare("UPDATE blobs SET state='quarantined' WHERE digest=?");
   st.Bind(digest.ToString());
   return st.Run();
 }
 
 Status StoreIndex::DeleteBlob(const Digest& digest) {
-  Stmt st(db_, "DELETE FROM blobs WHERE digest=?");
+  SqliteStatement st = db_->Prepare("DELETE FROM blobs WHERE digest=?");
   st.Bind(digest.ToString());
   return st.Run();
 }
 
 Result<std::vector<BlobRow>> StoreIndex::ListBlobs() {
-  Stmt st(db_, "SELECT digest, size, media_type, state FROM blobs ORDER BY digest");
+  SqliteStatement st =
+      db_->Prepare("SELECT digest, size, media_type, state FROM blobs ORDER BY digest");
   std::vector<BlobRow> out;
   for (;;) {
     ASSIGN_OR_RETURN(bool row, st.Step());
@@ -244,13 +176,13 @@ Result<std::vector<BlobRow>> StoreIndex::ListBlobs() {
 
 Status StoreIndex::PutImage(const ImageRecord& image, const std::string& ref) {
   const std::string id = image.config_digest.ToString();
-  Stmt del(db_, "DELETE FROM image_layers WHERE config_digest=?");
+  SqliteStatement del = db_->Prepare("DELETE FROM image_layers WHERE config_digest=?");
   RETURN_IF_ERROR(del.Bind(id).Run());
-  Stmt img(db_,
-           "INSERT INTO images(config_digest, manifest_digest, platform, source_format) "
-           "VALUES (?,?,?,?) ON CONFLICT(config_digest) DO UPDATE SET "
-           "manifest_digest=COALESCE(excluded.manifest_digest, images.manifest_digest), "
-           "platform=excluded.platform, source_format=excluded.source_format");
+  SqliteStatement img = db_->Prepare(
+      "INSERT INTO images(config_digest, manifest_digest, platform, source_format) "
+      "VALUES (?,?,?,?) ON CONFLICT(config_digest) DO UPDATE SET "
+      "manifest_digest=COALESCE(excluded.manifest_digest, images.manifest_digest), "
+      "platform=excluded.platform, source_format=excluded.source_format");
   img.Bind(id);
   if (image.manifest_digest) {
     img.Bind(image.manifest_digest->ToString());
@@ -260,9 +192,9 @@ Status StoreIndex::PutImage(const ImageRecord& image, const std::string& ref) {
   RETURN_IF_ERROR(img.Bind(image.platform.ToString()).Bind(image.source_format).Run());
   for (size_t i = 0; i < image.layers.size(); ++i) {
     const auto& l = image.layers[i];
-    Stmt st(db_,
-            "INSERT INTO image_layers(config_digest, position, diff_id, blob_digest, blob_size, "
-            "media_type) VALUES (?,?,?,?,?,?)");
+    SqliteStatement st = db_->Prepare(
+        "INSERT INTO image_layers(config_digest, position, diff_id, blob_digest, blob_size, "
+        "media_type) VALUES (?,?,?,?,?,?)");
     st.Bind(id)
         .Bind(static_cast<int64_t>(i))
         .Bind(l.diff_id.ToString())
@@ -272,13 +204,15 @@ Status StoreIndex::PutImage(const ImageRecord& image, const std::string& ref) {
     RETURN_IF_ERROR(st.Run());
   }
   if (ref.empty()) return Status::Ok();
-  Stmt r(db_, "INSERT OR REPLACE INTO refs(name, config_digest) VALUES (?, ?)");
+  SqliteStatement r =
+      db_->Prepare("INSERT OR REPLACE INTO refs(name, config_digest) VALUES (?, ?)");
   return r.Bind(ref).Bind(id).Run();
 }
 
 Result<std::vector<ImageRecord>> StoreIndex::ListImages() {
   std::map<std::string, ImageRecord> by_id;
-  Stmt st(db_, "SELECT config_digest, manifest_digest, platform, source_format FROM images");
+  SqliteStatement st =
+      db_->Prepare("SELECT config_digest, manifest_digest, platform, source_format FROM images");
   for (;;) {
     ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
@@ -292,9 +226,9 @@ Result<std::vector<ImageRecord>> StoreIndex::ListImages() {
     rec.source_format = st.Text(3);
     by_id.emplace(st.Text(0), std::move(rec));
   }
-  Stmt layers(db_,
-              "SELECT config_digest, diff_id, blob_digest, blob_size, media_type "
-              "FROM image_layers ORDER BY config_digest, position");
+  SqliteStatement layers = db_->Prepare(
+      "SELECT config_digest, diff_id, blob_digest, blob_size, media_type "
+      "FROM image_layers ORDER BY config_digest, position");
   for (;;) {
     ASSIGN_OR_RETURN(bool row, layers.Step());
     if (!row) break;
@@ -305,7 +239,7 @@ Result<std::vector<ImageRecord>> StoreIndex::ListImages() {
     l.media_type = layers.Text(4);
     by_id[layers.Text(0)].layers.push_back(l);
   }
-  Stmt refs(db_, "SELECT name, config_digest FROM refs ORDER BY name");
+  SqliteStatement refs = db_->Prepare("SELECT name, config_digest FROM refs ORDER BY name");
   for (;;) {
     ASSIGN_OR_RETURN(bool row, refs.Step());
     if (!row) break;
@@ -318,31 +252,31 @@ Result<std::vector<ImageRecord>> StoreIndex::ListImages() {
 
 Result<int> StoreIndex::RemoveImage(const std::string& name) {
   std::string id = name;
-  Stmt find(db_, "SELECT config_digest FROM refs WHERE name=?");
+  SqliteStatement find = db_->Prepare("SELECT config_digest FROM refs WHERE name=?");
   ASSIGN_OR_RETURN(bool is_ref, find.Bind(name).Step());
   if (is_ref) {
     id = find.Text(0);
-    Stmt del(db_, "DELETE FROM refs WHERE name=?");
+    SqliteStatement del = db_->Prepare("DELETE FROM refs WHERE name=?");
     RETURN_IF_ERROR(del.Bind(name).Run());
-    Stmt left(db_, "SELECT COUNT(*) FROM refs WHERE config_digest=?");
+    SqliteStatement left = db_->Prepare("SELECT COUNT(*) FROM refs WHERE config_digest=?");
     ASSIGN_OR_RETURN(bool row, left.Bind(id).Step());
     if (row && left.Int(0) > 0) return 0;
   }
-  Stmt del(db_, "DELETE FROM images WHERE config_digest=?");
+  SqliteStatement del = db_->Prepare("DELETE FROM images WHERE config_digest=?");
   RETURN_IF_ERROR(del.Bind(id).Run());
-  int removed = sqlite3_changes(db_);
+  int removed = static_cast<int>(db_->Changes());
   if (!is_ref && removed == 0) return NotFound("no image named '" + name + "'");
   return removed;
 }
 
 Result<std::vector<Digest>> StoreIndex::UnreferencedLayers() {
-  return DigestColumn(db_,
+  return DigestColumn(*db_,
                       "SELECT diff_id FROM layers WHERE state='quarantined' OR diff_id NOT IN "
                       "(SELECT diff_id FROM image_layers)");
 }
 
 Result<std::vector<Digest>> StoreIndex::UnreferencedBlobs() {
-  return DigestColumn(db_,
+  return DigestColumn(*db_,
                       "SELECT digest FROM blobs WHERE state='quarantined' OR digest NOT IN "
                       "(SELECT config_digest FROM images UNION "
                       " SELECT manifest_digest FROM images WHERE manifest_digest IS NOT NULL)");

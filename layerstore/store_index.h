@@ -1,4 +1,4 @@
-// The layer store's SQLite index (WAL, synchronous=FULL). Internal to
+// The layer store's SQLite index (core/sqlite.h: WAL, synchronous=FULL). Internal to
 // layerstore/; docs/layerstore.md gives the schema. Not thread-safe: one
 // LayerStore owns it.
 #pragma once
@@ -8,10 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "core/sqlite.h"
 #include "core/status.h"
 #include "layerstore/types.h"
-
-struct sqlite3;
 
 namespace flotilla::layerstore {
 
@@ -32,9 +31,8 @@ class StoreIndex {
   static Result<std::unique_ptr<StoreIndex>> Open(const std::string& path);
   ~StoreIndex();
 
-  Status Begin();
-  Status Commit();
-  void Rollback();
+  // A transaction over the calls made while it lives (rolled back unless committed).
+  Result<SqliteTransaction> Begin();
 
   Result<std::optional<LayerRow>> GetLayer(const Digest& diff_id);
   Status UpsertLayer(const LayerRow& row);
@@ -60,9 +58,8 @@ class StoreIndex {
   Result<std::vector<Digest>> UnreferencedBlobs();
 
  private:
-  explicit StoreIndex(sqlite3* db) : db_(db) {}
-  Status Exec(const char* sql);
-  sqlite3* db_;
+  explicit StoreIndex(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
+  std::unique_ptr<SqliteDb> db_;
 };
 
 }  // namespace flotilla::layerstore

@@ -59,13 +59,9 @@ Status LayerStore::RemoveImage(const std::string& name) {
   for (const auto& ref : found.refs) {
     if (RefNames(ref, name)) key = ref;  // by name: that ref, and the image if it was the last
   }
-  RETURN_IF_ERROR(index_->Begin());
-  auto removed = index_->RemoveImage(key);
-  if (!removed.ok()) {
-    index_->Rollback();
-    return removed.status();
-  }
-  return index_->Commit();
+  ASSIGN_OR_RETURN(SqliteTransaction transaction, index_->Begin());
+  RETURN_IF_ERROR(index_->RemoveImage(key).status());
+  return transaction.Commit();
 }
 
 Status LayerStore::QuarantineLayer(const Digest& diff_id) {
@@ -146,20 +142,10 @@ Result<GcReport> LayerStore::CollectGarbage() {
   ASSIGN_OR_RETURN(auto blobs, index_->UnreferencedBlobs());
   // Index first, files after: a crash in between leaves unindexed files,
   // which Open() removes.
-  RETURN_IF_ERROR(index_->Begin());
-  for (const auto& d : layers) {
-    if (Status st = index_->DeleteLayer(d); !st.ok()) {
-      index_->Rollback();
-      return st;
-    }
-  }
-  for (const auto& d : blobs) {
-    if (Status st = index_->DeleteBlob(d); !st.ok()) {
-      index_->Rollback();
-      return st;
-    }
-  }
-  RETURN_IF_ERROR(index_->Commit());
+  ASSIGN_OR_RETURN(SqliteTransaction transaction, index_->Begin());
+  for (const auto& d : layers) RETURN_IF_ERROR(index_->DeleteLayer(d));
+  for (const auto& d : blobs) RETURN_IF_ERROR(index_->DeleteBlob(d));
+  RETURN_IF_ERROR(transaction.Commit());
   for (const auto& d : layers) {
     RETURN_IF_ERROR(MoveToTrash(LayerDir(d)));
     ++report.layers_removed;
