@@ -134,27 +134,21 @@ class InteropTest : public ::testing::Test {
 
 class FlotillaReadsTufJs : public InteropTest {
  protected:
-  static void SetUpTestSuite() {
-    repos_ = MakeTempDir("tufjs-repos-");
-    auto made = RunShell("node " + kInterop + "/tufjs_make_repo.mjs " + repos_);
-    ASSERT_EQ(made.exit_code, 0) << made.output;
-    scenarios_ = Json::parse(ReadTextFileBounded(repos_ + "/scenarios.json", 1 << 20).value());
-  }
-  static void TearDownTestSuite() { fs::remove_all(repos_); }
-
+  // Has tuf-js write scenario `name`, then both clients read it.
   void Check(const std::string& name) {
-    ASSERT_TRUE(scenarios_.contains(name));
-    const Json& scenario = scenarios_[name];
-    const std::string repo = repos_ + "/" + name;
+    const std::string repos = temp_ + "/tufjs-repos";
+    auto made = RunShell("node " + kInterop + "/tufjs_make_repo.mjs " + repos + " " + name);
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+    Json scenarios = Json::parse(ReadTextFileBounded(repos + "/scenarios.json", 1 << 20).value());
+    ASSERT_TRUE(scenarios.contains(name));
+    const Json& scenario = scenarios[name];
+    const std::string repo = repos + "/" + name;
     const std::string root = repo + "/metadata/1.root.json";
     std::vector<std::string> names;
     for (auto& [target, _] : scenario["targets"].items()) names.push_back(target);
     Expect(FlotillaReads(repo, root, names), scenario, "flotilla");
     Expect(TufJsReads(repo, root, names), scenario, "tufjs");
   }
-
-  static inline std::string repos_;
-  static inline Json scenarios_;
 };
 
 TEST_F(FlotillaReadsTufJs, EcdsaRsaEd25519KeysDelegationsHashBinsAndOddRoleNames) {

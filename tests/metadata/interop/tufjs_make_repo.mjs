@@ -4,7 +4,7 @@
 // Each scenario is a directory laid out as serve.py serves it; scenarios.json
 // says what each client must make of it.
 //
-// Usage: node tufjs_make_repo.mjs OUT_DIR
+// Usage: node tufjs_make_repo.mjs OUT_DIR [SCENARIO...]   (all scenarios when none is named)
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -135,7 +135,7 @@ class Repo {
 
 // Expectations: per client, "ok", "notfound" or "error"; refresh "ok" or "error:<text flotilla prints>".
 function schemesAndDelegations(dir) {
-  const repo = new Repo(dir, { keys: { root: newKey('ecdsa'), targets: newKey('rsa', 3072),
+  const repo = new Repo(dir, { keys: { root: newKey('ecdsa'), targets: newKey('rsa'),
                                        snapshot: newKey('ed25519'), timestamp: newKey('ecdsa') } });
   const t = {};
   const ok = (sha256) => ({ flotilla: 'ok', tufjs: 'ok', sha256 });
@@ -233,7 +233,7 @@ function keyIdNotTheKeysHash(dir) {
            targets: { 'x.txt': { flotilla: 'error', tufjs: 'ok', sha256 } } };
 }
 
-const out = process.argv[2];
+const [out, ...wanted] = process.argv.slice(2);
 const scenarios = {};
 for (const [name, make] of Object.entries({ 'schemes-and-delegations': schemesAndDelegations,
                                             'duplicate-signature': duplicateSignature,
@@ -242,6 +242,6 @@ for (const [name, make] of Object.entries({ 'schemes-and-delegations': schemesAn
                                             'canonical-key-order': canonicalKeyOrder,
                                             'patterns': patterns,
                                             'key-id-not-the-hash': keyIdNotTheKeysHash })) {
-  scenarios[name] = make(path.join(out, name));
+  if (wanted.length === 0 || wanted.includes(name)) scenarios[name] = make(path.join(out, name));
 }
 fs.writeFileSync(path.join(out, 'scenarios.json'), JSON.stringify(scenarios, null, 1));
