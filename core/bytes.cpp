@@ -10,6 +10,23 @@ int HexDigitValue(char c) {
   return -1;
 }
 
+Result<std::string> PercentDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return InvalidArgument("truncated percent escape");
+    int high = HexDigitValue(text[i + 1]), low = HexDigitValue(text[i + 2]);
+    if (high < 0 || low < 0) return InvalidArgument("malformed percent escape");
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
 std::string HexEncode(ByteSpan bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;

@@ -24,6 +24,10 @@ inline std::string_view AsStringView(ByteSpan b) {
 // 0-15 for a hex digit of either case, -1 for anything else.
 int HexDigitValue(char c);
 
+// Decodes %XX escapes (hex digits of either case); every other byte stays as
+// it is, '+' included. A '%' not followed by two hex digits is refused.
+Result<std::string> PercentDecode(std::string_view text);
+
 // Lower-case hex.
 std::string HexEncode(ByteSpan bytes);
 // Accepts lower- and upper-case digits; refuses odd lengths and other characters.

@@ -70,14 +70,15 @@ constexpr uint64_t kMinNameScore = 2;
 
 }  // namespace
 
+constexpr EnumName<ContentKind> kContentKindNames[] = {
+    {ContentKind::kText, "text"},
+    {ContentKind::kElfExecutable, "elf-executable"},
+    {ContentKind::kSharedLibrary, "shared-library"},
+    {ContentKind::kOpaque, "opaque"},
+    {ContentKind::kCompressed, "compressed"}};
+
 std::string ContentKindName(ContentKind kind) {
-  static constexpr EnumName<ContentKind> kNames[] = {
-      {ContentKind::kText, "text"},
-      {ContentKind::kElfExecutable, "elf-executable"},
-      {ContentKind::kSharedLibrary, "shared-library"},
-      {ContentKind::kOpaque, "opaque"},
-      {ContentKind::kCompressed, "compressed"}};
-  return std::string(NameOf(kNames, kind));
+  return std::string(NameOf(kContentKindNames, kind));
 }
 
 ContentKind ClassifyContent(std::string_view path, ByteSpan head) {

@@ -54,12 +54,11 @@ std::string_view LayerStateName(LayerState state) {
   return state == LayerState::kReady ? "ready" : "quarantined";
 }
 
-std::string_view PhaseName(Phase phase) {
-  static constexpr EnumName<Phase> kNames[] = {
-      {Phase::kReading, "reading"},     {Phase::kUnpacking, "unpacking"},
-      {Phase::kPromoting, "promoting"}, {Phase::kIndexing, "indexing"},
-      {Phase::kVerifying, "verifying"}, {Phase::kDone, "done"}};
-  return NameOf(kNames, phase);
-}
+constexpr EnumName<Phase> kPhaseNames[] = {
+    {Phase::kReading, "reading"},     {Phase::kUnpacking, "unpacking"},
+    {Phase::kPromoting, "promoting"}, {Phase::kIndexing, "indexing"},
+    {Phase::kVerifying, "verifying"}, {Phase::kDone, "done"}};
+
+std::string_view PhaseName(Phase phase) { return NameOf(kPhaseNames, phase); }
 
 }  // namespace flotilla::layerstore

@@ -5,25 +5,6 @@
 #include "metadata/tuf_names.h"
 
 namespace flotilla::metadata {
-Result<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) {
-      return InvalidArgument("truncated percent escape");
-    }
-    int high = HexDigitValue(text[i + 1]), low = HexDigitValue(text[i + 2]);
-    if (high < 0 || low < 0 || (high == 0 && low == 0)) {
-      return InvalidArgument("malformed percent escape");
-    }
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
-  return out;
-}
 
 Result<std::string> DirectoryRemote::FetchMetadata(const std::string& name, uint64_t max_bytes) {
   // Encoded, a name is one file name ('/' -> %2F); only "." and ".." stay themselves.
@@ -43,6 +24,9 @@ Status DirectoryRemote::FetchTarget(const std::string& url_path, uint64_t max_by
     std::string_view segment(url_path.data() + start,
                              (end == std::string::npos ? url_path.size() : end) - start);
     ASSIGN_OR_RETURN(std::string decoded, PercentDecode(segment));
+    if (decoded.find('\0') != std::string::npos) {
+      return InvalidArgument("target path '" + url_path.substr(0, 80) + "' holds an encoded NUL");
+    }
     if (decoded.empty() || decoded == "." || decoded == ".." ||
         decoded.find('/') != std::string::npos) {
       return PermissionDenied("target path '" + url_path.substr(0, 80) + "' leaves its root");

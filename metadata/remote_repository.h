@@ -49,7 +49,4 @@ class DirectoryRemote final : public RemoteRepository {
   int target_fetches_ = 0;
 };
 
-// Decodes %XX escapes; refuses malformed escapes and encoded NUL bytes.
-Result<std::string> PercentDecode(std::string_view text);
-
 }  // namespace flotilla::metadata

@@ -177,8 +177,8 @@ Status Repository::WriteVersioned(RoleType role, uint64_t version, const std::st
   return WriteFileAtomic(metadata_dir() + "/" + base, bytes);
 }
 
-Result<SignedDocument> Repository::SignRole(RoleType role, Json signed_json,
-                                            const KeyRing& signers) const {
+Result<std::string> Repository::SignAndWrite(RoleType role, uint64_t version, Json signed_json,
+                                             const KeyRing& signers) {
   ASSIGN_OR_RETURN(SignedDocument doc, MakeUnsignedDocument(std::move(signed_json)));
   const RoleKeys& keys = root_.roles.at(role);
   uint32_t count = SignWithAvailable(doc, keys.keyids, signers);
@@ -187,16 +187,16 @@ Result<SignedDocument> Repository::SignRole(RoleType role, Json signed_json,
                               std::to_string(keys.threshold) + " " + std::string(RoleName(role)) +
                               " keys needed are available");
   }
-  return doc;
+  std::string bytes = SerializeDocument(doc);
+  RETURN_IF_ERROR(WriteVersioned(role, version, bytes));
+  return bytes;
 }
 
 Status Repository::PublishTargets(TargetsMetadata next, const KeyRing& signers) {
   next.common.expires = ExpiryAfter(options_.targets_expiry);
-  ASSIGN_OR_RETURN(SignedDocument doc, SignRole(RoleType::kTargets, ToJson(next), signers));
-  std::string bytes = SerializeDocument(doc);
-  RETURN_IF_ERROR(WriteVersioned(RoleType::kTargets, next.common.version, bytes));
+  ASSIGN_OR_RETURN(targets_bytes_,
+                   SignAndWrite(RoleType::kTargets, next.common.version, ToJson(next), signers));
   targets_ = std::move(next);
-  targets_bytes_ = std::move(bytes);
   return PublishSnapshot(signers);
 }
 
@@ -205,11 +205,9 @@ Status Repository::PublishSnapshot(const KeyRing& signers) {
   next.common.version = snapshot_.common.version + 1;
   next.common.expires = ExpiryAfter(options_.snapshot_expiry);
   next.meta["targets.json"] = DescribeFile(targets_.common.version, targets_bytes_);
-  ASSIGN_OR_RETURN(SignedDocument doc, SignRole(RoleType::kSnapshot, ToJson(next), signers));
-  std::string bytes = SerializeDocument(doc);
-  RETURN_IF_ERROR(WriteVersioned(RoleType::kSnapshot, next.common.version, bytes));
+  ASSIGN_OR_RETURN(snapshot_bytes_,
+                   SignAndWrite(RoleType::kSnapshot, next.common.version, ToJson(next), signers));
   snapshot_ = std::move(next);
-  snapshot_bytes_ = std::move(bytes);
   return PublishTimestamp(signers);
 }
 
@@ -218,9 +216,8 @@ Status Repository::PublishTimestamp(const KeyRing& signers) {
   next.common.version = timestamp_.common.version + 1;
   next.common.expires = ExpiryAfter(options_.timestamp_expiry);
   next.snapshot = DescribeFile(snapshot_.common.version, snapshot_bytes_);
-  ASSIGN_OR_RETURN(SignedDocument doc, SignRole(RoleType::kTimestamp, ToJson(next), signers));
   RETURN_IF_ERROR(
-      WriteVersioned(RoleType::kTimestamp, next.common.version, SerializeDocument(doc)));
+      SignAndWrite(RoleType::kTimestamp, next.common.version, ToJson(next), signers).status());
   timestamp_ = std::move(next);
   return Status::Ok();
 }

@@ -125,8 +125,11 @@ class Repository {
   Repository(std::string dir, const Clock& clock, RepositoryOptions options)
       : dir_(std::move(dir)), clock_(clock), options_(options) {}
 
-  Result<SignedDocument> SignRole(RoleType role, Json signed_json, const KeyRing& signers) const;
   Status WriteVersioned(RoleType role, uint64_t version, const std::string& bytes);
+  // Signs `signed_json` with the role's available keys (at least its
+  // threshold), writes it as `version` and returns the bytes written.
+  Result<std::string> SignAndWrite(RoleType role, uint64_t version, Json signed_json,
+                                   const KeyRing& signers);
   Status PublishTargets(TargetsMetadata next, const KeyRing& signers);
   Status PublishSnapshot(const KeyRing& signers);
   Status PublishTimestamp(const KeyRing& signers);

@@ -9,6 +9,7 @@
 #include "core/file_io.h"
 #include "metadata/adversarial_fixture.h"
 #include "metadata/release.h"
+#include "metadata/remote_repository.h"
 
 namespace flotilla::metadata::testing {
 namespace {
@@ -177,6 +178,17 @@ TEST_F(RepositoryTest, PublishCutShortBeforeTheTimestampLeavesAUsableRepository)
   auto client = RefreshedClient();
   ASSERT_TRUE(client);
   EXPECT_TRUE(client->targets()->targets.contains(ReleaseTargetName("demo", 1)));
+}
+
+TEST(DirectoryRemoteTest, EncodedNulAndClimbingSegmentsAreRefused) {
+  DirectoryRemote remote("/nonexistent/metadata", "/nonexistent/targets");
+  EXPECT_EQ(remote.FetchTarget("a%00b", 10, "/nonexistent/out").code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(remote.FetchTarget("a/%2E%2E/b", 10, "/nonexistent/out").code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(remote.FetchTarget("a%2Fb", 10, "/nonexistent/out").code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(remote.FetchTarget("a%4", 10, "/nonexistent/out").code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

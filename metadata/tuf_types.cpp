@@ -34,11 +34,28 @@ Result<CommonFields> ParseCommon(const Json& signed_json, RoleType expected) {
   return common;
 }
 
-void PutCommon(const CommonFields& common, RoleType role, Json& out) {
-  out["_type"] = std::string(RoleName(role));
-  out["spec_version"] = common.spec_version;
-  out["version"] = common.version;
-  out["expires"] = FormatTufTime(common.expires);
+// The signed part's member `key`, which must be an object.
+Result<const Json*> SignedObject(const Json& signed_json, std::string_view key) {
+  JsonObjectReader r(signed_json, "signed");
+  r.Require({key});
+  const Json* member = r.Object(key);
+  RETURN_IF_ERROR(r.status());
+  return member;
+}
+
+Json CommonToJson(const CommonFields& common, RoleType role) {
+  return Json{{"_type", std::string(RoleName(role))},
+              {"spec_version", common.spec_version},
+              {"version", common.version},
+              {"expires", FormatTufTime(common.expires)}};
+}
+
+// An object of each entry's ToJson, by name.
+template <typename Map>
+Json EntriesToJson(const Map& entries) {
+  Json out = Json::object();
+  for (const auto& [name, entry] : entries) out[name] = ToJson(entry);
+  return out;
 }
 
 Result<RoleKeys> ParseRoleKeys(JsonObjectReader& r, const std::map<std::string, TufKey>& keys) {
@@ -61,13 +78,19 @@ Result<RoleKeys> ParseRoleKeys(JsonObjectReader& r, const std::map<std::string, 
   return role;
 }
 
-Result<std::map<std::string, TufKey>> ParseKeys(const Json& keys_json) {
-  std::map<std::string, TufKey> keys;
-  for (auto it = keys_json.begin(); it != keys_json.end(); ++it) {
-    ASSIGN_OR_RETURN(TufKey key, ParseTufKey(it.key(), it.value()));
-    keys.emplace(it.key(), std::move(key));
+// Each member of `object` parsed by `parse(name, value)`, by name.
+template <typename T, typename Parse>
+Result<std::map<std::string, T>> ParseEntries(const Json& object, const Parse& parse) {
+  std::map<std::string, T> entries;
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    ASSIGN_OR_RETURN(T entry, parse(it.key(), it.value()));
+    entries.emplace(it.key(), std::move(entry));
   }
-  return keys;
+  return entries;
+}
+
+Result<std::map<std::string, TufKey>> ParseKeys(const Json& keys_json) {
+  return ParseEntries<TufKey>(keys_json, ParseTufKey);
 }
 
 Json RoleKeysToJson(const RoleKeys& role) {
@@ -234,13 +257,12 @@ bool SegmentsMatch(std::string_view pattern, std::string_view name) {
 
 }  // namespace
 
-std::string_view RoleName(RoleType role) {
-  static constexpr EnumName<RoleType> kNames[] = {{RoleType::kRoot, "root"},
-                                                  {RoleType::kTargets, "targets"},
-                                                  {RoleType::kSnapshot, "snapshot"},
-                                                  {RoleType::kTimestamp, "timestamp"}};
-  return NameOf(kNames, role);
-}
+constexpr EnumName<RoleType> kRoleNames[] = {{RoleType::kRoot, "root"},
+                                             {RoleType::kTargets, "targets"},
+                                             {RoleType::kSnapshot, "snapshot"},
+                                             {RoleType::kTimestamp, "timestamp"}};
+
+std::string_view RoleName(RoleType role) { return NameOf(kRoleNames, role); }
 
 Status CheckRoleType(const Json& signed_json, RoleType role) {
   JsonObjectReader r(signed_json, "signed");
@@ -343,10 +365,7 @@ Result<RootMetadata> ParseRoot(const Json& signed_json) {
 Result<TimestampMetadata> ParseTimestamp(const Json& signed_json) {
   TimestampMetadata timestamp;
   ASSIGN_OR_RETURN(timestamp.common, ParseCommon(signed_json, RoleType::kTimestamp));
-  JsonObjectReader r(signed_json, "signed");
-  r.Require({"meta"});
-  const Json* meta = r.Object("meta");
-  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(const Json* meta, SignedObject(signed_json, "meta"));
   if (meta->size() != 1 || !meta->contains("snapshot.json")) {
     return InvalidArgument("timestamp meta must hold snapshot.json only");
   }
@@ -358,20 +377,16 @@ Result<TimestampMetadata> ParseTimestamp(const Json& signed_json) {
 Result<SnapshotMetadata> ParseSnapshot(const Json& signed_json) {
   SnapshotMetadata snapshot;
   ASSIGN_OR_RETURN(snapshot.common, ParseCommon(signed_json, RoleType::kSnapshot));
-  JsonObjectReader r(signed_json, "signed");
-  r.Require({"meta"});
-  const Json* meta = r.Object("meta");
-  RETURN_IF_ERROR(r.status());
-  for (auto it = meta->begin(); it != meta->end(); ++it) {
-    const std::string& file = it.key();
+  ASSIGN_OR_RETURN(const Json* meta, SignedObject(signed_json, "meta"));
+  auto parse = [](const std::string& file, const Json& info) -> Result<MetaFileInfo> {
     if (file.size() < 6 || file.substr(file.size() - 5) != ".json") {
       return InvalidArgument("snapshot meta name '" + PercentEncode(file.substr(0, 64)) +
                              "' does not end in .json");
     }
     RETURN_IF_ERROR(ValidateRoleName(std::string_view(file).substr(0, file.size() - 5)));
-    ASSIGN_OR_RETURN(MetaFileInfo info, ParseMetaFileInfo(it.value(), "signed.meta." + file));
-    snapshot.meta.emplace(file, std::move(info));
-  }
+    return ParseMetaFileInfo(info, "signed.meta." + file);
+  };
+  ASSIGN_OR_RETURN(snapshot.meta, ParseEntries<MetaFileInfo>(*meta, parse));
   if (!snapshot.meta.contains("targets.json")) {
     return InvalidArgument("snapshot meta does not list targets.json");
   }
@@ -381,24 +396,17 @@ Result<SnapshotMetadata> ParseSnapshot(const Json& signed_json) {
 Result<TargetsMetadata> ParseTargets(const Json& signed_json) {
   TargetsMetadata targets;
   ASSIGN_OR_RETURN(targets.common, ParseCommon(signed_json, RoleType::kTargets));
+  ASSIGN_OR_RETURN(const Json* entries, SignedObject(signed_json, "targets"));
+  ASSIGN_OR_RETURN(targets.targets, ParseEntries<TargetFile>(*entries, ParseTargetFile));
   JsonObjectReader r(signed_json, "signed");
-  r.Require({"targets"});
-  const Json* entries = r.Object("targets");
-  const Json* delegations = r.Find("delegations");
-  RETURN_IF_ERROR(r.status());
-  for (auto it = entries->begin(); it != entries->end(); ++it) {
-    ASSIGN_OR_RETURN(TargetFile target, ParseTargetFile(it.key(), it.value()));
-    targets.targets.emplace(it.key(), std::move(target));
-  }
-  if (delegations != nullptr) {
+  if (const Json* delegations = r.Find("delegations")) {
     ASSIGN_OR_RETURN(targets.delegations, ParseDelegations(*delegations));
   }
   return targets;
 }
 
 Json ToJson(const RootMetadata& root) {
-  Json out;
-  PutCommon(root.common, RoleType::kRoot, out);
+  Json out = CommonToJson(root.common, RoleType::kRoot);
   out["consistent_snapshot"] = root.consistent_snapshot;
   out["keys"] = KeysToJson(root.keys);
   Json roles = Json::object();
@@ -416,18 +424,14 @@ Json ToJson(const MetaFileInfo& info) {
 }
 
 Json ToJson(const TimestampMetadata& timestamp) {
-  Json out;
-  PutCommon(timestamp.common, RoleType::kTimestamp, out);
+  Json out = CommonToJson(timestamp.common, RoleType::kTimestamp);
   out["meta"] = Json{{"snapshot.json", ToJson(timestamp.snapshot)}};
   return out;
 }
 
 Json ToJson(const SnapshotMetadata& snapshot) {
-  Json out;
-  PutCommon(snapshot.common, RoleType::kSnapshot, out);
-  Json meta = Json::object();
-  for (const auto& [file, info] : snapshot.meta) meta[file] = ToJson(info);
-  out["meta"] = meta;
+  Json out = CommonToJson(snapshot.common, RoleType::kSnapshot);
+  out["meta"] = EntriesToJson(snapshot.meta);
   return out;
 }
 
@@ -438,11 +442,8 @@ Json ToJson(const TargetFile& target) {
 }
 
 Json ToJson(const TargetsMetadata& targets) {
-  Json out;
-  PutCommon(targets.common, RoleType::kTargets, out);
-  Json entries = Json::object();
-  for (const auto& [name, target] : targets.targets) entries[name] = ToJson(target);
-  out["targets"] = entries;
+  Json out = CommonToJson(targets.common, RoleType::kTargets);
+  out["targets"] = EntriesToJson(targets.targets);
   if (targets.delegations) out["delegations"] = ToJson(*targets.delegations);
   return out;
 }

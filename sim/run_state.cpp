@@ -66,13 +66,12 @@ std::vector<std::string> MountsUnder(const std::string& dir) {
 
 }  // namespace
 
-std::string_view RunLivenessName(RunLiveness l) {
-  static constexpr EnumName<RunLiveness> kNames[] = {{RunLiveness::kAlive, "alive"},
-                                                     {RunLiveness::kDetached, "detached"},
-                                                     {RunLiveness::kDead, "dead"},
-                                                     {RunLiveness::kOrphan, "orphan"}};
-  return NameOf(kNames, l);
-}
+constexpr EnumName<RunLiveness> kRunLivenessNames[] = {{RunLiveness::kAlive, "alive"},
+                                                       {RunLiveness::kDetached, "detached"},
+                                                       {RunLiveness::kDead, "dead"},
+                                                       {RunLiveness::kOrphan, "orphan"}};
+
+std::string_view RunLivenessName(RunLiveness l) { return NameOf(kRunLivenessNames, l); }
 
 namespace {
 

@@ -107,17 +107,31 @@ Status ParseSite(const Json& site, const std::string& where, bool default_nat,
   return Status::Ok();
 }
 
-// [from, to] within the time limit (the member at `where`).
-Result<std::pair<double, double>> Interval(const Json* v, const std::string& where, double limit) {
-  if (v == nullptr || !v->is_array() || v->size() != 2 || !(*v)[0].is_number() ||
-      !(*v)[1].is_number()) {
+// A churn entry: what goes down (a device or a site) and when.
+struct Outage {
+  std::string target;
+  double from_s = 0, to_s = 0;
+};
+
+// Members `target_key` (a name) and `when_key` ([from_s, to_s] within the
+// time limit) of a churn entry.
+Result<Outage> ReadOutage(JsonObjectReader& r, const char* target_key, const char* when_key,
+                          double limit) {
+  Outage o;
+  r.String(target_key, o.target);
+  const Json* when = r.Find(when_key);
+  RETURN_IF_ERROR(r.Finish());
+  const std::string where = r.PathOf(when_key);
+  if (when == nullptr || !when->is_array() || when->size() != 2 || !(*when)[0].is_number() ||
+      !(*when)[1].is_number()) {
     return InvalidArgument(where + ": must be [from_s, to_s]");
   }
-  double from = (*v)[0].get<double>(), to = (*v)[1].get<double>();
-  if (!(from >= 0 && from < to && to <= limit)) {
+  o.from_s = (*when)[0].get<double>();
+  o.to_s = (*when)[1].get<double>();
+  if (!(o.from_s >= 0 && o.from_s < o.to_s && o.to_s <= limit)) {
     return InvalidArgument(where + ": needs 0 <= from < to <= time_limit_s");
   }
-  return std::make_pair(from, to);
+  return o;
 }
 
 int SiteIndex(const std::vector<std::string>& names, const std::string& name) {
@@ -157,38 +171,30 @@ Status ExpandRandomChurn(JsonObjectReader& r, Scenario& s) {
 
 Status ParseDeviceOff(JsonObjectReader& r, const std::string& where,
                       const std::vector<std::string>& names, Scenario& s) {
-  std::string ref;
-  r.String("device", ref);
-  const Json* off_json = r.Find("off_s");
-  RETURN_IF_ERROR(r.Finish());
-  size_t slash = ref.rfind('/');
-  int site = slash == std::string::npos ? -1 : SiteIndex(names, ref.substr(0, slash));
+  ASSIGN_OR_RETURN(Outage off, ReadOutage(r, "device", "off_s", s.time_limit_s));
+  size_t slash = off.target.rfind('/');
+  int site = slash == std::string::npos ? -1 : SiteIndex(names, off.target.substr(0, slash));
   int device = -1;
   if (site >= 0) {
-    const std::string index = ref.substr(slash + 1);
+    const std::string index = off.target.substr(slash + 1);
     bool digits =
         !index.empty() && index.size() < 4 &&
         std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (digits) device = std::stoi(index);
   }
   if (site < 0 || device < 0 || device >= s.topology.sites[site].devices) {
-    return InvalidArgument(where + ": no device '" + ref + "' (write SITE/INDEX, from 0)");
+    return InvalidArgument(where + ": no device '" + off.target + "' (write SITE/INDEX, from 0)");
   }
-  ASSIGN_OR_RETURN(auto off, Interval(off_json, r.PathOf("off_s"), s.time_limit_s));
-  s.churn.push_back({ChurnEvent::Kind::kDeviceOff, site, device, off.first, off.second});
+  s.churn.push_back({ChurnEvent::Kind::kDeviceOff, site, device, off.from_s, off.to_s});
   return Status::Ok();
 }
 
 Status ParseWanDown(JsonObjectReader& r, const std::string& where,
                     const std::vector<std::string>& names, Scenario& s) {
-  std::string name;
-  r.String("site", name);
-  const Json* down_json = r.Find("wan_down_s");
-  RETURN_IF_ERROR(r.Finish());
-  int site = SiteIndex(names, name);
-  if (site < 0) return InvalidArgument(where + ": no site '" + name + "'");
-  ASSIGN_OR_RETURN(auto down, Interval(down_json, r.PathOf("wan_down_s"), s.time_limit_s));
-  s.churn.push_back({ChurnEvent::Kind::kWanDown, site, -1, down.first, down.second});
+  ASSIGN_OR_RETURN(Outage down, ReadOutage(r, "site", "wan_down_s", s.time_limit_s));
+  int site = SiteIndex(names, down.target);
+  if (site < 0) return InvalidArgument(where + ": no site '" + down.target + "'");
+  s.churn.push_back({ChurnEvent::Kind::kWanDown, site, -1, down.from_s, down.to_s});
   return Status::Ok();
 }
 

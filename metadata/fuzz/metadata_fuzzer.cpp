@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/bytes.h"
 #include "metadata/release.h"
 #include "metadata/remote_repository.h"
 #include "metadata/tuf_names.h"
@@ -122,7 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)ParseTufTime(input);
     (void)ValidateTargetName(input);
     (void)ValidateRoleName(input);
-    (void)PercentDecode(input);
+    (void)flotilla::PercentDecode(input);
   }
   return 0;
 }

@@ -85,26 +85,6 @@ Status ParseLocality(const std::map<std::string, std::string>& q, AnnounceReques
 
 }  // namespace
 
-Result<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) {
-      return InvalidArgument("truncated percent escape");
-    }
-    int hi = HexDigitValue(text[i + 1]);
-    int lo = HexDigitValue(text[i + 2]);
-    if (hi < 0 || lo < 0) return InvalidArgument("bad percent escape");
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
 Result<std::map<std::string, std::string>> ParseQuery(std::string_view query) {
   std::map<std::string, std::string> out;
   while (!query.empty()) {

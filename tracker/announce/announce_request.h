@@ -44,9 +44,6 @@ inline constexpr int kMaxNumwant = 200;
 // percent escapes, empty keys and repeated keys. '+' is kept as a literal '+'.
 Result<std::map<std::string, std::string>> ParseQuery(std::string_view query);
 
-// Percent-decodes `text`; refuses '%' not followed by two hex digits.
-Result<std::string> PercentDecode(std::string_view text);
-
 // Builds an AnnounceRequest from a decoded query; unknown keys are ignored
 // (clients send many optional ones), malformed known keys are refused.
 Result<AnnounceRequest> ParseAnnounce(const std::map<std::string, std::string>& query);
