@@ -26,7 +26,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 cache=/var/cache/flotilla-cross
-mirror=http://deb.debian.org/debian
 suite=bookworm
 jobs=${FLOTILLA_CROSS_JOBS:-2}
 # Timeouts under emulation: each test's own TIMEOUT times this.
@@ -52,8 +51,10 @@ targets=(flotilla-node flotilla-node-full flotilla-monitor flotilla-tracker core
   tracker_storage_test tracker_publish_test tracker_service_test transfer_unit_test sim_unit_test)
 
 log() { printf '== cross: %s\n' "$*"; }
-# make_rootfs ARCH DIR [PACKAGES...]
+# make_rootfs ARCH DIR [PACKAGES...]; $mirror, $security_mirror from this
+# machine's apt sources (find_mirrors)
 source scripts/rootfs.sh
+find_mirrors
 
 install_host_packages() {
   log "host packages (upgrade first: the :arch -dev packages need the host's exact versions)"

@@ -25,13 +25,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=/var/cache/flotilla-cross
 root=$cache/guest-arm64
-mirror=http://deb.debian.org/debian
 suite=bookworm
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf '== pi-guest: %s\n' "$*" >&2; }
-# make_rootfs ARCH DIR [PACKAGES...]
+# make_rootfs ARCH DIR [PACKAGES...]; $mirror, $security_mirror from this
+# machine's apt sources (find_mirrors)
 source scripts/rootfs.sh
+find_mirrors
 
 need_host_tools() {
   local missing=()
