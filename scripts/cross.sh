@@ -282,7 +282,11 @@ guest_tests() {
   done
   log "$n test binaries ($(ls "$stage" | paste -sd' ')) in a qemu-system-aarch64 guest"
   bash scripts/pi-guest.sh prepare "$deb" >/dev/null
-  [[ -d $stage/armhf ]] && bash scripts/pi-guest.sh armhf >/dev/null
+  if [[ -d $stage/armhf ]]; then
+    local libroot=/
+    [[ ${mode[armhf]} == sysroot ]] && libroot=$cache/sysroot-armhf
+    bash scripts/pi-guest.sh armhf "$libroot" "$stage"/armhf/*
+  fi
   out=$(FLOTILLA_GUEST_TIMEOUT=${FLOTILLA_GUEST_TIMEOUT:-1800} bash scripts/pi-guest.sh run \
     scripts/guest-unit-tests.sh "$stage"/* 2>&1) || status=1
   rm -rf "$stage"
