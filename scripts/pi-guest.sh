@@ -132,11 +132,12 @@ add_armhf() {
   # The loader every armhf program names (PT_INTERP).
   cp -L "$libroot/lib/ld-linux-armhf.so.3" "$root/lib/ld-linux-armhf.so.3"
   local -A copied=()
-  local queue=("$@") file name found
+  local queue=("$@") file dynamic name found
   while ((${#queue[@]})); do
     file=${queue[0]}
     queue=("${queue[@]:1}")
-    for name in $(readelf -d "$file" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    dynamic=$(readelf -d "$file") || { echo "pi-guest: readelf -d $file failed" >&2; exit 1; }
+    for name in $(sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' <<<"$dynamic"); do
       [[ -z ${copied[$name]:-} ]] || continue
       found=$(find_armhf_library "$libroot" "$name") ||
         { echo "pi-guest: $name (needed by $file) is not in $libroot" >&2; exit 1; }
