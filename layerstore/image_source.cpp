@@ -19,18 +19,54 @@ namespace {
 constexpr uint64_t kCacheEntryMax = 1 << 20;  // entries this small are kept from the first pass
 constexpr uint64_t kCacheTotalMax = 64 << 20;
 
+// What a file that should be regular is instead, for the refusal.
+const char* KindOf(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISDIR(mode)) return "a directory";
+  return "a special file";
+}
+
+Status RequireRegular(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return IOErrorFromErrno("stat " + path, errno);
+  if (S_ISREG(st.st_mode)) return Status::Ok();
+  return InvalidArgument("image file " + path + " is " + KindOf(st.st_mode) +
+                         ", not a regular file");
+}
+
+// Opens `path` for reading only if it is a regular file. Opening a FIFO
+// blocks until a writer comes and opening a device runs its driver, so the
+// type is checked first on an O_PATH descriptor, which opens nothing; then
+// again on the O_NONBLOCK descriptor read from, in case the file was swapped
+// in between.
+Result<UniqueFd> OpenRegular(const std::function<Result<UniqueFd>(int flags)>& open,
+                             const std::string& path) {
+  ASSIGN_OR_RETURN(UniqueFd probe, open(O_PATH));
+  RETURN_IF_ERROR(RequireRegular(probe.get(), path));
+  ASSIGN_OR_RETURN(UniqueFd fd, open(O_RDONLY | O_NONBLOCK | O_NOCTTY));
+  RETURN_IF_ERROR(RequireRegular(fd.get(), path));
+  return fd;
+}
+
+Result<UniqueFd> OpenRegularInRoot(int root_fd, const std::string& path) {
+  return OpenRegular([&](int flags) { return OpenInRoot(root_fd, path, flags); }, path);
+}
+
 class DirImageSource final : public ImageSource {
  public:
   explicit DirImageSource(UniqueFd root) : root_(std::move(root)) {}
 
   bool Exists(const std::string& path) override {
     auto norm = NormalizeRelativePath(path);
-    return norm.ok() && OpenInRoot(root_.get(), *norm, O_RDONLY).ok();
+    return norm.ok() && OpenInRoot(root_.get(), *norm, O_PATH).ok();
   }
 
   Result<Bytes> ReadSmall(const std::string& path, uint64_t max_bytes) override {
     ASSIGN_OR_RETURN(std::string norm, NormalizeRelativePath(path));
-    ASSIGN_OR_RETURN(UniqueFd fd, OpenInRoot(root_.get(), norm, O_RDONLY));
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularInRoot(root_.get(), norm));
     FdByteSource source(fd.get(), false);
     Bytes out;
     uint8_t buf[65536];
@@ -48,7 +84,7 @@ class DirImageSource final : public ImageSource {
   Status StreamBlobs(const std::vector<std::string>& paths, const BlobVisitor& visit) override {
     for (const auto& path : paths) {
       ASSIGN_OR_RETURN(std::string norm, NormalizeRelativePath(path));
-      ASSIGN_OR_RETURN(UniqueFd fd, OpenInRoot(root_.get(), norm, O_RDONLY));
+      ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularInRoot(root_.get(), norm));
       FdByteSource source(fd.get(), false);
       RETURN_IF_ERROR(visit(path, source));
     }
@@ -83,7 +119,7 @@ class EntryByteSource final : public ByteSource {
 
 class TarImageSource final : public ImageSource {
  public:
-  explicit TarImageSource(std::string path) : path_(std::move(path)) {}
+  TarImageSource(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
 
   // First pass: learn the entries, keep the small ones.
   Status Scan() {
@@ -95,7 +131,10 @@ class TarImageSource final : public ImageSource {
       if (!more) break;
       ASSIGN_OR_RETURN(std::string name, NormalizeRelativePath(archive_entry_pathname(e)));
       RETURN_IF_ERROR(NoteAlias(e, name));
-      if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) != nullptr) continue;
+      if (archive_entry_hardlink(e) != nullptr) continue;
+      const mode_t type = archive_entry_filetype(e);
+      if (S_ISFIFO(type) || S_ISSOCK(type) || S_ISCHR(type) || S_ISBLK(type)) special_[name] = type;
+      if (type != AE_IFREG) continue;
       files_.insert(name);
       uint64_t size = static_cast<uint64_t>(archive_entry_size(e));
       if (size > kCacheEntryMax) continue;
@@ -111,7 +150,10 @@ class TarImageSource final : public ImageSource {
     return Status::Ok();
   }
 
-  bool Exists(const std::string& path) override { return Resolve(path).ok(); }
+  // A special entry exists too: reading it is refused with what it is.
+  bool Exists(const std::string& path) override {
+    return Resolve(path).status().code() != StatusCode::kNotFound;
+  }
 
   Result<Bytes> ReadSmall(const std::string& path, uint64_t max_bytes) override {
     ASSIGN_OR_RETURN(std::string name, Resolve(path));
@@ -162,7 +204,8 @@ class TarImageSource final : public ImageSource {
     ArchivePtr a(archive_read_new());
     archive_read_support_filter_all(a.get());
     archive_read_support_format_tar(a.get());
-    if (archive_read_open_filename(a.get(), path_.c_str(), 1 << 20) != ARCHIVE_OK) {
+    if (::lseek(fd_.get(), 0, SEEK_SET) != 0) return IOErrorFromErrno("seek " + path_, errno);
+    if (archive_read_open_fd(a.get(), fd_.get(), 1 << 20) != ARCHIVE_OK) {
       return Corruption("open image " + path_ + ": " + archive_error_string(a.get()));
     }
     return a;
@@ -216,6 +259,10 @@ class TarImageSource final : public ImageSource {
     ASSIGN_OR_RETURN(std::string name, NormalizeRelativePath(path));
     for (int depth = 0; depth < 8; ++depth) {
       if (files_.count(name)) return name;
+      if (auto special = special_.find(name); special != special_.end()) {
+        return InvalidArgument("image entry " + name + " is " + KindOf(special->second) +
+                               ", not a regular file");
+      }
       auto it = aliases_.find(name);
       if (it == aliases_.end()) break;
       name = it->second;
@@ -224,7 +271,9 @@ class TarImageSource final : public ImageSource {
   }
 
   std::string path_;
+  UniqueFd fd_;
   std::set<std::string> files_;
+  std::map<std::string, mode_t> special_;  // FIFOs, devices: never read
   std::map<std::string, std::string> aliases_;
   std::map<std::string, Bytes> cache_;
 };
@@ -239,7 +288,13 @@ Result<std::unique_ptr<ImageSource>> ImageSource::Open(const std::string& path) 
     if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
     return std::unique_ptr<ImageSource>(new DirImageSource(std::move(fd)));
   }
-  auto source = std::make_unique<TarImageSource>(path);
+  auto open = [&](int flags) -> Result<UniqueFd> {
+    UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC));
+    if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
+    return fd;
+  };
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenRegular(open, path));
+  auto source = std::make_unique<TarImageSource>(path, std::move(fd));
   RETURN_IF_ERROR_CTX(source->Scan(), "read " + path);
   return std::unique_ptr<ImageSource>(std::move(source));
 }

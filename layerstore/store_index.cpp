@@ -1,5 +1,10 @@
 #include "layerstore/store_index.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <map>
 
 namespace flotilla::layerstore {
@@ -60,9 +65,30 @@ Result<std::vector<Digest>> DigestColumn(SqliteDb& db, const char* sql) {
   return out;
 }
 
+// The index lists every image and layer the device holds: it is root's
+// alone. Created 0600 before SQLite opens it (SQLite gives the -wal and -shm
+// files the database's mode); an existing index, -wal or -shm with a wider
+// mode is narrowed.
+Status MakeIndexPrivate(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return IOErrorFromErrno("open index " + path, errno);
+  const int rc = ::fchmod(fd, 0600);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return IOErrorFromErrno("chmod index " + path, err);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    const std::string file = path + suffix;
+    if (::chmod(file.c_str(), 0600) != 0 && errno != ENOENT) {
+      return IOErrorFromErrno("chmod index " + file, errno);
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<StoreIndex>> StoreIndex::Open(const std::string& path) {
+  RETURN_IF_ERROR(MakeIndexPrivate(path));
   ASSIGN_OR_RETURN(auto db, SqliteDb::Open(path));
   RETURN_IF_ERROR(db->Exec(kSchema).WithContext("index " + path));
   SqliteStatement version = db->Prepare("SELECT value FROM meta WHERE key='schema_version'");

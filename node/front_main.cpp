@@ -44,14 +44,21 @@ std::vector<std::filesystem::path> FullNodeCandidates() {
 
 int ExecFullNode(char** argv) {
   std::string tried;
+  bool denied = false;
   for (const auto& candidate : FullNodeCandidates()) {
     ::execv(candidate.c_str(), argv);
+    denied = denied || errno == EACCES;
     tried += (tried.empty() ? "" : ", ") + candidate.string() + " (" + std::strerror(errno) + ")";
   }
+  // A user who may not run it (a build tree under another user's home, a
+  // root-only install) needs other advice than a missing file.
+  const char* advice = denied ? "This user may not execute it: run flotilla-node as root, or "
+                                "from a directory this user can reach."
+                              : "Reinstall flotilla-node.";
   std::fprintf(stderr,
                "flotilla-node: cannot start flotilla-node-full, which runs every command but "
-               "`app`; tried %s. Reinstall flotilla-node.\n",
-               tried.c_str());
+               "`app`; tried %s. %s\n",
+               tried.c_str(), advice);
   return 127;
 }
 

@@ -24,6 +24,13 @@ std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 Status Errno(const std::string& what) { return IOErrorFromErrno(what, errno); }
 
+// mount(2) answers EINVAL for a propagation change on a path that is not a
+// mount point: a chroot into a plain directory.
+constexpr const char* kRootNotAMount =
+    "/ is not a mount point (a chroot into a plain directory?): containers need the root to be "
+    "a mount, as it is on a booted system; bind-mount the directory onto itself (mount --bind "
+    "DIR DIR) and chroot into that";
+
 // Opens `path` (absolute, clean) below the directory `root_fd`, creating
 // missing directories, refusing any symlink on the way. The last component is
 // created as a directory, or as an empty file when `leaf_is_file`.
@@ -203,6 +210,7 @@ Status MaskAndProtect() {
 Status BuildRootfs(const LaunchPlan& plan) {
   // Nothing done below may propagate to the host.
   if (::mount(nullptr, "/", nullptr, MS_SLAVE | MS_REC, nullptr) != 0) {
+    if (errno == EINVAL) return FailedPrecondition(kRootNotAMount);
     return Errno("make / a recursive slave");
   }
   const std::string rootfs = plan.dir + "/rootfs";

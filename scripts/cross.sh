@@ -26,7 +26,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 cache=/var/cache/flotilla-cross
-mirror=http://deb.debian.org/debian
 suite=bookworm
 jobs=${FLOTILLA_CROSS_JOBS:-2}
 # Timeouts under emulation: each test's own TIMEOUT times this.
@@ -52,8 +51,10 @@ targets=(flotilla-node flotilla-node-full flotilla-monitor flotilla-tracker core
   tracker_storage_test tracker_publish_test tracker_service_test transfer_unit_test sim_unit_test)
 
 log() { printf '== cross: %s\n' "$*"; }
-# make_rootfs ARCH DIR [PACKAGES...]
+# make_rootfs ARCH DIR [PACKAGES...]; $mirror, $security_mirror from this
+# machine's apt sources (find_mirrors)
 source scripts/rootfs.sh
+find_mirrors
 
 install_host_packages() {
   log "host packages (upgrade first: the :arch -dev packages need the host's exact versions)"
@@ -281,7 +282,11 @@ guest_tests() {
   done
   log "$n test binaries ($(ls "$stage" | paste -sd' ')) in a qemu-system-aarch64 guest"
   bash scripts/pi-guest.sh prepare "$deb" >/dev/null
-  [[ -d $stage/armhf ]] && bash scripts/pi-guest.sh armhf >/dev/null
+  if [[ -d $stage/armhf ]]; then
+    local libroot=/
+    [[ ${mode[armhf]} == sysroot ]] && libroot=$cache/sysroot-armhf
+    bash scripts/pi-guest.sh armhf "$libroot" "$stage"/armhf/*
+  fi
   out=$(FLOTILLA_GUEST_TIMEOUT=${FLOTILLA_GUEST_TIMEOUT:-1800} bash scripts/pi-guest.sh run \
     scripts/guest-unit-tests.sh "$stage"/* 2>&1) || status=1
   rm -rf "$stage"

@@ -9,11 +9,15 @@
 #       builds (once; kept in /var/cache/flotilla-cross/guest-arm64) the root
 #       filesystem with iproute2 and Debian's arm64 kernel and initrd, then
 #       installs the package DEB (over any earlier one).
-#   scripts/pi-guest.sh armhf
-#       adds armhf user space to that root (once): Debian's armhf C library
-#       and the libraries flotilla's armhf test binaries link. They run in
-#       the guest as 32-bit programs on its 64-bit kernel (compat), as on a
-#       Pi 3/4/5 running 32-bit Raspberry Pi OS, whose kernel is 64-bit.
+#   scripts/pi-guest.sh armhf LIBROOT BINARY...
+#       copies into that root the armhf shared libraries the armhf BINARYs
+#       need (their DT_NEEDED, recursively, and the loader) from LIBROOT,
+#       the Debian armhf libraries they were linked against: / for the
+#       host's multiarch ones, or a sysroot. They run in the guest as 32-bit
+#       programs on its 64-bit kernel (compat), as on a Pi 3/4/5 running
+#       32-bit Raspberry Pi OS, whose kernel is 64-bit. The guest's apt is
+#       not asked: a mirror whose armhf index lags its arm64 one (a security
+#       index mid-sync) cannot give both the same versions (Multi-Arch: same).
 #   scripts/pi-guest.sh run JOB [FILE...]
 #       boots a fresh disk image of that root with JOB (a shell script) and
 #       each FILE copied into /job/, runs JOB as the guest's only task (PID 1
@@ -25,13 +29,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=/var/cache/flotilla-cross
 root=$cache/guest-arm64
-mirror=http://deb.debian.org/debian
 suite=bookworm
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf '== pi-guest: %s\n' "$*" >&2; }
-# make_rootfs ARCH DIR [PACKAGES...]
+# make_rootfs ARCH DIR [PACKAGES...]; $mirror, $security_mirror from this
+# machine's apt sources (find_mirrors)
 source scripts/rootfs.sh
+find_mirrors
 
 need_host_tools() {
   local missing=()
@@ -108,18 +113,39 @@ prepare() {
   log "ready: $(chroot "$root" dpkg-query -W -f '${Package} ${Version} ${Architecture}' flotilla-node)"
 }
 
+# Prints where LIBROOT holds the armhf library NAME, or fails.
+find_armhf_library() {
+  local dir
+  for dir in usr/lib/arm-linux-gnueabihf lib/arm-linux-gnueabihf usr/lib lib; do
+    [[ -e $1/$dir/$2 ]] && { echo "$1/$dir/$2"; return 0; }
+  done
+  return 1
+}
+
 add_armhf() {
+  local libroot=${1:?usage: pi-guest.sh armhf LIBROOT BINARY...}
+  shift
   [[ -e $root/.flotilla-kernel ]] ||
     { echo "pi-guest: run 'scripts/pi-guest.sh prepare' first" >&2; exit 2; }
-  need_host_tools
-  [[ -e $root/.flotilla-armhf ]] && return 0
-  log "armhf user space in the guest root (under qemu-user)"
-  chroot "$root" dpkg --add-architecture armhf
-  chroot "$root" apt-get update -qq >/dev/null 2>&1 || true
-  chroot "$root" apt-get install -y -qq --no-install-recommends libc6:armhf libstdc++6:armhf \
-    libgcc-s1:armhf libssl3:armhf libsodium23:armhf libarchive13:armhf libsqlite3-0:armhf \
-    libzstd1:armhf >/dev/null
-  touch "$root/.flotilla-armhf"
+  log "armhf libraries of $# binaries from $libroot into the guest root"
+  mkdir -p "$root/usr/lib/arm-linux-gnueabihf"
+  # The loader every armhf program names (PT_INTERP).
+  cp -L "$libroot/lib/ld-linux-armhf.so.3" "$root/lib/ld-linux-armhf.so.3"
+  local -A copied=()
+  local queue=("$@") file dynamic name found
+  while ((${#queue[@]})); do
+    file=${queue[0]}
+    queue=("${queue[@]:1}")
+    dynamic=$(readelf -d "$file") || { echo "pi-guest: readelf -d $file failed" >&2; exit 1; }
+    for name in $(sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' <<<"$dynamic"); do
+      [[ -z ${copied[$name]:-} ]] || continue
+      found=$(find_armhf_library "$libroot" "$name") ||
+        { echo "pi-guest: $name (needed by $file) is not in $libroot" >&2; exit 1; }
+      cp -L "$found" "$root/usr/lib/arm-linux-gnueabihf/$name"
+      copied[$name]=1
+      queue+=("$found")
+    done
+  done
 }
 
 run() {
@@ -153,7 +179,7 @@ run() {
 
 case ${1:-} in
   prepare) shift; prepare "$@" ;;
-  armhf) add_armhf ;;
+  armhf) shift; add_armhf "$@" ;;
   run) shift; run "$@" ;;
   *)
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'

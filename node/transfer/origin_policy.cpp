@@ -60,7 +60,7 @@ OriginAction OriginPolicy::Update(const OriginObservation& o) {
 
 bool OriginPolicy::ShouldAttach(const OriginObservation& o) {
   const double stall =
-      o.lan_follower ? options_.lan_follower_stall_seconds : options_.stall_seconds;
+      o.lan_peers_ahead > 0 ? options_.lan_follower_stall_seconds : options_.stall_seconds;
   if (o.now - last_peer_progress_ >= Seconds(stall)) {
     last_reason_ = "no peer progress";
     return true;

@@ -17,10 +17,11 @@
 //   ahead usually went because it just completed, and the seed it became
 //   shows as useful a moment later (a small delta is one piece, done in a
 //   second: without the wait its neighbours all pulled it from the origin);
-// - a LAN follower (link_locality.h) waits `lan_follower_stall_seconds`
-//   instead: its neighbour ahead fetches for the site and has its own stall
-//   rule, and a piece from another site's uplink can take longer than
-//   `stall_seconds` to show;
+// - a torrent in which a LAN neighbour is ahead (link_locality.h) waits
+//   `lan_follower_stall_seconds` instead: that neighbour fetches it for the
+//   site and has its own stall rule, and a piece from another site's uplink
+//   can take longer than `stall_seconds` to show. This holds per torrent:
+//   a neighbour that completes another torrent first still fetches this one;
 // - it stays attached at least `min_attached_seconds`, then is detached as soon
 //   as peers delivered `detach_peer_bytes` over that window and a connected
 //   peer still has missing pieces;
@@ -52,9 +53,10 @@ struct OriginObservation {
   // Monotonic count of signs that this node's swarms move, over all its
   // torrents: blocks received from peers and pieces gained by connected peers.
   uint64_t swarm_progress = 0;
-  // This node takes the release from its LAN only (link_locality.h): its
-  // stall wait is `lan_follower_stall_seconds`.
-  bool lan_follower = false;
+  // Connected peers on this node's LAN (link_locality.h) among
+  // `peers_ahead`: while there is one, the stall wait is
+  // `lan_follower_stall_seconds`.
+  uint32_t lan_peers_ahead = 0;
 };
 
 enum class OriginAction { kNone, kAttach, kDetach };

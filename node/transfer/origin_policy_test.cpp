@@ -40,24 +40,43 @@ TEST_F(OriginPolicyTest, AloneAttachesOnlyAfterTheStallPeriod) {
   EXPECT_TRUE(policy.attached());
 }
 
-TEST_F(OriginPolicyTest, LanFollowerWaitsItsOwnLongerStallPeriod) {
+TEST_F(OriginPolicyTest, ALanNeighbourAheadMakesTheTorrentWaitItsLongerStallPeriod) {
   OriginPolicyOptions options = Options();
   options.lan_follower_stall_seconds = 40;
   OriginPolicy policy(options, start_);
   for (double t = 0; t < 39.9; t += 0.5) {
     OriginObservation o = At(t, 0, 1, 0, /*ahead=*/1);
-    o.lan_follower = true;
+    o.lan_peers_ahead = 1;
     EXPECT_EQ(policy.Update(o), OriginAction::kNone) << t;
   }
   OriginObservation o = At(40, 0, 1, 0, 1);
-  o.lan_follower = true;
+  o.lan_peers_ahead = 1;
   EXPECT_EQ(policy.Update(o), OriginAction::kAttach);
   EXPECT_EQ(policy.last_reason(), "no peer progress");
 
-  // The same node once it is no longer a follower: the usual 10 s.
+  // The same torrent with its peer ahead off the LAN: the usual 10 s.
   OriginPolicy open(options, start_);
   EXPECT_EQ(open.Update(At(9.5, 0, 1, 0, 1)), OriginAction::kNone);
   EXPECT_EQ(open.Update(At(10, 0, 1, 0, 1)), OriginAction::kAttach);
+}
+
+// The longer wait is the torrent's, not the node's: when a LAN neighbour
+// completes the release's other torrent first, the node stops being a LAN
+// follower (that torrent has no neighbour ahead any more), but the neighbour
+// still fetches this one over another site's slow uplink, and this torrent
+// keeps waiting for it however long its last piece took. Only the neighbour
+// leaving this torrent ends the wait, at once.
+TEST_F(OriginPolicyTest, TheLongerWaitHoldsWhileALanNeighbourIsAheadInThisTorrent) {
+  OriginPolicyOptions options = Options();
+  options.lan_follower_stall_seconds = 40;
+  OriginPolicy policy(options, start_);
+  for (double t = 0; t < 30; t += 0.5) {
+    OriginObservation o = At(t, 0, 2, 0, /*ahead=*/1);
+    o.lan_peers_ahead = 1;
+    EXPECT_EQ(policy.Update(o), OriginAction::kNone) << t;
+  }
+  EXPECT_EQ(policy.Update(At(30, 0, 1, 0, /*ahead=*/0)), OriginAction::kAttach);
+  EXPECT_EQ(policy.last_reason(), "no peer progress");
 }
 
 TEST_F(OriginPolicyTest, PeerProgressKeepsTheOriginAway) {

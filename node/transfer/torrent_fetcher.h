@@ -40,10 +40,11 @@ struct OriginPolicyOptions {
   // ahead of it (more pieces, or a lower address). Its neighbours wait on
   // `stall_seconds` and take its pieces over the LAN.
   double no_useful_peer_seconds = 3;
-  // The stall wait of a LAN follower (link_locality.h): a neighbour ahead of
-  // it fetches for the site, over other sites' uplinks when there is no NAT,
-  // and has its own stall rule. A neighbour that goes ends the wait at once
-  // (the follower is then first on its LAN).
+  // The stall wait of a torrent in which a connected LAN neighbour is ahead
+  // of this node (link_locality.h): the neighbour fetches it for the site,
+  // over other sites' uplinks when there is no NAT, and has its own stall
+  // rule. A neighbour that goes ends the wait at once (this node is then
+  // first on its LAN).
   double lan_follower_stall_seconds = 40;
   // Each fetcher adds a random delay in [0, stagger_seconds) to the stall
   // wait, drawn once at Create: if a holder stalls or goes, its neighbours do

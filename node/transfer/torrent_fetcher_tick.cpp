@@ -257,7 +257,7 @@ void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torr
                                    .complete = status.is_seeding,
                                    .peers_ahead = PeersAhead(status, peers),
                                    .swarm_progress = swarm_progress_,
-                                   .lan_follower = counters_.lan_follower};
+                                   .lan_peers_ahead = a.on_link_peers_ahead};
   const std::string url = WebSeedUrl(a.hex);
   const transfer::OriginAction action = a.origin.Update(seen);
   if (action != transfer::OriginAction::kNone) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 
 #include "core/file_io.h"
 #include "node/control/control_protocol.h"
@@ -192,6 +193,30 @@ TEST_F(ControlCli, SocketComesFromTheNodeConfiguration) {
   EXPECT_NE(r.output.find("missing.json"), std::string::npos) << r.output;
 }
 
+// Copies flotilla-node and flotilla-node-full into `dir` (created 0755), the
+// latter with `full_mode`: what an unprivileged user runs, wherever the build
+// tree is (a clone under /root is out of that user's reach).
+std::string InstallNodeIn(const std::string& dir, std::filesystem::perms full_mode) {
+  namespace fs = std::filesystem;
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms(0755));
+  for (const char* name : {"flotilla-node", "flotilla-node-full"}) {
+    fs::copy_file(BinaryPath(name), dir + "/" + name, fs::copy_options::overwrite_existing);
+  }
+  fs::permissions(dir + "/flotilla-node", fs::perms(0755));
+  fs::permissions(dir + "/flotilla-node-full", full_mode);
+  return dir + "/flotilla-node";
+}
+
+// Runs `command` as user nobody, with /usr/libexec hidden (an installed
+// package's flotilla-node-full would answer instead of the one under test).
+CommandResult AsNobody(const std::string& command) {
+  return RunShell(
+      "unshare --mount sh -c 'mount -t tmpfs none /usr/libexec 2>/dev/null; exec setpriv "
+      "--reuid=65534 --regid=65534 --clear-groups " +
+      command + "' 2>&1");
+}
+
 TEST_F(ControlCli, NoDaemonAndNotRootAreClearErrors) {
   auto r = Node("status --socket " + socket_);
   EXPECT_EQ(r.exit_code, 1);
@@ -199,11 +224,23 @@ TEST_F(ControlCli, NoDaemonAndNotRootAreClearErrors) {
                           ": is flotilla-node running?\n");
   Serve(socket_);
   ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
-  r = RunShell("setpriv --reuid=65534 --regid=65534 --clear-groups " + BinaryPath("flotilla-node") +
-               " status --socket " + socket_ + " 2>&1");
+  const std::string node = InstallNodeIn(dir_ + "/bin", std::filesystem::perms(0755));
+  r = AsNobody(node + " status --socket " + socket_);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.output, "flotilla-node status: permission denied on " + socket_ +
                           ": the control socket is root-only (try sudo)\n");
+}
+
+TEST_F(ControlCli, AFullNodeThisUserMayNotRunIsAClearError) {
+  ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  const std::string node = InstallNodeIn(dir_ + "/bin", std::filesystem::perms(0700));
+  auto r = AsNobody(node + " status --socket " + socket_);
+  EXPECT_EQ(r.exit_code, 127) << r.output;
+  EXPECT_NE(r.output.find("cannot start flotilla-node-full"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("/bin/flotilla-node-full (Permission denied)"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("run flotilla-node as root"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Reinstall"), std::string::npos) << r.output;
 }
 
 }  // namespace

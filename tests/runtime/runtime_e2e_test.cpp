@@ -90,6 +90,32 @@ TEST_F(RuntimeE2eTest, StartErrorsCarryTheContainersOwnReason) {
   }
 }
 
+// In a chroot into a plain directory `/` is not a mount point: no container
+// can be set up there (its mounts could not be kept from the host's), and
+// the error says so and what to do, instead of mount(2)'s EINVAL.
+TEST_F(RuntimeE2eTest, ARootThatIsNotAMountPointIsAClearError) {
+  namespace fs = std::filesystem;
+  const std::string root = dir_ + "/plain-root";  // a directory of the test's tmp, not a mount
+  for (const char* d : {"/bin", "/proc", "/sys", "/dev", "/app"}) fs::create_directories(root + d);
+  // flotilla-node's front end and the monitor are static: they run in any root.
+  fs::copy_file(BinaryPath("flotilla-node"), root + "/bin/flotilla-node");
+  fs::copy_file(FLOTILLA_MONITOR_BINARY, root + "/bin/flotilla-monitor");
+  fs::copy(lower_, root + "/app/lower",
+           fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  ASSERT_TRUE(
+      WriteFileAtomic(root + "/app/spec.json", BaseSpec("plain", {"/probe", "exit", "0"}).dump())
+          .ok());
+  auto r = RunShell("unshare --mount --propagation private sh -c 'mount -t proc proc " + root +
+                    "/proc && mount --rbind /sys " + root + "/sys && mount --rbind /dev " + root +
+                    "/dev && FLOTILLA_MONITOR=/bin/flotilla-monitor chroot " + root +
+                    " /bin/flotilla-node app deploy --spec /app/spec.json --lower /app/lower "
+                    "--release r1 --state-dir /app/state' 2>&1");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("/ is not a mount point"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("mount --bind DIR DIR"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Invalid argument"), std::string::npos) << r.output;
+}
+
 TEST_F(RuntimeE2eTest, DefaultCapabilitiesAndNonRootUser) {
   Json spec = BaseSpec("user", {"/probe", "facts", sentinel_, "stay"});
   spec["user"] = {{"uid", 1000}, {"gid", 1001}, {"additional_gids", {44, 45}}};
