@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/clock.h"
+#include "core/fd.h"
 #include "sim/command.h"
 
 namespace flotilla::sim {
@@ -133,38 +134,36 @@ Result<InterfaceCounters> ParseNetDev(const std::string& text, const std::string
   return NotFound("no interface " + ifname + " in /proc/net/dev");
 }
 
+Status RunInNetns(const std::string& ns, const std::function<void()>& f) {
+  UniqueFd target(::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!target.valid()) return IOErrorFromErrno("open namespace " + ns, errno);
+  UniqueFd own(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!own.valid()) return IOErrorFromErrno("open own namespace", errno);
+  if (::setns(target.get(), CLONE_NEWNET) != 0) return IOErrorFromErrno("enter " + ns, errno);
+  f();
+  if (::setns(own.get(), CLONE_NEWNET) != 0) {
+    return Internal("could not return to the caller's network namespace");
+  }
+  return Status::Ok();
+}
+
 Result<std::string> ReadNetDevOf(const std::string& ns) {
   // /proc/thread-self/net/dev is bound to the network namespace the thread
   // is in when it is opened: step in, open, step back. No process is spawned,
   // so a counter is read in microseconds (rates are measured with it).
-  int target = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-  if (target < 0) return IOErrorFromErrno("open namespace " + ns, errno);
-  int own = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (own < 0) {
-    ::close(target);
-    return IOErrorFromErrno("open own namespace", errno);
-  }
-  int file = -1, err = 0;
-  if (::setns(target, CLONE_NEWNET) == 0) {
-    file = ::open("/proc/thread-self/net/dev", O_RDONLY | O_CLOEXEC);
+  UniqueFd file;
+  int err = 0;
+  RETURN_IF_ERROR(RunInNetns(ns, [&] {
+    file.Reset(::open("/proc/thread-self/net/dev", O_RDONLY | O_CLOEXEC));
     err = errno;
-    if (::setns(own, CLONE_NEWNET) != 0) {
-      ::close(target);
-      ::close(own);
-      if (file >= 0) ::close(file);
-      return Internal("could not return to the caller's network namespace");
-    }
-  } else {
-    err = errno;
-  }
-  ::close(target);
-  ::close(own);
-  if (file < 0) return IOErrorFromErrno("read counters of " + ns, err);
+  }));
+  if (!file.valid()) return IOErrorFromErrno("read counters of " + ns, err);
   std::string text;
   char buf[8192];
   ssize_t n;
-  while ((n = ::read(file, buf, sizeof buf)) > 0 && text.size() < (1 << 20)) text.append(buf, n);
-  ::close(file);
+  while ((n = ::read(file.get(), buf, sizeof buf)) > 0 && text.size() < (1 << 20)) {
+    text.append(buf, n);
+  }
   return text;
 }
 

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,10 @@ struct InterfaceCounters {
 // (from its /proc/net/dev; no process is spawned). Changes the calling
 // thread's network namespace for the moment of an open(), and back.
 Result<InterfaceCounters> ReadInterfaceCounters(const std::string& ns, const std::string& ifname);
+
+// Calls `f` with the calling thread in namespace `ns`, then steps back.
+// Sockets `f` opens stay in `ns` for their life.
+Status RunInNetns(const std::string& ns, const std::function<void()>& f);
 
 // The text of /proc/net/dev in namespace `ns`, and its parser.
 Result<std::string> ReadNetDevOf(const std::string& ns);

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,8 +18,10 @@
 #include "sim/daemon_process.h"
 #include "sim/device_accounting.h"
 #include "sim/lower_bound.h"
+#include "sim/netns.h"
 #include "sim/network_run.h"
 #include "sim/run_containers.h"
+#include "tracker/client/tracker_client.h"
 
 namespace flotilla::sim {
 namespace {
@@ -55,37 +56,19 @@ bool Arrived(const Reported& r, uint64_t version) {
   return r.release == std::to_string(version) && r.state == "running";
 }
 
-// Reads every device's latest report straight from the tracker's database
-// (read-only, WAL: the tracker keeps writing while the harness reads).
-Result<std::map<std::string, Reported>> ReadReports(const std::string& db_path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    std::string error = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return Unavailable("open " + db_path + ": " + error);
-  }
-  sqlite3_busy_timeout(db, 2000);
-  const char* sql =
-      "SELECT d.name, s.release, s.state, s.bytes_from_peers, s.bytes_from_origin "
-      "FROM devices d JOIN device_status s USING (device_id)";
-  sqlite3_stmt* stmt = nullptr;
+// Every device's latest report, as the tracker's operator API tells it. The
+// tracker listens inside the cloud namespace, so the call is made from there
+// (over that namespace's loopback: no link counter sees it).
+Result<std::map<std::string, Reported>> ReadReports(const std::string& cloud_ns,
+                                                    tracker::TrackerClient& client) {
+  Result<tracker::FleetSnapshot> fleet = Internal("not asked");
+  RETURN_IF_ERROR(RunInNetns(cloud_ns, [&] { fleet = client.Fleet(); }));
+  RETURN_IF_ERROR(fleet.status().WithContext("read device reports"));
   std::map<std::string, Reported> out;
-  int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr);
-  while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-    if ((rc = sqlite3_step(stmt)) != SQLITE_ROW) break;
-    auto text = [&](int i) {
-      const unsigned char* t = sqlite3_column_text(stmt, i);
-      return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
-    };
-    out[text(0)] = Reported{text(1), text(2), static_cast<uint64_t>(sqlite3_column_int64(stmt, 3)),
-                            static_cast<uint64_t>(sqlite3_column_int64(stmt, 4))};
-  }
-  std::string error = rc == SQLITE_DONE ? "" : sqlite3_errmsg(db);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  // Before the tracker made its schema, there is simply nothing to read.
-  if (!error.empty() && error.find("no such table") == std::string::npos) {
-    return Internal("read device reports from " + db_path + ": " + error);
+  for (const tracker::DeviceRow& d : fleet->devices) {
+    if (!d.reported) continue;
+    out[d.identity.name] = Reported{d.report.release, d.report.state, d.report.bytes_from_peers,
+                                    d.report.bytes_from_origin};
   }
   return out;
 }
@@ -182,6 +165,7 @@ class Runner {
   std::unique_ptr<NetworkRun> net_;
   std::string repo_, token_file_, spec_file_;
   std::optional<DaemonProcess> tracker_;
+  std::optional<tracker::TrackerClient> tracker_client_;
   std::vector<Device> devices_;
   size_t next_churn_ = 0;
   std::vector<bool> churn_started_;
@@ -233,6 +217,10 @@ Status Runner::StartTracker() {
            TrackerUrl(), "--fleet-token-file", token_file_, "--port-file", port_file},
           net_->dir() + "/tracker.log"));
   tracker_.emplace(std::move(p));
+  tracker_client_.emplace(TrackerUrl(),
+                          http::ClientOptions{.connect_timeout = std::chrono::seconds(2),
+                                              .read_timeout = std::chrono::seconds(5),
+                                              .proxy = ""});
   for (int i = 0; i < 200; ++i) {
     if (fs::exists(port_file)) return Status::Ok();
     if (!tracker_->Running()) break;
@@ -309,7 +297,7 @@ Status Runner::Tick(uint64_t version, double t, bool measured) {
     ASSIGN_OR_RETURN(InterfaceCounters origin, net_->topology().OriginCounters());
     origin_timeline_.emplace_back(t, origin.tx_bytes - origin_base_.tx_bytes);
   }
-  ASSIGN_OR_RETURN(auto reports, ReadReports(repo_ + "/tracker.db"));
+  ASSIGN_OR_RETURN(auto reports, ReadReports(net_->topology().CloudNetns(), *tracker_client_));
   for (Device& d : devices_) {
     if (auto it = reports.find(d.name); it != reports.end()) d.last = it->second;
     if (measured && !d.arrived_s && Arrived(d.last, version)) d.arrived_s = t;

@@ -8,41 +8,33 @@
 #include "core/file_io.h"
 #include "tests/test_util.h"
 #include "tests/tracker/tracker_fixture.h"
+#include "tracker/client/tracker_client.h"
 
 namespace flotilla::testing {
 namespace {
 
-std::string ReportBody(const std::string& state, int done, int total, int peers, int origin,
-                       const std::string& errors) {
-  return R"({"app":"signage","release":"2026-11-28.1","state":")" + state +
-         R"(","progress":{"done":)" + std::to_string(done) + R"(,"total":)" +
-         std::to_string(total) + R"(},"bytes_from_peers":)" + std::to_string(peers) +
-         R"(,"bytes_from_origin":)" + std::to_string(origin) + R"(,"health":"unknown","errors":[)" +
-         errors + "]}";
+tracker::DeviceReport Report(const std::string& state, uint64_t done, uint64_t total,
+                             uint64_t peers, uint64_t origin, std::vector<std::string> errors) {
+  return {"signage", "2026-11-28.1",   state, done, total, peers, origin,
+          "unknown", std::move(errors)};
 }
 
 TEST(TrackerDashboardTest, ChromiumShowsDevicesStatesAndFailures) {
   const std::string dir = MakeTempDir("tracker-dashboard");
   TrackerProcess tracker;
   ASSERT_TRUE(tracker.Start(dir, dir + "/repo")) << tracker.Log();
-  struct Spec {
-    std::string name, state;
-    int done, total, peers, origin;
-    std::string errors;
+  const std::vector<std::pair<std::string, tracker::DeviceReport>> fleet = {
+      {"kiosk-lobby", Report("running", 100, 100, 900000, 100000, {})},
+      {"kiosk-cafe", Report("downloading", 42, 100, 300000, 20000, {})},
+      {"screen-bx", Report("failed", 100, 100, 0, 5000,
+                           {"health check timed out", "<script>alert(1)</script>"})},
   };
-  const std::vector<Spec> fleet = {
-      {"kiosk-lobby", "running", 100, 100, 900000, 100000, ""},
-      {"kiosk-cafe", "downloading", 42, 100, 300000, 20000, ""},
-      {"screen-bx", "failed", 100, 100, 0, 5000,
-       "\"health check timed out\",\"<script>alert(1)</script>\""},
-  };
-  for (const auto& s : fleet) {
-    auto d = EnrolDevice(tracker.port(), s.name, "shop-1");
+  tracker::TrackerClient client(tracker.url());
+  for (const auto& [name, report] : fleet) {
+    auto d = EnrolDevice(tracker.port(), name, "shop-1");
     ASSERT_FALSE(d.device_id.empty());
-    auto r = HttpRequestTo(tracker.port(), "POST", "/api/v1/devices/" + d.device_id + "/report",
-                           {"Authorization: Bearer " + d.credential},
-                           ReportBody(s.state, s.done, s.total, s.peers, s.origin, s.errors));
-    ASSERT_EQ(r.status, 204) << r.raw;
+    Status st = client.Report(d, report);
+    ASSERT_TRUE(st.ok()) << st.ToString();
   }
   EnrolDevice(tracker.port(), "fresh-pi");
 

@@ -12,12 +12,12 @@
 
 #include <algorithm>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
 #include "core/file_io.h"
 #include "tests/test_util.h"
+#include "tracker/client/tracker_client.h"
 
 namespace flotilla::testing {
 
@@ -156,18 +156,8 @@ std::string TrackerProcess::Log() const {
 }
 
 EnrolledDevice EnrolDevice(int port, const std::string& name, const std::string& site) {
-  nlohmann::json body = {{"fleet_token", TrackerProcess::FleetToken()}, {"name", name}};
-  if (!site.empty()) body["site"] = site;
-  auto r = HttpRequestTo(port, "POST", "/api/v1/enroll", {"Content-Type: application/json"},
-                         body.dump());
-  EnrolledDevice d;
-  if (r.status != 200) return d;
-  auto json = nlohmann::json::parse(r.body, nullptr, false);
-  if (json.is_discarded()) return d;
-  d.device_id = json.value("device_id", "");
-  d.credential = json.value("credential", "");
-  d.passkey = json.value("passkey", "");
-  return d;
+  tracker::TrackerClient client("http://127.0.0.1:" + std::to_string(port));
+  return client.Enrol({TrackerProcess::FleetToken(), name, site}).value_or(EnrolledDevice{});
 }
 
 std::string PercentEncodeAll(const std::string& bytes) {

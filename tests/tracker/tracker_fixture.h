@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "tracker/api/enrolment.h"
+
 namespace flotilla::testing {
 
 struct HttpResponse {
@@ -55,12 +57,8 @@ class TrackerProcess {
   std::string log_path_;
 };
 
-struct EnrolledDevice {
-  std::string device_id;
-  std::string credential;
-  std::string passkey;
-};
-// Enrols `name` through the HTTP API; empty device_id on failure.
+using EnrolledDevice = tracker::DeviceCredentials;
+// Enrols `name` with the client library; empty device_id on failure.
 EnrolledDevice EnrolDevice(int port, const std::string& name, const std::string& site = "");
 
 // Percent-encodes every byte.

@@ -9,6 +9,7 @@
 #include "http/http_client.h"
 #include "tests/test_util.h"
 #include "tests/tracker/tracker_fixture.h"
+#include "tracker/client/tracker_client.h"
 
 namespace flotilla::testing {
 namespace {
@@ -40,13 +41,10 @@ TEST(TrackerTlsTest, ServesHttpsWithTheConfiguredCertificate) {
       << "an unknown certificate must not be accepted";
 
   // Enrolment over TLS returns a credential; the announce URL is https.
-  auto enrol = trusting.Fetch(
-      {.method = "POST",
-       .url = url + "/api/v1/enroll",
-       .body = R"({"fleet_token":")" + TrackerProcess::FleetToken() + R"(","name":"tls-pi"})"});
+  tracker::TrackerClient client(url, {.ca_file = dir + "/cert.pem"});
+  auto enrol = client.Enrol({TrackerProcess::FleetToken(), "tls-pi", ""});
   ASSERT_TRUE(enrol.ok()) << enrol.status().ToString();
-  EXPECT_NE(enrol->body.find("\"announce_url\":\"" + url + "/announce/"), std::string::npos)
-      << enrol->body;
+  EXPECT_EQ(enrol->announce_url, url + "/announce/" + enrol->passkey);
 
   // Plain HTTP on the TLS port gets nothing useful and the server carries on.
   EXPECT_EQ(ParseResponse(

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/bytes.h"
+#include "tracker/api/labels.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -113,14 +114,6 @@ Result<AnnounceRequest> ParseAnnounce(const std::map<std::string, std::string>& 
   ASSIGN_OR_RETURN(r.event, ParseEvent(Find(query, "event")));
   RETURN_IF_ERROR(ParseLocality(query, r));
   return r;
-}
-
-bool IsValidLabel(std::string_view label) {
-  if (label.empty() || label.size() > 64) return false;
-  return std::all_of(label.begin(), label.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
 }
 
 }  // namespace flotilla::tracker

@@ -48,7 +48,4 @@ Result<std::map<std::string, std::string>> ParseQuery(std::string_view query);
 // (clients send many optional ones), malformed known keys are refused.
 Result<AnnounceRequest> ParseAnnounce(const std::map<std::string, std::string>& query);
 
-// True for 1-64 characters of [A-Za-z0-9._-]: device names and site labels.
-bool IsValidLabel(std::string_view label);
-
 }  // namespace flotilla::tracker

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "tracker/storage/device_db.h"
+#include "tracker/api/fleet.h"
 
 namespace flotilla::tracker {
 

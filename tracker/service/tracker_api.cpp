@@ -1,16 +1,19 @@
-// TrackerService: enrolment, reports, dashboard and metrics endpoints.
+// TrackerService: enrolment, reports, the fleet, dashboard and metrics endpoints.
 #include <spdlog/spdlog.h>
 
 #include "core/bytes.h"
 #include "core/canonical_json.h"
-#include "tracker/announce/announce_request.h"
+#include "tracker/api/device_report.h"
+#include "tracker/api/enrolment.h"
 #include "tracker/publish/torrent_maker.h"
 #include "tracker/service/dashboard.h"
-#include "tracker/service/device_report_parser.h"
 #include "tracker/service/tracker_service.h"
 
 namespace flotilla::tracker {
 namespace {
+
+// Failures shown by the dashboard and GET /api/v1/fleet: the newest ones.
+constexpr int kFleetFailures = 50;
 
 http::Reply JsonReply(http::status status, const Json& body) {
   return http::Reply::Typed(status, "application/json", body.dump() + "\n");
@@ -18,36 +21,6 @@ http::Reply JsonReply(http::status status, const Json& body) {
 
 http::Reply JsonError(http::status status, const std::string& message) {
   return JsonReply(status, Json{{"error", message}});
-}
-
-struct EnrolRequest {
-  std::string fleet_token;
-  std::string name;
-  std::string site;
-};
-
-Result<EnrolRequest> ParseEnrolRequest(std::string_view body) {
-  ASSIGN_OR_RETURN(Json obj, ParseJsonStrict(body, JsonLimits{.max_bytes = 4096, .max_depth = 2}));
-  if (!obj.is_object()) return InvalidArgument("enrolment request must be a JSON object");
-  EnrolRequest r;
-  for (const auto& [key, value] : obj.items()) {
-    if (!value.is_string()) return InvalidArgument(key + " must be a string");
-    if (key == "fleet_token") {
-      r.fleet_token = value.get<std::string>();
-    } else if (key == "name") {
-      r.name = value.get<std::string>();
-    } else if (key == "site") {
-      r.site = value.get<std::string>();
-    } else {
-      return InvalidArgument("unknown member " + key);
-    }
-  }
-  if (r.fleet_token.empty()) return InvalidArgument("fleet_token is required");
-  if (!IsValidLabel(r.name)) return InvalidArgument("name must be 1-64 of [A-Za-z0-9._-]");
-  if (!r.site.empty() && !IsValidLabel(r.site)) {
-    return InvalidArgument("site must be 1-64 of [A-Za-z0-9._-]");
-  }
-  return r;
 }
 
 // The token after "Bearer ", or empty.
@@ -78,11 +51,8 @@ http::Reply TrackerService::Enroll(const http::Request& request) {
   }
   spdlog::info("enrolled device '{}' as {} (site '{}')", parsed->name, enrolment->device_id,
                parsed->site);
-  return JsonReply(http::status::ok, Json{{"device_id", enrolment->device_id},
-                                          {"credential", enrolment->credential},
-                                          {"passkey", enrolment->passkey},
-                                          {"announce_url", AnnounceUrl(options_.public_url) + "/" +
-                                                               enrolment->passkey}});
+  enrolment->announce_url = AnnounceUrl(options_.public_url) + "/" + enrolment->passkey;
+  return JsonReply(http::status::ok, DeviceCredentialsToJson(*enrolment));
 }
 
 http::Reply TrackerService::Report(std::string_view device_id, const http::Request& request) {
@@ -110,8 +80,19 @@ http::Reply TrackerService::Report(std::string_view device_id, const http::Reque
   return http::Reply::Typed(http::status::no_content, "application/json", "");
 }
 
+http::Reply TrackerService::Fleet() {
+  auto fleet = db_.Snapshot(kFleetFailures);
+  if (!fleet.ok()) {
+    spdlog::error("fleet: {}", fleet.status().ToString());
+    return JsonError(http::status::internal_server_error, "database error");
+  }
+  http::Reply reply = JsonReply(http::status::ok, FleetToJson(*fleet));
+  reply.headers.emplace_back("Cache-Control", "no-store");
+  return reply;
+}
+
 http::Reply TrackerService::Dashboard() {
-  auto fleet = db_.Snapshot(50);
+  auto fleet = db_.Snapshot(kFleetFailures);
   if (!fleet.ok()) {
     spdlog::error("dashboard: {}", fleet.status().ToString());
     return http::Reply::Text(http::status::internal_server_error, "database error");

@@ -157,6 +157,10 @@ http::Reply TrackerService::RouteApiAndPages(const http::Request& request, const
     route = "report";
     return post ? Report(parts[3], request) : MethodNotAllowed("POST");
   }
+  if (api && parts.size() == 3 && parts[2] == "fleet") {
+    route = "fleet";
+    return get ? Fleet() : MethodNotAllowed("GET");
+  }
   if (t.path == "/" || t.path == "/dashboard") {
     route = "dashboard";
     return get ? Dashboard() : MethodNotAllowed("GET");

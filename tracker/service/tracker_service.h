@@ -6,6 +6,7 @@
 //   GET  /announce/<passkey>?...          BitTorrent HTTP tracker (BEP 3/23/52)
 //   POST /api/v1/enroll                   fleet token -> device id, credential, passkey
 //   POST /api/v1/devices/<id>/report      device status (Authorization: Bearer <credential>)
+//   GET  /api/v1/fleet                    devices, their latest reports, releases, failures (JSON)
 //   GET  /  (or /dashboard)               the fleet dashboard (HTML)
 //   GET  /metrics                         Prometheus metrics
 //   GET  /healthz                         "ok"
@@ -66,6 +67,7 @@ class TrackerService {
                        const http::RequestContext& context);
   http::Reply Enroll(const http::Request& request);
   http::Reply Report(std::string_view device_id, const http::Request& request);
+  http::Reply Fleet();
   http::Reply Dashboard();
   http::Reply Metrics();
 

@@ -120,8 +120,8 @@ int64_t DeviceDb::NowSeconds() const {
   return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
 }
 
-Result<Enrolment> DeviceDb::Enroll(std::string_view name, std::string_view site) {
-  Enrolment e;
+Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_view site) {
+  DeviceCredentials e;
   ASSIGN_OR_RETURN(e.device_id, RandomHex(8));
   e.device_id = "dev-" + e.device_id;
   ASSIGN_OR_RETURN(e.credential, RandomHex(32));

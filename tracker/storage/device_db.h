@@ -19,52 +19,11 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "tracker/storage/device_report.h"
+#include "tracker/api/device_report.h"
+#include "tracker/api/enrolment.h"
+#include "tracker/api/fleet.h"
 
 namespace flotilla::tracker {
-
-struct Enrolment {
-  std::string device_id;
-  std::string credential;  // secret: Authorization: Bearer <credential> for reports
-  std::string passkey;     // secret: /announce/<passkey>
-};
-
-struct DeviceIdentity {
-  std::string device_id;
-  std::string name;
-  std::string site;
-};
-
-struct DeviceRow {
-  DeviceIdentity identity;
-  int64_t enrolled_at = 0;  // unix seconds
-  int64_t last_seen = 0;    // unix seconds of the last report, 0 if none
-  bool reported = false;
-  DeviceReport report;  // errors left empty; see FleetSnapshot::failures
-};
-
-struct FailureRow {
-  std::string device_name;
-  std::string app;
-  std::string release;
-  std::string message;
-  int64_t at = 0;
-};
-
-struct ReleaseRow {
-  std::string app;
-  std::string release;
-  int64_t published_at = 0;  // 0: known only from device reports
-  int64_t devices = 0;       // devices reporting this release
-};
-
-struct FleetSnapshot {
-  std::vector<DeviceRow> devices;
-  std::vector<ReleaseRow> releases;
-  std::vector<FailureRow> failures;  // newest first
-  uint64_t bytes_from_peers = 0;     // sum of the devices' latest reports
-  uint64_t bytes_from_origin = 0;
-};
 
 class DeviceDb {
  public:
@@ -74,8 +33,10 @@ class DeviceDb {
   DeviceDb& operator=(const DeviceDb&) = delete;
 
   // Enrols `name` (re-enrolling an existing name keeps its id and replaces
-  // its secrets). REQUIRES: name and site (if not empty) are valid labels.
-  Result<Enrolment> Enroll(std::string_view name, std::string_view site);
+  // its secrets); the secrets are returned once, and only their hashes kept.
+  // announce_url is left empty (the service knows the public URL).
+  // REQUIRES: name and site (if not empty) are valid labels.
+  Result<DeviceCredentials> Enroll(std::string_view name, std::string_view site);
 
   // NotFound-free by design: an unknown secret is PermissionDenied.
   Result<DeviceIdentity> AuthenticateCredential(std::string_view credential) const;

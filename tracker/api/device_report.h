@@ -1,11 +1,15 @@
-// What a device reports about itself (POST /api/v1/devices/<id>/report), as
-// the database stores it. The JSON form (docs/tracker.md) is parsed by
-// tracker/service/device_report_parser.h.
+// What a device reports about itself (POST /api/v1/devices/<id>/report) and
+// its one JSON form (docs/tracker.md), read by the tracker and written by the
+// client library; the database stores it as it is.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "core/canonical_json.h"
+#include "core/status.h"
 
 namespace flotilla::tracker {
 
@@ -30,5 +34,12 @@ inline const std::vector<std::string>& ReportStates() {
       "idle", "downloading", "verifying", "deploying", "running", "failed", "rolled_back"};
   return kStates;
 }
+
+// Parses and validates a report body: strict JSON, every member present with
+// the right type, no unknown members, labels and enums checked, bounded sizes.
+Result<DeviceReport> ParseDeviceReport(std::string_view body);
+// The same for a report inside another document; `path` names it in errors.
+Result<DeviceReport> DeviceReportFromJson(const Json& json, const std::string& path);
+Json DeviceReportToJson(const DeviceReport& report);
 
 }  // namespace flotilla::tracker

@@ -1,0 +1,107 @@
+// The tracker client library against the real tracker: enrolment, reports
+// and the fleet read back, each refusal as the Status the library promises,
+// and the URLs it hands out.
+#include "tracker/client/tracker_client.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "tests/test_util.h"
+#include "tests/tracker/tracker_fixture.h"
+
+namespace flotilla::testing {
+namespace {
+
+using tracker::DeviceReport;
+using tracker::TrackerClient;
+
+class TrackerClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("tracker-client");
+    ASSERT_TRUE(tracker_.Start(dir_, dir_ + "/repo")) << tracker_.Log();
+  }
+  void TearDown() override {
+    tracker_.Stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string dir_;
+  TrackerProcess tracker_;
+};
+
+DeviceReport Downloading(uint64_t done) {
+  return {"web", "r1", "downloading", done, 100, 30, 20, "unknown", {"disk slow"}};
+}
+
+TEST_F(TrackerClientTest, EnrolReportAndReadTheFleetBack) {
+  TrackerClient client(tracker_.url() + "/");
+  EXPECT_EQ(client.Enrol({"wrong-token", "pi-a", ""}).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(client.Enrol({TrackerProcess::FleetToken(), "no spaces", ""}).status().code(),
+            StatusCode::kInvalidArgument);
+  auto a = client.Enrol({TrackerProcess::FleetToken(), "pi-a", "shop-7"});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  auto b = client.Enrol({TrackerProcess::FleetToken(), "pi-b", ""});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(a->announce_url, client.AnnounceUrl(a->passkey));
+
+  ASSERT_TRUE(client.Report(*a, Downloading(40)).ok());
+  // Another device's credential, an unknown one, a report the tracker refuses.
+  tracker::DeviceCredentials impostor = *a;
+  impostor.credential = b->credential;
+  Status st = client.Report(impostor, Downloading(50));
+  EXPECT_EQ(st.code(), StatusCode::kPermissionDenied) << st.ToString();
+  impostor.credential = std::string(64, '1');
+  EXPECT_EQ(client.Report(impostor, Downloading(50)).code(), StatusCode::kPermissionDenied);
+  DeviceReport exploded = Downloading(50);
+  exploded.state = "exploded";
+  st = client.Report(*a, exploded);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  for (const auto& secret : {a->credential, b->credential, a->passkey}) {
+    EXPECT_EQ(st.message().find(secret), std::string::npos);
+  }
+
+  auto fleet = client.Fleet();
+  ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+  ASSERT_EQ(fleet->devices.size(), 2u);
+  std::map<std::string, tracker::DeviceRow> by_name;
+  for (const auto& d : fleet->devices) by_name[d.identity.name] = d;
+  const tracker::DeviceRow& pa = by_name.at("pi-a");
+  EXPECT_EQ(pa.identity.device_id, a->device_id);
+  EXPECT_EQ(pa.identity.site, "shop-7");
+  ASSERT_TRUE(pa.reported);
+  EXPECT_EQ(pa.report.state, "downloading");
+  EXPECT_EQ(pa.report.progress_done, 40u);  // the refused reports changed nothing
+  EXPECT_EQ(pa.report.bytes_from_peers, 30u);
+  EXPECT_FALSE(by_name.at("pi-b").reported);
+  EXPECT_EQ(fleet->bytes_from_peers, 30u);
+  EXPECT_EQ(fleet->bytes_from_origin, 20u);
+  ASSERT_EQ(fleet->failures.size(), 1u);
+  EXPECT_EQ(fleet->failures[0].message, "disk slow");
+  EXPECT_EQ(fleet->failures[0].device_name, "pi-a");
+  // A bound below the answer's size is refused, not truncated.
+  EXPECT_EQ(client.Fleet(64).status().code(), StatusCode::kResourceExhausted);
+}
+
+TEST_F(TrackerClientTest, UrlsNameWhatTheTrackerServes) {
+  TrackerClient client(tracker_.url());
+  const std::string hex(64, 'a');
+  EXPECT_EQ(client.MetadataUrl("timestamp.json"), tracker_.url() + "/metadata/timestamp.json");
+  EXPECT_EQ(client.ArtifactUrl(hex), tracker_.url() + "/artifacts/" + hex);
+  EXPECT_EQ(client.TorrentUrl(hex, "p"),
+            tracker_.url() + "/torrents/" + hex + ".torrent?passkey=p");
+  http::Client http;
+  EXPECT_EQ(http.Fetch({.url = client.MetadataUrl("timestamp.json")}).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(http.Fetch({.url = client.TorrentUrl(hex)}).status().code(), StatusCode::kNotFound);
+  std::filesystem::create_directories(dir_ + "/repo/metadata");
+  std::ofstream(dir_ + "/repo/metadata/timestamp.json") << "{}";
+  EXPECT_EQ(http.Fetch({.url = client.MetadataUrl("timestamp.json")})->body, "{}");
+}
+
+}  // namespace
+}  // namespace flotilla::testing

@@ -1,0 +1,119 @@
+// The tracker API's JSON forms: what the tracker reads, and what the client
+// library writes and reads back.
+#include <gtest/gtest.h>
+
+#include "tracker/api/device_report.h"
+#include "tracker/api/enrolment.h"
+#include "tracker/api/fleet.h"
+
+namespace flotilla::tracker {
+namespace {
+
+const char* kGood =
+    R"({"app":"web","release":"r1","state":"downloading","progress":{"done":5,"total":9},)"
+    R"("bytes_from_peers":7,"bytes_from_origin":2,"health":"unknown","errors":["x"]})";
+
+TEST(DeviceReport, ParsesAWellFormedReport) {
+  auto r = ParseDeviceReport(kGood);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state, "downloading");
+  EXPECT_EQ(r->progress_done, 5u);
+  EXPECT_EQ(r->bytes_from_peers, 7u);
+  EXPECT_EQ(r->errors, std::vector<std::string>{"x"});
+}
+
+TEST(DeviceReport, RefusesMalformedReports) {
+  std::string good = kGood;
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  for (const std::string& bad :
+       {std::string("[]"), std::string("{"), with("\"downloading\"", "\"exploded\""),
+        with("\"unknown\"", "\"meh\""), with("\"done\":5", "\"done\":50"),
+        with("\"bytes_from_peers\":7", "\"bytes_from_peers\":-7"),
+        with("\"bytes_from_peers\":7", "\"bytes_from_peers\":7.5"),
+        with("\"app\":\"web\"", "\"app\":\"../x\""), with("\"errors\":[\"x\"]", "\"errors\":[1]"),
+        with("\"errors\":[\"x\"]", "\"errors\":[\"x\"],\"extra\":1"), with("\"app\":\"web\",", ""),
+        with("\"app\":\"web\"", "\"app\":\"web\",\"app\":\"w\""),
+        with("\"bytes_from_origin\":2", "\"bytes_from_origin\":18446744073709551615")}) {
+    EXPECT_FALSE(ParseDeviceReport(bad).ok()) << bad;
+  }
+  std::string many = "[";
+  for (int i = 0; i < 17; ++i) many += std::string(i ? "," : "") + "\"e\"";
+  EXPECT_FALSE(ParseDeviceReport(with("[\"x\"]", many + "]")).ok());
+  EXPECT_FALSE(ParseDeviceReport(with("[\"x\"]", "[\"" + std::string(1025, 'a') + "\"]")).ok());
+}
+
+TEST(DeviceReport, WrittenFormIsReadBackTheSame) {
+  DeviceReport report = ParseDeviceReport(kGood).value();
+  auto again = ParseDeviceReport(DeviceReportToJson(report).dump());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(DeviceReportToJson(*again), DeviceReportToJson(report));
+  EXPECT_EQ(again->progress_total, 9u);
+  EXPECT_EQ(again->bytes_from_origin, 2u);
+  EXPECT_EQ(again->health, "unknown");
+}
+
+TEST(Enrolment, RequestAndCredentialsRoundTripAndAreChecked) {
+  EnrolRequest request{"token", "kiosk-1", "shop-7"};
+  auto parsed = ParseEnrolRequest(EnrolRequestToJson(request).dump());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->name, "kiosk-1");
+  EXPECT_EQ(parsed->site, "shop-7");
+  EXPECT_EQ(EnrolRequestToJson({"t", "n", ""}).dump(), R"({"fleet_token":"t","name":"n"})");
+  for (const char* bad : {R"({"name":"a"})", R"({"fleet_token":"t","name":"a b"})",
+                          R"({"fleet_token":"t","name":"a","site":"../x"})",
+                          R"({"fleet_token":"t","name":"a","extra":"1"})",
+                          R"({"fleet_token":1,"name":"a"})", R"({"fleet_token":"","name":"a"})"}) {
+    EXPECT_FALSE(ParseEnrolRequest(bad).ok()) << bad;
+  }
+
+  const std::string hex(64, 'a');
+  DeviceCredentials creds{"dev-1", hex, std::string(64, 'b'), "http://t/announce/" + hex};
+  auto back = ParseDeviceCredentials(DeviceCredentialsToJson(creds).dump());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->passkey, creds.passkey);
+  EXPECT_EQ(back->announce_url, creds.announce_url);
+  creds.credential = "short-SECRET";
+  auto refused = ParseDeviceCredentials(DeviceCredentialsToJson(creds).dump());
+  EXPECT_FALSE(refused.ok());
+  // The message names the member, never its value.
+  EXPECT_EQ(refused.status().message().find("SECRET"), std::string::npos);
+}
+
+TEST(Fleet, WrittenFormIsReadBackTheSame) {
+  FleetSnapshot fleet;
+  DeviceRow quiet;
+  quiet.identity = {"dev-1", "kiosk-1", ""};
+  quiet.enrolled_at = 1700000000;
+  DeviceRow busy;
+  busy.identity = {"dev-2", "kiosk-2", "shop-7"};
+  busy.reported = true;
+  busy.last_seen = 1700000100;
+  busy.report = ParseDeviceReport(kGood).value();
+  busy.report.errors.clear();
+  fleet.devices = {quiet, busy};
+  fleet.releases = {{"web", "r1", 1700000050, 1}};
+  fleet.failures = {{"kiosk-2", "web", "r1", "health check failed", 1700000090}};
+  fleet.bytes_from_peers = 7;
+  fleet.bytes_from_origin = 2;
+  const std::string text = FleetToJson(fleet).dump();
+  auto back = ParseFleet(text, 1 << 20);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(FleetToJson(*back).dump(), text);
+  ASSERT_EQ(back->devices.size(), 2u);
+  EXPECT_FALSE(back->devices[0].reported);
+  EXPECT_TRUE(back->devices[1].reported);
+  EXPECT_EQ(back->devices[1].report.state, "downloading");
+  EXPECT_EQ(back->failures[0].device_name, "kiosk-2");
+  EXPECT_FALSE(ParseFleet(text, 64).ok());  // over the bound
+  EXPECT_FALSE(ParseFleet(R"({"devices":[{"device_id":"d"}],"releases":[],"failures":[],)"
+                          R"("bytes_from_peers":0,"bytes_from_origin":0})",
+                          1 << 20)
+                   .ok());
+}
+
+}  // namespace
+}  // namespace flotilla::tracker

@@ -1,0 +1,61 @@
+#include "tracker/api/enrolment.h"
+
+#include "core/json_object_reader.h"
+#include "tracker/api/labels.h"
+
+namespace flotilla::tracker {
+namespace {
+
+bool IsHex64(const std::string& s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+}  // namespace
+
+Result<EnrolRequest> ParseEnrolRequest(std::string_view body) {
+  ASSIGN_OR_RETURN(Json json, ParseJsonStrict(body, JsonLimits{.max_bytes = 4096, .max_depth = 2}));
+  JsonObjectReader r(json, "");
+  EnrolRequest request;
+  r.Require({"fleet_token", "name"});
+  r.String("fleet_token", request.fleet_token);
+  r.String("name", request.name);
+  r.String("site", request.site);
+  r.Check(!request.fleet_token.empty(), "fleet_token", "is required");
+  r.Check(IsValidLabel(request.name), "name", "must be 1-64 of [A-Za-z0-9._-]");
+  r.Check(request.site.empty() || IsValidLabel(request.site), "site",
+          "must be 1-64 of [A-Za-z0-9._-]");
+  RETURN_IF_ERROR(r.Finish());
+  return request;
+}
+
+Json EnrolRequestToJson(const EnrolRequest& request) {
+  Json json = {{"fleet_token", request.fleet_token}, {"name", request.name}};
+  if (!request.site.empty()) json["site"] = request.site;
+  return json;
+}
+
+Result<DeviceCredentials> ParseDeviceCredentials(std::string_view body) {
+  ASSIGN_OR_RETURN(Json json,
+                   ParseJsonStrict(body, JsonLimits{.max_bytes = 16 << 10, .max_depth = 2}));
+  JsonObjectReader r(json, "");
+  DeviceCredentials c;
+  r.Require({"device_id", "credential", "passkey", "announce_url"});
+  r.String("device_id", c.device_id);
+  r.String("credential", c.credential);
+  r.String("passkey", c.passkey);
+  r.String("announce_url", c.announce_url);
+  r.Check(!c.device_id.empty() && c.device_id.size() <= 64, "device_id", "must be 1-64 characters");
+  r.Check(IsHex64(c.credential), "credential", "must be 64 lower-case hex digits");
+  r.Check(IsHex64(c.passkey), "passkey", "must be 64 lower-case hex digits");
+  RETURN_IF_ERROR(r.Finish());
+  return c;
+}
+
+Json DeviceCredentialsToJson(const DeviceCredentials& c) {
+  return Json{{"device_id", c.device_id},
+              {"credential", c.credential},
+              {"passkey", c.passkey},
+              {"announce_url", c.announce_url}};
+}
+
+}  // namespace flotilla::tracker

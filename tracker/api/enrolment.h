@@ -1,0 +1,38 @@
+// Enrolment (POST /api/v1/enroll): a device trades the fleet token for its
+// identity and two secrets. One JSON form each way (docs/tracker.md), read
+// and written here for the tracker, the client library and the node's
+// stored credentials.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/canonical_json.h"
+#include "core/status.h"
+
+namespace flotilla::tracker {
+
+struct EnrolRequest {
+  std::string fleet_token;  // secret
+  std::string name;         // label: the device's name in the fleet
+  std::string site;         // label, or empty
+};
+
+// What enrolment hands a device. The credential and passkey are secrets:
+// never logged, never in a message.
+struct DeviceCredentials {
+  std::string device_id;
+  std::string credential;    // Authorization: Bearer <credential> for reports
+  std::string passkey;       // /announce/<passkey>, personalised torrents
+  std::string announce_url;  // <public_url>/announce/<passkey>
+};
+
+Result<EnrolRequest> ParseEnrolRequest(std::string_view body);
+Json EnrolRequestToJson(const EnrolRequest& request);
+
+// Checks the shape: an id of 1-64 characters, 64 lower-case hex digits for
+// each secret.
+Result<DeviceCredentials> ParseDeviceCredentials(std::string_view body);
+Json DeviceCredentialsToJson(const DeviceCredentials& credentials);
+
+}  // namespace flotilla::tracker

@@ -1,0 +1,58 @@
+#include "tracker/client/tracker_client.h"
+
+namespace flotilla::tracker {
+namespace {
+
+constexpr size_t kMaxEnrolReplyBytes = 16 << 10;
+constexpr size_t kMaxReportReplyBytes = 16 << 10;
+
+}  // namespace
+
+TrackerClient::TrackerClient(std::string base_url, http::ClientOptions options)
+    : base_(std::move(base_url)), http_(std::move(options)) {
+  while (!base_.empty() && base_.back() == '/') base_.pop_back();
+}
+
+Result<DeviceCredentials> TrackerClient::Enrol(const EnrolRequest& request) {
+  ASSIGN_OR_RETURN(http::Response reply, http_.Fetch({.method = "POST",
+                                                      .url = base_ + "/api/v1/enroll",
+                                                      .body = EnrolRequestToJson(request).dump(),
+                                                      .max_body_bytes = kMaxEnrolReplyBytes}));
+  return ParseDeviceCredentials(reply.body).WithContext("enrolment answer");
+}
+
+Status TrackerClient::Report(const DeviceCredentials& device, const DeviceReport& report) {
+  return http_
+      .Fetch({.method = "POST",
+              .url = base_ + "/api/v1/devices/" + device.device_id + "/report",
+              .headers = {{"Authorization", "Bearer " + device.credential}},
+              .body = DeviceReportToJson(report).dump(),
+              .max_body_bytes = kMaxReportReplyBytes})
+      .status();
+}
+
+Result<FleetSnapshot> TrackerClient::Fleet(size_t max_bytes) {
+  ASSIGN_OR_RETURN(http::Response reply,
+                   http_.Fetch({.url = base_ + "/api/v1/fleet", .max_body_bytes = max_bytes}));
+  return ParseFleet(reply.body, max_bytes).WithContext("fleet answer");
+}
+
+std::string TrackerClient::MetadataUrl(std::string_view name) const {
+  return base_ + "/metadata/" + std::string(name);
+}
+
+std::string TrackerClient::ArtifactUrl(std::string_view sha256_hex) const {
+  return base_ + "/artifacts/" + std::string(sha256_hex);
+}
+
+std::string TrackerClient::TorrentUrl(std::string_view sha256_hex, std::string_view passkey) const {
+  std::string url = base_ + "/torrents/" + std::string(sha256_hex) + ".torrent";
+  if (!passkey.empty()) url += "?passkey=" + std::string(passkey);
+  return url;
+}
+
+std::string TrackerClient::AnnounceUrl(std::string_view passkey) const {
+  return base_ + "/announce/" + std::string(passkey);
+}
+
+}  // namespace flotilla::tracker

@@ -1,0 +1,52 @@
+// The tracker client library: how a device, the simulator, an operator tool
+// or a test talks to flotilla-tracker over HTTP (endpoints and formats:
+// docs/tracker.md). Requests and replies are the typed structs of
+// tracker/api/, whose JSON is built and read there only.
+//
+// Errors are http::Client's (401/403 PermissionDenied, 404 NotFound, other
+// 4xx InvalidArgument, 5xx and unreachable Unavailable, timeouts
+// DeadlineExceeded), with the tracker's reason in the message; secrets never
+// appear in a message.
+//
+// Thread-safety: one thread at a time (the client keeps its connection open
+// between calls).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "http/http_client.h"
+#include "tracker/api/device_report.h"
+#include "tracker/api/enrolment.h"
+#include "tracker/api/fleet.h"
+
+namespace flotilla::tracker {
+
+class TrackerClient {
+ public:
+  // `base_url`: the tracker's URL, http(s)://host:port (a trailing '/' is fine).
+  explicit TrackerClient(std::string base_url, http::ClientOptions options = {});
+
+  // POST /api/v1/enroll: the fleet token for the device's credentials.
+  Result<DeviceCredentials> Enrol(const EnrolRequest& request);
+  // POST /api/v1/devices/ID/report, authorised by the device's credential.
+  Status Report(const DeviceCredentials& device, const DeviceReport& report);
+  // GET /api/v1/fleet: devices with their latest reports, releases, recent
+  // failures. `max_bytes` bounds the answer.
+  Result<FleetSnapshot> Fleet(size_t max_bytes = 64 << 20);
+
+  // Where the tracker serves each thing.
+  std::string MetadataUrl(std::string_view name) const;
+  std::string ArtifactUrl(std::string_view sha256_hex) const;
+  // With a passkey: the copy whose announce URL carries it.
+  std::string TorrentUrl(std::string_view sha256_hex, std::string_view passkey = {}) const;
+  std::string AnnounceUrl(std::string_view passkey) const;
+  const std::string& base_url() const { return base_; }
+
+ private:
+  std::string base_;
+  http::Client http_;
+};
+
+}  // namespace flotilla::tracker
