@@ -2,7 +2,6 @@
 
 #include "tracker/announce/announce_request.h"
 #include "tracker/announce/announce_response.h"
-#include "tracker/announce/bencode.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -24,11 +23,6 @@ const std::string kPeer = "-FL0001-abcdefghijkl";
 std::string Query(const std::string& extra = "") {
   return "info_hash=" + Escape(kHash) + "&peer_id=" + Escape(kPeer) +
          "&port=6881&uploaded=1&downloaded=2&left=3&compact=1" + extra;
-}
-
-TEST(Bencode, EncodesSortedDictionaries) {
-  BencodeValue v(BencodeDict{{"b", int64_t{-3}}, {"a", BencodeList{"xy", int64_t{0}}}});
-  EXPECT_EQ(v.Encode(), "d1:al2:xyi0ee1:bi-3ee");
 }
 
 TEST(ParseQuery, DecodesAndRefusesRepeatsAndBadEscapes) {
@@ -84,6 +78,18 @@ TEST(AnnounceResponse, CompactPeersAreSixBytesEach) {
   EXPECT_EQ(text, "d8:completei1e10:incompletei2e8:intervali900e12:min intervali30e5:peers6:" + v4 +
                       "6:peers618:" + v6 + "e");
   EXPECT_EQ(EncodeAnnounceFailure("no"), "d14:failure reason2:noe");
+}
+
+// BEP 3: every dictionary, nested ones included, has its keys in sorted order.
+TEST(AnnounceResponse, NonCompactPeersAreSortedDictionaries) {
+  AnnounceResult result;
+  result.complete = 0;
+  result.incomplete = -3;
+  result.peers.push_back({IpAddress::Parse("10.1.2.3").value(), 6881, kPeer});
+  EXPECT_EQ(EncodeAnnounceResponse(result, false, AnnounceTiming{900, 30}),
+            "d8:completei0e10:incompletei-3e8:intervali900e12:min intervali30e5:peersl"
+            "d2:ip8:10.1.2.37:peer id20:" +
+                kPeer + "4:porti6881eeee");
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 
 #include "core/bytes.h"
 #include "core/digest.h"
-#include "tracker/storage/sqlite_statement.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -58,33 +57,15 @@ Result<std::string> RandomHex(size_t bytes) {
 }
 
 Result<std::unique_ptr<DeviceDb>> DeviceDb::Open(const std::string& path, const Clock& clock) {
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-  std::unique_ptr<DeviceDb> db(new DeviceDb(raw, clock));
-  if (rc != SQLITE_OK) return SqliteError(raw, "open " + path);
-  RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
-  RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=NORMAL"));
-  RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys=ON"));
-  sqlite3_busy_timeout(raw, 5000);
+  ASSIGN_OR_RETURN(auto sqlite, SqliteDb::Open(path));
+  std::unique_ptr<DeviceDb> db(new DeviceDb(std::move(sqlite), clock));
   RETURN_IF_ERROR(db->Migrate().WithContext("open " + path));
   RETURN_IF_ERROR(db->LoadSecrets());
   return db;
 }
 
-DeviceDb::~DeviceDb() { sqlite3_close(db_); }
-
-Status DeviceDb::Exec(const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    Status st(StatusCode::kIOError, std::string("sqlite: ") + (error ? error : "unknown error"));
-    sqlite3_free(error);
-    return st;
-  }
-  return Status::Ok();
-}
-
 Status DeviceDb::Migrate() {
-  ASSIGN_OR_RETURN(auto stmt, SqliteStatement::Prepare(db_, "PRAGMA user_version"));
+  auto stmt = db_->Prepare("PRAGMA user_version");
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   const int64_t version = row ? stmt.Int(0) : 0;
   if (version == kSchemaVersion) return Status::Ok();
@@ -92,19 +73,15 @@ Status DeviceDb::Migrate() {
     return FailedPrecondition("database schema version " + std::to_string(version) +
                               " is not one this tracker knows");
   }
-  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  if (Status st = Exec(kSchema); !st.ok()) {
-    Exec("ROLLBACK").IgnoreError();
-    return st;
-  }
-  return Exec("COMMIT");
+  ASSIGN_OR_RETURN(SqliteTransaction transaction, SqliteTransaction::Begin(*db_));
+  RETURN_IF_ERROR(db_->Exec(kSchema));
+  return transaction.Commit();
 }
 
 Status DeviceDb::LoadSecrets() {
-  ASSIGN_OR_RETURN(auto stmt,
-                   SqliteStatement::Prepare(db_,
-                                            "SELECT device_id, name, site, credential_sha256, "
-                                            "passkey_sha256 FROM devices"));
+  auto stmt = db_->Prepare(
+      "SELECT device_id, name, site, credential_sha256, "
+      "passkey_sha256 FROM devices");
   by_credential_hash_.clear();
   by_passkey_hash_.clear();
   while (true) {
@@ -126,15 +103,14 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
   e.device_id = "dev-" + e.device_id;
   ASSIGN_OR_RETURN(e.credential, RandomHex(32));
   ASSIGN_OR_RETURN(e.passkey, RandomHex(32));
-  ASSIGN_OR_RETURN(auto stmt, SqliteStatement::Prepare(
-                                  db_,
-                                  "INSERT INTO devices(device_id, name, site, credential_sha256, "
-                                  "passkey_sha256, enrolled_at) VALUES(?, ?, ?, ?, ?, ?) "
-                                  "ON CONFLICT(name) DO UPDATE SET site = excluded.site, "
-                                  "credential_sha256 = excluded.credential_sha256, "
-                                  "passkey_sha256 = excluded.passkey_sha256, "
-                                  "enrolled_at = excluded.enrolled_at "
-                                  "RETURNING device_id"));
+  auto stmt = db_->Prepare(
+      "INSERT INTO devices(device_id, name, site, credential_sha256, "
+      "passkey_sha256, enrolled_at) VALUES(?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT(name) DO UPDATE SET site = excluded.site, "
+      "credential_sha256 = excluded.credential_sha256, "
+      "passkey_sha256 = excluded.passkey_sha256, "
+      "enrolled_at = excluded.enrolled_at "
+      "RETURNING device_id");
   stmt.Bind(e.device_id).Bind(name).Bind(site).Bind(HashSecret(e.credential));
   stmt.Bind(HashSecret(e.passkey)).Bind(NowSeconds());
   ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -158,10 +134,9 @@ Result<DeviceIdentity> DeviceDb::AuthenticatePasskey(std::string_view passkey) c
 }
 
 Status DeviceDb::RecordRelease(std::string_view app, std::string_view release) {
-  ASSIGN_OR_RETURN(auto stmt, SqliteStatement::Prepare(
-                                  db_,
-                                  "INSERT OR IGNORE INTO releases(app, release, published_at) "
-                                  "VALUES(?, ?, ?)"));
+  auto stmt = db_->Prepare(
+      "INSERT OR IGNORE INTO releases(app, release, published_at) "
+      "VALUES(?, ?, ?)");
   return stmt.Bind(app).Bind(release).Bind(NowSeconds()).Run();
 }
 

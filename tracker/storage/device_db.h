@@ -8,8 +8,6 @@
 // Not thread-safe: the server calls it from its one network thread.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -18,6 +16,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/sqlite.h"
 #include "core/status.h"
 #include "tracker/api/device_report.h"
 #include "tracker/api/enrolment.h"
@@ -28,7 +27,6 @@ namespace flotilla::tracker {
 class DeviceDb {
  public:
   static Result<std::unique_ptr<DeviceDb>> Open(const std::string& path, const Clock& clock);
-  ~DeviceDb();
   DeviceDb(const DeviceDb&) = delete;
   DeviceDb& operator=(const DeviceDb&) = delete;
 
@@ -53,13 +51,12 @@ class DeviceDb {
   Result<std::map<std::string, int64_t>> DevicesPerState() const;
 
  private:
-  DeviceDb(sqlite3* db, const Clock& clock) : db_(db), clock_(clock) {}
+  DeviceDb(std::unique_ptr<SqliteDb> db, const Clock& clock) : db_(std::move(db)), clock_(clock) {}
   Status Migrate();
   Status LoadSecrets();
-  Status Exec(const char* sql);
   int64_t NowSeconds() const;
 
-  sqlite3* db_;
+  std::unique_ptr<SqliteDb> db_;
   const Clock& clock_;
   std::map<std::string, DeviceIdentity> by_credential_hash_;
   std::map<std::string, DeviceIdentity> by_passkey_hash_;

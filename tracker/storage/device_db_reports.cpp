@@ -1,6 +1,5 @@
 // DeviceDb: writing reports and reading the fleet for the dashboard and metrics.
 #include "tracker/storage/device_db.h"
-#include "tracker/storage/sqlite_statement.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -8,13 +7,12 @@ namespace {
 // Failures kept in the database; older ones are deleted as new ones arrive.
 constexpr int64_t kMaxStoredFailures = 1000;
 
-Status UpsertStatus(sqlite3* db, const std::string& device_id, const DeviceReport& r, int64_t now) {
-  ASSIGN_OR_RETURN(auto stmt,
-                   SqliteStatement::Prepare(
-                       db,
-                       "INSERT OR REPLACE INTO device_status(device_id, app, release, state, "
-                       "progress_done, progress_total, bytes_from_peers, bytes_from_origin, "
-                       "health, reported_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+Status UpsertStatus(SqliteDb& db, const std::string& device_id, const DeviceReport& r,
+                    int64_t now) {
+  auto stmt = db.Prepare(
+      "INSERT OR REPLACE INTO device_status(device_id, app, release, state, "
+      "progress_done, progress_total, bytes_from_peers, bytes_from_origin, "
+      "health, reported_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   stmt.Bind(device_id).Bind(r.app).Bind(r.release).Bind(r.state);
   stmt.Bind(static_cast<int64_t>(r.progress_done)).Bind(static_cast<int64_t>(r.progress_total));
   stmt.Bind(static_cast<int64_t>(r.bytes_from_peers));
@@ -22,32 +20,28 @@ Status UpsertStatus(sqlite3* db, const std::string& device_id, const DeviceRepor
   return stmt.Run();
 }
 
-Status AppendFailures(sqlite3* db, const std::string& device_id, const DeviceReport& r, int64_t now,
-                      int64_t keep) {
+Status AppendFailures(SqliteDb& db, const std::string& device_id, const DeviceReport& r,
+                      int64_t now, int64_t keep) {
   for (const auto& message : r.errors) {
-    ASSIGN_OR_RETURN(auto stmt, SqliteStatement::Prepare(
-                                    db,
-                                    "INSERT INTO failures(device_id, app, release, message, "
-                                    "at) VALUES(?, ?, ?, ?, ?)"));
+    auto stmt = db.Prepare(
+        "INSERT INTO failures(device_id, app, release, message, "
+        "at) VALUES(?, ?, ?, ?, ?)");
     RETURN_IF_ERROR(stmt.Bind(device_id).Bind(r.app).Bind(r.release).Bind(message).Bind(now).Run());
   }
   if (r.errors.empty()) return Status::Ok();
-  ASSIGN_OR_RETURN(auto trim, SqliteStatement::Prepare(db,
-                                                       "DELETE FROM failures WHERE id <= "
-                                                       "(SELECT MAX(id) FROM failures) - ?"));
+  auto trim = db.Prepare(
+      "DELETE FROM failures WHERE id <= "
+      "(SELECT MAX(id) FROM failures) - ?");
   return trim.Bind(keep).Run();
 }
 
-Result<std::vector<DeviceRow>> ReadDevices(sqlite3* db) {
-  ASSIGN_OR_RETURN(
-      auto stmt,
-      SqliteStatement::Prepare(
-          db,
-          "SELECT d.device_id, d.name, d.site, d.enrolled_at, s.device_id IS NOT NULL, "
-          "s.app, s.release, s.state, s.progress_done, s.progress_total, s.bytes_from_peers, "
-          "s.bytes_from_origin, s.health, COALESCE(s.reported_at, 0) "
-          "FROM devices d LEFT JOIN device_status s ON s.device_id = d.device_id "
-          "ORDER BY d.name"));
+Result<std::vector<DeviceRow>> ReadDevices(SqliteDb& db) {
+  auto stmt = db.Prepare(
+      "SELECT d.device_id, d.name, d.site, d.enrolled_at, s.device_id IS NOT NULL, "
+      "s.app, s.release, s.state, s.progress_done, s.progress_total, s.bytes_from_peers, "
+      "s.bytes_from_origin, s.health, COALESCE(s.reported_at, 0) "
+      "FROM devices d LEFT JOIN device_status s ON s.device_id = d.device_id "
+      "ORDER BY d.name");
   std::vector<DeviceRow> rows;
   while (true) {
     ASSIGN_OR_RETURN(bool more, stmt.Step());
@@ -69,18 +63,15 @@ Result<std::vector<DeviceRow>> ReadDevices(sqlite3* db) {
   }
 }
 
-Result<std::vector<ReleaseRow>> ReadReleases(sqlite3* db) {
-  ASSIGN_OR_RETURN(
-      auto stmt,
-      SqliteStatement::Prepare(
-          db,
-          "WITH known(app, release, published_at) AS ("
-          "  SELECT app, release, published_at FROM releases"
-          "  UNION ALL SELECT app, release, 0 FROM device_status WHERE app != '' AND release != ''"
-          ") SELECT k.app, k.release, MAX(k.published_at), "
-          "  (SELECT COUNT(*) FROM device_status s WHERE s.app = k.app AND s.release = k.release) "
-          "FROM known k GROUP BY k.app, k.release ORDER BY k.app, MAX(k.published_at) DESC, "
-          "k.release DESC"));
+Result<std::vector<ReleaseRow>> ReadReleases(SqliteDb& db) {
+  auto stmt = db.Prepare(
+      "WITH known(app, release, published_at) AS ("
+      "  SELECT app, release, published_at FROM releases"
+      "  UNION ALL SELECT app, release, 0 FROM device_status WHERE app != '' AND release != ''"
+      ") SELECT k.app, k.release, MAX(k.published_at), "
+      "  (SELECT COUNT(*) FROM device_status s WHERE s.app = k.app AND s.release = k.release) "
+      "FROM known k GROUP BY k.app, k.release ORDER BY k.app, MAX(k.published_at) DESC, "
+      "k.release DESC");
   std::vector<ReleaseRow> rows;
   while (true) {
     ASSIGN_OR_RETURN(bool more, stmt.Step());
@@ -89,12 +80,10 @@ Result<std::vector<ReleaseRow>> ReadReleases(sqlite3* db) {
   }
 }
 
-Result<std::vector<FailureRow>> ReadFailures(sqlite3* db, int limit) {
-  ASSIGN_OR_RETURN(auto stmt,
-                   SqliteStatement::Prepare(
-                       db,
-                       "SELECT d.name, f.app, f.release, f.message, f.at FROM failures f "
-                       "JOIN devices d ON d.device_id = f.device_id ORDER BY f.id DESC LIMIT ?"));
+Result<std::vector<FailureRow>> ReadFailures(SqliteDb& db, int limit) {
+  auto stmt = db.Prepare(
+      "SELECT d.name, f.app, f.release, f.message, f.at FROM failures f "
+      "JOIN devices d ON d.device_id = f.device_id ORDER BY f.id DESC LIMIT ?");
   stmt.Bind(int64_t{limit});
   std::vector<FailureRow> rows;
   while (true) {
@@ -107,22 +96,19 @@ Result<std::vector<FailureRow>> ReadFailures(sqlite3* db, int limit) {
 }  // namespace
 
 Status DeviceDb::RecordReport(const std::string& device_id, const DeviceReport& report) {
-  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  ASSIGN_OR_RETURN(SqliteTransaction transaction, SqliteTransaction::Begin(*db_));
   const int64_t now = NowSeconds();
-  Status st = UpsertStatus(db_, device_id, report, now);
-  if (st.ok()) st = AppendFailures(db_, device_id, report, now, kMaxStoredFailures);
-  if (!st.ok()) {
-    Exec("ROLLBACK").IgnoreError();
-    return st.WithContext("record report");
-  }
-  return Exec("COMMIT");
+  RETURN_IF_ERROR(UpsertStatus(*db_, device_id, report, now).WithContext("record report"));
+  RETURN_IF_ERROR(AppendFailures(*db_, device_id, report, now, kMaxStoredFailures)
+                      .WithContext("record report"));
+  return transaction.Commit();
 }
 
 Result<FleetSnapshot> DeviceDb::Snapshot(int max_failures) const {
   FleetSnapshot snap;
-  ASSIGN_OR_RETURN(snap.devices, ReadDevices(db_));
-  ASSIGN_OR_RETURN(snap.releases, ReadReleases(db_));
-  ASSIGN_OR_RETURN(snap.failures, ReadFailures(db_, max_failures));
+  ASSIGN_OR_RETURN(snap.devices, ReadDevices(*db_));
+  ASSIGN_OR_RETURN(snap.releases, ReadReleases(*db_));
+  ASSIGN_OR_RETURN(snap.failures, ReadFailures(*db_, max_failures));
   for (const auto& d : snap.devices) {
     snap.bytes_from_peers += d.report.bytes_from_peers;
     snap.bytes_from_origin += d.report.bytes_from_origin;
@@ -131,11 +117,10 @@ Result<FleetSnapshot> DeviceDb::Snapshot(int max_failures) const {
 }
 
 Result<std::map<std::string, int64_t>> DeviceDb::DevicesPerState() const {
-  ASSIGN_OR_RETURN(auto stmt,
-                   SqliteStatement::Prepare(db_,
-                                            "SELECT COALESCE(s.state, 'enrolled'), COUNT(*) "
-                                            "FROM devices d LEFT JOIN device_status s "
-                                            "ON s.device_id = d.device_id GROUP BY 1"));
+  auto stmt = db_->Prepare(
+      "SELECT COALESCE(s.state, 'enrolled'), COUNT(*) "
+      "FROM devices d LEFT JOIN device_status s "
+      "ON s.device_id = d.device_id GROUP BY 1");
   std::map<std::string, int64_t> counts;
   while (true) {
     ASSIGN_OR_RETURN(bool more, stmt.Step());
