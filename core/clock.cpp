@@ -128,4 +128,17 @@ void ThreadExecutor::Loop() {
   }
 }
 
+void TimerSlot::Schedule(Duration delay, Task task) {
+  Cancel();
+  id_ = executor_.PostAfter(delay, [this, task = std::move(task)] {
+    id_.reset();
+    task();
+  });
+}
+
+void TimerSlot::Cancel() {
+  if (id_) executor_.Cancel(*id_);
+  id_.reset();
+}
+
 }  // namespace flotilla

@@ -7,13 +7,18 @@
 // in microseconds, deterministically.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
+#include <utility>
 
 namespace flotilla {
 
@@ -121,5 +126,74 @@ class ThreadExecutor final : public Executor {
   bool stopping_ = false;
   std::thread worker_;
 };
+
+// At most one pending task on an executor: Schedule replaces the pending
+// one, as a daemon's "refresh again in N s" does. Cancelled on destruction.
+// Thread-safety: none; use it on the executor's own context.
+class TimerSlot {
+ public:
+  explicit TimerSlot(Executor& executor) : executor_(executor) {}
+  ~TimerSlot() { Cancel(); }
+  TimerSlot(const TimerSlot&) = delete;
+  TimerSlot& operator=(const TimerSlot&) = delete;
+
+  // Runs `task` once after `delay`, instead of the pending task if any.
+  void Schedule(Duration delay, Task task);
+  void Cancel();
+  bool pending() const { return id_.has_value(); }
+
+ private:
+  Executor& executor_;
+  std::optional<TimerId> id_;
+};
+
+// Blocking work off an event loop, as libtorrent's disk thread does it: the
+// loop hands a job to a worker and gets the result back as a task of its
+// own, so it keeps serving while the job runs.
+//
+// A Worker is one lane of such work over a `worker` executor: a
+// ThreadExecutor of its own in production (several Workers may share one
+// lane; its jobs then run one at a time in the order given); in tests a
+// ManualExecutor, possibly the loop's own, so that a test decides when a job
+// runs. Workers on different threads run their jobs at the same time.
+//
+// Thread-safety: Run() and Close() are called on the loop; `job` runs on the
+// worker's thread and touches only what it was given (captured values, and
+// objects documented as used from that lane alone); `done` runs on the loop.
+class Worker {
+ public:
+  Worker(Executor& worker, Executor& loop) : worker_(worker), loop_(loop) {}
+  ~Worker() { Close(); }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Runs job() on the worker, then done(result) on the loop. The result must
+  // be copyable (it travels in a Task).
+  template <typename Job, typename Done>
+  void Run(Job job, Done done) {
+    worker_.Post(
+        [open = open_, &loop = loop_, job = std::move(job), done = std::move(done)]() mutable {
+          if (!open->load()) return;
+          auto result = job();
+          loop.Post([open, done = std::move(done), result = std::move(result)]() mutable {
+            if (open->load()) done(std::move(result));
+          });
+        });
+  }
+
+  // From now on no job starts and no `done` runs. A job already running
+  // finishes: whoever owns the worker's thread waits for it (joins) before
+  // destroying what jobs use.
+  void Close() { open_->store(false); }
+
+ private:
+  Executor& worker_;
+  Executor& loop_;
+  std::shared_ptr<std::atomic<bool>> open_ = std::make_shared<std::atomic<bool>>(true);
+};
+
+// Worker lanes by name: a ThreadExecutor each in production (made on first
+// use), one ManualExecutor for all in tests. Work on one lane is serialized.
+using LaneOf = std::function<Executor&(const std::string& lane)>;
 
 }  // namespace flotilla

@@ -8,8 +8,18 @@
 #include "core/digest.h"
 #include "core/version.h"
 #include "node/commands.h"
+#include "node/control/control_commands.h"
+#include "node/daemon/node_config.h"
 
 namespace flotilla::node {
+namespace {
+
+Result<std::string> ControlSocketOf(const std::string& config_path) {
+  ASSIGN_OR_RETURN(NodeConfig config, LoadNodeConfig(config_path));
+  return config.control_socket;
+}
+
+}  // namespace
 
 int RunCli(int argc, char** argv) {
   CLI::App app{
@@ -27,7 +37,7 @@ int RunCli(int argc, char** argv) {
   // Each action returns -1 when none of its group's subcommands was chosen.
   std::vector<CommandAction> groups = {RegisterTufCommands(app), RegisterStoreCommands(app),
                                        RegisterAppCommands(app), RegisterRunCommand(app),
-                                       RegisterControlCommands(app)};
+                                       RegisterControlCommands(app, ControlSocketOf)};
 
   try {
     app.parse(argc, argv);

@@ -19,8 +19,5 @@ CommandAction RegisterStoreCommands(CLI::App& app);
 CommandAction RegisterAppCommands(CLI::App& app);
 // `flotilla-node run --config FILE`: the daemon (docs/node.md).
 CommandAction RegisterRunCommand(CLI::App& app);
-// `flotilla-node status|apps|logs|update|rollback`: the control API's clients
-// (node/control/, docs/node.md "Control API").
-CommandAction RegisterControlCommands(CLI::App& app);
 
 }  // namespace flotilla::node

@@ -7,13 +7,23 @@
 // directory, and runs each app's current release in a container held by a
 // per-container monitor process, so apps outlive the node.
 //
-// Thread-safety: one Runtime per state directory and process; calls are not
-// concurrent. Several processes may open the same state directory only for
-// read-only calls (List, Logs) while one of them changes it.
+// Thread-safety: one Runtime per state directory and process. Calls for
+// different apps may run at the same time on different threads (the node
+// deploys two apps at once while one's health check takes minutes); calls
+// that change one app (Deploy, Rollback, Stop, PruneReleases, and a
+// supervision pass over it) hold that app's lock (StateDir::LockApp, a flock
+// per app: one holder across threads and processes): Deploy, Rollback, Stop
+// and PruneReleases wait for it, Reconcile skips an app whose lock another
+// holds and looks again at its next pass. Read-only calls (Inspect, List,
+// Logs) may run at any time, beside any other call: the state files are
+// replaced atomically. What the Runtime keeps in memory (the health
+// rechecks) is guarded by a mutex. Several processes may open the same state
+// directory only for read-only calls while one of them changes it.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -158,6 +168,8 @@ class Runtime {
   // One probe of an exec or http check: OK when healthy, else why not.
   Status ProbeHealth(const appspec::HealthSpec& health, const std::string& dir);
   Status StopStrays(const AppRecord& record);
+  struct HealthRecheck;
+  HealthRecheck& RecheckOf(const std::string& app);
   std::string CgroupName(const std::string& app, const std::string& release) const {
     return app + "_" + release;
   }
@@ -176,6 +188,7 @@ class Runtime {
     MonoTime due{};
     uint32_t failures = 0;
   };
+  std::mutex rechecks_mu_;  // guards the map, not its entries (see RecheckOf)
   std::map<std::string, HealthRecheck> rechecks_;
 };
 

@@ -130,7 +130,7 @@ Result<Duration> Runtime::RecheckHealth(const std::string& app, const std::strin
   const appspec::HealthSpec& h = spec.health;
   if (h.type == appspec::HealthType::kRunning || h.recheck_interval_ms == 0) return kIdlePass;
   const Duration interval = milliseconds(h.recheck_interval_ms);
-  HealthRecheck& recheck = rechecks_[app];
+  HealthRecheck& recheck = RecheckOf(app);
   if (recheck.init_pid != running.init_pid ||
       recheck.init_start_ticks != running.init_start_ticks) {
     recheck = {running.init_pid, running.init_start_ticks, clock_.MonotonicNow() + interval, 0};
@@ -147,9 +147,18 @@ Result<Duration> Runtime::RecheckHealth(const std::string& app, const std::strin
   }
   std::string reason = "unhealthy: " + std::to_string(recheck.failures) +
                        " failed health checks in a row, the last: " + healthy.message();
-  rechecks_.erase(app);
+  {
+    std::lock_guard lock(rechecks_mu_);
+    rechecks_.erase(app);
+  }
   RETURN_IF_ERROR(StopUnhealthy(app, release, reason));
   return Duration::zero();
+}
+
+// The map is shared by every app; an entry only by the holder of its app's lock.
+Runtime::HealthRecheck& Runtime::RecheckOf(const std::string& app) {
+  std::lock_guard lock(rechecks_mu_);
+  return rechecks_[app];
 }
 
 Status Runtime::StopUnhealthy(const std::string& app, const std::string& release,

@@ -29,11 +29,20 @@ void ConnectionPool::Poll() {
   const MonoTime now = clock_.MonotonicNow();
   AcceptPending(now);
   for (auto it = connections_.begin(); it != connections_.end();) {
-    bool keep = now < it->deadline;
-    if (keep && !it->responding) keep = ReadRequest(*it);
-    if (keep && it->responding) keep = WriteResponse(*it);
-    it = keep ? std::next(it) : connections_.erase(it);
+    it = Serve(*it, now) ? std::next(it) : connections_.erase(it);
   }
+}
+
+bool ConnectionPool::Serve(Connection& c, MonoTime now) {
+  if (!c.answer && !c.responding && (now >= c.deadline || !ReadRequest(c))) return false;
+  if (c.answer) {
+    if (!c.answer->has_value()) return true;  // still being answered
+    c.response = std::move(**c.answer);
+    c.answer.reset();
+    c.responding = true;
+    c.deadline = now + limits_.deadline;
+  }
+  return !c.responding || (now < c.deadline && WriteResponse(c));
 }
 
 void ConnectionPool::AcceptPending(MonoTime now) {
@@ -73,13 +82,16 @@ bool ConnectionPool::ReadRequest(Connection& c) {
   }
   if (c.received.size() > limits_.max_request_bytes) {
     c.response = protocol_.too_large_response;
+    c.responding = true;
   } else if (protocol_.complete(c.received, peer_closed)) {
-    c.response = protocol_.respond(c.received);
+    c.answer = std::make_shared<std::optional<std::string>>();
+    protocol_.answer(c.received, [slot = std::weak_ptr(c.answer)](std::string response) {
+      if (auto answer = slot.lock()) *answer = std::move(response);
+    });
   } else {
     return !peer_closed;  // a request cut short is dropped unanswered
   }
   c.received.clear();
-  c.responding = true;
   return true;
 }
 

@@ -2,12 +2,14 @@
 // socket without ever waiting: the machinery under ControlServer and
 // MetricsServer (control_server.h).
 //
-// Poll() accepts what is pending, reads what has arrived, answers complete
-// requests and writes what the socket takes, then returns. Every socket is
-// non-blocking; a request is bounded (`max_request_bytes`), so is the number
-// of open connections, and a connection that has not finished within
-// `deadline` of its accept (a silent client, or one that stops reading its
-// response) is closed, so no client can stall the caller's event loop.
+// Poll() accepts what is pending, reads what has arrived, hands complete
+// requests to the protocol and writes what the socket takes, then returns.
+// Every socket is non-blocking; a request is bounded (`max_request_bytes`),
+// so is the number of open connections, and a client has `deadline` from its
+// accept to send its request and again from the answer to read it (a silent
+// client, or one that stops reading, is closed), so no client can stall the
+// caller's event loop. The time the protocol takes to answer (a rollback
+// waits for a health check) does not count against the client.
 //
 // Thread-safety: none; call everything from one thread (the daemon's loop).
 #pragma once
@@ -15,6 +17,8 @@
 #include <cstddef>
 #include <functional>
 #include <list>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,8 +38,11 @@ struct ConnectionProtocol {
   // Whether `received` holds a whole request. `peer_closed`: the client shut
   // down its sending side, so no more bytes will come.
   std::function<bool(std::string_view received, bool peer_closed)> complete;
-  // The response to a whole request; the connection closes once it is sent.
-  std::function<std::string(std::string_view request)> respond;
+  // Takes a whole request and calls `respond` with the response, at once or
+  // later (on the thread that polls); the connection closes once it is sent.
+  // A response for a connection that is gone by then is dropped.
+  using Respond = std::function<void(std::string response)>;
+  std::function<void(std::string_view request, Respond respond)> answer;
   // Sent instead when a request exceeds max_request_bytes.
   std::string too_large_response;
   // Optional: checked right after accept; a non-empty string is sent as the
@@ -61,11 +68,14 @@ class ConnectionPool {
     UniqueFd fd;
     MonoTime deadline;
     std::string received;
+    std::shared_ptr<std::optional<std::string>> answer;  // set while the protocol answers
     std::string response;
     size_t sent = 0;
     bool responding = false;
   };
   void AcceptPending(MonoTime now);
+  // Moves `c` on as far as it goes now; false when it is finished with.
+  bool Serve(Connection& c, MonoTime now);
   // Reads what has arrived and prepares the response once the request is
   // whole; false when the connection is finished with.
   bool ReadRequest(Connection& c);

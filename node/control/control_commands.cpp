@@ -1,5 +1,7 @@
 // `flotilla-node status|apps|logs|update|rollback`: clients of the daemon's
 // control API (docs/node.md, "Control API"). Exit codes: 0 ok, 1 error, 2 usage.
+#include "node/control/control_commands.h"
+
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -7,11 +9,9 @@
 #include <cstdio>
 #include <thread>
 
-#include "node/commands.h"
 #include "node/control/control_protocol.h"
 #include "node/control/control_server.h"
 #include "node/control/status_format.h"
-#include "node/daemon/node_config.h"
 
 namespace flotilla::node {
 namespace {
@@ -25,6 +25,7 @@ constexpr int kExitUsage = 2;
 struct Target {
   std::string config = "/etc/flotilla/node.json";
   std::string socket;
+  SocketOfConfig socket_of_config;
 };
 
 struct ControlFlags {
@@ -47,14 +48,13 @@ void AddTargetOptions(CLI::App* command, Target& target) {
 
 Result<std::string> SocketPath(const Target& target) {
   if (!target.socket.empty()) return target.socket;
-  auto config = LoadNodeConfig(target.config);
-  if (!config.ok()) {
-    return Status(config.status().code(),
-                  "cannot find the control socket: " + config.status().message() +
+  auto socket = target.socket_of_config(target.config);
+  if (!socket.ok()) {
+    return Status(socket.status().code(),
+                  "cannot find the control socket: " + socket.status().message() +
                       " (pass --config FILE or --socket PATH)");
   }
-  return config->control_socket.empty() ? DataLayout(config->data_dir).control_socket()
-                                        : config->control_socket;
+  return socket;
 }
 
 Result<Json> Ask(const Target& target, const Json& request, Duration timeout) {
@@ -196,8 +196,9 @@ CLI::App* AddCommand(CLI::App& app, const char* name, const char* help, const ch
 
 }  // namespace
 
-CommandAction RegisterControlCommands(CLI::App& app) {
+std::function<int()> RegisterControlCommands(CLI::App& app, SocketOfConfig socket_of_config) {
   auto f = std::make_shared<ControlFlags>();
+  f->target.socket_of_config = std::move(socket_of_config);
   auto* status = AddCommand(
       app, "status", "Show the node: apps, releases, state, errors; live progress while fetching",
       "In a terminal, a running transfer is shown as a progress bar redrawn every second\n"

@@ -82,7 +82,8 @@ Status RefuseUnknownKeys(const Json& request, const std::set<std::string>& allow
   return Status::Ok();
 }
 
-Result<Json> Dispatch(NodeControl& control, const Json& request) {
+// Answers `request` through `answer`, at once or once the daemon replies.
+Status Dispatch(NodeControl& control, const Json& request, const ControlAnswer& answer) {
   auto op_it = request.find("op");
   if (op_it == request.end() || !op_it->is_string()) {
     return InvalidArgument("request needs \"op\": status, logs, update or rollback");
@@ -90,25 +91,33 @@ Result<Json> Dispatch(NodeControl& control, const Json& request) {
   const std::string op = op_it->get<std::string>();
   if (op == "status") {
     RETURN_IF_ERROR(RefuseUnknownKeys(request, {"op"}));
-    return ViewToJson(control.View());
+    answer(Respond(ViewToJson(control.View())));
+    return Status::Ok();
   }
   if (op == "update") {
     RETURN_IF_ERROR(RefuseUnknownKeys(request, {"op"}));
     control.UpdateNow();
-    return Message("refreshing metadata now; a newer release starts downloading at once");
+    answer(Respond(Message("refreshing metadata now; a newer release starts downloading at once")));
+    return Status::Ok();
   }
   if (op == "rollback") {
     RETURN_IF_ERROR(RefuseUnknownKeys(request, {"op", "app"}));
     ASSIGN_OR_RETURN(std::string app, AppOf(request));
-    ASSIGN_OR_RETURN(std::string message, control.Rollback(app));
-    return Message(std::move(message));
+    control.Rollback(app, [answer](Result<std::string> message) {
+      answer(message.ok() ? Respond(Message(std::move(*message)))
+                          : ErrorResponse(message.status()));
+    });
+    return Status::Ok();
   }
   if (op == "logs") {
     RETURN_IF_ERROR(RefuseUnknownKeys(request, {"op", "app", "max_bytes"}));
     ASSIGN_OR_RETURN(std::string app, AppOf(request));
     ASSIGN_OR_RETURN(size_t max_bytes, MaxBytesOf(request));
-    ASSIGN_OR_RETURN(std::string logs, control.Logs(app, max_bytes));
-    return Json{{"app", app}, {"logs", std::move(logs)}};
+    control.Logs(app, max_bytes, [answer, app](Result<std::string> logs) {
+      answer(logs.ok() ? Respond(Json{{"app", app}, {"logs", std::move(*logs)}})
+                       : ErrorResponse(logs.status()));
+    });
+    return Status::Ok();
   }
   return InvalidArgument("unknown op '" + op + "' (status, logs, update or rollback)");
 }
@@ -192,17 +201,19 @@ Status StatusFromErrorResponse(const Json& response) {
   return Status(code, std::move(message));
 }
 
-std::string AnswerControlRequest(NodeControl& control, std::string_view request) {
+void AnswerControlRequest(NodeControl& control, std::string_view request,
+                          const ControlAnswer& answer) {
   auto parsed = ParseJsonStrict(request, {.max_bytes = kMaxControlRequestBytes, .max_depth = 8});
-  if (!parsed.ok())
-    return ErrorResponse(InvalidArgument("bad request: " + parsed.status().message()));
-  if (!parsed->is_object()) return ErrorResponse(InvalidArgument("bad request: not a JSON object"));
+  if (!parsed.ok()) {
+    return answer(ErrorResponse(InvalidArgument("bad request: " + parsed.status().message())));
+  }
+  if (!parsed->is_object())
+    return answer(ErrorResponse(InvalidArgument("bad request: not a JSON object")));
   try {
-    auto response = Dispatch(control, *parsed);
-    if (!response.ok()) return ErrorResponse(response.status());
-    return Respond(*response);
+    Status dispatched = Dispatch(control, *parsed, answer);
+    if (!dispatched.ok()) answer(ErrorResponse(dispatched));
   } catch (const std::exception& e) {  // the daemon must outlive any bug behind one request
-    return ErrorResponse(Internal(std::string("request failed: ") + e.what()));
+    answer(ErrorResponse(Internal(std::string("request failed: ") + e.what())));
   }
 }
 

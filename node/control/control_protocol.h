@@ -12,12 +12,13 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
 #include "core/canonical_json.h"
 #include "core/status.h"
-#include "node/daemon/node_control.h"
+#include "node/control/node_control.h"
 
 namespace flotilla::node {
 
@@ -32,9 +33,14 @@ Json ViewToJson(const NodeView& view);
 // of the wrong type is InvalidArgument.
 Result<NodeView> ViewFromJson(const Json& json);
 
-// Runs one request against `control` and returns the response's bytes
-// (always one JSON object, newline-terminated).
-std::string AnswerControlRequest(NodeControl& control, std::string_view request);
+// Receives the response's bytes (always one JSON object, newline-terminated).
+using ControlAnswer = std::function<void(std::string response)>;
+
+// Runs one request against `control`; `answer` gets the response, at once
+// (status, update, any error in the request) or once the daemon replies
+// (rollback, logs). Called on the loop thread.
+void AnswerControlRequest(NodeControl& control, std::string_view request,
+                          const ControlAnswer& answer);
 
 // {"error": message, "code": StatusCodeName} and back.
 std::string ErrorResponse(const Status& status);

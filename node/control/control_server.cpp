@@ -83,9 +83,9 @@ class UnixControlServer final : public ControlServer {
         pool_(std::move(listener),
               ConnectionProtocol{
                   .complete = RequestComplete,
-                  .respond =
-                      [&control](std::string_view request) {
-                        return AnswerControlRequest(control, request);
+                  .answer =
+                      [&control](std::string_view request, ConnectionProtocol::Respond respond) {
+                        AnswerControlRequest(control, request, respond);
                       },
                   .too_large_response = ErrorResponse(ResourceExhausted(
                       "request larger than " + std::to_string(kMaxControlRequestBytes) + " bytes")),

@@ -19,7 +19,7 @@
 #include "core/canonical_json.h"
 #include "core/clock.h"
 #include "core/status.h"
-#include "node/daemon/node_control.h"
+#include "node/control/node_control.h"
 
 namespace flotilla::node {
 

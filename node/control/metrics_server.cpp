@@ -8,8 +8,8 @@
 
 #include "node/control/connection_pool.h"
 #include "node/control/control_server.h"
+#include "node/control/host_port.h"
 #include "node/control/metrics_text.h"
-#include "node/daemon/node_config.h"
 
 namespace flotilla::node {
 namespace {
@@ -110,8 +110,10 @@ class HttpMetricsServer final : public MetricsServer {
         pool_(std::move(listener),
               ConnectionProtocol{
                   .complete = HeadComplete,
-                  .respond =
-                      [&control](std::string_view request) { return AnswerHttp(control, request); },
+                  .answer =
+                      [&control](std::string_view request, ConnectionProtocol::Respond respond) {
+                        respond(AnswerHttp(control, request));
+                      },
                   .too_large_response =
                       TextResponse("431 Request Header Fields Too Large", "request too large\n")},
               ConnectionLimits{.max_request_bytes = kMaxHttpRequestBytes},

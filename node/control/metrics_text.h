@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "node/daemon/node_control.h"
+#include "node/control/node_control.h"
 
 namespace flotilla::node {
 

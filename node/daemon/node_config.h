@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "node/control/host_port.h"
 
 namespace flotilla::node {
 
@@ -76,9 +77,6 @@ Result<NodeConfig> LoadNodeConfig(const std::string& path);
 // Whether `hours` (none: always) allows transfers at wall time `now` (UTC).
 bool TransfersAllowedAt(const std::optional<AllowedHours>& hours,
                         std::chrono::system_clock::time_point now);
-
-// Splits "host:port" / "[v6]:port"; the port must be 0..65535.
-Status SplitHostPort(std::string_view text, std::string& host, uint16_t& port);
 
 // Paths inside the data directory (docs/node.md, "Data directory").
 struct DataLayout {

@@ -36,10 +36,10 @@
 #include "layerstore/update_planner.h"
 #include "metadata/release.h"
 #include "node/artifact_fetcher.h"
+#include "node/control/node_control.h"
 #include "node/daemon/enrolment.h"
 #include "node/daemon/lan_exchange.h"
 #include "node/daemon/node_config.h"
-#include "node/daemon/node_control.h"
 #include "node/daemon/node_state.h"
 #include "runtime/runtime.h"
 
@@ -64,8 +64,8 @@ class NodeDaemon : public NodeControl {
   // NodeControl (node_view.cpp): the control API and metrics.
   NodeView View() override;
   void UpdateNow() override;
-  Result<std::string> Rollback(const std::string& app) override;
-  Result<std::string> Logs(const std::string& app, size_t max_bytes) override;
+  void Rollback(const std::string& app, ControlReply reply) override;
+  void Logs(const std::string& app, size_t max_bytes, ControlReply reply) override;
   // The metrics endpoint's port (0: off).
   uint16_t metrics_port() const;
 
@@ -96,6 +96,7 @@ class NodeDaemon : public NodeControl {
   void LanTask();
   void BeaconTask();
   void SuperviseTask();
+  Result<std::string> RollbackNow(const std::string& app);
   // Updates the per-app transfer rates shown by View().
   void SampleRates();
 

@@ -1,5 +1,5 @@
 // What the daemon shows through the control API and the metrics endpoint
-// (node_control.h), and the operator's commands.
+// (node/control/node_control.h), and the operator's commands.
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
@@ -72,7 +72,9 @@ void NodeDaemon::UpdateNow() {
   Schedule(kRefreshTask, Duration::zero());
 }
 
-Result<std::string> NodeDaemon::Rollback(const std::string& app) {
+void NodeDaemon::Rollback(const std::string& app, ControlReply reply) { reply(RollbackNow(app)); }
+
+Result<std::string> NodeDaemon::RollbackNow(const std::string& app) {
   if (!state_.apps.count(app)) return NotFound("no app '" + app + "' is followed here");
   if (!runtime_) return FailedPrecondition("deploy is off in this node's configuration");
   AppState& a = state_.apps[app];
@@ -98,12 +100,12 @@ Result<std::string> NodeDaemon::Rollback(const std::string& app) {
          std::to_string(from) + ")";
 }
 
-Result<std::string> NodeDaemon::Logs(const std::string& app, size_t max_bytes) {
-  if (!state_.apps.count(app)) return NotFound("no app '" + app + "' is followed here");
-  if (!runtime_) return FailedPrecondition("deploy is off in this node's configuration");
-  ASSIGN_OR_RETURN(std::string logs, runtime_->Logs(app));
-  if (logs.size() > max_bytes) logs.erase(0, logs.size() - max_bytes);
-  return logs;
+void NodeDaemon::Logs(const std::string& app, size_t max_bytes, ControlReply reply) {
+  if (!state_.apps.count(app)) return reply(NotFound("no app '" + app + "' is followed here"));
+  if (!runtime_) return reply(FailedPrecondition("deploy is off in this node's configuration"));
+  auto logs = runtime_->Logs(app);
+  if (logs.ok() && logs->size() > max_bytes) logs->erase(0, logs->size() - max_bytes);
+  reply(std::move(logs));
 }
 
 uint16_t NodeDaemon::metrics_port() const { return metrics_ ? metrics_->port() : 0; }

@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
+#include <thread>
 
 #include "core/file_io.h"
 #include "node/control/control_protocol.h"
@@ -54,6 +56,15 @@ std::string ReadUntilClosed(int fd, std::chrono::milliseconds timeout, bool* clo
     out.append(buffer, static_cast<size_t>(n));
   }
   return out;
+}
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
 }
 
 // The raw response to `request` bytes, parsed.
@@ -157,6 +168,40 @@ TEST_F(ControlServerTest, StatusUpdateRollbackAndLogsRoundTrip) {
   auto logs = ControlRequest(path_, {{"op", "logs"}, {"app", "sensor"}, {"max_bytes", 10}}, 5s);
   ASSERT_TRUE(logs.ok()) << logs.status().ToString();
   EXPECT_EQ((*logs)["logs"], "last line\n");
+}
+
+// A rollback answers once its health-gated switch is done: the daemon replies
+// later, the client's 5 s deadline does not run meanwhile, other clients are
+// served, and a reply for a client that gave up is dropped harmlessly.
+TEST_F(ControlServerTest, ALateReplyOutlivesTheClientDeadlineWhileOthersAreServed) {
+  auto server = Listen();
+  ASSERT_TRUE(server);
+  control_.hold_rollbacks = true;
+  PollLoop loop({[&] { server->Poll(); }, [&] { control_.ReleaseHeldRollbacks(); }});
+
+  // A client that gives up after 1 s: its reply comes after it left.
+  auto gave_up = ControlRequest(path_, {{"op", "rollback"}, {"app", "signage"}}, 1s);
+  EXPECT_EQ(gave_up.status().code(), StatusCode::kDeadlineExceeded) << gave_up.status().ToString();
+  control_.release_rollbacks = true;
+  ASSERT_TRUE(WaitUntil([&] { return !control_.release_rollbacks; }, 5s));
+
+  Result<Json> rollback = Unavailable("not answered");
+  std::thread client([&] {
+    rollback = ControlRequest(path_, {{"op", "rollback"}, {"app", "signage"}}, 30s);
+  });
+  ASSERT_TRUE(WaitUntil([&] { return control_.held.load() == 2; }, 5s));
+  const auto held_since = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - held_since < 6s) {
+    const auto asked = std::chrono::steady_clock::now();
+    auto status = ControlRequest(path_, {{"op", "status"}}, 5s);
+    ASSERT_TRUE(status.ok()) << status.status().ToString();
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 1s);
+    std::this_thread::sleep_for(200ms);
+  }
+  control_.release_rollbacks = true;
+  client.join();
+  ASSERT_TRUE(rollback.ok()) << rollback.status().ToString();
+  EXPECT_EQ((*rollback)["message"], "signage: release 1 runs (rolled back from 2)");
 }
 
 TEST_F(ControlServerTest, DaemonErrorsBecomeStatusesWithTheDaemonsText) {

@@ -22,14 +22,30 @@ bool ScriptedControl::Known(const std::string& app) {
   return false;
 }
 
-Result<std::string> ScriptedControl::Rollback(const std::string& app) {
-  if (!Known(app)) return NotFound("no app '" + app + "' is followed here");
-  return app + ": release 1 runs (rolled back from 2)";
+void ScriptedControl::Rollback(const std::string& app, node::ControlReply reply) {
+  if (!Known(app)) return reply(NotFound("no app '" + app + "' is followed here"));
+  if (hold_rollbacks) {
+    std::lock_guard lock(mu_);
+    held_rollbacks_.emplace_back(app, std::move(reply));
+    ++held;
+    return;
+  }
+  reply(app + ": release 1 runs (rolled back from 2)");
 }
 
-Result<std::string> ScriptedControl::Logs(const std::string& app, size_t max_bytes) {
-  if (!Known(app)) return NotFound("no app '" + app + "' is followed here");
-  return logs.size() > max_bytes ? logs.substr(logs.size() - max_bytes) : logs;
+void ScriptedControl::ReleaseHeldRollbacks() {
+  if (!release_rollbacks.exchange(false)) return;
+  std::vector<std::pair<std::string, node::ControlReply>> held_now;
+  {
+    std::lock_guard lock(mu_);
+    held_now.swap(held_rollbacks_);
+  }
+  for (auto& [app, reply] : held_now) reply(app + ": release 1 runs (rolled back from 2)");
+}
+
+void ScriptedControl::Logs(const std::string& app, size_t max_bytes, node::ControlReply reply) {
+  if (!Known(app)) return reply(NotFound("no app '" + app + "' is followed here"));
+  reply(logs.size() > max_bytes ? logs.substr(logs.size() - max_bytes) : logs);
 }
 
 node::NodeView SampleView() {

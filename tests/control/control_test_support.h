@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "node/daemon/node_control.h"
+#include "node/control/node_control.h"
 
 namespace flotilla::testing {
 
@@ -19,17 +19,26 @@ class ScriptedControl final : public node::NodeControl {
  public:
   node::NodeView View() override;
   void UpdateNow() override { ++updates; }
-  Result<std::string> Rollback(const std::string& app) override;
-  Result<std::string> Logs(const std::string& app, size_t max_bytes) override;
+  // Replies at once, unless `hold_rollbacks`: then the reply waits in
+  // `held_rollbacks` until the test calls it (on the polling thread's side
+  // of the lock: ReleaseRollbacks).
+  void Rollback(const std::string& app, node::ControlReply reply) override;
+  void Logs(const std::string& app, size_t max_bytes, node::ControlReply reply) override;
+  // Replies to every held rollback; called from the polling thread by the loop.
+  void ReleaseHeldRollbacks();
 
   void SetView(node::NodeView view);
   std::atomic<int> updates{0};
   std::string logs;  // of every known app; set before the servers are polled
+  std::atomic<bool> hold_rollbacks{false};
+  std::atomic<bool> release_rollbacks{false};  // the next poll replies to the held ones
+  std::atomic<int> held{0};
 
  private:
   bool Known(const std::string& app);
   std::mutex mu_;
   node::NodeView view_;
+  std::vector<std::pair<std::string, node::ControlReply>> held_rollbacks_;
 };
 
 // A view with two apps, one of them downloading.

@@ -1,14 +1,17 @@
 // What the daemon shows and accepts through its local control API (the Unix
 // socket of `flotilla-node status|apps|logs|update|rollback`) and its
-// Prometheus metrics. NodeDaemon implements it; node/control/ serves it.
+// Prometheus metrics. The daemon (node/daemon) implements it; the servers
+// here serve it.
 //
-// Every method runs on the daemon's event loop thread (the control and
+// Every method is called on the daemon's event loop thread (the control and
 // metrics servers are polled from that loop), so an implementation needs no
-// lock. Methods never block for long: Rollback runs the runtime's
-// health-gated switch, which takes up to the app's healthy deadline.
+// lock, and no method may block the loop: View and UpdateNow answer at once;
+// Rollback (a health-gated switch, up to the app's healthy deadline) and
+// Logs (a read from the app's monitor) answer later through a ControlReply.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,16 +59,20 @@ struct NodeView {
   uint64_t store_bytes = 0;  // layers and artifacts the node keeps
 };
 
+// The answer to a request that may take long. Called exactly once, on the
+// loop thread, possibly before the method it was given to returns.
+using ControlReply = std::function<void(Result<std::string>)>;
+
 class NodeControl {
  public:
   virtual ~NodeControl() = default;
   virtual NodeView View() = 0;
   // Refreshes metadata now (and so starts any newer release at once).
   virtual void UpdateNow() = 0;
-  // Switches `app` back to its previous release; a message saying what runs.
-  virtual Result<std::string> Rollback(const std::string& app) = 0;
-  // The last `max_bytes` of the log of `app`'s current release.
-  virtual Result<std::string> Logs(const std::string& app, size_t max_bytes) = 0;
+  // Switches `app` back to its previous release; replies a message saying what runs.
+  virtual void Rollback(const std::string& app, ControlReply reply) = 0;
+  // Replies the last `max_bytes` of the log of `app`'s current release.
+  virtual void Logs(const std::string& app, size_t max_bytes, ControlReply reply) = 0;
 };
 
 }  // namespace flotilla::node
