@@ -112,6 +112,8 @@ struct DeltaApplyOptions {
   // how the store unpacks it.
   std::string temp_dir;
   UnpackOptions unpack;
+  // ApplyDeltaToStore: the store's progress while it unpacks the rebuilt tar.
+  ProgressFn progress;
 };
 
 // Rebuilds the target layer tar from `delta` and the bases in `store` into

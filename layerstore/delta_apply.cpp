@@ -456,7 +456,8 @@ Result<LayerInfo> ApplyDeltaToStore(LayerStore& store, ByteSource& delta,
                    ApplyDeltaToFile(store, delta, tar_path, options, expected_target));
   auto layer = [&]() -> Result<LayerInfo> {
     ASSIGN_OR_RETURN(auto tar, OpenFileSource(tar_path));
-    return store.UnpackLayer(*tar, header.target, header.target_length, options.unpack);
+    return store.UnpackLayer(*tar, header.target, header.target_length, options.unpack,
+                             options.progress);
   }();
   ::unlink(tar_path.c_str());
   return layer;

@@ -210,6 +210,7 @@ Result<LayerInfo> LayerStore::UnpackLayer(ByteSource& tar, const Digest& diff_id
   limits.expected_length = length;
   limits.expected_diff_id = diff_id;
   limits.allow_devices = options.allow_devices;
+  if (progress) progress(Progress{Phase::kUnpacking, 1, 1, 0, {}});
   ASSIGN_OR_RETURN(auto staged, Stage(tar, limits, progress, 1, 1));
   if (progress) progress(Progress{Phase::kPromoting, 1, 1, 0, {}});
   RETURN_IF_ERROR(Promote({staged.get()}));

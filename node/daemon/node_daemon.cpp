@@ -263,8 +263,10 @@ void NodeDaemon::BeaconTask() {
 }
 
 void NodeDaemon::SaveState() {
+  spdlog::debug("writing state.json");
   Status st = SaveNodeState(layout_.state(), state_);
-  if (!st.ok()) spdlog::error("{}", st.ToString());
+  if (!st.ok()) return spdlog::error("{}", st.ToString());
+  spdlog::debug("state.json written");
 }
 
 }  // namespace flotilla::node

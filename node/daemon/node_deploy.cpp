@@ -167,6 +167,7 @@ uint64_t NodeDaemon::StoreBytes() {
 
 void NodeDaemon::CollectGarbage() {
   if (!runtime_) return;
+  spdlog::debug("collecting garbage");
   std::set<Digest> keep_layers, keep_artifacts, dropped_artifacts;
   for (const auto& app : config_.apps) {
     AppState& a = state_.apps[app];

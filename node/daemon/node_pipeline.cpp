@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <set>
 
 #include "core/file_io.h"
@@ -293,6 +294,8 @@ void NodeDaemon::FinishRelease(const std::string& app) {
   const metadata::Release& release = releases_.at(app);
   a.phase = AppPhase::kVerifying;
   SaveState();
+  spdlog::info("app {}: release {}: every artifact complete; rebuilding its layers", app,
+               release.version);
   size_t failed_layer = 0;
   Status st = Rebuild(app, failed_layer);
   if (!st.ok() && IsDiskFull(st)) return FailRelease(app, st, false);
@@ -346,9 +349,21 @@ Status NodeDaemon::RebuildStep(const layerstore::PlannerArtifact& step,
   if (held && held->state == layerstore::LayerState::kReady) return Status::Ok();
   ASSIGN_OR_RETURN(std::string path, fetcher_->CompletedPath(step.id));
   ASSIGN_OR_RETURN(auto file, layerstore::OpenFileSource(path));
-  if (step.kind == layerstore::PlannerArtifactKind::kDelta) {
+  const bool delta = step.kind == layerstore::PlannerArtifactKind::kDelta;
+  const std::string layer_name = step.layer.Hex().substr(0, 12);
+  spdlog::debug("layer {}: rebuilding from the {} artifact {}", layer_name,
+                delta ? "delta" : "full", step.id.Hex().substr(0, 12));
+  // One log line per store phase (unpacking, promoting, indexing, done).
+  auto progress = [&layer_name, last = std::optional<layerstore::Phase>()](
+                      const layerstore::Progress& p) mutable {
+    if (last == p.phase) return;
+    last = p.phase;
+    spdlog::debug("layer {}: {}", layer_name, layerstore::PhaseName(p.phase));
+  };
+  if (delta) {
     layerstore::DeltaApplyOptions options;
     options.temp_dir = layout_.root + "/tmp";
+    options.progress = progress;
     RETURN_IF_ERROR(CreateDirectories(options.temp_dir, 0700));
     auto info = layerstore::ApplyDeltaToStore(*store_, *file, options, &step.layer);
     return info.status().WithContext("delta " + step.id.ToString());
@@ -356,7 +371,7 @@ Status NodeDaemon::RebuildStep(const layerstore::PlannerArtifact& step,
   const uint64_t length = LayerLength(release, step.layer);
   if (length == 0) return Corruption("layer " + step.layer.ToString() + " is not in the release");
   ASSIGN_OR_RETURN(auto tar, layerstore::DecompressingByteSource::Open(*file, length));
-  auto info = store_->UnpackLayer(*tar, step.layer, length, layerstore::UnpackOptions{});
+  auto info = store_->UnpackLayer(*tar, step.layer, length, layerstore::UnpackOptions{}, progress);
   return info.status().WithContext("layer " + step.layer.ToString());
 }
 

@@ -174,6 +174,7 @@ void TorrentFetcher::Impl::OnResumeData(const lt::save_resume_data_alert& alert)
       ResumePath(a->hex), ByteSpan(reinterpret_cast<const uint8_t*>(buffer.data()), buffer.size()),
       0600);
   if (!written.ok()) a->progress.error = written.WithContext("save resume data").message();
+  if (written.ok()) spdlog::debug("resume data of {} written", a->hex.substr(0, 12));
   if (a->readd == TransferArtifact::Readd::kSavingResume) {
     a->readd = TransferArtifact::Readd::kRemoving;
     session_->remove_torrent(a->handle);
@@ -340,6 +341,7 @@ void TorrentFetcher::Impl::MaybeSaveResume(TransferArtifact& a) {
   a.resume_dirty = false;
   a.resume_pending = true;
   a.last_resume_save = now;
+  spdlog::debug("saving resume data of {}", a.hex.substr(0, 12));
   a.handle.save_resume_data(lt::torrent_handle::flush_disk_cache);
 }
 
