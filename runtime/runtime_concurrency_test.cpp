@@ -13,6 +13,7 @@
 #include <future>
 #include <thread>
 
+#include "appspec/app_spec.h"
 #include "runtime/runtime.h"
 
 namespace flotilla::runtime {
@@ -50,7 +51,7 @@ class RuntimeConcurrencyTest : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
   // Healthy at once, or (gated) only once the test creates <dir>/gate/open.
-  AppSpec Spec(const std::string& name, bool gated) {
+  appspec::AppSpec Spec(const std::string& name, bool gated) {
     Json spec = {{"name", name},
                  {"command", {"/bin/sh", "-c", "exec /bin/busybox sleep 1000"}},
                  {"restart", {{"policy", "no"}}},
@@ -63,7 +64,7 @@ class RuntimeConcurrencyTest : public ::testing::Test {
                         {"interval_ms", 100u}};
       spec["switch"] = {{"healthy_deadline_ms", 60000u}};
     }
-    auto parsed = ParseAppSpec(spec);
+    auto parsed = appspec::ParseAppSpec(spec);
     EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
     return *parsed;
   }
