@@ -87,9 +87,9 @@ int Plot(const RunOptions& o) {
   for (const std::string& path : o.reports) {
     auto text = ReadFileBounded(path, 64 << 20);
     if (!text.ok()) return Fail("plot", text.status());
-    Json doc = Json::parse(text->begin(), text->end(), nullptr, false);
-    if (doc.is_discarded()) return Fail("plot", InvalidArgument(path + " is not JSON"));
-    auto report = RunReportFromJson(doc);
+    auto doc = ParseJsonStrict(AsStringView(*text), JsonLimits{64 << 20, 16});
+    if (!doc.ok()) return Fail("plot", doc.status().WithContext(path));
+    auto report = RunReportFromJson(*doc);
     if (!report.ok()) return Fail("plot", report.status());
     reports.push_back(std::move(*report));
   }
