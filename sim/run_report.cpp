@@ -29,7 +29,7 @@ Json DeviceToJson(const DeviceResult& d) {
          {"site", d.site},
          {"completed", d.completed},
          {"state", d.state},
-         {"traffic", DeviceTrafficToJson(d.traffic)},
+         {"traffic", d.traffic},
          {"reported",
           {{"from_peers", d.reported_from_peers}, {"from_origin", d.reported_from_origin}}},
          {"errors", d.errors}};
