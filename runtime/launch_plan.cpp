@@ -92,14 +92,6 @@ std::string ExitRecord::Describe() const {
   return unhealthy.empty() ? what : unhealthy + "; stopped: " + what;
 }
 
-Json RunningRecordToJson(const RunningRecord& r) {
-  return {{"monitor_pid", r.monitor_pid},
-          {"monitor_start_ticks", r.monitor_start_ticks},
-          {"init_pid", r.init_pid},
-          {"init_start_ticks", r.init_start_ticks},
-          {"started_unix_ms", r.started_unix_ms}};
-}
-
 Result<RunningRecord> LoadRunningRecord(const std::string& dir) {
   auto read = [](JsonObjectReader& r, RunningRecord& rec) {
     r.Require(
@@ -111,14 +103,6 @@ Result<RunningRecord> LoadRunningRecord(const std::string& dir) {
     r.Int("started_unix_ms", rec.started_unix_ms);
   };
   return LoadStateRecord<RunningRecord>(RunningFile(dir), read);
-}
-
-Json ExitRecordToJson(const ExitRecord& r) {
-  return {{"exit_code", r.exit_code},
-          {"signal", r.signal},
-          {"oom_killed", r.oom_killed},
-          {"start_error", r.start_error},
-          {"finished_unix_ms", r.finished_unix_ms}};
 }
 
 Result<ExitRecord> LoadExitRecord(const std::string& dir) {

@@ -282,15 +282,10 @@ Status ParseDocument(const Json& json, const std::string& base_dir, Scenario& s)
   return doc.Finish();
 }
 
-Json ShapeToJson(const LinkShape& l) {
-  return {{"rate_kbit", l.rate_kbit},
-          {"delay_us", l.delay_us},
-          {"jitter_us", l.jitter_us},
-          {"loss_ppm", l.loss_ppm},
-          {"queue_bytes", l.queue_bytes}};
-}
-
 }  // namespace
+
+// to_json (nlohmann): a link shape as the object of its fields by their names.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LinkShape, rate_kbit, delay_us, jitter_us, loss_ppm, queue_bytes)
 
 Result<Strategy> ParseStrategy(const std::string& name) {
   if (name.empty()) return Strategy::kFlotilla;
@@ -319,10 +314,10 @@ Json ScenarioToJson(const Scenario& s) {
     sites.push_back({{"name", site.name},
                      {"devices", site.devices},
                      {"nat", site.nat},
-                     {"wan_down", ShapeToJson(site.wan_down)},
-                     {"wan_up", ShapeToJson(site.wan_up)},
-                     {"lan_down", ShapeToJson(site.lan_down)},
-                     {"lan_up", ShapeToJson(site.lan_up)}});
+                     {"wan_down", site.wan_down},
+                     {"wan_up", site.wan_up},
+                     {"lan_down", site.lan_down},
+                     {"lan_up", site.lan_up}});
   }
   Json churn = Json::array();
   for (const ChurnEvent& e : s.churn) {
@@ -338,8 +333,8 @@ Json ScenarioToJson(const Scenario& s) {
           {"time_limit_s", s.time_limit_s},
           {"strategy", StrategyName(s.strategy)},
           {"release", {{"image", s.release.image}, {"previous", s.release.previous}}},
-          {"cloud_down", ShapeToJson(s.topology.cloud_down)},
-          {"cloud_up", ShapeToJson(s.topology.cloud_up)},
+          {"cloud_down", s.topology.cloud_down},
+          {"cloud_up", s.topology.cloud_up},
           {"sites", sites},
           {"churn", churn}};
 }
