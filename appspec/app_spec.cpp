@@ -3,8 +3,9 @@
 #include <sys/resource.h>
 
 #include <array>
-#include <set>
 #include <utility>
+
+#include "core/json_object_reader.h"
 
 namespace flotilla::appspec {
 namespace {
@@ -61,227 +62,91 @@ constexpr std::pair<std::string_view, int> kRlimits[] = {
     {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
     {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME}};
 
-// Reads typed, optional members of one JSON object and remembers the first
-// error, so a parser reads as a list of fields.
-class FieldReader {
- public:
-  FieldReader(const Json& object, std::string where) : object_(object), where_(std::move(where)) {
-    if (!object_.is_object()) Fail("", "must be an object");
-  }
+constexpr EnumName<RestartPolicy> kRestartPolicyNames[] = {
+    {RestartPolicy::kNo, "no"},
+    {RestartPolicy::kOnFailure, "on-failure"},
+    {RestartPolicy::kAlways, "always"}};
+constexpr EnumName<HealthType> kHealthTypeNames[] = {
+    {HealthType::kRunning, "running"}, {HealthType::kExec, "exec"}, {HealthType::kHttp, "http"}};
+constexpr EnumName<SwitchMode> kSwitchModeNames[] = {{SwitchMode::kParallel, "parallel"},
+                                                     {SwitchMode::kStopFirst, "stop-first"}};
 
-  void String(const char* key, std::string& out) {
-    if (const Json* v = Find(key)) {
-      if (v->is_string())
-        out = v->get<std::string>();
-      else
-        Fail(key, "must be a string");
-    }
-  }
-  void Strings(const char* key, std::vector<std::string>& out) {
-    if (const Json* v = Find(key)) {
-      if (!v->is_array()) return Fail(key, "must be an array of strings");
-      out.clear();
-      for (const auto& item : *v) {
-        if (!item.is_string()) return Fail(key, "must be an array of strings");
-        out.push_back(item.get<std::string>());
-      }
-    }
-  }
-  void Bool(const char* key, bool& out) {
-    if (const Json* v = Find(key)) {
-      if (v->is_boolean())
-        out = v->get<bool>();
-      else
-        Fail(key, "must be true or false");
-    }
-  }
-  template <typename T>
-  void Unsigned(const char* key, T& out, uint64_t max = UINT64_MAX) {
-    if (const Json* v = Find(key)) {
-      if (!v->is_number_unsigned() || v->get<uint64_t>() > max) {
-        return Fail(key, "must be an integer from 0 to " + std::to_string(max));
-      }
-      out = static_cast<T>(v->get<uint64_t>());
-    }
-  }
-  void Int(const char* key, int& out, int min, int max) {
-    if (const Json* v = Find(key)) {
-      if (!v->is_number_integer() || v->get<int64_t>() < min || v->get<int64_t>() > max) {
-        return Fail(
-            key, "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
-      }
-      out = static_cast<int>(v->get<int64_t>());
-    }
-  }
-  const Json* Find(const char* key) {
-    if (!status_.ok() || !object_.is_object()) return nullptr;
-    seen_.insert(key);
-    auto it = object_.find(key);
-    return it == object_.end() || it->is_null() ? nullptr : &*it;
-  }
-  void Fail(std::string_view key, const std::string& what) {
-    if (!status_.ok()) return;
-    std::string field = key.empty() ? where_ : where_ + "." + std::string(key);
-    status_ = InvalidArgument(field + " " + what);
-  }
-  void Check(bool ok, const char* key, const std::string& what) {
-    if (!ok) Fail(key, what);
-  }
-  // Unknown members are refused: a typo must not silently change how an app runs.
-  Status Finish() {
-    if (status_.ok() && object_.is_object()) {
-      for (const auto& [key, value] : object_.items()) {
-        if (!seen_.count(key)) return InvalidArgument(where_ + ": unknown field '" + key + "'");
-      }
-    }
-    return status_;
-  }
-
- private:
-  const Json& object_;
-  std::string where_;
-  std::set<std::string> seen_;
-  Status status_;
-};
-
-Status ParseUser(const Json& json, UserSpec& user) {
-  FieldReader r(json, "user");
-  r.Unsigned("uid", user.uid, UINT32_MAX - 1);
-  r.Unsigned("gid", user.gid, UINT32_MAX - 1);
-  if (const Json* v = r.Find("additional_gids")) {
-    if (!v->is_array()) r.Fail("additional_gids", "must be an array");
-    for (const auto& g : *v) {
+void ReadUser(JsonObjectReader& r, UserSpec& user) {
+  r.Unsigned("uid", user.uid, 0, UINT32_MAX - 1);
+  r.Unsigned("gid", user.gid, 0, UINT32_MAX - 1);
+  if (const Json* gids = r.Array("additional_gids")) {
+    for (const auto& g : *gids) {
       if (!g.is_number_unsigned() || g.get<uint64_t>() >= UINT32_MAX) {
-        r.Fail("additional_gids", "must hold group ids");
-        break;
+        return r.Fail("additional_gids", "must hold group ids");
       }
       user.additional_gids.push_back(g.get<uint32_t>());
     }
   }
-  return r.Finish();
 }
 
-Status ParseDevices(const Json& json, std::vector<DeviceSpec>& out) {
-  if (!json.is_array()) return InvalidArgument("devices must be an array");
-  for (size_t i = 0; i < json.size(); ++i) {
-    DeviceSpec d;
-    FieldReader r(json[i], "devices[" + std::to_string(i) + "]");
-    r.String("path", d.path);
-    r.String("access", d.access);
-    r.Check(IsCleanAbsolutePath(d.path) && d.path.rfind("/dev/", 0) == 0, "path",
-            "must be a clean absolute path under /dev/");
-    r.Check(!d.access.empty() && d.access.find_first_not_of("rwm") == std::string::npos, "access",
-            "must be letters from \"rwm\"");
-    RETURN_IF_ERROR(r.Finish());
-    out.push_back(std::move(d));
-  }
-  return Status::Ok();
+void ReadDevice(JsonObjectReader& r, DeviceSpec& d) {
+  r.String("path", d.path);
+  r.String("access", d.access);
+  r.Check(IsCleanAbsolutePath(d.path) && d.path.rfind("/dev/", 0) == 0, "path",
+          "must be a clean absolute path under /dev/");
+  r.Check(!d.access.empty() && d.access.find_first_not_of("rwm") == std::string::npos, "access",
+          "must be letters from \"rwm\"");
 }
 
-Status ParseMounts(const Json& json, std::vector<MountSpec>& out) {
-  if (!json.is_array()) return InvalidArgument("mounts must be an array");
-  for (size_t i = 0; i < json.size(); ++i) {
-    MountSpec m;
-    FieldReader r(json[i], "mounts[" + std::to_string(i) + "]");
-    r.String("type", m.type);
-    r.String("name", m.name);
-    r.String("source", m.source);
-    r.String("destination", m.destination);
-    r.Bool("read_only", m.read_only);
-    r.Check(m.type == "volume" || m.type == "bind", "type", "must be \"volume\" or \"bind\"");
-    if (m.type == "volume") r.Check(IsValidName(m.name), "name", "must be a valid volume name");
-    if (m.type == "bind") r.Check(IsCleanAbsolutePath(m.source), "source", "must be absolute");
-    r.Check(IsCleanAbsolutePath(m.destination) && m.destination != "/", "destination",
-            "must be a clean absolute path other than /");
-    RETURN_IF_ERROR(r.Finish());
-    out.push_back(std::move(m));
-  }
-  return Status::Ok();
+void ReadMount(JsonObjectReader& r, MountSpec& m) {
+  r.String("type", m.type);
+  r.String("name", m.name);
+  r.String("source", m.source);
+  r.String("destination", m.destination);
+  r.Bool("read_only", m.read_only);
+  r.Check(m.type == "volume" || m.type == "bind", "type", "must be \"volume\" or \"bind\"");
+  if (m.type == "volume") r.Check(IsValidName(m.name), "name", "must be a valid volume name");
+  if (m.type == "bind") r.Check(IsCleanAbsolutePath(m.source), "source", "must be absolute");
+  r.Check(IsCleanAbsolutePath(m.destination) && m.destination != "/", "destination",
+          "must be a clean absolute path other than /");
 }
 
-Status ParseRlimits(const Json& json, std::vector<RlimitSpec>& out) {
-  if (!json.is_array()) return InvalidArgument("rlimits must be an array");
-  for (size_t i = 0; i < json.size(); ++i) {
-    RlimitSpec l;
-    FieldReader r(json[i], "rlimits[" + std::to_string(i) + "]");
-    r.String("type", l.type);
-    r.Unsigned("soft", l.soft);
-    r.Unsigned("hard", l.hard);
-    r.Check(RlimitNumber(l.type).has_value(), "type", "is not a known RLIMIT_* name");
-    r.Check(l.soft <= l.hard, "soft", "must not exceed hard");
-    RETURN_IF_ERROR(r.Finish());
-    out.push_back(std::move(l));
-  }
-  return Status::Ok();
+void ReadRlimit(JsonObjectReader& r, RlimitSpec& l) {
+  r.String("type", l.type);
+  r.Unsigned("soft", l.soft);
+  r.Unsigned("hard", l.hard);
+  r.Check(RlimitNumber(l.type).has_value(), "type", "is not a known RLIMIT_* name");
+  r.Check(l.soft <= l.hard, "soft", "must not exceed hard");
 }
 
-Status ParseRestart(const Json& json, RestartSpec& restart) {
-  FieldReader r(json, "restart");
-  std::string policy = "on-failure";
-  r.String("policy", policy);
-  r.Unsigned("max_retries", restart.max_retries, 1000000);
-  r.Unsigned("backoff_initial_ms", restart.backoff_initial_ms, 86400000);
-  r.Unsigned("backoff_max_ms", restart.backoff_max_ms, 86400000);
-  if (policy == "no")
-    restart.policy = RestartPolicy::kNo;
-  else if (policy == "on-failure")
-    restart.policy = RestartPolicy::kOnFailure;
-  else if (policy == "always")
-    restart.policy = RestartPolicy::kAlways;
-  else
-    r.Fail("policy", "must be \"no\", \"on-failure\" or \"always\"");
-  return r.Finish();
+void ReadRestart(JsonObjectReader& r, RestartSpec& restart) {
+  r.Choice("policy", kRestartPolicyNames, restart.policy);
+  r.Unsigned("max_retries", restart.max_retries, 0, 1000000);
+  r.Unsigned("backoff_initial_ms", restart.backoff_initial_ms, 0, 86400000);
+  r.Unsigned("backoff_max_ms", restart.backoff_max_ms, 0, 86400000);
 }
 
-Status ParseHealth(const Json& json, HealthSpec& health) {
-  FieldReader r(json, "health");
-  std::string type = "running";
-  r.String("type", type);
-  r.Unsigned("seconds", health.running_seconds, 3600);
+void ReadHealth(JsonObjectReader& r, HealthSpec& health) {
+  r.Choice("type", kHealthTypeNames, health.type);
+  r.Unsigned("seconds", health.running_seconds, 0, 3600);
   r.Strings("command", health.command);
-  r.Unsigned("port", health.port, 65535);
+  r.Unsigned("port", health.port, 0, 65535);
   r.String("path", health.path);
-  r.Unsigned("interval_ms", health.interval_ms, 3600000);
-  r.Unsigned("timeout_ms", health.timeout_ms, 3600000);
-  r.Unsigned("recheck_interval_ms", health.recheck_interval_ms, 86400000);
-  r.Unsigned("failure_threshold", health.failure_threshold, 1000);
-  if (type == "running") {
-    health.type = HealthType::kRunning;
-  } else if (type == "exec") {
-    health.type = HealthType::kExec;
+  r.Unsigned("interval_ms", health.interval_ms, 0, 3600000);
+  r.Unsigned("timeout_ms", health.timeout_ms, 0, 3600000);
+  r.Unsigned("recheck_interval_ms", health.recheck_interval_ms, 0, 86400000);
+  r.Unsigned("failure_threshold", health.failure_threshold, 0, 1000);
+  if (health.type == HealthType::kExec) {
     r.Check(!health.command.empty(), "command", "must not be empty for an exec check");
-  } else if (type == "http") {
-    health.type = HealthType::kHttp;
+  }
+  if (health.type == HealthType::kHttp) {
     r.Check(health.port != 0, "port", "must be set for an http check");
     r.Check(!health.path.empty() && health.path[0] == '/' &&
                 health.path.find_first_of(" \r\n") == std::string::npos,
             "path", "must start with / and hold no spaces or line breaks");
-  } else {
-    r.Fail("type", "must be \"running\", \"exec\" or \"http\"");
   }
   r.Check(health.interval_ms >= 10, "interval_ms", "must be at least 10");
   r.Check(health.recheck_interval_ms == 0 || health.recheck_interval_ms >= 100,
           "recheck_interval_ms", "must be 0 (off) or at least 100");
   r.Check(health.failure_threshold >= 1, "failure_threshold", "must be at least 1");
-  return r.Finish();
 }
 
-Status ParseSwitch(const Json& json, SwitchSpec& sw) {
-  FieldReader r(json, "switch");
-  std::string mode = "parallel";
-  r.String("mode", mode);
-  r.Unsigned("healthy_deadline_ms", sw.healthy_deadline_ms, 3600000);
-  if (mode == "parallel")
-    sw.mode = SwitchMode::kParallel;
-  else if (mode == "stop-first")
-    sw.mode = SwitchMode::kStopFirst;
-  else
-    r.Fail("mode", "must be \"parallel\" or \"stop-first\"");
-  return r.Finish();
-}
-
-Status ParseTop(const Json& json, AppSpec& spec) {
-  FieldReader r(json, "app spec");
+void ReadTop(JsonObjectReader& r, AppSpec& spec) {
   r.String("name", spec.name);
   r.String("image", spec.image);
   r.Strings("command", spec.command);
@@ -292,29 +157,26 @@ Status ParseTop(const Json& json, AppSpec& spec) {
   r.Strings("capabilities", spec.capabilities);
   r.Int("oom_score_adj", spec.oom_score_adj, -1000, 1000);
   r.Bool("read_only_rootfs", spec.read_only_rootfs);
-  r.Unsigned("stop_grace_ms", spec.stop_grace_ms, 3600000);
-  if (const Json* logs = r.Find("logs")) {
-    FieldReader lr(*logs, "logs");
-    lr.Unsigned("ring_bytes", spec.log_ring_bytes, 64ull << 20);
-    lr.Bool("persist", spec.persist_logs);
-    lr.Check(spec.log_ring_bytes >= 4096, "ring_bytes", "must be at least 4096");
-    RETURN_IF_ERROR(lr.Finish());
-  }
-  if (const Json* res = r.Find("resources")) {
-    FieldReader rr(*res, "resources");
-    rr.Unsigned("memory_bytes", spec.resources.memory_bytes);
-    rr.Unsigned("pids", spec.resources.pids);
-    rr.Unsigned("cpu_millis", spec.resources.cpu_millis, 1024000);
-    RETURN_IF_ERROR(rr.Finish());
-  }
-  if (const Json* v = r.Find("user")) RETURN_IF_ERROR(ParseUser(*v, spec.user));
-  if (const Json* v = r.Find("devices")) RETURN_IF_ERROR(ParseDevices(*v, spec.devices));
-  if (const Json* v = r.Find("mounts")) RETURN_IF_ERROR(ParseMounts(*v, spec.mounts));
-  if (const Json* v = r.Find("rlimits")) RETURN_IF_ERROR(ParseRlimits(*v, spec.rlimits));
-  if (const Json* v = r.Find("restart")) RETURN_IF_ERROR(ParseRestart(*v, spec.restart));
-  if (const Json* v = r.Find("health")) RETURN_IF_ERROR(ParseHealth(*v, spec.health));
-  if (const Json* v = r.Find("switch")) RETURN_IF_ERROR(ParseSwitch(*v, spec.switch_mode));
-  return r.Finish();
+  r.Unsigned("stop_grace_ms", spec.stop_grace_ms, 0, 3600000);
+  r.Object("logs", [&](JsonObjectReader& logs) {
+    logs.Unsigned("ring_bytes", spec.log_ring_bytes, 4096, 64ull << 20);
+    logs.Bool("persist", spec.persist_logs);
+  });
+  r.Object("resources", [&](JsonObjectReader& res) {
+    res.Unsigned("memory_bytes", spec.resources.memory_bytes);
+    res.Unsigned("pids", spec.resources.pids);
+    res.Unsigned("cpu_millis", spec.resources.cpu_millis, 0, 1024000);
+  });
+  r.Object("user", [&](JsonObjectReader& user) { ReadUser(user, spec.user); });
+  r.Objects("devices", [&](JsonObjectReader& d) { ReadDevice(d, spec.devices.emplace_back()); });
+  r.Objects("mounts", [&](JsonObjectReader& m) { ReadMount(m, spec.mounts.emplace_back()); });
+  r.Objects("rlimits", [&](JsonObjectReader& l) { ReadRlimit(l, spec.rlimits.emplace_back()); });
+  r.Object("restart", [&](JsonObjectReader& restart) { ReadRestart(restart, spec.restart); });
+  r.Object("health", [&](JsonObjectReader& health) { ReadHealth(health, spec.health); });
+  r.Object("switch", [&](JsonObjectReader& sw) {
+    sw.Choice("mode", kSwitchModeNames, spec.switch_mode.mode);
+    sw.Unsigned("healthy_deadline_ms", spec.switch_mode.healthy_deadline_ms, 0, 3600000);
+  });
 }
 
 Status Validate(AppSpec& spec, bool capabilities_given) {
@@ -338,30 +200,6 @@ Status Validate(AppSpec& spec, bool capabilities_given) {
     if (!CapabilityNumber(c)) return InvalidArgument("app spec capability '" + c + "' unknown");
   }
   return Status::Ok();
-}
-
-const char* PolicyName(RestartPolicy p) {
-  switch (p) {
-    case RestartPolicy::kNo:
-      return "no";
-    case RestartPolicy::kOnFailure:
-      return "on-failure";
-    case RestartPolicy::kAlways:
-      return "always";
-  }
-  return "no";
-}
-
-const char* HealthName(HealthType t) {
-  switch (t) {
-    case HealthType::kRunning:
-      return "running";
-    case HealthType::kExec:
-      return "exec";
-    case HealthType::kHttp:
-      return "http";
-  }
-  return "running";
 }
 
 }  // namespace
@@ -416,11 +254,9 @@ bool IsValidName(std::string_view name) {
 
 Result<AppSpec> ParseAppSpec(const Json& json) {
   AppSpec spec;
-  try {
-    RETURN_IF_ERROR(ParseTop(json, spec));
-  } catch (const std::exception& e) {
-    return InvalidArgument(std::string("app spec: ") + e.what());
-  }
+  JsonObjectReader r(json, "");
+  ReadTop(r, spec);
+  RETURN_IF_ERROR(r.Finish().WithContext("app spec"));
   bool caps_given =
       json.is_object() && json.contains("capabilities") && !json["capabilities"].is_null();
   RETURN_IF_ERROR(Validate(spec, caps_given));
@@ -464,11 +300,11 @@ Json AppSpecToJson(const AppSpec& s) {
   }
   j["oom_score_adj"] = s.oom_score_adj;
   j["read_only_rootfs"] = s.read_only_rootfs;
-  j["restart"] = {{"policy", PolicyName(s.restart.policy)},
+  j["restart"] = {{"policy", NameOf(kRestartPolicyNames, s.restart.policy)},
                   {"max_retries", s.restart.max_retries},
                   {"backoff_initial_ms", s.restart.backoff_initial_ms},
                   {"backoff_max_ms", s.restart.backoff_max_ms}};
-  Json h = {{"type", HealthName(s.health.type)},
+  Json h = {{"type", NameOf(kHealthTypeNames, s.health.type)},
             {"interval_ms", s.health.interval_ms},
             {"timeout_ms", s.health.timeout_ms}};
   if (s.health.type == HealthType::kRunning) h["seconds"] = s.health.running_seconds;
@@ -482,7 +318,7 @@ Json AppSpecToJson(const AppSpec& s) {
     h["path"] = s.health.path;
   }
   j["health"] = h;
-  j["switch"] = {{"mode", s.switch_mode.mode == SwitchMode::kParallel ? "parallel" : "stop-first"},
+  j["switch"] = {{"mode", NameOf(kSwitchModeNames, s.switch_mode.mode)},
                  {"healthy_deadline_ms", s.switch_mode.healthy_deadline_ms}};
   j["stop_grace_ms"] = s.stop_grace_ms;
   j["logs"] = {{"ring_bytes", s.log_ring_bytes}, {"persist", s.persist_logs}};

@@ -22,8 +22,8 @@ std::string DecimalText(double d) {
 
 }  // namespace
 
-JsonObjectReader::JsonObjectReader(const Json& object, std::string path)
-    : object_(object), path_(std::move(path)) {
+JsonObjectReader::JsonObjectReader(const Json& object, std::string path, UnknownKeys unknown_keys)
+    : object_(object), path_(std::move(path)), unknown_keys_(unknown_keys) {
   if (!object_.is_object()) {
     status_ = InvalidArgument(path_.empty() ? "must be a JSON object"
                                             : path_ + ": must be a JSON object");
@@ -136,7 +136,7 @@ std::optional<int64_t> JsonObjectReader::IntIn(std::string_view key, int64_t min
 }
 
 Status JsonObjectReader::Finish() const {
-  if (!status_.ok()) return status_;
+  if (!status_.ok() || unknown_keys_ == UnknownKeys::kIgnore) return status_;
   for (auto it = object_.begin(); it != object_.end(); ++it) {
     if (!known_.contains(it.key())) {
       return InvalidArgument("unknown key '" + PathOf(it.key().substr(0, kMaxQuotedKey)) + "'");

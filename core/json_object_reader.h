@@ -16,8 +16,9 @@
 // top: "lan.port: must be in 1..65535". The first error is kept and later
 // calls do nothing, so a parser checks once, at the end. Finish() also
 // refuses every member no call asked about ("unknown key 'lan.grup'"): in
-// flotilla's own formats an unknown key is a typo, never an extension.
-// Formats that allow extensions (TUF metadata) check status() instead.
+// flotilla's configs and specs an unknown key is a typo, never an extension.
+// Formats that let a newer writer add members (state files a downgraded
+// program may read, TUF metadata) read with UnknownKeys::kIgnore.
 // Duplicate keys never get here: ParseJsonStrict refuses them.
 #pragma once
 
@@ -28,20 +29,27 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "core/canonical_json.h"
+#include "core/enum_names.h"
 #include "core/status.h"
 
 namespace flotilla {
 
+enum class UnknownKeys { kRefuse, kIgnore };
+
 class JsonObjectReader {
  public:
   // `path` names `object` in messages: "" for a document's top, "lan",
-  // "devices[2]". A value that is not an object is an error at once.
-  JsonObjectReader(const Json& object, std::string path);
+  // "devices[2]". A value that is not an object is an error at once. Nested
+  // readers (Object, Objects) treat unknown keys as this one does.
+  JsonObjectReader(const Json& object, std::string path,
+                   UnknownKeys unknown_keys = UnknownKeys::kRefuse);
   // The reader keeps a reference to the object: a temporary would dangle.
-  JsonObjectReader(Json&& object, std::string path) = delete;
+  JsonObjectReader(Json&& object, std::string path,
+                   UnknownKeys unknown_keys = UnknownKeys::kRefuse) = delete;
 
   // Fails with "PATH: required" for the first of `keys` that is absent or null.
   void Require(std::initializer_list<std::string_view> keys);
@@ -63,6 +71,15 @@ class JsonObjectReader {
   }
   // Any number in [min, max].
   void Number(std::string_view key, double& out, double min, double max);
+  // One of the names in `names` (core/enum_names.h).
+  template <typename Enum, size_t N>
+  void Choice(std::string_view key, const EnumName<Enum> (&names)[N], Enum& out) {
+    const Json* v = Find(key);
+    if (v == nullptr) return;
+    auto value = v->is_string() ? ValueOf(names, v->get_ref<const std::string&>()) : std::nullopt;
+    if (!value) return Fail(key, "must be " + NameList(names));
+    out = *value;
+  }
 
   // The member, for a parser of its own (nullptr when absent or null, or
   // after an error); Object and Array also check its type.
@@ -70,26 +87,60 @@ class JsonObjectReader {
   const Json* Object(std::string_view key);
   const Json* Array(std::string_view key);
 
+  // Nested objects, each read by `read(JsonObjectReader&)` (which may return a
+  // Status) with a reader at "PATH.key" (Object) or "PATH.key[i]" (Objects,
+  // for an array of objects), finished afterwards; nothing when absent.
+  template <typename Read>
+  void Object(std::string_view key, const Read& read) {
+    if (const Json* v = Find(key)) {
+      JsonObjectReader nested(*v, PathOf(key), unknown_keys_);
+      ReadNested(nested, read);
+    }
+  }
+  template <typename Read>
+  void Objects(std::string_view key, const Read& read) {
+    const Json* array = Array(key);
+    for (size_t i = 0; array != nullptr && i < array->size() && status_.ok(); ++i) {
+      JsonObjectReader element((*array)[i], PathOf(key) + "[" + std::to_string(i) + "]",
+                               unknown_keys_);
+      ReadNested(element, read);
+    }
+  }
+
   // Records "PATH: why" unless an error came first.
   void Fail(std::string_view key, std::string_view why);
   void Check(bool ok, std::string_view key, std::string_view why) {
     if (!ok) Fail(key, why);
   }
 
-  // The path of member `key`, for the reader of a nested object.
+  // The path of this object, and of its member `key`.
+  const std::string& path() const { return path_; }
   std::string PathOf(std::string_view key) const;
 
   // The first error so far.
   const Status& status() const { return status_; }
-  // The first error, else the first member no call asked about.
+  // The first error, else (with UnknownKeys::kRefuse) the first member no
+  // call asked about.
   Status Finish() const;
 
  private:
+  template <typename Read>
+  void ReadNested(JsonObjectReader& nested, const Read& read) {
+    Status st;
+    if constexpr (std::is_void_v<std::invoke_result_t<const Read&, JsonObjectReader&>>) {
+      read(nested);
+    } else {
+      st = read(nested);
+    }
+    if (st.ok()) st = nested.Finish();
+    if (!st.ok() && status_.ok()) status_ = std::move(st);
+  }
   std::optional<uint64_t> UnsignedIn(std::string_view key, uint64_t min, uint64_t max);
   std::optional<int64_t> IntIn(std::string_view key, int64_t min, int64_t max);
 
   const Json& object_;
   std::string path_;
+  UnknownKeys unknown_keys_;
   std::set<std::string, std::less<>> known_;
   Status status_;
 };

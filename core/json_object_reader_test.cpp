@@ -112,6 +112,52 @@ TEST(JsonObjectReaderTest, NestedObjectsAndArraysAreCheckedAndNamed) {
   EXPECT_EQ(top.status().message(), "bad: must be an array");
 }
 
+TEST(JsonObjectReaderTest, ObjectAndObjectsReadNestedMembersWithTheirPaths) {
+  const Json doc =
+      Parse(R"({"lan": {"port": 7}, "sites": [{"name": "a"}, {"name": "b", "x": 1}]})");
+  JsonObjectReader r(doc, "");
+  uint16_t port = 0;
+  std::vector<std::string> names;
+  r.Object("lan", [&](JsonObjectReader& lan) { lan.Unsigned("port", port); });
+  r.Object("absent", [&](JsonObjectReader&) { ADD_FAILURE() << "read an absent member"; });
+  r.Objects("sites", [&](JsonObjectReader& site) { site.String("name", names.emplace_back()); });
+  EXPECT_EQ(r.Finish().message(), "unknown key 'sites[1].x'");
+  EXPECT_EQ(port, 7);
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(JsonObjectReaderTest, AStatusFromANestedReadIsKeptAndLaterElementsAreNotRead) {
+  const Json doc = Parse(R"({"sites": [{"name": "a"}, {"name": "b"}], "lan": []})");
+  JsonObjectReader r(doc, "");
+  int reads = 0;
+  r.Objects("sites", [&](JsonObjectReader& site) -> Status {
+    ++reads;
+    return InvalidArgument(site.PathOf("name") + ": taken");
+  });
+  EXPECT_EQ(r.status().message(), "sites[0].name: taken");
+  EXPECT_EQ(reads, 1);
+  JsonObjectReader other(doc, "");
+  other.Object("lan", [](JsonObjectReader&) {});
+  EXPECT_EQ(other.status().message(), "lan: must be a JSON object");
+}
+
+enum class Mode { kFast, kSafe };
+constexpr EnumName<Mode> kModeNames[] = {{Mode::kFast, "fast"}, {Mode::kSafe, "safe"}};
+
+TEST(JsonObjectReaderTest, ChoiceTakesOneOfTheNames) {
+  const Json doc = Parse(R"({"a": "safe", "b": "slow", "c": 1})");
+  Mode mode = Mode::kFast;
+  JsonObjectReader r(doc, "m");
+  r.Choice("a", kModeNames, mode);
+  EXPECT_EQ(mode, Mode::kSafe);
+  r.Choice("b", kModeNames, mode);
+  EXPECT_EQ(r.status().message(), "m.b: must be fast or safe");
+  JsonObjectReader wrong_type(doc, "m");
+  wrong_type.Choice("c", kModeNames, mode);
+  EXPECT_EQ(wrong_type.status().message(), "m.c: must be fast or safe");
+  EXPECT_EQ(mode, Mode::kSafe);
+}
+
 TEST(JsonObjectReaderTest, StatusIgnoresUnknownKeysWhereFinishRefusesThem) {
   const Json doc = Parse(R"({"a": "x", "ext": 1})");
   JsonObjectReader r(doc, "doc");
@@ -119,6 +165,17 @@ TEST(JsonObjectReaderTest, StatusIgnoresUnknownKeysWhereFinishRefusesThem) {
   r.String("a", a);
   EXPECT_TRUE(r.status().ok());
   EXPECT_EQ(r.Finish().message(), "unknown key 'doc.ext'");
+}
+
+TEST(JsonObjectReaderTest, UnknownKeysCanBeIgnoredAtEveryDepth) {
+  const Json doc = Parse(R"({"a": "x", "new": 1, "lan": {"port": 1, "newer": 2}})");
+  JsonObjectReader r(doc, "", UnknownKeys::kIgnore);
+  std::string a;
+  uint16_t port = 0;
+  r.String("a", a);
+  r.Object("lan", [&](JsonObjectReader& lan) { lan.Unsigned("port", port); });
+  EXPECT_TRUE(r.Finish().ok()) << r.Finish().ToString();
+  EXPECT_EQ(port, 1);
 }
 
 TEST(JsonObjectReaderTest, AnUnknownKeyIsQuotedAtMost64Bytes) {

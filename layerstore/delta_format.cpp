@@ -12,24 +12,11 @@
 
 namespace flotilla::layerstore::delta_internal {
 
-void PutVarint(Bytes& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<uint8_t>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<uint8_t>(v));
-}
-
 Result<uint64_t> GetVarint(ByteSpan data, size_t& pos) {
-  uint64_t value = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (pos >= data.size()) return Corruption("delta: truncated varint");
-    uint8_t byte = data[pos++];
-    if (shift == 63 && byte > 1) return Corruption("delta: varint overflows 64 bits");
-    value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if ((byte & 0x80) == 0) return value;
-  }
-  return Corruption("delta: varint too long");
+  auto value = ParseVarint(data, pos);
+  if (!value.ok()) return value.status().WithContext("delta");
+  if (!*value) return Corruption("delta: truncated varint");
+  return **value;
 }
 
 namespace {
@@ -156,24 +143,21 @@ Status RecipeWriter::AddFileHead(uint64_t size, std::string_view path) {
   RETURN_IF_ERROR(FlushRaw());
   Bytes record{kRecordFile};
   PutVarint(record, size);
-  PutVarint(record, path.size());
-  record.insert(record.end(), path.begin(), path.end());
+  PutLengthPrefixed(record, path);
   return Emit(record);
 }
 
 Status RecipeWriter::AddOpCopy(uint64_t base, std::string_view source_path) {
   Bytes op{kOpCopy};
   PutVarint(op, base);
-  PutVarint(op, source_path.size());
-  op.insert(op.end(), source_path.begin(), source_path.end());
+  PutLengthPrefixed(op, source_path);
   return Emit(op);
 }
 
 Status RecipeWriter::AddOpPatch(uint64_t base, std::string_view source_path, uint64_t old_size) {
   Bytes op{kOpPatch};
   PutVarint(op, base);
-  PutVarint(op, source_path.size());
-  op.insert(op.end(), source_path.begin(), source_path.end());
+  PutLengthPrefixed(op, source_path);
   PutVarint(op, old_size);
   return Emit(op);
 }

@@ -18,6 +18,7 @@
 #include "layerstore/delta.h"
 #include "layerstore/layer_store.h"
 #include "layerstore/safe_path.h"
+#include "layerstore/varint.h"
 
 namespace flotilla::layerstore::delta_internal {
 
@@ -62,7 +63,6 @@ struct WireHeader {
   uint64_t prefix_length = 0;
 };
 
-void PutVarint(Bytes& out, uint64_t v);
 // Parses a varint at data[pos], advancing pos; Corruption if malformed or cut.
 Result<uint64_t> GetVarint(ByteSpan data, size_t& pos);
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -232,22 +233,12 @@ class TarImageSource final : public ImageSource {
       std::string joined =
           parent.empty() ? archive_entry_symlink(e) : parent + "/" + archive_entry_symlink(e);
       // Collapse "dir/../x" so that docker's "../<id>/layer.tar" links resolve.
-      std::vector<std::string> parts;
-      size_t pos = 0;
-      while (pos <= joined.size()) {
-        size_t slash = joined.find('/', pos);
-        if (slash == std::string::npos) slash = joined.size();
-        std::string part = joined.substr(pos, slash - pos);
-        pos = slash + 1;
-        if (part.empty() || part == ".") continue;
-        if (part == "..") {
-          if (parts.empty()) return PermissionDenied("image tar link '" + name + "' escapes");
-          parts.pop_back();
-          continue;
-        }
-        parts.push_back(part);
+      std::string collapsed =
+          std::filesystem::path(joined).relative_path().lexically_normal().generic_string();
+      if (collapsed == ".." || collapsed.starts_with("../")) {
+        return PermissionDenied("image tar link '" + name + "' escapes");
       }
-      for (const auto& p : parts) target += (target.empty() ? "" : "/") + p;
+      ASSIGN_OR_RETURN(target, NormalizeRelativePath(collapsed));
     } else {
       return Status::Ok();
     }

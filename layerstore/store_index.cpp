@@ -131,15 +131,14 @@ Status StoreIndex::UpsertLayer(const LayerRow& r) {
 }
 
 Status StoreIndex::SetLayerState(const Digest& diff_id, LayerState state) {
-  SqliteStatement st = db_->Prepare("UPDATE layers SET state=? WHERE diff_id=?");
-  st.Bind(LayerStateName(state)).Bind(diff_id.ToString());
-  return st.Run();
+  return db_->Prepare("UPDATE layers SET state=? WHERE diff_id=?")
+      .Bind(LayerStateName(state))
+      .Bind(diff_id.ToString())
+      .Run();
 }
 
 Status StoreIndex::DeleteLayer(const Digest& diff_id) {
-  SqliteStatement st = db_->Prepare("DELETE FROM layers WHERE diff_id=?");
-  st.Bind(diff_id.ToString());
-  return st.Run();
+  return db_->Prepare("DELETE FROM layers WHERE diff_id=?").Bind(diff_id.ToString()).Run();
 }
 
 Result<std::vector<LayerRow>> StoreIndex::ListLayers() {
@@ -172,15 +171,13 @@ Status StoreIndex::UpsertBlob(const BlobRow& r) {
 }
 
 Status StoreIndex::SetBlobQuarantined(const Digest& digest) {
-  SqliteStatement st = db_->Prepare("UPDATE blobs SET state='quarantined' WHERE digest=?");
-  st.Bind(digest.ToString());
-  return st.Run();
+  return db_->Prepare("UPDATE blobs SET state='quarantined' WHERE digest=?")
+      .Bind(digest.ToString())
+      .Run();
 }
 
 Status StoreIndex::DeleteBlob(const Digest& digest) {
-  SqliteStatement st = db_->Prepare("DELETE FROM blobs WHERE digest=?");
-  st.Bind(digest.ToString());
-  return st.Run();
+  return db_->Prepare("DELETE FROM blobs WHERE digest=?").Bind(digest.ToString()).Run();
 }
 
 Result<std::vector<BlobRow>> StoreIndex::ListBlobs() {

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "layerstore/safe_path.h"
+#include "layerstore/varint.h"
 
 namespace flotilla::layerstore {
 namespace {
@@ -15,26 +16,6 @@ namespace {
 constexpr char kMagic[] = "FLTSPLIT\x01";
 constexpr size_t kMagicSize = 9;
 constexpr uint8_t kEnd = 0, kRaw = 1, kFile = 2;
-
-void PutVarint(Bytes& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<uint8_t>(v | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<uint8_t>(v));
-}
-
-// Parses a varint at data[pos]; nullopt if incomplete, Corruption if too long.
-Result<std::optional<uint64_t>> GetVarint(ByteSpan data, size_t& pos) {
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (pos >= data.size()) return std::optional<uint64_t>();
-    uint8_t b = data[pos++];
-    v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return std::optional<uint64_t>(v);
-  }
-  return Corruption("tar-split: varint too long");
-}
 
 }  // namespace
 
@@ -80,8 +61,7 @@ Status TarSplitWriter::AddFile(uint64_t size, std::string_view path) {
   RETURN_IF_ERROR(FlushRaw());
   Bytes rec{kFile};
   PutVarint(rec, size);
-  PutVarint(rec, path.size());
-  rec.insert(rec.end(), path.begin(), path.end());
+  PutLengthPrefixed(rec, path);
   return Emit(rec);
 }
 
@@ -138,7 +118,7 @@ class TarSplitParser {
     if (end_) return Corruption("tar-split: data after END record");
     size_t p = pos + 1;
     uint8_t type = data[pos];
-    ASSIGN_OR_RETURN(auto first, GetVarint(data, p));
+    ASSIGN_OR_RETURN(auto first, ParseVarint(data, p));
     if (!first) return false;
     if (type == kEnd) {
       if (data.size() - p < Digest::kSize) return false;
@@ -155,7 +135,7 @@ class TarSplitParser {
       return true;
     }
     if (type != kFile) return Corruption("tar-split: unknown record type");
-    ASSIGN_OR_RETURN(auto path_len, GetVarint(data, p));
+    ASSIGN_OR_RETURN(auto path_len, ParseVarint(data, p));
     if (!path_len) return false;
     if (*path_len > kMaxPathBytes) return Corruption("tar-split: path too long");
     if (data.size() - p < *path_len) return false;

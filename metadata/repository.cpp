@@ -200,26 +200,31 @@ Status Repository::PublishTargets(TargetsMetadata next, const KeyRing& signers) 
   return PublishSnapshot(signers);
 }
 
+template <typename Metadata>
+Result<std::string> Repository::SignNext(RoleType role, Metadata& current, Metadata next,
+                                         Duration expiry, const KeyRing& signers) {
+  next.common.version = current.common.version + 1;
+  next.common.expires = ExpiryAfter(expiry);
+  ASSIGN_OR_RETURN(std::string bytes,
+                   SignAndWrite(role, next.common.version, ToJson(next), signers));
+  current = std::move(next);
+  return bytes;
+}
+
 Status Repository::PublishSnapshot(const KeyRing& signers) {
   SnapshotMetadata next;
-  next.common.version = snapshot_.common.version + 1;
-  next.common.expires = ExpiryAfter(options_.snapshot_expiry);
   next.meta["targets.json"] = DescribeFile(targets_.common.version, targets_bytes_);
-  ASSIGN_OR_RETURN(snapshot_bytes_,
-                   SignAndWrite(RoleType::kSnapshot, next.common.version, ToJson(next), signers));
-  snapshot_ = std::move(next);
+  ASSIGN_OR_RETURN(snapshot_bytes_, SignNext(RoleType::kSnapshot, snapshot_, std::move(next),
+                                             options_.snapshot_expiry, signers));
   return PublishTimestamp(signers);
 }
 
 Status Repository::PublishTimestamp(const KeyRing& signers) {
   TimestampMetadata next;
-  next.common.version = timestamp_.common.version + 1;
-  next.common.expires = ExpiryAfter(options_.timestamp_expiry);
   next.snapshot = DescribeFile(snapshot_.common.version, snapshot_bytes_);
-  RETURN_IF_ERROR(
-      SignAndWrite(RoleType::kTimestamp, next.common.version, ToJson(next), signers).status());
-  timestamp_ = std::move(next);
-  return Status::Ok();
+  return SignNext(RoleType::kTimestamp, timestamp_, std::move(next), options_.timestamp_expiry,
+                  signers)
+      .status();
 }
 
 Result<SignedDocument> Repository::StageRoot(

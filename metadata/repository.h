@@ -130,6 +130,11 @@ class Repository {
   // threshold), writes it as `version` and returns the bytes written.
   Result<std::string> SignAndWrite(RoleType role, uint64_t version, Json signed_json,
                                    const KeyRing& signers);
+  // Signs and writes `next` as the version after `current`, expiring after
+  // `expiry`, then makes it current; the bytes written.
+  template <typename Metadata>
+  Result<std::string> SignNext(RoleType role, Metadata& current, Metadata next, Duration expiry,
+                               const KeyRing& signers);
   Status PublishTargets(TargetsMetadata next, const KeyRing& signers);
   Status PublishSnapshot(const KeyRing& signers);
   Status PublishTimestamp(const KeyRing& signers);

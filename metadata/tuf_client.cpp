@@ -176,37 +176,31 @@ Result<SignedDocument> TufClient::VerifyRoleDocument(RoleType role, std::string_
   return doc;
 }
 
+template <typename Metadata>
+Status TufClient::LoadTrusted(RoleType role, uint64_t max_bytes,
+                              Result<Metadata> (*parse)(const Json&),
+                              std::optional<Metadata>& trusted, std::string* trusted_bytes) {
+  ASSIGN_OR_RETURN(std::optional<std::string> bytes, store_.Load(role, max_bytes));
+  if (!bytes) return Status::Ok();
+  auto doc = VerifyRoleDocument(role, *bytes, max_bytes);
+  if (!doc.ok()) return Status::Ok();
+  auto parsed = parse(doc->signed_json);
+  if (!parsed.ok()) return Status::Ok();
+  trusted = std::move(parsed).value();
+  if (trusted_bytes != nullptr) *trusted_bytes = std::move(*bytes);
+  return Status::Ok();
+}
+
 Status TufClient::LoadTrustedRoles() {
   timestamp_.reset();
   snapshot_.reset();
   targets_.reset();
-  ASSIGN_OR_RETURN(auto ts, store_.Load(RoleType::kTimestamp, limits_.max_timestamp_bytes));
-  if (ts) {
-    auto doc = VerifyRoleDocument(RoleType::kTimestamp, *ts, limits_.max_timestamp_bytes);
-    if (doc.ok()) {
-      auto parsed = ParseTimestamp(doc->signed_json);
-      if (parsed.ok()) timestamp_ = std::move(parsed).value();
-    }
-  }
-  ASSIGN_OR_RETURN(auto sn, store_.Load(RoleType::kSnapshot, limits_.max_snapshot_bytes));
-  if (sn) {
-    auto doc = VerifyRoleDocument(RoleType::kSnapshot, *sn, limits_.max_snapshot_bytes);
-    if (doc.ok()) {
-      auto parsed = ParseSnapshot(doc->signed_json);
-      if (parsed.ok()) snapshot_ = std::move(parsed).value();
-    }
-    if (snapshot_) trusted_snapshot_bytes_ = *sn;
-  }
-  ASSIGN_OR_RETURN(auto tg, store_.Load(RoleType::kTargets, limits_.max_targets_bytes));
-  if (tg) {
-    auto doc = VerifyRoleDocument(RoleType::kTargets, *tg, limits_.max_targets_bytes);
-    if (doc.ok()) {
-      auto parsed = ParseTargets(doc->signed_json);
-      if (parsed.ok()) targets_ = std::move(parsed).value();
-    }
-    if (targets_) trusted_targets_bytes_ = *tg;
-  }
-  return Status::Ok();
+  RETURN_IF_ERROR(LoadTrusted(RoleType::kTimestamp, limits_.max_timestamp_bytes, ParseTimestamp,
+                              timestamp_, nullptr));
+  RETURN_IF_ERROR(LoadTrusted(RoleType::kSnapshot, limits_.max_snapshot_bytes, ParseSnapshot,
+                              snapshot_, &trusted_snapshot_bytes_));
+  return LoadTrusted(RoleType::kTargets, limits_.max_targets_bytes, ParseTargets, targets_,
+                     &trusted_targets_bytes_);
 }
 
 Status TufClient::CheckTimestampRollback(const TimestampMetadata& fresh, bool& keep_trusted) {
@@ -261,7 +255,7 @@ Result<std::string> TufClient::FetchVerifiedFile(std::string_view role, const Me
   return bytes;
 }
 
-Status TufClient::CheckSnapshotRollback(const SnapshotMetadata& fresh) {
+Status TufClient::CheckRollback(const SnapshotMetadata& fresh) const {
   if (!snapshot_) return Status::Ok();
   if (fresh.common.version < snapshot_->common.version) {
     return Corruption("snapshot version rollback: " + std::to_string(fresh.common.version) +
@@ -281,57 +275,48 @@ Status TufClient::CheckSnapshotRollback(const SnapshotMetadata& fresh) {
   return Status::Ok();
 }
 
-Status TufClient::UpdateSnapshot(WallTime now) {
-  const MetaFileInfo& info = timestamp_->snapshot;
-  if (snapshot_ && snapshot_->common.version == info.version &&
-      CheckLengthAndHashes("snapshot", AsBytes(trusted_snapshot_bytes_), info.length, info.hashes,
-                           false)
-          .ok()) {
-    return CheckNotExpired("snapshot", snapshot_->common.expires, now);
-  }
-  ASSIGN_OR_RETURN(std::string bytes, FetchVerifiedFile(RoleName(RoleType::kSnapshot), info,
-                                                        limits_.max_snapshot_bytes));
-  ASSIGN_OR_RETURN(SignedDocument doc,
-                   VerifyRoleDocument(RoleType::kSnapshot, bytes, limits_.max_snapshot_bytes));
-  ASSIGN_OR_RETURN(SnapshotMetadata fresh, ParseSnapshot(doc.signed_json));
-  if (fresh.common.version != info.version) {
-    return Corruption("snapshot version " + std::to_string(fresh.common.version) +
-                      ", the timestamp names version " + std::to_string(info.version));
-  }
-  RETURN_IF_ERROR(CheckSnapshotRollback(fresh));
-  RETURN_IF_ERROR(CheckNotExpired("snapshot", fresh.common.expires, now));
-  RETURN_IF_ERROR(store_.Store(RoleType::kSnapshot, bytes));
-  snapshot_ = std::move(fresh);
-  trusted_snapshot_bytes_ = std::move(bytes);
-  return Status::Ok();
-}
-
-Status TufClient::UpdateTargets(WallTime now) {
-  const MetaFileInfo& info = snapshot_->meta.at("targets.json");
-  if (targets_ && targets_->common.version == info.version &&
-      CheckLengthAndHashes("targets", AsBytes(trusted_targets_bytes_), info.length, info.hashes,
-                           false)
-          .ok()) {
-    return CheckNotExpired("targets", targets_->common.expires, now);
-  }
-  ASSIGN_OR_RETURN(std::string bytes, FetchVerifiedFile(RoleName(RoleType::kTargets), info,
-                                                        limits_.max_targets_bytes));
-  ASSIGN_OR_RETURN(SignedDocument doc,
-                   VerifyRoleDocument(RoleType::kTargets, bytes, limits_.max_targets_bytes));
-  ASSIGN_OR_RETURN(TargetsMetadata fresh, ParseTargets(doc.signed_json));
-  if (fresh.common.version != info.version) {
-    return Corruption("targets version " + std::to_string(fresh.common.version) +
-                      ", the snapshot names version " + std::to_string(info.version));
-  }
+Status TufClient::CheckRollback(const TargetsMetadata& fresh) const {
   if (targets_ && fresh.common.version < targets_->common.version) {
     return Corruption("targets version rollback: " + std::to_string(fresh.common.version) +
                       " < trusted " + std::to_string(targets_->common.version));
   }
-  RETURN_IF_ERROR(CheckNotExpired("targets", fresh.common.expires, now));
-  RETURN_IF_ERROR(store_.Store(RoleType::kTargets, bytes));
-  targets_ = std::move(fresh);
-  trusted_targets_bytes_ = std::move(bytes);
   return Status::Ok();
+}
+
+template <typename Metadata>
+Status TufClient::UpdateRole(RoleType role, const MetaFileInfo& info, std::string_view named_by,
+                             uint64_t max_bytes, Result<Metadata> (*parse)(const Json&),
+                             std::optional<Metadata>& trusted, std::string& trusted_bytes,
+                             WallTime now) {
+  const std::string name(RoleName(role));
+  if (trusted && trusted->common.version == info.version &&
+      CheckLengthAndHashes(name, AsBytes(trusted_bytes), info.length, info.hashes, false).ok()) {
+    return CheckNotExpired(name, trusted->common.expires, now);
+  }
+  ASSIGN_OR_RETURN(std::string bytes, FetchVerifiedFile(name, info, max_bytes));
+  ASSIGN_OR_RETURN(SignedDocument doc, VerifyRoleDocument(role, bytes, max_bytes));
+  ASSIGN_OR_RETURN(Metadata fresh, parse(doc.signed_json));
+  if (fresh.common.version != info.version) {
+    return Corruption(name + " version " + std::to_string(fresh.common.version) + ", the " +
+                      std::string(named_by) + " names version " + std::to_string(info.version));
+  }
+  RETURN_IF_ERROR(CheckRollback(fresh));
+  RETURN_IF_ERROR(CheckNotExpired(name, fresh.common.expires, now));
+  RETURN_IF_ERROR(store_.Store(role, bytes));
+  trusted = std::move(fresh);
+  trusted_bytes = std::move(bytes);
+  return Status::Ok();
+}
+
+Status TufClient::UpdateSnapshot(WallTime now) {
+  return UpdateRole(RoleType::kSnapshot, timestamp_->snapshot, "timestamp",
+                    limits_.max_snapshot_bytes, ParseSnapshot, snapshot_, trusted_snapshot_bytes_,
+                    now);
+}
+
+Status TufClient::UpdateTargets(WallTime now) {
+  return UpdateRole(RoleType::kTargets, snapshot_->meta.at("targets.json"), "snapshot",
+                    limits_.max_targets_bytes, ParseTargets, targets_, trusted_targets_bytes_, now);
 }
 
 Result<DownloadedTarget> TufClient::DownloadTarget(const TargetFile& target,

@@ -117,11 +117,26 @@ class TufClient {
   Status UpdateTimestamp(WallTime now);
   Status CheckTimestampRollback(const TimestampMetadata& fresh, bool& keep_trusted);
   Status UpdateSnapshot(WallTime now);
-  Status CheckSnapshotRollback(const SnapshotMetadata& fresh);
   Status UpdateTargets(WallTime now);
+  // Brings `trusted` (and its bytes) to the file `info` names, which the role
+  // `named_by` lists: kept when the trusted copy is that file, else fetched,
+  // verified, parsed, checked for its version, rollback and expiry, stored.
+  template <typename Metadata>
+  Status UpdateRole(RoleType role, const MetaFileInfo& info, std::string_view named_by,
+                    uint64_t max_bytes, Result<Metadata> (*parse)(const Json&),
+                    std::optional<Metadata>& trusted, std::string& trusted_bytes, WallTime now);
+  // A version lower than the trusted one's (and, for the snapshot, a file
+  // it lists dropped or at a lower version) is a rollback.
+  Status CheckRollback(const SnapshotMetadata& fresh) const;
+  Status CheckRollback(const TargetsMetadata& fresh) const;
   Result<std::string> FetchVerifiedFile(std::string_view role, const MetaFileInfo& info,
                                         uint64_t limit);
   Status LoadTrustedRoles();
+  // The trusted copy of `role` in the store into `trusted` (its bytes into
+  // `trusted_bytes` when not null), when it verifies and parses.
+  template <typename Metadata>
+  Status LoadTrusted(RoleType role, uint64_t max_bytes, Result<Metadata> (*parse)(const Json&),
+                     std::optional<Metadata>& trusted, std::string* trusted_bytes);
   // Parses and verifies `bytes` as `role` against the current trusted root.
   Result<SignedDocument> VerifyRoleDocument(RoleType role, std::string_view bytes,
                                             uint64_t max_bytes) const;

@@ -7,6 +7,7 @@
 #include <openssl/rsa.h>
 
 #include "core/digest.h"
+#include "core/enum_names.h"
 #include "core/json_object_reader.h"
 
 namespace flotilla::metadata {
@@ -120,17 +121,12 @@ Result<TufKey> KeyFromPkey(PkeyPtr pkey, KeyScheme scheme) {
 
 }  // namespace
 
-std::string_view SchemeName(KeyScheme scheme) {
-  switch (scheme) {
-    case KeyScheme::kEd25519:
-      return "ed25519";
-    case KeyScheme::kEcdsaSha2Nistp256:
-      return "ecdsa-sha2-nistp256";
-    case KeyScheme::kRsassaPssSha256:
-      return "rsassa-pss-sha256";
-  }
-  return "unknown";
-}
+constexpr EnumName<KeyScheme> kSchemeNames[] = {
+    {KeyScheme::kEd25519, "ed25519"},
+    {KeyScheme::kEcdsaSha2Nistp256, "ecdsa-sha2-nistp256"},
+    {KeyScheme::kRsassaPssSha256, "rsassa-pss-sha256"}};
+
+std::string_view SchemeName(KeyScheme scheme) { return NameOf(kSchemeNames, scheme); }
 
 TufKey MakeTufKey(const Ed25519PublicKey& key) {
   TufKey out;

@@ -85,8 +85,8 @@ int RunLs(Runtime& rt, bool json) {
   fmt::print("{:<16} {:<14} {:<8} {:>8} {:>8}  {}\n", "APP", "RELEASE", "STATE", "PID", "RESTARTS",
              "LAST EXIT");
   for (const auto& s : *apps) {
-    std::string state = s.desired_running ? runtime::ContainerStateName(s.state) : "stopped";
-    if (s.switching) state = std::string("switching:") + runtime::SwitchStepName(s.switching->step);
+    std::string state(s.desired_running ? runtime::ContainerStateName(s.state) : "stopped");
+    if (s.switching) state = "switching:" + std::string(runtime::SwitchStepName(s.switching->step));
     fmt::print("{:<16} {:<14} {:<8} {:>8} {:>8}  {}\n", s.name, s.current, state, s.init_pid,
                s.restarts, s.last_exit);
   }
@@ -107,19 +107,30 @@ int RunSupervise(Runtime& rt, const AppFlags& f) {
   }
 }
 
-int RunDeploy(Runtime& rt, const AppFlags& f) {
-  auto text = ReadTextFileBounded(f.spec_file, 1 << 20);
-  if (!text.ok()) return Fail("deploy", text.status());
-  auto spec = appspec::ParseAppSpecText(*text);
-  if (!spec.ok()) return Fail("deploy", spec.status().WithContext(f.spec_file));
+// The app spec of --spec and the canonical paths of each --lower.
+struct SpecAndLowers {
+  appspec::AppSpec spec;
   std::vector<std::string> lowers;
+};
+
+Result<SpecAndLowers> LoadSpecAndLowers(const AppFlags& f) {
+  ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(f.spec_file, 1 << 20));
+  auto spec = appspec::ParseAppSpecText(text);
+  if (!spec.ok()) return spec.status().WithContext(f.spec_file);
+  SpecAndLowers out{std::move(spec).value(), {}};
   for (const auto& l : f.lowers) {
     std::error_code ec;
     auto abs = std::filesystem::canonical(l, ec);
-    if (ec) return Fail("deploy", NotFound("lower " + l + " does not exist"));
-    lowers.push_back(abs.string());
+    if (ec) return NotFound("lower " + l + " does not exist");
+    out.lowers.push_back(abs.string());
   }
-  auto outcome = rt.Deploy(*spec, lowers, f.release);
+  return out;
+}
+
+int RunDeploy(Runtime& rt, const AppFlags& f) {
+  auto loaded = LoadSpecAndLowers(f);
+  if (!loaded.ok()) return Fail("deploy", loaded.status());
+  auto outcome = rt.Deploy(loaded->spec, loaded->lowers, f.release);
   if (!outcome.ok()) return Fail("deploy", outcome.status());
   return PrintOutcome(*outcome);
 }
@@ -127,18 +138,9 @@ int RunDeploy(Runtime& rt, const AppFlags& f) {
 // Runs a spec once in the foreground (like `runc run`): prints the app's
 // output, exits with its exit code (128+signal when killed).
 int RunOnce(Runtime& rt, const AppFlags& f) {
-  auto text = ReadTextFileBounded(f.spec_file, 1 << 20);
-  if (!text.ok()) return Fail("run", text.status());
-  auto spec = appspec::ParseAppSpecText(*text);
-  if (!spec.ok()) return Fail("run", spec.status().WithContext(f.spec_file));
-  std::vector<std::string> lowers;
-  for (const auto& l : f.lowers) {
-    std::error_code ec;
-    auto abs = std::filesystem::canonical(l, ec);
-    if (ec) return Fail("run", NotFound("lower " + l + " does not exist"));
-    lowers.push_back(abs.string());
-  }
-  auto result = rt.RunOnce(*spec, lowers);
+  auto loaded = LoadSpecAndLowers(f);
+  if (!loaded.ok()) return Fail("run", loaded.status());
+  auto result = rt.RunOnce(loaded->spec, loaded->lowers);
   if (!result.ok()) {
     Fail("run", result.status());
     return 125;  // as docker run: the container could not run, not the app's code
@@ -205,25 +207,23 @@ CommandAction RegisterAppCommands(CLI::App& app) {
     common(cmd);
     cmd->add_option("name", flags->name, "App name")->required();
   };
+  auto with_spec = [&](CLI::App* cmd) {
+    common(cmd);
+    cmd->add_option("--spec", flags->spec_file, "App spec JSON (docs/app-spec.md)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--lower", flags->lowers, "Lower directory, top-most first (repeatable)")
+        ->required();
+  };
   auto* deploy = group->add_subcommand(
       "deploy",
       "Deploy an app spec over unpacked layers: start beside the old release, "
       "wait healthy, stop the old (or roll back)");
-  common(deploy);
-  deploy->add_option("--spec", flags->spec_file, "App spec JSON (docs/app-spec.md)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  deploy->add_option("--lower", flags->lowers, "Lower directory, top-most first (repeatable)")
-      ->required();
+  with_spec(deploy);
   deploy->add_option("--release", flags->release, "Release id (default: from spec and lowers)");
   auto* run = group->add_subcommand(
       "run", "Run an app spec once in the foreground and print its output (like runc run)");
-  common(run);
-  run->add_option("--spec", flags->spec_file, "App spec JSON")
-      ->required()
-      ->check(CLI::ExistingFile);
-  run->add_option("--lower", flags->lowers, "Lower directory, top-most first (repeatable)")
-      ->required();
+  with_spec(run);
   auto* ls = group->add_subcommand("ls", "List apps, their releases and containers");
   common(ls);
   ls->add_flag("--json", flags->json, "One JSON array instead of a table");

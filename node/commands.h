@@ -2,14 +2,9 @@
 // own file beside the module it drives, so that cli.cpp stays a thin list.
 #pragma once
 
-#include <CLI/CLI.hpp>
-#include <functional>
+#include "core/command_groups.h"
 
 namespace flotilla::node {
-
-// A subcommand group adds its subcommands to `app` and returns the action to
-// run when one of them was chosen (checked in order after parsing).
-using CommandAction = std::function<int()>;
 
 // `flotilla-node tuf ...`: the TUF client (docs/tuf-client.md).
 CommandAction RegisterTufCommands(CLI::App& app);

@@ -16,7 +16,6 @@
 #include <string_view>
 #include <vector>
 
-#include "core/version.h"
 #include "node/commands.h"
 
 namespace {
@@ -24,15 +23,8 @@ namespace {
 int RunAppCommands(int argc, char** argv) {
   CLI::App app{"flotilla-node: the device daemon (its `app` commands: the container runtime)"};
   app.name("flotilla-node");
-  app.set_version_flag("--version", std::string("flotilla-node ") + flotilla::kVersion);
-  auto run = flotilla::node::RegisterAppCommands(app);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  int rc = run();
-  return rc >= 0 ? rc : 1;
+  return flotilla::RunCommandGroups(app, "flotilla-node",
+                                    {flotilla::node::RegisterAppCommands(app)}, argc, argv);
 }
 
 // Beside this binary (an install, a build tree), else the packaged place.

@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "core/fd.h"
 #include "layerstore/delta.h"
@@ -54,7 +56,11 @@ Result<std::unique_ptr<LayerStore>> OpenStore(const StoreFlags& f) {
   return store;
 }
 
-int RunImport(const StoreFlags& f) {
+// Each subcommand's run: its exit code, or the error printed as
+// "store NAME: why".
+using StoreRun = Result<int> (*)(LayerStore& store, const StoreFlags& f);
+
+Result<int> RunImport(LayerStore& store, const StoreFlags& f) {
   layerstore::ImportOptions options;
   options.unpack.allow_devices = f.allow_devices;
   options.unpack.max_layer_bytes = f.max_layer_bytes;
@@ -62,108 +68,79 @@ int RunImport(const StoreFlags& f) {
   options.name = f.name;
   options.progress = PrintProgress(f);
   if (!f.platform.empty()) {
-    auto p = layerstore::Platform::Parse(f.platform);
-    if (!p.ok()) return Fail("import", p.status());
-    options.platform = *p;
+    ASSIGN_OR_RETURN(options.platform, layerstore::Platform::Parse(f.platform));
   }
-  auto store = OpenStore(f);
-  if (!store.ok()) return Fail("import", store.status());
-  auto image = (*store)->ImportImage(f.image_path, options);
-  if (!image.ok()) return Fail("import", image.status());
-  fmt::print("{}", layerstore::FormatImage(*image));
+  ASSIGN_OR_RETURN(layerstore::ImageRecord image, store.ImportImage(f.image_path, options));
+  fmt::print("{}", layerstore::FormatImage(image));
   return 0;
 }
 
-int RunUnpack(const StoreFlags& f) {
-  auto diff_id = Digest::Parse(f.diff_id);
-  if (!diff_id.ok()) return Fail("unpack", diff_id.status());
+Result<int> RunUnpack(LayerStore& store, const StoreFlags& f) {
+  ASSIGN_OR_RETURN(Digest diff_id, Digest::Parse(f.diff_id));
   std::unique_ptr<layerstore::ByteSource> source;
   if (f.input == "-") {
     source = std::make_unique<layerstore::FdByteSource>(STDIN_FILENO, false);
   } else {
-    auto opened = layerstore::OpenFileSource(f.input);
-    if (!opened.ok()) return Fail("unpack", opened.status());
-    source = std::move(*opened);
+    ASSIGN_OR_RETURN(source, layerstore::OpenFileSource(f.input));
   }
-  auto store = OpenStore(f);
-  if (!store.ok()) return Fail("unpack", store.status());
   layerstore::UnpackOptions options;
   options.allow_devices = f.allow_devices;
-  auto info = (*store)->UnpackLayer(*source, *diff_id, f.length, options, PrintProgress(f));
-  if (!info.ok()) return Fail("unpack", info.status());
-  fmt::print("layer {} ready ({} bytes, {} entries)\n", info->diff_id.ToString(), info->length,
-             info->entries);
+  ASSIGN_OR_RETURN(auto info,
+                   store.UnpackLayer(*source, diff_id, f.length, options, PrintProgress(f)));
+  fmt::print("layer {} ready ({} bytes, {} entries)\n", info.diff_id.ToString(), info.length,
+             info.entries);
   return 0;
 }
 
-int RunTar(const StoreFlags& f) {
-  auto diff_id = Digest::Parse(f.diff_id);
-  if (!diff_id.ok()) return Fail("tar", diff_id.status());
-  auto store = OpenStore(f);
-  if (!store.ok()) return Fail("tar", store.status());
-  int fd = STDOUT_FILENO;
+Result<int> RunTar(LayerStore& store, const StoreFlags& f) {
+  ASSIGN_OR_RETURN(Digest diff_id, Digest::Parse(f.diff_id));
+  UniqueFd file;
   if (f.output != "-") {
-    fd = ::open(f.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return Fail("tar", IOErrorFromErrno("create " + f.output, errno));
+    file.Reset(::open(f.output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!file.valid()) return IOErrorFromErrno("create " + f.output, errno);
   }
-  Status st =
-      (*store)->WriteLayerTar(*diff_id, [fd](ByteSpan bytes) { return WriteAll(fd, bytes); });
-  if (fd != STDOUT_FILENO) ::close(fd);
-  return st.ok() ? 0 : Fail("tar", st);
-}
-
-int RunList(const StoreFlags& f, bool layers) {
-  auto store = OpenStore(f);
-  if (!store.ok()) return Fail("ls", store.status());
-  if (layers) {
-    auto list = (*store)->ListLayers();
-    if (!list.ok()) return Fail("layers", list.status());
-    fmt::print("{}", layerstore::FormatLayerTable(*list));
-    return 0;
-  }
-  auto list = (*store)->ListImages();
-  if (!list.ok()) return Fail("ls", list.status());
-  fmt::print("{}", layerstore::FormatImageTable(*list));
+  int fd = file.valid() ? file.get() : STDOUT_FILENO;
+  RETURN_IF_ERROR(
+      store.WriteLayerTar(diff_id, [fd](ByteSpan bytes) { return WriteAll(fd, bytes); }));
   return 0;
 }
 
-int RunVerify(const StoreFlags& f) {
-  auto store = OpenStore(f);
-  if (!store.ok()) return Fail("verify", store.status());
-  auto report = (*store)->Verify(PrintProgress(f));
-  if (!report.ok()) return Fail("verify", report.status());
-  for (const auto& problem : report->problems) fmt::print("problem: {}\n", problem);
-  fmt::print("verify: {} layers and {} blobs intact, {} problems\n", report->layers_ok,
-             report->blobs_ok, report->problems.size());
-  return report->ok() ? 0 : 1;
-}
-
-int RunGc(const StoreFlags& f) {
-  auto store = OpenStore(f);
-  if (!store.ok()) return Fail("gc", store.status());
-  auto report = (*store)->CollectGarbage();
-  if (!report.ok()) return Fail("gc", report.status());
-  fmt::print("gc: removed {} layers and {} blobs\n", report->layers_removed, report->blobs_removed);
+Result<int> RunImages(LayerStore& store, const StoreFlags&) {
+  ASSIGN_OR_RETURN(auto images, store.ListImages());
+  fmt::print("{}", layerstore::FormatImageTable(images));
   return 0;
 }
 
-int RunRemove(const StoreFlags& f) {
-  auto store = OpenStore(f);
-  if (!store.ok()) return Fail("rm", store.status());
-  Status st = (*store)->RemoveImage(f.image_name);
-  if (!st.ok()) return Fail("rm", st);
+Result<int> RunLayers(LayerStore& store, const StoreFlags&) {
+  ASSIGN_OR_RETURN(auto layers, store.ListLayers());
+  fmt::print("{}", layerstore::FormatLayerTable(layers));
+  return 0;
+}
+
+Result<int> RunVerify(LayerStore& store, const StoreFlags& f) {
+  ASSIGN_OR_RETURN(auto report, store.Verify(PrintProgress(f)));
+  for (const auto& problem : report.problems) fmt::print("problem: {}\n", problem);
+  fmt::print("verify: {} layers and {} blobs intact, {} problems\n", report.layers_ok,
+             report.blobs_ok, report.problems.size());
+  return report.ok() ? 0 : 1;
+}
+
+Result<int> RunGc(LayerStore& store, const StoreFlags&) {
+  ASSIGN_OR_RETURN(auto report, store.CollectGarbage());
+  fmt::print("gc: removed {} layers and {} blobs\n", report.layers_removed, report.blobs_removed);
+  return 0;
+}
+
+Result<int> RunRemove(LayerStore& store, const StoreFlags& f) {
+  RETURN_IF_ERROR(store.RemoveImage(f.image_name));
   fmt::print("removed {}\n", f.image_name);
   return 0;
 }
 
-int RunPath(const StoreFlags& f) {
-  auto diff_id = Digest::Parse(f.diff_id);
-  if (!diff_id.ok()) return Fail("path", diff_id.status());
-  auto store = OpenStore(f);
-  if (!store.ok()) return Fail("path", store.status());
-  auto path = (*store)->LayerTreePath(*diff_id);
-  if (!path.ok()) return Fail("path", path.status());
-  fmt::print("{}\n", *path);
+Result<int> RunPath(LayerStore& store, const StoreFlags& f) {
+  ASSIGN_OR_RETURN(Digest diff_id, Digest::Parse(f.diff_id));
+  ASSIGN_OR_RETURN(std::string path, store.LayerTreePath(diff_id));
+  fmt::print("{}\n", path);
   return 0;
 }
 
@@ -185,26 +162,29 @@ int RunDeltaInfo(const StoreFlags& f) {
 
 // Rebuilds the target layer into f.output (verified before it appears); with
 // --unpack also adds it to the store through its verifying unpack.
-int RunApplyDelta(const StoreFlags& f) {
-  auto store = OpenStore(f);
-  if (!store.ok()) return Fail("apply-delta", store.status());
-  auto source = layerstore::OpenFileSource(f.delta_path);
-  if (!source.ok()) return Fail("apply-delta", source.status());
+Result<int> RunApplyDelta(LayerStore& store, const StoreFlags& f) {
+  ASSIGN_OR_RETURN(auto source, layerstore::OpenFileSource(f.delta_path));
   layerstore::DeltaApplyOptions options;
   options.max_window_log = f.max_window_log;
-  auto header = layerstore::ApplyDeltaToFile(**store, **source, f.output, options);
-  if (!header.ok()) return Fail("apply-delta", header.status());
-  fmt::print("rebuilt {} ({} bytes) into {}\n", header->target.ToString(), header->target_length,
+  ASSIGN_OR_RETURN(auto header, layerstore::ApplyDeltaToFile(store, *source, f.output, options));
+  fmt::print("rebuilt {} ({} bytes) into {}\n", header.target.ToString(), header.target_length,
              f.output);
   if (!f.unpack_after) return 0;
-  auto tar = layerstore::OpenFileSource(f.output);
-  if (!tar.ok()) return Fail("apply-delta", tar.status());
+  ASSIGN_OR_RETURN(auto tar, layerstore::OpenFileSource(f.output));
   layerstore::UnpackOptions unpack;
   unpack.allow_devices = f.allow_devices;
-  auto info = (*store)->UnpackLayer(**tar, header->target, header->target_length, unpack);
-  if (!info.ok()) return Fail("apply-delta", info.status());
-  fmt::print("layer {} ready ({} entries)\n", info->diff_id.ToString(), info->entries);
+  ASSIGN_OR_RETURN(auto info, store.UnpackLayer(*tar, header.target, header.target_length, unpack));
+  fmt::print("layer {} ready ({} entries)\n", info.diff_id.ToString(), info.entries);
   return 0;
+}
+
+// Opens the store and runs `run` on it, printing a failure as "store NAME: why".
+int RunOnStore(const std::string& name, StoreRun run, const StoreFlags& f) {
+  auto store = OpenStore(f);
+  if (!store.ok()) return Fail(name, store.status());
+  auto rc = run(**store, f);
+  if (!rc.ok()) return Fail(name, rc.status());
+  return *rc;
 }
 
 void AddDeltaCommands(CLI::App* store, StoreFlags& f, CLI::App*& apply, CLI::App*& info) {
@@ -265,19 +245,18 @@ CommandAction RegisterStoreCommands(CLI::App& app) {
   path->add_option("diff_id", f->diff_id, "sha256:<hex>")->required();
   CLI::App *apply_delta = nullptr, *delta_info = nullptr;
   AddDeltaCommands(store, *f, apply_delta, delta_info);
+  const std::vector<std::pair<CLI::App*, StoreRun>> runs = {
+      {ls, RunImages},     {layers, RunLayers},
+      {verify, RunVerify}, {gc, RunGc},
+      {import, RunImport}, {rm, RunRemove},
+      {unpack, RunUnpack}, {tar, RunTar},
+      {path, RunPath},     {apply_delta, RunApplyDelta}};
   return [=]() -> int {
     if (!*store) return -1;
-    if (*ls) return RunList(*f, false);
-    if (*layers) return RunList(*f, true);
-    if (*verify) return RunVerify(*f);
-    if (*gc) return RunGc(*f);
-    if (*import) return RunImport(*f);
-    if (*rm) return RunRemove(*f);
-    if (*unpack) return RunUnpack(*f);
-    if (*tar) return RunTar(*f);
-    if (*path) return RunPath(*f);
-    if (*apply_delta) return RunApplyDelta(*f);
     if (*delta_info) return RunDeltaInfo(*f);
+    for (const auto& [command, run] : runs) {
+      if (*command) return RunOnStore(command->get_name(), run, *f);
+    }
     return -1;
   };
 }

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/enum_names.h"
 #include "core/fd.h"
 #include "core/file_io.h"
 
@@ -103,18 +104,13 @@ std::vector<DeviceRule> RulesFor(const LaunchPlan& plan) {
 
 }  // namespace
 
-const char* ContainerStateName(ContainerState state) {
-  switch (state) {
-    case ContainerState::kNone:
-      return "none";
-    case ContainerState::kRunning:
-      return "running";
-    case ContainerState::kExited:
-      return "exited";
-    case ContainerState::kLost:
-      return "lost";
-  }
-  return "none";
+constexpr EnumName<ContainerState> kContainerStateNames[] = {{ContainerState::kNone, "none"},
+                                                             {ContainerState::kRunning, "running"},
+                                                             {ContainerState::kExited, "exited"},
+                                                             {ContainerState::kLost, "lost"}};
+
+std::string_view ContainerStateName(ContainerState state) {
+  return NameOf(kContainerStateNames, state);
 }
 
 bool WaitForProcessExit(pid_t pid, uint64_t start_ticks, Duration timeout) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.h"
@@ -25,7 +26,7 @@ enum class ContainerState {
   kLost,     // recorded as started, but the monitor died without a record
 };
 
-const char* ContainerStateName(ContainerState state);
+std::string_view ContainerStateName(ContainerState state);
 
 struct ContainerStatus {
   ContainerState state = ContainerState::kNone;

@@ -37,7 +37,7 @@ Status Runtime::WaitHealthy(const std::string& app, const std::string& release) 
       clock_.MonotonicNow() + milliseconds(spec.switch_mode.healthy_deadline_ms);
   auto died = [&]() -> Status {
     ContainerStatus c = containers_->Inspect(dir);
-    std::string what = c.exit ? c.exit->Describe() : ContainerStateName(c.state);
+    std::string what = c.exit ? c.exit->Describe() : std::string(ContainerStateName(c.state));
     return FailedPrecondition(app + " release " + release + " stopped: " + what);
   };
   if (h.type == appspec::HealthType::kRunning) {

@@ -7,18 +7,9 @@
 
 #include "core/fd.h"
 #include "core/file_io.h"
+#include "runtime/state_file.h"
 
 namespace flotilla::runtime {
-namespace {
-
-constexpr uint64_t kMaxStateFile = 1 << 20;
-
-Result<Json> LoadJson(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(path, kMaxStateFile));
-  return ParseJsonStrict(text).WithContext(path);
-}
-
-}  // namespace
 
 Json LaunchPlanToJson(const LaunchPlan& p) {
   Json j;
@@ -46,38 +37,50 @@ Json LaunchPlanToJson(const LaunchPlan& p) {
   return j;
 }
 
+namespace {
+
+void ReadDevice(JsonObjectReader& r, ResolvedDevice& device) {
+  r.Require({"path", "type", "major", "minor", "mode", "access"});
+  std::string type;
+  r.String("path", device.path);
+  r.String("type", type);
+  r.Unsigned("major", device.major);
+  r.Unsigned("minor", device.minor);
+  r.Unsigned("mode", device.mode);
+  r.String("access", device.access);
+  r.Check(type == "c" || type == "b", "type", "must be c or b");
+  if (!type.empty()) device.type = type[0];
+}
+
+}  // namespace
+
 Result<LaunchPlan> ParseLaunchPlan(const Json& j) {
   LaunchPlan p;
-  try {
-    ASSIGN_OR_RETURN(p.spec, appspec::ParseAppSpec(j.at("spec")));
-    p.lowers = j.at("lowers").get<std::vector<std::string>>();
-    p.dir = j.at("dir").get<std::string>();
-    for (const auto& d : j.at("devices")) {
-      ResolvedDevice rd;
-      rd.path = d.at("path").get<std::string>();
-      rd.type = d.at("type").get<std::string>().at(0);
-      rd.major = d.at("major").get<uint32_t>();
-      rd.minor = d.at("minor").get<uint32_t>();
-      rd.mode = d.at("mode").get<mode_t>();
-      rd.access = d.at("access").get<std::string>();
-      p.devices.push_back(rd);
-    }
-    for (const auto& m : j.at("mounts")) {
-      p.mounts.push_back({m.at("source").get<std::string>(), m.at("destination").get<std::string>(),
-                          m.at("read_only").get<bool>()});
-    }
-    p.cgroup_procs = j.at("cgroup_procs").get<std::vector<std::string>>();
-    p.cgroup_dirs = j.at("cgroup_dirs").get<std::vector<std::string>>();
-    p.oom_events_file = j.at("oom_events_file").get<std::string>();
-    p.seccomp_cache = j.at("seccomp_cache").get<std::string>();
-  } catch (const std::exception& e) {
-    return Corruption(std::string("launch plan: ") + e.what());
-  }
+  JsonObjectReader r(j, "launch plan", UnknownKeys::kIgnore);
+  r.Require({"spec", "lowers", "dir", "devices", "mounts", "cgroup_procs", "cgroup_dirs",
+             "oom_events_file", "seccomp_cache"});
+  const Json* spec = r.Object("spec");
+  r.Strings("lowers", p.lowers);
+  r.String("dir", p.dir);
+  r.Objects("devices", [&](JsonObjectReader& d) { ReadDevice(d, p.devices.emplace_back()); });
+  r.Objects("mounts", [&](JsonObjectReader& m) {
+    ResolvedMount& mount = p.mounts.emplace_back();
+    m.Require({"source", "destination", "read_only"});
+    m.String("source", mount.source);
+    m.String("destination", mount.destination);
+    m.Bool("read_only", mount.read_only);
+  });
+  r.Strings("cgroup_procs", p.cgroup_procs);
+  r.Strings("cgroup_dirs", p.cgroup_dirs);
+  r.String("oom_events_file", p.oom_events_file);
+  r.String("seccomp_cache", p.seccomp_cache);
+  if (Status st = r.Finish(); !st.ok()) return Corruption(st.message());
+  ASSIGN_OR_RETURN(p.spec, appspec::ParseAppSpec(*spec));
   return p;
 }
 
 Result<LaunchPlan> LoadLaunchPlan(const std::string& dir) {
-  ASSIGN_OR_RETURN(Json j, LoadJson(LaunchFile(dir)));
+  ASSIGN_OR_RETURN(Json j, LoadStateJson(LaunchFile(dir)));
   return ParseLaunchPlan(j);
 }
 
@@ -89,49 +92,29 @@ std::string ExitRecord::Describe() const {
   return unhealthy.empty() ? what : unhealthy + "; stopped: " + what;
 }
 
-Json RunningRecordToJson(const RunningRecord& r) {
-  return {{"monitor_pid", r.monitor_pid},
-          {"monitor_start_ticks", r.monitor_start_ticks},
-          {"init_pid", r.init_pid},
-          {"init_start_ticks", r.init_start_ticks},
-          {"started_unix_ms", r.started_unix_ms}};
-}
-
 Result<RunningRecord> LoadRunningRecord(const std::string& dir) {
-  ASSIGN_OR_RETURN(Json j, LoadJson(RunningFile(dir)));
-  RunningRecord r;
-  try {
-    r.monitor_pid = j.at("monitor_pid").get<pid_t>();
-    r.monitor_start_ticks = j.at("monitor_start_ticks").get<uint64_t>();
-    r.init_pid = j.at("init_pid").get<pid_t>();
-    r.init_start_ticks = j.at("init_start_ticks").get<uint64_t>();
-    r.started_unix_ms = j.at("started_unix_ms").get<int64_t>();
-  } catch (const std::exception& e) {
-    return Corruption(RunningFile(dir) + ": " + e.what());
-  }
-  return r;
-}
-
-Json ExitRecordToJson(const ExitRecord& r) {
-  return {{"exit_code", r.exit_code},
-          {"signal", r.signal},
-          {"oom_killed", r.oom_killed},
-          {"start_error", r.start_error},
-          {"finished_unix_ms", r.finished_unix_ms}};
+  auto read = [](JsonObjectReader& r, RunningRecord& rec) {
+    r.Require(
+        {"monitor_pid", "monitor_start_ticks", "init_pid", "init_start_ticks", "started_unix_ms"});
+    r.Int("monitor_pid", rec.monitor_pid);
+    r.Unsigned("monitor_start_ticks", rec.monitor_start_ticks);
+    r.Int("init_pid", rec.init_pid);
+    r.Unsigned("init_start_ticks", rec.init_start_ticks);
+    r.Int("started_unix_ms", rec.started_unix_ms);
+  };
+  return LoadStateRecord<RunningRecord>(RunningFile(dir), read);
 }
 
 Result<ExitRecord> LoadExitRecord(const std::string& dir) {
-  ASSIGN_OR_RETURN(Json j, LoadJson(ExitFile(dir)));
-  ExitRecord r;
-  try {
-    r.exit_code = j.at("exit_code").get<int>();
-    r.signal = j.at("signal").get<int>();
-    r.oom_killed = j.at("oom_killed").get<bool>();
-    r.start_error = j.at("start_error").get<std::string>();
-    r.finished_unix_ms = j.at("finished_unix_ms").get<int64_t>();
-  } catch (const std::exception& e) {
-    return Corruption(ExitFile(dir) + ": " + e.what());
-  }
+  auto read = [](JsonObjectReader& r, ExitRecord& rec) {
+    r.Require({"exit_code", "signal", "oom_killed", "start_error", "finished_unix_ms"});
+    r.Int("exit_code", rec.exit_code);
+    r.Int("signal", rec.signal);
+    r.Bool("oom_killed", rec.oom_killed);
+    r.String("start_error", rec.start_error);
+    r.Int("finished_unix_ms", rec.finished_unix_ms);
+  };
+  ASSIGN_OR_RETURN(ExitRecord r, LoadStateRecord<ExitRecord>(ExitFile(dir), read));
   auto unhealthy = ReadTextFileBounded(UnhealthyFile(dir), 4096);
   if (unhealthy.ok()) r.unhealthy = *unhealthy;
   return r;

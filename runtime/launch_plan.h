@@ -83,9 +83,13 @@ struct ExitRecord {
   std::string Describe() const;
 };
 
-Json RunningRecordToJson(const RunningRecord& r);
+// running.json and exit.json: the records' fields by their names (nlohmann's
+// to_json; `unhealthy` is not among them).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunningRecord, monitor_pid, monitor_start_ticks, init_pid,
+                                   init_start_ticks, started_unix_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExitRecord, exit_code, signal, oom_killed, start_error,
+                                   finished_unix_ms)
 Result<RunningRecord> LoadRunningRecord(const std::string& dir);
-Json ExitRecordToJson(const ExitRecord& r);
 Result<ExitRecord> LoadExitRecord(const std::string& dir);
 
 // Replaces `path` via a temporary file and rename, without fsync: readers

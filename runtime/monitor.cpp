@@ -200,7 +200,7 @@ void Finish(const LaunchPlan& plan, const ExitRecord& record, const LogRing* rin
     // The flotilla-<hash> parent too, unless another container's cgroup is in it.
     ::rmdir(CgroupDirOf(*it).c_str());
   }
-  std::string json = ExitRecordToJson(record).dump();
+  std::string json = Json(record).dump();
   WriteFileReplace(ExitFile(plan.dir), json).IgnoreError();
 }
 
@@ -252,7 +252,7 @@ int RunMonitor(const std::string& dir, int ready_fd, bool detach) {
   running.init_pid = started->init;
   running.init_start_ticks = ProcessStartTicks(started->init).value_or(0);
   running.started_unix_ms = UnixMillis();
-  Status recorded = WriteFileReplace(RunningFile(dir), RunningRecordToJson(running).dump());
+  Status recorded = WriteFileReplace(RunningFile(dir), Json(running).dump());
   Report(ready_fd,
          recorded.ok() ? "ok " + std::to_string(started->init) : "error " + recorded.ToString());
   LogRing ring(plan->spec.log_ring_bytes);

@@ -90,7 +90,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(RuntimeOptions options, const Clo
 Status Runtime::Persist(AppRecord& record, std::optional<SwitchStep> step) {
   if (step) record.switching->step = *step;
   RETURN_IF_ERROR(state_.SaveApp(record));
-  if (step) MaybeCrashAt(SwitchStepName(*step));
+  if (step) MaybeCrashAt(std::string(SwitchStepName(*step)).c_str());
   return Status::Ok();
 }
 

@@ -10,39 +10,22 @@
 #include <utility>
 
 #include "core/canonical_json.h"
+#include "core/enum_names.h"
 #include "core/file_io.h"
+#include "runtime/state_file.h"
 
 namespace flotilla::runtime {
 namespace {
 
-constexpr uint64_t kMaxRecord = 1 << 20;
-constexpr std::pair<SwitchStep, const char*> kSteps[] = {
-    {SwitchStep::kPrepared, "prepared"},
-    {SwitchStep::kNewStarted, "new-started"},
-    {SwitchStep::kOldStopped, "old-stopped"},
-    {SwitchStep::kNewHealthy, "new-healthy"},
-    {SwitchStep::kRollingBack, "rolling-back"}};
-
-Result<Json> LoadJson(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(path, kMaxRecord));
-  return ParseJsonStrict(text).WithContext(path);
-}
+constexpr EnumName<SwitchStep> kSwitchStepNames[] = {{SwitchStep::kPrepared, "prepared"},
+                                                     {SwitchStep::kNewStarted, "new-started"},
+                                                     {SwitchStep::kOldStopped, "old-stopped"},
+                                                     {SwitchStep::kNewHealthy, "new-healthy"},
+                                                     {SwitchStep::kRollingBack, "rolling-back"}};
 
 }  // namespace
 
-const char* SwitchStepName(SwitchStep step) {
-  for (const auto& [s, name] : kSteps) {
-    if (s == step) return name;
-  }
-  return "prepared";
-}
-
-std::optional<SwitchStep> ParseSwitchStep(std::string_view name) {
-  for (const auto& [s, n] : kSteps) {
-    if (name == n) return s;
-  }
-  return std::nullopt;
-}
+std::string_view SwitchStepName(SwitchStep step) { return NameOf(kSwitchStepNames, step); }
 
 Result<AppLock> StateDir::LockApp(const std::string& app, bool wait) const {
   if (!appspec::IsValidName(app)) return InvalidArgument("'" + app + "' is not a valid app name");
@@ -72,31 +55,26 @@ Result<std::vector<std::string>> StateDir::ListApps() const {
 
 Result<AppRecord> StateDir::LoadApp(const std::string& app) const {
   if (!appspec::IsValidName(app)) return InvalidArgument("'" + app + "' is not a valid app name");
-  ASSIGN_OR_RETURN(Json j, LoadJson(AppDir(app) + "/app.json"));
-  AppRecord r;
-  try {
-    r.name = j.at("name").get<std::string>();
-    r.current = j.at("current").get<std::string>();
-    r.previous = j.at("previous").get<std::string>();
-    r.desired_running = j.at("desired_running").get<bool>();
-    r.restarts = j.at("restarts").get<uint32_t>();
-    r.last_exit = j.at("last_exit").get<std::string>();
-    r.last_exit_unix_ms = j.at("last_exit_unix_ms").get<int64_t>();
-    if (!j.at("switch").is_null()) {
-      const Json& s = j.at("switch");
-      SwitchRecord sw;
-      sw.from = s.at("from").get<std::string>();
-      sw.to = s.at("to").get<std::string>();
-      auto step = ParseSwitchStep(s.at("step").get<std::string>());
-      if (!step) return Corruption(AppDir(app) + "/app.json: unknown switch step");
-      sw.step = *step;
-      sw.reason = s.at("reason").get<std::string>();
-      r.switching = sw;
-    }
-  } catch (const std::exception& e) {
-    return Corruption(AppDir(app) + "/app.json: " + e.what());
-  }
-  return r;
+  auto read = [](JsonObjectReader& r, AppRecord& rec) {
+    r.Require({"name", "current", "previous", "desired_running", "restarts", "last_exit",
+               "last_exit_unix_ms"});
+    r.String("name", rec.name);
+    r.String("current", rec.current);
+    r.String("previous", rec.previous);
+    r.Bool("desired_running", rec.desired_running);
+    r.Unsigned("restarts", rec.restarts);
+    r.String("last_exit", rec.last_exit);
+    r.Int("last_exit_unix_ms", rec.last_exit_unix_ms);
+    r.Object("switch", [&](JsonObjectReader& s) {  // null: no switch in flight
+      SwitchRecord& sw = rec.switching.emplace();
+      s.Require({"from", "to", "step", "reason"});
+      s.String("from", sw.from);
+      s.String("to", sw.to);
+      s.Choice("step", kSwitchStepNames, sw.step);
+      s.String("reason", sw.reason);
+    });
+  };
+  return LoadStateRecord<AppRecord>(AppDir(app) + "/app.json", read);
 }
 
 Status StateDir::SaveApp(const AppRecord& r) const {
@@ -129,13 +107,13 @@ Status StateDir::SaveRelease(const std::string& app, const std::string& release,
 
 Result<appspec::AppSpec> StateDir::LoadReleaseSpec(const std::string& app,
                                                    const std::string& release) const {
-  ASSIGN_OR_RETURN(Json j, LoadJson(ReleaseDir(app, release) + "/spec.json"));
+  ASSIGN_OR_RETURN(Json j, LoadStateJson(ReleaseDir(app, release) + "/spec.json"));
   return appspec::ParseAppSpec(j);
 }
 
 Result<std::vector<std::string>> StateDir::LoadReleaseLowers(const std::string& app,
                                                              const std::string& release) const {
-  ASSIGN_OR_RETURN(Json j, LoadJson(ReleaseDir(app, release) + "/lowers.json"));
+  ASSIGN_OR_RETURN(Json j, LoadStateJson(ReleaseDir(app, release) + "/lowers.json"));
   if (!j.is_array()) return Corruption("lowers.json is not an array");
   std::vector<std::string> lowers;
   for (const auto& l : j) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "appspec/app_spec.h"
@@ -23,8 +24,7 @@ namespace flotilla::runtime {
 // The steps of a release switch, in the order a parallel switch takes them
 // (a stop-first switch takes kOldStopped before kNewStarted).
 enum class SwitchStep { kPrepared, kNewStarted, kOldStopped, kNewHealthy, kRollingBack };
-const char* SwitchStepName(SwitchStep step);
-std::optional<SwitchStep> ParseSwitchStep(std::string_view name);
+std::string_view SwitchStepName(SwitchStep step);
 
 struct SwitchRecord {
   std::string from;  // may be empty: a first deploy

@@ -82,7 +82,7 @@ Status Runtime::RecordLost(const std::string& app, const std::string& release) {
   ExitRecord lost;
   lost.start_error = "lost: its monitor died, the exit status is unknown";
   lost.finished_unix_ms = UnixMillis(clock_.Now());
-  return WriteFileReplace(ExitFile(state_.ReleaseDir(app, release)), ExitRecordToJson(lost).dump());
+  return WriteFileReplace(ExitFile(state_.ReleaseDir(app, release)), Json(lost).dump());
 }
 
 Result<Duration> Runtime::RestartByPolicy(AppRecord& record, ContainerStatus c) {

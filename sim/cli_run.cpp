@@ -87,15 +87,23 @@ int Plot(const RunOptions& o) {
   for (const std::string& path : o.reports) {
     auto text = ReadFileBounded(path, 64 << 20);
     if (!text.ok()) return Fail("plot", text.status());
-    Json doc = Json::parse(text->begin(), text->end(), nullptr, false);
-    if (doc.is_discarded()) return Fail("plot", InvalidArgument(path + " is not JSON"));
-    auto report = RunReportFromJson(doc);
+    auto doc = ParseJsonStrict(AsStringView(*text), JsonLimits{64 << 20, 16});
+    if (!doc.ok()) return Fail("plot", doc.status().WithContext(path));
+    auto report = RunReportFromJson(*doc);
     if (!report.ok()) return Fail("plot", report.status());
     reports.push_back(std::move(*report));
   }
   if (Status st = WritePlots(reports, o.out); !st.ok()) return Fail("plot", st);
   fmt::print("{}/completion-cdf.png, {}/origin-egress.png\n", o.out, o.out);
   return 0;
+}
+
+// The required input FILE argument(s) of `cmd`, which must exist, and its --out.
+template <typename Input>
+void AddInputAndOut(CLI::App* cmd, const char* name, Input& input, const char* help,
+                    std::string& out) {
+  cmd->add_option(name, input, help)->required()->check(CLI::ExistingFile);
+  cmd->add_option("--out", out, "output directory")->capture_default_str();
 }
 
 }  // namespace
@@ -110,10 +118,7 @@ CommandAction RegisterRunCommands(CLI::App& app) {
       "OUT/report.json, OUT/completion-cdf.png, OUT/origin-egress.png and OUT/logs/, and "
       "print a summary. Ctrl-C stops early and still reports. After a crash, "
       "`flotilla-sim clean` removes what is left.");
-  run->add_option("scenario", o->scenario, "scenario file (sim/scenarios/*.json)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  run->add_option("--out", o->out, "output directory")->capture_default_str();
+  AddInputAndOut(run, "scenario", o->scenario, "scenario file (sim/scenarios/*.json)", o->out);
   run->add_option("--strategy", o->strategy,
                   "override the scenario's strategy: flotilla, http-full, http-delta");
   run->add_option("--time-limit", o->time_limit_s, "override the scenario's time limit (s)");
@@ -124,10 +129,7 @@ CommandAction RegisterRunCommands(CLI::App& app) {
       "plot",
       "Draw the completion CDFs and origin egress of several runs' reports in one plot "
       "each (e.g. one run per strategy).");
-  plot->add_option("reports", o->reports, "report.json files")
-      ->required()
-      ->check(CLI::ExistingFile);
-  plot->add_option("--out", o->out, "output directory")->capture_default_str();
+  AddInputAndOut(plot, "reports", o->reports, "report.json files", o->out);
   return [o, run, plot]() {
     if (run->parsed()) return Run(*o);
     if (plot->parsed()) return Plot(*o);

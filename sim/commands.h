@@ -1,14 +1,9 @@
 // Registration of flotilla-sim's subcommand groups, one file per group.
 #pragma once
 
-#include <CLI/CLI.hpp>
-#include <functional>
+#include "core/command_groups.h"
 
 namespace flotilla::sim {
-
-// A group adds its subcommands to `app` and returns the action to run after
-// parsing; the action returns -1 when none of its subcommands was chosen.
-using CommandAction = std::function<int()>;
 
 // `topo up|hold|down|ls`, `clean`, `scenario check`.
 CommandAction RegisterTopoCommands(CLI::App& app);

@@ -83,12 +83,4 @@ Result<DeviceTraffic> ParseDeviceAccounting(const std::string& nft_json) {
   return t;
 }
 
-Json DeviceTrafficToJson(const DeviceTraffic& t) {
-  return Json{{"rx_origin", t.rx_origin},
-              {"rx_lan", t.rx_lan},
-              {"rx_wan_peers", t.rx_wan_peers},
-              {"tx_lan", t.tx_lan},
-              {"tx_wan", t.tx_wan}};
-}
-
 }  // namespace flotilla::sim

@@ -41,6 +41,7 @@ Result<DeviceTraffic> ReadDeviceAccounting(const std::string& ns);
 // Parses the JSON of `nft -j list counters table inet fsim_acct`.
 Result<DeviceTraffic> ParseDeviceAccounting(const std::string& nft_json);
 
-Json DeviceTrafficToJson(const DeviceTraffic& t);
+// to_json (nlohmann): an object of the five counters by their names.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(DeviceTraffic, rx_origin, rx_lan, rx_wan_peers, tx_lan, tx_wan)
 
 }  // namespace flotilla::sim

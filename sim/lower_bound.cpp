@@ -153,13 +153,4 @@ T95LowerBound ComputeT95LowerBound(const Scenario& s, uint64_t release_min_bytes
   return b;
 }
 
-Json T95LowerBoundToJson(const T95LowerBound& b) {
-  return Json{{"release_min_bytes", b.release_min_bytes},
-              {"site_wan_s", b.site_wan_s},
-              {"origin_s", b.origin_s},
-              {"churn_s", b.churn_s},
-              {"t95_s", b.t95_s},
-              {"binding", b.binding}};
-}
-
 }  // namespace flotilla::sim

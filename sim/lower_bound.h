@@ -50,6 +50,8 @@ double DeliverySeconds(uint64_t bytes, double rtt_s, uint64_t rate_kbit);
 
 T95LowerBound ComputeT95LowerBound(const Scenario& scenario, uint64_t release_min_bytes);
 
-Json T95LowerBoundToJson(const T95LowerBound& bound);
+// to_json (nlohmann): an object of the fields by their names.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(T95LowerBound, release_min_bytes, site_wan_s, origin_s, churn_s,
+                                   t95_s, binding)
 
 }  // namespace flotilla::sim

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/file_io.h"
+#include "core/json_object_reader.h"
 #include "sim/command.h"
 
 namespace flotilla::sim {
@@ -27,7 +29,7 @@ Json DeviceToJson(const DeviceResult& d) {
          {"site", d.site},
          {"completed", d.completed},
          {"state", d.state},
-         {"traffic", DeviceTrafficToJson(d.traffic)},
+         {"traffic", d.traffic},
          {"reported",
           {{"from_peers", d.reported_from_peers}, {"from_origin", d.reported_from_origin}}},
          {"errors", d.errors}};
@@ -35,35 +37,45 @@ Json DeviceToJson(const DeviceResult& d) {
   return j;
 }
 
-template <typename T>
-Status Get(const Json& j, const char* key, T& out) {
-  if (!j.is_object() || !j.contains(key)) return InvalidArgument(fmt::format("report: no {}", key));
-  try {
-    out = j.at(key).get<T>();
-  } catch (const std::exception& e) {
-    return InvalidArgument(fmt::format("report: {}: {}", key, e.what()));
-  }
-  return Status::Ok();
+// Reports are read back by `plot`; members it does not use are ignored.
+constexpr double kAnyNumber = std::numeric_limits<double>::max();
+
+void ReadDevice(JsonObjectReader& r, DeviceResult& d) {
+  r.Require({"name", "site", "completed", "state", "errors", "traffic", "reported"});
+  r.String("name", d.name);
+  r.String("site", d.site);
+  r.Bool("completed", d.completed);
+  r.String("state", d.state);
+  r.Strings("errors", d.errors);
+  if (d.completed) r.Require({"completion_s"});
+  r.Number("completion_s", d.completion_s, -kAnyNumber, kAnyNumber);
+  r.Object("traffic", [&](JsonObjectReader& t) {
+    t.Require({"rx_origin", "rx_lan", "rx_wan_peers", "tx_lan", "tx_wan"});
+    t.Unsigned("rx_origin", d.traffic.rx_origin);
+    t.Unsigned("rx_lan", d.traffic.rx_lan);
+    t.Unsigned("rx_wan_peers", d.traffic.rx_wan_peers);
+    t.Unsigned("tx_lan", d.traffic.tx_lan);
+    t.Unsigned("tx_wan", d.traffic.tx_wan);
+  });
+  r.Object("reported", [&](JsonObjectReader& from) {
+    from.Require({"from_peers", "from_origin"});
+    from.Unsigned("from_peers", d.reported_from_peers);
+    from.Unsigned("from_origin", d.reported_from_origin);
+  });
 }
 
-Result<DeviceResult> DeviceFromJson(const Json& j) {
-  DeviceResult d;
-  RETURN_IF_ERROR(Get(j, "name", d.name));
-  RETURN_IF_ERROR(Get(j, "site", d.site));
-  RETURN_IF_ERROR(Get(j, "completed", d.completed));
-  RETURN_IF_ERROR(Get(j, "state", d.state));
-  RETURN_IF_ERROR(Get(j, "errors", d.errors));
-  if (d.completed) RETURN_IF_ERROR(Get(j, "completion_s", d.completion_s));
-  const Json& t = j.value("traffic", Json::object());
-  RETURN_IF_ERROR(Get(t, "rx_origin", d.traffic.rx_origin));
-  RETURN_IF_ERROR(Get(t, "rx_lan", d.traffic.rx_lan));
-  RETURN_IF_ERROR(Get(t, "rx_wan_peers", d.traffic.rx_wan_peers));
-  RETURN_IF_ERROR(Get(t, "tx_lan", d.traffic.tx_lan));
-  RETURN_IF_ERROR(Get(t, "tx_wan", d.traffic.tx_wan));
-  const Json& r = j.value("reported", Json::object());
-  RETURN_IF_ERROR(Get(r, "from_peers", d.reported_from_peers));
-  RETURN_IF_ERROR(Get(r, "from_origin", d.reported_from_origin));
-  return d;
+void ReadOrigin(JsonObjectReader& r, RunReport& report) {
+  r.Require({"egress_bytes", "timeline"});
+  r.Unsigned("egress_bytes", report.origin_egress_bytes);
+  const Json* timeline = r.Array("timeline");
+  for (size_t i = 0; timeline != nullptr && i < timeline->size(); ++i) {
+    const Json& point = (*timeline)[i];
+    if (!point.is_array() || point.size() != 2 || !point[0].is_number() ||
+        !point[1].is_number_unsigned()) {
+      return r.Fail("timeline", "must hold [seconds, bytes] pairs");
+    }
+    report.origin_timeline.emplace_back(point[0].get<double>(), point[1].get<uint64_t>());
+  }
 }
 
 std::string Quote(const std::string& s) {
@@ -149,32 +161,29 @@ std::string BoundLine(const RunReport& report, const ReportSummary& s) {
 
 Result<RunReport> RunReportFromJson(const Json& j) {
   RunReport r;
-  RETURN_IF_ERROR(Get(j, "scenario", r.scenario));
-  RETURN_IF_ERROR(Get(j, "strategy", r.strategy));
-  RETURN_IF_ERROR(Get(j, "seed", r.seed));
-  RETURN_IF_ERROR(Get(j, "time_limit_s", r.time_limit_s));
-  RETURN_IF_ERROR(Get(j, "release", r.release));
-  RETURN_IF_ERROR(Get(j, "release_bytes", r.release_bytes));
-  RETURN_IF_ERROR(Get(j, "duration_s", r.duration_s));
-  RETURN_IF_ERROR(Get(j, "ended_by", r.ended_by));
-  if (!j.contains("devices") || !j["devices"].is_array())
-    return InvalidArgument("report: no devices");
-  for (const Json& d : j["devices"]) {
-    ASSIGN_OR_RETURN(DeviceResult device, DeviceFromJson(d));
-    r.devices.push_back(std::move(device));
-  }
-  if (!j.contains("sites") || !j["sites"].is_array()) return InvalidArgument("report: no sites");
-  for (const Json& s : j["sites"]) {
-    SiteResult site;
-    RETURN_IF_ERROR(Get(s, "name", site.name));
-    RETURN_IF_ERROR(Get(s, "wan_rx_bytes", site.wan_rx_bytes));
-    RETURN_IF_ERROR(Get(s, "wan_tx_bytes", site.wan_tx_bytes));
-    r.sites.push_back(site);
-  }
-  const Json& origin = j.value("origin", Json::object());
-  RETURN_IF_ERROR(Get(origin, "egress_bytes", r.origin_egress_bytes));
-  RETURN_IF_ERROR(Get(origin, "timeline", r.origin_timeline));
-  if (j.contains("lower_bound")) r.lower_bound = j["lower_bound"];  // reports before it lack it
+  JsonObjectReader reader(j, "report", UnknownKeys::kIgnore);
+  reader.Require({"scenario", "strategy", "seed", "time_limit_s", "release", "release_bytes",
+                  "duration_s", "ended_by", "devices", "sites", "origin"});
+  reader.String("scenario", r.scenario);
+  reader.String("strategy", r.strategy);
+  reader.Unsigned("seed", r.seed);
+  reader.Unsigned("time_limit_s", r.time_limit_s);
+  reader.String("release", r.release);
+  reader.Unsigned("release_bytes", r.release_bytes);
+  reader.Number("duration_s", r.duration_s, -kAnyNumber, kAnyNumber);
+  reader.String("ended_by", r.ended_by);
+  reader.Objects("devices", [&](JsonObjectReader& d) { ReadDevice(d, r.devices.emplace_back()); });
+  reader.Objects("sites", [&](JsonObjectReader& s) {
+    SiteResult& site = r.sites.emplace_back();
+    s.Require({"name", "wan_rx_bytes", "wan_tx_bytes"});
+    s.String("name", site.name);
+    s.Unsigned("wan_rx_bytes", site.wan_rx_bytes);
+    s.Unsigned("wan_tx_bytes", site.wan_tx_bytes);
+  });
+  reader.Object("origin", [&](JsonObjectReader& origin) { ReadOrigin(origin, r); });
+  if (const Json* bound = reader.Find("lower_bound"))
+    r.lower_bound = *bound;  // older reports lack it
+  RETURN_IF_ERROR(reader.Finish());
   return r;
 }
 

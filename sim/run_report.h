@@ -49,7 +49,7 @@ struct RunReport {
   std::vector<SiteResult> sites;
   uint64_t origin_egress_bytes = 0;
   std::vector<std::pair<double, uint64_t>> origin_timeline;  // (s, cumulative egress bytes)
-  // T95LowerBoundToJson (sim/lower_bound.h), null when not computed.
+  // a T95LowerBound as JSON (sim/lower_bound.h), null when not computed.
   Json lower_bound = nullptr;
 };
 

@@ -71,9 +71,9 @@ Result<LinkProfile> LinkOf(const Json* link, const Profiles& profiles, const std
   return ParseProfile(*link, where);
 }
 
-Status ParseSite(const Json& site, const std::string& where, bool default_nat,
-                 const Profiles& profiles, Scenario& s, std::vector<std::string>& names) {
-  JsonObjectReader r(site, where);
+Status ParseSite(JsonObjectReader& r, bool default_nat, const Profiles& profiles, Scenario& s,
+                 std::vector<std::string>& names) {
+  const std::string& where = r.path();
   r.Require({"name"});
   std::string name;
   double count = 1, devices = 1;
@@ -84,7 +84,7 @@ Status ParseSite(const Json& site, const std::string& where, bool default_nat,
   r.Bool("nat", nat);
   const Json* wan_link = r.Find("wan");
   const Json* lan_link = r.Find("lan");
-  RETURN_IF_ERROR(r.Finish());
+  RETURN_IF_ERROR(r.status());
   ASSIGN_OR_RETURN(LinkProfile wan, LinkOf(wan_link, profiles, r.PathOf("wan")));
   ASSIGN_OR_RETURN(LinkProfile lan, LinkOf(lan_link, profiles, r.PathOf("lan")));
   size_t placeholder = name.find("{i}");
@@ -120,7 +120,7 @@ Result<Outage> ReadOutage(JsonObjectReader& r, const char* target_key, const cha
   Outage o;
   r.String(target_key, o.target);
   const Json* when = r.Find(when_key);
-  RETURN_IF_ERROR(r.Finish());
+  RETURN_IF_ERROR(r.status());
   const std::string where = r.PathOf(when_key);
   if (when == nullptr || !when->is_array() || when->size() != 2 || !(*when)[0].is_number() ||
       !(*when)[1].is_number()) {
@@ -152,7 +152,7 @@ Status ExpandRandomChurn(JsonObjectReader& r, Scenario& s) {
   // Starts spread over [0, start_s_max]: churn that meets the transfer.
   double start_max = limit;
   r.Number("start_s_max", start_max, 0, limit);
-  RETURN_IF_ERROR(r.Finish());
+  RETURN_IF_ERROR(r.status());
   std::vector<std::pair<int, int>> devices;
   for (int i = 0; i < static_cast<int>(s.topology.sites.size()); ++i) {
     for (int j = 0; j < s.topology.sites[i].devices; ++j) devices.emplace_back(i, j);
@@ -169,8 +169,7 @@ Status ExpandRandomChurn(JsonObjectReader& r, Scenario& s) {
   return Status::Ok();
 }
 
-Status ParseDeviceOff(JsonObjectReader& r, const std::string& where,
-                      const std::vector<std::string>& names, Scenario& s) {
+Status ParseDeviceOff(JsonObjectReader& r, const std::vector<std::string>& names, Scenario& s) {
   ASSIGN_OR_RETURN(Outage off, ReadOutage(r, "device", "off_s", s.time_limit_s));
   size_t slash = off.target.rfind('/');
   int site = slash == std::string::npos ? -1 : SiteIndex(names, off.target.substr(0, slash));
@@ -183,40 +182,35 @@ Status ParseDeviceOff(JsonObjectReader& r, const std::string& where,
     if (digits) device = std::stoi(index);
   }
   if (site < 0 || device < 0 || device >= s.topology.sites[site].devices) {
-    return InvalidArgument(where + ": no device '" + off.target + "' (write SITE/INDEX, from 0)");
+    return InvalidArgument(r.path() + ": no device '" + off.target +
+                           "' (write SITE/INDEX, from 0)");
   }
   s.churn.push_back({ChurnEvent::Kind::kDeviceOff, site, device, off.from_s, off.to_s});
   return Status::Ok();
 }
 
-Status ParseWanDown(JsonObjectReader& r, const std::string& where,
-                    const std::vector<std::string>& names, Scenario& s) {
+Status ParseWanDown(JsonObjectReader& r, const std::vector<std::string>& names, Scenario& s) {
   ASSIGN_OR_RETURN(Outage down, ReadOutage(r, "site", "wan_down_s", s.time_limit_s));
   int site = SiteIndex(names, down.target);
-  if (site < 0) return InvalidArgument(where + ": no site '" + down.target + "'");
+  if (site < 0) return InvalidArgument(r.path() + ": no site '" + down.target + "'");
   s.churn.push_back({ChurnEvent::Kind::kWanDown, site, -1, down.from_s, down.to_s});
   return Status::Ok();
 }
 
-Status ParseChurnEvent(const Json& e, const std::string& where,
-                       const std::vector<std::string>& names, Scenario& s) {
-  JsonObjectReader r(e, where);
-  if (e.contains("random_devices")) return ExpandRandomChurn(r, s);
-  if (e.contains("device")) return ParseDeviceOff(r, where, names, s);
-  if (e.contains("site")) return ParseWanDown(r, where, names, s);
+Status ParseChurnEvent(JsonObjectReader& r, const std::vector<std::string>& names, Scenario& s) {
+  if (r.Find("random_devices") != nullptr) return ExpandRandomChurn(r, s);
+  if (r.Find("device") != nullptr) return ParseDeviceOff(r, names, s);
+  if (r.Find("site") != nullptr) return ParseWanDown(r, names, s);
   RETURN_IF_ERROR(r.status());
-  return InvalidArgument(where + ": a churn entry needs 'device', 'site' or 'random_devices'");
+  return InvalidArgument(r.path() + ": a churn entry needs 'device', 'site' or 'random_devices'");
 }
 
-Status ParseRelease(JsonObjectReader& doc, const std::string& base_dir, Scenario& s) {
-  const Json* release = doc.Object("release");
-  RETURN_IF_ERROR(doc.status());
-  JsonObjectReader r(*release, "release");
+Status ParseRelease(JsonObjectReader& r, const std::string& base_dir, Scenario& s) {
   r.Require({"image"});
   std::string image, previous;
   r.String("image", image);
   r.String("previous", previous);
-  RETURN_IF_ERROR(r.Finish());
+  RETURN_IF_ERROR(r.status());
   auto resolve = [&](const std::string& p) {
     if (p.empty()) return p;
     return (std::filesystem::path(base_dir) / p).lexically_normal().string();
@@ -245,20 +239,16 @@ Status ParseSites(JsonObjectReader& doc, const Profiles& profiles, Scenario& s,
   doc.Bool("nat", default_nat);
   const Json* sites = doc.Array("sites");
   doc.Check(sites == nullptr || !sites->empty(), "sites", "must be a non-empty array");
+  doc.Objects("sites", [&](JsonObjectReader& site) {
+    return ParseSite(site, default_nat, profiles, s, names);
+  });
   RETURN_IF_ERROR(doc.status());
-  for (size_t k = 0; k < sites->size(); ++k) {
-    RETURN_IF_ERROR(ParseSite((*sites)[k], "sites[" + std::to_string(k) + "]", default_nat,
-                              profiles, s, names));
-  }
   return ValidateTopologySpec(s.topology);
 }
 
 Status ParseChurn(JsonObjectReader& doc, const std::vector<std::string>& names, Scenario& s) {
-  const Json* churn = doc.Array("churn");
+  doc.Objects("churn", [&](JsonObjectReader& e) { return ParseChurnEvent(e, names, s); });
   RETURN_IF_ERROR(doc.status());
-  for (size_t k = 0; churn != nullptr && k < churn->size(); ++k) {
-    RETURN_IF_ERROR(ParseChurnEvent((*churn)[k], "churn[" + std::to_string(k) + "]", names, s));
-  }
   std::stable_sort(s.churn.begin(), s.churn.end(), [](const ChurnEvent& a, const ChurnEvent& b) {
     return std::tie(a.from_s, a.site, a.device) < std::tie(b.from_s, b.site, b.device);
   });
@@ -280,7 +270,8 @@ Status ParseDocument(const Json& json, const std::string& base_dir, Scenario& s)
   s.seed = static_cast<uint64_t>(seed);
   s.time_limit_s = static_cast<uint32_t>(limit);
   ASSIGN_OR_RETURN(s.strategy, ParseStrategy(strategy));
-  RETURN_IF_ERROR(ParseRelease(doc, base_dir, s));
+  doc.Object("release", [&](JsonObjectReader& r) { return ParseRelease(r, base_dir, s); });
+  RETURN_IF_ERROR(doc.status());
   ASSIGN_OR_RETURN(Profiles profiles, ParseProfiles(doc));
   ASSIGN_OR_RETURN(LinkProfile cloud, LinkOf(cloud_link, profiles, "cloud_link"));
   s.topology.cloud_down = cloud.down;
@@ -291,15 +282,10 @@ Status ParseDocument(const Json& json, const std::string& base_dir, Scenario& s)
   return doc.Finish();
 }
 
-Json ShapeToJson(const LinkShape& l) {
-  return {{"rate_kbit", l.rate_kbit},
-          {"delay_us", l.delay_us},
-          {"jitter_us", l.jitter_us},
-          {"loss_ppm", l.loss_ppm},
-          {"queue_bytes", l.queue_bytes}};
-}
-
 }  // namespace
+
+// to_json (nlohmann): a link shape as the object of its fields by their names.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LinkShape, rate_kbit, delay_us, jitter_us, loss_ppm, queue_bytes)
 
 Result<Strategy> ParseStrategy(const std::string& name) {
   if (name.empty()) return Strategy::kFlotilla;
@@ -328,10 +314,10 @@ Json ScenarioToJson(const Scenario& s) {
     sites.push_back({{"name", site.name},
                      {"devices", site.devices},
                      {"nat", site.nat},
-                     {"wan_down", ShapeToJson(site.wan_down)},
-                     {"wan_up", ShapeToJson(site.wan_up)},
-                     {"lan_down", ShapeToJson(site.lan_down)},
-                     {"lan_up", ShapeToJson(site.lan_up)}});
+                     {"wan_down", site.wan_down},
+                     {"wan_up", site.wan_up},
+                     {"lan_down", site.lan_down},
+                     {"lan_up", site.lan_up}});
   }
   Json churn = Json::array();
   for (const ChurnEvent& e : s.churn) {
@@ -347,8 +333,8 @@ Json ScenarioToJson(const Scenario& s) {
           {"time_limit_s", s.time_limit_s},
           {"strategy", StrategyName(s.strategy)},
           {"release", {{"image", s.release.image}, {"previous", s.release.previous}}},
-          {"cloud_down", ShapeToJson(s.topology.cloud_down)},
-          {"cloud_up", ShapeToJson(s.topology.cloud_up)},
+          {"cloud_down", s.topology.cloud_down},
+          {"cloud_up", s.topology.cloud_up},
           {"sites", sites},
           {"churn", churn}};
 }

@@ -392,7 +392,7 @@ Result<RunReport> Runner::Collect(uint64_t version) {
   r.origin_egress_bytes = origin.tx_bytes - origin_base_.tx_bytes;
   r.origin_timeline = origin_timeline_;
   ASSIGN_OR_RETURN(uint64_t min_bytes, MinimalReleaseBytes(repo_, kApp, version));
-  r.lower_bound = T95LowerBoundToJson(ComputeT95LowerBound(s_, min_bytes));
+  r.lower_bound = Json(ComputeT95LowerBound(s_, min_bytes));
   return r;
 }
 

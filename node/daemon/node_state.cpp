@@ -5,18 +5,23 @@
 #include <cerrno>
 
 #include "core/canonical_json.h"
+#include "core/enum_names.h"
 #include "core/file_io.h"
+#include "core/json_object_reader.h"
 
 namespace flotilla::node {
 namespace {
 
-constexpr std::string_view kPhaseNames[] = {"idle",   "downloading", "verifying", "ready",
-                                            "failed", "deploying",   "running"};
+constexpr EnumName<AppPhase> kPhaseNames[] = {
+    {AppPhase::kIdle, "idle"},           {AppPhase::kDownloading, "downloading"},
+    {AppPhase::kVerifying, "verifying"}, {AppPhase::kReady, "ready"},
+    {AppPhase::kFailed, "failed"},       {AppPhase::kDeploying, "deploying"},
+    {AppPhase::kRunning, "running"}};
 
-Result<std::vector<Digest>> DigestsFrom(const Json& list) {
+Result<std::vector<Digest>> DigestsFrom(const std::vector<std::string>& texts) {
   std::vector<Digest> out;
-  for (const auto& item : list) {
-    ASSIGN_OR_RETURN(Digest d, Digest::Parse(item.get<std::string>()));
+  for (const auto& text : texts) {
+    ASSIGN_OR_RETURN(Digest d, Digest::Parse(text));
     out.push_back(d);
   }
   return out;
@@ -28,16 +33,37 @@ Json DigestsToJson(const std::vector<Digest>& digests) {
   return out;
 }
 
-Result<AppPhase> PhaseFromName(const std::string& name) {
-  for (size_t i = 0; i < std::size(kPhaseNames); ++i) {
-    if (kPhaseNames[i] == name) return static_cast<AppPhase>(i);
-  }
-  return Corruption("unknown phase '" + name + "'");
+Status ReadKept(JsonObjectReader& r, KeptRelease& kept) {
+  r.Require({"version", "layers", "artifacts"});
+  std::vector<std::string> layers, artifacts;
+  r.Unsigned("version", kept.version);
+  r.Strings("layers", layers);
+  r.Strings("artifacts", artifacts);
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(kept.layers, DigestsFrom(layers));
+  ASSIGN_OR_RETURN(kept.artifacts, DigestsFrom(artifacts));
+  return Status::Ok();
+}
+
+void ReadApp(JsonObjectReader& r, AppState& a) {
+  r.Require({"target_release", "ready_release", "failed_release", "phase", "bytes_from_peers",
+             "bytes_from_origin", "last_error"});
+  r.Unsigned("target_release", a.target_release);
+  r.Unsigned("ready_release", a.ready_release);
+  r.Unsigned("failed_release", a.failed_release);
+  r.Choice("phase", kPhaseNames, a.phase);
+  r.Unsigned("bytes_from_peers", a.bytes_from_peers);
+  r.Unsigned("bytes_from_origin", a.bytes_from_origin);
+  r.String("last_error", a.last_error);
+  // Optional: a file without them loads with nothing running or kept.
+  r.Unsigned("running_release", a.running_release);
+  r.Unsigned("previous_release", a.previous_release);
+  r.Objects("kept", [&](JsonObjectReader& k) { return ReadKept(k, a.kept.emplace_back()); });
 }
 
 }  // namespace
 
-std::string_view AppPhaseName(AppPhase phase) { return kPhaseNames[static_cast<int>(phase)]; }
+std::string_view AppPhaseName(AppPhase phase) { return NameOf(kPhaseNames, phase); }
 
 Result<NodeState> LoadNodeState(const std::string& path) {
   struct stat st {};
@@ -49,31 +75,18 @@ Result<NodeState> LoadNodeState(const std::string& path) {
   auto json = ParseJsonStrict(text);
   if (!json.ok()) return json.status().WithContext(path);
   NodeState state;
-  try {
-    if (json->at("format").get<int>() != 1) return Corruption(path + ": unknown format");
-    for (const auto& [app, value] : json->at("apps").items()) {
-      AppState a;
-      a.target_release = value.at("target_release").get<uint64_t>();
-      a.ready_release = value.at("ready_release").get<uint64_t>();
-      a.failed_release = value.at("failed_release").get<uint64_t>();
-      ASSIGN_OR_RETURN(a.phase, PhaseFromName(value.at("phase").get<std::string>()));
-      a.bytes_from_peers = value.at("bytes_from_peers").get<uint64_t>();
-      a.bytes_from_origin = value.at("bytes_from_origin").get<uint64_t>();
-      a.last_error = value.at("last_error").get<std::string>();
-      // Optional: a file without them loads with nothing running or kept.
-      a.running_release = value.value("running_release", uint64_t{0});
-      a.previous_release = value.value("previous_release", uint64_t{0});
-      for (const auto& k : value.value("kept", Json::array())) {
-        KeptRelease kept;
-        kept.version = k.at("version").get<uint64_t>();
-        ASSIGN_OR_RETURN(kept.layers, DigestsFrom(k.at("layers")));
-        ASSIGN_OR_RETURN(kept.artifacts, DigestsFrom(k.at("artifacts")));
-        a.kept.push_back(std::move(kept));
-      }
-      state.apps[app] = a;
-    }
-  } catch (const std::exception& e) {
-    return Corruption(path + ": " + e.what());
+  // Members a newer version added are ignored: a downgraded node still starts.
+  JsonObjectReader r(*json, "", UnknownKeys::kIgnore);
+  r.Require({"format", "apps"});
+  uint64_t format = 0;
+  r.Unsigned("format", format);
+  const Json* apps = r.Object("apps");
+  if (Status read = r.Finish(); !read.ok()) return Corruption(path + ": " + read.message());
+  if (format != 1) return Corruption(path + ": unknown format");
+  for (auto it = apps->begin(); it != apps->end(); ++it) {
+    JsonObjectReader app(it.value(), "apps." + it.key(), UnknownKeys::kIgnore);
+    ReadApp(app, state.apps[it.key()]);
+    if (Status read = app.Finish(); !read.ok()) return Corruption(path + ": " + read.message());
   }
   return state;
 }

@@ -3,12 +3,10 @@
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
-#include <cstdio>
 #include <filesystem>
 
 #include "core/ed25519.h"
 #include "core/file_io.h"
-#include "core/version.h"
 #include "tracker/cli/commands.h"
 
 namespace flotilla::tracker {
@@ -44,9 +42,6 @@ int RunCli(int argc, char** argv) {
   CLI::App app{
       "flotilla-tracker: signs releases, computes deltas, is the BitTorrent tracker and HTTP\n"
       "origin for a fleet of devices, collects their reports and serves a fleet dashboard."};
-  app.set_version_flag("--version", std::string("flotilla-tracker ") + kVersion);
-  app.require_subcommand(0, 1);
-
   std::string keygen_out;
   auto* keygen =
       app.add_subcommand("keygen",
@@ -54,23 +49,10 @@ int RunCli(int argc, char** argv) {
                          "OUT.pub its public key in hex. Never overwrites an existing key.");
   keygen->add_option("out", keygen_out, "Path of the private key file to create")->required();
 
-  std::vector<CommandAction> groups = {RegisterImageCommands(app), RegisterServeCommands(app),
+  std::vector<CommandAction> groups = {[&] { return *keygen ? Keygen(keygen_out) : -1; },
+                                       RegisterImageCommands(app), RegisterServeCommands(app),
                                        RegisterReleaseCommands(app), RegisterDeltaCommands(app)};
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  if (app.get_subcommands().empty()) {
-    std::fputs(app.help().c_str(), stderr);
-    return 2;
-  }
-  if (*keygen) return Keygen(keygen_out);
-  for (auto& run : groups) {
-    if (int rc = run(); rc >= 0) return rc;
-  }
-  return 1;
+  return RunCommandGroups(app, "flotilla-tracker", groups, argc, argv);
 }
 
 }  // namespace flotilla::tracker

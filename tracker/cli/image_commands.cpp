@@ -18,12 +18,7 @@ struct ImageFlags {
   std::string path, platform, select, name;
 };
 
-int Fail(std::string_view what, const Status& st) {
-  fmt::print(stderr, "image {}: {}\n", what, st.ToString());
-  return 1;
-}
-
-int RunImport(const ImageFlags& f) {
+Status RunImport(layerstore::LayerStore& store, const ImageFlags& f) {
   layerstore::ImportOptions options;
   options.select = f.select;
   options.name = f.name;
@@ -34,35 +29,36 @@ int RunImport(const ImageFlags& f) {
     };
   }
   if (!f.platform.empty()) {
-    auto p = layerstore::Platform::Parse(f.platform);
-    if (!p.ok()) return Fail("import", p.status());
-    options.platform = *p;
+    ASSIGN_OR_RETURN(options.platform, layerstore::Platform::Parse(f.platform));
   }
-  auto store = layerstore::LayerStore::Open(f.store_dir);
-  if (!store.ok()) return Fail("import", store.status());
-  auto image = (*store)->ImportImage(f.path, options);
-  if (!image.ok()) return Fail("import", image.status());
-  fmt::print("{}", layerstore::FormatImage(*image));
-  return 0;
+  ASSIGN_OR_RETURN(layerstore::ImageRecord image, store.ImportImage(f.path, options));
+  fmt::print("{}", layerstore::FormatImage(image));
+  return Status::Ok();
 }
 
-int RunList(const ImageFlags& f) {
-  auto store = layerstore::LayerStore::Open(f.store_dir);
-  if (!store.ok()) return Fail("ls", store.status());
-  auto images = (*store)->ListImages();
-  if (!images.ok()) return Fail("ls", images.status());
-  fmt::print("{}", layerstore::FormatImageTable(*images));
-  return 0;
+Status RunList(layerstore::LayerStore& store, const ImageFlags&) {
+  ASSIGN_OR_RETURN(auto images, store.ListImages());
+  fmt::print("{}", layerstore::FormatImageTable(images));
+  return Status::Ok();
 }
 
-int RunRemove(const ImageFlags& f) {
+Status RunRemove(layerstore::LayerStore& store, const ImageFlags& f) {
+  RETURN_IF_ERROR(store.RemoveImage(f.name));
+  ASSIGN_OR_RETURN(auto gc, store.CollectGarbage());
+  fmt::print("removed {}; freed {} layers and {} blobs\n", f.name, gc.layers_removed,
+             gc.blobs_removed);
+  return Status::Ok();
+}
+
+// Opens the store and runs `run` on it; a failure is printed as "image NAME: why".
+int RunOnStore(const std::string& name, Status (*run)(layerstore::LayerStore&, const ImageFlags&),
+               const ImageFlags& f) {
   auto store = layerstore::LayerStore::Open(f.store_dir);
-  if (!store.ok()) return Fail("rm", store.status());
-  if (Status st = (*store)->RemoveImage(f.name); !st.ok()) return Fail("rm", st);
-  auto gc = (*store)->CollectGarbage();
-  if (!gc.ok()) return Fail("rm", gc.status());
-  fmt::print("removed {}; freed {} layers and {} blobs\n", f.name, gc->layers_removed,
-             gc->blobs_removed);
+  Status st = store.ok() ? run(**store, f) : store.status();
+  if (!st.ok()) {
+    fmt::print(stderr, "image {}: {}\n", name, st.ToString());
+    return 1;
+  }
   return 0;
 }
 
@@ -88,9 +84,9 @@ CommandAction RegisterImageCommands(CLI::App& app) {
   rm->add_option("name", f->name, "ref or image ID")->required();
   return [=]() -> int {
     if (!*image) return -1;
-    if (*import) return RunImport(*f);
-    if (*ls) return RunList(*f);
-    if (*rm) return RunRemove(*f);
+    if (*import) return RunOnStore("import", RunImport, *f);
+    if (*ls) return RunOnStore("ls", RunList, *f);
+    if (*rm) return RunOnStore("rm", RunRemove, *f);
     return -1;
   };
 }
