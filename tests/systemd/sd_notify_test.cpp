@@ -11,7 +11,7 @@
 #include <random>
 
 #include "tests/systemd/notify_listener.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::node {
 namespace {
