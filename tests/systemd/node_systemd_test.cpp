@@ -16,8 +16,8 @@
 #include "core/file_io.h"
 #include "node/daemon/node_config.h"
 #include "tests/node/node_fixture.h"
-#include "tests/systemd/notify_listener.h"
 #include "tests/support/test_util.h"
+#include "tests/systemd/notify_listener.h"
 
 namespace flotilla::testing {
 namespace {
