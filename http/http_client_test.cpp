@@ -21,7 +21,7 @@
 
 #include "core/file_io.h"
 #include "http/http_server.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::http {
 namespace {

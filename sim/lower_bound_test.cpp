@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "core/file_io.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::sim {
 namespace {

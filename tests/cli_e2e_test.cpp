@@ -7,7 +7,7 @@
 #include "core/ed25519.h"
 #include "core/file_io.h"
 #include "core/version.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {

@@ -9,7 +9,7 @@
 #include <random>
 
 #include "core/digest.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::node::transfer {
 namespace {

@@ -10,7 +10,7 @@
 #include "node/control/control_protocol.h"
 #include "node/control/control_server.h"
 #include "tests/control/control_test_support.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {

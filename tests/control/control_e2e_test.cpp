@@ -13,7 +13,7 @@
 
 #include "node/control/control_protocol.h"
 #include "tests/node/node_fixture.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {
@@ -92,7 +92,7 @@ class ControlE2e : public ::testing::Test {
     return r.exit_code == 0 ? Json::parse(r.output, nullptr, false) : Json();
   }
   std::string dir_, data_, socket_;
-  ServeProcess tracker_;
+  TrackerProcess tracker_;
   NodeProcess node_;
 };
 

@@ -18,7 +18,7 @@
 #include "core/file_io.h"
 #include "node/control/control_protocol.h"
 #include "tests/control/control_test_support.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {

@@ -13,7 +13,7 @@
 #include "metadata/release.h"
 #include "metadata/remote_repository.h"
 #include "metadata/tuf_client.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {

@@ -17,7 +17,7 @@
 #include <random>
 #include <thread>
 
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <regex>
 
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {

@@ -11,7 +11,7 @@
 #include "metadata/repository.h"
 #include "metadata/tuf_signing.h"
 #include "tests/metadata/static_http_server.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {

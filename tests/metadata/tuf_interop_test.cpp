@@ -18,7 +18,7 @@
 #include "metadata/test_repository.h"
 #include "metadata/tuf_names.h"
 #include "tests/metadata/static_http_server.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {

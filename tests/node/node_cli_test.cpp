@@ -4,7 +4,7 @@
 
 #include "core/file_io.h"
 #include "tests/node/node_fixture.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {

@@ -13,7 +13,7 @@
 
 #include "core/file_io.h"
 #include "tests/node/node_fixture.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {
@@ -117,7 +117,7 @@ class NodeDeploy : public ::testing::Test {
   }
 
   std::string dir_, repo_, mount_;
-  ServeProcess tracker_;
+  TrackerProcess tracker_;
   std::vector<std::unique_ptr<NodeProcess>> nodes_;
   std::vector<std::string> data_dirs_;
 };

@@ -8,7 +8,7 @@
 
 #include "core/file_io.h"
 #include "tests/node/node_fixture.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {
@@ -66,7 +66,7 @@ class NodeE2e : public ::testing::Test {
   std::string Db() const { return repo_ + "/tracker.db"; }
 
   std::string dir_, repo_;
-  ServeProcess tracker_;
+  TrackerProcess tracker_;
   NodeProcess node_;
 };
 
@@ -165,7 +165,7 @@ TEST_F(NodeE2e, TrackerDownKeepsStateAndReportsWhyOnceBack) {
   Json before = AppState(data, "kiosk");
   EXPECT_EQ(before["ready_release"], 1);
   EXPECT_EQ(before["phase"], "ready");
-  ASSERT_TRUE(tracker_.Start(dir_, repo_, port)) << "port " << port << " taken meanwhile";
+  ASSERT_TRUE(tracker_.Start(dir_, repo_, {}, port)) << "port " << port << " taken meanwhile";
   ASSERT_TRUE(WaitFor(
       [&] {
         return QueryTrackerDb(Db(),
@@ -289,7 +289,7 @@ TEST_F(NodeE2e, PeerToPeerNodeEnrolledLateAnnouncesToTheTracker) {
   ASSERT_TRUE(
       WaitFor([&] { return node_a.Log().find("enrolment") != std::string::npos; }, seconds(15)))
       << node_a.Log();
-  ASSERT_TRUE(tracker_.Start(dir_, repo_, port)) << "port " << port << " taken meanwhile";
+  ASSERT_TRUE(tracker_.Start(dir_, repo_, {}, port)) << "port " << port << " taken meanwhile";
   ASSERT_TRUE(WaitReady(a + "/data", 1, seconds(90))) << node_a.Log();
   EXPECT_NE(node_a.Log().find("enrolled as node-a"), std::string::npos);
   Json config_b = config_a;

@@ -9,93 +9,19 @@
 #include <thread>
 
 #include "core/file_io.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
-namespace {
-
-pid_t Spawn(const std::vector<std::string>& args, const std::string& log_path) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(log, 1);
-    ::dup2(log, 2);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int StopPid(pid_t& pid, int sig) {
-  if (pid <= 0) return -1;
-  ::kill(pid, sig);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  pid = -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-}  // namespace
-
-bool ServeProcess::Start(const std::string& dir, const std::string& repo, int port) {
-  const std::string token_file = dir + "/fleet-token";
-  if (!WriteFileAtomic(token_file, std::string("fleet-token-for-tests-0123456789\n"), 0600).ok()) {
-    return false;
-  }
-  const std::string port_file = dir + "/port";
-  ::unlink(port_file.c_str());
-  pid_ = Spawn({BinaryPath("flotilla-tracker"), "serve", "--listen",
-                "127.0.0.1:" + std::to_string(port), "--repository", repo, "--port-file", port_file,
-                "--fleet-token-file", token_file, "--log-level", "info"},
-               dir + "/tracker.log");
-  return WaitFor(
-      [&] {
-        auto text = ReadTextFileBounded(port_file, 64);
-        if (!text.ok() || text->empty()) return false;
-        port_ = std::atoi(text->c_str());
-        return true;
-      },
-      std::chrono::seconds(10));
-}
-
-void ServeProcess::Stop() { StopPid(pid_, SIGTERM); }
-void ServeProcess::Kill() { StopPid(pid_, SIGKILL); }
-
 bool NodeProcess::Start(const std::string& dir, const Json& config) {
   dir_ = dir;
   const std::string path = dir + "/node.json";
   if (!WriteFileAtomic(path, config.dump(2)).ok()) return false;
-  pid_ = Spawn({BinaryPath("flotilla-node"), "run", "--config", path}, dir + "/node.log");
-  return pid_ > 0;
+  return process_.Start({BinaryPath("flotilla-node"), "run", "--config", path}, dir + "/node.log");
 }
-
-int NodeProcess::Stop() { return StopPid(pid_, SIGTERM); }
-
-int NodeProcess::WaitExit(std::chrono::milliseconds timeout) {
-  int status = 0;
-  bool exited =
-      pid_ > 0 && WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
-  if (!exited) return -1;
-  pid_ = -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-void NodeProcess::Kill() { StopPid(pid_, SIGKILL); }
 
 std::string NodeProcess::Log() const {
   auto text = ReadTextFileBounded(dir_ + "/node.log", 16 << 20);
   return text.ok() ? *text : "";
-}
-
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
 }
 
 Json AppState(const std::string& data_dir, const std::string& app) {

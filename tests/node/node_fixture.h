@@ -1,6 +1,6 @@
-// End-to-end support for the node daemon's tests: a published repository, a
-// flotilla-tracker serve process that can be stopped and restarted on the
-// same port, and flotilla-node run processes, all real binaries on loopback.
+// End-to-end support for the node daemon's tests: a published repository and
+// flotilla-node run processes beside tests/support's tracker process, all
+// real binaries on loopback.
 #pragma once
 
 #include <sys/types.h>
@@ -12,47 +12,29 @@
 #include <vector>
 
 #include "core/canonical_json.h"
-#include "tests/test_util.h"
+#include "tests/support/process.h"
+#include "tests/support/test_util.h"
+#include "tests/support/tracker_process.h"
 
 namespace flotilla::testing {
-
-// flotilla-tracker serve. Stops (SIGTERM) on destruction.
-class ServeProcess {
- public:
-  ~ServeProcess() { Stop(); }
-  // Starts serving `repo` on 127.0.0.1:`port` (0: any); false on failure.
-  bool Start(const std::string& dir, const std::string& repo, int port = 0);
-  void Stop();
-  void Kill();
-  int port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
 
 // flotilla-node run --config <dir>/node.json, output in <dir>/node.log.
 class NodeProcess {
  public:
-  ~NodeProcess() { Stop(); }
   bool Start(const std::string& dir, const Json& config);
   // SIGTERM and wait; returns the exit code (-1 if not running).
-  int Stop();
-  void Kill();
+  int Stop() { return process_.Stop(); }
+  void Kill() { process_.Kill(); }
   // Waits up to `timeout` for the process to exit by itself; its exit code
   // (128 + signal when killed), or -1 if it still runs.
-  int WaitExit(std::chrono::milliseconds timeout);
-  bool running() const { return pid_ > 0; }
+  int WaitExit(std::chrono::milliseconds timeout) { return process_.WaitExit(timeout); }
+  bool running() const { return process_.running(); }
   std::string Log() const;
 
  private:
-  pid_t pid_ = -1;
+  ChildProcess process_;
   std::string dir_;
 };
-
-// Polls `done` every 100 ms until it holds or `timeout` passes.
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
 // The app's entry of <data_dir>/state.json (null when absent).
 Json AppState(const std::string& data_dir, const std::string& app);

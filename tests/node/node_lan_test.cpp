@@ -6,7 +6,7 @@
 
 #include "core/file_io.h"
 #include "tests/node/node_fixture.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {
@@ -47,7 +47,7 @@ class NodeLan : public ::testing::Test {
   }
 
   std::string dir_, repo_;
-  ServeProcess tracker_;
+  TrackerProcess tracker_;
   NodeProcess a_, b_;
 };
 

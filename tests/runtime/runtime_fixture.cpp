@@ -75,13 +75,9 @@ std::string RuntimeTest::Logs(const std::string& app, const std::string& release
 }
 
 bool RuntimeTest::WaitFor(const std::function<bool()>& pred, double seconds) {
-  auto until = std::chrono::steady_clock::now() +
-               std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
+  return flotilla::testing::WaitFor(pred,
+                                    std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)),
+                                    std::chrono::milliseconds(50));
 }
 
 bool RuntimeTest::WaitForLog(const std::string& app, const std::string& text, double seconds,

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "core/canonical_json.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 

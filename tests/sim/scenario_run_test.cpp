@@ -18,7 +18,7 @@
 #include "sim/netns.h"
 #include "sim/run_containers.h"
 #include "tests/sim/sim_test_util.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::sim::testing {
 namespace {

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "sim/netns.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 extern char** environ;
 

@@ -8,7 +8,7 @@
 
 #include "sim/network_run.h"
 #include "tests/sim/sim_test_util.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::sim::testing {
 namespace {

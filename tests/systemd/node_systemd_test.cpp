@@ -16,8 +16,8 @@
 #include "core/file_io.h"
 #include "node/daemon/node_config.h"
 #include "tests/node/node_fixture.h"
+#include "tests/support/test_util.h"
 #include "tests/systemd/notify_listener.h"
-#include "tests/test_util.h"
 
 namespace flotilla::testing {
 namespace {
@@ -78,7 +78,7 @@ class NodeSystemd : public ::testing::Test {
   }
 
   std::string dir_;
-  ServeProcess tracker_;
+  TrackerProcess tracker_;
   NodeProcess node_;
   NotifyListener listener_;
 };

@@ -10,8 +10,8 @@
 #include <future>
 #include <random>
 
+#include "tests/support/test_util.h"
 #include "tests/systemd/notify_listener.h"
-#include "tests/test_util.h"
 
 namespace flotilla::node {
 namespace {

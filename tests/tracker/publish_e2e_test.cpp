@@ -22,8 +22,9 @@
 #include "metadata/remote_repository.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_client.h"
-#include "tests/test_util.h"
-#include "tests/tracker/tracker_fixture.h"
+#include "tests/support/raw_http.h"
+#include "tests/support/test_util.h"
+#include "tests/support/tracker_process.h"
 
 namespace flotilla::testing {
 namespace {

@@ -12,8 +12,9 @@
 
 #include "core/digest.h"
 #include "core/file_io.h"
-#include "tests/test_util.h"
-#include "tests/tracker/tracker_fixture.h"
+#include "tests/support/raw_http.h"
+#include "tests/support/test_util.h"
+#include "tests/support/tracker_process.h"
 
 namespace flotilla::testing {
 namespace {

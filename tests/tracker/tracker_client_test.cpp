@@ -9,8 +9,9 @@
 #include <fstream>
 #include <map>
 
-#include "tests/test_util.h"
-#include "tests/tracker/tracker_fixture.h"
+#include "tests/support/raw_http.h"
+#include "tests/support/test_util.h"
+#include "tests/support/tracker_process.h"
 
 namespace flotilla::testing {
 namespace {

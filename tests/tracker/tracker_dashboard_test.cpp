@@ -6,8 +6,9 @@
 #include <filesystem>
 
 #include "core/file_io.h"
-#include "tests/test_util.h"
-#include "tests/tracker/tracker_fixture.h"
+#include "tests/support/raw_http.h"
+#include "tests/support/test_util.h"
+#include "tests/support/tracker_process.h"
 #include "tracker/client/tracker_client.h"
 
 namespace flotilla::testing {

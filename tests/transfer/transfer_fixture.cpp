@@ -13,7 +13,7 @@
 #include "core/bytes.h"
 #include "core/digest.h"
 #include "core/file_io.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 
@@ -26,24 +26,12 @@ std::string TestArtifact::Arg() const {
          HexEncode(ByteSpan(request.info_hash.data(), request.info_hash.size()));
 }
 
-bool NodeProcess::Start(const std::string& log_path, const std::vector<std::string>& args) {
+bool FetchProcess::Start(const std::string& log_path, const std::vector<std::string>& args) {
   log_path_ = log_path;
   lines_before_start_ = Lines().size();
   std::vector<std::string> argv_strings = {TestBinaryPath("flotilla-fetch-test")};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  const std::string err_path = log_path + ".err";
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    std::vector<char*> argv;
-    for (auto& a : argv_strings) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
+  if (!process_.Start(argv_strings, log_path, log_path + ".err")) return false;
   for (int i = 0; i < 200; ++i) {
     auto lines = Lines();
     for (size_t j = lines_before_start_; j < lines.size(); ++j) {
@@ -58,34 +46,7 @@ bool NodeProcess::Start(const std::string& log_path, const std::vector<std::stri
   return false;
 }
 
-bool NodeProcess::Exited() {
-  if (pid_ <= 0) return true;
-  int status;
-  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-    pid_ = -1;
-    return true;
-  }
-  return false;
-}
-
-void NodeProcess::Stop() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGTERM);
-  for (int i = 0; i < 150; ++i) {
-    if (Exited()) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  Kill();
-}
-
-void NodeProcess::Kill() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  ::waitpid(pid_, nullptr, 0);
-  pid_ = -1;
-}
-
-std::vector<nlohmann::json> NodeProcess::Lines() const {
+std::vector<nlohmann::json> FetchProcess::Lines() const {
   std::vector<nlohmann::json> out;
   std::ifstream in(log_path_);
   std::string line;
@@ -96,7 +57,7 @@ std::vector<nlohmann::json> NodeProcess::Lines() const {
   return out;
 }
 
-nlohmann::json NodeProcess::Last() const {
+nlohmann::json FetchProcess::Last() const {
   auto lines = Lines();
   for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
     if (it->value("event", "") == "progress") return *it;
@@ -104,8 +65,8 @@ nlohmann::json NodeProcess::Last() const {
   return nullptr;
 }
 
-bool NodeProcess::WaitFor(const std::function<bool(const nlohmann::json&)>& done,
-                          std::chrono::milliseconds timeout) {
+bool FetchProcess::WaitFor(const std::function<bool(const nlohmann::json&)>& done,
+                           std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     nlohmann::json last = Last();
@@ -115,7 +76,7 @@ bool NodeProcess::WaitFor(const std::function<bool(const nlohmann::json&)>& done
   return false;
 }
 
-std::string NodeProcess::Log() const {
+std::string FetchProcess::Log() const {
   std::ifstream out(log_path_), err(log_path_ + ".err");
   std::stringstream s;
   s << "--- stderr:\n" << err.rdbuf() << "--- last stdout line: " << Last().dump() << "\n";

@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "node/artifact_fetcher.h"
-#include "tests/tracker/tracker_fixture.h"
+#include "tests/support/process.h"
+#include "tests/support/raw_http.h"
+#include "tests/support/tracker_process.h"
 
 namespace flotilla::testing {
 
@@ -29,19 +31,14 @@ struct TestArtifact {
 };
 
 // A flotilla-fetch-test process; its stdout (JSON lines) goes to a file.
-class NodeProcess {
+class FetchProcess {
  public:
-  NodeProcess() = default;
-  ~NodeProcess() { Kill(); }
-  NodeProcess(const NodeProcess&) = delete;
-  NodeProcess& operator=(const NodeProcess&) = delete;
-
   // Starts the process and waits for its listening line.
   bool Start(const std::string& log_path, const std::vector<std::string>& args);
-  void Stop();  // SIGTERM (clean shutdown), wait
-  void Kill();  // SIGKILL, wait
-  bool running() const { return pid_ > 0; }
-  bool Exited();  // reaps the process if it has exited on its own
+  void Stop() { process_.Stop(std::chrono::seconds(15)); }  // SIGTERM (clean shutdown), wait
+  void Kill() { process_.Kill(); }
+  bool running() const { return process_.running(); }
+  bool Exited() { return process_.Exited(); }  // reaps the process if it has exited on its own
   int port() const { return port_; }
 
   // Every JSON line printed so far (across restarts that share the log).
@@ -54,7 +51,7 @@ class NodeProcess {
   std::string Log() const;
 
  private:
-  pid_t pid_ = -1;
+  ChildProcess process_;
   int port_ = 0;
   std::string log_path_;
   size_t lines_before_start_ = 0;

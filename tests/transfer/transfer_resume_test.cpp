@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "core/digest.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 #include "tests/transfer/transfer_fixture.h"
 
 namespace flotilla::testing {
@@ -48,7 +48,7 @@ class TransferResumeTest : public TransferTest {
             "--peer",     std::string(kSeederIp) + ":" + std::to_string(seeder_.port()),
             "--artifact", artifact_.Arg()};
   }
-  bool WaitVerified(NodeProcess& node, uint64_t bytes) {
+  bool WaitVerified(FetchProcess& node, uint64_t bytes) {
     return node.WaitFor(
         [&](const nlohmann::json& l) { return ArtifactField(l, "verified") >= bytes; },
         seconds(30));
@@ -68,12 +68,12 @@ class TransferResumeTest : public TransferTest {
   static constexpr const char* kNodeIp = "127.77.8.3";
   static constexpr int kSeederRate = 1 << 20;
   TestArtifact artifact_;
-  NodeProcess seeder_;
+  FetchProcess seeder_;
 };
 
 TEST_F(TransferResumeTest, KilledAndStoppedNodeContinuesWithoutDownloadingAgain) {
   const uint64_t length = artifact_.request.length;
-  NodeProcess node;
+  FetchProcess node;
   ASSERT_TRUE(node.Start(dir_ + "/b.log", DownloaderArgs())) << node.Log();
   ASSERT_TRUE(WaitVerified(node, length / 3)) << node.Log();
   node.Kill();  // power-cut-like: no resume data saved at exit
@@ -95,7 +95,7 @@ TEST_F(TransferResumeTest, KilledAndStoppedNodeContinuesWithoutDownloadingAgain)
 
 TEST_F(TransferResumeTest, LinkDropMidTransferResumes) {
   const uint64_t length = artifact_.request.length;
-  NodeProcess node;
+  FetchProcess node;
   ASSERT_TRUE(node.Start(dir_ + "/b.log", DownloaderArgs())) << node.Log();
   ASSERT_TRUE(WaitVerified(node, length / 3)) << node.Log();
   const std::string rule = std::string(" INPUT -s ") + kSeederIp + " -d " + kNodeIp + " -j DROP";

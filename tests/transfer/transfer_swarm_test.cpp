@@ -14,7 +14,7 @@
 
 #include "core/digest.h"
 #include "core/file_io.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 #include "tests/transfer/transfer_fixture.h"
 
 namespace flotilla::testing {
@@ -23,16 +23,6 @@ namespace {
 using std::chrono::seconds;
 
 bool Complete(const nlohmann::json& last) { return ArtifactState(last) == "complete"; }
-
-// Kills and reaps a helper process when the test ends, however it ends.
-struct ChildGuard {
-  pid_t pid = -1;
-  ~ChildGuard() {
-    if (pid <= 0) return;
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
-};
 
 // The node's completed file must be exactly the artifact's bytes.
 void ExpectFileIs(const std::string& data_dir, const TestArtifact& a) {
@@ -46,7 +36,7 @@ void ExpectFileIs(const std::string& data_dir, const TestArtifact& a) {
 TEST_F(TransferTest, FirstNodeUsesTheOriginAndLaterNodesTakeTheirBytesFromPeers) {
   // Not a multiple of the piece size: 2.0.8's hidden tail pad file.
   const TestArtifact a = AddArtifact((4 << 20) + 10000, 32, 7);
-  NodeProcess node_a;
+  FetchProcess node_a;
   auto args = NodeArgs("a", "127.77.1.2", a);
   args.insert(args.end(), {"--stall", "1"});
   ASSERT_TRUE(node_a.Start(dir_ + "/a.log", args)) << node_a.Log();
@@ -59,9 +49,9 @@ TEST_F(TransferTest, FirstNodeUsesTheOriginAndLaterNodesTakeTheirBytesFromPeers)
   EXPECT_GE(served_to_a, a.request.length);
   EXPECT_LE(served_to_a, a.request.length + a.piece_size);
 
-  std::vector<std::unique_ptr<NodeProcess>> others;
+  std::vector<std::unique_ptr<FetchProcess>> others;
   for (const char* name : {"b", "c", "d"}) {
-    others.push_back(std::make_unique<NodeProcess>());
+    others.push_back(std::make_unique<FetchProcess>());
     auto node_args =
         NodeArgs(name, std::string("127.77.1.") + std::to_string(3 + others.size()), a);
     node_args.insert(node_args.end(), {"--stall", "5"});
@@ -90,7 +80,7 @@ TEST_F(TransferTest, FirstNodeUsesTheOriginAndLaterNodesTakeTheirBytesFromPeers)
 TEST_F(TransferTest, CorruptPeerIsBannedAndTheTransferCompletesTenRunsOfTen) {
   const TestArtifact a = AddArtifact(768 << 10, 16, 11);
   // A good seeder, fed by the origin.
-  NodeProcess good;
+  FetchProcess good;
   auto good_args = NodeArgs("good", "127.77.2.2", a);
   good_args.insert(good_args.end(), {"--stall", "0", "--up", std::to_string(1 << 20)});
   ASSERT_TRUE(good.Start(dir_ + "/good.log", good_args)) << good.Log();
@@ -102,16 +92,11 @@ TEST_F(TransferTest, CorruptPeerIsBannedAndTheTransferCompletesTenRunsOfTen) {
   std::filesystem::create_directories(dir_ + "/bad");
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/bad/corrupt.bin", bad).ok());
   const std::string bad_log = dir_ + "/bad.log";
-  ChildGuard bad_seed;
-  bad_seed.pid = ::fork();
-  if (bad_seed.pid == 0) {
-    int out = ::open(bad_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(out, 1);
-    ::execl(TestBinaryPath("flotilla-corrupt-seed").c_str(), "flotilla-corrupt-seed", "--listen",
-            "127.77.2.9:0", "--torrent", (repo_ + "/torrents/" + a.hex + ".torrent").c_str(),
-            "--file", (dir_ + "/bad/corrupt.bin").c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  ChildProcess bad_seed;
+  ASSERT_TRUE(bad_seed.Start(
+      {TestBinaryPath("flotilla-corrupt-seed"), "--listen", "127.77.2.9:0", "--torrent",
+       repo_ + "/torrents/" + a.hex + ".torrent", "--file", dir_ + "/bad/corrupt.bin"},
+      bad_log, dir_ + "/bad.err"));
   int bad_port = 0;
   for (int i = 0; i < 100 && bad_port == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -134,7 +119,7 @@ TEST_F(TransferTest, CorruptPeerIsBannedAndTheTransferCompletesTenRunsOfTen) {
                                      "--peer",     "127.77.2.9:" + std::to_string(bad_port),
                                      "--peer",     "127.77.2.2:" + std::to_string(good.port()),
                                      "--artifact", a.Arg()};
-    NodeProcess victim;
+    FetchProcess victim;
     ASSERT_TRUE(victim.Start(dir_ + "/" + name + ".log", args)) << victim.Log();
     ASSERT_TRUE(victim.WaitFor(Complete, seconds(40))) << "run " << run << victim.Log();
     ExpectFileIs(DataDir(name), a);
@@ -159,7 +144,7 @@ TEST_F(TransferTest, ArtifactTamperedOnTheOriginIsNeverComplete) {
     std::ofstream out(stored, std::ios::binary | std::ios::trunc);
     out << tampered;
   }
-  NodeProcess node;
+  FetchProcess node;
   auto args = NodeArgs("t", "127.77.3.2", a);
   args.insert(args.end(), {"--stall", "0", "--max-seconds", "10"});
   ASSERT_TRUE(node.Start(dir_ + "/t.log", args)) << node.Log();

@@ -24,9 +24,9 @@ TEST_F(TransferTest, NeighboursStartingTogetherPullTheOriginOnceThroughTheLowest
   // reach for it if the token did not hold them back. --stall also turns the
   // random stagger off: without the token all three would attach at 3 s.
   const char* kAddresses[] = {"127.77.5.2", "127.77.5.3", "127.77.5.4"};
-  std::vector<std::unique_ptr<NodeProcess>> nodes;
+  std::vector<std::unique_ptr<FetchProcess>> nodes;
   for (int i = 0; i < 3; ++i) {
-    nodes.push_back(std::make_unique<NodeProcess>());
+    nodes.push_back(std::make_unique<FetchProcess>());
     const std::string name = "n" + std::to_string(i);
     auto args = NodeArgs(name, kAddresses[i], a);
     args.insert(args.end(), {"--stall", "12", "--origin-cap", std::to_string(768 << 10)});
@@ -59,11 +59,11 @@ TEST_F(TransferTest, NodeBehindANeighbourWithNoOriginStillReachesTheOrigin) {
   const TestArtifact a = AddArtifact(1 << 20, 64, 22);
   // The lower address never uses the origin: it holds the token but has
   // nothing to hand on.
-  NodeProcess stuck;
+  FetchProcess stuck;
   auto stuck_args = NodeArgs("stuck", "127.77.6.2", a);
   stuck_args.insert(stuck_args.end(), {"--no-origin", "--stall", "1"});
   ASSERT_TRUE(stuck.Start(dir_ + "/stuck.log", stuck_args)) << stuck.Log();
-  NodeProcess behind;
+  FetchProcess behind;
   auto behind_args = NodeArgs("behind", "127.77.6.3", a);
   behind_args.insert(behind_args.end(), {"--stall", "6"});
   ASSERT_TRUE(behind.Start(dir_ + "/behind.log", behind_args)) << behind.Log();

@@ -1,10 +1,11 @@
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 namespace flotilla::testing {
 
@@ -32,6 +33,16 @@ std::string MakeTempDir(const std::string& prefix) {
   std::string pattern = ::testing::TempDir() + "/" + prefix + "XXXXXX";
   char* made = ::mkdtemp(pattern.data());
   return made == nullptr ? std::string() : std::string(made);
+}
+
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+             std::chrono::milliseconds period) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(period);
+  }
+  return done();
 }
 
 }  // namespace flotilla::testing

@@ -1,6 +1,8 @@
 // Helpers for end-to-end tests that run flotilla's binaries.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
 
 namespace flotilla::testing {
@@ -18,5 +20,10 @@ std::string BinaryPath(const std::string& name);
 
 // A fresh empty directory under the test temp dir, removed by the caller's TearDown.
 std::string MakeTempDir(const std::string& prefix);
+
+// Polls `done` every `period` until it holds or `timeout` passes; checks once
+// more at the end, so a zero timeout is one check.
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+             std::chrono::milliseconds period = std::chrono::milliseconds(100));
 
 }  // namespace flotilla::testing

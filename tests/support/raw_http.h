@@ -1,0 +1,34 @@
+// Raw HTTP/1.1 over loopback sockets for end-to-end tests: requests a real
+// client library would refuse to send (malformed, slow, oversized) and
+// replies read byte for byte.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace flotilla::testing {
+
+struct HttpResponse {
+  int status = 0;                              // 0: no parsable response (connection dropped)
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string raw;
+};
+
+// Sends `request` bytes to 127.0.0.1:port and reads until the server closes
+// or `timeout` passes. Returns everything read.
+std::string SendRaw(int port, const std::string& request,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+HttpResponse ParseResponse(const std::string& raw);
+
+// One HTTP/1.1 request with Connection: close.
+HttpResponse HttpRequestTo(int port, const std::string& method, const std::string& target,
+                           const std::vector<std::string>& headers = {},
+                           const std::string& body = "");
+
+// Percent-encodes every byte.
+std::string PercentEncodeAll(const std::string& bytes);
+
+}  // namespace flotilla::testing
