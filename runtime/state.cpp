@@ -29,7 +29,7 @@ std::string_view SwitchStepName(SwitchStep step) { return NameOf(kSwitchStepName
 
 Result<AppLock> StateDir::LockApp(const std::string& app, bool wait) const {
   if (!appspec::IsValidName(app)) return InvalidArgument("'" + app + "' is not a valid app name");
-  RETURN_IF_ERROR(CreateDirectories(AppDir(app), 0700));
+  RETURN_IF_ERROR(CreateDurableDirectories(env_, AppDir(app), 0700));
   const std::string path = AppDir(app) + "/lock";
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
@@ -92,17 +92,18 @@ Status StateDir::SaveApp(const AppRecord& r) const {
                    {"step", SwitchStepName(r.switching->step)},
                    {"reason", r.switching->reason}};
   }
-  RETURN_IF_ERROR(CreateDirectories(AppDir(r.name), 0700));
-  return WriteFileAtomic(AppDir(r.name) + "/app.json", j.dump(2) + "\n", 0600);
+  RETURN_IF_ERROR(CreateDurableDirectories(env_, AppDir(r.name), 0700));
+  return WriteFileAtomic(AppDir(r.name) + "/app.json", j.dump(2) + "\n", 0600, env_);
 }
 
 Status StateDir::SaveRelease(const std::string& app, const std::string& release,
                              const appspec::AppSpec& spec,
                              const std::vector<std::string>& lowers) const {
   const std::string dir = ReleaseDir(app, release);
-  RETURN_IF_ERROR(CreateDirectories(dir, 0700));
-  RETURN_IF_ERROR(WriteFileAtomic(dir + "/lowers.json", Json(lowers).dump() + "\n", 0600));
-  return WriteFileAtomic(dir + "/spec.json", appspec::AppSpecToJson(spec).dump(2) + "\n", 0600);
+  RETURN_IF_ERROR(CreateDurableDirectories(env_, dir, 0700));
+  RETURN_IF_ERROR(WriteFileAtomic(dir + "/lowers.json", Json(lowers).dump() + "\n", 0600, env_));
+  return WriteFileAtomic(dir + "/spec.json", appspec::AppSpecToJson(spec).dump(2) + "\n", 0600,
+                         env_);
 }
 
 Result<appspec::AppSpec> StateDir::LoadReleaseSpec(const std::string& app,
