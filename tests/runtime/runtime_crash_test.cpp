@@ -45,7 +45,9 @@ class RuntimeCrashTest : public RuntimeTest {
     Json spec = BaseSpec(kApp, {"/bin/sh", "-c", start + "exec /probe tick " + tag + " 50"});
     spec["health"] = {
         {"type", "exec"}, {"command", {"/bin/sh", "-c", "test -e /tmp/ok"}}, {"interval_ms", 50}};
-    spec["switch"] = {{"mode", mode}, {"healthy_deadline_ms", 1000}};
+    // A release that never gets healthy is given up on soon: the rollback
+    // tests wait for that deadline once per boundary.
+    spec["switch"] = {{"mode", mode}, {"healthy_deadline_ms", healthy ? 2000 : 300}};
     // Each simulated power cut kills the running release, which the restart
     // policy counts as a failure: unlimited retries with a short backoff, so
     // dozens of cuts in a row neither use them up nor stretch the wait.
