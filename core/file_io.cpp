@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "core/fd.h"
@@ -67,50 +68,65 @@ Result<std::string> ReadTextFileBounded(const std::string& path, uint64_t max_by
   return std::string(bytes.begin(), bytes.end());
 }
 
-Status FsyncDirectory(const std::string& dir) {
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return IOErrorFromErrno("open directory " + dir, errno);
-  if (::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync directory " + dir, errno);
-  return Status::Ok();
-}
+Status FsyncDirectory(const std::string& dir) { return Env::Default().SyncDir(dir); }
 
-Status WriteFileAtomic(const std::string& path, ByteSpan data, mode_t mode) {
+Status WriteFileAtomic(const std::string& path, ByteSpan data, mode_t mode, Env& env) {
   const std::string temp = path + TempSuffix();
-  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-  if (fd.get() < 0) return IOErrorFromErrno("create " + temp, errno);
-  auto fail = [&](Status st) {
-    ::unlink(temp.c_str());
+  ASSIGN_OR_RETURN(auto file, env.OpenForWrite(temp, OpenMode::kCreateNew, mode));
+  Status st = [&]() -> Status {
+    if (::fchmod(file->fd(), mode) != 0) return IOErrorFromErrno("chmod " + temp, errno);
+    RETURN_IF_ERROR(file->Append(data));
+    RETURN_IF_ERROR(file->Sync());
+    RETURN_IF_ERROR(file->Close());
+    return env.Rename(temp, path);
+  }();
+  if (!st.ok()) {
+    file.reset();
+    env.Unlink(temp).IgnoreError();
     return st;
-  };
-  if (::fchmod(fd.get(), mode) != 0) return fail(IOErrorFromErrno("chmod " + temp, errno));
-  if (Status st = WriteAll(fd.get(), data); !st.ok()) return fail(st.WithContext(temp));
-  if (::fsync(fd.get()) != 0) return fail(IOErrorFromErrno("fsync " + temp, errno));
-  if (::close(fd.Release()) != 0) return fail(IOErrorFromErrno("close " + temp, errno));
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    return fail(IOErrorFromErrno("rename " + temp + " to " + path, errno));
   }
-  return FsyncDirectory(DirName(path));
+  return env.SyncDir(DirName(path));
 }
 
-Status CreateDirectories(const std::string& dir, mode_t mode) {
-  std::error_code ec;
-  std::filesystem::path p(dir);
+namespace {
+
+// Calls `make(prefix)` for each prefix of `dir` ("/a", "/a/b", ...).
+Status ForEachPrefix(const std::string& dir,
+                     const std::function<Status(const std::string&)>& make) {
   std::string partial;
-  for (const auto& part : p) {
+  for (const auto& part : std::filesystem::path(dir)) {
     if (partial.empty() && part == "/") {
       partial = "/";
       continue;
     }
     if (!partial.empty() && partial.back() != '/') partial += '/';
     partial += part.string();
-    if (::mkdir(partial.c_str(), mode) != 0 && errno != EEXIST) {
-      return IOErrorFromErrno("mkdir " + partial, errno);
-    }
+    RETURN_IF_ERROR(make(partial));
   }
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return IOErrorFromErrno("stat " + dir, errno);
   if (!S_ISDIR(st.st_mode)) return FailedPrecondition(dir + " exists and is not a directory");
   return Status::Ok();
+}
+
+}  // namespace
+
+Status CreateDirectories(const std::string& dir, mode_t mode) {
+  return ForEachPrefix(dir, [mode](const std::string& path) {
+    if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+      return IOErrorFromErrno("mkdir " + path, errno);
+    }
+    return Status::Ok();
+  });
+}
+
+Status CreateDurableDirectories(Env& env, const std::string& dir, mode_t mode) {
+  return ForEachPrefix(dir, [&](const std::string& path) {
+    Status made = env.MakeDir(path, mode);
+    if (made.code() == StatusCode::kAlreadyExists) return Status::Ok();
+    RETURN_IF_ERROR(made);
+    return env.SyncDir(DirName(path));
+  });
 }
 
 }  // namespace flotilla

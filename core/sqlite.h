@@ -4,7 +4,8 @@
 //
 // Every database is opened in WAL mode with synchronous=FULL (a transaction
 // that returned OK survives a power cut), foreign keys on and a 5 s busy
-// timeout.
+// timeout. Its files are written through `env` (Env::sqlite_vfs), so a test
+// Env sees, fails and cuts SQLite's writes and fsyncs like any others.
 //
 // Thread-safety: one SqliteDb per thread (opened SQLITE_OPEN_NOMUTEX).
 #pragma once
@@ -15,6 +16,7 @@
 #include <string_view>
 #include <utility>
 
+#include "core/env.h"
 #include "core/status.h"
 
 struct sqlite3;
@@ -59,7 +61,7 @@ class SqliteStatement {
 class SqliteDb {
  public:
   // Opens (creating if needed) the database at `path`.
-  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path);
+  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path, Env& env = Env::Default());
   ~SqliteDb();
   SqliteDb(const SqliteDb&) = delete;
   SqliteDb& operator=(const SqliteDb&) = delete;

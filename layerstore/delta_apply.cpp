@@ -412,14 +412,14 @@ Result<DeltaHeader> Applier::Run(const std::string& out_path, const Digest* expe
   RETURN_IF_ERROR(CheckLimits(expected_target));
   ASSIGN_OR_RETURN(LayerTrees trees, LayerTrees::Open(store_, wire_.header.bases));
   trees_ = std::move(trees);
-  ASSIGN_OR_RETURN(auto recipe, OutputFile::Create(out_path + ".recipe.partial"));
+  ASSIGN_OR_RETURN(auto recipe, OutputFile::Create(store_.env(), out_path + ".recipe.partial"));
   RETURN_IF_ERROR(DecodeRecipe(*recipe));
-  ASSIGN_OR_RETURN(auto literals, OutputFile::Create(out_path + ".literal.partial"));
+  ASSIGN_OR_RETURN(auto literals, OutputFile::Create(store_.env(), out_path + ".literal.partial"));
   RETURN_IF_ERROR(DecodeLiterals(*literals));
   if (::lseek(recipe->fd(), 0, SEEK_SET) != 0 || ::lseek(literals->fd(), 0, SEEK_SET) != 0) {
     return IOErrorFromErrno("seek", errno);
   }
-  ASSIGN_OR_RETURN(auto out, OutputFile::Create(out_path + ".partial"));
+  ASSIGN_OR_RETURN(auto out, OutputFile::Create(store_.env(), out_path + ".partial"));
   patcher_.emplace(wire_.header.window_log);
   RETURN_IF_ERROR(Rebuild(recipe->fd(), literals->fd(), *out));
   RETURN_IF_ERROR(CheckEnd(*out));
@@ -459,7 +459,7 @@ Result<LayerInfo> ApplyDeltaToStore(LayerStore& store, ByteSource& delta,
     return store.UnpackLayer(*tar, header.target, header.target_length, options.unpack,
                              options.progress);
   }();
-  ::unlink(tar_path.c_str());
+  store.env().Unlink(tar_path).IgnoreError();
   return layer;
 }
 

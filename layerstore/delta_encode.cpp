@@ -434,7 +434,7 @@ Status Encoder::Assemble(const std::string& out_path, WireHeader& wire, const By
     wire.header.literal_bytes += frame.section_bytes.size();
   }
   wire.header.literal_frames = frames_.size();
-  ASSIGN_OR_RETURN(auto out, OutputFile::Create(out_path + ".partial"));
+  ASSIGN_OR_RETURN(auto out, OutputFile::Create(store_.env(), out_path + ".partial"));
   RETURN_IF_ERROR(out->Write(EncodeHeader(wire)));
   RETURN_IF_ERROR(out->Write(recipe));
   for (const LiteralFrame& frame : frames_) RETURN_IF_ERROR(out->Write(frame.section_bytes));

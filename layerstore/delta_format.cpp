@@ -285,14 +285,15 @@ namespace flotilla::layerstore::delta_internal {
 
 inline constexpr size_t kIoBuffer = 256 * 1024;
 
-Result<std::unique_ptr<OutputFile>> OutputFile::Create(const std::string& temp_path) {
-  UniqueFd fd(::open(temp_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd.valid()) return IOErrorFromErrno("create " + temp_path, errno);
-  return std::unique_ptr<OutputFile>(new OutputFile(temp_path, std::move(fd)));
+Result<std::unique_ptr<OutputFile>> OutputFile::Create(Env& env, const std::string& temp_path) {
+  ASSIGN_OR_RETURN(auto file, env.OpenForWrite(temp_path, OpenMode::kTruncate, 0644));
+  return std::unique_ptr<OutputFile>(new OutputFile(env, temp_path, std::move(file)));
 }
 
 OutputFile::~OutputFile() {
-  if (!committed_) ::unlink(path_.c_str());
+  if (committed_) return;
+  file_.reset();
+  env_.Unlink(path_).IgnoreError();
 }
 
 Status OutputFile::Write(ByteSpan bytes) {
@@ -308,21 +309,19 @@ Status OutputFile::Write(ByteSpan bytes) {
 }
 
 Status OutputFile::Flush() {
-  RETURN_IF_ERROR(WriteAll(fd_.get(), buffer_).WithContext(path_));
+  RETURN_IF_ERROR(file_->Append(buffer_));
   buffer_.clear();
   return Status::Ok();
 }
 
 Status OutputFile::Commit(const std::string& final_path) {
   RETURN_IF_ERROR(Flush());
-  if (::fsync(fd_.get()) != 0) return IOErrorFromErrno("fsync " + path_, errno);
-  fd_.Reset();
-  if (::rename(path_.c_str(), final_path.c_str()) != 0) {
-    return IOErrorFromErrno("rename " + path_ + " to " + final_path, errno);
-  }
+  RETURN_IF_ERROR(file_->Sync());
+  RETURN_IF_ERROR(file_->Close());
+  RETURN_IF_ERROR(env_.Rename(path_, final_path));
   committed_ = true;
   size_t slash = final_path.rfind('/');
-  return FsyncDirectory(slash == std::string::npos ? "." : final_path.substr(0, slash));
+  return env_.SyncDir(slash == std::string::npos ? "." : final_path.substr(0, slash));
 }
 
 Status CopyFd(int fd, uint64_t length, const std::function<Status(ByteSpan)>& sink) {

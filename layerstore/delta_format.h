@@ -152,7 +152,7 @@ namespace flotilla::layerstore::delta_internal {
 // destroyed unless Commit renamed it into place (after flush and fsync).
 class OutputFile {
  public:
-  static Result<std::unique_ptr<OutputFile>> Create(const std::string& temp_path);
+  static Result<std::unique_ptr<OutputFile>> Create(Env& env, const std::string& temp_path);
   ~OutputFile();
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
@@ -165,12 +165,14 @@ class OutputFile {
   uint64_t bytes() const { return bytes_; }
   // SHA-256 of everything written; resets the hasher.
   Digest FinishDigest() { return hasher_.Finish(); }
-  int fd() const { return fd_.get(); }
+  int fd() const { return file_->fd(); }
 
  private:
-  OutputFile(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  OutputFile(Env& env, std::string path, std::unique_ptr<WritableFile> file)
+      : env_(env), path_(std::move(path)), file_(std::move(file)) {}
+  Env& env_;
   std::string path_;
-  UniqueFd fd_;
+  std::unique_ptr<WritableFile> file_;
   Bytes buffer_;
   uint64_t bytes_ = 0;
   Sha256Hasher hasher_;

@@ -42,18 +42,19 @@ Result<UniqueFd> OpenDirectory(const std::string& path) {
 }  // namespace
 
 StagedLayer::~StagedLayer() {
-  if (!promoted && !dir.empty()) RemoveTree(dir).IgnoreError();
+  if (!promoted && !dir.empty()) env->RemoveTree(dir).IgnoreError();
 }
 
-LayerStore::LayerStore(std::string root, UniqueFd lock, std::unique_ptr<StoreIndex> index)
-    : root_(std::move(root)), lock_(std::move(lock)), index_(std::move(index)) {}
+LayerStore::LayerStore(std::string root, Env& env, UniqueFd lock, std::unique_ptr<StoreIndex> index)
+    : root_(std::move(root)), env_(env), lock_(std::move(lock)), index_(std::move(index)) {}
 
 // The index closes before the lock is released.
 LayerStore::~LayerStore() { index_.reset(); }
 
-Result<std::unique_ptr<LayerStore>> LayerStore::Open(const std::string& root) {
-  RETURN_IF_ERROR(CreateDirectories(root, 0700));
-  for (const char* sub : kSubdirs) RETURN_IF_ERROR(CreateDirectories(root + "/" + sub, 0700));
+Result<std::unique_ptr<LayerStore>> LayerStore::Open(const std::string& root, Env& env) {
+  for (const char* sub : kSubdirs) {
+    RETURN_IF_ERROR(CreateDurableDirectories(env, root + "/" + sub, 0700));
+  }
   UniqueFd lock(::open((root + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!lock.valid()) return IOErrorFromErrno("open " + root + "/lock", errno);
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
@@ -62,8 +63,8 @@ Result<std::unique_ptr<LayerStore>> LayerStore::Open(const std::string& root) {
     }
     return IOErrorFromErrno("lock " + root, errno);
   }
-  ASSIGN_OR_RETURN(auto index, StoreIndex::Open(root + "/index.db"));
-  std::unique_ptr<LayerStore> store(new LayerStore(root, std::move(lock), std::move(index)));
+  ASSIGN_OR_RETURN(auto index, StoreIndex::Open(root + "/index.db", env));
+  std::unique_ptr<LayerStore> store(new LayerStore(root, env, std::move(lock), std::move(index)));
   RETURN_IF_ERROR_CTX(store->Recover(), "recover store " + root);
   return store;
 }
@@ -87,19 +88,18 @@ std::string LayerStore::UniqueName() {
 
 Status LayerStore::MoveToTrash(const std::string& path) {
   const std::string target = root_ + "/trash/" + UniqueName();
-  if (::rename(path.c_str(), target.c_str()) != 0) {
-    if (errno == ENOENT) return Status::Ok();
-    return IOErrorFromErrno("move " + path + " to trash", errno);
-  }
-  RETURN_IF_ERROR(FsyncDirectory(root_ + "/trash"));
-  return RemoveTree(target);
+  Status moved = env_.Rename(path, target);
+  if (moved.code() == StatusCode::kNotFound) return Status::Ok();
+  RETURN_IF_ERROR(moved);
+  RETURN_IF_ERROR(env_.SyncDir(root_ + "/trash"));
+  return env_.RemoveTree(target);
 }
 
 Status LayerStore::Recover() {
   for (const char* sub : {"staging", "trash"}) {
     ASSIGN_OR_RETURN(auto names, ListDir(root_ + "/" + sub));
     for (const auto& name : names) {
-      RETURN_IF_ERROR(RemoveTree(root_ + "/" + sub + "/" + name));
+      RETURN_IF_ERROR(env_.RemoveTree(root_ + "/" + sub + "/" + name));
       if (std::string(sub) == "staging") {
         recovery_notes_.push_back("removed unfinished staging directory " + name);
       }
@@ -144,9 +144,8 @@ Status LayerStore::RecoverBlobs() {
   ASSIGN_OR_RETURN(auto names, ListDir(root_ + "/blobs/sha256"));
   for (const auto& name : names) {
     if (known.count(name)) continue;
-    if (::unlink((root_ + "/blobs/sha256/" + name).c_str()) != 0 && errno != ENOENT) {
-      return IOErrorFromErrno("remove blob " + name, errno);
-    }
+    Status removed = env_.Unlink(root_ + "/blobs/sha256/" + name);
+    if (removed.code() != StatusCode::kNotFound) RETURN_IF_ERROR(removed);
     recovery_notes_.push_back("removed blob file " + name + " that was never indexed");
   }
   return Status::Ok();
@@ -156,24 +155,21 @@ Result<std::unique_ptr<StagedLayer>> LayerStore::Stage(ByteSource& tar, const Un
                                                        const ProgressFn& progress, size_t item,
                                                        size_t items) {
   auto staged = std::make_unique<StagedLayer>();
+  staged->env = &env_;
   staged->dir = root_ + "/staging/" + UniqueName();
-  if (::mkdir(staged->dir.c_str(), 0700) != 0) {
-    return IOErrorFromErrno("mkdir " + staged->dir, errno);
-  }
-  if (::mkdir((staged->dir + "/tree").c_str(), 0755) != 0) {
-    return IOErrorFromErrno("mkdir " + staged->dir + "/tree", errno);
-  }
+  RETURN_IF_ERROR(env_.MakeDir(staged->dir, 0700));
+  RETURN_IF_ERROR(env_.MakeDir(staged->dir + "/tree", 0755));
   ASSIGN_OR_RETURN(UniqueFd tree, OpenDirectory(staged->dir + "/tree"));
-  const std::string split_path = staged->dir + "/tarsplit.zst";
-  UniqueFd split(::open(split_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (!split.valid()) return IOErrorFromErrno("create " + split_path, errno);
+  ASSIGN_OR_RETURN(auto split,
+                   env_.OpenForWrite(staged->dir + "/tarsplit.zst", OpenMode::kCreateNew, 0600));
   BytesProgress on_bytes;
   if (progress) {
     on_bytes = [&](uint64_t bytes) {
       progress(Progress{Phase::kUnpacking, item, items, bytes, {}});
     };
   }
-  ASSIGN_OR_RETURN(staged->result, UnpackLayerTar(tar, tree.get(), split.get(), limits, on_bytes));
+  ASSIGN_OR_RETURN(staged->result, UnpackLayerTar(tar, env_, tree.get(), *split, limits, on_bytes));
+  RETURN_IF_ERROR(split->Close());
   return staged;
 }
 
@@ -181,23 +177,19 @@ Status LayerStore::Promote(const std::vector<StagedLayer*>& staged) {
   if (staged.empty()) return Status::Ok();
   // One syncfs makes every file of every staged layer durable before any
   // rename can make it visible: cheaper on an SD card than an fsync per file.
-  ASSIGN_OR_RETURN(UniqueFd staging, OpenDirectory(root_ + "/staging"));
-  if (::syncfs(staging.get()) != 0) return IOErrorFromErrno("syncfs " + root_, errno);
+  RETURN_IF_ERROR(env_.SyncFilesystem(root_ + "/staging"));
   for (StagedLayer* layer : staged) {
-    const std::string target = LayerDir(layer->result.diff_id);
-    if (::rename(layer->dir.c_str(), target.c_str()) != 0) {
-      if (errno != EEXIST && errno != ENOTEMPTY) {
-        return IOErrorFromErrno("promote layer " + layer->result.diff_id.ToString(), errno);
-      }
-      continue;  // promoted already by an earlier import in this process; staging is dropped
-    }
+    Status renamed = env_.Rename(layer->dir, LayerDir(layer->result.diff_id));
+    // AlreadyExists: promoted by an earlier import in this process; staging is dropped.
+    if (renamed.code() == StatusCode::kAlreadyExists) continue;
+    RETURN_IF_ERROR(renamed.WithContext("promote layer " + layer->result.diff_id.ToString()));
     layer->promoted = true;
   }
-  return FsyncDirectory(root_ + "/layers");
+  return env_.SyncDir(root_ + "/layers");
 }
 
 Status LayerStore::WriteBlob(const Digest& digest, ByteSpan bytes) {
-  return WriteFileAtomic(BlobPath(digest), bytes, 0644);
+  return WriteFileAtomic(BlobPath(digest), bytes, 0644, env_);
 }
 
 Result<LayerInfo> LayerStore::UnpackLayer(ByteSource& tar, const Digest& diff_id, uint64_t length,

@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/env.h"
 #include "core/zstd_stream.h"
 #include "layerstore/byte_source.h"
 #include "layerstore/layer_unpacker.h"
@@ -43,8 +44,10 @@ struct StagedLayer;
 
 class LayerStore {
  public:
-  // Opens (creating if needed) the store at `root` and recovers from any crash.
-  static Result<std::unique_ptr<LayerStore>> Open(const std::string& root);
+  // Opens (creating if needed) the store at `root` and recovers from any
+  // crash. Every change to the store's files goes through `env`.
+  static Result<std::unique_ptr<LayerStore>> Open(const std::string& root,
+                                                  Env& env = Env::Default());
   ~LayerStore();
   LayerStore(const LayerStore&) = delete;
   LayerStore& operator=(const LayerStore&) = delete;
@@ -82,12 +85,13 @@ class LayerStore {
   Status RemoveLayer(const Digest& diff_id);
 
   const std::string& root() const { return root_; }
+  Env& env() const { return env_; }
   // What Open() found and cleaned up after a crash, one sentence each.
   const std::vector<std::string>& recovery_notes() const { return recovery_notes_; }
 
  private:
   friend class ImageImporter;
-  LayerStore(std::string root, UniqueFd lock, std::unique_ptr<StoreIndex> index);
+  LayerStore(std::string root, Env& env, UniqueFd lock, std::unique_ptr<StoreIndex> index);
 
   Status Recover();
   Status RecoverLayers();
@@ -106,6 +110,7 @@ class LayerStore {
   std::string UniqueName();
 
   std::string root_;
+  Env& env_;
   UniqueFd lock_;
   std::unique_ptr<StoreIndex> index_;
   std::vector<std::string> recovery_notes_;
@@ -114,6 +119,7 @@ class LayerStore {
 
 // A layer unpacked into staging/, not yet promoted. Destroying it removes it.
 struct StagedLayer {
+  Env* env = nullptr;
   std::string dir;  // staging/<name>, holding tree/ and tarsplit.zst
   UnpackResult result;
   bool promoted = false;

@@ -159,8 +159,9 @@ Status CheckExpectations(const UnpackLimits& limits, const UnpackResult& result)
 
 }  // namespace
 
-Result<UnpackResult> UnpackLayerTar(ByteSource& source, int tree_fd, int tarsplit_fd,
-                                    const UnpackLimits& limits, const BytesProgress& progress) {
+Result<UnpackResult> UnpackLayerTar(ByteSource& source, Env& env, int tree_fd,
+                                    WritableFile& tarsplit, const UnpackLimits& limits,
+                                    const BytesProgress& progress) {
   TeeReader tee(source, limits, progress);
   std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
   if (!a) return ResourceExhausted("libarchive: out of memory");
@@ -168,8 +169,8 @@ Result<UnpackResult> UnpackLayerTar(ByteSource& source, int tree_fd, int tarspli
   if (archive_read_open(a.get(), &tee, nullptr, &TeeReader::Callback, nullptr) != ARCHIVE_OK) {
     return ArchiveError(a.get(), tee, "open layer tar");
   }
-  TarSplitWriter split(tarsplit_fd);
-  TreeWriter tree(tree_fd, limits.allow_devices);
+  TarSplitWriter split(tarsplit);
+  TreeWriter tree(env, tree_fd, limits.allow_devices);
   UnpackResult result;
   for (;;) {
     archive_entry* entry = nullptr;

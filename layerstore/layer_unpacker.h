@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "core/digest.h"
+#include "core/env.h"
 #include "core/status.h"
 #include "layerstore/byte_source.h"
 
@@ -40,10 +41,12 @@ struct UnpackResult {
 // Called now and then with the number of tar bytes read so far.
 using BytesProgress = std::function<void(uint64_t bytes_read)>;
 
-// Unpacks the tar read from `source` into the empty directory `tree_fd` and
-// writes its tar-split into `tarsplit_fd`. Neither is synced: the caller
-// syncs the file system once before it promotes the result.
-Result<UnpackResult> UnpackLayerTar(ByteSource& source, int tree_fd, int tarsplit_fd,
-                                    const UnpackLimits& limits, const BytesProgress& progress);
+// Unpacks the tar read from `source` into the empty directory `tree_fd`
+// (regular files are written through `env`) and writes its tar-split into
+// `tarsplit`. Nothing is synced: the caller syncs the file system once
+// before it promotes the result.
+Result<UnpackResult> UnpackLayerTar(ByteSource& source, Env& env, int tree_fd,
+                                    WritableFile& tarsplit, const UnpackLimits& limits,
+                                    const BytesProgress& progress);
 
 }  // namespace flotilla::layerstore

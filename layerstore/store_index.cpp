@@ -69,13 +69,10 @@ Result<std::vector<Digest>> DigestColumn(SqliteDb& db, const char* sql) {
 // alone. Created 0600 before SQLite opens it (SQLite gives the -wal and -shm
 // files the database's mode); an existing index, -wal or -shm with a wider
 // mode is narrowed.
-Status MakeIndexPrivate(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return IOErrorFromErrno("open index " + path, errno);
-  const int rc = ::fchmod(fd, 0600);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return IOErrorFromErrno("chmod index " + path, err);
+Status MakeIndexPrivate(const std::string& path, Env& env) {
+  ASSIGN_OR_RETURN(auto index, env.OpenForWrite(path, OpenMode::kKeep, 0600));
+  if (::fchmod(index->fd(), 0600) != 0) return IOErrorFromErrno("chmod index " + path, errno);
+  RETURN_IF_ERROR(index->Close());
   for (const char* suffix : {"-wal", "-shm"}) {
     const std::string file = path + suffix;
     if (::chmod(file.c_str(), 0600) != 0 && errno != ENOENT) {
@@ -87,9 +84,9 @@ Status MakeIndexPrivate(const std::string& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<StoreIndex>> StoreIndex::Open(const std::string& path) {
-  RETURN_IF_ERROR(MakeIndexPrivate(path));
-  ASSIGN_OR_RETURN(auto db, SqliteDb::Open(path));
+Result<std::unique_ptr<StoreIndex>> StoreIndex::Open(const std::string& path, Env& env) {
+  RETURN_IF_ERROR(MakeIndexPrivate(path, env));
+  ASSIGN_OR_RETURN(auto db, SqliteDb::Open(path, env));
   RETURN_IF_ERROR(db->Exec(kSchema).WithContext("index " + path));
   SqliteStatement version = db->Prepare("SELECT value FROM meta WHERE key='schema_version'");
   ASSIGN_OR_RETURN(bool row, version.Step());

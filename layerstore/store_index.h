@@ -28,7 +28,7 @@ struct BlobRow {
 
 class StoreIndex {
  public:
-  static Result<std::unique_ptr<StoreIndex>> Open(const std::string& path);
+  static Result<std::unique_ptr<StoreIndex>> Open(const std::string& path, Env& env);
   ~StoreIndex();
 
   // A transaction over the calls made while it lives (rolled back unless committed).

@@ -67,10 +67,11 @@ Status LayerStore::RemoveImage(const std::string& name) {
 Status LayerStore::QuarantineLayer(const Digest& diff_id) {
   RETURN_IF_ERROR(index_->SetLayerState(diff_id, LayerState::kQuarantined));
   const std::string target = root_ + "/quarantine/" + diff_id.Hex() + "." + UniqueName();
-  if (::rename(LayerDir(diff_id).c_str(), target.c_str()) != 0 && errno != ENOENT) {
-    return IOErrorFromErrno("quarantine layer " + diff_id.ToString(), errno);
+  Status moved = env_.Rename(LayerDir(diff_id), target);
+  if (moved.code() != StatusCode::kNotFound) {
+    RETURN_IF_ERROR(moved.WithContext("quarantine layer " + diff_id.ToString()));
   }
-  return FsyncDirectory(root_ + "/layers");
+  return env_.SyncDir(root_ + "/layers");
 }
 
 Status LayerStore::VerifyLayer(const Digest& diff_id, uint64_t length) {
@@ -115,9 +116,10 @@ Result<VerifyReport> LayerStore::Verify(const ProgressFn& progress) {
     report.problems.push_back("blob " + blob.digest.ToString() + " is corrupt or missing; " +
                               "quarantined");
     RETURN_IF_ERROR(index_->SetBlobQuarantined(blob.digest));
-    const std::string target = root_ + "/quarantine/blob-" + blob.digest.Hex();
-    if (::rename(BlobPath(blob.digest).c_str(), target.c_str()) != 0 && errno != ENOENT) {
-      return IOErrorFromErrno("quarantine blob " + blob.digest.ToString(), errno);
+    Status moved =
+        env_.Rename(BlobPath(blob.digest), root_ + "/quarantine/blob-" + blob.digest.Hex());
+    if (moved.code() != StatusCode::kNotFound) {
+      RETURN_IF_ERROR(moved.WithContext("quarantine blob " + blob.digest.ToString()));
     }
   }
   ASSIGN_OR_RETURN(auto images, index_->ListImages());
@@ -151,15 +153,14 @@ Result<GcReport> LayerStore::CollectGarbage() {
     ++report.layers_removed;
   }
   for (const auto& d : blobs) {
-    if (::unlink(BlobPath(d).c_str()) != 0 && errno != ENOENT) {
-      return IOErrorFromErrno("remove blob " + d.ToString(), errno);
-    }
+    Status removed = env_.Unlink(BlobPath(d));
+    if (removed.code() != StatusCode::kNotFound) RETURN_IF_ERROR(removed);
     ++report.blobs_removed;
   }
   // Quarantined evidence goes with the rows that described it.
   const std::string quarantine = root_ + "/quarantine";
   RETURN_IF_ERROR(MoveToTrash(quarantine));
-  RETURN_IF_ERROR(CreateDirectories(quarantine, 0700));
+  RETURN_IF_ERROR(CreateDurableDirectories(env_, quarantine, 0700));
   return report;
 }
 

@@ -19,11 +19,11 @@ constexpr uint8_t kEnd = 0, kRaw = 1, kFile = 2;
 
 }  // namespace
 
-TarSplitWriter::TarSplitWriter(int fd) : fd_(fd) {
+TarSplitWriter::TarSplitWriter(WritableFile& file) : file_(file) {
   ZstdCompressOptions options;
   options.level = 3;  // headers compress ~10x at level 3; higher levels cost CPU a Pi lacks
   compressor_ = std::make_unique<ZstdCompressor>(
-      options, [this](ByteSpan bytes) { return WriteAll(fd_, bytes).WithContext("tar-split"); });
+      options, [this](ByteSpan bytes) { return file_.Append(bytes); });
   raw_.reserve(kMaxRawRecord);
   sink_status_ = Emit(AsBytes(std::string_view(kMagic, kMagicSize)));
 }

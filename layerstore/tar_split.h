@@ -25,6 +25,7 @@
 
 #include "core/bytes.h"
 #include "core/digest.h"
+#include "core/env.h"
 #include "core/status.h"
 #include "core/zstd_stream.h"
 
@@ -32,10 +33,10 @@ namespace flotilla::layerstore {
 
 inline constexpr size_t kMaxRawRecord = 64 * 1024;
 
-// Writes a tar-split file into an open file descriptor (not closed, not synced).
+// Writes a tar-split file through `file` (not closed, not synced).
 class TarSplitWriter {
  public:
-  explicit TarSplitWriter(int fd);
+  explicit TarSplitWriter(WritableFile& file);
   ~TarSplitWriter();
   TarSplitWriter(const TarSplitWriter&) = delete;
   TarSplitWriter& operator=(const TarSplitWriter&) = delete;
@@ -50,7 +51,7 @@ class TarSplitWriter {
   Status FlushRaw();
   Status Emit(ByteSpan bytes);
 
-  int fd_;
+  WritableFile& file_;
   std::unique_ptr<ZstdCompressor> compressor_;
   Status sink_status_;
   Bytes raw_;

@@ -174,12 +174,12 @@ Status TreeWriter::WriteDirectory(const std::string& path, archive_entry* e) {
 Status TreeWriter::WriteRegular(archive* a, archive_entry* e, int parent_fd,
                                 const std::string& name, const std::string& path,
                                 uint64_t& content_bytes) {
-  UniqueFd fd(::openat(parent_fd, name.c_str(),
-                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd.valid()) {
-    if (errno == EEXIST) return Duplicate(path);
-    return IOErrorFromErrno("create '" + path + "'", errno);
+  auto file = env_.OpenForWriteAt(parent_fd, name, OpenMode::kCreateNew, 0600);
+  if (!file.ok()) {
+    if (file.status().code() == StatusCode::kAlreadyExists) return Duplicate(path);
+    return file.status().WithContext("'" + path + "'");
   }
+  const int fd = (*file)->fd();
   const void* block;
   size_t size;
   la_int64_t offset;
@@ -193,18 +193,19 @@ Status TreeWriter::WriteRegular(archive* a, archive_entry* e, int parent_fd,
     if (static_cast<uint64_t>(offset) != content_bytes) {
       return InvalidArgument("entry '" + path + "' has holes, which layers may not hold");
     }
-    RETURN_IF_ERROR(WriteAll(fd.get(), ByteSpan(static_cast<const uint8_t*>(block), size))
+    RETURN_IF_ERROR((*file)
+                        ->Append(ByteSpan(static_cast<const uint8_t*>(block), size))
                         .WithContext("'" + path + "'"));
     content_bytes += size;
   }
   if (content_bytes != static_cast<uint64_t>(archive_entry_size(e))) {
     return Corruption("entry '" + path + "' is shorter than its header says");
   }
-  RETURN_IF_ERROR(ApplyOwnerAndMode(fd.get(), "", e, false, path));
-  RETURN_IF_ERROR(ApplyXattrs(fd.get(), e, path));
+  RETURN_IF_ERROR(ApplyOwnerAndMode(fd, "", e, false, path));
+  RETURN_IF_ERROR(ApplyXattrs(fd, e, path));
   timespec times[2] = {EntryMtime(e), EntryMtime(e)};
-  if (::futimens(fd.get(), times) != 0) return IOErrorFromErrno("set mtime of " + path, errno);
-  return Status::Ok();
+  if (::futimens(fd, times) != 0) return IOErrorFromErrno("set mtime of " + path, errno);
+  return (*file)->Close();
 }
 
 Status TreeWriter::WriteHardlink(archive_entry* e, int parent_fd, const std::string& name,

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/env.h"
 #include "core/status.h"
 #include "layerstore/safe_path.h"
 
@@ -20,7 +21,9 @@ namespace flotilla::layerstore {
 
 class TreeWriter {
  public:
-  TreeWriter(int tree_fd, bool allow_devices) : tree_fd_(tree_fd), allow_devices_(allow_devices) {}
+  // Regular files are created and written through `env`.
+  TreeWriter(Env& env, int tree_fd, bool allow_devices)
+      : env_(env), tree_fd_(tree_fd), allow_devices_(allow_devices) {}
 
   // Creates the entry `e` whose content (for regular files) is read from `a`.
   // On success `content_path` names the regular file whose bytes were stored
@@ -52,6 +55,7 @@ class TreeWriter {
     timespec mtime;
   };
 
+  Env& env_;
   int tree_fd_;
   bool allow_devices_;
   std::string cached_parent_path_;

@@ -142,7 +142,11 @@ Result<uint64_t> ProcessStartTicks(pid_t pid) {
   if (!text.ok()) return text.status();
   // The command name (field 2) may hold spaces and ')': skip to the last ')'.
   size_t close = text->rfind(')');
-  if (close == std::string::npos) return Corruption("unreadable /proc stat");
+  if (close == std::string::npos || close + 2 >= text->size()) {
+    return Corruption("unreadable /proc stat");
+  }
+  // A zombie (state Z, or X while it is reaped) has ended: it is no process to wait for.
+  if ((*text)[close + 2] == 'Z' || (*text)[close + 2] == 'X') return NotFound("process ended");
   size_t pos = close + 2;
   for (int field = 3; field < 22; ++field) {
     pos = text->find(' ', pos);

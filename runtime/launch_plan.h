@@ -100,7 +100,8 @@ Result<ExitRecord> LoadExitRecord(const std::string& dir);
 Status WriteFileReplace(const std::string& path, std::string_view data, mode_t mode = 0600);
 
 // Field 22 of /proc/PID/stat: with the pid it names one process for good,
-// so a recycled pid is never mistaken for a container.
+// so a recycled pid is never mistaken for a container. NotFound for a
+// process that has ended, reaped or not (a zombie).
 Result<uint64_t> ProcessStartTicks(pid_t pid);
 bool ProcessMatches(pid_t pid, uint64_t start_ticks);
 

@@ -1,6 +1,5 @@
 #include "runtime/runtime.h"
 
-#include <signal.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -16,14 +15,6 @@
 
 namespace flotilla::runtime {
 namespace {
-
-// Test-only fault injection (docs/runtime.md): FLOTILLA_RUNTIME_CRASH_AT=<step>
-// makes the process SIGKILL itself right after persisting that switch step,
-// so the tests can kill a node at every step deterministically.
-void MaybeCrashAt(const char* step) {
-  const char* at = std::getenv("FLOTILLA_RUNTIME_CRASH_AT");
-  if (at != nullptr && std::string_view(at) == step) ::raise(SIGKILL);
-}
 
 Result<std::vector<ResolvedDevice>> ResolveDevices(const appspec::AppSpec& spec) {
   std::vector<ResolvedDevice> out;
@@ -68,13 +59,13 @@ Result<std::string> DefaultReleaseId(const appspec::AppSpec& spec,
 Runtime::Runtime(RuntimeOptions options, const Clock& clock, std::unique_ptr<CgroupDriver> cgroups)
     : options_(std::move(options)),
       clock_(clock),
-      state_(options_.state_dir),
+      state_(options_.state_dir, *options_.env),
       cgroups_(std::move(cgroups)),
       containers_(std::make_unique<ContainerControl>(options_.monitor_path, *cgroups_)) {}
 
 Result<std::unique_ptr<Runtime>> Runtime::Open(RuntimeOptions options, const Clock& clock) {
   if (options.state_dir.empty()) return InvalidArgument("no state directory given");
-  RETURN_IF_ERROR(CreateDirectories(options.state_dir + "/apps", 0700));
+  RETURN_IF_ERROR(CreateDurableDirectories(*options.env, options.state_dir + "/apps", 0700));
   ::chmod(options.state_dir.c_str(), 0700);
   options.state_dir = std::filesystem::canonical(options.state_dir).string();
   if (::access(options.monitor_path.c_str(), X_OK) != 0) {
@@ -89,9 +80,7 @@ Result<std::unique_ptr<Runtime>> Runtime::Open(RuntimeOptions options, const Clo
 
 Status Runtime::Persist(AppRecord& record, std::optional<SwitchStep> step) {
   if (step) record.switching->step = *step;
-  RETURN_IF_ERROR(state_.SaveApp(record));
-  if (step) MaybeCrashAt(std::string(SwitchStepName(*step)).c_str());
-  return Status::Ok();
+  return state_.SaveApp(record);
 }
 
 Result<LaunchPlan> Runtime::PlanFor(const appspec::AppSpec& spec, std::vector<std::string> lowers,

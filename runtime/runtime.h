@@ -30,6 +30,7 @@
 
 #include "appspec/app_spec.h"
 #include "core/clock.h"
+#include "core/env.h"
 #include "core/status.h"
 #include "runtime/cgroup.h"
 #include "runtime/container_control.h"
@@ -43,6 +44,8 @@ struct RuntimeOptions {
   // root/version as found on the host; `parent` is derived from state_dir
   // when left empty.
   CgroupOptions cgroup;
+  // Where the state records are written (a test passes a fault-injecting Env).
+  Env* env = &Env::Default();
 };
 
 struct DeployOutcome {

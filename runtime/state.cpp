@@ -29,7 +29,8 @@ std::string_view SwitchStepName(SwitchStep step) { return NameOf(kSwitchStepName
 
 Result<AppLock> StateDir::LockApp(const std::string& app, bool wait) const {
   if (!appspec::IsValidName(app)) return InvalidArgument("'" + app + "' is not a valid app name");
-  RETURN_IF_ERROR(CreateDirectories(AppDir(app), 0700));
+  Status made = env_.MakeDir(AppDir(app), 0700);
+  if (!made.ok() && made.code() != StatusCode::kAlreadyExists) return made;
   const std::string path = AppDir(app) + "/lock";
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
@@ -38,6 +39,9 @@ Result<AppLock> StateDir::LockApp(const std::string& app, bool wait) const {
     if (errno == EWOULDBLOCK) return AppLock();
     return IOErrorFromErrno("lock " + path, errno);
   }
+  // A new app's directory is made durable once it is locked: supervision
+  // skips a locked app, so it never finds one without its record.
+  if (made.ok()) RETURN_IF_ERROR(env_.SyncDir(root_ + "/apps"));
   return AppLock(std::move(fd));
 }
 
@@ -92,17 +96,18 @@ Status StateDir::SaveApp(const AppRecord& r) const {
                    {"step", SwitchStepName(r.switching->step)},
                    {"reason", r.switching->reason}};
   }
-  RETURN_IF_ERROR(CreateDirectories(AppDir(r.name), 0700));
-  return WriteFileAtomic(AppDir(r.name) + "/app.json", j.dump(2) + "\n", 0600);
+  RETURN_IF_ERROR(CreateDurableDirectories(env_, AppDir(r.name), 0700));
+  return WriteFileAtomic(AppDir(r.name) + "/app.json", j.dump(2) + "\n", 0600, env_);
 }
 
 Status StateDir::SaveRelease(const std::string& app, const std::string& release,
                              const appspec::AppSpec& spec,
                              const std::vector<std::string>& lowers) const {
   const std::string dir = ReleaseDir(app, release);
-  RETURN_IF_ERROR(CreateDirectories(dir, 0700));
-  RETURN_IF_ERROR(WriteFileAtomic(dir + "/lowers.json", Json(lowers).dump() + "\n", 0600));
-  return WriteFileAtomic(dir + "/spec.json", appspec::AppSpecToJson(spec).dump(2) + "\n", 0600);
+  RETURN_IF_ERROR(CreateDurableDirectories(env_, dir, 0700));
+  RETURN_IF_ERROR(WriteFileAtomic(dir + "/lowers.json", Json(lowers).dump() + "\n", 0600, env_));
+  return WriteFileAtomic(dir + "/spec.json", appspec::AppSpecToJson(spec).dump(2) + "\n", 0600,
+                         env_);
 }
 
 Result<appspec::AppSpec> StateDir::LoadReleaseSpec(const std::string& app,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "appspec/app_spec.h"
+#include "core/env.h"
 #include "core/fd.h"
 #include "core/status.h"
 
@@ -60,7 +61,8 @@ class AppLock {
 
 class StateDir {
  public:
-  explicit StateDir(std::string root) : root_(std::move(root)) {}
+  // The records are written through `env`.
+  StateDir(std::string root, Env& env) : root_(std::move(root)), env_(env) {}
   const std::string& root() const { return root_; }
 
   std::string AppDir(const std::string& app) const { return root_ + "/apps/" + app; }
@@ -86,6 +88,7 @@ class StateDir {
 
  private:
   std::string root_;
+  Env& env_;
 };
 
 }  // namespace flotilla::runtime

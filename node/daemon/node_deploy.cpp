@@ -5,7 +5,6 @@
 // when it is not. Each app keeps keep_releases releases on disk (layers,
 // artifacts still seeded to peers, runtime release directories); the rest is
 // collected after every successful switch.
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -21,16 +20,6 @@ namespace flotilla::node {
 namespace {
 
 std::string ReleaseId(uint64_t version) { return "r" + std::to_string(version); }
-
-// Test-only fault injection (docs/node.md, "Deployment"):
-// FLOTILLA_NODE_CRASH_AT=<step> makes the node SIGKILL itself at that step
-// (fetched, deploying, deployed, collecting), so the tests can kill a node at
-// every step of a deployment deterministically. The runtime's own switch
-// steps have FLOTILLA_RUNTIME_CRASH_AT.
-void MaybeCrashAt(const char* step) {
-  const char* at = std::getenv("FLOTILLA_NODE_CRASH_AT");
-  if (at != nullptr && std::string_view(at) == step) ::raise(SIGKILL);
-}
 
 // "r12" -> 12; anything else (a release deployed by hand) -> 0.
 uint64_t VersionOf(const std::string& release_id) {
@@ -134,7 +123,6 @@ void NodeDaemon::DeployReady(const std::string& app) {
   }
   a.phase = AppPhase::kDeploying;
   SaveState();
-  MaybeCrashAt("deploying");
   spdlog::info("app {}: deploying release {} (health-gated switch from {})", app, version,
                a.running_release == 0 ? "nothing" : "release " + std::to_string(a.running_release));
   // Both releases may need their stop grace and the new one its deadline.
@@ -153,7 +141,6 @@ void NodeDaemon::DeployReady(const std::string& app) {
   spdlog::info("app {}: release {} runs and is healthy ({})", app, version, outcome->message);
   SaveState();
   report_due_ = true;
-  MaybeCrashAt("deployed");
   CollectGarbage();
 }
 
@@ -200,7 +187,6 @@ void NodeDaemon::CollectGarbage() {
     if (!pruned.ok()) spdlog::warn("app {}: {}", app, pruned.status().ToString());
   }
   SaveState();  // the kept lists first: a crash below leaves files, never dangling records
-  MaybeCrashAt("collecting");
   for (const auto& d : dropped_artifacts) {
     if (keep_artifacts.count(d)) continue;
     Status st = fetcher_->Forget(d);

@@ -2,7 +2,6 @@
 // planner: full layers, deltas or chains of deltas, with a fallback path per
 // layer), fetch it, rebuild each layer into the store, and fail over to the
 // fallback when an artifact fails verification, stalls, or rebuilds wrong.
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
@@ -336,10 +335,6 @@ void NodeDaemon::FinishRelease(const std::string& app) {
   SaveState();
   report_due_ = true;
   if (!runtime_) return;
-  if (const char* at = std::getenv("FLOTILLA_NODE_CRASH_AT");
-      at && std::string_view(at) == "fetched") {
-    ::raise(SIGKILL);  // test-only fault injection, see node_deploy.cpp
-  }
   DeployReady(app);
 }
 

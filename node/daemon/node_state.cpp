@@ -91,7 +91,7 @@ Result<NodeState> LoadNodeState(const std::string& path) {
   return state;
 }
 
-Status SaveNodeState(const std::string& path, const NodeState& state) {
+Status SaveNodeState(const std::string& path, const NodeState& state, Env& env) {
   Json apps = Json::object();
   for (const auto& [app, a] : state.apps) {
     apps[app] = {{"target_release", a.target_release},
@@ -112,7 +112,7 @@ Status SaveNodeState(const std::string& path, const NodeState& state) {
     apps[app]["kept"] = kept;
   }
   Json doc = {{"format", 1}, {"apps", apps}};
-  return WriteFileAtomic(path, doc.dump(2) + "\n", 0644).WithContext("save state");
+  return WriteFileAtomic(path, doc.dump(2) + "\n", 0644, env).WithContext("save state");
 }
 
 }  // namespace flotilla::node

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/digest.h"
+#include "core/env.h"
 #include "core/status.h"
 
 namespace flotilla::node {
@@ -50,6 +51,7 @@ struct NodeState {
 
 // The stored state; an empty state when the file does not exist.
 Result<NodeState> LoadNodeState(const std::string& path);
-Status SaveNodeState(const std::string& path, const NodeState& state);
+// Replaces the stored state atomically and durably, writing through `env`.
+Status SaveNodeState(const std::string& path, const NodeState& state, Env& env = Env::Default());
 
 }  // namespace flotilla::node

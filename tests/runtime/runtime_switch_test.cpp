@@ -1,6 +1,6 @@
-// Release switches: healthy, unhealthy (rolled back), stop-first, and the
-// node killed with SIGKILL after each persisted step, then restarted:
-// exactly one healthy release runs every time.
+// Release switches: healthy, unhealthy (rolled back), stop-first, the
+// operator's deploy beside a supervising node, health rechecks. The switch
+// interrupted at every durable step is runtime_crash_test.cpp.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -167,43 +167,6 @@ TEST_F(RuntimeSwitchTest, RunningAppsAreRecheckedAndUnhealthyOnesHandledByRestar
   EXPECT_EQ(Ls()["live"]["pid"], live["pid"]);
   EXPECT_EQ(Ls()["once"]["state"], "exited");
   EXPECT_EQ(Ls()["once"]["restarts"], 0);
-}
-
-// The node dies (SIGKILL, self-inflicted right after the step is persisted)
-// at every step of a switch, in both modes; `app supervise --once` plays the
-// restarted node. The healthy release must end up the only one running; a
-// switch killed while rolling back must end with the old one.
-TEST_F(RuntimeSwitchTest, NodeKilledAtEachStepResumesToExactlyOneHealthyRelease) {
-  struct Case {
-    const char* step;
-    const char* mode;
-    bool new_healthy;
-  };
-  const Case cases[] = {
-      {"prepared", "parallel", true},      {"new-started", "parallel", true},
-      {"new-healthy", "parallel", true},   {"old-stopped", "parallel", true},
-      {"rolling-back", "parallel", false}, {"prepared", "stop-first", true},
-      {"old-stopped", "stop-first", true}, {"new-started", "stop-first", true},
-      {"new-healthy", "stop-first", true}, {"rolling-back", "stop-first", false},
-  };
-  int n = 0;
-  for (const Case& c : cases) {
-    SCOPED_TRACE(std::string(c.mode) + " killed at " + c.step);
-    std::string app = "sw" + std::to_string(n++);
-    ASSERT_EQ(Deploy(Release(app, "old", true, c.mode), "r1").exit_code, 0);
-    auto killed = Deploy(Release(app, "new", c.new_healthy, c.mode), "r2",
-                         std::string("FLOTILLA_RUNTIME_CRASH_AT=") + c.step);
-    ASSERT_EQ(killed.exit_code, 128 + 9) << killed.output;  // SIGKILL
-    EXPECT_EQ(Ls()[app]["switch"]["step"], c.step);
-    auto resumed = App("supervise --once");
-    EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
-    if (c.new_healthy) {
-      ExpectOnlyRunning(app, "r2", "new");
-    } else {
-      ExpectOnlyRunning(app, "r1", "old");
-    }
-    App("stop " + app);
-  }
 }
 
 }  // namespace
