@@ -31,32 +31,38 @@ Shape ShapeOf(BranchFilter filter) {
   return {1, 1};
 }
 
-// Converts the branch at p (file offset `at`) if it is one; returns whether it was.
-bool ConvertBranch(BranchFilter filter, uint8_t* p, uint64_t at, bool encode) {
+// Converts the branch at p (file offset `at`) if it is one. Returns how far
+// the scan moves on: past a converted branch, 0 for the next aligned offset.
+// Every byte a decision reads is one no later conversion rewrites, so that
+// the decoder, reading converted bytes, decides as the encoder did.
+uint64_t ConvertBranch(BranchFilter filter, uint8_t* p, uint64_t at, bool encode) {
   switch (filter) {
     case BranchFilter::kX86: {
       // CALL/JMP rel32 whose displacement fits 25 bits (top byte 00 or FF);
       // the result is kept in that set, mod 2^25, so that decoding sees the same.
-      if ((p[0] != 0xE8 && p[0] != 0xE9) || (p[4] != 0x00 && p[4] != 0xFF)) return false;
+      if (p[0] != 0xE8 && p[0] != 0xE9) return 0;
+      // An opcode left alone: a branch starting within its operand would
+      // rewrite p[4], so the scan resumes at p[4].
+      if (p[4] != 0x00 && p[4] != 0xFF) return 4;
       const uint32_t pc = static_cast<uint32_t>(at + 5);
       uint32_t v = Load32(p + 1);
       v = encode ? v + pc : v - pc;
       v &= (1u << 25) - 1;
       if (v & (1u << 24)) v |= ~((1u << 25) - 1);  // sign-extend from 25 bits
       Store32(p + 1, v);
-      return true;
+      return 5;
     }
     case BranchFilter::kArm64: {
       uint32_t insn = Load32(p);
-      if ((insn >> 26) != 0x25) return false;  // BL imm26
+      if ((insn >> 26) != 0x25) return 0;  // BL imm26
       const uint32_t pc = static_cast<uint32_t>(at >> 2);
       uint32_t imm = encode ? insn + pc : insn - pc;
       Store32(p, (insn & 0xFC000000u) | (imm & 0x03FFFFFFu));
-      return true;
+      return 4;
     }
     case BranchFilter::kArmThumb: {
       // BL as two halfwords: 11110 imm(3 bits kept) imm8 | 11111 imm3 imm8.
-      if ((p[1] & 0xF8) != 0xF0 || (p[3] & 0xF8) != 0xF8) return false;
+      if ((p[1] & 0xF8) != 0xF0 || (p[3] & 0xF8) != 0xF8) return 0;
       uint32_t v =
           (uint32_t{p[1] & 7u} << 19) | (uint32_t{p[0]} << 11) | (uint32_t{p[3] & 7u} << 8) | p[2];
       const uint32_t pc = static_cast<uint32_t>((at + 4) >> 1);
@@ -65,12 +71,12 @@ bool ConvertBranch(BranchFilter filter, uint8_t* p, uint64_t at, bool encode) {
       p[0] = static_cast<uint8_t>(v >> 11);
       p[3] = static_cast<uint8_t>(0xF8 | ((v >> 8) & 7));
       p[2] = static_cast<uint8_t>(v);
-      return true;
+      return 4;
     }
     case BranchFilter::kNone:
       break;
   }
-  return false;
+  return 0;
 }
 
 // Scans `data` (file bytes from `offset`) from file offset `from` for branches
@@ -88,11 +94,8 @@ uint64_t Scan(const FilterSpec& spec, uint64_t offset, std::span<uint8_t> data, 
   const uint64_t end = std::min(data_end, range_end);
   while (i + shape.width <= range_end && i < end) {
     if (i + shape.width > data_end) return more ? i : data_end;
-    if (ConvertBranch(spec.filter, data.data() + (i - offset), i, encode)) {
-      i += shape.width;
-    } else {
-      i += shape.align;
-    }
+    const uint64_t step = ConvertBranch(spec.filter, data.data() + (i - offset), i, encode);
+    i += step != 0 ? step : shape.align;
   }
   return data_end;
 }

@@ -221,6 +221,28 @@ TEST_F(DeltaTest, FileLargerThanTheWindowIsPatchedInChunks) {
   EXPECT_LT(stats.header.delta_length, 20000u);
 }
 
+// A filtered file of several chunks: the chunks are cut from the filtered
+// file and unfiltered as one stream, branches across chunk edges included.
+TEST_F(DeltaTest, FilteredFileLargerThanTheWindowIsPatchedInChunks) {
+  for (uint16_t machine : {testing::kElfX8664, testing::kElfAarch64, testing::kElfArm}) {
+    SCOPED_TRACE(machine);
+    std::mt19937_64 rng(machine + 1);
+    const bool wide = machine != testing::kElfArm;
+    const std::vector<uint64_t> functions = {400, 90000, 500000};
+    std::string code = testing::CodeBody(rng, 900000, machine, functions, testing::kElfBodyOffset);
+    Tree base{{"usr/lib/libbig.so.1", {testing::ElfFile(machine, code, wide)}}};
+    code.insert(300000, testing::CodeBody(rng, 64, machine, functions, 0));
+    Tree target{{"usr/lib/libbig.so.1", {testing::ElfFile(machine, code, wide)}}};
+    DeltaEncodeOptions options;
+    options.window_log = 20;  // 1 MiB: chunks of 256 KiB
+    options.level = 3;        // (the round trip is the point, not the size)
+    DeltaEncodeStats stats = RoundTrip({BuildTar(base, false)}, BuildTar(target, false), options);
+    EXPECT_EQ(stats.patched_files, 1u);
+    TearDown();
+    SetUp();
+  }
+}
+
 TEST_F(DeltaTest, ThreadsGiveTheSameDelta) {
   std::mt19937_64 rng(6);
   Tree base = SampleTree(rng, 40);
