@@ -1,9 +1,11 @@
 // The delta applier (docs/delta.md): device side, streaming, bounded memory.
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 
 #include "layerstore/delta.h"
 #include "layerstore/delta_filter.h"
@@ -460,7 +462,18 @@ Status Applier::CheckEnd(OutputFile& out) {
   return Status::Ok();
 }
 
+// The applier's buffers of megabytes (prefixes, zstd windows, old regions)
+// must go back to the system when freed, or the phases' peaks add up. glibc
+// maps such blocks, but after the first one is freed it raises its mmap
+// threshold and serves the next from a heap that keeps its pages: a fixed
+// threshold keeps every block of 1 MiB or more mapped (for the whole process).
+void ReturnLargeBuffersWhenFreed() {
+  static std::once_flag once;
+  std::call_once(once, [] { ::mallopt(M_MMAP_THRESHOLD, 1 << 20); });
+}
+
 Result<DeltaHeader> Applier::Run(const std::string& out_path, const Digest* expected_target) {
+  ReturnLargeBuffersWhenFreed();
   ASSIGN_OR_RETURN(wire_, ReadWire(delta_));
   RETURN_IF_ERROR(CheckLimits(expected_target));
   ASSIGN_OR_RETURN(LayerTrees trees, LayerTrees::Open(store_, wire_.header.bases));
