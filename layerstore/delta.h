@@ -36,7 +36,10 @@
 
 namespace flotilla::layerstore {
 
-inline constexpr int kDeltaFormatVersion = 2;
+// The format EncodeDelta writes; the applier reads it and every older one
+// down to kOldestDeltaFormatVersion (what 0.1.0's tracker published).
+inline constexpr int kDeltaFormatVersion = 3;
+inline constexpr int kOldestDeltaFormatVersion = 2;
 // The window a device accepts unless told otherwise: 2^24 = 16 MiB.
 inline constexpr int kDefaultMaxDeltaWindowLog = 24;
 // Bounds the encoder accepts for `window_log` (the decoder refuses more than its cap).
@@ -47,6 +50,7 @@ struct DeltaEncodeOptions {
   int level = 19;       // zstd level of every section
   int window_log = 23;  // 2^window_log: the largest zstd window (and reference) the applier needs
   int threads = 0;      // 0: one thread; N: patches of changed files compressed N at a time
+  bool branch_filters = true;  // filter ELF files' branches (docs/delta.md, "Branch filters")
 };
 
 // What the delta's header says. Readable without a store (ReadDeltaHeader).

@@ -1,11 +1,14 @@
 // The delta applier (docs/delta.md): device side, streaming, bounded memory.
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 
 #include "layerstore/delta.h"
+#include "layerstore/delta_filter.h"
 #include "layerstore/delta_format.h"
 #include "layerstore/delta_literals.h"
 #include "layerstore/delta_zstd.h"
@@ -109,9 +112,11 @@ Result<WireHeader> ReadWire(StreamReader& reader) {
   if (!st.ok() || AsStringView(ByteSpan(magic).first(kMagic.size())) != kMagic) {
     return Corruption("not a flotilla delta (bad magic)");
   }
-  if (magic.back() != kDeltaFormatVersion) {
-    return Corruption("delta format version " + std::to_string(magic.back()) +
-                      " is not supported (this build reads version " +
+  const int version = magic.back();
+  if (version < kOldestDeltaFormatVersion || version > kDeltaFormatVersion) {
+    return Corruption("delta format version " + std::to_string(version) +
+                      " is not supported (this build reads versions " +
+                      std::to_string(kOldestDeltaFormatVersion) + " to " +
                       std::to_string(kDeltaFormatVersion) + ")");
   }
   ASSIGN_OR_RETURN(uint64_t body_size, reader.ReadVarint());
@@ -120,6 +125,7 @@ Result<WireHeader> ReadWire(StreamReader& reader) {
   RETURN_IF_ERROR(reader.ReadExact(body));
   ASSIGN_OR_RETURN(WireHeader wire, DecodeHeaderBody(body));
   DeltaHeader& h = wire.header;
+  h.version = version;
   h.delta_length =
       reader.consumed() + h.recipe_bytes + h.literal_bytes + h.patch_bytes + kTrailerBytes;
   return wire;
@@ -135,13 +141,21 @@ class Applier {
   Status CheckLimits(const Digest* expected_target) const;
   Status DecodeRecipe(OutputFile& recipe);
   Status DecodeLiterals(OutputFile& literals);
+  Result<FilterSpec> ReadFilter(StreamReader& reader);
   Result<LiteralFrameHead> ReadFrameHead();
   Result<Bytes> ReadPrefix(const std::vector<PrefixExtent>& extents);
-  Status CopyLiteral(uint64_t frame, uint64_t size, int literal_fd, OutputFile& out);
+  Status CopyLiteral(uint64_t frame, uint64_t size, const FilterSpec& filter, int literal_fd,
+                     OutputFile& out);
   Status Rebuild(int recipe_fd, int literal_fd, OutputFile& out);
   Status RebuildFile(StreamReader& recipe, int literal_fd, OutputFile& out);
-  Status Patch(size_t base, std::string_view path, uint64_t old_size, uint64_t size,
-               OutputFile& out);
+  // The source file and its filter; the target file's size and filter.
+  struct PatchSource {
+    size_t base = 0;
+    std::string_view path;
+    uint64_t size = 0;
+    FilterSpec filter;
+  };
+  Status Patch(const PatchSource& old, uint64_t size, const FilterSpec& filter, OutputFile& out);
   Status CheckEnd(OutputFile& out);
 
   LayerStore& store_;
@@ -191,6 +205,27 @@ Status Applier::DecodeRecipe(OutputFile& recipe) {
   return recipe.Flush();
 }
 
+// A FILTER (format 3 on; none before). Its range is checked against the
+// file it applies to by the caller, who knows that file's size.
+Result<FilterSpec> Applier::ReadFilter(StreamReader& reader) {
+  FilterSpec spec;
+  if (wire_.header.version < 3) return spec;
+  ASSIGN_OR_RETURN(uint8_t filter, reader.ReadByte());
+  if (filter >= kBranchFilters) return Corruption("delta: unknown branch filter");
+  spec.filter = static_cast<BranchFilter>(filter);
+  if (spec.filter == BranchFilter::kNone) return spec;
+  ASSIGN_OR_RETURN(spec.start, reader.ReadVarint());
+  ASSIGN_OR_RETURN(spec.length, reader.ReadVarint());
+  return spec;
+}
+
+Status CheckFilterRange(const FilterSpec& spec, uint64_t file_size) {
+  if (spec.start > file_size || spec.length > file_size - spec.start) {
+    return Corruption("delta: branch filter range outside its file");
+  }
+  return Status::Ok();
+}
+
 Result<LiteralFrameHead> Applier::ReadFrameHead() {
   const DeltaHeader& h = wire_.header;
   LiteralFrameHead head;
@@ -207,6 +242,7 @@ Result<LiteralFrameHead> Applier::ReadFrameHead() {
     ASSIGN_OR_RETURN(e.file, delta_.ReadVarint());
     ASSIGN_OR_RETURN(e.offset, delta_.ReadVarint());
     ASSIGN_OR_RETURN(e.length, delta_.ReadVarint());
+    ASSIGN_OR_RETURN(e.filter, ReadFilter(delta_));
     if (e.base >= h.bases.size()) return Corruption("literal frame: prefix base out of range");
     if (e.length > cap - prefix_bytes) {
       return ResourceExhausted("literal frame: prefix larger than the 2^" +
@@ -258,10 +294,13 @@ Result<Bytes> Applier::ReadPrefix(const std::vector<PrefixExtent>& extents) {
     if (e.offset > file.size || e.length > file.size - e.offset) {
       return Corruption("literal frame: prefix extent outside '" + file.path + "'");
     }
+    RETURN_IF_ERROR(CheckFilterRange(e.filter, file.size));
     ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(e.base, file.path, file.size));
     size_t at = prefix.size();
     prefix.resize(at + e.length);
-    RETURN_IF_ERROR(PreadExact(fd.get(), std::span(prefix).subspan(at), e.offset));
+    auto piece = std::span(prefix).subspan(at);
+    RETURN_IF_ERROR(PreadExact(fd.get(), piece, e.offset));
+    ApplyFilter(e.filter, e.offset, piece, /*encode=*/true);
   }
   return prefix;
 }
@@ -292,41 +331,53 @@ Status Applier::DecodeLiterals(OutputFile& literals) {
   return literals.Flush();
 }
 
-Status Applier::CopyLiteral(uint64_t frame, uint64_t size, int literal_fd, OutputFile& out) {
+Status Applier::CopyLiteral(uint64_t frame, uint64_t size, const FilterSpec& filter, int literal_fd,
+                            OutputFile& out) {
   if (size == 0) return Status::Ok();  // an empty file reads nothing (docs/delta.md)
   if (frame >= frames_.size()) return Corruption("recipe: literal frame out of range");
   FrameSpan& span = frames_[frame];
   if (size > span.length - span.used) return Corruption("recipe: literal frame overrun");
+  RETURN_IF_ERROR(CheckFilterRange(filter, size));
+  FilterDecoder decoder(filter);
+  const ByteSink sink = [&](ByteSpan b) { return out.Write(b); };
   Bytes buffer(std::min<uint64_t>(size, 128 * 1024));
   for (uint64_t done = 0; done < size;) {
     std::span<uint8_t> piece(buffer.data(), std::min<uint64_t>(buffer.size(), size - done));
     RETURN_IF_ERROR(PreadExact(literal_fd, piece, span.start + span.used));
-    RETURN_IF_ERROR(out.Write(piece));
+    RETURN_IF_ERROR(decoder.Write(piece, sink));
     span.used += piece.size();
     done += piece.size();
   }
-  return Status::Ok();
+  return decoder.Finish(sink);
 }
 
-Status Applier::Patch(size_t base, std::string_view path, uint64_t old_size, uint64_t size,
+// Rebuilds a file chunk by chunk: each chunk's zstd frame against the source
+// file's matching region (filtered as a piece), through the file's own filter.
+Status Applier::Patch(const PatchSource& old, uint64_t size, const FilterSpec& filter,
                       OutputFile& out) {
-  if (size == 0 || old_size == 0) return Corruption("patch of an empty file");
-  ASSIGN_OR_RETURN(UniqueFd old_fd, trees_->OpenRegular(base, path, old_size));
+  if (size == 0 || old.size == 0) return Corruption("patch of an empty file");
+  RETURN_IF_ERROR(CheckFilterRange(filter, size));
+  RETURN_IF_ERROR(CheckFilterRange(old.filter, old.size));
+  ASSIGN_OR_RETURN(UniqueFd old_fd, trees_->OpenRegular(old.base, old.path, old.size));
   const uint64_t chunk = PatchChunkSize(wire_.header.window_log);
+  FilterDecoder decoder(filter);
+  const ByteSink sink = [&](ByteSpan b) { return out.Write(b); };
   Bytes prefix;
   for (uint64_t k = 0; k * chunk < size; ++k) {
     const uint64_t want = std::min(chunk, size - k * chunk);
-    Region region = PatchPrefixRegion(k, chunk, old_size);
+    Region region = PatchPrefixRegion(k, chunk, old.size);
     prefix.resize(region.end - region.begin);
     RETURN_IF_ERROR(PreadExact(old_fd.get(), prefix, region.begin));
+    ApplyFilter(old.filter, region.begin, prefix, /*encode=*/true);
     ASSIGN_OR_RETURN(uint64_t frame_bytes, delta_.ReadVarint());
     if (frame_bytes > want + want / 8 + 1024) return Corruption("patch frame too large");
-    RETURN_IF_ERROR(patcher_->Begin(prefix, want, [&](ByteSpan b) { return out.Write(b); }));
+    RETURN_IF_ERROR(
+        patcher_->Begin(prefix, want, [&](ByteSpan b) { return decoder.Write(b, sink); }));
     RETURN_IF_ERROR(delta_.Stream(frame_bytes, [&](ByteSpan b) { return patcher_->Write(b); }));
     RETURN_IF_ERROR(patcher_->End());
     if (patcher_->output_bytes() != want) return Corruption("patch frame is short");
   }
-  return Status::Ok();
+  return decoder.Finish(sink);
 }
 
 Status Applier::RebuildFile(StreamReader& recipe, int literal_fd, OutputFile& out) {
@@ -339,7 +390,8 @@ Status Applier::RebuildFile(StreamReader& recipe, int literal_fd, OutputFile& ou
   ASSIGN_OR_RETURN(uint8_t op, recipe.ReadByte());
   if (op == kOpLiteral) {
     ASSIGN_OR_RETURN(uint64_t frame, recipe.ReadVarint());
-    return CopyLiteral(frame, size, literal_fd, out);
+    ASSIGN_OR_RETURN(FilterSpec filter, ReadFilter(recipe));
+    return CopyLiteral(frame, size, filter, literal_fd, out);
   }
   if (op != kOpCopy && op != kOpPatch) return Corruption("recipe: unknown op");
   ASSIGN_OR_RETURN(uint64_t base, recipe.ReadVarint());
@@ -355,8 +407,11 @@ Status Applier::RebuildFile(StreamReader& recipe, int literal_fd, OutputFile& ou
     ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(base, from, size));
     return CopyFd(fd.get(), size, [&](ByteSpan b) { return out.Write(b); });
   }
-  ASSIGN_OR_RETURN(uint64_t old_size, recipe.ReadVarint());
-  return Patch(base, from, old_size, size, out).WithContext("patch of '" + path + "'");
+  PatchSource old{base, from};
+  ASSIGN_OR_RETURN(old.size, recipe.ReadVarint());
+  ASSIGN_OR_RETURN(FilterSpec filter, ReadFilter(recipe));
+  ASSIGN_OR_RETURN(old.filter, ReadFilter(recipe));
+  return Patch(old, size, filter, out).WithContext("patch of '" + path + "'");
 }
 
 Status Applier::Rebuild(int recipe_fd, int literal_fd, OutputFile& out) {
@@ -407,7 +462,18 @@ Status Applier::CheckEnd(OutputFile& out) {
   return Status::Ok();
 }
 
+// The applier's buffers of megabytes (prefixes, zstd windows, old regions)
+// must go back to the system when freed, or the phases' peaks add up. glibc
+// maps such blocks, but after the first one is freed it raises its mmap
+// threshold and serves the next from a heap that keeps its pages: a fixed
+// threshold keeps every block of 1 MiB or more mapped (for the whole process).
+void ReturnLargeBuffersWhenFreed() {
+  static std::once_flag once;
+  std::call_once(once, [] { ::mallopt(M_MMAP_THRESHOLD, 1 << 20); });
+}
+
 Result<DeltaHeader> Applier::Run(const std::string& out_path, const Digest* expected_target) {
+  ReturnLargeBuffersWhenFreed();
   ASSIGN_OR_RETURN(wire_, ReadWire(delta_));
   RETURN_IF_ERROR(CheckLimits(expected_target));
   ASSIGN_OR_RETURN(LayerTrees trees, LayerTrees::Open(store_, wire_.header.bases));

@@ -11,6 +11,7 @@
 
 #include "core/clock.h"
 #include "layerstore/delta.h"
+#include "layerstore/delta_filter.h"
 #include "layerstore/delta_format.h"
 #include "layerstore/delta_literals.h"
 #include "layerstore/delta_zstd.h"
@@ -33,6 +34,7 @@ struct BaseFile {
   uint64_t size = 0;
   std::optional<Digest> hash;
   std::optional<ContentKind> kind;
+  FilterSpec filter;  // its branch filter in a prefix
 };
 
 struct TargetFile {
@@ -43,8 +45,10 @@ struct TargetFile {
   uint32_t base = 0;
   std::string source;  // "" = the same path
   uint64_t old_size = 0;
-  Bytes patch;         // PATCH: varint-framed zstd frames
-  uint64_t frame = 0;  // LITERAL: the literal frame holding the content
+  FilterSpec filter;      // PATCH, LITERAL: the file's branch filter
+  FilterSpec old_filter;  // PATCH: the source file's
+  Bytes patch;            // PATCH: varint-framed zstd frames
+  uint64_t frame = 0;     // LITERAL: the literal frame holding the content
 };
 
 // One frame of the literal section being built.
@@ -129,7 +133,12 @@ class Encoder {
   Status ChooseOp(TargetFile& file);
   std::optional<size_t> PatchSource(const TargetFile& file) const;
   Status MakePatch(TargetFile& file) const;
-  Result<ContentKind> Classify(size_t layer, std::string_view path, uint64_t size) const;
+  // The kind of a file and the branch filter it calls for.
+  struct Sniffed {
+    ContentKind kind;
+    FilterSpec filter;
+  };
+  Result<Sniffed> Sniff(size_t layer, std::string_view path, uint64_t size) const;
   Status PlanLiteralFrames();
   Status CompressFrame(LiteralFrame& frame) const;
   Result<Bytes> CompressRecipe(WireHeader& wire);
@@ -283,14 +292,30 @@ Status Encoder::MakePatch(TargetFile& file) const {
   const std::string& old_path = file.source.empty() ? file.path : file.source;
   ASSIGN_OR_RETURN(UniqueFd old_fd, trees_->OpenRegular(file.base, old_path, file.old_size));
   ASSIGN_OR_RETURN(UniqueFd new_fd, trees_->OpenRegular(bases_.size(), file.path, file.size));
+  ASSIGN_OR_RETURN(Sniffed target, Sniff(bases_.size(), file.path, file.size));
+  ASSIGN_OR_RETURN(Sniffed old, Sniff(file.base, old_path, file.old_size));
+  file.filter = target.filter;
+  file.old_filter = old.filter;
+  // A filtered file is filtered whole (the applier decodes it as one stream).
+  Bytes filtered;
+  if (file.filter.filter != BranchFilter::kNone) {
+    filtered.resize(file.size);
+    RETURN_IF_ERROR(PreadExact(new_fd.get(), filtered, 0));
+    ApplyFilter(file.filter, 0, filtered, /*encode=*/true);
+  }
   const uint64_t chunk = PatchChunkSize(options_.window_log);
   Bytes input, prefix;
   for (uint64_t k = 0; k * chunk < file.size; ++k) {
     input.resize(std::min(chunk, file.size - k * chunk));
-    RETURN_IF_ERROR(PreadExact(new_fd.get(), input, k * chunk));
+    if (filtered.empty()) {
+      RETURN_IF_ERROR(PreadExact(new_fd.get(), input, k * chunk));
+    } else {
+      std::copy_n(filtered.begin() + k * chunk, input.size(), input.begin());
+    }
     Region region = PatchPrefixRegion(k, chunk, file.old_size);
     prefix.resize(region.end - region.begin);
     RETURN_IF_ERROR(PreadExact(old_fd.get(), prefix, region.begin));
+    ApplyFilter(file.old_filter, region.begin, prefix, /*encode=*/true);
     ASSIGN_OR_RETURN(Bytes frame,
                      CompressWithPrefix(input, prefix, options_.level, options_.window_log));
     PutVarint(file.patch, frame.size());
@@ -309,8 +334,10 @@ Result<Bytes> Encoder::CompressRecipe(WireHeader& wire) {
     RETURN_IF_ERROR(writer.AddRaw(f.raw_before));
     RETURN_IF_ERROR(writer.AddFileHead(f.size, f.path));
     if (f.op == kOpCopy) RETURN_IF_ERROR(writer.AddOpCopy(f.base, f.source));
-    if (f.op == kOpPatch) RETURN_IF_ERROR(writer.AddOpPatch(f.base, f.source, f.old_size));
-    if (f.op == kOpLiteral) RETURN_IF_ERROR(writer.AddOpLiteral(f.frame));
+    if (f.op == kOpPatch) {
+      RETURN_IF_ERROR(writer.AddOpPatch(f.base, f.source, f.old_size, f.filter, f.old_filter));
+    }
+    if (f.op == kOpLiteral) RETURN_IF_ERROR(writer.AddOpLiteral(f.frame, f.filter));
   }
   RETURN_IF_ERROR(writer.AddRaw(trailing_raw_));
   RETURN_IF_ERROR(writer.Finish());
@@ -330,11 +357,12 @@ Result<Bytes> Encoder::CompressRecipe(WireHeader& wire) {
   return compressed;
 }
 
-Result<ContentKind> Encoder::Classify(size_t layer, std::string_view path, uint64_t size) const {
+Result<Encoder::Sniffed> Encoder::Sniff(size_t layer, std::string_view path, uint64_t size) const {
   ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(layer, path, size));
   Bytes head(std::min<uint64_t>(size, kClassifySample));
   RETURN_IF_ERROR(PreadExact(fd.get(), head, 0));
-  return ClassifyContent(path, head);
+  return Sniffed{ClassifyContent(path, head),
+                 options_.branch_filters ? FilterForElf(head, size) : FilterSpec{}};
 }
 
 // Sorts the LITERAL files into frames by kind (recipe order within a frame)
@@ -345,8 +373,9 @@ Status Encoder::PlanLiteralFrames() {
     // An empty file takes nothing from any frame: it names frame 0 and is
     // not framed (a delta whose literals are all empty has no frame at all).
     if (f.op != kOpLiteral || f.size == 0) continue;
-    ASSIGN_OR_RETURN(ContentKind kind, Classify(bases_.size(), f.path, f.size));
-    by_kind[static_cast<size_t>(kind)].push_back(&f);
+    ASSIGN_OR_RETURN(Sniffed sniffed, Sniff(bases_.size(), f.path, f.size));
+    f.filter = sniffed.filter;
+    by_kind[static_cast<size_t>(sniffed.kind)].push_back(&f);
   }
   // A file of a quarter window or more gets a frame of its own: behind it, the
   // files after it would be too far from the prefix for zstd to reach it.
@@ -376,7 +405,9 @@ Status Encoder::PlanLiteralFrames() {
   if (frames_.empty()) return Status::Ok();
   for (BaseFile& b : base_files_) {
     if (b.size < kMinPrefixPiece) continue;
-    ASSIGN_OR_RETURN(b.kind, Classify(b.base, b.path, b.size));
+    ASSIGN_OR_RETURN(Sniffed sniffed, Sniff(b.base, b.path, b.size));
+    b.kind = sniffed.kind;
+    b.filter = sniffed.filter;
   }
   return Status::Ok();
 }
@@ -396,7 +427,9 @@ Status Encoder::CompressFrame(LiteralFrame& frame) const {
     ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(bases_.size(), f->path, f->size));
     size_t at = content.size();
     content.resize(at + f->size);
-    RETURN_IF_ERROR(PreadExact(fd.get(), std::span(content).subspan(at), 0));
+    auto file = std::span(content).subspan(at);
+    RETURN_IF_ERROR(PreadExact(fd.get(), file, 0));
+    ApplyFilter(f->filter, 0, file, /*encode=*/true);
   }
   std::vector<PrefixCandidate> candidates;
   for (size_t i = 0; i < base_files_.size(); ++i) {
@@ -410,11 +443,13 @@ Status Encoder::CompressFrame(LiteralFrame& frame) const {
   for (const ChosenPiece& piece :
        ChoosePrefix(frame.kind, paths, candidates, PrefixBudget(frame.kind, options_.window_log))) {
     const BaseFile& b = base_files_[piece.id];
-    head.extents.push_back({b.base, b.position, 0, piece.length});
+    head.extents.push_back({b.base, b.position, 0, piece.length, b.filter});
     ASSIGN_OR_RETURN(UniqueFd fd, trees_->OpenRegular(b.base, b.path, b.size));
     size_t at = prefix.size();
     prefix.resize(at + piece.length);
-    RETURN_IF_ERROR(PreadExact(fd.get(), std::span(prefix).subspan(at), 0));
+    auto bytes = std::span(prefix).subspan(at);
+    RETURN_IF_ERROR(PreadExact(fd.get(), bytes, 0));
+    ApplyFilter(b.filter, 0, bytes, /*encode=*/true);
   }
   ASSIGN_OR_RETURN(Bytes compressed,
                    CompressWithPrefix(content, prefix, options_.level, options_.window_log));

@@ -19,6 +19,13 @@ Result<uint64_t> GetVarint(ByteSpan data, size_t& pos) {
   return **value;
 }
 
+void PutFilter(Bytes& out, const FilterSpec& spec) {
+  out.push_back(static_cast<uint8_t>(spec.filter));
+  if (spec.filter == BranchFilter::kNone) return;
+  PutVarint(out, spec.start);
+  PutVarint(out, spec.length);
+}
+
 namespace {
 
 void PutDigest(Bytes& out, const Digest& digest) {
@@ -154,17 +161,21 @@ Status RecipeWriter::AddOpCopy(uint64_t base, std::string_view source_path) {
   return Emit(op);
 }
 
-Status RecipeWriter::AddOpPatch(uint64_t base, std::string_view source_path, uint64_t old_size) {
+Status RecipeWriter::AddOpPatch(uint64_t base, std::string_view source_path, uint64_t old_size,
+                                const FilterSpec& filter, const FilterSpec& old_filter) {
   Bytes op{kOpPatch};
   PutVarint(op, base);
   PutLengthPrefixed(op, source_path);
   PutVarint(op, old_size);
+  PutFilter(op, filter);
+  PutFilter(op, old_filter);
   return Emit(op);
 }
 
-Status RecipeWriter::AddOpLiteral(uint64_t frame) {
+Status RecipeWriter::AddOpLiteral(uint64_t frame, const FilterSpec& filter) {
   Bytes op{kOpLiteral};
   PutVarint(op, frame);
+  PutFilter(op, filter);
   return Emit(op);
 }
 
@@ -176,6 +187,7 @@ void EncodeLiteralFrameHead(const LiteralFrameHead& head, Bytes& out) {
     PutVarint(out, e.file);
     PutVarint(out, e.offset);
     PutVarint(out, e.length);
+    PutFilter(out, e.filter);
   }
   PutVarint(out, head.content_length);
   PutVarint(out, head.frame_bytes);

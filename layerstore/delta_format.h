@@ -16,6 +16,7 @@
 #include "core/digest.h"
 #include "core/status.h"
 #include "layerstore/delta.h"
+#include "layerstore/delta_filter.h"
 #include "layerstore/layer_store.h"
 #include "layerstore/safe_path.h"
 #include "layerstore/varint.h"
@@ -43,6 +44,7 @@ struct PrefixExtent {
   uint64_t file = 0;
   uint64_t offset = 0;
   uint64_t length = 0;
+  FilterSpec filter;  // applied to these bytes as a piece of the file (format 3)
 };
 
 // What precedes a literal frame's zstd bytes in the literal section.
@@ -63,6 +65,8 @@ struct WireHeader {
   uint64_t prefix_length = 0;
 };
 
+// FILTER: u8(filter) and, unless it is kNone, varint(start) varint(length).
+void PutFilter(Bytes& out, const FilterSpec& spec);
 // Parses a varint at data[pos], advancing pos; Corruption if malformed or cut.
 Result<uint64_t> GetVarint(ByteSpan data, size_t& pos);
 
@@ -89,8 +93,10 @@ class RecipeWriter {
   // Writes the FILE record up to (not including) its op.
   Status AddFileHead(uint64_t size, std::string_view path);
   Status AddOpCopy(uint64_t base, std::string_view source_path);
-  Status AddOpPatch(uint64_t base, std::string_view source_path, uint64_t old_size);
-  Status AddOpLiteral(uint64_t frame);
+  // `filter`: the target file's branch filter; `old_filter`: the source file's.
+  Status AddOpPatch(uint64_t base, std::string_view source_path, uint64_t old_size,
+                    const FilterSpec& filter, const FilterSpec& old_filter);
+  Status AddOpLiteral(uint64_t frame, const FilterSpec& filter);
   Status Finish();
   uint64_t bytes() const { return bytes_; }
 

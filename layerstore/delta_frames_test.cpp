@@ -11,6 +11,7 @@
 #include "core/file_io.h"
 #include "layerstore/delta.h"
 #include "layerstore/delta_literals.h"
+#include "layerstore/test_elf.h"
 #include "layerstore/test_tar_builder.h"
 
 namespace flotilla::layerstore {
@@ -170,7 +171,8 @@ void Rewrite(Bytes& delta, const VarintAt& at, uint64_t value) {
   std::copy(trailer.bytes().begin(), trailer.bytes().end(), delta.end() - 32);
 }
 
-// The first literal frame's first extent: (base, file, offset, length) varints.
+// The first literal frame's first extent: (base, file, offset, length) varints;
+// its FILTER follows them.
 std::array<VarintAt, 4> FirstExtent(const Bytes& delta, const DeltaHeader& h) {
   size_t pos = delta.size() - 32 - h.patch_bytes - h.literal_bytes;
   ++pos;  // kind
@@ -316,6 +318,36 @@ TEST_F(DeltaFramesTest, PrefixLargerThanTheWindowIsRefused) {
   Bytes wide = delta_;
   Rewrite(wide, extent[3], (1u << 20) + 1);
   ExpectRefused(wide, StatusCode::kResourceExhausted, "prefix larger than the 2^20 byte window");
+  ASSERT_TRUE(Apply(delta_).ok());
+}
+
+TEST_F(DeltaFramesTest, PrefixExtentFilterOutsideItsFileOrUnknownIsRefused) {
+  std::mt19937_64 rng(16);
+  const std::string code =
+      testing::CodeBody(rng, 40000, testing::kElfX8664, {300, 7000}, testing::kElfBodyOffset);
+  KindPair pair;
+  pair.base = {{"usr/lib/libold.so.3", testing::ElfFile(testing::kElfX8664, code)}};
+  pair.target = {{"usr/lib/libnew.so.1", testing::ElfFile(testing::kElfX8664, code + "new")}};
+  DeltaEncodeStats stats = Encode(pair);
+  ASSERT_EQ(stats.literal_frames.size(), 1u);
+  ASSERT_EQ(stats.literal_frames[0].prefix_extents, 1u);
+  EXPECT_LT(stats.literal_frames[0].compressed_bytes, 200u);  // the filtered prefix matches
+  auto header = ReadDeltaHeaderFile(dir_ / "x.delta");
+  ASSERT_TRUE(header.ok());
+  const VarintAt length = FirstExtent(delta_, *header)[3];
+  const size_t filter = length.pos + length.length;
+  ASSERT_EQ(delta_[filter], 1);  // x86
+  const VarintAt start = ReadVarintAt(delta_, filter + 1);
+  const VarintAt range = ReadVarintAt(delta_, start.pos + start.length);
+  EXPECT_EQ(start.value, testing::kElfBodyOffset);
+  EXPECT_EQ(range.value, code.size());
+  Bytes past_end = delta_;
+  Rewrite(past_end, range, code.size() + 1);
+  ExpectRefused(past_end, StatusCode::kCorruption, "branch filter range outside its file");
+  Bytes unknown = delta_;
+  unknown[filter] = 9;
+  Rewrite(unknown, length, length.value);  // (recomputes the trailer)
+  ExpectRefused(unknown, StatusCode::kCorruption, "unknown branch filter");
   ASSERT_TRUE(Apply(delta_).ok());
 }
 

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "core/file_io.h"
+#include "layerstore/test_elf.h"
 #include "layerstore/test_tar_builder.h"
 
 namespace flotilla::layerstore {
@@ -135,8 +136,17 @@ Tree SampleTree(std::mt19937_64& rng, size_t files) {
   tree["etc/passwd"] = {"root:x:0:0:root:/root:/bin/sh\n", 0644};
   for (size_t i = 0; i < files; ++i) {
     std::string dir = (i % 3 == 0) ? "etc/" : "usr/lib/";
+    std::string content = RandomText(rng, 100 + rng() % 20000);
+    if (i % 4 == 1) {  // an ELF file of one of the fleet's machines, its code filtered
+      const uint16_t machines[] = {testing::kElfX8664, testing::kElfAarch64, testing::kElfArm};
+      const uint16_t machine = machines[rng() % 3];
+      content = testing::ElfFile(
+          machine,
+          testing::CodeBody(rng, content.size(), machine, {300, 9000}, testing::kElfBodyOffset),
+          machine != testing::kElfArm);
+    }
     tree[dir + "file" + std::to_string(i) + ".so." + std::to_string(i % 5)] = {
-        RandomText(rng, 100 + rng() % 20000), (i % 7 == 0) ? 0755 : 0644};
+        content, (i % 7 == 0) ? 0755 : 0644};
   }
   return tree;
 }
@@ -211,6 +221,28 @@ TEST_F(DeltaTest, FileLargerThanTheWindowIsPatchedInChunks) {
   EXPECT_LT(stats.header.delta_length, 20000u);
 }
 
+// A filtered file of several chunks: the chunks are cut from the filtered
+// file and unfiltered as one stream, branches across chunk edges included.
+TEST_F(DeltaTest, FilteredFileLargerThanTheWindowIsPatchedInChunks) {
+  for (uint16_t machine : {testing::kElfX8664, testing::kElfAarch64, testing::kElfArm}) {
+    SCOPED_TRACE(machine);
+    std::mt19937_64 rng(machine + 1);
+    const bool wide = machine != testing::kElfArm;
+    const std::vector<uint64_t> functions = {400, 90000, 500000};
+    std::string code = testing::CodeBody(rng, 900000, machine, functions, testing::kElfBodyOffset);
+    Tree base{{"usr/lib/libbig.so.1", {testing::ElfFile(machine, code, wide)}}};
+    code.insert(300000, testing::CodeBody(rng, 64, machine, functions, 0));
+    Tree target{{"usr/lib/libbig.so.1", {testing::ElfFile(machine, code, wide)}}};
+    DeltaEncodeOptions options;
+    options.window_log = 20;  // 1 MiB: chunks of 256 KiB
+    options.level = 3;        // (the round trip is the point, not the size)
+    DeltaEncodeStats stats = RoundTrip({BuildTar(base, false)}, BuildTar(target, false), options);
+    EXPECT_EQ(stats.patched_files, 1u);
+    TearDown();
+    SetUp();
+  }
+}
+
 TEST_F(DeltaTest, ThreadsGiveTheSameDelta) {
   std::mt19937_64 rng(6);
   Tree base = SampleTree(rng, 40);
@@ -227,6 +259,43 @@ TEST_F(DeltaTest, ThreadsGiveTheSameDelta) {
   auto b = ReadFileBounded(dir_ / "single.delta", 1 << 30);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_TRUE(*a == *b);
+}
+
+// Code inserted in the middle of a library moves every call after it: with
+// branch filters the calls to functions before the insertion stay the same
+// bytes, and the patch is much smaller; new ELF files are filtered too.
+TEST_F(DeltaTest, BranchFiltersShrinkPatchesOfMovedCode) {
+  for (uint16_t machine : {testing::kElfX8664, testing::kElfAarch64, testing::kElfArm}) {
+    SCOPED_TRACE(machine);
+    std::mt19937_64 rng(machine);
+    const bool wide = machine != testing::kElfArm;
+    const std::vector<uint64_t> functions = {400, 5000, 20000, 60000};
+    const uint64_t body = testing::kElfBodyOffset;
+    std::string head = testing::CodeBody(rng, 100000, machine, functions, body);
+    std::string inserted = testing::CodeBody(rng, 600, machine, functions, body + 100000);
+    std::mt19937_64 tail_rng = rng;  // the tail again, 600 bytes further on
+    std::string tail_old = testing::CodeBody(rng, 100000, machine, functions, body + 100000);
+    std::string tail_new = testing::CodeBody(tail_rng, 100000, machine, functions, body + 100600);
+    Tree base, target;
+    base["usr/lib/libcode.so.1"] = {testing::ElfFile(machine, head + tail_old, wide)};
+    target["usr/lib/libcode.so.1"] = {testing::ElfFile(machine, head + inserted + tail_new, wide)};
+    target["usr/bin/newtool"] = {
+        testing::ElfFile(machine, testing::CodeBody(rng, 30000, machine, functions, body), wide)};
+    const Bytes base_tar = BuildTar(base, false), target_tar = BuildTar(target, false);
+    DeltaEncodeOptions options;
+    options.level = 9;  // (faster; the comparison holds at any level)
+    DeltaEncodeOptions plain = options;
+    plain.branch_filters = false;
+    DeltaEncodeStats unfiltered = RoundTrip({base_tar}, target_tar, plain);
+    TearDown();
+    SetUp();
+    DeltaEncodeStats filtered = RoundTrip({base_tar}, target_tar, options);
+    EXPECT_EQ(filtered.patched_files, 1u);
+    EXPECT_EQ(filtered.literal_files, 1u);
+    EXPECT_LT(filtered.header.patch_bytes * 2, unfiltered.header.patch_bytes)
+        << filtered.header.patch_bytes << " vs " << unfiltered.header.patch_bytes;
+    EXPECT_LT(filtered.header.delta_length, unfiltered.header.delta_length);
+  }
 }
 
 // Makes a delta of a small edited layer and returns (delta path, target tar).
@@ -373,7 +442,7 @@ TEST_F(DeltaRefusalTest, HeaderAndApplyIntoTheStore) {
 
 TEST_F(DeltaRefusalTest, UnknownFormatVersionIsRefusedWithAClearError) {
   Add(*device_, base_tar_);
-  for (uint8_t version : {uint8_t{1}, uint8_t{3}}) {
+  for (uint8_t version : {uint8_t{1}, uint8_t{4}}) {
     Bytes other = delta_;
     other[8] = version;
     MemoryByteSource source(other);
