@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # next end line after it (the innermost such phase when they nest: a state
 # file write inside a fetch is "state").
 PHASES = [
-    ("refresh", r"\] node .* started", r"release \d+ is newer than"),
+    ("refresh", r" node \S+ started: ", r"release \d+ is newer than"),
     ("fetch", r"layer\(s\) to get", r"every artifact complete"),
     ("resume", r"saving resume data of", r"resume data of \w+ written"),
     ("delta", r"rebuilding from the delta artifact", r": unpacking$"),
@@ -178,16 +178,18 @@ class Boot:
         if h.regions:
             args.append(f"regions={h.regions}")
         self.nbdkit = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
+        for _ in range(300):
             if os.path.exists(self.sock):
                 break
             time.sleep(0.05)
+        else:
+            raise RuntimeError(f"{tag}: nbdkit did not start")
         self.started = time.monotonic()
         self.qemu = subprocess.Popen(
             ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
              "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "512",
              "-no-reboot", "-serial", "stdio", "-kernel", h.kernel, "-initrd", h.initrd,
-             "-append", "console=ttyS0 quiet panic=-1 random.trust_cpu=on",
+             "-append", "console=ttyS0 quiet panic=-1 random.trust_cpu=on no_timer_check",
              "-drive", f"file=nbd+unix:///?socket={self.sock},if=virtio,format=raw,cache=writeback",
              "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0",
              "-device", "virtio-rng-pci"],
@@ -236,7 +238,7 @@ class Harness:
         self.args = args
         self.work = args.work
         self.plugin = args.plugin
-        self.kernel = os.path.join(args.guest, "vmlinuz")
+        self.kernel = os.path.join(args.guest, "vmlinux")
         self.regions = None
         self.tracker = Tracker(args.tracker, self.work)
         self.rng = random.Random(args.seed)
@@ -705,7 +707,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("what", choices=["power-cut", "sd-writes"])
     p.add_argument("--work", required=True)
-    p.add_argument("--guest", required=True, help="directory with vmlinuz and base.cpio")
+    p.add_argument("--guest", required=True, help="directory with vmlinux and base.cpio")
     p.add_argument("--plugin", required=True, help="flotilla-cache-disk.so")
     p.add_argument("--tracker", required=True, help="flotilla-tracker")
     p.add_argument("--cuts", type=int, default=108)
