@@ -242,8 +242,9 @@ class Harness:
         self.regions = None
         self.tracker = Tracker(args.tracker, self.work)
         self.rng = random.Random(args.seed)
+        self.t0 = time.monotonic()
 
-    def make_initrd(self, down_kib, sync_checks=False):
+    def make_initrd(self, down_kib, sync_checks=False, fast_writeback=False):
         conf = os.path.join(self.work, "conf")
         shutil.rmtree(conf, ignore_errors=True)
         os.makedirs(os.path.join(conf, "etc", "flotilla"))
@@ -262,7 +263,8 @@ class Harness:
         with open(os.path.join(conf, "etc", "flotilla", "node.json"), "w") as f:
             json.dump(node, f)
         with open(os.path.join(conf, "etc", "powercut.conf"), "w") as f:
-            f.write(f"SYNC_EACH_CHECK={1 if sync_checks else 0}\n")
+            f.write(f"SYNC_EACH_CHECK={1 if sync_checks else 0}\n"
+                    f"FAST_WRITEBACK={1 if fast_writeback else 0}\n")
         self.initrd = os.path.join(self.work, "initrd.cpio")
         listing = subprocess.run("find . | busybox cpio -o -H newc 2>/dev/null", shell=True,
                                  cwd=conf, check=True, stdout=subprocess.PIPE).stdout
@@ -455,7 +457,7 @@ class PowerCuts(Harness):
                        check=True, stdout=subprocess.DEVNULL)
         self.tracker.publish(os.path.join(images, "kiosk-v1.oci.tar"))
         self.tracker.serve()
-        self.make_initrd(a.down_kib)
+        self.make_initrd(a.down_kib, fast_writeback=True)
         empty = os.path.join(self.work, "empty.img")
         self.empty_disk(empty, a.disk_mib)
         disk = os.path.join(self.work, "disk.img")
@@ -473,8 +475,15 @@ class PowerCuts(Harness):
         self.timing_pass(upgrade, disk, "upgrade-timing")
         plan = self.plan(install, upgrade)
         results = []
-        for n, (sc, phase) in enumerate(plan):
-            results.append(self.cut_run(sc, phase, n))
+        stop_at = self.t0 + a.time_limit if a.time_limit else None
+        with open(os.path.join(self.work, "results.jsonl"), "a") as each:
+            for n, (sc, phase) in enumerate(plan):
+                if stop_at is not None and time.monotonic() > stop_at:
+                    log(f"time limit reached: {n} of {len(plan)} cuts made")
+                    break
+                results.append(self.cut_run(sc, phase, n))
+                each.write(json.dumps(results[-1]) + "\n")
+                each.flush()
         return install, upgrade, results
 
     def plan(self, install, upgrade):
@@ -628,6 +637,7 @@ class SdWrites(Harness):
               f"{rows[1]['ratio_to_changed_files']}")
         goal_met = rows[0]["ratio"] <= 1.5
         print(json.dumps({"bench": "sd-writes", "assets_mib": self.args.assets_mib,
+                          "baseline": "the new layers' uncompressed size (ratio)",
                           "full_install": rows[0], "delta_upgrade": rows[1],
                           "goal": "full install writes <= 1.5 x the new layers' uncompressed size",
                           "goal_ratio_max": 1.5, "goal_met": goal_met}, separators=(",", ":")))
@@ -676,11 +686,15 @@ def report_power_cuts(h, install, upgrade, results):
     corrupted = sum(not r["store_ok"] for r in landed)
     bricked = sum(not (r["up_in_time"] and r["settled"]) for r in landed)
     redl = [r["redownloaded_bytes"] for r in landed]
+    uncut = {"install": install.baseline_served, "upgrade": upgrade.baseline_served}
+    redl_ratio = [r["redownloaded_bytes"] / uncut[r["scenario"]] for r in landed
+                  if uncut[r["scenario"]]]
     over_bound = [r for r in landed if r["bytes_since_checkpoint"] is not None
                   and r["redownloaded_bytes"] > r["bytes_since_checkpoint"] + piece]
     print(f"\ncorrupted stores: {corrupted}; devices without a healthy running release after "
           f"boot: {bricked}; re-downloaded bytes per cut: median {statistics.median(redl or [0]):.0f}"
-          f", max {max(redl or [0])}; over the resume bound (bytes since the last checkpoint + one "
+          f", max {max(redl or [0])} (max {max(redl_ratio or [0]):.3f} x the uncut update's "
+          f"{uncut}); over the resume bound (bytes since the last checkpoint + one "
           f"piece): {len(over_bound)}")
     for r in results:
         if not r["ok"]:
@@ -694,6 +708,11 @@ def report_power_cuts(h, install, upgrade, results):
         "redownloaded_bytes": {"median": statistics.median(redl or [0]), "max": max(redl or [0]),
                                "per_cut": redl},
         "over_resume_bound": len(over_bound),
+        "baseline": "the uncut update of the same scenario (bytes the tracker served)",
+        "baseline_served_bytes": uncut,
+        "redownloaded_ratio_to_baseline": {"median": round(statistics.median(redl_ratio or [0]), 4),
+                                           "max": round(max(redl_ratio or [0]), 4)},
+        "cuts_planned": h.args.cuts,
         "per_phase": per_phase,
         "timing": {"install": install.timing, "upgrade": upgrade.timing},
         "goal": "0 corrupted stores and 0 devices without a healthy running release after boot, "
@@ -713,6 +732,8 @@ def main():
     p.add_argument("--cuts", type=int, default=108)
     p.add_argument("--cut-mode", default="random", choices=["random", "prefix", "subset", "drop"])
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--time-limit", type=float, default=0,
+                   help="seconds after which no further cut starts (0: none)")
     p.add_argument("--assets-mib", type=int, default=8)
     p.add_argument("--down-kib", type=int, default=1024)
     p.add_argument("--disk-mib", type=int, default=1024)
