@@ -257,7 +257,10 @@ class Harness:
         self.rng = random.Random(args.seed)
         self.t0 = time.monotonic()
 
-    def make_initrd(self, down_kib, sync_checks=False, fast_writeback=False):
+    def make_initrd(self, down_kib, device, sync_checks=False, fast_writeback=False):
+        """The base initramfs plus /etc for one device (its name: a device
+        per starting disk, so one's enrolment never replaces another's
+        credentials). Returns its path."""
         conf = os.path.join(self.work, "conf")
         shutil.rmtree(conf, ignore_errors=True)
         os.makedirs(os.path.join(conf, "etc", "flotilla"))
@@ -267,7 +270,7 @@ class Harness:
                     os.path.join(conf, "etc", "flotilla", "fleet-token"))
         node = {"tracker_url": self.tracker.guest_url,
                 "enrolment_token_file": "/etc/flotilla/fleet-token",
-                "device_name": "powercut", "data_dir": "/var/lib/flotilla",
+                "device_name": device, "data_dir": "/var/lib/flotilla",
                 "root_of_trust": "/etc/flotilla/root.json", "apps": [APP],
                 "transfer_mode": "p2p", "listen": "0.0.0.0:6881",
                 "bandwidth": {"down_kib_s": down_kib},
@@ -278,13 +281,14 @@ class Harness:
         with open(os.path.join(conf, "etc", "powercut.conf"), "w") as f:
             f.write(f"SYNC_EACH_CHECK={1 if sync_checks else 0}\n"
                     f"FAST_WRITEBACK={1 if fast_writeback else 0}\n")
-        self.initrd = os.path.join(self.work, "initrd.cpio")
+        initrd = os.path.join(self.work, f"initrd-{device}.cpio")
         listing = subprocess.run("find . | busybox cpio -o -H newc 2>/dev/null", shell=True,
                                  cwd=conf, check=True, stdout=subprocess.PIPE).stdout
-        with open(self.initrd, "wb") as out, open(os.path.join(self.args.guest, "base.cpio"),
-                                                  "rb") as base:
+        with open(initrd, "wb") as out, open(os.path.join(self.args.guest, "base.cpio"),
+                                             "rb") as base:
             shutil.copyfileobj(base, out)
             out.write(listing)
+        return initrd
 
     def empty_disk(self, path, mib):
         if os.path.exists(path):
@@ -346,8 +350,8 @@ class Harness:
 class Scenario:
     """An update the device goes through: from a disk template to `version`."""
 
-    def __init__(self, name, template, version):
-        self.name, self.template, self.version = name, template, version
+    def __init__(self, name, template, version, initrd):
+        self.name, self.template, self.version, self.initrd = name, template, version, initrd
         self.windows = {}  # phase -> [(occurrence start offset, duration)]
         self.baseline_served = 0
         self.timing = {}
@@ -362,6 +366,7 @@ class PowerCuts(Harness):
     def timing_pass(self, sc, disk, tag):
         """One uncut update: the phases' windows, and the disk it leaves."""
         shutil.copy(sc.template, disk)
+        self.initrd = sc.initrd
         served0 = self.tracker.served_bytes()
         boot = Boot(self, disk, tag, "keep", 0)
         out = self.settle(boot, sc.version, self.args.settle_timeout)
@@ -403,6 +408,7 @@ class PowerCuts(Harness):
         tag = f"{sc.name}-{n:03d}"
         disk = os.path.join(self.work, "disk.img")
         shutil.copy(sc.template, disk)
+        self.initrd = sc.initrd
         served0 = self.tracker.served_bytes()
         samples, stop = [], threading.Event()
         sampler = threading.Thread(target=self.sample_served, args=(stop, samples), daemon=True)
@@ -474,7 +480,9 @@ class PowerCuts(Harness):
                        check=True, stdout=subprocess.DEVNULL)
         self.tracker.publish(os.path.join(images, "kiosk-v1.oci.tar"))
         self.tracker.serve()
-        self.make_initrd(a.down_kib, fast_writeback=True)
+        initrds = {name: self.make_initrd(a.down_kib, f"powercut-{name}", fast_writeback=True)
+                   for name in ("install", "upgrade")}
+        self.initrd = initrds["upgrade"]
         empty = os.path.join(self.work, "empty.img")
         self.empty_disk(empty, a.disk_mib)
         disk = os.path.join(self.work, "disk.img")
@@ -486,7 +494,8 @@ class PowerCuts(Harness):
         release2 = os.path.join(self.work, "release2.img")
         shutil.copy(disk, release2)
         self.tracker.publish(os.path.join(images, "kiosk-v3.oci.tar"))
-        install, upgrade = Scenario("install", empty, 3), Scenario("upgrade", release2, 3)
+        install = Scenario("install", empty, 3, initrds["install"])
+        upgrade = Scenario("upgrade", release2, 3, initrds["upgrade"])
         log("timing passes: full install of release 3, delta upgrade from 2 to 3")
         self.timing_pass(install, disk, "install-timing")
         self.timing_pass(upgrade, disk, "upgrade-timing")
@@ -507,7 +516,8 @@ class PowerCuts(Harness):
         """(scenario, phase) for every cut: phases in turn, each phase's cuts
         split between the scenarios that have it."""
         a = self.args
-        phases = [name for name, _, _ in PHASES]
+        phases = [name for name, _, _ in PHASES
+                  if not a.phases or name in a.phases.split(",")]
         per_phase = max(1, -(-a.cuts // len(phases)))
         plan = []
         for phase in phases:
@@ -593,7 +603,9 @@ class SdWrites(Harness):
                        check=True, stdout=subprocess.DEVNULL)
         self.tracker.publish(os.path.join(images, "kiosk-v1.oci.tar"))
         self.tracker.serve()
-        self.make_initrd(a.down_kib, sync_checks=True)
+        initrds = {name: self.make_initrd(a.down_kib, f"sd-{name}", sync_checks=True)
+                   for name in ("install", "upgrade")}
+        self.initrd = initrds["upgrade"]
         empty = os.path.join(self.work, "empty.img")
         self.empty_disk(empty, a.disk_mib)
         disk = os.path.join(self.work, "disk.img")
@@ -610,8 +622,10 @@ class SdWrites(Harness):
         shutil.copy(disk, release2)
         self.tracker.publish(os.path.join(images, "kiosk-v3.oci.tar"))
         log("full install of release 3")
+        self.initrd = initrds["install"]
         full, _ = self.measure(empty, 3, "sd-install")
         log("delta upgrade from release 2 to release 3")
+        self.initrd = initrds["upgrade"]
         delta, _ = self.measure(release2, 3, "sd-upgrade")
         return self.report(images, full, delta)
 
@@ -749,6 +763,8 @@ def main():
     p.add_argument("--cuts", type=int, default=108)
     p.add_argument("--cut-mode", default="random", choices=["random", "prefix", "subset", "drop"])
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--phases", default="",
+                   help="comma-separated phases to aim at (default: every phase)")
     p.add_argument("--time-limit", type=float, default=0,
                    help="seconds after which no further cut starts (0: none)")
     p.add_argument("--assets-mib", type=int, default=8)
