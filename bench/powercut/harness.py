@@ -706,9 +706,9 @@ def report_power_cuts(h, install, upgrade, results):
                "up_in_time": sum(r["up_in_time"] for r in rs),
                "settled": sum(r["settled"] for r in rs),
                "max_redownloaded_bytes": max(r["redownloaded_bytes"] for r in rs),
-               "median_settle_s": statistics.median(
+               "median_settle_s": round(statistics.median(
                    [r["settled_after_init_s"] for r in rs if r["settled_after_init_s"] is not None]
-                   or [0])}
+                   or [0]), 1)}
         per_phase[p] = row
         print(f"{p:<10} {row['cuts']:>5} {row['install']:>8} {row['upgrade']:>8} "
               f"{row['store_ok']:>9} {row['up_in_time']:>8} {row['settled']:>8} "
