@@ -228,7 +228,12 @@ int OnConfigComplete() {
 
 void* OnOpen(int) { return &stats; }
 
-void OnClose(void*) { Cut(); }
+// The guest's connection ends only when the harness killed qemu: the cut.
+// The report tells the harness it happened (it stops nbdkit after that).
+void OnClose(void*) {
+  Cut();
+  WriteReport();
+}
 
 int64_t OnGetSize(void*) { return static_cast<int64_t>(flash_size); }
 

@@ -13,14 +13,23 @@
 # follows a sync, so the cache disk's counters include everything written.
 say() { echo "POWERCUT $(cut -d' ' -f1 /proc/uptime) $*"; }
 
+# A monitor's command line; its container's PID 1 is forked from it and has
+# the same one, so a process whose parent has its command line is skipped.
+# Only builtins run for the other processes: the guest is slow.
+cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null; }
 live_containers() {
   out=""
   for p in /proc/[0-9]*; do
-    set -- $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
-    case "$1 $2" in
-      *flotilla-monitor\ run) ;;
+    read -r comm <"$p/comm" 2>/dev/null || continue
+    [ "$comm" = flotilla-monito ] || continue
+    cmd=$(cmdline "${p#/proc/}")
+    case "$cmd" in
+      *flotilla-monitor\ run\ *) ;;
       *) continue ;;
     esac
+    read -r _ _ _ ppid _ <"$p/stat" 2>/dev/null
+    [ "$(cmdline "$ppid")" = "$cmd" ] && continue
+    set -- $cmd
     dir=$3
     release=${dir##*/}
     app=${dir%/releases/*}

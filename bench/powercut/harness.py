@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # next end line after it (the innermost such phase when they nest: a state
 # file write inside a fetch is "state").
 PHASES = [
-    ("refresh", r"\] node .* started", r"release \d+ is newer than"),
+    ("refresh", r" node \S+ started: ", r"release \d+ is newer than"),
     ("fetch", r"layer\(s\) to get", r"every artifact complete"),
     ("resume", r"saving resume data of", r"resume data of \w+ written"),
     ("delta", r"rebuilding from the delta artifact", r": unpacking$"),
@@ -178,27 +178,42 @@ class Boot:
         if h.regions:
             args.append(f"regions={h.regions}")
         self.nbdkit = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
+        for _ in range(300):
             if os.path.exists(self.sock):
                 break
             time.sleep(0.05)
+        else:
+            raise RuntimeError(f"{tag}: nbdkit did not start")
         self.started = time.monotonic()
         self.qemu = subprocess.Popen(
             ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
              "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "512",
              "-no-reboot", "-serial", "stdio", "-kernel", h.kernel, "-initrd", h.initrd,
-             "-append", "console=ttyS0 quiet panic=-1 random.trust_cpu=on",
+             "-append", "console=ttyS0 quiet panic=-1 random.trust_cpu=on no_timer_check",
              "-drive", f"file=nbd+unix:///?socket={self.sock},if=virtio,format=raw,cache=writeback",
              "-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0",
              "-device", "virtio-rng-pci"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.console = Console(self.qemu.stdout, os.path.join(h.work, f"{tag}.console"), on_line)
 
+    def cut_reported(self):
+        try:
+            with open(self.report) as f:
+                return json.load(f)["cut"]["mode"] != "none"
+        except (OSError, ValueError, KeyError):
+            return False
+
     def cut(self):
         """The power goes: the VM dies, the cache disk keeps what its mode keeps."""
         self.qemu.kill()
         cut_at = time.monotonic()
         self.qemu.wait()
+        # nbdkit makes the cut when it sees the connection close; stopping
+        # it before would lose the whole cache whatever the mode.
+        for _ in range(100):
+            if self.cut_reported():
+                break
+            time.sleep(0.05)
         self.nbdkit.terminate()
         self.nbdkit.wait()
         self.console.thread.join(5)
@@ -236,12 +251,16 @@ class Harness:
         self.args = args
         self.work = args.work
         self.plugin = args.plugin
-        self.kernel = os.path.join(args.guest, "vmlinuz")
+        self.kernel = os.path.join(args.guest, "vmlinux")
         self.regions = None
         self.tracker = Tracker(args.tracker, self.work)
         self.rng = random.Random(args.seed)
+        self.t0 = time.monotonic()
 
-    def make_initrd(self, down_kib, sync_checks=False):
+    def make_initrd(self, down_kib, device, sync_checks=False, fast_writeback=False):
+        """The base initramfs plus /etc for one device (its name: a device
+        per starting disk, so one's enrolment never replaces another's
+        credentials). Returns its path."""
         conf = os.path.join(self.work, "conf")
         shutil.rmtree(conf, ignore_errors=True)
         os.makedirs(os.path.join(conf, "etc", "flotilla"))
@@ -251,7 +270,7 @@ class Harness:
                     os.path.join(conf, "etc", "flotilla", "fleet-token"))
         node = {"tracker_url": self.tracker.guest_url,
                 "enrolment_token_file": "/etc/flotilla/fleet-token",
-                "device_name": "powercut", "data_dir": "/var/lib/flotilla",
+                "device_name": device, "data_dir": "/var/lib/flotilla",
                 "root_of_trust": "/etc/flotilla/root.json", "apps": [APP],
                 "transfer_mode": "p2p", "listen": "0.0.0.0:6881",
                 "bandwidth": {"down_kib_s": down_kib},
@@ -260,19 +279,25 @@ class Harness:
         with open(os.path.join(conf, "etc", "flotilla", "node.json"), "w") as f:
             json.dump(node, f)
         with open(os.path.join(conf, "etc", "powercut.conf"), "w") as f:
-            f.write(f"SYNC_EACH_CHECK={1 if sync_checks else 0}\n")
-        self.initrd = os.path.join(self.work, "initrd.cpio")
+            f.write(f"SYNC_EACH_CHECK={1 if sync_checks else 0}\n"
+                    f"FAST_WRITEBACK={1 if fast_writeback else 0}\n")
+        initrd = os.path.join(self.work, f"initrd-{device}.cpio")
         listing = subprocess.run("find . | busybox cpio -o -H newc 2>/dev/null", shell=True,
                                  cwd=conf, check=True, stdout=subprocess.PIPE).stdout
-        with open(self.initrd, "wb") as out, open(os.path.join(self.args.guest, "base.cpio"),
-                                                  "rb") as base:
+        with open(initrd, "wb") as out, open(os.path.join(self.args.guest, "base.cpio"),
+                                             "rb") as base:
             shutil.copyfileobj(base, out)
             out.write(listing)
+        return initrd
 
     def empty_disk(self, path, mib):
         if os.path.exists(path):
             os.unlink(path)
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "flotilla", path, f"{mib}M"], check=True)
+        # Inode tables and journal written now: otherwise the first mount
+        # zeroes them in the background (ext4lazyinit), 16 MiB of writes that
+        # are no update's.
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "flotilla", "-E",
+                        "lazy_itable_init=0,lazy_journal_init=0", path, f"{mib}M"], check=True)
 
     def settle(self, boot, version, timeout):
         """Watches a boot until `version` of the app runs alone and the node is
@@ -325,8 +350,8 @@ class Harness:
 class Scenario:
     """An update the device goes through: from a disk template to `version`."""
 
-    def __init__(self, name, template, version):
-        self.name, self.template, self.version = name, template, version
+    def __init__(self, name, template, version, initrd):
+        self.name, self.template, self.version, self.initrd = name, template, version, initrd
         self.windows = {}  # phase -> [(occurrence start offset, duration)]
         self.baseline_served = 0
         self.timing = {}
@@ -341,6 +366,7 @@ class PowerCuts(Harness):
     def timing_pass(self, sc, disk, tag):
         """One uncut update: the phases' windows, and the disk it leaves."""
         shutil.copy(sc.template, disk)
+        self.initrd = sc.initrd
         served0 = self.tracker.served_bytes()
         boot = Boot(self, disk, tag, "keep", 0)
         out = self.settle(boot, sc.version, self.args.settle_timeout)
@@ -382,6 +408,7 @@ class PowerCuts(Harness):
         tag = f"{sc.name}-{n:03d}"
         disk = os.path.join(self.work, "disk.img")
         shutil.copy(sc.template, disk)
+        self.initrd = sc.initrd
         served0 = self.tracker.served_bytes()
         samples, stop = [], threading.Event()
         sampler = threading.Thread(target=self.sample_served, args=(stop, samples), daemon=True)
@@ -402,7 +429,7 @@ class PowerCuts(Harness):
         served_at = lambda t: max([b for s, b in samples if s <= t] or [served0])
         since_checkpoint = (served_at(cut_at) - served_at(checkpoints[-1])) if checkpoints else None
         recovery = Boot(self, disk, tag + "b", "drop", 0)
-        out = self.settle(recovery, sc.version, self.args.settle_timeout)
+        out = self.settle(recovery, sc.version, self.args.recovery_timeout)
         recovery.cut()
         served = self.tracker.served_bytes() - served0
         result = {
@@ -453,7 +480,9 @@ class PowerCuts(Harness):
                        check=True, stdout=subprocess.DEVNULL)
         self.tracker.publish(os.path.join(images, "kiosk-v1.oci.tar"))
         self.tracker.serve()
-        self.make_initrd(a.down_kib)
+        initrds = {name: self.make_initrd(a.down_kib, f"powercut-{name}", fast_writeback=True)
+                   for name in ("install", "upgrade")}
+        self.initrd = initrds["upgrade"]
         empty = os.path.join(self.work, "empty.img")
         self.empty_disk(empty, a.disk_mib)
         disk = os.path.join(self.work, "disk.img")
@@ -465,21 +494,30 @@ class PowerCuts(Harness):
         release2 = os.path.join(self.work, "release2.img")
         shutil.copy(disk, release2)
         self.tracker.publish(os.path.join(images, "kiosk-v3.oci.tar"))
-        install, upgrade = Scenario("install", empty, 3), Scenario("upgrade", release2, 3)
+        install = Scenario("install", empty, 3, initrds["install"])
+        upgrade = Scenario("upgrade", release2, 3, initrds["upgrade"])
         log("timing passes: full install of release 3, delta upgrade from 2 to 3")
         self.timing_pass(install, disk, "install-timing")
         self.timing_pass(upgrade, disk, "upgrade-timing")
         plan = self.plan(install, upgrade)
         results = []
-        for n, (sc, phase) in enumerate(plan):
-            results.append(self.cut_run(sc, phase, n))
+        stop_at = self.t0 + a.time_limit if a.time_limit else None
+        with open(os.path.join(self.work, "results.jsonl"), "a") as each:
+            for n, (sc, phase) in enumerate(plan):
+                if stop_at is not None and time.monotonic() > stop_at:
+                    log(f"time limit reached: {n} of {len(plan)} cuts made")
+                    break
+                results.append(self.cut_run(sc, phase, n))
+                each.write(json.dumps(results[-1]) + "\n")
+                each.flush()
         return install, upgrade, results
 
     def plan(self, install, upgrade):
         """(scenario, phase) for every cut: phases in turn, each phase's cuts
         split between the scenarios that have it."""
         a = self.args
-        phases = [name for name, _, _ in PHASES]
+        phases = [name for name, _, _ in PHASES
+                  if not a.phases or name in a.phases.split(",")]
         per_phase = max(1, -(-a.cuts // len(phases)))
         plan = []
         for phase in phases:
@@ -565,7 +603,9 @@ class SdWrites(Harness):
                        check=True, stdout=subprocess.DEVNULL)
         self.tracker.publish(os.path.join(images, "kiosk-v1.oci.tar"))
         self.tracker.serve()
-        self.make_initrd(a.down_kib, sync_checks=True)
+        initrds = {name: self.make_initrd(a.down_kib, f"sd-{name}", sync_checks=True)
+                   for name in ("install", "upgrade")}
+        self.initrd = initrds["upgrade"]
         empty = os.path.join(self.work, "empty.img")
         self.empty_disk(empty, a.disk_mib)
         disk = os.path.join(self.work, "disk.img")
@@ -582,8 +622,10 @@ class SdWrites(Harness):
         shutil.copy(disk, release2)
         self.tracker.publish(os.path.join(images, "kiosk-v3.oci.tar"))
         log("full install of release 3")
+        self.initrd = initrds["install"]
         full, _ = self.measure(empty, 3, "sd-install")
         log("delta upgrade from release 2 to release 3")
+        self.initrd = initrds["upgrade"]
         delta, _ = self.measure(release2, 3, "sd-upgrade")
         return self.report(images, full, delta)
 
@@ -626,6 +668,7 @@ class SdWrites(Harness):
               f"{rows[1]['ratio_to_changed_files']}")
         goal_met = rows[0]["ratio"] <= 1.5
         print(json.dumps({"bench": "sd-writes", "assets_mib": self.args.assets_mib,
+                          "baseline": "the new layers' uncompressed size (ratio)",
                           "full_install": rows[0], "delta_upgrade": rows[1],
                           "goal": "full install writes <= 1.5 x the new layers' uncompressed size",
                           "goal_ratio_max": 1.5, "goal_met": goal_met}, separators=(",", ":")))
@@ -663,9 +706,9 @@ def report_power_cuts(h, install, upgrade, results):
                "up_in_time": sum(r["up_in_time"] for r in rs),
                "settled": sum(r["settled"] for r in rs),
                "max_redownloaded_bytes": max(r["redownloaded_bytes"] for r in rs),
-               "median_settle_s": statistics.median(
+               "median_settle_s": round(statistics.median(
                    [r["settled_after_init_s"] for r in rs if r["settled_after_init_s"] is not None]
-                   or [0])}
+                   or [0]), 1)}
         per_phase[p] = row
         print(f"{p:<10} {row['cuts']:>5} {row['install']:>8} {row['upgrade']:>8} "
               f"{row['store_ok']:>9} {row['up_in_time']:>8} {row['settled']:>8} "
@@ -674,11 +717,15 @@ def report_power_cuts(h, install, upgrade, results):
     corrupted = sum(not r["store_ok"] for r in landed)
     bricked = sum(not (r["up_in_time"] and r["settled"]) for r in landed)
     redl = [r["redownloaded_bytes"] for r in landed]
+    uncut = {"install": install.baseline_served, "upgrade": upgrade.baseline_served}
+    redl_ratio = [r["redownloaded_bytes"] / uncut[r["scenario"]] for r in landed
+                  if uncut[r["scenario"]]]
     over_bound = [r for r in landed if r["bytes_since_checkpoint"] is not None
                   and r["redownloaded_bytes"] > r["bytes_since_checkpoint"] + piece]
     print(f"\ncorrupted stores: {corrupted}; devices without a healthy running release after "
           f"boot: {bricked}; re-downloaded bytes per cut: median {statistics.median(redl or [0]):.0f}"
-          f", max {max(redl or [0])}; over the resume bound (bytes since the last checkpoint + one "
+          f", max {max(redl or [0])} (max {max(redl_ratio or [0]):.3f} x the uncut update's "
+          f"{uncut}); over the resume bound (bytes since the last checkpoint + one "
           f"piece): {len(over_bound)}")
     for r in results:
         if not r["ok"]:
@@ -692,6 +739,11 @@ def report_power_cuts(h, install, upgrade, results):
         "redownloaded_bytes": {"median": statistics.median(redl or [0]), "max": max(redl or [0]),
                                "per_cut": redl},
         "over_resume_bound": len(over_bound),
+        "baseline": "the uncut update of the same scenario (bytes the tracker served)",
+        "baseline_served_bytes": uncut,
+        "redownloaded_ratio_to_baseline": {"median": round(statistics.median(redl_ratio or [0]), 4),
+                                           "max": round(max(redl_ratio or [0]), 4)},
+        "cuts_planned": h.args.cuts,
         "per_phase": per_phase,
         "timing": {"install": install.timing, "upgrade": upgrade.timing},
         "goal": "0 corrupted stores and 0 devices without a healthy running release after boot, "
@@ -705,16 +757,22 @@ def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("what", choices=["power-cut", "sd-writes"])
     p.add_argument("--work", required=True)
-    p.add_argument("--guest", required=True, help="directory with vmlinuz and base.cpio")
+    p.add_argument("--guest", required=True, help="directory with vmlinux and base.cpio")
     p.add_argument("--plugin", required=True, help="flotilla-cache-disk.so")
     p.add_argument("--tracker", required=True, help="flotilla-tracker")
     p.add_argument("--cuts", type=int, default=108)
     p.add_argument("--cut-mode", default="random", choices=["random", "prefix", "subset", "drop"])
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--phases", default="",
+                   help="comma-separated phases to aim at (default: every phase)")
+    p.add_argument("--time-limit", type=float, default=0,
+                   help="seconds after which no further cut starts (0: none)")
     p.add_argument("--assets-mib", type=int, default=8)
     p.add_argument("--down-kib", type=int, default=1024)
     p.add_argument("--disk-mib", type=int, default=1024)
     p.add_argument("--settle-timeout", type=float, default=600)
+    p.add_argument("--recovery-timeout", type=float, default=300,
+                   help="seconds a boot after a cut has to finish the update")
     a = p.parse_args()
     if a.what == "power-cut":
         h = PowerCuts(a)
