@@ -29,8 +29,10 @@ struct HttpCall {
   std::string body;  // sent with Content-Type: application/json when not empty
   uint64_t max_body_bytes = 1 << 20;
   std::string ca_file;  // https: trust these CAs instead of the system store
-  std::chrono::milliseconds connect_timeout{10'000};
-  std::chrono::milliseconds read_timeout{30'000};  // headers, and each body chunk
+  // The defaults bound what one exchange can hold the daemon's loop for
+  // (about 15 s), well inside the systemd watchdog's 30 s.
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds read_timeout{10'000};  // headers, and each body chunk
 };
 
 struct HttpReply {
