@@ -10,7 +10,6 @@
 #include "core/file_io.h"
 #include "metadata/tuf_client.h"
 #include "node/control/control_server.h"
-#include "node/daemon/http_call.h"
 #include "node/daemon/http_fetcher.h"
 #include "node/transfer/torrent_fetcher.h"
 
@@ -35,17 +34,14 @@ Status InstallRootOfTrust(const NodeConfig& config, const DataLayout& layout) {
 Result<std::string> FetchTorrent(const NodeConfig& config, const LanExchange* lan,
                                  const ArtifactRequest& request) {
   const std::string name = "/torrents/" + request.sha256.Hex() + ".torrent";
-  HttpCall call;
-  call.url = config.tracker_url + name;
-  call.ca_file = config.tls_ca_file;
-  call.max_body_bytes = 4 << 20;
-  auto from_tracker = HttpCallText(call);
-  if (from_tracker.ok() || !lan) return from_tracker;
-  for (const Neighbour& n : lan->Neighbours()) {
+  http::Client client(HttpOptionsFor(config));
+  http::Call call{.url = config.tracker_url + name, .max_body_bytes = 4 << 20};
+  auto from_tracker = client.Fetch(call);
+  if (from_tracker.ok()) return std::move(from_tracker->body);
+  for (const Neighbour& n : lan ? lan->Neighbours() : std::vector<Neighbour>{}) {
     call.url = n.http_base + name;
-    call.ca_file.clear();
-    auto from_neighbour = HttpCallText(call);
-    if (from_neighbour.ok()) return from_neighbour;  // the fetcher checks its info-hash
+    auto from_neighbour = client.Fetch(call);
+    if (from_neighbour.ok()) return std::move(from_neighbour->body);  // its info-hash is checked
   }
   return from_tracker.status();
 }
@@ -216,7 +212,7 @@ Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
     HttpFetcherOptions options;
     options.dir = layout_.artifacts();
     options.origin_url = config_.tracker_url;
-    options.ca_file = config_.tls_ca_file;
+    options.http = HttpOptionsFor(config_);
     options.chunk_bytes = uint64_t{config_.http_chunk_kib} << 10;
     options.rate_bytes_per_s = config_.download_bytes_per_s;
     options.allowed_hours = config_.allowed_hours;
@@ -244,8 +240,8 @@ Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
 // Credentials at start, or from a late enrolment: reports can go out, and a
 // p2p fetcher that started without the tracker gets the announce URL.
 void NodeDaemon::Enrolled(const DeviceCredentials& credentials) {
-  reporter_->SetSink(MakeTrackerReportSink(config_.tracker_url, config_.tls_ca_file,
-                                           credentials.device_id, credentials.credential));
+  reporter_->SetSink(
+      MakeTrackerReportSink(config_.tracker_url, HttpOptionsFor(config_), credentials));
   if (credentials_) return;  // the fetcher has them
   credentials_ = credentials;
   spdlog::info("enrolled as {} ({})", config_.device_name, credentials.device_id);

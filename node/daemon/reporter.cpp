@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/canonical_json.h"
-#include "node/daemon/http_call.h"
+#include "tracker/client/tracker_client.h"
 
 namespace flotilla::node {
 namespace {
@@ -34,36 +34,27 @@ std::string ReportState(const AppState& a) {
 
 class TrackerReportSink final : public ReportSink {
  public:
-  TrackerReportSink(std::string tracker_url, std::string ca_file, std::string device_id,
-                    std::string credential)
-      : url_(tracker_url + "/api/v1/devices/" + device_id + "/report"),
-        ca_file_(std::move(ca_file)),
-        credential_(std::move(credential)) {}
+  TrackerReportSink(std::string tracker_url, http::ClientOptions options,
+                    DeviceCredentials credentials)
+      : tracker_(std::move(tracker_url), std::move(options)),
+        credentials_(std::move(credentials)) {}
 
   Status Send(const AppReport& r, const std::vector<std::string>& errors) override {
-    Json report = {{"app", r.app},
-                   {"release", r.release == 0 ? "" : std::to_string(r.release)},
-                   {"state", r.state},
-                   {"progress", {{"done", r.done}, {"total", r.total}}},
-                   {"bytes_from_peers", r.bytes_from_peers},
-                   {"bytes_from_origin", r.bytes_from_origin},
-                   {"health", r.health},
-                   {"errors", errors}};
-    HttpCall call;
-    call.method = "POST";
-    call.url = url_;
-    call.headers = {{"Authorization", "Bearer " + credential_}};
-    call.body = report.dump();
-    call.ca_file = ca_file_;
-    call.max_body_bytes = 16 << 10;
-    ASSIGN_OR_RETURN(HttpReply reply, PerformHttpCall(call, [](ByteSpan) { return Status::Ok(); }));
-    return StatusOfReply(call, reply).WithContext("report");
+    tracker::DeviceReport report{.app = r.app,
+                                 .release = r.release == 0 ? "" : std::to_string(r.release),
+                                 .state = r.state,
+                                 .progress_done = r.done,
+                                 .progress_total = r.total,
+                                 .bytes_from_peers = r.bytes_from_peers,
+                                 .bytes_from_origin = r.bytes_from_origin,
+                                 .health = r.health,
+                                 .errors = errors};
+    return tracker_.Report(credentials_, report).WithContext("report");
   }
 
  private:
-  std::string url_;
-  std::string ca_file_;
-  std::string credential_;
+  tracker::TrackerClient tracker_;
+  DeviceCredentials credentials_;
 };
 
 }  // namespace
@@ -127,10 +118,11 @@ void Reporter::SendRound() {
   timer_.Schedule(next, [this] { SendRound(); });
 }
 
-std::unique_ptr<ReportSink> MakeTrackerReportSink(std::string tracker_url, std::string ca_file,
-                                                  std::string device_id, std::string credential) {
-  return std::make_unique<TrackerReportSink>(std::move(tracker_url), std::move(ca_file),
-                                             std::move(device_id), std::move(credential));
+std::unique_ptr<ReportSink> MakeTrackerReportSink(std::string tracker_url,
+                                                  http::ClientOptions options,
+                                                  DeviceCredentials credentials) {
+  return std::make_unique<TrackerReportSink>(std::move(tracker_url), std::move(options),
+                                             std::move(credentials));
 }
 
 }  // namespace flotilla::node

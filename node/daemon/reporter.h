@@ -21,6 +21,8 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "http/http_client.h"
+#include "node/daemon/enrolment.h"
 #include "node/daemon/node_state.h"
 
 namespace flotilla::node {
@@ -76,7 +78,8 @@ class Reporter {
 };
 
 // Reports to the tracker with the device's credentials.
-std::unique_ptr<ReportSink> MakeTrackerReportSink(std::string tracker_url, std::string ca_file,
-                                                  std::string device_id, std::string credential);
+std::unique_ptr<ReportSink> MakeTrackerReportSink(std::string tracker_url,
+                                                  http::ClientOptions options,
+                                                  DeviceCredentials credentials);
 
 }  // namespace flotilla::node

@@ -2,9 +2,9 @@
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "http/http_client.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
-#include "node/daemon/http_call.h"
 
 namespace flotilla::node {
 namespace {
@@ -12,15 +12,14 @@ namespace {
 // TUF metadata over HTTP(S) from the tracker or a neighbour's exchange endpoint.
 class HttpMetadataRemote final : public metadata::RemoteRepository {
  public:
-  HttpMetadataRemote(std::string base, std::string ca_file)
-      : base_(std::move(base)), ca_file_(std::move(ca_file)) {}
+  HttpMetadataRemote(std::string base, http::ClientOptions options)
+      : base_(std::move(base)), client_(std::move(options)) {}
 
   Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override {
-    HttpCall call;
-    call.url = base_ + "/" + metadata::PercentEncode(name);
-    call.max_body_bytes = max_bytes;
-    call.ca_file = ca_file_;
-    return HttpCallText(call);
+    ASSIGN_OR_RETURN(http::Response response,
+                     client_.Fetch({.url = base_ + "/" + metadata::PercentEncode(name),
+                                    .max_body_bytes = max_bytes}));
+    return std::move(response.body);
   }
   Status FetchTarget(const std::string&, uint64_t, const std::string&) override {
     return FailedPrecondition("the daemon fetches artifacts through its fetcher, not as targets");
@@ -28,7 +27,7 @@ class HttpMetadataRemote final : public metadata::RemoteRepository {
 
  private:
   std::string base_;
-  std::string ca_file_;
+  http::Client client_;
 };
 
 // signed.version of a trusted metadata file (verified when it was stored), 0 if absent.
@@ -48,7 +47,7 @@ uint64_t TrustedVersion(const std::string& path) {
 
 Result<std::map<std::string, metadata::Release>> TufMetadataSource::Refresh(
     const std::string& base_url) {
-  HttpMetadataRemote remote(base_url, config_.tls_ca_file);
+  HttpMetadataRemote remote(base_url, HttpOptionsFor(config_));
   ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
   RETURN_IF_ERROR(client->Refresh());
   ASSIGN_OR_RETURN(auto releases, metadata::LatestReleases(*client->targets()));
