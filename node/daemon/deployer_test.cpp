@@ -11,7 +11,7 @@
 #include "core/file_io.h"
 #include "layerstore/byte_source.h"
 #include "node/daemon/node_parts_test_support.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::node {
 namespace {

@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "node/daemon/node_parts_test_support.h"
-#include "tests/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace flotilla::node {
 namespace {

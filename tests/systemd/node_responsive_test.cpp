@@ -19,8 +19,8 @@
 #include "core/file_io.h"
 #include "node/control/control_server.h"
 #include "tests/node/node_fixture.h"
+#include "tests/support/test_util.h"
 #include "tests/systemd/notify_listener.h"
-#include "tests/test_util.h"
 
 namespace flotilla::testing {
 namespace {
@@ -141,7 +141,7 @@ class NodeResponsive : public ::testing::Test {
   }
 
   std::string dir_, data_;
-  ServeProcess tracker_;
+  TrackerProcess tracker_;
   NodeProcess node_;
   NotifyListener listener_;
   std::thread watcher_;
