@@ -7,7 +7,8 @@
 // signal, and keeps the watchdog fed: while waiting for a signal this thread
 // posts a ping task to the executor every half watchdog period (at most
 // 30 s), and the task sends WATCHDOG=1 and a STATUS= summary. A stuck event
-// loop runs no ping, so systemd restarts the node.
+// loop runs no ping, so systemd restarts the node; the loop never waits for
+// blocking work (the daemon's worker lanes do), so a healthy loop pings on time.
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -111,15 +112,6 @@ int RunDaemon(const std::string& config_path) {
       return;
     }
     daemon = std::move(*made);
-    if (auto period = notifier.watchdog_period()) {
-      // A switch blocks the loop up to the app's healthy deadline: stretch
-      // the watchdog for it instead of being restarted mid-deployment.
-      daemon->SetLongTaskHook([&notifier, normal = *period](Duration expected) {
-        const auto usec = std::max<std::chrono::microseconds>(
-            normal, std::chrono::duration_cast<std::chrono::microseconds>(expected));
-        Notify(notifier, "WATCHDOG=1\nWATCHDOG_USEC=" + std::to_string(usec.count()));
-      });
-    }
     daemon->Start();
     summary = Summary(daemon->View());
   });

@@ -8,15 +8,11 @@
 
 #include "core/status.h"
 #include "node/daemon/node_config.h"
+#include "tracker/api/enrolment.h"
 
 namespace flotilla::node {
 
-struct DeviceCredentials {
-  std::string device_id;
-  std::string credential;  // Bearer credential for reports
-  std::string passkey;     // for announces and personalised torrents
-  std::string announce_url;
-};
+using tracker::DeviceCredentials;
 
 // The stored credentials, or NotFound when the device never enrolled.
 // Refuses a file readable by group or others (PermissionDenied).

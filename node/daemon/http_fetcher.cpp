@@ -8,7 +8,6 @@
 #include <cerrno>
 
 #include "core/file_io.h"
-#include "node/daemon/http_call.h"
 
 namespace flotilla::node {
 namespace {
@@ -39,7 +38,7 @@ Status WriteAll(int fd, ByteSpan data, uint64_t offset) {
 }  // namespace
 
 HttpFetcher::HttpFetcher(HttpFetcherOptions options, const Clock& clock, Executor& executor)
-    : options_(std::move(options)), clock_(clock), executor_(executor) {}
+    : options_(std::move(options)), clock_(clock), executor_(executor), http_(options_.http) {}
 
 HttpFetcher::~HttpFetcher() {
   if (timer_) executor_.Cancel(*timer_);
@@ -154,20 +153,18 @@ Status HttpFetcher::FetchRange(Job& job, uint64_t offset) {
   const std::string part = PartPath(job.request.sha256);
   int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return IOErrorFromErrno("open " + part, errno);
-  HttpCall call;
-  call.url = options_.origin_url + "/artifacts/" + job.request.sha256.Hex();
-  call.headers = {{"Range", "bytes=" + std::to_string(offset) + "-" + std::to_string(end - 1)}};
-  call.max_body_bytes = end - offset;
-  call.ca_file = options_.ca_file;
+  const http::Call call{.url = options_.origin_url + "/artifacts/" + job.request.sha256.Hex(),
+                        .range = http::ByteRange{offset, end - offset},
+                        .max_body_bytes = end - offset};
   uint64_t written = 0;
-  auto reply = PerformHttpCall(call, [&](ByteSpan data) {
+  auto reply = http_.Stream(call, [&](ByteSpan data) {
     RETURN_IF_ERROR(WriteAll(fd, data, offset + written));
     written += data.size();
     job.progress.bytes_from_origin += data.size();
     job.progress.bytes_verified = offset + written;
     return Status::Ok();
   });
-  Status st = reply.ok() ? StatusOfReply(call, *reply) : reply.status();
+  Status st = reply.status();
   if (st.ok() && reply->status != 206 && !(reply->status == 200 && offset == 0)) {
     st = Unavailable("origin answered HTTP " + std::to_string(reply->status) + " to a range");
   }

@@ -24,15 +24,16 @@
 #include <string>
 
 #include "core/clock.h"
+#include "http/http_client.h"
 #include "node/artifact_fetcher.h"
 #include "node/daemon/node_config.h"
 
 namespace flotilla::node {
 
 struct HttpFetcherOptions {
-  std::string dir;         // where partial and complete artifacts live
-  std::string origin_url;  // tracker base URL; artifacts at <origin>/artifacts/<hex>
-  std::string ca_file;     // https trust store (empty: system)
+  std::string dir;           // where partial and complete artifacts live
+  std::string origin_url;    // tracker base URL; artifacts at <origin>/artifacts/<hex>
+  http::ClientOptions http;  // timeouts, https trust store
   uint64_t chunk_bytes = 1 << 20;
   uint64_t rate_bytes_per_s = 0;  // 0: unlimited
   std::optional<AllowedHours> allowed_hours;
@@ -70,6 +71,7 @@ class HttpFetcher final : public ArtifactFetcher {
   Executor& executor_;
   std::map<Digest, Job> jobs_;
   std::optional<TimerId> timer_;
+  http::Client http_;  // one connection to the origin, kept between ranges
 };
 
 }  // namespace flotilla::node

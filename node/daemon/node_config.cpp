@@ -176,4 +176,10 @@ Result<NodeConfig> LoadNodeConfig(const std::string& path) {
   return config;
 }
 
+http::ClientOptions HttpOptionsFor(const NodeConfig& config) {
+  return http::ClientOptions{.connect_timeout = std::chrono::seconds(5),
+                             .read_timeout = std::chrono::seconds(10),
+                             .ca_file = config.tls_ca_file};
+}
+
 }  // namespace flotilla::node

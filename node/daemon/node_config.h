@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "http/http_client.h"
 #include "node/control/host_port.h"
 
 namespace flotilla::node {
@@ -95,5 +96,10 @@ struct DataLayout {
   std::string runtime() const { return root + "/runtime"; }
   std::string control_socket() const { return root + "/control.sock"; }
 };
+
+// The HTTP client options of the daemon's exchanges with the tracker and
+// neighbours: the configured CA file, 5 s to connect, 10 s without a byte, so
+// one exchange holds the loop well inside the watchdog's 30 s.
+http::ClientOptions HttpOptionsFor(const NodeConfig& config);
 
 }  // namespace flotilla::node

@@ -10,36 +10,80 @@
 #include "core/file_io.h"
 #include "metadata/tuf_client.h"
 #include "node/control/control_server.h"
-#include "node/daemon/http_call.h"
 #include "node/daemon/http_fetcher.h"
 #include "node/transfer/torrent_fetcher.h"
 
 namespace flotilla::node {
 namespace {
 
-bool FileExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+// <data_dir>/tuf gets the configured root of trust when it trusts none yet.
+Status InstallRootOfTrust(const NodeConfig& config, const DataLayout& layout) {
+  if (::access((layout.tuf() + "/root.json").c_str(), F_OK) == 0) return Status::Ok();
+  if (config.root_of_trust.empty()) {
+    return FailedPrecondition("no trusted root in " + layout.tuf() +
+                              ": set root_of_trust in the config or run `flotilla-node tuf "
+                              "--metadata-dir " +
+                              layout.tuf() + " init ROOT`");
+  }
+  auto root = ReadTextFileBounded(config.root_of_trust, metadata::ClientLimits{}.max_root_bytes);
+  if (!root.ok()) return root.status().WithContext("root_of_trust");
+  return metadata::TufClient::Initialize(layout.tuf(), *root).WithContext("root_of_trust");
+}
+
+// The .torrent of `request`: from the tracker, else from a LAN neighbour.
+Result<std::string> FetchTorrent(const NodeConfig& config, const LanExchange* lan,
+                                 const ArtifactRequest& request) {
+  const std::string name = "/torrents/" + request.sha256.Hex() + ".torrent";
+  http::Client client(HttpOptionsFor(config));
+  http::Call call{.url = config.tracker_url + name, .max_body_bytes = 4 << 20};
+  auto from_tracker = client.Fetch(call);
+  if (from_tracker.ok()) return std::move(from_tracker->body);
+  for (const Neighbour& n : lan ? lan->Neighbours() : std::vector<Neighbour>{}) {
+    call.url = n.http_base + name;
+    auto from_neighbour = client.Fetch(call);
+    if (from_neighbour.ok()) return std::move(from_neighbour->body);  // its info-hash is checked
+  }
+  return from_tracker.status();
+}
 
 }  // namespace
 
-NodeDaemon::NodeDaemon(NodeConfig config, const Clock& clock, Executor& executor)
-    : config_(std::move(config)), layout_(config_.data_dir), clock_(clock), executor_(executor) {}
+NodeDaemon::NodeDaemon(NodeConfig config, const Clock& clock, Executor& loop)
+    : config_(std::move(config)),
+      layout_(config_.data_dir),
+      clock_(clock),
+      loop_(loop),
+      pump_timer_(loop),
+      beacon_timer_(loop) {}
 
 NodeDaemon::~NodeDaemon() {
   Stop();
+  lanes_.clear();  // joins each lane's running job: nothing below is in use after this
   metrics_.reset();
   control_.reset();
+  reporter_.reset();
+  follower_.reset();
+  collector_.reset();
+  deployer_.reset();
   runtime_.reset();
+  pipeline_.reset();
+  source_.reset();
   lan_.reset();
-  fetcher_.reset();
   store_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 Result<std::unique_ptr<NodeDaemon>> NodeDaemon::Create(const NodeConfig& config, const Clock& clock,
-                                                       Executor& executor) {
-  std::unique_ptr<NodeDaemon> daemon(new NodeDaemon(config, clock, executor));
+                                                       Executor& loop) {
+  std::unique_ptr<NodeDaemon> daemon(new NodeDaemon(config, clock, loop));
   RETURN_IF_ERROR(daemon->Prepare());
   return daemon;
+}
+
+Executor& NodeDaemon::Lane(const std::string& name) {
+  auto& lane = lanes_[name];
+  if (!lane) lane = std::make_unique<ThreadExecutor>();
+  return *lane;
 }
 
 Status NodeDaemon::Prepare() {
@@ -49,16 +93,15 @@ Status NodeDaemon::Prepare() {
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     return FailedPrecondition("another flotilla-node runs on data_dir " + layout_.root);
   }
-  RETURN_IF_ERROR(InstallRootOfTrust());
+  RETURN_IF_ERROR(InstallRootOfTrust(config_, layout_));
   auto store = layerstore::LayerStore::Open(layout_.store());
   if (!store.ok()) return store.status().WithContext("layer store");
-  store_ = std::move(*store);
-  for (const auto& note : store_->recovery_notes()) spdlog::info("store recovery: {}", note);
-  ASSIGN_OR_RETURN(state_, LoadNodeState(layout_.state()));
-  for (const auto& app : config_.apps) state_.apps.try_emplace(app);
-  RETURN_IF_ERROR(SaveNodeState(layout_.state(), state_));
-  if (config_.deploy) RETURN_IF_ERROR(OpenRuntime());
-  RETURN_IF_ERROR(OpenControl());
+  for (const auto& note : (*store)->recovery_notes()) spdlog::info("store recovery: {}", note);
+  store_ =
+      std::make_unique<StoreWorker>(std::move(*store), layout_.root + "/tmp", Lane("store"), loop_);
+  ASSIGN_OR_RETURN(state_, StateFile::Open(layout_.state(), config_.apps));
+  if (config_.deploy) RETURN_IF_ERROR(OpenDeployment());
+  RETURN_IF_ERROR(OpenServers());
   auto creds = LoadCredentials(layout_.credentials());
   if (creds.ok()) {
     credentials_ = *creds;
@@ -70,174 +113,37 @@ Status NodeDaemon::Prepare() {
     if (enrolled.ok()) credentials_ = *enrolled;
     if (!enrolled.ok()) spdlog::warn("enrolment: {}", enrolled.status().ToString());
   }
-  RETURN_IF_ERROR(OpenFetcher());
-  if (config_.lan.enabled) {
-    auto lan = LanExchange::Start(config_.lan, config_.device_name, config_.site, layout_.tuf(),
-                                  layout_.torrents(), clock_);
-    if (!lan.ok()) return lan.status();
-    lan_ = std::move(*lan);
-    RETURN_IF_ERROR(
-        WriteFileAtomic(layout_.lan_port_file(), std::to_string(lan_->http_port()) + "\n"));
-    PublishServedVersions();
-  }
+  return OpenTransfers();
+}
+
+Status NodeDaemon::OpenDeployment() {
+  runtime::RuntimeOptions options;
+  options.state_dir = layout_.runtime();
+  options.monitor_path =
+      config_.monitor_path.empty() ? runtime::DefaultMonitorPath() : config_.monitor_path;
+  auto opened = runtime::Runtime::Open(std::move(options), clock_);
+  if (!opened.ok()) return opened.status().WithContext("runtime");
+  runtime_ = std::move(*opened);
+  const LaneOf lanes = [this](const std::string& name) -> Executor& { return Lane(name); };
+  deployer_ = std::make_unique<Deployer>(
+      config_.apps, *state_, *store_, *runtime_, lanes, loop_,
+      DeployerEvents{.changed = [this] { reporter_->MarkDue(); },
+                     .error = [this](const std::string& e) { reporter_->AddError(e); },
+                     .collect = [this] { collector_->Collect(); }});
+  collector_ = std::make_unique<GarbageCollector>(
+      config_.apps, config_.keep_releases, *state_, *store_, *runtime_, lanes, loop_,
+      CollectorEvents{.keep_in_flight =
+                          [this](std::set<Digest>& layers, std::set<Digest>& artifacts) {
+                            pipeline_->KeepInFlight(layers, artifacts);
+                          },
+                      .forget =
+                          [this](const std::set<Digest>& artifacts) {
+                            pipeline_->ForgetArtifacts(artifacts);
+                          }});
   return Status::Ok();
 }
 
-Status NodeDaemon::InstallRootOfTrust() {
-  if (FileExists(layout_.tuf() + "/root.json")) return Status::Ok();
-  if (config_.root_of_trust.empty()) {
-    return FailedPrecondition("no trusted root in " + layout_.tuf() +
-                              ": set root_of_trust in the config or run `flotilla-node tuf "
-                              "--metadata-dir " +
-                              layout_.tuf() + " init ROOT`");
-  }
-  auto root = ReadTextFileBounded(config_.root_of_trust, metadata::ClientLimits{}.max_root_bytes);
-  if (!root.ok()) return root.status().WithContext("root_of_trust");
-  return metadata::TufClient::Initialize(layout_.tuf(), *root).WithContext("root_of_trust");
-}
-
-Status NodeDaemon::OpenFetcher() {
-  if (config_.transfer_mode == TransferMode::kP2p) return OpenTorrentFetcher();
-  HttpFetcherOptions options;
-  options.dir = layout_.artifacts();
-  options.origin_url = config_.tracker_url;
-  options.ca_file = config_.tls_ca_file;
-  options.chunk_bytes = uint64_t{config_.http_chunk_kib} << 10;
-  options.rate_bytes_per_s = config_.download_bytes_per_s;
-  options.allowed_hours = config_.allowed_hours;
-  fetcher_ = std::make_unique<HttpFetcher>(options, clock_, executor_);
-  return Status::Ok();
-}
-
-Status NodeDaemon::OpenTorrentFetcher() {
-  TorrentFetcherOptions options;
-  options.data_dir = layout_.transfer();
-  options.listen_interfaces = config_.listen;
-  if (credentials_) {
-    options.tracker_url = config_.tracker_url;
-    options.passkey = credentials_->passkey;
-  }
-  options.web_seed_url = config_.tracker_url;
-  options.fetch_torrent = [this](const ArtifactRequest& r) { return FetchTorrent(r); };
-  options.download_rate_limit = static_cast<int>(config_.download_bytes_per_s);
-  options.upload_rate_limit = static_cast<int>(config_.upload_bytes_per_s);
-  options.enable_lsd = config_.lan.enabled;
-  auto fetcher = TorrentFetcher::Create(options);
-  if (!fetcher.ok()) return fetcher.status().WithContext("torrent fetcher");
-  fetcher_ = std::move(*fetcher);
-  return Status::Ok();
-}
-
-Result<std::string> NodeDaemon::FetchTorrent(const ArtifactRequest& request) {
-  const std::string name = "/torrents/" + request.sha256.Hex() + ".torrent";
-  HttpCall call;
-  call.url = config_.tracker_url + name;
-  call.ca_file = config_.tls_ca_file;
-  call.max_body_bytes = 4 << 20;
-  call.connect_timeout = std::chrono::seconds(5);
-  auto from_tracker = HttpCallText(call);
-  if (from_tracker.ok() || !lan_) return from_tracker;
-  for (const Neighbour& n : lan_->Neighbours()) {
-    call.url = n.http_base + name;
-    call.ca_file.clear();
-    auto from_neighbour = HttpCallText(call);
-    if (from_neighbour.ok()) return from_neighbour;  // the fetcher checks its info-hash
-  }
-  return from_tracker.status();
-}
-
-void NodeDaemon::Start() {
-  spdlog::info("node {} started: data_dir {}, following {} app(s), {} transfers",
-               config_.device_name, layout_.root, config_.apps.size(),
-               config_.transfer_mode == TransferMode::kP2p ? "p2p" : "http-only");
-  if (runtime_) {
-    ResumeDeployments();
-    Schedule(kSuperviseTask, Duration::zero());
-  }
-  Schedule(kRefreshTask, Duration::zero());
-  Schedule(kTickTask, std::chrono::seconds(1));
-  Schedule(kLanTask, Duration::zero());
-  if (lan_) Schedule(kBeaconTask, Duration::zero());
-}
-
-void NodeDaemon::Stop() {
-  stopped_ = true;
-  for (auto& timer : timers_) {
-    if (timer) executor_.Cancel(*timer);
-    timer.reset();
-  }
-}
-
-void NodeDaemon::Schedule(TaskKind kind, Duration delay) {
-  if (stopped_) return;
-  if (timers_[kind]) executor_.Cancel(*timers_[kind]);
-  timers_[kind] = executor_.PostAfter(delay, [this, kind] {
-    timers_[kind].reset();
-    if (stopped_) return;
-    switch (kind) {
-      case kRefreshTask:
-        return RefreshTask();
-      case kTickTask:
-        return TickTask();
-      case kLanTask:
-        return LanTask();
-      case kBeaconTask:
-        return BeaconTask();
-      case kSuperviseTask:
-        return SuperviseTask();
-      case kTaskKinds:
-        return;
-    }
-  });
-}
-
-void NodeDaemon::RefreshTask() {
-  Status st = RefreshMetadata();
-  ++(st.ok() ? counters_.refreshes_ok : counters_.refreshes_failed);
-  if (st.ok()) {
-    counters_.last_refresh_unix =
-        std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-  }
-  if (!st.ok()) {
-    if (st.ToString() != last_refresh_error_) {
-      spdlog::warn("metadata refresh: {}", st.ToString());
-      AddError("cannot update: " + st.ToString());
-    }
-    last_refresh_error_ = st.ToString();
-  } else {
-    last_refresh_error_.clear();
-  }
-  Schedule(kRefreshTask, NextRefreshDelay(st.ok()));
-}
-
-void NodeDaemon::TickTask() {
-  for (const auto& app : config_.apps) DriveApp(app);
-  SampleRates();
-  if (clock_.MonotonicNow() >= next_report_) report_due_ = true;
-  if (report_due_) SendReports();
-  Schedule(kTickTask, std::chrono::seconds(1));
-}
-
-void NodeDaemon::SampleRates() {
-  const MonoTime now = clock_.MonotonicNow();
-  for (const auto& app : config_.apps) {
-    auto t = transfers_.find(app);
-    if (t == transfers_.end()) {
-      rates_.erase(app);
-      continue;
-    }
-    RateSample& r = rates_[app];
-    if (r.at != MonoTime{} && now > r.at && t->second.done >= r.done) {
-      const double seconds = std::chrono::duration<double>(now - r.at).count();
-      const double instant = (t->second.done - r.done) / seconds;
-      r.rate = r.rate == 0 ? instant : 0.7 * r.rate + 0.3 * instant;  // smoothed over a few s
-    }
-    r.at = now;
-    r.done = t->second.done;
-  }
-}
-
-Status NodeDaemon::OpenControl() {
+Status NodeDaemon::OpenServers() {
   auto control = ControlServer::Listen(config_.control_socket, *this);
   if (!control.ok()) return control.status().WithContext("control API");
   control_ = std::move(*control);
@@ -249,24 +155,161 @@ Status NodeDaemon::OpenControl() {
   return Status::Ok();
 }
 
-void NodeDaemon::LanTask() {
+// The fetcher and the pipeline, then what follows the tracker.
+Status NodeDaemon::OpenTransfers() {
+  ASSIGN_OR_RETURN(auto fetcher, OpenFetcher());
+  PipelineOptions options{.data_dir = layout_.root,
+                          .deltas = config_.deltas,
+                          .keep_artifacts = config_.transfer_mode == TransferMode::kP2p,
+                          .disk_budget_bytes = config_.disk_budget_bytes,
+                          .refresh_interval_s = config_.refresh_interval_s,
+                          .max_backoff_s = config_.max_backoff_s,
+                          .stall_timeout_s = config_.stall_timeout_s};
+  pipeline_ = std::make_unique<ReleasePipeline>(
+      options, *state_, *store_, std::move(fetcher), clock_, loop_,
+      PipelineEvents{.ready =
+                         [this](const std::string& app, const metadata::Release& release) {
+                           if (!deployer_) return;
+                           deployer_->Deploy(app, release);
+                         },
+                     .error = [this](const std::string& e) { reporter_->AddError(e); },
+                     .changed = [this] { reporter_->MarkDue(); }});
+  return OpenFollower();
+}
+
+// The LAN exchange, the metadata follower and the reporter.
+Status NodeDaemon::OpenFollower() {
+  if (config_.lan.enabled) {
+    ASSIGN_OR_RETURN(lan_, LanExchange::Start(config_.lan, config_.device_name, config_.site,
+                                              layout_.tuf(), layout_.torrents(), clock_));
+    RETURN_IF_ERROR(
+        WriteFileAtomic(layout_.lan_port_file(), std::to_string(lan_->http_port()) + "\n"));
+  }
+  source_ = std::make_unique<TufMetadataSource>(config_, clock_, lan_.get());
+  source_->PublishServedVersions();
+  follower_ = std::make_unique<MetadataFollower>(
+      FollowerOptions{.tracker_metadata_url = config_.tracker_url + "/metadata",
+                      .refresh_interval_s = config_.refresh_interval_s,
+                      .max_backoff_s = config_.max_backoff_s},
+      *source_, clock_, loop_,
+      FollowerEvents{.enrolled = [this](const DeviceCredentials& c) { Enrolled(c); },
+                     .releases =
+                         [this](const std::map<std::string, metadata::Release>& releases) {
+                           ReleasesVerified(releases);
+                         },
+                     .error = [this](const std::string& e) { reporter_->AddError(e); }});
+  reporter_ = std::make_unique<Reporter>(config_.report_interval_s, clock_, loop_,
+                                         [this] { return Reports(); });
+  if (credentials_) {
+    follower_->SetCredentials(*credentials_);
+    Enrolled(*credentials_);
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
+  if (config_.transfer_mode == TransferMode::kHttpOnly) {
+    HttpFetcherOptions options;
+    options.dir = layout_.artifacts();
+    options.origin_url = config_.tracker_url;
+    options.http = HttpOptionsFor(config_);
+    options.chunk_bytes = uint64_t{config_.http_chunk_kib} << 10;
+    options.rate_bytes_per_s = config_.download_bytes_per_s;
+    options.allowed_hours = config_.allowed_hours;
+    return std::unique_ptr<ArtifactFetcher>(new HttpFetcher(options, clock_, loop_));
+  }
+  TorrentFetcherOptions options;
+  options.data_dir = layout_.transfer();
+  options.listen_interfaces = config_.listen;
+  if (credentials_) {
+    options.tracker_url = config_.tracker_url;
+    options.passkey = credentials_->passkey;
+  }
+  options.web_seed_url = config_.tracker_url;
+  options.fetch_torrent = [this](const ArtifactRequest& r) {
+    return FetchTorrent(config_, lan_.get(), r);
+  };
+  options.download_rate_limit = static_cast<int>(config_.download_bytes_per_s);
+  options.upload_rate_limit = static_cast<int>(config_.upload_bytes_per_s);
+  options.enable_lsd = config_.lan.enabled;
+  auto fetcher = TorrentFetcher::Create(options);
+  if (!fetcher.ok()) return fetcher.status().WithContext("torrent fetcher");
+  return std::unique_ptr<ArtifactFetcher>(std::move(*fetcher));
+}
+
+// Credentials at start, or from a late enrolment: reports can go out, and a
+// p2p fetcher that started without the tracker gets the announce URL.
+void NodeDaemon::Enrolled(const DeviceCredentials& credentials) {
+  reporter_->SetSink(
+      MakeTrackerReportSink(config_.tracker_url, HttpOptionsFor(config_), credentials));
+  if (credentials_) return;  // the fetcher has them
+  credentials_ = credentials;
+  spdlog::info("enrolled as {} ({})", config_.device_name, credentials.device_id);
+  if (config_.transfer_mode != TransferMode::kP2p) return;
+  // Verified pieces and resume data stay on disk: transfers continue where they were.
+  auto fetcher = OpenFetcher();
+  Status reopened =
+      fetcher.ok() ? pipeline_->ReplaceFetcher(std::move(*fetcher)) : fetcher.status();
+  if (!reopened.ok()) spdlog::warn("{}", reopened.ToString());
+}
+
+void NodeDaemon::ReleasesVerified(const std::map<std::string, metadata::Release>& releases) {
+  for (const auto& app : config_.apps) {
+    auto it = releases.find(app);
+    if (it == releases.end() || it->second.version == state_->app(app).failed_release) continue;
+    if (deployer_ && deployer_->Awaits(app, it->second.version) && !pipeline_->Fetching(app)) {
+      // Ready but not running: a crash came between the fetch and the switch.
+      deployer_->Deploy(app, it->second);
+      continue;
+    }
+    pipeline_->Offer(app, it->second);
+  }
+}
+
+std::vector<AppReport> NodeDaemon::Reports() const {
+  std::vector<AppReport> reports;
+  for (const auto& app : config_.apps) {
+    auto transfer = pipeline_->Transfer(app);
+    reports.push_back(ReportOf(app, state_->app(app), transfer ? transfer->done : 0,
+                               transfer ? transfer->total : 0));
+  }
+  return reports;
+}
+
+void NodeDaemon::Start() {
+  spdlog::info("node {} started: data_dir {}, following {} app(s), {} transfers",
+               config_.device_name, layout_.root, config_.apps.size(),
+               config_.transfer_mode == TransferMode::kP2p ? "p2p" : "http-only");
+  if (deployer_) deployer_->Start();
+  follower_->Start();
+  pipeline_->Start();
+  reporter_->Start();
+  Pump();
+  if (lan_) Beacon();
+}
+
+void NodeDaemon::Stop() {
+  pump_timer_.Cancel();
+  beacon_timer_.Cancel();
+  if (follower_) follower_->Stop();
+  if (pipeline_) pipeline_->Stop();
+  if (reporter_) reporter_->Stop();
+  if (deployer_) deployer_->Stop();
+  if (collector_) collector_->Stop();
+  if (store_) store_->Close();
+}
+
+void NodeDaemon::Pump() {
   if (lan_) lan_->Pump();
   if (control_) control_->Poll();
   if (metrics_) metrics_->Poll();
-  Schedule(kLanTask, std::chrono::milliseconds(50));
+  pump_timer_.Schedule(std::chrono::milliseconds(50), [this] { Pump(); });
 }
 
-void NodeDaemon::BeaconTask() {
+void NodeDaemon::Beacon() {
   Status st = lan_->SendBeacon();
   if (!st.ok()) spdlog::debug("{}", st.ToString());
-  Schedule(kBeaconTask, std::chrono::seconds(config_.lan.beacon_interval_s));
-}
-
-void NodeDaemon::SaveState() {
-  spdlog::debug("writing state.json");
-  Status st = SaveNodeState(layout_.state(), state_);
-  if (!st.ok()) return spdlog::error("{}", st.ToString());
-  spdlog::debug("state.json written");
+  beacon_timer_.Schedule(std::chrono::seconds(config_.lan.beacon_interval_s), [this] { Beacon(); });
 }
 
 }  // namespace flotilla::node

@@ -1,5 +1,6 @@
 #include "node/daemon/node_state.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -113,6 +114,21 @@ Status SaveNodeState(const std::string& path, const NodeState& state, Env& env) 
   }
   Json doc = {{"format", 1}, {"apps", apps}};
   return WriteFileAtomic(path, doc.dump(2) + "\n", 0644, env).WithContext("save state");
+}
+
+Result<std::unique_ptr<StateFile>> StateFile::Open(std::string path,
+                                                   const std::vector<std::string>& apps) {
+  ASSIGN_OR_RETURN(NodeState state, LoadNodeState(path));
+  for (const auto& app : apps) state.apps.try_emplace(app);
+  RETURN_IF_ERROR(SaveNodeState(path, state));
+  return std::unique_ptr<StateFile>(new StateFile(std::move(path), std::move(state)));
+}
+
+void StateFile::Save() {
+  spdlog::debug("writing state.json");
+  Status st = SaveNodeState(path_, state_);
+  if (!st.ok()) return spdlog::error("{}", st.ToString());
+  spdlog::debug("state.json written");
 }
 
 }  // namespace flotilla::node

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -53,5 +54,29 @@ struct NodeState {
 Result<NodeState> LoadNodeState(const std::string& path);
 // Replaces the stored state atomically and durably, writing through `env`.
 Status SaveNodeState(const std::string& path, const NodeState& state, Env& env = Env::Default());
+
+// The daemon's durable state while it runs: one NodeState, saved whole after
+// each change. Shared by the release pipeline and the deployer, each writing
+// only its own fields of an AppState: the pipeline target_release,
+// ready_release, the byte counters, a `kept` entry when a release is ready,
+// and the phases up to kReady; the deployer running_release,
+// previous_release, the `kept` lists (collection) and the phases from
+// kDeploying on. failed_release, last_error and kFailed belong to whichever
+// part failed the release. Thread-safety: none; the loop's only.
+class StateFile {
+ public:
+  // Loads `path` (empty state if absent), adds the followed `apps`, saves.
+  static Result<std::unique_ptr<StateFile>> Open(std::string path,
+                                                 const std::vector<std::string>& apps);
+  AppState& app(const std::string& name) { return state_.apps[name]; }
+  const NodeState& state() const { return state_; }
+  // Writes state.json; a failure is logged (the next change writes again).
+  void Save();
+
+ private:
+  StateFile(std::string path, NodeState state) : path_(std::move(path)), state_(std::move(state)) {}
+  std::string path_;
+  NodeState state_;
+};
 
 }  // namespace flotilla::node

@@ -1,7 +1,10 @@
 // What the daemon shows through the control API and the metrics endpoint
-// (node/control/node_control.h), and the operator's commands.
+// (node/control/node_control.h), and the operator's commands: composed from
+// what each part keeps, never blocking the loop.
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
+
+#include <algorithm>
 
 #include "core/version.h"
 #include "node/control/control_server.h"
@@ -16,96 +19,78 @@ NodeView NodeDaemon::View() {
   view.transfer_mode = config_.transfer_mode == TransferMode::kP2p ? "p2p" : "http-only";
   view.version = kVersion;
   view.enrolled = credentials_.has_value();
-  view.last_refresh_unix = counters_.last_refresh_unix;
-  view.last_refresh_error = last_refresh_error_;
-  view.refreshes_ok = counters_.refreshes_ok;
-  view.refreshes_failed = counters_.refreshes_failed;
-  view.deploys_ok = counters_.deploys_ok;
-  view.deploys_failed = counters_.deploys_failed;
+  const FollowerStatus& follower = follower_->status();
+  view.last_refresh_unix = follower.last_refresh_unix;
+  view.last_refresh_error = follower.last_refresh_error;
+  view.refreshes_ok = follower.refreshes_ok;
+  view.refreshes_failed = follower.refreshes_failed;
+  if (deployer_) {
+    view.deploys_ok = deployer_->deploys_ok();
+    view.deploys_failed = deployer_->deploys_failed();
+  }
   struct statvfs fs {};
   if (::statvfs(layout_.root.c_str(), &fs) == 0) {
     view.disk_free_bytes = uint64_t{fs.f_bavail} * fs.f_frsize;
   }
-  view.store_bytes = StoreBytes();
+  view.store_bytes = store_->bytes();
   for (const auto& app : config_.apps) {
-    const AppState& a = state_.apps[app];
-    AppView v;
-    v.name = app;
-    v.phase = std::string(AppPhaseName(a.phase));
-    v.target_release = a.target_release;
-    v.ready_release = a.ready_release;
-    v.running_release = a.running_release;
-    v.previous_release = a.previous_release;
-    v.container_state = "none";
-    if (runtime_) {
-      if (auto s = runtime_->Inspect(app); s.ok()) {
-        v.container_state = runtime::ContainerStateName(s->state);
-        v.restarts = s->restarts;
-      }
-    }
-    if (auto t = transfers_.find(app); t != transfers_.end()) {
-      v.bytes_done = std::min(t->second.done, t->second.total);
-      v.bytes_total = t->second.total;
-      for (const auto& artifact : t->second.artifacts) {
-        auto p = fetcher_->Progress(artifact.sha256);
-        if (!p.ok()) continue;
-        v.peers += p->peers;
-        view.hash_failures += p->hash_failures;
-      }
-      v.rate_bytes_per_s = rates_[app].rate;
-      if (v.rate_bytes_per_s > 1 && v.bytes_total > v.bytes_done) {
-        v.eta_s = static_cast<int64_t>((v.bytes_total - v.bytes_done) / v.rate_bytes_per_s);
-      }
-    }
-    v.bytes_from_peers = a.bytes_from_peers;
-    v.bytes_from_origin = a.bytes_from_origin;
-    v.last_error = a.last_error;
-    view.apps.push_back(std::move(v));
+    view.apps.push_back(ViewOf(app));
+    if (auto t = pipeline_->Transfer(app)) view.hash_failures += t->hash_failures;
   }
   return view;
 }
 
-void NodeDaemon::UpdateNow() {
-  spdlog::info("update requested through the control API: refreshing now");
-  refresh_failures_ = 0;
-  retry_waits_.clear();
-  Schedule(kRefreshTask, Duration::zero());
+AppView NodeDaemon::ViewOf(const std::string& app) const {
+  const AppState& a = state_->app(app);
+  AppView v;
+  v.name = app;
+  v.phase = std::string(AppPhaseName(a.phase));
+  v.target_release = a.target_release;
+  v.ready_release = a.ready_release;
+  v.running_release = a.running_release;
+  v.previous_release = a.previous_release;
+  if (deployer_) {
+    const ContainerView container = deployer_->Container(app);
+    v.container_state = container.state;
+    v.restarts = container.restarts;
+  } else {
+    v.container_state = "none";
+  }
+  if (auto t = pipeline_->Transfer(app)) {
+    v.bytes_done = t->done;
+    v.bytes_total = t->total;
+    v.peers = t->peers;
+    v.rate_bytes_per_s = t->rate_bytes_per_s;
+    if (v.rate_bytes_per_s > 1 && v.bytes_total > v.bytes_done) {
+      v.eta_s = static_cast<int64_t>((v.bytes_total - v.bytes_done) / v.rate_bytes_per_s);
+    }
+  }
+  v.bytes_from_peers = a.bytes_from_peers;
+  v.bytes_from_origin = a.bytes_from_origin;
+  v.last_error = a.last_error;
+  return v;
 }
 
-void NodeDaemon::Rollback(const std::string& app, ControlReply reply) { reply(RollbackNow(app)); }
+void NodeDaemon::UpdateNow() {
+  spdlog::info("update requested through the control API: refreshing now");
+  pipeline_->RetryNow();
+  follower_->RefreshNow();
+}
 
-Result<std::string> NodeDaemon::RollbackNow(const std::string& app) {
-  if (!state_.apps.count(app)) return NotFound("no app '" + app + "' is followed here");
-  if (!runtime_) return FailedPrecondition("deploy is off in this node's configuration");
-  AppState& a = state_.apps[app];
-  const uint64_t from = a.running_release;
-  if (long_task_hook_) long_task_hook_(std::chrono::hours(1));  // the longest deadline allowed
-  auto rolled = runtime_->Rollback(app);
-  if (long_task_hook_) long_task_hook_(Duration::zero());
-  ASSIGN_OR_RETURN(runtime::DeployOutcome outcome, std::move(rolled));
-  SyncRunning(app);
-  if (a.running_release == from) {
-    return FailedPrecondition("rollback of " + app + " did not happen: " + outcome.message +
-                              "; release " + std::to_string(from) + " still runs");
+void NodeDaemon::Rollback(const std::string& app, ControlReply reply) {
+  if (std::find(config_.apps.begin(), config_.apps.end(), app) == config_.apps.end()) {
+    return reply(NotFound("no app '" + app + "' is followed here"));
   }
-  // Not redeployed at the next refresh: only a newer release replaces it.
-  if (from > a.running_release) a.failed_release = std::max(a.failed_release, from);
-  a.last_error = "rolled back by the operator from release " + std::to_string(from);
-  a.phase = AppPhase::kRunning;
-  SaveState();
-  report_due_ = true;
-  spdlog::info("app {}: rolled back by the operator: release {} runs, {} is kept", app,
-               a.running_release, from);
-  return app + ": release " + std::to_string(a.running_release) + " runs (rolled back from " +
-         std::to_string(from) + ")";
+  if (!deployer_) return reply(FailedPrecondition("deploy is off in this node's configuration"));
+  deployer_->Rollback(app, std::move(reply));
 }
 
 void NodeDaemon::Logs(const std::string& app, size_t max_bytes, ControlReply reply) {
-  if (!state_.apps.count(app)) return reply(NotFound("no app '" + app + "' is followed here"));
-  if (!runtime_) return reply(FailedPrecondition("deploy is off in this node's configuration"));
-  auto logs = runtime_->Logs(app);
-  if (logs.ok() && logs->size() > max_bytes) logs->erase(0, logs->size() - max_bytes);
-  reply(std::move(logs));
+  if (std::find(config_.apps.begin(), config_.apps.end(), app) == config_.apps.end()) {
+    return reply(NotFound("no app '" + app + "' is followed here"));
+  }
+  if (!deployer_) return reply(FailedPrecondition("deploy is off in this node's configuration"));
+  deployer_->Logs(app, max_bytes, std::move(reply));
 }
 
 uint16_t NodeDaemon::metrics_port() const { return metrics_ ? metrics_->port() : 0; }

@@ -188,7 +188,7 @@ TEST_F(MetricsServerTest, OtherPathsMethodsAndGarbageAreRefused) {
   PollLoop loop({[&] { server_->Poll(); }});
   EXPECT_EQ(HttpExchange(server_->port(), "GET / HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 404", 0), 0u);
   EXPECT_EQ(
-      HttpExchange(server_->port(), "GET /metricsx HTTP/1.0\r\n\r\n").rfind("HTTP/1.1 404", 0), 0u);
+      HttpExchange(server_->port(), "GET /metricsx HTTP/1.0\r\n\r\n").rfind("HTTP/1.0 404", 0), 0u);
   std::string post = HttpExchange(server_->port(), "POST /metrics HTTP/1.1\r\n\r\n");
   EXPECT_EQ(post.rfind("HTTP/1.1 405", 0), 0u) << post;
   EXPECT_NE(post.find("Allow: GET\r\n"), std::string::npos);

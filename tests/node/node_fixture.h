@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -58,6 +59,14 @@ bool PublishImage(const std::string& dir, const std::string& repo, const std::st
 // beacons of the nodes it starts reach only each other. nullopt when the
 // kernel cannot make a namespace (skip), else the `ip` commands' result.
 std::optional<CommandResult> EnterNetnsWithLoopbackMulticast();
+
+// A TCP port on 127.0.0.1 that was free a moment ago (for an address the
+// test must know, such as metrics_listen).
+uint16_t FreePort();
+// GET `path` from 127.0.0.1:`port` (one request per connection): the whole
+// response, head included; "" when nothing answered within `timeout`.
+std::string HttpGet(uint16_t port, const std::string& path,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 // The base config of a node in http-only mode following `app`.
 Json NodeConfigFor(const std::string& name, const std::string& data_dir,

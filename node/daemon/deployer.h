@@ -1,0 +1,110 @@
+// The deployer: runs each ready release through the runtime's health-gated
+// switch as release "r<version>" (its layers as the lowers), rolls back on
+// the operator's word, supervises what runs and keeps the node's state in
+// step with the runtime (docs/node.md, "Deployment").
+//
+// The runtime's calls never run on the loop: an app's switch, rollback and
+// pruning run on the app's own lane ("app/<name>"), so one app's health
+// check, however long, holds up neither the loop nor another app's
+// deployment; the supervision pass runs on the "supervise" lane and logs on
+// "logs". Results come back to the loop. A supervision result taken while a
+// switch or rollback of the app was in flight is stale and is dropped.
+//
+// Start() runs the first supervision pass, which finishes a switch a crash
+// interrupted; deployments asked for before it ended wait for it. A
+// deployment asked for while another of the same app runs follows it.
+//
+// Thread-safety: every method is called on the loop.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "metadata/release.h"
+#include "node/control/node_control.h"
+#include "node/daemon/node_state.h"
+#include "node/daemon/store_worker.h"
+#include "runtime/runtime.h"
+
+namespace flotilla::node {
+
+struct DeployerEvents {
+  std::function<void()> changed;                        // a phase changed: report soon
+  std::function<void(const std::string& error)> error;  // for the next report
+  std::function<void()> collect;                        // a switch succeeded: collect garbage
+};
+
+// What runs of an app, as the runtime said at the last look.
+struct ContainerView {
+  std::string state = "none";  // the runtime's state of the current container
+  uint32_t restarts = 0;
+};
+
+class Deployer {
+ public:
+  // Reads what runs of each app now (on the calling thread, before any lane runs).
+  Deployer(std::vector<std::string> apps, StateFile& state, StoreWorker& store,
+           runtime::Runtime& runtime, const LaneOf& lanes, Executor& loop, DeployerEvents events);
+
+  void Start();
+  void Stop();
+  // Whether `version` of `app` is ready, not failed, and neither runs nor is
+  // being deployed (a crash came between the fetch and the switch).
+  bool Awaits(const std::string& app, uint64_t version) const;
+  void Deploy(const std::string& app, const metadata::Release& release);
+  // Switches back to the previous release; the reply says what runs.
+  void Rollback(const std::string& app, ControlReply reply);
+  void Logs(const std::string& app, size_t max_bytes, ControlReply reply);
+  ContainerView Container(const std::string& app) const;
+  uint64_t deploys_ok() const { return deploys_ok_; }
+  uint64_t deploys_failed() const { return deploys_failed_; }
+
+ private:
+  struct AppLane {
+    std::unique_ptr<Worker> worker;
+    uint64_t generation = 0;                // changes when a switch or rollback starts or ends
+    int in_flight = 0;                      // switches and rollbacks posted, not yet back
+    std::optional<metadata::Release> next;  // deployment waiting for its turn
+    ContainerView container;
+    void Begin() { ++in_flight, ++generation; }
+    void End() { --in_flight, ++generation; }
+  };
+  struct SwitchResult {
+    Result<runtime::DeployOutcome> outcome = Internal("not run");
+    Result<runtime::AppStatus> after = Internal("not run");
+  };
+  struct RollbackResult {
+    Result<runtime::AppStatus> before = Internal("not run");
+    Result<runtime::DeployOutcome> outcome = Internal("not run");
+    Result<runtime::AppStatus> after = Internal("not run");
+  };
+  void Supervise();
+  void Resume();
+  void DeployNext(const std::string& app);
+  void StartSwitch(const std::string& app, uint64_t version, const appspec::AppSpec& spec,
+                   const std::vector<std::string>& lowers);
+  void Switched(const std::string& app, uint64_t version, const SwitchResult& result);
+  void Failed(const std::string& app, uint64_t version, const std::string& why);
+  Result<std::string> RolledBack(const std::string& app, const RollbackResult& result);
+  void Sync(const std::string& app, const Result<runtime::AppStatus>& status);
+
+  std::vector<std::string> apps_;
+  StateFile& state_;
+  StoreWorker& store_;
+  runtime::Runtime& runtime_;
+  DeployerEvents events_;
+  std::map<std::string, AppLane> lanes_;
+  Worker supervisor_;
+  Worker logs_;
+  TimerSlot timer_;
+  bool resumed_ = false;
+  uint64_t deploys_ok_ = 0, deploys_failed_ = 0;
+};
+
+}  // namespace flotilla::node

@@ -1,0 +1,128 @@
+#include "node/daemon/reporter.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/canonical_json.h"
+#include "tracker/client/tracker_client.h"
+
+namespace flotilla::node {
+namespace {
+
+constexpr size_t kMaxPendingErrors = 16;
+constexpr size_t kMaxErrorBytes = 1024;
+
+// The tracker's report states. Without deployment (deploy: false) a
+// fetched, verified release is "idle": nothing left to do.
+std::string ReportState(const AppState& a) {
+  switch (a.phase) {
+    case AppPhase::kDeploying:
+      return "deploying";
+    case AppPhase::kRunning:
+      return a.failed_release > a.running_release ? "rolled_back" : "running";
+    case AppPhase::kDownloading:
+      return "downloading";
+    case AppPhase::kVerifying:
+      return "verifying";
+    case AppPhase::kFailed:
+      return "failed";
+    case AppPhase::kIdle:
+    case AppPhase::kReady:
+      return "idle";
+  }
+  return "idle";
+}
+
+class TrackerReportSink final : public ReportSink {
+ public:
+  TrackerReportSink(std::string tracker_url, http::ClientOptions options,
+                    DeviceCredentials credentials)
+      : tracker_(std::move(tracker_url), std::move(options)),
+        credentials_(std::move(credentials)) {}
+
+  Status Send(const AppReport& r, const std::vector<std::string>& errors) override {
+    tracker::DeviceReport report{.app = r.app,
+                                 .release = r.release == 0 ? "" : std::to_string(r.release),
+                                 .state = r.state,
+                                 .progress_done = r.done,
+                                 .progress_total = r.total,
+                                 .bytes_from_peers = r.bytes_from_peers,
+                                 .bytes_from_origin = r.bytes_from_origin,
+                                 .health = r.health,
+                                 .errors = errors};
+    return tracker_.Report(credentials_, report).WithContext("report");
+  }
+
+ private:
+  tracker::TrackerClient tracker_;
+  DeviceCredentials credentials_;
+};
+
+}  // namespace
+
+AppReport ReportOf(const std::string& app, const AppState& a, uint64_t done, uint64_t total) {
+  AppReport r;
+  r.app = app;
+  r.release = a.target_release != 0           ? a.target_release
+              : a.phase == AppPhase::kRunning ? a.running_release
+                                              : a.ready_release;
+  r.state = ReportState(a);
+  r.done = done;
+  r.total = total;
+  r.bytes_from_peers = a.bytes_from_peers;
+  r.bytes_from_origin = a.bytes_from_origin;
+  r.health = a.phase == AppPhase::kRunning ? "healthy" : "unknown";
+  return r;
+}
+
+Reporter::Reporter(uint32_t report_interval_s, const Clock& clock, Executor& loop,
+                   std::function<std::vector<AppReport>()> reports)
+    : interval_(std::chrono::seconds(report_interval_s)),
+      clock_(clock),
+      reports_(std::move(reports)),
+      timer_(loop) {}
+
+void Reporter::MarkDue() {
+  if (timer_.pending() && next_round_ <= clock_.MonotonicNow()) return;
+  next_round_ = clock_.MonotonicNow();
+  timer_.Schedule(Duration::zero(), [this] { SendRound(); });
+}
+
+void Reporter::AddError(const std::string& error) {
+  if (errors_.size() == kMaxPendingErrors) errors_.pop_front();
+  errors_.push_back(error.substr(0, kMaxErrorBytes));
+  MarkDue();
+}
+
+void Reporter::SendRound() {
+  Duration next = interval_;
+  if (!sink_) {
+    next = std::min<Duration>(interval_, std::chrono::seconds(10));
+  } else {
+    const std::vector<std::string> errors(errors_.begin(), errors_.end());
+    const std::vector<AppReport> reports = reports_();
+    bool sent = true;
+    for (size_t i = 0; i < reports.size(); ++i) {
+      // The round's first report carries the errors.
+      Status st = sink_->Send(reports[i], i == 0 ? errors : std::vector<std::string>{});
+      if (!st.ok()) {
+        spdlog::debug("{}", st.ToString());
+        // Kept for later: the errors stay pending until a round carries them.
+        next = std::min<Duration>(interval_, std::chrono::seconds(5));
+        sent = false;
+        break;
+      }
+    }
+    if (sent) errors_.clear();
+  }
+  next_round_ = clock_.MonotonicNow() + next;
+  timer_.Schedule(next, [this] { SendRound(); });
+}
+
+std::unique_ptr<ReportSink> MakeTrackerReportSink(std::string tracker_url,
+                                                  http::ClientOptions options,
+                                                  DeviceCredentials credentials) {
+  return std::make_unique<TrackerReportSink>(std::move(tracker_url), std::move(options),
+                                             std::move(credentials));
+}
+
+}  // namespace flotilla::node

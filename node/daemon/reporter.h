@@ -1,0 +1,85 @@
+// The reporter: tells the tracker what the node does (docs/node.md, "Reports").
+//
+// A round sends one report per followed app, every report_interval_s and
+// soon after any state change (MarkDue); errors queued with AddError (at
+// most 16, each at most 1024 bytes) ride on the round's first report and are
+// dropped only once a round was accepted whole, so a node whose tracker was
+// down says why once it is back. A round that fails is tried again after
+// min(report_interval_s, 5 s); before the device has credentials (no sink)
+// after min(report_interval_s, 10 s).
+//
+// Thread-safety: none; the loop's only. A round holds the loop for its HTTP
+// exchanges (bounded by the client's timeouts).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "http/http_client.h"
+#include "node/daemon/enrolment.h"
+#include "node/daemon/node_state.h"
+
+namespace flotilla::node {
+
+// One app's report (POST /api/v1/devices/<id>/report, docs/tracker.md).
+struct AppReport {
+  std::string app;
+  uint64_t release = 0;  // 0: none
+  std::string state;     // downloading|verifying|deploying|running|rolled_back|failed|idle
+  uint64_t done = 0, total = 0;
+  uint64_t bytes_from_peers = 0, bytes_from_origin = 0;
+  std::string health;  // healthy|unknown
+};
+
+// What an app's state and transfer (done/total) are reported as.
+AppReport ReportOf(const std::string& app, const AppState& state, uint64_t done, uint64_t total);
+
+// Where reports go: the tracker (reporter.cpp's TrackerReportSink), a recorder in tests.
+class ReportSink {
+ public:
+  virtual ~ReportSink() = default;
+  virtual Status Send(const AppReport& report, const std::vector<std::string>& errors) = 0;
+};
+
+class Reporter {
+ public:
+  // `reports` gives the round's reports, one per followed app, in order.
+  Reporter(uint32_t report_interval_s, const Clock& clock, Executor& loop,
+           std::function<std::vector<AppReport>()> reports);
+
+  // The first round now.
+  void Start() {
+    timer_.Schedule(Duration::zero(), [this] { SendRound(); });
+  }
+  void Stop() { timer_.Cancel(); }
+  // Where rounds go from now on (null: nowhere yet, the device is not enrolled).
+  void SetSink(std::unique_ptr<ReportSink> sink) { sink_ = std::move(sink); }
+  // A state change: a round soon (at once, unless one is due sooner).
+  void MarkDue();
+  void AddError(const std::string& error);
+  size_t pending_errors() const { return errors_.size(); }
+
+ private:
+  void SendRound();
+
+  const Duration interval_;
+  const Clock& clock_;
+  std::function<std::vector<AppReport>()> reports_;
+  TimerSlot timer_;
+  MonoTime next_round_{};
+  std::unique_ptr<ReportSink> sink_;
+  std::deque<std::string> errors_;
+};
+
+// Reports to the tracker with the device's credentials.
+std::unique_ptr<ReportSink> MakeTrackerReportSink(std::string tracker_url,
+                                                  http::ClientOptions options,
+                                                  DeviceCredentials credentials);
+
+}  // namespace flotilla::node
