@@ -25,8 +25,8 @@
 
 #include "core/clock.h"
 #include "http/http_client.h"
-#include "node/artifact_fetcher.h"
 #include "node/daemon/node_config.h"
+#include "node/transfer/artifact_fetcher.h"
 
 namespace flotilla::node {
 

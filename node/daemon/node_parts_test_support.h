@@ -11,7 +11,7 @@
 
 #include "layerstore/test_tar_builder.h"
 #include "metadata/release.h"
-#include "node/artifact_fetcher.h"
+#include "node/transfer/artifact_fetcher.h"
 
 namespace flotilla::node::testing {
 

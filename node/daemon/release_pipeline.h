@@ -28,10 +28,10 @@
 #include <string>
 
 #include "core/clock.h"
-#include "node/artifact_fetcher.h"
 #include "node/daemon/node_state.h"
 #include "node/daemon/release_transfer.h"
 #include "node/daemon/store_worker.h"
+#include "node/transfer/artifact_fetcher.h"
 
 namespace flotilla::node {
 

@@ -12,7 +12,7 @@
 #include "core/status.h"
 #include "layerstore/update_planner.h"
 #include "metadata/release.h"
-#include "node/artifact_fetcher.h"
+#include "node/transfer/artifact_fetcher.h"
 
 namespace flotilla::node {
 

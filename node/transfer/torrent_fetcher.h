@@ -25,7 +25,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "node/artifact_fetcher.h"
+#include "node/transfer/artifact_fetcher.h"
 
 namespace flotilla::node {
 

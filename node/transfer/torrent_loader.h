@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "core/status.h"
-#include "node/artifact_fetcher.h"
+#include "node/transfer/artifact_fetcher.h"
 
 namespace flotilla::node::transfer {
 

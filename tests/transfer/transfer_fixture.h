@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "node/artifact_fetcher.h"
+#include "node/transfer/artifact_fetcher.h"
 #include "tests/support/process.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/tracker_process.h"
