@@ -13,6 +13,7 @@
 
 #include "node/control/control_protocol.h"
 #include "tests/node/node_fixture.h"
+#include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 
 namespace flotilla::testing {

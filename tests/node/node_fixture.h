@@ -60,14 +60,6 @@ bool PublishImage(const std::string& dir, const std::string& repo, const std::st
 // kernel cannot make a namespace (skip), else the `ip` commands' result.
 std::optional<CommandResult> EnterNetnsWithLoopbackMulticast();
 
-// A TCP port on 127.0.0.1 that was free a moment ago (for an address the
-// test must know, such as metrics_listen).
-uint16_t FreePort();
-// GET `path` from 127.0.0.1:`port` (one request per connection): the whole
-// response, head included; "" when nothing answered within `timeout`.
-std::string HttpGet(uint16_t port, const std::string& path,
-                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
-
 // The base config of a node in http-only mode following `app`.
 Json NodeConfigFor(const std::string& name, const std::string& data_dir,
                    const std::string& tracker_url, const std::string& root, const std::string& app);

@@ -70,6 +70,22 @@ HttpResponse HttpRequestTo(int port, const std::string& method, const std::strin
   return ParseResponse(SendRaw(port, request));
 }
 
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+std::string HttpGet(uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {
+  return SendRaw(port, "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n", timeout);
+}
+
 std::string PercentEncodeAll(const std::string& bytes) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;

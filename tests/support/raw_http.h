@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -27,6 +28,14 @@ HttpResponse ParseResponse(const std::string& raw);
 HttpResponse HttpRequestTo(int port, const std::string& method, const std::string& target,
                            const std::vector<std::string>& headers = {},
                            const std::string& body = "");
+
+// A TCP port on 127.0.0.1 that was free a moment ago (for an address the
+// test must know, such as metrics_listen).
+uint16_t FreePort();
+// GET `path` from 127.0.0.1:`port` (one request per connection): the whole
+// response, head included; "" when nothing answered within `timeout`.
+std::string HttpGet(uint16_t port, const std::string& path,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 // Percent-encodes every byte.
 std::string PercentEncodeAll(const std::string& bytes);

@@ -19,6 +19,7 @@
 #include "core/file_io.h"
 #include "node/control/control_server.h"
 #include "tests/node/node_fixture.h"
+#include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 #include "tests/systemd/notify_listener.h"
 
