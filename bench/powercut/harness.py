@@ -346,6 +346,40 @@ class Harness:
                         and app["target_release"] == 0)
         return False
 
+    def prepare(self, disk, version, tag):
+        boot = Boot(self, disk, tag, "keep", 0)
+        out = self.settle(boot, version, self.args.settle_timeout)
+        boot.cut()
+        if out["settled"] is None:
+            raise RuntimeError(f"release {version} never settled; see {tag}.console")
+
+    def prepare_fleet(self, device_prefix, **initrd_options):
+        """Publishes releases 1 and 2, brings a device to release 2 (1 kept
+        as the previous one) and publishes release 3. Returns the images
+        directory, the install and upgrade initrds, an empty disk and the
+        release-2 disk (both images to copy, never to boot in place)."""
+        a = self.args
+        images = os.path.join(self.work, "images")
+        subprocess.run([os.path.join(HERE, "make-images.sh"), images, str(a.assets_mib)],
+                       check=True, stdout=subprocess.DEVNULL)
+        self.tracker.publish(os.path.join(images, "kiosk-v1.oci.tar"))
+        self.tracker.serve()
+        initrds = {name: self.make_initrd(a.down_kib, f"{device_prefix}-{name}", **initrd_options)
+                   for name in ("install", "upgrade")}
+        self.initrd = initrds["upgrade"]
+        empty = os.path.join(self.work, "empty.img")
+        self.empty_disk(empty, a.disk_mib)
+        disk = os.path.join(self.work, "disk.img")
+        shutil.copy(empty, disk)
+        log("preparing the upgrade's device: release 1, then release 2")
+        self.prepare(disk, 1, "prepare-r1")
+        self.tracker.publish(os.path.join(images, "kiosk-v2.oci.tar"))
+        self.prepare(disk, 2, "prepare-r2")
+        release2 = os.path.join(self.work, "release2.img")
+        shutil.copy(disk, release2)
+        self.tracker.publish(os.path.join(images, "kiosk-v3.oci.tar"))
+        return images, initrds, empty, release2
+
 
 class Scenario:
     """An update the device goes through: from a disk template to `version`."""
@@ -462,38 +496,14 @@ class PowerCuts(Harness):
             f"re-downloaded {result['redownloaded_bytes']} B: {'ok' if result['ok'] else 'FAILED'}")
         return result
 
-    def prepare(self, disk, version, tag):
-        boot = Boot(self, disk, tag, "keep", 0)
-        out = self.settle(boot, version, self.args.settle_timeout)
-        boot.cut()
-        if out["settled"] is None:
-            raise RuntimeError(f"release {version} never settled; see {tag}.console")
-
     def run(self):
         """The device runs release 1, then release 2 (the upgrade's starting
         point: release 2 running, 1 kept as the previous one); the tracker
         then offers release 3, which a new device installs in full and the
         prepared one gets by deltas."""
         a = self.args
-        images = os.path.join(self.work, "images")
-        subprocess.run([os.path.join(HERE, "make-images.sh"), images, str(a.assets_mib)],
-                       check=True, stdout=subprocess.DEVNULL)
-        self.tracker.publish(os.path.join(images, "kiosk-v1.oci.tar"))
-        self.tracker.serve()
-        initrds = {name: self.make_initrd(a.down_kib, f"powercut-{name}", fast_writeback=True)
-                   for name in ("install", "upgrade")}
-        self.initrd = initrds["upgrade"]
-        empty = os.path.join(self.work, "empty.img")
-        self.empty_disk(empty, a.disk_mib)
+        images, initrds, empty, release2 = self.prepare_fleet("powercut", fast_writeback=True)
         disk = os.path.join(self.work, "disk.img")
-        shutil.copy(empty, disk)
-        log("preparing the upgrade's device: release 1, then release 2")
-        self.prepare(disk, 1, "prepare-r1")
-        self.tracker.publish(os.path.join(images, "kiosk-v2.oci.tar"))
-        self.prepare(disk, 2, "prepare-r2")
-        release2 = os.path.join(self.work, "release2.img")
-        shutil.copy(disk, release2)
-        self.tracker.publish(os.path.join(images, "kiosk-v3.oci.tar"))
         install = Scenario("install", empty, 3, initrds["install"])
         upgrade = Scenario("upgrade", release2, 3, initrds["upgrade"])
         log("timing passes: full install of release 3, delta upgrade from 2 to 3")
@@ -597,30 +607,7 @@ class SdWrites(Harness):
         return written, out
 
     def run(self):
-        a = self.args
-        images = os.path.join(self.work, "images")
-        subprocess.run([os.path.join(HERE, "make-images.sh"), images, str(a.assets_mib)],
-                       check=True, stdout=subprocess.DEVNULL)
-        self.tracker.publish(os.path.join(images, "kiosk-v1.oci.tar"))
-        self.tracker.serve()
-        initrds = {name: self.make_initrd(a.down_kib, f"sd-{name}", sync_checks=True)
-                   for name in ("install", "upgrade")}
-        self.initrd = initrds["upgrade"]
-        empty = os.path.join(self.work, "empty.img")
-        self.empty_disk(empty, a.disk_mib)
-        disk = os.path.join(self.work, "disk.img")
-        shutil.copy(empty, disk)
-        log("preparing a device that runs release 2 (release 1 before it)")
-        boot = Boot(self, disk, "prepare-r1", "keep", 0)
-        self.settle(boot, 1, a.settle_timeout)
-        boot.cut()
-        self.tracker.publish(os.path.join(images, "kiosk-v2.oci.tar"))
-        boot = Boot(self, disk, "prepare-r2", "keep", 0)
-        self.settle(boot, 2, a.settle_timeout)
-        boot.cut()
-        release2 = os.path.join(self.work, "release2.img")
-        shutil.copy(disk, release2)
-        self.tracker.publish(os.path.join(images, "kiosk-v3.oci.tar"))
+        images, initrds, empty, release2 = self.prepare_fleet("sd", sync_checks=True)
         log("full install of release 3")
         self.initrd = initrds["install"]
         full, _ = self.measure(empty, 3, "sd-install")
