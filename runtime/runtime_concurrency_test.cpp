@@ -130,5 +130,17 @@ TEST_F(RuntimeConcurrencyTest, TwoAppsDeployAtOnceWhileSupervisionSkipsTheOneSwi
   EXPECT_EQ(runtime_->Inspect("quick")->state, ContainerState::kRunning);
 }
 
+// A first deploy makes the app's directory before it locks it: a pass that
+// meets the directory in between finds no record, skips the app, and still
+// supervises the others.
+TEST_F(RuntimeConcurrencyTest, SupervisionSkipsAnAppWhoseFirstDeployHasNotWrittenItsRecord) {
+  auto quick = runtime_->Deploy(Spec("quick", false), {lower_}, "r1");
+  ASSERT_TRUE(quick.ok()) << quick.status().ToString();
+  fs::create_directories(dir_ + "/state/apps/gated");
+  auto pass = runtime_->Reconcile();
+  EXPECT_TRUE(pass.ok()) << pass.status().ToString();
+  EXPECT_EQ(runtime_->Inspect("quick")->state, ContainerState::kRunning);
+}
+
 }  // namespace
 }  // namespace flotilla::runtime

@@ -39,8 +39,9 @@ Result<AppLock> StateDir::LockApp(const std::string& app, bool wait) const {
     if (errno == EWOULDBLOCK) return AppLock();
     return IOErrorFromErrno("lock " + path, errno);
   }
-  // A new app's directory is made durable once it is locked: supervision
-  // skips a locked app, so it never finds one without its record.
+  // A new app's directory is made durable once it is locked. Supervision
+  // can still meet it between the mkdir and the lock: it skips an app
+  // without a record.
   if (made.ok()) RETURN_IF_ERROR(env_.SyncDir(root_ + "/apps"));
   return AppLock(std::move(fd));
 }

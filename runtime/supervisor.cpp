@@ -58,7 +58,11 @@ Result<Duration> Runtime::SuperviseApp(const std::string& app) {
   // Busy (a deploy, rollback or stop runs): look again at the next pass.
   ASSIGN_OR_RETURN(AppLock lock, state_.LockApp(app, /*wait=*/false));
   if (!lock.held()) return kIdlePass;
-  ASSIGN_OR_RETURN(AppRecord record, state_.LoadApp(app));
+  auto loaded = state_.LoadApp(app);
+  // No record yet: the app's first deploy made its directory and has not
+  // locked it yet, or stopped before its first record. Nothing runs for it.
+  if (loaded.status().code() == StatusCode::kNotFound) return kIdlePass;
+  ASSIGN_OR_RETURN(AppRecord record, std::move(loaded));
   if (record.switching) {
     RETURN_IF_ERROR(RunSwitch(record).status());
     ASSIGN_OR_RETURN(record, state_.LoadApp(app));
