@@ -50,7 +50,9 @@ TEST_F(TrackerClientTest, EnrolReportAndReadTheFleetBack) {
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_EQ(a->announce_url, client.AnnounceUrl(a->passkey));
 
-  ASSERT_TRUE(client.Report(*a, Downloading(40)).ok());
+  DeviceReport first = Downloading(40);
+  first.bad_peers = {{std::string(40, 'a'), "10.0.0.9", 6881, 2}};
+  ASSERT_TRUE(client.Report(*a, first).ok());
   // Another device's credential, an unknown one, a report the tracker refuses.
   tracker::DeviceCredentials impostor = *a;
   impostor.credential = b->credential;

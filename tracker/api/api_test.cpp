@@ -56,6 +56,43 @@ TEST(DeviceReport, WrittenFormIsReadBackTheSame) {
   EXPECT_EQ(again->health, "unknown");
 }
 
+TEST(DeviceReport, BadPeersAreOptionalBoundedAndChecked) {
+  const std::string swarm(40, 'a');
+  auto with_peers = [&](const std::string& list) {
+    std::string s = kGood;
+    return s.insert(s.size() - 1, ",\"bad_peers\":" + list);
+  };
+  auto entry = [&](const std::string& ip, const std::string& port = "6881",
+                   const std::string& failures = "3", const std::string& hash = "") {
+    return R"({"swarm":")" + (hash.empty() ? swarm : hash) + R"(","ip":")" + ip + R"(","port":)" +
+           port + R"(,"hash_failures":)" + failures + "}";
+  };
+  EXPECT_TRUE(ParseDeviceReport(kGood).value().bad_peers.empty());
+  auto two = ParseDeviceReport(with_peers("[" + entry("10.0.0.9") + "," + entry("fe80::1") + "]"));
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  ASSERT_EQ(two->bad_peers.size(), 2u);
+  EXPECT_EQ(two->bad_peers[0], (BadPeer{swarm, "10.0.0.9", 6881, 3}));
+  EXPECT_EQ(two->bad_peers[1].ip, "fe80::1");
+  auto again = ParseDeviceReport(DeviceReportToJson(*two).dump());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->bad_peers, two->bad_peers);
+  // Without bad peers the written form has no such member.
+  EXPECT_FALSE(DeviceReportToJson(ParseDeviceReport(kGood).value()).contains("bad_peers"));
+
+  std::string many = "[";
+  for (size_t i = 0; i <= kMaxReportBadPeers; ++i) many += (i ? "," : "") + entry("10.0.0.1");
+  EXPECT_FALSE(ParseDeviceReport(with_peers(many + "]")).ok());
+  for (const std::string& bad :
+       {entry("10.0.0.300"), entry("host.example"), entry("10.0.0.1", "0"),
+        entry("10.0.0.1", "65536"), entry("10.0.0.1", "1", "0"),
+        entry("10.0.0.1", "1", "1", std::string(40, 'A')),
+        entry("10.0.0.1", "1", "1", std::string(64, 'a')), std::string(R"({"ip":"10.0.0.1"})"),
+        std::string("1"), entry("10.0.0.1").insert(1, R"("extra":1,)")}) {
+    EXPECT_FALSE(ParseDeviceReport(with_peers("[" + bad + "]")).ok()) << bad;
+  }
+  EXPECT_FALSE(ParseDeviceReport(with_peers("{}")).ok());
+}
+
 TEST(Enrolment, RequestAndCredentialsRoundTripAndAreChecked) {
   EnrolRequest request{"token", "kiosk-1", "shop-7"};
   auto parsed = ParseEnrolRequest(EnrolRequestToJson(request).dump());

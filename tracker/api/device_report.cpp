@@ -1,5 +1,7 @@
 #include "tracker/api/device_report.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 #include "core/json_object_reader.h"
@@ -49,6 +51,34 @@ void ReadErrors(JsonObjectReader& r, DeviceReport& report) {
   }
 }
 
+bool IsLowerHex(std::string_view s, size_t size) {
+  return s.size() == size && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+bool IsIpLiteral(const std::string& ip) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, ip.c_str(), buf) == 1 || inet_pton(AF_INET6, ip.c_str(), buf) == 1;
+}
+
+void ReadBadPeers(JsonObjectReader& r, DeviceReport& report) {
+  const Json* list = r.Find("bad_peers");
+  r.Check(list == nullptr || !list->is_array() || list->size() <= kMaxReportBadPeers, "bad_peers",
+          "has too many entries");
+  r.Objects("bad_peers", [&](JsonObjectReader& e) {
+    BadPeer peer;
+    e.Require({"swarm", "ip", "port", "hash_failures"});
+    e.String("swarm", peer.swarm);
+    e.String("ip", peer.ip);
+    e.Unsigned("port", peer.port, 1, 65535);
+    e.Unsigned("hash_failures", peer.hash_failures, 1);
+    e.Check(IsLowerHex(peer.swarm, 40), "swarm", "must be 40 lowercase hex digits");
+    e.Check(IsIpLiteral(peer.ip), "ip", "must be an IPv4 or IPv6 address");
+    report.bad_peers.push_back(std::move(peer));
+  });
+}
+
 }  // namespace
 
 Result<DeviceReport> DeviceReportFromJson(const Json& json, const std::string& path) {
@@ -59,6 +89,7 @@ Result<DeviceReport> DeviceReportFromJson(const Json& json, const std::string& p
   ReadLabels(r, report);
   Status progress = ReadCounts(r, report);
   ReadErrors(r, report);
+  ReadBadPeers(r, report);
   RETURN_IF_ERROR(r.Finish());
   RETURN_IF_ERROR(progress);
   return report;
@@ -71,14 +102,22 @@ Result<DeviceReport> ParseDeviceReport(std::string_view body) {
 }
 
 Json DeviceReportToJson(const DeviceReport& report) {
-  return Json{{"app", report.app},
-              {"release", report.release},
-              {"state", report.state},
-              {"progress", {{"done", report.progress_done}, {"total", report.progress_total}}},
-              {"bytes_from_peers", report.bytes_from_peers},
-              {"bytes_from_origin", report.bytes_from_origin},
-              {"health", report.health},
-              {"errors", report.errors}};
+  Json json{{"app", report.app},
+            {"release", report.release},
+            {"state", report.state},
+            {"progress", {{"done", report.progress_done}, {"total", report.progress_total}}},
+            {"bytes_from_peers", report.bytes_from_peers},
+            {"bytes_from_origin", report.bytes_from_origin},
+            {"health", report.health},
+            {"errors", report.errors}};
+  if (!report.bad_peers.empty()) {
+    Json& peers = json["bad_peers"] = Json::array();
+    for (const BadPeer& p : report.bad_peers) {
+      peers.push_back(
+          {{"swarm", p.swarm}, {"ip", p.ip}, {"port", p.port}, {"hash_failures", p.hash_failures}});
+    }
+  }
+  return json;
 }
 
 }  // namespace flotilla::tracker

@@ -15,6 +15,16 @@ namespace flotilla::tracker {
 
 inline constexpr size_t kMaxReportErrors = 16;
 inline constexpr size_t kMaxReportErrorBytes = 1024;
+inline constexpr size_t kMaxReportBadPeers = 64;
+
+// A peer that sent the device data failing its hash check.
+struct BadPeer {
+  std::string swarm;  // the announce's info_hash as 40 lowercase hex digits
+  std::string ip;     // IPv4 or IPv6 literal, as the device connected to it
+  uint16_t port = 0;
+  uint32_t hash_failures = 0;  // pieces from it that failed, >= 1
+  friend bool operator==(const BadPeer&, const BadPeer&) = default;
+};
 
 struct DeviceReport {
   std::string app;      // label, may be empty before the first release
@@ -26,6 +36,9 @@ struct DeviceReport {
   uint64_t bytes_from_origin = 0;
   std::string health;  // "healthy", "unhealthy" or "unknown"
   std::vector<std::string> errors;
+  // Optional: absent from the JSON when empty, so a report without bad peers
+  // reads the same to trackers that do not know the member.
+  std::vector<BadPeer> bad_peers;
 };
 
 // The states a device may report, in the order the dashboard lists them.
@@ -36,7 +49,8 @@ inline const std::vector<std::string>& ReportStates() {
 }
 
 // Parses and validates a report body: strict JSON, every member present with
-// the right type, no unknown members, labels and enums checked, bounded sizes.
+// the right type, no unknown members, labels and enums checked, bounded sizes;
+// `bad_peers` is the one optional member.
 Result<DeviceReport> ParseDeviceReport(std::string_view body);
 // The same for a report inside another document; `path` names it in errors.
 Result<DeviceReport> DeviceReportFromJson(const Json& json, const std::string& path);
