@@ -140,6 +140,26 @@ TEST_F(TrackerAbuseTest, AFloodingDeviceIsCappedWhileAnotherAnnounces) {
   EXPECT_LE(lines, 3u);
 }
 
+TEST_F(TrackerAbuseTest, ADeviceBeyondItsRequestBudgetIsRefusedAlone) {
+  Start(R"({"device_request_burst": 5, "device_requests_per_minute": 1})");
+  auto busy = EnrolDevice(tracker_.port(), "busy");
+  auto calm = EnrolDevice(tracker_.port(), "calm");
+  auto announce = [&](const EnrolledDevice& d) {
+    return HttpRequestTo(tracker_.port(), "GET", AnnounceTarget(d, Hash('b'), PeerId(1), 6881));
+  };
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(announce(busy).body.find("failure reason"), std::string::npos) << i;
+  }
+  auto refused = announce(busy);
+  EXPECT_EQ(refused.status, 200);
+  EXPECT_NE(refused.body.find("too many announces"), std::string::npos) << refused.body;
+  tracker::TrackerClient client(tracker_.url());
+  tracker::DeviceReport report{"web", "r1", "idle", 0, 0, 0, 0, "unknown", {}};
+  EXPECT_FALSE(client.Report(busy, report).ok());
+  EXPECT_EQ(announce(calm).body.find("failure reason"), std::string::npos);
+  EXPECT_TRUE(client.Report(calm, report).ok());
+}
+
 TEST_F(TrackerAbuseTest, ThreeHundredDevicesBehindOneAddressAreAllServed) {
   Start("{}");
   std::vector<EnrolledDevice> devices;

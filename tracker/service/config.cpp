@@ -53,6 +53,8 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path) {
   r.Int("max_devices", c.max_devices);
   r.Int("enrol_burst", c.enrol_burst);
   r.Int("enrol_per_minute", c.enrol_per_minute);
+  r.Int("device_request_burst", c.device_request_burst);
+  r.Int("device_requests_per_minute", c.device_requests_per_minute);
   RETURN_IF_ERROR_CTX(r.Finish(), "config " + path);
   return c;
 }
@@ -83,7 +85,9 @@ Status ValidateTrackerConfig(const TrackerConfig& c) {
       CheckRange("max_connections_per_address", c.max_connections_per_address, 1, 100'000));
   RETURN_IF_ERROR(CheckRange("max_devices", c.max_devices, 1, 10'000'000));
   RETURN_IF_ERROR(CheckRange("enrol_burst", c.enrol_burst, 1, 1'000'000));
-  return CheckRange("enrol_per_minute", c.enrol_per_minute, 1, 1'000'000);
+  RETURN_IF_ERROR(CheckRange("enrol_per_minute", c.enrol_per_minute, 1, 1'000'000));
+  RETURN_IF_ERROR(CheckRange("device_request_burst", c.device_request_burst, 1, 100'000'000));
+  return CheckRange("device_requests_per_minute", c.device_requests_per_minute, 1, 100'000'000);
 }
 
 Result<ListenAddress> ParseListenAddress(const std::string& text) {

@@ -33,6 +33,8 @@ struct TrackerConfig {
   int64_t max_devices = 100'000;
   int64_t enrol_burst = 600;
   int64_t enrol_per_minute = 600;
+  int64_t device_request_burst = 2048;
+  int64_t device_requests_per_minute = 2048;
 };
 
 // Reads a configuration file: strict JSON, unknown members refused, so that a

@@ -21,7 +21,8 @@ class TrackerMetrics {
  public:
   // `route` is a fixed label ("announce", "artifact", ...), never a raw path.
   void CountRequest(const std::string& route, int status);
-  // `result`: "ok", "refused", "malformed", "full", "device_limit".
+  // `result`: "ok", "refused", "malformed", "full", "device_limit",
+  // "rate_limited".
   void CountAnnounce(const std::string& result);
   // `kind`: a fixed label of what was refused (RefusalLog).
   void CountRefusal(const std::string& kind);

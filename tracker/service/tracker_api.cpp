@@ -82,6 +82,12 @@ http::Reply TrackerService::Report(std::string_view device_id, const http::Reque
   if (device->device_id != device_id) {
     return JsonError(http::status::forbidden, "credential belongs to another device");
   }
+  if (!WithinBudget(*device)) {
+    refusals_.Refuse("report_device_rate", "reports of device '" + device->name + "'");
+    http::Reply r = JsonError(http::status::too_many_requests, "too many requests, retry later");
+    r.headers.emplace_back("Retry-After", "60");
+    return r;
+  }
   auto report = ParseDeviceReport(request.body());
   if (!report.ok()) return JsonError(http::status::bad_request, report.status().message());
   RecordBadPeers(*device, *report, context);

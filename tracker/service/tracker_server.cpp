@@ -27,6 +27,8 @@ Result<TrackerServiceOptions> ServiceOptions(const TrackerConfig& config) {
   options.enrolment.burst = static_cast<double>(config.enrol_burst);
   options.enrolment.per_minute = static_cast<double>(config.enrol_per_minute);
   options.enrolment.max_devices = static_cast<size_t>(config.max_devices);
+  options.device_requests.burst = static_cast<double>(config.device_request_burst);
+  options.device_requests.per_minute = static_cast<double>(config.device_requests_per_minute);
   return options;
 }
 

@@ -260,6 +260,18 @@ http::Reply TrackerService::ServeTorrent(std::string_view file, std::string_view
   return http::Reply::Typed(http::status::ok, "application/x-bittorrent", std::move(torrent));
 }
 
+bool TrackerService::WithinBudget(const DeviceIdentity& device) {
+  const MonoTime now = clock_.MonotonicNow();
+  auto it = device_budgets_.find(device.device_id);
+  if (it == device_budgets_.end()) {
+    it = device_budgets_
+             .emplace(device.device_id, TokenBucket(options_.device_requests.burst,
+                                                    options_.device_requests.per_minute / 60, now))
+             .first;
+  }
+  return it->second.Take(now);
+}
+
 http::Reply TrackerService::Announce(std::string_view passkey, std::string_view query,
                                      const http::RequestContext& context) {
   const std::string from = RemoteAddress(context).ToString();
@@ -268,6 +280,11 @@ http::Reply TrackerService::Announce(std::string_view passkey, std::string_view 
     metrics_.CountAnnounce("refused");
     refusals_.Refuse("announce_passkey", "announce with an unknown passkey from " + from);
     return AnnounceFailure("unknown passkey");
+  }
+  if (!WithinBudget(*device)) {
+    metrics_.CountAnnounce("rate_limited");
+    refusals_.Refuse("announce_device_rate", "announces of device '" + device->name + "'");
+    return AnnounceFailure("too many announces from this device, retry later");
   }
   auto params = ParseQuery(query);
   auto request = params.ok() ? ParseAnnounce(*params) : Result<AnnounceRequest>(params.status());

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
@@ -38,6 +39,13 @@ struct EnrolmentLimits {
   size_t max_devices = 100'000;
 };
 
+// Announces and reports of one device (its credential and passkey): a token
+// bucket per device, so one device's loop cannot take the server's time.
+struct DeviceRequestLimits {
+  double burst = 2048;
+  double per_minute = 2048;
+};
+
 struct TrackerServiceOptions {
   RepositoryLayout repo;
   std::string public_url;          // base of announce URLs handed to devices
@@ -45,6 +53,7 @@ struct TrackerServiceOptions {
   AnnounceTiming timing;
   SwarmLimits swarm;
   EnrolmentLimits enrolment;
+  DeviceRequestLimits device_requests;
   // Where the server listens (also the web seed's address): a bad-peer
   // report naming it, or public_url's host and port, is ignored.
   std::string listen_host;
@@ -85,6 +94,8 @@ class TrackerService {
   http::Reply Report(std::string_view device_id, const http::Request& request,
                      const http::RequestContext& context);
   // Marks the report's bad peers for the announce's reputation.
+  // Takes one request from the device's budget; false when it is spent.
+  bool WithinBudget(const DeviceIdentity& device);
   bool IsOrigin(const IpAddress& address, uint16_t port) const;
   void RecordBadPeers(const DeviceIdentity& device, const DeviceReport& report,
                       const http::RequestContext& context);
@@ -100,6 +111,7 @@ class TrackerService {
   PeerReputation reputation_;
   SwarmRegistry swarms_;
   TokenBucket enrolments_;
+  std::unordered_map<std::string, TokenBucket> device_budgets_;
 };
 
 }  // namespace flotilla::tracker
