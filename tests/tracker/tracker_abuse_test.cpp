@@ -160,6 +160,29 @@ TEST_F(TrackerAbuseTest, ADeviceBeyondItsRequestBudgetIsRefusedAlone) {
   EXPECT_TRUE(client.Report(calm, report).ok());
 }
 
+TEST_F(TrackerAbuseTest, EnrolmentsAreRateLimitedAndTheFleetCapped) {
+  Start(R"({"enrol_burst": 3, "enrol_per_minute": 1, "max_devices": 4})");
+  tracker::TrackerClient client(tracker_.url());
+  auto enrol = [&](const std::string& name) {
+    return client.Enrol({TrackerProcess::FleetToken(), name, ""}).status();
+  };
+  for (const char* name : {"d1", "d2", "d3"}) ASSERT_TRUE(enrol(name).ok()) << name;
+  const Status limited = enrol("d4");
+  EXPECT_FALSE(limited.ok());
+  EXPECT_NE(limited.message().find("too many enrolments"), std::string::npos) << limited.ToString();
+  tracker_.Stop();
+  // A fleet at its cap refuses any enrolment, whatever the rate.
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/config.json", R"({"max_devices": 3})").ok());
+  ASSERT_TRUE(tracker_.Start(dir_, dir_ + "/repo", {"--config", dir_ + "/config.json"}))
+      << tracker_.Log();
+  tracker::TrackerClient again(tracker_.url());
+  const Status capped = again.Enrol({TrackerProcess::FleetToken(), "d5", ""}).status();
+  EXPECT_EQ(capped.code(), StatusCode::kPermissionDenied) << capped.ToString();
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("flotilla_refusals_total{kind=\"enrol_cap\"} 1"), std::string::npos)
+      << metrics;
+}
+
 TEST_F(TrackerAbuseTest, ThreeHundredDevicesBehindOneAddressAreAllServed) {
   Start("{}");
   std::vector<EnrolledDevice> devices;
