@@ -43,7 +43,11 @@ struct ServerShared {
   std::unique_ptr<asio::ssl::context> tls;
 
   void Refuse(const char* kind, const asio::ip::address& from) {
-    if (on_refusal) on_refusal(kind, "connection from " + from.to_string());
+    if (!on_refusal) return;
+    auto it = by_address.find(from);
+    const int open = it == by_address.end() ? 0 : it->second.open - it->second.evicted;
+    on_refusal(kind, "connection from " + from.to_string() + " (" + std::to_string(open) +
+                         " open from there, " + std::to_string(open_connections) + " in all)");
   }
 };
 

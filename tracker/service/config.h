@@ -29,7 +29,7 @@ struct TrackerConfig {
   int64_t max_peers = 200'000;
   int64_t max_peers_per_device = 1024;
   int64_t max_peers_per_device_swarm = 4;
-  int64_t max_connections_per_address = 64;
+  int64_t max_connections_per_address = 256;
   int64_t max_devices = 100'000;
   int64_t enrol_burst = 600;
   int64_t enrol_per_minute = 600;
