@@ -172,7 +172,13 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   void OnRead(beast::error_code ec) {
     StopWaiting();
     if (ec) {
-      if (auto reply = ReplyForReadError(ec)) return Send(std::move(*reply), 11, false);
+      if (ec == beast::error::timeout) shared_->Refuse("connection_timeout", context_.remote);
+      if (auto reply = ReplyForReadError(ec)) {
+        shared_->Refuse(
+            reply->status == status::bad_request ? "request_malformed" : "request_too_large",
+            context_.remote);
+        return Send(std::move(*reply), 11, false);
+      }
       return Close();
     }
     Request request = parser_->release();

@@ -40,7 +40,11 @@ std::string_view BearerToken(const http::Request& request) {
 
 http::Reply TrackerService::Enroll(const http::Request& request) {
   auto parsed = ParseEnrolRequest(request.body());
-  if (!parsed.ok()) return JsonError(http::status::bad_request, parsed.status().message());
+  if (!parsed.ok()) {
+    // Not the parser's message: it may quote the body, fleet token included.
+    refusals_.Refuse("enrol_malformed", "malformed enrolment request");
+    return JsonError(http::status::bad_request, parsed.status().message());
+  }
   const std::string given = HashSecret(parsed->fleet_token);
   if (options_.fleet_token_sha256.empty() ||
       !ConstantTimeEqual(AsBytes(given), AsBytes(options_.fleet_token_sha256))) {
@@ -75,11 +79,14 @@ http::Reply TrackerService::Report(std::string_view device_id, const http::Reque
   auto device = credential.empty() ? Result<DeviceIdentity>(PermissionDenied("no credential"))
                                    : db_.AuthenticateCredential(credential);
   if (!device.ok()) {
+    refusals_.Refuse("report_credential", "report without a known credential");
     http::Reply r = JsonError(http::status::unauthorized, "a device credential is required");
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
     return r;
   }
   if (device->device_id != device_id) {
+    refusals_.Refuse("report_credential",
+                     "report of device '" + device->name + "' for another device");
     return JsonError(http::status::forbidden, "credential belongs to another device");
   }
   if (!WithinBudget(*device)) {
@@ -89,7 +96,11 @@ http::Reply TrackerService::Report(std::string_view device_id, const http::Reque
     return r;
   }
   auto report = ParseDeviceReport(request.body());
-  if (!report.ok()) return JsonError(http::status::bad_request, report.status().message());
+  if (!report.ok()) {
+    refusals_.Refuse("report_malformed",
+                     "report of device '" + device->name + "': " + report.status().message());
+    return JsonError(http::status::bad_request, report.status().message());
+  }
   RecordBadPeers(*device, *report, context);
   if (Status st = db_.RecordReport(device->device_id, *report); !st.ok()) {
     spdlog::error("report from '{}' not stored: {}", device->name, st.ToString());
