@@ -8,6 +8,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <list>
+#include <map>
 #include <type_traits>
 
 namespace flotilla::http {
@@ -19,11 +21,34 @@ using tcp = asio::ip::tcp;
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
+// A connection as its address's bookkeeping sees it.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual void Evict() = 0;
+};
+
+struct AddressConnections {
+  int open = 0;
+  int evicted = 0;                 // closed by a cap, not yet gone
+  std::list<Connection*> waiting;  // waiting for a request, longest first
+};
+
 struct ServerShared {
   ServerOptions options;
   Handler handler;
+  RefusalHandler on_refusal;
   int open_connections = 0;
+  std::map<asio::ip::address, AddressConnections> by_address;
   std::unique_ptr<asio::ssl::context> tls;
+
+  void Refuse(const char* kind, const asio::ip::address& from) {
+    if (!on_refusal) return;
+    auto it = by_address.find(from);
+    const int open = it == by_address.end() ? 0 : it->second.open - it->second.evicted;
+    on_refusal(kind, "connection from " + from.to_string() + " (" + std::to_string(open) +
+                         " open from there, " + std::to_string(open_connections) + " in all)");
+  }
 };
 
 bool IsHttpProtocolError(const beast::error_code& ec) {
@@ -52,7 +77,7 @@ void ApplyHeaders(const Reply& reply, const std::string& server_name, beast::htt
 }
 
 template <class Stream>
-class Session : public std::enable_shared_from_this<Session<Stream>> {
+class Session : public Connection, public std::enable_shared_from_this<Session<Stream>> {
  public:
   Session(Stream stream, std::shared_ptr<ServerShared> shared, RequestContext context)
       : stream_(std::move(stream)),
@@ -60,10 +85,29 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         context_(context),
         // Room for a full head at the limit, so that a large head fails with
         // header_limit (431), not with a buffer overflow.
-        buffer_(shared_->options.max_header_bytes + (16 << 10)) {}
-  ~Session() { --shared_->open_connections; }
+        buffer_(shared_->options.max_header_bytes + (16 << 10)) {
+    ++shared_->by_address[context_.remote].open;
+  }
+  ~Session() override {
+    --shared_->open_connections;
+    StopWaiting();
+    auto it = shared_->by_address.find(context_.remote);
+    if (evicted_) --it->second.evicted;
+    if (--it->second.open == 0) shared_->by_address.erase(it);
+  }
+
+  // Closes the socket: pending reads end with an error and the session goes.
+  void Evict() override {
+    if (evicted_) return;
+    evicted_ = true;
+    ++shared_->by_address[context_.remote].evicted;
+    StopWaiting();
+    beast::error_code ignored;
+    Tcp().socket().close(ignored);
+  }
 
   void Start() {
+    StartWaiting();
     if constexpr (std::is_same_v<Stream, TlsStream>) {
       Tcp().expires_after(shared_->options.read_timeout);
       stream_.async_handshake(asio::ssl::stream_base::server,
@@ -78,7 +122,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
  private:
   beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
 
+  void StartWaiting() {
+    if (waiting_) return;
+    auto& list = shared_->by_address[context_.remote].waiting;
+    waiting_ = list.insert(list.end(), this);
+  }
+  void StopWaiting() {
+    if (!waiting_) return;
+    shared_->by_address[context_.remote].waiting.erase(*waiting_);
+    waiting_.reset();
+  }
+
   void ReadRequest() {
+    StartWaiting();
     parser_.emplace();
     parser_->header_limit(shared_->options.max_header_bytes);
     parser_->body_limit(shared_->options.max_body_bytes);
@@ -114,8 +170,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void OnRead(beast::error_code ec) {
+    StopWaiting();
     if (ec) {
-      if (auto reply = ReplyForReadError(ec)) return Send(std::move(*reply), 11, false);
+      if (ec == beast::error::timeout) shared_->Refuse("connection_timeout", context_.remote);
+      if (auto reply = ReplyForReadError(ec)) {
+        shared_->Refuse(
+            reply->status == status::bad_request ? "request_malformed" : "request_too_large",
+            context_.remote);
+        return Send(std::move(*reply), 11, false);
+      }
       return Close();
     }
     Request request = parser_->release();
@@ -171,6 +234,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   RequestContext context_;
   beast::flat_buffer buffer_;
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
+  std::optional<std::list<Connection*>::iterator> waiting_;
+  bool evicted_ = false;
 };
 
 // Accepts connections until stopped; each becomes a Session.
@@ -220,14 +285,21 @@ class AcceptLoop : public std::enable_shared_from_this<AcceptLoop> {
 
  private:
   void Admit(tcp::socket socket) {
-    if (shared_->open_connections >= shared_->options.max_connections) {
-      beast::error_code ignored;
-      socket.close(ignored);  // over the cap: refuse rather than queue
-      return;
-    }
     beast::error_code ec;
     auto endpoint = socket.remote_endpoint(ec);
     if (ec) return;
+    if (shared_->open_connections >= shared_->options.max_connections) {
+      beast::error_code ignored;
+      socket.close(ignored);  // over the cap: refuse rather than queue
+      shared_->Refuse("connection_total", endpoint.address());
+      return;
+    }
+    if (!MakeRoomFor(endpoint.address())) {
+      beast::error_code ignored;
+      socket.close(ignored);
+      shared_->Refuse("connection_per_address", endpoint.address());
+      return;
+    }
     RequestContext context;
     context.remote = endpoint.address();
     context.tls = shared_->tls != nullptr;
@@ -240,6 +312,20 @@ class AcceptLoop : public std::enable_shared_from_this<AcceptLoop> {
       std::make_shared<Session<PlainStream>>(PlainStream(std::move(socket)), shared_, context)
           ->Start();
     }
+  }
+
+  // Below the address's cap, or at it with a waiting connection to close.
+  bool MakeRoomFor(const asio::ip::address& address) {
+    auto it = shared_->by_address.find(address);
+    if (it == shared_->by_address.end()) return true;
+    int open = it->second.open - it->second.evicted;
+    auto& waiting = it->second.waiting;
+    for (; open >= shared_->options.max_connections_per_address; --open) {
+      if (waiting.empty()) return false;
+      waiting.front()->Evict();  // removes itself from `waiting`
+      shared_->Refuse("connection_per_address_evicted", address);
+    }
+    return true;
   }
 
   asio::io_context& io_;
@@ -279,10 +365,11 @@ class ServerImpl final : public Server {
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::Start(asio::io_context& io, const ServerOptions& options,
-                                              Handler handler) {
+                                              Handler handler, RefusalHandler on_refusal) {
   auto shared = std::make_shared<ServerShared>();
   shared->options = options;
   shared->handler = std::move(handler);
+  shared->on_refusal = std::move(on_refusal);
   if (options.tls) {
     ASSIGN_OR_RETURN(shared->tls, MakeTlsContext(*options.tls));
   }

@@ -3,8 +3,8 @@
 // Every read has a deadline (a slow client is dropped when it passes), header
 // and body sizes are bounded (431 / 413), malformed requests get 400 and the
 // connection is closed, and the number of open connections is capped (extra
-// ones are closed at once). Keep-alive is supported. All handlers run on the
-// thread that runs the io_context; the server itself starts no threads.
+// ones are closed at once), also per source address. Keep-alive is supported. All handlers run on
+// the thread that runs the io_context; the server itself starts no threads.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -44,6 +44,11 @@ struct ServerOptions {
   uint32_t max_header_bytes = 8 << 10;
   uint64_t max_body_bytes = 64 << 10;
   int max_connections = 1024;
+  // Connections from one source address (hundreds of devices may share one
+  // behind carrier-grade NAT). A new connection over it closes the address's
+  // connection that has waited longest for a request (idle, or slow to send
+  // one); with none waiting, the new one is closed.
+  int max_connections_per_address = 256;
 };
 
 struct RequestContext {
@@ -52,12 +57,15 @@ struct RequestContext {
 };
 
 using Handler = std::function<Reply(const Request&, const RequestContext&)>;
+// Told of each connection closed by a cap: a fixed kind and who.
+using RefusalHandler = std::function<void(const char* kind, const std::string& detail)>;
 
 class Server {
  public:
   // Binds and starts accepting on `io`. The handler runs on io's thread.
   static Result<std::unique_ptr<Server>> Start(boost::asio::io_context& io,
-                                               const ServerOptions& options, Handler handler);
+                                               const ServerOptions& options, Handler handler,
+                                               RefusalHandler on_refusal = nullptr);
   virtual ~Server() = default;
   virtual uint16_t port() const = 0;
   // Stops accepting; open connections finish their current exchange.

@@ -156,14 +156,19 @@ TEST_F(TrackerHttpTest, AnnounceReturnsSameSwarmPeersAndRefusesUnknownPasskeys) 
 
   EnrolledDevice stranger{"x", "x", std::string(64, 'f')};
   auto refused = HttpRequestTo(tracker_.port(), "GET", Announce(stranger, std::string(20, 's'), 1));
-  EXPECT_EQ(refused.status, 403);
-  EXPECT_NE(refused.body.find("failure reason"), std::string::npos);
-  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/announce?info_hash=x").status, 403);
+  // BEP 3: a refusal is a 200 whose bencoded body carries the reason.
+  EXPECT_EQ(refused.status, 200);
+  EXPECT_NE(refused.body.find("14:failure reason15:unknown passkey"), std::string::npos);
+  auto no_passkey = HttpRequestTo(tracker_.port(), "GET", "/announce?info_hash=x");
+  EXPECT_EQ(no_passkey.status, 200);
+  EXPECT_NE(no_passkey.body.find("14:failure reason"), std::string::npos);
 
   auto metrics = HttpRequestTo(tracker_.port(), "GET", "/metrics").body;
   EXPECT_NE(metrics.find("flotilla_announces_total{result=\"ok\"} 3"), std::string::npos)
       << metrics;
-  EXPECT_NE(metrics.find("flotilla_announces_total{result=\"refused\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("flotilla_announces_total{result=\"refused\"} 2"), std::string::npos);
+  EXPECT_NE(metrics.find("flotilla_refusals_total{kind=\"announce_passkey\"} 2"),
+            std::string::npos);
   EXPECT_NE(metrics.find("flotilla_swarm_peers 2"), std::string::npos);
   // No secret ever reaches the log.
   const std::string log = tracker_.Log();

@@ -47,6 +47,14 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path) {
   r.Int("max_body_bytes", c.max_body_bytes);
   r.Int("max_connections", c.max_connections);
   r.Int("max_peers", c.max_peers);
+  r.Int("max_peers_per_device", c.max_peers_per_device);
+  r.Int("max_peers_per_device_swarm", c.max_peers_per_device_swarm);
+  r.Int("max_connections_per_address", c.max_connections_per_address);
+  r.Int("max_devices", c.max_devices);
+  r.Int("enrol_burst", c.enrol_burst);
+  r.Int("enrol_per_minute", c.enrol_per_minute);
+  r.Int("device_request_burst", c.device_request_burst);
+  r.Int("device_requests_per_minute", c.device_requests_per_minute);
   RETURN_IF_ERROR_CTX(r.Finish(), "config " + path);
   return c;
 }
@@ -69,7 +77,17 @@ Status ValidateTrackerConfig(const TrackerConfig& c) {
   RETURN_IF_ERROR(CheckRange("max_header_bytes", c.max_header_bytes, 1024, 1 << 20));
   RETURN_IF_ERROR(CheckRange("max_body_bytes", c.max_body_bytes, 1024, 16 << 20));
   RETURN_IF_ERROR(CheckRange("max_connections", c.max_connections, 1, 100'000));
-  return CheckRange("max_peers", c.max_peers, 1, 10'000'000);
+  RETURN_IF_ERROR(CheckRange("max_peers", c.max_peers, 1, 10'000'000));
+  RETURN_IF_ERROR(CheckRange("max_peers_per_device", c.max_peers_per_device, 1, c.max_peers));
+  RETURN_IF_ERROR(CheckRange("max_peers_per_device_swarm", c.max_peers_per_device_swarm, 1,
+                             c.max_peers_per_device));
+  RETURN_IF_ERROR(
+      CheckRange("max_connections_per_address", c.max_connections_per_address, 1, 100'000));
+  RETURN_IF_ERROR(CheckRange("max_devices", c.max_devices, 1, 10'000'000));
+  RETURN_IF_ERROR(CheckRange("enrol_burst", c.enrol_burst, 1, 1'000'000));
+  RETURN_IF_ERROR(CheckRange("enrol_per_minute", c.enrol_per_minute, 1, 1'000'000));
+  RETURN_IF_ERROR(CheckRange("device_request_burst", c.device_request_burst, 1, 100'000'000));
+  return CheckRange("device_requests_per_minute", c.device_requests_per_minute, 1, 100'000'000);
 }
 
 Result<ListenAddress> ParseListenAddress(const std::string& text) {

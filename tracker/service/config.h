@@ -27,6 +27,14 @@ struct TrackerConfig {
   int64_t max_body_bytes = 64 << 10;
   int64_t max_connections = 1024;
   int64_t max_peers = 200'000;
+  int64_t max_peers_per_device = 1024;
+  int64_t max_peers_per_device_swarm = 4;
+  int64_t max_connections_per_address = 256;
+  int64_t max_devices = 100'000;
+  int64_t enrol_burst = 600;
+  int64_t enrol_per_minute = 600;
+  int64_t device_request_burst = 2048;
+  int64_t device_requests_per_minute = 2048;
 };
 
 // Reads a configuration file: strict JSON, unknown members refused, so that a

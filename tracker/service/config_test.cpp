@@ -5,6 +5,8 @@
 #include <filesystem>
 
 #include "core/file_io.h"
+#include "http/http_server.h"
+#include "tracker/announce/swarm_registry.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -56,6 +58,17 @@ TEST(TrackerConfig, FleetTokenFileMustBePrivate) {
   ASSERT_TRUE(WriteFileAtomic(dir + "/short", "abc\n", 0600).ok());
   EXPECT_FALSE(LoadFleetTokenHash(dir + "/short").ok());
   std::filesystem::remove_all(dir);
+}
+
+TEST(TrackerConfig, DefaultsAreTheLibrariesDefaults) {
+  const TrackerConfig c;
+  const http::ServerOptions server;
+  EXPECT_EQ(c.max_connections, server.max_connections);
+  EXPECT_EQ(c.max_connections_per_address, server.max_connections_per_address);
+  const SwarmLimits swarm;
+  EXPECT_EQ(c.max_peers, static_cast<int64_t>(swarm.max_peers));
+  EXPECT_EQ(c.max_peers_per_device, static_cast<int64_t>(swarm.max_peers_per_device));
+  EXPECT_EQ(c.max_peers_per_device_swarm, static_cast<int64_t>(swarm.max_peers_per_device_swarm));
 }
 
 }  // namespace

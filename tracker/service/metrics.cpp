@@ -14,6 +14,11 @@ void TrackerMetrics::CountAnnounce(const std::string& result) {
   ++announces_[result];
 }
 
+void TrackerMetrics::CountRefusal(const std::string& kind) {
+  std::lock_guard lock(mu_);
+  ++refusals_[kind];
+}
+
 std::shared_ptr<std::atomic<uint64_t>> TrackerMetrics::ArtifactBytesCounter(
     const std::string& hex) {
   std::lock_guard lock(mu_);
@@ -33,6 +38,9 @@ std::string TrackerMetrics::Render(const GaugeSnapshot& gauges) const {
   MetricFamily announces(text, "flotilla_announces_total", "counter",
                          "Tracker announces, by result.");
   for (const auto& [result, n] : announces_) announces.Sample({{"result", result}}, n);
+  MetricFamily refusals(text, "flotilla_refusals_total", "counter",
+                        "Requests and connections refused by a limit or a check, by kind.");
+  for (const auto& [kind, n] : refusals_) refusals.Sample({{"kind", kind}}, n);
   MetricFamily bytes(text, "flotilla_artifact_bytes_served_total", "counter",
                      "Artifact bytes sent, by artifact.");
   for (const auto& [hex, n] : artifact_bytes_) {

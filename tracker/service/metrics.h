@@ -21,8 +21,11 @@ class TrackerMetrics {
  public:
   // `route` is a fixed label ("announce", "artifact", ...), never a raw path.
   void CountRequest(const std::string& route, int status);
-  // `result`: "ok", "refused", "malformed", "full".
+  // `result`: "ok", "refused", "malformed", "full", "device_limit",
+  // "rate_limited".
   void CountAnnounce(const std::string& result);
+  // `kind`: a fixed label of what was refused (RefusalLog).
+  void CountRefusal(const std::string& kind);
   // The counter the artifact body writer increments as bytes leave.
   std::shared_ptr<std::atomic<uint64_t>> ArtifactBytesCounter(const std::string& hex);
 
@@ -33,6 +36,7 @@ class TrackerMetrics {
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   std::map<std::string, uint64_t> announces_;
+  std::map<std::string, uint64_t> refusals_;
   std::map<std::string, std::shared_ptr<std::atomic<uint64_t>>> artifact_bytes_;
 };
 

@@ -1,6 +1,9 @@
 // TrackerService: enrolment, reports, the fleet, dashboard and metrics endpoints.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <charconv>
+
 #include "core/bytes.h"
 #include "core/canonical_json.h"
 #include "tracker/api/device_report.h"
@@ -37,12 +40,27 @@ std::string_view BearerToken(const http::Request& request) {
 
 http::Reply TrackerService::Enroll(const http::Request& request) {
   auto parsed = ParseEnrolRequest(request.body());
-  if (!parsed.ok()) return JsonError(http::status::bad_request, parsed.status().message());
+  if (!parsed.ok()) {
+    // Not the parser's message: it may quote the body, fleet token included.
+    refusals_.Refuse("enrol_malformed", "malformed enrolment request");
+    return JsonError(http::status::bad_request, parsed.status().message());
+  }
   const std::string given = HashSecret(parsed->fleet_token);
   if (options_.fleet_token_sha256.empty() ||
       !ConstantTimeEqual(AsBytes(given), AsBytes(options_.fleet_token_sha256))) {
-    spdlog::warn("enrolment of '{}' refused: wrong fleet token", parsed->name);
+    refusals_.Refuse("enrol_token", "enrolment of '" + parsed->name + "': wrong fleet token");
     return JsonError(http::status::forbidden, "wrong fleet token");
+  }
+  if (db_.device_count() >= options_.enrolment.max_devices) {
+    refusals_.Refuse("enrol_cap", "enrolment of '" + parsed->name + "': the fleet has " +
+                                      std::to_string(db_.device_count()) + " devices, its cap");
+    return JsonError(http::status::forbidden, "the fleet is at its device cap");
+  }
+  if (!enrolments_.Take(clock_.MonotonicNow())) {
+    refusals_.Refuse("enrol_rate", "enrolment of '" + parsed->name + "': too many enrolments");
+    http::Reply r = JsonError(http::status::too_many_requests, "too many enrolments, retry later");
+    r.headers.emplace_back("Retry-After", "10");
+    return r;
   }
   auto enrolment = db_.Enroll(parsed->name, parsed->site);
   if (!enrolment.ok()) {
@@ -55,20 +73,35 @@ http::Reply TrackerService::Enroll(const http::Request& request) {
   return JsonReply(http::status::ok, DeviceCredentialsToJson(*enrolment));
 }
 
-http::Reply TrackerService::Report(std::string_view device_id, const http::Request& request) {
+http::Reply TrackerService::Report(std::string_view device_id, const http::Request& request,
+                                   const http::RequestContext& context) {
   const std::string_view credential = BearerToken(request);
   auto device = credential.empty() ? Result<DeviceIdentity>(PermissionDenied("no credential"))
                                    : db_.AuthenticateCredential(credential);
   if (!device.ok()) {
+    refusals_.Refuse("report_credential", "report without a known credential");
     http::Reply r = JsonError(http::status::unauthorized, "a device credential is required");
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
     return r;
   }
   if (device->device_id != device_id) {
+    refusals_.Refuse("report_credential",
+                     "report of device '" + device->name + "' for another device");
     return JsonError(http::status::forbidden, "credential belongs to another device");
   }
+  if (!WithinBudget(*device)) {
+    refusals_.Refuse("report_device_rate", "reports of device '" + device->name + "'");
+    http::Reply r = JsonError(http::status::too_many_requests, "too many requests, retry later");
+    r.headers.emplace_back("Retry-After", "60");
+    return r;
+  }
   auto report = ParseDeviceReport(request.body());
-  if (!report.ok()) return JsonError(http::status::bad_request, report.status().message());
+  if (!report.ok()) {
+    refusals_.Refuse("report_malformed",
+                     "report of device '" + device->name + "': " + report.status().message());
+    return JsonError(http::status::bad_request, report.status().message());
+  }
+  RecordBadPeers(*device, *report, context);
   if (Status st = db_.RecordReport(device->device_id, *report); !st.ok()) {
     spdlog::error("report from '{}' not stored: {}", device->name, st.ToString());
     return JsonError(http::status::internal_server_error, "report not stored");
@@ -78,6 +111,53 @@ http::Reply TrackerService::Report(std::string_view device_id, const http::Reque
                  report->state);
   }
   return http::Reply::Typed(http::status::no_content, "application/json", "");
+}
+
+bool TrackerService::IsOrigin(const IpAddress& address, uint16_t port) const {
+  auto host_port = [](std::string_view url) {  // "http://host:port/..." -> host, port
+    const bool tls = url.starts_with("https:");
+    if (size_t scheme = url.find("://"); scheme != std::string_view::npos) {
+      url.remove_prefix(scheme + 3);
+    }
+    url = url.substr(0, url.find('/'));
+    const size_t colon = url.rfind(':');
+    std::string_view host = url.substr(0, colon);
+    if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+    uint16_t p = 0;
+    if (colon != std::string_view::npos) {
+      std::from_chars(url.data() + colon + 1, url.data() + url.size(), p);
+    } else {
+      p = tls ? 443 : 80;
+    }
+    return std::make_pair(IpAddress::Parse(host), p);
+  };
+  auto [public_host, public_port] = host_port(options_.public_url);
+  if (public_host.ok() && *public_host == address && public_port == port) return true;
+  if (port != options_.listen_port) return false;
+  auto listen = IpAddress::Parse(options_.listen_host);
+  return !listen.ok() || *listen == address || *listen == IpAddress{} ||
+         *listen == IpAddress{.v6 = true};
+}
+
+void TrackerService::RecordBadPeers(const DeviceIdentity& device, const DeviceReport& report,
+                                    const http::RequestContext& context) {
+  if (report.bad_peers.empty()) return;
+  const IpAddress source = IpAddress::Parse(context.remote.to_string()).value_or(IpAddress{});
+  const std::string site = ReporterSite(device.site, source);
+  for (const BadPeer& bad : report.bad_peers) {
+    auto address = IpAddress::Parse(bad.ip);
+    auto hash = HexDecode(bad.swarm);
+    if (!address.ok() || !hash.ok() || hash->size() != 20) continue;  // checked by the parser
+    if (IsOrigin(*address, bad.port)) continue;  // the web seed is never delisted
+    InfoHash20 swarm;
+    std::copy(hash->begin(), hash->end(), swarm.begin());
+    if (!reputation_.Report(swarm, *address, bad.port, site)) {
+      refusals_.Refuse("bad_peer_table_full", "bad-peer report of device '" + device.name + "'");
+      return;
+    }
+  }
+  spdlog::info("device '{}' reports {} peer(s) that sent bad data", device.name,
+               report.bad_peers.size());
 }
 
 http::Reply TrackerService::Fleet() {

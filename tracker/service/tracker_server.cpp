@@ -22,6 +22,13 @@ Result<TrackerServiceOptions> ServiceOptions(const TrackerConfig& config) {
   options.timing.min_interval_s = static_cast<int>(config.min_announce_interval_s);
   options.swarm.peer_ttl = std::chrono::seconds(config.peer_ttl_s);
   options.swarm.max_peers = static_cast<size_t>(config.max_peers);
+  options.swarm.max_peers_per_device = static_cast<size_t>(config.max_peers_per_device);
+  options.swarm.max_peers_per_device_swarm = static_cast<size_t>(config.max_peers_per_device_swarm);
+  options.enrolment.burst = static_cast<double>(config.enrol_burst);
+  options.enrolment.per_minute = static_cast<double>(config.enrol_per_minute);
+  options.enrolment.max_devices = static_cast<size_t>(config.max_devices);
+  options.device_requests.burst = static_cast<double>(config.device_request_burst);
+  options.device_requests.per_minute = static_cast<double>(config.device_requests_per_minute);
   return options;
 }
 
@@ -37,6 +44,7 @@ http::ServerOptions ServerOptions(const TrackerConfig& config, const ListenAddre
   options.max_header_bytes = static_cast<uint32_t>(config.max_header_bytes);
   options.max_body_bytes = static_cast<uint64_t>(config.max_body_bytes);
   options.max_connections = static_cast<int>(config.max_connections);
+  options.max_connections_per_address = static_cast<int>(config.max_connections_per_address);
   return options;
 }
 
@@ -69,15 +77,20 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   boost::asio::io_context io(1);
   std::unique_ptr<TrackerService> service;
   const http::ServerOptions http_options = ServerOptions(config, listen);
-  ASSIGN_OR_RETURN(auto server,
-                   http::Server::Start(io, http_options,
-                                       [&service](const http::Request& request,
-                                                  const http::RequestContext& context) {
-                                         return service->Handle(request, context);
-                                       }));
+  ASSIGN_OR_RETURN(auto server, http::Server::Start(
+                                    io, http_options,
+                                    [&service](const http::Request& request,
+                                               const http::RequestContext& context) {
+                                      return service->Handle(request, context);
+                                    },
+                                    [&service](const char* kind, const std::string& detail) {
+                                      if (service) service->refusals().Refuse(kind, detail);
+                                    }));
   service_options.public_url = config.public_url.empty()
                                    ? DefaultPublicUrl(http_options, server->port())
                                    : config.public_url;
+  service_options.listen_host = listen.host;
+  service_options.listen_port = server->port();
   service = std::make_unique<TrackerService>(service_options, *db, clock);
   if (!config.port_file.empty()) {
     RETURN_IF_ERROR(WriteFileAtomic(config.port_file, std::to_string(server->port()) + "\n"));

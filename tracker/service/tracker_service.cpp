@@ -56,8 +56,10 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   return parts;
 }
 
-http::Reply AnnounceFailure(http::status status, const std::string& reason) {
-  return http::Reply::Typed(status, "text/plain", EncodeAnnounceFailure(reason));
+// BEP 3: a refusal is a normal reply that carries a failure reason, so a
+// client shows the reason rather than an HTTP status.
+http::Reply AnnounceFailure(const std::string& reason) {
+  return http::Reply::Typed(http::status::ok, "text/plain", EncodeAnnounceFailure(reason));
 }
 
 http::Reply MethodNotAllowed(const char* allow) {
@@ -77,7 +79,14 @@ http::Reply NotFoundReply() { return http::Reply::Text(http::status::not_found, 
 }  // namespace
 
 TrackerService::TrackerService(TrackerServiceOptions options, DeviceDb& db, const Clock& clock)
-    : options_(std::move(options)), db_(db), clock_(clock), swarms_(clock, options_.swarm) {}
+    : options_(std::move(options)),
+      db_(db),
+      clock_(clock),
+      refusals_(clock, metrics_),
+      reputation_(clock, options_.swarm.peer_ttl),
+      swarms_(clock, options_.swarm, &reputation_),
+      enrolments_(options_.enrolment.burst, options_.enrolment.per_minute / 60,
+                  clock.MonotonicNow()) {}
 
 http::Reply TrackerService::Handle(const http::Request& request,
                                    const http::RequestContext& context) {
@@ -111,7 +120,7 @@ http::Reply TrackerService::Route(const http::Request& request, const http::Requ
   t.query = qmark == std::string_view::npos ? std::string_view() : target.substr(qmark + 1);
   t.parts = SplitPath(t.path);
   if (auto reply = RouteContent(request, context, t, route)) return std::move(*reply);
-  return RouteApiAndPages(request, t, route);
+  return RouteApiAndPages(request, context, t, route);
 }
 
 std::optional<http::Reply> TrackerService::RouteContent(const http::Request& request,
@@ -124,7 +133,11 @@ std::optional<http::Reply> TrackerService::RouteContent(const http::Request& req
   if (first == "announce") {
     route = "announce";
     if (!get) return MethodNotAllowed("GET");
-    if (parts.size() != 2) return AnnounceFailure(http::status::forbidden, "passkey required");
+    if (parts.size() != 2) {
+      metrics_.CountAnnounce("refused");
+      refusals_.Refuse("announce_passkey", "announce without a passkey");
+      return AnnounceFailure("passkey required");
+    }
     return Announce(parts[1], t.query, context);
   }
   if (first == "artifacts") {
@@ -143,8 +156,9 @@ std::optional<http::Reply> TrackerService::RouteContent(const http::Request& req
   return std::nullopt;
 }
 
-http::Reply TrackerService::RouteApiAndPages(const http::Request& request, const RequestTarget& t,
-                                             std::string& route) {
+http::Reply TrackerService::RouteApiAndPages(const http::Request& request,
+                                             const http::RequestContext& context,
+                                             const RequestTarget& t, std::string& route) {
   const auto& parts = t.parts;
   const bool get = request.method() == http::verb::get;
   const bool post = request.method() == http::verb::post;
@@ -155,7 +169,7 @@ http::Reply TrackerService::RouteApiAndPages(const http::Request& request, const
   }
   if (api && parts.size() == 5 && parts[2] == "devices" && parts[4] == "report") {
     route = "report";
-    return post ? Report(parts[3], request) : MethodNotAllowed("POST");
+    return post ? Report(parts[3], request, context) : MethodNotAllowed("POST");
   }
   if (api && parts.size() == 3 && parts[2] == "fleet") {
     route = "fleet";
@@ -246,26 +260,50 @@ http::Reply TrackerService::ServeTorrent(std::string_view file, std::string_view
   return http::Reply::Typed(http::status::ok, "application/x-bittorrent", std::move(torrent));
 }
 
+bool TrackerService::WithinBudget(const DeviceIdentity& device) {
+  const MonoTime now = clock_.MonotonicNow();
+  auto it = device_budgets_.find(device.device_id);
+  if (it == device_budgets_.end()) {
+    it = device_budgets_
+             .emplace(device.device_id, TokenBucket(options_.device_requests.burst,
+                                                    options_.device_requests.per_minute / 60, now))
+             .first;
+  }
+  return it->second.Take(now);
+}
+
 http::Reply TrackerService::Announce(std::string_view passkey, std::string_view query,
                                      const http::RequestContext& context) {
+  const std::string from = RemoteAddress(context).ToString();
   auto device = db_.AuthenticatePasskey(passkey);
   if (!device.ok()) {
     metrics_.CountAnnounce("refused");
-    return AnnounceFailure(http::status::forbidden, "unknown passkey");
+    refusals_.Refuse("announce_passkey", "announce with an unknown passkey from " + from);
+    return AnnounceFailure("unknown passkey");
+  }
+  if (!WithinBudget(*device)) {
+    metrics_.CountAnnounce("rate_limited");
+    refusals_.Refuse("announce_device_rate", "announces of device '" + device->name + "'");
+    return AnnounceFailure("too many announces from this device, retry later");
   }
   auto params = ParseQuery(query);
   auto request = params.ok() ? ParseAnnounce(*params) : Result<AnnounceRequest>(params.status());
   if (!request.ok()) {
     metrics_.CountAnnounce("malformed");
-    return AnnounceFailure(http::status::bad_request, request.status().message());
+    refusals_.Refuse("announce_malformed", "malformed announce from device '" + device->name +
+                                               "': " + request.status().message());
+    return AnnounceFailure(request.status().message());
   }
   AnnouncerIdentity who{device->device_id, RemoteAddress(context),
                         request->site.empty() ? device->site : request->site};
   auto result = swarms_.Announce(who, *request);
   if (!result.ok()) {
-    metrics_.CountAnnounce("full");
-    spdlog::warn("announce refused: {}", result.status().message());
-    return AnnounceFailure(http::status::service_unavailable, "tracker is full, retry later");
+    const bool full = result.status().code() == StatusCode::kUnavailable;
+    metrics_.CountAnnounce(full ? "full" : "device_limit");
+    refusals_.Refuse(full ? "announce_tracker_full" : "announce_device_peers",
+                     "announce of device '" + device->name + "': " + result.status().message());
+    return AnnounceFailure(full ? "tracker is full, retry later"
+                                : "this device announces too many peers; stop some first");
   }
   metrics_.CountAnnounce("ok");
   return http::Reply::Typed(http::status::ok, "text/plain",

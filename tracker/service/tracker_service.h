@@ -17,17 +17,34 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
 #include "http/http_server.h"
 #include "tracker/announce/announce_response.h"
+#include "tracker/announce/reputation.h"
 #include "tracker/announce/swarm_registry.h"
 #include "tracker/service/metrics.h"
+#include "tracker/service/refusals.h"
 #include "tracker/storage/device_db.h"
 #include "tracker/storage/repository.h"
 
 namespace flotilla::tracker {
+
+// Enrolments with the fleet token: a token bucket, and a cap on devices.
+struct EnrolmentLimits {
+  double burst = 600;
+  double per_minute = 600;
+  size_t max_devices = 100'000;
+};
+
+// Announces and reports of one device (its credential and passkey): a token
+// bucket per device, so one device's loop cannot take the server's time.
+struct DeviceRequestLimits {
+  double burst = 2048;
+  double per_minute = 2048;
+};
 
 struct TrackerServiceOptions {
   RepositoryLayout repo;
@@ -35,6 +52,12 @@ struct TrackerServiceOptions {
   std::string fleet_token_sha256;  // hex; empty: enrolment disabled
   AnnounceTiming timing;
   SwarmLimits swarm;
+  EnrolmentLimits enrolment;
+  DeviceRequestLimits device_requests;
+  // Where the server listens (also the web seed's address): a bad-peer
+  // report naming it, or public_url's host and port, is ignored.
+  std::string listen_host;
+  uint16_t listen_port = 0;
 };
 
 class TrackerService {
@@ -45,6 +68,8 @@ class TrackerService {
 
   const SwarmRegistry& swarms() const { return swarms_; }
   TrackerMetrics& metrics() { return metrics_; }
+  // For refusals made outside the handler (the HTTP server's connection caps).
+  RefusalLog& refusals() { return refusals_; }
 
  private:
   struct RequestTarget {
@@ -58,15 +83,22 @@ class TrackerService {
   std::optional<http::Reply> RouteContent(const http::Request& request,
                                           const http::RequestContext& context,
                                           const RequestTarget& target, std::string& route);
-  http::Reply RouteApiAndPages(const http::Request& request, const RequestTarget& target,
-                               std::string& route);
+  http::Reply RouteApiAndPages(const http::Request& request, const http::RequestContext& context,
+                               const RequestTarget& target, std::string& route);
   http::Reply ServeMetadata(std::string_view name);
   http::Reply ServeArtifact(std::string_view hex, const http::Request& request);
   http::Reply ServeTorrent(std::string_view file, std::string_view query);
   http::Reply Announce(std::string_view passkey, std::string_view query,
                        const http::RequestContext& context);
   http::Reply Enroll(const http::Request& request);
-  http::Reply Report(std::string_view device_id, const http::Request& request);
+  http::Reply Report(std::string_view device_id, const http::Request& request,
+                     const http::RequestContext& context);
+  // Marks the report's bad peers for the announce's reputation.
+  // Takes one request from the device's budget; false when it is spent.
+  bool WithinBudget(const DeviceIdentity& device);
+  bool IsOrigin(const IpAddress& address, uint16_t port) const;
+  void RecordBadPeers(const DeviceIdentity& device, const DeviceReport& report,
+                      const http::RequestContext& context);
   http::Reply Fleet();
   http::Reply Dashboard();
   http::Reply Metrics();
@@ -74,8 +106,12 @@ class TrackerService {
   const TrackerServiceOptions options_;
   DeviceDb& db_;
   const Clock& clock_;
-  SwarmRegistry swarms_;
   TrackerMetrics metrics_;
+  RefusalLog refusals_;
+  PeerReputation reputation_;
+  SwarmRegistry swarms_;
+  TokenBucket enrolments_;
+  std::unordered_map<std::string, TokenBucket> device_budgets_;
 };
 
 }  // namespace flotilla::tracker

@@ -46,6 +46,8 @@ class DeviceDb {
   // Called by publish when a release becomes visible to devices.
   Status RecordRelease(std::string_view app, std::string_view release);
 
+  size_t device_count() const { return by_credential_hash_.size(); }
+
   Result<FleetSnapshot> Snapshot(int max_failures) const;
   // Number of devices per reported state; devices that never reported are "enrolled".
   Result<std::map<std::string, int64_t>> DevicesPerState() const;
