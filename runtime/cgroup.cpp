@@ -84,8 +84,6 @@ class CgroupV1Driver final : public CgroupDriver {
  public:
   explicit CgroupV1Driver(CgroupOptions options) : options_(std::move(options)) {}
 
-  std::string Describe() const override { return "cgroup v1 at " + options_.root; }
-
   CgroupPlacement Locate(const std::string& name) const override {
     CgroupPlacement p;
     for (const char* ctrl : kControllers) {
@@ -174,8 +172,6 @@ class CgroupV1Driver final : public CgroupDriver {
 class CgroupV2Driver final : public CgroupDriver {
  public:
   explicit CgroupV2Driver(CgroupOptions options) : options_(std::move(options)) {}
-
-  std::string Describe() const override { return "cgroup v2 at " + options_.root; }
 
   CgroupPlacement Locate(const std::string& name) const override {
     CgroupPlacement p;

@@ -29,12 +29,11 @@ int Millis(Duration d) {
 }
 
 // Spawns argv in a new session with stdio on /dev/null, except `keep_fd`
-// which becomes fd 3, and reaps it. posix_spawn is a vfork: it does not copy
-// the (large) caller's page tables as fork does. The program must detach
+// which becomes fd 3, and waits for it to exit unless `reap` is false (the
+// caller reaps it later). posix_spawn is a vfork: it does not copy the
+// (large) caller's page tables as fork does. A detached program must detach
 // itself (flotilla-monitor forks and its parent exits at once), so that it
 // is no child of ours and outlives us.
-// Spawns argv with `keep_fd` as its fd 3, in a new session; waits for it to
-// exit unless `reap` is false (the caller reaps it later).
 Status Spawn(const std::vector<std::string>& argv, int keep_fd, bool reap) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

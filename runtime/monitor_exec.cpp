@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/fd.h"
 #include "runtime/container_process.h"
 #include "runtime/monitor.h"
 #include "runtime/privileges.h"
@@ -31,12 +32,9 @@ Result<RunningRecord> RunningContainer(const std::string& dir) {
 
 Status EnterNamespace(pid_t pid, const char* name, int type) {
   std::string path = "/proc/" + std::to_string(pid) + "/ns/" + name;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IOErrorFromErrno("open " + path, errno);
-  int rc = ::setns(fd, type);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return IOErrorFromErrno(std::string("setns ") + name, err);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
+  if (::setns(fd.get(), type) != 0) return IOErrorFromErrno(std::string("setns ") + name, errno);
   return Status::Ok();
 }
 
@@ -44,16 +42,15 @@ Status EnterContainer(const LaunchPlan& plan, pid_t init) {
   ASSIGN_OR_RETURN(CgroupEntry cgroups, CgroupEntry::Open(plan.cgroup_procs));
   RETURN_IF_ERROR(cgroups.JoinSelf());
   std::string root_path = "/proc/" + std::to_string(init) + "/root";
-  int root = ::open(root_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root < 0) return IOErrorFromErrno("open " + root_path, errno);
+  UniqueFd root(::open(root_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) return IOErrorFromErrno("open " + root_path, errno);
   RETURN_IF_ERROR(EnterNamespace(init, "ipc", CLONE_NEWIPC));
   RETURN_IF_ERROR(EnterNamespace(init, "uts", CLONE_NEWUTS));
   if (plan.spec.network == "none") RETURN_IF_ERROR(EnterNamespace(init, "net", CLONE_NEWNET));
   RETURN_IF_ERROR(EnterNamespace(init, "pid", CLONE_NEWPID));
   RETURN_IF_ERROR(EnterNamespace(init, "mnt", CLONE_NEWNS));
   // As nsenter does: take the container's root explicitly.
-  if (::fchdir(root) != 0 || ::chroot(".") != 0) return IOErrorFromErrno("chroot", errno);
-  ::close(root);
+  if (::fchdir(root.get()) != 0 || ::chroot(".") != 0) return IOErrorFromErrno("chroot", errno);
   return Status::Ok();
 }
 
