@@ -299,15 +299,6 @@ Status Repository::AddTargets(const std::vector<TargetInput>& inputs, const KeyR
   return PublishTargets(std::move(next), signers);
 }
 
-Status Repository::RemoveTargets(const std::vector<std::string>& names, const KeyRing& signers) {
-  TargetsMetadata next = targets_;
-  next.common.version = targets_.common.version + 1;
-  for (const auto& name : names) {
-    if (next.targets.erase(name) == 0) return NotFound("no target " + PercentEncode(name));
-  }
-  return PublishTargets(std::move(next), signers);
-}
-
 Status Repository::ResignTargets(const KeyRing& signers) {
   TargetsMetadata next = targets_;
   next.common.version = targets_.common.version + 1;
