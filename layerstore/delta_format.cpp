@@ -13,10 +13,9 @@
 namespace flotilla::layerstore::delta_internal {
 
 Result<uint64_t> GetVarint(ByteSpan data, size_t& pos) {
-  auto value = ParseVarint(data, pos);
-  if (!value.ok()) return value.status().WithContext("delta");
-  if (!*value) return Corruption("delta: truncated varint");
-  return **value;
+  ASSIGN_OR_RETURN(auto value, ParseVarint(data, pos).WithContext("delta"));
+  if (!value) return Corruption("delta: truncated varint");
+  return *value;
 }
 
 void PutFilter(Bytes& out, const FilterSpec& spec) {

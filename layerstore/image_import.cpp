@@ -64,9 +64,7 @@ Result<Descriptor> ParseDescriptor(const Json& j) {
 }
 
 Result<Json> ParseJson(const Bytes& bytes, std::string_view what) {
-  auto j = ParseJsonStrict(AsStringView(bytes), JsonLimits{kMaxMetadataBytes, 32});
-  if (!j.ok()) return j.status().WithContext(what);
-  return j;
+  return ParseJsonStrict(AsStringView(bytes), JsonLimits{kMaxMetadataBytes, 32}).WithContext(what);
 }
 
 std::string BlobPath(const Digest& d) { return "blobs/sha256/" + d.Hex(); }

@@ -71,9 +71,7 @@ Result<WallTime> TrustedStore::LoadTimeFloor() const {
   }
   std::string value = *text;
   while (!value.empty() && value.back() == '\n') value.pop_back();
-  auto floor = ParseTufTime(value);
-  if (!floor.ok()) return floor.status().WithContext("time floor file " + dir_ + "/time-floor");
-  return floor;
+  return ParseTufTime(value).WithContext("time floor file " + dir_ + "/time-floor");
 }
 
 Status TrustedStore::StoreTimeFloor(WallTime floor) const {

@@ -248,9 +248,8 @@ Result<std::string> TufClient::FetchVerifiedFile(std::string_view role, const Me
                                                  uint64_t limit) {
   const std::string name = MetadataName(role, info.version);
   const uint64_t max_bytes = std::min(info.length.value_or(limit), limit);
-  auto bytes = remote_.FetchMetadata(name, max_bytes);
-  if (!bytes.ok()) return bytes.status().WithContext(name);
-  RETURN_IF_ERROR(CheckLengthAndHashes(name, AsBytes(*bytes), info.length, info.hashes,
+  ASSIGN_OR_RETURN(auto bytes, remote_.FetchMetadata(name, max_bytes).WithContext(name));
+  RETURN_IF_ERROR(CheckLengthAndHashes(name, AsBytes(bytes), info.length, info.hashes,
                                        /*require_hash=*/false));
   return bytes;
 }
