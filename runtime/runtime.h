@@ -132,8 +132,6 @@ class Runtime {
   // is wanted.
   Result<Duration> Reconcile();
 
-  const std::string& state_dir() const { return state_.root(); }
-
  private:
   Runtime(RuntimeOptions options, const Clock& clock, std::unique_ptr<CgroupDriver> cgroups);
 
