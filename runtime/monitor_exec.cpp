@@ -93,34 +93,34 @@ int RunHttpProbe(const std::string& dir, int port, const std::string& path, int 
       return Fail(st);
     }
   }
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
+      errno != EINPROGRESS) {
     return 1;
   }
-  pollfd p{fd, POLLOUT, 0};
+  pollfd p{fd.get(), POLLOUT, 0};
   if (::poll(&p, 1, timeout_ms) != 1) return 1;
   int err = 0;
   socklen_t len = sizeof err;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return 1;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return 1;
   std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+  if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     return 1;
   }
   std::string answer;
   char buf[256];
   while (answer.find("\r\n") == std::string::npos && answer.size() < 1024) {
-    p = {fd, POLLIN, 0};
+    p = {fd.get(), POLLIN, 0};
     if (::poll(&p, 1, timeout_ms) != 1) return 1;
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
     if (n <= 0) break;
     answer.append(buf, static_cast<size_t>(n));
   }
-  ::close(fd);
   // "HTTP/1.x 2xx ..."
   return answer.size() > 12 && answer.compare(0, 5, "HTTP/") == 0 && answer[9] == '2' ? 0 : 1;
 }

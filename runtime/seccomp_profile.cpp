@@ -13,6 +13,7 @@
 
 #include <cerrno>
 
+#include "core/fd.h"
 #include "core/file_io.h"
 #include "runtime/launch_plan.h"
 #include "runtime/privileges.h"
@@ -116,22 +117,18 @@ Result<std::string> CompileProfile() {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(ENOSYS));
   if (ctx == nullptr) return Internal("seccomp_init failed");
   Status built = BuildProfile(ctx);
-  int fd = built.ok() ? ::memfd_create("seccomp", MFD_CLOEXEC) : -1;
-  if (built.ok() && fd < 0) built = IOErrorFromErrno("memfd_create", errno);
+  UniqueFd fd(built.ok() ? ::memfd_create("seccomp", MFD_CLOEXEC) : -1);
+  if (built.ok() && !fd.valid()) built = IOErrorFromErrno("memfd_create", errno);
   if (built.ok()) {
-    if (int rc = seccomp_export_bpf(ctx, fd); rc < 0) built = IOErrorFromErrno("export", -rc);
+    if (int rc = seccomp_export_bpf(ctx, fd.get()); rc < 0) built = IOErrorFromErrno("export", -rc);
   }
   seccomp_release(ctx);
-  if (!built.ok()) {
-    if (fd >= 0) ::close(fd);
-    return built;
-  }
+  RETURN_IF_ERROR(built);
   std::string program;
   char buf[8192];
-  ::lseek(fd, 0, SEEK_SET);
+  ::lseek(fd.get(), 0, SEEK_SET);
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) program.append(buf, static_cast<size_t>(n));
-  ::close(fd);
+  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) program.append(buf, static_cast<size_t>(n));
   if (program.empty() || program.size() % sizeof(sock_filter) != 0) {
     return Internal("libseccomp exported a malformed program");
   }
