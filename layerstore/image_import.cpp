@@ -361,11 +361,6 @@ class ImageImporter {
 
   Status Index(const ImagePlan& plan) {
     ASSIGN_OR_RETURN(SqliteTransaction transaction, store_.index_->Begin());
-    RETURN_IF_ERROR(IndexInTransaction(plan));
-    return transaction.Commit();
-  }
-
-  Status IndexInTransaction(const ImagePlan& plan) {
     for (const auto& [id, staged] : staged_) {
       LayerRow row;
       row.info = LayerInfo{id, staged->result.length, staged->result.entries, LayerState::kReady};
@@ -378,7 +373,8 @@ class ImageImporter {
       RETURN_IF_ERROR(store_.index_->UpsertBlob(
           BlobRow{*plan.record.manifest_digest, plan.manifest->size(), "manifest", false}));
     }
-    return store_.index_->PutImage(plan.record, plan.ref);
+    RETURN_IF_ERROR(store_.index_->PutImage(plan.record, plan.ref));
+    return transaction.Commit();
   }
 
   LayerStore& store_;
