@@ -45,11 +45,15 @@ run_ctest() {
 
 echo "== sanitizer build (ASan+UBSan): core, appspec, metadata, layerstore =="
 run_ctest build-asan
-# The ThreadSanitizer build compiles, niced, while the full build's tests run:
-# those wait on processes, sockets and locks more than they use both cores.
+# The ThreadSanitizer build, then the fuzzer's, compile niced while the full
+# build's tests run: those wait on processes, sockets and locks more than they
+# use both cores. A fuzzer build that fails here fails again, visibly, below.
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_TSAN=ON >/dev/null
-nice -n 19 cmake --build build-tsan -j"$jobs" --target node_parts_test node_deployer_test \
-  runtime_concurrency_test core_clock_test >build-tsan/build.log 2>&1 &
+(
+  nice -n 19 cmake --build build-tsan -j"$jobs" --target node_parts_test node_deployer_test \
+    runtime_concurrency_test core_clock_test >build-tsan/build.log 2>&1 || exit 1
+  nice -n 19 bash scripts/fuzz-metadata.sh 0 >build-tsan/fuzz-build.log 2>&1 || true
+) &
 tsan_build=$!
 
 echo "== full build =="
