@@ -5,6 +5,7 @@
 #include <boost/asio/ip/multicast.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <map>
+#include <set>
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
@@ -54,11 +55,9 @@ struct LanExchange::Impl {
 };
 
 std::string LanExchange::Impl::MetadataFile(std::string_view name) const {
-  static const std::map<std::string, std::string> kPlain = {{"timestamp.json", "timestamp.json"},
-                                                            {"snapshot.json", "snapshot.json"},
-                                                            {"targets.json", "targets.json"},
-                                                            {"root.json", "root.json"}};
-  if (auto it = kPlain.find(std::string(name)); it != kPlain.end()) return it->second;
+  static const std::set<std::string_view> kPlain = {"timestamp.json", "snapshot.json",
+                                                    "targets.json", "root.json"};
+  if (kPlain.count(name)) return std::string(name);
   size_t dot = name.find('.');
   if (dot == std::string_view::npos || !IsDecimal(name.substr(0, dot))) return "";
   uint64_t version = std::stoull(std::string(name.substr(0, dot)));
