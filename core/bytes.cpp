@@ -28,24 +28,19 @@ Result<std::string> PercentDecode(std::string_view text) {
 }
 
 std::string HexEncode(ByteSpan bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.resize(bytes.size() * 2);
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    out[2 * i] = kDigits[bytes[i] >> 4];
-    out[2 * i + 1] = kDigits[bytes[i] & 0xf];
-  }
+  std::string out(bytes.size() * 2 + 1, '\0');  // sodium_bin2hex ends it with a NUL
+  sodium_bin2hex(out.data(), out.size(), bytes.data(), bytes.size());
+  out.pop_back();
   return out;
 }
 
 Result<Bytes> HexDecode(std::string_view hex) {
   if (hex.size() % 2 != 0) return InvalidArgument("hex text has an odd length");
   Bytes out(hex.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) {
-    int hi = HexDigitValue(hex[2 * i]);
-    int lo = HexDigitValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return InvalidArgument("hex text has a non-hex character");
-    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  // Without an end pointer, sodium_hex2bin refuses anything but hex digits.
+  if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, nullptr, nullptr) !=
+      0) {
+    return InvalidArgument("hex text has a non-hex character");
   }
   return out;
 }

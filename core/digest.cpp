@@ -85,11 +85,15 @@ constexpr size_t kHashReadBuffer = 64 << 10;
 Result<Digest> HashFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  return HashFd(fd.get()).WithContext(path);
+}
+
+Result<Digest> HashFd(int fd) {
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   std::vector<uint8_t> buffer(kHashReadBuffer);
   Sha256Hasher hasher;
   for (;;) {
-    ASSIGN_OR_RETURN(size_t n, ReadSome(fd.get(), buffer).WithContext(path));
+    ASSIGN_OR_RETURN(size_t n, ReadSome(fd, buffer));
     if (n == 0) return hasher.Finish();
     hasher.Update(ByteSpan(buffer.data(), n));
   }

@@ -67,8 +67,9 @@ class Sha256Hasher {
   uint64_t bytes_hashed_ = 0;
 };
 
-// Hashes a whole file with bounded memory.
+// Hashes a whole file with bounded memory; HashFd from the descriptor's offset to its end.
 Result<Digest> HashFile(const std::string& path);
+Result<Digest> HashFd(int fd);
 
 }  // namespace flotilla
 

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <mutex>
 
@@ -38,7 +37,6 @@ struct Transfer {
   const std::string& where;
   uint64_t received = 0;
   std::string error_body;
-  std::string content_range;
   Status stopped;  // why a callback ended the transfer, if one did
 };
 
@@ -71,23 +69,12 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   return t.stopped.ok() ? n : 0;
 }
 
-size_t OnHeader(char* data, size_t size, size_t count, void* user) {
-  auto& t = *static_cast<Transfer*>(user);
-  const size_t n = size * count;
-  std::string_view line(data, n);
-  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
-  constexpr std::string_view kRange = "content-range:";
-  if (line.rfind("HTTP/", 0) == 0) {
-    t.content_range.clear();  // a new answer (after a redirect or a proxy's CONNECT)
-  } else if (line.size() > kRange.size() &&
-             std::equal(kRange.begin(), kRange.end(), line.begin(), [](char a, char b) {
-               return a == std::tolower(static_cast<unsigned char>(b));
-             })) {
-    line.remove_prefix(kRange.size());
-    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-    t.content_range = std::string(line);
-  }
-  return n;
+// The Content-Range header of the last answer (after any redirect or a
+// proxy's CONNECT), if it has one.
+std::string ContentRange(CURL* curl) {
+  curl_header* header = nullptr;
+  if (curl_easy_header(curl, "Content-Range", 0, CURLH_HEADER, -1, &header) != CURLHE_OK) return "";
+  return header->value;
 }
 
 // Replaces, in a libcurl message, every URL by scheme://host:port and every
@@ -204,8 +191,6 @@ Result<Response> Client::Stream(const Call& call, const BodySink& sink) {
   SetRequest(c, call, headers);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &OnHeader);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
   handle_->error[0] = '\0';
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, handle_->error);
   const CURLcode code = curl_easy_perform(c);
@@ -221,7 +206,7 @@ Result<Response> Client::Stream(const Call& call, const BodySink& sink) {
   }
   if (code != CURLE_OK) return StatusOfCurl(code, where, handle_->error);
   if (!IsSuccess(status)) return StatusOfHttp(static_cast<int>(status), where, t.error_body);
-  return Response{static_cast<int>(status), {}, t.content_range};
+  return Response{static_cast<int>(status), {}, ContentRange(c)};
 }
 
 Result<Response> Client::Fetch(const Call& call) {

@@ -190,18 +190,16 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
 
   void Send(Reply reply, unsigned version, bool keep_alive) {
     keep_alive = keep_alive && !reply.close_connection;
-    if (reply.file) {
-      auto res = std::make_shared<beast::http::response<FileRangeBody>>(reply.status, version);
-      ApplyHeaders(reply, shared_->options.server_name, res->base());
-      res->body() = std::move(*reply.file);
-      res->keep_alive(keep_alive);
-      res->prepare_payload();
-      return Write(std::move(res), !keep_alive);
-    }
-    auto res =
-        std::make_shared<beast::http::response<beast::http::string_body>>(reply.status, version);
+    if (reply.file) return Respond<FileRangeBody>(reply, version, keep_alive, *reply.file);
+    Respond<beast::http::string_body>(reply, version, keep_alive, reply.body);
+  }
+
+  // Answers with `body` (moved from) under the reply's status and headers.
+  template <class Body, class Value>
+  void Respond(const Reply& reply, unsigned version, bool keep_alive, Value& body) {
+    auto res = std::make_shared<beast::http::response<Body>>(reply.status, version);
     ApplyHeaders(reply, shared_->options.server_name, res->base());
-    res->body() = std::move(reply.body);
+    res->body() = std::move(body);
     res->keep_alive(keep_alive);
     res->prepare_payload();
     Write(std::move(res), !keep_alive);

@@ -21,17 +21,16 @@ FdByteSource::~FdByteSource() {
 Result<size_t> FdByteSource::Read(std::span<uint8_t> out) { return ReadSome(fd_, out); }
 
 Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
     if (errno == ENOENT) return NotFound(path + " does not exist");
     return IOErrorFromErrno("open " + path, errno);
   }
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return InvalidArgument(path + " is not a regular file");
   }
-  return std::unique_ptr<ByteSource>(new FdByteSource(fd, true));
+  return std::unique_ptr<ByteSource>(new FdByteSource(fd.Release(), true));
 }
 
 Result<size_t> MemoryByteSource::Read(std::span<uint8_t> out) {
@@ -131,13 +130,6 @@ Result<size_t> DecompressingByteSource::Read(std::span<uint8_t> out) {
                              std::to_string(state_->max_output) + " bytes");
   }
   return static_cast<size_t>(n);
-}
-
-std::string DecompressingByteSource::compression() const {
-  int filters = archive_filter_count(state_->reader);
-  if (filters <= 1) return "none";
-  const char* name = archive_filter_name(state_->reader, 0);
-  return name ? name : "unknown";
 }
 
 }  // namespace flotilla::layerstore

@@ -78,8 +78,6 @@ class DecompressingByteSource final : public ByteSource {
                                                                uint64_t max_output_bytes);
   ~DecompressingByteSource() override;
   Result<size_t> Read(std::span<uint8_t> out) override;
-  // The compression libarchive detected: "none", "gzip", "zstd", ...
-  std::string compression() const;
 
  private:
   struct State;

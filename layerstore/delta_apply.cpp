@@ -102,10 +102,6 @@ StreamReader SourceReader(ByteSource& source) {
   return StreamReader([&source](std::span<uint8_t> out) { return source.Read(out); });
 }
 
-StreamReader FdReader(int fd) {
-  return StreamReader([fd](std::span<uint8_t> out) { return ReadSome(fd, out); });
-}
-
 Result<WireHeader> ReadWire(StreamReader& reader) {
   Bytes magic(kMagic.size() + 1);
   Status st = reader.ReadExact(magic);
@@ -415,7 +411,7 @@ Status Applier::RebuildFile(StreamReader& recipe, int literal_fd, OutputFile& ou
 }
 
 Status Applier::Rebuild(int recipe_fd, int literal_fd, OutputFile& out) {
-  StreamReader recipe = FdReader(recipe_fd);
+  StreamReader recipe([recipe_fd](std::span<uint8_t> out) { return ReadSome(recipe_fd, out); });
   Bytes raw;
   for (;;) {
     ASSIGN_OR_RETURN(uint8_t type, recipe.ReadByte());

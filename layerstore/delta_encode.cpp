@@ -73,16 +73,6 @@ std::string Shape(std::string_view path) {
   return out;
 }
 
-Result<Digest> HashFd(int fd) {
-  Sha256Hasher hasher;
-  Bytes buffer(128 * 1024);
-  for (;;) {
-    ASSIGN_OR_RETURN(size_t n, ReadSome(fd, buffer));
-    if (n == 0) return hasher.Finish();
-    hasher.Update(ByteSpan(buffer.data(), n));
-  }
-}
-
 // Runs work(0..count-1) on `threads` executors (inline when threads <= 1);
 // returns the first error.
 Status RunParallel(size_t count, int threads, const std::function<Status(size_t)>& work) {

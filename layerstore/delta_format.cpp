@@ -13,10 +13,9 @@
 namespace flotilla::layerstore::delta_internal {
 
 Result<uint64_t> GetVarint(ByteSpan data, size_t& pos) {
-  auto value = ParseVarint(data, pos);
-  if (!value.ok()) return value.status().WithContext("delta");
-  if (!*value) return Corruption("delta: truncated varint");
-  return **value;
+  ASSIGN_OR_RETURN(auto value, ParseVarint(data, pos).WithContext("delta"));
+  if (!value) return Corruption("delta: truncated varint");
+  return *value;
 }
 
 void PutFilter(Bytes& out, const FilterSpec& spec) {
@@ -254,10 +253,6 @@ Result<Bytes> BaseRecipeTail(LayerStore& store, const Digest& layer, uint64_t ba
   return tail;
 }
 
-}  // namespace flotilla::layerstore::delta_internal
-
-namespace flotilla::layerstore::delta_internal {
-
 Result<LayerTrees> LayerTrees::Open(LayerStore& store, const std::vector<Digest>& layers) {
   LayerTrees trees;
   for (const Digest& layer : layers) {
@@ -290,10 +285,6 @@ Result<UniqueFd> LayerTrees::OpenRegular(size_t index, std::string_view path,
   }
   return std::move(fd).value();
 }
-
-}  // namespace flotilla::layerstore::delta_internal
-
-namespace flotilla::layerstore::delta_internal {
 
 inline constexpr size_t kIoBuffer = 256 * 1024;
 

@@ -130,10 +130,6 @@ Status SerializeBaseRecipe(LayerStore& store, const Digest& layer, uint64_t base
 Result<Bytes> BaseRecipeTail(LayerStore& store, const Digest& layer, uint64_t base_index,
                              uint64_t length);
 
-}  // namespace flotilla::layerstore::delta_internal
-
-namespace flotilla::layerstore::delta_internal {
-
 // Read-only access to the unpacked trees of some ready layers, usable from
 // several threads once opened (only openat2 and reads, no store calls).
 class LayerTrees {
@@ -149,10 +145,6 @@ class LayerTrees {
   std::vector<Digest> layers_;
   std::vector<UniqueFd> trees_;
 };
-
-}  // namespace flotilla::layerstore::delta_internal
-
-namespace flotilla::layerstore::delta_internal {
 
 // A file written through a buffer and hashed as it goes; removed when
 // destroyed unless Commit renamed it into place (after flush and fsync).

@@ -64,9 +64,7 @@ Result<Descriptor> ParseDescriptor(const Json& j) {
 }
 
 Result<Json> ParseJson(const Bytes& bytes, std::string_view what) {
-  auto j = ParseJsonStrict(AsStringView(bytes), JsonLimits{kMaxMetadataBytes, 32});
-  if (!j.ok()) return j.status().WithContext(what);
-  return j;
+  return ParseJsonStrict(AsStringView(bytes), JsonLimits{kMaxMetadataBytes, 32}).WithContext(what);
 }
 
 std::string BlobPath(const Digest& d) { return "blobs/sha256/" + d.Hex(); }
@@ -363,11 +361,6 @@ class ImageImporter {
 
   Status Index(const ImagePlan& plan) {
     ASSIGN_OR_RETURN(SqliteTransaction transaction, store_.index_->Begin());
-    RETURN_IF_ERROR(IndexInTransaction(plan));
-    return transaction.Commit();
-  }
-
-  Status IndexInTransaction(const ImagePlan& plan) {
     for (const auto& [id, staged] : staged_) {
       LayerRow row;
       row.info = LayerInfo{id, staged->result.length, staged->result.entries, LayerState::kReady};
@@ -380,7 +373,8 @@ class ImageImporter {
       RETURN_IF_ERROR(store_.index_->UpsertBlob(
           BlobRow{*plan.record.manifest_digest, plan.manifest->size(), "manifest", false}));
     }
-    return store_.index_->PutImage(plan.record, plan.ref);
+    RETURN_IF_ERROR(store_.index_->PutImage(plan.record, plan.ref));
+    return transaction.Commit();
   }
 
   LayerStore& store_;

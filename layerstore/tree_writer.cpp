@@ -16,32 +16,18 @@ namespace {
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 
-bool StartsWith(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
 // Which of the entry's xattrs are applied: user.*, trusted.* and file
 // capabilities. Overlay's own xattrs would let a layer forge whiteouts,
 // opaque directories or redirects, so a layer that carries them is refused.
 Result<bool> XattrWanted(std::string_view name, const std::string& path) {
-  if (StartsWith(name, "trusted.overlay.") || StartsWith(name, "user.overlay.")) {
+  if (name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.")) {
     return PermissionDenied("entry '" + path + "' carries overlayfs xattr '" + std::string(name) +
                             "'");
   }
-  return StartsWith(name, "user.") || StartsWith(name, "trusted.") || name == "security.capability";
+  return name.starts_with("user.") || name.starts_with("trusted.") || name == "security.capability";
 }
 
-Status CheckXattrs(archive_entry* e, const std::string& path) {
-  const char* name;
-  const void* value;
-  size_t size;
-  archive_entry_xattr_reset(e);
-  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-    RETURN_IF_ERROR(XattrWanted(name, path).status());
-  }
-  return Status::Ok();
-}
-
+// Sets the wanted xattrs on `fd`; with fd -1 only checks them.
 Status ApplyXattrs(int fd, archive_entry* e, const std::string& path) {
   const char* name;
   const void* value;
@@ -49,7 +35,7 @@ Status ApplyXattrs(int fd, archive_entry* e, const std::string& path) {
   archive_entry_xattr_reset(e);
   while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
     ASSIGN_OR_RETURN(bool wanted, XattrWanted(name, path));
-    if (wanted && ::fsetxattr(fd, name, value, size, 0) != 0) {
+    if (wanted && fd >= 0 && ::fsetxattr(fd, name, value, size, 0) != 0) {
       return IOErrorFromErrno("set xattr " + std::string(name) + " on '" + path + "'", errno);
     }
   }
@@ -105,7 +91,7 @@ Status TreeWriter::WriteEntry(archive* a, archive_entry* e, std::string& content
   const char* raw_name = archive_entry_pathname(e);
   if (raw_name == nullptr) return InvalidArgument("entry without a usable path name");
   ASSIGN_OR_RETURN(std::string path, NormalizeRelativePath(raw_name));
-  RETURN_IF_ERROR(CheckXattrs(e, path));
+  RETURN_IF_ERROR(ApplyXattrs(-1, e, path));
   if (archive_entry_sparse_count(e) > 0) {
     return InvalidArgument("entry '" + path + "' is a sparse file, which layers may not hold");
   }
@@ -117,7 +103,7 @@ Status TreeWriter::WriteEntry(archive* a, archive_entry* e, std::string& content
     return WriteDirectory(path, e);
   }
   auto [parent, base] = SplitParent(path);
-  if (StartsWith(base, kWhiteoutPrefix)) return WriteWhiteout(parent, base, path);
+  if (base.starts_with(kWhiteoutPrefix)) return WriteWhiteout(parent, base, path);
   if (!is_hardlink && archive_entry_filetype(e) == AE_IFDIR) return WriteDirectory(path, e);
   ASSIGN_OR_RETURN(int parent_fd, ParentFd(parent));
   const std::string name(base);
@@ -140,7 +126,7 @@ Status TreeWriter::WriteWhiteout(std::string_view parent, std::string_view base,
     return Status::Ok();
   }
   std::string hidden(base.substr(kWhiteoutPrefix.size()));
-  if (hidden.empty() || hidden == "." || hidden == ".." || StartsWith(hidden, kWhiteoutPrefix)) {
+  if (hidden.empty() || hidden == "." || hidden == ".." || hidden.starts_with(kWhiteoutPrefix)) {
     return PermissionDenied("whiteout '" + path + "' names no valid entry");
   }
   if (::mknodat(parent_fd, hidden.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0) {

@@ -35,9 +35,7 @@ Result<Digest> GetDigest(JsonObjectReader& r, std::string_view key) {
   std::string text;
   r.String(key, text);
   RETURN_IF_ERROR(r.status());
-  auto digest = Digest::Parse(text);
-  if (!digest.ok()) return digest.status().WithContext(r.PathOf(key));
-  return digest;
+  return Digest::Parse(text).WithContext(r.PathOf(key));
 }
 
 Result<LayerRef> ParseLayer(const Json& layer_json, const std::string& path) {
@@ -239,15 +237,15 @@ Result<std::map<std::string, Release>> LatestReleases(const TargetsMetadata& tar
   std::map<std::string, Release> latest;
   for (const auto& [name, target] : targets.targets) {
     if (!target.custom.is_object() || !target.custom.contains("flotilla")) continue;
-    auto release = ParseRelease(target.custom);
-    if (!release.ok()) return release.status().WithContext("target " + PercentEncode(name));
-    if (name != ReleaseTargetName(release->app, release->version)) {
+    ASSIGN_OR_RETURN(auto release,
+                     ParseRelease(target.custom).WithContext("target " + PercentEncode(name)));
+    if (name != ReleaseTargetName(release.app, release.version)) {
       return Corruption("target " + PercentEncode(name) + " carries release " +
-                        std::to_string(release->version) + " of app " + release->app);
+                        std::to_string(release.version) + " of app " + release.app);
     }
-    auto it = latest.find(release->app);
-    if (it == latest.end() || it->second.version < release->version) {
-      latest.insert_or_assign(release->app, std::move(release).value());
+    auto it = latest.find(release.app);
+    if (it == latest.end() || it->second.version < release.version) {
+      latest.insert_or_assign(release.app, std::move(release));
     }
   }
   return latest;

@@ -58,9 +58,7 @@ uint32_t SignWithAvailable(SignedDocument& doc, const std::vector<std::string>& 
 
 Result<SignedDocument> ReadDocument(const std::string& path) {
   ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(path, kMaxRepositoryFile));
-  auto doc = ParseSignedDocument(bytes, kMaxRepositoryFile);
-  if (!doc.ok()) return doc.status().WithContext(path);
-  return doc;
+  return ParseSignedDocument(bytes, kMaxRepositoryFile).WithContext(path);
 }
 
 }  // namespace
@@ -123,9 +121,9 @@ Result<std::unique_ptr<Repository>> Repository::Create(
     auto config = roles.find(role);
     if (config == roles.end())
       return InvalidArgument("no keys for role " + std::string(RoleName(role)));
-    auto keys = MakeRoleKeys(config->second, root.keys);
-    if (!keys.ok()) return keys.status().WithContext(RoleName(role));
-    root.roles.emplace(role, std::move(keys).value());
+    ASSIGN_OR_RETURN(RoleKeys keys,
+                     MakeRoleKeys(config->second, root.keys).WithContext(RoleName(role)));
+    root.roles.emplace(role, std::move(keys));
   }
   ASSIGN_OR_RETURN(SignedDocument doc, MakeUnsignedDocument(ToJson(root)));
   if (SignWithAvailable(doc, root.roles.at(RoleType::kRoot).keyids, signers) <
@@ -233,9 +231,7 @@ Result<SignedDocument> Repository::StageRoot(
   next.common.version = root_.common.version + 1;
   next.common.expires = ExpiryAfter(options_.root_expiry);
   for (const auto& [role, config] : changes) {
-    auto keys = MakeRoleKeys(config, next.keys);
-    if (!keys.ok()) return keys.status().WithContext(RoleName(role));
-    next.roles[role] = std::move(keys).value();
+    ASSIGN_OR_RETURN(next.roles[role], MakeRoleKeys(config, next.keys).WithContext(RoleName(role)));
   }
   PruneKeys(next);
   return MakeUnsignedDocument(ToJson(next));
@@ -295,15 +291,6 @@ Status Repository::AddTargets(const std::vector<TargetInput>& inputs, const KeyR
     entry.custom = input.custom;
     RETURN_IF_ERROR(WriteTargetFile(input, entry));
     next.targets[input.name] = std::move(entry);
-  }
-  return PublishTargets(std::move(next), signers);
-}
-
-Status Repository::RemoveTargets(const std::vector<std::string>& names, const KeyRing& signers) {
-  TargetsMetadata next = targets_;
-  next.common.version = targets_.common.version + 1;
-  for (const auto& name : names) {
-    if (next.targets.erase(name) == 0) return NotFound("no target " + PercentEncode(name));
   }
   return PublishTargets(std::move(next), signers);
 }

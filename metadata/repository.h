@@ -104,8 +104,6 @@ class Repository {
 
   // Adds (or replaces) targets and publishes targets, snapshot and timestamp.
   Status AddTargets(const std::vector<TargetInput>& targets, const KeyRing& signers);
-  // Removes targets by name (their files stay for clients mid-download).
-  Status RemoveTargets(const std::vector<std::string>& names, const KeyRing& signers);
   // New targets version with unchanged content (e.g. after a targets key rotation or before
   // expiry).
   Status ResignTargets(const KeyRing& signers);

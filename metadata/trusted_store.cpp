@@ -1,9 +1,5 @@
 #include "metadata/trusted_store.h"
 
-#include <unistd.h>
-
-#include <cerrno>
-
 #include "core/file_io.h"
 #include "metadata/tuf_names.h"
 #include "metadata/tuf_time.h"
@@ -55,11 +51,9 @@ Status TrustedStore::Store(std::string_view role_name, std::string_view bytes) c
 }
 
 Status TrustedStore::Remove(RoleType role) const {
-  std::string path = PathOf(role);
-  if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return Status::Ok();
-    return IOErrorFromErrno("remove " + path, errno);
-  }
+  Status removed = Env::Default().Unlink(PathOf(role));
+  if (removed.code() == StatusCode::kNotFound) return Status::Ok();
+  RETURN_IF_ERROR(removed);
   return FsyncDirectory(dir_);
 }
 
@@ -71,9 +65,7 @@ Result<WallTime> TrustedStore::LoadTimeFloor() const {
   }
   std::string value = *text;
   while (!value.empty() && value.back() == '\n') value.pop_back();
-  auto floor = ParseTufTime(value);
-  if (!floor.ok()) return floor.status().WithContext("time floor file " + dir_ + "/time-floor");
-  return floor;
+  return ParseTufTime(value).WithContext("time floor file " + dir_ + "/time-floor");
 }
 
 Status TrustedStore::StoreTimeFloor(WallTime floor) const {

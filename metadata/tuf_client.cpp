@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <set>
 
+#include "core/fd.h"
 #include "core/file_io.h"
 #include "metadata/tuf_names.h"
 #include "metadata/tuf_time.h"
@@ -27,12 +28,9 @@ bool SameRoleKeys(const RootMetadata& a, const RootMetadata& b, RoleType role) {
 }
 
 Status FsyncFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IOErrorFromErrno("open " + path, errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return IOErrorFromErrno("fsync " + path, err);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
+  if (::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync " + path, errno);
   return Status::Ok();
 }
 
@@ -248,9 +246,8 @@ Result<std::string> TufClient::FetchVerifiedFile(std::string_view role, const Me
                                                  uint64_t limit) {
   const std::string name = MetadataName(role, info.version);
   const uint64_t max_bytes = std::min(info.length.value_or(limit), limit);
-  auto bytes = remote_.FetchMetadata(name, max_bytes);
-  if (!bytes.ok()) return bytes.status().WithContext(name);
-  RETURN_IF_ERROR(CheckLengthAndHashes(name, AsBytes(*bytes), info.length, info.hashes,
+  ASSIGN_OR_RETURN(auto bytes, remote_.FetchMetadata(name, max_bytes).WithContext(name));
+  RETURN_IF_ERROR(CheckLengthAndHashes(name, AsBytes(bytes), info.length, info.hashes,
                                        /*require_hash=*/false));
   return bytes;
 }

@@ -33,9 +33,8 @@ Result<TargetFile> TufClient::GetTargetInfo(std::string_view name) {
     if (visited.contains(visit.role)) continue;  // a cycle, or a role reached twice
     const TargetsMetadata* metadata = &*targets_;
     if (visit.delegator != nullptr) {
-      auto delegated = DelegatedTargets(visit.role, *visit.delegator);
-      if (!delegated.ok()) return delegated.status().WithContext("target " + PercentEncode(name));
-      metadata = *delegated;
+      ASSIGN_OR_RETURN(metadata, DelegatedTargets(visit.role, *visit.delegator)
+                                     .WithContext("target " + PercentEncode(name)));
     }
     if (auto it = metadata->targets.find(target); it != metadata->targets.end()) return it->second;
     visited.insert(visit.role);

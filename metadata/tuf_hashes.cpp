@@ -9,6 +9,8 @@
 #include <memory>
 #include <vector>
 
+#include "core/fd.h"
+
 namespace flotilla::metadata {
 namespace {
 
@@ -115,22 +117,19 @@ Status CheckFileLengthAndHashes(std::string_view what, const std::string& path,
                                 std::optional<uint64_t> length, const HashMap& hashes,
                                 bool require_hash) {
   ASSIGN_OR_RETURN(MultiHasher hasher, MultiHasher::For(what, hashes, require_hash));
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return IOErrorFromErrno("open " + path, errno);
-  std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { ::close(*f); });
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
   struct stat st;
-  if (::fstat(fd, &st) != 0) return IOErrorFromErrno("stat " + path, errno);
+  if (::fstat(fd.get(), &st) != 0) return IOErrorFromErrno("stat " + path, errno);
   if (!S_ISREG(st.st_mode)) return Corruption(path + " is not a regular file");
   RETURN_IF_ERROR(CheckLength(what, static_cast<uint64_t>(st.st_size), length));
   std::vector<uint8_t> buffer(64 << 10);
   uint64_t total = 0;
   for (;;) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IOErrorFromErrno("read " + path, errno);
+    ASSIGN_OR_RETURN(size_t n, ReadSome(fd.get(), buffer).WithContext(path));
     if (n == 0) break;
-    total += static_cast<uint64_t>(n);
-    hasher.Update(ByteSpan(buffer.data(), static_cast<size_t>(n)));
+    total += n;
+    hasher.Update(ByteSpan(buffer.data(), n));
   }
   RETURN_IF_ERROR(CheckLength(what, total, length));
   return hasher.Finish(what);

@@ -36,9 +36,8 @@ Result<SignedDocument> ParseSignedDocument(std::string_view bytes, uint64_t max_
     }
     out.signatures.push_back(std::move(parsed));
   }
-  auto canonical = CanonicalJson(*signed_json);
-  if (!canonical.ok()) return canonical.status().WithContext("signed part not canonicalizable");
-  out.canonical_signed = std::move(canonical).value();
+  ASSIGN_OR_RETURN(out.canonical_signed,
+                   CanonicalJson(*signed_json).WithContext("signed part not canonicalizable"));
   out.signed_json = *signed_json;
   return out;
 }

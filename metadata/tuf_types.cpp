@@ -354,9 +354,9 @@ Result<RootMetadata> ParseRoot(const Json& signed_json) {
     const Json* role_json = roles_reader.Object(RoleName(role));
     RETURN_IF_ERROR(roles_reader.status());
     JsonObjectReader role_reader(*role_json, roles_reader.PathOf(RoleName(role)));
-    auto parsed = ParseRoleKeys(role_reader, root.keys);
-    if (!parsed.ok()) return parsed.status().WithContext("role " + std::string(RoleName(role)));
-    root.roles.emplace(role, std::move(parsed).value());
+    ASSIGN_OR_RETURN(
+        root.roles[role],
+        ParseRoleKeys(role_reader, root.keys).WithContext("role " + std::string(RoleName(role))));
   }
   if (roles->size() != 4) return InvalidArgument("root names a role other than the top-level four");
   return root;

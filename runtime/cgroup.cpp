@@ -10,19 +10,17 @@
 #include <cerrno>
 #include <filesystem>
 
+#include "core/fd.h"
 #include "core/file_io.h"
 #include "runtime/cgroup_entry.h"
 
 namespace flotilla::runtime {
 
 Status WriteControlFile(const std::string& path, const std::string& value) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return IOErrorFromErrno("open " + path, errno);
-  ssize_t n = ::write(fd, value.data(), value.size());
-  int err = errno;
-  ::close(fd);
-  if (n != static_cast<ssize_t>(value.size())) {
-    return IOErrorFromErrno("write '" + value + "' to " + path, err);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
+  if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+    return IOErrorFromErrno("write '" + value + "' to " + path, errno);
   }
   return Status::Ok();
 }
@@ -43,12 +41,11 @@ void KillListed(const std::string& procs_file) {
     int pid = std::atoi(procs->substr(pos, end - pos).c_str());
     pos = end + 1;
     if (pid <= 0) continue;
-    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     ::kill(pid, SIGKILL);
-    if (pidfd < 0) continue;
-    pollfd p{pidfd, POLLIN, 0};
+    if (!pidfd.valid()) continue;
+    pollfd p{pidfd.get(), POLLIN, 0};
     ::poll(&p, 1, 2000);
-    ::close(pidfd);
   }
 }
 
@@ -83,8 +80,6 @@ Status CreateCgroupDir(const std::string& dir) {
 class CgroupV1Driver final : public CgroupDriver {
  public:
   explicit CgroupV1Driver(CgroupOptions options) : options_(std::move(options)) {}
-
-  std::string Describe() const override { return "cgroup v1 at " + options_.root; }
 
   CgroupPlacement Locate(const std::string& name) const override {
     CgroupPlacement p;
@@ -174,8 +169,6 @@ class CgroupV1Driver final : public CgroupDriver {
 class CgroupV2Driver final : public CgroupDriver {
  public:
   explicit CgroupV2Driver(CgroupOptions options) : options_(std::move(options)) {}
-
-  std::string Describe() const override { return "cgroup v2 at " + options_.root; }
 
   CgroupPlacement Locate(const std::string& name) const override {
     CgroupPlacement p;

@@ -29,8 +29,6 @@ struct CgroupPlacement {
 class CgroupDriver {
  public:
   virtual ~CgroupDriver() = default;
-  // "cgroup v1 at /sys/fs/cgroup", ...
-  virtual std::string Describe() const = 0;
   // Makes (or reuses, when empty) the cgroup `name` and applies limits and rules.
   virtual Result<CgroupPlacement> Create(const std::string& name,
                                          const appspec::ResourceSpec& resources,

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fd.h"
 #include "core/status.h"
 
 namespace flotilla::runtime {
@@ -33,13 +34,6 @@ class CgroupEntry {
  public:
   // `procs_files`: the launch plan's cgroup.procs files, one per hierarchy.
   static Result<CgroupEntry> Open(const std::vector<std::string>& procs_files);
-
-  CgroupEntry() = default;
-  CgroupEntry(CgroupEntry&& other) noexcept;
-  CgroupEntry& operator=(CgroupEntry&& other) noexcept;
-  CgroupEntry(const CgroupEntry&) = delete;
-  CgroupEntry& operator=(const CgroupEntry&) = delete;
-  ~CgroupEntry();
 
   // clone(2) with `flags` (namespaces; the exit signal is SIGCHLD) whose
   // child starts inside the v2 cgroup when there is one and clone3 takes it.
@@ -56,10 +50,10 @@ class CgroupEntry {
 
  private:
   struct File {
-    int fd;
+    UniqueFd fd;
     std::string path;
   };
-  int v2_dir_fd_ = -1;        // for CLONE_INTO_CGROUP
+  UniqueFd v2_dir_fd_;        // for CLONE_INTO_CGROUP
   std::string v2_procs_;      // its cgroup.procs, joined when not born inside
   bool born_inside_ = false;  // set in the child of a clone3 into the v2 cgroup
   std::vector<File> joins_;   // v1 `tasks` files, written "0" to

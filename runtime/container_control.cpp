@@ -29,12 +29,11 @@ int Millis(Duration d) {
 }
 
 // Spawns argv in a new session with stdio on /dev/null, except `keep_fd`
-// which becomes fd 3, and reaps it. posix_spawn is a vfork: it does not copy
-// the (large) caller's page tables as fork does. The program must detach
+// which becomes fd 3, and waits for it to exit unless `reap` is false (the
+// caller reaps it later). posix_spawn is a vfork: it does not copy the
+// (large) caller's page tables as fork does. A detached program must detach
 // itself (flotilla-monitor forks and its parent exits at once), so that it
 // is no child of ours and outlives us.
-// Spawns argv with `keep_fd` as its fd 3, in a new session; waits for it to
-// exit unless `reap` is false (the caller reaps it later).
 Status Spawn(const std::vector<std::string>& argv, int keep_fd, bool reap) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -114,15 +113,11 @@ std::string_view ContainerStateName(ContainerState state) {
 }
 
 bool WaitForProcessExit(pid_t pid, uint64_t start_ticks, Duration timeout) {
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) return true;  // no such process
-  bool gone = !ProcessMatches(pid, start_ticks);
-  if (!gone) {
-    pollfd p{pidfd, POLLIN, 0};
-    gone = ::poll(&p, 1, Millis(timeout)) == 1;
-  }
-  ::close(pidfd);
-  return gone;
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.valid()) return true;  // no such process
+  if (!ProcessMatches(pid, start_ticks)) return true;
+  pollfd p{pidfd.get(), POLLIN, 0};
+  return ::poll(&p, 1, Millis(timeout)) == 1;
 }
 
 Result<int> ContainerControl::SpawnMonitor(const std::string& dir, bool attached) {
@@ -236,30 +231,26 @@ Status ContainerControl::Stop(const std::string& dir, const std::string& cgroup_
 Result<std::string> ContainerControl::Logs(const std::string& dir) const {
   ContainerStatus status = Inspect(dir);
   if (status.state == ContainerState::kRunning) {
-    int dir_fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    UniqueFd dir_fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     // Through the dir fd, so a long state dir never overflows sun_path.
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dir_fd,
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dir_fd.get(),
                   kMonitorSocketName);
-    bool connected = dir_fd >= 0 && sock >= 0 &&
-                     ::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    if (dir_fd >= 0) ::close(dir_fd);
-    if (connected) {
+    if (dir_fd.valid() && sock.valid() &&
+        ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
       std::string out;
       char buf[16384];
       for (;;) {
-        pollfd p{sock, POLLIN, 0};
+        pollfd p{sock.get(), POLLIN, 0};
         if (::poll(&p, 1, 5000) != 1) break;
-        ssize_t n = ::read(sock, buf, sizeof buf);
+        ssize_t n = ::read(sock.get(), buf, sizeof buf);
         if (n <= 0) break;
         out.append(buf, static_cast<size_t>(n));
       }
-      ::close(sock);
       return out;
     }
-    if (sock >= 0) ::close(sock);
   }
   auto text = ReadTextFileBounded(LogFile(dir), 64ull << 20);
   if (text.status().code() == StatusCode::kNotFound) return std::string();
@@ -286,11 +277,9 @@ Result<int> ContainerControl::RunHelper(const std::vector<std::string>& args, Du
     ::execv(cargs[0], cargs.data());
     ::_exit(127);
   }
-  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd >= 0) {
-    pollfd p{pidfd, POLLIN, 0};
+  if (UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); pidfd.valid()) {
+    pollfd p{pidfd.get(), POLLIN, 0};
     if (::poll(&p, 1, Millis(timeout)) != 1) ::kill(pid, SIGKILL);
-    ::close(pidfd);
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {

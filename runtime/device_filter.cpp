@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/fd.h"
+
 namespace flotilla::runtime {
 namespace {
 
@@ -124,31 +126,26 @@ long LoadDeviceProgram(const std::vector<bpf_insn>& prog, std::string* log) {
 
 Status AttachDeviceFilter(const std::string& cgroup_dir, const std::vector<DeviceRule>& rules) {
   std::vector<bpf_insn> prog = BuildDeviceFilter(rules);
-  int prog_fd = static_cast<int>(LoadDeviceProgram(prog, nullptr));
-  if (prog_fd < 0) {
+  // The attachment keeps the program alive once prog_fd is closed.
+  UniqueFd prog_fd(static_cast<int>(LoadDeviceProgram(prog, nullptr)));
+  if (!prog_fd.valid()) {
     int err = errno;
     std::string log;
-    if (long again = LoadDeviceProgram(prog, &log); again >= 0) ::close(static_cast<int>(again));
+    UniqueFd again(static_cast<int>(LoadDeviceProgram(prog, &log)));
     log.resize(::strnlen(log.c_str(), 400));
     return IOErrorFromErrno("load the device filter (" + log + ")", err);
   }
-  int dir_fd = ::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) {
-    int err = errno;
-    ::close(prog_fd);
-    return IOErrorFromErrno("open " + cgroup_dir, err);
-  }
+  UniqueFd dir_fd(::open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd.valid()) return IOErrorFromErrno("open " + cgroup_dir, errno);
   bpf_attr attach;
   std::memset(&attach, 0, sizeof attach);
-  attach.target_fd = static_cast<uint32_t>(dir_fd);
-  attach.attach_bpf_fd = static_cast<uint32_t>(prog_fd);
+  attach.target_fd = static_cast<uint32_t>(dir_fd.get());
+  attach.attach_bpf_fd = static_cast<uint32_t>(prog_fd.get());
   attach.attach_type = BPF_CGROUP_DEVICE;
   attach.attach_flags = BPF_F_ALLOW_MULTI;
-  long rc = Bpf(BPF_PROG_ATTACH, attach);
-  int err = errno;
-  ::close(dir_fd);
-  ::close(prog_fd);  // the attachment keeps the program alive
-  if (rc != 0) return IOErrorFromErrno("attach the device filter to " + cgroup_dir, err);
+  if (Bpf(BPF_PROG_ATTACH, attach) != 0) {
+    return IOErrorFromErrno("attach the device filter to " + cgroup_dir, errno);
+  }
   return Status::Ok();
 }
 

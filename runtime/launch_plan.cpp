@@ -138,22 +138,22 @@ Status WriteFileReplace(const std::string& path, std::string_view data, mode_t m
 }
 
 Result<uint64_t> ProcessStartTicks(pid_t pid) {
-  auto text = ReadTextFileBounded("/proc/" + std::to_string(pid) + "/stat", 4096);
-  if (!text.ok()) return text.status();
+  ASSIGN_OR_RETURN(std::string text,
+                   ReadTextFileBounded("/proc/" + std::to_string(pid) + "/stat", 4096));
   // The command name (field 2) may hold spaces and ')': skip to the last ')'.
-  size_t close = text->rfind(')');
-  if (close == std::string::npos || close + 2 >= text->size()) {
+  size_t close = text.rfind(')');
+  if (close == std::string::npos || close + 2 >= text.size()) {
     return Corruption("unreadable /proc stat");
   }
   // A zombie (state Z, or X while it is reaped) has ended: it is no process to wait for.
-  if ((*text)[close + 2] == 'Z' || (*text)[close + 2] == 'X') return NotFound("process ended");
+  if (text[close + 2] == 'Z' || text[close + 2] == 'X') return NotFound("process ended");
   size_t pos = close + 2;
   for (int field = 3; field < 22; ++field) {
-    pos = text->find(' ', pos);
+    pos = text.find(' ', pos);
     if (pos == std::string::npos) return Corruption("short /proc stat");
     ++pos;
   }
-  return std::stoull(text->substr(pos));
+  return std::stoull(text.substr(pos));
 }
 
 bool ProcessMatches(pid_t pid, uint64_t start_ticks) {

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/fd.h"
 #include "runtime/container_process.h"
 #include "runtime/monitor.h"
 #include "runtime/privileges.h"
@@ -31,12 +32,9 @@ Result<RunningRecord> RunningContainer(const std::string& dir) {
 
 Status EnterNamespace(pid_t pid, const char* name, int type) {
   std::string path = "/proc/" + std::to_string(pid) + "/ns/" + name;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IOErrorFromErrno("open " + path, errno);
-  int rc = ::setns(fd, type);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return IOErrorFromErrno(std::string("setns ") + name, err);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
+  if (::setns(fd.get(), type) != 0) return IOErrorFromErrno(std::string("setns ") + name, errno);
   return Status::Ok();
 }
 
@@ -44,16 +42,15 @@ Status EnterContainer(const LaunchPlan& plan, pid_t init) {
   ASSIGN_OR_RETURN(CgroupEntry cgroups, CgroupEntry::Open(plan.cgroup_procs));
   RETURN_IF_ERROR(cgroups.JoinSelf());
   std::string root_path = "/proc/" + std::to_string(init) + "/root";
-  int root = ::open(root_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (root < 0) return IOErrorFromErrno("open " + root_path, errno);
+  UniqueFd root(::open(root_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) return IOErrorFromErrno("open " + root_path, errno);
   RETURN_IF_ERROR(EnterNamespace(init, "ipc", CLONE_NEWIPC));
   RETURN_IF_ERROR(EnterNamespace(init, "uts", CLONE_NEWUTS));
   if (plan.spec.network == "none") RETURN_IF_ERROR(EnterNamespace(init, "net", CLONE_NEWNET));
   RETURN_IF_ERROR(EnterNamespace(init, "pid", CLONE_NEWPID));
   RETURN_IF_ERROR(EnterNamespace(init, "mnt", CLONE_NEWNS));
   // As nsenter does: take the container's root explicitly.
-  if (::fchdir(root) != 0 || ::chroot(".") != 0) return IOErrorFromErrno("chroot", errno);
-  ::close(root);
+  if (::fchdir(root.get()) != 0 || ::chroot(".") != 0) return IOErrorFromErrno("chroot", errno);
   return Status::Ok();
 }
 
@@ -96,34 +93,34 @@ int RunHttpProbe(const std::string& dir, int port, const std::string& path, int 
       return Fail(st);
     }
   }
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 &&
+      errno != EINPROGRESS) {
     return 1;
   }
-  pollfd p{fd, POLLOUT, 0};
+  pollfd p{fd.get(), POLLOUT, 0};
   if (::poll(&p, 1, timeout_ms) != 1) return 1;
   int err = 0;
   socklen_t len = sizeof err;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return 1;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) return 1;
   std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+  if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     return 1;
   }
   std::string answer;
   char buf[256];
   while (answer.find("\r\n") == std::string::npos && answer.size() < 1024) {
-    p = {fd, POLLIN, 0};
+    p = {fd.get(), POLLIN, 0};
     if (::poll(&p, 1, timeout_ms) != 1) return 1;
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
     if (n <= 0) break;
     answer.append(buf, static_cast<size_t>(n));
   }
-  ::close(fd);
   // "HTTP/1.x 2xx ..."
   return answer.size() > 12 && answer.compare(0, 5, "HTTP/") == 0 && answer[9] == '2' ? 0 : 1;
 }

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/fd.h"
+
 namespace flotilla::runtime {
 namespace {
 
@@ -20,10 +22,9 @@ Status Errno(const std::string& what) { return IOErrorFromErrno(what, errno); }
 
 int LastCapability() {
   char buf[16] = {0};
-  int fd = ::open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return CAP_LAST_CAP;
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
+  UniqueFd fd(::open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return CAP_LAST_CAP;
+  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
   return n > 0 ? std::atoi(buf) : CAP_LAST_CAP;
 }
 
@@ -48,13 +49,12 @@ Status ApplyLimits(const appspec::AppSpec& spec) {
     if (::setrlimit(*appspec::RlimitNumber(l.type), &limit) != 0)
       return Errno("setrlimit " + l.type);
   }
-  int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("open oom_score_adj");
+  UniqueFd fd(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return Errno("open oom_score_adj");
   std::string value = std::to_string(spec.oom_score_adj);
-  bool ok = ::write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
-  int err = errno;
-  ::close(fd);
-  if (!ok) return IOErrorFromErrno("write oom_score_adj", err);
+  if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+    return Errno("write oom_score_adj");
+  }
   return Status::Ok();
 }
 

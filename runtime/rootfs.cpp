@@ -35,8 +35,8 @@ constexpr const char* kRootNotAMount =
 // missing directories, refusing any symlink on the way. The last component is
 // created as a directory, or as an empty file when `leaf_is_file`.
 Result<int> OpenBeneath(int root_fd, const std::string& path, bool leaf_is_file) {
-  int dir = ::dup(root_fd);
-  if (dir < 0) return Errno("dup");
+  UniqueFd dir(::dup(root_fd));
+  if (!dir.valid()) return Errno("dup");
   size_t pos = 1;
   while (pos < path.size()) {
     size_t next = path.find('/', pos);
@@ -44,28 +44,20 @@ Result<int> OpenBeneath(int root_fd, const std::string& path, bool leaf_is_file)
     std::string part = path.substr(pos, next - pos);
     bool leaf = next == path.size();
     if (leaf && leaf_is_file) {
-      int fd = ::openat(dir, part.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_CREAT, 0644);
-      if (fd < 0) fd = ::openat(dir, part.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
-      int err = errno;
-      ::close(dir);
-      if (fd < 0) return IOErrorFromErrno("open " + path + " in rootfs", err);
+      int fd = ::openat(dir.get(), part.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_CREAT, 0644);
+      if (fd < 0) fd = ::openat(dir.get(), part.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) return Errno("open " + path + " in rootfs");
       return fd;
     }
-    if (::mkdirat(dir, part.c_str(), 0755) != 0 && errno != EEXIST) {
-      int err = errno;
-      ::close(dir);
-      return IOErrorFromErrno("mkdir " + path + " in rootfs", err);
+    if (::mkdirat(dir.get(), part.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Errno("mkdir " + path + " in rootfs");
     }
-    int fd = ::openat(dir, part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int err = errno;
-    ::close(dir);
-    if (fd < 0) {
-      return IOErrorFromErrno("open " + path + " in rootfs (a symlink or not a directory?)", err);
-    }
-    dir = fd;
+    int fd = ::openat(dir.get(), part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return Errno("open " + path + " in rootfs (a symlink or not a directory?)");
+    dir.Reset(fd);
     pos = next + 1;
   }
-  return dir;
+  return dir.Release();
 }
 
 // Like OpenBeneath for a directory, as a real (not O_PATH) fd: mknodat and

@@ -132,9 +132,6 @@ class Runtime {
   // is wanted.
   Result<Duration> Reconcile();
 
-  const std::string& state_dir() const { return state_.root(); }
-  std::string CgroupDescription() const { return cgroups_->Describe(); }
-
  private:
   Runtime(RuntimeOptions options, const Clock& clock, std::unique_ptr<CgroupDriver> cgroups);
 
