@@ -14,40 +14,13 @@
 
 #include "core/clock.h"
 #include "core/file_io.h"
-#include "http/http_client.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_client.h"
-#include "metadata/tuf_names.h"
 #include "node/commands.h"
+#include "node/daemon/tuf_metadata_source.h"
 
 namespace flotilla::node {
 namespace {
-
-// The network side of the TUF client: metadata and targets over HTTP.
-class HttpRemote final : public metadata::RemoteRepository {
- public:
-  HttpRemote(std::string metadata_url, std::string target_base_url)
-      : metadata_url_(std::move(metadata_url)), target_base_url_(std::move(target_base_url)) {}
-
-  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override {
-    ASSIGN_OR_RETURN(
-        http::Response response,
-        client_.Fetch({.url = http::JoinUrl(metadata_url_, metadata::PercentEncode(name)),
-                       .max_body_bytes = max_bytes}));
-    return std::move(response.body);
-  }
-  Status FetchTarget(const std::string& url_path, uint64_t max_bytes,
-                     const std::string& dest_path) override {
-    if (target_base_url_.empty()) return InvalidArgument("no --target-base-url given");
-    return client_.FetchToFile(
-        {.url = http::JoinUrl(target_base_url_, url_path), .max_body_bytes = max_bytes}, dest_path);
-  }
-
- private:
-  std::string metadata_url_;
-  std::string target_base_url_;
-  http::Client client_;
-};
 
 struct TufOptions {
   std::string metadata_dir;

@@ -3,7 +3,10 @@
 #  1. the normal build (build/) and every CTest test in it;
 #  2. an ASan+UBSan build (build-asan/) of the modules that parse untrusted
 #     input, do crypto or write the store, and their tests;
-#  3. a configure without tests (build-notests/), and the metadata fuzzer.
+#  3. a ThreadSanitizer build (build-tsan/) of only the tests of what runs on
+#     several threads: the node's parts, core's executors and workers, the
+#     runtime called for several apps at once;
+#  4. a configure without tests (build-notests/), and the metadata fuzzer.
 # Exits non-zero if anything fails. .ci/run runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +25,12 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
 passed=0
 failed=0
-# Runs ctest on a build dir and adds its counts to passed/failed.
+# Runs ctest on a build dir (further arguments go to ctest) and adds its
+# counts to passed/failed.
 run_ctest() {
   local log
   log=$(mktemp)
-  ctest --test-dir "$1" -j"$jobs" --output-on-failure 2>&1 | tee "$log" || status=1
+  ctest --test-dir "$1" -j"$jobs" --output-on-failure "${@:2}" 2>&1 | tee "$log" || status=1
   local line total bad
   line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
   if [[ -z $line ]]; then
@@ -41,8 +45,31 @@ run_ctest() {
 
 echo "== sanitizer build (ASan+UBSan): core, appspec, metadata, layerstore =="
 run_ctest build-asan
+# The ThreadSanitizer build, then the fuzzer's, compile niced while the full
+# build's tests run: those wait on processes, sockets and locks more than they
+# use both cores. A fuzzer build that fails here fails again, visibly, below.
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_TSAN=ON >/dev/null
+(
+  nice -n 19 cmake --build build-tsan -j"$jobs" --target node_parts_test node_deployer_test \
+    runtime_concurrency_test core_clock_test >build-tsan/build.log 2>&1 || exit 1
+  nice -n 19 bash scripts/fuzz-metadata.sh 0 >build-tsan/fuzz-build.log 2>&1 || true
+) &
+tsan_build=$!
+
 echo "== full build =="
 run_ctest build
+
+echo "== ThreadSanitizer: the node's parts, core's executors, the runtime's concurrency =="
+if wait "$tsan_build"; then
+  # The monitor is a static program, which TSan cannot instrument: build/'s runs.
+  export FLOTILLA_MONITOR="$PWD/build/runtime/flotilla-monitor"
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  run_ctest build-tsan -R '^(MetadataFollowerTest|ReleasePipelineTest|ReporterTest|LanExchangeTest|DeployerTest|RuntimeConcurrencyTest|WorkerTest|TimerSlotTest|ThreadExecutorTest|ManualExecutorTest|FakeClockTest)\.'
+  unset FLOTILLA_MONITOR TSAN_OPTIONS
+else
+  tail -60 build-tsan/build.log
+  failed=$((failed + 1)) status=1
+fi
 
 # A build without tests (packagers, the cross build's programs) must still
 # configure: tests registered outside if(FLOTILLA_TESTS) break it.

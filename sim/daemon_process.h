@@ -37,7 +37,7 @@ class DaemonProcess {
   const std::string& log_path() const { return log_path_; }
 
   // True while the process has not exited; reaps it when it has, and keeps
-  // its wait status for exit_status().
+  // its wait status for wait_status().
   bool Running();
   // The wait status once Running() returned false.
   int wait_status() const { return wait_status_; }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -89,10 +90,7 @@ std::string DefaultAppSpec() {
 
 std::string RandomToken() {
   uint8_t bytes[24];
-  FILE* f = std::fopen("/dev/urandom", "rb");
-  size_t n = f ? std::fread(bytes, 1, sizeof bytes, f) : 0;
-  if (f) std::fclose(f);
-  if (n != sizeof bytes) return {};
+  if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) return {};
   return HexEncode(ByteSpan(bytes, sizeof bytes));
 }
 

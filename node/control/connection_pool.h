@@ -60,8 +60,6 @@ class ConnectionPool {
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
   void Poll();
-  int listener_fd() const { return listener_.get(); }
-  size_t open_connections() const { return connections_.size(); }
 
  private:
   struct Connection {

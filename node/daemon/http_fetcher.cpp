@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "core/fd.h"
 #include "core/file_io.h"
 
 namespace flotilla::node {
@@ -21,18 +22,6 @@ uint64_t FileSize(const std::string& path) {
 bool Exists(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0;
-}
-
-Status WriteAll(int fd, ByteSpan data, uint64_t offset) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n =
-        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IOErrorFromErrno("write artifact", errno);
-    done += static_cast<size_t>(n);
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -151,14 +140,14 @@ Status HttpFetcher::FetchRange(Job& job, uint64_t offset) {
   }
   const uint64_t end = std::min(job.request.length, offset + chunk);  // exclusive
   const std::string part = PartPath(job.request.sha256);
-  int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return IOErrorFromErrno("open " + part, errno);
+  UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd.valid()) return IOErrorFromErrno("open " + part, errno);
   const http::Call call{.url = options_.origin_url + "/artifacts/" + job.request.sha256.Hex(),
                         .range = http::ByteRange{offset, end - offset},
                         .max_body_bytes = end - offset};
   uint64_t written = 0;
   auto reply = http_.Stream(call, [&](ByteSpan data) {
-    RETURN_IF_ERROR(WriteAll(fd, data, offset + written));
+    RETURN_IF_ERROR(PwriteAll(fd.get(), data, offset + written).WithContext("write artifact"));
     written += data.size();
     job.progress.bytes_from_origin += data.size();
     job.progress.bytes_verified = offset + written;
@@ -173,8 +162,7 @@ Status HttpFetcher::FetchRange(Job& job, uint64_t offset) {
                      std::to_string(end - offset) + " bytes");
   }
   // Whatever arrived is kept: the next range starts at the file's length.
-  if (::fdatasync(fd) != 0 && st.ok()) st = IOErrorFromErrno("sync " + part, errno);
-  ::close(fd);
+  if (::fdatasync(fd.get()) != 0 && st.ok()) st = IOErrorFromErrno("sync " + part, errno);
   if (st.ok()) job.progress.error.clear();
   return st;
 }

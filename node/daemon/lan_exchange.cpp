@@ -3,20 +3,16 @@
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/multicast.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <map>
+#include <set>
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "http/http_server.h"
 
 namespace flotilla::node {
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = boost::beast::http;
-using tcp = asio::ip::tcp;
 using udp = asio::ip::udp;
 
 namespace {
@@ -35,76 +31,33 @@ bool IsHex64(std::string_view s) {
 }  // namespace
 
 struct LanExchange::Impl {
-  Impl(const LanConfig& c, const Clock& clk) : config(c), clock(clk), acceptor(io), beacon(io) {}
+  Impl(const LanConfig& c, const Clock& clk) : config(c), clock(clk), beacon(io) {}
 
   LanConfig config;
   const Clock& clock;
   std::string device, site, tuf_dir, torrents_dir;
   asio::io_context io;
-  tcp::acceptor acceptor;
+  std::unique_ptr<http::Server> server;
   udp::socket beacon;
   udp::endpoint group_endpoint;
   udp::endpoint sender;
   std::array<char, kMaxBeaconBytes + 1> datagram{};
   ServedMetadata served;
   std::map<std::string, Neighbour> neighbours;
-  int open_connections = 0;
 
-  Status Bind();
-  void Accept();
+  Status Listen();
+  Status JoinGroup();
   void Receive();
   void OnBeacon(size_t size);
   // The file of the tuf directory served under `name`, or "" if none is.
   std::string MetadataFile(std::string_view name) const;
-  http::response<http::string_body> Answer(const http::request<http::string_body>& request) const;
+  http::Reply Answer(const http::Request& request) const;
 };
-
-namespace {
-
-// One exchange-endpoint connection: one GET, one answer, close.
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket socket, LanExchange::Impl& owner)
-      : stream_(std::move(socket)), owner_(owner) {
-    owner_.open_connections++;
-  }
-  ~Session() { owner_.open_connections--; }
-
-  void Run() {
-    stream_.expires_after(std::chrono::seconds(10));
-    parser_.header_limit(8192);
-    parser_.body_limit(0);
-    http::async_read(stream_, buffer_, parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (!ec) self->Reply();
-                     });
-  }
-
- private:
-  void Reply() {
-    response_ = owner_.Answer(parser_.get());
-    stream_.expires_after(std::chrono::seconds(30));
-    http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code, size_t) {
-      beast::error_code ignored;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    });
-  }
-
-  beast::tcp_stream stream_;
-  LanExchange::Impl& owner_;
-  beast::flat_buffer buffer_;
-  http::request_parser<http::string_body> parser_;
-  http::response<http::string_body> response_;
-};
-
-}  // namespace
 
 std::string LanExchange::Impl::MetadataFile(std::string_view name) const {
-  static const std::map<std::string, std::string> kPlain = {{"timestamp.json", "timestamp.json"},
-                                                            {"snapshot.json", "snapshot.json"},
-                                                            {"targets.json", "targets.json"},
-                                                            {"root.json", "root.json"}};
-  if (auto it = kPlain.find(std::string(name)); it != kPlain.end()) return it->second;
+  static const std::set<std::string_view> kPlain = {"timestamp.json", "snapshot.json",
+                                                    "targets.json", "root.json"};
+  if (kPlain.count(name)) return std::string(name);
   size_t dot = name.find('.');
   if (dot == std::string_view::npos || !IsDecimal(name.substr(0, dot))) return "";
   uint64_t version = std::stoull(std::string(name.substr(0, dot)));
@@ -115,16 +68,15 @@ std::string LanExchange::Impl::MetadataFile(std::string_view name) const {
   return "";
 }
 
-http::response<http::string_body> LanExchange::Impl::Answer(
-    const http::request<http::string_body>& request) const {
-  http::response<http::string_body> response{http::status::not_found, request.version()};
-  response.set(http::field::server, "flotilla-node");
-  response.keep_alive(false);
-  const std::string target_text(request.target());
-  std::string_view target = target_text;
+// One request per connection: every reply closes it.
+http::Reply LanExchange::Impl::Answer(const http::Request& request) const {
+  http::Reply reply;
+  reply.status = http::status::not_found;
+  reply.close_connection = true;
+  const std::string_view target = request.target();
   std::string path;
   if (request.method() != http::verb::get) {
-    response.result(http::status::method_not_allowed);
+    reply.status = http::status::method_not_allowed;
   } else if (target.rfind("/metadata/", 0) == 0) {
     std::string file = MetadataFile(target.substr(10));
     if (!file.empty()) path = tuf_dir + "/" + file;
@@ -132,34 +84,39 @@ http::response<http::string_body> LanExchange::Impl::Answer(
              IsHex64(target.substr(10, 64)) && target.substr(74) == ".torrent") {
     path = torrents_dir + "/" + std::string(target.substr(10));
   } else if (target == "/healthz") {
-    response.result(http::status::ok);
-    response.body() = "ok";
+    reply.status = http::status::ok;
+    reply.body = "ok";
   }
   if (!path.empty()) {
     auto bytes = ReadTextFileBounded(path, kMaxServedBytes);
     if (bytes.ok()) {
-      response.result(http::status::ok);
-      response.set(http::field::content_type, "application/octet-stream");
-      response.body() = std::move(*bytes);
+      reply.status = http::status::ok;
+      reply.content_type = "application/octet-stream";
+      reply.body = std::move(*bytes);
     }
   }
-  response.prepare_payload();
-  return response;
+  return reply;
 }
 
-void LanExchange::Impl::Accept() {
-  acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted) return;
-    if (!ec && open_connections < 16) {
-      std::make_shared<Session>(std::move(socket), *this)->Run();
-    }
-    Accept();
-  });
+Status LanExchange::Impl::Listen() {
+  http::ServerOptions options{.server_name = "flotilla-node"};
+  RETURN_IF_ERROR(SplitHostPort(config.http_listen, options.address, options.port));
+  boost::system::error_code ec;
+  asio::ip::make_address(options.address, ec);
+  if (ec) return InvalidArgument("lan.http_listen: bad address " + options.address);
+  options.write_timeout = std::chrono::seconds(30);
+  options.max_body_bytes = 0;
+  options.max_connections = 16;
+  auto answer = [this](const http::Request& request, const http::RequestContext&) {
+    return Answer(request);
+  };
+  ASSIGN_OR_RETURN(server, http::Server::Start(io, options, answer).WithContext("lan exchange"));
+  return Status::Ok();
 }
 
 void LanExchange::Impl::Receive() {
   beacon.async_receive_from(asio::buffer(datagram), sender,
-                            [this](beast::error_code ec, size_t size) {
+                            [this](boost::system::error_code ec, size_t size) {
                               if (ec == asio::error::operation_aborted) return;
                               if (!ec) OnBeacon(size);
                               Receive();
@@ -191,18 +148,8 @@ void LanExchange::Impl::OnBeacon(size_t size) {
   }
 }
 
-Status LanExchange::Impl::Bind() {
-  std::string host;
-  uint16_t port = 0;
-  RETURN_IF_ERROR(SplitHostPort(config.http_listen, host, port));
-  beast::error_code ec;
-  tcp::endpoint http_endpoint(asio::ip::make_address(host, ec), port);
-  if (ec) return InvalidArgument("lan.http_listen: bad address " + host);
-  acceptor.open(http_endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(http_endpoint, ec);
-  if (!ec) acceptor.listen(16, ec);
-  if (ec) return Unavailable("lan exchange: listen on " + config.http_listen + ": " + ec.message());
+Status LanExchange::Impl::JoinGroup() {
+  boost::system::error_code ec;
   auto group = asio::ip::make_address_v4(config.group, ec);
   if (ec || !group.is_multicast())
     return InvalidArgument("lan.group: not an IPv4 multicast address");
@@ -231,12 +178,8 @@ Result<std::unique_ptr<LanExchange>> LanExchange::Start(const LanConfig& config,
   impl->site = std::move(site);
   impl->tuf_dir = std::move(tuf_dir);
   impl->torrents_dir = std::move(torrents_dir);
-  try {
-    RETURN_IF_ERROR(impl->Bind());
-  } catch (const std::exception& e) {
-    return Unavailable(std::string("lan exchange: ") + e.what());
-  }
-  impl->Accept();
+  RETURN_IF_ERROR(impl->Listen());
+  RETURN_IF_ERROR(impl->JoinGroup());
   impl->Receive();
   return std::unique_ptr<LanExchange>(new LanExchange(std::move(impl)));
 }
@@ -244,8 +187,8 @@ Result<std::unique_ptr<LanExchange>> LanExchange::Start(const LanConfig& config,
 LanExchange::LanExchange(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 LanExchange::~LanExchange() {
-  beast::error_code ec;
-  impl_->acceptor.close(ec);
+  impl_->server.reset();
+  boost::system::error_code ec;
   impl_->beacon.close(ec);
   try {
     impl_->io.poll();
@@ -264,10 +207,7 @@ void LanExchange::Pump() {
   impl_->io.restart();
 }
 
-uint16_t LanExchange::http_port() const {
-  beast::error_code ec;
-  return impl_->acceptor.local_endpoint(ec).port();
-}
+uint16_t LanExchange::http_port() const { return impl_->server->port(); }
 
 void LanExchange::SetServed(const ServedMetadata& served) { impl_->served = served; }
 
@@ -279,7 +219,7 @@ Status LanExchange::SendBeacon() {
                  {"root", impl_->served.root_version},
                  {"timestamp", impl_->served.timestamp_version}};
   std::string text = beacon.dump();
-  beast::error_code ec;
+  boost::system::error_code ec;
   impl_->beacon.send_to(asio::buffer(text), impl_->group_endpoint, 0, ec);
   if (ec) return Unavailable("lan beacon: send: " + ec.message());
   return Status::Ok();

@@ -67,9 +67,8 @@ class LanExchange {
   // Neighbours heard within the last 3 beacon intervals, newest timestamp first.
   std::vector<Neighbour> Neighbours() const;
 
-  struct Impl;  // public so that the endpoint's sessions (in the .cpp) can reach it
-
  private:
+  struct Impl;
   explicit LanExchange(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

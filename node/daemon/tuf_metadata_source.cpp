@@ -2,33 +2,11 @@
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
-#include "http/http_client.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
 
 namespace flotilla::node {
 namespace {
-
-// TUF metadata over HTTP(S) from the tracker or a neighbour's exchange endpoint.
-class HttpMetadataRemote final : public metadata::RemoteRepository {
- public:
-  HttpMetadataRemote(std::string base, http::ClientOptions options)
-      : base_(std::move(base)), client_(std::move(options)) {}
-
-  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override {
-    ASSIGN_OR_RETURN(http::Response response,
-                     client_.Fetch({.url = base_ + "/" + metadata::PercentEncode(name),
-                                    .max_body_bytes = max_bytes}));
-    return std::move(response.body);
-  }
-  Status FetchTarget(const std::string&, uint64_t, const std::string&) override {
-    return FailedPrecondition("the daemon fetches artifacts through its fetcher, not as targets");
-  }
-
- private:
-  std::string base_;
-  http::Client client_;
-};
 
 // signed.version of a trusted metadata file (verified when it was stored), 0 if absent.
 uint64_t TrustedVersion(const std::string& path) {
@@ -45,9 +23,24 @@ uint64_t TrustedVersion(const std::string& path) {
 
 }  // namespace
 
+Result<std::string> HttpRemote::FetchMetadata(const std::string& name, uint64_t max_bytes) {
+  ASSIGN_OR_RETURN(
+      http::Response response,
+      client_.Fetch({.url = http::JoinUrl(metadata_url_, metadata::PercentEncode(name)),
+                     .max_body_bytes = max_bytes}));
+  return std::move(response.body);
+}
+
+Status HttpRemote::FetchTarget(const std::string& url_path, uint64_t max_bytes,
+                               const std::string& dest_path) {
+  if (target_base_url_.empty()) return InvalidArgument("no target base URL given");
+  return client_.FetchToFile(
+      {.url = http::JoinUrl(target_base_url_, url_path), .max_body_bytes = max_bytes}, dest_path);
+}
+
 Result<std::map<std::string, metadata::Release>> TufMetadataSource::Refresh(
     const std::string& base_url) {
-  HttpMetadataRemote remote(base_url, HttpOptionsFor(config_));
+  HttpRemote remote(base_url, "", HttpOptionsFor(config_));
   ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
   RETURN_IF_ERROR(client->Refresh());
   ASSIGN_OR_RETURN(auto releases, metadata::LatestReleases(*client->targets()));

@@ -4,11 +4,34 @@
 #pragma once
 
 #include "core/clock.h"
+#include "http/http_client.h"
+#include "metadata/remote_repository.h"
 #include "node/daemon/lan_exchange.h"
 #include "node/daemon/metadata_follower.h"
 #include "node/daemon/node_config.h"
 
 namespace flotilla::node {
+
+// A TUF repository over HTTP(S): metadata under `metadata_url` (the tracker's
+// or a neighbour's), targets under `target_base_url` ("": none; the daemon
+// fetches artifacts through its fetchers, not as targets).
+class HttpRemote final : public metadata::RemoteRepository {
+ public:
+  HttpRemote(std::string metadata_url, std::string target_base_url,
+             http::ClientOptions options = {})
+      : metadata_url_(std::move(metadata_url)),
+        target_base_url_(std::move(target_base_url)),
+        client_(std::move(options)) {}
+
+  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override;
+  Status FetchTarget(const std::string& url_path, uint64_t max_bytes,
+                     const std::string& dest_path) override;
+
+ private:
+  std::string metadata_url_;
+  std::string target_base_url_;
+  http::Client client_;
+};
 
 class TufMetadataSource final : public MetadataSource {
  public:
