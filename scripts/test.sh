@@ -64,7 +64,7 @@ if wait "$tsan_build"; then
   # The monitor is a static program, which TSan cannot instrument: build/'s runs.
   export FLOTILLA_MONITOR="$PWD/build/runtime/flotilla-monitor"
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-  run_ctest build-tsan -R '^(MetadataFollowerTest|ReleasePipelineTest|ReporterTest|LanExchangeTest|DeployerTest|RuntimeConcurrencyTest|WorkerTest|TimerSlotTest|ThreadExecutorTest|ManualExecutorTest|FakeClockTest)\.'
+  run_ctest build-tsan -R '^(MetadataFollowerTest|ReleasePipelineTest|ReporterTest|LanExchangeTest|HttpFetcherTest|DeployerTest|RuntimeConcurrencyTest|WorkerTest|TimerSlotTest|ThreadExecutorTest|ManualExecutorTest|FakeClockTest)\.'
   unset FLOTILLA_MONITOR TSAN_OPTIONS
 else
   tail -60 build-tsan/build.log

@@ -86,17 +86,26 @@ Result<std::string> HttpFetcher::CompletedPath(const Digest& sha256) const {
   return FinalPath(sha256);
 }
 
-HttpFetcher::Job* HttpFetcher::NextJob() {
+HttpFetcher::Job* HttpFetcher::NextJob(std::optional<Duration>& wait) {
+  const MonoTime now = clock_.MonotonicNow();
+  wait.reset();
   for (auto& [digest, job] : jobs_) {
-    if (job.progress.state == FetchState::kQueued || job.progress.state == FetchState::kFetching) {
-      return &job;
+    if (job.progress.state != FetchState::kQueued && job.progress.state != FetchState::kFetching) {
+      continue;
     }
+    if (job.retry_at <= now) return &job;
+    wait = std::min(wait.value_or(Duration::max()), job.retry_at - now);
   }
   return nullptr;
 }
 
 void HttpFetcher::Schedule(Duration delay) {
-  if (timer_) return;
+  const MonoTime due = clock_.MonotonicNow() + delay;
+  if (timer_) {
+    if (timer_due_ <= due) return;
+    executor_.Cancel(*timer_);
+  }
+  timer_due_ = due;
   timer_ = executor_.PostAfter(delay, [this] {
     timer_.reset();
     Step();
@@ -104,8 +113,12 @@ void HttpFetcher::Schedule(Duration delay) {
 }
 
 void HttpFetcher::Step() {
-  Job* job = NextJob();
-  if (job == nullptr) return;
+  std::optional<Duration> wait_for_retry;
+  Job* job = NextJob(wait_for_retry);
+  if (job == nullptr) {
+    if (wait_for_retry) Schedule(*wait_for_retry);
+    return;
+  }
   if (!TransfersAllowedAt(options_.allowed_hours, clock_.Now())) {
     job->progress.state = FetchState::kQueued;
     Schedule(std::chrono::seconds(60));
@@ -119,7 +132,8 @@ void HttpFetcher::Step() {
   if (!st.ok()) {
     job->progress.error = st.ToString();
     job->retry_delay_s = std::clamp<uint32_t>(job->retry_delay_s * 2, 1, 60);
-    Schedule(std::chrono::seconds(job->retry_delay_s));
+    job->retry_at = clock_.MonotonicNow() + std::chrono::seconds(job->retry_delay_s);
+    Schedule(Duration::zero());  // the others go on meanwhile
     return;
   }
   job->retry_delay_s = 0;

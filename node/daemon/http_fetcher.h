@@ -13,8 +13,11 @@
 //
 // Rate: after a range of n bytes that took t, the next one starts no sooner
 // than n / rate; ranges are sized to about one second at that rate. Outside
-// the allowed hours nothing moves (kQueued). Failures retry with exponential
-// backoff (1 s doubling to 60 s); the error stays in Progress().error.
+// the allowed hours nothing moves (kQueued). A failing artifact retries with
+// exponential backoff (1 s doubling to 60 s) of its own, the error kept in
+// Progress().error; meanwhile the other artifacts go on, and a new one is
+// started at once, so one artifact the origin cannot serve (e.g. of a
+// release that was superseded) never holds up the rest.
 //
 // Thread-safety: all methods and all work run on `executor`'s context.
 #pragma once
@@ -55,22 +58,28 @@ class HttpFetcher final : public ArtifactFetcher {
     ArtifactRequest request;
     FetchProgress progress;
     uint32_t retry_delay_s = 0;
+    MonoTime retry_at{};  // not tried again before this after a failure
   };
 
   std::string FinalPath(const Digest& d) const;
   std::string PartPath(const Digest& d) const;
-  // Runs the next step of the first unfinished job, unless one is scheduled.
+  // Runs Step() after `delay`, or sooner when a step is already due sooner.
   void Schedule(Duration delay);
+  // One range (or the final check) of the first unfinished job whose retry
+  // time has come.
   void Step();
   Status FetchRange(Job& job, uint64_t offset);
   Status FinishJob(Job& job);
-  Job* NextJob();
+  // The job to step now; else nullptr and, in `wait`, how long until one is
+  // due (nothing when no job is unfinished).
+  Job* NextJob(std::optional<Duration>& wait);
 
   HttpFetcherOptions options_;
   const Clock& clock_;
   Executor& executor_;
   std::map<Digest, Job> jobs_;
   std::optional<TimerId> timer_;
+  MonoTime timer_due_{};
   http::Client http_;  // one connection to the origin, kept between ranges
 };
 
