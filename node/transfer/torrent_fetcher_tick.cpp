@@ -20,7 +20,8 @@ namespace {
 
 constexpr int kBlockSize = 16 << 10;
 constexpr double kOriginRetrySeconds = 5;
-constexpr double kBanAloneSeconds = 1;
+// A torrent is re-added for 2.0.8's false bans at most this often.
+constexpr double kReaddSeconds = 30;
 // Link locality: interfaces are re-read this often (Wi-Fi reconnects), and a
 // node blocks off-link peers once it was behind its LAN this long.
 constexpr double kOnLinkRereadSeconds = 30;
@@ -91,6 +92,14 @@ void TorrentFetcher::Impl::Tick() {
   PublishSnapshot();
 }
 
+std::string TorrentFetcher::Impl::AddressText(const lt::address& address) {
+  return address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+}
+
+std::string TorrentFetcher::Impl::EndpointText(const lt::tcp::endpoint& endpoint) {
+  return AddressText(endpoint.address()) + ":" + std::to_string(endpoint.port());
+}
+
 TransferArtifact* TorrentFetcher::Impl::FindByHandle(const lt::torrent_handle& handle) {
   for (auto& [digest, artifact] : artifacts_) {
     if (artifact.handle == handle) return &artifact;
@@ -120,17 +129,14 @@ void TorrentFetcher::Impl::HandleAlert(lt::alert* alert) {
   } else if (auto* hash = lt::alert_cast<lt::hash_failed_alert>(alert)) {
     ++counters_.hash_failures;
     if (TransferArtifact* a = FindByHandle(hash->handle)) {
-      ++a->progress.hash_failures;
-      a->piece_senders.erase(static_cast<int>(hash->piece_index));
+      OnHashFailed(*a, static_cast<int>(hash->piece_index));
     }
   } else if (auto* ban = lt::alert_cast<lt::peer_ban_alert>(alert)) {
-    ++counters_.peers_banned;
     if (TransferArtifact* a = FindByHandle(ban->handle)) OnPeerBanned(*a, ban->endpoint);
   } else if (auto* piece = lt::alert_cast<lt::piece_finished_alert>(alert)) {
     if (TransferArtifact* a = FindByHandle(piece->handle)) {
       a->resume_dirty = true;
-      auto senders = a->piece_senders.extract(static_cast<int>(piece->piece_index));
-      if (!senders.empty()) a->proven_peers.merge(senders.mapped());
+      OnPiecePassed(*a, static_cast<int>(piece->piece_index));
     }
   } else if (auto* checked = lt::alert_cast<lt::torrent_checked_alert>(alert)) {
     if (TransferArtifact* a = FindByHandle(checked->handle)) a->awaiting_recheck = false;
@@ -145,8 +151,9 @@ void TorrentFetcher::Impl::HandleAlert(lt::alert* alert) {
   }
 }
 
-// Payload bytes of a finished block, counted to the peers or to the origin.
-// Pad bytes past the end of the file are not payload.
+// Payload bytes of a finished block, held with their sender until the
+// piece's hash decides whether they are progress or waste. Pad bytes past the
+// end of the file are not payload.
 void TorrentFetcher::Impl::OnBlockFinished(const lt::block_finished_alert& alert) {
   TransferArtifact* a = FindByHandle(alert.handle);
   if (a == nullptr) return;
@@ -155,17 +162,49 @@ void TorrentFetcher::Impl::OnBlockFinished(const lt::block_finished_alert& alert
                          static_cast<uint64_t>(alert.block_index) * kBlockSize;
   const uint64_t end = std::min(start + kBlockSize, a->request.length);
   if (end <= start) return;
-  const uint64_t bytes = end - start;
-  a->piece_senders[static_cast<int>(alert.piece_index)].insert(alert.endpoint);
-  if (IsOriginEndpoint(alert.endpoint)) {
-    a->progress.bytes_from_origin += bytes;
-    counters_.bytes_from_origin += bytes;
-  } else {
-    a->progress.bytes_from_peers += bytes;
-    counters_.bytes_from_peers += bytes;
-    a->last_peer_progress = clock_.MonotonicNow();
-    ++swarm_progress_;
+  auto& pending = a->pending_pieces[static_cast<int>(alert.piece_index)];
+  pending.senders.insert(alert.endpoint);
+  (IsOriginEndpoint(alert.endpoint) ? pending.from_origin : pending.from_peers) += end - start;
+}
+
+// A piece passed its hash: its bytes are progress, to the peers or the origin.
+void TorrentFetcher::Impl::OnPiecePassed(TransferArtifact& a, int piece) {
+  auto node = a.pending_pieces.extract(piece);
+  if (node.empty()) return;
+  const TransferArtifact::PendingPiece& p = node.mapped();
+  a.progress.bytes_from_origin += p.from_origin;
+  counters_.bytes_from_origin += p.from_origin;
+  if (p.from_peers == 0) return;
+  a.progress.bytes_from_peers += p.from_peers;
+  counters_.bytes_from_peers += p.from_peers;
+  ++swarm_progress_;
+}
+
+// A piece failed its hash: its bytes are waste, and every peer that sent a
+// block of it is banned for this artifact, whatever it sent before.
+void TorrentFetcher::Impl::OnHashFailed(TransferArtifact& a, int piece) {
+  ++a.progress.hash_failures;
+  auto node = a.pending_pieces.extract(piece);
+  const TransferArtifact::PendingPiece p =
+      node.empty() ? TransferArtifact::PendingPiece{} : std::move(node.mapped());
+  const uint64_t wasted = p.from_peers + p.from_origin;
+  a.progress.bytes_wasted += wasted;
+  counters_.bytes_wasted += wasted;
+  std::string senders, banned;
+  for (const auto& sender : p.senders) {
+    const bool origin = IsOriginEndpoint(sender);
+    const std::string peer = origin ? "the origin" : EndpointText(sender);
+    senders += (senders.empty() ? "" : ", ") + peer;
+    if (origin || !a.gate->Ban(sender.address())) continue;
+    ++counters_.peers_banned;
+    if (a.progress.bad_peers.size() < kMaxBadPeers) {
+      a.progress.bad_peers.push_back(AddressText(sender.address()));
+    }
+    banned += (banned.empty() ? "" : ", ") + peer;
   }
+  spdlog::warn("artifact {}: piece {} failed its hash ({} B wasted, sent by {}){}",
+               a.hex.substr(0, 12), piece, wasted, senders.empty() ? "unknown" : senders,
+               banned.empty() ? "" : "; banned for this artifact: " + banned);
 }
 
 namespace {
@@ -214,8 +253,6 @@ void TorrentFetcher::Impl::OnTorrentRemoved(const lt::torrent_removed_alert& ale
     }
     if (a.readd == TransferArtifact::Readd::kRemoving) {
       a.readd = TransferArtifact::Readd::kNone;
-      a.banned_since_add = false;
-      a.last_peer_progress = clock_.MonotonicNow();
       Status added = AddToSession(a, /*trust_resume=*/true);  // saved just now
       if (!added.ok()) {
         a.progress.state = FetchState::kFailed;
@@ -263,9 +300,13 @@ void TorrentFetcher::Impl::UpdateArtifact(TransferArtifact& a) {
   if (!status.is_seeding) a.awaiting_recheck = false;
   if (status.is_seeding && !a.verified && !a.awaiting_recheck) VerifyCompleted(a);
   MaybeSaveResume(a);
+  if (a.tracker_deferred && clock_.MonotonicNow() >= a.announce_allowed_at) {
+    a.tracker_deferred = false;
+    a.handle.replace_trackers({lt::announce_entry(announce_url_)});
+  }
   if (!a.verified) {
     ReconnectIfAlone(a, connected);
-    MaybeRecoverFromBan(a, connected);
+    MaybeRecoverFromBan(a);
   }
 }
 
@@ -348,7 +389,7 @@ void TorrentFetcher::Impl::UpdateLinkLocality() {
   if (announce_url_.empty()) return;
   for (auto& [digest, a] : artifacts_) {
     if (a.handle.is_valid() && !a.forgotten) {
-      a.handle.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+      a.handle.force_reannounce();  // libtorrent defers it to the tracker's min interval
     }
   }
 }
@@ -401,38 +442,38 @@ void TorrentFetcher::Impl::ReconnectIfAlone(TransferArtifact& a, uint32_t connec
   if (connected > 0 || now - a.last_reconnect < Seconds(options_.reconnect_seconds)) return;
   a.last_reconnect = now;
   for (const auto& peer : known_peers_) {
-    if (a.banned_unproven.count(peer) == 0) a.handle.connect_peer(peer);
+    if (!a.gate->Banned(peer.address())) a.handle.connect_peer(peer);
   }
-  // The tracker is asked again at most every 6 reconnect periods.
-  if (!announce_url_.empty() &&
+  // The tracker is asked again at most every 6 reconnect periods, and never
+  // before its min interval (libtorrent defers a forced announce to it).
+  if (!announce_url_.empty() && !a.tracker_deferred &&
       now - a.last_reannounce >= Seconds(6 * options_.reconnect_seconds)) {
     a.last_reannounce = now;
-    a.handle.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+    a.handle.force_reannounce();
   }
 }
 
-// A ban of a peer whose data passed piece hashes before is 2.0.8's false
-// ban: the torrent is re-added at once (forgetting the bans).
+// libtorrent banned a peer. One that sent a block of a failing piece is
+// banned here already (OnHashFailed); any other ban is 2.0.8's false ban
+// and is undone by re-adding the torrent (MaybeRecoverFromBan).
 void TorrentFetcher::Impl::OnPeerBanned(TransferArtifact& a, const lt::tcp::endpoint& peer) {
-  a.banned_since_add = true;
-  if (a.proven_peers.count(peer) == 0) {
-    a.banned_unproven.insert(peer);
-    return;
-  }
-  if (!a.verified && a.handle.is_valid() && !a.forgotten) StartReadd(a);
+  if (a.gate->Banned(peer.address()) || IsOriginEndpoint(peer)) return;
+  spdlog::warn(
+      "artifact {}: libtorrent banned {}, which sent no failing piece here: the torrent is "
+      "re-added to undo the false ban",
+      a.hex.substr(0, 12), EndpointText(peer));
+  a.false_ban = true;
 }
 
-// 2.0.8 sometimes bans the good peer along with the bad one; a torrent that
-// banned a peer is re-added (which forgets the bans) and its known peers are
-// connected again when it has no peer left for kBanAloneSeconds, or when
-// peers made no progress for stall_seconds.
-void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a, uint32_t connected) {
-  if (!a.banned_since_add) return;
-  const Duration quiet = clock_.MonotonicNow() - a.last_peer_progress;
-  if ((connected == 0 && quiet >= Seconds(kBanAloneSeconds)) ||
-      quiet >= Seconds(options_.origin.stall_seconds)) {
-    StartReadd(a);
-  }
+// The re-add forgets libtorrent's bans; the gate keeps the peers banned here
+// out. At most one re-add every kReaddSeconds.
+void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a) {
+  if (!a.false_ban) return;
+  const MonoTime now = clock_.MonotonicNow();
+  if (a.last_readd != MonoTime{} && now - a.last_readd < Seconds(kReaddSeconds)) return;
+  a.false_ban = false;
+  a.last_readd = now;
+  StartReadd(a);
 }
 
 void TorrentFetcher::Impl::PublishSnapshot() {
