@@ -60,8 +60,11 @@ struct TransferArtifact {
   // Peers that sent a block of a piece that failed its hash: banned for this
   // artifact whatever they sent before, across re-adds (peer_gate.h).
   std::shared_ptr<transfer::PeerGate> gate = std::make_shared<transfer::PeerGate>();
-  // libtorrent banned a peer that never sent a failing piece (2.0.8's false
-  // ban): the torrent is re-added, at most every kReaddSeconds.
+  // Peers libtorrent banned, judged a tick later (its ban alert comes before
+  // the hash failure that explains it): one that never sent a failing piece
+  // was 2.0.8's false ban, and the torrent is re-added, at most every
+  // kReaddSeconds.
+  std::vector<lt::tcp::endpoint> bans_to_judge;
   bool false_ban = false;
   MonoTime last_readd{};
   Readd readd = Readd::kNone;

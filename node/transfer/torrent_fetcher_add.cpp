@@ -120,6 +120,15 @@ Status TorrentFetcher::Impl::AddToSession(TransferArtifact& artifact, bool trust
   params.flags = fresh.flags;
   params.name.clear();
   params.extensions.push_back(transfer::GatePlugin(artifact.gate));
+  // Pieces verified before a re-add come back as resume data, without
+  // piece_finished alerts: their held bytes are progress now.
+  std::vector<int> kept;
+  for (const auto& [piece, pending] : artifact.pending_pieces) {
+    if (piece < params.have_pieces.size() && params.have_pieces[lt::piece_index_t(piece)]) {
+      kept.push_back(piece);
+    }
+  }
+  for (int piece : kept) OnPiecePassed(artifact, piece);
   lt::error_code ec;
   artifact.handle = session_->add_torrent(std::move(params), ec);
   if (ec) return Unavailable("add torrent: " + ec.message());

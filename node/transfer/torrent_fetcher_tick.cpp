@@ -304,10 +304,8 @@ void TorrentFetcher::Impl::UpdateArtifact(TransferArtifact& a) {
     a.tracker_deferred = false;
     a.handle.replace_trackers({lt::announce_entry(announce_url_)});
   }
-  if (!a.verified) {
-    ReconnectIfAlone(a, connected);
-    MaybeRecoverFromBan(a);
-  }
+  if (!a.verified) ReconnectIfAlone(a, connected);
+  MaybeRecoverFromBan(a);
 }
 
 void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torrent_status& status,
@@ -454,21 +452,26 @@ void TorrentFetcher::Impl::ReconnectIfAlone(TransferArtifact& a, uint32_t connec
 }
 
 // libtorrent banned a peer. One that sent a block of a failing piece is
-// banned here already (OnHashFailed); any other ban is 2.0.8's false ban
-// and is undone by re-adding the torrent (MaybeRecoverFromBan).
+// banned here too (OnHashFailed, from the same batch of alerts); any other
+// ban is 2.0.8's false ban and is undone by re-adding the torrent.
 void TorrentFetcher::Impl::OnPeerBanned(TransferArtifact& a, const lt::tcp::endpoint& peer) {
-  if (a.gate->Banned(peer.address()) || IsOriginEndpoint(peer)) return;
-  spdlog::warn(
-      "artifact {}: libtorrent banned {}, which sent no failing piece here: the torrent is "
-      "re-added to undo the false ban",
-      a.hex.substr(0, 12), EndpointText(peer));
-  a.false_ban = true;
+  if (!IsOriginEndpoint(peer)) a.bans_to_judge.push_back(peer);
 }
 
-// The re-add forgets libtorrent's bans; the gate keeps the peers banned here
-// out. At most one re-add every kReaddSeconds.
+// Runs after the tick's alerts. The re-add forgets libtorrent's bans; the
+// gate keeps the peers banned here out. At most one re-add every
+// kReaddSeconds.
 void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a) {
-  if (!a.false_ban) return;
+  for (const auto& peer : a.bans_to_judge) {
+    if (a.gate->Banned(peer.address())) continue;
+    spdlog::warn(
+        "artifact {}: libtorrent banned {}, which sent no failing piece here: the torrent is "
+        "re-added to undo the false ban",
+        a.hex.substr(0, 12), EndpointText(peer));
+    a.false_ban = true;
+  }
+  a.bans_to_judge.clear();
+  if (!a.false_ban || a.verified) return;
   const MonoTime now = clock_.MonotonicNow();
   if (a.last_readd != MonoTime{} && now - a.last_readd < Seconds(kReaddSeconds)) return;
   a.false_ban = false;
