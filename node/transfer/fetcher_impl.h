@@ -60,6 +60,10 @@ struct TransferArtifact {
   // Peers that sent a block of a piece that failed its hash: banned for this
   // artifact whatever they sent before, across re-adds (peer_gate.h).
   std::shared_ptr<transfer::PeerGate> gate = std::make_shared<transfer::PeerGate>();
+  // Senders of a failing piece that had several senders: banned only if
+  // libtorrent bans them.
+  std::set<lt::address> suspects;
+  MonoTime last_verified{};  // the last piece that passed its hash, or the add
   // Peers libtorrent banned, judged a tick later (its ban alert comes before
   // the hash failure that explains it): one that never sent a failing piece
   // was 2.0.8's false ban, and the torrent is re-added, at most every
@@ -124,6 +128,7 @@ class TorrentFetcher::Impl {
   void MaybeRecoverFromBan(TransferArtifact& artifact);
   void OnHashFailed(TransferArtifact& artifact, int piece);
   void OnPiecePassed(TransferArtifact& artifact, int piece);
+  bool BanPeer(TransferArtifact& artifact, const lt::address& peer);
   void OnPeerBanned(TransferArtifact& artifact, const lt::tcp::endpoint& peer);
   void UpdateLinkLocality();
   void PublishSnapshot();

@@ -84,7 +84,8 @@ Status TorrentFetcher::Impl::AddArtifact(const ArtifactRequest& request,
   artifact.progress.bytes_total = request.length;
   // The first tick connects the known peers again if the add-time attempt
   // found the torrent not ready; the tracker was just announced to.
-  artifact.last_resume_save = artifact.last_reannounce = clock_.MonotonicNow();
+  artifact.last_resume_save = artifact.last_reannounce = artifact.last_verified =
+      clock_.MonotonicNow();
   RETURN_IF_ERROR(CreateDirectories(SavePath(artifact.hex), 0700));
   RETURN_IF_ERROR(AddToSession(artifact, /*trust_resume=*/!previous_run_crashed_));
   artifacts_.emplace(request.sha256, std::move(artifact));

@@ -169,6 +169,7 @@ void TorrentFetcher::Impl::OnBlockFinished(const lt::block_finished_alert& alert
 
 // A piece passed its hash: its bytes are progress, to the peers or the origin.
 void TorrentFetcher::Impl::OnPiecePassed(TransferArtifact& a, int piece) {
+  a.last_verified = clock_.MonotonicNow();
   auto node = a.pending_pieces.extract(piece);
   if (node.empty()) return;
   const TransferArtifact::PendingPiece& p = node.mapped();
@@ -180,8 +181,11 @@ void TorrentFetcher::Impl::OnPiecePassed(TransferArtifact& a, int piece) {
   ++swarm_progress_;
 }
 
-// A piece failed its hash: its bytes are waste, and every peer that sent a
-// block of it is banned for this artifact, whatever it sent before.
+// A piece failed its hash: its bytes are waste. Its sender, when it came
+// from one peer, is banned for this artifact whatever it sent before. When
+// several peers sent its blocks, each is a suspect until libtorrent names the
+// culprit (it asks peers for the block hashes and bans the one whose block
+// failed): a suspect libtorrent bans stays banned (MaybeRecoverFromBan).
 void TorrentFetcher::Impl::OnHashFailed(TransferArtifact& a, int piece) {
   ++a.progress.hash_failures;
   auto node = a.pending_pieces.extract(piece);
@@ -190,21 +194,31 @@ void TorrentFetcher::Impl::OnHashFailed(TransferArtifact& a, int piece) {
   const uint64_t wasted = p.from_peers + p.from_origin;
   a.progress.bytes_wasted += wasted;
   counters_.bytes_wasted += wasted;
-  std::string senders, banned;
+  std::string senders;
+  std::vector<lt::address> peers;
   for (const auto& sender : p.senders) {
     const bool origin = IsOriginEndpoint(sender);
-    const std::string peer = origin ? "the origin" : EndpointText(sender);
-    senders += (senders.empty() ? "" : ", ") + peer;
-    if (origin || !a.gate->Ban(sender.address())) continue;
-    ++counters_.peers_banned;
-    if (a.progress.bad_peers.size() < kMaxBadPeers) {
-      a.progress.bad_peers.push_back(AddressText(sender.address()));
-    }
-    banned += (banned.empty() ? "" : ", ") + peer;
+    senders += (senders.empty() ? "" : ", ") + (origin ? "the origin" : EndpointText(sender));
+    if (!origin) peers.push_back(sender.address());
+  }
+  std::string verdict;
+  if (peers.size() == 1) {
+    if (BanPeer(a, peers.front()))
+      verdict = "; banned for this artifact: " + AddressText(peers.front());
+  } else if (!peers.empty()) {
+    a.suspects.insert(peers.begin(), peers.end());
+    verdict = "; its senders are suspects until libtorrent names the culprit";
   }
   spdlog::warn("artifact {}: piece {} failed its hash ({} B wasted, sent by {}){}",
-               a.hex.substr(0, 12), piece, wasted, senders.empty() ? "unknown" : senders,
-               banned.empty() ? "" : "; banned for this artifact: " + banned);
+               a.hex.substr(0, 12), piece, wasted, senders.empty() ? "unknown" : senders, verdict);
+}
+
+// True when `peer` was not banned for `a` before.
+bool TorrentFetcher::Impl::BanPeer(TransferArtifact& a, const lt::address& peer) {
+  if (!a.gate->Ban(peer)) return false;
+  ++counters_.peers_banned;
+  if (a.progress.bad_peers.size() < kMaxBadPeers) a.progress.bad_peers.push_back(AddressText(peer));
+  return true;
 }
 
 namespace {
@@ -451,19 +465,30 @@ void TorrentFetcher::Impl::ReconnectIfAlone(TransferArtifact& a, uint32_t connec
   }
 }
 
-// libtorrent banned a peer. One that sent a block of a failing piece is
-// banned here too (OnHashFailed, from the same batch of alerts); any other
-// ban is 2.0.8's false ban and is undone by re-adding the torrent.
+// libtorrent banned a peer: judged after the tick's alerts, as its ban alert
+// comes before the hash failure that explains it.
 void TorrentFetcher::Impl::OnPeerBanned(TransferArtifact& a, const lt::tcp::endpoint& peer) {
   if (!IsOriginEndpoint(peer)) a.bans_to_judge.push_back(peer);
 }
 
-// Runs after the tick's alerts. The re-add forgets libtorrent's bans; the
-// gate keeps the peers banned here out. At most one re-add every
+// A peer libtorrent banned that sent a block of a failing piece stays banned
+// here; any other ban is 2.0.8's false ban, undone by re-adding the torrent
+// (which forgets libtorrent's bans; the gate keeps the peers banned here
+// out). A torrent that failed a hash and then verified nothing for twice
+// the stall period is re-added too: 2.0.8 can leave a failed piece waiting
+// for block hashes from peers that are gone. At most one re-add every
 // kReaddSeconds.
 void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a) {
   for (const auto& peer : a.bans_to_judge) {
     if (a.gate->Banned(peer.address())) continue;
+    if (a.suspects.count(peer.address()) != 0) {
+      BanPeer(a, peer.address());
+      spdlog::warn(
+          "artifact {}: libtorrent banned {} for a failing piece; banned for this "
+          "artifact: {}",
+          a.hex.substr(0, 12), EndpointText(peer), AddressText(peer.address()));
+      continue;
+    }
     spdlog::warn(
         "artifact {}: libtorrent banned {}, which sent no failing piece here: the torrent is "
         "re-added to undo the false ban",
@@ -471,11 +496,18 @@ void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a) {
     a.false_ban = true;
   }
   a.bans_to_judge.clear();
-  if (!a.false_ban || a.verified) return;
+  if (a.verified) return;
   const MonoTime now = clock_.MonotonicNow();
+  const bool stuck = a.progress.hash_failures > 0 &&
+                     now - a.last_verified >= Seconds(2 * options_.origin.stall_seconds);
+  if (!a.false_ban && !stuck) return;
   if (a.last_readd != MonoTime{} && now - a.last_readd < Seconds(kReaddSeconds)) return;
+  if (stuck && !a.false_ban) {
+    spdlog::warn("artifact {}: nothing verified for {:.0f} s after a hash failure: re-adding",
+                 a.hex.substr(0, 12), 2 * options_.origin.stall_seconds);
+  }
   a.false_ban = false;
-  a.last_readd = now;
+  a.last_readd = a.last_verified = now;
   StartReadd(a);
 }
 
