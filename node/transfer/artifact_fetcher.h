@@ -43,6 +43,14 @@ enum class FetchState {
   kFailed,    // gave up (verification failed repeatedly, no space...): see `error`
 };
 
+// A peer that sent bytes failing verification, as reports name it.
+struct BadPeer {
+  std::string swarm;  // the torrent's announce info_hash (first 20 bytes of the v2 one), hex
+  std::string ip;     // IPv4 or IPv6 literal, as connected
+  uint16_t port = 0;
+  uint32_t hash_failures = 0;  // pieces it sent (blocks of) that failed
+};
+
 struct FetchProgress {
   FetchState state = FetchState::kQueued;
   uint64_t bytes_total = 0;     // the signed length
@@ -54,9 +62,9 @@ struct FetchProgress {
   uint32_t peers = 0;              // peers connected now (origin not counted)
   uint64_t hash_failures = 0;      // pieces or files that failed verification
   uint64_t bytes_wasted = 0;       // received bytes that failed verification (never progress)
-  // Peers that sent bytes that failed verification ("ip" or "[ip]"), banned
-  // for this artifact; the first kMaxBadPeers of them.
-  std::vector<std::string> bad_peers;
+  // Peers banned for this artifact (they sent bytes that failed
+  // verification); the first kMaxBadPeers of them.
+  std::vector<BadPeer> bad_peers;
   std::string error;  // kFailed: why, for humans and reports
 };
 

@@ -63,6 +63,7 @@ struct TransferArtifact {
   // Senders of a failing piece that had several senders: banned only if
   // libtorrent bans them.
   std::set<lt::address> suspects;
+  std::map<lt::address, uint32_t> failures_by_peer;  // failing pieces each peer sent blocks of
   MonoTime last_verified{};  // the last piece that passed its hash, or the add
   // Peers libtorrent banned, judged a tick later (its ban alert comes before
   // the hash failure that explains it): one that never sent a failing piece
@@ -128,7 +129,7 @@ class TorrentFetcher::Impl {
   void MaybeRecoverFromBan(TransferArtifact& artifact);
   void OnHashFailed(TransferArtifact& artifact, int piece);
   void OnPiecePassed(TransferArtifact& artifact, int piece);
-  bool BanPeer(TransferArtifact& artifact, const lt::address& peer);
+  bool BanPeer(TransferArtifact& artifact, const lt::tcp::endpoint& peer);
   void OnPeerBanned(TransferArtifact& artifact, const lt::tcp::endpoint& peer);
   void UpdateLinkLocality();
   void PublishSnapshot();

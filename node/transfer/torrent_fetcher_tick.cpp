@@ -195,18 +195,24 @@ void TorrentFetcher::Impl::OnHashFailed(TransferArtifact& a, int piece) {
   a.progress.bytes_wasted += wasted;
   counters_.bytes_wasted += wasted;
   std::string senders;
-  std::vector<lt::address> peers;
+  std::vector<lt::tcp::endpoint> peers;
   for (const auto& sender : p.senders) {
     const bool origin = IsOriginEndpoint(sender);
     senders += (senders.empty() ? "" : ", ") + (origin ? "the origin" : EndpointText(sender));
-    if (!origin) peers.push_back(sender.address());
+    if (origin) continue;
+    peers.push_back(sender);
+    const uint32_t failures = ++a.failures_by_peer[sender.address()];
+    for (auto& bad : a.progress.bad_peers) {
+      if (bad.ip == sender.address().to_string()) bad.hash_failures = failures;
+    }
   }
   std::string verdict;
   if (peers.size() == 1) {
-    if (BanPeer(a, peers.front()))
-      verdict = "; banned for this artifact: " + AddressText(peers.front());
+    if (BanPeer(a, peers.front())) {
+      verdict = "; banned for this artifact: " + AddressText(peers.front().address());
+    }
   } else if (!peers.empty()) {
-    a.suspects.insert(peers.begin(), peers.end());
+    for (const auto& peer : peers) a.suspects.insert(peer.address());
     verdict = "; its senders are suspects until libtorrent names the culprit";
   }
   spdlog::warn("artifact {}: piece {} failed its hash ({} B wasted, sent by {}){}",
@@ -214,10 +220,16 @@ void TorrentFetcher::Impl::OnHashFailed(TransferArtifact& a, int piece) {
 }
 
 // True when `peer` was not banned for `a` before.
-bool TorrentFetcher::Impl::BanPeer(TransferArtifact& a, const lt::address& peer) {
-  if (!a.gate->Ban(peer)) return false;
+bool TorrentFetcher::Impl::BanPeer(TransferArtifact& a, const lt::tcp::endpoint& peer) {
+  if (!a.gate->Ban(peer.address())) return false;
   ++counters_.peers_banned;
-  if (a.progress.bad_peers.size() < kMaxBadPeers) a.progress.bad_peers.push_back(AddressText(peer));
+  if (a.progress.bad_peers.size() < kMaxBadPeers) {
+    a.progress.bad_peers.push_back(
+        BadPeer{.swarm = HexEncode(ByteSpan(a.request.info_hash.data(), 20)),
+                .ip = peer.address().to_string(),
+                .port = peer.port(),
+                .hash_failures = std::max<uint32_t>(1, a.failures_by_peer[peer.address()])});
+  }
   return true;
 }
 
@@ -482,7 +494,7 @@ void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a) {
   for (const auto& peer : a.bans_to_judge) {
     if (a.gate->Banned(peer.address())) continue;
     if (a.suspects.count(peer.address()) != 0) {
-      BanPeer(a, peer.address());
+      BanPeer(a, peer);
       spdlog::warn(
           "artifact {}: libtorrent banned {} for a failing piece; banned for this "
           "artifact: {}",

@@ -117,6 +117,12 @@ const char* StateName(FetchState s) {
   return "?";
 }
 
+nlohmann::json BadPeerIps(const flotilla::node::FetchProgress& p) {
+  nlohmann::json ips = nlohmann::json::array();
+  for (const auto& bad : p.bad_peers) ips.push_back(bad.ip);
+  return ips;
+}
+
 // Prints a progress line; returns true when every artifact is complete.
 bool PrintProgress(const flotilla::node::TorrentFetcher& fetcher, const Args& args,
                    const char* event) {
@@ -135,7 +141,7 @@ bool PrintProgress(const flotilla::node::TorrentFetcher& fetcher, const Args& ar
                                  {"peers", p->peers},
                                  {"hash_failures", p->hash_failures},
                                  {"wasted", p->bytes_wasted},
-                                 {"bad_peers", p->bad_peers},
+                                 {"bad_peers", BadPeerIps(*p)},
                                  {"error", p->error}});
   }
   const auto c = fetcher.GetCounters();
