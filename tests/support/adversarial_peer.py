@@ -11,14 +11,15 @@ piece, and then does what --mode says:
   claim          claims every piece but never unchokes
   stall          unchokes, accepts requests, never sends a byte of them
   trickle        serves the right bytes at --trickle-rate bytes/s
-  flap           drops each connection after --flap-seconds and connects again
+  flap           accepts requests, drops the connection after --flap-seconds
+                 without answering them, and connects again
   malformed      sends a malformed or oversized message, then closes
 
 It listens on --listen (port 0: any; the chosen port is printed as the first
 line of stdout, {"event":"listening","port":N}), connects to every --connect
 peer (again and again with --reconnect), and announces itself to --announce
 (an HTTP tracker announce URL) if given. Counters are printed as JSON lines
-({"event":"stats",...}) every second. Test-only: no effort at speed.
+({"event":"stats",...}) every 200 ms. Test-only: no effort at speed.
 """
 
 import argparse
@@ -185,7 +186,7 @@ class Peer:
 
     def on_request(self, sock, index, begin, length):
         mode = self.args.mode
-        if mode in ("stall", "claim") or length > BLOCK or index >= self.torrent.num_pieces:
+        if mode in ("stall", "claim", "flap") or length > BLOCK or index >= self.torrent.num_pieces:
             return
         data = self.torrent.block(index, begin, length)
         if mode == "corrupt":
@@ -293,7 +294,7 @@ def main():
     if args.announce:
         threading.Thread(target=peer.announce, args=(port,), daemon=True).start()
     while True:
-        time.sleep(1)
+        time.sleep(0.2)
         with peer.lock:
             print(json.dumps(dict(event="stats", **peer.stats)), flush=True)
 
