@@ -486,7 +486,7 @@ void TorrentFetcher::Impl::OnPeerBanned(TransferArtifact& a, const lt::tcp::endp
 // A peer libtorrent banned that sent a block of a failing piece stays banned
 // here; any other ban is 2.0.8's false ban, undone by re-adding the torrent
 // (which forgets libtorrent's bans; the gate keeps the peers banned here
-// out). A torrent that failed a hash and then verified nothing for twice
+// out). A torrent that failed a hash and then verified nothing for
 // the stall period is re-added too: 2.0.8 can leave a failed piece waiting
 // for block hashes from peers that are gone. At most one re-add every
 // kReaddSeconds.
@@ -511,12 +511,12 @@ void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a) {
   if (a.verified) return;
   const MonoTime now = clock_.MonotonicNow();
   const bool stuck = a.progress.hash_failures > 0 &&
-                     now - a.last_verified >= Seconds(2 * options_.origin.stall_seconds);
+                     now - a.last_verified >= Seconds(options_.origin.stall_seconds);
   if (!a.false_ban && !stuck) return;
   if (a.last_readd != MonoTime{} && now - a.last_readd < Seconds(kReaddSeconds)) return;
   if (stuck && !a.false_ban) {
     spdlog::warn("artifact {}: nothing verified for {:.0f} s after a hash failure: re-adding",
-                 a.hex.substr(0, 12), 2 * options_.origin.stall_seconds);
+                 a.hex.substr(0, 12), options_.origin.stall_seconds);
   }
   a.false_ban = false;
   a.last_readd = a.last_verified = now;
