@@ -200,7 +200,10 @@ TEST_F(AdversarialPeerTest, CorruptAfterGoodPiecesStaysBanned) {
   const int port = StartHostile({"--mode", "corrupt", "--good-pieces", "2"});
   ASSERT_GT(port, 0) << FileText(dir_ + "/hostile.err");
   const auto last = RunVictim({Endpoint(port)}, /*expect_ban=*/true);
-  EXPECT_EQ(last["counters"].value("readds", 0), 0) << last.dump();
+  // Banned at its first failing piece (a few more were in flight), never
+  // re-admitted; at most one re-add, for a piece 2.0.8 left waiting for hashes.
+  EXPECT_LE(ArtifactField(last, "hash_failures"), 4u) << last.dump();
+  EXPECT_LE(last["counters"].value("readds", 0), 1) << last.dump();
 }
 
 TEST_F(AdversarialPeerTest, PeerClaimingPiecesItNeverSendsDoesNotHoldTheFetch) {
