@@ -172,12 +172,18 @@ void TorrentFetcher::Impl::OnPiecePassed(TransferArtifact& a, int piece) {
   a.last_verified = clock_.MonotonicNow();
   auto node = a.pending_pieces.extract(piece);
   if (node.empty()) return;
-  const TransferArtifact::PendingPiece& p = node.mapped();
-  a.progress.bytes_from_origin += p.from_origin;
-  counters_.bytes_from_origin += p.from_origin;
-  if (p.from_peers == 0) return;
-  a.progress.bytes_from_peers += p.from_peers;
-  counters_.bytes_from_peers += p.from_peers;
+  // Blocks sent again after a re-add are counted once: at most the piece.
+  const uint64_t piece_length = static_cast<uint64_t>(a.torrent.piece_length);
+  const uint64_t start = static_cast<uint64_t>(piece) * piece_length;
+  const uint64_t size =
+      start < a.request.length ? std::min(piece_length, a.request.length - start) : 0;
+  const uint64_t from_origin = std::min(node.mapped().from_origin, size);
+  const uint64_t from_peers = std::min(node.mapped().from_peers, size - from_origin);
+  a.progress.bytes_from_origin += from_origin;
+  counters_.bytes_from_origin += from_origin;
+  if (from_peers == 0) return;
+  a.progress.bytes_from_peers += from_peers;
+  counters_.bytes_from_peers += from_peers;
   ++swarm_progress_;
 }
 
