@@ -210,6 +210,19 @@ TEST_F(AdversarialPeerTest, CorruptAfterGoodPiecesStaysBanned) {
   EXPECT_LE(last["counters"].value("readds", 0), 1) << last.dump();
 }
 
+// A banned peer that keeps connecting to the victim is refused each time:
+// its failing pieces stop at the first few in flight.
+TEST_F(AdversarialPeerTest, BannedPeerReconnectingIsKeptOut) {
+  ASSERT_NO_FATAL_FAILURE(Prepare(16, 128 << 10));
+  on_victim_started_ = [this] {
+    StartHostile({"--mode", "corrupt", "--reconnect", "--reconnect-seconds", "0.5", "--connect",
+                  std::string(kVictimIp) + ":" + std::to_string(victim_port_)});
+  };
+  const auto last = RunVictim({}, /*expect_ban=*/true);
+  EXPECT_LE(ArtifactField(last, "hash_failures"), 4u) << last.dump();
+  EXPECT_GE(HostileStat("connections"), 3);
+}
+
 TEST_F(AdversarialPeerTest, PeerClaimingPiecesItNeverSendsDoesNotHoldTheFetch) {
   ASSERT_NO_FATAL_FAILURE(Prepare(16));
   const int port = StartHostile({"--mode", "claim"});
