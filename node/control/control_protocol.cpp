@@ -144,6 +144,8 @@ Json ViewToJson(const NodeView& view) {
               {"deploys_ok", view.deploys_ok},
               {"deploys_failed", view.deploys_failed},
               {"hash_failures", view.hash_failures},
+              {"peers_banned", view.peers_banned},
+              {"bytes_wasted", view.bytes_wasted},
               {"disk_free_bytes", view.disk_free_bytes},
               {"store_bytes", view.store_bytes}};
 }
@@ -164,6 +166,8 @@ Result<NodeView> ViewFromJson(const Json& json) {
     ReadMember(json, "deploys_ok", v.deploys_ok);
     ReadMember(json, "deploys_failed", v.deploys_failed);
     ReadMember(json, "hash_failures", v.hash_failures);
+    ReadMember(json, "peers_banned", v.peers_banned);
+    ReadMember(json, "bytes_wasted", v.bytes_wasted);
     ReadMember(json, "disk_free_bytes", v.disk_free_bytes);
     ReadMember(json, "store_bytes", v.store_bytes);
     if (auto it = json.find("apps"); it != json.end()) {

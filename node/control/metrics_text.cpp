@@ -34,6 +34,12 @@ void RenderNode(std::string& out, const NodeView& v) {
   MetricFamily(out, "flotilla_node_hash_failures_total", "counter",
                "Pieces or artifacts that failed hash verification")
       .Sample({}, v.hash_failures);
+  MetricFamily(out, "flotilla_node_peers_banned_total", "counter",
+               "Peers banned for an artifact after sending data that failed verification")
+      .Sample({}, v.peers_banned);
+  MetricFamily(out, "flotilla_node_bytes_wasted_total", "counter",
+               "Received bytes that failed verification")
+      .Sample({}, v.bytes_wasted);
   MetricFamily(out, "flotilla_node_disk_free_bytes", "gauge",
                "Free bytes of the data directory's filesystem")
       .Sample({}, v.disk_free_bytes);

@@ -54,6 +54,8 @@ struct NodeView {
   uint64_t deploys_ok = 0;
   uint64_t deploys_failed = 0;  // rolled back or failed before the switch
   uint64_t hash_failures = 0;
+  uint64_t peers_banned = 0;  // peers that sent data failing verification, banned
+  uint64_t bytes_wasted = 0;  // received bytes that failed verification
   // Disk of the data directory.
   uint64_t disk_free_bytes = 0;
   uint64_t store_bytes = 0;  // layers and artifacts the node keeps

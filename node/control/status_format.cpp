@@ -55,6 +55,10 @@ std::string NodeLines(const NodeView& v, int64_t now_unix) {
       "failures {}\n",
       FormatBytes(v.store_bytes), FormatBytes(v.disk_free_bytes), v.refreshes_ok,
       v.refreshes_failed, v.deploys_ok, v.deploys_failed, v.hash_failures);
+  if (v.peers_banned > 0 || v.bytes_wasted > 0) {
+    out += fmt::format("peers banned for bad data {}, bytes wasted {}\n", v.peers_banned,
+                       FormatBytes(v.bytes_wasted));
+  }
   return out;
 }
 

@@ -272,6 +272,7 @@ std::vector<AppReport> NodeDaemon::Reports() const {
     auto transfer = pipeline_->Transfer(app);
     reports.push_back(ReportOf(app, state_->app(app), transfer ? transfer->done : 0,
                                transfer ? transfer->total : 0));
+    reports.back().bad_peers = pipeline_->TakeBadPeers(app);
   }
   return reports;
 }

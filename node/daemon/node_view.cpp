@@ -35,7 +35,11 @@ NodeView NodeDaemon::View() {
   view.store_bytes = store_->bytes();
   for (const auto& app : config_.apps) {
     view.apps.push_back(ViewOf(app));
-    if (auto t = pipeline_->Transfer(app)) view.hash_failures += t->hash_failures;
+    if (auto t = pipeline_->Transfer(app)) {
+      view.hash_failures += t->hash_failures;
+      view.peers_banned += t->peers_banned;
+      view.bytes_wasted += t->bytes_wasted;
+    }
   }
   return view;
 }

@@ -85,6 +85,7 @@ void ReleasePipeline::Drive(const std::string& app) {
       auto p = fetcher_->Progress(step.id);
       if (!p.ok()) return Fail(app, p.status(), false);
       CountBytes(app, step.id, *p);
+      NoteBadPeers(app, *p);
       if (!p->error.empty() && IsDiskFull(Internal(p->error))) {
         return Fail(app, ResourceExhausted(p->error), false);
       }
@@ -260,6 +261,17 @@ void ReleasePipeline::CountBytes(const std::string& app, const Digest& artifact,
   origin = p.bytes_from_origin;
 }
 
+void ReleasePipeline::NoteBadPeers(const std::string& app, const FetchProgress& p) {
+  for (const auto& bad : p.bad_peers) {
+    if (bad_peers_seen_.emplace(bad.swarm, bad.ip).second) bad_peers_new_[app].push_back(bad);
+  }
+}
+
+std::vector<BadPeer> ReleasePipeline::TakeBadPeers(const std::string& app) {
+  auto node = bad_peers_new_.extract(app);
+  return node.empty() ? std::vector<BadPeer>{} : std::move(node.mapped());
+}
+
 std::optional<TransferView> ReleasePipeline::Transfer(const std::string& app) const {
   auto t = transfers_.find(app);
   if (t == transfers_.end()) return std::nullopt;
@@ -272,6 +284,8 @@ std::optional<TransferView> ReleasePipeline::Transfer(const std::string& app) co
     if (!p.ok()) continue;
     view.peers += p->peers;
     view.hash_failures += p->hash_failures;
+    view.peers_banned += p->bad_peers.size();
+    view.bytes_wasted += p->bytes_wasted;
   }
   return view;
 }

@@ -59,6 +59,8 @@ struct TransferView {
   double rate_bytes_per_s = 0;
   uint32_t peers = 0;
   uint64_t hash_failures = 0;
+  uint64_t peers_banned = 0;
+  uint64_t bytes_wasted = 0;
 };
 
 class ReleasePipeline {
@@ -75,6 +77,8 @@ class ReleasePipeline {
   bool Fetching(const std::string& app) const { return transfers_.count(app) != 0; }
   void RetryNow() { retries_.Clear(); }
   std::optional<TransferView> Transfer(const std::string& app) const;
+  // Peers banned for `app`'s artifacts since the last call (for its report).
+  std::vector<BadPeer> TakeBadPeers(const std::string& app);
   // Another fetcher (a late enrolment gave the announce URL): it gets what
   // the old one fetched and seeded.
   Status ReplaceFetcher(std::unique_ptr<ArtifactFetcher> fetcher);
@@ -96,6 +100,7 @@ class ReleasePipeline {
   void Ready(const std::string& app);
   void Fail(const std::string& app, const Status& why, bool permanent);
   void CountBytes(const std::string& app, const Digest& artifact, const FetchProgress& p);
+  void NoteBadPeers(const std::string& app, const FetchProgress& p);
 
   PipelineOptions options_;
   StateFile& state_;
@@ -107,7 +112,9 @@ class ReleasePipeline {
   std::map<std::string, ReleaseTransfer> transfers_;
   std::map<std::string, metadata::Release> fetched_;  // the last release fetched per app
   RetryBackoff retries_;
-  std::map<Digest, std::pair<uint64_t, uint64_t>> counted_;  // peers, origin seen per artifact
+  std::map<Digest, std::pair<uint64_t, uint64_t>> counted_;       // peers, origin seen per artifact
+  std::set<std::pair<std::string, std::string>> bad_peers_seen_;  // (swarm, ip)
+  std::map<std::string, std::vector<BadPeer>> bad_peers_new_;     // per app, for its report
 };
 
 }  // namespace flotilla::node

@@ -108,6 +108,31 @@ TEST_F(ReleasePipelineTest, AReleaseIsFetchedRebuiltOnTheStoreLaneAndReady) {
   EXPECT_FALSE(pipeline_->Fetching("web"));
 }
 
+// Peers the fetcher banned reach the next report once each, and the view
+// counts them with the bytes they wasted.
+TEST_F(ReleasePipelineTest, BannedPeersAreTakenOnceForTheReport) {
+  MakePipeline();
+  const MadeLayer layer = MakeSmallLayer(dir_, "1");
+  pipeline_->Offer("web", ReleaseOf("web", 1, layer));
+  FetchProgress p;
+  p.state = FetchState::kFetching;
+  p.bytes_total = layer.artifact.length;
+  p.bytes_wasted = 16384;
+  p.bad_peers = {BadPeer{.swarm = "ab", .ip = "192.0.2.9", .port = 6881, .hash_failures = 2}};
+  fetcher_->SetProgress(layer.artifact.sha256, p);
+  loop_.AdvanceBy(seconds(1));
+  const auto view = pipeline_->Transfer("web");
+  ASSERT_TRUE(view.has_value());
+  EXPECT_EQ(view->peers_banned, 1u);
+  EXPECT_EQ(view->bytes_wasted, 16384u);
+  const auto taken = pipeline_->TakeBadPeers("web");
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].ip, "192.0.2.9");
+  EXPECT_EQ(taken[0].hash_failures, 2u);
+  loop_.AdvanceBy(seconds(1));
+  EXPECT_TRUE(pipeline_->TakeBadPeers("web").empty());
+}
+
 TEST_F(ReleasePipelineTest, AStalledTransferTakesItsFallbackPathOnlyAfterTheStallTimeout) {
   MakePipeline();
   // Release 1 in the store; release 2 offers a delta from it (best) and the

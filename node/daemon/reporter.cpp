@@ -49,6 +49,11 @@ class TrackerReportSink final : public ReportSink {
                                  .bytes_from_origin = r.bytes_from_origin,
                                  .health = r.health,
                                  .errors = errors};
+    for (const auto& bad : r.bad_peers) {
+      if (report.bad_peers.size() == tracker::kMaxReportBadPeers) break;
+      report.bad_peers.push_back(tracker::BadPeer{
+          .swarm = bad.swarm, .ip = bad.ip, .port = bad.port, .hash_failures = bad.hash_failures});
+    }
     return tracker_.Report(credentials_, report).WithContext("report");
   }
 

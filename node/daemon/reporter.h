@@ -24,6 +24,7 @@
 #include "http/http_client.h"
 #include "node/daemon/enrolment.h"
 #include "node/daemon/node_state.h"
+#include "node/transfer/artifact_fetcher.h"
 
 namespace flotilla::node {
 
@@ -34,7 +35,8 @@ struct AppReport {
   std::string state;     // downloading|verifying|deploying|running|rolled_back|failed|idle
   uint64_t done = 0, total = 0;
   uint64_t bytes_from_peers = 0, bytes_from_origin = 0;
-  std::string health;  // healthy|unknown
+  std::string health;              // healthy|unknown
+  std::vector<BadPeer> bad_peers;  // banned since the previous report
 };
 
 // What an app's state and transfer (done/total) are reported as.

@@ -23,6 +23,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/digest.h"
 #include "core/status.h"
@@ -42,17 +43,32 @@ enum class FetchState {
   kFailed,    // gave up (verification failed repeatedly, no space...): see `error`
 };
 
+// A peer that sent bytes failing verification, as reports name it.
+struct BadPeer {
+  std::string swarm;  // the torrent's announce info_hash (first 20 bytes of the v2 one), hex
+  std::string ip;     // IPv4 or IPv6 literal, as connected
+  uint16_t port = 0;
+  uint32_t hash_failures = 0;  // pieces it sent (blocks of) that failed
+};
+
 struct FetchProgress {
   FetchState state = FetchState::kQueued;
-  uint64_t bytes_total = 0;        // the signed length
-  uint64_t bytes_verified = 0;     // verified bytes on disk (pieces or ranges)
-  uint64_t bytes_from_peers = 0;   // payload received from peers, this process's lifetime
-  uint64_t bytes_from_origin = 0;  // payload received from the tracker (HTTP or web seed)
+  uint64_t bytes_total = 0;     // the signed length
+  uint64_t bytes_verified = 0;  // verified bytes on disk (pieces or ranges)
+  // Verified payload received from peers, this process's lifetime.
+  uint64_t bytes_from_peers = 0;
+  uint64_t bytes_from_origin = 0;  // verified payload from the tracker (HTTP or web seed)
   uint64_t bytes_uploaded = 0;     // payload sent to peers
   uint32_t peers = 0;              // peers connected now (origin not counted)
   uint64_t hash_failures = 0;      // pieces or files that failed verification
-  std::string error;               // kFailed: why, for humans and reports
+  uint64_t bytes_wasted = 0;       // received bytes that failed verification (never progress)
+  // Peers banned for this artifact (they sent bytes that failed
+  // verification); the first kMaxBadPeers of them.
+  std::vector<BadPeer> bad_peers;
+  std::string error;  // kFailed: why, for humans and reports
 };
+
+inline constexpr size_t kMaxBadPeers = 16;
 
 class ArtifactFetcher {
  public:

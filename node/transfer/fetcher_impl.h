@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "node/transfer/link_locality.h"
 #include "node/transfer/origin_policy.h"
+#include "node/transfer/peer_gate.h"
 #include "node/transfer/torrent_fetcher.h"
 #include "node/transfer/torrent_loader.h"
 
@@ -43,14 +44,34 @@ struct TransferArtifact {
   MonoTime last_reconnect{};
   MonoTime last_reannounce{};
   MonoTime last_origin_attach{};
-  MonoTime last_peer_progress{};
-  bool banned_since_add = false;  // a peer of this torrent was banned since it was (re)added
-  // Who sent the blocks of unfinished pieces; peers whose blocks passed a
-  // piece hash are proven; a banned peer never proven is not reconnected by
-  // the recovery (a proven one banned is 2.0.8's false ban).
-  std::map<int, std::set<lt::tcp::endpoint>> piece_senders;
-  std::set<lt::tcp::endpoint> proven_peers;
-  std::set<lt::tcp::endpoint> banned_unproven;
+  // A re-added torrent gets its tracker back only once the tracker's min
+  // interval since the last announce has passed.
+  bool tracker_deferred = false;
+  MonoTime announce_allowed_at{};
+  // Blocks of unfinished pieces: who sent them and how many payload bytes
+  // came from peers and from the origin. Counted as progress only when the
+  // piece passes its hash; wasted when it fails.
+  struct PendingPiece {
+    std::set<lt::tcp::endpoint> senders;
+    uint64_t from_peers = 0;
+    uint64_t from_origin = 0;
+  };
+  std::map<int, PendingPiece> pending_pieces;
+  // Peers that sent a block of a piece that failed its hash: banned for this
+  // artifact whatever they sent before, across re-adds (peer_gate.h).
+  std::shared_ptr<transfer::PeerGate> gate = std::make_shared<transfer::PeerGate>();
+  // Senders of a failing piece that had several senders: banned only if
+  // libtorrent bans them.
+  std::set<lt::address> suspects;
+  std::map<lt::address, uint32_t> failures_by_peer;  // failing pieces each peer sent blocks of
+  MonoTime last_verified{};  // the last piece that passed its hash, or the add
+  // Peers libtorrent banned, judged a tick later (its ban alert comes before
+  // the hash failure that explains it): one that never sent a failing piece
+  // was 2.0.8's false ban, and the torrent is re-added, at most every
+  // kReaddSeconds.
+  std::vector<lt::tcp::endpoint> bans_to_judge;
+  bool false_ban = false;
+  MonoTime last_readd{};
   Readd readd = Readd::kNone;
   uint32_t on_link_peers_ahead = 0;  // last tick's, for link locality
   uint64_t peer_pieces_high = 0;  // most pieces connected peers held together, for swarm progress
@@ -105,12 +126,17 @@ class TorrentFetcher::Impl {
   void MaybeSaveResume(TransferArtifact& artifact);
   void VerifyCompleted(TransferArtifact& artifact);
   void ReconnectIfAlone(TransferArtifact& artifact, uint32_t connected);
-  void MaybeRecoverFromBan(TransferArtifact& artifact, uint32_t connected);
+  void MaybeRecoverFromBan(TransferArtifact& artifact);
+  void OnHashFailed(TransferArtifact& artifact, int piece);
+  void OnPiecePassed(TransferArtifact& artifact, int piece);
+  bool BanPeer(TransferArtifact& artifact, const lt::tcp::endpoint& peer);
   void OnPeerBanned(TransferArtifact& artifact, const lt::tcp::endpoint& peer);
   void UpdateLinkLocality();
   void PublishSnapshot();
   TransferArtifact* FindByHandle(const lt::torrent_handle& handle);
   bool IsOriginEndpoint(const lt::tcp::endpoint& endpoint) const;
+  static std::string AddressText(const lt::address& address);
+  static std::string EndpointText(const lt::tcp::endpoint& endpoint);
   std::string WebSeedUrl(const std::string& hex) const;
 
   const TorrentFetcherOptions options_;

@@ -101,10 +101,11 @@ struct TransferCounters {
   uint64_t bytes_from_origin = 0;
   uint64_t bytes_uploaded = 0;
   uint64_t payload_received = 0;  // every payload byte received, wasted and redundant included
+  uint64_t bytes_wasted = 0;      // received bytes that failed verification
   uint64_t hash_failures = 0;
-  uint64_t peers_banned = 0;
+  uint64_t peers_banned = 0;  // (artifact, peer) bans: the peer sent data that failed a hash
   uint64_t origin_attaches = 0;
-  uint64_t torrent_readds = 0;        // recoveries from a stall after a ban
+  uint64_t torrent_readds = 0;        // re-adds that undid a false ban of libtorrent 2.0.8
   uint64_t lan_follower_periods = 0;  // times off-link peers were blocked (link_locality.h)
   bool lan_follower = false;          // off-link peers are blocked now
   int listen_port = 0;

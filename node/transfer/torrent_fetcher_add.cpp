@@ -84,7 +84,7 @@ Status TorrentFetcher::Impl::AddArtifact(const ArtifactRequest& request,
   artifact.progress.bytes_total = request.length;
   // The first tick connects the known peers again if the add-time attempt
   // found the torrent not ready; the tracker was just announced to.
-  artifact.last_resume_save = artifact.last_reannounce = artifact.last_peer_progress =
+  artifact.last_resume_save = artifact.last_reannounce = artifact.last_verified =
       clock_.MonotonicNow();
   RETURN_IF_ERROR(CreateDirectories(SavePath(artifact.hex), 0700));
   RETURN_IF_ERROR(AddToSession(artifact, /*trust_resume=*/!previous_run_crashed_));
@@ -112,27 +112,52 @@ Status TorrentFetcher::Impl::AddToSession(TransferArtifact& artifact, bool trust
   params.ti = fresh.ti;
   params.save_path = fresh.save_path;
   params.renamed_files = fresh.renamed_files;
-  params.trackers = fresh.trackers;
+  // A re-add within the tracker's min interval adds the tracker later (Tick).
+  artifact.tracker_deferred =
+      !fresh.trackers.empty() && clock_.MonotonicNow() < artifact.announce_allowed_at;
+  params.trackers = artifact.tracker_deferred ? std::vector<std::string>{} : fresh.trackers;
   params.tracker_tiers.clear();
   params.url_seeds.clear();
   params.flags = fresh.flags;
   params.name.clear();
+  params.extensions.push_back(transfer::GatePlugin(artifact.gate));
+  // Pieces verified before a re-add come back as resume data, without
+  // piece_finished alerts: their held bytes are progress now.
+  std::vector<int> kept;
+  for (const auto& [piece, pending] : artifact.pending_pieces) {
+    if (piece < params.have_pieces.size() && params.have_pieces[lt::piece_index_t(piece)]) {
+      kept.push_back(piece);
+    }
+  }
+  for (int piece : kept) OnPiecePassed(artifact, piece);
   lt::error_code ec;
   artifact.handle = session_->add_torrent(std::move(params), ec);
   if (ec) return Unavailable("add torrent: " + ec.message());
   artifact.payload_seen = artifact.upload_seen = 0;
-  artifact.piece_senders.clear();
   for (const auto& peer : known_peers_) {
-    if (artifact.banned_unproven.count(peer) == 0) artifact.handle.connect_peer(peer);
+    if (!artifact.gate->Banned(peer.address())) artifact.handle.connect_peer(peer);
   }
   return Status::Ok();
 }
 
 // Recovery when 2.0.8 banned a good peer: the torrent is removed (its resume
-// data saved first) and added again, which clears the ban list.
+// data saved first) and added again, which clears the ban list. Its tracker
+// is removed first, so that no "stopped" announce is sent, and the earliest
+// time the tracker allows the next announce is kept for the re-add.
 void TorrentFetcher::Impl::StartReadd(TransferArtifact& artifact) {
   if (artifact.readd != TransferArtifact::Readd::kNone) return;
   ++counters_.torrent_readds;
+  const lt::time_point32 lt_now = lt::time_point_cast<lt::seconds32>(lt::clock_type::now());
+  lt::time_point32 allowed = lt_now;
+  for (const auto& tracker : artifact.handle.trackers()) {
+    for (const auto& endpoint : tracker.endpoints) {
+      for (const auto& hashes : endpoint.info_hashes)
+        allowed = std::max(allowed, hashes.min_announce);
+    }
+  }
+  artifact.announce_allowed_at =
+      std::max(artifact.announce_allowed_at, clock_.MonotonicNow() + (allowed - lt_now));
+  artifact.handle.replace_trackers({});
   artifact.readd = TransferArtifact::Readd::kSavingResume;
   artifact.resume_pending = true;
   artifact.handle.save_resume_data(lt::torrent_handle::flush_disk_cache);

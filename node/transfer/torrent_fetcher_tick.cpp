@@ -20,7 +20,8 @@ namespace {
 
 constexpr int kBlockSize = 16 << 10;
 constexpr double kOriginRetrySeconds = 5;
-constexpr double kBanAloneSeconds = 1;
+// A torrent is re-added for 2.0.8's false bans at most this often.
+constexpr double kReaddSeconds = 30;
 // Link locality: interfaces are re-read this often (Wi-Fi reconnects), and a
 // node blocks off-link peers once it was behind its LAN this long.
 constexpr double kOnLinkRereadSeconds = 30;
@@ -91,6 +92,14 @@ void TorrentFetcher::Impl::Tick() {
   PublishSnapshot();
 }
 
+std::string TorrentFetcher::Impl::AddressText(const lt::address& address) {
+  return address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+}
+
+std::string TorrentFetcher::Impl::EndpointText(const lt::tcp::endpoint& endpoint) {
+  return AddressText(endpoint.address()) + ":" + std::to_string(endpoint.port());
+}
+
 TransferArtifact* TorrentFetcher::Impl::FindByHandle(const lt::torrent_handle& handle) {
   for (auto& [digest, artifact] : artifacts_) {
     if (artifact.handle == handle) return &artifact;
@@ -120,17 +129,14 @@ void TorrentFetcher::Impl::HandleAlert(lt::alert* alert) {
   } else if (auto* hash = lt::alert_cast<lt::hash_failed_alert>(alert)) {
     ++counters_.hash_failures;
     if (TransferArtifact* a = FindByHandle(hash->handle)) {
-      ++a->progress.hash_failures;
-      a->piece_senders.erase(static_cast<int>(hash->piece_index));
+      OnHashFailed(*a, static_cast<int>(hash->piece_index));
     }
   } else if (auto* ban = lt::alert_cast<lt::peer_ban_alert>(alert)) {
-    ++counters_.peers_banned;
     if (TransferArtifact* a = FindByHandle(ban->handle)) OnPeerBanned(*a, ban->endpoint);
   } else if (auto* piece = lt::alert_cast<lt::piece_finished_alert>(alert)) {
     if (TransferArtifact* a = FindByHandle(piece->handle)) {
       a->resume_dirty = true;
-      auto senders = a->piece_senders.extract(static_cast<int>(piece->piece_index));
-      if (!senders.empty()) a->proven_peers.merge(senders.mapped());
+      OnPiecePassed(*a, static_cast<int>(piece->piece_index));
     }
   } else if (auto* checked = lt::alert_cast<lt::torrent_checked_alert>(alert)) {
     if (TransferArtifact* a = FindByHandle(checked->handle)) a->awaiting_recheck = false;
@@ -145,8 +151,9 @@ void TorrentFetcher::Impl::HandleAlert(lt::alert* alert) {
   }
 }
 
-// Payload bytes of a finished block, counted to the peers or to the origin.
-// Pad bytes past the end of the file are not payload.
+// Payload bytes of a finished block, held with their sender until the
+// piece's hash decides whether they are progress or waste. Pad bytes past the
+// end of the file are not payload.
 void TorrentFetcher::Impl::OnBlockFinished(const lt::block_finished_alert& alert) {
   TransferArtifact* a = FindByHandle(alert.handle);
   if (a == nullptr) return;
@@ -155,17 +162,81 @@ void TorrentFetcher::Impl::OnBlockFinished(const lt::block_finished_alert& alert
                          static_cast<uint64_t>(alert.block_index) * kBlockSize;
   const uint64_t end = std::min(start + kBlockSize, a->request.length);
   if (end <= start) return;
-  const uint64_t bytes = end - start;
-  a->piece_senders[static_cast<int>(alert.piece_index)].insert(alert.endpoint);
-  if (IsOriginEndpoint(alert.endpoint)) {
-    a->progress.bytes_from_origin += bytes;
-    counters_.bytes_from_origin += bytes;
-  } else {
-    a->progress.bytes_from_peers += bytes;
-    counters_.bytes_from_peers += bytes;
-    a->last_peer_progress = clock_.MonotonicNow();
-    ++swarm_progress_;
+  auto& pending = a->pending_pieces[static_cast<int>(alert.piece_index)];
+  pending.senders.insert(alert.endpoint);
+  (IsOriginEndpoint(alert.endpoint) ? pending.from_origin : pending.from_peers) += end - start;
+}
+
+// A piece passed its hash: its bytes are progress, to the peers or the origin.
+void TorrentFetcher::Impl::OnPiecePassed(TransferArtifact& a, int piece) {
+  a.last_verified = clock_.MonotonicNow();
+  auto node = a.pending_pieces.extract(piece);
+  if (node.empty()) return;
+  // Blocks sent again after a re-add are counted once: at most the piece.
+  const uint64_t piece_length = static_cast<uint64_t>(a.torrent.piece_length);
+  const uint64_t start = static_cast<uint64_t>(piece) * piece_length;
+  const uint64_t size =
+      start < a.request.length ? std::min(piece_length, a.request.length - start) : 0;
+  const uint64_t from_origin = std::min(node.mapped().from_origin, size);
+  const uint64_t from_peers = std::min(node.mapped().from_peers, size - from_origin);
+  a.progress.bytes_from_origin += from_origin;
+  counters_.bytes_from_origin += from_origin;
+  if (from_peers == 0) return;
+  a.progress.bytes_from_peers += from_peers;
+  counters_.bytes_from_peers += from_peers;
+  ++swarm_progress_;
+}
+
+// A piece failed its hash: its bytes are waste. Its sender, when it came
+// from one peer, is banned for this artifact whatever it sent before. When
+// several peers sent its blocks, each is a suspect until libtorrent names the
+// culprit (it asks peers for the block hashes and bans the one whose block
+// failed): a suspect libtorrent bans stays banned (MaybeRecoverFromBan).
+void TorrentFetcher::Impl::OnHashFailed(TransferArtifact& a, int piece) {
+  ++a.progress.hash_failures;
+  auto node = a.pending_pieces.extract(piece);
+  const TransferArtifact::PendingPiece p =
+      node.empty() ? TransferArtifact::PendingPiece{} : std::move(node.mapped());
+  const uint64_t wasted = p.from_peers + p.from_origin;
+  a.progress.bytes_wasted += wasted;
+  counters_.bytes_wasted += wasted;
+  std::string senders;
+  std::vector<lt::tcp::endpoint> peers;
+  for (const auto& sender : p.senders) {
+    const bool origin = IsOriginEndpoint(sender);
+    senders += (senders.empty() ? "" : ", ") + (origin ? "the origin" : EndpointText(sender));
+    if (origin) continue;
+    peers.push_back(sender);
+    const uint32_t failures = ++a.failures_by_peer[sender.address()];
+    for (auto& bad : a.progress.bad_peers) {
+      if (bad.ip == sender.address().to_string()) bad.hash_failures = failures;
+    }
   }
+  std::string verdict;
+  if (peers.size() == 1) {
+    if (BanPeer(a, peers.front())) {
+      verdict = "; banned for this artifact: " + AddressText(peers.front().address());
+    }
+  } else if (!peers.empty()) {
+    for (const auto& peer : peers) a.suspects.insert(peer.address());
+    verdict = "; its senders are suspects until libtorrent names the culprit";
+  }
+  spdlog::warn("artifact {}: piece {} failed its hash ({} B wasted, sent by {}){}",
+               a.hex.substr(0, 12), piece, wasted, senders.empty() ? "unknown" : senders, verdict);
+}
+
+// True when `peer` was not banned for `a` before.
+bool TorrentFetcher::Impl::BanPeer(TransferArtifact& a, const lt::tcp::endpoint& peer) {
+  if (!a.gate->Ban(peer.address())) return false;
+  ++counters_.peers_banned;
+  if (a.progress.bad_peers.size() < kMaxBadPeers) {
+    a.progress.bad_peers.push_back(
+        BadPeer{.swarm = HexEncode(ByteSpan(a.request.info_hash.data(), 20)),
+                .ip = peer.address().to_string(),
+                .port = peer.port(),
+                .hash_failures = std::max<uint32_t>(1, a.failures_by_peer[peer.address()])});
+  }
+  return true;
 }
 
 namespace {
@@ -214,8 +285,6 @@ void TorrentFetcher::Impl::OnTorrentRemoved(const lt::torrent_removed_alert& ale
     }
     if (a.readd == TransferArtifact::Readd::kRemoving) {
       a.readd = TransferArtifact::Readd::kNone;
-      a.banned_since_add = false;
-      a.last_peer_progress = clock_.MonotonicNow();
       Status added = AddToSession(a, /*trust_resume=*/true);  // saved just now
       if (!added.ok()) {
         a.progress.state = FetchState::kFailed;
@@ -263,10 +332,12 @@ void TorrentFetcher::Impl::UpdateArtifact(TransferArtifact& a) {
   if (!status.is_seeding) a.awaiting_recheck = false;
   if (status.is_seeding && !a.verified && !a.awaiting_recheck) VerifyCompleted(a);
   MaybeSaveResume(a);
-  if (!a.verified) {
-    ReconnectIfAlone(a, connected);
-    MaybeRecoverFromBan(a, connected);
+  if (a.tracker_deferred && clock_.MonotonicNow() >= a.announce_allowed_at) {
+    a.tracker_deferred = false;
+    a.handle.replace_trackers({lt::announce_entry(announce_url_)});
   }
+  if (!a.verified) ReconnectIfAlone(a, connected);
+  MaybeRecoverFromBan(a);
 }
 
 void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torrent_status& status,
@@ -348,7 +419,7 @@ void TorrentFetcher::Impl::UpdateLinkLocality() {
   if (announce_url_.empty()) return;
   for (auto& [digest, a] : artifacts_) {
     if (a.handle.is_valid() && !a.forgotten) {
-      a.handle.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+      a.handle.force_reannounce();  // libtorrent defers it to the tracker's min interval
     }
   }
 }
@@ -401,38 +472,61 @@ void TorrentFetcher::Impl::ReconnectIfAlone(TransferArtifact& a, uint32_t connec
   if (connected > 0 || now - a.last_reconnect < Seconds(options_.reconnect_seconds)) return;
   a.last_reconnect = now;
   for (const auto& peer : known_peers_) {
-    if (a.banned_unproven.count(peer) == 0) a.handle.connect_peer(peer);
+    if (!a.gate->Banned(peer.address())) a.handle.connect_peer(peer);
   }
-  // The tracker is asked again at most every 6 reconnect periods.
-  if (!announce_url_.empty() &&
+  // The tracker is asked again at most every 6 reconnect periods, and never
+  // before its min interval (libtorrent defers a forced announce to it).
+  if (!announce_url_.empty() && !a.tracker_deferred &&
       now - a.last_reannounce >= Seconds(6 * options_.reconnect_seconds)) {
     a.last_reannounce = now;
-    a.handle.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+    a.handle.force_reannounce();
   }
 }
 
-// A ban of a peer whose data passed piece hashes before is 2.0.8's false
-// ban: the torrent is re-added at once (forgetting the bans).
+// libtorrent banned a peer: judged after the tick's alerts, as its ban alert
+// comes before the hash failure that explains it.
 void TorrentFetcher::Impl::OnPeerBanned(TransferArtifact& a, const lt::tcp::endpoint& peer) {
-  a.banned_since_add = true;
-  if (a.proven_peers.count(peer) == 0) {
-    a.banned_unproven.insert(peer);
-    return;
-  }
-  if (!a.verified && a.handle.is_valid() && !a.forgotten) StartReadd(a);
+  if (!IsOriginEndpoint(peer)) a.bans_to_judge.push_back(peer);
 }
 
-// 2.0.8 sometimes bans the good peer along with the bad one; a torrent that
-// banned a peer is re-added (which forgets the bans) and its known peers are
-// connected again when it has no peer left for kBanAloneSeconds, or when
-// peers made no progress for stall_seconds.
-void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a, uint32_t connected) {
-  if (!a.banned_since_add) return;
-  const Duration quiet = clock_.MonotonicNow() - a.last_peer_progress;
-  if ((connected == 0 && quiet >= Seconds(kBanAloneSeconds)) ||
-      quiet >= Seconds(options_.origin.stall_seconds)) {
-    StartReadd(a);
+// A peer libtorrent banned that sent a block of a failing piece stays banned
+// here; any other ban is 2.0.8's false ban, undone by re-adding the torrent
+// (which forgets libtorrent's bans; the gate keeps the peers banned here
+// out). A torrent that failed a hash and then verified nothing for
+// the stall period is re-added too: 2.0.8 can leave a failed piece waiting
+// for block hashes from peers that are gone. At most one re-add every
+// kReaddSeconds.
+void TorrentFetcher::Impl::MaybeRecoverFromBan(TransferArtifact& a) {
+  for (const auto& peer : a.bans_to_judge) {
+    if (a.gate->Banned(peer.address())) continue;
+    if (a.suspects.count(peer.address()) != 0) {
+      BanPeer(a, peer);
+      spdlog::warn(
+          "artifact {}: libtorrent banned {} for a failing piece; banned for this "
+          "artifact: {}",
+          a.hex.substr(0, 12), EndpointText(peer), AddressText(peer.address()));
+      continue;
+    }
+    spdlog::warn(
+        "artifact {}: libtorrent banned {}, which sent no failing piece here: the torrent is "
+        "re-added to undo the false ban",
+        a.hex.substr(0, 12), EndpointText(peer));
+    a.false_ban = true;
   }
+  a.bans_to_judge.clear();
+  if (a.verified) return;
+  const MonoTime now = clock_.MonotonicNow();
+  const bool stuck = a.progress.hash_failures > 0 &&
+                     now - a.last_verified >= Seconds(options_.origin.stall_seconds);
+  if (!a.false_ban && !stuck) return;
+  if (a.last_readd != MonoTime{} && now - a.last_readd < Seconds(kReaddSeconds)) return;
+  if (stuck && !a.false_ban) {
+    spdlog::warn("artifact {}: nothing verified for {:.0f} s after a hash failure: re-adding",
+                 a.hex.substr(0, 12), options_.origin.stall_seconds);
+  }
+  a.false_ban = false;
+  a.last_readd = a.last_verified = now;
+  StartReadd(a);
 }
 
 void TorrentFetcher::Impl::PublishSnapshot() {

@@ -61,6 +61,8 @@ node::NodeView SampleView() {
   v.deploys_ok = 2;
   v.deploys_failed = 1;
   v.hash_failures = 4;
+  v.peers_banned = 2;
+  v.bytes_wasted = 32768;
   v.disk_free_bytes = 3'000'000'000;
   v.store_bytes = 123'456'789;
   node::AppView signage;

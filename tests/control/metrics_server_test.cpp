@@ -154,6 +154,8 @@ TEST_F(MetricsServerTest, MetricsParseBackToTheView) {
   EXPECT_EQ(at("flotilla_node_deploys_total|result=ok"), 2);
   EXPECT_EQ(at("flotilla_node_deploys_total|result=failed"), 1);
   EXPECT_EQ(at("flotilla_node_hash_failures_total"), 4);
+  EXPECT_EQ(at("flotilla_node_peers_banned_total"), 2);
+  EXPECT_EQ(at("flotilla_node_bytes_wasted_total"), 32768);
   EXPECT_EQ(at("flotilla_node_disk_free_bytes"), 3e9);
   EXPECT_EQ(at("flotilla_node_store_bytes"), 123456789);
   EXPECT_EQ(at("flotilla_node_last_refresh_timestamp_seconds"), 1.8e9);
@@ -181,7 +183,7 @@ TEST_F(MetricsServerTest, MetricsParseBackToTheView) {
     }
   }
   // Nothing but what was checked above: 10 node samples + 19 per app.
-  EXPECT_EQ(m.samples.size(), 10u + 19u * view.apps.size());
+  EXPECT_EQ(m.samples.size(), 12u + 19u * view.apps.size());
 }
 
 TEST_F(MetricsServerTest, OtherPathsMethodsAndGarbageAreRefused) {

@@ -117,6 +117,12 @@ const char* StateName(FetchState s) {
   return "?";
 }
 
+nlohmann::json BadPeerIps(const flotilla::node::FetchProgress& p) {
+  nlohmann::json ips = nlohmann::json::array();
+  for (const auto& bad : p.bad_peers) ips.push_back(bad.ip);
+  return ips;
+}
+
 // Prints a progress line; returns true when every artifact is complete.
 bool PrintProgress(const flotilla::node::TorrentFetcher& fetcher, const Args& args,
                    const char* event) {
@@ -134,13 +140,16 @@ bool PrintProgress(const flotilla::node::TorrentFetcher& fetcher, const Args& ar
                                  {"uploaded", p->bytes_uploaded},
                                  {"peers", p->peers},
                                  {"hash_failures", p->hash_failures},
+                                 {"wasted", p->bytes_wasted},
+                                 {"bad_peers", BadPeerIps(*p)},
                                  {"error", p->error}});
   }
   const auto c = fetcher.GetCounters();
-  line["counters"] = {{"from_peers", c.bytes_from_peers},     {"from_origin", c.bytes_from_origin},
-                      {"uploaded", c.bytes_uploaded},         {"payload", c.payload_received},
-                      {"hash_failures", c.hash_failures},     {"banned", c.peers_banned},
-                      {"origin_attaches", c.origin_attaches}, {"readds", c.torrent_readds}};
+  line["counters"] = {{"from_peers", c.bytes_from_peers}, {"from_origin", c.bytes_from_origin},
+                      {"uploaded", c.bytes_uploaded},     {"payload", c.payload_received},
+                      {"wasted", c.bytes_wasted},         {"hash_failures", c.hash_failures},
+                      {"banned", c.peers_banned},         {"origin_attaches", c.origin_attaches},
+                      {"readds", c.torrent_readds}};
   std::printf("%s\n", line.dump().c_str());
   std::fflush(stdout);
   return all_complete;
