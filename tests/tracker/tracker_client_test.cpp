@@ -5,10 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <thread>
 
+#include "http/http_server.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tracker_process.h"
@@ -104,6 +108,42 @@ TEST_F(TrackerClientTest, UrlsNameWhatTheTrackerServes) {
   std::filesystem::create_directories(dir_ + "/repo/metadata");
   std::ofstream(dir_ + "/repo/metadata/timestamp.json") << "{}";
   EXPECT_EQ(http.Fetch({.url = client.MetadataUrl("timestamp.json")})->body, "{}");
+}
+
+// A 0.1.0 tracker refuses report members it does not know with
+// 400 {"error":"unknown member bad_peers"} (its report parser, verbatim): a
+// newer node's report then goes again without its bad peers, instead of the
+// whole report being lost. The stand-in answers as that code did.
+TEST(TrackerClientAgainstAnOlderTracker, AReportGoesWithoutBadPeersWhenTheTrackerRefusesThem) {
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  std::vector<std::string> bodies;
+  auto server =
+      http::Server::Start(io, {}, [&](const http::Request& request, const http::RequestContext&) {
+        bodies.push_back(request.body());
+        if (request.body().find("bad_peers") != std::string::npos) {
+          return http::Reply::Typed(http::status::bad_request, "application/json",
+                                    R"({"error":"unknown member bad_peers"})");
+        }
+        return http::Reply::Typed(http::status::ok, "application/json", "{}");
+      });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  std::thread loop([&] { io.run(); });
+  TrackerClient client("http://127.0.0.1:" + std::to_string((*server)->port()));
+  tracker::DeviceCredentials device;
+  device.device_id = "d1";
+  device.credential = "c1";
+  DeviceReport report = Downloading(40);
+  report.bad_peers = {{std::string(40, 'a'), "10.0.0.9", 6881, 2}};
+  Status with_bad_peers = client.Report(device, report);
+  work.reset();
+  io.stop();
+  loop.join();
+  EXPECT_TRUE(with_bad_peers.ok()) << with_bad_peers.ToString();
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_NE(bodies[0].find("bad_peers"), std::string::npos);
+  EXPECT_EQ(bodies[1].find("bad_peers"), std::string::npos);
+  EXPECT_NE(bodies[1].find("downloading"), std::string::npos);
 }
 
 }  // namespace

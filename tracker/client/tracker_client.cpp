@@ -22,13 +22,25 @@ Result<DeviceCredentials> TrackerClient::Enrol(const EnrolRequest& request) {
 }
 
 Status TrackerClient::Report(const DeviceCredentials& device, const DeviceReport& report) {
-  return http_
-      .Fetch({.method = "POST",
-              .url = base_ + "/api/v1/devices/" + device.device_id + "/report",
-              .headers = {{"Authorization", "Bearer " + device.credential}},
-              .body = DeviceReportToJson(report).dump(),
-              .max_body_bytes = kMaxReportReplyBytes})
-      .status();
+  auto send = [&](const DeviceReport& r) {
+    return http_
+        .Fetch({.method = "POST",
+                .url = base_ + "/api/v1/devices/" + device.device_id + "/report",
+                .headers = {{"Authorization", "Bearer " + device.credential}},
+                .body = DeviceReportToJson(r).dump(),
+                .max_body_bytes = kMaxReportReplyBytes})
+        .status();
+  };
+  Status st = send(report);
+  // A 0.1.0 tracker refuses members it does not know ("400 unknown member
+  // bad_peers"): the rest of the report still matters, so it goes without them.
+  if (st.code() == StatusCode::kInvalidArgument && !report.bad_peers.empty() &&
+      st.message().find("unknown member bad_peers") != std::string::npos) {
+    DeviceReport without = report;
+    without.bad_peers.clear();
+    st = send(without);
+  }
+  return st;
 }
 
 Result<FleetSnapshot> TrackerClient::Fleet(size_t max_bytes) {
