@@ -57,6 +57,10 @@ struct TransferArtifact {
     uint64_t from_origin = 0;
   };
   std::map<int, PendingPiece> pending_pieces;
+  // Pieces already counted as progress: a late duplicate of one of their
+  // blocks (end game asks several peers for the same block) is neither held
+  // nor counted again, not even when a re-add finds the piece in resume data.
+  std::set<int> passed_pieces;
   // Peers that sent a block of a piece that failed its hash: banned for this
   // artifact whatever they sent before, across re-adds (peer_gate.h).
   std::shared_ptr<transfer::PeerGate> gate = std::make_shared<transfer::PeerGate>();

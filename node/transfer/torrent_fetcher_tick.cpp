@@ -161,7 +161,7 @@ void TorrentFetcher::Impl::OnBlockFinished(const lt::block_finished_alert& alert
   const uint64_t start = static_cast<uint64_t>(static_cast<int>(alert.piece_index)) * piece_length +
                          static_cast<uint64_t>(alert.block_index) * kBlockSize;
   const uint64_t end = std::min(start + kBlockSize, a->request.length);
-  if (end <= start) return;
+  if (end <= start || a->passed_pieces.count(static_cast<int>(alert.piece_index))) return;
   auto& pending = a->pending_pieces[static_cast<int>(alert.piece_index)];
   pending.senders.insert(alert.endpoint);
   (IsOriginEndpoint(alert.endpoint) ? pending.from_origin : pending.from_peers) += end - start;
@@ -171,7 +171,7 @@ void TorrentFetcher::Impl::OnBlockFinished(const lt::block_finished_alert& alert
 void TorrentFetcher::Impl::OnPiecePassed(TransferArtifact& a, int piece) {
   a.last_verified = clock_.MonotonicNow();
   auto node = a.pending_pieces.extract(piece);
-  if (node.empty()) return;
+  if (!a.passed_pieces.insert(piece).second || node.empty()) return;
   // Blocks sent again after a re-add are counted once: at most the piece.
   const uint64_t piece_length = static_cast<uint64_t>(a.torrent.piece_length);
   const uint64_t start = static_cast<uint64_t>(piece) * piece_length;
