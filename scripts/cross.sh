@@ -175,8 +175,11 @@ EOF
       P) run=$((run + 1)) passed=$((passed + 1)) ;;
       S) lines+=("  not run: $name: skipped by the test itself (its reason is in the log)") ;;
       F)
-        local rerun
-        rerun=$(env "${env[@]}" QEMU_STRACE=1 ctest --test-dir "$dir" -R "^${name//./\\.}\$" -V 2>&1 ||
+        # The name as a regular expression that matches only itself
+        # (parameterised tests' names hold spaces, '(' and ')').
+        local rerun pattern
+        pattern=$(sed -E 's/[].[*+?()|^$\\]/\\&/g' <<<"$name")
+        rerun=$(env "${env[@]}" QEMU_STRACE=1 ctest --test-dir "$dir" -R "^${pattern}\$" -V 2>&1 ||
           true)
         local missing
         missing=$(enosys_syscalls <<<"$rerun")
