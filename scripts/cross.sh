@@ -283,6 +283,10 @@ guest_tests() {
       [[ -x build-$arch/$b ]] && cp "build-$arch/$b" "$stage/$arch/" && n=$((n + 1))
     done
   done
+  # The fixtures some of them read from the source tree (at this checkout's
+  # path, compiled in as FLOTILLA_SOURCE_DIR), for the guest to put there.
+  mkdir -p "$stage/source-files$repo/layerstore"
+  cp -r layerstore/testdata "$stage/source-files$repo/layerstore/"
   log "$n test binaries ($(ls "$stage" | paste -sd' ')) in a qemu-system-aarch64 guest"
   bash scripts/pi-guest.sh prepare "$deb" >/dev/null
   if [[ -d $stage/armhf ]]; then
@@ -293,8 +297,10 @@ guest_tests() {
   out=$(FLOTILLA_GUEST_TIMEOUT=${FLOTILLA_GUEST_TIMEOUT:-1800} bash scripts/pi-guest.sh run \
     scripts/guest-unit-tests.sh "$stage"/* 2>&1) || status=1
   rm -rf "$stage"
+  printf '%s\n' "$out" >build-arm64/guest-console.log
   guest_summary=$(grep '^FLOTILLA-TESTS' <<<"$out" | sed 's/^FLOTILLA-TESTS-\{0,1\}//')
   [[ -n $guest_summary ]] || { guest_summary="the guest gave no result"; status=1; }
+  guest_summary+=$'\n'"(the guest's console: build-arm64/guest-console.log)"
 }
 
 declare -A summary mode deb_depends_node deb_depends_tracker

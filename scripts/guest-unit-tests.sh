@@ -9,6 +9,9 @@
 set -u
 export TEST_TMPDIR=/var/tmp/flotilla-tests
 mkdir -p "$TEST_TMPDIR"
+# Fixtures the tests read from the source tree, at the path compiled into
+# them (the host checkout's): source-files/ holds them under that path.
+if [ -d source-files ]; then cp -a source-files/. /; fi
 total_run=0
 total_failed=0
 for binary in ./*_test ./*/*_test; do
