@@ -15,10 +15,10 @@
 #     into a debootstrap'd arm64 root filesystem (kept in
 #     /var/cache/flotilla-cross) and runs `flotilla-node --version` there;
 #  6. boots a full arm64 system (scripts/pi-guest.sh: qemu-system-aarch64,
-#     Debian's arm64 kernel, that package installed) and runs there the
-#     unit-test binaries whose tests need syscalls qemu-user lacks (openat2,
-#     bpf): layerstore_test, delta_codec_test, runtime_test, of arm64 and of
-#     armhf (32-bit programs on the 64-bit kernel, with armhf libraries).
+#     Debian's arm64 kernel, that package installed) and runs there, whole,
+#     every unit-test binary with a test that step 3 found needing a syscall
+#     qemu-user lacks (openat2, bpf), of arm64 and of armhf (32-bit programs
+#     on the 64-bit kernel, with armhf libraries).
 # Usage: bash scripts/cross.sh [arm64] [armhf]   (default: both)
 # Env: FLOTILLA_CROSS_SKIP_TESTS=1 skips step 3; FLOTILLA_CROSS_JOBS (2).
 # Exits non-zero if a build, a test or the install fails.
@@ -44,11 +44,11 @@ declare -A qemu=([arm64]=qemu-aarch64 [armhf]=qemu-arm)
 dev_packages=(libtorrent-rasterbar-dev libboost-dev libboost-system-dev libsodium-dev
   libzstd-dev libsqlite3-dev libgtest-dev libgmock-dev libarchive-dev libssl-dev
   libseccomp-dev libfmt-dev libspdlog-dev libcurl4-openssl-dev)
-# The programs and the unit-test binaries of every module (the end-to-end
-# tests in tests/ drive the programs as real processes and are not built).
-targets=(flotilla-node flotilla-node-full flotilla-monitor flotilla-tracker core_test metadata_test
-  layerstore_test delta_codec_test runtime_test http_test tracker_announce_test
-  tracker_storage_test tracker_publish_test tracker_service_test transfer_unit_test sim_unit_test)
+# The programs and the unit-test binaries of every module (the CMake target
+# module-unit-tests, listed in the build directory's module-unit-tests.txt;
+# the end-to-end tests in tests/ drive the programs as real processes and
+# are not built).
+targets=(flotilla-node flotilla-node-full flotilla-monitor flotilla-tracker module-unit-tests)
 
 log() { printf '== cross: %s\n' "$*"; }
 # make_rootfs ARCH DIR [PACKAGES...]; $mirror, $security_mirror from this
@@ -185,6 +185,10 @@ EOF
         missing=$(enosys_syscalls <<<"$rerun")
         if [[ -n $missing ]]; then
           lines+=("  not run: $name: needs qemu-system: qemu-user 7.2 does not implement $missing (ENOSYS)")
+          # Its binary (after the emulator in the test command) runs whole
+          # in the guest (step 6).
+          guest_binaries[$arch]+=" $(grep -m1 ': Test command: ' <<<"$rerun" | tr -d '"' |
+            tr ' ' '\n' | grep -m1 '_test$')"
         else
           run=$((run + 1)) failed=$((failed + 1))
           lines+=("  failed: $name")
@@ -209,7 +213,7 @@ not_built_list() {
   all=$(ctest --test-dir "$dir" -N 2>/dev/null | sed -nE 's/^\s+Test\s+#[0-9]+: (.*)$/\1/p')
   local binary
   for binary in $(grep -E '_NOT_BUILT$' <<<"$all" | sed -E 's/_NOT_BUILT$//'); do
-    if [[ " ${targets[*]} " == *" $binary "* ]]; then
+    if grep -qx -- "$binary" "$dir/module-unit-tests.txt"; then
       echo "$binary (every test in it): unit-test binary not built"
     else
       echo "$binary (every test in it): end-to-end binary (drives the real programs as processes), run natively by scripts/test.sh, not built for the cross run"
@@ -279,8 +283,8 @@ guest_tests() {
   for arch in "${arches[@]}"; do
     [[ -n ${built[$arch]:-} ]] || continue
     mkdir -p "$stage/$arch"
-    for b in layerstore/layerstore_test layerstore/delta_codec_test runtime/runtime_test; do
-      [[ -x build-$arch/$b ]] && cp "build-$arch/$b" "$stage/$arch/" && n=$((n + 1))
+    for b in $(tr ' ' '\n' <<<"${guest_binaries[$arch]:-}" | sort -u); do
+      [[ -x $b ]] && cp "$b" "$stage/$arch/" && n=$((n + 1))
     done
   done
   # The fixtures some of them read from the source tree (at this checkout's
@@ -303,7 +307,7 @@ guest_tests() {
   guest_summary+=$'\n'"(the guest's console: build-arm64/guest-console.log)"
 }
 
-declare -A summary mode deb_depends_node deb_depends_tracker
+declare -A summary mode deb_depends_node deb_depends_tracker guest_binaries
 guest_summary=""
 rootfs_version="" rootfs_check=""
 install_host_packages
