@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "core/file_io.h"
+#include "metadata/compat_fixture.h"
 #include "metadata/release.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_client.h"
@@ -22,42 +23,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using namespace compat010;
+
 const std::string kFixture = std::string(FLOTILLA_SOURCE_DIR) + "/metadata/testdata/tuf-0.1.0";
-// When the fixture was written (its metadata expires relative to this).
-constexpr char kFixtureTime[] = "2026-12-01T08:00:00Z";
-
-WallTime FixtureTime() { return ParseTufTime(kFixtureTime).value(); }
-
-Ed25519PrivateKey FixtureKey(RoleType role) {
-  return Ed25519PrivateKey::FromSeed(
-             Digest::Of("flotilla 0.1.0 fixture " + std::string(RoleName(role))).bytes())
-      .value();
-}
-
-KeyRing FixtureRing() {
-  KeyRing ring;
-  for (RoleType role : kAllRoles) ring.Add(FixtureKey(role));
-  return ring;
-}
-
-Release FixtureRelease(uint64_t version) {
-  Release r;
-  r.app = "kiosk";
-  r.version = version;
-  r.image.manifest = Digest::Of("manifest " + std::to_string(version));
-  r.image.config = Digest::Of("config " + std::to_string(version));
-  r.image.platform = "linux/arm64";
-  r.image.layers = {{Digest::Of("layer " + std::to_string(version)), 4096}};
-  r.artifacts = {{Digest::Of("layer " + std::to_string(version)),
-                  ArtifactKind::kFull,
-                  {},
-                  Digest::Of("artifact " + std::to_string(version)),
-                  1024,
-                  Digest::Of("torrent " + std::to_string(version)).bytes(),
-                  "zstd"}};
-  r.app_spec = Json{{"command", {"/kiosk"}}, {"restart", "always"}};
-  return r;
-}
 
 // The scenario the fixture records: <out>/repository (the tracker's side) and
 // <out>/tuf (a device's trusted state after one refresh).

@@ -1,0 +1,90 @@
+// flotilla's release schema, carried in a TUF target's `custom` field.
+//
+// Each release of an app is one target, "apps/<app>/release-<version>.json",
+// whose bytes are the canonical JSON of its `custom` object and whose
+// `custom` is {"flotilla": {...}} (docs/metadata.md has the full format and
+// an example). The signature over targets covers it; the node reads it to
+// plan downloads (artifacts), to rebuild and check layers (image) and to run
+// the app (app_spec, carried verbatim: the runtime defines its fields).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/canonical_json.h"
+#include "core/digest.h"
+#include "core/status.h"
+#include "metadata/repository.h"
+#include "metadata/tuf_types.h"
+
+namespace flotilla::metadata {
+
+inline constexpr uint64_t kReleaseSchemaVersion = 1;
+
+struct LayerRef {
+  Digest diff_id;       // digest of the uncompressed layer tar (OCI diff_id)
+  uint64_t length = 0;  // its length in bytes
+};
+
+struct ImageRef {
+  Digest manifest;               // OCI manifest digest
+  Digest config;                 // OCI config digest
+  std::string platform;          // "os/arch[/variant]", e.g. "linux/arm64", "linux/arm/v7"
+  std::vector<LayerRef> layers;  // bottom to top
+};
+
+enum class ArtifactKind { kFull, kDelta };
+
+// What crosses the network to produce one layer: a full layer, or a delta that
+// rebuilds it from one or more layers the device holds (named by diff_id).
+struct Artifact {
+  Digest layer;  // diff_id of the layer this artifact produces
+  ArtifactKind kind = ArtifactKind::kFull;
+  std::vector<Digest> bases;            // deltas only: the diff_ids it applies to, in order
+  Digest sha256;                        // of the artifact's bytes
+  uint64_t length = 0;                  // of the artifact's bytes
+  std::array<uint8_t, 32> info_hash{};  // BitTorrent v2 info-hash (SHA-256 of the info dict)
+  std::string compression;              // "zstd" or "none"
+};
+
+struct Release {
+  std::string app;       // [a-z0-9][a-z0-9._-]{0,62}
+  uint64_t version = 0;  // >= 1, strictly increasing per app
+  ImageRef image;
+  std::vector<Artifact> artifacts;
+  Json app_spec = Json::object();  // verbatim; must be an object
+};
+
+// "apps/<app>/release-<version>.json".
+std::string ReleaseTargetName(const std::string& app, uint64_t version);
+
+// Checks names, digests, that every artifact produces a layer of the image,
+// that each layer has exactly one full artifact, that deltas name distinct
+// bases other than their own layer, and that info-hashes are unique.
+Status ValidateRelease(const Release& release);
+
+// Parses and validates a target's `custom` ({"flotilla": {...}}). Unknown
+// fields are refused (a typo must not silently drop a setting), except inside
+// app_spec, which is carried verbatim.
+Result<Release> ParseRelease(const Json& custom);
+// The `custom` object for `release`.
+Json ReleaseToJson(const Release& release);
+
+// The newest release of each app among `targets` (targets whose custom has no
+// "flotilla" member are ignored; a malformed one is an error). A target name
+// that disagrees with its release's app or version is an error.
+Result<std::map<std::string, Release>> LatestReleases(const TargetsMetadata& targets);
+
+// Refuses `fresh` when an app's newest release in it is older than in
+// `trusted`: release versions are monotonic per app. (An app whose releases
+// are all gone was retired; that is allowed.)
+Status CheckReleasesMonotonic(const TargetsMetadata& trusted, const TargetsMetadata& fresh);
+
+// Adds `release` to `repo` as a target (refusing a version that is not above
+// the app's newest) and publishes targets, snapshot and timestamp.
+Status PublishRelease(Repository& repo, const Release& release, const KeyRing& signers);
+
+}  // namespace flotilla::metadata

@@ -1,0 +1,148 @@
+// The repository side of flotilla's TUF metadata, as the tracker uses it.
+//
+// A repository is a directory:
+//   <dir>/metadata/  1.root.json ... N.root.json, root.json (= the latest),
+//                    N.targets.json, N.snapshot.json (consistent snapshots)
+//                    plus targets.json and snapshot.json copies, timestamp.json
+//   <dir>/targets/   <path>/<sha256>.<name> (consistent) or <path>/<name>
+// It can be served as-is over HTTP (metadata URL = .../metadata, target base
+// URL = .../targets) or copied to a USB stick.
+//
+// Private keys are never stored here: every call that signs takes a KeyRing
+// from the caller. Each publish writes target files first, then targets, then
+// snapshot, and timestamp.json last, each atomically, so a crash at any point
+// leaves the previous timestamp pointing at complete, previously published
+// files (the commit point is the timestamp rename).
+//
+// Offline root key: StageRoot() returns the next root unsigned; write it with
+// SerializeDocument, sign it on the offline machine with SignMetadataFile(),
+// bring the file back and PublishRoot() it.
+//
+// Thread-safety: none; one writer per repository directory.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/ed25519.h"
+#include "core/status.h"
+#include "metadata/tuf_signing.h"
+#include "metadata/tuf_types.h"
+
+namespace flotilla::metadata {
+
+// Private keys handed to a signing call, by key id.
+class KeyRing {
+ public:
+  void Add(const Ed25519PrivateKey& key);
+  // Adds every key of `other`.
+  void Merge(const KeyRing& other);
+  const Ed25519PrivateKey* Find(const std::string& keyid) const;
+  size_t size() const { return keys_.size(); }
+
+ private:
+  std::map<std::string, Ed25519PrivateKey> keys_;
+};
+
+// Loads a private key file for `role`: the key's public half must be one of
+// the role's keys in `root`, else PermissionDenied (a swapped key file must
+// not sign, and must not be silently ignored either).
+Result<Ed25519PrivateKey> LoadRoleKey(const std::string& path, const RootMetadata& root,
+                                      RoleType role);
+
+// Offline signing: reads the document in `in_path`, adds the signature of the
+// key in `key_file` (whose public half must equal `expected_public_key` when
+// given), and writes `out_path` atomically. Needs nothing but the two files.
+Status SignMetadataFile(const std::string& in_path, const std::string& key_file,
+                        const std::optional<Ed25519PublicKey>& expected_public_key,
+                        const std::string& out_path);
+
+struct RoleKeyConfig {
+  std::vector<Ed25519PublicKey> keys;
+  uint32_t threshold = 1;
+};
+
+struct RepositoryOptions {
+  Duration root_expiry = std::chrono::hours(24 * 365);
+  Duration targets_expiry = std::chrono::hours(24 * 90);
+  Duration snapshot_expiry = std::chrono::hours(24 * 7);
+  Duration timestamp_expiry = std::chrono::hours(24);
+  bool consistent_snapshot = true;
+};
+
+struct TargetInput {
+  std::string name;     // TUF target path, validated
+  std::string content;  // the target's bytes
+  Json custom;          // null for none
+};
+
+class Repository {
+ public:
+  // Creates a repository in the new or empty directory `dir`: root v1 with
+  // `roles` (all four required), signed by `signers`, then empty targets,
+  // snapshot and timestamp v1.
+  static Result<std::unique_ptr<Repository>> Create(const std::string& dir,
+                                                    const std::map<RoleType, RoleKeyConfig>& roles,
+                                                    const KeyRing& signers, const Clock& clock,
+                                                    RepositoryOptions options = {});
+  // Opens an existing repository and checks its current metadata.
+  static Result<std::unique_ptr<Repository>> Open(const std::string& dir, const Clock& clock,
+                                                  RepositoryOptions options = {});
+
+  // The next root (version + 1, fresh expiry) with `changes` applied, unsigned.
+  Result<SignedDocument> StageRoot(const std::map<RoleType, RoleKeyConfig>& changes) const;
+  // Publishes a signed next root after checking it as a client would: version
+  // N+1, a threshold of the current root keys and of its own.
+  Status PublishRoot(std::string_view signed_root);
+  // StageRoot + sign with `signers` + PublishRoot, then re-signs targets,
+  // snapshot and timestamp with the new keys.
+  Status RotateKeys(const std::map<RoleType, RoleKeyConfig>& changes, const KeyRing& signers);
+
+  // Adds (or replaces) targets and publishes targets, snapshot and timestamp.
+  Status AddTargets(const std::vector<TargetInput>& targets, const KeyRing& signers);
+  // Removes targets by name (their files stay for clients mid-download).
+  Status RemoveTargets(const std::vector<std::string>& names, const KeyRing& signers);
+  // New targets version with unchanged content (e.g. after a targets key rotation or before
+  // expiry).
+  Status ResignTargets(const KeyRing& signers);
+  // New snapshot and timestamp versions.
+  Status ResignSnapshot(const KeyRing& signers);
+  // New timestamp version with a fresh expiry: run it well before the timestamp expires.
+  Status ResignTimestamp(const KeyRing& signers);
+
+  const RootMetadata& root() const { return root_; }
+  const TargetsMetadata& targets() const { return targets_; }
+  const SnapshotMetadata& snapshot() const { return snapshot_; }
+  const TimestampMetadata& timestamp() const { return timestamp_; }
+  std::string metadata_dir() const { return dir_ + "/metadata"; }
+  std::string targets_dir() const { return dir_ + "/targets"; }
+
+ private:
+  Repository(std::string dir, const Clock& clock, RepositoryOptions options)
+      : dir_(std::move(dir)), clock_(clock), options_(options) {}
+
+  Result<SignedDocument> SignRole(RoleType role, Json signed_json, const KeyRing& signers) const;
+  Status WriteVersioned(RoleType role, uint64_t version, const std::string& bytes);
+  Status PublishTargets(TargetsMetadata next, const KeyRing& signers);
+  Status PublishSnapshot(const KeyRing& signers);
+  Status PublishTimestamp(const KeyRing& signers);
+  Status WriteTargetFile(const TargetInput& input, const TargetFile& entry);
+  Status LoadCurrent();
+  WallTime ExpiryAfter(Duration d) const;
+
+  std::string dir_;
+  const Clock& clock_;
+  RepositoryOptions options_;
+  RootMetadata root_;
+  TargetsMetadata targets_;
+  SnapshotMetadata snapshot_;
+  TimestampMetadata timestamp_;
+  std::string targets_bytes_;   // the published targets document, as written
+  std::string snapshot_bytes_;  // the published snapshot document, as written
+};
+
+}  // namespace flotilla::metadata

@@ -1,0 +1,124 @@
+// The TUF 1.0 client workflow (specification section 5), as a device runs it.
+//
+// Refresh():
+//  1. fixes the update start time: max(clock, time floor) (see below);
+//  2. walks the root chain one version at a time (N+1.root.json), each new
+//     root signed by a threshold of the old root's root keys AND of its own,
+//     with version exactly N+1; at most limits.max_root_rotations per refresh;
+//     the final root must not be expired; when timestamp or snapshot keys
+//     changed, the trusted timestamp and snapshot are deleted (fast-forward
+//     attack recovery);
+//  3. timestamp.json: signed by the timestamp keys, no version rollback, an
+//     equal version is a quiet no-op (the trusted one stays), snapshot version
+//     not rolled back, not expired;
+//  4. snapshot: the version, length and hashes the timestamp names
+//     (N.snapshot.json with consistent snapshots), signed, no targets version
+//     rolled back or removed, not expired; a trusted copy that already matches
+//     is used without a download;
+//  5. targets: likewise against the snapshot's entry for targets.json.
+// Every fetch is bounded (ClientLimits, or the signed length when smaller).
+// Metadata is persisted only after it passed every check, atomically; a
+// rejection leaves the trusted files exactly as they were.
+//
+// Time: a device without a real-time clock may boot in 1970 or at a stale
+// saved time. The client keeps a time floor in the metadata directory: the
+// start time of the last successful refresh. "Now" is max(clock, floor), so
+// setting the clock back never makes expired metadata valid again, and a
+// clock set far ahead cannot raise the floor because a refresh at that time
+// fails (all metadata looks expired) and the floor only moves on success.
+//
+// Thread-safety: none; one client per metadata directory at a time.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "metadata/remote_repository.h"
+#include "metadata/trusted_store.h"
+#include "metadata/tuf_signing.h"
+#include "metadata/tuf_types.h"
+
+namespace flotilla::metadata {
+
+struct ClientLimits {
+  uint64_t max_root_bytes = 512 << 10;
+  uint64_t max_timestamp_bytes = 16 << 10;
+  uint64_t max_snapshot_bytes = 2 << 20;
+  uint64_t max_targets_bytes = 8 << 20;
+  uint32_t max_root_rotations = 32;
+};
+
+struct DownloadedTarget {
+  std::string path;      // where the verified target is: target_dir/PercentEncode(name)
+  bool fetched = false;  // false when a file already there matched and no fetch was made
+};
+
+class TufClient {
+ public:
+  // Makes `root_bytes` the trusted root of `metadata_dir` (created if needed),
+  // after checking that it parses as root metadata signed by its own
+  // threshold. Removes other trusted role files; keeps the time floor.
+  static Status Initialize(const std::string& metadata_dir, std::string_view root_bytes);
+
+  // Loads the trusted root of `metadata_dir`. `remote` and `clock` must outlive the client.
+  static Result<std::unique_ptr<TufClient>> Open(const std::string& metadata_dir,
+                                                 RemoteRepository& remote, const Clock& clock,
+                                                 ClientLimits limits = {});
+
+  // Runs the workflow above. On error, the trusted files are unchanged except
+  // for root versions that verified before the failure (as the spec requires).
+  Status Refresh();
+
+  // REQUIRES: a successful Refresh(). The signed entry for `name`; NotFound if
+  // absent, FailedPrecondition if a delegation covers it (not supported).
+  Result<TargetFile> GetTargetInfo(std::string_view name) const;
+
+  // Fetches `target` into target_dir (created if needed) unless a file there
+  // already has its signed length and hash, verifies length and sha256, and
+  // renames it into place atomically. Nothing unverified keeps the final name.
+  Result<DownloadedTarget> DownloadTarget(const TargetFile& target, const std::string& target_dir);
+
+  const RootMetadata& root() const { return root_; }
+  const std::optional<TimestampMetadata>& timestamp() const { return timestamp_; }
+  const std::optional<SnapshotMetadata>& snapshot() const { return snapshot_; }
+  const std::optional<TargetsMetadata>& targets() const { return targets_; }
+
+ private:
+  TufClient(TrustedStore store, RemoteRepository& remote, const Clock& clock, ClientLimits limits)
+      : store_(std::move(store)), remote_(remote), clock_(clock), limits_(limits) {}
+
+  Status UpdateRoot(WallTime now);
+  Status AcceptNextRoot(std::string_view bytes);
+  Status UpdateTimestamp(WallTime now);
+  Status CheckTimestampRollback(const TimestampMetadata& fresh, bool& keep_trusted);
+  Status UpdateSnapshot(WallTime now);
+  Status CheckSnapshotRollback(const SnapshotMetadata& fresh);
+  Status UpdateTargets(WallTime now);
+  Result<std::string> FetchVerifiedFile(RoleType role, const MetaFileInfo& info, uint64_t limit);
+  Status LoadTrustedRoles();
+  // Parses and verifies `bytes` as `role` against the current trusted root.
+  Result<SignedDocument> VerifyRoleDocument(RoleType role, std::string_view bytes,
+                                            uint64_t max_bytes) const;
+  std::string MetadataName(RoleType role, uint64_t version) const;
+
+  TrustedStore store_;
+  RemoteRepository& remote_;
+  const Clock& clock_;
+  ClientLimits limits_;
+  RootMetadata root_;
+  std::optional<TimestampMetadata> timestamp_;
+  std::string trusted_snapshot_bytes_;
+  std::optional<SnapshotMetadata> snapshot_;
+  std::string trusted_targets_bytes_;
+  std::optional<TargetsMetadata> targets_;
+  bool refreshed_ = false;
+};
+
+// Checks `expires` against `now`: metadata whose expiry is at or before the
+// update start time is expired (TUF 5.3.10 and its siblings).
+Status CheckNotExpired(std::string_view what, WallTime expires, WallTime now);
+
+}  // namespace flotilla::metadata

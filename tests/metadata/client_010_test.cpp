@@ -1,0 +1,81 @@
+// Devices in the field run 0.1.0: its own metadata client
+// (tests/compat/tuf-client-0.1.0, built from 0.1.0's sources) refreshes from
+// the trusted state 0.1.0 wrote (metadata/testdata/tuf-0.1.0/tuf) against
+// what today's code publishes onto that repository, and must take the new
+// release. The refusals below show that the check has teeth: 0.1.0 reads a
+// release's fields strictly, so a format change it does not know strands it.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/canonical_json.h"
+#include "metadata/compat_fixture.h"
+#include "metadata/release.h"
+#include "metadata/repository.h"
+#include "metadata/tuf_time.h"
+#include "tests/support/test_util.h"
+
+namespace flotilla::metadata {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace compat010;
+using flotilla::testing::MakeTempDir;
+using flotilla::testing::RunShell;
+
+const std::string kFixture = std::string(FLOTILLA_SOURCE_DIR) + "/metadata/testdata/tuf-0.1.0";
+const std::string kClient010 =
+    std::string(FLOTILLA_BINARY_DIR) + "/tests/compat/tuf-client-0.1.0/flotilla-tuf-client-0.1.0";
+
+class Client010Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("client-010");
+    ASSERT_FALSE(dir_.empty());
+    fs::copy(kFixture, dir_, fs::copy_options::recursive);
+    auto repo = Repository::Open(dir_ + "/repository", clock_);
+    ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+    repo_ = std::move(*repo);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs 0.1.0's refresh on the fixture's device state; its exit code and output.
+  flotilla::testing::CommandResult Refresh010() {
+    return RunShell(kClient010 + " " + dir_ + "/tuf " + dir_ + "/repository/metadata " + dir_ +
+                    "/repository/targets " + FormatTufTime(clock_.Now()));
+  }
+
+  FakeClock clock_{FixtureTime() + std::chrono::hours(2)};
+  std::string dir_;
+  std::unique_ptr<Repository> repo_;
+};
+
+TEST_F(Client010Test, TakesTheNextReleasePublishedToday) {
+  ASSERT_TRUE(PublishRelease(*repo_, FixtureRelease(2), FixtureRing()).ok());
+  auto r = Refresh010();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "kiosk 2\n");
+}
+
+// A target that is not a release (no custom "flotilla") is passed over.
+TEST_F(Client010Test, TakesAReleaseBesideATargetThatIsNotARelease) {
+  ASSERT_TRUE(repo_->AddTargets({{"fleet/root.json", "{}", nullptr}}, FixtureRing()).ok());
+  ASSERT_TRUE(PublishRelease(*repo_, FixtureRelease(2), FixtureRing()).ok());
+  auto r = Refresh010();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "kiosk 2\n");
+}
+
+TEST_F(Client010Test, RefusesAReleaseWithAFieldItDoesNotKnow) {
+  Json custom = ReleaseToJson(FixtureRelease(2));
+  custom["flotilla"]["rollout"] = "waves";
+  std::string content = CanonicalJson(custom).value();
+  ASSERT_TRUE(
+      repo_->AddTargets({{ReleaseTargetName("kiosk", 2), content, custom}}, FixtureRing()).ok());
+  auto r = Refresh010();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("rollout"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace flotilla::metadata
