@@ -16,9 +16,10 @@
 #     /var/cache/flotilla-cross) and runs `flotilla-node --version` there;
 #  6. boots a full arm64 system (scripts/pi-guest.sh: qemu-system-aarch64,
 #     Debian's arm64 kernel, that package installed) and runs there, whole,
-#     every unit-test binary with a test that step 3 found needing a syscall
-#     qemu-user lacks (openat2, bpf), of arm64 and of armhf (32-bit programs
-#     on the 64-bit kernel, with armhf libraries).
+#     every unit-test binary with a test that step 3 found needing what
+#     qemu-user lacks (openat2, bpf, multicast socket options, namespaces),
+#     of arm64 and of armhf (32-bit programs on the 64-bit kernel, with armhf
+#     libraries).
 # Usage: bash scripts/cross.sh [arm64] [armhf]   (default: both)
 # Env: FLOTILLA_CROSS_SKIP_TESTS=1 skips step 3; FLOTILLA_CROSS_JOBS (2).
 # Exits non-zero if a build, a test or the install fails.
@@ -116,19 +117,31 @@ build_arch() {
   cmake --build "build-$arch" -j"$jobs" --target "${targets[@]}"
 }
 
-# Reads qemu-user's strace (QEMU_STRACE=1) and prints the syscalls it
-# answered with ENOSYS, but for the two every glibc program probes and
-# copes without (rseq: 293 on aarch64, 398 on arm; set_robust_list).
-# 437 is openat2 on both (the layer store opens every path with it); bpf
-# is named (the runtime's cgroup device filter is an eBPF program).
-enosys_syscalls() {
+# Reads a test's output under qemu-user's strace (QEMU_STRACE=1) and prints
+# what qemu-user 7.2 lacks that the test needed, or nothing:
+#  - syscalls answered with ENOSYS, but for the two every glibc program
+#    probes and copes without (rseq: 293 on aarch64, 398 on arm;
+#    set_robust_list). 437 is openat2 on both (the layer store opens every
+#    path with it); bpf is named (the runtime's cgroup device filter);
+#  - socket options it answers with ENOPROTOOPT (the LAN beacon's multicast
+#    membership, IP_ADD_MEMBERSHIP = 35, IP_MULTICAST_IF = 32);
+#  - clone with namespace flags, which it refuses with EINVAL before any
+#    trace line (the runtime's "clone the container: Invalid argument").
+qemu_user_gaps() {
   local trace
   trace=$(cat)
   {
     grep -oE 'Unknown syscall [0-9]+' <<<"$trace" | sed -E 's/Unknown syscall //' |
-      grep -vxE '293|398' | sed -E 's/^437$/openat2/; s/^[0-9]+$/syscall &/' || true
+      grep -vxE '293|398' | sed -E 's/^437$/openat2 (ENOSYS)/; s/^[0-9]+$/syscall & (ENOSYS)/' ||
+      true
     grep -oE '[a-z_0-9]+\([^)]*\) = -1 errno=38 ' <<<"$trace" | sed -E 's/\(.*//' |
-      grep -vx 'set_robust_list' || true
+      grep -vx 'set_robust_list' | sed 's/$/ (ENOSYS)/' || true
+    grep -oE 'setsockopt\([0-9]+,[0-9]+,[0-9]+,[^)]*\) = -1 errno=92 ' <<<"$trace" |
+      sed -E 's/setsockopt\([0-9]+,([0-9]+),([0-9]+),.*/setsockopt level \1 option \2 (ENOPROTOOPT)/' ||
+      true
+    if grep -q 'clone the container: Invalid argument' <<<"$trace"; then
+      echo 'clone with namespace flags (EINVAL)'
+    fi
   } | sort -u | paste -sd, - | sed 's/,/, /g'
 }
 
@@ -182,9 +195,9 @@ EOF
         rerun=$(env "${env[@]}" QEMU_STRACE=1 ctest --test-dir "$dir" -R "^${pattern}\$" -V 2>&1 ||
           true)
         local missing
-        missing=$(enosys_syscalls <<<"$rerun")
+        missing=$(qemu_user_gaps <<<"$rerun")
         if [[ -n $missing ]]; then
-          lines+=("  not run: $name: needs qemu-system: qemu-user 7.2 does not implement $missing (ENOSYS)")
+          lines+=("  not run: $name: needs qemu-system: qemu-user 7.2 does not implement $missing")
           # Its binary (after the emulator in the test command) runs whole
           # in the guest (step 6).
           guest_binaries[$arch]+=" $(grep -m1 ': Test command: ' <<<"$rerun" | tr -d '"' |

@@ -45,6 +45,10 @@ for binary in ./*_test ./*/*_test; do
       print "FLOTILLA-TESTS-SKIPPED " bin " " suite "." test ": " why
       pending = 0
     }' "$TEST_TMPDIR/$name.xml"
+  # A failure's own words, for the host's log (the job directory goes).
+  if [ "${failed:-0}" != 0 ]; then
+    grep -B2 -A12 ': Failure$' "$TEST_TMPDIR/$name.log" | head -60 | sed "s|^|FLOTILLA-TESTS-LOG $name: |"
+  fi
   total_run=$((total_run + run))
   total_failed=$((total_failed + failed))
 done
