@@ -151,4 +151,13 @@ Result<std::string> PostgresCluster::CreateDatabase(const std::string& name) {
   return Url(name);
 }
 
+Result<std::vector<std::string>> ServeDatabaseFlags(const std::string& engine,
+                                                    const std::string& name) {
+  if (engine == "sqlite") return std::vector<std::string>{};
+  if (engine != "postgresql") return InvalidArgument("unknown engine " + engine);
+  ASSIGN_OR_RETURN(PostgresCluster * cluster, PostgresCluster::Shared());
+  ASSIGN_OR_RETURN(std::string url, cluster->CreateDatabase(name));
+  return std::vector<std::string>{"--database-url", url};
+}
+
 }  // namespace flotilla::testing

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -34,5 +35,11 @@ class PostgresCluster {
   int pid_ = -1;
   friend struct ClusterReaper;
 };
+
+// The flotilla-tracker `serve` flags that put its database on `engine`:
+// "sqlite" none (the repository's tracker.db), "postgresql" a fresh database
+// `name` of the process's cluster.
+Result<std::vector<std::string>> ServeDatabaseFlags(const std::string& engine,
+                                                    const std::string& name);
 
 }  // namespace flotilla::testing
