@@ -99,10 +99,14 @@ Status PostgresCluster::Start() {
       return IOErrorFromErrno("chown " + dir_, errno);
     }
   }
-  const std::string log = dir_ + "/postgres.log";
   RETURN_IF_ERROR(RunToCompletion({std::string(kBinDir) + "initdb", "-D", data_dir_, "-U", kUser,
                                    "-A", "trust", "--no-sync", "-E", "UTF8", "--locale=C"},
-                                  log));
+                                  dir_ + "/postgres.log"));
+  return StartServer();
+}
+
+Status PostgresCluster::StartServer() {
+  const std::string log = dir_ + "/postgres.log";
   ASSIGN_OR_RETURN(pid_, Spawn({std::string(kBinDir) + "postgres", "-D", data_dir_, "-k", dir_,
                                 "-c", "listen_addresses=", "-F", "-c", "full_page_writes=off", "-c",
                                 "synchronous_commit=off", "-c", "max_connections=50"},
@@ -123,14 +127,17 @@ Status PostgresCluster::Start() {
   }
 }
 
-void PostgresCluster::Stop() {
-  if (pid_ > 0) {
-    kill(pid_, SIGQUIT);
-    int status = 0;
-    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
+void PostgresCluster::StopServer() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGINT);  // fast shutdown: sessions end, commits are kept
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
+  pid_ = -1;
+}
+
+void PostgresCluster::Stop() {
+  StopServer();
   std::error_code ignored;
   if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
 }

@@ -26,6 +26,10 @@ class PostgresCluster {
   std::string Url(const std::string& database) const;
   const std::string& data_dir() const { return data_dir_; }
 
+  // Stops the server (as an outage would, keeping the data) and starts it again.
+  void StopServer();
+  Status StartServer();
+
  private:
   Status Start();
   void Stop();

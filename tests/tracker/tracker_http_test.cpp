@@ -237,5 +237,45 @@ TEST_P(TrackerHttpDbTest, StateSurvivesARestartAndSigkill) {
   EXPECT_EQ(r.status, 200) << r.raw;
 }
 
+class TrackerHttpPostgresqlTest : public TrackerHttpTest {
+ protected:
+  Result<std::vector<std::string>> DatabaseFlags() override {
+    return ServeDatabaseFlags("postgresql", "tracker_outage");
+  }
+};
+
+// A database that goes away costs the requests that need it a 500, never the
+// process; announces (secrets in memory) go on; when it is back, so is serve.
+TEST_F(TrackerHttpPostgresqlTest, ADatabaseOutageIsA500AndServeRecovers) {
+  auto a = EnrolDevice(tracker_.port(), "pi-a");
+  ASSERT_FALSE(a.credential.empty());
+  const std::string path = "/api/v1/devices/" + a.device_id + "/report";
+  const std::vector<std::string> auth = {"Authorization: Bearer " + a.credential};
+  auto report = [&](const std::string& state) {
+    return HttpRequestTo(tracker_.port(), "POST", path, auth,
+                         R"({"app":"web","release":"r1","state":")" + state +
+                             R"(","progress":{"done":1,"total":4},"bytes_from_peers":0,)"
+                             R"("bytes_from_origin":0,"health":"unknown","errors":[]})")
+        .status;
+  };
+  EXPECT_EQ(report("downloading"), 204);
+
+  auto cluster = PostgresCluster::Shared();
+  ASSERT_TRUE(cluster.ok());
+  (*cluster)->StopServer();
+  EXPECT_EQ(report("verifying"), 500);
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/api/v1/fleet").status, 500);
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", Announce(a, std::string(20, 'a'), 7001)).status,
+            200);
+  EXPECT_TRUE(tracker_.running());
+
+  ASSERT_TRUE((*cluster)->StartServer().ok());
+  EXPECT_EQ(report("running"), 204);
+  auto fleet = HttpRequestTo(tracker_.port(), "GET", "/api/v1/fleet");
+  ASSERT_EQ(fleet.status, 200);
+  EXPECT_NE(fleet.body.find(R"("state":"running")"), std::string::npos) << fleet.body;
+  EXPECT_NE(tracker_.Log().find("report from 'pi-a' not stored"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace flotilla::testing

@@ -61,11 +61,13 @@ class PostgresqlEngine : public SqlEngine {
     std::vector<const char*> values;
     for (const auto& text : texts) values.push_back(text.c_str());
     const std::string numbered = NumberPlaceholders(sql);
+    RETURN_IF_ERROR(Reconnect());
     return TakeResult(PQexecParams(conn_, numbered.c_str(), static_cast<int>(values.size()),
                                    nullptr, values.data(), nullptr, nullptr, 0));
   }
 
   Status ExecScript(const std::string& sql) override {
+    RETURN_IF_ERROR(Reconnect());
     return TakeResult(PQexec(conn_, sql.c_str())).status();
   }
 
@@ -97,8 +99,17 @@ class PostgresqlEngine : public SqlEngine {
   }
 
  private:
-  // Frees `result`; its rows, or the server's error as a Status. A lost
-  // connection is reset so that the next statement can succeed.
+  // A connection lost earlier (server restart, network) is opened again
+  // before the next statement; the statement that met the loss failed.
+  Status Reconnect() {
+    if (PQstatus(conn_) == CONNECTION_OK) return Status::Ok();
+    PQreset(conn_);
+    if (PQstatus(conn_) == CONNECTION_OK) return Status::Ok();
+    return Unavailable("postgresql: reconnect to " + url_ + ": " +
+                       TrimmedMessage(PQerrorMessage(conn_)));
+  }
+
+  // Frees `result`; its rows, or the server's error as a Status.
   Result<SqlRows> TakeResult(PGresult* result) {
     const ExecStatusType status = PQresultStatus(result);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
@@ -106,7 +117,6 @@ class PostgresqlEngine : public SqlEngine {
           TrimmedMessage(result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn_));
       PQclear(result);
       if (PQstatus(conn_) == CONNECTION_BAD) {
-        PQreset(conn_);
         return Unavailable("postgresql " + url_ + ": connection lost: " + message);
       }
       return Status(StatusCode::kIOError, "postgresql: " + message);
@@ -148,9 +158,7 @@ Result<std::unique_ptr<SqlEngine>> OpenPostgresqlEngine(const std::string& url) 
     return st;
   }
   PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
-  std::unique_ptr<SqlEngine> engine(new PostgresqlEngine(conn, redacted));
-  RETURN_IF_ERROR(engine->ExecScript("SET client_min_messages = warning"));
-  return engine;
+  return std::unique_ptr<SqlEngine>(new PostgresqlEngine(conn, redacted));
 }
 
 }  // namespace flotilla::tracker
