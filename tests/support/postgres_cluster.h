@@ -1,10 +1,9 @@
 // A throwaway PostgreSQL 15 cluster for tests: initdb into a temporary
-// directory, the server run as an unprivileged user ("postgres" when the test
-// runs as root, else the test's own user), listening only on a Unix socket in
-// that directory (no TCP port, so parallel tests never collide), durability
-// off (a test cluster is never kept). One cluster per test process, started
-// on first use; it dies with the process (parent-death signal) and its
-// directory is removed at exit. Each test takes a fresh database.
+// directory (on /dev/shm when it exists), the server run as an unprivileged user ("postgres" when
+// the test runs as root, else the test's own user), listening only on a Unix socket in that
+// directory (no TCP port, so parallel tests never collide), durability off (a test cluster is never
+// kept). One cluster per test process, started on first use; it dies with the process (parent-death
+// signal) and its directory is removed at exit. Each test takes a fresh database.
 #pragma once
 
 #include <string>
