@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "tests/support/postgres_cluster.h"
 
@@ -92,6 +93,24 @@ TEST_P(SqlEngineTest, ANewerSchemaIsRefused) {
   Status st = MigrateSchema(*engine, {kCreate});
   EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
   EXPECT_NE(st.message().find("newer"), std::string::npos) << st.ToString();
+  EXPECT_EQ(engine->SchemaVersion().value(), 2);
+}
+
+// Several processes (replicas) opening one new database at once: each
+// waits for the schema lock, one migrates, the others find it done.
+TEST_P(SqlEngineTest, ConcurrentOpenersMigrateOnce) {
+  std::vector<Status> results(4);
+  std::vector<std::thread> openers;
+  for (auto& result : results) {
+    openers.emplace_back([&] {
+      auto engine = SqlEngine::Open(url_);
+      result = engine.ok() ? MigrateSchema(**engine, {kCreate, kAddColumn}) : engine.status();
+    });
+  }
+  for (auto& opener : openers) opener.join();
+  for (const auto& result : results) EXPECT_TRUE(result.ok()) << result.ToString();
+  auto engine = Open();
+  ASSERT_NE(engine, nullptr);
   EXPECT_EQ(engine->SchemaVersion().value(), 2);
 }
 
