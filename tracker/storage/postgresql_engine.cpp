@@ -56,6 +56,10 @@ class PostgresqlEngine : public SqlEngine {
         texts.push_back(std::to_string(*value));
       } else {
         texts.emplace_back(std::get<std::string_view>(param));
+        if (texts.back().find('\0') != std::string::npos) {  // PostgreSQL text cannot hold it
+          return InvalidArgument("postgresql: parameter " + std::to_string(texts.size()) +
+                                 " holds a NUL byte");
+        }
       }
     }
     std::vector<const char*> values;

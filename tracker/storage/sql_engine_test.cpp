@@ -145,6 +145,14 @@ TEST_P(SqlEngineTest, ParametersTransactionsAndErrors) {
       duplicate.message().find(GetParam() == SqlEngineKind::kSqlite ? "sqlite" : "postgresql"),
       std::string::npos)
       << duplicate.ToString();
+  const std::string with_nul("a\0b", 3);  // refused by PostgreSQL, kept whole by SQLite
+  auto nul = engine->Query("INSERT INTO items(id, name) VALUES(3, ?)", {with_nul});
+  if (GetParam() == SqlEngineKind::kPostgresql) {
+    EXPECT_EQ(nul.status().code(), StatusCode::kInvalidArgument) << nul.status().ToString();
+  } else {
+    ASSERT_TRUE(nul.ok()) << nul.status().ToString();
+    EXPECT_EQ(engine->Query("SELECT name FROM items WHERE id = 3")->Text(0, 0), with_nul);
+  }
   EXPECT_FALSE(engine->Query("SELEC 1").ok());
   EXPECT_TRUE(engine->Query("SELECT 1").ok());
 }
