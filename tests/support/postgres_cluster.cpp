@@ -67,6 +67,21 @@ Status RunToCompletion(const std::vector<std::string>& argv, const std::string& 
   return Status::Ok();
 }
 
+// Removes the cluster directories of test processes that died without
+// removing theirs (killed at a timeout): "flotilla-pg-<pid>-..." whose <pid>
+// no longer runs.
+void RemoveOrphanedClusters(const std::string& parent) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(parent, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("flotilla-pg-", 0) != 0) continue;
+    const pid_t owner = static_cast<pid_t>(std::atol(name.c_str() + 12));
+    if (owner > 0 && kill(owner, 0) != 0 && errno == ESRCH) {
+      std::filesystem::remove_all(entry.path(), error);
+    }
+  }
+}
+
 }  // namespace
 
 // Stops the shared cluster when the process exits normally.
@@ -89,12 +104,11 @@ Result<PostgresCluster*> PostgresCluster::Shared() {
 
 Status PostgresCluster::Start() {
   // tmpfs when there is one: initdb writes ~30 MB that no test needs kept.
-  char shm[] = "/dev/shm/flotilla-pg-XXXXXX";
-  char tmp[] = "/tmp/flotilla-pg-XXXXXX";
-  const char* made = mkdtemp(shm);
-  if (made == nullptr) made = mkdtemp(tmp);
-  if (made == nullptr) return IOErrorFromErrno("mkdtemp", errno);
-  dir_ = made;
+  const std::string parent = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
+  RemoveOrphanedClusters(parent);
+  std::string name = parent + "/flotilla-pg-" + std::to_string(getpid()) + "-XXXXXX";
+  if (mkdtemp(name.data()) == nullptr) return IOErrorFromErrno("mkdtemp " + name, errno);
+  dir_ = name;
   data_dir_ = dir_ + "/data";
   if (geteuid() == 0) {
     const passwd* pw = getpwnam("postgres");
