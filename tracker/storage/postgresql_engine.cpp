@@ -46,7 +46,6 @@ class PostgresqlEngine : public SqlEngine {
 
   using SqlEngine::Query;
   SqlEngineKind kind() const override { return SqlEngineKind::kPostgresql; }
-  const std::string& redacted_url() const override { return url_; }
 
   Result<SqlRows> Query(std::string_view sql, std::initializer_list<SqlValue> params) override {
     std::vector<std::string> texts;

@@ -52,8 +52,6 @@ class SqlEngine {
   virtual ~SqlEngine() = default;
 
   virtual SqlEngineKind kind() const = 0;
-  // The URL with any password replaced by "***", for logs and errors.
-  virtual const std::string& redacted_url() const = 0;
 
   // Runs one statement, binding `params` to its `?` placeholders left to right.
   virtual Result<SqlRows> Query(std::string_view sql, std::initializer_list<SqlValue> params) = 0;

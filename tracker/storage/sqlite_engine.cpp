@@ -8,12 +8,10 @@ namespace {
 
 class SqliteEngine : public SqlEngine {
  public:
-  SqliteEngine(std::unique_ptr<SqliteDb> db, std::string path)
-      : db_(std::move(db)), url_("sqlite:" + std::move(path)) {}
+  explicit SqliteEngine(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
 
   using SqlEngine::Query;
   SqlEngineKind kind() const override { return SqlEngineKind::kSqlite; }
-  const std::string& redacted_url() const override { return url_; }
 
   Result<SqlRows> Query(std::string_view sql, std::initializer_list<SqlValue> params) override {
     SqliteStatement stmt = db_->Prepare(sql);
@@ -62,14 +60,13 @@ class SqliteEngine : public SqlEngine {
 
  private:
   std::unique_ptr<SqliteDb> db_;
-  std::string url_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<SqlEngine>> OpenSqliteEngine(const std::string& path) {
   ASSIGN_OR_RETURN(auto db, SqliteDb::Open(path));
-  return std::unique_ptr<SqlEngine>(new SqliteEngine(std::move(db), path));
+  return std::unique_ptr<SqlEngine>(new SqliteEngine(std::move(db)));
 }
 
 }  // namespace flotilla::tracker
