@@ -58,6 +58,8 @@ std::string SqliteStatement::Text(int column) const {
                      static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
+int SqliteStatement::ColumnCount() const { return sqlite3_column_count(stmt_); }
+
 int64_t SqliteStatement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
 
 bool SqliteStatement::IsNull(int column) const {

@@ -44,6 +44,7 @@ class SqliteStatement {
   // Steps to completion, for statements that return no rows.
   Status Run();
 
+  int ColumnCount() const;
   std::string Text(int column) const;
   int64_t Int(int column) const;
   bool IsNull(int column) const;

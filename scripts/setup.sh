@@ -10,7 +10,9 @@ packages=(
   libtorrent-rasterbar-dev libboost-dev libboost-system-dev libsodium-dev
   libzstd-dev libsqlite3-dev libgtest-dev libgmock-dev libarchive-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libseccomp-dev
-  libssl-dev libcurl4-openssl-dev
+  libssl-dev libcurl4-openssl-dev libpq-dev
+  # the tracker tests' PostgreSQL clusters (tests/support/postgres_cluster.h)
+  postgresql-15
   # tools used by tests, the demo and the benchmarks
   # (time: /usr/bin/time measures peak memory in a test and bench/delta)
   openssl python3-cryptography zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc time

@@ -1,6 +1,7 @@
 // The tracker client library against the real tracker: enrolment, reports
 // and the fleet read back, each refusal as the Status the library promises,
-// and the URLs it hands out.
+// and the URLs it hands out; what reads the database back runs on SQLite
+// and on PostgreSQL.
 #include "tracker/client/tracker_client.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "http/http_server.h"
+#include "tests/support/postgres_cluster.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tracker_process.h"
@@ -27,8 +29,11 @@ class TrackerClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = MakeTempDir("tracker-client");
-    ASSERT_TRUE(tracker_.Start(dir_, dir_ + "/repo")) << tracker_.Log();
+    auto flags = DatabaseFlags();
+    ASSERT_TRUE(flags.ok()) << flags.status().ToString();
+    ASSERT_TRUE(tracker_.Start(dir_, dir_ + "/repo", *flags)) << tracker_.Log();
   }
+  virtual Result<std::vector<std::string>> DatabaseFlags() { return std::vector<std::string>{}; }
   void TearDown() override {
     tracker_.Stop();
     std::filesystem::remove_all(dir_);
@@ -38,11 +43,21 @@ class TrackerClientTest : public ::testing::Test {
   TrackerProcess tracker_;
 };
 
+class TrackerClientDbTest : public TrackerClientTest,
+                            public ::testing::WithParamInterface<const char*> {
+ protected:
+  Result<std::vector<std::string>> DatabaseFlags() override {
+    return ServeDatabaseFlags(GetParam(), "tracker_client");
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Engines, TrackerClientDbTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return std::string(info.param); });
+
 DeviceReport Downloading(uint64_t done) {
   return {"web", "r1", "downloading", done, 100, 30, 20, "unknown", {"disk slow"}};
 }
 
-TEST_F(TrackerClientTest, EnrolReportAndReadTheFleetBack) {
+TEST_P(TrackerClientDbTest, EnrolReportAndReadTheFleetBack) {
   TrackerClient client(tracker_.url() + "/");
   EXPECT_EQ(client.Enrol({"wrong-token", "pi-a", ""}).status().code(),
             StatusCode::kPermissionDenied);

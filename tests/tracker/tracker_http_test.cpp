@@ -1,5 +1,6 @@
 // The tracker service end to end: the real binary, a real repository, real
-// SQLite, real sockets on loopback.
+// sockets on loopback; what goes through the database runs on SQLite and on
+// PostgreSQL (TrackerHttpDbTest).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 
 #include "core/digest.h"
 #include "core/file_io.h"
+#include "tests/support/postgres_cluster.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tracker_process.h"
@@ -20,8 +22,12 @@ class TrackerHttpTest : public ::testing::Test {
   void SetUp() override {
     dir_ = MakeTempDir("tracker-http");
     repo_ = dir_ + "/repo";
-    ASSERT_TRUE(tracker_.Start(dir_, repo_)) << tracker_.Log();
+    auto flags = DatabaseFlags();
+    ASSERT_TRUE(flags.ok()) << flags.status().ToString();
+    database_flags_ = *flags;
+    ASSERT_TRUE(tracker_.Start(dir_, repo_, database_flags_)) << tracker_.Log();
   }
+  virtual Result<std::vector<std::string>> DatabaseFlags() { return std::vector<std::string>{}; }
   void TearDown() override {
     tracker_.Stop();
     std::filesystem::remove_all(dir_);
@@ -46,8 +52,20 @@ class TrackerHttpTest : public ::testing::Test {
   }
 
   std::string dir_, repo_;
+  std::vector<std::string> database_flags_;
   TrackerProcess tracker_;
 };
+
+// The tests whose state lives in the database, once per engine.
+class TrackerHttpDbTest : public TrackerHttpTest,
+                          public ::testing::WithParamInterface<const char*> {
+ protected:
+  Result<std::vector<std::string>> DatabaseFlags() override {
+    return ServeDatabaseFlags(GetParam(), "tracker_http");
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Engines, TrackerHttpDbTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return std::string(info.param); });
 
 TEST_F(TrackerHttpTest, ServesMetadataFilesAsStoredBytes) {
   std::filesystem::create_directories(repo_ + "/metadata");
@@ -116,7 +134,7 @@ TEST_F(TrackerHttpTest, ServesArtifactsWithRangesAndTheirTorrents) {
       << metrics;
 }
 
-TEST_F(TrackerHttpTest, EnrolmentNeedsTheFleetToken) {
+TEST_P(TrackerHttpDbTest, EnrolmentNeedsTheFleetToken) {
   auto wrong = HttpRequestTo(tracker_.port(), "POST", "/api/v1/enroll", {},
                              R"({"fleet_token":"guess","name":"pi-1"})");
   EXPECT_EQ(wrong.status, 403);
@@ -131,7 +149,7 @@ TEST_F(TrackerHttpTest, EnrolmentNeedsTheFleetToken) {
   EXPECT_EQ(d.passkey.size(), 64u);
 }
 
-TEST_F(TrackerHttpTest, AnnounceReturnsSameSwarmPeersAndRefusesUnknownPasskeys) {
+TEST_P(TrackerHttpDbTest, AnnounceReturnsSameSwarmPeersAndRefusesUnknownPasskeys) {
   auto a = EnrolDevice(tracker_.port(), "pi-a", "shop");
   auto b = EnrolDevice(tracker_.port(), "pi-b", "shop");
   ASSERT_FALSE(a.passkey.empty());
@@ -178,7 +196,7 @@ TEST_F(TrackerHttpTest, AnnounceReturnsSameSwarmPeersAndRefusesUnknownPasskeys) 
   EXPECT_NE(log.find("enrolled device 'pi-a'"), std::string::npos) << log;
 }
 
-TEST_F(TrackerHttpTest, ReportsNeedTheDeviceCredentialAndAWellFormedBody) {
+TEST_P(TrackerHttpDbTest, ReportsNeedTheDeviceCredentialAndAWellFormedBody) {
   auto a = EnrolDevice(tracker_.port(), "pi-a");
   auto b = EnrolDevice(tracker_.port(), "pi-b");
   const std::string path = "/api/v1/devices/" + a.device_id + "/report";
@@ -210,13 +228,53 @@ TEST_F(TrackerHttpTest, ReportsNeedTheDeviceCredentialAndAWellFormedBody) {
             std::string::npos);
 }
 
-TEST_F(TrackerHttpTest, StateSurvivesARestartAndSigkill) {
+TEST_P(TrackerHttpDbTest, StateSurvivesARestartAndSigkill) {
   auto a = EnrolDevice(tracker_.port(), "pi-a");
   ASSERT_FALSE(a.passkey.empty());
   tracker_.Kill();  // SIGKILL: no chance to flush anything
-  ASSERT_TRUE(tracker_.Start(dir_, repo_)) << tracker_.Log();
+  ASSERT_TRUE(tracker_.Start(dir_, repo_, database_flags_)) << tracker_.Log();
   auto r = HttpRequestTo(tracker_.port(), "GET", Announce(a, std::string(20, 'a'), 7001));
   EXPECT_EQ(r.status, 200) << r.raw;
+}
+
+class TrackerHttpPostgresqlTest : public TrackerHttpTest {
+ protected:
+  Result<std::vector<std::string>> DatabaseFlags() override {
+    return ServeDatabaseFlags("postgresql", "tracker_outage");
+  }
+};
+
+// A database that goes away costs the requests that need it a 500, never the
+// process; announces (secrets in memory) go on; when it is back, so is serve.
+TEST_F(TrackerHttpPostgresqlTest, ADatabaseOutageIsA500AndServeRecovers) {
+  auto a = EnrolDevice(tracker_.port(), "pi-a");
+  ASSERT_FALSE(a.credential.empty());
+  const std::string path = "/api/v1/devices/" + a.device_id + "/report";
+  const std::vector<std::string> auth = {"Authorization: Bearer " + a.credential};
+  auto report = [&](const std::string& state) {
+    return HttpRequestTo(tracker_.port(), "POST", path, auth,
+                         R"({"app":"web","release":"r1","state":")" + state +
+                             R"(","progress":{"done":1,"total":4},"bytes_from_peers":0,)"
+                             R"("bytes_from_origin":0,"health":"unknown","errors":[]})")
+        .status;
+  };
+  EXPECT_EQ(report("downloading"), 204);
+
+  auto cluster = PostgresCluster::Shared();
+  ASSERT_TRUE(cluster.ok());
+  (*cluster)->StopServer();
+  EXPECT_EQ(report("verifying"), 500);
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/api/v1/fleet").status, 500);
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", Announce(a, std::string(20, 'a'), 7001)).status,
+            200);
+  EXPECT_TRUE(tracker_.running());
+
+  ASSERT_TRUE((*cluster)->StartServer().ok());
+  EXPECT_EQ(report("running"), 204);
+  auto fleet = HttpRequestTo(tracker_.port(), "GET", "/api/v1/fleet");
+  ASSERT_EQ(fleet.status, 200);
+  EXPECT_NE(fleet.body.find(R"("state":"running")"), std::string::npos) << fleet.body;
+  EXPECT_NE(tracker_.Log().find("report from 'pi-a' not stored"), std::string::npos);
 }
 
 }  // namespace

@@ -90,6 +90,8 @@ CommandAction RegisterServeCommands(CLI::App& app) {
   AddOverride(*serve, *flags, "--listen", &TrackerConfig::listen, "address:port (port 0: any)");
   AddOverride(*serve, *flags, "--repository", &TrackerConfig::repository, "Repository directory");
   AddOverride(*serve, *flags, "--database", &TrackerConfig::database, "SQLite file");
+  AddOverride(*serve, *flags, "--database-url", &TrackerConfig::database_url,
+              "sqlite:PATH or postgresql://... (libpq URI; a password is better in PGPASSFILE)");
   AddOverride(*serve, *flags, "--public-url", &TrackerConfig::public_url,
               "Base URL devices reach this server at");
   AddOverride(*serve, *flags, "--fleet-token-file", &TrackerConfig::fleet_token_file,

@@ -32,6 +32,7 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path) {
   r.String("listen", c.listen);
   r.String("repository", c.repository);
   r.String("database", c.database);
+  r.String("database_url", c.database_url);
   r.String("public_url", c.public_url);
   r.String("fleet_token_file", c.fleet_token_file);
   r.String("tls_certificate", c.tls_certificate);
@@ -62,6 +63,9 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path) {
 Status ValidateTrackerConfig(const TrackerConfig& c) {
   if (c.repository.empty()) return InvalidArgument("repository is required");
   RETURN_IF_ERROR(ParseListenAddress(c.listen).status());
+  if (!c.database.empty() && !c.database_url.empty()) {
+    return InvalidArgument("database and database_url name the database twice: give one");
+  }
   if (c.tls_certificate.empty() != c.tls_private_key.empty()) {
     return InvalidArgument("tls_certificate and tls_private_key go together");
   }
@@ -88,6 +92,11 @@ Status ValidateTrackerConfig(const TrackerConfig& c) {
   RETURN_IF_ERROR(CheckRange("enrol_per_minute", c.enrol_per_minute, 1, 1'000'000));
   RETURN_IF_ERROR(CheckRange("device_request_burst", c.device_request_burst, 1, 100'000'000));
   return CheckRange("device_requests_per_minute", c.device_requests_per_minute, 1, 100'000'000);
+}
+
+std::string TrackerDatabaseUrl(const TrackerConfig& c, const std::string& default_db_path) {
+  if (!c.database_url.empty()) return c.database_url;
+  return c.database.empty() ? default_db_path : c.database;
 }
 
 Result<ListenAddress> ParseListenAddress(const std::string& text) {

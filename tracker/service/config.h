@@ -12,7 +12,8 @@ namespace flotilla::tracker {
 struct TrackerConfig {
   std::string listen = "127.0.0.1:8080";  // address:port; port 0 picks a free one
   std::string repository;                 // required
-  std::string database;                   // default <repository>/tracker.db
+  std::string database;                   // SQLite file; default <repository>/tracker.db
+  std::string database_url;               // sqlite:PATH, PATH or postgresql://... (SqlEngine)
   std::string public_url;                 // default http(s)://<listen address>:<port>
   std::string fleet_token_file;           // optional; no enrolment without it
   std::string tls_certificate;            // PEM chain; with tls_private_key enables HTTPS
@@ -43,6 +44,10 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path);
 
 // Checks ranges and required values.
 Status ValidateTrackerConfig(const TrackerConfig& config);
+
+// The database to open: database_url, else database, else the repository's
+// tracker.db. REQUIRES: ValidateTrackerConfig(config) is OK.
+std::string TrackerDatabaseUrl(const TrackerConfig& config, const std::string& default_db_path);
 
 struct ListenAddress {
   std::string host;

@@ -38,6 +38,20 @@ TEST(TrackerConfig, LoadsKnownKeysAndRefusesTypos) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(TrackerConfig, DatabaseUrlDefaultsToTheRepositoryFile) {
+  TrackerConfig c;
+  c.repository = "/r";
+  EXPECT_EQ(TrackerDatabaseUrl(c, "/r/tracker.db"), "/r/tracker.db");
+  c.database = "/data/t.db";
+  EXPECT_EQ(TrackerDatabaseUrl(c, "/r/tracker.db"), "/data/t.db");
+  EXPECT_TRUE(ValidateTrackerConfig(c).ok());
+  c.database_url = "postgresql://flotilla@db/tracker";
+  EXPECT_EQ(ValidateTrackerConfig(c).code(), StatusCode::kInvalidArgument) << "named twice";
+  c.database.clear();
+  EXPECT_TRUE(ValidateTrackerConfig(c).ok());
+  EXPECT_EQ(TrackerDatabaseUrl(c, "/r/tracker.db"), "postgresql://flotilla@db/tracker");
+}
+
 TEST(TrackerConfig, ListenAddresses) {
   EXPECT_EQ(ParseListenAddress("127.0.0.1:8080")->port, 8080);
   EXPECT_EQ(ParseListenAddress("[::1]:0")->host, "::1");

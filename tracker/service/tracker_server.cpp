@@ -70,9 +70,8 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   ASSIGN_OR_RETURN(TrackerServiceOptions service_options, ServiceOptions(config));
   RETURN_IF_ERROR(PrepareRepository(service_options.repo));
   const Clock& clock = SystemClock::Instance();
-  const std::string db_path =
-      config.database.empty() ? service_options.repo.default_db_path() : config.database;
-  ASSIGN_OR_RETURN(auto db, DeviceDb::Open(db_path, clock));
+  const std::string db_url = TrackerDatabaseUrl(config, service_options.repo.default_db_path());
+  ASSIGN_OR_RETURN(auto db, DeviceDb::Open(db_url, clock));
 
   boost::asio::io_context io(1);
   std::unique_ptr<TrackerService> service;
@@ -95,9 +94,9 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   if (!config.port_file.empty()) {
     RETURN_IF_ERROR(WriteFileAtomic(config.port_file, std::to_string(server->port()) + "\n"));
   }
-  spdlog::info("serving repository {} on {}:{} ({}), public URL {}, enrolment {}",
+  spdlog::info("serving repository {} on {}:{} ({}), public URL {}, database {}, enrolment {}",
                config.repository, listen.host, server->port(), http_options.tls ? "https" : "http",
-               service_options.public_url,
+               service_options.public_url, RedactDatabaseUrl(db_url),
                service_options.fleet_token_sha256.empty() ? "disabled" : "enabled");
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);

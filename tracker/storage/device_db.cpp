@@ -8,9 +8,14 @@
 namespace flotilla::tracker {
 namespace {
 
-constexpr int kSchemaVersion = 1;
-
-constexpr const char* kSchema = R"sql(
+// The schema, one numbered step per change (docs/tracker.md). Version 1 is
+// what 0.1.0 created; SQLite keeps its exact text, PostgreSQL gets 64-bit
+// integers and byte-order ("C") collation for the text it sorts, so both
+// engines answer alike.
+const std::vector<SqlMigration>& TrackerMigrations() {
+  static const std::vector<SqlMigration> migrations = {
+      {1,
+       R"sql(
 CREATE TABLE devices(
   device_id TEXT PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
@@ -41,8 +46,42 @@ CREATE TABLE releases(
   release TEXT NOT NULL,
   published_at INTEGER NOT NULL,
   PRIMARY KEY(app, release));
-PRAGMA user_version = 1;
-)sql";
+)sql",
+       R"sql(
+CREATE TABLE devices(
+  device_id TEXT PRIMARY KEY,
+  name TEXT COLLATE "C" NOT NULL UNIQUE,
+  site TEXT NOT NULL DEFAULT '',
+  credential_sha256 TEXT NOT NULL UNIQUE,
+  passkey_sha256 TEXT NOT NULL UNIQUE,
+  enrolled_at BIGINT NOT NULL);
+CREATE TABLE device_status(
+  device_id TEXT PRIMARY KEY REFERENCES devices(device_id),
+  app TEXT COLLATE "C" NOT NULL,
+  release TEXT COLLATE "C" NOT NULL,
+  state TEXT NOT NULL,
+  progress_done BIGINT NOT NULL,
+  progress_total BIGINT NOT NULL,
+  bytes_from_peers BIGINT NOT NULL,
+  bytes_from_origin BIGINT NOT NULL,
+  health TEXT NOT NULL,
+  reported_at BIGINT NOT NULL);
+CREATE TABLE failures(
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  device_id TEXT NOT NULL REFERENCES devices(device_id),
+  app TEXT NOT NULL,
+  release TEXT NOT NULL,
+  message TEXT NOT NULL,
+  at BIGINT NOT NULL);
+CREATE TABLE releases(
+  app TEXT COLLATE "C" NOT NULL,
+  release TEXT COLLATE "C" NOT NULL,
+  published_at BIGINT NOT NULL,
+  PRIMARY KEY(app, release));
+)sql"},
+  };
+  return migrations;
+}
 
 }  // namespace
 
@@ -56,41 +95,26 @@ Result<std::string> RandomHex(size_t bytes) {
   return HexEncode(buf);
 }
 
-Result<std::unique_ptr<DeviceDb>> DeviceDb::Open(const std::string& path, const Clock& clock) {
-  ASSIGN_OR_RETURN(auto sqlite, SqliteDb::Open(path));
-  std::unique_ptr<DeviceDb> db(new DeviceDb(std::move(sqlite), clock));
-  RETURN_IF_ERROR(db->Migrate().WithContext("open " + path));
-  RETURN_IF_ERROR(db->LoadSecrets());
+Result<std::unique_ptr<DeviceDb>> DeviceDb::Open(const std::string& url, const Clock& clock) {
+  const std::string redacted = RedactDatabaseUrl(url);
+  ASSIGN_OR_RETURN(auto engine, SqlEngine::Open(url));
+  RETURN_IF_ERROR_CTX(MigrateSchema(*engine, TrackerMigrations()), "open " + redacted);
+  std::unique_ptr<DeviceDb> db(new DeviceDb(std::move(engine), clock));
+  RETURN_IF_ERROR_CTX(db->LoadSecrets(), "open " + redacted);
   return db;
 }
 
-Status DeviceDb::Migrate() {
-  auto stmt = db_->Prepare("PRAGMA user_version");
-  ASSIGN_OR_RETURN(bool row, stmt.Step());
-  const int64_t version = row ? stmt.Int(0) : 0;
-  if (version == kSchemaVersion) return Status::Ok();
-  if (version != 0) {
-    return FailedPrecondition("database schema version " + std::to_string(version) +
-                              " is not one this tracker knows");
-  }
-  ASSIGN_OR_RETURN(SqliteTransaction transaction, SqliteTransaction::Begin(*db_));
-  RETURN_IF_ERROR(db_->Exec(kSchema));
-  return transaction.Commit();
-}
-
 Status DeviceDb::LoadSecrets() {
-  auto stmt = db_->Prepare(
-      "SELECT device_id, name, site, credential_sha256, "
-      "passkey_sha256 FROM devices");
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT device_id, name, site, credential_sha256, "
+                                            "passkey_sha256 FROM devices"));
   by_credential_hash_.clear();
   by_passkey_hash_.clear();
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return Status::Ok();
-    DeviceIdentity id{stmt.Text(0), stmt.Text(1), stmt.Text(2)};
-    by_credential_hash_[stmt.Text(3)] = id;
-    by_passkey_hash_[stmt.Text(4)] = id;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    DeviceIdentity id{rows.Text(i, 0), rows.Text(i, 1), rows.Text(i, 2)};
+    by_credential_hash_[rows.Text(i, 3)] = id;
+    by_passkey_hash_[rows.Text(i, 4)] = id;
   }
+  return Status::Ok();
 }
 
 int64_t DeviceDb::NowSeconds() const {
@@ -103,20 +127,20 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
   e.device_id = "dev-" + e.device_id;
   ASSIGN_OR_RETURN(e.credential, RandomHex(32));
   ASSIGN_OR_RETURN(e.passkey, RandomHex(32));
-  auto stmt = db_->Prepare(
-      "INSERT INTO devices(device_id, name, site, credential_sha256, "
-      "passkey_sha256, enrolled_at) VALUES(?, ?, ?, ?, ?, ?) "
-      "ON CONFLICT(name) DO UPDATE SET site = excluded.site, "
-      "credential_sha256 = excluded.credential_sha256, "
-      "passkey_sha256 = excluded.passkey_sha256, "
-      "enrolled_at = excluded.enrolled_at "
-      "RETURNING device_id");
-  stmt.Bind(e.device_id).Bind(name).Bind(site).Bind(HashSecret(e.credential));
-  stmt.Bind(HashSecret(e.passkey)).Bind(NowSeconds());
-  ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return Internal("enrol returned no device id");
-  e.device_id = stmt.Text(0);
-  RETURN_IF_ERROR(stmt.Run());
+  const std::string credential_hash = HashSecret(e.credential);
+  const std::string passkey_hash = HashSecret(e.passkey);
+  ASSIGN_OR_RETURN(
+      SqlRows rows,
+      db_->Query("INSERT INTO devices(device_id, name, site, credential_sha256, "
+                 "passkey_sha256, enrolled_at) VALUES(?, ?, ?, ?, ?, ?) "
+                 "ON CONFLICT(name) DO UPDATE SET site = excluded.site, "
+                 "credential_sha256 = excluded.credential_sha256, "
+                 "passkey_sha256 = excluded.passkey_sha256, "
+                 "enrolled_at = excluded.enrolled_at "
+                 "RETURNING device_id",
+                 {e.device_id, name, site, credential_hash, passkey_hash, NowSeconds()}));
+  if (rows.empty()) return Internal("enrol returned no device id");
+  e.device_id = rows.Text(0, 0);
   RETURN_IF_ERROR(LoadSecrets());  // drops the replaced secrets of a re-enrolled device
   return e;
 }
@@ -134,10 +158,12 @@ Result<DeviceIdentity> DeviceDb::AuthenticatePasskey(std::string_view passkey) c
 }
 
 Status DeviceDb::RecordRelease(std::string_view app, std::string_view release) {
-  auto stmt = db_->Prepare(
-      "INSERT OR IGNORE INTO releases(app, release, published_at) "
-      "VALUES(?, ?, ?)");
-  return stmt.Bind(app).Bind(release).Bind(NowSeconds()).Run();
+  return db_
+      ->Query(
+          "INSERT INTO releases(app, release, published_at) VALUES(?, ?, ?) "
+          "ON CONFLICT DO NOTHING",
+          {app, release, NowSeconds()})
+      .status();
 }
 
 }  // namespace flotilla::tracker

@@ -1,5 +1,6 @@
 // Enrolled devices, their latest reports, recent failures and published
-// releases, in one SQLite database (WAL). Schema: docs/tracker.md.
+// releases, in one SQL database: a SQLite file (the default) or PostgreSQL,
+// through SqlEngine. Schema and migrations: docs/tracker.md.
 //
 // Credentials and passkeys are 256-bit random secrets handed out once at
 // enrolment; only their SHA-256 is stored, so a copy of the database does not
@@ -16,17 +17,19 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "core/sqlite.h"
 #include "core/status.h"
 #include "tracker/api/device_report.h"
 #include "tracker/api/enrolment.h"
 #include "tracker/api/fleet.h"
+#include "tracker/storage/sql_engine.h"
 
 namespace flotilla::tracker {
 
 class DeviceDb {
  public:
-  static Result<std::unique_ptr<DeviceDb>> Open(const std::string& path, const Clock& clock);
+  // Opens the database `url` names (a SQLite path, sqlite:PATH or
+  // postgresql://...; see SqlEngine::Open) and migrates its schema.
+  static Result<std::unique_ptr<DeviceDb>> Open(const std::string& url, const Clock& clock);
   DeviceDb(const DeviceDb&) = delete;
   DeviceDb& operator=(const DeviceDb&) = delete;
 
@@ -53,12 +56,11 @@ class DeviceDb {
   Result<std::map<std::string, int64_t>> DevicesPerState() const;
 
  private:
-  DeviceDb(std::unique_ptr<SqliteDb> db, const Clock& clock) : db_(std::move(db)), clock_(clock) {}
-  Status Migrate();
+  DeviceDb(std::unique_ptr<SqlEngine> db, const Clock& clock) : db_(std::move(db)), clock_(clock) {}
   Status LoadSecrets();
   int64_t NowSeconds() const;
 
-  std::unique_ptr<SqliteDb> db_;
+  std::unique_ptr<SqlEngine> db_;
   const Clock& clock_;
   std::map<std::string, DeviceIdentity> by_credential_hash_;
   std::map<std::string, DeviceIdentity> by_passkey_hash_;

@@ -1,3 +1,5 @@
+// DeviceDb on both engines: every test runs on a SQLite file and on a
+// database of the test process's PostgreSQL cluster.
 #include "tracker/storage/device_db.h"
 
 #include <gtest/gtest.h>
@@ -5,21 +7,54 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/support/postgres_cluster.h"
+
 namespace flotilla::tracker {
 namespace {
 
-class DeviceDbTest : public ::testing::Test {
+class DeviceDbTest : public ::testing::TestWithParam<SqlEngineKind> {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/devicedb-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = ::testing::TempDir() + "/devicedb-" + name.substr(0, name.find('/')) +
+           (GetParam() == SqlEngineKind::kSqlite ? "-sqlite" : "-postgresql");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
+    url_ = dir_ + "/t.db";
+    if (GetParam() == SqlEngineKind::kPostgresql) {
+      auto cluster = testing::PostgresCluster::Shared();
+      ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+      cluster_ = *cluster;
+      auto url = cluster_->CreateDatabase("devicedb");
+      ASSERT_TRUE(url.ok()) << url.status().ToString();
+      url_ = *url;
+    }
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::unique_ptr<DeviceDb> OpenDb() { return DeviceDb::Open(dir_ + "/t.db", clock_).value(); }
+  std::unique_ptr<DeviceDb> OpenDb() {
+    auto db = DeviceDb::Open(url_, clock_);
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    return db.ok() ? std::move(*db) : nullptr;
+  }
+  // Every byte the engine keeps on disk (its data and journal/WAL files).
+  std::string StoredBytes() const {
+    if (cluster_ != nullptr) {  // flush PostgreSQL's buffers to its files
+      auto engine = SqlEngine::Open(url_);
+      EXPECT_TRUE(engine.ok() && (*engine)->ExecScript("CHECKPOINT").ok());
+    }
+    std::string bytes;
+    const std::string root = cluster_ != nullptr ? cluster_->data_dir() : dir_;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+      if (!entry.is_regular_file()) continue;
+      std::ifstream in(entry.path(), std::ios::binary);
+      bytes.append(std::istreambuf_iterator<char>(in), {});
+    }
+    return bytes;
+  }
 
   std::string dir_;
+  std::string url_;
+  testing::PostgresCluster* cluster_ = nullptr;
   FakeClock clock_;
 };
 
@@ -37,10 +72,11 @@ DeviceReport Report(const std::string& state, std::vector<std::string> errors = 
   return r;
 }
 
-TEST_F(DeviceDbTest, EnrolAuthenticatesAndStoresOnlyHashes) {
+TEST_P(DeviceDbTest, EnrolAuthenticatesAndStoresOnlyHashes) {
   std::string credential, passkey, id;
   {
     auto db = OpenDb();
+    ASSERT_NE(db, nullptr);
     auto e = db->Enroll("pi-1", "shop");
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     credential = e->credential;
@@ -52,21 +88,19 @@ TEST_F(DeviceDbTest, EnrolAuthenticatesAndStoresOnlyHashes) {
     EXPECT_EQ(db->AuthenticatePasskey(passkey)->site, "shop");
     EXPECT_EQ(db->AuthenticatePasskey(credential).status().code(), StatusCode::kPermissionDenied);
   }
-  // The secrets survive a restart, and the file holds no secret in clear.
+  // The secrets survive a restart, and the files hold no secret in clear.
   auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
   EXPECT_EQ(db->AuthenticatePasskey(passkey)->device_id, id);
-  std::string bytes;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
-    std::ifstream in(entry.path(), std::ios::binary);
-    bytes.append(std::istreambuf_iterator<char>(in), {});
-  }
+  const std::string bytes = StoredBytes();
   EXPECT_EQ(bytes.find(credential), std::string::npos);
   EXPECT_EQ(bytes.find(passkey), std::string::npos);
   EXPECT_NE(bytes.find(HashSecret(passkey)), std::string::npos);
 }
 
-TEST_F(DeviceDbTest, ReEnrolmentKeepsTheIdAndRevokesOldSecrets) {
+TEST_P(DeviceDbTest, ReEnrolmentKeepsTheIdAndRevokesOldSecrets) {
   auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
   auto first = db->Enroll("pi-1", "").value();
   auto second = db->Enroll("pi-1", "lab").value();
   EXPECT_EQ(first.device_id, second.device_id);
@@ -75,42 +109,111 @@ TEST_F(DeviceDbTest, ReEnrolmentKeepsTheIdAndRevokesOldSecrets) {
   EXPECT_EQ(db->AuthenticatePasskey(second.passkey)->site, "lab");
 }
 
-TEST_F(DeviceDbTest, ReportsFeedTheSnapshotAndStateCounts) {
+TEST_P(DeviceDbTest, ReportsFeedTheSnapshotAndStateCounts) {
   auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
   auto a = db->Enroll("pi-a", "shop").value();
-  auto b = db->Enroll("pi-b", "shop").value();
+  auto b = db->Enroll("pi-B", "shop").value();
   db->Enroll("pi-c", "").value();
   ASSERT_TRUE(db->RecordRelease("web", "r2").ok());
+  ASSERT_TRUE(db->RecordRelease("web", "r2").ok()) << "a release is recorded once";
   ASSERT_TRUE(db->RecordReport(a.device_id, Report("downloading")).ok());
   ASSERT_TRUE(db->RecordReport(b.device_id, Report("failed", {"health check failed"})).ok());
+  DeviceReport big = Report("running");
+  big.bytes_from_peers = uint64_t{5} << 32;  // past 32 bits
+  ASSERT_TRUE(db->RecordReport(a.device_id, big).ok());
 
   auto snap = db->Snapshot(10).value();
   ASSERT_EQ(snap.devices.size(), 3u);
-  EXPECT_EQ(snap.devices[0].identity.name, "pi-a");
-  EXPECT_EQ(snap.devices[0].report.state, "downloading");
+  EXPECT_EQ(snap.devices[0].identity.name, "pi-B") << "names sort by byte order on both engines";
+  EXPECT_EQ(snap.devices[1].identity.name, "pi-a");
+  EXPECT_EQ(snap.devices[1].report.state, "running") << "the latest report replaces the last";
+  EXPECT_EQ(snap.devices[0].report.state, "failed");
   EXPECT_EQ(snap.devices[2].report.state, "enrolled");
-  EXPECT_EQ(snap.bytes_from_peers, 600u);
+  EXPECT_FALSE(snap.devices[2].reported);
+  EXPECT_EQ(snap.bytes_from_peers, (uint64_t{5} << 32) + 300u);
   EXPECT_EQ(snap.bytes_from_origin, 200u);
   ASSERT_EQ(snap.releases.size(), 1u);
   EXPECT_EQ(snap.releases[0].devices, 2);
   EXPECT_GT(snap.releases[0].published_at, 0);
   ASSERT_EQ(snap.failures.size(), 1u);
-  EXPECT_EQ(snap.failures[0].device_name, "pi-b");
+  EXPECT_EQ(snap.failures[0].device_name, "pi-B");
   EXPECT_EQ(snap.failures[0].message, "health check failed");
 
   auto counts = db->DevicesPerState().value();
-  EXPECT_EQ(counts["downloading"], 1);
+  EXPECT_EQ(counts["running"], 1);
   EXPECT_EQ(counts["failed"], 1);
   EXPECT_EQ(counts["enrolled"], 1);
 }
 
-TEST_F(DeviceDbTest, FailuresAreBounded) {
+TEST_P(DeviceDbTest, FailuresAreBounded) {
   auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
   auto a = db->Enroll("pi-a", "").value();
   std::vector<std::string> errors(16, "e");
   for (int i = 0; i < 70; ++i)
     ASSERT_TRUE(db->RecordReport(a.device_id, Report("failed", errors)).ok());
   EXPECT_EQ(db->Snapshot(5000)->failures.size(), 1000u);
+}
+
+TEST_P(DeviceDbTest, AReportForAnUnknownDeviceIsAnErrorAndStoresNothing) {
+  auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
+  Status st = db->RecordReport("dev-unknown", Report("failed", {"lost"}));
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("record report"), std::string::npos) << st.ToString();
+  auto snap = db->Snapshot(10).value();
+  EXPECT_TRUE(snap.failures.empty()) << "the report's transaction rolled back";
+  EXPECT_TRUE(snap.releases.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, DeviceDbTest,
+                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
+                         [](const auto& info) {
+                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
+                         });
+
+// A tracker.db in the format 0.1.0 wrote opens, keeps its devices, their
+// secrets, reports, failures and releases, and takes new reports.
+// testdata/tracker-0.1.0.db: the sqlite3 shell ran 0.1.0's schema script
+// (commit 23f4e79, tracker/device_db.cpp, with its PRAGMA user_version = 1)
+// in WAL mode, then inserted the rows 0.1.0's Enroll/RecordReport/
+// RecordRelease write; credential "11"x32, passkey "22"x32.
+TEST(DeviceDbCompatTest, OpensWhat010Wrote) {
+  const std::string dir = ::testing::TempDir() + "/devicedb-0.1.0";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(
+      std::string(FLOTILLA_SOURCE_DIR) + "/tracker/storage/testdata/tracker-0.1.0.db",
+      dir + "/tracker.db");
+  FakeClock clock;
+  auto db = DeviceDb::Open(dir + "/tracker.db", clock);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  std::string credential, passkey;
+  for (int i = 0; i < 32; ++i) {
+    credential += "11";
+    passkey += "22";
+  }
+  auto by_passkey = (*db)->AuthenticatePasskey(passkey);
+  ASSERT_TRUE(by_passkey.ok()) << by_passkey.status().ToString();
+  EXPECT_EQ(by_passkey->device_id, "dev-0123456789abcdef");
+  EXPECT_EQ((*db)->AuthenticateCredential(credential)->name, "pi-old");
+
+  auto snap = (*db)->Snapshot(10).value();
+  ASSERT_EQ(snap.devices.size(), 1u);
+  EXPECT_EQ(snap.devices[0].report.state, "running");
+  EXPECT_EQ(snap.devices[0].report.bytes_from_peers, 700u);
+  ASSERT_EQ(snap.failures.size(), 1u);
+  EXPECT_EQ(snap.failures[0].message, "health check failed");
+  ASSERT_EQ(snap.releases.size(), 1u);
+  EXPECT_EQ(snap.releases[0].published_at, 1764979100);
+
+  ASSERT_TRUE((*db)->RecordReport("dev-0123456789abcdef", Report("failed", {"new"})).ok());
+  db->reset();
+  auto reopened = DeviceDb::Open(dir + "/tracker.db", clock);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->Snapshot(10)->failures.size(), 2u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
