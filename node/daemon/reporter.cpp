@@ -134,6 +134,12 @@ void Reporter::SendRound() {
         // report carrying them is accepted.
         next = std::min<Duration>(interval_, std::chrono::seconds(5));
         sent = false;
+        // Bad peers the tracker refused (a 400 naming them) are not sent
+        // again: the app's state must still get through. A 429 keeps them.
+        if (st.code() == StatusCode::kInvalidArgument &&
+            st.message().find("bad_peers") != std::string::npos) {
+          bad_peers_.erase(reports[i].app);
+        }
         break;
       }
       bad_peers_.erase(reports[i].app);

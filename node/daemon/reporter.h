@@ -8,9 +8,10 @@
 // (AppReport::bad_peers, taken from the transfers once) are kept per app and
 // sent again with every report of that app until one is accepted (2xx), at
 // most kMaxPendingBadPeers per app: a peer banned while the tracker is
-// unreachable still counts for its reputation. A round that fails is tried again after
-// min(report_interval_s, 5 s); before the device has credentials (no sink)
-// after min(report_interval_s, 10 s).
+// unreachable still counts for its reputation. Bad peers a report was
+// refused for (InvalidArgument naming "bad_peers") are dropped. A round that
+// fails is tried again after min(report_interval_s, 5 s); before the device
+// has credentials (no sink) after min(report_interval_s, 10 s).
 //
 // Thread-safety: none; the loop's only. A round holds the loop for its HTTP
 // exchanges (bounded by the client's timeouts).

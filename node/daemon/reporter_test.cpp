@@ -21,10 +21,16 @@ struct Sent {
 class RecordingSink final : public ReportSink {
  public:
   RecordingSink(const Clock& clock, MonoTime start, std::vector<Sent>& sent, bool& fail,
-                const std::string& fail_app)
-      : clock_(clock), start_(start), sent_(sent), fail_(fail), fail_app_(fail_app) {}
+                const std::string& fail_app, const std::string& refusal)
+      : clock_(clock),
+        start_(start),
+        sent_(sent),
+        fail_(fail),
+        fail_app_(fail_app),
+        refusal_(refusal) {}
   Status Send(const AppReport& report, const std::vector<std::string>& errors) override {
     if (fail_ || report.app == fail_app_) return Unavailable("tracker down");
+    if (!refusal_.empty()) return InvalidArgument(refusal_);
     sent_.push_back(
         {std::chrono::duration<double>(clock_.MonotonicNow() - start_).count(), report, errors});
     return Status::Ok();
@@ -36,6 +42,7 @@ class RecordingSink final : public ReportSink {
   std::vector<Sent>& sent_;
   bool& fail_;
   const std::string& fail_app_;
+  const std::string& refusal_;
 };
 
 class ReporterTest : public ::testing::Test {
@@ -50,7 +57,8 @@ class ReporterTest : public ::testing::Test {
           return reports;
         }) {}
   void Enrol() {
-    reporter_.SetSink(std::make_unique<RecordingSink>(clock_, start_, sent_, fail_, fail_app_));
+    reporter_.SetSink(
+        std::make_unique<RecordingSink>(clock_, start_, sent_, fail_, fail_app_, refusal_));
   }
   std::vector<double> Rounds() const {  // times of the first app's reports
     std::vector<double> at;
@@ -68,6 +76,7 @@ class ReporterTest : public ::testing::Test {
   std::vector<Sent> sent_;
   bool fail_ = false;
   std::string fail_app_;  // fail only this app's reports
+  std::string refusal_;   // refuse every report (a 4xx) with this message
   Reporter reporter_;
 };
 
@@ -182,6 +191,22 @@ TEST_F(ReporterTest, AnAcceptedReportClearsOnlyItsOwnAppsBadPeers) {
   EXPECT_EQ(sent_[2].report.app, "clock");
   EXPECT_EQ(Ips(sent_[2].report), std::vector<std::string>{"198.51.100.3"});
   EXPECT_EQ(reporter_.pending_bad_peers("clock"), 0u);
+}
+
+TEST_F(ReporterTest, AReportRefusedForItsBadPeersIsRetriedWithoutThem) {
+  Enrol();
+  refusal_ = "report: HTTP 429 rate limited";  // not for its bad peers: they wait
+  new_signage_bad_peers_ = {Bad("203.0.113.7")};
+  reporter_.Start();
+  loop_.AdvanceBy(seconds(1));
+  EXPECT_EQ(reporter_.pending_bad_peers("signage"), 1u);
+  refusal_ = "report: HTTP 400 report.bad_peers[0].ip: must be an IPv4 or IPv6 address";
+  loop_.AdvanceBy(seconds(5));
+  EXPECT_EQ(reporter_.pending_bad_peers("signage"), 0u);
+  refusal_.clear();
+  loop_.AdvanceBy(seconds(5));
+  ASSERT_EQ(Rounds(), std::vector<double>{10});
+  EXPECT_TRUE(sent_[0].report.bad_peers.empty());
 }
 
 TEST_F(ReporterTest, AtMost64BadPeersWaitPerApp) {
