@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -181,10 +182,16 @@ TEST_F(BadPeerChainTest, TwoSitesBanAndReportACorruptPeerAndTheTrackerNoLongerHa
     EXPECT_NE(nodes_[i].Log().find(banned), std::string::npos) << nodes_[i].Log();
   }
   phase("two sites ready");
+  // Corrupt bytes are never progress: each node counts the release once.
+  const uint64_t release_bytes =
+      std::strtoull(RunShell("cat " + repo_ + "/artifacts/* | wc -c").output.c_str(), nullptr, 10);
   for (size_t i = 0; i < 2; ++i) {
     const Json a = AppState(homes_[i] + "/data", "kiosk");
     std::printf("node %zu: %s B from peers, %s B from the origin\n", i,
                 a["bytes_from_peers"].dump().c_str(), a["bytes_from_origin"].dump().c_str());
+    EXPECT_EQ(a["bytes_from_peers"].get<uint64_t>() + a["bytes_from_origin"].get<uint64_t>(),
+              release_bytes)
+        << a.dump();
   }
   EXPECT_GT(PeerLine(FileText(hostile_log), true).value("corrupt_blocks", 0), 0);
   // Their reports delist it: the tracker stops handing it out.
