@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "core/canonical_json.h"
 #include "tracker/client/tracker_client.h"
 
@@ -98,24 +100,49 @@ void Reporter::AddError(const std::string& error) {
   MarkDue();
 }
 
+size_t Reporter::pending_bad_peers(const std::string& app) const {
+  auto it = bad_peers_.find(app);
+  return it == bad_peers_.end() ? 0 : it->second.size();
+}
+
+void Reporter::CarryPendingBadPeers(AppReport& report) {
+  std::vector<BadPeer>& pending = bad_peers_[report.app];
+  for (BadPeer& bad : report.bad_peers) {
+    const bool known = std::any_of(pending.begin(), pending.end(), [&](const BadPeer& p) {
+      return p.swarm == bad.swarm && p.ip == bad.ip && p.port == bad.port;
+    });
+    if (!known && pending.size() < kMaxPendingBadPeers) pending.push_back(std::move(bad));
+  }
+  report.bad_peers = pending;
+}
+
 void Reporter::SendRound() {
   Duration next = interval_;
   if (!sink_) {
     next = std::min<Duration>(interval_, std::chrono::seconds(10));
   } else {
     const std::vector<std::string> errors(errors_.begin(), errors_.end());
-    const std::vector<AppReport> reports = reports_();
+    std::vector<AppReport> reports = reports_();
+    for (AppReport& report : reports) CarryPendingBadPeers(report);
     bool sent = true;
     for (size_t i = 0; i < reports.size(); ++i) {
       // The round's first report carries the errors.
       Status st = sink_->Send(reports[i], i == 0 ? errors : std::vector<std::string>{});
       if (!st.ok()) {
         spdlog::debug("{}", st.ToString());
-        // Kept for later: the errors stay pending until a round carries them.
+        // Kept for later: the errors and bad peers stay pending until a
+        // report carrying them is accepted.
         next = std::min<Duration>(interval_, std::chrono::seconds(5));
         sent = false;
+        // Bad peers the tracker refused (a 400 naming them) are not sent
+        // again: the app's state must still get through. A 429 keeps them.
+        if (st.code() == StatusCode::kInvalidArgument &&
+            st.message().find("bad_peers") != std::string::npos) {
+          bad_peers_.erase(reports[i].app);
+        }
         break;
       }
+      bad_peers_.erase(reports[i].app);
     }
     if (sent) errors_.clear();
   }

@@ -4,9 +4,14 @@
 // soon after any state change (MarkDue); errors queued with AddError (at
 // most 16, each at most 1024 bytes) ride on the round's first report and are
 // dropped only once a round was accepted whole, so a node whose tracker was
-// down says why once it is back. A round that fails is tried again after
-// min(report_interval_s, 5 s); before the device has credentials (no sink)
-// after min(report_interval_s, 10 s).
+// down says why once it is back. The bad peers a round's reports carry
+// (AppReport::bad_peers, taken from the transfers once) are kept per app and
+// sent again with every report of that app until one is accepted (2xx), at
+// most kMaxPendingBadPeers per app: a peer banned while the tracker is
+// unreachable still counts for its reputation. Bad peers a report was
+// refused for (InvalidArgument naming "bad_peers") are dropped. A round that
+// fails is tried again after min(report_interval_s, 5 s); before the device
+// has credentials (no sink) after min(report_interval_s, 10 s).
 //
 // Thread-safety: none; the loop's only. A round holds the loop for its HTTP
 // exchanges (bounded by the client's timeouts).
@@ -15,6 +20,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,8 +41,10 @@ struct AppReport {
   std::string state;     // downloading|verifying|deploying|running|rolled_back|failed|idle
   uint64_t done = 0, total = 0;
   uint64_t bytes_from_peers = 0, bytes_from_origin = 0;
-  std::string health;              // healthy|unknown
-  std::vector<BadPeer> bad_peers;  // banned since the previous report
+  std::string health;  // healthy|unknown
+  // Banned since the previous round; the Reporter adds those that no
+  // accepted report of the app carried yet.
+  std::vector<BadPeer> bad_peers;
 };
 
 // What an app's state and transfer (done/total) are reported as.
@@ -66,9 +74,16 @@ class Reporter {
   void MarkDue();
   void AddError(const std::string& error);
   size_t pending_errors() const { return errors_.size(); }
+  // The bad peers of `app` no accepted report has carried yet.
+  size_t pending_bad_peers(const std::string& app) const;
+
+  static constexpr size_t kMaxPendingBadPeers = 64;
 
  private:
   void SendRound();
+  // Adds `report`'s new bad peers to its app's pending ones, and gives the
+  // report all of them.
+  void CarryPendingBadPeers(AppReport& report);
 
   const Duration interval_;
   const Clock& clock_;
@@ -77,6 +92,7 @@ class Reporter {
   MonoTime next_round_{};
   std::unique_ptr<ReportSink> sink_;
   std::deque<std::string> errors_;
+  std::map<std::string, std::vector<BadPeer>> bad_peers_;  // per app, not yet accepted
 };
 
 // Reports to the tracker with the device's credentials.

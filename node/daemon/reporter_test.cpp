@@ -1,9 +1,11 @@
 // The reporter on the fake clock: its cadence (every interval, soon after a
-// change), retries of a failed round, and errors that stay queued until a
-// round carrying them was accepted.
+// change), retries of a failed round, and errors and bad peers that stay
+// queued until a report carrying them was accepted.
 #include "node/daemon/reporter.h"
 
 #include <gtest/gtest.h>
+
+#include <utility>
 
 namespace flotilla::node {
 namespace {
@@ -18,10 +20,17 @@ struct Sent {
 
 class RecordingSink final : public ReportSink {
  public:
-  RecordingSink(const Clock& clock, MonoTime start, std::vector<Sent>& sent, bool& fail)
-      : clock_(clock), start_(start), sent_(sent), fail_(fail) {}
+  RecordingSink(const Clock& clock, MonoTime start, std::vector<Sent>& sent, bool& fail,
+                const std::string& fail_app, const std::string& refusal)
+      : clock_(clock),
+        start_(start),
+        sent_(sent),
+        fail_(fail),
+        fail_app_(fail_app),
+        refusal_(refusal) {}
   Status Send(const AppReport& report, const std::vector<std::string>& errors) override {
-    if (fail_) return Unavailable("tracker down");
+    if (fail_ || report.app == fail_app_) return Unavailable("tracker down");
+    if (!refusal_.empty()) return InvalidArgument(refusal_);
     sent_.push_back(
         {std::chrono::duration<double>(clock_.MonotonicNow() - start_).count(), report, errors});
     return Status::Ok();
@@ -32,16 +41,25 @@ class RecordingSink final : public ReportSink {
   MonoTime start_;
   std::vector<Sent>& sent_;
   bool& fail_;
+  const std::string& fail_app_;
+  const std::string& refusal_;
 };
 
 class ReporterTest : public ::testing::Test {
  protected:
   ReporterTest()
       : reporter_(60, clock_, loop_, [this] {
-          return std::vector<AppReport>{ReportOf("signage", signage_, 0, 0),
-                                        ReportOf("clock", AppState{}, 0, 0)};
+          std::vector<AppReport> reports{ReportOf("signage", signage_, 0, 0),
+                                         ReportOf("clock", AppState{}, 0, 0)};
+          // Taken once, as ReleasePipeline::TakeBadPeers gives them.
+          reports[0].bad_peers = std::exchange(new_signage_bad_peers_, {});
+          reports[1].bad_peers = std::exchange(new_clock_bad_peers_, {});
+          return reports;
         }) {}
-  void Enrol() { reporter_.SetSink(std::make_unique<RecordingSink>(clock_, start_, sent_, fail_)); }
+  void Enrol() {
+    reporter_.SetSink(
+        std::make_unique<RecordingSink>(clock_, start_, sent_, fail_, fail_app_, refusal_));
+  }
   std::vector<double> Rounds() const {  // times of the first app's reports
     std::vector<double> at;
     for (const auto& s : sent_) {
@@ -54,8 +72,11 @@ class ReporterTest : public ::testing::Test {
   ManualExecutor loop_{clock_};
   const MonoTime start_ = clock_.MonotonicNow();
   AppState signage_;
+  std::vector<BadPeer> new_signage_bad_peers_, new_clock_bad_peers_;
   std::vector<Sent> sent_;
   bool fail_ = false;
+  std::string fail_app_;  // fail only this app's reports
+  std::string refusal_;   // refuse every report (a 4xx) with this message
   Reporter reporter_;
 };
 
@@ -121,6 +142,80 @@ TEST_F(ReporterTest, AtMost16ErrorsOfAtMost1024BytesWait) {
   ASSERT_EQ(errors.size(), 16u);
   EXPECT_EQ(errors.front(), "error 5");  // the oldest went first
   EXPECT_EQ(errors.back().size(), 1024u);
+}
+
+BadPeer Bad(const std::string& ip) {
+  return BadPeer{.swarm = std::string(40, 'a'), .ip = ip, .port = 6881, .hash_failures = 1};
+}
+
+std::vector<std::string> Ips(const AppReport& report) {
+  std::vector<std::string> ips;
+  for (const auto& bad : report.bad_peers) ips.push_back(bad.ip);
+  return ips;
+}
+
+TEST_F(ReporterTest, BadPeersOfAFailedReportRideOnTheNextUntilOneIsAccepted) {
+  Enrol();
+  fail_ = true;
+  new_signage_bad_peers_ = {Bad("203.0.113.7")};
+  reporter_.Start();
+  loop_.AdvanceBy(seconds(7));  // rounds at 0 and 5 fail
+  EXPECT_TRUE(sent_.empty());
+  EXPECT_EQ(reporter_.pending_bad_peers("signage"), 1u);
+  new_signage_bad_peers_ = {Bad("203.0.113.8")};
+  fail_ = false;
+  loop_.AdvanceBy(seconds(5));
+  ASSERT_EQ(Rounds(), std::vector<double>{10});
+  EXPECT_EQ(Ips(sent_[0].report), (std::vector<std::string>{"203.0.113.7", "203.0.113.8"}));
+  EXPECT_EQ(reporter_.pending_bad_peers("signage"), 0u);
+  loop_.AdvanceBy(seconds(60));
+  ASSERT_EQ(Rounds(), (std::vector<double>{10, 70}));
+  EXPECT_TRUE(sent_[2].report.bad_peers.empty());  // accepted once: not sent again
+}
+
+TEST_F(ReporterTest, AnAcceptedReportClearsOnlyItsOwnAppsBadPeers) {
+  Enrol();
+  fail_app_ = "clock";  // the round's second report fails
+  new_signage_bad_peers_ = {Bad("203.0.113.7")};
+  new_clock_bad_peers_ = {Bad("198.51.100.3")};
+  reporter_.Start();
+  loop_.AdvanceBy(seconds(1));
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(Ips(sent_[0].report), std::vector<std::string>{"203.0.113.7"});
+  EXPECT_EQ(reporter_.pending_bad_peers("signage"), 0u);
+  EXPECT_EQ(reporter_.pending_bad_peers("clock"), 1u);
+  fail_app_.clear();
+  loop_.AdvanceBy(seconds(5));  // the failed round is retried after 5 s
+  ASSERT_EQ(sent_.size(), 3u);
+  EXPECT_TRUE(sent_[1].report.bad_peers.empty());
+  EXPECT_EQ(sent_[2].report.app, "clock");
+  EXPECT_EQ(Ips(sent_[2].report), std::vector<std::string>{"198.51.100.3"});
+  EXPECT_EQ(reporter_.pending_bad_peers("clock"), 0u);
+}
+
+TEST_F(ReporterTest, AReportRefusedForItsBadPeersIsRetriedWithoutThem) {
+  Enrol();
+  refusal_ = "report: HTTP 429 rate limited";  // not for its bad peers: they wait
+  new_signage_bad_peers_ = {Bad("203.0.113.7")};
+  reporter_.Start();
+  loop_.AdvanceBy(seconds(1));
+  EXPECT_EQ(reporter_.pending_bad_peers("signage"), 1u);
+  refusal_ = "report: HTTP 400 report.bad_peers[0].ip: must be an IPv4 or IPv6 address";
+  loop_.AdvanceBy(seconds(5));
+  EXPECT_EQ(reporter_.pending_bad_peers("signage"), 0u);
+  refusal_.clear();
+  loop_.AdvanceBy(seconds(5));
+  ASSERT_EQ(Rounds(), std::vector<double>{10});
+  EXPECT_TRUE(sent_[0].report.bad_peers.empty());
+}
+
+TEST_F(ReporterTest, AtMost64BadPeersWaitPerApp) {
+  Enrol();
+  fail_ = true;
+  for (int i = 0; i < 70; ++i) new_signage_bad_peers_.push_back(Bad("10.0.0." + std::to_string(i)));
+  reporter_.Start();
+  loop_.AdvanceBy(seconds(1));
+  EXPECT_EQ(reporter_.pending_bad_peers("signage"), Reporter::kMaxPendingBadPeers);
 }
 
 }  // namespace

@@ -15,15 +15,20 @@ piece, and then does what --mode says:
                  without answering them, and connects again
   malformed      sends a malformed or oversized message, then closes
 
-It listens on --listen (port 0: any; the chosen port is printed as the first
-line of stdout, {"event":"listening","port":N}), connects to every --connect
-peer (again and again with --reconnect), and announces itself to --announce
-(an HTTP tracker announce URL) if given. Counters are printed as JSON lines
-({"event":"stats",...}) every 200 ms. Test-only: no effort at speed.
+It listens on --listen (port 0: any; the first line of stdout says the port
+chosen and the swarm, the 40-hex info_hash announces name:
+{"event":"listening","port":N,"swarm":"..."}), connects to every --connect
+peer (again and again with --reconnect), and, given --announce (an http://
+tracker announce URL with its passkey), announces itself from the --listen
+address (a tracker hands out the address an announce comes from) every 30 s.
+Counters are printed as JSON lines ({"event":"stats",...}) every 200 ms, with
+"announces" (answers that were not BEP 3 failures) and "remotes" (the address
+of every peer it talked to). Test-only: no effort at speed.
 """
 
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import socket
@@ -98,7 +103,9 @@ class Peer:
         self.lock = threading.Lock()
         self.good_pieces = set()  # pieces served right (corrupt mode)
         self.stats = {"connections": 0, "requests": 0, "blocks_sent": 0, "corrupt_blocks": 0,
-                      "bytes_sent": 0, "hash_requests": 0, "malformed_sent": 0}
+                      "bytes_sent": 0, "hash_requests": 0, "malformed_sent": 0,
+                      "announces": 0}
+        self.remotes = set()
         self.malformed_round = 0
 
     def count(self, key, n=1):
@@ -134,6 +141,11 @@ class Peer:
     # -- one connection -----------------------------------------------------
     def serve(self, sock, outgoing):
         self.count("connections")
+        try:
+            with self.lock:
+                self.remotes.add(sock.getpeername()[0])
+        except OSError:
+            pass
         sock.settimeout(300)
         try:
             if outgoing:
@@ -251,13 +263,23 @@ class Peer:
             time.sleep(self.args.reconnect_seconds)
 
     def announce(self, port):
-        query = urllib.parse.urlencode({
+        url = urllib.parse.urlsplit(self.args.announce)
+        target = url.path + "?" + urllib.parse.urlencode({
             "info_hash": self.torrent.handshake_hash, "peer_id": self.peer_id, "port": port,
-            "uploaded": 0, "downloaded": 0, "left": 0, "compact": 1, "event": "started",
-            "ip": self.args.listen_ip})
+            "uploaded": 0, "downloaded": 0, "left": 0, "compact": 1, "event": "started"})
         while True:
             try:
-                urllib.request.urlopen(self.args.announce + "?" + query, timeout=5).read()
+                conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=5,
+                                                  source_address=(self.args.listen_ip, 0))
+                conn.request("GET", target)
+                reply = conn.getresponse()
+                body = reply.read()
+                conn.close()
+                if reply.status == 200 and b"failure reason" not in body:
+                    self.count("announces")
+                else:
+                    print(json.dumps({"event": "announce_refused", "status": reply.status,
+                                      "body": body[:200].decode("latin-1")}), flush=True)
             except OSError:
                 pass
             time.sleep(30)
@@ -287,7 +309,8 @@ def main():
     server.bind((args.listen_ip, int(listen_port)))
     server.listen(64)
     port = server.getsockname()[1]
-    print(json.dumps({"event": "listening", "port": port}), flush=True)
+    print(json.dumps({"event": "listening", "port": port,
+                      "swarm": peer.torrent.handshake_hash.hex()}), flush=True)
     threading.Thread(target=peer.listen, args=(server,), daemon=True).start()
     for endpoint in args.connect:
         threading.Thread(target=peer.connect_loop, args=(endpoint,), daemon=True).start()
@@ -296,7 +319,8 @@ def main():
     while True:
         time.sleep(0.2)
         with peer.lock:
-            print(json.dumps(dict(event="stats", **peer.stats)), flush=True)
+            print(json.dumps(dict(event="stats", remotes=sorted(peer.remotes), **peer.stats)),
+                  flush=True)
 
 
 if __name__ == "__main__":
