@@ -46,6 +46,15 @@ TEST(DeviceReport, RefusesMalformedReports) {
   EXPECT_FALSE(ParseDeviceReport(with("[\"x\"]", "[\"" + std::string(1025, 'a') + "\"]")).ok());
 }
 
+TEST(DeviceReport, ANulInAnErrorMessageBecomesAReplacementCharacter) {
+  std::string body = kGood;
+  body.replace(body.find("[\"x\"]"), 5, R"(["a\u0000b\u0000"])");
+  auto r = ParseDeviceReport(body);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->errors, std::vector<std::string>{"a\xEF\xBF\xBD"
+                                                "b\xEF\xBF\xBD"});
+}
+
 TEST(DeviceReport, WrittenFormIsReadBackTheSame) {
   DeviceReport report = ParseDeviceReport(kGood).value();
   auto again = ParseDeviceReport(DeviceReportToJson(report).dump());

@@ -42,12 +42,18 @@ Status ReadCounts(JsonObjectReader& r, DeviceReport& report) {
   return p.Finish();
 }
 
+// A message is text for people: a NUL in it (which PostgreSQL's text cannot
+// hold, and which no reader wants) becomes U+FFFD rather than failing the
+// whole report, which the device would otherwise retry forever.
 void ReadErrors(JsonObjectReader& r, DeviceReport& report) {
   r.Strings("errors", report.errors);
   r.Check(report.errors.size() <= kMaxReportErrors, "errors", "has too many entries");
-  for (const auto& e : report.errors) {
+  for (auto& e : report.errors) {
     r.Check(!e.empty() && e.size() <= kMaxReportErrorBytes, "errors",
             "holds an empty or too long message");
+    for (size_t at = e.find('\0'); at != std::string::npos; at = e.find('\0', at + 3)) {
+      e.replace(at, 1, "\xEF\xBF\xBD");
+    }
   }
 }
 
