@@ -136,6 +136,7 @@ TEST_F(RuntimeConcurrencyTest, TwoAppsDeployAtOnceWhileSupervisionSkipsTheOneSwi
 TEST_F(RuntimeConcurrencyTest, SupervisionSkipsAnAppWhoseFirstDeployHasNotWrittenItsRecord) {
   auto quick = runtime_->Deploy(Spec("quick", false), {lower_}, "r1");
   ASSERT_TRUE(quick.ok()) << quick.status().ToString();
+  ASSERT_TRUE(quick->switched) << quick->message;
   fs::create_directories(dir_ + "/state/apps/gated");
   auto pass = runtime_->Reconcile();
   EXPECT_TRUE(pass.ok()) << pass.status().ToString();

@@ -101,6 +101,11 @@ prepare() {
       initramfs-tools iproute2 procps >/dev/null
     touch "$root/.flotilla-kernel"
   fi
+  # The unit tests' containers run busybox (/bin/busybox, as on the host).
+  if [[ ! -x $root/bin/busybox ]]; then
+    chroot "$root" apt-get update -qq >/dev/null 2>&1 || true
+    chroot "$root" apt-get install -y -qq --no-install-recommends busybox-static >/dev/null
+  fi
   write_init
   [[ -n $deb ]] || return 0
   log "installing $(basename "$deb") with dpkg -i + apt-get -f install"
