@@ -262,7 +262,10 @@ TEST_F(TrackerHttpPostgresqlTest, ADatabaseOutageIsA500AndServeRecovers) {
 
   auto cluster = PostgresCluster::Shared();
   ASSERT_TRUE(cluster.ok());
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/readyz").status, 200);
   (*cluster)->StopServer();
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/readyz").status, 503);
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/healthz").status, 200) << "alive all the same";
   EXPECT_EQ(report("verifying"), 500);
   EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/api/v1/fleet").status, 500);
   EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", Announce(a, std::string(20, 'a'), 7001)).status,
@@ -271,6 +274,7 @@ TEST_F(TrackerHttpPostgresqlTest, ADatabaseOutageIsA500AndServeRecovers) {
 
   ASSERT_TRUE((*cluster)->StartServer().ok());
   EXPECT_EQ(report("running"), 204);
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/readyz").status, 200);
   auto fleet = HttpRequestTo(tracker_.port(), "GET", "/api/v1/fleet");
   ASSERT_EQ(fleet.status, 200);
   EXPECT_NE(fleet.body.find(R"("state":"running")"), std::string::npos) << fleet.body;

@@ -171,6 +171,15 @@ http::Reply TrackerService::Fleet() {
   return reply;
 }
 
+// Not logged: a balancer asks every few seconds, and the requests that need
+// the database log its failures already.
+http::Reply TrackerService::Ready() {
+  if (!db_.Ping().ok()) {
+    return http::Reply::Text(http::status::service_unavailable, "not ready: database unreachable");
+  }
+  return http::Reply::Text(http::status::ok, "ready");
+}
+
 http::Reply TrackerService::Dashboard() {
   auto fleet = db_.Snapshot(kFleetFailures);
   if (!fleet.ok()) {

@@ -187,6 +187,10 @@ http::Reply TrackerService::RouteApiAndPages(const http::Request& request,
     route = "health";
     return get ? http::Reply::Text(http::status::ok, "ok") : MethodNotAllowed("GET");
   }
+  if (t.path == "/readyz") {
+    route = "health";
+    return get ? Ready() : MethodNotAllowed("GET");
+  }
   return NotFoundReply();
 }
 

@@ -9,7 +9,8 @@
 //   GET  /api/v1/fleet                    devices, their latest reports, releases, failures (JSON)
 //   GET  /  (or /dashboard)               the fleet dashboard (HTML)
 //   GET  /metrics                         Prometheus metrics
-//   GET  /healthz                         "ok"
+//   GET  /healthz                         "ok" while the process serves (liveness)
+//   GET  /readyz                          "ready", or 503 while the database does not answer
 //
 // Not thread-safe: Handle runs on the server's one network thread.
 #pragma once
@@ -102,6 +103,7 @@ class TrackerService {
   http::Reply Fleet();
   http::Reply Dashboard();
   http::Reply Metrics();
+  http::Reply Ready();
 
   const TrackerServiceOptions options_;
   DeviceDb& db_;

@@ -52,6 +52,9 @@ class DeviceDb {
   size_t device_count() const { return by_credential_hash_.size(); }
 
   Result<FleetSnapshot> Snapshot(int max_failures) const;
+  // OK when the database answers a query now (the readiness a load balancer
+  // checks); the engine's error otherwise.
+  Status Ping() const;
   // Number of devices per reported state; devices that never reported are "enrolled".
   Result<std::map<std::string, int64_t>> DevicesPerState() const;
 

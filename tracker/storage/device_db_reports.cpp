@@ -122,6 +122,8 @@ Result<FleetSnapshot> DeviceDb::Snapshot(int max_failures) const {
   return snap;
 }
 
+Status DeviceDb::Ping() const { return db_->Query("SELECT 1").status(); }
+
 Result<std::map<std::string, int64_t>> DeviceDb::DevicesPerState() const {
   ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT COALESCE(s.state, 'enrolled'), COUNT(*) "
                                             "FROM devices d LEFT JOIN device_status s "
