@@ -14,6 +14,7 @@
 #include "core/fd.h"
 #include "core/file_io.h"
 #include "core/sqlite.h"
+#include "layerstore/layer_store.h"
 #include "metadata/repository.h"
 #include "tracker/cli/backup_tree.h"
 #include "tracker/cli/commands.h"
@@ -78,9 +79,11 @@ Result<BackupEntry> SnapshotDatabase(const std::string& db, const std::string& t
 }
 
 // What of the repository is not copied as files: the live database (taken
-// through SQLite instead), publish's scratch space and its lock file.
+// through SQLite instead), publish's scratch space and its lock file, and the
+// layer store (unpacked layers with device nodes and FIFOs: a cache of the
+// signed artifacts that publish uses as delta bases; restore starts it empty).
 bool SkippedInBackup(const std::string& relative, const std::string& db_relative) {
-  static const std::vector<std::string> kSkipped = {"staging", "publish.lock"};
+  static const std::vector<std::string> kSkipped = {"staging", "publish.lock", "store"};
   if (std::find(kSkipped.begin(), kSkipped.end(), relative) != kSkipped.end()) return true;
   for (const std::string& db : {std::string(kDatabaseName), db_relative}) {
     if (relative == db || relative == db + "-wal" || relative == db + "-shm" ||
@@ -227,6 +230,9 @@ Status Restore(const RestoreFlags& flags, uint64_t& timestamp_version) {
   Status st = [&]() -> Status {
     RETURN_IF_ERROR(RestoreTree(flags.backup, tmp, manifest));
     RETURN_IF_ERROR(RelocateConfig(tmp, target.string()));
+    RETURN_IF_ERROR(CreateDirectories(StagingDir(RepositoryLayout{tmp}), 0700));
+    RETURN_IF_ERROR_CTX(layerstore::LayerStore::Open(LayerStoreDir(RepositoryLayout{tmp})).status(),
+                        "layer store");
     const int64_t step =
         flags.version_step > 0 ? flags.version_step : DefaultVersionStep(manifest.created_unix);
     ASSIGN_OR_RETURN(timestamp_version, AdvanceVersions(tmp, step));
