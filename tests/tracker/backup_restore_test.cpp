@@ -13,6 +13,7 @@
 #include "metadata/remote_repository.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_client.h"
+#include "tests/support/postgres_cluster.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tracker_process.h"
@@ -215,6 +216,52 @@ TEST_F(BackupRestoreTest, RestoreVerifiesTheWholeBackupFirstAndNeverOverwrites) 
     EXPECT_EQ(entry.path().filename().string().rfind(".r", 0), std::string::npos)
         << "temporary directory left: " << entry.path();
   }
+}
+
+TEST_F(BackupRestoreTest, PostgresqlDatabaseIsDumpedAndRestoredIntoAnEmptyDatabase) {
+  auto cluster = PostgresCluster::Shared();
+  ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+  auto source = (*cluster)->CreateDatabase("backup_source");
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  fs::create_directories(dir_ + "/old");
+  TrackerProcess old_tracker;
+  ASSERT_TRUE(old_tracker.Start(dir_ + "/old", repo_, {"--database-url", *source}))
+      << old_tracker.Log();
+  tracker::TrackerClient client(old_tracker.url());
+  auto device = client.Enrol({TrackerProcess::FleetToken(), "pi-pg", ""});
+  ASSERT_TRUE(device.ok()) << device.status().ToString();
+  tracker::DeviceReport report{"demo", "r1", "running", 7, 9, 3, 4, "healthy", {}};
+  ASSERT_TRUE(client.Report(*device, report).ok());
+  auto backup =
+      Tracker("backup --repository " + repo_ + " --database-url '" + *source + "' " + dir_ + "/b");
+  ASSERT_EQ(backup.exit_code, 0) << backup.output;
+  EXPECT_EQ(ModeOf(dir_ + "/b/tracker.pgdump"), 0600u);
+  old_tracker.Stop();
+
+  // A backup with a dump needs a PostgreSQL database to restore into.
+  EXPECT_NE(Tracker("restore " + dir_ + "/b --repository " + dir_ + "/r0").exit_code, 0);
+  EXPECT_FALSE(fs::exists(dir_ + "/r0"));
+  auto target = (*cluster)->CreateDatabase("backup_target");
+  ASSERT_TRUE(target.ok()) << target.status().ToString();
+  auto restore = Tracker("restore " + dir_ + "/b --repository " + dir_ + "/r --database-url '" +
+                         *target + "'");
+  ASSERT_EQ(restore.exit_code, 0) << restore.output;
+
+  fs::create_directories(dir_ + "/new");
+  TrackerProcess new_tracker;
+  ASSERT_TRUE(new_tracker.Start(dir_ + "/new", dir_ + "/r", {"--database-url", *target}))
+      << new_tracker.Log();
+  tracker::TrackerClient new_client(new_tracker.url());
+  auto fleet = new_client.Fleet();
+  ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+  ASSERT_EQ(fleet->devices.size(), 1u);
+  EXPECT_EQ(fleet->devices[0].identity.name, "pi-pg");
+  ASSERT_TRUE(fleet->devices[0].reported);
+  EXPECT_EQ(fleet->devices[0].report.progress_done, 7u);
+  report.progress_done = 8;
+  Status reported = new_client.Report(*device, report);
+  EXPECT_TRUE(reported.ok()) << reported.ToString();
+  new_tracker.Stop();
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // "Backup and restore").
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,18 +30,21 @@ namespace fs = std::filesystem;
 using metadata::RoleType;
 
 constexpr char kDatabaseName[] = "tracker.db";
+constexpr char kPostgresqlDumpName[] = "tracker.pgdump";
 constexpr uint64_t kMaxManifestBytes = 64 << 20;
 constexpr uint64_t kMaxConfigBytes = 1 << 20;
 
 struct BackupFlags {
   std::string repository;
   std::string database;
+  std::string database_url;
   std::string out;
 };
 
 struct RestoreFlags {
   std::string backup;
   std::string repository;
+  std::string database_url;
   int64_t version_step = 0;  // 0: derived from the backup's age
 };
 
@@ -49,17 +54,49 @@ std::string TempSibling(const fs::path& path, std::string_view what) {
       .string();
 }
 
-// The SQLite file `database` names ("sqlite:PATH", a path, or empty for the
-// repository's default); PostgreSQL is backed up with its own tools.
-Result<std::string> SqlitePath(const BackupFlags& flags) {
+bool IsPostgresqlUrl(std::string_view url) {
+  return url.starts_with("postgres://") || url.starts_with("postgresql://");
+}
+
+// The SQLite file of the tracker: `database_url` when it names one, else
+// `database`, else the repository's tracker.db (where publish records
+// releases, also when devices live in PostgreSQL).
+std::string SqlitePath(const BackupFlags& flags) {
   std::string_view db = flags.database;
-  if (db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-    return InvalidArgument(
-        "backup copies SQLite databases only; back up PostgreSQL with pg_dump "
-        "(docs/tracker.md, \"Backup and restore\")");
+  if (!flags.database_url.empty() && !IsPostgresqlUrl(flags.database_url)) {
+    db = flags.database_url;
   }
   if (db.starts_with("sqlite:")) db.remove_prefix(7);
   return db.empty() ? RepositoryLayout{flags.repository}.default_db_path() : std::string(db);
+}
+
+// Runs the PostgreSQL client tool `argv` (from PATH; its output is ours) and
+// waits for it. The arguments are never logged: a URL may hold a password.
+Status RunPostgresqlTool(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  if (int err = ::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ); err != 0) {
+    if (err == ENOENT) return NotFound(argv[0] + " not found (Debian: postgresql-client-15)");
+    return IOErrorFromErrno("run " + argv[0], err);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return IOErrorFromErrno("wait for " + argv[0], errno);
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::Ok();
+  return Internal(fmt::format("{} failed (status {}): see its message above", argv[0], status));
+}
+
+// pg_dump's archive format of the database `url` (one consistent snapshot),
+// mode 0600, fsynced.
+Result<BackupEntry> DumpPostgresql(const std::string& url, const std::string& to) {
+  RETURN_IF_ERROR(
+      RunPostgresqlTool({"pg_dump", "--format=custom", "--file=" + to, "--dbname=" + url}));
+  ASSIGN_OR_RETURN(auto entry, CopyFileHashed(to, to + ".copy", 0600, kPostgresqlDumpName));
+  if (::rename((to + ".copy").c_str(), to.c_str()) != 0) return IOErrorFromErrno("rename", errno);
+  return entry;
 }
 
 // A consistent copy of the live SQLite database `db` at `to` (VACUUM INTO
@@ -105,7 +142,7 @@ Status Backup(const BackupFlags& flags, BackupManifest& manifest) {
   if (!fs::relative(out, root).empty() && *fs::relative(out, root).begin() != "..") {
     return InvalidArgument("the backup must be written outside the repository");
   }
-  ASSIGN_OR_RETURN(std::string db, SqlitePath(flags));
+  const std::string db = SqlitePath(flags);
   const std::string db_relative = fs::relative(fs::absolute(db), root).generic_string();
   const std::string tmp = TempSibling(out, "tmp");
   if (::mkdir(tmp.c_str(), 0700) != 0) return IOErrorFromErrno("mkdir " + tmp, errno);
@@ -117,6 +154,11 @@ Status Backup(const BackupFlags& flags, BackupManifest& manifest) {
     ASSIGN_OR_RETURN(manifest.entries, CopyTree(root.string(), tmp, skip));
     ASSIGN_OR_RETURN(auto db_entry, SnapshotDatabase(db, tmp + "/" + kDatabaseName));
     manifest.entries.push_back(std::move(db_entry));
+    if (IsPostgresqlUrl(flags.database_url)) {
+      ASSIGN_OR_RETURN(auto dump,
+                       DumpPostgresql(flags.database_url, tmp + "/" + kPostgresqlDumpName));
+      manifest.entries.push_back(std::move(dump));
+    }
     return Status::Ok();
   }();
   if (st.ok()) {
@@ -150,9 +192,10 @@ int RunBackup(const BackupFlags& flags) {
   return 0;
 }
 
-// Points the restored tracker.json at its new place (the repository, and the
-// database when it lived inside the old repository).
-Status RelocateConfig(const std::string& staged, const std::string& final_root) {
+// Points the restored tracker.json at its new place (the repository, the
+// database when it lived inside the old repository, the new `database_url`).
+Status RelocateConfig(const std::string& staged, const std::string& final_root,
+                      const std::string& database_url) {
   const std::string path = ConfigPath(RepositoryLayout{staged});
   std::error_code ec;
   if (!fs::exists(path, ec)) return Status::Ok();
@@ -162,6 +205,9 @@ Status RelocateConfig(const std::string& staged, const std::string& final_root) 
   const std::string old_root =
       config.contains("repository") && config["repository"].is_string() ? config["repository"] : "";
   config["repository"] = final_root;
+  if (!database_url.empty() && config.contains("database_url")) {
+    config["database_url"] = database_url;
+  }
   if (!old_root.empty() && config.contains("database") && config["database"].is_string()) {
     std::string db = config["database"];
     if (db.starts_with(old_root + "/"))
@@ -218,6 +264,31 @@ Status CheckRestoreTarget(const fs::path& target) {
   return Status::Ok();
 }
 
+// Loads the backup's PostgreSQL dump, when it has one, into the empty
+// database `database_url` names, in one transaction.
+Status RestorePostgresql(const RestoreFlags& flags, const BackupManifest& manifest,
+                         const std::string& staged) {
+  const bool has_dump =
+      std::any_of(manifest.entries.begin(), manifest.entries.end(),
+                  [](const BackupEntry& e) { return e.path == kPostgresqlDumpName; });
+  if (!has_dump) {
+    if (IsPostgresqlUrl(flags.database_url)) {
+      return FailedPrecondition("the backup holds no PostgreSQL dump (its devices are in " +
+                                std::string(kDatabaseName) + ")");
+    }
+    return Status::Ok();
+  }
+  if (!IsPostgresqlUrl(flags.database_url)) {
+    return FailedPrecondition(
+        "the backup holds a PostgreSQL dump: give --database-url postgresql://... of an empty "
+        "database");
+  }
+  const std::string dump = staged + "/" + kPostgresqlDumpName;
+  RETURN_IF_ERROR(RunPostgresqlTool({"pg_restore", "--exit-on-error", "--single-transaction",
+                                     "--no-owner", "--dbname=" + flags.database_url, dump}));
+  return ::unlink(dump.c_str()) == 0 ? Status::Ok() : IOErrorFromErrno("unlink " + dump, errno);
+}
+
 Status Restore(const RestoreFlags& flags, uint64_t& timestamp_version) {
   const fs::path target = fs::absolute(flags.repository).lexically_normal();
   ASSIGN_OR_RETURN(std::string text,
@@ -229,7 +300,8 @@ Status Restore(const RestoreFlags& flags, uint64_t& timestamp_version) {
   if (::mkdir(tmp.c_str(), 0755) != 0) return IOErrorFromErrno("mkdir " + tmp, errno);
   Status st = [&]() -> Status {
     RETURN_IF_ERROR(RestoreTree(flags.backup, tmp, manifest));
-    RETURN_IF_ERROR(RelocateConfig(tmp, target.string()));
+    RETURN_IF_ERROR(RelocateConfig(tmp, target.string(), flags.database_url));
+    RETURN_IF_ERROR(RestorePostgresql(flags, manifest, tmp));
     RETURN_IF_ERROR(CreateDirectories(StagingDir(RepositoryLayout{tmp}), 0700));
     RETURN_IF_ERROR_CTX(layerstore::LayerStore::Open(LayerStoreDir(RepositoryLayout{tmp})).status(),
                         "layer store");
@@ -274,7 +346,10 @@ CommandAction RegisterBackupCommands(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingDirectory);
   backup->add_option("--database", backup_flags->database,
-                     "SQLite file or sqlite:PATH (default <repository>/tracker.db)");
+                     "SQLite file (default <repository>/tracker.db)");
+  backup->add_option("--database-url", backup_flags->database_url,
+                     "serve's database_url: sqlite:PATH, or postgresql://... to add a pg_dump "
+                     "of it (a password is better in PGPASSFILE)");
   backup->add_option("out", backup_flags->out, "Backup directory to create")->required();
 
   auto restore_flags = std::make_shared<RestoreFlags>();
@@ -287,6 +362,9 @@ CommandAction RegisterBackupCommands(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   restore->add_option("--repository", restore_flags->repository, "New repository directory")
       ->required();
+  restore->add_option("--database-url", restore_flags->database_url,
+                      "postgresql://... of an empty database, for a backup holding a PostgreSQL "
+                      "dump (loaded with pg_restore)");
   restore
       ->add_option("--version-step", restore_flags->version_step,
                    "New versions to sign of each online role (default: 1 + one per 12 h "
