@@ -209,6 +209,16 @@ TEST_F(BackupRestoreTest, RestoreVerifiesTheWholeBackupFirstAndNeverOverwrites) 
   EXPECT_NE(extra.output.find("not in its manifest"), std::string::npos) << extra.output;
   EXPECT_FALSE(fs::exists(dir_ + "/r2"));
   fs::remove(backup + "/metadata/extra.json");
+  // A manifest naming a path outside the backup is refused as a whole.
+  auto manifest = ReadTextFileBounded(backup + "/MANIFEST", 1 << 20);
+  ASSERT_TRUE(manifest.ok());
+  ASSERT_TRUE(WriteFileAtomic(backup + "/MANIFEST",
+                              *manifest + "f 0644 0 " + std::string(64, '0') + " ../evil\n", 0600)
+                  .ok());
+  auto escaping = Tracker("restore " + backup + " --repository " + dir_ + "/r4/x");
+  EXPECT_NE(escaping.output.find("malformed"), std::string::npos) << escaping.output;
+  EXPECT_FALSE(fs::exists(dir_ + "/r4"));
+  ASSERT_TRUE(WriteFileAtomic(backup + "/MANIFEST", *manifest, 0600).ok());
 
   auto ok = Tracker("restore " + backup + " --repository " + dir_ + "/r3");
   ASSERT_EQ(ok.exit_code, 0) << ok.output;

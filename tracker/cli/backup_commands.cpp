@@ -264,10 +264,9 @@ Status CheckRestoreTarget(const fs::path& target) {
   return Status::Ok();
 }
 
-// Loads the backup's PostgreSQL dump, when it has one, into the empty
-// database `database_url` names, in one transaction.
-Status RestorePostgresql(const RestoreFlags& flags, const BackupManifest& manifest,
-                         const std::string& staged) {
+// Whether the backup holds a PostgreSQL dump; an error when `database_url`
+// does not fit it (a dump needs a PostgreSQL database to go to).
+Result<bool> CheckDatabaseTarget(const RestoreFlags& flags, const BackupManifest& manifest) {
   const bool has_dump =
       std::any_of(manifest.entries.begin(), manifest.entries.end(),
                   [](const BackupEntry& e) { return e.path == kPostgresqlDumpName; });
@@ -276,16 +275,21 @@ Status RestorePostgresql(const RestoreFlags& flags, const BackupManifest& manife
       return FailedPrecondition("the backup holds no PostgreSQL dump (its devices are in " +
                                 std::string(kDatabaseName) + ")");
     }
-    return Status::Ok();
+    return false;
   }
   if (!IsPostgresqlUrl(flags.database_url)) {
     return FailedPrecondition(
         "the backup holds a PostgreSQL dump: give --database-url postgresql://... of an empty "
         "database");
   }
+  return true;
+}
+
+// Loads the staged dump into the empty database `url`, in one transaction.
+Status LoadPostgresqlDump(const std::string& url, const std::string& staged) {
   const std::string dump = staged + "/" + kPostgresqlDumpName;
   RETURN_IF_ERROR(RunPostgresqlTool({"pg_restore", "--exit-on-error", "--single-transaction",
-                                     "--no-owner", "--dbname=" + flags.database_url, dump}));
+                                     "--no-owner", "--dbname=" + url, dump}));
   return ::unlink(dump.c_str()) == 0 ? Status::Ok() : IOErrorFromErrno("unlink " + dump, errno);
 }
 
@@ -296,18 +300,20 @@ Status Restore(const RestoreFlags& flags, uint64_t& timestamp_version) {
   ASSIGN_OR_RETURN(BackupManifest manifest, ParseManifest(text));
   RETURN_IF_ERROR_CTX(VerifyTree(flags.backup, manifest), "backup " + flags.backup);
   RETURN_IF_ERROR(CheckRestoreTarget(target));
+  ASSIGN_OR_RETURN(bool has_dump, CheckDatabaseTarget(flags, manifest));
   const std::string tmp = TempSibling(target, "restore");
   if (::mkdir(tmp.c_str(), 0755) != 0) return IOErrorFromErrno("mkdir " + tmp, errno);
   Status st = [&]() -> Status {
     RETURN_IF_ERROR(RestoreTree(flags.backup, tmp, manifest));
     RETURN_IF_ERROR(RelocateConfig(tmp, target.string(), flags.database_url));
-    RETURN_IF_ERROR(RestorePostgresql(flags, manifest, tmp));
     RETURN_IF_ERROR(CreateDirectories(StagingDir(RepositoryLayout{tmp}), 0700));
     RETURN_IF_ERROR_CTX(layerstore::LayerStore::Open(LayerStoreDir(RepositoryLayout{tmp})).status(),
                         "layer store");
     const int64_t step =
         flags.version_step > 0 ? flags.version_step : DefaultVersionStep(manifest.created_unix);
     ASSIGN_OR_RETURN(timestamp_version, AdvanceVersions(tmp, step));
+    // Last before the rename: a database once loaded is not empty any more.
+    if (has_dump) RETURN_IF_ERROR(LoadPostgresqlDump(flags.database_url, tmp));
     std::error_code ec;
     if (fs::exists(target, ec) && ::rmdir(target.c_str()) != 0) {
       return IOErrorFromErrno("rmdir " + target.string(), errno);
