@@ -346,8 +346,9 @@ CommandAction RegisterBackupCommands(CLI::App& app) {
   auto* backup = app.add_subcommand(
       "backup",
       "Copy a tracker (repository, online keys, SQLite database) into the new directory OUT, "
-      "consistently while serve runs, with a manifest of every file's SHA-256. OUT holds "
-      "the online signing keys: keep it as secret as keys/.");
+      "consistently while serve runs (under publish.lock), with a manifest of every file's "
+      "SHA-256; not the layer store. OUT holds the online signing keys: keep it as secret as "
+      "keys/ (docs/tracker.md, \"Backup and restore\").");
   backup->add_option("--repository", backup_flags->repository, "Repository directory")
       ->required()
       ->check(CLI::ExistingDirectory);
