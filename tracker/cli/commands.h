@@ -16,4 +16,7 @@ CommandAction RegisterReleaseCommands(CLI::App& app);
 // `flotilla-tracker delta create` (docs/delta.md).
 CommandAction RegisterDeltaCommands(CLI::App& app);
 
+// `flotilla-tracker backup` and `restore` (docs/tracker.md, "Backup and restore").
+CommandAction RegisterBackupCommands(CLI::App& app);
+
 }  // namespace flotilla::tracker
