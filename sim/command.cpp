@@ -1,6 +1,8 @@
 #include "sim/command.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -134,12 +136,7 @@ std::vector<std::string> InNetns(const std::string& ns, std::vector<std::string>
 }
 
 std::string JoinArgv(const std::vector<std::string>& argv) {
-  std::string line;
-  for (const std::string& a : argv) {
-    if (!line.empty()) line += ' ';
-    line += a;
-  }
-  return line;
+  return fmt::format("{}", fmt::join(argv, " "));
 }
 
 }  // namespace flotilla::sim
