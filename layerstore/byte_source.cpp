@@ -14,10 +14,6 @@
 
 namespace flotilla::layerstore {
 
-FdByteSource::~FdByteSource() {
-  if (owned_ && fd_ >= 0) ::close(fd_);
-}
-
 Result<size_t> FdByteSource::Read(std::span<uint8_t> out) { return ReadSome(fd_, out); }
 
 Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path) {
@@ -30,7 +26,7 @@ Result<std::unique_ptr<ByteSource>> OpenFileSource(const std::string& path) {
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return InvalidArgument(path + " is not a regular file");
   }
-  return std::unique_ptr<ByteSource>(new FdByteSource(fd.Release(), true));
+  return std::unique_ptr<ByteSource>(new FdByteSource(std::move(fd)));
 }
 
 Result<size_t> MemoryByteSource::Read(std::span<uint8_t> out) {

@@ -12,6 +12,7 @@
 
 #include "core/bytes.h"
 #include "core/digest.h"
+#include "core/fd.h"
 #include "core/status.h"
 
 namespace flotilla::layerstore {
@@ -23,18 +24,17 @@ class ByteSource {
   virtual Result<size_t> Read(std::span<uint8_t> out) = 0;
 };
 
-// Reads an open file descriptor; closes it when destroyed if `owned`.
+// Reads an open file descriptor: a borrowed one, or one it owns (and closes
+// when destroyed).
 class FdByteSource final : public ByteSource {
  public:
-  FdByteSource(int fd, bool owned) : fd_(fd), owned_(owned) {}
-  ~FdByteSource() override;
-  FdByteSource(const FdByteSource&) = delete;
-  FdByteSource& operator=(const FdByteSource&) = delete;
+  explicit FdByteSource(int borrowed_fd) : fd_(borrowed_fd) {}
+  explicit FdByteSource(UniqueFd fd) : fd_(fd.get()), owned_(std::move(fd)) {}
   Result<size_t> Read(std::span<uint8_t> out) override;
 
  private:
   int fd_;
-  bool owned_;
+  UniqueFd owned_;
 };
 
 // Opens a regular file for reading.

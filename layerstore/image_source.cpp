@@ -68,7 +68,7 @@ class DirImageSource final : public ImageSource {
   Result<Bytes> ReadSmall(const std::string& path, uint64_t max_bytes) override {
     ASSIGN_OR_RETURN(std::string norm, NormalizeRelativePath(path));
     ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularInRoot(root_.get(), norm));
-    FdByteSource source(fd.get(), false);
+    FdByteSource source(fd.get());
     Bytes out;
     uint8_t buf[65536];
     for (;;) {
@@ -86,7 +86,7 @@ class DirImageSource final : public ImageSource {
     for (const auto& path : paths) {
       ASSIGN_OR_RETURN(std::string norm, NormalizeRelativePath(path));
       ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularInRoot(root_.get(), norm));
-      FdByteSource source(fd.get(), false);
+      FdByteSource source(fd.get());
       RETURN_IF_ERROR(visit(path, source));
     }
     return Status::Ok();

@@ -1,49 +1,42 @@
 #include "layerstore/report_format.h"
 
-#include <cstdio>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace flotilla::layerstore {
 namespace {
 
-std::string Pad(std::string s, size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
-  return s;
-}
-
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ",") + s;
-  return out.empty() ? "-" : out;
+// The refs of an image, comma-separated; "-" when it has none.
+std::string Refs(const std::vector<std::string>& refs) {
+  std::string joined = fmt::format("{}", fmt::join(refs, ","));
+  return joined.empty() ? "-" : joined;
 }
 
 }  // namespace
 
 std::string FormatProgress(const Progress& p) {
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "progress phase=%s item=%zu/%zu bytes=%llu",
-                std::string(PhaseName(p.phase)).c_str(), p.item, p.items,
-                static_cast<unsigned long long>(p.bytes));
-  std::string line = buf;
-  if (!p.what.empty()) line += " what=" + std::string(p.what);
+  std::string line = fmt::format("progress phase={} item={}/{} bytes={}", PhaseName(p.phase),
+                                 p.item, p.items, p.bytes);
+  if (!p.what.empty()) line += fmt::format(" what={}", p.what);
   return line;
 }
 
 std::string FormatImageTable(const std::vector<ImageRecord>& images) {
   std::string out =
-      Pad("ID", 14) + Pad("PLATFORM", 16) + Pad("FORMAT", 16) + Pad("LAYERS", 8) + "REFS\n";
+      fmt::format("{:<14}{:<16}{:<16}{:<8}REFS\n", "ID", "PLATFORM", "FORMAT", "LAYERS");
   for (const auto& image : images) {
-    out += Pad(image.config_digest.Hex().substr(0, 12), 14) + Pad(image.platform.ToString(), 16) +
-           Pad(image.source_format, 16) + Pad(std::to_string(image.layers.size()), 8) +
-           Join(image.refs) + "\n";
+    out += fmt::format("{:<14}{:<16}{:<16}{:<8}{}\n", image.config_digest.Hex().substr(0, 12),
+                       image.platform.ToString(), image.source_format, image.layers.size(),
+                       Refs(image.refs));
   }
   return out;
 }
 
 std::string FormatLayerTable(const std::vector<LayerInfo>& layers) {
-  std::string out = Pad("DIFF_ID", 73) + Pad("STATE", 13) + Pad("BYTES", 14) + "ENTRIES\n";
+  std::string out = fmt::format("{:<73}{:<13}{:<14}ENTRIES\n", "DIFF_ID", "STATE", "BYTES");
   for (const auto& l : layers) {
-    out += Pad(l.diff_id.ToString(), 73) + Pad(std::string(LayerStateName(l.state)), 13) +
-           Pad(std::to_string(l.length), 14) + std::to_string(l.entries) + "\n";
+    out += fmt::format("{:<73}{:<13}{:<14}{}\n", l.diff_id.ToString(), LayerStateName(l.state),
+                       l.length, l.entries);
   }
   return out;
 }
@@ -53,7 +46,7 @@ std::string FormatImage(const ImageRecord& image) {
   if (image.manifest_digest) out += "  manifest " + image.manifest_digest->ToString() + "\n";
   out += "  platform " + image.platform.ToString() + "\n";
   out += "  format " + image.source_format + "\n";
-  out += "  refs " + Join(image.refs) + "\n";
+  out += "  refs " + Refs(image.refs) + "\n";
   for (size_t i = 0; i < image.layers.size(); ++i) {
     out += "  layer " + std::to_string(i + 1) + " " + image.layers[i].diff_id.ToString() +
            " blob " + image.layers[i].blob_digest.ToString() + " " +

@@ -3,8 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <map>
 #include <set>
 
 #include "core/file_io.h"

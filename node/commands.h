@@ -1,5 +1,5 @@
 // Registration of flotilla-node's subcommand groups. Each group lives in its
-// own file beside the module it drives, so that cli.cpp stays a thin list.
+// own file beside the module it drives, so that main.cpp stays a thin list.
 #pragma once
 
 #include "core/command_groups.h"

@@ -79,7 +79,7 @@ Result<int> RunUnpack(LayerStore& store, const StoreFlags& f) {
   ASSIGN_OR_RETURN(Digest diff_id, Digest::Parse(f.diff_id));
   std::unique_ptr<layerstore::ByteSource> source;
   if (f.input == "-") {
-    source = std::make_unique<layerstore::FdByteSource>(STDIN_FILENO, false);
+    source = std::make_unique<layerstore::FdByteSource>(STDIN_FILENO);
   } else {
     ASSIGN_OR_RETURN(source, layerstore::OpenFileSource(f.input));
   }

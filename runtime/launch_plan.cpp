@@ -25,11 +25,7 @@ Json LaunchPlanToJson(const LaunchPlan& p) {
                             {"mode", d.mode},
                             {"access", d.access}});
   }
-  j["mounts"] = Json::array();
-  for (const auto& m : p.mounts) {
-    j["mounts"].push_back(
-        {{"source", m.source}, {"destination", m.destination}, {"read_only", m.read_only}});
-  }
+  j["mounts"] = p.mounts;
   j["cgroup_procs"] = p.cgroup_procs;
   j["cgroup_dirs"] = p.cgroup_dirs;
   j["oom_events_file"] = p.oom_events_file;

@@ -30,6 +30,8 @@ struct ResolvedMount {
   std::string destination;
   bool read_only = false;
 };
+// to_json (nlohmann): the fields by their names, as launch.json holds them.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ResolvedMount, source, destination, read_only)
 
 struct LaunchPlan {
   appspec::AppSpec spec;

@@ -1,6 +1,8 @@
 #include "sim/command.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -9,41 +11,32 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+
+#include "core/fd.h"
 
 extern char** environ;
 
 namespace flotilla::sim {
 namespace {
 
+// Both ends of a pipe.
 struct Pipe {
-  int fd[2] = {-1, -1};
-  ~Pipe() { CloseBoth(); }
-  void CloseBoth() {
-    for (int& f : fd) {
-      if (f >= 0) ::close(f);
-      f = -1;
-    }
-  }
-  void Close(int i) {
-    if (fd[i] >= 0) ::close(fd[i]);
-    fd[i] = -1;
-  }
+  UniqueFd read, write;
 };
 
-Status MakePipes(Pipe& in, Pipe& out, Pipe& err) {
-  for (Pipe* p : {&in, &out, &err}) {
-    if (::pipe2(p->fd, O_CLOEXEC) != 0) return IOErrorFromErrno("pipe", errno);
-  }
-  return Status::Ok();
+Result<Pipe> MakePipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return IOErrorFromErrno("pipe", errno);
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-Result<pid_t> Spawn(const std::vector<std::string>& argv, Pipe& in, Pipe& out, Pipe& err) {
+Result<pid_t> Spawn(const std::vector<std::string>& argv, const Pipe& in, const Pipe& out,
+                    const Pipe& err) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in.fd[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, out.fd[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err.fd[1], 2);
+  posix_spawn_file_actions_adddup2(&actions, in.read.get(), 0);
+  posix_spawn_file_actions_adddup2(&actions, out.write.get(), 1);
+  posix_spawn_file_actions_adddup2(&actions, err.write.get(), 2);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -54,7 +47,8 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv, Pipe& in, Pipe& out, P
   return pid;
 }
 
-// Feeds `input` to fd_in and drains fd_out/fd_err until both reach EOF.
+// Feeds `input` to fd_in and drains fd_out/fd_err until both reach EOF;
+// closes all three.
 void Pump(int fd_in, int fd_out, int fd_err, const std::string& input, CommandOutput& result) {
   size_t written = 0;
   if (input.empty()) ::close(fd_in), fd_in = -1;
@@ -87,12 +81,13 @@ void Pump(int fd_in, int fd_out, int fd_err, const std::string& input, CommandOu
 
 Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std::string& input) {
   if (argv.empty()) return InvalidArgument("empty command");
-  Pipe in, out, err;
-  RETURN_IF_ERROR(MakePipes(in, out, err));
+  ASSIGN_OR_RETURN(Pipe in, MakePipe());
+  ASSIGN_OR_RETURN(Pipe out, MakePipe());
+  ASSIGN_OR_RETURN(Pipe err, MakePipe());
   ASSIGN_OR_RETURN(pid_t pid, Spawn(argv, in, out, err));
-  in.Close(0);
-  out.Close(1);
-  err.Close(1);
+  in.read.Reset();
+  out.write.Reset();
+  err.write.Reset();
   CommandOutput result;
   {
     // A child that exits without reading its stdin must not kill us with
@@ -101,13 +96,12 @@ Result<CommandOutput> RunCommand(const std::vector<std::string>& argv, const std
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    Pump(in.fd[1], out.fd[0], err.fd[0], input, result);
+    Pump(in.write.Release(), out.read.Release(), err.read.Release(), input, result);
     timespec zero{0, 0};
     while (::sigtimedwait(&pipe_set, nullptr, &zero) > 0) {
     }
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
-  in.fd[1] = out.fd[0] = err.fd[0] = -1;  // Pump closed them
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return IOErrorFromErrno("wait for " + argv[0], errno);
@@ -134,12 +128,7 @@ std::vector<std::string> InNetns(const std::string& ns, std::vector<std::string>
 }
 
 std::string JoinArgv(const std::vector<std::string>& argv) {
-  std::string line;
-  for (const std::string& a : argv) {
-    if (!line.empty()) line += ' ';
-    line += a;
-  }
-  return line;
+  return fmt::format("{}", fmt::join(argv, " "));
 }
 
 }  // namespace flotilla::sim

@@ -55,17 +55,6 @@ DaemonProcess::DaemonProcess(DaemonProcess&& other) noexcept
   other.pid_ = -1;
 }
 
-DaemonProcess& DaemonProcess::operator=(DaemonProcess&& other) noexcept {
-  if (this != &other) {
-    Stop();
-    pid_ = other.pid_;
-    log_path_ = std::move(other.log_path_);
-    wait_status_ = other.wait_status_;
-    other.pid_ = -1;
-  }
-  return *this;
-}
-
 DaemonProcess::~DaemonProcess() { Stop(); }
 
 bool DaemonProcess::Running() {

@@ -27,7 +27,7 @@ class DaemonProcess {
                                      const std::string& log_path);
 
   DaemonProcess(DaemonProcess&& other) noexcept;
-  DaemonProcess& operator=(DaemonProcess&& other) noexcept;
+  DaemonProcess& operator=(DaemonProcess&&) = delete;
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
   // Stops it (SIGTERM, then SIGKILL) if it still runs.

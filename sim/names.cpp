@@ -2,8 +2,6 @@
 
 #include <sys/random.h>
 
-#include <cerrno>
-
 namespace flotilla::sim {
 namespace {
 

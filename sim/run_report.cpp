@@ -11,6 +11,10 @@
 #include "sim/command.h"
 
 namespace flotilla::sim {
+
+// to_json (nlohmann): a site's result as the object of its fields by their names.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SiteResult, name, wan_rx_bytes, wan_tx_bytes)
+
 namespace {
 
 // The value below which `q` of `sorted` lies (nearest rank).
@@ -109,13 +113,8 @@ ReportSummary Summarize(const RunReport& report) {
 
 Json RunReportToJson(const RunReport& report) {
   ReportSummary s = Summarize(report);
-  Json devices = Json::array(), sites = Json::array(), timeline = Json::array();
+  Json devices = Json::array(), timeline = Json::array();
   for (const DeviceResult& d : report.devices) devices.push_back(DeviceToJson(d));
-  for (const SiteResult& site : report.sites) {
-    sites.push_back({{"name", site.name},
-                     {"wan_rx_bytes", site.wan_rx_bytes},
-                     {"wan_tx_bytes", site.wan_tx_bytes}});
-  }
   for (const auto& [t, bytes] : report.origin_timeline) timeline.push_back(Json::array({t, bytes}));
   auto maybe = [](double v) { return v < 0 ? Json(nullptr) : Json(v); };
   return Json{{"scenario", report.scenario},
@@ -137,7 +136,7 @@ Json RunReportToJson(const RunReport& report) {
                 {"origin_egress_bytes", report.origin_egress_bytes},
                 {"origin_copies", s.origin_copies}}},
               {"devices", devices},
-              {"sites", sites},
+              {"sites", report.sites},
               {"origin", {{"egress_bytes", report.origin_egress_bytes}, {"timeline", timeline}}},
               {"lower_bound", report.lower_bound}};
 }

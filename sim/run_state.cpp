@@ -95,10 +95,12 @@ Result<RunClaim> RunClaim::Create(const std::string& run_id, const std::string& 
   std::error_code ec;
   std::filesystem::remove_all(temp, ec);
   if (::mkdir(temp.c_str(), 0700) != 0) return IOErrorFromErrno("mkdir " + temp, errno);
-  int fd = ::open((temp + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return IOErrorFromErrno("create lock", errno);
-  RunClaim claim(run_id, fd, description);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return IOErrorFromErrno("lock run " + run_id, errno);
+  UniqueFd lock(::open((temp + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock.valid()) return IOErrorFromErrno("create lock", errno);
+  if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    return IOErrorFromErrno("lock run " + run_id, errno);
+  }
+  RunClaim claim(run_id, std::move(lock), description);
   RETURN_IF_ERROR(WriteFileAtomic(temp + "/state.json",
                                   StateJson(run_id, false, description).dump(2) + "\n", 0600));
   if (::rename(temp.c_str(), dir.c_str()) != 0) return IOErrorFromErrno("rename " + temp, errno);
@@ -111,25 +113,13 @@ Status RunClaim::MarkDetached() {
                          StateJson(run_id_, true, description_).dump(2) + "\n", 0600);
 }
 
-RunClaim::RunClaim(RunClaim&& other) noexcept
-    : run_id_(std::move(other.run_id_)),
-      description_(std::move(other.description_)),
-      lock_fd_(other.lock_fd_) {
-  other.lock_fd_ = -1;
-}
-
-RunClaim::~RunClaim() {
-  if (lock_fd_ >= 0) ::close(lock_fd_);
-}
-
 std::string RunClaim::dir() const { return RunDir(run_id_); }
 
 Status RunClaim::Finish() {
   for (const std::string& point : MountsUnder(dir())) ::umount2(point.c_str(), MNT_DETACH);
   std::error_code ec;
   std::filesystem::remove_all(dir(), ec);
-  if (lock_fd_ >= 0) ::close(lock_fd_);
-  lock_fd_ = -1;
+  lock_.Reset();
   if (ec) return IOErrorFromErrno("remove " + dir(), ec.value());
   return Status::Ok();
 }

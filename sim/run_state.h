@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fd.h"
 #include "core/status.h"
 
 namespace flotilla::sim {
@@ -27,9 +28,8 @@ class RunClaim {
  public:
   // Creates the run directory and state.json, and takes the lock.
   static Result<RunClaim> Create(const std::string& run_id, const std::string& description);
-  RunClaim(RunClaim&& other) noexcept;
+  RunClaim(RunClaim&& other) noexcept = default;
   RunClaim& operator=(RunClaim&&) = delete;
-  ~RunClaim();
 
   const std::string& run_id() const { return run_id_; }
   std::string dir() const;
@@ -40,11 +40,11 @@ class RunClaim {
   Status MarkDetached();
 
  private:
-  RunClaim(std::string run_id, int lock_fd, std::string description)
-      : run_id_(std::move(run_id)), description_(std::move(description)), lock_fd_(lock_fd) {}
+  RunClaim(std::string run_id, UniqueFd lock, std::string description)
+      : run_id_(std::move(run_id)), description_(std::move(description)), lock_(std::move(lock)) {}
   std::string run_id_;
   std::string description_;
-  int lock_fd_ = -1;
+  UniqueFd lock_;
 };
 
 enum class RunLiveness { kAlive, kDetached, kDead, kOrphan };

@@ -284,8 +284,10 @@ Status ParseDocument(const Json& json, const std::string& base_dir, Scenario& s)
 
 }  // namespace
 
-// to_json (nlohmann): a link shape as the object of its fields by their names.
+// to_json (nlohmann): a link shape and a site as the objects of their fields by
+// their names.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(LinkShape, rate_kbit, delay_us, jitter_us, loss_ppm, queue_bytes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SiteSpec, name, devices, nat, wan_down, wan_up, lan_down, lan_up)
 
 Result<Strategy> ParseStrategy(const std::string& name) {
   if (name.empty()) return Strategy::kFlotilla;
@@ -309,16 +311,6 @@ Result<Scenario> LoadScenario(const std::string& path) {
 }
 
 Json ScenarioToJson(const Scenario& s) {
-  Json sites = Json::array();
-  for (const SiteSpec& site : s.topology.sites) {
-    sites.push_back({{"name", site.name},
-                     {"devices", site.devices},
-                     {"nat", site.nat},
-                     {"wan_down", site.wan_down},
-                     {"wan_up", site.wan_up},
-                     {"lan_down", site.lan_down},
-                     {"lan_up", site.lan_up}});
-  }
   Json churn = Json::array();
   for (const ChurnEvent& e : s.churn) {
     churn.push_back({{"kind", e.kind == ChurnEvent::Kind::kDeviceOff ? "device-off" : "wan-down"},
@@ -335,7 +327,7 @@ Json ScenarioToJson(const Scenario& s) {
           {"release", {{"image", s.release.image}, {"previous", s.release.previous}}},
           {"cloud_down", s.topology.cloud_down},
           {"cloud_up", s.topology.cloud_up},
-          {"sites", sites},
+          {"sites", s.topology.sites},
           {"churn", churn}};
 }
 

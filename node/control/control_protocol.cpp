@@ -3,54 +3,23 @@
 #include <set>
 
 namespace flotilla::node {
+
+// The wire form of the views: every member under its own name; a member
+// absent from an answer keeps its default (an older or newer daemon), one of
+// another type throws Json::type_error (caught by ViewFromJson).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AppView, name, phase, target_release, ready_release,
+                                                running_release, previous_release, container_state,
+                                                restarts, bytes_done, bytes_total, rate_bytes_per_s,
+                                                peers, eta_s, bytes_from_peers, bytes_from_origin,
+                                                last_error)
+// Without `apps`, which ViewFromJson checks member by member.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NodeView, device_name, site, transfer_mode, version,
+                                                enrolled, last_refresh_unix, last_refresh_error,
+                                                refreshes_ok, refreshes_failed, deploys_ok,
+                                                deploys_failed, hash_failures, peers_banned,
+                                                bytes_wasted, disk_free_bytes, store_bytes)
+
 namespace {
-
-Json AppToJson(const AppView& a) {
-  return Json{{"name", a.name},
-              {"phase", a.phase},
-              {"target_release", a.target_release},
-              {"ready_release", a.ready_release},
-              {"running_release", a.running_release},
-              {"previous_release", a.previous_release},
-              {"container_state", a.container_state},
-              {"restarts", a.restarts},
-              {"bytes_done", a.bytes_done},
-              {"bytes_total", a.bytes_total},
-              {"rate_bytes_per_s", a.rate_bytes_per_s},
-              {"peers", a.peers},
-              {"eta_s", a.eta_s},
-              {"bytes_from_peers", a.bytes_from_peers},
-              {"bytes_from_origin", a.bytes_from_origin},
-              {"last_error", a.last_error}};
-}
-
-// Reads member `key` of `object` into `out` when present; throws
-// Json::type_error when it has another type (caught by ViewFromJson).
-template <typename T>
-void ReadMember(const Json& object, const char* key, T& out) {
-  out = object.value(key, out);
-}
-
-AppView AppFromJson(const Json& j) {
-  AppView a;
-  ReadMember(j, "name", a.name);
-  ReadMember(j, "phase", a.phase);
-  ReadMember(j, "target_release", a.target_release);
-  ReadMember(j, "ready_release", a.ready_release);
-  ReadMember(j, "running_release", a.running_release);
-  ReadMember(j, "previous_release", a.previous_release);
-  ReadMember(j, "container_state", a.container_state);
-  ReadMember(j, "restarts", a.restarts);
-  ReadMember(j, "bytes_done", a.bytes_done);
-  ReadMember(j, "bytes_total", a.bytes_total);
-  ReadMember(j, "rate_bytes_per_s", a.rate_bytes_per_s);
-  ReadMember(j, "peers", a.peers);
-  ReadMember(j, "eta_s", a.eta_s);
-  ReadMember(j, "bytes_from_peers", a.bytes_from_peers);
-  ReadMember(j, "bytes_from_origin", a.bytes_from_origin);
-  ReadMember(j, "last_error", a.last_error);
-  return a;
-}
 
 Json Message(std::string text) { return Json{{"message", std::move(text)}}; }
 
@@ -129,52 +98,21 @@ std::string DumpJson(const Json& json, int indent) {
 }
 
 Json ViewToJson(const NodeView& view) {
-  Json apps = Json::array();
-  for (const auto& a : view.apps) apps.push_back(AppToJson(a));
-  return Json{{"device_name", view.device_name},
-              {"site", view.site},
-              {"transfer_mode", view.transfer_mode},
-              {"version", view.version},
-              {"enrolled", view.enrolled},
-              {"last_refresh_unix", view.last_refresh_unix},
-              {"last_refresh_error", view.last_refresh_error},
-              {"apps", std::move(apps)},
-              {"refreshes_ok", view.refreshes_ok},
-              {"refreshes_failed", view.refreshes_failed},
-              {"deploys_ok", view.deploys_ok},
-              {"deploys_failed", view.deploys_failed},
-              {"hash_failures", view.hash_failures},
-              {"peers_banned", view.peers_banned},
-              {"bytes_wasted", view.bytes_wasted},
-              {"disk_free_bytes", view.disk_free_bytes},
-              {"store_bytes", view.store_bytes}};
+  Json json = view;
+  json["apps"] = view.apps;
+  return json;
 }
 
 Result<NodeView> ViewFromJson(const Json& json) {
   if (!json.is_object()) return InvalidArgument("status: the daemon's answer is not an object");
   NodeView v;
   try {
-    ReadMember(json, "device_name", v.device_name);
-    ReadMember(json, "site", v.site);
-    ReadMember(json, "transfer_mode", v.transfer_mode);
-    ReadMember(json, "version", v.version);
-    ReadMember(json, "enrolled", v.enrolled);
-    ReadMember(json, "last_refresh_unix", v.last_refresh_unix);
-    ReadMember(json, "last_refresh_error", v.last_refresh_error);
-    ReadMember(json, "refreshes_ok", v.refreshes_ok);
-    ReadMember(json, "refreshes_failed", v.refreshes_failed);
-    ReadMember(json, "deploys_ok", v.deploys_ok);
-    ReadMember(json, "deploys_failed", v.deploys_failed);
-    ReadMember(json, "hash_failures", v.hash_failures);
-    ReadMember(json, "peers_banned", v.peers_banned);
-    ReadMember(json, "bytes_wasted", v.bytes_wasted);
-    ReadMember(json, "disk_free_bytes", v.disk_free_bytes);
-    ReadMember(json, "store_bytes", v.store_bytes);
+    v = json.get<NodeView>();
     if (auto it = json.find("apps"); it != json.end()) {
       if (!it->is_array()) return InvalidArgument("status: \"apps\" is not an array");
       for (const auto& app : *it) {
         if (!app.is_object()) return InvalidArgument("status: an app is not an object");
-        v.apps.push_back(AppFromJson(app));
+        v.apps.push_back(app.get<AppView>());
       }
     }
   } catch (const Json::exception& e) {

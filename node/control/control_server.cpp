@@ -9,8 +9,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <list>
+#include <memory>
+#include <optional>
 
-#include "node/control/connection_pool.h"
+#include "core/fd.h"
 #include "node/control/control_protocol.h"
 
 namespace flotilla::node {
@@ -27,8 +30,8 @@ Result<sockaddr_un> UnixAddress(const std::string& path) {
   return address;
 }
 
-Result<UniqueFd> UnixSocket() {
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+Result<UniqueFd> UnixSocket(int flags = 0) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0));
   if (!fd.valid()) return IOErrorFromErrno("socket", errno);
   return fd;
 }
@@ -76,29 +79,149 @@ bool RequestComplete(std::string_view received, bool peer_closed) {
   return received.find('\n') != std::string_view::npos || (peer_closed && !received.empty());
 }
 
+// One request and one response per connection, served without ever
+// waiting: Poll() accepts what is pending, reads what has arrived, answers
+// complete requests and writes what the socket takes, then returns. Every
+// socket is non-blocking; a request is bounded, so is the number of open
+// connections (more pending clients wait in the backlog), and a client has
+// kClientDeadline from its accept to send its request and again from the
+// answer to read it (a silent client, or one that stops reading, is closed),
+// so no client can stall the daemon's loop. The time the daemon takes to
+// answer (a rollback waits for a health check) does not count against the
+// client. Thread-safety: none; everything runs on the daemon's loop.
 class UnixControlServer final : public ControlServer {
  public:
+  // REQUIRES: `listener` is a non-blocking listening socket.
   UnixControlServer(std::string path, UniqueFd listener, NodeControl& control)
-      : path_(std::move(path)),
-        pool_(std::move(listener),
-              ConnectionProtocol{
-                  .complete = RequestComplete,
-                  .answer =
-                      [&control](std::string_view request, ConnectionProtocol::Respond respond) {
-                        AnswerControlRequest(control, request, respond);
-                      },
-                  .too_large_response = ErrorResponse(ResourceExhausted(
-                      "request larger than " + std::to_string(kMaxControlRequestBytes) + " bytes")),
-                  .refuse = RefuseStranger},
-              ConnectionLimits{.max_request_bytes = kMaxControlRequestBytes},
-              SystemClock::Instance()) {}
+      : path_(std::move(path)), listener_(std::move(listener)), control_(control) {}
   ~UnixControlServer() override { ::unlink(path_.c_str()); }
-  void Poll() override { pool_.Poll(); }
+
+  void Poll() override {
+    const MonoTime now = SystemClock::Instance().MonotonicNow();
+    AcceptPending(now);
+    for (auto it = connections_.begin(); it != connections_.end();) {
+      it = Serve(*it, now) ? std::next(it) : connections_.erase(it);
+    }
+  }
 
  private:
+  static constexpr size_t kMaxConnections = 16;
+  static constexpr Duration kClientDeadline = std::chrono::seconds(5);
+
+  struct Connection {
+    UniqueFd fd;
+    MonoTime deadline;
+    std::string received;
+    std::shared_ptr<std::optional<std::string>> answer;  // set while the daemon answers
+    std::string response;
+    size_t sent = 0;
+    bool responding = false;
+  };
+
+  void AcceptPending(MonoTime now);
+  // Moves `c` on as far as it goes now; false when it is finished with.
+  bool Serve(Connection& c, MonoTime now);
+  // Reads what has arrived and asks for the answer once the request is
+  // whole; false when the connection is finished with.
+  bool ReadRequest(Connection& c);
+  // Writes what the socket takes; false once done or when the peer is gone.
+  bool WriteResponse(Connection& c);
+
   std::string path_;
-  ConnectionPool pool_;
+  UniqueFd listener_;
+  NodeControl& control_;
+  std::list<Connection> connections_;
 };
+
+bool UnixControlServer::Serve(Connection& c, MonoTime now) {
+  if (!c.answer && !c.responding && (now >= c.deadline || !ReadRequest(c))) return false;
+  if (c.answer) {
+    if (!c.answer->has_value()) return true;  // still being answered
+    c.response = std::move(**c.answer);
+    c.answer.reset();
+    c.responding = true;
+    c.deadline = now + kClientDeadline;
+  }
+  return !c.responding || (now < c.deadline && WriteResponse(c));
+}
+
+void UnixControlServer::AcceptPending(MonoTime now) {
+  while (connections_.size() < kMaxConnections) {
+    int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // EAGAIN: nothing pending; anything else: try again next Poll
+    Connection c;
+    c.fd = UniqueFd(fd);
+    c.deadline = now + kClientDeadline;
+    c.response = RefuseStranger(fd);
+    c.responding = !c.response.empty();
+    connections_.push_back(std::move(c));
+  }
+}
+
+bool UnixControlServer::ReadRequest(Connection& c) {
+  char buffer[16 << 10];
+  bool peer_closed = false;
+  while (c.received.size() <= kMaxControlRequestBytes) {
+    ssize_t n = ::recv(c.fd.get(), buffer, sizeof buffer, 0);
+    if (n > 0) {
+      c.received.append(buffer, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) {
+      peer_closed = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    return false;  // reset by the peer
+  }
+  if (c.received.size() > kMaxControlRequestBytes) {
+    c.response = ErrorResponse(ResourceExhausted(
+        "request larger than " + std::to_string(kMaxControlRequestBytes) + " bytes"));
+    c.responding = true;
+  } else if (RequestComplete(c.received, peer_closed)) {
+    c.answer = std::make_shared<std::optional<std::string>>();
+    AnswerControlRequest(control_, c.received,
+                         [slot = std::weak_ptr(c.answer)](std::string response) {
+                           if (auto answer = slot.lock()) *answer = std::move(response);
+                         });
+  } else {
+    return !peer_closed;  // a request cut short is dropped unanswered
+  }
+  c.received.clear();
+  return true;
+}
+
+bool UnixControlServer::WriteResponse(Connection& c) {
+  while (c.sent < c.response.size()) {
+    ssize_t n =
+        ::send(c.fd.get(), c.response.data() + c.sent, c.response.size() - c.sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    return false;  // the client went away mid-response
+  }
+  // Sent: close our side, then wait (until the deadline) for the client to
+  // close its own, discarding whatever it still sends. Closing at once with
+  // unread input would make TCP reset the connection and could destroy the
+  // response before the client read it.
+  if (c.sent == c.response.size() && !c.response.empty()) {
+    ::shutdown(c.fd.get(), SHUT_WR);
+    c.response.clear();
+    c.sent = 0;
+  }
+  char discard[4096];
+  for (int reads = 0; reads < 64; ++reads) {  // bounded: a flooding client waits its turn
+    ssize_t n = ::recv(c.fd.get(), discard, sizeof discard, 0);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+  return true;
+}
 
 Status SendAll(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -153,7 +276,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Listen(const std::string& 
                                                              NodeControl& control) {
   ASSIGN_OR_RETURN(sockaddr_un address, UnixAddress(socket_path));
   RETURN_IF_ERROR(ClearStaleSocket(socket_path, address));
-  ASSIGN_OR_RETURN(UniqueFd fd, UnixSocket());
+  ASSIGN_OR_RETURN(UniqueFd fd, UnixSocket(SOCK_NONBLOCK));
   // The socket file takes the inode's mode (minus umask) at bind: 0600 from
   // its first instant, not after a window where others could connect.
   if (::fchmod(fd.get(), 0600) != 0) return IOErrorFromErrno("chmod control socket", errno);
