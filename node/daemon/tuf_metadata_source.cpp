@@ -2,6 +2,7 @@
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "metadata/release.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
 
@@ -43,7 +44,7 @@ Result<std::map<std::string, metadata::Release>> TufMetadataSource::Refresh(
   HttpRemote remote(base_url, "", HttpOptionsFor(config_));
   ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
   RETURN_IF_ERROR(client->Refresh());
-  ASSIGN_OR_RETURN(auto releases, metadata::LatestReleases(*client->targets()));
+  ASSIGN_OR_RETURN(auto releases, metadata::TrustedReleases(*client));
   PublishServedVersions();
   return releases;
 }

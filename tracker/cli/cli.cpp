@@ -50,8 +50,11 @@ int RunCli(int argc, char** argv) {
   keygen->add_option("out", keygen_out, "Path of the private key file to create")->required();
 
   std::vector<CommandAction> groups = {[&] { return *keygen ? Keygen(keygen_out) : -1; },
-                                       RegisterImageCommands(app), RegisterServeCommands(app),
-                                       RegisterReleaseCommands(app), RegisterDeltaCommands(app)};
+                                       RegisterImageCommands(app),
+                                       RegisterServeCommands(app),
+                                       RegisterReleaseCommands(app),
+                                       RegisterSigningCommands(app),
+                                       RegisterDeltaCommands(app)};
   return RunCommandGroups(app, "flotilla-tracker", groups, argc, argv);
 }
 

@@ -26,6 +26,12 @@ int RunInit(const InitFlags& flags) {
   }
   const RepositoryLayout repo{flags.dir};
   fmt::print("initialised tracker repository {}\n", flags.dir);
+  if (!flags.options.offline_keys_dir.empty()) {
+    fmt::print("online keys (snapshot, timestamp): {}/\n", KeysDir(repo));
+    fmt::print("offline keys: {}/: move them off this machine; add each app with stage-app\n",
+               flags.options.offline_keys_dir);
+    return 0;
+  }
   fmt::print("online keys (targets, snapshot, timestamp): {}/\n", KeysDir(repo));
   if (flags.options.root_key_file.empty()) {
     fmt::print("root key: {}: move it offline; neither publish nor serve needs it\n",
@@ -80,6 +86,16 @@ int RunPublish(PublishFlags& flags) {
     fmt::print(stderr, "{}\n", outcome.status().ToString());
     return 1;
   }
+  if (!outcome->pending_path.empty()) {
+    fmt::print("staged {} release {}: {}\nsign it where the {} key lives, then accept it:\n",
+               outcome->release.app, outcome->release.version, outcome->pending_path,
+               outcome->release.app);
+    fmt::print("  flotilla-tracker sign {} --key {}.key\n", outcome->pending_path,
+               outcome->release.app);
+    fmt::print("  flotilla-tracker accept --repository {} {}\n", flags.request.repository,
+               outcome->pending_path);
+    return 0;
+  }
   fmt::print("published {} release {} ({}): {} artifacts made, {} reused, {} deltas ({} skipped)\n",
              outcome->release.app, outcome->release.version, outcome->target_name,
              outcome->artifacts_made, outcome->artifacts_reused, outcome->deltas_made,
@@ -120,6 +136,9 @@ CLI::App* AddInitCommand(CLI::App& app, InitFlags& flags) {
                    "Existing root key file (from keygen, e.g. offline); default: make one in "
                    "DIR/keys/root.key")
       ->check(CLI::ExistingFile);
+  init->add_option("--offline-keys", flags.options.offline_keys_dir,
+                   "Write the targets key (and the root key) to this directory, not DIR/keys: "
+                   "releases are then signed by per-app keys (docs/signing.md)");
   init->add_option("--public-url", flags.options.public_url,
                    "Base URL devices reach serve at (written to DIR/tracker.json)");
   init->add_option("--listen", flags.options.listen, "serve's listen address:port");
@@ -129,7 +148,9 @@ CLI::App* AddInitCommand(CLI::App& app, InitFlags& flags) {
 CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
   PublishRequest& request = flags.request;
   auto* publish = app.add_subcommand(
-      "publish", "Import IMAGE, make artifacts and torrents, sign the next release of --app");
+      "publish",
+      "Import IMAGE, make artifacts and torrents, sign the next release of --app (or stage it "
+      "for its offline app key: docs/signing.md)");
   publish->add_option("--config", flags.config_file, "Tracker configuration file")
       ->check(CLI::ExistingFile);
   publish->add_option("--repository", request.repository,
