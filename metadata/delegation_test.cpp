@@ -6,6 +6,7 @@
 
 #include "core/file_io.h"
 #include "metadata/adversarial_fixture.h"
+#include "metadata/release.h"
 #include "metadata/test_repository.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
@@ -339,6 +340,47 @@ TEST_F(DelegationTest, Sha512OnlyAndMixedHashTargets) {
   ExpectStatus(again->DownloadTarget(*info, temp_ + "/downloads").status(), StatusCode::kCorruption,
                "does not match its signed sha512");
   EXPECT_TRUE(fs::is_empty(temp_ + "/downloads"));
+}
+
+Release AppRelease(const std::string& app, uint64_t version) {
+  Release r;
+  r.app = app;
+  r.version = version;
+  r.image.manifest = Digest::Of(app + " manifest");
+  r.image.config = Digest::Of(app + " config");
+  r.image.platform = "linux/arm64";
+  r.image.layers = {{Digest::Of(app + " layer"), 4096}};
+  r.artifacts = {{Digest::Of(app + " layer"),
+                  ArtifactKind::kFull,
+                  {},
+                  Digest::Of(app + " artifact"),
+                  1024,
+                  Digest::Of(app + " torrent").bytes(),
+                  "zstd"}};
+  return r;
+}
+
+// Lists `release` in `role` as its release target.
+void ListRelease(TestRepository& repo, const std::string& role, const std::string& name,
+                 const Release& release) {
+  Json custom = ReleaseToJson(release);
+  ASSERT_TRUE(repo.AddTarget(role, name, CanonicalJson(custom).value()).ok());
+  repo.Role(role).targets[name].custom = custom;
+}
+
+// An app key signs its own app's releases only: an entry its role lists
+// outside its delegation's paths is never a release the device takes.
+TEST_F(DelegationTest, TrustedReleasesTakeEachAppRoleOnlyWithinItsPaths) {
+  repo_->Delegate("targets", PathRole("apps/kiosk", {"apps/kiosk/*"}, true), {NewKey()});
+  repo_->Delegate("targets", PathRole("apps/other", {"apps/other/*"}, true), {NewKey()});
+  ListRelease(*repo_, "apps/kiosk", "apps/kiosk/release-3.json", AppRelease("kiosk", 3));
+  ListRelease(*repo_, "apps/other", "apps/other/release-1.json", AppRelease("other", 1));
+  ListRelease(*repo_, "apps/kiosk", "apps/other/release-9.json", AppRelease("other", 9));
+  auto client = Refreshed();
+  auto releases = TrustedReleases(*client);
+  ASSERT_TRUE(releases.ok()) << releases.status().ToString();
+  EXPECT_EQ(releases->at("kiosk").version, 3u);
+  EXPECT_EQ(releases->at("other").version, 1u);
 }
 
 }  // namespace
