@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <memory>
+#include <vector>
 
 #include "core/file_io.h"
 #include "metadata/repository.h"
@@ -20,11 +21,22 @@ struct SignFlags {
   std::string output;
 };
 
-// What the signer is about to vouch for: type, version, expiry, each target
-// and each delegation.
+// What the signer is about to vouch for: type, version, expiry, and for
+// targets each target and delegation, for root each role's keys.
 Status PrintSummary(const std::string& path) {
   ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(path, 64 << 20));
   ASSIGN_OR_RETURN(auto doc, metadata::ParseSignedDocument(bytes, 64 << 20));
+  if (metadata::CheckRoleType(doc.signed_json, metadata::RoleType::kRoot).ok()) {
+    ASSIGN_OR_RETURN(auto root, metadata::ParseRoot(doc.signed_json).WithContext(path));
+    fmt::print("{}: root version {}, expires {}, {} signature(s) so far\n", path,
+               root.common.version, metadata::FormatTufTime(root.common.expires),
+               doc.signatures.size());
+    for (const auto& [role, keys] : root.roles) {
+      fmt::print("  {}: {} key(s), threshold {}\n", metadata::RoleName(role), keys.keyids.size(),
+                 keys.threshold);
+    }
+    return Status::Ok();
+  }
   ASSIGN_OR_RETURN(auto targets, metadata::ParseTargets(doc.signed_json).WithContext(path));
   fmt::print("{}: targets version {}, expires {}, {} signature(s) so far\n", path,
              targets.common.version, metadata::FormatTufTime(targets.common.expires),
@@ -68,6 +80,33 @@ int RunStageApp(StageAppFlags& flags) {
   fmt::print("staged {}\nsign it where the targets key lives:\n", *path);
   fmt::print("  flotilla-tracker sign {} --key targets.key\nthen on the tracker:\n", *path);
   fmt::print("  flotilla-tracker accept --repository {} {}\n", flags.request.repository, *path);
+  return 0;
+}
+
+struct StageRootFlags {
+  std::string repository;
+  std::vector<std::string> rotate;  // ROLE=PUBLIC_KEY_FILE
+};
+
+int RunStageRoot(const StageRootFlags& flags) {
+  StageRootRequest request{flags.repository, {}};
+  for (const auto& item : flags.rotate) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      fmt::print(stderr, "stage-root: --rotate {}: expected ROLE=PUBLIC_KEY_FILE\n", item);
+      return 2;
+    }
+    request.rotate[item.substr(0, eq)].push_back(item.substr(eq + 1));
+  }
+  auto path = StageRootRotation(request, SystemClock::Instance());
+  if (!path.ok()) {
+    fmt::print(stderr, "stage-root: {}\n", path.status().ToString());
+    return 1;
+  }
+  fmt::print("staged {}\nsign it with the current and the new root keys where they live:\n", *path);
+  fmt::print("  flotilla-tracker sign {} --key root.key\n", *path);
+  fmt::print("put the new online keys in {}/keys, then:\n", flags.repository);
+  fmt::print("  flotilla-tracker accept --repository {} {}\n", flags.repository, *path);
   return 0;
 }
 
@@ -121,6 +160,17 @@ CommandAction RegisterSigningCommands(CLI::App& app) {
       ->check(CLI::Range(1, 3650))
       ->capture_default_str();
 
+  auto root_flags = std::make_shared<StageRootFlags>();
+  auto* stage_root = app.add_subcommand(
+      "stage-root", "Stage the next root with new keys for some roles (recovery: docs/signing.md)");
+  stage_root->add_option("--repository", root_flags->repository, "Repository directory")
+      ->required();
+  stage_root
+      ->add_option("--rotate", root_flags->rotate,
+                   "ROLE=FILE: ROLE (root, targets, snapshot, timestamp) gets the Ed25519 public "
+                   "key in FILE (keygen's .pub), threshold 1; repeatable")
+      ->required();
+
   auto accept_flags = std::make_shared<AcceptFlags>();
   auto* accept = app.add_subcommand(
       "accept", "Check a signed file as a device would, then publish it with the online keys");
@@ -133,6 +183,7 @@ CommandAction RegisterSigningCommands(CLI::App& app) {
   return [=] {
     if (*sign) return RunSign(*sign_flags);
     if (*stage) return RunStageApp(*stage_flags);
+    if (*stage_root) return RunStageRoot(*root_flags);
     if (*accept) return RunAccept(*accept_flags);
     return -1;
   };

@@ -1,5 +1,6 @@
 #include "tracker/publish/offline.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/bytes.h"
@@ -49,14 +50,32 @@ Status CheckAppRoleDocument(const RepositoryLayout& repo, const metadata::Reposi
   return CheckArtifactsPresent(repo, current, next);
 }
 
+constexpr std::initializer_list<metadata::RoleType> kOnlineRoles = {metadata::RoleType::kSnapshot,
+                                                                    metadata::RoleType::kTimestamp};
+
+// A new root, then snapshot and timestamp re-signed by its online keys.
+Result<AcceptOutcome> AcceptRoot(const RepositoryLayout& repo, metadata::Repository& meta,
+                                 const std::string& bytes) {
+  ASSIGN_OR_RETURN(metadata::SignedDocument doc,
+                   metadata::ParseSignedDocument(bytes, kMaxSignedFile));
+  ASSIGN_OR_RETURN(metadata::RootMetadata next, metadata::ParseRoot(doc.signed_json));
+  auto online = LoadRoleKeys(repo, next, kOnlineRoles);
+  if (!online.ok()) {
+    return online.status().WithContext("put the new root's online keys in " + KeysDir(repo) +
+                                       " before accepting it");
+  }
+  RETURN_IF_ERROR(meta.PublishRoot(bytes));
+  RETURN_IF_ERROR(meta.ResignSnapshot(*online));
+  return AcceptOutcome{"root", meta.root().common.version};
+}
+
 Result<AcceptOutcome> AcceptLocked(const RepositoryLayout& repo, const std::string& bytes,
                                    const std::string& role, const Clock& clock) {
   std::vector<std::string> notes;
   RETURN_IF_ERROR(RecoverUnpublishedMetadata(repo, notes));
   ASSIGN_OR_RETURN(auto meta, metadata::Repository::Open(repo.root, clock));
-  ASSIGN_OR_RETURN(auto online,
-                   LoadRoleKeys(repo, meta->root(),
-                                {metadata::RoleType::kSnapshot, metadata::RoleType::kTimestamp}));
+  if (role == "root") return AcceptRoot(repo, *meta, bytes);
+  ASSIGN_OR_RETURN(auto online, LoadRoleKeys(repo, meta->root(), kOnlineRoles));
   if (role.starts_with("apps/")) RETURN_IF_ERROR(CheckAppRoleDocument(repo, *meta, role, bytes));
   RETURN_IF_ERROR(meta->AcceptTargets(role, bytes, online));
   RETURN_IF_ERROR_CTX(RecordReleases(repo, meta->AllTargets(), clock), "record releases");
@@ -109,13 +128,38 @@ Result<std::string> StageApp(const StageAppRequest& request, const Clock& clock)
   return WritePending(repo, "targets", doc);
 }
 
+Result<std::string> StageRootRotation(const StageRootRequest& request, const Clock& clock) {
+  std::map<metadata::RoleType, metadata::RoleKeyConfig> changes;
+  for (const auto& [name, files] : request.rotate) {
+    auto role = std::find_if(std::begin(metadata::kAllRoles), std::end(metadata::kAllRoles),
+                             [&](metadata::RoleType r) { return metadata::RoleName(r) == name; });
+    if (role == std::end(metadata::kAllRoles)) return InvalidArgument("no top-level role " + name);
+    for (const auto& file : files) {
+      ASSIGN_OR_RETURN(std::string hex, ReadTextFileBounded(file, 1 << 10));
+      while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+      auto key = Ed25519PublicKey::FromHex(hex);
+      if (!key.ok()) return key.status().WithContext(file);
+      changes[*role].keys.push_back(*key);
+    }
+  }
+  const RepositoryLayout repo{request.repository};
+  ASSIGN_OR_RETURN(PublishLock lock, PublishLock::Acquire(repo, /*wait=*/true));
+  ASSIGN_OR_RETURN(auto meta, metadata::Repository::Open(repo.root, clock));
+  ASSIGN_OR_RETURN(metadata::SignedDocument doc, meta->StageRoot(changes));
+  RETURN_IF_ERROR(CreateDirectories(PendingDir(repo), 0700));
+  const std::string path =
+      PendingDir(repo) + "/" + std::to_string(meta->root().common.version + 1) + ".root.json";
+  RETURN_IF_ERROR(WriteFileAtomic(path, metadata::SerializeDocument(doc), 0644));
+  return path;
+}
+
 Result<AcceptOutcome> AcceptSigned(const std::string& repository, const std::string& file,
                                    std::string role, const Clock& clock) {
   if (role.empty()) {
     ASSIGN_OR_RETURN(role, RoleOfPendingFile(file));
   }
-  if (role != "targets" && !role.starts_with("apps/")) {
-    return InvalidArgument("role " + role + ": only targets and apps/<app> are signed offline");
+  if (role != "root" && role != "targets" && !role.starts_with("apps/")) {
+    return InvalidArgument("role " + role + ": only root, targets and apps/<app> are accepted");
   }
   ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(file, kMaxSignedFile));
   const RepositoryLayout repo{repository};
