@@ -128,7 +128,7 @@ class OfflineKeysE2e : public ::testing::Test {
         WaitFor([&] { return VersionOf(Data() + "/tuf/timestamp.json") >= timestamp_version; },
                 seconds(30)))
         << node_.Log();
-    std::this_thread::sleep_for(seconds(2));
+    std::this_thread::sleep_for(seconds(1));
     Json app = AppState(Data(), "kiosk");
     EXPECT_EQ(app["ready_release"], release) << app.dump();
     EXPECT_NE(app.value("target_release", uint64_t{0}), release + 1) << app.dump();
