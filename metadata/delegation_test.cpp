@@ -383,5 +383,26 @@ TEST_F(DelegationTest, TrustedReleasesTakeEachAppRoleOnlyWithinItsPaths) {
   EXPECT_EQ(releases->at("other").version, 1u);
 }
 
+// A role that fails to verify takes out its own app only, including the
+// older release the top-level targets still lists for it.
+TEST_F(DelegationTest, TrustedReleasesLeaveOutOnlyTheAppWhoseRoleFails) {
+  repo_->Delegate("targets", PathRole("apps/kiosk", {"apps/kiosk/*"}, true), {NewKey()});
+  repo_->Delegate("targets", PathRole("apps/other", {"apps/other/*"}, true), {NewKey()});
+  ListRelease(*repo_, "targets", "apps/kiosk/release-1.json", AppRelease("kiosk", 1));
+  ListRelease(*repo_, "apps/kiosk", "apps/kiosk/release-2.json", AppRelease("kiosk", 2));
+  ListRelease(*repo_, "apps/other", "apps/other/release-1.json", AppRelease("other", 1));
+  repo_->tamper = [](const std::string& role, SignedDocument& doc) {
+    if (role == "apps/kiosk") doc.signatures[0].sig_hex = std::string(128, '0');
+  };
+  auto client = Refreshed();
+  std::vector<Status> refused;
+  auto releases = TrustedReleases(*client, &refused);
+  ASSERT_TRUE(releases.ok()) << releases.status().ToString();
+  EXPECT_FALSE(releases->contains("kiosk"));
+  EXPECT_EQ(releases->at("other").version, 1u);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_NE(refused[0].ToString().find("apps%2Fkiosk"), std::string::npos) << refused[0].ToString();
+}
+
 }  // namespace
 }  // namespace flotilla::metadata::testing

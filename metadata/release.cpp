@@ -1,5 +1,6 @@
 #include "metadata/release.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/json_object_reader.h"
@@ -346,21 +347,30 @@ Status CheckAppRole(const std::string& app, const TargetsMetadata* current,
   return current ? CheckReleasesMonotonic(*current, next) : Status::Ok();
 }
 
-Result<std::map<std::string, Release>> TrustedReleases(TufClient& client) {
+Result<std::map<std::string, Release>> TrustedReleases(TufClient& client,
+                                                       std::vector<Status>* refused) {
   std::set<std::string> names;
+  std::vector<const DelegatedRole*> failed;
   const TargetsMetadata& top = *client.targets();
   for (const auto& [name, target] : top.targets) names.insert(name);
   if (top.delegations) {
     for (const auto& role : top.delegations->roles) {
       // A role delegated before its first version was accepted signs nothing yet.
       if (!client.snapshot()->meta.contains(role.name + ".json")) continue;
-      ASSIGN_OR_RETURN(const TargetsMetadata* delegated,
-                       client.DelegatedTargets(role.name, *top.delegations));
-      for (const auto& [name, target] : delegated->targets) names.insert(name);
+      auto delegated = client.DelegatedTargets(role.name, *top.delegations);
+      if (!delegated.ok()) {
+        failed.push_back(&role);
+        if (refused) refused->push_back(delegated.status());
+        continue;
+      }
+      for (const auto& [name, target] : (*delegated)->targets) names.insert(name);
     }
   }
   TargetsMetadata resolved;
   for (const auto& name : names) {
+    if (std::any_of(failed.begin(), failed.end(), [&](auto* r) { return r->Covers(name); })) {
+      continue;
+    }
     auto target = client.GetTargetInfo(name);
     if (target.ok()) {
       resolved.targets.emplace(name, std::move(target).value());

@@ -115,7 +115,11 @@ Status CheckAppRole(const std::string& app, const TargetsMetadata* current,
 // device may trust: the top-level targets' release targets and those of every
 // role the top-level targets delegates, each resolved by the specification's
 // target search (GetTargetInfo), so a role's entry counts only where its
-// delegation covers the path and no earlier role lists it.
-Result<std::map<std::string, Release>> TrustedReleases(TufClient& client);
+// delegation covers the path and no earlier role lists it. A delegated role
+// that fails to load (signature, expiry, rollback...) takes out every target
+// its delegation covers, wherever listed (so no older release of that app
+// stands in), and its error goes to `refused`; other apps are unaffected.
+Result<std::map<std::string, Release>> TrustedReleases(TufClient& client,
+                                                       std::vector<Status>* refused = nullptr);
 
 }  // namespace flotilla::metadata
