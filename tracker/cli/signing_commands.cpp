@@ -127,59 +127,72 @@ int RunAccept(const AcceptFlags& flags) {
   return 0;
 }
 
+CLI::App* AddSignCommand(CLI::App& app, SignFlags& flags) {
+  auto* sign = app.add_subcommand(
+      "sign", "Sign a staged metadata file where the key lives (no repository or database needed)");
+  sign->add_option("file", flags.input, "The staged file (pending/<V>.<role>.json)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sign->add_option("--key", flags.key_file,
+                   "Private key: Ed25519 seed file (keygen) or PEM (ECDSA P-256, RSA)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sign->add_option("--out", flags.output, "Where to write the signed file (default: FILE)");
+  return sign;
+}
+
+CLI::App* AddStageAppCommand(CLI::App& app, StageAppFlags& flags) {
+  auto* stage = app.add_subcommand(
+      "stage-app",
+      "Stage top-level targets delegating apps/APP to its keys (add an app, rotate its key)");
+  stage->add_option("--repository", flags.request.repository, "Repository directory")->required();
+  stage->add_option("--app", flags.request.app, "App name")->required();
+  stage
+      ->add_option("--key-pub", flags.request.public_key_files,
+                   "Public key file of the app (keygen's .pub hex, or PEM); repeatable")
+      ->required()
+      ->check(CLI::ExistingFile);
+  stage->add_option("--threshold", flags.request.threshold, "Signatures needed")
+      ->capture_default_str();
+  stage->add_option("--expiry-days", flags.expiry_days, "Lifetime of the staged version")
+      ->check(CLI::Range(1, 3650))
+      ->capture_default_str();
+  return stage;
+}
+
+CLI::App* AddStageRootCommand(CLI::App& app, StageRootFlags& flags) {
+  auto* stage_root = app.add_subcommand(
+      "stage-root",
+      "Stage the next root with new keys for some roles (recovery: docs/metadata.md)");
+  stage_root->add_option("--repository", flags.repository, "Repository directory")->required();
+  stage_root
+      ->add_option("--rotate", flags.rotate,
+                   "ROLE=FILE: ROLE (root, targets, snapshot, timestamp) gets the Ed25519 public "
+                   "key in FILE (keygen's .pub), threshold 1; repeatable")
+      ->required();
+  return stage_root;
+}
+
+CLI::App* AddAcceptCommand(CLI::App& app, AcceptFlags& flags) {
+  auto* accept = app.add_subcommand(
+      "accept", "Check a signed file as a device would, then publish it with the online keys");
+  accept->add_option("--repository", flags.repository, "Repository directory")->required();
+  accept->add_option("--role", flags.role, "Role (default: from the file name)");
+  accept->add_option("file", flags.file, "The signed file")->required()->check(CLI::ExistingFile);
+  return accept;
+}
+
 }  // namespace
 
 CommandAction RegisterSigningCommands(CLI::App& app) {
   auto sign_flags = std::make_shared<SignFlags>();
-  auto* sign = app.add_subcommand(
-      "sign", "Sign a staged metadata file where the key lives (no repository or database needed)");
-  sign->add_option("file", sign_flags->input, "The staged file (pending/<V>.<role>.json)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  sign->add_option("--key", sign_flags->key_file,
-                   "Private key: Ed25519 seed file (keygen) or PEM (ECDSA P-256, RSA)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  sign->add_option("--out", sign_flags->output, "Where to write the signed file (default: FILE)");
-
+  auto* sign = AddSignCommand(app, *sign_flags);
   auto stage_flags = std::make_shared<StageAppFlags>();
-  auto* stage = app.add_subcommand(
-      "stage-app",
-      "Stage top-level targets delegating apps/APP to its keys (add an app, rotate its key)");
-  stage->add_option("--repository", stage_flags->request.repository, "Repository directory")
-      ->required();
-  stage->add_option("--app", stage_flags->request.app, "App name")->required();
-  stage
-      ->add_option("--key-pub", stage_flags->request.public_key_files,
-                   "Public key file of the app (keygen's .pub hex, or PEM); repeatable")
-      ->required()
-      ->check(CLI::ExistingFile);
-  stage->add_option("--threshold", stage_flags->request.threshold, "Signatures needed")
-      ->capture_default_str();
-  stage->add_option("--expiry-days", stage_flags->expiry_days, "Lifetime of the staged version")
-      ->check(CLI::Range(1, 3650))
-      ->capture_default_str();
-
+  auto* stage = AddStageAppCommand(app, *stage_flags);
   auto root_flags = std::make_shared<StageRootFlags>();
-  auto* stage_root = app.add_subcommand(
-      "stage-root", "Stage the next root with new keys for some roles (recovery: docs/signing.md)");
-  stage_root->add_option("--repository", root_flags->repository, "Repository directory")
-      ->required();
-  stage_root
-      ->add_option("--rotate", root_flags->rotate,
-                   "ROLE=FILE: ROLE (root, targets, snapshot, timestamp) gets the Ed25519 public "
-                   "key in FILE (keygen's .pub), threshold 1; repeatable")
-      ->required();
-
+  auto* stage_root = AddStageRootCommand(app, *root_flags);
   auto accept_flags = std::make_shared<AcceptFlags>();
-  auto* accept = app.add_subcommand(
-      "accept", "Check a signed file as a device would, then publish it with the online keys");
-  accept->add_option("--repository", accept_flags->repository, "Repository directory")->required();
-  accept->add_option("--role", accept_flags->role, "Role (default: from the file name)");
-  accept->add_option("file", accept_flags->file, "The signed file")
-      ->required()
-      ->check(CLI::ExistingFile);
-
+  auto* accept = AddAcceptCommand(app, *accept_flags);
   return [=] {
     if (*sign) return RunSign(*sign_flags);
     if (*stage) return RunStageApp(*stage_flags);
