@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 using namespace compat010;
 
 const std::string kFixture = std::string(FLOTILLA_SOURCE_DIR) + "/metadata/testdata/tuf-0.1.0";
+constexpr Duration kOfflineExpiry = std::chrono::hours(24 * 365);
 
 // The scenario the fixture records: <out>/repository (the tracker's side) and
 // <out>/tuf (a device's trusted state after one refresh).
@@ -96,6 +97,43 @@ TEST_F(Compat010Test, TrustedStateOf010TakesTheNextRelease) {
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   auto got = (*client)->DownloadTarget(*info, temp_ + "/downloads");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
+}
+
+// Signs `doc` with `signer` and accepts it as `role` (docs/signing.md's flow).
+Status SignAndAccept(Repository& repo, const std::string& role, SignedDocument doc,
+                     const TufSigner& signer) {
+  RETURN_IF_ERROR(AddSignature(doc, signer));
+  return repo.AcceptTargets(role, SerializeDocument(doc), FixtureRing());
+}
+
+// A 0.1.0 repository migrated to an offline app key (the targets key signs the
+// delegation offline): a device holding 0.1.0's trusted state takes the
+// release the app key signed.
+TEST_F(Compat010Test, TrustedStateOf010TakesAReleaseSignedByAnOfflineAppKey) {
+  fs::copy(kFixture, temp_, fs::copy_options::recursive);
+  FakeClock clock(FixtureTime() + std::chrono::hours(2));
+  auto repo = Repository::Open(temp_ + "/repository", clock);
+  ASSERT_TRUE(repo.ok()) << repo.status().ToString();
+  auto app_key = TufSigner::Generate(KeyScheme::kEcdsaSha2Nistp256);
+  ASSERT_TRUE(app_key.ok());
+  auto delegation = StageAppDelegation(**repo, "kiosk", {app_key->key()}, 1, kOfflineExpiry);
+  ASSERT_TRUE(delegation.ok()) << delegation.status().ToString();
+  ASSERT_TRUE(SignAndAccept(**repo, "targets", *delegation,
+                            TufSigner::FromEd25519(FixtureKey(RoleType::kTargets)))
+                  .ok());
+  auto staged = StageRelease(**repo, FixtureRelease(2), kOfflineExpiry);
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+  Status accepted = SignAndAccept(**repo, AppRoleName("kiosk"), *staged, *app_key);
+  ASSERT_TRUE(accepted.ok()) << accepted.ToString();
+
+  DirectoryRemote remote(temp_ + "/repository/metadata", temp_ + "/repository/targets");
+  auto client = TufClient::Open(temp_ + "/tuf", remote, clock);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  ASSERT_TRUE((*client)->Refresh().ok());
+  auto releases = TrustedReleases(**client);
+  ASSERT_TRUE(releases.ok()) << releases.status().ToString();
+  EXPECT_EQ(releases->at("kiosk").version, 2u);
+  EXPECT_TRUE(fs::exists(temp_ + "/tuf/apps%2Fkiosk.json"));
 }
 
 }  // namespace

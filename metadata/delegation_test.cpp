@@ -6,6 +6,7 @@
 
 #include "core/file_io.h"
 #include "metadata/adversarial_fixture.h"
+#include "metadata/release.h"
 #include "metadata/test_repository.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
@@ -339,6 +340,68 @@ TEST_F(DelegationTest, Sha512OnlyAndMixedHashTargets) {
   ExpectStatus(again->DownloadTarget(*info, temp_ + "/downloads").status(), StatusCode::kCorruption,
                "does not match its signed sha512");
   EXPECT_TRUE(fs::is_empty(temp_ + "/downloads"));
+}
+
+Release AppRelease(const std::string& app, uint64_t version) {
+  Release r;
+  r.app = app;
+  r.version = version;
+  r.image.manifest = Digest::Of(app + " manifest");
+  r.image.config = Digest::Of(app + " config");
+  r.image.platform = "linux/arm64";
+  r.image.layers = {{Digest::Of(app + " layer"), 4096}};
+  r.artifacts = {{Digest::Of(app + " layer"),
+                  ArtifactKind::kFull,
+                  {},
+                  Digest::Of(app + " artifact"),
+                  1024,
+                  Digest::Of(app + " torrent").bytes(),
+                  "zstd"}};
+  return r;
+}
+
+// Lists `release` in `role` as its release target.
+void ListRelease(TestRepository& repo, const std::string& role, const std::string& name,
+                 const Release& release) {
+  Json custom = ReleaseToJson(release);
+  ASSERT_TRUE(repo.AddTarget(role, name, CanonicalJson(custom).value()).ok());
+  repo.Role(role).targets[name].custom = custom;
+}
+
+// An app key signs its own app's releases only: an entry its role lists
+// outside its delegation's paths is never a release the device takes.
+TEST_F(DelegationTest, TrustedReleasesTakeEachAppRoleOnlyWithinItsPaths) {
+  repo_->Delegate("targets", PathRole("apps/kiosk", {"apps/kiosk/*"}, true), {NewKey()});
+  repo_->Delegate("targets", PathRole("apps/other", {"apps/other/*"}, true), {NewKey()});
+  ListRelease(*repo_, "apps/kiosk", "apps/kiosk/release-3.json", AppRelease("kiosk", 3));
+  ListRelease(*repo_, "apps/other", "apps/other/release-1.json", AppRelease("other", 1));
+  ListRelease(*repo_, "apps/kiosk", "apps/other/release-9.json", AppRelease("other", 9));
+  auto client = Refreshed();
+  auto releases = TrustedReleases(*client);
+  ASSERT_TRUE(releases.ok()) << releases.status().ToString();
+  EXPECT_EQ(releases->at("kiosk").version, 3u);
+  EXPECT_EQ(releases->at("other").version, 1u);
+}
+
+// A role that fails to verify takes out its own app only, including the
+// older release the top-level targets still lists for it.
+TEST_F(DelegationTest, TrustedReleasesLeaveOutOnlyTheAppWhoseRoleFails) {
+  repo_->Delegate("targets", PathRole("apps/kiosk", {"apps/kiosk/*"}, true), {NewKey()});
+  repo_->Delegate("targets", PathRole("apps/other", {"apps/other/*"}, true), {NewKey()});
+  ListRelease(*repo_, "targets", "apps/kiosk/release-1.json", AppRelease("kiosk", 1));
+  ListRelease(*repo_, "apps/kiosk", "apps/kiosk/release-2.json", AppRelease("kiosk", 2));
+  ListRelease(*repo_, "apps/other", "apps/other/release-1.json", AppRelease("other", 1));
+  repo_->tamper = [](const std::string& role, SignedDocument& doc) {
+    if (role == "apps/kiosk") doc.signatures[0].sig_hex = std::string(128, '0');
+  };
+  auto client = Refreshed();
+  std::vector<Status> refused;
+  auto releases = TrustedReleases(*client, &refused);
+  ASSERT_TRUE(releases.ok()) << releases.status().ToString();
+  EXPECT_FALSE(releases->contains("kiosk"));
+  EXPECT_EQ(releases->at("other").version, 1u);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_NE(refused[0].ToString().find("apps%2Fkiosk"), std::string::npos) << refused[0].ToString();
 }
 
 }  // namespace

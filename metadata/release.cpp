@@ -1,8 +1,10 @@
 #include "metadata/release.h"
 
+#include <algorithm>
 #include <set>
 
 #include "core/json_object_reader.h"
+#include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
 
 namespace flotilla::metadata {
@@ -278,6 +280,105 @@ Status PublishRelease(Repository& repo, const Release& release, const KeyRing& s
   return repo.AddTargets({TargetInput{ReleaseTargetName(release.app, release.version),
                                       std::move(content), std::move(custom)}},
                          signers);
+}
+
+std::string AppRoleName(const std::string& app) { return "apps/" + app; }
+
+Result<SignedDocument> StageAppDelegation(Repository& repo, const std::string& app,
+                                          const std::vector<TufKey>& keys, uint32_t threshold,
+                                          Duration expiry) {
+  if (keys.empty() || threshold == 0 || threshold > keys.size()) {
+    return InvalidArgument("threshold must be 1.." + std::to_string(keys.size()));
+  }
+  TargetsMetadata next = repo.targets();
+  Delegations& delegations = next.delegations ? *next.delegations : next.delegations.emplace();
+  if (delegations.succinct_roles) {
+    return FailedPrecondition("the top-level targets delegates to hash bins");
+  }
+  const std::string role = AppRoleName(app);
+  std::erase_if(delegations.roles, [&](const DelegatedRole& r) { return r.name == role; });
+  DelegatedRole delegation;
+  delegation.name = role;
+  delegation.terminating = true;
+  delegation.paths = std::vector<std::string>{"apps/" + app + "/*"};
+  delegation.keys.threshold = threshold;
+  for (const auto& key : keys) {
+    delegation.keys.keyids.push_back(key.keyid);
+    delegations.keys[key.keyid] = key;
+  }
+  delegations.roles.push_back(std::move(delegation));
+  std::set<std::string> used;
+  for (const auto& r : delegations.roles) used.insert(r.keys.keyids.begin(), r.keys.keyids.end());
+  std::erase_if(delegations.keys, [&](const auto& entry) { return !used.contains(entry.first); });
+  return repo.StageTargets(std::string(RoleName(RoleType::kTargets)), std::move(next), {}, expiry);
+}
+
+Result<SignedDocument> StageRelease(Repository& repo, const Release& release, Duration expiry) {
+  RETURN_IF_ERROR(ValidateRelease(release));
+  ASSIGN_OR_RETURN(auto latest, LatestReleases(repo.AllTargets()));
+  auto it = latest.find(release.app);
+  if (it != latest.end() && it->second.version >= release.version) {
+    return FailedPrecondition("app " + release.app + " already has release " +
+                              std::to_string(it->second.version) + "; versions must increase");
+  }
+  const std::string role = AppRoleName(release.app);
+  const TargetsMetadata* current = repo.DelegatedTargets(role);
+  TargetsMetadata next = current ? *current : TargetsMetadata{};
+  Json custom = ReleaseToJson(release);
+  ASSIGN_OR_RETURN(std::string content, CanonicalJson(custom));
+  return repo.StageTargets(role, std::move(next),
+                           {TargetInput{ReleaseTargetName(release.app, release.version),
+                                        std::move(content), std::move(custom)}},
+                           expiry);
+}
+
+Status CheckAppRole(const std::string& app, const TargetsMetadata* current,
+                    const TargetsMetadata& next) {
+  ASSIGN_OR_RETURN(auto latest, LatestReleases(next));
+  for (const auto& [name, target] : next.targets) {
+    if (!target.custom.is_object() || !target.custom.contains("flotilla")) {
+      return InvalidArgument("target " + PercentEncode(name) + " of " + AppRoleName(app) +
+                             " is not a release");
+    }
+  }
+  if (latest.size() > 1 || (latest.size() == 1 && !latest.contains(app))) {
+    return PermissionDenied("role " + AppRoleName(app) + " lists releases of another app");
+  }
+  return current ? CheckReleasesMonotonic(*current, next) : Status::Ok();
+}
+
+Result<std::map<std::string, Release>> TrustedReleases(TufClient& client,
+                                                       std::vector<Status>* refused) {
+  std::set<std::string> names;
+  std::vector<const DelegatedRole*> failed;
+  const TargetsMetadata& top = *client.targets();
+  for (const auto& [name, target] : top.targets) names.insert(name);
+  if (top.delegations) {
+    for (const auto& role : top.delegations->roles) {
+      // A role delegated before its first version was accepted signs nothing yet.
+      if (!client.snapshot()->meta.contains(role.name + ".json")) continue;
+      auto delegated = client.DelegatedTargets(role.name, *top.delegations);
+      if (!delegated.ok()) {
+        failed.push_back(&role);
+        if (refused) refused->push_back(delegated.status());
+        continue;
+      }
+      for (const auto& [name, target] : (*delegated)->targets) names.insert(name);
+    }
+  }
+  TargetsMetadata resolved;
+  for (const auto& name : names) {
+    if (std::any_of(failed.begin(), failed.end(), [&](auto* r) { return r->Covers(name); })) {
+      continue;
+    }
+    auto target = client.GetTargetInfo(name);
+    if (target.ok()) {
+      resolved.targets.emplace(name, std::move(target).value());
+    } else if (target.status().code() != StatusCode::kNotFound) {
+      return target.status();
+    }
+  }
+  return LatestReleases(resolved);
 }
 
 }  // namespace flotilla::metadata

@@ -22,6 +22,8 @@
 
 namespace flotilla::metadata {
 
+class TufClient;
+
 inline constexpr uint64_t kReleaseSchemaVersion = 1;
 
 struct LayerRef {
@@ -86,5 +88,38 @@ Status CheckReleasesMonotonic(const TargetsMetadata& trusted, const TargetsMetad
 // Adds `release` to `repo` as a target (refusing a version that is not above
 // the app's newest) and publishes targets, snapshot and timestamp.
 Status PublishRelease(Repository& repo, const Release& release, const KeyRing& signers);
+
+// Offline app keys (docs/signing.md). "apps/<app>": the delegated role that
+// signs `app`'s releases, delegated by the top-level targets with the path
+// pattern "apps/<app>/*", terminating.
+std::string AppRoleName(const std::string& app);
+
+// The top-level targets' next version with `app`'s delegation set to `keys`
+// and `threshold` (added, or replacing the app's keys), unsigned.
+Result<SignedDocument> StageAppDelegation(Repository& repo, const std::string& app,
+                                          const std::vector<TufKey>& keys, uint32_t threshold,
+                                          Duration expiry);
+
+// The app role's next version with every release it holds plus `release`
+// (whose version must be above the app's newest anywhere in `repo`), unsigned;
+// the release's target file is written.
+Result<SignedDocument> StageRelease(Repository& repo, const Release& release, Duration expiry);
+
+// Refuses `next` as a version of `app`'s role unless every target is a valid
+// release of `app` under its own name and no release version goes down from
+// `current` (null: none yet).
+Status CheckAppRole(const std::string& app, const TargetsMetadata* current,
+                    const TargetsMetadata& next);
+
+// REQUIRES: client.Refresh() succeeded. The newest release of each app the
+// device may trust: the top-level targets' release targets and those of every
+// role the top-level targets delegates, each resolved by the specification's
+// target search (GetTargetInfo), so a role's entry counts only where its
+// delegation covers the path and no earlier role lists it. A delegated role
+// that fails to load (signature, expiry, rollback...) takes out every target
+// its delegation covers, wherever listed (so no older release of that app
+// stands in), and its error goes to `refused`; other apps are unaffected.
+Result<std::map<std::string, Release>> TrustedReleases(TufClient& client,
+                                                       std::vector<Status>* refused = nullptr);
 
 }  // namespace flotilla::metadata

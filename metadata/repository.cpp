@@ -3,6 +3,7 @@
 #include <set>
 
 #include "core/file_io.h"
+#include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
 
 namespace flotilla::metadata {
@@ -93,9 +94,11 @@ Status SignMetadataFile(const std::string& in_path, const std::string& key_file,
                         const std::optional<Ed25519PublicKey>& expected_public_key,
                         const std::string& out_path) {
   ASSIGN_OR_RETURN(SignedDocument doc, ReadDocument(in_path));
-  ASSIGN_OR_RETURN(Ed25519PrivateKey key,
-                   Ed25519PrivateKey::LoadFile(key_file, expected_public_key));
-  AddSignature(doc, key);
+  ASSIGN_OR_RETURN(TufSigner signer, TufSigner::LoadFile(key_file));
+  if (expected_public_key && signer.key().keyid != MakeTufKey(*expected_public_key).keyid) {
+    return PermissionDenied("key file " + key_file + " holds a key that is not the expected key");
+  }
+  RETURN_IF_ERROR(AddSignature(doc, signer));
   return WriteFileAtomic(out_path, SerializeDocument(doc), 0644);
 }
 
@@ -163,7 +166,34 @@ Status Repository::LoadCurrent() {
   if (snapshot_.common.version != timestamp_.snapshot.version) {
     return Corruption("repository snapshot.json is not the version timestamp.json names");
   }
+  return LoadDelegatedRoles();
+}
+
+Status Repository::LoadDelegatedRoles() {
+  for (const auto& [name, info] : snapshot_.meta) {
+    if (name == "targets.json" || !name.ends_with(".json")) continue;
+    const std::string role = name.substr(0, name.size() - 5);
+    std::string file = PercentEncode(role) + ".json";
+    if (options_.consistent_snapshot) file = std::to_string(info.version) + "." + file;
+    RoleFile& loaded = delegated_[role];
+    ASSIGN_OR_RETURN(loaded.bytes,
+                     ReadTextFileBounded(metadata_dir() + "/" + file, kMaxRepositoryFile));
+    ASSIGN_OR_RETURN(SignedDocument doc, ParseSignedDocument(loaded.bytes, kMaxRepositoryFile));
+    ASSIGN_OR_RETURN(loaded.metadata, ParseTargets(doc.signed_json).WithContext(file));
+  }
   return Status::Ok();
+}
+
+const TargetsMetadata* Repository::DelegatedTargets(const std::string& role) const {
+  auto it = delegated_.find(role);
+  return it == delegated_.end() ? nullptr : &it->second.metadata;
+}
+
+TargetsMetadata Repository::AllTargets() const {
+  TargetsMetadata all = targets_;
+  for (const auto& [role, file] : delegated_)
+    all.targets.insert(file.metadata.targets.begin(), file.metadata.targets.end());
+  return all;
 }
 
 Status Repository::WriteVersioned(RoleType role, uint64_t version, const std::string& bytes) {
@@ -212,6 +242,9 @@ Result<std::string> Repository::SignNext(RoleType role, Metadata& current, Metad
 Status Repository::PublishSnapshot(const KeyRing& signers) {
   SnapshotMetadata next;
   next.meta["targets.json"] = DescribeFile(targets_.common.version, targets_bytes_);
+  for (const auto& [role, file] : delegated_) {
+    next.meta[role + ".json"] = DescribeFile(file.metadata.common.version, file.bytes);
+  }
   ASSIGN_OR_RETURN(snapshot_bytes_, SignNext(RoleType::kSnapshot, snapshot_, std::move(next),
                                              options_.snapshot_expiry, signers));
   return PublishTimestamp(signers);
@@ -276,9 +309,7 @@ Status Repository::WriteTargetFile(const TargetInput& input, const TargetFile& e
   return WriteFileAtomic(dir + "/" + base, input.content, 0644);
 }
 
-Status Repository::AddTargets(const std::vector<TargetInput>& inputs, const KeyRing& signers) {
-  TargetsMetadata next = targets_;
-  next.common.version = targets_.common.version + 1;
+Status Repository::AddTargetEntries(const std::vector<TargetInput>& inputs, TargetsMetadata& next) {
   for (const auto& input : inputs) {
     RETURN_IF_ERROR(ValidateTargetName(input.name));
     if (!input.custom.is_null() && !input.custom.is_object()) {
@@ -292,7 +323,100 @@ Status Repository::AddTargets(const std::vector<TargetInput>& inputs, const KeyR
     RETURN_IF_ERROR(WriteTargetFile(input, entry));
     next.targets[input.name] = std::move(entry);
   }
+  return Status::Ok();
+}
+
+Status Repository::AddTargets(const std::vector<TargetInput>& inputs, const KeyRing& signers) {
+  TargetsMetadata next = targets_;
+  next.common.version = targets_.common.version + 1;
+  RETURN_IF_ERROR(AddTargetEntries(inputs, next));
   return PublishTargets(std::move(next), signers);
+}
+
+Result<SignedDocument> Repository::StageTargets(const std::string& role, TargetsMetadata next,
+                                                const std::vector<TargetInput>& inputs,
+                                                Duration expiry) {
+  const bool top = role == RoleName(RoleType::kTargets);
+  if (!top && (!targets_.delegations || !targets_.delegations->KeysOf(role))) {
+    return FailedPrecondition("role " + PercentEncode(role) +
+                              " is not delegated by the top-level targets");
+  }
+  const TargetsMetadata* current = top ? &targets_ : DelegatedTargets(role);
+  next.common.version = current ? current->common.version + 1 : 1;
+  next.common.expires = ExpiryAfter(expiry);
+  RETURN_IF_ERROR(AddTargetEntries(inputs, next));
+  return MakeUnsignedDocument(ToJson(next));
+}
+
+Status Repository::VerifyDelegatedRole(const std::string& role, const SignedDocument& doc,
+                                       const TargetsMetadata& next) const {
+  const std::string what = "role " + PercentEncode(role);
+  const DelegatedRole* delegation = nullptr;
+  if (targets_.delegations) {
+    for (const auto& candidate : targets_.delegations->roles) {
+      if (candidate.name == role) delegation = &candidate;
+    }
+  }
+  if (delegation == nullptr) {
+    return FailedPrecondition(what + " is not delegated by the top-level targets");
+  }
+  RETURN_IF_ERROR(VerifyThreshold(doc, targets_.delegations->keys, delegation->keys, what));
+  for (const auto& [name, target] : next.targets) {
+    if (!delegation->Covers(name)) {
+      return PermissionDenied(what + " may not sign target " + PercentEncode(name));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Repository::WriteDelegated(const std::string& role, uint64_t version,
+                                  const std::string& bytes) {
+  const std::string base = PercentEncode(role) + ".json";
+  if (options_.consistent_snapshot) {
+    RETURN_IF_ERROR(
+        WriteFileAtomic(metadata_dir() + "/" + std::to_string(version) + "." + base, bytes));
+  }
+  return WriteFileAtomic(metadata_dir() + "/" + base, bytes);
+}
+
+Status Repository::AcceptTargets(const std::string& role, std::string_view signed_document,
+                                 const KeyRing& online) {
+  const bool top = role == RoleName(RoleType::kTargets);
+  const std::string what = "role " + PercentEncode(role);
+  ASSIGN_OR_RETURN(SignedDocument doc, ParseSignedDocument(signed_document, kMaxRepositoryFile));
+  RETURN_IF_ERROR(CheckRoleType(doc.signed_json, RoleType::kTargets).WithContext(what));
+  ASSIGN_OR_RETURN(TargetsMetadata next, ParseTargets(doc.signed_json).WithContext(what));
+  if (top) {
+    RETURN_IF_ERROR(VerifyThreshold(doc, root_.keys, root_.roles.at(RoleType::kTargets), what));
+  } else {
+    RETURN_IF_ERROR(VerifyDelegatedRole(role, doc, next));
+  }
+  const TargetsMetadata* current = top ? &targets_ : DelegatedTargets(role);
+  const uint64_t expected = current ? current->common.version + 1 : 1;
+  if (next.common.version != expected) {
+    return InvalidArgument(what + " version " + std::to_string(next.common.version) +
+                           " is not the next version " + std::to_string(expected));
+  }
+  RETURN_IF_ERROR(CheckNotExpired(what, next.common.expires, clock_.Now()));
+  for (RoleType online_role : {RoleType::kSnapshot, RoleType::kTimestamp}) {
+    const RoleKeys& keys = root_.roles.at(online_role);
+    uint32_t held = 0;
+    for (const auto& keyid : keys.keyids) held += online.Find(keyid) != nullptr;
+    if (held < keys.threshold) {
+      return FailedPrecondition(std::string("the ") + std::string(RoleName(online_role)) +
+                                " keys needed to publish are not available");
+    }
+  }
+  std::string bytes(signed_document);
+  if (top) {
+    RETURN_IF_ERROR(WriteVersioned(RoleType::kTargets, next.common.version, bytes));
+    targets_ = std::move(next);
+    targets_bytes_ = std::move(bytes);
+  } else {
+    RETURN_IF_ERROR(WriteDelegated(role, next.common.version, bytes));
+    delegated_[role] = RoleFile{std::move(next), std::move(bytes)};
+  }
+  return PublishSnapshot(online);
 }
 
 Status Repository::ResignTargets(const KeyRing& signers) {

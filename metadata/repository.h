@@ -16,7 +16,13 @@
 //
 // Offline root key: StageRoot() returns the next root unsigned; write it with
 // SerializeDocument, sign it on the offline machine with SignMetadataFile(),
-// bring the file back and PublishRoot() it.
+// bring the file back and PublishRoot() it. Offline targets keys (the
+// top-level targets key, the keys of roles it delegates; docs/signing.md):
+// StageTargets() returns a role's next version unsigned, SignMetadataFile()
+// signs it where the key lives, AcceptTargets() checks it as a client would
+// and publishes it with a new snapshot and timestamp (online keys only).
+// Delegated roles' files are metadata/V.<percent-encoded role>.json and the
+// copy <percent-encoded role>.json, listed in the snapshot as "<role>.json".
 //
 // Thread-safety: none; one writer per repository directory.
 #pragma once
@@ -55,8 +61,9 @@ Result<Ed25519PrivateKey> LoadRoleKey(const std::string& path, const RootMetadat
                                       RoleType role);
 
 // Offline signing: reads the document in `in_path`, adds the signature of the
-// key in `key_file` (whose public half must equal `expected_public_key` when
-// given), and writes `out_path` atomically. Needs nothing but the two files.
+// key in `key_file` (TufSigner::LoadFile: Ed25519 seed or PEM; an Ed25519
+// key's public half must equal `expected_public_key` when given), and writes
+// `out_path` atomically. Needs nothing but the two files.
 Status SignMetadataFile(const std::string& in_path, const std::string& key_file,
                         const std::optional<Ed25519PublicKey>& expected_public_key,
                         const std::string& out_path);
@@ -102,6 +109,20 @@ class Repository {
   // snapshot and timestamp with the new keys.
   Status RotateKeys(const std::map<RoleType, RoleKeyConfig>& changes, const KeyRing& signers);
 
+  // The next version of targets role `role` ("targets", or a role the
+  // top-level targets delegates) holding `next`'s targets and delegations,
+  // expiring after `expiry`, unsigned; the files of `inputs` are written to
+  // targets/ first (and listed). Nothing is published.
+  Result<SignedDocument> StageTargets(const std::string& role, TargetsMetadata next,
+                                      const std::vector<TargetInput>& inputs, Duration expiry);
+  // Publishes a signed version of `role` after checking it as a client would:
+  // targets type, a threshold of the keys that delegate it (root's targets
+  // keys, or the top-level delegation's), version = current + 1, not expired,
+  // every target covered by the delegation's paths. Then snapshot and
+  // timestamp, signed by `online`. Nothing is written when a check fails.
+  Status AcceptTargets(const std::string& role, std::string_view signed_document,
+                       const KeyRing& online);
+
   // Adds (or replaces) targets and publishes targets, snapshot and timestamp.
   Status AddTargets(const std::vector<TargetInput>& targets, const KeyRing& signers);
   // New targets version with unchanged content (e.g. after a targets key rotation or before
@@ -116,6 +137,10 @@ class Repository {
   const TargetsMetadata& targets() const { return targets_; }
   const SnapshotMetadata& snapshot() const { return snapshot_; }
   const TimestampMetadata& timestamp() const { return timestamp_; }
+  // A delegated role's published metadata; null when none was accepted.
+  const TargetsMetadata* DelegatedTargets(const std::string& role) const;
+  // The top-level targets' entries and those of every delegated role.
+  TargetsMetadata AllTargets() const;
   std::string metadata_dir() const { return dir_ + "/metadata"; }
   std::string targets_dir() const { return dir_ + "/targets"; }
 
@@ -137,6 +162,12 @@ class Repository {
   Status PublishSnapshot(const KeyRing& signers);
   Status PublishTimestamp(const KeyRing& signers);
   Status WriteTargetFile(const TargetInput& input, const TargetFile& entry);
+  // Validates `inputs`, writes their files and lists them in `next`.
+  Status AddTargetEntries(const std::vector<TargetInput>& inputs, TargetsMetadata& next);
+  Status VerifyDelegatedRole(const std::string& role, const SignedDocument& doc,
+                             const TargetsMetadata& next) const;
+  Status WriteDelegated(const std::string& role, uint64_t version, const std::string& bytes);
+  Status LoadDelegatedRoles();
   Status LoadCurrent();
   WallTime ExpiryAfter(Duration d) const;
 
@@ -149,6 +180,11 @@ class Repository {
   TimestampMetadata timestamp_;
   std::string targets_bytes_;   // the published targets document, as written
   std::string snapshot_bytes_;  // the published snapshot document, as written
+  struct RoleFile {
+    TargetsMetadata metadata;
+    std::string bytes;  // the published document, as written
+  };
+  std::map<std::string, RoleFile> delegated_;  // by role name
 };
 
 }  // namespace flotilla::metadata

@@ -96,6 +96,11 @@ class TufClient {
   // Nothing unverified keeps the final name.
   Result<DownloadedTarget> DownloadTarget(const TargetFile& target, const std::string& target_dir);
 
+  // REQUIRES: a successful Refresh(). The verified metadata of `role`, which
+  // `delegator` delegates (loaded and checked as the target search does).
+  Result<const TargetsMetadata*> DelegatedTargets(const std::string& role,
+                                                  const Delegations& delegator);
+
   const RootMetadata& root() const { return root_; }
   const std::optional<TimestampMetadata>& timestamp() const { return timestamp_; }
   const std::optional<SnapshotMetadata>& snapshot() const { return snapshot_; }
@@ -141,8 +146,6 @@ class TufClient {
   Result<SignedDocument> VerifyRoleDocument(RoleType role, std::string_view bytes,
                                             uint64_t max_bytes) const;
   std::string MetadataName(std::string_view role, uint64_t version) const;
-  Result<const TargetsMetadata*> DelegatedTargets(const std::string& role,
-                                                  const Delegations& delegator);
   Result<DelegatedState> LoadDelegated(const std::string& role, const RoleKeys& keys,
                                        const Delegations& delegator, const MetaFileInfo& info);
   Result<DelegatedState> VerifyDelegated(const std::string& role, std::string_view bytes,

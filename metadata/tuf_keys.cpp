@@ -8,6 +8,7 @@
 
 #include "core/digest.h"
 #include "core/enum_names.h"
+#include "core/file_io.h"
 #include "core/json_object_reader.h"
 
 namespace flotilla::metadata {
@@ -137,6 +138,21 @@ TufKey MakeTufKey(const Ed25519PublicKey& key) {
   return out;
 }
 
+Result<TufKey> ParsePublicKeyText(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  if (!text.starts_with(kPemPublicHeader)) {
+    ASSIGN_OR_RETURN(Ed25519PublicKey key, Ed25519PublicKey::FromHex(text));
+    return MakeTufKey(key);
+  }
+  const std::string pem = std::string(text) + "\n";
+  for (KeyScheme scheme : {KeyScheme::kEcdsaSha2Nistp256, KeyScheme::kRsassaPssSha256}) {
+    if (auto pkey = ReadPublicPem(pem, scheme); pkey.ok()) {
+      return KeyFromPkey(std::move(pkey).value(), scheme);
+    }
+  }
+  return InvalidArgument("not an ECDSA P-256 or RSA (>= 2048 bits) PEM public key");
+}
+
 Result<TufKey> ParseTufKey(std::string_view keyid, const Json& key_json) {
   // TUF lets key objects carry members of their own: status(), not Finish().
   JsonObjectReader r(key_json, "key");
@@ -230,6 +246,13 @@ Result<TufSigner> TufSigner::FromPrivatePem(std::string_view pem) {
   ASSIGN_OR_RETURN(signer.key_, KeyFromPkey(pkey, scheme));
   signer.pkey_ = std::move(pkey);
   return signer;
+}
+
+Result<TufSigner> TufSigner::LoadFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(path, kMaxPemBytes));
+  if (text.starts_with("-----BEGIN")) return FromPrivatePem(text).WithContext(path);
+  ASSIGN_OR_RETURN(Ed25519PrivateKey key, Ed25519PrivateKey::LoadFile(path));
+  return FromEd25519(key);
 }
 
 Result<Bytes> TufSigner::Sign(ByteSpan message) const {

@@ -47,6 +47,10 @@ struct TufKey {
 // The key object and key id of an Ed25519 public key.
 TufKey MakeTufKey(const Ed25519PublicKey& key);
 
+// A public key file's text: an Ed25519 key in 64 hex digits (keygen's .pub),
+// or a PEM SubjectPublicKeyInfo of an ECDSA P-256 or RSA (>= 2048 bits) key.
+Result<TufKey> ParsePublicKeyText(std::string_view text);
+
 // Validates a key object (type, scheme, public key) and that `keyid` is the
 // SHA-256 of its canonical JSON.
 Result<TufKey> ParseTufKey(std::string_view keyid, const Json& key_json);
@@ -63,6 +67,9 @@ class TufSigner {
   static Result<TufSigner> Generate(KeyScheme scheme);
   // A PEM private key (PKCS#8 or traditional): P-256 signs ECDSA, RSA signs RSA-PSS.
   static Result<TufSigner> FromPrivatePem(std::string_view pem);
+  // A key file: a PEM private key as above, else flotilla's Ed25519 seed file
+  // (keygen; mode 0600 checked by Ed25519PrivateKey::LoadFile).
+  static Result<TufSigner> LoadFile(const std::string& path);
 
   const TufKey& key() const { return key_; }
   Result<Bytes> Sign(ByteSpan message) const;

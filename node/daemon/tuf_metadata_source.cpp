@@ -1,7 +1,10 @@
 #include "node/daemon/tuf_metadata_source.h"
 
+#include <spdlog/spdlog.h>
+
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "metadata/release.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
 
@@ -43,7 +46,9 @@ Result<std::map<std::string, metadata::Release>> TufMetadataSource::Refresh(
   HttpRemote remote(base_url, "", HttpOptionsFor(config_));
   ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
   RETURN_IF_ERROR(client->Refresh());
-  ASSIGN_OR_RETURN(auto releases, metadata::LatestReleases(*client->targets()));
+  std::vector<Status> refused;
+  ASSIGN_OR_RETURN(auto releases, metadata::TrustedReleases(*client, &refused));
+  for (const Status& role : refused) spdlog::warn("metadata refresh: {}", role.ToString());
   PublishServedVersions();
   return releases;
 }

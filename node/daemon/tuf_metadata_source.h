@@ -1,6 +1,8 @@
 // The daemon's MetadataSource: the TUF client over HTTP(S), from the tracker
 // or a LAN neighbour's exchange endpoint, trusting <data_dir>/tuf. After
 // every refresh the LAN exchange serves (and beacons) the versions now trusted.
+// Releases come from the top-level targets and the roles it delegates
+// (metadata::TrustedReleases: each path-checked by the target search).
 #pragma once
 
 #include "core/clock.h"

@@ -77,5 +77,25 @@ TEST_F(Client010Test, RefusesAReleaseWithAFieldItDoesNotKnow) {
   EXPECT_NE(r.output.find("rollout"), std::string::npos) << r.output;
 }
 
+// An app moved to an offline app key (docs/signing.md): 0.1.0 reads releases
+// from the top-level targets only, so it keeps refreshing through the
+// delegation and still sees the releases there, not the app role's.
+TEST_F(Client010Test, RefreshesThroughAnAppDelegationAndSeesTopLevelReleasesOnly) {
+  auto app_key = TufSigner::FromEd25519(Ed25519PrivateKey::Generate());
+  const Duration year = std::chrono::hours(24 * 365);
+  auto delegation = StageAppDelegation(*repo_, "kiosk", {app_key.key()}, 1, year);
+  ASSERT_TRUE(delegation.ok()) << delegation.status().ToString();
+  ASSERT_TRUE(
+      AddSignature(*delegation, TufSigner::FromEd25519(FixtureKey(RoleType::kTargets))).ok());
+  ASSERT_TRUE(repo_->AcceptTargets("targets", SerializeDocument(*delegation), FixtureRing()).ok());
+  auto staged = StageRelease(*repo_, FixtureRelease(2), year);
+  ASSERT_TRUE(staged.ok()) << staged.status().ToString();
+  ASSERT_TRUE(AddSignature(*staged, app_key).ok());
+  ASSERT_TRUE(repo_->AcceptTargets("apps/kiosk", SerializeDocument(*staged), FixtureRing()).ok());
+  auto r = Refresh010();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "kiosk 1\n");
+}
+
 }  // namespace
 }  // namespace flotilla::metadata

@@ -53,6 +53,7 @@ int RunCli(int argc, char** argv) {
                                        RegisterImageCommands(app),
                                        RegisterServeCommands(app),
                                        RegisterReleaseCommands(app),
+                                       RegisterSigningCommands(app),
                                        RegisterDeltaCommands(app),
                                        RegisterBackupCommands(app)};
   return RunCommandGroups(app, "flotilla-tracker", groups, argc, argv);

@@ -13,6 +13,9 @@ CommandAction RegisterServeCommands(CLI::App& app);
 
 CommandAction RegisterReleaseCommands(CLI::App& app);
 
+// `flotilla-tracker sign`, `stage-app`, `accept` (docs/signing.md).
+CommandAction RegisterSigningCommands(CLI::App& app);
+
 // `flotilla-tracker delta create` (docs/delta.md).
 CommandAction RegisterDeltaCommands(CLI::App& app);
 

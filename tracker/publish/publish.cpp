@@ -12,6 +12,8 @@
 #include "layerstore/delta.h"
 #include "layerstore/layer_store.h"
 #include "metadata/repository.h"
+#include "metadata/tuf_names.h"
+#include "tracker/publish/offline.h"
 #include "tracker/publish/publish_state.h"
 #include "tracker/publish/repo_init.h"
 #include "tracker/storage/device_db.h"
@@ -214,19 +216,6 @@ uint64_t NextVersion(const std::map<std::string, metadata::Release>& latest,
   return it == latest.end() ? 1 : it->second.version + 1;
 }
 
-// Tells the dashboard's releases table about every signed release (idempotent;
-// also catches up after a publish killed between its timestamp and here).
-Status RecordReleases(const RepositoryLayout& repo, const metadata::TargetsMetadata& targets,
-                      const Clock& clock) {
-  ASSIGN_OR_RETURN(auto db, DeviceDb::Open(repo.default_db_path(), clock));
-  for (const auto& [name, target] : targets.targets) {
-    if (!target.custom.is_object() || !target.custom.contains("flotilla")) continue;
-    ASSIGN_OR_RETURN(auto release, metadata::ParseRelease(target.custom));
-    RETURN_IF_ERROR(db->RecordRelease(release.app, std::to_string(release.version)));
-  }
-  return Status::Ok();
-}
-
 Result<PublishOutcome> PublishLocked(const PublishRequest& request, const RepositoryLayout& repo,
                                      Json app_spec, const Clock& clock,
                                      const PublishProgressFn& progress) {
@@ -236,11 +225,8 @@ Result<PublishOutcome> PublishLocked(const PublishRequest& request, const Reposi
   RETURN_IF_ERROR(RecoverUnpublishedMetadata(repo, outcome.recovery_notes));
   for (const auto& note : outcome.recovery_notes) Say(progress, "recovered: " + note);
   ASSIGN_OR_RETURN(auto meta, metadata::Repository::Open(repo.root, clock));
-  ASSIGN_OR_RETURN(auto ring,
-                   LoadRoleKeys(repo, meta->root(),
-                                {metadata::RoleType::kTargets, metadata::RoleType::kSnapshot,
-                                 metadata::RoleType::kTimestamp}));
-  ASSIGN_OR_RETURN(auto latest, metadata::LatestReleases(meta->targets()));
+  const metadata::TargetsMetadata published = meta->AllTargets();
+  ASSIGN_OR_RETURN(auto latest, metadata::LatestReleases(published));
 
   Say(progress, "importing " + request.image_path);
   ASSIGN_OR_RETURN(auto store, layerstore::LayerStore::Open(LayerStoreDir(repo)));
@@ -250,14 +236,24 @@ Result<PublishOutcome> PublishLocked(const PublishRequest& request, const Reposi
   release.version = NextVersion(latest, request.app);
   release.app_spec = std::move(app_spec);
   ASSIGN_OR_RETURN(release.image, DescribeImage(*store, image));
-  RETURN_IF_ERROR(
-      MakeArtifacts(*store, repo, meta->targets(), request, progress, release, outcome));
-  RETURN_IF_ERROR(
-      MakeDeltaArtifacts(*store, repo, meta->targets(), request, progress, release, outcome));
-
+  RETURN_IF_ERROR(MakeArtifacts(*store, repo, published, request, progress, release, outcome));
+  RETURN_IF_ERROR(MakeDeltaArtifacts(*store, repo, published, request, progress, release, outcome));
+  outcome.target_name = metadata::ReleaseTargetName(release.app, release.version);
+  const auto& delegations = meta->targets().delegations;
+  const std::string role = metadata::AppRoleName(release.app);
+  if (delegations && delegations->KeysOf(role)) {
+    Say(progress,
+        fmt::format("staging {} release {} for the {} key", release.app, release.version, role));
+    ASSIGN_OR_RETURN(auto staged, metadata::StageRelease(*meta, release, request.role_expiry));
+    ASSIGN_OR_RETURN(outcome.pending_path, WritePending(repo, role, staged));
+    return outcome;
+  }
+  ASSIGN_OR_RETURN(auto ring,
+                   LoadRoleKeys(repo, meta->root(),
+                                {metadata::RoleType::kTargets, metadata::RoleType::kSnapshot,
+                                 metadata::RoleType::kTimestamp}));
   Say(progress, fmt::format("signing {} release {}", release.app, release.version));
   RETURN_IF_ERROR_CTX(metadata::PublishRelease(*meta, release, ring), "sign release");
-  outcome.target_name = metadata::ReleaseTargetName(release.app, release.version);
   RETURN_IF_ERROR_CTX(RecordReleases(repo, meta->targets(), clock), "record release");
   return outcome;
 }
@@ -292,11 +288,32 @@ Result<PublishOutcome> PublishImage(const PublishRequest& request, const Clock& 
   return outcome;
 }
 
+Status RecordReleases(const RepositoryLayout& repo, const metadata::TargetsMetadata& targets,
+                      const Clock& clock) {
+  ASSIGN_OR_RETURN(auto db, DeviceDb::Open(repo.default_db_path(), clock));
+  for (const auto& [name, target] : targets.targets) {
+    if (!target.custom.is_object() || !target.custom.contains("flotilla")) continue;
+    ASSIGN_OR_RETURN(auto release, metadata::ParseRelease(target.custom));
+    RETURN_IF_ERROR(db->RecordRelease(release.app, std::to_string(release.version)));
+  }
+  return Status::Ok();
+}
+
 Result<std::map<std::string, std::vector<metadata::Release>>> ListPublishedReleases(
     const RepositoryLayout& repo) {
   ASSIGN_OR_RETURN(PublishedMetadata published, ReadPublishedMetadata(repo));
+  metadata::TargetsMetadata all = published.targets;
+  for (const auto& [file, info] : published.snapshot.meta) {
+    if (file == "targets.json" || !file.ends_with(".json")) continue;
+    const std::string path = repo.root + "/metadata/" + std::to_string(info.version) + "." +
+                             metadata::PercentEncode(file.substr(0, file.size() - 5)) + ".json";
+    ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(path, 64 << 20));
+    ASSIGN_OR_RETURN(auto doc, metadata::ParseSignedDocument(bytes, 64 << 20));
+    ASSIGN_OR_RETURN(auto role, metadata::ParseTargets(doc.signed_json).WithContext(path));
+    all.targets.insert(role.targets.begin(), role.targets.end());
+  }
   std::map<std::string, std::vector<metadata::Release>> out;
-  for (const auto& [name, target] : published.targets.targets) {
+  for (const auto& [name, target] : all.targets) {
     if (!target.custom.is_object() || !target.custom.contains("flotilla")) continue;
     auto release = metadata::ParseRelease(target.custom);
     if (!release.ok()) return release.status().WithContext(name);

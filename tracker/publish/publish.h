@@ -8,6 +8,9 @@
 // completes (artifacts first, metadata last, each atomic; see publish_state.h).
 // Delta artifacts from the app's last K releases are made after the full ones
 // (docs/publish.md), the same way: complete on disk before they are signed.
+// An app the top-level targets delegates to apps/<app> (docs/signing.md) is
+// staged instead of signed: its role's next version goes to pending/, to be
+// signed where the app key lives and accepted (offline.h).
 #pragma once
 
 #include <map>
@@ -39,11 +42,13 @@ struct PublishRequest {
   int delta_releases = 3;
   double delta_max_ratio = 0.9;
   int delta_threads = 2;
+  Duration role_expiry = std::chrono::hours(24 * 365);  // of a staged app role version
 };
 
 struct PublishOutcome {
   metadata::Release release;
-  std::string target_name;  // apps/<app>/release-<version>.json
+  std::string target_name;   // apps/<app>/release-<version>.json
+  std::string pending_path;  // the staged, unsigned app role version ("": signed online)
   size_t artifacts_made = 0;
   size_t artifacts_reused = 0;
   size_t deltas_made = 0;
@@ -56,6 +61,11 @@ Result<Json> LoadAppSpec(const std::string& path, const std::string& app);
 
 Result<PublishOutcome> PublishImage(const PublishRequest& request, const Clock& clock,
                                     const PublishProgressFn& progress);
+
+// Tells the dashboard's releases table about every signed release in
+// `targets` (idempotent).
+Status RecordReleases(const RepositoryLayout& repo, const metadata::TargetsMetadata& targets,
+                      const Clock& clock);
 
 // Every release devices can see now (following timestamp.json), by app, in
 // version order.

@@ -39,8 +39,8 @@ bool DirectoryHasEntries(const std::string& dir) {
   return !fs::is_directory(dir, ec) || !fs::is_empty(dir, ec);
 }
 
-// The four role keys: online keys are made in keys/, the root key is loaded
-// or made there too.
+// The four role keys: online keys are made in keys/; the root key is loaded,
+// or made in keys/ or the offline keys directory, as the targets key.
 Status MakeKeys(const RepositoryLayout& repo, const InitOptions& options,
                 std::map<RoleType, metadata::RoleKeyConfig>& roles, metadata::KeyRing& ring) {
   RETURN_IF_ERROR(CreateDirectories(KeysDir(repo), 0700));
@@ -50,6 +50,11 @@ Status MakeKeys(const RepositoryLayout& repo, const InitOptions& options,
       auto loaded = Ed25519PrivateKey::LoadFile(options.root_key_file);
       if (!loaded.ok()) return loaded.status().WithContext("root key");
       key = std::move(loaded).value();
+    } else if (!options.offline_keys_dir.empty() &&
+               (role == RoleType::kRoot || role == RoleType::kTargets)) {
+      RETURN_IF_ERROR(CreateDirectories(options.offline_keys_dir, 0700));
+      RETURN_IF_ERROR(SaveKeyPair(
+          key, options.offline_keys_dir + "/" + std::string(metadata::RoleName(role)) + ".key"));
     } else {
       RETURN_IF_ERROR(SaveKeyPair(key, RoleKeyPath(repo, role)));
     }

@@ -3,9 +3,10 @@
 //
 //   <root>/metadata/, targets/   TUF repository (metadata/repository.h), served
 //   <root>/artifacts/, torrents/ what serve offers devices (tracker/repository.h)
-//   <root>/keys/                 mode 0700, never served: targets.key,
+//   <root>/keys/                 mode 0700, never served, files 0600:
 //                                snapshot.key, timestamp.key (+ .pub), and
-//                                root.key unless the root key is kept offline
+//                                targets.key and root.key unless kept offline
+//   <root>/pending/              staged documents awaiting an offline signature
 //   <root>/store/                the tracker's layer store (layerstore/)
 //   <root>/staging/              publish's scratch space, emptied by publish
 //   <root>/publish.lock          flock: one metadata writer at a time
@@ -36,6 +37,9 @@ struct InitOptions {
   // it signs root version 1 and is not copied. Empty: a root key is made in
   // <root>/keys/root.key, to be moved offline (publish never needs it).
   std::string root_key_file;
+  // Non-empty: the targets key (and the root key, without root_key_file) is
+  // written here, not to <root>/keys, to be moved offline (docs/signing.md).
+  std::string offline_keys_dir;
   // Written into tracker.json: the base URL devices reach serve at.
   std::string public_url = "http://127.0.0.1:8080";
   std::string listen = "127.0.0.1:8080";

@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <vector>
 
+#include "core/bytes.h"
 #include "http/byte_range.h"
+#include "metadata/tuf_names.h"
 #include "tracker/announce/announce_request.h"
 #include "tracker/publish/torrent_maker.h"
 
@@ -195,8 +197,13 @@ http::Reply TrackerService::RouteApiAndPages(const http::Request& request,
 }
 
 http::Reply TrackerService::ServeMetadata(std::string_view name) {
-  if (!IsMetadataName(name)) return NotFoundReply();
-  auto file = OpenRegularFile(options_.repo.metadata_dir() + "/" + std::string(name));
+  // Files are named by the percent-encoded role (docs/metadata.md, Names):
+  // the request's name, decoded, is encoded again, so it is one safe segment.
+  auto decoded = PercentDecode(name);
+  if (!decoded.ok()) return NotFoundReply();
+  const std::string file_name = metadata::PercentEncode(*decoded);
+  if (file_name.size() > 512 || file_name.empty() || file_name[0] == '.') return NotFoundReply();
+  auto file = OpenRegularFile(options_.repo.metadata_dir() + "/" + file_name);
   if (!file.ok()) return NotFoundReply();
   http::Reply reply;
   reply.content_type = name.ends_with(".json") ? "application/json" : "application/octet-stream";
