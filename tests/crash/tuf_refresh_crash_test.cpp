@@ -1,7 +1,8 @@
 // The TUF client's trusted state under power cuts, as a device refreshes:
 // the trusted root installed, then four refreshes against a repository that
 // moves on (a new target; a root rotating the timestamp key; a root rotating
-// the targets key and a new target), each at a later clock. Interrupted at
+// the targets key and a new target in the delegated role "apps"), each at a
+// later clock and followed by a search for a target of "apps". Interrupted at
 // every durable boundary and at 200 seeded write indices, then cut: the
 // trusted root loads and verifies, every trusted role and the time floor are
 // those of the last refresh that returned OK or of the interrupted one (never
@@ -35,16 +36,18 @@ using metadata::TufSigner;
 constexpr size_t kRefreshes = 4;
 const WallTime kStart{std::chrono::seconds(1'800'000'000)};
 
-// Trusted versions after each refresh, by role (root, timestamp, snapshot, targets).
+// Trusted versions after each refresh and search, by role (root,
+// timestamp, snapshot, targets, the delegated "apps").
 struct Versions {
-  uint64_t root, timestamp, snapshot, targets;
+  uint64_t root, timestamp, snapshot, targets, apps;
 };
 constexpr std::array<Versions, kRefreshes> kAfterRefresh = {{
-    {1, 1, 1, 1},
-    {1, 2, 2, 2},  // a new target
-    {2, 3, 3, 2},  // root 2 rotates the timestamp key: timestamp and snapshot forgotten
-    {3, 4, 4, 3},  // root 3 rotates the targets key, and a new target
+    {1, 1, 1, 1, 1},
+    {1, 2, 2, 2, 1},  // a new target
+    {2, 3, 3, 2, 1},  // root 2 rotates the timestamp key: timestamp and snapshot forgotten
+    {3, 4, 4, 3, 2},  // root 3 rotates the targets key; a new target in "apps"
 }};
+constexpr char kApps[] = "apps";
 // What the client may hold while refresh `i` runs without its keys' old roles.
 bool MayBeForgotten(size_t refresh, RoleType role) {
   if (refresh == 2) return role == RoleType::kTimestamp || role == RoleType::kSnapshot;
@@ -57,8 +60,9 @@ std::string RepoState(const std::string& dir, size_t refresh) {
   return dir + "/repo-" + std::to_string(refresh);
 }
 
-uint64_t VersionOf(const Versions& v, RoleType role) {
-  switch (role) {
+uint64_t VersionOf(const Versions& v, std::optional<RoleType> role) {
+  if (!role) return v.apps;
+  switch (*role) {
     case RoleType::kRoot:
       return v.root;
     case RoleType::kTimestamp:
@@ -71,16 +75,22 @@ uint64_t VersionOf(const Versions& v, RoleType role) {
   return 0;
 }
 
-// The trusted version of `role`, nullopt when its file is missing.
-std::optional<uint64_t> TrustedVersion(const TrustedStore& store, RoleType role) {
-  auto bytes = store.Load(role, 1 << 20);
+std::string_view Name(std::optional<RoleType> role) {
+  return role ? metadata::RoleName(*role) : kApps;
+}
+// The trusted version of `role` ("apps" when none), nullopt when its file is missing.
+std::optional<uint64_t> TrustedVersion(const TrustedStore& store, std::optional<RoleType> role) {
+  auto bytes = store.Load(role ? metadata::RoleName(*role) : kApps, 1 << 20);
   EXPECT_TRUE(bytes.ok()) << bytes.status().ToString();
   if (!bytes.ok() || !bytes->has_value()) return std::nullopt;
   auto doc = metadata::ParseSignedDocument(**bytes, 1 << 20);
-  EXPECT_TRUE(doc.ok()) << "trusted " << metadata::RoleName(role) << " is torn";
+  EXPECT_TRUE(doc.ok()) << "trusted " << Name(role) << " is torn";
   if (!doc.ok()) return std::nullopt;
   return doc->signed_json.at("version").get<uint64_t>();
 }
+
+constexpr std::optional<RoleType> kChecked[] = {
+    RoleType::kRoot, RoleType::kTimestamp, RoleType::kSnapshot, RoleType::kTargets, std::nullopt};
 
 class TufRefreshScenario final : public CrashScenario {
  public:
@@ -88,6 +98,11 @@ class TufRefreshScenario final : public CrashScenario {
   void SetUp(Env& env, const std::string& dir) override {
     (void)env;
     TestRepository repo(dir + "/repo", kStart);
+    metadata::DelegatedRole apps;
+    apps.name = kApps;
+    apps.paths = std::vector<std::string>{"apps/*"};
+    repo.Delegate("targets", apps, {NewKey()});
+    ASSERT_TRUE(repo.AddTarget(kApps, "apps/web", "web payload").ok());
     auto publish = [&](size_t refresh) {
       ASSERT_TRUE(repo.AddTarget("targets", "app-" + std::to_string(refresh), "payload").ok());
       ASSERT_TRUE(repo.Publish().ok());
@@ -101,6 +116,7 @@ class TufRefreshScenario final : public CrashScenario {
     fs::copy(repo.metadata_dir(), RepoState(dir, 2), fs::copy_options::recursive);
     repo.SetKeys(RoleType::kTargets, {NewKey()});
     ASSERT_TRUE(repo.PublishRoot().ok());
+    ASSERT_TRUE(repo.AddTarget(kApps, "apps/kiosk", "kiosk payload").ok());
     publish(3);
   }
 
@@ -130,18 +146,18 @@ class TufRefreshScenario final : public CrashScenario {
     const bool interrupted = done >= 1 && done < steps();
     const Versions* before = completed ? &kAfterRefresh[completed - 1] : nullptr;
     const Versions* after = interrupted ? &kAfterRefresh[completed] : before;
-    for (RoleType role : metadata::kAllRoles) {
+    for (std::optional<RoleType> role : kChecked) {
       const std::optional<uint64_t> version = TrustedVersion(store, role);
       const uint64_t low = before ? VersionOf(*before, role) : (role == RoleType::kRoot ? 1 : 0);
       const uint64_t high = after ? VersionOf(*after, role) : low;
       if (!version) {
-        EXPECT_TRUE(low == 0 || (interrupted && MayBeForgotten(completed, role)))
-            << metadata::RoleName(role) << " lost after " << completed << " refreshes";
+        EXPECT_TRUE(low == 0 || (interrupted && role && MayBeForgotten(completed, *role)))
+            << Name(role) << " lost after " << completed << " refreshes";
         continue;
       }
       EXPECT_TRUE(*version >= low && *version <= high)
-          << "trusted " << metadata::RoleName(role) << " version " << *version << " after "
-          << completed << " refreshes (expected " << low << ".." << high << ")";
+          << "trusted " << Name(role) << " version " << *version << " after " << completed
+          << " refreshes (expected " << low << ".." << high << ")";
     }
     auto floor = store.LoadTimeFloor();
     ASSERT_TRUE(floor.ok()) << floor.status().ToString();
@@ -157,8 +173,8 @@ class TufRefreshScenario final : public CrashScenario {
     Status latest = Refresh(env, dir, kRefreshes - 1, ClockOf(kRefreshes));
     EXPECT_TRUE(latest.ok()) << "cannot refresh from what the cut left: " << latest.ToString();
     const Versions& last = kAfterRefresh.back();
-    for (RoleType role : metadata::kAllRoles) {
-      EXPECT_EQ(TrustedVersion(store, role), VersionOf(last, role)) << metadata::RoleName(role);
+    for (std::optional<RoleType> role : kChecked) {
+      EXPECT_EQ(TrustedVersion(store, role), VersionOf(last, role)) << Name(role);
     }
   }
 
@@ -170,7 +186,8 @@ class TufRefreshScenario final : public CrashScenario {
     DirectoryRemote remote(RepoState(dir, state), dir + "/targets");
     FakeClock clock(now);
     ASSIGN_OR_RETURN(auto client, TufClient::Open(ClientDir(dir), remote, clock, {}, env));
-    return client->Refresh();
+    RETURN_IF_ERROR(client->Refresh());
+    return client->GetTargetInfo("apps/web").status();
   }
 };
 
