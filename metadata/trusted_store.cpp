@@ -47,14 +47,14 @@ Status TrustedStore::Store(RoleType role, std::string_view bytes) const {
 
 Status TrustedStore::Store(std::string_view role_name, std::string_view bytes) const {
   ASSIGN_OR_RETURN(std::string path, PathOf(role_name));
-  return WriteFileAtomic(path, AsBytes(bytes), 0644);
+  return WriteFileAtomic(path, AsBytes(bytes), 0644, *env_);
 }
 
 Status TrustedStore::Remove(RoleType role) const {
-  Status removed = Env::Default().Unlink(PathOf(role));
+  Status removed = env_->Unlink(PathOf(role));
   if (removed.code() == StatusCode::kNotFound) return Status::Ok();
   RETURN_IF_ERROR(removed);
-  return FsyncDirectory(dir_);
+  return env_->SyncDir(dir_);
 }
 
 Result<WallTime> TrustedStore::LoadTimeFloor() const {
@@ -69,7 +69,7 @@ Result<WallTime> TrustedStore::LoadTimeFloor() const {
 }
 
 Status TrustedStore::StoreTimeFloor(WallTime floor) const {
-  return WriteFileAtomic(dir_ + "/" + kTimeFloorFile, FormatTufTime(floor) + "\n", 0644);
+  return WriteFileAtomic(dir_ + "/" + kTimeFloorFile, FormatTufTime(floor) + "\n", 0644, *env_);
 }
 
 }  // namespace flotilla::metadata

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/clock.h"
+#include "core/env.h"
 #include "core/status.h"
 #include "metadata/tuf_types.h"
 
@@ -19,7 +20,9 @@ namespace flotilla::metadata {
 
 class TrustedStore {
  public:
-  explicit TrustedStore(std::string dir) : dir_(std::move(dir)) {}
+  // Writes go through `env` (which must outlive the store).
+  explicit TrustedStore(std::string dir, Env& env = Env::Default())
+      : dir_(std::move(dir)), env_(&env) {}
 
   const std::string& dir() const { return dir_; }
   std::string PathOf(RoleType role) const;
@@ -40,6 +43,7 @@ class TrustedStore {
 
  private:
   std::string dir_;
+  Env* env_;
 };
 
 }  // namespace flotilla::metadata

@@ -67,14 +67,15 @@ Status CheckNotExpired(std::string_view what, WallTime expires, WallTime now) {
   return Status::Ok();
 }
 
-Status TufClient::Initialize(const std::string& metadata_dir, std::string_view root_bytes) {
+Status TufClient::Initialize(const std::string& metadata_dir, std::string_view root_bytes,
+                             Env& env) {
   ASSIGN_OR_RETURN(SignedDocument doc,
                    ParseSignedDocument(root_bytes, ClientLimits{}.max_root_bytes));
   ASSIGN_OR_RETURN(RootMetadata root, ParseRoot(doc.signed_json));
   RETURN_IF_ERROR(VerifyThreshold(doc, root.keys, root.roles.at(RoleType::kRoot),
                                   "initial root (signed by its own root keys)"));
-  RETURN_IF_ERROR(CreateDirectories(metadata_dir, 0755));
-  TrustedStore store(metadata_dir);
+  RETURN_IF_ERROR(CreateDurableDirectories(env, metadata_dir, 0755));
+  TrustedStore store(metadata_dir, env);
   for (RoleType role : {RoleType::kTimestamp, RoleType::kSnapshot, RoleType::kTargets}) {
     RETURN_IF_ERROR(store.Remove(role));
   }
@@ -83,8 +84,8 @@ Status TufClient::Initialize(const std::string& metadata_dir, std::string_view r
 
 Result<std::unique_ptr<TufClient>> TufClient::Open(const std::string& metadata_dir,
                                                    RemoteRepository& remote, const Clock& clock,
-                                                   ClientLimits limits) {
-  TrustedStore store(metadata_dir);
+                                                   ClientLimits limits, Env& env) {
+  TrustedStore store(metadata_dir, env);
   ASSIGN_OR_RETURN(std::optional<std::string> bytes,
                    store.Load(RoleType::kRoot, limits.max_root_bytes));
   if (!bytes) {

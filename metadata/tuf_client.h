@@ -72,13 +72,16 @@ class TufClient {
  public:
   // Makes `root_bytes` the trusted root of `metadata_dir` (created if needed),
   // after checking that it parses as root metadata signed by its own
-  // threshold. Removes other trusted role files; keeps the time floor.
-  static Status Initialize(const std::string& metadata_dir, std::string_view root_bytes);
+  // threshold. Removes other trusted role files; keeps the time floor. The
+  // trusted files are written through `env`, here and by Open's client.
+  static Status Initialize(const std::string& metadata_dir, std::string_view root_bytes,
+                           Env& env = Env::Default());
 
   // Loads the trusted root of `metadata_dir`. `remote` and `clock` must outlive the client.
   static Result<std::unique_ptr<TufClient>> Open(const std::string& metadata_dir,
                                                  RemoteRepository& remote, const Clock& clock,
-                                                 ClientLimits limits = {});
+                                                 ClientLimits limits = {},
+                                                 Env& env = Env::Default());
 
   // Runs the workflow above. On error, the trusted files are unchanged except
   // for root versions that verified before the failure (as the spec requires).

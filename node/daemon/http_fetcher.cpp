@@ -40,7 +40,7 @@ std::string HttpFetcher::PartPath(const Digest& d) const {
 
 Status HttpFetcher::Want(const ArtifactRequest& request) {
   if (jobs_.count(request.sha256)) return Status::Ok();
-  RETURN_IF_ERROR(CreateDirectories(options_.dir, 0700));
+  RETURN_IF_ERROR(CreateDurableDirectories(*options_.env, options_.dir, 0700));
   Job job;
   job.request = request;
   job.progress.bytes_total = request.length;
@@ -154,14 +154,13 @@ Status HttpFetcher::FetchRange(Job& job, uint64_t offset) {
   }
   const uint64_t end = std::min(job.request.length, offset + chunk);  // exclusive
   const std::string part = PartPath(job.request.sha256);
-  UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd.valid()) return IOErrorFromErrno("open " + part, errno);
+  ASSIGN_OR_RETURN(auto file, options_.env->OpenForWrite(part, OpenMode::kKeep, 0600));
   const http::Call call{.url = options_.origin_url + "/artifacts/" + job.request.sha256.Hex(),
                         .range = http::ByteRange{offset, end - offset},
                         .max_body_bytes = end - offset};
   uint64_t written = 0;
   auto reply = http_.Stream(call, [&](ByteSpan data) {
-    RETURN_IF_ERROR(PwriteAll(fd.get(), data, offset + written).WithContext("write artifact"));
+    RETURN_IF_ERROR(file->WriteAt(data, offset + written).WithContext("write artifact"));
     written += data.size();
     job.progress.bytes_from_origin += data.size();
     job.progress.bytes_verified = offset + written;
@@ -176,7 +175,10 @@ Status HttpFetcher::FetchRange(Job& job, uint64_t offset) {
                      std::to_string(end - offset) + " bytes");
   }
   // Whatever arrived is kept: the next range starts at the file's length.
-  if (::fdatasync(fd.get()) != 0 && st.ok()) st = IOErrorFromErrno("sync " + part, errno);
+  // The first range's sync takes the new file's name with it.
+  Status synced = file->Sync();
+  if (synced.ok() && offset == 0) synced = options_.env->SyncDir(options_.dir);
+  if (st.ok()) st = synced;
   if (st.ok()) job.progress.error.clear();
   return st;
 }
@@ -185,7 +187,7 @@ Status HttpFetcher::FinishJob(Job& job) {
   const std::string part = PartPath(job.request.sha256);
   ASSIGN_OR_RETURN(Digest digest, HashFile(part));
   if (digest != job.request.sha256 || FileSize(part) != job.request.length) {
-    ::unlink(part.c_str());
+    options_.env->Unlink(part).IgnoreError();
     job.progress.hash_failures++;
     job.progress.bytes_verified = 0;
     if (job.progress.hash_failures >= options_.max_hash_failures) {
@@ -198,10 +200,8 @@ Status HttpFetcher::FinishJob(Job& job) {
                       " does not match its signed SHA-256; downloading it again");
   }
   const std::string final_path = FinalPath(job.request.sha256);
-  if (::rename(part.c_str(), final_path.c_str()) != 0) {
-    return IOErrorFromErrno("rename " + part, errno);
-  }
-  RETURN_IF_ERROR(FsyncDirectory(options_.dir));
+  RETURN_IF_ERROR(options_.env->Rename(part, final_path));
+  RETURN_IF_ERROR(options_.env->SyncDir(options_.dir));
   job.progress.state = FetchState::kComplete;
   job.progress.bytes_verified = job.request.length;
   job.progress.error.clear();

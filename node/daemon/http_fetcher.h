@@ -2,8 +2,9 @@
 // /artifacts/<hex>), one artifact at a time, in Range requests of at most
 // `chunk_bytes`.
 //
-// On disk (all under `dir`): <hex>.part grows by whole ranges, each
-// fdatasync'd before the next is asked for, so a restart (kill -9 included)
+// On disk (all under `dir`, written through `env`): <hex>.part grows by
+// whole ranges, each fsynced (the first with the directory) before the next
+// is asked for, so a restart (kill -9 or power cut)
 // resumes at the partial file's length and re-downloads at most the range
 // that was in flight. When the length is reached the whole file is hashed;
 // only a file whose SHA-256 and length match the signed ones is renamed to
@@ -27,6 +28,7 @@
 #include <string>
 
 #include "core/clock.h"
+#include "core/env.h"
 #include "http/http_client.h"
 #include "node/daemon/node_config.h"
 #include "node/transfer/artifact_fetcher.h"
@@ -41,6 +43,7 @@ struct HttpFetcherOptions {
   uint64_t rate_bytes_per_s = 0;  // 0: unlimited
   std::optional<AllowedHours> allowed_hours;
   uint32_t max_hash_failures = 3;
+  Env* env = &Env::Default();  // must outlive the fetcher
 };
 
 class HttpFetcher final : public ArtifactFetcher {

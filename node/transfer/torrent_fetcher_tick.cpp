@@ -1,8 +1,6 @@
 // TorrentFetcher's worker tick: alerts, byte accounting (peers vs origin),
 // the origin policy, resume data, whole-file verification and recoveries.
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -11,9 +9,9 @@
 #include <libtorrent/write_resume_data.hpp>
 
 #include "core/digest.h"
-#include "core/fd.h"
 #include "core/file_io.h"
 #include "node/transfer/fetcher_impl.h"
+#include "node/transfer/resume_checkpoint.h"
 
 namespace flotilla::node {
 namespace {
@@ -239,32 +237,17 @@ bool TorrentFetcher::Impl::BanPeer(TransferArtifact& a, const lt::tcp::endpoint&
   return true;
 }
 
-namespace {
-
-// fdatasync of a payload file; one that does not exist yet has nothing to sync.
-Status SyncData(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return errno == ENOENT ? Status::Ok() : IOErrorFromErrno("open " + path, errno);
-  if (::fdatasync(fd.get()) != 0) return IOErrorFromErrno("sync " + path, errno);
-  return Status::Ok();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void TorrentFetcher::Impl::OnResumeData(const lt::save_resume_data_alert& alert) {
   TransferArtifact* a = FindByHandle(alert.handle);
   if (a == nullptr || a->forgotten) return;
   a->resume_pending = false;
   const std::vector<char> buffer = lt::write_resume_data_buf(alert.params);
-  // libtorrent has written every piece the resume data names but synced none:
-  // synced first, they survive a power cut that the checkpoint survives, and
-  // the re-check after it keeps them (docs/durability.md).
-  Status written = SyncData(DataPath(a->hex));
-  if (written.ok()) {
-    written = WriteFileAtomic(
-        ResumePath(a->hex),
-        ByteSpan(reinterpret_cast<const uint8_t*>(buffer.data()), buffer.size()), 0600);
-  }
+  // The pieces it names are synced before it (docs/durability.md).
+  Status written = SaveResumeCheckpoint(
+      Env::Default(), DataPath(a->hex), ResumePath(a->hex),
+      ByteSpan(reinterpret_cast<const uint8_t*>(buffer.data()), buffer.size()));
   if (!written.ok()) a->progress.error = written.WithContext("save resume data").message();
   if (written.ok()) spdlog::debug("resume data of {} written", a->hex.substr(0, 12));
   if (a->readd == TransferArtifact::Readd::kSavingResume) {
