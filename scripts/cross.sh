@@ -91,7 +91,13 @@ install_multiarch() {
   dpkg --add-architecture "$arch"
   apt-get update -qq -o "APT::Architectures::=$host_arch" -o "APT::Architectures::=$arch" \
     >/dev/null 2>&1 || true
-  for p in "${dev_packages[@]}"; do pkgs+=("$p:$arch"); done
+  # libpq-dev is not Multi-Arch: same (installing ARCH's would remove the
+  # host's): the target gets the runtime library, and the build the host's
+  # headers (tracker/storage/CMakeLists.txt).
+  for p in "${dev_packages[@]}"; do
+    [[ $p == libpq-dev ]] && p=libpq5
+    pkgs+=("$p:$arch")
+  done
   if apt-get install -s -qq --no-install-recommends "${pkgs[@]}" >/dev/null 2>&1 &&
     apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null; then
     echo multiarch
