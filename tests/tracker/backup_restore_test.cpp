@@ -16,6 +16,7 @@
 #include "tests/support/postgres_cluster.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tracker_metadata_remote.h"
 #include "tests/support/tracker_process.h"
 #include "tracker/client/tracker_client.h"
 
@@ -28,25 +29,6 @@ using metadata::RoleType;
 const std::string kMakeImage = std::string(FLOTILLA_SOURCE_DIR) + "/tests/layerstore/make_image.sh";
 constexpr char kSpec[] = R"({"name": "demo", "command": ["/bin/sh", "-c", "sleep 1000"]})";
 
-// A tracker's metadata over its HTTP API, as a device fetches it.
-class HttpRemote final : public metadata::RemoteRepository {
- public:
-  explicit HttpRemote(int port) : port_(port) {}
-  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override {
-    HttpResponse r = HttpRequestTo(port_, "GET", "/metadata/" + name);
-    if (r.status == 404) return NotFound(name);
-    if (r.status != 200) return Unavailable(name + ": HTTP " + std::to_string(r.status));
-    if (r.body.size() > max_bytes) return ResourceExhausted(name);
-    return r.body;
-  }
-  Status FetchTarget(const std::string& url_path, uint64_t, const std::string&) override {
-    return NotFound("targets are not fetched in this test: " + url_path);
-  }
-
- private:
-  int port_;
-};
-
 // Versions a device's TUF client trusts after refreshing from `port`.
 struct Trusted {
   uint64_t timestamp = 0, snapshot = 0, targets = 0;
@@ -54,7 +36,7 @@ struct Trusted {
 };
 
 Result<Trusted> RefreshDevice(const std::string& client_dir, int port) {
-  HttpRemote remote(port);
+  TrackerMetadataRemote remote(port);
   ASSIGN_OR_RETURN(auto client,
                    metadata::TufClient::Open(client_dir, remote, SystemClock::Instance()));
   RETURN_IF_ERROR(client->Refresh());

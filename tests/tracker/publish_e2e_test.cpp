@@ -24,6 +24,7 @@
 #include "metadata/tuf_client.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tracker_metadata_remote.h"
 #include "tests/support/tracker_process.h"
 
 namespace flotilla::testing {
@@ -34,25 +35,6 @@ using metadata::Release;
 
 const std::string kMakeImage = std::string(FLOTILLA_SOURCE_DIR) + "/tests/layerstore/make_image.sh";
 constexpr char kSpec[] = R"({"name": "demo", "command": ["/bin/sh", "-c", "sleep 1000"]})";
-
-// Serves a repository's metadata over the tracker's HTTP API.
-class HttpRemote final : public metadata::RemoteRepository {
- public:
-  explicit HttpRemote(int port) : port_(port) {}
-  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override {
-    HttpResponse r = HttpRequestTo(port_, "GET", "/metadata/" + name);
-    if (r.status == 404) return NotFound(name);
-    if (r.status != 200) return Unavailable(name + ": HTTP " + std::to_string(r.status));
-    if (r.body.size() > max_bytes) return ResourceExhausted(name);
-    return r.body;
-  }
-  Status FetchTarget(const std::string& url_path, uint64_t, const std::string&) override {
-    return NotFound("targets are not fetched in this test: " + url_path);
-  }
-
- private:
-  int port_;
-};
 
 // A fresh client trusting only root version 1: refreshes through `remote` and
 // returns the newest release of each app it verified.
@@ -315,7 +297,7 @@ TEST_F(PublishTest, ServedMetadataShowsTheNewReleaseWhilePublishRunsBeside) {
   ASSERT_EQ(Init(repo_).exit_code, 0);
   TrackerProcess tracker;
   ASSERT_TRUE(tracker.Start(dir_, repo_)) << tracker.Log();
-  HttpRemote remote(tracker.port());
+  TrackerMetadataRemote remote(tracker.port());
   auto before = VerifyAsFreshClient(repo_, remote);
   ASSERT_TRUE(before.ok()) << before.status().ToString();
   EXPECT_TRUE(before->empty());
