@@ -313,23 +313,55 @@ Result<SignedDocument> StageAppDelegation(Repository& repo, const std::string& a
   return repo.StageTargets(std::string(RoleName(RoleType::kTargets)), std::move(next), {}, expiry);
 }
 
-Result<SignedDocument> StageRelease(Repository& repo, const Release& release, Duration expiry) {
+Result<SignedDocument> StageRelease(Repository& repo, const Release& release, Duration expiry,
+                                    StageIn where) {
   RETURN_IF_ERROR(ValidateRelease(release));
+  const std::string name = ReleaseTargetName(release.app, release.version);
+  const std::string role = where == StageIn::kTopLevel ? std::string(RoleName(RoleType::kTargets))
+                                                       : AppRoleName(release.app);
+  const TargetsMetadata* current =
+      where == StageIn::kTopLevel ? &repo.targets() : repo.DelegatedTargets(role);
+  const TargetsMetadata* app_role = repo.DelegatedTargets(AppRoleName(release.app));
+  const bool in_app_role = app_role && app_role->targets.contains(name);
   ASSIGN_OR_RETURN(auto latest, LatestReleases(repo.AllTargets()));
   auto it = latest.find(release.app);
-  if (it != latest.end() && it->second.version >= release.version) {
+  if (it != latest.end() && it->second.version >= release.version &&
+      !(where == StageIn::kTopLevel && in_app_role)) {
     return FailedPrecondition("app " + release.app + " already has release " +
                               std::to_string(it->second.version) + "; versions must increase");
   }
-  const std::string role = AppRoleName(release.app);
-  const TargetsMetadata* current = repo.DelegatedTargets(role);
+  if (current && current->targets.contains(name)) {
+    return FailedPrecondition(PercentEncode(role) + " already lists " + name);
+  }
   TargetsMetadata next = current ? *current : TargetsMetadata{};
   Json custom = ReleaseToJson(release);
   ASSIGN_OR_RETURN(std::string content, CanonicalJson(custom));
-  return repo.StageTargets(role, std::move(next),
-                           {TargetInput{ReleaseTargetName(release.app, release.version),
-                                        std::move(content), std::move(custom)}},
-                           expiry);
+  ASSIGN_OR_RETURN(
+      SignedDocument staged,
+      repo.StageTargets(role, std::move(next),
+                        {TargetInput{name, std::move(content), std::move(custom)}}, expiry));
+  if (where == StageIn::kTopLevel) {
+    ASSIGN_OR_RETURN(TargetsMetadata parsed, ParseTargets(staged.signed_json));
+    RETURN_IF_ERROR(CheckSameAsAppRoles(repo, parsed));
+  }
+  return staged;
+}
+
+Status CheckSameAsAppRoles(const Repository& repo, const TargetsMetadata& next) {
+  for (const auto& [name, target] : next.targets) {
+    if (repo.targets().targets.contains(name)) continue;
+    if (!target.custom.is_object() || !target.custom.contains("flotilla")) continue;
+    ASSIGN_OR_RETURN(Release release, ParseRelease(target.custom));
+    const TargetsMetadata* role = repo.DelegatedTargets(AppRoleName(release.app));
+    if (role == nullptr) continue;
+    auto in_role = role->targets.find(name);
+    if (in_role != role->targets.end() &&
+        (in_role->second.length != target.length || in_role->second.hashes != target.hashes)) {
+      return InvalidArgument("top-level target " + PercentEncode(name) + " differs from " +
+                             AppRoleName(release.app) + "'s");
+    }
+  }
+  return Status::Ok();
 }
 
 Status CheckAppRole(const std::string& app, const TargetsMetadata* current,

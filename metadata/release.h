@@ -100,10 +100,23 @@ Result<SignedDocument> StageAppDelegation(Repository& repo, const std::string& a
                                           const std::vector<TufKey>& keys, uint32_t threshold,
                                           Duration expiry);
 
-// The app role's next version with every release it holds plus `release`
-// (whose version must be above the app's newest anywhere in `repo`), unsigned;
-// the release's target file is written.
-Result<SignedDocument> StageRelease(Repository& repo, const Release& release, Duration expiry);
+// Where StageRelease lists a release: in its app's role (what the app key
+// signs), or also in the top-level targets, which is all a node running
+// 0.1.0 reads (signed by the offline targets key; docs/signing.md).
+enum class StageIn { kAppRole, kTopLevel };
+
+// The next version of the app role (or of the top-level targets) with every
+// target it holds plus `release` (whose version must be above the app's
+// newest anywhere in `repo`, except that the top-level may take the release
+// its app role already lists, as it is), unsigned; the release's target file
+// is written.
+Result<SignedDocument> StageRelease(Repository& repo, const Release& release, Duration expiry,
+                                    StageIn where = StageIn::kAppRole);
+
+// For a top-level targets version: every release target it adds that the
+// app's role lists too has the same length and hashes there (a node's target
+// search takes the top-level entry first: both must name the same bytes).
+Status CheckSameAsAppRoles(const Repository& repo, const TargetsMetadata& next);
 
 // Refuses `next` as a version of `app`'s role unless every target is a valid
 // release of `app` under its own name and no release version goes down from

@@ -95,6 +95,39 @@ TEST_F(Client010Test, RefreshesThroughAnAppDelegationAndSeesTopLevelReleasesOnly
   auto r = Refresh010();
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "kiosk 1\n");
+
+  // The transition (docs/signing.md): the offline targets key lists the
+  // release in the top-level targets too, and 0.1.0 takes it.
+  auto top = StageRelease(*repo_, FixtureRelease(2), year, StageIn::kTopLevel);
+  ASSERT_TRUE(top.ok()) << top.status().ToString();
+  ASSERT_TRUE(AddSignature(*top, TufSigner::FromEd25519(FixtureKey(RoleType::kTargets))).ok());
+  ASSERT_TRUE(repo_->AcceptTargets("targets", SerializeDocument(*top), FixtureRing()).ok());
+  r = Refresh010();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "kiosk 2\n");
+}
+
+// The top-level may list an app role's release only with the same bytes: a
+// node's target search would take the top-level entry first.
+TEST_F(Client010Test, TheTopLevelListsAnAppRolesReleaseOnlyAsItIs) {
+  auto app_key = TufSigner::FromEd25519(Ed25519PrivateKey::Generate());
+  const Duration year = std::chrono::hours(24 * 365);
+  auto delegation = StageAppDelegation(*repo_, "kiosk", {app_key.key()}, 1, year);
+  ASSERT_TRUE(delegation.ok());
+  ASSERT_TRUE(
+      AddSignature(*delegation, TufSigner::FromEd25519(FixtureKey(RoleType::kTargets))).ok());
+  ASSERT_TRUE(repo_->AcceptTargets("targets", SerializeDocument(*delegation), FixtureRing()).ok());
+  auto staged = StageRelease(*repo_, FixtureRelease(2), year);
+  ASSERT_TRUE(staged.ok());
+  ASSERT_TRUE(AddSignature(*staged, app_key).ok());
+  ASSERT_TRUE(repo_->AcceptTargets("apps/kiosk", SerializeDocument(*staged), FixtureRing()).ok());
+  Release other = FixtureRelease(2);
+  other.app_spec = Json{{"command", {"/other"}}, {"restart", "always"}};
+  auto top = StageRelease(*repo_, other, year, StageIn::kTopLevel);
+  EXPECT_EQ(top.status().code(), StatusCode::kInvalidArgument) << top.status().ToString();
+  EXPECT_EQ(StageRelease(*repo_, FixtureRelease(1), year, StageIn::kTopLevel).status().code(),
+            StatusCode::kFailedPrecondition)
+      << "release 1 is older than the app's newest and not in its role";
 }
 
 }  // namespace

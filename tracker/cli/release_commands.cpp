@@ -100,6 +100,14 @@ int RunPublish(PublishFlags& flags) {
                outcome->release.app);
     fmt::print("  flotilla-tracker accept --repository {} {}\n", flags.request.repository,
                outcome->pending_path);
+    if (!outcome->pending_top_level_path.empty()) {
+      fmt::print(
+          "and, for devices still running flotilla 0.1.0, the top-level targets that lists it "
+          "too,\nwhere the targets key lives:\n  flotilla-tracker sign {} --key targets.key\n"
+          "  flotilla-tracker accept --repository {} {}\n",
+          outcome->pending_top_level_path, flags.request.repository,
+          outcome->pending_top_level_path);
+    }
     return 0;
   }
   fmt::print("published {} release {} ({}): {} artifacts made, {} reused, {} deltas ({} skipped)\n",
@@ -179,6 +187,10 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
   publish->add_option("--delta-threads", request.delta_threads, "Threads per delta encoding")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
+  publish->add_flag("--also-top-level", request.also_top_level,
+                    "For an app signed offline: also stage the release into the top-level "
+                    "targets (signed by the offline targets key), which is all that devices "
+                    "still running flotilla 0.1.0 read");
   publish
       ->add_option("image", request.image_path,
                    "docker save tarball, OCI layout directory or oci-archive")

@@ -50,6 +50,18 @@ Status CheckAppRoleDocument(const RepositoryLayout& repo, const metadata::Reposi
   return CheckArtifactsPresent(repo, current, next);
 }
 
+// A top-level targets version may list releases too (for nodes running
+// 0.1.0): each as its app role lists it, never going down, artifacts present.
+Status CheckTopLevelDocument(const RepositoryLayout& repo, const metadata::Repository& meta,
+                             std::string_view bytes) {
+  ASSIGN_OR_RETURN(metadata::SignedDocument doc,
+                   metadata::ParseSignedDocument(bytes, kMaxSignedFile));
+  ASSIGN_OR_RETURN(metadata::TargetsMetadata next, metadata::ParseTargets(doc.signed_json));
+  RETURN_IF_ERROR(metadata::CheckReleasesMonotonic(meta.targets(), next));
+  RETURN_IF_ERROR(metadata::CheckSameAsAppRoles(meta, next));
+  return CheckArtifactsPresent(repo, &meta.targets(), next);
+}
+
 constexpr std::initializer_list<metadata::RoleType> kOnlineRoles = {metadata::RoleType::kSnapshot,
                                                                     metadata::RoleType::kTimestamp};
 
@@ -77,6 +89,7 @@ Result<AcceptOutcome> AcceptLocked(const RepositoryLayout& repo, const std::stri
   if (role == "root") return AcceptRoot(repo, *meta, bytes);
   ASSIGN_OR_RETURN(auto online, LoadRoleKeys(repo, meta->root(), kOnlineRoles));
   if (role.starts_with("apps/")) RETURN_IF_ERROR(CheckAppRoleDocument(repo, *meta, role, bytes));
+  if (role == "targets") RETURN_IF_ERROR(CheckTopLevelDocument(repo, *meta, bytes));
   RETURN_IF_ERROR(meta->AcceptTargets(role, bytes, online));
   RETURN_IF_ERROR_CTX(RecordReleases(repo, meta->AllTargets(), clock), "record releases");
   const metadata::TargetsMetadata* accepted =

@@ -47,8 +47,10 @@ class OfflineTest : public ::testing::Test {
     auto accepted = AcceptSigned(repo_.root, *staged, "", clock_);
     ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
   }
-  // Release `version` of kiosk (its one artifact written to artifacts/), staged.
-  std::string StageRelease(uint64_t version) {
+  // Release `version` of kiosk (its one artifact written to artifacts/),
+  // staged in kiosk's role or also in the top-level targets.
+  std::string StageRelease(uint64_t version,
+                           metadata::StageIn where = metadata::StageIn::kAppRole) {
     const std::string bytes = "artifact " + std::to_string(version);
     Release r;
     r.app = "kiosk";
@@ -64,9 +66,12 @@ class OfflineTest : public ::testing::Test {
     EXPECT_TRUE(CreateDirectories(repo_.artifacts_dir()).ok());
     EXPECT_TRUE(WriteFileAtomic(repo_.artifact_path(Digest::Of(bytes).Hex()), bytes).ok());
     auto meta = metadata::Repository::Open(repo_.root, clock_).value();
-    auto doc = metadata::StageRelease(*meta, r, std::chrono::hours(24 * 365));
+    auto doc = metadata::StageRelease(*meta, r, std::chrono::hours(24 * 365), where);
     EXPECT_TRUE(doc.ok()) << doc.status().ToString();
-    return WritePending(repo_, "apps/kiosk", *doc).value();
+    if (!doc.ok()) return "";
+    return WritePending(repo_, where == metadata::StageIn::kTopLevel ? "targets" : "apps/kiosk",
+                        *doc)
+        .value();
   }
   uint64_t Latest() {
     auto meta = metadata::Repository::Open(repo_.root, clock_).value();
@@ -96,6 +101,31 @@ TEST_F(OfflineTest, KeysDirectoryHoldsOnlineKeysAndAcceptTakesOnlyTheAppKey) {
   EXPECT_EQ(Latest(), 1u);
   // The same version again (a replay) is not the next version.
   EXPECT_FALSE(AcceptSigned(repo_.root, pending, "", clock_).ok());
+}
+
+// For nodes still running 0.1.0, which read only the top-level targets: the
+// release the app key signed is listed there too, by the offline targets key,
+// as it is; accept checks its artifacts as for an app role.
+TEST_F(OfflineTest, TheTopLevelTakesTheAppRolesReleaseForNodesRunning010) {
+  const std::string in_role = StageRelease(1);
+  ASSERT_TRUE(Sign(in_role, dir_ + "/a.key").ok());
+  ASSERT_TRUE(AcceptSigned(repo_.root, in_role, "", clock_).ok());
+  const std::string top = StageRelease(1, metadata::StageIn::kTopLevel);
+  ASSERT_FALSE(top.empty());
+  ASSERT_TRUE(Sign(top, dir_ + "/a.key").ok());
+  EXPECT_FALSE(AcceptSigned(repo_.root, top, "", clock_).ok()) << "the app key signs no top-level";
+  ASSERT_TRUE(Sign(top, dir_ + "/off/targets.key").ok());
+  fs::path artifact = repo_.artifact_path(Digest::Of("artifact 1").Hex());
+  fs::rename(artifact, artifact.string() + ".away");
+  EXPECT_EQ(AcceptSigned(repo_.root, top, "", clock_).status().code(),
+            StatusCode::kFailedPrecondition);
+  fs::rename(artifact.string() + ".away", artifact);
+  auto accepted = AcceptSigned(repo_.root, top, "", clock_);
+  ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
+  EXPECT_EQ(accepted->role, "targets");
+  auto meta = metadata::Repository::Open(repo_.root, clock_).value();
+  EXPECT_TRUE(meta->targets().targets.contains("apps/kiosk/release-1.json"));
+  EXPECT_EQ(Latest(), 1u);
 }
 
 TEST_F(OfflineTest, LostAppKeyIsReplacedAndTheOldKeySignsNothingMore) {

@@ -246,6 +246,11 @@ Result<PublishOutcome> PublishLocked(const PublishRequest& request, const Reposi
         fmt::format("staging {} release {} for the {} key", release.app, release.version, role));
     ASSIGN_OR_RETURN(auto staged, metadata::StageRelease(*meta, release, request.role_expiry));
     ASSIGN_OR_RETURN(outcome.pending_path, WritePending(repo, role, staged));
+    if (request.also_top_level) {
+      ASSIGN_OR_RETURN(auto top, metadata::StageRelease(*meta, release, request.role_expiry,
+                                                        metadata::StageIn::kTopLevel));
+      ASSIGN_OR_RETURN(outcome.pending_top_level_path, WritePending(repo, "targets", top));
+    }
     return outcome;
   }
   ASSIGN_OR_RETURN(auto ring,

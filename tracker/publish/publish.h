@@ -43,12 +43,17 @@ struct PublishRequest {
   double delta_max_ratio = 0.9;
   int delta_threads = 2;
   Duration role_expiry = std::chrono::hours(24 * 365);  // of a staged app role version
+  // For an app signed offline: also stage the release into the top-level
+  // targets (pending/<W>.targets.json, for the offline targets key), which
+  // is all a node running 0.1.0 reads (docs/signing.md).
+  bool also_top_level = false;
 };
 
 struct PublishOutcome {
   metadata::Release release;
-  std::string target_name;   // apps/<app>/release-<version>.json
-  std::string pending_path;  // the staged, unsigned app role version ("": signed online)
+  std::string target_name;             // apps/<app>/release-<version>.json
+  std::string pending_path;            // the staged, unsigned app role version ("": signed online)
+  std::string pending_top_level_path;  // with also_top_level: the staged top-level targets
   size_t artifacts_made = 0;
   size_t artifacts_reused = 0;
   size_t deltas_made = 0;
