@@ -7,6 +7,8 @@
 #     several threads: the node's parts, core's executors and workers, the
 #     runtime called for several apps at once;
 #  4. a configure without tests (build-notests/), and the metadata fuzzer.
+# The sanitizer and fuzzer builds (and the fuzzer's 60 s run) go on niced
+# in the background while the normal build's tests run.
 # Exits non-zero if anything fails. .ci/run runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +18,6 @@ bash scripts/setup.sh
 bash scripts/build.sh
 
 jobs=$(nproc)
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_SANITIZE=ON >/dev/null
-cmake --build build-asan -j"$jobs"
-
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
@@ -43,31 +42,42 @@ run_ctest() {
   rm -f "$log"
 }
 
-echo "== sanitizer build (ASan+UBSan): core, appspec, metadata, layerstore =="
-run_ctest build-asan
-# The ThreadSanitizer build, then the fuzzer's, compile niced while the full
-# build's tests run: those wait on processes, sockets and locks more than they
-# use both cores. A fuzzer build that fails here fails again, visibly, below.
+# The sanitizer builds and the fuzzer build and run, niced, while the full
+# build's tests run: those wait on processes, sockets and locks more than
+# they use both cores. Each step's outcome is a file in build-bg/; a step
+# that failed is reported, with its log, below.
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_SANITIZE=ON >/dev/null
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOTILLA_TSAN=ON >/dev/null
+rm -rf build-bg && mkdir build-bg
 (
+  nice -n 19 cmake --build build-asan -j"$jobs" >build-bg/asan.log 2>&1 && touch build-bg/asan.ok
   nice -n 19 cmake --build build-tsan -j"$jobs" --target node_parts_test node_deployer_test \
-    runtime_concurrency_test core_clock_test >build-tsan/build.log 2>&1 || exit 1
-  nice -n 19 bash scripts/fuzz-metadata.sh 0 >build-tsan/fuzz-build.log 2>&1 || true
+    runtime_concurrency_test core_clock_test >build-bg/tsan.log 2>&1 && touch build-bg/tsan.ok
+  nice -n 19 bash scripts/fuzz-metadata.sh 60 >build-bg/fuzz.log 2>&1 && touch build-bg/fuzz.ok
 ) &
-tsan_build=$!
+background=$!
 
 echo "== full build =="
 run_ctest build
+wait "$background" || true
+
+echo "== sanitizer build (ASan+UBSan): core, appspec, metadata, layerstore =="
+if [[ -e build-bg/asan.ok ]]; then
+  run_ctest build-asan
+else
+  tail -60 build-bg/asan.log
+  failed=$((failed + 1)) status=1
+fi
 
 echo "== ThreadSanitizer: the node's parts, core's executors, the runtime's concurrency =="
-if wait "$tsan_build"; then
+if [[ -e build-bg/tsan.ok ]]; then
   # The monitor is a static program, which TSan cannot instrument: build/'s runs.
   export FLOTILLA_MONITOR="$PWD/build/runtime/flotilla-monitor"
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   run_ctest build-tsan -R '^(MetadataFollowerTest|ReleasePipelineTest|ReporterTest|LanExchangeTest|HttpFetcherTest|DeployerTest|RuntimeConcurrencyTest|WorkerTest|TimerSlotTest|ThreadExecutorTest|ManualExecutorTest|FakeClockTest)\.'
   unset FLOTILLA_MONITOR TSAN_OPTIONS
 else
-  tail -60 build-tsan/build.log
+  tail -60 build-bg/tsan.log
   failed=$((failed + 1)) status=1
 fi
 
@@ -80,8 +90,9 @@ else
   failed=$((failed + 1)) status=1
 fi
 
-echo "== metadata fuzzer (libFuzzer + ASan/UBSan, 60 s) =="
-if bash scripts/fuzz-metadata.sh 60 2>&1 | tail -60; then
+echo "== metadata fuzzer (libFuzzer + ASan/UBSan, 60 s, run during the full build's tests) =="
+tail -60 build-bg/fuzz.log
+if [[ -e build-bg/fuzz.ok ]]; then
   passed=$((passed + 1))
 else
   failed=$((failed + 1)) status=1
