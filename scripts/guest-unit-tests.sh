@@ -8,6 +8,10 @@
 #   FLOTILLA-TESTS-TOTAL run=120 passed=120 failed=0
 set -u
 export TEST_TMPDIR=/var/tmp/flotilla-tests
+# The runtime's tests start their apps under flotilla-monitor: the guest's
+# installed package has it (a static arm64 program; the test binaries here
+# are copied without their build tree).
+if [ -x /usr/bin/flotilla-monitor ]; then export FLOTILLA_MONITOR=/usr/bin/flotilla-monitor; fi
 mkdir -p "$TEST_TMPDIR"
 # Fixtures the tests read from the source tree, at the path compiled into
 # them (the host checkout's): source-files/ holds them under that path.
