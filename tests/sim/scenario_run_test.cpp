@@ -242,9 +242,13 @@ TEST_F(ScenarioRunTest, UpgradeTakesTheDeltaOncePerSiteAndBeatsHttpFull) {
 // The bar without NAT: sites reach each other, so peers across sites
 // relieve the origin: origin egress <= 2x the release (the first device of
 // the fleet pulls it, the other sites take it from there). Link locality
-// keeps each site at about one WAN copy: a device behind a LAN neighbour
-// takes nothing from other sites. On DSL: on 3G a copy crossing the sites'
-// 0.5 Mbit/s uplinks takes minutes (bench/sim-small).
+// keeps each site near one WAN copy: a device behind a LAN neighbour takes
+// nothing from other sites. Without it each device would take about two
+// thirds of the release across sites, 2 copies per site and 6 for the
+// fleet; with it the fleet stays under 5 (a follower takes a little
+// before its first second as one, more when the machine is busy) and no
+// site reaches 2. On DSL: on 3G a copy crossing the sites' 0.5 Mbit/s
+// uplinks takes minutes (bench/sim-small).
 TEST_F(ScenarioRunTest, WithoutNatPeersAcrossSitesRelieveTheOrigin) {
   Json report = Run("small-no-nat", /*nat=*/false, "flotilla", /*time_limit_s=*/180,
                     Release::kFirst, Wan::kDsl);
@@ -258,9 +262,12 @@ TEST_F(ScenarioRunTest, WithoutNatPeersAcrossSitesRelieveTheOrigin) {
     from_other_sites += d["traffic"]["rx_wan_peers"].get<double>();
   }
   EXPECT_GE(from_other_sites, release) << "at least one copy crossed between sites";
+  double fleet_wan_rx = 0;
   for (const Json& site : report["sites"]) {
-    EXPECT_LE(site["wan_rx_bytes"].get<double>(), 1.5 * release) << site.dump();
+    fleet_wan_rx += site["wan_rx_bytes"].get<double>();
+    EXPECT_LT(site["wan_rx_bytes"].get<double>(), 2 * release) << site.dump();
   }
+  EXPECT_LE(fleet_wan_rx, 5 * release) << report["sites"].dump();
 }
 
 TEST_F(ScenarioRunTest, CtrlCReportsAndLeavesNothing) {
