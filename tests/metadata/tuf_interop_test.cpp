@@ -18,6 +18,7 @@
 #include "metadata/test_repository.h"
 #include "metadata/tuf_names.h"
 #include "tests/metadata/static_http_server.h"
+#include "tests/node/node_fixture.h"
 #include "tests/support/test_util.h"
 
 namespace flotilla::testing {
@@ -256,6 +257,48 @@ TEST_F(TufJsReadsFlotilla, RootRotatedToNewSchemesAndWithoutConsistentSnapshots)
   ASSERT_TRUE(repo.PublishRoot().ok());
   Add(repo, "d", "d/y.txt");
   CheckBoth(repo);
+}
+
+// A repository as the tracker writes it under offline keys (docs/signing.md):
+// `init --offline-keys`, an app role with an ECDSA key added by an offline
+// targets signing, a release staged by `publish`, signed where the app key
+// lives and accepted. tuf-js finds the release through the delegation, as
+// flotilla's client does; what the app role may not sign stays unfound.
+TEST_F(TufJsReadsFlotilla, ReleaseTheTrackerPublishedUnderAnOfflineAppKey) {
+  const std::string repo = temp_ + "/repo";
+  auto tracker = [&](const std::string& args) {
+    auto r = RunShell(BinaryPath("flotilla-tracker") + " " + args + " 2>&1");
+    EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
+  };
+  tracker("init " + repo + " --public-url http://127.0.0.1:1 --offline-keys " + temp_ + "/off");
+  ASSERT_EQ(RunShell("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " +
+                     temp_ + "/kiosk.pem && openssl pkey -in " + temp_ +
+                     "/kiosk.pem -pubout -out " + temp_ + "/kiosk.pub 2>&1")
+                .exit_code,
+            0);
+  tracker("stage-app --repository " + repo + " --app kiosk --key-pub " + temp_ + "/kiosk.pub");
+  tracker("sign " + repo + "/pending/2.targets.json --key " + temp_ + "/off/targets.key");
+  tracker("accept --repository " + repo + " " + repo + "/pending/2.targets.json");
+  ASSERT_TRUE(PublishImage(temp_, repo, "kiosk", 16, "1", "1"))
+      << RunShell("cat " + temp_ + "/publish.log").output;
+  const std::string pending = Quote(repo + "/pending/1.apps%2Fkiosk.json");
+  tracker("sign " + pending + " --key " + temp_ + "/kiosk.pem");
+  tracker("accept --repository " + repo + " " + pending);
+
+  auto app_role = ReadTextFileBounded(repo + "/metadata/1.apps%2Fkiosk.json", 8 << 20);
+  ASSERT_TRUE(app_role.ok());
+  const Json release = Json::parse(*app_role)["signed"]["targets"]["apps/kiosk/release-1.json"];
+  ASSERT_TRUE(release.is_object()) << *app_role;
+  expected_["targets"]["apps/kiosk/release-1.json"] = {
+      {"tufjs", "ok"}, {"flotilla", "ok"}, {"sha256", release["hashes"]["sha256"]}};
+  Missing("apps/kiosk/release-2.json");
+  Missing("apps/other/release-1.json");
+  expected_["refresh"] = {{"tufjs", "ok"}, {"flotilla", "ok"}};
+  std::vector<std::string> names;
+  for (auto& [name, _] : expected_["targets"].items()) names.push_back(name);
+  const std::string root = repo + "/metadata/1.root.json";
+  Expect(TufJsReads(repo, root, names), expected_, "tufjs");
+  Expect(FlotillaReads(repo, root, names), expected_, "flotilla");
 }
 
 }  // namespace
