@@ -7,9 +7,11 @@
 #include <map>
 #include <set>
 
+#include "core/bytes.h"
 #include "core/canonical_json.h"
 #include "core/file_io.h"
 #include "http/http_server.h"
+#include "metadata/trusted_store.h"
 
 namespace flotilla::node {
 namespace asio = boost::asio;
@@ -51,21 +53,57 @@ struct LanExchange::Impl {
   void OnBeacon(size_t size);
   // The file of the tuf directory served under `name`, or "" if none is.
   std::string MetadataFile(std::string_view name) const;
+  std::string DelegatedRoleFile(std::string_view name) const;
   http::Reply Answer(const http::Request& request) const;
 };
 
 std::string LanExchange::Impl::MetadataFile(std::string_view name) const {
   static const std::set<std::string_view> kPlain = {"timestamp.json", "snapshot.json",
                                                     "targets.json", "root.json"};
-  if (kPlain.count(name)) return std::string(name);
+  if (kPlain.count(name)) return tuf_dir + "/" + std::string(name);
   size_t dot = name.find('.');
-  if (dot == std::string_view::npos || !IsDecimal(name.substr(0, dot))) return "";
-  uint64_t version = std::stoull(std::string(name.substr(0, dot)));
-  std::string_view role = name.substr(dot + 1);
-  if (role == "root.json" && version == served.root_version) return "root.json";
-  if (role == "snapshot.json" && version == served.snapshot_version) return "snapshot.json";
-  if (role == "targets.json" && version == served.targets_version) return "targets.json";
-  return "";
+  if (dot != std::string_view::npos && IsDecimal(name.substr(0, dot))) {
+    uint64_t version = std::stoull(std::string(name.substr(0, dot)));
+    std::string_view role = name.substr(dot + 1);
+    if (role == "root.json") return version == served.root_version ? tuf_dir + "/root.json" : "";
+    if (role == "snapshot.json") {
+      return version == served.snapshot_version ? tuf_dir + "/snapshot.json" : "";
+    }
+    if (role == "targets.json") {
+      return version == served.targets_version ? tuf_dir + "/targets.json" : "";
+    }
+  }
+  return DelegatedRoleFile(name);
+}
+
+// "<v>.<role>.json" (consistent snapshots) or "<role>.json": the trusted
+// file of delegated targets role <role> (percent-encoded in the request),
+// the first only while the trusted copy is version v. The name is decoded
+// and the trusted store encodes it again, so it never chooses a path.
+std::string LanExchange::Impl::DelegatedRoleFile(std::string_view name) const {
+  auto decoded = PercentDecode(name);
+  if (!decoded.ok() || !decoded->ends_with(".json")) return "";
+  std::string_view role(*decoded);
+  role.remove_suffix(5);
+  std::optional<uint64_t> version;
+  const size_t dot = role.find('.');
+  if (dot != std::string_view::npos && IsDecimal(role.substr(0, dot))) {
+    version = std::stoull(std::string(role.substr(0, dot)));
+    role = role.substr(dot + 1);
+  }
+  if (role.empty() || role == "root" || role == "timestamp" || role == "snapshot" ||
+      role == "targets") {
+    return "";
+  }
+  auto path = metadata::TrustedStore(tuf_dir).PathOf(role);
+  if (!path.ok()) return "";
+  if (!version) return *path;
+  auto bytes = ReadTextFileBounded(*path, kMaxServedBytes);
+  if (!bytes.ok()) return "";
+  const auto doc = nlohmann::json::parse(*bytes, nullptr, false);
+  const bool same = doc.is_object() && doc.contains("signed") && doc["signed"].is_object() &&
+                    doc["signed"].value("version", uint64_t{0}) == *version;
+  return same ? *path : "";
 }
 
 // One request per connection: every reply closes it.
@@ -78,8 +116,7 @@ http::Reply LanExchange::Impl::Answer(const http::Request& request) const {
   if (request.method() != http::verb::get) {
     reply.status = http::status::method_not_allowed;
   } else if (target.rfind("/metadata/", 0) == 0) {
-    std::string file = MetadataFile(target.substr(10));
-    if (!file.empty()) path = tuf_dir + "/" + file;
+    path = MetadataFile(target.substr(10));
   } else if (target.rfind("/torrents/", 0) == 0 && target.size() == 10 + 64 + 8 &&
              IsHex64(target.substr(10, 64)) && target.substr(74) == ".torrent") {
     path = torrents_dir + "/" + std::string(target.substr(10));

@@ -12,7 +12,8 @@
 //
 // Exchange: each node serves, on `lan.http_listen`, GET /metadata/NAME (its
 // trusted, already-verified metadata: timestamp.json, <v>.snapshot.json,
-// <v>.targets.json, <v>.root.json for the versions it trusts, and the
+// <v>.targets.json, <v>.root.json for the versions it trusts, each delegated
+// targets role's <v>.<role>.json for the version it trusts, and the
 // unversioned names) and GET /torrents/<hex>.torrent (torrents of artifacts
 // it holds). A neighbour's bytes are trusted only after the TUF client
 // verified them, exactly like the tracker's.

@@ -66,6 +66,21 @@ TEST_F(LanExchangeTest, ServesTrustedMetadataByNameAndByTrustedVersion) {
   EXPECT_EQ(Request("GET", "/metadata/../node.lock").status, 404);
 }
 
+// An app role's file (apps/kiosk, stored as apps%2Fkiosk.json) goes to
+// neighbours too, under the version it holds; no name reaches outside.
+TEST_F(LanExchangeTest, ServesDelegatedRolesAtTheirTrustedVersion) {
+  const std::string kiosk = R"({"signed":{"_type":"targets","version":3},"signatures":[]})";
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/tuf/apps%2Fkiosk.json", kiosk).ok());
+  EXPECT_EQ(Request("GET", "/metadata/3.apps%2Fkiosk.json").body, kiosk);
+  EXPECT_EQ(Request("GET", "/metadata/3.apps%2fkiosk.json").body, kiosk);
+  EXPECT_EQ(Request("GET", "/metadata/apps%2Fkiosk.json").body, kiosk);
+  EXPECT_EQ(Request("GET", "/metadata/2.apps%2Fkiosk.json").status, 404);
+  EXPECT_EQ(Request("GET", "/metadata/3.apps%2Fother.json").status, 404);
+  EXPECT_EQ(Request("GET", "/metadata/3.apps%2F..%2F..%2Fnode.lock").status, 404);
+  EXPECT_EQ(Request("GET", "/metadata/%2E%2E%2Fnode.json").status, 404);
+  EXPECT_EQ(Request("GET", "/metadata/3.json").status, 404);
+}
+
 TEST_F(LanExchangeTest, ServesTorrentsByDigestOnly) {
   const std::string name = std::string(64, 'a') + ".torrent";
   EXPECT_EQ(Request("GET", "/torrents/" + name).body, "d4:ee");
