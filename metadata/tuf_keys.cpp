@@ -1,10 +1,15 @@
 #include "metadata/tuf_keys.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+
+#include <array>
+#include <memory>
+#include <optional>
 
 #include "core/digest.h"
 #include "core/enum_names.h"
@@ -92,6 +97,25 @@ Result<PkeyPtr> ReadPublicPem(std::string_view pem, KeyScheme scheme) {
   return key;
 }
 
+// An Ed25519 SubjectPublicKeyInfo (openssl genpkey -algorithm ed25519), or
+// nothing when `pem` holds another kind of key.
+std::optional<Ed25519PublicKey> ReadEd25519PublicPem(std::string_view pem) {
+  if (pem.size() > kMaxPemBytes) return std::nullopt;
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+  PkeyPtr key = Own(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  std::array<uint8_t, Ed25519PublicKey::kSize> raw{};
+  size_t length = raw.size();
+  const bool read = key && EVP_PKEY_is_a(key.get(), "ED25519") &&
+                    EVP_PKEY_get_raw_public_key(key.get(), raw.data(), &length) == 1 &&
+                    length == raw.size();
+  ERR_clear_error();
+  if (!read) return std::nullopt;
+  auto parsed = Ed25519PublicKey::FromBytes(ByteSpan(raw.data(), raw.size()));
+  if (!parsed.ok()) return std::nullopt;
+  return *parsed;
+}
+
 // Configures a digest-sign or digest-verify context for `scheme` (SHA-256; PSS for RSA).
 Status SetUpContext(EVP_PKEY_CTX* pctx, KeyScheme scheme, int salt_length) {
   if (scheme != KeyScheme::kRsassaPssSha256) return Status::Ok();
@@ -145,12 +169,13 @@ Result<TufKey> ParsePublicKeyText(std::string_view text) {
     return MakeTufKey(key);
   }
   const std::string pem = std::string(text) + "\n";
+  if (auto ed25519 = ReadEd25519PublicPem(pem)) return MakeTufKey(*ed25519);
   for (KeyScheme scheme : {KeyScheme::kEcdsaSha2Nistp256, KeyScheme::kRsassaPssSha256}) {
     if (auto pkey = ReadPublicPem(pem, scheme); pkey.ok()) {
       return KeyFromPkey(std::move(pkey).value(), scheme);
     }
   }
-  return InvalidArgument("not an ECDSA P-256 or RSA (>= 2048 bits) PEM public key");
+  return InvalidArgument("not an Ed25519, ECDSA P-256 or RSA (>= 2048 bits) PEM public key");
 }
 
 Result<TufKey> ParseTufKey(std::string_view keyid, const Json& key_json) {
@@ -239,6 +264,17 @@ Result<TufSigner> TufSigner::FromPrivatePem(std::string_view pem) {
       Own(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_password, nullptr) : nullptr);
   ERR_clear_error();
   if (!pkey) return InvalidArgument("not a readable, unencrypted PEM private key");
+  if (EVP_PKEY_is_a(pkey.get(), "ED25519")) {
+    std::array<uint8_t, Ed25519PrivateKey::kSeedSize> seed{};
+    size_t length = seed.size();
+    const bool read = EVP_PKEY_get_raw_private_key(pkey.get(), seed.data(), &length) == 1;
+    ERR_clear_error();
+    if (!read || length != seed.size()) return InvalidArgument("unreadable Ed25519 private key");
+    auto key = Ed25519PrivateKey::FromSeed(ByteSpan(seed.data(), seed.size()));
+    OPENSSL_cleanse(seed.data(), seed.size());
+    if (!key.ok()) return key.status();
+    return FromEd25519(*key);
+  }
   KeyScheme scheme =
       EVP_PKEY_is_a(pkey.get(), "EC") ? KeyScheme::kEcdsaSha2Nistp256 : KeyScheme::kRsassaPssSha256;
   RETURN_IF_ERROR(CheckKeyFitsScheme(pkey.get(), scheme));

@@ -114,6 +114,25 @@ TEST(TufKeys, PemPrivateKeysSign) {
                "not a readable, unencrypted PEM private key");
 }
 
+// An Ed25519 key pair from the openssl command line is an ordinary TUF
+// ed25519 key (hex keyval, the key id of the same raw key), so app keys made
+// this way suit fleets whose devices accept only Ed25519.
+TEST(TufKeys, Ed25519PemKeysAreOrdinaryEd25519Keys) {
+  const std::string private_pem = Shell("openssl genpkey -algorithm ed25519");
+  auto signer = TufSigner::FromPrivatePem(private_pem);
+  ASSERT_TRUE(signer.ok()) << signer.status().ToString();
+  EXPECT_EQ(signer->key().scheme, KeyScheme::kEd25519);
+  EXPECT_EQ(signer->key().json["keytype"], "ed25519");
+  const std::string public_pem = Shell("printf '%s' '" + private_pem + "' | openssl pkey -pubout");
+  auto parsed = ParsePublicKeyText(public_pem);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->keyid, signer->key().keyid);
+  EXPECT_EQ(parsed->json, signer->key().json);
+  SignedDocument doc = MakeUnsignedDocument(Json{{"_type", "targets"}, {"version", 1}}).value();
+  ASSERT_TRUE(AddSignature(doc, *signer).ok());
+  EXPECT_TRUE(VerifyThreshold(doc, {{parsed->keyid, *parsed}}, {{parsed->keyid}, 1}, "doc").ok());
+}
+
 TEST(TufKeys, MalformedKeysAreRefused) {
   auto ecdsa = TufSigner::Generate(KeyScheme::kEcdsaSha2Nistp256).value();
   Json key = ecdsa.key().json;

@@ -80,6 +80,49 @@ TEST_F(NodeLan, NeighbourGivesNewerMetadataWhileTrackerUnreachable) {
       << b_.Log();
 }
 
+// A release signed where the app key lives (docs/signing.md) lists its
+// targets in the delegated role apps/kiosk: B takes that role's file from A
+// too and verifies the delegation itself.
+TEST_F(NodeLan, NeighbourGivesAReleaseSignedByAnOfflineAppKey) {
+  tracker_.Stop();
+  repo_ = dir_ + "/offline-repo";
+  auto tracker = [&](const std::string& args) {
+    auto r = RunShell(BinaryPath("flotilla-tracker") + " " + args + " 2>&1");
+    EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
+  };
+  tracker("init " + repo_ + " --public-url http://127.0.0.1:1 --offline-keys " + dir_ + "/off");
+  ASSERT_EQ(RunShell("openssl genpkey -algorithm ed25519 -out " + dir_ +
+                     "/kiosk.pem && openssl pkey -in " + dir_ + "/kiosk.pem -pubout -out " + dir_ +
+                     "/kiosk.pub 2>&1")
+                .exit_code,
+            0);
+  tracker("stage-app --repository " + repo_ + " --app kiosk --key-pub " + dir_ + "/kiosk.pub");
+  tracker("sign " + repo_ + "/pending/2.targets.json --key " + dir_ + "/off/targets.key");
+  tracker("accept --repository " + repo_ + " " + repo_ + "/pending/2.targets.json");
+  ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 128, "3", "1"));
+  const std::string pending = "'" + repo_ + "/pending/1.apps%2Fkiosk.json'";
+  tracker("sign " + pending + " --key " + dir_ + "/kiosk.pem");
+  tracker("accept --repository " + repo_ + " " + pending);
+  ASSERT_TRUE(tracker_.Start(dir_, repo_));
+
+  RunShell("mkdir -p " + dir_ + "/a " + dir_ + "/b");
+  ASSERT_TRUE(a_.Start(dir_ + "/a", LanConfig("a", tracker_.url())));
+  ASSERT_TRUE(b_.Start(dir_ + "/b", LanConfig("b", "http://127.0.0.1:1")));
+  ASSERT_TRUE(
+      WaitFor([&] { return AppState(dir_ + "/a", "kiosk")["ready_release"] == 1; }, seconds(60)))
+      << a_.Log();
+  ASSERT_TRUE(
+      WaitFor([&] { return AppState(dir_ + "/b", "kiosk")["target_release"] == 1; }, seconds(30)))
+      << b_.Log();
+  auto role = [&](const std::string& node) {
+    auto t = ReadTextFileBounded(dir_ + "/" + node + "/tuf/apps%2Fkiosk.json", 1 << 20);
+    return t.ok() ? *t : "";
+  };
+  EXPECT_NE(role("b"), "");
+  EXPECT_EQ(role("b"), role("a"));
+  EXPECT_NE(b_.Log().find("taken from neighbour a"), std::string::npos) << b_.Log();
+}
+
 TEST_F(NodeLan, ForgedNeighbourMetadataIsRefused) {
   // A fake neighbour announces a newer timestamp and serves garbage: B keeps
   // its trusted metadata and says why.
