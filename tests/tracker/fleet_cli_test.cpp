@@ -136,7 +136,8 @@ TEST_P(FleetCliErrorTest, BadInputIsRefusedWithAMessageAndChangesNothing) {
 
   auto help = Tracker("group create --help");
   EXPECT_EQ(help.exit_code, 0);
-  EXPECT_NE(help.output.find("site=LABEL, tag=LABEL"), std::string::npos) << help.output;
+  EXPECT_NE(help.output.find("must all hold: site=LABEL, tag=LABEL"), std::string::npos)
+      << help.output;
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, FleetCliErrorTest, ::testing::Values("sqlite"),

@@ -329,21 +329,30 @@ void AddReleaseOption(CLI::App* cmd, FleetFlags& flags, const std::string& help)
 
 using Runs = std::vector<std::pair<CLI::App*, std::function<int()>>>;
 
+// A subcommand whose one-line `summary` shows in its parent's list and whose
+// `details` (what it does, an example) end its own --help.
+CLI::App* Command(CLI::App* parent, const std::string& name, const std::string& summary,
+                  const std::string& details) {
+  CLI::App* cmd = parent->add_subcommand(name, summary);
+  cmd->footer("\n" + details +
+              "\nDatabase: --repository DIR, --database-url URL or --config FILE.");
+  return cmd;
+}
+
 void RegisterDeviceCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
   auto* device =
       app.add_subcommand("device", "Change an enrolled device's fleet attributes (docs/fleet.md)");
   device->require_subcommand(1);
-  auto* tag = device->add_subcommand(
-      "tag",
-      "Add or remove tags (labels: 1-64 of [A-Za-z0-9._-]); groups select devices by tag.\n"
-      "  flotilla-tracker device tag screen-7 --add window --remove lobby --repository R");
+  auto* tag = Command(device, "tag", "Add or remove a device's tags",
+                      "Tags are labels (1-64 of [A-Za-z0-9._-]); groups select devices by tag.\n"
+                      "  flotilla-tracker device tag screen-7 --add window --remove lobby "
+                      "--repository R");
   tag->add_option("name", f.device, "Device name")->required();
   tag->add_option("--add", f.add, "Tag to add (repeat for several)");
   tag->add_option("--remove", f.remove, "Tag to remove (repeat for several)");
-  auto* move = device->add_subcommand(
-      "move",
-      "Move a device to another site (groups select devices by site).\n"
-      "  flotilla-tracker device move screen-7 --site shop-12 --repository R");
+  auto* move = Command(device, "move", "Move a device to another site",
+                       "Groups select devices by site: the device leaves and joins groups.\n"
+                       "  flotilla-tracker device move screen-7 --site shop-12 --repository R");
   move->add_option("name", f.device, "Device name")->required();
   move->add_option("--site", f.site, "New site (a label)")->required();
   for (auto* cmd : {tag, move}) AddCommonFlags(cmd, f);
@@ -355,17 +364,19 @@ void RegisterGroupCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
   auto* group = app.add_subcommand(
       "group", "Groups of devices: a name and a selector (docs/fleet.md, \"Selectors\")");
   group->require_subcommand(1);
-  auto* create = group->add_subcommand(
-      "create",
-      "Create a group. SELECTOR is terms joined by ',' that must all hold:\n"
-      "site=LABEL, tag=LABEL (repeatable), name=LABEL, or all. Its devices are those\n"
-      "the selector matches now.\n"
-      "  flotilla-tracker group create shop12-windows --select 'site=shop-12,tag=window' "
-      "--repository R");
+  auto* create =
+      Command(group, "create", "Create a group of the devices a selector matches",
+              "SELECTOR is terms joined by ',' that must all hold: site=LABEL, tag=LABEL\n"
+              "(repeatable), name=LABEL, or all alone. The group's devices are those the\n"
+              "selector matches at any time: a device moved or tagged joins or leaves it.\n"
+              "  flotilla-tracker group create shop12-windows --select 'site=shop-12,tag=window' "
+              "--repository R");
   create->add_option("name", f.group, "Group name (a label)")->required();
   create->add_option("--select", f.selector, "Selector, e.g. site=shop-12,tag=window")->required();
-  auto* list = group->add_subcommand("list", "List groups: selector, device count, apps");
-  auto* show = group->add_subcommand("show", "Show a group: selector, apps, pins and its devices");
+  auto* list = Command(group, "list", "List groups: selector, device count, apps",
+                       "  flotilla-tracker group list --repository R --json");
+  auto* show = Command(group, "show", "Show a group: selector, apps, pins and its devices",
+                       "  flotilla-tracker group show shop12-windows --repository R");
   show->add_option("name", f.group, "Group name")->required();
   for (auto* cmd : {create, list, show}) AddCommonFlags(cmd, f);
   runs.emplace_back(create, [&f] { return RunGroupCreate(f); });
@@ -374,15 +385,15 @@ void RegisterGroupCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
 }
 
 void RegisterPinCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
-  auto* pin = app.add_subcommand(
-      "pin",
-      "Hold a device or every device of a group on a published release of an app: it\n"
-      "neither upgrades nor downgrades until unpinned. A device pin beats a group pin.\n"
+  auto* pin = Command(
+      &app, "pin", "Hold a device or a group's devices on a release of an app",
+      "A pinned device neither upgrades nor downgrades the app until unpinned; a\n"
+      "device pin beats a group pin. The release must be published and not recalled.\n"
       "  flotilla-tracker pin --group shop12-windows --app kiosk --release 7 --repository R");
-  auto* unpin = app.add_subcommand(
-      "unpin",
-      "Remove a pin: the device or group follows the newest release not recalled.\n"
-      "  flotilla-tracker unpin --device screen-7 --app kiosk --repository R");
+  auto* unpin =
+      Command(&app, "unpin", "Remove a pin (docs/fleet.md)",
+              "The device or group's devices follow the newest release not recalled again.\n"
+              "  flotilla-tracker unpin --device screen-7 --app kiosk --repository R");
   for (auto* cmd : {pin, unpin}) {
     auto* device = cmd->add_option("--device", f.device, "Device name");
     cmd->add_option("--group", f.group, "Group name")->excludes(device);
@@ -390,11 +401,10 @@ void RegisterPinCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
     AddCommonFlags(cmd, f);
   }
   AddReleaseOption(pin, f, "Release version (published, not recalled)");
-  auto* recall = app.add_subcommand(
-      "recall",
-      "Recall a published release: no device is sent it; devices on it are sent the\n"
-      "newest release that is not recalled (a pin still holds it).\n"
-      "  flotilla-tracker recall --app kiosk --release 8 --repository R");
+  auto* recall = Command(&app, "recall", "Recall a published release of an app",
+                         "No device is sent a recalled release; devices on it are sent the newest\n"
+                         "release that is not recalled. A pin set before the recall holds.\n"
+                         "  flotilla-tracker recall --app kiosk --release 8 --repository R");
   recall->add_option("--app", f.app, "App name")->required();
   AddReleaseOption(recall, f, "Release version");
   AddCommonFlags(recall, f);
@@ -406,19 +416,20 @@ void RegisterPinCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
 void RegisterAssignAndDesired(CLI::App& app, FleetFlags& f, Runs& runs) {
   auto* apps = app.add_subcommand("app", "Which apps groups run (docs/fleet.md)");
   apps->require_subcommand(1);
-  auto* assign = apps->add_subcommand(
-      "assign",
-      "Assign an app to a group: every device the group selects runs it.\n"
-      "  flotilla-tracker app assign kiosk --group shop12-windows --repository R");
+  auto* assign =
+      Command(apps, "assign", "Assign an app to a group",
+              "Every device the group selects runs the app; a device in no group runs\n"
+              "nothing from the fleet.\n"
+              "  flotilla-tracker app assign kiosk --group shop12-windows --repository R");
   assign->add_option("app", f.app, "App name")->required();
   assign->add_option("--group", f.group, "Group name")->required();
-  auto* fleet = app.add_subcommand("fleet", "What the fleet model asks of devices");
+  auto* fleet = app.add_subcommand("fleet", "What the fleet model asks of devices (docs/fleet.md)");
   fleet->require_subcommand(1);
-  auto* desired = fleet->add_subcommand(
-      "desired",
-      "What a device would run and why: its groups, their apps, and per app the\n"
-      "release (device pin, group pin, else the newest release not recalled).\n"
-      "  flotilla-tracker fleet desired --device screen-7 --repository R");
+  auto* desired =
+      Command(fleet, "desired", "What a device would run and why",
+              "Its groups, their apps, and per app the release: a device pin, else a group\n"
+              "pin, else the newest published release that is not recalled.\n"
+              "  flotilla-tracker fleet desired --device screen-7 --repository R --json");
   desired->add_option("--device", f.device, "Device name")->required();
   for (auto* cmd : {assign, desired}) AddCommonFlags(cmd, f);
   runs.emplace_back(assign, [&f] { return RunAppAssign(f); });
