@@ -131,6 +131,21 @@ TEST_P(FleetStoreTest, UnknownNamesAndBadValuesAreRefusedAndChangeNothing) {
   EXPECT_EQ(state.recalls.at("kiosk"), std::set<uint64_t>{6});
 }
 
+// Re-enrolment (a device that lost its credential) keeps its id, so its tags
+// and pins stay; its site is the one it enrols with.
+TEST_P(FleetStoreTest, ReEnrolmentKeepsTagsAndPinsAndTakesTheSentSite) {
+  ASSERT_TRUE(store_->SetTags("screen-7", {"window"}, {}).ok());
+  ASSERT_TRUE(store_->Pin({PinTarget::Kind::kDevice, "screen-7"}, "kiosk", 6).ok());
+  ASSERT_TRUE(store_->MoveDevice("screen-7", "shop-13").ok());
+  auto devices = DeviceDb::Open(url_, clock_);
+  ASSERT_TRUE(devices.ok()) << devices.status().ToString();
+  ASSERT_TRUE((*devices)->Enroll("screen-7", "shop-14").ok());
+  const FleetState state = Load();
+  EXPECT_EQ(state.devices.at("screen-7").tags, std::set<std::string>{"window"});
+  EXPECT_EQ(state.devices.at("screen-7").site, "shop-14");
+  EXPECT_EQ(state.device_pins.at("screen-7").at("kiosk"), 6u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, FleetStoreTest,
                          ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
                          [](const auto& info) {
