@@ -1,5 +1,6 @@
 #include "tracker/fleet/fleet_store.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "tracker/api/labels.h"
