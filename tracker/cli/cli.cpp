@@ -55,7 +55,8 @@ int RunCli(int argc, char** argv) {
                                        RegisterReleaseCommands(app),
                                        RegisterSigningCommands(app),
                                        RegisterDeltaCommands(app),
-                                       RegisterBackupCommands(app)};
+                                       RegisterBackupCommands(app),
+                                       RegisterFleetCommands(app)};
   return RunCommandGroups(app, "flotilla-tracker", groups, argc, argv);
 }
 

@@ -22,4 +22,7 @@ CommandAction RegisterDeltaCommands(CLI::App& app);
 // `flotilla-tracker backup` and `restore` (docs/tracker.md, "Backup and restore").
 CommandAction RegisterBackupCommands(CLI::App& app);
 
+// `flotilla-tracker device`, `group`, `app`, `pin`, `unpin`, `recall`, `fleet` (docs/fleet.md).
+CommandAction RegisterFleetCommands(CLI::App& app);
+
 }  // namespace flotilla::tracker

@@ -79,11 +79,76 @@ CREATE TABLE releases(
   published_at BIGINT NOT NULL,
   PRIMARY KEY(app, release));
 )sql"},
+      // The fleet model (docs/fleet.md): device tags, groups and their
+      // selectors, app assignments, pins, recalls.
+      {2,
+       R"sql(
+CREATE TABLE device_tags(
+  device_id TEXT NOT NULL REFERENCES devices(device_id),
+  tag TEXT NOT NULL,
+  PRIMARY KEY(device_id, tag));
+CREATE TABLE fleet_groups(
+  name TEXT PRIMARY KEY,
+  selector TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE app_assignments(
+  group_name TEXT NOT NULL REFERENCES fleet_groups(name),
+  app TEXT NOT NULL,
+  PRIMARY KEY(group_name, app));
+CREATE TABLE device_pins(
+  device_id TEXT NOT NULL REFERENCES devices(device_id),
+  app TEXT NOT NULL,
+  release INTEGER NOT NULL,
+  PRIMARY KEY(device_id, app));
+CREATE TABLE group_pins(
+  group_name TEXT NOT NULL REFERENCES fleet_groups(name),
+  app TEXT NOT NULL,
+  release INTEGER NOT NULL,
+  PRIMARY KEY(group_name, app));
+CREATE TABLE recalls(
+  app TEXT NOT NULL,
+  release INTEGER NOT NULL,
+  recalled_at INTEGER NOT NULL,
+  PRIMARY KEY(app, release));
+)sql",
+       R"sql(
+CREATE TABLE device_tags(
+  device_id TEXT NOT NULL REFERENCES devices(device_id),
+  tag TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY(device_id, tag));
+CREATE TABLE fleet_groups(
+  name TEXT COLLATE "C" PRIMARY KEY,
+  selector TEXT NOT NULL,
+  created_at BIGINT NOT NULL);
+CREATE TABLE app_assignments(
+  group_name TEXT COLLATE "C" NOT NULL REFERENCES fleet_groups(name),
+  app TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY(group_name, app));
+CREATE TABLE device_pins(
+  device_id TEXT NOT NULL REFERENCES devices(device_id),
+  app TEXT COLLATE "C" NOT NULL,
+  release BIGINT NOT NULL,
+  PRIMARY KEY(device_id, app));
+CREATE TABLE group_pins(
+  group_name TEXT COLLATE "C" NOT NULL REFERENCES fleet_groups(name),
+  app TEXT COLLATE "C" NOT NULL,
+  release BIGINT NOT NULL,
+  PRIMARY KEY(group_name, app));
+CREATE TABLE recalls(
+  app TEXT COLLATE "C" NOT NULL,
+  release BIGINT NOT NULL,
+  recalled_at BIGINT NOT NULL,
+  PRIMARY KEY(app, release));
+)sql"},
   };
   return migrations;
 }
 
 }  // namespace
+
+Status MigrateTrackerSchema(SqlEngine& engine) {
+  return MigrateSchema(engine, TrackerMigrations());
+}
 
 std::string HashSecret(std::string_view secret) { return Digest::Of(secret).Hex(); }
 

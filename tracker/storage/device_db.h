@@ -69,6 +69,10 @@ class DeviceDb {
   std::map<std::string, DeviceIdentity> by_passkey_hash_;
 };
 
+// Brings `engine`'s database to the tracker's newest schema (what
+// DeviceDb::Open does first), for the other stores over the same database.
+Status MigrateTrackerSchema(SqlEngine& engine);
+
 // Hex SHA-256 of a secret, as stored.
 std::string HashSecret(std::string_view secret);
 // `bytes` random bytes from the OS CSPRNG, hex-encoded.

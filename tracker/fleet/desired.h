@@ -1,0 +1,76 @@
+// What each device should run: the apps assigned to its groups and, per app,
+// the desired release (docs/fleet.md, "The desired release"): a device pin,
+// else a group pin, else the newest published release that is not recalled
+// and that the rollout limit allows.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "tracker/fleet/selector.h"
+
+namespace flotilla::tracker {
+
+struct FleetGroup {
+  std::string name;
+  Selector selector;
+  std::set<std::string> apps;            // assigned to the group
+  std::map<std::string, uint64_t> pins;  // app -> release
+};
+
+// The fleet model as stored (FleetStore::Load), keyed by name.
+struct FleetState {
+  std::map<std::string, FleetDevice> devices;
+  std::map<std::string, FleetGroup> groups;
+  std::map<std::string, std::map<std::string, uint64_t>> device_pins;  // device -> app -> release
+  std::map<std::string, std::set<uint64_t>> releases;                  // app -> published
+  std::map<std::string, std::set<uint64_t>> recalls;                   // app -> recalled
+};
+
+// The rollout seam: the highest release of `app` the rollouts have let
+// `device` reach, or nullopt when no rollout limits it. Without one
+// (DesiredReleases' default) nothing is limited.
+class RolloutLimit {
+ public:
+  virtual ~RolloutLimit() = default;
+  virtual std::optional<uint64_t> Ceiling(const FleetDevice& device,
+                                          std::string_view app) const = 0;
+};
+
+struct DesiredApp {
+  std::string app;
+  std::optional<uint64_t> release;  // nullopt: the device is sent nothing for it
+  std::string reason;               // why, for operators ("pinned by group g")
+  std::vector<std::string> groups;  // the device's groups that assign the app
+};
+
+class DesiredReleases {
+ public:
+  // `state` and `rollouts` (may be null) must outlive this object.
+  explicit DesiredReleases(const FleetState& state, const RolloutLimit* rollouts = nullptr)
+      : state_(state), rollouts_(rollouts) {}
+
+  // The groups whose selector matches `device`, by name.
+  std::vector<std::string> GroupsOf(const FleetDevice& device) const;
+  // The apps `device` runs (assigned to any of its groups), by name.
+  std::vector<std::string> AppsOf(const FleetDevice& device) const;
+  // The release of `app` desired for `device`; release nullopt when the app
+  // is not assigned to it or no release qualifies.
+  DesiredApp For(const FleetDevice& device, const std::string& app) const;
+  // For() of every app the device runs.
+  std::vector<DesiredApp> All(const FleetDevice& device) const;
+
+ private:
+  DesiredApp Newest(const FleetDevice& device, DesiredApp desired) const;
+
+  const FleetState& state_;
+  const RolloutLimit* rollouts_;
+};
+
+}  // namespace flotilla::tracker

@@ -1,0 +1,234 @@
+#include "tracker/fleet/fleet_store.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "tracker/api/labels.h"
+#include "tracker/storage/device_db.h"
+
+namespace flotilla::tracker {
+namespace {
+
+Status RequireLabel(std::string_view what, const std::string& value) {
+  if (IsValidLabel(value)) return Status::Ok();
+  return InvalidArgument(std::string(what) + " '" + value + "' is not 1-64 of [A-Za-z0-9._-]");
+}
+
+// Release versions are decimal integers >= 1; publish writes them so.
+std::optional<uint64_t> ParseVersion(const std::string& text) {
+  uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc() || ptr != end || value == 0) return std::nullopt;
+  return value;
+}
+
+std::string ReleaseName(const std::string& app, uint64_t release) {
+  return "release " + std::to_string(release) + " of " + app;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FleetStore>> FleetStore::Open(const std::string& url, const Clock& clock) {
+  ASSIGN_OR_RETURN(auto engine, SqlEngine::Open(url));
+  RETURN_IF_ERROR_CTX(MigrateTrackerSchema(*engine), "open " + RedactDatabaseUrl(url));
+  return std::unique_ptr<FleetStore>(new FleetStore(std::move(engine), clock));
+}
+
+int64_t FleetStore::NowSeconds() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+}
+
+Result<std::string> FleetStore::DeviceId(const std::string& name) {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("SELECT device_id FROM devices WHERE name = ?", {name}));
+  if (rows.empty()) return NotFound("no device named '" + name + "'");
+  return rows.Text(0, 0);
+}
+
+Status FleetStore::RequireGroup(const std::string& name) {
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT 1 FROM fleet_groups WHERE name = ?", {name}));
+  if (rows.empty()) return NotFound("no group named '" + name + "' (group list shows them)");
+  return Status::Ok();
+}
+
+Status FleetStore::RequirePublished(const std::string& app, uint64_t release) {
+  const std::string version = std::to_string(release);
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT 1 FROM releases WHERE app = ? AND release = ?",
+                                            {app, version}));
+  if (rows.empty()) return NotFound(ReleaseName(app, release) + " is not published");
+  return Status::Ok();
+}
+
+Status FleetStore::SetTags(const std::string& device, const std::vector<std::string>& add,
+                           const std::vector<std::string>& remove) {
+  for (const std::string& tag : add) RETURN_IF_ERROR(RequireLabel("tag", tag));
+  for (const std::string& tag : remove) {
+    RETURN_IF_ERROR(RequireLabel("tag", tag));
+    if (std::find(add.begin(), add.end(), tag) != add.end()) {
+      return InvalidArgument("tag '" + tag + "' is both added and removed");
+    }
+  }
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  ASSIGN_OR_RETURN(const std::string id, DeviceId(device));
+  for (const std::string& tag : remove) {
+    RETURN_IF_ERROR(
+        db_->Query("DELETE FROM device_tags WHERE device_id = ? AND tag = ?", {id, tag}).status());
+  }
+  for (const std::string& tag : add) {
+    RETURN_IF_ERROR(db_->Query("INSERT INTO device_tags(device_id, tag) VALUES(?, ?) "
+                               "ON CONFLICT DO NOTHING",
+                               {id, tag})
+                        .status());
+  }
+  return transaction.Commit();
+}
+
+Status FleetStore::MoveDevice(const std::string& device, const std::string& site) {
+  RETURN_IF_ERROR(RequireLabel("site", site));
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Query("UPDATE devices SET site = ? WHERE name = ? "
+                                            "RETURNING device_id",
+                                            {site, device}));
+  if (rows.empty()) return NotFound("no device named '" + device + "'");
+  return Status::Ok();
+}
+
+Status FleetStore::CreateGroup(const std::string& name, const Selector& selector) {
+  RETURN_IF_ERROR(RequireLabel("group name", name));
+  const std::string text = selector.ToString();
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Query("INSERT INTO fleet_groups(name, selector, created_at) "
+                                            "VALUES(?, ?, ?) ON CONFLICT DO NOTHING RETURNING name",
+                                            {name, text, NowSeconds()}));
+  if (rows.empty()) return AlreadyExists("group '" + name + "' exists");
+  return Status::Ok();
+}
+
+Status FleetStore::AssignApp(const std::string& app, const std::string& group) {
+  RETURN_IF_ERROR(RequireLabel("app", app));
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  RETURN_IF_ERROR(RequireGroup(group));
+  RETURN_IF_ERROR(db_->Query("INSERT INTO app_assignments(group_name, app) VALUES(?, ?) "
+                             "ON CONFLICT DO NOTHING",
+                             {group, app})
+                      .status());
+  return transaction.Commit();
+}
+
+Status FleetStore::Pin(const PinTarget& target, const std::string& app, uint64_t release) {
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  RETURN_IF_ERROR(RequirePublished(app, release));
+  ASSIGN_OR_RETURN(SqlRows recalled,
+                   db_->Query("SELECT 1 FROM recalls WHERE app = ? AND release = ?",
+                              {app, static_cast<int64_t>(release)}));
+  if (!recalled.empty()) return FailedPrecondition(ReleaseName(app, release) + " is recalled");
+  std::string key = target.name;
+  const char* sql =
+      "INSERT INTO group_pins(group_name, app, release) VALUES(?, ?, ?) "
+      "ON CONFLICT(group_name, app) DO UPDATE SET release = excluded.release";
+  if (target.kind == PinTarget::Kind::kDevice) {
+    ASSIGN_OR_RETURN(key, DeviceId(target.name));
+    sql =
+        "INSERT INTO device_pins(device_id, app, release) VALUES(?, ?, ?) "
+        "ON CONFLICT(device_id, app) DO UPDATE SET release = excluded.release";
+  } else {
+    RETURN_IF_ERROR(RequireGroup(target.name));
+  }
+  RETURN_IF_ERROR(db_->Query(sql, {key, app, static_cast<int64_t>(release)}).status());
+  return transaction.Commit();
+}
+
+Status FleetStore::Unpin(const PinTarget& target, const std::string& app) {
+  const bool device = target.kind == PinTarget::Kind::kDevice;
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  std::string key = target.name;
+  if (device) {
+    ASSIGN_OR_RETURN(key, DeviceId(target.name));
+  } else {
+    RETURN_IF_ERROR(RequireGroup(target.name));
+  }
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query(device ? "DELETE FROM device_pins WHERE device_id = ? AND app = ? "
+                                       "RETURNING app"
+                                     : "DELETE FROM group_pins WHERE group_name = ? AND app = ? "
+                                       "RETURNING app",
+                              {key, app}));
+  if (rows.empty()) {
+    return NotFound(std::string(device ? "device '" : "group '") + target.name +
+                    "' has no pin for " + app);
+  }
+  return transaction.Commit();
+}
+
+Status FleetStore::Recall(const std::string& app, uint64_t release) {
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  RETURN_IF_ERROR(RequirePublished(app, release));
+  RETURN_IF_ERROR(db_->Query("INSERT INTO recalls(app, release, recalled_at) VALUES(?, ?, ?) "
+                             "ON CONFLICT DO NOTHING",
+                             {app, static_cast<int64_t>(release), NowSeconds()})
+                      .status());
+  return transaction.Commit();
+}
+
+Result<FleetState> FleetStore::Load() {
+  FleetState state;
+  RETURN_IF_ERROR(LoadDevices(state));
+  RETURN_IF_ERROR(LoadGroups(state));
+  RETURN_IF_ERROR(LoadReleases(state));
+  return state;
+}
+
+Status FleetStore::LoadDevices(FleetState& state) {
+  ASSIGN_OR_RETURN(SqlRows devices, db_->Query("SELECT device_id, name, site FROM devices"));
+  std::map<std::string, std::string> name_of;  // device_id -> name
+  for (size_t i = 0; i < devices.size(); ++i) {
+    FleetDevice d{devices.Text(i, 0), devices.Text(i, 1), devices.Text(i, 2), {}};
+    name_of[d.device_id] = d.name;
+    state.devices[d.name] = std::move(d);
+  }
+  ASSIGN_OR_RETURN(SqlRows tags, db_->Query("SELECT device_id, tag FROM device_tags"));
+  for (size_t i = 0; i < tags.size(); ++i) {
+    state.devices[name_of[tags.Text(i, 0)]].tags.insert(tags.Text(i, 1));
+  }
+  ASSIGN_OR_RETURN(SqlRows pins, db_->Query("SELECT device_id, app, release FROM device_pins"));
+  for (size_t i = 0; i < pins.size(); ++i) {
+    state.device_pins[name_of[pins.Text(i, 0)]][pins.Text(i, 1)] =
+        static_cast<uint64_t>(pins.Int(i, 2));
+  }
+  return Status::Ok();
+}
+
+Status FleetStore::LoadGroups(FleetState& state) {
+  ASSIGN_OR_RETURN(SqlRows groups, db_->Query("SELECT name, selector FROM fleet_groups"));
+  for (size_t i = 0; i < groups.size(); ++i) {
+    auto selector = Selector::Parse(groups.Text(i, 1));
+    if (!selector.ok()) {
+      return Corruption("group '" + groups.Text(i, 0) + "': stored " + selector.status().message());
+    }
+    state.groups[groups.Text(i, 0)] = FleetGroup{groups.Text(i, 0), *selector, {}, {}};
+  }
+  ASSIGN_OR_RETURN(SqlRows apps, db_->Query("SELECT group_name, app FROM app_assignments"));
+  for (size_t i = 0; i < apps.size(); ++i) {
+    state.groups[apps.Text(i, 0)].apps.insert(apps.Text(i, 1));
+  }
+  ASSIGN_OR_RETURN(SqlRows pins, db_->Query("SELECT group_name, app, release FROM group_pins"));
+  for (size_t i = 0; i < pins.size(); ++i) {
+    state.groups[pins.Text(i, 0)].pins[pins.Text(i, 1)] = static_cast<uint64_t>(pins.Int(i, 2));
+  }
+  return Status::Ok();
+}
+
+Status FleetStore::LoadReleases(FleetState& state) {
+  ASSIGN_OR_RETURN(SqlRows releases, db_->Query("SELECT app, release FROM releases"));
+  for (size_t i = 0; i < releases.size(); ++i) {
+    if (auto version = ParseVersion(releases.Text(i, 1))) {
+      state.releases[releases.Text(i, 0)].insert(*version);
+    }
+  }
+  ASSIGN_OR_RETURN(SqlRows recalls, db_->Query("SELECT app, release FROM recalls"));
+  for (size_t i = 0; i < recalls.size(); ++i) {
+    state.recalls[recalls.Text(i, 0)].insert(static_cast<uint64_t>(recalls.Int(i, 1)));
+  }
+  return Status::Ok();
+}
+
+}  // namespace flotilla::tracker

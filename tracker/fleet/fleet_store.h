@@ -1,0 +1,66 @@
+// The fleet model's tables (docs/fleet.md, "Tables") in the tracker's
+// database, on either engine: device sites and tags, groups, app
+// assignments, pins and recalls. Each change is one statement or one
+// transaction; unknown names are NotFound, bad labels InvalidArgument, and a
+// refused change leaves the database as it was.
+// Not thread-safe (one SqlEngine).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "tracker/fleet/desired.h"
+#include "tracker/storage/sql_engine.h"
+
+namespace flotilla::tracker {
+
+// What a pin holds: one device or one group, by name.
+struct PinTarget {
+  enum class Kind { kDevice, kGroup };
+  Kind kind = Kind::kDevice;
+  std::string name;
+};
+
+class FleetStore {
+ public:
+  // Opens the database `url` names (SqlEngine::Open) and migrates its schema.
+  static Result<std::unique_ptr<FleetStore>> Open(const std::string& url, const Clock& clock);
+
+  // The whole model; each table is read once (a change committed between two
+  // reads may show in one and not the other, as with concurrent commands).
+  Result<FleetState> Load();
+
+  // Adds and removes tags (labels) of the device named `device`.
+  Status SetTags(const std::string& device, const std::vector<std::string>& add,
+                 const std::vector<std::string>& remove);
+  Status MoveDevice(const std::string& device, const std::string& site);
+  // AlreadyExists for a name in use.
+  Status CreateGroup(const std::string& name, const Selector& selector);
+  Status AssignApp(const std::string& app, const std::string& group);
+  // The release must be published and not recalled (FailedPrecondition).
+  Status Pin(const PinTarget& target, const std::string& app, uint64_t release);
+  // NotFound when there is no such pin.
+  Status Unpin(const PinTarget& target, const std::string& app);
+  // The release must be published; recalling it twice is not an error.
+  Status Recall(const std::string& app, uint64_t release);
+
+ private:
+  FleetStore(std::unique_ptr<SqlEngine> db, const Clock& clock)
+      : db_(std::move(db)), clock_(clock) {}
+  Result<std::string> DeviceId(const std::string& name);
+  Status RequireGroup(const std::string& name);
+  Status RequirePublished(const std::string& app, uint64_t release);
+  Status LoadDevices(FleetState& state);
+  Status LoadGroups(FleetState& state);
+  Status LoadReleases(FleetState& state);
+  int64_t NowSeconds() const;
+
+  std::unique_ptr<SqlEngine> db_;
+  const Clock& clock_;
+};
+
+}  // namespace flotilla::tracker
