@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -11,6 +14,9 @@
 #include <list>
 #include <map>
 #include <type_traits>
+#include <vector>
+
+#include "http/proxy_protocol.h"
 
 namespace flotilla::http {
 namespace {
@@ -292,14 +298,65 @@ class AcceptLoop : public std::enable_shared_from_this<AcceptLoop> {
       shared_->Refuse("connection_total", endpoint.address());
       return;
     }
-    if (!MakeRoomFor(endpoint.address())) {
+    const auto& proxies = shared_->options.trusted_proxies;
+    if (std::find(proxies.begin(), proxies.end(), endpoint.address()) != proxies.end()) {
+      return ReadProxyHeader(std::move(socket), endpoint.address());
+    }
+    Open(std::move(socket), endpoint.address());
+  }
+
+  // A trusted balancer's connection starts with a PROXY v2 header naming the
+  // client: read it under the request deadline, then admit the connection as
+  // the client's (its caps, its address in RequestContext).
+  void ReadProxyHeader(tcp::socket socket, const asio::ip::address& proxy) {
+    struct Pending {
+      explicit Pending(tcp::socket s) : stream(std::move(s)) {}
+      beast::tcp_stream stream;
+      std::array<uint8_t, kProxyHeaderFixedBytes> fixed{};
+      std::vector<uint8_t> rest;
+    };
+    auto pending = std::make_shared<Pending>(std::move(socket));
+    auto refuse = [self = shared_from_this(), pending, proxy](const std::string& why) {
+      spdlog::warn("connection from balancer {} closed: {}", proxy.to_string(), why);
+      self->shared_->Refuse("proxy_header_malformed", proxy);
+      beast::error_code ignored;
+      pending->stream.socket().close(ignored);
+    };
+    pending->stream.expires_after(shared_->options.read_timeout);
+    asio::async_read(
+        pending->stream, asio::buffer(pending->fixed),
+        [self = shared_from_this(), pending, proxy, refuse](beast::error_code ec, size_t) {
+          if (ec) return refuse(ec.message());
+          auto length =
+              ProxyHeaderRestLength(ByteSpan(pending->fixed.data(), kProxyHeaderFixedBytes));
+          if (!length.ok()) return refuse(length.status().message());
+          pending->rest.resize(*length);
+          asio::async_read(
+              pending->stream, asio::buffer(pending->rest),
+              [self, pending, proxy, refuse](beast::error_code ec, size_t) {
+                if (ec) return refuse(ec.message());
+                auto source =
+                    ProxyHeaderSource(ByteSpan(pending->fixed.data(), pending->fixed.size()),
+                                      ByteSpan(pending->rest.data(), pending->rest.size()));
+                if (!source.ok()) return refuse(source.status().message());
+                pending->stream.expires_never();
+                if (self->shared_->open_connections >= self->shared_->options.max_connections) {
+                  return refuse("over the connection cap");
+                }
+                self->Open(pending->stream.release_socket(), source->value_or(proxy));
+              });
+        });
+  }
+
+  void Open(tcp::socket socket, const asio::ip::address& client) {
+    if (!MakeRoomFor(client)) {
       beast::error_code ignored;
       socket.close(ignored);
-      shared_->Refuse("connection_per_address", endpoint.address());
+      shared_->Refuse("connection_per_address", client);
       return;
     }
     RequestContext context;
-    context.remote = endpoint.address();
+    context.remote = client;
     context.tls = shared_->tls != nullptr;
     ++shared_->open_connections;
     if (shared_->tls) {

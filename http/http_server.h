@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/status.h"
@@ -49,6 +50,12 @@ struct ServerOptions {
   // connection that has waited longest for a request (idle, or slow to send
   // one); with none waiting, the new one is closed.
   int max_connections_per_address = 256;
+  // Load balancers whose connections start with a PROXY protocol v2 header
+  // (http/proxy_protocol.h): the client it names is the connection's
+  // address for everything, caps included. A connection from one of these
+  // without a valid header is closed; from any other address a header is
+  // never read (it would be a malformed request).
+  std::vector<boost::asio::ip::address> trusted_proxies;
 };
 
 struct RequestContext {
