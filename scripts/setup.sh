@@ -12,7 +12,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libseccomp-dev
   libssl-dev libcurl4-openssl-dev libpq-dev
   # the tracker tests' PostgreSQL clusters (tests/support/postgres_cluster.h)
-  postgresql-15
+  # and the load balancer in front of it (tests/tracker/tracker_haproxy_test.cpp)
+  postgresql-15 haproxy
   # tools used by tests, the demo and the benchmarks
   # (time: /usr/bin/time measures peak memory in a test and bench/delta)
   openssl python3-cryptography zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc time

@@ -24,6 +24,12 @@ std::string SendRaw(int port, const std::string& request,
                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
 HttpResponse ParseResponse(const std::string& raw);
 
+// A TCP connection to 127.0.0.1:port from the loopback address `source`
+// (the whole of 127/8 is local); -1 on failure.
+int ConnectFrom(const std::string& source, int port);
+// One GET with Connection: close from `source`; the parsed response.
+HttpResponse GetFrom(const std::string& source, int port, const std::string& target);
+
 // One HTTP/1.1 request with Connection: close.
 HttpResponse HttpRequestTo(int port, const std::string& method, const std::string& target,
                            const std::vector<std::string>& headers = {},

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <boost/asio/ip/address.hpp>
 #include <charconv>
 
 #include "core/canonical_json.h"
@@ -51,6 +52,7 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path) {
   r.Int("max_peers_per_device", c.max_peers_per_device);
   r.Int("max_peers_per_device_swarm", c.max_peers_per_device_swarm);
   r.Int("max_connections_per_address", c.max_connections_per_address);
+  r.Strings("trusted_proxies", c.trusted_proxies);
   r.Int("max_devices", c.max_devices);
   r.Int("enrol_burst", c.enrol_burst);
   r.Int("enrol_per_minute", c.enrol_per_minute);
@@ -87,6 +89,11 @@ Status ValidateTrackerConfig(const TrackerConfig& c) {
                              c.max_peers_per_device));
   RETURN_IF_ERROR(
       CheckRange("max_connections_per_address", c.max_connections_per_address, 1, 100'000));
+  for (const std::string& proxy : c.trusted_proxies) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(proxy, ec);
+    if (ec) return InvalidArgument("trusted_proxies: not an IP address: " + proxy);
+  }
   RETURN_IF_ERROR(CheckRange("max_devices", c.max_devices, 1, 10'000'000));
   RETURN_IF_ERROR(CheckRange("enrol_burst", c.enrol_burst, 1, 1'000'000));
   RETURN_IF_ERROR(CheckRange("enrol_per_minute", c.enrol_per_minute, 1, 1'000'000));

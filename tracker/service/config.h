@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -31,6 +32,9 @@ struct TrackerConfig {
   int64_t max_peers_per_device = 1024;
   int64_t max_peers_per_device_swarm = 4;
   int64_t max_connections_per_address = 256;
+  // Addresses of load balancers (haproxy `send-proxy-v2`) whose connections
+  // start with a PROXY protocol v2 header naming the device.
+  std::vector<std::string> trusted_proxies;
   int64_t max_devices = 100'000;
   int64_t enrol_burst = 600;
   int64_t enrol_per_minute = 600;

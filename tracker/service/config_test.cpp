@@ -35,6 +35,12 @@ TEST(TrackerConfig, LoadsKnownKeysAndRefusesTypos) {
   bad = *c;
   bad.peer_ttl_s = 10;
   EXPECT_FALSE(ValidateTrackerConfig(bad).ok());
+  bad = *c;
+  bad.trusted_proxies = {"10.0.0.2", "fd00::2"};
+  EXPECT_TRUE(ValidateTrackerConfig(bad).ok());
+  bad.trusted_proxies = {"10.0.0.2", "lb.example"};
+  EXPECT_NE(ValidateTrackerConfig(bad).message().find("not an IP address: lb.example"),
+            std::string::npos);
   std::filesystem::remove_all(dir);
 }
 

@@ -45,6 +45,9 @@ http::ServerOptions ServerOptions(const TrackerConfig& config, const ListenAddre
   options.max_body_bytes = static_cast<uint64_t>(config.max_body_bytes);
   options.max_connections = static_cast<int>(config.max_connections);
   options.max_connections_per_address = static_cast<int>(config.max_connections_per_address);
+  for (const std::string& proxy : config.trusted_proxies) {
+    options.trusted_proxies.push_back(boost::asio::ip::make_address(proxy));  // validated
+  }
   return options;
 }
 
