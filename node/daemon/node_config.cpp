@@ -68,6 +68,7 @@ void ReadApps(JsonObjectReader& top, NodeConfig& c) {
 
 Status ReadTop(JsonObjectReader& r, NodeConfig& c) {
   r.String("tracker_url", c.tracker_url);
+  r.String("content_url", c.content_url);
   r.String("enrolment_token", c.enrolment_token);
   r.String("enrolment_token_file", c.enrolment_token_file);
   r.String("tls_ca_file", c.tls_ca_file);
@@ -109,6 +110,10 @@ Status ReadTop(JsonObjectReader& r, NodeConfig& c) {
 Status Validate(const NodeConfig& c) {
   if (c.tracker_url.rfind("http://", 0) != 0 && c.tracker_url.rfind("https://", 0) != 0) {
     return InvalidArgument("tracker_url: required, an http:// or https:// URL");
+  }
+  if (!c.content_url.empty() && c.content_url.rfind("http://", 0) != 0 &&
+      c.content_url.rfind("https://", 0) != 0) {
+    return InvalidArgument("content_url: an http:// or https:// URL");
   }
   if (c.enrolment_token.empty() == c.enrolment_token_file.empty()) {
     return InvalidArgument("give exactly one of enrolment_token and enrolment_token_file");
@@ -164,6 +169,10 @@ Result<NodeConfig> ParseNodeConfig(std::string_view text) {
   }
   while (config.tracker_url.size() > 8 && config.tracker_url.back() == '/') {
     config.tracker_url.pop_back();
+  }
+  if (config.content_url.empty()) config.content_url = config.tracker_url;
+  while (config.content_url.size() > 8 && config.content_url.back() == '/') {
+    config.content_url.pop_back();
   }
   return config;
 }

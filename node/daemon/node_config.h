@@ -39,6 +39,11 @@ struct LanConfig {
 
 struct NodeConfig {
   std::string tracker_url;      // http://host[:port] or https://...
+  // Where signed metadata, torrents and artifacts (web seeds) come from: a
+  // static tier (nginx, a CDN) serving the repository's metadata/,
+  // torrents/ and artifacts/; tracker_url when not set. Untrusted like any
+  // origin: every byte is checked against signed metadata.
+  std::string content_url;
   std::string enrolment_token;  // exactly one of token / token file
   std::string enrolment_token_file;
   std::string tls_ca_file;  // https only: CA bundle (default: system store)

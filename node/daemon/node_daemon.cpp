@@ -30,12 +30,13 @@ Status InstallRootOfTrust(const NodeConfig& config, const DataLayout& layout) {
   return metadata::TufClient::Initialize(layout.tuf(), *root).WithContext("root_of_trust");
 }
 
-// The .torrent of `request`: from the tracker, else from a LAN neighbour.
+// The .torrent of `request`: from the content URL (the tracker or its static
+// tier), else from a LAN neighbour.
 Result<std::string> FetchTorrent(const NodeConfig& config, const LanExchange* lan,
                                  const ArtifactRequest& request) {
   const std::string name = "/torrents/" + request.sha256.Hex() + ".torrent";
   http::Client client(HttpOptionsFor(config));
-  http::Call call{.url = config.tracker_url + name, .max_body_bytes = 4 << 20};
+  http::Call call{.url = config.content_url + name, .max_body_bytes = 4 << 20};
   auto from_tracker = client.Fetch(call);
   if (from_tracker.ok()) return std::move(from_tracker->body);
   for (const Neighbour& n : lan ? lan->Neighbours() : std::vector<Neighbour>{}) {
@@ -188,7 +189,7 @@ Status NodeDaemon::OpenFollower() {
   source_ = std::make_unique<TufMetadataSource>(config_, clock_, lan_.get());
   source_->PublishServedVersions();
   follower_ = std::make_unique<MetadataFollower>(
-      FollowerOptions{.tracker_metadata_url = config_.tracker_url + "/metadata",
+      FollowerOptions{.tracker_metadata_url = config_.content_url + "/metadata",
                       .refresh_interval_s = config_.refresh_interval_s,
                       .max_backoff_s = config_.max_backoff_s},
       *source_, clock_, loop_,
@@ -211,7 +212,7 @@ Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
   if (config_.transfer_mode == TransferMode::kHttpOnly) {
     HttpFetcherOptions options;
     options.dir = layout_.artifacts();
-    options.origin_url = config_.tracker_url;
+    options.origin_url = config_.content_url;
     options.http = HttpOptionsFor(config_);
     options.chunk_bytes = uint64_t{config_.http_chunk_kib} << 10;
     options.rate_bytes_per_s = config_.download_bytes_per_s;
@@ -225,7 +226,7 @@ Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
     options.tracker_url = config_.tracker_url;
     options.passkey = credentials_->passkey;
   }
-  options.web_seed_url = config_.tracker_url;
+  options.web_seed_url = config_.content_url;
   options.fetch_torrent = [this](const ArtifactRequest& r) {
     return FetchTorrent(config_, lan_.get(), r);
   };

@@ -18,6 +18,7 @@ TEST(NodeConfig, MinimalConfigGetsTheDocumentedDefaults) {
   auto c = ParseNodeConfig(kMinimal);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->tracker_url, "http://t:8080");
+  EXPECT_EQ(c->content_url, "http://t:8080");  // metadata and artifacts from the tracker
   EXPECT_EQ(c->transfer_mode, TransferMode::kP2p);
   EXPECT_TRUE(c->deltas);
   EXPECT_EQ(c->refresh_interval_s, 300u);
@@ -30,6 +31,7 @@ TEST(NodeConfig, MinimalConfigGetsTheDocumentedDefaults) {
 TEST(NodeConfig, EveryKeyIsRead) {
   auto c = ParseNodeConfig(With(
       R"("site": "shop-7", "transfer_mode": "http-only", "deltas": false,
+         "content_url": "https://cdn.example/fleet/",
          "bandwidth": {"down_kib_s": 100, "up_kib_s": 50, "allowed_hours_utc": [22, 6]},
          "listen": "0.0.0.0:6881", "refresh_interval_s": 60, "max_backoff_s": 600,
          "report_interval_s": 30, "http_chunk_kib": 256, "stall_timeout_s": 30,
@@ -41,6 +43,7 @@ TEST(NodeConfig, EveryKeyIsRead) {
   EXPECT_EQ(c->upload_bytes_per_s, 50u * 1024);
   EXPECT_EQ(c->allowed_hours->from_hour, 22);
   EXPECT_EQ(c->transfer_mode, TransferMode::kHttpOnly);
+  EXPECT_EQ(c->content_url, "https://cdn.example/fleet");
   EXPECT_EQ(c->lan.group, "239.1.2.3");
   EXPECT_EQ(c->lan.beacon_interval_s, 5u);
 }
@@ -54,6 +57,7 @@ TEST(NodeConfig, ErrorsNameTheKey) {
       {With(R"("refresh_intervall_s": 5)"), "unknown key 'refresh_intervall_s'"},
       {With(R"("lan": {"grup": "x"})"), "unknown key 'lan.grup'"},
       {With(R"("transfer_mode": "ftp")"), "transfer_mode"},
+      {With(R"("content_url": "file:///srv")"), "content_url: an http:// or https:// URL"},
       {With(R"("refresh_interval_s": 0)"), "refresh_interval_s: must be in 1..86400"},
       {With(R"("refresh_interval_s": "60")"), "refresh_interval_s: must be an unsigned integer"},
       {With(R"("bandwidth": {"allowed_hours_utc": [5, 5]})"), "allowed_hours_utc"},

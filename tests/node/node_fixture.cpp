@@ -47,6 +47,37 @@ bool InitRepository(const std::string& dir, const std::string& repo) {
   return r.exit_code == 0;
 }
 
+namespace {
+// flotilla-tracker ARGS, its output appended to <dir>/offline.log; true on success.
+bool Tracker(const std::string& dir, const std::string& args) {
+  return RunShell(BinaryPath("flotilla-tracker") + " " + args + " >> " + dir + "/offline.log 2>&1")
+             .exit_code == 0;
+}
+}  // namespace
+
+bool InitOfflineRepository(const std::string& dir, const std::string& repo,
+                           const std::string& app) {
+  const std::string key = dir + "/" + app;
+  return Tracker(dir, "init " + repo + " --public-url http://127.0.0.1:1 --offline-keys " + dir +
+                          "/off") &&
+         RunShell("openssl genpkey -algorithm ed25519 -out " + key + ".pem && openssl pkey -in " +
+                  key + ".pem -pubout -out " + key + ".pub")
+                 .exit_code == 0 &&
+         Tracker(dir, "stage-app --repository " + repo + " --app " + app + " --key-pub " + key +
+                          ".pub") &&
+         Tracker(dir,
+                 "sign " + repo + "/pending/2.targets.json --key " + dir + "/off/targets.key") &&
+         Tracker(dir, "accept --repository " + repo + " " + repo + "/pending/2.targets.json");
+}
+
+bool SignRelease(const std::string& dir, const std::string& repo, const std::string& app,
+                 int release) {
+  const std::string pending =
+      "'" + repo + "/pending/" + std::to_string(release) + ".apps%2F" + app + ".json'";
+  return Tracker(dir, "sign " + pending + " --key " + dir + "/" + app + ".pem") &&
+         Tracker(dir, "accept --repository " + repo + " " + pending);
+}
+
 bool PublishImage(const std::string& dir, const std::string& repo, const std::string& app,
                   int random_kib, const std::string& seed, const std::string& variant,
                   const Json& app_spec) {

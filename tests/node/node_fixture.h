@@ -54,6 +54,15 @@ bool PublishImage(const std::string& dir, const std::string& repo, const std::st
                   int random_kib, const std::string& seed, const std::string& variant = "0",
                   const Json& app_spec = nullptr);
 
+// A repository under offline keys (docs/signing.md): `init --offline-keys`
+// (offline keys in <dir>/off), and an app role for `app` with an Ed25519
+// key made by openssl (<dir>/<app>.pem), added by an offline targets
+// signing. Publish into it with PublishImage, then SignRelease.
+bool InitOfflineRepository(const std::string& dir, const std::string& repo, const std::string& app);
+// Signs staged release `release` of `app` with its key and accepts it.
+bool SignRelease(const std::string& dir, const std::string& repo, const std::string& app,
+                 int release);
+
 // Moves the calling test process into a new network namespace whose
 // loopback is up and carries multicast (224.0.0.0/4), so LSD and the LAN
 // beacons of the nodes it starts reach only each other. nullopt when the

@@ -86,23 +86,11 @@ TEST_F(NodeLan, NeighbourGivesNewerMetadataWhileTrackerUnreachable) {
 TEST_F(NodeLan, NeighbourGivesAReleaseSignedByAnOfflineAppKey) {
   tracker_.Stop();
   repo_ = dir_ + "/offline-repo";
-  auto tracker = [&](const std::string& args) {
-    auto r = RunShell(BinaryPath("flotilla-tracker") + " " + args + " 2>&1");
-    EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
-  };
-  tracker("init " + repo_ + " --public-url http://127.0.0.1:1 --offline-keys " + dir_ + "/off");
-  ASSERT_EQ(RunShell("openssl genpkey -algorithm ed25519 -out " + dir_ +
-                     "/kiosk.pem && openssl pkey -in " + dir_ + "/kiosk.pem -pubout -out " + dir_ +
-                     "/kiosk.pub 2>&1")
-                .exit_code,
-            0);
-  tracker("stage-app --repository " + repo_ + " --app kiosk --key-pub " + dir_ + "/kiosk.pub");
-  tracker("sign " + repo_ + "/pending/2.targets.json --key " + dir_ + "/off/targets.key");
-  tracker("accept --repository " + repo_ + " " + repo_ + "/pending/2.targets.json");
+  ASSERT_TRUE(InitOfflineRepository(dir_, repo_, "kiosk"))
+      << RunShell("cat " + dir_ + "/offline.log").output;
   ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 128, "3", "1"));
-  const std::string pending = "'" + repo_ + "/pending/1.apps%2Fkiosk.json'";
-  tracker("sign " + pending + " --key " + dir_ + "/kiosk.pem");
-  tracker("accept --repository " + repo_ + " " + pending);
+  ASSERT_TRUE(SignRelease(dir_, repo_, "kiosk", 1))
+      << RunShell("cat " + dir_ + "/offline.log").output;
   ASSERT_TRUE(tracker_.Start(dir_, repo_));
 
   RunShell("mkdir -p " + dir_ + "/a " + dir_ + "/b");
