@@ -140,6 +140,44 @@ CREATE TABLE recalls(
   recalled_at BIGINT NOT NULL,
   PRIMARY KEY(app, release));
 )sql"},
+      // Replicas: the signing lease, the metadata versions published under
+      // it, and each device's last stored report sequence number
+      // (signing_lease.h, DeviceDb::RecordReport).
+      {3,
+       R"sql(
+CREATE TABLE signing_lease(
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL);
+CREATE TABLE metadata_versions(
+  role TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  published_at INTEGER NOT NULL,
+  PRIMARY KEY(role, version));
+CREATE TABLE report_sequence(
+  device_id TEXT PRIMARY KEY REFERENCES devices(device_id),
+  last_seq INTEGER NOT NULL);
+)sql",
+       R"sql(
+CREATE TABLE signing_lease(
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  epoch BIGINT NOT NULL,
+  expires_at_ms BIGINT NOT NULL);
+CREATE TABLE metadata_versions(
+  role TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  sha256 TEXT NOT NULL,
+  epoch BIGINT NOT NULL,
+  published_at BIGINT NOT NULL,
+  PRIMARY KEY(role, version));
+CREATE TABLE report_sequence(
+  device_id TEXT PRIMARY KEY REFERENCES devices(device_id),
+  last_seq BIGINT NOT NULL);
+)sql"},
   };
   return migrations;
 }
@@ -206,6 +244,9 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
                  {e.device_id, name, site, credential_hash, passkey_hash, NowSeconds()}));
   if (rows.empty()) return Internal("enrol returned no device id");
   e.device_id = rows.Text(0, 0);
+  // A re-enrolled device (a node whose state was wiped) counts reports from 1 again.
+  RETURN_IF_ERROR(
+      db_->Query("DELETE FROM report_sequence WHERE device_id = ?", {e.device_id}).status());
   RETURN_IF_ERROR(LoadSecrets());  // drops the replaced secrets of a re-enrolled device
   return e;
 }

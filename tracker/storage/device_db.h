@@ -44,6 +44,10 @@ class DeviceDb {
   Result<DeviceIdentity> AuthenticatePasskey(std::string_view passkey) const;
 
   // Replaces the device's latest status and appends its errors to failures.
+  // A report with a sequence number (report.seq != 0) is stored only when
+  // the number is above the last one stored for the device; otherwise it is
+  // a report sent again (or overtaken by a newer one) and nothing changes.
+  // Either way the answer is OK: the device's report has been stored.
   Status RecordReport(const std::string& device_id, const DeviceReport& report);
 
   // Called by publish when a release becomes visible to devices.
