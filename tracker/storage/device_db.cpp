@@ -212,10 +212,11 @@ Status DeviceDb::LoadSecrets() {
                                             "passkey_sha256 FROM devices"));
   by_credential_hash_.clear();
   by_passkey_hash_.clear();
+  const MonoTime now = clock_.MonotonicNow();
   for (size_t i = 0; i < rows.size(); ++i) {
     DeviceIdentity id{rows.Text(i, 0), rows.Text(i, 1), rows.Text(i, 2)};
-    by_credential_hash_[rows.Text(i, 3)] = id;
-    by_passkey_hash_[rows.Text(i, 4)] = id;
+    by_credential_hash_[rows.Text(i, 3)] = {id, now};
+    by_passkey_hash_[rows.Text(i, 4)] = {id, now};
   }
   return Status::Ok();
 }
@@ -251,16 +252,40 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
   return e;
 }
 
+Result<DeviceIdentity> DeviceDb::LookUpSecret(const char* column, const std::string& hash,
+                                              SecretCache& cache) const {
+  const MonoTime now = clock_.MonotonicNow();
+  auto it = cache.find(hash);
+  if (it != cache.end() && now - it->second.checked < kSecretRecheck) return it->second.identity;
+  // `column` is one of two constants of this file, never input.
+  auto rows = db_->Query(
+      std::string("SELECT device_id, name, site FROM devices WHERE ") + column + " = ?", {hash});
+  if (!rows.ok()) {  // a database outage: known devices go on (announces need no database)
+    if (it != cache.end()) return it->second.identity;
+    return rows.status();
+  }
+  if (rows->empty()) {
+    if (it != cache.end()) cache.erase(it);
+    return PermissionDenied("unknown secret");
+  }
+  DeviceIdentity id{rows->Text(0, 0), rows->Text(0, 1), rows->Text(0, 2)};
+  cache[hash] = {id, now};
+  return id;
+}
+
 Result<DeviceIdentity> DeviceDb::AuthenticateCredential(std::string_view credential) const {
-  auto it = by_credential_hash_.find(HashSecret(credential));
-  if (it == by_credential_hash_.end()) return PermissionDenied("unknown device credential");
-  return it->second;
+  auto id = LookUpSecret("credential_sha256", HashSecret(credential), by_credential_hash_);
+  if (id.status().code() == StatusCode::kPermissionDenied) {
+    return PermissionDenied("unknown device credential");
+  }
+  return id;
 }
 
 Result<DeviceIdentity> DeviceDb::AuthenticatePasskey(std::string_view passkey) const {
-  auto it = by_passkey_hash_.find(HashSecret(passkey));
-  if (it == by_passkey_hash_.end()) return PermissionDenied("unknown passkey");
-  return it->second;
+  auto id = LookUpSecret("passkey_sha256", HashSecret(passkey), by_passkey_hash_);
+  if (id.status().code() == StatusCode::kPermissionDenied)
+    return PermissionDenied("unknown passkey");
+  return id;
 }
 
 Status DeviceDb::RecordRelease(std::string_view app, std::string_view release) {

@@ -216,6 +216,28 @@ TEST_P(DeviceDbTest, SequenceNumbersAreCountedPerDeviceAndRestartAtReEnrolment) 
   EXPECT_EQ(db->Snapshot(10)->failures.size(), 3u);
 }
 
+TEST_P(DeviceDbTest, SecretsOfAnotherReplicaAreFoundAndItsRevocationsSeenWithinAMinute) {
+  auto a = OpenDb();  // two replicas over one database
+  auto b = OpenDb();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto first = b->Enroll("pi-1", "shop").value();
+  EXPECT_EQ(a->AuthenticateCredential(first.credential)->device_id, first.device_id)
+      << "enrolled through b, known to a";
+  EXPECT_EQ(a->AuthenticatePasskey(first.passkey)->site, "shop");
+  EXPECT_EQ(a->AuthenticatePasskey(std::string(64, '9')).status().code(),
+            StatusCode::kPermissionDenied);
+
+  auto second = b->Enroll("pi-1", "shop").value();  // re-enrolled through b
+  EXPECT_TRUE(a->AuthenticatePasskey(second.passkey).ok());
+  EXPECT_TRUE(a->AuthenticatePasskey(first.passkey).ok()) << "a's cache, for up to a minute";
+  clock_.Advance(DeviceDb::kSecretRecheck);
+  EXPECT_EQ(a->AuthenticatePasskey(first.passkey).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(a->AuthenticateCredential(first.credential).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_TRUE(a->AuthenticateCredential(second.credential).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, DeviceDbTest,
                          ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
                          [](const auto& info) {
