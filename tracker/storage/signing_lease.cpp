@@ -60,6 +60,14 @@ Status SigningLease::Release() {
 Status SigningLease::RunSigningTurn(const std::function<Result<std::vector<Publication>>()>& sign) {
   if (!held_) return FailedPrecondition("the signing lease is not held");
   ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  if (db_->kind() == SqlEngineKind::kPostgresql) {
+    // A holder stopped mid-turn (SIGSTOP, a stalled VM) must not keep the
+    // row locked past the TTL: the server ends its session, the lock goes,
+    // and its commit fails.
+    const auto ttl_ms = std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count();
+    RETURN_IF_ERROR(db_->ExecScript("SET LOCAL idle_in_transaction_session_timeout = " +
+                                    std::to_string(ttl_ms)));
+  }
   // Writing the row locks it until the commit (PostgreSQL): a takeover waits
   // for this turn, and a turn after a takeover finds no row at our epoch.
   ASSIGN_OR_RETURN(SqlRows rows,

@@ -57,6 +57,16 @@ class SigningLeaseTest : public ::testing::TestWithParam<SqlEngineKind> {
     });
   }
 
+  // b takes the lease over (it waits on the row lock meanwhile, up to 30 s).
+  bool WaitForTakeover() {
+    for (int i = 0; i < 60; ++i) {
+      auto held = b_->Renew();
+      if (held.ok() && *held) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    return false;
+  }
+
   std::string dir_;
   std::string url_;
   FakeClock clock_;
@@ -172,6 +182,22 @@ TEST_P(SigningLeaseTest, ATakeoverWaitsForTheTurnInProgress) {
   EXPECT_EQ(b_->epoch(), 2);
   EXPECT_EQ(b_->LatestVersion("timestamp").value(), 2u);
   EXPECT_EQ(Turn(*a_, {{"timestamp", 3, "a3"}}).code(), StatusCode::kFailedPrecondition);
+}
+
+TEST_P(SigningLeaseTest, AHolderStoppedMidTurnDoesNotBlockATakeover) {
+  if (GetParam() != SqlEngineKind::kPostgresql) GTEST_SKIP() << "one process per SQLite file";
+  auto stopped = SigningLease::Open(url_, clock_, "replica-c", std::chrono::seconds(1));
+  ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
+  ASSERT_TRUE(Renew(**stopped));
+  Status st = (*stopped)->RunSigningTurn([&]() -> Result<std::vector<Publication>> {
+    // Stopped past its TTL: the server ends the session and its lock.
+    clock_.Advance(std::chrono::seconds(2));
+    EXPECT_TRUE(WaitForTakeover());
+    return std::vector<Publication>{{"timestamp", 2, "c2"}};
+  });
+  EXPECT_FALSE(st.ok()) << "its commit fails";
+  EXPECT_EQ(b_->epoch(), 2);
+  EXPECT_EQ(b_->LatestVersion("timestamp").value(), 0u) << "nothing of the stopped turn";
 }
 
 TEST_P(SigningLeaseTest, TtlIsBounded) {
