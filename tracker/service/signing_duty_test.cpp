@@ -41,7 +41,8 @@ class WritingRefresher final : public MetadataRefresher {
 class SigningDutyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/signing-duty";
+    dir_ = ::testing::TempDir() + "/signing-duty-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_ + "/metadata");
     for (auto* lease : {&lease_a_, &lease_b_}) {
