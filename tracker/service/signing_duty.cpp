@@ -32,6 +32,21 @@ Result<std::vector<Publication>> CurrentPublications(const std::string& metadata
   return current;
 }
 
+Status SigningDuty::CheckNotBehind() {
+  ASSIGN_OR_RETURN(std::vector<Publication> current, CurrentPublications(metadata_dir_));
+  for (const Publication& p : current) {
+    ASSIGN_OR_RETURN(uint64_t recorded, lease_.LatestVersion(p.role));
+    if (p.version < recorded) {
+      return FailedPrecondition(metadata_dir_ + ": " + p.role + " version " +
+                                std::to_string(p.version) + " is behind version " +
+                                std::to_string(recorded) +
+                                " published through the database (is the repository shared by "
+                                "every replica?)");
+    }
+  }
+  return Status::Ok();
+}
+
 bool SigningDuty::RenewLease() {
   const bool was_holding = holding_;
   auto held = lease_.Renew();
@@ -52,6 +67,7 @@ bool SigningDuty::RenewLease() {
 Status SigningDuty::SignTurn(WallTime now) {
   Duration wait = kSigningRetry;
   Status st = lease_.RunSigningTurn([&]() -> Result<std::vector<Publication>> {
+    RETURN_IF_ERROR(CheckNotBehind());
     ASSIGN_OR_RETURN(wait, inner_.Refresh(now));
     return CurrentPublications(metadata_dir_);
   });

@@ -5,7 +5,8 @@
 // the lease (so it runs at least every TTL/3), and only while this replica
 // holds it does it run the repository's re-signing (`inner`), inside a
 // signing turn that records the timestamp, snapshot and targets versions it
-// leaves current. A replica that loses the lease (a failed renewal, a
+// leaves current, after checking that the repository is not behind what the
+// database recorded. A replica that loses the lease (a failed renewal, a
 // refused turn) logs it and stops signing at once; it keeps serving devices.
 #pragma once
 
@@ -32,6 +33,10 @@ class SigningDuty final : public MetadataRefresher {
   // Renews the lease and logs a change of holder; true when held.
   bool RenewLease();
   Status SignTurn(WallTime now);
+  // FailedPrecondition when a current document's version is below the one
+  // recorded for its role: a repository that is not the one the replicas
+  // share would sign versions devices already went past.
+  Status CheckNotBehind();
 
   SigningLease& lease_;
   MetadataRefresher& inner_;

@@ -45,6 +45,11 @@ class SigningDutyTest : public ::testing::Test {
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_ + "/metadata");
+    for (const char* role : {"timestamp", "snapshot", "targets"}) {  // as init left them
+      ASSERT_TRUE(
+          WriteFileAtomic(dir_ + "/metadata/" + role + ".json", R"({"signed":{"version":0}})")
+              .ok());
+    }
     for (auto* lease : {&lease_a_, &lease_b_}) {
       auto opened =
           SigningLease::Open(dir_ + "/t.db", clock_, lease == &lease_a_ ? "a" : "b", kTtl);
@@ -109,6 +114,23 @@ TEST_F(SigningDutyTest, ADocumentConflictingWithARecordedVersionIsRefusedAndTheL
   auto wait = a.Refresh(clock_.Now());
   ASSERT_TRUE(wait.ok());
   EXPECT_EQ(inner_a.calls, 2) << "retried after a minute, not at once";
+}
+
+TEST_F(SigningDutyTest, ARepositoryBehindTheDatabaseIsNotSigned) {
+  WritingRefresher inner_a(dir_ + "/metadata", "a", version_);
+  SigningDuty a(*lease_a_, inner_a, dir_ + "/metadata");
+  Run(a);
+  Run(a);  // nothing due: not signed again
+  ASSERT_EQ(inner_a.calls, 1);
+  // Another copy of the repository (version 0 of everything) under the same database.
+  version_ = -1;
+  inner_a.Refresh(clock_.Now()).value();
+  inner_a.calls = 0;
+  clock_.Advance(std::chrono::hours(1));
+  Run(a);
+  EXPECT_EQ(inner_a.calls, 0) << "versions devices already went past are not signed again";
+  EXPECT_TRUE(lease_a_->held());
+  EXPECT_EQ(lease_a_->LatestVersion("timestamp").value(), 1u);
 }
 
 TEST(CurrentPublicationsTest, ReadsVersionsAndHashesAndRefusesMalformedDocuments) {
