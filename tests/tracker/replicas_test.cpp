@@ -1,8 +1,10 @@
 // Two `flotilla-tracker serve` replicas over one PostgreSQL database and one
 // repository directory: one holds the signing lease; when it is killed the
 // other takes the lease over within its TTL plus 5 s; a report retried on
-// the other replica with its sequence number is stored once.
+// the other replica with its sequence number is stored once; a holder
+// stopped past its TTL and resumed has lost the lease.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 
@@ -86,7 +88,7 @@ class TrackerReplicasTest : public ::testing::Test {
   TrackerProcess replicas_[2];
 };
 
-TEST_F(TrackerReplicasTest, OneReplicaSignsAndTheOtherTakesOverWhenItIsKilled) {
+TEST_F(TrackerReplicasTest, OneReplicaSignsAndAnotherTakesOverWhenItIsKilledOrStopped) {
   StartReplica(0);
   StartReplica(1);
   ASSERT_TRUE(WaitFor([&] { return HolderIndex(CurrentLease()) >= 0 && TimestampRecorded(); },
@@ -126,6 +128,26 @@ TEST_F(TrackerReplicasTest, OneReplicaSignsAndTheOtherTakesOverWhenItIsKilled) {
   unnumbered.replace(unnumbered.find(",\"seq\":1"), 8, "");
   EXPECT_EQ(Report(other, device, unnumbered), 204) << "a report without seq is stored as ever";
   EXPECT_EQ(db_->Query("SELECT COUNT(*) FROM failures")->Int(0, 0), 2);
+
+  // The holder stopped past its TTL (SIGSTOP) loses the lease to a fresh
+  // replica; resumed, it logs the loss, signs nothing and keeps serving.
+  StartReplica(holder);
+  const Lease second = CurrentLease();
+  const std::string pid_text = second.holder.substr(second.holder.find(':') + 1);
+  const pid_t stopped = static_cast<pid_t>(std::stoi(pid_text.substr(0, pid_text.find(':'))));
+  ASSERT_EQ(::kill(stopped, SIGSTOP), 0);
+  const bool taken_over =
+      WaitFor([&] { return CurrentLease().epoch == 3; }, std::chrono::seconds(60));
+  ASSERT_EQ(::kill(stopped, SIGCONT), 0);
+  ASSERT_TRUE(taken_over) << replicas_[holder].Log();
+  EXPECT_EQ(HolderIndex(CurrentLease()), holder);
+  EXPECT_TRUE(WaitFor(
+      [&] { return replicas_[other].Log().find("signing lease lost") != std::string::npos; },
+      std::chrono::seconds(60)))
+      << replicas_[other].Log();
+  EXPECT_EQ(CurrentLease().epoch, 3) << "the resumed replica does not take it back";
+  EXPECT_EQ(HttpRequestTo(replicas_[other].port(), "GET", "/readyz").status, 200);
+  EXPECT_TRUE(WaitFor([&] { return TimestampRecorded(); }, std::chrono::seconds(30)));
 }
 
 }  // namespace
