@@ -117,6 +117,13 @@ TEST_F(TrackerReplicasTest, OneReplicaSignsAndAnotherTakesOverWhenItIsKilledOrSt
   const auto takeover = std::chrono::steady_clock::now() - killed_at;
   EXPECT_LE(takeover, std::chrono::seconds(kLeaseTtlS + 5));
   EXPECT_EQ(HolderIndex(CurrentLease()), other);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const std::string metrics = HttpRequestTo(replicas_[other].port(), "GET", "/metrics").body;
+        return metrics.find("flotilla_signing_lease_held 1\n") != std::string::npos &&
+               metrics.find("flotilla_signing_lease_epoch 2\n") != std::string::npos;
+      },
+      std::chrono::seconds(30)));
   EXPECT_TRUE(WaitFor([&] { return TimestampRecorded(); }, std::chrono::seconds(30)));
   EXPECT_EQ(HttpRequestTo(replicas_[other].port(), "GET", "/readyz").status, 200);
 

@@ -77,7 +77,10 @@ Status SigningDuty::SignTurn(WallTime now) {
 
 Result<Duration> SigningDuty::Refresh(WallTime now) {
   const Duration renew_every = lease_.ttl() / 3;
-  if (!RenewLease()) return renew_every;
+  if (!RenewLease()) {
+    if (metrics_ != nullptr) metrics_->SetSigningLease(false, lease_.epoch());
+    return renew_every;
+  }
   if (now >= next_signing_) {
     if (Status st = SignTurn(now); !st.ok()) {
       if (!lease_.held()) {
@@ -90,6 +93,7 @@ Result<Duration> SigningDuty::Refresh(WallTime now) {
       }
     }
   }
+  if (metrics_ != nullptr) metrics_->SetSigningLease(holding_, lease_.epoch());
   auto until_signing = std::chrono::duration_cast<Duration>(next_signing_ - now);
   return std::clamp(until_signing, Duration(std::chrono::milliseconds(100)), renew_every);
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tracker/publish/metadata_refresher.h"
+#include "tracker/service/metrics.h"
 #include "tracker/storage/signing_lease.h"
 
 namespace flotilla::tracker {
@@ -21,9 +22,10 @@ namespace flotilla::tracker {
 class SigningDuty final : public MetadataRefresher {
  public:
   // `metadata_dir` is the repository's metadata/ directory, which `inner`
-  // writes. Both references must outlive the duty.
-  SigningDuty(SigningLease& lease, MetadataRefresher& inner, std::string metadata_dir)
-      : lease_(lease), inner_(inner), metadata_dir_(std::move(metadata_dir)) {}
+  // writes; `metrics` (may be null) shows the lease. All must outlive the duty.
+  SigningDuty(SigningLease& lease, MetadataRefresher& inner, std::string metadata_dir,
+              TrackerMetrics* metrics = nullptr)
+      : lease_(lease), inner_(inner), metadata_dir_(std::move(metadata_dir)), metrics_(metrics) {}
 
   // Errors of the re-signing itself are logged and retried a minute later,
   // without giving up the lease; the returned wait is at most TTL/3.
@@ -41,6 +43,7 @@ class SigningDuty final : public MetadataRefresher {
   SigningLease& lease_;
   MetadataRefresher& inner_;
   const std::string metadata_dir_;
+  TrackerMetrics* const metrics_;
   bool holding_ = false;
   WallTime next_signing_{};
 };

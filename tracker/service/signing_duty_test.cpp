@@ -74,11 +74,17 @@ class SigningDutyTest : public ::testing::Test {
 TEST_F(SigningDutyTest, OnlyTheHolderSignsAndATakeoverSignsAtOnce) {
   WritingRefresher inner_a(dir_ + "/metadata", "a", version_);
   WritingRefresher inner_b(dir_ + "/metadata", "b", version_);
-  SigningDuty a(*lease_a_, inner_a, dir_ + "/metadata");
-  SigningDuty b(*lease_b_, inner_b, dir_ + "/metadata");
+  TrackerMetrics metrics_a, metrics_b;
+  SigningDuty a(*lease_a_, inner_a, dir_ + "/metadata", &metrics_a);
+  SigningDuty b(*lease_b_, inner_b, dir_ + "/metadata", &metrics_b);
+  auto shows = [](const TrackerMetrics& m, const std::string& line) {
+    return m.Render({}).find(line + "\n") != std::string::npos;
+  };
 
   Run(a);
   Run(b);
+  EXPECT_TRUE(shows(metrics_a, "flotilla_signing_lease_held 1"));
+  EXPECT_TRUE(shows(metrics_b, "flotilla_signing_lease_held 0"));
   EXPECT_EQ(inner_a.calls, 1);
   EXPECT_EQ(inner_b.calls, 0) << "not the holder";
   EXPECT_EQ(lease_a_->LatestVersion("timestamp").value(), 1u);
@@ -100,6 +106,9 @@ TEST_F(SigningDutyTest, OnlyTheHolderSignsAndATakeoverSignsAtOnce) {
   Run(a);
   EXPECT_EQ(inner_a.calls, 1) << "the old holder signs nothing";
   EXPECT_FALSE(lease_a_->held());
+  EXPECT_TRUE(shows(metrics_a, "flotilla_signing_lease_held 0"));
+  EXPECT_TRUE(shows(metrics_b, "flotilla_signing_lease_held 1"));
+  EXPECT_TRUE(shows(metrics_b, "flotilla_signing_lease_epoch 2"));
 }
 
 TEST_F(SigningDutyTest, ADocumentConflictingWithARecordedVersionIsRefusedAndTheLeaseKept) {

@@ -85,14 +85,14 @@ struct SigningParts {
 
 Result<std::unique_ptr<SigningParts>> StartSigning(const TrackerConfig& config,
                                                    const std::string& db_url,
-                                                   MetadataRefresher& refresher,
-                                                   const Clock& clock) {
+                                                   MetadataRefresher& refresher, const Clock& clock,
+                                                   TrackerMetrics& metrics) {
   auto parts = std::make_unique<SigningParts>();
   ASSIGN_OR_RETURN(parts->lease,
                    SigningLease::Open(db_url, clock, DefaultLeaseHolder(),
                                       std::chrono::seconds(config.signing_lease_ttl_s)));
-  parts->duty = std::make_unique<SigningDuty>(*parts->lease, refresher,
-                                              RepositoryLayout{config.repository}.metadata_dir());
+  parts->duty = std::make_unique<SigningDuty>(
+      *parts->lease, refresher, RepositoryLayout{config.repository}.metadata_dir(), &metrics);
   parts->executor = std::make_unique<ThreadExecutor>();
   parts->schedule = std::make_unique<RefreshSchedule>(*parts->executor, clock, *parts->duty);
   parts->schedule->Start();
@@ -145,7 +145,7 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   });
   std::unique_ptr<SigningParts> signing;
   if (refresher != nullptr) {
-    ASSIGN_OR_RETURN(signing, StartSigning(config, db_url, *refresher, clock));
+    ASSIGN_OR_RETURN(signing, StartSigning(config, db_url, *refresher, clock, service->metrics()));
   }
   try {
     io.run();
