@@ -1,6 +1,7 @@
 // Two `flotilla-tracker serve` replicas over one PostgreSQL database and one
 // repository directory: one holds the signing lease; when it is killed the
-// other takes the lease over within its TTL plus 5 s; a report retried on
+// other takes the lease over within its TTL plus 5 s and re-signs the due
+// timestamp under its epoch; a report retried on
 // the other replica with its sequence number is stored once; a holder
 // stopped past its TTL and resumed has lost the lease.
 #include <gtest/gtest.h>
@@ -8,8 +9,10 @@
 
 #include <filesystem>
 
+#include "core/canonical_json.h"
 #include "core/digest.h"
 #include "core/file_io.h"
+#include "metadata/repository.h"
 #include "tests/support/postgres_cluster.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
@@ -76,6 +79,29 @@ class TrackerReplicasTest : public ::testing::Test {
     auto file = ReadTextFileBounded(repo_ + "/metadata/timestamp.json", 1 << 20);
     return rows.ok() && !rows->empty() && file.ok() && rows->Text(0, 0) == Digest::Of(*file).Hex();
   }
+  // Re-signs the timestamp as if 13 of its 24 hours had passed: due for
+  // re-signing at the next holder's first turn.
+  uint64_t BackdateTimestamp() {
+    FakeClock past(SystemClock::Instance().Now() - std::chrono::hours(13));
+    auto repo = metadata::Repository::Open(repo_, past);
+    EXPECT_TRUE(repo.ok()) << repo.status().ToString();
+    if (!repo.ok()) return 0;
+    auto key = metadata::LoadRoleKey(repo_ + "/keys/timestamp.key", (*repo)->root(),
+                                     metadata::RoleType::kTimestamp);
+    EXPECT_TRUE(key.ok()) << key.status().ToString();
+    if (!key.ok()) return 0;
+    metadata::KeyRing ring;
+    ring.Add(*key);
+    EXPECT_TRUE((*repo)->ResignTimestamp(ring).ok());
+    return (*repo)->timestamp().common.version;
+  }
+  int64_t RecordedTimestampEpoch(uint64_t version) {
+    auto rows = db_->Query(
+        "SELECT epoch FROM metadata_versions WHERE role = 'timestamp' AND "
+        "version = ?",
+        {static_cast<int64_t>(version)});
+    return rows.ok() && !rows->empty() ? rows->Int(0, 0) : 0;
+  }
   int Report(int replica, const EnrolledDevice& device, const std::string& body) {
     return HttpRequestTo(replicas_[replica].port(), "POST",
                          "/api/v1/devices/" + device.device_id + "/report",
@@ -110,6 +136,9 @@ TEST_F(TrackerReplicasTest, OneReplicaSignsAndAnotherTakesOverWhenItIsKilledOrSt
       R"("seq":1})";
   EXPECT_EQ(Report(holder, device, report), 204);
 
+  // Its next turn is a minute or more away: the timestamp waits, due.
+  const uint64_t due_version = BackdateTimestamp();
+  ASSERT_GT(due_version, 0u);
   replicas_[holder].Kill();
   const auto killed_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(WaitFor([&] { return CurrentLease().epoch == 2; }, std::chrono::seconds(60)))
@@ -124,7 +153,11 @@ TEST_F(TrackerReplicasTest, OneReplicaSignsAndAnotherTakesOverWhenItIsKilledOrSt
                metrics.find("flotilla_signing_lease_epoch 2\n") != std::string::npos;
       },
       std::chrono::seconds(30)));
-  EXPECT_TRUE(WaitFor([&] { return TimestampRecorded(); }, std::chrono::seconds(30)));
+  // The new holder re-signs the due timestamp at once, under its epoch.
+  EXPECT_TRUE(WaitFor([&] { return RecordedTimestampEpoch(due_version + 1) == 2; },
+                      std::chrono::seconds(30)))
+      << replicas_[other].Log();
+  EXPECT_TRUE(TimestampRecorded());
   EXPECT_EQ(HttpRequestTo(replicas_[other].port(), "GET", "/readyz").status, 200);
 
   EXPECT_EQ(Report(other, device, report), 204) << "a retry is answered 2xx";
