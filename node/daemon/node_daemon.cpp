@@ -201,6 +201,8 @@ Status NodeDaemon::OpenFollower() {
                      .error = [this](const std::string& e) { reporter_->AddError(e); }});
   reporter_ = std::make_unique<Reporter>(config_.report_interval_s, clock_, loop_,
                                          [this] { return Reports(); });
+  reporter_->SetSequenceStore(state_->state().report_seq,
+                              [this](uint64_t n) { return state_->SaveReportSeq(n); });
   if (credentials_) {
     follower_->SetCredentials(*credentials_);
     Enrolled(*credentials_);

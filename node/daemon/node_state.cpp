@@ -82,6 +82,7 @@ Result<NodeState> LoadNodeState(const std::string& path) {
   uint64_t format = 0;
   r.Unsigned("format", format);
   const Json* apps = r.Object("apps");
+  r.Unsigned("report_seq", state.report_seq);
   if (Status read = r.Finish(); !read.ok()) return Corruption(path + ": " + read.message());
   if (format != 1) return Corruption(path + ": unknown format");
   for (auto it = apps->begin(); it != apps->end(); ++it) {
@@ -113,6 +114,7 @@ Status SaveNodeState(const std::string& path, const NodeState& state, Env& env) 
     apps[app]["kept"] = kept;
   }
   Json doc = {{"format", 1}, {"apps", apps}};
+  if (state.report_seq != 0) doc["report_seq"] = state.report_seq;
   return WriteFileAtomic(path, doc.dump(2) + "\n", 0644, env).WithContext("save state");
 }
 
@@ -129,6 +131,11 @@ void StateFile::Save() {
   Status st = SaveNodeState(path_, state_);
   if (!st.ok()) return spdlog::error("{}", st.ToString());
   spdlog::debug("state.json written");
+}
+
+Status StateFile::SaveReportSeq(uint64_t report_seq) {
+  state_.report_seq = report_seq;
+  return SaveNodeState(path_, state_);
 }
 
 }  // namespace flotilla::node

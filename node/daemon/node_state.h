@@ -48,6 +48,9 @@ struct AppState {
 
 struct NodeState {
   std::map<std::string, AppState> apps;
+  // The highest report sequence number the reporter may have handed out
+  // (it reserves them in blocks); 0 in a state file that has none.
+  uint64_t report_seq = 0;
 };
 
 // The stored state; an empty state when the file does not exist.
@@ -72,6 +75,8 @@ class StateFile {
   const NodeState& state() const { return state_; }
   // Writes state.json; a failure is logged (the next change writes again).
   void Save();
+  // Sets report_seq and writes state.json; OK once it is durable.
+  Status SaveReportSeq(uint64_t report_seq);
 
  private:
   StateFile(std::string path, NodeState state) : path_(std::move(path)), state_(std::move(state)) {}

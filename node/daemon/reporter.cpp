@@ -50,7 +50,8 @@ class TrackerReportSink final : public ReportSink {
                                  .bytes_from_peers = r.bytes_from_peers,
                                  .bytes_from_origin = r.bytes_from_origin,
                                  .health = r.health,
-                                 .errors = errors};
+                                 .errors = errors,
+                                 .seq = r.seq};
     for (const auto& bad : r.bad_peers) {
       if (report.bad_peers.size() == tracker::kMaxReportBadPeers) break;
       report.bad_peers.push_back(tracker::BadPeer{
@@ -116,6 +117,25 @@ void Reporter::CarryPendingBadPeers(AppReport& report) {
   report.bad_peers = pending;
 }
 
+void Reporter::SetSequenceStore(uint64_t reserved, std::function<Status(uint64_t)> reserve) {
+  reserve_seq_ = std::move(reserve);
+  reserved_seq_ = reserved;
+  next_seq_ = reserved + 1;
+}
+
+uint64_t Reporter::SequenceFor(const std::string& app) {
+  if (auto it = unanswered_seq_.find(app); it != unanswered_seq_.end()) return it->second;
+  if (!reserve_seq_) return 0;
+  if (next_seq_ > reserved_seq_) {
+    if (Status st = reserve_seq_(reserved_seq_ + kSeqBlock); !st.ok()) {
+      spdlog::warn("report sequence numbers not reserved (reports go without): {}", st.ToString());
+      return 0;
+    }
+    reserved_seq_ += kSeqBlock;
+  }
+  return unanswered_seq_[app] = next_seq_++;
+}
+
 void Reporter::SendRound() {
   Duration next = interval_;
   if (!sink_) {
@@ -124,6 +144,11 @@ void Reporter::SendRound() {
     const std::vector<std::string> errors(errors_.begin(), errors_.end());
     std::vector<AppReport> reports = reports_();
     for (AppReport& report : reports) CarryPendingBadPeers(report);
+    for (AppReport& report : reports) report.seq = SequenceFor(report.app);
+    // The tracker stores a number only above the last it stored: reports
+    // sent again go before newer ones.
+    std::stable_sort(reports.begin(), reports.end(),
+                     [](const AppReport& a, const AppReport& b) { return a.seq < b.seq; });
     bool sent = true;
     for (size_t i = 0; i < reports.size(); ++i) {
       // The round's first report carries the errors.
@@ -143,6 +168,7 @@ void Reporter::SendRound() {
         break;
       }
       bad_peers_.erase(reports[i].app);
+      unanswered_seq_.erase(reports[i].app);
     }
     if (sent) errors_.clear();
   }

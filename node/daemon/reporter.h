@@ -13,6 +13,15 @@
 // fails is tried again after min(report_interval_s, 5 s); before the device
 // has credentials (no sink) after min(report_interval_s, 10 s).
 //
+// Sequence numbers (SetSequenceStore): every new report gets the next
+// number of the device; a report that was not answered 2xx keeps its number
+// for the app's next report, so that a report the tracker stored but whose
+// answer was lost is not stored twice; a round sends those first (the
+// tracker stores a number only when above the device's last). Numbers are reserved in blocks of
+// kSeqBlock in the node's state file before use, so they keep growing across
+// restarts at one state write per block. Without a store (or when reserving
+// fails) reports go without a number, as 0.1.0's did.
+//
 // Thread-safety: none; the loop's only. A round holds the loop for its HTTP
 // exchanges (bounded by the client's timeouts).
 #pragma once
@@ -45,6 +54,8 @@ struct AppReport {
   // Banned since the previous round; the Reporter adds those that no
   // accepted report of the app carried yet.
   std::vector<BadPeer> bad_peers;
+  // The report's sequence number (set by the Reporter; 0: none).
+  uint64_t seq = 0;
 };
 
 // What an app's state and transfer (done/total) are reported as.
@@ -73,17 +84,23 @@ class Reporter {
   // A state change: a round soon (at once, unless one is due sooner).
   void MarkDue();
   void AddError(const std::string& error);
+  // Numbers up to `reserved` may have been used before; `reserve(n)` stores
+  // n durably before numbers up to n are used.
+  void SetSequenceStore(uint64_t reserved, std::function<Status(uint64_t)> reserve);
   size_t pending_errors() const { return errors_.size(); }
   // The bad peers of `app` no accepted report has carried yet.
   size_t pending_bad_peers(const std::string& app) const;
 
   static constexpr size_t kMaxPendingBadPeers = 64;
+  static constexpr uint64_t kSeqBlock = 64;
 
  private:
   void SendRound();
   // Adds `report`'s new bad peers to its app's pending ones, and gives the
   // report all of them.
   void CarryPendingBadPeers(AppReport& report);
+  // The app's unanswered number, else the next one (0 when none can be reserved).
+  uint64_t SequenceFor(const std::string& app);
 
   const Duration interval_;
   const Clock& clock_;
@@ -93,6 +110,10 @@ class Reporter {
   std::unique_ptr<ReportSink> sink_;
   std::deque<std::string> errors_;
   std::map<std::string, std::vector<BadPeer>> bad_peers_;  // per app, not yet accepted
+  std::function<Status(uint64_t)> reserve_seq_;
+  uint64_t reserved_seq_ = 0;
+  uint64_t next_seq_ = 1;
+  std::map<std::string, uint64_t> unanswered_seq_;  // per app
 };
 
 // Reports to the tracker with the device's credentials.

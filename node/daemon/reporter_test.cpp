@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <utility>
+
+#include "core/file_io.h"
 
 namespace flotilla::node {
 namespace {
@@ -216,6 +219,84 @@ TEST_F(ReporterTest, AtMost64BadPeersWaitPerApp) {
   reporter_.Start();
   loop_.AdvanceBy(seconds(1));
   EXPECT_EQ(reporter_.pending_bad_peers("signage"), Reporter::kMaxPendingBadPeers);
+}
+
+TEST_F(ReporterTest, ReportsCarryGrowingSequenceNumbersReservedInBlocks) {
+  std::vector<uint64_t> reservations;
+  reporter_.SetSequenceStore(0, [&](uint64_t n) {
+    reservations.push_back(n);
+    return Status::Ok();
+  });
+  Enrol();
+  reporter_.Start();
+  loop_.AdvanceBy(seconds(60 * 40 - 1));  // 40 rounds of two reports
+  ASSERT_EQ(sent_.size(), 80u);
+  for (size_t i = 0; i < sent_.size(); ++i) EXPECT_EQ(sent_[i].report.seq, i + 1);
+  EXPECT_EQ(reservations, (std::vector<uint64_t>{64, 128})) << "one state write per block";
+}
+
+TEST_F(ReporterTest, AnUnansweredReportKeepsItsNumberAndGoesFirst) {
+  reporter_.SetSequenceStore(0, [](uint64_t) { return Status::Ok(); });
+  Enrol();
+  fail_app_ = "clock";  // signage (1) is answered, clock (2) is not
+  reporter_.Start();
+  loop_.AdvanceBy(seconds(1));
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(sent_[0].report.seq, 1u);
+  fail_app_.clear();
+  loop_.AdvanceBy(seconds(5));  // the retry round
+  ASSERT_EQ(sent_.size(), 3u);
+  EXPECT_EQ(sent_[1].report.app, "clock") << "sent again before anything newer";
+  EXPECT_EQ(sent_[1].report.seq, 2u);
+  EXPECT_EQ(sent_[2].report.app, "signage");
+  EXPECT_EQ(sent_[2].report.seq, 3u);
+}
+
+TEST_F(ReporterTest, NumbersGoOnAboveTheReservationAfterARestartAndStopWhenItFails) {
+  std::vector<uint64_t> reservations;
+  reporter_.SetSequenceStore(128, [&](uint64_t n) {
+    reservations.push_back(n);
+    return Status::Ok();
+  });
+  Enrol();
+  reporter_.Start();
+  loop_.AdvanceBy(seconds(1));
+  ASSERT_EQ(sent_.size(), 2u);
+  EXPECT_EQ(sent_[0].report.seq, 129u) << "numbers a previous run may have used are skipped";
+  EXPECT_EQ(reservations, std::vector<uint64_t>{192});
+
+  Reporter unreserved(60, clock_, loop_, [] { return std::vector<AppReport>{AppReport{"a"}}; });
+  unreserved.SetSequenceStore(0, [&](uint64_t) { return IOErrorFromErrno("save state", EIO); });
+  unreserved.SetSink(
+      std::make_unique<RecordingSink>(clock_, start_, sent_, fail_, fail_app_, refusal_));
+  unreserved.Start();
+  loop_.AdvanceBy(seconds(1));
+  ASSERT_EQ(sent_.size(), 3u);
+  EXPECT_EQ(sent_[2].report.seq, 0u) << "without a durable reservation, no number";
+  unreserved.Stop();
+}
+
+TEST(NodeStateReportSeq, A010StateFileLoadsWithoutOneAndTheNumberIsKept) {
+  const std::string dir = ::testing::TempDir() + "/node-state-seq";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/state.json";
+  // state.json as 0.1.0 wrote it: format 1, the apps, no report_seq.
+  ASSERT_TRUE(WriteFileAtomic(path, R"({"format":1,"apps":{"signage":{"target_release":0,)"
+                                    R"("ready_release":3,"failed_release":0,"phase":"ready",)"
+                                    R"("bytes_from_peers":5,"bytes_from_origin":6,)"
+                                    R"("last_error":""}}})")
+                  .ok());
+  auto state = StateFile::Open(path, {"signage"});
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  EXPECT_EQ((*state)->state().report_seq, 0u);
+  EXPECT_EQ((*state)->app("signage").ready_release, 3u);
+  ASSERT_TRUE((*state)->SaveReportSeq(64).ok());
+  auto reloaded = LoadNodeState(path);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  EXPECT_EQ(reloaded->report_seq, 64u);
+  EXPECT_EQ(reloaded->apps["signage"].ready_release, 3u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -129,16 +129,18 @@ TEST_F(TrackerClientTest, UrlsNameWhatTheTrackerServes) {
 // 400 {"error":"unknown member bad_peers"} (its report parser, verbatim): a
 // newer node's report then goes again without its bad peers, instead of the
 // whole report being lost. The stand-in answers as that code did.
-TEST(TrackerClientAgainstAnOlderTracker, AReportGoesWithoutBadPeersWhenTheTrackerRefusesThem) {
+TEST(TrackerClientAgainstAnOlderTracker, AReportGoesWithoutTheMembersTheTrackerRefuses) {
   boost::asio::io_context io;
   auto work = boost::asio::make_work_guard(io);
   std::vector<std::string> bodies;
   auto server =
       http::Server::Start(io, {}, [&](const http::Request& request, const http::RequestContext&) {
         bodies.push_back(request.body());
-        if (request.body().find("bad_peers") != std::string::npos) {
-          return http::Reply::Typed(http::status::bad_request, "application/json",
-                                    R"({"error":"unknown member bad_peers"})");
+        for (const char* member : {"bad_peers", "seq"}) {  // in its parser's (key) order
+          if (request.body().find(std::string("\"") + member + "\"") != std::string::npos) {
+            return http::Reply::Typed(http::status::bad_request, "application/json",
+                                      std::string(R"({"error":"unknown member )") + member + "\"}");
+          }
         }
         return http::Reply::Typed(http::status::ok, "application/json", "{}");
       });
@@ -151,14 +153,22 @@ TEST(TrackerClientAgainstAnOlderTracker, AReportGoesWithoutBadPeersWhenTheTracke
   DeviceReport report = Downloading(40);
   report.bad_peers = {{std::string(40, 'a'), "10.0.0.9", 6881, 2}};
   Status with_bad_peers = client.Report(device, report);
+  report.seq = 12;
+  Status with_seq = client.Report(device, report);
   work.reset();
   io.stop();
   loop.join();
   EXPECT_TRUE(with_bad_peers.ok()) << with_bad_peers.ToString();
-  ASSERT_EQ(bodies.size(), 2u);
+  ASSERT_EQ(bodies.size(), 5u);
   EXPECT_NE(bodies[0].find("bad_peers"), std::string::npos);
   EXPECT_EQ(bodies[1].find("bad_peers"), std::string::npos);
   EXPECT_NE(bodies[1].find("downloading"), std::string::npos);
+
+  // A report with a sequence number too: it goes without both.
+  EXPECT_TRUE(with_seq.ok()) << with_seq.ToString();
+  EXPECT_NE(bodies[3].find("\"seq\":12"), std::string::npos);
+  EXPECT_EQ(bodies[4].find("seq"), std::string::npos);
+  EXPECT_NE(bodies[4].find("downloading"), std::string::npos);
 }
 
 }  // namespace

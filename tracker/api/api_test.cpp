@@ -65,6 +65,23 @@ TEST(DeviceReport, WrittenFormIsReadBackTheSame) {
   EXPECT_EQ(again->health, "unknown");
 }
 
+TEST(DeviceReport, SequenceNumberIsOptionalAndPositive) {
+  auto with_seq = [](const std::string& seq) {
+    std::string s = kGood;
+    return s.insert(s.size() - 1, ",\"seq\":" + seq);
+  };
+  EXPECT_EQ(ParseDeviceReport(kGood).value().seq, 0u) << "absent";
+  EXPECT_FALSE(DeviceReportToJson(ParseDeviceReport(kGood).value()).contains("seq"))
+      << "a report without a number is written as 0.1.0 wrote it";
+  auto numbered = ParseDeviceReport(with_seq("42"));
+  ASSERT_TRUE(numbered.ok()) << numbered.status().ToString();
+  EXPECT_EQ(numbered->seq, 42u);
+  EXPECT_EQ(ParseDeviceReport(DeviceReportToJson(*numbered).dump())->seq, 42u);
+  for (const char* bad : {"0", "-1", "1.5", "\"7\"", "9223372036854775808"}) {
+    EXPECT_FALSE(ParseDeviceReport(with_seq(bad)).ok()) << bad;
+  }
+}
+
 TEST(DeviceReport, BadPeersAreOptionalBoundedAndChecked) {
   const std::string swarm(40, 'a');
   auto with_peers = [&](const std::string& list) {

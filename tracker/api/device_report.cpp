@@ -96,6 +96,7 @@ Result<DeviceReport> DeviceReportFromJson(const Json& json, const std::string& p
   Status progress = ReadCounts(r, report);
   ReadErrors(r, report);
   ReadBadPeers(r, report);
+  r.Unsigned("seq", report.seq, 1, kMaxCount);
   RETURN_IF_ERROR(r.Finish());
   RETURN_IF_ERROR(progress);
   return report;
@@ -123,6 +124,7 @@ Json DeviceReportToJson(const DeviceReport& report) {
           {{"swarm", p.swarm}, {"ip", p.ip}, {"port", p.port}, {"hash_failures", p.hash_failures}});
     }
   }
+  if (report.seq != 0) json["seq"] = report.seq;
   return json;
 }
 

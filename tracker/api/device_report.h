@@ -39,6 +39,9 @@ struct DeviceReport {
   // Optional: absent from the JSON when empty, so a report without bad peers
   // reads the same to trackers that do not know the member.
   std::vector<BadPeer> bad_peers;
+  // Optional: the device's report sequence number (>= 1, growing with each
+  // new report, the same when a report is sent again); 0 when absent.
+  uint64_t seq = 0;
 };
 
 // The states a device may report, in the order the dashboard lists them.
@@ -50,7 +53,7 @@ inline const std::vector<std::string>& ReportStates() {
 
 // Parses and validates a report body: strict JSON, every member present with
 // the right type, no unknown members, labels and enums checked, bounded sizes;
-// `bad_peers` is the one optional member.
+// `bad_peers` and `seq` are optional.
 Result<DeviceReport> ParseDeviceReport(std::string_view body);
 // The same for a report inside another document; `path` names it in errors.
 Result<DeviceReport> DeviceReportFromJson(const Json& json, const std::string& path);

@@ -107,6 +107,8 @@ CommandAction RegisterServeCommands(CLI::App& app) {
               "Seconds between announces asked of peers");
   AddOverride(*serve, *flags, "--peer-ttl", &TrackerConfig::peer_ttl_s,
               "Seconds a peer stays listed after its last announce");
+  AddOverride(*serve, *flags, "--signing-lease-ttl", &TrackerConfig::signing_lease_ttl_s,
+              "Seconds the signing lease lasts unrenewed (1-30; replicas: docs/scale.md)");
 
   auto artifact_flags = std::make_shared<ArtifactFlags>();
   auto* artifact = app.add_subcommand("artifact", "Manage artifacts in a repository");

@@ -31,14 +31,21 @@ Status TrackerClient::Report(const DeviceCredentials& device, const DeviceReport
                 .max_body_bytes = kMaxReportReplyBytes})
         .status();
   };
-  Status st = send(report);
   // A 0.1.0 tracker refuses members it does not know ("400 unknown member
-  // bad_peers"): the rest of the report still matters, so it goes without them.
-  if (st.code() == StatusCode::kInvalidArgument && !report.bad_peers.empty() &&
-      st.message().find("unknown member bad_peers") != std::string::npos) {
-    DeviceReport without = report;
-    without.bad_peers.clear();
-    st = send(without);
+  // bad_peers", "... seq"): the rest of the report still matters, so it goes
+  // without them.
+  DeviceReport sent = report;
+  Status st = send(sent);
+  for (int retry = 0; retry < 2 && st.code() == StatusCode::kInvalidArgument; ++retry) {
+    if (!sent.bad_peers.empty() &&
+        st.message().find("unknown member bad_peers") != std::string::npos) {
+      sent.bad_peers.clear();
+    } else if (sent.seq != 0 && st.message().find("unknown member seq") != std::string::npos) {
+      sent.seq = 0;
+    } else {
+      break;
+    }
+    st = send(sent);
   }
   return st;
 }

@@ -58,6 +58,7 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path) {
   r.Int("enrol_per_minute", c.enrol_per_minute);
   r.Int("device_request_burst", c.device_request_burst);
   r.Int("device_requests_per_minute", c.device_requests_per_minute);
+  r.Int("signing_lease_ttl_s", c.signing_lease_ttl_s);
   RETURN_IF_ERROR_CTX(r.Finish(), "config " + path);
   return c;
 }
@@ -98,7 +99,9 @@ Status ValidateTrackerConfig(const TrackerConfig& c) {
   RETURN_IF_ERROR(CheckRange("enrol_burst", c.enrol_burst, 1, 1'000'000));
   RETURN_IF_ERROR(CheckRange("enrol_per_minute", c.enrol_per_minute, 1, 1'000'000));
   RETURN_IF_ERROR(CheckRange("device_request_burst", c.device_request_burst, 1, 100'000'000));
-  return CheckRange("device_requests_per_minute", c.device_requests_per_minute, 1, 100'000'000);
+  RETURN_IF_ERROR(
+      CheckRange("device_requests_per_minute", c.device_requests_per_minute, 1, 100'000'000));
+  return CheckRange("signing_lease_ttl_s", c.signing_lease_ttl_s, 1, 30);
 }
 
 std::string TrackerDatabaseUrl(const TrackerConfig& c, const std::string& default_db_path) {

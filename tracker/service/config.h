@@ -40,6 +40,7 @@ struct TrackerConfig {
   int64_t enrol_per_minute = 600;
   int64_t device_request_burst = 2048;
   int64_t device_requests_per_minute = 2048;
+  int64_t signing_lease_ttl_s = 30;  // the signing lease's TTL (signing_lease.h), 1-30
 };
 
 // Reads a configuration file: strict JSON, unknown members refused, so that a

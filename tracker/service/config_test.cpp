@@ -15,12 +15,14 @@ TEST(TrackerConfig, LoadsKnownKeysAndRefusesTypos) {
   const std::string dir = ::testing::TempDir() + "/tracker-config";
   std::filesystem::create_directories(dir);
   ASSERT_TRUE(WriteFileAtomic(dir + "/ok.json", R"({"listen":"0.0.0.0:0","repository":"/r",
-      "announce_interval_s":600,"min_announce_interval_s":30,"peer_ttl_s":1300})")
+      "announce_interval_s":600,"min_announce_interval_s":30,"peer_ttl_s":1300,
+      "signing_lease_ttl_s":5})")
                   .ok());
   auto c = LoadTrackerConfig(dir + "/ok.json");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->repository, "/r");
   EXPECT_EQ(c->announce_interval_s, 600);
+  EXPECT_EQ(c->signing_lease_ttl_s, 5);
   EXPECT_TRUE(ValidateTrackerConfig(*c).ok());
 
   ASSERT_TRUE(WriteFileAtomic(dir + "/typo.json", R"({"repositroy":"/r"})").ok());
@@ -41,6 +43,9 @@ TEST(TrackerConfig, LoadsKnownKeysAndRefusesTypos) {
   bad.trusted_proxies = {"10.0.0.2", "lb.example"};
   EXPECT_NE(ValidateTrackerConfig(bad).message().find("not an IP address: lb.example"),
             std::string::npos);
+  bad = *c;
+  bad.signing_lease_ttl_s = 31;  // the lease's TTL is at most 30 s
+  EXPECT_FALSE(ValidateTrackerConfig(bad).ok());
   std::filesystem::remove_all(dir);
 }
 

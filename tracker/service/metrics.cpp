@@ -53,6 +53,12 @@ std::string TrackerMetrics::Render(const GaugeSnapshot& gauges) const {
       .Sample({}, gauges.swarms);
   MetricFamily(text, "flotilla_swarm_peers", "gauge", "Live peers over all swarms.")
       .Sample({}, gauges.peers);
+  MetricFamily(text, "flotilla_signing_lease_held", "gauge",
+               "1 while this replica holds the signing lease and does the online signing.")
+      .Sample({}, lease_held_.load());
+  MetricFamily(text, "flotilla_signing_lease_epoch", "gauge",
+               "The signing lease's epoch this replica last held (0: never).")
+      .Sample({}, lease_epoch_.load());
   return text;
 }
 

@@ -28,6 +28,11 @@ class TrackerMetrics {
   void CountRefusal(const std::string& kind);
   // The counter the artifact body writer increments as bytes leave.
   std::shared_ptr<std::atomic<uint64_t>> ArtifactBytesCounter(const std::string& hex);
+  // The signing lease as this replica last saw it (SigningDuty).
+  void SetSigningLease(bool held, int64_t epoch) {
+    lease_held_ = held ? 1 : 0;
+    lease_epoch_ = epoch;
+  }
 
   // The exposition text, gauges included.
   std::string Render(const GaugeSnapshot& gauges) const;
@@ -38,6 +43,8 @@ class TrackerMetrics {
   std::map<std::string, uint64_t> announces_;
   std::map<std::string, uint64_t> refusals_;
   std::map<std::string, std::shared_ptr<std::atomic<uint64_t>>> artifact_bytes_;
+  std::atomic<int64_t> lease_held_{0};
+  std::atomic<int64_t> lease_epoch_{0};
 };
 
 }  // namespace flotilla::tracker

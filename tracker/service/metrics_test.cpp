@@ -11,6 +11,7 @@ TEST(TrackerMetrics, RendersEveryFamilyWithHelpAndType) {
   metrics.CountRequest("announce", 200);
   metrics.CountAnnounce("ok");
   *metrics.ArtifactBytesCounter("ab12") += 1000;
+  metrics.SetSigningLease(true, 4);
   const std::string text = metrics.Render({{{"running", 3}}, 2, 5});
   for (const char* line :
        {"# TYPE flotilla_http_requests_total counter\n",
@@ -18,7 +19,8 @@ TEST(TrackerMetrics, RendersEveryFamilyWithHelpAndType) {
         "flotilla_announces_total{result=\"ok\"} 1\n",
         "flotilla_artifact_bytes_served_total{artifact=\"sha256:ab12\"} 1000\n",
         "# TYPE flotilla_devices gauge\n", "flotilla_devices{state=\"running\"} 3\n",
-        "flotilla_swarms 2\n", "flotilla_swarm_peers 5\n"}) {
+        "flotilla_swarms 2\n", "flotilla_swarm_peers 5\n", "flotilla_signing_lease_held 1\n",
+        "flotilla_signing_lease_epoch 4\n"}) {
     EXPECT_NE(text.find(line), std::string::npos) << line << " not in:\n" << text;
   }
 }

@@ -7,6 +7,7 @@
 #include <csignal>
 
 #include "core/file_io.h"
+#include "tracker/service/signing_duty.h"
 #include "tracker/service/tracker_service.h"
 
 namespace flotilla::tracker {
@@ -65,6 +66,39 @@ Status PrepareRepository(const RepositoryLayout& repo) {
   return Status::Ok();
 }
 
+// The signing duties on their own thread: the lease (its own connection),
+// the duty and its timer. Destroyed in reverse order, so that the schedule
+// stops before its executor, and the lease is released last (another
+// replica takes it at once rather than after its TTL).
+struct SigningParts {
+  std::unique_ptr<SigningLease> lease;
+  std::unique_ptr<SigningDuty> duty;
+  std::unique_ptr<ThreadExecutor> executor;
+  std::unique_ptr<RefreshSchedule> schedule;
+  ~SigningParts() {
+    schedule.reset();
+    executor.reset();
+    if (lease == nullptr) return;
+    if (Status st = lease->Release(); !st.ok()) spdlog::warn("{}", st.ToString());
+  }
+};
+
+Result<std::unique_ptr<SigningParts>> StartSigning(const TrackerConfig& config,
+                                                   const std::string& db_url,
+                                                   MetadataRefresher& refresher, const Clock& clock,
+                                                   TrackerMetrics& metrics) {
+  auto parts = std::make_unique<SigningParts>();
+  ASSIGN_OR_RETURN(parts->lease,
+                   SigningLease::Open(db_url, clock, DefaultLeaseHolder(),
+                                      std::chrono::seconds(config.signing_lease_ttl_s)));
+  parts->duty = std::make_unique<SigningDuty>(
+      *parts->lease, refresher, RepositoryLayout{config.repository}.metadata_dir(), &metrics);
+  parts->executor = std::make_unique<ThreadExecutor>();
+  parts->schedule = std::make_unique<RefreshSchedule>(*parts->executor, clock, *parts->duty);
+  parts->schedule->Start();
+  return parts;
+}
+
 }  // namespace
 
 Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refresher) {
@@ -109,13 +143,9 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
     server->StopAccepting();
     io.stop();
   });
-  // Declared in this order so that the schedule stops before its executor.
-  std::unique_ptr<ThreadExecutor> refresh_executor;
-  std::unique_ptr<RefreshSchedule> schedule;
+  std::unique_ptr<SigningParts> signing;
   if (refresher != nullptr) {
-    refresh_executor = std::make_unique<ThreadExecutor>();
-    schedule = std::make_unique<RefreshSchedule>(*refresh_executor, clock, *refresher);
-    schedule->Start();
+    ASSIGN_OR_RETURN(signing, StartSigning(config, db_url, *refresher, clock, service->metrics()));
   }
   try {
     io.run();

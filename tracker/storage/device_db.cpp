@@ -140,6 +140,44 @@ CREATE TABLE recalls(
   recalled_at BIGINT NOT NULL,
   PRIMARY KEY(app, release));
 )sql"},
+      // Replicas: the signing lease, the metadata versions published under
+      // it, and each device's last stored report sequence number
+      // (signing_lease.h, DeviceDb::RecordReport).
+      {3,
+       R"sql(
+CREATE TABLE signing_lease(
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL);
+CREATE TABLE metadata_versions(
+  role TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  epoch INTEGER NOT NULL,
+  published_at INTEGER NOT NULL,
+  PRIMARY KEY(role, version));
+CREATE TABLE report_sequence(
+  device_id TEXT PRIMARY KEY REFERENCES devices(device_id),
+  last_seq INTEGER NOT NULL);
+)sql",
+       R"sql(
+CREATE TABLE signing_lease(
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  epoch BIGINT NOT NULL,
+  expires_at_ms BIGINT NOT NULL);
+CREATE TABLE metadata_versions(
+  role TEXT NOT NULL,
+  version BIGINT NOT NULL,
+  sha256 TEXT NOT NULL,
+  epoch BIGINT NOT NULL,
+  published_at BIGINT NOT NULL,
+  PRIMARY KEY(role, version));
+CREATE TABLE report_sequence(
+  device_id TEXT PRIMARY KEY REFERENCES devices(device_id),
+  last_seq BIGINT NOT NULL);
+)sql"},
   };
   return migrations;
 }
@@ -174,10 +212,11 @@ Status DeviceDb::LoadSecrets() {
                                             "passkey_sha256 FROM devices"));
   by_credential_hash_.clear();
   by_passkey_hash_.clear();
+  const MonoTime now = clock_.MonotonicNow();
   for (size_t i = 0; i < rows.size(); ++i) {
     DeviceIdentity id{rows.Text(i, 0), rows.Text(i, 1), rows.Text(i, 2)};
-    by_credential_hash_[rows.Text(i, 3)] = id;
-    by_passkey_hash_[rows.Text(i, 4)] = id;
+    by_credential_hash_[rows.Text(i, 3)] = {id, now};
+    by_passkey_hash_[rows.Text(i, 4)] = {id, now};
   }
   return Status::Ok();
 }
@@ -206,20 +245,47 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
                  {e.device_id, name, site, credential_hash, passkey_hash, NowSeconds()}));
   if (rows.empty()) return Internal("enrol returned no device id");
   e.device_id = rows.Text(0, 0);
+  // A re-enrolled device (a node whose state was wiped) counts reports from 1 again.
+  RETURN_IF_ERROR(
+      db_->Query("DELETE FROM report_sequence WHERE device_id = ?", {e.device_id}).status());
   RETURN_IF_ERROR(LoadSecrets());  // drops the replaced secrets of a re-enrolled device
   return e;
 }
 
+Result<DeviceIdentity> DeviceDb::LookUpSecret(const char* column, const std::string& hash,
+                                              SecretCache& cache) const {
+  const MonoTime now = clock_.MonotonicNow();
+  auto it = cache.find(hash);
+  if (it != cache.end() && now - it->second.checked < kSecretRecheck) return it->second.identity;
+  // `column` is one of two constants of this file, never input.
+  auto rows = db_->Query(
+      std::string("SELECT device_id, name, site FROM devices WHERE ") + column + " = ?", {hash});
+  if (!rows.ok()) {  // a database outage: known devices go on (announces need no database)
+    if (it != cache.end()) return it->second.identity;
+    return rows.status();
+  }
+  if (rows->empty()) {
+    if (it != cache.end()) cache.erase(it);
+    return PermissionDenied("unknown secret");
+  }
+  DeviceIdentity id{rows->Text(0, 0), rows->Text(0, 1), rows->Text(0, 2)};
+  cache[hash] = {id, now};
+  return id;
+}
+
 Result<DeviceIdentity> DeviceDb::AuthenticateCredential(std::string_view credential) const {
-  auto it = by_credential_hash_.find(HashSecret(credential));
-  if (it == by_credential_hash_.end()) return PermissionDenied("unknown device credential");
-  return it->second;
+  auto id = LookUpSecret("credential_sha256", HashSecret(credential), by_credential_hash_);
+  if (id.status().code() == StatusCode::kPermissionDenied) {
+    return PermissionDenied("unknown device credential");
+  }
+  return id;
 }
 
 Result<DeviceIdentity> DeviceDb::AuthenticatePasskey(std::string_view passkey) const {
-  auto it = by_passkey_hash_.find(HashSecret(passkey));
-  if (it == by_passkey_hash_.end()) return PermissionDenied("unknown passkey");
-  return it->second;
+  auto id = LookUpSecret("passkey_sha256", HashSecret(passkey), by_passkey_hash_);
+  if (id.status().code() == StatusCode::kPermissionDenied)
+    return PermissionDenied("unknown passkey");
+  return id;
 }
 
 Status DeviceDb::RecordRelease(std::string_view app, std::string_view release) {

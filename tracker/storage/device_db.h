@@ -5,7 +5,12 @@
 // Credentials and passkeys are 256-bit random secrets handed out once at
 // enrolment; only their SHA-256 is stored, so a copy of the database does not
 // let anyone act as a device. Passkey and credential lookups are served from
-// an in-memory map of those hashes (the announce path must not hit the disk).
+// an in-memory map of those hashes (the announce path must not hit the disk
+// for a known device): a hash the map does not hold is looked up in the
+// database (a device enrolled through another replica), and an entry is
+// checked against the database again once it is kSecretRecheck old (secrets
+// replaced by a re-enrolment through another replica stop working then; while
+// the database is unreachable, cached entries go on being served).
 // Not thread-safe: the server calls it from its one network thread.
 #pragma once
 
@@ -44,12 +49,18 @@ class DeviceDb {
   Result<DeviceIdentity> AuthenticatePasskey(std::string_view passkey) const;
 
   // Replaces the device's latest status and appends its errors to failures.
+  // A report with a sequence number (report.seq != 0) is stored only when
+  // the number is above the last one stored for the device; otherwise it is
+  // a report sent again (or overtaken by a newer one) and nothing changes.
+  // Either way the answer is OK: the device's report has been stored.
   Status RecordReport(const std::string& device_id, const DeviceReport& report);
 
   // Called by publish when a release becomes visible to devices.
   Status RecordRelease(std::string_view app, std::string_view release);
 
   size_t device_count() const { return by_credential_hash_.size(); }
+
+  static constexpr Duration kSecretRecheck = std::chrono::seconds(60);
 
   Result<FleetSnapshot> Snapshot(int max_failures) const;
   // OK when the database answers a query now (the readiness a load balancer
@@ -60,13 +71,22 @@ class DeviceDb {
 
  private:
   DeviceDb(std::unique_ptr<SqlEngine> db, const Clock& clock) : db_(std::move(db)), clock_(clock) {}
+  struct CachedIdentity {
+    DeviceIdentity identity;
+    MonoTime checked;
+  };
+  using SecretCache = std::map<std::string, CachedIdentity>;
   Status LoadSecrets();
   int64_t NowSeconds() const;
+  // The device whose `column` holds `hash`: from `cache` while fresh, else
+  // from the database (and cached); PermissionDenied when none.
+  Result<DeviceIdentity> LookUpSecret(const char* column, const std::string& hash,
+                                      SecretCache& cache) const;
 
   std::unique_ptr<SqlEngine> db_;
   const Clock& clock_;
-  std::map<std::string, DeviceIdentity> by_credential_hash_;
-  std::map<std::string, DeviceIdentity> by_passkey_hash_;
+  mutable SecretCache by_credential_hash_;
+  mutable SecretCache by_passkey_hash_;
 };
 
 // Brings `engine`'s database to the tracker's newest schema (what

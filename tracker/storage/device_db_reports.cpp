@@ -38,6 +38,19 @@ Status AppendFailures(SqlEngine& db, const std::string& device_id, const DeviceR
       .status();
 }
 
+// Claims report `seq` of the device: false when a report with this or a
+// higher number is already stored. On PostgreSQL the row lock makes a
+// concurrent claim of the same number wait, then see it taken.
+Result<bool> ClaimSequence(SqlEngine& db, const std::string& device_id, uint64_t seq) {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db.Query("INSERT INTO report_sequence(device_id, last_seq) VALUES(?, ?) "
+                            "ON CONFLICT(device_id) DO UPDATE SET last_seq = excluded.last_seq "
+                            "WHERE report_sequence.last_seq < excluded.last_seq "
+                            "RETURNING last_seq",
+                            {device_id, static_cast<int64_t>(seq)}));
+  return !rows.empty();
+}
+
 Result<std::vector<DeviceRow>> ReadDevices(SqlEngine& db) {
   ASSIGN_OR_RETURN(
       SqlRows rows,
@@ -104,6 +117,11 @@ Result<std::vector<FailureRow>> ReadFailures(SqlEngine& db, int limit) {
 Status DeviceDb::RecordReport(const std::string& device_id, const DeviceReport& report) {
   ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   const int64_t now = NowSeconds();
+  if (report.seq != 0) {
+    auto claimed = ClaimSequence(*db_, device_id, report.seq);
+    RETURN_IF_ERROR(claimed.status().WithContext("record report"));
+    if (!*claimed) return Status::Ok();  // stored before: the transaction rolls back
+  }
   RETURN_IF_ERROR(UpsertStatus(*db_, device_id, report, now).WithContext("record report"));
   RETURN_IF_ERROR(AppendFailures(*db_, device_id, report, now, kMaxStoredFailures)
                       .WithContext("record report"));

@@ -167,6 +167,77 @@ TEST_P(DeviceDbTest, AReportForAnUnknownDeviceIsAnErrorAndStoresNothing) {
   EXPECT_TRUE(snap.releases.empty());
 }
 
+TEST_P(DeviceDbTest, AReportSentAgainWithItsSequenceNumberIsStoredOnce) {
+  auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
+  auto a = db->Enroll("pi-a", "").value();
+  DeviceReport first = Report("failed", {"disk full"});
+  first.seq = 7;
+  ASSERT_TRUE(db->RecordReport(a.device_id, first).ok());
+  ASSERT_TRUE(db->RecordReport(a.device_id, first).ok()) << "a retry is answered OK";
+  EXPECT_EQ(db->Snapshot(10)->failures.size(), 1u) << "and stored once";
+
+  // A report overtaken by a newer one (a slow replica committing late)
+  // changes nothing either.
+  DeviceReport newer = Report("running");
+  newer.seq = 9;
+  ASSERT_TRUE(db->RecordReport(a.device_id, newer).ok());
+  DeviceReport late = Report("failed", {"late"});
+  late.seq = 8;
+  ASSERT_TRUE(db->RecordReport(a.device_id, late).ok());
+  auto snap = db->Snapshot(10).value();
+  EXPECT_EQ(snap.devices[0].report.state, "running");
+  EXPECT_EQ(snap.failures.size(), 1u);
+
+  // Without a number (a 0.1.0 node) every report is stored, as it always was.
+  DeviceReport unnumbered = Report("failed", {"no seq"});
+  ASSERT_TRUE(db->RecordReport(a.device_id, unnumbered).ok());
+  ASSERT_TRUE(db->RecordReport(a.device_id, unnumbered).ok());
+  snap = db->Snapshot(10).value();
+  EXPECT_EQ(snap.devices[0].report.state, "failed");
+  EXPECT_EQ(snap.failures.size(), 3u);
+}
+
+TEST_P(DeviceDbTest, SequenceNumbersAreCountedPerDeviceAndRestartAtReEnrolment) {
+  auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
+  auto a = db->Enroll("pi-a", "").value();
+  auto b = db->Enroll("pi-b", "").value();
+  DeviceReport r = Report("failed", {"x"});
+  r.seq = 5;
+  ASSERT_TRUE(db->RecordReport(a.device_id, r).ok());
+  ASSERT_TRUE(db->RecordReport(b.device_id, r).ok()) << "another device's 5 is its own";
+  EXPECT_EQ(db->Snapshot(10)->failures.size(), 2u);
+
+  // A node whose state was wiped enrols again and counts from 1.
+  db->Enroll("pi-a", "").value();
+  r.seq = 1;
+  ASSERT_TRUE(db->RecordReport(a.device_id, r).ok());
+  EXPECT_EQ(db->Snapshot(10)->failures.size(), 3u);
+}
+
+TEST_P(DeviceDbTest, SecretsOfAnotherReplicaAreFoundAndItsRevocationsSeenWithinAMinute) {
+  auto a = OpenDb();  // two replicas over one database
+  auto b = OpenDb();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto first = b->Enroll("pi-1", "shop").value();
+  EXPECT_EQ(a->AuthenticateCredential(first.credential)->device_id, first.device_id)
+      << "enrolled through b, known to a";
+  EXPECT_EQ(a->AuthenticatePasskey(first.passkey)->site, "shop");
+  EXPECT_EQ(a->AuthenticatePasskey(std::string(64, '9')).status().code(),
+            StatusCode::kPermissionDenied);
+
+  auto second = b->Enroll("pi-1", "shop").value();  // re-enrolled through b
+  EXPECT_TRUE(a->AuthenticatePasskey(second.passkey).ok());
+  EXPECT_TRUE(a->AuthenticatePasskey(first.passkey).ok()) << "a's cache, for up to a minute";
+  clock_.Advance(DeviceDb::kSecretRecheck);
+  EXPECT_EQ(a->AuthenticatePasskey(first.passkey).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(a->AuthenticateCredential(first.credential).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_TRUE(a->AuthenticateCredential(second.credential).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, DeviceDbTest,
                          ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
                          [](const auto& info) {

@@ -1,0 +1,55 @@
+// The online signing duties of a replica under the signing lease
+// (tracker/storage/signing_lease.h, docs/scale.md).
+//
+// SigningDuty is the MetadataRefresher `serve` schedules: every call renews
+// the lease (so it runs at least every TTL/3), and only while this replica
+// holds it does it run the repository's re-signing (`inner`), inside a
+// signing turn that records the timestamp, snapshot and targets versions it
+// leaves current, after checking that the repository is not behind what the
+// database recorded. A replica that loses the lease (a failed renewal, a
+// refused turn) logs it and stops signing at once; it keeps serving devices.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tracker/publish/metadata_refresher.h"
+#include "tracker/service/metrics.h"
+#include "tracker/storage/signing_lease.h"
+
+namespace flotilla::tracker {
+
+class SigningDuty final : public MetadataRefresher {
+ public:
+  // `metadata_dir` is the repository's metadata/ directory, which `inner`
+  // writes; `metrics` (may be null) shows the lease. All must outlive the duty.
+  SigningDuty(SigningLease& lease, MetadataRefresher& inner, std::string metadata_dir,
+              TrackerMetrics* metrics = nullptr)
+      : lease_(lease), inner_(inner), metadata_dir_(std::move(metadata_dir)), metrics_(metrics) {}
+
+  // Errors of the re-signing itself are logged and retried a minute later,
+  // without giving up the lease; the returned wait is at most TTL/3.
+  Result<Duration> Refresh(WallTime now) override;
+
+ private:
+  // Renews the lease and logs a change of holder; true when held.
+  bool RenewLease();
+  Status SignTurn(WallTime now);
+  // FailedPrecondition when a current document's version is below the one
+  // recorded for its role: a repository that is not the one the replicas
+  // share would sign versions devices already went past.
+  Status CheckNotBehind();
+
+  SigningLease& lease_;
+  MetadataRefresher& inner_;
+  const std::string metadata_dir_;
+  TrackerMetrics* const metrics_;
+  bool holding_ = false;
+  WallTime next_signing_{};
+};
+
+// The current timestamp, snapshot and targets documents in `metadata_dir`:
+// their versions and the SHA-256 of their bytes.
+Result<std::vector<Publication>> CurrentPublications(const std::string& metadata_dir);
+
+}  // namespace flotilla::tracker
