@@ -26,6 +26,18 @@ bool Exists(const std::string& path) {
   return fs::exists(path, ec);
 }
 
+// The signed sha256 of `target`, "" when it lists none.
+std::string Sha256Of(const metadata::TargetFile& target) {
+  auto it = target.hashes.find("sha256");
+  return it == target.hashes.end() ? "" : it->second;
+}
+
+Status RemoveTree(const std::string& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  return ec ? Internal("remove " + path + ": " + ec.message()) : Status::Ok();
+}
+
 Status SaveKeyPair(const Ed25519PrivateKey& key, const std::string& path) {
   RETURN_IF_ERROR(key.SaveFile(path));
   return WriteFileAtomic(path + ".pub", key.public_key().Hex() + "\n", 0644);
@@ -75,11 +87,11 @@ Result<std::string> SignFleetRoot(const RepositoryLayout& repo, const Ed25519Pri
   }
   RETURN_IF_ERROR(FsyncDirectory(KeysDir(repo)));
   const std::string scratch = FleetDir(repo) + "/.root-scratch";
-  fs::remove_all(scratch);
+  RETURN_IF_ERROR(RemoveTree(scratch));
   auto made = metadata::Repository::Create(scratch, roles, ring, clock, FleetRepositoryOptions());
   if (!made.ok()) return made.status().WithContext("fleet root");
   auto bytes = ReadTextFileBounded((*made)->metadata_dir() + "/1.root.json", kMaxRootBytes);
-  fs::remove_all(scratch);
+  RETURN_IF_ERROR(RemoveTree(scratch));
   return bytes;
 }
 
@@ -91,7 +103,7 @@ Status OfferFleetRoot(const RepositoryLayout& repo, const std::string& root_byte
   ASSIGN_OR_RETURN(auto image, metadata::Repository::Open(repo.root, clock));
   auto listed = image->targets().targets.find(kFleetRootTarget);
   if (listed != image->targets().targets.end() &&
-      listed->second.hashes.at("sha256") == Digest::Of(root_bytes).Hex()) {
+      Sha256Of(listed->second) == Digest::Of(root_bytes).Hex()) {
     return AlreadyExists("the fleet root exists and the image repository offers it");
   }
   std::vector<metadata::TargetInput> inputs = {{kFleetRootTarget, root_bytes, nullptr}};
@@ -204,7 +216,7 @@ Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(const std:
   if (Exists(dir + "/metadata/timestamp.json")) {
     return metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
   }
-  fs::remove_all(dir);
+  RETURN_IF_ERROR(RemoveTree(dir));
   return metadata::Repository::CreateWithRoot(dir, root_bytes_, online_, clock_,
                                               FleetRepositoryOptions());
 }
@@ -215,8 +227,7 @@ Result<bool> FleetSigner::Publish(const std::string& device_id, const std::strin
   if (!device_repo.ok()) return device_repo.status().WithContext("fleet repository " + dir);
   const auto& listed = (*device_repo)->targets().targets;
   auto current = listed.find(kFleetDocumentTarget);
-  if (current != listed.end() &&
-      current->second.hashes.at("sha256") == Digest::Of(document).Hex()) {
+  if (current != listed.end() && Sha256Of(current->second) == Digest::Of(document).Hex()) {
     return false;
   }
   RETURN_IF_ERROR((*device_repo)->AddTargets({{kFleetDocumentTarget, document, nullptr}}, online_));
