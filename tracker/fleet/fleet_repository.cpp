@@ -157,6 +157,8 @@ metadata::RepositoryOptions FleetRepositoryOptions() {
 Result<FleetInitOutcome> InitFleet(const FleetInitOptions& options, const Clock& clock) {
   const RepositoryLayout repo{options.repository};
   ASSIGN_OR_RETURN(PublishLock lock, PublishLock::Acquire(repo, /*wait=*/true));
+  std::vector<std::string> notes;
+  RETURN_IF_ERROR(RecoverUnpublishedMetadata(repo, notes));
   RETURN_IF_ERROR(CreateDirectories(FleetDir(repo), 0755));
   FleetInitOutcome outcome;
   std::string root_bytes;
@@ -211,9 +213,14 @@ Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& r
 
 // A device's repository, made from the fleet root when it has no timestamp
 // yet (the timestamp is the commit point: a directory without one was never
-// published, so it is made again).
+// published, so it is made again). A publish cut short before its timestamp
+// leaves targets.json and snapshot.json ahead of it: they are put back.
 Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(const std::string& dir) {
   if (Exists(dir + "/metadata/timestamp.json")) {
+    auto opened = metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
+    if (opened.ok()) return opened;
+    std::vector<std::string> notes;
+    RETURN_IF_ERROR(RecoverUnpublishedMetadata(RepositoryLayout{dir}, notes));
     return metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
   }
   RETURN_IF_ERROR(RemoveTree(dir));

@@ -192,6 +192,26 @@ TEST_F(FleetRepositoryTest, DeviceRepositoryWithoutATimestampIsMadeAgain) {
   EXPECT_TRUE(ReadAsDevice("screen-7").ok());
 }
 
+TEST_F(FleetRepositoryTest, PublishCutShortBeforeItsTimestampIsPutBackAndRedone) {
+  ASSERT_TRUE(Publish().ok());
+  const std::string timestamp = DeviceDir("screen-7") + "/metadata/timestamp.json";
+  const std::string published = ReadTextFileBounded(timestamp, 1 << 20).value();
+  state_.device_pins["screen-7"]["kiosk"] = 6;
+  ASSERT_TRUE(Publish().ok());
+  // As if the power went before the new timestamp: targets.json and
+  // snapshot.json are a version ahead of the timestamp on disk.
+  ASSERT_TRUE(WriteFileAtomic(timestamp, published).ok());
+  auto doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 7) << "what the timestamp names";
+  auto redone = Publish();
+  ASSERT_TRUE(redone.ok()) << redone.status().ToString();
+  EXPECT_EQ(redone->resigned, 1u);
+  doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 6);
+}
+
 TEST(FleetDeviceIdTest, DeviceIdThatCannotNameADirectoryIsRefused) {
   RepositoryLayout repo{"/r"};
   EXPECT_EQ(DeviceRepositoryDir(repo, "dev-1").value(), "/r/fleet/devices/dev-1");
