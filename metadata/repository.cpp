@@ -142,6 +142,33 @@ Result<std::unique_ptr<Repository>> Repository::Create(
   return repo;
 }
 
+Result<std::unique_ptr<Repository>> Repository::CreateWithRoot(const std::string& dir,
+                                                               std::string_view signed_root,
+                                                               const KeyRing& signers,
+                                                               const Clock& clock,
+                                                               RepositoryOptions options) {
+  std::unique_ptr<Repository> repo(new Repository(dir, clock, options));
+  ASSIGN_OR_RETURN(SignedDocument doc, ParseSignedDocument(signed_root, kMaxRepositoryFile));
+  ASSIGN_OR_RETURN(repo->root_, ParseRoot(doc.signed_json));
+  RETURN_IF_ERROR(VerifyThreshold(doc, repo->root_.keys, repo->root_.roles.at(RoleType::kRoot),
+                                  "root, by its own root keys"));
+  repo->options_.consistent_snapshot = repo->root_.consistent_snapshot;
+  RETURN_IF_ERROR(CreateDirectories(repo->metadata_dir(), 0755));
+  RETURN_IF_ERROR(CreateDirectories(repo->targets_dir(), 0755));
+  if (ReadFileBounded(repo->metadata_dir() + "/root.json", 1).status().code() !=
+      StatusCode::kNotFound) {
+    return AlreadyExists("a repository exists in " + dir);
+  }
+  RETURN_IF_ERROR(
+      repo->WriteVersioned(RoleType::kRoot, repo->root_.common.version, std::string(signed_root)));
+  repo->snapshot_.common.version = 0;
+  repo->timestamp_.common.version = 0;
+  TargetsMetadata first;
+  first.common.version = 1;
+  RETURN_IF_ERROR(repo->PublishTargets(std::move(first), signers));
+  return repo;
+}
+
 Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, const Clock& clock,
                                                      RepositoryOptions options) {
   std::unique_ptr<Repository> repo(new Repository(dir, clock, options));

@@ -96,6 +96,15 @@ class Repository {
                                                     const std::map<RoleType, RoleKeyConfig>& roles,
                                                     const KeyRing& signers, const Clock& clock,
                                                     RepositoryOptions options = {});
+  // Creates a repository in the new or empty directory `dir` whose root is
+  // `signed_root`, signed elsewhere by a threshold of its own root keys (so the
+  // root key need not be here), then empty targets, snapshot and timestamp v1
+  // signed by `signers`. Many repositories can share one root this way.
+  static Result<std::unique_ptr<Repository>> CreateWithRoot(const std::string& dir,
+                                                            std::string_view signed_root,
+                                                            const KeyRing& signers,
+                                                            const Clock& clock,
+                                                            RepositoryOptions options = {});
   // Opens an existing repository and checks its current metadata.
   static Result<std::unique_ptr<Repository>> Open(const std::string& dir, const Clock& clock,
                                                   RepositoryOptions options = {});

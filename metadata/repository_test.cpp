@@ -161,6 +161,35 @@ TEST_F(RepositoryTest, ReopenedRepositoryContinuesItsVersions) {
             StatusCode::kAlreadyExists);
 }
 
+TEST_F(RepositoryTest, RepositoryMadeFromAnotherOnesSignedRootIsTrustedFromThatRoot) {
+  CreateRepository();
+  InitClient();
+  const std::string root = ReadRaw("1.root.json");
+  KeyRing online;
+  online.Add(targets_key_);
+  online.Add(snapshot_key_);
+  online.Add(timestamp_key_);
+  // The client trusts 1.root.json; a second repository built from those bytes
+  // without the root key serves it what the online keys signed.
+  repo_.reset();
+  fs::remove_all(repo_dir_);
+  auto made = Repository::CreateWithRoot(repo_dir_, root, online, clock_);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  ASSERT_TRUE(PublishRelease(**made, DemoRelease(3), online).ok());
+  auto client = RefreshedClient();
+  ASSERT_TRUE(client);
+  EXPECT_TRUE(client->targets()->targets.contains(ReleaseTargetName("demo", 3)));
+  EXPECT_EQ(Repository::CreateWithRoot(repo_dir_, root, online, clock_).status().code(),
+            StatusCode::kAlreadyExists);
+  // A root whose signature does not verify is refused before anything is written.
+  const std::string other = temp_dir_ + "/other";
+  std::string forged = root;
+  forged.replace(forged.find("\"version\": 1"), 12, "\"version\": 2");
+  EXPECT_EQ(Repository::CreateWithRoot(other, forged, online, clock_).status().code(),
+            StatusCode::kCorruption);
+  EXPECT_FALSE(fs::exists(other + "/metadata/root.json"));
+}
+
 TEST_F(RepositoryTest, PublishCutShortBeforeTheTimestampLeavesAUsableRepository) {
   CreateRepository();
   InitClient();

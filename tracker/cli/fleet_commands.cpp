@@ -1,6 +1,7 @@
 // The fleet commands (docs/fleet.md, "Commands"): `device tag|move`,
-// `group create|list|show`, `app assign`, `pin`, `unpin`, `recall` and
-// `fleet desired`, on the tracker's database.
+// `group create|list|show`, `app assign`, `pin`, `unpin`, `recall`,
+// `fleet desired` on the tracker's database, and `fleet init|publish`, which
+// sign what it asks of each device (docs/fleet.md, "Signed fleet metadata").
 #include <fmt/core.h>
 
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include "core/canonical_json.h"
 #include "core/clock.h"
 #include "tracker/cli/commands.h"
+#include "tracker/fleet/fleet_repository.h"
 #include "tracker/fleet/fleet_store.h"
 #include "tracker/service/config.h"
 #include "tracker/storage/repository.h"
@@ -33,6 +35,8 @@ struct FleetFlags {
   std::vector<std::string> add;
   std::vector<std::string> remove;
   uint64_t release = 0;
+  std::string root_key;
+  std::string offline_keys;
 };
 
 // Bad input exits 2, anything else 1; the message goes to stderr.
@@ -310,6 +314,62 @@ int RunFleetDesired(const FleetFlags& flags) {
   return 0;
 }
 
+// The tracker repository: --repository, else the configuration's.
+Result<std::string> RepositoryDir(const FleetFlags& flags) {
+  if (!flags.repository.empty()) return flags.repository;
+  if (!flags.config_file.empty()) {
+    ASSIGN_OR_RETURN(TrackerConfig config, LoadTrackerConfig(flags.config_file));
+    if (!config.repository.empty()) return config.repository;
+  }
+  return InvalidArgument("no repository: give --repository DIR or --config FILE");
+}
+
+int RunFleetInit(const FleetFlags& flags) {
+  if (flags.root_key.empty() == flags.offline_keys.empty()) {
+    return Fail("fleet init", InvalidArgument("give one of --root-key FILE, --offline-keys DIR"));
+  }
+  auto repository = RepositoryDir(flags);
+  if (!repository.ok()) return Fail("fleet init", repository.status());
+  auto outcome =
+      InitFleet({*repository, flags.root_key, flags.offline_keys}, SystemClock::Instance());
+  if (!outcome.ok()) return Fail("fleet init", outcome.status());
+  if (flags.json) {
+    fmt::print("{}\n", Json{{"root_version", outcome->root_version},
+                            {"pending", outcome->pending_file},
+                            {"targets_version", outcome->targets_version}}
+                           .dump());
+  } else if (!outcome->pending_file.empty()) {
+    fmt::print(
+        "fleet root version {} made; the image repository's targets key is offline:\n"
+        "sign {} with it, then accept it to offer the fleet root to devices\n",
+        outcome->root_version, outcome->pending_file);
+  } else {
+    fmt::print("fleet root version {} made and offered as {} (targets version {})\n",
+               outcome->root_version, kFleetRootTarget, outcome->targets_version);
+  }
+  return 0;
+}
+
+int RunFleetPublish(const FleetFlags& flags) {
+  auto repository = RepositoryDir(flags);
+  if (!repository.ok()) return Fail("fleet publish", repository.status());
+  auto store = OpenStore(flags);
+  if (!store.ok()) return Fail("fleet publish", store.status());
+  auto state = (*store)->Load();
+  if (!state.ok()) return Fail("fleet publish", state.status());
+  std::optional<std::string> device;
+  if (!flags.device.empty()) device = flags.device;
+  auto outcome = PublishFleet(*repository, *state, device, SystemClock::Instance());
+  if (!outcome.ok()) return Fail("fleet publish", outcome.status());
+  if (flags.json) {
+    fmt::print("{}\n", Json{{"devices", outcome->devices}, {"resigned", outcome->resigned}}.dump());
+  } else {
+    fmt::print("{} device(s), {} re-signed, {} unchanged\n", outcome->devices, outcome->resigned,
+               outcome->devices - outcome->resigned);
+  }
+  return 0;
+}
+
 // --repository, --database-url, --config and --json on `cmd`.
 void AddCommonFlags(CLI::App* cmd, FleetFlags& flags) {
   cmd->add_option("--repository", flags.repository,
@@ -413,6 +473,31 @@ void RegisterPinCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
   runs.emplace_back(recall, [&f] { return RunRecall(f); });
 }
 
+void RegisterFleetRepositoryCommands(CLI::App* fleet, FleetFlags& f, Runs& runs) {
+  auto* init =
+      Command(fleet, "init", "Make the fleet root and online fleet keys; offer the root to devices",
+              "The fleet root is signed by an offline key: --root-key FILE (an existing Ed25519\n"
+              "key, e.g. from keygen) or --offline-keys DIR (fleet-root.key is made there, to be\n"
+              "moved offline). The online keys go to the repository's keys/ (fleet-*.key). The\n"
+              "root is offered to devices as the image repository's target fleet/root.json:\n"
+              "added at once, or staged in pending/ when the targets key is offline (sign it,\n"
+              "then accept it, as for stage-app).\n"
+              "  flotilla-tracker fleet init --offline-keys /media/usb/keys --repository R");
+  init->add_option("--root-key", f.root_key, "Existing fleet root key file")
+      ->check(CLI::ExistingFile);
+  init->add_option("--offline-keys", f.offline_keys, "Directory to make fleet-root.key in");
+  auto* publish =
+      Command(fleet, "publish", "Sign each device's fleet document (what it should run)",
+              "Computes every device's apps and releases (as fleet desired shows them) and\n"
+              "re-signs the fleet repository of each device whose document changed.\n"
+              "  flotilla-tracker fleet publish --repository R\n"
+              "  flotilla-tracker fleet publish --device screen-7 --repository R --json");
+  publish->add_option("--device", f.device, "Only this device (name)");
+  for (auto* cmd : {init, publish}) AddCommonFlags(cmd, f);
+  runs.emplace_back(init, [&f] { return RunFleetInit(f); });
+  runs.emplace_back(publish, [&f] { return RunFleetPublish(f); });
+}
+
 void RegisterAssignAndDesired(CLI::App& app, FleetFlags& f, Runs& runs) {
   auto* apps = app.add_subcommand("app", "Which apps groups run (docs/fleet.md)");
   apps->require_subcommand(1);
@@ -434,6 +519,7 @@ void RegisterAssignAndDesired(CLI::App& app, FleetFlags& f, Runs& runs) {
   for (auto* cmd : {assign, desired}) AddCommonFlags(cmd, f);
   runs.emplace_back(assign, [&f] { return RunAppAssign(f); });
   runs.emplace_back(desired, [&f] { return RunFleetDesired(f); });
+  RegisterFleetRepositoryCommands(fleet, f, runs);
 }
 
 }  // namespace

@@ -18,11 +18,14 @@ namespace {
 
 constexpr uint64_t kMaxSignedFile = 64 << 20;
 
-// Every artifact of the releases `next` adds is in artifacts/ as signed.
+// Every artifact of the releases `next` adds is in artifacts/ as signed
+// (targets that are not releases, such as fleet/root.json, name none).
 Status CheckArtifactsPresent(const RepositoryLayout& repo, const metadata::TargetsMetadata* current,
                              const metadata::TargetsMetadata& next) {
   for (const auto& [name, target] : next.targets) {
     if (current && current->targets.contains(name)) continue;
+    if (!target.custom.is_object() || !target.custom.contains("flotilla"))
+      continue;  // not a release
     ASSIGN_OR_RETURN(metadata::Release release, metadata::ParseRelease(target.custom));
     for (const auto& artifact : release.artifacts) {
       const std::string path = repo.artifact_path(artifact.sha256.Hex());

@@ -1,0 +1,112 @@
+// The fleet repository (docs/fleet.md, "Signed fleet metadata"): what each
+// device should run, signed under keys separate from the image repository's.
+//
+//   <root>/fleet/root.json                  the fleet root, signed by the
+//                                           offline fleet-root key, shared by
+//                                           every device's repository
+//   <root>/fleet/devices/<device-id>/       one TUF repository per device
+//       metadata/ targets/                  (metadata/repository.h), whose
+//                                           targets list one target,
+//                                           device.json: the fleet document
+//   <root>/keys/fleet-{targets,snapshot,timestamp}.key   online, 0600
+//
+// The fleet root reaches devices as the target fleet/root.json of the image
+// repository. A device's document names, per app, a release target of the
+// image repository with that target's exact length and hashes, so a node can
+// check that the fleet chose among releases the image repository signed.
+// Not thread-safe; every writer holds the repository's PublishLock.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "metadata/repository.h"
+#include "tracker/fleet/desired.h"
+#include "tracker/storage/repository.h"
+
+namespace flotilla::tracker {
+
+inline constexpr char kFleetRootTarget[] = "fleet/root.json";
+inline constexpr char kFleetDocumentTarget[] = "device.json";
+
+std::string FleetDir(const RepositoryLayout& repo);
+std::string FleetRootPath(const RepositoryLayout& repo);
+// <root>/keys/fleet-<role>.key
+std::string FleetKeyPath(const RepositoryLayout& repo, metadata::RoleType role);
+// InvalidArgument unless `device_id` is a label (1-64 of [A-Za-z0-9._-], not
+// starting with '.'): it names a directory.
+Result<std::string> DeviceRepositoryDir(const RepositoryLayout& repo, const std::string& device_id);
+
+// Expiry of each device's targets, snapshot and timestamp.
+inline constexpr Duration kFleetMetadataExpiry = std::chrono::hours(24 * 7);
+metadata::RepositoryOptions FleetRepositoryOptions();
+
+struct FleetInitOptions {
+  std::string repository;
+  // An existing Ed25519 key file that signs the fleet root (not copied).
+  std::string root_key_file;
+  // Else: the fleet root key is made here as fleet-root.key (+ .pub), mode
+  // 0600 in a 0700 directory, to be kept offline.
+  std::string offline_keys_dir;
+};
+
+struct FleetInitOutcome {
+  uint64_t root_version = 0;
+  // The image repository's targets key is offline: the staged top-level
+  // targets version listing fleet/root.json, to sign and accept.
+  std::string pending_file;
+  // Else the image repository's targets version that lists fleet/root.json.
+  uint64_t targets_version = 0;
+};
+
+// Makes the online fleet keys and the fleet root v1, then offers the root to
+// devices: adds the target fleet/root.json to the image repository when its
+// targets key is online, else stages that targets version in pending/.
+// AlreadyExists when the fleet root exists and the image repository offers it.
+Result<FleetInitOutcome> InitFleet(const FleetInitOptions& options, const Clock& clock);
+
+// The fleet document of `device` (canonical JSON): each app with a desired
+// release, with the image repository's target for it. FailedPrecondition
+// when the image repository does not list a desired release.
+Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<DesiredApp>& desired,
+                                  const metadata::TargetsMetadata& image_targets);
+
+// Signs fleet documents into the devices' repositories with the online
+// fleet keys. Versions only go up; a document equal to the published one is
+// not re-signed.
+class FleetSigner {
+ public:
+  static Result<std::unique_ptr<FleetSigner>> Open(const RepositoryLayout& repo,
+                                                   const Clock& clock);
+
+  // Publishes `document` as device `device_id`'s device.json (creating its
+  // repository from the fleet root first); true when it was re-signed.
+  Result<bool> Publish(const std::string& device_id, const std::string& document);
+
+ private:
+  FleetSigner(RepositoryLayout repo, const Clock& clock) : repo_(std::move(repo)), clock_(clock) {}
+  Result<std::unique_ptr<metadata::Repository>> OpenDevice(const std::string& dir);
+
+  RepositoryLayout repo_;
+  const Clock& clock_;
+  std::string root_bytes_;
+  metadata::KeyRing online_;
+};
+
+struct FleetPublishOutcome {
+  size_t devices = 0;   // documents computed
+  size_t resigned = 0;  // of which changed and re-signed
+};
+
+// Computes every device's document from `state` (or only that of the device
+// named `device_name`) against the image repository and publishes it.
+Result<FleetPublishOutcome> PublishFleet(const std::string& repository, const FleetState& state,
+                                         const std::optional<std::string>& device_name,
+                                         const Clock& clock);
+
+}  // namespace flotilla::tracker

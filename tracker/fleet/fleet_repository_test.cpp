@@ -1,0 +1,245 @@
+// The fleet repository as a device will read it: metadata::TufClient trusts
+// the fleet root the image repository offers, verifies a device's
+// repository from it and reads device.json.
+#include "tracker/fleet/fleet_repository.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/file_io.h"
+#include "metadata/release.h"
+#include "metadata/remote_repository.h"
+#include "metadata/tuf_client.h"
+#include "tracker/publish/offline.h"
+#include "tracker/publish/repo_init.h"
+
+namespace flotilla::tracker {
+namespace {
+
+namespace fs = std::filesystem;
+using metadata::RoleType;
+
+metadata::Release KioskRelease(uint64_t version) {
+  const std::string bytes = "artifact " + std::to_string(version);
+  metadata::Release r;
+  r.app = "kiosk";
+  r.version = version;
+  r.image = {Digest::Of("m" + bytes), Digest::Of("c"), "linux/arm64", {{Digest::Of(bytes), 10}}};
+  r.artifacts = {{Digest::Of(bytes),
+                  metadata::ArtifactKind::kFull,
+                  {},
+                  Digest::Of(bytes),
+                  bytes.size(),
+                  Digest::Of("t" + bytes).bytes(),
+                  "zstd"}};
+  return r;
+}
+
+class FleetRepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::remove_all(dir_);
+    InitOptions options;
+    if (OfflineTargets()) options.offline_keys_dir = dir_ + "/off";
+    ASSERT_TRUE(InitRepository(repo_.root, options, clock_).ok());
+    if (OfflineTargets()) return;
+    auto image = metadata::Repository::Open(repo_.root, clock_).value();
+    auto keys = LoadRoleKeys(repo_, image->root(),
+                             {RoleType::kTargets, RoleType::kSnapshot, RoleType::kTimestamp});
+    ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+    for (uint64_t v : {5, 6, 7}) {
+      ASSERT_TRUE(metadata::PublishRelease(*image, KioskRelease(v), *keys).ok());
+    }
+    state_.releases["kiosk"] = {5, 6, 7};
+    for (const std::string name : {"screen-7", "screen-8"}) {
+      state_.devices[name] = FleetDevice{"dev-" + name, name, "shop-12", {"window"}};
+    }
+    state_.groups["windows"] =
+        FleetGroup{"windows", Selector::Parse("site=shop-12").value(), {"kiosk"}, {}};
+    auto init = InitFleet({repo_.root, "", dir_ + "/fleet-off"}, clock_);
+    ASSERT_TRUE(init.ok()) << init.status().ToString();
+    EXPECT_TRUE(init->pending_file.empty());
+  }
+  void TearDown() override {
+    if (!getenv("KEEP")) fs::remove_all(dir_);
+  }
+  virtual bool OfflineTargets() const { return false; }
+
+  Result<FleetPublishOutcome> Publish(std::optional<std::string> device = std::nullopt) {
+    return PublishFleet(repo_.root, state_, device, clock_);
+  }
+  std::string DeviceDir(const std::string& name) {
+    return DeviceRepositoryDir(repo_, "dev-" + name).value();
+  }
+  // The fleet root as a device gets it: the image repository's target.
+  std::string FleetRootFromImage() {
+    auto image = metadata::Repository::Open(repo_.root, clock_).value();
+    const auto& target = image->targets().targets.at(kFleetRootTarget);
+    return ReadTextFileBounded(
+               image->targets_dir() + "/fleet/" + target.hashes.at("sha256") + ".root.json",
+               1 << 20)
+        .value();
+  }
+  // What a device's TufClient reads as device.json from `device`'s repository,
+  // trusting the fleet root in a client directory of its own (kept across calls).
+  Result<Json> ReadAsDevice(const std::string& device) {
+    const std::string client_dir = dir_ + "/client-" + device;
+    if (!fs::exists(client_dir)) {
+      RETURN_IF_ERROR(metadata::TufClient::Initialize(client_dir, FleetRootFromImage()));
+    }
+    metadata::DirectoryRemote remote(DeviceDir(device) + "/metadata",
+                                     DeviceDir(device) + "/targets");
+    ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(client_dir, remote, clock_));
+    RETURN_IF_ERROR(client->Refresh());
+    ASSIGN_OR_RETURN(metadata::TargetFile info, client->GetTargetInfo(kFleetDocumentTarget));
+    ASSIGN_OR_RETURN(auto got, client->DownloadTarget(info, client_dir + "/targets"));
+    ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(got.path, 1 << 20));
+    return Json::parse(bytes);
+  }
+  uint64_t TargetsVersion(const std::string& device) {
+    return metadata::Repository::Open(DeviceDir(device), clock_).value()->targets().common.version;
+  }
+
+  FakeClock clock_;
+  // tmpfs when there is one: the test makes hundreds of durable writes.
+  std::string dir_ =
+      (fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path()) /
+      ("flotilla-fleetrepo-" + std::to_string(getpid()));
+  RepositoryLayout repo_{dir_ + "/repo"};
+  FleetState state_;
+};
+
+TEST_F(FleetRepositoryTest, DeviceVerifiesItsDocumentFromTheFleetRootWithTheImageTargets) {
+  auto published = Publish();
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_EQ(published->devices, 2u);
+  EXPECT_EQ(published->resigned, 2u);
+  auto doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["device"], "dev-screen-7");
+  const Json& kiosk = (*doc)["apps"]["kiosk"];
+  EXPECT_EQ(kiosk["release"], 7);
+  EXPECT_EQ(kiosk["target"], "apps/kiosk/release-7.json");
+  auto image = metadata::Repository::Open(repo_.root, clock_).value();
+  const auto& release = image->targets().targets.at("apps/kiosk/release-7.json");
+  EXPECT_EQ(kiosk["length"], release.length);
+  EXPECT_EQ(kiosk["hashes"]["sha256"], release.hashes.at("sha256"));
+  // The online keys are 0600 in the 0700 keys directory; the fleet root key is not there.
+  for (RoleType role : {RoleType::kTargets, RoleType::kSnapshot, RoleType::kTimestamp}) {
+    EXPECT_EQ(fs::status(FleetKeyPath(repo_, role)).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+  }
+  EXPECT_TRUE(fs::exists(dir_ + "/fleet-off/fleet-root.key"));
+  EXPECT_FALSE(fs::exists(KeysDir(repo_) + "/fleet-root.key"));
+}
+
+TEST_F(FleetRepositoryTest, AnotherDevicesDocumentVerifiesButNamesThatDevice) {
+  ASSERT_TRUE(Publish().ok());
+  ASSERT_TRUE(ReadAsDevice("screen-7").ok());
+  // screen-8's repository is signed by the same keys: it verifies from the
+  // same root, so the node's own check is the device field.
+  auto other = ReadAsDevice("screen-8");
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_EQ((*other)["device"], "dev-screen-8");
+  EXPECT_NE((*other)["device"], "dev-screen-7");
+}
+
+TEST_F(FleetRepositoryTest, PinChangesOnlyThatDevicesVersionsAndNothingGoesBack) {
+  ASSERT_TRUE(Publish().ok());
+  const uint64_t seven = TargetsVersion("screen-7");
+  const uint64_t eight = TargetsVersion("screen-8");
+  auto again = Publish();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->resigned, 0u);
+  EXPECT_EQ(TargetsVersion("screen-7"), seven);
+
+  state_.device_pins["screen-7"]["kiosk"] = 5;
+  auto pinned = Publish();
+  ASSERT_TRUE(pinned.ok());
+  EXPECT_EQ(pinned->resigned, 1u);
+  EXPECT_EQ(TargetsVersion("screen-7"), seven + 1);
+  EXPECT_EQ(TargetsVersion("screen-8"), eight);
+  auto doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 5);
+
+  // Unpinned, the document is the first one again, at a higher version.
+  state_.device_pins.clear();
+  ASSERT_TRUE(Publish("screen-7").ok());
+  EXPECT_EQ(TargetsVersion("screen-7"), seven + 2);
+  doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 7);
+}
+
+TEST_F(FleetRepositoryTest, ReleaseMissingFromTheImageRepositoryIsRefused) {
+  state_.releases["kiosk"].insert(9);
+  auto published = Publish();
+  EXPECT_EQ(published.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(published.status().message().find("release 9 of kiosk"), std::string::npos);
+  EXPECT_EQ(Publish("nobody").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(FleetRepositoryTest, DeviceRepositoryWithoutATimestampIsMadeAgain) {
+  // A power cut while a device's repository was first made leaves no
+  // timestamp: nothing was published, and the next publish starts over.
+  const std::string dir = DeviceDir("screen-7");
+  ASSERT_TRUE(CreateDirectories(dir + "/metadata").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/metadata/root.json", FleetRootFromImage()).ok());
+  ASSERT_TRUE(Publish().ok());
+  EXPECT_TRUE(ReadAsDevice("screen-7").ok());
+}
+
+TEST_F(FleetRepositoryTest, PublishCutShortBeforeItsTimestampIsPutBackAndRedone) {
+  ASSERT_TRUE(Publish().ok());
+  const std::string timestamp = DeviceDir("screen-7") + "/metadata/timestamp.json";
+  const std::string published = ReadTextFileBounded(timestamp, 1 << 20).value();
+  state_.device_pins["screen-7"]["kiosk"] = 6;
+  ASSERT_TRUE(Publish().ok());
+  // As if the power went before the new timestamp: targets.json and
+  // snapshot.json are a version ahead of the timestamp on disk.
+  ASSERT_TRUE(WriteFileAtomic(timestamp, published).ok());
+  auto doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 7) << "what the timestamp names";
+  auto redone = Publish();
+  ASSERT_TRUE(redone.ok()) << redone.status().ToString();
+  EXPECT_EQ(redone->resigned, 1u);
+  doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 6);
+}
+
+TEST(FleetDeviceIdTest, DeviceIdThatCannotNameADirectoryIsRefused) {
+  RepositoryLayout repo{"/r"};
+  EXPECT_EQ(DeviceRepositoryDir(repo, "dev-1").value(), "/r/fleet/devices/dev-1");
+  for (const std::string& bad :
+       std::vector<std::string>{"", "..", ".hidden", "a/b", std::string(65, 'a')}) {
+    EXPECT_EQ(DeviceRepositoryDir(repo, bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+class OfflineFleetRepositoryTest : public FleetRepositoryTest {
+ protected:
+  bool OfflineTargets() const override { return true; }
+};
+
+TEST_F(OfflineFleetRepositoryTest, FleetRootIsStagedForTheOfflineTargetsKeyThenAccepted) {
+  auto init = InitFleet({repo_.root, "", dir_ + "/fleet-off"}, clock_);
+  ASSERT_TRUE(init.ok()) << init.status().ToString();
+  ASSERT_FALSE(init->pending_file.empty());
+  ASSERT_TRUE(metadata::SignMetadataFile(init->pending_file, dir_ + "/off/targets.key",
+                                         std::nullopt, init->pending_file)
+                  .ok());
+  auto accepted = AcceptSigned(repo_.root, init->pending_file, "", clock_);
+  ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
+  EXPECT_EQ(FleetRootFromImage(), ReadTextFileBounded(FleetRootPath(repo_), 1 << 20).value());
+  // Run again, it has nothing left to do.
+  EXPECT_EQ(InitFleet({repo_.root, "", dir_ + "/fleet-off"}, clock_).status().code(),
+            StatusCode::kAlreadyExists);
+}
+
+}  // namespace
+}  // namespace flotilla::tracker
