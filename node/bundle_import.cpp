@@ -1,7 +1,5 @@
 #include "node/bundle_import.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <sys/file.h>
@@ -22,6 +20,7 @@
 #include "core/fd.h"
 #include "core/file_io.h"
 #include "layerstore/layer_store.h"
+#include "layerstore/plain_tar.h"
 #include "metadata/release.h"
 #include "metadata/remote_repository.h"
 #include "metadata/tuf_client.h"
@@ -32,24 +31,6 @@ namespace flotilla::node {
 namespace {
 
 namespace fs = std::filesystem;
-
-enum class EntryKind { kIndex, kMetadata, kArtifact };
-
-struct BundleEntry {
-  std::string name;  // its path in the tar
-  EntryKind kind = EntryKind::kIndex;
-  uint64_t size = 0;
-};
-
-struct ArchiveReader {
-  archive* a = archive_read_new();
-  ~ArchiveReader() { archive_read_free(a); }
-  Status Error(const std::string& what) const {
-    const char* why = archive_error_string(a);
-    return Corruption("the bundle is damaged or truncated: " + what +
-                      (why ? ": " + std::string(why) : ""));
-  }
-};
 
 bool IsLowerHex64(std::string_view name) {
   return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
@@ -66,28 +47,14 @@ bool IsMetadataFileName(std::string_view name) {
   });
 }
 
-Result<std::optional<BundleEntry>> Classify(archive_entry* e, const BundleLimits& limits) {
-  const std::string name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
-  const auto type = archive_entry_filetype(e);
-  if (type == AE_IFDIR &&
-      (name == "metadata/" || name == "artifacts/" || name == "metadata" || name == "artifacts")) {
-    return std::optional<BundleEntry>();
-  }
-  if (type != AE_IFREG || archive_entry_hardlink(e) != nullptr) {
-    return PermissionDenied("bundle entry '" + name + "' is not a regular file (links, devices, " +
-                            "fifos and other directories are refused)");
-  }
-  if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0) {
-    return InvalidArgument("bundle entry '" + name + "' has no size");
-  }
-  BundleEntry entry{name, EntryKind::kIndex, static_cast<uint64_t>(archive_entry_size(e))};
+// Checks an entry's name and size (its type was checked by ScanPlainTar).
+Status CheckEntry(const layerstore::PlainTarEntry& entry, const BundleLimits& limits) {
+  const std::string& name = entry.name;
   uint64_t bound = limits.max_index_bytes;
   if (name == "bundle.json") {
   } else if (name.starts_with("metadata/") && IsMetadataFileName(name.substr(9))) {
-    entry.kind = EntryKind::kMetadata;
     bound = limits.max_metadata_bytes;
   } else if (name.starts_with("artifacts/") && IsLowerHex64(name.substr(10))) {
-    entry.kind = EntryKind::kArtifact;
     bound = limits.max_artifact_bytes;
   } else {
     return PermissionDenied("bundle entry '" + name + "' is not a bundle file name");
@@ -96,38 +63,25 @@ Result<std::optional<BundleEntry>> Classify(archive_entry* e, const BundleLimits
     return ResourceExhausted(fmt::format("bundle entry '{}' is {} bytes, over its bound of {}",
                                          name, entry.size, bound));
   }
-  return std::optional<BundleEntry>(entry);
+  return Status::Ok();
 }
 
 // Reads every header (no data): refuses the bundle before anything is copied.
-Result<std::vector<BundleEntry>> ScanBundle(const std::string& path, const BundleLimits& limits) {
-  const uint64_t file_size = fs::file_size(path);
-  ArchiveReader r;
-  archive_read_support_format_tar(r.a);
-  if (archive_read_open_filename(r.a, path.c_str(), 1 << 16) != ARCHIVE_OK) return r.Error("open");
-  std::vector<BundleEntry> entries;
-  std::set<std::string> names;
-  for (;;) {
-    archive_entry* e = nullptr;
-    const int rc = archive_read_next_header(r.a, &e);
-    if (rc == ARCHIVE_EOF) break;
-    if (rc != ARCHIVE_OK) return r.Error("reading its entries");
-    if (entries.size() >= limits.max_entries) return ResourceExhausted("too many bundle entries");
-    ASSIGN_OR_RETURN(auto entry, Classify(e, limits));
-    if (!entry) continue;
-    if (!names.insert(entry->name).second) {
-      return InvalidArgument("bundle entry '" + entry->name + "' appears twice");
-    }
-    const auto at = static_cast<uint64_t>(archive_read_header_position(r.a));
-    if (at > file_size || entry->size > file_size - at) return r.Error("entry " + entry->name);
-    if (archive_read_data_skip(r.a) != ARCHIVE_OK) return r.Error("entry " + entry->name);
-    entries.push_back(*entry);
+Result<std::vector<layerstore::PlainTarEntry>> ScanBundle(const std::string& path,
+                                                          const BundleLimits& limits) {
+  auto entries = layerstore::ScanPlainTar(path, {"metadata", "artifacts"}, limits.max_entries);
+  if (!entries.ok()) return entries.status().WithContext("bundle " + path);
+  bool has_index = false;
+  for (const auto& e : *entries) {
+    RETURN_IF_ERROR(CheckEntry(e, limits));
+    has_index = has_index || e.name == "bundle.json";
   }
-  if (!names.count("bundle.json")) return InvalidArgument("the bundle has no bundle.json");
+  if (!has_index) return InvalidArgument("the bundle has no bundle.json");
   return entries;
 }
 
-Status CheckFreeSpaceFor(const std::vector<BundleEntry>& entries, const std::string& dir) {
+Status CheckFreeSpaceFor(const std::vector<layerstore::PlainTarEntry>& entries,
+                         const std::string& dir) {
   uint64_t total = 0;
   for (const auto& e : entries) total += e.size;
   struct statvfs fsinfo {};
@@ -140,45 +94,14 @@ Status CheckFreeSpaceFor(const std::vector<BundleEntry>& entries, const std::str
   return Status::Ok();
 }
 
-Status CopyEntryData(ArchiveReader& r, const BundleEntry& entry, const std::string& dest) {
-  std::unique_ptr<FILE, decltype(&fclose)> out(fopen(dest.c_str(), "wbx"), fclose);
-  if (!out) return IOErrorFromErrno("create " + dest, errno);
-  std::vector<char> buffer(1 << 20);
-  uint64_t copied = 0;
-  for (;;) {
-    const la_ssize_t n = archive_read_data(r.a, buffer.data(), buffer.size());
-    if (n < 0) return r.Error("entry " + entry.name);
-    if (n == 0) break;
-    copied += static_cast<uint64_t>(n);
-    if (copied > entry.size) return r.Error("entry " + entry.name + " is longer than its header");
-    if (fwrite(buffer.data(), 1, static_cast<size_t>(n), out.get()) != static_cast<size_t>(n)) {
-      return IOErrorFromErrno("write " + dest, errno);
-    }
-  }
-  if (copied != entry.size) return r.Error("entry " + entry.name + " is cut short");
-  if (fflush(out.get()) != 0) return IOErrorFromErrno("write " + dest, errno);
-  return Status::Ok();
-}
-
 // Copies the scanned entries under `staging` (names already checked).
-Status ExtractBundle(const std::string& path, const std::vector<BundleEntry>& entries,
+Status ExtractBundle(const std::string& path, const std::vector<layerstore::PlainTarEntry>& entries,
                      const std::string& staging) {
   RETURN_IF_ERROR(CreateDirectories(staging + "/metadata", 0700));
   RETURN_IF_ERROR(CreateDirectories(staging + "/artifacts", 0700));
-  std::map<std::string, const BundleEntry*> wanted;
-  for (const auto& e : entries) wanted[e.name] = &e;
-  ArchiveReader r;
-  archive_read_support_format_tar(r.a);
-  if (archive_read_open_filename(r.a, path.c_str(), 1 << 16) != ARCHIVE_OK) return r.Error("open");
-  for (;;) {
-    archive_entry* e = nullptr;
-    const int rc = archive_read_next_header(r.a, &e);
-    if (rc == ARCHIVE_EOF) return Status::Ok();
-    if (rc != ARCHIVE_OK) return r.Error("reading its entries");
-    auto it = wanted.find(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
-    if (it == wanted.end()) continue;  // the directory entries
-    RETURN_IF_ERROR(CopyEntryData(r, *it->second, staging + "/" + it->second->name));
-  }
+  std::map<std::string, std::string> destinations;
+  for (const auto& e : entries) destinations[e.name] = staging + "/" + e.name;
+  return layerstore::ExtractPlainTar(path, destinations).WithContext("bundle " + path);
 }
 
 // The data directory's lock (the one `run` holds for as long as it runs).

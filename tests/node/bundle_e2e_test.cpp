@@ -192,7 +192,7 @@ TEST_F(BundleE2e, TamperedTruncatedForeignAndLinkedBundlesAreRefusedAndChangeNot
 
   const std::string truncated = dir_ + "/truncated.bundle";
   RunShell("head -c $(( $(stat -c %s " + good + ") * 2 / 3 )) " + good + " > " + truncated);
-  ExpectRefused(truncated, "the bundle is damaged or truncated");
+  ExpectRefused(truncated, "the tar is damaged or truncated");
 
   // Another fleet's repository: its root is not the one this device trusts.
   const std::string other_repo = dir_ + "/other-repo", other = dir_ + "/other.bundle";

@@ -5,8 +5,6 @@
 // The metadata is chosen by running the device's own client over the
 // repository directory and recording every file it reads, so the bundle holds
 // exactly (and only) what an online device fetches, verified before it is written.
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "layerstore/plain_tar.h"
 #include "layerstore/update_planner.h"
 #include "metadata/release.h"
 #include "metadata/remote_repository.h"
@@ -139,68 +138,24 @@ Result<BundleContents> Collect(const BundleFlags& f, const std::string& trusted_
   return contents;
 }
 
-struct ArchiveWriter {
-  archive* a = archive_write_new();
-  ~ArchiveWriter() { archive_write_free(a); }
-  Status Error(const std::string& what) const {
-    return Internal(what + ": " + (archive_error_string(a) ? archive_error_string(a) : "?"));
-  }
-  Status Header(const std::string& name, uint64_t size) {
-    std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(),
-                                                                    archive_entry_free);
-    archive_entry_set_pathname(e.get(), name.c_str());
-    archive_entry_set_filetype(e.get(), AE_IFREG);
-    archive_entry_set_perm(e.get(), 0444);
-    archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
-    if (archive_write_header(a, e.get()) != ARCHIVE_OK) return Error("tar header " + name);
-    return Status::Ok();
-  }
-  Status Data(const void* data, size_t size) {
-    if (archive_write_data(a, data, size) != static_cast<la_ssize_t>(size)) {
-      return Error("tar data");
-    }
-    return Status::Ok();
-  }
-  Status Bytes(const std::string& name, const std::string& bytes) {
-    RETURN_IF_ERROR(Header(name, bytes.size()));
-    return Data(bytes.data(), bytes.size());
-  }
-  Status File(const std::string& name, const std::string& path, uint64_t length) {
-    std::unique_ptr<FILE, decltype(&fclose)> in(fopen(path.c_str(), "rb"), fclose);
-    if (!in) return IOErrorFromErrno("open " + path, errno);
-    if (std::filesystem::file_size(path) != length) {
-      return Corruption(path + " does not have its signed length " + std::to_string(length));
-    }
-    RETURN_IF_ERROR(Header(name, length));
-    std::vector<char> buffer(1 << 20);
-    for (uint64_t left = length; left > 0;) {
-      const size_t n = fread(buffer.data(), 1, std::min<uint64_t>(left, buffer.size()), in.get());
-      if (n == 0) return Internal("short read of " + path);
-      RETURN_IF_ERROR(Data(buffer.data(), n));
-      left -= n;
-    }
-    return Status::Ok();
-  }
-};
-
 Status WriteTar(const BundleFlags& f, const BundleContents& c, const std::string& temp) {
-  ArchiveWriter w;
-  archive_write_set_format_pax_restricted(w.a);
-  if (archive_write_open_filename(w.a, temp.c_str()) != ARCHIVE_OK) return w.Error("open " + temp);
-  RETURN_IF_ERROR(w.Bytes("bundle.json", c.index));
-  for (const auto& [name, bytes] : c.metadata) RETURN_IF_ERROR(w.Bytes("metadata/" + name, bytes));
+  ASSIGN_OR_RETURN(auto tar, layerstore::PlainTarWriter::Create(temp));
+  RETURN_IF_ERROR(tar->AddBytes("bundle.json", c.index));
+  for (const auto& [name, bytes] : c.metadata) {
+    RETURN_IF_ERROR(tar->AddBytes("metadata/" + name, bytes));
+  }
   const RepositoryLayout layout{f.repository};
   uint64_t done = 0, total = 0;
   for (const auto& a : c.artifacts) total += a.length;
   for (size_t i = 0; i < c.artifacts.size(); ++i) {
     const auto& a = c.artifacts[i];
-    RETURN_IF_ERROR(w.File("artifacts/" + a.id.Hex(), layout.artifact_path(a.id.Hex()), a.length));
+    RETURN_IF_ERROR(
+        tar->AddFile("artifacts/" + a.id.Hex(), layout.artifact_path(a.id.Hex()), a.length));
     done += a.length;
     fmt::print(stderr, "bundle: artifact {}/{} {} ({} B; {} of {} B)\n", i + 1, c.artifacts.size(),
                a.id.Hex().substr(0, 12), a.length, done, total);
   }
-  if (archive_write_close(w.a) != ARCHIVE_OK) return w.Error("close " + temp);
-  return Status::Ok();
+  return tar->Close();
 }
 
 // Writes the bundle to OUT.tmp, fsyncs it, renames it to OUT, fsyncs the directory.
