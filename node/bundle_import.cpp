@@ -135,6 +135,10 @@ Result<std::string> AppOfIndex(const std::string& staging, const BundleLimits& l
   if (!index.is_object() || !index.contains("app") || !index["app"].is_string()) {
     return InvalidArgument("bundle.json names no app");
   }
+  if (index.value("format", Json(0)) != Json(1)) {
+    return FailedPrecondition("bundle.json format " + index.value("format", Json(0)).dump() +
+                              " is not the format this node reads (1)");
+  }
   const std::string app = index["app"].get<std::string>();
   if (std::find(config.apps.begin(), config.apps.end(), app) == config.apps.end()) {
     return FailedPrecondition("the bundle is for app " + app + ", which this node does not follow");
