@@ -14,5 +14,7 @@ CommandAction RegisterStoreCommands(CLI::App& app);
 CommandAction RegisterAppCommands(CLI::App& app);
 // `flotilla-node run --config FILE`: the daemon (docs/node.md).
 CommandAction RegisterRunCommand(CLI::App& app);
+// `flotilla-node import --config FILE BUNDLE`: an offline bundle (docs/bundle.md).
+CommandAction RegisterImportCommand(CLI::App& app);
 
 }  // namespace flotilla::node

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
       node::RegisterStoreCommands(app),
       node::RegisterAppCommands(app),
       node::RegisterRunCommand(app),
+      node::RegisterImportCommand(app),
       node::RegisterControlCommands(app, node::ControlSocketOf)};
   return flotilla::RunCommandGroups(app, "flotilla-node", groups, argc, argv);
 }

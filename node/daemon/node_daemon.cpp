@@ -269,6 +269,15 @@ void NodeDaemon::ReleasesVerified(const std::map<std::string, metadata::Release>
   }
 }
 
+void NodeDaemon::OfferTrustedReleases() {
+  auto releases = source_->VerifyTrustedOnDisk();
+  if (!releases.ok()) {
+    spdlog::info("trusted metadata on disk offers no release: {}", releases.status().ToString());
+    return;
+  }
+  ReleasesVerified(*releases);
+}
+
 std::vector<AppReport> NodeDaemon::Reports() const {
   std::vector<AppReport> reports;
   for (const auto& app : config_.apps) {
@@ -285,8 +294,9 @@ void NodeDaemon::Start() {
                config_.device_name, layout_.root, config_.apps.size(),
                config_.transfer_mode == TransferMode::kP2p ? "p2p" : "http-only");
   if (deployer_) deployer_->Start();
-  follower_->Start();
   pipeline_->Start();
+  OfferTrustedReleases();
+  follower_->Start();
   reporter_->Start();
   Pump();
   if (lan_) Beacon();

@@ -72,6 +72,10 @@ class NodeDaemon : public NodeControl {
   Result<std::unique_ptr<ArtifactFetcher>> OpenFetcher();
   void Enrolled(const DeviceCredentials& credentials);
   void ReleasesVerified(const std::map<std::string, metadata::Release>& releases);
+  // At start, before the tracker answers: the releases of the trusted
+  // metadata on disk, while it has not expired (an imported bundle's, or one
+  // whose fetch a restart interrupted).
+  void OfferTrustedReleases();
   std::vector<AppReport> Reports() const;
   AppView ViewOf(const std::string& app) const;
   // Runs the LAN exchange's sockets and serves the control API and metrics.

@@ -10,12 +10,10 @@
 #include "layerstore/safe_path.h"
 
 namespace flotilla::node {
-namespace {
 
 using layerstore::LayerInfo;
 using layerstore::LayerStore;
 
-// Rebuilds one layer, unless it is ready already; the layer when it made it.
 Result<std::optional<LayerInfo>> RebuildLayer(LayerStore& store, const RebuildStep& step,
                                               const std::string& temp_dir) {
   ASSIGN_OR_RETURN(auto held, store.FindLayer(step.artifact.layer));
@@ -50,8 +48,6 @@ Result<std::optional<LayerInfo>> RebuildLayer(LayerStore& store, const RebuildSt
   if (!info.ok()) return info.status().WithContext("layer " + step.artifact.layer.ToString());
   return std::optional<LayerInfo>(*info);
 }
-
-}  // namespace
 
 StoreWorker::StoreWorker(std::unique_ptr<LayerStore> store, std::string temp_dir, Executor& worker,
                          Executor& loop)

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -39,6 +40,13 @@ struct RebuildResult {
   size_t failed_plan = 0;  // the failing step's plan, when !status.ok()
   std::vector<layerstore::LayerInfo> added;
 };
+
+// Rebuilds one layer into `store`, unless it is ready already; the layer
+// when it made it. What a rebuild job runs; `flotilla-node import` calls it
+// directly on a stopped node's store.
+Result<std::optional<layerstore::LayerInfo>> RebuildLayer(layerstore::LayerStore& store,
+                                                          const RebuildStep& step,
+                                                          const std::string& temp_dir);
 
 class StoreWorker {
  public:

@@ -53,6 +53,13 @@ Result<std::map<std::string, metadata::Release>> TufMetadataSource::Refresh(
   return releases;
 }
 
+Result<std::map<std::string, metadata::Release>> TufMetadataSource::VerifyTrustedOnDisk() {
+  metadata::DirectoryRemote remote(layout_.tuf(), "");
+  ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
+  RETURN_IF_ERROR(client->Refresh());
+  return metadata::TrustedReleases(*client);
+}
+
 uint64_t TufMetadataSource::TrustedTimestampVersion() {
   return TrustedVersion(layout_.tuf() + "/timestamp.json");
 }

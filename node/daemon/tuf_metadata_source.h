@@ -44,6 +44,10 @@ class TufMetadataSource final : public MetadataSource {
   Result<DeviceCredentials> Enrol() override { return EnsureEnrolled(config_, layout_); }
   Result<std::map<std::string, metadata::Release>> Refresh(const std::string& base_url) override;
   uint64_t TrustedTimestampVersion() override;
+  // The releases the trusted metadata on disk names, verified again by the
+  // TUF client with the trusted directory as its remote: no network, expiry
+  // and the time floor still apply (docs/bundle.md).
+  Result<std::map<std::string, metadata::Release>> VerifyTrustedOnDisk();
   std::vector<Neighbour> Neighbours() override;
   // Tells the LAN exchange which trusted versions it serves.
   void PublishServedVersions();

@@ -56,7 +56,8 @@ int RunCli(int argc, char** argv) {
                                        RegisterSigningCommands(app),
                                        RegisterDeltaCommands(app),
                                        RegisterBackupCommands(app),
-                                       RegisterFleetCommands(app)};
+                                       RegisterFleetCommands(app),
+                                       RegisterBundleCommands(app)};
   return RunCommandGroups(app, "flotilla-tracker", groups, argc, argv);
 }
 

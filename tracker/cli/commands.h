@@ -25,4 +25,7 @@ CommandAction RegisterBackupCommands(CLI::App& app);
 // `flotilla-tracker device`, `group`, `app`, `pin`, `unpin`, `recall`, `fleet` (docs/fleet.md).
 CommandAction RegisterFleetCommands(CLI::App& app);
 
+// `flotilla-tracker bundle`: an offline bundle (docs/bundle.md).
+CommandAction RegisterBundleCommands(CLI::App& app);
+
 }  // namespace flotilla::tracker

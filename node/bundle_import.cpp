@@ -1,0 +1,316 @@
+#include "node/bundle_import.h"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "core/canonical_json.h"
+#include "core/digest.h"
+#include "core/fd.h"
+#include "core/file_io.h"
+#include "layerstore/layer_store.h"
+#include "layerstore/plain_tar.h"
+#include "metadata/release.h"
+#include "metadata/remote_repository.h"
+#include "metadata/tuf_client.h"
+#include "node/daemon/release_transfer.h"
+#include "node/daemon/store_worker.h"
+
+namespace flotilla::node {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool IsLowerHex64(std::string_view name) {
+  return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// What a DirectoryRemote reads: one percent-encoded file name.
+bool IsMetadataFileName(std::string_view name) {
+  if (name.empty() || name.size() > 128 || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
+           c == '%';
+  });
+}
+
+// Checks an entry's name and size (its type was checked by ScanPlainTar).
+Status CheckEntry(const layerstore::PlainTarEntry& entry, const BundleLimits& limits) {
+  const std::string& name = entry.name;
+  uint64_t bound = limits.max_index_bytes;
+  if (name == "bundle.json") {
+  } else if (name.starts_with("metadata/") && IsMetadataFileName(name.substr(9))) {
+    bound = limits.max_metadata_bytes;
+  } else if (name.starts_with("artifacts/") && IsLowerHex64(name.substr(10))) {
+    bound = limits.max_artifact_bytes;
+  } else {
+    return PermissionDenied("bundle entry '" + name + "' is not a bundle file name");
+  }
+  if (entry.size > bound) {
+    return ResourceExhausted(fmt::format("bundle entry '{}' is {} bytes, over its bound of {}",
+                                         name, entry.size, bound));
+  }
+  return Status::Ok();
+}
+
+// Reads every header (no data): refuses the bundle before anything is copied.
+Result<std::vector<layerstore::PlainTarEntry>> ScanBundle(const std::string& path,
+                                                          const BundleLimits& limits) {
+  auto entries = layerstore::ScanPlainTar(path, {"metadata", "artifacts"}, limits.max_entries);
+  if (!entries.ok()) return entries.status().WithContext("bundle " + path);
+  bool has_index = false;
+  for (const auto& e : *entries) {
+    RETURN_IF_ERROR(CheckEntry(e, limits));
+    has_index = has_index || e.name == "bundle.json";
+  }
+  if (!has_index) return InvalidArgument("the bundle has no bundle.json");
+  return entries;
+}
+
+Status CheckFreeSpaceFor(const std::vector<layerstore::PlainTarEntry>& entries,
+                         const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& e : entries) total += e.size;
+  struct statvfs fsinfo {};
+  if (::statvfs(dir.c_str(), &fsinfo) != 0) return IOErrorFromErrno("statvfs " + dir, errno);
+  const uint64_t free_bytes = uint64_t{fsinfo.f_bavail} * fsinfo.f_frsize;
+  if (total > free_bytes) {
+    return ResourceExhausted(
+        fmt::format("the bundle needs {} bytes in {}; {} are free", total, dir, free_bytes));
+  }
+  return Status::Ok();
+}
+
+// Copies the scanned entries under `staging` (names already checked).
+Status ExtractBundle(const std::string& path, const std::vector<layerstore::PlainTarEntry>& entries,
+                     const std::string& staging) {
+  RETURN_IF_ERROR(CreateDirectories(staging + "/metadata", 0700));
+  RETURN_IF_ERROR(CreateDirectories(staging + "/artifacts", 0700));
+  std::map<std::string, std::string> destinations;
+  for (const auto& e : entries) destinations[e.name] = staging + "/" + e.name;
+  return layerstore::ExtractPlainTar(path, destinations).WithContext("bundle " + path);
+}
+
+// The data directory's lock (the one `run` holds for as long as it runs).
+Result<UniqueFd> LockDataDir(const DataLayout& layout) {
+  RETURN_IF_ERROR(CreateDirectories(layout.root, 0755).WithContext("data_dir"));
+  UniqueFd fd(::open(layout.lock_file().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return IOErrorFromErrno("open " + layout.lock_file(), errno);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    return FailedPrecondition("flotilla-node is running on data_dir " + layout.root +
+                              ": stop it first (systemctl stop flotilla-node), import, start it");
+  }
+  return fd;
+}
+
+// <data_dir>/tuf, or the configured root of trust when it trusts none yet.
+Status EnsureTrustedRoot(const NodeConfig& config, const DataLayout& layout) {
+  if (fs::exists(layout.tuf() + "/root.json")) return Status::Ok();
+  if (config.root_of_trust.empty()) {
+    return FailedPrecondition("no trusted root in " + layout.tuf() + " and no root_of_trust");
+  }
+  ASSIGN_OR_RETURN(auto root, ReadTextFileBounded(config.root_of_trust,
+                                                  metadata::ClientLimits{}.max_root_bytes));
+  return metadata::TufClient::Initialize(layout.tuf(), root).WithContext("root_of_trust");
+}
+
+Result<std::string> AppOfIndex(const std::string& staging, const BundleLimits& limits,
+                               const NodeConfig& config) {
+  ASSIGN_OR_RETURN(auto text,
+                   ReadTextFileBounded(staging + "/bundle.json", limits.max_index_bytes));
+  ASSIGN_OR_RETURN(Json index, ParseJsonStrict(text));
+  if (!index.is_object() || !index.contains("app") || !index["app"].is_string()) {
+    return InvalidArgument("bundle.json names no app");
+  }
+  if (index.value("format", Json(0)) != Json(1)) {
+    return FailedPrecondition("bundle.json format " + index.value("format", Json(0)).dump() +
+                              " is not the format this node reads (1)");
+  }
+  const std::string app = index["app"].get<std::string>();
+  if (std::find(config.apps.begin(), config.apps.end(), app) == config.apps.end()) {
+    return FailedPrecondition("the bundle is for app " + app + ", which this node does not follow");
+  }
+  return app;
+}
+
+// The TUF client over `metadata_dir` (the bundle's metadata as the remote);
+// the newest release of `app` it verifies.
+Result<metadata::Release> VerifiedRelease(const std::string& trusted_dir,
+                                          const std::string& metadata_dir, const std::string& app,
+                                          const Clock& clock) {
+  metadata::DirectoryRemote remote(metadata_dir, "");
+  ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(trusted_dir, remote, clock));
+  RETURN_IF_ERROR(client->Refresh().WithContext(
+      "the bundle's metadata does not verify against this device's trusted metadata"));
+  ASSIGN_OR_RETURN(auto releases, metadata::TrustedReleases(*client));
+  auto it = releases.find(app);
+  if (it == releases.end())
+    return NotFound("the bundle's signed metadata has no release of " + app);
+  return it->second;
+}
+
+Status CopyTrustedDir(const std::string& from, const std::string& to) {
+  RETURN_IF_ERROR(CreateDirectories(to, 0700));
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(from, ec)) {
+    if (!e.is_regular_file() || e.is_symlink()) continue;
+    fs::copy_file(e.path(), to + "/" + e.path().filename().string(), ec);
+    if (ec) return Internal("copy " + e.path().string() + ": " + ec.message());
+  }
+  if (ec) return Internal("read " + from + ": " + ec.message());
+  return Status::Ok();
+}
+
+Status CheckNewer(const std::string& state_path, const std::string& app, uint64_t version) {
+  auto text = ReadTextFileBounded(state_path, 16 << 20);
+  if (!text.ok()) return Status::Ok();  // no state yet: nothing runs
+  auto state = ParseJsonStrict(*text);
+  if (!state.ok() || !state->contains("apps") || !(*state)["apps"].contains(app)) {
+    return Status::Ok();
+  }
+  const Json& a = (*state)["apps"][app];
+  const uint64_t held =
+      std::max(a.value("ready_release", uint64_t{0}), a.value("running_release", uint64_t{0}));
+  if (version <= held) {
+    return FailedPrecondition(
+        fmt::format("the bundle holds release {} of {}, not newer than release {} this node has",
+                    version, app, held));
+  }
+  return Status::Ok();
+}
+
+std::vector<Digest> ReadyLayers(layerstore::LayerStore& store) {
+  std::vector<Digest> ready;
+  for (const auto& l : store.ListLayers().value_or(std::vector<layerstore::LayerInfo>{})) {
+    if (l.state == layerstore::LayerState::kReady) ready.push_back(l.diff_id);
+  }
+  return ready;
+}
+
+bool AllPresent(const layerstore::PlannedPath& path, const std::string& staging) {
+  return std::all_of(path.steps.begin(), path.steps.end(), [&](const auto& step) {
+    return fs::exists(staging + "/artifacts/" + step.id.Hex());
+  });
+}
+
+// For each layer the store lacks, the best path (else the fallback) whose
+// artifacts are all in the bundle, each checked against the signed release.
+Result<std::vector<RebuildStep>> PlanFromBundle(const metadata::Release& release,
+                                                layerstore::LayerStore& store, bool deltas,
+                                                const std::string& staging) {
+  ASSIGN_OR_RETURN(auto plan, PlanRelease(release, ReadyLayers(store), deltas));
+  std::vector<RebuildStep> steps;
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
+    const auto& layer = plan.layers[i];
+    const layerstore::PlannedPath* path = &layer.best;
+    if (!AllPresent(*path, staging)) {
+      path = layer.fallback && AllPresent(*layer.fallback, staging) ? &*layer.fallback : nullptr;
+    }
+    if (!path) {
+      return NotFound("the bundle lacks the artifacts for layer " + layer.layer.ToString() +
+                      " from the layers this device holds (made --from another release?)");
+    }
+    for (const auto& step : path->steps) {
+      const std::string file = staging + "/artifacts/" + step.id.Hex();
+      ASSIGN_OR_RETURN(Digest digest, HashFile(file));
+      if (digest != step.id || fs::file_size(file) != step.length) {
+        return Corruption("artifact " + step.id.ToString() +
+                          " in the bundle does not match its signed hash and length");
+      }
+      steps.push_back({step, file, LayerLength(release, step.layer), i});
+    }
+  }
+  return steps;
+}
+
+Status CheckSpaceForRebuild(const metadata::Release& release, const std::vector<RebuildStep>& steps,
+                            const NodeConfig& config, layerstore::LayerStore& store) {
+  std::vector<metadata::Artifact> artifacts;
+  for (const auto& step : steps) {
+    for (const auto& a : release.artifacts) {
+      if (a.sha256 == step.artifact.id) artifacts.push_back(a);
+    }
+  }
+  uint64_t store_bytes = 0;
+  for (const auto& l : store.ListLayers().value_or(std::vector<layerstore::LayerInfo>{})) {
+    store_bytes += l.length;
+  }
+  return CheckFreeSpace(artifacts, release, config.data_dir, store_bytes, config.disk_budget_bytes);
+}
+
+struct Verified {
+  std::string app;
+  metadata::Release release;
+  std::vector<RebuildStep> steps;
+};
+
+// Everything that is checked before the node's state is touched.
+Result<Verified> VerifyBundle(const NodeConfig& config, const std::string& bundle_path,
+                              const std::string& staging, const Clock& clock,
+                              layerstore::LayerStore& store,
+                              const std::function<void(const std::string&)>& progress,
+                              const BundleLimits& limits) {
+  const DataLayout layout(config.data_dir);
+  ASSIGN_OR_RETURN(auto entries, ScanBundle(bundle_path, limits));
+  RETURN_IF_ERROR(CheckFreeSpaceFor(entries, config.data_dir));
+  progress(fmt::format("{} entries checked; copying them", entries.size()));
+  RETURN_IF_ERROR(ExtractBundle(bundle_path, entries, staging));
+  Verified v;
+  ASSIGN_OR_RETURN(v.app, AppOfIndex(staging, limits, config));
+  RETURN_IF_ERROR(CopyTrustedDir(layout.tuf(), staging + "/tuf"));
+  ASSIGN_OR_RETURN(v.release,
+                   VerifiedRelease(staging + "/tuf", staging + "/metadata", v.app, clock));
+  progress(fmt::format("metadata verified: {} release {}", v.app, v.release.version));
+  RETURN_IF_ERROR(CheckNewer(layout.state(), v.app, v.release.version));
+  ASSIGN_OR_RETURN(v.steps, PlanFromBundle(v.release, store, config.deltas, staging));
+  RETURN_IF_ERROR(CheckSpaceForRebuild(v.release, v.steps, config, store));
+  progress(fmt::format("{} artifact(s) verified against the signed release", v.steps.size()));
+  return v;
+}
+
+}  // namespace
+
+Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& bundle_path,
+                                  const Clock& clock,
+                                  const std::function<void(const std::string&)>& progress,
+                                  const BundleLimits& limits) {
+  const DataLayout layout(config.data_dir);
+  if (!fs::is_regular_file(bundle_path)) return NotFound(bundle_path + " is not a file");
+  ASSIGN_OR_RETURN(UniqueFd lock, LockDataDir(layout));
+  RETURN_IF_ERROR(EnsureTrustedRoot(config, layout));
+  ASSIGN_OR_RETURN(auto store, layerstore::LayerStore::Open(layout.store()));
+  const std::string staging = layout.root + "/tmp/import";
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  auto verified = VerifyBundle(config, bundle_path, staging, clock, *store, progress, limits);
+  Status committed = verified.status();
+  ImportResult result;
+  if (verified.ok()) {
+    // The same verified bytes, now against the device's own trusted metadata.
+    committed = VerifiedRelease(layout.tuf(), staging + "/metadata", verified->app, clock).status();
+    for (const RebuildStep& step : verified->steps) {
+      if (!committed.ok()) break;
+      auto made = RebuildLayer(*store, step, layout.root + "/tmp");
+      committed = made.status();
+      if (made.ok() && *made) ++result.layers_rebuilt;
+      if (made.ok()) result.artifact_bytes += step.artifact.length;
+    }
+  }
+  fs::remove_all(staging, ec);
+  RETURN_IF_ERROR(committed);
+  result.app = verified->app;
+  result.version = verified->release.version;
+  return result;
+}
+
+}  // namespace flotilla::node

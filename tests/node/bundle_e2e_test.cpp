@@ -1,0 +1,217 @@
+// Offline bundles end to end (docs/bundle.md): `flotilla-tracker bundle`
+// writes them from a published repository, `flotilla-node import` takes them
+// into a node whose tracker is unreachable, and `flotilla-node run` deploys
+// the release with no network. Bad bundles (a flipped byte in an artifact or
+// in metadata, another repository's, truncated, a symlink, older than what
+// runs) are refused with a clear message and leave the node as it was.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/file_io.h"
+#include "tests/node/node_fixture.h"
+#include "tests/support/test_util.h"
+
+namespace flotilla::testing {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr char kApp[] = "web";
+
+Json AppSpec() {
+  return {{"name", kApp},
+          {"command", {"/bin/sh", "-c", "echo up $(cat /etc/motd); exec sleep 1000"}},
+          {"health", {{"type", "running"}, {"seconds", 1}}},
+          {"restart", {{"policy", "always"}}}};
+}
+
+// Every file of a directory with its bytes (what "nothing changed" compares).
+std::map<std::string, size_t> FilesOf(const std::string& dir) {
+  std::map<std::string, size_t> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (!e.is_regular_file()) continue;
+    files[e.path().string()] =
+        std::hash<std::string>{}(ReadTextFileBounded(e.path().string(), 16 << 20).value_or("?"));
+  }
+  return files;
+}
+
+// Flips one byte in the middle of tar member `member` of `bundle`.
+void FlipByteOfMember(const std::string& bundle, const std::string& member) {
+  const std::string script = bundle + ".flip.py";
+  ASSERT_TRUE(
+      WriteFileAtomic(script,
+                      "import sys, tarfile\n"
+                      "path, prefix = sys.argv[1], sys.argv[2]\n"
+                      "with tarfile.open(path) as t:\n"
+                      "    m = [i for i in t.getmembers() if i.name.startswith(prefix)][0]\n"
+                      "    at = m.offset_data + m.size // 2\n"
+                      "with open(path, 'r+b') as f:\n"
+                      "    f.seek(at)\n"
+                      "    b = f.read(1)\n"
+                      "    f.seek(at)\n"
+                      "    f.write(bytes([b[0] ^ 1]))\n")
+          .ok());
+  auto r = RunShell("python3 " + script + " " + bundle + " " + member + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+}
+
+class BundleE2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("bundle-e2e-");
+    repo_ = dir_ + "/repo";
+    data_ = dir_ + "/node/data";
+    ASSERT_TRUE(InitRepository(dir_, repo_));
+    Publish(repo_, "0");
+    // Port 1 on loopback: nothing listens, the tracker is unreachable.
+    Json c = NodeConfigFor("n", data_, "http://127.0.0.1:1", repo_ + "/metadata/1.root.json", kApp);
+    c["deploy"] = true;
+    RunShell("mkdir -p " + dir_ + "/node");
+    config_path_ = dir_ + "/node.json";
+    ASSERT_TRUE(WriteFileAtomic(config_path_, c.dump()).ok());
+    config_ = c;
+  }
+  void TearDown() override {
+    node_.Stop();
+    RunShell(BinaryPath("flotilla-node") + " app stop --state-dir " + data_ + "/runtime " + kApp +
+             " >/dev/null 2>&1");
+    RunShell("rm -rf " + dir_);
+  }
+
+  void Publish(const std::string& repo, const std::string& variant) {
+    ASSERT_TRUE(PublishImage(dir_, repo, kApp, 64, "bundle", variant, AppSpec()))
+        << ReadTextFileBounded(dir_ + "/publish.log", 1 << 20).value_or("");
+  }
+
+  CommandResult Bundle(const std::string& repo, uint64_t release, uint64_t from,
+                       const std::string& out) {
+    return RunShell(BinaryPath("flotilla-tracker") + " bundle --repository " + repo + " --app " +
+                    kApp + " --release " + std::to_string(release) +
+                    (from ? " --from " + std::to_string(from) : "") + " --out " + out + " 2>&1");
+  }
+
+  CommandResult Import(const std::string& bundle) {
+    return RunShell(BinaryPath("flotilla-node") + " import --config " + config_path_ + " " +
+                    bundle + " 2>&1");
+  }
+
+  std::string StoreVerify() {
+    return RunShell(BinaryPath("flotilla-node") + " store --store " + data_ + "/store verify 2>&1")
+        .output;
+  }
+
+  bool Runs(uint64_t version) {
+    Json state = AppState(data_, kApp);
+    return !state.is_null() && state["running_release"] == version && state["phase"] == "running";
+  }
+
+  // `bundle` is refused with `message`; the trusted metadata, state and store
+  // are exactly as before, and no staging copy is left.
+  void ExpectRefused(const std::string& bundle, const std::string& message) {
+    const auto tuf_before = FilesOf(data_ + "/tuf");
+    const auto state_before = ReadTextFileBounded(data_ + "/state.json", 1 << 20).value_or("");
+    const std::string store_before = StoreVerify();
+    auto r = Import(bundle);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+    EXPECT_EQ(FilesOf(data_ + "/tuf"), tuf_before) << bundle;
+    EXPECT_EQ(ReadTextFileBounded(data_ + "/state.json", 1 << 20).value_or(""), state_before);
+    EXPECT_EQ(StoreVerify(), store_before);
+    EXPECT_FALSE(std::filesystem::exists(data_ + "/tmp/import"));
+  }
+
+  std::string dir_, repo_, data_, config_path_;
+  Json config_;
+  NodeProcess node_;
+};
+
+// A node whose tracker never answers takes release 1 from a bundle of full
+// layers, then release 2 from a bundle of deltas from 1; an older bundle, and
+// any import while the daemon runs, are refused.
+TEST_F(BundleE2e, ANodeWithNoTrackerRunsImportedReleasesAndRefusesAnOlderBundle) {
+  const std::string b1 = dir_ + "/web-1.bundle", b2 = dir_ + "/web-2.bundle";
+  auto made = Bundle(repo_, 1, 0, b1);
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  EXPECT_NE(made.output.find("bundle: artifact 1/"), std::string::npos) << made.output;
+  EXPECT_FALSE(std::filesystem::exists(b1 + ".tmp"));
+  auto imported = Import(b1);
+  ASSERT_EQ(imported.exit_code, 0) << imported.output;
+  EXPECT_NE(imported.output.find("imported web release 1"), std::string::npos) << imported.output;
+
+  ASSERT_TRUE(node_.Start(dir_ + "/node", config_));
+  ASSERT_TRUE(WaitFor([&] { return Runs(1); }, seconds(60))) << node_.Log();
+  // The daemon holds the data directory: an import waits for it to stop.
+  Publish(repo_, "1");
+  ASSERT_EQ(Bundle(repo_, 2, 1, b2).exit_code, 0);
+  auto busy = Import(b2);
+  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_NE(busy.output.find("flotilla-node is running on data_dir"), std::string::npos)
+      << busy.output;
+  ASSERT_EQ(node_.Stop(), 0);
+
+  // Only deltas from release 1's layers travel.
+  auto listing = RunShell("tar tvf " + b2);
+  EXPECT_EQ(Json::parse(RunShell("tar xOf " + b2 + " bundle.json").output)["from"], 1);
+  imported = Import(b2);
+  ASSERT_EQ(imported.exit_code, 0) << imported.output << listing.output;
+  ASSERT_TRUE(node_.Start(dir_ + "/node", config_));
+  ASSERT_TRUE(WaitFor([&] { return Runs(2); }, seconds(60))) << node_.Log();
+  EXPECT_EQ(AppState(data_, kApp)["bytes_from_origin"], 0);
+  ASSERT_EQ(node_.Stop(), 0);
+
+  // Release 1's bundle is genuine, but its metadata is older than what the
+  // device trusts; release 2's again holds nothing newer than what runs.
+  ExpectRefused(b1, "rollback");
+  ExpectRefused(b2, "not newer than release 2");
+}
+
+TEST_F(BundleE2e, TamperedTruncatedForeignAndLinkedBundlesAreRefusedAndChangeNothing) {
+  const std::string good = dir_ + "/good.bundle";
+  ASSERT_EQ(Bundle(repo_, 1, 0, good).exit_code, 0);
+  // The node trusts the repository's first root and has no release yet.
+  ASSERT_EQ(RunShell(BinaryPath("flotilla-node") + " tuf --metadata-dir " + data_ + "/tuf init " +
+                     repo_ + "/metadata/1.root.json")
+                .exit_code,
+            0);
+
+  const std::string artifact = dir_ + "/artifact.bundle";
+  RunShell("cp " + good + " " + artifact);
+  FlipByteOfMember(artifact, "artifacts/");
+  ExpectRefused(artifact, "does not match its signed hash and length");
+
+  const std::string metadata = dir_ + "/metadata.bundle";
+  RunShell("cp " + good + " " + metadata);
+  FlipByteOfMember(metadata, "metadata/timestamp.json");
+  ExpectRefused(metadata, "the bundle's metadata does not verify");
+
+  const std::string truncated = dir_ + "/truncated.bundle";
+  RunShell("head -c $(( $(stat -c %s " + good + ") * 2 / 3 )) " + good + " > " + truncated);
+  ExpectRefused(truncated, "the tar is damaged or truncated");
+
+  // Another fleet's repository: its root is not the one this device trusts.
+  const std::string other_repo = dir_ + "/other-repo", other = dir_ + "/other.bundle";
+  ASSERT_TRUE(InitRepository(dir_, other_repo));
+  Publish(other_repo, "0");
+  ASSERT_EQ(Bundle(other_repo, 1, 0, other).exit_code, 0);
+  ExpectRefused(other, "the bundle's metadata does not verify");
+
+  // A symlink entry, wherever it points, refuses the whole bundle.
+  const std::string linked = dir_ + "/linked.bundle";
+  RunShell("cp " + good + " " + linked + " && mkdir -p " + dir_ +
+           "/l/metadata && ln -s /etc/passwd " + dir_ + "/l/metadata/root.json && tar -C " + dir_ +
+           "/l -rf " + linked + " metadata/root.json");
+  ExpectRefused(linked, "is not a regular file");
+
+  // And the genuine bundle still imports after all of them.
+  auto imported = Import(good);
+  EXPECT_EQ(imported.exit_code, 0) << imported.output;
+}
+
+}  // namespace
+}  // namespace flotilla::testing
