@@ -34,7 +34,11 @@ case $target in
   *) echo "fuzz.sh: unknown target '$target' (metadata or delta)" >&2; exit 2 ;;
 esac
 
-CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# libFuzzer's usual flags: -O1 and line tables (stack traces) compile in
+# about 4/5 of RelWithDebInfo's time; assertions stay on.
+opt="-O1 -gline-tables-only"
+CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_C_FLAGS_RELEASE="$opt" -DCMAKE_CXX_FLAGS_RELEASE="$opt" \
   -DFLOTILLA_SANITIZE=ON -DFLOTILLA_TESTS=OFF -DFLOTILLA_FUZZ=ON \
   -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
 cmake --build "$build" -j2 --target "${target}_fuzzer"
