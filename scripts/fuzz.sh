@@ -30,7 +30,7 @@ case $target in
     binary=$build/layerstore/delta_fuzzer
     # The device's RAM: a delta must never need more.
     export FLOTILLA_DELTA_FUZZ_SEEDS=$work/corpus
-    args=(-max_len=16384 -rss_limit_mb=512 "$work/corpus") ;;
+    args=(-max_len=65536 -rss_limit_mb=512 "$work/corpus") ;;
   *) echo "fuzz.sh: unknown target '$target' (metadata or delta)" >&2; exit 2 ;;
 esac
 
