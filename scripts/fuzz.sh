@@ -6,7 +6,8 @@
 #             with the committed metadata/fuzz/corpus;
 #   delta     layerstore/fuzz/delta_fuzzer.cpp: delta files applied to a real
 #             layer store, seeded with deltas the encoder makes at start-up
-#             (and truncated copies of them).
+#             (and truncated copies of them) and the inputs of past findings
+#             in layerstore/fuzz/corpus.
 # Exits non-zero if the fuzzer finds a crash, a sanitizer error, a leak, a
 # hang (10 s per input) or an input that needs more memory than the limit;
 # the failing input is kept as build-fuzz/TARGET-crash-* (rerun it with
@@ -30,7 +31,7 @@ case $target in
     binary=$build/layerstore/delta_fuzzer
     # The device's RAM: a delta must never need more.
     export FLOTILLA_DELTA_FUZZ_SEEDS=$work/corpus
-    args=(-max_len=65536 -rss_limit_mb=512 "$work/corpus") ;;
+    args=(-max_len=65536 -rss_limit_mb=512 "$work/corpus" layerstore/fuzz/corpus) ;;
   *) echo "fuzz.sh: unknown target '$target' (metadata or delta)" >&2; exit 2 ;;
 esac
 

@@ -20,7 +20,8 @@
 //
 // Seeds: with FLOTILLA_DELTA_FUZZ_SEEDS=DIR set, start-up also encodes a few
 // target layers against the base with the project's encoder and writes the
-// deltas, truncated copies of them and their sections in the clear to DIR.
+// deltas, truncated copies of them and their sections in the clear to DIR;
+// layerstore/fuzz/corpus holds the inputs of past findings.
 // Built and run by scripts/fuzz.sh delta.
 #include <sys/stat.h>
 #include <unistd.h>
