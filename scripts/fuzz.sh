@@ -29,8 +29,10 @@ case $target in
     args=(-max_len=65536 -rss_limit_mb=1024 "$work/corpus" metadata/fuzz/corpus) ;;
   delta)
     binary=$build/layerstore/delta_fuzzer
-    # The device's RAM: a delta must never need more.
     export FLOTILLA_DELTA_FUZZ_SEEDS=$work/corpus
+    # Its store goes under $work too, removed even if the fuzzer is killed.
+    export TMPDIR=$work
+    # The device's RAM: a delta must never need more.
     args=(-max_len=65536 -rss_limit_mb=512 "$work/corpus" layerstore/fuzz/corpus) ;;
   *) echo "fuzz.sh: unknown target '$target' (metadata or delta)" >&2; exit 2 ;;
 esac
