@@ -382,7 +382,10 @@ Status Applier::RebuildFile(StreamReader& recipe, int literal_fd, OutputFile& ou
   if (path_size == 0 || path_size > kMaxPath) return Corruption("recipe: bad path length");
   std::string path(path_size, '\0');
   RETURN_IF_ERROR(recipe.ReadExact(std::span(reinterpret_cast<uint8_t*>(path.data()), path_size)));
-  if (out.bytes() + size > wire_.header.target_length) return Corruption("recipe: layer too long");
+  // out.bytes() <= target_length holds; a sum could wrap past 2^64.
+  if (size > wire_.header.target_length - out.bytes()) {
+    return Corruption("recipe: layer too long");
+  }
   ASSIGN_OR_RETURN(uint8_t op, recipe.ReadByte());
   if (op == kOpLiteral) {
     ASSIGN_OR_RETURN(uint64_t frame, recipe.ReadVarint());

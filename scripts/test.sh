@@ -6,8 +6,9 @@
 #  3. a ThreadSanitizer build (build-tsan/) of only the tests of what runs on
 #     several threads: the node's parts, core's executors and workers, the
 #     runtime called for several apps at once;
-#  4. a configure without tests (build-notests/), and the metadata fuzzer.
-# The sanitizer and fuzzer builds (and the fuzzer's 60 s run) go on niced
+#  4. a configure without tests (build-notests/), and the two fuzzers
+#     (scripts/fuzz.sh: signed metadata, and the delta decoder).
+# The sanitizer and fuzzer builds (and the fuzzers' 30 s runs) go on niced
 # in the background while the normal build's tests run.
 # Exits non-zero if anything fails. .ci/run runs exactly this.
 set -euo pipefail
@@ -53,7 +54,10 @@ rm -rf build-bg && mkdir build-bg
   nice -n 19 cmake --build build-asan -j"$jobs" >build-bg/asan.log 2>&1 && touch build-bg/asan.ok
   nice -n 19 cmake --build build-tsan -j"$jobs" --target node_parts_test node_deployer_test \
     runtime_concurrency_test core_clock_test >build-bg/tsan.log 2>&1 && touch build-bg/tsan.ok
-  nice -n 19 bash scripts/fuzz-metadata.sh 60 >build-bg/fuzz.log 2>&1 && touch build-bg/fuzz.ok
+  for fuzzer in metadata delta; do
+    nice -n 19 bash scripts/fuzz.sh "$fuzzer" 30 >"build-bg/fuzz-$fuzzer.log" 2>&1 &&
+      touch "build-bg/fuzz-$fuzzer.ok"
+  done
 ) &
 background=$!
 
@@ -90,13 +94,15 @@ else
   failed=$((failed + 1)) status=1
 fi
 
-echo "== metadata fuzzer (libFuzzer + ASan/UBSan, 60 s, run during the full build's tests) =="
-tail -60 build-bg/fuzz.log
-if [[ -e build-bg/fuzz.ok ]]; then
-  passed=$((passed + 1))
-else
-  failed=$((failed + 1)) status=1
-fi
+for fuzzer in metadata delta; do
+  echo "== $fuzzer fuzzer (libFuzzer + ASan/UBSan, 30 s, run during the full build's tests) =="
+  tail -40 "build-bg/fuzz-$fuzzer.log"
+  if [[ -e build-bg/fuzz-$fuzzer.ok ]]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)) status=1
+  fi
+done
 
 echo "test.sh: finished in $(( $(date +%s) - start )) s, status $status"
 echo "$passed passed, $failed failed"
