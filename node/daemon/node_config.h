@@ -38,7 +38,7 @@ struct LanConfig {
 };
 
 struct NodeConfig {
-  std::string tracker_url;      // http://host[:port] or https://...
+  std::string tracker_url;  // http://host[:port] or https://...
   // Where signed metadata, torrents and artifacts (web seeds) come from: a
   // static tier (nginx, a CDN) serving the repository's metadata/,
   // torrents/ and artifacts/; tracker_url when not set. Untrusted like any
