@@ -14,6 +14,7 @@
 #include "core/file_io.h"
 #include "metadata/repository.h"
 #include "tests/support/postgres_cluster.h"
+#include "tests/support/process.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tracker_process.h"
@@ -51,12 +52,13 @@ class TrackerReplicasTest : public ::testing::Test {
     for (auto& replica : replicas_) replica.Stop();
     std::filesystem::remove_all(dir_);
   }
-  void StartReplica(int i) {
+  void StartReplica(int i, const std::vector<std::string>& extra = {}) {
     const std::string dir = dir_ + "/replica-" + std::to_string(i);
     std::filesystem::create_directories(dir);
-    ASSERT_TRUE(replicas_[i].Start(
-        dir, repo_, {"--database-url", url_, "--signing-lease-ttl", std::to_string(kLeaseTtlS)}))
-        << replicas_[i].Log();
+    std::vector<std::string> args = {"--database-url", url_, "--signing-lease-ttl",
+                                     std::to_string(kLeaseTtlS)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(replicas_[i].Start(dir, repo_, args)) << replicas_[i].Log();
   }
   Lease CurrentLease() {
     auto rows = db_->Query("SELECT holder, epoch FROM signing_lease");
@@ -188,6 +190,71 @@ TEST_F(TrackerReplicasTest, OneReplicaSignsAndAnotherTakesOverWhenItIsKilledOrSt
   EXPECT_EQ(CurrentLease().epoch, 3) << "the resumed replica does not take it back";
   EXPECT_EQ(HttpRequestTo(replicas_[other].port(), "GET", "/readyz").status, 200);
   EXPECT_TRUE(WaitFor([&] { return TimestampRecorded(); }, std::chrono::seconds(30)));
+}
+
+// Both replicas behind Debian's haproxy as docs/scale.md configures it:
+// device API requests spread over the replicas, announces hashed on their
+// info_hash so that a swarm lives on one replica, PROXY v2 from the
+// balancer's own source address. Devices enrolled on either replica are
+// handed each other, under their own addresses.
+TEST_F(TrackerReplicasTest, BehindHaproxyEachSwarmLivesOnOneReplica) {
+  ASSERT_TRUE(std::filesystem::exists("/usr/sbin/haproxy")) << "run scripts/setup.sh";
+  ASSERT_TRUE(
+      WriteFileAtomic(dir_ + "/proxied.json", R"({"trusted_proxies": ["127.0.0.9"]})").ok());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_NO_FATAL_FAILURE(StartReplica(i, {"--config", dir_ + "/proxied.json"}));
+  }
+  const int port = FreePort();
+  std::string servers;
+  for (int i = 0; i < 2; ++i) {
+    servers += "  server r" + std::to_string(i) +
+               " 127.0.0.1:" + std::to_string(replicas_[i].port()) +
+               " send-proxy-v2 check check-send-proxy inter 500ms source 127.0.0.9\n";
+  }
+  const std::string config =
+      "defaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n"
+      "  timeout server 30s\n  option httpchk GET /readyz\n"
+      "frontend devices\n  bind 127.0.0.1:" +
+      std::to_string(port) +
+      "\n  acl announce path_beg /announce/\n  use_backend swarms if announce\n"
+      "  default_backend api\n"
+      "backend api\n  balance roundrobin\n" +
+      servers + "backend swarms\n  balance url_param info_hash\n  hash-type consistent\n" + servers;
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/haproxy.cfg", config).ok());
+  ChildProcess haproxy;
+  ASSERT_TRUE(haproxy.Start({"/usr/sbin/haproxy", "-db", "-f", dir_ + "/haproxy.cfg"},
+                            dir_ + "/haproxy.log", dir_ + "/haproxy.err"));
+  ASSERT_TRUE(WaitFor([&] { return GetFrom("127.0.0.1", port, "/readyz").status == 200; },
+                      std::chrono::seconds(10)));
+
+  std::vector<EnrolledDevice> devices;
+  for (int i = 0; i < 4; ++i) {
+    devices.push_back(EnrolDevice(port, "screen-" + std::to_string(i), "shop-1"));
+    ASSERT_FALSE(devices.back().passkey.empty()) << i;
+  }
+  auto announce = [&](int i) {
+    const std::string target =
+        "/announce/" + devices[i].passkey + "?info_hash=" + PercentEncodeAll(std::string(20, 's')) +
+        "&peer_id=" + PercentEncodeAll("-FL0001-screen-" + std::to_string(i) + "....") +
+        "&port=" + std::to_string(7000 + i) + "&left=10&compact=0&numwant=50";
+    return GetFrom("127.0.0.7" + std::to_string(i), port, target);
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(announce(i).status, 200) << i;
+  auto last = announce(3);
+  ASSERT_EQ(last.status, 200) << last.raw;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NE(last.body.find("2:ip10:127.0.0.7" + std::to_string(i)), std::string::npos)
+        << last.body;
+  }
+  EXPECT_EQ(last.body.find("127.0.0.9"), std::string::npos) << last.body;
+  // Every announce of the swarm reached the same replica.
+  int replicas_announced = 0;
+  for (int i = 0; i < 2; ++i) {
+    const std::string metrics = HttpRequestTo(replicas_[i].port(), "GET", "/metrics").body;
+    if (metrics.find("route=\"announce\"") != std::string::npos) ++replicas_announced;
+  }
+  EXPECT_EQ(replicas_announced, 1);
+  haproxy.Stop(std::chrono::seconds(5));
 }
 
 }  // namespace
