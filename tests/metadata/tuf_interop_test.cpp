@@ -266,24 +266,10 @@ TEST_F(TufJsReadsFlotilla, RootRotatedToNewSchemesAndWithoutConsistentSnapshots)
 // flotilla's client does; what the app role may not sign stays unfound.
 TEST_F(TufJsReadsFlotilla, ReleaseTheTrackerPublishedUnderAnOfflineAppKey) {
   const std::string repo = temp_ + "/repo";
-  auto tracker = [&](const std::string& args) {
-    auto r = RunShell(BinaryPath("flotilla-tracker") + " " + args + " 2>&1");
-    EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
-  };
-  tracker("init " + repo + " --public-url http://127.0.0.1:1 --offline-keys " + temp_ + "/off");
-  ASSERT_EQ(RunShell("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " +
-                     temp_ + "/kiosk.pem && openssl pkey -in " + temp_ +
-                     "/kiosk.pem -pubout -out " + temp_ + "/kiosk.pub 2>&1")
-                .exit_code,
-            0);
-  tracker("stage-app --repository " + repo + " --app kiosk --key-pub " + temp_ + "/kiosk.pub");
-  tracker("sign " + repo + "/pending/2.targets.json --key " + temp_ + "/off/targets.key");
-  tracker("accept --repository " + repo + " " + repo + "/pending/2.targets.json");
-  ASSERT_TRUE(PublishImage(temp_, repo, "kiosk", 16, "1", "1"))
-      << RunShell("cat " + temp_ + "/publish.log").output;
-  const std::string pending = Quote(repo + "/pending/1.apps%2Fkiosk.json");
-  tracker("sign " + pending + " --key " + temp_ + "/kiosk.pem");
-  tracker("accept --repository " + repo + " " + pending);
+  const std::string log = "cat " + temp_ + "/offline.log " + temp_ + "/publish.log";
+  ASSERT_TRUE(InitOfflineRepository(temp_, repo, "kiosk", /*ecdsa=*/true)) << RunShell(log).output;
+  ASSERT_TRUE(PublishImage(temp_, repo, "kiosk", 16, "1", "1")) << RunShell(log).output;
+  ASSERT_TRUE(SignRelease(temp_, repo, "kiosk", 1)) << RunShell(log).output;
 
   auto app_role = ReadTextFileBounded(repo + "/metadata/1.apps%2Fkiosk.json", 8 << 20);
   ASSERT_TRUE(app_role.ok());

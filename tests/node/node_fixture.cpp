@@ -55,13 +55,15 @@ bool Tracker(const std::string& dir, const std::string& args) {
 }
 }  // namespace
 
-bool InitOfflineRepository(const std::string& dir, const std::string& repo,
-                           const std::string& app) {
+bool InitOfflineRepository(const std::string& dir, const std::string& repo, const std::string& app,
+                           bool ecdsa) {
   const std::string key = dir + "/" + app;
+  const std::string algorithm =
+      ecdsa ? "EC -pkeyopt ec_paramgen_curve:P-256" : std::string("ed25519");
   return Tracker(dir, "init " + repo + " --public-url http://127.0.0.1:1 --offline-keys " + dir +
                           "/off") &&
-         RunShell("openssl genpkey -algorithm ed25519 -out " + key + ".pem && openssl pkey -in " +
-                  key + ".pem -pubout -out " + key + ".pub")
+         RunShell("openssl genpkey -algorithm " + algorithm + " -out " + key +
+                  ".pem && openssl pkey -in " + key + ".pem -pubout -out " + key + ".pub")
                  .exit_code == 0 &&
          Tracker(dir, "stage-app --repository " + repo + " --app " + app + " --key-pub " + key +
                           ".pub") &&

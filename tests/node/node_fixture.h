@@ -55,10 +55,12 @@ bool PublishImage(const std::string& dir, const std::string& repo, const std::st
                   const Json& app_spec = nullptr);
 
 // A repository under offline keys (docs/signing.md): `init --offline-keys`
-// (offline keys in <dir>/off), and an app role for `app` with an Ed25519
-// key made by openssl (<dir>/<app>.pem), added by an offline targets
-// signing. Publish into it with PublishImage, then SignRelease.
-bool InitOfflineRepository(const std::string& dir, const std::string& repo, const std::string& app);
+// (offline keys in <dir>/off), and an app role for `app` with a key made by
+// openssl (<dir>/<app>.pem: Ed25519, or ECDSA P-256 when `ecdsa`), added by
+// an offline targets signing. Publish into it with PublishImage, then
+// SignRelease. Commands' output goes to <dir>/offline.log.
+bool InitOfflineRepository(const std::string& dir, const std::string& repo, const std::string& app,
+                           bool ecdsa = false);
 // Signs staged release `release` of `app` with its key and accepts it.
 bool SignRelease(const std::string& dir, const std::string& repo, const std::string& app,
                  int release);

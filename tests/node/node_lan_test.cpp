@@ -41,6 +41,20 @@ class NodeLan : public ::testing::Test {
                 {"beacon_interval_s", 1}};
     return c;
   }
+  // Starts A, which follows the tracker, and B, whose tracker is a port
+  // where nothing listens (only the LAN can help it); waits until A runs
+  // `release` and B has taken it as its target from A's metadata.
+  void StartBothUntilBTargets(uint64_t release) {
+    RunShell("mkdir -p " + dir_ + "/a " + dir_ + "/b");
+    ASSERT_TRUE(a_.Start(dir_ + "/a", LanConfig("a", tracker_.url())));
+    ASSERT_TRUE(b_.Start(dir_ + "/b", LanConfig("b", "http://127.0.0.1:1")));
+    ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/a", "kiosk")["ready_release"] == release; },
+                        seconds(60)))
+        << a_.Log();
+    ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/b", "kiosk")["target_release"] == release; },
+                        seconds(30)))
+        << b_.Log();
+  }
   std::string Timestamp(const std::string& name) {
     auto t = ReadTextFileBounded(dir_ + "/" + name + "/tuf/timestamp.json", 1 << 20);
     return t.ok() ? *t : "";
@@ -52,16 +66,7 @@ class NodeLan : public ::testing::Test {
 };
 
 TEST_F(NodeLan, NeighbourGivesNewerMetadataWhileTrackerUnreachable) {
-  RunShell("mkdir -p " + dir_ + "/a " + dir_ + "/b");
-  ASSERT_TRUE(a_.Start(dir_ + "/a", LanConfig("a", tracker_.url())));
-  // B's tracker is a port where nothing listens: only the LAN can help it.
-  ASSERT_TRUE(b_.Start(dir_ + "/b", LanConfig("b", "http://127.0.0.1:1")));
-  ASSERT_TRUE(
-      WaitFor([&] { return AppState(dir_ + "/a", "kiosk")["ready_release"] == 1; }, seconds(60)))
-      << a_.Log();
-  ASSERT_TRUE(
-      WaitFor([&] { return AppState(dir_ + "/b", "kiosk")["target_release"] == 1; }, seconds(30)))
-      << b_.Log();
+  ASSERT_NO_FATAL_FAILURE(StartBothUntilBTargets(1));
   EXPECT_EQ(Timestamp("b"), Timestamp("a"));
   EXPECT_NE(b_.Log().find("taken from neighbour a"), std::string::npos) << b_.Log();
 
@@ -93,15 +98,7 @@ TEST_F(NodeLan, NeighbourGivesAReleaseSignedByAnOfflineAppKey) {
       << RunShell("cat " + dir_ + "/offline.log").output;
   ASSERT_TRUE(tracker_.Start(dir_, repo_));
 
-  RunShell("mkdir -p " + dir_ + "/a " + dir_ + "/b");
-  ASSERT_TRUE(a_.Start(dir_ + "/a", LanConfig("a", tracker_.url())));
-  ASSERT_TRUE(b_.Start(dir_ + "/b", LanConfig("b", "http://127.0.0.1:1")));
-  ASSERT_TRUE(
-      WaitFor([&] { return AppState(dir_ + "/a", "kiosk")["ready_release"] == 1; }, seconds(60)))
-      << a_.Log();
-  ASSERT_TRUE(
-      WaitFor([&] { return AppState(dir_ + "/b", "kiosk")["target_release"] == 1; }, seconds(30)))
-      << b_.Log();
+  ASSERT_NO_FATAL_FAILURE(StartBothUntilBTargets(1));
   auto role = [&](const std::string& node) {
     auto t = ReadTextFileBounded(dir_ + "/" + node + "/tuf/apps%2Fkiosk.json", 1 << 20);
     return t.ok() ? *t : "";

@@ -39,15 +39,8 @@ class OfflineKeysE2e : public ::testing::Test {
   void SetUp() override {
     dir_ = MakeTempDir("offline-keys-e2e-");
     repo_ = dir_ + "/repo";
-    Tracker("init " + repo_ + " --public-url http://127.0.0.1:1 --offline-keys " + dir_ + "/off");
-    ASSERT_EQ(RunShell("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " +
-                       dir_ + "/kiosk.pem && openssl pkey -in " + dir_ +
-                       "/kiosk.pem -pubout -out " + dir_ + "/kiosk.pub 2>&1")
-                  .exit_code,
-              0);
-    Tracker("stage-app --repository " + repo_ + " --app kiosk --key-pub " + dir_ + "/kiosk.pub");
-    Tracker("sign " + repo_ + "/pending/2.targets.json --key " + dir_ + "/off/targets.key");
-    Tracker("accept --repository " + repo_ + " " + repo_ + "/pending/2.targets.json");
+    ASSERT_TRUE(InitOfflineRepository(dir_, repo_, "kiosk", /*ecdsa=*/true))
+        << RunShell("cat " + dir_ + "/offline.log").output;
   }
   void TearDown() override {
     node_.Stop();
@@ -67,9 +60,9 @@ class OfflineKeysE2e : public ::testing::Test {
         << RunShell("cat " + dir_ + "/publish.log").output;
     return repo_ + "/pending/" + std::to_string(release) + ".apps%2Fkiosk.json";
   }
-  void SignAndAccept(const std::string& pending) {
-    Tracker("sign " + Quote(pending) + " --key " + dir_ + "/kiosk.pem");
-    Tracker("accept --repository " + repo_ + " " + Quote(pending));
+  void SignAndAccept(int release) {
+    EXPECT_TRUE(SignRelease(dir_, repo_, "kiosk", release))
+        << RunShell("cat " + dir_ + "/offline.log").output;
   }
   bool WaitReady(uint64_t release) {
     return WaitFor(
@@ -144,12 +137,14 @@ TEST_F(OfflineKeysE2e, TrackerKeysAndDatabaseCannotMakeADeviceInstallWhatNoAppKe
   EXPECT_EQ(RunShell("cd " + repo_ + "/keys && stat -c '%a %n' . * | sort").output,
             "600 snapshot.key\n600 timestamp.key\n644 snapshot.key.pub\n"
             "644 timestamp.key.pub\n700 .\n");
-  SignAndAccept(Stage(1));
+  Stage(1);
+  SignAndAccept(1);
   ASSERT_TRUE(tracker_.Start(dir_, repo_));
   ASSERT_TRUE(node_.Start(dir_, NodeConfigFor("kiosk-1", Data(), tracker_.url(),
                                               Metadata() + "/1.root.json", "kiosk")));
   ASSERT_TRUE(WaitReady(1)) << node_.Log();
-  SignAndAccept(Stage(2));
+  Stage(2);
+  SignAndAccept(2);
   ASSERT_TRUE(WaitReady(2)) << node_.Log();
 
   // Release 3, staged with real artifacts, but signed by the tracker's keys only.
