@@ -8,6 +8,7 @@
 
 #include "core/canonical_json.h"
 #include "core/clock.h"
+#include "tests/node/node_fixture.h"
 #include "tests/support/postgres_cluster.h"
 #include "tests/support/test_util.h"
 #include "tracker/storage/device_db.h"
@@ -142,6 +143,42 @@ TEST_P(FleetCliErrorTest, BadInputIsRefusedWithAMessageAndChangesNothing) {
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, FleetCliErrorTest, ::testing::Values("sqlite"),
                          [](const auto& info) { return std::string(info.param); });
+
+// A repository made with `init --database-url` keeps everything in that
+// database: init migrates it and names it in tracker.json (0600: the URL
+// may hold a password), publish records the release there, and the fleet
+// commands given only --repository find it through tracker.json.
+TEST(FleetOnPostgresql, InitPublishAndFleetCommandsShareTheDatabaseTrackerJsonNames) {
+  const std::string dir = MakeTempDir("fleet-pg");
+  const std::string repo = dir + "/repo";
+  auto cluster = PostgresCluster::Shared();
+  ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+  auto url = (*cluster)->CreateDatabase("fleet_pg");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  auto tracker = [&](const std::string& args) {
+    auto run = RunShell(BinaryPath("flotilla-tracker") + " " + args + " 2>&1");
+    EXPECT_EQ(run.exit_code, 0) << args << "\n" << run.output;
+    return run.output;
+  };
+  tracker("init " + repo + " --public-url http://127.0.0.1:9 --database-url '" + *url + "'");
+  EXPECT_FALSE(std::filesystem::exists(repo + "/tracker.db"));
+  EXPECT_EQ(RunShell("stat -c %a " + repo + "/tracker.json").output, "600\n");
+  ASSERT_TRUE(PublishImage(dir, repo, "kiosk", 16, "1", "1"))
+      << RunShell("cat " + dir + "/publish.log").output;
+  FakeClock clock;
+  auto db = tracker::DeviceDb::Open(*url, clock);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  ASSERT_TRUE((*db)->Enroll("screen-1", "shop-1").ok());
+  const std::string on_repo = " --repository " + repo;
+  tracker("group create shop --select site=shop-1" + on_repo);
+  tracker("app assign kiosk --group shop" + on_repo);
+  auto desired = ParseJsonStrict(tracker("fleet desired --device screen-1 --json" + on_repo));
+  ASSERT_TRUE(desired.ok()) << desired.status().ToString();
+  ASSERT_EQ((*desired)["apps"].size(), 1u) << desired->dump();
+  EXPECT_EQ((*desired)["apps"][0]["release"], 1) << "publish recorded it in PostgreSQL";
+  EXPECT_FALSE(std::filesystem::exists(repo + "/tracker.db"));
+  std::filesystem::remove_all(dir);
+}
 
 }  // namespace
 }  // namespace flotilla::testing

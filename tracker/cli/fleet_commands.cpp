@@ -15,6 +15,7 @@
 #include "tracker/cli/commands.h"
 #include "tracker/fleet/fleet_repository.h"
 #include "tracker/fleet/fleet_store.h"
+#include "tracker/publish/repo_init.h"
 #include "tracker/service/config.h"
 #include "tracker/storage/repository.h"
 
@@ -55,6 +56,11 @@ Result<std::string> DatabaseUrl(const FleetFlags& flags) {
   }
   if (!flags.repository.empty()) config.repository = flags.repository;
   if (!flags.database_url.empty()) config.database_url = flags.database_url;
+  if (flags.config_file.empty() && flags.database_url.empty() && !flags.repository.empty()) {
+    // The repository's own tracker.json says where its database is.
+    ASSIGN_OR_RETURN(config.database_url,
+                     RepositoryDatabaseUrl(RepositoryLayout{flags.repository}));
+  }
   if (config.repository.empty() && config.database.empty() && config.database_url.empty()) {
     return InvalidArgument("no database: give --repository DIR, --database-url URL or --config");
   }

@@ -156,6 +156,9 @@ CLI::App* AddInitCommand(CLI::App& app, InitFlags& flags) {
   init->add_option("--public-url", flags.options.public_url,
                    "Base URL devices reach serve at (written to DIR/tracker.json)");
   init->add_option("--listen", flags.options.listen, "serve's listen address:port");
+  init->add_option("--database-url", flags.options.database_url,
+                   "The tracker database, e.g. postgresql://tracker@db/flotilla (migrated now, "
+                   "named in tracker.json, which is then 0600); default: <dir>/tracker.db");
   return init;
 }
 

@@ -295,7 +295,8 @@ Result<PublishOutcome> PublishImage(const PublishRequest& request, const Clock& 
 
 Status RecordReleases(const RepositoryLayout& repo, const metadata::TargetsMetadata& targets,
                       const Clock& clock) {
-  ASSIGN_OR_RETURN(auto db, DeviceDb::Open(repo.default_db_path(), clock));
+  ASSIGN_OR_RETURN(const std::string database, RepositoryDatabaseUrl(repo));
+  ASSIGN_OR_RETURN(auto db, DeviceDb::Open(database, clock));
   for (const auto& [name, target] : targets.targets) {
     if (!target.custom.is_object() || !target.custom.contains("flotilla")) continue;
     ASSIGN_OR_RETURN(auto release, metadata::ParseRelease(target.custom));

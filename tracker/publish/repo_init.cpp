@@ -26,6 +26,21 @@ std::string StagingDir(const RepositoryLayout& repo) { return repo.root + "/stag
 std::string PublishLockPath(const RepositoryLayout& repo) { return repo.root + "/publish.lock"; }
 std::string ConfigPath(const RepositoryLayout& repo) { return repo.root + "/tracker.json"; }
 
+Result<std::string> RepositoryDatabaseUrl(const RepositoryLayout& repo) {
+  auto text = ReadTextFileBounded(ConfigPath(repo), 1 << 20);
+  if (!text.ok() && text.status().code() == StatusCode::kNotFound) return repo.default_db_path();
+  if (!text.ok()) return text.status();
+  const Json config = Json::parse(*text, nullptr, false);
+  if (!config.is_object()) return InvalidArgument(ConfigPath(repo) + ": not a JSON object");
+  for (const char* key : {"database_url", "database"}) {
+    auto it = config.find(key);
+    if (it != config.end() && it->is_string() && !it->get<std::string>().empty()) {
+      return it->get<std::string>();
+    }
+  }
+  return repo.default_db_path();
+}
+
 namespace {
 
 Status SaveKeyPair(const Ed25519PrivateKey& key, const std::string& path) {
@@ -68,7 +83,9 @@ Status WriteConfig(const RepositoryLayout& staged, const std::string& final_dir,
                    const InitOptions& options) {
   Json config = {
       {"repository", final_dir}, {"listen", options.listen}, {"public_url", options.public_url}};
-  return WriteFileAtomic(ConfigPath(staged), config.dump(1) + "\n", 0644);
+  if (!options.database_url.empty()) config["database_url"] = options.database_url;
+  return WriteFileAtomic(ConfigPath(staged), config.dump(1) + "\n",
+                         options.database_url.empty() ? 0644 : 0600);
 }
 
 Status BuildRepository(const RepositoryLayout& staged, const std::string& final_dir,
@@ -82,7 +99,9 @@ Status BuildRepository(const RepositoryLayout& staged, const std::string& final_
   RETURN_IF_ERROR(CreateDirectories(staged.torrents_dir()));
   RETURN_IF_ERROR(CreateDirectories(StagingDir(staged), 0700));
   RETURN_IF_ERROR_CTX(layerstore::LayerStore::Open(LayerStoreDir(staged)).status(), "layer store");
-  RETURN_IF_ERROR_CTX(DeviceDb::Open(staged.default_db_path(), clock).status(), "database");
+  const std::string database =
+      options.database_url.empty() ? staged.default_db_path() : options.database_url;
+  RETURN_IF_ERROR_CTX(DeviceDb::Open(database, clock).status(), "database");
   RETURN_IF_ERROR(WriteConfig(staged, final_dir, options));
   return FsyncDirectory(staged.root);
 }

@@ -31,6 +31,11 @@ std::string LayerStoreDir(const RepositoryLayout& repo);
 std::string StagingDir(const RepositoryLayout& repo);
 std::string PublishLockPath(const RepositoryLayout& repo);
 std::string ConfigPath(const RepositoryLayout& repo);
+// The tracker database of the repository: its tracker.json's database_url
+// (or database) when it names one, else <root>/tracker.db. publish and
+// accept record releases there, so a repository made with `init
+// --database-url` keeps them where serve reads them.
+Result<std::string> RepositoryDatabaseUrl(const RepositoryLayout& repo);
 
 struct InitOptions {
   // An existing root key file (e.g. made by `keygen` on an offline machine):
@@ -43,6 +48,10 @@ struct InitOptions {
   // Written into tracker.json: the base URL devices reach serve at.
   std::string public_url = "http://127.0.0.1:8080";
   std::string listen = "127.0.0.1:8080";
+  // Empty: SQLite in <root>/tracker.db. Else the database (a PostgreSQL URL)
+  // that init migrates and tracker.json names (tracker.json is then 0600:
+  // the URL may hold a password).
+  std::string database_url;
 };
 
 // Creates the repository `dir` as a whole: everything is built in a sibling
