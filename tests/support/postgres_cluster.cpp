@@ -8,10 +8,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -174,6 +178,45 @@ Result<std::string> PostgresCluster::CreateDatabase(const std::string& name) {
   RETURN_IF_ERROR(admin->ExecScript("DROP DATABASE IF EXISTS " + name));
   RETURN_IF_ERROR(admin->ExecScript("CREATE DATABASE " + name));
   return Url(name);
+}
+
+Result<std::string> PostgresCluster::CreatePasswordLogin(const std::string& user,
+                                                         const std::string& password,
+                                                         const std::string& database) {
+  for (char c : user) {
+    if (!((c >= 'a' && c <= 'z') || c == '_')) return InvalidArgument("role name '" + user + "'");
+  }
+  const std::string hba = data_dir_ + "/pg_hba.conf";
+  std::ifstream in(hba);
+  std::stringstream rules;
+  rules << in.rdbuf();
+  std::ofstream(hba) << "local all " << user << " scram-sha-256\n" << rules.str();
+  ASSIGN_OR_RETURN(auto admin, tracker::OpenPostgresqlEngine(Url("postgres")));
+  std::string quoted;
+  for (char c : password) quoted += (c == '\'' ? std::string("''") : std::string(1, c));
+  RETURN_IF_ERROR(
+      admin->ExecScript("CREATE ROLE " + user + " LOGIN SUPERUSER PASSWORD '" + quoted + "'"));
+  ::kill(pid_, SIGHUP);  // reload pg_hba.conf; wait until a login without the password fails
+  const std::string without_password =
+      "postgresql:///" + database + "?host=" + dir_ + "&user=" + user;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (tracker::OpenPostgresqlEngine(without_password).ok()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return DeadlineExceeded("pg_hba.conf not reloaded in 30 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::string encoded;
+  for (unsigned char c : password) {
+    if (std::isalnum(c) != 0) {
+      encoded += static_cast<char>(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      encoded += hex;
+    }
+  }
+  return "postgresql://" + user + ":" + encoded + "@/" + database + "?host=" + dir_;
 }
 
 Result<std::vector<std::string>> ServeDatabaseFlags(const std::string& engine,

@@ -23,6 +23,12 @@ class PostgresCluster {
   // exists) and returns its libpq URL.
   Result<std::string> CreateDatabase(const std::string& name);
   std::string Url(const std::string& database) const;
+
+  // Creates the superuser role `user` that logs in only with `password`
+  // (scram-sha-256; the cluster's own user stays on trust) and returns the
+  // libpq URL of `database` as that user, the password percent-encoded in it.
+  Result<std::string> CreatePasswordLogin(const std::string& user, const std::string& password,
+                                          const std::string& database);
   const std::string& data_dir() const { return data_dir_; }
 
   // Stops the server (as an outage would, keeping the data) and starts it again.

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "core/clock.h"
 #include "core/file_io.h"
@@ -254,6 +255,85 @@ TEST_F(BackupRestoreTest, PostgresqlDatabaseIsDumpedAndRestoredIntoAnEmptyDataba
   Status reported = new_client.Report(*device, report);
   EXPECT_TRUE(reported.ok()) << reported.ToString();
   new_tracker.Stop();
+}
+
+// A password in --database-url reaches pg_dump and pg_restore through a
+// password file, never their command lines (which `ps` shows to everyone).
+// The role logs in only with its password, so a dump that did not get it fails.
+TEST_F(BackupRestoreTest, PostgresqlPasswordNeverOnAToolsCommandLine) {
+  auto cluster = PostgresCluster::Shared();
+  ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+  ASSERT_TRUE((*cluster)->CreateDatabase("backup_secret").ok());
+  ASSERT_TRUE((*cluster)->CreateDatabase("backup_secret_target").ok());
+  const std::string password = "s3cr:et\\'pw";
+  auto url = (*cluster)->CreatePasswordLogin("backup_operator", password, "backup_secret");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  fs::create_directories(dir_ + "/old");
+  TrackerProcess tracker_process;
+  ASSERT_TRUE(tracker_process.Start(dir_ + "/old", repo_, {"--database-url", *url}))
+      << tracker_process.Log();
+  tracker::TrackerClient client(tracker_process.url());
+  ASSERT_TRUE(client.Enrol({TrackerProcess::FleetToken(), "pi-secret", ""}).ok());
+  tracker_process.Stop();
+
+  // pg_dump and pg_restore wrapped: each records its arguments and its
+  // password file's path, then runs the real tool.
+  const std::string wrappers = dir_ + "/bin";
+  fs::create_directories(wrappers);
+  for (const std::string tool : {"pg_dump", "pg_restore"}) {
+    ASSERT_TRUE(WriteFileAtomic(wrappers + "/" + tool,
+                                "#!/bin/sh\necho \"$*\" >> " + dir_ + "/argv.log\necho " +
+                                    "\"$PGPASSFILE\" >> " + dir_ + "/passfiles.log\nexec " +
+                                    "/usr/lib/postgresql/15/bin/" + tool + " \"$@\"\n",
+                                0755)
+                    .ok());
+  }
+  const std::string path = "PATH=" + wrappers + ":$PATH ";
+  auto backup = RunShell(path + BinaryPath("flotilla-tracker") + " backup --repository " + repo_ +
+                         " --database-url \"" + *url + "\" " + dir_ + "/b 2>&1");
+  ASSERT_EQ(backup.exit_code, 0) << backup.output;
+  auto target =
+      (*cluster)->CreatePasswordLogin("restore_operator", "other:pw", "backup_secret_target");
+  ASSERT_TRUE(target.ok()) << target.status().ToString();
+  auto restore = RunShell(path + BinaryPath("flotilla-tracker") + " restore " + dir_ +
+                          "/b --repository " + dir_ + "/r --database-url \"" + *target + "\" 2>&1");
+  ASSERT_EQ(restore.exit_code, 0) << restore.output;
+
+  auto argv = ReadTextFileBounded(dir_ + "/argv.log", 1 << 20);
+  ASSERT_TRUE(argv.ok());
+  EXPECT_NE(argv->find("--format=custom"), std::string::npos) << *argv;
+  EXPECT_NE(argv->find("--single-transaction"), std::string::npos) << *argv;
+  EXPECT_NE(argv->find("--dbname="), std::string::npos) << *argv;
+  EXPECT_EQ(argv->find("s3cr"), std::string::npos) << *argv;
+  EXPECT_EQ(argv->find("other"), std::string::npos) << *argv;
+  EXPECT_EQ(argv->find("%3A"), std::string::npos) << *argv;
+  auto passfiles = ReadTextFileBounded(dir_ + "/passfiles.log", 1 << 20);
+  ASSERT_TRUE(passfiles.ok());
+  std::istringstream lines(*passfiles);
+  int count = 0;
+  for (std::string line; std::getline(lines, line); ++count) {
+    EXPECT_FALSE(line.empty());
+    EXPECT_FALSE(fs::exists(line)) << "password file left: " << line;
+  }
+  EXPECT_EQ(count, 2);
+  EXPECT_EQ(backup.output.find("s3cr"), std::string::npos) << backup.output;
+
+  // The restored database holds the device; a wrong password is refused.
+  fs::create_directories(dir_ + "/new");
+  TrackerProcess restored;
+  ASSERT_TRUE(restored.Start(dir_ + "/new", dir_ + "/r", {"--database-url", *target}))
+      << restored.Log();
+  auto fleet = tracker::TrackerClient(restored.url()).Fleet();
+  ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+  ASSERT_EQ(fleet->devices.size(), 1u);
+  EXPECT_EQ(fleet->devices[0].identity.name, "pi-secret");
+  restored.Stop();
+  std::string wrong = *url;
+  wrong.replace(wrong.find(':', 13), 1, ":x");
+  auto refused =
+      Tracker("backup --repository " + repo_ + " --database-url \"" + wrong + "\" " + dir_ + "/b2");
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_EQ(refused.output.find("s3cr"), std::string::npos) << refused.output;
 }
 
 }  // namespace

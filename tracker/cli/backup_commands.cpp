@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
+#include <utility>
 
 #include "core/canonical_json.h"
 #include "core/clock.h"
@@ -22,6 +24,7 @@
 #include "tracker/cli/commands.h"
 #include "tracker/publish/publish_state.h"
 #include "tracker/publish/repo_init.h"
+#include "tracker/storage/sql_engine.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -70,14 +73,67 @@ std::string SqlitePath(const BackupFlags& flags) {
   return db.empty() ? RepositoryLayout{flags.repository}.default_db_path() : std::string(db);
 }
 
-// Runs the PostgreSQL client tool `argv` (from PATH; its output is ours) and
-// waits for it. The arguments are never logged: a URL may hold a password.
-Status RunPostgresqlTool(const std::vector<std::string>& argv) {
+// A libpq password file (0600, in a private 0700 directory) holding only
+// `password` for any host, port, database and user; removed when destroyed.
+class PasswordFile {
+ public:
+  static Result<PasswordFile> Create(const std::string& password) {
+    std::string dir = (fs::temp_directory_path() / "flotilla-pgpass-XXXXXX").string();
+    if (::mkdtemp(dir.data()) == nullptr) return IOErrorFromErrno("mkdtemp " + dir, errno);
+    PasswordFile file(dir);
+    std::string line = "*:*:*:*:";
+    for (char c : password) {  // pgpass escapes ':' and '\\' with a backslash
+      if (c == ':' || c == '\\') line += '\\';
+      line += c;
+    }
+    RETURN_IF_ERROR(WriteFileAtomic(file.path(), line + "\n", 0600));
+    return file;
+  }
+  PasswordFile(PasswordFile&& other) noexcept : dir_(std::exchange(other.dir_, "")) {}
+  PasswordFile& operator=(PasswordFile&&) = delete;
+  ~PasswordFile() {
+    if (dir_.empty()) return;
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+  std::string path() const { return dir_ + "/pgpass"; }
+
+ private:
+  explicit PasswordFile(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
+
+// Runs the PostgreSQL client tool `argv` (from PATH; its output is ours) on
+// the database `url` (given to it as --dbname, without its password) and
+// waits for it. The password reaches the tool through PGPASSFILE, never its
+// command line, where `ps` would show it; nothing here logs the URL.
+Status RunPostgresqlTool(std::vector<std::string> argv, const std::string& url) {
+  ASSIGN_OR_RETURN(PostgresqlToolLogin login, SplitPostgresqlPassword(url));
+  argv.insert(argv.begin() + 1, "--dbname=" + login.conninfo);
+  std::optional<PasswordFile> password_file;
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry = *e;
+    if (!login.password.empty() &&
+        (entry.starts_with("PGPASSFILE=") || entry.starts_with("PGPASSWORD="))) {
+      continue;
+    }
+    env_strings.emplace_back(entry);
+  }
+  if (!login.password.empty()) {
+    ASSIGN_OR_RETURN(PasswordFile file, PasswordFile::Create(login.password));
+    env_strings.push_back("PGPASSFILE=" + file.path());
+    password_file.emplace(std::move(file));
+  }
   std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  for (std::string& arg : argv) args.push_back(arg.data());
   args.push_back(nullptr);
+  std::vector<char*> env;
+  for (std::string& entry : env_strings) env.push_back(entry.data());
+  env.push_back(nullptr);
   pid_t pid = 0;
-  if (int err = ::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ); err != 0) {
+  if (int err = ::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), env.data());
+      err != 0) {
     if (err == ENOENT) return NotFound(argv[0] + " not found (Debian: postgresql-client-15)");
     return IOErrorFromErrno("run " + argv[0], err);
   }
@@ -92,8 +148,7 @@ Status RunPostgresqlTool(const std::vector<std::string>& argv) {
 // pg_dump's archive format of the database `url` (one consistent snapshot),
 // mode 0600, fsynced.
 Result<BackupEntry> DumpPostgresql(const std::string& url, const std::string& to) {
-  RETURN_IF_ERROR(
-      RunPostgresqlTool({"pg_dump", "--format=custom", "--file=" + to, "--dbname=" + url}));
+  RETURN_IF_ERROR(RunPostgresqlTool({"pg_dump", "--format=custom", "--file=" + to}, url));
   ASSIGN_OR_RETURN(auto entry, CopyFileHashed(to, to + ".copy", 0600, kPostgresqlDumpName));
   if (::rename((to + ".copy").c_str(), to.c_str()) != 0) return IOErrorFromErrno("rename", errno);
   return entry;
@@ -288,8 +343,8 @@ Result<bool> CheckDatabaseTarget(const RestoreFlags& flags, const BackupManifest
 // Loads the staged dump into the empty database `url`, in one transaction.
 Status LoadPostgresqlDump(const std::string& url, const std::string& staged) {
   const std::string dump = staged + "/" + kPostgresqlDumpName;
-  RETURN_IF_ERROR(RunPostgresqlTool({"pg_restore", "--exit-on-error", "--single-transaction",
-                                     "--no-owner", "--dbname=" + url, dump}));
+  RETURN_IF_ERROR(RunPostgresqlTool(
+      {"pg_restore", "--exit-on-error", "--single-transaction", "--no-owner", dump}, url));
   return ::unlink(dump.c_str()) == 0 ? Status::Ok() : IOErrorFromErrno("unlink " + dump, errno);
 }
 

@@ -150,6 +150,35 @@ void IgnoreNotice(void*, const char*) {}
 
 }  // namespace
 
+Result<PostgresqlToolLogin> SplitPostgresqlPassword(const std::string& url) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (options == nullptr) {
+    std::string why = error != nullptr ? TrimmedMessage(error) : "out of memory";
+    PQfreemem(error);
+    return InvalidArgument("database_url '" + RedactDatabaseUrl(url) + "': " + why);
+  }
+  PostgresqlToolLogin login;
+  for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+    if (option->val == nullptr) continue;
+    const std::string_view keyword = option->keyword;
+    if (keyword == "password") {
+      login.password = option->val;
+      continue;
+    }
+    // keyword='value', with \ and ' escaped as libpq's conninfo syntax wants.
+    if (!login.conninfo.empty()) login.conninfo += ' ';
+    login.conninfo += std::string(keyword) + "='";
+    for (const char* c = option->val; *c != '\0'; ++c) {
+      if (*c == '\\' || *c == '\'') login.conninfo += '\\';
+      login.conninfo += *c;
+    }
+    login.conninfo += '\'';
+  }
+  PQconninfoFree(options);
+  return login;
+}
+
 Result<std::unique_ptr<SqlEngine>> OpenPostgresqlEngine(const std::string& url) {
   const std::string redacted = RedactDatabaseUrl(url);
   PGconn* conn = PQconnectdb(url.c_str());

@@ -106,6 +106,16 @@ Status MigrateSchema(SqlEngine& engine, const std::vector<SqlMigration>& migrati
 // "postgresql://user:secret@host/db?password=x" -> "postgresql://user:***@host/db?password=***".
 std::string RedactDatabaseUrl(std::string_view url);
 
+// A PostgreSQL URL split for a client tool (pg_dump, pg_restore): `conninfo`
+// holds every connection parameter but the password, as keyword=value pairs
+// for the tool's --dbname; `password` (empty when the URL has none) goes to
+// the tool through a password file, so that `ps` never shows it.
+struct PostgresqlToolLogin {
+  std::string conninfo;
+  std::string password;
+};
+Result<PostgresqlToolLogin> SplitPostgresqlPassword(const std::string& url);
+
 // The engines, for SqlEngine::Open and tests.
 Result<std::unique_ptr<SqlEngine>> OpenSqliteEngine(const std::string& path);
 Result<std::unique_ptr<SqlEngine>> OpenPostgresqlEngine(const std::string& url);
