@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Helpers of bench/tracker-scale (see its header).
 
-  enrol URL TOKEN_FILE CA_FILE COUNT WORKERS OUT   enrol COUNT devices through the real API
+  bulk ENGINE WHERE COUNT OUT                      write COUNT devices into the database
+  enrol URL TOKEN_FILE CA_FILE FIRST COUNT WORKERS OUT   enrol COUNT devices through the real API
   usage PID...                                     CPU ms and bytes written of the process trees
   run SETUP.json                                   enrol, the mix, each kind alone; measured
   report WORK DURATION KIND_DURATION               the tables and the final JSON line
 """
+import hashlib
 import http.client
 import sqlite3
 import subprocess
@@ -49,22 +51,57 @@ def enrol_slice(job):
     return count
 
 
-def enrol(url, token_file, ca_file, count, workers, out):
+def enrol(url, token_file, ca_file, first, count, workers, out):
     token = open(token_file).read().split("\n")[0]
     per = (count + workers - 1) // workers
-    jobs = [(url, token, ca_file, w * per, min(per, count - w * per), "%s.%d" % (out, w))
+    jobs = [(url, token, ca_file, first + w * per, min(per, count - w * per), "%s.%d" % (out, w))
             for w in range(workers) if w * per < count]
     start = time.monotonic()
     with multiprocessing.Pool(len(jobs)) as pool:
         done = sum(pool.map(enrol_slice, jobs))
     seconds = time.monotonic() - start
     old = os.umask(0o077)
-    with open(out, "w") as f:
+    with open(out, "a") as f:
         for job in jobs:
             f.write(open(job[5]).read())
             os.remove(job[5])
     os.umask(old)
     print(json.dumps({"enrolled": done, "seconds": round(seconds, 1)}))
+
+
+def bulk(engine, where, count, out):
+    """COUNT devices named screen-000000... written straight into the database,
+    row for row what an enrolment writes (DeviceDb::Enroll: random 8-byte id,
+    256-bit random credential and passkey stored as the SHA-256 hex of their
+    hex form), their secrets into OUT for the load generator."""
+    now = int(time.time())
+    rows, lines = [], []
+    for k in range(count):
+        device_id = "dev-" + os.urandom(8).hex()
+        credential, passkey = os.urandom(32).hex(), os.urandom(32).hex()
+        rows.append((device_id, "screen-%06d" % k, "shop-%d" % (k // 20),
+                     hashlib.sha256(credential.encode()).hexdigest(),
+                     hashlib.sha256(passkey.encode()).hexdigest(), now))
+        lines.append("%s %s %s\n" % (device_id, credential, passkey))
+    start = time.monotonic()
+    columns = "device_id, name, site, credential_sha256, passkey_sha256, enrolled_at"
+    if engine == "sqlite":
+        db = sqlite3.connect(where)
+        with db:
+            db.executemany("INSERT INTO devices(%s) VALUES(?, ?, ?, ?, ?, ?)" % columns, rows)
+        db.close()
+    else:
+        csv_path = out + ".csv"
+        with open(csv_path, "w") as f:
+            f.writelines(",".join(str(c) for c in r) + "\n" for r in rows)
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", where, "-c",
+                        "\\copy devices(%s) FROM '%s' CSV" % (columns, csv_path)], check=True)
+        os.remove(csv_path)
+    old = os.umask(0o077)
+    with open(out, "w") as f:
+        f.writelines(lines)
+    os.umask(old)
+    print(json.dumps({"written": count, "seconds": round(time.monotonic() - start, 1)}))
 
 
 def process_tree(roots):
@@ -195,12 +232,14 @@ def run_setup(path):
     setup = json.load(open(path))
     db = Database(setup["db_kind"], setup["db_where"])
     name, phases = setup["name"], {}
-    print("tracker-scale: %s: enrolling %d devices" % (name, setup["devices"]), flush=True)
+    print("tracker-scale: %s: %d devices in the database, enrolling %d through the API" % (
+        name, setup["devices"] - setup["enrol_api"], setup["enrol_api"]), flush=True)
 
     def enrol_all():
         out = subprocess.run(["taskset", "-c", "0", sys.executable, __file__, "enrol",
                               setup["url"], setup["token_file"], setup["ca_file"],
-                              str(setup["devices"]), "8", setup["devices_file"]],
+                              str(setup["devices"] - setup["enrol_api"]),
+                              str(setup["enrol_api"]), "8", setup["devices_file"]],
                              check=True, capture_output=True, text=True).stdout
         return json.loads(out.splitlines()[-1])
     phases["enrol"], enrolment = measured(setup, db, enrol_all)
@@ -227,6 +266,7 @@ def run_setup(path):
             setup, db, lambda: run_wrk(setup, "alone", kind, offered[kind],
                                        setup["kind_duration"], seq_base).wait(), seq_base)
     entry = {"name": name, "servers": setup["servers"], "offered": offered,
+             "bulk_devices": setup["devices"] - setup["enrol_api"],
              "enrolment": enrolment, "phases": phases, "db_size_bytes": db.size(),
              "stored_reports_checked": checked}
     setups_path = setup["work"] + "/setups.json"
@@ -260,6 +300,7 @@ def report(work, duration, kind_duration):
     for s in setups:
         name = s["name"]
         d = {"servers": s["servers"], "offered_rps": s["offered"],
+             "devices_written_into_database": s["bulk_devices"],
              "enrolment": s["enrolment"], "mix": {}, "alone": {}}
         mix_requests = 0
         for kind in KINDS:
@@ -326,9 +367,10 @@ def report(work, duration, kind_duration):
     print()
     for name in names:
         e = results[name]["enrolment"]
-        print("%-9s %d devices enrolled in %.1f s (%.0f/s); database %.1f MB" % (
-            name, e["enrolled"], e["seconds"], e["enrolled"] / e["seconds"],
-            results[name]["db_size_bytes"] / 1e6))
+        print("%-9s %d devices written into the database, then %d enrolled through the API in "
+              "%.1f s (%.1f/s); database %.1f MB" % (
+                  name, setups[names.index(name)]["bulk_devices"], e["enrolled"], e["seconds"],
+                  e["enrolled"] / e["seconds"], results[name]["db_size_bytes"] / 1e6))
 
     ratios = {}
     if other:
@@ -369,9 +411,11 @@ def report(work, duration, kind_duration):
 
 if __name__ == "__main__":
     command = sys.argv[1]
-    if command == "enrol":
+    if command == "bulk":
+        bulk(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+    elif command == "enrol":
         enrol(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]),
-              sys.argv[7])
+              int(sys.argv[7]), sys.argv[8])
     elif command == "usage":
         print(json.dumps(usage([int(p) for p in sys.argv[2:]])))
     elif command == "run":
