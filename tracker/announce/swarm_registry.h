@@ -36,7 +36,7 @@ struct Swarm;
 
 struct SwarmLimits {
   Duration peer_ttl = std::chrono::minutes(31);
-  size_t max_peers = 200'000;
+  size_t max_peers = 1'000'000;
   size_t max_peers_per_device = 1024;
   size_t max_peers_per_device_swarm = 4;
 };

@@ -28,7 +28,7 @@ struct TrackerConfig {
   int64_t max_header_bytes = 8 << 10;
   int64_t max_body_bytes = 64 << 10;
   int64_t max_connections = 1024;
-  int64_t max_peers = 200'000;
+  int64_t max_peers = 1'000'000;
   int64_t max_peers_per_device = 1024;
   int64_t max_peers_per_device_swarm = 4;
   int64_t max_connections_per_address = 256;
