@@ -26,6 +26,10 @@ struct Reply {
   std::string body;                               // used when `file` is empty
   std::optional<FileRangeBody::value_type> file;  // streamed instead of `body`
   bool close_connection = false;                  // answer, then close
+  // Who the request authenticated as (a device id; never a secret), when it
+  // did: the server counts a kept-alive connection for them
+  // (ServerOptions::max_connections_per_identity).
+  std::string authenticated_as;
 
   static Reply Text(http::status status, std::string text) {
     Reply r;

@@ -11,8 +11,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <chrono>
 #include <list>
 #include <map>
+#include <optional>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -27,11 +30,13 @@ using tcp = asio::ip::tcp;
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-// A connection as its address's bookkeeping sees it.
+// A connection as its address's and its identity's bookkeeping see it.
 class Connection {
  public:
   virtual ~Connection() = default;
   virtual void Evict() = 0;
+  // Since when it waits for a request (idle or slow), if it does.
+  virtual std::optional<std::chrono::steady_clock::time_point> waiting_since() const = 0;
 };
 
 struct AddressConnections {
@@ -46,6 +51,8 @@ struct ServerShared {
   RefusalHandler on_refusal;
   int open_connections = 0;
   std::map<asio::ip::address, AddressConnections> by_address;
+  // Kept-alive connections per identity they authenticated as, not closed by a cap.
+  std::map<std::string, std::vector<Connection*>, std::less<>> by_identity;
   std::unique_ptr<asio::ssl::context> tls;
 
   void Refuse(const char* kind, const asio::ip::address& from) {
@@ -54,6 +61,10 @@ struct ServerShared {
     const int open = it == by_address.end() ? 0 : it->second.open - it->second.evicted;
     on_refusal(kind, "connection from " + from.to_string() + " (" + std::to_string(open) +
                          " open from there, " + std::to_string(open_connections) + " in all)");
+  }
+  void RefuseIdentity(const char* kind, const std::string& identity, size_t open) {
+    if (!on_refusal) return;
+    on_refusal(kind, "connection of " + identity + " (" + std::to_string(open) + " open)");
   }
 };
 
@@ -97,6 +108,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   ~Session() override {
     --shared_->open_connections;
     StopWaiting();
+    Uncount();
     auto it = shared_->by_address.find(context_.remote);
     if (evicted_) --it->second.evicted;
     if (--it->second.open == 0) shared_->by_address.erase(it);
@@ -108,8 +120,14 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     evicted_ = true;
     ++shared_->by_address[context_.remote].evicted;
     StopWaiting();
+    Uncount();
     beast::error_code ignored;
     Tcp().socket().close(ignored);
+  }
+
+  std::optional<std::chrono::steady_clock::time_point> waiting_since() const override {
+    if (!waiting_) return std::nullopt;
+    return waiting_since_;
   }
 
   void Start() {
@@ -132,6 +150,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     if (waiting_) return;
     auto& list = shared_->by_address[context_.remote].waiting;
     waiting_ = list.insert(list.end(), this);
+    waiting_since_ = std::chrono::steady_clock::now();
   }
   void StopWaiting() {
     if (!waiting_) return;
@@ -191,7 +210,53 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     const bool keep_alive = request.keep_alive();
     const unsigned version = request.version();
     Reply reply = shared_->handler(request, context_);
+    if (keep_alive && !reply.close_connection && !reply.authenticated_as.empty()) {
+      CountFor(reply.authenticated_as, reply);
+    }
     Send(std::move(reply), version, keep_alive);
+  }
+
+  // Counts this kept-alive connection for `identity`; over its cap, closes the
+  // identity's connection that has waited longest for a request, or this one
+  // after `reply` when none waits.
+  void CountFor(const std::string& identity, Reply& reply) {
+    if (identity == identity_) return;
+    Uncount();
+    identity_ = identity;
+    std::vector<Connection*>& mine = shared_->by_identity[identity_];
+    mine.push_back(this);
+    const size_t cap =
+        static_cast<size_t>(std::max(shared_->options.max_connections_per_identity, 1));
+    while (mine.size() > cap) {
+      Connection* idlest = nullptr;
+      std::chrono::steady_clock::time_point idlest_since{};
+      for (Connection* c : mine) {
+        auto since = c->waiting_since();
+        if (c == this || !since) continue;
+        if (idlest == nullptr || *since < idlest_since) {
+          idlest = c;
+          idlest_since = *since;
+        }
+      }
+      if (idlest == nullptr) {
+        shared_->RefuseIdentity("connection_per_identity", identity, mine.size());
+        reply.close_connection = true;
+        Uncount();
+        return;
+      }
+      idlest->Evict();  // leaves `mine`
+      shared_->RefuseIdentity("connection_per_identity_evicted", identity, mine.size());
+    }
+  }
+
+  void Uncount() {
+    if (identity_.empty()) return;
+    auto it = shared_->by_identity.find(identity_);
+    if (it != shared_->by_identity.end()) {
+      std::erase(it->second, static_cast<Connection*>(this));
+      if (it->second.empty()) shared_->by_identity.erase(it);
+    }
+    identity_.clear();
   }
 
   void Send(Reply reply, unsigned version, bool keep_alive) {
@@ -239,6 +304,8 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   beast::flat_buffer buffer_;
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
   std::optional<std::list<Connection*>::iterator> waiting_;
+  std::chrono::steady_clock::time_point waiting_since_{};
+  std::string identity_;  // counted for it in by_identity (empty: none)
   bool evicted_ = false;
 };
 

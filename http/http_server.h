@@ -3,8 +3,10 @@
 // Every read has a deadline (a slow client is dropped when it passes), header
 // and body sizes are bounded (431 / 413), malformed requests get 400 and the
 // connection is closed, and the number of open connections is capped (extra
-// ones are closed at once), also per source address. Keep-alive is supported. All handlers run on
-// the thread that runs the io_context; the server itself starts no threads.
+// ones are closed at once), also per source address and per identity a
+// request authenticated as (Reply::authenticated_as). Keep-alive is
+// supported. All handlers run on the thread that runs the io_context; the
+// server itself starts no threads.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -50,6 +52,14 @@ struct ServerOptions {
   // connection that has waited longest for a request (idle, or slow to send
   // one); with none waiting, the new one is closed.
   int max_connections_per_address = 256;
+  // Kept-alive connections counted for one identity: a connection counts for
+  // the identity its latest request authenticated as (Reply::authenticated_as),
+  // from the answer of a request that keeps it open until it closes. One
+  // more than this closes the identity's connection that has waited longest
+  // for its next request; with none waiting, the one just counted is closed
+  // after its answer. A request that asks for Connection: close (as
+  // libtorrent's announces do) holds nothing and is not counted.
+  int max_connections_per_identity = 16;
   // Load balancers whose connections start with a PROXY protocol v2 header
   // (http/proxy_protocol.h): the client it names is the connection's
   // address for everything, caps included. A connection from one of these

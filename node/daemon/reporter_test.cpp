@@ -196,6 +196,22 @@ TEST_F(ReporterTest, AnAcceptedReportClearsOnlyItsOwnAppsBadPeers) {
   EXPECT_EQ(reporter_.pending_bad_peers("clock"), 0u);
 }
 
+TEST_F(ReporterTest, BadPeersOfAReportItsRoundNeverSentWaitForTheNextRound) {
+  Enrol();
+  fail_app_ = "signage";  // the round's first report fails: the second is not sent
+  new_clock_bad_peers_ = {Bad("198.51.100.3")};
+  reporter_.Start();
+  loop_.AdvanceBy(seconds(1));
+  EXPECT_TRUE(sent_.empty());
+  EXPECT_EQ(reporter_.pending_bad_peers("clock"), 1u) << "taken from the transfers, not sent";
+  fail_app_.clear();
+  loop_.AdvanceBy(seconds(5));
+  ASSERT_EQ(sent_.size(), 2u);
+  EXPECT_EQ(sent_[1].report.app, "clock");
+  EXPECT_EQ(Ips(sent_[1].report), std::vector<std::string>{"198.51.100.3"});
+  EXPECT_EQ(reporter_.pending_bad_peers("clock"), 0u);
+}
+
 TEST_F(ReporterTest, AReportRefusedForItsBadPeersIsRetriedWithoutThem) {
   Enrol();
   refusal_ = "report: HTTP 429 rate limited";  // not for its bad peers: they wait

@@ -1,7 +1,8 @@
 // Abusive devices and hostile addresses against the real tracker: one device
 // flooding swarms or peers, a crowd of devices behind one address, a flood of
-// slow connections from one address, and devices at two sites reporting a
-// peer that sent them bad data.
+// slow connections from one address, one device holding too many
+// connections, and devices at two sites reporting a peer that sent them bad
+// data.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tracker_process.h"
+#include "tracker/api/device_report.h"
 #include "tracker/client/tracker_client.h"
 
 namespace flotilla::testing {
@@ -203,6 +205,103 @@ TEST_F(TrackerAbuseTest, SlowConnectionsFromOneAddressLeaveOthersServed) {
             std::string::npos)
       << metrics;
   for (int fd : slow) ::close(fd);
+}
+
+// One request on an open connection, its answer read up to its
+// Content-Length (a 204 has none); status 0 when the server closed the connection instead.
+HttpResponse Exchange(int fd, const std::string& request) {
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string raw;
+  char buf[16384];
+  pollfd p{fd, POLLIN, 0};
+  while (::poll(&p, 1, 5000) > 0) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    raw.append(buf, static_cast<size_t>(n));
+    HttpResponse r = ParseResponse(raw);
+    auto length = r.headers.find("content-length");
+    if (r.status == 204 || (r.status != 0 && length != r.headers.end() &&
+                            r.body.size() >= std::stoul(length->second))) {
+      return r;
+    }
+  }
+  return ParseResponse(raw);
+}
+
+// True when the server closes `fd` (end of stream or reset) within `timeout`.
+bool ClosedByServer(int fd, std::chrono::milliseconds timeout) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+  char c;
+  return ::recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+TEST_F(TrackerAbuseTest, ADeviceOverItsConnectionCapLosesItsIdlestConnection) {
+  Start(R"({"max_connections_per_device": 3})");
+  auto greedy = EnrolDevice(tracker_.port(), "greedy", "shop");
+  auto other = EnrolDevice(tracker_.port(), "other", "home");
+  ASSERT_FALSE(greedy.passkey.empty());
+  ASSERT_FALSE(other.passkey.empty());
+  // Kept-alive requests (HTTP/1.1 without Connection: close).
+  auto announce = [&](const EnrolledDevice& d, int peer) {
+    return "GET " + AnnounceTarget(d, Hash('k'), PeerId(peer), 6000 + peer) +
+           " HTTP/1.1\r\nHost: t\r\n\r\n";
+  };
+  const std::string report_body =
+      tracker::DeviceReportToJson({"web", "r1", "idle", 0, 0, 0, 0, "unknown", {}}).dump();
+  const std::string report = "POST /api/v1/devices/" + greedy.device_id +
+                             "/report HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
+                             greedy.credential + "\r\nContent-Type: application/json\r\n" +
+                             "Content-Length: " + std::to_string(report_body.size()) + "\r\n\r\n" +
+                             report_body;
+  auto answered = [](const HttpResponse& r) {
+    return (r.status == 200 && r.body.find("failure reason") == std::string::npos) ||
+           r.status == 204;
+  };
+  // The greedy device holds three connections, each from its own address
+  // (the per-address cap plays no part), the other device one.
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    fds.push_back(ConnectFrom("127.0.0." + std::to_string(31 + i), tracker_.port()));
+    ASSERT_GE(fds.back(), 0);
+    ASSERT_TRUE(answered(Exchange(fds.back(), announce(greedy, i)))) << i;
+    std::this_thread::sleep_for(20ms);  // distinct waiting times: fds[0] waits longest
+  }
+  const int other_fd = ConnectFrom("127.0.0.40", tracker_.port());
+  ASSERT_TRUE(answered(Exchange(other_fd, announce(other, 9))));
+  // A fourth is answered, and the greedy device's connection that has
+  // waited longest is closed; the rest go on.
+  fds.push_back(ConnectFrom("127.0.0.34", tracker_.port()));
+  ASSERT_TRUE(answered(Exchange(fds[3], announce(greedy, 3))));
+  EXPECT_TRUE(ClosedByServer(fds[0], 5s));
+  for (int i : {1, 2, 3}) EXPECT_TRUE(answered(Exchange(fds[i], announce(greedy, i)))) << i;
+  EXPECT_TRUE(answered(Exchange(other_fd, announce(other, 9))));
+  // A report authenticates by credential, and counts the same: fds[1] has
+  // now waited longest.
+  fds.push_back(ConnectFrom("127.0.0.35", tracker_.port()));
+  ASSERT_TRUE(answered(Exchange(fds[4], report)));
+  EXPECT_TRUE(ClosedByServer(fds[1], 5s));
+  // Requests that close their connection after the answer (libtorrent's
+  // announces do) hold nothing: none of the three kept connections goes.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(answered(GetFrom("127.0.0.36", tracker_.port(),
+                                 AnnounceTarget(greedy, Hash('k'), PeerId(2), 6002))));
+  }
+  for (int i : {2, 3, 4}) {
+    EXPECT_TRUE(answered(Exchange(fds[i], i == 4 ? report : announce(greedy, i)))) << i;
+  }
+  EXPECT_TRUE(answered(Exchange(other_fd, announce(other, 9))));
+
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("flotilla_refusals_total{kind=\"connection_per_identity_evicted\"} 2"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(tracker_.Log().find("refused (connection_per_identity_evicted): connection of " +
+                                greedy.device_id),
+            std::string::npos)
+      << tracker_.Log();
+  for (int fd : fds) ::close(fd);
+  ::close(other_fd);
 }
 
 TEST_F(TrackerAbuseTest, APeerReportedFromTwoSitesIsNoLongerHandedOut) {

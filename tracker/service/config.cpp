@@ -52,6 +52,7 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path) {
   r.Int("max_peers_per_device", c.max_peers_per_device);
   r.Int("max_peers_per_device_swarm", c.max_peers_per_device_swarm);
   r.Int("max_connections_per_address", c.max_connections_per_address);
+  r.Int("max_connections_per_device", c.max_connections_per_device);
   r.Strings("trusted_proxies", c.trusted_proxies);
   r.Int("max_devices", c.max_devices);
   r.Int("enrol_burst", c.enrol_burst);
@@ -90,6 +91,8 @@ Status ValidateTrackerConfig(const TrackerConfig& c) {
                              c.max_peers_per_device));
   RETURN_IF_ERROR(
       CheckRange("max_connections_per_address", c.max_connections_per_address, 1, 100'000));
+  RETURN_IF_ERROR(
+      CheckRange("max_connections_per_device", c.max_connections_per_device, 1, 100'000));
   for (const std::string& proxy : c.trusted_proxies) {
     boost::system::error_code ec;
     boost::asio::ip::make_address(proxy, ec);

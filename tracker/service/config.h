@@ -32,6 +32,7 @@ struct TrackerConfig {
   int64_t max_peers_per_device = 1024;
   int64_t max_peers_per_device_swarm = 4;
   int64_t max_connections_per_address = 256;
+  int64_t max_connections_per_device = 16;
   // Addresses of load balancers (haproxy `send-proxy-v2`) whose connections
   // start with a PROXY protocol v2 header naming the device.
   std::vector<std::string> trusted_proxies;

@@ -90,6 +90,7 @@ TEST(TrackerConfig, DefaultsAreTheLibrariesDefaults) {
   const http::ServerOptions server;
   EXPECT_EQ(c.max_connections, server.max_connections);
   EXPECT_EQ(c.max_connections_per_address, server.max_connections_per_address);
+  EXPECT_EQ(c.max_connections_per_device, server.max_connections_per_identity);
   const SwarmLimits swarm;
   EXPECT_EQ(c.max_peers, static_cast<int64_t>(swarm.max_peers));
   EXPECT_EQ(c.max_peers_per_device, static_cast<int64_t>(swarm.max_peers_per_device));

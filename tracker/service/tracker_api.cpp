@@ -84,6 +84,7 @@ http::Reply TrackerService::Report(std::string_view device_id, const http::Reque
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
     return r;
   }
+  authenticated_device_ = device->device_id;
   if (device->device_id != device_id) {
     refusals_.Refuse("report_credential",
                      "report of device '" + device->name + "' for another device");

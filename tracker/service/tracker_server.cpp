@@ -46,6 +46,7 @@ http::ServerOptions ServerOptions(const TrackerConfig& config, const ListenAddre
   options.max_body_bytes = static_cast<uint64_t>(config.max_body_bytes);
   options.max_connections = static_cast<int>(config.max_connections);
   options.max_connections_per_address = static_cast<int>(config.max_connections_per_address);
+  options.max_connections_per_identity = static_cast<int>(config.max_connections_per_device);
   for (const std::string& proxy : config.trusted_proxies) {
     options.trusted_proxies.push_back(boost::asio::ip::make_address(proxy));  // validated
   }

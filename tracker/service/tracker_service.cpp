@@ -93,7 +93,9 @@ TrackerService::TrackerService(TrackerServiceOptions options, DeviceDb& db, cons
 http::Reply TrackerService::Handle(const http::Request& request,
                                    const http::RequestContext& context) {
   std::string route = "other";
+  authenticated_device_.clear();
   http::Reply reply = Route(request, context, route);
+  reply.authenticated_as = std::move(authenticated_device_);
   const int code = static_cast<int>(reply.status);
   metrics_.CountRequest(route, code);
   // Only the route is logged: paths and queries may carry passkeys.
@@ -259,9 +261,9 @@ http::Reply TrackerService::ServeTorrent(std::string_view file, std::string_view
   if (!params.ok()) return http::Reply::Text(http::status::bad_request, "malformed query");
   std::string torrent = std::move(*bytes);
   if (auto it = params->find("passkey"); it != params->end()) {
-    if (!db_.AuthenticatePasskey(it->second).ok()) {
-      return http::Reply::Text(http::status::forbidden, "unknown passkey");
-    }
+    auto device = db_.AuthenticatePasskey(it->second);
+    if (!device.ok()) return http::Reply::Text(http::status::forbidden, "unknown passkey");
+    authenticated_device_ = device->device_id;
     auto personal =
         PersonalizeTorrent(torrent, AnnounceUrl(options_.public_url) + "/" + it->second);
     if (!personal.ok())
@@ -292,6 +294,7 @@ http::Reply TrackerService::Announce(std::string_view passkey, std::string_view 
     refusals_.Refuse("announce_passkey", "announce with an unknown passkey from " + from);
     return AnnounceFailure("unknown passkey");
   }
+  authenticated_device_ = device->device_id;
   if (!WithinBudget(*device)) {
     metrics_.CountAnnounce("rate_limited");
     refusals_.Refuse("announce_device_rate", "announces of device '" + device->name + "'");

@@ -114,6 +114,9 @@ class TrackerService {
   SwarmRegistry swarms_;
   TokenBucket enrolments_;
   std::unordered_map<std::string, TokenBucket> device_budgets_;
+  // The device the request being handled authenticated as (its id), for
+  // the server's per-device connection count; empty when none.
+  std::string authenticated_device_;
 };
 
 }  // namespace flotilla::tracker
