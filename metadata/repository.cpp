@@ -255,10 +255,17 @@ Status Repository::PublishTargets(TargetsMetadata next, const KeyRing& signers) 
   return PublishSnapshot(signers);
 }
 
+uint64_t Repository::NextVersion(RoleType role, uint64_t current) const {
+  auto published = options_.published_versions.find(role);
+  if (published != options_.published_versions.end())
+    current = std::max(current, published->second);
+  return current + 1;
+}
+
 template <typename Metadata>
 Result<std::string> Repository::SignNext(RoleType role, Metadata& current, Metadata next,
                                          Duration expiry, const KeyRing& signers) {
-  next.common.version = current.common.version + 1;
+  next.common.version = NextVersion(role, current.common.version);
   next.common.expires = ExpiryAfter(expiry);
   ASSIGN_OR_RETURN(std::string bytes,
                    SignAndWrite(role, next.common.version, ToJson(next), signers));
@@ -448,7 +455,7 @@ Status Repository::AcceptTargets(const std::string& role, std::string_view signe
 
 Status Repository::ResignTargets(const KeyRing& signers) {
   TargetsMetadata next = targets_;
-  next.common.version = targets_.common.version + 1;
+  next.common.version = NextVersion(RoleType::kTargets, targets_.common.version);
   return PublishTargets(std::move(next), signers);
 }
 

@@ -79,6 +79,12 @@ struct RepositoryOptions {
   Duration snapshot_expiry = std::chrono::hours(24 * 7);
   Duration timestamp_expiry = std::chrono::hours(24);
   bool consistent_snapshot = true;
+  // The highest version of each role already published by any signer of this
+  // repository (a database that several signers share records them): a role's
+  // next version is above both this and its current document, so a signer whose
+  // files are behind never signs a version that was already used. Empty: the
+  // next version follows the current document.
+  std::map<RoleType, uint64_t> published_versions;
 };
 
 struct TargetInput {
@@ -162,6 +168,8 @@ class Repository {
   // threshold), writes it as `version` and returns the bytes written.
   Result<std::string> SignAndWrite(RoleType role, uint64_t version, Json signed_json,
                                    const KeyRing& signers);
+  // The version after `current` and after options_.published_versions's.
+  uint64_t NextVersion(RoleType role, uint64_t current) const;
   // Signs and writes `next` as the version after `current`, expiring after
   // `expiry`, then makes it current; the bytes written.
   template <typename Metadata>

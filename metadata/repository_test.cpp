@@ -161,6 +161,31 @@ TEST_F(RepositoryTest, ReopenedRepositoryContinuesItsVersions) {
             StatusCode::kAlreadyExists);
 }
 
+TEST_F(RepositoryTest, VersionsPublishedElsewhereAreSkippedAndTheClientFollows) {
+  CreateRepository();
+  InitClient();
+  ASSERT_TRUE(RefreshedClient());
+  const uint64_t snapshot = repo_->snapshot().common.version;
+  const uint64_t timestamp = repo_->timestamp().common.version;
+  repo_.reset();
+  RepositoryOptions options;
+  options.published_versions = {{RoleType::kTimestamp, timestamp + 5},
+                                {RoleType::kSnapshot, snapshot + 2}};
+  auto reopened = Repository::Open(repo_dir_, clock_, options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  ASSERT_TRUE((*reopened)->ResignTimestamp(AllKeys()).ok());
+  EXPECT_EQ((*reopened)->timestamp().common.version, timestamp + 6);
+  ASSERT_TRUE((*reopened)->ResignSnapshot(AllKeys()).ok());
+  EXPECT_EQ((*reopened)->snapshot().common.version, snapshot + 3);
+  EXPECT_EQ((*reopened)->timestamp().common.version, timestamp + 7);
+  const uint64_t targets = (*reopened)->targets().common.version;
+  ASSERT_TRUE((*reopened)->ResignTargets(AllKeys()).ok());
+  EXPECT_EQ((*reopened)->targets().common.version, targets + 1) << "none published elsewhere";
+  auto client = RefreshedClient();
+  ASSERT_TRUE(client) << "versions that skip some are still newer";
+  EXPECT_EQ(client->targets()->common.version, targets + 1);
+}
+
 TEST_F(RepositoryTest, RepositoryMadeFromAnotherOnesSignedRootIsTrustedFromThatRoot) {
   CreateRepository();
   InitClient();

@@ -14,6 +14,7 @@
 #include "tests/support/process.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tracker_topology.h"
 
 namespace flotilla::testing {
 namespace {
@@ -27,35 +28,6 @@ std::string FileText(const std::string& path) {
   return s.str();
 }
 
-// The nginx configuration of docs/tracker.md's static tier for `repo`, with
-// the test's own paths and port.
-std::string NginxConfig(const std::string& dir, const std::string& repo, int port) {
-  return "user root;\nworker_processes 1;\ndaemon off;\npid " + dir + "/nginx.pid;\nerror_log " +
-         dir + "/nginx-error.log;\nevents { worker_connections 64; }\nhttp {\n  access_log " + dir +
-         "/nginx-access.log;\n  client_body_temp_path " + dir + "/nginx-body;\n" +
-         "  types { application/json json; application/x-bittorrent torrent; }\n"
-         "  default_type application/octet-stream;\n"
-         "  # Files named by the percent-encoded role (3.apps%2Fkiosk.json): the\n"
-         "  # name as the client sent it, not the decoded path.\n"
-         "  map $request_uri $metadata_file {\n"
-         "    \"~^/metadata/(?<name>[A-Za-z0-9_%-][A-Za-z0-9._%-]*)$\" $name;\n"
-         "    default \"\";\n"
-         "  }\n"
-         "  server {\n    listen 127.0.0.1:" +
-         std::to_string(port) + ";\n    root " + repo +
-         ";\n"
-         "    location /metadata/ {\n"
-         "      add_header Cache-Control no-cache;\n"
-         "      try_files /metadata/$metadata_file =404;\n"
-         "    }\n"
-         "    location ~ \"^/torrents/[0-9a-f]{64}\\.torrent$\" { }\n"
-         "    location ~ \"^/artifacts/([0-9a-f]{64})(/[0-9a-f]{64})?$\" {\n"
-         "      try_files /artifacts/$1 =404;\n"
-         "    }\n"
-         "    location / { return 404; }\n"
-         "  }\n}\n";
-}
-
 TEST(NodeStaticTier, NodeTakesMetadataTorrentAndWebSeedFromNginx) {
   const std::string dir = MakeTempDir("node-static-tier-");
   const std::string repo = dir + "/repo";
@@ -65,7 +37,7 @@ TEST(NodeStaticTier, NodeTakesMetadataTorrentAndWebSeedFromNginx) {
   TrackerProcess tracker;
   ASSERT_TRUE(tracker.Start(dir, repo));
   const int port = FreePort();
-  ASSERT_TRUE(WriteFileAtomic(dir + "/nginx.conf", NginxConfig(dir, repo, port)).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/nginx.conf", StaticTierNginxConfig(dir, repo, port)).ok());
   ChildProcess nginx;
   ASSERT_TRUE(
       nginx.Start({"/usr/sbin/nginx", "-c", dir + "/nginx.conf", "-e", dir + "/nginx-error.log"},

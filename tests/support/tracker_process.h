@@ -21,6 +21,7 @@ class TrackerProcess {
   void Stop() { process_.Stop(std::chrono::seconds(5)); }
   void Kill() { process_.Kill(); }  // SIGKILL, as a crash or power cut would
   bool running() const { return process_.running(); }
+  pid_t pid() const { return process_.pid(); }
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string Log() const;

@@ -18,6 +18,7 @@
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tracker_process.h"
+#include "tests/support/tracker_topology.h"
 #include "tracker/storage/sql_engine.h"
 
 namespace flotilla::testing {
@@ -205,21 +206,8 @@ TEST_F(TrackerReplicasTest, BehindHaproxyEachSwarmLivesOnOneReplica) {
     ASSERT_NO_FATAL_FAILURE(StartReplica(i, {"--config", dir_ + "/proxied.json"}));
   }
   const int port = FreePort();
-  std::string servers;
-  for (int i = 0; i < 2; ++i) {
-    servers += "  server r" + std::to_string(i) +
-               " 127.0.0.1:" + std::to_string(replicas_[i].port()) +
-               " send-proxy-v2 check check-send-proxy inter 500ms source 127.0.0.9\n";
-  }
   const std::string config =
-      "defaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n"
-      "  timeout server 30s\n  option httpchk GET /readyz\n"
-      "frontend devices\n  bind 127.0.0.1:" +
-      std::to_string(port) +
-      "\n  acl announce path_beg /announce/\n  use_backend swarms if announce\n"
-      "  default_backend api\n"
-      "backend api\n  balance roundrobin\n" +
-      servers + "backend swarms\n  balance url_param info_hash\n  hash-type consistent\n" + servers;
+      HaproxyConfig(port, {replicas_[0].port(), replicas_[1].port()}, "127.0.0.9");
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/haproxy.cfg", config).ok());
   ChildProcess haproxy;
   ASSERT_TRUE(haproxy.Start({"/usr/sbin/haproxy", "-db", "-f", dir_ + "/haproxy.cfg"},

@@ -50,7 +50,9 @@ int RunServe(ServeFlags& flags) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("tracker"));
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   // Re-signs timestamp metadata while serving, when the repository has its key.
-  auto refresher = MakeRepositoryRefresher(config.repository, SystemClock::Instance());
+  metadata::RepositoryOptions signing;
+  signing.timestamp_expiry = std::chrono::seconds(config.timestamp_expiry_s);
+  auto refresher = MakeRepositoryRefresher(config.repository, SystemClock::Instance(), signing);
   if (Status st = RunTrackerServer(config, refresher.get()); !st.ok()) {
     spdlog::error("serve: {}", st.ToString());
     return 1;
@@ -109,6 +111,9 @@ CommandAction RegisterServeCommands(CLI::App& app) {
               "Seconds a peer stays listed after its last announce");
   AddOverride(*serve, *flags, "--signing-lease-ttl", &TrackerConfig::signing_lease_ttl_s,
               "Seconds the signing lease lasts unrenewed (1-30; replicas: docs/scale.md)");
+  AddOverride(*serve, *flags, "--timestamp-expiry", &TrackerConfig::timestamp_expiry_s,
+              "Seconds the timestamp versions serve signs are valid (60-604800; re-signed at "
+              "half of it)");
 
   auto artifact_flags = std::make_shared<ArtifactFlags>();
   auto* artifact = app.add_subcommand("artifact", "Manage artifacts in a repository");

@@ -9,8 +9,11 @@
 // server, which opens the file per request, serves the new bytes at once.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "core/clock.h"
 #include "core/status.h"
@@ -24,6 +27,16 @@ class MetadataRefresher {
   // the timestamp role) and returns how long to wait before the next call.
   // Called on the executor's thread, never concurrently with itself.
   virtual Result<Duration> Refresh(WallTime now) = 0;
+  // Refresh for a repository that several signers share through a database
+  // of published versions: `published` holds the highest version recorded
+  // for each role ("timestamp", "snapshot", "targets"), and every version
+  // signed is above it (the files of this signer may be behind). The default
+  // ignores it.
+  virtual Result<Duration> RefreshAbove(WallTime now,
+                                        const std::map<std::string, uint64_t>& published) {
+    (void)published;
+    return Refresh(now);
+  }
 };
 
 // Calls a refresher on an executor's timer. After a failure it retries after

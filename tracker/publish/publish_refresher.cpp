@@ -19,6 +19,18 @@ WallTime DueAt(WallTime expires, Duration lifetime) {
   return expires - std::chrono::duration_cast<WallTime::duration>(lifetime / 2);
 }
 
+// The timestamp is due at half its lifetime; also when it expires later than
+// a lifetime from now, and when devices may have seen a newer version.
+bool TimestampDue(const metadata::TimestampMetadata& timestamp, WallTime now,
+                  const metadata::RepositoryOptions& options) {
+  const auto lifetime = std::chrono::duration_cast<WallTime::duration>(options.timestamp_expiry);
+  auto published = options.published_versions.find(RoleType::kTimestamp);
+  return now >= DueAt(timestamp.common.expires, options.timestamp_expiry) ||
+         timestamp.common.expires > now + lifetime ||
+         (published != options.published_versions.end() &&
+          timestamp.common.version < published->second);
+}
+
 // Adds the role's key to `ring` if its file exists; a file that exists but
 // is not the role's key is an error.
 Result<bool> AddKeyIfPresent(const RepositoryLayout& repo, const metadata::RootMetadata& root,
@@ -30,9 +42,20 @@ Result<bool> AddKeyIfPresent(const RepositoryLayout& repo, const metadata::RootM
   return true;
 }
 
+// The roles' highest published versions as the metadata module takes them.
+std::map<RoleType, uint64_t> PublishedVersions(const std::map<std::string, uint64_t>& published) {
+  std::map<RoleType, uint64_t> versions;
+  for (RoleType role : {RoleType::kTargets, RoleType::kSnapshot, RoleType::kTimestamp}) {
+    auto it = published.find(std::string(metadata::RoleName(role)));
+    if (it != published.end()) versions[role] = it->second;
+  }
+  return versions;
+}
+
 }  // namespace
 
-Result<Duration> RepositoryRefresher::Refresh(WallTime now) {
+Result<Duration> RepositoryRefresher::RefreshAbove(
+    WallTime now, const std::map<std::string, uint64_t>& published) {
   auto lock = PublishLock::Acquire(repo_, /*wait=*/false);
   if (!lock.ok()) {
     if (lock.status().code() == StatusCode::kFailedPrecondition) return kBusyRetry;
@@ -40,7 +63,9 @@ Result<Duration> RepositoryRefresher::Refresh(WallTime now) {
   }
   std::vector<std::string> notes;
   RETURN_IF_ERROR(RecoverUnpublishedMetadata(repo_, notes));
-  ASSIGN_OR_RETURN(auto repo, metadata::Repository::Open(repo_.root, clock_, options_));
+  metadata::RepositoryOptions options = options_;
+  options.published_versions = PublishedVersions(published);
+  ASSIGN_OR_RETURN(auto repo, metadata::Repository::Open(repo_.root, clock_, options));
   metadata::KeyRing ring;
   ASSIGN_OR_RETURN(bool have_timestamp,
                    AddKeyIfPresent(repo_, repo->root(), RoleType::kTimestamp, ring));
@@ -56,7 +81,7 @@ Result<Duration> RepositoryRefresher::Refresh(WallTime now) {
     RETURN_IF_ERROR_CTX(repo->ResignTargets(ring), "re-sign targets");
   } else if (have_snapshot && now >= snapshot_due) {
     RETURN_IF_ERROR_CTX(repo->ResignSnapshot(ring), "re-sign snapshot");
-  } else if (now >= DueAt(repo->timestamp().common.expires, options_.timestamp_expiry)) {
+  } else if (TimestampDue(repo->timestamp(), now, options)) {
     RETURN_IF_ERROR_CTX(repo->ResignTimestamp(ring), "re-sign timestamp");
   }
 
@@ -68,15 +93,16 @@ Result<Duration> RepositoryRefresher::Refresh(WallTime now) {
     next = std::min(next, DueAt(repo->targets().common.expires, options_.targets_expiry));
   }
   Duration wait = std::chrono::duration_cast<Duration>(next - now);
-  return std::clamp(wait, kMinWait, kMaxWait);
+  return std::clamp(wait, std::min(kMinWait, options_.timestamp_expiry / 4), kMaxWait);
 }
 
 std::unique_ptr<MetadataRefresher> MakeRepositoryRefresher(const std::string& repository,
-                                                           const Clock& clock) {
+                                                           const Clock& clock,
+                                                           metadata::RepositoryOptions options) {
   RepositoryLayout repo{repository};
   std::error_code ec;
   if (!std::filesystem::exists(RoleKeyPath(repo, RoleType::kTimestamp), ec)) return nullptr;
-  return std::make_unique<RepositoryRefresher>(std::move(repo), clock);
+  return std::make_unique<RepositoryRefresher>(std::move(repo), clock, std::move(options));
 }
 
 }  // namespace flotilla::tracker

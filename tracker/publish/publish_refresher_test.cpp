@@ -69,6 +69,43 @@ TEST_F(RefresherTest, ResignsTimestampOnlyWhenHalfItsLifetimeIsGone) {
   EXPECT_TRUE(metadata::Repository::Open(repo_.root, clock_).ok());
 }
 
+TEST_F(RefresherTest, AShorterTimestampLifetimeAppliesAtOnceAndSetsTheWait) {
+  metadata::RepositoryOptions options;
+  options.timestamp_expiry = std::chrono::minutes(2);
+  RepositoryRefresher refresher(repo_, clock_, options);
+  const uint64_t v1 = TimestampVersion();  // init signed it for a day
+  auto wait = refresher.Refresh(clock_.Now());
+  ASSERT_TRUE(wait.ok()) << wait.status().ToString();
+  EXPECT_EQ(TimestampVersion(), v1 + 1);
+  const auto expires = ReadPublishedMetadata(repo_).value().timestamp.common.expires;
+  EXPECT_LE(expires, clock_.Now() + std::chrono::minutes(2));
+  EXPECT_GT(expires, clock_.Now() + std::chrono::seconds(119));
+  EXPECT_EQ(*wait, std::chrono::minutes(1));
+  clock_.Advance(std::chrono::seconds(40));
+  wait = refresher.Refresh(clock_.Now());
+  ASSERT_TRUE(wait.ok());
+  EXPECT_EQ(TimestampVersion(), v1 + 1) << "not due before half its lifetime";
+  EXPECT_EQ(*wait, std::chrono::seconds(30)) << "a quarter of the lifetime, not a minute";
+  clock_.Advance(std::chrono::seconds(30));
+  ASSERT_TRUE(refresher.Refresh(clock_.Now()).ok());
+  EXPECT_EQ(TimestampVersion(), v1 + 2);
+}
+
+TEST_F(RefresherTest, SignsAboveVersionsPublishedElsewhere) {
+  RepositoryRefresher refresher(repo_, clock_);
+  const uint64_t v1 = TimestampVersion();
+  // Nothing is due, but devices may have seen timestamp v1 + 4: re-signed above it at once.
+  auto wait = refresher.RefreshAbove(clock_.Now(), {{"timestamp", v1 + 4}, {"snapshot", 1}});
+  ASSERT_TRUE(wait.ok()) << wait.status().ToString();
+  EXPECT_EQ(TimestampVersion(), v1 + 5);
+  ASSERT_TRUE(refresher.RefreshAbove(clock_.Now(), {{"timestamp", v1 + 5}}).ok());
+  EXPECT_EQ(TimestampVersion(), v1 + 5) << "current and not due: not signed again";
+  clock_.Advance(hours(13));
+  ASSERT_TRUE(refresher.RefreshAbove(clock_.Now(), {{"timestamp", v1 + 9}}).ok());
+  EXPECT_EQ(TimestampVersion(), v1 + 10);
+  EXPECT_TRUE(metadata::Repository::Open(repo_.root, clock_).ok());
+}
+
 TEST_F(RefresherTest, ResignsSnapshotBeforeItExpires) {
   RepositoryRefresher refresher(repo_, clock_);
   const uint64_t snapshot_v = ReadPublishedMetadata(repo_).value().snapshot.common.version;

@@ -60,6 +60,7 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path) {
   r.Int("device_request_burst", c.device_request_burst);
   r.Int("device_requests_per_minute", c.device_requests_per_minute);
   r.Int("signing_lease_ttl_s", c.signing_lease_ttl_s);
+  r.Int("timestamp_expiry_s", c.timestamp_expiry_s);
   RETURN_IF_ERROR_CTX(r.Finish(), "config " + path);
   return c;
 }
@@ -104,6 +105,7 @@ Status ValidateTrackerConfig(const TrackerConfig& c) {
   RETURN_IF_ERROR(CheckRange("device_request_burst", c.device_request_burst, 1, 100'000'000));
   RETURN_IF_ERROR(
       CheckRange("device_requests_per_minute", c.device_requests_per_minute, 1, 100'000'000));
+  RETURN_IF_ERROR(CheckRange("timestamp_expiry_s", c.timestamp_expiry_s, 60, 7 * 86400));
   return CheckRange("signing_lease_ttl_s", c.signing_lease_ttl_s, 1, 30);
 }
 

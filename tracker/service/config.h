@@ -42,6 +42,8 @@ struct TrackerConfig {
   int64_t device_request_burst = 2048;
   int64_t device_requests_per_minute = 2048;
   int64_t signing_lease_ttl_s = 30;  // the signing lease's TTL (signing_lease.h), 1-30
+  // Lifetime of the timestamp versions serve signs (re-signed at half of it).
+  int64_t timestamp_expiry_s = 86400;
 };
 
 // Reads a configuration file: strict JSON, unknown members refused, so that a

@@ -46,6 +46,11 @@ TEST(TrackerConfig, LoadsKnownKeysAndRefusesTypos) {
   bad = *c;
   bad.signing_lease_ttl_s = 31;  // the lease's TTL is at most 30 s
   EXPECT_FALSE(ValidateTrackerConfig(bad).ok());
+  bad = *c;
+  bad.timestamp_expiry_s = 59;  // re-signed at half: not faster than every 30 s
+  EXPECT_FALSE(ValidateTrackerConfig(bad).ok());
+  bad.timestamp_expiry_s = 120;
+  EXPECT_TRUE(ValidateTrackerConfig(bad).ok());
   std::filesystem::remove_all(dir);
 }
 

@@ -32,16 +32,28 @@ Result<std::vector<Publication>> CurrentPublications(const std::string& metadata
   return current;
 }
 
-Status SigningDuty::CheckNotBehind() {
+Status SigningDuty::CheckAgreesWithDatabase(const SigningLease::PublishedVersions& latest) {
   ASSIGN_OR_RETURN(std::vector<Publication> current, CurrentPublications(metadata_dir_));
   for (const Publication& p : current) {
-    ASSIGN_OR_RETURN(uint64_t recorded, lease_.LatestVersion(p.role));
-    if (p.version < recorded) {
+    // The timestamp's next version comes from the database, and a timestamp
+    // behind it is re-signed; snapshot and targets carry content that
+    // devices must never see go back.
+    if (p.role == "timestamp") continue;
+    auto recorded = latest.find(p.role);
+    if (recorded == latest.end()) continue;
+    if (p.version < recorded->second) {
       return FailedPrecondition(metadata_dir_ + ": " + p.role + " version " +
                                 std::to_string(p.version) + " is behind version " +
-                                std::to_string(recorded) +
+                                std::to_string(recorded->second) +
                                 " published through the database (is the repository shared by "
                                 "every replica?)");
+    }
+    ASSIGN_OR_RETURN(std::string sha256, lease_.RecordedSha256(p.role, p.version));
+    if (!sha256.empty() && sha256 != p.sha256) {
+      return FailedPrecondition(metadata_dir_ + ": " + p.role + " version " +
+                                std::to_string(p.version) +
+                                " is not the document published through the database under "
+                                "that version (is the repository shared by every replica?)");
     }
   }
   return Status::Ok();
@@ -66,11 +78,12 @@ bool SigningDuty::RenewLease() {
 
 Status SigningDuty::SignTurn(WallTime now) {
   Duration wait = kSigningRetry;
-  Status st = lease_.RunSigningTurn([&]() -> Result<std::vector<Publication>> {
-    RETURN_IF_ERROR(CheckNotBehind());
-    ASSIGN_OR_RETURN(wait, inner_.Refresh(now));
-    return CurrentPublications(metadata_dir_);
-  });
+  Status st = lease_.RunSigningTurn(
+      [&](const SigningLease::PublishedVersions& latest) -> Result<std::vector<Publication>> {
+        RETURN_IF_ERROR(CheckAgreesWithDatabase(latest));
+        ASSIGN_OR_RETURN(wait, inner_.RefreshAbove(now, latest));
+        return CurrentPublications(metadata_dir_);
+      });
   next_signing_ = now + std::chrono::duration_cast<WallTime::duration>(wait);
   return st;
 }

@@ -4,10 +4,12 @@
 // SigningDuty is the MetadataRefresher `serve` schedules: every call renews
 // the lease (so it runs at least every TTL/3), and only while this replica
 // holds it does it run the repository's re-signing (`inner`), inside a
-// signing turn that records the timestamp, snapshot and targets versions it
-// leaves current, after checking that the repository is not behind what the
-// database recorded. A replica that loses the lease (a failed renewal, a
-// refused turn) logs it and stops signing at once; it keeps serving devices.
+// signing turn that gives it the highest versions the database recorded (it
+// signs above them) and records the timestamp, snapshot and targets versions
+// it leaves current, after checking that the repository's snapshot and
+// targets are the ones the database recorded last. A replica that loses
+// the lease (a failed renewal, a refused turn) logs it and stops signing at
+// once; it keeps serving devices.
 #pragma once
 
 #include <string>
@@ -35,10 +37,12 @@ class SigningDuty final : public MetadataRefresher {
   // Renews the lease and logs a change of holder; true when held.
   bool RenewLease();
   Status SignTurn(WallTime now);
-  // FailedPrecondition when a current document's version is below the one
-  // recorded for its role: a repository that is not the one the replicas
-  // share would sign versions devices already went past.
-  Status CheckNotBehind();
+  // FailedPrecondition when the current snapshot or targets is below the
+  // version recorded for its role, or is not the document recorded under its
+  // version: a repository that is not the one the replicas share would sign
+  // content devices already went past. (A timestamp behind is re-signed
+  // above the recorded version.)
+  Status CheckAgreesWithDatabase(const SigningLease::PublishedVersions& latest);
 
   SigningLease& lease_;
   MetadataRefresher& inner_;

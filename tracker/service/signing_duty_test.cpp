@@ -1,5 +1,6 @@
-// SigningDuty: two replicas' duties over one database and one repository
-// directory; only the lease holder re-signs, and what it signs is recorded.
+// SigningDuty on both engines: two replicas' duties over one database and
+// one repository directory (or each its own copy); only the lease holder
+// re-signs, what it signs is recorded, and versions come from the database.
 #include "tracker/service/signing_duty.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,10 @@
 
 #include "core/digest.h"
 #include "core/file_io.h"
+#include "tests/support/postgres_cluster.h"
+#include "tracker/publish/publish_refresher.h"
+#include "tracker/publish/publish_state.h"
+#include "tracker/publish/repo_init.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -38,11 +43,12 @@ class WritingRefresher final : public MetadataRefresher {
   int& version_;
 };
 
-class SigningDutyTest : public ::testing::Test {
+class SigningDutyTest : public ::testing::TestWithParam<SqlEngineKind> {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/signing-duty-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = ::testing::TempDir() + "/signing-duty-" + name.substr(0, name.find('/')) +
+           (GetParam() == SqlEngineKind::kSqlite ? "-sqlite" : "-postgresql");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_ + "/metadata");
     for (const char* role : {"timestamp", "snapshot", "targets"}) {  // as init left them
@@ -50,9 +56,16 @@ class SigningDutyTest : public ::testing::Test {
           WriteFileAtomic(dir_ + "/metadata/" + role + ".json", R"({"signed":{"version":0}})")
               .ok());
     }
+    std::string url = dir_ + "/t.db";
+    if (GetParam() == SqlEngineKind::kPostgresql) {
+      auto cluster = testing::PostgresCluster::Shared();
+      ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+      auto created = (*cluster)->CreateDatabase("duty");
+      ASSERT_TRUE(created.ok()) << created.status().ToString();
+      url = *created;
+    }
     for (auto* lease : {&lease_a_, &lease_b_}) {
-      auto opened =
-          SigningLease::Open(dir_ + "/t.db", clock_, lease == &lease_a_ ? "a" : "b", kTtl);
+      auto opened = SigningLease::Open(url, clock_, lease == &lease_a_ ? "a" : "b", kTtl);
       ASSERT_TRUE(opened.ok()) << opened.status().ToString();
       *lease = std::move(*opened);
     }
@@ -71,7 +84,7 @@ class SigningDutyTest : public ::testing::Test {
   int version_ = 0;
 };
 
-TEST_F(SigningDutyTest, OnlyTheHolderSignsAndATakeoverSignsAtOnce) {
+TEST_P(SigningDutyTest, OnlyTheHolderSignsAndATakeoverSignsAtOnce) {
   WritingRefresher inner_a(dir_ + "/metadata", "a", version_);
   WritingRefresher inner_b(dir_ + "/metadata", "b", version_);
   TrackerMetrics metrics_a, metrics_b;
@@ -111,7 +124,7 @@ TEST_F(SigningDutyTest, OnlyTheHolderSignsAndATakeoverSignsAtOnce) {
   EXPECT_TRUE(shows(metrics_b, "flotilla_signing_lease_epoch 2"));
 }
 
-TEST_F(SigningDutyTest, ADocumentConflictingWithARecordedVersionIsRefusedAndTheLeaseKept) {
+TEST_P(SigningDutyTest, ADocumentConflictingWithARecordedVersionIsRefusedAndTheLeaseKept) {
   WritingRefresher inner_a(dir_ + "/metadata", "a", version_);
   SigningDuty a(*lease_a_, inner_a, dir_ + "/metadata");
   Run(a);
@@ -125,7 +138,7 @@ TEST_F(SigningDutyTest, ADocumentConflictingWithARecordedVersionIsRefusedAndTheL
   EXPECT_EQ(inner_a.calls, 2) << "retried after a minute, not at once";
 }
 
-TEST_F(SigningDutyTest, ARepositoryBehindTheDatabaseIsNotSigned) {
+TEST_P(SigningDutyTest, ARepositoryBehindTheDatabaseIsNotSigned) {
   WritingRefresher inner_a(dir_ + "/metadata", "a", version_);
   SigningDuty a(*lease_a_, inner_a, dir_ + "/metadata");
   Run(a);
@@ -141,6 +154,70 @@ TEST_F(SigningDutyTest, ARepositoryBehindTheDatabaseIsNotSigned) {
   EXPECT_TRUE(lease_a_->held());
   EXPECT_EQ(lease_a_->LatestVersion("timestamp").value(), 1u);
 }
+
+// Each replica with its own copy of a real repository (same keys, same
+// snapshot and targets): the copy of the replica taking over has an old
+// timestamp. Its versions come from the database: it signs above the
+// versions the other replica published, and never one of them again.
+TEST_P(SigningDutyTest, AReplicaWhoseTimestampIsBehindSignsAboveTheDatabase) {
+  const RepositoryLayout repo_a{dir_ + "/repo-a"}, repo_b{dir_ + "/repo-b"};
+  ASSERT_TRUE(InitRepository(repo_a.root, InitOptions{}, clock_).ok());
+  std::filesystem::copy(repo_a.root, repo_b.root, std::filesystem::copy_options::recursive);
+  metadata::RepositoryOptions options;
+  options.timestamp_expiry = std::chrono::minutes(2);
+  RepositoryRefresher refresher_a(repo_a, clock_, options), refresher_b(repo_b, clock_, options);
+  SigningDuty a(*lease_a_, refresher_a, repo_a.metadata_dir());
+  SigningDuty b(*lease_b_, refresher_b, repo_b.metadata_dir());
+  auto timestamp_version = [](const RepositoryLayout& repo) {
+    return ReadPublishedMetadata(repo).value().timestamp.common.version;
+  };
+  const uint64_t initial = timestamp_version(repo_a);
+
+  Run(a);  // init's day-long timestamp is re-signed for two minutes at once
+  Run(b);
+  for (int i = 0; i < 9; ++i) {  // 3 minutes: re-signed every minute
+    clock_.Advance(std::chrono::seconds(20));
+    Run(a);
+    Run(b);
+  }
+  const uint64_t signed_by_a = timestamp_version(repo_a);
+  EXPECT_GE(signed_by_a, initial + 3);
+  EXPECT_EQ(lease_a_->LatestVersion("timestamp").value(), signed_by_a);
+  EXPECT_EQ(timestamp_version(repo_b), initial) << "b signed nothing";
+
+  clock_.Advance(kTtl);  // a stops: b takes over with its old timestamp.json
+  Run(b);
+  EXPECT_EQ(lease_b_->epoch(), 2);
+  EXPECT_EQ(timestamp_version(repo_b), signed_by_a + 1) << "above a's, not " << initial + 1;
+  EXPECT_EQ(lease_b_->LatestVersion("timestamp").value(), signed_by_a + 1);
+  EXPECT_TRUE(metadata::Repository::Open(repo_b.root, clock_).ok());
+  // The snapshot behind in b's copy would roll devices back: not signed.
+  clock_.Advance(std::chrono::minutes(2));
+  ASSERT_TRUE(lease_b_->Release().ok());
+  Run(a);  // a takes the lease back and re-signs its snapshot
+  ASSERT_TRUE(lease_a_->held());
+  auto repo = metadata::Repository::Open(repo_a.root, clock_).value();
+  ASSERT_TRUE(repo->ResignSnapshot(
+                      LoadRoleKeys(repo_a, repo->root(),
+                                   {metadata::RoleType::kSnapshot, metadata::RoleType::kTimestamp})
+                          .value())
+                  .ok());
+  clock_.Advance(std::chrono::minutes(2));
+  Run(a);  // records the snapshot a's publish left
+  ASSERT_TRUE(lease_a_->Release().ok());
+  const uint64_t recorded = lease_b_->LatestVersion("timestamp").value();
+  clock_.Advance(std::chrono::minutes(2));
+  Run(b);
+  ASSERT_TRUE(lease_b_->held());
+  EXPECT_EQ(lease_b_->LatestVersion("timestamp").value(), recorded) << "b signs nothing";
+  EXPECT_LT(timestamp_version(repo_b), recorded);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, SigningDutyTest,
+                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
+                         [](const ::testing::TestParamInfo<SqlEngineKind>& info) {
+                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
+                         });
 
 TEST(CurrentPublicationsTest, ReadsVersionsAndHashesAndRefusesMalformedDocuments) {
   const std::string dir = ::testing::TempDir() + "/publications";

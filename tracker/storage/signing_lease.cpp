@@ -57,7 +57,7 @@ Status SigningLease::Release() {
       .WithContext("release the signing lease");
 }
 
-Status SigningLease::RunSigningTurn(const std::function<Result<std::vector<Publication>>()>& sign) {
+Status SigningLease::RunSigningTurn(const SignFunction& sign) {
   if (!held_) return FailedPrecondition("the signing lease is not held");
   ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   if (db_->kind() == SqlEngineKind::kPostgresql) {
@@ -80,7 +80,9 @@ Status SigningLease::RunSigningTurn(const std::function<Result<std::vector<Publi
     return FailedPrecondition("the signing lease (epoch " + std::to_string(epoch_) +
                               ") expired or was taken over");
   }
-  ASSIGN_OR_RETURN(std::vector<Publication> published, sign());
+  // Read under the lock: no other turn records a version until the commit.
+  ASSIGN_OR_RETURN(PublishedVersions latest, LatestVersions());
+  ASSIGN_OR_RETURN(std::vector<Publication> published, sign(latest));
   for (const Publication& publication : published) RETURN_IF_ERROR(Record(publication));
   return transaction.Commit();
 }
@@ -92,10 +94,8 @@ Status SigningLease::Record(const Publication& p) {
                              "published_at) VALUES(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                              {p.role, version, p.sha256, epoch_, now_s})
                       .status());
-  ASSIGN_OR_RETURN(SqlRows rows,
-                   db_->Query("SELECT sha256 FROM metadata_versions WHERE role = ? AND version = ?",
-                              {p.role, version}));
-  if (rows.empty() || rows.Text(0, 0) != p.sha256) {
+  ASSIGN_OR_RETURN(std::string recorded, RecordedSha256(p.role, p.version));
+  if (recorded != p.sha256) {
     return AlreadyExists(p.role + " version " + std::to_string(p.version) +
                          " is already published with another document");
   }
@@ -108,6 +108,23 @@ Result<uint64_t> SigningLease::LatestVersion(const std::string& role) {
                               "WHERE role = ?",
                               {role}));
   return static_cast<uint64_t>(rows.Int(0, 0));
+}
+
+Result<std::string> SigningLease::RecordedSha256(const std::string& role, uint64_t version) {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("SELECT sha256 FROM metadata_versions WHERE role = ? AND version = ?",
+                              {role, static_cast<int64_t>(version)}));
+  return rows.empty() ? std::string() : rows.Text(0, 0);
+}
+
+Result<SigningLease::PublishedVersions> SigningLease::LatestVersions() {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("SELECT role, MAX(version) FROM metadata_versions GROUP BY role"));
+  PublishedVersions latest;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    latest[rows.Text(i, 0)] = static_cast<uint64_t>(rows.Int(i, 1));
+  }
+  return latest;
 }
 
 std::string DefaultLeaseHolder() {

@@ -8,10 +8,12 @@
 // when it is free or expired and renews it while it holds it (every TTL/3);
 // a replica whose renewal fails has lost it and stops signing. Every signing
 // turn runs in one transaction that first checks (and, on PostgreSQL, locks)
-// the lease row at the holder's epoch and unexpired, then records what it
-// published as (role, version, sha256) under a unique (role, version): a
-// replica that lost the lease signs nothing, a takeover waits for a turn in
-// progress, and no version is ever recorded with two different documents.
+// the lease row at the holder's epoch and unexpired, takes each role's next
+// version from the highest one recorded (so a replica whose files are behind
+// never reuses a version), then records what it published as (role,
+// version, sha256) under a unique (role, version): a replica that lost the
+// lease signs nothing, a takeover waits for a turn in progress, and no
+// version is ever recorded with two different documents.
 //
 // Expiry is judged by each replica's own clock (`clock`): replicas keep
 // their clocks in sync (NTP) to well under the TTL.
@@ -20,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,17 +57,27 @@ class SigningLease {
   // that another replica can take it without waiting for the expiry.
   Status Release();
 
+  // The highest version recorded for each role that has one.
+  using PublishedVersions = std::map<std::string, uint64_t>;
+  using SignFunction = std::function<Result<std::vector<Publication>>(const PublishedVersions&)>;
+
   // One signing turn: in one transaction, checks that the lease is still
-  // held at epoch() and unexpired, runs `sign` (which signs, writes its
-  // files atomically and returns what is current), records each returned
-  // document and commits. FailedPrecondition (and held() becomes false)
-  // when the lease is no longer ours: `sign` did not run. AlreadyExists when
-  // a returned (role, version) is recorded with another document: nothing
-  // is recorded. Recording the same document again is a no-op.
-  Status RunSigningTurn(const std::function<Result<std::vector<Publication>>()>& sign);
+  // held at epoch() and unexpired, reads the highest version recorded for
+  // each role, runs `sign` with them (it signs every new version above
+  // them, writes its files atomically and returns what is current), records
+  // each returned document and commits. FailedPrecondition (and held()
+  // becomes false) when the lease is no longer ours: `sign` did not run.
+  // AlreadyExists when a returned (role, version) is recorded with another
+  // document: nothing is recorded. Recording the same document again is a
+  // no-op.
+  Status RunSigningTurn(const SignFunction& sign);
 
   // The highest version recorded for `role`; 0 when none.
   Result<uint64_t> LatestVersion(const std::string& role);
+  // The highest version recorded for each role.
+  Result<PublishedVersions> LatestVersions();
+  // The SHA-256 (hex) recorded for `role` version `version`; "" when none.
+  Result<std::string> RecordedSha256(const std::string& role, uint64_t version);
 
   bool held() const { return held_; }
   int64_t epoch() const { return epoch_; }

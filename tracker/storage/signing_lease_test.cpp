@@ -51,7 +51,7 @@ class SigningLeaseTest : public ::testing::TestWithParam<SqlEngineKind> {
   }
   // A turn that publishes `publications`; counts the turns that signed.
   Status Turn(SigningLease& lease, std::vector<Publication> publications) {
-    return lease.RunSigningTurn([&]() -> Result<std::vector<Publication>> {
+    return lease.RunSigningTurn([&](const auto&) -> Result<std::vector<Publication>> {
       ++signed_turns_;
       return publications;
     });
@@ -159,6 +159,29 @@ TEST_P(SigningLeaseTest, AVersionIsRecordedWithOneDocumentOnly) {
   EXPECT_TRUE(Turn(*b_, {{"timestamp", 8, "b8"}}).ok());
 }
 
+TEST_P(SigningLeaseTest, ATurnIsGivenTheHighestVersionsRecorded) {
+  ASSERT_TRUE(Renew(*a_));
+  SigningLease::PublishedVersions seen;
+  auto turn = [&](SigningLease& lease, std::vector<Publication> publications) {
+    return lease.RunSigningTurn(
+        [&](const SigningLease::PublishedVersions& latest) -> Result<std::vector<Publication>> {
+          seen = latest;
+          return publications;
+        });
+  };
+  ASSERT_TRUE(turn(*a_, {{"timestamp", 3, "t3"}, {"snapshot", 2, "s2"}}).ok());
+  EXPECT_TRUE(seen.empty()) << "nothing recorded yet";
+  ASSERT_TRUE(turn(*a_, {{"timestamp", 9, "t9"}, {"snapshot", 2, "s2"}}).ok());
+  EXPECT_EQ(seen, (SigningLease::PublishedVersions{{"timestamp", 3}, {"snapshot", 2}}));
+  // The next holder is given what the previous one recorded.
+  clock_.Advance(kTtl);
+  ASSERT_TRUE(Renew(*b_));
+  ASSERT_TRUE(turn(*b_, {{"timestamp", 10, "t10"}}).ok());
+  EXPECT_EQ(seen, (SigningLease::PublishedVersions{{"timestamp", 9}, {"snapshot", 2}}));
+  EXPECT_EQ(b_->LatestVersions().value(),
+            (SigningLease::PublishedVersions{{"timestamp", 10}, {"snapshot", 2}}));
+}
+
 // Replicas share PostgreSQL only (SQLite is one process per file): the
 // cases of a turn held open while another replica takes over.
 using PostgresqlSigningLeaseTest = SigningLeaseTest;
@@ -168,7 +191,7 @@ TEST_P(PostgresqlSigningLeaseTest, ATakeoverWaitsForTheTurnInProgress) {
   std::atomic<bool> b_done{false};
   bool b_held = false;
   std::thread b_thread;
-  Status st = a_->RunSigningTurn([&]() -> Result<std::vector<Publication>> {
+  Status st = a_->RunSigningTurn([&](const auto&) -> Result<std::vector<Publication>> {
     clock_.Advance(kTtl);  // the lease expires while the turn runs
     b_thread = std::thread([&] {
       auto held = b_->Renew();
@@ -191,7 +214,7 @@ TEST_P(PostgresqlSigningLeaseTest, AHolderStoppedMidTurnDoesNotBlockATakeover) {
   auto stopped = SigningLease::Open(url_, clock_, "replica-c", std::chrono::seconds(1));
   ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
   ASSERT_TRUE(Renew(**stopped));
-  Status st = (*stopped)->RunSigningTurn([&]() -> Result<std::vector<Publication>> {
+  Status st = (*stopped)->RunSigningTurn([&](const auto&) -> Result<std::vector<Publication>> {
     // Stopped past its TTL: the server ends the session and its lock.
     clock_.Advance(std::chrono::seconds(2));
     EXPECT_TRUE(WaitForTakeover());
