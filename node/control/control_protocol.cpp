@@ -11,13 +11,15 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AppView, name, phase, target_rel
                                                 running_release, previous_release, container_state,
                                                 restarts, bytes_done, bytes_total, rate_bytes_per_s,
                                                 peers, eta_s, bytes_from_peers, bytes_from_origin,
-                                                last_error)
+                                                last_error, desired_release, fleet_assigned)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FleetView, state, version, expires_unix,
+                                                last_poll_unix, last_error)
 // Without `apps`, which ViewFromJson checks member by member.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NodeView, device_name, site, transfer_mode, version,
                                                 enrolled, last_refresh_unix, last_refresh_error,
                                                 refreshes_ok, refreshes_failed, deploys_ok,
                                                 deploys_failed, hash_failures, peers_banned,
-                                                bytes_wasted, disk_free_bytes, store_bytes)
+                                                bytes_wasted, disk_free_bytes, store_bytes, fleet)
 
 namespace {
 

@@ -37,6 +37,23 @@ struct AppView {
   uint64_t bytes_from_peers = 0;  // cumulative for the current or last release
   uint64_t bytes_from_origin = 0;
   std::string last_error;
+  // The release the fleet document names (0: none; "fleet_assigned" false
+  // when the document does not name the app, or there is no document).
+  uint64_t desired_release = 0;
+  bool fleet_assigned = false;
+};
+
+// The signed fleet document the node follows (docs/fleet.md).
+struct FleetView {
+  // "local": no fleet document (the local apps list, newest releases);
+  // "following": the document below, refreshed at the last poll;
+  // "holding": the document below; the last poll failed or was refused and
+  // the node keeps running what it runs.
+  std::string state = "local";
+  uint64_t version = 0;        // of the device's fleet targets metadata (0: none)
+  int64_t expires_unix = 0;    // its expiry
+  int64_t last_poll_unix = 0;  // last successful poll (0: never)
+  std::string last_error;      // of the last poll
 };
 
 struct NodeView {
@@ -48,6 +65,7 @@ struct NodeView {
   int64_t last_refresh_unix = 0;  // last successful metadata refresh (0: never)
   std::string last_refresh_error;
   std::vector<AppView> apps;
+  FleetView fleet;
   // Counters since the daemon started.
   uint64_t refreshes_ok = 0;
   uint64_t refreshes_failed = 0;

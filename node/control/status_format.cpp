@@ -55,6 +55,15 @@ std::string NodeLines(const NodeView& v, int64_t now_unix) {
       "failures {}\n",
       FormatBytes(v.store_bytes), FormatBytes(v.disk_free_bytes), v.refreshes_ok,
       v.refreshes_failed, v.deploys_ok, v.deploys_failed, v.hash_failures);
+  if (v.fleet.state != "local" || !v.fleet.last_error.empty()) {
+    out += fmt::format("fleet: {}", v.fleet.state);
+    if (v.fleet.version > 0) {
+      out += fmt::format(", document v{}, expires {} UTC", v.fleet.version,
+                         FormatUtc(v.fleet.expires_unix));
+    }
+    out += "\n";
+    if (!v.fleet.last_error.empty()) out += "fleet error: " + v.fleet.last_error + "\n";
+  }
   if (v.peers_banned > 0 || v.bytes_wasted > 0) {
     out += fmt::format("peers banned for bad data {}, bytes wasted {}\n", v.peers_banned,
                        FormatBytes(v.bytes_wasted));
@@ -112,12 +121,19 @@ bool Transferring(const NodeView& view) {
 std::string FormatStatus(const NodeView& view, int64_t now_unix, bool terminal) {
   std::string out = NodeLines(view, now_unix);
   if (view.apps.empty()) return out + "\nno apps followed\n";
+  const bool fleet = view.fleet.state != "local";
   std::vector<std::vector<std::string>> rows = {
       {"APP", "STATE", "RUNNING", "PREVIOUS", "READY", "TARGET", "CONTAINER", "RESTARTS"}};
+  if (fleet) rows[0].insert(rows[0].begin() + 2, "DESIRED");
   for (const auto& a : view.apps) {
     rows.push_back({a.name, a.phase, Release(a.running_release), Release(a.previous_release),
                     Release(a.ready_release), Release(a.target_release), a.container_state,
                     std::to_string(a.restarts)});
+    // "not assigned": the fleet document does not name the app.
+    if (fleet) {
+      rows.back().insert(rows.back().begin() + 2,
+                         a.fleet_assigned ? Release(a.desired_release) : "not assigned");
+    }
   }
   // The table, with each app's progress and last error under its row.
   std::string table = Table(rows);

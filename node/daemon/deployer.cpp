@@ -40,7 +40,8 @@ Deployer::Deployer(std::vector<std::string> apps, StateFile& state, StoreWorker&
       events_(std::move(events)),
       supervisor_(lanes("supervise"), loop),
       logs_(lanes("logs"), loop),
-      timer_(loop) {
+      timer_(loop),
+      loop_(&loop) {
   for (const auto& app : apps_) {
     lanes_[app].worker = std::make_unique<Worker>(lanes("app/" + app), loop);
     Sync(app, runtime_.Inspect(app));
@@ -48,6 +49,13 @@ Deployer::Deployer(std::vector<std::string> apps, StateFile& state, StoreWorker&
 }
 
 void Deployer::Start() { Supervise(); }
+
+void Deployer::Follow(const std::string& app, const LaneOf& lanes) {
+  if (lanes_.count(app)) return;
+  apps_.push_back(app);
+  lanes_[app].worker = std::make_unique<Worker>(lanes("app/" + app), *loop_);
+  Sync(app, runtime_.Inspect(app));
+}
 
 void Deployer::Stop() {
   timer_.Cancel();

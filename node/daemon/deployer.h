@@ -54,6 +54,8 @@ class Deployer {
 
   void Start();
   void Stop();
+  // Follows one more app (one the fleet assigns): reads what of it runs now.
+  void Follow(const std::string& app, const LaneOf& lanes);
   // Whether `version` of `app` is ready, not failed, and neither runs nor is
   // being deployed (a crash came between the fetch and the switch).
   bool Awaits(const std::string& app, uint64_t version) const;
@@ -103,6 +105,7 @@ class Deployer {
   Worker supervisor_;
   Worker logs_;
   TimerSlot timer_;
+  Executor* loop_;
   bool resumed_ = false;
   uint64_t deploys_ok_ = 0, deploys_failed_ = 0;
 };

@@ -11,7 +11,8 @@ namespace flotilla::node {
 GarbageCollector::GarbageCollector(std::vector<std::string> apps, uint32_t keep_releases,
                                    StateFile& state, StoreWorker& store, runtime::Runtime& runtime,
                                    const LaneOf& lanes, Executor& loop, CollectorEvents events)
-    : apps_(std::move(apps)),
+    : loop_(&loop),
+      apps_(std::move(apps)),
       keep_releases_(keep_releases),
       state_(state),
       store_(store),
@@ -20,6 +21,12 @@ GarbageCollector::GarbageCollector(std::vector<std::string> apps, uint32_t keep_
   for (const auto& app : apps_) {
     pruners_[app] = std::make_unique<Worker>(lanes("app/" + app), loop);
   }
+}
+
+void GarbageCollector::Follow(const std::string& app, const LaneOf& lanes) {
+  if (pruners_.count(app)) return;
+  apps_.push_back(app);
+  pruners_[app] = std::make_unique<Worker>(lanes("app/" + app), *loop_);
 }
 
 void GarbageCollector::Stop() {

@@ -40,8 +40,11 @@ class GarbageCollector {
                    Executor& loop, CollectorEvents events);
   void Collect();
   void Stop();
+  // Keeps the releases of one more app (one the fleet assigns).
+  void Follow(const std::string& app, const LaneOf& lanes);
 
  private:
+  Executor* loop_;
   std::vector<std::string> apps_;
   uint32_t keep_releases_;
   StateFile& state_;

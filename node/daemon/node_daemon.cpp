@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "core/file_io.h"
@@ -63,6 +64,7 @@ NodeDaemon::~NodeDaemon() {
   metrics_.reset();
   control_.reset();
   reporter_.reset();
+  fleet_.reset();
   follower_.reset();
   collector_.reset();
   deployer_.reset();
@@ -100,7 +102,8 @@ Status NodeDaemon::Prepare() {
   for (const auto& note : (*store)->recovery_notes()) spdlog::info("store recovery: {}", note);
   store_ =
       std::make_unique<StoreWorker>(std::move(*store), layout_.root + "/tmp", Lane("store"), loop_);
-  ASSIGN_OR_RETURN(state_, StateFile::Open(layout_.state(), config_.apps));
+  RETURN_IF_ERROR(OpenFleet());
+  ASSIGN_OR_RETURN(state_, StateFile::Open(layout_.state(), apps_));
   if (config_.deploy) RETURN_IF_ERROR(OpenDeployment());
   RETURN_IF_ERROR(OpenServers());
   auto creds = LoadCredentials(layout_.credentials());
@@ -127,12 +130,12 @@ Status NodeDaemon::OpenDeployment() {
   runtime_ = std::move(*opened);
   const LaneOf lanes = [this](const std::string& name) -> Executor& { return Lane(name); };
   deployer_ = std::make_unique<Deployer>(
-      config_.apps, *state_, *store_, *runtime_, lanes, loop_,
+      apps_, *state_, *store_, *runtime_, lanes, loop_,
       DeployerEvents{.changed = [this] { reporter_->MarkDue(); },
                      .error = [this](const std::string& e) { reporter_->AddError(e); },
                      .collect = [this] { collector_->Collect(); }});
   collector_ = std::make_unique<GarbageCollector>(
-      config_.apps, config_.keep_releases, *state_, *store_, *runtime_, lanes, loop_,
+      apps_, config_.keep_releases, *state_, *store_, *runtime_, lanes, loop_,
       CollectorEvents{.keep_in_flight =
                           [this](std::set<Digest>& layers, std::set<Digest>& artifacts) {
                             pipeline_->KeepInFlight(layers, artifacts);
@@ -141,6 +144,37 @@ Status NodeDaemon::OpenDeployment() {
                           [this](const std::set<Digest>& artifacts) {
                             pipeline_->ForgetArtifacts(artifacts);
                           }});
+  return Status::Ok();
+}
+
+// The fleet follower first: an accepted fleet document adds its apps to the
+// followed ones before the state, the deployer and the collector open.
+Status NodeDaemon::OpenFleet() {
+  apps_ = config_.apps;
+  FleetFollowerOptions options{.data_dir = layout_.root,
+                               .tracker_url = config_.tracker_url,
+                               .http = HttpOptionsFor(config_),
+                               .refresh_interval_s = config_.refresh_interval_s,
+                               .max_backoff_s = config_.max_backoff_s};
+  // No floor is signed yet (docs/fleet.md): every release the image
+  // repository signs may be chosen.
+  FleetFloor no_floor = [](const std::string&) { return uint64_t{0}; };
+  auto fleet = FleetFollower::Open(
+      std::move(options), clock_, loop_, std::move(no_floor),
+      FleetEvents{.choices =
+                      [this](const std::map<std::string, metadata::Release>& releases) {
+                        FleetChose(releases);
+                      },
+                  .error = [this](const std::string& e) { reporter_->AddError(e); }});
+  if (!fleet.ok()) return fleet.status().WithContext("fleet");
+  fleet_ = std::move(*fleet);
+  if (const auto& accepted = fleet_->status().accepted) {
+    for (const auto& [app, choice] : accepted->document.apps) {
+      if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) apps_.push_back(app);
+    }
+    spdlog::info("following the fleet document v{} accepted before (not the local apps list)",
+                 accepted->targets_version);
+  }
   return Status::Ok();
 }
 
@@ -171,6 +205,8 @@ Status NodeDaemon::OpenTransfers() {
       PipelineEvents{.ready =
                          [this](const std::string& app, const metadata::Release& release) {
                            if (!deployer_) return;
+                           // A release the fleet no longer chooses is kept, not switched to.
+                           if (fleet_->managed() && FleetRelease(app) != release.version) return;
                            deployer_->Deploy(app, release);
                          },
                      .error = [this](const std::string& e) { reporter_->AddError(e); },
@@ -205,6 +241,7 @@ Status NodeDaemon::OpenFollower() {
                               [this](uint64_t n) { return state_->SaveReportSeq(n); });
   if (credentials_) {
     follower_->SetCredentials(*credentials_);
+    fleet_->SetCredentials(*credentials_);
     Enrolled(*credentials_);
   }
   return Status::Ok();
@@ -243,6 +280,7 @@ Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
 // Credentials at start, or from a late enrolment: reports can go out, and a
 // p2p fetcher that started without the tracker gets the announce URL.
 void NodeDaemon::Enrolled(const DeviceCredentials& credentials) {
+  fleet_->SetCredentials(credentials);
   reporter_->SetSink(
       MakeTrackerReportSink(config_.tracker_url, HttpOptionsFor(config_), credentials));
   if (credentials_) return;  // the fetcher has them
@@ -257,6 +295,8 @@ void NodeDaemon::Enrolled(const DeviceCredentials& credentials) {
 }
 
 void NodeDaemon::ReleasesVerified(const std::map<std::string, metadata::Release>& releases) {
+  // Once a fleet document was accepted, only it says what runs.
+  if (fleet_->managed()) return;
   for (const auto& app : config_.apps) {
     auto it = releases.find(app);
     if (it == releases.end() || it->second.version == state_->app(app).failed_release) continue;
@@ -270,6 +310,7 @@ void NodeDaemon::ReleasesVerified(const std::map<std::string, metadata::Release>
 }
 
 void NodeDaemon::OfferTrustedReleases() {
+  if (fleet_->managed()) return;  // the fleet follower's first poll decides
   auto releases = source_->VerifyTrustedOnDisk();
   if (!releases.ok()) {
     spdlog::info("trusted metadata on disk offers no release: {}", releases.status().ToString());
@@ -278,9 +319,53 @@ void NodeDaemon::OfferTrustedReleases() {
   ReleasesVerified(*releases);
 }
 
+void NodeDaemon::Follow(const std::string& app) {
+  if (std::find(apps_.begin(), apps_.end(), app) != apps_.end()) return;
+  spdlog::info("app {}: followed from now on (assigned by the fleet)", app);
+  apps_.push_back(app);
+  state_->app(app);
+  const LaneOf lanes = [this](const std::string& name) -> Executor& { return Lane(name); };
+  if (deployer_) deployer_->Follow(app, lanes);
+  if (collector_) collector_->Follow(app, lanes);
+  state_->Save();
+}
+
+uint64_t NodeDaemon::FleetRelease(const std::string& app) const {
+  const auto& accepted = fleet_->status().accepted;
+  if (!accepted) return 0;
+  auto it = accepted->document.apps.find(app);
+  return it == accepted->document.apps.end() ? 0 : it->second.release;
+}
+
+// An app the document does not name is neither started nor updated; one
+// that runs keeps running (nothing stops an app without a healthy
+// replacement). A chosen release is installed even when it is older than
+// what runs: it is one the image repository signed (checked by the follower).
+void NodeDaemon::FleetChose(const std::map<std::string, metadata::Release>& releases) {
+  for (const auto& [app, release] : releases) {
+    Follow(app);
+    const AppState& a = state_->app(app);
+    const uint64_t version = release.version;
+    if (version == a.failed_release) continue;  // failed for good here; the report says so
+    if (!deployer_) {
+      pipeline_->OfferChosen(app, release);
+      continue;
+    }
+    if (a.running_release == version) continue;
+    const bool kept = std::any_of(a.kept.begin(), a.kept.end(),
+                                  [&](const KeptRelease& k) { return k.version == version; });
+    if (kept && !pipeline_->Fetching(app)) {
+      // Its layers are in the store: switch to it (health-gated, as any switch).
+      deployer_->Deploy(app, release);
+      continue;
+    }
+    pipeline_->OfferChosen(app, release);
+  }
+}
+
 std::vector<AppReport> NodeDaemon::Reports() const {
   std::vector<AppReport> reports;
-  for (const auto& app : config_.apps) {
+  for (const auto& app : apps_) {
     auto transfer = pipeline_->Transfer(app);
     reports.push_back(ReportOf(app, state_->app(app), transfer ? transfer->done : 0,
                                transfer ? transfer->total : 0));
@@ -291,12 +376,13 @@ std::vector<AppReport> NodeDaemon::Reports() const {
 
 void NodeDaemon::Start() {
   spdlog::info("node {} started: data_dir {}, following {} app(s), {} transfers",
-               config_.device_name, layout_.root, config_.apps.size(),
+               config_.device_name, layout_.root, apps_.size(),
                config_.transfer_mode == TransferMode::kP2p ? "p2p" : "http-only");
   if (deployer_) deployer_->Start();
   pipeline_->Start();
   OfferTrustedReleases();
   follower_->Start();
+  fleet_->Start();
   reporter_->Start();
   Pump();
   if (lan_) Beacon();
@@ -306,6 +392,7 @@ void NodeDaemon::Stop() {
   pump_timer_.Cancel();
   beacon_timer_.Cancel();
   if (follower_) follower_->Stop();
+  if (fleet_) fleet_->Stop();
   if (pipeline_) pipeline_->Stop();
   if (reporter_) reporter_->Stop();
   if (deployer_) deployer_->Stop();

@@ -11,6 +11,9 @@
 //    paths, retries, rebuild; emits ready releases;
 //  - Deployer (with the GarbageCollector): health-gated switch, rollback,
 //    supervision, collection;
+//  - FleetFollower: the device's signed fleet document; once one is
+//    accepted, it (not the local apps list) says which apps run and which
+//    release of each;
 //  - Reporter: reports to the tracker, pending errors;
 //  - LanExchange, the control API and /metrics, pumped every 50 ms.
 // Blocking work runs on worker lanes (ThreadExecutors made here): the layer
@@ -27,6 +30,7 @@
 #include "core/status.h"
 #include "node/control/node_control.h"
 #include "node/daemon/deployer.h"
+#include "node/daemon/fleet_follower.h"
 #include "node/daemon/garbage_collector.h"
 #include "node/daemon/lan_exchange.h"
 #include "node/daemon/metadata_follower.h"
@@ -69,6 +73,7 @@ class NodeDaemon : public NodeControl {
   Status OpenServers();
   Status OpenTransfers();
   Status OpenFollower();
+  Status OpenFleet();
   Result<std::unique_ptr<ArtifactFetcher>> OpenFetcher();
   void Enrolled(const DeviceCredentials& credentials);
   void ReleasesVerified(const std::map<std::string, metadata::Release>& releases);
@@ -76,6 +81,13 @@ class NodeDaemon : public NodeControl {
   // metadata on disk, while it has not expired (an imported bundle's, or one
   // whose fetch a restart interrupted).
   void OfferTrustedReleases();
+  // The releases of an accepted fleet document: each app is followed and
+  // its chosen release installed (fetched, then switched to).
+  void FleetChose(const std::map<std::string, metadata::Release>& releases);
+  // Follows `app` from now on (an app the fleet assigns).
+  void Follow(const std::string& app);
+  // The release the accepted fleet document names for `app` (0: none).
+  uint64_t FleetRelease(const std::string& app) const;
   std::vector<AppReport> Reports() const;
   AppView ViewOf(const std::string& app) const;
   // Runs the LAN exchange's sockets and serves the control API and metrics.
@@ -85,6 +97,8 @@ class NodeDaemon : public NodeControl {
 
   NodeConfig config_;
   DataLayout layout_;
+  // The apps followed: the local list, and every app a fleet document named.
+  std::vector<std::string> apps_;
   const Clock& clock_;
   Executor& loop_;
   int lock_fd_ = -1;
@@ -98,6 +112,7 @@ class NodeDaemon : public NodeControl {
   std::unique_ptr<LanExchange> lan_;
   std::unique_ptr<TufMetadataSource> source_;
   std::unique_ptr<MetadataFollower> follower_;
+  std::unique_ptr<FleetFollower> fleet_;
   std::unique_ptr<Reporter> reporter_;
   std::optional<DeviceCredentials> credentials_;  // at start, for the fetcher
   std::unique_ptr<ControlServer> control_;

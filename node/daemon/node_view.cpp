@@ -28,12 +28,20 @@ NodeView NodeDaemon::View() {
     view.deploys_ok = deployer_->deploys_ok();
     view.deploys_failed = deployer_->deploys_failed();
   }
+  const FleetStatus& fleet = fleet_->status();
+  view.fleet.state = fleet.state;
+  view.fleet.last_poll_unix = fleet.last_refresh_unix;
+  view.fleet.last_error = fleet.last_error;
+  if (fleet.accepted) {
+    view.fleet.version = fleet.accepted->targets_version;
+    view.fleet.expires_unix = fleet.accepted->expires_unix;
+  }
   struct statvfs fs {};
   if (::statvfs(layout_.root.c_str(), &fs) == 0) {
     view.disk_free_bytes = uint64_t{fs.f_bavail} * fs.f_frsize;
   }
   view.store_bytes = store_->bytes();
-  for (const auto& app : config_.apps) {
+  for (const auto& app : apps_) {
     view.apps.push_back(ViewOf(app));
     if (auto t = pipeline_->Transfer(app)) {
       view.hash_failures += t->hash_failures;
@@ -72,6 +80,11 @@ AppView NodeDaemon::ViewOf(const std::string& app) const {
   v.bytes_from_peers = a.bytes_from_peers;
   v.bytes_from_origin = a.bytes_from_origin;
   v.last_error = a.last_error;
+  if (const auto& accepted = fleet_->status().accepted) {
+    auto it = accepted->document.apps.find(app);
+    v.fleet_assigned = it != accepted->document.apps.end();
+    if (v.fleet_assigned) v.desired_release = it->second.release;
+  }
   return v;
 }
 
@@ -82,7 +95,7 @@ void NodeDaemon::UpdateNow() {
 }
 
 void NodeDaemon::Rollback(const std::string& app, ControlReply reply) {
-  if (std::find(config_.apps.begin(), config_.apps.end(), app) == config_.apps.end()) {
+  if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) {
     return reply(NotFound("no app '" + app + "' is followed here"));
   }
   if (!deployer_) return reply(FailedPrecondition("deploy is off in this node's configuration"));
@@ -90,7 +103,7 @@ void NodeDaemon::Rollback(const std::string& app, ControlReply reply) {
 }
 
 void NodeDaemon::Logs(const std::string& app, size_t max_bytes, ControlReply reply) {
-  if (std::find(config_.apps.begin(), config_.apps.end(), app) == config_.apps.end()) {
+  if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) {
     return reply(NotFound("no app '" + app + "' is followed here"));
   }
   if (!deployer_) return reply(FailedPrecondition("deploy is off in this node's configuration"));

@@ -41,6 +41,20 @@ void ReleasePipeline::Offer(const std::string& app, const metadata::Release& rel
   Begin(app, release);
 }
 
+void ReleasePipeline::OfferChosen(const std::string& app, const metadata::Release& release) {
+  const AppState& a = state_.app(app);
+  const uint64_t version = release.version;
+  if (version == a.failed_release || version == a.ready_release) return;
+  if (auto t = transfers_.find(app);
+      t != transfers_.end() && t->second.release.version == version) {
+    return;  // already being fetched
+  }
+  if (!retries_.Due(app, version, clock_.MonotonicNow())) return;  // failed lately
+  spdlog::info("app {}: release {} is the fleet's choice (ready: {})", app, version,
+               a.ready_release);
+  Begin(app, release);
+}
+
 void ReleasePipeline::Begin(const std::string& app, const metadata::Release& release) {
   fetched_[app] = release;
   AppState& a = state_.app(app);

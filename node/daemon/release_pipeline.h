@@ -74,6 +74,9 @@ class ReleasePipeline {
   // A verified release of `app`: fetched unless it is not newer than the
   // ready one, failed for good, being fetched, or waiting for its retry.
   void Offer(const std::string& app, const metadata::Release& release);
+  // A release the fleet chose: fetched unless it is the ready one, failed
+  // for good, being fetched or waiting for its retry; older releases too.
+  void OfferChosen(const std::string& app, const metadata::Release& release);
   bool Fetching(const std::string& app) const { return transfers_.count(app) != 0; }
   void RetryNow() { retries_.Clear(); }
   std::optional<TransferView> Transfer(const std::string& app) const;

@@ -151,6 +151,11 @@ std::optional<http::Reply> TrackerService::RouteContent(const http::Request& req
     if (parts.size() != 2 && !named) return NotFoundReply();
     return ServeArtifact(parts[1], request);
   }
+  if (first == "fleet" || (first == "targets" && parts.size() == 3 && parts[1] == "fleet")) {
+    route = "fleet_metadata";
+    if (!get) return MethodNotAllowed("GET");
+    return first == "fleet" ? ServeFleetDevice(parts, request) : ServeFleetRoot(parts[2]);
+  }
   if (first == "metadata" || first == "torrents") {
     route = first == "metadata" ? "metadata" : "torrent";
     if (!get) return MethodNotAllowed("GET");

@@ -3,6 +3,9 @@
 //   GET  /metadata/<name>                 signed metadata, as stored
 //   GET  /artifacts/<hex>[/<hex>]         artifact bytes, Range supported (web seed)
 //   GET  /torrents/<hex>.torrent[?passkey=P]  the artifact's torrent (personalised with P)
+//   GET  /targets/fleet/<hex>.root.json   the fleet root (fleet_route.cpp)
+//   GET  /fleet/devices/<id>/{metadata,targets}/<name>  a device's fleet
+//                                         repository, to that device only
 //   GET  /announce/<passkey>?...          BitTorrent HTTP tracker (BEP 3/23/52)
 //   POST /api/v1/enroll                   fleet token -> device id, credential, passkey
 //   POST /api/v1/devices/<id>/report      device status (Authorization: Bearer <credential>)
@@ -89,6 +92,9 @@ class TrackerService {
   http::Reply ServeMetadata(std::string_view name);
   http::Reply ServeArtifact(std::string_view hex, const http::Request& request);
   http::Reply ServeTorrent(std::string_view file, std::string_view query);
+  http::Reply ServeFleetRoot(std::string_view file);
+  http::Reply ServeFleetDevice(const std::vector<std::string_view>& parts,
+                               const http::Request& request);
   http::Reply Announce(std::string_view passkey, std::string_view query,
                        const http::RequestContext& context);
   http::Reply Enroll(const http::Request& request);

@@ -1,0 +1,322 @@
+#include "node/daemon/fleet_follower.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "core/canonical_json.h"
+#include "core/file_io.h"
+#include "metadata/remote_repository.h"
+#include "metadata/tuf_client.h"
+#include "metadata/tuf_names.h"
+#include "metadata/tuf_time.h"
+#include "node/daemon/backoff.h"
+
+namespace flotilla::node {
+namespace {
+
+constexpr uint64_t kMaxDocumentBytes = 1 << 20;
+constexpr uint64_t kMaxAcceptedBytes = 2 << 20;
+
+int64_t UnixSeconds(WallTime t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// The image repository as the node trusts it: metadata from its trusted
+// directory (verified again, no network), targets over HTTP from the tracker.
+class ImageRemote final : public metadata::RemoteRepository {
+ public:
+  ImageRemote(const std::string& tuf_dir, std::string targets_url, http::ClientOptions options)
+      : disk_(tuf_dir, ""), targets_url_(std::move(targets_url)), client_(std::move(options)) {}
+  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override {
+    return disk_.FetchMetadata(name, max_bytes);
+  }
+  Status FetchTarget(const std::string& url_path, uint64_t max_bytes,
+                     const std::string& dest_path) override {
+    return client_.FetchToFile(
+        {.url = http::JoinUrl(targets_url_, url_path), .max_body_bytes = max_bytes}, dest_path);
+  }
+
+ private:
+  metadata::DirectoryRemote disk_;
+  std::string targets_url_;
+  http::Client client_;
+};
+
+// The device's own fleet repository over HTTP, asked for with its credential.
+class DeviceRemote final : public metadata::RemoteRepository {
+ public:
+  DeviceRemote(std::string base_url, const std::string& credential, http::ClientOptions options)
+      : base_url_(std::move(base_url)),
+        authorization_("Bearer " + credential),
+        client_(std::move(options)) {}
+  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override {
+    ASSIGN_OR_RETURN(http::Response response,
+                     client_.Fetch(Call("metadata/" + metadata::PercentEncode(name), max_bytes)));
+    return std::move(response.body);
+  }
+  Status FetchTarget(const std::string& url_path, uint64_t max_bytes,
+                     const std::string& dest_path) override {
+    return client_.FetchToFile(Call("targets/" + url_path, max_bytes), dest_path);
+  }
+
+ private:
+  http::Call Call(const std::string& path, uint64_t max_bytes) const {
+    http::Call call{.url = http::JoinUrl(base_url_, path), .max_body_bytes = max_bytes};
+    call.headers.emplace_back("Authorization", authorization_);
+    return call;
+  }
+  std::string base_url_;
+  std::string authorization_;  // a secret: never logged
+  http::Client client_;
+};
+
+bool IsAppName(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && name[0] != '.' &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                  c == '.';
+         });
+}
+
+Status RequireExactly(const Json& object, std::initializer_list<std::string_view> keys,
+                      const std::string& what) {
+  if (!object.is_object()) return InvalidArgument(what + " is not an object");
+  for (const auto& [key, value] : object.items()) {
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      return InvalidArgument(what + " has an unknown member '" + key + "'");
+    }
+  }
+  for (std::string_view key : keys) {
+    if (!object.contains(key)) return InvalidArgument(what + " lacks '" + std::string(key) + "'");
+  }
+  return Status::Ok();
+}
+
+Json AcceptedToJson(const AcceptedFleet& a) {
+  return Json{{"document", a.document_bytes},
+              {"targets_version", a.targets_version},
+              {"expires", metadata::FormatTufTime(WallTime(std::chrono::seconds(a.expires_unix)))},
+              {"accepted_at", a.accepted_unix}};
+}
+
+Result<AcceptedFleet> AcceptedFromJson(const Json& json) {
+  RETURN_IF_ERROR(RequireExactly(json, {"document", "targets_version", "expires", "accepted_at"},
+                                 "accepted.json"));
+  AcceptedFleet a;
+  try {
+    a.document_bytes = json.at("document").get<std::string>();
+    a.targets_version = json.at("targets_version").get<uint64_t>();
+    a.accepted_unix = json.at("accepted_at").get<int64_t>();
+    ASSIGN_OR_RETURN(WallTime expires,
+                     metadata::ParseTufTime(json.at("expires").get<std::string>()));
+    a.expires_unix = UnixSeconds(expires);
+  } catch (const Json::exception& e) {
+    return InvalidArgument(std::string("accepted.json: ") + e.what());
+  }
+  ASSIGN_OR_RETURN(a.document, ParseFleetDocument(a.document_bytes));
+  return a;
+}
+
+}  // namespace
+
+Result<FleetDocument> ParseFleetDocument(std::string_view bytes) {
+  ASSIGN_OR_RETURN(Json json,
+                   ParseJsonStrict(bytes, {.max_bytes = kMaxDocumentBytes, .max_depth = 8}));
+  RETURN_IF_ERROR(RequireExactly(json, {"apps", "device"}, "fleet document"));
+  FleetDocument doc;
+  try {
+    doc.device = json.at("device").get<std::string>();
+    if (!json.at("apps").is_object())
+      return InvalidArgument("fleet document: apps is not an object");
+    for (const auto& [name, app] : json.at("apps").items()) {
+      if (!IsAppName(name)) return InvalidArgument("fleet document: bad app name");
+      const std::string what = "fleet document: app " + name;
+      RETURN_IF_ERROR(RequireExactly(app, {"hashes", "length", "release", "target"}, what));
+      FleetAppChoice choice;
+      if (!app.at("release").is_number_unsigned() || !app.at("length").is_number_unsigned()) {
+        return InvalidArgument(what + ": release and length must be unsigned integers");
+      }
+      choice.release = app.at("release").get<uint64_t>();
+      choice.target = app.at("target").get<std::string>();
+      choice.length = app.at("length").get<uint64_t>();
+      choice.hashes = app.at("hashes").get<std::map<std::string, std::string>>();
+      if (choice.release == 0 || choice.hashes.empty()) return InvalidArgument(what + ": empty");
+      doc.apps.emplace(name, std::move(choice));
+    }
+  } catch (const Json::exception& e) {
+    return InvalidArgument(std::string("fleet document: ") + e.what());
+  }
+  return doc;
+}
+
+FleetFollower::FleetFollower(FleetFollowerOptions options, const Clock& clock, Executor& loop,
+                             FleetFloor floor, FleetEvents events)
+    : options_(std::move(options)),
+      clock_(clock),
+      floor_(std::move(floor)),
+      events_(std::move(events)),
+      timer_(loop),
+      random_(options_.jitter_seed != 0 ? options_.jitter_seed : std::random_device{}()) {}
+
+Result<std::unique_ptr<FleetFollower>> FleetFollower::Open(FleetFollowerOptions options,
+                                                           const Clock& clock, Executor& loop,
+                                                           FleetFloor floor, FleetEvents events) {
+  std::unique_ptr<FleetFollower> follower(
+      new FleetFollower(std::move(options), clock, loop, std::move(floor), std::move(events)));
+  const std::string path = follower->fleet_dir() + "/accepted.json";
+  if (Exists(path)) {
+    ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(path, kMaxAcceptedBytes));
+    auto json = ParseJsonStrict(text);
+    auto accepted = json.ok() ? AcceptedFromJson(*json) : Result<AcceptedFleet>(json.status());
+    if (!accepted.ok()) return accepted.status().WithContext(path);
+    follower->status_.accepted = std::move(*accepted);
+    follower->status_.state = "holding";
+  }
+  return follower;
+}
+
+void FleetFollower::PollNow() {
+  failures_ = 0;
+  timer_.Schedule(Duration::zero(), [this] { Poll(); });
+}
+
+void FleetFollower::Poll() {
+  auto polled = PollOnce();
+  ++(polled.ok() ? status_.polls_ok : status_.polls_failed);
+  if (polled.ok()) {
+    status_.last_refresh_unix = UnixSeconds(clock_.Now());
+    status_.last_error.clear();
+    status_.state = managed() ? "following" : "local";
+    if (polled->has_value()) events_.choices(**polled);
+  } else {
+    const std::string why = polled.status().ToString();
+    if (why != status_.last_error) {
+      spdlog::warn("fleet metadata refused or unavailable: {}{}", why,
+                   managed() ? "; the node keeps running what it runs" : "");
+      events_.error("fleet: " + why);
+    }
+    status_.last_error = why;
+    if (managed()) status_.state = "holding";
+  }
+  timer_.Schedule(NextDelay(polled.ok()), [this] { Poll(); });
+}
+
+Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::PollOnce() {
+  const std::string fleet_tuf = fleet_dir() + "/tuf";
+  ImageRemote image_remote(options_.data_dir + "/tuf",
+                           http::JoinUrl(options_.tracker_url, "targets"), options_.http);
+  ASSIGN_OR_RETURN(auto image,
+                   metadata::TufClient::Open(options_.data_dir + "/tuf", image_remote, clock_));
+  RETURN_IF_ERROR(image->Refresh().WithContext("image repository"));
+  const bool root_trusted = Exists(fleet_tuf + "/root.json");
+  if (!root_trusted) {
+    auto offered = image->GetTargetInfo(kFleetRootTarget);
+    if (!offered.ok() && offered.status().code() == StatusCode::kNotFound) {
+      return std::optional<std::map<std::string, metadata::Release>>();  // no fleet
+    }
+    RETURN_IF_ERROR(offered.status());
+    RETURN_IF_ERROR(CreateDirectories(fleet_dir(), 0700));
+    ASSIGN_OR_RETURN(auto root_file, image->DownloadTarget(*offered, fleet_dir() + "/root-target"));
+    ASSIGN_OR_RETURN(std::string root,
+                     ReadTextFileBounded(root_file.path, metadata::ClientLimits{}.max_root_bytes));
+    RETURN_IF_ERROR(metadata::TufClient::Initialize(fleet_tuf, root).WithContext("fleet root"));
+    spdlog::info("fleet root trusted (the image repository's target {})", kFleetRootTarget);
+  }
+  if (!credentials_) {
+    return FailedPrecondition("not enrolled yet: the fleet repository needs the device credential");
+  }
+  DeviceRemote remote(
+      http::JoinUrl(options_.tracker_url, "fleet/devices/" + credentials_->device_id + "/"),
+      credentials_->credential, options_.http);
+  ASSIGN_OR_RETURN(auto fleet, metadata::TufClient::Open(fleet_tuf, remote, clock_));
+  RETURN_IF_ERROR(fleet->Refresh().WithContext("fleet repository"));
+  ASSIGN_OR_RETURN(auto info,
+                   fleet->GetTargetInfo(kFleetDocumentTarget).WithContext("fleet repository"));
+  if (info.length > kMaxDocumentBytes) return ResourceExhausted("fleet document too large");
+  ASSIGN_OR_RETURN(
+      auto got,
+      fleet->DownloadTarget(info, fleet_dir() + "/targets").WithContext("fleet document"));
+  ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(got.path, kMaxDocumentBytes));
+  ASSIGN_OR_RETURN(FleetDocument document, ParseFleetDocument(bytes));
+  ASSIGN_OR_RETURN(auto releases, Check(document, *image));
+
+  AcceptedFleet accepted;
+  accepted.document = std::move(document);
+  accepted.document_bytes = std::move(bytes);
+  accepted.targets_version = fleet->targets()->common.version;
+  accepted.expires_unix = UnixSeconds(fleet->targets()->common.expires);
+  accepted.accepted_unix = UnixSeconds(clock_.Now());
+  const bool changed = !status_.accepted ||
+                       status_.accepted->document_bytes != accepted.document_bytes ||
+                       status_.accepted->targets_version != accepted.targets_version;
+  if (changed) {
+    RETURN_IF_ERROR(SaveAccepted(accepted));
+    std::string apps;
+    for (const auto& [app, choice] : accepted.document.apps) {
+      apps += (apps.empty() ? "" : ", ") + app + " " + std::to_string(choice.release);
+    }
+    spdlog::info("fleet document v{} accepted: {}", accepted.targets_version,
+                 apps.empty() ? "no apps" : apps);
+  }
+  status_.accepted = std::move(accepted);
+  return std::optional(std::move(releases));
+}
+
+Result<std::map<std::string, metadata::Release>> FleetFollower::Check(
+    const FleetDocument& document, metadata::TufClient& image) const {
+  if (document.device != credentials_->device_id) {
+    return PermissionDenied("the fleet document is for device '" + document.device +
+                            "', not this device ('" + credentials_->device_id + "')");
+  }
+  std::map<std::string, metadata::Release> releases;
+  for (const auto& [app, choice] : document.apps) {
+    const std::string what = "app " + app + " release " + std::to_string(choice.release);
+    auto signed_target = image.GetTargetInfo(choice.target);
+    if (!signed_target.ok()) {
+      return FailedPrecondition(what + ": the image repository signs no target " +
+                                metadata::PercentEncode(choice.target) + " (" +
+                                signed_target.status().message() + ")");
+    }
+    if (signed_target->length != choice.length || signed_target->hashes != choice.hashes) {
+      return Corruption(what + ": the length or hashes of target " +
+                        metadata::PercentEncode(choice.target) +
+                        " differ from the image repository's");
+    }
+    ASSIGN_OR_RETURN(metadata::Release release,
+                     metadata::ParseRelease(signed_target->custom).WithContext(what));
+    if (release.app != app || release.version != choice.release ||
+        choice.target != metadata::ReleaseTargetName(app, release.version)) {
+      return Corruption(what + ": target " + metadata::PercentEncode(choice.target) +
+                        " carries release " + std::to_string(release.version) + " of " +
+                        release.app);
+    }
+    const uint64_t floor = floor_ ? floor_(app) : 0;
+    if (release.version < floor) {
+      return FailedPrecondition(what + " is below the floor " + std::to_string(floor));
+    }
+    releases.emplace(app, std::move(release));
+  }
+  return releases;
+}
+
+Status FleetFollower::SaveAccepted(const AcceptedFleet& accepted) {
+  RETURN_IF_ERROR(CreateDirectories(fleet_dir(), 0700));
+  return WriteFileAtomic(fleet_dir() + "/accepted.json", AcceptedToJson(accepted).dump() + "\n",
+                         0600)
+      .WithContext("fleet/accepted.json");
+}
+
+Duration FleetFollower::NextDelay(bool succeeded) {
+  using std::chrono::seconds;
+  failures_ = succeeded ? 0 : std::min<uint32_t>(failures_ + 1, 30);
+  const Duration base = succeeded ? Duration(seconds(options_.refresh_interval_s))
+                                  : Backoff(seconds(5), failures_, seconds(options_.max_backoff_s));
+  std::uniform_real_distribution<double> jitter(0.9, 1.1);
+  return std::chrono::duration_cast<Duration>(base * jitter(random_));
+}
+
+}  // namespace flotilla::node

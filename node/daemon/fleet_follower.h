@@ -1,0 +1,154 @@
+// The fleet follower: keeps the device's signed fleet document fresh and,
+// once it has accepted one, says which release of which app the device runs
+// (docs/fleet.md, "What a node checks"; docs/node.md, "Parts").
+//
+// The fleet root is the image repository's verified target fleet/root.json:
+// the first time the image repository offers it, it is downloaded (its
+// signed length and hashes checked) and becomes the trusted root of
+// <data>/fleet/tuf, a second TUF client directory. Each poll then refreshes
+// the device's own fleet repository (<tracker>/fleet/devices/<id>/, behind
+// the device's credential) with the full TUF workflow and checks the fleet
+// document, in this order:
+//   1. `device` is this device's enrolled id;
+//   2. each app's `target`, `length` and `hashes` equal the image
+//      repository's verified target of that name, whose release is the
+//      app's `release`;
+//   3. the release is not below the app's floor (FleetFloor).
+// A document that passes is stored (<data>/fleet/accepted.json, atomically
+// and durably) and handed on as the releases to run. One that fails, or
+// metadata that is expired, forged, rolled back or unreachable, is refused:
+// nothing is handed on, what runs keeps running, and the reason is in the
+// log, the next report and `status`. Once a document was accepted the node
+// never goes back to its local apps list, across restarts too.
+//
+// Schedule: a poll (one refresh of the fleet repository) every
+// refresh_interval_s; a failed one is retried after 5 s, doubling with each
+// failure in a row up to max_backoff_s; waits are jittered by +-10%.
+//
+// Thread-safety: none; everything runs on the loop. A poll holds the loop for
+// its HTTP exchanges (bounded by the client's timeouts), as a metadata
+// refresh does.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "http/http_client.h"
+#include "metadata/release.h"
+#include "node/daemon/enrolment.h"
+
+namespace flotilla::node {
+
+inline constexpr char kFleetRootTarget[] = "fleet/root.json";
+inline constexpr char kFleetDocumentTarget[] = "device.json";
+
+// One app of a fleet document: the image repository's release target.
+struct FleetAppChoice {
+  uint64_t release = 0;
+  std::string target;  // e.g. apps/kiosk/release-7.json
+  uint64_t length = 0;
+  std::map<std::string, std::string> hashes;
+};
+
+struct FleetDocument {
+  std::string device;
+  std::map<std::string, FleetAppChoice> apps;
+};
+
+// Parses the fleet document's bytes: exactly `apps` and `device`, each app
+// exactly `hashes`, `length`, `release`, `target`; app names as release
+// targets name apps.
+Result<FleetDocument> ParseFleetDocument(std::string_view bytes);
+
+// The document the node follows, as stored in <data>/fleet/accepted.json.
+struct AcceptedFleet {
+  FleetDocument document;
+  std::string document_bytes;    // as signed
+  uint64_t targets_version = 0;  // of the device's fleet targets metadata
+  int64_t expires_unix = 0;      // its expiry
+  int64_t accepted_unix = 0;     // when it was last accepted
+};
+
+struct FleetFollowerOptions {
+  std::string data_dir;
+  std::string tracker_url;  // the fleet repository and the fleet root come from here
+  http::ClientOptions http;
+  uint32_t refresh_interval_s = 300;
+  uint32_t max_backoff_s = 1800;
+  uint64_t jitter_seed = 0;  // 0: a random seed
+};
+
+struct FleetEvents {
+  // An accepted document's releases, each checked against the image
+  // repository: the apps the device runs and the release of each.
+  std::function<void(const std::map<std::string, metadata::Release>&)> choices;
+  std::function<void(const std::string& error)> error;  // for the next report
+};
+
+// The lowest release of an app the node may be sent (0: none). The image
+// repository signs no floor yet; this is where one is checked.
+using FleetFloor = std::function<uint64_t(const std::string& app)>;
+
+struct FleetStatus {
+  // "local" (no fleet root offered: the local apps list), "following", or
+  // "holding" (a document was accepted; the last poll failed or was refused,
+  // and the node keeps running what it runs).
+  std::string state = "local";
+  std::optional<AcceptedFleet> accepted;
+  std::string last_error;         // of the last poll ("" after a success)
+  int64_t last_refresh_unix = 0;  // last successful poll (0: never)
+  uint64_t polls_ok = 0;
+  uint64_t polls_failed = 0;
+};
+
+class FleetFollower {
+ public:
+  // Loads <data>/fleet/accepted.json when there is one.
+  static Result<std::unique_ptr<FleetFollower>> Open(FleetFollowerOptions options,
+                                                     const Clock& clock, Executor& loop,
+                                                     FleetFloor floor, FleetEvents events);
+
+  void SetCredentials(DeviceCredentials credentials) { credentials_ = std::move(credentials); }
+  void Start() {
+    timer_.Schedule(Duration::zero(), [this] { Poll(); });
+  }
+  void Stop() { timer_.Cancel(); }
+  // Polls now; the backoff starts afresh.
+  void PollNow();
+  // Whether a document was ever accepted: the local apps list is then ignored.
+  bool managed() const { return status_.accepted.has_value(); }
+  const FleetStatus& status() const { return status_; }
+  std::string fleet_dir() const { return options_.data_dir + "/fleet"; }
+
+ private:
+  FleetFollower(FleetFollowerOptions options, const Clock& clock, Executor& loop, FleetFloor floor,
+                FleetEvents events);
+  void Poll();
+  // One poll: OK with the releases to run, OK with nullopt when there is no
+  // fleet root to follow, or why it failed or was refused.
+  Result<std::optional<std::map<std::string, metadata::Release>>> PollOnce();
+  Status TrustFleetRoot(metadata::TufClient& image);
+  Result<std::map<std::string, metadata::Release>> Check(const FleetDocument& document,
+                                                         metadata::TufClient& image) const;
+  Status SaveAccepted(const AcceptedFleet& accepted);
+  Duration NextDelay(bool succeeded);
+
+  FleetFollowerOptions options_;
+  const Clock& clock_;
+  FleetFloor floor_;
+  FleetEvents events_;
+  TimerSlot timer_;
+  std::optional<DeviceCredentials> credentials_;
+  FleetStatus status_;
+  uint32_t failures_ = 0;
+  std::mt19937_64 random_;
+};
+
+}  // namespace flotilla::node
