@@ -82,14 +82,12 @@ bool IsAppName(std::string_view name) {
          });
 }
 
-Status RequireExactly(const Json& object, std::initializer_list<std::string_view> keys,
+// Checks that `object` holds every one of `keys`. Other members are left to
+// newer nodes: a tracker may add members without stopping older nodes from
+// following it; a change older nodes must not ignore raises `format`.
+Status RequireMembers(const Json& object, std::initializer_list<std::string_view> keys,
                       const std::string& what) {
   if (!object.is_object()) return InvalidArgument(what + " is not an object");
-  for (const auto& [key, value] : object.items()) {
-    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
-      return InvalidArgument(what + " has an unknown member '" + key + "'");
-    }
-  }
   for (std::string_view key : keys) {
     if (!object.contains(key)) return InvalidArgument(what + " lacks '" + std::string(key) + "'");
   }
@@ -104,7 +102,7 @@ Json AcceptedToJson(const AcceptedFleet& a) {
 }
 
 Result<AcceptedFleet> AcceptedFromJson(const Json& json) {
-  RETURN_IF_ERROR(RequireExactly(json, {"document", "targets_version", "expires", "accepted_at"},
+  RETURN_IF_ERROR(RequireMembers(json, {"document", "targets_version", "expires", "accepted_at"},
                                  "accepted.json"));
   AcceptedFleet a;
   try {
@@ -126,16 +124,27 @@ Result<AcceptedFleet> AcceptedFromJson(const Json& json) {
 Result<FleetDocument> ParseFleetDocument(std::string_view bytes) {
   ASSIGN_OR_RETURN(Json json,
                    ParseJsonStrict(bytes, {.max_bytes = kMaxDocumentBytes, .max_depth = 8}));
-  RETURN_IF_ERROR(RequireExactly(json, {"apps", "device"}, "fleet document"));
+  RETURN_IF_ERROR(RequireMembers(json, {"apps", "device"}, "fleet document"));
   FleetDocument doc;
   try {
+    if (json.contains("format")) {
+      if (!json.at("format").is_number_unsigned()) {
+        return InvalidArgument("fleet document: format is not an unsigned integer");
+      }
+      const uint64_t format = json.at("format").get<uint64_t>();
+      if (format == 0 || format > kFleetDocumentFormat) {
+        return InvalidArgument("fleet document: format " + std::to_string(format) +
+                               " (this node reads format " + std::to_string(kFleetDocumentFormat) +
+                               "; update the node)");
+      }
+    }
     doc.device = json.at("device").get<std::string>();
     if (!json.at("apps").is_object())
       return InvalidArgument("fleet document: apps is not an object");
     for (const auto& [name, app] : json.at("apps").items()) {
       if (!IsAppName(name)) return InvalidArgument("fleet document: bad app name");
       const std::string what = "fleet document: app " + name;
-      RETURN_IF_ERROR(RequireExactly(app, {"hashes", "length", "release", "target"}, what));
+      RETURN_IF_ERROR(RequireMembers(app, {"hashes", "length", "release", "target"}, what));
       FleetAppChoice choice;
       if (!app.at("release").is_number_unsigned() || !app.at("length").is_number_unsigned()) {
         return InvalidArgument(what + ": release and length must be unsigned integers");

@@ -62,9 +62,13 @@ struct FleetDocument {
   std::map<std::string, FleetAppChoice> apps;
 };
 
-// Parses the fleet document's bytes: exactly `apps` and `device`, each app
-// exactly `hashes`, `length`, `release`, `target`; app names as release
-// targets name apps.
+// The newest fleet document format this node reads (docs/fleet.md).
+inline constexpr uint64_t kFleetDocumentFormat = 1;
+
+// Parses the fleet document's bytes: `apps` and `device`, each app with
+// `hashes`, `length`, `release`, `target`; app names as release targets name
+// apps. `format` (1 when absent) above kFleetDocumentFormat is refused;
+// members this node does not know are ignored (a newer tracker's additions).
 Result<FleetDocument> ParseFleetDocument(std::string_view bytes);
 
 // The document the node follows, as stored in <data>/fleet/accepted.json.

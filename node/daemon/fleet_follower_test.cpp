@@ -29,22 +29,38 @@ TEST(FleetDocumentTest, RefusesAnythingElse) {
   const char* bad[] = {
       "",
       "[]",
-      R"({"apps":{}})",                         // no device
-      R"({"apps":{},"device":"d","extra":1})",  // unknown member
-      R"({"apps":[],"device":"d"})",            // apps not an object
-      R"({"apps":{},"device":7})",              // device not a string
+      R"({"apps":{}})",                          // no device
+      R"({"apps":{},"device":"d","format":2})",  // a newer format
+      R"({"apps":{},"device":"d","format":0})",
+      R"({"apps":{},"device":"d","format":"1"})",
+      R"({"apps":[],"device":"d"})",  // apps not an object
+      R"({"apps":{},"device":7})",    // device not a string
       R"({"apps":{"../x":{"hashes":{"sha256":"aa"},"length":1,"release":1,"target":"t"}},"device":"d"})",
       R"({"apps":{"k":{"hashes":{"sha256":"aa"},"length":1,"release":1}},"device":"d"})",
       R"({"apps":{"k":{"hashes":{},"length":1,"release":1,"target":"t"}},"device":"d"})",
       R"({"apps":{"k":{"hashes":{"sha256":"aa"},"length":1,"release":0,"target":"t"}},"device":"d"})",
       R"({"apps":{"k":{"hashes":{"sha256":"aa"},"length":-1,"release":1,"target":"t"}},"device":"d"})",
-      R"({"apps":{"k":{"hashes":{"sha256":"aa"},"length":1,"release":1,"target":"t","x":0}},"device":"d"})",
       R"({"apps":{},"device":"d","device":"e"})",  // duplicate key
   };
   for (const char* text : bad) {
     auto doc = ParseFleetDocument(text);
     EXPECT_FALSE(doc.ok()) << text;
   }
+}
+
+// A newer tracker may add members (windows, locks...) within format 1: this
+// node follows the parts it knows instead of refusing the whole document.
+TEST(FleetDocumentTest, IgnoresMembersANewerTrackerAddsWithinItsFormat) {
+  auto doc = ParseFleetDocument(
+      R"({"apps":{"k":{"hashes":{"sha256":"aa"},"length":1,"release":3,"target":"t","window":"x"}},)"
+      R"("device":"d","format":1,"locks":[]})");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ(doc->apps.at("k").release, 3u);
+  auto old = ParseFleetDocument(R"({"apps":{},"device":"d"})");  // no format: 1
+  EXPECT_TRUE(old.ok()) << old.status().ToString();
+  auto newer = ParseFleetDocument(R"({"apps":{},"device":"d","format":2})");
+  ASSERT_FALSE(newer.ok());
+  EXPECT_NE(newer.status().message().find("update the node"), std::string::npos);
 }
 
 }  // namespace

@@ -191,7 +191,8 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
     }
     apps[app.app] = AppEntry(*app.release, target->second);
   }
-  return CanonicalJson(Json{{"device", device.device_id}, {"apps", std::move(apps)}});
+  return CanonicalJson(Json{
+      {"device", device.device_id}, {"format", kFleetDocumentFormat}, {"apps", std::move(apps)}});
 }
 
 Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& repo,

@@ -33,6 +33,8 @@ namespace flotilla::tracker {
 
 inline constexpr char kFleetRootTarget[] = "fleet/root.json";
 inline constexpr char kFleetDocumentTarget[] = "device.json";
+// The format of the fleet document this tracker writes (`format`, docs/fleet.md).
+inline constexpr uint64_t kFleetDocumentFormat = 1;
 
 std::string FleetDir(const RepositoryLayout& repo);
 std::string FleetRootPath(const RepositoryLayout& repo);
