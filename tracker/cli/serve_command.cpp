@@ -7,6 +7,7 @@
 
 #include "core/bytes.h"
 #include "tracker/cli/commands.h"
+#include "tracker/fleet/rollout_duty.h"
 #include "tracker/publish/publish_refresher.h"
 #include "tracker/publish/torrent_maker.h"
 #include "tracker/service/config.h"
@@ -18,6 +19,7 @@ namespace {
 // Flag values; each one given on the command line overrides the file.
 struct ServeFlags {
   std::string config_file;
+  int rollout_interval_s = 30;
   TrackerConfig values;
   std::vector<std::pair<CLI::Option*, std::function<void(TrackerConfig&)>>> overrides;
 };
@@ -51,7 +53,17 @@ int RunServe(ServeFlags& flags) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   // Re-signs timestamp metadata while serving, when the repository has its key.
   auto refresher = MakeRepositoryRefresher(config.repository, SystemClock::Instance());
-  if (Status st = RunTrackerServer(config, refresher.get()); !st.ok()) {
+  // Rollouts advance and halt as a duty of the replica holding the signing
+  // lease; signing duties run only when the repository can sign.
+  RolloutDuty rollouts(
+      TrackerDatabaseUrl(config, RepositoryLayout{config.repository}.default_db_path()),
+      config.repository, std::chrono::seconds(flags.rollout_interval_s), SystemClock::Instance());
+  if (refresher == nullptr) {
+    spdlog::warn(
+        "no online timestamp key: this tracker runs no signing duties, so rollouts "
+        "do not advance here (rollout status --evaluate does it by hand)");
+  }
+  if (Status st = RunTrackerServer(config, refresher.get(), &rollouts); !st.ok()) {
     spdlog::error("serve: {}", st.ToString());
     return 1;
   }
@@ -109,6 +121,12 @@ CommandAction RegisterServeCommands(CLI::App& app) {
               "Seconds a peer stays listed after its last announce");
   AddOverride(*serve, *flags, "--signing-lease-ttl", &TrackerConfig::signing_lease_ttl_s,
               "Seconds the signing lease lasts unrenewed (1-30; replicas: docs/scale.md)");
+
+  serve
+      ->add_option("--rollout-interval", flags->rollout_interval_s,
+                   "Seconds between evaluations of the rollouts (by the signing replica)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
 
   auto artifact_flags = std::make_shared<ArtifactFlags>();
   auto* artifact = app.add_subcommand("artifact", "Manage artifacts in a repository");
