@@ -307,6 +307,8 @@ TEST_P(RolloutE2eSqliteTest, BadInputIsRefusedClearly) {
   auto none = Tracker("rollout pause 42" + r);
   EXPECT_EQ(none.exit_code, 1);
   EXPECT_NE(none.output.find("no rollout 42"), std::string::npos) << none.output;
+  EXPECT_EQ(Cli("rollout status --evaluate"), Json::parse(R"({"rollouts":[]})"))
+      << "nothing started: an evaluation by hand changes nothing";
   auto help = Tracker("rollout start --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.output.find("ceil of the share"), std::string::npos) << help.output;
