@@ -27,11 +27,17 @@ Result<std::optional<FleetPublishOutcome>> ResignDevices(const std::string& repo
 }
 
 Result<RolloutRound> RunRolloutRound(const std::string& repository, FleetStore& fleet,
-                                     RolloutStore& rollouts, const Clock& clock, bool resign_all) {
+                                     RolloutStore& rollouts, const Clock& clock, bool resign_all,
+                                     std::optional<int64_t> changed_since) {
   RolloutRound round;
+  std::vector<std::string> changed;
+  if (changed_since) {  // read before the evaluation, which changes updated_at too
+    ASSIGN_OR_RETURN(changed, rollouts.MembersChangedSince(*changed_since));
+  }
   ASSIGN_OR_RETURN(FleetState state, fleet.Load());
   ASSIGN_OR_RETURN(round.pass, rollouts.Evaluate(state));
   std::set<std::string> released(round.pass.released.begin(), round.pass.released.end());
+  released.insert(changed.begin(), changed.end());
   if (resign_all) {
     for (const auto& [name, device] : state.devices) released.insert(device.device_id);
   }
@@ -44,9 +50,11 @@ Status RolloutDuty::Round() {
     ASSIGN_OR_RETURN(fleet_, FleetStore::Open(database_url_, clock_));
     ASSIGN_OR_RETURN(rollouts_, RolloutStore::Open(database_url_, clock_));
   }
-  ASSIGN_OR_RETURN(RolloutRound round,
-                   RunRolloutRound(repository_, *fleet_, *rollouts_, clock_, resign_all_));
-  resign_all_ = false;
+  const int64_t started =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  ASSIGN_OR_RETURN(RolloutRound round, RunRolloutRound(repository_, *fleet_, *rollouts_, clock_,
+                                                       /*resign_all=*/false, last_round_));
+  last_round_ = started;
   if (!round.pass.released.empty()) {
     if (round.published) {
       spdlog::info("rollouts: {} device(s) released or held back, {} fleet document(s) re-signed",

@@ -34,10 +34,14 @@ struct RolloutRound {
 // One evaluation (RolloutStore::Evaluate) and the re-signing of the devices
 // it released, or of every device when `resign_all` (the first round of a
 // signing replica: a round cut short between the evaluation's commit and the
-// re-signing is made good; documents that did not change are not re-signed).
+// re-signing is made good; documents that did not change are not re-signed),
+// and of the devices of rollouts changed at or after `changed_since` (unix
+// seconds; a command that could not re-sign them, e.g. given only
+// --database-url).
 Result<RolloutRound> RunRolloutRound(const std::string& repository, FleetStore& fleet,
                                      RolloutStore& rollouts, const Clock& clock,
-                                     bool resign_all = false);
+                                     bool resign_all = false,
+                                     std::optional<int64_t> changed_since = std::nullopt);
 
 // A rollout round every `interval`, as a duty of the replica holding the
 // signing lease (SigningDuty::SetHolderDuty: outside the signing turn, whose
@@ -63,7 +67,10 @@ class RolloutDuty final : public MetadataRefresher {
   const Clock& clock_;
   std::unique_ptr<FleetStore> fleet_;  // opened on the duty's thread
   std::unique_ptr<RolloutStore> rollouts_;
-  bool resign_all_ = true;  // until a first round succeeds
+  // Unix seconds when the last good round began; 0 before the first, which
+  // so re-signs the devices of every rollout (a round cut short between its
+  // commit and the re-signing is made good).
+  int64_t last_round_ = 0;
 };
 
 }  // namespace flotilla::tracker

@@ -289,6 +289,16 @@ Result<RolloutPass> RolloutStore::Evaluate(const FleetState& state) {
   return pass;
 }
 
+Result<std::vector<std::string>> RolloutStore::MembersChangedSince(int64_t since) {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("SELECT m.device_id FROM rollout_devices m JOIN rollouts r "
+                              "ON r.id = m.rollout_id WHERE r.updated_at >= ?",
+                              {since}));
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < rows.size(); ++i) ids.push_back(rows.Text(i, 0));
+  return ids;
+}
+
 Result<std::unique_ptr<RolloutLimits>> RolloutStore::Limits(const FleetState& state) {
   ASSIGN_OR_RETURN(auto all, LoadRollouts("", {}));
   std::vector<Rollout> newest;

@@ -65,6 +65,10 @@ class RolloutStore {
   // each rollout advances, halts or completes (EvaluateRollout).
   Result<RolloutPass> Evaluate(const FleetState& state);
 
+  // The devices (ids) of the rollouts started or changed (by a command or an
+  // evaluation) at or after `since` (unix seconds).
+  Result<std::vector<std::string>> MembersChangedSince(int64_t since);
+
   // The limit of the newest rollout of each app, over `state`.
   Result<std::unique_ptr<RolloutLimits>> Limits(const FleetState& state);
 
