@@ -57,6 +57,7 @@ int RunCli(int argc, char** argv) {
                                        RegisterDeltaCommands(app),
                                        RegisterBackupCommands(app),
                                        RegisterFleetCommands(app),
+                                       RegisterRolloutCommands(app),
                                        RegisterBundleCommands(app)};
   return RunCommandGroups(app, "flotilla-tracker", groups, argc, argv);
 }

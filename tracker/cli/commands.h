@@ -25,6 +25,9 @@ CommandAction RegisterBackupCommands(CLI::App& app);
 // `flotilla-tracker device`, `group`, `app`, `pin`, `unpin`, `recall`, `fleet` (docs/fleet.md).
 CommandAction RegisterFleetCommands(CLI::App& app);
 
+// `flotilla-tracker rollout start|status|pause|resume|abort` (docs/fleet.md, "Rollouts").
+CommandAction RegisterRolloutCommands(CLI::App& app);
+
 // `flotilla-tracker bundle`: an offline bundle (docs/bundle.md).
 CommandAction RegisterBundleCommands(CLI::App& app);
 

@@ -13,8 +13,10 @@
 #include "core/canonical_json.h"
 #include "core/clock.h"
 #include "tracker/cli/commands.h"
+#include "tracker/cli/fleet_cli.h"
 #include "tracker/fleet/fleet_repository.h"
 #include "tracker/fleet/fleet_store.h"
+#include "tracker/fleet/rollout_store.h"
 #include "tracker/publish/repo_init.h"
 #include "tracker/service/config.h"
 #include "tracker/storage/repository.h"
@@ -78,6 +80,14 @@ Result<std::string> DatabaseUrl(const FleetFlags& flags) {
 Result<std::unique_ptr<FleetStore>> OpenStore(const FleetFlags& flags) {
   ASSIGN_OR_RETURN(const std::string url, DatabaseUrl(flags));
   return FleetStore::Open(url, SystemClock::Instance());
+}
+
+// The rollouts' limit over `state` (the desired-release rule's rollout seam).
+Result<std::unique_ptr<RolloutLimits>> LoadRolloutLimits(const FleetFlags& flags,
+                                                         const FleetState& state) {
+  ASSIGN_OR_RETURN(const std::string url, DatabaseUrl(flags));
+  ASSIGN_OR_RETURN(auto rollouts, RolloutStore::Open(url, SystemClock::Instance()));
+  return rollouts->Limits(state);
 }
 
 Result<FleetDevice> FindDevice(const FleetState& state, const std::string& name) {
@@ -292,7 +302,9 @@ int RunFleetDesired(const FleetFlags& flags) {
   if (!state.ok()) return Fail("fleet desired", state.status());
   auto device = FindDevice(*state, flags.device);
   if (!device.ok()) return Fail("fleet desired", device.status());
-  const DesiredReleases desired(*state);
+  auto limits = LoadRolloutLimits(flags, *state);
+  if (!limits.ok()) return Fail("fleet desired", limits.status());
+  const DesiredReleases desired(*state, limits->get());
   Json out = DeviceJson(*device);
   out["groups"] = desired.GroupsOf(*device);
   out["apps"] = Json::array();
@@ -365,7 +377,9 @@ int RunFleetPublish(const FleetFlags& flags) {
   if (!state.ok()) return Fail("fleet publish", state.status());
   std::optional<std::string> device;
   if (!flags.device.empty()) device = flags.device;
-  auto outcome = PublishFleet(*repository, *state, device, SystemClock::Instance());
+  auto limits = LoadRolloutLimits(flags, *state);
+  if (!limits.ok()) return Fail("fleet publish", limits.status());
+  auto outcome = PublishFleet(*repository, *state, device, SystemClock::Instance(), limits->get());
   if (!outcome.ok()) return Fail("fleet publish", outcome.status());
   if (flags.json) {
     fmt::print("{}\n", Json{{"devices", outcome->devices}, {"resigned", outcome->resigned}}.dump());
@@ -375,6 +389,27 @@ int RunFleetPublish(const FleetFlags& flags) {
   }
   return 0;
 }
+
+}  // namespace
+
+Result<std::string> FleetDatabaseUrl(const DatabaseFlags& flags) {
+  FleetFlags f;
+  f.config_file = flags.config_file;
+  f.repository = flags.repository;
+  f.database_url = flags.database_url;
+  return DatabaseUrl(f);
+}
+
+Result<std::string> FleetRepositoryDir(const DatabaseFlags& flags) {
+  FleetFlags f;
+  f.config_file = flags.config_file;
+  f.repository = flags.repository;
+  return RepositoryDir(f);
+}
+
+int FailCommand(std::string_view command, const Status& status) { return Fail(command, status); }
+
+namespace {
 
 // --repository, --database-url, --config and --json on `cmd`.
 void AddCommonFlags(CLI::App* cmd, FleetFlags& flags) {
@@ -519,7 +554,8 @@ void RegisterAssignAndDesired(CLI::App& app, FleetFlags& f, Runs& runs) {
   auto* desired =
       Command(fleet, "desired", "What a device would run and why",
               "Its groups, their apps, and per app the release: a device pin, else a group\n"
-              "pin, else the newest published release that is not recalled.\n"
+              "pin, else the newest published release that is not recalled (and that the\n"
+              "app's rollout has let the device reach).\n"
               "  flotilla-tracker fleet desired --device screen-7 --repository R --json");
   desired->add_option("--device", f.device, "Device name")->required();
   for (auto* cmd : {assign, desired}) AddCommonFlags(cmd, f);

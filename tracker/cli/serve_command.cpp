@@ -7,6 +7,7 @@
 
 #include "core/bytes.h"
 #include "tracker/cli/commands.h"
+#include "tracker/fleet/rollout_duty.h"
 #include "tracker/publish/publish_refresher.h"
 #include "tracker/publish/torrent_maker.h"
 #include "tracker/service/config.h"
@@ -18,6 +19,7 @@ namespace {
 // Flag values; each one given on the command line overrides the file.
 struct ServeFlags {
   std::string config_file;
+  int rollout_interval_s = 30;
   TrackerConfig values;
   std::vector<std::pair<CLI::Option*, std::function<void(TrackerConfig&)>>> overrides;
 };
@@ -53,7 +55,17 @@ int RunServe(ServeFlags& flags) {
   metadata::RepositoryOptions signing;
   signing.timestamp_expiry = std::chrono::seconds(config.timestamp_expiry_s);
   auto refresher = MakeRepositoryRefresher(config.repository, SystemClock::Instance(), signing);
-  if (Status st = RunTrackerServer(config, refresher.get()); !st.ok()) {
+  // Rollouts advance and halt as a duty of the replica holding the signing
+  // lease; signing duties run only when the repository can sign.
+  RolloutDuty rollouts(
+      TrackerDatabaseUrl(config, RepositoryLayout{config.repository}.default_db_path()),
+      config.repository, std::chrono::seconds(flags.rollout_interval_s), SystemClock::Instance());
+  if (refresher == nullptr) {
+    spdlog::warn(
+        "no online timestamp key: this tracker runs no signing duties, so rollouts "
+        "do not advance here (rollout status --evaluate does it by hand)");
+  }
+  if (Status st = RunTrackerServer(config, refresher.get(), &rollouts); !st.ok()) {
     spdlog::error("serve: {}", st.ToString());
     return 1;
   }
@@ -114,6 +126,12 @@ CommandAction RegisterServeCommands(CLI::App& app) {
   AddOverride(*serve, *flags, "--timestamp-expiry", &TrackerConfig::timestamp_expiry_s,
               "Seconds the timestamp versions serve signs are valid (60-604800; re-signed at "
               "half of it)");
+
+  serve
+      ->add_option("--rollout-interval", flags->rollout_interval_s,
+                   "Seconds between evaluations of the rollouts (by the signing replica)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
 
   auto artifact_flags = std::make_shared<ArtifactFlags>();
   auto* artifact = app.add_subcommand("artifact", "Manage artifacts in a repository");

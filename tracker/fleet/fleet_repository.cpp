@@ -244,19 +244,29 @@ Result<bool> FleetSigner::Publish(const std::string& device_id, const std::strin
 
 Result<FleetPublishOutcome> PublishFleet(const std::string& repository, const FleetState& state,
                                          const std::optional<std::string>& device_name,
-                                         const Clock& clock) {
+                                         const Clock& clock, const RolloutLimit* rollouts) {
+  if (device_name && !state.devices.contains(*device_name)) {
+    return NotFound("no device named '" + *device_name + "'");
+  }
+  return PublishFleetDevices(
+      repository, state,
+      [&](const FleetDevice& device) { return !device_name || device.name == *device_name; }, clock,
+      rollouts);
+}
+
+Result<FleetPublishOutcome> PublishFleetDevices(
+    const std::string& repository, const FleetState& state,
+    const std::function<bool(const FleetDevice&)>& which, const Clock& clock,
+    const RolloutLimit* rollouts) {
   const RepositoryLayout repo{repository};
   ASSIGN_OR_RETURN(PublishLock lock, PublishLock::Acquire(repo, /*wait=*/true));
   ASSIGN_OR_RETURN(auto image, metadata::Repository::Open(repo.root, clock));
   const metadata::TargetsMetadata image_targets = image->AllTargets();
   ASSIGN_OR_RETURN(auto signer, FleetSigner::Open(repo, clock));
-  if (device_name && !state.devices.contains(*device_name)) {
-    return NotFound("no device named '" + *device_name + "'");
-  }
-  DesiredReleases desired(state);
+  DesiredReleases desired(state, rollouts);
   FleetPublishOutcome outcome;
   for (const auto& [name, device] : state.devices) {
-    if (device_name && name != *device_name) continue;
+    if (!which(device)) continue;
     ASSIGN_OR_RETURN(std::string document,
                      FleetDocument(device, desired.All(device), image_targets));
     ASSIGN_OR_RETURN(bool resigned, signer->Publish(device.device_id, document));

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -106,9 +107,16 @@ struct FleetPublishOutcome {
 };
 
 // Computes every device's document from `state` (or only that of the device
-// named `device_name`) against the image repository and publishes it.
+// named `device_name`) against the image repository and publishes it;
+// `rollouts` (may be null: no limit) is the rollout seam of the desired rule.
 Result<FleetPublishOutcome> PublishFleet(const std::string& repository, const FleetState& state,
                                          const std::optional<std::string>& device_name,
-                                         const Clock& clock);
+                                         const Clock& clock,
+                                         const RolloutLimit* rollouts = nullptr);
+// The same for the devices `which` selects (the rollout duty's re-signing).
+Result<FleetPublishOutcome> PublishFleetDevices(
+    const std::string& repository, const FleetState& state,
+    const std::function<bool(const FleetDevice&)>& which, const Clock& clock,
+    const RolloutLimit* rollouts);
 
 }  // namespace flotilla::tracker

@@ -106,8 +106,16 @@ Result<Duration> SigningDuty::Refresh(WallTime now) {
       }
     }
   }
+  if (holding_ && holder_duty_ != nullptr && now >= next_holder_duty_) {
+    auto wait = holder_duty_->Refresh(now);
+    if (!wait.ok()) spdlog::error("signing replica duty failed: {}", wait.status().ToString());
+    next_holder_duty_ =
+        now + std::chrono::duration_cast<WallTime::duration>(wait.ok() ? *wait : kSigningRetry);
+  }
   if (metrics_ != nullptr) metrics_->SetSigningLease(holding_, lease_.epoch());
-  auto until_signing = std::chrono::duration_cast<Duration>(next_signing_ - now);
+  WallTime next = next_signing_;
+  if (holding_ && holder_duty_ != nullptr) next = std::min(next, next_holder_duty_);
+  auto until_signing = std::chrono::duration_cast<Duration>(next - now);
   return std::clamp(until_signing, Duration(std::chrono::milliseconds(100)), renew_every);
 }
 

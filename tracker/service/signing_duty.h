@@ -33,6 +33,11 @@ class SigningDuty final : public MetadataRefresher {
   // without giving up the lease; the returned wait is at most TTL/3.
   Result<Duration> Refresh(WallTime now) override;
 
+  // A duty of the lease holder outside the signing turn (no database
+  // transaction held; e.g. the rollouts' evaluation), called while the lease
+  // is held, when the wait it last returned has passed. Must outlive this.
+  void SetHolderDuty(MetadataRefresher* duty) { holder_duty_ = duty; }
+
  private:
   // Renews the lease and logs a change of holder; true when held.
   bool RenewLease();
@@ -50,6 +55,8 @@ class SigningDuty final : public MetadataRefresher {
   TrackerMetrics* const metrics_;
   bool holding_ = false;
   WallTime next_signing_{};
+  MetadataRefresher* holder_duty_ = nullptr;
+  WallTime next_holder_duty_{};
 };
 
 // The current timestamp, snapshot and targets documents in `metadata_dir`:

@@ -239,3 +239,53 @@ TEST(CurrentPublicationsTest, ReadsVersionsAndHashesAndRefusesMalformedDocuments
 
 }  // namespace
 }  // namespace flotilla::tracker
+
+namespace flotilla::tracker {
+namespace {
+
+// Counts its calls and opens a write transaction on the database, which
+// the signing turn's transaction would block on SQLite.
+class HolderDuty final : public MetadataRefresher {
+ public:
+  explicit HolderDuty(std::string db) : db_(std::move(db)) {}
+  Result<Duration> Refresh(WallTime) override {
+    ++calls;
+    ASSIGN_OR_RETURN(auto engine, SqlEngine::Open(db_));
+    RETURN_IF_ERROR(engine->ExecScript("BEGIN IMMEDIATE; COMMIT;"));
+    ++writes;
+    return Duration(std::chrono::milliseconds(500));
+  }
+  int calls = 0;
+  int writes = 0;  // calls that could take the write lock
+
+ private:
+  std::string db_;
+};
+
+// The holder's own duty (the rollouts' evaluation in serve) runs on the
+// holder alone, outside the signing turn (it can write to the database), and
+// its wait bounds the duty's next call.
+TEST_F(SigningDutyTest, TheHolderDutyRunsOnTheHolderOutsideTheTurn) {
+  WritingRefresher inner_a(dir_ + "/metadata", "a", version_);
+  WritingRefresher inner_b(dir_ + "/metadata", "b", version_);
+  SigningDuty a(*lease_a_, inner_a, dir_ + "/metadata");
+  SigningDuty b(*lease_b_, inner_b, dir_ + "/metadata");
+  HolderDuty duty_a(dir_ + "/t.db");
+  HolderDuty duty_b(dir_ + "/t.db");
+  a.SetHolderDuty(&duty_a);
+  b.SetHolderDuty(&duty_b);
+  EXPECT_LE(Run(a), std::chrono::milliseconds(500));
+  Run(b);
+  EXPECT_EQ(duty_a.calls, 1);
+  EXPECT_EQ(duty_b.calls, 0) << "b does not hold the lease";
+  Run(a);
+  EXPECT_EQ(duty_a.calls, 1) << "not before the wait it asked for";
+  clock_.Advance(std::chrono::milliseconds(600));
+  Run(a);
+  EXPECT_EQ(duty_a.calls, 2);
+  EXPECT_EQ(duty_a.writes, 2) << "no signing turn's transaction held the database";
+  EXPECT_EQ(inner_a.calls, 1) << "the repository's re-signing keeps its own hour";
+}
+
+}  // namespace
+}  // namespace flotilla::tracker

@@ -86,14 +86,16 @@ struct SigningParts {
 
 Result<std::unique_ptr<SigningParts>> StartSigning(const TrackerConfig& config,
                                                    const std::string& db_url,
-                                                   MetadataRefresher& refresher, const Clock& clock,
-                                                   TrackerMetrics& metrics) {
+                                                   MetadataRefresher& refresher,
+                                                   MetadataRefresher* holder_duty,
+                                                   const Clock& clock, TrackerMetrics& metrics) {
   auto parts = std::make_unique<SigningParts>();
   ASSIGN_OR_RETURN(parts->lease,
                    SigningLease::Open(db_url, clock, DefaultLeaseHolder(),
                                       std::chrono::seconds(config.signing_lease_ttl_s)));
   parts->duty = std::make_unique<SigningDuty>(
       *parts->lease, refresher, RepositoryLayout{config.repository}.metadata_dir(), &metrics);
+  parts->duty->SetHolderDuty(holder_duty);
   parts->executor = std::make_unique<ThreadExecutor>();
   parts->schedule = std::make_unique<RefreshSchedule>(*parts->executor, clock, *parts->duty);
   parts->schedule->Start();
@@ -102,7 +104,8 @@ Result<std::unique_ptr<SigningParts>> StartSigning(const TrackerConfig& config,
 
 }  // namespace
 
-Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refresher) {
+Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refresher,
+                        MetadataRefresher* holder_duty) {
   RETURN_IF_ERROR(ValidateTrackerConfig(config));
   ASSIGN_OR_RETURN(ListenAddress listen, ParseListenAddress(config.listen));
   ASSIGN_OR_RETURN(TrackerServiceOptions service_options, ServiceOptions(config));
@@ -146,7 +149,8 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   });
   std::unique_ptr<SigningParts> signing;
   if (refresher != nullptr) {
-    ASSIGN_OR_RETURN(signing, StartSigning(config, db_url, *refresher, clock, service->metrics()));
+    ASSIGN_OR_RETURN(
+        signing, StartSigning(config, db_url, *refresher, holder_duty, clock, service->metrics()));
   }
   try {
     io.run();

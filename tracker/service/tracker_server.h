@@ -11,6 +11,9 @@ namespace flotilla::tracker {
 // Runs the server on the calling thread until a termination signal.
 // `refresher` (may be null) is called on a timer to re-sign expiring
 // metadata: the metadata module supplies it (see metadata_refresher.h).
-Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refresher);
+// `holder_duty` (may be null; only with a refresher) runs beside it on the
+// replica holding the signing lease (SigningDuty::SetHolderDuty).
+Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refresher,
+                        MetadataRefresher* holder_duty = nullptr);
 
 }  // namespace flotilla::tracker

@@ -6,7 +6,6 @@
 #include "core/digest.h"
 
 namespace flotilla::tracker {
-namespace {
 
 // The schema, one numbered step per change (docs/tracker.md). Version 1 is
 // what 0.1.0 created; SQLite keeps its exact text, PostgreSQL gets 64-bit
@@ -178,11 +177,64 @@ CREATE TABLE report_sequence(
   device_id TEXT PRIMARY KEY REFERENCES devices(device_id),
   last_seq BIGINT NOT NULL);
 )sql"},
+      // Rollouts (docs/fleet.md, "Rollouts"): each rollout and the wave of
+      // each of its devices, with what the device's reports showed of it.
+      {4,
+       R"sql(
+CREATE TABLE rollouts(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  app TEXT NOT NULL,
+  release INTEGER NOT NULL,
+  group_name TEXT NOT NULL,
+  waves TEXT NOT NULL,
+  soak_s INTEGER NOT NULL,
+  max_failures INTEGER NOT NULL,
+  wave_timeout_s INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  current_wave INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  wave_started_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL);
+CREATE TABLE rollout_devices(
+  rollout_id INTEGER NOT NULL REFERENCES rollouts(id),
+  device_id TEXT NOT NULL REFERENCES devices(device_id),
+  wave INTEGER NOT NULL,
+  sent_at INTEGER NOT NULL,
+  healthy_since INTEGER NOT NULL,
+  failure TEXT NOT NULL,
+  last_report_at INTEGER NOT NULL,
+  PRIMARY KEY(rollout_id, device_id));
+)sql",
+       R"sql(
+CREATE TABLE rollouts(
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  app TEXT COLLATE "C" NOT NULL,
+  release BIGINT NOT NULL,
+  group_name TEXT COLLATE "C" NOT NULL,
+  waves TEXT NOT NULL,
+  soak_s BIGINT NOT NULL,
+  max_failures BIGINT NOT NULL,
+  wave_timeout_s BIGINT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  current_wave BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  wave_started_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL);
+CREATE TABLE rollout_devices(
+  rollout_id BIGINT NOT NULL REFERENCES rollouts(id),
+  device_id TEXT COLLATE "C" NOT NULL REFERENCES devices(device_id),
+  wave BIGINT NOT NULL,
+  sent_at BIGINT NOT NULL,
+  healthy_since BIGINT NOT NULL,
+  failure TEXT NOT NULL,
+  last_report_at BIGINT NOT NULL,
+  PRIMARY KEY(rollout_id, device_id));
+)sql"},
   };
   return migrations;
 }
-
-}  // namespace
 
 Status MigrateTrackerSchema(SqlEngine& engine) {
   return MigrateSchema(engine, TrackerMigrations());

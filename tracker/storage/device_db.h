@@ -89,6 +89,10 @@ class DeviceDb {
   mutable SecretCache by_passkey_hash_;
 };
 
+// The tracker's schema steps, oldest first (docs/tracker.md, "Schema
+// versions"); tests migrate a database part of the way with a prefix.
+const std::vector<SqlMigration>& TrackerMigrations();
+
 // Brings `engine`'s database to the tracker's newest schema (what
 // DeviceDb::Open does first), for the other stores over the same database.
 Status MigrateTrackerSchema(SqlEngine& engine);

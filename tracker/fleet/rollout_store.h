@@ -1,0 +1,96 @@
+// The rollouts' tables (docs/fleet.md, "Rollouts") in the tracker's database,
+// on either engine: starting, pausing, resuming and aborting a rollout, and
+// the evaluation step that advances or halts the running ones from the
+// devices' latest reports. Each change is one transaction.
+// Not thread-safe (one SqlEngine).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "tracker/fleet/rollout.h"
+#include "tracker/storage/sql_engine.h"
+
+namespace flotilla::tracker {
+
+struct RolloutSpec {
+  std::string app;
+  uint64_t release = 0;
+  std::string group;  // "": every device that runs the app
+  std::vector<uint32_t> waves;
+  int64_t soak_s = 30 * 60;
+  uint32_t max_failures = 500;  // 5%
+  int64_t wave_timeout_s = 3600;
+};
+
+// A rollout as `rollout status` shows it.
+struct RolloutView {
+  Rollout rollout;
+  std::vector<RolloutMember> members;
+  std::vector<WaveCounts> waves;
+};
+
+// What an evaluation did: the devices (ids) whose limit changed, to re-sign.
+struct RolloutPass {
+  std::vector<std::string> released;
+  size_t rollouts = 0;  // evaluated
+};
+
+class RolloutStore {
+ public:
+  static Result<std::unique_ptr<RolloutStore>> Open(const std::string& url, const Clock& clock);
+
+  // Starts a rollout over the devices `state` shows covered by it that run
+  // the app; its first wave starts at once. FailedPrecondition when another
+  // rollout of the app is running, paused or halted, when the release is
+  // recalled or no device runs the app there; NotFound for a release not
+  // published or an unknown group.
+  Result<RolloutView> Start(const RolloutSpec& spec, const FleetState& state);
+  // Every rollout (or one: NotFound when unknown), newest first, counted
+  // from the members' stored observations.
+  Result<std::vector<RolloutView>> List(std::optional<int64_t> id);
+  // pause: running -> paused; resume: paused or halted -> running; abort:
+  // running, paused or halted -> aborted. FailedPrecondition otherwise.
+  Result<RolloutView> Pause(int64_t id);
+  Result<RolloutView> Resume(int64_t id);
+  Result<RolloutView> Abort(int64_t id);
+
+  // One evaluation of every running, paused and halted rollout: devices
+  // newly covered join the last wave, the members' reports are read, and
+  // each rollout advances, halts or completes (EvaluateRollout).
+  Result<RolloutPass> Evaluate(const FleetState& state);
+
+  // The devices (ids) of the rollouts started or changed (by a command or an
+  // evaluation) at or after `since` (unix seconds).
+  Result<std::vector<std::string>> MembersChangedSince(int64_t since);
+
+  // The limit of the newest rollout of each app, over `state`.
+  Result<std::unique_ptr<RolloutLimits>> Limits(const FleetState& state);
+
+ private:
+  RolloutStore(std::unique_ptr<SqlEngine> db, const Clock& clock)
+      : db_(std::move(db)), clock_(clock) {}
+  int64_t NowSeconds() const;
+  Result<std::vector<Rollout>> LoadRollouts(const std::string& where,
+                                            std::initializer_list<SqlValue> params);
+  Result<std::vector<RolloutMember>> LoadMembers(int64_t id);
+  // Unavailable when the stored state is no longer `expected` (a concurrent change).
+  Status SaveRollout(const Rollout& r, RolloutState expected);
+  Status SaveMembers(int64_t id, const std::vector<RolloutMember>& members);
+  Result<RolloutView> ChangeState(int64_t id, std::string_view verb);
+
+  std::unique_ptr<SqlEngine> db_;
+  const Clock& clock_;
+};
+
+// The devices a rollout of `app` over `group` ("" the fleet) covers that run
+// the app, by name.
+std::vector<FleetDevice> RolloutDevices(const FleetState& state, const std::string& app,
+                                        const std::string& group);
+
+}  // namespace flotilla::tracker
