@@ -223,6 +223,11 @@ TargetsMetadata Repository::AllTargets() const {
   return all;
 }
 
+Status Repository::BeforeWrite(const std::string& role, uint64_t version,
+                               const std::string& bytes) const {
+  return options_.before_write ? options_.before_write(role, version, bytes) : Status::Ok();
+}
+
 Status Repository::WriteVersioned(RoleType role, uint64_t version, const std::string& bytes) {
   const std::string base = std::string(RoleName(role)) + ".json";
   if (role != RoleType::kTimestamp && (role == RoleType::kRoot || options_.consistent_snapshot)) {
@@ -243,6 +248,7 @@ Result<std::string> Repository::SignAndWrite(RoleType role, uint64_t version, Js
                               " keys needed are available");
   }
   std::string bytes = SerializeDocument(doc);
+  RETURN_IF_ERROR(BeforeWrite(std::string(RoleName(role)), version, bytes));
   RETURN_IF_ERROR(WriteVersioned(role, version, bytes));
   return bytes;
 }
@@ -442,6 +448,7 @@ Status Repository::AcceptTargets(const std::string& role, std::string_view signe
     }
   }
   std::string bytes(signed_document);
+  RETURN_IF_ERROR(BeforeWrite(role, next.common.version, bytes));
   if (top) {
     RETURN_IF_ERROR(WriteVersioned(RoleType::kTargets, next.common.version, bytes));
     targets_ = std::move(next);

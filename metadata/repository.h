@@ -27,6 +27,7 @@
 // Thread-safety: none; one writer per repository directory.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -85,6 +86,13 @@ struct RepositoryOptions {
   // files are behind never signs a version that was already used. Empty: the
   // next version follows the current document.
   std::map<RoleType, uint64_t> published_versions;
+  // Called with each targets, delegated targets, snapshot and timestamp
+  // document (role name, version, bytes) before any of its files is written;
+  // an error stops the operation there, with nothing of that document
+  // written. A shared database records the versions this way before the
+  // timestamp makes them current. Null: none.
+  std::function<Status(const std::string& role, uint64_t version, const std::string& bytes)>
+      before_write;
 };
 
 struct TargetInput {
@@ -164,6 +172,8 @@ class Repository {
       : dir_(std::move(dir)), clock_(clock), options_(options) {}
 
   Status WriteVersioned(RoleType role, uint64_t version, const std::string& bytes);
+  // options_.before_write, when set.
+  Status BeforeWrite(const std::string& role, uint64_t version, const std::string& bytes) const;
   // Signs `signed_json` with the role's available keys (at least its
   // threshold), writes it as `version` and returns the bytes written.
   Result<std::string> SignAndWrite(RoleType role, uint64_t version, Json signed_json,

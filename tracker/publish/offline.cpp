@@ -89,15 +89,29 @@ Result<AcceptOutcome> AcceptLocked(const RepositoryLayout& repo, const std::stri
   std::vector<std::string> notes;
   RETURN_IF_ERROR(RecoverUnpublishedMetadata(repo, notes));
   ASSIGN_OR_RETURN(auto meta, metadata::Repository::Open(repo.root, clock));
-  if (role == "root") return AcceptRoot(repo, *meta, bytes);
+  if (role == "root") {
+    AcceptOutcome outcome;
+    RETURN_IF_ERROR(WriteRecorded(repo, clock, {}, [&](metadata::Repository& recorded) -> Status {
+      ASSIGN_OR_RETURN(outcome, AcceptRoot(repo, recorded, bytes));
+      return Status::Ok();
+    }));
+    return outcome;
+  }
   ASSIGN_OR_RETURN(auto online, LoadRoleKeys(repo, meta->root(), kOnlineRoles));
   if (role.starts_with("apps/")) RETURN_IF_ERROR(CheckAppRoleDocument(repo, *meta, role, bytes));
   if (role == "targets") RETURN_IF_ERROR(CheckTopLevelDocument(repo, *meta, bytes));
-  RETURN_IF_ERROR(meta->AcceptTargets(role, bytes, online));
-  RETURN_IF_ERROR_CTX(RecordReleases(repo, meta->AllTargets(), clock), "record releases");
-  const metadata::TargetsMetadata* accepted =
-      role == "targets" ? &meta->targets() : meta->DelegatedTargets(role);
-  return AcceptOutcome{role, accepted->common.version};
+  metadata::TargetsMetadata all;
+  uint64_t accepted_version = 0;
+  RETURN_IF_ERROR(WriteRecorded(repo, clock, {}, [&](metadata::Repository& recorded) -> Status {
+    RETURN_IF_ERROR(recorded.AcceptTargets(role, bytes, online));
+    all = recorded.AllTargets();
+    const metadata::TargetsMetadata* accepted =
+        role == "targets" ? &recorded.targets() : recorded.DelegatedTargets(role);
+    accepted_version = accepted->common.version;
+    return Status::Ok();
+  }));
+  RETURN_IF_ERROR_CTX(RecordReleases(repo, all, clock), "record releases");
+  return AcceptOutcome{role, accepted_version};
 }
 
 }  // namespace

@@ -258,8 +258,14 @@ Result<PublishOutcome> PublishLocked(const PublishRequest& request, const Reposi
                                 {metadata::RoleType::kTargets, metadata::RoleType::kSnapshot,
                                  metadata::RoleType::kTimestamp}));
   Say(progress, fmt::format("signing {} release {}", release.app, release.version));
-  RETURN_IF_ERROR_CTX(metadata::PublishRelease(*meta, release, ring), "sign release");
-  RETURN_IF_ERROR_CTX(RecordReleases(repo, meta->targets(), clock), "record release");
+  metadata::TargetsMetadata signed_targets;
+  auto sign = [&](metadata::Repository& recorded) -> Status {
+    RETURN_IF_ERROR(metadata::PublishRelease(recorded, release, ring));
+    signed_targets = recorded.targets();
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR_CTX(WriteRecorded(repo, clock, {}, sign), "sign release");
+  RETURN_IF_ERROR_CTX(RecordReleases(repo, signed_targets, clock), "record release");
   return outcome;
 }
 

@@ -5,9 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 
+#include "core/digest.h"
 #include "core/file_io.h"
+#include "metadata/tuf_names.h"
 #include "metadata/tuf_signing.h"
+#include "tracker/publish/repo_init.h"
+#include "tracker/storage/signing_lease.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -95,6 +100,58 @@ Status RecoverUnpublishedMetadata(const RepositoryLayout& repo, std::vector<std:
   const std::string md = repo.metadata_dir();
   RETURN_IF_ERROR(RestoreCopy(md + "/snapshot.json", published.snapshot_bytes, notes));
   return RestoreCopy(md + "/targets.json", published.targets_bytes, notes);
+}
+
+Status WriteRecorded(const RepositoryLayout& repo, const Clock& clock,
+                     metadata::RepositoryOptions options,
+                     const std::function<Status(metadata::Repository&)>& write) {
+  ASSIGN_OR_RETURN(const std::string database, RepositoryDatabaseUrl(repo));
+  ASSIGN_OR_RETURN(auto publication, OperatorPublication::Begin(database, clock));
+  for (metadata::RoleType role : {metadata::RoleType::kTargets, metadata::RoleType::kSnapshot,
+                                  metadata::RoleType::kTimestamp}) {
+    auto recorded = publication->latest().find(std::string(metadata::RoleName(role)));
+    if (recorded != publication->latest().end()) {
+      options.published_versions[role] = recorded->second;
+    }
+  }
+  // The versioned files this write adds (not current until the timestamp
+  // names them): removed again when it fails.
+  std::vector<std::string> added;
+  options.before_write = [&](const std::string& role, uint64_t version,
+                             const std::string& bytes) -> Status {
+    if (role == metadata::RoleName(metadata::RoleType::kRoot)) return Status::Ok();
+    RETURN_IF_ERROR(publication->Record({role, version, Digest::Of(bytes).Hex()}));
+    if (role == metadata::RoleName(metadata::RoleType::kTimestamp)) return Status::Ok();
+    const std::string path = repo.metadata_dir() + "/" + std::to_string(version) + "." +
+                             metadata::PercentEncode(role) + ".json";
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) added.push_back(path);
+    return Status::Ok();
+  };
+  Status written = [&]() -> Status {
+    ASSIGN_OR_RETURN(auto meta, metadata::Repository::Open(repo.root, clock, options));
+    return write(*meta);
+  }();
+  if (written.ok()) {
+    // After the timestamp's rename: a commit that fails (or never happens)
+    // leaves current documents unrecorded, which the holder's next turn
+    // records as they are; never recorded versions that were not current.
+    RETURN_IF_ERROR_CTX(publication->Commit(),
+                        "the metadata is published; the signing lease holder's next turn "
+                        "records its versions");
+    return Status::Ok();
+  }
+  // The timestamp was not written: nothing is current. Put the copies back.
+  std::error_code ec;
+  for (const std::string& path : added) std::filesystem::remove(path, ec);
+  std::vector<std::string> notes;
+  RETURN_IF_ERROR(RecoverUnpublishedMetadata(repo, notes));
+  if (written.code() == StatusCode::kAlreadyExists) {
+    return std::move(written).WithContext(
+        "nothing published, the repository is unchanged (the database records another "
+        "document under this version: is this the repository every replica serves?)");
+  }
+  return written;
 }
 
 }  // namespace flotilla::tracker

@@ -10,10 +10,13 @@
 // the PublishLock while it reads and writes metadata.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/status.h"
+#include "metadata/repository.h"
 #include "metadata/tuf_types.h"
 #include "tracker/storage/repository.h"
 
@@ -50,5 +53,19 @@ Result<PublishedMetadata> ReadPublishedMetadata(const RepositoryLayout& repo);
 // when they differ from the versions timestamp.json names; adds one sentence
 // per file it put back to `notes`.
 Status RecoverUnpublishedMetadata(const RepositoryLayout& repo, std::vector<std::string>& notes);
+
+// REQUIRES: the PublishLock. Runs `write` (which signs or accepts metadata)
+// on the repository opened with the versions its database (tracker.json)
+// records, so that every role's next version is above both its file and its
+// highest recorded version. Each targets, snapshot and timestamp document
+// `write` makes is recorded in the database under the operator epoch
+// (OperatorPublication) before any of its files is written, in one
+// transaction that holds the signing lease row from before the versions are
+// read until after the timestamp made them current. When `write` fails (a
+// version already recorded with another document: AlreadyExists), nothing
+// is recorded and the repository is put back as it was.
+Status WriteRecorded(const RepositoryLayout& repo, const Clock& clock,
+                     metadata::RepositoryOptions options,
+                     const std::function<Status(metadata::Repository&)>& write);
 
 }  // namespace flotilla::tracker

@@ -5,6 +5,41 @@
 #include "tracker/storage/device_db.h"
 
 namespace flotilla::tracker {
+namespace {
+
+Result<std::string> RecordedDocument(SqlEngine& db, const std::string& role, uint64_t version) {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db.Query("SELECT sha256 FROM metadata_versions WHERE role = ? AND version = ?",
+                            {role, static_cast<int64_t>(version)}));
+  return rows.empty() ? std::string() : rows.Text(0, 0);
+}
+
+Result<SigningLease::PublishedVersions> ReadLatestVersions(SqlEngine& db) {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db.Query("SELECT role, MAX(version) FROM metadata_versions GROUP BY role"));
+  SigningLease::PublishedVersions latest;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    latest[rows.Text(i, 0)] = static_cast<uint64_t>(rows.Int(i, 1));
+  }
+  return latest;
+}
+
+// Records `p` under `epoch`; AlreadyExists when its (role, version) holds
+// another document.
+Status RecordPublication(SqlEngine& db, const Publication& p, int64_t epoch, int64_t now_s) {
+  RETURN_IF_ERROR(db.Query("INSERT INTO metadata_versions(role, version, sha256, epoch, "
+                           "published_at) VALUES(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                           {p.role, static_cast<int64_t>(p.version), p.sha256, epoch, now_s})
+                      .status());
+  ASSIGN_OR_RETURN(std::string recorded, RecordedDocument(db, p.role, p.version));
+  if (recorded != p.sha256) {
+    return AlreadyExists(p.role + " version " + std::to_string(p.version) +
+                         " is already published with another document");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<std::unique_ptr<SigningLease>> SigningLease::Open(const std::string& url, const Clock& clock,
                                                          std::string holder, Duration ttl) {
@@ -88,18 +123,7 @@ Status SigningLease::RunSigningTurn(const SignFunction& sign) {
 }
 
 Status SigningLease::Record(const Publication& p) {
-  const auto version = static_cast<int64_t>(p.version);
-  const int64_t now_s = NowMs() / 1000;
-  RETURN_IF_ERROR(db_->Query("INSERT INTO metadata_versions(role, version, sha256, epoch, "
-                             "published_at) VALUES(?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                             {p.role, version, p.sha256, epoch_, now_s})
-                      .status());
-  ASSIGN_OR_RETURN(std::string recorded, RecordedSha256(p.role, p.version));
-  if (recorded != p.sha256) {
-    return AlreadyExists(p.role + " version " + std::to_string(p.version) +
-                         " is already published with another document");
-  }
-  return Status::Ok();
+  return RecordPublication(*db_, p, epoch_, NowMs() / 1000);
 }
 
 Result<uint64_t> SigningLease::LatestVersion(const std::string& role) {
@@ -111,20 +135,55 @@ Result<uint64_t> SigningLease::LatestVersion(const std::string& role) {
 }
 
 Result<std::string> SigningLease::RecordedSha256(const std::string& role, uint64_t version) {
-  ASSIGN_OR_RETURN(SqlRows rows,
-                   db_->Query("SELECT sha256 FROM metadata_versions WHERE role = ? AND version = ?",
-                              {role, static_cast<int64_t>(version)}));
-  return rows.empty() ? std::string() : rows.Text(0, 0);
+  return RecordedDocument(*db_, role, version);
 }
 
 Result<SigningLease::PublishedVersions> SigningLease::LatestVersions() {
-  ASSIGN_OR_RETURN(SqlRows rows,
-                   db_->Query("SELECT role, MAX(version) FROM metadata_versions GROUP BY role"));
-  PublishedVersions latest;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    latest[rows.Text(i, 0)] = static_cast<uint64_t>(rows.Int(i, 1));
+  return ReadLatestVersions(*db_);
+}
+
+Result<std::unique_ptr<OperatorPublication>> OperatorPublication::Begin(const std::string& url,
+                                                                        const Clock& clock) {
+  ASSIGN_OR_RETURN(auto engine, SqlEngine::Open(url));
+  RETURN_IF_ERROR_CTX(MigrateTrackerSchema(*engine), "open " + RedactDatabaseUrl(url));
+  std::unique_ptr<OperatorPublication> publication(
+      new OperatorPublication(std::move(engine), clock));
+  SqlEngine& db = *publication->db_;
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(db));
+  publication->transaction_.emplace(std::move(transaction));
+  if (db.kind() == SqlEngineKind::kPostgresql) {
+    // A command stopped while it holds the lock (SIGSTOP, a stalled VM) must
+    // not stop the signing turns for longer than a lease TTL.
+    const auto ttl_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(SigningLease::kMaxTtl);
+    RETURN_IF_ERROR(db.ExecScript("SET LOCAL idle_in_transaction_session_timeout = " +
+                                  std::to_string(ttl_ms.count())));
   }
-  return latest;
+  // Writing the lease row (when there is one) locks it until the commit, as
+  // a signing turn does: the turns and this publication take turns. SQLite's
+  // BEGIN IMMEDIATE already holds the database's one write lock.
+  RETURN_IF_ERROR(
+      db.Query("UPDATE signing_lease SET expires_at_ms = expires_at_ms WHERE name = 'signing'")
+          .status()
+          .WithContext("lock the signing lease"));
+  ASSIGN_OR_RETURN(publication->latest_, ReadLatestVersions(db));
+  return publication;
+}
+
+OperatorPublication::~OperatorPublication() { transaction_.reset(); }
+
+Status OperatorPublication::Record(const Publication& publication) {
+  if (!transaction_) return FailedPrecondition("the publication is already committed");
+  const int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  return RecordPublication(*db_, publication, kOperatorEpoch, now_s);
+}
+
+Status OperatorPublication::Commit() {
+  if (!transaction_) return FailedPrecondition("the publication is already committed");
+  Status st = transaction_->Commit();
+  transaction_.reset();
+  return st.WithContext("record the published versions");
 }
 
 std::string DefaultLeaseHolder() {

@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,44 @@ class SigningLease {
   const Duration ttl_;
   bool held_ = false;
   int64_t epoch_ = 0;
+};
+
+// An operator command's publication (`publish`, `accept`): the documents it
+// writes into the repository outside any signing turn, recorded in the same
+// table as the turns' under epoch kOperatorEpoch (no lease epoch is 0), so
+// that no version is ever recorded with two documents and the holder's next
+// turn signs above them (docs/scale.md). Begin opens one transaction that
+// locks the lease row (a turn in progress finishes first, and the next one
+// waits for the commit) and reads the highest versions recorded; the command
+// signs above them, calls Record for each document before any of its files
+// is written, and Commit once the timestamp made them current (so that no
+// version is recorded that was never current, which would stop the
+// holder's turns: signing_duty.h). Destroyed without Commit: nothing is
+// recorded.
+class OperatorPublication {
+ public:
+  static constexpr int64_t kOperatorEpoch = 0;
+
+  // Opens the database `url` names (migrating its schema).
+  static Result<std::unique_ptr<OperatorPublication>> Begin(const std::string& url,
+                                                            const Clock& clock);
+  ~OperatorPublication();
+
+  // The highest version recorded for each role, read under the lock.
+  const SigningLease::PublishedVersions& latest() const { return latest_; }
+  // AlreadyExists when `publication`'s (role, version) is recorded with
+  // another document; recording the same document again is a no-op.
+  Status Record(const Publication& publication);
+  Status Commit();
+
+ private:
+  OperatorPublication(std::unique_ptr<SqlEngine> db, const Clock& clock)
+      : db_(std::move(db)), clock_(clock) {}
+
+  std::unique_ptr<SqlEngine> db_;
+  const Clock& clock_;
+  std::optional<SqlTransaction> transaction_;
+  SigningLease::PublishedVersions latest_;
 };
 
 // "HOSTNAME:PID:RANDOM": a holder id no other process shares.
