@@ -64,6 +64,7 @@ class SigningDutyTest : public ::testing::TestWithParam<SqlEngineKind> {
       ASSERT_TRUE(created.ok()) << created.status().ToString();
       url = *created;
     }
+    url_ = url;
     for (auto* lease : {&lease_a_, &lease_b_}) {
       auto opened = SigningLease::Open(url, clock_, lease == &lease_a_ ? "a" : "b", kTtl);
       ASSERT_TRUE(opened.ok()) << opened.status().ToString();
@@ -79,6 +80,7 @@ class SigningDutyTest : public ::testing::TestWithParam<SqlEngineKind> {
   }
 
   std::string dir_;
+  std::string url_;  // the database the leases are in
   FakeClock clock_;
   std::unique_ptr<SigningLease> lease_a_, lease_b_;
   int version_ = 0;
@@ -243,15 +245,18 @@ TEST(CurrentPublicationsTest, ReadsVersionsAndHashesAndRefusesMalformedDocuments
 namespace flotilla::tracker {
 namespace {
 
-// Counts its calls and opens a write transaction on the database, which
-// the signing turn's transaction would block on SQLite.
+// Counts its calls and takes what a signing turn's transaction holds: the
+// write lock (SQLite), the lease row (PostgreSQL), without waiting.
 class HolderDuty final : public MetadataRefresher {
  public:
   explicit HolderDuty(std::string db) : db_(std::move(db)) {}
   Result<Duration> Refresh(WallTime) override {
     ++calls;
     ASSIGN_OR_RETURN(auto engine, SqlEngine::Open(db_));
-    RETURN_IF_ERROR(engine->ExecScript("BEGIN IMMEDIATE; COMMIT;"));
+    RETURN_IF_ERROR(
+        engine->ExecScript(engine->kind() == SqlEngineKind::kSqlite
+                               ? "BEGIN IMMEDIATE; COMMIT;"
+                               : "BEGIN; SELECT 1 FROM signing_lease FOR UPDATE NOWAIT; COMMIT;"));
     ++writes;
     return Duration(std::chrono::milliseconds(500));
   }
@@ -265,13 +270,13 @@ class HolderDuty final : public MetadataRefresher {
 // The holder's own duty (the rollouts' evaluation in serve) runs on the
 // holder alone, outside the signing turn (it can write to the database), and
 // its wait bounds the duty's next call.
-TEST_F(SigningDutyTest, TheHolderDutyRunsOnTheHolderOutsideTheTurn) {
+TEST_P(SigningDutyTest, TheHolderDutyRunsOnTheHolderOutsideTheTurn) {
   WritingRefresher inner_a(dir_ + "/metadata", "a", version_);
   WritingRefresher inner_b(dir_ + "/metadata", "b", version_);
   SigningDuty a(*lease_a_, inner_a, dir_ + "/metadata");
   SigningDuty b(*lease_b_, inner_b, dir_ + "/metadata");
-  HolderDuty duty_a(dir_ + "/t.db");
-  HolderDuty duty_b(dir_ + "/t.db");
+  HolderDuty duty_a(url_);
+  HolderDuty duty_b(url_);
   a.SetHolderDuty(&duty_a);
   b.SetHolderDuty(&duty_b);
   EXPECT_LE(Run(a), std::chrono::milliseconds(500));
