@@ -38,6 +38,11 @@ struct TransferArtifact {
   bool verified = false;  // whole-file SHA-256 and length matched
   int verify_failures = 0;
   bool awaiting_recheck = false;  // force_recheck asked; seeding state is stale until it runs
+  // Seeding in the last tick's status. A piece that passes between a tick's
+  // alert pop and its status read shows in the status before its alert is
+  // handled: completion waits for the next tick, so every passed piece is
+  // counted before anyone is told the artifact is complete.
+  bool seen_seeding = false;
   bool resume_dirty = false;
   bool resume_pending = false;
   MonoTime last_resume_save{};

@@ -134,6 +134,7 @@ Status TorrentFetcher::Impl::AddToSession(TransferArtifact& artifact, bool trust
   artifact.handle = session_->add_torrent(std::move(params), ec);
   if (ec) return Unavailable("add torrent: " + ec.message());
   artifact.payload_seen = artifact.upload_seen = 0;
+  artifact.seen_seeding = false;
   for (const auto& peer : known_peers_) {
     if (!artifact.gate->Banned(peer.address())) artifact.handle.connect_peer(peer);
   }

@@ -313,7 +313,9 @@ void TorrentFetcher::Impl::UpdateArtifact(TransferArtifact& a) {
   if (a.progress.state == FetchState::kFailed) return;
   ApplyOriginPolicy(a, status, peers);
   if (!status.is_seeding) a.awaiting_recheck = false;
-  if (status.is_seeding && !a.verified && !a.awaiting_recheck) VerifyCompleted(a);
+  const bool seeding_since_last_tick = status.is_seeding && a.seen_seeding;
+  a.seen_seeding = status.is_seeding;
+  if (seeding_since_last_tick && !a.verified && !a.awaiting_recheck) VerifyCompleted(a);
   MaybeSaveResume(a);
   if (a.tracker_deferred && clock_.MonotonicNow() >= a.announce_allowed_at) {
     a.tracker_deferred = false;
