@@ -63,6 +63,9 @@ struct NodeConfig {
   uint32_t report_interval_s = 60;
   uint32_t http_chunk_kib = 1024;
   uint32_t stall_timeout_s = 120;
+  // p2p: seconds a transfer waits for bytes from peers before it takes them
+  // from the origin (plus a random stagger of up to 0.8 times as long).
+  uint32_t origin_wait_s = 10;
   std::string log_level = "info";
   LanConfig lan;
   // Run each ready release in the built-in runtime.

@@ -272,6 +272,8 @@ Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
   options.download_rate_limit = static_cast<int>(config_.download_bytes_per_s);
   options.upload_rate_limit = static_cast<int>(config_.upload_bytes_per_s);
   options.enable_lsd = config_.lan.enabled;
+  options.origin.stall_seconds = config_.origin_wait_s;
+  options.origin.stagger_seconds = 0.8 * config_.origin_wait_s;
   auto fetcher = TorrentFetcher::Create(options);
   if (!fetcher.ok()) return fetcher.status().WithContext("torrent fetcher");
   return std::unique_ptr<ArtifactFetcher>(std::move(*fetcher));

@@ -100,8 +100,10 @@ class BadPeerChainTest : public ::testing::Test {
   }
 
   // Starts node `name` at `site`, listening on `ip`, in p2p mode without LAN
-  // discovery: the tracker's announces are its only source of peers.
-  void StartNode(size_t i, const std::string& site, const std::string& ip, uint16_t port = 0) {
+  // discovery: the tracker's announces are its only source of peers. It
+  // takes bytes from the origin after `origin_wait_s` without peer bytes.
+  void StartNode(size_t i, const std::string& site, const std::string& ip, uint16_t port = 0,
+                 uint32_t origin_wait_s = 10) {
     const std::string home = dir_ + "/" + site;
     RunShell("mkdir -p " + home);
     Json config = NodeConfigFor("node-" + site, home + "/data", tracker_.url(),
@@ -109,6 +111,7 @@ class BadPeerChainTest : public ::testing::Test {
     config["transfer_mode"] = "p2p";
     config["listen"] = ip + ":" + std::to_string(port);
     config["site"] = site;
+    config["origin_wait_s"] = origin_wait_s;
     ASSERT_TRUE(nodes_[i].Start(home, config));
     homes_[i] = home;
   }
@@ -310,10 +313,11 @@ class BadPeerBehaviourTest : public BadPeerChainTest,
 // its only source) gives the baseline; then the hostile peer joins the swarm
 // and a fresh node of another site takes the same release with the hostile
 // peer handed out by the tracker and the origin as its only good source.
-// Each case takes the node's own rules' time: the origin after its stall
-// period (10-18 s) for a node alone and for one whose only peer holds
-// requests back, about as long for the clean fetch.
+// Both nodes wait kOriginWaitS (plus a stagger of up to 0.8 times as long)
+// for peer bytes before they take the origin: that wait paces the clean fetch
+// of a node alone and the fetch of one whose only peer holds requests back.
 TEST_P(BadPeerBehaviourTest, NodeCompletesWithinTwiceACleanFetchAndWastesAtMostOneArtifact) {
+  constexpr uint32_t kOriginWaitS = 3;
   const Behaviour& b = GetParam();
   using Clock = std::chrono::steady_clock;
   const uint64_t release_bytes = ReleaseBytes();
@@ -326,7 +330,7 @@ TEST_P(BadPeerBehaviourTest, NodeCompletesWithinTwiceACleanFetchAndWastesAtMostO
 
   // The clean fetch, then that node leaves.
   auto started = Clock::now();
-  ASSERT_NO_FATAL_FAILURE(StartNode(0, "site-clean", "127.78.1.4"));
+  ASSERT_NO_FATAL_FAILURE(StartNode(0, "site-clean", "127.78.1.4", 0, kOriginWaitS));
   ASSERT_TRUE(WaitFor([&] { return Ready(0); }, seconds(60))) << nodes_[0].Log();
   const auto clean = Clock::now() - started;
   StopAndVerify(0);
@@ -341,9 +345,8 @@ TEST_P(BadPeerBehaviourTest, NodeCompletesWithinTwiceACleanFetchAndWastesAtMostO
 
   // The victim; bytes_wasted from its status, sampled while it fetches
   // (the daemon forgets the transfer once ready).
-  const std::string socket = homes_[1].empty() ? "" : "";
   started = Clock::now();
-  ASSERT_NO_FATAL_FAILURE(StartNode(1, "site-victim", victim_ip, victim_port));
+  ASSERT_NO_FATAL_FAILURE(StartNode(1, "site-victim", victim_ip, victim_port, kOriginWaitS));
   const auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(2 * clean + seconds(60));
   uint64_t wasted_in_status = 0;
   const bool ready = WaitFor(

@@ -35,6 +35,7 @@ TEST(NodeConfig, EveryKeyIsRead) {
          "bandwidth": {"down_kib_s": 100, "up_kib_s": 50, "allowed_hours_utc": [22, 6]},
          "listen": "0.0.0.0:6881", "refresh_interval_s": 60, "max_backoff_s": 600,
          "report_interval_s": 30, "http_chunk_kib": 256, "stall_timeout_s": 30,
+         "origin_wait_s": 4,
          "log_level": "debug", "root_of_trust": "/etc/flotilla/root.json",
          "lan": {"enabled": true, "http_listen": "0.0.0.0:7477", "group": "239.1.2.3",
                  "port": 9000, "interface": "192.168.1.2", "beacon_interval_s": 5})"));
@@ -46,6 +47,8 @@ TEST(NodeConfig, EveryKeyIsRead) {
   EXPECT_EQ(c->content_url, "https://cdn.example/fleet");
   EXPECT_EQ(c->lan.group, "239.1.2.3");
   EXPECT_EQ(c->lan.beacon_interval_s, 5u);
+  EXPECT_EQ(c->stall_timeout_s, 30u);
+  EXPECT_EQ(c->origin_wait_s, 4u);
 }
 
 TEST(NodeConfig, ErrorsNameTheKey) {
@@ -60,6 +63,7 @@ TEST(NodeConfig, ErrorsNameTheKey) {
       {With(R"("content_url": "file:///srv")"), "content_url: an http:// or https:// URL"},
       {With(R"("refresh_interval_s": 0)"), "refresh_interval_s: must be in 1..86400"},
       {With(R"("refresh_interval_s": "60")"), "refresh_interval_s: must be an unsigned integer"},
+      {With(R"("origin_wait_s": 0)"), "origin_wait_s: must be in 1..3600"},
       {With(R"("bandwidth": {"allowed_hours_utc": [5, 5]})"), "allowed_hours_utc"},
       {With(R"("listen": "6881")"), "listen"},
       {With(R"("enrolment_token_file": "/t")"), "exactly one of enrolment_token"},
