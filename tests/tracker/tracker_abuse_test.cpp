@@ -291,9 +291,21 @@ TEST_F(TrackerAbuseTest, ADeviceOverItsConnectionCapLosesItsIdlestConnection) {
     EXPECT_TRUE(answered(Exchange(fds[i], i == 4 ? report : announce(greedy, i)))) << i;
   }
   EXPECT_TRUE(answered(Exchange(other_fd, announce(other, 9))));
+  // A fleet metadata request authenticates by credential too: fds[2] has
+  // now waited longest.
+  fds.push_back(ConnectFrom("127.0.0.37", tracker_.port()));
+  const HttpResponse fleet = Exchange(fds[5], "GET /fleet/devices/" + greedy.device_id +
+                                                  "/metadata/timestamp.json HTTP/1.1\r\nHost: t\r\n"
+                                                  "Authorization: Bearer " +
+                                                  greedy.credential + "\r\n\r\n");
+  EXPECT_EQ(fleet.status, 404) << "no fleet document yet";
+  EXPECT_TRUE(ClosedByServer(fds[2], 5s));
+  for (int i : {3, 4}) {
+    EXPECT_TRUE(answered(Exchange(fds[i], i == 4 ? report : announce(greedy, i)))) << i;
+  }
 
   const std::string metrics = Metrics();
-  EXPECT_NE(metrics.find("flotilla_refusals_total{kind=\"connection_per_identity_evicted\"} 2"),
+  EXPECT_NE(metrics.find("flotilla_refusals_total{kind=\"connection_per_identity_evicted\"} 3"),
             std::string::npos)
       << metrics;
   EXPECT_NE(tracker_.Log().find("refused (connection_per_identity_evicted): connection of " +

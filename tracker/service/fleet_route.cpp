@@ -27,20 +27,6 @@ namespace {
 
 constexpr uint64_t kMaxFleetFileBytes = 1 << 20;
 
-http::Reply JsonError(http::status status, const std::string& message) {
-  return http::Reply::Typed(status, "application/json", Json{{"error", message}}.dump() + "\n");
-}
-
-// The token after "Bearer ", or empty.
-std::string_view BearerOf(const http::Request& request) {
-  auto it = request.find(http::field::authorization);
-  if (it == request.end()) return {};
-  std::string_view value = it->value();
-  constexpr std::string_view kScheme = "Bearer ";
-  if (!value.starts_with(kScheme)) return {};
-  return value.substr(kScheme.size());
-}
-
 http::Reply NotFoundHere() { return http::Reply::Text(http::status::not_found, "not found"); }
 
 // A device id as the fleet repository names its directory: 1-64 of
@@ -122,26 +108,8 @@ http::Reply TrackerService::ServeFleetDevice(const std::vector<std::string_view>
   // parts: fleet devices <id> (metadata <name> | targets <sha256>.device.json)
   if (parts.size() != 5 || parts[1] != "devices") return NotFoundHere();
   const std::string_view id = parts[2], kind = parts[3], name = parts[4];
-  const std::string_view credential = BearerOf(request);
-  auto device = credential.empty() ? Result<DeviceIdentity>(PermissionDenied("no credential"))
-                                   : db_.AuthenticateCredential(credential);
-  if (!device.ok()) {
-    refusals_.Refuse("fleet_credential", "fleet metadata request without a known credential");
-    http::Reply r = JsonError(http::status::unauthorized, "a device credential is required");
-    r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return r;
-  }
-  if (device->device_id != id) {
-    refusals_.Refuse("fleet_credential",
-                     "fleet metadata of another device asked by device '" + device->name + "'");
-    return JsonError(http::status::forbidden, "credential belongs to another device");
-  }
-  if (!WithinBudget(*device)) {
-    refusals_.Refuse("fleet_device_rate", "fleet requests of device '" + device->name + "'");
-    http::Reply r = JsonError(http::status::too_many_requests, "too many requests, retry later");
-    r.headers.emplace_back("Retry-After", "60");
-    return r;
-  }
+  auto authenticated = AuthenticateDevice(request, id, "fleet", "fleet metadata request");
+  if (auto* refusal = std::get_if<http::Reply>(&authenticated)) return std::move(*refusal);
   if (!IsDeviceLabel(id)) return NotFoundHere();
   const std::string dir = options_.repo.root + "/fleet/devices/" + std::string(id);
   if (kind == "metadata") {

@@ -73,42 +73,53 @@ http::Reply TrackerService::Enroll(const http::Request& request) {
   return JsonReply(http::status::ok, DeviceCredentialsToJson(*enrolment));
 }
 
-http::Reply TrackerService::Report(std::string_view device_id, const http::Request& request,
-                                   const http::RequestContext& context) {
+std::variant<DeviceIdentity, http::Reply> TrackerService::AuthenticateDevice(
+    const http::Request& request, std::string_view device_id, std::string_view kind,
+    std::string_view noun) {
   const std::string_view credential = BearerToken(request);
   auto device = credential.empty() ? Result<DeviceIdentity>(PermissionDenied("no credential"))
                                    : db_.AuthenticateCredential(credential);
   if (!device.ok()) {
-    refusals_.Refuse("report_credential", "report without a known credential");
+    refusals_.Refuse(std::string(kind) + "_credential",
+                     std::string(noun) + " without a known credential");
     http::Reply r = JsonError(http::status::unauthorized, "a device credential is required");
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
     return r;
   }
   authenticated_device_ = device->device_id;
   if (device->device_id != device_id) {
-    refusals_.Refuse("report_credential",
-                     "report of device '" + device->name + "' for another device");
+    refusals_.Refuse(std::string(kind) + "_credential",
+                     std::string(noun) + " of device '" + device->name + "' for another device");
     return JsonError(http::status::forbidden, "credential belongs to another device");
   }
   if (!WithinBudget(*device)) {
-    refusals_.Refuse("report_device_rate", "reports of device '" + device->name + "'");
+    refusals_.Refuse(std::string(kind) + "_device_rate",
+                     std::string(noun) + "s of device '" + device->name + "'");
     http::Reply r = JsonError(http::status::too_many_requests, "too many requests, retry later");
     r.headers.emplace_back("Retry-After", "60");
     return r;
   }
+  return std::move(*device);
+}
+
+http::Reply TrackerService::Report(std::string_view device_id, const http::Request& request,
+                                   const http::RequestContext& context) {
+  auto authenticated = AuthenticateDevice(request, device_id, "report", "report");
+  if (auto* refusal = std::get_if<http::Reply>(&authenticated)) return std::move(*refusal);
+  const DeviceIdentity& device = std::get<DeviceIdentity>(authenticated);
   auto report = ParseDeviceReport(request.body());
   if (!report.ok()) {
     refusals_.Refuse("report_malformed",
-                     "report of device '" + device->name + "': " + report.status().message());
+                     "report of device '" + device.name + "': " + report.status().message());
     return JsonError(http::status::bad_request, report.status().message());
   }
-  RecordBadPeers(*device, *report, context);
-  if (Status st = db_.RecordReport(device->device_id, *report); !st.ok()) {
-    spdlog::error("report from '{}' not stored: {}", device->name, st.ToString());
+  RecordBadPeers(device, *report, context);
+  if (Status st = db_.RecordReport(device.device_id, *report); !st.ok()) {
+    spdlog::error("report from '{}' not stored: {}", device.name, st.ToString());
     return JsonError(http::status::internal_server_error, "report not stored");
   }
   if (!report->errors.empty()) {
-    spdlog::info("device '{}' reports {} error(s) in state {}", device->name, report->errors.size(),
+    spdlog::info("device '{}' reports {} error(s) in state {}", device.name, report->errors.size(),
                  report->state);
   }
   return http::Reply::Typed(http::status::no_content, "application/json", "");

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "core/clock.h"
@@ -100,10 +101,19 @@ class TrackerService {
   http::Reply Enroll(const http::Request& request);
   http::Reply Report(std::string_view device_id, const http::Request& request,
                      const http::RequestContext& context);
-  // Marks the report's bad peers for the announce's reputation.
   // Takes one request from the device's budget; false when it is spent.
   bool WithinBudget(const DeviceIdentity& device);
+  // The device whose bearer credential `request` carries, when that is
+  // `device_id` and its budget is not spent (the request then counts toward
+  // the device's connection cap); otherwise the reply refusing it (401, 403
+  // or 429), counted as `kind`_credential or `kind`_device_rate. `noun` names
+  // the request in the refusal log ("report").
+  std::variant<DeviceIdentity, http::Reply> AuthenticateDevice(const http::Request& request,
+                                                               std::string_view device_id,
+                                                               std::string_view kind,
+                                                               std::string_view noun);
   bool IsOrigin(const IpAddress& address, uint16_t port) const;
+  // Marks the report's bad peers for the announce's reputation.
   void RecordBadPeers(const DeviceIdentity& device, const DeviceReport& report,
                       const http::RequestContext& context);
   http::Reply Fleet();
