@@ -11,7 +11,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AppView, name, phase, target_rel
                                                 running_release, previous_release, container_state,
                                                 restarts, bytes_done, bytes_total, rate_bytes_per_s,
                                                 peers, eta_s, bytes_from_peers, bytes_from_origin,
-                                                last_error, desired_release, fleet_assigned)
+                                                last_error, desired_release, fleet_assigned,
+                                                waiting)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FleetView, state, version, expires_unix,
                                                 last_poll_unix, last_error)
 // Without `apps`, which ViewFromJson checks member by member.

@@ -41,6 +41,9 @@ struct AppView {
   // when the document does not name the app, or there is no document).
   uint64_t desired_release = 0;
   bool fleet_assigned = false;
+  // Why the ready release is not switched to yet ("waiting for the
+  // maintenance window, opens 22:00 Europe/Berlin"; "" when it is not held).
+  std::string waiting;
 };
 
 // The signed fleet document the node follows (docs/fleet.md).

@@ -145,6 +145,9 @@ std::string FormatStatus(const NodeView& view, int64_t now_unix, bool terminal) 
     out += table.substr(line_start, line_end - line_start);
     line_start = line_end;
     if (IsTransferPhase(a.phase) && a.bytes_total > 0) out += Progress(a, terminal);
+    if (!a.waiting.empty()) {
+      out += "  release " + Release(a.ready_release) + " " + a.waiting + "\n";
+    }
     if (!a.last_error.empty()) out += "  last error: " + a.last_error + "\n";
   }
   return out;

@@ -12,6 +12,7 @@
 #include "metadata/tuf_client.h"
 #include "node/control/control_server.h"
 #include "node/daemon/http_fetcher.h"
+#include "node/daemon/switch_window.h"
 #include "node/transfer/torrent_fetcher.h"
 
 namespace flotilla::node {
@@ -56,6 +57,7 @@ NodeDaemon::NodeDaemon(NodeConfig config, const Clock& clock, Executor& loop)
       clock_(clock),
       loop_(loop),
       pump_timer_(loop),
+      window_timer_(loop),
       beacon_timer_(loop) {}
 
 NodeDaemon::~NodeDaemon() {
@@ -207,7 +209,7 @@ Status NodeDaemon::OpenTransfers() {
                            if (!deployer_) return;
                            // A release the fleet no longer chooses is kept, not switched to.
                            if (fleet_->managed() && FleetRelease(app) != release.version) return;
-                           deployer_->Deploy(app, release);
+                           SwitchOrWait(app, release);
                          },
                      .error = [this](const std::string& e) { reporter_->AddError(e); },
                      .changed = [this] { reporter_->MarkDue(); }});
@@ -351,15 +353,60 @@ void NodeDaemon::FleetChose(const std::map<std::string, metadata::Release>& rele
       pipeline_->OfferChosen(app, release);
       continue;
     }
-    if (a.running_release == version) continue;
+    if (a.running_release == version) {
+      waiting_switches_.erase(app);
+      continue;
+    }
     const bool kept = std::any_of(a.kept.begin(), a.kept.end(),
                                   [&](const KeptRelease& k) { return k.version == version; });
     if (kept && !pipeline_->Fetching(app)) {
-      // Its layers are in the store: switch to it (health-gated, as any switch).
-      deployer_->Deploy(app, release);
+      // Its layers are in the store: switch to it (health-gated, as any
+      // switch) once the maintenance windows allow.
+      SwitchOrWait(app, release);
       continue;
     }
     pipeline_->OfferChosen(app, release);
+  }
+}
+
+const std::vector<tracker::MaintenanceWindow>& NodeDaemon::FleetWindows() const {
+  static const std::vector<tracker::MaintenanceWindow> kNone;
+  const auto& accepted = fleet_->status().accepted;
+  return accepted ? accepted->document.windows : kNone;
+}
+
+// Nothing runs, or what runs is not running (exited, lost): its replacement
+// does not wait for a window.
+bool NodeDaemon::RunningHealthy(const std::string& app) const {
+  return deployer_ && state_->app(app).running_release != 0 &&
+         deployer_->Container(app).state == "running";
+}
+
+void NodeDaemon::SwitchOrWait(const std::string& app, const metadata::Release& release) {
+  const SwitchDecision decision = DecideSwitch(FleetWindows(), RunningHealthy(app), clock_);
+  if (decision.now) {
+    waiting_switches_.erase(app);
+    deployer_->Deploy(app, release);
+    return;
+  }
+  auto [it, added] = waiting_switches_.insert_or_assign(app, release);
+  if (added) spdlog::info("app {}: release {} ready, {}", app, release.version, decision.waiting);
+  reporter_->MarkDue();
+  if (!window_timer_.pending()) {
+    window_timer_.Schedule(std::chrono::seconds(15), [this] { CheckWaitingSwitches(); });
+  }
+}
+
+void NodeDaemon::CheckWaitingSwitches() {
+  std::map<std::string, metadata::Release> waiting;
+  waiting.swap(waiting_switches_);
+  for (const auto& [app, release] : waiting) {
+    if (FleetRelease(app) != release.version) continue;  // no longer chosen
+    if (state_->app(app).running_release == release.version) continue;
+    SwitchOrWait(app, release);
+  }
+  if (!waiting_switches_.empty() && !window_timer_.pending()) {
+    window_timer_.Schedule(std::chrono::seconds(15), [this] { CheckWaitingSwitches(); });
   }
 }
 
@@ -391,6 +438,7 @@ void NodeDaemon::Start() {
 void NodeDaemon::Stop() {
   pump_timer_.Cancel();
   beacon_timer_.Cancel();
+  window_timer_.Cancel();
   if (follower_) follower_->Stop();
   if (fleet_) fleet_->Stop();
   if (pipeline_) pipeline_->Stop();

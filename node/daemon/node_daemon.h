@@ -86,6 +86,14 @@ class NodeDaemon : public NodeControl {
   void FleetChose(const std::map<std::string, metadata::Release>& releases);
   // Follows `app` from now on (an app the fleet assigns).
   void Follow(const std::string& app);
+  // Switches `app` to its ready `release` now, or, outside the fleet
+  // document's maintenance windows, holds it until one opens (switch_window.h).
+  void SwitchOrWait(const std::string& app, const metadata::Release& release);
+  // Switches the held releases whose window has opened; drops those the
+  // fleet no longer chooses. Runs every 15 s while any is held.
+  void CheckWaitingSwitches();
+  bool RunningHealthy(const std::string& app) const;
+  const std::vector<tracker::MaintenanceWindow>& FleetWindows() const;
   // The release the accepted fleet document names for `app` (0: none).
   uint64_t FleetRelease(const std::string& app) const;
   std::vector<AppReport> Reports() const;
@@ -119,6 +127,9 @@ class NodeDaemon : public NodeControl {
   std::unique_ptr<MetricsServer> metrics_;
   TimerSlot pump_timer_;
   TimerSlot beacon_timer_;
+  // Ready releases held for the maintenance window, per app.
+  std::map<std::string, metadata::Release> waiting_switches_;
+  TimerSlot window_timer_;
 };
 
 }  // namespace flotilla::node

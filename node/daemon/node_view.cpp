@@ -9,6 +9,7 @@
 #include "core/version.h"
 #include "node/control/control_server.h"
 #include "node/daemon/node_daemon.h"
+#include "node/daemon/switch_window.h"
 
 namespace flotilla::node {
 
@@ -84,6 +85,10 @@ AppView NodeDaemon::ViewOf(const std::string& app) const {
     auto it = accepted->document.apps.find(app);
     v.fleet_assigned = it != accepted->document.apps.end();
     if (v.fleet_assigned) v.desired_release = it->second.release;
+  }
+  if (auto held = waiting_switches_.find(app); held != waiting_switches_.end()) {
+    v.waiting = DecideSwitch(FleetWindows(), RunningHealthy(app), clock_).waiting;
+    if (v.waiting.empty()) v.waiting = "waiting for the maintenance window: it is open, switching";
   }
   return v;
 }
