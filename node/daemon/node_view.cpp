@@ -9,7 +9,6 @@
 #include "core/version.h"
 #include "node/control/control_server.h"
 #include "node/daemon/node_daemon.h"
-#include "node/daemon/switch_window.h"
 
 namespace flotilla::node {
 
@@ -86,9 +85,13 @@ AppView NodeDaemon::ViewOf(const std::string& app) const {
     v.fleet_assigned = it != accepted->document.apps.end();
     if (v.fleet_assigned) v.desired_release = it->second.release;
   }
+  if (auto lock = LockOf(app); LockHolds(lock, clock_)) {
+    v.lock_until_unix = lock->until_unix;
+    v.lock_reason = lock->reason;
+  }
   if (auto held = waiting_switches_.find(app); held != waiting_switches_.end()) {
-    v.waiting = DecideSwitch(FleetWindows(), RunningHealthy(app), clock_).waiting;
-    if (v.waiting.empty()) v.waiting = "waiting for the maintenance window: it is open, switching";
+    v.waiting = DecideSwitch(FleetWindows(), LockOf(app), RunningHealthy(app), clock_).waiting;
+    if (v.waiting.empty()) v.waiting = "switching now";
   }
   return v;
 }

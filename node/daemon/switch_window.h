@@ -1,11 +1,14 @@
-// When the node may switch an app to a ready release it follows from the
-// fleet (docs/fleet.md, "Maintenance windows"): inside one of the fleet
-// document's windows, on the node's clock. Not deferred: a switch when the
-// document has no windows, the first install of an app (nothing runs) and
-// the replacement of a running app that is not healthy. A rollback after a
-// failed health check is part of the switch and never waits.
+// When the node may switch an app to a ready release (docs/fleet.md,
+// "Maintenance windows" and "Update locks"): inside one of the fleet
+// document's windows (any time when it has none) and while no update lock of
+// the app holds, on the node's clock. Not deferred: the first install of an
+// app (nothing runs) and the replacement of a running app that is not
+// healthy. A rollback after a failed health check is part of the switch and
+// never waits.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,8 +24,18 @@ struct SwitchDecision {
   std::string waiting;
 };
 
+// An app's update lock: it holds until `until_unix` (wall clock).
+struct UpdateLock {
+  int64_t until_unix = 0;
+  std::string reason;
+};
+
+// Whether `lock` holds at the clock's time.
+bool LockHolds(const std::optional<UpdateLock>& lock, const Clock& clock);
+
 // `running_healthy`: a release of the app runs and its container is running.
 SwitchDecision DecideSwitch(const std::vector<tracker::MaintenanceWindow>& windows,
-                            bool running_healthy, const Clock& clock);
+                            const std::optional<UpdateLock>& lock, bool running_healthy,
+                            const Clock& clock);
 
 }  // namespace flotilla::node
