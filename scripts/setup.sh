@@ -11,6 +11,8 @@ packages=(
   libzstd-dev libsqlite3-dev libgtest-dev libgmock-dev libarchive-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libseccomp-dev
   libssl-dev libcurl4-openssl-dev libpq-dev
+  # maintenance windows: date-tz reads the IANA zones of /usr/share/zoneinfo
+  libhowardhinnant-date-dev tzdata
   # the tracker tests' PostgreSQL clusters (tests/support/postgres_cluster.h)
   # and the load balancer in front of it (tests/tracker/tracker_haproxy_test.cpp)
   postgresql-15 haproxy

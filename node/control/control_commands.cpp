@@ -1,4 +1,4 @@
-// `flotilla-node status|apps|logs|update|rollback`: clients of the daemon's
+// `flotilla-node status|apps|logs|update|rollback|lock|unlock`: clients of the daemon's
 // control API (docs/node.md, "Control API"). Exit codes: 0 ok, 1 error, 2 usage.
 #include "node/control/control_commands.h"
 
@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include "node/control/control_protocol.h"
@@ -34,7 +35,9 @@ struct ControlFlags {
   bool watch = false;
   bool now = false;
   std::string app;
-  std::string bytes;  // parsed here: a usage error must exit with 2
+  std::string bytes;     // parsed here: a usage error must exit with 2
+  std::string lock_for;  // lock --for, parsed here for the same reason
+  std::string reason;
 };
 
 void AddTargetOptions(CLI::App* command, Target& target) {
@@ -186,6 +189,56 @@ int RunRollback(const ControlFlags& f, const CLI::App* command) {
   return RunMessage("rollback", f, {{"op", "rollback"}, {"app", f.app}}, 600s);
 }
 
+// "90s", "30m", "2h" or plain seconds; nullopt when malformed.
+std::optional<int64_t> ParseLockDuration(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  int64_t unit = 1;
+  std::string digits = text;
+  switch (text.back()) {
+    case 's':
+      digits.pop_back();
+      break;
+    case 'm':
+      unit = 60, digits.pop_back();
+      break;
+    case 'h':
+      unit = 3600, digits.pop_back();
+      break;
+    default:
+      break;
+  }
+  if (digits.empty() || digits.size() > 9 ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoll(digits) * unit;
+}
+
+// lock: the daemon defers the app's switch until the lock ends.
+int RunLock(const ControlFlags& f, const CLI::App* command) {
+  if (int usage = Usage(command)) return usage;
+  if (int usage = NeedApp(f, command)) return usage;
+  Json request = {{"op", "lock"}, {"app", f.app}};
+  if (!f.lock_for.empty()) {
+    const std::optional<int64_t> seconds = ParseLockDuration(f.lock_for);
+    if (!seconds || *seconds <= 0 || *seconds > kMaxLockSeconds) {
+      fmt::print(stderr,
+                 "flotilla-node lock: --for must be a duration from 1s to 24h (90s, 30m, 2h): "
+                 "a lock ends by itself so that a forgotten one cannot block updates\n");
+      return kExitUsage;
+    }
+    request["for_s"] = *seconds;
+  }
+  if (!f.reason.empty()) request["reason"] = f.reason;
+  return RunMessage("lock", f, request, 10s);
+}
+
+int RunUnlock(const ControlFlags& f, const CLI::App* command) {
+  if (int usage = Usage(command)) return usage;
+  if (int usage = NeedApp(f, command)) return usage;
+  return RunMessage("unlock", f, {{"op", "unlock"}, {"app", f.app}}, 10s);
+}
+
 CLI::App* AddCommand(CLI::App& app, const char* name, const char* help, const char* footer,
                      ControlFlags& flags) {
   CLI::App* command = app.add_subcommand(name, help);
@@ -232,12 +285,28 @@ std::function<int()> RegisterControlCommands(CLI::App& app, SocketOfConfig socke
                  "Example:\n  flotilla-node rollback signage",
                  *f);
   rollback->add_option("app", f->app, "The app");
+  auto* lock = AddCommand(
+      app, "lock", "Defer an app's switch to a new release (the screen is in use)",
+      "While the lock holds the app keeps running what it runs; new releases are still\n"
+      "fetched. It ends by itself after --for (default 1h, at most 24h); locking again\n"
+      "replaces it. Not deferred: a first install, replacing an app that is not\n"
+      "running, a rollback.\n\n"
+      "Example:\n  flotilla-node lock signage --for 30m --reason \"customer at the screen\"",
+      *f);
+  lock->add_option("app", f->app, "The app");
+  lock->add_option("--for", f->lock_for, "How long: 90s, 30m, 2h (default 1h, at most 24h)");
+  lock->add_option("--reason", f->reason, "Why, shown by status (at most 200 bytes)");
+  auto* unlock = AddCommand(app, "unlock", "End an app's update lock; a held release switches",
+                            "Example:\n  flotilla-node unlock signage", *f);
+  unlock->add_option("app", f->app, "The app");
   return [=]() -> int {
     if (*status) return RunStatus(*f, status);
     if (*apps) return RunApps(*f, apps);
     if (*logs) return RunLogs(*f, logs);
     if (*update) return RunUpdate(*f, update);
     if (*rollback) return RunRollback(*f, rollback);
+    if (*lock) return RunLock(*f, lock);
+    if (*unlock) return RunUnlock(*f, unlock);
     return -1;
   };
 }

@@ -1,5 +1,6 @@
 #include "node/control/control_protocol.h"
 
+#include <algorithm>
 #include <set>
 
 namespace flotilla::node {
@@ -11,7 +12,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AppView, name, phase, target_rel
                                                 running_release, previous_release, container_state,
                                                 restarts, bytes_done, bytes_total, rate_bytes_per_s,
                                                 peers, eta_s, bytes_from_peers, bytes_from_origin,
-                                                last_error, desired_release, fleet_assigned)
+                                                last_error, desired_release, fleet_assigned,
+                                                waiting, lock_until_unix, lock_reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FleetView, state, version, expires_unix,
                                                 last_poll_unix, last_error)
 // Without `apps`, which ViewFromJson checks member by member.
@@ -53,11 +55,38 @@ Status RefuseUnknownKeys(const Json& request, const std::set<std::string>& allow
   return Status::Ok();
 }
 
+// A lock's "for_s" (default kDefaultLockSeconds) and "reason" (default "").
+Result<std::pair<int64_t, std::string>> LockOf(const Json& request) {
+  int64_t seconds = kDefaultLockSeconds;
+  if (auto it = request.find("for_s"); it != request.end()) {
+    if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 ||
+        it->get<uint64_t>() > static_cast<uint64_t>(kMaxLockSeconds)) {
+      return InvalidArgument("\"for_s\" must be an integer in 1.." +
+                             std::to_string(kMaxLockSeconds) +
+                             " (a lock holds at most 24 hours, then ends by itself)");
+    }
+    seconds = static_cast<int64_t>(it->get<uint64_t>());
+  }
+  std::string reason;
+  if (auto it = request.find("reason"); it != request.end()) {
+    if (!it->is_string()) return InvalidArgument("\"reason\" must be a string");
+    reason = it->get<std::string>();
+    const bool printable = std::all_of(reason.begin(), reason.end(), [](char c) {
+      return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+    });
+    if (reason.size() > kMaxLockReasonBytes || !printable) {
+      return InvalidArgument("\"reason\" must be at most " + std::to_string(kMaxLockReasonBytes) +
+                             " bytes of printable text");
+    }
+  }
+  return std::make_pair(seconds, std::move(reason));
+}
+
 // Answers `request` through `answer`, at once or once the daemon replies.
 Status Dispatch(NodeControl& control, const Json& request, const ControlAnswer& answer) {
   auto op_it = request.find("op");
   if (op_it == request.end() || !op_it->is_string()) {
-    return InvalidArgument("request needs \"op\": status, logs, update or rollback");
+    return InvalidArgument("request needs \"op\": status, logs, update, rollback, lock or unlock");
   }
   const std::string op = op_it->get<std::string>();
   if (op == "status") {
@@ -80,6 +109,23 @@ Status Dispatch(NodeControl& control, const Json& request, const ControlAnswer& 
     });
     return Status::Ok();
   }
+  if (op == "lock" || op == "unlock") {
+    RETURN_IF_ERROR(RefuseUnknownKeys(
+        request, op == "lock" ? std::set<std::string>{"op", "app", "for_s", "reason"}
+                              : std::set<std::string>{"op", "app"}));
+    ASSIGN_OR_RETURN(std::string app, AppOf(request));
+    auto reply = [answer](Result<std::string> message) {
+      answer(message.ok() ? Respond(Message(std::move(*message)))
+                          : ErrorResponse(message.status()));
+    };
+    if (op == "unlock") {
+      control.Unlock(app, reply);
+      return Status::Ok();
+    }
+    ASSIGN_OR_RETURN(auto lock, LockOf(request));
+    control.Lock(app, lock.first, lock.second, reply);
+    return Status::Ok();
+  }
   if (op == "logs") {
     RETURN_IF_ERROR(RefuseUnknownKeys(request, {"op", "app", "max_bytes"}));
     ASSIGN_OR_RETURN(std::string app, AppOf(request));
@@ -90,7 +136,8 @@ Status Dispatch(NodeControl& control, const Json& request, const ControlAnswer& 
     });
     return Status::Ok();
   }
-  return InvalidArgument("unknown op '" + op + "' (status, logs, update or rollback)");
+  return InvalidArgument("unknown op '" + op +
+                         "' (status, logs, update, rollback, lock or unlock)");
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 //   {"op":"logs","app":"x","max_bytes":65536}     -> {"app":"x","logs":"..."}
 //   {"op":"update"}                              -> {"message":"..."}
 //   {"op":"rollback","app":"x"}                  -> {"message":"..."}
+//   {"op":"lock","app":"x","for_s":1800,"reason":"in use"} -> {"message":"..."}
+//   {"op":"unlock","app":"x"}                    -> {"message":"..."}
 //   anything refused                             -> {"error":"...","code":"NotFound"}
 //
 // A request is at most kMaxControlRequestBytes, ends with a newline (or with

@@ -41,6 +41,12 @@ struct AppView {
   // when the document does not name the app, or there is no document).
   uint64_t desired_release = 0;
   bool fleet_assigned = false;
+  // Why the ready release is not switched to yet ("waiting for the
+  // maintenance window, opens 22:00 Europe/Berlin"; "" when it is not held).
+  std::string waiting;
+  // The app's update lock (docs/fleet.md, "Update locks"): 0 when none holds.
+  int64_t lock_until_unix = 0;
+  std::string lock_reason;
 };
 
 // The signed fleet document the node follows (docs/fleet.md).
@@ -79,6 +85,11 @@ struct NodeView {
   uint64_t store_bytes = 0;  // layers and artifacts the node keeps
 };
 
+// Update locks (docs/fleet.md, "Update locks"): how long one may hold.
+inline constexpr int64_t kDefaultLockSeconds = 3600;
+inline constexpr int64_t kMaxLockSeconds = 24 * 3600;
+inline constexpr size_t kMaxLockReasonBytes = 200;
+
 // The answer to a request that may take long. Called exactly once, on the
 // loop thread, possibly before the method it was given to returns.
 using ControlReply = std::function<void(Result<std::string>)>;
@@ -93,6 +104,16 @@ class NodeControl {
   virtual void Rollback(const std::string& app, ControlReply reply) = 0;
   // Replies the last `max_bytes` of the log of `app`'s current release.
   virtual void Logs(const std::string& app, size_t max_bytes, ControlReply reply) = 0;
+  // Defers `app`'s switch to a new release for `seconds` (1..kMaxLockSeconds,
+  // checked by the protocol); replies what holds.
+  virtual void Lock(const std::string& /*app*/, int64_t /*seconds*/, const std::string& /*reason*/,
+                    ControlReply reply) {
+    reply(FailedPrecondition("this daemon takes no update locks"));
+  }
+  // Ends `app`'s lock; a release it held is switched to if a window allows.
+  virtual void Unlock(const std::string& /*app*/, ControlReply reply) {
+    reply(FailedPrecondition("this daemon takes no update locks"));
+  }
 };
 
 }  // namespace flotilla::node

@@ -145,6 +145,13 @@ std::string FormatStatus(const NodeView& view, int64_t now_unix, bool terminal) 
     out += table.substr(line_start, line_end - line_start);
     line_start = line_end;
     if (IsTransferPhase(a.phase) && a.bytes_total > 0) out += Progress(a, terminal);
+    if (a.lock_until_unix > now_unix) {
+      out += "  locked until " + FormatUtc(a.lock_until_unix) + " UTC" +
+             (a.lock_reason.empty() ? "" : ": " + a.lock_reason) + "\n";
+    }
+    if (!a.waiting.empty()) {
+      out += "  release " + Release(a.ready_release) + " " + a.waiting + "\n";
+    }
     if (!a.last_error.empty()) out += "  last error: " + a.last_error + "\n";
   }
   return out;

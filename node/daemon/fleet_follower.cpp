@@ -17,6 +17,8 @@ namespace flotilla::node {
 namespace {
 
 constexpr uint64_t kMaxDocumentBytes = 1 << 20;
+// A device's windows come from its groups; more than this is a broken document.
+constexpr size_t kMaxWindows = 256;
 constexpr uint64_t kMaxAcceptedBytes = 2 << 20;
 
 int64_t UnixSeconds(WallTime t) {
@@ -155,6 +157,18 @@ Result<FleetDocument> ParseFleetDocument(std::string_view bytes) {
       choice.hashes = app.at("hashes").get<std::map<std::string, std::string>>();
       if (choice.release == 0 || choice.hashes.empty()) return InvalidArgument(what + ": empty");
       doc.apps.emplace(name, std::move(choice));
+    }
+    if (json.contains("windows")) {
+      const Json& windows = json.at("windows");
+      if (!windows.is_array() || windows.size() > kMaxWindows) {
+        return InvalidArgument("fleet document: windows is not a list of at most " +
+                               std::to_string(kMaxWindows));
+      }
+      for (const Json& window : windows) {
+        auto parsed = tracker::WindowFromJson(window);
+        if (!parsed.ok()) return parsed.status().WithContext("fleet document");
+        doc.windows.push_back(std::move(parsed).value());
+      }
     }
   } catch (const Json::exception& e) {
     return InvalidArgument(std::string("fleet document: ") + e.what());

@@ -43,6 +43,7 @@
 #include "http/http_client.h"
 #include "metadata/release.h"
 #include "node/daemon/enrolment.h"
+#include "tracker/api/maintenance_window.h"
 
 namespace flotilla::node {
 
@@ -60,6 +61,9 @@ struct FleetAppChoice {
 struct FleetDocument {
   std::string device;
   std::map<std::string, FleetAppChoice> apps;
+  // When the device may switch an app to a new release (docs/fleet.md,
+  // "Maintenance windows"); empty: at any time.
+  std::vector<tracker::MaintenanceWindow> windows;
 };
 
 // The newest fleet document format this node reads (docs/fleet.md).
@@ -67,7 +71,8 @@ inline constexpr uint64_t kFleetDocumentFormat = 1;
 
 // Parses the fleet document's bytes: `apps` and `device`, each app with
 // `hashes`, `length`, `release`, `target`; app names as release targets name
-// apps. `format` (1 when absent) above kFleetDocumentFormat is refused;
+// apps; `windows` when present, each window well formed. `format` (1 when
+// absent) above kFleetDocumentFormat is refused;
 // members this node does not know are ignored (a newer tracker's additions).
 Result<FleetDocument> ParseFleetDocument(std::string_view bytes);
 

@@ -63,5 +63,34 @@ TEST(FleetDocumentTest, IgnoresMembersANewerTrackerAddsWithinItsFormat) {
   EXPECT_NE(newer.status().message().find("update the node"), std::string::npos);
 }
 
+// `windows`: each window read as the tracker writes it; absent, none; a
+// malformed one refuses the document (the node must not switch at any time
+// because it misread when it may).
+TEST(FleetDocumentTest, ReadsWindowsAndRefusesMalformedOnes) {
+  auto doc = ParseFleetDocument(
+      R"({"apps":{},"device":"d","format":1,"windows":[{"days":"mon-fri","from":"22:00",)"
+      R"("group":"shops","to":"06:00","tz":"Europe/Berlin"},)"
+      R"({"days":"daily","from":"00:00","to":"24:00","tz":"UTC"}]})");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  ASSERT_EQ(doc->windows.size(), 2u);
+  EXPECT_EQ(tracker::WindowText(doc->windows[0]), "mon-fri 22:00-06:00 Europe/Berlin");
+  EXPECT_EQ(doc->windows[0].group, "shops");
+  EXPECT_EQ(doc->windows[1].to_minute, 1440);
+  EXPECT_TRUE(ParseFleetDocument(R"({"apps":{},"device":"d"})")->windows.empty());
+  for (
+      const char* bad :
+      {R"({"apps":{},"device":"d","windows":{}})",
+       R"({"apps":{},"device":"d","windows":[{"days":"mon","from":"22:00","to":"06:00"}]})",
+       R"({"apps":{},"device":"d","windows":[{"days":"x","from":"22:00","to":"06:00","tz":"UTC"}]})",
+       R"({"apps":{},"device":"d","windows":[{"days":"mon","from":"2200","to":"06:00","tz":"UTC"}]})"}) {
+    auto refused = ParseFleetDocument(bad);
+    EXPECT_FALSE(refused.ok()) << bad;
+    if (!refused.ok()) {
+      EXPECT_NE(refused.status().message().find("fleet document"), std::string::npos)
+          << refused.status().ToString();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace flotilla::node

@@ -8,9 +8,12 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "core/canonical_json.h"
 #include "core/file_io.h"
 #include "metadata/tuf_client.h"
+#include "node/control/control_protocol.h"
 #include "node/control/control_server.h"
+#include "node/control/status_format.h"
 #include "node/daemon/http_fetcher.h"
 #include "node/transfer/torrent_fetcher.h"
 
@@ -56,7 +59,8 @@ NodeDaemon::NodeDaemon(NodeConfig config, const Clock& clock, Executor& loop)
       clock_(clock),
       loop_(loop),
       pump_timer_(loop),
-      beacon_timer_(loop) {}
+      beacon_timer_(loop),
+      window_timer_(loop) {}
 
 NodeDaemon::~NodeDaemon() {
   Stop();
@@ -103,6 +107,7 @@ Status NodeDaemon::Prepare() {
   store_ =
       std::make_unique<StoreWorker>(std::move(*store), layout_.root + "/tmp", Lane("store"), loop_);
   RETURN_IF_ERROR(OpenFleet());
+  RETURN_IF_ERROR(LoadLocks());
   ASSIGN_OR_RETURN(state_, StateFile::Open(layout_.state(), apps_));
   if (config_.deploy) RETURN_IF_ERROR(OpenDeployment());
   RETURN_IF_ERROR(OpenServers());
@@ -207,7 +212,7 @@ Status NodeDaemon::OpenTransfers() {
                            if (!deployer_) return;
                            // A release the fleet no longer chooses is kept, not switched to.
                            if (fleet_->managed() && FleetRelease(app) != release.version) return;
-                           deployer_->Deploy(app, release);
+                           SwitchOrWait(app, release);
                          },
                      .error = [this](const std::string& e) { reporter_->AddError(e); },
                      .changed = [this] { reporter_->MarkDue(); }});
@@ -304,7 +309,7 @@ void NodeDaemon::ReleasesVerified(const std::map<std::string, metadata::Release>
     if (it == releases.end() || it->second.version == state_->app(app).failed_release) continue;
     if (deployer_ && deployer_->Awaits(app, it->second.version) && !pipeline_->Fetching(app)) {
       // Ready but not running: a crash came between the fetch and the switch.
-      deployer_->Deploy(app, it->second);
+      SwitchOrWait(app, it->second);
       continue;
     }
     pipeline_->Offer(app, it->second);
@@ -353,15 +358,143 @@ void NodeDaemon::FleetChose(const std::map<std::string, metadata::Release>& rele
       pipeline_->OfferChosen(app, release);
       continue;
     }
-    if (a.running_release == version) continue;
+    if (a.running_release == version) {
+      waiting_switches_.erase(app);
+      continue;
+    }
     const bool kept = std::any_of(a.kept.begin(), a.kept.end(),
                                   [&](const KeptRelease& k) { return k.version == version; });
     if (kept && !pipeline_->Fetching(app)) {
-      // Its layers are in the store: switch to it (health-gated, as any switch).
-      deployer_->Deploy(app, release);
+      // Its layers are in the store: switch to it (health-gated, as any
+      // switch) once the maintenance windows allow.
+      SwitchOrWait(app, release);
       continue;
     }
     pipeline_->OfferChosen(app, release);
+  }
+}
+
+const std::vector<tracker::MaintenanceWindow>& NodeDaemon::FleetWindows() const {
+  static const std::vector<tracker::MaintenanceWindow> kNone;
+  const auto& accepted = fleet_->status().accepted;
+  return accepted ? accepted->document.windows : kNone;
+}
+
+// Nothing runs, or what runs is not running (exited, lost): its replacement
+// does not wait for a window.
+bool NodeDaemon::RunningHealthy(const std::string& app) const {
+  return deployer_ && state_->app(app).running_release != 0 &&
+         deployer_->Container(app).state == "running";
+}
+
+std::optional<UpdateLock> NodeDaemon::LockOf(const std::string& app) const {
+  auto it = locks_.find(app);
+  if (it == locks_.end()) return std::nullopt;
+  return it->second;
+}
+
+Status NodeDaemon::LoadLocks() {
+  const std::string path = layout_.root + "/locks.json";
+  auto text = ReadTextFileBounded(path, 1 << 20);
+  if (!text.ok()) {
+    return text.status().code() == StatusCode::kNotFound ? Status::Ok()
+                                                         : text.status().WithContext(path);
+  }
+  auto json = ParseJsonStrict(*text);
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  // An unreadable file loses the locks, never the node: they are only deferrals.
+  if (!json.ok() || !json->is_object()) {
+    spdlog::warn("{}: unreadable, update locks dropped", path);
+    return Status::Ok();
+  }
+  for (const auto& [app, lock] : json->items()) {
+    if (!lock.is_object() || !lock.contains("until") || !lock["until"].is_number_integer())
+      continue;
+    UpdateLock l{lock["until"].get<int64_t>(), lock.value("reason", std::string())};
+    // A lock never outlasts the maximum from now (a clock set back must not stretch it).
+    l.until_unix = std::min(l.until_unix, now + kMaxLockSeconds);
+    if (l.until_unix > now) locks_[app] = std::move(l);
+  }
+  return Status::Ok();
+}
+
+Status NodeDaemon::SaveLocks() {
+  Json json = Json::object();
+  for (const auto& [app, lock] : locks_) {
+    json[app] = Json{{"until", lock.until_unix}, {"reason", lock.reason}};
+  }
+  return WriteFileAtomic(layout_.root + "/locks.json", DumpJson(json) + "\n", 0600)
+      .WithContext("locks.json");
+}
+
+void NodeDaemon::Lock(const std::string& app, int64_t seconds, const std::string& reason,
+                      ControlReply reply) {
+  if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) {
+    return reply(NotFound("no app '" + app + "' is followed here"));
+  }
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  const int64_t until = now + std::clamp<int64_t>(seconds, 1, kMaxLockSeconds);
+  std::optional<UpdateLock> before = LockOf(app);
+  locks_[app] = UpdateLock{until, reason};
+  if (Status saved = SaveLocks(); !saved.ok()) {
+    if (before) {
+      locks_[app] = *before;
+    } else {
+      locks_.erase(app);
+    }
+    return reply(saved);
+  }
+  spdlog::info("app {}: update lock until {} UTC{}{}", app, FormatUtc(until),
+               reason.empty() ? "" : ": ", reason);
+  reply(app + ": locked until " + FormatUtc(until) + " UTC" +
+        (reason.empty() ? "" : ": " + reason));
+}
+
+void NodeDaemon::Unlock(const std::string& app, ControlReply reply) {
+  if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) {
+    return reply(NotFound("no app '" + app + "' is followed here"));
+  }
+  auto it = locks_.find(app);
+  if (it == locks_.end()) return reply(app + ": not locked");
+  const UpdateLock before = it->second;
+  locks_.erase(it);
+  if (Status saved = SaveLocks(); !saved.ok()) {
+    locks_[app] = before;
+    return reply(saved);
+  }
+  spdlog::info("app {}: update lock ended", app);
+  reply(app + ": unlocked");
+  CheckWaitingSwitches();
+}
+
+void NodeDaemon::SwitchOrWait(const std::string& app, const metadata::Release& release) {
+  const SwitchDecision decision =
+      DecideSwitch(FleetWindows(), LockOf(app), RunningHealthy(app), clock_);
+  if (decision.now) {
+    waiting_switches_.erase(app);
+    deployer_->Deploy(app, release);
+    return;
+  }
+  auto [it, added] = waiting_switches_.insert_or_assign(app, release);
+  if (added) spdlog::info("app {}: release {} ready, {}", app, release.version, decision.waiting);
+  reporter_->MarkDue();
+  if (!window_timer_.pending()) {
+    window_timer_.Schedule(std::chrono::seconds(15), [this] { CheckWaitingSwitches(); });
+  }
+}
+
+void NodeDaemon::CheckWaitingSwitches() {
+  std::map<std::string, metadata::Release> waiting;
+  waiting.swap(waiting_switches_);
+  for (const auto& [app, release] : waiting) {
+    if (fleet_->managed() && FleetRelease(app) != release.version) continue;  // not chosen now
+    if (state_->app(app).running_release == release.version) continue;
+    SwitchOrWait(app, release);
+  }
+  if (!waiting_switches_.empty() && !window_timer_.pending()) {
+    window_timer_.Schedule(std::chrono::seconds(15), [this] { CheckWaitingSwitches(); });
   }
 }
 
@@ -393,6 +526,7 @@ void NodeDaemon::Start() {
 void NodeDaemon::Stop() {
   pump_timer_.Cancel();
   beacon_timer_.Cancel();
+  window_timer_.Cancel();
   if (follower_) follower_->Stop();
   if (fleet_) fleet_->Stop();
   if (pipeline_) pipeline_->Stop();

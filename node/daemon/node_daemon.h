@@ -37,6 +37,7 @@
 #include "node/daemon/node_config.h"
 #include "node/daemon/release_pipeline.h"
 #include "node/daemon/reporter.h"
+#include "node/daemon/switch_window.h"
 #include "node/daemon/tuf_metadata_source.h"
 
 namespace flotilla::node {
@@ -63,6 +64,9 @@ class NodeDaemon : public NodeControl {
   void UpdateNow() override;
   void Rollback(const std::string& app, ControlReply reply) override;
   void Logs(const std::string& app, size_t max_bytes, ControlReply reply) override;
+  void Lock(const std::string& app, int64_t seconds, const std::string& reason,
+            ControlReply reply) override;
+  void Unlock(const std::string& app, ControlReply reply) override;
   // The metrics endpoint's port (0: off).
   uint16_t metrics_port() const;
 
@@ -86,6 +90,20 @@ class NodeDaemon : public NodeControl {
   void FleetChose(const std::map<std::string, metadata::Release>& releases);
   // Follows `app` from now on (an app the fleet assigns).
   void Follow(const std::string& app);
+  // Switches `app` to its ready `release` now, or, outside the fleet
+  // document's maintenance windows, holds it until one opens (switch_window.h).
+  void SwitchOrWait(const std::string& app, const metadata::Release& release);
+  // Switches the held releases whose window has opened; drops those the
+  // fleet no longer chooses. Runs every 15 s while any is held.
+  void CheckWaitingSwitches();
+  bool RunningHealthy(const std::string& app) const;
+  // The app's update lock, if one was taken (it may have ended).
+  std::optional<UpdateLock> LockOf(const std::string& app) const;
+  // <data_dir>/locks.json: the locks that have not ended, read at start and
+  // written whole (atomically, durably) at each change.
+  Status LoadLocks();
+  Status SaveLocks();
+  const std::vector<tracker::MaintenanceWindow>& FleetWindows() const;
   // The release the accepted fleet document names for `app` (0: none).
   uint64_t FleetRelease(const std::string& app) const;
   std::vector<AppReport> Reports() const;
@@ -119,6 +137,10 @@ class NodeDaemon : public NodeControl {
   std::unique_ptr<MetricsServer> metrics_;
   TimerSlot pump_timer_;
   TimerSlot beacon_timer_;
+  // Ready releases held for the maintenance window, per app.
+  std::map<std::string, metadata::Release> waiting_switches_;
+  TimerSlot window_timer_;
+  std::map<std::string, UpdateLock> locks_;
 };
 
 }  // namespace flotilla::node

@@ -85,6 +85,14 @@ AppView NodeDaemon::ViewOf(const std::string& app) const {
     v.fleet_assigned = it != accepted->document.apps.end();
     if (v.fleet_assigned) v.desired_release = it->second.release;
   }
+  if (auto lock = LockOf(app); LockHolds(lock, clock_)) {
+    v.lock_until_unix = lock->until_unix;
+    v.lock_reason = lock->reason;
+  }
+  if (auto held = waiting_switches_.find(app); held != waiting_switches_.end()) {
+    v.waiting = DecideSwitch(FleetWindows(), LockOf(app), RunningHealthy(app), clock_).waiting;
+    if (v.waiting.empty()) v.waiting = "switching now";
+  }
   return v;
 }
 

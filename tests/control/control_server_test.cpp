@@ -247,6 +247,36 @@ TEST_F(ControlServerTest, MalformedRequestsGetAnErrorAndTheServerCarriesOn) {
   EXPECT_EQ(no_newline["device_name"], "kiosk-lobby") << no_newline;
 }
 
+// Lock requests are checked before the daemon sees them: a duration past
+// the 24-hour maximum, a reason that is not short printable text, an
+// unknown key. A well-formed one reaches the daemon (this one takes none).
+TEST_F(ControlServerTest, LockRequestsAreCheckedBeforeTheDaemonSeesThem) {
+  auto server = Listen();
+  ASSERT_TRUE(server);
+  PollLoop loop({[&] { server->Poll(); }});
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"({"op":"lock","app":"x","for_s":86401})", "at most 24 hours"},
+      {R"({"op":"lock","app":"x","for_s":0})", "\"for_s\" must be an integer in 1..86400"},
+      {R"({"op":"lock","app":"x","for_s":-5})", "\"for_s\" must be an integer"},
+      {R"({"op":"lock","app":"x","reason":"a\nb"})", "printable text"},
+      {R"({"op":"lock","app":"x","reason":")" + std::string(201, 'r') + R"("})",
+       "at most 200 bytes"},
+      {R"({"op":"lock","app":"x","until":5})", "unknown key 'until'"},
+      {R"({"op":"unlock","app":"x","for_s":5})", "unknown key 'for_s'"},
+      {R"({"op":"lock"})", "needs \"app\""},
+  };
+  for (const auto& [request, message] : refused) {
+    Json answer = RawExchange(path_, request + "\n");
+    ASSERT_TRUE(answer.is_object()) << request;
+    EXPECT_EQ(answer["code"], "InvalidArgument") << request << " " << answer;
+    EXPECT_NE(answer["error"].get<std::string>().find(message), std::string::npos)
+        << request << " " << answer;
+  }
+  Json reached = RawExchange(path_, R"({"op":"lock","app":"x","for_s":60,"reason":"in use"})"
+                                    "\n");
+  EXPECT_EQ(reached["error"], "this daemon takes no update locks") << reached;
+}
+
 TEST_F(ControlServerTest, OversizedRequestIsRefusedWithoutReadingItAll) {
   auto server = Listen();
   ASSERT_TRUE(server);

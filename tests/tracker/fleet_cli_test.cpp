@@ -111,6 +111,43 @@ TEST_P(FleetCliTest, TagGroupAssignPinRecallAndAskWhatADeviceRuns) {
   EXPECT_TRUE(lobby["apps"].empty()) << "runs nothing from the fleet";
 }
 
+// Windows added one per command, shown by group show and fleet desired,
+// cleared; a device sees the windows of each of its windowed groups.
+TEST_P(FleetCliTest, GroupWindowsAddShowAndClear) {
+  Fleet("group create shops --select site=shop-12");
+  Fleet("group create sevens --select name=screen-7");
+  Fleet("group create everything --select all");
+  Json added =
+      FleetJson("group window shops --days mon-fri --from 22:00 --to 06:00 --tz Europe/Berlin");
+  EXPECT_EQ(added, Json::parse(R"({"group":"shops","windows":[{"days":"mon-fri","from":"22:00",)"
+                               R"("group":"shops","to":"06:00","tz":"Europe/Berlin"}]})"));
+  const std::string text =
+      Fleet("group window shops --days sun,sat --from 03:00 --to 05:00 --tz UTC");
+  EXPECT_EQ(text,
+            "group shops: switches mon-fri 22:00-06:00 Europe/Berlin; "
+            "sat-sun 03:00-05:00 UTC\n");
+  Fleet("group window sevens --days daily --from 12:00 --to 24:00 --tz America/New_York");
+
+  Json shown = FleetJson("group show shops");
+  ASSERT_EQ(shown["windows"].size(), 2u) << shown.dump();
+  EXPECT_EQ(shown["windows"][1]["days"], "sat-sun");
+  EXPECT_NE(Fleet("group show shops").find("switches: mon-fri 22:00-06:00 Europe/Berlin; "),
+            std::string::npos);
+  EXPECT_NE(Fleet("group show everything").find("switches: any time (no maintenance window)"),
+            std::string::npos);
+
+  Json seven = FleetJson("fleet desired --device screen-7");
+  ASSERT_EQ(seven["windows"].size(), 3u) << seven.dump();
+  EXPECT_EQ(seven["windows"][0]["group"], "sevens") << "by group name";
+  EXPECT_EQ(seven["windows"][0]["to"], "24:00");
+  EXPECT_EQ(FleetJson("fleet desired --device lobby-1")["windows"].size(), 2u);
+
+  EXPECT_EQ(FleetJson("group window shops --clear")["windows"], Json::array());
+  Json lobby = FleetJson("fleet desired --device lobby-1");
+  EXPECT_EQ(lobby["windows"], Json::array()) << "no windowed group: any time";
+  EXPECT_NE(Fleet("fleet desired --device lobby-1").find("switches: any time"), std::string::npos);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, FleetCliTest, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return std::string(info.param); });
 
@@ -134,6 +171,37 @@ TEST_P(FleetCliErrorTest, BadInputIsRefusedWithAMessageAndChangesNothing) {
   EXPECT_NE(no_db.output.find("no tracker database at"), std::string::npos) << no_db.output;
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/missing/tracker.db"));
   EXPECT_EQ(FleetJson("group list"), Json::array()) << "nothing was created";
+
+  Fleet("group create shops --select site=shop-12");
+  const std::vector<std::pair<std::string, std::string>> bad_windows = {
+      {"--days mon-fri --from 22:00 --to 06:00 --tz Mars/Olympus",
+       "time zone 'Mars/Olympus' is not in /usr/share/zoneinfo/"},
+      {"--days mon-fri --from 22:00 --to 06:00 --tz ../../etc/passwd", "is not in"},
+      {"--days mon-fri --from 25:00 --to 06:00 --tz UTC", "--from: time '25:00' is not HH:MM"},
+      {"--days mon-fri --from 22:00 --to 6 --tz UTC", "--to: time '6' is not HH:MM"},
+      {"--days funday --from 22:00 --to 06:00 --tz UTC", "'funday' is not a day"},
+      {"--days daily --from 06:00 --to 06:00 --tz UTC", "the same time"},
+      {"--days daily --from 06:00 --tz UTC", "needs all of --days, --from, --to and --tz"},
+      {"", "give --days, --from, --to and --tz to add a window, or --clear"},
+  };
+  for (const auto& [flags, message] : bad_windows) {
+    auto refused = Tracker("group window shops " + flags + db_flags_);
+    EXPECT_EQ(refused.exit_code, 2) << flags << "\n" << refused.output;
+    EXPECT_NE(refused.output.find("group window: "), std::string::npos) << refused.output;
+    EXPECT_NE(refused.output.find(message), std::string::npos) << flags << "\n" << refused.output;
+  }
+  auto clear_and_add = Tracker("group window shops --clear --days daily" + db_flags_);
+  EXPECT_NE(clear_and_add.exit_code, 0) << clear_and_add.output;
+  auto no_such_group =
+      Tracker("group window nothing --days daily --from 01:00 --to 02:00 --tz UTC" + db_flags_);
+  EXPECT_EQ(no_such_group.exit_code, 1) << no_such_group.output;
+  EXPECT_EQ(no_such_group.output,
+            "group window: no group named 'nothing' (group list shows them)\n");
+  EXPECT_EQ(FleetJson("group show shops")["windows"], Json::array()) << "nothing was stored";
+  auto window_help = Tracker("group window --help");
+  EXPECT_NE(window_help.output.find("only inside a window of one of those groups"),
+            std::string::npos)
+      << window_help.output;
 
   auto help = Tracker("group create --help");
   EXPECT_EQ(help.exit_code, 0);

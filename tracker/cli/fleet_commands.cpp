@@ -40,6 +40,11 @@ struct FleetFlags {
   uint64_t release = 0;
   std::string root_key;
   std::string offline_keys;
+  std::string days;  // group window
+  std::string from;
+  std::string to;
+  std::string zone;
+  bool clear = false;
 };
 
 // Bad input exits 2, anything else 1; the message goes to stderr.
@@ -118,6 +123,12 @@ std::vector<std::string> MembersOf(const FleetState& state, const FleetGroup& gr
   return names;
 }
 
+Json WindowsJson(const std::vector<MaintenanceWindow>& windows) {
+  Json list = Json::array();
+  for (const MaintenanceWindow& w : windows) list.push_back(WindowToJson(w));
+  return list;
+}
+
 Json DeviceJson(const FleetDevice& device) {
   return Json{{"device", device.name}, {"site", device.site}, {"tags", device.tags}};
 }
@@ -164,7 +175,49 @@ Json GroupJson(const FleetState& state, const FleetGroup& group) {
               {"selector", group.selector.ToString()},
               {"apps", group.apps},
               {"pins", group.pins},
+              {"windows", WindowsJson(group.windows)},
               {"devices", MembersOf(state, group).size()}};
+}
+
+// The group's windows, one line each ("any time" when it has none).
+std::string WindowsText(const std::vector<MaintenanceWindow>& windows) {
+  if (windows.empty()) return "any time (no maintenance window)";
+  std::string text;
+  for (const MaintenanceWindow& w : windows) text += (text.empty() ? "" : "; ") + WindowText(w);
+  return text;
+}
+
+int RunGroupWindow(const FleetFlags& flags) {
+  const bool adding =
+      !flags.days.empty() || !flags.from.empty() || !flags.to.empty() || !flags.zone.empty();
+  if (flags.clear == adding) {
+    return Fail("group window",
+                InvalidArgument("give --days, --from, --to and --tz to add a window, or --clear"));
+  }
+  std::optional<MaintenanceWindow> window;
+  if (adding) {
+    if (flags.days.empty() || flags.from.empty() || flags.to.empty() || flags.zone.empty()) {
+      return Fail("group window", InvalidArgument("a window needs all of --days, --from, --to "
+                                                  "and --tz"));
+    }
+    auto made = MakeWindow(flags.days, flags.from, flags.to, flags.zone);
+    if (!made.ok()) return Fail("group window", made.status());
+    window = *made;
+  }
+  auto store = OpenStore(flags);
+  if (!store.ok()) return Fail("group window", store.status());
+  Status changed = window ? (*store)->AddWindow(flags.group, *window).status()
+                          : (*store)->ClearWindows(flags.group);
+  if (!changed.ok()) return Fail("group window", changed);
+  auto state = (*store)->Load();
+  if (!state.ok()) return Fail("group window", state.status());
+  const FleetGroup& group = state->groups.at(flags.group);
+  if (flags.json) {
+    fmt::print("{}\n", Json{{"group", group.name}, {"windows", WindowsJson(group.windows)}}.dump());
+  } else {
+    fmt::print("group {}: switches {}\n", group.name, WindowsText(group.windows));
+  }
+  return 0;
 }
 
 int RunGroupCreate(const FleetFlags& flags) {
@@ -227,6 +280,7 @@ int RunGroupShow(const FleetFlags& flags) {
   fmt::print("group {}: {}\napps: {}\n", group->name, group->selector.ToString(),
              Joined(group->apps));
   for (const auto& [app, release] : group->pins) fmt::print("pin: {} release {}\n", app, release);
+  fmt::print("switches: {}\n", WindowsText(group->windows));
   fmt::print("devices ({}):\n", members.size());
   for (const std::string& name : members) {
     const FleetDevice& d = state->devices.at(name);
@@ -307,6 +361,8 @@ int RunFleetDesired(const FleetFlags& flags) {
   const DesiredReleases desired(*state, limits->get());
   Json out = DeviceJson(*device);
   out["groups"] = desired.GroupsOf(*device);
+  const std::vector<MaintenanceWindow> windows = desired.WindowsOf(*device);
+  out["windows"] = WindowsJson(windows);
   out["apps"] = Json::array();
   for (const DesiredApp& app : desired.All(*device)) {
     out["apps"].push_back(Json{{"app", app.app},
@@ -321,6 +377,7 @@ int RunFleetDesired(const FleetFlags& flags) {
   fmt::print("device {} (site {}, tags {}), groups: {}\n", device->name,
              device->site.empty() ? "-" : device->site, Joined(device->tags),
              Joined(desired.GroupsOf(*device)));
+  fmt::print("switches: {}\n", WindowsText(windows));
   if (out["apps"].empty())
     fmt::print("no app assigned to its groups: it runs nothing from the fleet\n");
   for (const Json& app : out["apps"]) {
@@ -479,10 +536,34 @@ void RegisterGroupCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
   auto* show = Command(group, "show", "Show a group: selector, apps, pins and its devices",
                        "  flotilla-tracker group show shop12-windows --repository R");
   show->add_option("name", f.group, "Group name")->required();
-  for (auto* cmd : {create, list, show}) AddCommonFlags(cmd, f);
+  auto* window =
+      Command(group, "window", "Add a maintenance window to a group, or clear its windows",
+              "A device in at least one group with windows switches an app to a new release\n"
+              "only inside a window of one of those groups (fetching goes on at any time);\n"
+              "groups without windows do not widen that. Times are the zone's wall clock; a\n"
+              "window whose --to is not after --from ends the next day. Run it again to add\n"
+              "another window. Devices see the change at the next fleet publish.\n"
+              "  flotilla-tracker group window shops --days mon-fri --from 22:00 --to 06:00 \\\n"
+              "      --tz Europe/Berlin --repository R\n"
+              "  flotilla-tracker group window shops --clear --repository R");
+  window->add_option("name", f.group, "Group name")->required();
+  auto* days = window->add_option(
+      "--days", f.days, "Days the window starts on: mon-fri, sat,sun, mon-wed,fri, daily");
+  window->add_option("--from", f.from, "Local start time, HH:MM (24-hour)");
+  window->add_option("--to", f.to,
+                     "Local end time, HH:MM, up to 24:00 (at or before --from: "
+                     "the next day)");
+  window->add_option("--tz", f.zone, "IANA time zone, e.g. Europe/Berlin (/usr/share/zoneinfo)");
+  window
+      ->add_flag("--clear", f.clear,
+                 "Remove every window: the group no longer restricts "
+                 "switches")
+      ->excludes(days);
+  for (auto* cmd : {create, list, show, window}) AddCommonFlags(cmd, f);
   runs.emplace_back(create, [&f] { return RunGroupCreate(f); });
   runs.emplace_back(list, [&f] { return RunGroupList(f); });
   runs.emplace_back(show, [&f] { return RunGroupShow(f); });
+  runs.emplace_back(window, [&f] { return RunGroupWindow(f); });
 }
 
 void RegisterPinCommands(CLI::App& app, FleetFlags& f, Runs& runs) {

@@ -84,6 +84,15 @@ DesiredApp DesiredReleases::Newest(const FleetDevice& device, DesiredApp desired
   return desired;
 }
 
+std::vector<MaintenanceWindow> DesiredReleases::WindowsOf(const FleetDevice& device) const {
+  std::vector<MaintenanceWindow> windows;
+  for (const std::string& name : GroupsOf(device)) {
+    const auto& group = state_.groups.at(name).windows;
+    windows.insert(windows.end(), group.begin(), group.end());
+  }
+  return windows;
+}
+
 std::vector<DesiredApp> DesiredReleases::All(const FleetDevice& device) const {
   std::vector<DesiredApp> all;
   for (const std::string& app : AppsOf(device)) all.push_back(For(device, app));

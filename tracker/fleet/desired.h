@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "tracker/api/maintenance_window.h"
 #include "tracker/fleet/selector.h"
 
 namespace flotilla::tracker {
@@ -22,6 +23,9 @@ struct FleetGroup {
   Selector selector;
   std::set<std::string> apps;            // assigned to the group
   std::map<std::string, uint64_t> pins;  // app -> release
+  // When its devices may switch (docs/fleet.md, "Maintenance windows"); each
+  // carries the group's name. Empty: the group does not restrict switches.
+  std::vector<MaintenanceWindow> windows;
 };
 
 // The fleet model as stored (FleetStore::Load), keyed by name.
@@ -63,6 +67,9 @@ class DesiredReleases {
   // The release of `app` desired for `device`; release nullopt when the app
   // is not assigned to it or no release qualifies.
   DesiredApp For(const FleetDevice& device, const std::string& app) const;
+  // The windows of every group selecting `device` that has any, by group
+  // name then as added; empty when none does (the device may switch any time).
+  std::vector<MaintenanceWindow> WindowsOf(const FleetDevice& device) const;
   // For() of every app the device runs.
   std::vector<DesiredApp> All(const FleetDevice& device) const;
 

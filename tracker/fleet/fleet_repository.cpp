@@ -178,7 +178,8 @@ Result<FleetInitOutcome> InitFleet(const FleetInitOptions& options, const Clock&
 }
 
 Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<DesiredApp>& desired,
-                                  const metadata::TargetsMetadata& image_targets) {
+                                  const metadata::TargetsMetadata& image_targets,
+                                  const std::vector<MaintenanceWindow>& windows) {
   Json apps = Json::object();
   for (const DesiredApp& app : desired) {
     if (!app.release) continue;
@@ -191,8 +192,15 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
     }
     apps[app.app] = AppEntry(*app.release, target->second);
   }
-  return CanonicalJson(Json{
-      {"device", device.device_id}, {"format", kFleetDocumentFormat}, {"apps", std::move(apps)}});
+  Json document{
+      {"device", device.device_id}, {"format", kFleetDocumentFormat}, {"apps", std::move(apps)}};
+  // A node that does not know `windows` ignores it (format stays 1) and
+  // switches at any time.
+  if (!windows.empty()) {
+    document["windows"] = Json::array();
+    for (const MaintenanceWindow& w : windows) document["windows"].push_back(WindowToJson(w));
+  }
+  return CanonicalJson(document);
 }
 
 Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& repo,
@@ -267,8 +275,8 @@ Result<FleetPublishOutcome> PublishFleetDevices(
   FleetPublishOutcome outcome;
   for (const auto& [name, device] : state.devices) {
     if (!which(device)) continue;
-    ASSIGN_OR_RETURN(std::string document,
-                     FleetDocument(device, desired.All(device), image_targets));
+    ASSIGN_OR_RETURN(std::string document, FleetDocument(device, desired.All(device), image_targets,
+                                                         desired.WindowsOf(device)));
     ASSIGN_OR_RETURN(bool resigned, signer->Publish(device.device_id, document));
     ++outcome.devices;
     outcome.resigned += resigned ? 1 : 0;

@@ -75,9 +75,11 @@ Result<FleetInitOutcome> InitFleet(const FleetInitOptions& options, const Clock&
 
 // The fleet document of `device` (canonical JSON): each app with a desired
 // release, with the image repository's target for it. FailedPrecondition
-// when the image repository does not list a desired release.
+// when the image repository does not list a desired release. `windows` (the
+// device's maintenance windows) go in as `windows`, absent when there are none.
 Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<DesiredApp>& desired,
-                                  const metadata::TargetsMetadata& image_targets);
+                                  const metadata::TargetsMetadata& image_targets,
+                                  const std::vector<MaintenanceWindow>& windows = {});
 
 // Signs fleet documents into the devices' repositories with the online
 // fleet keys. Versions only go up; a document equal to the published one is

@@ -159,6 +159,31 @@ Status FleetStore::Unpin(const PinTarget& target, const std::string& app) {
   return transaction.Commit();
 }
 
+Result<std::vector<MaintenanceWindow>> FleetStore::AddWindow(const std::string& group,
+                                                             const MaintenanceWindow& window) {
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  RETURN_IF_ERROR(RequireGroup(group));
+  ASSIGN_OR_RETURN(SqlRows last, db_->Query("SELECT COALESCE(MAX(position), 0) FROM group_windows "
+                                            "WHERE group_name = ?",
+                                            {group}));
+  const int64_t position = last.Int(0, 0) + 1;
+  RETURN_IF_ERROR(db_->Query("INSERT INTO group_windows(group_name, position, days, from_minute, "
+                             "to_minute, zone) VALUES(?, ?, ?, ?, ?, ?)",
+                             {group, position, int64_t{window.days}, int64_t{window.from_minute},
+                              int64_t{window.to_minute}, window.zone})
+                      .status());
+  RETURN_IF_ERROR(transaction.Commit());
+  ASSIGN_OR_RETURN(FleetState state, Load());
+  return state.groups.at(group).windows;
+}
+
+Status FleetStore::ClearWindows(const std::string& group) {
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  RETURN_IF_ERROR(RequireGroup(group));
+  RETURN_IF_ERROR(db_->Query("DELETE FROM group_windows WHERE group_name = ?", {group}).status());
+  return transaction.Commit();
+}
+
 Status FleetStore::Recall(const std::string& app, uint64_t release) {
   ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   RETURN_IF_ERROR(RequirePublished(app, release));
@@ -213,6 +238,15 @@ Status FleetStore::LoadGroups(FleetState& state) {
   ASSIGN_OR_RETURN(SqlRows pins, db_->Query("SELECT group_name, app, release FROM group_pins"));
   for (size_t i = 0; i < pins.size(); ++i) {
     state.groups[pins.Text(i, 0)].pins[pins.Text(i, 1)] = static_cast<uint64_t>(pins.Int(i, 2));
+  }
+  ASSIGN_OR_RETURN(SqlRows windows,
+                   db_->Query("SELECT group_name, days, from_minute, to_minute, zone "
+                              "FROM group_windows ORDER BY group_name, position"));
+  for (size_t i = 0; i < windows.size(); ++i) {
+    MaintenanceWindow w{
+        static_cast<uint8_t>(windows.Int(i, 1)), static_cast<uint16_t>(windows.Int(i, 2)),
+        static_cast<uint16_t>(windows.Int(i, 3)), windows.Text(i, 4), windows.Text(i, 0)};
+    state.groups[w.group].windows.push_back(std::move(w));
   }
   return Status::Ok();
 }

@@ -45,6 +45,12 @@ class FleetStore {
   Status Pin(const PinTarget& target, const std::string& app, uint64_t release);
   // NotFound when there is no such pin.
   Status Unpin(const PinTarget& target, const std::string& app);
+  // Adds a maintenance window to the group (after those it has); the window
+  // is checked already (MakeWindow). Returns the group's windows.
+  Result<std::vector<MaintenanceWindow>> AddWindow(const std::string& group,
+                                                   const MaintenanceWindow& window);
+  // Removes every window of the group (it then restricts no switch).
+  Status ClearWindows(const std::string& group);
   // The release must be published; recalling it twice is not an error.
   Status Recall(const std::string& app, uint64_t release);
 

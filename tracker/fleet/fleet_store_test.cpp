@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "tests/support/postgres_cluster.h"
+#include "tracker/fleet/fleet_repository.h"
 #include "tracker/storage/device_db.h"
 
 namespace flotilla::tracker {
@@ -146,6 +147,61 @@ TEST_P(FleetStoreTest, ReEnrolmentKeepsTagsAndPinsAndTakesTheSentSite) {
   EXPECT_EQ(state.device_pins.at("screen-7").at("kiosk"), 6u);
 }
 
+// Windows are kept per group in the order added; a device's windows are
+// those of its windowed groups; a group without windows adds none.
+TEST_P(FleetStoreTest, WindowsRoundTripAndMakeTheDevicesWindows) {
+  ASSERT_TRUE(store_->SetTags("screen-7", {"window"}, {}).ok());
+  ASSERT_TRUE(store_->CreateGroup("shop", Selector::Parse("site=shop-12").value()).ok());
+  ASSERT_TRUE(store_->CreateGroup("windows", Selector::Parse("tag=window").value()).ok());
+  ASSERT_TRUE(store_->CreateGroup("all", Selector::Parse("all").value()).ok());
+  const MaintenanceWindow nights = MakeWindow("mon-fri", "22:00", "06:00", "Europe/Berlin").value();
+  const MaintenanceWindow weekend = MakeWindow("sat,sun", "03:00", "05:00", "UTC").value();
+  const MaintenanceWindow noon = MakeWindow("daily", "12:00", "13:00", "Asia/Tokyo").value();
+  auto added = store_->AddWindow("shop", nights);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  ASSERT_EQ(added->size(), 1u);
+  EXPECT_EQ(added->front().group, "shop");
+  ASSERT_TRUE(store_->AddWindow("shop", weekend).ok());
+  ASSERT_TRUE(store_->AddWindow("windows", noon).ok());
+  EXPECT_EQ(store_->AddWindow("nogroup", noon).status().code(), StatusCode::kNotFound);
+
+  FleetState state = Load();
+  const auto& shop = state.groups.at("shop").windows;
+  ASSERT_EQ(shop.size(), 2u);
+  EXPECT_EQ(WindowText(shop[0]), "mon-fri 22:00-06:00 Europe/Berlin");
+  EXPECT_EQ(WindowText(shop[1]), "sat-sun 03:00-05:00 UTC");
+  EXPECT_TRUE(state.groups.at("all").windows.empty());
+  DesiredReleases desired(state);
+  const auto seven = desired.WindowsOf(state.devices.at("screen-7"));
+  ASSERT_EQ(seven.size(), 3u) << "shop's two and windows' one; group all adds none";
+  EXPECT_EQ(seven[0].group, "shop");
+  EXPECT_EQ(seven[2].group, "windows");
+  EXPECT_EQ(desired.WindowsOf(state.devices.at("screen-8")).size(), 2u);
+
+  // The fleet document carries them; without any, it has no `windows`.
+  auto document = FleetDocument(state.devices.at("screen-8"), {}, {}, shop);
+  ASSERT_TRUE(document.ok()) << document.status().ToString();
+  const Json json = Json::parse(*document);
+  ASSERT_EQ(json["windows"].size(), 2u);
+  EXPECT_EQ(json["windows"][0]["tz"], "Europe/Berlin");
+  EXPECT_EQ(json["windows"][0]["from"], "22:00");
+  EXPECT_EQ(json["format"], 1) << "older nodes ignore the new member";
+  EXPECT_FALSE(Json::parse(FleetDocument(state.devices.at("lobby-1"), {}, {}, {}).value())
+                   .contains("windows"));
+
+  ASSERT_TRUE(store_->ClearWindows("shop").ok());
+  EXPECT_EQ(store_->ClearWindows("nogroup").code(), StatusCode::kNotFound);
+  state = Load();
+  EXPECT_TRUE(state.groups.at("shop").windows.empty());
+  EXPECT_EQ(state.groups.at("windows").windows.size(), 1u) << "another group's stay";
+  EXPECT_TRUE(DesiredReleases(state).WindowsOf(state.devices.at("screen-8")).empty());
+  // Added again after a clear: numbered afresh, still in order.
+  ASSERT_TRUE(store_->AddWindow("shop", weekend).ok());
+  ASSERT_TRUE(store_->AddWindow("shop", nights).ok());
+  EXPECT_EQ(Load().groups.at("shop").windows.front(),
+            (MaintenanceWindow{weekend.days, 180, 300, "UTC", "shop"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, FleetStoreTest,
                          ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
                          [](const auto& info) {
@@ -190,6 +246,83 @@ TEST(FleetStoreCompatTest, MigratesWhat010Wrote) {
   auto state = (*store)->Load();
   ASSERT_TRUE(state.ok());
   EXPECT_EQ(DesiredReleases(*state).For(state->devices.at("pi-old"), "web").release, 2u);
+  std::filesystem::remove_all(dir);
+}
+
+// A database at schema version 4 (a group in it) gains group_windows.
+class WindowMigrationTest : public ::testing::TestWithParam<SqlEngineKind> {};
+
+TEST_P(WindowMigrationTest, FromVersion4) {
+  const std::string dir = ::testing::TempDir() + "/windows-v4-" +
+                          (GetParam() == SqlEngineKind::kSqlite ? "sqlite" : "postgresql");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string url = dir + "/t.db";
+  if (GetParam() == SqlEngineKind::kPostgresql) {
+    auto cluster = testing::PostgresCluster::Shared();
+    ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+    auto made = (*cluster)->CreateDatabase("windowsv4");
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    url = *made;
+  }
+  {
+    auto engine = SqlEngine::Open(url);
+    ASSERT_TRUE(engine.ok());
+    const std::vector<SqlMigration> v4(TrackerMigrations().begin(),
+                                       TrackerMigrations().begin() + 4);
+    ASSERT_EQ(v4.back().version, 4);
+    ASSERT_TRUE(MigrateSchema(**engine, v4).ok());
+    ASSERT_TRUE(
+        (*engine)
+            ->ExecScript("INSERT INTO devices VALUES('dev-1', 'screen-1', 'shop', 'c', "
+                         "'p', 1); INSERT INTO fleet_groups VALUES('shop', 'site=shop', 1);")
+            .ok());
+    ASSERT_EQ((*engine)->SchemaVersion().value(), 4);
+  }
+  FakeClock clock;
+  auto store = FleetStore::Open(url, clock);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE(
+      (*store)->AddWindow("shop", MakeWindow("daily", "01:00", "02:00", "UTC").value()).ok());
+  auto state = (*store)->Load();
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(DesiredReleases(*state).WindowsOf(state->devices.at("screen-1")).size(), 1u);
+  EXPECT_EQ((*SqlEngine::Open(url))->SchemaVersion().value(), 5);
+  std::filesystem::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, WindowMigrationTest,
+                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
+                         [](const auto& info) {
+                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
+                         });
+
+// The tracker.db 0.1.0 wrote migrates through version 5: its device, in a
+// group by its site, gets that group's window.
+TEST(WindowCompatTest, MigratesWhat010Wrote) {
+  const std::string dir = ::testing::TempDir() + "/windows-0.1.0";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string db = dir + "/tracker.db";
+  std::filesystem::copy_file(
+      std::string(FLOTILLA_SOURCE_DIR) + "/tracker/storage/testdata/tracker-0.1.0.db", db);
+  FakeClock clock;
+  auto store = FleetStore::Open(db, clock);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*store)->CreateGroup("shop", Selector::Parse("site=shop").value()).ok());
+  ASSERT_TRUE(
+      (*store)
+          ->AddWindow("shop", MakeWindow("mon-fri", "22:00", "06:00", "Europe/Berlin").value())
+          .ok());
+  auto state = (*store)->Load();
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  const auto windows = DesiredReleases(*state).WindowsOf(state->devices.at("pi-old"));
+  ASSERT_EQ(windows.size(), 1u);
+  EXPECT_EQ(WindowText(windows[0]), "mon-fri 22:00-06:00 Europe/Berlin");
+  EXPECT_EQ((*SqlEngine::Open(db))->SchemaVersion().value(), 5);
+  auto devices = DeviceDb::Open(db, clock);
+  ASSERT_TRUE(devices.ok()) << devices.status().ToString();
+  EXPECT_EQ((*devices)->Snapshot(10)->devices.size(), 1u) << "the 0.1.0 device is still there";
   std::filesystem::remove_all(dir);
 }
 

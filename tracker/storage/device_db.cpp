@@ -232,6 +232,30 @@ CREATE TABLE rollout_devices(
   last_report_at BIGINT NOT NULL,
   PRIMARY KEY(rollout_id, device_id));
 )sql"},
+      // Maintenance windows (docs/fleet.md, "Maintenance windows"): a
+      // group's windows in the order they were added; days a bit set (bit 0
+      // Monday), from/to minutes after local midnight, an IANA zone.
+      {5,
+       R"sql(
+CREATE TABLE group_windows(
+  group_name TEXT NOT NULL REFERENCES fleet_groups(name),
+  position INTEGER NOT NULL,
+  days INTEGER NOT NULL,
+  from_minute INTEGER NOT NULL,
+  to_minute INTEGER NOT NULL,
+  zone TEXT NOT NULL,
+  PRIMARY KEY(group_name, position));
+)sql",
+       R"sql(
+CREATE TABLE group_windows(
+  group_name TEXT COLLATE "C" NOT NULL REFERENCES fleet_groups(name),
+  position BIGINT NOT NULL,
+  days BIGINT NOT NULL,
+  from_minute BIGINT NOT NULL,
+  to_minute BIGINT NOT NULL,
+  zone TEXT NOT NULL,
+  PRIMARY KEY(group_name, position));
+)sql"},
   };
   return migrations;
 }
