@@ -1,12 +1,20 @@
 #include "tracker/fleet/fleet_repository.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
 
 #include "core/canonical_json.h"
 #include "core/digest.h"
 #include "core/ed25519.h"
+#include "core/fd.h"
 #include "core/file_io.h"
+#include "core/json_object_reader.h"
 #include "metadata/release.h"
+#include "metadata/tuf_signing.h"
 #include "tracker/api/labels.h"
 #include "tracker/publish/offline.h"
 #include "tracker/publish/publish_state.h"
@@ -122,6 +130,73 @@ Status OfferFleetRoot(const RepositoryLayout& repo, const std::string& root_byte
   return Status::Ok();
 }
 
+constexpr char kIndexFile[] = "fleet-index.json";
+constexpr uint64_t kMaxIndexBytes = 4 << 10;
+constexpr uint64_t kMaxTimestampBytes = 64 << 10;
+
+// Writes `bytes` to `path` through a temporary file beside it that is
+// fsynced and renamed into place. The caller fsyncs the directory, once for
+// all the files it writes there, before anything depends on them.
+Status WriteFileSynced(const std::string& path, std::string_view bytes) {
+  static std::atomic<uint64_t> counter{0};
+  const std::string temp =
+      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd.valid()) return IOErrorFromErrno("create " + temp, errno);
+  Status st = [&]() -> Status {
+    if (::fchmod(fd.get(), 0644) != 0) return IOErrorFromErrno("chmod " + temp, errno);
+    RETURN_IF_ERROR(WriteAll(fd.get(), bytes).WithContext(temp));
+    if (::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync " + temp, errno);
+    if (::close(fd.Release()) != 0) return IOErrorFromErrno("close " + temp, errno);
+    if (::rename(temp.c_str(), path.c_str()) != 0) return IOErrorFromErrno("rename " + temp, errno);
+    return Status::Ok();
+  }();
+  if (!st.ok()) ::unlink(temp.c_str());
+  return st;
+}
+
+metadata::MetaFileInfo DescribeFile(uint64_t version, const std::string& bytes) {
+  metadata::MetaFileInfo info;
+  info.version = version;
+  info.length = bytes.size();
+  info.hashes["sha256"] = Digest::Of(bytes).Hex();
+  return info;
+}
+
+// `signed_json` signed by `signer`, as written to disk.
+Result<std::string> SignDocument(Json signed_json, const metadata::TufSigner& signer) {
+  ASSIGN_OR_RETURN(metadata::SignedDocument doc,
+                   metadata::MakeUnsignedDocument(std::move(signed_json)));
+  RETURN_IF_ERROR(metadata::AddSignature(doc, signer));
+  return metadata::SerializeDocument(doc);
+}
+
+std::string IndexJson(const FleetSigner::DeviceIndex& index) {
+  return CanonicalJson(Json{{"targets", index.targets},
+                            {"snapshot", index.snapshot},
+                            {"timestamp", index.timestamp},
+                            {"document_sha256", index.document_sha256},
+                            {"timestamp_sha256", index.timestamp_sha256},
+                            {"root_sha256", index.root_sha256}})
+      .value();
+}
+
+Result<FleetSigner::DeviceIndex> ParseIndex(std::string_view bytes) {
+  ASSIGN_OR_RETURN(Json json, ParseJsonStrict(bytes, JsonLimits{kMaxIndexBytes, 4}));
+  JsonObjectReader r(json, kIndexFile);
+  r.Require(
+      {"targets", "snapshot", "timestamp", "document_sha256", "timestamp_sha256", "root_sha256"});
+  FleetSigner::DeviceIndex index;
+  r.Unsigned("targets", index.targets, 1);
+  r.Unsigned("snapshot", index.snapshot, 1);
+  r.Unsigned("timestamp", index.timestamp, 1);
+  r.String("document_sha256", index.document_sha256);
+  r.String("timestamp_sha256", index.timestamp_sha256);
+  r.String("root_sha256", index.root_sha256);
+  RETURN_IF_ERROR(r.Finish());
+  return index;
+}
+
 Json AppEntry(uint64_t release, const metadata::TargetFile& target) {
   return Json{{"release", release},
               {"target", target.name},
@@ -196,18 +271,24 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
 }
 
 Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& repo,
-                                                       const Clock& clock) {
-  std::unique_ptr<FleetSigner> signer(new FleetSigner(repo, clock));
+                                                       const Clock& clock, Mode mode) {
+  std::unique_ptr<FleetSigner> signer(new FleetSigner(repo, clock, mode));
   auto bytes = ReadTextFileBounded(FleetRootPath(repo), kMaxRootBytes);
   if (!bytes.ok()) return bytes.status().WithContext("no fleet root: run fleet init first");
   signer->root_bytes_ = std::move(bytes).value();
+  signer->root_sha256_ = Digest::Of(signer->root_bytes_).Hex();
   ASSIGN_OR_RETURN(metadata::SignedDocument doc,
                    metadata::ParseSignedDocument(signer->root_bytes_, kMaxRootBytes));
   ASSIGN_OR_RETURN(metadata::RootMetadata root, metadata::ParseRoot(doc.signed_json));
+  RETURN_IF_ERROR(metadata::VerifyThreshold(doc, root.keys, root.roles.at(RoleType::kRoot),
+                                            "fleet root, by its own root keys"));
+  signer->indexable_ = root.consistent_snapshot;
   for (RoleType role : kOnlineRoles) {
     auto key = metadata::LoadRoleKey(FleetKeyPath(repo, role), root, role);
     if (!key.ok()) return key.status().WithContext("fleet " + std::string(RoleName(role)) + " key");
     signer->online_.Add(*key);
+    signer->signers_.push_back(metadata::TufSigner::FromEd25519(*key));
+    signer->indexable_ = signer->indexable_ && root.roles.at(role).threshold == 1;
   }
   return signer;
 }
@@ -216,7 +297,8 @@ Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& r
 // yet (the timestamp is the commit point: a directory without one was never
 // published, so it is made again). A publish cut short before its timestamp
 // leaves targets.json and snapshot.json ahead of it: they are put back.
-Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(const std::string& dir) {
+Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(
+    const std::string& dir) const {
   if (Exists(dir + "/metadata/timestamp.json")) {
     auto opened = metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
     if (opened.ok()) return opened;
@@ -229,16 +311,106 @@ Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(const std:
                                               FleetRepositoryOptions());
 }
 
-Result<bool> FleetSigner::Publish(const std::string& device_id, const std::string& document) {
-  ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
+std::optional<FleetSigner::DeviceIndex> FleetSigner::ReadIndex(const std::string& dir) const {
+  auto index_bytes = ReadTextFileBounded(dir + "/metadata/" + kIndexFile, kMaxIndexBytes);
+  if (!index_bytes.ok()) return std::nullopt;
+  auto index = ParseIndex(*index_bytes);
+  if (!index.ok() || index->root_sha256 != root_sha256_) return std::nullopt;
+  auto timestamp = ReadTextFileBounded(dir + "/metadata/timestamp.json", kMaxTimestampBytes);
+  if (!timestamp.ok() || Digest::Of(*timestamp).Hex() != index->timestamp_sha256) {
+    return std::nullopt;
+  }
+  return std::move(index).value();
+}
+
+Result<bool> FleetSigner::PublishThroughRepository(const std::string& dir,
+                                                   const std::string& document) const {
   auto device_repo = OpenDevice(dir);
   if (!device_repo.ok()) return device_repo.status().WithContext("fleet repository " + dir);
   const auto& listed = (*device_repo)->targets().targets;
   auto current = listed.find(kFleetDocumentTarget);
-  if (current != listed.end() && Sha256Of(current->second) == Digest::Of(document).Hex()) {
-    return false;
+  const bool resign =
+      current == listed.end() || Sha256Of(current->second) != Digest::Of(document).Hex();
+  if (resign) {
+    RETURN_IF_ERROR(
+        (*device_repo)->AddTargets({{kFleetDocumentTarget, document, nullptr}}, online_));
   }
-  RETURN_IF_ERROR((*device_repo)->AddTargets({{kFleetDocumentTarget, document, nullptr}}, online_));
+  if (mode_ == Mode::kReadRepository) return resign;
+  const metadata::Repository& opened = **device_repo;
+  ASSIGN_OR_RETURN(
+      std::string timestamp,
+      ReadTextFileBounded(opened.metadata_dir() + "/timestamp.json", kMaxTimestampBytes));
+  ASSIGN_OR_RETURN(std::string root,
+                   ReadTextFileBounded(opened.metadata_dir() + "/root.json", kMaxRootBytes));
+  DeviceIndex index;
+  index.targets = opened.targets().common.version;
+  index.snapshot = opened.snapshot().common.version;
+  index.timestamp = opened.timestamp().common.version;
+  index.document_sha256 = Digest::Of(document).Hex();
+  index.timestamp_sha256 = Digest::Of(timestamp).Hex();
+  index.root_sha256 = Digest::Of(root).Hex();
+  RETURN_IF_ERROR(WriteFileAtomic(opened.metadata_dir() + "/" + kIndexFile, IndexJson(index)));
+  return resign;
+}
+
+Status FleetSigner::PublishNext(const std::string& dir, const DeviceIndex& index,
+                                const std::string& document,
+                                const std::string& document_sha256) const {
+  const std::string metadata_dir = dir + "/metadata";
+  const std::string targets_dir = dir + "/targets";
+  const WallTime expires = std::chrono::floor<std::chrono::seconds>(
+      clock_.Now() + std::chrono::duration_cast<WallTime::duration>(kFleetMetadataExpiry));
+  DeviceIndex next = index;
+  next.document_sha256 = document_sha256;
+
+  RETURN_IF_ERROR(
+      WriteFileSynced(targets_dir + "/" + document_sha256 + "." + kFleetDocumentTarget, document));
+  metadata::TargetsMetadata targets;
+  targets.common.version = ++next.targets;
+  targets.common.expires = expires;
+  targets.targets[kFleetDocumentTarget] = metadata::TargetFile{
+      kFleetDocumentTarget, document.size(), {{"sha256", document_sha256}}, nullptr};
+  ASSIGN_OR_RETURN(std::string targets_bytes, SignDocument(metadata::ToJson(targets), signers_[0]));
+  RETURN_IF_ERROR(WriteFileSynced(
+      metadata_dir + "/" + std::to_string(next.targets) + ".targets.json", targets_bytes));
+  RETURN_IF_ERROR(WriteFileSynced(metadata_dir + "/targets.json", targets_bytes));
+
+  metadata::SnapshotMetadata snapshot;
+  snapshot.common.version = ++next.snapshot;
+  snapshot.common.expires = expires;
+  snapshot.meta["targets.json"] = DescribeFile(next.targets, targets_bytes);
+  ASSIGN_OR_RETURN(std::string snapshot_bytes,
+                   SignDocument(metadata::ToJson(snapshot), signers_[1]));
+  RETURN_IF_ERROR(WriteFileSynced(
+      metadata_dir + "/" + std::to_string(next.snapshot) + ".snapshot.json", snapshot_bytes));
+  RETURN_IF_ERROR(WriteFileSynced(metadata_dir + "/snapshot.json", snapshot_bytes));
+  // Everything the timestamp names is durable before the timestamp is.
+  RETURN_IF_ERROR(FsyncDirectory(targets_dir));
+  RETURN_IF_ERROR(FsyncDirectory(metadata_dir));
+
+  metadata::TimestampMetadata timestamp;
+  timestamp.common.version = ++next.timestamp;
+  timestamp.common.expires = expires;
+  timestamp.snapshot = DescribeFile(next.snapshot, snapshot_bytes);
+  ASSIGN_OR_RETURN(std::string timestamp_bytes,
+                   SignDocument(metadata::ToJson(timestamp), signers_[2]));
+  RETURN_IF_ERROR(WriteFileSynced(metadata_dir + "/timestamp.json", timestamp_bytes));
+  // The index names this timestamp: lost or torn by a power cut, it names
+  // another timestamp and is not trusted.
+  next.timestamp_sha256 = Digest::Of(timestamp_bytes).Hex();
+  RETURN_IF_ERROR(WriteFileSynced(metadata_dir + "/" + kIndexFile, IndexJson(next)));
+  return FsyncDirectory(metadata_dir);
+}
+
+Result<bool> FleetSigner::Publish(const std::string& device_id, const std::string& document) const {
+  ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
+  std::optional<DeviceIndex> index;
+  if (mode_ == Mode::kIndexed && indexable_) index = ReadIndex(dir);
+  if (!index) return PublishThroughRepository(dir, document);
+  const std::string document_sha256 = Digest::Of(document).Hex();
+  if (index->document_sha256 == document_sha256) return false;
+  RETURN_IF_ERROR(
+      PublishNext(dir, *index, document, document_sha256).WithContext("fleet repository " + dir));
   return true;
 }
 

@@ -212,6 +212,69 @@ TEST_F(FleetRepositoryTest, PublishCutShortBeforeItsTimestampIsPutBackAndRedone)
   EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 6);
 }
 
+TEST_F(FleetRepositoryTest, IndexThatNamesAnotherTimestampIsNotTrustedAndVersionsStillGrow) {
+  // As if the power went after a publish's timestamp but before its index:
+  // the index left on disk names the timestamp before.
+  ASSERT_TRUE(Publish().ok());
+  const std::string index = DeviceDir("screen-7") + "/metadata/fleet-index.json";
+  const std::string before = ReadTextFileBounded(index, 1 << 20).value();
+  state_.device_pins["screen-7"]["kiosk"] = 6;
+  ASSERT_TRUE(Publish().ok());
+  const uint64_t pinned = TargetsVersion("screen-7");
+  auto doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  ASSERT_TRUE(WriteFileAtomic(index, before).ok());
+
+  state_.device_pins["screen-7"]["kiosk"] = 5;
+  auto published = Publish();
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_EQ(published->resigned, 1u);
+  EXPECT_EQ(TargetsVersion("screen-7"), pinned + 1) << "never a version already used";
+  doc = ReadAsDevice("screen-7");  // the client that trusted the pinned version
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 5);
+  // The index is written again: it names the versions on disk.
+  Json written = Json::parse(ReadTextFileBounded(index, 1 << 20).value());
+  EXPECT_EQ(written["targets"], pinned + 1);
+}
+
+TEST_F(FleetRepositoryTest, MissingOrUnreadableIndexFallsBackToTheRepository) {
+  ASSERT_TRUE(Publish().ok());
+  const uint64_t seven = TargetsVersion("screen-7");
+  const std::string index = DeviceDir("screen-7") + "/metadata/fleet-index.json";
+  const std::string good = ReadTextFileBounded(index, 1 << 20).value();
+  // Gone (a repository an older tracker wrote): the document is the same,
+  // nothing is re-signed, and the index is made.
+  fs::remove(index);
+  auto again = Publish();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->resigned, 0u);
+  EXPECT_EQ(TargetsVersion("screen-7"), seven);
+  EXPECT_EQ(ReadTextFileBounded(index, 1 << 20).value(), good);
+  // Unreadable, or naming another root (and versions below the
+  // repository's): not trusted; the versions still come from the repository.
+  // The index of another root names the current timestamp.
+  auto other_root = [&] {
+    Json current = Json::parse(ReadTextFileBounded(index, 1 << 20).value());
+    current["root_sha256"] = std::string(64, '0');
+    current["targets"] = current["snapshot"] = current["timestamp"] = 1;
+    return current.dump();
+  };
+  for (int i = 0; i < 4; ++i) {
+    const std::string bad = i == 0 ? "{\"targets\":" : i == 1 ? "[]" : i == 2 ? "" : other_root();
+    ASSERT_TRUE(WriteFileAtomic(index, bad).ok());
+    state_.device_pins["screen-7"]["kiosk"] = state_.device_pins["screen-7"]["kiosk"] == 5 ? 6 : 5;
+    const uint64_t before = TargetsVersion("screen-7");
+    auto published = Publish();
+    ASSERT_TRUE(published.ok()) << bad << ": " << published.status().ToString();
+    EXPECT_EQ(published->resigned, 1u) << bad;
+    EXPECT_EQ(TargetsVersion("screen-7"), before + 1) << bad;
+    auto doc = ReadAsDevice("screen-7");
+    ASSERT_TRUE(doc.ok()) << bad << ": " << doc.status().ToString();
+    EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], state_.device_pins["screen-7"]["kiosk"]);
+  }
+}
+
 TEST(FleetDeviceIdTest, DeviceIdThatCannotNameADirectoryIsRefused) {
   RepositoryLayout repo{"/r"};
   EXPECT_EQ(DeviceRepositoryDir(repo, "dev-1").value(), "/r/fleet/devices/dev-1");
