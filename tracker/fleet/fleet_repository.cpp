@@ -15,6 +15,7 @@
 #include "core/json_object_reader.h"
 #include "metadata/release.h"
 #include "metadata/tuf_signing.h"
+#include "metadata/tuf_time.h"
 #include "tracker/api/labels.h"
 #include "tracker/publish/offline.h"
 #include "tracker/publish/publish_state.h"
@@ -134,41 +135,73 @@ constexpr char kIndexFile[] = "fleet-index.json";
 constexpr uint64_t kMaxIndexBytes = 4 << 10;
 constexpr uint64_t kMaxTimestampBytes = 64 << 10;
 
-// Writes `bytes` to `path` through a temporary file beside it that is
-// fsynced and renamed into place. The caller fsyncs the directory, once for
-// all the files it writes there, before anything depends on them.
-Status WriteFileSynced(const std::string& path, std::string_view bytes) {
-  static std::atomic<uint64_t> counter{0};
-  const std::string temp =
-      path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd.valid()) return IOErrorFromErrno("create " + temp, errno);
-  Status st = [&]() -> Status {
-    if (::fchmod(fd.get(), 0644) != 0) return IOErrorFromErrno("chmod " + temp, errno);
-    RETURN_IF_ERROR(WriteAll(fd.get(), bytes).WithContext(temp));
-    if (::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync " + temp, errno);
-    if (::close(fd.Release()) != 0) return IOErrorFromErrno("close " + temp, errno);
-    if (::rename(temp.c_str(), path.c_str()) != 0) return IOErrorFromErrno("rename " + temp, errno);
-    return Status::Ok();
-  }();
-  if (!st.ok()) ::unlink(temp.c_str());
-  return st;
+// The canonical JSON (CanonicalJson(metadata::ToJson(...))) of the three
+// documents of a device repository, built directly: their shape is fixed
+// and every value is a number, a hex digest, a TUF time or a fixed name,
+// none needing an escape. `file` is the one file each lists.
+struct ListedFile {
+  std::string_view name;
+  uint64_t version = 0;  // 0: a target (no version)
+  uint64_t length = 0;
+  std::string_view sha256;
+};
+
+void AppendListed(const ListedFile& file, std::string& out) {
+  out += "{\"";
+  out += file.name;
+  out += "\":{\"hashes\":{\"sha256\":\"";
+  out += file.sha256;
+  out += "\"},\"length\":";
+  out += std::to_string(file.length);
+  if (file.version != 0) {
+    out += ",\"version\":";
+    out += std::to_string(file.version);
+  }
+  out += "}}";
 }
 
-metadata::MetaFileInfo DescribeFile(uint64_t version, const std::string& bytes) {
-  metadata::MetaFileInfo info;
-  info.version = version;
-  info.length = bytes.size();
-  info.hashes["sha256"] = Digest::Of(bytes).Hex();
-  return info;
+std::string CanonicalSigned(RoleType role, uint64_t version, std::string_view expires,
+                            const ListedFile& file) {
+  std::string out;
+  out.reserve(320);
+  out += "{\"_type\":\"";
+  out += metadata::RoleName(role);
+  out += "\",\"expires\":\"";
+  out += expires;
+  out += "\",";
+  if (role != RoleType::kTargets) {
+    out += "\"meta\":";
+    AppendListed(file, out);
+    out += ',';
+  }
+  out += "\"spec_version\":\"";
+  out += metadata::kSpecVersion;
+  out += '"';
+  if (role == RoleType::kTargets) {
+    out += ",\"targets\":";
+    AppendListed(file, out);
+  }
+  out += ",\"version\":";
+  out += std::to_string(version);
+  out += '}';
+  return out;
 }
 
-// `signed_json` signed by `signer`, as written to disk.
-Result<std::string> SignDocument(Json signed_json, const metadata::TufSigner& signer) {
-  ASSIGN_OR_RETURN(metadata::SignedDocument doc,
-                   metadata::MakeUnsignedDocument(std::move(signed_json)));
-  RETURN_IF_ERROR(metadata::AddSignature(doc, signer));
-  return metadata::SerializeDocument(doc);
+// `canonical_signed` signed by `signer`, as the file holds it (compact; the
+// signature covers the canonical `signed` only, so any encoding verifies).
+Result<std::string> SignCanonical(const std::string& canonical_signed,
+                                  const metadata::TufSigner& signer) {
+  ASSIGN_OR_RETURN(Bytes signature, signer.Sign(AsBytes(canonical_signed)));
+  std::string out;
+  out.reserve(canonical_signed.size() + 256);
+  out += "{\"signatures\":[{\"keyid\":\"";
+  out += signer.key().keyid;
+  out += "\",\"sig\":\"";
+  out += HexEncode(signature);
+  out += "\"}],\"signed\":";
+  out += canonical_signed;
+  out += "}\n";
+  return out;
 }
 
 std::string IndexJson(const FleetSigner::DeviceIndex& index) {
@@ -205,6 +238,94 @@ Json AppEntry(uint64_t release, const metadata::TargetFile& target) {
 }
 
 }  // namespace
+
+// A directory opened to write files in it by name and to fsync it.
+class DirectoryWriter {
+ public:
+  static Result<DirectoryWriter> Open(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
+    return DirectoryWriter(path, std::move(fd));
+  }
+
+  // Writes `bytes` as `name` through a temporary file beside it, fsynced
+  // and renamed into place; durable once Sync() returns.
+  Status Write(const std::string& name, std::string_view bytes) const {
+    const std::string temp = TempName(name);
+    UniqueFd fd(::openat(fd_.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid()) return IOErrorFromErrno("create " + Path(temp), errno);
+    Status st = [&]() -> Status {
+      if (::fchmod(fd.get(), 0644) != 0) return IOErrorFromErrno("chmod " + Path(temp), errno);
+      RETURN_IF_ERROR(WriteAll(fd.get(), bytes).WithContext(Path(temp)));
+      if (::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync " + Path(temp), errno);
+      if (::close(fd.Release()) != 0) return IOErrorFromErrno("close " + Path(temp), errno);
+      return RenameInto(temp, name);
+    }();
+    if (!st.ok()) ::unlinkat(fd_.get(), temp.c_str(), 0);
+    return st;
+  }
+
+  // Replaces `name` with a hard link to the file `existing` (written by
+  // Write): the same bytes without writing them again. Files here are only
+  // ever replaced by a rename, never changed in place, so the two names
+  // cannot come to differ.
+  Status Link(const std::string& existing, const std::string& name) const {
+    const std::string temp = TempName(name);
+    if (::linkat(fd_.get(), existing.c_str(), fd_.get(), temp.c_str(), 0) != 0) {
+      return IOErrorFromErrno("link " + Path(existing) + " to " + Path(temp), errno);
+    }
+    Status st = RenameInto(temp, name);
+    if (!st.ok()) ::unlinkat(fd_.get(), temp.c_str(), 0);
+    return st;
+  }
+
+  // The file `name`, at most `max_bytes`.
+  Result<std::string> Read(const std::string& name, uint64_t max_bytes) const {
+    UniqueFd fd(::openat(fd_.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd.valid()) return IOErrorFromErrno("open " + Path(name), errno);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return IOErrorFromErrno("stat " + Path(name), errno);
+    if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > max_bytes) {
+      return InvalidArgument(Path(name) + " is not a regular file of at most " +
+                             std::to_string(max_bytes) + " bytes");
+    }
+    std::string out(static_cast<size_t>(st.st_size), '\0');
+    size_t done = 0;
+    while (done < out.size()) {
+      ASSIGN_OR_RETURN(
+          size_t n,
+          ReadSome(fd.get(), std::span<uint8_t>(reinterpret_cast<uint8_t*>(out.data()) + done,
+                                                out.size() - done)));
+      if (n == 0) break;
+      done += n;
+    }
+    out.resize(done);
+    return out;
+  }
+
+  // The renames and links made so far are durable.
+  Status Sync() const {
+    if (::fsync(fd_.get()) != 0) return IOErrorFromErrno("fsync " + path_, errno);
+    return Status::Ok();
+  }
+
+ private:
+  DirectoryWriter(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  std::string Path(const std::string& name) const { return path_ + "/" + name; }
+  static std::string TempName(const std::string& name) {
+    static std::atomic<uint64_t> counter{0};
+    return name + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  }
+  Status RenameInto(const std::string& temp, const std::string& name) const {
+    if (::renameat(fd_.get(), temp.c_str(), fd_.get(), name.c_str()) != 0) {
+      return IOErrorFromErrno("rename " + Path(temp) + " to " + Path(name), errno);
+    }
+    return Status::Ok();
+  }
+
+  std::string path_;
+  UniqueFd fd_;
+};
 
 std::string FleetDir(const RepositoryLayout& repo) { return repo.root + "/fleet"; }
 std::string FleetRootPath(const RepositoryLayout& repo) { return FleetDir(repo) + "/root.json"; }
@@ -311,12 +432,13 @@ Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(
                                               FleetRepositoryOptions());
 }
 
-std::optional<FleetSigner::DeviceIndex> FleetSigner::ReadIndex(const std::string& dir) const {
-  auto index_bytes = ReadTextFileBounded(dir + "/metadata/" + kIndexFile, kMaxIndexBytes);
+std::optional<FleetSigner::DeviceIndex> FleetSigner::ReadIndex(
+    const DirectoryWriter& metadata_dir) const {
+  auto index_bytes = metadata_dir.Read(kIndexFile, kMaxIndexBytes);
   if (!index_bytes.ok()) return std::nullopt;
   auto index = ParseIndex(*index_bytes);
   if (!index.ok() || index->root_sha256 != root_sha256_) return std::nullopt;
-  auto timestamp = ReadTextFileBounded(dir + "/metadata/timestamp.json", kMaxTimestampBytes);
+  auto timestamp = metadata_dir.Read("timestamp.json", kMaxTimestampBytes);
   if (!timestamp.ok() || Digest::Of(*timestamp).Hex() != index->timestamp_sha256) {
     return std::nullopt;
   }
@@ -353,64 +475,64 @@ Result<bool> FleetSigner::PublishThroughRepository(const std::string& dir,
   return resign;
 }
 
-Status FleetSigner::PublishNext(const std::string& dir, const DeviceIndex& index,
-                                const std::string& document,
+Status FleetSigner::PublishNext(const std::string& dir, const DirectoryWriter& metadata_dir,
+                                const DeviceIndex& index, const std::string& document,
                                 const std::string& document_sha256) const {
-  const std::string metadata_dir = dir + "/metadata";
-  const std::string targets_dir = dir + "/targets";
-  const WallTime expires = std::chrono::floor<std::chrono::seconds>(
-      clock_.Now() + std::chrono::duration_cast<WallTime::duration>(kFleetMetadataExpiry));
+  const std::string expires = metadata::FormatTufTime(std::chrono::floor<std::chrono::seconds>(
+      clock_.Now() + std::chrono::duration_cast<WallTime::duration>(kFleetMetadataExpiry)));
   DeviceIndex next = index;
   next.document_sha256 = document_sha256;
+  ASSIGN_OR_RETURN(DirectoryWriter targets_dir, DirectoryWriter::Open(dir + "/targets"));
+  RETURN_IF_ERROR(targets_dir.Write(document_sha256 + "." + kFleetDocumentTarget, document));
 
-  RETURN_IF_ERROR(
-      WriteFileSynced(targets_dir + "/" + document_sha256 + "." + kFleetDocumentTarget, document));
-  metadata::TargetsMetadata targets;
-  targets.common.version = ++next.targets;
-  targets.common.expires = expires;
-  targets.targets[kFleetDocumentTarget] = metadata::TargetFile{
-      kFleetDocumentTarget, document.size(), {{"sha256", document_sha256}}, nullptr};
-  ASSIGN_OR_RETURN(std::string targets_bytes, SignDocument(metadata::ToJson(targets), signers_[0]));
-  RETURN_IF_ERROR(WriteFileSynced(
-      metadata_dir + "/" + std::to_string(next.targets) + ".targets.json", targets_bytes));
-  RETURN_IF_ERROR(WriteFileSynced(metadata_dir + "/targets.json", targets_bytes));
+  ++next.targets;
+  ASSIGN_OR_RETURN(
+      const std::string targets,
+      SignCanonical(CanonicalSigned(RoleType::kTargets, next.targets, expires,
+                                    {kFleetDocumentTarget, 0, document.size(), document_sha256}),
+                    signers_[0]));
+  const std::string targets_file = std::to_string(next.targets) + ".targets.json";
+  RETURN_IF_ERROR(metadata_dir.Write(targets_file, targets));
+  RETURN_IF_ERROR(metadata_dir.Link(targets_file, "targets.json"));
 
-  metadata::SnapshotMetadata snapshot;
-  snapshot.common.version = ++next.snapshot;
-  snapshot.common.expires = expires;
-  snapshot.meta["targets.json"] = DescribeFile(next.targets, targets_bytes);
-  ASSIGN_OR_RETURN(std::string snapshot_bytes,
-                   SignDocument(metadata::ToJson(snapshot), signers_[1]));
-  RETURN_IF_ERROR(WriteFileSynced(
-      metadata_dir + "/" + std::to_string(next.snapshot) + ".snapshot.json", snapshot_bytes));
-  RETURN_IF_ERROR(WriteFileSynced(metadata_dir + "/snapshot.json", snapshot_bytes));
+  ++next.snapshot;
+  ASSIGN_OR_RETURN(const std::string snapshot,
+                   SignCanonical(CanonicalSigned(RoleType::kSnapshot, next.snapshot, expires,
+                                                 {"targets.json", next.targets, targets.size(),
+                                                  Digest::Of(targets).Hex()}),
+                                 signers_[1]));
+  const std::string snapshot_file = std::to_string(next.snapshot) + ".snapshot.json";
+  RETURN_IF_ERROR(metadata_dir.Write(snapshot_file, snapshot));
+  RETURN_IF_ERROR(metadata_dir.Link(snapshot_file, "snapshot.json"));
   // Everything the timestamp names is durable before the timestamp is.
-  RETURN_IF_ERROR(FsyncDirectory(targets_dir));
-  RETURN_IF_ERROR(FsyncDirectory(metadata_dir));
+  RETURN_IF_ERROR(targets_dir.Sync());
+  RETURN_IF_ERROR(metadata_dir.Sync());
 
-  metadata::TimestampMetadata timestamp;
-  timestamp.common.version = ++next.timestamp;
-  timestamp.common.expires = expires;
-  timestamp.snapshot = DescribeFile(next.snapshot, snapshot_bytes);
-  ASSIGN_OR_RETURN(std::string timestamp_bytes,
-                   SignDocument(metadata::ToJson(timestamp), signers_[2]));
-  RETURN_IF_ERROR(WriteFileSynced(metadata_dir + "/timestamp.json", timestamp_bytes));
+  ++next.timestamp;
+  ASSIGN_OR_RETURN(const std::string timestamp,
+                   SignCanonical(CanonicalSigned(RoleType::kTimestamp, next.timestamp, expires,
+                                                 {"snapshot.json", next.snapshot, snapshot.size(),
+                                                  Digest::Of(snapshot).Hex()}),
+                                 signers_[2]));
+  RETURN_IF_ERROR(metadata_dir.Write("timestamp.json", timestamp));
   // The index names this timestamp: lost or torn by a power cut, it names
   // another timestamp and is not trusted.
-  next.timestamp_sha256 = Digest::Of(timestamp_bytes).Hex();
-  RETURN_IF_ERROR(WriteFileSynced(metadata_dir + "/" + kIndexFile, IndexJson(next)));
-  return FsyncDirectory(metadata_dir);
+  next.timestamp_sha256 = Digest::Of(timestamp).Hex();
+  RETURN_IF_ERROR(metadata_dir.Write(kIndexFile, IndexJson(next)));
+  return metadata_dir.Sync();
 }
 
 Result<bool> FleetSigner::Publish(const std::string& device_id, const std::string& document) const {
   ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
+  if (mode_ == Mode::kReadRepository || !indexable_) return PublishThroughRepository(dir, document);
+  auto metadata_dir = DirectoryWriter::Open(dir + "/metadata");
   std::optional<DeviceIndex> index;
-  if (mode_ == Mode::kIndexed && indexable_) index = ReadIndex(dir);
+  if (metadata_dir.ok()) index = ReadIndex(*metadata_dir);
   if (!index) return PublishThroughRepository(dir, document);
   const std::string document_sha256 = Digest::Of(document).Hex();
   if (index->document_sha256 == document_sha256) return false;
-  RETURN_IF_ERROR(
-      PublishNext(dir, *index, document, document_sha256).WithContext("fleet repository " + dir));
+  RETURN_IF_ERROR(PublishNext(dir, *metadata_dir, *index, document, document_sha256)
+                      .WithContext("fleet repository " + dir));
   return true;
 }
 

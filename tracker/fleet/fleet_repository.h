@@ -96,6 +96,8 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
 //
 // The fleet root is verified once, when the signer opens. Publish may run on
 // several threads at once for different devices.
+class DirectoryWriter;
+
 class FleetSigner {
  public:
   enum class Mode {
@@ -128,10 +130,11 @@ class FleetSigner {
   // (indexed) writes its index.
   Result<bool> PublishThroughRepository(const std::string& dir, const std::string& document) const;
   // The device's index when it matches its timestamp.json and the fleet root.
-  std::optional<DeviceIndex> ReadIndex(const std::string& dir) const;
+  std::optional<DeviceIndex> ReadIndex(const DirectoryWriter& metadata_dir) const;
   // Signs and writes the next targets (listing `document`), snapshot and
   // timestamp after `index`'s versions, then the new index.
-  Status PublishNext(const std::string& dir, const DeviceIndex& index, const std::string& document,
+  Status PublishNext(const std::string& dir, const DirectoryWriter& metadata_dir,
+                     const DeviceIndex& index, const std::string& document,
                      const std::string& document_sha256) const;
 
   RepositoryLayout repo_;
