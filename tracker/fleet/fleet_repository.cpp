@@ -1,10 +1,14 @@
 #include "tracker/fleet/fleet_repository.h"
 
 #include <fcntl.h>
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <charconv>
 #include <filesystem>
 
 #include "core/canonical_json.h"
@@ -12,7 +16,6 @@
 #include "core/ed25519.h"
 #include "core/fd.h"
 #include "core/file_io.h"
-#include "core/json_object_reader.h"
 #include "metadata/release.h"
 #include "metadata/tuf_signing.h"
 #include "metadata/tuf_time.h"
@@ -131,7 +134,7 @@ Status OfferFleetRoot(const RepositoryLayout& repo, const std::string& root_byte
   return Status::Ok();
 }
 
-constexpr char kIndexFile[] = "fleet-index.json";
+constexpr char kIndexFile[] = "fleet-index";
 constexpr uint64_t kMaxIndexBytes = 4 << 10;
 constexpr uint64_t kMaxTimestampBytes = 64 << 10;
 
@@ -204,30 +207,17 @@ Result<std::string> SignCanonical(const std::string& canonical_signed,
   return out;
 }
 
-std::string IndexJson(const FleetSigner::DeviceIndex& index) {
-  return CanonicalJson(Json{{"targets", index.targets},
-                            {"snapshot", index.snapshot},
-                            {"timestamp", index.timestamp},
-                            {"document_sha256", index.document_sha256},
-                            {"timestamp_sha256", index.timestamp_sha256},
-                            {"root_sha256", index.root_sha256}})
-      .value();
+// The hex sha256 of `bytes` (libsodium's one-shot: no context to allocate).
+std::string Sha256Hex(std::string_view bytes) {
+  std::array<uint8_t, crypto_hash_sha256_BYTES> digest;
+  crypto_hash_sha256(digest.data(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  return HexEncode(digest);
 }
 
-Result<FleetSigner::DeviceIndex> ParseIndex(std::string_view bytes) {
-  ASSIGN_OR_RETURN(Json json, ParseJsonStrict(bytes, JsonLimits{kMaxIndexBytes, 4}));
-  JsonObjectReader r(json, kIndexFile);
-  r.Require(
-      {"targets", "snapshot", "timestamp", "document_sha256", "timestamp_sha256", "root_sha256"});
-  FleetSigner::DeviceIndex index;
-  r.Unsigned("targets", index.targets, 1);
-  r.Unsigned("snapshot", index.snapshot, 1);
-  r.Unsigned("timestamp", index.timestamp, 1);
-  r.String("document_sha256", index.document_sha256);
-  r.String("timestamp_sha256", index.timestamp_sha256);
-  r.String("root_sha256", index.root_sha256);
-  RETURN_IF_ERROR(r.Finish());
-  return index;
+bool IsSha256Hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 Json AppEntry(uint64_t release, const metadata::TargetFile& target) {
@@ -252,16 +242,24 @@ class DirectoryWriter {
   // and renamed into place; durable once Sync() returns.
   Status Write(const std::string& name, std::string_view bytes) const {
     const std::string temp = TempName(name);
-    UniqueFd fd(::openat(fd_.get(), temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) return IOErrorFromErrno("create " + Path(temp), errno);
-    Status st = [&]() -> Status {
-      if (::fchmod(fd.get(), 0644) != 0) return IOErrorFromErrno("chmod " + Path(temp), errno);
-      RETURN_IF_ERROR(WriteAll(fd.get(), bytes).WithContext(Path(temp)));
-      if (::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync " + Path(temp), errno);
-      if (::close(fd.Release()) != 0) return IOErrorFromErrno("close " + Path(temp), errno);
-      return RenameInto(temp, name);
-    }();
+    Status st = WriteNew(temp, bytes);
+    if (st.ok()) st = RenameInto(temp, name);
     if (!st.ok()) ::unlinkat(fd_.get(), temp.c_str(), 0);
+    return st;
+  }
+
+  // Writes `bytes` as `name`, a name nothing refers to yet (a version no
+  // timestamp names), fsynced, without a temporary file: a file cut short
+  // by a crash is as unreferenced as before. One left by such a crash is
+  // replaced. Durable once Sync() returns.
+  Status WriteUnreferenced(const std::string& name, std::string_view bytes) const {
+    Status st = WriteNew(name, bytes);
+    if (st.code() == StatusCode::kAlreadyExists) {
+      if (::unlinkat(fd_.get(), name.c_str(), 0) != 0) {
+        return IOErrorFromErrno("remove " + Path(name), errno);
+      }
+      st = WriteNew(name, bytes);
+    }
     return st;
   }
 
@@ -311,6 +309,19 @@ class DirectoryWriter {
 
  private:
   DirectoryWriter(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  // Creates `name` (which must not exist) with `bytes`, fsynced.
+  Status WriteNew(const std::string& name, std::string_view bytes) const {
+    UniqueFd fd(::openat(fd_.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid()) {
+      if (errno == EEXIST) return AlreadyExists(Path(name) + " exists");
+      return IOErrorFromErrno("create " + Path(name), errno);
+    }
+    if (::fchmod(fd.get(), 0644) != 0) return IOErrorFromErrno("chmod " + Path(name), errno);
+    RETURN_IF_ERROR(WriteAll(fd.get(), bytes).WithContext(Path(name)));
+    if (::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync " + Path(name), errno);
+    if (::close(fd.Release()) != 0) return IOErrorFromErrno("close " + Path(name), errno);
+    return Status::Ok();
+  }
   std::string Path(const std::string& name) const { return path_ + "/" + name; }
   static std::string TempName(const std::string& name) {
     static std::atomic<uint64_t> counter{0};
@@ -326,6 +337,40 @@ class DirectoryWriter {
   std::string path_;
   UniqueFd fd_;
 };
+
+std::string FormatDeviceIndex(const FleetSigner::DeviceIndex& index) {
+  return std::string(kDeviceIndexFormat) + " " + std::to_string(index.targets) + " " +
+         std::to_string(index.snapshot) + " " + std::to_string(index.timestamp) + " " +
+         index.document_sha256 + " " + index.timestamp_sha256 + " " + index.root_sha256 + "\n";
+}
+
+Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text) {
+  auto bad = [] { return Corruption(std::string(kIndexFile) + " is not a device index"); };
+  if (!text.ends_with('\n')) return bad();
+  text.remove_suffix(1);
+  std::vector<std::string_view> fields;
+  for (size_t start = 0;;) {
+    const size_t space = text.find(' ', start);
+    fields.push_back(text.substr(start, space - start));
+    if (space == std::string_view::npos) break;
+    start = space + 1;
+  }
+  if (fields.size() != 7 || fields[0] != kDeviceIndexFormat) return bad();
+  FleetSigner::DeviceIndex index;
+  uint64_t* versions[] = {&index.targets, &index.snapshot, &index.timestamp};
+  for (size_t i = 0; i < 3; ++i) {
+    const std::string_view field = fields[1 + i];
+    auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), *versions[i]);
+    if (ec != std::errc() || end != field.data() + field.size() || *versions[i] == 0) return bad();
+  }
+  for (size_t i = 4; i < 7; ++i) {
+    if (!IsSha256Hex(fields[i])) return bad();
+  }
+  index.document_sha256 = fields[4];
+  index.timestamp_sha256 = fields[5];
+  index.root_sha256 = fields[6];
+  return index;
+}
 
 std::string FleetDir(const RepositoryLayout& repo) { return repo.root + "/fleet"; }
 std::string FleetRootPath(const RepositoryLayout& repo) { return FleetDir(repo) + "/root.json"; }
@@ -436,10 +481,10 @@ std::optional<FleetSigner::DeviceIndex> FleetSigner::ReadIndex(
     const DirectoryWriter& metadata_dir) const {
   auto index_bytes = metadata_dir.Read(kIndexFile, kMaxIndexBytes);
   if (!index_bytes.ok()) return std::nullopt;
-  auto index = ParseIndex(*index_bytes);
+  auto index = ParseDeviceIndex(*index_bytes);
   if (!index.ok() || index->root_sha256 != root_sha256_) return std::nullopt;
   auto timestamp = metadata_dir.Read("timestamp.json", kMaxTimestampBytes);
-  if (!timestamp.ok() || Digest::Of(*timestamp).Hex() != index->timestamp_sha256) {
+  if (!timestamp.ok() || Sha256Hex(*timestamp) != index->timestamp_sha256) {
     return std::nullopt;
   }
   return std::move(index).value();
@@ -471,7 +516,8 @@ Result<bool> FleetSigner::PublishThroughRepository(const std::string& dir,
   index.document_sha256 = Digest::Of(document).Hex();
   index.timestamp_sha256 = Digest::Of(timestamp).Hex();
   index.root_sha256 = Digest::Of(root).Hex();
-  RETURN_IF_ERROR(WriteFileAtomic(opened.metadata_dir() + "/" + kIndexFile, IndexJson(index)));
+  RETURN_IF_ERROR(
+      WriteFileAtomic(opened.metadata_dir() + "/" + kIndexFile, FormatDeviceIndex(index)));
   return resign;
 }
 
@@ -492,17 +538,17 @@ Status FleetSigner::PublishNext(const std::string& dir, const DirectoryWriter& m
                                     {kFleetDocumentTarget, 0, document.size(), document_sha256}),
                     signers_[0]));
   const std::string targets_file = std::to_string(next.targets) + ".targets.json";
-  RETURN_IF_ERROR(metadata_dir.Write(targets_file, targets));
+  RETURN_IF_ERROR(metadata_dir.WriteUnreferenced(targets_file, targets));
   RETURN_IF_ERROR(metadata_dir.Link(targets_file, "targets.json"));
 
   ++next.snapshot;
   ASSIGN_OR_RETURN(const std::string snapshot,
                    SignCanonical(CanonicalSigned(RoleType::kSnapshot, next.snapshot, expires,
                                                  {"targets.json", next.targets, targets.size(),
-                                                  Digest::Of(targets).Hex()}),
+                                                  Sha256Hex(targets)}),
                                  signers_[1]));
   const std::string snapshot_file = std::to_string(next.snapshot) + ".snapshot.json";
-  RETURN_IF_ERROR(metadata_dir.Write(snapshot_file, snapshot));
+  RETURN_IF_ERROR(metadata_dir.WriteUnreferenced(snapshot_file, snapshot));
   RETURN_IF_ERROR(metadata_dir.Link(snapshot_file, "snapshot.json"));
   // Everything the timestamp names is durable before the timestamp is.
   RETURN_IF_ERROR(targets_dir.Sync());
@@ -512,13 +558,13 @@ Status FleetSigner::PublishNext(const std::string& dir, const DirectoryWriter& m
   ASSIGN_OR_RETURN(const std::string timestamp,
                    SignCanonical(CanonicalSigned(RoleType::kTimestamp, next.timestamp, expires,
                                                  {"snapshot.json", next.snapshot, snapshot.size(),
-                                                  Digest::Of(snapshot).Hex()}),
+                                                  Sha256Hex(snapshot)}),
                                  signers_[2]));
   RETURN_IF_ERROR(metadata_dir.Write("timestamp.json", timestamp));
   // The index names this timestamp: lost or torn by a power cut, it names
   // another timestamp and is not trusted.
-  next.timestamp_sha256 = Digest::Of(timestamp).Hex();
-  RETURN_IF_ERROR(metadata_dir.Write(kIndexFile, IndexJson(next)));
+  next.timestamp_sha256 = Sha256Hex(timestamp);
+  RETURN_IF_ERROR(metadata_dir.Write(kIndexFile, FormatDeviceIndex(next)));
   return metadata_dir.Sync();
 }
 
@@ -529,7 +575,7 @@ Result<bool> FleetSigner::Publish(const std::string& device_id, const std::strin
   std::optional<DeviceIndex> index;
   if (metadata_dir.ok()) index = ReadIndex(*metadata_dir);
   if (!index) return PublishThroughRepository(dir, document);
-  const std::string document_sha256 = Digest::Of(document).Hex();
+  const std::string document_sha256 = Sha256Hex(document);
   if (index->document_sha256 == document_sha256) return false;
   RETURN_IF_ERROR(PublishNext(dir, *metadata_dir, *index, document, document_sha256)
                       .WithContext("fleet repository " + dir));

@@ -85,7 +85,7 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
 // not re-signed.
 //
 // Each device's published versions and document hash are kept beside its
-// metadata in metadata/fleet-index.json, written after each timestamp and
+// metadata in metadata/fleet-index, written after each timestamp and
 // naming the sha256 of the timestamp.json and of the fleet root it goes with.
 // A publish reads the index and timestamp.json only, and signs the next
 // targets, snapshot and timestamp from them. An index that is missing,
@@ -149,6 +149,13 @@ class FleetSigner {
   metadata::KeyRing online_;
   std::vector<metadata::TufSigner> signers_;  // targets, snapshot, timestamp
 };
+
+// metadata/fleet-index of a device repository: one line,
+//   fleet-index-1 TARGETS SNAPSHOT TIMESTAMP DOCUMENT_SHA256 TIMESTAMP_SHA256 ROOT_SHA256
+inline constexpr std::string_view kDeviceIndexFormat = "fleet-index-1";
+std::string FormatDeviceIndex(const FleetSigner::DeviceIndex& index);
+// Corruption unless `text` is exactly that line.
+Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text);
 
 struct FleetPublishOutcome {
   size_t devices = 0;   // documents computed
