@@ -94,8 +94,7 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
 // repository is opened and verified (metadata::Repository) as the way to
 // its versions, and the index is written again.
 //
-// The fleet root is verified once, when the signer opens. Publish may run on
-// several threads at once for different devices.
+// The fleet root is verified once, when the signer opens.
 class DirectoryWriter;
 
 class FleetSigner {
