@@ -4,7 +4,10 @@
 // the devices, and the CPU seconds (user + system) and wall seconds of the
 // first publish (which also makes each device's repository), of the
 // re-signing pass, and the CPU of a pass where nothing changed.
-//   flotilla-fleet-sign DIR DEVICES
+//   flotilla-fleet-sign DIR DEVICES indexed|read-repository
+// "indexed" is the fleet signer as the tracker runs it; "read-repository"
+// opens and verifies each device's whole repository at every publish (the
+// baseline).
 #include <sys/resource.h>
 
 #include <chrono>
@@ -36,7 +39,7 @@ struct Cost {
 
 // Publishes release `release` of kiosk to every device, each re-signed or
 // (`changed` false) found unchanged; the time it took.
-Cost PublishAll(FleetSigner& signer, size_t devices, int release, bool changed = true) {
+Cost PublishAll(const FleetSigner& signer, size_t devices, int release, bool changed = true) {
   const double cpu = CpuSeconds();
   const auto wall = std::chrono::steady_clock::now();
   for (size_t i = 0; i < devices; ++i) {
@@ -55,10 +58,13 @@ Cost PublishAll(FleetSigner& signer, size_t devices, int release, bool changed =
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: flotilla-fleet-sign DIR DEVICES\n");
+  const std::string mode_name = argc == 4 ? argv[3] : "";
+  if (argc != 4 || (mode_name != "indexed" && mode_name != "read-repository")) {
+    std::fprintf(stderr, "usage: flotilla-fleet-sign DIR DEVICES indexed|read-repository\n");
     return 2;
   }
+  const FleetSigner::Mode mode =
+      mode_name == "indexed" ? FleetSigner::Mode::kIndexed : FleetSigner::Mode::kReadRepository;
   const std::string dir = std::string(argv[1]) + "/repo";
   const size_t devices = std::stoul(argv[2]);
   auto& clock = flotilla::SystemClock::Instance();
@@ -67,7 +73,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto init = InitFleet({dir, "", std::string(argv[1]) + "/off"}, clock);
-  auto signer = FleetSigner::Open(RepositoryLayout{dir}, clock);
+  auto signer = FleetSigner::Open(RepositoryLayout{dir}, clock, mode);
   if (!init.ok() || !signer.ok()) {
     std::fprintf(stderr, "fleet init failed\n");
     return 1;

@@ -1,12 +1,24 @@
 #include "tracker/fleet/fleet_repository.h"
 
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
 #include <filesystem>
 
 #include "core/canonical_json.h"
 #include "core/digest.h"
 #include "core/ed25519.h"
+#include "core/fd.h"
 #include "core/file_io.h"
 #include "metadata/release.h"
+#include "metadata/tuf_signing.h"
+#include "metadata/tuf_time.h"
 #include "tracker/api/labels.h"
 #include "tracker/publish/offline.h"
 #include "tracker/publish/publish_state.h"
@@ -122,6 +134,92 @@ Status OfferFleetRoot(const RepositoryLayout& repo, const std::string& root_byte
   return Status::Ok();
 }
 
+constexpr char kIndexFile[] = "fleet-index";
+constexpr uint64_t kMaxIndexBytes = 4 << 10;
+constexpr uint64_t kMaxTimestampBytes = 64 << 10;
+
+// The canonical JSON (CanonicalJson(metadata::ToJson(...))) of the three
+// documents of a device repository, built directly: their shape is fixed
+// and every value is a number, a hex digest, a TUF time or a fixed name,
+// none needing an escape. `file` is the one file each lists.
+struct ListedFile {
+  std::string_view name;
+  uint64_t version = 0;  // 0: a target (no version)
+  uint64_t length = 0;
+  std::string_view sha256;
+};
+
+void AppendListed(const ListedFile& file, std::string& out) {
+  out += "{\"";
+  out += file.name;
+  out += "\":{\"hashes\":{\"sha256\":\"";
+  out += file.sha256;
+  out += "\"},\"length\":";
+  out += std::to_string(file.length);
+  if (file.version != 0) {
+    out += ",\"version\":";
+    out += std::to_string(file.version);
+  }
+  out += "}}";
+}
+
+std::string CanonicalSigned(RoleType role, uint64_t version, std::string_view expires,
+                            const ListedFile& file) {
+  std::string out;
+  out.reserve(320);
+  out += "{\"_type\":\"";
+  out += metadata::RoleName(role);
+  out += "\",\"expires\":\"";
+  out += expires;
+  out += "\",";
+  if (role != RoleType::kTargets) {
+    out += "\"meta\":";
+    AppendListed(file, out);
+    out += ',';
+  }
+  out += "\"spec_version\":\"";
+  out += metadata::kSpecVersion;
+  out += '"';
+  if (role == RoleType::kTargets) {
+    out += ",\"targets\":";
+    AppendListed(file, out);
+  }
+  out += ",\"version\":";
+  out += std::to_string(version);
+  out += '}';
+  return out;
+}
+
+// `canonical_signed` signed by `signer`, as the file holds it (compact; the
+// signature covers the canonical `signed` only, so any encoding verifies).
+Result<std::string> SignCanonical(const std::string& canonical_signed,
+                                  const metadata::TufSigner& signer) {
+  ASSIGN_OR_RETURN(Bytes signature, signer.Sign(AsBytes(canonical_signed)));
+  std::string out;
+  out.reserve(canonical_signed.size() + 256);
+  out += "{\"signatures\":[{\"keyid\":\"";
+  out += signer.key().keyid;
+  out += "\",\"sig\":\"";
+  out += HexEncode(signature);
+  out += "\"}],\"signed\":";
+  out += canonical_signed;
+  out += "}\n";
+  return out;
+}
+
+// The hex sha256 of `bytes` (libsodium's one-shot: no context to allocate).
+std::string Sha256Hex(std::string_view bytes) {
+  std::array<uint8_t, crypto_hash_sha256_BYTES> digest;
+  crypto_hash_sha256(digest.data(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  return HexEncode(digest);
+}
+
+bool IsSha256Hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 Json AppEntry(uint64_t release, const metadata::TargetFile& target) {
   return Json{{"release", release},
               {"target", target.name},
@@ -130,6 +228,149 @@ Json AppEntry(uint64_t release, const metadata::TargetFile& target) {
 }
 
 }  // namespace
+
+// A directory opened to write files in it by name and to fsync it.
+class DirectoryWriter {
+ public:
+  static Result<DirectoryWriter> Open(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
+    return DirectoryWriter(path, std::move(fd));
+  }
+
+  // Writes `bytes` as `name` through a temporary file beside it, fsynced
+  // and renamed into place; durable once Sync() returns.
+  Status Write(const std::string& name, std::string_view bytes) const {
+    const std::string temp = TempName(name);
+    Status st = WriteNew(temp, bytes);
+    if (st.ok()) st = RenameInto(temp, name);
+    if (!st.ok()) ::unlinkat(fd_.get(), temp.c_str(), 0);
+    return st;
+  }
+
+  // Writes `bytes` as `name`, a name nothing refers to yet (a version no
+  // timestamp names), fsynced, without a temporary file: a file cut short
+  // by a crash is as unreferenced as before. One left by such a crash is
+  // replaced. Durable once Sync() returns.
+  Status WriteUnreferenced(const std::string& name, std::string_view bytes) const {
+    Status st = WriteNew(name, bytes);
+    if (st.code() == StatusCode::kAlreadyExists) {
+      if (::unlinkat(fd_.get(), name.c_str(), 0) != 0) {
+        return IOErrorFromErrno("remove " + Path(name), errno);
+      }
+      st = WriteNew(name, bytes);
+    }
+    return st;
+  }
+
+  // Replaces `name` with a hard link to the file `existing` (written by
+  // Write): the same bytes without writing them again. Files here are only
+  // ever replaced by a rename, never changed in place, so the two names
+  // cannot come to differ.
+  Status Link(const std::string& existing, const std::string& name) const {
+    const std::string temp = TempName(name);
+    if (::linkat(fd_.get(), existing.c_str(), fd_.get(), temp.c_str(), 0) != 0) {
+      return IOErrorFromErrno("link " + Path(existing) + " to " + Path(temp), errno);
+    }
+    Status st = RenameInto(temp, name);
+    if (!st.ok()) ::unlinkat(fd_.get(), temp.c_str(), 0);
+    return st;
+  }
+
+  // The file `name`, at most `max_bytes`.
+  Result<std::string> Read(const std::string& name, uint64_t max_bytes) const {
+    UniqueFd fd(::openat(fd_.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd.valid()) return IOErrorFromErrno("open " + Path(name), errno);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return IOErrorFromErrno("stat " + Path(name), errno);
+    if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > max_bytes) {
+      return InvalidArgument(Path(name) + " is not a regular file of at most " +
+                             std::to_string(max_bytes) + " bytes");
+    }
+    std::string out(static_cast<size_t>(st.st_size), '\0');
+    size_t done = 0;
+    while (done < out.size()) {
+      ASSIGN_OR_RETURN(
+          size_t n,
+          ReadSome(fd.get(), std::span<uint8_t>(reinterpret_cast<uint8_t*>(out.data()) + done,
+                                                out.size() - done)));
+      if (n == 0) break;
+      done += n;
+    }
+    out.resize(done);
+    return out;
+  }
+
+  // The renames and links made so far are durable.
+  Status Sync() const {
+    if (::fsync(fd_.get()) != 0) return IOErrorFromErrno("fsync " + path_, errno);
+    return Status::Ok();
+  }
+
+ private:
+  DirectoryWriter(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  // Creates `name` (which must not exist) with `bytes`, fsynced.
+  Status WriteNew(const std::string& name, std::string_view bytes) const {
+    UniqueFd fd(::openat(fd_.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid()) {
+      if (errno == EEXIST) return AlreadyExists(Path(name) + " exists");
+      return IOErrorFromErrno("create " + Path(name), errno);
+    }
+    if (::fchmod(fd.get(), 0644) != 0) return IOErrorFromErrno("chmod " + Path(name), errno);
+    RETURN_IF_ERROR(WriteAll(fd.get(), bytes).WithContext(Path(name)));
+    if (::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync " + Path(name), errno);
+    if (::close(fd.Release()) != 0) return IOErrorFromErrno("close " + Path(name), errno);
+    return Status::Ok();
+  }
+  std::string Path(const std::string& name) const { return path_ + "/" + name; }
+  static std::string TempName(const std::string& name) {
+    static std::atomic<uint64_t> counter{0};
+    return name + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  }
+  Status RenameInto(const std::string& temp, const std::string& name) const {
+    if (::renameat(fd_.get(), temp.c_str(), fd_.get(), name.c_str()) != 0) {
+      return IOErrorFromErrno("rename " + Path(temp) + " to " + Path(name), errno);
+    }
+    return Status::Ok();
+  }
+
+  std::string path_;
+  UniqueFd fd_;
+};
+
+std::string FormatDeviceIndex(const FleetSigner::DeviceIndex& index) {
+  return std::string(kDeviceIndexFormat) + " " + std::to_string(index.targets) + " " +
+         std::to_string(index.snapshot) + " " + std::to_string(index.timestamp) + " " +
+         index.document_sha256 + " " + index.timestamp_sha256 + " " + index.root_sha256 + "\n";
+}
+
+Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text) {
+  auto bad = [] { return Corruption(std::string(kIndexFile) + " is not a device index"); };
+  if (!text.ends_with('\n')) return bad();
+  text.remove_suffix(1);
+  std::vector<std::string_view> fields;
+  for (size_t start = 0;;) {
+    const size_t space = text.find(' ', start);
+    fields.push_back(text.substr(start, space - start));
+    if (space == std::string_view::npos) break;
+    start = space + 1;
+  }
+  if (fields.size() != 7 || fields[0] != kDeviceIndexFormat) return bad();
+  FleetSigner::DeviceIndex index;
+  uint64_t* versions[] = {&index.targets, &index.snapshot, &index.timestamp};
+  for (size_t i = 0; i < 3; ++i) {
+    const std::string_view field = fields[1 + i];
+    auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), *versions[i]);
+    if (ec != std::errc() || end != field.data() + field.size() || *versions[i] == 0) return bad();
+  }
+  for (size_t i = 4; i < 7; ++i) {
+    if (!IsSha256Hex(fields[i])) return bad();
+  }
+  index.document_sha256 = fields[4];
+  index.timestamp_sha256 = fields[5];
+  index.root_sha256 = fields[6];
+  return index;
+}
 
 std::string FleetDir(const RepositoryLayout& repo) { return repo.root + "/fleet"; }
 std::string FleetRootPath(const RepositoryLayout& repo) { return FleetDir(repo) + "/root.json"; }
@@ -204,18 +445,24 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
 }
 
 Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& repo,
-                                                       const Clock& clock) {
-  std::unique_ptr<FleetSigner> signer(new FleetSigner(repo, clock));
+                                                       const Clock& clock, Mode mode) {
+  std::unique_ptr<FleetSigner> signer(new FleetSigner(repo, clock, mode));
   auto bytes = ReadTextFileBounded(FleetRootPath(repo), kMaxRootBytes);
   if (!bytes.ok()) return bytes.status().WithContext("no fleet root: run fleet init first");
   signer->root_bytes_ = std::move(bytes).value();
+  signer->root_sha256_ = Digest::Of(signer->root_bytes_).Hex();
   ASSIGN_OR_RETURN(metadata::SignedDocument doc,
                    metadata::ParseSignedDocument(signer->root_bytes_, kMaxRootBytes));
   ASSIGN_OR_RETURN(metadata::RootMetadata root, metadata::ParseRoot(doc.signed_json));
+  RETURN_IF_ERROR(metadata::VerifyThreshold(doc, root.keys, root.roles.at(RoleType::kRoot),
+                                            "fleet root, by its own root keys"));
+  signer->indexable_ = root.consistent_snapshot;
   for (RoleType role : kOnlineRoles) {
     auto key = metadata::LoadRoleKey(FleetKeyPath(repo, role), root, role);
     if (!key.ok()) return key.status().WithContext("fleet " + std::string(RoleName(role)) + " key");
     signer->online_.Add(*key);
+    signer->signers_.push_back(metadata::TufSigner::FromEd25519(*key));
+    signer->indexable_ = signer->indexable_ && root.roles.at(role).threshold == 1;
   }
   return signer;
 }
@@ -224,7 +471,8 @@ Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& r
 // yet (the timestamp is the commit point: a directory without one was never
 // published, so it is made again). A publish cut short before its timestamp
 // leaves targets.json and snapshot.json ahead of it: they are put back.
-Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(const std::string& dir) {
+Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(
+    const std::string& dir) const {
   if (Exists(dir + "/metadata/timestamp.json")) {
     auto opened = metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
     if (opened.ok()) return opened;
@@ -237,16 +485,108 @@ Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(const std:
                                               FleetRepositoryOptions());
 }
 
-Result<bool> FleetSigner::Publish(const std::string& device_id, const std::string& document) {
-  ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
+std::optional<FleetSigner::DeviceIndex> FleetSigner::ReadIndex(
+    const DirectoryWriter& metadata_dir) const {
+  auto index_bytes = metadata_dir.Read(kIndexFile, kMaxIndexBytes);
+  if (!index_bytes.ok()) return std::nullopt;
+  auto index = ParseDeviceIndex(*index_bytes);
+  if (!index.ok() || index->root_sha256 != root_sha256_) return std::nullopt;
+  auto timestamp = metadata_dir.Read("timestamp.json", kMaxTimestampBytes);
+  if (!timestamp.ok() || Sha256Hex(*timestamp) != index->timestamp_sha256) {
+    return std::nullopt;
+  }
+  return std::move(index).value();
+}
+
+Result<bool> FleetSigner::PublishThroughRepository(const std::string& dir,
+                                                   const std::string& document) const {
   auto device_repo = OpenDevice(dir);
   if (!device_repo.ok()) return device_repo.status().WithContext("fleet repository " + dir);
   const auto& listed = (*device_repo)->targets().targets;
   auto current = listed.find(kFleetDocumentTarget);
-  if (current != listed.end() && Sha256Of(current->second) == Digest::Of(document).Hex()) {
-    return false;
+  const bool resign =
+      current == listed.end() || Sha256Of(current->second) != Digest::Of(document).Hex();
+  if (resign) {
+    RETURN_IF_ERROR(
+        (*device_repo)->AddTargets({{kFleetDocumentTarget, document, nullptr}}, online_));
   }
-  RETURN_IF_ERROR((*device_repo)->AddTargets({{kFleetDocumentTarget, document, nullptr}}, online_));
+  if (mode_ == Mode::kReadRepository) return resign;
+  const metadata::Repository& opened = **device_repo;
+  ASSIGN_OR_RETURN(
+      std::string timestamp,
+      ReadTextFileBounded(opened.metadata_dir() + "/timestamp.json", kMaxTimestampBytes));
+  ASSIGN_OR_RETURN(std::string root,
+                   ReadTextFileBounded(opened.metadata_dir() + "/root.json", kMaxRootBytes));
+  DeviceIndex index;
+  index.targets = opened.targets().common.version;
+  index.snapshot = opened.snapshot().common.version;
+  index.timestamp = opened.timestamp().common.version;
+  index.document_sha256 = Digest::Of(document).Hex();
+  index.timestamp_sha256 = Digest::Of(timestamp).Hex();
+  index.root_sha256 = Digest::Of(root).Hex();
+  RETURN_IF_ERROR(
+      WriteFileAtomic(opened.metadata_dir() + "/" + kIndexFile, FormatDeviceIndex(index)));
+  return resign;
+}
+
+Status FleetSigner::PublishNext(const std::string& dir, const DirectoryWriter& metadata_dir,
+                                const DeviceIndex& index, const std::string& document,
+                                const std::string& document_sha256) const {
+  const std::string expires = metadata::FormatTufTime(std::chrono::floor<std::chrono::seconds>(
+      clock_.Now() + std::chrono::duration_cast<WallTime::duration>(kFleetMetadataExpiry)));
+  DeviceIndex next = index;
+  next.document_sha256 = document_sha256;
+  ASSIGN_OR_RETURN(DirectoryWriter targets_dir, DirectoryWriter::Open(dir + "/targets"));
+  RETURN_IF_ERROR(targets_dir.Write(document_sha256 + "." + kFleetDocumentTarget, document));
+
+  ++next.targets;
+  ASSIGN_OR_RETURN(
+      const std::string targets,
+      SignCanonical(CanonicalSigned(RoleType::kTargets, next.targets, expires,
+                                    {kFleetDocumentTarget, 0, document.size(), document_sha256}),
+                    signers_[0]));
+  const std::string targets_file = std::to_string(next.targets) + ".targets.json";
+  RETURN_IF_ERROR(metadata_dir.WriteUnreferenced(targets_file, targets));
+  RETURN_IF_ERROR(metadata_dir.Link(targets_file, "targets.json"));
+
+  ++next.snapshot;
+  ASSIGN_OR_RETURN(const std::string snapshot,
+                   SignCanonical(CanonicalSigned(RoleType::kSnapshot, next.snapshot, expires,
+                                                 {"targets.json", next.targets, targets.size(),
+                                                  Sha256Hex(targets)}),
+                                 signers_[1]));
+  const std::string snapshot_file = std::to_string(next.snapshot) + ".snapshot.json";
+  RETURN_IF_ERROR(metadata_dir.WriteUnreferenced(snapshot_file, snapshot));
+  RETURN_IF_ERROR(metadata_dir.Link(snapshot_file, "snapshot.json"));
+  // Everything the timestamp names is durable before the timestamp is.
+  RETURN_IF_ERROR(targets_dir.Sync());
+  RETURN_IF_ERROR(metadata_dir.Sync());
+
+  ++next.timestamp;
+  ASSIGN_OR_RETURN(const std::string timestamp,
+                   SignCanonical(CanonicalSigned(RoleType::kTimestamp, next.timestamp, expires,
+                                                 {"snapshot.json", next.snapshot, snapshot.size(),
+                                                  Sha256Hex(snapshot)}),
+                                 signers_[2]));
+  RETURN_IF_ERROR(metadata_dir.Write("timestamp.json", timestamp));
+  // The index names this timestamp: lost or torn by a power cut, it names
+  // another timestamp and is not trusted.
+  next.timestamp_sha256 = Sha256Hex(timestamp);
+  RETURN_IF_ERROR(metadata_dir.Write(kIndexFile, FormatDeviceIndex(next)));
+  return metadata_dir.Sync();
+}
+
+Result<bool> FleetSigner::Publish(const std::string& device_id, const std::string& document) const {
+  ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
+  if (mode_ == Mode::kReadRepository || !indexable_) return PublishThroughRepository(dir, document);
+  auto metadata_dir = DirectoryWriter::Open(dir + "/metadata");
+  std::optional<DeviceIndex> index;
+  if (metadata_dir.ok()) index = ReadIndex(*metadata_dir);
+  if (!index) return PublishThroughRepository(dir, document);
+  const std::string document_sha256 = Sha256Hex(document);
+  if (index->document_sha256 == document_sha256) return false;
+  RETURN_IF_ERROR(PublishNext(dir, *metadata_dir, *index, document, document_sha256)
+                      .WithContext("fleet repository " + dir));
   return true;
 }
 

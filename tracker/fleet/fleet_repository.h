@@ -14,7 +14,7 @@
 // repository. A device's document names, per app, a release target of the
 // image repository with that target's exact length and hashes, so a node can
 // check that the fleet chose among releases the image repository signed.
-// Not thread-safe; every writer holds the repository's PublishLock.
+// Every writer holds the repository's PublishLock.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +27,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "metadata/repository.h"
+#include "metadata/tuf_keys.h"
 #include "tracker/fleet/desired.h"
 #include "tracker/storage/repository.h"
 
@@ -84,24 +85,78 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
 // Signs fleet documents into the devices' repositories with the online
 // fleet keys. Versions only go up; a document equal to the published one is
 // not re-signed.
+//
+// Each device's published versions and document hash are kept beside its
+// metadata in metadata/fleet-index, written after each timestamp and
+// naming the sha256 of the timestamp.json and of the fleet root it goes with.
+// A publish reads the index and timestamp.json only, and signs the next
+// targets, snapshot and timestamp from them. An index that is missing,
+// unreadable or names another timestamp or root (a publish cut short, a
+// repository written by other means) is not trusted: the device's whole
+// repository is opened and verified (metadata::Repository) as the way to
+// its versions, and the index is written again.
+//
+// The fleet root is verified once, when the signer opens.
+class DirectoryWriter;
+
 class FleetSigner {
  public:
-  static Result<std::unique_ptr<FleetSigner>> Open(const RepositoryLayout& repo,
-                                                   const Clock& clock);
+  enum class Mode {
+    kIndexed,         // as above
+    kReadRepository,  // every publish opens the device's whole repository;
+                      // no index is read or written (bench/fleet-sign's baseline)
+  };
+  static Result<std::unique_ptr<FleetSigner>> Open(const RepositoryLayout& repo, const Clock& clock,
+                                                   Mode mode = Mode::kIndexed);
 
   // Publishes `document` as device `device_id`'s device.json (creating its
   // repository from the fleet root first); true when it was re-signed.
-  Result<bool> Publish(const std::string& device_id, const std::string& document);
+  Result<bool> Publish(const std::string& device_id, const std::string& document) const;
+
+  // What a device's index holds.
+  struct DeviceIndex {
+    uint64_t targets = 0;
+    uint64_t snapshot = 0;
+    uint64_t timestamp = 0;
+    std::string document_sha256;   // of the listed device.json
+    std::string timestamp_sha256;  // of the timestamp.json these versions go with
+    std::string root_sha256;       // of the root.json the device repository holds
+  };
 
  private:
-  FleetSigner(RepositoryLayout repo, const Clock& clock) : repo_(std::move(repo)), clock_(clock) {}
-  Result<std::unique_ptr<metadata::Repository>> OpenDevice(const std::string& dir);
+  FleetSigner(RepositoryLayout repo, const Clock& clock, Mode mode)
+      : repo_(std::move(repo)), clock_(clock), mode_(mode) {}
+  Result<std::unique_ptr<metadata::Repository>> OpenDevice(const std::string& dir) const;
+  // Opens the device's whole repository, publishes `document` through it and
+  // (indexed) writes its index.
+  Result<bool> PublishThroughRepository(const std::string& dir, const std::string& document) const;
+  // The device's index when it matches its timestamp.json and the fleet root.
+  std::optional<DeviceIndex> ReadIndex(const DirectoryWriter& metadata_dir) const;
+  // Signs and writes the next targets (listing `document`), snapshot and
+  // timestamp after `index`'s versions, then the new index.
+  Status PublishNext(const std::string& dir, const DirectoryWriter& metadata_dir,
+                     const DeviceIndex& index, const std::string& document,
+                     const std::string& document_sha256) const;
 
   RepositoryLayout repo_;
   const Clock& clock_;
+  Mode mode_;
   std::string root_bytes_;
+  std::string root_sha256_;
+  // Whether the fleet root lets one online key per role sign consistent
+  // snapshots, which the index's path writes; else every publish goes
+  // through the repository.
+  bool indexable_ = false;
   metadata::KeyRing online_;
+  std::vector<metadata::TufSigner> signers_;  // targets, snapshot, timestamp
 };
+
+// metadata/fleet-index of a device repository: one line,
+//   fleet-index-1 TARGETS SNAPSHOT TIMESTAMP DOCUMENT_SHA256 TIMESTAMP_SHA256 ROOT_SHA256
+inline constexpr std::string_view kDeviceIndexFormat = "fleet-index-1";
+std::string FormatDeviceIndex(const FleetSigner::DeviceIndex& index);
+// Corruption unless `text` is exactly that line.
+Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text);
 
 struct FleetPublishOutcome {
   size_t devices = 0;   // documents computed

@@ -212,6 +212,125 @@ TEST_F(FleetRepositoryTest, PublishCutShortBeforeItsTimestampIsPutBackAndRedone)
   EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 6);
 }
 
+TEST_F(FleetRepositoryTest, IndexThatNamesAnotherTimestampIsNotTrustedAndVersionsStillGrow) {
+  // As if the power went after a publish's timestamp but before its index:
+  // the index left on disk names the timestamp before.
+  ASSERT_TRUE(Publish().ok());
+  const std::string index = DeviceDir("screen-7") + "/metadata/fleet-index";
+  const std::string before = ReadTextFileBounded(index, 1 << 20).value();
+  state_.device_pins["screen-7"]["kiosk"] = 6;
+  ASSERT_TRUE(Publish().ok());
+  const uint64_t pinned = TargetsVersion("screen-7");
+  auto doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  ASSERT_TRUE(WriteFileAtomic(index, before).ok());
+
+  state_.device_pins["screen-7"]["kiosk"] = 5;
+  auto published = Publish();
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_EQ(published->resigned, 1u);
+  EXPECT_EQ(TargetsVersion("screen-7"), pinned + 1) << "never a version already used";
+  doc = ReadAsDevice("screen-7");  // the client that trusted the pinned version
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 5);
+  // The index is written again: it names the versions on disk.
+  auto written = ParseDeviceIndex(ReadTextFileBounded(index, 1 << 20).value());
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(written->targets, pinned + 1);
+}
+
+TEST_F(FleetRepositoryTest, VersionedFilesACrashLeftUnnamedAreWrittenAgain) {
+  // A power cut after the next targets and snapshot were begun, before the
+  // timestamp named them: torn files under the next version numbers.
+  ASSERT_TRUE(Publish().ok());
+  const uint64_t seven = TargetsVersion("screen-7");
+  const std::string md = DeviceDir("screen-7") + "/metadata/";
+  auto snapshot = metadata::Repository::Open(DeviceDir("screen-7"), clock_).value()->snapshot();
+  ASSERT_TRUE(WriteFileAtomic(md + std::to_string(seven + 1) + ".targets.json", "{\"sig").ok());
+  ASSERT_TRUE(
+      WriteFileAtomic(md + std::to_string(snapshot.common.version + 1) + ".snapshot.json", "")
+          .ok());
+  state_.device_pins["screen-7"]["kiosk"] = 6;
+  auto published = Publish();
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_EQ(published->resigned, 1u);
+  EXPECT_EQ(TargetsVersion("screen-7"), seven + 1);
+  auto doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 6);
+}
+
+TEST_F(FleetRepositoryTest, MissingOrUnreadableIndexFallsBackToTheRepository) {
+  ASSERT_TRUE(Publish().ok());
+  const uint64_t seven = TargetsVersion("screen-7");
+  const std::string index = DeviceDir("screen-7") + "/metadata/fleet-index";
+  const std::string good = ReadTextFileBounded(index, 1 << 20).value();
+  // Gone (a repository an older tracker wrote): the document is the same,
+  // nothing is re-signed, and the index is made.
+  fs::remove(index);
+  auto again = Publish();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->resigned, 0u);
+  EXPECT_EQ(TargetsVersion("screen-7"), seven);
+  EXPECT_EQ(ReadTextFileBounded(index, 1 << 20).value(), good);
+  // Unreadable, or naming another root (and versions below the
+  // repository's): not trusted; the versions still come from the repository.
+  // The index of another root names the current timestamp.
+  auto other_root = [&] {
+    FleetSigner::DeviceIndex current =
+        ParseDeviceIndex(ReadTextFileBounded(index, 1 << 20).value()).value();
+    current.root_sha256 = std::string(64, '0');
+    current.targets = current.snapshot = current.timestamp = 1;
+    return FormatDeviceIndex(current);
+  };
+  for (int i = 0; i < 4; ++i) {
+    const std::string bad = i == 0   ? "fleet-index-1 2 2 2\n"
+                            : i == 1 ? "[]"
+                            : i == 2 ? ""
+                                     : other_root();
+    ASSERT_TRUE(WriteFileAtomic(index, bad).ok());
+    state_.device_pins["screen-7"]["kiosk"] = state_.device_pins["screen-7"]["kiosk"] == 5 ? 6 : 5;
+    const uint64_t before = TargetsVersion("screen-7");
+    auto published = Publish();
+    ASSERT_TRUE(published.ok()) << bad << ": " << published.status().ToString();
+    EXPECT_EQ(published->resigned, 1u) << bad;
+    EXPECT_EQ(TargetsVersion("screen-7"), before + 1) << bad;
+    auto doc = ReadAsDevice("screen-7");
+    ASSERT_TRUE(doc.ok()) << bad << ": " << doc.status().ToString();
+    EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], state_.device_pins["screen-7"]["kiosk"]);
+  }
+}
+
+TEST(FleetDeviceIndexTest, IndexLineRoundTripsAndAnythingElseIsRefused) {
+  FleetSigner::DeviceIndex index{
+      7, 8, 9, std::string(64, 'a'), std::string(64, 'b'), std::string(64, 'c')};
+  const std::string line = FormatDeviceIndex(index);
+  EXPECT_EQ(line, "fleet-index-1 7 8 9 " + std::string(64, 'a') + " " + std::string(64, 'b') + " " +
+                      std::string(64, 'c') + "\n");
+  auto parsed = ParseDeviceIndex(line);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->targets, 7u);
+  EXPECT_EQ(parsed->snapshot, 8u);
+  EXPECT_EQ(parsed->timestamp, 9u);
+  EXPECT_EQ(parsed->document_sha256, index.document_sha256);
+  EXPECT_EQ(parsed->timestamp_sha256, index.timestamp_sha256);
+  EXPECT_EQ(parsed->root_sha256, index.root_sha256);
+  const std::string hashes =
+      " " + std::string(64, 'a') + " " + std::string(64, 'b') + " " + std::string(64, 'c');
+  for (const std::string& bad : {
+           line.substr(0, line.size() - 1),                           // torn: no newline
+           "fleet-index-2 7 8 9" + hashes + "\n",                     // another format
+           "fleet-index-1 0 8 9" + hashes + "\n",                     // version 0
+           "fleet-index-1 7 8 -9" + hashes + "\n",                    // not a number
+           "fleet-index-1 7 8 99999999999999999999" + hashes + "\n",  // past 64 bits
+           "fleet-index-1 7 8 9" + hashes + " x\n",                   // a field more
+           "fleet-index-1 7 8 9 " + std::string(64, 'A') + hashes.substr(65) + "\n",
+           "fleet-index-1  7 8 9" + hashes + "\n",
+       }) {
+    EXPECT_EQ(ParseDeviceIndex(bad).status().code(), StatusCode::kCorruption) << bad;
+  }
+}
+
 TEST(FleetDeviceIdTest, DeviceIdThatCannotNameADirectoryIsRefused) {
   RepositoryLayout repo{"/r"};
   EXPECT_EQ(DeviceRepositoryDir(repo, "dev-1").value(), "/r/fleet/devices/dev-1");
