@@ -44,7 +44,8 @@ declare -A qemu=([arm64]=qemu-aarch64 [armhf]=qemu-arm)
 # ones that are Architecture: all (nlohmann-json, CLI11) come from the host.
 dev_packages=(libtorrent-rasterbar-dev libboost-dev libboost-system-dev libsodium-dev
   libzstd-dev libsqlite3-dev libgtest-dev libgmock-dev libarchive-dev libssl-dev
-  libseccomp-dev libfmt-dev libspdlog-dev libcurl4-openssl-dev libpq-dev)
+  libseccomp-dev libfmt-dev libspdlog-dev libcurl4-openssl-dev libpq-dev
+  libhowardhinnant-date-dev)
 # The programs and the unit-test binaries of every module (the CMake target
 # module-unit-tests, listed in the build directory's module-unit-tests.txt;
 # the end-to-end tests in tests/ drive the programs as real processes and
