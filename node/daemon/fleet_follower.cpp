@@ -284,6 +284,13 @@ Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::P
     }
     spdlog::info("fleet document v{} accepted: {}", accepted.targets_version,
                  apps.empty() ? "no apps" : apps);
+    for (const auto& window : accepted.document.windows) {
+      if (!tracker::CheckWindowZone(window.zone).ok()) {
+        spdlog::warn("maintenance window {}: this device's zoneinfo lacks its zone, so it is "
+                     "evaluated as UTC (install or update tzdata)",
+                     tracker::WindowText(window));
+      }
+    }
   }
   status_.accepted = std::move(accepted);
   return std::optional(std::move(releases));
