@@ -286,9 +286,10 @@ Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::P
                  apps.empty() ? "no apps" : apps);
     for (const auto& window : accepted.document.windows) {
       if (!tracker::CheckWindowZone(window.zone).ok()) {
-        spdlog::warn("maintenance window {}: this device's zoneinfo lacks its zone, so it is "
-                     "evaluated as UTC (install or update tzdata)",
-                     tracker::WindowText(window));
+        spdlog::warn(
+            "maintenance window {}: this device's zoneinfo lacks its zone, so it is "
+            "evaluated as UTC (install or update tzdata)",
+            tracker::WindowText(window));
       }
     }
   }
