@@ -163,11 +163,12 @@ TEST_F(NodeReplicasTest, NodesTakeAReleaseWhileTheSigningReplicaIsKilledThenStop
   options.replicas = 3;
   options.lease_ttl_s = kLeaseTtlS;
   options.config_members =
-      R"("timestamp_expiry_s": 120, "announce_interval_s": 10, "min_announce_interval_s": 1)";
+      R"("timestamp_expiry_s": 60, "announce_interval_s": 10, "min_announce_interval_s": 1)";
   options.nginx_limit_rate = "256k";
   const std::string started = topology_.Start(dir_ + "/servers", repo_, url_, options);
   ASSERT_EQ(started, "");
-  // serve re-signs publish's day-long timestamp for two minutes at once.
+  // serve re-signs publish's day-long timestamp for one minute at once, then every
+  // 30 s (half its lifetime): the takeovers below wait for a re-signing.
   ASSERT_TRUE(WaitFor([&] { return topology_.HolderIndex() >= 0 && LatestTimestamp() > 0; }, 30s))
       << topology_.Logs();
 

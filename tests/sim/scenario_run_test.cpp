@@ -272,8 +272,9 @@ TEST_F(ScenarioRunTest, WithoutNatPeersAcrossSitesRelieveTheOrigin) {
 
 TEST_F(ScenarioRunTest, CtrlCReportsAndLeavesNothing) {
   std::string scenario = dir_ + "/ctrlc.json";
+  // On DSL: what is checked is the clean-up, not the transfer.
   ASSERT_TRUE(WriteFileAtomic(scenario, ScenarioJson("ctrlc", images_ + "/busybox-v1.oci.tar", true,
-                                                     "flotilla"))
+                                                     "flotilla", 180, "", Wan::kDsl))
                   .ok());
   Background run = Background::Start(
       {BinaryPath("flotilla-sim"), "run", "--out", dir_ + "/ctrlc", scenario}, dir_ + "/ctrlc.log");
@@ -294,7 +295,7 @@ TEST_F(ScenarioRunTest, CtrlCReportsAndLeavesNothing) {
 TEST_F(ScenarioRunTest, SigkillThenCleanLeavesNothing) {
   std::string scenario = dir_ + "/killed.json";
   ASSERT_TRUE(WriteFileAtomic(scenario, ScenarioJson("killed", images_ + "/busybox-v1.oci.tar",
-                                                     true, "flotilla"))
+                                                     true, "flotilla", 180, "", Wan::kDsl))
                   .ok());
   Background run =
       Background::Start({BinaryPath("flotilla-sim"), "run", "--out", dir_ + "/killed", scenario},
