@@ -25,12 +25,12 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
 passed=0
 failed=0
-# Runs ctest on a build dir (further arguments go to ctest) and adds its
-# counts to passed/failed.
+# run_ctest DIR PARALLEL [ctest arguments]: runs ctest on a build dir and
+# adds its counts to passed/failed.
 run_ctest() {
   local log
   log=$(mktemp)
-  ctest --test-dir "$1" -j"$jobs" --output-on-failure "${@:2}" 2>&1 | tee "$log" || status=1
+  ctest --test-dir "$1" -j"$2" --output-on-failure "${@:3}" 2>&1 | tee "$log" || status=1
   local line total bad
   line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
   if [[ -z $line ]]; then
@@ -61,13 +61,17 @@ rm -rf build-bg && mkdir build-bg
 ) &
 background=$!
 
+# Twice as many tests as cores: most of them wait on processes, sockets
+# and timers (the main suite uses about half a core at -j2); the tests that
+# share namespaces, mounts or the runtime hold a RESOURCE_LOCK and run one
+# at a time whatever -j is.
 echo "== full build =="
-run_ctest build
+run_ctest build $((jobs * 2))
 wait "$background" || true
 
 echo "== sanitizer build (ASan+UBSan): core, appspec, metadata, layerstore =="
 if [[ -e build-bg/asan.ok ]]; then
-  run_ctest build-asan
+  run_ctest build-asan "$jobs"
 else
   tail -60 build-bg/asan.log
   failed=$((failed + 1)) status=1
@@ -78,7 +82,7 @@ if [[ -e build-bg/tsan.ok ]]; then
   # The monitor is a static program, which TSan cannot instrument: build/'s runs.
   export FLOTILLA_MONITOR="$PWD/build/runtime/flotilla-monitor"
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-  run_ctest build-tsan -R '^(MetadataFollowerTest|ReleasePipelineTest|ReporterTest|LanExchangeTest|HttpFetcherTest|DeployerTest|RuntimeConcurrencyTest|WorkerTest|TimerSlotTest|ThreadExecutorTest|ManualExecutorTest|FakeClockTest)\.'
+  run_ctest build-tsan "$jobs" -R '^(MetadataFollowerTest|ReleasePipelineTest|ReporterTest|LanExchangeTest|HttpFetcherTest|DeployerTest|RuntimeConcurrencyTest|WorkerTest|TimerSlotTest|ThreadExecutorTest|ManualExecutorTest|FakeClockTest)\.'
   unset FLOTILLA_MONITOR TSAN_OPTIONS
 else
   tail -60 build-bg/tsan.log
