@@ -7,6 +7,7 @@
 
 #include "core/bytes.h"
 #include "tracker/cli/commands.h"
+#include "tracker/fleet/fleet_view.h"
 #include "tracker/fleet/rollout_duty.h"
 #include "tracker/publish/publish_refresher.h"
 #include "tracker/publish/torrent_maker.h"
@@ -57,15 +58,26 @@ int RunServe(ServeFlags& flags) {
   auto refresher = MakeRepositoryRefresher(config.repository, SystemClock::Instance(), signing);
   // Rollouts advance and halt as a duty of the replica holding the signing
   // lease; signing duties run only when the repository can sign.
-  RolloutDuty rollouts(
-      TrackerDatabaseUrl(config, RepositoryLayout{config.repository}.default_db_path()),
-      config.repository, std::chrono::seconds(flags.rollout_interval_s), SystemClock::Instance());
+  const std::string db_url =
+      TrackerDatabaseUrl(config, RepositoryLayout{config.repository}.default_db_path());
+  RolloutDuty rollouts(db_url, config.repository, std::chrono::seconds(flags.rollout_interval_s),
+                       SystemClock::Instance());
+  // The dashboard's rollouts and desired releases: the fleet model read on
+  // the network thread, over connections of its own opened at first use.
+  std::unique_ptr<FleetView> fleet_view;
+  auto fleet_model = [&fleet_view, db_url](FleetSnapshot& snapshot, size_t max_rollouts,
+                                           size_t max_failed) -> Status {
+    if (fleet_view == nullptr) {
+      ASSIGN_OR_RETURN(fleet_view, FleetView::Open(db_url, SystemClock::Instance()));
+    }
+    return fleet_view->Fill(snapshot, max_rollouts, max_failed);
+  };
   if (refresher == nullptr) {
     spdlog::warn(
         "no online timestamp key: this tracker runs no signing duties, so rollouts "
         "do not advance here (rollout status --evaluate does it by hand)");
   }
-  if (Status st = RunTrackerServer(config, refresher.get(), &rollouts); !st.ok()) {
+  if (Status st = RunTrackerServer(config, refresher.get(), &rollouts, fleet_model); !st.ok()) {
     spdlog::error("serve: {}", st.ToString());
     return 1;
   }
