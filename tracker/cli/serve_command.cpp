@@ -89,6 +89,7 @@ struct ArtifactFlags {
   std::string public_url;
   std::string file;
   int piece_kib = 256;
+  bool json = false;  // the output is JSON either way
 };
 
 int RunArtifactAdd(const ArtifactFlags& flags) {
@@ -152,6 +153,8 @@ CommandAction RegisterServeCommands(CLI::App& app) {
   add->add_option("--repository", artifact_flags->repository, "Repository directory")->required();
   add->add_option("--public-url", artifact_flags->public_url, "Tracker base URL")->required();
   add->add_option("--piece-kib", artifact_flags->piece_kib, "Piece size in KiB (power of two)");
+  add->add_flag("--json", artifact_flags->json,
+                "Accepted for uniformity: the output is one JSON document either way");
   add->add_option("file", artifact_flags->file, "Artifact file")
       ->required()
       ->check(CLI::ExistingFile);
