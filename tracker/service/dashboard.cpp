@@ -29,7 +29,8 @@ border:1px solid #e3e6ea;border-radius:6px}.card b{display:block;font-size:1.4em
 .stack{width:12em;height:.8em;background:#e3e6ea;border-radius:3px;display:flex;overflow:hidden}
 .stack span{height:100%}.s-healthy{background:#3a9d5d}.s-soaking{background:#9fd4ae}
 .s-failed{background:#d04a4a}.s-pending{background:#b8c0cc}
-.differs{color:#b42318;font-weight:bold}.desired-app{white-space:nowrap}
+.differs .mark{color:#b42318;font-weight:bold}.why{display:block;font-size:.85em}
+td.desired{min-width:16em}#devices td:nth-child(-n+2){white-space:nowrap}
 )css";
 
 std::string Ago(int64_t now, int64_t then) {
