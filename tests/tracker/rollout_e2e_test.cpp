@@ -245,6 +245,14 @@ TEST_P(RolloutE2eTest, HaltsItselfThenAbortSendsDevicesBack) {
     ++shown;
   }
   EXPECT_EQ(shown, devices_.size());
+  // Pages: past the last one is empty but counts the fleet; a bad one is refused.
+  const HttpResponse past = HttpRequestTo(tracker_.port(), "GET", "/api/v1/fleet?page=2");
+  ASSERT_EQ(past.status, 200) << past.raw;
+  const Json past_json = ParseJsonStrict(past.body).value();
+  EXPECT_EQ(past_json["devices"].size(), 0u);
+  EXPECT_EQ(past_json["devices_total"], devices_.size());
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/?page=0").status, 400);
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/api/v1/fleet?page=x").status, 400);
 
   // The rest of wave 1 turns healthy: a halted rollout still starts no wave.
   for (size_t i = 3; i < waves[0].size(); ++i) Report(waves[0][i], "running", 7, "healthy");
