@@ -220,12 +220,18 @@ TEST_P(RolloutE2eTest, HaltsItselfThenAbortSendsDevicesBack) {
   EXPECT_NE(text.output.find("halted: wave 1: 2 of 5"), std::string::npos) << text.output;
 
   // serve's dashboard and its JSON twin show the halt, and each device's
-  // desired release beside the one it reports.
-  const HttpResponse page = HttpRequestTo(tracker_.port(), "GET", "/");
-  ASSERT_EQ(page.status, 200) << page.raw;
+  // desired release beside the one it reports, once serve read them again
+  // (apart from the requests, when a page asks: within seconds).
+  const std::string halted_mark = "<span class=\"state state-halted\">halted</span> wave 1 of 2";
+  HttpResponse page;
+  for (int i = 0; i < 100; ++i) {
+    page = HttpRequestTo(tracker_.port(), "GET", "/");
+    ASSERT_EQ(page.status, 200) << page.raw;
+    if (page.body.find(halted_mark) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   for (const std::string& needle :
-       {std::string("<span class=\"state state-halted\">halted</span> wave 1 of 2"),
-        std::string("wave 1: 2 of 5 devices failed (at most 25% may)"),
+       {halted_mark, std::string("wave 1: 2 of 5 devices failed (at most 25% may)"),
         "<li data-device=\"" + waves[0][1] + "\">", "<tr data-device=\"" + waves[0][1] + "\">",
         std::string("rollout 1 (halted): wave 2 of 2, waiting")}) {
     EXPECT_NE(page.body.find(needle), std::string::npos) << needle << "\n" << page.body;

@@ -224,7 +224,8 @@ Json FleetToJson(const FleetSnapshot& fleet) {
               {"bytes_from_peers", fleet.bytes_from_peers},
               {"bytes_from_origin", fleet.bytes_from_origin},
               {"rollouts", rollouts},
-              {"rollouts_total", fleet.rollouts_total}};
+              {"rollouts_total", fleet.rollouts_total},
+              {"fleet_model_at", fleet.fleet_model_at}};
 }
 
 Result<FleetSnapshot> ParseFleet(std::string_view body, size_t max_bytes) {
@@ -252,6 +253,7 @@ Result<FleetSnapshot> ParseFleet(std::string_view body, size_t max_bytes) {
     }
   }
   r.Unsigned("rollouts_total", fleet.rollouts_total);
+  r.Int("fleet_model_at", fleet.fleet_model_at, 0);
   RETURN_IF_ERROR(r.Finish());
   return fleet;
 }

@@ -114,6 +114,9 @@ struct FleetSnapshot {
   uint64_t bytes_from_origin = 0;
   std::vector<RolloutRow> rollouts;  // the newest first, at most a bounded number
   uint64_t rollouts_total = 0;       // rollouts in the database
+  // When the rollouts and desired releases were read (unix seconds; they
+  // are read apart from the request); 0: not (yet) available.
+  int64_t fleet_model_at = 0;
 };
 
 Json FleetToJson(const FleetSnapshot& fleet);

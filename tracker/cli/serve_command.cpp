@@ -12,6 +12,7 @@
 #include "tracker/publish/publish_refresher.h"
 #include "tracker/publish/torrent_maker.h"
 #include "tracker/service/config.h"
+#include "tracker/service/dashboard.h"
 #include "tracker/service/tracker_server.h"
 
 namespace flotilla::tracker {
@@ -63,14 +64,15 @@ int RunServe(ServeFlags& flags) {
   RolloutDuty rollouts(db_url, config.repository, std::chrono::seconds(flags.rollout_interval_s),
                        SystemClock::Instance());
   // The dashboard's rollouts and desired releases: the fleet model read on
-  // the network thread, over connections of its own opened at first use.
-  std::unique_ptr<FleetView> fleet_view;
-  auto fleet_model = [&fleet_view, db_url](FleetSnapshot& snapshot, size_t max_rollouts,
-                                           size_t max_failed) -> Status {
-    if (fleet_view == nullptr) {
-      ASSIGN_OR_RETURN(fleet_view, FleetView::Open(db_url, SystemClock::Instance()));
-    }
-    return fleet_view->Fill(snapshot, max_rollouts, max_failed);
+  // a thread of its own while pages ask for it, never on the network thread.
+  FleetViewRefresher fleet_view(db_url, SystemClock::Instance(), kDashboardRollouts,
+                                kDashboardFailedPerRollout);
+  ThreadExecutor fleet_view_thread;
+  RefreshSchedule fleet_view_schedule(fleet_view_thread, SystemClock::Instance(), fleet_view);
+  fleet_view_schedule.Start();
+  auto fleet_model = [&fleet_view](FleetSnapshot& snapshot, size_t max_rollouts,
+                                   size_t max_failed) {
+    return fleet_view.Fill(snapshot, max_rollouts, max_failed);
   };
   if (refresher == nullptr) {
     spdlog::warn(

@@ -1,6 +1,9 @@
 #include "tracker/fleet/fleet_view.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 namespace flotilla::tracker {
 
@@ -52,22 +55,85 @@ std::vector<DesiredRow> DesiredRowsOf(const FleetDevice& device, const FleetStat
 Result<std::unique_ptr<FleetView>> FleetView::Open(const std::string& url, const Clock& clock) {
   ASSIGN_OR_RETURN(auto fleet, FleetStore::Open(url, clock));
   ASSIGN_OR_RETURN(auto rollouts, RolloutStore::Open(url, clock));
-  return std::unique_ptr<FleetView>(new FleetView(std::move(fleet), std::move(rollouts)));
+  return std::unique_ptr<FleetView>(new FleetView(std::move(fleet), std::move(rollouts), clock));
+}
+
+Result<std::shared_ptr<const FleetViewModel>> FleetView::Compute(size_t max_rollouts,
+                                                                 size_t max_failed) {
+  auto model = std::make_shared<FleetViewModel>();
+  model->computed_at =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  ASSIGN_OR_RETURN(auto views, rollouts_->List(std::nullopt, max_rollouts));
+  for (const RolloutView& view : views) model->rollouts.push_back(ToRolloutRow(view, max_failed));
+  ASSIGN_OR_RETURN(model->rollouts_total, rollouts_->Count());
+  ASSIGN_OR_RETURN(model->state, fleet_->Load());
+  // The limits refer to the model's own state, which does not move.
+  ASSIGN_OR_RETURN(model->limits, rollouts_->Limits(model->state));
+  return std::shared_ptr<const FleetViewModel>(std::move(model));
 }
 
 Status FleetView::Fill(FleetSnapshot& snapshot, size_t max_rollouts, size_t max_failed) {
-  ASSIGN_OR_RETURN(auto views, rollouts_->List(std::nullopt, max_rollouts));
-  snapshot.rollouts.clear();
-  for (const RolloutView& view : views) snapshot.rollouts.push_back(ToRolloutRow(view, max_failed));
-  ASSIGN_OR_RETURN(snapshot.rollouts_total, rollouts_->Count());
-  if (snapshot.devices.empty()) return Status::Ok();
-  ASSIGN_OR_RETURN(const FleetState state, fleet_->Load());
-  ASSIGN_OR_RETURN(auto limits, rollouts_->Limits(state));
-  for (DeviceRow& device : snapshot.devices) {
-    const auto it = state.devices.find(device.identity.name);
-    if (it == state.devices.end()) continue;  // enrolled since the snapshot
-    device.desired = DesiredRowsOf(it->second, state, *limits);
+  ASSIGN_OR_RETURN(auto model, Compute(max_rollouts, max_failed));
+  FillFromModel(*model, snapshot, max_rollouts, max_failed);
+  return Status::Ok();
+}
+
+void FillFromModel(const FleetViewModel& model, FleetSnapshot& snapshot, size_t max_rollouts,
+                   size_t max_failed) {
+  snapshot.rollouts.assign(model.rollouts.begin(),
+                           model.rollouts.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                        max_rollouts, model.rollouts.size())));
+  for (RolloutRow& row : snapshot.rollouts) {
+    if (row.failed_devices.size() > max_failed) row.failed_devices.resize(max_failed);
   }
+  snapshot.rollouts_total = model.rollouts_total;
+  snapshot.fleet_model_at = model.computed_at;
+  for (DeviceRow& device : snapshot.devices) {
+    const auto it = model.state.devices.find(device.identity.name);
+    if (it == model.state.devices.end()) continue;  // enrolled since the model was read
+    device.desired = DesiredRowsOf(it->second, model.state, *model.limits);
+  }
+}
+
+Result<Duration> FleetViewRefresher::Refresh(WallTime) {
+  {
+    std::lock_guard lock(mu_);
+    if (!asked_ && latest_ != nullptr) return kIdlePoll;
+    asked_ = false;
+  }
+  const MonoTime start = clock_.MonotonicNow();
+  Result<std::shared_ptr<const FleetViewModel>> model = Unavailable("not read");
+  if (view_ == nullptr) {
+    auto opened = FleetView::Open(url_, clock_);
+    if (opened.ok()) view_ = std::move(*opened);
+    model = opened.status();
+  }
+  if (view_ != nullptr) model = view_->Compute(max_rollouts_, max_failed_);
+  if (!model.ok()) {
+    // The page keeps the model it has (or says it is being read).
+    spdlog::warn("dashboard: reading rollouts and desired releases failed, retrying in {} s: {}",
+                 std::chrono::duration_cast<std::chrono::seconds>(kRetry).count(),
+                 model.status().ToString());
+    std::lock_guard lock(mu_);
+    asked_ = true;
+    return kRetry;
+  }
+  const Duration took = clock_.MonotonicNow() - start;
+  {
+    std::lock_guard lock(mu_);
+    latest_ = std::move(*model);
+  }
+  return std::max<Duration>(kMinInterval, 2 * took);
+}
+
+Status FleetViewRefresher::Fill(FleetSnapshot& snapshot, size_t max_rollouts, size_t max_failed) {
+  std::shared_ptr<const FleetViewModel> model;
+  {
+    std::lock_guard lock(mu_);
+    asked_ = true;
+    model = latest_;
+  }
+  if (model != nullptr) FillFromModel(*model, snapshot, max_rollouts, max_failed);
   return Status::Ok();
 }
 

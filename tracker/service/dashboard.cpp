@@ -144,6 +144,16 @@ void RenderRollout(const RolloutRow& r, const DashboardContext& ctx, std::string
 
 void RenderRollouts(const FleetSnapshot& fleet, const DashboardContext& ctx, std::string& out) {
   out += "<h2>Rollouts</h2>\n<div id=\"rollouts\">\n";
+  if (fleet.fleet_model_at == 0) {
+    out +=
+        "<p class=\"muted\" id=\"fleet-model\">rollouts and desired releases are being read; "
+        "they show at a later refresh</p>\n</div>\n";
+    return;
+  }
+  fmt::format_to(std::back_inserter(out),
+                 "<p class=\"muted\" id=\"fleet-model\">rollouts and desired releases as read "
+                 "{}</p>\n",
+                 Ago(ctx.now_unix, fleet.fleet_model_at));
   for (const RolloutRow& r : fleet.rollouts) RenderRollout(r, ctx, out);
   if (fleet.rollouts.empty()) out += "<p class=\"muted\">none</p>\n";
   if (fleet.rollouts_total > fleet.rollouts.size()) {

@@ -255,5 +255,45 @@ TEST_F(DashboardTest, PagesOfDevicesAndCappedRolloutsKeepThePageBounded) {
   EXPECT_NE(page2.find("aborted by the operator"), std::string::npos);
 }
 
+// serve reads the model on a thread of its own (FleetViewRefresher::Refresh
+// from a schedule): a page request only takes the latest, and the model is
+// read again only when a page asked since the last read.
+TEST_F(DashboardTest, ServeReadsTheModelApartFromRequestsAndOnlyWhileAsked) {
+  FleetViewRefresher refresher(url_, clock_, kDashboardRollouts, kDashboardFailedPerRollout);
+  auto page = [&] {
+    auto snapshot = devices_->Snapshot(50, {0, kDashboardDevicesPerPage});
+    EXPECT_TRUE(snapshot.ok());
+    EXPECT_TRUE(refresher.Fill(*snapshot, kDashboardRollouts, kDashboardFailedPerRollout).ok());
+    return *snapshot;
+  };
+  const FleetSnapshot before = page();
+  EXPECT_EQ(before.fleet_model_at, 0);
+  EXPECT_TRUE(before.rollouts.empty());
+  EXPECT_TRUE(before.devices.front().desired.empty());
+  EXPECT_NE(Render(before).find("rollouts and desired releases are being read"), std::string::npos);
+
+  auto wait = refresher.Refresh(clock_.Now());
+  ASSERT_TRUE(wait.ok()) << wait.status().ToString();
+  EXPECT_GE(*wait, FleetViewRefresher::kMinInterval);
+  FleetSnapshot read = page();
+  EXPECT_EQ(
+      read.fleet_model_at,
+      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count());
+  ASSERT_EQ(read.rollouts.size(), 1u);
+  EXPECT_EQ(read.rollouts[0].state, "running");
+  EXPECT_EQ(read.devices.front().desired.size(), 1u);
+
+  // A change shows once the model is read again, which the page asked for.
+  ASSERT_TRUE(rollouts_->Pause(1).ok());
+  EXPECT_EQ(page().rollouts[0].state, "running");
+  ASSERT_TRUE(refresher.Refresh(clock_.Now()).ok());
+  // No page asked since that read: the next Refresh reads nothing.
+  ASSERT_TRUE(rollouts_->Resume(1).ok());
+  EXPECT_EQ(refresher.Refresh(clock_.Now()).value(), FleetViewRefresher::kIdlePoll);
+  EXPECT_EQ(page().rollouts[0].state, "paused");
+  ASSERT_TRUE(refresher.Refresh(clock_.Now()).ok());
+  EXPECT_EQ(page().rollouts[0].state, "running");
+}
+
 }  // namespace
 }  // namespace flotilla::tracker
