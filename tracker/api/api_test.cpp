@@ -161,6 +161,22 @@ TEST(Fleet, AnOlderTrackersAnswerReadsAsEveryDeviceAndNoRollout) {
   EXPECT_TRUE(old->devices[0].desired.empty());
 }
 
+TEST(Fleet, MembersANewerTrackerAddsAreIgnored) {
+  auto newer = ParseFleet(
+      R"({"bytes_from_origin":0,"bytes_from_peers":0,"failures":[],"releases":[],"later":1,)"
+      R"("devices":[{"device_id":"d1","enrolled_at":1,"last_seen":0,"name":"a","report":null,)"
+      R"("site":"","desired":[{"app":"k","release":3,"reason":"r","more":true}],"extra":{}}]})",
+      1 << 20);
+  ASSERT_TRUE(newer.ok()) << newer.status().ToString();
+  ASSERT_EQ(newer->devices.size(), 1u);
+  EXPECT_EQ(newer->devices[0].desired[0].release, 3u);
+  // What it knows is still checked.
+  EXPECT_FALSE(ParseFleet(R"({"bytes_from_origin":-1,"bytes_from_peers":0,"failures":[],)"
+                          R"("releases":[],"devices":[]})",
+                          1 << 20)
+                   .ok());
+}
+
 TEST(Fleet, RolloutFormIsReadBackAndChecked) {
   RolloutRow r;
   r.id = 3;

@@ -66,7 +66,7 @@ Json DeviceToJson(const DeviceRow& d) {
 }
 
 Status ReadDevice(const Json& json, const std::string& path, DeviceRow& d) {
-  JsonObjectReader r(json, path);
+  JsonObjectReader r(json, path, UnknownKeys::kIgnore);
   r.Require({"device_id", "name", "site", "enrolled_at", "last_seen"});
   r.String("device_id", d.identity.device_id);
   r.String("name", d.identity.name);
@@ -84,7 +84,7 @@ Status ReadDevice(const Json& json, const std::string& path, DeviceRow& d) {
 }
 
 Status ReadRelease(const Json& json, const std::string& path, ReleaseRow& row) {
-  JsonObjectReader r(json, path);
+  JsonObjectReader r(json, path, UnknownKeys::kIgnore);
   r.Require({"app", "release", "published_at", "devices"});
   r.String("app", row.app);
   r.String("release", row.release);
@@ -94,7 +94,7 @@ Status ReadRelease(const Json& json, const std::string& path, ReleaseRow& row) {
 }
 
 Status ReadFailure(const Json& json, const std::string& path, FailureRow& row) {
-  JsonObjectReader r(json, path);
+  JsonObjectReader r(json, path, UnknownKeys::kIgnore);
   r.Require({"device", "app", "release", "message", "at"});
   r.String("device", row.device_name);
   r.String("app", row.app);
@@ -155,7 +155,7 @@ Json RolloutToJson(const RolloutRow& r) {
 
 Result<RolloutRow> RolloutFromJson(const Json& json, const std::string& path) {
   RolloutRow row;
-  JsonObjectReader r(json, path);
+  JsonObjectReader r(json, path, UnknownKeys::kIgnore);
   r.Require({"id", "app", "release", "state", "current_wave", "waves", "failed_devices"});
   r.Int("id", row.id, 1);
   r.String("app", row.app);
@@ -231,7 +231,7 @@ Json FleetToJson(const FleetSnapshot& fleet) {
 Result<FleetSnapshot> ParseFleet(std::string_view body, size_t max_bytes) {
   ASSIGN_OR_RETURN(Json json,
                    ParseJsonStrict(body, JsonLimits{.max_bytes = max_bytes, .max_depth = 6}));
-  JsonObjectReader r(json, "");
+  JsonObjectReader r(json, "", UnknownKeys::kIgnore);
   FleetSnapshot fleet;
   r.Require({"devices", "releases", "failures", "bytes_from_peers", "bytes_from_origin"});
   r.Unsigned("bytes_from_peers", fleet.bytes_from_peers);

@@ -80,6 +80,7 @@ struct RolloutRow {
 };
 
 Json RolloutToJson(const RolloutRow& rollout);
+// Ignores members it does not know, as ParseFleet.
 Result<RolloutRow> RolloutFromJson(const Json& json, const std::string& path);
 
 struct FailureRow {
@@ -121,6 +122,8 @@ struct FleetSnapshot {
 
 Json FleetToJson(const FleetSnapshot& fleet);
 // `max_bytes` bounds the document (a large fleet is a large answer).
+// Members this version does not know are ignored (a newer tracker may add
+// some), except in a device's report, which has the form of POST .../report.
 Result<FleetSnapshot> ParseFleet(std::string_view body, size_t max_bytes);
 
 }  // namespace flotilla::tracker
