@@ -6,6 +6,7 @@
 // the halt.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -15,6 +16,7 @@
 #include "metadata/release.h"
 #include "metadata/repository.h"
 #include "tests/support/postgres_cluster.h"
+#include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tracker_process.h"
 #include "tracker/client/tracker_client.h"
@@ -216,6 +218,47 @@ TEST_P(RolloutE2eTest, HaltsItselfThenAbortSendsDevicesBack) {
   auto text =
       Tracker("rollout status " + std::to_string(id) + " --repository " + repo_.root + Db());
   EXPECT_NE(text.output.find("halted: wave 1: 2 of 5"), std::string::npos) << text.output;
+
+  // serve's dashboard and its JSON twin show the halt, and each device's
+  // desired release beside the one it reports, once serve read them again
+  // (apart from the requests, when a page asks: within seconds).
+  const std::string halted_mark = "<span class=\"state state-halted\">halted</span> wave 1 of 2";
+  HttpResponse page;
+  for (int i = 0; i < 100; ++i) {
+    page = HttpRequestTo(tracker_.port(), "GET", "/");
+    ASSERT_EQ(page.status, 200) << page.raw;
+    if (page.body.find(halted_mark) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  for (const std::string& needle :
+       {halted_mark, std::string("wave 1: 2 of 5 devices failed (at most 25% may)"),
+        "<li data-device=\"" + waves[0][1] + "\">", "<tr data-device=\"" + waves[0][1] + "\">",
+        std::string("rollout 1 (halted): wave 2 of 2, waiting")}) {
+    EXPECT_NE(page.body.find(needle), std::string::npos) << needle << "\n" << page.body;
+  }
+  auto fleet = tracker::TrackerClient(tracker_.url()).Fleet();
+  ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+  ASSERT_EQ(fleet->rollouts.size(), 1u);
+  EXPECT_EQ(fleet->rollouts[0].state, "halted");
+  EXPECT_EQ(fleet->rollouts[0].waves[0].failed, 2u);
+  EXPECT_EQ(fleet->rollouts[0].failed_devices.size(), 2u);
+  size_t shown = 0;
+  for (const tracker::DeviceRow& d : fleet->devices) {
+    ASSERT_EQ(d.desired.size(), 1u) << d.identity.name;
+    const bool first_wave =
+        std::find(waves[0].begin(), waves[0].end(), d.identity.name) != waves[0].end();
+    EXPECT_EQ(d.desired[0].release, first_wave ? 7u : 6u) << d.identity.name;
+    ++shown;
+  }
+  EXPECT_EQ(shown, devices_.size());
+  // Pages: past the last one is empty but counts the fleet; a bad one is refused.
+  const HttpResponse past = HttpRequestTo(tracker_.port(), "GET", "/api/v1/fleet?page=2");
+  ASSERT_EQ(past.status, 200) << past.raw;
+  const Json past_json = ParseJsonStrict(past.body).value();
+  EXPECT_EQ(past_json["devices"].size(), 0u);
+  EXPECT_EQ(past_json["devices_total"], devices_.size());
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/?page=0").status, 400);
+  EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/api/v1/fleet?page=x").status, 400);
 
   // The rest of wave 1 turns healthy: a halted rollout still starts no wave.
   for (size_t i = 3; i < waves[0].size(); ++i) Report(waves[0][i], "running", 7, "healthy");

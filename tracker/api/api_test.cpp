@@ -146,6 +146,72 @@ TEST(Enrolment, RequestAndCredentialsRoundTripAndAreChecked) {
   EXPECT_EQ(refused.status().message().find("SECRET"), std::string::npos);
 }
 
+TEST(Fleet, AnOlderTrackersAnswerReadsAsEveryDeviceAndNoRollout) {
+  // What a tracker without desired releases, rollouts and pages sends.
+  auto old = ParseFleet(
+      R"({"bytes_from_origin":0,"bytes_from_peers":0,"failures":[],"releases":[],)"
+      R"("devices":[{"device_id":"d1","enrolled_at":1,"last_seen":0,"name":"a","report":null,)"
+      R"("site":""},{"device_id":"d2","enrolled_at":1,"last_seen":0,"name":"b","report":null,)"
+      R"("site":""}]})",
+      1 << 20);
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  EXPECT_EQ(old->devices_total, 2u);
+  EXPECT_EQ(old->devices_offset, 0u);
+  EXPECT_TRUE(old->rollouts.empty());
+  EXPECT_TRUE(old->devices[0].desired.empty());
+}
+
+TEST(Fleet, MembersANewerTrackerAddsAreIgnored) {
+  auto newer = ParseFleet(
+      R"({"bytes_from_origin":0,"bytes_from_peers":0,"failures":[],"releases":[],"later":1,)"
+      R"("devices":[{"device_id":"d1","enrolled_at":1,"last_seen":0,"name":"a","report":null,)"
+      R"("site":"","desired":[{"app":"k","release":3,"reason":"r","more":true}],"extra":{}}]})",
+      1 << 20);
+  ASSERT_TRUE(newer.ok()) << newer.status().ToString();
+  ASSERT_EQ(newer->devices.size(), 1u);
+  EXPECT_EQ(newer->devices[0].desired[0].release, 3u);
+  // What it knows is still checked.
+  EXPECT_FALSE(ParseFleet(R"({"bytes_from_origin":-1,"bytes_from_peers":0,"failures":[],)"
+                          R"("releases":[],"devices":[]})",
+                          1 << 20)
+                   .ok());
+}
+
+TEST(Fleet, RolloutFormIsReadBackAndChecked) {
+  RolloutRow r;
+  r.id = 3;
+  r.app = "kiosk";
+  r.release = 8;
+  r.state = "halted";
+  r.reason = "wave 1: 1 of 1 devices failed";
+  r.current_wave = 1;
+  r.max_failures = "0%";
+  r.created_at = 1764320000;
+  r.wave_started_at = 1764320001;
+  r.updated_at = 1764320002;
+  r.waves = {{"10%", true, 1, 0, 0, 1, 0, 0}, {"100%", false, 9, 0, 0, 0, 9, 0}};
+  r.failed_devices = {{"screen-1", 1, "health check failed on release 8"}};
+  const Json json = RolloutToJson(r);
+  EXPECT_EQ(json["created_at"], "2025-11-28T08:53:20Z");
+  EXPECT_EQ(json["group"], nullptr);
+  auto back = RolloutFromJson(json, "rollout");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(RolloutToJson(*back), json);
+  EXPECT_EQ(back->created_at, r.created_at);
+  EXPECT_EQ(back->waves[1].pending, 9u);
+
+  Json bad_time = json;
+  bad_time["updated_at"] = "2025-11-28 08:53:20";
+  EXPECT_NE(RolloutFromJson(bad_time, "rollout").status().message().find("rollout.updated_at"),
+            std::string::npos);
+  Json beyond = json;
+  beyond["current_wave"] = 3;
+  EXPECT_FALSE(RolloutFromJson(beyond, "rollout").ok());
+  Json misnumbered = json;
+  misnumbered["waves"][1]["wave"] = 1;
+  EXPECT_FALSE(RolloutFromJson(misnumbered, "rollout").ok());
+}
+
 TEST(Fleet, WrittenFormIsReadBackTheSame) {
   FleetSnapshot fleet;
   DeviceRow quiet;

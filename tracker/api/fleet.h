@@ -1,10 +1,12 @@
 // The fleet as the tracker knows it: enrolled devices with their latest
-// reports, releases and recent failures. The database builds it, the
-// dashboard renders it, GET /api/v1/fleet sends it in the one JSON form
-// below (docs/tracker.md) and the client library reads it back.
+// reports and the release the fleet wants each to run, releases, recent
+// failures and the rollouts. The database builds it, the dashboard renders
+// it, GET /api/v1/fleet sends it in the one JSON form below (docs/tracker.md)
+// and the client library reads it back.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,13 +23,65 @@ struct DeviceIdentity {
   std::string site;
 };
 
+// The release of one app the fleet wants a device to run, and why
+// (docs/fleet.md, "The desired release").
+struct DesiredRow {
+  std::string app;
+  std::optional<uint64_t> release;  // nullopt: the device is sent nothing for the app
+  std::string reason;               // "pinned by group g", "rollout 3: wave 2 of 3, waiting; ..."
+};
+
 struct DeviceRow {
   DeviceIdentity identity;
   int64_t enrolled_at = 0;  // unix seconds
   int64_t last_seen = 0;    // unix seconds of the last report, 0 if none
   bool reported = false;
   DeviceReport report;  // errors left empty; see FleetSnapshot::failures
+  // Per app the device's groups assign, by app; empty when none is (or the
+  // tracker serves no fleet model).
+  std::vector<DesiredRow> desired;
 };
+
+// One wave of a rollout as `rollout status` counts it.
+struct RolloutWaveRow {
+  std::string share;  // cumulative, "50%"
+  bool started = false;
+  uint64_t size = 0;
+  uint64_t healthy = 0;  // ran the release healthy for the soak time
+  uint64_t soaking = 0;  // healthy, not yet for the soak time
+  uint64_t failed = 0;
+  uint64_t pending = 0;  // no verdict yet
+  uint64_t silent = 0;   // of pending: no report since the wave started
+};
+
+struct RolloutFailedDevice {
+  std::string device;  // name
+  uint64_t wave = 0;   // 1-based
+  std::string failure;
+};
+
+// A rollout in the form `rollout status --json` prints (docs/fleet.md).
+struct RolloutRow {
+  int64_t id = 0;
+  std::string app;
+  uint64_t release = 0;
+  std::string group;  // "": the whole fleet
+  std::string state;  // running, paused, halted, aborted, completed
+  std::string reason;
+  uint64_t current_wave = 1;  // 1-based
+  int64_t soak_s = 0;
+  std::string max_failures;  // "5%"
+  int64_t wave_timeout_s = 0;
+  int64_t created_at = 0;  // unix seconds (RFC 3339 UTC in JSON)
+  int64_t wave_started_at = 0;
+  int64_t updated_at = 0;
+  std::vector<RolloutWaveRow> waves;
+  std::vector<RolloutFailedDevice> failed_devices;
+};
+
+Json RolloutToJson(const RolloutRow& rollout);
+// Ignores members it does not know, as ParseFleet.
+Result<RolloutRow> RolloutFromJson(const Json& json, const std::string& path);
 
 struct FailureRow {
   std::string device_name;
@@ -44,16 +98,32 @@ struct ReleaseRow {
   int64_t devices = 0;       // devices reporting this release
 };
 
+// Which devices a snapshot holds: `limit` of them (0: every one) after the
+// first `offset`, by name.
+struct DevicePage {
+  uint64_t offset = 0;
+  uint64_t limit = 0;
+};
+
 struct FleetSnapshot {
-  std::vector<DeviceRow> devices;
+  std::vector<DeviceRow> devices;  // the page asked for, by name
+  uint64_t devices_total = 0;      // enrolled devices, on every page
+  uint64_t devices_offset = 0;     // of devices[0] among them
   std::vector<ReleaseRow> releases;
   std::vector<FailureRow> failures;  // newest first
-  uint64_t bytes_from_peers = 0;     // sum of the devices' latest reports
+  uint64_t bytes_from_peers = 0;     // sum of all the devices' latest reports
   uint64_t bytes_from_origin = 0;
+  std::vector<RolloutRow> rollouts;  // the newest first, at most a bounded number
+  uint64_t rollouts_total = 0;       // rollouts in the database
+  // When the rollouts and desired releases were read (unix seconds; they
+  // are read apart from the request); 0: not (yet) available.
+  int64_t fleet_model_at = 0;
 };
 
 Json FleetToJson(const FleetSnapshot& fleet);
 // `max_bytes` bounds the document (a large fleet is a large answer).
+// Members this version does not know are ignored (a newer tracker may add
+// some), except in a device's report, which has the form of POST .../report.
 Result<FleetSnapshot> ParseFleet(std::string_view body, size_t max_bytes);
 
 }  // namespace flotilla::tracker

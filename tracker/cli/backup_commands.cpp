@@ -42,6 +42,7 @@ struct BackupFlags {
   std::string database;
   std::string database_url;
   std::string out;
+  bool json = false;
 };
 
 struct RestoreFlags {
@@ -49,6 +50,7 @@ struct RestoreFlags {
   std::string repository;
   std::string database_url;
   int64_t version_step = 0;  // 0: derived from the backup's age
+  bool json = false;
 };
 
 // A sibling of `path` that is hidden and unique to this process.
@@ -240,6 +242,12 @@ int RunBackup(const BackupFlags& flags) {
   }
   uint64_t bytes = 0;
   for (const BackupEntry& e : manifest.entries) bytes += e.size;
+  if (flags.json) {
+    fmt::print(
+        "{}\n",
+        Json{{"backup", flags.out}, {"entries", manifest.entries.size()}, {"bytes", bytes}}.dump());
+    return 0;
+  }
   fmt::print(
       "backup: wrote {} ({} entries, {} bytes); it holds the online signing keys: keep it "
       "as secret as keys/\n",
@@ -389,6 +397,13 @@ int RunRestore(const RestoreFlags& flags) {
     fmt::print(stderr, "restore: {}\n", st.ToString());
     return 1;
   }
+  if (flags.json) {
+    fmt::print("{}\n", Json{{"backup", flags.backup},
+                            {"repository", flags.repository},
+                            {"timestamp_version", timestamp_version}}
+                           .dump());
+    return 0;
+  }
   fmt::print("restore: {} restored into {}; metadata re-signed, timestamp version {}\n",
              flags.backup, flags.repository, timestamp_version);
   return 0;
@@ -413,6 +428,7 @@ CommandAction RegisterBackupCommands(CLI::App& app) {
                      "serve's database_url: sqlite:PATH, or postgresql://... to add a pg_dump "
                      "of it (a password is better in PGPASSFILE)");
   backup->add_option("out", backup_flags->out, "Backup directory to create")->required();
+  backup->add_flag("--json", backup_flags->json, "Print one JSON document instead of text");
 
   auto restore_flags = std::make_shared<RestoreFlags>();
   auto* restore = app.add_subcommand(
@@ -432,6 +448,7 @@ CommandAction RegisterBackupCommands(CLI::App& app) {
                    "New versions to sign of each online role (default: 1 + one per 12 h "
                    "since the backup; add the publishes made since)")
       ->check(CLI::Range(1, 100000));
+  restore->add_flag("--json", restore_flags->json, "Print one JSON document instead of text");
 
   return [backup, restore, backup_flags, restore_flags] {
     if (*backup) return RunBackup(*backup_flags);

@@ -34,6 +34,7 @@ struct BundleFlags {
   uint64_t release = 0;
   uint64_t from = 0;
   std::string out;
+  bool json = false;
 };
 
 // The repository directory as a device's remote, remembering every metadata
@@ -183,6 +184,19 @@ Status RunBundle(const BundleFlags& f) {
   }
   const std::string dir = std::filesystem::path(f.out).parent_path().string();
   RETURN_IF_ERROR(FsyncDirectory(dir.empty() ? "." : dir));
+  if (f.json) {
+    uint64_t bytes = 0;
+    for (const auto& a : contents->artifacts) bytes += a.length;
+    fmt::print("{}\n", Json{{"bundle", f.out},
+                            {"app", f.app},
+                            {"release", f.release},
+                            {"from", f.from ? Json(f.from) : Json(nullptr)},
+                            {"metadata_files", contents->metadata.size()},
+                            {"artifacts", contents->artifacts.size()},
+                            {"artifact_bytes", bytes}}
+                           .dump());
+    return Status::Ok();
+  }
   fmt::print("bundle {}: {} release {}{}, {} metadata file(s), {} artifact(s)\n", f.out, f.app,
              f.release, f.from ? " from " + std::to_string(f.from) : std::string(),
              contents->metadata.size(), contents->artifacts.size());
@@ -206,6 +220,8 @@ CommandAction RegisterBundleCommands(CLI::App& app) {
                      "a release the devices hold: deltas from its layers where the repository "
                      "has them (default: full layers, for a device holding nothing)");
   bundle->add_option("--out", f->out, "the bundle file to write (atomically)")->required();
+  bundle->add_flag("--json", f->json,
+                   "Print one JSON document instead of text (progress stays on stderr)");
   return [=]() -> int {
     if (!*bundle) return -1;
     if (Status st = RunBundle(*f); !st.ok()) {

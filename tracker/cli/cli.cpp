@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 
+#include "core/canonical_json.h"
 #include "core/ed25519.h"
 #include "core/file_io.h"
 #include "tracker/cli/commands.h"
@@ -13,7 +14,7 @@ namespace flotilla::tracker {
 namespace {
 
 // Writes NAME (the 32-byte seed, mode 0600) and NAME.pub (hex public key).
-int Keygen(const std::string& out) {
+int Keygen(const std::string& out, bool json) {
   auto parent = std::filesystem::path(out).parent_path();
   if (!parent.empty()) {
     if (Status st = CreateDirectories(parent.string(), 0700); !st.ok()) {
@@ -31,6 +32,13 @@ int Keygen(const std::string& out) {
     fmt::print(stderr, "keygen: {}\n", st.ToString());
     return 1;
   }
+  if (json) {
+    fmt::print(
+        "{}\n",
+        Json{{"private_key_file", out}, {"public_key_file", out + ".pub"}, {"public_key", pub}}
+            .dump());
+    return 0;
+  }
   fmt::print("wrote private key {} (mode 0600) and public key {}.pub\npublic key: {}\n", out, out,
              pub);
   return 0;
@@ -43,22 +51,25 @@ int RunCli(int argc, char** argv) {
       "flotilla-tracker: signs releases, computes deltas, is the BitTorrent tracker and HTTP\n"
       "origin for a fleet of devices, collects their reports and serves a fleet dashboard."};
   std::string keygen_out;
+  bool keygen_json = false;
   auto* keygen =
       app.add_subcommand("keygen",
                          "Generate an Ed25519 signing key: OUT holds the 32-byte seed (mode 0600), "
                          "OUT.pub its public key in hex. Never overwrites an existing key.");
   keygen->add_option("out", keygen_out, "Path of the private key file to create")->required();
+  keygen->add_flag("--json", keygen_json, "Print one JSON document instead of text");
 
-  std::vector<CommandAction> groups = {[&] { return *keygen ? Keygen(keygen_out) : -1; },
-                                       RegisterImageCommands(app),
-                                       RegisterServeCommands(app),
-                                       RegisterReleaseCommands(app),
-                                       RegisterSigningCommands(app),
-                                       RegisterDeltaCommands(app),
-                                       RegisterBackupCommands(app),
-                                       RegisterFleetCommands(app),
-                                       RegisterRolloutCommands(app),
-                                       RegisterBundleCommands(app)};
+  std::vector<CommandAction> groups = {
+      [&] { return *keygen ? Keygen(keygen_out, keygen_json) : -1; },
+      RegisterImageCommands(app),
+      RegisterServeCommands(app),
+      RegisterReleaseCommands(app),
+      RegisterSigningCommands(app),
+      RegisterDeltaCommands(app),
+      RegisterBackupCommands(app),
+      RegisterFleetCommands(app),
+      RegisterRolloutCommands(app),
+      RegisterBundleCommands(app)};
   return RunCommandGroups(app, "flotilla-tracker", groups, argc, argv);
 }
 

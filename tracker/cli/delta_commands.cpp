@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "core/canonical_json.h"
 #include "layerstore/delta.h"
 #include "layerstore/layer_store.h"
 #include "tracker/cli/commands.h"
@@ -18,6 +19,7 @@ struct DeltaFlags {
   std::string target;
   std::string output;
   layerstore::DeltaEncodeOptions options;
+  bool json = false;
 };
 
 Status RunCreate(const DeltaFlags& f) {
@@ -31,6 +33,27 @@ Status RunCreate(const DeltaFlags& f) {
   ASSIGN_OR_RETURN(layerstore::DeltaEncodeStats stats,
                    layerstore::EncodeDelta(*store, bases, target, f.output, f.options));
   const auto& h = stats.header;
+  if (f.json) {
+    Json bases_json = Json::array();
+    for (const Digest& base : h.bases) bases_json.push_back(base.ToString());
+    fmt::print("{}\n", Json{{"delta", f.output},
+                            {"delta_bytes", h.delta_length},
+                            {"target", h.target.ToString()},
+                            {"target_bytes", h.target_length},
+                            {"bases", bases_json},
+                            {"files", stats.files},
+                            {"copied_files", stats.copied_files},
+                            {"patched_files", stats.patched_files},
+                            {"patched_input_bytes", stats.patched_input_bytes},
+                            {"literal_files", stats.literal_files},
+                            {"literal_input_bytes", stats.literal_input_bytes},
+                            {"recipe_bytes", h.recipe_bytes},
+                            {"literal_bytes", h.literal_bytes},
+                            {"patch_bytes", h.patch_bytes},
+                            {"window_log", h.window_log}}
+                           .dump());
+    return Status::Ok();
+  }
   fmt::print(
       "delta {} bytes for {} ({} bytes) from {} base(s): {} files, {} copied, {} patched "
       "({} bytes), {} literal ({} bytes); recipe {} B, literal {} B, patches {} B, window 2^{}\n",
@@ -59,6 +82,7 @@ CommandAction RegisterDeltaCommands(CLI::App& app) {
       ->add_option("--window-log", f->options.window_log,
                    "largest zstd window a device needs (2^N bytes)")
       ->capture_default_str();
+  create->add_flag("--json", f->json, "Print one JSON document instead of text");
   return [=]() -> int {
     if (!*delta) return -1;
     if (Status st = RunCreate(*f); !st.ok()) {

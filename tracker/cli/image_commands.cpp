@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "core/canonical_json.h"
 #include "layerstore/layer_store.h"
 #include "layerstore/report_format.h"
 #include "tracker/cli/commands.h"
@@ -15,8 +16,26 @@ namespace {
 struct ImageFlags {
   std::string store_dir = "/var/lib/flotilla/tracker/store";
   bool quiet = false;
+  bool json = false;
   std::string path, platform, select, name;
 };
+
+Json ImageJson(const layerstore::ImageRecord& image) {
+  Json layers = Json::array();
+  for (const layerstore::ImageLayer& layer : image.layers) {
+    layers.push_back({{"diff_id", layer.diff_id.ToString()},
+                      {"blob", layer.blob_digest.ToString()},
+                      {"blob_size", layer.blob_size},
+                      {"media_type", layer.media_type}});
+  }
+  return Json{
+      {"id", image.config_digest.ToString()},
+      {"manifest", image.manifest_digest ? Json(image.manifest_digest->ToString()) : Json(nullptr)},
+      {"platform", image.platform.ToString()},
+      {"format", image.source_format},
+      {"refs", image.refs},
+      {"layers", layers}};
+}
 
 Status RunImport(layerstore::LayerStore& store, const ImageFlags& f) {
   layerstore::ImportOptions options;
@@ -32,21 +51,38 @@ Status RunImport(layerstore::LayerStore& store, const ImageFlags& f) {
     ASSIGN_OR_RETURN(options.platform, layerstore::Platform::Parse(f.platform));
   }
   ASSIGN_OR_RETURN(layerstore::ImageRecord image, store.ImportImage(f.path, options));
-  fmt::print("{}", layerstore::FormatImage(image));
+  if (f.json) {
+    fmt::print("{}\n", ImageJson(image).dump());
+  } else {
+    fmt::print("{}", layerstore::FormatImage(image));
+  }
   return Status::Ok();
 }
 
-Status RunList(layerstore::LayerStore& store, const ImageFlags&) {
+Status RunList(layerstore::LayerStore& store, const ImageFlags& f) {
   ASSIGN_OR_RETURN(auto images, store.ListImages());
-  fmt::print("{}", layerstore::FormatImageTable(images));
+  if (f.json) {
+    Json list = Json::array();
+    for (const auto& image : images) list.push_back(ImageJson(image));
+    fmt::print("{}\n", Json{{"images", list}}.dump());
+  } else {
+    fmt::print("{}", layerstore::FormatImageTable(images));
+  }
   return Status::Ok();
 }
 
 Status RunRemove(layerstore::LayerStore& store, const ImageFlags& f) {
   RETURN_IF_ERROR(store.RemoveImage(f.name));
   ASSIGN_OR_RETURN(auto gc, store.CollectGarbage());
-  fmt::print("removed {}; freed {} layers and {} blobs\n", f.name, gc.layers_removed,
-             gc.blobs_removed);
+  if (f.json) {
+    fmt::print("{}\n", Json{{"removed", f.name},
+                            {"layers_freed", gc.layers_removed},
+                            {"blobs_freed", gc.blobs_removed}}
+                           .dump());
+  } else {
+    fmt::print("removed {}; freed {} layers and {} blobs\n", f.name, gc.layers_removed,
+               gc.blobs_removed);
+  }
   return Status::Ok();
 }
 
@@ -82,6 +118,9 @@ CommandAction RegisterImageCommands(CLI::App& app) {
   auto* ls = image->add_subcommand("ls", "List imported images");
   auto* rm = image->add_subcommand("rm", "Remove an image name and collect garbage");
   rm->add_option("name", f->name, "ref or image ID")->required();
+  for (CLI::App* cmd : {import, ls, rm}) {
+    cmd->add_flag("--json", f->json, "Print one JSON document instead of text");
+  }
   return [=]() -> int {
     if (!*image) return -1;
     if (*import) return RunOnStore("import", RunImport, *f);

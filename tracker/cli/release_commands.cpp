@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/bytes.h"
+#include "core/canonical_json.h"
 #include "core/file_io.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_names.h"
@@ -23,6 +24,7 @@ namespace {
 struct InitFlags {
   std::string dir;
   InitOptions options;
+  bool json = false;
 };
 
 int RunInit(const InitFlags& flags) {
@@ -31,6 +33,23 @@ int RunInit(const InitFlags& flags) {
     return 1;
   }
   const RepositoryLayout repo{flags.dir};
+  if (flags.json) {
+    // Where each key went: the root key is made in keys/ (or offline) unless given.
+    const std::string root_key = !flags.options.root_key_file.empty() ? flags.options.root_key_file
+                                 : !flags.options.offline_keys_dir.empty()
+                                     ? flags.options.offline_keys_dir + "/root.key"
+                                     : RoleKeyPath(repo, metadata::RoleType::kRoot);
+    fmt::print("{}\n", Json{{"repository", flags.dir},
+                            {"online_keys", KeysDir(repo)},
+                            {"offline_keys", flags.options.offline_keys_dir.empty()
+                                                 ? Json(nullptr)
+                                                 : Json(flags.options.offline_keys_dir)},
+                            {"root_key", root_key},
+                            {"configuration", ConfigPath(repo)},
+                            {"public_url", flags.options.public_url}}
+                           .dump());
+    return 0;
+  }
   fmt::print("initialised tracker repository {}\n", flags.dir);
   if (!flags.options.offline_keys_dir.empty()) {
     fmt::print("online keys (snapshot, timestamp): {}/\n", KeysDir(repo));
@@ -52,6 +71,7 @@ int RunInit(const InitFlags& flags) {
 struct PublishFlags {
   std::string config_file;
   PublishRequest request;
+  bool json = false;
 };
 
 // The repository and public URL: flags first, then the configuration file
@@ -83,14 +103,32 @@ int RunPublish(PublishFlags& flags) {
     fmt::print(stderr, "publish: {}\n", st.ToString());
     return 2;
   }
-  auto progress = [](const std::string& line) {
-    fmt::print("{}\n", line);
-    std::fflush(stdout);
+  // With --json, stdout holds the one document and progress goes to stderr.
+  FILE* progress_out = flags.json ? stderr : stdout;
+  auto progress = [progress_out](const std::string& line) {
+    fmt::print(progress_out, "{}\n", line);
+    std::fflush(progress_out);
   };
   auto outcome = PublishImage(flags.request, SystemClock::Instance(), progress);
   if (!outcome.ok()) {
     fmt::print(stderr, "{}\n", outcome.status().ToString());
     return 1;
+  }
+  if (flags.json) {
+    auto path_or_null = [](const std::string& path) {
+      return path.empty() ? Json(nullptr) : Json(path);
+    };
+    fmt::print("{}\n", Json{{"app", outcome->release.app},
+                            {"release", outcome->release.version},
+                            {"target", outcome->target_name},
+                            {"pending", path_or_null(outcome->pending_path)},
+                            {"pending_top_level", path_or_null(outcome->pending_top_level_path)},
+                            {"artifacts_made", outcome->artifacts_made},
+                            {"artifacts_reused", outcome->artifacts_reused},
+                            {"deltas_made", outcome->deltas_made},
+                            {"deltas_skipped", outcome->deltas_skipped}}
+                           .dump());
+    return 0;
   }
   if (!outcome->pending_path.empty()) {
     fmt::print("staged {} release {}: {}\nsign it where the {} key lives, then accept it:\n",
@@ -117,11 +155,33 @@ int RunPublish(PublishFlags& flags) {
   return 0;
 }
 
-int RunReleases(const std::string& repository) {
-  auto releases = ListPublishedReleases(RepositoryLayout{repository});
+struct ReleasesFlags {
+  std::string repository;
+  bool json = false;
+};
+
+int RunReleases(const ReleasesFlags& flags) {
+  auto releases = ListPublishedReleases(RepositoryLayout{flags.repository});
   if (!releases.ok()) {
     fmt::print(stderr, "releases: {}\n", releases.status().ToString());
     return 1;
+  }
+  if (flags.json) {
+    Json list = Json::array();
+    for (const auto& [app, versions] : *releases) {
+      for (const auto& release : versions) {
+        uint64_t bytes = 0;
+        for (const auto& artifact : release.artifacts) bytes += artifact.length;
+        list.push_back({{"app", app},
+                        {"release", release.version},
+                        {"layers", release.image.layers.size()},
+                        {"artifacts", release.artifacts.size()},
+                        {"bytes", bytes},
+                        {"image_config", release.image.config.ToString()}});
+      }
+    }
+    fmt::print("{}\n", Json{{"releases", list}}.dump());
+    return 0;
   }
   if (releases->empty()) fmt::print("no releases published\n");
   fmt::print("{:<24} {:>7} {:>6} {:>9} {:>12}  {}\n", "APP", "RELEASE", "LAYERS", "ARTIFACTS",
@@ -159,6 +219,7 @@ CLI::App* AddInitCommand(CLI::App& app, InitFlags& flags) {
   init->add_option("--database-url", flags.options.database_url,
                    "The tracker database, e.g. postgresql://tracker@db/flotilla (migrated now, "
                    "named in tracker.json, which is then 0600); default: <dir>/tracker.db");
+  init->add_flag("--json", flags.json, "Print one JSON document instead of text");
   return init;
 }
 
@@ -198,6 +259,8 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
       ->add_option("image", request.image_path,
                    "docker save tarball, OCI layout directory or oci-archive")
       ->required();
+  publish->add_flag("--json", flags.json,
+                    "Print one JSON document instead of text (progress lines go to stderr)");
   return publish;
 }
 
@@ -208,14 +271,16 @@ CommandAction RegisterReleaseCommands(CLI::App& app) {
   auto* init = AddInitCommand(app, *init_flags);
   auto publish_flags = std::make_shared<PublishFlags>();
   auto* publish = AddPublishCommand(app, *publish_flags);
-  auto releases_repository = std::make_shared<std::string>();
+  auto releases_flags = std::make_shared<ReleasesFlags>();
   auto* releases = app.add_subcommand("releases", "List the published apps and releases");
-  releases->add_option("--repository", *releases_repository, "Repository directory")->required();
+  releases->add_option("--repository", releases_flags->repository, "Repository directory")
+      ->required();
+  releases->add_flag("--json", releases_flags->json, "Print one JSON document instead of a table");
 
   return [=] {
     if (*init) return RunInit(*init_flags);
     if (*publish) return RunPublish(*publish_flags);
-    if (*releases) return RunReleases(*releases_repository);
+    if (*releases) return RunReleases(*releases_flags);
     return -1;
   };
 }
@@ -227,35 +292,36 @@ struct SignFlags {
   std::string input;
   std::string key_file;
   std::string output;
+  bool json = false;
 };
 
 // What the signer is about to vouch for: type, version, expiry, and for
 // targets each target and delegation, for root each role's keys.
-Status PrintSummary(const std::string& path) {
+Status PrintSummary(const std::string& path, FILE* out) {
   ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(path, 64 << 20));
   ASSIGN_OR_RETURN(auto doc, metadata::ParseSignedDocument(bytes, 64 << 20));
   if (metadata::CheckRoleType(doc.signed_json, metadata::RoleType::kRoot).ok()) {
     ASSIGN_OR_RETURN(auto root, metadata::ParseRoot(doc.signed_json).WithContext(path));
-    fmt::print("{}: root version {}, expires {}, {} signature(s) so far\n", path,
+    fmt::print(out, "{}: root version {}, expires {}, {} signature(s) so far\n", path,
                root.common.version, metadata::FormatTufTime(root.common.expires),
                doc.signatures.size());
     for (const auto& [role, keys] : root.roles) {
-      fmt::print("  {}: {} key(s), threshold {}\n", metadata::RoleName(role), keys.keyids.size(),
-                 keys.threshold);
+      fmt::print(out, "  {}: {} key(s), threshold {}\n", metadata::RoleName(role),
+                 keys.keyids.size(), keys.threshold);
     }
     return Status::Ok();
   }
   ASSIGN_OR_RETURN(auto targets, metadata::ParseTargets(doc.signed_json).WithContext(path));
-  fmt::print("{}: targets version {}, expires {}, {} signature(s) so far\n", path,
+  fmt::print(out, "{}: targets version {}, expires {}, {} signature(s) so far\n", path,
              targets.common.version, metadata::FormatTufTime(targets.common.expires),
              doc.signatures.size());
   for (const auto& [name, target] : targets.targets) {
-    fmt::print("  target {} ({} bytes)\n", metadata::PercentEncode(name), target.length);
+    fmt::print(out, "  target {} ({} bytes)\n", metadata::PercentEncode(name), target.length);
   }
   if (targets.delegations) {
     for (const auto& role : targets.delegations->roles) {
-      fmt::print("  delegates {} to {} key(s), threshold {}\n", metadata::PercentEncode(role.name),
-                 role.keys.keyids.size(), role.keys.threshold);
+      fmt::print(out, "  delegates {} to {} key(s), threshold {}\n",
+                 metadata::PercentEncode(role.name), role.keys.keyids.size(), role.keys.threshold);
     }
   }
   return Status::Ok();
@@ -263,11 +329,16 @@ Status PrintSummary(const std::string& path) {
 
 int RunSign(const SignFlags& flags) {
   const std::string out = flags.output.empty() ? flags.input : flags.output;
-  Status st = PrintSummary(flags.input);
+  // With --json the summary goes to stderr: the signer still reads it.
+  Status st = PrintSummary(flags.input, flags.json ? stderr : stdout);
   if (st.ok()) st = metadata::SignMetadataFile(flags.input, flags.key_file, std::nullopt, out);
   if (!st.ok()) {
     fmt::print(stderr, "sign: {}\n", st.ToString());
     return 1;
+  }
+  if (flags.json) {
+    fmt::print("{}\n", Json{{"signed", out}}.dump());
+    return 0;
   }
   fmt::print("signed: {}\n", out);
   return 0;
@@ -276,6 +347,7 @@ int RunSign(const SignFlags& flags) {
 struct StageAppFlags {
   StageAppRequest request;
   int expiry_days = 365;
+  bool json = false;
 };
 
 int RunStageApp(StageAppFlags& flags) {
@@ -284,6 +356,10 @@ int RunStageApp(StageAppFlags& flags) {
   if (!path.ok()) {
     fmt::print(stderr, "stage-app: {}\n", path.status().ToString());
     return 1;
+  }
+  if (flags.json) {
+    fmt::print("{}\n", Json{{"staged", *path}}.dump());
+    return 0;
   }
   fmt::print("staged {}\nsign it where the targets key lives:\n", *path);
   fmt::print("  flotilla-tracker sign {} --key targets.key\nthen on the tracker:\n", *path);
@@ -294,6 +370,7 @@ int RunStageApp(StageAppFlags& flags) {
 struct StageRootFlags {
   std::string repository;
   std::vector<std::string> rotate;  // ROLE=PUBLIC_KEY_FILE
+  bool json = false;
 };
 
 int RunStageRoot(const StageRootFlags& flags) {
@@ -311,6 +388,10 @@ int RunStageRoot(const StageRootFlags& flags) {
     fmt::print(stderr, "stage-root: {}\n", path.status().ToString());
     return 1;
   }
+  if (flags.json) {
+    fmt::print("{}\n", Json{{"staged", *path}}.dump());
+    return 0;
+  }
   fmt::print("staged {}\nsign it with the current and the new root keys where they live:\n", *path);
   fmt::print("  flotilla-tracker sign {} --key root.key\n", *path);
   fmt::print("put the new online keys in {}/keys, then:\n", flags.repository);
@@ -322,6 +403,7 @@ struct AcceptFlags {
   std::string repository;
   std::string file;
   std::string role;
+  bool json = false;
 };
 
 int RunAccept(const AcceptFlags& flags) {
@@ -329,6 +411,10 @@ int RunAccept(const AcceptFlags& flags) {
   if (!outcome.ok()) {
     fmt::print(stderr, "{}\n", outcome.status().ToString());
     return 1;
+  }
+  if (flags.json) {
+    fmt::print("{}\n", Json{{"role", outcome->role}, {"version", outcome->version}}.dump());
+    return 0;
   }
   fmt::print("accepted {} version {}; snapshot and timestamp signed\n",
              metadata::PercentEncode(outcome->role), outcome->version);
@@ -346,6 +432,8 @@ CLI::App* AddSignCommand(CLI::App& app, SignFlags& flags) {
       ->required()
       ->check(CLI::ExistingFile);
   sign->add_option("--out", flags.output, "Where to write the signed file (default: FILE)");
+  sign->add_flag("--json", flags.json,
+                 "Print one JSON document instead of text (the summary goes to stderr)");
   return sign;
 }
 
@@ -365,6 +453,7 @@ CLI::App* AddStageAppCommand(CLI::App& app, StageAppFlags& flags) {
   stage->add_option("--expiry-days", flags.expiry_days, "Lifetime of the staged version")
       ->check(CLI::Range(1, 3650))
       ->capture_default_str();
+  stage->add_flag("--json", flags.json, "Print one JSON document instead of text");
   return stage;
 }
 
@@ -378,6 +467,7 @@ CLI::App* AddStageRootCommand(CLI::App& app, StageRootFlags& flags) {
                    "ROLE=FILE: ROLE (root, targets, snapshot, timestamp) gets the Ed25519 public "
                    "key in FILE (keygen's .pub), threshold 1; repeatable")
       ->required();
+  stage_root->add_flag("--json", flags.json, "Print one JSON document instead of text");
   return stage_root;
 }
 
@@ -387,6 +477,7 @@ CLI::App* AddAcceptCommand(CLI::App& app, AcceptFlags& flags) {
   accept->add_option("--repository", flags.repository, "Repository directory")->required();
   accept->add_option("--role", flags.role, "Role (default: from the file name)");
   accept->add_option("file", flags.file, "The signed file")->required()->check(CLI::ExistingFile);
+  accept->add_flag("--json", flags.json, "Print one JSON document instead of text");
   return accept;
 }
 

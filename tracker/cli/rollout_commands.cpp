@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "tracker/cli/commands.h"
 #include "tracker/cli/fleet_cli.h"
+#include "tracker/fleet/fleet_view.h"
 #include "tracker/fleet/rollout_duty.h"
 
 namespace flotilla::tracker {
@@ -54,43 +55,8 @@ std::string Time(int64_t unix_seconds) {
   return text;
 }
 
-Json ViewJson(const RolloutView& view) {
-  const Rollout& r = view.rollout;
-  Json waves = Json::array();
-  for (size_t w = 0; w < view.waves.size(); ++w) {
-    const WaveCounts& c = view.waves[w];
-    waves.push_back({{"wave", w + 1},
-                     {"share", ShareText(r.waves[w])},
-                     {"size", c.size},
-                     {"started", c.started},
-                     {"healthy", c.healthy},
-                     {"soaking", c.soaking},
-                     {"failed", c.failed},
-                     {"pending", c.pending},
-                     {"silent", c.silent}});
-  }
-  Json failed = Json::array();
-  for (const RolloutMember& m : view.members) {
-    if (!m.failure.empty()) {
-      failed.push_back({{"device", m.name}, {"wave", m.wave + 1}, {"failure", m.failure}});
-    }
-  }
-  return Json{{"id", r.id},
-              {"app", r.app},
-              {"release", r.release},
-              {"group", r.group.empty() ? Json(nullptr) : Json(r.group)},
-              {"state", RolloutStateName(r.state)},
-              {"reason", r.reason},
-              {"current_wave", r.current_wave + 1},
-              {"soak_s", r.soak_s},
-              {"max_failures", ShareText(r.max_failures)},
-              {"wave_timeout_s", r.wave_timeout_s},
-              {"created_at", Time(r.created_at)},
-              {"wave_started_at", Time(r.wave_started_at)},
-              {"updated_at", Time(r.updated_at)},
-              {"waves", waves},
-              {"failed_devices", failed}};
-}
+// The form /api/v1/fleet gives each rollout too (tracker/api/fleet.h).
+Json ViewJson(const RolloutView& view) { return RolloutToJson(ToRolloutRow(view)); }
 
 void PrintView(const RolloutView& view) {
   const Rollout& r = view.rollout;

@@ -7,10 +7,12 @@
 
 #include "core/bytes.h"
 #include "tracker/cli/commands.h"
+#include "tracker/fleet/fleet_view.h"
 #include "tracker/fleet/rollout_duty.h"
 #include "tracker/publish/publish_refresher.h"
 #include "tracker/publish/torrent_maker.h"
 #include "tracker/service/config.h"
+#include "tracker/service/dashboard.h"
 #include "tracker/service/tracker_server.h"
 
 namespace flotilla::tracker {
@@ -57,15 +59,27 @@ int RunServe(ServeFlags& flags) {
   auto refresher = MakeRepositoryRefresher(config.repository, SystemClock::Instance(), signing);
   // Rollouts advance and halt as a duty of the replica holding the signing
   // lease; signing duties run only when the repository can sign.
-  RolloutDuty rollouts(
-      TrackerDatabaseUrl(config, RepositoryLayout{config.repository}.default_db_path()),
-      config.repository, std::chrono::seconds(flags.rollout_interval_s), SystemClock::Instance());
+  const std::string db_url =
+      TrackerDatabaseUrl(config, RepositoryLayout{config.repository}.default_db_path());
+  RolloutDuty rollouts(db_url, config.repository, std::chrono::seconds(flags.rollout_interval_s),
+                       SystemClock::Instance());
+  // The dashboard's rollouts and desired releases: the fleet model read on
+  // a thread of its own while pages ask for it, never on the network thread.
+  FleetViewRefresher fleet_view(db_url, SystemClock::Instance(), kDashboardRollouts,
+                                kDashboardFailedPerRollout);
+  ThreadExecutor fleet_view_thread;
+  RefreshSchedule fleet_view_schedule(fleet_view_thread, SystemClock::Instance(), fleet_view);
+  fleet_view_schedule.Start();
+  auto fleet_model = [&fleet_view](FleetSnapshot& snapshot, size_t max_rollouts,
+                                   size_t max_failed) {
+    return fleet_view.Fill(snapshot, max_rollouts, max_failed);
+  };
   if (refresher == nullptr) {
     spdlog::warn(
         "no online timestamp key: this tracker runs no signing duties, so rollouts "
         "do not advance here (rollout status --evaluate does it by hand)");
   }
-  if (Status st = RunTrackerServer(config, refresher.get(), &rollouts); !st.ok()) {
+  if (Status st = RunTrackerServer(config, refresher.get(), &rollouts, fleet_model); !st.ok()) {
     spdlog::error("serve: {}", st.ToString());
     return 1;
   }
@@ -77,6 +91,7 @@ struct ArtifactFlags {
   std::string public_url;
   std::string file;
   int piece_kib = 256;
+  bool json = false;  // the output is JSON either way
 };
 
 int RunArtifactAdd(const ArtifactFlags& flags) {
@@ -140,6 +155,8 @@ CommandAction RegisterServeCommands(CLI::App& app) {
   add->add_option("--repository", artifact_flags->repository, "Repository directory")->required();
   add->add_option("--public-url", artifact_flags->public_url, "Tracker base URL")->required();
   add->add_option("--piece-kib", artifact_flags->piece_kib, "Piece size in KiB (power of two)");
+  add->add_flag("--json", artifact_flags->json,
+                "Accepted for uniformity: the output is one JSON document either way");
   add->add_option("file", artifact_flags->file, "Artifact file")
       ->required()
       ->check(CLI::ExistingFile);

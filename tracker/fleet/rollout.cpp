@@ -203,8 +203,8 @@ bool RolloutCovers(const Rollout& rollout, const FleetState& state, const FleetD
   return group != state.groups.end() && group->second.selector.Matches(device);
 }
 
-std::optional<uint64_t> RolloutLimits::Ceiling(const FleetDevice& device,
-                                               std::string_view app) const {
+std::optional<RolloutLimits::Placement> RolloutLimits::PlacementOf(const FleetDevice& device,
+                                                                   std::string_view app) const {
   for (const Rollout& r : rollouts_) {
     if (r.app != app) continue;
     if (r.state == RolloutState::kCompleted) return std::nullopt;
@@ -213,11 +213,18 @@ std::optional<uint64_t> RolloutLimits::Ceiling(const FleetDevice& device,
                                                   : members->second.find(device.device_id);
     const bool is_member = members != members_.end() && member != members->second.end();
     if (!is_member && !RolloutCovers(r, state_, device)) return std::nullopt;
-    const size_t wave = is_member ? member->second : r.waves.size() - 1;
-    if (r.state != RolloutState::kAborted && wave <= r.current_wave) return r.release;
-    return r.release - 1;  // 0: nothing below the rollout's release
+    return Placement{&r, is_member ? member->second : r.waves.size() - 1};
   }
   return std::nullopt;
+}
+
+std::optional<uint64_t> RolloutLimits::Ceiling(const FleetDevice& device,
+                                               std::string_view app) const {
+  const std::optional<Placement> placed = PlacementOf(device, app);
+  if (!placed) return std::nullopt;
+  const Rollout& r = *placed->rollout;
+  if (r.state != RolloutState::kAborted && placed->wave <= r.current_wave) return r.release;
+  return r.release - 1;  // 0: nothing below the rollout's release
 }
 
 RolloutStep EvaluateRollout(Rollout& rollout, std::vector<RolloutMember>& members,

@@ -95,6 +95,16 @@ class RolloutLimits final : public RolloutLimit {
       : state_(state), rollouts_(std::move(rollouts)), members_(std::move(members)) {}
   std::optional<uint64_t> Ceiling(const FleetDevice& device, std::string_view app) const override;
 
+  // The rollout that limits `device` for `app` and the device's wave in it
+  // (0-based; a covered device not yet a member is in the last wave).
+  struct Placement {
+    const Rollout* rollout = nullptr;  // owned by this object
+    size_t wave = 0;
+  };
+  // nullopt when no rollout limits it (none of the app, the newest
+  // completed, or the device not covered).
+  std::optional<Placement> PlacementOf(const FleetDevice& device, std::string_view app) const;
+
  private:
   const FleetState& state_;
   std::vector<Rollout> rollouts_;

@@ -64,10 +64,13 @@ int64_t RolloutStore::NowSeconds() const {
 }
 
 Result<std::vector<Rollout>> RolloutStore::LoadRollouts(const std::string& where,
-                                                        std::initializer_list<SqlValue> params) {
-  ASSIGN_OR_RETURN(SqlRows rows, db_->Query(std::string("SELECT ") + kRolloutColumns +
-                                                " FROM rollouts " + where + " ORDER BY id DESC",
-                                            params));
+                                                        std::initializer_list<SqlValue> params,
+                                                        size_t limit) {
+  const std::string bound = limit == 0 ? "" : " LIMIT " + std::to_string(limit);
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query(std::string("SELECT ") + kRolloutColumns + " FROM rollouts " + where +
+                                  " ORDER BY id DESC" + bound,
+                              params));
   std::vector<Rollout> rollouts;
   for (size_t i = 0; i < rows.size(); ++i) {
     Rollout r;
@@ -192,13 +195,18 @@ Result<RolloutView> RolloutStore::Start(const RolloutSpec& spec, const FleetStat
   return views.front();
 }
 
-Result<std::vector<RolloutView>> RolloutStore::List(std::optional<int64_t> id) {
+Result<uint64_t> RolloutStore::Count() {
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT COUNT(*) FROM rollouts"));
+  return static_cast<uint64_t>(rows.Int(0, 0));
+}
+
+Result<std::vector<RolloutView>> RolloutStore::List(std::optional<int64_t> id, size_t limit) {
   std::vector<Rollout> rollouts;
   if (id) {
     ASSIGN_OR_RETURN(rollouts, LoadRollouts("WHERE id = ?", {*id}));
     if (rollouts.empty()) return NotFound("no rollout " + std::to_string(*id));
   } else {
-    ASSIGN_OR_RETURN(rollouts, LoadRollouts("", {}));
+    ASSIGN_OR_RETURN(rollouts, LoadRollouts("", {}, limit));
   }
   std::vector<RolloutView> views;
   for (Rollout& r : rollouts) {

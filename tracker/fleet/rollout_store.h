@@ -52,8 +52,10 @@ class RolloutStore {
   // published or an unknown group.
   Result<RolloutView> Start(const RolloutSpec& spec, const FleetState& state);
   // Every rollout (or one: NotFound when unknown), newest first, counted
-  // from the members' stored observations.
-  Result<std::vector<RolloutView>> List(std::optional<int64_t> id);
+  // from the members' stored observations; at most `limit` (0: no limit).
+  Result<std::vector<RolloutView>> List(std::optional<int64_t> id, size_t limit = 0);
+  // How many rollouts the database holds.
+  Result<uint64_t> Count();
   // pause: running -> paused; resume: paused or halted -> running; abort:
   // running, paused or halted -> aborted. FailedPrecondition otherwise.
   Result<RolloutView> Pause(int64_t id);
@@ -76,8 +78,10 @@ class RolloutStore {
   RolloutStore(std::unique_ptr<SqlEngine> db, const Clock& clock)
       : db_(std::move(db)), clock_(clock) {}
   int64_t NowSeconds() const;
+  // Newest first; `limit` 0: every one.
   Result<std::vector<Rollout>> LoadRollouts(const std::string& where,
-                                            std::initializer_list<SqlValue> params);
+                                            std::initializer_list<SqlValue> params,
+                                            size_t limit = 0);
   Result<std::vector<RolloutMember>> LoadMembers(int64_t id);
   // Unavailable when the stored state is no longer `expected` (a concurrent change).
   Status SaveRollout(const Rollout& r, RolloutState expected);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 namespace flotilla::tracker {
@@ -21,6 +22,15 @@ border:1px solid #e3e6ea;border-radius:6px}.card b{display:block;font-size:1.4em
 .bar{width:8em;height:.7em;background:#e3e6ea;border-radius:3px;display:inline-block}
 .bar span{display:block;height:100%;background:#3b82c4;border-radius:3px}
 .muted{color:#6b7380}
+.state-halted,.state-aborted{background:#f6cfcf}.state-paused{background:#f7e7c4}
+.state-completed{background:#cdebd3}
+.rollout{background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:.6em 1em;margin:.6em 0}
+.reason{white-space:pre-wrap;margin:.3em 0}.waves{width:auto}
+.stack{width:12em;height:.8em;background:#e3e6ea;border-radius:3px;display:flex;overflow:hidden}
+.stack span{height:100%}.s-healthy{background:#3a9d5d}.s-soaking{background:#9fd4ae}
+.s-failed{background:#d04a4a}.s-pending{background:#b8c0cc}
+.differs .mark{color:#b42318;font-weight:bold}.why{display:block;font-size:.85em}
+td.desired{min-width:16em}#devices td:nth-child(-n+2){white-space:nowrap}
 )css";
 
 std::string Ago(int64_t now, int64_t then) {
@@ -44,7 +54,7 @@ void RenderSummary(const FleetSnapshot& fleet, const DashboardContext& ctx, std:
                  "({:.1f}% of {})</div>"
                  "<div class=\"card\"><b>{}</b>from the origin</div>"
                  "<div class=\"card\"><b>{} / {}</b>swarms / peers</div></div>\n",
-                 fleet.devices.size(), apps.size(), HumanBytes(fleet.bytes_from_peers), share,
+                 fleet.devices_total, apps.size(), HumanBytes(fleet.bytes_from_peers), share,
                  HumanBytes(total), HumanBytes(fleet.bytes_from_origin), ctx.swarms, ctx.peers);
 }
 
@@ -63,6 +73,124 @@ void RenderReleases(const FleetSnapshot& fleet, const DashboardContext& ctx, std
   out += "</table>\n";
 }
 
+// A share of `total` as a width in percent.
+double Percent(uint64_t part, uint64_t total) {
+  return total ? 100.0 * static_cast<double>(part) / static_cast<double>(total) : 0.0;
+}
+
+void RenderWave(const RolloutRow& r, size_t index, std::string& out) {
+  const RolloutWaveRow& w = r.waves[index];
+  fmt::format_to(std::back_inserter(out),
+                 "<tr data-wave=\"{0}\"><td>{0}{1}</td><td class=\"num\">{2}</td>"
+                 "<td class=\"num\">{3}</td><td><span class=\"stack\">"
+                 "<span class=\"s-healthy\" style=\"width:{4:.1f}%\"></span>"
+                 "<span class=\"s-soaking\" style=\"width:{5:.1f}%\"></span>"
+                 "<span class=\"s-failed\" style=\"width:{6:.1f}%\"></span>"
+                 "<span class=\"s-pending\" style=\"width:{7:.1f}%\"></span></span></td>"
+                 "<td class=\"num healthy\">{8}</td><td class=\"num soaking\">{9}</td>"
+                 "<td class=\"num failed\">{10}</td><td class=\"num pending\">{11}</td>"
+                 "<td class=\"num silent\">{12}</td><td>{13}</td></tr>\n",
+                 index + 1, index + 1 == r.current_wave ? " (current)" : "", HtmlEscape(w.share),
+                 w.size, Percent(w.healthy, w.size), Percent(w.soaking, w.size),
+                 Percent(w.failed, w.size), Percent(w.pending, w.size), w.healthy, w.soaking,
+                 w.failed, w.pending, w.silent, w.started ? "started" : "waiting");
+}
+
+void RenderRollout(const RolloutRow& r, const DashboardContext& ctx, std::string& out) {
+  fmt::format_to(std::back_inserter(out),
+                 "<div class=\"rollout\" id=\"rollout-{0}\" data-rollout=\"{0}\">"
+                 "<b>rollout {0}</b>: {1} release {2} over {3} "
+                 "<span class=\"state state-{4}\">{4}</span> wave {5} of {6} "
+                 "<span class=\"muted\">(soak {7} s, max failures {8} of a wave, wave timeout "
+                 "{9} s; updated {10})</span>\n",
+                 r.id, HtmlEscape(r.app), r.release,
+                 r.group.empty() ? std::string("the fleet") : "group " + HtmlEscape(r.group),
+                 HtmlEscape(r.state), r.current_wave, r.waves.size(), r.soak_s,
+                 HtmlEscape(r.max_failures), r.wave_timeout_s, Ago(ctx.now_unix, r.updated_at));
+  if (!r.reason.empty()) {
+    fmt::format_to(std::back_inserter(out), "<p class=\"reason\">{}: {}</p>\n", HtmlEscape(r.state),
+                   HtmlEscape(r.reason));
+  }
+  out +=
+      "<table class=\"waves\"><tr><th>wave</th><th class=\"num\">share</th>"
+      "<th class=\"num\">size</th><th>progress</th><th class=\"num\">healthy</th>"
+      "<th class=\"num\">soaking</th><th class=\"num\">failed</th>"
+      "<th class=\"num\">pending</th><th class=\"num\">silent</th><th></th></tr>\n";
+  uint64_t failed = 0;
+  for (size_t w = 0; w < r.waves.size(); ++w) {
+    RenderWave(r, w, out);
+    failed += r.waves[w].failed;
+  }
+  out += "</table>\n";
+  if (r.failed_devices.empty()) {
+    out += "</div>\n";
+    return;
+  }
+  out += "<ul class=\"failed-devices\">\n";
+  for (const RolloutFailedDevice& f : r.failed_devices) {
+    fmt::format_to(std::back_inserter(out),
+                   "<li data-device=\"{0}\"><b>{0}</b> (wave {1}): {2}</li>\n",
+                   HtmlEscape(f.device), f.wave, HtmlEscape(f.failure));
+  }
+  out += "</ul>\n";
+  if (failed > r.failed_devices.size()) {
+    fmt::format_to(std::back_inserter(out),
+                   "<p class=\"muted\">{} of {} failed devices shown; "
+                   "<code>flotilla-tracker rollout status {}</code> lists every one</p>\n",
+                   r.failed_devices.size(), failed, r.id);
+  }
+  out += "</div>\n";
+}
+
+void RenderRollouts(const FleetSnapshot& fleet, const DashboardContext& ctx, std::string& out) {
+  out += "<h2>Rollouts</h2>\n<div id=\"rollouts\">\n";
+  if (fleet.fleet_model_at == 0) {
+    out +=
+        "<p class=\"muted\" id=\"fleet-model\">rollouts and desired releases are being read; "
+        "they show at a later refresh</p>\n</div>\n";
+    return;
+  }
+  fmt::format_to(std::back_inserter(out),
+                 "<p class=\"muted\" id=\"fleet-model\">rollouts and desired releases as read "
+                 "{}</p>\n",
+                 Ago(ctx.now_unix, fleet.fleet_model_at));
+  for (const RolloutRow& r : fleet.rollouts) RenderRollout(r, ctx, out);
+  if (fleet.rollouts.empty()) out += "<p class=\"muted\">none</p>\n";
+  if (fleet.rollouts_total > fleet.rollouts.size()) {
+    fmt::format_to(std::back_inserter(out),
+                   "<p class=\"muted\" id=\"rollouts-shown\">the {} newest of {} rollouts; "
+                   "<code>flotilla-tracker rollout status</code> lists every one</p>\n",
+                   fleet.rollouts.size(), fleet.rollouts_total);
+  }
+  out += "</div>\n";
+}
+
+// Per app: the desired release and why, marked where the device reports
+// another release (or another app) than the one desired.
+void RenderDesired(const DeviceRow& d, std::string& out) {
+  out += "<td class=\"desired\">";
+  if (d.desired.empty()) out += "<span class=\"muted\">-</span>";
+  for (const DesiredRow& want : d.desired) {
+    const std::string release = want.release ? std::to_string(*want.release) : "none";
+    // A report names one app: the device's latest may be of another of its apps.
+    const bool runs_it = d.reported && d.report.app == want.app;
+    const bool differs = runs_it ? d.report.release != release : want.release.has_value();
+    fmt::format_to(std::back_inserter(out),
+                   "<div class=\"desired-app{}\" data-app=\"{}\">{} <b>{}</b>",
+                   differs ? " differs" : "", HtmlEscape(want.app), HtmlEscape(want.app), release);
+    if (differs) {
+      fmt::format_to(std::back_inserter(out),
+                     " <span class=\"mark\" title=\"differs\">&#8800; {}</span>",
+                     runs_it      ? "runs " + HtmlEscape(d.report.release)
+                     : d.reported ? "its last report is of " + HtmlEscape(d.report.app)
+                                  : std::string("not reported"));
+    }
+    fmt::format_to(std::back_inserter(out), " <span class=\"muted why\">{}</span></div>",
+                   HtmlEscape(want.reason));
+  }
+  out += "</td>";
+}
+
 void RenderDeviceRow(const DeviceRow& d, int64_t now, std::string& out) {
   const auto& r = d.report;
   const double pct = r.progress_total ? 100.0 * static_cast<double>(r.progress_done) /
@@ -70,27 +198,55 @@ void RenderDeviceRow(const DeviceRow& d, int64_t now, std::string& out) {
                                       : (d.reported && r.state == "running" ? 100.0 : 0.0);
   fmt::format_to(std::back_inserter(out),
                  "<tr data-device=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}</td><td>{3}</td>"
-                 "<td><span class=\"state state-{4}\">{4}</span></td>"
-                 "<td><span class=\"bar\"><span style=\"width:{5:.0f}%\"></span></span> "
-                 "<span class=\"progress\">{5:.0f}%</span></td><td>{6}</td>"
-                 "<td class=\"num\">{7}</td><td class=\"num\">{8}</td><td>{9}</td></tr>\n",
+                 "<td><span class=\"state state-{4}\">{4}</span></td>",
                  HtmlEscape(d.identity.name), HtmlEscape(d.identity.site), HtmlEscape(r.app),
-                 HtmlEscape(r.release), HtmlEscape(r.state), pct,
-                 HtmlEscape(d.reported ? r.health : ""), HumanBytes(r.bytes_from_peers),
+                 HtmlEscape(r.release), HtmlEscape(r.state));
+  RenderDesired(d, out);
+  fmt::format_to(std::back_inserter(out),
+                 "<td><span class=\"bar\"><span style=\"width:{0:.0f}%\"></span></span> "
+                 "<span class=\"progress\">{0:.0f}%</span></td><td>{1}</td>"
+                 "<td class=\"num\">{2}</td><td class=\"num\">{3}</td><td>{4}</td></tr>\n",
+                 pct, HtmlEscape(d.reported ? r.health : ""), HumanBytes(r.bytes_from_peers),
                  HumanBytes(r.bytes_from_origin), Ago(now, d.last_seen));
+}
+
+// "devices 101-200 of 1234 (page 2 of 13, 100 a page)" with links.
+void RenderPager(const FleetSnapshot& fleet, std::string& out) {
+  const uint64_t per_page = kDashboardDevicesPerPage;
+  const uint64_t pages = std::max<uint64_t>(1, (fleet.devices_total + per_page - 1) / per_page);
+  const uint64_t page = fleet.devices_offset / per_page + 1;
+  fmt::format_to(std::back_inserter(out), "<p id=\"devices-page\" class=\"muted\">");
+  if (fleet.devices.empty()) {
+    fmt::format_to(std::back_inserter(out), "no device on page {} of {} ({} devices)", page, pages,
+                   fleet.devices_total);
+  } else {
+    fmt::format_to(std::back_inserter(out), "devices {}-{} of {} (page {} of {}, {} a page)",
+                   fleet.devices_offset + 1, fleet.devices_offset + fleet.devices.size(),
+                   fleet.devices_total, page, pages, per_page);
+  }
+  if (page > 1) {
+    fmt::format_to(std::back_inserter(out), " <a rel=\"prev\" href=\"/?page={}\">previous</a>",
+                   std::min(page - 1, pages));
+  }
+  if (page < pages) {
+    fmt::format_to(std::back_inserter(out), " <a rel=\"next\" href=\"/?page={}\">next</a>",
+                   page + 1);
+  }
+  out += "</p>\n";
 }
 
 void RenderDevices(const FleetSnapshot& fleet, const DashboardContext& ctx, std::string& out) {
   out +=
       "<h2>Devices</h2>\n<table id=\"devices\"><tr><th>device</th><th>site</th><th>app</th>"
-      "<th>release</th><th>state</th><th>progress</th><th>health</th>"
-      "<th class=\"num\">from peers</th><th class=\"num\">from origin</th>"
+      "<th>release</th><th>state</th><th>desired release (why)</th><th>progress</th>"
+      "<th>health</th><th class=\"num\">from peers</th><th class=\"num\">from origin</th>"
       "<th>last report</th></tr>\n";
   for (const auto& d : fleet.devices) RenderDeviceRow(d, ctx.now_unix, out);
-  if (fleet.devices.empty()) {
-    out += "<tr><td colspan=\"10\" class=\"muted\">no device enrolled</td></tr>\n";
+  if (fleet.devices_total == 0) {
+    out += "<tr><td colspan=\"11\" class=\"muted\">no device enrolled</td></tr>\n";
   }
   out += "</table>\n";
+  RenderPager(fleet, out);
 }
 
 void RenderFailures(const FleetSnapshot& fleet, const DashboardContext& ctx, std::string& out) {
@@ -155,6 +311,7 @@ std::string RenderDashboard(const FleetSnapshot& fleet, const DashboardContext& 
   out += kStyle;
   out += "</style></head><body>\n<h1>flotilla fleet</h1>\n";
   RenderSummary(fleet, context, out);
+  RenderRollouts(fleet, context, out);
   RenderReleases(fleet, context, out);
   RenderDevices(fleet, context, out);
   RenderFailures(fleet, context, out);

@@ -1,13 +1,30 @@
 // The fleet dashboard: one self-contained HTML page (inline CSS, no scripts,
-// no external assets) rendered on the server from the device database.
+// no external assets) rendered on the server from the device database and
+// the fleet model (docs/tracker.md, "GET /"). Its size is bounded whatever
+// the fleet's: a page of devices, the newest rollouts, the newest failures.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
+#include "core/status.h"
 #include "tracker/api/fleet.h"
 
 namespace flotilla::tracker {
+
+// Devices on one page of the dashboard (?page=N) and of /api/v1/fleet?page=N.
+inline constexpr uint64_t kDashboardDevicesPerPage = 100;
+// Rollouts shown, the newest first, and failed devices shown of each.
+inline constexpr size_t kDashboardRollouts = 20;
+inline constexpr size_t kDashboardFailedPerRollout = 20;
+
+// The fleet model's part of what the dashboard and /api/v1/fleet show: adds
+// to a snapshot the `max_rollouts` newest rollouts (with at most
+// `max_failed` failed devices each) and its devices' desired releases.
+// `serve` gives tracker/fleet's FleetView::Fill; called on the network thread.
+using FleetModelView =
+    std::function<Status(FleetSnapshot& snapshot, size_t max_rollouts, size_t max_failed)>;
 
 struct DashboardContext {
   int64_t now_unix = 0;

@@ -6,6 +6,7 @@
 
 #include "core/bytes.h"
 #include "core/canonical_json.h"
+#include "tracker/announce/announce_request.h"
 #include "tracker/api/device_report.h"
 #include "tracker/api/enrolment.h"
 #include "tracker/publish/torrent_maker.h"
@@ -17,6 +18,32 @@ namespace {
 
 // Failures shown by the dashboard and GET /api/v1/fleet: the newest ones.
 constexpr int kFleetFailures = 50;
+
+// The page=N of a dashboard or fleet query (1-based): nullopt when absent,
+// InvalidArgument when malformed.
+Result<std::optional<uint64_t>> PageOf(std::string_view query) {
+  ASSIGN_OR_RETURN(auto params, ParseQuery(query));
+  const auto it = params.find("page");
+  if (it == params.end()) return std::optional<uint64_t>();
+  uint64_t page = 0;
+  const std::string& text = it->second;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), page);
+  if (ec != std::errc() || end != text.data() + text.size() || page == 0 || page > 1'000'000'000) {
+    return InvalidArgument("page must be a number from 1");
+  }
+  return std::optional<uint64_t>(page);
+}
+
+// The devices of `page`, and the fleet model's rollouts and desired
+// releases when the service has it.
+Result<FleetSnapshot> LoadFleet(DeviceDb& db, const FleetModelView& model,
+                                std::optional<uint64_t> page) {
+  DevicePage devices;
+  if (page) devices = {(*page - 1) * kDashboardDevicesPerPage, kDashboardDevicesPerPage};
+  ASSIGN_OR_RETURN(FleetSnapshot fleet, db.Snapshot(kFleetFailures, devices));
+  if (model) RETURN_IF_ERROR(model(fleet, kDashboardRollouts, kDashboardFailedPerRollout));
+  return fleet;
+}
 
 http::Reply JsonReply(http::status status, const Json& body) {
   return http::Reply::Typed(status, "application/json", body.dump() + "\n");
@@ -172,8 +199,10 @@ void TrackerService::RecordBadPeers(const DeviceIdentity& device, const DeviceRe
                report.bad_peers.size());
 }
 
-http::Reply TrackerService::Fleet() {
-  auto fleet = db_.Snapshot(kFleetFailures);
+http::Reply TrackerService::Fleet(std::string_view query) {
+  auto page = PageOf(query);
+  if (!page.ok()) return JsonError(http::status::bad_request, page.status().message());
+  auto fleet = LoadFleet(db_, options_.fleet_model, *page);
   if (!fleet.ok()) {
     spdlog::error("fleet: {}", fleet.status().ToString());
     return JsonError(http::status::internal_server_error, "database error");
@@ -192,8 +221,10 @@ http::Reply TrackerService::Ready() {
   return http::Reply::Text(http::status::ok, "ready");
 }
 
-http::Reply TrackerService::Dashboard() {
-  auto fleet = db_.Snapshot(kFleetFailures);
+http::Reply TrackerService::Dashboard(std::string_view query) {
+  auto page = PageOf(query);
+  if (!page.ok()) return http::Reply::Text(http::status::bad_request, page.status().message());
+  auto fleet = LoadFleet(db_, options_.fleet_model, page->value_or(1));
   if (!fleet.ok()) {
     spdlog::error("dashboard: {}", fleet.status().ToString());
     return http::Reply::Text(http::status::internal_server_error, "database error");

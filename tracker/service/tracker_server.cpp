@@ -105,7 +105,7 @@ Result<std::unique_ptr<SigningParts>> StartSigning(const TrackerConfig& config,
 }  // namespace
 
 Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refresher,
-                        MetadataRefresher* holder_duty) {
+                        MetadataRefresher* holder_duty, FleetModelView fleet_model) {
   RETURN_IF_ERROR(ValidateTrackerConfig(config));
   ASSIGN_OR_RETURN(ListenAddress listen, ParseListenAddress(config.listen));
   ASSIGN_OR_RETURN(TrackerServiceOptions service_options, ServiceOptions(config));
@@ -131,6 +131,7 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
                                    : config.public_url;
   service_options.listen_host = listen.host;
   service_options.listen_port = server->port();
+  service_options.fleet_model = std::move(fleet_model);
   service = std::make_unique<TrackerService>(service_options, *db, clock);
   if (!config.port_file.empty()) {
     RETURN_IF_ERROR(WriteFileAtomic(config.port_file, std::to_string(server->port()) + "\n"));

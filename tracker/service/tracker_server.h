@@ -5,6 +5,7 @@
 #include "core/status.h"
 #include "tracker/publish/metadata_refresher.h"
 #include "tracker/service/config.h"
+#include "tracker/service/dashboard.h"
 
 namespace flotilla::tracker {
 
@@ -13,7 +14,9 @@ namespace flotilla::tracker {
 // metadata: the metadata module supplies it (see metadata_refresher.h).
 // `holder_duty` (may be null; only with a refresher) runs beside it on the
 // replica holding the signing lease (SigningDuty::SetHolderDuty).
+// `fleet_model` (may be empty) adds the rollouts and desired releases to the
+// dashboard and /api/v1/fleet.
 Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refresher,
-                        MetadataRefresher* holder_duty = nullptr);
+                        MetadataRefresher* holder_duty = nullptr, FleetModelView fleet_model = {});
 
 }  // namespace flotilla::tracker

@@ -182,11 +182,11 @@ http::Reply TrackerService::RouteApiAndPages(const http::Request& request,
   }
   if (api && parts.size() == 3 && parts[2] == "fleet") {
     route = "fleet";
-    return get ? Fleet() : MethodNotAllowed("GET");
+    return get ? Fleet(t.query) : MethodNotAllowed("GET");
   }
   if (t.path == "/" || t.path == "/dashboard") {
     route = "dashboard";
-    return get ? Dashboard() : MethodNotAllowed("GET");
+    return get ? Dashboard(t.query) : MethodNotAllowed("GET");
   }
   if (t.path == "/metrics") {
     route = "metrics";

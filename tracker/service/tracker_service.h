@@ -9,8 +9,9 @@
 //   GET  /announce/<passkey>?...          BitTorrent HTTP tracker (BEP 3/23/52)
 //   POST /api/v1/enroll                   fleet token -> device id, credential, passkey
 //   POST /api/v1/devices/<id>/report      device status (Authorization: Bearer <credential>)
-//   GET  /api/v1/fleet                    devices, their latest reports, releases, failures (JSON)
-//   GET  /  (or /dashboard)               the fleet dashboard (HTML)
+//   GET  /api/v1/fleet[?page=N]           devices, their latest reports and desired releases,
+//                                         releases, failures, rollouts (JSON)
+//   GET  /  (or /dashboard)[?page=N]      the fleet dashboard (HTML), a page of devices
 //   GET  /metrics                         Prometheus metrics
 //   GET  /healthz                         "ok" while the process serves (liveness)
 //   GET  /readyz                          "ready", or 503 while the database does not answer
@@ -30,6 +31,7 @@
 #include "tracker/announce/announce_response.h"
 #include "tracker/announce/reputation.h"
 #include "tracker/announce/swarm_registry.h"
+#include "tracker/service/dashboard.h"
 #include "tracker/service/metrics.h"
 #include "tracker/service/refusals.h"
 #include "tracker/storage/device_db.h"
@@ -63,6 +65,8 @@ struct TrackerServiceOptions {
   // report naming it, or public_url's host and port, is ignored.
   std::string listen_host;
   uint16_t listen_port = 0;
+  // Empty: the dashboard and /api/v1/fleet show no rollout and no desired release.
+  FleetModelView fleet_model;
 };
 
 class TrackerService {
@@ -116,8 +120,9 @@ class TrackerService {
   // Marks the report's bad peers for the announce's reputation.
   void RecordBadPeers(const DeviceIdentity& device, const DeviceReport& report,
                       const http::RequestContext& context);
-  http::Reply Fleet();
-  http::Reply Dashboard();
+  // `query` may hold page=N (1-based).
+  http::Reply Fleet(std::string_view query);
+  http::Reply Dashboard(std::string_view query);
   http::Reply Metrics();
   http::Reply Ready();
 

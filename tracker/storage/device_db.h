@@ -62,7 +62,11 @@ class DeviceDb {
 
   static constexpr Duration kSecretRecheck = std::chrono::seconds(60);
 
-  Result<FleetSnapshot> Snapshot(int max_failures) const;
+  // The devices of `page` (every device by default) with their latest
+  // reports, the releases, the `max_failures` newest failures and the
+  // fleet's totals (devices, bytes); no desired release and no rollout
+  // (the fleet model adds them: tracker/fleet/fleet_view.h).
+  Result<FleetSnapshot> Snapshot(int max_failures, DevicePage page = {}) const;
   // OK when the database answers a query now (the readiness a load balancer
   // checks); the engine's error otherwise.
   Status Ping() const;

@@ -51,7 +51,8 @@ Result<bool> ClaimSequence(SqlEngine& db, const std::string& device_id, uint64_t
   return !rows.empty();
 }
 
-Result<std::vector<DeviceRow>> ReadDevices(SqlEngine& db) {
+Result<std::vector<DeviceRow>> ReadDevices(SqlEngine& db, DevicePage page) {
+  constexpr uint64_t kMax = INT64_MAX;
   ASSIGN_OR_RETURN(
       SqlRows rows,
       db.Query("SELECT d.device_id, d.name, d.site, d.enrolled_at, "
@@ -59,7 +60,9 @@ Result<std::vector<DeviceRow>> ReadDevices(SqlEngine& db) {
                "s.app, s.release, s.state, s.progress_done, s.progress_total, s.bytes_from_peers, "
                "s.bytes_from_origin, s.health, COALESCE(s.reported_at, 0) "
                "FROM devices d LEFT JOIN device_status s ON s.device_id = d.device_id "
-               "ORDER BY d.name"));
+               "ORDER BY d.name LIMIT ? OFFSET ?",
+               {static_cast<int64_t>(page.limit == 0 ? kMax : std::min(page.limit, kMax)),
+                static_cast<int64_t>(std::min(page.offset, kMax))}));
   std::vector<DeviceRow> devices;
   for (size_t i = 0; i < rows.size(); ++i) {
     DeviceRow row;
@@ -128,15 +131,19 @@ Status DeviceDb::RecordReport(const std::string& device_id, const DeviceReport& 
   return transaction.Commit();
 }
 
-Result<FleetSnapshot> DeviceDb::Snapshot(int max_failures) const {
+Result<FleetSnapshot> DeviceDb::Snapshot(int max_failures, DevicePage page) const {
   FleetSnapshot snap;
-  ASSIGN_OR_RETURN(snap.devices, ReadDevices(*db_));
+  ASSIGN_OR_RETURN(snap.devices, ReadDevices(*db_, page));
+  snap.devices_offset = page.offset;
   ASSIGN_OR_RETURN(snap.releases, ReadReleases(*db_));
   ASSIGN_OR_RETURN(snap.failures, ReadFailures(*db_, max_failures));
-  for (const auto& d : snap.devices) {
-    snap.bytes_from_peers += d.report.bytes_from_peers;
-    snap.bytes_from_origin += d.report.bytes_from_origin;
-  }
+  ASSIGN_OR_RETURN(SqlRows totals,
+                   db_->Query("SELECT (SELECT COUNT(*) FROM devices), "
+                              "(SELECT COALESCE(SUM(bytes_from_peers), 0) FROM device_status), "
+                              "(SELECT COALESCE(SUM(bytes_from_origin), 0) FROM device_status)"));
+  snap.devices_total = static_cast<uint64_t>(totals.Int(0, 0));
+  snap.bytes_from_peers = static_cast<uint64_t>(totals.Int(0, 1));
+  snap.bytes_from_origin = static_cast<uint64_t>(totals.Int(0, 2));
   return snap;
 }
 
