@@ -299,6 +299,15 @@ TEST_P(RolloutE2eTest, HaltsItselfThenAbortSendsDevicesBack) {
   EXPECT_EQ(event["rollout"]["reason"], reason);
   EXPECT_EQ(tracker_.Log().find(kHookSecret), std::string::npos) << "secrets are never logged";
   EXPECT_EQ(tracker_.Log().find("token=t"), std::string::npos) << "nor a URL's query";
+  Json outbox = Cli("webhook status");
+  EXPECT_EQ(outbox["events"], 1);
+  EXPECT_EQ(outbox["newest"]["id"], hooked[1].event_id);
+  ASSERT_EQ(outbox["webhooks"].size(), 1u) << outbox.dump();
+  EXPECT_EQ(outbox["webhooks"][0]["url"],
+            hooks_.url().substr(0, hooks_.url().find('?')))  // the query may hold a token
+      << outbox.dump();
+  EXPECT_EQ(outbox["webhooks"][0]["delivered"], 1);
+  EXPECT_EQ(outbox["webhooks"][0]["pending"], 0);
 
   // The rest of wave 1 turns healthy: a halted rollout still starts no wave.
   for (size_t i = 3; i < waves[0].size(); ++i) Report(waves[0][i], "running", 7, "healthy");

@@ -114,9 +114,14 @@ Status WebhookSender::DeliverTo(const WebhookTarget& target, int64_t now) {
   const int64_t oldest = now - options_.max_age_s;
   ASSIGN_OR_RETURN(auto abandoned, outbox_->Abandon(target.url, target.events, oldest, now));
   for (const PendingDelivery& p : abandoned) {
-    spdlog::error("{}: gave up on event {} ({}, {} s old) after {} attempt(s){}", where,
-                  p.event.event_id, p.event.event, now - p.event.created_at, p.attempts,
-                  p.last_error.empty() ? "" : ": " + p.last_error);
+    if (p.attempts == 0) {  // older than the webhook's place in the configuration
+      spdlog::warn("{}: event {} ({}, {} s old) is past the maximum age: not sent", where,
+                   p.event.event_id, p.event.event, now - p.event.created_at);
+    } else {
+      spdlog::error("{}: gave up on event {} ({}, {} s old) after {} attempt(s): {}", where,
+                    p.event.event_id, p.event.event, now - p.event.created_at, p.attempts,
+                    p.last_error);
+    }
     if (metrics_ != nullptr) metrics_->CountWebhookSend("abandoned");
   }
   ASSIGN_OR_RETURN(auto pending,

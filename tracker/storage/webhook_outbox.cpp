@@ -111,11 +111,14 @@ Result<std::vector<PendingDelivery>> WebhookOutbox::Abandon(const std::string& u
                                                             const std::vector<std::string>& events,
                                                             int64_t before, int64_t now) {
   ASSIGN_OR_RETURN(std::string list, EventList(events));
-  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  // Read first, outside a transaction: the sender asks every pass, and
+  // SQLite's write lock is taken only when there is something to give up.
   ASSIGN_OR_RETURN(SqlRows rows, db_->Query(std::string(kPendingColumns) + list +
                                                 ") AND e.created_at < ? ORDER BY e.id",
                                             {url, before}));
   std::vector<PendingDelivery> abandoned = PendingFromRows(rows);
+  if (abandoned.empty()) return abandoned;
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   for (const PendingDelivery& p : abandoned) {
     RETURN_IF_ERROR(Record(p.event.seq, url, "abandoned", p.attempts, 0, p.last_error, now));
   }
