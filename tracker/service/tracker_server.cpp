@@ -84,6 +84,7 @@ struct SigningParts {
   std::unique_ptr<ThreadExecutor> sender_executor;
   std::unique_ptr<RefreshSchedule> sender_schedule;
   ~SigningParts() {
+    if (sender != nullptr) sender->Stop();
     sender_schedule.reset();
     sender_executor.reset();
     schedule.reset();

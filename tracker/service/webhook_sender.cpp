@@ -128,6 +128,7 @@ Status WebhookSender::DeliverTo(const WebhookTarget& target, int64_t now) {
                    outbox_->Pending(target.url, target.events, oldest, options_.batch));
   for (const PendingDelivery& p : pending) {
     if (p.next_attempt_at > now) break;  // in order: the oldest waits for its retry
+    if (stopping_ || (may_send_ && !may_send_())) break;
     http::Call call;
     call.method = "POST";
     call.url = target.url;

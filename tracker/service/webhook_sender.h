@@ -14,6 +14,7 @@
 // never logged; URLs only as scheme://host:port.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -71,8 +72,12 @@ class WebhookSender final : public MetadataRefresher {
   // One pass when allowed (errors are logged); returns the poll interval.
   Result<Duration> Refresh(WallTime now) override;
   // One pass over every webhook: gives up what is too old, then sends what
-  // is due, in order; prunes the outbox now and then.
+  // is due, in order; prunes the outbox now and then. Before each POST it
+  // asks `may_send` again and stops when it says no or Stop() was called.
   Status DeliverDue();
+  // Any thread: no further POST starts (one under way ends within the
+  // timeout), so that `serve` stops promptly.
+  void Stop() { stopping_ = true; }
 
  private:
   Status DeliverTo(const WebhookTarget& target, int64_t now);
@@ -87,6 +92,7 @@ class WebhookSender final : public MetadataRefresher {
   std::unique_ptr<WebhookOutbox> outbox_;  // opened on the sender's thread
   std::unique_ptr<http::Client> client_;
   int64_t last_prune_ = 0;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace flotilla::tracker

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <filesystem>
 #include <mutex>
@@ -335,6 +336,48 @@ TEST_F(WebhookSenderTest, ASilentReceiverTimesOutAndIsGivenUpOnAtTheMaximumAge) 
   EXPECT_EQ(backlog->front().abandoned, 1);
   EXPECT_NE(metrics_.Render({}).find("flotilla_webhook_sends_total{result=\"abandoned\"} 1"),
             std::string::npos);
+}
+
+// While the sender waits on a receiver that does not answer, it holds no
+// database lock: an evaluation that halts a rollout (and writes its event)
+// and a report go through, and the POST is still waiting when they are
+// done. Closing the connection then ends the POST.
+TEST_F(WebhookSenderTest, ASlowReceiverHoldsNothingTheEvaluationNeeds) {
+  boost::asio::io_context io;
+  auto silent = std::make_unique<boost::asio::ip::tcp::acceptor>(
+      io, boost::asio::ip::tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"), 0});
+  WebhookSenderOptions options;
+  options.timeout = 60s;
+  WebhookSender sender(url_,
+                       {{"http://127.0.0.1:" + std::to_string(silent->local_endpoint().port()),
+                         kSecret, WebhookEventNames()}},
+                       options, clock_);
+  std::atomic<bool> sending_done = false;
+  std::thread sending([&] {
+    EXPECT_TRUE(sender.DeliverDue().ok());
+    sending_done = true;
+  });
+  boost::asio::ip::tcp::socket connection = silent->accept();  // the POST is under way
+  auto fleet = FleetStore::Open(url_, clock_);
+  ASSERT_TRUE(fleet.ok());
+  auto rollouts = RolloutStore::Open(url_, clock_);
+  ASSERT_TRUE(rollouts.ok());
+  ASSERT_TRUE((*rollouts)->Abort(1).ok());
+  auto second = (*rollouts)->Start(RolloutSpec{"kiosk", 7, "", {10000}, 0, 0, 3600},
+                                   (*fleet)->Load().value());
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  clock_.Advance(1s);
+  DeviceReport r{.app = "kiosk", .release = "7", .state = "failed", .health = "unknown"};
+  ASSERT_TRUE(devices_->RecordReport(second->members.front().device_id, r).ok());
+  ASSERT_TRUE((*rollouts)->Evaluate((*fleet)->Load().value()).ok());
+  EXPECT_FALSE(sending_done) << "the evaluation waited for the sender";
+  EXPECT_EQ(Events().size(), 2u) << "the second halt's event was written";
+  connection.close();
+  silent.reset();
+  sending.join();
+  auto outbox = WebhookOutbox::Open(url_);
+  ASSERT_TRUE(outbox.ok());
+  EXPECT_EQ((*outbox)->Backlog()->front().pending, 1) << "the failed POST is recorded";
 }
 
 }  // namespace
