@@ -414,6 +414,33 @@ TEST_P(RolloutE2eSqliteTest, BadInputIsRefusedClearly) {
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.output.find("ceil of the share"), std::string::npos) << help.output;
   EXPECT_NE(help.output.find("--max-failures"), std::string::npos);
+
+  // A webhook's URL is checked when serve loads its configuration (exit 2,
+  // the URL shown without its query), its secret file when serve starts.
+  const std::string bad = dir_ + "/bad-hook.json";
+  ASSERT_TRUE(WriteFileAtomic(bad, R"({"webhooks":[{"url":"ftp://hooks.example/x?token=zzz",
+      "secret_file":"/nonexistent"}]})")
+                  .ok());
+  auto refused = Tracker("serve --config " + bad + r);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("webhooks[0]: url must start with http:// or https://"),
+            std::string::npos)
+      << refused.output;
+  EXPECT_EQ(refused.output.find("zzz"), std::string::npos) << refused.output;
+  const std::string open_secret = dir_ + "/open.secret";
+  ASSERT_TRUE(WriteFileAtomic(open_secret, std::string(kHookSecret) + "\n", 0644).ok());
+  ASSERT_TRUE(WriteFileAtomic(bad, R"({"webhooks":[{"url":"https://hooks.example/x",
+      "secret_file":")" + open_secret + R"("}]})")
+                  .ok());
+  refused = Tracker("serve --listen 127.0.0.1:0 --config " + bad + r);
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("readable by group or others (chmod 600)"), std::string::npos)
+      << refused.output;
+  EXPECT_EQ(refused.output.find(kHookSecret), std::string::npos) << refused.output;
+  auto webhook_help = Tracker("webhook status --help");
+  EXPECT_EQ(webhook_help.exit_code, 0);
+  EXPECT_NE(webhook_help.output.find("retrying with backoff"), std::string::npos)
+      << webhook_help.output;
 }
 
 }  // namespace
