@@ -74,7 +74,7 @@ Status PrepareRepository(const RepositoryLayout& repo) {
 // replica takes it at once rather than after its TTL).
 // The webhook sender has a thread and timer of its own (a slow receiver
 // delays no signing) and asks the duty whether the lease is held; it stops
-// first.
+// first. It runs without webhooks too: it prunes the outbox.
 struct SigningParts {
   std::unique_ptr<SigningLease> lease;
   std::unique_ptr<SigningDuty> duty;
@@ -110,16 +110,15 @@ Result<std::unique_ptr<SigningParts>> StartSigning(const TrackerConfig& config,
   parts->executor = std::make_unique<ThreadExecutor>();
   parts->schedule = std::make_unique<RefreshSchedule>(*parts->executor, clock, *parts->duty);
   parts->schedule->Start();
-  if (!webhooks.empty()) {
-    SigningDuty* duty = parts->duty.get();
-    parts->sender = std::make_unique<WebhookSender>(
-        db_url, std::move(webhooks), WebhookOptionsOf(config), clock,
-        [duty] { return duty->holding(); }, &metrics);
-    parts->sender_executor = std::make_unique<ThreadExecutor>();
-    parts->sender_schedule =
-        std::make_unique<RefreshSchedule>(*parts->sender_executor, clock, *parts->sender);
-    parts->sender_schedule->Start();
-  }
+  // Without webhooks the sender only prunes the outbox, hourly.
+  SigningDuty* duty = parts->duty.get();
+  parts->sender = std::make_unique<WebhookSender>(
+      db_url, std::move(webhooks), WebhookOptionsOf(config), clock,
+      [duty] { return duty->holding(); }, &metrics);
+  parts->sender_executor = std::make_unique<ThreadExecutor>();
+  parts->sender_schedule =
+      std::make_unique<RefreshSchedule>(*parts->sender_executor, clock, *parts->sender);
+  parts->sender_schedule->Start();
   return parts;
 }
 

@@ -69,13 +69,16 @@ int64_t WebhookSender::NowSeconds() const {
 }
 
 Result<Duration> WebhookSender::Refresh(WallTime /*now*/) {
-  if (may_send_ && !may_send_()) return options_.poll;
+  // Without webhooks there is only the outbox to prune, hourly.
+  const Duration wait =
+      targets_.empty() ? Duration(std::chrono::seconds(kPruneEvery)) : options_.poll;
+  if (may_send_ && !may_send_()) return wait;
   if (Status st = DeliverDue(); !st.ok()) {
     spdlog::error("webhooks: {} (tried again in {} s)", st.ToString(),
-                  std::chrono::duration_cast<std::chrono::seconds>(options_.poll).count());
+                  std::chrono::duration_cast<std::chrono::seconds>(wait).count());
     outbox_.reset();  // a lost connection is opened again next time
   }
-  return options_.poll;
+  return wait;
 }
 
 Status WebhookSender::DeliverDue() {

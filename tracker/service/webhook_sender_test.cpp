@@ -338,6 +338,21 @@ TEST_F(WebhookSenderTest, ASilentReceiverTimesOutAndIsGivenUpOnAtTheMaximumAge) 
             std::string::npos);
 }
 
+// With no webhook configured the sender still prunes the outbox, at twice
+// the maximum age, so events do not pile up.
+TEST_F(WebhookSenderTest, WithoutWebhooksTheOutboxIsStillPruned) {
+  WebhookSenderOptions options;
+  options.max_age_s = 600;
+  WebhookSender sender(url_, {}, options, clock_);
+  ASSERT_TRUE(sender.Refresh(clock_.Now()).ok());
+  EXPECT_EQ(Events().size(), 1u) << "young: kept";
+  clock_.Advance(3601s);  // the next hourly pass, past twice the maximum age
+  auto wait = sender.Refresh(clock_.Now());
+  ASSERT_TRUE(wait.ok());
+  EXPECT_EQ(*wait, std::chrono::hours(1)) << "nothing to send: hourly";
+  EXPECT_TRUE(Events().empty());
+}
+
 // While the sender waits on a receiver that does not answer, it holds no
 // database lock: an evaluation that halts a rollout (and writes its event)
 // and a report go through, and the POST is still waiting when they are
