@@ -3,16 +3,19 @@
 // the tracker client library as nodes do, and the `rollout` commands of the
 // real binary. Each device's fleet document, as `serve` or the command
 // re-signed it, says which release it is sent. SQLite, and PostgreSQL for
-// the halt.
+// the halt. A webhook receiver on loopback, which fails its first request,
+// gets the halt's signed notification on retry.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "core/canonical_json.h"
 #include "core/clock.h"
 #include "core/file_io.h"
+#include "http/http_server.h"
 #include "metadata/release.h"
 #include "metadata/repository.h"
 #include "tests/support/postgres_cluster.h"
@@ -45,6 +48,47 @@ metadata::Release KioskRelease(uint64_t version) {
                   "zstd"}};
   return r;
 }
+
+// A webhook receiver on 127.0.0.1 (this project's HTTP server): records each
+// request; answers 503 to the first, 200 to the others.
+class HookReceiver {
+ public:
+  struct Seen {
+    std::string body, event, event_id, signature;
+  };
+  HookReceiver() {
+    server_ =
+        http::Server::Start(io_, {}, [this](const http::Request& r, const http::RequestContext&) {
+          std::lock_guard lock(mu_);
+          seen_.push_back({r.body(), std::string(r["X-Flotilla-Event"]),
+                           std::string(r["X-Flotilla-Event-Id"]),
+                           std::string(r["X-Flotilla-Signature"])});
+          return http::Reply::Text(
+              seen_.size() == 1 ? http::status::service_unavailable : http::status::ok, "");
+        }).value();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~HookReceiver() {
+    io_.stop();
+    thread_.join();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + "/flotilla?token=t";
+  }
+  std::vector<Seen> seen() {
+    std::lock_guard lock(mu_);
+    return seen_;
+  }
+
+ private:
+  boost::asio::io_context io_{1};
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<Seen> seen_;
+};
+
+constexpr char kHookSecret[] = "secret-of-the-rollout-webhook";
 
 // Nine screens on three sites (4, 3, 2) run kiosk; releases 6 and 7 are
 // published, the fleet repository is initialized, `serve` runs.
@@ -80,7 +124,17 @@ class RolloutE2eTest : public ::testing::TestWithParam<tracker::SqlEngineKind> {
       }
     }
     Cli("fleet init --offline-keys " + dir_ + "/fleet-off");
-    std::vector<std::string> serve_args = {"--rollout-interval", "1"};
+    // The webhook: retried a second after a failure.
+    const std::string secret = dir_ + "/hook.secret";
+    ASSERT_TRUE(WriteFileAtomic(secret, std::string(kHookSecret) + "\n").ok());
+    std::filesystem::permissions(
+        secret, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    const Json config{{"repository", repo_.root},
+                      {"webhooks", {{{"url", hooks_.url()}, {"secret_file", secret}}}},
+                      {"webhook_retry_min_s", 1}};
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/serve.json", config.dump()).ok());
+    std::vector<std::string> serve_args = {"--rollout-interval", "1", "--config",
+                                           dir_ + "/serve.json"};
     if (GetParam() == tracker::SqlEngineKind::kPostgresql) {
       serve_args.insert(serve_args.end(), {"--database-url", url_});
     }
@@ -175,6 +229,17 @@ class RolloutE2eTest : public ::testing::TestWithParam<tracker::SqlEngineKind> {
     return waves;
   }
 
+  // The signature the openssl command computes for `body` with kHookSecret.
+  std::string OpensslSignature(const std::string& body) {
+    EXPECT_TRUE(WriteFileAtomic(dir_ + "/hook.body", body).ok());
+    auto run = RunShell("openssl dgst -sha256 -hmac '" + std::string(kHookSecret) + "' '" + dir_ +
+                        "/hook.body'");
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    const size_t eq = run.output.rfind("= ");
+    return eq == std::string::npos ? run.output : "sha256=" + run.output.substr(eq + 2, 64);
+  }
+
+  HookReceiver hooks_;
   SystemClock& clock_ = SystemClock::Instance();
   std::string dir_;
   std::string url_;
@@ -259,6 +324,33 @@ TEST_P(RolloutE2eTest, HaltsItselfThenAbortSendsDevicesBack) {
   EXPECT_EQ(past_json["devices_total"], devices_.size());
   EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/?page=0").status, 400);
   EXPECT_EQ(HttpRequestTo(tracker_.port(), "GET", "/api/v1/fleet?page=x").status, 400);
+
+  // The webhook got the halt, signed, on its second try (it refused the first).
+  for (int i = 0; i < 100 && hooks_.seen().size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const auto hooked = hooks_.seen();
+  ASSERT_EQ(hooked.size(), 2u) << tracker_.Log();
+  EXPECT_EQ(hooked[1].event_id, hooked[0].event_id) << "the same event, retried";
+  EXPECT_EQ(hooked[1].body, hooked[0].body);
+  EXPECT_EQ(hooked[1].event, "rollout.halted");
+  EXPECT_EQ(hooked[1].signature, OpensslSignature(hooked[1].body));
+  Json event = ParseJsonStrict(hooked[1].body).value();
+  EXPECT_EQ(event["id"], hooked[1].event_id);
+  EXPECT_EQ(event["rollout"]["id"], id);
+  EXPECT_EQ(event["rollout"]["state"], "halted");
+  EXPECT_EQ(event["rollout"]["reason"], reason);
+  EXPECT_EQ(tracker_.Log().find(kHookSecret), std::string::npos) << "secrets are never logged";
+  EXPECT_EQ(tracker_.Log().find("token=t"), std::string::npos) << "nor a URL's query";
+  Json outbox = Cli("webhook status");
+  EXPECT_EQ(outbox["events"], 1);
+  EXPECT_EQ(outbox["newest"]["id"], hooked[1].event_id);
+  ASSERT_EQ(outbox["webhooks"].size(), 1u) << outbox.dump();
+  EXPECT_EQ(outbox["webhooks"][0]["url"],
+            hooks_.url().substr(0, hooks_.url().find('?')))  // the query may hold a token
+      << outbox.dump();
+  EXPECT_EQ(outbox["webhooks"][0]["delivered"], 1);
+  EXPECT_EQ(outbox["webhooks"][0]["pending"], 0);
 
   // The rest of wave 1 turns healthy: a halted rollout still starts no wave.
   for (size_t i = 3; i < waves[0].size(); ++i) Report(waves[0][i], "running", 7, "healthy");
@@ -365,6 +457,33 @@ TEST_P(RolloutE2eSqliteTest, BadInputIsRefusedClearly) {
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.output.find("ceil of the share"), std::string::npos) << help.output;
   EXPECT_NE(help.output.find("--max-failures"), std::string::npos);
+
+  // A webhook's URL is checked when serve loads its configuration (exit 2,
+  // the URL shown without its query), its secret file when serve starts.
+  const std::string bad = dir_ + "/bad-hook.json";
+  ASSERT_TRUE(WriteFileAtomic(bad, R"({"webhooks":[{"url":"ftp://hooks.example/x?token=zzz",
+      "secret_file":"/nonexistent"}]})")
+                  .ok());
+  auto refused = Tracker("serve --config " + bad + r);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("webhooks[0]: url must start with http:// or https://"),
+            std::string::npos)
+      << refused.output;
+  EXPECT_EQ(refused.output.find("zzz"), std::string::npos) << refused.output;
+  const std::string open_secret = dir_ + "/open.secret";
+  ASSERT_TRUE(WriteFileAtomic(open_secret, std::string(kHookSecret) + "\n", 0644).ok());
+  ASSERT_TRUE(WriteFileAtomic(bad, R"({"webhooks":[{"url":"https://hooks.example/x",
+      "secret_file":")" + open_secret + R"("}]})")
+                  .ok());
+  refused = Tracker("serve --listen 127.0.0.1:0 --config " + bad + r);
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("readable by group or others (chmod 600)"), std::string::npos)
+      << refused.output;
+  EXPECT_EQ(refused.output.find(kHookSecret), std::string::npos) << refused.output;
+  auto webhook_help = Tracker("webhook status --help");
+  EXPECT_EQ(webhook_help.exit_code, 0);
+  EXPECT_NE(webhook_help.output.find("retrying with backoff"), std::string::npos)
+      << webhook_help.output;
 }
 
 }  // namespace

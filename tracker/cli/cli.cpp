@@ -69,6 +69,7 @@ int RunCli(int argc, char** argv) {
       RegisterBackupCommands(app),
       RegisterFleetCommands(app),
       RegisterRolloutCommands(app),
+      RegisterWebhookCommands(app),
       RegisterBundleCommands(app)};
   return RunCommandGroups(app, "flotilla-tracker", groups, argc, argv);
 }

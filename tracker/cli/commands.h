@@ -28,6 +28,9 @@ CommandAction RegisterFleetCommands(CLI::App& app);
 // `flotilla-tracker rollout start|status|pause|resume|abort` (docs/fleet.md, "Rollouts").
 CommandAction RegisterRolloutCommands(CLI::App& app);
 
+// `flotilla-tracker webhook status` (docs/fleet.md, "Notifications").
+CommandAction RegisterWebhookCommands(CLI::App& app);
+
 // `flotilla-tracker bundle`: an offline bundle (docs/bundle.md).
 CommandAction RegisterBundleCommands(CLI::App& app);
 

@@ -1,9 +1,12 @@
 #include "tracker/fleet/rollout_store.h"
 
 #include <algorithm>
+#include <ctime>
 #include <set>
 
+#include "core/canonical_json.h"
 #include "tracker/storage/device_db.h"
+#include "tracker/storage/webhook_outbox.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -36,7 +39,59 @@ Result<std::vector<uint32_t>> WavesFromText(const std::string& text) {
   return waves;
 }
 
+std::string UtcText(int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
 }  // namespace
+
+std::string RolloutEventBody(std::string_view event, std::string_view event_id,
+                             const Rollout& rollout, const WaveCounts& wave, int64_t at) {
+  const Json body{{"id", event_id},
+                  {"event", event},
+                  {"at", UtcText(at)},
+                  {"rollout",
+                   {{"id", rollout.id},
+                    {"app", rollout.app},
+                    {"release", rollout.release},
+                    {"group", rollout.group.empty() ? Json(nullptr) : Json(rollout.group)},
+                    {"state", RolloutStateName(rollout.state)},
+                    {"reason", rollout.reason},
+                    {"current_wave", rollout.current_wave + 1},
+                    {"waves", rollout.waves.size()},
+                    {"wave_started_at", UtcText(rollout.wave_started_at)},
+                    {"wave_timeout_s", rollout.wave_timeout_s}}},
+                  {"wave",
+                   {{"wave", rollout.current_wave + 1},
+                    {"size", wave.size},
+                    {"healthy", wave.healthy},
+                    {"soaking", wave.soaking},
+                    {"failed", wave.failed},
+                    {"pending", wave.pending},
+                    {"silent", wave.silent}}}};
+  return body.dump();
+}
+
+Status RolloutStore::Notify(std::string_view event, const Rollout& r, const RolloutStep& step,
+                            int64_t now) {
+  ASSIGN_OR_RETURN(std::string event_id, RandomHex(16));
+  const WaveCounts wave =
+      r.current_wave < step.waves.size() ? step.waves[r.current_wave] : WaveCounts{};
+  // A wave's stall is told once; a halt or completion happens once per
+  // change of state, which the evaluation makes once.
+  const std::string dedup_key =
+      event == kRolloutWaveStalled
+          ? std::string(event) + "/" + std::to_string(r.id) + "/" + std::to_string(r.current_wave)
+          : std::string();
+  return AppendWebhookEvent(*db_, event, event_id, dedup_key,
+                            RolloutEventBody(event, event_id, r, wave, now), now)
+      .status();
+}
 
 std::vector<FleetDevice> RolloutDevices(const FleetState& state, const std::string& app,
                                         const std::string& group) {
@@ -288,10 +343,20 @@ Result<RolloutPass> RolloutStore::Evaluate(const FleetState& state) {
       if (sent) pass.released.push_back(d.device_id);
     }
     const RolloutState was = r.state;
+    const size_t wave_was = r.current_wave;
     RolloutStep step = EvaluateRollout(r, members, reports, now);
     pass.released.insert(pass.released.end(), step.released.begin(), step.released.end());
     if (step.changed) RETURN_IF_ERROR(SaveRollout(r, was));
     RETURN_IF_ERROR(SaveMembers(r.id, members));
+    // Notifications, in this transaction: told if and only if committed.
+    if (was == RolloutState::kRunning && r.state == RolloutState::kHalted) {
+      RETURN_IF_ERROR(Notify(kRolloutHalted, r, step, now));
+    } else if (was == RolloutState::kRunning && r.state == RolloutState::kCompleted) {
+      RETURN_IF_ERROR(Notify(kRolloutCompleted, r, step, now));
+    } else if (r.state == RolloutState::kRunning && r.current_wave == wave_was &&
+               now - r.wave_started_at >= r.wave_timeout_s) {
+      RETURN_IF_ERROR(Notify(kRolloutWaveStalled, r, step, now));
+    }
   }
   RETURN_IF_ERROR(transaction.Commit());
   return pass;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/clock.h"
@@ -64,7 +65,11 @@ class RolloutStore {
 
   // One evaluation of every running, paused and halted rollout: devices
   // newly covered join the last wave, the members' reports are read, and
-  // each rollout advances, halts or completes (EvaluateRollout).
+  // each rollout advances, halts or completes (EvaluateRollout). In the same
+  // transaction, the webhook outbox (tracker/storage/webhook_outbox.h) gets
+  // rollout.halted and rollout.completed for a running rollout that halted
+  // or completed, and rollout.wave_stalled once per wave for a running
+  // rollout whose current wave is past its wave timeout and did not advance.
   Result<RolloutPass> Evaluate(const FleetState& state);
 
   // The devices (ids) of the rollouts started or changed (by a command or an
@@ -87,10 +92,23 @@ class RolloutStore {
   Status SaveRollout(const Rollout& r, RolloutState expected);
   Status SaveMembers(int64_t id, const std::vector<RolloutMember>& members);
   Result<RolloutView> ChangeState(int64_t id, std::string_view verb);
+  // Appends `event` about `r` (as the evaluation left it) to the outbox.
+  Status Notify(std::string_view event, const Rollout& r, const RolloutStep& step, int64_t now);
 
   std::unique_ptr<SqlEngine> db_;
   const Clock& clock_;
 };
+
+// The webhook events of rollouts (docs/fleet.md, "Notifications").
+inline constexpr std::string_view kRolloutHalted = "rollout.halted";
+inline constexpr std::string_view kRolloutCompleted = "rollout.completed";
+inline constexpr std::string_view kRolloutWaveStalled = "rollout.wave_stalled";
+
+// The JSON body of a rollout event, as every delivery of it sends it: its
+// id, name and time (UTC), the rollout as `event` left it, and the counts of
+// its current wave.
+std::string RolloutEventBody(std::string_view event, std::string_view event_id,
+                             const Rollout& rollout, const WaveCounts& wave, int64_t at);
 
 // The devices a rollout of `app` over `group` ("" the fleet) covers that run
 // the app, by name.

@@ -7,9 +7,11 @@
 
 #include <filesystem>
 
+#include "core/canonical_json.h"
 #include "tests/support/postgres_cluster.h"
 #include "tracker/fleet/fleet_store.h"
 #include "tracker/storage/device_db.h"
+#include "tracker/storage/webhook_outbox.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -191,6 +193,132 @@ TEST_P(RolloutStoreTest, HaltPauseResumeAbort) {
   EXPECT_EQ(store_->Abort(id).status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->Resume(id).status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->Pause(99).status().code(), StatusCode::kNotFound);
+}
+
+// The outbox's events, each body parsed.
+std::vector<Json> OutboxEvents(const std::string& url) {
+  auto outbox = WebhookOutbox::Open(url);
+  EXPECT_TRUE(outbox.ok()) << outbox.status().ToString();
+  auto events = (*outbox)->Events();
+  EXPECT_TRUE(events.ok());
+  std::vector<Json> bodies;
+  for (const WebhookEvent& e : *events) {
+    auto body = ParseJsonStrict(e.body);
+    EXPECT_TRUE(body.ok()) << e.body;
+    EXPECT_EQ((*body)["id"], e.event_id);
+    EXPECT_EQ((*body)["event"], e.event);
+    bodies.push_back(*body);
+  }
+  return bodies;
+}
+
+// A wave past its timeout is told once; a halt and a completion each once;
+// commands (pause, resume) tell nothing.
+TEST_P(RolloutStoreTest, NotifiesStallHaltAndCompletion) {
+  RolloutSpec spec = Spec();
+  spec.waves = {5000, 10000};
+  spec.wave_timeout_s = 60;
+  auto started = store_->Start(spec, Load());
+  ASSERT_TRUE(started.ok());
+  const int64_t id = started->rollout.id;
+  std::vector<RolloutMember> first, second;
+  for (const RolloutMember& m : started->members) (m.wave == 0 ? first : second).push_back(m);
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  EXPECT_TRUE(OutboxEvents(url_).empty()) << "nothing happened yet";
+
+  clock_.Advance(std::chrono::seconds(61));
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  auto events = OutboxEvents(url_);
+  ASSERT_EQ(events.size(), 1u) << "a stall is told once";
+  EXPECT_EQ(events[0]["event"], "rollout.wave_stalled");
+  EXPECT_EQ(events[0]["rollout"]["id"], id);
+  EXPECT_EQ(events[0]["rollout"]["app"], "kiosk");
+  EXPECT_EQ(events[0]["rollout"]["release"], 7);
+  EXPECT_EQ(events[0]["rollout"]["state"], "running");
+  EXPECT_EQ(events[0]["wave"]["wave"], 1);
+  EXPECT_EQ(events[0]["wave"]["size"], 5);
+  EXPECT_EQ(events[0]["wave"]["silent"], 5);
+  EXPECT_EQ(events[0]["at"], "2027-01-15T08:01:01Z");  // the FakeClock's start + 61 s
+
+  ASSERT_TRUE(store_->Pause(id).ok());
+  ASSERT_TRUE(store_->Resume(id).ok());
+  for (int i = 0; i < 2; ++i) Report(first[i].device_id, "rolled_back", "6");
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  events = OutboxEvents(url_);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1]["event"], "rollout.halted");
+  EXPECT_EQ(events[1]["rollout"]["state"], "halted");
+  EXPECT_NE(events[1]["rollout"]["reason"].get<std::string>().find(first[0].name +
+                                                                   ": switch rolled back"),
+            std::string::npos)
+      << events[1].dump();
+  EXPECT_EQ(events[1]["wave"]["failed"], 2);
+  EXPECT_NE(events[1]["id"], events[0]["id"]);
+
+  // Resumed with the first wave healthy: the second wave starts, stalls
+  // past its own timeout (told once more, for wave 2), then completes.
+  ASSERT_TRUE(store_->Resume(id).ok());
+  clock_.Advance(std::chrono::seconds(1));
+  for (const RolloutMember& m : first) Report(m.device_id, "running", "7");
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  EXPECT_EQ(store_->List(id)->front().rollout.current_wave, 1u);
+  EXPECT_EQ(OutboxEvents(url_).size(), 2u) << "advancing is no event";
+  clock_.Advance(std::chrono::seconds(60));
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  for (const RolloutMember& m : second) Report(m.device_id, "running", "7");
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  events = OutboxEvents(url_);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[2]["event"], "rollout.wave_stalled");
+  EXPECT_EQ(events[2]["wave"]["wave"], 2);
+  EXPECT_EQ(events[3]["event"], "rollout.completed");
+  EXPECT_EQ(events[3]["rollout"]["state"], "completed");
+  EXPECT_EQ(events[3]["rollout"]["current_wave"], 2);
+  EXPECT_EQ(events[3]["wave"]["healthy"], 5);
+}
+
+// The event is part of the evaluation's transaction: when it cannot be
+// written, the halt it tells of is not committed either (and is made again,
+// with its event, by the next evaluation). A trigger fails the insert.
+TEST_P(RolloutStoreTest, NoHaltWithoutItsEvent) {
+  RolloutSpec spec = Spec();
+  spec.waves = {5000, 10000};
+  auto started = store_->Start(spec, Load());
+  ASSERT_TRUE(started.ok());
+  const int64_t id = started->rollout.id;
+  auto engine = SqlEngine::Open(url_);
+  ASSERT_TRUE(engine.ok());
+  const bool sqlite = GetParam() == SqlEngineKind::kSqlite;
+  ASSERT_TRUE((*engine)
+                  ->ExecScript(sqlite ? "CREATE TRIGGER refuse BEFORE INSERT ON webhook_events "
+                                        "BEGIN SELECT RAISE(ABORT, 'outbox refused'); END;"
+                                      : "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                                        "RAISE EXCEPTION 'outbox refused'; END $$ LANGUAGE "
+                                        "plpgsql; CREATE TRIGGER refuse BEFORE INSERT ON "
+                                        "webhook_events FOR EACH ROW EXECUTE FUNCTION refuse();")
+                  .ok());
+  clock_.Advance(std::chrono::seconds(1));
+  int failed = 0;
+  for (const RolloutMember& m : started->members) {
+    if (m.wave == 0 && failed++ < 2) Report(m.device_id, "rolled_back", "6");
+  }
+  auto pass = store_->Evaluate(Load());
+  ASSERT_FALSE(pass.ok());
+  EXPECT_NE(pass.status().message().find("outbox refused"), std::string::npos)
+      << pass.status().ToString();
+  EXPECT_EQ(store_->List(id)->front().rollout.state, RolloutState::kRunning) << "rolled back";
+  ASSERT_TRUE(
+      (*engine)
+          ->ExecScript(sqlite ? "DROP TRIGGER refuse;" : "DROP TRIGGER refuse ON webhook_events;")
+          .ok());
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  EXPECT_EQ(store_->List(id)->front().rollout.state, RolloutState::kHalted);
+  auto events = OutboxEvents(url_);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["event"], "rollout.halted");
 }
 
 TEST_P(RolloutStoreTest, RefusesWhatCannotRollOut) {

@@ -9,7 +9,9 @@
 #include "core/canonical_json.h"
 #include "core/file_io.h"
 #include "core/json_object_reader.h"
+#include "http/http_client.h"
 #include "tracker/storage/device_db.h"
+#include "tracker/storage/webhook_outbox.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -18,6 +20,34 @@ Status CheckRange(const char* name, int64_t value, int64_t low, int64_t high) {
   if (value < low || value > high) {
     return InvalidArgument(std::string(name) + " must be in [" + std::to_string(low) + ", " +
                            std::to_string(high) + "]");
+  }
+  return Status::Ok();
+}
+
+// A URL the HTTP client takes: http:// or https://, a host, no spaces. The
+// message shows the URL by scheme://host:port only (a path or query may hold
+// a receiver's token).
+Status ValidateWebhook(const WebhookConfig& hook) {
+  const bool http = hook.url.rfind("http://", 0) == 0;
+  const bool https = hook.url.rfind("https://", 0) == 0;
+  if (!http && !https) {
+    return InvalidArgument("url must start with http:// or https:// (got " +
+                           http::RedactUrl(hook.url) + ")");
+  }
+  const std::string rest = hook.url.substr(http ? 7 : 8);
+  const std::string authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.empty() || hook.url.find_first_of(" \t\r\n") != std::string::npos ||
+      http::RedactUrl(hook.url) == "<bad URL>") {
+    return InvalidArgument("url " + http::RedactUrl(hook.url) + " needs a host and no spaces");
+  }
+  if (hook.secret_file.empty()) return InvalidArgument("secret_file is required");
+  for (const std::string& event : hook.events) {
+    const auto& known = WebhookEventNames();
+    if (std::find(known.begin(), known.end(), event) == known.end()) {
+      std::string names;
+      for (const std::string& k : known) names += (names.empty() ? "" : ", ") + k;
+      return InvalidArgument("events: unknown event '" + event + "' (known: " + names + ")");
+    }
   }
   return Status::Ok();
 }
@@ -61,6 +91,18 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path) {
   r.Int("device_requests_per_minute", c.device_requests_per_minute);
   r.Int("signing_lease_ttl_s", c.signing_lease_ttl_s);
   r.Int("timestamp_expiry_s", c.timestamp_expiry_s);
+  r.Objects("webhooks", [&c](JsonObjectReader& w) {
+    WebhookConfig hook;
+    w.Require({"url", "secret_file"});
+    w.String("url", hook.url);
+    w.String("secret_file", hook.secret_file);
+    w.Strings("events", hook.events);
+    c.webhooks.push_back(std::move(hook));
+  });
+  r.Int("webhook_timeout_s", c.webhook_timeout_s);
+  r.Int("webhook_retry_min_s", c.webhook_retry_min_s);
+  r.Int("webhook_retry_max_s", c.webhook_retry_max_s);
+  r.Int("webhook_max_age_s", c.webhook_max_age_s);
   RETURN_IF_ERROR_CTX(r.Finish(), "config " + path);
   return c;
 }
@@ -106,6 +148,14 @@ Status ValidateTrackerConfig(const TrackerConfig& c) {
   RETURN_IF_ERROR(
       CheckRange("device_requests_per_minute", c.device_requests_per_minute, 1, 100'000'000));
   RETURN_IF_ERROR(CheckRange("timestamp_expiry_s", c.timestamp_expiry_s, 60, 7 * 86400));
+  for (size_t i = 0; i < c.webhooks.size(); ++i) {
+    RETURN_IF_ERROR_CTX(ValidateWebhook(c.webhooks[i]), "webhooks[" + std::to_string(i) + "]");
+  }
+  RETURN_IF_ERROR(CheckRange("webhook_timeout_s", c.webhook_timeout_s, 1, 300));
+  RETURN_IF_ERROR(CheckRange("webhook_retry_min_s", c.webhook_retry_min_s, 1, 86400));
+  RETURN_IF_ERROR(
+      CheckRange("webhook_retry_max_s", c.webhook_retry_max_s, c.webhook_retry_min_s, 86400));
+  RETURN_IF_ERROR(CheckRange("webhook_max_age_s", c.webhook_max_age_s, 60, 30 * 86400));
   return CheckRange("signing_lease_ttl_s", c.signing_lease_ttl_s, 1, 30);
 }
 
@@ -132,6 +182,21 @@ Result<ListenAddress> ParseListenAddress(const std::string& text) {
   }
   out.port = static_cast<uint16_t>(value);
   return out;
+}
+
+Result<std::string> LoadWebhookSecret(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return IOErrorFromErrno("webhook secret " + path, errno);
+  if ((st.st_mode & 077) != 0) {
+    return PermissionDenied("webhook secret " + path +
+                            " is readable by group or others (chmod 600)");
+  }
+  ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(path, 4096));
+  std::string secret = text.substr(0, text.find_first_of("\r\n"));
+  if (secret.size() < 16) {
+    return InvalidArgument("webhook secret " + path + " is shorter than 16 bytes");
+  }
+  return secret;
 }
 
 Result<std::string> LoadFleetTokenHash(const std::string& path) {

@@ -10,6 +10,13 @@
 
 namespace flotilla::tracker {
 
+// A receiver of notifications (docs/fleet.md, "Notifications").
+struct WebhookConfig {
+  std::string url;                  // http:// or https://
+  std::string secret_file;          // HMAC-SHA256 key: the file's first line (mode 0600)
+  std::vector<std::string> events;  // empty: every event
+};
+
 struct TrackerConfig {
   std::string listen = "127.0.0.1:8080";  // address:port; port 0 picks a free one
   std::string repository;                 // required
@@ -44,6 +51,12 @@ struct TrackerConfig {
   int64_t signing_lease_ttl_s = 30;  // the signing lease's TTL (signing_lease.h), 1-30
   // Lifetime of the timestamp versions serve signs (re-signed at half of it).
   int64_t timestamp_expiry_s = 86400;
+  // Notifications, sent by the replica holding the signing lease.
+  std::vector<WebhookConfig> webhooks;
+  int64_t webhook_timeout_s = 10;      // one POST, connection included
+  int64_t webhook_retry_min_s = 10;    // first retry; doubled after each failure
+  int64_t webhook_retry_max_s = 3600;  // cap of the retry delay
+  int64_t webhook_max_age_s = 86400;   // an event not delivered by then is given up
 };
 
 // Reads a configuration file: strict JSON, unknown members refused, so that a
@@ -63,6 +76,10 @@ struct ListenAddress {
 };
 // "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0".
 Result<ListenAddress> ParseListenAddress(const std::string& text);
+
+// Reads a webhook's secret file (at most 4 KiB, not readable by group or
+// others): its first line, at least 16 bytes. The secret is never logged.
+Result<std::string> LoadWebhookSecret(const std::string& path);
 
 // Reads the fleet token file (at most 4 KiB, not readable by group or others)
 // and returns the SHA-256 hex of its first line; the token itself is dropped.

@@ -19,6 +19,11 @@ void TrackerMetrics::CountRefusal(const std::string& kind) {
   ++refusals_[kind];
 }
 
+void TrackerMetrics::CountWebhookSend(const std::string& result) {
+  std::lock_guard lock(mu_);
+  ++webhook_sends_[result];
+}
+
 std::shared_ptr<std::atomic<uint64_t>> TrackerMetrics::ArtifactBytesCounter(
     const std::string& hex) {
   std::lock_guard lock(mu_);
@@ -41,6 +46,10 @@ std::string TrackerMetrics::Render(const GaugeSnapshot& gauges) const {
   MetricFamily refusals(text, "flotilla_refusals_total", "counter",
                         "Requests and connections refused by a limit or a check, by kind.");
   for (const auto& [kind, n] : refusals_) refusals.Sample({{"kind", kind}}, n);
+  MetricFamily webhooks(text, "flotilla_webhook_sends_total", "counter",
+                        "Webhook notifications: delivered, failed attempts (retried), and "
+                        "abandoned past their maximum age.");
+  for (const auto& [result, n] : webhook_sends_) webhooks.Sample({{"result", result}}, n);
   MetricFamily bytes(text, "flotilla_artifact_bytes_served_total", "counter",
                      "Artifact bytes sent, by artifact.");
   for (const auto& [hex, n] : artifact_bytes_) {

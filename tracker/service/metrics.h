@@ -26,6 +26,8 @@ class TrackerMetrics {
   void CountAnnounce(const std::string& result);
   // `kind`: a fixed label of what was refused (RefusalLog).
   void CountRefusal(const std::string& kind);
+  // `result`: "delivered", "failed" (an attempt; retried) or "abandoned".
+  void CountWebhookSend(const std::string& result);
   // The counter the artifact body writer increments as bytes leave.
   std::shared_ptr<std::atomic<uint64_t>> ArtifactBytesCounter(const std::string& hex);
   // The signing lease as this replica last saw it (SigningDuty).
@@ -42,6 +44,7 @@ class TrackerMetrics {
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   std::map<std::string, uint64_t> announces_;
   std::map<std::string, uint64_t> refusals_;
+  std::map<std::string, uint64_t> webhook_sends_;
   std::map<std::string, std::shared_ptr<std::atomic<uint64_t>>> artifact_bytes_;
   std::atomic<int64_t> lease_held_{0};
   std::atomic<int64_t> lease_epoch_{0};

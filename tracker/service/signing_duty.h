@@ -12,6 +12,7 @@
 // once; it keeps serving devices.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ class SigningDuty final : public MetadataRefresher {
   // is held, when the wait it last returned has passed. Must outlive this.
   void SetHolderDuty(MetadataRefresher* duty) { holder_duty_ = duty; }
 
+  // Whether this replica held the lease at its last renewal; any thread
+  // (the webhook sender sends only while it does).
+  bool holding() const { return holding_.load(); }
+
  private:
   // Renews the lease and logs a change of holder; true when held.
   bool RenewLease();
@@ -53,7 +58,7 @@ class SigningDuty final : public MetadataRefresher {
   MetadataRefresher& inner_;
   const std::string metadata_dir_;
   TrackerMetrics* const metrics_;
-  bool holding_ = false;
+  std::atomic<bool> holding_{false};
   WallTime next_signing_{};
   MetadataRefresher* holder_duty_ = nullptr;
   WallTime next_holder_duty_{};

@@ -9,6 +9,7 @@
 #include "core/file_io.h"
 #include "tracker/service/signing_duty.h"
 #include "tracker/service/tracker_service.h"
+#include "tracker/service/webhook_sender.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -71,12 +72,21 @@ Status PrepareRepository(const RepositoryLayout& repo) {
 // the duty and its timer. Destroyed in reverse order, so that the schedule
 // stops before its executor, and the lease is released last (another
 // replica takes it at once rather than after its TTL).
+// The webhook sender has a thread and timer of its own (a slow receiver
+// delays no signing) and asks the duty whether the lease is held; it stops
+// first. It runs without webhooks too: it prunes the outbox.
 struct SigningParts {
   std::unique_ptr<SigningLease> lease;
   std::unique_ptr<SigningDuty> duty;
   std::unique_ptr<ThreadExecutor> executor;
   std::unique_ptr<RefreshSchedule> schedule;
+  std::unique_ptr<WebhookSender> sender;
+  std::unique_ptr<ThreadExecutor> sender_executor;
+  std::unique_ptr<RefreshSchedule> sender_schedule;
   ~SigningParts() {
+    if (sender != nullptr) sender->Stop();
+    sender_schedule.reset();
+    sender_executor.reset();
     schedule.reset();
     executor.reset();
     if (lease == nullptr) return;
@@ -88,6 +98,7 @@ Result<std::unique_ptr<SigningParts>> StartSigning(const TrackerConfig& config,
                                                    const std::string& db_url,
                                                    MetadataRefresher& refresher,
                                                    MetadataRefresher* holder_duty,
+                                                   std::vector<WebhookTarget> webhooks,
                                                    const Clock& clock, TrackerMetrics& metrics) {
   auto parts = std::make_unique<SigningParts>();
   ASSIGN_OR_RETURN(parts->lease,
@@ -99,6 +110,15 @@ Result<std::unique_ptr<SigningParts>> StartSigning(const TrackerConfig& config,
   parts->executor = std::make_unique<ThreadExecutor>();
   parts->schedule = std::make_unique<RefreshSchedule>(*parts->executor, clock, *parts->duty);
   parts->schedule->Start();
+  // Without webhooks the sender only prunes the outbox, hourly.
+  SigningDuty* duty = parts->duty.get();
+  parts->sender = std::make_unique<WebhookSender>(
+      db_url, std::move(webhooks), WebhookOptionsOf(config), clock,
+      [duty] { return duty->holding(); }, &metrics);
+  parts->sender_executor = std::make_unique<ThreadExecutor>();
+  parts->sender_schedule =
+      std::make_unique<RefreshSchedule>(*parts->sender_executor, clock, *parts->sender);
+  parts->sender_schedule->Start();
   return parts;
 }
 
@@ -113,6 +133,7 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   const Clock& clock = SystemClock::Instance();
   const std::string db_url = TrackerDatabaseUrl(config, service_options.repo.default_db_path());
   ASSIGN_OR_RETURN(auto db, DeviceDb::Open(db_url, clock));
+  ASSIGN_OR_RETURN(std::vector<WebhookTarget> webhooks, LoadWebhookTargets(config));
 
   boost::asio::io_context io(1);
   std::unique_ptr<TrackerService> service;
@@ -150,8 +171,14 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   });
   std::unique_ptr<SigningParts> signing;
   if (refresher != nullptr) {
-    ASSIGN_OR_RETURN(
-        signing, StartSigning(config, db_url, *refresher, holder_duty, clock, service->metrics()));
+    if (!webhooks.empty()) {
+      spdlog::info("webhooks: {} configured, sent by the replica holding the signing lease",
+                   webhooks.size());
+    }
+    ASSIGN_OR_RETURN(signing, StartSigning(config, db_url, *refresher, holder_duty,
+                                           std::move(webhooks), clock, service->metrics()));
+  } else if (!webhooks.empty()) {
+    spdlog::warn("webhooks: none is sent from this tracker, which runs no signing duties");
   }
   try {
     io.run();

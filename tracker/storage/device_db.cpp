@@ -256,6 +256,48 @@ CREATE TABLE group_windows(
   zone TEXT NOT NULL,
   PRIMARY KEY(group_name, position));
 )sql"},
+      // Notifications (docs/fleet.md, "Notifications"): the webhook outbox.
+      // An event is written in the transaction of the change it tells of,
+      // with the exact body every delivery sends; each webhook URL's
+      // attempts at it. dedup_key (NULL: none) makes an event that must be
+      // told once (a wave's stall) a no-op the second time.
+      {6,
+       R"sql(
+CREATE TABLE webhook_events(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL UNIQUE,
+  event TEXT NOT NULL,
+  dedup_key TEXT UNIQUE,
+  body TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE webhook_deliveries(
+  event_seq INTEGER NOT NULL REFERENCES webhook_events(id),
+  url TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(event_seq, url));
+)sql",
+       R"sql(
+CREATE TABLE webhook_events(
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  event_id TEXT COLLATE "C" NOT NULL UNIQUE,
+  event TEXT COLLATE "C" NOT NULL,
+  dedup_key TEXT COLLATE "C" UNIQUE,
+  body TEXT NOT NULL,
+  created_at BIGINT NOT NULL);
+CREATE TABLE webhook_deliveries(
+  event_seq BIGINT NOT NULL REFERENCES webhook_events(id),
+  url TEXT COLLATE "C" NOT NULL,
+  state TEXT NOT NULL,
+  attempts BIGINT NOT NULL,
+  next_attempt_at BIGINT NOT NULL,
+  last_error TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY(event_seq, url));
+)sql"},
   };
   return migrations;
 }
