@@ -1,6 +1,17 @@
 #include "core/clock.h"
 
+#include <ctime>
+
 namespace flotilla {
+
+std::string UtcText(int64_t unix_seconds) {
+  const std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
 
 SystemClock& SystemClock::Instance() {
   static SystemClock clock;

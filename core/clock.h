@@ -26,6 +26,11 @@ using WallTime = std::chrono::system_clock::time_point;
 using MonoTime = std::chrono::steady_clock::time_point;
 using Duration = std::chrono::steady_clock::duration;
 
+// "2026-12-07T01:02:03Z": a Unix time in UTC, whole seconds, as the tracker's
+// JSON and tables print the times it stores (TUF's own metadata times are
+// metadata/tuf_time.h's).
+std::string UtcText(int64_t unix_seconds);
+
 class Clock {
  public:
   virtual ~Clock() = default;

@@ -3,21 +3,13 @@
 #include <cstdio>
 #include <ctime>
 
+#include "core/clock.h"
 #include "core/json_object_reader.h"
 
 namespace flotilla::tracker {
 namespace {
 
-// Unix seconds <-> "2026-12-07T01:02:03Z".
-std::string UtcText(int64_t unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
+// Reads a time UtcText wrote back into Unix seconds.
 void UtcTime(JsonObjectReader& r, std::string_view key, int64_t& out) {
   std::string text;
   r.String(key, text);

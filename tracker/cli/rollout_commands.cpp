@@ -46,15 +46,6 @@ Result<Stores> OpenStores(const RolloutFlags& flags) {
   return stores;
 }
 
-std::string Time(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 // The form /api/v1/fleet gives each rollout too (tracker/api/fleet.h).
 Json ViewJson(const RolloutView& view) { return RolloutToJson(ToRolloutRow(view)); }
 
@@ -63,7 +54,7 @@ void PrintView(const RolloutView& view) {
   fmt::print("rollout {}: {} release {} over {}: {}, wave {} of {} (started {})\n", r.id, r.app,
              r.release, r.group.empty() ? "the fleet" : "group " + r.group,
              RolloutStateName(r.state), r.current_wave + 1, r.waves.size(),
-             Time(r.wave_started_at));
+             UtcText(r.wave_started_at));
   fmt::print("  soak {} s, max failures {} of a wave, wave timeout {} s\n", r.soak_s,
              ShareText(r.max_failures), r.wave_timeout_s);
   if (!r.reason.empty()) fmt::print("  {}: {}\n", RolloutStateName(r.state), r.reason);

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/canonical_json.h"
+#include "core/clock.h"
 #include "tracker/cli/commands.h"
 #include "tracker/cli/fleet_cli.h"
 #include "tracker/storage/webhook_outbox.h"
@@ -17,15 +18,6 @@ struct WebhookFlags {
   DatabaseFlags database;
   bool json = false;
 };
-
-std::string Time(int64_t unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 // The URL without user info, query or fragment, which may hold a token.
 std::string ShownUrl(const std::string& url) {
@@ -51,19 +43,20 @@ int RunStatus(const WebhookFlags& flags) {
   if (flags.json) {
     Json hooks = Json::array();
     for (const WebhookBacklog& b : *backlog) {
-      hooks.push_back({{"url", ShownUrl(b.url)},
-                       {"pending", b.pending},
-                       {"delivered", b.delivered},
-                       {"abandoned", b.abandoned},
-                       {"oldest_pending_at",
-                        b.oldest_pending_at == 0 ? Json(nullptr) : Json(Time(b.oldest_pending_at))},
-                       {"last_error", b.last_error}});
+      hooks.push_back(
+          {{"url", ShownUrl(b.url)},
+           {"pending", b.pending},
+           {"delivered", b.delivered},
+           {"abandoned", b.abandoned},
+           {"oldest_pending_at",
+            b.oldest_pending_at == 0 ? Json(nullptr) : Json(UtcText(b.oldest_pending_at))},
+           {"last_error", b.last_error}});
     }
     Json newest = nullptr;
     if (!events->empty()) {
       newest = {{"id", events->back().event_id},
                 {"event", events->back().event},
-                {"at", Time(events->back().created_at)}};
+                {"at", UtcText(events->back().created_at)}};
     }
     fmt::print("{}\n",
                Json{{"events", events->size()}, {"newest", newest}, {"webhooks", hooks}}.dump());
@@ -73,14 +66,14 @@ int RunStatus(const WebhookFlags& flags) {
     fmt::print("outbox: no events\n");
   } else {
     fmt::print("outbox: {} event(s), newest {} at {}\n", events->size(), events->back().event,
-               Time(events->back().created_at));
+               UtcText(events->back().created_at));
   }
   if (backlog->empty()) fmt::print("no webhook has been sent anything yet\n");
   for (const WebhookBacklog& b : *backlog) {
     fmt::print("webhook {}: {} pending, {} delivered, {} given up\n", ShownUrl(b.url), b.pending,
                b.delivered, b.abandoned);
     if (b.pending > 0) {
-      fmt::print("  oldest pending from {}; last error: {}\n", Time(b.oldest_pending_at),
+      fmt::print("  oldest pending from {}; last error: {}\n", UtcText(b.oldest_pending_at),
                  b.last_error);
     }
   }

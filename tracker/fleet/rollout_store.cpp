@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/canonical_json.h"
+#include "core/clock.h"
 #include "tracker/storage/device_db.h"
 #include "tracker/storage/webhook_outbox.h"
 
@@ -37,15 +38,6 @@ Result<std::vector<uint32_t>> WavesFromText(const std::string& text) {
     return Corruption("stored waves '" + text + "' do not end at the whole");
   }
   return waves;
-}
-
-std::string UtcText(int64_t unix_seconds) {
-  const std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 }  // namespace
