@@ -321,11 +321,35 @@ TEST_F(NodeFleetTest, RefusesBadDocumentsAndKeepsRunning) {
   for (int i = 0; VersionOf(ours + "/metadata/timestamp.json") <= now_trusted; ++i) {
     SignDocument(device_id_, Document(device_id_, i % 2 == 0 ? 1 : 2), past);
   }
+  // A tracker holding the online fleet keys re-signs them at once (serve's
+  // refresher): this one has them away, as one gone for a week would.
+  for (auto role : {metadata::RoleType::kTargets, metadata::RoleType::kSnapshot,
+                    metadata::RoleType::kTimestamp}) {
+    const std::string path = tracker::FleetKeyPath(tracker::RepositoryLayout{repo_}, role);
+    std::filesystem::rename(path, path + ".away");
+  }
   RestartTracker();
   ASSERT_TRUE(WaitFleetError("expired")) << node_.Log();
   ExpectKeepsRunning(2, "expired");
   Json status = Status();
   EXPECT_EQ(AppOf(status, "kiosk")["desired_release"], 2) << "the accepted document still holds";
+
+  // Its keys back, the tracker re-signs the expired repository as it starts
+  // (the same document, new versions) and the node takes it.
+  const std::string index = ours + "/metadata/fleet-index";
+  const std::string expired_document = tracker::ParseDeviceIndex(FileText(index))->document_sha256;
+  const uint64_t expired_timestamp = VersionOf(ours + "/metadata/timestamp.json");
+  for (auto role : {metadata::RoleType::kTargets, metadata::RoleType::kSnapshot,
+                    metadata::RoleType::kTimestamp}) {
+    const std::string path = tracker::FleetKeyPath(tracker::RepositoryLayout{repo_}, role);
+    std::filesystem::rename(path + ".away", path);
+  }
+  RestartTracker();
+  ASSERT_TRUE(
+      WaitFor([&] { return VersionOf(data_ + "/fleet/tuf/timestamp.json") > expired_timestamp; },
+              seconds(30)))
+      << node_.Log();
+  EXPECT_EQ(tracker::ParseDeviceIndex(FileText(index))->document_sha256, expired_document);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "tracker/publish/torrent_maker.h"
 #include "tracker/service/config.h"
 #include "tracker/service/dashboard.h"
+#include "tracker/service/signing_duty.h"
 #include "tracker/service/tracker_server.h"
 
 namespace flotilla::tracker {
@@ -63,6 +64,10 @@ int RunServe(ServeFlags& flags) {
       TrackerDatabaseUrl(config, RepositoryLayout{config.repository}.default_db_path());
   RolloutDuty rollouts(db_url, config.repository, std::chrono::seconds(flags.rollout_interval_s),
                        SystemClock::Instance());
+  // Device fleet repositories are re-signed before they expire, by the
+  // same replica, in bounded batches.
+  FleetRefresher fleet_refresher(config.repository, SystemClock::Instance());
+  HolderDuties holder_duties({&rollouts, &fleet_refresher});
   // The dashboard's rollouts and desired releases: the fleet model read on
   // a thread of its own while pages ask for it, never on the network thread.
   FleetViewRefresher fleet_view(db_url, SystemClock::Instance(), kDashboardRollouts,
@@ -77,9 +82,11 @@ int RunServe(ServeFlags& flags) {
   if (refresher == nullptr) {
     spdlog::warn(
         "no online timestamp key: this tracker runs no signing duties, so rollouts "
-        "do not advance here (rollout status --evaluate does it by hand)");
+        "do not advance here (rollout status --evaluate does it by hand) and fleet "
+        "metadata is not re-signed before it expires");
   }
-  if (Status st = RunTrackerServer(config, refresher.get(), &rollouts, fleet_model); !st.ok()) {
+  if (Status st = RunTrackerServer(config, refresher.get(), &holder_duties, fleet_model);
+      !st.ok()) {
     spdlog::error("serve: {}", st.ToString());
     return 1;
   }

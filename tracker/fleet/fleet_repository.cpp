@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,6 +138,66 @@ Status OfferFleetRoot(const RepositoryLayout& repo, const std::string& root_byte
 constexpr char kIndexFile[] = "fleet-index";
 constexpr uint64_t kMaxIndexBytes = 4 << 10;
 constexpr uint64_t kMaxTimestampBytes = 64 << 10;
+constexpr uint64_t kMaxMetadataBytes = 1 << 20;
+constexpr uint64_t kMaxDocumentBytes = 1 << 20;
+
+int64_t UnixSeconds(WallTime t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+WallTime FromUnixSeconds(int64_t seconds) { return WallTime(std::chrono::seconds(seconds)); }
+
+// The moment a fleet role expiring at `expires` is due for re-signing: half
+// of its lifetime left.
+WallTime DueAt(WallTime expires) {
+  return expires - std::chrono::duration_cast<WallTime::duration>(kFleetMetadataExpiry / 2);
+}
+
+WallTime EarliestExpiry(const metadata::Repository& opened) {
+  return std::min({opened.targets().common.expires, opened.snapshot().common.expires,
+                   opened.timestamp().common.expires});
+}
+
+// "N.targets.json" or "N.snapshot.json": its role and N.
+bool ParseVersionedName(std::string_view name, std::string_view& role, uint64_t& version) {
+  const size_t dot = name.find('.');
+  if (dot == std::string_view::npos || dot == 0) return false;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + dot, version);
+  if (ec != std::errc() || end != name.data() + dot) return false;
+  role = name.substr(dot + 1);
+  return role == "targets.json" || role == "snapshot.json";
+}
+
+// The sha256 of the document that targets version `version` in
+// `metadata_dir` lists; nullopt when it cannot be read.
+std::optional<std::string> ListedDocumentOf(const std::string& metadata_dir, uint64_t version) {
+  auto bytes = ReadTextFileBounded(metadata_dir + "/" + std::to_string(version) + ".targets.json",
+                                   kMaxMetadataBytes);
+  if (!bytes.ok()) return std::nullopt;
+  auto doc = metadata::ParseSignedDocument(*bytes, kMaxMetadataBytes);
+  if (!doc.ok()) return std::nullopt;
+  auto targets = metadata::ParseTargets(doc->signed_json);
+  if (!targets.ok()) return std::nullopt;
+  auto listed = targets->targets.find(kFleetDocumentTarget);
+  if (listed == targets->targets.end()) return std::nullopt;
+  return Sha256Of(listed->second);
+}
+
+// Prunes what the opened repository's current and previous targets do not
+// name. The previous targets' document unreadable: documents are kept.
+Status PruneOpened(const metadata::Repository& opened, const std::string& document_sha256) {
+  const uint64_t targets_version = opened.targets().common.version;
+  std::optional<std::vector<std::string>> keep = std::vector<std::string>{document_sha256};
+  if (targets_version > 1) {
+    auto previous = ListedDocumentOf(opened.metadata_dir(), targets_version - 1);
+    if (previous) {
+      keep->push_back(*previous);
+    } else {
+      keep.reset();
+    }
+  }
+  return PruneDeviceRepository(std::filesystem::path(opened.metadata_dir()).parent_path(),
+                               targets_version, opened.snapshot().common.version, keep);
+}
 
 // The canonical JSON (CanonicalJson(metadata::ToJson(...))) of the three
 // documents of a device repository, built directly: their shape is fixed
@@ -341,7 +402,8 @@ class DirectoryWriter {
 std::string FormatDeviceIndex(const FleetSigner::DeviceIndex& index) {
   return std::string(kDeviceIndexFormat) + " " + std::to_string(index.targets) + " " +
          std::to_string(index.snapshot) + " " + std::to_string(index.timestamp) + " " +
-         index.document_sha256 + " " + index.timestamp_sha256 + " " + index.root_sha256 + "\n";
+         index.document_sha256 + " " + index.timestamp_sha256 + " " + index.root_sha256 + " " +
+         std::to_string(index.expires) + "\n";
 }
 
 Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text) {
@@ -355,7 +417,7 @@ Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text) {
     if (space == std::string_view::npos) break;
     start = space + 1;
   }
-  if (fields.size() != 7 || fields[0] != kDeviceIndexFormat) return bad();
+  if (fields.size() != 8 || fields[0] != kDeviceIndexFormat) return bad();
   FleetSigner::DeviceIndex index;
   uint64_t* versions[] = {&index.targets, &index.snapshot, &index.timestamp};
   for (size_t i = 0; i < 3; ++i) {
@@ -369,6 +431,11 @@ Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text) {
   index.document_sha256 = fields[4];
   index.timestamp_sha256 = fields[5];
   index.root_sha256 = fields[6];
+  auto [end, ec] =
+      std::from_chars(fields[7].data(), fields[7].data() + fields[7].size(), index.expires);
+  if (ec != std::errc() || end != fields[7].data() + fields[7].size() || index.expires <= 0) {
+    return bad();
+  }
   return index;
 }
 
@@ -510,8 +577,15 @@ Result<bool> FleetSigner::PublishThroughRepository(const std::string& dir,
     RETURN_IF_ERROR(
         (*device_repo)->AddTargets({{kFleetDocumentTarget, document, nullptr}}, online_));
   }
+  const std::string document_sha256 = Digest::Of(document).Hex();
+  if (resign) RETURN_IF_ERROR(PruneOpened(**device_repo, document_sha256));
   if (mode_ == Mode::kReadRepository) return resign;
-  const metadata::Repository& opened = **device_repo;
+  RETURN_IF_ERROR(WriteIndexOf(**device_repo, document_sha256).status());
+  return resign;
+}
+
+Result<FleetSigner::DeviceIndex> FleetSigner::WriteIndexOf(
+    const metadata::Repository& opened, const std::string& document_sha256) const {
   ASSIGN_OR_RETURN(
       std::string timestamp,
       ReadTextFileBounded(opened.metadata_dir() + "/timestamp.json", kMaxTimestampBytes));
@@ -521,21 +595,72 @@ Result<bool> FleetSigner::PublishThroughRepository(const std::string& dir,
   index.targets = opened.targets().common.version;
   index.snapshot = opened.snapshot().common.version;
   index.timestamp = opened.timestamp().common.version;
-  index.document_sha256 = Digest::Of(document).Hex();
+  index.document_sha256 = document_sha256;
   index.timestamp_sha256 = Digest::Of(timestamp).Hex();
   index.root_sha256 = Digest::Of(root).Hex();
+  index.expires = UnixSeconds(EarliestExpiry(opened));
   RETURN_IF_ERROR(
       WriteFileAtomic(opened.metadata_dir() + "/" + kIndexFile, FormatDeviceIndex(index)));
-  return resign;
+  return index;
 }
 
-Status FleetSigner::PublishNext(const std::string& dir, const DirectoryWriter& metadata_dir,
-                                const DeviceIndex& index, const std::string& document,
-                                const std::string& document_sha256) const {
-  const std::string expires = metadata::FormatTufTime(std::chrono::floor<std::chrono::seconds>(
-      clock_.Now() + std::chrono::duration_cast<WallTime::duration>(kFleetMetadataExpiry)));
+Result<std::optional<FleetSigner::Refreshed>> FleetSigner::RefreshThroughRepository(
+    const std::string& dir, WallTime now) const {
+  auto device_repo = OpenDevice(dir);
+  if (!device_repo.ok()) return device_repo.status().WithContext("fleet repository " + dir);
+  metadata::Repository& opened = **device_repo;
+  // Targets re-signs snapshot and timestamp with it; snapshot the timestamp.
+  bool resigned = true;
+  if (now >= DueAt(opened.targets().common.expires)) {
+    RETURN_IF_ERROR_CTX(opened.ResignTargets(online_), "fleet repository " + dir);
+  } else if (now >= DueAt(opened.snapshot().common.expires)) {
+    RETURN_IF_ERROR_CTX(opened.ResignSnapshot(online_), "fleet repository " + dir);
+  } else if (now >= DueAt(opened.timestamp().common.expires)) {
+    RETURN_IF_ERROR_CTX(opened.ResignTimestamp(online_), "fleet repository " + dir);
+  } else {
+    resigned = false;
+  }
+  const auto& listed = opened.targets().targets;
+  auto current = listed.find(kFleetDocumentTarget);
+  if (current != listed.end()) {
+    const std::string document_sha256 = Sha256Of(current->second);
+    if (resigned) RETURN_IF_ERROR(PruneOpened(opened, document_sha256));
+    if (mode_ == Mode::kIndexed) RETURN_IF_ERROR(WriteIndexOf(opened, document_sha256).status());
+  }
+  return std::optional<Refreshed>(Refreshed{resigned, EarliestExpiry(opened)});
+}
+
+Result<std::optional<FleetSigner::Refreshed>> FleetSigner::Refresh(const std::string& device_id,
+                                                                   WallTime now) const {
+  ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
+  // Never published (or its first publish cut short): nothing to keep fresh.
+  if (!Exists(dir + "/metadata/timestamp.json")) return std::optional<Refreshed>();
+  if (mode_ == Mode::kReadRepository || !indexable_) return RefreshThroughRepository(dir, now);
+  ASSIGN_OR_RETURN(DirectoryWriter metadata_dir, DirectoryWriter::Open(dir + "/metadata"));
+  std::optional<DeviceIndex> index = ReadIndex(metadata_dir);
+  if (!index) return RefreshThroughRepository(dir, now);
+  const WallTime expires = FromUnixSeconds(index->expires);
+  if (now < DueAt(expires)) return std::optional<Refreshed>(Refreshed{false, expires});
+  ASSIGN_OR_RETURN(DirectoryWriter targets_dir, DirectoryWriter::Open(dir + "/targets"));
+  auto document =
+      targets_dir.Read(index->document_sha256 + "." + kFleetDocumentTarget, kMaxDocumentBytes);
+  if (!document.ok() || Sha256Hex(*document) != index->document_sha256) {
+    return RefreshThroughRepository(dir, now);
+  }
+  auto next = PublishNext(dir, metadata_dir, *index, *document, index->document_sha256);
+  if (!next.ok()) return next.status().WithContext("fleet repository " + dir);
+  return std::optional<Refreshed>(Refreshed{true, FromUnixSeconds(next->expires)});
+}
+
+Result<FleetSigner::DeviceIndex> FleetSigner::PublishNext(
+    const std::string& dir, const DirectoryWriter& metadata_dir, const DeviceIndex& index,
+    const std::string& document, const std::string& document_sha256) const {
+  const auto expiry = std::chrono::floor<std::chrono::seconds>(
+      clock_.Now() + std::chrono::duration_cast<WallTime::duration>(kFleetMetadataExpiry));
+  const std::string expires = metadata::FormatTufTime(expiry);
   DeviceIndex next = index;
   next.document_sha256 = document_sha256;
+  next.expires = UnixSeconds(expiry);
   ASSIGN_OR_RETURN(DirectoryWriter targets_dir, DirectoryWriter::Open(dir + "/targets"));
   RETURN_IF_ERROR(targets_dir.Write(document_sha256 + "." + kFleetDocumentTarget, document));
 
@@ -573,7 +698,12 @@ Status FleetSigner::PublishNext(const std::string& dir, const DirectoryWriter& m
   // another timestamp and is not trusted.
   next.timestamp_sha256 = Sha256Hex(timestamp);
   RETURN_IF_ERROR(metadata_dir.Write(kIndexFile, FormatDeviceIndex(next)));
-  return metadata_dir.Sync();
+  RETURN_IF_ERROR(metadata_dir.Sync());
+  // The previous targets version lists the index's document.
+  std::vector<std::string> keep = {document_sha256};
+  if (index.document_sha256 != document_sha256) keep.push_back(index.document_sha256);
+  RETURN_IF_ERROR(PruneDeviceRepository(dir, next.targets, next.snapshot, keep));
+  return next;
 }
 
 Result<bool> FleetSigner::Publish(const std::string& device_id, const std::string& document) const {
@@ -585,8 +715,8 @@ Result<bool> FleetSigner::Publish(const std::string& device_id, const std::strin
   if (!index) return PublishThroughRepository(dir, document);
   const std::string document_sha256 = Sha256Hex(document);
   if (index->document_sha256 == document_sha256) return false;
-  RETURN_IF_ERROR(PublishNext(dir, *metadata_dir, *index, document, document_sha256)
-                      .WithContext("fleet repository " + dir));
+  auto next = PublishNext(dir, *metadata_dir, *index, document, document_sha256);
+  if (!next.ok()) return next.status().WithContext("fleet repository " + dir);
   return true;
 }
 
@@ -622,6 +752,140 @@ Result<FleetPublishOutcome> PublishFleetDevices(
     outcome.resigned += resigned ? 1 : 0;
   }
   return outcome;
+}
+
+Status PruneDeviceRepository(const std::string& dir, uint64_t targets_version,
+                             uint64_t snapshot_version,
+                             const std::optional<std::vector<std::string>>& keep_documents) {
+  std::vector<fs::path> superseded;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir + "/metadata", ec)) {
+    const std::string name = entry.path().filename().string();
+    std::string_view role;
+    uint64_t version = 0;
+    if (!ParseVersionedName(name, role, version)) continue;
+    const uint64_t current = role == "targets.json" ? targets_version : snapshot_version;
+    if (version + 1 < current) superseded.push_back(entry.path());
+  }
+  if (ec) return Internal("list " + dir + "/metadata: " + ec.message());
+  if (keep_documents) {
+    const std::string suffix = std::string(".") + kFleetDocumentTarget;
+    for (const auto& entry : fs::directory_iterator(dir + "/targets", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (!name.ends_with(suffix)) continue;
+      const std::string sha256 = name.substr(0, name.size() - suffix.size());
+      if (!IsSha256Hex(sha256)) continue;
+      if (std::find(keep_documents->begin(), keep_documents->end(), sha256) ==
+          keep_documents->end()) {
+        superseded.push_back(entry.path());
+      }
+    }
+    if (ec) return Internal("list " + dir + "/targets: " + ec.message());
+  }
+  for (const fs::path& path : superseded) {
+    if (!fs::remove(path, ec) && ec)
+      return Internal("remove " + path.string() + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+constexpr Duration kRescanEvery = std::chrono::hours(1);
+constexpr Duration kBusyRetry = std::chrono::seconds(30);
+constexpr Duration kDeviceErrorRetry = std::chrono::minutes(10);
+constexpr Duration kNextBatch = std::chrono::seconds(1);
+
+WallTime After(WallTime now, Duration d) {
+  return now + std::chrono::duration_cast<WallTime::duration>(d);
+}
+
+}  // namespace
+
+void FleetRefresher::Schedule(const std::string& device_id, WallTime due) {
+  auto [it, inserted] = due_.try_emplace(device_id, due);
+  if (!inserted) {
+    queue_.erase({it->second, device_id});
+    it->second = due;
+  }
+  queue_.emplace(due, device_id);
+}
+
+Status FleetRefresher::ScanSome(WallTime now) {
+  std::error_code ec;
+  for (size_t n = 0; n < kScanPerRound && *scan_ != fs::directory_iterator(); ++n) {
+    const std::string id = (*scan_)->path().filename().string();
+    if (auto dir = DeviceRepositoryDir(repo_, id); dir.ok()) {
+      auto bytes = ReadTextFileBounded(*dir + "/metadata/" + kIndexFile, kMaxIndexBytes);
+      auto index =
+          bytes.ok() ? ParseDeviceIndex(*bytes) : Result<FleetSigner::DeviceIndex>(bytes.status());
+      // No usable index: due now, where the repository is read.
+      Schedule(id, index.ok() ? DueAt(FromUnixSeconds(index->expires)) : now);
+    }
+    scan_->increment(ec);
+    if (ec) {
+      scan_.reset();
+      return Internal("list " + FleetDir(repo_) + "/devices: " + ec.message());
+    }
+  }
+  if (*scan_ == fs::directory_iterator()) {
+    scan_.reset();
+    next_scan_ = After(now, kRescanEvery);
+  }
+  return Status::Ok();
+}
+
+Result<Duration> FleetRefresher::Refresh(WallTime now) {
+  last_resigned_ = 0;
+  if (!Exists(FleetRootPath(repo_))) {  // `fleet init` not run: nothing signed yet
+    queue_.clear();
+    due_.clear();
+    scan_.reset();
+    return kRescanEvery;
+  }
+  if (!scan_ && now >= next_scan_) {
+    std::error_code ec;
+    fs::directory_iterator devices(FleetDir(repo_) + "/devices", ec);
+    if (ec) {
+      next_scan_ = After(now, kRescanEvery);  // no device published yet
+    } else {
+      scan_ = std::move(devices);
+    }
+  }
+  if (scan_) RETURN_IF_ERROR(ScanSome(now));
+  auto due_now = [&] { return !queue_.empty() && queue_.begin()->first <= now; };
+  if (due_now()) {
+    auto lock = PublishLock::Acquire(repo_, /*wait=*/false);
+    if (!lock.ok()) {
+      if (lock.status().code() == StatusCode::kFailedPrecondition) return kBusyRetry;
+      return lock.status();
+    }
+    ASSIGN_OR_RETURN(auto signer, FleetSigner::Open(repo_, clock_));
+    for (size_t done = 0; done < batch_ && due_now(); ++done) {
+      const std::string id = queue_.begin()->second;
+      auto refreshed = signer->Refresh(id, now);
+      if (!refreshed.ok()) {
+        Schedule(id, After(now, kDeviceErrorRetry));
+        return refreshed.status().WithContext("re-signing the fleet metadata of " + id);
+      }
+      if (!*refreshed) {  // no published repository
+        queue_.erase(queue_.begin());
+        due_.erase(id);
+        continue;
+      }
+      last_resigned_ += (*refreshed)->resigned ? 1 : 0;
+      const WallTime due = DueAt((*refreshed)->expires);
+      Schedule(id, due > now ? due : After(now, kDeviceErrorRetry));
+    }
+    if (last_resigned_ > 0) {
+      spdlog::info("fleet metadata: re-signed {} device repositories before expiry",
+                   last_resigned_);
+    }
+  }
+  if (scan_ || due_now()) return kNextBatch;
+  WallTime next = next_scan_;
+  if (!queue_.empty()) next = std::min(next, queue_.begin()->first);
+  return std::clamp(std::chrono::duration_cast<Duration>(next - now), kNextBatch, kRescanEvery);
 }
 
 }  // namespace flotilla::tracker

@@ -18,9 +18,12 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +32,7 @@
 #include "metadata/repository.h"
 #include "metadata/tuf_keys.h"
 #include "tracker/fleet/desired.h"
+#include "tracker/publish/metadata_refresher.h"
 #include "tracker/storage/repository.h"
 
 namespace flotilla::tracker {
@@ -96,6 +100,14 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
 // repository is opened and verified (metadata::Repository) as the way to
 // its versions, and the index is written again.
 //
+// The index also holds the earliest expiry of the three, so a refresher
+// finds the repositories due for re-signing from the indexes alone.
+//
+// After each new version the superseded files are pruned: N.targets.json
+// and N.snapshot.json below the previous version, and documents neither the
+// current nor the previous targets lists (a client that read the previous
+// timestamp can still fetch what it names). Root files are never removed.
+//
 // The fleet root is verified once, when the signer opens.
 class DirectoryWriter;
 
@@ -113,6 +125,17 @@ class FleetSigner {
   // repository from the fleet root first); true when it was re-signed.
   Result<bool> Publish(const std::string& device_id, const std::string& document) const;
 
+  // Re-signs device `device_id`'s repository when its targets, snapshot or
+  // timestamp expires within half of kFleetMetadataExpiry of `now` (the
+  // same document under new versions; only the roles that are due when the
+  // repository is opened whole). nullopt when the device has no published
+  // repository (it is not made here).
+  struct Refreshed {
+    bool resigned = false;
+    WallTime expires;  // the earliest expiry of the three after the call
+  };
+  Result<std::optional<Refreshed>> Refresh(const std::string& device_id, WallTime now) const;
+
   // What a device's index holds.
   struct DeviceIndex {
     uint64_t targets = 0;
@@ -121,6 +144,7 @@ class FleetSigner {
     std::string document_sha256;   // of the listed device.json
     std::string timestamp_sha256;  // of the timestamp.json these versions go with
     std::string root_sha256;       // of the root.json the device repository holds
+    int64_t expires = 0;           // unix seconds: the earliest expiry of the three
   };
 
  private:
@@ -133,10 +157,18 @@ class FleetSigner {
   // The device's index when it matches its timestamp.json and the fleet root.
   std::optional<DeviceIndex> ReadIndex(const DirectoryWriter& metadata_dir) const;
   // Signs and writes the next targets (listing `document`), snapshot and
-  // timestamp after `index`'s versions, then the new index.
-  Status PublishNext(const std::string& dir, const DirectoryWriter& metadata_dir,
-                     const DeviceIndex& index, const std::string& document,
-                     const std::string& document_sha256) const;
+  // timestamp after `index`'s versions, then the new index; prunes. Returns
+  // the new index.
+  Result<DeviceIndex> PublishNext(const std::string& dir, const DirectoryWriter& metadata_dir,
+                                  const DeviceIndex& index, const std::string& document,
+                                  const std::string& document_sha256) const;
+  // Re-signs the roles of `dir`'s repository that are due, through
+  // metadata::Repository (no trusted index), and (indexed) writes its index.
+  Result<std::optional<Refreshed>> RefreshThroughRepository(const std::string& dir,
+                                                            WallTime now) const;
+  // (Indexed) writes the index of the opened repository, listing `document_sha256`.
+  Result<DeviceIndex> WriteIndexOf(const metadata::Repository& opened,
+                                   const std::string& document_sha256) const;
 
   RepositoryLayout repo_;
   const Clock& clock_;
@@ -152,8 +184,10 @@ class FleetSigner {
 };
 
 // metadata/fleet-index of a device repository: one line,
-//   fleet-index-1 TARGETS SNAPSHOT TIMESTAMP DOCUMENT_SHA256 TIMESTAMP_SHA256 ROOT_SHA256
-inline constexpr std::string_view kDeviceIndexFormat = "fleet-index-1";
+//   fleet-index-2 TARGETS SNAPSHOT TIMESTAMP DOCUMENT_SHA256 TIMESTAMP_SHA256 ROOT_SHA256 EXPIRES
+// (EXPIRES in unix seconds). A fleet-index-1 line (no EXPIRES) is refused
+// like any other: the repository is read and the index written again.
+inline constexpr std::string_view kDeviceIndexFormat = "fleet-index-2";
 std::string FormatDeviceIndex(const FleetSigner::DeviceIndex& index);
 // Corruption unless `text` is exactly that line.
 Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text);
@@ -175,5 +209,49 @@ Result<FleetPublishOutcome> PublishFleetDevices(
     const std::string& repository, const FleetState& state,
     const std::function<bool(const FleetDevice&)>& which, const Clock& clock,
     const RolloutLimit* rollouts);
+
+// Removes a device repository's superseded files: N.targets.json and
+// N.snapshot.json below `targets_version` - 1 and `snapshot_version` - 1, and
+// documents (targets/<sha256>.device.json) not in `keep_documents` (nullopt:
+// every document is kept). Never a root file. Removals are not fsynced: one
+// a power cut brings back is removed again by the next prune.
+Status PruneDeviceRepository(const std::string& dir, uint64_t targets_version,
+                             uint64_t snapshot_version,
+                             const std::optional<std::vector<std::string>>& keep_documents);
+
+// Re-signs fleet metadata before it expires, as a duty of the replica that
+// holds the signing lease (`serve`: SigningDuty's holder duties). Each round
+// reads the next indexes of a scan of fleet/devices (at most kScanPerRound,
+// a full scan each hour: repositories only ever expire later, so a stale
+// schedule only costs a look), then re-signs at most `batch` repositories
+// that are due (half of kFleetMetadataExpiry left), under the publish lock
+// (busy: again in 30 s). An error stops the round (the device is tried
+// again ten minutes later, the others at the next round).
+class FleetRefresher final : public MetadataRefresher {
+ public:
+  static constexpr size_t kDefaultBatch = 100;
+  static constexpr size_t kScanPerRound = 2000;
+  FleetRefresher(std::string repository, const Clock& clock, size_t batch = kDefaultBatch)
+      : repo_{std::move(repository)}, clock_(clock), batch_(batch) {}
+
+  Result<Duration> Refresh(WallTime now) override;
+
+  // Repositories re-signed by the last round (for tests and logs).
+  size_t last_resigned() const { return last_resigned_; }
+
+ private:
+  void Schedule(const std::string& device_id, WallTime due);
+  // Reads up to kScanPerRound more entries of the scan.
+  Status ScanSome(WallTime now);
+
+  RepositoryLayout repo_;
+  const Clock& clock_;
+  const size_t batch_;
+  std::set<std::pair<WallTime, std::string>> queue_;  // (due, device id)
+  std::map<std::string, WallTime> due_;               // device id -> its entry in queue_
+  std::optional<std::filesystem::directory_iterator> scan_;
+  WallTime next_scan_{};
+  size_t last_resigned_ = 0;
+};
 
 }  // namespace flotilla::tracker

@@ -284,7 +284,7 @@ TEST_F(FleetRepositoryTest, MissingOrUnreadableIndexFallsBackToTheRepository) {
     return FormatDeviceIndex(current);
   };
   for (int i = 0; i < 4; ++i) {
-    const std::string bad = i == 0   ? "fleet-index-1 2 2 2\n"
+    const std::string bad = i == 0   ? "fleet-index-2 2 2 2\n"
                             : i == 1 ? "[]"
                             : i == 2 ? ""
                                      : other_root();
@@ -301,12 +301,197 @@ TEST_F(FleetRepositoryTest, MissingOrUnreadableIndexFallsBackToTheRepository) {
   }
 }
 
+// Files of a device repository: versioned targets, versioned snapshots, documents.
+struct RepositoryFiles {
+  int targets = 0;
+  int snapshots = 0;
+  int documents = 0;
+  bool root = false;
+};
+RepositoryFiles CountFiles(const std::string& device_dir) {
+  RepositoryFiles files;
+  for (const auto& entry : fs::directory_iterator(device_dir + "/metadata")) {
+    const std::string name = entry.path().filename().string();
+    files.targets += name.ends_with(".targets.json") && name != "targets.json";
+    files.snapshots += name.ends_with(".snapshot.json") && name != "snapshot.json";
+    files.root = files.root || name == "1.root.json";
+  }
+  for (const auto& entry : fs::directory_iterator(device_dir + "/targets")) {
+    files.documents += entry.path().filename().string().ends_with(".device.json");
+  }
+  return files;
+}
+
+constexpr auto kDay = std::chrono::hours(24);
+
+TEST_F(FleetRepositoryTest, ManyChangesLeaveTheCurrentAndPreviousVersionsOnly) {
+  ASSERT_TRUE(Publish().ok());
+  ASSERT_TRUE(ReadAsDevice("screen-7").ok());
+  const std::string md = DeviceDir("screen-7") + "/metadata/";
+  for (int i = 0; i < 6; ++i) {
+    // One change goes through the whole repository (no index), as after a
+    // power cut: it prunes too.
+    if (i == 3) fs::remove(md + "fleet-index");
+    state_.device_pins["screen-7"]["kiosk"] = i % 2 == 0 ? 5 : 6;
+    auto published = Publish();
+    ASSERT_TRUE(published.ok()) << published.status().ToString();
+    ASSERT_EQ(published->resigned, 1u);
+    const RepositoryFiles files = CountFiles(DeviceDir("screen-7"));
+    EXPECT_EQ(files.targets, 2) << i;
+    EXPECT_EQ(files.snapshots, 2) << i;
+    EXPECT_EQ(files.documents, 2) << i;
+    EXPECT_TRUE(files.root) << "root files stay";
+    // What the previous timestamp names is still there: its snapshot, that
+    // snapshot's targets and the document it lists.
+    const uint64_t targets = TargetsVersion("screen-7");
+    auto previous = metadata::ParseTargets(
+        metadata::ParseSignedDocument(
+            ReadTextFileBounded(md + std::to_string(targets - 1) + ".targets.json", 1 << 20)
+                .value(),
+            1 << 20)
+            .value()
+            .signed_json);
+    ASSERT_TRUE(previous.ok()) << previous.status().ToString();
+    EXPECT_TRUE(fs::exists(DeviceDir("screen-7") + "/targets/" +
+                           previous->targets.at(kFleetDocumentTarget).hashes.at("sha256") +
+                           ".device.json"));
+    auto doc = ReadAsDevice("screen-7");  // a client that followed every change
+    ASSERT_TRUE(doc.ok()) << i << ": " << doc.status().ToString();
+    EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], i % 2 == 0 ? 5 : 6);
+  }
+}
+
+TEST_F(FleetRepositoryTest, RefresherResignsRepositoriesNearExpiryOnlyAndTheyKeepVerifying) {
+  ASSERT_TRUE(Publish().ok());
+  clock_.Advance(kDay);
+  state_.device_pins["screen-8"]["kiosk"] = 6;  // screen-8 signed a day later
+  ASSERT_TRUE(Publish().ok());
+  const uint64_t seven = TargetsVersion("screen-7");
+  const uint64_t eight = TargetsVersion("screen-8");
+  ASSERT_TRUE(ReadAsDevice("screen-7").ok());
+  ASSERT_TRUE(ReadAsDevice("screen-8").ok());
+
+  FleetRefresher refresher(repo_.root, clock_);
+  auto wait = refresher.Refresh(clock_.Now());  // nothing due
+  ASSERT_TRUE(wait.ok()) << wait.status().ToString();
+  EXPECT_EQ(refresher.last_resigned(), 0u);
+  EXPECT_EQ(*wait, std::chrono::hours(1)) << "the next scan";
+
+  // 3.6 days after the first publish: screen-7 has under half its week left.
+  clock_.Advance(std::chrono::hours(62));
+  wait = refresher.Refresh(clock_.Now());
+  ASSERT_TRUE(wait.ok()) << wait.status().ToString();
+  EXPECT_EQ(refresher.last_resigned(), 1u);
+  EXPECT_EQ(TargetsVersion("screen-7"), seven + 1);
+  EXPECT_EQ(TargetsVersion("screen-8"), eight) << "not due: untouched";
+  auto repo7 = metadata::Repository::Open(DeviceDir("screen-7"), clock_).value();
+  EXPECT_GE(repo7->timestamp().common.expires, clock_.Now() + 6 * kDay);
+  EXPECT_GE(repo7->targets().common.expires, clock_.Now() + 6 * kDay);
+  auto doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 7) << "the same document";
+
+  // Past the first week: both would have expired without the refresher.
+  clock_.Advance(5 * kDay);
+  wait = refresher.Refresh(clock_.Now());
+  ASSERT_TRUE(wait.ok()) << wait.status().ToString();
+  EXPECT_EQ(refresher.last_resigned(), 2u);
+  for (const std::string device : {"screen-7", "screen-8"}) {
+    doc = ReadAsDevice(device);
+    ASSERT_TRUE(doc.ok()) << device << ": " << doc.status().ToString();
+    EXPECT_EQ(CountFiles(DeviceDir(device)).targets, 2) << "pruned";
+  }
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 6);
+}
+
+TEST_F(FleetRepositoryTest, RefresherReadsTheRepositoryWhenItsIndexIsMissingOrOld) {
+  ASSERT_TRUE(Publish().ok());
+  const std::string index7 = DeviceDir("screen-7") + "/metadata/fleet-index";
+  const std::string index8 = DeviceDir("screen-8") + "/metadata/fleet-index";
+  fs::remove(index7);
+  // The line an older tracker wrote (no expiry): refused, and written again.
+  std::string old = ReadTextFileBounded(index8, 1 << 20).value();
+  old = "fleet-index-1" + old.substr(13, old.rfind(' ') - 13) + "\n";
+  ASSERT_TRUE(WriteFileAtomic(index8, old).ok());
+  const uint64_t seven = TargetsVersion("screen-7");
+  clock_.Advance(4 * kDay);
+  FleetRefresher refresher(repo_.root, clock_);
+  auto wait = refresher.Refresh(clock_.Now());
+  ASSERT_TRUE(wait.ok()) << wait.status().ToString();
+  EXPECT_EQ(refresher.last_resigned(), 2u);
+  EXPECT_EQ(TargetsVersion("screen-7"), seven + 1);
+  for (const std::string& index : {index7, index8}) {
+    auto written = ParseDeviceIndex(ReadTextFileBounded(index, 1 << 20).value());
+    ASSERT_TRUE(written.ok()) << written.status().ToString();
+    EXPECT_GE(WallTime(std::chrono::seconds(written->expires)), clock_.Now() + 6 * kDay);
+  }
+  for (const std::string device : {"screen-7", "screen-8"}) {
+    auto doc = ReadAsDevice(device);
+    ASSERT_TRUE(doc.ok()) << device << ": " << doc.status().ToString();
+  }
+}
+
+TEST_F(FleetRepositoryTest, RefresherSignsInBoundedBatchesAndACrashMidBatchLeavesEachVerifying) {
+  state_.devices["screen-9"] = FleetDevice{"dev-screen-9", "screen-9", "shop-12", {"window"}};
+  ASSERT_TRUE(Publish().ok());
+  std::map<std::string, uint64_t> before;
+  for (const std::string device : {"screen-7", "screen-8", "screen-9"}) {
+    before[device] = TargetsVersion(device);
+    ASSERT_TRUE(ReadAsDevice(device).ok());
+  }
+  clock_.Advance(4 * kDay);
+  // The next snapshot version of screen-8 cannot be written (a directory
+  // holds its name): its re-signing fails after its new targets, as a
+  // crash there would leave it.
+  auto snapshot8 = metadata::Repository::Open(DeviceDir("screen-8"), clock_).value()->snapshot();
+  const std::string obstacle = DeviceDir("screen-8") + "/metadata/" +
+                               std::to_string(snapshot8.common.version + 1) + ".snapshot.json";
+  ASSERT_TRUE(fs::create_directories(obstacle + "/x"));
+
+  FleetRefresher refresher(repo_.root, clock_, /*batch=*/2);
+  auto failed = refresher.Refresh(clock_.Now());
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(TargetsVersion("screen-7"), before["screen-7"] + 1) << "signed before the failure";
+  EXPECT_EQ(TargetsVersion("screen-9"), before["screen-9"]) << "not reached";
+  for (const std::string device : {"screen-7", "screen-8", "screen-9"}) {
+    auto doc = ReadAsDevice(device);
+    ASSERT_TRUE(doc.ok()) << device << ": " << doc.status().ToString();
+  }
+
+  fs::remove_all(obstacle);
+  auto wait = refresher.Refresh(clock_.Now());  // screen-8 waits ten minutes
+  ASSERT_TRUE(wait.ok()) << wait.status().ToString();
+  EXPECT_EQ(refresher.last_resigned(), 1u);
+  EXPECT_EQ(TargetsVersion("screen-9"), before["screen-9"] + 1);
+  clock_.Advance(std::chrono::minutes(11));
+  wait = refresher.Refresh(clock_.Now());
+  ASSERT_TRUE(wait.ok()) << wait.status().ToString();
+  EXPECT_EQ(refresher.last_resigned(), 1u);
+  EXPECT_EQ(TargetsVersion("screen-8"), before["screen-8"] + 1);
+  for (const std::string device : {"screen-7", "screen-8", "screen-9"}) {
+    auto doc = ReadAsDevice(device);
+    ASSERT_TRUE(doc.ok()) << device << ": " << doc.status().ToString();
+    EXPECT_EQ(CountFiles(DeviceDir(device)).snapshots, 2) << device;
+  }
+
+  // Three due, two per round: the round says when to go on.
+  clock_.Advance(4 * kDay);
+  wait = refresher.Refresh(clock_.Now());
+  ASSERT_TRUE(wait.ok()) << wait.status().ToString();
+  EXPECT_EQ(refresher.last_resigned(), 2u);
+  EXPECT_EQ(*wait, std::chrono::seconds(1));
+  wait = refresher.Refresh(clock_.Now());
+  ASSERT_TRUE(wait.ok()) << wait.status().ToString();
+  EXPECT_EQ(refresher.last_resigned(), 1u);
+  EXPECT_GT(*wait, std::chrono::minutes(1));
+}
+
 TEST(FleetDeviceIndexTest, IndexLineRoundTripsAndAnythingElseIsRefused) {
   FleetSigner::DeviceIndex index{
-      7, 8, 9, std::string(64, 'a'), std::string(64, 'b'), std::string(64, 'c')};
+      7, 8, 9, std::string(64, 'a'), std::string(64, 'b'), std::string(64, 'c'), 1800604800};
   const std::string line = FormatDeviceIndex(index);
-  EXPECT_EQ(line, "fleet-index-1 7 8 9 " + std::string(64, 'a') + " " + std::string(64, 'b') + " " +
-                      std::string(64, 'c') + "\n");
+  EXPECT_EQ(line, "fleet-index-2 7 8 9 " + std::string(64, 'a') + " " + std::string(64, 'b') + " " +
+                      std::string(64, 'c') + " 1800604800\n");
   auto parsed = ParseDeviceIndex(line);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->targets, 7u);
@@ -315,17 +500,21 @@ TEST(FleetDeviceIndexTest, IndexLineRoundTripsAndAnythingElseIsRefused) {
   EXPECT_EQ(parsed->document_sha256, index.document_sha256);
   EXPECT_EQ(parsed->timestamp_sha256, index.timestamp_sha256);
   EXPECT_EQ(parsed->root_sha256, index.root_sha256);
+  EXPECT_EQ(parsed->expires, 1800604800);
   const std::string hashes =
       " " + std::string(64, 'a') + " " + std::string(64, 'b') + " " + std::string(64, 'c');
   for (const std::string& bad : {
-           line.substr(0, line.size() - 1),                           // torn: no newline
-           "fleet-index-2 7 8 9" + hashes + "\n",                     // another format
-           "fleet-index-1 0 8 9" + hashes + "\n",                     // version 0
-           "fleet-index-1 7 8 -9" + hashes + "\n",                    // not a number
-           "fleet-index-1 7 8 99999999999999999999" + hashes + "\n",  // past 64 bits
-           "fleet-index-1 7 8 9" + hashes + " x\n",                   // a field more
-           "fleet-index-1 7 8 9 " + std::string(64, 'A') + hashes.substr(65) + "\n",
-           "fleet-index-1  7 8 9" + hashes + "\n",
+           line.substr(0, line.size() - 1),                             // torn
+           "fleet-index-1 7 8 9" + hashes + "\n",                       // the old format
+           "fleet-index-3 7 8 9" + hashes + " 5\n",                     // another format
+           "fleet-index-2 0 8 9" + hashes + " 5\n",                     // version 0
+           "fleet-index-2 7 8 -9" + hashes + " 5\n",                    // not a number
+           "fleet-index-2 7 8 99999999999999999999" + hashes + " 5\n",  // past 64 bits
+           "fleet-index-2 7 8 9" + hashes + " 5 x\n",                   // a field more
+           "fleet-index-2 7 8 9" + hashes + " 0\n",                     // no expiry
+           "fleet-index-2 7 8 9" + hashes + " 5x\n",                    // not a number
+           "fleet-index-2 7 8 9 " + std::string(64, 'A') + hashes.substr(65) + " 5\n",
+           "fleet-index-2  7 8 9" + hashes + " 5\n",
        }) {
     EXPECT_EQ(ParseDeviceIndex(bad).status().code(), StatusCode::kCorruption) << bad;
   }

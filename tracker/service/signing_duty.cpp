@@ -119,4 +119,23 @@ Result<Duration> SigningDuty::Refresh(WallTime now) {
   return std::clamp(until_signing, Duration(std::chrono::milliseconds(100)), renew_every);
 }
 
+HolderDuties::HolderDuties(std::vector<MetadataRefresher*> duties) {
+  for (MetadataRefresher* duty : duties) duties_.push_back({duty});
+}
+
+Result<Duration> HolderDuties::Refresh(WallTime now) {
+  WallTime next = WallTime::max();
+  for (Scheduled& scheduled : duties_) {
+    if (now >= scheduled.next) {
+      auto wait = scheduled.duty->Refresh(now);
+      if (!wait.ok()) spdlog::error("signing replica duty failed: {}", wait.status().ToString());
+      scheduled.next =
+          now + std::chrono::duration_cast<WallTime::duration>(wait.ok() ? *wait : kSigningRetry);
+    }
+    next = std::min(next, scheduled.next);
+  }
+  if (duties_.empty()) return Duration(std::chrono::hours(1));
+  return std::chrono::duration_cast<Duration>(next - now);
+}
+
 }  // namespace flotilla::tracker

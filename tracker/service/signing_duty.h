@@ -64,6 +64,23 @@ class SigningDuty final : public MetadataRefresher {
   WallTime next_holder_duty_{};
 };
 
+// Several duties of the lease holder as one (SigningDuty::SetHolderDuty),
+// each called when the wait it last returned has passed. An error is
+// logged and that duty is called again a minute later; the others run on.
+class HolderDuties final : public MetadataRefresher {
+ public:
+  // Each must outlive this.
+  explicit HolderDuties(std::vector<MetadataRefresher*> duties);
+  Result<Duration> Refresh(WallTime now) override;
+
+ private:
+  struct Scheduled {
+    MetadataRefresher* duty;
+    WallTime next{};
+  };
+  std::vector<Scheduled> duties_;
+};
+
 // The current timestamp, snapshot and targets documents in `metadata_dir`:
 // their versions and the SHA-256 of their bytes.
 Result<std::vector<Publication>> CurrentPublications(const std::string& metadata_dir);

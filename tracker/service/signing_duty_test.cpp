@@ -292,5 +292,42 @@ TEST_P(SigningDutyTest, TheHolderDutyRunsOnTheHolderOutsideTheTurn) {
   EXPECT_EQ(inner_a.calls, 1) << "the repository's re-signing keeps its own hour";
 }
 
+// Stands in for a duty: returns `wait`, or an error when `fail`.
+class CountingDuty final : public MetadataRefresher {
+ public:
+  explicit CountingDuty(Duration wait) : wait_(wait) {}
+  Result<Duration> Refresh(WallTime) override {
+    ++calls;
+    if (fail) return Internal("injected");
+    return wait_;
+  }
+  int calls = 0;
+  bool fail = false;
+
+ private:
+  Duration wait_;
+};
+
+// The holder's duties (rollouts, the fleet metadata's re-signing) each keep
+// their own wait; one that fails is retried a minute later, the others run on.
+TEST(HolderDutiesTest, EachDutyRunsOnItsOwnWaitAndAFailureDelaysOnlyIt) {
+  FakeClock clock;
+  CountingDuty often(std::chrono::seconds(5));
+  CountingDuty seldom(std::chrono::hours(1));
+  HolderDuties duties({&often, &seldom});
+  auto wait = duties.Refresh(clock.Now());
+  ASSERT_TRUE(wait.ok());
+  EXPECT_EQ(*wait, std::chrono::seconds(5));
+  EXPECT_EQ(often.calls, 1);
+  EXPECT_EQ(seldom.calls, 1);
+  clock.Advance(std::chrono::seconds(5));
+  often.fail = true;
+  wait = duties.Refresh(clock.Now());
+  ASSERT_TRUE(wait.ok()) << "a duty's error is logged, not returned";
+  EXPECT_EQ(often.calls, 2);
+  EXPECT_EQ(seldom.calls, 1) << "not before its hour";
+  EXPECT_EQ(*wait, std::chrono::minutes(1)) << "the failed duty again in a minute";
+}
+
 }  // namespace
 }  // namespace flotilla::tracker
