@@ -137,9 +137,11 @@ void Deployer::Deploy(const std::string& app, const metadata::Release& release) 
     return;
   }
   auto spec = appspec::ParseAppSpec(release.app_spec);
-  if (!spec.ok()) return Failed(app, release.version, "app spec: " + spec.status().ToString());
+  if (!spec.ok())
+    return Failed(app, release.version, "deploy", "app spec: " + spec.status().ToString());
   if (spec->name != app) {
-    return Failed(app, release.version, "app spec names '" + spec->name + "', not '" + app + "'");
+    return Failed(app, release.version, "deploy",
+                  "app spec names '" + spec->name + "', not '" + app + "'");
   }
   std::vector<Digest> top_first;
   for (auto l = release.image.layers.rbegin(); l != release.image.layers.rend(); ++l) {
@@ -150,7 +152,7 @@ void Deployer::Deploy(const std::string& app, const metadata::Release& release) 
                                                 Result<std::vector<std::string>> lowers) {
     if (!lowers.ok()) {
       lanes_.at(app).End();
-      return Failed(app, version, lowers.status().ToString());
+      return Failed(app, version, "deploy", lowers.status().ToString());
     }
     StartSwitch(app, version, spec, *lowers);
   });
@@ -177,13 +179,18 @@ void Deployer::Switched(const std::string& app, uint64_t version, const SwitchRe
   lanes_.at(app).End();
   Sync(app, result.after);
   AppState& a = state_.app(app);
-  if (!result.outcome.ok()) return Failed(app, version, result.outcome.status().ToString());
+  if (!result.outcome.ok()) {
+    return Failed(app, version, "deploy", result.outcome.status().ToString());
+  }
+  // The health-gated switch went back: the release did not start or run
+  // healthy.
   if (a.running_release != version) {
-    return Failed(app, version, "rolled back: " + result.outcome->message);
+    return Failed(app, version, "health", "rolled back: " + result.outcome->message);
   }
   ++deploys_ok_;
   a.phase = AppPhase::kRunning;
   a.last_error.clear();
+  a.failure.clear();
   spdlog::info("app {}: release {} runs and is healthy ({})", app, version,
                result.outcome->message);
   state_.Save();
@@ -192,11 +199,13 @@ void Deployer::Switched(const std::string& app, uint64_t version, const SwitchRe
   DeployNext(app);
 }
 
-void Deployer::Failed(const std::string& app, uint64_t version, const std::string& why) {
+void Deployer::Failed(const std::string& app, uint64_t version, const std::string& kind,
+                      const std::string& why) {
   AppState& a = state_.app(app);
   ++deploys_failed_;
   a.failed_release = version;
   a.last_error = why;
+  a.failure = kind;
   a.phase = a.running_release != 0 ? AppPhase::kRunning : AppPhase::kFailed;
   const std::string message =
       "app " + app + " release " + std::to_string(version) + " not deployed: " + why +
@@ -239,6 +248,7 @@ Result<std::string> Deployer::RolledBack(const std::string& app, const RollbackR
   // Not redeployed at the next refresh: only a newer release replaces it.
   if (from > a.running_release) a.failed_release = std::max(a.failed_release, from);
   a.last_error = "rolled back by the operator from release " + std::to_string(from);
+  a.failure.clear();  // the release did not fail
   a.phase = AppPhase::kRunning;
   state_.Save();
   events_.changed();

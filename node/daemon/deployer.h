@@ -92,7 +92,9 @@ class Deployer {
   void StartSwitch(const std::string& app, uint64_t version, const appspec::AppSpec& spec,
                    const std::vector<std::string>& lowers);
   void Switched(const std::string& app, uint64_t version, const SwitchResult& result);
-  void Failed(const std::string& app, uint64_t version, const std::string& why);
+  // `kind`: the report's failure kind, "deploy" or "health".
+  void Failed(const std::string& app, uint64_t version, const std::string& kind,
+              const std::string& why);
   Result<std::string> RolledBack(const std::string& app, const RollbackResult& result);
   void Sync(const std::string& app, const Result<runtime::AppStatus>& status);
 

@@ -11,6 +11,7 @@
 #include "core/file_io.h"
 #include "layerstore/byte_source.h"
 #include "node/daemon/node_parts_test_support.h"
+#include "node/daemon/reporter.h"
 #include "tests/support/test_util.h"
 
 namespace flotilla::node {
@@ -121,6 +122,10 @@ TEST_F(DeployerTest, AHealthyReleaseRunsAndAnUnhealthyOneIsRolledBack) {
   EXPECT_EQ(App().failed_release, 2u);
   EXPECT_EQ(App().phase, AppPhase::kRunning);
   EXPECT_EQ(App().last_error.rfind("rolled back: ", 0), 0u) << App().last_error;
+  EXPECT_EQ(App().failure, "health");
+  const AppReport report = ReportOf("web", App(), 0, 0);
+  EXPECT_EQ(report.state, "rolled_back");
+  EXPECT_EQ(report.failure, "health") << "the switch did not end healthy: the rollout counts it";
   EXPECT_EQ(deployer_->deploys_failed(), 1u);
   ASSERT_EQ(errors_.size(), 1u);
   EXPECT_NE(errors_[0].find("release 1 runs"), std::string::npos) << errors_[0];

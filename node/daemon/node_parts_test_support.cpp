@@ -43,6 +43,7 @@ metadata::Release ReleaseOf(const std::string& app, uint64_t version, const Made
 
 Status ScriptedFetcher::Want(const ArtifactRequest& request) {
   wants.push_back(request.sha256);
+  RETURN_IF_ERROR(want_status);
   FetchProgress& p = progress_[request.sha256];
   p.bytes_total = request.length;
   if (p.state == FetchState::kQueued) p.state = FetchState::kFetching;

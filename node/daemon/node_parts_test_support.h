@@ -43,6 +43,7 @@ class ScriptedFetcher final : public ArtifactFetcher {
 
   std::vector<Digest> wants;   // every Want, in order
   std::set<Digest> forgotten;  // every Forget
+  Status want_status;          // what Want answers (a fetcher that cannot take work)
 
  private:
   std::map<Digest, FetchProgress> progress_;

@@ -59,6 +59,7 @@ void ReadApp(JsonObjectReader& r, AppState& a) {
   // Optional: a file without them loads with nothing running or kept.
   r.Unsigned("running_release", a.running_release);
   r.Unsigned("previous_release", a.previous_release);
+  r.String("failure", a.failure);
   r.Objects("kept", [&](JsonObjectReader& k) { return ReadKept(k, a.kept.emplace_back()); });
 }
 
@@ -112,6 +113,7 @@ Status SaveNodeState(const std::string& path, const NodeState& state, Env& env) 
                       {"artifacts", DigestsToJson(k.artifacts)}});
     }
     apps[app]["kept"] = kept;
+    if (!a.failure.empty()) apps[app]["failure"] = a.failure;
   }
   Json doc = {{"format", 1}, {"apps", apps}};
   if (state.report_seq != 0) doc["report_seq"] = state.report_seq;

@@ -41,6 +41,10 @@ struct AppState {
   uint64_t bytes_from_peers = 0;   // cumulative for target_release
   uint64_t bytes_from_origin = 0;  // cumulative for target_release
   std::string last_error;
+  // The kind of the latest failure (tracker::ReportFailureKinds(), "" for
+  // none), set with last_error by whichever part failed the release and
+  // cleared when the next release is begun or runs.
+  std::string failure;
   uint64_t running_release = 0;   // the runtime's current release (0: none)
   uint64_t previous_release = 0;  // the runtime's previous release (0: none)
   std::vector<KeptRelease> kept;  // newest last, at most keep_releases

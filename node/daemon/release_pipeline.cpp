@@ -5,6 +5,18 @@
 #include <algorithm>
 
 namespace flotilla::node {
+namespace {
+
+// The report's failure kind (docs/tracker.md, `failure`): a release that
+// fails for good was refused (its plan, an artifact or a layer did not
+// match what was signed); the rest is retried.
+std::string FailureKind(const Status& why, bool permanent) {
+  if (permanent) return "verification";
+  if (IsDiskFull(why) || why.code() == StatusCode::kResourceExhausted) return "disk";
+  return "transfer";
+}
+
+}  // namespace
 
 ReleasePipeline::ReleasePipeline(PipelineOptions options, StateFile& state, StoreWorker& store,
                                  std::unique_ptr<ArtifactFetcher> fetcher, const Clock& clock,
@@ -63,6 +75,7 @@ void ReleasePipeline::Begin(const std::string& app, const metadata::Release& rel
     a.bytes_from_peers = a.bytes_from_origin = 0;
   }
   a.last_error.clear();
+  a.failure.clear();
   auto plan = PlanRelease(release, store_.ReadyLayers(), options_.deltas);
   if (!plan.ok()) return Fail(app, plan.status(), true);
   ReleaseTransfer& t = transfers_[app];
@@ -214,6 +227,7 @@ void ReleasePipeline::Ready(const std::string& app) {
   a.target_release = 0;
   a.phase = AppPhase::kReady;
   a.last_error.clear();
+  a.failure.clear();
   KeptRelease kept{release.version, {}, {}};
   for (const auto& layer : release.image.layers) kept.layers.push_back(layer.diff_id);
   for (const auto& artifact : t.artifacts) {
@@ -239,6 +253,7 @@ void ReleasePipeline::Fail(const std::string& app, const Status& why, bool perma
   spdlog::error("{}", message);
   a.phase = AppPhase::kFailed;
   a.last_error = why.ToString();
+  a.failure = FailureKind(why, permanent);
   if (permanent) {
     a.failed_release = version;
   } else {

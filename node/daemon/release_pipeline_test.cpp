@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "node/daemon/node_parts_test_support.h"
+#include "node/daemon/reporter.h"
 #include "tests/support/test_util.h"
 
 namespace flotilla::node {
@@ -195,7 +196,8 @@ TEST_F(ReleasePipelineTest, AFailedReleaseIsRetriedAfterTheIntervalThenTwiceAsLo
     fail_the_fetch();
     ASSERT_FALSE(pipeline_->Fetching("web"));
     EXPECT_EQ(App().phase, AppPhase::kFailed);
-    EXPECT_EQ(App().failed_release, 0u);                            // not failed for good
+    EXPECT_EQ(App().failed_release, 0u);  // not failed for good
+    EXPECT_EQ(App().failure, "disk");
     EXPECT_TRUE(fetcher_->forgotten.count(layer.artifact.sha256));  // its bytes reclaimed
     failed_at = clock_.MonotonicNow();
     while (!pipeline_->Fetching("web")) {
@@ -230,6 +232,9 @@ TEST_F(ReleasePipelineTest, AWrongLayerFailsTheReleaseForGoodAndANewerOneIsFetch
   EXPECT_TRUE(ready_.empty());
   EXPECT_EQ(App().failed_release, 1u);
   EXPECT_EQ(App().phase, AppPhase::kFailed);
+  const AppReport report = ReportOf("web", App(), 0, 0);
+  EXPECT_EQ(report.state, "failed");
+  EXPECT_EQ(report.failure, "verification") << "the release itself is bad: the rollout counts it";
   pipeline_->Offer("web", release);
   EXPECT_FALSE(pipeline_->Fetching("web"));  // never again
   pipeline_->Offer("web", ReleaseOf("web", 2, other));
@@ -243,6 +248,37 @@ TEST_F(ReleasePipelineTest, AReleaseOverTheDiskBudgetIsRefusedBeforeAnyByteMoves
   EXPECT_TRUE(fetcher_->wants.empty());
   EXPECT_EQ(App().phase, AppPhase::kFailed);
   EXPECT_NE(App().last_error.find("disk_budget_mib"), std::string::npos) << App().last_error;
+  EXPECT_EQ(App().failure, "disk");
+}
+
+// A transfer that fails for a reason that may pass is reported failed with
+// the kind "transfer" (a rollout keeps such a device pending), saved with
+// the state; the retry clears it.
+TEST_F(ReleasePipelineTest, ATransferFailureIsReportedAsOneAndClearedByTheRetry) {
+  MakePipeline();
+  const MadeLayer layer = MakeSmallLayer(dir_, "1");
+  const metadata::Release release = ReleaseOf("web", 1, layer);
+  fetcher_->want_status = Unavailable("the swarm's session is not running");
+  pipeline_->Offer("web", release);
+  EXPECT_FALSE(pipeline_->Fetching("web"));
+  EXPECT_EQ(App().phase, AppPhase::kFailed);
+  EXPECT_EQ(App().failed_release, 0u);
+  AppReport report = ReportOf("web", App(), 0, 0);
+  EXPECT_EQ(report.state, "failed");
+  EXPECT_EQ(report.release, 1u);
+  EXPECT_EQ(report.failure, "transfer");
+  auto saved = LoadNodeState(dir_ + "/state.json");
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  EXPECT_EQ(saved->apps.at("web").failure, "transfer") << "a restart still reports its kind";
+
+  fetcher_->want_status = Status::Ok();
+  loop_.AdvanceBy(seconds(61));
+  pipeline_->Offer("web", release);
+  ASSERT_TRUE(pipeline_->Fetching("web"));
+  report = ReportOf("web", App(), 0, 0);
+  EXPECT_EQ(report.state, "downloading");
+  EXPECT_EQ(report.failure, "");
+  EXPECT_EQ(App().failure, "");
 }
 
 }  // namespace

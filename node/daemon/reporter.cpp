@@ -51,7 +51,8 @@ class TrackerReportSink final : public ReportSink {
                                  .bytes_from_origin = r.bytes_from_origin,
                                  .health = r.health,
                                  .errors = errors,
-                                 .seq = r.seq};
+                                 .seq = r.seq,
+                                 .failure = r.failure};
     for (const auto& bad : r.bad_peers) {
       if (report.bad_peers.size() == tracker::kMaxReportBadPeers) break;
       report.bad_peers.push_back(tracker::BadPeer{
@@ -79,6 +80,8 @@ AppReport ReportOf(const std::string& app, const AppState& a, uint64_t done, uin
   r.bytes_from_peers = a.bytes_from_peers;
   r.bytes_from_origin = a.bytes_from_origin;
   r.health = a.phase == AppPhase::kRunning ? "healthy" : "unknown";
+  // The tracker takes a kind only with the states it explains.
+  if (r.state == "failed" || r.state == "rolled_back") r.failure = a.failure;
   return r;
 }
 

@@ -56,6 +56,8 @@ struct AppReport {
   std::vector<BadPeer> bad_peers;
   // The report's sequence number (set by the Reporter; 0: none).
   uint64_t seq = 0;
+  // With state failed or rolled_back: the failure's kind (AppState::failure), else "".
+  std::string failure;
 };
 
 // What an app's state and transfer (done/total) are reported as.

@@ -5,10 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <filesystem>
+#include <thread>
 #include <utility>
 
 #include "core/file_io.h"
+#include "http/http_server.h"
 
 namespace flotilla::node {
 namespace {
@@ -290,6 +294,47 @@ TEST_F(ReporterTest, NumbersGoOnAboveTheReservationAfterARestartAndStopWhenItFai
   ASSERT_EQ(sent_.size(), 3u);
   EXPECT_EQ(sent_[2].report.seq, 0u) << "without a durable reservation, no number";
   unreserved.Stop();
+}
+
+// A report names its failure's kind only with the states it explains, and
+// the tracker sink sends it as the report's `failure` member.
+TEST(ReportFailureKind, GoesWithAFailedOrRolledBackReportToTheTracker) {
+  AppState a;
+  a.target_release = 4;
+  a.phase = AppPhase::kFailed;
+  a.failure = "transfer";
+  EXPECT_EQ(ReportOf("signage", a, 0, 0).failure, "transfer");
+  a.phase = AppPhase::kDownloading;  // a stale kind says nothing of a fetch
+  EXPECT_EQ(ReportOf("signage", a, 0, 0).failure, "");
+  a = AppState{};
+  a.phase = AppPhase::kRunning;
+  a.running_release = 3;
+  a.failed_release = 4;
+  a.failure = "health";
+  AppReport rolled_back = ReportOf("signage", a, 0, 0);
+  EXPECT_EQ(rolled_back.state, "rolled_back");
+  EXPECT_EQ(rolled_back.failure, "health");
+
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  std::vector<std::string> bodies;
+  auto server =
+      http::Server::Start(io, {}, [&](const http::Request& request, const http::RequestContext&) {
+        bodies.push_back(request.body());
+        return http::Reply::Typed(http::status::no_content, "application/json", "");
+      });
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  std::thread loop([&] { io.run(); });
+  auto sink = MakeTrackerReportSink("http://127.0.0.1:" + std::to_string((*server)->port()), {},
+                                    DeviceCredentials{.device_id = "d1", .credential = "c1"});
+  Status sent = sink->Send(rolled_back, {});
+  work.reset();
+  io.stop();
+  loop.join();
+  EXPECT_TRUE(sent.ok()) << sent.ToString();
+  ASSERT_EQ(bodies.size(), 1u);
+  EXPECT_NE(bodies[0].find(R"("failure":"health")"), std::string::npos) << bodies[0];
+  EXPECT_NE(bodies[0].find(R"("state":"rolled_back")"), std::string::npos) << bodies[0];
 }
 
 TEST(NodeStateReportSeq, A010StateFileLoadsWithoutOneAndTheNumberIsKept) {

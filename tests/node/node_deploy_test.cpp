@@ -165,12 +165,12 @@ TEST_F(NodeDeploy, ThreeNodesRunUpgradeByDeltaAndRollBackABadRelease) {
     EXPECT_NE(AppState(data[i], kApp)["last_error"].get<std::string>().find("rolled back"),
               std::string::npos);
   }
-  // The tracker heard it from every node.
+  // The tracker heard it from every node, with what failed: the health gate.
   EXPECT_TRUE(WaitFor(
       [&] {
         return QueryTrackerDb(repo_ + "/tracker.db",
                               "SELECT count(*) FROM device_status WHERE state='rolled_back' AND "
-                              "release='2'") == "3\n";
+                              "release='2' AND failure='health'") == "3\n";
       },
       seconds(15)))
       << QueryTrackerDb(repo_ + "/tracker.db", "SELECT * FROM device_status");
@@ -342,6 +342,16 @@ TEST_F(NodeDeploy, AReleaseOverTheDiskBudgetIsRefusedBeforeAnyByteMoves) {
       << node.Log();
   Json s = AppState(data, kApp);
   EXPECT_EQ(s["bytes_from_origin"], 0) << s.dump();
+  EXPECT_EQ(s["failure"], "disk") << s.dump();
+  // The tracker hears a failure the node retries by itself (a rollout keeps it pending).
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return QueryTrackerDb(repo_ + "/tracker.db",
+                              "SELECT state, failure FROM device_status WHERE release='2'") ==
+               "failed|disk\n";
+      },
+      seconds(15)))
+      << QueryTrackerDb(repo_ + "/tracker.db", "SELECT * FROM device_status");
   EXPECT_TRUE(RunsOnly(data, 1));
   EXPECT_EQ(node.Stop(), 0);
 }

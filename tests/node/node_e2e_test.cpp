@@ -193,6 +193,7 @@ TEST_F(NodeE2e, TamperedArtifactOnTheOriginIsNeverComplete) {
   EXPECT_EQ(a["failed_release"], 1);
   EXPECT_NE(a["last_error"].get<std::string>().find("failed verification"), std::string::npos)
       << a.dump();
+  EXPECT_EQ(a["failure"], "verification") << a.dump();
   // Neither a complete file nor a partial one is left of the tampered artifact.
   EXPECT_NE(RunShell("test -e " + data + "/artifacts/" + artifacts[0].first.substr(7)).exit_code,
             0);

@@ -188,10 +188,13 @@ class RolloutE2eTest : public ::testing::TestWithParam<tracker::SqlEngineKind> {
     return status;
   }
   void Report(const std::string& name, const std::string& state, uint64_t release,
-              const std::string& health) {
+              const std::string& health, const std::string& failure = "") {
     tracker::TrackerClient client(tracker_.url());
-    tracker::DeviceReport r{
-        .app = "kiosk", .release = std::to_string(release), .state = state, .health = health};
+    tracker::DeviceReport r{.app = "kiosk",
+                            .release = std::to_string(release),
+                            .state = state,
+                            .health = health,
+                            .failure = failure};
     ASSERT_TRUE(client.Report(devices_.at(name), r).ok()) << name;
   }
   // The release the device's fleet document sends it (0: none, or no document).
@@ -264,14 +267,15 @@ TEST_P(RolloutE2eTest, HaltsItselfThenAbortSendsDevicesBack) {
   for (const auto& name : waves[1]) EXPECT_EQ(Sent(name), 6u) << name;
 
   Report(waves[0][0], "running", 7, "healthy");
-  Report(waves[0][1], "rolled_back", 6, "healthy");  // its switch to 7 rolled back
-  Report(waves[0][2], "running", 7, "unhealthy");    // health failure after the switch
-  Report(waves[0][3], "downloading", 7, "unknown");  // slow: not a failure
+  Report(waves[0][1], "rolled_back", 6, "healthy", "health");  // its switch to 7 rolled back
+  Report(waves[0][2], "running", 7, "unhealthy");              // health failure after the switch
+  Report(waves[0][3], "failed", 7, "unknown", "transfer");     // a fetch it retries: not a failure
   Json halted = WaitFor(id, [](const Json& s) { return s["state"] == "halted"; });
   const std::string reason = halted["reason"];
   EXPECT_NE(reason.find("wave 1: 2 of 5 devices failed (at most 25% may)"), std::string::npos)
       << reason;
-  EXPECT_NE(reason.find(waves[0][1] + ": switch rolled back (runs release 6)"), std::string::npos)
+  EXPECT_NE(reason.find(waves[0][1] + ": switch rolled back, health check failed (runs release 6)"),
+            std::string::npos)
       << reason;
   EXPECT_NE(reason.find(waves[0][2] + ": health check failed on release 7"), std::string::npos)
       << reason;

@@ -136,7 +136,7 @@ TEST(TrackerClientAgainstAnOlderTracker, AReportGoesWithoutTheMembersTheTrackerR
   auto server =
       http::Server::Start(io, {}, [&](const http::Request& request, const http::RequestContext&) {
         bodies.push_back(request.body());
-        for (const char* member : {"bad_peers", "seq"}) {  // in its parser's (key) order
+        for (const char* member : {"bad_peers", "failure", "seq"}) {  // its parser's (key) order
           if (request.body().find(std::string("\"") + member + "\"") != std::string::npos) {
             return http::Reply::Typed(http::status::bad_request, "application/json",
                                       std::string(R"({"error":"unknown member )") + member + "\"}");
@@ -155,11 +155,14 @@ TEST(TrackerClientAgainstAnOlderTracker, AReportGoesWithoutTheMembersTheTrackerR
   Status with_bad_peers = client.Report(device, report);
   report.seq = 12;
   Status with_seq = client.Report(device, report);
+  report.state = "failed";
+  report.failure = "transfer";
+  Status with_failure = client.Report(device, report);
   work.reset();
   io.stop();
   loop.join();
   EXPECT_TRUE(with_bad_peers.ok()) << with_bad_peers.ToString();
-  ASSERT_EQ(bodies.size(), 5u);
+  ASSERT_EQ(bodies.size(), 9u);
   EXPECT_NE(bodies[0].find("bad_peers"), std::string::npos);
   EXPECT_EQ(bodies[1].find("bad_peers"), std::string::npos);
   EXPECT_NE(bodies[1].find("downloading"), std::string::npos);
@@ -169,6 +172,35 @@ TEST(TrackerClientAgainstAnOlderTracker, AReportGoesWithoutTheMembersTheTrackerR
   EXPECT_NE(bodies[3].find("\"seq\":12"), std::string::npos);
   EXPECT_EQ(bodies[4].find("seq"), std::string::npos);
   EXPECT_NE(bodies[4].find("downloading"), std::string::npos);
+
+  // A failure kind too: it goes without all three, still saying "failed"
+  // (which such a tracker counts as a failure, as it always did).
+  EXPECT_TRUE(with_failure.ok()) << with_failure.ToString();
+  EXPECT_NE(bodies[6].find("\"failure\":\"transfer\""), std::string::npos) << bodies[6];
+  EXPECT_EQ(bodies[7].find("failure"), std::string::npos) << bodies[7];
+  EXPECT_NE(bodies[7].find("seq"), std::string::npos) << bodies[7];
+  EXPECT_EQ(bodies[8].find("seq"), std::string::npos) << bodies[8];
+  EXPECT_NE(bodies[8].find("\"failed\""), std::string::npos) << bodies[8];
+}
+
+// This tracker refuses a failure kind it does not know (a newer node's):
+// the report goes again without it and the device's state still arrives.
+TEST_F(TrackerClientTest, AFailureKindTheTrackerDoesNotKnowIsLeftOut) {
+  TrackerClient client(tracker_.url());
+  auto a = client.Enrol({TrackerProcess::FleetToken(), "pi-a", ""});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  DeviceReport report = Downloading(40);
+  report.state = "failed";
+  report.failure = "overheated";
+  Status sent = client.Report(*a, report);
+  EXPECT_TRUE(sent.ok()) << sent.ToString();
+  auto fleet = client.Fleet();
+  ASSERT_TRUE(fleet.ok()) << fleet.status().ToString();
+  ASSERT_EQ(fleet->devices.size(), 1u);
+  EXPECT_EQ(fleet->devices[0].report.state, "failed");
+  // A report the tracker refuses for another reason is not sent again.
+  report.release = "../x";
+  EXPECT_EQ(client.Report(*a, report).code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

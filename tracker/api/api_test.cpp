@@ -82,6 +82,41 @@ TEST(DeviceReport, SequenceNumberIsOptionalAndPositive) {
   }
 }
 
+// `failure` is optional, one of five kinds, and only with a state it can
+// explain; an unknown kind is refused (naming the member first, so the
+// client library sends the report again without it).
+TEST(DeviceReport, FailureKindIsOptionalKnownAndOnlyForAFailure) {
+  auto failed_with = [](const std::string& state, const std::string& member) {
+    std::string s = kGood;
+    s.replace(s.find("\"downloading\""), 13, "\"" + state + "\"");
+    return member.empty() ? s : s.insert(s.size() - 1, ",\"failure\":" + member);
+  };
+  auto without = ParseDeviceReport(failed_with("failed", ""));
+  ASSERT_TRUE(without.ok()) << without.status().ToString();
+  EXPECT_EQ(without->failure, "") << "a 0.1.0 node's failed report";
+  EXPECT_FALSE(DeviceReportToJson(*without).contains("failure"))
+      << "a report without a kind is written as 0.1.0 wrote it";
+  for (const std::string& kind : ReportFailureKinds()) {
+    for (const char* state : {"failed", "rolled_back"}) {
+      auto r = ParseDeviceReport(failed_with(state, "\"" + kind + "\""));
+      ASSERT_TRUE(r.ok()) << kind << " " << state << ": " << r.status().ToString();
+      EXPECT_EQ(r->failure, kind);
+      EXPECT_EQ(ParseDeviceReport(DeviceReportToJson(*r).dump())->failure, kind);
+    }
+  }
+  EXPECT_EQ(ReportFailureKinds().size(), 5u);
+  auto unknown = ParseDeviceReport(failed_with("failed", "\"overheated\""));
+  EXPECT_EQ(unknown.status().message(),
+            "failure: must be verification, deploy, health, transfer or disk");
+  EXPECT_EQ(ParseDeviceReport(failed_with("running", "\"health\"")).status().message(),
+            "failure: is only for a failed or rolled_back state");
+  EXPECT_EQ(ParseDeviceReport(failed_with("downloading", "\"transfer\"")).status().message(),
+            "failure: is only for a failed or rolled_back state");
+  for (const char* bad : {"\"\"", "1", "[\"disk\"]", "\"Disk\""}) {
+    EXPECT_FALSE(ParseDeviceReport(failed_with("failed", bad)).ok()) << bad;
+  }
+}
+
 TEST(DeviceReport, BadPeersAreOptionalBoundedAndChecked) {
   const std::string swarm(40, 'a');
   auto with_peers = [&](const std::string& list) {

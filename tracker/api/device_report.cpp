@@ -85,6 +85,18 @@ void ReadBadPeers(JsonObjectReader& r, DeviceReport& report) {
   });
 }
 
+// A refusal names the member first ("failure: ..."), so a client can tell
+// it from the report's other faults and send the report without it.
+void ReadFailure(JsonObjectReader& r, DeviceReport& report) {
+  r.String("failure", report.failure);
+  if (r.Find("failure") == nullptr) return;
+  const auto& kinds = ReportFailureKinds();
+  r.Check(std::find(kinds.begin(), kinds.end(), report.failure) != kinds.end(), "failure",
+          "must be verification, deploy, health, transfer or disk");
+  r.Check(report.state == "failed" || report.state == "rolled_back", "failure",
+          "is only for a failed or rolled_back state");
+}
+
 }  // namespace
 
 Result<DeviceReport> DeviceReportFromJson(const Json& json, const std::string& path) {
@@ -97,6 +109,7 @@ Result<DeviceReport> DeviceReportFromJson(const Json& json, const std::string& p
   ReadErrors(r, report);
   ReadBadPeers(r, report);
   r.Unsigned("seq", report.seq, 1, kMaxCount);
+  ReadFailure(r, report);
   RETURN_IF_ERROR(r.Finish());
   RETURN_IF_ERROR(progress);
   return report;
@@ -125,6 +138,7 @@ Json DeviceReportToJson(const DeviceReport& report) {
     }
   }
   if (report.seq != 0) json["seq"] = report.seq;
+  if (!report.failure.empty()) json["failure"] = report.failure;
   return json;
 }
 

@@ -42,7 +42,21 @@ struct DeviceReport {
   // Optional: the device's report sequence number (>= 1, growing with each
   // new report, the same when a report is sent again); 0 when absent.
   uint64_t seq = 0;
+  // Optional, with state "failed" or "rolled_back" only: what kind of
+  // failure it was, one of ReportFailureKinds(); "" when absent (a 0.1.0
+  // node, or a kind the node does not know).
+  std::string failure;
 };
+
+// The kinds of failure a report may name (docs/tracker.md): the release was
+// refused ("verification"), could not be started ("deploy"), or did not run
+// healthy after its switch ("health"); or the node will try again: a fetch
+// that failed ("transfer"), a full disk ("disk").
+inline const std::vector<std::string>& ReportFailureKinds() {
+  static const std::vector<std::string> kKinds = {"verification", "deploy", "health", "transfer",
+                                                  "disk"};
+  return kKinds;
+}
 
 // The states a device may report, in the order the dashboard lists them.
 inline const std::vector<std::string>& ReportStates() {
@@ -53,7 +67,8 @@ inline const std::vector<std::string>& ReportStates() {
 
 // Parses and validates a report body: strict JSON, every member present with
 // the right type, no unknown members, labels and enums checked, bounded sizes;
-// `bad_peers` and `seq` are optional.
+// `bad_peers`, `seq` and `failure` are optional; a `failure` of an unknown
+// kind, or with a state other than failed or rolled_back, is refused.
 Result<DeviceReport> ParseDeviceReport(std::string_view body);
 // The same for a report inside another document; `path` names it in errors.
 Result<DeviceReport> DeviceReportFromJson(const Json& json, const std::string& path);

@@ -32,15 +32,19 @@ Status TrackerClient::Report(const DeviceCredentials& device, const DeviceReport
         .status();
   };
   // A 0.1.0 tracker refuses members it does not know ("400 unknown member
-  // bad_peers", "... seq"): the rest of the report still matters, so it goes
-  // without them.
+  // bad_peers", "... failure", "... seq"), a newer one a failure kind it does
+  // not know ("failure: must be ..."): the rest of the report still
+  // matters, so it goes without them (a failure without its kind counts as
+  // a failure).
   DeviceReport sent = report;
   Status st = send(sent);
-  for (int retry = 0; retry < 2 && st.code() == StatusCode::kInvalidArgument; ++retry) {
-    if (!sent.bad_peers.empty() &&
-        st.message().find("unknown member bad_peers") != std::string::npos) {
+  auto names = [&](std::string_view what) { return st.message().find(what) != std::string::npos; };
+  for (int retry = 0; retry < 3 && st.code() == StatusCode::kInvalidArgument; ++retry) {
+    if (!sent.bad_peers.empty() && names("unknown member bad_peers")) {
       sent.bad_peers.clear();
-    } else if (sent.seq != 0 && st.message().find("unknown member seq") != std::string::npos) {
+    } else if (!sent.failure.empty() && (names("unknown member failure") || names("failure: "))) {
+      sent.failure.clear();
+    } else if (sent.seq != 0 && names("unknown member seq")) {
       sent.seq = 0;
     } else {
       break;

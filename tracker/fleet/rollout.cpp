@@ -24,13 +24,24 @@ uint64_t StableHash(std::string_view text) {
   return h;
 }
 
+// What failed, with the kind the report named, if any.
 std::string Describe(const ReportSeen& r, uint64_t release) {
-  if (r.state == "rolled_back") return "switch rolled back (runs release " + r.release + ")";
-  if (r.state == "failed") return "failed on release " + std::to_string(release);
-  return "health check failed on release " + std::to_string(release);
+  const std::string on = " on release " + std::to_string(release);
+  const std::string kind = r.failure == "verification" ? "verification failed"
+                           : r.failure == "deploy"     ? "deployment failed"
+                           : r.failure == "health"     ? "health check failed"
+                                                       : "";
+  if (r.state == "rolled_back") {
+    return "switch rolled back" + (kind.empty() ? "" : ", " + kind) + " (runs release " +
+           r.release + ")";
+  }
+  if (r.state == "failed") return (kind.empty() ? "failed" : kind) + on;
+  return "health check failed" + on;
 }
 
 }  // namespace
+
+bool IsRetriedFailure(std::string_view kind) { return kind == "transfer" || kind == "disk"; }
 
 std::string_view RolloutStateName(RolloutState state) {
   for (const auto& [s, name] : kStateNames) {
@@ -243,10 +254,11 @@ RolloutStep EvaluateRollout(Rollout& rollout, std::vector<RolloutMember>& member
       if (m.healthy_since == 0) m.healthy_since = r.reported_at;
       m.failure.clear();
     } else if ((on_release && r.state == "running" && r.health == "unhealthy") ||
-               (on_release && r.state == "failed") || r.state == "rolled_back") {
+               (on_release && r.state == "failed" && !IsRetriedFailure(r.failure)) ||
+               r.state == "rolled_back") {
       m.healthy_since = 0;
       m.failure = Describe(r, rollout.release);
-    } else {  // fetching, verifying, switching, idle: no verdict yet
+    } else {  // fetching (or retrying it), verifying, switching, idle: no verdict yet
       m.healthy_since = 0;
       m.failure.clear();
     }

@@ -117,8 +117,13 @@ struct ReportSeen {
   std::string release;
   std::string state;
   std::string health;
+  std::string failure;  // the report's failure kind; "": none named
   int64_t reported_at = 0;
 };
+
+// Whether a `failed` report of this kind is one the node retries by itself
+// (a fetch that failed, a full disk): pending, not a failure of the release.
+bool IsRetriedFailure(std::string_view kind);
 
 struct WaveCounts {
   size_t size = 0;

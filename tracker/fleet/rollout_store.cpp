@@ -314,11 +314,11 @@ Result<RolloutPass> RolloutStore::Evaluate(const FleetState& state) {
                    LoadRollouts("WHERE state IN ('running', 'paused', 'halted')", {}));
   if (rollouts.empty()) return pass;
   ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT device_id, app, release, state, health, "
-                                            "reported_at FROM device_status"));
+                                            "failure, reported_at FROM device_status"));
   std::map<std::string, ReportSeen> reports;
   for (size_t i = 0; i < rows.size(); ++i) {
-    reports[rows.Text(i, 0)] = {rows.Text(i, 1), rows.Text(i, 2), rows.Text(i, 3), rows.Text(i, 4),
-                                rows.Int(i, 5)};
+    reports[rows.Text(i, 0)] = {rows.Text(i, 1), rows.Text(i, 2), rows.Text(i, 3),
+                                rows.Text(i, 4), rows.Text(i, 5), rows.Int(i, 6)};
   }
   const int64_t now = NowSeconds();
   for (Rollout& r : rollouts) {

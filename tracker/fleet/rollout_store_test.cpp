@@ -62,11 +62,13 @@ class RolloutStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
 
   FleetState Load() { return fleet_->Load().value(); }
   RolloutSpec Spec() { return RolloutSpec{"kiosk", 7, "", {1000, 5000, 10000}, 0, 2500, 3600}; }
-  void Report(const std::string& device_id, const std::string& state, const std::string& release) {
+  void Report(const std::string& device_id, const std::string& state, const std::string& release,
+              const std::string& failure = "") {
     DeviceReport r{.app = "kiosk",
                    .release = release,
                    .state = state,
-                   .health = state == "running" ? "healthy" : "unknown"};
+                   .health = state == "running" ? "healthy" : "unknown",
+                   .failure = failure};
     Status st = devices_->RecordReport(device_id, r);
     ASSERT_TRUE(st.ok()) << st.ToString() << " for " << device_id;
   }
@@ -193,6 +195,45 @@ TEST_P(RolloutStoreTest, HaltPauseResumeAbort) {
   EXPECT_EQ(store_->Abort(id).status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->Resume(id).status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->Pause(99).status().code(), StatusCode::kNotFound);
+}
+
+// The failure kind a report names is stored with it and read by the
+// evaluation: failed transfers and full disks are pending, a verification
+// failure counts and is named in the halt.
+TEST_P(RolloutStoreTest, FailureKindsFromTheReportsDecideTheVerdicts) {
+  RolloutSpec spec = Spec();
+  spec.waves = {5000, 10000};
+  auto started = store_->Start(spec, Load());
+  ASSERT_TRUE(started.ok());
+  const int64_t id = started->rollout.id;
+  std::vector<RolloutMember> first;
+  for (const RolloutMember& m : started->members) {
+    if (m.wave == 0) first.push_back(m);
+  }
+  ASSERT_EQ(first.size(), 5u);
+  clock_.Advance(std::chrono::seconds(1));
+  Report(first[0].device_id, "failed", "7", "transfer");
+  Report(first[1].device_id, "failed", "7", "disk");
+  Report(first[2].device_id, "failed", "7", "transfer");
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  auto view = store_->List(id);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->front().rollout.state, RolloutState::kRunning) << view->front().rollout.reason;
+  EXPECT_EQ(view->front().waves[0].failed, 0u);
+  EXPECT_EQ(view->front().waves[0].pending, 5u);
+
+  Report(first[0].device_id, "failed", "7", "verification");
+  Report(first[1].device_id, "failed", "7");  // no kind: a failure, as from a 0.1.0 node
+  ASSERT_TRUE(store_->Evaluate(Load()).ok());
+  view = store_->List(id);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->front().rollout.state, RolloutState::kHalted);
+  EXPECT_EQ(view->front().waves[0].failed, 2u);
+  const std::string& reason = view->front().rollout.reason;
+  EXPECT_NE(reason.find(first[0].name + ": verification failed on release 7"), std::string::npos)
+      << reason;
+  EXPECT_NE(reason.find(first[1].name + ": failed on release 7"), std::string::npos) << reason;
+  EXPECT_EQ(reason.find(first[2].name), std::string::npos) << reason;
 }
 
 // The outbox's events, each body parsed.
@@ -362,7 +403,9 @@ TEST_P(RolloutMigrationTest, FromVersion3) {
                     ->ExecScript("INSERT INTO devices VALUES('dev-1', 'screen-1', 'shop', 'c', "
                                  "'p', 1); INSERT INTO releases VALUES('kiosk', '7', 1); "
                                  "INSERT INTO fleet_groups VALUES('all', 'all', 1); "
-                                 "INSERT INTO app_assignments VALUES('all', 'kiosk');")
+                                 "INSERT INTO app_assignments VALUES('all', 'kiosk'); "
+                                 "INSERT INTO device_status VALUES('dev-1', 'kiosk', '6', "
+                                 "'failed', 0, 0, 0, 0, 'unknown', 1);")
                     .ok());
     ASSERT_EQ((*engine)->SchemaVersion().value(), 3);
   }
@@ -378,6 +421,11 @@ TEST_P(RolloutMigrationTest, FromVersion3) {
   EXPECT_EQ(started->members.front().name, "screen-1");
   auto engine = SqlEngine::Open(url);
   EXPECT_EQ((*engine)->SchemaVersion().value(), TrackerMigrations().back().version);
+  // A report stored before failure kinds existed names none.
+  auto kinds = (*engine)->Query("SELECT failure FROM device_status");
+  ASSERT_TRUE(kinds.ok()) << kinds.status().ToString();
+  ASSERT_EQ(kinds->size(), 1u);
+  EXPECT_EQ(kinds->Text(0, 0), "");
   std::filesystem::remove_all(dir);
 }
 
@@ -417,6 +465,22 @@ TEST(RolloutCompatTest, MigratesWhat010Wrote) {
   auto pass = (*store)->Evaluate((*fleet)->Load().value());
   ASSERT_TRUE(pass.ok()) << pass.status().ToString();
   EXPECT_EQ((*store)->List(std::nullopt)->front().waves[0].pending, 1u);
+  // Its report row gained a failure kind: a retried transfer stays pending,
+  // a verification failure halts (no failure may).
+  DeviceReport failed{.app = "web", .release = "2", .state = "failed", .health = "unknown"};
+  failed.failure = "transfer";
+  ASSERT_TRUE((*devices)->RecordReport("dev-0123456789abcdef", failed).ok());
+  ASSERT_TRUE((*store)->Evaluate((*fleet)->Load().value()).ok());
+  EXPECT_EQ((*store)->List(std::nullopt)->front().rollout.state, RolloutState::kRunning);
+  failed.failure = "verification";
+  ASSERT_TRUE((*devices)->RecordReport("dev-0123456789abcdef", failed).ok());
+  ASSERT_TRUE((*store)->Evaluate((*fleet)->Load().value()).ok());
+  auto halted = (*store)->List(std::nullopt);
+  ASSERT_TRUE(halted.ok());
+  EXPECT_EQ(halted->front().rollout.state, RolloutState::kHalted);
+  EXPECT_NE(halted->front().rollout.reason.find("pi-old: verification failed on release 2"),
+            std::string::npos)
+      << halted->front().rollout.reason;
   std::filesystem::remove_all(dir);
 }
 

@@ -175,8 +175,9 @@ class RolloutEvaluateTest : public ::testing::Test {
     }
   }
   void Report(int i, const std::string& state, const std::string& health, int64_t at,
-              const std::string& release = "7", const std::string& app = "kiosk") {
-    reports_["dev-d" + std::to_string(i)] = {app, release, state, health, at};
+              const std::string& release = "7", const std::string& app = "kiosk",
+              const std::string& failure = "") {
+    reports_["dev-d" + std::to_string(i)] = {app, release, state, health, failure, at};
   }
   RolloutStep Step(int64_t now) { return EvaluateRollout(rollout_, members_, reports_, now); }
 
@@ -233,6 +234,57 @@ TEST_F(RolloutEvaluateTest, VerificationFailureCountsStaleAndOtherAppReportsDoNo
   EXPECT_EQ(members_[0].failure, "failed on release 7");
   EXPECT_EQ(step.waves[0].silent, 3u);
   EXPECT_EQ(rollout_.state, RolloutState::kRunning);
+}
+
+// The verdict of each failure kind a report may name: the release's own
+// failures count, what the node retries by itself (a fetch, a full disk) is
+// pending; a failed report without a kind (a 0.1.0 node) counts as before.
+TEST_F(RolloutEvaluateTest, EachFailureKindHasItsVerdict) {
+  struct Case {
+    std::string state, failure, verdict;  // verdict: the member's failure, "" for pending
+  };
+  const std::vector<Case> cases = {
+      {"failed", "verification", "verification failed on release 7"},
+      {"failed", "deploy", "deployment failed on release 7"},
+      {"failed", "health", "health check failed on release 7"},
+      {"failed", "", "failed on release 7"},
+      {"failed", "transfer", ""},
+      {"failed", "disk", ""},
+      {"rolled_back", "health", "switch rolled back, health check failed (runs release 6)"},
+      {"rolled_back", "deploy", "switch rolled back, deployment failed (runs release 6)"},
+      {"rolled_back", "", "switch rolled back (runs release 6)"},
+  };
+  for (const Case& c : cases) {
+    Report(0, c.state, "unknown", 1010, c.state == "rolled_back" ? "6" : "7", "kiosk", c.failure);
+    RolloutStep step = Step(1020);
+    EXPECT_EQ(members_[0].failure, c.verdict) << c.state << " " << c.failure;
+    EXPECT_EQ(step.waves[0].failed, c.verdict.empty() ? 0u : 1u) << c.state << " " << c.failure;
+    EXPECT_EQ(step.waves[0].pending, c.verdict.empty() ? 4u : 3u) << c.state << " " << c.failure;
+    EXPECT_EQ(rollout_.state, RolloutState::kRunning) << "1 of 4 is not past 25%";
+  }
+  // A device that retries its fetch turns into a failure once the release
+  // itself fails, and into a verdict of health once it runs.
+  Report(0, "failed", "unknown", 1030, "7", "kiosk", "transfer");
+  Step(1040);
+  EXPECT_EQ(members_[0].failure, "");
+  Report(0, "running", "healthy", 1050);
+  Step(1060);
+  EXPECT_EQ(members_[0].healthy_since, 1050);
+}
+
+TEST_F(RolloutEvaluateTest, TheHaltReasonNamesTheFailureKinds) {
+  Report(0, "failed", "unknown", 1010, "7", "kiosk", "verification");
+  Report(1, "failed", "unknown", 1010, "7", "kiosk", "transfer");
+  Report(2, "failed", "unknown", 1010, "7", "kiosk", "disk");
+  EXPECT_FALSE(Step(1020).changed) << "only one of 4 failed the release; two retry";
+  Report(3, "rolled_back", "healthy", 1030, "6", "kiosk", "health");
+  RolloutStep step = Step(1040);
+  ASSERT_EQ(rollout_.state, RolloutState::kHalted);
+  EXPECT_EQ(step.waves[0].failed, 2u);
+  EXPECT_EQ(step.waves[0].pending, 2u);
+  EXPECT_EQ(rollout_.reason,
+            "wave 1: 2 of 4 devices failed (at most 25% may): d0: verification failed on release "
+            "7; d3: switch rolled back, health check failed (runs release 6)");
 }
 
 TEST_F(RolloutEvaluateTest, SilentDevicesArePendingAndLeftOutAfterTheWaveTimeout) {

@@ -298,6 +298,10 @@ CREATE TABLE webhook_deliveries(
   updated_at BIGINT NOT NULL,
   PRIMARY KEY(event_seq, url));
 )sql"},
+      // Failure kinds (docs/tracker.md, the report's `failure`): what kind
+      // of failure the device's latest report named; '' for none.
+      {7, "ALTER TABLE device_status ADD COLUMN failure TEXT NOT NULL DEFAULT '';",
+       "ALTER TABLE device_status ADD COLUMN failure TEXT NOT NULL DEFAULT '';"},
   };
   return migrations;
 }

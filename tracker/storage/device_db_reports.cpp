@@ -12,16 +12,16 @@ Status UpsertStatus(SqlEngine& db, const std::string& device_id, const DeviceRep
   return db
       .Query(
           "INSERT INTO device_status(device_id, app, release, state, progress_done, "
-          "progress_total, bytes_from_peers, bytes_from_origin, health, reported_at) "
-          "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET "
+          "progress_total, bytes_from_peers, bytes_from_origin, health, failure, reported_at) "
+          "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET "
           "app = excluded.app, release = excluded.release, state = excluded.state, "
           "progress_done = excluded.progress_done, progress_total = excluded.progress_total, "
           "bytes_from_peers = excluded.bytes_from_peers, "
           "bytes_from_origin = excluded.bytes_from_origin, health = excluded.health, "
-          "reported_at = excluded.reported_at",
+          "failure = excluded.failure, reported_at = excluded.reported_at",
           {device_id, r.app, r.release, r.state, static_cast<int64_t>(r.progress_done),
            static_cast<int64_t>(r.progress_total), static_cast<int64_t>(r.bytes_from_peers),
-           static_cast<int64_t>(r.bytes_from_origin), r.health, now})
+           static_cast<int64_t>(r.bytes_from_origin), r.health, r.failure, now})
       .status();
 }
 
