@@ -324,6 +324,39 @@ class DirectoryWriter {
     return st;
   }
 
+  // Writes `bytes` as `name`, a file named by its content's sha256
+  // (`sha256`): created in place when new (a version no timestamp names
+  // yet, as WriteUnreferenced); when it exists with that content it is
+  // kept, else (cut short by a crash) replaced through Write.
+  Status WriteNamedByContent(const std::string& name, std::string_view bytes,
+                             const std::string& sha256) const {
+    Status st = WriteNew(name, bytes);
+    if (st.code() != StatusCode::kAlreadyExists) return st;
+    auto existing = Read(name, bytes.size());
+    if (existing.ok() && Sha256Hex(*existing) == sha256) return Status::Ok();
+    return Write(name, bytes);
+  }
+
+  // Writes `bytes` over `name` in place, without fsync: for a cache that
+  // is checked before it is trusted (a torn or lost write is never taken
+  // for a good one).
+  Status WriteCache(const std::string& name, std::string_view bytes) const {
+    UniqueFd fd(::openat(fd_.get(), name.c_str(),
+                         O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!fd.valid()) return IOErrorFromErrno("open " + Path(name), errno);
+    RETURN_IF_ERROR(WriteAll(fd.get(), bytes).WithContext(Path(name)));
+    if (::close(fd.Release()) != 0) return IOErrorFromErrno("close " + Path(name), errno);
+    return Status::Ok();
+  }
+
+  // Removes `name` if it exists.
+  Status Remove(const std::string& name) const {
+    if (::unlinkat(fd_.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
+      return IOErrorFromErrno("remove " + Path(name), errno);
+    }
+    return Status::Ok();
+  }
+
   // Replaces `name` with a hard link to the file `existing` (written by
   // Write): the same bytes without writing them again. Files here are only
   // ever replaced by a rename, never changed in place, so the two names
@@ -402,7 +435,10 @@ class DirectoryWriter {
 std::string FormatDeviceIndex(const FleetSigner::DeviceIndex& index) {
   return std::string(kDeviceIndexFormat) + " " + std::to_string(index.targets) + " " +
          std::to_string(index.snapshot) + " " + std::to_string(index.timestamp) + " " +
-         index.document_sha256 + " " + index.timestamp_sha256 + " " + index.root_sha256 + " " +
+         index.document_sha256 + " " +
+         (index.previous_document_sha256.value_or("").empty() ? std::string("-")
+                                                              : *index.previous_document_sha256) +
+         " " + index.timestamp_sha256 + " " + index.root_sha256 + " " +
          std::to_string(index.expires) + "\n";
 }
 
@@ -417,7 +453,12 @@ Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text) {
     if (space == std::string_view::npos) break;
     start = space + 1;
   }
-  if (fields.size() != 8 || fields[0] != kDeviceIndexFormat) return bad();
+  // fleet-index-2 is fleet-index-3 without PREVIOUS_DOCUMENT.
+  if (fields.size() == 8 && fields[0] == kDeviceIndexFormatWithoutPrevious) {
+    fields.insert(fields.begin() + 5, "-");
+  } else if (fields.size() != 9 || fields[0] != kDeviceIndexFormat) {
+    return bad();
+  }
   FleetSigner::DeviceIndex index;
   uint64_t* versions[] = {&index.targets, &index.snapshot, &index.timestamp};
   for (size_t i = 0; i < 3; ++i) {
@@ -425,15 +466,21 @@ Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text) {
     auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), *versions[i]);
     if (ec != std::errc() || end != field.data() + field.size() || *versions[i] == 0) return bad();
   }
-  for (size_t i = 4; i < 7; ++i) {
+  if (fields[5] != "-" && !IsSha256Hex(fields[5])) return bad();
+  for (size_t i : {4, 6, 7}) {
     if (!IsSha256Hex(fields[i])) return bad();
   }
   index.document_sha256 = fields[4];
-  index.timestamp_sha256 = fields[5];
-  index.root_sha256 = fields[6];
+  if (fields[0] == kDeviceIndexFormatWithoutPrevious) {
+    index.previous_document_sha256.reset();
+  } else {
+    index.previous_document_sha256 = fields[5] == "-" ? "" : std::string(fields[5]);
+  }
+  index.timestamp_sha256 = fields[6];
+  index.root_sha256 = fields[7];
   auto [end, ec] =
-      std::from_chars(fields[7].data(), fields[7].data() + fields[7].size(), index.expires);
-  if (ec != std::errc() || end != fields[7].data() + fields[7].size() || index.expires <= 0) {
+      std::from_chars(fields[8].data(), fields[8].data() + fields[8].size(), index.expires);
+  if (ec != std::errc() || end != fields[8].data() + fields[8].size() || index.expires <= 0) {
     return bad();
   }
   return index;
@@ -596,6 +643,11 @@ Result<FleetSigner::DeviceIndex> FleetSigner::WriteIndexOf(
   index.snapshot = opened.snapshot().common.version;
   index.timestamp = opened.timestamp().common.version;
   index.document_sha256 = document_sha256;
+  // What the previous targets lists ("" when none, or unreadable: pruning
+  // by name then leaves it for the next time the repository is read whole).
+  index.previous_document_sha256 =
+      index.targets > 1 ? ListedDocumentOf(opened.metadata_dir(), index.targets - 1).value_or("")
+                        : "";
   index.timestamp_sha256 = Digest::Of(timestamp).Hex();
   index.root_sha256 = Digest::Of(root).Hex();
   index.expires = UnixSeconds(EarliestExpiry(opened));
@@ -662,7 +714,8 @@ Result<FleetSigner::DeviceIndex> FleetSigner::PublishNext(
   next.document_sha256 = document_sha256;
   next.expires = UnixSeconds(expiry);
   ASSIGN_OR_RETURN(DirectoryWriter targets_dir, DirectoryWriter::Open(dir + "/targets"));
-  RETURN_IF_ERROR(targets_dir.Write(document_sha256 + "." + kFleetDocumentTarget, document));
+  RETURN_IF_ERROR(targets_dir.WriteNamedByContent(document_sha256 + "." + kFleetDocumentTarget,
+                                                  document, document_sha256));
 
   ++next.targets;
   ASSIGN_OR_RETURN(
@@ -694,16 +747,38 @@ Result<FleetSigner::DeviceIndex> FleetSigner::PublishNext(
                                                   Sha256Hex(snapshot)}),
                                  signers_[2]));
   RETURN_IF_ERROR(metadata_dir.Write("timestamp.json", timestamp));
-  // The index names this timestamp: lost or torn by a power cut, it names
-  // another timestamp and is not trusted.
-  next.timestamp_sha256 = Sha256Hex(timestamp);
-  RETURN_IF_ERROR(metadata_dir.Write(kIndexFile, FormatDeviceIndex(next)));
   RETURN_IF_ERROR(metadata_dir.Sync());
-  // The previous targets version lists the index's document.
-  std::vector<std::string> keep = {document_sha256};
-  if (index.document_sha256 != document_sha256) keep.push_back(index.document_sha256);
-  RETURN_IF_ERROR(PruneDeviceRepository(dir, next.targets, next.snapshot, keep));
+  // The index names this timestamp, which is durable now: lost or torn by
+  // a power cut, the index names another timestamp (or is no index) and is
+  // not trusted.
+  next.timestamp_sha256 = Sha256Hex(timestamp);
+  next.previous_document_sha256 = index.document_sha256;
+  RETURN_IF_ERROR(metadata_dir.WriteCache(kIndexFile, FormatDeviceIndex(next)));
+  RETURN_IF_ERROR(PruneSuperseded(dir, metadata_dir, targets_dir, index, next));
   return next;
+}
+
+Status FleetSigner::PruneSuperseded(const std::string& dir, const DirectoryWriter& metadata_dir,
+                                    const DirectoryWriter& targets_dir, const DeviceIndex& before,
+                                    const DeviceIndex& after) const {
+  // Kept: what the new and the previous targets and snapshot name.
+  if (!before.previous_document_sha256) {
+    std::vector<std::string> keep = {after.document_sha256};
+    if (before.document_sha256 != after.document_sha256) keep.push_back(before.document_sha256);
+    return PruneDeviceRepository(dir, after.targets, after.snapshot, keep);
+  }
+  if (after.targets > 2) {
+    RETURN_IF_ERROR(metadata_dir.Remove(std::to_string(after.targets - 2) + ".targets.json"));
+  }
+  if (after.snapshot > 2) {
+    RETURN_IF_ERROR(metadata_dir.Remove(std::to_string(after.snapshot - 2) + ".snapshot.json"));
+  }
+  const std::string& superseded = *before.previous_document_sha256;
+  if (!superseded.empty() && superseded != after.document_sha256 &&
+      superseded != before.document_sha256) {
+    RETURN_IF_ERROR(targets_dir.Remove(superseded + "." + kFleetDocumentTarget));
+  }
+  return Status::Ok();
 }
 
 Result<bool> FleetSigner::Publish(const std::string& device_id, const std::string& document) const {

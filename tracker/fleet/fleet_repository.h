@@ -141,7 +141,11 @@ class FleetSigner {
     uint64_t targets = 0;
     uint64_t snapshot = 0;
     uint64_t timestamp = 0;
-    std::string document_sha256;   // of the listed device.json
+    std::string document_sha256;  // of the listed device.json
+    // Of the device.json the previous targets version lists: "" none (or
+    // not known when the index was written); nullopt when the line has no
+    // such field (an older tracker's), so pruning lists the directories.
+    std::optional<std::string> previous_document_sha256;
     std::string timestamp_sha256;  // of the timestamp.json these versions go with
     std::string root_sha256;       // of the root.json the device repository holds
     int64_t expires = 0;           // unix seconds: the earliest expiry of the three
@@ -162,6 +166,13 @@ class FleetSigner {
   Result<DeviceIndex> PublishNext(const std::string& dir, const DirectoryWriter& metadata_dir,
                                   const DeviceIndex& index, const std::string& document,
                                   const std::string& document_sha256) const;
+  // Removes what neither `after` nor the versions before it name: by name
+  // (one version of each role before the previous, and the document
+  // `before` called previous), or by listing the directories when the
+  // index did not know its previous document.
+  Status PruneSuperseded(const std::string& dir, const DirectoryWriter& metadata_dir,
+                         const DirectoryWriter& targets_dir, const DeviceIndex& before,
+                         const DeviceIndex& after) const;
   // Re-signs the roles of `dir`'s repository that are due, through
   // metadata::Repository (no trusted index), and (indexed) writes its index.
   Result<std::optional<Refreshed>> RefreshThroughRepository(const std::string& dir,
@@ -184,10 +195,14 @@ class FleetSigner {
 };
 
 // metadata/fleet-index of a device repository: one line,
-//   fleet-index-2 TARGETS SNAPSHOT TIMESTAMP DOCUMENT_SHA256 TIMESTAMP_SHA256 ROOT_SHA256 EXPIRES
-// (EXPIRES in unix seconds). A fleet-index-1 line (no EXPIRES) is refused
-// like any other: the repository is read and the index written again.
-inline constexpr std::string_view kDeviceIndexFormat = "fleet-index-2";
+//   fleet-index-3 TARGETS SNAPSHOT TIMESTAMP DOCUMENT_SHA256 PREVIOUS_DOCUMENT
+//                 TIMESTAMP_SHA256 ROOT_SHA256 EXPIRES
+// (PREVIOUS_DOCUMENT a sha256 or "-" for none; EXPIRES in unix seconds).
+// A fleet-index-2 line (an older tracker's) is read as PREVIOUS_DOCUMENT
+// "-". A fleet-index-1 line (no EXPIRES) is refused like any other: the
+// repository is read and the index written again.
+inline constexpr std::string_view kDeviceIndexFormat = "fleet-index-3";
+inline constexpr std::string_view kDeviceIndexFormatWithoutPrevious = "fleet-index-2";
 std::string FormatDeviceIndex(const FleetSigner::DeviceIndex& index);
 // Corruption unless `text` is exactly that line.
 Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text);

@@ -328,11 +328,14 @@ TEST_F(FleetRepositoryTest, ManyChangesLeaveTheCurrentAndPreviousVersionsOnly) {
   ASSERT_TRUE(Publish().ok());
   ASSERT_TRUE(ReadAsDevice("screen-7").ok());
   const std::string md = DeviceDir("screen-7") + "/metadata/";
-  for (int i = 0; i < 6; ++i) {
+  // Three documents in turn (and each back again), so a document the
+  // previous targets no longer lists is removed by name.
+  const uint64_t pins[] = {5, 6, 7, 5, 6, 7, 6, 7};
+  for (int i = 0; i < 8; ++i) {
     // One change goes through the whole repository (no index), as after a
     // power cut: it prunes too.
     if (i == 3) fs::remove(md + "fleet-index");
-    state_.device_pins["screen-7"]["kiosk"] = i % 2 == 0 ? 5 : 6;
+    state_.device_pins["screen-7"]["kiosk"] = pins[i];
     auto published = Publish();
     ASSERT_TRUE(published.ok()) << published.status().ToString();
     ASSERT_EQ(published->resigned, 1u);
@@ -357,7 +360,7 @@ TEST_F(FleetRepositoryTest, ManyChangesLeaveTheCurrentAndPreviousVersionsOnly) {
                            ".device.json"));
     auto doc = ReadAsDevice("screen-7");  // a client that followed every change
     ASSERT_TRUE(doc.ok()) << i << ": " << doc.status().ToString();
-    EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], i % 2 == 0 ? 5 : 6);
+    EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], pins[i]);
   }
 }
 
@@ -487,34 +490,54 @@ TEST_F(FleetRepositoryTest, RefresherSignsInBoundedBatchesAndACrashMidBatchLeave
 }
 
 TEST(FleetDeviceIndexTest, IndexLineRoundTripsAndAnythingElseIsRefused) {
-  FleetSigner::DeviceIndex index{
-      7, 8, 9, std::string(64, 'a'), std::string(64, 'b'), std::string(64, 'c'), 1800604800};
+  const std::string a(64, 'a'), b(64, 'b'), c(64, 'c'), d(64, 'd');
+  FleetSigner::DeviceIndex index{7, 8, 9, a, d, b, c, 1800604800};
   const std::string line = FormatDeviceIndex(index);
-  EXPECT_EQ(line, "fleet-index-2 7 8 9 " + std::string(64, 'a') + " " + std::string(64, 'b') + " " +
-                      std::string(64, 'c') + " 1800604800\n");
+  EXPECT_EQ(line, "fleet-index-3 7 8 9 " + a + " " + d + " " + b + " " + c + " 1800604800\n");
   auto parsed = ParseDeviceIndex(line);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->targets, 7u);
   EXPECT_EQ(parsed->snapshot, 8u);
   EXPECT_EQ(parsed->timestamp, 9u);
-  EXPECT_EQ(parsed->document_sha256, index.document_sha256);
-  EXPECT_EQ(parsed->timestamp_sha256, index.timestamp_sha256);
-  EXPECT_EQ(parsed->root_sha256, index.root_sha256);
+  EXPECT_EQ(parsed->document_sha256, a);
+  EXPECT_EQ(parsed->previous_document_sha256, d);
+  EXPECT_EQ(parsed->timestamp_sha256, b);
+  EXPECT_EQ(parsed->root_sha256, c);
   EXPECT_EQ(parsed->expires, 1800604800);
-  const std::string hashes =
-      " " + std::string(64, 'a') + " " + std::string(64, 'b') + " " + std::string(64, 'c');
+
+  // No previous document: "-"; an older tracker's fleet-index-2: not known.
+  index.previous_document_sha256 = "";
+  EXPECT_EQ(FormatDeviceIndex(index),
+            "fleet-index-3 7 8 9 " + a + " - " + b + " " + c + " 1800604800\n");
+  const std::pair<std::string, std::optional<std::string>> lines[] = {
+      {FormatDeviceIndex(index), ""},
+      {"fleet-index-2 7 8 9 " + a + " " + b + " " + c + " 5\n", std::nullopt}};
+  for (const auto& [text, previous] : lines) {
+    parsed = ParseDeviceIndex(text);
+    ASSERT_TRUE(parsed.ok()) << text << parsed.status().ToString();
+    EXPECT_EQ(parsed->previous_document_sha256, previous) << text;
+    EXPECT_EQ(parsed->document_sha256, a) << text;
+    EXPECT_EQ(parsed->timestamp_sha256, b) << text;
+    EXPECT_EQ(parsed->root_sha256, c) << text;
+  }
+
+  const std::string hashes = " " + a + " " + d + " " + b + " " + c;
+  const std::string old_hashes = " " + a + " " + b + " " + c;
   for (const std::string& bad : {
            line.substr(0, line.size() - 1),                             // torn
-           "fleet-index-1 7 8 9" + hashes + "\n",                       // the old format
-           "fleet-index-3 7 8 9" + hashes + " 5\n",                     // another format
-           "fleet-index-2 0 8 9" + hashes + " 5\n",                     // version 0
-           "fleet-index-2 7 8 -9" + hashes + " 5\n",                    // not a number
-           "fleet-index-2 7 8 99999999999999999999" + hashes + " 5\n",  // past 64 bits
-           "fleet-index-2 7 8 9" + hashes + " 5 x\n",                   // a field more
-           "fleet-index-2 7 8 9" + hashes + " 0\n",                     // no expiry
-           "fleet-index-2 7 8 9" + hashes + " 5x\n",                    // not a number
-           "fleet-index-2 7 8 9 " + std::string(64, 'A') + hashes.substr(65) + " 5\n",
-           "fleet-index-2  7 8 9" + hashes + " 5\n",
+           "fleet-index-1 7 8 9" + old_hashes + "\n",                   // the oldest format
+           "fleet-index-4 7 8 9" + hashes + " 5\n",                     // another format
+           "fleet-index-3 7 8 9" + old_hashes + " 5\n",                 // a field missing
+           "fleet-index-2 7 8 9" + hashes + " 5\n",                     // a field more
+           "fleet-index-3 0 8 9" + hashes + " 5\n",                     // version 0
+           "fleet-index-3 7 8 -9" + hashes + " 5\n",                    // not a number
+           "fleet-index-3 7 8 99999999999999999999" + hashes + " 5\n",  // past 64 bits
+           "fleet-index-3 7 8 9" + hashes + " 5 x\n",                   // a field more
+           "fleet-index-3 7 8 9" + hashes + " 0\n",                     // no expiry
+           "fleet-index-3 7 8 9" + hashes + " 5x\n",                    // not a number
+           "fleet-index-3 7 8 9 " + std::string(64, 'A') + hashes.substr(65) + " 5\n",
+           "fleet-index-3 7 8 9 " + a + " x" + old_hashes.substr(65) + " 5\n",  // not a hash
+           "fleet-index-3  7 8 9" + hashes + " 5\n",
        }) {
     EXPECT_EQ(ParseDeviceIndex(bad).status().code(), StatusCode::kCorruption) << bad;
   }
