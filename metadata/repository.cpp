@@ -169,6 +169,13 @@ Result<std::unique_ptr<Repository>> Repository::CreateWithRoot(const std::string
   return repo;
 }
 
+namespace {
+// "N." when `versioned`, else "": the prefix of a role's file name.
+std::string VersionedName(bool versioned, uint64_t version) {
+  return versioned ? std::to_string(version) + "." : "";
+}
+}  // namespace
+
 Result<std::unique_ptr<Repository>> Repository::Open(const std::string& dir, const Clock& clock,
                                                      RepositoryOptions options) {
   std::unique_ptr<Repository> repo(new Repository(dir, clock, options));
@@ -184,10 +191,25 @@ Status Repository::LoadCurrent() {
   RETURN_IF_ERROR(VerifyThreshold(root_doc, root_.keys, root_.roles.at(RoleType::kRoot), "root"));
   ASSIGN_OR_RETURN(SignedDocument ts_doc, ReadDocument(md + "/timestamp.json"));
   ASSIGN_OR_RETURN(timestamp_, ParseTimestamp(ts_doc.signed_json));
-  ASSIGN_OR_RETURN(snapshot_bytes_, ReadTextFileBounded(md + "/snapshot.json", kMaxRepositoryFile));
+  // Without unversioned copies, the versions the timestamp and snapshot name.
+  const bool versioned = options_.consistent_snapshot && !options_.unversioned_copies;
+  ASSIGN_OR_RETURN(
+      snapshot_bytes_,
+      ReadTextFileBounded(
+          md + "/" + VersionedName(versioned, timestamp_.snapshot.version) + "snapshot.json",
+          kMaxRepositoryFile));
   ASSIGN_OR_RETURN(SignedDocument sn_doc, ParseSignedDocument(snapshot_bytes_, kMaxRepositoryFile));
   ASSIGN_OR_RETURN(snapshot_, ParseSnapshot(sn_doc.signed_json));
-  ASSIGN_OR_RETURN(targets_bytes_, ReadTextFileBounded(md + "/targets.json", kMaxRepositoryFile));
+  auto targets_meta = snapshot_.meta.find("targets.json");
+  if (versioned && targets_meta == snapshot_.meta.end()) {
+    return Corruption("repository snapshot names no targets.json");
+  }
+  ASSIGN_OR_RETURN(
+      targets_bytes_,
+      ReadTextFileBounded(
+          md + "/" + VersionedName(versioned, versioned ? targets_meta->second.version : 0) +
+              "targets.json",
+          kMaxRepositoryFile));
   ASSIGN_OR_RETURN(SignedDocument tg_doc, ParseSignedDocument(targets_bytes_, kMaxRepositoryFile));
   ASSIGN_OR_RETURN(targets_, ParseTargets(tg_doc.signed_json));
   if (snapshot_.common.version != timestamp_.snapshot.version) {
@@ -233,6 +255,7 @@ Status Repository::WriteVersioned(RoleType role, uint64_t version, const std::st
   if (role != RoleType::kTimestamp && (role == RoleType::kRoot || options_.consistent_snapshot)) {
     RETURN_IF_ERROR(
         WriteFileAtomic(metadata_dir() + "/" + std::to_string(version) + "." + base, bytes));
+    if (role != RoleType::kRoot && !options_.unversioned_copies) return Status::Ok();
   }
   return WriteFileAtomic(metadata_dir() + "/" + base, bytes);
 }

@@ -80,6 +80,12 @@ struct RepositoryOptions {
   Duration snapshot_expiry = std::chrono::hours(24 * 7);
   Duration timestamp_expiry = std::chrono::hours(24);
   bool consistent_snapshot = true;
+  // With consistent snapshots, whether targets and snapshot are also written
+  // under their unversioned names (targets.json, snapshot.json) beside
+  // N.targets.json and N.snapshot.json. Clients that follow consistent
+  // snapshots never ask for them; without them the repository's current
+  // versions are those its timestamp names, and Open reads those.
+  bool unversioned_copies = true;
   // The highest version of each role already published by any signer of this
   // repository (a database that several signers share records them): a role's
   // next version is above both this and its current document, so a signer whose

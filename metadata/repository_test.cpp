@@ -234,6 +234,43 @@ TEST_F(RepositoryTest, PublishCutShortBeforeTheTimestampLeavesAUsableRepository)
   EXPECT_TRUE(client->targets()->targets.contains(ReleaseTargetName("demo", 1)));
 }
 
+TEST_F(RepositoryTest, WithoutUnversionedCopiesTheVersionsTheTimestampNamesAreCurrent) {
+  CreateRepository();
+  InitClient();
+  const std::string root = ReadRaw("1.root.json");
+  KeyRing online;
+  online.Add(targets_key_);
+  online.Add(snapshot_key_);
+  online.Add(timestamp_key_);
+  repo_.reset();
+  fs::remove_all(repo_dir_);
+  RepositoryOptions options;
+  options.unversioned_copies = false;
+  auto made = Repository::CreateWithRoot(repo_dir_, root, online, clock_, options);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  ASSERT_TRUE(PublishRelease(**made, DemoRelease(3), online).ok());
+  const std::string md = repo_dir_ + "/metadata/";
+  EXPECT_FALSE(fs::exists(md + "targets.json"));
+  EXPECT_FALSE(fs::exists(md + "snapshot.json"));
+  EXPECT_TRUE(fs::exists(md + "root.json"));
+  const uint64_t targets = (*made)->targets().common.version;
+  const uint64_t snapshot = (*made)->snapshot().common.version;
+  made->reset();
+  // A crash left the next versions on disk, unnamed by the timestamp: the
+  // current ones are still those the timestamp and snapshot name.
+  WriteRaw(std::to_string(targets + 1) + ".targets.json", "{\"half\":");
+  WriteRaw(std::to_string(snapshot + 1) + ".snapshot.json", "");
+  auto reopened = Repository::Open(repo_dir_, clock_, options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->targets().common.version, targets);
+  EXPECT_EQ((*reopened)->snapshot().common.version, snapshot);
+  ASSERT_TRUE(PublishRelease(**reopened, DemoRelease(4), online).ok());
+  EXPECT_FALSE(fs::exists(md + "targets.json"));
+  auto client = RefreshedClient();
+  ASSERT_TRUE(client) << "a client of consistent snapshots follows";
+  EXPECT_TRUE(client->targets()->targets.contains(ReleaseTargetName("demo", 4)));
+}
+
 TEST(DirectoryRemoteTest, EncodedNulAndClimbingSegmentsAreRefused) {
   DirectoryRemote remote("/nonexistent/metadata", "/nonexistent/targets");
   EXPECT_EQ(remote.FetchTarget("a%00b", 10, "/nonexistent/out").code(),

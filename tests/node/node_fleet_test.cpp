@@ -162,7 +162,11 @@ TEST_F(NodeFleetTest, FollowsAssignmentPinAndUnpinAcrossARestart) {
       << node_.Log();
   Json status = Status();
   EXPECT_EQ(status["fleet"]["version"],
-            VersionOf(DeviceDir(device_id_) + "/metadata/targets.json"));
+            metadata::Repository::Open(DeviceDir(device_id_), SystemClock::Instance(),
+                                       tracker::FleetRepositoryOptions())
+                .value()
+                ->targets()
+                .common.version);
   EXPECT_GT(status["fleet"]["expires_unix"].get<int64_t>(), 0);
   EXPECT_EQ(AppOf(status, "kiosk")["desired_release"], 2);
   EXPECT_EQ(AppOf(status, "kiosk")["fleet_assigned"], true);
@@ -269,8 +273,8 @@ TEST_F(NodeFleetTest, RefusesBadDocumentsAndKeepsRunning) {
               s["targets"]["device.json"] = {{"hashes", {{"sha256", forged_hex}}},
                                              {"length", forged.size()}};
             },
-            nullptr, {n + ".targets.json", "targets.json"});
-    const std::string targets = FileText(ours + "/metadata/targets.json");
+            nullptr, {n + ".targets.json"});
+    const std::string targets = FileText(ours + "/metadata/" + n + ".targets.json");
     const Ed25519PrivateKey snapshot_key = key(metadata::RoleType::kSnapshot);
     const Ed25519PrivateKey timestamp_key = key(metadata::RoleType::kTimestamp);
     rewrite(n + ".snapshot.json",
@@ -278,8 +282,8 @@ TEST_F(NodeFleetTest, RefusesBadDocumentsAndKeepsRunning) {
               s["meta"]["targets.json"]["length"] = targets.size();
               s["meta"]["targets.json"]["hashes"] = {{"sha256", Digest::Of(targets).Hex()}};
             },
-            &snapshot_key, {n + ".snapshot.json", "snapshot.json"});
-    const std::string snapshot = FileText(ours + "/metadata/snapshot.json");
+            &snapshot_key, {n + ".snapshot.json"});
+    const std::string snapshot = FileText(ours + "/metadata/" + n + ".snapshot.json");
     rewrite("timestamp.json",
             [&](Json& s) {
               s["meta"]["snapshot.json"]["length"] = snapshot.size();

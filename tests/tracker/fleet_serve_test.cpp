@@ -60,8 +60,8 @@ class FleetServeTest : public ::testing::Test {
 TEST_F(FleetServeTest, EachDeviceGetsItsOwnRepositoryAndNothingElse) {
   // The device's own files, byte for byte as the repository holds them.
   const std::string device_dir = repo_ + "/fleet/devices/" + a_.device_id;
-  for (const char* name : {"timestamp.json", "1.root.json", "root.json", "1.snapshot.json",
-                           "1.targets.json", "targets.json", "snapshot.json"}) {
+  for (const char* name :
+       {"timestamp.json", "1.root.json", "root.json", "2.snapshot.json", "2.targets.json"}) {
     auto got = Get(DevicePath(a_, std::string("metadata/") + name), a_.credential);
     ASSERT_EQ(got.status, 200) << name << ": " << got.raw;
     auto on_disk = ReadTextFileBounded(device_dir + "/metadata/" + name, 1 << 20);
@@ -70,11 +70,12 @@ TEST_F(FleetServeTest, EachDeviceGetsItsOwnRepositoryAndNothingElse) {
   }
   auto timestamp = Get(DevicePath(a_, "metadata/timestamp.json"), a_.credential);
   EXPECT_EQ(timestamp.headers["cache-control"], "no-store");
-  EXPECT_EQ(Get(DevicePath(a_, "metadata/1.targets.json"), a_.credential).headers["cache-control"],
+  EXPECT_EQ(Get(DevicePath(a_, "metadata/2.targets.json"), a_.credential).headers["cache-control"],
             "private, max-age=86400");
 
   // The fleet document, named by its hash as the targets metadata lists it.
-  auto targets = ParseJsonStrict(Get(DevicePath(a_, "metadata/targets.json"), a_.credential).body);
+  auto targets =
+      ParseJsonStrict(Get(DevicePath(a_, "metadata/2.targets.json"), a_.credential).body);
   ASSERT_TRUE(targets.ok());
   const std::string hash = (*targets)["signed"]["targets"]["device.json"]["hashes"]["sha256"];
   auto document = Get(DevicePath(a_, "targets/" + hash + ".device.json"), a_.credential);
@@ -98,7 +99,8 @@ TEST_F(FleetServeTest, EachDeviceGetsItsOwnRepositoryAndNothingElse) {
            "metadata/..", "metadata/%2e%2e%2ftracker.db", "metadata/01.root.json",
            "metadata/timestamp.json.tmp", "metadata/x.timestamp.json", "metadata/1.device.json",
            "targets/" + hash + ".root.json", "targets/device.json", "keys/fleet-targets.key",
-           "metadata", "metadata/targets.json/x"}) {
+           "metadata", "metadata/2.targets.json/x", "metadata/targets.json",
+           "metadata/snapshot.json"}) {
     auto got = Get(DevicePath(a_, rest), a_.credential);
     EXPECT_EQ(got.status, 404) << rest << ": " << got.raw;
   }

@@ -201,12 +201,13 @@ class RolloutE2eTest : public ::testing::TestWithParam<tracker::SqlEngineKind> {
   uint64_t Sent(const std::string& name) {
     auto dir = tracker::DeviceRepositoryDir(repo_, devices_.at(name).device_id);
     EXPECT_TRUE(dir.ok());
-    auto targets = ReadTextFileBounded(*dir + "/metadata/targets.json", 1 << 20);
-    if (!targets.ok()) return 0;
-    Json json = ParseJsonStrict(*targets).value();
-    const Json& listed = json["signed"]["targets"];
-    if (!listed.contains(tracker::kFleetDocumentTarget)) return 0;  // being made
-    const std::string sha = listed[tracker::kFleetDocumentTarget]["hashes"]["sha256"];
+    // The targets version the timestamp names (serve may be writing the next).
+    auto published = metadata::Repository::Open(*dir, clock_, tracker::FleetRepositoryOptions());
+    if (!published.ok()) return 0;
+    const auto& listed = (*published)->targets().targets;
+    auto document_target = listed.find(tracker::kFleetDocumentTarget);
+    if (document_target == listed.end()) return 0;  // being made
+    const std::string sha = document_target->second.hashes.at("sha256");
     auto document = ReadTextFileBounded(*dir + "/targets/" + sha + ".device.json", 1 << 20);
     EXPECT_TRUE(document.ok()) << document.status().ToString();
     Json doc = ParseJsonStrict(*document).value();

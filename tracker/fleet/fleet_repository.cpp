@@ -357,20 +357,6 @@ class DirectoryWriter {
     return Status::Ok();
   }
 
-  // Replaces `name` with a hard link to the file `existing` (written by
-  // Write): the same bytes without writing them again. Files here are only
-  // ever replaced by a rename, never changed in place, so the two names
-  // cannot come to differ.
-  Status Link(const std::string& existing, const std::string& name) const {
-    const std::string temp = TempName(name);
-    if (::linkat(fd_.get(), existing.c_str(), fd_.get(), temp.c_str(), 0) != 0) {
-      return IOErrorFromErrno("link " + Path(existing) + " to " + Path(temp), errno);
-    }
-    Status st = RenameInto(temp, name);
-    if (!st.ok()) ::unlinkat(fd_.get(), temp.c_str(), 0);
-    return st;
-  }
-
   // The file `name`, at most `max_bytes`.
   Result<std::string> Read(const std::string& name, uint64_t max_bytes) const {
     UniqueFd fd(::openat(fd_.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -506,6 +492,8 @@ metadata::RepositoryOptions FleetRepositoryOptions() {
   options.targets_expiry = kFleetMetadataExpiry;
   options.snapshot_expiry = kFleetMetadataExpiry;
   options.timestamp_expiry = kFleetMetadataExpiry;
+  // Nodes follow consistent snapshots: N.targets.json and N.snapshot.json.
+  options.unversioned_copies = false;
   return options;
 }
 
@@ -725,7 +713,6 @@ Result<FleetSigner::DeviceIndex> FleetSigner::PublishNext(
                     signers_[0]));
   const std::string targets_file = std::to_string(next.targets) + ".targets.json";
   RETURN_IF_ERROR(metadata_dir.WriteUnreferenced(targets_file, targets));
-  RETURN_IF_ERROR(metadata_dir.Link(targets_file, "targets.json"));
 
   ++next.snapshot;
   ASSIGN_OR_RETURN(const std::string snapshot,
@@ -735,7 +722,6 @@ Result<FleetSigner::DeviceIndex> FleetSigner::PublishNext(
                                  signers_[1]));
   const std::string snapshot_file = std::to_string(next.snapshot) + ".snapshot.json";
   RETURN_IF_ERROR(metadata_dir.WriteUnreferenced(snapshot_file, snapshot));
-  RETURN_IF_ERROR(metadata_dir.Link(snapshot_file, "snapshot.json"));
   // Everything the timestamp names is durable before the timestamp is.
   RETURN_IF_ERROR(targets_dir.Sync());
   RETURN_IF_ERROR(metadata_dir.Sync());
@@ -836,6 +822,11 @@ Status PruneDeviceRepository(const std::string& dir, uint64_t targets_version,
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir + "/metadata", ec)) {
     const std::string name = entry.path().filename().string();
+    // Unversioned copies (an older tracker's): nothing reads them.
+    if (name == "targets.json" || name == "snapshot.json") {
+      superseded.push_back(entry.path());
+      continue;
+    }
     std::string_view role;
     uint64_t version = 0;
     if (!ParseVersionedName(name, role, version)) continue;

@@ -98,8 +98,12 @@ class FleetRepositoryTest : public ::testing::Test {
     ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(got.path, 1 << 20));
     return Json::parse(bytes);
   }
+  // The device's repository as the fleet signer opens it.
+  std::unique_ptr<metadata::Repository> OpenDevice(const std::string& device) {
+    return metadata::Repository::Open(DeviceDir(device), clock_, FleetRepositoryOptions()).value();
+  }
   uint64_t TargetsVersion(const std::string& device) {
-    return metadata::Repository::Open(DeviceDir(device), clock_).value()->targets().common.version;
+    return OpenDevice(device)->targets().common.version;
   }
 
   FakeClock clock_;
@@ -245,7 +249,7 @@ TEST_F(FleetRepositoryTest, VersionedFilesACrashLeftUnnamedAreWrittenAgain) {
   ASSERT_TRUE(Publish().ok());
   const uint64_t seven = TargetsVersion("screen-7");
   const std::string md = DeviceDir("screen-7") + "/metadata/";
-  auto snapshot = metadata::Repository::Open(DeviceDir("screen-7"), clock_).value()->snapshot();
+  auto snapshot = OpenDevice("screen-7")->snapshot();
   ASSERT_TRUE(WriteFileAtomic(md + std::to_string(seven + 1) + ".targets.json", "{\"sig").ok());
   ASSERT_TRUE(
       WriteFileAtomic(md + std::to_string(snapshot.common.version + 1) + ".snapshot.json", "")
@@ -387,7 +391,7 @@ TEST_F(FleetRepositoryTest, RefresherResignsRepositoriesNearExpiryOnlyAndTheyKee
   EXPECT_EQ(refresher.last_resigned(), 1u);
   EXPECT_EQ(TargetsVersion("screen-7"), seven + 1);
   EXPECT_EQ(TargetsVersion("screen-8"), eight) << "not due: untouched";
-  auto repo7 = metadata::Repository::Open(DeviceDir("screen-7"), clock_).value();
+  auto repo7 = OpenDevice("screen-7");
   EXPECT_GE(repo7->timestamp().common.expires, clock_.Now() + 6 * kDay);
   EXPECT_GE(repo7->targets().common.expires, clock_.Now() + 6 * kDay);
   auto doc = ReadAsDevice("screen-7");
@@ -446,7 +450,7 @@ TEST_F(FleetRepositoryTest, RefresherSignsInBoundedBatchesAndACrashMidBatchLeave
   // The next snapshot version of screen-8 cannot be written (a directory
   // holds its name): its re-signing fails after its new targets, as a
   // crash there would leave it.
-  auto snapshot8 = metadata::Repository::Open(DeviceDir("screen-8"), clock_).value()->snapshot();
+  auto snapshot8 = OpenDevice("screen-8")->snapshot();
   const std::string obstacle = DeviceDir("screen-8") + "/metadata/" +
                                std::to_string(snapshot8.common.version + 1) + ".snapshot.json";
   ASSERT_TRUE(fs::create_directories(obstacle + "/x"));

@@ -44,13 +44,13 @@ bool IsDecimal(std::string_view s) {
          std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// The metadata names a device repository holds: ROLE.json for the four
-// roles, and N.ROLE.json for root, targets and snapshot (consistent snapshots).
+// The metadata names a device repository holds: timestamp.json and
+// root.json, and N.ROLE.json for root, targets and snapshot (consistent
+// snapshots: there are no unversioned targets or snapshot).
 bool IsFleetMetadataName(std::string_view name) {
   constexpr std::string_view kRoles[] = {"root.json", "targets.json", "snapshot.json"};
-  if (name == "timestamp.json") return true;
+  if (name == "timestamp.json" || name == "root.json") return true;
   for (std::string_view role : kRoles) {
-    if (name == role) return true;
     if (name.size() > role.size() + 1 && name.ends_with(role) &&
         name[name.size() - role.size() - 1] == '.' &&
         IsDecimal(name.substr(0, name.size() - role.size() - 1))) {
