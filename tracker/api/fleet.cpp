@@ -85,6 +85,23 @@ Status ReadRelease(const Json& json, const std::string& path, ReleaseRow& row) {
   return r.Finish();
 }
 
+Status ReadGroup(const Json& json, const std::string& path, GroupRow& row) {
+  JsonObjectReader r(json, path, UnknownKeys::kIgnore);
+  r.Require({"name", "selector", "apps", "pins", "windows", "devices"});
+  r.String("name", row.name);
+  r.String("selector", row.selector);
+  r.Strings("apps", row.apps);
+  if (const Json* pins = r.Object("pins")) {
+    for (const auto& [app, release] : pins->items()) {
+      r.Check(release.is_number_unsigned(), "pins", "must map apps to releases");
+      if (release.is_number_unsigned()) row.pins[app] = release.get<uint64_t>();
+    }
+  }
+  r.Strings("windows", row.windows);
+  r.Unsigned("devices", row.devices);
+  return r.Finish();
+}
+
 Status ReadFailure(const Json& json, const std::string& path, FailureRow& row) {
   JsonObjectReader r(json, path, UnknownKeys::kIgnore);
   r.Require({"device", "app", "release", "message", "at"});
@@ -208,6 +225,15 @@ Json FleetToJson(const FleetSnapshot& fleet) {
   }
   Json rollouts = Json::array();
   for (const RolloutRow& r : fleet.rollouts) rollouts.push_back(RolloutToJson(r));
+  Json groups = Json::array();
+  for (const GroupRow& g : fleet.groups) {
+    groups.push_back({{"name", g.name},
+                      {"selector", g.selector},
+                      {"apps", g.apps},
+                      {"pins", g.pins},
+                      {"windows", g.windows},
+                      {"devices", g.devices}});
+  }
   return Json{{"devices", devices},
               {"devices_total", fleet.devices_total},
               {"devices_offset", fleet.devices_offset},
@@ -217,6 +243,7 @@ Json FleetToJson(const FleetSnapshot& fleet) {
               {"bytes_from_origin", fleet.bytes_from_origin},
               {"rollouts", rollouts},
               {"rollouts_total", fleet.rollouts_total},
+              {"groups", groups},
               {"fleet_model_at", fleet.fleet_model_at}};
 }
 
@@ -245,6 +272,7 @@ Result<FleetSnapshot> ParseFleet(std::string_view body, size_t max_bytes) {
     }
   }
   r.Unsigned("rollouts_total", fleet.rollouts_total);
+  RETURN_IF_ERROR(ReadRows(r, "groups", fleet.groups, ReadGroup));
   r.Int("fleet_model_at", fleet.fleet_model_at, 0);
   RETURN_IF_ERROR(r.Finish());
   return fleet;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -98,6 +99,17 @@ struct ReleaseRow {
   int64_t devices = 0;       // devices reporting this release
 };
 
+// A group as operators defined it (docs/fleet.md, "The model"), with the
+// number of devices its selector matches when the model was read.
+struct GroupRow {
+  std::string name;
+  std::string selector;                  // canonical form: "site=shop-12,tag=kiosk"
+  std::vector<std::string> apps;         // assigned to the group
+  std::map<std::string, uint64_t> pins;  // app -> release
+  std::vector<std::string> windows;      // "mon-fri 22:00-06:00 Europe/Berlin"
+  uint64_t devices = 0;
+};
+
 // Which devices a snapshot holds: `limit` of them (0: every one) after the
 // first `offset`, by name.
 struct DevicePage {
@@ -115,6 +127,7 @@ struct FleetSnapshot {
   uint64_t bytes_from_origin = 0;
   std::vector<RolloutRow> rollouts;  // the newest first, at most a bounded number
   uint64_t rollouts_total = 0;       // rollouts in the database
+  std::vector<GroupRow> groups;      // by name
   // When the rollouts and desired releases were read (unix seconds; they
   // are read apart from the request); 0: not (yet) available.
   int64_t fleet_model_at = 0;

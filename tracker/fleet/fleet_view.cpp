@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "tracker/api/maintenance_window.h"
+
 namespace flotilla::tracker {
 
 RolloutRow ToRolloutRow(const RolloutView& view, size_t max_failed) {
@@ -52,6 +54,20 @@ std::vector<DesiredRow> DesiredRowsOf(const FleetDevice& device, const FleetStat
   return rows;
 }
 
+std::vector<GroupRow> GroupRowsOf(const FleetState& state) {
+  std::vector<GroupRow> rows;
+  for (const auto& [name, group] : state.groups) {
+    GroupRow row{
+        name, group.selector.ToString(), {group.apps.begin(), group.apps.end()}, group.pins, {}, 0};
+    for (const MaintenanceWindow& window : group.windows) row.windows.push_back(WindowText(window));
+    for (const auto& [device_name, device] : state.devices) {
+      row.devices += group.selector.Matches(device) ? 1 : 0;
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
 Result<std::unique_ptr<FleetView>> FleetView::Open(const std::string& url, const Clock& clock) {
   ASSIGN_OR_RETURN(auto fleet, FleetStore::Open(url, clock));
   ASSIGN_OR_RETURN(auto rollouts, RolloutStore::Open(url, clock));
@@ -67,6 +83,7 @@ Result<std::shared_ptr<const FleetViewModel>> FleetView::Compute(size_t max_roll
   for (const RolloutView& view : views) model->rollouts.push_back(ToRolloutRow(view, max_failed));
   ASSIGN_OR_RETURN(model->rollouts_total, rollouts_->Count());
   ASSIGN_OR_RETURN(model->state, fleet_->Load());
+  model->groups = GroupRowsOf(model->state);
   // The limits refer to the model's own state, which does not move.
   ASSIGN_OR_RETURN(model->limits, rollouts_->Limits(model->state));
   return std::shared_ptr<const FleetViewModel>(std::move(model));
@@ -87,6 +104,7 @@ void FillFromModel(const FleetViewModel& model, FleetSnapshot& snapshot, size_t 
     if (row.failed_devices.size() > max_failed) row.failed_devices.resize(max_failed);
   }
   snapshot.rollouts_total = model.rollouts_total;
+  snapshot.groups = model.groups;
   snapshot.fleet_model_at = model.computed_at;
   for (DeviceRow& device : snapshot.devices) {
     const auto it = model.state.devices.find(device.identity.name);

@@ -34,11 +34,16 @@ RolloutRow ToRolloutRow(const RolloutView& view,
 std::vector<DesiredRow> DesiredRowsOf(const FleetDevice& device, const FleetState& state,
                                       const RolloutLimits& limits);
 
+// Each group with its selector, assignments, pins and windows, and the
+// number of `state`'s devices its selector matches.
+std::vector<GroupRow> GroupRowsOf(const FleetState& state);
+
 // The fleet model as the dashboard shows it at one moment: the newest
 // rollouts counted, and what the desired releases are computed from.
 struct FleetViewModel {
   std::vector<RolloutRow> rollouts;
   uint64_t rollouts_total = 0;
+  std::vector<GroupRow> groups;
   FleetState state;
   std::unique_ptr<RolloutLimits> limits;  // over `state`
   int64_t computed_at = 0;                // unix seconds

@@ -21,7 +21,7 @@ border:1px solid #e3e6ea;border-radius:6px}.card b{display:block;font-size:1.4em
 .state-downloading,.state-verifying,.state-deploying{background:#d6e4f7}
 .bar{width:8em;height:.7em;background:#e3e6ea;border-radius:3px;display:inline-block}
 .bar span{display:block;height:100%;background:#3b82c4;border-radius:3px}
-.muted{color:#6b7380}
+.muted{color:#6b7380}.failure{color:#a32020}
 .state-halted,.state-aborted{background:#f6cfcf}.state-paused{background:#f7e7c4}
 .state-completed{background:#cdebd3}
 .rollout{background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:.6em 1em;margin:.6em 0}
@@ -198,9 +198,15 @@ void RenderDeviceRow(const DeviceRow& d, int64_t now, std::string& out) {
                                       : (d.reported && r.state == "running" ? 100.0 : 0.0);
   fmt::format_to(std::back_inserter(out),
                  "<tr data-device=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}</td><td>{3}</td>"
-                 "<td><span class=\"state state-{4}\">{4}</span></td>",
+                 "<td><span class=\"state state-{4}\">{4}</span>",
                  HtmlEscape(d.identity.name), HtmlEscape(d.identity.site), HtmlEscape(r.app),
                  HtmlEscape(r.release), HtmlEscape(r.state));
+  // The kind of failure the report names (verification, deploy, health, ...).
+  if (!r.failure.empty()) {
+    fmt::format_to(std::back_inserter(out), " <span class=\"failure\">{}</span>",
+                   HtmlEscape(r.failure));
+  }
+  out += "</td>";
   RenderDesired(d, out);
   fmt::format_to(std::back_inserter(out),
                  "<td><span class=\"bar\"><span style=\"width:{0:.0f}%\"></span></span> "
@@ -247,6 +253,36 @@ void RenderDevices(const FleetSnapshot& fleet, const DashboardContext& ctx, std:
   }
   out += "</table>\n";
   RenderPager(fleet, out);
+}
+
+void RenderGroups(const FleetSnapshot& fleet, std::string& out) {
+  out +=
+      "<h2>Groups</h2>\n<table id=\"groups\"><tr><th>group</th><th>selects</th>"
+      "<th class=\"num\">devices</th><th>apps</th><th>pins</th><th>maintenance windows</th>"
+      "</tr>\n";
+  auto joined = [](const auto& items, const auto& text) {
+    std::string s;
+    for (const auto& item : items) s += (s.empty() ? "" : ", ") + HtmlEscape(text(item));
+    return s;
+  };
+  auto same = [](const std::string& s) { return s; };
+  for (const GroupRow& g : fleet.groups) {
+    fmt::format_to(std::back_inserter(out),
+                   "<tr data-group=\"{0}\"><td>{0}</td><td><code>{1}</code></td>"
+                   "<td class=\"num\">{2}</td><td>{3}</td><td>{4}</td><td>{5}</td></tr>\n",
+                   HtmlEscape(g.name), HtmlEscape(g.selector), g.devices, joined(g.apps, same),
+                   joined(g.pins,
+                          [](const auto& pin) {
+                            return pin.first + " at release " + std::to_string(pin.second);
+                          }),
+                   g.windows.empty() ? "any time" : joined(g.windows, same));
+  }
+  if (fleet.groups.empty()) {
+    out += fleet.fleet_model_at == 0
+               ? "<tr><td colspan=\"6\" class=\"muted\">being read</td></tr>\n"
+               : "<tr><td colspan=\"6\" class=\"muted\">no group</td></tr>\n";
+  }
+  out += "</table>\n";
 }
 
 void RenderFailures(const FleetSnapshot& fleet, const DashboardContext& ctx, std::string& out) {
@@ -313,6 +349,7 @@ std::string RenderDashboard(const FleetSnapshot& fleet, const DashboardContext& 
   RenderSummary(fleet, context, out);
   RenderRollouts(fleet, context, out);
   RenderReleases(fleet, context, out);
+  RenderGroups(fleet, out);
   RenderDevices(fleet, context, out);
   RenderFailures(fleet, context, out);
   out += "</body></html>\n";

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "core/clock.h"
+#include "tracker/api/maintenance_window.h"
 #include "tracker/fleet/fleet_store.h"
 #include "tracker/fleet/fleet_view.h"
 #include "tracker/fleet/rollout_store.h"
@@ -222,6 +223,56 @@ TEST_F(DashboardTest, DesiredBesideActualForAPinnedDeviceAndOneInAWaitingWave) {
     EXPECT_EQ(d.desired[0].release, 5u);
     EXPECT_EQ(d.desired[1].app, "menu");
   }
+}
+
+TEST_F(DashboardTest, GroupsShowWhatTheySelectTheirDevicesAppsPinsAndWindows) {
+  ASSERT_TRUE(fleet_->CreateGroup("shop-1-screens", Selector::Parse("site=shop-1").value()).ok());
+  ASSERT_TRUE(fleet_->AssignApp("clock", "shop-1-screens").ok());
+  ASSERT_TRUE(fleet_->Pin(PinTarget{PinTarget::Kind::kGroup, "shop-1-screens"}, "kiosk", 6).ok());
+  ASSERT_TRUE(
+      fleet_->AddWindow("shop-1-screens", MakeWindow("mon-fri", "22:00", "06:00", "UTC").value())
+          .ok());
+  // A failed switch: the kind of failure beside the device's state.
+  const std::string failed = Wave(0).front();
+  const std::string id = fleet_->Load().value().devices.at(failed).device_id;
+  ASSERT_TRUE(devices_
+                  ->RecordReport(id, DeviceReport{.app = "kiosk",
+                                                  .release = "6",
+                                                  .state = "rolled_back",
+                                                  .health = "healthy",
+                                                  .failure = "health"})
+                  .ok());
+
+  const FleetSnapshot snapshot = Snapshot();
+  ASSERT_EQ(snapshot.groups.size(), 2u);
+  EXPECT_EQ(snapshot.groups[0].name, "all");
+  EXPECT_EQ(snapshot.groups[0].devices, 10u);
+  EXPECT_EQ(snapshot.groups[1].name, "shop-1-screens");
+  EXPECT_EQ(snapshot.groups[1].selector, "site=shop-1");
+  EXPECT_EQ(snapshot.groups[1].devices, 5u);
+  EXPECT_EQ(snapshot.groups[1].apps, std::vector<std::string>{"clock"});
+  EXPECT_EQ(snapshot.groups[1].pins.at("kiosk"), 6u);
+  EXPECT_EQ(snapshot.groups[1].windows, std::vector<std::string>{"mon-fri 22:00-06:00 UTC"});
+  // The API's JSON form carries them to the client library.
+  auto parsed = ParseFleet(FleetToJson(snapshot).dump(), 1 << 20);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->groups.size(), 2u);
+  EXPECT_EQ(parsed->groups[1].pins, snapshot.groups[1].pins);
+  EXPECT_EQ(parsed->groups[1].windows, snapshot.groups[1].windows);
+  EXPECT_EQ(parsed->groups[1].devices, 5u);
+
+  const std::string html = Render(snapshot);
+  const std::string row = Element(html, "<tr data-group=\"shop-1-screens\">", "</tr>");
+  ASSERT_FALSE(row.empty()) << html;
+  EXPECT_NE(row.find("<code>site=shop-1</code></td><td class=\"num\">5</td><td>clock</td>"
+                     "<td>kiosk at release 6</td><td>mon-fri 22:00-06:00 UTC</td>"),
+            std::string::npos)
+      << row;
+  EXPECT_NE(Element(html, "<tr data-group=\"all\">", "</tr>").find("any time"), std::string::npos);
+  const std::string device = Element(html, "<tr data-device=\"" + failed + "\">", "</tr>");
+  EXPECT_NE(device.find("rolled_back</span> <span class=\"failure\">health</span>"),
+            std::string::npos)
+      << device;
 }
 
 TEST_F(DashboardTest, PagesOfDevicesAndCappedRolloutsKeepThePageBounded) {

@@ -58,7 +58,8 @@ Result<std::vector<DeviceRow>> ReadDevices(SqlEngine& db, DevicePage page) {
       db.Query("SELECT d.device_id, d.name, d.site, d.enrolled_at, "
                "CASE WHEN s.device_id IS NULL THEN 0 ELSE 1 END, "
                "s.app, s.release, s.state, s.progress_done, s.progress_total, s.bytes_from_peers, "
-               "s.bytes_from_origin, s.health, COALESCE(s.reported_at, 0) "
+               "s.bytes_from_origin, s.health, COALESCE(s.reported_at, 0), "
+               "COALESCE(s.failure, '') "
                "FROM devices d LEFT JOIN device_status s ON s.device_id = d.device_id "
                "ORDER BY d.name LIMIT ? OFFSET ?",
                {static_cast<int64_t>(page.limit == 0 ? kMax : std::min(page.limit, kMax)),
@@ -78,6 +79,7 @@ Result<std::vector<DeviceRow>> ReadDevices(SqlEngine& db, DevicePage page) {
     row.report.bytes_from_origin = static_cast<uint64_t>(rows.Int(i, 11));
     row.report.health = rows.Text(i, 12);
     row.last_seen = rows.Int(i, 13);
+    row.report.failure = rows.Text(i, 14);
     devices.push_back(std::move(row));
   }
   return devices;
