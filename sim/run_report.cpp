@@ -213,29 +213,31 @@ Json RunReportToJson(const RunReport& report) {
   for (const DeviceResult& d : report.devices) devices.push_back(DeviceToJson(d));
   for (const auto& [t, bytes] : report.origin_timeline) timeline.push_back(Json::array({t, bytes}));
   auto maybe = [](double v) { return v < 0 ? Json(nullptr) : Json(v); };
-  return Json{{"scenario", report.scenario},
-              {"strategy", report.strategy},
-              {"seed", report.seed},
-              {"time_limit_s", report.time_limit_s},
-              {"release", report.release},
-              {"release_bytes", report.release_bytes},
-              {"duration_s", report.duration_s},
-              {"ended_by", report.ended_by},
-              {"summary",
-               {{"devices", s.devices},
-                {"completed", s.completed},
-                {"p50_s", maybe(s.p50_s)},
-                {"p95_s", maybe(s.p95_s)},
-                {"max_s", maybe(s.max_s)},
-                {"time_to_95pct_s", maybe(s.time_to_95pct_s)},
-                {"wan_rx_bytes", s.wan_rx_bytes},
-                {"origin_egress_bytes", report.origin_egress_bytes},
-                {"origin_copies", s.origin_copies}}},
-              {"devices", devices},
-              {"sites", report.sites},
-              {"origin", {{"egress_bytes", report.origin_egress_bytes}, {"timeline", timeline}}},
-              {"lower_bound", report.lower_bound},
-              {"rollout", RolloutToJson(report, s)}};
+  return Json{
+      {"scenario", report.scenario},
+      {"strategy", report.strategy},
+      {"seed", report.seed},
+      {"time_limit_s", report.time_limit_s},
+      {"release", report.release},
+      {"release_bytes", report.release_bytes},
+      {"duration_s", report.duration_s},
+      {"ended_by", report.ended_by},
+      {"summary",
+       {{"devices", s.devices},
+        {"completed", s.completed},
+        {"p50_s", maybe(s.p50_s)},
+        {"p95_s", maybe(s.p95_s)},
+        {"max_s", maybe(s.max_s)},
+        {"time_to_95pct_s", maybe(s.time_to_95pct_s)},
+        {"wan_rx_bytes", s.wan_rx_bytes},
+        {"origin_egress_bytes", report.origin_egress_bytes},
+        {"origin_copies", s.origin_copies}}},
+      {"devices", devices},
+      {"sites", report.sites},
+      {"origin", {{"egress_bytes", report.origin_egress_bytes}, {"timeline", timeline}}},
+      {"lower_bound", report.lower_bound},
+      {"node_origin_wait_s", report.origin_wait_s > 0 ? Json(report.origin_wait_s) : Json(nullptr)},
+      {"rollout", RolloutToJson(report, s)}};
 }
 
 namespace {
@@ -301,6 +303,9 @@ Result<RunReport> RunReportFromJson(const Json& j) {
     s.Unsigned("wan_tx_bytes", site.wan_tx_bytes);
   });
   reader.Object("origin", [&](JsonObjectReader& origin) { ReadOrigin(origin, r); });
+  if (const Json* wait = reader.Find("node_origin_wait_s"); wait != nullptr && !wait->is_null()) {
+    reader.Unsigned("node_origin_wait_s", r.origin_wait_s);
+  }
   if (const Json* bound = reader.Find("lower_bound"))
     r.lower_bound = *bound;  // older reports lack it
   if (const Json* rollout = reader.Find("rollout"); rollout != nullptr && !rollout->is_null()) {
@@ -313,18 +318,19 @@ Result<RunReport> RunReportFromJson(const Json& j) {
 std::string SummaryTable(const RunReport& report) {
   ReportSummary s = Summarize(report);
   std::string out = fmt::format(
-      "scenario {} · strategy {} · seed {} · release {} ({})\n"
+      "scenario {} · strategy {}{} · seed {} · release {} ({})\n"
       "ended by: {} after {}\n\n"
       "  devices completed   {} of {}\n"
       "  completion p50/p95  {} / {}   (max {})\n"
       "  95% of the fleet    {}\n"
       "  origin egress       {}  ({:.2f} copies of the release)\n"
       "  WAN bytes, all sites {}\n{}\n",
-      report.scenario, report.strategy, report.seed, report.release,
-      Megabytes(report.release_bytes), report.ended_by, Seconds(report.duration_s), s.completed,
-      s.devices, Seconds(s.p50_s), Seconds(s.p95_s), Seconds(s.max_s), Seconds(s.time_to_95pct_s),
-      Megabytes(report.origin_egress_bytes), s.origin_copies, Megabytes(s.wan_rx_bytes),
-      BoundLine(report, s));
+      report.scenario, report.strategy,
+      report.origin_wait_s > 0 ? fmt::format(" (origin wait {} s)", report.origin_wait_s) : "",
+      report.seed, report.release, Megabytes(report.release_bytes), report.ended_by,
+      Seconds(report.duration_s), s.completed, s.devices, Seconds(s.p50_s), Seconds(s.p95_s),
+      Seconds(s.max_s), Seconds(s.time_to_95pct_s), Megabytes(report.origin_egress_bytes),
+      s.origin_copies, Megabytes(s.wan_rx_bytes), BoundLine(report, s));
   out += RolloutLines(report, s);
   out += fmt::format("  {:<16} {:>12} {:>12}\n", "site", "WAN down", "WAN up");
   for (const SiteResult& site : report.sites) {

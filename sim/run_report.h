@@ -70,6 +70,7 @@ struct RunReport {
   std::string strategy;
   uint64_t seed = 0;
   uint32_t time_limit_s = 0;
+  uint32_t origin_wait_s = 0;  // the nodes' origin_wait_s; 0: the node's default
   std::string release;         // the measured release's label
   uint64_t release_bytes = 0;  // sum of its layers' full artifacts (what one http-full copy costs)
   double duration_s = 0;       // from publish to the end of the run

@@ -75,6 +75,7 @@ TEST(RunReportTest, TableNamesEveryDeviceAndItsError) {
 RunReport RolloutOfTwenty() {
   RunReport r = TwentyDevices();
   RolloutResult rollout;
+  r.origin_wait_s = 3;
   rollout.id = 4;
   rollout.waves = "10%,50%,100%";
   rollout.max_failures = "25%";
@@ -124,6 +125,8 @@ TEST(RunReportTest, RolloutJsonRoundTripsAndTableShowsIt) {
   EXPECT_TRUE(json["rollout"]["wave_results"][2]["started_s"].is_null());
   EXPECT_EQ(json["devices"][3]["wave"], 2);
   EXPECT_EQ(json["devices"][15]["final"]["container"], "exited");
+  EXPECT_EQ(json["node_origin_wait_s"], 3);
+  EXPECT_TRUE(RunReportToJson(TwentyDevices())["node_origin_wait_s"].is_null());
   EXPECT_FALSE(RunReportToJson(TwentyDevices()).contains("wave"));
   EXPECT_TRUE(RunReportToJson(TwentyDevices())["rollout"].is_null());
   auto back = RunReportFromJson(json);
@@ -135,6 +138,7 @@ TEST(RunReportTest, RolloutJsonRoundTripsAndTableShowsIt) {
       << table;
   EXPECT_NE(table.find("ran release 2       10 device(s): s/d0, s/d1"), std::string::npos) << table;
   EXPECT_NE(table.find("healthy at the end  18 of 20"), std::string::npos) << table;
+  EXPECT_NE(table.find("strategy flotilla (origin wait 3 s)"), std::string::npos) << table;
 }
 
 TEST(RunReportTest, PlotsArePngFiles) {

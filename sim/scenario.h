@@ -66,6 +66,9 @@ struct Scenario {
   TopologySpec topology;               // sites in file order, groups expanded
   std::vector<ChurnEvent> churn;       // sorted by from_s, then site, then device
   std::optional<RolloutSpec> rollout;  // none: every device takes the release at once
+  // The nodes' `origin_wait_s` (docs/node.md); 0: the node's default. Set by
+  // `flotilla-sim run --origin-wait`, not by the file.
+  uint32_t node_origin_wait_s = 0;
 };
 
 inline constexpr size_t kMaxScenarioBytes = 1 << 20;

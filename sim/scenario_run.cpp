@@ -134,7 +134,7 @@ Json NodeConfigFor(const Scenario& scenario, int site, int device, const std::st
   const bool p2p = scenario.strategy == Strategy::kFlotilla;
   const bool deltas = scenario.strategy != Strategy::kHttpFull;
   const std::string address = Topology::DeviceAddress(site, device);
-  return Json{{"tracker_url", TrackerUrl()},
+  Json config{{"tracker_url", TrackerUrl()},
               {"enrolment_token_file", token_file},
               {"device_name", DeviceName(scenario, site, device)},
               {"data_dir", data_dir},
@@ -149,6 +149,8 @@ Json NodeConfigFor(const Scenario& scenario, int site, int device, const std::st
               {"report_interval_s", 1},
               {"deploy", true},  // "has the release" = runs it (docs/sim.md)
               {"lan", {{"http_listen", address + ":0"}, {"interface", address}}}};
+  if (scenario.node_origin_wait_s > 0) config["origin_wait_s"] = scenario.node_origin_wait_s;
+  return config;
 }
 
 namespace {
@@ -517,6 +519,7 @@ Result<RunReport> Runner::Collect(uint64_t version) {
   r.strategy = std::string(StrategyName(s_.strategy));
   r.seed = s_.seed;
   r.time_limit_s = s_.time_limit_s;
+  r.origin_wait_s = s_.node_origin_wait_s;
   r.release = std::to_string(version);
   ASSIGN_OR_RETURN(r.release_bytes, FullReleaseBytes(repo_, version));
   r.duration_s = measured_s_;

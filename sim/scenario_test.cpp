@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "sim/scenario_run.h"
+
 namespace flotilla::sim {
 namespace {
 
@@ -202,6 +204,16 @@ TEST(ScenarioTest, RolloutMistakesAreRefusedWithTheirPlace) {
     EXPECT_NE(s.status().message().find(c.expect), std::string::npos)
         << "expected '" << c.expect << "' in: " << s.status().ToString();
   }
+}
+
+TEST(ScenarioTest, NodeConfigCarriesTheOriginWaitOnlyWhenSet) {
+  auto s = ParseScenario(WithSites(R"([{"name": "a", "devices": 2}])"), "/");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  Json config = NodeConfigFor(*s, 0, 1, "/data", "/token", "/root.json");
+  EXPECT_EQ(config["device_name"], "a-d1");
+  EXPECT_FALSE(config.contains("origin_wait_s")) << "the node's default";
+  s->node_origin_wait_s = 3;
+  EXPECT_EQ(NodeConfigFor(*s, 0, 1, "/data", "/token", "/root.json")["origin_wait_s"], 3);
 }
 
 TEST(ScenarioTest, ShippedScenariosAreValid) {
