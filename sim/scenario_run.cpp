@@ -589,7 +589,10 @@ Status Runner::CollectRollout(RunReport& r, uint64_t version) {
       continue;
     }
     auto json = ParseJsonStrict(status->out);
-    if (!json.ok()) continue;
+    if (!json.ok()) {
+      out.errors.push_back(d.name + ": unreadable status at the end: " + json.status().ToString());
+      continue;
+    }
     for (const Json& app : json->value("apps", Json::array())) {
       if (app.value("name", "") != kApp) continue;
       out.final_release = app.value("running_release", uint64_t{0});
