@@ -28,6 +28,7 @@ struct RunOptions {
   std::string out = "sim-out";
   std::string strategy;
   uint32_t time_limit_s = 0;
+  uint32_t origin_wait_s = 0;
   std::string tracker, node;
   bool quiet = false;
   std::vector<std::string> reports;
@@ -60,6 +61,7 @@ int Run(const RunOptions& o) {
     scenario->strategy = *strategy;
   }
   if (o.time_limit_s > 0) scenario->time_limit_s = o.time_limit_s;
+  scenario->node_origin_wait_s = o.origin_wait_s;
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
@@ -122,6 +124,10 @@ CommandAction RegisterRunCommands(CLI::App& app) {
   run->add_option("--strategy", o->strategy,
                   "override the scenario's strategy: flotilla, http-full, http-delta");
   run->add_option("--time-limit", o->time_limit_s, "override the scenario's time limit (s)");
+  run->add_option("--origin-wait", o->origin_wait_s,
+                  "the nodes' origin_wait_s: seconds a transfer waits for peers before the "
+                  "origin (default: the node's, 10)")
+      ->check(CLI::Range(1, 3600));
   run->add_option("--tracker", o->tracker, "flotilla-tracker binary (default: beside this one)");
   run->add_option("--node", o->node, "flotilla-node binary (default: beside this one)");
   run->add_flag("--quiet", o->quiet, "no progress line");

@@ -38,6 +38,12 @@ Json DeviceToJson(const DeviceResult& d) {
           {{"from_peers", d.reported_from_peers}, {"from_origin", d.reported_from_origin}}},
          {"errors", d.errors}};
   j["completion_s"] = d.completed ? Json(d.completion_s) : Json(nullptr);
+  if (d.wave > 0) {
+    j["wave"] = d.wave;
+    j["ran_release"] = d.ran_release;
+    j["final"] = {
+        {"release", d.final_release}, {"container", d.final_container}, {"health", d.final_health}};
+  }
   return j;
 }
 
@@ -60,6 +66,13 @@ void ReadDevice(JsonObjectReader& r, DeviceResult& d) {
     t.Unsigned("rx_wan_peers", d.traffic.rx_wan_peers);
     t.Unsigned("tx_lan", d.traffic.tx_lan);
     t.Unsigned("tx_wan", d.traffic.tx_wan);
+  });
+  r.Int("wave", d.wave, 0, 20);
+  r.Bool("ran_release", d.ran_release);
+  r.Object("final", [&](JsonObjectReader& f) {
+    f.Unsigned("release", d.final_release);
+    f.String("container", d.final_container);
+    f.String("health", d.final_health);
   });
   r.Object("reported", [&](JsonObjectReader& from) {
     from.Require({"from_peers", "from_origin"});
@@ -108,8 +121,91 @@ ReportSummary Summarize(const RunReport& report) {
   if (report.release_bytes > 0) {
     s.origin_copies = static_cast<double>(report.origin_egress_bytes) / report.release_bytes;
   }
+  if (!report.rollout) return s;
+  const std::vector<double>& started = report.rollout->wave_started_s;
+  for (size_t w = 0; w < started.size(); ++w) {
+    WaveSummary wave;
+    wave.wave = static_cast<int>(w + 1);
+    wave.started_s = started[w];
+    std::vector<double> wave_times;
+    for (const DeviceResult& d : report.devices) {
+      if (d.wave != wave.wave) continue;
+      ++wave.size;
+      if (d.completed) wave_times.push_back(d.completion_s);
+      wave.rx_origin += d.traffic.rx_origin;
+      wave.rx_lan += d.traffic.rx_lan;
+      wave.rx_wan_peers += d.traffic.rx_wan_peers;
+    }
+    std::sort(wave_times.begin(), wave_times.end());
+    wave.completed = wave_times.size();
+    size_t wave_needed = static_cast<size_t>(std::ceil(0.95 * wave.size));
+    if (wave_needed > 0 && wave_times.size() >= wave_needed) {
+      wave.t95_s = wave_times[wave_needed - 1];
+    }
+    s.waves.push_back(wave);
+  }
+  for (const DeviceResult& d : report.devices) {
+    if (d.ran_release) s.ran_release.push_back(d.name);
+    s.healthy_at_end += d.final_container == "running" && d.final_health == "healthy";
+  }
   return s;
 }
+
+namespace {
+
+Json RolloutToJson(const RunReport& report, const ReportSummary& s) {
+  if (!report.rollout) return nullptr;
+  const RolloutResult& r = *report.rollout;
+  auto maybe = [](double v) { return v < 0 ? Json(nullptr) : Json(v); };
+  Json waves = Json::array();
+  for (const WaveSummary& w : s.waves) {
+    waves.push_back({{"wave", w.wave},
+                     {"size", w.size},
+                     {"completed", w.completed},
+                     {"started_s", maybe(w.started_s)},
+                     {"t95_s", maybe(w.t95_s)},
+                     {"rx_origin", w.rx_origin},
+                     {"rx_lan", w.rx_lan},
+                     {"rx_wan_peers", w.rx_wan_peers}});
+  }
+  Json started = Json::array();
+  for (double t : r.wave_started_s) started.push_back(t);
+  return {{"id", r.id},
+          {"waves", r.waves},
+          {"max_failures", r.max_failures},
+          {"soak_s", r.soak_s},
+          {"wave_timeout_s", r.wave_timeout_s},
+          {"state", r.state},
+          {"reason", r.reason},
+          {"ended_s", maybe(r.ended_s)},
+          {"wave_started_s", started},
+          {"wave_results", waves},
+          {"ran_release", s.ran_release},
+          {"healthy_at_end", s.healthy_at_end},
+          {"status", r.status}};
+}
+
+void ReadRollout(JsonObjectReader& r, RolloutResult& out) {
+  r.Require({"id", "waves", "state", "wave_started_s"});
+  r.Int("id", out.id);
+  r.String("waves", out.waves);
+  r.String("max_failures", out.max_failures);
+  r.Unsigned("soak_s", out.soak_s);
+  r.Unsigned("wave_timeout_s", out.wave_timeout_s);
+  r.String("state", out.state);
+  r.String("reason", out.reason);
+  if (const Json* ended = r.Find("ended_s"); ended != nullptr && ended->is_number()) {
+    out.ended_s = ended->get<double>();
+  }
+  const Json* started = r.Array("wave_started_s");
+  for (size_t i = 0; started != nullptr && i < started->size(); ++i) {
+    if (!(*started)[i].is_number()) return r.Fail("wave_started_s", "must hold numbers");
+    out.wave_started_s.push_back((*started)[i].get<double>());
+  }
+  if (const Json* status = r.Find("status")) out.status = *status;
+}
+
+}  // namespace
 
 Json RunReportToJson(const RunReport& report) {
   ReportSummary s = Summarize(report);
@@ -117,28 +213,31 @@ Json RunReportToJson(const RunReport& report) {
   for (const DeviceResult& d : report.devices) devices.push_back(DeviceToJson(d));
   for (const auto& [t, bytes] : report.origin_timeline) timeline.push_back(Json::array({t, bytes}));
   auto maybe = [](double v) { return v < 0 ? Json(nullptr) : Json(v); };
-  return Json{{"scenario", report.scenario},
-              {"strategy", report.strategy},
-              {"seed", report.seed},
-              {"time_limit_s", report.time_limit_s},
-              {"release", report.release},
-              {"release_bytes", report.release_bytes},
-              {"duration_s", report.duration_s},
-              {"ended_by", report.ended_by},
-              {"summary",
-               {{"devices", s.devices},
-                {"completed", s.completed},
-                {"p50_s", maybe(s.p50_s)},
-                {"p95_s", maybe(s.p95_s)},
-                {"max_s", maybe(s.max_s)},
-                {"time_to_95pct_s", maybe(s.time_to_95pct_s)},
-                {"wan_rx_bytes", s.wan_rx_bytes},
-                {"origin_egress_bytes", report.origin_egress_bytes},
-                {"origin_copies", s.origin_copies}}},
-              {"devices", devices},
-              {"sites", report.sites},
-              {"origin", {{"egress_bytes", report.origin_egress_bytes}, {"timeline", timeline}}},
-              {"lower_bound", report.lower_bound}};
+  return Json{
+      {"scenario", report.scenario},
+      {"strategy", report.strategy},
+      {"seed", report.seed},
+      {"time_limit_s", report.time_limit_s},
+      {"release", report.release},
+      {"release_bytes", report.release_bytes},
+      {"duration_s", report.duration_s},
+      {"ended_by", report.ended_by},
+      {"summary",
+       {{"devices", s.devices},
+        {"completed", s.completed},
+        {"p50_s", maybe(s.p50_s)},
+        {"p95_s", maybe(s.p95_s)},
+        {"max_s", maybe(s.max_s)},
+        {"time_to_95pct_s", maybe(s.time_to_95pct_s)},
+        {"wan_rx_bytes", s.wan_rx_bytes},
+        {"origin_egress_bytes", report.origin_egress_bytes},
+        {"origin_copies", s.origin_copies}}},
+      {"devices", devices},
+      {"sites", report.sites},
+      {"origin", {{"egress_bytes", report.origin_egress_bytes}, {"timeline", timeline}}},
+      {"lower_bound", report.lower_bound},
+      {"node_origin_wait_s", report.origin_wait_s > 0 ? Json(report.origin_wait_s) : Json(nullptr)},
+      {"rollout", RolloutToJson(report, s)}};
 }
 
 namespace {
@@ -154,6 +253,30 @@ std::string BoundLine(const RunReport& report, const ReportSummary& s) {
   return fmt::format("  T95 lower bound     {} (binds: {}; {} B per site)  · T95 = {}\n",
                      Seconds(bound), b.value("binding", ""),
                      b.value("release_min_bytes", uint64_t{0}), ratio);
+}
+
+// The rollout's outcome and its waves, or nothing without a rollout.
+std::string RolloutLines(const RunReport& report, const ReportSummary& s) {
+  if (!report.rollout) return "";
+  const RolloutResult& r = *report.rollout;
+  std::string out =
+      fmt::format("  rollout {}          waves {}, max failures {}, soak {} s: {}{}{}\n", r.id,
+                  r.waves, r.max_failures, r.soak_s, r.state,
+                  r.ended_s < 0 ? "" : fmt::format(" at {}", Seconds(r.ended_s)),
+                  r.reason.empty() ? "" : " (" + r.reason + ")");
+  std::string ran;
+  for (const std::string& name : s.ran_release) ran += (ran.empty() ? "" : ", ") + name;
+  out += fmt::format("  ran release {}       {} device(s){}\n", report.release,
+                     s.ran_release.size(), ran.empty() ? "" : ": " + ran);
+  out += fmt::format("  healthy at the end  {} of {}\n\n", s.healthy_at_end, s.devices);
+  out += fmt::format("  {:<5} {:>5} {:>6} {:>10} {:>10} {:>12} {:>12} {:>12}\n", "wave", "size",
+                     "done", "started", "T95", "from origin", "from LAN", "other sites");
+  for (const WaveSummary& w : s.waves) {
+    out += fmt::format("  {:<5} {:>5} {:>6} {:>10} {:>10} {:>12} {:>12} {:>12}\n", w.wave, w.size,
+                       w.completed, Seconds(w.started_s), Seconds(w.t95_s), Megabytes(w.rx_origin),
+                       Megabytes(w.rx_lan), Megabytes(w.rx_wan_peers));
+  }
+  return out + "\n";
 }
 
 }  // namespace
@@ -180,8 +303,14 @@ Result<RunReport> RunReportFromJson(const Json& j) {
     s.Unsigned("wan_tx_bytes", site.wan_tx_bytes);
   });
   reader.Object("origin", [&](JsonObjectReader& origin) { ReadOrigin(origin, r); });
+  if (const Json* wait = reader.Find("node_origin_wait_s"); wait != nullptr && !wait->is_null()) {
+    reader.Unsigned("node_origin_wait_s", r.origin_wait_s);
+  }
   if (const Json* bound = reader.Find("lower_bound"))
     r.lower_bound = *bound;  // older reports lack it
+  if (const Json* rollout = reader.Find("rollout"); rollout != nullptr && !rollout->is_null()) {
+    reader.Object("rollout", [&](JsonObjectReader& o) { ReadRollout(o, r.rollout.emplace()); });
+  }
   RETURN_IF_ERROR(reader.Finish());
   return r;
 }
@@ -189,18 +318,20 @@ Result<RunReport> RunReportFromJson(const Json& j) {
 std::string SummaryTable(const RunReport& report) {
   ReportSummary s = Summarize(report);
   std::string out = fmt::format(
-      "scenario {} · strategy {} · seed {} · release {} ({})\n"
+      "scenario {} · strategy {}{} · seed {} · release {} ({})\n"
       "ended by: {} after {}\n\n"
       "  devices completed   {} of {}\n"
       "  completion p50/p95  {} / {}   (max {})\n"
       "  95% of the fleet    {}\n"
       "  origin egress       {}  ({:.2f} copies of the release)\n"
       "  WAN bytes, all sites {}\n{}\n",
-      report.scenario, report.strategy, report.seed, report.release,
-      Megabytes(report.release_bytes), report.ended_by, Seconds(report.duration_s), s.completed,
-      s.devices, Seconds(s.p50_s), Seconds(s.p95_s), Seconds(s.max_s), Seconds(s.time_to_95pct_s),
-      Megabytes(report.origin_egress_bytes), s.origin_copies, Megabytes(s.wan_rx_bytes),
-      BoundLine(report, s));
+      report.scenario, report.strategy,
+      report.origin_wait_s > 0 ? fmt::format(" (origin wait {} s)", report.origin_wait_s) : "",
+      report.seed, report.release, Megabytes(report.release_bytes), report.ended_by,
+      Seconds(report.duration_s), s.completed, s.devices, Seconds(s.p50_s), Seconds(s.p95_s),
+      Seconds(s.max_s), Seconds(s.time_to_95pct_s), Megabytes(report.origin_egress_bytes),
+      s.origin_copies, Megabytes(s.wan_rx_bytes), BoundLine(report, s));
+  out += RolloutLines(report, s);
   out += fmt::format("  {:<16} {:>12} {:>12}\n", "site", "WAN down", "WAN up");
   for (const SiteResult& site : report.sites) {
     out += fmt::format("  {:<16} {:>12} {:>12}\n", site.name, Megabytes(site.wan_rx_bytes),

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,34 @@ struct DeviceResult {
   uint64_t reported_from_peers = 0;
   uint64_t reported_from_origin = 0;
   std::vector<std::string> errors;  // what the node reported, and harness failures
+  // With a rollout (else 0, false, 0, ""):
+  int wave = 0;                 // the device's wave, 1-based
+  bool ran_release = false;     // ever started the measured release (its log, its reports)
+  uint64_t final_release = 0;   // the release its runtime runs at the end (node status)
+  std::string final_container;  // that container's state at the end ("running", ...)
+  std::string final_health;     // the last report's health ("healthy", "unknown", ...)
+};
+
+// A staged rollout of the measured release, as the run saw it.
+struct RolloutResult {
+  int64_t id = 0;
+  std::string waves;         // "10%,50%,100%"
+  std::string max_failures;  // "25%"
+  uint32_t soak_s = 0, wave_timeout_s = 0;
+  std::string state;                   // the rollout's last state: running, completed, halted, ...
+  std::string reason;                  // why halted
+  double ended_s = -1;                 // when the run first saw it halted or completed; -1: never
+  std::vector<double> wave_started_s;  // per wave, since publish; -1: not started
+  Json status = nullptr;               // the last `rollout status --json`
+};
+
+// One wave of a rollout: its devices and when they had the release.
+struct WaveSummary {
+  int wave = 0;  // 1-based
+  size_t size = 0, completed = 0;
+  double started_s = -1;  // since publish; -1: not started
+  double t95_s = -1;      // since publish, when 95% of the wave had it; -1: never
+  uint64_t rx_origin = 0, rx_lan = 0, rx_wan_peers = 0;  // its devices' ground truth
 };
 
 struct SiteResult {
@@ -41,6 +70,7 @@ struct RunReport {
   std::string strategy;
   uint64_t seed = 0;
   uint32_t time_limit_s = 0;
+  uint32_t origin_wait_s = 0;  // the nodes' origin_wait_s; 0: the node's default
   std::string release;         // the measured release's label
   uint64_t release_bytes = 0;  // sum of its layers' full artifacts (what one http-full copy costs)
   double duration_s = 0;       // from publish to the end of the run
@@ -51,6 +81,7 @@ struct RunReport {
   std::vector<std::pair<double, uint64_t>> origin_timeline;  // (s, cumulative egress bytes)
   // a T95LowerBound as JSON (sim/lower_bound.h), null when not computed.
   Json lower_bound = nullptr;
+  std::optional<RolloutResult> rollout;  // none: all at once
 };
 
 struct ReportSummary {
@@ -60,6 +91,10 @@ struct ReportSummary {
   double time_to_95pct_s = -1;                // when 95% of ALL devices had completed
   uint64_t wan_rx_bytes = 0;                  // all sites
   double origin_copies = 0;                   // origin egress / release_bytes
+  // With a rollout:
+  std::vector<WaveSummary> waves;
+  std::vector<std::string> ran_release;  // devices that ever started the measured release
+  size_t healthy_at_end = 0;             // devices whose container runs and that report healthy
 };
 
 ReportSummary Summarize(const RunReport& report);

@@ -71,6 +71,76 @@ TEST(RunReportTest, TableNamesEveryDeviceAndItsError) {
   EXPECT_NE(table.find("1.50 copies"), std::string::npos);
 }
 
+// Twenty devices in waves of 2, 8 and 10; the third wave never started.
+RunReport RolloutOfTwenty() {
+  RunReport r = TwentyDevices();
+  RolloutResult rollout;
+  r.origin_wait_s = 3;
+  rollout.id = 4;
+  rollout.waves = "10%,50%,100%";
+  rollout.max_failures = "25%";
+  rollout.soak_s = 60;
+  rollout.state = "halted";
+  rollout.reason = "wave 2: 3 of 8 devices failed";
+  rollout.ended_s = 95;
+  rollout.wave_started_s = {0.5, 40, -1};
+  r.rollout = rollout;
+  for (int i = 0; i < 20; ++i) {
+    DeviceResult& d = r.devices[i];
+    d.wave = i < 2 ? 1 : i < 10 ? 2 : 3;
+    d.completed = i < 7;
+    d.ran_release = i < 10;
+    d.traffic.rx_origin = i < 2 ? 5000 : 100;
+    d.final_release = 1;
+    d.final_container = i == 15 ? "exited" : "running";
+    d.final_health = i == 16 ? "unknown" : "healthy";
+  }
+  return r;
+}
+
+TEST(RunReportTest, RolloutWavesHaveTheirOwnT95AndBytes) {
+  ReportSummary s = Summarize(RolloutOfTwenty());
+  ASSERT_EQ(s.waves.size(), 3u);
+  EXPECT_EQ(s.waves[0].size, 2u);
+  EXPECT_EQ(s.waves[0].completed, 2u);
+  EXPECT_DOUBLE_EQ(s.waves[0].t95_s, 20.0) << "the second of two, 95% rounds up";
+  EXPECT_EQ(s.waves[0].rx_origin, 10'000u);
+  EXPECT_DOUBLE_EQ(s.waves[1].started_s, 40);
+  EXPECT_EQ(s.waves[1].size, 8u);
+  EXPECT_EQ(s.waves[1].completed, 5u);
+  EXPECT_DOUBLE_EQ(s.waves[1].t95_s, -1) << "5 of 8 never reach 95%";
+  EXPECT_DOUBLE_EQ(s.waves[2].started_s, -1);
+  EXPECT_EQ(s.waves[2].rx_lan, 1000u * (10 + 11 + 12 + 13 + 14 + 15 + 16 + 17 + 18 + 19));
+  EXPECT_EQ(s.ran_release.size(), 10u);
+  EXPECT_EQ(s.ran_release.front(), "s/d0");
+  EXPECT_EQ(s.healthy_at_end, 18u) << "an exited container and an unknown health are not healthy";
+  EXPECT_TRUE(Summarize(TwentyDevices()).waves.empty());
+}
+
+TEST(RunReportTest, RolloutJsonRoundTripsAndTableShowsIt) {
+  RunReport r = RolloutOfTwenty();
+  Json json = RunReportToJson(r);
+  EXPECT_EQ(json["rollout"]["state"], "halted");
+  EXPECT_EQ(json["rollout"]["ran_release"].size(), 10u);
+  EXPECT_TRUE(json["rollout"]["wave_results"][2]["started_s"].is_null());
+  EXPECT_EQ(json["devices"][3]["wave"], 2);
+  EXPECT_EQ(json["devices"][15]["final"]["container"], "exited");
+  EXPECT_EQ(json["node_origin_wait_s"], 3);
+  EXPECT_TRUE(RunReportToJson(TwentyDevices())["node_origin_wait_s"].is_null());
+  EXPECT_FALSE(RunReportToJson(TwentyDevices()).contains("wave"));
+  EXPECT_TRUE(RunReportToJson(TwentyDevices())["rollout"].is_null());
+  auto back = RunReportFromJson(json);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(RunReportToJson(*back), json);
+
+  std::string table = SummaryTable(r);
+  EXPECT_NE(table.find("halted at 95.0 s (wave 2: 3 of 8 devices failed)"), std::string::npos)
+      << table;
+  EXPECT_NE(table.find("ran release 2       10 device(s): s/d0, s/d1"), std::string::npos) << table;
+  EXPECT_NE(table.find("healthy at the end  18 of 20"), std::string::npos) << table;
+  EXPECT_NE(table.find("strategy flotilla (origin wait 3 s)"), std::string::npos) << table;
+}
+
 TEST(RunReportTest, PlotsArePngFiles) {
   std::string dir = std::filesystem::temp_directory_path() / "fsim-plot-XXXXXX";
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <regex>
 
 #include "core/enum_names.h"
 #include "core/file_io.h"
@@ -210,15 +211,58 @@ Status ParseRelease(JsonObjectReader& r, const std::string& base_dir, Scenario& 
   std::string image, previous;
   r.String("image", image);
   r.String("previous", previous);
+  r.Bool("health_fails", s.release.health_fails);
   RETURN_IF_ERROR(r.status());
+  if (s.release.health_fails && previous.empty()) {
+    return InvalidArgument(r.PathOf("health_fails") +
+                           ": needs release.previous (a release to roll back to)");
+  }
   auto resolve = [&](const std::string& p) {
     if (p.empty()) return p;
     return (std::filesystem::path(base_dir) / p).lexically_normal().string();
   };
-  s.release = Release{resolve(image), resolve(previous)};
+  s.release.image = resolve(image);
+  s.release.previous = resolve(previous);
   if (s.strategy == Strategy::kHttpDelta && previous.empty()) {
     return InvalidArgument("strategy http-delta needs release.previous");
   }
+  return Status::Ok();
+}
+
+// "25%" or "2.5%": a percentage in [0, 100] with at most two decimals.
+Result<double> ParsePercent(const std::string& text) {
+  static const std::regex kPercent(R"(\d{1,3}(\.\d{1,2})?%)");
+  double value = std::regex_match(text, kPercent) ? std::stod(text) : -1;
+  if (value < 0 || value > 100) {
+    return InvalidArgument("'" + text +
+                           "' is not a percentage from 0% to 100% (at most two decimals)");
+  }
+  return value;
+}
+
+Status ParseRollout(JsonObjectReader& r, Scenario& s) {
+  r.Require({"waves"});
+  RolloutSpec rollout;
+  double soak = 0, timeout = rollout.wave_timeout_s;
+  rollout.max_failures_text = "5%";
+  r.String("waves", rollout.waves_text);
+  r.String("max_failures", rollout.max_failures_text);
+  r.Number("soak_s", soak, 0, 7 * 86400);
+  r.Number("wave_timeout_s", timeout, 1, 7 * 86400);
+  RETURN_IF_ERROR(r.status());
+  ASSIGN_OR_RETURN(rollout.waves,
+                   ParseWaveShares(rollout.waves_text).WithContext(r.PathOf("waves")));
+  ASSIGN_OR_RETURN(rollout.max_failures,
+                   ParsePercent(rollout.max_failures_text).WithContext(r.PathOf("max_failures")));
+  rollout.soak_s = static_cast<uint32_t>(soak);
+  rollout.wave_timeout_s = static_cast<uint32_t>(timeout);
+  if (soak != rollout.soak_s || timeout != rollout.wave_timeout_s) {
+    return InvalidArgument(r.path() + ": soak_s and wave_timeout_s are whole seconds");
+  }
+  if (s.release.previous.empty()) {
+    return InvalidArgument(r.path() + ": needs release.previous (the release the waves leave)");
+  }
+  s.rollout = std::move(rollout);
   return Status::Ok();
 }
 
@@ -271,6 +315,7 @@ Status ParseDocument(const Json& json, const std::string& base_dir, Scenario& s)
   s.time_limit_s = static_cast<uint32_t>(limit);
   ASSIGN_OR_RETURN(s.strategy, ParseStrategy(strategy));
   doc.Object("release", [&](JsonObjectReader& r) { return ParseRelease(r, base_dir, s); });
+  doc.Object("rollout", [&](JsonObjectReader& r) { return ParseRollout(r, s); });
   RETURN_IF_ERROR(doc.status());
   ASSIGN_OR_RETURN(Profiles profiles, ParseProfiles(doc));
   ASSIGN_OR_RETURN(LinkProfile cloud, LinkOf(cloud_link, profiles, "cloud_link"));
@@ -297,6 +342,25 @@ Result<Strategy> ParseStrategy(const std::string& name) {
 
 std::string_view StrategyName(Strategy s) { return NameOf(kStrategyNames, s); }
 
+Result<std::vector<double>> ParseWaveShares(const std::string& text) {
+  std::vector<double> shares;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    ASSIGN_OR_RETURN(double share, ParsePercent(text.substr(start, comma - start)));
+    if (share <= 0 || (!shares.empty() && share <= shares.back())) {
+      return InvalidArgument("'" + text + "': shares must be above 0% and increase");
+    }
+    shares.push_back(share);
+    start = comma + 1;
+  }
+  if (shares.size() > 20 || shares.back() != 100) {
+    return InvalidArgument("'" + text + "': at most 20 shares, the last 100%");
+  }
+  return shares;
+}
+
 Result<Scenario> ParseScenario(std::string_view text, const std::string& base_dir) {
   ASSIGN_OR_RETURN(Json doc, ParseJsonStrict(text, JsonLimits{kMaxScenarioBytes, 16}));
   Scenario s;
@@ -319,12 +383,23 @@ Json ScenarioToJson(const Scenario& s) {
                      {"from_s", e.from_s},
                      {"to_s", e.to_s}});
   }
+  Json rollout = nullptr;
+  if (s.rollout) {
+    rollout = {{"waves", s.rollout->waves_text},
+               {"max_failures", s.rollout->max_failures_text},
+               {"soak_s", s.rollout->soak_s},
+               {"wave_timeout_s", s.rollout->wave_timeout_s}};
+  }
   return {{"name", s.name},
           {"description", s.description},
           {"seed", s.seed},
           {"time_limit_s", s.time_limit_s},
           {"strategy", StrategyName(s.strategy)},
-          {"release", {{"image", s.release.image}, {"previous", s.release.previous}}},
+          {"release",
+           {{"image", s.release.image},
+            {"previous", s.release.previous},
+            {"health_fails", s.release.health_fails}}},
+          {"rollout", rollout},
           {"cloud_down", s.topology.cloud_down},
           {"cloud_up", s.topology.cloud_up},
           {"sites", s.topology.sites},

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +35,26 @@ struct ChurnEvent {
 struct Release {
   std::string image;     // absolute path (resolved against the scenario's directory)
   std::string previous;  // empty: no previous release, so no deltas
+  // The measured release's app spec has a health check that always fails:
+  // its health-gated switch rolls back (a bad release).
+  bool health_fails = false;
 };
+
+// A staged rollout of the measured release (`flotilla-tracker rollout
+// start`): the run makes the fleet managed and the tracker stages the release.
+struct RolloutSpec {
+  std::vector<double> waves;  // cumulative percentages, increasing, the last 100
+  double max_failures = 5;    // percent of a wave
+  uint32_t soak_s = 0;        // healthy this long to count
+  uint32_t wave_timeout_s = 600;
+  std::string waves_text;         // as `--waves` takes it: "10%,50%,100%"
+  std::string max_failures_text;  // as `--max-failures` takes it: "25%"
+  friend bool operator==(const RolloutSpec&, const RolloutSpec&) = default;
+};
+
+// "10%,50%,100%": up to 20 cumulative shares, each a percentage with at most
+// two decimals, increasing, the last 100% (what `rollout start --waves` takes).
+Result<std::vector<double>> ParseWaveShares(const std::string& text);
 
 struct Scenario {
   std::string name;
@@ -43,8 +63,12 @@ struct Scenario {
   uint32_t time_limit_s = 0;
   Strategy strategy = Strategy::kFlotilla;
   Release release;
-  TopologySpec topology;          // sites in file order, groups expanded
-  std::vector<ChurnEvent> churn;  // sorted by from_s, then site, then device
+  TopologySpec topology;               // sites in file order, groups expanded
+  std::vector<ChurnEvent> churn;       // sorted by from_s, then site, then device
+  std::optional<RolloutSpec> rollout;  // none: every device takes the release at once
+  // The nodes' `origin_wait_s` (docs/node.md); 0: the node's default. Set by
+  // `flotilla-sim run --origin-wait`, not by the file.
+  uint32_t node_origin_wait_s = 0;
 };
 
 inline constexpr size_t kMaxScenarioBytes = 1 << 20;

@@ -14,6 +14,7 @@
 
 #include "core/bytes.h"
 #include "core/file_io.h"
+#include "core/sqlite.h"
 #include "runtime/runtime.h"
 #include "sim/command.h"
 #include "sim/daemon_process.h"
@@ -32,6 +33,19 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr char kApp[] = "sim";
 constexpr int kTrackerPort = 8080;
+// With a rollout: the group selecting every device, the app assigned to it.
+constexpr char kFleetGroup[] = "sim-fleet";
+// Seconds between two evaluations of the rollout in `serve` (its default, 30,
+// is for soaks of minutes; a run measures the waves, not this interval).
+constexpr int kRolloutIntervalS = 1;
+// After a rollout halts, how long the run keeps watching: the failing wave
+// rolls back, and no other device may start the release meanwhile.
+constexpr double kWatchAfterHaltS = 30;
+// The log line a node writes when it starts a release's health-gated switch
+// (node/daemon/deployer.cpp): the device runs the release from then on.
+constexpr char kDeployingLine[] = "app sim: deploying release ";
+// The log line of a node that accepted a fleet document (fleet_follower.cpp).
+constexpr char kFleetAcceptedLine[] = "fleet document v";
 
 std::string TrackerUrl() {
   return fmt::format("http://{}:{}", Topology::CloudAddress(), kTrackerPort);
@@ -47,6 +61,7 @@ std::string LanPrefix(int site) { return fmt::format("10.{}.0.0/24", site + 1); 
 struct Reported {
   std::string release;
   std::string state;
+  std::string health;
   uint64_t from_peers = 0;
   uint64_t from_origin = 0;
 };
@@ -68,8 +83,8 @@ Result<std::map<std::string, Reported>> ReadReports(const std::string& cloud_ns,
   std::map<std::string, Reported> out;
   for (const tracker::DeviceRow& d : fleet->devices) {
     if (!d.reported) continue;
-    out[d.identity.name] = Reported{d.report.release, d.report.state, d.report.bytes_from_peers,
-                                    d.report.bytes_from_origin};
+    out[d.identity.name] = Reported{d.report.release, d.report.state, d.report.health,
+                                    d.report.bytes_from_peers, d.report.bytes_from_origin};
   }
   return out;
 }
@@ -88,6 +103,22 @@ std::string DefaultAppSpec() {
   return Json{{"name", kApp}, {"command", {"/bin/sleep", "1000000"}}}.dump();
 }
 
+// A bad release: the same app, with a health check that always fails, so
+// its health-gated switch rolls back after 10 s (docs/app-spec.md).
+std::string FailingHealthAppSpec() {
+  return Json{{"name", kApp},
+              {"command", {"/bin/sleep", "1000000"}},
+              {"health",
+               {{"type", "exec"}, {"command", {"/bin/sh", "-c", "exit 1"}}, {"interval_ms", 1000}}},
+              {"switch", {{"healthy_deadline_ms", 10000}}}}
+      .dump();
+}
+
+// "60s", or "0" (what the tracker's duration flags take).
+std::string DurationFlag(uint32_t seconds) {
+  return seconds == 0 ? "0" : std::to_string(seconds) + "s";
+}
+
 std::string RandomToken() {
   uint8_t bytes[24];
   if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) return {};
@@ -103,7 +134,7 @@ Json NodeConfigFor(const Scenario& scenario, int site, int device, const std::st
   const bool p2p = scenario.strategy == Strategy::kFlotilla;
   const bool deltas = scenario.strategy != Strategy::kHttpFull;
   const std::string address = Topology::DeviceAddress(site, device);
-  return Json{{"tracker_url", TrackerUrl()},
+  Json config{{"tracker_url", TrackerUrl()},
               {"enrolment_token_file", token_file},
               {"device_name", DeviceName(scenario, site, device)},
               {"data_dir", data_dir},
@@ -118,6 +149,8 @@ Json NodeConfigFor(const Scenario& scenario, int site, int device, const std::st
               {"report_interval_s", 1},
               {"deploy", true},  // "has the release" = runs it (docs/sim.md)
               {"lan", {{"http_listen", address + ":0"}, {"interface", address}}}};
+  if (scenario.node_origin_wait_s > 0) config["origin_wait_s"] = scenario.node_origin_wait_s;
+  return config;
 }
 
 namespace {
@@ -137,15 +170,26 @@ class Runner {
     bool switched_off = false;
     std::optional<double> arrived_s;
     Reported last;
+    bool reported_running_release = false;  // a report named the measured release, running
   };
 
   Status Prepare();
   Status StartTracker();
-  Status Publish(const std::string& image);
+  Status Publish(const std::string& image, const std::string& spec_file);
+  // With a rollout: the fleet root, a group of every device, the app assigned.
+  Status ManageFleet();
+  // Signs every device's fleet document and waits until every node follows it.
+  Status FollowFleet();
+  Status StartRollout(uint64_t version);
+  Status PollRollout(double t);
+  bool RolloutSettled(double t) const;
+  Status CollectRollout(RunReport& r, uint64_t version);
+  Result<std::string> TrackerCommand(std::vector<std::string> args);
   Status StartNode(Device& d);
   // Ticks until every device has `version` or `limit_s` passed; with
   // `measured`, applies churn and samples the origin.
-  Status WaitForRelease(uint64_t version, double limit_s, bool measured);
+  Status WaitForRelease(uint64_t version, double limit_s, bool measured,
+                        SteadyClock::time_point start);
   Status Tick(uint64_t version, double t, bool measured);
   Status ApplyChurn(double t);
   Status PowerCut(Device& d);
@@ -161,7 +205,7 @@ class Runner {
   const Scenario& s_;
   const ScenarioRunOptions& o_;
   std::unique_ptr<NetworkRun> net_;
-  std::string repo_, token_file_, spec_file_;
+  std::string repo_, token_file_, spec_file_, failing_spec_file_;
   std::optional<DaemonProcess> tracker_;
   std::optional<tracker::TrackerClient> tracker_client_;
   std::vector<Device> devices_;
@@ -171,6 +215,7 @@ class Runner {
   InterfaceCounters origin_base_;
   std::vector<std::pair<double, uint64_t>> origin_timeline_;
   double measured_s_ = 0;
+  std::optional<RolloutResult> rollout_;
   std::string ended_by_;
   std::vector<std::string> harness_errors_;
   bool torn_down_ = false;
@@ -182,10 +227,12 @@ Status Runner::Prepare() {
   repo_ = net_->dir() + "/tracker";
   token_file_ = net_->dir() + "/fleet-token";
   spec_file_ = net_->dir() + "/app-spec.json";
+  failing_spec_file_ = net_->dir() + "/app-spec-failing-health.json";
   std::string token = RandomToken();
   if (token.empty()) return Internal("no randomness for the fleet token");
   RETURN_IF_ERROR(WriteFileAtomic(token_file_, token + "\n", 0600));
   RETURN_IF_ERROR(WriteFileAtomic(spec_file_, DefaultAppSpec()));
+  RETURN_IF_ERROR(WriteFileAtomic(failing_spec_file_, FailingHealthAppSpec()));
   std::string listen = fmt::format("{}:{}", Topology::CloudAddress(), kTrackerPort);
   RETURN_IF_ERROR(RunChecked({o_.tracker_binary, "init", repo_, "--public-url", TrackerUrl(),
                               "--listen", listen})
@@ -206,14 +253,17 @@ Status Runner::Prepare() {
 
 Status Runner::StartTracker() {
   std::string port_file = net_->dir() + "/tracker.port";
-  ASSIGN_OR_RETURN(
-      DaemonProcess p,
-      DaemonProcess::Start(
-          net_->topology().CloudNetns(),
-          {o_.tracker_binary, "serve", "--repository", repo_, "--listen",
-           fmt::format("{}:{}", Topology::CloudAddress(), kTrackerPort), "--public-url",
-           TrackerUrl(), "--fleet-token-file", token_file_, "--port-file", port_file},
-          net_->dir() + "/tracker.log"));
+  std::vector<std::string> argv = {
+      o_.tracker_binary,    "serve",
+      "--repository",       repo_,
+      "--listen",           fmt::format("{}:{}", Topology::CloudAddress(), kTrackerPort),
+      "--public-url",       TrackerUrl(),
+      "--fleet-token-file", token_file_,
+      "--port-file",        port_file};
+  if (s_.rollout)
+    argv.insert(argv.end(), {"--rollout-interval", std::to_string(kRolloutIntervalS)});
+  ASSIGN_OR_RETURN(DaemonProcess p, DaemonProcess::Start(net_->topology().CloudNetns(), argv,
+                                                         net_->dir() + "/tracker.log"));
   tracker_.emplace(std::move(p));
   tracker_client_.emplace(TrackerUrl(),
                           http::ClientOptions{.connect_timeout = std::chrono::seconds(2),
@@ -227,10 +277,101 @@ Status Runner::StartTracker() {
   return Unavailable("the tracker did not start: see " + tracker_->log_path());
 }
 
-Status Runner::Publish(const std::string& image) {
+Status Runner::Publish(const std::string& image, const std::string& spec_file) {
   return RunChecked({o_.tracker_binary, "publish", "--repository", repo_, "--app", kApp, "--spec",
-                     spec_file_, image})
+                     spec_file, image})
       .status();
+}
+
+Result<std::string> Runner::TrackerCommand(std::vector<std::string> args) {
+  args.insert(args.begin(), o_.tracker_binary);
+  args.insert(args.end(), {"--repository", repo_});
+  return RunChecked(args);
+}
+
+Status Runner::ManageFleet() {
+  RETURN_IF_ERROR(
+      TrackerCommand({"fleet", "init", "--offline-keys", net_->dir() + "/fleet-offline-keys"})
+          .status());
+  RETURN_IF_ERROR(TrackerCommand({"group", "create", kFleetGroup, "--select", "all"}).status());
+  return TrackerCommand({"app", "assign", kApp, "--group", kFleetGroup}).status();
+}
+
+// Nodes enrol when they start, so their fleet repositories can be signed
+// only once they have: after the warm-up, when every device has reported.
+Status Runner::FollowFleet() {
+  RETURN_IF_ERROR(TrackerCommand({"fleet", "publish"}).status());
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(120);
+  while (true) {
+    std::vector<std::string> waiting;
+    for (const Device& d : devices_) {
+      auto log = ReadTextFileBounded(d.dir + "/node.log", 64 << 20);
+      if (!log.ok() || log->find(kFleetAcceptedLine) == std::string::npos) {
+        waiting.push_back(d.name);
+      }
+    }
+    if (waiting.empty()) return Status::Ok();
+    if (SteadyClock::now() > deadline || Interrupted()) {
+      SaveLogs();
+      return Unavailable(
+          fmt::format("{} device(s) did not accept a fleet document, e.g. {}; logs in {}/logs",
+                      waiting.size(), waiting.front(), o_.out_dir));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+Status Runner::StartRollout(uint64_t version) {
+  const RolloutSpec& spec = *s_.rollout;
+  ASSIGN_OR_RETURN(
+      std::string out,
+      TrackerCommand({"rollout", "start", "--app", kApp, "--release", std::to_string(version),
+                      "--waves", spec.waves_text, "--max-failures", spec.max_failures_text,
+                      "--soak", DurationFlag(spec.soak_s), "--wave-timeout",
+                      DurationFlag(spec.wave_timeout_s), "--json"}));
+  ASSIGN_OR_RETURN(Json started, ParseJsonStrict(out.substr(0, out.find('\n'))));
+  RolloutResult r;
+  r.id = started.value("id", int64_t{0});
+  r.waves = spec.waves_text;
+  r.max_failures = spec.max_failures_text;
+  r.soak_s = spec.soak_s;
+  r.wave_timeout_s = spec.wave_timeout_s;
+  r.wave_started_s.assign(spec.waves.size(), -1);
+  r.status = started;
+  r.state = started.value("state", "");
+  if (r.id <= 0) return Internal("rollout start printed no id: " + out);
+  rollout_ = std::move(r);
+  return Status::Ok();
+}
+
+// The rollout as `rollout status --json` tells it; the run's view of when
+// each wave started and when it halted or completed.
+Status Runner::PollRollout(double t) {
+  ASSIGN_OR_RETURN(std::string out,
+                   TrackerCommand({"rollout", "status", std::to_string(rollout_->id), "--json"}));
+  ASSIGN_OR_RETURN(Json status, ParseJsonStrict(out));
+  rollout_->status = status;
+  rollout_->state = status.value("state", "");
+  rollout_->reason = status.value("reason", "");
+  const Json waves = status.value("waves", Json::array());
+  for (size_t w = 0; w < waves.size() && w < rollout_->wave_started_s.size(); ++w) {
+    if (waves[w].value("started", false) && rollout_->wave_started_s[w] < 0) {
+      rollout_->wave_started_s[w] = t;
+    }
+  }
+  if (rollout_->ended_s < 0 && rollout_->state != "running" && rollout_->state != "paused") {
+    rollout_->ended_s = t;
+  }
+  return Status::Ok();
+}
+
+// A halted (or aborted) rollout: watched for a while, until no device is
+// mid-switch.
+bool Runner::RolloutSettled(double t) const {
+  if (!rollout_ || rollout_->ended_s < 0 || rollout_->state == "completed") return false;
+  if (t < rollout_->ended_s + kWatchAfterHaltS) return false;
+  return std::none_of(devices_.begin(), devices_.end(),
+                      [](const Device& d) { return d.last.state == "deploying"; });
 }
 
 Status Runner::StartNode(Device& d) {
@@ -295,10 +436,15 @@ Status Runner::Tick(uint64_t version, double t, bool measured) {
     ASSIGN_OR_RETURN(InterfaceCounters origin, net_->topology().OriginCounters());
     origin_timeline_.emplace_back(t, origin.tx_bytes - origin_base_.tx_bytes);
   }
+  if (measured && rollout_) RETURN_IF_ERROR(PollRollout(t));
   ASSIGN_OR_RETURN(auto reports, ReadReports(net_->topology().CloudNetns(), *tracker_client_));
   for (Device& d : devices_) {
     if (auto it = reports.find(d.name); it != reports.end()) d.last = it->second;
     if (measured && !d.arrived_s && Arrived(d.last, version)) d.arrived_s = t;
+    if (measured && d.last.release == std::to_string(version) &&
+        (d.last.state == "deploying" || d.last.state == "running")) {
+      d.reported_running_release = true;
+    }
     if (!d.switched_off && d.process && !d.process->Running()) {
       harness_errors_.push_back(
           fmt::format("{}: node exited (status {}), restarted", d.name, d.process->wait_status()));
@@ -309,8 +455,8 @@ Status Runner::Tick(uint64_t version, double t, bool measured) {
   return Status::Ok();
 }
 
-Status Runner::WaitForRelease(uint64_t version, double limit_s, bool measured) {
-  const auto start = SteadyClock::now();
+Status Runner::WaitForRelease(uint64_t version, double limit_s, bool measured,
+                              SteadyClock::time_point start) {
   for (int tick = 0;; ++tick) {
     double t = std::chrono::duration<double>(SteadyClock::now() - start).count();
     RETURN_IF_ERROR(Tick(version, t, measured));
@@ -319,8 +465,15 @@ Status Runner::WaitForRelease(uint64_t version, double limit_s, bool measured) {
       arrived += measured ? d.arrived_s.has_value() : Arrived(d.last, version);
     if (measured) measured_s_ = t;
     Progress(t, measured);
-    if (arrived == devices_.size()) {
+    // With a rollout the run also waits for it to complete (its last
+    // evaluation), or watches a halted one settle.
+    const bool rollout_done = !measured || !rollout_ || rollout_->state == "completed";
+    if (arrived == devices_.size() && rollout_done) {
       ended_by_ = "all devices completed";
+      return Status::Ok();
+    }
+    if (measured && RolloutSettled(t)) {
+      ended_by_ = "rollout " + rollout_->state;
       return Status::Ok();
     }
     if (Interrupted()) {
@@ -348,6 +501,10 @@ void Runner::Progress(double t, bool measured) {
       measured ? fmt::format("[{:5.0f} s] {}/{} devices have it · {} downloading · origin sent {}",
                              t, arrived, devices_.size(), downloading, Megabytes(origin))
                : fmt::format("[{:5.0f} s] warm-up: devices fetching the previous release", t);
+  if (measured && rollout_) {
+    line += fmt::format(" · rollout {}, wave {}", rollout_->state,
+                        rollout_->status.value("current_wave", 0));
+  }
   bool tty = ::isatty(STDERR_FILENO);
   if (tty) {
     std::fprintf(stderr, "\r%-90s", line.c_str());
@@ -362,6 +519,7 @@ Result<RunReport> Runner::Collect(uint64_t version) {
   r.strategy = std::string(StrategyName(s_.strategy));
   r.seed = s_.seed;
   r.time_limit_s = s_.time_limit_s;
+  r.origin_wait_s = s_.node_origin_wait_s;
   r.release = std::to_string(version);
   ASSIGN_OR_RETURN(r.release_bytes, FullReleaseBytes(repo_, version));
   r.duration_s = measured_s_;
@@ -391,7 +549,57 @@ Result<RunReport> Runner::Collect(uint64_t version) {
   r.origin_timeline = origin_timeline_;
   ASSIGN_OR_RETURN(uint64_t min_bytes, MinimalReleaseBytes(repo_, kApp, version));
   r.lower_bound = Json(ComputeT95LowerBound(s_, min_bytes));
+  if (rollout_) RETURN_IF_ERROR(CollectRollout(r, version));
   return r;
+}
+
+// Each device's wave (the tracker's stored assignment: `rollout status`
+// prints counts, not members), whether it ever started the release (its
+// log, else its reports), and what it runs at the end (its own status).
+Status Runner::CollectRollout(RunReport& r, uint64_t version) {
+  RETURN_IF_ERROR(PollRollout(measured_s_));
+  r.rollout = rollout_;
+  std::map<std::string, int> wave_of;
+  {
+    ASSIGN_OR_RETURN(auto db, SqliteDb::Open(repo_ + "/tracker.db"));
+    SqliteStatement rows = db->Prepare(
+        "SELECT d.name, m.wave FROM rollout_devices m JOIN devices d "
+        "ON d.device_id = m.device_id WHERE m.rollout_id = ?");
+    rows.Bind(rollout_->id);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, rows.Step());
+      if (!row) break;
+      wave_of[rows.Text(0)] = static_cast<int>(rows.Int(1)) + 1;
+    }
+  }
+  const std::string deploying = kDeployingLine + std::to_string(version) + " ";
+  for (size_t i = 0; i < devices_.size(); ++i) {
+    const Device& d = devices_[i];
+    DeviceResult& out = r.devices[i];
+    out.wave = wave_of.count(d.name) ? wave_of[d.name] : 0;
+    auto log = ReadTextFileBounded(d.dir + "/node.log", 64 << 20);
+    out.ran_release =
+        d.reported_running_release || (log.ok() && log->find(deploying) != std::string::npos);
+    out.final_health = d.last.health;
+    auto status =
+        RunCommand({o_.node_binary, "status", "--json", "--config", d.dir + "/node.json"});
+    if (!status.ok() || status->exit_code != 0) {
+      out.errors.push_back(d.name + ": no status at the end: " +
+                           (status.ok() ? status->err : status.status().ToString()));
+      continue;
+    }
+    auto json = ParseJsonStrict(status->out);
+    if (!json.ok()) {
+      out.errors.push_back(d.name + ": unreadable status at the end: " + json.status().ToString());
+      continue;
+    }
+    for (const Json& app : json->value("apps", Json::array())) {
+      if (app.value("name", "") != kApp) continue;
+      out.final_release = app.value("running_release", uint64_t{0});
+      out.final_container = app.value("container_state", "");
+    }
+  }
+  return Status::Ok();
 }
 
 // The run directory goes with the network; logs are worth keeping.
@@ -460,22 +668,27 @@ Result<RunReport> Runner::Run() {
   churn_started_.assign(s_.churn.size(), false);
   uint64_t version = 1;
   if (!s_.release.previous.empty()) {
-    RETURN_IF_ERROR(Publish(s_.release.previous));
+    RETURN_IF_ERROR(Publish(s_.release.previous, spec_file_));
     version = 2;
   }
+  if (s_.rollout) RETURN_IF_ERROR(ManageFleet());
   RETURN_IF_ERROR(StartTracker());
   for (Device& d : devices_) RETURN_IF_ERROR(StartNode(d));
   if (version == 2) {
-    RETURN_IF_ERROR(WaitForRelease(1, s_.time_limit_s, /*measured=*/false));
+    RETURN_IF_ERROR(WaitForRelease(1, s_.time_limit_s, /*measured=*/false, SteadyClock::now()));
     if (ended_by_ != "all devices completed") {
       SaveLogs();
       return Unavailable("the fleet did not get the previous release (" + ended_by_ +
                          "); logs in " + o_.out_dir + "/logs");
     }
   }
+  if (s_.rollout) RETURN_IF_ERROR(FollowFleet());
   RETURN_IF_ERROR(ZeroCounters());
-  RETURN_IF_ERROR(Publish(s_.release.image));
-  RETURN_IF_ERROR(WaitForRelease(version, s_.time_limit_s, /*measured=*/true));
+  RETURN_IF_ERROR(
+      Publish(s_.release.image, s_.release.health_fails ? failing_spec_file_ : spec_file_));
+  const auto published = SteadyClock::now();
+  if (s_.rollout) RETURN_IF_ERROR(StartRollout(version));
+  RETURN_IF_ERROR(WaitForRelease(version, s_.time_limit_s, /*measured=*/true, published));
   if (o_.progress) std::fputc('\n', stderr);
   Result<RunReport> report = Collect(version);
   SaveLogs();

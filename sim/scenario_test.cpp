@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "sim/scenario_run.h"
+
 namespace flotilla::sim {
 namespace {
 
@@ -125,8 +127,98 @@ TEST(ScenarioTest, MistakesAreRefusedWithTheirPlace) {
   }
 }
 
+TEST(ScenarioTest, RolloutAndFailingHealthParse) {
+  auto s = ParseScenario(WithSites(R"([{"name": "a"}])", R"(, "rollout": {"waves": "10%,50%,100%",
+          "max_failures": "2.5%", "soak_s": 60, "wave_timeout_s": 120})"),
+                         "/");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_TRUE(s->rollout.has_value());
+  EXPECT_EQ(s->rollout->waves, (std::vector<double>{10, 50, 100}));
+  EXPECT_EQ(s->rollout->waves_text, "10%,50%,100%");
+  EXPECT_DOUBLE_EQ(s->rollout->max_failures, 2.5);
+  EXPECT_EQ(s->rollout->max_failures_text, "2.5%");
+  EXPECT_EQ(s->rollout->soak_s, 60u);
+  EXPECT_EQ(s->rollout->wave_timeout_s, 120u);
+  EXPECT_FALSE(s->release.health_fails);
+  EXPECT_EQ(ScenarioToJson(*s)["rollout"]["max_failures"], "2.5%");
+
+  auto defaults =
+      ParseScenario(WithSites(R"([{"name": "a"}])", R"(, "rollout": {"waves": "100%"})"), "/");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->rollout->max_failures_text, "5%");
+  EXPECT_EQ(defaults->rollout->soak_s, 0u);
+  EXPECT_EQ(defaults->rollout->wave_timeout_s, 600u);
+  EXPECT_FALSE(ParseScenario(kMinimal, "/")->rollout.has_value());
+  EXPECT_TRUE(ScenarioToJson(*ParseScenario(kMinimal, "/"))["rollout"].is_null());
+
+  auto bad_release = ParseScenario(
+      R"({"name": "t", "time_limit_s": 9, "sites": [{"name": "a"}],
+          "release": {"image": "b.tar", "previous": "a.tar", "health_fails": true}})",
+      "/");
+  ASSERT_TRUE(bad_release.ok()) << bad_release.status().ToString();
+  EXPECT_TRUE(bad_release->release.health_fails);
+  EXPECT_EQ(bad_release->release.previous, "/a.tar");
+}
+
+TEST(ScenarioTest, WaveSharesAreExactPercentages) {
+  EXPECT_EQ(ParseWaveShares("2.5%,100%").value(), (std::vector<double>{2.5, 100}));
+  EXPECT_EQ(ParseWaveShares("100%").value(), (std::vector<double>{100}));
+  for (const char* bad : {"", "10%,", "10,100%", "10%,50%", "50%,10%,100%", "10%,10%,100%",
+                          "0%,100%", "1.234%,100%", "101%", "-5%,100%", "10 %,100%", ".5%,100%"}) {
+    EXPECT_FALSE(ParseWaveShares(bad).ok()) << bad;
+  }
+  std::string many;
+  for (int i = 1; i <= 21; ++i) many += std::to_string(i) + "%,";
+  EXPECT_FALSE(ParseWaveShares(many + "100%").ok()) << "at most 20 waves";
+}
+
+TEST(ScenarioTest, RolloutMistakesAreRefusedWithTheirPlace) {
+  const std::string site = R"([{"name": "a"}])";
+  struct Case {
+    std::string text, expect;
+  } cases[] = {
+      {WithSites(site, R"(, "rollout": {"soak_s": 60})"), "rollout.waves: required"},
+      {WithSites(site, R"(, "rollout": {"waves": "10%,50%"})"), "rollout.waves: '10%,50%'"},
+      {WithSites(site, R"(, "rollout": {"waves": "100%", "max_failures": "5"})"),
+       "rollout.max_failures: '5' is not a percentage"},
+      {WithSites(site, R"(, "rollout": {"waves": "100%", "soak_s": -1})"), "rollout.soak_s"},
+      {WithSites(site, R"(, "rollout": {"waves": "100%", "soak_s": 1.5})"), "whole seconds"},
+      {WithSites(site, R"(, "rollout": {"waves": "100%", "wave_timeout_s": 0})"),
+       "rollout.wave_timeout_s"},
+      {WithSites(site, R"(, "rollout": {"waves": "100%", "max_failure": "5%"})"),
+       "unknown key 'rollout.max_failure'"},
+      {WithSites(site, R"(, "rollout": "10%,100%")"), "rollout"},
+      {R"({"name": "t", "time_limit_s": 9, "release": {"image": "b"}, "sites": [{"name": "a"}],
+          "rollout": {"waves": "100%"}})",
+       "rollout: needs release.previous"},
+      {R"({"name": "t", "time_limit_s": 9, "sites": [{"name": "a"}],
+          "release": {"image": "b", "health_fails": true}})",
+       "release.health_fails: needs release.previous"},
+      {R"({"name": "t", "time_limit_s": 9, "sites": [{"name": "a"}],
+          "release": {"image": "b", "previous": "a", "health_fails": "yes"}})",
+       "release.health_fails"},
+  };
+  for (const Case& c : cases) {
+    auto s = ParseScenario(c.text, "/");
+    ASSERT_FALSE(s.ok()) << c.text;
+    EXPECT_NE(s.status().message().find(c.expect), std::string::npos)
+        << "expected '" << c.expect << "' in: " << s.status().ToString();
+  }
+}
+
+TEST(ScenarioTest, NodeConfigCarriesTheOriginWaitOnlyWhenSet) {
+  auto s = ParseScenario(WithSites(R"([{"name": "a", "devices": 2}])"), "/");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  Json config = NodeConfigFor(*s, 0, 1, "/data", "/token", "/root.json");
+  EXPECT_EQ(config["device_name"], "a-d1");
+  EXPECT_FALSE(config.contains("origin_wait_s")) << "the node's default";
+  s->node_origin_wait_s = 3;
+  EXPECT_EQ(NodeConfigFor(*s, 0, 1, "/data", "/token", "/root.json")["origin_wait_s"], 3);
+}
+
 TEST(ScenarioTest, ShippedScenariosAreValid) {
-  for (const char* name : {"small", "small-no-nat", "small-upgrade", "city"}) {
+  for (const char* name : {"small", "small-no-nat", "small-upgrade", "city", "city-calm",
+                           "city-rollout", "city-rollout-bad"}) {
     auto s = LoadScenario(std::string(FLOTILLA_SOURCE_DIR) + "/sim/scenarios/" + name + ".json");
     ASSERT_TRUE(s.ok()) << name << ": " << s.status().ToString();
   }
@@ -136,6 +228,24 @@ TEST(ScenarioTest, ShippedScenariosAreValid) {
   EXPECT_EQ(city->churn.size(), 4u + 1);  // 10% of 40 devices, and one WAN outage
   auto small = LoadScenario(std::string(FLOTILLA_SOURCE_DIR) + "/sim/scenarios/small-no-nat.json");
   EXPECT_FALSE(small->topology.sites[0].nat);
+  // The rollout scenarios: city's sites and links, no churn, and the baseline
+  // city-calm the same without a rollout.
+  auto bad =
+      LoadScenario(std::string(FLOTILLA_SOURCE_DIR) + "/sim/scenarios/city-rollout-bad.json");
+  auto good = LoadScenario(std::string(FLOTILLA_SOURCE_DIR) + "/sim/scenarios/city-rollout.json");
+  auto calm = LoadScenario(std::string(FLOTILLA_SOURCE_DIR) + "/sim/scenarios/city-calm.json");
+  ASSERT_TRUE(bad.ok() && good.ok() && calm.ok());
+  for (const Scenario* s : {&*bad, &*good, &*calm}) {
+    EXPECT_EQ(ScenarioToJson(*s)["sites"], ScenarioToJson(*city)["sites"]) << s->name;
+    EXPECT_TRUE(s->churn.empty()) << s->name;
+  }
+  EXPECT_TRUE(bad->release.health_fails);
+  EXPECT_FALSE(good->release.health_fails);
+  EXPECT_EQ(bad->rollout->waves_text, "10%,50%,100%");
+  EXPECT_EQ(bad->rollout->max_failures_text, "25%");
+  EXPECT_EQ(bad->rollout->soak_s, 60u);
+  EXPECT_EQ(good->rollout->soak_s, 0u);
+  EXPECT_FALSE(calm->rollout.has_value());
 }
 
 }  // namespace
