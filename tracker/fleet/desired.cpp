@@ -1,5 +1,7 @@
 #include "tracker/fleet/desired.h"
 
+#include <limits>
+
 namespace flotilla::tracker {
 
 std::vector<std::string> DesiredReleases::GroupsOf(const FleetDevice& device) const {
@@ -96,6 +98,7 @@ DesiredApp DesiredReleases::Newest(const FleetDevice& device, DesiredApp desired
                                    uint64_t floor) const {
   const std::optional<uint64_t> ceiling =
       rollouts_ != nullptr ? rollouts_->Ceiling(device, desired.app) : std::nullopt;
+  const uint64_t highest = ceiling.value_or(std::numeric_limits<uint64_t>::max());
   const auto published = state_.releases.find(desired.app);
   if (published == state_.releases.end() || published->second.empty()) {
     desired.reason = "no release published";
@@ -104,7 +107,7 @@ DesiredApp DesiredReleases::Newest(const FleetDevice& device, DesiredApp desired
   const auto recalled = state_.recalls.find(desired.app);
   bool skipped_recalled = false;
   for (auto it = published->second.rbegin(); it != published->second.rend() && *it >= floor; ++it) {
-    if (ceiling && *it > *ceiling) continue;
+    if (*it > highest) continue;
     if (recalled != state_.recalls.end() && recalled->second.contains(*it)) {
       skipped_recalled = true;
       continue;
@@ -114,9 +117,9 @@ DesiredApp DesiredReleases::Newest(const FleetDevice& device, DesiredApp desired
     if (ceiling) desired.reason += " the rollout has reached";
     return desired;
   }
-  if (floor > 0 && ceiling && *ceiling < floor) {
+  if (floor > 0 && ceiling && highest < floor) {
     // The rollout holds the device below the floor: the floor wins.
-    return RaisedToFloor(std::move(desired), "the rollout holds it at " + std::to_string(*ceiling),
+    return RaisedToFloor(std::move(desired), "the rollout holds it at " + std::to_string(highest),
                          floor);
   }
   desired.reason = ceiling ? "no release at or below the rollout's, not recalled"
