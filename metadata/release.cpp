@@ -4,11 +4,11 @@
 #include <set>
 
 #include "core/json_object_reader.h"
+#include "metadata/release_floor.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
 
 namespace flotilla::metadata {
-namespace {
 
 bool IsAppName(std::string_view name) {
   if (name.empty() || name.size() > 63) return false;
@@ -20,6 +20,8 @@ bool IsAppName(std::string_view name) {
   }
   return true;
 }
+
+namespace {
 
 bool IsPlatform(std::string_view platform) {
   if (platform.empty() || platform.size() > 64 || platform.front() == '/' ||
@@ -368,14 +370,16 @@ Status CheckAppRole(const std::string& app, const TargetsMetadata* current,
                     const TargetsMetadata& next) {
   ASSIGN_OR_RETURN(auto latest, LatestReleases(next));
   for (const auto& [name, target] : next.targets) {
+    if (name == FloorTargetName(app)) continue;  // checked below
     if (!target.custom.is_object() || !target.custom.contains("flotilla")) {
       return InvalidArgument("target " + PercentEncode(name) + " of " + AppRoleName(app) +
-                             " is not a release");
+                             " is neither a release nor the app's floor");
     }
   }
   if (latest.size() > 1 || (latest.size() == 1 && !latest.contains(app))) {
     return PermissionDenied("role " + AppRoleName(app) + " lists releases of another app");
   }
+  RETURN_IF_ERROR(CheckFloorsMonotonic(current, next));
   return current ? CheckReleasesMonotonic(*current, next) : Status::Ok();
 }
 

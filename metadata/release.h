@@ -60,6 +60,9 @@ struct Release {
   Json app_spec = Json::object();  // verbatim; must be an object
 };
 
+// An app name: 1-63 of [a-z0-9._-], starting with a letter or digit.
+bool IsAppName(std::string_view name);
+
 // "apps/<app>/release-<version>.json".
 std::string ReleaseTargetName(const std::string& app, uint64_t version);
 
@@ -119,8 +122,9 @@ Result<SignedDocument> StageRelease(Repository& repo, const Release& release, Du
 Status CheckSameAsAppRoles(const Repository& repo, const TargetsMetadata& next);
 
 // Refuses `next` as a version of `app`'s role unless every target is a valid
-// release of `app` under its own name and no release version goes down from
-// `current` (null: none yet).
+// release of `app` under its own name or the app's floor (release_floor.h),
+// no release version goes down from `current` (null: none yet) and the floor
+// is neither lowered nor removed.
 Status CheckAppRole(const std::string& app, const TargetsMetadata* current,
                     const TargetsMetadata& next);
 

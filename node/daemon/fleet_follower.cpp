@@ -325,9 +325,13 @@ Result<std::map<std::string, metadata::Release>> FleetFollower::Check(
                         " carries release " + std::to_string(release.version) + " of " +
                         release.app);
     }
-    const uint64_t floor = floor_ ? floor_(app) : 0;
+    uint64_t floor = 0;
+    if (floor_) {
+      ASSIGN_OR_RETURN(floor, floor_(image, app).WithContext(what + ": its floor"));
+    }
     if (release.version < floor) {
-      return FailedPrecondition(what + " is below the floor " + std::to_string(floor));
+      return FailedPrecondition(what + " is below the floor " + std::to_string(floor) +
+                                " the image repository signs for " + app);
     }
     releases.emplace(app, std::move(release));
   }

@@ -13,7 +13,8 @@
 //   2. each app's `target`, `length` and `hashes` equal the image
 //      repository's verified target of that name, whose release is the
 //      app's `release`;
-//   3. the release is not below the app's floor (FleetFloor).
+//   3. the release is not below the app's floor (FleetFloor), which the
+//      image repository's offline keys sign.
 // A document that passes is stored (<data>/fleet/accepted.json, atomically
 // and durably) and handed on as the releases to run. One that fails, or
 // metadata that is expired, forged, rolled back or unreachable, is refused:
@@ -42,6 +43,7 @@
 #include "core/status.h"
 #include "http/http_client.h"
 #include "metadata/release.h"
+#include "metadata/tuf_client.h"
 #include "node/daemon/enrolment.h"
 #include "tracker/api/maintenance_window.h"
 
@@ -101,9 +103,12 @@ struct FleetEvents {
   std::function<void(const std::string& error)> error;  // for the next report
 };
 
-// The lowest release of an app the node may be sent (0: none). The image
-// repository signs no floor yet; this is where one is checked.
-using FleetFloor = std::function<uint64_t(const std::string& app)>;
+// The lowest release of an app the node may be sent (0: none), from the
+// image repository's verified metadata `image` (metadata::TrustedFloor: the
+// floor its offline keys sign, docs/signing.md "The release floor"). An
+// error refuses the document.
+using FleetFloor =
+    std::function<Result<uint64_t>(metadata::TufClient& image, const std::string& app)>;
 
 struct FleetStatus {
   // "local" (no fleet root offered: the local apps list), "following", or

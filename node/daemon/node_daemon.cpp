@@ -10,6 +10,7 @@
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "metadata/release_floor.h"
 #include "metadata/tuf_client.h"
 #include "node/control/control_protocol.h"
 #include "node/control/control_server.h"
@@ -161,11 +162,10 @@ Status NodeDaemon::OpenFleet() {
                                .http = HttpOptionsFor(config_),
                                .refresh_interval_s = config_.refresh_interval_s,
                                .max_backoff_s = config_.max_backoff_s};
-  // No floor is signed yet (docs/fleet.md): every release the image
-  // repository signs may be chosen.
-  FleetFloor no_floor = [](const std::string&) { return uint64_t{0}; };
+  // The floor the image repository's offline keys sign for each app
+  // (metadata/release_floor.h), read from its verified metadata.
   auto fleet = FleetFollower::Open(
-      std::move(options), clock_, loop_, std::move(no_floor),
+      std::move(options), clock_, loop_, &metadata::TrustedFloor,
       FleetEvents{.choices =
                       [this](const std::map<std::string, metadata::Release>& releases) {
                         FleetChose(releases);

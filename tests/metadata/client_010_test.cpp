@@ -11,6 +11,7 @@
 #include "core/canonical_json.h"
 #include "metadata/compat_fixture.h"
 #include "metadata/release.h"
+#include "metadata/release_floor.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_time.h"
 #include "tests/support/test_util.h"
@@ -64,6 +65,20 @@ TEST_F(Client010Test, TakesAReleaseBesideATargetThatIsNotARelease) {
   auto r = Refresh010();
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "kiosk 2\n");
+}
+
+// The release floor (metadata/release_floor.h) is a target without custom
+// "flotilla": 0.1.0 passes over it and keeps taking releases.
+TEST_F(Client010Test, TakesAReleaseBesideTheAppsFloor) {
+  ASSERT_TRUE(PublishRelease(*repo_, FixtureRelease(2), FixtureRing()).ok());
+  ASSERT_TRUE(PublishFloor(*repo_, {"kiosk", 2}, FixtureRing()).ok());
+  auto r = Refresh010();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "kiosk 2\n");
+  ASSERT_TRUE(PublishRelease(*repo_, FixtureRelease(3), FixtureRing()).ok());
+  r = Refresh010();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "kiosk 3\n");
 }
 
 TEST_F(Client010Test, RefusesAReleaseWithAFieldItDoesNotKnow) {

@@ -212,6 +212,63 @@ TEST_P(FleetCliErrorTest, BadInputIsRefusedWithAMessageAndChangesNothing) {
 INSTANTIATE_TEST_SUITE_P(Sqlite, FleetCliErrorTest, ::testing::Values("sqlite"),
                          [](const auto& info) { return std::string(info.param); });
 
+// `floor` on a repository whose targets key is online (init without
+// --offline-keys): signed at once, shown, only raised, to a published
+// release; `pin` and `fleet desired` respect it.
+TEST(FloorCliTest, SignedAtOnceWithTheOnlineTargetsKeyAndOnlyRaised) {
+  const std::string dir = MakeTempDir("floor-cli");
+  const std::string repo = dir + "/repo";
+  auto run = [&](const std::string& args) {
+    return RunShell(BinaryPath("flotilla-tracker") + " " + args + " 2>&1");
+  };
+  auto on_repo = [&](const std::string& args, int exit_code) {
+    auto r = run(args + " --repository " + repo);
+    EXPECT_EQ(r.exit_code, exit_code) << args << "\n" << r.output;
+    return r.output;
+  };
+  ASSERT_TRUE(InitRepository(dir, repo));
+  for (const char* seed : {"1", "2"}) ASSERT_TRUE(PublishImage(dir, repo, "kiosk", 16, seed));
+  EXPECT_EQ(Json::parse(on_repo("floor --show --json", 0)), Json::parse(R"({"floors":{}})"));
+
+  Json raised = Json::parse(on_repo("floor --app kiosk --release 1 --json", 0));
+  EXPECT_EQ(raised["role"], "targets");
+  EXPECT_GT(raised["targets_version"].get<uint64_t>(), 1u);
+  EXPECT_FALSE(raised.contains("pending"));
+  EXPECT_EQ(Json::parse(on_repo("floor --show --app kiosk --json", 0))["floor"], 1);
+  EXPECT_NE(on_repo("floor --show", 0).find("kiosk"), std::string::npos);
+
+  EXPECT_EQ(on_repo("floor --app kiosk --release 1", 1),
+            "floor: the floor of kiosk is 1 already; a floor only goes up\n");
+  EXPECT_NE(on_repo("floor --app kiosk --release 5", 1).find("no release 5 of kiosk is signed"),
+            std::string::npos);
+  EXPECT_NE(on_repo("floor --app kiosk", 2).find("give --app APP --release N, or --show"),
+            std::string::npos);
+  EXPECT_NE(on_repo("floor --app Kiosk/.. --release 2", 2).find("bad app name"), std::string::npos);
+  EXPECT_NE(run("floor --app kiosk --release 2").output.find("no repository"), std::string::npos);
+  EXPECT_NE(run("floor --show --release 2 --repository " + repo).exit_code, 0);
+  EXPECT_NE(run("floor --help").output.find("A\nfloor only goes up"), std::string::npos);
+  EXPECT_EQ(Json::parse(on_repo("floor --show --app kiosk --json", 0))["floor"], 1)
+      << "nothing refused changed it";
+
+  // The fleet side: a device pinned to 1, then the floor raised to 2.
+  FakeClock clock;
+  auto db = tracker::DeviceDb::Open(repo + "/tracker.db", clock);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  ASSERT_TRUE((*db)->Enroll("screen-7", "shop-12").ok());
+  on_repo("group create all --select all", 0);
+  on_repo("app assign kiosk --group all", 0);
+  on_repo("pin --device screen-7 --app kiosk --release 1", 0);
+  on_repo("floor --app kiosk --release 2", 0);
+  EXPECT_EQ(on_repo("pin --device screen-7 --app kiosk --release 1", 1),
+            "pin: release 1 of kiosk is below its floor 2 (signed by the image repository's "
+            "offline keys): pin 2 or above\n");
+  Json desired = Json::parse(on_repo("fleet desired --device screen-7 --json", 0));
+  EXPECT_EQ(desired["apps"][0]["release"], 2) << desired.dump();
+  EXPECT_EQ(desired["apps"][0]["reason"],
+            "pinned on the device to 1, below the floor 2: the lowest release at or above it");
+  std::filesystem::remove_all(dir);
+}
+
 // A repository made with `init --database-url` keeps everything in that
 // database: init migrates it and names it in tracker.json (0600: the URL
 // may hold a password), publish records the release there, and the fleet

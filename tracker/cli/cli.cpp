@@ -68,6 +68,7 @@ int RunCli(int argc, char** argv) {
       RegisterDeltaCommands(app),
       RegisterBackupCommands(app),
       RegisterFleetCommands(app),
+      RegisterFloorCommands(app),
       RegisterRolloutCommands(app),
       RegisterWebhookCommands(app),
       RegisterBundleCommands(app)};

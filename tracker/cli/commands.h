@@ -25,6 +25,9 @@ CommandAction RegisterBackupCommands(CLI::App& app);
 // `flotilla-tracker device`, `group`, `app`, `pin`, `unpin`, `recall`, `fleet` (docs/fleet.md).
 CommandAction RegisterFleetCommands(CLI::App& app);
 
+// `flotilla-tracker floor`: the release floor (docs/signing.md, "The release floor").
+CommandAction RegisterFloorCommands(CLI::App& app);
+
 // `flotilla-tracker rollout start|status|pause|resume|abort` (docs/fleet.md, "Rollouts").
 CommandAction RegisterRolloutCommands(CLI::App& app);
 

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/status.h"
+#include "tracker/fleet/desired.h"
 
 namespace flotilla::tracker {
 
@@ -22,6 +23,9 @@ struct DatabaseFlags {
 Result<std::string> FleetDatabaseUrl(const DatabaseFlags& flags);
 // The tracker repository: --repository, else the configuration's.
 Result<std::string> FleetRepositoryDir(const DatabaseFlags& flags);
+// The release floors the image repository in `repository` signs
+// (metadata::SignedFloors; floor_commands.cpp).
+Result<ReleaseFloors> RepositoryFloors(const std::string& repository);
 // Prints "COMMAND: message" on stderr; returns 2 for bad input, else 1.
 int FailCommand(std::string_view command, const Status& status);
 

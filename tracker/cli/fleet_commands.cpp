@@ -316,10 +316,31 @@ Json PinJson(const PinTarget& target, const std::string& app) {
               {"app", app}};
 }
 
+Result<std::string> RepositoryDir(const FleetFlags& flags);
+
+// The image repository's signed floors, when the command knows the
+// repository (none when it was given only a database).
+Result<ReleaseFloors> FloorsIfKnown(const FleetFlags& flags) {
+  auto repository = RepositoryDir(flags);
+  if (!repository.ok()) return ReleaseFloors{};
+  return RepositoryFloors(*repository);
+}
+
 int RunPin(const FleetFlags& flags, bool pin) {
   const char* command = pin ? "pin" : "unpin";
   auto target = PinTargetOf(flags);
   if (!target.ok()) return Fail(command, target.status());
+  if (pin) {
+    auto floors = FloorsIfKnown(flags);
+    if (!floors.ok()) return Fail(command, floors.status());
+    auto floor = floors->find(flags.app);
+    if (floor != floors->end() && flags.release < floor->second) {
+      return Fail(command, FailedPrecondition(fmt::format(
+                               "release {} of {} is below its floor {} (signed by the image "
+                               "repository's offline keys): pin {} or above",
+                               flags.release, flags.app, floor->second, floor->second)));
+    }
+  }
   auto store = OpenStore(flags);
   if (!store.ok()) return Fail(command, store.status());
   Status st =
@@ -358,7 +379,9 @@ int RunFleetDesired(const FleetFlags& flags) {
   if (!device.ok()) return Fail("fleet desired", device.status());
   auto limits = LoadRolloutLimits(flags, *state);
   if (!limits.ok()) return Fail("fleet desired", limits.status());
-  const DesiredReleases desired(*state, limits->get());
+  auto floors = FloorsIfKnown(flags);
+  if (!floors.ok()) return Fail("fleet desired", floors.status());
+  const DesiredReleases desired(*state, limits->get(), &*floors);
   Json out = DeviceJson(*device);
   out["groups"] = desired.GroupsOf(*device);
   const std::vector<MaintenanceWindow> windows = desired.WindowsOf(*device);

@@ -9,6 +9,7 @@
 #include "core/bytes.h"
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "metadata/release_floor.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_names.h"
 #include "metadata/tuf_time.h"
@@ -316,7 +317,11 @@ Status PrintSummary(const std::string& path, FILE* out) {
              targets.common.version, metadata::FormatTufTime(targets.common.expires),
              doc.signatures.size());
   for (const auto& [name, target] : targets.targets) {
-    fmt::print(out, "  target {} ({} bytes)\n", metadata::PercentEncode(name), target.length);
+    auto floor = metadata::IsFloorTargetName(name) ? metadata::ParseFloor(target.custom)
+                                                   : Result<metadata::ReleaseFloor>(NotFound(""));
+    fmt::print(
+        out, "  target {} ({} bytes){}\n", metadata::PercentEncode(name), target.length,
+        floor.ok() ? fmt::format(": the floor of {} is release {}", floor->app, floor->floor) : "");
   }
   if (targets.delegations) {
     for (const auto& role : targets.delegations->roles) {

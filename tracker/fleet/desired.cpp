@@ -1,5 +1,7 @@
 #include "tracker/fleet/desired.h"
 
+#include <limits>
+
 namespace flotilla::tracker {
 
 std::vector<std::string> DesiredReleases::GroupsOf(const FleetDevice& device) const {
@@ -38,14 +40,25 @@ DesiredApp DesiredReleases::For(const FleetDevice& device, const std::string& ap
   auto note_recalled = [&](uint64_t release) {
     return is_recalled(release) ? " (release recalled; the pin holds it)" : "";
   };
+  const uint64_t floor = FloorOf(app);
   const auto device_pins = state_.device_pins.find(device.name);
   if (device_pins != state_.device_pins.end() && device_pins->second.contains(app)) {
-    desired.release = device_pins->second.at(app);
+    const uint64_t pinned = device_pins->second.at(app);
+    if (pinned < floor)
+      return RaisedToFloor(std::move(desired), "pinned on the device to " + std::to_string(pinned),
+                           floor);
+    desired.release = pinned;
     desired.reason = "pinned on the device" + std::string(note_recalled(*desired.release));
     return desired;
   }
   if (!pinning.empty()) {
-    desired.release = pinning.front()->pins.at(app);
+    const uint64_t pinned = pinning.front()->pins.at(app);
+    if (pinned < floor) {
+      return RaisedToFloor(
+          std::move(desired),
+          "pinned by group " + pinning.front()->name + " to " + std::to_string(pinned), floor);
+    }
+    desired.release = pinned;
     desired.reason = "pinned by group " + pinning.front()->name;
     for (size_t i = 1; i < pinning.size(); ++i) {
       if (pinning[i]->pins.at(app) == *desired.release) continue;
@@ -55,12 +68,37 @@ DesiredApp DesiredReleases::For(const FleetDevice& device, const std::string& ap
     desired.reason += note_recalled(*desired.release);
     return desired;
   }
-  return Newest(device, std::move(desired));
+  return Newest(device, std::move(desired), floor);
 }
 
-DesiredApp DesiredReleases::Newest(const FleetDevice& device, DesiredApp desired) const {
+uint64_t DesiredReleases::FloorOf(const std::string& app) const {
+  if (floors_ == nullptr) return 0;
+  auto it = floors_->find(app);
+  return it == floors_->end() ? 0 : it->second;
+}
+
+DesiredApp DesiredReleases::RaisedToFloor(DesiredApp desired, const std::string& held,
+                                          uint64_t floor) const {
+  const std::string why = held + ", below the floor " + std::to_string(floor);
+  const auto published = state_.releases.find(desired.app);
+  const auto recalled = state_.recalls.find(desired.app);
+  if (published != state_.releases.end()) {
+    for (auto it = published->second.lower_bound(floor); it != published->second.end(); ++it) {
+      if (recalled != state_.recalls.end() && recalled->second.contains(*it)) continue;
+      desired.release = *it;
+      desired.reason = why + ": the lowest release at or above it";
+      return desired;
+    }
+  }
+  desired.reason = why + ": no release at or above it that is not recalled";
+  return desired;
+}
+
+DesiredApp DesiredReleases::Newest(const FleetDevice& device, DesiredApp desired,
+                                   uint64_t floor) const {
   const std::optional<uint64_t> ceiling =
       rollouts_ != nullptr ? rollouts_->Ceiling(device, desired.app) : std::nullopt;
+  const uint64_t highest = ceiling.value_or(std::numeric_limits<uint64_t>::max());
   const auto published = state_.releases.find(desired.app);
   if (published == state_.releases.end() || published->second.empty()) {
     desired.reason = "no release published";
@@ -68,8 +106,8 @@ DesiredApp DesiredReleases::Newest(const FleetDevice& device, DesiredApp desired
   }
   const auto recalled = state_.recalls.find(desired.app);
   bool skipped_recalled = false;
-  for (auto it = published->second.rbegin(); it != published->second.rend(); ++it) {
-    if (ceiling && *it > *ceiling) continue;
+  for (auto it = published->second.rbegin(); it != published->second.rend() && *it >= floor; ++it) {
+    if (*it > highest) continue;
     if (recalled != state_.recalls.end() && recalled->second.contains(*it)) {
       skipped_recalled = true;
       continue;
@@ -79,7 +117,14 @@ DesiredApp DesiredReleases::Newest(const FleetDevice& device, DesiredApp desired
     if (ceiling) desired.reason += " the rollout has reached";
     return desired;
   }
+  if (floor > 0 && ceiling && highest < floor) {
+    // The rollout holds the device below the floor: the floor wins.
+    return RaisedToFloor(std::move(desired), "the rollout holds it at " + std::to_string(highest),
+                         floor);
+  }
   desired.reason = ceiling ? "no release at or below the rollout's, not recalled"
+                   : floor ? "every published release at or above the floor " +
+                                 std::to_string(floor) + " is recalled"
                            : "every published release is recalled";
   return desired;
 }
@@ -97,6 +142,18 @@ std::vector<DesiredApp> DesiredReleases::All(const FleetDevice& device) const {
   std::vector<DesiredApp> all;
   for (const std::string& app : AppsOf(device)) all.push_back(For(device, app));
   return all;
+}
+
+Status CheckAboveFloors(const std::vector<DesiredApp>& desired, const ReleaseFloors& floors) {
+  for (const DesiredApp& app : desired) {
+    auto floor = floors.find(app.app);
+    if (app.release && floor != floors.end() && *app.release < floor->second) {
+      return FailedPrecondition("app " + app.app + " release " + std::to_string(*app.release) +
+                                " is below its floor " + std::to_string(floor->second) +
+                                ": nothing below the floor is signed");
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace flotilla::tracker

@@ -1,7 +1,8 @@
 // What each device should run: the apps assigned to its groups and, per app,
 // the desired release (docs/fleet.md, "The desired release"): a device pin,
 // else a group pin, else the newest published release that is not recalled
-// and that the rollout limit allows.
+// and that the rollout limit allows; never a release below the app's floor
+// (the image repository's signed floor, metadata/release_floor.h).
 #pragma once
 
 #include <cstdint>
@@ -54,11 +55,17 @@ struct DesiredApp {
   std::vector<std::string> groups;  // the device's groups that assign the app
 };
 
+// app -> the lowest release a device may be sent (metadata::SignedFloors of
+// the image repository); an app absent has no floor.
+using ReleaseFloors = std::map<std::string, uint64_t>;
+
 class DesiredReleases {
  public:
-  // `state` and `rollouts` (may be null) must outlive this object.
-  explicit DesiredReleases(const FleetState& state, const RolloutLimit* rollouts = nullptr)
-      : state_(state), rollouts_(rollouts) {}
+  // `state`, `rollouts` and `floors` (both may be null: no limit, no floor)
+  // must outlive this object.
+  explicit DesiredReleases(const FleetState& state, const RolloutLimit* rollouts = nullptr,
+                           const ReleaseFloors* floors = nullptr)
+      : state_(state), rollouts_(rollouts), floors_(floors) {}
 
   // The groups whose selector matches `device`, by name.
   std::vector<std::string> GroupsOf(const FleetDevice& device) const;
@@ -74,10 +81,20 @@ class DesiredReleases {
   std::vector<DesiredApp> All(const FleetDevice& device) const;
 
  private:
-  DesiredApp Newest(const FleetDevice& device, DesiredApp desired) const;
+  DesiredApp Newest(const FleetDevice& device, DesiredApp desired, uint64_t floor) const;
+  // A pin (or a rollout) holding the device below `floor` (`held` says
+  // which): the lowest release at or above the floor that is published and
+  // not recalled.
+  DesiredApp RaisedToFloor(DesiredApp desired, const std::string& held, uint64_t floor) const;
+  uint64_t FloorOf(const std::string& app) const;
 
   const FleetState& state_;
   const RolloutLimit* rollouts_;
+  const ReleaseFloors* floors_;
 };
+
+// FailedPrecondition when a release in `desired` is below its app's floor:
+// what signs fleet documents checks this last, whatever chose the releases.
+Status CheckAboveFloors(const std::vector<DesiredApp>& desired, const ReleaseFloors& floors);
 
 }  // namespace flotilla::tracker

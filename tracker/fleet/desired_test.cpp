@@ -118,5 +118,55 @@ TEST_F(DesiredTest, ARolloutLimitCapsTheNewestRelease) {
   EXPECT_EQ(Kiosk("screen-7", &limit).release, 8u);
 }
 
+TEST_F(DesiredTest, NothingBelowTheFloor) {
+  const ReleaseFloors floors = {{"kiosk", 7}};
+  auto kiosk = [&](const std::string& device, const RolloutLimit* limit = nullptr) {
+    return DesiredReleases(state_, limit, &floors).For(state_.devices.at(device), "kiosk");
+  };
+  EXPECT_EQ(kiosk("screen-7").release, 8u) << "the newest is above the floor";
+  // Recalls that leave nothing at or above the floor send nothing, never 6.
+  state_.recalls["kiosk"] = {7, 8};
+  EXPECT_FALSE(kiosk("screen-7").release.has_value());
+  EXPECT_EQ(kiosk("screen-7").reason,
+            "every published release at or above the floor 7 is recalled");
+  state_.recalls["kiosk"] = {8};
+  EXPECT_EQ(kiosk("screen-7").release, 7u);
+
+  // A pin below the floor: the lowest release at or above it (not recalled).
+  state_.recalls["kiosk"] = {7};
+  state_.device_pins["screen-7"]["kiosk"] = 5;
+  EXPECT_EQ(kiosk("screen-7").release, 8u);
+  EXPECT_EQ(kiosk("screen-7").reason,
+            "pinned on the device to 5, below the floor 7: the lowest release at or above it");
+  state_.recalls["kiosk"].clear();
+  EXPECT_EQ(kiosk("screen-7").release, 7u);
+  state_.groups["windows"].pins["kiosk"] = 6;
+  EXPECT_EQ(kiosk("screen-8").release, 7u);
+  EXPECT_NE(kiosk("screen-8").reason.find("pinned by group windows to 6, below the floor 7"),
+            std::string::npos)
+      << kiosk("screen-8").reason;
+  // A pin at or above the floor holds as ever.
+  state_.device_pins["screen-7"]["kiosk"] = 7;
+  EXPECT_EQ(kiosk("screen-7").reason, "pinned on the device");
+  // Without floors (the default), the pin below holds.
+  state_.device_pins["screen-7"]["kiosk"] = 5;
+  EXPECT_EQ(Kiosk("screen-7").release, 5u);
+
+  // A rollout holding a device at 6 below the floor 7: the floor wins.
+  state_.device_pins.clear();
+  state_.groups["windows"].pins.clear();
+  FixedLimit limit;
+  EXPECT_EQ(kiosk("screen-7", &limit).release, 7u);
+  EXPECT_EQ(kiosk("screen-7", &limit).reason,
+            "the rollout holds it at 6, below the floor 7: the lowest release at or above it");
+
+  // What signs documents checks once more.
+  std::vector<DesiredApp> below = {DesiredApp{"kiosk", 6, "", {}}};
+  EXPECT_EQ(CheckAboveFloors(below, floors).code(), StatusCode::kFailedPrecondition);
+  below[0].release = 7;
+  EXPECT_TRUE(CheckAboveFloors(below, floors).ok());
+  EXPECT_TRUE(CheckAboveFloors({DesiredApp{"clock", 1, "", {}}}, floors).ok());
+}
+
 }  // namespace
 }  // namespace flotilla::tracker

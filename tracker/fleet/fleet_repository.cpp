@@ -18,6 +18,7 @@
 #include "core/fd.h"
 #include "core/file_io.h"
 #include "metadata/release.h"
+#include "metadata/release_floor.h"
 #include "metadata/tuf_signing.h"
 #include "metadata/tuf_time.h"
 #include "tracker/api/labels.h"
@@ -802,12 +803,15 @@ Result<FleetPublishOutcome> PublishFleetDevices(
   ASSIGN_OR_RETURN(auto image, metadata::Repository::Open(repo.root, clock));
   const metadata::TargetsMetadata image_targets = image->AllTargets();
   ASSIGN_OR_RETURN(auto signer, FleetSigner::Open(repo, clock));
-  DesiredReleases desired(state, rollouts);
+  ASSIGN_OR_RETURN(const ReleaseFloors floors, metadata::SignedFloors(*image));
+  DesiredReleases desired(state, rollouts, &floors);
   FleetPublishOutcome outcome;
   for (const auto& [name, device] : state.devices) {
     if (!which(device)) continue;
-    ASSIGN_OR_RETURN(std::string document, FleetDocument(device, desired.All(device), image_targets,
-                                                         desired.WindowsOf(device)));
+    const std::vector<DesiredApp> apps = desired.All(device);
+    RETURN_IF_ERROR_CTX(CheckAboveFloors(apps, floors), "device " + name);
+    ASSIGN_OR_RETURN(std::string document,
+                     FleetDocument(device, apps, image_targets, desired.WindowsOf(device)));
     ASSIGN_OR_RETURN(bool resigned, signer->Publish(device.device_id, document));
     ++outcome.devices;
     outcome.resigned += resigned ? 1 : 0;

@@ -10,6 +10,7 @@
 
 #include "core/file_io.h"
 #include "metadata/release.h"
+#include "metadata/release_floor.h"
 #include "metadata/remote_repository.h"
 #include "metadata/tuf_client.h"
 #include "tracker/publish/offline.h"
@@ -574,6 +575,26 @@ TEST_F(OfflineFleetRepositoryTest, FleetRootIsStagedForTheOfflineTargetsKeyThenA
   // Run again, it has nothing left to do.
   EXPECT_EQ(InitFleet({repo_.root, "", dir_ + "/fleet-off"}, clock_).status().code(),
             StatusCode::kAlreadyExists);
+}
+
+// The image repository's floor (metadata/release_floor.h) holds whatever the
+// fleet model says: a pin below it is published at the floor.
+TEST_F(FleetRepositoryTest, APinBelowTheSignedFloorIsPublishedAtTheFloor) {
+  state_.device_pins["screen-7"]["kiosk"] = 5;
+  ASSERT_TRUE(Publish().ok());
+  EXPECT_EQ((*ReadAsDevice("screen-7"))["apps"]["kiosk"]["release"], 5);
+  {
+    auto image = metadata::Repository::Open(repo_.root, clock_).value();
+    auto keys = LoadRoleKeys(repo_, image->root(),
+                             {RoleType::kTargets, RoleType::kSnapshot, RoleType::kTimestamp});
+    ASSERT_TRUE(keys.ok());
+    ASSERT_TRUE(metadata::PublishFloor(*image, {"kiosk", 6}, *keys).ok());
+  }
+  auto published = Publish();
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_EQ(published->resigned, 1u) << "screen-8 runs 7 already";
+  EXPECT_EQ((*ReadAsDevice("screen-7"))["apps"]["kiosk"]["release"], 6);
+  EXPECT_EQ((*ReadAsDevice("screen-8"))["apps"]["kiosk"]["release"], 7);
 }
 
 }  // namespace

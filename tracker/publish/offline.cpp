@@ -7,6 +7,7 @@
 #include "core/digest.h"
 #include "core/file_io.h"
 #include "metadata/release.h"
+#include "metadata/release_floor.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_names.h"
 #include "tracker/publish/publish.h"
@@ -61,6 +62,7 @@ Status CheckTopLevelDocument(const RepositoryLayout& repo, const metadata::Repos
                    metadata::ParseSignedDocument(bytes, kMaxSignedFile));
   ASSIGN_OR_RETURN(metadata::TargetsMetadata next, metadata::ParseTargets(doc.signed_json));
   RETURN_IF_ERROR(metadata::CheckReleasesMonotonic(meta.targets(), next));
+  RETURN_IF_ERROR(metadata::CheckFloorsMonotonic(&meta.targets(), next));
   RETURN_IF_ERROR(metadata::CheckSameAsAppRoles(meta, next));
   return CheckArtifactsPresent(repo, &meta.targets(), next);
 }
