@@ -71,7 +71,7 @@ int RunServe(ServeFlags& flags) {
   // The dashboard's rollouts and desired releases: the fleet model read on
   // a thread of its own while pages ask for it, never on the network thread.
   FleetViewRefresher fleet_view(db_url, SystemClock::Instance(), kDashboardRollouts,
-                                kDashboardFailedPerRollout);
+                                kDashboardFailedPerRollout, config.repository);
   ThreadExecutor fleet_view_thread;
   RefreshSchedule fleet_view_schedule(fleet_view_thread, SystemClock::Instance(), fleet_view);
   fleet_view_schedule.Start();

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "metadata/release_floor.h"
+#include "metadata/repository.h"
 #include "tracker/api/maintenance_window.h"
 
 namespace flotilla::tracker {
@@ -39,9 +41,9 @@ RolloutRow ToRolloutRow(const RolloutView& view, size_t max_failed) {
 }
 
 std::vector<DesiredRow> DesiredRowsOf(const FleetDevice& device, const FleetState& state,
-                                      const RolloutLimits& limits) {
+                                      const RolloutLimits& limits, const ReleaseFloors* floors) {
   std::vector<DesiredRow> rows;
-  for (DesiredApp& app : DesiredReleases(state, &limits).All(device)) {
+  for (DesiredApp& app : DesiredReleases(state, &limits, floors).All(device)) {
     DesiredRow row{app.app, app.release, std::move(app.reason)};
     if (auto placed = limits.PlacementOf(device, app.app)) {
       const Rollout& r = *placed->rollout;
@@ -68,10 +70,12 @@ std::vector<GroupRow> GroupRowsOf(const FleetState& state) {
   return rows;
 }
 
-Result<std::unique_ptr<FleetView>> FleetView::Open(const std::string& url, const Clock& clock) {
+Result<std::unique_ptr<FleetView>> FleetView::Open(const std::string& url, const Clock& clock,
+                                                   std::string repository) {
   ASSIGN_OR_RETURN(auto fleet, FleetStore::Open(url, clock));
   ASSIGN_OR_RETURN(auto rollouts, RolloutStore::Open(url, clock));
-  return std::unique_ptr<FleetView>(new FleetView(std::move(fleet), std::move(rollouts), clock));
+  return std::unique_ptr<FleetView>(
+      new FleetView(std::move(fleet), std::move(rollouts), clock, std::move(repository)));
 }
 
 Result<std::shared_ptr<const FleetViewModel>> FleetView::Compute(size_t max_rollouts,
@@ -86,6 +90,10 @@ Result<std::shared_ptr<const FleetViewModel>> FleetView::Compute(size_t max_roll
   model->groups = GroupRowsOf(model->state);
   // The limits refer to the model's own state, which does not move.
   ASSIGN_OR_RETURN(model->limits, rollouts_->Limits(model->state));
+  if (!repository_.empty()) {
+    ASSIGN_OR_RETURN(auto image, metadata::Repository::Open(repository_, clock_));
+    ASSIGN_OR_RETURN(model->floors, metadata::SignedFloors(*image));
+  }
   return std::shared_ptr<const FleetViewModel>(std::move(model));
 }
 
@@ -109,7 +117,7 @@ void FillFromModel(const FleetViewModel& model, FleetSnapshot& snapshot, size_t 
   for (DeviceRow& device : snapshot.devices) {
     const auto it = model.state.devices.find(device.identity.name);
     if (it == model.state.devices.end()) continue;  // enrolled since the model was read
-    device.desired = DesiredRowsOf(it->second, model.state, *model.limits);
+    device.desired = DesiredRowsOf(it->second, model.state, *model.limits, &model.floors);
   }
 }
 
@@ -122,7 +130,7 @@ Result<Duration> FleetViewRefresher::Refresh(WallTime) {
   const MonoTime start = clock_.MonotonicNow();
   Result<std::shared_ptr<const FleetViewModel>> model = Unavailable("not read");
   if (view_ == nullptr) {
-    auto opened = FleetView::Open(url_, clock_);
+    auto opened = FleetView::Open(url_, clock_, repository_);
     if (opened.ok()) view_ = std::move(*opened);
     model = opened.status();
   }

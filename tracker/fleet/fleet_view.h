@@ -32,7 +32,8 @@ RolloutRow ToRolloutRow(const RolloutView& view,
 // device's wave: "newest release the rollout has reached; rollout 3
 // (running): wave 2 of 3, waiting".
 std::vector<DesiredRow> DesiredRowsOf(const FleetDevice& device, const FleetState& state,
-                                      const RolloutLimits& limits);
+                                      const RolloutLimits& limits,
+                                      const ReleaseFloors* floors = nullptr);
 
 // Each group with its selector, assignments, pins and windows, and the
 // number of `state`'s devices its selector matches.
@@ -46,12 +47,16 @@ struct FleetViewModel {
   std::vector<GroupRow> groups;
   FleetState state;
   std::unique_ptr<RolloutLimits> limits;  // over `state`
+  ReleaseFloors floors;                   // the image repository's signed floors
   int64_t computed_at = 0;                // unix seconds
 };
 
 class FleetView {
  public:
-  static Result<std::unique_ptr<FleetView>> Open(const std::string& url, const Clock& clock);
+  // `repository` (may be empty: no floors) is the image repository whose
+  // signed release floors the desired releases respect.
+  static Result<std::unique_ptr<FleetView>> Open(const std::string& url, const Clock& clock,
+                                                 std::string repository = "");
 
   // Reads the model: the `max_rollouts` newest rollouts with at most
   // `max_failed` failed devices each, the number of rollouts, the fleet
@@ -63,12 +68,16 @@ class FleetView {
 
  private:
   FleetView(std::unique_ptr<FleetStore> fleet, std::unique_ptr<RolloutStore> rollouts,
-            const Clock& clock)
-      : fleet_(std::move(fleet)), rollouts_(std::move(rollouts)), clock_(clock) {}
+            const Clock& clock, std::string repository)
+      : fleet_(std::move(fleet)),
+        rollouts_(std::move(rollouts)),
+        clock_(clock),
+        repository_(std::move(repository)) {}
 
   std::unique_ptr<FleetStore> fleet_;
   std::unique_ptr<RolloutStore> rollouts_;
   const Clock& clock_;
+  const std::string repository_;
 };
 
 // Adds to `snapshot` (from DeviceDb::Snapshot) the model's rollouts (at most
@@ -86,8 +95,13 @@ void FillFromModel(const FleetViewModel& model, FleetSnapshot& snapshot, size_t 
 // Fill and Refresh may run on different threads.
 class FleetViewRefresher final : public MetadataRefresher {
  public:
-  FleetViewRefresher(std::string url, const Clock& clock, size_t max_rollouts, size_t max_failed)
-      : url_(std::move(url)), clock_(clock), max_rollouts_(max_rollouts), max_failed_(max_failed) {}
+  FleetViewRefresher(std::string url, const Clock& clock, size_t max_rollouts, size_t max_failed,
+                     std::string repository = "")
+      : url_(std::move(url)),
+        repository_(std::move(repository)),
+        clock_(clock),
+        max_rollouts_(max_rollouts),
+        max_failed_(max_failed) {}
 
   Result<Duration> Refresh(WallTime now) override;
   // FillFromModel with the latest model; before the first, only marks the
@@ -101,6 +115,7 @@ class FleetViewRefresher final : public MetadataRefresher {
 
  private:
   const std::string url_;
+  const std::string repository_;
   const Clock& clock_;
   const size_t max_rollouts_;
   const size_t max_failed_;
