@@ -14,7 +14,6 @@
 
 #include "core/bytes.h"
 #include "core/file_io.h"
-#include "core/sqlite.h"
 #include "runtime/runtime.h"
 #include "sim/command.h"
 #include "sim/daemon_process.h"
@@ -553,23 +552,20 @@ Result<RunReport> Runner::Collect(uint64_t version) {
   return r;
 }
 
-// Each device's wave (the tracker's stored assignment: `rollout status`
-// prints counts, not members), whether it ever started the release (its
-// log, else its reports), and what it runs at the end (its own status).
+// Each device's wave (`rollout status --members`), whether it ever started
+// the release (its log, else its reports), and what it runs at the end (its
+// own status).
 Status Runner::CollectRollout(RunReport& r, uint64_t version) {
   RETURN_IF_ERROR(PollRollout(measured_s_));
   r.rollout = rollout_;
   std::map<std::string, int> wave_of;
   {
-    ASSIGN_OR_RETURN(auto db, SqliteDb::Open(repo_ + "/tracker.db"));
-    SqliteStatement rows = db->Prepare(
-        "SELECT d.name, m.wave FROM rollout_devices m JOIN devices d "
-        "ON d.device_id = m.device_id WHERE m.rollout_id = ?");
-    rows.Bind(rollout_->id);
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, rows.Step());
-      if (!row) break;
-      wave_of[rows.Text(0)] = static_cast<int>(rows.Int(1)) + 1;
+    ASSIGN_OR_RETURN(
+        std::string out,
+        TrackerCommand({"rollout", "status", std::to_string(rollout_->id), "--members", "--json"}));
+    ASSIGN_OR_RETURN(Json status, ParseJsonStrict(out));
+    for (const Json& member : status.value("members", Json::array())) {
+      wave_of[member.value("device", "")] = member.value("wave", 0);
     }
   }
   const std::string deploying = kDeployingLine + std::to_string(version) + " ";

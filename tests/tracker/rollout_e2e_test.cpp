@@ -430,6 +430,21 @@ TEST_P(RolloutE2eSqliteTest, PauseResumeAndCompletionThroughThreeWaves) {
   Json done = WaitFor(id, [](const Json& s) { return s["state"] == "completed"; });
   for (size_t w = 0; w < 3; ++w) EXPECT_EQ(done["waves"][w]["healthy"], waves[w].size());
   for (const auto& [name, d] : devices_) EXPECT_EQ(Sent(name), 7u) << name;
+
+  // Each member, with its wave and when it ran the release healthy.
+  Json members = Cli("rollout status " + std::to_string(id) + " --members")["members"];
+  ASSERT_EQ(members.size(), devices_.size()) << members.dump();
+  for (const Json& m : members) {
+    const std::string name = m["device"];
+    const size_t wave = m["wave"].get<size_t>();
+    ASSERT_TRUE(wave >= 1 && wave <= 3) << m.dump();
+    EXPECT_NE(std::find(waves[wave - 1].begin(), waves[wave - 1].end(), name),
+              waves[wave - 1].end())
+        << m.dump();
+    EXPECT_TRUE(m["sent_at"].is_string()) << m.dump();
+    EXPECT_TRUE(m["healthy_since"].is_string()) << m.dump();
+    EXPECT_EQ(m["failure"], "") << m.dump();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, RolloutE2eSqliteTest,

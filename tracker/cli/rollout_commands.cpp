@@ -28,6 +28,7 @@ struct RolloutFlags {
   std::string wave_timeout = "1h";
   int64_t id = 0;
   bool evaluate = false;
+  bool members = false;
 };
 
 struct Stores {
@@ -91,6 +92,44 @@ Status Resign(Stores& stores, const RolloutView& view, bool json) {
   return Status::Ok();
 }
 
+// Each member: its wave, when its wave started, since when it ran the
+// release healthy, what failed, its latest report (times UTC; null: never).
+Json MembersJson(const RolloutView& view) {
+  auto time = [](int64_t t) { return t == 0 ? Json(nullptr) : Json(UtcText(t)); };
+  Json members = Json::array();
+  for (const RolloutMember& m : view.members) {
+    members.push_back({{"device", m.name},
+                       {"wave", m.wave + 1},
+                       {"sent_at", time(m.sent_at)},
+                       {"healthy_since", time(m.healthy_since)},
+                       {"failure", m.failure},
+                       {"last_report_at", time(m.last_report_at)}});
+  }
+  return members;
+}
+
+void PrintMembers(const RolloutView& view) {
+  fmt::print("  {:<24} {:>4}  {:<20} {:<20} {}\n", "device", "wave", "sent", "healthy since",
+             "failure");
+  auto time = [](int64_t t) { return t == 0 ? std::string("-") : UtcText(t); };
+  for (const RolloutMember& m : view.members) {
+    fmt::print("  {:<24} {:>4}  {:<20} {:<20} {}\n", m.name, m.wave + 1, time(m.sent_at),
+               time(m.healthy_since), m.failure.empty() ? "-" : m.failure);
+  }
+}
+
+int ShowWithMembers(const RolloutView& view, bool json) {
+  if (json) {
+    Json out = ViewJson(view);
+    out["members"] = MembersJson(view);
+    fmt::print("{}\n", out.dump());
+  } else {
+    PrintView(view);
+    PrintMembers(view);
+  }
+  return 0;
+}
+
 int Show(const RolloutView& view, bool json) {
   if (json) {
     fmt::print("{}\n", ViewJson(view).dump());
@@ -145,7 +184,12 @@ int RunStatus(const RolloutFlags& flags) {
   if (flags.id != 0) id = flags.id;
   auto views = stores->rollouts->List(id);
   if (!views.ok()) return FailCommand(cmd, views.status());
-  if (id) return Show(views->front(), flags.json);
+  if (id)
+    return flags.members ? ShowWithMembers(views->front(), flags.json)
+                         : Show(views->front(), flags.json);
+  if (flags.members) {
+    return FailCommand(cmd, InvalidArgument("--members needs a rollout id"));
+  }
   if (flags.json) {
     Json all = Json::array();
     for (const RolloutView& v : *views) all.push_back(ViewJson(v));
@@ -232,6 +276,9 @@ CommandAction RegisterRolloutCommands(CLI::App& app) {
               "  flotilla-tracker rollout status 3 --repository R --json");
   status->add_option("id", f->id, "Rollout id")->check(CLI::Range(int64_t{1}, INT64_MAX));
   status->add_flag("--evaluate", f->evaluate, "Evaluate the rollouts first");
+  status->add_flag("--members", f->members,
+                   "With an id: list each device of the rollout (wave, sent, healthy since, "
+                   "failure); in JSON, a `members` array");
   std::vector<std::pair<CLI::App*, std::string>> changes;
   for (const auto& [verb, summary, details] : std::vector<std::array<std::string, 3>>{
            {"pause", "Pause a running rollout: no new wave starts",
