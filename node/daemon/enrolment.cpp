@@ -42,8 +42,8 @@ Result<DeviceCredentials> EnsureEnrolled(const NodeConfig& config, const DataLay
   if (stored.ok() || stored.status().code() != StatusCode::kNotFound) return stored;
   ASSIGN_OR_RETURN(std::string token, EnrolmentToken(config));
   tracker::TrackerClient tracker(config.tracker_url, HttpOptionsFor(config));
-  auto creds =
-      tracker.Enrol({.fleet_token = token, .name = config.device_name, .site = config.site});
+  auto creds = tracker.Enrol(
+      {.fleet_token = token, .name = config.device_name, .site = config.site, .tags = config.tags});
   if (!creds.ok()) return creds.status().WithContext("enrol");
   RETURN_IF_ERROR(
       WriteFileAtomic(layout.credentials(), tracker::DeviceCredentialsToJson(*creds).dump(), 0600)

@@ -6,6 +6,7 @@
 #include "core/canonical_json.h"
 #include "core/file_io.h"
 #include "core/json_object_reader.h"
+#include "tracker/api/enrolment.h"
 
 namespace flotilla::node {
 namespace {
@@ -77,6 +78,7 @@ Status ReadTop(JsonObjectReader& r, NodeConfig& c) {
   r.String("root_of_trust", c.root_of_trust);
   ReadApps(r, c);
   r.String("site", c.site);
+  r.Strings("tags", c.tags);
   RETURN_IF_ERROR(ReadBandwidth(r, c));
   r.String("listen", c.listen);
   std::string mode = "p2p";
@@ -127,6 +129,12 @@ Status Validate(const NodeConfig& c) {
   }
   if (!c.site.empty() && !IsLabel(c.site)) {
     return InvalidArgument("site: 1-64 of [A-Za-z0-9._-]");
+  }
+  if (c.tags.size() > tracker::kMaxEnrolTags) {
+    return InvalidArgument("tags: at most " + std::to_string(tracker::kMaxEnrolTags));
+  }
+  for (const std::string& tag : c.tags) {
+    if (!IsLabel(tag)) return InvalidArgument("tags: '" + tag + "' is not 1-64 of [A-Za-z0-9._-]");
   }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
   if (!kLevels.count(c.log_level)) return InvalidArgument("log_level: trace..error");

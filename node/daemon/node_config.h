@@ -52,6 +52,9 @@ struct NodeConfig {
   std::string root_of_trust;  // root.json installed when tuf/ holds none yet
   std::vector<std::string> apps;
   std::string site;
+  // Labels given to the device at its first enrolment (the operator changes
+  // them afterwards with `device tag`).
+  std::vector<std::string> tags;
   uint64_t download_bytes_per_s = 0;  // 0: unlimited
   uint64_t upload_bytes_per_s = 0;
   std::optional<AllowedHours> allowed_hours;

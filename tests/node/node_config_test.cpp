@@ -30,7 +30,7 @@ TEST(NodeConfig, MinimalConfigGetsTheDocumentedDefaults) {
 
 TEST(NodeConfig, EveryKeyIsRead) {
   auto c = ParseNodeConfig(With(
-      R"("site": "shop-7", "transfer_mode": "http-only", "deltas": false,
+      R"("site": "shop-7", "tags": ["kiosk", "portrait"], "transfer_mode": "http-only", "deltas": false,
          "content_url": "https://cdn.example/fleet/",
          "bandwidth": {"down_kib_s": 100, "up_kib_s": 50, "allowed_hours_utc": [22, 6]},
          "listen": "0.0.0.0:6881", "refresh_interval_s": 60, "max_backoff_s": 600,
@@ -49,6 +49,7 @@ TEST(NodeConfig, EveryKeyIsRead) {
   EXPECT_EQ(c->lan.beacon_interval_s, 5u);
   EXPECT_EQ(c->stall_timeout_s, 30u);
   EXPECT_EQ(c->origin_wait_s, 4u);
+  EXPECT_EQ(c->tags, (std::vector<std::string>{"kiosk", "portrait"}));
 }
 
 TEST(NodeConfig, ErrorsNameTheKey) {
@@ -66,6 +67,8 @@ TEST(NodeConfig, ErrorsNameTheKey) {
       {With(R"("origin_wait_s": 0)"), "origin_wait_s: must be in 1..3600"},
       {With(R"("bandwidth": {"allowed_hours_utc": [5, 5]})"), "allowed_hours_utc"},
       {With(R"("listen": "6881")"), "listen"},
+      {With(R"("tags": ["ok", "not ok"])"), "tags: 'not ok' is not 1-64"},
+      {With(R"("tags": "kiosk")"), "tags"},
       {With(R"("enrolment_token_file": "/t")"), "exactly one of enrolment_token"},
       {R"({"tracker_url": "ftp://t", "enrolment_token": "x", "device_name": "a",
            "data_dir": "/d", "apps": ["a"]})",

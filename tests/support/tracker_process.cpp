@@ -47,9 +47,10 @@ std::string TrackerProcess::Log() const {
   return text.ok() ? *text : "";
 }
 
-EnrolledDevice EnrolDevice(int port, const std::string& name, const std::string& site) {
+EnrolledDevice EnrolDevice(int port, const std::string& name, const std::string& site,
+                           const std::vector<std::string>& tags) {
   tracker::TrackerClient client("http://127.0.0.1:" + std::to_string(port));
-  return client.Enrol({TrackerProcess::FleetToken(), name, site}).value_or(EnrolledDevice{});
+  return client.Enrol({TrackerProcess::FleetToken(), name, site, tags}).value_or(EnrolledDevice{});
 }
 
 }  // namespace flotilla::testing

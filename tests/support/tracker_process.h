@@ -35,6 +35,7 @@ class TrackerProcess {
 
 using EnrolledDevice = tracker::DeviceCredentials;
 // Enrols `name` with the client library; empty device_id on failure.
-EnrolledDevice EnrolDevice(int port, const std::string& name, const std::string& site = "");
+EnrolledDevice EnrolDevice(int port, const std::string& name, const std::string& site = "",
+                           const std::vector<std::string>& tags = {});
 
 }  // namespace flotilla::testing

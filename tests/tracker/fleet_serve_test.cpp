@@ -57,6 +57,23 @@ class FleetServeTest : public ::testing::Test {
   EnrolledDevice a_, b_;
 };
 
+// Tags a device sends at its first enrolment put it in the groups that
+// select them; enrolled again, it keeps the tags the tracker has.
+TEST_F(FleetServeTest, TagsGivenAtEnrolmentSelectTheDevice) {
+  const EnrolledDevice tagged = EnrolDevice(tracker_.port(), "screen-c", "shop-2", {"portrait"});
+  ASSERT_FALSE(tagged.device_id.empty());
+  auto group = Run("group create portraits --select tag=portrait --json --repository " + repo_);
+  ASSERT_EQ(group.exit_code, 0) << group.output;
+  EXPECT_EQ(ParseJsonStrict(group.output).value()["devices"], 1) << group.output;
+  const EnrolledDevice again = EnrolDevice(tracker_.port(), "screen-c", "shop-2", {"landscape"});
+  EXPECT_EQ(again.device_id, tagged.device_id);
+  auto shown = Run("group show portraits --json --repository " + repo_);
+  ASSERT_EQ(shown.exit_code, 0) << shown.output;
+  Json devices = ParseJsonStrict(shown.output).value()["devices"];
+  ASSERT_EQ(devices.size(), 1u) << shown.output;
+  EXPECT_EQ(devices[0]["device"], "screen-c");
+}
+
 TEST_F(FleetServeTest, EachDeviceGetsItsOwnRepositoryAndNothingElse) {
   // The device's own files, byte for byte as the repository holds them.
   const std::string device_dir = repo_ + "/fleet/devices/" + a_.device_id;

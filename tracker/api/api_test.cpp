@@ -161,9 +161,21 @@ TEST(Enrolment, RequestAndCredentialsRoundTripAndAreChecked) {
   EXPECT_EQ(parsed->name, "kiosk-1");
   EXPECT_EQ(parsed->site, "shop-7");
   EXPECT_EQ(EnrolRequestToJson({"t", "n", ""}).dump(), R"({"fleet_token":"t","name":"n"})");
+  EnrolRequest tagged{"token", "kiosk-1", "", {"portrait", "lobby"}};
+  auto with_tags = ParseEnrolRequest(EnrolRequestToJson(tagged).dump());
+  ASSERT_TRUE(with_tags.ok()) << with_tags.status().ToString();
+  EXPECT_EQ(with_tags->tags, tagged.tags);
+  std::string too_many = R"({"fleet_token":"t","name":"a","tags":[)";
+  for (size_t i = 0; i <= kMaxEnrolTags; ++i)
+    too_many += (i ? ",\"t" : "\"t") + std::to_string(i) + "\"";
+  too_many += "]}";
+  EXPECT_FALSE(ParseEnrolRequest(too_many).ok());
   for (const char* bad : {R"({"name":"a"})", R"({"fleet_token":"t","name":"a b"})",
                           R"({"fleet_token":"t","name":"a","site":"../x"})",
                           R"({"fleet_token":"t","name":"a","extra":"1"})",
+                          R"({"fleet_token":"t","name":"a","tags":["a b"]})",
+                          R"({"fleet_token":"t","name":"a","tags":"a"})",
+                          R"({"fleet_token":"t","name":"a","tags":[1]})",
                           R"({"fleet_token":1,"name":"a"})", R"({"fleet_token":"","name":"a"})"}) {
     EXPECT_FALSE(ParseEnrolRequest(bad).ok()) << bad;
   }

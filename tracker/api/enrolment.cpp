@@ -1,5 +1,7 @@
 #include "tracker/api/enrolment.h"
 
+#include <algorithm>
+
 #include "core/json_object_reader.h"
 #include "tracker/api/labels.h"
 
@@ -20,10 +22,15 @@ Result<EnrolRequest> ParseEnrolRequest(std::string_view body) {
   r.String("fleet_token", request.fleet_token);
   r.String("name", request.name);
   r.String("site", request.site);
+  r.Strings("tags", request.tags);
   r.Check(!request.fleet_token.empty(), "fleet_token", "is required");
   r.Check(IsValidLabel(request.name), "name", "must be 1-64 of [A-Za-z0-9._-]");
   r.Check(request.site.empty() || IsValidLabel(request.site), "site",
           "must be 1-64 of [A-Za-z0-9._-]");
+  r.Check(request.tags.size() <= kMaxEnrolTags, "tags",
+          "at most " + std::to_string(kMaxEnrolTags) + " tags");
+  r.Check(std::all_of(request.tags.begin(), request.tags.end(), IsValidLabel), "tags",
+          "each must be 1-64 of [A-Za-z0-9._-]");
   RETURN_IF_ERROR(r.Finish());
   return request;
 }
@@ -31,6 +38,7 @@ Result<EnrolRequest> ParseEnrolRequest(std::string_view body) {
 Json EnrolRequestToJson(const EnrolRequest& request) {
   Json json = {{"fleet_token", request.fleet_token}, {"name", request.name}};
   if (!request.site.empty()) json["site"] = request.site;
+  if (!request.tags.empty()) json["tags"] = request.tags;
   return json;
 }
 

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/canonical_json.h"
 #include "core/status.h"
@@ -16,7 +17,12 @@ struct EnrolRequest {
   std::string fleet_token;  // secret
   std::string name;         // label: the device's name in the fleet
   std::string site;         // label, or empty
+  // Labels the device starts with (docs/fleet.md, "The model"): taken at
+  // its first enrolment only; at most kMaxEnrolTags.
+  std::vector<std::string> tags;
 };
+
+inline constexpr size_t kMaxEnrolTags = 32;
 
 // What enrolment hands a device. The credential and passkey are secrets:
 // never logged, never in a message.

@@ -89,7 +89,7 @@ http::Reply TrackerService::Enroll(const http::Request& request) {
     r.headers.emplace_back("Retry-After", "10");
     return r;
   }
-  auto enrolment = db_.Enroll(parsed->name, parsed->site);
+  auto enrolment = db_.Enroll(parsed->name, parsed->site, parsed->tags);
   if (!enrolment.ok()) {
     spdlog::error("enrolment of '{}' failed: {}", parsed->name, enrolment.status().ToString());
     return JsonError(http::status::internal_server_error, "enrolment failed");

@@ -347,7 +347,8 @@ int64_t DeviceDb::NowSeconds() const {
   return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
 }
 
-Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_view site) {
+Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_view site,
+                                           const std::vector<std::string>& tags) {
   DeviceCredentials e;
   ASSIGN_OR_RETURN(e.device_id, RandomHex(8));
   e.device_id = "dev-" + e.device_id;
@@ -358,6 +359,7 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
   // A re-enrolled name's old secrets leave the caches below; the rest of the
   // fleet's entries stay (rereading every device made an enrolment cost
   // O(fleet): 0.7 s of CPU at 100,000 devices).
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   ASSIGN_OR_RETURN(
       SqlRows old_secrets,
       db_->Query("SELECT credential_sha256, passkey_sha256 FROM devices WHERE name = ?", {name}));
@@ -376,6 +378,15 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
   // A re-enrolled device (a node whose state was wiped) counts reports from 1 again.
   RETURN_IF_ERROR(
       db_->Query("DELETE FROM report_sequence WHERE device_id = ?", {e.device_id}).status());
+  if (old_secrets.empty()) {
+    for (const std::string& tag : tags) {
+      RETURN_IF_ERROR(db_->Query("INSERT INTO device_tags(device_id, tag) VALUES(?, ?) "
+                                 "ON CONFLICT DO NOTHING",
+                                 {e.device_id, tag})
+                          .status());
+    }
+  }
+  RETURN_IF_ERROR(transaction.Commit());
   for (size_t i = 0; i < old_secrets.size(); ++i) {
     by_credential_hash_.erase(old_secrets.Text(i, 0));
     by_passkey_hash_.erase(old_secrets.Text(i, 1));

@@ -42,7 +42,10 @@ class DeviceDb {
   // its secrets); the secrets are returned once, and only their hashes kept.
   // announce_url is left empty (the service knows the public URL).
   // REQUIRES: name and site (if not empty) are valid labels.
-  Result<DeviceCredentials> Enroll(std::string_view name, std::string_view site);
+  // `tags` are given to a device enrolled for the first time; one enrolled
+  // before keeps the tags it has (an operator's, docs/fleet.md).
+  Result<DeviceCredentials> Enroll(std::string_view name, std::string_view site,
+                                   const std::vector<std::string>& tags = {});
 
   // NotFound-free by design: an unknown secret is PermissionDenied.
   Result<DeviceIdentity> AuthenticateCredential(std::string_view credential) const;

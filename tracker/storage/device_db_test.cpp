@@ -109,6 +109,28 @@ TEST_P(DeviceDbTest, ReEnrolmentKeepsTheIdAndRevokesOldSecrets) {
   EXPECT_EQ(db->AuthenticatePasskey(second.passkey)->site, "lab");
 }
 
+TEST_P(DeviceDbTest, TagsAreGivenAtTheFirstEnrolmentOnly) {
+  auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
+  auto engine = SqlEngine::Open(url_);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto tags_of = [&](const std::string& device_id) {
+    auto rows = (*engine)->Query("SELECT tag FROM device_tags WHERE device_id = ? ORDER BY tag",
+                                 {device_id});
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+    std::vector<std::string> tags;
+    for (size_t i = 0; rows.ok() && i < rows->size(); ++i) tags.push_back(rows->Text(i, 0));
+    return tags;
+  };
+  auto first = db->Enroll("pi-1", "shop", {"portrait", "lobby"}).value();
+  EXPECT_EQ(tags_of(first.device_id), (std::vector<std::string>{"lobby", "portrait"}));
+  // Enrolled again (its state wiped): the tags it has stay, the operator's.
+  auto again = db->Enroll("pi-1", "shop", {"landscape"}).value();
+  EXPECT_EQ(again.device_id, first.device_id);
+  EXPECT_EQ(tags_of(first.device_id), (std::vector<std::string>{"lobby", "portrait"}));
+  EXPECT_TRUE(tags_of(db->Enroll("pi-2", "").value().device_id).empty());
+}
+
 TEST_P(DeviceDbTest, ReportsFeedTheSnapshotAndStateCounts) {
   auto db = OpenDb();
   ASSERT_NE(db, nullptr);
