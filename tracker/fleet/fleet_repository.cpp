@@ -711,6 +711,11 @@ Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& r
     signer->signers_.push_back(metadata::TufSigner::FromEd25519(*key));
     signer->indexable_ = signer->indexable_ && root.roles.at(role).threshold == 1;
   }
+  if (root.common.version > 1) {
+    auto previous =
+        ReadTextFileBounded(FleetRootVersionPath(repo, root.common.version - 1), kMaxRootBytes);
+    if (previous.ok()) signer->previous_root_sha256_ = Sha256Hex(*previous);
+  }
   signer->root_ = std::move(root);
   return signer;
 }
@@ -808,6 +813,27 @@ Result<bool> FleetSigner::FollowRoot(const std::string& device_id) const {
     // An index naming this root and the timestamp on disk: on the root already.
     auto metadata_dir = DirectoryWriter::Open(dir + "/metadata");
     if (metadata_dir.ok() && ReadIndex(*metadata_dir)) return false;
+    // Indexed on the root this one replaced: the new root's file and
+    // root.json, then the next versions from the index, under the new keys
+    // (a publish's work, not a whole read).
+    std::optional<DeviceIndex> index;
+    if (metadata_dir.ok() && !previous_root_sha256_.empty()) {
+      index = ReadIndex(*metadata_dir, previous_root_sha256_);
+    }
+    if (index) {
+      ASSIGN_OR_RETURN(DirectoryWriter targets_dir, DirectoryWriter::Open(dir + "/targets"));
+      auto document =
+          targets_dir.Read(index->document_sha256 + "." + kFleetDocumentTarget, kMaxDocumentBytes);
+      if (document.ok() && Sha256Hex(*document) == index->document_sha256) {
+        RETURN_IF_ERROR(
+            metadata_dir->Write(std::to_string(root_.common.version) + ".root.json", root_bytes_));
+        RETURN_IF_ERROR(metadata_dir->Write("root.json", root_bytes_));
+        index->root_sha256 = root_sha256_;
+        auto next = PublishNext(dir, *metadata_dir, *index, *document, index->document_sha256);
+        if (!next.ok()) return next.status().WithContext("fleet repository " + dir);
+        return true;
+      }
+    }
   }
   bool moved = false;
   auto opened = OpenDevice(dir, &moved);
@@ -822,11 +848,11 @@ Result<bool> FleetSigner::FollowRoot(const std::string& device_id) const {
 }
 
 std::optional<FleetSigner::DeviceIndex> FleetSigner::ReadIndex(
-    const DirectoryWriter& metadata_dir) const {
+    const DirectoryWriter& metadata_dir, const std::string& root_sha256) const {
   auto index_bytes = metadata_dir.Read(kIndexFile, kMaxIndexBytes);
   if (!index_bytes.ok()) return std::nullopt;
   auto index = ParseDeviceIndex(*index_bytes);
-  if (!index.ok() || index->root_sha256 != root_sha256_) return std::nullopt;
+  if (!index.ok() || index->root_sha256 != root_sha256) return std::nullopt;
   auto timestamp = metadata_dir.Read("timestamp.json", kMaxTimestampBytes);
   if (!timestamp.ok() || Sha256Hex(*timestamp) != index->timestamp_sha256) {
     return std::nullopt;

@@ -207,7 +207,12 @@ class FleetSigner {
   // (indexed) writes its index.
   Result<bool> PublishThroughRepository(const std::string& dir, const std::string& document) const;
   // The device's index when it matches its timestamp.json and the fleet root.
-  std::optional<DeviceIndex> ReadIndex(const DirectoryWriter& metadata_dir) const;
+  std::optional<DeviceIndex> ReadIndex(const DirectoryWriter& metadata_dir) const {
+    return ReadIndex(metadata_dir, root_sha256_);
+  }
+  // The same for the root whose sha256 is `root_sha256`.
+  std::optional<DeviceIndex> ReadIndex(const DirectoryWriter& metadata_dir,
+                                       const std::string& root_sha256) const;
   // Signs and writes the next targets (listing `document`), snapshot and
   // timestamp after `index`'s versions, then the new index; prunes. Returns
   // the new index.
@@ -235,6 +240,9 @@ class FleetSigner {
   std::string root_bytes_;
   std::string root_sha256_;
   metadata::RootMetadata root_;
+  // Of fleet/<N-1>.root.json, the root the current one replaced ("" none):
+  // a repository indexed on it is moved through its index.
+  std::string previous_root_sha256_;
   // Whether the fleet root lets one online key per role sign consistent
   // snapshots, which the index's path writes; else every publish goes
   // through the repository.
