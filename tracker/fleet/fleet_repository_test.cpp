@@ -664,6 +664,41 @@ TEST_F(FleetRepositoryTest, RotatedRootIsWalkedToAndACutShortRotationIsFinished)
   EXPECT_TRUE(read.ok()) << read.ToString();
 }
 
+// Two rotations, one device repository left on root 1 (as a crash before it
+// was moved would leave it): the next publish writes root 2 and root 3
+// into it, and a client of root 1 walks both.
+TEST_F(FleetRepositoryTest, ARepositoryTwoRootsBehindIsWalkedForward) {
+  ASSERT_TRUE(Publish().ok());
+  const std::string screen8_before = dir_ + "/screen-8-before";
+  fs::copy(DeviceDir("screen-8"), screen8_before, fs::copy_options::recursive);
+  const std::string key1 = dir_ + "/fleet-off/fleet-root.key";
+  const std::string key2 = dir_ + "/fleet-root-2.key";
+  ASSERT_TRUE(Ed25519PrivateKey::Generate().SaveFile(key2).ok());
+  auto second = RotateFleetRoot({repo_.root, key1, key2, {RoleType::kSnapshot}}, clock_);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  auto third = RotateFleetRoot({repo_.root, key2, "", {RoleType::kTimestamp}}, clock_);
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_EQ(third->root_version, 3u);
+  EXPECT_EQ(third->devices, 2u);
+  fs::remove_all(DeviceDir("screen-8"));
+  fs::copy(screen8_before, DeviceDir("screen-8"), fs::copy_options::recursive);
+  ASSERT_TRUE(metadata::TufClient::Initialize(
+                  dir_ + "/client-screen-8",
+                  ReadTextFileBounded(repo_.root + "/fleet/1.root.json", 1 << 20).value())
+                  .ok());
+  EXPECT_TRUE(ReadAsDevice("screen-8").ok()) << "still root 1 and its keys";
+  auto moved = Publish();
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_EQ(moved->resigned, 1u);
+  EXPECT_EQ(OpenDevice("screen-8")->root().common.version, 3u);
+  auto doc = ReadAsDevice("screen-8");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  auto client_root = metadata::ParseSignedDocument(
+      ReadTextFileBounded(dir_ + "/client-screen-8/root.json", 1 << 20).value(), 1 << 20);
+  ASSERT_TRUE(client_root.ok());
+  EXPECT_EQ(client_root->signed_json["version"], 3);
+}
+
 TEST_F(FleetRepositoryTest, RotateRootRefusesBadInputAndWritesNothing) {
   const std::string old_root_key = dir_ + "/fleet-off/fleet-root.key";
   auto nothing = RotateFleetRoot({repo_.root, old_root_key, "", {}}, clock_);
