@@ -6,7 +6,10 @@
 // its reason in its log and status, a document naming a release whose hashes
 // differ from the image repository's, a forged document (bad signature), another
 // device's document, a replayed older version and expired metadata, running
-// what it ran all along.
+// what it ran all along. After `fleet rotate-root` (a new root key and new
+// online keys) it walks to the new root and keeps following; metadata the
+// old timestamp key signs is refused; a node that first trusts the fleet
+// root after the rotation takes the new root and follows too.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -354,6 +357,75 @@ TEST_F(NodeFleetTest, RefusesBadDocumentsAndKeepsRunning) {
               seconds(30)))
       << node_.Log();
   EXPECT_EQ(tracker::ParseDeviceIndex(FileText(index))->document_sha256, expired_document);
+}
+
+TEST_F(NodeFleetTest, FollowsARotatedRootAndRefusesTheOldOnlineKeys) {
+  StartNode({"kiosk"});
+  Fleet("group create all --select all");
+  Fleet("app assign kiosk --group all");
+  Fleet("fleet publish");
+  ASSERT_TRUE(WaitFor([&] { return Status()["fleet"]["state"] == "following"; }, seconds(30)))
+      << node_.Log();
+  ASSERT_TRUE(WaitReady("kiosk", 2)) << node_.Log();
+  const std::string old_timestamp_key = dir_ + "/old-fleet-timestamp.key";
+  std::filesystem::copy_file(
+      tracker::FleetKeyPath(tracker::RepositoryLayout{repo_}, metadata::RoleType::kTimestamp),
+      old_timestamp_key);
+  auto keygen =
+      RunShell(BinaryPath("flotilla-tracker") + " keygen " + dir_ + "/fleet-root-2.key 2>&1");
+  ASSERT_EQ(keygen.exit_code, 0) << keygen.output;
+
+  auto rotated = Tracker("fleet rotate-root --json --root-key " + dir_ +
+                         "/fleet-off/fleet-root.key --new-root-key " + dir_ +
+                         "/fleet-root-2.key --rotate targets,snapshot,timestamp");
+  ASSERT_EQ(rotated.exit_code, 0) << rotated.output;
+  auto outcome = ParseJsonStrict(rotated.output);
+  ASSERT_TRUE(outcome.ok()) << rotated.output;
+  EXPECT_EQ((*outcome)["root_version"], 2);
+  EXPECT_EQ((*outcome)["devices"], 1);
+
+  // A pin after the rotation: the node walks from root 1 to root 2 and takes
+  // what the new online keys sign.
+  Fleet("pin --device kiosk-1 --app kiosk --release 1");
+  Fleet("fleet publish");
+  ASSERT_TRUE(WaitReady("kiosk", 1)) << node_.Log();
+  EXPECT_EQ(VersionOf(data_ + "/fleet/tuf/root.json"), 2u);
+
+  // A newer timestamp signed by the old timestamp key: refused.
+  tracker_.Stop();
+  const std::string timestamp = DeviceDir(device_id_) + "/metadata/timestamp.json";
+  {
+    Json signed_json = Json::parse(FileText(timestamp))["signed"];
+    signed_json["version"] = signed_json["version"].get<uint64_t>() + 1;
+    auto doc = metadata::MakeUnsignedDocument(signed_json);
+    ASSERT_TRUE(doc.ok());
+    metadata::AddSignature(*doc, Ed25519PrivateKey::LoadFile(old_timestamp_key).value());
+    ASSERT_TRUE(WriteFileAtomic(timestamp, metadata::SerializeDocument(*doc)).ok());
+  }
+  RestartTracker();
+  ASSERT_TRUE(WaitFleetError("timestamp: 0 valid signature(s)")) << node_.Log();
+  ExpectKeepsRunning(1, "timestamp: 0 valid signature(s)");
+  // fleet publish signs it again with the new key (it is not signed by a
+  // key the root names), and the node follows again.
+  const uint64_t forged = VersionOf(timestamp);
+  Fleet("fleet publish");
+  EXPECT_GT(VersionOf(timestamp), forged);
+  ASSERT_TRUE(WaitFor([&] { return Status()["fleet"]["state"] == "following"; }, seconds(30)))
+      << node_.Log();
+
+  // A node that first trusts the fleet root now: the image repository
+  // offers root 2, and it follows from there.
+  EXPECT_EQ(node_.Stop(), 0);
+  std::filesystem::remove_all(data_ + "/fleet/tuf");
+  std::filesystem::remove_all(data_ + "/fleet/root-target");
+  ASSERT_TRUE(node_.Start(dir_, Json::parse(FileText(dir_ + "/node.json"))));
+  ASSERT_TRUE(
+      WaitFor([&] { return VersionOf(data_ + "/fleet/tuf/timestamp.json") > forged; }, seconds(30)))
+      << node_.Log();
+  EXPECT_EQ(VersionOf(data_ + "/fleet/tuf/root.json"), 2u);
+  Fleet("unpin --device kiosk-1 --app kiosk");
+  Fleet("fleet publish");
+  ASSERT_TRUE(WaitReady("kiosk", 2)) << node_.Log();
 }
 
 }  // namespace

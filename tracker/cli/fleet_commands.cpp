@@ -1,9 +1,10 @@
 // The fleet commands (docs/fleet.md, "Commands"): `device tag|move`,
 // `group create|list|show`, `app assign`, `pin`, `unpin`, `recall`,
-// `fleet desired` on the tracker's database, and `fleet init|publish`, which
+// `fleet desired` on the tracker's database, and `fleet init|publish|rotate-root`, which
 // sign what it asks of each device (docs/fleet.md, "Signed fleet metadata").
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
@@ -40,7 +41,9 @@ struct FleetFlags {
   uint64_t release = 0;
   std::string root_key;
   std::string offline_keys;
-  std::string days;  // group window
+  std::string new_root_key;         // fleet rotate-root
+  std::vector<std::string> rotate;  // fleet rotate-root: online roles
+  std::string days;                 // group window
   std::string from;
   std::string to;
   std::string zone;
@@ -448,6 +451,50 @@ int RunFleetInit(const FleetFlags& flags) {
   return 0;
 }
 
+int RunFleetRotateRoot(const FleetFlags& flags) {
+  constexpr std::string_view kName = "fleet rotate-root";
+  auto repository = RepositoryDir(flags);
+  if (!repository.ok()) return Fail(kName, repository.status());
+  FleetRotateOptions options{*repository, flags.root_key, flags.new_root_key, {}};
+  for (const std::string& name : flags.rotate) {
+    bool known = false;
+    for (metadata::RoleType role : {metadata::RoleType::kTargets, metadata::RoleType::kSnapshot,
+                                    metadata::RoleType::kTimestamp}) {
+      if (name != metadata::RoleName(role)) continue;
+      known = true;
+      if (std::find(options.rotate.begin(), options.rotate.end(), role) == options.rotate.end()) {
+        options.rotate.push_back(role);
+      }
+    }
+    if (!known) {
+      return Fail(kName, InvalidArgument("--rotate " + name +
+                                         ": expected targets, snapshot or timestamp "
+                                         "(the root key: --new-root-key)"));
+    }
+  }
+  auto outcome = RotateFleetRoot(options, SystemClock::Instance());
+  if (!outcome.ok()) return Fail(kName, outcome.status());
+  if (flags.json) {
+    fmt::print("{}\n", Json{{"root_version", outcome->root_version},
+                            {"pending", outcome->pending_file},
+                            {"targets_version", outcome->targets_version},
+                            {"devices", outcome->devices}}
+                           .dump());
+    return 0;
+  }
+  fmt::print("fleet root version {} made; {} device repositories moved to it\n",
+             outcome->root_version, outcome->devices);
+  if (!outcome->pending_file.empty()) {
+    fmt::print(
+        "the image repository's targets key is offline: sign {} with it, then accept it\n"
+        "to offer the new root to devices that trust no fleet root yet\n",
+        outcome->pending_file);
+  } else if (outcome->targets_version != 0) {
+    fmt::print("offered as {} (targets version {})\n", kFleetRootTarget, outcome->targets_version);
+  }
+  return 0;
+}
+
 int RunFleetPublish(const FleetFlags& flags) {
   auto repository = RepositoryDir(flags);
   if (!repository.ok()) return Fail("fleet publish", repository.status());
@@ -638,9 +685,32 @@ void RegisterFleetRepositoryCommands(CLI::App* fleet, FleetFlags& f, Runs& runs)
               "  flotilla-tracker fleet publish --repository R\n"
               "  flotilla-tracker fleet publish --device screen-7 --repository R --json");
   publish->add_option("--device", f.device, "Only this device (name)");
-  for (auto* cmd : {init, publish}) AddCommonFlags(cmd, f);
+  auto* rotate = Command(
+      fleet, "rotate-root", "Make the next fleet root: a new root key and/or new online fleet keys",
+      "The new root is signed by the current fleet root key (--root-key) and by the new\n"
+      "one (--new-root-key, an Ed25519 key from keygen; without it the root key stays).\n"
+      "--rotate makes new online keys in keys/ (the old ones sign nothing more). Every\n"
+      "device repository gets the new root and new targets, snapshot and timestamp\n"
+      "versions; nodes walk to it from the root they trust. The root is offered as the\n"
+      "image repository's fleet/root.json (staged in pending/ when its targets key is\n"
+      "offline: sign, then accept). Cut short, run fleet publish to finish.\n"
+      "  flotilla-tracker fleet rotate-root --root-key /media/usb/keys/fleet-root.key \\\n"
+      "      --new-root-key /media/usb/keys/fleet-root-2.key --rotate targets,snapshot,timestamp "
+      "\\\n"
+      "      --repository R");
+  rotate->add_option("--root-key", f.root_key, "The current fleet root key file")
+      ->check(CLI::ExistingFile)
+      ->required();
+  rotate->add_option("--new-root-key", f.new_root_key, "The new fleet root key file")
+      ->check(CLI::ExistingFile);
+  rotate
+      ->add_option("--rotate", f.rotate,
+                   "Online roles given new keys: targets, snapshot, timestamp (comma-separated)")
+      ->delimiter(',');
+  for (auto* cmd : {init, publish, rotate}) AddCommonFlags(cmd, f);
   runs.emplace_back(init, [&f] { return RunFleetInit(f); });
   runs.emplace_back(publish, [&f] { return RunFleetPublish(f); });
+  runs.emplace_back(rotate, [&f] { return RunFleetRotateRoot(f); });
 }
 
 void RegisterAssignAndDesired(CLI::App& app, FleetFlags& f, Runs& runs) {

@@ -136,6 +136,38 @@ Status OfferFleetRoot(const RepositoryLayout& repo, const std::string& root_byte
   return Status::Ok();
 }
 
+constexpr Duration kFleetRootExpiry = std::chrono::hours(24 * 365);
+
+// fleet/<V>.root.json: every fleet root version a rotation made or replaced.
+std::string FleetRootVersionPath(const RepositoryLayout& repo, uint64_t version) {
+  return FleetDir(repo) + "/" + std::to_string(version) + ".root.json";
+}
+
+// keys/fleet-<role>.next.key: a new online key, made before the root that
+// names it is committed and moved over keys/fleet-<role>.key after.
+std::string NextFleetKeyPath(const RepositoryLayout& repo, RoleType role) {
+  return KeysDir(repo) + "/fleet-" + std::string(metadata::RoleName(role)) + ".next.key";
+}
+
+// Puts in place each next key that `root` names (a rotation committed; cut
+// short before its keys were moved, the next signer finishes it). A next
+// key the root does not name (a rotation cut short before its commit) is
+// left, and replaced by the next rotation.
+Status FinishKeyRotation(const RepositoryLayout& repo, const metadata::RootMetadata& root) {
+  bool moved = false;
+  for (RoleType role : kOnlineRoles) {
+    const std::string next = NextFleetKeyPath(repo, role);
+    if (!Exists(next) || !metadata::LoadRoleKey(next, root, role).ok()) continue;
+    const std::string path = FleetKeyPath(repo, role);
+    std::error_code ec;
+    fs::rename(next + ".pub", path + ".pub", ec);
+    fs::rename(next, path, ec);
+    if (ec) return Internal("rename " + next + " to " + path + ": " + ec.message());
+    moved = true;
+  }
+  return moved ? FsyncDirectory(KeysDir(repo)) : Status::Ok();
+}
+
 constexpr char kIndexFile[] = "fleet-index";
 constexpr uint64_t kMaxIndexBytes = 4 << 10;
 constexpr uint64_t kMaxTimestampBytes = 64 << 10;
@@ -521,6 +553,117 @@ Result<FleetInitOutcome> InitFleet(const FleetInitOptions& options, const Clock&
   return outcome;
 }
 
+Result<FleetRotateOutcome> RotateFleetRoot(const FleetRotateOptions& options, const Clock& clock) {
+  const RepositoryLayout repo{options.repository};
+  ASSIGN_OR_RETURN(PublishLock lock, PublishLock::Acquire(repo, /*wait=*/true));
+  std::vector<std::string> notes;
+  RETURN_IF_ERROR(RecoverUnpublishedMetadata(repo, notes));
+  auto current_bytes = ReadTextFileBounded(FleetRootPath(repo), kMaxRootBytes);
+  if (!current_bytes.ok()) {
+    return current_bytes.status().WithContext("no fleet root: run fleet init first");
+  }
+  ASSIGN_OR_RETURN(metadata::SignedDocument current_doc,
+                   metadata::ParseSignedDocument(*current_bytes, kMaxRootBytes));
+  ASSIGN_OR_RETURN(metadata::RootMetadata current, metadata::ParseRoot(current_doc.signed_json));
+  const metadata::RoleKeys& current_root_keys = current.roles.at(RoleType::kRoot);
+  RETURN_IF_ERROR(metadata::VerifyThreshold(current_doc, current.keys, current_root_keys,
+                                            "fleet root, by its own root keys"));
+  const std::string version_text = std::to_string(current.common.version);
+
+  auto old_key = Ed25519PrivateKey::LoadFile(options.root_key_file);
+  if (!old_key.ok()) return old_key.status().WithContext("--root-key");
+  const std::string old_keyid = metadata::MakeTufKey(old_key->public_key()).keyid;
+  if (std::find(current_root_keys.keyids.begin(), current_root_keys.keyids.end(), old_keyid) ==
+      current_root_keys.keyids.end()) {
+    return InvalidArgument("--root-key " + options.root_key_file +
+                           " is not a root key of fleet root version " + version_text);
+  }
+  std::optional<Ed25519PrivateKey> new_root_key;
+  if (!options.new_root_key_file.empty()) {
+    auto key = Ed25519PrivateKey::LoadFile(options.new_root_key_file);
+    if (!key.ok()) return key.status().WithContext("--new-root-key");
+    new_root_key = std::move(key).value();
+  }
+  for (RoleType role : options.rotate) {
+    if (std::find(std::begin(kOnlineRoles), std::end(kOnlineRoles), role) ==
+        std::end(kOnlineRoles)) {
+      return InvalidArgument(
+          "--rotate takes targets, snapshot and timestamp (a new root key: --new-root-key)");
+    }
+  }
+  if (!new_root_key && options.rotate.empty()) {
+    return InvalidArgument("nothing to rotate: give --new-root-key FILE and/or --rotate ROLES");
+  }
+
+  // Every version stays: a node may trust any of them.
+  const std::string current_path = FleetRootVersionPath(repo, current.common.version);
+  if (!Exists(current_path)) RETURN_IF_ERROR(WriteFileAtomic(current_path, *current_bytes, 0644));
+
+  metadata::RootMetadata next = current;
+  next.common.version = current.common.version + 1;
+  next.common.expires = std::chrono::floor<std::chrono::seconds>(
+      clock.Now() + std::chrono::duration_cast<WallTime::duration>(kFleetRootExpiry));
+  auto name_key = [&](RoleType role, const Ed25519PublicKey& public_key) {
+    metadata::TufKey key = metadata::MakeTufKey(public_key);
+    next.roles[role] = metadata::RoleKeys{{key.keyid}, 1};
+    next.keys.insert_or_assign(key.keyid, std::move(key));
+  };
+  if (new_root_key) name_key(RoleType::kRoot, new_root_key->public_key());
+  if (!options.rotate.empty()) {
+    RETURN_IF_ERROR(CreateDirectories(KeysDir(repo), 0700));
+    for (RoleType role : options.rotate) {
+      Ed25519PrivateKey key = Ed25519PrivateKey::Generate();
+      RETURN_IF_ERROR(SaveKeyPair(key, NextFleetKeyPath(repo, role)));
+      name_key(role, key.public_key());
+    }
+    RETURN_IF_ERROR(FsyncDirectory(KeysDir(repo)));
+  }
+  std::set<std::string> used;
+  for (const auto& [role, keys] : next.roles) used.insert(keys.keyids.begin(), keys.keyids.end());
+  std::erase_if(next.keys, [&](const auto& entry) { return !used.contains(entry.first); });
+
+  // Signed by the current root key and the new one, checked as a node
+  // checks it before anything is written.
+  ASSIGN_OR_RETURN(metadata::SignedDocument signed_next,
+                   metadata::MakeUnsignedDocument(metadata::ToJson(next)));
+  metadata::AddSignature(signed_next, *old_key);
+  if (new_root_key) metadata::AddSignature(signed_next, *new_root_key);
+  RETURN_IF_ERROR(metadata::VerifyThreshold(signed_next, current.keys, current_root_keys,
+                                            "new fleet root, by the current root keys"));
+  RETURN_IF_ERROR(metadata::VerifyThreshold(signed_next, next.keys, next.roles.at(RoleType::kRoot),
+                                            "new fleet root, by its own root keys"));
+  const std::string next_bytes = metadata::SerializeDocument(signed_next);
+  RETURN_IF_ERROR(
+      WriteFileAtomic(FleetRootVersionPath(repo, next.common.version), next_bytes, 0644));
+  // The commit point: from here the new root (and its keys) sign.
+  RETURN_IF_ERROR(WriteFileAtomic(FleetRootPath(repo), next_bytes, 0644));
+  RETURN_IF_ERROR(FinishKeyRotation(repo, next));
+
+  FleetRotateOutcome outcome;
+  outcome.root_version = next.common.version;
+  // The devices first: nodes that trust a fleet root walk to the new one.
+  ASSIGN_OR_RETURN(auto signer, FleetSigner::Open(repo, clock));
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(FleetDir(repo) + "/devices", ec)) {
+    const std::string id = entry.path().filename().string();
+    if (!DeviceRepositoryDir(repo, id).ok()) continue;
+    ASSIGN_OR_RETURN(bool moved, signer->FollowRoot(id));
+    outcome.devices += moved ? 1 : 0;
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return Internal("list " + FleetDir(repo) + "/devices: " + ec.message());
+  }
+  // Then nodes that trust none yet (`fleet init` run again offers it, should this fail).
+  FleetInitOutcome offered;
+  Status offer = OfferFleetRoot(repo, next_bytes, clock, offered);
+  if (!offer.ok() && offer.code() != StatusCode::kAlreadyExists) {
+    return offer.WithContext("offering fleet root version " + std::to_string(next.common.version));
+  }
+  outcome.pending_file = offered.pending_file;
+  outcome.targets_version = offered.targets_version;
+  return outcome;
+}
+
 Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<DesiredApp>& desired,
                                   const metadata::TargetsMetadata& image_targets,
                                   const std::vector<MaintenanceWindow>& windows) {
@@ -560,6 +703,7 @@ Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& r
   RETURN_IF_ERROR(metadata::VerifyThreshold(doc, root.keys, root.roles.at(RoleType::kRoot),
                                             "fleet root, by its own root keys"));
   signer->indexable_ = root.consistent_snapshot;
+  RETURN_IF_ERROR(FinishKeyRotation(repo, root));
   for (RoleType role : kOnlineRoles) {
     auto key = metadata::LoadRoleKey(FleetKeyPath(repo, role), root, role);
     if (!key.ok()) return key.status().WithContext("fleet " + std::string(RoleName(role)) + " key");
@@ -567,33 +711,148 @@ Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& r
     signer->signers_.push_back(metadata::TufSigner::FromEd25519(*key));
     signer->indexable_ = signer->indexable_ && root.roles.at(role).threshold == 1;
   }
+  if (root.common.version > 1) {
+    auto previous =
+        ReadTextFileBounded(FleetRootVersionPath(repo, root.common.version - 1), kMaxRootBytes);
+    if (previous.ok()) signer->previous_root_sha256_ = Sha256Hex(*previous);
+  }
+  signer->root_ = std::move(root);
   return signer;
 }
 
 // A device's repository, made from the fleet root when it has no timestamp
 // yet (the timestamp is the commit point: a directory without one was never
 // published, so it is made again). A publish cut short before its timestamp
-// leaves targets.json and snapshot.json ahead of it: they are put back.
-Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(
-    const std::string& dir) const {
+// leaves targets.json and snapshot.json ahead of it: they are put back. An
+// existing repository is moved to the current fleet root (MoveToRoot).
+Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(const std::string& dir,
+                                                                      bool* moved) const {
+  if (moved) *moved = false;
   if (Exists(dir + "/metadata/timestamp.json")) {
     auto opened = metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
-    if (opened.ok()) return opened;
-    std::vector<std::string> notes;
-    RETURN_IF_ERROR(RecoverUnpublishedMetadata(RepositoryLayout{dir}, notes));
-    return metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
+    if (!opened.ok()) {
+      std::vector<std::string> notes;
+      RETURN_IF_ERROR(RecoverUnpublishedMetadata(RepositoryLayout{dir}, notes));
+      opened = metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
+      if (!opened.ok()) return opened;
+    }
+    ASSIGN_OR_RETURN(bool wrote, MoveToRoot(**opened));
+    if (moved) *moved = wrote;
+    return opened;
   }
   RETURN_IF_ERROR(RemoveTree(dir));
+  // A node may trust an older fleet root (the one the image repository
+  // offered when it first looked): the older versions, to walk from. No
+  // timestamp names them; they are in place before the one that commits.
+  RETURN_IF_ERROR(CreateDirectories(dir + "/metadata", 0755));
+  for (uint64_t v = 1; v < root_.common.version; ++v) {
+    auto bytes = ReadTextFileBounded(FleetRootVersionPath(repo_, v), kMaxRootBytes);
+    if (!bytes.ok()) continue;  // a root made before versions were kept
+    RETURN_IF_ERROR(
+        WriteFileAtomic(dir + "/metadata/" + std::to_string(v) + ".root.json", *bytes, 0644));
+  }
   return metadata::Repository::CreateWithRoot(dir, root_bytes_, online_, clock_,
                                               FleetRepositoryOptions());
 }
 
+namespace {
+
+// Whether the role's current file in `metadata_dir` carries a signature by
+// one of `root`'s keys for the role (the writer's check, not a client's: a
+// rotated key makes it false).
+bool SignedByRootKeys(const std::string& path, const metadata::RootMetadata& root, RoleType role) {
+  auto bytes = ReadTextFileBounded(path, kMaxMetadataBytes);
+  if (!bytes.ok()) return false;
+  auto doc = metadata::ParseSignedDocument(*bytes, kMaxMetadataBytes);
+  if (!doc.ok()) return false;
+  const auto& keyids = root.roles.at(role).keyids;
+  return std::any_of(doc->signatures.begin(), doc->signatures.end(), [&](const auto& signature) {
+    return std::find(keyids.begin(), keyids.end(), signature.keyid) != keyids.end();
+  });
+}
+
+}  // namespace
+
+Result<bool> FleetSigner::MoveToRoot(metadata::Repository& opened) const {
+  const uint64_t have = opened.root().common.version;
+  const uint64_t want = root_.common.version;
+  if (have > want) {
+    return FailedPrecondition("its fleet root is version " + std::to_string(have) +
+                              ", newer than fleet/root.json's " + std::to_string(want));
+  }
+  bool wrote = false;
+  for (uint64_t v = have + 1; v <= want; ++v) {
+    std::string bytes = root_bytes_;
+    if (v < want) {
+      ASSIGN_OR_RETURN(bytes, ReadTextFileBounded(FleetRootVersionPath(repo_, v), kMaxRootBytes));
+    }
+    RETURN_IF_ERROR_CTX(opened.PublishRoot(bytes), "fleet root version " + std::to_string(v));
+    wrote = true;
+  }
+  // Signed by keys the root no longer names (rotated; or a rotation cut
+  // short between the root and the timestamp): the three again, new keys.
+  // bench/fleet-sign's baseline (a repository read per publish) skips the look.
+  const std::string md = opened.metadata_dir() + "/";
+  if (wrote ||
+      (mode_ == Mode::kIndexed &&
+       !(SignedByRootKeys(md + "timestamp.json", root_, RoleType::kTimestamp) &&
+         SignedByRootKeys(md + std::to_string(opened.snapshot().common.version) + ".snapshot.json",
+                          root_, RoleType::kSnapshot) &&
+         SignedByRootKeys(md + std::to_string(opened.targets().common.version) + ".targets.json",
+                          root_, RoleType::kTargets)))) {
+    RETURN_IF_ERROR(opened.ResignTargets(online_));
+    wrote = true;
+  }
+  return wrote;
+}
+
+Result<bool> FleetSigner::FollowRoot(const std::string& device_id) const {
+  ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
+  if (!Exists(dir + "/metadata/timestamp.json")) return false;
+  if (mode_ == Mode::kIndexed && indexable_) {
+    // An index naming this root and the timestamp on disk: on the root already.
+    auto metadata_dir = DirectoryWriter::Open(dir + "/metadata");
+    if (metadata_dir.ok() && ReadIndex(*metadata_dir)) return false;
+    // Indexed on the root this one replaced: the new root's file and
+    // root.json, then the next versions from the index, under the new keys
+    // (a publish's work, not a whole read).
+    std::optional<DeviceIndex> index;
+    if (metadata_dir.ok() && !previous_root_sha256_.empty()) {
+      index = ReadIndex(*metadata_dir, previous_root_sha256_);
+    }
+    if (index) {
+      ASSIGN_OR_RETURN(DirectoryWriter targets_dir, DirectoryWriter::Open(dir + "/targets"));
+      auto document =
+          targets_dir.Read(index->document_sha256 + "." + kFleetDocumentTarget, kMaxDocumentBytes);
+      if (document.ok() && Sha256Hex(*document) == index->document_sha256) {
+        RETURN_IF_ERROR(
+            metadata_dir->Write(std::to_string(root_.common.version) + ".root.json", root_bytes_));
+        RETURN_IF_ERROR(metadata_dir->Write("root.json", root_bytes_));
+        index->root_sha256 = root_sha256_;
+        auto next = PublishNext(dir, *metadata_dir, *index, *document, index->document_sha256);
+        if (!next.ok()) return next.status().WithContext("fleet repository " + dir);
+        return true;
+      }
+    }
+  }
+  bool moved = false;
+  auto opened = OpenDevice(dir, &moved);
+  if (!opened.ok()) return opened.status().WithContext("fleet repository " + dir);
+  const auto& listed = (*opened)->targets().targets;
+  auto current = listed.find(kFleetDocumentTarget);
+  if (current == listed.end()) return moved;
+  const std::string document_sha256 = Sha256Of(current->second);
+  if (moved) RETURN_IF_ERROR(PruneOpened(**opened, document_sha256));
+  if (mode_ == Mode::kIndexed) RETURN_IF_ERROR(WriteIndexOf(**opened, document_sha256).status());
+  return moved;
+}
+
 std::optional<FleetSigner::DeviceIndex> FleetSigner::ReadIndex(
-    const DirectoryWriter& metadata_dir) const {
+    const DirectoryWriter& metadata_dir, const std::string& root_sha256) const {
   auto index_bytes = metadata_dir.Read(kIndexFile, kMaxIndexBytes);
   if (!index_bytes.ok()) return std::nullopt;
   auto index = ParseDeviceIndex(*index_bytes);
-  if (!index.ok() || index->root_sha256 != root_sha256_) return std::nullopt;
+  if (!index.ok() || index->root_sha256 != root_sha256) return std::nullopt;
   auto timestamp = metadata_dir.Read("timestamp.json", kMaxTimestampBytes);
   if (!timestamp.ok() || Sha256Hex(*timestamp) != index->timestamp_sha256) {
     return std::nullopt;
@@ -603,16 +862,17 @@ std::optional<FleetSigner::DeviceIndex> FleetSigner::ReadIndex(
 
 Result<bool> FleetSigner::PublishThroughRepository(const std::string& dir,
                                                    const std::string& document) const {
-  auto device_repo = OpenDevice(dir);
+  bool moved = false;
+  auto device_repo = OpenDevice(dir, &moved);
   if (!device_repo.ok()) return device_repo.status().WithContext("fleet repository " + dir);
   const auto& listed = (*device_repo)->targets().targets;
   auto current = listed.find(kFleetDocumentTarget);
-  const bool resign =
-      current == listed.end() || Sha256Of(current->second) != Digest::Of(document).Hex();
+  bool resign = current == listed.end() || Sha256Of(current->second) != Digest::Of(document).Hex();
   if (resign) {
     RETURN_IF_ERROR(
         (*device_repo)->AddTargets({{kFleetDocumentTarget, document, nullptr}}, online_));
   }
+  resign = resign || moved;
   const std::string document_sha256 = Digest::Of(document).Hex();
   if (resign) RETURN_IF_ERROR(PruneOpened(**device_repo, document_sha256));
   if (mode_ == Mode::kReadRepository) return resign;
@@ -647,12 +907,15 @@ Result<FleetSigner::DeviceIndex> FleetSigner::WriteIndexOf(
 
 Result<std::optional<FleetSigner::Refreshed>> FleetSigner::RefreshThroughRepository(
     const std::string& dir, WallTime now) const {
-  auto device_repo = OpenDevice(dir);
+  bool moved = false;
+  auto device_repo = OpenDevice(dir, &moved);
   if (!device_repo.ok()) return device_repo.status().WithContext("fleet repository " + dir);
   metadata::Repository& opened = **device_repo;
   // Targets re-signs snapshot and timestamp with it; snapshot the timestamp.
   bool resigned = true;
-  if (now >= DueAt(opened.targets().common.expires)) {
+  if (moved) {
+    // Moved to a rotated root: all three are new already.
+  } else if (now >= DueAt(opened.targets().common.expires)) {
     RETURN_IF_ERROR_CTX(opened.ResignTargets(online_), "fleet repository " + dir);
   } else if (now >= DueAt(opened.snapshot().common.expires)) {
     RETURN_IF_ERROR_CTX(opened.ResignSnapshot(online_), "fleet repository " + dir);

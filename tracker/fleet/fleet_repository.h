@@ -78,6 +78,41 @@ struct FleetInitOutcome {
 // AlreadyExists when the fleet root exists and the image repository offers it.
 Result<FleetInitOutcome> InitFleet(const FleetInitOptions& options, const Clock& clock);
 
+// Fleet root N+1 (docs/fleet.md, "Rotating the fleet root"): signed by the
+// current root key and by the new one, naming new online keys for the roles
+// in `rotate`. Every fleet root version is kept as fleet/<V>.root.json beside
+// fleet/root.json (the current one), so a device repository can be walked to
+// the newest from any version a node trusts.
+struct FleetRotateOptions {
+  std::string repository;
+  // A key of the current fleet root's root role (Ed25519 key file).
+  std::string root_key_file;
+  // The new fleet root key (Ed25519 key file, e.g. from keygen); "" keeps
+  // the current one.
+  std::string new_root_key_file;
+  // Online roles (targets, snapshot, timestamp) given new keys, made in
+  // keys/ (the old keys sign nothing more).
+  std::vector<metadata::RoleType> rotate;
+};
+
+struct FleetRotateOutcome {
+  uint64_t root_version = 0;
+  // As FleetInitOutcome: the image repository's targets version offering
+  // the new root, or the staged one to sign and accept.
+  std::string pending_file;
+  uint64_t targets_version = 0;
+  size_t devices = 0;  // device repositories moved to the new root
+};
+
+// Makes fleet root N+1, commits it (fleet/<N+1>.root.json, then
+// fleet/root.json), puts the new online keys in place, moves every device
+// repository to it (FleetSigner::FollowRoot), then offers it to devices as
+// the image repository's target fleet/root.json. Holds the publish lock.
+// Cut short after the commit, the device repositories not yet moved still
+// verify under the old root; the next `fleet publish` moves them (and
+// `fleet init` run again offers the root).
+Result<FleetRotateOutcome> RotateFleetRoot(const FleetRotateOptions& options, const Clock& clock);
+
 // The fleet document of `device` (canonical JSON): each app with a desired
 // release, with the image repository's target for it. FailedPrecondition
 // when the image repository does not list a desired release. `windows` (the
@@ -136,6 +171,14 @@ class FleetSigner {
   };
   Result<std::optional<Refreshed>> Refresh(const std::string& device_id, WallTime now) const;
 
+  // Moves device `device_id`'s repository to the current fleet root: writes
+  // each root version it lacks (N+1.root.json ..., then root.json), then,
+  // when its targets, snapshot or timestamp are not signed by the keys the
+  // root names, new versions of the three signed by the online keys (the
+  // same document). True when anything was written; false when it was on
+  // the root already or has no published repository.
+  Result<bool> FollowRoot(const std::string& device_id) const;
+
   // What a device's index holds.
   struct DeviceIndex {
     uint64_t targets = 0;
@@ -154,12 +197,22 @@ class FleetSigner {
  private:
   FleetSigner(RepositoryLayout repo, const Clock& clock, Mode mode)
       : repo_(std::move(repo)), clock_(clock), mode_(mode) {}
-  Result<std::unique_ptr<metadata::Repository>> OpenDevice(const std::string& dir) const;
+  // Opens (or creates) the device's repository on the current fleet root
+  // (FollowRoot's work); `moved` says whether that wrote anything.
+  Result<std::unique_ptr<metadata::Repository>> OpenDevice(const std::string& dir,
+                                                           bool* moved = nullptr) const;
+  // Brings the opened repository to the current fleet root; true when it wrote.
+  Result<bool> MoveToRoot(metadata::Repository& opened) const;
   // Opens the device's whole repository, publishes `document` through it and
   // (indexed) writes its index.
   Result<bool> PublishThroughRepository(const std::string& dir, const std::string& document) const;
   // The device's index when it matches its timestamp.json and the fleet root.
-  std::optional<DeviceIndex> ReadIndex(const DirectoryWriter& metadata_dir) const;
+  std::optional<DeviceIndex> ReadIndex(const DirectoryWriter& metadata_dir) const {
+    return ReadIndex(metadata_dir, root_sha256_);
+  }
+  // The same for the root whose sha256 is `root_sha256`.
+  std::optional<DeviceIndex> ReadIndex(const DirectoryWriter& metadata_dir,
+                                       const std::string& root_sha256) const;
   // Signs and writes the next targets (listing `document`), snapshot and
   // timestamp after `index`'s versions, then the new index; prunes. Returns
   // the new index.
@@ -186,6 +239,10 @@ class FleetSigner {
   Mode mode_;
   std::string root_bytes_;
   std::string root_sha256_;
+  metadata::RootMetadata root_;
+  // Of fleet/<N-1>.root.json, the root the current one replaced ("" none):
+  // a repository indexed on it is moved through its index.
+  std::string previous_root_sha256_;
   // Whether the fleet root lets one online key per role sign consistent
   // snapshots, which the index's path writes; else every publish goes
   // through the repository.

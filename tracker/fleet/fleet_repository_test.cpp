@@ -577,6 +577,165 @@ TEST_F(OfflineFleetRepositoryTest, FleetRootIsStagedForTheOfflineTargetsKeyThenA
             StatusCode::kAlreadyExists);
 }
 
+// Rotating the fleet root (docs/fleet.md, "Rotating the fleet root"): a
+// client trusting root 1 walks to root 2 and verifies what the new online
+// keys sign; one that first trusts now takes root 2 from the image
+// repository; a device repository made after the rotation can be walked to
+// from root 1; a rotation cut short leaves a repository a client of the old
+// root verifies, and the next publish moves it.
+TEST_F(FleetRepositoryTest, RotatedRootIsWalkedToAndACutShortRotationIsFinished) {
+  ASSERT_TRUE(Publish().ok());
+  ASSERT_TRUE(ReadAsDevice("screen-7").ok());  // its client trusts root 1
+  const std::string screen8_before = dir_ + "/screen-8-before";
+  fs::copy(DeviceDir("screen-8"), screen8_before, fs::copy_options::recursive);
+  const std::string old_timestamp_key =
+      ReadTextFileBounded(FleetKeyPath(repo_, RoleType::kTimestamp), 1 << 10).value();
+  const std::string old_root_key = dir_ + "/fleet-off/fleet-root.key";
+  const std::string new_root_key = dir_ + "/fleet-root-2.key";
+  ASSERT_TRUE(Ed25519PrivateKey::Generate().SaveFile(new_root_key).ok());
+
+  auto rotated = RotateFleetRoot({repo_.root,
+                                  old_root_key,
+                                  new_root_key,
+                                  {RoleType::kTargets, RoleType::kSnapshot, RoleType::kTimestamp}},
+                                 clock_);
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  EXPECT_EQ(rotated->root_version, 2u);
+  EXPECT_EQ(rotated->devices, 2u);
+  EXPECT_TRUE(rotated->pending_file.empty());
+  EXPECT_GT(rotated->targets_version, 0u);
+  EXPECT_NE(ReadTextFileBounded(FleetKeyPath(repo_, RoleType::kTimestamp), 1 << 10).value(),
+            old_timestamp_key);
+  EXPECT_FALSE(fs::exists(repo_.root + "/keys/fleet-timestamp.next.key"));
+  EXPECT_TRUE(fs::exists(repo_.root + "/fleet/1.root.json"));
+  EXPECT_EQ(ReadTextFileBounded(repo_.root + "/fleet/2.root.json", 1 << 20).value(),
+            ReadTextFileBounded(FleetRootPath(repo_), 1 << 20).value());
+  EXPECT_EQ(FleetRootFromImage(), ReadTextFileBounded(FleetRootPath(repo_), 1 << 20).value());
+  EXPECT_EQ(OpenDevice("screen-7")->root().common.version, 2u);
+  // The old root key alone no longer rotates anything; nothing is written.
+  auto again = RotateFleetRoot({repo_.root, old_root_key, "", {RoleType::kTimestamp}}, clock_);
+  EXPECT_EQ(again.status().code(), StatusCode::kInvalidArgument) << again.status().ToString();
+  EXPECT_FALSE(fs::exists(repo_.root + "/fleet/3.root.json"));
+
+  // Walked from root 1, the new keys' metadata verifies.
+  auto doc = ReadAsDevice("screen-7");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 7);
+  auto client_root = metadata::ParseSignedDocument(
+      ReadTextFileBounded(dir_ + "/client-screen-7/root.json", 1 << 20).value(), 1 << 20);
+  ASSERT_TRUE(client_root.ok());
+  EXPECT_EQ(client_root->signed_json["version"], 2);
+  // First trusting now: root 2 from the image repository.
+  ASSERT_TRUE(ReadAsDevice("screen-8").ok());
+  // A device repository made after the rotation, read by a client of root 1.
+  state_.devices["screen-9"] = FleetDevice{"dev-screen-9", "screen-9", "shop-12", {}};
+  ASSERT_TRUE(Publish().ok());
+  ASSERT_TRUE(metadata::TufClient::Initialize(
+                  dir_ + "/client-screen-9",
+                  ReadTextFileBounded(repo_.root + "/fleet/1.root.json", 1 << 20).value())
+                  .ok());
+  EXPECT_TRUE(ReadAsDevice("screen-9").ok());
+
+  // Cut short before screen-8's repository was moved: still root 1 and the
+  // old keys, which a client of root 1 verifies.
+  const std::string screen8 = DeviceDir("screen-8");
+  fs::remove_all(screen8);
+  fs::copy(screen8_before, screen8, fs::copy_options::recursive);
+  const std::string root1 = ReadTextFileBounded(repo_.root + "/fleet/1.root.json", 1 << 20).value();
+  ASSERT_TRUE(metadata::TufClient::Initialize(dir_ + "/client-old-8", root1).ok());
+  auto read_old = [&]() -> Status {
+    metadata::DirectoryRemote remote(screen8 + "/metadata", screen8 + "/targets");
+    ASSIGN_OR_RETURN(auto client,
+                     metadata::TufClient::Open(dir_ + "/client-old-8", remote, clock_));
+    return client->Refresh();
+  };
+  EXPECT_TRUE(read_old().ok());
+  // Cut short between its new root and its new timestamp: root 2 beside
+  // metadata the old keys signed, which no client takes...
+  const std::string root2 = ReadTextFileBounded(FleetRootPath(repo_), 1 << 20).value();
+  ASSERT_TRUE(WriteFileAtomic(screen8 + "/metadata/2.root.json", root2).ok());
+  ASSERT_TRUE(WriteFileAtomic(screen8 + "/metadata/root.json", root2).ok());
+  EXPECT_FALSE(read_old().ok());
+  // ... until the next publish moves it (its document unchanged).
+  auto finished = Publish();
+  ASSERT_TRUE(finished.ok()) << finished.status().ToString();
+  EXPECT_EQ(finished->resigned, 1u);
+  Status read = read_old();
+  EXPECT_TRUE(read.ok()) << read.ToString();
+}
+
+// Two rotations, one device repository left on root 1 (as a crash before it
+// was moved would leave it): the next publish writes root 2 and root 3
+// into it, and a client of root 1 walks both.
+TEST_F(FleetRepositoryTest, ARepositoryTwoRootsBehindIsWalkedForward) {
+  ASSERT_TRUE(Publish().ok());
+  const std::string screen8_before = dir_ + "/screen-8-before";
+  fs::copy(DeviceDir("screen-8"), screen8_before, fs::copy_options::recursive);
+  const std::string key1 = dir_ + "/fleet-off/fleet-root.key";
+  const std::string key2 = dir_ + "/fleet-root-2.key";
+  ASSERT_TRUE(Ed25519PrivateKey::Generate().SaveFile(key2).ok());
+  auto second = RotateFleetRoot({repo_.root, key1, key2, {RoleType::kSnapshot}}, clock_);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  auto third = RotateFleetRoot({repo_.root, key2, "", {RoleType::kTimestamp}}, clock_);
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_EQ(third->root_version, 3u);
+  EXPECT_EQ(third->devices, 2u);
+  fs::remove_all(DeviceDir("screen-8"));
+  fs::copy(screen8_before, DeviceDir("screen-8"), fs::copy_options::recursive);
+  ASSERT_TRUE(metadata::TufClient::Initialize(
+                  dir_ + "/client-screen-8",
+                  ReadTextFileBounded(repo_.root + "/fleet/1.root.json", 1 << 20).value())
+                  .ok());
+  EXPECT_TRUE(ReadAsDevice("screen-8").ok()) << "still root 1 and its keys";
+  auto moved = Publish();
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_EQ(moved->resigned, 1u);
+  EXPECT_EQ(OpenDevice("screen-8")->root().common.version, 3u);
+  auto doc = ReadAsDevice("screen-8");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  auto client_root = metadata::ParseSignedDocument(
+      ReadTextFileBounded(dir_ + "/client-screen-8/root.json", 1 << 20).value(), 1 << 20);
+  ASSERT_TRUE(client_root.ok());
+  EXPECT_EQ(client_root->signed_json["version"], 3);
+}
+
+TEST_F(FleetRepositoryTest, RotateRootRefusesBadInputAndWritesNothing) {
+  const std::string old_root_key = dir_ + "/fleet-off/fleet-root.key";
+  auto nothing = RotateFleetRoot({repo_.root, old_root_key, "", {}}, clock_);
+  EXPECT_EQ(nothing.status().code(), StatusCode::kInvalidArgument);
+  auto root_role = RotateFleetRoot({repo_.root, old_root_key, "", {RoleType::kRoot}}, clock_);
+  EXPECT_EQ(root_role.status().code(), StatusCode::kInvalidArgument);
+  const std::string stranger = dir_ + "/stranger.key";
+  ASSERT_TRUE(Ed25519PrivateKey::Generate().SaveFile(stranger).ok());
+  auto wrong = RotateFleetRoot({repo_.root, stranger, "", {RoleType::kTimestamp}}, clock_);
+  EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(wrong.status().message().find("is not a root key of fleet root version 1"),
+            std::string::npos)
+      << wrong.status().ToString();
+  EXPECT_FALSE(fs::exists(repo_.root + "/fleet/2.root.json"));
+  EXPECT_FALSE(fs::exists(repo_.root + "/keys/fleet-timestamp.next.key"));
+}
+
+TEST_F(OfflineFleetRepositoryTest, RotatedRootIsStagedForTheOfflineTargetsKeyThenAccepted) {
+  auto init = InitFleet({repo_.root, "", dir_ + "/fleet-off"}, clock_);
+  ASSERT_TRUE(init.ok()) << init.status().ToString();
+  auto sign_and_accept = [&](const std::string& pending) {
+    ASSERT_TRUE(
+        metadata::SignMetadataFile(pending, dir_ + "/off/targets.key", std::nullopt, pending).ok());
+    auto accepted = AcceptSigned(repo_.root, pending, "", clock_);
+    ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
+  };
+  sign_and_accept(init->pending_file);
+  auto rotated = RotateFleetRoot(
+      {repo_.root, dir_ + "/fleet-off/fleet-root.key", "", {RoleType::kTimestamp}}, clock_);
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  EXPECT_EQ(rotated->root_version, 2u);
+  ASSERT_FALSE(rotated->pending_file.empty());
+  EXPECT_NE(FleetRootFromImage(), ReadTextFileBounded(FleetRootPath(repo_), 1 << 20).value());
+  sign_and_accept(rotated->pending_file);
+  EXPECT_EQ(FleetRootFromImage(), ReadTextFileBounded(FleetRootPath(repo_), 1 << 20).value());
+}
+
 // The image repository's floor (metadata/release_floor.h) holds whatever the
 // fleet model says: a pin below it is published at the floor.
 TEST_F(FleetRepositoryTest, APinBelowTheSignedFloorIsPublishedAtTheFloor) {
