@@ -83,6 +83,10 @@ struct TransferArtifact {
   MonoTime last_readd{};
   Readd readd = Readd::kNone;
   uint32_t on_link_peers_ahead = 0;  // last tick's, for link locality
+  // The tracker answered an announce of this torrent (origin_policy.h: a
+  // node alone in the swarm), and how many peers its latest answer named.
+  bool tracker_answered = false;
+  int tracker_peers = 0;
   uint64_t peer_pieces_high = 0;  // most pieces connected peers held together, for swarm progress
   uint64_t payload_seen = 0;      // total_payload_download of the current handle
   uint64_t upload_seen = 0;

@@ -39,6 +39,14 @@ OriginAction OriginPolicy::Update(const OriginObservation& o) {
     useless_ = true;
     useless_since_ = o.now;
   }
+  const bool alone_now =
+      o.tracker_answered && o.connected_peers == 0 && o.lan_peers_connecting == 0;
+  if (!alone_now) {
+    alone_ = false;
+  } else if (!alone_) {
+    alone_ = true;
+    alone_since_ = o.now;
+  }
   if (o.complete || options_.disabled) {
     if (!attached_) return OriginAction::kNone;
     attached_ = false;
@@ -69,6 +77,10 @@ bool OriginPolicy::ShouldAttach(const OriginObservation& o) {
   if (o.peers_ahead == 0 && useless_ &&
       o.now - token_since >= Seconds(options_.no_useful_peer_seconds)) {
     last_reason_ = "origin token: no connected peer has the missing pieces or is ahead";
+    return true;
+  }
+  if (alone_ && o.now - alone_since_ >= Seconds(options_.no_useful_peer_seconds)) {
+    last_reason_ = "origin token: alone in the swarm (no peer connected or connecting on the LAN)";
     return true;
   }
   return false;

@@ -17,6 +17,13 @@
 //   ahead usually went because it just completed, and the seed it became
 //   shows as useful a moment later (a small delta is one piece, done in a
 //   second: without the wait its neighbours all pulled it from the origin);
+// - a node alone in the swarm holds the token by definition: once the
+//   tracker has answered one of its announces, it attaches after
+//   `no_useful_peer_seconds` during which it had no connected peer and no
+//   connection in progress to a peer on its LAN (see `lan_peers_connecting`).
+//   A neighbour that announces a moment later is given this node's address
+//   and connects within a second, which ends the wait: the token rule above
+//   then decides;
 // - a torrent in which a LAN neighbour is ahead (link_locality.h) waits
 //   `lan_follower_stall_seconds` instead: that neighbour fetches it for the
 //   site and has its own stall rule, and a piece from another site's uplink
@@ -57,6 +64,14 @@ struct OriginObservation {
   // `peers_ahead`: while there is one, the stall wait is
   // `lan_follower_stall_seconds`.
   uint32_t lan_peers_ahead = 0;
+  // The tracker answered an announce of this torrent (false with no tracker:
+  // nothing says the node is alone, so only the stall rule applies).
+  bool tracker_answered = false;
+  // Peers on this node's LAN (link_locality.h) it is connecting to or
+  // handshaking with: known (from the tracker's reply, LSD or configuration)
+  // but not yet connected. Peers of other sites are not counted: behind NAT
+  // they are never reached, and without NAT they connect like any other.
+  uint32_t lan_peers_connecting = 0;
 };
 
 enum class OriginAction { kNone, kAttach, kDetach };
@@ -85,7 +100,9 @@ class OriginPolicy {
   bool useless_ = false;  // peers connected, none with a missing piece
   MonoTime useless_since_{};
   uint32_t last_peers_ahead_ = 0;
-  MonoTime no_peer_ahead_since_;                       // since when peers_ahead has been 0
+  MonoTime no_peer_ahead_since_;  // since when peers_ahead has been 0
+  bool alone_ = false;            // tracker answered, no connected peer, none on the LAN connecting
+  MonoTime alone_since_{};
   std::deque<std::pair<MonoTime, uint64_t>> samples_;  // (time, peer_bytes)
   std::string last_reason_;
 };

@@ -79,6 +79,111 @@ TEST_F(OriginPolicyTest, TheLongerWaitHoldsWhileALanNeighbourIsAheadInThisTorren
   EXPECT_EQ(policy.last_reason(), "no peer progress");
 }
 
+// A device alone in the swarm (the first of a staged rollout's wave in its
+// site): once the tracker has answered, no connected peer and no neighbour
+// being connected to for no_useful_peer_seconds make it the token's holder.
+TEST_F(OriginPolicyTest, AloneInTheSwarmAttachesAfterTheShortWait) {
+  OriginPolicy policy(Options(), start_);
+  // No answer from the tracker yet: nothing says the node is alone.
+  for (double t = 0; t < 0.75; t += 0.25) {
+    EXPECT_EQ(policy.Update(At(t, 0, 0, 0)), OriginAction::kNone) << t;
+  }
+  for (double t = 0.75; t < 3.75; t += 0.25) {
+    OriginObservation o = At(t, 0, 0, 0);
+    o.tracker_answered = true;
+    EXPECT_EQ(policy.Update(o), OriginAction::kNone) << t;
+  }
+  OriginObservation o = At(3.75, 0, 0, 0);
+  o.tracker_answered = true;
+  EXPECT_EQ(policy.Update(o), OriginAction::kAttach);
+  EXPECT_EQ(policy.last_reason(),
+            "origin token: alone in the swarm (no peer connected or connecting on the LAN)");
+}
+
+// A neighbour that connects before the wait ends (it announced a moment
+// later and the tracker gave it this node's address) ends the alone state:
+// the token decides, and the node with a peer ahead waits the stall period.
+TEST_F(OriginPolicyTest, APeerConnectingBeforeTheShortWaitHandsTheDecisionToTheToken) {
+  OriginPolicy follower(Options(), start_);
+  for (double t = 0.5; t < 2; t += 0.5) {
+    OriginObservation o = At(t, 0, 0, 0);
+    o.tracker_answered = true;
+    EXPECT_EQ(follower.Update(o), OriginAction::kNone) << t;
+  }
+  for (double t = 2; t < 9.9; t += 0.5) {
+    OriginObservation o = At(t, 0, 1, 0, /*ahead=*/1);
+    o.tracker_answered = true;
+    o.lan_peers_ahead = 1;
+    o.lan_peers_connecting = 0;
+    EXPECT_EQ(follower.Update(o), OriginAction::kNone) << t;
+  }
+  EXPECT_FALSE(follower.attached());
+}
+
+// Two neighbours announcing at the same instant: the tracker serialises
+// them, so the first is told of nobody and the second of the first, which
+// it connects to within a second. Neither attaches as "alone"; the token
+// gives the origin to exactly one of them.
+TEST_F(OriginPolicyTest, NeighboursAnnouncingTogetherStillPullTheOriginOnce) {
+  OriginPolicy first(Options(), start_);   // told of nobody; lower address
+  OriginPolicy second(Options(), start_);  // told of the first
+  int attaches = 0;
+  for (double t = 0.25; t < 9.9; t += 0.25) {
+    const bool connected = t >= 1.25;
+    OriginObservation a = At(t, 0, connected ? 1 : 0, 0);
+    a.tracker_answered = true;
+    OriginObservation b = At(t, 0, connected ? 1 : 0, 0, connected ? 1 : 0);
+    b.tracker_answered = true;
+    b.lan_peers_ahead = b.peers_ahead;
+    b.lan_peers_connecting = connected ? 0 : 1;
+    if (first.Update(a) == OriginAction::kAttach) {
+      ++attaches;
+      EXPECT_EQ(t, 1.25 + 3);  // the token: 3 s with nobody useful
+      EXPECT_EQ(first.last_reason(),
+                "origin token: no connected peer has the missing pieces or is ahead");
+    }
+    EXPECT_EQ(second.Update(b), OriginAction::kNone) << t;
+  }
+  EXPECT_EQ(attaches, 1);
+  EXPECT_FALSE(second.attached());
+}
+
+// A neighbour the node knows of but is not connected to yet (named by the
+// tracker, connection in progress) may be about to take the token: wait.
+// Once that attempt fails (the neighbour is gone), the short wait starts.
+TEST_F(OriginPolicyTest, ALanPeerKnownButNotYetConnectedKeepsTheNodeWaiting) {
+  OriginPolicy policy(Options(), start_);
+  for (double t = 0.5; t < 6; t += 0.5) {
+    OriginObservation o = At(t, 0, 0, 0);
+    o.tracker_answered = true;
+    o.lan_peers_connecting = 1;
+    EXPECT_EQ(policy.Update(o), OriginAction::kNone) << t;
+  }
+  for (double t = 6; t < 8.9; t += 0.5) {
+    OriginObservation o = At(t, 0, 0, 0);
+    o.tracker_answered = true;
+    EXPECT_EQ(policy.Update(o), OriginAction::kNone) << t;
+  }
+  OriginObservation o = At(9, 0, 0, 0);
+  o.tracker_answered = true;
+  EXPECT_EQ(policy.Update(o), OriginAction::kAttach);
+  EXPECT_EQ(policy.last_reason(),
+            "origin token: alone in the swarm (no peer connected or connecting on the LAN)");
+  // Kept connecting for the whole stall period: the stall rule still ends it.
+  OriginPolicy stuck(Options(), start_);
+  for (double t = 0.5; t < 9.9; t += 0.5) {
+    OriginObservation c = At(t, 0, 0, 0);
+    c.tracker_answered = true;
+    c.lan_peers_connecting = 1;
+    EXPECT_EQ(stuck.Update(c), OriginAction::kNone) << t;
+  }
+  OriginObservation c = At(10, 0, 0, 0);
+  c.tracker_answered = true;
+  c.lan_peers_connecting = 1;
+  EXPECT_EQ(stuck.Update(c), OriginAction::kAttach);
+  EXPECT_EQ(stuck.last_reason(), "no peer progress");
+}
+
 TEST_F(OriginPolicyTest, PeerProgressKeepsTheOriginAway) {
   OriginPolicy policy(Options(), start_);
   uint64_t bytes = 0;

@@ -77,8 +77,8 @@ lt::settings_pack MakeSessionSettings(const TorrentFetcherOptions& options) {
   s.set_str(lt::settings_pack::user_agent, "flotilla-node");
   s.set_int(lt::settings_pack::alert_mask,
             lt::alert_category::error | lt::alert_category::status | lt::alert_category::storage |
-                lt::alert_category::peer | lt::alert_category::block_progress |
-                lt::alert_category::piece_progress);
+                lt::alert_category::peer | lt::alert_category::tracker |
+                lt::alert_category::block_progress | lt::alert_category::piece_progress);
   SetTransportAndDiscovery(s, options);
   SetFlakyLinkReconnects(s);
   SetSmallDeviceLimits(s);

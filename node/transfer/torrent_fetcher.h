@@ -38,7 +38,9 @@ struct OriginPolicyOptions {
   // missing (and none delivered a byte) before the origin is attached, by the
   // origin token's holder only: the node with no connected incomplete peer
   // ahead of it (more pieces, or a lower address). Its neighbours wait on
-  // `stall_seconds` and take its pieces over the LAN.
+  // `stall_seconds` and take its pieces over the LAN. Also the wait of a node
+  // alone in the swarm (the tracker answered; no peer connected, none on its
+  // LAN connecting) before it attaches the origin.
   double no_useful_peer_seconds = 3;
   // The stall wait of a torrent in which a connected LAN neighbour is ahead
   // of this node (link_locality.h): the neighbour fetches it for the site,

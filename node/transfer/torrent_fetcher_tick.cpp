@@ -49,6 +49,21 @@ uint32_t UsefulPeers(const lt::torrent_status& status, const std::vector<lt::pee
   return useful;
 }
 
+// Peers on `on_link` (every peer when it is empty: the host's subnets are
+// unknown) that are being connected to or are still handshaking.
+uint32_t LanPeersConnecting(const std::vector<lt::peer_info>& peers,
+                            const std::vector<transfer::Subnet>& on_link) {
+  uint32_t connecting = 0;
+  for (const auto& peer : peers) {
+    if (peer.connection_type != lt::peer_info::standard_bittorrent ||
+        !(peer.flags & (lt::peer_info::connecting | lt::peer_info::handshake))) {
+      continue;
+    }
+    if (on_link.empty() || transfer::OnLink(peer.ip.address(), on_link)) ++connecting;
+  }
+  return connecting;
+}
+
 // Connected peers that lack pieces too and come before us for the origin
 // token (origin_policy.h): more pieces than we hold, or a lower address than
 // the one of ours they see. Seeds are useful peers, not competitors. With
@@ -128,6 +143,11 @@ void TorrentFetcher::Impl::HandleAlert(lt::alert* alert) {
     ++counters_.hash_failures;
     if (TransferArtifact* a = FindByHandle(hash->handle)) {
       OnHashFailed(*a, static_cast<int>(hash->piece_index));
+    }
+  } else if (auto* reply = lt::alert_cast<lt::tracker_reply_alert>(alert)) {
+    if (TransferArtifact* a = FindByHandle(reply->handle)) {
+      a->tracker_answered = true;
+      a->tracker_peers = reply->num_peers;
     }
   } else if (auto* ban = lt::alert_cast<lt::peer_ban_alert>(alert)) {
     if (TransferArtifact* a = FindByHandle(ban->handle)) OnPeerBanned(*a, ban->endpoint);
@@ -335,15 +355,18 @@ void TorrentFetcher::Impl::ApplyOriginPolicy(TransferArtifact& a, const lt::torr
                                    .complete = status.is_seeding,
                                    .peers_ahead = PeersAhead(status, peers),
                                    .swarm_progress = swarm_progress_,
-                                   .lan_peers_ahead = a.on_link_peers_ahead};
+                                   .lan_peers_ahead = a.on_link_peers_ahead,
+                                   .tracker_answered = a.tracker_answered,
+                                   .lan_peers_connecting = LanPeersConnecting(peers, on_link_)};
   const std::string url = WebSeedUrl(a.hex);
   const transfer::OriginAction action = a.origin.Update(seen);
   if (action != transfer::OriginAction::kNone) {
-    spdlog::info("artifact {}: origin {} ({}; {} peer(s), {} useful, {} ahead, {} B from peers)",
-                 a.hex.substr(0, 12),
-                 action == transfer::OriginAction::kAttach ? "attached" : "detached",
-                 a.origin.last_reason(), seen.connected_peers, seen.useful_peers, seen.peers_ahead,
-                 seen.peer_bytes);
+    spdlog::info(
+        "artifact {}: origin {} ({}; {} peer(s), {} useful, {} ahead, {} B from peers, tracker "
+        "named {})",
+        a.hex.substr(0, 12), action == transfer::OriginAction::kAttach ? "attached" : "detached",
+        a.origin.last_reason(), seen.connected_peers, seen.useful_peers, seen.peers_ahead,
+        seen.peer_bytes, a.tracker_answered ? std::to_string(a.tracker_peers) : "nothing yet");
   }
   switch (action) {
     case transfer::OriginAction::kAttach:

@@ -4,7 +4,9 @@
 // each other; the others still reach the origin when no peer helps.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -72,6 +74,25 @@ TEST_F(TransferTest, NodeBehindANeighbourWithNoOriginStillReachesTheOrigin) {
   // Then the stuck one gets everything from it.
   ASSERT_TRUE(stuck.WaitFor(Complete, seconds(30))) << stuck.Log();
   EXPECT_EQ(ArtifactField(stuck.Last(), "from_peers"), a.request.length);
+}
+
+// The first device of a site to want a release has no neighbour to wait
+// for: once the tracker answered and no peer showed, it holds the token and
+// attaches the origin after the token's short wait, long before its stall
+// period (60 s here).
+TEST_F(TransferTest, NodeAloneInTheSwarmTakesTheOriginBeforeItsStallPeriod) {
+  const TestArtifact a = AddArtifact(1 << 20, 64, 23);
+  FetchProcess alone;
+  auto args = NodeArgs("alone", "127.77.7.2", a);
+  args.insert(args.end(), {"--stall", "60"});
+  ASSERT_TRUE(alone.Start(dir_ + "/alone.log", args)) << alone.Log();
+  ASSERT_TRUE(alone.WaitFor(Complete, seconds(45))) << alone.Log();
+  EXPECT_EQ(ArtifactField(alone.Last(), "from_origin"), a.request.length);
+  std::ifstream out(dir_ + "/alone.log"), err(dir_ + "/alone.log.err");
+  std::stringstream logs;
+  logs << out.rdbuf() << err.rdbuf();
+  EXPECT_NE(logs.str().find("origin attached (origin token: alone in the swarm"), std::string::npos)
+      << logs.str();
 }
 
 }  // namespace
