@@ -125,8 +125,9 @@ CommandAction RegisterRunCommands(CLI::App& app) {
                   "override the scenario's strategy: flotilla, http-full, http-delta");
   run->add_option("--time-limit", o->time_limit_s, "override the scenario's time limit (s)");
   run->add_option("--origin-wait", o->origin_wait_s,
-                  "the nodes' origin_wait_s: seconds a transfer waits for peers before the "
-                  "origin (default: the node's, 10)")
+                  "the nodes' origin_wait_s: seconds a transfer with peers waits for their "
+                  "bytes before the origin (default: the node's, 10; a node alone in its swarm "
+                  "does not wait it)")
       ->check(CLI::Range(1, 3600));
   run->add_option("--tracker", o->tracker, "flotilla-tracker binary (default: beside this one)");
   run->add_option("--node", o->node, "flotilla-node binary (default: beside this one)");

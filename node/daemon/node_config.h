@@ -67,7 +67,8 @@ struct NodeConfig {
   uint32_t http_chunk_kib = 1024;
   uint32_t stall_timeout_s = 120;
   // p2p: seconds a transfer waits for bytes from peers before it takes them
-  // from the origin (plus a random stagger of up to 0.8 times as long).
+  // from the origin (plus a random stagger of up to 0.8 times as long); a
+  // node alone in its swarm takes the origin sooner (docs/transfer.md).
   uint32_t origin_wait_s = 10;
   std::string log_level = "info";
   LanConfig lan;
