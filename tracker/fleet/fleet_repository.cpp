@@ -905,6 +905,50 @@ Result<FleetSigner::DeviceIndex> FleetSigner::WriteIndexOf(
   return index;
 }
 
+Result<bool> FleetSigner::Advance(const std::string& device_id, uint64_t step) const {
+  ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
+  if (step == 0 || !Exists(dir + "/metadata/timestamp.json")) return false;
+  if (mode_ != Mode::kIndexed || !indexable_) {
+    return FailedPrecondition("fleet repository " + dir +
+                              ": versions can be advanced only on an indexed fleet root "
+                              "(consistent snapshots, threshold 1 for the online roles)");
+  }
+  // On the current root and indexed (FollowRoot reads the repository whole
+  // and writes its index when it has none).
+  RETURN_IF_ERROR(FollowRoot(device_id).status());
+  ASSIGN_OR_RETURN(DirectoryWriter metadata_dir, DirectoryWriter::Open(dir + "/metadata"));
+  std::optional<DeviceIndex> index = ReadIndex(metadata_dir);
+  if (!index) return Corruption("fleet repository " + dir + ": no usable index after reading it");
+  ASSIGN_OR_RETURN(DirectoryWriter targets_dir, DirectoryWriter::Open(dir + "/targets"));
+  ASSIGN_OR_RETURN(
+      std::string document,
+      targets_dir.Read(index->document_sha256 + "." + kFleetDocumentTarget, kMaxDocumentBytes));
+  if (Sha256Hex(document) != index->document_sha256) {
+    return Corruption("fleet repository " + dir + ": the listed device.json does not match");
+  }
+  // PublishNext signs the versions after the index's: start it step - 1 on.
+  DeviceIndex skipped = *index;
+  skipped.targets += step - 1;
+  skipped.snapshot += step - 1;
+  skipped.timestamp += step - 1;
+  auto next = PublishNext(dir, metadata_dir, skipped, document, index->document_sha256);
+  if (!next.ok()) return next.status().WithContext("fleet repository " + dir);
+  if (step > 1) {
+    // Nothing names the versions skipped past any more.
+    for (uint64_t back : {0, 1}) {
+      if (index->targets > back) {
+        RETURN_IF_ERROR(
+            metadata_dir.Remove(std::to_string(index->targets - back) + ".targets.json"));
+      }
+      if (index->snapshot > back) {
+        RETURN_IF_ERROR(
+            metadata_dir.Remove(std::to_string(index->snapshot - back) + ".snapshot.json"));
+      }
+    }
+  }
+  return true;
+}
+
 Result<std::optional<FleetSigner::Refreshed>> FleetSigner::RefreshThroughRepository(
     const std::string& dir, WallTime now) const {
   bool moved = false;
@@ -1043,6 +1087,23 @@ Result<bool> FleetSigner::Publish(const std::string& device_id, const std::strin
   auto next = PublishNext(dir, *metadata_dir, *index, document, document_sha256);
   if (!next.ok()) return next.status().WithContext("fleet repository " + dir);
   return true;
+}
+
+Result<size_t> AdvanceFleetVersions(const std::string& repository, uint64_t step,
+                                    const Clock& clock) {
+  const RepositoryLayout repo{repository};
+  if (!Exists(FleetRootPath(repo))) return size_t{0};
+  ASSIGN_OR_RETURN(auto signer, FleetSigner::Open(repo, clock));
+  size_t advanced = 0;
+  std::error_code ec;
+  fs::directory_iterator it(FleetDir(repo) + "/devices", ec);
+  if (ec == std::errc::no_such_file_or_directory) return size_t{0};
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    ASSIGN_OR_RETURN(bool wrote, signer->Advance(it->path().filename().string(), step));
+    if (wrote) ++advanced;
+  }
+  if (ec) return Internal("list " + FleetDir(repo) + "/devices: " + ec.message());
+  return advanced;
 }
 
 Result<FleetPublishOutcome> PublishFleet(const std::string& repository, const FleetState& state,

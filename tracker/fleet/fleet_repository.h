@@ -179,6 +179,14 @@ class FleetSigner {
   // the root already or has no published repository.
   Result<bool> FollowRoot(const std::string& device_id) const;
 
+  // Re-signs device `device_id`'s targets, snapshot and timestamp (the same
+  // document) at versions `step` above the current ones, on the current
+  // fleet root, and removes the versions it skipped past: a restored
+  // repository's versions then exceed any a device trusted from the tracker
+  // that went on signing after the backup. False when the device has no
+  // published repository or `step` is 0.
+  Result<bool> Advance(const std::string& device_id, uint64_t step) const;
+
   // What a device's index holds.
   struct DeviceIndex {
     uint64_t targets = 0;
@@ -268,6 +276,12 @@ struct FleetPublishOutcome {
   size_t devices = 0;   // documents computed
   size_t resigned = 0;  // of which changed and re-signed
 };
+
+// FleetSigner::Advance for every device repository of `repository` (one
+// no serve runs on: `restore` calls it on the directory it builds); the
+// number of devices advanced, 0 when `fleet init` never ran.
+Result<size_t> AdvanceFleetVersions(const std::string& repository, uint64_t step,
+                                    const Clock& clock);
 
 // Computes every device's document from `state` (or only that of the device
 // named `device_name`) against the image repository and publishes it;
