@@ -18,6 +18,7 @@
 #include "tracker/fleet/fleet_repository.h"
 #include "tracker/publish/repo_init.h"
 #include "tracker/storage/device_db.h"
+#include "tracker/storage/device_state.h"
 
 namespace flotilla::testing {
 namespace {
@@ -104,9 +105,7 @@ class FleetPublishCliTest : public ::testing::Test {
                                            1 << 20));
       RETURN_IF_ERROR(metadata::TufClient::Initialize(client_dir, root));
     }
-    ASSIGN_OR_RETURN(const std::string device_dir,
-                     tracker::DeviceRepositoryDir(repo, ids_.at(name)));
-    metadata::DirectoryRemote remote(device_dir + "/metadata", device_dir + "/targets");
+    tracker::DeviceRepositoryRemote remote(repo, ids_.at(name));
     ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(client_dir, remote, clock_));
     RETURN_IF_ERROR(client->Refresh());
     ASSIGN_OR_RETURN(metadata::TargetFile info,
@@ -207,9 +206,10 @@ TEST_F(FleetPublishCliTest, RestoreSignsEachDevicesFleetVersionsPastThoseSignedA
   // tracker reads it too.
   auto dir = tracker::DeviceRepositoryDir(tracker::RepositoryLayout{restored}, ids_["screen-8"]);
   ASSERT_TRUE(dir.ok());
-  EXPECT_FALSE(std::filesystem::exists(*dir + "/metadata/1.targets.json"));
-  EXPECT_TRUE(std::filesystem::exists(*dir + "/metadata/" + std::to_string(after->targets) +
-                                      ".targets.json"));
+  auto state = tracker::ReadDeviceState(*dir);
+  ASSERT_TRUE(state.ok() && *state) << state.status().ToString();
+  EXPECT_EQ((*state)->files.size(), 4u) << "the current version only";
+  EXPECT_EQ((*state)->targets, after->targets);
   auto fresh = RefreshAsDevice("screen-7", restored, dir_ + "/client-new");
   ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
   EXPECT_EQ(fresh->targets, after->targets);

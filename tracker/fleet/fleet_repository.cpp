@@ -562,8 +562,7 @@ Status FleetSigner::Store(const std::string& dir, const DeviceState& state,
 
 bool FleetSigner::SignedByCurrentKeys(const DeviceState& state) const {
   const std::string names[] = {std::to_string(state.targets) + ".targets.json",
-                               std::to_string(state.snapshot) + ".snapshot.json",
-                               "timestamp.json"};
+                               std::to_string(state.snapshot) + ".snapshot.json", "timestamp.json"};
   for (size_t i = 0; i < 3; ++i) {
     const std::string* bytes = state.Find(names[i]);
     if (!bytes) return false;
