@@ -85,6 +85,14 @@ NodeDaemon::~NodeDaemon() {
 
 Result<std::unique_ptr<NodeDaemon>> NodeDaemon::Create(const NodeConfig& config, const Clock& clock,
                                                        Executor& loop) {
+  // A proxy from the environment is checked here, as the key's is when the
+  // configuration is read: libtorrent's announces need an http:// one.
+  for (const std::string* url : {&config.tracker_url, &config.content_url}) {
+    if (const std::string proxy = http::ProxyFor(HttpOptionsFor(config), *url); !proxy.empty()) {
+      RETURN_IF_ERROR(
+          http::ParseProxyUrl(proxy).status().WithContext("the proxy of " + http::RedactUrl(*url)));
+    }
+  }
   std::unique_ptr<NodeDaemon> daemon(new NodeDaemon(config, clock, loop));
   RETURN_IF_ERROR(daemon->Prepare());
   return daemon;
