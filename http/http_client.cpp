@@ -1,5 +1,6 @@
 #include "http/http_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,7 +8,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "core/fd.h"
@@ -313,7 +316,31 @@ bool SchemeAndHost(std::string_view url, std::string& scheme, std::string& host)
   return ok;
 }
 
-// libcurl's no_proxy rule: "*", or a host equal to an entry or inside its domain.
+// Whether the address literal `host` is inside `entry`, "address/bits"
+// (libcurl reads such no_proxy entries since 7.86).
+bool InCidr(const std::string& host, const std::string& entry) {
+  const size_t slash = entry.find('/');
+  if (slash == std::string::npos) return false;
+  const int family = host.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+  const int bytes = family == AF_INET6 ? 16 : 4;
+  unsigned char address[16], network[16];
+  int bits = -1;
+  const char* end = entry.data() + entry.size();
+  if (::inet_pton(family, host.c_str(), address) != 1 ||
+      ::inet_pton(family, entry.substr(0, slash).c_str(), network) != 1 ||
+      std::from_chars(entry.data() + slash + 1, end, bits).ptr != end || bits < 0 ||
+      bits > 8 * bytes) {
+    return false;
+  }
+  const int whole = bits / 8;
+  if (std::memcmp(address, network, static_cast<size_t>(whole)) != 0) return false;
+  if (bits % 8 == 0) return true;
+  const auto mask = static_cast<unsigned char>(0xff << (8 - bits % 8));
+  return (address[whole] & mask) == (network[whole] & mask);
+}
+
+// libcurl's no_proxy rule: "*", a host equal to an entry or inside its
+// domain, or an address inside an "address/bits" entry.
 bool HostIsExempt(const std::string& host, std::string_view list) {
   while (!list.empty()) {
     const size_t comma = list.find(',');
@@ -329,7 +356,7 @@ bool HostIsExempt(const std::string& host, std::string_view list) {
       entry = entry.substr(1, entry.size() - 2);
     }
     if (entry.empty()) continue;
-    if (host == entry) return true;
+    if (host == entry || InCidr(host, entry)) return true;
     if (host.size() > entry.size() && host.ends_with(entry) &&
         host[host.size() - entry.size() - 1] == '.') {
       return true;

@@ -441,6 +441,15 @@ TEST(HttpClient, ProxyForPicksTheProxyAsLibcurlDoes) {
   EXPECT_EQ(ProxyFor(given, "http://x.CORP/"), "");
   EXPECT_EQ(ProxyFor(given, "http://10.0.0.5:9/"), "");
   EXPECT_EQ(ProxyFor({.proxy = ""}, "http://tracker.example/"), "");
+  // Address ranges, as libcurl reads them.
+  const ClientOptions ranges{.proxy = "http://p:3128",
+                             .no_proxy = "10.0.0.0/8,fd00::/12,192.0.2.0/25"};
+  EXPECT_EQ(ProxyFor(ranges, "http://10.20.30.40:8080/"), "");
+  EXPECT_EQ(ProxyFor(ranges, "http://11.0.0.1/"), "http://p:3128");
+  EXPECT_EQ(ProxyFor(ranges, "http://[fd0a::1]/"), "");
+  EXPECT_EQ(ProxyFor(ranges, "http://[fd10::1]/"), "http://p:3128");
+  EXPECT_EQ(ProxyFor(ranges, "http://192.0.2.127/"), "");
+  EXPECT_EQ(ProxyFor(ranges, "http://192.0.2.128/"), "http://p:3128");
   {
     ScopedEnv http("http_proxy", "http://h:1"), https("https_proxy", "http://s:2"),
         no("no_proxy", "skip.example");
