@@ -68,6 +68,25 @@ Result<std::string> ReadTextFileBounded(const std::string& path, uint64_t max_by
   return std::string(bytes.begin(), bytes.end());
 }
 
+Result<std::string> ReadRegularFileNoFollow(const std::string& path, uint64_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid()) {
+    if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR) return NotFound("no such file");
+    return IOErrorFromErrno("open " + path, errno);
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return IOErrorFromErrno("stat " + path, errno);
+  if (!S_ISREG(st.st_mode)) return NotFound("not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return ResourceExhausted(path + " is " + std::to_string(st.st_size) +
+                             " bytes, more than the limit of " + std::to_string(max_bytes));
+  }
+  std::string out(static_cast<size_t>(st.st_size), '\0');
+  RETURN_IF_ERROR(
+      PreadExact(fd.get(), std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), 0));
+  return out;
+}
+
 Status FsyncDirectory(const std::string& dir) { return Env::Default().SyncDir(dir); }
 
 Status WriteFileAtomic(const std::string& path, ByteSpan data, mode_t mode, Env& env) {

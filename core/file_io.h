@@ -20,6 +20,10 @@ namespace flotilla {
 // Reads a whole file; refuses files larger than `max_bytes` (without reading them).
 Result<Bytes> ReadFileBounded(const std::string& path, uint64_t max_bytes);
 Result<std::string> ReadTextFileBounded(const std::string& path, uint64_t max_bytes);
+// The regular file at `path`, opened without following a symlink in its
+// last component, at most `max_bytes`: for paths built from names a client
+// gave. NotFound when there is none (or it is a symlink, a directory, ...).
+Result<std::string> ReadRegularFileNoFollow(const std::string& path, uint64_t max_bytes);
 
 // Replaces `path` atomically with `data`, created with `mode` (umask not applied).
 Status WriteFileAtomic(const std::string& path, ByteSpan data, mode_t mode = 0644,

@@ -488,24 +488,27 @@ Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& r
 
 Result<FleetSigner::Stored> FleetSigner::Load(const std::string& dir) const {
   ASSIGN_OR_RETURN(std::optional<DeviceState> state, ReadDeviceState(dir));
+  // An older tracker's directories: read when there is no state file yet,
+  // removed by the next Store either way (a power cut may have left them
+  // beside the state file that replaced them).
+  const bool directories = Exists(dir + "/metadata");
   if (state) {
     if (state->root > root_version_) {
       return FailedPrecondition("fleet repository " + dir + " is signed under fleet root version " +
                                 std::to_string(state->root) + ", newer than fleet/root.json's " +
                                 std::to_string(root_version_));
     }
-    return Stored{std::move(state), false};
+    return Stored{std::move(state), directories};
   }
-  if (!Exists(dir + "/metadata/timestamp.json")) return Stored{};
-  ASSIGN_OR_RETURN(state, LoadDirectories(dir));
-  return Stored{std::move(state), true};
+  if (!Exists(dir + "/metadata/timestamp.json")) return Stored{std::nullopt, directories};
+  return LoadDirectories(dir);
 }
 
 // A device repository an older tracker laid out as metadata/ and targets/
 // directories: opened and verified whole (metadata::Repository), and what
 // its timestamp names taken as the current version. Its files are removed
 // once a state file replaces them.
-Result<std::optional<DeviceState>> FleetSigner::LoadDirectories(const std::string& dir) const {
+Result<FleetSigner::Stored> FleetSigner::LoadDirectories(const std::string& dir) const {
   auto opened = metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
   if (!opened.ok()) {
     // A publish cut short before its timestamp: targets and snapshot ahead.
@@ -515,8 +518,21 @@ Result<std::optional<DeviceState>> FleetSigner::LoadDirectories(const std::strin
     if (!opened.ok()) return opened.status().WithContext("fleet repository " + dir);
   }
   const metadata::Repository& repo = **opened;
+  if (repo.root().common.version > root_version_) {
+    return FailedPrecondition("fleet repository " + dir + " holds fleet root version " +
+                              std::to_string(repo.root().common.version) +
+                              ", newer than fleet/root.json's " + std::to_string(root_version_));
+  }
   auto listed = repo.targets().targets.find(kFleetDocumentTarget);
-  if (listed == repo.targets().targets.end()) return std::optional<DeviceState>();
+  if (listed == repo.targets().targets.end()) {
+    // Made, never published (cut short before its first document): the
+    // next versions still follow the ones its timestamp names.
+    Stored stored{std::nullopt, true};
+    stored.targets = repo.targets().common.version;
+    stored.snapshot = repo.snapshot().common.version;
+    stored.timestamp = repo.timestamp().common.version;
+    return stored;
+  }
   DeviceState state;
   state.root = repo.root().common.version;
   state.targets = repo.targets().common.version;
@@ -544,20 +560,39 @@ Result<std::optional<DeviceState>> FleetSigner::LoadDirectories(const std::strin
                  {targets_name, std::move(targets)},
                  {snapshot_name, std::move(snapshot)},
                  {document_name, std::move(document)}};
-  return std::optional<DeviceState>(std::move(state));
+  return Stored{std::move(state), true};
 }
 
 Status FleetSigner::Store(const std::string& dir, const DeviceState& state,
                           const Stored& before) const {
-  const bool directories = before.directories;
-  if (!before.state) RETURN_IF_ERROR(CreateDirectories(dir, 0755));
+  if (!before.state && !before.directories) {
+    // A new device: its directory's entry in fleet/devices/ durable too.
+    RETURN_IF_ERROR(CreateDurableDirectories(Env::Default(), dir, 0755));
+  }
+  // Roots are served from fleet/<V>.root.json from now on: one a device
+  // repository of an older tracker holds and fleet/ lacks (a root made
+  // before versions were kept there) is copied first.
+  if (before.directories) RETURN_IF_ERROR(KeepRootsOf(dir, state.root));
   RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + kDeviceStateFile, FormatDeviceState(state), 0644));
-  // The state file is what is served from now on.
-  if (directories) {
+  if (before.directories) {
     RETURN_IF_ERROR(RemoveTree(dir + "/metadata"));
     RETURN_IF_ERROR(RemoveTree(dir + "/targets"));
+    RETURN_IF_ERROR(FsyncDirectory(dir));
   }
   return Status::Ok();
+}
+
+Status FleetSigner::KeepRootsOf(const std::string& dir, uint64_t up_to) const {
+  bool copied = false;
+  for (uint64_t v = 1; v <= up_to; ++v) {
+    const std::string kept = FleetRootVersionPath(repo_, v);
+    const std::string held = dir + "/metadata/" + std::to_string(v) + ".root.json";
+    if (Exists(kept) || !Exists(held)) continue;
+    ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(held, kMaxRootBytes));
+    RETURN_IF_ERROR(WriteFileAtomic(kept, bytes, 0644));
+    copied = true;
+  }
+  return copied ? FsyncDirectory(FleetDir(repo_)) : Status::Ok();
 }
 
 bool FleetSigner::SignedByCurrentKeys(const DeviceState& state) const {
@@ -597,9 +632,9 @@ Result<DeviceState> FleetSigner::SignNext(const std::string& dir, const Stored& 
   const std::optional<DeviceState>& current = stored.state;
   DeviceState next;
   next.root = root_version_;
-  next.targets = (current ? current->targets : 0) + step;
-  next.snapshot = (current ? current->snapshot : 0) + step;
-  next.timestamp = (current ? current->timestamp : 0) + step;
+  next.targets = (current ? current->targets : stored.targets) + step;
+  next.snapshot = (current ? current->snapshot : stored.snapshot) + step;
+  next.timestamp = (current ? current->timestamp : stored.timestamp) + step;
   next.expires = UnixSeconds(expiry);
   next.document_sha256 = document_sha256;
   ASSIGN_OR_RETURN(
@@ -727,7 +762,9 @@ Result<size_t> AdvanceFleetVersions(const std::string& repository, uint64_t step
   fs::directory_iterator it(FleetDir(repo) + "/devices", ec);
   if (ec == std::errc::no_such_file_or_directory) return size_t{0};
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    ASSIGN_OR_RETURN(bool wrote, signer->Advance(it->path().filename().string(), step));
+    const std::string id = it->path().filename().string();
+    if (!DeviceRepositoryDir(repo, id).ok()) continue;  // not a device's
+    ASSIGN_OR_RETURN(bool wrote, signer->Advance(id, step));
     if (wrote) ++advanced;
   }
   if (ec) return Internal("list " + FleetDir(repo) + "/devices: " + ec.message());

@@ -179,12 +179,19 @@ class FleetSigner {
   // `directories` when an older tracker laid it out as directories.
   struct Stored {
     std::optional<DeviceState> state;
+    // An older tracker's metadata/ and targets/ are there (Store removes them).
     bool directories = false;
+    // With no state: the versions of such a repository that lists no
+    // document yet, which the next ones follow (0 for a new device).
+    uint64_t targets = 0, snapshot = 0, timestamp = 0;
   };
   // The device repository in `dir`: its state file, else (an older
   // tracker's directories) read and verified.
   Result<Stored> Load(const std::string& dir) const;
-  Result<std::optional<DeviceState>> LoadDirectories(const std::string& dir) const;
+  Result<Stored> LoadDirectories(const std::string& dir) const;
+  // Copies each root version up to `up_to` that the older tracker's
+  // metadata/ in `dir` holds and fleet/ lacks into fleet/ (durably).
+  Status KeepRootsOf(const std::string& dir, uint64_t up_to) const;
   // Signs the targets (listing `document`), snapshot and timestamp `step`
   // versions after `current`'s (from 1 when none) and stores them.
   Result<DeviceState> SignNext(const std::string& dir, const Stored& current,

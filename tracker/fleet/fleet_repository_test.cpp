@@ -300,6 +300,61 @@ TEST_F(FleetRepositoryTest, ARepositoryLaidOutAsDirectoriesIsReplacedByItsStateF
   EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 7);
 }
 
+// An older tracker's repository made but never published (no document):
+// the first publish signs the versions after its own. Directories a power
+// cut left beside the state file that replaced them go at the next touch.
+TEST_F(FleetRepositoryTest, DirectoriesWithoutADocumentOrLeftBesideAStateFile) {
+  {
+    auto made = metadata::Repository::CreateWithRoot(
+        DeviceDir("screen-7"), ReadTextFileBounded(FleetRootPath(repo_), 1 << 20).value(),
+        OnlineKeys(), clock_, FleetRepositoryOptions());
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    ASSERT_EQ((*made)->timestamp().common.version, 1u);
+  }
+  ASSERT_TRUE(Publish("screen-7").ok());
+  EXPECT_EQ(State("screen-7").timestamp, 2u) << "after the directories' version 1";
+  EXPECT_FALSE(fs::exists(DeviceDir("screen-7") + "/metadata"));
+  ASSERT_TRUE(ReadAsDevice("screen-7").ok());
+
+  ASSERT_TRUE(CreateDirectories(DeviceDir("screen-7") + "/metadata").ok());
+  ASSERT_TRUE(WriteFileAtomic(DeviceDir("screen-7") + "/metadata/timestamp.json", "{}").ok());
+  auto again = Publish("screen-7");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->resigned, 0u);
+  EXPECT_FALSE(fs::exists(DeviceDir("screen-7") + "/metadata"));
+  EXPECT_TRUE(ReadAsDevice("screen-7").ok());
+}
+
+// A fleet root version only an older tracker's device repository held
+// (fleet/ kept no versions then) is kept in fleet/ when the repository is
+// replaced by its state file: a node trusting it still walks forward.
+TEST_F(FleetRepositoryTest, ARootOnlyTheDirectoriesHeldIsKeptForTheNodesThatTrustIt) {
+  const std::string root1 = ReadTextFileBounded(FleetRootPath(repo_), 1 << 20).value();
+  MakeDirectoryRepository("screen-7", R"({"apps":{},"device":"dev-screen-7","format":1})");
+  ASSERT_TRUE(metadata::TufClient::Initialize(dir_ + "/client-screen-7", root1).ok());
+  ASSERT_TRUE(ReadAsDevice("screen-7").ok());
+  const std::string key2 = dir_ + "/fleet-root-2.key";
+  ASSERT_TRUE(Ed25519PrivateKey::Generate().SaveFile(key2).ok());
+  // Rotated with the repository left out (as a rotation run before it
+  // existed), then fleet/1.root.json gone (as a fleet made before versions
+  // were kept): only the device's directories hold root 1.
+  const std::string moved_aside = dir_ + "/screen-7-aside";
+  fs::rename(DeviceDir("screen-7"), moved_aside);
+  auto rotated =
+      RotateFleetRoot({repo_.root, dir_ + "/fleet-off/fleet-root.key", key2, {}}, clock_);
+  ASSERT_TRUE(rotated.ok()) << rotated.status().ToString();
+  fs::rename(moved_aside, DeviceDir("screen-7"));
+  fs::remove(repo_.root + "/fleet/1.root.json");
+
+  auto published = Publish("screen-7");
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_EQ(State("screen-7").root, 2u);
+  EXPECT_EQ(ReadTextFileBounded(repo_.root + "/fleet/1.root.json", 1 << 20).value(), root1);
+  auto doc = ReadAsDevice("screen-7");  // the client of root 1 walks to root 2
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["release"], 7);
+}
+
 // Files of a device's state: versioned targets, versioned snapshots, documents.
 struct RepositoryFiles {
   int targets = 0;

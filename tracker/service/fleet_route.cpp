@@ -21,6 +21,7 @@
 #include "core/bytes.h"
 #include "core/canonical_json.h"
 #include "core/fd.h"
+#include "core/file_io.h"
 #include "tracker/service/tracker_service.h"
 #include "tracker/storage/device_state.h"
 
@@ -69,21 +70,6 @@ std::string_view HexBefore(std::string_view name, std::string_view suffix) {
   return IsArtifactHex(hex) ? hex : std::string_view();
 }
 
-// The whole regular file at `path` (no symlink in its last component), or NotFound.
-Result<std::string> ReadRegularFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd.valid()) return NotFound("no such file");
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return NotFound("not a regular file");
-  if (static_cast<uint64_t>(st.st_size) > kMaxFleetFileBytes) {
-    return ResourceExhausted("file too large");
-  }
-  std::string out(static_cast<size_t>(st.st_size), '\0');
-  RETURN_IF_ERROR(
-      PreadExact(fd.get(), std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), 0));
-  return out;
-}
-
 http::Reply BytesReply(std::string bytes, const char* cache_control) {
   http::Reply reply = http::Reply::Typed(http::status::ok, "application/json", std::move(bytes));
   reply.headers.emplace_back("Cache-Control", cache_control);
@@ -95,7 +81,7 @@ http::Reply ReadError() {
 }
 
 http::Reply FileReply(const std::string& path, const char* cache_control) {
-  auto bytes = ReadRegularFile(path);
+  auto bytes = ReadRegularFileNoFollow(path, kMaxFleetFileBytes);
   if (!bytes.ok()) {
     if (bytes.status().code() == StatusCode::kNotFound) return NotFoundHere();
     return ReadError();

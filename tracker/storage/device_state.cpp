@@ -57,24 +57,6 @@ Result<size_t> ParseHeader(std::string_view line, DeviceState& state) {
   return files;
 }
 
-// The regular file at `path` (no symlink in its last component), at most
-// `max_bytes`; NotFound when there is none.
-Result<std::string> ReadRegularFile(const std::string& path, uint64_t max_bytes) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd.valid()) {
-    if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR) return NotFound("no such file");
-    return IOErrorFromErrno("open " + path, errno);
-  }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return IOErrorFromErrno("stat " + path, errno);
-  if (!S_ISREG(st.st_mode)) return NotFound("not a regular file");
-  if (static_cast<uint64_t>(st.st_size) > max_bytes) return ResourceExhausted(path + ": too large");
-  std::string out(static_cast<size_t>(st.st_size), '\0');
-  RETURN_IF_ERROR(
-      PreadExact(fd.get(), std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), 0));
-  return out;
-}
-
 Result<std::string> ReadBounded(int fd, uint64_t max_bytes) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return IOErrorFromErrno("stat", errno);
@@ -174,7 +156,7 @@ Result<std::optional<DeviceState>> ReadDeviceState(const std::string& device_dir
   const std::string path = device_dir + "/" + kDeviceStateFile;
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) {
-    if (errno == ENOENT) return std::optional<DeviceState>();
+    if (errno == ENOENT || errno == ENOTDIR) return std::optional<DeviceState>();
     return IOErrorFromErrno("open " + path, errno);
   }
   ASSIGN_OR_RETURN(std::string bytes, ReadBounded(fd.get(), kMaxDeviceStateBytes));
@@ -221,8 +203,8 @@ Result<std::string> ReadDeviceRepositoryFile(const RepositoryLayout& repo, std::
   ASSIGN_OR_RETURN(std::optional<DeviceState> state, ReadDeviceState(dir));
   if (!state) {
     if (kind != "metadata" && kind != "targets") return NotFound("no such file");
-    return ReadRegularFile(dir + "/" + std::string(kind) + "/" + std::string(name),
-                           kMaxDeviceStateFileBytes);
+    return ReadRegularFileNoFollow(dir + "/" + std::string(kind) + "/" + std::string(name),
+                                   kMaxDeviceStateFileBytes);
   }
   if (kind == "targets") {
     if (!name.ends_with(".device.json")) return NotFound("no such file");
@@ -239,7 +221,8 @@ Result<std::string> ReadDeviceRepositoryFile(const RepositoryLayout& repo, std::
       if (version > state->root) return NotFound("not offered yet");
     }
     if (version != 0) {
-      return ReadRegularFile(repo.fleet_root_version_path(version), kMaxDeviceStateFileBytes);
+      return ReadRegularFileNoFollow(repo.fleet_root_version_path(version),
+                                     kMaxDeviceStateFileBytes);
     }
   } else {
     return NotFound("no such file");
