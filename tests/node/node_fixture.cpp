@@ -119,4 +119,17 @@ std::optional<CommandResult> EnterNetnsWithLoopbackMulticast() {
       "ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo 2>&1");
 }
 
+uint64_t FullArtifactBytes(const std::string& repo, const std::string& app, uint64_t release) {
+  auto text = ReadTextFileBounded(repo + "/metadata/targets.json", 16 << 20);
+  if (!text.ok()) return 0;
+  Json targets = Json::parse(*text, nullptr, false);
+  const std::string name = "apps/" + app + "/release-" + std::to_string(release) + ".json";
+  if (targets.is_discarded() || !targets["signed"]["targets"].contains(name)) return 0;
+  uint64_t total = 0;
+  for (const Json& a : targets["signed"]["targets"][name]["custom"]["flotilla"]["artifacts"]) {
+    if (a["kind"] == "full") total += a["length"].get<uint64_t>();
+  }
+  return total;
+}
+
 }  // namespace flotilla::testing

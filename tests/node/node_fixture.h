@@ -71,6 +71,10 @@ bool SignRelease(const std::string& dir, const std::string& repo, const std::str
 // kernel cannot make a namespace (skip), else the `ip` commands' result.
 std::optional<CommandResult> EnterNetnsWithLoopbackMulticast();
 
+// The sum of the signed lengths of release `release` of `app`'s full
+// artifacts in repository `repo` (0 when it is not published).
+uint64_t FullArtifactBytes(const std::string& repo, const std::string& app, uint64_t release);
+
 // The base config of a node in http-only mode following `app`.
 Json NodeConfigFor(const std::string& name, const std::string& data_dir,
                    const std::string& tracker_url, const std::string& root, const std::string& app);

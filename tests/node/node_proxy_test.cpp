@@ -74,18 +74,6 @@ class NodeProxy : public ::testing::Test {
         [&] { return AppState(dir_ + "/" + name + "/data", "kiosk")["ready_release"] == release; },
         timeout);
   }
-  uint64_t FullArtifactBytes(uint64_t release) {
-    auto text = ReadTextFileBounded(repo_ + "/metadata/targets.json", 16 << 20);
-    if (!text.ok()) return 0;
-    Json targets = Json::parse(*text, nullptr, false);
-    const std::string name = "apps/kiosk/release-" + std::to_string(release) + ".json";
-    if (targets.is_discarded() || !targets["signed"]["targets"].contains(name)) return 0;
-    uint64_t total = 0;
-    for (const Json& a : targets["signed"]["targets"][name]["custom"]["flotilla"]["artifacts"]) {
-      if (a["kind"] == "full") total += a["length"].get<uint64_t>();
-    }
-    return total;
-  }
   // Every "the tracker answered with N peers" of a node's log: N.
   static std::vector<int> TrackerAnswers(const std::string& log) {
     std::vector<int> peers;
@@ -105,7 +93,7 @@ class NodeProxy : public ::testing::Test {
 
 TEST_F(NodeProxy, NodesEnrolFetchAndReportThroughTheProxyAndSharePiecesDirectly) {
   ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 2048, "1"));
-  const uint64_t artifact_bytes = FullArtifactBytes(1);
+  const uint64_t artifact_bytes = FullArtifactBytes(repo_, "kiosk", 1);
   ASSERT_GT(artifact_bytes, 2000u * 1024);
   ASSERT_TRUE(tracker_.Start(dir_, repo_));
   ASSERT_TRUE(proxy_.Start("fleet", kProxyPassword)) << proxy_.Log();

@@ -60,19 +60,6 @@ class NodeTrackerDown : public ::testing::Test {
         [&] { return AppState(dir_ + "/" + name + "/data", "kiosk")["ready_release"] == release; },
         timeout);
   }
-  // The sum of the signed lengths of `release`'s full artifacts.
-  uint64_t FullArtifactBytes(uint64_t release) {
-    auto text = ReadTextFileBounded(repo_ + "/metadata/targets.json", 16 << 20);
-    if (!text.ok()) return 0;
-    Json targets = Json::parse(*text, nullptr, false);
-    const std::string name = "apps/kiosk/release-" + std::to_string(release) + ".json";
-    if (targets.is_discarded() || !targets["signed"]["targets"].contains(name)) return 0;
-    uint64_t total = 0;
-    for (const Json& a : targets["signed"]["targets"][name]["custom"]["flotilla"]["artifacts"]) {
-      if (a["kind"] == "full") total += a["length"].get<uint64_t>();
-    }
-    return total;
-  }
 
   std::string dir_, repo_;
   TrackerProcess tracker_;
@@ -81,7 +68,7 @@ class NodeTrackerDown : public ::testing::Test {
 
 TEST_F(NodeTrackerDown, NeighbourServesEveryPieceWhileTheTrackerIsDown) {
   ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 2048, "1"));
-  const uint64_t artifact_bytes = FullArtifactBytes(1);
+  const uint64_t artifact_bytes = FullArtifactBytes(repo_, "kiosk", 1);
   ASSERT_GT(artifact_bytes, 2000u * 1024);
   ASSERT_TRUE(tracker_.Start(dir_, repo_));
   const std::string tracker_url = tracker_.url();
