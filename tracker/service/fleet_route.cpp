@@ -103,6 +103,10 @@ http::Reply TrackerService::ServeFleetRoot(std::string_view file) {
                    "public, max-age=86400");
 }
 
+std::string TrackerService::FleetDeviceDir(std::string_view device_id) const {
+  return options_.repo.root + "/fleet/devices/" + std::string(device_id);
+}
+
 http::Reply TrackerService::ServeFleetDevice(const std::vector<std::string_view>& parts,
                                              const http::Request& request) {
   // parts: fleet devices <id> (metadata <name> | targets <sha256>.device.json)
@@ -111,7 +115,7 @@ http::Reply TrackerService::ServeFleetDevice(const std::vector<std::string_view>
   auto authenticated = AuthenticateDevice(request, id, "fleet", "fleet metadata request");
   if (auto* refusal = std::get_if<http::Reply>(&authenticated)) return std::move(*refusal);
   if (!IsDeviceLabel(id)) return NotFoundHere();
-  const std::string dir = options_.repo.root + "/fleet/devices/" + std::string(id);
+  const std::string dir = FleetDeviceDir(id);
   if (kind == "metadata") {
     if (!IsFleetMetadataName(name)) return NotFoundHere();
     // Versioned names never change; the others must be asked for again each time.

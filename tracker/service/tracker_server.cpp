@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 
 #include "core/file_io.h"
@@ -31,6 +32,8 @@ Result<TrackerServiceOptions> ServiceOptions(const TrackerConfig& config) {
   options.enrolment.max_devices = static_cast<size_t>(config.max_devices);
   options.device_requests.burst = static_cast<double>(config.device_request_burst);
   options.device_requests.per_minute = static_cast<double>(config.device_requests_per_minute);
+  options.notice.max_wait = std::chrono::seconds(config.notice_max_wait_s);
+  options.notice.max_held = static_cast<size_t>(config.notice_max_held);
   return options;
 }
 
@@ -161,6 +164,18 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
                config.repository, listen.host, server->port(), http_options.tls ? "https" : "http",
                service_options.public_url, RedactDatabaseUrl(db_url),
                service_options.fleet_token_sha256.empty() ? "disabled" : "enabled");
+
+  // Held notice requests are checked once a second (notice_board.h).
+  boost::asio::steady_timer notice_timer(io);
+  std::function<void()> notice_tick = [&] {
+    notice_timer.expires_after(std::chrono::seconds(1));
+    notice_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      service->NoticeTick();
+      notice_tick();
+    });
+  };
+  notice_tick();
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
