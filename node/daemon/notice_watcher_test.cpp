@@ -73,7 +73,10 @@ http::Reply Answer(bool changed, uint64_t image, uint64_t fleet) {
 // The watcher on a loop thread of its own, as in the daemon.
 class WatcherHarness {
  public:
-  WatcherHarness(const std::string& tracker_url, NoticeVersions ours) : ours_(ours) {
+  // `on_change` runs on the loop at each change: it stands for the refresh.
+  WatcherHarness(const std::string& tracker_url, NoticeVersions ours,
+                 std::function<void(NoticeVersions&)> on_change = nullptr)
+      : on_change_(std::move(on_change)), ours_(ours) {
     Run([&] {
       watcher_ =
           std::make_unique<NoticeWatcher>(NoticeOptions{.tracker_url = tracker_url,
@@ -113,10 +116,9 @@ class WatcherHarness {
     Run([&] { c = changes_; });
     return c;
   }
-  // Called on the loop at each change: stands for the refresh.
-  std::function<void(NoticeVersions&)> on_change_;
 
  private:
+  std::function<void(NoticeVersions&)> on_change_;
   ThreadExecutor loop_;
   NoticeVersions ours_;
   std::unique_ptr<NoticeWatcher> watcher_;
@@ -141,8 +143,8 @@ TEST(NoticeWatcherTest, AChangeRefreshesWhatMovedThenAsksWithTheNewVersions) {
     std::this_thread::sleep_for(1200ms);          // held, then unchanged
     return Answer(false, 8, 3);
   });
-  WatcherHarness harness(tracker.url(), {.image = 7, .fleet = 3});
-  harness.on_change_ = [](NoticeVersions& ours) { ours.image = 8; };
+  WatcherHarness harness(tracker.url(), {.image = 7, .fleet = 3},
+                         [](NoticeVersions& ours) { ours.image = 8; });
   ASSERT_TRUE(testing::WaitFor([&] { return tracker.targets().size() >= 2; }, 10s));
   const auto targets = tracker.targets();
   EXPECT_EQ(targets[0], "/api/v1/devices/dev-1/notice?image=7&fleet=3&wait=5");
