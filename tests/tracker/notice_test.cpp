@@ -138,7 +138,7 @@ TEST_F(NoticeTest, UnchangedAfterItsWait) {
 
 TEST_F(NoticeTest, AFleetChangeWakesThatDeviceOnly) {
   auto a = Hold(a_, 20);
-  auto b = Hold(b_, 8);
+  auto b = Hold(b_, 5);
   std::this_thread::sleep_for(1500ms);  // both held
   ASSERT_EQ(a.wait_for(0s), std::future_status::timeout) << "answered before any change";
   EXPECT_NE(HttpRequestTo(tracker_.port(), "GET", "/metrics")
