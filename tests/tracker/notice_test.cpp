@@ -120,6 +120,10 @@ TEST_F(NoticeTest, ADeviceBehindIsAnsweredAtOnceAndOnlyWithItsCredential) {
       HttpRequestTo(tracker_.port(), "GET", "/api/v1/devices/" + a_.device_id + "/notice?image=x",
                     {"Authorization: Bearer " + a_.credential});
   EXPECT_EQ(malformed.status, 400) << malformed.raw;
+  auto with_body =
+      HttpRequestTo(tracker_.port(), "GET", "/api/v1/devices/" + a_.device_id + "/notice?image=0",
+                    {"Authorization: Bearer " + a_.credential}, "{}");
+  EXPECT_EQ(with_body.status, 400) << with_body.raw;
   auto post = HttpRequestTo(tracker_.port(), "POST", "/api/v1/devices/" + a_.device_id + "/notice",
                             {"Authorization: Bearer " + a_.credential});
   EXPECT_EQ(post.status, 405);

@@ -40,6 +40,7 @@ http::Reply TrackerService::Notice(std::string_view device_id, std::string_view 
   auto authenticated = AuthenticateDevice(request, device_id, "notice", "notice request");
   if (auto* refusal = std::get_if<http::Reply>(&authenticated)) return std::move(*refusal);
   const DeviceIdentity& device = std::get<DeviceIdentity>(authenticated);
+  if (!request.body().empty()) return NoticeError(http::status::bad_request, "no body is read");
   const uint64_t max_wait_s =
       std::chrono::duration_cast<std::chrono::seconds>(notice_.limits().max_wait).count();
   auto params = ParseQuery(query);
