@@ -4,10 +4,11 @@
 // the devices, and the CPU seconds (user + system) and wall seconds of the
 // first publish (which also makes each device's repository), of the
 // re-signing pass, and the CPU of a pass where nothing changed.
-//   flotilla-fleet-sign DIR DEVICES indexed|read-repository
-// "indexed" is the fleet signer as the tracker runs it; "read-repository"
-// opens and verifies each device's whole repository at every publish (the
-// baseline).
+//   flotilla-fleet-sign DIR DEVICES state|read-repository
+// "state" is the fleet signer as the tracker runs it (one state file per
+// device); "read-repository" keeps each device's repository as
+// metadata::Repository's directories and opens and verifies it whole at
+// every publish (the baseline: what a TUF repository writer does).
 #include <sys/resource.h>
 
 #include <chrono>
@@ -17,6 +18,9 @@
 
 #include "core/canonical_json.h"
 #include "core/clock.h"
+#include "core/file_io.h"
+#include "metadata/repository.h"
+#include "metadata/tuf_keys.h"
 #include "tracker/fleet/fleet_repository.h"
 #include "tracker/publish/repo_init.h"
 
@@ -37,9 +41,55 @@ struct Cost {
   double wall = 0;
 };
 
+// The baseline: each device's repository a metadata::Repository directory
+// made from the fleet root, opened and verified whole at every publish.
+class RepositoryPerDevice {
+ public:
+  static flotilla::Result<RepositoryPerDevice> Open(const RepositoryLayout& repo) {
+    RepositoryPerDevice out;
+    out.repo_ = repo;
+    ASSIGN_OR_RETURN(out.root_bytes_, flotilla::ReadTextFileBounded(FleetRootPath(repo), 1 << 20));
+    ASSIGN_OR_RETURN(auto doc, flotilla::metadata::ParseSignedDocument(out.root_bytes_, 1 << 20));
+    ASSIGN_OR_RETURN(auto root, flotilla::metadata::ParseRoot(doc.signed_json));
+    for (auto role :
+         {flotilla::metadata::RoleType::kTargets, flotilla::metadata::RoleType::kSnapshot,
+          flotilla::metadata::RoleType::kTimestamp}) {
+      ASSIGN_OR_RETURN(auto key,
+                       flotilla::metadata::LoadRoleKey(FleetKeyPath(repo, role), root, role));
+      out.online_.Add(key);
+    }
+    return out;
+  }
+  flotilla::Result<bool> Publish(const std::string& id, const std::string& document) const {
+    auto& clock = flotilla::SystemClock::Instance();
+    const std::string dir = repo_.root + "/baseline/" + id;
+    if (!std::filesystem::exists(dir + "/metadata/timestamp.json")) {
+      RETURN_IF_ERROR(flotilla::metadata::Repository::CreateWithRoot(
+                          dir, root_bytes_, online_, clock, FleetRepositoryOptions())
+                          .status());
+    }
+    ASSIGN_OR_RETURN(auto opened,
+                     flotilla::metadata::Repository::Open(dir, clock, FleetRepositoryOptions()));
+    const auto& listed = opened->targets().targets;
+    auto current = listed.find(kFleetDocumentTarget);
+    if (current != listed.end() &&
+        current->second.hashes.at("sha256") == flotilla::Digest::Of(document).Hex()) {
+      return false;
+    }
+    RETURN_IF_ERROR(opened->AddTargets({{kFleetDocumentTarget, document, nullptr}}, online_));
+    return true;
+  }
+
+ private:
+  RepositoryLayout repo_;
+  std::string root_bytes_;
+  flotilla::metadata::KeyRing online_;
+};
+
 // Publishes release `release` of kiosk to every device, each re-signed or
 // (`changed` false) found unchanged; the time it took.
-Cost PublishAll(const FleetSigner& signer, size_t devices, int release, bool changed = true) {
+template <typename Signer>
+Cost PublishAll(const Signer& signer, size_t devices, int release, bool changed = true) {
   const double cpu = CpuSeconds();
   const auto wall = std::chrono::steady_clock::now();
   for (size_t i = 0; i < devices; ++i) {
@@ -58,13 +108,11 @@ Cost PublishAll(const FleetSigner& signer, size_t devices, int release, bool cha
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string mode_name = argc == 4 ? argv[3] : "";
-  if (argc != 4 || (mode_name != "indexed" && mode_name != "read-repository")) {
-    std::fprintf(stderr, "usage: flotilla-fleet-sign DIR DEVICES indexed|read-repository\n");
+  const std::string mode = argc == 4 ? argv[3] : "";
+  if (argc != 4 || (mode != "state" && mode != "read-repository")) {
+    std::fprintf(stderr, "usage: flotilla-fleet-sign DIR DEVICES state|read-repository\n");
     return 2;
   }
-  const FleetSigner::Mode mode =
-      mode_name == "indexed" ? FleetSigner::Mode::kIndexed : FleetSigner::Mode::kReadRepository;
   const std::string dir = std::string(argv[1]) + "/repo";
   const size_t devices = std::stoul(argv[2]);
   auto& clock = flotilla::SystemClock::Instance();
@@ -72,18 +120,33 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "init: %s\n", st.ToString().c_str());
     return 1;
   }
-  auto init = InitFleet({dir, "", std::string(argv[1]) + "/off"}, clock);
-  auto signer = FleetSigner::Open(RepositoryLayout{dir}, clock, mode);
-  if (!init.ok() || !signer.ok()) {
-    std::fprintf(stderr, "fleet init failed\n");
+  if (auto init = InitFleet({dir, "", std::string(argv[1]) + "/off"}, clock); !init.ok()) {
+    std::fprintf(stderr, "fleet init: %s\n", init.status().ToString().c_str());
     return 1;
   }
-  const Cost first = PublishAll(**signer, devices, 1);
-  const Cost change = PublishAll(**signer, devices, 2);
-  const Cost same = PublishAll(**signer, devices, 2, /*changed=*/false);
-  std::printf(
-      "{\"devices\": %zu, \"first_cpu_s\": %.3f, \"first_wall_s\": %.3f, "
-      "\"resign_cpu_s\": %.3f, \"resign_wall_s\": %.3f, \"unchanged_cpu_s\": %.3f}\n",
-      devices, first.cpu, first.wall, change.cpu, change.wall, same.cpu);
+  auto run = [&](const auto& signer) {
+    const Cost first = PublishAll(signer, devices, 1);
+    const Cost change = PublishAll(signer, devices, 2);
+    const Cost same = PublishAll(signer, devices, 2, /*changed=*/false);
+    std::printf(
+        "{\"devices\": %zu, \"first_cpu_s\": %.3f, \"first_wall_s\": %.3f, "
+        "\"resign_cpu_s\": %.3f, \"resign_wall_s\": %.3f, \"unchanged_cpu_s\": %.3f}\n",
+        devices, first.cpu, first.wall, change.cpu, change.wall, same.cpu);
+  };
+  if (mode == "state") {
+    auto signer = FleetSigner::Open(RepositoryLayout{dir}, clock);
+    if (!signer.ok()) {
+      std::fprintf(stderr, "fleet signer: %s\n", signer.status().ToString().c_str());
+      return 1;
+    }
+    run(**signer);
+  } else {
+    auto baseline = RepositoryPerDevice::Open(RepositoryLayout{dir});
+    if (!baseline.ok()) {
+      std::fprintf(stderr, "baseline: %s\n", baseline.status().ToString().c_str());
+      return 1;
+    }
+    run(*baseline);
+  }
   return 0;
 }

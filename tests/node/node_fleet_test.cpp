@@ -23,6 +23,7 @@
 #include "tests/node/node_fixture.h"
 #include "tests/support/test_util.h"
 #include "tracker/fleet/fleet_repository.h"
+#include "tracker/storage/device_state.h"
 
 namespace flotilla::testing {
 namespace {
@@ -137,6 +138,15 @@ class NodeFleetTest : public ::testing::Test {
     auto published = (*signer)->Publish(id, document);
     ASSERT_TRUE(published.ok()) << published.status().ToString();
   }
+  // Device `id`'s repository as the tracker holds it (its state file).
+  tracker::DeviceState StateOf(const std::string& id) {
+    auto state = tracker::ReadDeviceState(DeviceDir(id));
+    EXPECT_TRUE(state.ok() && *state) << id << ": " << state.status().ToString();
+    return state.ok() && *state ? **state : tracker::DeviceState{};
+  }
+  void WriteState(const std::string& id, const tracker::DeviceState& state) {
+    ASSERT_TRUE(WriteFileAtomic(DeviceDir(id) + "/state", tracker::FormatDeviceState(state)).ok());
+  }
   uint64_t VersionOf(const std::string& path) {
     auto json = ParseJsonStrict(FileText(path));
     return json.ok() ? (*json)["signed"]["version"].get<uint64_t>() : 0;
@@ -164,12 +174,7 @@ TEST_F(NodeFleetTest, FollowsAssignmentPinAndUnpinAcrossARestart) {
   ASSERT_TRUE(WaitFor([&] { return Status()["fleet"]["state"] == "following"; }, seconds(30)))
       << node_.Log();
   Json status = Status();
-  EXPECT_EQ(status["fleet"]["version"],
-            metadata::Repository::Open(DeviceDir(device_id_), SystemClock::Instance(),
-                                       tracker::FleetRepositoryOptions())
-                .value()
-                ->targets()
-                .common.version);
+  EXPECT_EQ(status["fleet"]["version"], StateOf(device_id_).targets);
   EXPECT_GT(status["fleet"]["expires_unix"].get<int64_t>(), 0);
   EXPECT_EQ(AppOf(status, "kiosk")["desired_release"], 2);
   EXPECT_EQ(AppOf(status, "kiosk")["fleet_assigned"], true);
@@ -240,10 +245,10 @@ TEST_F(NodeFleetTest, RefusesBadDocumentsAndKeepsRunning) {
   tracker_.Stop();
   SignDocument(device_id_, Document(device_id_, 2));
   {
-    const uint64_t v = VersionOf(ours + "/metadata/timestamp.json");
+    tracker::DeviceState state = StateOf(device_id_);
     const std::string forged = Document(device_id_, 1);
     const std::string forged_hex = Digest::Of(forged).Hex();
-    ASSERT_TRUE(WriteFileAtomic(ours + "/targets/" + forged_hex + ".device.json", forged).ok());
+    state.files.emplace_back(forged_hex + ".device.json", forged);
     auto root = metadata::ParseSignedDocument(FileText(repo_ + "/fleet/root.json"), 1 << 20);
     ASSERT_TRUE(root.ok());
     auto root_metadata = metadata::ParseRoot(root->signed_json);
@@ -252,47 +257,57 @@ TEST_F(NodeFleetTest, RefusesBadDocumentsAndKeepsRunning) {
       return *metadata::LoadRoleKey(tracker::FleetKeyPath(tracker::RepositoryLayout{repo_}, role),
                                     *root_metadata, role);
     };
+    auto file = [&](const std::string& name) -> std::string& {
+      for (auto& [file_name, bytes] : state.files) {
+        if (file_name == name) return bytes;
+      }
+      ADD_FAILURE() << "no " << name;
+      static std::string none;
+      return none;
+    };
     auto rewrite = [&](const std::string& name, const std::function<void(Json&)>& change,
-                       const Ed25519PrivateKey* signer, const std::vector<std::string>& files) {
-      Json signed_json = Json::parse(FileText(ours + "/metadata/" + name))["signed"];
+                       const Ed25519PrivateKey* signer) {
+      Json old = Json::parse(file(name));
+      Json signed_json = old["signed"];
       change(signed_json);
       auto doc = metadata::MakeUnsignedDocument(signed_json);
       ASSERT_TRUE(doc.ok());
       if (signer) {
         metadata::AddSignature(*doc, *signer);
       } else {  // the old signature, over other bytes
-        Json old = Json::parse(FileText(ours + "/metadata/" + name));
         doc->signatures.push_back({old["signatures"][0]["keyid"].get<std::string>(),
                                    old["signatures"][0]["sig"].get<std::string>()});
       }
-      const std::string bytes = metadata::SerializeDocument(*doc);
-      for (const auto& file : files) {
-        ASSERT_TRUE(WriteFileAtomic(ours + "/metadata/" + file, bytes).ok());
-      }
+      file(name) = metadata::SerializeDocument(*doc);
     };
-    const std::string n = std::to_string(v);
-    rewrite(n + ".targets.json",
-            [&](Json& s) {
-              s["targets"]["device.json"] = {{"hashes", {{"sha256", forged_hex}}},
-                                             {"length", forged.size()}};
-            },
-            nullptr, {n + ".targets.json"});
-    const std::string targets = FileText(ours + "/metadata/" + n + ".targets.json");
+    const std::string targets_name = std::to_string(state.targets) + ".targets.json";
+    const std::string snapshot_name = std::to_string(state.snapshot) + ".snapshot.json";
+    rewrite(
+        targets_name,
+        [&](Json& s) {
+          s["targets"]["device.json"] = {{"hashes", {{"sha256", forged_hex}}},
+                                         {"length", forged.size()}};
+        },
+        nullptr);
+    const std::string targets = file(targets_name);
     const Ed25519PrivateKey snapshot_key = key(metadata::RoleType::kSnapshot);
     const Ed25519PrivateKey timestamp_key = key(metadata::RoleType::kTimestamp);
-    rewrite(n + ".snapshot.json",
-            [&](Json& s) {
-              s["meta"]["targets.json"]["length"] = targets.size();
-              s["meta"]["targets.json"]["hashes"] = {{"sha256", Digest::Of(targets).Hex()}};
-            },
-            &snapshot_key, {n + ".snapshot.json"});
-    const std::string snapshot = FileText(ours + "/metadata/" + n + ".snapshot.json");
-    rewrite("timestamp.json",
-            [&](Json& s) {
-              s["meta"]["snapshot.json"]["length"] = snapshot.size();
-              s["meta"]["snapshot.json"]["hashes"] = {{"sha256", Digest::Of(snapshot).Hex()}};
-            },
-            &timestamp_key, {"timestamp.json"});
+    rewrite(
+        snapshot_name,
+        [&](Json& s) {
+          s["meta"]["targets.json"]["length"] = targets.size();
+          s["meta"]["targets.json"]["hashes"] = {{"sha256", Digest::Of(targets).Hex()}};
+        },
+        &snapshot_key);
+    const std::string snapshot = file(snapshot_name);
+    rewrite(
+        "timestamp.json",
+        [&](Json& s) {
+          s["meta"]["snapshot.json"]["length"] = snapshot.size();
+          s["meta"]["snapshot.json"]["hashes"] = {{"sha256", Digest::Of(snapshot).Hex()}};
+        },
+        &timestamp_key);
+    WriteState(device_id_, state);
   }
   RestartTracker();
   ASSERT_TRUE(WaitFleetError("valid signature(s)")) << node_.Log();
@@ -301,8 +316,7 @@ TEST_F(NodeFleetTest, RefusesBadDocumentsAndKeepsRunning) {
   // Another device's repository, newer than ours, served under our id: it
   // verifies (the same keys sign every device) and its `device` refuses it.
   const uint64_t trusted = VersionOf(data_ + "/fleet/tuf/timestamp.json");
-  for (uint64_t i = 0;
-       VersionOf(DeviceDir(other.device_id) + "/metadata/timestamp.json") <= trusted + 1; ++i) {
+  for (uint64_t i = 0; StateOf(other.device_id).timestamp <= trusted + 1; ++i) {
     SignDocument(other.device_id, Document(other.device_id, i % 2 == 0 ? 1 : 2));
   }
   tracker_.Stop();
@@ -325,7 +339,7 @@ TEST_F(NodeFleetTest, RefusesBadDocumentsAndKeepsRunning) {
   tracker_.Stop();
   FakeClock past(SystemClock::Instance().Now() - std::chrono::hours(24 * 8));
   const uint64_t now_trusted = VersionOf(data_ + "/fleet/tuf/timestamp.json");
-  for (int i = 0; VersionOf(ours + "/metadata/timestamp.json") <= now_trusted; ++i) {
+  for (int i = 0; StateOf(device_id_).timestamp <= now_trusted; ++i) {
     SignDocument(device_id_, Document(device_id_, i % 2 == 0 ? 1 : 2), past);
   }
   // A tracker holding the online fleet keys re-signs them at once (serve's
@@ -343,9 +357,8 @@ TEST_F(NodeFleetTest, RefusesBadDocumentsAndKeepsRunning) {
 
   // Its keys back, the tracker re-signs the expired repository as it starts
   // (the same document, new versions) and the node takes it.
-  const std::string index = ours + "/metadata/fleet-index";
-  const std::string expired_document = tracker::ParseDeviceIndex(FileText(index))->document_sha256;
-  const uint64_t expired_timestamp = VersionOf(ours + "/metadata/timestamp.json");
+  const std::string expired_document = StateOf(device_id_).document_sha256;
+  const uint64_t expired_timestamp = StateOf(device_id_).timestamp;
   for (auto role : {metadata::RoleType::kTargets, metadata::RoleType::kSnapshot,
                     metadata::RoleType::kTimestamp}) {
     const std::string path = tracker::FleetKeyPath(tracker::RepositoryLayout{repo_}, role);
@@ -356,7 +369,7 @@ TEST_F(NodeFleetTest, RefusesBadDocumentsAndKeepsRunning) {
       WaitFor([&] { return VersionOf(data_ + "/fleet/tuf/timestamp.json") > expired_timestamp; },
               seconds(30)))
       << node_.Log();
-  EXPECT_EQ(tracker::ParseDeviceIndex(FileText(index))->document_sha256, expired_document);
+  EXPECT_EQ(StateOf(device_id_).document_sha256, expired_document);
 }
 
 TEST_F(NodeFleetTest, FollowsARotatedRootAndRefusesTheOldOnlineKeys) {
@@ -393,23 +406,31 @@ TEST_F(NodeFleetTest, FollowsARotatedRootAndRefusesTheOldOnlineKeys) {
 
   // A newer timestamp signed by the old timestamp key: refused.
   tracker_.Stop();
-  const std::string timestamp = DeviceDir(device_id_) + "/metadata/timestamp.json";
+  uint64_t forged = 0;
   {
-    Json signed_json = Json::parse(FileText(timestamp))["signed"];
-    signed_json["version"] = signed_json["version"].get<uint64_t>() + 1;
-    auto doc = metadata::MakeUnsignedDocument(signed_json);
-    ASSERT_TRUE(doc.ok());
-    metadata::AddSignature(*doc, Ed25519PrivateKey::LoadFile(old_timestamp_key).value());
-    ASSERT_TRUE(WriteFileAtomic(timestamp, metadata::SerializeDocument(*doc)).ok());
+    // A whole state file, as a thief of the old key with write access to
+    // the tracker's storage would make it.
+    tracker::DeviceState state = StateOf(device_id_);
+    for (auto& [name, bytes] : state.files) {
+      if (name != "timestamp.json") continue;
+      Json signed_json = Json::parse(bytes)["signed"];
+      signed_json["version"] = signed_json["version"].get<uint64_t>() + 1;
+      forged = signed_json["version"];
+      auto doc = metadata::MakeUnsignedDocument(signed_json);
+      ASSERT_TRUE(doc.ok());
+      metadata::AddSignature(*doc, Ed25519PrivateKey::LoadFile(old_timestamp_key).value());
+      bytes = metadata::SerializeDocument(*doc);
+    }
+    state.timestamp = forged;
+    WriteState(device_id_, state);
   }
   RestartTracker();
   ASSERT_TRUE(WaitFleetError("timestamp: 0 valid signature(s)")) << node_.Log();
   ExpectKeepsRunning(1, "timestamp: 0 valid signature(s)");
   // fleet publish signs it again with the new key (it is not signed by a
   // key the root names), and the node follows again.
-  const uint64_t forged = VersionOf(timestamp);
   Fleet("fleet publish");
-  EXPECT_GT(VersionOf(timestamp), forged);
+  EXPECT_GT(StateOf(device_id_).timestamp, forged);
   ASSERT_TRUE(WaitFor([&] { return Status()["fleet"]["state"] == "following"; }, seconds(30)))
       << node_.Log();
 

@@ -211,6 +211,28 @@ TEST_F(BackupRestoreTest, RestoreVerifiesTheWholeBackupFirstAndNeverOverwrites) 
   }
 }
 
+// init --offline-keys: the targets key is not in the backup, so restore
+// signs new snapshot and timestamp versions and keeps targets as it was.
+TEST_F(BackupRestoreTest, AnOfflineKeysRepositoryIsRestoredWithItsOnlineRolesAhead) {
+  const std::string offline_repo = dir_ + "/offline-repo";
+  auto init = Tracker("init " + offline_repo + " --offline-keys " + dir_ + "/off");
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  ASSERT_FALSE(fs::exists(offline_repo + "/keys/targets.key"));
+  auto before = metadata::Repository::Open(offline_repo, SystemClock::Instance());
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  auto backup = Tracker("backup --repository " + offline_repo + " " + dir_ + "/backup");
+  ASSERT_EQ(backup.exit_code, 0) << backup.output;
+
+  auto restore =
+      Tracker("restore " + dir_ + "/backup --repository " + dir_ + "/restored --version-step 3");
+  ASSERT_EQ(restore.exit_code, 0) << restore.output;
+  auto after = metadata::Repository::Open(dir_ + "/restored", SystemClock::Instance());
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ((*after)->targets().common.version, (*before)->targets().common.version);
+  EXPECT_EQ((*after)->snapshot().common.version, (*before)->snapshot().common.version + 3);
+  EXPECT_EQ((*after)->timestamp().common.version, (*before)->timestamp().common.version + 3);
+}
+
 TEST_F(BackupRestoreTest, PostgresqlDatabaseIsDumpedAndRestoredIntoAnEmptyDatabase) {
   auto cluster = PostgresCluster::Shared();
   ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();

@@ -18,6 +18,7 @@
 #include "tracker/fleet/fleet_repository.h"
 #include "tracker/publish/repo_init.h"
 #include "tracker/storage/device_db.h"
+#include "tracker/storage/device_state.h"
 
 namespace flotilla::testing {
 namespace {
@@ -80,25 +81,41 @@ class FleetPublishCliTest : public ::testing::Test {
   // device.json of `name`'s fleet repository, verified from the fleet root
   // that is the image repository's target fleet/root.json.
   Result<Json> ReadAsDevice(const std::string& name) {
-    ASSIGN_OR_RETURN(auto image, metadata::Repository::Open(repo_.root, clock_));
-    const auto& root_target = image->targets().targets.at(tracker::kFleetRootTarget);
-    ASSIGN_OR_RETURN(std::string root,
-                     ReadTextFileBounded(image->targets_dir() + "/fleet/" +
-                                             root_target.hashes.at("sha256") + ".root.json",
-                                         1 << 20));
     const std::string client_dir = dir_ + "/client-" + name;
     std::filesystem::remove_all(client_dir);
-    RETURN_IF_ERROR(metadata::TufClient::Initialize(client_dir, root));
-    ASSIGN_OR_RETURN(const std::string device_dir,
-                     tracker::DeviceRepositoryDir(repo_, ids_.at(name)));
-    metadata::DirectoryRemote remote(device_dir + "/metadata", device_dir + "/targets");
+    ASSIGN_OR_RETURN(Seen seen, RefreshAsDevice(name, repo_.root, client_dir));
+    return seen.document;
+  }
+  // What `name`'s TUF client in `client_dir` (made from the fleet root of
+  // `repo_root`'s image repository when it has none yet) verifies in its
+  // fleet repository of `repo_root`.
+  struct Seen {
+    uint64_t timestamp = 0, snapshot = 0, targets = 0;
+    Json document;
+  };
+  Result<Seen> RefreshAsDevice(const std::string& name, const std::string& repo_root,
+                               const std::string& client_dir) {
+    const tracker::RepositoryLayout repo{repo_root};
+    if (!std::filesystem::exists(client_dir)) {
+      ASSIGN_OR_RETURN(auto image, metadata::Repository::Open(repo.root, clock_));
+      const auto& root_target = image->targets().targets.at(tracker::kFleetRootTarget);
+      ASSIGN_OR_RETURN(std::string root,
+                       ReadTextFileBounded(image->targets_dir() + "/fleet/" +
+                                               root_target.hashes.at("sha256") + ".root.json",
+                                           1 << 20));
+      RETURN_IF_ERROR(metadata::TufClient::Initialize(client_dir, root));
+    }
+    tracker::DeviceRepositoryRemote remote(repo, ids_.at(name));
     ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(client_dir, remote, clock_));
     RETURN_IF_ERROR(client->Refresh());
     ASSIGN_OR_RETURN(metadata::TargetFile info,
                      client->GetTargetInfo(tracker::kFleetDocumentTarget));
     ASSIGN_OR_RETURN(auto got, client->DownloadTarget(info, client_dir + "/targets"));
     ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(got.path, 1 << 20));
-    return ParseJsonStrict(bytes);
+    Seen seen{client->timestamp()->common.version, client->snapshot()->common.version,
+              client->targets()->common.version, Json()};
+    ASSIGN_OR_RETURN(seen.document, ParseJsonStrict(bytes));
+    return seen;
   }
 
   SystemClock& clock_ = SystemClock::Instance();
@@ -146,6 +163,56 @@ TEST_F(FleetPublishCliTest, PublishBeforeInitSaysWhatToRun) {
   auto run = Tracker("fleet publish --repository " + repo_.root);
   EXPECT_EQ(run.exit_code, 1) << run.output;
   EXPECT_NE(run.output.find("fleet init"), std::string::npos) << run.output;
+}
+
+TEST_F(FleetPublishCliTest, RestoreSignsEachDevicesFleetVersionsPastThoseSignedAfterTheBackup) {
+  FleetJson("fleet init --offline-keys " + dir_ + "/fleet-off");
+  FleetJson("group create shop --select site=shop-12");
+  FleetJson("app assign kiosk --group shop");
+  FleetJson("fleet publish");
+  const std::string client = dir_ + "/client-kept";
+  auto backed_up = RefreshAsDevice("screen-8", repo_.root, client);
+  ASSERT_TRUE(backed_up.ok()) << backed_up.status().ToString();
+  auto backup = Tracker("backup --repository " + repo_.root + " " + dir_ + "/backup");
+  ASSERT_EQ(backup.exit_code, 0) << backup.output;
+
+  // After the backup the old tracker signs two more versions for screen-8,
+  // and its device trusts them.
+  FleetJson("pin --device screen-8 --app kiosk --release 6");
+  FleetJson("fleet publish");
+  FleetJson("unpin --device screen-8 --app kiosk");
+  FleetJson("fleet publish");
+  auto seen = RefreshAsDevice("screen-8", repo_.root, client);
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  ASSERT_EQ(seen->timestamp, backed_up->timestamp + 2);
+
+  const std::string restored = dir_ + "/restored";
+  auto restore =
+      Tracker("restore " + dir_ + "/backup --version-step 1 --repository " + restored + " --json");
+  ASSERT_EQ(restore.exit_code, 0) << restore.output;
+  auto outcome = ParseJsonStrict(restore.output);
+  ASSERT_TRUE(outcome.ok()) << restore.output;
+  EXPECT_EQ((*outcome)["fleet_devices"], 2) << restore.output;
+
+  // The device accepts the restored tracker's metadata: every version is
+  // above what it trusts, and the document is the backup's.
+  auto after = RefreshAsDevice("screen-8", restored, client);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_GT(after->timestamp, seen->timestamp);
+  EXPECT_GT(after->snapshot, seen->snapshot);
+  EXPECT_GT(after->targets, seen->targets);
+  EXPECT_EQ(after->document["apps"]["kiosk"]["release"], 7) << after->document.dump();
+  // The versions skipped past are gone; a device new to the restored
+  // tracker reads it too.
+  auto dir = tracker::DeviceRepositoryDir(tracker::RepositoryLayout{restored}, ids_["screen-8"]);
+  ASSERT_TRUE(dir.ok());
+  auto state = tracker::ReadDeviceState(*dir);
+  ASSERT_TRUE(state.ok() && *state) << state.status().ToString();
+  EXPECT_EQ((*state)->files.size(), 4u) << "the current version only";
+  EXPECT_EQ((*state)->targets, after->targets);
+  auto fresh = RefreshAsDevice("screen-7", restored, dir_ + "/client-new");
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_EQ(fresh->targets, after->targets);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tracker_process.h"
+#include "tracker/storage/device_state.h"
 
 namespace flotilla::testing {
 namespace {
@@ -75,24 +76,34 @@ TEST_F(FleetServeTest, TagsGivenAtEnrolmentSelectTheDevice) {
 }
 
 TEST_F(FleetServeTest, EachDeviceGetsItsOwnRepositoryAndNothingElse) {
-  // The device's own files, byte for byte as the repository holds them.
-  const std::string device_dir = repo_ + "/fleet/devices/" + a_.device_id;
-  for (const char* name :
-       {"timestamp.json", "1.root.json", "root.json", "2.snapshot.json", "2.targets.json"}) {
-    auto got = Get(DevicePath(a_, std::string("metadata/") + name), a_.credential);
+  // The device's own files, byte for byte as its state file holds them, and
+  // the fleet root it is signed under.
+  auto state = tracker::ReadDeviceState(repo_ + "/fleet/devices/" + a_.device_id);
+  ASSERT_TRUE(state.ok() && *state) << state.status().ToString();
+  const std::string targets_name = std::to_string((*state)->targets) + ".targets.json";
+  const std::string snapshot_name = std::to_string((*state)->snapshot) + ".snapshot.json";
+  const std::string root = ReadTextFileBounded(repo_ + "/fleet/root.json", 1 << 20).value();
+  const std::pair<std::string, std::string> expected[] = {
+      {"timestamp.json", *(*state)->Find("timestamp.json")},
+      {targets_name, *(*state)->Find(targets_name)},
+      {snapshot_name, *(*state)->Find(snapshot_name)},
+      {"1.root.json", root},
+      {"root.json", root}};
+  for (const auto& [name, bytes] : expected) {
+    auto got = Get(DevicePath(a_, "metadata/" + name), a_.credential);
     ASSERT_EQ(got.status, 200) << name << ": " << got.raw;
-    auto on_disk = ReadTextFileBounded(device_dir + "/metadata/" + name, 1 << 20);
-    ASSERT_TRUE(on_disk.ok()) << name;
-    EXPECT_EQ(got.body, *on_disk) << name;
+    EXPECT_EQ(got.body, bytes) << name;
   }
+  // A root newer than the one its roles are signed under is not offered.
+  EXPECT_EQ(Get(DevicePath(a_, "metadata/2.root.json"), a_.credential).status, 404);
   auto timestamp = Get(DevicePath(a_, "metadata/timestamp.json"), a_.credential);
   EXPECT_EQ(timestamp.headers["cache-control"], "no-store");
-  EXPECT_EQ(Get(DevicePath(a_, "metadata/2.targets.json"), a_.credential).headers["cache-control"],
+  EXPECT_EQ(Get(DevicePath(a_, "metadata/" + targets_name), a_.credential).headers["cache-control"],
             "private, max-age=86400");
 
   // The fleet document, named by its hash as the targets metadata lists it.
   auto targets =
-      ParseJsonStrict(Get(DevicePath(a_, "metadata/2.targets.json"), a_.credential).body);
+      ParseJsonStrict(Get(DevicePath(a_, "metadata/" + targets_name), a_.credential).body);
   ASSERT_TRUE(targets.ok());
   const std::string hash = (*targets)["signed"]["targets"]["device.json"]["hashes"]["sha256"];
   auto document = Get(DevicePath(a_, "targets/" + hash + ".device.json"), a_.credential);

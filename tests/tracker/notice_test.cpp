@@ -19,6 +19,7 @@
 #include "tests/support/test_util.h"
 #include "tests/support/tracker_process.h"
 #include "tests/support/tracker_topology.h"
+#include "tracker/storage/device_state.h"
 
 namespace flotilla::testing {
 namespace {
@@ -33,6 +34,13 @@ uint64_t VersionOf(const std::string& timestamp_path) {
   auto text = ReadTextFileBounded(timestamp_path, 1 << 20);
   if (!text.ok()) return 0;
   return ParseJsonStrict(*text).value()["signed"]["version"].get<uint64_t>();
+}
+
+// The version of the fleet timestamp the tracker serves `d` (its state file's header).
+uint64_t FleetVersionOf(const std::string& repo, const EnrolledDevice& d) {
+  auto state =
+      tracker::ReadDeviceStateHeader(tracker::RepositoryLayout{repo}.fleet_device_dir(d.device_id));
+  return state.ok() && state->has_value() ? (*state)->timestamp : 0;
 }
 
 struct NoticeResult {
@@ -87,9 +95,7 @@ class NoticeTest : public ::testing::Test {
     ASSERT_EQ(run.exit_code, 0) << args << "\n" << run.output;
   }
   uint64_t ImageVersion() { return VersionOf(repo_ + "/metadata/timestamp.json"); }
-  uint64_t FleetVersion(const EnrolledDevice& d) {
-    return VersionOf(repo_ + "/fleet/devices/" + d.device_id + "/metadata/timestamp.json");
-  }
+  uint64_t FleetVersion(const EnrolledDevice& d) { return FleetVersionOf(repo_, d); }
   // A request of `d` with the tracker's current versions, held on its own thread.
   std::future<NoticeResult> Hold(const EnrolledDevice& d, int wait_s) {
     const uint64_t image = ImageVersion(), fleet = FleetVersion(d);
@@ -232,8 +238,7 @@ TEST(NoticeReplicasTest, RequestsHeldOnEitherReplicaWakeBehindHaproxy) {
     std::vector<std::future<NoticeResult>> held;
     const uint64_t image = VersionOf(repo + "/metadata/timestamp.json");
     for (const EnrolledDevice& d : devices) {
-      const uint64_t fleet =
-          VersionOf(repo + "/fleet/devices/" + d.device_id + "/metadata/timestamp.json");
+      const uint64_t fleet = FleetVersionOf(repo, d);
       held.push_back(std::async(std::launch::async, [&topology, d, image, fleet] {
         return AskNotice(topology.balancer_port(), d, image, fleet, 20, d.credential);
       }));

@@ -27,6 +27,7 @@
 #include "tracker/fleet/rollout_store.h"
 #include "tracker/publish/repo_init.h"
 #include "tracker/storage/device_db.h"
+#include "tracker/storage/device_state.h"
 
 namespace flotilla::testing {
 namespace {
@@ -201,15 +202,14 @@ class RolloutE2eTest : public ::testing::TestWithParam<tracker::SqlEngineKind> {
   uint64_t Sent(const std::string& name) {
     auto dir = tracker::DeviceRepositoryDir(repo_, devices_.at(name).device_id);
     EXPECT_TRUE(dir.ok());
-    // The targets version the timestamp names (serve may be writing the next).
-    auto published = metadata::Repository::Open(*dir, clock_, tracker::FleetRepositoryOptions());
-    if (!published.ok()) return 0;
-    const auto& listed = (*published)->targets().targets;
-    auto document_target = listed.find(tracker::kFleetDocumentTarget);
-    if (document_target == listed.end()) return 0;  // being made
-    const std::string sha = document_target->second.hashes.at("sha256");
-    auto document = ReadTextFileBounded(*dir + "/targets/" + sha + ".device.json", 1 << 20);
-    EXPECT_TRUE(document.ok()) << document.status().ToString();
+    // The document the state file's current targets lists (replaced whole:
+    // never one serve is half-way through writing).
+    auto state = tracker::ReadDeviceState(*dir);
+    EXPECT_TRUE(state.ok()) << state.status().ToString();
+    if (!state.ok() || !*state) return 0;  // no document yet
+    const std::string* document = (*state)->Find((*state)->document_sha256 + ".device.json");
+    EXPECT_NE(document, nullptr);
+    if (!document) return 0;
     Json doc = ParseJsonStrict(*document).value();
     EXPECT_EQ(doc["device"], devices_.at(name).device_id);
     return doc["apps"].contains("kiosk") ? doc["apps"]["kiosk"]["release"].get<uint64_t>() : 0;

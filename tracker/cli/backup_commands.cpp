@@ -22,6 +22,7 @@
 #include "metadata/repository.h"
 #include "tracker/cli/backup_tree.h"
 #include "tracker/cli/commands.h"
+#include "tracker/fleet/fleet_repository.h"
 #include "tracker/publish/publish_state.h"
 #include "tracker/publish/repo_init.h"
 #include "tracker/storage/sql_engine.h"
@@ -293,13 +294,20 @@ Result<uint64_t> AdvanceVersions(const std::string& staged, int64_t step) {
       {RoleType::kSnapshot, RoleType::kTimestamp},
       {RoleType::kTimestamp}};
   for (size_t level = 0; level < choices.size(); ++level) {
-    auto ring = LoadRoleKeys(layout, repo->root(), choices[level]);
-    if (!ring.ok() && ring.status().code() == StatusCode::kNotFound) continue;
-    RETURN_IF_ERROR(ring.status());
+    // A key kept offline (init --offline-keys) is not in the backup: the
+    // roles below it are re-signed without it.
+    const auto& roles = choices[level];
+    if (!std::all_of(roles.begin(), roles.end(), [&](RoleType role) {
+          std::error_code ec;
+          return fs::exists(RoleKeyPath(layout, role), ec);
+        })) {
+      continue;
+    }
+    ASSIGN_OR_RETURN(metadata::KeyRing ring, LoadRoleKeys(layout, repo->root(), roles));
     for (int64_t i = 0; i < step; ++i) {
-      Status st = level == 0   ? repo->ResignTargets(*ring)
-                  : level == 1 ? repo->ResignSnapshot(*ring)
-                               : repo->ResignTimestamp(*ring);
+      Status st = level == 0   ? repo->ResignTargets(ring)
+                  : level == 1 ? repo->ResignSnapshot(ring)
+                               : repo->ResignTimestamp(ring);
       RETURN_IF_ERROR_CTX(st, "re-sign");
     }
     return repo->timestamp().common.version;
@@ -315,6 +323,16 @@ int64_t DefaultVersionStep(int64_t created_unix) {
                           SystemClock::Instance().Now().time_since_epoch())
                           .count();
   return 1 + std::max<int64_t>(0, now - created_unix) / (12 * 3600);
+}
+
+// The step of each device's fleet repository. Its versions move with every
+// fleet change that concerns the device (publishes, rollout waves) as well
+// as with re-signing, as often as the old tracker was asked to, and skipping
+// versions costs nothing (one signing per role, whatever the step): `step`
+// plus 2^32 is past anything a tracker signs between a backup and its
+// restore, and leaves room for 2^32 restores in the 64-bit versions.
+uint64_t FleetVersionStep(int64_t step) {
+  return static_cast<uint64_t>(step) + (uint64_t{1} << 32);
 }
 
 Status CheckRestoreTarget(const fs::path& target) {
@@ -356,7 +374,7 @@ Status LoadPostgresqlDump(const std::string& url, const std::string& staged) {
   return ::unlink(dump.c_str()) == 0 ? Status::Ok() : IOErrorFromErrno("unlink " + dump, errno);
 }
 
-Status Restore(const RestoreFlags& flags, uint64_t& timestamp_version) {
+Status Restore(const RestoreFlags& flags, uint64_t& timestamp_version, size_t& fleet_devices) {
   const fs::path target = fs::absolute(flags.repository).lexically_normal();
   ASSIGN_OR_RETURN(std::string text,
                    ReadTextFileBounded(flags.backup + "/" + kManifestName, kMaxManifestBytes));
@@ -375,6 +393,9 @@ Status Restore(const RestoreFlags& flags, uint64_t& timestamp_version) {
     const int64_t step =
         flags.version_step > 0 ? flags.version_step : DefaultVersionStep(manifest.created_unix);
     ASSIGN_OR_RETURN(timestamp_version, AdvanceVersions(tmp, step));
+    auto advanced = AdvanceFleetVersions(tmp, FleetVersionStep(step), SystemClock::Instance());
+    if (!advanced.ok()) return advanced.status().WithContext("fleet repositories");
+    fleet_devices = *advanced;
     // Last before the rename: a database once loaded is not empty any more.
     if (has_dump) RETURN_IF_ERROR(LoadPostgresqlDump(flags.database_url, tmp));
     std::error_code ec;
@@ -393,19 +414,23 @@ Status Restore(const RestoreFlags& flags, uint64_t& timestamp_version) {
 
 int RunRestore(const RestoreFlags& flags) {
   uint64_t timestamp_version = 0;
-  if (Status st = Restore(flags, timestamp_version); !st.ok()) {
+  size_t fleet_devices = 0;
+  if (Status st = Restore(flags, timestamp_version, fleet_devices); !st.ok()) {
     fmt::print(stderr, "restore: {}\n", st.ToString());
     return 1;
   }
   if (flags.json) {
     fmt::print("{}\n", Json{{"backup", flags.backup},
                             {"repository", flags.repository},
-                            {"timestamp_version", timestamp_version}}
+                            {"timestamp_version", timestamp_version},
+                            {"fleet_devices", fleet_devices}}
                            .dump());
     return 0;
   }
-  fmt::print("restore: {} restored into {}; metadata re-signed, timestamp version {}\n",
-             flags.backup, flags.repository, timestamp_version);
+  fmt::print("restore: {} restored into {}; metadata re-signed, timestamp version {}", flags.backup,
+             flags.repository, timestamp_version);
+  if (fleet_devices > 0) fmt::print("; fleet metadata of {} devices re-signed", fleet_devices);
+  fmt::print("\n");
   return 0;
 }
 

@@ -138,11 +138,6 @@ Status OfferFleetRoot(const RepositoryLayout& repo, const std::string& root_byte
 
 constexpr Duration kFleetRootExpiry = std::chrono::hours(24 * 365);
 
-// fleet/<V>.root.json: every fleet root version a rotation made or replaced.
-std::string FleetRootVersionPath(const RepositoryLayout& repo, uint64_t version) {
-  return FleetDir(repo) + "/" + std::to_string(version) + ".root.json";
-}
-
 // keys/fleet-<role>.next.key: a new online key, made before the root that
 // names it is committed and moved over keys/fleet-<role>.key after.
 std::string NextFleetKeyPath(const RepositoryLayout& repo, RoleType role) {
@@ -168,9 +163,6 @@ Status FinishKeyRotation(const RepositoryLayout& repo, const metadata::RootMetad
   return moved ? FsyncDirectory(KeysDir(repo)) : Status::Ok();
 }
 
-constexpr char kIndexFile[] = "fleet-index";
-constexpr uint64_t kMaxIndexBytes = 4 << 10;
-constexpr uint64_t kMaxTimestampBytes = 64 << 10;
 constexpr uint64_t kMaxMetadataBytes = 1 << 20;
 constexpr uint64_t kMaxDocumentBytes = 1 << 20;
 
@@ -183,53 +175,6 @@ WallTime FromUnixSeconds(int64_t seconds) { return WallTime(std::chrono::seconds
 // of its lifetime left.
 WallTime DueAt(WallTime expires) {
   return expires - std::chrono::duration_cast<WallTime::duration>(kFleetMetadataExpiry / 2);
-}
-
-WallTime EarliestExpiry(const metadata::Repository& opened) {
-  return std::min({opened.targets().common.expires, opened.snapshot().common.expires,
-                   opened.timestamp().common.expires});
-}
-
-// "N.targets.json" or "N.snapshot.json": its role and N.
-bool ParseVersionedName(std::string_view name, std::string_view& role, uint64_t& version) {
-  const size_t dot = name.find('.');
-  if (dot == std::string_view::npos || dot == 0) return false;
-  auto [end, ec] = std::from_chars(name.data(), name.data() + dot, version);
-  if (ec != std::errc() || end != name.data() + dot) return false;
-  role = name.substr(dot + 1);
-  return role == "targets.json" || role == "snapshot.json";
-}
-
-// The sha256 of the document that targets version `version` in
-// `metadata_dir` lists; nullopt when it cannot be read.
-std::optional<std::string> ListedDocumentOf(const std::string& metadata_dir, uint64_t version) {
-  auto bytes = ReadTextFileBounded(metadata_dir + "/" + std::to_string(version) + ".targets.json",
-                                   kMaxMetadataBytes);
-  if (!bytes.ok()) return std::nullopt;
-  auto doc = metadata::ParseSignedDocument(*bytes, kMaxMetadataBytes);
-  if (!doc.ok()) return std::nullopt;
-  auto targets = metadata::ParseTargets(doc->signed_json);
-  if (!targets.ok()) return std::nullopt;
-  auto listed = targets->targets.find(kFleetDocumentTarget);
-  if (listed == targets->targets.end()) return std::nullopt;
-  return Sha256Of(listed->second);
-}
-
-// Prunes what the opened repository's current and previous targets do not
-// name. The previous targets' document unreadable: documents are kept.
-Status PruneOpened(const metadata::Repository& opened, const std::string& document_sha256) {
-  const uint64_t targets_version = opened.targets().common.version;
-  std::optional<std::vector<std::string>> keep = std::vector<std::string>{document_sha256};
-  if (targets_version > 1) {
-    auto previous = ListedDocumentOf(opened.metadata_dir(), targets_version - 1);
-    if (previous) {
-      keep->push_back(*previous);
-    } else {
-      keep.reset();
-    }
-  }
-  return PruneDeviceRepository(std::filesystem::path(opened.metadata_dir()).parent_path(),
-                               targets_version, opened.snapshot().common.version, keep);
 }
 
 // The canonical JSON (CanonicalJson(metadata::ToJson(...))) of the three
@@ -308,12 +253,6 @@ std::string Sha256Hex(std::string_view bytes) {
   return HexEncode(digest);
 }
 
-bool IsSha256Hex(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 Json AppEntry(uint64_t release, const metadata::TargetFile& target) {
   return Json{{"release", release},
               {"target", target.name},
@@ -323,190 +262,11 @@ Json AppEntry(uint64_t release, const metadata::TargetFile& target) {
 
 }  // namespace
 
-// A directory opened to write files in it by name and to fsync it.
-class DirectoryWriter {
- public:
-  static Result<DirectoryWriter> Open(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd.valid()) return IOErrorFromErrno("open " + path, errno);
-    return DirectoryWriter(path, std::move(fd));
-  }
-
-  // Writes `bytes` as `name` through a temporary file beside it, fsynced
-  // and renamed into place; durable once Sync() returns.
-  Status Write(const std::string& name, std::string_view bytes) const {
-    const std::string temp = TempName(name);
-    Status st = WriteNew(temp, bytes);
-    if (st.ok()) st = RenameInto(temp, name);
-    if (!st.ok()) ::unlinkat(fd_.get(), temp.c_str(), 0);
-    return st;
-  }
-
-  // Writes `bytes` as `name`, a name nothing refers to yet (a version no
-  // timestamp names), fsynced, without a temporary file: a file cut short
-  // by a crash is as unreferenced as before. One left by such a crash is
-  // replaced. Durable once Sync() returns.
-  Status WriteUnreferenced(const std::string& name, std::string_view bytes) const {
-    Status st = WriteNew(name, bytes);
-    if (st.code() == StatusCode::kAlreadyExists) {
-      if (::unlinkat(fd_.get(), name.c_str(), 0) != 0) {
-        return IOErrorFromErrno("remove " + Path(name), errno);
-      }
-      st = WriteNew(name, bytes);
-    }
-    return st;
-  }
-
-  // Writes `bytes` as `name`, a file named by its content's sha256
-  // (`sha256`): created in place when new (a version no timestamp names
-  // yet, as WriteUnreferenced); when it exists with that content it is
-  // kept, else (cut short by a crash) replaced through Write.
-  Status WriteNamedByContent(const std::string& name, std::string_view bytes,
-                             const std::string& sha256) const {
-    Status st = WriteNew(name, bytes);
-    if (st.code() != StatusCode::kAlreadyExists) return st;
-    auto existing = Read(name, bytes.size());
-    if (existing.ok() && Sha256Hex(*existing) == sha256) return Status::Ok();
-    return Write(name, bytes);
-  }
-
-  // Writes `bytes` over `name` in place, without fsync: for a cache that
-  // is checked before it is trusted (a torn or lost write is never taken
-  // for a good one).
-  Status WriteCache(const std::string& name, std::string_view bytes) const {
-    UniqueFd fd(::openat(fd_.get(), name.c_str(),
-                         O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (!fd.valid()) return IOErrorFromErrno("open " + Path(name), errno);
-    RETURN_IF_ERROR(WriteAll(fd.get(), bytes).WithContext(Path(name)));
-    if (::close(fd.Release()) != 0) return IOErrorFromErrno("close " + Path(name), errno);
-    return Status::Ok();
-  }
-
-  // Removes `name` if it exists.
-  Status Remove(const std::string& name) const {
-    if (::unlinkat(fd_.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
-      return IOErrorFromErrno("remove " + Path(name), errno);
-    }
-    return Status::Ok();
-  }
-
-  // The file `name`, at most `max_bytes`.
-  Result<std::string> Read(const std::string& name, uint64_t max_bytes) const {
-    UniqueFd fd(::openat(fd_.get(), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd.valid()) return IOErrorFromErrno("open " + Path(name), errno);
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return IOErrorFromErrno("stat " + Path(name), errno);
-    if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) > max_bytes) {
-      return InvalidArgument(Path(name) + " is not a regular file of at most " +
-                             std::to_string(max_bytes) + " bytes");
-    }
-    std::string out(static_cast<size_t>(st.st_size), '\0');
-    size_t done = 0;
-    while (done < out.size()) {
-      ASSIGN_OR_RETURN(
-          size_t n,
-          ReadSome(fd.get(), std::span<uint8_t>(reinterpret_cast<uint8_t*>(out.data()) + done,
-                                                out.size() - done)));
-      if (n == 0) break;
-      done += n;
-    }
-    out.resize(done);
-    return out;
-  }
-
-  // The renames and links made so far are durable.
-  Status Sync() const {
-    if (::fsync(fd_.get()) != 0) return IOErrorFromErrno("fsync " + path_, errno);
-    return Status::Ok();
-  }
-
- private:
-  DirectoryWriter(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
-  // Creates `name` (which must not exist) with `bytes`, fsynced.
-  Status WriteNew(const std::string& name, std::string_view bytes) const {
-    UniqueFd fd(::openat(fd_.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) {
-      if (errno == EEXIST) return AlreadyExists(Path(name) + " exists");
-      return IOErrorFromErrno("create " + Path(name), errno);
-    }
-    if (::fchmod(fd.get(), 0644) != 0) return IOErrorFromErrno("chmod " + Path(name), errno);
-    RETURN_IF_ERROR(WriteAll(fd.get(), bytes).WithContext(Path(name)));
-    if (::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync " + Path(name), errno);
-    if (::close(fd.Release()) != 0) return IOErrorFromErrno("close " + Path(name), errno);
-    return Status::Ok();
-  }
-  std::string Path(const std::string& name) const { return path_ + "/" + name; }
-  static std::string TempName(const std::string& name) {
-    static std::atomic<uint64_t> counter{0};
-    return name + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-  }
-  Status RenameInto(const std::string& temp, const std::string& name) const {
-    if (::renameat(fd_.get(), temp.c_str(), fd_.get(), name.c_str()) != 0) {
-      return IOErrorFromErrno("rename " + Path(temp) + " to " + Path(name), errno);
-    }
-    return Status::Ok();
-  }
-
-  std::string path_;
-  UniqueFd fd_;
-};
-
-std::string FormatDeviceIndex(const FleetSigner::DeviceIndex& index) {
-  return std::string(kDeviceIndexFormat) + " " + std::to_string(index.targets) + " " +
-         std::to_string(index.snapshot) + " " + std::to_string(index.timestamp) + " " +
-         index.document_sha256 + " " +
-         (index.previous_document_sha256.value_or("").empty() ? std::string("-")
-                                                              : *index.previous_document_sha256) +
-         " " + index.timestamp_sha256 + " " + index.root_sha256 + " " +
-         std::to_string(index.expires) + "\n";
-}
-
-Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text) {
-  auto bad = [] { return Corruption(std::string(kIndexFile) + " is not a device index"); };
-  if (!text.ends_with('\n')) return bad();
-  text.remove_suffix(1);
-  std::vector<std::string_view> fields;
-  for (size_t start = 0;;) {
-    const size_t space = text.find(' ', start);
-    fields.push_back(text.substr(start, space - start));
-    if (space == std::string_view::npos) break;
-    start = space + 1;
-  }
-  // fleet-index-2 is fleet-index-3 without PREVIOUS_DOCUMENT.
-  if (fields.size() == 8 && fields[0] == kDeviceIndexFormatWithoutPrevious) {
-    fields.insert(fields.begin() + 5, "-");
-  } else if (fields.size() != 9 || fields[0] != kDeviceIndexFormat) {
-    return bad();
-  }
-  FleetSigner::DeviceIndex index;
-  uint64_t* versions[] = {&index.targets, &index.snapshot, &index.timestamp};
-  for (size_t i = 0; i < 3; ++i) {
-    const std::string_view field = fields[1 + i];
-    auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), *versions[i]);
-    if (ec != std::errc() || end != field.data() + field.size() || *versions[i] == 0) return bad();
-  }
-  if (fields[5] != "-" && !IsSha256Hex(fields[5])) return bad();
-  for (size_t i : {4, 6, 7}) {
-    if (!IsSha256Hex(fields[i])) return bad();
-  }
-  index.document_sha256 = fields[4];
-  if (fields[0] == kDeviceIndexFormatWithoutPrevious) {
-    index.previous_document_sha256.reset();
-  } else {
-    index.previous_document_sha256 = fields[5] == "-" ? "" : std::string(fields[5]);
-  }
-  index.timestamp_sha256 = fields[6];
-  index.root_sha256 = fields[7];
-  auto [end, ec] =
-      std::from_chars(fields[8].data(), fields[8].data() + fields[8].size(), index.expires);
-  if (ec != std::errc() || end != fields[8].data() + fields[8].size() || index.expires <= 0) {
-    return bad();
-  }
-  return index;
-}
-
-std::string FleetDir(const RepositoryLayout& repo) { return repo.root + "/fleet"; }
+std::string FleetDir(const RepositoryLayout& repo) { return repo.fleet_dir(); }
 std::string FleetRootPath(const RepositoryLayout& repo) { return FleetDir(repo) + "/root.json"; }
+std::string FleetRootVersionPath(const RepositoryLayout& repo, uint64_t version) {
+  return repo.fleet_root_version_path(version);
+}
 
 std::string FleetKeyPath(const RepositoryLayout& repo, RoleType role) {
   return KeysDir(repo) + "/fleet-" + std::string(metadata::RoleName(role)) + ".key";
@@ -517,7 +277,7 @@ Result<std::string> DeviceRepositoryDir(const RepositoryLayout& repo,
   if (!IsValidLabel(device_id) || device_id.front() == '.') {
     return InvalidArgument("device id '" + device_id.substr(0, 64) + "' cannot name a directory");
   }
-  return FleetDir(repo) + "/devices/" + device_id;
+  return repo.fleet_device_dir(device_id);
 }
 
 metadata::RepositoryOptions FleetRepositoryOptions() {
@@ -691,358 +451,287 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
 }
 
 Result<std::unique_ptr<FleetSigner>> FleetSigner::Open(const RepositoryLayout& repo,
-                                                       const Clock& clock, Mode mode) {
-  std::unique_ptr<FleetSigner> signer(new FleetSigner(repo, clock, mode));
+                                                       const Clock& clock) {
+  std::unique_ptr<FleetSigner> signer(new FleetSigner(repo, clock));
   auto bytes = ReadTextFileBounded(FleetRootPath(repo), kMaxRootBytes);
   if (!bytes.ok()) return bytes.status().WithContext("no fleet root: run fleet init first");
-  signer->root_bytes_ = std::move(bytes).value();
-  signer->root_sha256_ = Digest::Of(signer->root_bytes_).Hex();
+  const std::string root_bytes = std::move(bytes).value();
   ASSIGN_OR_RETURN(metadata::SignedDocument doc,
-                   metadata::ParseSignedDocument(signer->root_bytes_, kMaxRootBytes));
+                   metadata::ParseSignedDocument(root_bytes, kMaxRootBytes));
   ASSIGN_OR_RETURN(metadata::RootMetadata root, metadata::ParseRoot(doc.signed_json));
   RETURN_IF_ERROR(metadata::VerifyThreshold(doc, root.keys, root.roles.at(RoleType::kRoot),
                                             "fleet root, by its own root keys"));
-  signer->indexable_ = root.consistent_snapshot;
+  // Devices fetch N.snapshot.json and N.targets.json, each signed by the
+  // one online key of its role.
+  if (!root.consistent_snapshot) {
+    return FailedPrecondition("the fleet root does not use consistent snapshots");
+  }
   RETURN_IF_ERROR(FinishKeyRotation(repo, root));
   for (RoleType role : kOnlineRoles) {
+    if (root.roles.at(role).threshold != 1) {
+      return FailedPrecondition(
+          "the fleet root asks for " + std::to_string(root.roles.at(role).threshold) + " " +
+          std::string(RoleName(role)) + " signatures; the tracker holds one online key per role");
+    }
     auto key = metadata::LoadRoleKey(FleetKeyPath(repo, role), root, role);
     if (!key.ok()) return key.status().WithContext("fleet " + std::string(RoleName(role)) + " key");
-    signer->online_.Add(*key);
     signer->signers_.push_back(metadata::TufSigner::FromEd25519(*key));
-    signer->indexable_ = signer->indexable_ && root.roles.at(role).threshold == 1;
   }
-  if (root.common.version > 1) {
-    auto previous =
-        ReadTextFileBounded(FleetRootVersionPath(repo, root.common.version - 1), kMaxRootBytes);
-    if (previous.ok()) signer->previous_root_sha256_ = Sha256Hex(*previous);
-  }
+  // Every root version is served from fleet/<V>.root.json (a fleet made
+  // before versions were kept has root.json only).
+  const std::string versioned = FleetRootVersionPath(repo, root.common.version);
+  if (!Exists(versioned)) RETURN_IF_ERROR(WriteFileAtomic(versioned, root_bytes, 0644));
+  signer->root_version_ = root.common.version;
   signer->root_ = std::move(root);
   return signer;
 }
 
-// A device's repository, made from the fleet root when it has no timestamp
-// yet (the timestamp is the commit point: a directory without one was never
-// published, so it is made again). A publish cut short before its timestamp
-// leaves targets.json and snapshot.json ahead of it: they are put back. An
-// existing repository is moved to the current fleet root (MoveToRoot).
-Result<std::unique_ptr<metadata::Repository>> FleetSigner::OpenDevice(const std::string& dir,
-                                                                      bool* moved) const {
-  if (moved) *moved = false;
-  if (Exists(dir + "/metadata/timestamp.json")) {
-    auto opened = metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
-    if (!opened.ok()) {
-      std::vector<std::string> notes;
-      RETURN_IF_ERROR(RecoverUnpublishedMetadata(RepositoryLayout{dir}, notes));
-      opened = metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
-      if (!opened.ok()) return opened;
+Result<FleetSigner::Stored> FleetSigner::Load(const std::string& dir) const {
+  ASSIGN_OR_RETURN(std::optional<DeviceState> state, ReadDeviceState(dir));
+  if (state) {
+    if (state->root > root_version_) {
+      return FailedPrecondition("fleet repository " + dir + " is signed under fleet root version " +
+                                std::to_string(state->root) + ", newer than fleet/root.json's " +
+                                std::to_string(root_version_));
     }
-    ASSIGN_OR_RETURN(bool wrote, MoveToRoot(**opened));
-    if (moved) *moved = wrote;
-    return opened;
+    return Stored{std::move(state), false};
   }
-  RETURN_IF_ERROR(RemoveTree(dir));
-  // A node may trust an older fleet root (the one the image repository
-  // offered when it first looked): the older versions, to walk from. No
-  // timestamp names them; they are in place before the one that commits.
-  RETURN_IF_ERROR(CreateDirectories(dir + "/metadata", 0755));
-  for (uint64_t v = 1; v < root_.common.version; ++v) {
-    auto bytes = ReadTextFileBounded(FleetRootVersionPath(repo_, v), kMaxRootBytes);
-    if (!bytes.ok()) continue;  // a root made before versions were kept
-    RETURN_IF_ERROR(
-        WriteFileAtomic(dir + "/metadata/" + std::to_string(v) + ".root.json", *bytes, 0644));
-  }
-  return metadata::Repository::CreateWithRoot(dir, root_bytes_, online_, clock_,
-                                              FleetRepositoryOptions());
+  if (!Exists(dir + "/metadata/timestamp.json")) return Stored{};
+  ASSIGN_OR_RETURN(state, LoadDirectories(dir));
+  return Stored{std::move(state), true};
 }
 
-namespace {
-
-// Whether the role's current file in `metadata_dir` carries a signature by
-// one of `root`'s keys for the role (the writer's check, not a client's: a
-// rotated key makes it false).
-bool SignedByRootKeys(const std::string& path, const metadata::RootMetadata& root, RoleType role) {
-  auto bytes = ReadTextFileBounded(path, kMaxMetadataBytes);
-  if (!bytes.ok()) return false;
-  auto doc = metadata::ParseSignedDocument(*bytes, kMaxMetadataBytes);
-  if (!doc.ok()) return false;
-  const auto& keyids = root.roles.at(role).keyids;
-  return std::any_of(doc->signatures.begin(), doc->signatures.end(), [&](const auto& signature) {
-    return std::find(keyids.begin(), keyids.end(), signature.keyid) != keyids.end();
-  });
+// A device repository an older tracker laid out as metadata/ and targets/
+// directories: opened and verified whole (metadata::Repository), and what
+// its timestamp names taken as the current version. Its files are removed
+// once a state file replaces them.
+Result<std::optional<DeviceState>> FleetSigner::LoadDirectories(const std::string& dir) const {
+  auto opened = metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
+  if (!opened.ok()) {
+    // A publish cut short before its timestamp: targets and snapshot ahead.
+    std::vector<std::string> notes;
+    RETURN_IF_ERROR(RecoverUnpublishedMetadata(RepositoryLayout{dir}, notes));
+    opened = metadata::Repository::Open(dir, clock_, FleetRepositoryOptions());
+    if (!opened.ok()) return opened.status().WithContext("fleet repository " + dir);
+  }
+  const metadata::Repository& repo = **opened;
+  auto listed = repo.targets().targets.find(kFleetDocumentTarget);
+  if (listed == repo.targets().targets.end()) return std::optional<DeviceState>();
+  DeviceState state;
+  state.root = repo.root().common.version;
+  state.targets = repo.targets().common.version;
+  state.snapshot = repo.snapshot().common.version;
+  state.timestamp = repo.timestamp().common.version;
+  state.expires =
+      UnixSeconds(std::min({repo.targets().common.expires, repo.snapshot().common.expires,
+                            repo.timestamp().common.expires}));
+  state.document_sha256 = Sha256Of(listed->second);
+  const std::string md = repo.metadata_dir() + "/";
+  const std::string targets_name = std::to_string(state.targets) + ".targets.json";
+  const std::string snapshot_name = std::to_string(state.snapshot) + ".snapshot.json";
+  const std::string document_name = state.document_sha256 + "." + kFleetDocumentTarget;
+  ASSIGN_OR_RETURN(std::string timestamp,
+                   ReadTextFileBounded(md + "timestamp.json", kMaxMetadataBytes));
+  ASSIGN_OR_RETURN(std::string targets, ReadTextFileBounded(md + targets_name, kMaxMetadataBytes));
+  ASSIGN_OR_RETURN(std::string snapshot,
+                   ReadTextFileBounded(md + snapshot_name, kMaxMetadataBytes));
+  ASSIGN_OR_RETURN(std::string document,
+                   ReadTextFileBounded(dir + "/targets/" + document_name, kMaxDocumentBytes));
+  if (Sha256Hex(document) != state.document_sha256) {
+    return Corruption("fleet repository " + dir + ": device.json does not match its targets");
+  }
+  state.files = {{"timestamp.json", std::move(timestamp)},
+                 {targets_name, std::move(targets)},
+                 {snapshot_name, std::move(snapshot)},
+                 {document_name, std::move(document)}};
+  return std::optional<DeviceState>(std::move(state));
 }
 
-}  // namespace
-
-Result<bool> FleetSigner::MoveToRoot(metadata::Repository& opened) const {
-  const uint64_t have = opened.root().common.version;
-  const uint64_t want = root_.common.version;
-  if (have > want) {
-    return FailedPrecondition("its fleet root is version " + std::to_string(have) +
-                              ", newer than fleet/root.json's " + std::to_string(want));
+Status FleetSigner::Store(const std::string& dir, const DeviceState& state,
+                          const Stored& before) const {
+  const bool directories = before.directories;
+  if (!before.state) RETURN_IF_ERROR(CreateDirectories(dir, 0755));
+  RETURN_IF_ERROR(WriteFileAtomic(dir + "/" + kDeviceStateFile, FormatDeviceState(state), 0644));
+  // The state file is what is served from now on.
+  if (directories) {
+    RETURN_IF_ERROR(RemoveTree(dir + "/metadata"));
+    RETURN_IF_ERROR(RemoveTree(dir + "/targets"));
   }
-  bool wrote = false;
-  for (uint64_t v = have + 1; v <= want; ++v) {
-    std::string bytes = root_bytes_;
-    if (v < want) {
-      ASSIGN_OR_RETURN(bytes, ReadTextFileBounded(FleetRootVersionPath(repo_, v), kMaxRootBytes));
-    }
-    RETURN_IF_ERROR_CTX(opened.PublishRoot(bytes), "fleet root version " + std::to_string(v));
-    wrote = true;
-  }
-  // Signed by keys the root no longer names (rotated; or a rotation cut
-  // short between the root and the timestamp): the three again, new keys.
-  // bench/fleet-sign's baseline (a repository read per publish) skips the look.
-  const std::string md = opened.metadata_dir() + "/";
-  if (wrote ||
-      (mode_ == Mode::kIndexed &&
-       !(SignedByRootKeys(md + "timestamp.json", root_, RoleType::kTimestamp) &&
-         SignedByRootKeys(md + std::to_string(opened.snapshot().common.version) + ".snapshot.json",
-                          root_, RoleType::kSnapshot) &&
-         SignedByRootKeys(md + std::to_string(opened.targets().common.version) + ".targets.json",
-                          root_, RoleType::kTargets)))) {
-    RETURN_IF_ERROR(opened.ResignTargets(online_));
-    wrote = true;
-  }
-  return wrote;
+  return Status::Ok();
 }
 
-Result<bool> FleetSigner::FollowRoot(const std::string& device_id) const {
-  ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
-  if (!Exists(dir + "/metadata/timestamp.json")) return false;
-  if (mode_ == Mode::kIndexed && indexable_) {
-    // An index naming this root and the timestamp on disk: on the root already.
-    auto metadata_dir = DirectoryWriter::Open(dir + "/metadata");
-    if (metadata_dir.ok() && ReadIndex(*metadata_dir)) return false;
-    // Indexed on the root this one replaced: the new root's file and
-    // root.json, then the next versions from the index, under the new keys
-    // (a publish's work, not a whole read).
-    std::optional<DeviceIndex> index;
-    if (metadata_dir.ok() && !previous_root_sha256_.empty()) {
-      index = ReadIndex(*metadata_dir, previous_root_sha256_);
+bool FleetSigner::SignedByCurrentKeys(const DeviceState& state) const {
+  const std::string names[] = {std::to_string(state.targets) + ".targets.json",
+                               std::to_string(state.snapshot) + ".snapshot.json", "timestamp.json"};
+  for (size_t i = 0; i < 3; ++i) {
+    const std::string* bytes = state.Find(names[i]);
+    if (!bytes) return false;
+    const std::string& keyid = signers_[i].key().keyid;
+    // As SignCanonical writes it; else (another writer's layout) parsed.
+    if (bytes->starts_with("{\"signatures\":[{\"keyid\":\"") &&
+        bytes->compare(25, keyid.size(), keyid) == 0) {
+      continue;
     }
-    if (index) {
-      ASSIGN_OR_RETURN(DirectoryWriter targets_dir, DirectoryWriter::Open(dir + "/targets"));
-      auto document =
-          targets_dir.Read(index->document_sha256 + "." + kFleetDocumentTarget, kMaxDocumentBytes);
-      if (document.ok() && Sha256Hex(*document) == index->document_sha256) {
-        RETURN_IF_ERROR(
-            metadata_dir->Write(std::to_string(root_.common.version) + ".root.json", root_bytes_));
-        RETURN_IF_ERROR(metadata_dir->Write("root.json", root_bytes_));
-        index->root_sha256 = root_sha256_;
-        auto next = PublishNext(dir, *metadata_dir, *index, *document, index->document_sha256);
-        if (!next.ok()) return next.status().WithContext("fleet repository " + dir);
-        return true;
-      }
+    auto doc = metadata::ParseSignedDocument(*bytes, kMaxMetadataBytes);
+    if (!doc.ok() || std::none_of(doc->signatures.begin(), doc->signatures.end(),
+                                  [&](const auto& s) { return s.keyid == keyid; })) {
+      return false;
     }
   }
-  bool moved = false;
-  auto opened = OpenDevice(dir, &moved);
-  if (!opened.ok()) return opened.status().WithContext("fleet repository " + dir);
-  const auto& listed = (*opened)->targets().targets;
-  auto current = listed.find(kFleetDocumentTarget);
-  if (current == listed.end()) return moved;
-  const std::string document_sha256 = Sha256Of(current->second);
-  if (moved) RETURN_IF_ERROR(PruneOpened(**opened, document_sha256));
-  if (mode_ == Mode::kIndexed) RETURN_IF_ERROR(WriteIndexOf(**opened, document_sha256).status());
-  return moved;
+  return true;
 }
 
-std::optional<FleetSigner::DeviceIndex> FleetSigner::ReadIndex(
-    const DirectoryWriter& metadata_dir, const std::string& root_sha256) const {
-  auto index_bytes = metadata_dir.Read(kIndexFile, kMaxIndexBytes);
-  if (!index_bytes.ok()) return std::nullopt;
-  auto index = ParseDeviceIndex(*index_bytes);
-  if (!index.ok() || index->root_sha256 != root_sha256) return std::nullopt;
-  auto timestamp = metadata_dir.Read("timestamp.json", kMaxTimestampBytes);
-  if (!timestamp.ok() || Sha256Hex(*timestamp) != index->timestamp_sha256) {
-    return std::nullopt;
-  }
-  return std::move(index).value();
+// Whether `state` must be signed again whatever its document: signed under
+// an older fleet root, or not by the keys the root names (a rotation's new
+// keys; metadata written by anything but this signer).
+bool FleetSigner::Stale(const DeviceState& state) const {
+  return state.root != root_version_ || !SignedByCurrentKeys(state);
 }
 
-Result<bool> FleetSigner::PublishThroughRepository(const std::string& dir,
-                                                   const std::string& document) const {
-  bool moved = false;
-  auto device_repo = OpenDevice(dir, &moved);
-  if (!device_repo.ok()) return device_repo.status().WithContext("fleet repository " + dir);
-  const auto& listed = (*device_repo)->targets().targets;
-  auto current = listed.find(kFleetDocumentTarget);
-  bool resign = current == listed.end() || Sha256Of(current->second) != Digest::Of(document).Hex();
-  if (resign) {
-    RETURN_IF_ERROR(
-        (*device_repo)->AddTargets({{kFleetDocumentTarget, document, nullptr}}, online_));
-  }
-  resign = resign || moved;
-  const std::string document_sha256 = Digest::Of(document).Hex();
-  if (resign) RETURN_IF_ERROR(PruneOpened(**device_repo, document_sha256));
-  if (mode_ == Mode::kReadRepository) return resign;
-  RETURN_IF_ERROR(WriteIndexOf(**device_repo, document_sha256).status());
-  return resign;
-}
-
-Result<FleetSigner::DeviceIndex> FleetSigner::WriteIndexOf(
-    const metadata::Repository& opened, const std::string& document_sha256) const {
+Result<DeviceState> FleetSigner::SignNext(const std::string& dir, const Stored& stored,
+                                          const std::string& document,
+                                          const std::string& document_sha256, uint64_t step) const {
+  const auto expiry = std::chrono::floor<std::chrono::seconds>(
+      clock_.Now() + std::chrono::duration_cast<WallTime::duration>(kFleetMetadataExpiry));
+  const std::string expires = metadata::FormatTufTime(expiry);
+  const std::optional<DeviceState>& current = stored.state;
+  DeviceState next;
+  next.root = root_version_;
+  next.targets = (current ? current->targets : 0) + step;
+  next.snapshot = (current ? current->snapshot : 0) + step;
+  next.timestamp = (current ? current->timestamp : 0) + step;
+  next.expires = UnixSeconds(expiry);
+  next.document_sha256 = document_sha256;
   ASSIGN_OR_RETURN(
-      std::string timestamp,
-      ReadTextFileBounded(opened.metadata_dir() + "/timestamp.json", kMaxTimestampBytes));
-  ASSIGN_OR_RETURN(std::string root,
-                   ReadTextFileBounded(opened.metadata_dir() + "/root.json", kMaxRootBytes));
-  DeviceIndex index;
-  index.targets = opened.targets().common.version;
-  index.snapshot = opened.snapshot().common.version;
-  index.timestamp = opened.timestamp().common.version;
-  index.document_sha256 = document_sha256;
-  // What the previous targets lists ("" when none, or unreadable: pruning
-  // by name then leaves it for the next time the repository is read whole).
-  index.previous_document_sha256 =
-      index.targets > 1 ? ListedDocumentOf(opened.metadata_dir(), index.targets - 1).value_or("")
-                        : "";
-  index.timestamp_sha256 = Digest::Of(timestamp).Hex();
-  index.root_sha256 = Digest::Of(root).Hex();
-  index.expires = UnixSeconds(EarliestExpiry(opened));
-  RETURN_IF_ERROR(
-      WriteFileAtomic(opened.metadata_dir() + "/" + kIndexFile, FormatDeviceIndex(index)));
-  return index;
+      std::string targets,
+      SignCanonical(CanonicalSigned(RoleType::kTargets, next.targets, expires,
+                                    {kFleetDocumentTarget, 0, document.size(), document_sha256}),
+                    signers_[0]));
+  ASSIGN_OR_RETURN(std::string snapshot,
+                   SignCanonical(CanonicalSigned(RoleType::kSnapshot, next.snapshot, expires,
+                                                 {"targets.json", next.targets, targets.size(),
+                                                  Sha256Hex(targets)}),
+                                 signers_[1]));
+  ASSIGN_OR_RETURN(std::string timestamp,
+                   SignCanonical(CanonicalSigned(RoleType::kTimestamp, next.timestamp, expires,
+                                                 {"snapshot.json", next.snapshot, snapshot.size(),
+                                                  Sha256Hex(snapshot)}),
+                                 signers_[2]));
+  const std::string document_name = document_sha256 + "." + kFleetDocumentTarget;
+  next.files.reserve(7);
+  next.files.emplace_back("timestamp.json", std::move(timestamp));
+  next.files.emplace_back(std::to_string(next.targets) + ".targets.json", std::move(targets));
+  next.files.emplace_back(std::to_string(next.snapshot) + ".snapshot.json", std::move(snapshot));
+  next.files.emplace_back(document_name, document);
+  // What the current timestamp names stays for one more version: a device
+  // that read it a moment ago fetches the snapshot, targets and document it
+  // names next. Versions skipped past (step > 1) are named by nothing.
+  if (current && step == 1) {
+    for (const auto& [name, bytes] : current->files) {
+      const bool current_version = name == std::to_string(current->targets) + ".targets.json" ||
+                                   name == std::to_string(current->snapshot) + ".snapshot.json" ||
+                                   name == current->document_sha256 + "." + kFleetDocumentTarget;
+      if (current_version && !next.Find(name)) next.files.emplace_back(name, bytes);
+    }
+  }
+  RETURN_IF_ERROR_CTX(Store(dir, next, stored), "fleet repository " + dir);
+  return next;
 }
 
-Result<std::optional<FleetSigner::Refreshed>> FleetSigner::RefreshThroughRepository(
-    const std::string& dir, WallTime now) const {
-  bool moved = false;
-  auto device_repo = OpenDevice(dir, &moved);
-  if (!device_repo.ok()) return device_repo.status().WithContext("fleet repository " + dir);
-  metadata::Repository& opened = **device_repo;
-  // Targets re-signs snapshot and timestamp with it; snapshot the timestamp.
-  bool resigned = true;
-  if (moved) {
-    // Moved to a rotated root: all three are new already.
-  } else if (now >= DueAt(opened.targets().common.expires)) {
-    RETURN_IF_ERROR_CTX(opened.ResignTargets(online_), "fleet repository " + dir);
-  } else if (now >= DueAt(opened.snapshot().common.expires)) {
-    RETURN_IF_ERROR_CTX(opened.ResignSnapshot(online_), "fleet repository " + dir);
-  } else if (now >= DueAt(opened.timestamp().common.expires)) {
-    RETURN_IF_ERROR_CTX(opened.ResignTimestamp(online_), "fleet repository " + dir);
-  } else {
-    resigned = false;
+Result<bool> FleetSigner::Publish(const std::string& device_id, const std::string& document) const {
+  ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
+  ASSIGN_OR_RETURN(const Stored stored, Load(dir));
+  const std::optional<DeviceState>& state = stored.state;
+  const std::string document_sha256 = Sha256Hex(document);
+  if (state && state->document_sha256 == document_sha256 && !Stale(*state)) {
+    if (stored.directories)
+      RETURN_IF_ERROR_CTX(Store(dir, *state, stored), "fleet repository " + dir);
+    return false;
   }
-  const auto& listed = opened.targets().targets;
-  auto current = listed.find(kFleetDocumentTarget);
-  if (current != listed.end()) {
-    const std::string document_sha256 = Sha256Of(current->second);
-    if (resigned) RETURN_IF_ERROR(PruneOpened(opened, document_sha256));
-    if (mode_ == Mode::kIndexed) RETURN_IF_ERROR(WriteIndexOf(opened, document_sha256).status());
-  }
-  return std::optional<Refreshed>(Refreshed{resigned, EarliestExpiry(opened)});
+  RETURN_IF_ERROR(SignNext(dir, stored, document, document_sha256, 1).status());
+  return true;
 }
 
 Result<std::optional<FleetSigner::Refreshed>> FleetSigner::Refresh(const std::string& device_id,
                                                                    WallTime now) const {
   ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
-  // Never published (or its first publish cut short): nothing to keep fresh.
-  if (!Exists(dir + "/metadata/timestamp.json")) return std::optional<Refreshed>();
-  if (mode_ == Mode::kReadRepository || !indexable_) return RefreshThroughRepository(dir, now);
-  ASSIGN_OR_RETURN(DirectoryWriter metadata_dir, DirectoryWriter::Open(dir + "/metadata"));
-  std::optional<DeviceIndex> index = ReadIndex(metadata_dir);
-  if (!index) return RefreshThroughRepository(dir, now);
-  const WallTime expires = FromUnixSeconds(index->expires);
-  if (now < DueAt(expires)) return std::optional<Refreshed>(Refreshed{false, expires});
-  ASSIGN_OR_RETURN(DirectoryWriter targets_dir, DirectoryWriter::Open(dir + "/targets"));
-  auto document =
-      targets_dir.Read(index->document_sha256 + "." + kFleetDocumentTarget, kMaxDocumentBytes);
-  if (!document.ok() || Sha256Hex(*document) != index->document_sha256) {
-    return RefreshThroughRepository(dir, now);
+  ASSIGN_OR_RETURN(const Stored stored, Load(dir));
+  const std::optional<DeviceState>& state = stored.state;
+  if (!state) return std::optional<Refreshed>();
+  if (!Stale(*state) && now < DueAt(FromUnixSeconds(state->expires))) {
+    if (stored.directories)
+      RETURN_IF_ERROR_CTX(Store(dir, *state, stored), "fleet repository " + dir);
+    return std::optional<Refreshed>(Refreshed{false, FromUnixSeconds(state->expires)});
   }
-  auto next = PublishNext(dir, metadata_dir, *index, *document, index->document_sha256);
-  if (!next.ok()) return next.status().WithContext("fleet repository " + dir);
-  return std::optional<Refreshed>(Refreshed{true, FromUnixSeconds(next->expires)});
+  ASSIGN_OR_RETURN(DeviceState next,
+                   SignNext(dir, stored, CurrentDocument(*state), state->document_sha256, 1));
+  return std::optional<Refreshed>(Refreshed{true, FromUnixSeconds(next.expires)});
 }
 
-Result<FleetSigner::DeviceIndex> FleetSigner::PublishNext(
-    const std::string& dir, const DirectoryWriter& metadata_dir, const DeviceIndex& index,
-    const std::string& document, const std::string& document_sha256) const {
-  const auto expiry = std::chrono::floor<std::chrono::seconds>(
-      clock_.Now() + std::chrono::duration_cast<WallTime::duration>(kFleetMetadataExpiry));
-  const std::string expires = metadata::FormatTufTime(expiry);
-  DeviceIndex next = index;
-  next.document_sha256 = document_sha256;
-  next.expires = UnixSeconds(expiry);
-  ASSIGN_OR_RETURN(DirectoryWriter targets_dir, DirectoryWriter::Open(dir + "/targets"));
-  RETURN_IF_ERROR(targets_dir.WriteNamedByContent(document_sha256 + "." + kFleetDocumentTarget,
-                                                  document, document_sha256));
-
-  ++next.targets;
-  ASSIGN_OR_RETURN(
-      const std::string targets,
-      SignCanonical(CanonicalSigned(RoleType::kTargets, next.targets, expires,
-                                    {kFleetDocumentTarget, 0, document.size(), document_sha256}),
-                    signers_[0]));
-  const std::string targets_file = std::to_string(next.targets) + ".targets.json";
-  RETURN_IF_ERROR(metadata_dir.WriteUnreferenced(targets_file, targets));
-
-  ++next.snapshot;
-  ASSIGN_OR_RETURN(const std::string snapshot,
-                   SignCanonical(CanonicalSigned(RoleType::kSnapshot, next.snapshot, expires,
-                                                 {"targets.json", next.targets, targets.size(),
-                                                  Sha256Hex(targets)}),
-                                 signers_[1]));
-  const std::string snapshot_file = std::to_string(next.snapshot) + ".snapshot.json";
-  RETURN_IF_ERROR(metadata_dir.WriteUnreferenced(snapshot_file, snapshot));
-  // Everything the timestamp names is durable before the timestamp is.
-  RETURN_IF_ERROR(targets_dir.Sync());
-  RETURN_IF_ERROR(metadata_dir.Sync());
-
-  ++next.timestamp;
-  ASSIGN_OR_RETURN(const std::string timestamp,
-                   SignCanonical(CanonicalSigned(RoleType::kTimestamp, next.timestamp, expires,
-                                                 {"snapshot.json", next.snapshot, snapshot.size(),
-                                                  Sha256Hex(snapshot)}),
-                                 signers_[2]));
-  RETURN_IF_ERROR(metadata_dir.Write("timestamp.json", timestamp));
-  RETURN_IF_ERROR(metadata_dir.Sync());
-  // The index names this timestamp, which is durable now: lost or torn by
-  // a power cut, the index names another timestamp (or is no index) and is
-  // not trusted.
-  next.timestamp_sha256 = Sha256Hex(timestamp);
-  next.previous_document_sha256 = index.document_sha256;
-  RETURN_IF_ERROR(metadata_dir.WriteCache(kIndexFile, FormatDeviceIndex(next)));
-  RETURN_IF_ERROR(PruneSuperseded(dir, metadata_dir, targets_dir, index, next));
-  return next;
-}
-
-Status FleetSigner::PruneSuperseded(const std::string& dir, const DirectoryWriter& metadata_dir,
-                                    const DirectoryWriter& targets_dir, const DeviceIndex& before,
-                                    const DeviceIndex& after) const {
-  // Kept: what the new and the previous targets and snapshot name.
-  if (!before.previous_document_sha256) {
-    std::vector<std::string> keep = {after.document_sha256};
-    if (before.document_sha256 != after.document_sha256) keep.push_back(before.document_sha256);
-    return PruneDeviceRepository(dir, after.targets, after.snapshot, keep);
-  }
-  if (after.targets > 2) {
-    RETURN_IF_ERROR(metadata_dir.Remove(std::to_string(after.targets - 2) + ".targets.json"));
-  }
-  if (after.snapshot > 2) {
-    RETURN_IF_ERROR(metadata_dir.Remove(std::to_string(after.snapshot - 2) + ".snapshot.json"));
-  }
-  const std::string& superseded = *before.previous_document_sha256;
-  if (!superseded.empty() && superseded != after.document_sha256 &&
-      superseded != before.document_sha256) {
-    RETURN_IF_ERROR(targets_dir.Remove(superseded + "." + kFleetDocumentTarget));
-  }
-  return Status::Ok();
-}
-
-Result<bool> FleetSigner::Publish(const std::string& device_id, const std::string& document) const {
+Result<bool> FleetSigner::FollowRoot(const std::string& device_id) const {
   ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
-  if (mode_ == Mode::kReadRepository || !indexable_) return PublishThroughRepository(dir, document);
-  auto metadata_dir = DirectoryWriter::Open(dir + "/metadata");
-  std::optional<DeviceIndex> index;
-  if (metadata_dir.ok()) index = ReadIndex(*metadata_dir);
-  if (!index) return PublishThroughRepository(dir, document);
-  const std::string document_sha256 = Sha256Hex(document);
-  if (index->document_sha256 == document_sha256) return false;
-  auto next = PublishNext(dir, *metadata_dir, *index, document, document_sha256);
-  if (!next.ok()) return next.status().WithContext("fleet repository " + dir);
+  ASSIGN_OR_RETURN(const Stored stored, Load(dir));
+  const std::optional<DeviceState>& state = stored.state;
+  if (!state) return false;
+  if (!Stale(*state)) {
+    if (stored.directories)
+      RETURN_IF_ERROR_CTX(Store(dir, *state, stored), "fleet repository " + dir);
+    return false;
+  }
+  RETURN_IF_ERROR(
+      SignNext(dir, stored, CurrentDocument(*state), state->document_sha256, 1).status());
   return true;
+}
+
+Result<bool> FleetSigner::Advance(const std::string& device_id, uint64_t step) const {
+  ASSIGN_OR_RETURN(const std::string dir, DeviceRepositoryDir(repo_, device_id));
+  ASSIGN_OR_RETURN(const Stored stored, Load(dir));
+  const std::optional<DeviceState>& state = stored.state;
+  if (!state || step == 0) return false;
+  RETURN_IF_ERROR(
+      SignNext(dir, stored, CurrentDocument(*state), state->document_sha256, step).status());
+  return true;
+}
+
+std::string FleetSigner::CurrentDocument(const DeviceState& state) {
+  // ParseDeviceState and LoadDirectories check that the state holds it.
+  return *state.Find(state.document_sha256 + "." + kFleetDocumentTarget);
+}
+
+Result<std::string> DeviceRepositoryRemote::FetchMetadata(const std::string& name,
+                                                          uint64_t max_bytes) {
+  ASSIGN_OR_RETURN(std::string bytes,
+                   ReadDeviceRepositoryFile(repo_, device_id_, "metadata", name));
+  if (bytes.size() > max_bytes) return ResourceExhausted(name + " is too large");
+  return bytes;
+}
+
+Status DeviceRepositoryRemote::FetchTarget(const std::string& url_path, uint64_t max_bytes,
+                                           const std::string& dest_path) {
+  if (url_path.find('/') != std::string::npos || url_path.find('%') != std::string::npos) {
+    return NotFound("no target " + url_path.substr(0, 80));
+  }
+  ASSIGN_OR_RETURN(std::string bytes,
+                   ReadDeviceRepositoryFile(repo_, device_id_, "targets", url_path));
+  if (bytes.size() > max_bytes) return ResourceExhausted(url_path + " is too large");
+  return WriteFileAtomic(dest_path, bytes, 0644);
+}
+
+Result<size_t> AdvanceFleetVersions(const std::string& repository, uint64_t step,
+                                    const Clock& clock) {
+  const RepositoryLayout repo{repository};
+  if (!Exists(FleetRootPath(repo))) return size_t{0};
+  ASSIGN_OR_RETURN(auto signer, FleetSigner::Open(repo, clock));
+  size_t advanced = 0;
+  std::error_code ec;
+  fs::directory_iterator it(FleetDir(repo) + "/devices", ec);
+  if (ec == std::errc::no_such_file_or_directory) return size_t{0};
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    ASSIGN_OR_RETURN(bool wrote, signer->Advance(it->path().filename().string(), step));
+    if (wrote) ++advanced;
+  }
+  if (ec) return Internal("list " + FleetDir(repo) + "/devices: " + ec.message());
+  return advanced;
 }
 
 Result<FleetPublishOutcome> PublishFleet(const std::string& repository, const FleetState& state,
@@ -1082,46 +771,6 @@ Result<FleetPublishOutcome> PublishFleetDevices(
   return outcome;
 }
 
-Status PruneDeviceRepository(const std::string& dir, uint64_t targets_version,
-                             uint64_t snapshot_version,
-                             const std::optional<std::vector<std::string>>& keep_documents) {
-  std::vector<fs::path> superseded;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir + "/metadata", ec)) {
-    const std::string name = entry.path().filename().string();
-    // Unversioned copies (an older tracker's): nothing reads them.
-    if (name == "targets.json" || name == "snapshot.json") {
-      superseded.push_back(entry.path());
-      continue;
-    }
-    std::string_view role;
-    uint64_t version = 0;
-    if (!ParseVersionedName(name, role, version)) continue;
-    const uint64_t current = role == "targets.json" ? targets_version : snapshot_version;
-    if (version + 1 < current) superseded.push_back(entry.path());
-  }
-  if (ec) return Internal("list " + dir + "/metadata: " + ec.message());
-  if (keep_documents) {
-    const std::string suffix = std::string(".") + kFleetDocumentTarget;
-    for (const auto& entry : fs::directory_iterator(dir + "/targets", ec)) {
-      const std::string name = entry.path().filename().string();
-      if (!name.ends_with(suffix)) continue;
-      const std::string sha256 = name.substr(0, name.size() - suffix.size());
-      if (!IsSha256Hex(sha256)) continue;
-      if (std::find(keep_documents->begin(), keep_documents->end(), sha256) ==
-          keep_documents->end()) {
-        superseded.push_back(entry.path());
-      }
-    }
-    if (ec) return Internal("list " + dir + "/targets: " + ec.message());
-  }
-  for (const fs::path& path : superseded) {
-    if (!fs::remove(path, ec) && ec)
-      return Internal("remove " + path.string() + ": " + ec.message());
-  }
-  return Status::Ok();
-}
-
 namespace {
 
 constexpr Duration kRescanEvery = std::chrono::hours(1);
@@ -1149,11 +798,10 @@ Status FleetRefresher::ScanSome(WallTime now) {
   for (size_t n = 0; n < kScanPerRound && *scan_ != fs::directory_iterator(); ++n) {
     const std::string id = (*scan_)->path().filename().string();
     if (auto dir = DeviceRepositoryDir(repo_, id); dir.ok()) {
-      auto bytes = ReadTextFileBounded(*dir + "/metadata/" + kIndexFile, kMaxIndexBytes);
-      auto index =
-          bytes.ok() ? ParseDeviceIndex(*bytes) : Result<FleetSigner::DeviceIndex>(bytes.status());
-      // No usable index: due now, where the repository is read.
-      Schedule(id, index.ok() ? DueAt(FromUnixSeconds(index->expires)) : now);
+      auto header = ReadDeviceStateHeader(*dir);
+      // No state file (an older tracker's directories) or an unreadable
+      // one: due now, where the repository is read whole.
+      Schedule(id, header.ok() && *header ? DueAt(FromUnixSeconds((*header)->expires)) : now);
     }
     scan_->increment(ec);
     if (ec) {

@@ -4,8 +4,9 @@
 //   <root>/fleet/root.json                  the fleet root, signed by the
 //                                           offline fleet-root key, shared by
 //                                           every device's repository
-//   <root>/fleet/devices/<device-id>/       one TUF repository per device
-//       metadata/ targets/                  (metadata/repository.h), whose
+//   <root>/fleet/<V>.root.json              every fleet root version
+//   <root>/fleet/devices/<device-id>/state  one TUF repository per device, as
+//                                           one file (device_state.h), whose
 //                                           targets list one target,
 //                                           device.json: the fleet document
 //   <root>/keys/fleet-{targets,snapshot,timestamp}.key   online, 0600
@@ -29,10 +30,12 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "metadata/remote_repository.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_keys.h"
 #include "tracker/fleet/desired.h"
 #include "tracker/publish/metadata_refresher.h"
+#include "tracker/storage/device_state.h"
 #include "tracker/storage/repository.h"
 
 namespace flotilla::tracker {
@@ -44,6 +47,9 @@ inline constexpr uint64_t kFleetDocumentFormat = 1;
 
 std::string FleetDir(const RepositoryLayout& repo);
 std::string FleetRootPath(const RepositoryLayout& repo);
+// fleet/<V>.root.json: each fleet root version (the signer writes the
+// current one's when it opens), served as devices' N.root.json and root.json.
+std::string FleetRootVersionPath(const RepositoryLayout& repo, uint64_t version);
 // <root>/keys/fleet-<role>.key
 std::string FleetKeyPath(const RepositoryLayout& repo, metadata::RoleType role);
 // InvalidArgument unless `device_id` is a label (1-64 of [A-Za-z0-9._-], not
@@ -125,149 +131,108 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
 // fleet keys. Versions only go up; a document equal to the published one is
 // not re-signed.
 //
-// Each device's published versions and document hash are kept beside its
-// metadata in metadata/fleet-index, written after each timestamp and
-// naming the sha256 of the timestamp.json and of the fleet root it goes with.
-// A publish reads the index and timestamp.json only, and signs the next
-// targets, snapshot and timestamp from them. An index that is missing,
-// unreadable or names another timestamp or root (a publish cut short, a
-// repository written by other means) is not trusted: the device's whole
-// repository is opened and verified (metadata::Repository) as the way to
-// its versions, and the index is written again.
+// Each device's repository is one state file (device_state.h): a publish
+// reads it, signs the next targets, snapshot and timestamp, and replaces it
+// with the new version and the one before it (what a device that read the
+// previous timestamp still fetches). A repository an older tracker laid out
+// as metadata/ and targets/ directories is opened and verified whole the
+// first time, and replaced by its state file.
 //
-// The index also holds the earliest expiry of the three, so a refresher
-// finds the repositories due for re-signing from the indexes alone.
-//
-// After each new version the superseded files are pruned: N.targets.json
-// and N.snapshot.json below the previous version, and documents neither the
-// current nor the previous targets lists (a client that read the previous
-// timestamp can still fetch what it names). Root files are never removed.
-//
-// The fleet root is verified once, when the signer opens.
-class DirectoryWriter;
-
+// The fleet root is verified once, when the signer opens; it must name one
+// online key per role (threshold 1) and consistent snapshots.
 class FleetSigner {
  public:
-  enum class Mode {
-    kIndexed,         // as above
-    kReadRepository,  // every publish opens the device's whole repository;
-                      // no index is read or written (bench/fleet-sign's baseline)
-  };
-  static Result<std::unique_ptr<FleetSigner>> Open(const RepositoryLayout& repo, const Clock& clock,
-                                                   Mode mode = Mode::kIndexed);
+  static Result<std::unique_ptr<FleetSigner>> Open(const RepositoryLayout& repo,
+                                                   const Clock& clock);
 
-  // Publishes `document` as device `device_id`'s device.json (creating its
-  // repository from the fleet root first); true when it was re-signed.
+  // Publishes `document` as device `device_id`'s device.json; true when it
+  // was re-signed.
   Result<bool> Publish(const std::string& device_id, const std::string& document) const;
 
-  // Re-signs device `device_id`'s repository when its targets, snapshot or
-  // timestamp expires within half of kFleetMetadataExpiry of `now` (the
-  // same document under new versions; only the roles that are due when the
-  // repository is opened whole). nullopt when the device has no published
-  // repository (it is not made here).
+  // Re-signs device `device_id`'s targets, snapshot and timestamp (the same
+  // document, new versions) when they expire within half of
+  // kFleetMetadataExpiry of `now`, or were signed under an older fleet root.
+  // nullopt when the device has no published repository (it is not made here).
   struct Refreshed {
     bool resigned = false;
-    WallTime expires;  // the earliest expiry of the three after the call
+    WallTime expires;  // when the three expire after the call
   };
   Result<std::optional<Refreshed>> Refresh(const std::string& device_id, WallTime now) const;
 
-  // Moves device `device_id`'s repository to the current fleet root: writes
-  // each root version it lacks (N+1.root.json ..., then root.json), then,
-  // when its targets, snapshot or timestamp are not signed by the keys the
-  // root names, new versions of the three signed by the online keys (the
-  // same document). True when anything was written; false when it was on
-  // the root already or has no published repository.
+  // Moves device `device_id`'s repository to the current fleet root: the
+  // three again, signed by the keys the root names (the same document), so
+  // a node walks to the root and then verifies them. True when it wrote;
+  // false when it was on the root already or has no published repository.
   Result<bool> FollowRoot(const std::string& device_id) const;
 
-  // What a device's index holds.
-  struct DeviceIndex {
-    uint64_t targets = 0;
-    uint64_t snapshot = 0;
-    uint64_t timestamp = 0;
-    std::string document_sha256;  // of the listed device.json
-    // Of the device.json the previous targets version lists: "" none (or
-    // not known when the index was written); nullopt when the line has no
-    // such field (an older tracker's), so pruning lists the directories.
-    std::optional<std::string> previous_document_sha256;
-    std::string timestamp_sha256;  // of the timestamp.json these versions go with
-    std::string root_sha256;       // of the root.json the device repository holds
-    int64_t expires = 0;           // unix seconds: the earliest expiry of the three
-  };
+  // Re-signs device `device_id`'s targets, snapshot and timestamp (the same
+  // document) at versions `step` above the current ones, on the current
+  // fleet root, keeping nothing of the versions it skipped past: a restored
+  // repository's versions then exceed any a device trusted from the tracker
+  // that went on signing after the backup. False when the device has no
+  // published repository or `step` is 0.
+  Result<bool> Advance(const std::string& device_id, uint64_t step) const;
 
  private:
-  FleetSigner(RepositoryLayout repo, const Clock& clock, Mode mode)
-      : repo_(std::move(repo)), clock_(clock), mode_(mode) {}
-  // Opens (or creates) the device's repository on the current fleet root
-  // (FollowRoot's work); `moved` says whether that wrote anything.
-  Result<std::unique_ptr<metadata::Repository>> OpenDevice(const std::string& dir,
-                                                           bool* moved = nullptr) const;
-  // Brings the opened repository to the current fleet root; true when it wrote.
-  Result<bool> MoveToRoot(metadata::Repository& opened) const;
-  // Opens the device's whole repository, publishes `document` through it and
-  // (indexed) writes its index.
-  Result<bool> PublishThroughRepository(const std::string& dir, const std::string& document) const;
-  // The device's index when it matches its timestamp.json and the fleet root.
-  std::optional<DeviceIndex> ReadIndex(const DirectoryWriter& metadata_dir) const {
-    return ReadIndex(metadata_dir, root_sha256_);
-  }
-  // The same for the root whose sha256 is `root_sha256`.
-  std::optional<DeviceIndex> ReadIndex(const DirectoryWriter& metadata_dir,
-                                       const std::string& root_sha256) const;
-  // Signs and writes the next targets (listing `document`), snapshot and
-  // timestamp after `index`'s versions, then the new index; prunes. Returns
-  // the new index.
-  Result<DeviceIndex> PublishNext(const std::string& dir, const DirectoryWriter& metadata_dir,
-                                  const DeviceIndex& index, const std::string& document,
-                                  const std::string& document_sha256) const;
-  // Removes what neither `after` nor the versions before it name: by name
-  // (one version of each role before the previous, and the document
-  // `before` called previous), or by listing the directories when the
-  // index did not know its previous document.
-  Status PruneSuperseded(const std::string& dir, const DirectoryWriter& metadata_dir,
-                         const DirectoryWriter& targets_dir, const DeviceIndex& before,
-                         const DeviceIndex& after) const;
-  // Re-signs the roles of `dir`'s repository that are due, through
-  // metadata::Repository (no trusted index), and (indexed) writes its index.
-  Result<std::optional<Refreshed>> RefreshThroughRepository(const std::string& dir,
-                                                            WallTime now) const;
-  // (Indexed) writes the index of the opened repository, listing `document_sha256`.
-  Result<DeviceIndex> WriteIndexOf(const metadata::Repository& opened,
-                                   const std::string& document_sha256) const;
+  FleetSigner(RepositoryLayout repo, const Clock& clock) : repo_(std::move(repo)), clock_(clock) {}
+  // A device repository as read: nullopt when never published;
+  // `directories` when an older tracker laid it out as directories.
+  struct Stored {
+    std::optional<DeviceState> state;
+    bool directories = false;
+  };
+  // The device repository in `dir`: its state file, else (an older
+  // tracker's directories) read and verified.
+  Result<Stored> Load(const std::string& dir) const;
+  Result<std::optional<DeviceState>> LoadDirectories(const std::string& dir) const;
+  // Signs the targets (listing `document`), snapshot and timestamp `step`
+  // versions after `current`'s (from 1 when none) and stores them.
+  Result<DeviceState> SignNext(const std::string& dir, const Stored& current,
+                               const std::string& document, const std::string& document_sha256,
+                               uint64_t step) const;
+  // Replaces the state file (durably) of the repository read as `before`:
+  // makes its directory when new, removes an older tracker's directories.
+  Status Store(const std::string& dir, const DeviceState& state, const Stored& before) const;
+  static std::string CurrentDocument(const DeviceState& state);
+  // Whether the current targets, snapshot and timestamp carry signatures of
+  // the online keys the fleet root names.
+  bool SignedByCurrentKeys(const DeviceState& state) const;
+  bool Stale(const DeviceState& state) const;
 
   RepositoryLayout repo_;
   const Clock& clock_;
-  Mode mode_;
-  std::string root_bytes_;
-  std::string root_sha256_;
   metadata::RootMetadata root_;
-  // Of fleet/<N-1>.root.json, the root the current one replaced ("" none):
-  // a repository indexed on it is moved through its index.
-  std::string previous_root_sha256_;
-  // Whether the fleet root lets one online key per role sign consistent
-  // snapshots, which the index's path writes; else every publish goes
-  // through the repository.
-  bool indexable_ = false;
-  metadata::KeyRing online_;
+  uint64_t root_version_ = 0;
   std::vector<metadata::TufSigner> signers_;  // targets, snapshot, timestamp
 };
 
-// metadata/fleet-index of a device repository: one line,
-//   fleet-index-3 TARGETS SNAPSHOT TIMESTAMP DOCUMENT_SHA256 PREVIOUS_DOCUMENT
-//                 TIMESTAMP_SHA256 ROOT_SHA256 EXPIRES
-// (PREVIOUS_DOCUMENT a sha256 or "-" for none; EXPIRES in unix seconds).
-// A fleet-index-2 line (an older tracker's) is read as PREVIOUS_DOCUMENT
-// "-". A fleet-index-1 line (no EXPIRES) is refused like any other: the
-// repository is read and the index written again.
-inline constexpr std::string_view kDeviceIndexFormat = "fleet-index-3";
-inline constexpr std::string_view kDeviceIndexFormatWithoutPrevious = "fleet-index-2";
-std::string FormatDeviceIndex(const FleetSigner::DeviceIndex& index);
-// Corruption unless `text` is exactly that line.
-Result<FleetSigner::DeviceIndex> ParseDeviceIndex(std::string_view text);
+// A device's fleet repository read from the repository directory, as a
+// node reads it through serve's fleet route (ReadDeviceRepositoryFile): for
+// tests and tools that check what a device gets.
+class DeviceRepositoryRemote final : public metadata::RemoteRepository {
+ public:
+  DeviceRepositoryRemote(RepositoryLayout repo, std::string device_id)
+      : repo_(std::move(repo)), device_id_(std::move(device_id)) {}
+
+  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override;
+  Status FetchTarget(const std::string& url_path, uint64_t max_bytes,
+                     const std::string& dest_path) override;
+
+ private:
+  RepositoryLayout repo_;
+  std::string device_id_;
+};
 
 struct FleetPublishOutcome {
   size_t devices = 0;   // documents computed
   size_t resigned = 0;  // of which changed and re-signed
 };
+
+// FleetSigner::Advance for every device repository of `repository` (one
+// no serve runs on: `restore` calls it on the directory it builds); the
+// number of devices advanced, 0 when `fleet init` never ran.
+Result<size_t> AdvanceFleetVersions(const std::string& repository, uint64_t step,
+                                    const Clock& clock);
 
 // Computes every device's document from `state` (or only that of the device
 // named `device_name`) against the image repository and publishes it;
@@ -282,18 +247,9 @@ Result<FleetPublishOutcome> PublishFleetDevices(
     const std::function<bool(const FleetDevice&)>& which, const Clock& clock,
     const RolloutLimit* rollouts);
 
-// Removes a device repository's superseded files: N.targets.json and
-// N.snapshot.json below `targets_version` - 1 and `snapshot_version` - 1, and
-// documents (targets/<sha256>.device.json) not in `keep_documents` (nullopt:
-// every document is kept). Never a root file. Removals are not fsynced: one
-// a power cut brings back is removed again by the next prune.
-Status PruneDeviceRepository(const std::string& dir, uint64_t targets_version,
-                             uint64_t snapshot_version,
-                             const std::optional<std::vector<std::string>>& keep_documents);
-
 // Re-signs fleet metadata before it expires, as a duty of the replica that
 // holds the signing lease (`serve`: SigningDuty's holder duties). Each round
-// reads the next indexes of a scan of fleet/devices (at most kScanPerRound,
+// reads the next state headers of a scan of fleet/devices (at most kScanPerRound,
 // a full scan each hour: repositories only ever expire later, so a stale
 // schedule only costs a look), then re-signs at most `batch` repositories
 // that are due (half of kFleetMetadataExpiry left), under the publish lock

@@ -16,11 +16,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "core/bytes.h"
 #include "core/canonical_json.h"
 #include "core/fd.h"
 #include "tracker/service/tracker_service.h"
+#include "tracker/storage/device_state.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -82,15 +84,29 @@ Result<std::string> ReadRegularFile(const std::string& path) {
   return out;
 }
 
+http::Reply BytesReply(std::string bytes, const char* cache_control) {
+  http::Reply reply = http::Reply::Typed(http::status::ok, "application/json", std::move(bytes));
+  reply.headers.emplace_back("Cache-Control", cache_control);
+  return reply;
+}
+
+http::Reply ReadError() {
+  return http::Reply::Text(http::status::internal_server_error, "read error");
+}
+
 http::Reply FileReply(const std::string& path, const char* cache_control) {
   auto bytes = ReadRegularFile(path);
   if (!bytes.ok()) {
     if (bytes.status().code() == StatusCode::kNotFound) return NotFoundHere();
-    return http::Reply::Text(http::status::internal_server_error, "read error");
+    return ReadError();
   }
-  http::Reply reply = http::Reply::Typed(http::status::ok, "application/json", std::move(*bytes));
-  reply.headers.emplace_back("Cache-Control", cache_control);
-  return reply;
+  return BytesReply(std::move(*bytes), cache_control);
+}
+
+// Versioned names never change; timestamp.json and root.json must be asked
+// for again each time.
+const char* MetadataCacheControl(std::string_view name) {
+  return name.find('.') != name.rfind('.') ? "private, max-age=86400" : "no-store";
 }
 
 }  // namespace
@@ -103,10 +119,6 @@ http::Reply TrackerService::ServeFleetRoot(std::string_view file) {
                    "public, max-age=86400");
 }
 
-std::string TrackerService::FleetDeviceDir(std::string_view device_id) const {
-  return options_.repo.root + "/fleet/devices/" + std::string(device_id);
-}
-
 http::Reply TrackerService::ServeFleetDevice(const std::vector<std::string_view>& parts,
                                              const http::Request& request) {
   // parts: fleet devices <id> (metadata <name> | targets <sha256>.device.json)
@@ -115,19 +127,18 @@ http::Reply TrackerService::ServeFleetDevice(const std::vector<std::string_view>
   auto authenticated = AuthenticateDevice(request, id, "fleet", "fleet metadata request");
   if (auto* refusal = std::get_if<http::Reply>(&authenticated)) return std::move(*refusal);
   if (!IsDeviceLabel(id)) return NotFoundHere();
-  const std::string dir = FleetDeviceDir(id);
-  if (kind == "metadata") {
-    if (!IsFleetMetadataName(name)) return NotFoundHere();
-    // Versioned names never change; the others must be asked for again each time.
-    const bool versioned = name.find('.') != name.rfind('.');
-    return FileReply(dir + "/metadata/" + std::string(name),
-                     versioned ? "private, max-age=86400" : "no-store");
+  if (kind == "metadata" ? !IsFleetMetadataName(name)
+                         : kind != "targets" || HexBefore(name, ".device.json").empty()) {
+    return NotFoundHere();
   }
-  if (kind == "targets") {
-    if (HexBefore(name, ".device.json").empty()) return NotFoundHere();
-    return FileReply(dir + "/targets/" + std::string(name), "private, max-age=86400");
+  auto bytes = ReadDeviceRepositoryFile(options_.repo, id, kind, name);
+  if (!bytes.ok()) {
+    if (bytes.status().code() == StatusCode::kNotFound) return NotFoundHere();
+    spdlog::error("fleet metadata of device {}: {}", id, bytes.status().ToString());
+    return ReadError();
   }
-  return NotFoundHere();
+  return BytesReply(std::move(*bytes),
+                    kind == "metadata" ? MetadataCacheControl(name) : "private, max-age=86400");
 }
 
 }  // namespace flotilla::tracker

@@ -6,6 +6,7 @@
 
 #include "core/canonical_json.h"
 #include "core/fd.h"
+#include "tracker/storage/device_state.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -31,7 +32,7 @@ uint64_t VersionIn(int fd, off_t size) {
 
 }  // namespace
 
-uint64_t TimestampProbe::Read(const std::string& path) {
+uint64_t VersionProbe::Read(const std::string& path, const std::function<uint64_t()>& read) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     seen_ = false;
@@ -39,22 +40,41 @@ uint64_t TimestampProbe::Read(const std::string& path) {
     return 0;
   }
   const int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
-  if (seen_ && st.st_dev == dev_ && st.st_ino == ino_ && st.st_size == size_ &&
+  if (seen_ && path == path_ && st.st_dev == dev_ && st.st_ino == ino_ && st.st_size == size_ &&
       mtime_ns == mtime_ns_) {
     return version_;
   }
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd.valid()) return 0;
-  // The file opened is the one measured: metadata is replaced by rename, never rewritten.
-  struct stat opened;
-  if (::fstat(fd.get(), &opened) != 0 || !S_ISREG(opened.st_mode)) return 0;
+  // Files are replaced by rename, never rewritten: what is read after this
+  // stat is this file or a newer one, whose change the next stat sees.
   seen_ = true;
-  dev_ = opened.st_dev;
-  ino_ = opened.st_ino;
-  size_ = opened.st_size;
-  mtime_ns_ = int64_t{opened.st_mtim.tv_sec} * 1'000'000'000 + opened.st_mtim.tv_nsec;
-  version_ = VersionIn(fd.get(), opened.st_size);
+  path_ = path;
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  size_ = st.st_size;
+  mtime_ns_ = mtime_ns;
+  version_ = read();
   return version_;
+}
+
+uint64_t TimestampFileVersion(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  struct stat st;
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+  return VersionIn(fd.get(), st.st_size);
+}
+
+uint64_t FleetTimestampVersion(const RepositoryLayout& repo, const std::string& device_id,
+                               VersionProbe& probe) {
+  const std::string dir = repo.fleet_device_dir(device_id);
+  const std::string state = dir + "/" + kDeviceStateFile;
+  if (::access(state.c_str(), F_OK) == 0) {
+    return probe.Read(state, [&dir]() -> uint64_t {
+      auto header = ReadDeviceStateHeader(dir);
+      return header.ok() && header->has_value() ? (*header)->timestamp : 0;
+    });
+  }
+  const std::string legacy = dir + "/metadata/timestamp.json";
+  return probe.Read(legacy, [&legacy] { return TimestampFileVersion(legacy); });
 }
 
 http::Reply NoticeReply(bool changed, const NoticeVersions& now) {
@@ -64,16 +84,17 @@ http::Reply NoticeReply(bool changed, const NoticeVersions& now) {
   return reply;
 }
 
-NoticeBoard::NoticeBoard(NoticeLimits limits, const Clock& clock, std::string image_timestamp_path,
-                         FleetTimestampPath fleet_path)
-    : limits_(limits),
-      clock_(clock),
-      image_path_(std::move(image_timestamp_path)),
-      fleet_path_(std::move(fleet_path)) {}
+NoticeBoard::NoticeBoard(NoticeLimits limits, const Clock& clock, RepositoryLayout repo)
+    : limits_(limits), clock_(clock), repo_(std::move(repo)) {}
+
+uint64_t NoticeBoard::ImageVersion() {
+  const std::string path = repo_.metadata_dir() + "/timestamp.json";
+  return image_.Read(path, [&path] { return TimestampFileVersion(path); });
+}
 
 NoticeVersions NoticeBoard::Current(const std::string& device_id) {
-  TimestampProbe fleet;
-  return {.image = image_.Read(image_path_), .fleet = fleet.Read(fleet_path_(device_id))};
+  VersionProbe fleet;
+  return {.image = ImageVersion(), .fleet = FleetTimestampVersion(repo_, device_id, fleet)};
 }
 
 bool NoticeBoard::HasRoomFor(const std::string& device_id) const {
@@ -101,12 +122,13 @@ void NoticeBoard::AnswerHeld(std::map<std::string, Held>::iterator it, bool chan
 
 void NoticeBoard::Tick() {
   if (held_.empty()) return;
-  const uint64_t image = image_.Read(image_path_);
+  const uint64_t image = ImageVersion();
   const MonoTime now = clock_.MonotonicNow();
   for (auto it = held_.begin(); it != held_.end();) {
     auto next = std::next(it);
     Held& held = it->second;
-    const NoticeVersions current{.image = image, .fleet = held.fleet.Read(fleet_path_(it->first))};
+    const NoticeVersions current{.image = image,
+                                 .fleet = FleetTimestampVersion(repo_, it->first, held.fleet)};
     if (current != held.seen) {
       AnswerHeld(it, true, current);
     } else if (now >= held.deadline) {

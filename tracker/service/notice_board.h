@@ -9,7 +9,8 @@
 //
 // Tick() runs once a second on the server's thread: it reads the image
 // timestamp's version once, and the fleet timestamp's version of each device
-// holding a request (a stat, and a read only when the file changed). Both
+// holding a request (a stat of its state file, and a read of the file's
+// header only when it changed). Both
 // are files of the repository every replica and the CLI share, so a change
 // made anywhere is seen within a tick. Nothing scans the fleet.
 //
@@ -25,6 +26,7 @@
 
 #include "core/clock.h"
 #include "http/http_reply.h"
+#include "tracker/storage/repository.h"
 
 namespace flotilla::tracker {
 
@@ -36,14 +38,16 @@ struct NoticeVersions {
   bool operator==(const NoticeVersions&) const = default;
 };
 
-// A timestamp file's signed.version, read again only when the file changed
-// (another inode, size or modification time). 0 when there is no readable
-// file or no version in it.
-class TimestampProbe {
+// A version kept with the identity of the file it was read from (inode,
+// size, modification time): read again only when that file changed. 0 when
+// there is no such file or no version in it.
+class VersionProbe {
  public:
-  uint64_t Read(const std::string& path);
+  // `read` gives the version of `path` when it changed since the last call.
+  uint64_t Read(const std::string& path, const std::function<uint64_t()>& read);
 
  private:
+  std::string path_;
   bool seen_ = false;
   dev_t dev_ = 0;
   ino_t ino_ = 0;
@@ -51,6 +55,15 @@ class TimestampProbe {
   int64_t mtime_ns_ = 0;
   uint64_t version_ = 0;
 };
+
+// signed.version of the timestamp document at `path` (0: none readable).
+uint64_t TimestampFileVersion(const std::string& path);
+
+// The version of the fleet timestamp a device is served (the fleet route's
+// files, tracker/storage/device_state.h): its state file's header, or an
+// older tracker's metadata/timestamp.json when it has no state file.
+uint64_t FleetTimestampVersion(const RepositoryLayout& repo, const std::string& device_id,
+                               VersionProbe& probe);
 
 struct NoticeLimits {
   Duration max_wait = std::chrono::seconds(50);
@@ -64,11 +77,9 @@ http::Reply NoticeReply(bool changed, const NoticeVersions& now);
 class NoticeBoard {
  public:
   using Answer = std::function<void(http::Reply)>;
-  // The path of a device's fleet timestamp (device ids are checked before).
-  using FleetTimestampPath = std::function<std::string(const std::string& device_id)>;
 
-  NoticeBoard(NoticeLimits limits, const Clock& clock, std::string image_timestamp_path,
-              FleetTimestampPath fleet_path);
+  // Device ids given are enrolled ones (authenticated by the caller).
+  NoticeBoard(NoticeLimits limits, const Clock& clock, RepositoryLayout repo);
 
   const NoticeLimits& limits() const { return limits_; }
   // The versions the tracker holds for `device_id` now.
@@ -89,16 +100,16 @@ class NoticeBoard {
     NoticeVersions seen;
     MonoTime deadline;
     Answer answer;
-    TimestampProbe fleet;
+    VersionProbe fleet;
   };
   void AnswerHeld(std::map<std::string, Held>::iterator it, bool changed,
                   const NoticeVersions& now);
+  uint64_t ImageVersion();
 
   const NoticeLimits limits_;
   const Clock& clock_;
-  const std::string image_path_;
-  FleetTimestampPath fleet_path_;
-  TimestampProbe image_;
+  const RepositoryLayout repo_;
+  VersionProbe image_;
   std::map<std::string, Held> held_;
 };
 

@@ -1,6 +1,7 @@
 // The notice board on a fake clock over real files: a held request answered
-// when its device's fleet timestamp or the image timestamp changes (written
-// by rename, as every metadata writer does), "unchanged" at its deadline,
+// when its device's fleet timestamp (its state file, or an older tracker's
+// timestamp.json) or the image timestamp changes (written by rename, as
+// every metadata writer does), "unchanged" at its deadline,
 // never for another device's change; a second request of a device drops its
 // first; the cap on held requests.
 #include "tracker/service/notice_board.h"
@@ -12,6 +13,7 @@
 #include "core/canonical_json.h"
 #include "core/file_io.h"
 #include "tests/support/test_util.h"
+#include "tracker/storage/device_state.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -20,27 +22,47 @@ using std::chrono::seconds;
 
 class NoticeBoardTest : public ::testing::Test {
  protected:
+  // The repository's image timestamp, device a's fleet repository as a state
+  // file (tracker/storage/device_state.h) and device b's as an older
+  // tracker's metadata/timestamp.json.
   void SetUp() override {
     dir_ = testing::MakeTempDir("notice-board-");
     ASSERT_FALSE(dir_.empty());
-    std::filesystem::create_directories(dir_ + "/fleet/a");
-    std::filesystem::create_directories(dir_ + "/fleet/b");
-    Sign(dir_ + "/timestamp.json", 7);
-    Sign(dir_ + "/fleet/a/timestamp.json", 3);
-    Sign(dir_ + "/fleet/b/timestamp.json", 5);
+    repo_.root = dir_;
+    std::filesystem::create_directories(repo_.metadata_dir());
+    std::filesystem::create_directories(repo_.fleet_device_dir("a"));
+    std::filesystem::create_directories(repo_.fleet_device_dir("b") + "/metadata");
+    Sign(repo_.metadata_dir() + "/timestamp.json", 7);
+    SignState("a", 3);
+    Sign(repo_.fleet_device_dir("b") + "/metadata/timestamp.json", 5);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
+  static std::string Timestamp(uint64_t version) {
+    return Json{{"signatures", Json::array()},
+                {"signed", {{"_type", "timestamp"}, {"version", version}}}}
+        .dump();
+  }
   // A timestamp document of `version`, replaced atomically.
   void Sign(const std::string& path, uint64_t version) {
-    const Json doc{{"signatures", Json::array()},
-                   {"signed", {{"_type", "timestamp"}, {"version", version}}}};
-    ASSERT_TRUE(WriteFileAtomic(path, doc.dump()).ok());
+    ASSERT_TRUE(WriteFileAtomic(path, Timestamp(version)).ok());
+  }
+  // Device `id`'s state file with its timestamp at `version`, replaced atomically.
+  void SignState(const std::string& id, uint64_t version) {
+    DeviceState state;
+    state.root = 1;
+    state.targets = version;
+    state.snapshot = version;
+    state.timestamp = version;
+    state.expires = 2'000'000'000;
+    state.document_sha256 = std::string(64, 'a');
+    state.files = {{"timestamp.json", Timestamp(version)}};
+    ASSERT_TRUE(WriteFileAtomic(repo_.fleet_device_dir(id) + "/" + kDeviceStateFile,
+                                FormatDeviceState(state))
+                    .ok());
   }
   NoticeBoard Board(size_t max_held = 10) {
-    return NoticeBoard(
-        {.max_wait = seconds(50), .max_held = max_held}, clock_, dir_ + "/timestamp.json",
-        [this](const std::string& id) { return dir_ + "/fleet/" + id + "/timestamp.json"; });
+    return NoticeBoard({.max_wait = seconds(50), .max_held = max_held}, clock_, repo_);
   }
   // Holds a request of `id` that records its answer in `out`.
   void Hold(NoticeBoard& board, const std::string& id, NoticeVersions seen,
@@ -53,6 +75,7 @@ class NoticeBoardTest : public ::testing::Test {
   }
 
   std::string dir_;
+  RepositoryLayout repo_;
   FakeClock clock_;
 };
 
@@ -69,7 +92,7 @@ TEST_F(NoticeBoardTest, AFleetChangeAnswersThatDeviceOnly) {
   Hold(board, "b", {7, 5}, b);
   board.Tick();
   EXPECT_FALSE(a || b) << "nothing changed";
-  Sign(dir_ + "/fleet/a/timestamp.json", 4);
+  SignState("a", 4);
   board.Tick();
   ASSERT_TRUE(a);
   EXPECT_EQ(*a, (Json{{"changed", true}, {"image", 7}, {"fleet", 4}}));
@@ -83,7 +106,7 @@ TEST_F(NoticeBoardTest, AnImageChangeAnswersEveryone) {
   Hold(board, "a", {7, 3}, a);
   Hold(board, "b", {7, 5}, b);
   board.Tick();
-  Sign(dir_ + "/timestamp.json", 8);
+  Sign(repo_.metadata_dir() + "/timestamp.json", 8);
   board.Tick();
   ASSERT_TRUE(a && b);
   EXPECT_EQ(*a, (Json{{"changed", true}, {"image", 8}, {"fleet", 3}}));
@@ -118,7 +141,7 @@ TEST_F(NoticeBoardTest, ASecondRequestDropsTheFirstAndTheCapHolds) {
   Hold(board, "b", {7, 5}, b);
   EXPECT_TRUE(board.HasRoomFor("a"));
   EXPECT_FALSE(board.HasRoomFor("c"));
-  Sign(dir_ + "/timestamp.json", 9);
+  Sign(repo_.metadata_dir() + "/timestamp.json", 9);
   board.Tick();
   EXPECT_FALSE(first);
   ASSERT_TRUE(second);
@@ -127,13 +150,30 @@ TEST_F(NoticeBoardTest, ASecondRequestDropsTheFirstAndTheCapHolds) {
 }
 
 TEST_F(NoticeBoardTest, AMalformedOrMissingTimestampReadsAsZero) {
-  TimestampProbe probe;
+  EXPECT_EQ(TimestampFileVersion(dir_ + "/missing.json"), 0u);
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/bad.json", "{\"signed\": {\"version\": -1}}").ok());
-  EXPECT_EQ(probe.Read(dir_ + "/bad.json"), 0u);
-  EXPECT_EQ(probe.Read(dir_ + "/missing.json"), 0u);
-  EXPECT_EQ(probe.Read(dir_ + "/timestamp.json"), 7u);
-  Sign(dir_ + "/timestamp.json", 12);
-  EXPECT_EQ(probe.Read(dir_ + "/timestamp.json"), 12u);
+  EXPECT_EQ(TimestampFileVersion(dir_ + "/bad.json"), 0u);
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/bad.json", "not json").ok());
+  EXPECT_EQ(TimestampFileVersion(dir_ + "/bad.json"), 0u);
+  ASSERT_TRUE(WriteFileAtomic(repo_.fleet_device_dir("a") + "/state", "not a state file").ok());
+  VersionProbe probe;
+  EXPECT_EQ(FleetTimestampVersion(repo_, "a", probe), 0u);
+  SignState("a", 12);
+  EXPECT_EQ(FleetTimestampVersion(repo_, "a", probe), 12u);
+  EXPECT_EQ(FleetTimestampVersion(repo_, "b", probe), 5u) << "an older tracker's layout";
+  EXPECT_EQ(FleetTimestampVersion(repo_, "c", probe), 0u) << "no fleet repository";
+}
+
+TEST_F(NoticeBoardTest, AChangeOfTheOlderLayoutIsSeenToo) {
+  NoticeBoard board = Board();
+  std::optional<Json> b;
+  Hold(board, "b", {7, 5}, b);
+  board.Tick();
+  EXPECT_FALSE(b);
+  Sign(repo_.fleet_device_dir("b") + "/metadata/timestamp.json", 6);
+  board.Tick();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(*b, (Json{{"changed", true}, {"image", 7}, {"fleet", 6}}));
 }
 
 TEST(NoticeReplyTest, IsNeverCached) {

@@ -89,10 +89,7 @@ TrackerService::TrackerService(TrackerServiceOptions options, DeviceDb& db, cons
       swarms_(clock, options_.swarm, &reputation_),
       enrolments_(options_.enrolment.burst, options_.enrolment.per_minute / 60,
                   clock.MonotonicNow()),
-      notice_(options_.notice, clock, options_.repo.metadata_dir() + "/timestamp.json",
-              [this](const std::string& device_id) {
-                return FleetDeviceDir(device_id) + "/metadata/timestamp.json";
-              }) {}
+      notice_(options_.notice, clock, options_.repo) {}
 
 http::Reply TrackerService::Handle(const http::Request& request,
                                    const http::RequestContext& context) {

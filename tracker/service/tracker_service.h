@@ -109,8 +109,6 @@ class TrackerService {
   http::Reply ServeFleetRoot(std::string_view file);
   http::Reply ServeFleetDevice(const std::vector<std::string_view>& parts,
                                const http::Request& request);
-  // The directory of a device's fleet repository (the id checked by the caller).
-  std::string FleetDeviceDir(std::string_view device_id) const;
   // A held request: answered when the image or the device's fleet timestamp
   // version differs from the query's, or "unchanged" after its wait.
   http::Reply Notice(std::string_view device_id, std::string_view query,

@@ -10,6 +10,7 @@
 // these directories.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,16 @@ struct RepositoryLayout {
     return torrents_dir() + "/" + std::string(hex) + ".torrent";
   }
   std::string default_db_path() const { return root + "/tracker.db"; }
+  // The fleet repository (docs/fleet.md, "Layout"): fleet/<V>.root.json,
+  // each fleet root version; fleet/devices/<id>/state, a device's repository
+  // (device_state.h). `id` must be a label (tracker/fleet checks it).
+  std::string fleet_dir() const { return root + "/fleet"; }
+  std::string fleet_root_version_path(uint64_t version) const {
+    return fleet_dir() + "/" + std::to_string(version) + ".root.json";
+  }
+  std::string fleet_device_dir(std::string_view id) const {
+    return fleet_dir() + "/devices/" + std::string(id);
+  }
 };
 
 // 64 lower-case hex digits: an artifact's SHA-256, its file name and torrent name.
