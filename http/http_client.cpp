@@ -1,11 +1,16 @@
 #include "http/http_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "core/fd.h"
@@ -140,7 +145,8 @@ void SetTransport(CURL* c, const ClientOptions& o) {
   if (!o.no_proxy.empty()) curl_easy_setopt(c, CURLOPT_NOPROXY, o.no_proxy.c_str());
 }
 
-void SetRequest(CURL* c, const Call& call, HeaderList& headers) {
+// `expect_continue`: the body waits for the server's (or proxy's) go-ahead.
+void SetRequest(CURL* c, const Call& call, HeaderList& headers, bool expect_continue) {
   curl_easy_setopt(c, CURLOPT_URL, call.url.c_str());
   if (call.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -152,7 +158,11 @@ void SetRequest(CURL* c, const Call& call, HeaderList& headers) {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, call.body.c_str());
   }
   if (!call.body.empty()) headers.Add("Content-Type: " + call.content_type);
-  headers.Add("Expect:");  // no 100-continue round trip before a body
+  // No 100-continue round trip before a body, except through a proxy for a
+  // plain http request: a proxy that refuses the client (407) answers before
+  // the body and may close at once, and a body already sent would turn its
+  // answer into a connection reset.
+  headers.Add(expect_continue ? "Expect: 100-continue" : "Expect:");
   for (const auto& [name, value] : call.headers) headers.Add(name + ": " + value);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.list);
   if (call.range) {
@@ -188,13 +198,20 @@ Result<Response> Client::Stream(const Call& call, const BodySink& sink) {
   Transfer t{c, call, sink, where};
   HeaderList headers;
   SetTransport(c, options_);
-  SetRequest(c, call, headers);
+  const bool expect_continue = !call.body.empty() && call.url.rfind("http://", 0) == 0 &&
+                               !ProxyFor(options_, call.url).empty();
+  SetRequest(c, call, headers, expect_continue);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &OnBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
   handle_->error[0] = '\0';
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, handle_->error);
   const CURLcode code = curl_easy_perform(c);
   const long status = ResponseCode(c);
+  long connect_status = 0;  // the proxy's answer to CONNECT (https:// through a proxy)
+  curl_easy_getinfo(c, CURLINFO_HTTP_CONNECTCODE, &connect_status);
+  if (code != CURLE_OK && connect_status >= 300) {
+    return StatusOfHttp(static_cast<int>(connect_status), where + " (proxy CONNECT)");
+  }
   if (status != 0 && !IsSuccess(status) &&
       (code == CURLE_OK || code == CURLE_WRITE_ERROR || code == CURLE_FILESIZE_EXCEEDED)) {
     return StatusOfHttp(static_cast<int>(status), where, t.error_body);
@@ -232,6 +249,12 @@ Status Client::FetchToFile(const Call& call, const std::string& path) {
 
 Status StatusOfHttp(int status, std::string_view what, std::string_view detail) {
   std::string text = std::string(what) + ": HTTP " + std::to_string(status);
+  if (status == 407) {
+    // The proxy, not the server, answered: its credentials are missing or wrong.
+    return PermissionDenied(text +
+                            ": the proxy asks for authentication (give user:password "
+                            "in the proxy URL) or refused the ones given");
+  }
   if (!detail.empty()) text += " " + RedactMessage(std::string(detail.substr(0, 200)));
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (status == 401 || status == 403) return PermissionDenied(text);
@@ -257,6 +280,149 @@ std::string RedactUrl(std::string_view url) {
   curl_free(port);
   curl_url_cleanup(u);
   return out;
+}
+
+namespace {
+
+std::string EnvOr(const char* lower, const char* upper) {
+  if (const char* v = std::getenv(lower); v != nullptr && *v != '\0') return v;
+  if (upper == nullptr) return "";
+  if (const char* v = std::getenv(upper); v != nullptr && *v != '\0') return v;
+  return "";
+}
+
+// The scheme and host of `url`, lower case; false if it does not parse.
+bool SchemeAndHost(std::string_view url, std::string& scheme, std::string& host) {
+  CURLU* u = curl_url();
+  char *s = nullptr, *h = nullptr;
+  const bool ok = u != nullptr &&
+                  curl_url_set(u, CURLUPART_URL, std::string(url).c_str(), 0) == CURLUE_OK &&
+                  curl_url_get(u, CURLUPART_SCHEME, &s, 0) == CURLUE_OK &&
+                  curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK;
+  if (ok) {
+    scheme = s;
+    host = h;
+    for (std::string* part : {&scheme, &host}) {
+      std::transform(part->begin(), part->end(), part->begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    }
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+  }
+  curl_free(s);
+  curl_free(h);
+  curl_url_cleanup(u);
+  return ok;
+}
+
+// Whether the address literal `host` is inside `entry`, "address/bits"
+// (libcurl reads such no_proxy entries since 7.86).
+bool InCidr(const std::string& host, const std::string& entry) {
+  const size_t slash = entry.find('/');
+  if (slash == std::string::npos) return false;
+  const int family = host.find(':') != std::string::npos ? AF_INET6 : AF_INET;
+  const int bytes = family == AF_INET6 ? 16 : 4;
+  unsigned char address[16], network[16];
+  int bits = -1;
+  const char* end = entry.data() + entry.size();
+  if (::inet_pton(family, host.c_str(), address) != 1 ||
+      ::inet_pton(family, entry.substr(0, slash).c_str(), network) != 1 ||
+      std::from_chars(entry.data() + slash + 1, end, bits).ptr != end || bits < 0 ||
+      bits > 8 * bytes) {
+    return false;
+  }
+  const int whole = bits / 8;
+  if (std::memcmp(address, network, static_cast<size_t>(whole)) != 0) return false;
+  if (bits % 8 == 0) return true;
+  const auto mask = static_cast<unsigned char>(0xff << (8 - bits % 8));
+  return (address[whole] & mask) == (network[whole] & mask);
+}
+
+// libcurl's no_proxy rule: "*", a host equal to an entry or inside its
+// domain, or an address inside an "address/bits" entry.
+bool HostIsExempt(const std::string& host, std::string_view list) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string entry(list.substr(0, comma));
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    entry.erase(0, entry.find_first_not_of(" \t"));
+    entry.erase(entry.find_last_not_of(" \t") + 1);
+    std::transform(entry.begin(), entry.end(), entry.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (entry == "*") return true;
+    while (!entry.empty() && entry.front() == '.') entry.erase(0, 1);
+    if (entry.size() > 2 && entry.front() == '[' && entry.back() == ']') {
+      entry = entry.substr(1, entry.size() - 2);
+    }
+    if (entry.empty()) continue;
+    if (host == entry || InCidr(host, entry)) return true;
+    if (host.size() > entry.size() && host.ends_with(entry) &&
+        host[host.size() - entry.size() - 1] == '.') {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string UrlDecoded(const char* text) {
+  int length = 0;
+  char* decoded = curl_easy_unescape(nullptr, text, 0, &length);
+  std::string out = decoded != nullptr ? std::string(decoded, static_cast<size_t>(length)) : "";
+  curl_free(decoded);
+  return out;
+}
+
+}  // namespace
+
+std::string ProxyFor(const ClientOptions& options, std::string_view url) {
+  std::string scheme, host;
+  if (!SchemeAndHost(url, scheme, host)) return "";
+  if (options.proxy) {
+    if (options.proxy->empty() || HostIsExempt(host, options.no_proxy)) return "";
+    return *options.proxy;
+  }
+  std::string proxy = scheme == "https"  ? EnvOr("https_proxy", "HTTPS_PROXY")
+                      : scheme == "http" ? EnvOr("http_proxy", nullptr)
+                                         : std::string();
+  if (proxy.empty()) proxy = EnvOr("all_proxy", "ALL_PROXY");
+  if (proxy.empty() || HostIsExempt(host, EnvOr("no_proxy", "NO_PROXY"))) return "";
+  return proxy;
+}
+
+Result<ProxyEndpoint> ParseProxyUrl(std::string_view proxy_url) {
+  std::string text(proxy_url);
+  if (text.find("://") == std::string::npos) text = "http://" + text;
+  const std::string shown = RedactUrl(text);
+  CURLU* u = curl_url();
+  char *scheme = nullptr, *host = nullptr, *port = nullptr, *user = nullptr, *password = nullptr;
+  Status st = Status::Ok();
+  if (u == nullptr ||
+      curl_url_set(u, CURLUPART_URL, text.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+    st = InvalidArgument("proxy " + shown + ": not a URL (http://[user:password@]host:port)");
+  } else if (std::string_view(scheme) != "http") {
+    st = InvalidArgument("proxy " + shown + ": only http:// proxies are supported");
+  }
+  ProxyEndpoint endpoint;
+  if (st.ok()) {
+    endpoint.host = host;
+    if (endpoint.host.size() > 2 && endpoint.host.front() == '[') {
+      endpoint.host = endpoint.host.substr(1, endpoint.host.size() - 2);
+    }
+    if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK) {
+      endpoint.port = static_cast<uint16_t>(std::stoul(port));
+    }
+    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) endpoint.user = UrlDecoded(user);
+    if (curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
+      endpoint.password = UrlDecoded(password);
+    }
+  }
+  for (char* part : {scheme, host, port, user, password}) curl_free(part);
+  curl_url_cleanup(u);
+  if (!st.ok()) return st;
+  return endpoint;
 }
 
 std::string JoinUrl(std::string_view base, std::string_view relative) {

@@ -9,7 +9,9 @@
 // bound ResourceExhausted (reading stops there). Nothing throws.
 //
 // Messages name a URL by scheme://host:port only (RedactUrl): paths, queries
-// and user info may carry passkeys, credentials or proxy passwords.
+// and user info may carry passkeys, credentials or proxy passwords. A proxy
+// that refuses the client (407, or a refused CONNECT) is PermissionDenied and
+// says so.
 //
 // Thread-safety: a Client is used by one thread at a time. It keeps its
 // connections open between calls (keep-alive to the same host is reused).
@@ -96,6 +98,27 @@ Status StatusOfHttp(int status, std::string_view what, std::string_view detail =
 // scheme://host:port of `url` (no user info, path or query); "<bad URL>" if
 // it does not parse.
 std::string RedactUrl(std::string_view url);
+
+// An HTTP proxy, parsed from its URL ("http://user:pass@host:3128").
+struct ProxyEndpoint {
+  std::string host;
+  uint16_t port = 1080;  // libcurl's default proxy port
+  std::string user;      // percent-decoded; empty: no authentication
+  std::string password;
+};
+
+// The proxy `options` send a request for `url` through, as libcurl picks it:
+// `options.proxy` when set ("" for none), else the environment (https_proxy or
+// HTTPS_PROXY for https://, http_proxy for http://, then all_proxy or
+// ALL_PROXY); none when the URL's host is in `options.no_proxy` (or, from the
+// environment, no_proxy / NO_PROXY): "*", or host names matching an entry or
+// ending in "." + entry. Returns the proxy URL, or "" for a direct request.
+std::string ProxyFor(const ClientOptions& options, std::string_view url);
+
+// Parses an http:// proxy URL (a bare "host:port" is http). InvalidArgument
+// for other schemes or a URL that does not parse; messages never hold the
+// password.
+Result<ProxyEndpoint> ParseProxyUrl(std::string_view proxy_url);
 
 // Joins a base URL and a relative path with exactly one '/' between them.
 std::string JoinUrl(std::string_view base, std::string_view relative);

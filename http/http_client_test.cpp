@@ -17,11 +17,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/file_io.h"
 #include "http/http_server.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tinyproxy.h"
 
 namespace flotilla::http {
 namespace {
@@ -404,6 +406,90 @@ TEST(HttpClient, ProxiesComeFromTheOptionOrTheEnvironment) {
   ::unsetenv("http_proxy");
 }
 
+// Sets (or, with nullptr, clears) an environment variable for one scope.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(HttpClient, ProxyForPicksTheProxyAsLibcurlDoes) {
+  ScopedEnv no_all("all_proxy", nullptr), no_all_upper("ALL_PROXY", nullptr),
+      no_upper("NO_PROXY", nullptr), https_upper("HTTPS_PROXY", nullptr);
+  const ClientOptions given{.proxy = "http://p:3128", .no_proxy = "lan.example, .corp,10.0.0.5"};
+  EXPECT_EQ(ProxyFor(given, "https://tracker.example/x"), "http://p:3128");
+  EXPECT_EQ(ProxyFor(given, "http://lan.example:8080/"), "");
+  EXPECT_EQ(ProxyFor(given, "http://a.lan.example/"), "");
+  EXPECT_EQ(ProxyFor(given, "http://notlan.example/"), "http://p:3128");
+  EXPECT_EQ(ProxyFor(given, "http://x.CORP/"), "");
+  EXPECT_EQ(ProxyFor(given, "http://10.0.0.5:9/"), "");
+  EXPECT_EQ(ProxyFor({.proxy = ""}, "http://tracker.example/"), "");
+  // Address ranges, as libcurl reads them.
+  const ClientOptions ranges{.proxy = "http://p:3128",
+                             .no_proxy = "10.0.0.0/8,fd00::/12,192.0.2.0/25"};
+  EXPECT_EQ(ProxyFor(ranges, "http://10.20.30.40:8080/"), "");
+  EXPECT_EQ(ProxyFor(ranges, "http://11.0.0.1/"), "http://p:3128");
+  EXPECT_EQ(ProxyFor(ranges, "http://[fd0a::1]/"), "");
+  EXPECT_EQ(ProxyFor(ranges, "http://[fd10::1]/"), "http://p:3128");
+  EXPECT_EQ(ProxyFor(ranges, "http://192.0.2.127/"), "");
+  EXPECT_EQ(ProxyFor(ranges, "http://192.0.2.128/"), "http://p:3128");
+  {
+    ScopedEnv http("http_proxy", "http://h:1"), https("https_proxy", "http://s:2"),
+        no("no_proxy", "skip.example");
+    const ClientOptions from_env;
+    EXPECT_EQ(ProxyFor(from_env, "http://tracker.example/"), "http://h:1");
+    EXPECT_EQ(ProxyFor(from_env, "https://tracker.example/"), "http://s:2");
+    EXPECT_EQ(ProxyFor(from_env, "https://skip.example/"), "");
+    EXPECT_EQ(ProxyFor({.proxy = ""}, "http://tracker.example/"), "");  // "none" wins
+  }
+  {
+    ScopedEnv all("all_proxy", "http://everything:3"), http("http_proxy", nullptr),
+        https("https_proxy", nullptr), no("no_proxy", "*");
+    EXPECT_EQ(ProxyFor({}, "http://tracker.example/"), "");  // "*": nothing through it
+  }
+  {
+    ScopedEnv all("all_proxy", "http://everything:3"), http("http_proxy", nullptr),
+        https("https_proxy", nullptr), no("no_proxy", nullptr);
+    EXPECT_EQ(ProxyFor({}, "https://tracker.example/"), "http://everything:3");
+  }
+}
+
+TEST(HttpClient, ProxyUrlsParseWithoutShowingTheirPassword) {
+  auto full = ParseProxyUrl("http://fleet%40shop:pa%3Ass@proxy.example:8080");
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  EXPECT_EQ(full->host, "proxy.example");
+  EXPECT_EQ(full->port, 8080);
+  EXPECT_EQ(full->user, "fleet@shop");
+  EXPECT_EQ(full->password, "pa:ss");
+  auto bare = ParseProxyUrl("10.1.2.3");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->port, 1080);
+  EXPECT_TRUE(bare->user.empty());
+  auto socks = ParseProxyUrl("socks5://u:HIDDEN@p:1080");
+  EXPECT_EQ(socks.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(socks.status().message().find("HIDDEN"), std::string::npos);
+  auto broken = ParseProxyUrl("http://u:HIDDEN@[::1");
+  EXPECT_EQ(broken.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(broken.status().message().find("HIDDEN"), std::string::npos);
+}
+
 class HttpClientTls : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -443,6 +529,68 @@ TEST_F(HttpClientTls, VerifiesTheChainAgainstTheGivenCaAndTheHostName) {
   Client missing_ca({.ca_file = dir_ + "/none.pem"});
   EXPECT_EQ(missing_ca.Fetch({.url = server.Url("/", "https", "localhost")}).status().code(),
             StatusCode::kInvalidArgument);
+}
+
+// Debian's tinyproxy between the client and this module's servers: plain
+// requests are forwarded, https goes through CONNECT, a proxy that wants
+// credentials refuses a client without them with a clear PermissionDenied.
+TEST_F(HttpClientTls, ThroughARealProxyWithAndWithoutAuthentication) {
+  testing::TinyProxy proxy;
+  ASSERT_TRUE(proxy.Start("fleet", "Pr0xy-Secret")) << proxy.Log();
+  TestServer plain([](const Request& r, const RequestContext&) {
+    return Ok("plain " + std::string(r.target()));
+  });
+  ServerOptions options;
+  options.tls = TlsFiles{dir_ + "/server.pem", dir_ + "/server.key"};
+  TestServer tls([](const Request&, const RequestContext& c) { return Ok(c.tls ? "tls" : ""); },
+                 options);
+
+  Client with_auth({.ca_file = dir_ + "/ca.pem", .proxy = proxy.Url()});
+  auto r = with_auth.Fetch({.url = plain.Url("/metadata/1.root.json")});
+  ASSERT_TRUE(r.ok()) << r.status().ToString() << proxy.Log();
+  EXPECT_EQ(r->body, "plain /metadata/1.root.json");
+  r = with_auth.Fetch({.url = tls.Url("/", "https", "localhost")});
+  ASSERT_TRUE(r.ok()) << r.status().ToString() << proxy.Log();
+  EXPECT_EQ(r->body, "tls");
+  const auto requests = proxy.Requests();
+  ASSERT_EQ(requests.size(), 2u) << proxy.Log();
+  EXPECT_EQ(requests[0], "GET " + plain.Url("/metadata/1.root.json") + " HTTP/1.1");
+  EXPECT_EQ(requests[1], "CONNECT localhost:" + std::to_string(tls.port()) + " HTTP/1.1");
+
+  // Without credentials: 407 for a plain request, a refused CONNECT for https.
+  Client no_auth({.ca_file = dir_ + "/ca.pem", .proxy = proxy.Url(false)});
+  for (const std::string& url : {plain.Url("/x"), tls.Url("/", "https", "localhost")}) {
+    r = no_auth.Fetch({.url = url});
+    EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("HTTP 407"), std::string::npos) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("proxy"), std::string::npos) << r.status().ToString();
+  }
+  // Wrong credentials: the same, and the password given never shows.
+  Client wrong({.proxy = "http://fleet:WRONG-pw@127.0.0.1:" + std::to_string(proxy.port())});
+  r = wrong.Fetch({.url = plain.Url("/x")});
+  EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied) << r.status().ToString();
+  EXPECT_EQ(r.status().message().find("WRONG-pw"), std::string::npos);
+  // no_proxy sends the request direct: the proxy sees nothing more.
+  Client bypass({.proxy = proxy.Url(), .no_proxy = "127.0.0.1"});
+  EXPECT_TRUE(bypass.Fetch({.url = plain.Url("/direct")}).ok());
+  EXPECT_EQ(proxy.Requests().size(), 2u + 3u) << proxy.Log();  // the refused ones were seen
+
+  // A body too: the refusal comes before it (not a reset while it is sent),
+  // and with credentials it reaches the server.
+  r = no_auth.Fetch({.method = "POST", .url = plain.Url("/api"), .body = std::string(8192, 'x')});
+  EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("HTTP 407"), std::string::npos) << r.status().ToString();
+  r = with_auth.Fetch({.method = "POST", .url = plain.Url("/api"), .body = std::string(8192, 'x')});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "plain /api");
+
+  // A proxy without authentication takes a client without credentials.
+  testing::TinyProxy open_proxy;
+  ASSERT_TRUE(open_proxy.Start()) << open_proxy.Log();
+  Client anonymous({.proxy = open_proxy.Url()});
+  r = anonymous.Fetch({.url = plain.Url("/open")});
+  ASSERT_TRUE(r.ok()) << r.status().ToString() << open_proxy.Log();
+  EXPECT_EQ(r->body, "plain /open");
 }
 
 }  // namespace

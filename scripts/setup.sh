@@ -16,6 +16,8 @@ packages=(
   # the tracker tests' PostgreSQL clusters (tests/support/postgres_cluster.h)
   # and the load balancer in front of it (tests/tracker/tracker_haproxy_test.cpp)
   postgresql-15 haproxy
+  # the HTTP proxy of the nodes-behind-a-proxy tests (tests/support/tinyproxy.h)
+  tinyproxy
   # tools used by tests, the demo and the benchmarks
   # (time: /usr/bin/time measures peak memory in a test and bench/delta)
   openssl python3-cryptography zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc time

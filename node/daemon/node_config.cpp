@@ -73,6 +73,12 @@ Status ReadTop(JsonObjectReader& r, NodeConfig& c) {
   r.String("enrolment_token", c.enrolment_token);
   r.String("enrolment_token_file", c.enrolment_token_file);
   r.String("tls_ca_file", c.tls_ca_file);
+  if (r.Find("proxy") != nullptr) {
+    std::string proxy;
+    r.String("proxy", proxy);
+    c.proxy = proxy == "none" ? "" : proxy;
+  }
+  r.String("no_proxy", c.no_proxy);
   r.String("device_name", c.device_name);
   r.String("data_dir", c.data_dir);
   r.String("root_of_trust", c.root_of_trust);
@@ -137,6 +143,12 @@ Status Validate(const NodeConfig& c) {
   for (const std::string& tag : c.tags) {
     if (!IsLabel(tag)) return InvalidArgument("tags: '" + tag + "' is not 1-64 of [A-Za-z0-9._-]");
   }
+  if (c.proxy && !c.proxy->empty()) {
+    RETURN_IF_ERROR(http::ParseProxyUrl(*c.proxy).status().WithContext("proxy"));
+  }
+  if (!c.no_proxy.empty() && (!c.proxy || c.proxy->empty())) {
+    return InvalidArgument("no_proxy: only with a proxy URL (the environment has its own)");
+  }
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
   if (!kLevels.count(c.log_level)) return InvalidArgument("log_level: trace..error");
   if (!c.control_socket.empty() && c.control_socket.front() != '/') {
@@ -198,7 +210,16 @@ Result<NodeConfig> LoadNodeConfig(const std::string& path) {
 http::ClientOptions HttpOptionsFor(const NodeConfig& config) {
   return http::ClientOptions{.connect_timeout = std::chrono::seconds(5),
                              .read_timeout = std::chrono::seconds(10),
-                             .ca_file = config.tls_ca_file};
+                             .ca_file = config.tls_ca_file,
+                             .proxy = config.proxy,
+                             .no_proxy = config.no_proxy};
+}
+
+http::ClientOptions LanHttpOptionsFor(const NodeConfig& config) {
+  http::ClientOptions options = HttpOptionsFor(config);
+  options.proxy = "";
+  options.no_proxy.clear();
+  return options;
 }
 
 }  // namespace flotilla::node

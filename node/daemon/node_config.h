@@ -47,6 +47,12 @@ struct NodeConfig {
   std::string enrolment_token;  // exactly one of token / token file
   std::string enrolment_token_file;
   std::string tls_ca_file;  // https only: CA bundle (default: system store)
+  // The HTTP proxy of every exchange with the tracker and the content origin
+  // (never with LAN neighbours or peers): nullopt: the environment's
+  // https_proxy / http_proxy / no_proxy, as libcurl reads them; "": none, the
+  // environment ignored (`"proxy": "none"`); else http://[user:password@]host:port.
+  std::optional<std::string> proxy;
+  std::string no_proxy;  // with a proxy URL: hosts reached directly ("a,.b.example")
   std::string device_name;
   std::string data_dir;
   std::string root_of_trust;  // root.json installed when tuf/ holds none yet
@@ -116,6 +122,9 @@ struct DataLayout {
 // The HTTP client options of the daemon's exchanges with the tracker and
 // neighbours: the configured CA file, 5 s to connect, 10 s without a byte, so
 // one exchange holds the loop well inside the watchdog's 30 s.
+// They go through the configured proxy (NodeConfig::proxy).
 http::ClientOptions HttpOptionsFor(const NodeConfig& config);
+// The same for LAN neighbours: never through a proxy, whatever the environment.
+http::ClientOptions LanHttpOptionsFor(const NodeConfig& config);
 
 }  // namespace flotilla::node

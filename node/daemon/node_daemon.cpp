@@ -44,9 +44,10 @@ Result<std::string> FetchTorrent(const NodeConfig& config, const LanExchange* la
   http::Call call{.url = config.content_url + name, .max_body_bytes = 4 << 20};
   auto from_tracker = client.Fetch(call);
   if (from_tracker.ok()) return std::move(from_tracker->body);
+  http::Client lan_client(LanHttpOptionsFor(config));  // neighbours: never through a proxy
   for (const Neighbour& n : lan ? lan->Neighbours() : std::vector<Neighbour>{}) {
     call.url = n.http_base + name;
-    auto from_neighbour = client.Fetch(call);
+    auto from_neighbour = lan_client.Fetch(call);
     if (from_neighbour.ok()) return std::move(from_neighbour->body);  // its info-hash is checked
   }
   return from_tracker.status();
@@ -76,6 +77,7 @@ NodeDaemon::~NodeDaemon() {
   deployer_.reset();
   runtime_.reset();
   pipeline_.reset();
+  origin_relay_.reset();
   source_.reset();
   lan_.reset();
   store_.reset();
@@ -84,6 +86,14 @@ NodeDaemon::~NodeDaemon() {
 
 Result<std::unique_ptr<NodeDaemon>> NodeDaemon::Create(const NodeConfig& config, const Clock& clock,
                                                        Executor& loop) {
+  // A proxy from the environment is checked here, as the key's is when the
+  // configuration is read: libtorrent's announces need an http:// one.
+  for (const std::string* url : {&config.tracker_url, &config.content_url}) {
+    if (const std::string proxy = http::ProxyFor(HttpOptionsFor(config), *url); !proxy.empty()) {
+      RETURN_IF_ERROR(
+          http::ParseProxyUrl(proxy).status().WithContext("the proxy of " + http::RedactUrl(*url)));
+    }
+  }
   std::unique_ptr<NodeDaemon> daemon(new NodeDaemon(config, clock, loop));
   RETURN_IF_ERROR(daemon->Prepare());
   return daemon;
@@ -292,11 +302,29 @@ Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
   TorrentFetcherOptions options;
   options.data_dir = layout_.transfer();
   options.listen_interfaces = config_.listen;
+  const http::ClientOptions wan = HttpOptionsFor(config_);
   if (credentials_) {
     options.tracker_url = config_.tracker_url;
     options.passkey = credentials_->passkey;
+    if (const std::string proxy = http::ProxyFor(wan, config_.tracker_url); !proxy.empty()) {
+      ASSIGN_OR_RETURN(http::ProxyEndpoint endpoint,
+                       http::ParseProxyUrl(proxy).WithContext("announce proxy"));
+      options.announce_proxy = {endpoint.host, endpoint.port, endpoint.user, endpoint.password};
+      spdlog::info("announces go through the proxy {}", http::RedactUrl(proxy));
+    }
   }
   options.web_seed_url = config_.content_url;
+  if (const std::string proxy = http::ProxyFor(wan, config_.content_url); !proxy.empty()) {
+    // libtorrent would take LAN peers through the proxy with the web seed:
+    // the web seed is a relay on loopback that goes through it (origin_relay.h).
+    if (!origin_relay_) {
+      ASSIGN_OR_RETURN(origin_relay_, OriginRelay::Start(config_.content_url, wan));
+      spdlog::info("the content origin is reached through the proxy {}; web seeds through {}",
+                   http::RedactUrl(proxy), origin_relay_->url());
+    }
+    options.web_seed_url = origin_relay_->url();
+    options.web_seed_max_request_bytes = static_cast<int>(OriginRelay::kMaxRequestBytes);
+  }
   options.fetch_torrent = [this](const ArtifactRequest& r) {
     return FetchTorrent(config_, lan_.get(), r);
   };

@@ -38,6 +38,7 @@
 #include "node/daemon/metadata_follower.h"
 #include "node/daemon/node_config.h"
 #include "node/daemon/notice_watcher.h"
+#include "node/daemon/origin_relay.h"
 #include "node/daemon/release_pipeline.h"
 #include "node/daemon/reporter.h"
 #include "node/daemon/switch_window.h"
@@ -132,6 +133,7 @@ class NodeDaemon : public NodeControl {
   std::unique_ptr<runtime::Runtime> runtime_;  // null when deploy is off
   std::unique_ptr<Deployer> deployer_;
   std::unique_ptr<GarbageCollector> collector_;
+  std::unique_ptr<OriginRelay> origin_relay_;  // web seeds behind a proxy; outlives the fetcher
   std::unique_ptr<ReleasePipeline> pipeline_;
   std::unique_ptr<LanExchange> lan_;
   std::unique_ptr<TufMetadataSource> source_;

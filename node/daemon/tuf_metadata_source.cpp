@@ -43,7 +43,9 @@ Status HttpRemote::FetchTarget(const std::string& url_path, uint64_t max_bytes,
 
 Result<std::map<std::string, metadata::Release>> TufMetadataSource::Refresh(
     const std::string& base_url) {
-  HttpRemote remote(base_url, "", HttpOptionsFor(config_));
+  // The content origin through the configured proxy; a LAN neighbour directly.
+  const bool origin = base_url.rfind(config_.content_url + "/", 0) == 0;
+  HttpRemote remote(base_url, "", origin ? HttpOptionsFor(config_) : LanHttpOptionsFor(config_));
   ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
   RETURN_IF_ERROR(client->Refresh());
   std::vector<Status> refused;

@@ -29,6 +29,24 @@ void SetTransportAndDiscovery(lt::settings_pack& s, const TorrentFetcherOptions&
   s.set_int(lt::settings_pack::out_enc_policy, lt::settings_pack::pe_disabled);
 }
 
+// Announces through an HTTP proxy (CONNECT for https); peer connections and
+// web seeds never (proxy_peer_connections would take both through it).
+void SetAnnounceProxy(lt::settings_pack& s, const AnnounceProxy& proxy) {
+  if (proxy.host.empty()) return;
+  const bool auth = !proxy.user.empty();
+  s.set_int(lt::settings_pack::proxy_type,
+            auth ? lt::settings_pack::http_pw : lt::settings_pack::http);
+  s.set_str(lt::settings_pack::proxy_hostname, proxy.host);
+  s.set_int(lt::settings_pack::proxy_port, proxy.port);
+  if (auth) {
+    s.set_str(lt::settings_pack::proxy_username, proxy.user);
+    s.set_str(lt::settings_pack::proxy_password, proxy.password);
+  }
+  s.set_bool(lt::settings_pack::proxy_hostnames, true);  // the proxy resolves the tracker
+  s.set_bool(lt::settings_pack::proxy_peer_connections, false);
+  s.set_bool(lt::settings_pack::proxy_tracker_connections, true);
+}
+
 void SetFlakyLinkReconnects(lt::settings_pack& s) {
   s.set_int(lt::settings_pack::min_reconnect_time, 2);
   s.set_int(lt::settings_pack::max_failcount, 1000);
@@ -80,6 +98,10 @@ lt::settings_pack MakeSessionSettings(const TorrentFetcherOptions& options) {
                 lt::alert_category::peer | lt::alert_category::tracker |
                 lt::alert_category::block_progress | lt::alert_category::piece_progress);
   SetTransportAndDiscovery(s, options);
+  SetAnnounceProxy(s, options.announce_proxy);
+  if (options.web_seed_max_request_bytes > 0) {
+    s.set_int(lt::settings_pack::urlseed_max_request_bytes, options.web_seed_max_request_bytes);
+  }
   SetFlakyLinkReconnects(s);
   SetSmallDeviceLimits(s);
   s.set_int(lt::settings_pack::download_rate_limit, options.download_rate_limit);

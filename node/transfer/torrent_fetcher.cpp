@@ -74,6 +74,7 @@ TorrentFetcher::Impl::Impl(const TorrentFetcherOptions& options)
       clock_(options.clock != nullptr ? *options.clock : SystemClock::Instance()) {
   if (!options_.tracker_url.empty() && !options_.passkey.empty()) {
     announce_url_ = options_.tracker_url + "/announce/" + options_.passkey;
+    if (!options_.announce_proxy.host.empty()) announce_url_ += "?proxied=1";
   }
 }
 

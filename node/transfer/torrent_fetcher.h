@@ -63,6 +63,14 @@ struct OriginPolicyOptions {
   bool disabled = false;
 };
 
+// An HTTP proxy for the tracker's announces (docs/transfer.md, "Behind a proxy").
+struct AnnounceProxy {
+  std::string host;  // empty: announces go direct
+  uint16_t port = 0;
+  std::string user;      // empty: no authentication
+  std::string password;  // never logged
+};
+
 struct TorrentFetcherOptions {
   std::string data_dir;
   // libtorrent listen interfaces, e.g. "127.0.0.3:0" or "0.0.0.0:6881,[::]:6881".
@@ -72,12 +80,22 @@ struct TorrentFetcherOptions {
   // <tracker_url>/announce/<passkey>. Empty: no tracker (peers by LSD/AddPeer).
   std::string tracker_url;
   std::string passkey;  // never logged
+  // Announces go through this proxy and say so (`proxied=1`: the tracker then
+  // never hands this peer out, its address being the proxy's). Peers and web
+  // seeds never use it: libtorrent 2.0.8 would take every peer connection
+  // through a proxy that carries web seeds (proxy_peer_connections), so a
+  // web seed behind a proxy is given as a relay on loopback instead.
+  AnnounceProxy announce_proxy;
   // The .torrent bytes of a request (the daemon tries the tracker, then LAN
   // neighbours). Untrusted: the fetcher checks the v2 info-hash.
   std::function<Result<std::string>(const ArtifactRequest&)> fetch_torrent;
   // Web seed base URL (the tracker's public URL): the origin of an artifact is
   // <web_seed_url>/artifacts/<hex>/. Empty: no origin.
   std::string web_seed_url;
+  // Largest web seed request (libtorrent's urlseed_max_request_bytes); 0:
+  // libtorrent's default (16 MiB). A relay that holds an answer in memory
+  // sets it lower.
+  int web_seed_max_request_bytes = 0;
   int download_rate_limit = 0;  // bytes/s, 0 = unlimited; applies to LAN and loopback peers too
   int upload_rate_limit = 0;
   bool enable_lsd = true;

@@ -148,6 +148,8 @@ void TorrentFetcher::Impl::HandleAlert(lt::alert* alert) {
     if (TransferArtifact* a = FindByHandle(reply->handle)) {
       a->tracker_answered = true;
       a->tracker_peers = reply->num_peers;
+      spdlog::debug("artifact {}: the tracker answered with {} peers", a->hex.substr(0, 12),
+                    reply->num_peers);
     }
   } else if (auto* ban = lt::alert_cast<lt::peer_ban_alert>(alert)) {
     if (TransferArtifact* a = FindByHandle(ban->handle)) OnPeerBanned(*a, ban->endpoint);

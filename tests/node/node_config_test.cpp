@@ -93,6 +93,35 @@ TEST(NodeConfig, ErrorsNameTheKey) {
   }
 }
 
+TEST(NodeConfig, ProxyComesFromTheKeyTheEnvironmentOrNowhere) {
+  // Absent: libcurl's environment (the client options leave it unset).
+  auto from_env = ParseNodeConfig(kMinimal);
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_FALSE(from_env->proxy.has_value());
+  EXPECT_FALSE(HttpOptionsFor(*from_env).proxy.has_value());
+  // "none": no proxy whatever the environment says.
+  auto none = ParseNodeConfig(With(R"("proxy": "none")"));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(HttpOptionsFor(*none).proxy, "");
+  // A URL, with hosts reached directly; LAN neighbours never use it.
+  auto given = ParseNodeConfig(
+      With(R"("proxy": "http://shop:pw@proxy.lan:3128", "no_proxy": "registry.lan")"));
+  ASSERT_TRUE(given.ok()) << given.status().ToString();
+  const http::ClientOptions wan = HttpOptionsFor(*given);
+  EXPECT_EQ(wan.proxy, "http://shop:pw@proxy.lan:3128");
+  EXPECT_EQ(wan.no_proxy, "registry.lan");
+  EXPECT_EQ(http::ProxyFor(wan, given->tracker_url), "http://shop:pw@proxy.lan:3128");
+  EXPECT_EQ(LanHttpOptionsFor(*given).proxy, "");
+  // Bad values name the key and never show the password.
+  auto socks = ParseNodeConfig(With(R"("proxy": "socks5://u:HIDDEN@p:1080")"));
+  ASSERT_FALSE(socks.ok());
+  EXPECT_NE(socks.status().message().find("proxy"), std::string::npos);
+  EXPECT_EQ(socks.status().message().find("HIDDEN"), std::string::npos);
+  auto stray = ParseNodeConfig(With(R"("no_proxy": "a.lan")"));
+  ASSERT_FALSE(stray.ok());
+  EXPECT_NE(stray.status().message().find("no_proxy"), std::string::npos);
+}
+
 TEST(NodeConfig, AllowedHoursWrapMidnight) {
   using std::chrono::hours;
   const std::chrono::system_clock::time_point day{hours(24 * 20000)};

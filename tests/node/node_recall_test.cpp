@@ -7,12 +7,11 @@
 // running app without a healthy replacement.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <thread>
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
-#include "tests/node/node_fixture.h"
+#include "tests/node/fleet_node_fixture.h"
 #include "tests/support/test_util.h"
 
 namespace flotilla::testing {
@@ -22,67 +21,25 @@ using std::chrono::seconds;
 
 constexpr char kApp[] = "web";
 
-class NodeRecallTest : public ::testing::Test {
+class NodeRecallTest : public FleetNodeTest {
  protected:
+  NodeRecallTest() : FleetNodeTest("recall", kApp) {}
   void SetUp() override {
-    dir_ = MakeTempDir("node-recall-");
-    repo_ = dir_ + "/repo";
-    data_ = dir_ + "/node/data";
-    ASSERT_TRUE(InitRepository(dir_, repo_)) << Text(dir_ + "/init.log");
-    Publish("1", /*healthy=*/false);  // release 1: exits at once
-    Publish("2", /*healthy=*/true);
-    Publish("3", /*healthy=*/true);
-    ASSERT_TRUE(tracker_.Start(dir_, repo_)) << tracker_.Log();
-    Fleet("fleet init --offline-keys " + dir_ + "/fleet-off");
+    FleetNodeTest::SetUp();
+    PublishApp("1", "exit 3");  // release 1: exits at once
+    PublishApp("2");
+    PublishApp("3");
+    StartTrackerWithFleet();
     Fleet("group create all --select all");
     Fleet("app assign web --group all");
   }
-  void TearDown() override {
-    node_.Stop();
-    RunShell(BinaryPath("flotilla-node") + " app stop --state-dir " + data_ + "/runtime " + kApp +
-             " >/dev/null 2>&1");
-    tracker_.Stop();
-    RunShell("rm -rf " + dir_);
-  }
-
-  static std::string Text(const std::string& path) {
-    return ReadTextFileBounded(path, 1 << 20).value_or("");
-  }
-  void Publish(const std::string& variant, bool healthy) {
-    Json spec = {{"name", kApp},
-                 {"command", {"/bin/sh", "-c", healthy ? "exec sleep 1000" : "exit 3"}},
-                 {"health", {{"type", "running"}, {"seconds", 1}}},
-                 {"restart", {{"policy", "always"}}}};
-    ASSERT_TRUE(PublishImage(dir_, repo_, kApp, 64, "recall", variant, spec))
-        << Text(dir_ + "/publish.log");
-  }
-  std::string Fleet(const std::string& args) {
-    auto run =
-        RunShell(BinaryPath("flotilla-tracker") + " " + args + " --repository " + repo_ + " 2>&1");
-    EXPECT_EQ(run.exit_code, 0) << args << "\n" << run.output;
-    return run.output;
-  }
   Json State() { return AppState(data_, kApp); }
-  uint64_t Running() {
-    Json a = State();
-    return a.is_object() ? a["running_release"].get<uint64_t>() : 0;
-  }
-
-  std::string dir_, repo_, data_;
-  TrackerProcess tracker_;
-  NodeProcess node_;
 };
 
 TEST_F(NodeRecallTest, ARecalledReleaseIsLeftForTheNewestHealthyOneNotRecalled) {
-  Json config =
-      NodeConfigFor("screen-1", data_, tracker_.url(), repo_ + "/metadata/1.root.json", kApp);
-  config["deploy"] = true;
+  Json config = NodeConfig("screen-1");
   config["max_backoff_s"] = 2;
-  RunShell("mkdir -p " + dir_ + "/node");
-  ASSERT_TRUE(node_.Start(dir_ + "/node", config));
-  ASSERT_TRUE(
-      WaitFor([&] { return std::filesystem::exists(data_ + "/credentials.json"); }, seconds(30)))
-      << node_.Log();
+  StartNode(config);
   Fleet("fleet publish");
   ASSERT_TRUE(WaitFor([&] { return Running() == 3; }, seconds(60))) << node_.Log();
 

@@ -10,12 +10,11 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <thread>
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
-#include "tests/node/node_fixture.h"
+#include "tests/node/fleet_node_fixture.h"
 #include "tests/support/test_util.h"
 
 namespace flotilla::testing {
@@ -36,41 +35,13 @@ std::string UtcClock(int hours_from_now) {
   return text;
 }
 
-class NodeWindowTest : public ::testing::Test {
+class NodeWindowTest : public FleetNodeTest {
  protected:
+  NodeWindowTest() : FleetNodeTest("window", kApp) {}
   void SetUp() override {
-    dir_ = MakeTempDir("node-window-");
-    repo_ = dir_ + "/repo";
-    data_ = dir_ + "/node/data";
-    ASSERT_TRUE(InitRepository(dir_, repo_)) << Text(dir_ + "/init.log");
-    Publish("0");
-    ASSERT_TRUE(tracker_.Start(dir_, repo_)) << tracker_.Log();
-    Fleet("fleet init --offline-keys " + dir_ + "/fleet-off");
-  }
-  void TearDown() override {
-    node_.Stop();
-    RunShell(BinaryPath("flotilla-node") + " app stop --state-dir " + data_ + "/runtime " + kApp +
-             " >/dev/null 2>&1");
-    tracker_.Stop();
-    RunShell("rm -rf " + dir_);
-  }
-
-  static std::string Text(const std::string& path) {
-    return ReadTextFileBounded(path, 1 << 20).value_or("");
-  }
-  void Publish(const std::string& variant) {
-    Json spec = {{"name", kApp},
-                 {"command", {"/bin/sh", "-c", "exec sleep 1000"}},
-                 {"health", {{"type", "running"}, {"seconds", 1}}},
-                 {"restart", {{"policy", "always"}}}};
-    ASSERT_TRUE(PublishImage(dir_, repo_, kApp, 64, "window", variant, spec))
-        << Text(dir_ + "/publish.log");
-  }
-  std::string Fleet(const std::string& args) {
-    auto run =
-        RunShell(BinaryPath("flotilla-tracker") + " " + args + " --repository " + repo_ + " 2>&1");
-    EXPECT_EQ(run.exit_code, 0) << args << "\n" << run.output;
-    return run.output;
+    FleetNodeTest::SetUp();
+    PublishApp("0");
+    StartTrackerWithFleet();
   }
   Json App() {
     auto run = RunShell(BinaryPath("flotilla-node") + " status --json --config " + dir_ +
@@ -82,15 +53,6 @@ class NodeWindowTest : public ::testing::Test {
     }
     return Json();
   }
-  // The release the runtime runs, as the node's state says.
-  uint64_t Running() {
-    Json a = AppState(data_, kApp);
-    return a.is_object() ? a["running_release"].get<uint64_t>() : 0;
-  }
-
-  std::string dir_, repo_, data_;
-  TrackerProcess tracker_;
-  NodeProcess node_;
 };
 
 TEST_F(NodeWindowTest, AReadyReleaseWaitsForTheWindowThenForAnUpdateLock) {
@@ -100,22 +62,16 @@ TEST_F(NodeWindowTest, AReadyReleaseWaitsForTheWindowThenForAnUpdateLock) {
   Fleet("app assign web --group all");
   Fleet("group window all --days daily --from " + from + " --to " + to + " --tz UTC");
   Fleet("fleet publish");
-  Json config =
-      NodeConfigFor("screen-1", data_, tracker_.url(), repo_ + "/metadata/1.root.json", kApp);
-  config["deploy"] = true;
-  RunShell("mkdir -p " + dir_ + "/node");
-  ASSERT_TRUE(node_.Start(dir_ + "/node", config));
+  Json config = NodeConfig("screen-1");
   // The device enrolled after the publish: publish again for its document.
-  ASSERT_TRUE(
-      WaitFor([&] { return std::filesystem::exists(data_ + "/credentials.json"); }, seconds(30)))
-      << node_.Log();
+  StartNode(config);
   Fleet("fleet publish");
   // The first install does not wait for a window: nothing runs yet.
   ASSERT_TRUE(WaitFor([&] { return Running() == 1; }, seconds(60))) << node_.Log();
   ASSERT_TRUE(WaitFor([&] { return App()["desired_release"] == 1; }, seconds(30))) << node_.Log();
 
   // Release 2: fetched and ready, not switched to.
-  Publish("1");
+  PublishApp("1");
   Fleet("fleet publish");
   ASSERT_TRUE(WaitFor([&] { return AppState(data_, kApp)["ready_release"] == 2; }, seconds(60)))
       << node_.Log();
@@ -158,7 +114,7 @@ TEST_F(NodeWindowTest, AReadyReleaseWaitsForTheWindowThenForAnUpdateLock) {
                           .count();
   EXPECT_NEAR(until, now + 600, 30);
   EXPECT_EQ(App()["lock_reason"], "customer at the screen");
-  Publish("2");
+  PublishApp("2");
   Fleet("fleet publish");
   ASSERT_TRUE(WaitFor([&] { return AppState(data_, kApp)["ready_release"] == 3; }, seconds(60)))
       << node_.Log();

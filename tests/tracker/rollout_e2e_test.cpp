@@ -451,6 +451,23 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, RolloutE2eSqliteTest,
                          ::testing::Values(tracker::SqlEngineKind::kSqlite),
                          [](const auto&) { return "sqlite"; });
 
+// A floor raised while serve runs (the targets key online here: `floor`
+// signs it at once, as `accept` of an app-key-signed one would) reaches a
+// device pinned below it without a `fleet publish`: serve's rollout duty sees
+// the image repository's floors change and re-signs what changed.
+TEST_P(RolloutE2eSqliteTest, ARaisedFloorIsSentWithoutAFleetPublish) {
+  Cli("pin --device screen-a0 --app kiosk --release 6");
+  Cli("fleet publish");
+  EXPECT_EQ(Sent("screen-a0"), 6u);
+  EXPECT_EQ(Sent("screen-b0"), 7u);
+  Cli("floor --app kiosk --release 7");
+  WaitSent("screen-a0", 7);
+  EXPECT_EQ(Sent("screen-b0"), 7u);
+  EXPECT_NE(tracker_.Log().find("release floors changed: 1 fleet document(s) re-signed"),
+            std::string::npos)
+      << tracker_.Log();
+}
+
 // Bad input: exit 2 and a line that says what is wrong; --help teaches.
 TEST_P(RolloutE2eSqliteTest, BadInputIsRefusedClearly) {
   const std::string r = " --repository " + repo_.root;

@@ -81,6 +81,10 @@ Status ParseLocality(const std::map<std::string, std::string>& q, AnnounceReques
     if (!ip.ok()) return InvalidArgument("ip is not an IP address literal");
     r.lan_ip = *ip;
   }
+  if (const auto* v = Find(q, "proxied")) {
+    if (*v != "0" && *v != "1") return InvalidArgument("proxied must be 0 or 1");
+    r.proxied = *v == "1";
+  }
   return Status::Ok();
 }
 

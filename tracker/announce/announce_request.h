@@ -36,6 +36,10 @@ struct AnnounceRequest {
   // Optional address the peer is reachable at inside its site (BEP 3 `ip`);
   // given only to peers of the same site.
   std::optional<IpAddress> lan_ip;
+  // Optional (flotilla extension, `proxied=1`): the announce came through an
+  // HTTP proxy, so its source address is the proxy's. The peer gets peers but
+  // is never handed out to anyone.
+  bool proxied = false;
 };
 
 inline constexpr int kMaxNumwant = 200;

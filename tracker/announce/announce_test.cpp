@@ -66,6 +66,13 @@ TEST(ParseAnnounce, RefusesBogusParameters) {
       bad("info_hash=" + Escape(kHash) + "&peer_id=" + Escape(kPeer) + "&port=1&compact=2"));
 }
 
+TEST(ParseAnnounce, ProxiedIsAFlagThatDefaultsToOff) {
+  EXPECT_FALSE(ParseAnnounce(ParseQuery(Query()).value())->proxied);
+  EXPECT_TRUE(ParseAnnounce(ParseQuery(Query("&proxied=1")).value())->proxied);
+  EXPECT_FALSE(ParseAnnounce(ParseQuery(Query("&proxied=0")).value())->proxied);
+  EXPECT_FALSE(ParseAnnounce(ParseQuery(Query("&proxied=yes")).value()).ok());
+}
+
 TEST(AnnounceResponse, CompactPeersAreSixBytesEach) {
   AnnounceResult result;
   result.complete = 1;

@@ -15,6 +15,7 @@ struct SwarmPeer {
   uint16_t port = 0;
   std::string peer_id;
   std::string site;
+  bool proxied = false;  // its observed address is a proxy's: never handed out
   bool seeding = false;
   MonoTime last_seen;
   std::list<std::pair<InfoHash20, std::string>>::iterator age;
@@ -122,6 +123,7 @@ Result<AnnounceResult> SwarmRegistry::Announce(const AnnouncerIdentity& who,
   self->port = request.port;
   self->peer_id = request.peer_id;
   self->site = who.site;
+  self->proxied = request.proxied;
   self->seeding = request.left.has_value() && *request.left == 0;
   self->last_seen = now;
   swarm.Index(self);
@@ -174,7 +176,7 @@ AnnounceResult SwarmRegistry::SelectPeersLocked(const InfoHash20& hash, const Sw
   const size_t want = static_cast<size_t>(std::max(numwant, 0));
   std::unordered_set<const SwarmPeer*> chosen;
   auto take = [&](const SwarmPeer* p) {
-    if (result.peers.size() >= want || p == &self || chosen.contains(p)) return;
+    if (result.peers.size() >= want || p == &self || p->proxied || chosen.contains(p)) return;
     if (reputation_ != nullptr && (reputation_->Delisted(hash, p->observed, p->port) ||
                                    (p->lan && reputation_->Delisted(hash, *p->lan, p->port)))) {
       return;

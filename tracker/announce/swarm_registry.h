@@ -6,6 +6,8 @@
 // `max_peers_per_device` for each device (so also the swarms it is in); a
 // device holds at most `max_peers_per_device_swarm` peer ids in one swarm,
 // its oldest making room for a new one (a restarted client's new peer id).
+// A peer that announced through a proxy (AnnounceRequest::proxied) is counted
+// and answered but never handed out: its observed address is the proxy's.
 // An announce costs O(numwant + log n), whatever the swarm's size: peers are
 // sampled at random from indexes, never copied or shuffled as a whole.
 // Thread-safe (one mutex: the tracker's announce path is short and the server

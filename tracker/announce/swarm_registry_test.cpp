@@ -58,6 +58,33 @@ TEST(SwarmRegistry, ListsOtherPeersSameSiteFirstWithTheirLanAddress) {
   }
 }
 
+TEST(SwarmRegistry, PeersBehindAProxyGetPeersButAreNeverHandedOut) {
+  FakeClock clock;
+  SwarmRegistry registry(clock, SwarmLimits{});
+  // Two devices of one site announce through the same proxy (192.0.2.8).
+  auto proxied = [](char peer, uint16_t port) {
+    auto r = Request(peer, port);
+    r.proxied = true;
+    r.lan_ip = IpAddress::Parse("10.0.0." + std::to_string(port - 7000)).value();
+    return r;
+  };
+  ASSERT_TRUE(registry.Announce(Who("p1", "192.0.2.8", "shop"), proxied('a', 7001)).ok());
+  ASSERT_TRUE(registry.Announce(Who("d2", "198.51.100.9", ""), Request('b', 7002, 0)).ok());
+  auto second = registry.Announce(Who("p3", "192.0.2.8", "shop"), proxied('c', 7003));
+  ASSERT_TRUE(second.ok());
+  // The proxied peer gets the direct one, never its proxied neighbour.
+  ASSERT_EQ(second->peers.size(), 1u);
+  EXPECT_EQ(second->peers[0].port, 7002);
+  EXPECT_EQ(second->complete, 1);
+  EXPECT_EQ(second->incomplete, 2);  // counted all the same
+  // Nobody is handed the proxy's address, nor a proxied peer's LAN address.
+  for (const char* site : {"", "shop"}) {
+    auto other = registry.Announce(Who("d2", "192.0.2.8", site), Request('b', 7002, 0));
+    ASSERT_TRUE(other.ok());
+    EXPECT_TRUE(other->peers.empty()) << site;
+  }
+}
+
 TEST(SwarmRegistry, PeersExpireStopAndStayPerDevice) {
   FakeClock clock;
   SwarmRegistry registry(clock, SwarmLimits{.peer_ttl = std::chrono::seconds(60), .max_peers = 3});

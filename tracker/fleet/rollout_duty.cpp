@@ -1,8 +1,12 @@
 #include "tracker/fleet/rollout_duty.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <filesystem>
+
+#include "metadata/release_floor.h"
+#include "metadata/repository.h"
 
 namespace flotilla::tracker {
 
@@ -52,8 +56,13 @@ Status RolloutDuty::Round() {
   }
   const int64_t started =
       std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  ASSIGN_OR_RETURN(const bool floors_moved, FloorsMoved());
   ASSIGN_OR_RETURN(RolloutRound round, RunRolloutRound(repository_, *fleet_, *rollouts_, clock_,
-                                                       /*resign_all=*/false, last_round_));
+                                                       /*resign_all=*/floors_moved, last_round_));
+  if (floors_moved && round.published) {
+    spdlog::info("release floors changed: {} fleet document(s) re-signed",
+                 round.published->resigned);
+  }
   last_round_ = started;
   if (!round.pass.released.empty()) {
     if (round.published) {
@@ -69,6 +78,23 @@ Status RolloutDuty::Round() {
   return Status::Ok();
 }
 
+Result<bool> RolloutDuty::FloorsMoved() {
+  if (repository_.empty()) return false;
+  const std::string timestamp = RepositoryLayout{repository_}.metadata_dir() + "/timestamp.json";
+  struct stat st;
+  if (::stat(timestamp.c_str(), &st) != 0) return false;
+  const auto seen = std::make_tuple(
+      static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), int64_t{st.st_size},
+      int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec);
+  if (floors_ && seen_timestamp_ == seen) return false;
+  ASSIGN_OR_RETURN(auto image, metadata::Repository::Open(repository_, clock_));
+  ASSIGN_OR_RETURN(auto floors, metadata::SignedFloors(*image));
+  const bool moved = floors_ ? floors != *floors_ : !floors.empty();
+  seen_timestamp_ = seen;
+  floors_ = std::move(floors);
+  return moved;
+}
+
 Result<Duration> RolloutDuty::Refresh(WallTime /*now*/) {
   if (Status st = Round(); !st.ok()) {
     spdlog::error("rollouts: evaluation failed (tried again in {} s): {}",
@@ -76,6 +102,7 @@ Result<Duration> RolloutDuty::Refresh(WallTime /*now*/) {
                   st.ToString());
     fleet_.reset();  // a lost connection is opened again next time
     rollouts_.reset();
+    floors_.reset();  // looked at again, and every document with them
   }
   return interval_;
 }

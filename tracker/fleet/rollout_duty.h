@@ -4,10 +4,12 @@
 // the signing lease runs it: tracker/service/signing_duty.h).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 
 #include "core/clock.h"
 #include "core/status.h"
@@ -47,6 +49,13 @@ Result<RolloutRound> RunRolloutRound(const std::string& repository, FleetStore& 
 // signing lease (SigningDuty::SetHolderDuty: outside the signing turn, whose
 // transaction would hold SQLite's write lock). Errors are logged and the
 // round is tried again after `interval`; they are never returned.
+//
+// Each round also looks at the image repository's release floors (read again
+// only when its timestamp.json changed): when one was raised, or there are
+// floors the first time it looks, every device's document is computed again
+// and those that changed re-signed, so a device pinned, or held by a
+// rollout, below a floor that `accept` just raised is sent the floor without
+// a `fleet publish` (docs/fleet.md, "The release floor").
 class RolloutDuty final : public MetadataRefresher {
  public:
   RolloutDuty(std::string database_url, std::string repository, Duration interval,
@@ -60,6 +69,9 @@ class RolloutDuty final : public MetadataRefresher {
 
  private:
   Status Round();
+  // Whether the floors differ from those of the last look (the first look:
+  // whether there are any).
+  Result<bool> FloorsMoved();
 
   const std::string database_url_;
   const std::string repository_;
@@ -71,6 +83,10 @@ class RolloutDuty final : public MetadataRefresher {
   // so re-signs the devices of every rollout (a round cut short between its
   // commit and the re-signing is made good).
   int64_t last_round_ = 0;
+  // The image repository's timestamp.json (device, inode, size, mtime) and
+  // the floors read with it.
+  std::optional<std::tuple<uint64_t, uint64_t, int64_t, int64_t>> seen_timestamp_;
+  std::optional<std::map<std::string, uint64_t>> floors_;
 };
 
 }  // namespace flotilla::tracker

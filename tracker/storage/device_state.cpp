@@ -196,13 +196,17 @@ Result<std::optional<DeviceState>> ReadDeviceStateHeader(const std::string& devi
     n = ::pread(fd.get(), buffer, sizeof buffer, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return IOErrorFromErrno("read " + path, errno);
-  const std::string_view head(buffer, static_cast<size_t>(n));
+  auto state = ParseDeviceStateHeader(std::string_view(buffer, static_cast<size_t>(n)));
+  if (!state.ok()) return state.status().WithContext(path);
+  return std::optional<DeviceState>(std::move(state).value());
+}
+
+Result<DeviceState> ParseDeviceStateHeader(std::string_view head) {
   const size_t eol = head.find('\n');
-  if (eol == std::string_view::npos) return Bad("no header line").WithContext(path);
+  if (eol == std::string_view::npos || eol > kMaxHeaderBytes) return Bad("no header line");
   DeviceState state;
-  auto count = ParseHeader(head.substr(0, eol), state);
-  if (!count.ok()) return count.status().WithContext(path);
-  return std::optional<DeviceState>(std::move(state));
+  RETURN_IF_ERROR(ParseHeader(head.substr(0, eol), state).status());
+  return state;
 }
 
 Result<std::string> ReadDeviceRepositoryFile(const RepositoryLayout& repo, std::string_view id,

@@ -63,6 +63,9 @@ Result<DeviceState> ParseDeviceState(std::string_view text);
 Result<std::optional<DeviceState>> ReadDeviceState(const std::string& device_dir);
 // Its header only (the files are not read): for the refresher's scan.
 Result<std::optional<DeviceState>> ReadDeviceStateHeader(const std::string& device_dir);
+// The header line at the start of `head` (the first bytes of a state file,
+// at least up to its first newline); `files` stays empty.
+Result<DeviceState> ParseDeviceStateHeader(std::string_view head);
 
 // The file a device fetches as metadata/<name> (`kind` "metadata") or
 // targets/<name> ("targets") of the repository of device `id` (a label):
