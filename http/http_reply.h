@@ -5,6 +5,7 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,6 +31,12 @@ struct Reply {
   // did: the server counts a kept-alive connection for them
   // (ServerOptions::max_connections_per_identity).
   std::string authenticated_as;
+  // Set by a handler that answers later (a held request): the server calls
+  // it at once with `answer`, and reads no further request on the
+  // connection until `answer` is called. The handler keeps `answer` and
+  // calls it at most once, on the server's thread; destroying it unanswered
+  // closes the connection. The rest of this reply is then ignored.
+  std::function<void(std::function<void(Reply)> answer)> later;
 
   static Reply Text(http::status status, std::string text) {
     Reply r;

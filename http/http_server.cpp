@@ -210,6 +210,19 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     const bool keep_alive = request.keep_alive();
     const unsigned version = request.version();
     Reply reply = shared_->handler(request, context_);
+    if (reply.later) {
+      // Held: the handler answers through `answer`, which keeps this session alive.
+      auto later = std::move(reply.later);
+      later([self = this->shared_from_this(), version, keep_alive](Reply answer) {
+        self->Answer(std::move(answer), version, keep_alive);
+      });
+      return;
+    }
+    Answer(std::move(reply), version, keep_alive);
+  }
+
+  void Answer(Reply reply, unsigned version, bool keep_alive) {
+    if (evicted_) return;
     if (keep_alive && !reply.close_connection && !reply.authenticated_as.empty()) {
       CountFor(reply.authenticated_as, reply);
     }

@@ -6,7 +6,8 @@
 // ones are closed at once), also per source address and per identity a
 // request authenticated as (Reply::authenticated_as). Keep-alive is
 // supported. All handlers run on the thread that runs the io_context; the
-// server itself starts no threads.
+// server itself starts no threads. A handler may answer later
+// (Reply::later): the connection then waits, reading nothing, until it does.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

@@ -48,13 +48,12 @@ class ImageRemote final : public metadata::RemoteRepository {
   http::Client client_;
 };
 
-// The device's own fleet repository over HTTP, asked for with its credential.
+// The device's own fleet repository over HTTP, asked for with its credential
+// through the follower's client (its connection reused from poll to poll).
 class DeviceRemote final : public metadata::RemoteRepository {
  public:
-  DeviceRemote(std::string base_url, const std::string& credential, http::ClientOptions options)
-      : base_url_(std::move(base_url)),
-        authorization_("Bearer " + credential),
-        client_(std::move(options)) {}
+  DeviceRemote(std::string base_url, const std::string& credential, http::Client& client)
+      : base_url_(std::move(base_url)), authorization_("Bearer " + credential), client_(client) {}
   Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override {
     ASSIGN_OR_RETURN(http::Response response,
                      client_.Fetch(Call("metadata/" + metadata::PercentEncode(name), max_bytes)));
@@ -73,7 +72,7 @@ class DeviceRemote final : public metadata::RemoteRepository {
   }
   std::string base_url_;
   std::string authorization_;  // a secret: never logged
-  http::Client client_;
+  http::Client& client_;
 };
 
 bool IsAppName(std::string_view name) {
@@ -183,6 +182,7 @@ FleetFollower::FleetFollower(FleetFollowerOptions options, const Clock& clock, E
       floor_(std::move(floor)),
       events_(std::move(events)),
       timer_(loop),
+      fleet_client_(std::make_unique<http::Client>(options_.http)),
       random_(options_.jitter_seed != 0 ? options_.jitter_seed : std::random_device{}()) {}
 
 Result<std::unique_ptr<FleetFollower>> FleetFollower::Open(FleetFollowerOptions options,
@@ -200,6 +200,18 @@ Result<std::unique_ptr<FleetFollower>> FleetFollower::Open(FleetFollowerOptions 
     follower->status_.state = "holding";
   }
   return follower;
+}
+
+uint64_t FleetFollower::TrustedTimestampVersion() const {
+  auto text = ReadTextFileBounded(fleet_dir() + "/tuf/timestamp.json", 1 << 20);
+  if (!text.ok()) return 0;
+  auto json = ParseJsonStrict(*text);
+  if (!json.ok()) return 0;
+  try {
+    return json->at("signed").at("version").get<uint64_t>();
+  } catch (const std::exception&) {
+    return 0;
+  }
 }
 
 void FleetFollower::PollNow() {
@@ -254,7 +266,7 @@ Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::P
   }
   DeviceRemote remote(
       http::JoinUrl(options_.tracker_url, "fleet/devices/" + credentials_->device_id + "/"),
-      credentials_->credential, options_.http);
+      credentials_->credential, *fleet_client_);
   ASSIGN_OR_RETURN(auto fleet, metadata::TufClient::Open(fleet_tuf, remote, clock_));
   RETURN_IF_ERROR(fleet->Refresh().WithContext("fleet repository"));
   ASSIGN_OR_RETURN(auto info,

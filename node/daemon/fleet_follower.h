@@ -22,8 +22,9 @@
 // log, the next report and `status`. Once a document was accepted the node
 // never goes back to its local apps list, across restarts too.
 //
-// Schedule: a poll (one refresh of the fleet repository) every
-// refresh_interval_s; a failed one is retried after 5 s, doubling with each
+// Schedule: a poll (one refresh of the fleet repository, over a connection
+// kept open from poll to poll) every refresh_interval_s, and at once on
+// PollNow (the notice watcher's news); a failed one is retried after 5 s, doubling with each
 // failure in a row up to max_backoff_s; waits are jittered by +-10%.
 //
 // Thread-safety: none; everything runs on the loop. A poll holds the loop for
@@ -140,6 +141,8 @@ class FleetFollower {
   bool managed() const { return status_.accepted.has_value(); }
   const FleetStatus& status() const { return status_; }
   std::string fleet_dir() const { return options_.data_dir + "/fleet"; }
+  // signed.version of the trusted fleet timestamp (0: none yet).
+  uint64_t TrustedTimestampVersion() const;
 
  private:
   FleetFollower(FleetFollowerOptions options, const Clock& clock, Executor& loop, FleetFloor floor,
@@ -160,6 +163,9 @@ class FleetFollower {
   FleetEvents events_;
   TimerSlot timer_;
   std::optional<DeviceCredentials> credentials_;
+  // The fleet repository's requests: one client, so that a poll reuses the
+  // previous poll's connection (no new TCP and TLS handshakes).
+  std::unique_ptr<http::Client> fleet_client_;
   FleetStatus status_;
   uint32_t failures_ = 0;
   std::mt19937_64 random_;

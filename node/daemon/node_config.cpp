@@ -103,6 +103,7 @@ Status ReadTop(JsonObjectReader& r, NodeConfig& c) {
   r.Unsigned("http_chunk_kib", c.http_chunk_kib, 16, 65536);
   r.Unsigned("stall_timeout_s", c.stall_timeout_s, 5, 86400);
   r.Unsigned("origin_wait_s", c.origin_wait_s, 1, 3600);
+  r.Bool("notice", c.notice);
   r.String("log_level", c.log_level);
   RETURN_IF_ERROR(ReadLan(r, c.lan));
   r.Bool("deploy", c.deploy);

@@ -76,6 +76,10 @@ struct NodeConfig {
   // from the origin (plus a random stagger of up to 0.8 times as long); a
   // node alone in its swarm takes the origin sooner (docs/transfer.md).
   uint32_t origin_wait_s = 10;
+  // Hold one notice request at the tracker, answered when a new release or
+  // fleet change is published (node/daemon/notice_watcher.h); polling at
+  // refresh_interval_s goes on beside it.
+  bool notice = true;
   std::string log_level = "info";
   LanConfig lan;
   // Run each ready release in the built-in runtime.

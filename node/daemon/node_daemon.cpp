@@ -69,6 +69,7 @@ NodeDaemon::~NodeDaemon() {
   lanes_.clear();  // joins each lane's running job: nothing below is in use after this
   metrics_.reset();
   control_.reset();
+  notice_.reset();
   reporter_.reset();
   fleet_.reset();
   follower_.reset();
@@ -254,12 +255,37 @@ Status NodeDaemon::OpenFollower() {
                                          [this] { return Reports(); });
   reporter_->SetSequenceStore(state_->state().report_seq,
                               [this](uint64_t n) { return state_->SaveReportSeq(n); });
+  if (config_.notice) OpenNotice();
   if (credentials_) {
     follower_->SetCredentials(*credentials_);
     fleet_->SetCredentials(*credentials_);
     Enrolled(*credentials_);
   }
   return Status::Ok();
+}
+
+void NodeDaemon::OpenNotice() {
+  notice_ = std::make_unique<NoticeWatcher>(
+      NoticeOptions{.tracker_url = config_.tracker_url,
+                    .http = HttpOptionsFor(config_),
+                    .refresh_interval_s = config_.refresh_interval_s,
+                    .max_backoff_s = config_.max_backoff_s},
+      clock_, loop_,
+      NoticeEvents{.versions =
+                       [this] {
+                         return NoticeVersions{.image = source_->TrustedTimestampVersion(),
+                                               .fleet = fleet_->TrustedTimestampVersion()};
+                       },
+                   .changed = [this](bool image, bool fleet) { Noticed(image, fleet); }});
+}
+
+// A change the tracker announced: the image repository first (the fleet
+// document is checked against it), then the fleet repository when it
+// moved, or when its last poll failed (it may have named a release the
+// image repository did not offer yet).
+void NodeDaemon::Noticed(bool image, bool fleet) {
+  if (image) follower_->RefreshNow();
+  if (fleet || (image && !fleet_->status().last_error.empty())) fleet_->PollNow();
 }
 
 Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
@@ -316,6 +342,7 @@ Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
 // p2p fetcher that started without the tracker gets the announce URL.
 void NodeDaemon::Enrolled(const DeviceCredentials& credentials) {
   fleet_->SetCredentials(credentials);
+  if (notice_) notice_->SetCredentials(credentials);
   reporter_->SetSink(
       MakeTrackerReportSink(config_.tracker_url, HttpOptionsFor(config_), credentials));
   if (credentials_) return;  // the fetcher has them
@@ -547,6 +574,7 @@ void NodeDaemon::Start() {
   follower_->Start();
   fleet_->Start();
   reporter_->Start();
+  if (notice_) notice_->Start();
   Pump();
   if (lan_) Beacon();
 }
@@ -557,6 +585,7 @@ void NodeDaemon::Stop() {
   window_timer_.Cancel();
   if (follower_) follower_->Stop();
   if (fleet_) fleet_->Stop();
+  if (notice_) notice_->Stop();
   if (pipeline_) pipeline_->Stop();
   if (reporter_) reporter_->Stop();
   if (deployer_) deployer_->Stop();

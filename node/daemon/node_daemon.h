@@ -15,6 +15,8 @@
 //    accepted, it (not the local apps list) says which apps run and which
 //    release of each;
 //  - Reporter: reports to the tracker, pending errors;
+//  - NoticeWatcher: one held request at the tracker (a thread of its own);
+//    a published change refreshes the follower and the fleet follower now;
 //  - LanExchange, the control API and /metrics, pumped every 50 ms.
 // Blocking work runs on worker lanes (ThreadExecutors made here): the layer
 // store's on "store", each app's switch on "app/<name>", the supervision
@@ -35,6 +37,7 @@
 #include "node/daemon/lan_exchange.h"
 #include "node/daemon/metadata_follower.h"
 #include "node/daemon/node_config.h"
+#include "node/daemon/notice_watcher.h"
 #include "node/daemon/origin_relay.h"
 #include "node/daemon/release_pipeline.h"
 #include "node/daemon/reporter.h"
@@ -79,6 +82,9 @@ class NodeDaemon : public NodeControl {
   Status OpenTransfers();
   Status OpenFollower();
   Status OpenFleet();
+  void OpenNotice();
+  // The notice watcher's news: refresh what moved (image and/or fleet).
+  void Noticed(bool image, bool fleet);
   Result<std::unique_ptr<ArtifactFetcher>> OpenFetcher();
   void Enrolled(const DeviceCredentials& credentials);
   void ReleasesVerified(const std::map<std::string, metadata::Release>& releases);
@@ -134,6 +140,7 @@ class NodeDaemon : public NodeControl {
   std::unique_ptr<MetadataFollower> follower_;
   std::unique_ptr<FleetFollower> fleet_;
   std::unique_ptr<Reporter> reporter_;
+  std::unique_ptr<NoticeWatcher> notice_;         // null when `notice` is off
   std::optional<DeviceCredentials> credentials_;  // at start, for the fetcher
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsServer> metrics_;

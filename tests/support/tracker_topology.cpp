@@ -25,7 +25,7 @@ std::string HaproxyConfig(int port, const std::vector<int>& replica_ports,
   }
   return "global\n  maxconn 256\n  log stdout format raw local0\n"
          "defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 5s\n"
-         "  timeout client 30s\n  timeout server 30s\n  option httpchk GET /readyz\n"
+         "  timeout client 60s\n  timeout server 60s\n  option httpchk GET /readyz\n"
          "frontend devices\n  bind 127.0.0.1:" +
          std::to_string(port) +
          "\n  acl announce path_beg /announce/\n  use_backend swarms if announce\n"

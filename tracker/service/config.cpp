@@ -89,6 +89,8 @@ Result<TrackerConfig> LoadTrackerConfig(const std::string& path) {
   r.Int("enrol_per_minute", c.enrol_per_minute);
   r.Int("device_request_burst", c.device_request_burst);
   r.Int("device_requests_per_minute", c.device_requests_per_minute);
+  r.Int("notice_max_wait_s", c.notice_max_wait_s);
+  r.Int("notice_max_held", c.notice_max_held);
   r.Int("signing_lease_ttl_s", c.signing_lease_ttl_s);
   r.Int("timestamp_expiry_s", c.timestamp_expiry_s);
   r.Objects("webhooks", [&c](JsonObjectReader& w) {
@@ -148,6 +150,8 @@ Status ValidateTrackerConfig(const TrackerConfig& c) {
   RETURN_IF_ERROR(
       CheckRange("device_requests_per_minute", c.device_requests_per_minute, 1, 100'000'000));
   RETURN_IF_ERROR(CheckRange("timestamp_expiry_s", c.timestamp_expiry_s, 60, 7 * 86400));
+  RETURN_IF_ERROR(CheckRange("notice_max_wait_s", c.notice_max_wait_s, 0, 280));
+  RETURN_IF_ERROR(CheckRange("notice_max_held", c.notice_max_held, 0, 1'000'000));
   for (size_t i = 0; i < c.webhooks.size(); ++i) {
     RETURN_IF_ERROR_CTX(ValidateWebhook(c.webhooks[i]), "webhooks[" + std::to_string(i) + "]");
   }

@@ -48,6 +48,10 @@ struct TrackerConfig {
   int64_t enrol_per_minute = 600;
   int64_t device_request_burst = 2048;
   int64_t device_requests_per_minute = 2048;
+  // Held notice requests (docs/tracker.md, "Notice"): the longest a request
+  // is held, and how many this replica holds at once (one per device).
+  int64_t notice_max_wait_s = 50;
+  int64_t notice_max_held = 20'000;
   int64_t signing_lease_ttl_s = 30;  // the signing lease's TTL (signing_lease.h), 1-30
   // Lifetime of the timestamp versions serve signs (re-signed at half of it).
   int64_t timestamp_expiry_s = 86400;

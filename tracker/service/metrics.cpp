@@ -62,6 +62,9 @@ std::string TrackerMetrics::Render(const GaugeSnapshot& gauges) const {
       .Sample({}, gauges.swarms);
   MetricFamily(text, "flotilla_swarm_peers", "gauge", "Live peers over all swarms.")
       .Sample({}, gauges.peers);
+  MetricFamily(text, "flotilla_notice_requests_held", "gauge",
+               "Notice requests this replica holds open.")
+      .Sample({}, gauges.notices_held);
   MetricFamily(text, "flotilla_signing_lease_held", "gauge",
                "1 while this replica holds the signing lease and does the online signing.")
       .Sample({}, lease_held_.load());

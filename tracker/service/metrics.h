@@ -15,6 +15,7 @@ struct GaugeSnapshot {
   std::map<std::string, int64_t> devices_per_state;
   int64_t swarms = 0;
   int64_t peers = 0;
+  int64_t notices_held = 0;  // notice requests this replica holds
 };
 
 class TrackerMetrics {

@@ -250,6 +250,7 @@ http::Reply TrackerService::Metrics() {
   gauges.devices_per_state = std::move(*per_state);
   gauges.swarms = static_cast<int64_t>(swarms_.swarm_count());
   gauges.peers = static_cast<int64_t>(swarms_.peer_count());
+  gauges.notices_held = static_cast<int64_t>(notice_.held());
   return http::Reply::Typed(http::status::ok, "text/plain; version=0.0.4", metrics_.Render(gauges));
 }
 

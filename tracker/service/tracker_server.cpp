@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 
 #include "core/file_io.h"
@@ -31,6 +33,8 @@ Result<TrackerServiceOptions> ServiceOptions(const TrackerConfig& config) {
   options.enrolment.max_devices = static_cast<size_t>(config.max_devices);
   options.device_requests.burst = static_cast<double>(config.device_request_burst);
   options.device_requests.per_minute = static_cast<double>(config.device_requests_per_minute);
+  options.notice.max_wait = std::chrono::seconds(config.notice_max_wait_s);
+  options.notice.max_held = static_cast<size_t>(config.notice_max_held);
   return options;
 }
 
@@ -68,6 +72,25 @@ Status PrepareRepository(const RepositoryLayout& repo) {
   return Status::Ok();
 }
 
+// A holder duty (the rollouts' evaluation and the fleet's re-signing) that
+// then has the network thread check the held notice requests at once: a
+// fleet document this replica re-signed wakes its device's request without
+// waiting for the next 1 s check.
+class CheckNoticesAfter final : public MetadataRefresher {
+ public:
+  CheckNoticesAfter(MetadataRefresher& duty, std::function<void()> check)
+      : duty_(duty), check_(std::move(check)) {}
+  Result<Duration> Refresh(WallTime now) override {
+    auto wait = duty_.Refresh(now);
+    check_();
+    return wait;
+  }
+
+ private:
+  MetadataRefresher& duty_;
+  std::function<void()> check_;
+};
+
 // The signing duties on their own thread: the lease (its own connection),
 // the duty and its timer. Destroyed in reverse order, so that the schedule
 // stops before its executor, and the lease is released last (another
@@ -76,6 +99,7 @@ Status PrepareRepository(const RepositoryLayout& repo) {
 // delays no signing) and asks the duty whether the lease is held; it stops
 // first. It runs without webhooks too: it prunes the outbox.
 struct SigningParts {
+  std::unique_ptr<CheckNoticesAfter> holder_duty;
   std::unique_ptr<SigningLease> lease;
   std::unique_ptr<SigningDuty> duty;
   std::unique_ptr<ThreadExecutor> executor;
@@ -94,13 +118,16 @@ struct SigningParts {
   }
 };
 
-Result<std::unique_ptr<SigningParts>> StartSigning(const TrackerConfig& config,
-                                                   const std::string& db_url,
-                                                   MetadataRefresher& refresher,
-                                                   MetadataRefresher* holder_duty,
-                                                   std::vector<WebhookTarget> webhooks,
-                                                   const Clock& clock, TrackerMetrics& metrics) {
+Result<std::unique_ptr<SigningParts>> StartSigning(
+    const TrackerConfig& config, const std::string& db_url, MetadataRefresher& refresher,
+    MetadataRefresher* holder_duty, std::function<void()> check_notices,
+    std::vector<WebhookTarget> webhooks, const Clock& clock, TrackerMetrics& metrics) {
   auto parts = std::make_unique<SigningParts>();
+  if (holder_duty != nullptr) {
+    parts->holder_duty =
+        std::make_unique<CheckNoticesAfter>(*holder_duty, std::move(check_notices));
+    holder_duty = parts->holder_duty.get();
+  }
   ASSIGN_OR_RETURN(parts->lease,
                    SigningLease::Open(db_url, clock, DefaultLeaseHolder(),
                                       std::chrono::seconds(config.signing_lease_ttl_s)));
@@ -162,6 +189,18 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
                service_options.public_url, RedactDatabaseUrl(db_url),
                service_options.fleet_token_sha256.empty() ? "disabled" : "enabled");
 
+  // Held notice requests are checked once a second (notice_board.h).
+  boost::asio::steady_timer notice_timer(io);
+  std::function<void()> notice_tick = [&] {
+    notice_timer.expires_after(std::chrono::seconds(1));
+    notice_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      service->NoticeTick();
+      notice_tick();
+    });
+  };
+  notice_tick();
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (ec) return;
@@ -175,7 +214,11 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
       spdlog::info("webhooks: {} configured, sent by the replica holding the signing lease",
                    webhooks.size());
     }
-    ASSIGN_OR_RETURN(signing, StartSigning(config, db_url, *refresher, holder_duty,
+    // Posted to the network thread, which owns the held requests.
+    auto check_notices = [&io, &service] {
+      boost::asio::post(io, [&service] { service->NoticeTick(); });
+    };
+    ASSIGN_OR_RETURN(signing, StartSigning(config, db_url, *refresher, holder_duty, check_notices,
                                            std::move(webhooks), clock, service->metrics()));
   } else if (!webhooks.empty()) {
     spdlog::warn("webhooks: none is sent from this tracker, which runs no signing duties");

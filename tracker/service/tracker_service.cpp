@@ -88,7 +88,8 @@ TrackerService::TrackerService(TrackerServiceOptions options, DeviceDb& db, cons
       reputation_(clock, options_.swarm.peer_ttl),
       swarms_(clock, options_.swarm, &reputation_),
       enrolments_(options_.enrolment.burst, options_.enrolment.per_minute / 60,
-                  clock.MonotonicNow()) {}
+                  clock.MonotonicNow()),
+      notice_(options_.notice, clock, options_.repo) {}
 
 http::Reply TrackerService::Handle(const http::Request& request,
                                    const http::RequestContext& context) {
@@ -179,6 +180,10 @@ http::Reply TrackerService::RouteApiAndPages(const http::Request& request,
   if (api && parts.size() == 5 && parts[2] == "devices" && parts[4] == "report") {
     route = "report";
     return post ? Report(parts[3], request, context) : MethodNotAllowed("POST");
+  }
+  if (api && parts.size() == 5 && parts[2] == "devices" && parts[4] == "notice") {
+    route = "notice";
+    return get ? Notice(parts[3], t.query, request) : MethodNotAllowed("GET");
   }
   if (api && parts.size() == 3 && parts[2] == "fleet") {
     route = "fleet";

@@ -9,6 +9,9 @@
 //   GET  /announce/<passkey>?...          BitTorrent HTTP tracker (BEP 3/23/52)
 //   POST /api/v1/enroll                   fleet token -> device id, credential, passkey
 //   POST /api/v1/devices/<id>/report      device status (Authorization: Bearer <credential>)
+//   GET  /api/v1/devices/<id>/notice?image=N&fleet=M&wait=S  held until the
+//                                         image or the device's fleet timestamp
+//                                         is no longer N / M (notice_board.h)
 //   GET  /api/v1/fleet[?page=N]           devices, their latest reports and desired releases,
 //                                         releases, failures, rollouts (JSON)
 //   GET  /  (or /dashboard)[?page=N]      the fleet dashboard (HTML), a page of devices
@@ -33,6 +36,7 @@
 #include "tracker/announce/swarm_registry.h"
 #include "tracker/service/dashboard.h"
 #include "tracker/service/metrics.h"
+#include "tracker/service/notice_board.h"
 #include "tracker/service/refusals.h"
 #include "tracker/storage/device_db.h"
 #include "tracker/storage/repository.h"
@@ -67,6 +71,7 @@ struct TrackerServiceOptions {
   uint16_t listen_port = 0;
   // Empty: the dashboard and /api/v1/fleet show no rollout and no desired release.
   FleetModelView fleet_model;
+  NoticeLimits notice;
 };
 
 class TrackerService {
@@ -79,6 +84,10 @@ class TrackerService {
   TrackerMetrics& metrics() { return metrics_; }
   // For refusals made outside the handler (the HTTP server's connection caps).
   RefusalLog& refusals() { return refusals_; }
+  // Answers the held notice requests whose versions changed or whose wait
+  // passed; the server calls it once a second.
+  void NoticeTick() { notice_.Tick(); }
+  size_t notices_held() const { return notice_.held(); }
 
  private:
   struct RequestTarget {
@@ -100,6 +109,10 @@ class TrackerService {
   http::Reply ServeFleetRoot(std::string_view file);
   http::Reply ServeFleetDevice(const std::vector<std::string_view>& parts,
                                const http::Request& request);
+  // A held request: answered when the image or the device's fleet timestamp
+  // version differs from the query's, or "unchanged" after its wait.
+  http::Reply Notice(std::string_view device_id, std::string_view query,
+                     const http::Request& request);
   http::Reply Announce(std::string_view passkey, std::string_view query,
                        const http::RequestContext& context);
   http::Reply Enroll(const http::Request& request);
@@ -135,6 +148,7 @@ class TrackerService {
   SwarmRegistry swarms_;
   TokenBucket enrolments_;
   std::unordered_map<std::string, TokenBucket> device_budgets_;
+  NoticeBoard notice_;
   // The device the request being handled authenticated as (its id), for
   // the server's per-device connection count; empty when none.
   std::string authenticated_device_;
