@@ -463,9 +463,12 @@ TEST_P(RolloutE2eSqliteTest, ARaisedFloorIsSentWithoutAFleetPublish) {
   Cli("floor --app kiosk --release 7");
   WaitSent("screen-a0", 7);
   EXPECT_EQ(Sent("screen-b0"), 7u);
-  EXPECT_NE(tracker_.Log().find("release floors changed: 1 fleet document(s) re-signed"),
-            std::string::npos)
-      << tracker_.Log();
+  // Logged once the round is over, after the document was written.
+  const std::string logged = "release floors changed: 1 fleet document(s) re-signed";
+  for (int i = 0; i < 100 && tracker_.Log().find(logged) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(tracker_.Log().find(logged), std::string::npos) << tracker_.Log();
 }
 
 // Bad input: exit 2 and a line that says what is wrong; --help teaches.
