@@ -2,8 +2,14 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 namespace flotilla {
 namespace {
+
+constexpr std::chrono::milliseconds kBusyTimeout{5000};
 
 Status SqliteError(sqlite3* db, std::string_view what) {
   return Status(StatusCode::kIOError, "sqlite: " + std::string(what) + ": " +
@@ -73,11 +79,33 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, Env& e
                            env.sqlite_vfs());
   std::unique_ptr<SqliteDb> db(new SqliteDb(raw));
   if (rc != SQLITE_OK) return SqliteError(raw, "open " + path);
-  sqlite3_busy_timeout(raw, 5000);
-  RETURN_IF_ERROR(
-      db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")
-          .WithContext(path));
+  sqlite3_busy_timeout(raw, static_cast<int>(kBusyTimeout.count()));
+  RETURN_IF_ERROR(db->UseWriteAheadLog().WithContext(path));
+  RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON").WithContext(path));
   return db;
+}
+
+// The journal mode is the file's: once one connection has turned WAL on,
+// every later open only reads it. Turning it on takes the file exclusively,
+// and SQLite does not call the busy handler for that, so a connection that
+// finds the file in use (another opening it at the same moment) waits here.
+Status SqliteDb::UseWriteAheadLog() {
+  const auto deadline = std::chrono::steady_clock::now() + kBusyTimeout;
+  std::chrono::milliseconds pause{1};
+  for (;;) {
+    for (const char* sql : {"PRAGMA journal_mode", "PRAGMA journal_mode=WAL"}) {
+      SqliteStatement st = Prepare(sql);
+      Result<bool> row = st.Step();
+      if (row.ok() && *row && st.Text(0) == "wal") return Status::Ok();
+      const int code = sqlite3_errcode(db_) & 0xff;
+      if (!row.ok() && code != SQLITE_BUSY && code != SQLITE_LOCKED) return row.status();
+    }
+    if (std::chrono::steady_clock::now() + pause > deadline) {
+      return Status(StatusCode::kIOError, "sqlite: database is locked: write-ahead log not enabled");
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(100));
+  }
 }
 
 SqliteDb::~SqliteDb() { sqlite3_close(db_); }

@@ -75,6 +75,9 @@ class SqliteDb {
 
  private:
   explicit SqliteDb(sqlite3* db) : db_(db) {}
+  // Turns on write-ahead logging, waiting (up to the busy timeout) for other
+  // connections that hold the file in its old journal mode.
+  Status UseWriteAheadLog();
   sqlite3* db_;
 };
 

@@ -1,8 +1,13 @@
 #include "core/sqlite.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
+#include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 namespace flotilla {
 namespace {
@@ -91,6 +96,58 @@ TEST_F(SqliteTest, TransactionRollsBackUnlessCommitted) {
   SqliteStatement st = other->Prepare("SELECT k FROM t");
   ASSERT_TRUE(st.Step().value());
   EXPECT_EQ(st.Text(0), "kept");
+}
+
+
+// Turning WAL on upgrades a read of the file's header to a write, and SQLite
+// fails such an upgrade at once, without its busy handler, while another
+// connection is writing (as when it is turning WAL on itself). An open must
+// wait for that writer rather than fail.
+TEST_F(SqliteTest, AnOpenWaitsForAWriterInTheOldJournalMode) {
+  const std::string path = dir_ + "/rollback.db";
+  sqlite3* writer = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(writer, "CREATE TABLE r(k); BEGIN IMMEDIATE; INSERT INTO r VALUES (1)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    sqlite3_exec(writer, "COMMIT", nullptr, nullptr, nullptr);
+  });
+  auto db = SqliteDb::Open(path);
+  release.join();
+  sqlite3_close(writer);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  SqliteStatement st = (*db)->Prepare("PRAGMA journal_mode");
+  ASSERT_TRUE(st.Step().value());
+  EXPECT_EQ(st.Text(0), "wal");
+}
+
+// Connections opened at once (a tracker's stores, a second replica, a
+// command run beside serve) all get the database, the first of them creating
+// it and turning on WAL while the others wait.
+TEST_F(SqliteTest, ConnectionsOpenedAtOnceAllSucceed) {
+  for (int round = 0; round < 10; ++round) {
+    const std::string path = dir_ + "/fresh" + std::to_string(round) + ".db";
+    std::vector<std::thread> threads;
+    std::atomic<int> failed{0};
+    std::string first_error;
+    std::mutex error_mutex;
+    for (int i = 0; i < 8; ++i) {
+      threads.emplace_back([&] {
+        auto db = SqliteDb::Open(path);
+        Status st = db.ok() ? (*db)->Exec("CREATE TABLE IF NOT EXISTS x(k INTEGER)") : db.status();
+        if (st.ok()) st = (*db)->Exec("INSERT INTO x VALUES (1)");
+        if (!st.ok()) {
+          ++failed;
+          std::lock_guard lock(error_mutex);
+          first_error = st.ToString();
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(failed.load(), 0) << "round " << round << ": " << first_error;
+  }
 }
 
 }  // namespace
