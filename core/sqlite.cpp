@@ -101,7 +101,8 @@ Status SqliteDb::UseWriteAheadLog() {
       if (!row.ok() && code != SQLITE_BUSY && code != SQLITE_LOCKED) return row.status();
     }
     if (std::chrono::steady_clock::now() + pause > deadline) {
-      return Status(StatusCode::kIOError, "sqlite: database is locked: write-ahead log not enabled");
+      return Status(StatusCode::kIOError,
+                    "sqlite: database is locked: write-ahead log not enabled");
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(100));

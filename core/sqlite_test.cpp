@@ -98,7 +98,6 @@ TEST_F(SqliteTest, TransactionRollsBackUnlessCommitted) {
   EXPECT_EQ(st.Text(0), "kept");
 }
 
-
 // Turning WAL on upgrades a read of the file's header to a write, and SQLite
 // fails such an upgrade at once, without its busy handler, while another
 // connection is writing (as when it is turning WAL on itself). An open must

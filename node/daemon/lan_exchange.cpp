@@ -5,6 +5,7 @@
 #include <boost/asio/ip/multicast.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "core/bytes.h"
@@ -45,7 +46,10 @@ struct LanExchange::Impl {
   udp::endpoint sender;
   std::array<char, kMaxBeaconBytes + 1> datagram{};
   ServedMetadata served;
-  std::map<std::string, Neighbour> neighbours;
+  // Written by the loop's Pump, read by any thread (the release lanes ask
+  // neighbours for .torrent files).
+  mutable std::mutex neighbours_mutex;
+  std::map<std::string, Neighbour> neighbours;  // guarded by neighbours_mutex
 
   Status Listen();
   Status JoinGroup();
@@ -179,6 +183,7 @@ void LanExchange::Impl::OnBeacon(size_t size) {
                   (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
                   std::to_string(port);
     n.last_seen = clock.MonotonicNow();
+    std::lock_guard lock(neighbours_mutex);
     neighbours[n.device] = n;
   } catch (const std::exception&) {
     // Malformed beacons are ignored: the LAN is not trusted.
@@ -266,6 +271,7 @@ std::vector<Neighbour> LanExchange::Neighbours() const {
   std::vector<Neighbour> out;
   const auto horizon = std::chrono::seconds(3 * impl_->config.beacon_interval_s);
   const MonoTime now = impl_->clock.MonotonicNow();
+  std::lock_guard lock(impl_->neighbours_mutex);
   for (const auto& [name, n] : impl_->neighbours) {
     if (now - n.last_seen <= horizon) out.push_back(n);
   }

@@ -65,7 +65,8 @@ class LanExchange {
   void SetServed(const ServedMetadata& served);
   // Sends one beacon now.
   Status SendBeacon();
-  // Neighbours heard within the last 3 beacon intervals, newest timestamp first.
+  // Neighbours heard within the last 3 beacon intervals, newest timestamp
+  // first. Thread-safe.
   std::vector<Neighbour> Neighbours() const;
 
  private:

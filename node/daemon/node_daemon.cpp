@@ -35,24 +35,6 @@ Status InstallRootOfTrust(const NodeConfig& config, const DataLayout& layout) {
   return metadata::TufClient::Initialize(layout.tuf(), *root).WithContext("root_of_trust");
 }
 
-// The .torrent of `request`: from the content URL (the tracker or its static
-// tier), else from a LAN neighbour.
-Result<std::string> FetchTorrent(const NodeConfig& config, const LanExchange* lan,
-                                 const ArtifactRequest& request) {
-  const std::string name = "/torrents/" + request.sha256.Hex() + ".torrent";
-  http::Client client(HttpOptionsFor(config));
-  http::Call call{.url = config.content_url + name, .max_body_bytes = 4 << 20};
-  auto from_tracker = client.Fetch(call);
-  if (from_tracker.ok()) return std::move(from_tracker->body);
-  http::Client lan_client(LanHttpOptionsFor(config));  // neighbours: never through a proxy
-  for (const Neighbour& n : lan ? lan->Neighbours() : std::vector<Neighbour>{}) {
-    call.url = n.http_base + name;
-    auto from_neighbour = lan_client.Fetch(call);
-    if (from_neighbour.ok()) return std::move(from_neighbour->body);  // its info-hash is checked
-  }
-  return from_tracker.status();
-}
-
 }  // namespace
 
 NodeDaemon::NodeDaemon(NodeConfig config, const Clock& clock, Executor& loop)
@@ -325,8 +307,13 @@ Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
     options.web_seed_url = origin_relay_->url();
     options.web_seed_max_request_bytes = static_cast<int>(OriginRelay::kMaxRequestBytes);
   }
-  options.fetch_torrent = [this](const ArtifactRequest& r) {
-    return FetchTorrent(config_, lan_.get(), r);
+  torrent_source_ = std::make_unique<TorrentSource>(TorrentSourceOptions{
+      .content_url = config_.content_url,
+      .wan = wan,
+      .lan = LanHttpOptionsFor(config_),
+      .neighbours = [this] { return lan_ ? lan_->Neighbours() : std::vector<Neighbour>{}; }});
+  options.fetch_torrent = [source = torrent_source_.get()](const ArtifactRequest& r) {
+    return source->Fetch(r.sha256.Hex());
   };
   options.download_rate_limit = static_cast<int>(config_.download_bytes_per_s);
   options.upload_rate_limit = static_cast<int>(config_.upload_bytes_per_s);

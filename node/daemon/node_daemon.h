@@ -42,6 +42,7 @@
 #include "node/daemon/release_pipeline.h"
 #include "node/daemon/reporter.h"
 #include "node/daemon/switch_window.h"
+#include "node/daemon/torrent_source.h"
 #include "node/daemon/tuf_metadata_source.h"
 
 namespace flotilla::node {
@@ -133,7 +134,8 @@ class NodeDaemon : public NodeControl {
   std::unique_ptr<runtime::Runtime> runtime_;  // null when deploy is off
   std::unique_ptr<Deployer> deployer_;
   std::unique_ptr<GarbageCollector> collector_;
-  std::unique_ptr<OriginRelay> origin_relay_;  // web seeds behind a proxy; outlives the fetcher
+  std::unique_ptr<OriginRelay> origin_relay_;      // web seeds behind a proxy; outlives the fetcher
+  std::unique_ptr<TorrentSource> torrent_source_;  // the fetcher's .torrent files; outlives it
   std::unique_ptr<ReleasePipeline> pipeline_;
   std::unique_ptr<LanExchange> lan_;
   std::unique_ptr<TufMetadataSource> source_;
