@@ -132,7 +132,7 @@ TEST_F(FleetPublishCliTest, InitPublishPinAndEachDeviceReadsItsOwnDocument) {
   FleetJson("app assign kiosk --group shop");
 
   Json published = FleetJson("fleet publish");
-  EXPECT_EQ(published, Json::parse(R"({"devices":2,"resigned":2})"));
+  EXPECT_EQ(published, Json::parse(R"({"devices":2,"failed":[],"resigned":2})"));
   auto seven = ReadAsDevice("screen-7");
   ASSERT_TRUE(seven.ok()) << seven.status().ToString();
   EXPECT_EQ((*seven)["device"], ids_["screen-7"]);
@@ -140,9 +140,9 @@ TEST_F(FleetPublishCliTest, InitPublishPinAndEachDeviceReadsItsOwnDocument) {
   EXPECT_EQ((*seven)["apps"]["kiosk"]["target"], "apps/kiosk/release-7.json");
 
   FleetJson("pin --device screen-8 --app kiosk --release 6");
-  EXPECT_EQ(FleetJson("fleet publish"), Json::parse(R"({"devices":2,"resigned":1})"));
+  EXPECT_EQ(FleetJson("fleet publish"), Json::parse(R"({"devices":2,"failed":[],"resigned":1})"));
   EXPECT_EQ(FleetJson("fleet publish --device screen-8"),
-            Json::parse(R"({"devices":1,"resigned":0})"));
+            Json::parse(R"({"devices":1,"failed":[],"resigned":0})"));
   auto eight = ReadAsDevice("screen-8");
   ASSERT_TRUE(eight.ok()) << eight.status().ToString();
   EXPECT_EQ((*eight)["device"], ids_["screen-8"]);
@@ -157,6 +157,39 @@ TEST_F(FleetPublishCliTest, InitPublishPinAndEachDeviceReadsItsOwnDocument) {
   EXPECT_NE(again.output.find("offers it"), std::string::npos) << again.output;
   auto neither = Tracker("fleet init --repository " + repo_.root);
   EXPECT_EQ(neither.exit_code, 2) << neither.output;
+}
+
+// A device whose state file is corrupt is named and left alone; the others
+// are published, and the command says it did not finish (exit 1).
+TEST_F(FleetPublishCliTest, ACorruptDeviceIsNamedAndTheOthersArePublished) {
+  FleetJson("fleet init --offline-keys " + dir_ + "/fleet-off");
+  FleetJson("group create shop --select site=shop-12");
+  FleetJson("app assign kiosk --group shop");
+  FleetJson("fleet publish");
+  const std::string state = repo_.fleet_device_dir(ids_["screen-7"]) + "/state";
+  ASSERT_TRUE(WriteFileAtomic(state, "not a state file\n").ok());
+  FleetJson("pin --device screen-8 --app kiosk --release 6");
+
+  auto run = Tracker("fleet publish --repository " + repo_.root);
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  EXPECT_NE(run.output.find("1 device(s), 1 re-signed"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("device screen-7: "), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find(state), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("1 device(s) not published"), std::string::npos) << run.output;
+  auto eight = ReadAsDevice("screen-8");
+  ASSERT_TRUE(eight.ok()) << eight.status().ToString();
+  EXPECT_EQ((*eight)["apps"]["kiosk"]["release"], 6);
+
+  const std::string out = dir_ + "/publish.json";
+  auto json =
+      RunShell("{ " + BinaryPath("flotilla-tracker") + " fleet publish --json --repository " +
+               repo_.root + " >" + out + " 2>/dev/null; }");
+  EXPECT_EQ(json.exit_code, 1) << json.output;
+  auto parsed = ParseJsonStrict(ReadTextFileBounded(out, 1 << 20).value_or(""));
+  ASSERT_TRUE(parsed.ok()) << ReadTextFileBounded(out, 1 << 20).value_or("");
+  ASSERT_EQ((*parsed)["failed"].size(), 1u) << *parsed;
+  EXPECT_EQ((*parsed)["failed"][0]["device"], "screen-7");
+  EXPECT_EQ(ReadTextFileBounded(state, 1 << 20).value(), "not a state file\n");
 }
 
 TEST_F(FleetPublishCliTest, PublishBeforeInitSaysWhatToRun) {

@@ -509,12 +509,32 @@ int RunFleetPublish(const FleetFlags& flags) {
   auto outcome = PublishFleet(*repository, *state, device, SystemClock::Instance(), limits->get());
   if (!outcome.ok()) return Fail("fleet publish", outcome.status());
   if (flags.json) {
-    fmt::print("{}\n", Json{{"devices", outcome->devices}, {"resigned", outcome->resigned}}.dump());
+    Json failed = Json::array();
+    for (const auto& f : outcome->failed) {
+      failed.push_back({{"device", f.device}, {"error", f.status.ToString()}});
+    }
+    fmt::print("{}\n", Json{{"devices", outcome->devices},
+                            {"resigned", outcome->resigned},
+                            {"failed", std::move(failed)}}
+                           .dump());
   } else {
     fmt::print("{} device(s), {} re-signed, {} unchanged\n", outcome->devices, outcome->resigned,
                outcome->devices - outcome->resigned);
   }
-  return 0;
+  if (outcome->failed.empty()) return 0;
+  constexpr size_t kNamed = 20;
+  for (size_t i = 0; i < outcome->failed.size() && i < kNamed; ++i) {
+    fmt::print(stderr, "fleet publish: device {}: {}\n", outcome->failed[i].device,
+               outcome->failed[i].status.ToString());
+  }
+  if (outcome->failed.size() > kNamed) {
+    fmt::print(stderr, "fleet publish: ... and {} more\n", outcome->failed.size() - kNamed);
+  }
+  fmt::print(stderr,
+             "fleet publish: {} device(s) not published (the others were); their devices keep "
+             "their last signed document\n",
+             outcome->failed.size());
+  return 1;
 }
 
 }  // namespace

@@ -771,6 +771,25 @@ Result<size_t> AdvanceFleetVersions(const std::string& repository, uint64_t step
   return advanced;
 }
 
+namespace {
+
+// A failure that belongs to one device's document or repository, not to the
+// tracker's disk or state: publishing the other devices is still right.
+bool IsTheDevicesOwn(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kCorruption:
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kNotFound:
+    case StatusCode::kPermissionDenied:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 Result<FleetPublishOutcome> PublishFleet(const std::string& repository, const FleetState& state,
                                          const std::optional<std::string>& device_name,
                                          const Clock& clock, const RolloutLimit* rollouts) {
@@ -797,13 +816,21 @@ Result<FleetPublishOutcome> PublishFleetDevices(
   FleetPublishOutcome outcome;
   for (const auto& [name, device] : state.devices) {
     if (!which(device)) continue;
-    const std::vector<DesiredApp> apps = desired.All(device);
-    RETURN_IF_ERROR_CTX(CheckAboveFloors(apps, floors), "device " + name);
-    ASSIGN_OR_RETURN(std::string document,
-                     FleetDocument(device, apps, image_targets, desired.WindowsOf(device)));
-    ASSIGN_OR_RETURN(bool resigned, signer->Publish(device.device_id, document));
+    Result<bool> resigned = [&]() -> Result<bool> {
+      const std::vector<DesiredApp> apps = desired.All(device);
+      RETURN_IF_ERROR(CheckAboveFloors(apps, floors));
+      ASSIGN_OR_RETURN(std::string document,
+                       FleetDocument(device, apps, image_targets, desired.WindowsOf(device)));
+      return signer->Publish(device.device_id, document);
+    }();
+    if (!resigned.ok()) {
+      if (!IsTheDevicesOwn(resigned.status()))
+        return resigned.status().WithContext("device " + name);
+      outcome.failed.push_back({name, resigned.status()});
+      continue;
+    }
     ++outcome.devices;
-    outcome.resigned += resigned ? 1 : 0;
+    outcome.resigned += *resigned ? 1 : 0;
   }
   return outcome;
 }

@@ -230,9 +230,18 @@ class DeviceRepositoryRemote final : public metadata::RemoteRepository {
   std::string device_id_;
 };
 
+struct FleetDeviceFailure {
+  std::string device;  // its name
+  Status status;
+};
+
 struct FleetPublishOutcome {
   size_t devices = 0;   // documents computed
   size_t resigned = 0;  // of which changed and re-signed
+  // Devices whose document could not be published because of something of
+  // their own (a corrupt state file, an app below its floor): the others
+  // were published all the same.
+  std::vector<FleetDeviceFailure> failed;
 };
 
 // FleetSigner::Advance for every device repository of `repository` (one
@@ -244,6 +253,9 @@ Result<size_t> AdvanceFleetVersions(const std::string& repository, uint64_t step
 // Computes every device's document from `state` (or only that of the device
 // named `device_name`) against the image repository and publishes it;
 // `rollouts` (may be null: no limit) is the rollout seam of the desired rule.
+// A device's own failure (corruption, a refused precondition or argument) is
+// listed in `failed` and the others go on; any other error (the disk, the
+// lock, the image repository) stops the publish and is returned.
 Result<FleetPublishOutcome> PublishFleet(const std::string& repository, const FleetState& state,
                                          const std::optional<std::string>& device_name,
                                          const Clock& clock,

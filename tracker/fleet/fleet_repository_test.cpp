@@ -209,8 +209,13 @@ TEST_F(FleetRepositoryTest, PinChangesOnlyThatDevicesVersionsAndNothingGoesBack)
 TEST_F(FleetRepositoryTest, ReleaseMissingFromTheImageRepositoryIsRefused) {
   state_.releases["kiosk"].insert(9);
   auto published = Publish();
-  EXPECT_EQ(published.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(published.status().message().find("release 9 of kiosk"), std::string::npos);
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_EQ(published->devices, 0u);
+  ASSERT_EQ(published->failed.size(), 2u);
+  for (const FleetDeviceFailure& failure : published->failed) {
+    EXPECT_EQ(failure.status.code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(failure.status.message().find("release 9 of kiosk"), std::string::npos);
+  }
   EXPECT_EQ(Publish("nobody").status().code(), StatusCode::kNotFound);
 }
 
@@ -249,10 +254,21 @@ TEST_F(FleetRepositoryTest, AStateFileThatIsNotOneIsRefusedAndNotOverwritten) {
   const std::string torn = good.substr(0, good.size() / 2);
   ASSERT_TRUE(WriteFileAtomic(path, torn).ok());
   state_.device_pins["screen-7"]["kiosk"] = 6;
+  state_.device_pins["screen-8"]["kiosk"] = 6;
+  const uint64_t other_before = TargetsVersion("screen-8");
+  // The device with the torn file is named and left alone; the other one is
+  // published all the same.
   auto published = Publish();
-  EXPECT_EQ(published.status().code(), StatusCode::kCorruption) << published.status().ToString();
-  EXPECT_NE(published.status().message().find(path), std::string::npos)
-      << published.status().ToString();
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  ASSERT_EQ(published->failed.size(), 1u);
+  EXPECT_EQ(published->failed[0].device, "screen-7");
+  EXPECT_EQ(published->failed[0].status.code(), StatusCode::kCorruption);
+  EXPECT_NE(published->failed[0].status.message().find(path), std::string::npos)
+      << published->failed[0].status.ToString();
+  EXPECT_EQ(published->devices, 1u);
+  EXPECT_EQ(published->resigned, 1u);
+  EXPECT_EQ(TargetsVersion("screen-8"), other_before + 1);
+  EXPECT_EQ((*ReadAsDevice("screen-8"))["apps"]["kiosk"]["release"], 6);
   EXPECT_EQ(ReadTextFileBounded(path, 1 << 20).value(), torn);
   EXPECT_EQ(
       ReadDeviceRepositoryFile(repo_, "dev-screen-7", "metadata", "timestamp.json").status().code(),

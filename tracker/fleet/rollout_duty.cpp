@@ -64,6 +64,11 @@ Status RolloutDuty::Round() {
                  round.published->resigned);
   }
   last_round_ = started;
+  if (round.published && !round.published->failed.empty()) {
+    const auto& failed = round.published->failed;
+    spdlog::warn("fleet documents of {} device(s) not re-signed (the others were); first: {}: {}",
+                 failed.size(), failed.front().device, failed.front().status.ToString());
+  }
   if (!round.pass.released.empty()) {
     if (round.published) {
       spdlog::info("rollouts: {} device(s) released or held back, {} fleet document(s) re-signed",
