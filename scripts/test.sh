@@ -88,7 +88,7 @@ if [[ -e build-bg/tsan.ok ]]; then
   # The monitor is a static program, which TSan cannot instrument: build/'s runs.
   export FLOTILLA_MONITOR="$PWD/build/runtime/flotilla-monitor"
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-  run_ctest build-tsan "$jobs" -R '^(MetadataFollowerTest|ReleasePipelineTest|ReporterTest|LanExchangeTest|HttpFetcherTest|DeployerTest|RuntimeConcurrencyTest|WorkerTest|TimerSlotTest|ThreadExecutorTest|ManualExecutorTest|FakeClockTest)\.'
+  run_ctest build-tsan "$jobs" -R '^(MetadataFollowerTest|ReleasePipelineTest|ReporterTest|LanExchangeTest|TorrentSourceTest|NoticeWatcherTest|FleetFollowerTest|OriginRelayTest|HttpFetcherTest|DeployerTest|RuntimeConcurrencyTest|WorkerTest|TimerSlotTest|ThreadExecutorTest|ManualExecutorTest|FakeClockTest)\.'
   unset FLOTILLA_MONITOR TSAN_OPTIONS
 else
   tail -60 build-bg/tsan.log

@@ -1,12 +1,18 @@
 #include "node/daemon/lan_exchange.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/multicast.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/post.hpp>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include "core/bytes.h"
 #include "core/canonical_json.h"
@@ -45,11 +51,23 @@ struct LanExchange::Impl {
   udp::endpoint group_endpoint;
   udp::endpoint sender;
   std::array<char, kMaxBeaconBytes + 1> datagram{};
-  ServedMetadata served;
-  // Written by the loop's Pump, read by any thread (the release lanes ask
+  // The exchange's own thread runs `io`: the endpoint answers neighbours
+  // while the daemon's loop waits on the WAN (a metadata refresh over 3G).
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread thread;
+  // Set by the daemon's loop, read by the endpoint and the beacon.
+  mutable std::mutex served_mutex;
+  ServedMetadata served;  // guarded by served_mutex
+  // Written by the exchange's thread, read by any (the release lanes ask
   // neighbours for .torrent files).
   mutable std::mutex neighbours_mutex;
   std::map<std::string, Neighbour> neighbours;  // guarded by neighbours_mutex
+
+  ServedMetadata Served() const {
+    std::lock_guard lock(served_mutex);
+    return served;
+  }
+  void Run();
 
   Status Listen();
   Status JoinGroup();
@@ -69,6 +87,7 @@ std::string LanExchange::Impl::MetadataFile(std::string_view name) const {
   if (dot != std::string_view::npos && IsDecimal(name.substr(0, dot))) {
     uint64_t version = std::stoull(std::string(name.substr(0, dot)));
     std::string_view role = name.substr(dot + 1);
+    const ServedMetadata served = Served();
     if (role == "root.json") return version == served.root_version ? tuf_dir + "/root.json" : "";
     if (role == "snapshot.json") {
       return version == served.snapshot_version ? tuf_dir + "/snapshot.json" : "";
@@ -223,15 +242,33 @@ Result<std::unique_ptr<LanExchange>> LanExchange::Start(const LanConfig& config,
   RETURN_IF_ERROR(impl->Listen());
   RETURN_IF_ERROR(impl->JoinGroup());
   impl->Receive();
+  impl->work.emplace(impl->io.get_executor());
+  impl->thread = std::thread([p = impl.get()] { p->Run(); });
   return std::unique_ptr<LanExchange>(new LanExchange(std::move(impl)));
+}
+
+void LanExchange::Impl::Run() {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception&) {
+      // Handlers catch their own errors; this only keeps the endpoint up.
+    }
+  }
 }
 
 LanExchange::LanExchange(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 LanExchange::~LanExchange() {
+  impl_->work.reset();
+  impl_->io.stop();
+  impl_->thread.join();
+  // The thread is gone: the server and the socket are this thread's now.
   impl_->server.reset();
   boost::system::error_code ec;
   impl_->beacon.close(ec);
+  impl_->io.restart();
   try {
     impl_->io.poll();
   } catch (const std::exception&) {
@@ -239,32 +276,24 @@ LanExchange::~LanExchange() {
   }
 }
 
-void LanExchange::Pump() {
-  try {
-    impl_->io.poll();
-  } catch (const std::exception& e) {
-    // Handlers catch their own errors; this only guards the event loop.
-    (void)e;
-  }
-  impl_->io.restart();
-}
-
 uint16_t LanExchange::http_port() const { return impl_->server->port(); }
 
-void LanExchange::SetServed(const ServedMetadata& served) { impl_->served = served; }
+void LanExchange::SetServed(const ServedMetadata& served) {
+  std::lock_guard lock(impl_->served_mutex);
+  impl_->served = served;
+}
 
-Status LanExchange::SendBeacon() {
-  Json beacon = {{"flotilla_beacon", 1},
-                 {"device", impl_->device},
-                 {"site", impl_->site},
-                 {"port", http_port()},
-                 {"root", impl_->served.root_version},
-                 {"timestamp", impl_->served.timestamp_version}};
-  std::string text = beacon.dump();
-  boost::system::error_code ec;
-  impl_->beacon.send_to(asio::buffer(text), impl_->group_endpoint, 0, ec);
-  if (ec) return Unavailable("lan beacon: send: " + ec.message());
-  return Status::Ok();
+void LanExchange::SendBeacon() {
+  const ServedMetadata served = impl_->Served();
+  Json beacon = {{"flotilla_beacon", 1},        {"device", impl_->device},
+                 {"site", impl_->site},         {"port", http_port()},
+                 {"root", served.root_version}, {"timestamp", served.timestamp_version}};
+  // Sent on the exchange's thread, the one socket's only user.
+  asio::post(impl_->io, [impl = impl_.get(), text = beacon.dump()] {
+    boost::system::error_code ec;
+    impl->beacon.send_to(asio::buffer(text), impl->group_endpoint, 0, ec);
+    if (ec) spdlog::debug("lan beacon: send: {}", ec.message());
+  });
 }
 
 std::vector<Neighbour> LanExchange::Neighbours() const {

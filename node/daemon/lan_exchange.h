@@ -18,8 +18,9 @@
 // it holds). A neighbour's bytes are trusted only after the TUF client
 // verified them, exactly like the tracker's.
 //
-// Thread-safety: none; Pump() runs the sockets' handlers and must be called
-// from the daemon's event loop, as every other method.
+// The endpoint and the beacon socket run on the exchange's own thread, so a
+// neighbour is answered while the daemon's loop waits on the WAN. Every
+// method is thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -57,16 +58,15 @@ class LanExchange {
                                                     std::string torrents_dir, const Clock& clock);
   ~LanExchange();
 
-  // Runs whatever socket work is ready, without blocking.
-  void Pump();
   // The port the exchange endpoint listens on.
   uint16_t http_port() const;
   // What the endpoint serves, and what the next beacon announces.
   void SetServed(const ServedMetadata& served);
-  // Sends one beacon now.
-  Status SendBeacon();
+  // Sends one beacon (on the exchange's thread; a failure to send is logged
+  // at debug level: the next beacon tries again).
+  void SendBeacon();
   // Neighbours heard within the last 3 beacon intervals, newest timestamp
-  // first. Thread-safe.
+  // first.
   std::vector<Neighbour> Neighbours() const;
 
  private:

@@ -1,11 +1,10 @@
 // The LAN exchange endpoint on loopback: what it serves from the trusted
 // metadata and torrents directories, what it refuses, one request per
-// connection. The test's own thread pumps the exchange, as the loop does.
+// connection, answered on the exchange's own thread.
 #include "node/daemon/lan_exchange.h"
 
 #include <gtest/gtest.h>
 
-#include <future>
 #include <thread>
 
 #include "core/file_io.h"
@@ -39,13 +38,8 @@ class LanExchangeTest : public ::testing::Test {
   }
   void TearDown() override { testing::RunShell("rm -rf " + dir_); }
 
-  // One request, answered while this thread pumps the exchange.
   HttpResponse Request(const std::string& method, const std::string& target) {
-    auto reply = std::async(std::launch::async, [&] {
-      return testing::HttpRequestTo(lan_->http_port(), method, target);
-    });
-    while (reply.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) lan_->Pump();
-    return reply.get();
+    return testing::HttpRequestTo(lan_->http_port(), method, target);
   }
 
   SystemClock clock_;
@@ -95,6 +89,32 @@ TEST_F(LanExchangeTest, AnswersHealthAndRefusesOtherMethodsAndPaths) {
   EXPECT_EQ(health.body, "ok");
   EXPECT_EQ(Request("POST", "/metadata/timestamp.json").status, 405);
   EXPECT_EQ(Request("GET", "/").status, 404);
+}
+
+// Two exchanges of one site on one beacon port: each hears the other on its
+// own thread, with no one pumping, and a neighbour's beacon carries what it
+// serves.
+TEST_F(LanExchangeTest, NeighboursAreHeardOnTheExchangesOwnThreads) {
+  LanConfig config;
+  config.http_listen = "127.0.0.1:0";
+  config.port = testing::FreePort();
+  config.interface_address = "127.0.0.1";
+  auto b = LanExchange::Start(config, "b", "shop-7", dir_ + "/tuf", dir_ + "/torrents", clock_);
+  auto c = LanExchange::Start(config, "c", "shop-7", dir_ + "/tuf", dir_ + "/torrents", clock_);
+  ASSERT_TRUE(b.ok() && c.ok()) << b.status().ToString() << c.status().ToString();
+  (*b)->SetServed({.root_version = 1, .timestamp_version = 12});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::vector<Neighbour> heard;
+  while (std::chrono::steady_clock::now() < deadline) {
+    (*b)->SendBeacon();
+    heard = (*c)->Neighbours();
+    if (!heard.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_EQ(heard[0].device, "b");
+  EXPECT_EQ(heard[0].timestamp_version, 12u);
+  EXPECT_EQ(heard[0].http_base, "http://127.0.0.1:" + std::to_string((*b)->http_port()));
 }
 
 }  // namespace

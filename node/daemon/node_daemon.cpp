@@ -581,15 +581,13 @@ void NodeDaemon::Stop() {
 }
 
 void NodeDaemon::Pump() {
-  if (lan_) lan_->Pump();
   if (control_) control_->Poll();
   if (metrics_) metrics_->Poll();
   pump_timer_.Schedule(std::chrono::milliseconds(50), [this] { Pump(); });
 }
 
 void NodeDaemon::Beacon() {
-  Status st = lan_->SendBeacon();
-  if (!st.ok()) spdlog::debug("{}", st.ToString());
+  lan_->SendBeacon();
   beacon_timer_.Schedule(std::chrono::seconds(config_.lan.beacon_interval_s), [this] { Beacon(); });
 }
 
