@@ -181,6 +181,12 @@ TEST_F(RegistryPublishTest, PublishesByTagAndByDigestAndSignsTheSource) {
   EXPECT_EQ(json_["artifacts_reused"], 3);
   EXPECT_EQ(ReleaseCustom(2)["source"]["reference"], Reference("shop/demo@" + digest));
 
+  // Credentials in the reference are refused before anything is fetched, unechoed.
+  r = Publish("docker://operator:pw-in-url@" + registry_.Host() + "/shop/demo:1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("give --registry-auth"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("pw-in-url"), std::string::npos) << r.output;
+
   // A tag the registry does not have.
   r = Publish(Reference("shop/demo:9"));
   EXPECT_EQ(r.exit_code, 1) << r.output;

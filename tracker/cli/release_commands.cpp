@@ -89,6 +89,10 @@ Status SetUpRegistryFetch(PublishFlags& flags) {
     }
     return Status::Ok();
   }
+  if (!flags.request.select.empty()) {
+    return InvalidArgument(
+        "--select picks an image of an archive; a docker:// reference names one");
+  }
   ASSIGN_OR_RETURN(registry::RegistryReference ref,
                    registry::ParseRegistryReference(flags.request.image_path));
   flags.pull.platform = flags.request.platform;
