@@ -293,16 +293,25 @@ Result<Manifest> FetchManifest(Session& session, const std::string& reference,
 
 // Streams a blob into `path`, hashing as it arrives; Corruption unless its
 // length and digest are the descriptor's.
-Status FetchBlob(Session& session, const Descriptor& d, const std::string& path) {
+// `say` gets a line per `every` bytes.
+Status FetchBlob(Session& session, const Descriptor& d, const std::string& path, uint64_t every,
+                 const std::function<void(const std::string&)>& say) {
   const std::string what = "blob " + d.digest.ToString() + " from " + session.Name();
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.valid()) return IOErrorFromErrno("create " + path, errno);
   Sha256Hasher hasher;
-  auto response = session.Get("/v2/" + session.repository() + "/blobs/" + d.digest.ToString(), "",
-                              d.size, [&](ByteSpan chunk) {
-                                hasher.Update(chunk);
-                                return WriteAll(fd.get(), chunk).WithContext(path);
-                              });
+  uint64_t next_line = every;
+  auto response =
+      session.Get("/v2/" + session.repository() + "/blobs/" + d.digest.ToString(), "", d.size,
+                  [&](ByteSpan chunk) {
+                    hasher.Update(chunk);
+                    if (every > 0 && hasher.bytes_hashed() >= next_line) {
+                      say(fmt::format("    {}: {} of {} bytes", d.digest.ToString().substr(0, 19),
+                                      hasher.bytes_hashed(), d.size));
+                      while (next_line <= hasher.bytes_hashed()) next_line += every;
+                    }
+                    return WriteAll(fd.get(), chunk).WithContext(path);
+                  });
   Status st = response.status();
   if (st.code() == StatusCode::kResourceExhausted) {
     st = Corruption(what + ": longer than the " + std::to_string(d.size) +
@@ -468,14 +477,14 @@ Result<PulledImage> PullToLayout(const RegistryReference& ref, const PullOptions
     }
     layers.push_back(std::move(d));
   }
-  RETURN_IF_ERROR(FetchBlob(session, config, blobs + "/" + config.digest.Hex()));
+  RETURN_IF_ERROR(FetchBlob(session, config, blobs + "/" + config.digest.Hex(), 0, say));
   for (size_t i = 0; i < layers.size(); ++i) {
     const Descriptor& d = layers[i];
     const std::string path = blobs + "/" + d.digest.Hex();
     if (::access(path.c_str(), F_OK) == 0) continue;  // listed twice
     say(fmt::format("  blob {}/{} {}: {} bytes", i + 1, layers.size(),
                     d.digest.ToString().substr(0, 19), d.size));
-    RETURN_IF_ERROR(FetchBlob(session, d, path));
+    RETURN_IF_ERROR(FetchBlob(session, d, path, options.progress_every_bytes, say));
     pulled.blob_bytes += d.size;
   }
   entry.media_type = manifest.media_type;

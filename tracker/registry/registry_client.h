@@ -25,6 +25,7 @@ struct PullOptions {
   std::string auth_file;  // registry credentials file ("": none)
   bool insecure = false;  // plain http to a host that is not loopback
   uint64_t max_blob_bytes = kDefaultMaxBlobBytes;
+  uint64_t progress_every_bytes = 64 << 20;  // a progress line per this much of a blob
   int connect_timeout_ms = 10'000;
   int read_timeout_ms = 30'000;
 };

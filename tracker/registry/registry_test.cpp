@@ -263,7 +263,9 @@ class RegistryClientTest : public ::testing::Test {
     if (options.auth_file.empty()) options.auth_file = auth_;
     options.read_timeout_ms = 5000;
     layout_ = dir_ + "/layout" + std::to_string(++pulls_);
-    return PullToLayout(*ref, options, layout_, nullptr);
+    progress_.clear();
+    return PullToLayout(*ref, options, layout_,
+                        [this](const std::string& line) { progress_ += line + "\n"; });
   }
 
   FakeRegistry registry_;
@@ -271,6 +273,7 @@ class RegistryClientTest : public ::testing::Test {
   std::map<std::string, std::string> layer_, config_, manifest_;
   Json entries_ = Json::array();
   int pulls_ = 0;
+  std::string progress_;
 };
 
 TEST_F(RegistryClientTest, BearerTokenDanceThenThePlatformsManifestAndBlobs) {
@@ -290,9 +293,19 @@ TEST_F(RegistryClientTest, BearerTokenDanceThenThePlatformsManifestAndBlobs) {
   EXPECT_TRUE(fs::exists(blobs + layer_["arm64"].substr(7)));
   EXPECT_FALSE(fs::exists(blobs + layer_["amd64"].substr(7)));
 
-  pulled = Pull("@" + index_, {.platform = "linux/amd64"});
+  // Progress names the platform's manifest and each layer, with a line per
+  // progress_every_bytes of a long one.
+  EXPECT_NE(progress_.find("linux/arm64 is " + manifest_["arm64"].substr(0, 19)), std::string::npos)
+      << progress_;
+  EXPECT_NE(progress_.find("blob 1/1 " + layer_["arm64"].substr(0, 19) + ": 14 bytes"),
+            std::string::npos)
+      << progress_;
+
+  pulled = Pull("@" + index_, {.platform = "linux/amd64", .progress_every_bytes = 5});
   ASSERT_TRUE(pulled.ok()) << pulled.status().ToString();
   EXPECT_EQ(pulled->manifest.ToString(), manifest_["amd64"]);
+  EXPECT_NE(progress_.find(layer_["amd64"].substr(0, 19) + ": 14 of 14 bytes"), std::string::npos)
+      << progress_;
 
   auto missing = Pull(":2", {.platform = "linux/riscv64"});
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
