@@ -5,7 +5,7 @@
 // digest, behind htpasswd Basic auth, behind a bearer-token server the test
 // runs (tests/tracker/registry_token_server.py, trusted by the registry
 // through a certificate openssl makes), a layer corrupted in the registry's
-// storage, a two-platform index, and nodes upgrading by delta from two
+// storage, a two-platform index, and four nodes upgrading by delta from two
 // releases published from the registry.
 #include <gtest/gtest.h>
 
@@ -340,7 +340,7 @@ TEST_F(RegistryPublishTest, ATwoPlatformIndexYieldsEachPlatformsManifest) {
 }
 
 // The end to end: two releases pushed with skopeo, both published
-// from the registry, two nodes upgrade by delta (the same path as a file).
+// from the registry, four nodes upgrade by delta (the same path as a file).
 TEST_F(RegistryPublishTest, TwoReleasesFromTheRegistryReachNodesByDelta) {
   ASSERT_TRUE(registry_.Start(dir_ + "/registry"));
   for (const char* variant : {"0", "2"}) {
@@ -358,8 +358,9 @@ TEST_F(RegistryPublishTest, TwoReleasesFromTheRegistryReachNodesByDelta) {
 
   TrackerProcess tracker;
   ASSERT_TRUE(tracker.Start(dir_, repo_)) << tracker.Log();
-  NodeProcess nodes[2];
-  for (int i = 0; i < 2; ++i) {
+  constexpr int kNodes = 4;
+  NodeProcess nodes[kNodes];
+  for (int i = 0; i < kNodes; ++i) {
     const std::string name = "kiosk-" + std::to_string(i);
     const std::string data = dir_ + "/" + name;
     fs::create_directories(data);
@@ -374,7 +375,7 @@ TEST_F(RegistryPublishTest, TwoReleasesFromTheRegistryReachNodesByDelta) {
         },
         seconds(60));
   };
-  for (int i = 0; i < 2; ++i) ASSERT_TRUE(ready(i, 1)) << nodes[i].Log();
+  for (int i = 0; i < kNodes; ++i) ASSERT_TRUE(ready(i, 1)) << nodes[i].Log();
 
   r = Publish(Reference("shop/kiosk:2"), "", "kiosk");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -388,7 +389,7 @@ TEST_F(RegistryPublishTest, TwoReleasesFromTheRegistryReachNodesByDelta) {
     if (a.kind == metadata::ArtifactKind::kDelta) delta_bytes += a.length;
   }
   ASSERT_GT(delta_bytes, 0u);
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < kNodes; ++i) {
     ASSERT_TRUE(ready(i, 2)) << nodes[i].Log();
     // Each node moved the deltas' bytes after release 1's, not release 2's layers.
     Json state = AppState(dir_ + "/kiosk-" + std::to_string(i) + "/data", "kiosk");
