@@ -82,6 +82,21 @@ std::string ContentRange(CURL* curl) {
   return header->value;
 }
 
+// The headers `names` of the last answer that it has, by lower-case name.
+std::map<std::string, std::string> ResponseHeaders(CURL* curl,
+                                                   const std::vector<std::string>& names) {
+  std::map<std::string, std::string> out;
+  for (const std::string& name : names) {
+    curl_header* header = nullptr;
+    if (curl_easy_header(curl, name.c_str(), 0, CURLH_HEADER, -1, &header) != CURLHE_OK) continue;
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    out[lower] = header->value;
+  }
+  return out;
+}
+
 // Replaces, in a libcurl message, every URL by scheme://host:port and every
 // user:password@host by host: libcurl may quote a proxy or request URL.
 std::string RedactMessage(const std::string& message) {
@@ -212,6 +227,12 @@ Result<Response> Client::Stream(const Call& call, const BodySink& sink) {
   if (code != CURLE_OK && connect_status >= 300) {
     return StatusOfHttp(static_cast<int>(connect_status), where + " (proxy CONNECT)");
   }
+  if (code == CURLE_OK && !IsSuccess(status) &&
+      std::find(call.answered_statuses.begin(), call.answered_statuses.end(), status) !=
+          call.answered_statuses.end()) {
+    return Response{static_cast<int>(status), t.error_body, ContentRange(c),
+                    ResponseHeaders(c, call.response_headers)};
+  }
   if (status != 0 && !IsSuccess(status) &&
       (code == CURLE_OK || code == CURLE_WRITE_ERROR || code == CURLE_FILESIZE_EXCEEDED)) {
     return StatusOfHttp(static_cast<int>(status), where, t.error_body);
@@ -223,7 +244,8 @@ Result<Response> Client::Stream(const Call& call, const BodySink& sink) {
   }
   if (code != CURLE_OK) return StatusOfCurl(code, where, handle_->error);
   if (!IsSuccess(status)) return StatusOfHttp(static_cast<int>(status), where, t.error_body);
-  return Response{static_cast<int>(status), {}, ContentRange(c)};
+  return Response{
+      static_cast<int>(status), {}, ContentRange(c), ResponseHeaders(c, call.response_headers)};
 }
 
 Result<Response> Client::Fetch(const Call& call) {
@@ -232,7 +254,7 @@ Result<Response> Client::Fetch(const Call& call) {
                      body.append(AsStringView(chunk));
                      return Status::Ok();
                    }));
-  response.body = std::move(body);
+  if (IsSuccess(response.status)) response.body = std::move(body);
   return response;
 }
 

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,13 +59,21 @@ struct Call {
   std::string content_type = "application/json";  // sent with a non-empty body
   std::optional<ByteRange> range;                 // sent as a Range header; length 0: to the end
   uint64_t max_body_bytes = 1 << 20;
+  // Headers of the final answer to return in Response::headers (any case).
+  std::vector<std::string> response_headers;
+  // Non-2xx statuses returned as a Response (its body: the answer's first
+  // 512 bytes, never sent to a sink) instead of an error, e.g. 401 for a
+  // client that answers an authentication challenge.
+  std::vector<int> answered_statuses;
 };
 
 // The final (2xx) answer.
 struct Response {
   int status = 0;
-  std::string body;           // Fetch only
+  std::string body;           // Fetch, or an answered non-2xx status
   std::string content_range;  // the Content-Range header, if any
+  // The Call's response_headers the answer has, by name in lower case.
+  std::map<std::string, std::string> headers;
 };
 
 // Receives a 2xx body chunk by chunk; an error stops the transfer and is returned.

@@ -192,6 +192,37 @@ TEST(HttpClient, EachHttpStatusMapsToOneStatusCode) {
   EXPECT_EQ(StatusOfHttp(302, "GET x").code(), StatusCode::kUnavailable);
 }
 
+// A client that answers challenges asks for 401 as a Response, with the
+// headers it names; other statuses stay errors.
+TEST(HttpClient, AnsweredStatusesAndAskedHeadersComeBackInTheResponse) {
+  TestServer server([](const Request& r, const RequestContext&) {
+    Reply reply = Reply::Text(r.target() == "/ok" ? status::ok : status::unauthorized, "why");
+    reply.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"http://x/token\"");
+    reply.headers.emplace_back("Docker-Content-Digest", "sha256:abc");
+    return reply;
+  });
+  Client client;
+  Call call{.url = server.Url("/401"),
+            .response_headers = {"www-authenticate", "Docker-Content-Digest", "X-Absent"},
+            .answered_statuses = {401}};
+  auto r = client.Fetch(call);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(r->body, "why\n");
+  EXPECT_EQ(r->headers.at("www-authenticate"), "Bearer realm=\"http://x/token\"");
+  EXPECT_EQ(r->headers.at("docker-content-digest"), "sha256:abc");
+  EXPECT_FALSE(r->headers.contains("x-absent"));
+  call.url = server.Url("/ok");
+  r = client.Fetch(call);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "why\n");
+  EXPECT_EQ(r->headers.at("docker-content-digest"), "sha256:abc");
+  call.url = server.Url("/401");
+  call.answered_statuses.clear();
+  EXPECT_EQ(client.Fetch(call).status().code(), StatusCode::kPermissionDenied);
+}
+
 TEST(HttpClient, ConnectionFailuresAreUnavailableAndBadUrlsInvalid) {
   uint16_t closed_port;
   {

@@ -180,6 +180,7 @@ Result<Release> ParseRelease(const Json& custom) {
   JsonObjectReader custom_reader(custom, "custom");
   custom_reader.Require({"flotilla"});
   const Json* body = custom_reader.Object("flotilla");
+  const Json* source = custom_reader.Object("source");
   RETURN_IF_ERROR(custom_reader.status());
   JsonObjectReader r(*body, "release");
   r.Require({"schema", "app", "release", "image", "artifacts", "app_spec"});
@@ -204,6 +205,22 @@ Result<Release> ParseRelease(const Json& custom) {
     release.artifacts.push_back(std::move(artifact));
   }
   release.app_spec = *app_spec;
+  if (source != nullptr) {
+    JsonObjectReader s(*source, "source", UnknownKeys::kIgnore);
+    s.Require({"reference", "digest"});
+    ReleaseSource parsed;
+    std::string digest;
+    s.String("reference", parsed.reference);
+    s.String("digest", digest);
+    RETURN_IF_ERROR(s.status());
+    if (parsed.reference.empty() || parsed.reference.size() > 1024) {
+      return InvalidArgument("source.reference must be 1-1024 characters");
+    }
+    auto d = Digest::Parse(digest);
+    if (!d.ok()) return InvalidArgument("source.digest: " + d.status().message());
+    parsed.digest = *d;
+    release.source = std::move(parsed);
+  }
   RETURN_IF_ERROR(ValidateRelease(release));
   return release;
 }
@@ -228,13 +245,18 @@ Json ReleaseToJson(const Release& release) {
              {"config", release.image.config.ToString()},
              {"platform", release.image.platform},
              {"layers", layers}};
-  return Json{{"flotilla",
+  Json custom{{"flotilla",
                {{"schema", kReleaseSchemaVersion},
                 {"app", release.app},
                 {"release", release.version},
                 {"image", image},
                 {"artifacts", artifacts},
                 {"app_spec", release.app_spec}}}};
+  if (release.source) {
+    custom["source"] = {{"reference", release.source->reference},
+                        {"digest", release.source->digest.ToString()}};
+  }
+  return custom;
 }
 
 Result<std::map<std::string, Release>> LatestReleases(const TargetsMetadata& targets) {

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,12 +53,22 @@ struct Artifact {
   std::string compression;              // "zstd" or "none"
 };
 
+// Where a release's image came from when it was fetched (a registry,
+// docs/registry.md): `custom.source`, beside `custom.flotilla`, which is all
+// a node reads (0.1.0 included), so nodes ignore it.
+struct ReleaseSource {
+  std::string reference;  // as the operator wrote it, e.g. "docker://host:5000/shop/kiosk:2"
+  Digest digest;          // what the reference resolved to (the index's or the manifest's)
+  bool operator==(const ReleaseSource&) const = default;
+};
+
 struct Release {
   std::string app;       // [a-z0-9][a-z0-9._-]{0,62}
   uint64_t version = 0;  // >= 1, strictly increasing per app
   ImageRef image;
   std::vector<Artifact> artifacts;
   Json app_spec = Json::object();  // verbatim; must be an object
+  std::optional<ReleaseSource> source;
 };
 
 // An app name: 1-63 of [a-z0-9._-], starting with a letter or digit.
@@ -71,9 +82,10 @@ std::string ReleaseTargetName(const std::string& app, uint64_t version);
 // bases other than their own layer, and that info-hashes are unique.
 Status ValidateRelease(const Release& release);
 
-// Parses and validates a target's `custom` ({"flotilla": {...}}). Unknown
-// fields are refused (a typo must not silently drop a setting), except inside
-// app_spec, which is carried verbatim.
+// Parses and validates a target's `custom` ({"flotilla": {...}} and, when
+// present, "source"). Unknown fields inside "flotilla" are refused (a typo
+// must not silently drop a setting), except inside app_spec, which is carried
+// verbatim; other members beside "flotilla" are ignored.
 Result<Release> ParseRelease(const Json& custom);
 // The `custom` object for `release`.
 Json ReleaseToJson(const Release& release);

@@ -88,6 +88,30 @@ TEST(Release, ParseRefusesUnknownFieldsAndBadDigests) {
   EXPECT_TRUE(ParseRelease(custom).ok());
 }
 
+// The image's source (a registry) sits beside custom.flotilla: it round-trips,
+// a malformed one is refused, and other members beside flotilla are ignored.
+TEST(Release, SourceRoundTripsBesideTheReleaseBody) {
+  Release r = SampleRelease();
+  r.source = ReleaseSource{"docker://127.0.0.1:5000/shop/kiosk:2", D('i')};
+  Json custom = ReleaseToJson(r);
+  ASSERT_TRUE(custom.contains("source"));
+  EXPECT_FALSE(custom["flotilla"].contains("source"));
+  auto parsed = ParseRelease(custom);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->source, r.source);
+  EXPECT_FALSE(ParseRelease(ReleaseToJson(SampleRelease()))->source.has_value());
+
+  Json bad = custom;
+  bad["source"]["digest"] = "sha256:XYZ";
+  EXPECT_FALSE(ParseRelease(bad).ok());
+  bad = custom;
+  bad["source"].erase("reference");
+  EXPECT_FALSE(ParseRelease(bad).ok());
+  Json extended = custom;
+  extended["provenance"] = {{"builder", "ci"}};
+  EXPECT_TRUE(ParseRelease(extended).ok());
+}
+
 TEST(Release, MonotonicPerApp) {
   TargetsMetadata older, newer;
   for (uint64_t v : {1, 2}) {

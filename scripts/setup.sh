@@ -18,6 +18,9 @@ packages=(
   postgresql-15 haproxy
   # the HTTP proxy of the nodes-behind-a-proxy tests (tests/support/tinyproxy.h)
   tinyproxy
+  # the OCI registry the publish-from-a-registry tests start (tests/tracker/registry_publish_test.cpp);
+  # the tests start their own on loopback: the service the package starts is stopped below
+  docker-registry
   # tools used by tests, the demo and the benchmarks
   # (time: /usr/bin/time measures peak memory in a test and bench/delta)
   openssl python3-cryptography zstd sqlite3 bc coreutils tar gzip xz-utils attr curl procps psmisc time
@@ -44,6 +47,11 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all packages present"
+fi
+
+# Tests start their own registry; the package's service would hold port 5000.
+if systemctl is-enabled docker-registry >/dev/null 2>&1; then
+  systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
 # npm packages of the TUF cross-check tests (tuf-js), pinned by their lock file.

@@ -58,6 +58,20 @@ TEST_F(Client010Test, TakesTheNextReleasePublishedToday) {
   EXPECT_EQ(r.output, "kiosk 2\n");
 }
 
+// A release fetched from a registry records its source beside
+// custom.flotilla (docs/registry.md); 0.1.0 reads only custom.flotilla.
+TEST_F(Client010Test, TakesAReleaseThatRecordsItsRegistrySource) {
+  Release release = FixtureRelease(2);
+  release.source =
+      ReleaseSource{"docker://127.0.0.1:5000/shop/kiosk@sha256:" + std::string(64, 'e'),
+                    Digest::Of(std::string("index"))};
+  ASSERT_TRUE(PublishRelease(*repo_, release, FixtureRing()).ok());
+  ASSERT_TRUE(repo_->targets().targets.at(ReleaseTargetName("kiosk", 2)).custom.contains("source"));
+  auto r = Refresh010();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "kiosk 2\n");
+}
+
 // A target that is not a release (no custom "flotilla") is passed over.
 TEST_F(Client010Test, TakesAReleaseBesideATargetThatIsNotARelease) {
   ASSERT_TRUE(repo_->AddTargets({{"fleet/root.json", "{}", nullptr}}, FixtureRing()).ok());

@@ -17,6 +17,7 @@
 #include "tracker/publish/offline.h"
 #include "tracker/publish/publish.h"
 #include "tracker/publish/repo_init.h"
+#include "tracker/registry/registry_client.h"
 #include "tracker/service/config.h"
 
 namespace flotilla::tracker {
@@ -72,8 +73,40 @@ int RunInit(const InitFlags& flags) {
 struct PublishFlags {
   std::string config_file;
   PublishRequest request;
+  registry::PullOptions pull;  // for an image in a registry (docs/registry.md)
   bool json = false;
 };
+
+// For a docker:// image: fetch it from the registry inside the publish.
+Status SetUpRegistryFetch(PublishFlags& flags) {
+  const bool registry_flags = !flags.pull.auth_file.empty() || flags.pull.insecure ||
+                              flags.pull.max_blob_bytes != registry::kDefaultMaxBlobBytes;
+  if (!registry::IsRegistryReference(flags.request.image_path)) {
+    if (registry_flags) {
+      return InvalidArgument(
+          "--registry-auth, --insecure-registry and --registry-max-blob apply to a docker:// "
+          "image only");
+    }
+    return Status::Ok();
+  }
+  if (!flags.request.select.empty()) {
+    return InvalidArgument(
+        "--select picks an image of an archive; a docker:// reference names one");
+  }
+  ASSIGN_OR_RETURN(registry::RegistryReference ref,
+                   registry::ParseRegistryReference(flags.request.image_path));
+  flags.pull.platform = flags.request.platform;
+  flags.request.fetch_image = [ref, pull = flags.pull](
+                                  const std::string& layout_dir,
+                                  const PublishProgressFn& progress) -> Result<FetchedImage> {
+    ASSIGN_OR_RETURN(registry::PulledImage pulled,
+                     registry::PullToLayout(ref, pull, layout_dir, progress));
+    progress(fmt::format("fetched {} ({}, {} blob bytes)", ref.text, pulled.platform,
+                         pulled.blob_bytes));
+    return FetchedImage{pulled.platform, metadata::ReleaseSource{ref.text, pulled.source_digest}};
+  };
+  return Status::Ok();
+}
 
 // The repository and public URL: flags first, then the configuration file
 // (--config, else <repository>/tracker.json when it exists).
@@ -100,7 +133,9 @@ Status ResolvePublishConfig(PublishFlags& flags) {
 }
 
 int RunPublish(PublishFlags& flags) {
-  if (Status st = ResolvePublishConfig(flags); !st.ok()) {
+  Status st = ResolvePublishConfig(flags);
+  if (st.ok()) st = SetUpRegistryFetch(flags);
+  if (!st.ok()) {
     fmt::print(stderr, "publish: {}\n", st.ToString());
     return 2;
   }
@@ -119,16 +154,23 @@ int RunPublish(PublishFlags& flags) {
     auto path_or_null = [](const std::string& path) {
       return path.empty() ? Json(nullptr) : Json(path);
     };
-    fmt::print("{}\n", Json{{"app", outcome->release.app},
-                            {"release", outcome->release.version},
-                            {"target", outcome->target_name},
-                            {"pending", path_or_null(outcome->pending_path)},
-                            {"pending_top_level", path_or_null(outcome->pending_top_level_path)},
-                            {"artifacts_made", outcome->artifacts_made},
-                            {"artifacts_reused", outcome->artifacts_reused},
-                            {"deltas_made", outcome->deltas_made},
-                            {"deltas_skipped", outcome->deltas_skipped}}
-                           .dump());
+    fmt::print("{}\n",
+               Json{{"app", outcome->release.app},
+                    {"release", outcome->release.version},
+                    {"target", outcome->target_name},
+                    {"pending", path_or_null(outcome->pending_path)},
+                    {"pending_top_level", path_or_null(outcome->pending_top_level_path)},
+                    {"artifacts_made", outcome->artifacts_made},
+                    {"artifacts_reused", outcome->artifacts_reused},
+                    {"deltas_made", outcome->deltas_made},
+                    {"deltas_skipped", outcome->deltas_skipped},
+                    {"image_manifest", outcome->release.image.manifest.ToString()},
+                    {"platform", outcome->release.image.platform},
+                    {"source", outcome->release.source
+                                   ? Json{{"reference", outcome->release.source->reference},
+                                          {"digest", outcome->release.source->digest.ToString()}}
+                                   : Json(nullptr)}}
+                   .dump());
     return 0;
   }
   if (!outcome->pending_path.empty()) {
@@ -240,7 +282,18 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
   publish->add_option("--spec", request.spec_path, "App spec (docs/app-spec.md)")
       ->required()
       ->check(CLI::ExistingFile);
-  publish->add_option("--platform", request.platform, "os/arch[/variant] to take from an index");
+  publish->add_option("--platform", request.platform,
+                      "os/arch[/variant] to take from an index (default: this machine's)");
+  publish->add_option("--registry-auth", flags.pull.auth_file,
+                      "For a docker:// image: credentials file (the auth.json skopeo, podman and "
+                      "docker login write), mode 0600 (docs/registry.md)");
+  publish->add_flag("--insecure-registry", flags.pull.insecure,
+                    "For a docker:// image: plain http to a registry that is not on loopback "
+                    "(credentials then cross the network in clear)");
+  publish
+      ->add_option("--registry-max-blob", flags.pull.max_blob_bytes,
+                   "For a docker:// image: the largest layer blob fetched, in bytes")
+      ->capture_default_str();
   publish->add_option("--select", request.select, "Which image of an archive holding several");
   publish->add_option("--zstd-level", request.zstd_level, "zstd level of artifacts (1-19)")
       ->check(CLI::Range(1, 19));
@@ -257,8 +310,10 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
                     "targets (signed by the offline targets key), which is all that devices "
                     "still running flotilla 0.1.0 read");
   publish
-      ->add_option("image", request.image_path,
-                   "docker save tarball, OCI layout directory or oci-archive")
+      ->add_option(
+          "image", request.image_path,
+          "docker save tarball, OCI layout directory, oci-archive, or an image in a "
+          "registry: docker://HOST[:PORT]/REPO[:TAG] or docker://HOST[:PORT]/REPO@sha256:HEX")
       ->required();
   publish->add_flag("--json", flags.json,
                     "Print one JSON document instead of text (progress lines go to stderr)");

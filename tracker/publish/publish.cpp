@@ -228,10 +228,27 @@ Result<PublishOutcome> PublishLocked(const PublishRequest& request, const Reposi
   const metadata::TargetsMetadata published = meta->AllTargets();
   ASSIGN_OR_RETURN(auto latest, metadata::LatestReleases(published));
 
-  Say(progress, "importing " + request.image_path);
+  PublishRequest import = request;
+  std::optional<metadata::ReleaseSource> source;
+  struct RemoveFetched {
+    std::string path;
+    ~RemoveFetched() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove_all(path, ec);
+    }
+  } remove_fetched;
+  if (request.fetch_image) {
+    import.image_path = StagingDir(repo) + "/fetched-image";
+    remove_fetched.path = import.image_path;
+    ASSIGN_OR_RETURN(FetchedImage fetched, request.fetch_image(import.image_path, progress));
+    if (!fetched.platform.empty()) import.platform = fetched.platform;
+    source = std::move(fetched.source);
+  }
+  Say(progress, "importing " + import.image_path);
   ASSIGN_OR_RETURN(auto store, layerstore::LayerStore::Open(LayerStoreDir(repo)));
-  ASSIGN_OR_RETURN(auto image, ImportImage(*store, request, progress));
+  ASSIGN_OR_RETURN(auto image, ImportImage(*store, import, progress));
   metadata::Release& release = outcome.release;
+  release.source = std::move(source);
   release.app = request.app;
   release.version = NextVersion(latest, request.app);
   release.app_spec = std::move(app_spec);

@@ -13,7 +13,9 @@
 // signed where the app key lives and accepted (offline.h).
 #pragma once
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,11 +28,25 @@
 
 namespace flotilla::tracker {
 
+// An image fetched from elsewhere (a registry, docs/registry.md) for a publish.
+struct FetchedImage {
+  std::string platform;                           // the platform to take ("": the request's)
+  std::optional<metadata::ReleaseSource> source;  // recorded in the signed release
+};
+// Writes the image as an OCI layout into `layout_dir` (absent, inside the
+// repository's staging/), saying what it does through `progress`.
+using FetchImageFn = std::function<Result<FetchedImage>(const std::string& layout_dir,
+                                                        const PublishProgressFn& progress)>;
+
 struct PublishRequest {
   std::string repository;  // the repository root (made by `init`)
   std::string app;         // [a-z0-9][a-z0-9._-]{0,62}; must equal the spec's name
   std::string spec_path;   // APP.json
   std::string image_path;  // docker save tarball, OCI layout directory or oci-archive
+  // When set, the image comes from here instead of image_path: called under
+  // the publish lock once staging/ is emptied, its layout is imported and
+  // then removed (a killed publish leaves it in staging/ for the next one).
+  FetchImageFn fetch_image;
   std::string public_url;  // for the torrents' announce and web seed URLs
   std::string platform;    // "os/arch[/variant]" to take from an index; empty: the host's
   std::string select;      // which image of an archive holding several; empty: the only one
