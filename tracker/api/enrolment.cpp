@@ -25,6 +25,13 @@ std::string EnrolStatement(std::string_view name, std::string_view public_key_he
          "\nsigned_at=" + std::to_string(signed_at) + "\n";
 }
 
+void SignEnrolRequest(EnrolRequest& request, const Ed25519PrivateKey& key, int64_t now) {
+  request.public_key = key.public_key().Hex();
+  request.signed_at = now;
+  const std::string statement = EnrolStatement(request.name, request.public_key, now);
+  request.signature = HexEncode(key.Sign(AsBytes(statement)));
+}
+
 Result<EnrolRequest> ParseEnrolRequest(std::string_view body) {
   ASSIGN_OR_RETURN(Json json, ParseJsonStrict(body, JsonLimits{.max_bytes = 4096, .max_depth = 2}));
   JsonObjectReader r(json, "");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/canonical_json.h"
+#include "core/ed25519.h"
 #include "core/status.h"
 
 namespace flotilla::tracker {
@@ -44,6 +45,10 @@ struct DeviceCredentials {
   std::string passkey;       // /announce/<passkey>, personalised torrents
   std::string announce_url;  // <public_url>/announce/<passkey>
 };
+
+// Fills the request's key members: `key`'s public half, `now` and the
+// signature of EnrolStatement by `key`.
+void SignEnrolRequest(EnrolRequest& request, const Ed25519PrivateKey& key, int64_t now);
 
 Result<EnrolRequest> ParseEnrolRequest(std::string_view body);
 Json EnrolRequestToJson(const EnrolRequest& request);

@@ -466,6 +466,12 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
   return e;
 }
 
+Result<bool> DeviceDb::IsEnrolToken(std::string_view token_sha256) const {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("SELECT 1 FROM enrol_tokens WHERE token_sha256 = ?", {token_sha256}));
+  return !rows.empty();
+}
+
 Result<DeviceIdentity> DeviceDb::LookUpSecret(const char* column, const std::string& hash,
                                               SecretCache& cache) const {
   const MonoTime now = clock_.MonotonicNow();

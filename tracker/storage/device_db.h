@@ -55,6 +55,11 @@ class DeviceDb {
                                    const std::vector<std::string>& tags = {},
                                    const std::optional<EnrolAdmission>& admission = {});
 
+  // Whether `token_sha256` is the hash of a batch token this database ever
+  // issued (active or not): the service refuses any other token before it
+  // spends the enrolment rate on it.
+  Result<bool> IsEnrolToken(std::string_view token_sha256) const;
+
   // NotFound-free by design: an unknown secret is PermissionDenied.
   Result<DeviceIdentity> AuthenticateCredential(std::string_view credential) const;
   Result<DeviceIdentity> AuthenticatePasskey(std::string_view passkey) const;

@@ -58,10 +58,8 @@ Result<EnrolDecision> AdmitEnrolment(SqlEngine& db, std::string_view name,
     if (existing->replace_approved_until <= now) {
       const std::string held =
           existing->public_key.empty() ? "enrolled without a device key" : "bound to another key";
-      return AlreadyExists(quoted + " is taken (" + held +
-                           "): if this device replaces it, an operator runs "
-                           "`flotilla-tracker device approve " +
-                           std::string(name) + "` and this device enrols again");
+      return AlreadyExists(quoted + " is taken (" + held + "): `flotilla-tracker device approve " +
+                           std::string(name) + "` lets this device replace it");
     }
   }
   ASSIGN_OR_RETURN(std::string token, UseToken(db, admission, now));
