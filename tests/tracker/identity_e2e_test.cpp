@@ -25,8 +25,9 @@ using tracker::DeviceReport;
 using tracker::EnrolRequest;
 using tracker::TrackerClient;
 
+// Unix milliseconds, as statements are signed.
 int64_t Now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
              SystemClock::Instance().Now().time_since_epoch())
       .count();
 }
@@ -50,12 +51,13 @@ class IdentityE2eTest : public ::testing::TestWithParam<const char*> {
   CommandResult Tracker(const std::string& args) {
     return RunShell(BinaryPath("flotilla-tracker") + " " + args + " " + database_ + " 2>&1");
   }
-  // A device's enrolment: its key's statement signed at `signed_at` (now by default).
+  // A device's enrolment: its key's statement signed at `signed_at_ms` (now by default).
   Result<EnrolledDevice> Enrol(const std::string& name, const Ed25519PrivateKey* key,
                                const std::string& token = TrackerProcess::FleetToken(),
-                               int64_t signed_at = 0) {
+                               int64_t signed_at_ms = 0) {
     EnrolRequest request{.fleet_token = token, .name = name};
-    if (key != nullptr) tracker::SignEnrolRequest(request, *key, signed_at ? signed_at : Now());
+    if (key != nullptr)
+      tracker::SignEnrolRequest(request, *key, signed_at_ms ? signed_at_ms : Now());
     return TrackerClient(tracker_.url()).Enrol(request);
   }
   Status Report(const EnrolledDevice& device) {
@@ -104,7 +106,7 @@ TEST_P(IdentityE2eTest, ANameIsBoundToItsKeyAndOnlyAnApprovalHandsItOver) {
   forged.public_key = first_key.public_key().Hex();
   EXPECT_EQ(TrackerClient(tracker_.url()).Enrol(forged).status().code(),
             StatusCode::kPermissionDenied);
-  auto stale = Enrol("screen-1", &first_key, TrackerProcess::FleetToken(), Now() - 3600);
+  auto stale = Enrol("screen-1", &first_key, TrackerProcess::FleetToken(), Now() - 3600'000);
   EXPECT_EQ(stale.status().code(), StatusCode::kPermissionDenied);
   EXPECT_NE(stale.status().message().find("clock"), std::string::npos) << stale.status().ToString();
 

@@ -186,21 +186,21 @@ TEST(Enrolment, RequestAndCredentialsRoundTripAndAreChecked) {
   auto with_key = ParseEnrolRequest(EnrolRequestToJson(keyed).dump());
   ASSERT_TRUE(with_key.ok()) << with_key.status().ToString();
   EXPECT_EQ(with_key->public_key, keyed.public_key);
-  EXPECT_EQ(with_key->signed_at, 1796630400);
+  EXPECT_EQ(with_key->signed_at_ms, 1796630400);
   EXPECT_EQ(with_key->signature, keyed.signature);
   const std::string key = std::string(64, 'c');
   for (const std::string& bad :
        {R"({"fleet_token":"t","name":"a","public_key":")" + key + R"("})",
         R"({"fleet_token":"t","name":"a","public_key":")" + key +
-            R"(","signed_at":5,"signature":"ab"})",
-        R"({"fleet_token":"t","name":"a","public_key":"AB","signed_at":5,"signature":")" +
+            R"(","signed_at_ms":5,"signature":"ab"})",
+        R"({"fleet_token":"t","name":"a","public_key":"AB","signed_at_ms":5,"signature":")" +
             std::string(128, 'd') + R"("})",
         R"({"fleet_token":"t","name":"a","public_key":")" + key +
-            R"(","signed_at":-1,"signature":")" + std::string(128, 'd') + R"("})"}) {
+            R"(","signed_at_ms":-1,"signature":")" + std::string(128, 'd') + R"("})"}) {
     EXPECT_FALSE(ParseEnrolRequest(bad).ok()) << bad;
   }
   EXPECT_EQ(EnrolStatement("kiosk-1", "ab", 7),
-            "flotilla-enrol-v1\nname=kiosk-1\npublic_key=ab\nsigned_at=7\n");
+            "flotilla-enrol-v1\nname=kiosk-1\npublic_key=ab\nsigned_at_ms=7\n");
 
   const std::string hex(64, 'a');
   DeviceCredentials creds{"dev-1", hex, std::string(64, 'b'), "http://t/announce/" + hex};

@@ -26,14 +26,15 @@ struct EnrolRequest {
   // the statement and its signature in hex; all empty/0 for a device without
   // a key (a 0.1.0 node). The parser checks their shape, not the signature.
   std::string public_key;
-  int64_t signed_at = 0;
+  int64_t signed_at_ms = 0;  // unix milliseconds
   std::string signature;
 };
 
 // The bytes a device signs to enrol with its key: four lines
-// "flotilla-enrol-v1", "name=N", "public_key=HEX", "signed_at=T", each ending in '\n'.
+// "flotilla-enrol-v1", "name=N", "public_key=HEX", "signed_at_ms=T" (unix milliseconds), each
+// ending in '\n'.
 std::string EnrolStatement(std::string_view name, std::string_view public_key_hex,
-                           int64_t signed_at);
+                           int64_t signed_at_ms);
 
 inline constexpr size_t kMaxEnrolTags = 32;
 
@@ -46,9 +47,9 @@ struct DeviceCredentials {
   std::string announce_url;  // <public_url>/announce/<passkey>
 };
 
-// Fills the request's key members: `key`'s public half, `now` and the
-// signature of EnrolStatement by `key`.
-void SignEnrolRequest(EnrolRequest& request, const Ed25519PrivateKey& key, int64_t now);
+// Fills the request's key members: `key`'s public half, `now_ms` (unix
+// milliseconds) and the signature of EnrolStatement by `key`.
+void SignEnrolRequest(EnrolRequest& request, const Ed25519PrivateKey& key, int64_t now_ms);
 
 Result<EnrolRequest> ParseEnrolRequest(std::string_view body);
 Json EnrolRequestToJson(const EnrolRequest& request);

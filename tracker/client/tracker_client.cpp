@@ -31,7 +31,7 @@ Result<DeviceCredentials> TrackerClient::Enrol(const EnrolRequest& request) {
       !request.public_key.empty() && names("unknown") && names("public_key")) {
     EnrolRequest unkeyed = request;
     unkeyed.public_key.clear();
-    unkeyed.signed_at = 0;
+    unkeyed.signed_at_ms = 0;
     unkeyed.signature.clear();
     reply = send(unkeyed);
   }

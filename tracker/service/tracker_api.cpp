@@ -100,19 +100,22 @@ http::Reply TrackerService::Enroll(const http::Request& request) {
   if (!parsed->public_key.empty()) {
     auto key = Ed25519PublicKey::FromHex(parsed->public_key);
     auto signature = HexDecode(parsed->signature);
-    const std::string statement = EnrolStatement(name, parsed->public_key, parsed->signed_at);
+    const std::string statement = EnrolStatement(name, parsed->public_key, parsed->signed_at_ms);
     if (!key.ok() || !signature.ok() || !VerifyEd25519(*key, AsBytes(statement), *signature).ok()) {
       refusals_.Refuse("enrol_signature", "enrolment of '" + name + "': bad signature");
       return JsonError(http::status::forbidden,
                        "the enrolment statement's signature does not verify with public_key");
     }
-    const int64_t now =
-        std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-    if (std::abs(parsed->signed_at - now) > kEnrolStatementWindowS) {
+    const int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
+            .count();
+    const int64_t off_ms = parsed->signed_at_ms - now_ms;
+    if (std::abs(off_ms) > kEnrolStatementWindowS * 1000) {
       refusals_.Refuse("enrol_signature", "enrolment of '" + name + "': statement signed at " +
-                                              UtcText(parsed->signed_at) + ", off the clock");
+                                              UtcText(parsed->signed_at_ms / 1000) +
+                                              ", off the clock");
       return JsonError(http::status::forbidden,
-                       "signed_at is " + std::to_string(parsed->signed_at - now) +
+                       "signed_at_ms is " + std::to_string(off_ms / 1000) +
                            " s off the tracker's clock (at most " +
                            std::to_string(kEnrolStatementWindowS) +
                            "): set the device's clock (NTP) and enrol again");
@@ -132,7 +135,7 @@ http::Reply TrackerService::Enroll(const http::Request& request) {
   const EnrolAdmission admission{.fleet_token = fleet_token,
                                  .token_sha256 = fleet_token ? "" : given,
                                  .public_key = parsed->public_key,
-                                 .signed_at = parsed->signed_at};
+                                 .signed_at_ms = parsed->signed_at_ms};
   auto enrolment = db_.Enroll(name, parsed->site, parsed->tags, admission);
   if (!enrolment.ok()) {
     const Status& st = enrolment.status();

@@ -309,7 +309,7 @@ CREATE TABLE webhook_deliveries(
       {8,
        R"sql(
 ALTER TABLE devices ADD COLUMN public_key TEXT NOT NULL DEFAULT '';
-ALTER TABLE devices ADD COLUMN signed_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN signed_at_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN replace_approved_until INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN enrol_token TEXT NOT NULL DEFAULT '';
 CREATE TABLE enrol_tokens(
@@ -323,7 +323,7 @@ CREATE TABLE enrol_tokens(
 )sql",
        R"sql(
 ALTER TABLE devices ADD COLUMN public_key TEXT NOT NULL DEFAULT '';
-ALTER TABLE devices ADD COLUMN signed_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN signed_at_ms BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN replace_approved_until BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN enrol_token TEXT NOT NULL DEFAULT '';
 CREATE TABLE enrol_tokens(
@@ -400,12 +400,12 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
   // name are decided one after the other.
   const std::string lock = db_->kind() == SqlEngineKind::kPostgresql ? " FOR UPDATE" : "";
   ASSIGN_OR_RETURN(SqlRows old_secrets,
-                   db_->Query("SELECT credential_sha256, passkey_sha256, public_key, signed_at, "
+                   db_->Query("SELECT credential_sha256, passkey_sha256, public_key, signed_at_ms, "
                               "replace_approved_until, enrol_token FROM devices WHERE name = ?" +
                                   lock,
                               {name}));
   std::string public_key = old_secrets.empty() ? "" : old_secrets.Text(0, 2);
-  int64_t signed_at = old_secrets.empty() ? 0 : old_secrets.Int(0, 3);
+  int64_t signed_at_ms = old_secrets.empty() ? 0 : old_secrets.Int(0, 3);
   std::string token_name = old_secrets.empty() ? "" : old_secrets.Text(0, 5);
   if (admission) {
     ASSIGN_OR_RETURN(EnrolDecision decision,
@@ -415,7 +415,7 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
                                                                         old_secrets.Int(0, 3),
                                                                         old_secrets.Int(0, 4)}));
     if (decision.bind_key) public_key = admission->public_key;
-    if (decision.bind_key || !admission->public_key.empty()) signed_at = admission->signed_at;
+    if (decision.bind_key || !admission->public_key.empty()) signed_at_ms = admission->signed_at_ms;
     if (decision.token_used) token_name = decision.token_name;
   }
   // A new name taken by a request committed since the SELECT above (another
@@ -427,17 +427,17 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
                                         "passkey_sha256 = excluded.passkey_sha256, "
                                         "enrolled_at = excluded.enrolled_at, "
                                         "public_key = excluded.public_key, "
-                                        "signed_at = excluded.signed_at, "
+                                        "signed_at_ms = excluded.signed_at_ms, "
                                         "replace_approved_until = 0, "
                                         "enrol_token = excluded.enrol_token ";
   ASSIGN_OR_RETURN(
       SqlRows rows,
       db_->Query("INSERT INTO devices(device_id, name, site, credential_sha256, "
-                 "passkey_sha256, enrolled_at, public_key, signed_at, replace_approved_until, "
+                 "passkey_sha256, enrolled_at, public_key, signed_at_ms, replace_approved_until, "
                  "enrol_token) VALUES(?, ?, ?, ?, ?, ?, ?, ?, 0, ?) " +
                      on_conflict + "RETURNING device_id",
                  {e.device_id, name, site, credential_hash, passkey_hash, now, public_key,
-                  signed_at, token_name}));
+                  signed_at_ms, token_name}));
   if (rows.empty()) {
     return AlreadyExists("device name '" + std::string(name) +
                          "' was enrolled by another request at the same moment");

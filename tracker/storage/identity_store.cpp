@@ -47,10 +47,10 @@ Result<EnrolDecision> AdmitEnrolment(SqlEngine& db, std::string_view name,
     if (!existing->public_key.empty() && admission.public_key == existing->public_key) {
       // The bound key's own statement: no token needed (it may have expired
       // since), a replay refused.
-      if (admission.signed_at <= existing->signed_at) {
+      if (admission.signed_at_ms <= existing->signed_at_ms) {
         return PermissionDenied("replayed enrolment statement for " + quoted + " (signed at " +
-                                UtcText(admission.signed_at) + ", one of " +
-                                UtcText(existing->signed_at) +
+                                UtcText(admission.signed_at_ms / 1000) + ", one of " +
+                                UtcText(existing->signed_at_ms / 1000) +
                                 " was accepted already): sign a new one");
       }
       return EnrolDecision{.bind_key = false};

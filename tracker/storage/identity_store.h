@@ -24,13 +24,13 @@ struct EnrolAdmission {
   bool fleet_token = false;  // it carried serve's fleet token (compared by the caller)
   std::string token_sha256;  // else: the SHA-256 (hex) of the token it carried
   std::string public_key;    // hex; its statement's signature verified by the caller; "" none
-  int64_t signed_at = 0;     // the statement's time (unix seconds)
+  int64_t signed_at_ms = 0;  // the statement's time (unix milliseconds)
 };
 
 // What the database holds of an enrolled name.
 struct BoundIdentity {
   std::string public_key;  // "" when none is bound
-  int64_t signed_at = 0;
+  int64_t signed_at_ms = 0;
   int64_t replace_approved_until = 0;
 };
 

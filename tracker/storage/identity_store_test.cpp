@@ -13,7 +13,8 @@
 namespace flotilla::tracker {
 namespace {
 
-constexpr int64_t kNow = 1'800'000'000;  // FakeClock's start
+constexpr int64_t kNowS = 1'800'000'000;  // FakeClock's start
+constexpr int64_t kNow = kNowS * 1000;    // in ms, as statements are signed
 
 class IdentityStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
  protected:
@@ -41,11 +42,11 @@ class IdentityStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   Result<DeviceCredentials> Enrol(const std::string& name, const std::string& key,
-                                  int64_t signed_at, const std::string& token = "") {
+                                  int64_t signed_at_ms, const std::string& token = "") {
     EnrolAdmission admission{.fleet_token = token.empty(),
                              .token_sha256 = token.empty() ? "" : HashSecret(token),
                              .public_key = key,
-                             .signed_at = key.empty() ? 0 : signed_at};
+                             .signed_at_ms = key.empty() ? 0 : signed_at_ms};
     return db_->Enroll(name, "", {}, admission);
   }
 
@@ -92,7 +93,7 @@ TEST_P(IdentityStoreTest, ANameIsBoundToTheKeyOfItsFirstEnrolment) {
 TEST_P(IdentityStoreTest, AnApprovalLetsOneReplacementBindItsKey) {
   auto old_device = Enrol("pi-1", kKeyA, kNow).value();
   EXPECT_EQ(store_->ApproveReplacement("pi-9", 3600).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(store_->ApproveReplacement("pi-1", 3600).value(), kNow + 3600);
+  EXPECT_EQ(store_->ApproveReplacement("pi-1", 3600).value(), kNowS + 3600);
 
   auto replacement = Enrol("pi-1", kKeyB, kNow + 5);
   ASSERT_TRUE(replacement.ok()) << replacement.status().ToString();
@@ -140,14 +141,14 @@ TEST_P(IdentityStoreTest, BatchTokensExpireAreUsedUpAndRevoked) {
 
   auto tokens = store_->Tokens().value();
   ASSERT_EQ(tokens.size(), 3u);
-  const int64_t now = kNow + 86400;
+  const int64_t now = kNowS + 86400;
   EXPECT_EQ(tokens[0].name, "batch-1");
   EXPECT_EQ(tokens[0].uses, 2);
   EXPECT_EQ(tokens[0].StateAt(now), "expired");
   EXPECT_EQ(tokens[1].StateAt(now), "revoked");
   EXPECT_EQ(tokens[2].StateAt(now), "expired");
-  EXPECT_EQ(tokens[1].StateAt(kNow), "revoked");
-  EXPECT_EQ(tokens[0].StateAt(kNow), "used up");
+  EXPECT_EQ(tokens[1].StateAt(kNowS), "revoked");
+  EXPECT_EQ(tokens[0].StateAt(kNowS), "used up");
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, IdentityStoreTest,
@@ -171,7 +172,7 @@ TEST(IdentityCompatTest, DevicesOf010AreUnboundAndNeedAnApproval) {
   auto store = IdentityStore::Open(dir + "/tracker.db", clock).value();
   EXPECT_EQ(store->BoundKey("pi-old").value(), "");
   EXPECT_TRUE((*db)->AuthenticatePasskey(std::string(64, '2')).ok());
-  EnrolAdmission keyed{.fleet_token = true, .public_key = kKeyA, .signed_at = kNow};
+  EnrolAdmission keyed{.fleet_token = true, .public_key = kKeyA, .signed_at_ms = kNow};
   EXPECT_EQ((*db)->Enroll("pi-old", "", {}, keyed).status().code(), StatusCode::kAlreadyExists);
   EXPECT_EQ((*db)->Enroll("pi-old", "", {}, EnrolAdmission{.fleet_token = true}).status().code(),
             StatusCode::kAlreadyExists);
