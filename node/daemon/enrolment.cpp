@@ -1,10 +1,12 @@
 #include "node/daemon/enrolment.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <cerrno>
 
 #include "core/canonical_json.h"
+#include "core/clock.h"
 #include "core/file_io.h"
 #include "tracker/client/tracker_client.h"
 
@@ -37,14 +39,42 @@ Result<DeviceCredentials> LoadCredentials(const std::string& path) {
   return credentials;
 }
 
+Result<Ed25519PrivateKey> LoadOrCreateDeviceKey(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    return Ed25519PrivateKey::LoadFile(path).WithContext("device key");
+  }
+  if (errno != ENOENT) return IOErrorFromErrno("stat " + path, errno);
+  // Stored before the tracker ever sees its public half: a power cut after
+  // the tracker bound it never leaves the device without it.
+  Ed25519PrivateKey key = Ed25519PrivateKey::Generate();
+  RETURN_IF_ERROR(key.SaveFile(path).WithContext("store device key"));
+  return key;
+}
+
 Result<DeviceCredentials> EnsureEnrolled(const NodeConfig& config, const DataLayout& layout) {
   auto stored = LoadCredentials(layout.credentials());
   if (stored.ok() || stored.status().code() != StatusCode::kNotFound) return stored;
   ASSIGN_OR_RETURN(std::string token, EnrolmentToken(config));
+  ASSIGN_OR_RETURN(Ed25519PrivateKey key, LoadOrCreateDeviceKey(layout.device_key()));
+  tracker::EnrolRequest request{
+      .fleet_token = token, .name = config.device_name, .site = config.site, .tags = config.tags};
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             SystemClock::Instance().Now().time_since_epoch())
+                             .count();
+  tracker::SignEnrolRequest(request, key, now_ms);
   tracker::TrackerClient tracker(config.tracker_url, HttpOptionsFor(config));
-  auto creds = tracker.Enrol(
-      {.fleet_token = token, .name = config.device_name, .site = config.site, .tags = config.tags});
-  if (!creds.ok()) return creds.status().WithContext("enrol");
+  auto creds = tracker.Enrol(request);
+  if (!creds.ok()) {
+    // A refusal needs someone at the device or the tracker (a name taken, a
+    // token expired): said in the log, which is all a device not enrolled
+    // has (it cannot report). An unreachable tracker is only retried.
+    if (creds.status().code() == StatusCode::kPermissionDenied ||
+        creds.status().code() == StatusCode::kInvalidArgument) {
+      spdlog::warn("enrolment as '{}' refused: {}", config.device_name, creds.status().message());
+    }
+    return creds.status().WithContext("enrol");
+  }
   RETURN_IF_ERROR(
       WriteFileAtomic(layout.credentials(), tracker::DeviceCredentialsToJson(*creds).dump(), 0600)
           .WithContext("store credentials"));

@@ -1,11 +1,15 @@
-// Enrolment: the fleet token is traded once for a device identity
+// Enrolment: the enrolment token is traded once for a device identity
 // (POST /api/v1/enroll, docs/tracker.md) kept in <data>/credentials.json,
-// mode 0600, written atomically. The credential and passkey are secrets:
-// nothing here logs them, and Status messages never contain them.
+// mode 0600, written atomically. The request is signed by the device key,
+// <data>/device-key, made at the first enrolment and kept (docs/identity.md):
+// the tracker binds the device's name to it, and a node that lost its
+// credentials enrols again with it. The credential, passkey and key are
+// secrets: nothing here logs them, and Status messages never contain them.
 #pragma once
 
 #include <string>
 
+#include "core/ed25519.h"
 #include "core/status.h"
 #include "node/daemon/node_config.h"
 #include "tracker/api/enrolment.h"
@@ -17,6 +21,11 @@ using tracker::DeviceCredentials;
 // The stored credentials, or NotFound when the device never enrolled.
 // Refuses a file readable by group or others (PermissionDenied).
 Result<DeviceCredentials> LoadCredentials(const std::string& path);
+
+// The device key at `path`, made and stored (atomically, durably, mode
+// 0600) when there is none. A key file readable by group or others, or not
+// a key, is an error: it is never replaced.
+Result<Ed25519PrivateKey> LoadOrCreateDeviceKey(const std::string& path);
 
 // Loads the stored credentials, or enrols with the configured token and
 // stores the answer. Unavailable when the tracker cannot be reached.

@@ -112,6 +112,8 @@ struct DataLayout {
   std::string torrents() const { return root + "/transfer/torrents"; }
   std::string transfer() const { return root + "/transfer"; }
   std::string credentials() const { return root + "/credentials.json"; }
+  // The device key's 32-byte seed, mode 0600 (docs/identity.md).
+  std::string device_key() const { return root + "/device-key"; }
   std::string state() const { return root + "/state.json"; }
   std::string lan_port_file() const { return root + "/lan.port"; }
   std::string lock_file() const { return root + "/node.lock"; }

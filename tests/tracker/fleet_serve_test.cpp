@@ -59,13 +59,16 @@ class FleetServeTest : public ::testing::Test {
 };
 
 // Tags a device sends at its first enrolment put it in the groups that
-// select them; enrolled again, it keeps the tags the tracker has.
+// select them; enrolled again (a replacement an operator approved), it
+// keeps the tags the tracker has.
 TEST_F(FleetServeTest, TagsGivenAtEnrolmentSelectTheDevice) {
   const EnrolledDevice tagged = EnrolDevice(tracker_.port(), "screen-c", "shop-2", {"portrait"});
   ASSERT_FALSE(tagged.device_id.empty());
   auto group = Run("group create portraits --select tag=portrait --json --repository " + repo_);
   ASSERT_EQ(group.exit_code, 0) << group.output;
   EXPECT_EQ(ParseJsonStrict(group.output).value()["devices"], 1) << group.output;
+  auto approve = Run("device approve screen-c --repository " + repo_);
+  ASSERT_EQ(approve.exit_code, 0) << approve.output;
   const EnrolledDevice again = EnrolDevice(tracker_.port(), "screen-c", "shop-2", {"landscape"});
   EXPECT_EQ(again.device_id, tagged.device_id);
   auto shown = Run("group show portraits --json --repository " + repo_);

@@ -180,6 +180,28 @@ TEST(Enrolment, RequestAndCredentialsRoundTripAndAreChecked) {
     EXPECT_FALSE(ParseEnrolRequest(bad).ok()) << bad;
   }
 
+  // A keyed request: the key, the time and the signature go together.
+  EnrolRequest keyed{
+      "token", "kiosk-1", "", {}, std::string(64, 'c'), 1796630400, std::string(128, 'd')};
+  auto with_key = ParseEnrolRequest(EnrolRequestToJson(keyed).dump());
+  ASSERT_TRUE(with_key.ok()) << with_key.status().ToString();
+  EXPECT_EQ(with_key->public_key, keyed.public_key);
+  EXPECT_EQ(with_key->signed_at_ms, 1796630400);
+  EXPECT_EQ(with_key->signature, keyed.signature);
+  const std::string key = std::string(64, 'c');
+  for (const std::string& bad :
+       {R"({"fleet_token":"t","name":"a","public_key":")" + key + R"("})",
+        R"({"fleet_token":"t","name":"a","public_key":")" + key +
+            R"(","signed_at_ms":5,"signature":"ab"})",
+        R"({"fleet_token":"t","name":"a","public_key":"AB","signed_at_ms":5,"signature":")" +
+            std::string(128, 'd') + R"("})",
+        R"({"fleet_token":"t","name":"a","public_key":")" + key +
+            R"(","signed_at_ms":-1,"signature":")" + std::string(128, 'd') + R"("})"}) {
+    EXPECT_FALSE(ParseEnrolRequest(bad).ok()) << bad;
+  }
+  EXPECT_EQ(EnrolStatement("kiosk-1", "ab", 7),
+            "flotilla-enrol-v1\nname=kiosk-1\npublic_key=ab\nsigned_at_ms=7\n");
+
   const std::string hex(64, 'a');
   DeviceCredentials creds{"dev-1", hex, std::string(64, 'b'), "http://t/announce/" + hex};
   auto back = ParseDeviceCredentials(DeviceCredentialsToJson(creds).dump());

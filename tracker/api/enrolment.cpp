@@ -12,7 +12,25 @@ bool IsHex64(const std::string& s) {
   return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
+bool IsHex(const std::string& s, size_t size) {
+  return s.size() == size && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 }  // namespace
+
+std::string EnrolStatement(std::string_view name, std::string_view public_key_hex,
+                           int64_t signed_at_ms) {
+  return "flotilla-enrol-v1\nname=" + std::string(name) +
+         "\npublic_key=" + std::string(public_key_hex) +
+         "\nsigned_at_ms=" + std::to_string(signed_at_ms) + "\n";
+}
+
+void SignEnrolRequest(EnrolRequest& request, const Ed25519PrivateKey& key, int64_t now_ms) {
+  request.public_key = key.public_key().Hex();
+  request.signed_at_ms = now_ms;
+  const std::string statement = EnrolStatement(request.name, request.public_key, now_ms);
+  request.signature = HexEncode(key.Sign(AsBytes(statement)));
+}
 
 Result<EnrolRequest> ParseEnrolRequest(std::string_view body) {
   ASSIGN_OR_RETURN(Json json, ParseJsonStrict(body, JsonLimits{.max_bytes = 4096, .max_depth = 2}));
@@ -23,6 +41,16 @@ Result<EnrolRequest> ParseEnrolRequest(std::string_view body) {
   r.String("name", request.name);
   r.String("site", request.site);
   r.Strings("tags", request.tags);
+  r.String("public_key", request.public_key);
+  r.Int("signed_at_ms", request.signed_at_ms, 0);
+  r.String("signature", request.signature);
+  r.Check(request.public_key.empty() || IsHex(request.public_key, 64), "public_key",
+          "must be 64 lower-case hex digits");
+  r.Check(request.signature.empty() || IsHex(request.signature, 128), "signature",
+          "must be 128 lower-case hex digits");
+  r.Check(request.public_key.empty() == request.signature.empty() &&
+              request.public_key.empty() == (request.signed_at_ms == 0),
+          "public_key", "public_key, signed_at_ms and signature go together");
   r.Check(!request.fleet_token.empty(), "fleet_token", "is required");
   r.Check(IsValidLabel(request.name), "name", "must be 1-64 of [A-Za-z0-9._-]");
   r.Check(request.site.empty() || IsValidLabel(request.site), "site",
@@ -39,6 +67,11 @@ Json EnrolRequestToJson(const EnrolRequest& request) {
   Json json = {{"fleet_token", request.fleet_token}, {"name", request.name}};
   if (!request.site.empty()) json["site"] = request.site;
   if (!request.tags.empty()) json["tags"] = request.tags;
+  if (!request.public_key.empty()) {
+    json["public_key"] = request.public_key;
+    json["signed_at_ms"] = request.signed_at_ms;
+    json["signature"] = request.signature;
+  }
   return json;
 }
 

@@ -68,6 +68,7 @@ int RunCli(int argc, char** argv) {
       RegisterDeltaCommands(app),
       RegisterBackupCommands(app),
       RegisterFleetCommands(app),
+      RegisterIdentityCommands(app),
       RegisterFloorCommands(app),
       RegisterRolloutCommands(app),
       RegisterWebhookCommands(app),

@@ -34,6 +34,10 @@ CommandAction RegisterRolloutCommands(CLI::App& app);
 // `flotilla-tracker webhook status` (docs/fleet.md, "Notifications").
 CommandAction RegisterWebhookCommands(CLI::App& app);
 
+// `flotilla-tracker token create|list|revoke` and `device approve`
+// (docs/identity.md); after RegisterFleetCommands, whose `device` it joins.
+CommandAction RegisterIdentityCommands(CLI::App& app);
+
 // `flotilla-tracker bundle`: an offline bundle (docs/bundle.md).
 CommandAction RegisterBundleCommands(CLI::App& app);
 

@@ -14,11 +14,29 @@ TrackerClient::TrackerClient(std::string base_url, http::ClientOptions options)
 }
 
 Result<DeviceCredentials> TrackerClient::Enrol(const EnrolRequest& request) {
-  ASSIGN_OR_RETURN(http::Response reply, http_.Fetch({.method = "POST",
-                                                      .url = base_ + "/api/v1/enroll",
-                                                      .body = EnrolRequestToJson(request).dump(),
-                                                      .max_body_bytes = kMaxEnrolReplyBytes}));
-  return ParseDeviceCredentials(reply.body).WithContext("enrolment answer");
+  auto send = [&](const EnrolRequest& r) {
+    return http_.Fetch({.method = "POST",
+                        .url = base_ + "/api/v1/enroll",
+                        .body = EnrolRequestToJson(r).dump(),
+                        .max_body_bytes = kMaxEnrolReplyBytes});
+  };
+  auto reply = send(request);
+  // A tracker older than device keys refuses the member ("400 unknown
+  // member public_key" from 0.1.0, "unknown key 'public_key'" later): the
+  // device enrols without a key there, as a 0.1.0 node does.
+  const auto names = [&](std::string_view what) {
+    return reply.status().message().find(what) != std::string::npos;
+  };
+  if (!reply.ok() && reply.status().code() == StatusCode::kInvalidArgument &&
+      !request.public_key.empty() && names("unknown") && names("public_key")) {
+    EnrolRequest unkeyed = request;
+    unkeyed.public_key.clear();
+    unkeyed.signed_at_ms = 0;
+    unkeyed.signature.clear();
+    reply = send(unkeyed);
+  }
+  if (!reply.ok()) return reply.status();
+  return ParseDeviceCredentials(reply->body).WithContext("enrolment answer");
 }
 
 Status TrackerClient::Report(const DeviceCredentials& device, const DeviceReport& report) {

@@ -28,7 +28,10 @@ class TrackerClient {
   // `base_url`: the tracker's URL, http(s)://host:port (a trailing '/' is fine).
   explicit TrackerClient(std::string base_url, http::ClientOptions options = {});
 
-  // POST /api/v1/enroll: the fleet token for the device's credentials.
+  // POST /api/v1/enroll: an enrolment token (and, signed, the device's key:
+  // SignEnrolRequest) for the device's credentials. Refusals
+  // (docs/identity.md): PermissionDenied (403) for a token refused, a bad
+  // signature or a replay, InvalidArgument naming 409 for a name taken.
   Result<DeviceCredentials> Enrol(const EnrolRequest& request);
   // POST /api/v1/devices/ID/report, authorised by the device's credential.
   Status Report(const DeviceCredentials& device, const DeviceReport& report);

@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdlib>
 
 #include "core/bytes.h"
 #include "core/canonical_json.h"
+#include "core/clock.h"
+#include "core/ed25519.h"
 #include "tracker/announce/announce_request.h"
 #include "tracker/api/device_report.h"
 #include "tracker/api/enrolment.h"
@@ -65,6 +68,10 @@ std::string_view BearerToken(const http::Request& request) {
 
 }  // namespace
 
+// How far a device's signed statement may be from the tracker's clock
+// (docs/identity.md); a replay inside it is refused by the database.
+constexpr int64_t kEnrolStatementWindowS = 300;
+
 http::Reply TrackerService::Enroll(const http::Request& request) {
   auto parsed = ParseEnrolRequest(request.body());
   if (!parsed.ok()) {
@@ -72,30 +79,80 @@ http::Reply TrackerService::Enroll(const http::Request& request) {
     refusals_.Refuse("enrol_malformed", "malformed enrolment request");
     return JsonError(http::status::bad_request, parsed.status().message());
   }
+  const std::string& name = parsed->name;
+  // The fleet token (serve's fleet_token_file) or a batch token the
+  // database issued; which one, and whether it is still valid, the
+  // enrolment's transaction decides.
   const std::string given = HashSecret(parsed->fleet_token);
-  if (options_.fleet_token_sha256.empty() ||
-      !ConstantTimeEqual(AsBytes(given), AsBytes(options_.fleet_token_sha256))) {
-    refusals_.Refuse("enrol_token", "enrolment of '" + parsed->name + "': wrong fleet token");
-    return JsonError(http::status::forbidden, "wrong fleet token");
+  const bool fleet_token = !options_.fleet_token_sha256.empty() &&
+                           ConstantTimeEqual(AsBytes(given), AsBytes(options_.fleet_token_sha256));
+  if (!fleet_token) {
+    auto known = db_.IsEnrolToken(given);
+    if (!known.ok()) {
+      spdlog::error("enrolment of '{}': {}", name, known.status().ToString());
+      return JsonError(http::status::internal_server_error, "enrolment failed");
+    }
+    if (!*known) {
+      refusals_.Refuse("enrol_token", "enrolment of '" + name + "': wrong enrolment token");
+      return JsonError(http::status::forbidden, "wrong enrolment token");
+    }
+  }
+  if (!parsed->public_key.empty()) {
+    auto key = Ed25519PublicKey::FromHex(parsed->public_key);
+    auto signature = HexDecode(parsed->signature);
+    const std::string statement = EnrolStatement(name, parsed->public_key, parsed->signed_at_ms);
+    if (!key.ok() || !signature.ok() || !VerifyEd25519(*key, AsBytes(statement), *signature).ok()) {
+      refusals_.Refuse("enrol_signature", "enrolment of '" + name + "': bad signature");
+      return JsonError(http::status::forbidden,
+                       "the enrolment statement's signature does not verify with public_key");
+    }
+    const int64_t now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
+            .count();
+    const int64_t off_ms = parsed->signed_at_ms - now_ms;
+    if (std::abs(off_ms) > kEnrolStatementWindowS * 1000) {
+      refusals_.Refuse("enrol_signature", "enrolment of '" + name + "': statement signed at " +
+                                              UtcText(parsed->signed_at_ms / 1000) +
+                                              ", off the clock");
+      return JsonError(http::status::forbidden,
+                       "signed_at_ms is " + std::to_string(off_ms / 1000) +
+                           " s off the tracker's clock (at most " +
+                           std::to_string(kEnrolStatementWindowS) +
+                           "): set the device's clock (NTP) and enrol again");
+    }
   }
   if (db_.device_count() >= options_.enrolment.max_devices) {
-    refusals_.Refuse("enrol_cap", "enrolment of '" + parsed->name + "': the fleet has " +
+    refusals_.Refuse("enrol_cap", "enrolment of '" + name + "': the fleet has " +
                                       std::to_string(db_.device_count()) + " devices, its cap");
     return JsonError(http::status::forbidden, "the fleet is at its device cap");
   }
   if (!enrolments_.Take(clock_.MonotonicNow())) {
-    refusals_.Refuse("enrol_rate", "enrolment of '" + parsed->name + "': too many enrolments");
+    refusals_.Refuse("enrol_rate", "enrolment of '" + name + "': too many enrolments");
     http::Reply r = JsonError(http::status::too_many_requests, "too many enrolments, retry later");
     r.headers.emplace_back("Retry-After", "10");
     return r;
   }
-  auto enrolment = db_.Enroll(parsed->name, parsed->site, parsed->tags);
+  const EnrolAdmission admission{.fleet_token = fleet_token,
+                                 .token_sha256 = fleet_token ? "" : given,
+                                 .public_key = parsed->public_key,
+                                 .signed_at_ms = parsed->signed_at_ms};
+  auto enrolment = db_.Enroll(name, parsed->site, parsed->tags, admission);
   if (!enrolment.ok()) {
-    spdlog::error("enrolment of '{}' failed: {}", parsed->name, enrolment.status().ToString());
+    const Status& st = enrolment.status();
+    if (st.code() == StatusCode::kPermissionDenied) {
+      refusals_.Refuse("enrol_token", "enrolment of '" + name + "': " + st.message());
+      return JsonError(http::status::forbidden, st.message());
+    }
+    if (st.code() == StatusCode::kAlreadyExists) {
+      refusals_.Refuse("enrol_name", "enrolment of '" + name + "': " + st.message());
+      return JsonError(http::status::conflict, st.message());
+    }
+    spdlog::error("enrolment of '{}' failed: {}", name, st.ToString());
     return JsonError(http::status::internal_server_error, "enrolment failed");
   }
-  spdlog::info("enrolled device '{}' as {} (site '{}')", parsed->name, enrolment->device_id,
-               parsed->site);
+  spdlog::info(
+      "enrolled device '{}' as {} (site '{}', {})", name, enrolment->device_id, parsed->site,
+      parsed->public_key.empty() ? "no device key" : "key " + parsed->public_key.substr(0, 16));
   enrolment->announce_url = AnnounceUrl(options_.public_url) + "/" + enrolment->passkey;
   return JsonReply(http::status::ok, DeviceCredentialsToJson(*enrolment));
 }

@@ -4,6 +4,7 @@
 
 #include "core/bytes.h"
 #include "core/digest.h"
+#include "tracker/storage/identity_store.h"
 
 namespace flotilla::tracker {
 
@@ -302,6 +303,38 @@ CREATE TABLE webhook_deliveries(
       // of failure the device's latest report named; '' for none.
       {7, "ALTER TABLE device_status ADD COLUMN failure TEXT NOT NULL DEFAULT '';",
        "ALTER TABLE device_status ADD COLUMN failure TEXT NOT NULL DEFAULT '';"},
+      // Device identity (docs/identity.md): each device's bound key, its
+      // newest accepted signed statement, an operator's approval of a
+      // replacement, the token that admitted it; batch enrolment tokens.
+      {8,
+       R"sql(
+ALTER TABLE devices ADD COLUMN public_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN signed_at_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN replace_approved_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN enrol_token TEXT NOT NULL DEFAULT '';
+CREATE TABLE enrol_tokens(
+  name TEXT PRIMARY KEY,
+  token_sha256 TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  max_uses INTEGER NOT NULL,
+  uses INTEGER NOT NULL,
+  revoked_at INTEGER NOT NULL);
+)sql",
+       R"sql(
+ALTER TABLE devices ADD COLUMN public_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN signed_at_ms BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN replace_approved_until BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN enrol_token TEXT NOT NULL DEFAULT '';
+CREATE TABLE enrol_tokens(
+  name TEXT COLLATE "C" PRIMARY KEY,
+  token_sha256 TEXT NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  max_uses BIGINT NOT NULL,
+  uses BIGINT NOT NULL,
+  revoked_at BIGINT NOT NULL);
+)sql"},
   };
   return migrations;
 }
@@ -348,7 +381,8 @@ int64_t DeviceDb::NowSeconds() const {
 }
 
 Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_view site,
-                                           const std::vector<std::string>& tags) {
+                                           const std::vector<std::string>& tags,
+                                           const std::optional<EnrolAdmission>& admission) {
   DeviceCredentials e;
   ASSIGN_OR_RETURN(e.device_id, RandomHex(8));
   e.device_id = "dev-" + e.device_id;
@@ -356,24 +390,58 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
   ASSIGN_OR_RETURN(e.passkey, RandomHex(32));
   const std::string credential_hash = HashSecret(e.credential);
   const std::string passkey_hash = HashSecret(e.passkey);
+  const int64_t now = NowSeconds();
   // A re-enrolled name's old secrets leave the caches below; the rest of the
   // fleet's entries stay (rereading every device made an enrolment cost
   // O(fleet): 0.7 s of CPU at 100,000 devices).
   ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
-  ASSIGN_OR_RETURN(
-      SqlRows old_secrets,
-      db_->Query("SELECT credential_sha256, passkey_sha256 FROM devices WHERE name = ?", {name}));
+  // The name's row, locked on PostgreSQL until the commit (SQLite's
+  // transaction holds the one writer lock already): two requests for one
+  // name are decided one after the other.
+  const std::string lock = db_->kind() == SqlEngineKind::kPostgresql ? " FOR UPDATE" : "";
+  ASSIGN_OR_RETURN(SqlRows old_secrets,
+                   db_->Query("SELECT credential_sha256, passkey_sha256, public_key, signed_at_ms, "
+                              "replace_approved_until, enrol_token FROM devices WHERE name = ?" +
+                                  lock,
+                              {name}));
+  std::string public_key = old_secrets.empty() ? "" : old_secrets.Text(0, 2);
+  int64_t signed_at_ms = old_secrets.empty() ? 0 : old_secrets.Int(0, 3);
+  std::string token_name = old_secrets.empty() ? "" : old_secrets.Text(0, 5);
+  if (admission) {
+    ASSIGN_OR_RETURN(EnrolDecision decision,
+                     AdmitEnrolment(*db_, name, *admission, now,
+                                    old_secrets.empty() ? std::optional<BoundIdentity>()
+                                                        : BoundIdentity{old_secrets.Text(0, 2),
+                                                                        old_secrets.Int(0, 3),
+                                                                        old_secrets.Int(0, 4)}));
+    if (decision.bind_key) public_key = admission->public_key;
+    if (decision.bind_key || !admission->public_key.empty()) signed_at_ms = admission->signed_at_ms;
+    if (decision.token_used) token_name = decision.token_name;
+  }
+  // A new name taken by a request committed since the SELECT above (another
+  // replica) is not overwritten when admission rules apply.
+  const std::string on_conflict = admission && old_secrets.empty()
+                                      ? "ON CONFLICT(name) DO NOTHING "
+                                      : "ON CONFLICT(name) DO UPDATE SET site = excluded.site, "
+                                        "credential_sha256 = excluded.credential_sha256, "
+                                        "passkey_sha256 = excluded.passkey_sha256, "
+                                        "enrolled_at = excluded.enrolled_at, "
+                                        "public_key = excluded.public_key, "
+                                        "signed_at_ms = excluded.signed_at_ms, "
+                                        "replace_approved_until = 0, "
+                                        "enrol_token = excluded.enrol_token ";
   ASSIGN_OR_RETURN(
       SqlRows rows,
       db_->Query("INSERT INTO devices(device_id, name, site, credential_sha256, "
-                 "passkey_sha256, enrolled_at) VALUES(?, ?, ?, ?, ?, ?) "
-                 "ON CONFLICT(name) DO UPDATE SET site = excluded.site, "
-                 "credential_sha256 = excluded.credential_sha256, "
-                 "passkey_sha256 = excluded.passkey_sha256, "
-                 "enrolled_at = excluded.enrolled_at "
-                 "RETURNING device_id",
-                 {e.device_id, name, site, credential_hash, passkey_hash, NowSeconds()}));
-  if (rows.empty()) return Internal("enrol returned no device id");
+                 "passkey_sha256, enrolled_at, public_key, signed_at_ms, replace_approved_until, "
+                 "enrol_token) VALUES(?, ?, ?, ?, ?, ?, ?, ?, 0, ?) " +
+                     on_conflict + "RETURNING device_id",
+                 {e.device_id, name, site, credential_hash, passkey_hash, now, public_key,
+                  signed_at_ms, token_name}));
+  if (rows.empty()) {
+    return AlreadyExists("device name '" + std::string(name) +
+                         "' was enrolled by another request at the same moment");
+  }
   e.device_id = rows.Text(0, 0);
   // A re-enrolled device (a node whose state was wiped) counts reports from 1 again.
   RETURN_IF_ERROR(
@@ -392,10 +460,16 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
     by_passkey_hash_.erase(old_secrets.Text(i, 1));
   }
   const DeviceIdentity identity{e.device_id, std::string(name), std::string(site)};
-  const MonoTime now = clock_.MonotonicNow();
-  by_credential_hash_[credential_hash] = {identity, now};
-  by_passkey_hash_[passkey_hash] = {identity, now};
+  const MonoTime mono_now = clock_.MonotonicNow();
+  by_credential_hash_[credential_hash] = {identity, mono_now};
+  by_passkey_hash_[passkey_hash] = {identity, mono_now};
   return e;
+}
+
+Result<bool> DeviceDb::IsEnrolToken(std::string_view token_sha256) const {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("SELECT 1 FROM enrol_tokens WHERE token_sha256 = ?", {token_sha256}));
+  return !rows.empty();
 }
 
 Result<DeviceIdentity> DeviceDb::LookUpSecret(const char* column, const std::string& hash,

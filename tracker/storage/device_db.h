@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "tracker/api/device_report.h"
 #include "tracker/api/enrolment.h"
 #include "tracker/api/fleet.h"
+#include "tracker/storage/identity_store.h"
 #include "tracker/storage/sql_engine.h"
 
 namespace flotilla::tracker {
@@ -44,8 +46,19 @@ class DeviceDb {
   // REQUIRES: name and site (if not empty) are valid labels.
   // `tags` are given to a device enrolled for the first time; one enrolled
   // before keeps the tags it has (an operator's, docs/fleet.md).
+  // With `admission`, the rules of docs/identity.md decide in the same
+  // transaction (identity_store.h, AdmitEnrolment): PermissionDenied for a
+  // token refused or a replayed statement, AlreadyExists for a name taken.
+  // Without, the caller admitted the enrolment (tests, tools): no token is
+  // checked and the bound key stays.
   Result<DeviceCredentials> Enroll(std::string_view name, std::string_view site,
-                                   const std::vector<std::string>& tags = {});
+                                   const std::vector<std::string>& tags = {},
+                                   const std::optional<EnrolAdmission>& admission = {});
+
+  // Whether `token_sha256` is the hash of a batch token this database ever
+  // issued (active or not): the service refuses any other token before it
+  // spends the enrolment rate on it.
+  Result<bool> IsEnrolToken(std::string_view token_sha256) const;
 
   // NotFound-free by design: an unknown secret is PermissionDenied.
   Result<DeviceIdentity> AuthenticateCredential(std::string_view credential) const;

@@ -1,0 +1,144 @@
+#include "tracker/storage/identity_store.h"
+
+#include "tracker/storage/device_db.h"
+
+namespace flotilla::tracker {
+namespace {
+
+// The batch token `admission` carried, checked and one use counted; its name.
+Result<std::string> UseToken(SqlEngine& db, const EnrolAdmission& admission, int64_t now) {
+  if (admission.fleet_token) return std::string();
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db.Query("SELECT name, expires_at, max_uses, uses, revoked_at FROM "
+                            "enrol_tokens WHERE token_sha256 = ?",
+                            {admission.token_sha256}));
+  if (rows.empty()) return PermissionDenied("wrong enrolment token");
+  const std::string name = rows.Text(0, 0);
+  const std::string quoted = "enrolment token '" + name + "'";
+  if (rows.Int(0, 4) != 0) {
+    return PermissionDenied(quoted + " was revoked at " + UtcText(rows.Int(0, 4)) +
+                            ": ask for a new one (flotilla-tracker token create)");
+  }
+  if (rows.Int(0, 1) <= now) {
+    return PermissionDenied(quoted + " expired at " + UtcText(rows.Int(0, 1)) +
+                            ": create a new one (flotilla-tracker token create)");
+  }
+  // Counted only while below the limit, re-checked by the update itself:
+  // two replicas taking the last use at once admit one.
+  ASSIGN_OR_RETURN(SqlRows used,
+                   db.Query("UPDATE enrol_tokens SET uses = uses + 1 WHERE name = ? AND "
+                            "(max_uses = 0 OR uses < max_uses) RETURNING uses",
+                            {name}));
+  if (used.empty()) {
+    return PermissionDenied(quoted + " is used up (" + std::to_string(rows.Int(0, 2)) + " of " +
+                            std::to_string(rows.Int(0, 2)) +
+                            " enrolments): create a new one (flotilla-tracker token create)");
+  }
+  return name;
+}
+
+}  // namespace
+
+Result<EnrolDecision> AdmitEnrolment(SqlEngine& db, std::string_view name,
+                                     const EnrolAdmission& admission, int64_t now,
+                                     const std::optional<BoundIdentity>& existing) {
+  const std::string quoted = "device name '" + std::string(name) + "'";
+  if (existing) {
+    if (!existing->public_key.empty() && admission.public_key == existing->public_key) {
+      // The bound key's own statement: no token needed (it may have expired
+      // since), a replay refused.
+      if (admission.signed_at_ms <= existing->signed_at_ms) {
+        return PermissionDenied("replayed enrolment statement for " + quoted + " (signed at " +
+                                UtcText(admission.signed_at_ms / 1000) + ", one of " +
+                                UtcText(existing->signed_at_ms / 1000) +
+                                " was accepted already): sign a new one");
+      }
+      return EnrolDecision{.bind_key = false};
+    }
+    if (existing->replace_approved_until <= now) {
+      const std::string held =
+          existing->public_key.empty() ? "enrolled without a device key" : "bound to another key";
+      return AlreadyExists(quoted + " is taken (" + held + "): `flotilla-tracker device approve " +
+                           std::string(name) + "` lets this device replace it");
+    }
+  }
+  ASSIGN_OR_RETURN(std::string token, UseToken(db, admission, now));
+  return EnrolDecision{.bind_key = true, .token_name = std::move(token), .token_used = true};
+}
+
+std::string EnrolToken::StateAt(int64_t now) const {
+  if (revoked_at != 0) return "revoked";
+  if (expires_at <= now) return "expired";
+  if (max_uses != 0 && uses >= max_uses) return "used up";
+  return "active";
+}
+
+Result<std::unique_ptr<IdentityStore>> IdentityStore::Open(const std::string& url,
+                                                           const Clock& clock) {
+  ASSIGN_OR_RETURN(auto engine, SqlEngine::Open(url));
+  RETURN_IF_ERROR_CTX(MigrateTrackerSchema(*engine), "open " + RedactDatabaseUrl(url));
+  return std::unique_ptr<IdentityStore>(new IdentityStore(std::move(engine), clock));
+}
+
+int64_t IdentityStore::NowSeconds() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+}
+
+Result<std::string> IdentityStore::CreateToken(std::string_view name, int64_t valid_for_s,
+                                               int64_t max_uses) {
+  ASSIGN_OR_RETURN(std::string token, RandomHex(32));
+  const int64_t now = NowSeconds();
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("INSERT INTO enrol_tokens(name, token_sha256, created_at, "
+                              "expires_at, max_uses, uses, revoked_at) VALUES(?, ?, ?, ?, ?, 0, "
+                              "0) ON CONFLICT DO NOTHING RETURNING name",
+                              {name, HashSecret(token), now, now + valid_for_s, max_uses}));
+  if (rows.empty()) {
+    return AlreadyExists("a token named '" + std::string(name) +
+                         "' exists (token list shows them; names are never reused)");
+  }
+  return token;
+}
+
+Result<std::vector<EnrolToken>> IdentityStore::Tokens() {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("SELECT name, created_at, expires_at, max_uses, uses, revoked_at "
+                              "FROM enrol_tokens ORDER BY name"));
+  std::vector<EnrolToken> tokens;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    tokens.push_back({rows.Text(i, 0), rows.Int(i, 1), rows.Int(i, 2), rows.Int(i, 3),
+                      rows.Int(i, 4), rows.Int(i, 5)});
+  }
+  return tokens;
+}
+
+Status IdentityStore::RevokeToken(std::string_view name) {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("UPDATE enrol_tokens SET revoked_at = CASE WHEN revoked_at = 0 "
+                              "THEN ? ELSE revoked_at END WHERE name = ? RETURNING name",
+                              {NowSeconds(), name}));
+  if (rows.empty()) return NotFound("no token named '" + std::string(name) + "'");
+  return Status::Ok();
+}
+
+Result<int64_t> IdentityStore::ApproveReplacement(std::string_view name, int64_t valid_for_s) {
+  const int64_t until = NowSeconds() + valid_for_s;
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("UPDATE devices SET replace_approved_until = ? WHERE name = ? "
+                              "RETURNING device_id",
+                              {until, name}));
+  if (rows.empty()) {
+    return NotFound("no device named '" + std::string(name) +
+                    "' (a new name needs no approval: it enrols with a token)");
+  }
+  return until;
+}
+
+Result<std::string> IdentityStore::BoundKey(std::string_view name) {
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("SELECT public_key FROM devices WHERE name = ?", {name}));
+  if (rows.empty()) return NotFound("no device named '" + std::string(name) + "'");
+  return rows.Text(0, 0);
+}
+
+}  // namespace flotilla::tracker

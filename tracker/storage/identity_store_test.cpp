@@ -1,0 +1,188 @@
+// Device identity in the database on both engines: keys bound at enrolment,
+// re-enrolment by the bound key, approvals, batch tokens; and a 0.1.0
+// tracker.db migrated.
+#include "tracker/storage/identity_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/support/postgres_cluster.h"
+#include "tracker/storage/device_db.h"
+
+namespace flotilla::tracker {
+namespace {
+
+constexpr int64_t kNowS = 1'800'000'000;  // FakeClock's start
+constexpr int64_t kNow = kNowS * 1000;    // in ms, as statements are signed
+
+class IdentityStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
+ protected:
+  void SetUp() override {
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    dir_ = ::testing::TempDir() + "/identity-" + name.substr(0, name.find('/')) +
+           (GetParam() == SqlEngineKind::kSqlite ? "-sqlite" : "-postgresql");
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    url_ = dir_ + "/t.db";
+    if (GetParam() == SqlEngineKind::kPostgresql) {
+      auto cluster = testing::PostgresCluster::Shared();
+      ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
+      auto url = (*cluster)->CreateDatabase("identity");
+      ASSERT_TRUE(url.ok()) << url.status().ToString();
+      url_ = *url;
+    }
+    auto db = DeviceDb::Open(url_, clock_);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+    auto store = IdentityStore::Open(url_, clock_);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  Result<DeviceCredentials> Enrol(const std::string& name, const std::string& key,
+                                  int64_t signed_at_ms, const std::string& token = "") {
+    EnrolAdmission admission{.fleet_token = token.empty(),
+                             .token_sha256 = token.empty() ? "" : HashSecret(token),
+                             .public_key = key,
+                             .signed_at_ms = key.empty() ? 0 : signed_at_ms};
+    return db_->Enroll(name, "", {}, admission);
+  }
+
+  std::string dir_;
+  std::string url_;
+  FakeClock clock_;
+  std::unique_ptr<DeviceDb> db_;
+  std::unique_ptr<IdentityStore> store_;
+};
+
+const std::string kKeyA(64, 'a');
+const std::string kKeyB(64, 'b');
+const std::string kKeyC(64, 'c');
+
+TEST_P(IdentityStoreTest, ANameIsBoundToTheKeyOfItsFirstEnrolment) {
+  auto first = Enrol("pi-1", kKeyA, kNow);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(store_->BoundKey("pi-1").value(), kKeyA);
+
+  // Another device, keyed or not, cannot take the name.
+  auto other = Enrol("pi-1", kKeyB, kNow + 1);
+  EXPECT_EQ(other.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(other.status().message().find("flotilla-tracker device approve pi-1"),
+            std::string::npos)
+      << other.status().ToString();
+  EXPECT_EQ(Enrol("pi-1", "", 0).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_TRUE(db_->AuthenticateCredential(first->credential).ok()) << "nothing changed";
+
+  // The same key, with a newer statement: same id, new secrets, old ones revoked.
+  auto again = Enrol("pi-1", kKeyA, kNow + 2);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->device_id, first->device_id);
+  EXPECT_FALSE(db_->AuthenticateCredential(first->credential).ok());
+  EXPECT_TRUE(db_->AuthenticateCredential(again->credential).ok());
+
+  // The same statement again (a replay), or an older one: refused.
+  auto replay = Enrol("pi-1", kKeyA, kNow + 2);
+  EXPECT_EQ(replay.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(replay.status().message().find("replayed"), std::string::npos);
+  EXPECT_EQ(Enrol("pi-1", kKeyA, kNow + 1).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_TRUE(db_->AuthenticateCredential(again->credential).ok());
+}
+
+TEST_P(IdentityStoreTest, AnApprovalLetsOneReplacementBindItsKey) {
+  auto old_device = Enrol("pi-1", kKeyA, kNow).value();
+  EXPECT_EQ(store_->ApproveReplacement("pi-9", 3600).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->ApproveReplacement("pi-1", 3600).value(), kNowS + 3600);
+
+  auto replacement = Enrol("pi-1", kKeyB, kNow + 5);
+  ASSERT_TRUE(replacement.ok()) << replacement.status().ToString();
+  EXPECT_EQ(replacement->device_id, old_device.device_id) << "the name keeps its id";
+  EXPECT_EQ(store_->BoundKey("pi-1").value(), kKeyB);
+  EXPECT_FALSE(db_->AuthenticatePasskey(old_device.passkey).ok());
+  // Used up: neither a third device nor the replaced one gets the name.
+  EXPECT_EQ(Enrol("pi-1", kKeyC, kNow + 6).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(Enrol("pi-1", kKeyA, kNow + 7).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_TRUE(Enrol("pi-1", kKeyB, kNow + 8).ok()) << "the new key re-enrols";
+
+  // An approval lapses unused.
+  ASSERT_TRUE(store_->ApproveReplacement("pi-1", 60).ok());
+  clock_.Advance(std::chrono::seconds(61));
+  EXPECT_EQ(Enrol("pi-1", kKeyC, kNow + 70).status().code(), StatusCode::kAlreadyExists);
+}
+
+TEST_P(IdentityStoreTest, BatchTokensExpireAreUsedUpAndRevoked) {
+  const std::string twice = store_->CreateToken("batch-1", 86400, 2).value();
+  const std::string month = store_->CreateToken("batch-2", 30 * 86400, 0).value();
+  EXPECT_EQ(store_->CreateToken("batch-1", 60, 0).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(twice.size(), 64u);
+
+  EXPECT_TRUE(Enrol("pi-1", kKeyA, kNow, twice).ok());
+  EXPECT_TRUE(Enrol("pi-2", "", 0, twice).ok()) << "a keyless device uses a token too";
+  auto used_up = Enrol("pi-3", kKeyC, kNow, twice);
+  EXPECT_EQ(used_up.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(used_up.status().message().find("used up"), std::string::npos);
+  // A device's own key needs no valid token to enrol again.
+  EXPECT_TRUE(Enrol("pi-1", kKeyA, kNow + 1, twice).ok());
+
+  EXPECT_EQ(Enrol("pi-4", "", 0, std::string(64, '0')).status().code(),
+            StatusCode::kPermissionDenied);
+  ASSERT_TRUE(store_->RevokeToken("batch-2").ok());
+  EXPECT_EQ(store_->RevokeToken("batch-9").code(), StatusCode::kNotFound);
+  auto revoked = Enrol("pi-4", "", 0, month);
+  EXPECT_NE(revoked.status().message().find("revoked"), std::string::npos)
+      << revoked.status().ToString();
+
+  const std::string day = store_->CreateToken("batch-3", 86400, 0).value();
+  clock_.Advance(std::chrono::seconds(86400));
+  auto expired = Enrol("pi-5", "", 0, day);
+  EXPECT_EQ(expired.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(expired.status().message().find("expired"), std::string::npos);
+
+  auto tokens = store_->Tokens().value();
+  ASSERT_EQ(tokens.size(), 3u);
+  const int64_t now = kNowS + 86400;
+  EXPECT_EQ(tokens[0].name, "batch-1");
+  EXPECT_EQ(tokens[0].uses, 2);
+  EXPECT_EQ(tokens[0].StateAt(now), "expired");
+  EXPECT_EQ(tokens[1].StateAt(now), "revoked");
+  EXPECT_EQ(tokens[2].StateAt(now), "expired");
+  EXPECT_EQ(tokens[1].StateAt(kNowS), "revoked");
+  EXPECT_EQ(tokens[0].StateAt(kNowS), "used up");
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, IdentityStoreTest,
+                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
+                         [](const auto& info) {
+                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
+                         });
+
+// The devices of a 0.1.0 tracker.db have no key bound: each keeps its
+// secrets, and its name is enrolled again only after an approval.
+TEST(IdentityCompatTest, DevicesOf010AreUnboundAndNeedAnApproval) {
+  const std::string dir = ::testing::TempDir() + "/identity-0.1.0";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(
+      std::string(FLOTILLA_SOURCE_DIR) + "/tracker/storage/testdata/tracker-0.1.0.db",
+      dir + "/tracker.db");
+  FakeClock clock;
+  auto db = DeviceDb::Open(dir + "/tracker.db", clock);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  auto store = IdentityStore::Open(dir + "/tracker.db", clock).value();
+  EXPECT_EQ(store->BoundKey("pi-old").value(), "");
+  EXPECT_TRUE((*db)->AuthenticatePasskey(std::string(64, '2')).ok());
+  EnrolAdmission keyed{.fleet_token = true, .public_key = kKeyA, .signed_at_ms = kNow};
+  EXPECT_EQ((*db)->Enroll("pi-old", "", {}, keyed).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ((*db)->Enroll("pi-old", "", {}, EnrolAdmission{.fleet_token = true}).status().code(),
+            StatusCode::kAlreadyExists);
+  ASSERT_TRUE(store->ApproveReplacement("pi-old", 3600).ok());
+  auto bound = (*db)->Enroll("pi-old", "", {}, keyed);
+  ASSERT_TRUE(bound.ok()) << bound.status().ToString();
+  EXPECT_EQ(bound->device_id, "dev-0123456789abcdef");
+  EXPECT_EQ(store->BoundKey("pi-old").value(), kKeyA);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace flotilla::tracker
