@@ -63,6 +63,13 @@ TEST_P(LayerStoreImportTest, ImportUnpackMountAndRegenerate) {
   EXPECT_NE(import.output.find("platform linux/amd64"), std::string::npos) << import.output;
   auto ids = DiffIds(import.output);
   ASSERT_EQ(ids.size(), 3u) << import.output;
+  // Quiet: the image ID alone on stdout, nothing on stderr (the same import again).
+  auto quiet = RunShell(BinaryPath("flotilla-node") + " store -q --store " + store_ + " import " +
+                        ImagePath(dir_, GetParam()) + " 2>" + dir_ + "/quiet.err");
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.output;
+  const std::string id = import.output.substr(import.output.find("image sha256:") + 6, 71);
+  EXPECT_EQ(quiet.output, id + "\n");
+  EXPECT_EQ(std::filesystem::file_size(dir_ + "/quiet.err"), 0u);
 
   std::string lower;
   for (const auto& id : ids) {
@@ -134,6 +141,11 @@ TEST_F(LayerStoreImportTest, TrackerImportsListsAndRemoves) {
   const std::string tracker = BinaryPath("flotilla-tracker") + " image --store " + store_;
   auto import = RunShell(tracker + " import " + dir_ + "/docker.tar");
   ASSERT_EQ(import.exit_code, 0) << import.output;
+  const std::string id = import.output.substr(import.output.find("image sha256:") + 6, 71);
+  auto quiet = RunShell(BinaryPath("flotilla-tracker") + " image -q --store " + store_ +
+                        " import " + dir_ + "/docker.tar 2>&1");
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.output;
+  EXPECT_EQ(quiet.output, id + "\n") << "quiet: the image ID alone";
   auto ls = RunShell(tracker + " ls");
   EXPECT_NE(ls.output.find("test/img:1"), std::string::npos) << ls.output;
   EXPECT_NE(ls.output.find("docker-archive"), std::string::npos) << ls.output;
