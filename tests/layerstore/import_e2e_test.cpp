@@ -155,6 +155,61 @@ TEST_F(LayerStoreImportTest, TrackerImportsListsAndRemoves) {
   EXPECT_TRUE(std::filesystem::is_empty(store_ + "/layers"));
 }
 
+// The documented way from a root filesystem directory to a release
+// (scripts/image-from-dir.sh): the image publish takes, of this machine's
+// platform or the one asked, its tree as given but /dev's nodes.
+TEST_F(LayerStoreImportTest, AnImageFromADirectoryIsPublished) {
+  const std::string rootfs = dir_ + "/rootfs";
+  auto made = RunShell("mkdir -p " + rootfs + "/bin " + rootfs + "/dev && cp /usr/bin/busybox " +
+                       rootfs + "/bin/ && ln -s busybox " + rootfs + "/bin/sh && echo kiosk > " +
+                       rootfs + "/motd && mknod " + rootfs + "/dev/null c 1 3 2>&1");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  const std::string script = std::string(FLOTILLA_SOURCE_DIR) + "/scripts/image-from-dir.sh ";
+  auto built = RunShell(script + rootfs + " " + dir_ + "/kiosk.tar 2>&1");
+  ASSERT_EQ(built.exit_code, 0) << built.output;
+  built = RunShell(script + rootfs + " " + dir_ + "/kiosk-arm64.tar arm64 2>&1");
+  ASSERT_EQ(built.exit_code, 0) << built.output;
+
+  const std::string tracker = BinaryPath("flotilla-tracker");
+  const std::string repo = dir_ + "/repo";
+  auto init = RunShell(tracker + " init " + repo + " --public-url http://127.0.0.1:9 2>&1");
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  ASSERT_EQ(
+      RunShell("echo '{\"name\": \"kiosk\", \"command\": [\"/bin/sh\"]}' > " + dir_ + "/kiosk.json")
+          .exit_code,
+      0);
+  auto publish = [&](const std::string& image) {
+    return RunShell(tracker + " publish --repository " + repo + " --app kiosk --spec " + dir_ +
+                    "/kiosk.json --json " + image + " 2>/dev/null");
+  };
+  auto host = publish(dir_ + "/kiosk.tar");
+  ASSERT_EQ(host.exit_code, 0) << host.output;
+  const std::string uname = RunShell("uname -m").output;
+  EXPECT_NE(host.output.find(uname == "aarch64\n" ? "\"platform\":\"linux/arm64\""
+                                                  : "\"platform\":\"linux/amd64\""),
+            std::string::npos)
+      << host.output;
+  auto arm = publish("--platform linux/arm64 " + dir_ + "/kiosk-arm64.tar");
+  ASSERT_EQ(arm.exit_code, 0) << arm.output;
+  EXPECT_NE(arm.output.find("\"platform\":\"linux/arm64\""), std::string::npos) << arm.output;
+
+  // The layer holds the tree, /dev empty.
+  auto import = Node("-q import " + dir_ + "/kiosk.tar");
+  ASSERT_EQ(import.exit_code, 0) << import.output;
+  auto layers = Node("layers");
+  ASSERT_EQ(layers.exit_code, 0) << layers.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(layers.output, m, std::regex("sha256:[0-9a-f]{64}")))
+      << layers.output;
+  auto path = Node("-q path " + m.str());
+  ASSERT_EQ(path.exit_code, 0) << path.output;
+  const std::string tree = path.output.substr(0, path.output.size() - 1);
+  EXPECT_EQ(RunShell("cat " + tree + "/motd").output, "kiosk\n");
+  EXPECT_TRUE(std::filesystem::is_symlink(tree + "/bin/sh"));
+  EXPECT_TRUE(std::filesystem::is_directory(tree + "/dev"));
+  EXPECT_TRUE(std::filesystem::is_empty(tree + "/dev")) << "the runtime provides /dev's nodes";
+}
+
 // A file's content streams to the tree: unpack memory does not grow with the
 // largest file (it once buffered a whole file: 277 MB of RSS for a 200 MB file).
 TEST(LayerStoreUnpackMemoryTest, A96MiBFileUnpacksInBoundedMemory) {
