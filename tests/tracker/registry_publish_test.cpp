@@ -373,6 +373,39 @@ TEST_F(RegistryPublishTest, PlatformsPublishesOneAppPerPlatformFromOneIndex) {
     EXPECT_EQ(release->app_spec.value("hostname", "demo"), "demo");
   }
 
+  // Each device takes only its platform's app: on this host the node that
+  // follows the other platform's fetches nothing of it and says why; the
+  // one that follows this host's app fetches all of its release.
+  const std::string host_app = RunShell("uname -m").output == "aarch64\n" ? "demo" : "demo.amd64";
+  const std::string other_app = host_app == "demo" ? "demo.amd64" : "demo";
+  TrackerProcess tracker;
+  ASSERT_TRUE(tracker.Start(dir_, repo_)) << tracker.Log();
+  NodeProcess own, other;
+  fs::create_directories(dir_ + "/own");
+  fs::create_directories(dir_ + "/other");
+  const std::string root = repo_ + "/metadata/1.root.json";
+  ASSERT_TRUE(own.Start(dir_ + "/own",
+                        NodeConfigFor("own", dir_ + "/own/data", tracker.url(), root, host_app)));
+  ASSERT_TRUE(other.Start(dir_ + "/other", NodeConfigFor("other", dir_ + "/other/data",
+                                                         tracker.url(), root, other_app)));
+  ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/own/data", host_app)["ready_release"] == 1; },
+                      seconds(60)))
+      << own.Log();
+  ASSERT_TRUE(
+      WaitFor([&] { return AppState(dir_ + "/other/data", other_app)["failed_release"] == 1; },
+              seconds(60)))
+      << other.Log();
+  EXPECT_EQ(AppState(dir_ + "/own/data", host_app)["bytes_from_origin"],
+            FullArtifactBytes(repo_, host_app, 1));
+  const Json refused = AppState(dir_ + "/other/data", other_app);
+  EXPECT_EQ(refused["bytes_from_origin"], 0) << refused.dump();
+  EXPECT_NE(refused["last_error"].get<std::string>().find("this device runs"), std::string::npos)
+      << refused.dump();
+  EXPECT_EQ(RunShell("ls " + dir_ + "/other/data/artifacts 2>/dev/null | wc -l").output, "0\n");
+  own.Stop();
+  other.Stop();
+  tracker.Stop();
+
   // The default platform chosen: amd64 is "demo" now, arm64 its own app.
   r = Publish(Reference("shop/demo:multi"),
               "--platforms linux/arm64,linux/amd64 --default-platform linux/amd64");
