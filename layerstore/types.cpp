@@ -41,6 +41,14 @@ Platform Platform::Host() {
     p.architecture = "arm";
     p.variant = "v" + machine.substr(4, 1);
   }
+#if defined(__arm__)
+  // A 32-bit build on a 64-bit kernel (Raspberry Pi OS 32-bit on a Pi 4):
+  // the userland is 32-bit arm, and so are the images its fleet runs.
+  if (p.architecture == "arm64") {
+    p.architecture = "arm";
+    p.variant = "v" + std::to_string(__ARM_ARCH < 8 ? __ARM_ARCH : 8);
+  }
+#endif
   return p;
 }
 
