@@ -210,5 +210,35 @@ TEST(PlatformTest, ParsesAndMatches) {
   EXPECT_EQ(Platform::Host().os, "linux");
 }
 
+// What a device runs (the node refuses a release it does not): only its own
+// architecture; an arm device its variant and older ones.
+TEST(PlatformTest, AHostRunsItsOwnArchitectureAndOlderArmVariantsOnly) {
+  auto runs = [](std::string_view host, std::string_view image) {
+    return Platform::Parse(host)->Runs(*Platform::Parse(image));
+  };
+  EXPECT_TRUE(runs("linux/amd64", "linux/amd64"));
+  EXPECT_TRUE(runs("linux/amd64", "linux/amd64/v1"));
+  EXPECT_FALSE(runs("linux/amd64", "linux/amd64/v3")) << "the CPU's level is not checked";
+  EXPECT_FALSE(runs("linux/amd64", "linux/arm64"));
+  EXPECT_FALSE(runs("linux/amd64", "linux/386")) << "32-bit support is not assumed";
+  EXPECT_FALSE(runs("linux/amd64", "windows/amd64"));
+  EXPECT_TRUE(runs("linux/arm64", "linux/arm64"));
+  EXPECT_TRUE(runs("linux/arm64", "linux/arm64/v8"));
+  EXPECT_TRUE(runs("linux/arm64/v8", "linux/arm64"));
+  EXPECT_FALSE(runs("linux/arm64", "linux/arm/v7"));
+  EXPECT_FALSE(runs("linux/arm64", "linux/amd64"));
+  EXPECT_TRUE(runs("linux/arm/v7", "linux/arm/v7"));
+  EXPECT_TRUE(runs("linux/arm/v7", "linux/arm/v6"));
+  EXPECT_TRUE(runs("linux/arm/v7", "linux/arm/v5"));
+  EXPECT_TRUE(runs("linux/arm/v7", "linux/arm")) << "no variant is v7";
+  EXPECT_FALSE(runs("linux/arm/v6", "linux/arm/v7"));
+  EXPECT_FALSE(runs("linux/arm/v6", "linux/arm"));
+  EXPECT_FALSE(runs("linux/arm/v7", "linux/arm/v9x"));
+  EXPECT_FALSE(runs("linux/arm/v7", "linux/arm64"));
+  EXPECT_TRUE(runs("linux/riscv64", "linux/riscv64"));
+  EXPECT_FALSE(runs("linux/riscv64", "linux/riscv64/rva23"));
+  EXPECT_TRUE(Platform::Host().Runs(Platform::Host()));
+}
+
 }  // namespace
 }  // namespace flotilla::layerstore

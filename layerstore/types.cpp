@@ -41,6 +41,14 @@ Platform Platform::Host() {
     p.architecture = "arm";
     p.variant = "v" + machine.substr(4, 1);
   }
+#if defined(__arm__)
+  // A 32-bit build on a 64-bit kernel (Raspberry Pi OS 32-bit on a Pi 4):
+  // the userland is 32-bit arm, and so are the images its fleet runs.
+  if (p.architecture == "arm64") {
+    p.architecture = "arm";
+    p.variant = "v" + std::to_string(__ARM_ARCH < 8 ? __ARM_ARCH : 8);
+  }
+#endif
   return p;
 }
 
@@ -48,6 +56,35 @@ bool Platform::Accepts(const Platform& offered) const {
   if (os != offered.os || architecture != offered.architecture) return false;
   if (variant.empty() || variant == offered.variant) return true;
   return architecture == "arm64" && variant == "v8" && offered.variant.empty();
+}
+
+namespace {
+
+// An arm variant's level ("v6" -> 6); no variant is v7, as OCI tools take
+// it; 0 for anything else.
+int ArmLevel(std::string_view variant) {
+  if (variant.empty()) return 7;
+  if (variant.size() != 2 || variant[0] != 'v' || variant[1] < '5' || variant[1] > '8') return 0;
+  return variant[1] - '0';
+}
+
+bool IsOneOf(std::string_view variant, std::string_view a, std::string_view b) {
+  return variant == a || variant == b;
+}
+
+}  // namespace
+
+bool Platform::Runs(const Platform& image) const {
+  if (os != image.os || architecture != image.architecture) return false;
+  if (architecture == "arm") {
+    const int host = ArmLevel(variant), built = ArmLevel(image.variant);
+    return host != 0 && built != 0 && built <= host;
+  }
+  if (architecture == "arm64")
+    return IsOneOf(variant, "", "v8") && IsOneOf(image.variant, "", "v8");
+  if (architecture == "amd64")
+    return IsOneOf(variant, "", "v1") && IsOneOf(image.variant, "", "v1");
+  return variant == image.variant;
 }
 
 std::string_view LayerStateName(LayerState state) {

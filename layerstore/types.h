@@ -27,6 +27,13 @@ struct Platform {
   // True if an image built for `offered` runs where `*this` is wanted
   // (an empty wanted variant accepts any; arm64 treats "" and "v8" alike).
   bool Accepts(const Platform& offered) const;
+  // True if a machine of this platform runs an image built for `image`
+  // (docs/node.md, "Platforms"): the same os and architecture; arm runs its
+  // own variant and older ones (v7 runs v6 and v5; no variant means v7);
+  // arm64 takes "" and "v8" alike, amd64 "" and "v1". Another architecture
+  // never runs, even one the CPU could execute (arm on arm64, 386 on amd64):
+  // the kernel may lack 32-bit support, and a fleet publishes each platform.
+  bool Runs(const Platform& image) const;
   friend bool operator==(const Platform&, const Platform&) = default;
 };
 

@@ -272,6 +272,7 @@ Result<Verified> VerifyBundle(const NodeConfig& config, const std::string& bundl
                    VerifiedRelease(staging + "/tuf", staging + "/metadata", v.app, clock));
   progress(fmt::format("metadata verified: {} release {}", v.app, v.release.version));
   RETURN_IF_ERROR(CheckNewer(layout.state(), v.app, v.release.version));
+  RETURN_IF_ERROR(CheckRunsHere(v.release, layerstore::Platform::Host()));
   ASSIGN_OR_RETURN(v.steps, PlanFromBundle(v.release, store, config.deltas, staging));
   RETURN_IF_ERROR(CheckSpaceForRebuild(v.release, v.steps, config, store));
   progress(fmt::format("{} artifact(s) verified against the signed release", v.steps.size()));

@@ -71,7 +71,12 @@ Result<int> RunImport(LayerStore& store, const StoreFlags& f) {
     ASSIGN_OR_RETURN(options.platform, layerstore::Platform::Parse(f.platform));
   }
   ASSIGN_OR_RETURN(layerstore::ImageRecord image, store.ImportImage(f.image_path, options));
-  fmt::print("{}", layerstore::FormatImage(image));
+  // Quiet: the image ID alone, for a script to take (as `docker import -q`).
+  if (f.quiet) {
+    fmt::print("{}\n", image.config_digest.ToString());
+  } else {
+    fmt::print("{}", layerstore::FormatImage(image));
+  }
   return 0;
 }
 
@@ -219,7 +224,8 @@ CommandAction RegisterStoreCommands(CLI::App& app) {
   auto f = std::make_shared<StoreFlags>();
   auto* store = app.add_subcommand("store", "The layer store: images, layers, verify, GC");
   store->add_option("--store", f->store_dir, "store directory")->capture_default_str();
-  store->add_flag("-q,--quiet", f->quiet, "no progress lines on stderr");
+  store->add_flag("-q,--quiet", f->quiet,
+                  "no progress lines on stderr; import prints the image ID alone");
   store->require_subcommand(1);
   auto* ls = store->add_subcommand("ls", "List images");
   auto* layers = store->add_subcommand("layers", "List layers and their states");

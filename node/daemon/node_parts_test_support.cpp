@@ -4,6 +4,7 @@
 
 #include "core/file_io.h"
 #include "core/zstd_stream.h"
+#include "layerstore/types.h"
 
 namespace flotilla::node::testing {
 
@@ -35,6 +36,7 @@ metadata::Release ReleaseOf(const std::string& app, uint64_t version, const Made
   metadata::Release release;
   release.app = app;
   release.version = version;
+  release.image.platform = layerstore::Platform::Host().ToString();
   release.image.layers = {layer.layer};
   release.artifacts = {layer.artifact};
   release.app_spec = std::move(app_spec);

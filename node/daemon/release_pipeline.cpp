@@ -68,7 +68,6 @@ void ReleasePipeline::OfferChosen(const std::string& app, const metadata::Releas
 }
 
 void ReleasePipeline::Begin(const std::string& app, const metadata::Release& release) {
-  fetched_[app] = release;
   AppState& a = state_.app(app);
   if (a.target_release != release.version) {
     a.target_release = release.version;
@@ -76,6 +75,11 @@ void ReleasePipeline::Begin(const std::string& app, const metadata::Release& rel
   }
   a.last_error.clear();
   a.failure.clear();
+  // Another platform's image is never fetched; what runs keeps running.
+  if (Status runs = CheckRunsHere(release, options_.platform); !runs.ok()) {
+    return Fail(app, runs, true);
+  }
+  fetched_[app] = release;
   auto plan = PlanRelease(release, store_.ReadyLayers(), options_.deltas);
   if (!plan.ok()) return Fail(app, plan.status(), true);
   ReleaseTransfer& t = transfers_[app];

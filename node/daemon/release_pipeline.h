@@ -37,6 +37,9 @@ namespace flotilla::node {
 
 struct PipelineOptions {
   std::string data_dir;  // whose free space a release must fit in
+  // What this device runs: a release of another platform fails for good
+  // before any byte of it is fetched.
+  layerstore::Platform platform = layerstore::Platform::Host();
   bool deltas = true;
   // p2p: the artifacts of kept releases stay with the fetcher (seeded to
   // peers); http-only: forgotten once their layers are rebuilt.

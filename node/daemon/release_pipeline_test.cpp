@@ -251,6 +251,40 @@ TEST_F(ReleasePipelineTest, AReleaseOverTheDiskBudgetIsRefusedBeforeAnyByteMoves
   EXPECT_EQ(App().failure, "disk");
 }
 
+// A release of another platform is refused for good before anything is
+// wanted from the fetcher, with an error that names both platforms; what is
+// ready stays ready, and a newer release of this platform is fetched.
+TEST_F(ReleasePipelineTest, AReleaseOfAnotherPlatformIsRefusedBeforeAnyByteMoves) {
+  MakePipeline(PipelineOptions{.platform = {"linux", "amd64", ""}});
+  const MadeLayer layer = MakeSmallLayer(dir_, "1");
+  pipeline_->Offer("web", ReleaseOf("web", 1, layer));
+  fetcher_->Complete(layer.artifact.sha256, layer.artifact_path);
+  Step();
+  ASSERT_EQ(ready_, std::vector<uint64_t>{1});
+  fetcher_->wants.clear();
+
+  metadata::Release arm = ReleaseOf("web", 2, MakeSmallLayer(dir_, "2"));
+  arm.image.platform = "linux/arm64";
+  pipeline_->Offer("web", arm);
+  EXPECT_TRUE(fetcher_->wants.empty());
+  EXPECT_FALSE(pipeline_->Fetching("web"));
+  EXPECT_EQ(App().failed_release, 2u);
+  EXPECT_EQ(App().ready_release, 1u);
+  EXPECT_EQ(
+      App().last_error,
+      "FailedPrecondition: release 2 of web is for linux/arm64; this device runs linux/amd64");
+  ASSERT_EQ(errors_.size(), 1u);
+  EXPECT_NE(errors_[0].find("is for linux/arm64"), std::string::npos) << errors_[0];
+  EXPECT_EQ(ReportOf("web", App(), 0, 0).failure, "verification");
+  pipeline_->OfferChosen("web", arm);
+  EXPECT_TRUE(fetcher_->wants.empty()) << "a fleet's choice of it is refused as well";
+
+  metadata::Release amd = ReleaseOf("web", 3, MakeSmallLayer(dir_, "3"));
+  amd.image.platform = "linux/amd64/v1";
+  pipeline_->Offer("web", amd);
+  EXPECT_TRUE(pipeline_->Fetching("web"));
+}
+
 // A transfer that fails for a reason that may pass is reported failed with
 // the kind "transfer" (a rollout keeps such a device pending), saved with
 // the state; the retry clears it.

@@ -57,6 +57,14 @@ ArtifactRequest RequestOf(const metadata::Artifact& a) {
   return ArtifactRequest{a.sha256, a.length, a.info_hash};
 }
 
+Status CheckRunsHere(const metadata::Release& release, const layerstore::Platform& host) {
+  auto image = layerstore::Platform::Parse(release.image.platform);
+  if (image.ok() && host.Runs(*image)) return Status::Ok();
+  return FailedPrecondition("release " + std::to_string(release.version) + " of " + release.app +
+                            " is for " + release.image.platform + "; this device runs " +
+                            host.ToString());
+}
+
 Result<layerstore::UpdatePlan> PlanRelease(const metadata::Release& release,
                                            const std::vector<Digest>& ready, bool use_deltas) {
   std::vector<Digest> wanted;

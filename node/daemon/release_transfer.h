@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "layerstore/types.h"
 #include "layerstore/update_planner.h"
 #include "metadata/release.h"
 #include "node/transfer/artifact_fetcher.h"
@@ -42,6 +43,11 @@ struct ReleaseTransfer {
 ArtifactRequest RequestOf(const metadata::Artifact& artifact);
 // The signed length of layer `diff_id` of `release` (0: not in it).
 uint64_t LayerLength(const metadata::Release& release, const Digest& diff_id);
+
+// Refuses (FailedPrecondition, before anything is fetched) a release whose
+// image is built for a platform `host` does not run (Platform::Runs):
+// "release 7 of kiosk is for linux/arm64; this device runs linux/amd64".
+Status CheckRunsHere(const metadata::Release& release, const layerstore::Platform& host);
 
 // The update planner's plan for `release` given the `ready` layers held;
 // deltas only when `use_deltas`.

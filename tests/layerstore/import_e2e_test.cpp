@@ -63,6 +63,13 @@ TEST_P(LayerStoreImportTest, ImportUnpackMountAndRegenerate) {
   EXPECT_NE(import.output.find("platform linux/amd64"), std::string::npos) << import.output;
   auto ids = DiffIds(import.output);
   ASSERT_EQ(ids.size(), 3u) << import.output;
+  // Quiet: the image ID alone on stdout, nothing on stderr (the same import again).
+  auto quiet = RunShell(BinaryPath("flotilla-node") + " store -q --store " + store_ + " import " +
+                        ImagePath(dir_, GetParam()) + " 2>" + dir_ + "/quiet.err");
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.output;
+  const std::string id = import.output.substr(import.output.find("image sha256:") + 6, 71);
+  EXPECT_EQ(quiet.output, id + "\n");
+  EXPECT_EQ(std::filesystem::file_size(dir_ + "/quiet.err"), 0u);
 
   std::string lower;
   for (const auto& id : ids) {
@@ -134,6 +141,11 @@ TEST_F(LayerStoreImportTest, TrackerImportsListsAndRemoves) {
   const std::string tracker = BinaryPath("flotilla-tracker") + " image --store " + store_;
   auto import = RunShell(tracker + " import " + dir_ + "/docker.tar");
   ASSERT_EQ(import.exit_code, 0) << import.output;
+  const std::string id = import.output.substr(import.output.find("image sha256:") + 6, 71);
+  auto quiet = RunShell(BinaryPath("flotilla-tracker") + " image -q --store " + store_ +
+                        " import " + dir_ + "/docker.tar 2>&1");
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.output;
+  EXPECT_EQ(quiet.output, id + "\n") << "quiet: the image ID alone";
   auto ls = RunShell(tracker + " ls");
   EXPECT_NE(ls.output.find("test/img:1"), std::string::npos) << ls.output;
   EXPECT_NE(ls.output.find("docker-archive"), std::string::npos) << ls.output;
@@ -141,6 +153,61 @@ TEST_F(LayerStoreImportTest, TrackerImportsListsAndRemoves) {
   EXPECT_EQ(rm.exit_code, 0) << rm.output;
   EXPECT_NE(rm.output.find("freed 3 layers and 1 blobs"), std::string::npos) << rm.output;
   EXPECT_TRUE(std::filesystem::is_empty(store_ + "/layers"));
+}
+
+// The documented way from a root filesystem directory to a release
+// (scripts/image-from-dir.sh): the image publish takes, of this machine's
+// platform or the one asked, its tree as given but /dev's nodes.
+TEST_F(LayerStoreImportTest, AnImageFromADirectoryIsPublished) {
+  const std::string rootfs = dir_ + "/rootfs";
+  auto made = RunShell("mkdir -p " + rootfs + "/bin " + rootfs + "/dev && cp /usr/bin/busybox " +
+                       rootfs + "/bin/ && ln -s busybox " + rootfs + "/bin/sh && echo kiosk > " +
+                       rootfs + "/motd && mknod " + rootfs + "/dev/null c 1 3 2>&1");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  const std::string script = std::string(FLOTILLA_SOURCE_DIR) + "/scripts/image-from-dir.sh ";
+  auto built = RunShell(script + rootfs + " " + dir_ + "/kiosk.tar 2>&1");
+  ASSERT_EQ(built.exit_code, 0) << built.output;
+  built = RunShell(script + rootfs + " " + dir_ + "/kiosk-arm64.tar arm64 2>&1");
+  ASSERT_EQ(built.exit_code, 0) << built.output;
+
+  const std::string tracker = BinaryPath("flotilla-tracker");
+  const std::string repo = dir_ + "/repo";
+  auto init = RunShell(tracker + " init " + repo + " --public-url http://127.0.0.1:9 2>&1");
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  ASSERT_EQ(
+      RunShell("echo '{\"name\": \"kiosk\", \"command\": [\"/bin/sh\"]}' > " + dir_ + "/kiosk.json")
+          .exit_code,
+      0);
+  auto publish = [&](const std::string& image) {
+    return RunShell(tracker + " publish --repository " + repo + " --app kiosk --spec " + dir_ +
+                    "/kiosk.json --json " + image + " 2>/dev/null");
+  };
+  auto host = publish(dir_ + "/kiosk.tar");
+  ASSERT_EQ(host.exit_code, 0) << host.output;
+  const std::string uname = RunShell("uname -m").output;
+  EXPECT_NE(host.output.find(uname == "aarch64\n" ? "\"platform\":\"linux/arm64\""
+                                                  : "\"platform\":\"linux/amd64\""),
+            std::string::npos)
+      << host.output;
+  auto arm = publish("--platform linux/arm64 " + dir_ + "/kiosk-arm64.tar");
+  ASSERT_EQ(arm.exit_code, 0) << arm.output;
+  EXPECT_NE(arm.output.find("\"platform\":\"linux/arm64\""), std::string::npos) << arm.output;
+
+  // The layer holds the tree, /dev empty.
+  auto import = Node("-q import " + dir_ + "/kiosk.tar");
+  ASSERT_EQ(import.exit_code, 0) << import.output;
+  auto layers = Node("layers");
+  ASSERT_EQ(layers.exit_code, 0) << layers.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(layers.output, m, std::regex("sha256:[0-9a-f]{64}")))
+      << layers.output;
+  auto path = Node("-q path " + m.str());
+  ASSERT_EQ(path.exit_code, 0) << path.output;
+  const std::string tree = path.output.substr(0, path.output.size() - 1);
+  EXPECT_EQ(RunShell("cat " + tree + "/motd").output, "kiosk\n");
+  EXPECT_TRUE(std::filesystem::is_symlink(tree + "/bin/sh"));
+  EXPECT_TRUE(std::filesystem::is_directory(tree + "/dev"));
+  EXPECT_TRUE(std::filesystem::is_empty(tree + "/dev")) << "the runtime provides /dev's nodes";
 }
 
 // A file's content streams to the tree: unpack memory does not grow with the

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -352,6 +353,58 @@ TEST_F(NodeDeploy, AReleaseOverTheDiskBudgetIsRefusedBeforeAnyByteMoves) {
       },
       seconds(15)))
       << QueryTrackerDb(repo_ + "/tracker.db", "SELECT * FROM device_status");
+  EXPECT_TRUE(RunsOnly(data, 1));
+  EXPECT_EQ(node.Stop(), 0);
+}
+
+// The newest release is another platform's (an arm64 image on this amd64
+// host, or the other way round): the node fetches none of its bytes (its
+// counters, and the tracker's per artifact), keeps the running release, and
+// says why in its state and its report.
+TEST_F(NodeDeploy, AReleaseOfAnotherPlatformIsNeverFetchedAndTheRunningAppStays) {
+  Publish(256, "0");
+  ASSERT_TRUE(tracker_.Start(dir_, repo_));
+  const std::string data = dir_ + "/n/data";
+  NodeProcess& node = StartNode("n", ConfigFor("n", data));
+  ASSERT_TRUE(WaitFor([&] { return RunsOnly(data, 1); }, seconds(60))) << node.Log();
+  const std::string host = RunShell("uname -m").output;
+  const std::string other = host == "aarch64\n" ? "amd64" : "arm64";
+  ASSERT_TRUE(PublishImage(dir_, repo_, kApp, 256, "deploy", "2", AppSpec(), other))
+      << ReadTextFileBounded(dir_ + "/publish.log", 1 << 20).value_or("");
+  const std::string why = "release 2 of web is for linux/" + other + "; this device runs linux/";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return AppState(data, kApp)["last_error"].get<std::string>().find(why) != std::string::npos;
+      },
+      seconds(30)))
+      << node.Log();
+  Json s = AppState(data, kApp);
+  EXPECT_EQ(s["failed_release"], 2) << s.dump();
+  EXPECT_EQ(s["bytes_from_origin"], 0) << s.dump();
+  EXPECT_EQ(s["failure"], "verification") << s.dump();
+  auto artifacts = RunShell(
+      "python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))[\"signed\"][\"targets\"]"
+      "[\"apps/web/release-2.json\"][\"custom\"][\"flotilla\"]; "
+      "[print(a[\"sha256\"]) for a in t[\"artifacts\"]]' " +
+      repo_ + "/metadata/targets.json");
+  ASSERT_EQ(artifacts.exit_code, 0) << artifacts.output;
+  std::istringstream shas(artifacts.output);
+  int count = 0;
+  for (std::string sha; shas >> sha; ++count) {
+    EXPECT_EQ(ArtifactBytesServed(tracker_.port(), sha), 0u) << sha;
+  }
+  EXPECT_GE(count, 2);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return QueryTrackerDb(repo_ + "/tracker.db",
+                              "SELECT state, failure FROM device_status WHERE release='2'") ==
+               "failed|verification\n";
+      },
+      seconds(15)))
+      << QueryTrackerDb(repo_ + "/tracker.db", "SELECT * FROM device_status");
+  EXPECT_NE(QueryTrackerDb(repo_ + "/tracker.db",
+                           "SELECT count(*) FROM failures WHERE message LIKE '%" + why + "%'"),
+            "0\n");
   EXPECT_TRUE(RunsOnly(data, 1));
   EXPECT_EQ(node.Stop(), 0);
 }

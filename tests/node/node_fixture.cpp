@@ -82,17 +82,19 @@ bool SignRelease(const std::string& dir, const std::string& repo, const std::str
 
 bool PublishImage(const std::string& dir, const std::string& repo, const std::string& app,
                   int random_kib, const std::string& seed, const std::string& variant,
-                  const Json& app_spec) {
-  const std::string image = dir + "/image-" + seed + "-" + variant + ".tar";
+                  const Json& app_spec, const std::string& architecture) {
+  const std::string image = dir + "/image-" + seed + "-" + variant + architecture + ".tar";
   const std::string spec = dir + "/" + app + ".json";
   const Json sleeper = {{"name", app}, {"command", {"/bin/sh", "-c", "sleep 1000"}}};
   if (!WriteFileAtomic(spec, (app_spec.is_null() ? sleeper : app_spec).dump()).ok()) return false;
-  auto made =
-      RunShell("python3 " + std::string(FLOTILLA_SOURCE_DIR) + "/tests/node/make_node_image.py " +
-               image + " " + std::to_string(random_kib) + " " + seed + " " + variant + " 2>&1");
+  auto made = RunShell(
+      "python3 " + std::string(FLOTILLA_SOURCE_DIR) + "/tests/node/make_node_image.py " + image +
+      " " + std::to_string(random_kib) + " " + seed + " " + variant + " " + architecture + " 2>&1");
   if (made.exit_code != 0) return false;
-  auto r = RunShell(BinaryPath("flotilla-tracker") + " publish --repository " + repo + " --app " +
-                    app + " --spec " + spec + " " + image + " >> " + dir + "/publish.log 2>&1");
+  const std::string platform = architecture.empty() ? "" : " --platform linux/" + architecture;
+  auto r =
+      RunShell(BinaryPath("flotilla-tracker") + " publish --repository " + repo + " --app " + app +
+               " --spec " + spec + platform + " " + image + " >> " + dir + "/publish.log 2>&1");
   return r.exit_code == 0;
 }
 

@@ -50,9 +50,11 @@ uint64_t ArtifactBytesServed(int port, const std::string& sha256);
 // `random_kib` of random bytes seeded by `seed`).
 bool InitRepository(const std::string& dir, const std::string& repo);
 // `app_spec` null: the app runs `sleep 1000` with the default health check.
+// `architecture` empty: the host's (an image for another one is published
+// with `--platform linux/<architecture>`).
 bool PublishImage(const std::string& dir, const std::string& repo, const std::string& app,
                   int random_kib, const std::string& seed, const std::string& variant = "0",
-                  const Json& app_spec = nullptr);
+                  const Json& app_spec = nullptr, const std::string& architecture = "");
 
 // A repository under offline keys (docs/signing.md): `init --offline-keys`
 // (offline keys in <dir>/off), and an app role for `app` with a key made by

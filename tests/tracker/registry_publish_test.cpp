@@ -339,6 +339,92 @@ TEST_F(RegistryPublishTest, ATwoPlatformIndexYieldsEachPlatformsManifest) {
       << r.output;
 }
 
+// --platforms: one index, one release per platform, each under its own app
+// (the default platform's under --app), each recording its platform's
+// manifest and the index's digest.
+TEST_F(RegistryPublishTest, PlatformsPublishesOneAppPerPlatformFromOneIndex) {
+  MakeImage();
+  ASSERT_TRUE(registry_.Start(dir_ + "/registry"));
+  auto pushed = Push("oci:" + dir_ + "/img/oci:multi", "shop/demo:multi", "--all");
+  ASSERT_EQ(pushed.exit_code, 0) << pushed.output;
+  const std::string index_digest = RemoteDigest("shop/demo:multi");
+  auto raw = RunShell("skopeo inspect --raw --tls-verify=false " + Reference("shop/demo:multi"));
+  const Json index = Json::parse(raw.output);
+  std::map<std::string, std::string> manifest_of;
+  for (const auto& entry : index["manifests"]) {
+    manifest_of[entry["platform"]["architecture"]] = entry["digest"];
+  }
+
+  auto r = Publish(Reference("shop/demo:multi"), "--platforms linux/arm64,linux/amd64");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(json_["releases"].size(), 2u) << r.output;
+  EXPECT_EQ(json_["releases"][0]["app"], "demo");
+  EXPECT_EQ(json_["releases"][1]["app"], "demo.amd64");
+  for (const auto& [app, arch] : {std::pair{"demo", "arm64"}, std::pair{"demo.amd64", "amd64"}}) {
+    auto release = metadata::ParseRelease(ReleaseCustom(1, app));
+    ASSERT_TRUE(release.ok()) << app << ": " << release.status().ToString();
+    EXPECT_EQ(release->image.platform, std::string("linux/") + arch);
+    EXPECT_EQ(release->image.manifest.ToString(), manifest_of[arch]);
+    ASSERT_TRUE(release->source.has_value());
+    EXPECT_EQ(release->source->digest.ToString(), index_digest);
+    EXPECT_EQ(release->source->reference, Reference("shop/demo:multi"));
+    // The node checks that the spec names the app; the container keeps the one hostname.
+    EXPECT_EQ(release->app_spec["name"], app);
+    EXPECT_EQ(release->app_spec.value("hostname", "demo"), "demo");
+  }
+
+  // Each device takes only its platform's app: on this host the node that
+  // follows the other platform's fetches nothing of it and says why; the
+  // one that follows this host's app fetches all of its release.
+  const std::string host_app = RunShell("uname -m").output == "aarch64\n" ? "demo" : "demo.amd64";
+  const std::string other_app = host_app == "demo" ? "demo.amd64" : "demo";
+  TrackerProcess tracker;
+  ASSERT_TRUE(tracker.Start(dir_, repo_)) << tracker.Log();
+  NodeProcess own, other;
+  fs::create_directories(dir_ + "/own");
+  fs::create_directories(dir_ + "/other");
+  const std::string root = repo_ + "/metadata/1.root.json";
+  ASSERT_TRUE(own.Start(dir_ + "/own",
+                        NodeConfigFor("own", dir_ + "/own/data", tracker.url(), root, host_app)));
+  ASSERT_TRUE(other.Start(dir_ + "/other", NodeConfigFor("other", dir_ + "/other/data",
+                                                         tracker.url(), root, other_app)));
+  ASSERT_TRUE(WaitFor([&] { return AppState(dir_ + "/own/data", host_app)["ready_release"] == 1; },
+                      seconds(60)))
+      << own.Log();
+  ASSERT_TRUE(
+      WaitFor([&] { return AppState(dir_ + "/other/data", other_app)["failed_release"] == 1; },
+              seconds(60)))
+      << other.Log();
+  EXPECT_EQ(AppState(dir_ + "/own/data", host_app)["bytes_from_origin"],
+            FullArtifactBytes(repo_, host_app, 1));
+  const Json refused = AppState(dir_ + "/other/data", other_app);
+  EXPECT_EQ(refused["bytes_from_origin"], 0) << refused.dump();
+  EXPECT_NE(refused["last_error"].get<std::string>().find("this device runs"), std::string::npos)
+      << refused.dump();
+  EXPECT_EQ(RunShell("ls " + dir_ + "/other/data/artifacts 2>/dev/null | wc -l").output, "0\n");
+  own.Stop();
+  other.Stop();
+  tracker.Stop();
+
+  // The default platform chosen: amd64 is "demo" now, arm64 its own app.
+  r = Publish(Reference("shop/demo:multi"),
+              "--platforms linux/arm64,linux/amd64 --default-platform linux/amd64");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(json_["releases"][0]["app"], "demo.arm64");
+  EXPECT_EQ(json_["releases"][1]["app"], "demo");
+  EXPECT_EQ(json_["releases"][1]["release"], 2);
+  EXPECT_EQ(metadata::ParseRelease(ReleaseCustom(2))->image.platform, "linux/amd64");
+
+  // Contradictions are refused before anything is fetched.
+  r = Publish(Reference("shop/demo:multi"), "--platforms linux/arm64 --platform linux/arm64");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  r = Publish(Reference("shop/demo:multi"),
+              "--platforms linux/arm64,linux/amd64 --default-platform linux/arm/v7");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("is not in --platforms"), std::string::npos) << r.output;
+  EXPECT_TRUE(ReleaseCustom(3).is_null());
+}
+
 // The end to end: two releases pushed with skopeo, both published
 // from the registry, four nodes upgrade by delta (the same path as a file).
 TEST_F(RegistryPublishTest, TwoReleasesFromTheRegistryReachNodesByDelta) {

@@ -53,6 +53,8 @@ Status RunImport(layerstore::LayerStore& store, const ImageFlags& f) {
   ASSIGN_OR_RETURN(layerstore::ImageRecord image, store.ImportImage(f.path, options));
   if (f.json) {
     fmt::print("{}\n", ImageJson(image).dump());
+  } else if (f.quiet) {
+    fmt::print("{}\n", image.config_digest.ToString());  // the image ID alone
   } else {
     fmt::print("{}", layerstore::FormatImage(image));
   }
@@ -105,7 +107,9 @@ CommandAction RegisterImageCommands(CLI::App& app) {
   auto* image = app.add_subcommand("image", "Import and inspect the images the tracker publishes");
   image->add_option("--store", f->store_dir, "tracker layer store directory")
       ->capture_default_str();
-  image->add_flag("-q,--quiet", f->quiet, "no progress lines on stderr");
+  image->add_flag("-q,--quiet", f->quiet,
+                  "no progress lines on stderr; import prints the image ID alone (--json: "
+                  "the document)");
   image->require_subcommand(1);
   auto* import = image->add_subcommand(
       "import", "Import a docker-archive, oci-archive or OCI layout directory");

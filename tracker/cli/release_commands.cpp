@@ -2,13 +2,16 @@
 // offline-keys commands `sign`, `stage-app`, `stage-root`, `accept` (docs/signing.md).
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "core/bytes.h"
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "layerstore/types.h"
 #include "metadata/release_floor.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_names.h"
@@ -73,15 +76,97 @@ int RunInit(const InitFlags& flags) {
 struct PublishFlags {
   std::string config_file;
   PublishRequest request;
-  registry::PullOptions pull;  // for an image in a registry (docs/registry.md)
+  registry::PullOptions pull;          // for an image in a registry (docs/registry.md)
+  std::vector<std::string> platforms;  // one release per platform (docs/registry.md)
+  std::string default_platform;        // published as --app itself; default: the first
   bool json = false;
 };
 
+// One publish per platform: the default platform's as --app, each other's as
+// "<app>.<arch><variant>" (docs/registry.md, "Platforms").
+Result<std::vector<PublishRequest>> PlatformRequests(const PublishFlags& flags) {
+  if (flags.platforms.empty()) {
+    if (!flags.default_platform.empty()) {
+      return InvalidArgument("--default-platform goes with --platforms");
+    }
+    return std::vector<PublishRequest>{flags.request};
+  }
+  if (!flags.request.platform.empty()) {
+    return InvalidArgument("give --platform (one release) or --platforms (one per platform)");
+  }
+  const std::string& default_platform =
+      flags.default_platform.empty() ? flags.platforms.front() : flags.default_platform;
+  if (std::find(flags.platforms.begin(), flags.platforms.end(), default_platform) ==
+      flags.platforms.end()) {
+    return InvalidArgument("--default-platform " + default_platform + " is not in --platforms");
+  }
+  std::vector<PublishRequest> requests;
+  std::set<std::string> apps;
+  for (const auto& text : flags.platforms) {
+    ASSIGN_OR_RETURN(layerstore::Platform platform, layerstore::Platform::Parse(text));
+    PublishRequest request = flags.request;
+    request.platform = platform.ToString();
+    if (text != default_platform) {
+      request.spec_app = flags.request.app;
+      request.app = flags.request.app + "." + platform.architecture + platform.variant;
+    }
+    if (!apps.insert(request.app).second) {
+      return InvalidArgument("--platforms names " + request.app + "'s platform twice");
+    }
+    requests.push_back(std::move(request));
+  }
+  return requests;
+}
+
+Json OutcomeJson(const PublishOutcome& outcome) {
+  auto path_or_null = [](const std::string& path) {
+    return path.empty() ? Json(nullptr) : Json(path);
+  };
+  return Json{{"app", outcome.release.app},
+              {"release", outcome.release.version},
+              {"target", outcome.target_name},
+              {"pending", path_or_null(outcome.pending_path)},
+              {"pending_top_level", path_or_null(outcome.pending_top_level_path)},
+              {"artifacts_made", outcome.artifacts_made},
+              {"artifacts_reused", outcome.artifacts_reused},
+              {"deltas_made", outcome.deltas_made},
+              {"deltas_skipped", outcome.deltas_skipped},
+              {"image_manifest", outcome.release.image.manifest.ToString()},
+              {"platform", outcome.release.image.platform},
+              {"source", outcome.release.source
+                             ? Json{{"reference", outcome.release.source->reference},
+                                    {"digest", outcome.release.source->digest.ToString()}}
+                             : Json(nullptr)}};
+}
+
+void PrintOutcome(const PublishOutcome& outcome, const std::string& repository) {
+  if (!outcome.pending_path.empty()) {
+    fmt::print("staged {} release {}: {}\nsign it where the {} key lives, then accept it:\n",
+               outcome.release.app, outcome.release.version, outcome.pending_path,
+               outcome.release.app);
+    fmt::print("  flotilla-tracker sign {} --key {}.key\n", outcome.pending_path,
+               outcome.release.app);
+    fmt::print("  flotilla-tracker accept --repository {} {}\n", repository, outcome.pending_path);
+    if (!outcome.pending_top_level_path.empty()) {
+      fmt::print(
+          "and, for devices still running flotilla 0.1.0, the top-level targets that lists it "
+          "too,\nwhere the targets key lives:\n  flotilla-tracker sign {} --key targets.key\n"
+          "  flotilla-tracker accept --repository {} {}\n",
+          outcome.pending_top_level_path, repository, outcome.pending_top_level_path);
+    }
+    return;
+  }
+  fmt::print("published {} release {} ({}): {} artifacts made, {} reused, {} deltas ({} skipped)\n",
+             outcome.release.app, outcome.release.version, outcome.target_name,
+             outcome.artifacts_made, outcome.artifacts_reused, outcome.deltas_made,
+             outcome.deltas_skipped);
+}
+
 // For a docker:// image: fetch it from the registry inside the publish.
-Status SetUpRegistryFetch(PublishFlags& flags) {
-  const bool registry_flags = !flags.pull.auth_file.empty() || flags.pull.insecure ||
-                              flags.pull.max_blob_bytes != registry::kDefaultMaxBlobBytes;
-  if (!registry::IsRegistryReference(flags.request.image_path)) {
+Status SetUpRegistryFetch(PublishRequest& request, registry::PullOptions pull) {
+  const bool registry_flags = !pull.auth_file.empty() || pull.insecure ||
+                              pull.max_blob_bytes != registry::kDefaultMaxBlobBytes;
+  if (!registry::IsRegistryReference(request.image_path)) {
     if (registry_flags) {
       return InvalidArgument(
           "--registry-auth, --insecure-registry and --registry-max-blob apply to a docker:// "
@@ -89,16 +174,15 @@ Status SetUpRegistryFetch(PublishFlags& flags) {
     }
     return Status::Ok();
   }
-  if (!flags.request.select.empty()) {
+  if (!request.select.empty()) {
     return InvalidArgument(
         "--select picks an image of an archive; a docker:// reference names one");
   }
   ASSIGN_OR_RETURN(registry::RegistryReference ref,
-                   registry::ParseRegistryReference(flags.request.image_path));
-  flags.pull.platform = flags.request.platform;
-  flags.request.fetch_image = [ref, pull = flags.pull](
-                                  const std::string& layout_dir,
-                                  const PublishProgressFn& progress) -> Result<FetchedImage> {
+                   registry::ParseRegistryReference(request.image_path));
+  pull.platform = request.platform;
+  request.fetch_image = [ref, pull](const std::string& layout_dir,
+                                    const PublishProgressFn& progress) -> Result<FetchedImage> {
     ASSIGN_OR_RETURN(registry::PulledImage pulled,
                      registry::PullToLayout(ref, pull, layout_dir, progress));
     progress(fmt::format("fetched {} ({}, {} blob bytes)", ref.text, pulled.platform,
@@ -134,9 +218,14 @@ Status ResolvePublishConfig(PublishFlags& flags) {
 
 int RunPublish(PublishFlags& flags) {
   Status st = ResolvePublishConfig(flags);
-  if (st.ok()) st = SetUpRegistryFetch(flags);
-  if (!st.ok()) {
-    fmt::print(stderr, "publish: {}\n", st.ToString());
+  auto requests = st.ok() ? PlatformRequests(flags) : Result<std::vector<PublishRequest>>(st);
+  if (requests.ok()) {
+    for (auto& request : *requests) {
+      if (st.ok()) st = SetUpRegistryFetch(request, flags.pull);
+    }
+  }
+  if (!st.ok() || !requests.ok()) {
+    fmt::print(stderr, "publish: {}\n", (st.ok() ? requests.status() : st).ToString());
     return 2;
   }
   // With --json, stdout holds the one document and progress goes to stderr.
@@ -145,56 +234,23 @@ int RunPublish(PublishFlags& flags) {
     fmt::print(progress_out, "{}\n", line);
     std::fflush(progress_out);
   };
-  auto outcome = PublishImage(flags.request, SystemClock::Instance(), progress);
-  if (!outcome.ok()) {
-    fmt::print(stderr, "{}\n", outcome.status().ToString());
-    return 1;
+  Json published = Json::array();
+  for (const auto& request : *requests) {
+    auto outcome = PublishImage(request, SystemClock::Instance(), progress);
+    if (!outcome.ok()) {
+      fmt::print(stderr, "{}\n", outcome.status().ToString());
+      if (!published.empty()) {
+        fmt::print(stderr, "published before the error: {}\n", published.dump());
+      }
+      return 1;
+    }
+    if (!flags.json) PrintOutcome(*outcome, request.repository);
+    published.push_back(OutcomeJson(*outcome));
   }
   if (flags.json) {
-    auto path_or_null = [](const std::string& path) {
-      return path.empty() ? Json(nullptr) : Json(path);
-    };
-    fmt::print("{}\n",
-               Json{{"app", outcome->release.app},
-                    {"release", outcome->release.version},
-                    {"target", outcome->target_name},
-                    {"pending", path_or_null(outcome->pending_path)},
-                    {"pending_top_level", path_or_null(outcome->pending_top_level_path)},
-                    {"artifacts_made", outcome->artifacts_made},
-                    {"artifacts_reused", outcome->artifacts_reused},
-                    {"deltas_made", outcome->deltas_made},
-                    {"deltas_skipped", outcome->deltas_skipped},
-                    {"image_manifest", outcome->release.image.manifest.ToString()},
-                    {"platform", outcome->release.image.platform},
-                    {"source", outcome->release.source
-                                   ? Json{{"reference", outcome->release.source->reference},
-                                          {"digest", outcome->release.source->digest.ToString()}}
-                                   : Json(nullptr)}}
-                   .dump());
-    return 0;
+    fmt::print("{}\n", flags.platforms.empty() ? published[0].dump()
+                                               : Json{{"releases", published}}.dump());
   }
-  if (!outcome->pending_path.empty()) {
-    fmt::print("staged {} release {}: {}\nsign it where the {} key lives, then accept it:\n",
-               outcome->release.app, outcome->release.version, outcome->pending_path,
-               outcome->release.app);
-    fmt::print("  flotilla-tracker sign {} --key {}.key\n", outcome->pending_path,
-               outcome->release.app);
-    fmt::print("  flotilla-tracker accept --repository {} {}\n", flags.request.repository,
-               outcome->pending_path);
-    if (!outcome->pending_top_level_path.empty()) {
-      fmt::print(
-          "and, for devices still running flotilla 0.1.0, the top-level targets that lists it "
-          "too,\nwhere the targets key lives:\n  flotilla-tracker sign {} --key targets.key\n"
-          "  flotilla-tracker accept --repository {} {}\n",
-          outcome->pending_top_level_path, flags.request.repository,
-          outcome->pending_top_level_path);
-    }
-    return 0;
-  }
-  fmt::print("published {} release {} ({}): {} artifacts made, {} reused, {} deltas ({} skipped)\n",
-             outcome->release.app, outcome->release.version, outcome->target_name,
-             outcome->artifacts_made, outcome->artifacts_reused, outcome->deltas_made,
-             outcome->deltas_skipped);
   return 0;
 }
 
@@ -284,6 +340,15 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
       ->check(CLI::ExistingFile);
   publish->add_option("--platform", request.platform,
                       "os/arch[/variant] to take from an index (default: this machine's)");
+  publish
+      ->add_option("--platforms", flags.platforms,
+                   "One release per platform (os/arch[/variant],...) from an index: the default "
+                   "one as --app, each other as app <app>.<arch><variant>, e.g. kiosk.amd64 "
+                   "(docs/registry.md)")
+      ->delimiter(',');
+  publish->add_option("--default-platform", flags.default_platform,
+                      "With --platforms: the platform published as --app itself (default: the "
+                      "first; the one devices running 0.1.0 run)");
   publish->add_option("--registry-auth", flags.pull.auth_file,
                       "For a docker:// image: credentials file (the auth.json skopeo, podman and "
                       "docker login write), mode 0600 (docs/registry.md)");

@@ -304,7 +304,12 @@ Result<Json> LoadAppSpec(const std::string& path, const std::string& app) {
 Result<PublishOutcome> PublishImage(const PublishRequest& request, const Clock& clock,
                                     const PublishProgressFn& progress) {
   if (request.public_url.empty()) return InvalidArgument("publish: no public URL configured");
-  ASSIGN_OR_RETURN(Json app_spec, LoadAppSpec(request.spec_path, request.app));
+  const std::string& spec_app = request.spec_app.empty() ? request.app : request.spec_app;
+  ASSIGN_OR_RETURN(Json app_spec, LoadAppSpec(request.spec_path, spec_app));
+  if (spec_app != request.app) {
+    if (!app_spec.contains("hostname")) app_spec["hostname"] = spec_app;
+    app_spec["name"] = request.app;
+  }
   if (!IsReleaseAppName(request.app)) {
     return InvalidArgument("publish: app name '" + request.app +
                            "' must be 1-63 of [a-z0-9._-], starting with a letter or digit");

@@ -42,6 +42,11 @@ struct PublishRequest {
   std::string repository;  // the repository root (made by `init`)
   std::string app;         // [a-z0-9][a-z0-9._-]{0,62}; must equal the spec's name
   std::string spec_path;   // APP.json
+  // When set, the spec names this app instead (the default platform's app,
+  // "kiosk" for "kiosk.amd64": docs/registry.md, "Platforms"); the release
+  // carries the spec with `name` set to `app` (and `hostname`, unless given,
+  // to this name, so every platform's container has the same).
+  std::string spec_app;
   std::string image_path;  // docker save tarball, OCI layout directory or oci-archive
   // When set, the image comes from here instead of image_path: called under
   // the publish lock once staging/ is emptied, its layout is imported and
