@@ -187,7 +187,9 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   spdlog::info("serving repository {} on {}:{} ({}), public URL {}, database {}, enrolment {}",
                config.repository, listen.host, server->port(), http_options.tls ? "https" : "http",
                service_options.public_url, RedactDatabaseUrl(db_url),
-               service_options.fleet_token_sha256.empty() ? "disabled" : "enabled");
+               service_options.fleet_token_sha256.empty()
+                   ? "by batch tokens only (flotilla-tracker token create)"
+                   : "by batch tokens and the fleet token file");
 
   // Held notice requests are checked once a second (notice_board.h).
   boost::asio::steady_timer notice_timer(io);

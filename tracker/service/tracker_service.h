@@ -60,7 +60,7 @@ struct DeviceRequestLimits {
 struct TrackerServiceOptions {
   RepositoryLayout repo;
   std::string public_url;          // base of announce URLs handed to devices
-  std::string fleet_token_sha256;  // hex; empty: enrolment disabled
+  std::string fleet_token_sha256;  // hex; empty: no fleet token (batch tokens only)
   AnnounceTiming timing;
   SwarmLimits swarm;
   EnrolmentLimits enrolment;
