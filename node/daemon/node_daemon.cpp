@@ -237,6 +237,7 @@ Status NodeDaemon::OpenFollower() {
                                          [this] { return Reports(); });
   reporter_->SetSequenceStore(state_->state().report_seq,
                               [this](uint64_t n) { return state_->SaveReportSeq(n); });
+  reporter_->SetPlatform(layerstore::Platform::Host().ToString());
   if (config_.notice) OpenNotice();
   if (credentials_) {
     follower_->SetCredentials(*credentials_);

@@ -52,7 +52,8 @@ class TrackerReportSink final : public ReportSink {
                                  .health = r.health,
                                  .errors = errors,
                                  .seq = r.seq,
-                                 .failure = r.failure};
+                                 .failure = r.failure,
+                                 .platform = r.platform};
     for (const auto& bad : r.bad_peers) {
       if (report.bad_peers.size() == tracker::kMaxReportBadPeers) break;
       report.bad_peers.push_back(tracker::BadPeer{
@@ -146,12 +147,18 @@ void Reporter::SendRound() {
   } else {
     const std::vector<std::string> errors(errors_.begin(), errors_.end());
     std::vector<AppReport> reports = reports_();
+    // A device that follows no app yet still tells its platform: the
+    // tracker tags it, and a group on that tag may be what assigns its app.
+    if (reports.empty() && !platform_.empty()) {
+      reports.push_back(AppReport{.state = "idle", .health = "unknown"});
+    }
     for (AppReport& report : reports) CarryPendingBadPeers(report);
     for (AppReport& report : reports) report.seq = SequenceFor(report.app);
     // The tracker stores a number only above the last it stored: reports
     // sent again go before newer ones.
     std::stable_sort(reports.begin(), reports.end(),
                      [](const AppReport& a, const AppReport& b) { return a.seq < b.seq; });
+    if (!reports.empty()) reports.front().platform = platform_;
     bool sent = true;
     for (size_t i = 0; i < reports.size(); ++i) {
       // The round's first report carries the errors.
@@ -172,6 +179,7 @@ void Reporter::SendRound() {
       }
       bad_peers_.erase(reports[i].app);
       unanswered_seq_.erase(reports[i].app);
+      if (i == 0) platform_.clear();  // told once per run
     }
     if (sent) errors_.clear();
   }

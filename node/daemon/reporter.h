@@ -13,6 +13,12 @@
 // fails is tried again after min(report_interval_s, 5 s); before the device
 // has credentials (no sink) after min(report_interval_s, 10 s).
 //
+// The device's platform (SetPlatform) rides on the first report of each
+// round until one such report is accepted, once per run of the node; a
+// device that follows no app sends an `idle` report (no app) to carry it.
+// The tracker tags the device with it (docs/tracker.md, the report's
+// `platform`); a tracker that refuses the member gets the report without it.
+//
 // Sequence numbers (SetSequenceStore): every new report gets the next
 // number of the device; a report that was not answered 2xx keeps its number
 // for the app's next report, so that a report the tracker stored but whose
@@ -58,6 +64,8 @@ struct AppReport {
   uint64_t seq = 0;
   // With state failed or rolled_back: the failure's kind (AppState::failure), else "".
   std::string failure;
+  // The device's OCI platform, on a round's first report until one is accepted (else "").
+  std::string platform;
 };
 
 // What an app's state and transfer (done/total) are reported as.
@@ -86,6 +94,8 @@ class Reporter {
   // A state change: a round soon (at once, unless one is due sooner).
   void MarkDue();
   void AddError(const std::string& error);
+  // The platform ("linux/arm64") to tell the tracker once.
+  void SetPlatform(std::string platform) { platform_ = std::move(platform); }
   // Numbers up to `reserved` may have been used before; `reserve(n)` stores
   // n durably before numbers up to n are used.
   void SetSequenceStore(uint64_t reserved, std::function<Status(uint64_t)> reserve);
@@ -116,6 +126,7 @@ class Reporter {
   uint64_t reserved_seq_ = 0;
   uint64_t next_seq_ = 1;
   std::map<std::string, uint64_t> unanswered_seq_;  // per app
+  std::string platform_;                            // not yet accepted; "" once it was
 };
 
 // Reports to the tracker with the device's credentials.

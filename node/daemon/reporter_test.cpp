@@ -126,6 +126,39 @@ TEST_F(ReporterTest, AFailedRoundIsRetriedSoonAndItsErrorsWaitUntilOneIsAccepted
   EXPECT_TRUE(sent_[2].errors.empty());
 }
 
+TEST_F(ReporterTest, ThePlatformRidesOnTheFirstReportUntilOneIsAccepted) {
+  Enrol();
+  reporter_.SetPlatform("linux/arm/v7");
+  fail_ = true;
+  reporter_.Start();
+  loop_.AdvanceBy(seconds(1));
+  EXPECT_TRUE(sent_.empty());
+  fail_ = false;
+  loop_.AdvanceBy(seconds(5));  // the retry
+  ASSERT_EQ(sent_.size(), 2u);
+  EXPECT_EQ(sent_[0].report.platform, "linux/arm/v7");
+  EXPECT_EQ(sent_[1].report.platform, "") << "one report of the round carries it";
+  loop_.AdvanceBy(seconds(60));
+  ASSERT_EQ(sent_.size(), 4u);
+  EXPECT_EQ(sent_[2].report.platform, "") << "told once per run";
+}
+
+TEST_F(ReporterTest, ADeviceFollowingNoAppSendsOneIdleReportForItsPlatform) {
+  fail_app_ = "none";  // the sink fails reports of this app ("" by default)
+  Reporter idle(60, clock_, loop_, [] { return std::vector<AppReport>{}; });
+  idle.SetSink(std::make_unique<RecordingSink>(clock_, start_, sent_, fail_, fail_app_, refusal_));
+  idle.SetPlatform("linux/amd64");
+  idle.Start();
+  loop_.AdvanceBy(seconds(130));
+  ASSERT_EQ(sent_.size(), 1u);
+  EXPECT_EQ(sent_[0].report.app, "");
+  EXPECT_EQ(sent_[0].report.release, 0u);
+  EXPECT_EQ(sent_[0].report.state, "idle");
+  EXPECT_EQ(sent_[0].report.health, "unknown");
+  EXPECT_EQ(sent_[0].report.platform, "linux/amd64");
+  idle.Stop();
+}
+
 TEST_F(ReporterTest, BeforeEnrolmentRoundsWaitTenSecondsThenGoOutOnceEnrolled) {
   reporter_.Start();
   loop_.AdvanceBy(seconds(25));

@@ -12,12 +12,14 @@
 // root after the rotation takes the new root and follows too.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
 #include "core/canonical_json.h"
 #include "core/digest.h"
 #include "core/file_io.h"
+#include "layerstore/types.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_signing.h"
 #include "tests/node/node_fixture.h"
@@ -218,6 +220,39 @@ TEST_F(NodeFleetTest, FollowsAssignmentPinAndUnpinAcrossARestart) {
   // Unpinned: the newest release again.
   Fleet("unpin --device kiosk-1 --app kiosk");
   Fleet("fleet publish");
+  ASSERT_TRUE(WaitReady("kiosk", 2)) << node_.Log();
+}
+
+// A node tells its platform in its first report; the tracker tags it, so a
+// group selecting that tag (one per platform, docs/registry.md) gets it and
+// assigns it its platform's app, with no operator tagging it by hand.
+TEST_F(NodeFleetTest, ANodeTagsItselfWithItsPlatformAndAGroupOnTheTagAssignsItsApp) {
+  std::string tag = "platform." + layerstore::Platform::Host().ToString();
+  std::replace(tag.begin(), tag.end(), '/', '.');
+  Fleet("group create here --select tag=" + tag);
+  Fleet("group create elsewhere --select tag=platform.linux.s390x");
+  Fleet("app assign kiosk --group here");
+  StartNode({"kiosk"});
+  Json members;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto run = Tracker("group show here --json");
+        auto json = ParseJsonStrict(run.output);
+        if (run.exit_code != 0 || !json.ok()) return false;
+        members = (*json)["devices"];
+        return members.size() == 1;
+      },
+      seconds(30)))
+      << node_.Log();
+  EXPECT_EQ(members[0]["device"], "kiosk-1");
+  EXPECT_EQ(members[0]["tags"], Json::array({tag}));
+  auto elsewhere = ParseJsonStrict(Tracker("group show elsewhere --json").output);
+  ASSERT_TRUE(elsewhere.ok());
+  EXPECT_TRUE((*elsewhere)["devices"].empty());
+  Fleet("fleet publish");
+  ASSERT_TRUE(WaitFor([&] { return Status()["fleet"]["state"] == "following"; }, seconds(30)))
+      << node_.Log();
+  EXPECT_EQ(AppOf(Status(), "kiosk")["fleet_assigned"], true);
   ASSERT_TRUE(WaitReady("kiosk", 2)) << node_.Log();
 }
 

@@ -136,7 +136,7 @@ TEST(TrackerClientAgainstAnOlderTracker, AReportGoesWithoutTheMembersTheTrackerR
   auto server =
       http::Server::Start(io, {}, [&](const http::Request& request, const http::RequestContext&) {
         bodies.push_back(request.body());
-        for (const char* member : {"bad_peers", "failure", "seq"}) {  // its parser's (key) order
+        for (const char* member : {"bad_peers", "failure", "platform", "seq"}) {  // key order
           if (request.body().find(std::string("\"") + member + "\"") != std::string::npos) {
             return http::Reply::Typed(http::status::bad_request, "application/json",
                                       std::string(R"({"error":"unknown member )") + member + "\"}");
@@ -158,11 +158,14 @@ TEST(TrackerClientAgainstAnOlderTracker, AReportGoesWithoutTheMembersTheTrackerR
   report.state = "failed";
   report.failure = "transfer";
   Status with_failure = client.Report(device, report);
+  report.bad_peers = {{std::string(40, 'b'), "10.0.0.9", 6881, 1}};
+  report.platform = "linux/arm64";
+  Status with_all = client.Report(device, report);
   work.reset();
   io.stop();
   loop.join();
   EXPECT_TRUE(with_bad_peers.ok()) << with_bad_peers.ToString();
-  ASSERT_EQ(bodies.size(), 9u);
+  ASSERT_EQ(bodies.size(), 14u);
   EXPECT_NE(bodies[0].find("bad_peers"), std::string::npos);
   EXPECT_EQ(bodies[1].find("bad_peers"), std::string::npos);
   EXPECT_NE(bodies[1].find("downloading"), std::string::npos);
@@ -181,6 +184,15 @@ TEST(TrackerClientAgainstAnOlderTracker, AReportGoesWithoutTheMembersTheTrackerR
   EXPECT_NE(bodies[7].find("seq"), std::string::npos) << bodies[7];
   EXPECT_EQ(bodies[8].find("seq"), std::string::npos) << bodies[8];
   EXPECT_NE(bodies[8].find("\"failed\""), std::string::npos) << bodies[8];
+
+  // The platform too: all four optional members are dropped, one by one.
+  EXPECT_TRUE(with_all.ok()) << with_all.ToString();
+  EXPECT_NE(bodies[9].find("\"platform\":\"linux/arm64\""), std::string::npos) << bodies[9];
+  EXPECT_NE(bodies[11].find("platform"), std::string::npos) << bodies[11];
+  EXPECT_EQ(bodies[12].find("platform"), std::string::npos) << bodies[12];
+  EXPECT_EQ(bodies[13].find("bad_peers"), std::string::npos) << bodies[13];
+  EXPECT_EQ(bodies[13].find("seq"), std::string::npos) << bodies[13];
+  EXPECT_NE(bodies[13].find("\"failed\""), std::string::npos) << bodies[13];
 }
 
 // This tracker refuses a failure kind it does not know (a newer node's):

@@ -117,6 +117,34 @@ TEST(DeviceReport, FailureKindIsOptionalKnownAndOnlyForAFailure) {
   }
 }
 
+// `platform` is optional and an OCI platform whose tag is a label; a bad
+// one is refused naming the member first (the client then drops it).
+TEST(DeviceReport, PlatformIsOptionalAndMakesALabelTag) {
+  auto with = [](const std::string& member) {
+    std::string s = kGood;
+    return s.insert(s.size() - 1, ",\"platform\":" + member);
+  };
+  auto without = ParseDeviceReport(kGood);
+  ASSERT_TRUE(without.ok());
+  EXPECT_EQ(without->platform, "");
+  EXPECT_FALSE(DeviceReportToJson(*without).contains("platform"));
+  for (const char* platform : {"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6"}) {
+    auto r = ParseDeviceReport(with("\"" + std::string(platform) + "\""));
+    ASSERT_TRUE(r.ok()) << platform << ": " << r.status().ToString();
+    EXPECT_EQ(r->platform, platform);
+    EXPECT_EQ(ParseDeviceReport(DeviceReportToJson(*r).dump())->platform, platform);
+  }
+  EXPECT_EQ(PlatformTag("linux/arm/v7"), "platform.linux.arm.v7");
+  EXPECT_EQ(PlatformTag("linux/amd64"), "platform.linux.amd64");
+  for (const char* bad : {"\"\"", "\"linux\"", "\"linux/\"", "\"linux/arm/v7/x\"",
+                          "\"Linux/amd64\"", "\"linux/a.b\"", "\"../etc\"", "7"}) {
+    auto r = ParseDeviceReport(with(bad));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().message().rfind("platform: ", 0), 0u) << r.status().message();
+  }
+  EXPECT_FALSE(ParseDeviceReport(with("\"linux/" + std::string(33, 'a') + "\"")).ok());
+}
+
 TEST(DeviceReport, BadPeersAreOptionalBoundedAndChecked) {
   const std::string swarm(40, 'a');
   auto with_peers = [&](const std::string& list) {

@@ -97,7 +97,38 @@ void ReadFailure(JsonObjectReader& r, DeviceReport& report) {
           "is only for a failed or rolled_back state");
 }
 
+// "os/arch[/variant]", each part 1-32 of [a-z0-9_-], so that its tag is a label.
+bool IsPlatform(std::string_view text) {
+  size_t parts = 0;
+  while (true) {
+    const size_t slash = text.find('/');
+    const std::string_view part = text.substr(0, slash);
+    if (part.empty() || part.size() > 32 || !std::all_of(part.begin(), part.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        })) {
+      return false;
+    }
+    ++parts;
+    if (slash == std::string_view::npos) break;
+    text.remove_prefix(slash + 1);
+  }
+  return parts == 2 || parts == 3;
+}
+
+void ReadPlatform(JsonObjectReader& r, DeviceReport& report) {
+  r.String("platform", report.platform);
+  r.Check(r.Find("platform") == nullptr || IsPlatform(report.platform), "platform",
+          "must be os/arch[/variant] of [a-z0-9_-]");
+}
+
 }  // namespace
+
+std::string PlatformTag(std::string_view platform) {
+  std::string tag(kPlatformTagPrefix);
+  tag += platform;
+  std::replace(tag.begin() + kPlatformTagPrefix.size(), tag.end(), '/', '.');
+  return tag;
+}
 
 Result<DeviceReport> DeviceReportFromJson(const Json& json, const std::string& path) {
   JsonObjectReader r(json, path);
@@ -110,6 +141,7 @@ Result<DeviceReport> DeviceReportFromJson(const Json& json, const std::string& p
   ReadBadPeers(r, report);
   r.Unsigned("seq", report.seq, 1, kMaxCount);
   ReadFailure(r, report);
+  ReadPlatform(r, report);
   RETURN_IF_ERROR(r.Finish());
   RETURN_IF_ERROR(progress);
   return report;
@@ -139,6 +171,7 @@ Json DeviceReportToJson(const DeviceReport& report) {
   }
   if (report.seq != 0) json["seq"] = report.seq;
   if (!report.failure.empty()) json["failure"] = report.failure;
+  if (!report.platform.empty()) json["platform"] = report.platform;
   return json;
 }
 

@@ -46,7 +46,16 @@ struct DeviceReport {
   // failure it was, one of ReportFailureKinds(); "" when absent (a 0.1.0
   // node, or a kind the node does not know).
   std::string failure;
+  // Optional: the OCI platform the device runs ("linux/arm64", "linux/arm/v7");
+  // the tracker tags the device with PlatformTag() of it. "" when absent.
+  std::string platform;
 };
+
+// The tag a device reporting `platform` carries: "platform.linux.arm.v7" for
+// "linux/arm/v7". Tags starting "platform." are the devices' own: a report
+// naming a platform replaces any other such tag of its device.
+std::string PlatformTag(std::string_view platform);
+inline constexpr std::string_view kPlatformTagPrefix = "platform.";
 
 // The kinds of failure a report may name (docs/tracker.md): the release was
 // refused ("verification"), could not be started ("deploy"), or did not run
@@ -67,7 +76,7 @@ inline const std::vector<std::string>& ReportStates() {
 
 // Parses and validates a report body: strict JSON, every member present with
 // the right type, no unknown members, labels and enums checked, bounded sizes;
-// `bad_peers`, `seq` and `failure` are optional; a `failure` of an unknown
+// `bad_peers`, `seq`, `failure` and `platform` are optional; a `failure` of an unknown
 // kind, or with a state other than failed or rolled_back, is refused.
 Result<DeviceReport> ParseDeviceReport(std::string_view body);
 // The same for a report inside another document; `path` names it in errors.

@@ -50,20 +50,23 @@ Status TrackerClient::Report(const DeviceCredentials& device, const DeviceReport
         .status();
   };
   // A 0.1.0 tracker refuses members it does not know ("400 unknown member
-  // bad_peers", "... failure", "... seq"), a newer one a failure kind it does
-  // not know ("failure: must be ..."): the rest of the report still
-  // matters, so it goes without them (a failure without its kind counts as
-  // a failure).
+  // bad_peers", "... failure", "... seq", "... platform"), a newer one a
+  // failure kind or platform it does not take ("failure: must be ..."): the
+  // rest of the report still matters, so it goes without them (a failure
+  // without its kind counts as a failure).
   DeviceReport sent = report;
   Status st = send(sent);
   auto names = [&](std::string_view what) { return st.message().find(what) != std::string::npos; };
-  for (int retry = 0; retry < 3 && st.code() == StatusCode::kInvalidArgument; ++retry) {
+  for (int retry = 0; retry < 4 && st.code() == StatusCode::kInvalidArgument; ++retry) {
     if (!sent.bad_peers.empty() && names("unknown member bad_peers")) {
       sent.bad_peers.clear();
     } else if (!sent.failure.empty() && (names("unknown member failure") || names("failure: "))) {
       sent.failure.clear();
     } else if (sent.seq != 0 && names("unknown member seq")) {
       sent.seq = 0;
+    } else if (!sent.platform.empty() &&
+               (names("unknown member platform") || names("platform: "))) {
+      sent.platform.clear();
     } else {
       break;
     }

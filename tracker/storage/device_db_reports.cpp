@@ -117,6 +117,22 @@ Result<std::vector<FailureRow>> ReadFailures(SqlEngine& db, int limit) {
   return failures;
 }
 
+// Tags the device with its reported platform, replacing any other platform
+// tag of it (a device re-flashed for another architecture). Groups select
+// on it (docs/registry.md, "Platforms"); nothing is written when it is there.
+Status TagPlatform(SqlEngine& db, const std::string& device_id, const std::string& platform) {
+  const std::string tag = PlatformTag(platform);
+  static_assert(kPlatformTagPrefix == "platform.");  // the LIKE pattern below
+  RETURN_IF_ERROR(db.Query("DELETE FROM device_tags WHERE device_id = ? AND tag <> ? AND "
+                           "tag LIKE 'platform.%'",
+                           {device_id, tag})
+                      .status());
+  return db
+      .Query("INSERT INTO device_tags(device_id, tag) VALUES(?, ?) ON CONFLICT DO NOTHING",
+             {device_id, tag})
+      .status();
+}
+
 }  // namespace
 
 Status DeviceDb::RecordReport(const std::string& device_id, const DeviceReport& report) {
@@ -130,6 +146,9 @@ Status DeviceDb::RecordReport(const std::string& device_id, const DeviceReport& 
   RETURN_IF_ERROR(UpsertStatus(*db_, device_id, report, now).WithContext("record report"));
   RETURN_IF_ERROR(AppendFailures(*db_, device_id, report, now, kMaxStoredFailures)
                       .WithContext("record report"));
+  if (!report.platform.empty()) {
+    RETURN_IF_ERROR(TagPlatform(*db_, device_id, report.platform).WithContext("record report"));
+  }
   return transaction.Commit();
 }
 

@@ -131,6 +131,38 @@ TEST_P(DeviceDbTest, TagsAreGivenAtTheFirstEnrolmentOnly) {
   EXPECT_TRUE(tags_of(db->Enroll("pi-2", "").value().device_id).empty());
 }
 
+TEST_P(DeviceDbTest, AReportedPlatformTagsTheDeviceAndReplacesItsOldPlatformTag) {
+  auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
+  auto engine = SqlEngine::Open(url_);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto tags_of = [&](const std::string& device_id) {
+    auto rows = (*engine)->Query("SELECT tag FROM device_tags WHERE device_id = ? ORDER BY tag",
+                                 {device_id});
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+    std::vector<std::string> tags;
+    for (size_t i = 0; rows.ok() && i < rows->size(); ++i) tags.push_back(rows->Text(i, 0));
+    return tags;
+  };
+  auto a = db->Enroll("pi-a", "", {"lobby", "platformer"}).value();
+  auto b = db->Enroll("pi-b", "").value();
+  DeviceReport report = Report("idle");
+  report.platform = "linux/arm/v7";
+  ASSERT_TRUE(db->RecordReport(a.device_id, report).ok());
+  ASSERT_TRUE(db->RecordReport(a.device_id, report).ok()) << "told again: nothing changes";
+  EXPECT_EQ(tags_of(a.device_id),
+            (std::vector<std::string>{"lobby", "platform.linux.arm.v7", "platformer"}));
+  // Re-flashed for arm64: the old platform tag goes, the operator's tags stay.
+  report.platform = "linux/arm64";
+  ASSERT_TRUE(db->RecordReport(a.device_id, report).ok());
+  EXPECT_EQ(tags_of(a.device_id),
+            (std::vector<std::string>{"lobby", "platform.linux.arm64", "platformer"}));
+  // A report without one (a 0.1.0 node, or told already) leaves the tags.
+  ASSERT_TRUE(db->RecordReport(a.device_id, Report("running")).ok());
+  EXPECT_EQ(tags_of(a.device_id).size(), 3u);
+  EXPECT_TRUE(tags_of(b.device_id).empty()) << "another device's tags are its own";
+}
+
 TEST_P(DeviceDbTest, ReportsFeedTheSnapshotAndStateCounts) {
   auto db = OpenDb();
   ASSERT_NE(db, nullptr);
