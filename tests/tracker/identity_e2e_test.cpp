@@ -41,6 +41,7 @@ class IdentityE2eTest : public ::testing::TestWithParam<const char*> {
     // The operator's commands find the database as serve does.
     database_ =
         flags->empty() ? "--repository " + dir_ + "/repo" : "--database-url '" + (*flags)[1] + "'";
+    serve_flags_ = *flags;
     ASSERT_TRUE(tracker_.Start(dir_, dir_ + "/repo", *flags)) << tracker_.Log();
   }
   void TearDown() override {
@@ -75,6 +76,7 @@ class IdentityE2eTest : public ::testing::TestWithParam<const char*> {
 
   std::string dir_;
   std::string database_;
+  std::vector<std::string> serve_flags_;
   TrackerProcess tracker_;
 };
 
@@ -142,6 +144,57 @@ TEST_P(IdentityE2eTest, ANameIsBoundToItsKeyAndOnlyAnApprovalHandsItOver) {
       << "the replaced device's key no longer holds the name";
   EXPECT_FALSE(Enrol("screen-1", &first_key, TrackerProcess::FleetToken(), Now() + 3).ok())
       << "the approval was used once";
+}
+
+// Decommissioning takes a device out for good: its reports are refused at
+// once, its announces once serve rechecks its secrets (a restart here, else
+// within a minute), its key at any enrolment; its name waits for an approval.
+TEST_P(IdentityE2eTest, ADecommissionedDeviceIsRefusedEverywhereAndItsNameWaits) {
+  const Ed25519PrivateKey old_key = Ed25519PrivateKey::Generate();
+  const Ed25519PrivateKey new_key = Ed25519PrivateKey::Generate();
+  auto gone = Enrol("screen-1", &old_key);
+  auto kept = Enrol("screen-2", nullptr);
+  ASSERT_TRUE(gone.ok() && kept.ok());
+  ASSERT_TRUE(Report(*gone).ok());
+  ASSERT_EQ(Announce(gone->passkey).find("failure reason"), std::string::npos);
+  auto token = Tracker("token create --name spare --expires 1h --json");
+  ASSERT_EQ(token.exit_code, 0) << token.output;
+  const std::string batch = ParseJsonStrict(token.output).value()["token"];
+
+  auto unconfirmed = Tracker("device decommission screen-1");
+  EXPECT_NE(unconfirmed.exit_code, 0);
+  EXPECT_NE(unconfirmed.output.find("--yes"), std::string::npos) << unconfirmed.output;
+  EXPECT_TRUE(Report(*gone).ok()) << "nothing happened without --yes";
+  auto decommission = Tracker("device decommission screen-1 --yes --json");
+  ASSERT_EQ(decommission.exit_code, 0) << decommission.output;
+  EXPECT_EQ(ParseJsonStrict(decommission.output).value()["device_id"], gone->device_id);
+  EXPECT_NE(Tracker("device decommission screen-1 --yes").exit_code, 0) << "gone already";
+
+  EXPECT_EQ(Report(*gone).code(), StatusCode::kPermissionDenied) << "at once";
+  EXPECT_TRUE(Report(*kept).ok());
+  const int port = tracker_.port();
+  tracker_.Stop();
+  ASSERT_TRUE(tracker_.Start(dir_, dir_ + "/repo", serve_flags_, port)) << tracker_.Log();
+  EXPECT_NE(Announce(gone->passkey).find("failure reason"), std::string::npos);
+  EXPECT_EQ(Announce(kept->passkey).find("failure reason"), std::string::npos);
+
+  // Its key, under its name or another, with a good token: refused.
+  auto by_key = Enrol("screen-1", &old_key, batch);
+  EXPECT_EQ(by_key.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(by_key.status().message().find("decommissioned"), std::string::npos)
+      << by_key.status().ToString();
+  EXPECT_EQ(Enrol("screen-7", &old_key, batch).status().code(), StatusCode::kPermissionDenied);
+  // Another device under its name: not before an approval releases it.
+  auto by_name = Enrol("screen-1", &new_key, batch);
+  EXPECT_NE(by_name.status().message().find("HTTP 409"), std::string::npos)
+      << by_name.status().ToString();
+  auto release = Tracker("device approve screen-1 --json");
+  ASSERT_EQ(release.exit_code, 0) << release.output;
+  EXPECT_EQ(ParseJsonStrict(release.output).value()["name_released"], true) << release.output;
+  auto next = Enrol("screen-1", &new_key, batch);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_NE(next->device_id, gone->device_id) << "a new device, nothing inherited";
+  EXPECT_TRUE(Report(*next).ok());
 }
 
 TEST_P(IdentityE2eTest, BatchTokensAreRefusedExpiredUsedUpOrRevokedAndTheFleetTokenWorks) {

@@ -1,12 +1,15 @@
 // `flotilla-tracker token create|list|revoke` (batch enrolment tokens) and
-// `flotilla-tracker device approve` (a replacement device may take a name):
-// docs/identity.md.
+// `flotilla-tracker device approve` (a replacement device may take a name)
+// and `device decommission` (a device taken out of the fleet): docs/identity.md.
 #include <fmt/core.h>
 
+#include <filesystem>
 #include <memory>
+#include <system_error>
 
 #include "core/canonical_json.h"
 #include "core/clock.h"
+#include "core/file_io.h"
 #include "tracker/api/labels.h"
 #include "tracker/cli/commands.h"
 #include "tracker/cli/fleet_cli.h"
@@ -23,6 +26,7 @@ struct IdentityFlags {
   std::string expires = "30d";
   int64_t uses = 0;
   std::string approve_for = "24h";
+  bool yes = false;
 };
 
 int64_t NowSeconds() {
@@ -133,6 +137,17 @@ int RunDeviceApprove(const IdentityFlags& flags) {
   if (!store.ok()) return FailCommand(cmd, store.status());
   auto until = (*store)->ApproveReplacement(flags.name, *valid_for);
   if (!until.ok()) return FailCommand(cmd, until.status());
+  if (*until == 0) {  // a decommissioned name, released
+    if (flags.json) {
+      fmt::print("{}\n", Json{{"device", flags.name}, {"name_released", true}}.dump());
+    } else {
+      fmt::print(
+          "device name '{}' (decommissioned) released: the next device enrolling under it\n"
+          "with a token is a new device\n",
+          flags.name);
+    }
+    return 0;
+  }
   if (flags.json) {
     fmt::print("{}\n", Json{{"device", flags.name}, {"approved_until", UtcText(*until)}}.dump());
   } else {
@@ -140,6 +155,47 @@ int RunDeviceApprove(const IdentityFlags& flags) {
         "device '{}': the next enrolment under this name until {} binds its key, once;\n"
         "the device enrolled now loses its credential and passkey when that happens\n",
         flags.name, UtcText(*until));
+  }
+  return 0;
+}
+
+int RunDeviceDecommission(const IdentityFlags& flags) {
+  const char* cmd = "device decommission";
+  if (!flags.yes) {
+    return FailCommand(cmd, InvalidArgument("decommissioning '" + flags.name +
+                                            "' is final (its key never enrols again): "
+                                            "give --yes to go on"));
+  }
+  auto store = OpenStore(flags);
+  if (!store.ok()) return FailCommand(cmd, store.status());
+  auto device_id = (*store)->Decommission(flags.name);
+  if (!device_id.ok()) return FailCommand(cmd, device_id.status());
+  // Its fleet repository: nobody may fetch it any more, and the signer must
+  // not re-sign it. Left behind by a cut here, it is only unused bytes.
+  std::string removed;
+  if (auto repo = FleetRepositoryDir(flags.database); repo.ok()) {
+    const std::string devices = *repo + "/fleet/devices";
+    std::error_code ec;
+    if (std::filesystem::remove_all(devices + "/" + *device_id, ec) > 0 && !ec) {
+      removed = devices + "/" + *device_id;
+      if (Status st = FsyncDirectory(devices); !st.ok()) {
+        return FailCommand(cmd, st.WithContext("remove " + removed));
+      }
+    }
+  }
+  if (flags.json) {
+    fmt::print("{}\n", Json{{"device", flags.name},
+                            {"device_id", *device_id},
+                            {"state", "decommissioned"},
+                            {"fleet_repository_removed", !removed.empty()}}
+                           .dump());
+  } else {
+    fmt::print(
+        "device '{}' ({}) decommissioned: its credential and passkey stop working on every\n"
+        "serve within a minute, its key never enrols again, and its tags, pins, reports and\n"
+        "rollout places are gone{}. Rotate the secrets it held (its key was on its SD card in\n"
+        "clear). `device approve {}` lets a new device take the name.\n",
+        flags.name, *device_id, removed.empty() ? "" : " (and its fleet repository)", flags.name);
   }
   return 0;
 }
@@ -202,12 +258,28 @@ CommandAction RegisterIdentityCommands(CLI::App& app) {
   approve->add_option("name", f->name, "Device name")->required();
   approve->add_option("--for", f->approve_for, "How long the approval waits (default 24h)");
 
-  for (auto* cmd : {create, list, revoke, approve}) AddDatabaseFlags(cmd, *f);
-  return [f, create, list, revoke, approve] {
+  auto* decommission = device->add_subcommand(
+      "decommission", "Take a device out of the fleet for good: revoke it and forget its key");
+  decommission->footer(
+      "\nIts credential and passkey stop working (on every serve within a minute: no more\n"
+      "announces, reports or fleet documents), its key is refused at any later enrolment,\n"
+      "and its tags, pins, reports, failures and rollout places are deleted; its fleet\n"
+      "repository is removed. The key sat on its SD card in clear: rotate the secrets the\n"
+      "device held. The name is kept from new devices until `device approve NAME`.\n"
+      "To swap a broken screen and keep its name, tags, pins and groups, use\n"
+      "`device approve` alone (docs/identity.md).\n"
+      "  flotilla-tracker device decommission kiosk-lobby --yes --repository R" +
+      database);
+  decommission->add_option("name", f->name, "Device name")->required();
+  decommission->add_flag("--yes", f->yes, "Confirm: decommissioning is final");
+
+  for (auto* cmd : {create, list, revoke, approve, decommission}) AddDatabaseFlags(cmd, *f);
+  return [f, create, list, revoke, approve, decommission] {
     if (*create) return RunTokenCreate(*f);
     if (*list) return RunTokenList(*f);
     if (*revoke) return RunTokenRevoke(*f);
     if (*approve) return RunDeviceApprove(*f);
+    if (*decommission) return RunDeviceDecommission(*f);
     return -1;
   };
 }

@@ -199,6 +199,13 @@ http::Reply TrackerService::Report(std::string_view device_id, const http::Reque
   }
   RecordBadPeers(device, *report, context);
   if (Status st = db_.RecordReport(device.device_id, *report); !st.ok()) {
+    if (st.code() == StatusCode::kNotFound) {  // decommissioned a moment ago
+      refusals_.Refuse("report_credential",
+                       "report of decommissioned device '" + device.name + "'");
+      http::Reply r = JsonError(http::status::unauthorized, "unknown device credential");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return r;
+    }
     spdlog::error("report from '{}' not stored: {}", device.name, st.ToString());
     return JsonError(http::status::internal_server_error, "report not stored");
   }

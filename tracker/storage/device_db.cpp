@@ -335,6 +335,28 @@ CREATE TABLE enrol_tokens(
   uses BIGINT NOT NULL,
   revoked_at BIGINT NOT NULL);
 )sql"},
+      // Decommissioned devices (docs/identity.md, "Decommission"): the key
+      // and name of each device taken out of the fleet. The key never
+      // enrols again; the name waits for an operator's approval.
+      {9,
+       R"sql(
+CREATE TABLE decommissioned_devices(
+  device_id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  decommissioned_at INTEGER NOT NULL,
+  name_released_at INTEGER NOT NULL);
+CREATE INDEX decommissioned_devices_name ON decommissioned_devices(name);
+)sql",
+       R"sql(
+CREATE TABLE decommissioned_devices(
+  device_id TEXT COLLATE "C" PRIMARY KEY,
+  name TEXT COLLATE "C" NOT NULL,
+  public_key TEXT NOT NULL,
+  decommissioned_at BIGINT NOT NULL,
+  name_released_at BIGINT NOT NULL);
+CREATE INDEX decommissioned_devices_name ON decommissioned_devices(name);
+)sql"},
   };
   return migrations;
 }

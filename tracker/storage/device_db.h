@@ -65,6 +65,8 @@ class DeviceDb {
   Result<DeviceIdentity> AuthenticatePasskey(std::string_view passkey) const;
 
   // Replaces the device's latest status and appends its errors to failures.
+  // NotFound for a device not enrolled (decommissioned since its secret was
+  // cached: its cached secrets are forgotten).
   // A report with a sequence number (report.seq != 0) is stored only when
   // the number is above the last one stored for the device; otherwise it is
   // a report sent again (or overtaken by a newer one) and nothing changes.
@@ -97,6 +99,8 @@ class DeviceDb {
   };
   using SecretCache = std::map<std::string, CachedIdentity>;
   Status LoadSecrets();
+  // Drops the cached secrets of `device_id`.
+  void ForgetDevice(const std::string& device_id) const;
   int64_t NowSeconds() const;
   // The device whose `column` holds `hash`: from `cache` while fresh, else
   // from the database (and cached); PermissionDenied when none.

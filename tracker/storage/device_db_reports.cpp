@@ -138,6 +138,13 @@ Status TagPlatform(SqlEngine& db, const std::string& device_id, const std::strin
 Status DeviceDb::RecordReport(const std::string& device_id, const DeviceReport& report) {
   ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   const int64_t now = NowSeconds();
+  ASSIGN_OR_RETURN(SqlRows enrolled,
+                   db_->Query("SELECT 1 FROM devices WHERE device_id = ?", {device_id}));
+  if (enrolled.empty()) {
+    // Decommissioned since its secret was cached: no replica takes it again.
+    ForgetDevice(device_id);
+    return NotFound("record report: device " + device_id + " is not enrolled");
+  }
   if (report.seq != 0) {
     auto claimed = ClaimSequence(*db_, device_id, report.seq);
     RETURN_IF_ERROR(claimed.status().WithContext("record report"));
@@ -150,6 +157,13 @@ Status DeviceDb::RecordReport(const std::string& device_id, const DeviceReport& 
     RETURN_IF_ERROR(TagPlatform(*db_, device_id, report.platform).WithContext("record report"));
   }
   return transaction.Commit();
+}
+
+void DeviceDb::ForgetDevice(const std::string& device_id) const {
+  for (SecretCache* cache : {&by_credential_hash_, &by_passkey_hash_}) {
+    std::erase_if(*cache,
+                  [&](const auto& entry) { return entry.second.identity.device_id == device_id; });
+  }
 }
 
 Result<FleetSnapshot> DeviceDb::Snapshot(int max_failures, DevicePage page) const {

@@ -43,6 +43,29 @@ Result<EnrolDecision> AdmitEnrolment(SqlEngine& db, std::string_view name,
                                      const EnrolAdmission& admission, int64_t now,
                                      const std::optional<BoundIdentity>& existing) {
   const std::string quoted = "device name '" + std::string(name) + "'";
+  if (!admission.public_key.empty()) {
+    ASSIGN_OR_RETURN(SqlRows retired,
+                     db.Query("SELECT name, decommissioned_at FROM decommissioned_devices "
+                              "WHERE public_key = ? LIMIT 1",
+                              {admission.public_key}));
+    if (!retired.empty()) {
+      return PermissionDenied("this device's key was decommissioned (as '" + retired.Text(0, 0) +
+                              "', at " + UtcText(retired.Int(0, 1)) +
+                              "): it never enrols again; a device put back into service needs "
+                              "its data directory cleared (a new key) and a token");
+    }
+  }
+  if (!existing) {
+    ASSIGN_OR_RETURN(SqlRows retired,
+                     db.Query("SELECT decommissioned_at FROM decommissioned_devices WHERE name = ? "
+                              "AND name_released_at = 0 LIMIT 1",
+                              {name}));
+    if (!retired.empty()) {
+      return AlreadyExists(quoted + " was decommissioned at " + UtcText(retired.Int(0, 0)) +
+                           ": `flotilla-tracker device approve " + std::string(name) +
+                           "` lets a new device take the name");
+    }
+  }
   if (existing) {
     if (!existing->public_key.empty() && admission.public_key == existing->public_key) {
       // The bound key's own statement: no token needed (it may have expired
@@ -122,16 +145,47 @@ Status IdentityStore::RevokeToken(std::string_view name) {
 }
 
 Result<int64_t> IdentityStore::ApproveReplacement(std::string_view name, int64_t valid_for_s) {
-  const int64_t until = NowSeconds() + valid_for_s;
+  const int64_t now = NowSeconds();
+  const int64_t until = now + valid_for_s;
   ASSIGN_OR_RETURN(SqlRows rows,
                    db_->Query("UPDATE devices SET replace_approved_until = ? WHERE name = ? "
                               "RETURNING device_id",
                               {until, name}));
   if (rows.empty()) {
+    ASSIGN_OR_RETURN(SqlRows released,
+                     db_->Query("UPDATE decommissioned_devices SET name_released_at = ? WHERE "
+                                "name = ? AND name_released_at = 0 RETURNING device_id",
+                                {now, name}));
+    if (!released.empty()) return 0;
+  }
+  if (rows.empty()) {
     return NotFound("no device named '" + std::string(name) +
                     "' (a new name needs no approval: it enrols with a token)");
   }
   return until;
+}
+
+Result<std::string> IdentityStore::Decommission(std::string_view name) {
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT device_id, public_key FROM devices WHERE "
+                                            "name = ?",
+                                            {name}));
+  if (rows.empty()) return NotFound("no device named '" + std::string(name) + "'");
+  const std::string device_id = rows.Text(0, 0);
+  RETURN_IF_ERROR(db_->Query("INSERT INTO decommissioned_devices(device_id, name, public_key, "
+                             "decommissioned_at, name_released_at) VALUES(?, ?, ?, ?, 0)",
+                             {device_id, name, rows.Text(0, 1), NowSeconds()})
+                      .status());
+  // Every table that names the device (docs/tracker.md, the schema), then the device.
+  for (const char* table : {"rollout_devices", "device_status", "failures", "device_tags",
+                            "device_pins", "report_sequence", "devices"}) {
+    RETURN_IF_ERROR(
+        db_->Query(std::string("DELETE FROM ") + table + " WHERE device_id = ?", {device_id})
+            .status()
+            .WithContext(std::string("decommission: ") + table));
+  }
+  RETURN_IF_ERROR(transaction.Commit());
+  return device_id;
 }
 
 Result<std::string> IdentityStore::BoundKey(std::string_view name) {

@@ -74,8 +74,17 @@ class IdentityStore {
   // NotFound for an unknown name; revoking twice is fine.
   Status RevokeToken(std::string_view name);
   // Lets the next enrolment of device `name` within `valid_for_s` bind a new
-  // key once. Returns the unix time it lapses. NotFound for an unknown device.
+  // key once. Returns the unix time it lapses. A decommissioned name is
+  // released instead: the next enrolment with a token takes it as a new
+  // device (returns 0). NotFound for a name that is neither.
   Result<int64_t> ApproveReplacement(std::string_view name, int64_t valid_for_s);
+  // Takes device `name` out of the fleet, in one transaction: its
+  // credential and passkey stop working (on every replica within
+  // DeviceDb::kSecretRecheck), its key never enrols again, its name waits
+  // for ApproveReplacement, and its tags, pins, reports, failures and
+  // rollout places are deleted. Returns its device id (whose fleet
+  // repository the caller removes). NotFound for an unknown device.
+  Result<std::string> Decommission(std::string_view name);
   // The key bound to device `name` ("" none). NotFound for an unknown device.
   Result<std::string> BoundKey(std::string_view name);
 

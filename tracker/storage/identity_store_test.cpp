@@ -111,6 +111,71 @@ TEST_P(IdentityStoreTest, AnApprovalLetsOneReplacementBindItsKey) {
   EXPECT_EQ(Enrol("pi-1", kKeyC, kNow + 70).status().code(), StatusCode::kAlreadyExists);
 }
 
+TEST_P(IdentityStoreTest, ADecommissionedDeviceIsRevokedItsKeyNeverEnrolsAndItsNameWaits) {
+  auto kept = Enrol("pi-2", kKeyB, kNow);
+  auto gone = Enrol("pi-1", kKeyA, kNow);
+  ASSERT_TRUE(gone.ok() && kept.ok());
+  auto engine = SqlEngine::Open(url_);
+  ASSERT_TRUE(engine.ok());
+  for (const char* sql :
+       {"INSERT INTO device_tags(device_id, tag) VALUES(?, 'lobby')",
+        "INSERT INTO device_pins(device_id, app, release) VALUES(?, 'kiosk', 3)"}) {
+    ASSERT_TRUE((*engine)->Query(sql, {gone->device_id}).ok()) << sql;
+  }
+  DeviceReport report{.app = "kiosk",
+                      .release = "3",
+                      .state = "failed",
+                      .health = "unknown",
+                      .errors = {"boom"},
+                      .seq = 4};
+  ASSERT_TRUE(db_->RecordReport(gone->device_id, report).ok());
+
+  auto id = store_->Decommission("pi-1");
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(*id, gone->device_id);
+  EXPECT_EQ(store_->Decommission("pi-1").status().code(), StatusCode::kNotFound);
+  for (const char* table :
+       {"devices", "device_tags", "device_pins", "device_status", "failures", "report_sequence"}) {
+    auto rows = (*engine)->Query(
+        std::string("SELECT COUNT(*) FROM ") + table + " WHERE device_id = ?", {gone->device_id});
+    ASSERT_TRUE(rows.ok()) << table;
+    EXPECT_EQ(rows->Int(0, 0), 0) << table;
+  }
+  // Its secrets work nowhere (a new replica; this one within kSecretRecheck).
+  auto fresh = DeviceDb::Open(url_, clock_);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ((*fresh)->AuthenticateCredential(gone->credential).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ((*fresh)->AuthenticatePasskey(gone->passkey).status().code(),
+            StatusCode::kPermissionDenied);
+  clock_.Advance(DeviceDb::kSecretRecheck + std::chrono::seconds(1));
+  EXPECT_FALSE(db_->AuthenticateCredential(gone->credential).ok());
+  EXPECT_TRUE(db_->AuthenticateCredential(kept->credential).ok()) << "others go on";
+
+  // Its key is refused under any name, with any token; the name waits.
+  ASSERT_TRUE(store_->CreateToken("batch", 3600, 0).ok());
+  auto token = store_->CreateToken("batch-2", 3600, 0);
+  ASSERT_TRUE(token.ok());
+  const int64_t later = kNow + 120'000;
+  auto by_key = Enrol("pi-1", kKeyA, later);
+  EXPECT_EQ(by_key.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(by_key.status().message().find("decommissioned"), std::string::npos);
+  EXPECT_EQ(Enrol("pi-9", kKeyA, later, *token).status().code(), StatusCode::kPermissionDenied);
+  auto by_name = Enrol("pi-1", kKeyC, later, *token);
+  EXPECT_EQ(by_name.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(by_name.status().message().find("device approve pi-1"), std::string::npos)
+      << by_name.status().ToString();
+
+  // Released by an approval: a new device takes the name, with a new id.
+  EXPECT_EQ(store_->ApproveReplacement("pi-1", 3600).value(), 0);
+  auto next = Enrol("pi-1", kKeyC, later, *token);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_NE(next->device_id, gone->device_id);
+  EXPECT_EQ(store_->BoundKey("pi-1").value(), kKeyC);
+  EXPECT_EQ(Enrol("pi-8", kKeyA, later + 1, *token).status().code(), StatusCode::kPermissionDenied)
+      << "the old key stays refused";
+}
+
 TEST_P(IdentityStoreTest, BatchTokensExpireAreUsedUpAndRevoked) {
   const std::string twice = store_->CreateToken("batch-1", 86400, 2).value();
   const std::string month = store_->CreateToken("batch-2", 30 * 86400, 0).value();
