@@ -52,6 +52,48 @@ Result<Ed25519PrivateKey> LoadOrCreateDeviceKey(const std::string& path) {
   return key;
 }
 
+void KeyBinder::Start(const DeviceCredentials& credentials) {
+  if (started_) return;
+  started_ = true;
+  credentials_ = credentials;
+  timer_.Schedule(Duration::zero(), [this] { Attempt(); });
+}
+
+void KeyBinder::Attempt() {
+  auto key = LoadOrCreateDeviceKey(layout_.device_key());
+  if (!key.ok()) {
+    spdlog::warn("device key: {} (the key is not bound; tried again in {} min)",
+                 key.status().ToString(),
+                 std::chrono::duration_cast<std::chrono::minutes>(kRetry).count());
+    timer_.Schedule(kRetry, [this] { Attempt(); });
+    return;
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             SystemClock::Instance().Now().time_since_epoch())
+                             .count();
+  tracker::TrackerClient tracker(config_.tracker_url, HttpOptionsFor(config_));
+  Status bound =
+      tracker.BindKey(credentials_, tracker::SignKeyBinding(config_.device_name, *key, now_ms));
+  if (bound.ok()) {
+    done_ = true;
+    spdlog::info("device key {} bound to {}", key->public_key().Hex().substr(0, 16),
+                 credentials_.device_id);
+    return;
+  }
+  switch (bound.code()) {
+    case StatusCode::kNotFound:  // a tracker before device keys: at the next enrolment, then
+      spdlog::info("the tracker does not bind device keys yet: {}", bound.message());
+      return;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kPermissionDenied:
+      spdlog::warn("device key not bound: {}", bound.message());
+      return;
+    default:
+      spdlog::debug("device key not bound yet: {}", bound.ToString());
+      timer_.Schedule(kRetry, [this] { Attempt(); });
+  }
+}
+
 Result<DeviceCredentials> EnsureEnrolled(const NodeConfig& config, const DataLayout& layout) {
   auto stored = LoadCredentials(layout.credentials());
   if (stored.ok() || stored.status().code() != StatusCode::kNotFound) return stored;

@@ -53,6 +53,7 @@ NodeDaemon::~NodeDaemon() {
   control_.reset();
   notice_.reset();
   reporter_.reset();
+  key_binder_.reset();
   fleet_.reset();
   follower_.reset();
   collector_.reset();
@@ -233,6 +234,7 @@ Status NodeDaemon::OpenFollower() {
                            ReleasesVerified(releases);
                          },
                      .error = [this](const std::string& e) { reporter_->AddError(e); }});
+  key_binder_ = std::make_unique<KeyBinder>(config_, layout_, loop_);
   reporter_ = std::make_unique<Reporter>(config_.report_interval_s, clock_, loop_,
                                          [this] { return Reports(); });
   reporter_->SetSequenceStore(state_->state().report_seq,
@@ -329,6 +331,7 @@ Result<std::unique_ptr<ArtifactFetcher>> NodeDaemon::OpenFetcher() {
 // Credentials at start, or from a late enrolment: reports can go out, and a
 // p2p fetcher that started without the tracker gets the announce URL.
 void NodeDaemon::Enrolled(const DeviceCredentials& credentials) {
+  key_binder_->Start(credentials);
   fleet_->SetCredentials(credentials);
   if (notice_) notice_->SetCredentials(credentials);
   reporter_->SetSink(
@@ -576,6 +579,7 @@ void NodeDaemon::Stop() {
   if (notice_) notice_->Stop();
   if (pipeline_) pipeline_->Stop();
   if (reporter_) reporter_->Stop();
+  if (key_binder_) key_binder_->Stop();
   if (deployer_) deployer_->Stop();
   if (collector_) collector_->Stop();
   if (store_) store_->Close();

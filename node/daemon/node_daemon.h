@@ -32,6 +32,7 @@
 #include "core/status.h"
 #include "node/control/node_control.h"
 #include "node/daemon/deployer.h"
+#include "node/daemon/enrolment.h"
 #include "node/daemon/fleet_follower.h"
 #include "node/daemon/garbage_collector.h"
 #include "node/daemon/lan_exchange.h"
@@ -141,6 +142,7 @@ class NodeDaemon : public NodeControl {
   std::unique_ptr<TufMetadataSource> source_;
   std::unique_ptr<MetadataFollower> follower_;
   std::unique_ptr<FleetFollower> fleet_;
+  std::unique_ptr<KeyBinder> key_binder_;
   std::unique_ptr<Reporter> reporter_;
   std::unique_ptr<NoticeWatcher> notice_;         // null when `notice` is off
   std::optional<DeviceCredentials> credentials_;  // at start, for the fetcher

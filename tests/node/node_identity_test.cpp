@@ -12,6 +12,8 @@
 #include "core/file_io.h"
 #include "tests/node/node_fixture.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tracker_process.h"
+#include "tracker/api/enrolment.h"
 
 namespace flotilla::testing {
 namespace {
@@ -97,6 +99,38 @@ TEST_F(NodeIdentityTest, ANodeKeepsItsNameWithItsKeyAndAReplacementNeedsAnApprov
   ASSERT_TRUE(RunUntilEnrolled(second, &log)) << log;
   EXPECT_EQ(DeviceId(second), id);
   EXPECT_EQ(BoundKey(), PublicKey(second) + "\n");
+}
+
+// A device enrolled without a key (by 0.1.0), its node upgraded: the node
+// makes its key and binds it by its credential, with no operator; from then
+// on it re-enrols with that key like any keyed device.
+TEST_F(NodeIdentityTest, ANodeEnrolledWithoutAKeyBindsOneByItsCredential) {
+  const std::string data = dir_ + "/upgraded";
+  std::filesystem::create_directories(data);
+  EnrolledDevice old = EnrolDevice(tracker_.port(), "kiosk-1");  // no key, as 0.1.0 enrols
+  ASSERT_FALSE(old.device_id.empty());
+  ASSERT_TRUE(WriteFileAtomic(data + "/credentials.json",
+                              tracker::DeviceCredentialsToJson(old).dump(), 0600)
+                  .ok());
+  EXPECT_EQ(BoundKey(), "\n");
+
+  NodeProcess node;
+  std::filesystem::create_directories(data + "-run");
+  ASSERT_TRUE(node.Start(data + "-run", NodeConfigFor("kiosk-1", data, tracker_.url(),
+                                                      repo_ + "/metadata/1.root.json", "kiosk")));
+  ASSERT_TRUE(WaitFor([&] { return BoundKey() != "\n"; }, seconds(20))) << node.Log();
+  EXPECT_EQ(BoundKey(), PublicKey(data) + "\n");
+  ASSERT_TRUE(
+      WaitFor([&] { return node.Log().find("bound to") != std::string::npos; }, seconds(10)))
+      << node.Log();
+  node.Stop();
+  EXPECT_EQ(DeviceId(data), old.device_id) << "its credentials kept";
+
+  // Its credentials lost, it enrols again with its key: no approval needed.
+  std::filesystem::remove(data + "/credentials.json");
+  std::string log;
+  ASSERT_TRUE(RunUntilEnrolled(data, &log)) << log;
+  EXPECT_EQ(DeviceId(data), old.device_id);
 }
 
 }  // namespace

@@ -197,6 +197,45 @@ TEST_P(IdentityE2eTest, ADecommissionedDeviceIsRefusedEverywhereAndItsNameWaits)
   EXPECT_TRUE(Report(*next).ok());
 }
 
+// POST /api/v1/devices/ID/key: only the device's own credential, a
+// statement signed by the key over its name, on time; once bound, only
+// that key (a retry); then the key re-enrols the name.
+TEST_P(IdentityE2eTest, AnUnkeyedDeviceBindsItsKeyByItsCredential) {
+  const Ed25519PrivateKey key = Ed25519PrivateKey::Generate();
+  const Ed25519PrivateKey other_key = Ed25519PrivateKey::Generate();
+  auto device = Enrol("screen-1", nullptr);
+  auto neighbour = Enrol("screen-2", nullptr);
+  ASSERT_TRUE(device.ok() && neighbour.ok());
+  TrackerClient client(tracker_.url());
+  auto bind = [&](const EnrolledDevice& as, const std::string& name, const Ed25519PrivateKey& k,
+                  int64_t at_ms) {
+    return client.BindKey(as, tracker::SignKeyBinding(name, k, at_ms));
+  };
+
+  EnrolledDevice wrong = *device;
+  wrong.credential = neighbour->credential;
+  EXPECT_EQ(bind(wrong, "screen-1", key, Now()).code(), StatusCode::kPermissionDenied)
+      << "another device's credential";
+  wrong.credential = std::string(64, 'f');
+  EXPECT_FALSE(bind(wrong, "screen-1", key, Now()).ok()) << "an unknown credential";
+  EXPECT_EQ(bind(*device, "screen-2", key, Now()).code(), StatusCode::kPermissionDenied)
+      << "a statement over another name";
+  Status stale = bind(*device, "screen-1", key, Now() - 3600'000);
+  EXPECT_EQ(stale.code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(stale.message().find("clock"), std::string::npos) << stale.ToString();
+
+  const int64_t at = Now();
+  ASSERT_TRUE(bind(*device, "screen-1", key, at).ok());
+  EXPECT_TRUE(bind(*device, "screen-1", key, at + 1).ok()) << "a retry of the same key";
+  Status taken = bind(*device, "screen-1", other_key, at + 2);
+  EXPECT_NE(taken.message().find("HTTP 409"), std::string::npos) << taken.ToString();
+  auto renewed = Enrol("screen-1", &key, TrackerProcess::FleetToken(), at + 3);
+  ASSERT_TRUE(renewed.ok()) << renewed.status().ToString();
+  EXPECT_EQ(renewed->device_id, device->device_id);
+  EXPECT_EQ(Enrol("screen-1", &other_key).status().code(), StatusCode::kInvalidArgument)
+      << "the name is now the key's";
+}
+
 TEST_P(IdentityE2eTest, BatchTokensAreRefusedExpiredUsedUpOrRevokedAndTheFleetTokenWorks) {
   auto created = Tracker("token create --name batch-1 --expires 30d --uses 2 --json");
   ASSERT_EQ(created.exit_code, 0) << created.output;

@@ -32,6 +32,33 @@ void SignEnrolRequest(EnrolRequest& request, const Ed25519PrivateKey& key, int64
   request.signature = HexEncode(key.Sign(AsBytes(statement)));
 }
 
+KeyBinding SignKeyBinding(std::string_view name, const Ed25519PrivateKey& key, int64_t now_ms) {
+  KeyBinding binding{.public_key = key.public_key().Hex(), .signed_at_ms = now_ms};
+  const std::string statement = EnrolStatement(name, binding.public_key, now_ms);
+  binding.signature = HexEncode(key.Sign(AsBytes(statement)));
+  return binding;
+}
+
+Result<KeyBinding> ParseKeyBinding(std::string_view body) {
+  ASSIGN_OR_RETURN(Json json, ParseJsonStrict(body, JsonLimits{.max_bytes = 1024, .max_depth = 2}));
+  JsonObjectReader r(json, "");
+  KeyBinding binding;
+  r.Require({"public_key", "signed_at_ms", "signature"});
+  r.String("public_key", binding.public_key);
+  r.Int("signed_at_ms", binding.signed_at_ms, 1);
+  r.String("signature", binding.signature);
+  r.Check(IsHex(binding.public_key, 64), "public_key", "must be 64 lower-case hex digits");
+  r.Check(IsHex(binding.signature, 128), "signature", "must be 128 lower-case hex digits");
+  RETURN_IF_ERROR(r.Finish());
+  return binding;
+}
+
+Json KeyBindingToJson(const KeyBinding& binding) {
+  return {{"public_key", binding.public_key},
+          {"signed_at_ms", binding.signed_at_ms},
+          {"signature", binding.signature}};
+}
+
 Result<EnrolRequest> ParseEnrolRequest(std::string_view body) {
   ASSIGN_OR_RETURN(Json json, ParseJsonStrict(body, JsonLimits{.max_bytes = 4096, .max_depth = 2}));
   JsonObjectReader r(json, "");

@@ -51,6 +51,19 @@ struct DeviceCredentials {
 // milliseconds) and the signature of EnrolStatement by `key`.
 void SignEnrolRequest(EnrolRequest& request, const Ed25519PrivateKey& key, int64_t now_ms);
 
+// A device's key bound by its credential (POST /api/v1/devices/<id>/key,
+// docs/identity.md, "Binding a key by credential"): what a device enrolled
+// without a key (by 0.1.0) sends once its node has one. The statement is
+// EnrolStatement of the device's enrolled name.
+struct KeyBinding {
+  std::string public_key;  // 64 lower-case hex digits
+  int64_t signed_at_ms = 0;
+  std::string signature;  // 128 lower-case hex digits
+};
+KeyBinding SignKeyBinding(std::string_view name, const Ed25519PrivateKey& key, int64_t now_ms);
+Result<KeyBinding> ParseKeyBinding(std::string_view body);
+Json KeyBindingToJson(const KeyBinding& binding);
+
 Result<EnrolRequest> ParseEnrolRequest(std::string_view body);
 Json EnrolRequestToJson(const EnrolRequest& request);
 

@@ -39,6 +39,16 @@ Result<DeviceCredentials> TrackerClient::Enrol(const EnrolRequest& request) {
   return ParseDeviceCredentials(reply->body).WithContext("enrolment answer");
 }
 
+Status TrackerClient::BindKey(const DeviceCredentials& device, const KeyBinding& binding) {
+  return http_
+      .Fetch({.method = "POST",
+              .url = base_ + "/api/v1/devices/" + device.device_id + "/key",
+              .headers = {{"Authorization", "Bearer " + device.credential}},
+              .body = KeyBindingToJson(binding).dump(),
+              .max_body_bytes = kMaxReportReplyBytes})
+      .status();
+}
+
 Status TrackerClient::Report(const DeviceCredentials& device, const DeviceReport& report) {
   auto send = [&](const DeviceReport& r) {
     return http_

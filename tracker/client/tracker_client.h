@@ -33,6 +33,12 @@ class TrackerClient {
   // (docs/identity.md): PermissionDenied (403) for a token refused, a bad
   // signature or a replay, InvalidArgument naming 409 for a name taken.
   Result<DeviceCredentials> Enrol(const EnrolRequest& request);
+  // POST /api/v1/devices/ID/key, authorised by the device's credential:
+  // binds the key of a device enrolled without one (docs/identity.md).
+  // NotFound (404) from a tracker that predates it; InvalidArgument naming
+  // 409 when another key is bound; PermissionDenied (403) for a bad or
+  // stale signature or a decommissioned key.
+  Status BindKey(const DeviceCredentials& device, const KeyBinding& binding);
   // POST /api/v1/devices/ID/report, authorised by the device's credential.
   Status Report(const DeviceCredentials& device, const DeviceReport& report);
   // GET /api/v1/fleet: devices with their latest reports, releases, recent

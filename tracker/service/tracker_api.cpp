@@ -72,6 +72,61 @@ std::string_view BearerToken(const http::Request& request) {
 // (docs/identity.md); a replay inside it is refused by the database.
 constexpr int64_t kEnrolStatementWindowS = 300;
 
+Status TrackerService::CheckStatement(std::string_view name, const std::string& public_key,
+                                      int64_t signed_at_ms, const std::string& signature,
+                                      std::string_view retry) const {
+  auto key = Ed25519PublicKey::FromHex(public_key);
+  auto sig = HexDecode(signature);
+  const std::string statement = EnrolStatement(name, public_key, signed_at_ms);
+  if (!key.ok() || !sig.ok() || !VerifyEd25519(*key, AsBytes(statement), *sig).ok()) {
+    return PermissionDenied("the enrolment statement's signature does not verify with public_key");
+  }
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
+          .count();
+  const int64_t off_ms = signed_at_ms - now_ms;
+  if (std::abs(off_ms) > kEnrolStatementWindowS * 1000) {
+    return PermissionDenied("signed_at_ms is " + std::to_string(off_ms / 1000) +
+                            " s off the tracker's clock (at most " +
+                            std::to_string(kEnrolStatementWindowS) +
+                            "): set the device's clock (NTP) and " + std::string(retry));
+  }
+  return Status::Ok();
+}
+
+http::Reply TrackerService::BindKey(std::string_view device_id, const http::Request& request) {
+  auto authenticated = AuthenticateDevice(request, device_id, "key", "key binding");
+  if (auto* refusal = std::get_if<http::Reply>(&authenticated)) return std::move(*refusal);
+  const DeviceIdentity& device = std::get<DeviceIdentity>(authenticated);
+  auto binding = ParseKeyBinding(request.body());
+  if (!binding.ok()) {
+    refusals_.Refuse("key_malformed", "key binding of device '" + device.name + "'");
+    return JsonError(http::status::bad_request, binding.status().message());
+  }
+  Status signed_ok = CheckStatement(device.name, binding->public_key, binding->signed_at_ms,
+                                    binding->signature, "try again");
+  if (!signed_ok.ok()) {
+    refusals_.Refuse("key_signature",
+                     "key binding of device '" + device.name + "': " + signed_ok.message());
+    return JsonError(http::status::forbidden, signed_ok.message());
+  }
+  Status bound = db_.BindKey(device.device_id, binding->public_key, binding->signed_at_ms);
+  if (bound.code() == StatusCode::kAlreadyExists || bound.code() == StatusCode::kPermissionDenied) {
+    refusals_.Refuse("key_signature",
+                     "key binding of device '" + device.name + "': " + bound.message());
+    return JsonError(bound.code() == StatusCode::kAlreadyExists ? http::status::conflict
+                                                                : http::status::forbidden,
+                     bound.message());
+  }
+  if (!bound.ok()) {
+    spdlog::error("key binding of '{}' failed: {}", device.name, bound.ToString());
+    return JsonError(http::status::internal_server_error, "key binding failed");
+  }
+  spdlog::info("device '{}' ({}) bound to key {}", device.name, device.device_id,
+               binding->public_key.substr(0, 16));
+  return http::Reply::Typed(http::status::no_content, "application/json", "");
+}
+
 http::Reply TrackerService::Enroll(const http::Request& request) {
   auto parsed = ParseEnrolRequest(request.body());
   if (!parsed.ok()) {
@@ -98,27 +153,11 @@ http::Reply TrackerService::Enroll(const http::Request& request) {
     }
   }
   if (!parsed->public_key.empty()) {
-    auto key = Ed25519PublicKey::FromHex(parsed->public_key);
-    auto signature = HexDecode(parsed->signature);
-    const std::string statement = EnrolStatement(name, parsed->public_key, parsed->signed_at_ms);
-    if (!key.ok() || !signature.ok() || !VerifyEd25519(*key, AsBytes(statement), *signature).ok()) {
-      refusals_.Refuse("enrol_signature", "enrolment of '" + name + "': bad signature");
-      return JsonError(http::status::forbidden,
-                       "the enrolment statement's signature does not verify with public_key");
-    }
-    const int64_t now_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now().time_since_epoch())
-            .count();
-    const int64_t off_ms = parsed->signed_at_ms - now_ms;
-    if (std::abs(off_ms) > kEnrolStatementWindowS * 1000) {
-      refusals_.Refuse("enrol_signature", "enrolment of '" + name + "': statement signed at " +
-                                              UtcText(parsed->signed_at_ms / 1000) +
-                                              ", off the clock");
-      return JsonError(http::status::forbidden,
-                       "signed_at_ms is " + std::to_string(off_ms / 1000) +
-                           " s off the tracker's clock (at most " +
-                           std::to_string(kEnrolStatementWindowS) +
-                           "): set the device's clock (NTP) and enrol again");
+    Status signed_ok = CheckStatement(name, parsed->public_key, parsed->signed_at_ms,
+                                      parsed->signature, "enrol again");
+    if (!signed_ok.ok()) {
+      refusals_.Refuse("enrol_signature", "enrolment of '" + name + "': " + signed_ok.message());
+      return JsonError(http::status::forbidden, signed_ok.message());
     }
   }
   if (db_.device_count() >= options_.enrolment.max_devices) {

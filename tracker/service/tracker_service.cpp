@@ -181,6 +181,10 @@ http::Reply TrackerService::RouteApiAndPages(const http::Request& request,
     route = "report";
     return post ? Report(parts[3], request, context) : MethodNotAllowed("POST");
   }
+  if (api && parts.size() == 5 && parts[2] == "devices" && parts[4] == "key") {
+    route = "key";
+    return post ? BindKey(parts[3], request) : MethodNotAllowed("POST");
+  }
   if (api && parts.size() == 5 && parts[2] == "devices" && parts[4] == "notice") {
     route = "notice";
     return get ? Notice(parts[3], t.query, request) : MethodNotAllowed("GET");

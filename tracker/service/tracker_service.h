@@ -116,6 +116,13 @@ class TrackerService {
   http::Reply Announce(std::string_view passkey, std::string_view query,
                        const http::RequestContext& context);
   http::Reply Enroll(const http::Request& request);
+  // POST /api/v1/devices/<id>/key: a device enrolled without a key binds one.
+  http::Reply BindKey(std::string_view device_id, const http::Request& request);
+  // PermissionDenied unless `signature` is `public_key`'s over
+  // EnrolStatement(name, ...) and `signed_at_ms` is within the window of
+  // the tracker's clock; `retry` ends the clock message ("enrol again").
+  Status CheckStatement(std::string_view name, const std::string& public_key, int64_t signed_at_ms,
+                        const std::string& signature, std::string_view retry) const;
   http::Reply Report(std::string_view device_id, const http::Request& request,
                      const http::RequestContext& context);
   // Takes one request from the device's budget; false when it is spent.

@@ -488,6 +488,30 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
   return e;
 }
 
+Status DeviceDb::BindKey(const std::string& device_id, const std::string& public_key,
+                         int64_t signed_at_ms) {
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  ASSIGN_OR_RETURN(SqlRows retired,
+                   db_->Query("SELECT 1 FROM decommissioned_devices WHERE public_key = ? LIMIT 1",
+                              {public_key}));
+  if (!retired.empty()) return PermissionDenied("this key was decommissioned: it binds no device");
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("SELECT public_key FROM devices WHERE device_id = ?", {device_id}));
+  if (rows.empty()) return NotFound("device " + device_id + " is not enrolled");
+  const std::string bound = rows.Text(0, 0);
+  if (bound == public_key) return Status::Ok();  // a retry whose answer was lost
+  if (!bound.empty()) {
+    return AlreadyExists(
+        "the device is bound to another key: an operator's `device approve` "
+        "and a new enrolment replace it");
+  }
+  RETURN_IF_ERROR(db_->Query("UPDATE devices SET public_key = ?, signed_at_ms = ? WHERE "
+                             "device_id = ? AND public_key = ''",
+                             {public_key, signed_at_ms, device_id})
+                      .status());
+  return transaction.Commit();
+}
+
 Result<bool> DeviceDb::IsEnrolToken(std::string_view token_sha256) const {
   ASSIGN_OR_RETURN(SqlRows rows,
                    db_->Query("SELECT 1 FROM enrol_tokens WHERE token_sha256 = ?", {token_sha256}));

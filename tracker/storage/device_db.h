@@ -55,6 +55,13 @@ class DeviceDb {
                                    const std::vector<std::string>& tags = {},
                                    const std::optional<EnrolAdmission>& admission = {});
 
+  // Binds `public_key` to the device enrolled without one (docs/identity.md,
+  // "Binding a key by credential"), recording `signed_at_ms` as its newest
+  // statement. OK when bound now or already bound to this key (a retry);
+  // AlreadyExists when bound to another key; PermissionDenied for a key
+  // decommissioned before; NotFound for an unknown device.
+  Status BindKey(const std::string& device_id, const std::string& public_key, int64_t signed_at_ms);
+
   // Whether `token_sha256` is the hash of a batch token this database ever
   // issued (active or not): the service refuses any other token before it
   // spends the enrolment rate on it.

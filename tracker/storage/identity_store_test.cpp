@@ -176,6 +176,28 @@ TEST_P(IdentityStoreTest, ADecommissionedDeviceIsRevokedItsKeyNeverEnrolsAndItsN
       << "the old key stays refused";
 }
 
+TEST_P(IdentityStoreTest, ADeviceEnrolledWithoutAKeyBindsOneByItsCredentialOnce) {
+  auto unkeyed = Enrol("pi-1", "", 0);
+  ASSERT_TRUE(unkeyed.ok());
+  EXPECT_EQ(db_->BindKey("dev-unknown", kKeyA, kNow).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(db_->BindKey(unkeyed->device_id, kKeyA, kNow).ok());
+  EXPECT_EQ(store_->BoundKey("pi-1").value(), kKeyA);
+  EXPECT_TRUE(db_->BindKey(unkeyed->device_id, kKeyA, kNow + 5).ok()) << "a retry";
+  EXPECT_EQ(db_->BindKey(unkeyed->device_id, kKeyB, kNow + 6).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->BoundKey("pi-1").value(), kKeyA);
+  // The binding's statement is the newest accepted: replayed as an
+  // enrolment it is refused; a newer one re-enrols with no approval.
+  EXPECT_EQ(Enrol("pi-1", kKeyA, kNow).status().code(), StatusCode::kPermissionDenied);
+  auto again = Enrol("pi-1", kKeyA, kNow + 1);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->device_id, unkeyed->device_id);
+  // A decommissioned key binds nothing.
+  auto other = Enrol("pi-2", "", 0);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(store_->Decommission("pi-1").ok());
+  EXPECT_EQ(db_->BindKey(other->device_id, kKeyA, kNow + 9).code(), StatusCode::kPermissionDenied);
+}
+
 TEST_P(IdentityStoreTest, BatchTokensExpireAreUsedUpAndRevoked) {
   const std::string twice = store_->CreateToken("batch-1", 86400, 2).value();
   const std::string month = store_->CreateToken("batch-2", 30 * 86400, 0).value();
