@@ -232,6 +232,13 @@ http::Reply TrackerService::Login(const http::Request& request,
   const std::string name_key = IsValidLabel(name) ? name : "?";
   auto& by_name = failed_logins_by_name_[name_key];
   auto& by_address = failed_logins_by_address_[from];
+  if (!login_attempts_.Take(clock_.MonotonicNow())) {
+    refusals_.Refuse("login_rate", "logins of every account: too many attempts");
+    http::Reply r = LoginForm(http::status::too_many_requests,
+                              "too many logins on this tracker: retry in a minute", true);
+    r.headers.emplace_back("Retry-After", "60");
+    return r;
+  }
   if (LoginsBlocked(by_name, options_.logins.per_account) ||
       LoginsBlocked(by_address, options_.logins.per_address)) {
     refusals_.Refuse("login_rate", "logins of '" + name_key + "' from " + from);

@@ -89,6 +89,7 @@ TrackerService::TrackerService(TrackerServiceOptions options, DeviceDb& db, cons
       swarms_(clock, options_.swarm, &reputation_),
       enrolments_(options_.enrolment.burst, options_.enrolment.per_minute / 60,
                   clock.MonotonicNow()),
+      login_attempts_(options_.logins.burst, options_.logins.per_minute / 60, clock.MonotonicNow()),
       notice_(options_.notice, clock, options_.repo) {}
 
 http::Reply TrackerService::Handle(const http::Request& request,

@@ -75,6 +75,10 @@ struct LoginLimits {
   size_t per_account = 5;
   size_t per_address = 20;
   Duration window = std::chrono::minutes(15);
+  // Every login attempt, whatever its name and address: each costs a
+  // password hash (about 0.1 s) on the network thread.
+  double burst = 30;
+  double per_minute = 60;
 };
 
 struct TrackerServiceOptions {
@@ -195,6 +199,7 @@ class TrackerService {
   PeerReputation reputation_;
   SwarmRegistry swarms_;
   TokenBucket enrolments_;
+  TokenBucket login_attempts_;
   std::unordered_map<std::string, TokenBucket> device_budgets_;
   NoticeBoard notice_;
   // The device the request being handled authenticated as (its id), for
