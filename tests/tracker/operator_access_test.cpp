@@ -206,6 +206,15 @@ TEST_P(OperatorAccessTest, OpenUntilTheFirstAccountThenEachRoleExactlyItsActions
         << action;
   }
   EXPECT_NE(std::find(lines.begin(), lines.end(), "dave audit.read denied"), lines.end());
+  for (const Json& e : Audit()) {
+    if (e["outcome"] == "denied" && e["action"] == "rollout.abort") {
+      EXPECT_EQ(e["target"], "/api/v1/operator/rollouts/1/abort") << e.dump();
+    }
+    if (e["actor"] == "dave" && e["action"] == "pin") {
+      EXPECT_EQ(e["target"], "group:all");
+      EXPECT_EQ(e["detail"], (Json{{"app", "kiosk"}, {"release", 7}}));
+    }
+  }
   std::string user = RunShell("id -un").output;
   const std::string local = "local:" + user.substr(0, user.find('\n'));
   for (const char* action : {"group.create", "app.assign", "operator.add", "token.create"}) {

@@ -188,8 +188,11 @@ std::optional<http::Reply> TrackerService::Authorize(const http::Request& reques
     return Unauthenticated("an operator token (Authorization: Bearer flop_...) is required");
   }
   if (!RoleAllows(who.role, action)) {
-    (void)operators->Audit(
-        {.actor = who.name, .action = std::string(action), .target = "", .outcome = "denied"});
+    const std::string_view path = request.target().substr(0, request.target().find('?'));
+    (void)operators->Audit({.actor = who.name,
+                            .action = std::string(action),
+                            .target = std::string(path),
+                            .outcome = "denied"});
     const std::string message =
         "operator '" + who.name + "' (" + who.role + ") may not " + std::string(action);
     if (page) return http::Reply::Text(http::status::forbidden, message);
