@@ -151,7 +151,17 @@ TEST_P(OperatorAccessTest, OpenUntilTheFirstAccountThenEachRoleExactlyItsActions
 
   Ok("operator add alice --role admin", kAlicePassword);
   Ok("operator add dave --role deployer", kDavePassword);
-  Ok("operator add viewer --role read-only", kViewerPassword);
+  // From a file this time: its first line is the password.
+  ASSERT_TRUE(
+      WriteFileAtomic(dir_ + "/viewer.pass", std::string(kViewerPassword) + "\nignored\n", 0600)
+          .ok());
+  Ok("operator add viewer --role read-only --password-file " + dir_ + "/viewer.pass");
+  auto listed = ParseJsonStrict(Ok("operator list --json"));
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ((*listed)["operators"].size(), 3u) << listed->dump();
+  EXPECT_EQ((*listed)["operators"][2]["name"], "viewer");
+  EXPECT_EQ((*listed)["operators"][2]["role"], "read-only");
+  EXPECT_EQ(Login("viewer", kViewerPassword).status, 303) << "the file's first line";
   const std::map<std::string, std::string> tokens = {{"admin", NewToken("alice")},
                                                      {"deployer", NewToken("dave")},
                                                      {"read-only", NewToken("viewer")}};
@@ -221,6 +231,14 @@ TEST_P(OperatorAccessTest, OpenUntilTheFirstAccountThenEachRoleExactlyItsActions
     EXPECT_NE(std::find(lines.begin(), lines.end(), local + " " + action + " ok"), lines.end())
         << action;
   }
+  // audit list filters by actor and time.
+  auto only_dave = ParseJsonStrict(Ok("audit list --json --actor dave --since 1h"));
+  ASSERT_TRUE(only_dave.ok());
+  EXPECT_GE((*only_dave)["entries"].size(), 8u);
+  for (const Json& e : (*only_dave)["entries"]) EXPECT_EQ(e["actor"], "dave");
+  auto future = ParseJsonStrict(Ok("audit list --json --since 4102444800"));
+  ASSERT_TRUE(future.ok());
+  EXPECT_TRUE((*future)["entries"].empty());
   // The admin reads the log over the API too.
   auto audit = WithToken(tokens.at("admin"), "GET", "/api/v1/operator/audit?actor=dave");
   ASSERT_EQ(audit.status, 200);
