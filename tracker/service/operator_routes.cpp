@@ -375,10 +375,11 @@ http::Reply TrackerService::OperatorApi(const std::vector<std::string_view>& par
   }
   Json body = Json::object();
   if (!request.body().empty()) {
-    body = Json::parse(request.body(), nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded() || !body.is_object()) {
+    auto parsed = ParseJsonStrict(request.body());
+    if (!parsed.ok() || !parsed->is_object()) {
       return JsonError(http::status::bad_request, "the body must be a JSON object");
     }
+    body = std::move(*parsed);
   }
   auto out = options_.operator_actions(action, body, who.name, rollout_id);
   if (!out.ok()) return ActionError(out.status());

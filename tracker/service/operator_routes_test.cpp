@@ -101,6 +101,26 @@ TEST_F(OperatorRoutesTest, SessionOverTlsCsrfAndTheEscapedAuditSection) {
   EXPECT_EQ(ran_, (std::vector<std::string>{"alice recall " + Json::parse(recall).dump()}));
 }
 
+TEST_F(OperatorRoutesTest, BadBodiesAndRoutesRunNothing) {
+  const std::string bearer = "Bearer " + operators_->CreateToken("alice", "", 0).value();
+  for (const std::string& body :
+       {std::string("[1"), std::string("[1]"), std::string(100, '[') + std::string(100, ']'),
+        std::string(R"({"app":"kiosk","app":"x"})")}) {
+    http::Reply reply = Send(http::verb::post, "/api/v1/operator/recall", body,
+                             {{http::field::authorization, bearer}});
+    EXPECT_EQ(reply.status, http::status::bad_request) << body;
+  }
+  EXPECT_EQ(Send(http::verb::post, "/api/v1/operator/rollouts/x/pause", "",
+                 {{http::field::authorization, bearer}})
+                .status,
+            http::status::not_found);
+  EXPECT_EQ(
+      Send(http::verb::get, "/api/v1/operator/recall", "", {{http::field::authorization, bearer}})
+          .status,
+      http::status::method_not_allowed);
+  EXPECT_TRUE(ran_.empty());
+}
+
 TEST_F(OperatorRoutesTest, EveryLoginAttemptCountsTowardTheTrackersLimit) {
   const auto post = [&](const std::string& name) {
     return Send(http::verb::post, "/login", "name=" + name + "&password=wrong+password+here",
