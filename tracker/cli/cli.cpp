@@ -72,6 +72,7 @@ int RunCli(int argc, char** argv) {
       RegisterFloorCommands(app),
       RegisterRolloutCommands(app),
       RegisterWebhookCommands(app),
+      RegisterOperatorCommands(app),
       RegisterBundleCommands(app)};
   return RunCommandGroups(app, "flotilla-tracker", groups, argc, argv);
 }

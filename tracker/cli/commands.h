@@ -38,6 +38,9 @@ CommandAction RegisterWebhookCommands(CLI::App& app);
 // (docs/identity.md); after RegisterFleetCommands, whose `device` it joins.
 CommandAction RegisterIdentityCommands(CLI::App& app);
 
+// `flotilla-tracker operator ...` and `audit list` (docs/operators.md).
+CommandAction RegisterOperatorCommands(CLI::App& app);
+
 // `flotilla-tracker bundle`: an offline bundle (docs/bundle.md).
 CommandAction RegisterBundleCommands(CLI::App& app);
 

@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "tracker/cli/commands.h"
 #include "tracker/cli/fleet_cli.h"
+#include "tracker/fleet/fleet_actions.h"
 #include "tracker/fleet/fleet_repository.h"
 #include "tracker/fleet/fleet_store.h"
 #include "tracker/fleet/rollout_store.h"
@@ -333,21 +334,16 @@ int RunPin(const FleetFlags& flags, bool pin) {
   const char* command = pin ? "pin" : "unpin";
   auto target = PinTargetOf(flags);
   if (!target.ok()) return Fail(command, target.status());
+  ReleaseFloors floors;
   if (pin) {
-    auto floors = FloorsIfKnown(flags);
-    if (!floors.ok()) return Fail(command, floors.status());
-    auto floor = floors->find(flags.app);
-    if (floor != floors->end() && flags.release < floor->second) {
-      return Fail(command, FailedPrecondition(fmt::format(
-                               "release {} of {} is below its floor {} (signed by the image "
-                               "repository's offline keys): pin {} or above",
-                               flags.release, flags.app, floor->second, floor->second)));
-    }
+    auto known = FloorsIfKnown(flags);
+    if (!known.ok()) return Fail(command, known.status());
+    floors = std::move(*known);
   }
   auto store = OpenStore(flags);
   if (!store.ok()) return Fail(command, store.status());
-  Status st =
-      pin ? (*store)->Pin(*target, flags.app, flags.release) : (*store)->Unpin(*target, flags.app);
+  Status st = pin ? PinAboveFloor(**store, floors, *target, flags.app, flags.release)
+                  : (*store)->Unpin(*target, flags.app);
   if (!st.ok()) return Fail(command, st);
   Json out = PinJson(*target, flags.app);
   if (pin) out["release"] = flags.release;

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "tracker/cli/commands.h"
 #include "tracker/cli/fleet_cli.h"
+#include "tracker/fleet/fleet_actions.h"
 #include "tracker/fleet/fleet_view.h"
 #include "tracker/fleet/rollout_duty.h"
 
@@ -48,7 +49,7 @@ Result<Stores> OpenStores(const RolloutFlags& flags) {
 }
 
 // The form /api/v1/fleet gives each rollout too (tracker/api/fleet.h).
-Json ViewJson(const RolloutView& view) { return RolloutToJson(ToRolloutRow(view)); }
+Json ViewJson(const RolloutView& view) { return RolloutViewJson(view); }
 
 void PrintView(const RolloutView& view) {
   const Rollout& r = view.rollout;
@@ -141,30 +142,20 @@ int Show(const RolloutView& view, bool json) {
 
 int RunStart(const RolloutFlags& flags) {
   const char* cmd = "rollout start";
-  RolloutSpec spec;
-  spec.app = flags.app;
-  spec.release = flags.release;
-  spec.group = flags.group;
-  auto waves = ParseWaves(flags.waves);
-  if (!waves.ok()) return FailCommand(cmd, waves.status().WithContext("--waves"));
-  spec.waves = *waves;
-  auto soak = ParseSeconds(flags.soak);
-  if (!soak.ok()) return FailCommand(cmd, soak.status().WithContext("--soak"));
-  spec.soak_s = *soak;
-  auto timeout = ParseSeconds(flags.wave_timeout);
-  if (!timeout.ok()) return FailCommand(cmd, timeout.status().WithContext("--wave-timeout"));
-  if (*timeout == 0) return FailCommand(cmd, InvalidArgument("--wave-timeout: must be above 0"));
-  spec.wave_timeout_s = *timeout;
-  auto max_failures = ParseShare(flags.max_failures);
-  if (!max_failures.ok()) {
-    return FailCommand(cmd, max_failures.status().WithContext("--max-failures"));
-  }
-  spec.max_failures = *max_failures;
+  auto spec = MakeRolloutSpec({.app = flags.app,
+                               .release = flags.release,
+                               .group = flags.group,
+                               .waves = flags.waves,
+                               .soak = flags.soak,
+                               .max_failures = flags.max_failures,
+                               .wave_timeout = flags.wave_timeout},
+                              "--");
+  if (!spec.ok()) return FailCommand(cmd, spec.status());
   auto stores = OpenStores(flags);
   if (!stores.ok()) return FailCommand(cmd, stores.status());
   auto state = stores->fleet->Load();
   if (!state.ok()) return FailCommand(cmd, state.status());
-  auto view = stores->rollouts->Start(spec, *state);
+  auto view = stores->rollouts->Start(*spec, *state);
   if (!view.ok()) return FailCommand(cmd, view.status());
   Show(*view, flags.json);
   if (Status st = Resign(*stores, *view, flags.json); !st.ok()) return FailCommand(cmd, st);

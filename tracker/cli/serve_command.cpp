@@ -7,6 +7,7 @@
 
 #include "core/bytes.h"
 #include "tracker/cli/commands.h"
+#include "tracker/fleet/fleet_actions.h"
 #include "tracker/fleet/fleet_view.h"
 #include "tracker/fleet/rollout_duty.h"
 #include "tracker/publish/publish_refresher.h"
@@ -85,7 +86,20 @@ int RunServe(ServeFlags& flags) {
         "do not advance here (rollout status --evaluate does it by hand) and fleet "
         "metadata is not re-signed before it expires");
   }
-  if (Status st = RunTrackerServer(config, refresher.get(), &holder_duties, fleet_model);
+  // The operator API's actions: the commands' code, on connections of the
+  // network thread (opened with the first action).
+  std::unique_ptr<OperatorActions> actions;
+  auto operator_actions = [&actions, &db_url, &config](std::string_view action, const Json& body,
+                                                       const std::string& actor,
+                                                       int64_t rollout_id) -> Result<Json> {
+    if (actions == nullptr) {
+      ASSIGN_OR_RETURN(actions,
+                       OperatorActions::Open(db_url, config.repository, SystemClock::Instance()));
+    }
+    return actions->Run(action, body, actor, rollout_id);
+  };
+  if (Status st =
+          RunTrackerServer(config, refresher.get(), &holder_duties, fleet_model, operator_actions);
       !st.ok()) {
     spdlog::error("serve: {}", st.ToString());
     return 1;

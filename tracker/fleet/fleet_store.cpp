@@ -81,26 +81,31 @@ Status FleetStore::SetTags(const std::string& device, const std::vector<std::str
                                {id, tag})
                         .status());
   }
+  RETURN_IF_ERROR(Audited("device.tag", device, Json{{"add", add}, {"remove", remove}}));
   return transaction.Commit();
 }
 
 Status FleetStore::MoveDevice(const std::string& device, const std::string& site) {
   RETURN_IF_ERROR(RequireLabel("site", site));
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   ASSIGN_OR_RETURN(SqlRows rows, db_->Query("UPDATE devices SET site = ? WHERE name = ? "
                                             "RETURNING device_id",
                                             {site, device}));
   if (rows.empty()) return NotFound("no device named '" + device + "'");
-  return Status::Ok();
+  RETURN_IF_ERROR(Audited("device.move", device, Json{{"site", site}}));
+  return transaction.Commit();
 }
 
 Status FleetStore::CreateGroup(const std::string& name, const Selector& selector) {
   RETURN_IF_ERROR(RequireLabel("group name", name));
   const std::string text = selector.ToString();
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   ASSIGN_OR_RETURN(SqlRows rows, db_->Query("INSERT INTO fleet_groups(name, selector, created_at) "
                                             "VALUES(?, ?, ?) ON CONFLICT DO NOTHING RETURNING name",
                                             {name, text, NowSeconds()}));
   if (rows.empty()) return AlreadyExists("group '" + name + "' exists");
-  return Status::Ok();
+  RETURN_IF_ERROR(Audited("group.create", name, Json{{"selector", text}}));
+  return transaction.Commit();
 }
 
 Status FleetStore::AssignApp(const std::string& app, const std::string& group) {
@@ -111,6 +116,7 @@ Status FleetStore::AssignApp(const std::string& app, const std::string& group) {
                              "ON CONFLICT DO NOTHING",
                              {group, app})
                       .status());
+  RETURN_IF_ERROR(Audited("app.assign", app, Json{{"group", group}}));
   return transaction.Commit();
 }
 
@@ -134,6 +140,7 @@ Status FleetStore::Pin(const PinTarget& target, const std::string& app, uint64_t
     RETURN_IF_ERROR(RequireGroup(target.name));
   }
   RETURN_IF_ERROR(db_->Query(sql, {key, app, static_cast<int64_t>(release)}).status());
+  RETURN_IF_ERROR(Audited("pin", PinTargetText(target), Json{{"app", app}, {"release", release}}));
   return transaction.Commit();
 }
 
@@ -156,6 +163,7 @@ Status FleetStore::Unpin(const PinTarget& target, const std::string& app) {
     return NotFound(std::string(device ? "device '" : "group '") + target.name +
                     "' has no pin for " + app);
   }
+  RETURN_IF_ERROR(Audited("unpin", PinTargetText(target), Json{{"app", app}}));
   return transaction.Commit();
 }
 
@@ -172,6 +180,7 @@ Result<std::vector<MaintenanceWindow>> FleetStore::AddWindow(const std::string& 
                              {group, position, int64_t{window.days}, int64_t{window.from_minute},
                               int64_t{window.to_minute}, window.zone})
                       .status());
+  RETURN_IF_ERROR(Audited("group.window", group, Json{{"add", WindowText(window)}}));
   RETURN_IF_ERROR(transaction.Commit());
   ASSIGN_OR_RETURN(FleetState state, Load());
   return state.groups.at(group).windows;
@@ -181,6 +190,7 @@ Status FleetStore::ClearWindows(const std::string& group) {
   ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   RETURN_IF_ERROR(RequireGroup(group));
   RETURN_IF_ERROR(db_->Query("DELETE FROM group_windows WHERE group_name = ?", {group}).status());
+  RETURN_IF_ERROR(Audited("group.window", group, Json{{"clear", true}}));
   return transaction.Commit();
 }
 
@@ -191,7 +201,20 @@ Status FleetStore::Recall(const std::string& app, uint64_t release) {
                              "ON CONFLICT DO NOTHING",
                              {app, static_cast<int64_t>(release), NowSeconds()})
                       .status());
+  RETURN_IF_ERROR(Audited("recall", app, Json{{"release", release}}));
   return transaction.Commit();
+}
+
+Status FleetStore::Audited(std::string_view action, const std::string& target, Json detail) {
+  return AppendAudit(*db_, NowSeconds(),
+                     {.actor = actor_,
+                      .action = std::string(action),
+                      .target = target,
+                      .detail = std::move(detail)});
+}
+
+std::string PinTargetText(const PinTarget& target) {
+  return (target.kind == PinTarget::Kind::kDevice ? "device:" : "group:") + target.name;
 }
 
 Result<FleetState> FleetStore::Load() {

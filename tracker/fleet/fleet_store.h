@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "tracker/fleet/desired.h"
+#include "tracker/storage/operator_store.h"
 #include "tracker/storage/sql_engine.h"
 
 namespace flotilla::tracker {
@@ -24,6 +25,9 @@ struct PinTarget {
   Kind kind = Kind::kDevice;
   std::string name;
 };
+
+// "device:NAME" or "group:NAME", as the audit log names a pin's target.
+std::string PinTargetText(const PinTarget& target);
 
 class FleetStore {
  public:
@@ -54,9 +58,15 @@ class FleetStore {
   // The release must be published; recalling it twice is not an error.
   Status Recall(const std::string& app, uint64_t release);
 
+  // Who the audit log names for each change (written in the change's
+  // transaction, docs/operators.md); LocalActor() until set.
+  void set_actor(std::string actor) { actor_ = std::move(actor); }
+
  private:
   FleetStore(std::unique_ptr<SqlEngine> db, const Clock& clock)
-      : db_(std::move(db)), clock_(clock) {}
+      : db_(std::move(db)), clock_(clock), actor_(LocalActor()) {}
+  // The change's audit row, in its transaction.
+  Status Audited(std::string_view action, const std::string& target, Json detail);
   Result<std::string> DeviceId(const std::string& name);
   Status RequireGroup(const std::string& name);
   Status RequirePublished(const std::string& app, uint64_t release);
@@ -67,6 +77,7 @@ class FleetStore {
 
   std::unique_ptr<SqlEngine> db_;
   const Clock& clock_;
+  std::string actor_;
 };
 
 }  // namespace flotilla::tracker

@@ -237,6 +237,15 @@ Result<RolloutView> RolloutStore::Start(const RolloutSpec& spec, const FleetStat
     members.push_back({device_id, "", wave, wave == 0 ? now : 0, 0, "", 0});
   }
   RETURN_IF_ERROR(SaveMembers(id, members));
+  RETURN_IF_ERROR(AppendAudit(*db_, now,
+                              {.actor = actor_,
+                               .action = "rollout.start",
+                               .target = spec.app,
+                               .detail = Json{{"rollout", id},
+                                              {"release", spec.release},
+                                              {"group", spec.group},
+                                              {"waves", WavesText(spec.waves)},
+                                              {"devices", members.size()}}}));
   RETURN_IF_ERROR(transaction.Commit());
   ASSIGN_OR_RETURN(auto views, List(id));
   return views.front();
@@ -297,6 +306,12 @@ Result<RolloutView> RolloutStore::ChangeState(int64_t id, std::string_view verb)
     }
     r.updated_at = NowSeconds();
     RETURN_IF_ERROR(SaveRollout(r, was));
+    RETURN_IF_ERROR(AppendAudit(
+        *db_, r.updated_at,
+        {.actor = actor_,
+         .action = "rollout." + std::string(verb),
+         .target = r.app,
+         .detail = Json{{"rollout", id}, {"release", r.release}, {"was", RolloutStateName(was)}}}));
     RETURN_IF_ERROR(transaction.Commit());
   }
   ASSIGN_OR_RETURN(auto views, List(id));

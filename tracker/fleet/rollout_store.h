@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "tracker/fleet/rollout.h"
+#include "tracker/storage/operator_store.h"
 #include "tracker/storage/sql_engine.h"
 
 namespace flotilla::tracker {
@@ -79,9 +80,13 @@ class RolloutStore {
   // The limit of the newest rollout of each app, over `state`.
   Result<std::unique_ptr<RolloutLimits>> Limits(const FleetState& state);
 
+  // Who the audit log names for start, pause, resume and abort (in their
+  // transactions); LocalActor() until set.
+  void set_actor(std::string actor) { actor_ = std::move(actor); }
+
  private:
   RolloutStore(std::unique_ptr<SqlEngine> db, const Clock& clock)
-      : db_(std::move(db)), clock_(clock) {}
+      : db_(std::move(db)), clock_(clock), actor_(LocalActor()) {}
   int64_t NowSeconds() const;
   // Newest first; `limit` 0: every one.
   Result<std::vector<Rollout>> LoadRollouts(const std::string& where,
@@ -97,6 +102,7 @@ class RolloutStore {
 
   std::unique_ptr<SqlEngine> db_;
   const Clock& clock_;
+  std::string actor_;
 };
 
 // The webhook events of rollouts (docs/fleet.md, "Notifications").

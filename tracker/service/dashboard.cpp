@@ -339,6 +339,48 @@ std::string HumanBytes(uint64_t bytes) {
   return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
 }
 
+namespace {
+
+// Who is signed in, and the logout button (a form: no script).
+void RenderSession(const DashboardContext& ctx, std::string& out) {
+  if (ctx.signed_in.name.empty()) return;
+  fmt::format_to(std::back_inserter(out),
+                 "<form id=\"session\" method=\"post\" action=\"/logout\">signed in as "
+                 "<span data-operator=\"{}\">{}</span> ({})",
+                 HtmlEscape(ctx.signed_in.name), HtmlEscape(ctx.signed_in.name),
+                 HtmlEscape(ctx.signed_in.role));
+  if (!ctx.csrf.empty()) {
+    fmt::format_to(std::back_inserter(out),
+                   " <input type=\"hidden\" name=\"csrf\" value=\"{}\">"
+                   "<button type=\"submit\">log out</button>",
+                   HtmlEscape(ctx.csrf));
+  }
+  out += "</form>\n";
+}
+
+// The newest audit entries (admins only; docs/operators.md).
+void RenderAudit(const DashboardContext& ctx, std::string& out) {
+  if (!ctx.audit) return;
+  out += "<h2 id=\"audit\">Audit log</h2>\n";
+  if (ctx.audit->empty()) {
+    out += "<p>no entries</p>\n";
+    return;
+  }
+  out +=
+      "<table><tr><th>when</th><th>actor</th><th>action</th><th>target</th><th>outcome</th>"
+      "<th>detail</th></tr>\n";
+  for (const AuditEntry& e : *ctx.audit) {
+    fmt::format_to(std::back_inserter(out),
+                   "<tr data-audit=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                   "<td>{}</td></tr>\n",
+                   e.id, Ago(ctx.now_unix, e.at), HtmlEscape(e.actor), HtmlEscape(e.action),
+                   HtmlEscape(e.target), HtmlEscape(e.outcome), HtmlEscape(e.detail.dump()));
+  }
+  out += "</table>\n";
+}
+
+}  // namespace
+
 std::string RenderDashboard(const FleetSnapshot& fleet, const DashboardContext& context) {
   std::string out =
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -346,12 +388,14 @@ std::string RenderDashboard(const FleetSnapshot& fleet, const DashboardContext& 
       "<title>flotilla fleet</title><style>";
   out += kStyle;
   out += "</style></head><body>\n<h1>flotilla fleet</h1>\n";
+  RenderSession(context, out);
   RenderSummary(fleet, context, out);
   RenderRollouts(fleet, context, out);
   RenderReleases(fleet, context, out);
   RenderGroups(fleet, out);
   RenderDevices(fleet, context, out);
   RenderFailures(fleet, context, out);
+  RenderAudit(context, out);
   out += "</body></html>\n";
   return out;
 }

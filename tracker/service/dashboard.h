@@ -6,10 +6,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "tracker/api/fleet.h"
+#include "tracker/storage/operator_store.h"
 
 namespace flotilla::tracker {
 
@@ -30,7 +33,16 @@ struct DashboardContext {
   int64_t now_unix = 0;
   size_t swarms = 0;
   size_t peers = 0;
+  // The signed-in operator ("" none: no account exists) and the session's
+  // CSRF token for the logout form ("" when signed in by a bearer token).
+  OperatorIdentity signed_in;
+  std::string csrf;
+  // The newest audit entries, for an admin (nullopt: no section).
+  std::optional<std::vector<AuditEntry>> audit;
 };
+
+// Audit entries the dashboard shows an admin.
+inline constexpr int64_t kDashboardAuditEntries = 50;
 
 // Every text that came from a device or an operator is HTML-escaped.
 std::string RenderDashboard(const FleetSnapshot& fleet, const DashboardContext& context);

@@ -56,7 +56,8 @@ http::Reply JsonError(http::status status, const std::string& message) {
   return JsonReply(status, Json{{"error", message}});
 }
 
-// The token after "Bearer ", or empty.
+}  // namespace
+
 std::string_view BearerToken(const http::Request& request) {
   auto it = request.find(http::field::authorization);
   if (it == request.end()) return {};
@@ -65,8 +66,6 @@ std::string_view BearerToken(const http::Request& request) {
   if (!value.starts_with(kScheme)) return {};
   return value.substr(kScheme.size());
 }
-
-}  // namespace
 
 // How far a device's signed statement may be from the tracker's clock
 // (docs/identity.md); a replay inside it is refused by the database.
@@ -324,7 +323,8 @@ http::Reply TrackerService::Ready() {
   return http::Reply::Text(http::status::ok, "ready");
 }
 
-http::Reply TrackerService::Dashboard(std::string_view query) {
+http::Reply TrackerService::Dashboard(std::string_view query, const OperatorIdentity& who,
+                                      const http::Request& request) {
   auto page = PageOf(query);
   if (!page.ok()) return http::Reply::Text(http::status::bad_request, page.status().message());
   auto fleet = LoadFleet(db_, options_.fleet_model, page->value_or(1));
@@ -337,6 +337,19 @@ http::Reply TrackerService::Dashboard(std::string_view query) {
       std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
   ctx.swarms = swarms_.swarm_count();
   ctx.peers = swarms_.peer_count();
+  ctx.signed_in = who;
+  if (const std::string_view cookie = SessionCookie(request);
+      !cookie.empty() && BearerToken(request).empty()) {
+    ctx.csrf = CsrfTokenOf(cookie);
+  }
+  if (options_.operators != nullptr && RoleAllows(who.role, "audit.read")) {
+    auto audit = ListAudit(options_.operators->engine(), {.limit = kDashboardAuditEntries});
+    if (!audit.ok()) {
+      spdlog::error("dashboard: {}", audit.status().ToString());
+      return http::Reply::Text(http::status::internal_server_error, "database error");
+    }
+    ctx.audit = std::move(*audit);
+  }
   http::Reply reply = http::Reply::Typed(http::status::ok, "text/html; charset=utf-8",
                                          RenderDashboard(*fleet, ctx));
   reply.headers.emplace_back("Cache-Control", "no-store");

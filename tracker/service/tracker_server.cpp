@@ -152,7 +152,8 @@ Result<std::unique_ptr<SigningParts>> StartSigning(
 }  // namespace
 
 Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refresher,
-                        MetadataRefresher* holder_duty, FleetModelView fleet_model) {
+                        MetadataRefresher* holder_duty, FleetModelView fleet_model,
+                        OperatorActionRunner operator_actions) {
   RETURN_IF_ERROR(ValidateTrackerConfig(config));
   ASSIGN_OR_RETURN(ListenAddress listen, ParseListenAddress(config.listen));
   ASSIGN_OR_RETURN(TrackerServiceOptions service_options, ServiceOptions(config));
@@ -160,6 +161,10 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   const Clock& clock = SystemClock::Instance();
   const std::string db_url = TrackerDatabaseUrl(config, service_options.repo.default_db_path());
   ASSIGN_OR_RETURN(auto db, DeviceDb::Open(db_url, clock));
+  // Operator accounts, sessions and the audit log: a connection of the
+  // network thread's own (docs/operators.md).
+  ASSIGN_OR_RETURN(auto operators, OperatorStore::Open(db_url, clock));
+  ASSIGN_OR_RETURN(const bool accounts, operators->HasOperators());
   ASSIGN_OR_RETURN(std::vector<WebhookTarget> webhooks, LoadWebhookTargets(config));
 
   boost::asio::io_context io(1);
@@ -180,6 +185,8 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   service_options.listen_host = listen.host;
   service_options.listen_port = server->port();
   service_options.fleet_model = std::move(fleet_model);
+  service_options.operators = operators.get();
+  service_options.operator_actions = std::move(operator_actions);
   service = std::make_unique<TrackerService>(service_options, *db, clock);
   if (!config.port_file.empty()) {
     RETURN_IF_ERROR(WriteFileAtomic(config.port_file, std::to_string(server->port()) + "\n"));
@@ -190,6 +197,16 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
                service_options.fleet_token_sha256.empty()
                    ? "by batch tokens only (flotilla-tracker token create)"
                    : "by batch tokens and the fleet token file");
+  if (accounts) {
+    spdlog::info(
+        "operators: the dashboard, /api/v1/fleet and /metrics need a login or an "
+        "operator token (docs/operators.md)");
+  } else {
+    spdlog::warn(
+        "operators: no account, so the dashboard, /api/v1/fleet and /metrics are open "
+        "to whoever reaches them; `flotilla-tracker operator add NAME --role admin` "
+        "closes them");
+  }
 
   // Held notice requests are checked once a second (notice_board.h).
   boost::asio::steady_timer notice_timer(io);

@@ -6,6 +6,7 @@
 #include "tracker/publish/metadata_refresher.h"
 #include "tracker/service/config.h"
 #include "tracker/service/dashboard.h"
+#include "tracker/service/tracker_service.h"
 
 namespace flotilla::tracker {
 
@@ -16,7 +17,9 @@ namespace flotilla::tracker {
 // replica holding the signing lease (SigningDuty::SetHolderDuty).
 // `fleet_model` (may be empty) adds the rollouts and desired releases to the
 // dashboard and /api/v1/fleet.
+// `operator_actions` (may be empty) runs the operator API's actions.
 Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refresher,
-                        MetadataRefresher* holder_duty = nullptr, FleetModelView fleet_model = {});
+                        MetadataRefresher* holder_duty = nullptr, FleetModelView fleet_model = {},
+                        OperatorActionRunner operator_actions = {});
 
 }  // namespace flotilla::tracker

@@ -89,6 +89,7 @@ TrackerService::TrackerService(TrackerServiceOptions options, DeviceDb& db, cons
       swarms_(clock, options_.swarm, &reputation_),
       enrolments_(options_.enrolment.burst, options_.enrolment.per_minute / 60,
                   clock.MonotonicNow()),
+      login_attempts_(options_.logins.burst, options_.logins.per_minute / 60, clock.MonotonicNow()),
       notice_(options_.notice, clock, options_.repo) {}
 
 http::Reply TrackerService::Handle(const http::Request& request,
@@ -189,17 +190,34 @@ http::Reply TrackerService::RouteApiAndPages(const http::Request& request,
     route = "notice";
     return get ? Notice(parts[3], t.query, request) : MethodNotAllowed("GET");
   }
+  OperatorIdentity who;
   if (api && parts.size() == 3 && parts[2] == "fleet") {
     route = "fleet";
-    return get ? Fleet(t.query) : MethodNotAllowed("GET");
+    if (!get) return MethodNotAllowed("GET");
+    if (auto refusal = Authorize(request, context, "fleet.read", false, who)) return *refusal;
+    return Fleet(t.query);
+  }
+  if (api && parts.size() >= 4 && parts[2] == "operator") {
+    route = "operator";
+    return OperatorApi(parts, t.query, request, context);
   }
   if (t.path == "/" || t.path == "/dashboard") {
     route = "dashboard";
-    return get ? Dashboard(t.query) : MethodNotAllowed("GET");
+    if (!get) return MethodNotAllowed("GET");
+    if (auto refusal = Authorize(request, context, "dashboard", true, who)) return *refusal;
+    return Dashboard(t.query, who, request);
+  }
+  if (t.path == "/login" || t.path == "/logout") {
+    route = "login";
+    if (t.path == "/logout") return post ? Logout(request, context) : MethodNotAllowed("POST");
+    if (get) return LoginPage(request, context);
+    return post ? Login(request, context) : MethodNotAllowed("GET, POST");
   }
   if (t.path == "/metrics") {
     route = "metrics";
-    return get ? Metrics() : MethodNotAllowed("GET");
+    if (!get) return MethodNotAllowed("GET");
+    if (auto refusal = Authorize(request, context, "metrics", false, who)) return *refusal;
+    return Metrics();
   }
   if (t.path == "/healthz") {
     route = "health";

@@ -16,12 +16,17 @@
 //                                         releases, failures, rollouts (JSON)
 //   GET  /  (or /dashboard)[?page=N]      the fleet dashboard (HTML), a page of devices
 //   GET  /metrics                         Prometheus metrics
+//   GET  /login, POST /login, POST /logout  the dashboard's login (operator_routes.cpp)
+//   POST /api/v1/operator/{pin,unpin,recall,rollouts[/<id>/{pause,resume,abort}]}
+//   GET  /api/v1/operator/audit            the operator API (docs/operators.md)
 //   GET  /healthz                         "ok" while the process serves (liveness)
 //   GET  /readyz                          "ready", or 503 while the database does not answer
 //
 // Not thread-safe: Handle runs on the server's one network thread.
 #pragma once
 
+#include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +44,7 @@
 #include "tracker/service/notice_board.h"
 #include "tracker/service/refusals.h"
 #include "tracker/storage/device_db.h"
+#include "tracker/storage/operator_store.h"
 #include "tracker/storage/repository.h"
 
 namespace flotilla::tracker {
@@ -57,6 +63,24 @@ struct DeviceRequestLimits {
   double per_minute = 2048;
 };
 
+// Runs an operator action (tracker/fleet/fleet_actions.h, OperatorActions::Run)
+// for the operator API: the JSON the command prints with --json, or the
+// store's error.
+using OperatorActionRunner = std::function<Result<Json>(
+    std::string_view action, const Json& body, const std::string& actor, int64_t rollout_id)>;
+
+// Failed dashboard logins counted per account and per address
+// (docs/operators.md, "Dashboard login").
+struct LoginLimits {
+  size_t per_account = 5;
+  size_t per_address = 20;
+  Duration window = std::chrono::minutes(15);
+  // Every login attempt, whatever its name and address: each costs a
+  // password hash (about 0.1 s) on the network thread.
+  double burst = 30;
+  double per_minute = 60;
+};
+
 struct TrackerServiceOptions {
   RepositoryLayout repo;
   std::string public_url;          // base of announce URLs handed to devices
@@ -72,7 +96,18 @@ struct TrackerServiceOptions {
   // Empty: the dashboard and /api/v1/fleet show no rollout and no desired release.
   FleetModelView fleet_model;
   NoticeLimits notice;
+  // Operator accounts (docs/operators.md); null: no operator login at all
+  // (the dashboard, /api/v1/fleet and /metrics are open, as in tests).
+  OperatorStore* operators = nullptr;
+  // Empty: the operator API's actions answer 503.
+  OperatorActionRunner operator_actions;
+  LoginLimits logins;
 };
+
+// The token after "Bearer " in Authorization, or empty.
+std::string_view BearerToken(const http::Request& request);
+// The flotilla_session cookie's value, or empty.
+std::string_view SessionCookie(const http::Request& request);
 
 class TrackerService {
  public:
@@ -142,7 +177,24 @@ class TrackerService {
                       const http::RequestContext& context);
   // `query` may hold page=N (1-based).
   http::Reply Fleet(std::string_view query);
-  http::Reply Dashboard(std::string_view query);
+  // The operator the request authenticates as, when it may do `action`
+  // (docs/operators.md): nullopt to go on (`who` empty when no account
+  // exists and the action is a read left open), else the refusal: 401 (a
+  // page: a redirect to /login), 403 for a role that lacks it (audited) or
+  // a session's POST without its CSRF token.
+  std::optional<http::Reply> Authorize(const http::Request& request,
+                                       const http::RequestContext& context, std::string_view action,
+                                       bool page, OperatorIdentity& who);
+  http::Reply LoginPage(const http::Request& request, const http::RequestContext& context);
+  http::Reply Login(const http::Request& request, const http::RequestContext& context);
+  http::Reply Logout(const http::Request& request, const http::RequestContext& context);
+  http::Reply OperatorApi(const std::vector<std::string_view>& parts, std::string_view query,
+                          const http::Request& request, const http::RequestContext& context);
+  // Whether `key` failed `limit` logins within the window (and forgets
+  // older ones).
+  bool LoginsBlocked(std::deque<MonoTime>& failures, size_t limit);
+  http::Reply Dashboard(std::string_view query, const OperatorIdentity& who,
+                        const http::Request& request);
   http::Reply Metrics();
   http::Reply Ready();
 
@@ -154,11 +206,15 @@ class TrackerService {
   PeerReputation reputation_;
   SwarmRegistry swarms_;
   TokenBucket enrolments_;
+  TokenBucket login_attempts_;
   std::unordered_map<std::string, TokenBucket> device_budgets_;
   NoticeBoard notice_;
   // The device the request being handled authenticated as (its id), for
   // the server's per-device connection count; empty when none.
   std::string authenticated_device_;
+  // Failed logins per account name and per address (LoginLimits).
+  std::unordered_map<std::string, std::deque<MonoTime>> failed_logins_by_name_;
+  std::unordered_map<std::string, std::deque<MonoTime>> failed_logins_by_address_;
 };
 
 }  // namespace flotilla::tracker

@@ -335,10 +335,76 @@ CREATE TABLE enrol_tokens(
   uses BIGINT NOT NULL,
   revoked_at BIGINT NOT NULL);
 )sql"},
+      // Operators (docs/operators.md): accounts with a role and a password
+      // hash, their API tokens and dashboard sessions (secrets as SHA-256),
+      // and the audit log.
+      {9,
+       R"sql(
+CREATE TABLE operators(
+  name TEXT PRIMARY KEY,
+  role TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  disabled INTEGER NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE operator_tokens(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  operator TEXT NOT NULL REFERENCES operators(name),
+  label TEXT NOT NULL,
+  token_sha256 TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  revoked_at INTEGER NOT NULL,
+  last_used_at INTEGER NOT NULL);
+CREATE TABLE operator_sessions(
+  session_sha256 TEXT PRIMARY KEY,
+  operator TEXT NOT NULL REFERENCES operators(name),
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL);
+CREATE TABLE audit_log(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  outcome TEXT NOT NULL);
+CREATE INDEX audit_log_at ON audit_log(at);
+)sql",
+       R"sql(
+CREATE TABLE operators(
+  name TEXT COLLATE "C" PRIMARY KEY,
+  role TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  disabled BIGINT NOT NULL,
+  created_at BIGINT NOT NULL);
+CREATE TABLE operator_tokens(
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  operator TEXT COLLATE "C" NOT NULL REFERENCES operators(name),
+  label TEXT NOT NULL,
+  token_sha256 TEXT NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  revoked_at BIGINT NOT NULL,
+  last_used_at BIGINT NOT NULL);
+CREATE TABLE operator_sessions(
+  session_sha256 TEXT PRIMARY KEY,
+  operator TEXT COLLATE "C" NOT NULL REFERENCES operators(name),
+  created_at BIGINT NOT NULL,
+  last_seen_at BIGINT NOT NULL);
+CREATE TABLE audit_log(
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at BIGINT NOT NULL,
+  actor TEXT COLLATE "C" NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  outcome TEXT NOT NULL);
+CREATE INDEX audit_log_at ON audit_log(at);
+)sql"},
       // Decommissioned devices (docs/identity.md, "Decommission"): the key
       // and name of each device taken out of the fleet. The key never
       // enrols again; the name waits for an operator's approval.
-      {9,
+      {10,
        R"sql(
 CREATE TABLE decommissioned_devices(
   device_id TEXT PRIMARY KEY,

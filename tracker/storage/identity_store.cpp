@@ -1,6 +1,7 @@
 #include "tracker/storage/identity_store.h"
 
 #include "tracker/storage/device_db.h"
+#include "tracker/storage/operator_store.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -103,6 +104,9 @@ Result<std::unique_ptr<IdentityStore>> IdentityStore::Open(const std::string& ur
   return std::unique_ptr<IdentityStore>(new IdentityStore(std::move(engine), clock));
 }
 
+IdentityStore::IdentityStore(std::unique_ptr<SqlEngine> db, const Clock& clock)
+    : db_(std::move(db)), clock_(clock), actor_(LocalActor()) {}
+
 int64_t IdentityStore::NowSeconds() const {
   return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
 }
@@ -111,6 +115,7 @@ Result<std::string> IdentityStore::CreateToken(std::string_view name, int64_t va
                                                int64_t max_uses) {
   ASSIGN_OR_RETURN(std::string token, RandomHex(32));
   const int64_t now = NowSeconds();
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   ASSIGN_OR_RETURN(SqlRows rows,
                    db_->Query("INSERT INTO enrol_tokens(name, token_sha256, created_at, "
                               "expires_at, max_uses, uses, revoked_at) VALUES(?, ?, ?, ?, ?, 0, "
@@ -120,6 +125,13 @@ Result<std::string> IdentityStore::CreateToken(std::string_view name, int64_t va
     return AlreadyExists("a token named '" + std::string(name) +
                          "' exists (token list shows them; names are never reused)");
   }
+  RETURN_IF_ERROR(AppendAudit(
+      *db_, now,
+      {.actor = actor_,
+       .action = "enrol-token.create",
+       .target = std::string(name),
+       .detail = Json{{"expires_at", UtcText(now + valid_for_s)}, {"max_uses", max_uses}}}));
+  RETURN_IF_ERROR(transaction.Commit());
   return token;
 }
 
@@ -136,17 +148,22 @@ Result<std::vector<EnrolToken>> IdentityStore::Tokens() {
 }
 
 Status IdentityStore::RevokeToken(std::string_view name) {
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   ASSIGN_OR_RETURN(SqlRows rows,
                    db_->Query("UPDATE enrol_tokens SET revoked_at = CASE WHEN revoked_at = 0 "
                               "THEN ? ELSE revoked_at END WHERE name = ? RETURNING name",
                               {NowSeconds(), name}));
   if (rows.empty()) return NotFound("no token named '" + std::string(name) + "'");
-  return Status::Ok();
+  RETURN_IF_ERROR(
+      AppendAudit(*db_, NowSeconds(),
+                  {.actor = actor_, .action = "enrol-token.revoke", .target = std::string(name)}));
+  return transaction.Commit();
 }
 
 Result<int64_t> IdentityStore::ApproveReplacement(std::string_view name, int64_t valid_for_s) {
   const int64_t now = NowSeconds();
   const int64_t until = now + valid_for_s;
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
   ASSIGN_OR_RETURN(SqlRows rows,
                    db_->Query("UPDATE devices SET replace_approved_until = ? WHERE name = ? "
                               "RETURNING device_id",
@@ -156,12 +173,24 @@ Result<int64_t> IdentityStore::ApproveReplacement(std::string_view name, int64_t
                      db_->Query("UPDATE decommissioned_devices SET name_released_at = ? WHERE "
                                 "name = ? AND name_released_at = 0 RETURNING device_id",
                                 {now, name}));
-    if (!released.empty()) return 0;
+    if (!released.empty()) {
+      RETURN_IF_ERROR(AppendAudit(
+          *db_, now,
+          {.actor = actor_, .action = "device.release-name", .target = std::string(name)}));
+      RETURN_IF_ERROR(transaction.Commit());
+      return 0;
+    }
   }
   if (rows.empty()) {
     return NotFound("no device named '" + std::string(name) +
                     "' (a new name needs no approval: it enrols with a token)");
   }
+  RETURN_IF_ERROR(AppendAudit(*db_, NowSeconds(),
+                              {.actor = actor_,
+                               .action = "device.approve",
+                               .target = std::string(name),
+                               .detail = Json{{"until", UtcText(until)}}}));
+  RETURN_IF_ERROR(transaction.Commit());
   return until;
 }
 
@@ -184,6 +213,11 @@ Result<std::string> IdentityStore::Decommission(std::string_view name) {
             .status()
             .WithContext(std::string("decommission: ") + table));
   }
+  RETURN_IF_ERROR(AppendAudit(*db_, NowSeconds(),
+                              {.actor = actor_,
+                               .action = "device.decommission",
+                               .target = std::string(name),
+                               .detail = Json{{"device_id", device_id}}}));
   RETURN_IF_ERROR(transaction.Commit());
   return device_id;
 }

@@ -88,12 +88,16 @@ class IdentityStore {
   // The key bound to device `name` ("" none). NotFound for an unknown device.
   Result<std::string> BoundKey(std::string_view name);
 
+  // Who the audit log names for token create/revoke and approvals (written
+  // in their transactions, docs/operators.md); LocalActor() until set.
+  void set_actor(std::string actor) { actor_ = std::move(actor); }
+
  private:
-  IdentityStore(std::unique_ptr<SqlEngine> db, const Clock& clock)
-      : db_(std::move(db)), clock_(clock) {}
+  IdentityStore(std::unique_ptr<SqlEngine> db, const Clock& clock);
   int64_t NowSeconds() const;
   std::unique_ptr<SqlEngine> db_;
   const Clock& clock_;
+  std::string actor_;
 };
 
 }  // namespace flotilla::tracker
