@@ -38,6 +38,9 @@ CommandAction RegisterWebhookCommands(CLI::App& app);
 // (docs/identity.md); after RegisterFleetCommands, whose `device` it joins.
 CommandAction RegisterIdentityCommands(CLI::App& app);
 
+// `flotilla-tracker config set|unset|show`: per-device configuration (docs/config.md).
+CommandAction RegisterConfigCommands(CLI::App& app);
+
 // `flotilla-tracker bundle`: an offline bundle (docs/bundle.md).
 CommandAction RegisterBundleCommands(CLI::App& app);
 
