@@ -44,7 +44,8 @@ class NodeAppConfigTest : public FleetNodeTest {
                  {"config",
                   {{{"name", "PLAYLIST_URL"}, {"pattern", "https://[^ ]+"}},
                    {{"name", "MODE"}, {"pattern", "[a-z]+"}, {"file", false}}}}};
-    ASSERT_TRUE(PublishImage(dir_, repo_, kApp, 64, name_, "1", spec)) << Text(dir_ + "/publish.log");
+    ASSERT_TRUE(PublishImage(dir_, repo_, kApp, 64, name_, "1", spec))
+        << Text(dir_ + "/publish.log");
     StartTrackerWithFleet();
     Fleet("group create all --select all");
     Fleet("app assign web --group all");
@@ -67,8 +68,8 @@ class NodeAppConfigTest : public FleetNodeTest {
     config["max_backoff_s"] = 2;
     second_started_ = true;
     ASSERT_TRUE(second_.Start(dir_ + "/node2", config));
-    ASSERT_TRUE(WaitFor(
-        [&] { return std::filesystem::exists(SecondData() + "/credentials.json"); }, seconds(30)))
+    ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(SecondData() + "/credentials.json"); },
+                        seconds(30)))
         << second_.Log();
   }
   void StartFirst(const std::string& name, const std::string& site) {
@@ -116,9 +117,11 @@ TEST_F(NodeAppConfigTest, AChangeReachesTwoDevicesWithoutArtifactsMostSpecificLe
   StartFirst("screen-1", "shop-1");
   StartSecond("screen-2", "shop-1");
   Fleet("fleet publish");
-  ASSERT_TRUE(WaitFor([&] { return Running() == 1 && AppState(SecondData(), kApp).value(
-                                                          "running_release", 0) == 1; },
-                      seconds(90)))
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Running() == 1 && AppState(SecondData(), kApp).value("running_release", 0) == 1;
+      },
+      seconds(90)))
       << node_.Log() << second_.Log();
   EXPECT_EQ(ConfigIdOf(data_), "");
   const uint64_t served = ArtifactBytes();
@@ -146,8 +149,9 @@ TEST_F(NodeAppConfigTest, AChangeReachesTwoDevicesWithoutArtifactsMostSpecificLe
   EXPECT_NE(Logs(data_).find(R"(file {"PLAYLIST_URL":"https://cdn.example/a.m3u"})"),
             std::string::npos)
       << Logs(data_);
-  ASSERT_TRUE(WaitFor([&] { return !ConfigIdOf(data_).empty() && !ConfigIdOf(SecondData()).empty(); },
-                      seconds(30)));
+  ASSERT_TRUE(
+      WaitFor([&] { return !ConfigIdOf(data_).empty() && !ConfigIdOf(SecondData()).empty(); },
+              seconds(30)));
   EXPECT_NE(ConfigIdOf(data_), ConfigIdOf(SecondData()));
   EXPECT_EQ(Running(), 1u);
   EXPECT_EQ(Current(data_), "r1-c" + ConfigIdOf(data_) + " running");
@@ -192,8 +196,8 @@ TEST_F(NodeAppConfigTest, AConfigurationTheAppFailsWithIsRolledBackAndReported) 
   ASSERT_TRUE(WaitFor([&] { return Running() == 1 && !ConfigIdOf(data_).empty(); }, seconds(90)))
       << node_.Log();
   const std::string good = ConfigIdOf(data_);
-  ASSERT_TRUE(WaitFor([&] { return Logs(data_).find("MODE=good") != std::string::npos; },
-                      seconds(30)));
+  ASSERT_TRUE(
+      WaitFor([&] { return Logs(data_).find("MODE=good") != std::string::npos; }, seconds(30)));
 
   // The app exits with MODE=crash: the switch rolls back to the good one.
   Fleet("config set --app web MODE=crash");
@@ -210,8 +214,8 @@ TEST_F(NodeAppConfigTest, AConfigurationTheAppFailsWithIsRolledBackAndReported) 
   EXPECT_NE(a["last_error"].get<std::string>().find("not applied: rolled back"), std::string::npos)
       << a.dump();
   EXPECT_EQ(Current(data_), "r1-c" + good + " running");
-  EXPECT_NE(node_.Log().find("app web configuration " +
-                             a["failed_config_id"].get<std::string>() + " not applied"),
+  EXPECT_NE(node_.Log().find("app web configuration " + a["failed_config_id"].get<std::string>() +
+                             " not applied"),
             std::string::npos)
       << node_.Log();
   // Reported: rolled back, the kind health, the message in the failures.
@@ -230,8 +234,8 @@ TEST_F(NodeAppConfigTest, AConfigurationTheAppFailsWithIsRolledBackAndReported) 
   std::this_thread::sleep_for(seconds(3));
   EXPECT_EQ(ConfigIdOf(data_), good);
   Fleet("config set --app web MODE=fixed");
-  ASSERT_TRUE(WaitFor([&] { return Logs(data_).find("MODE=fixed") != std::string::npos; },
-                      seconds(60)))
+  ASSERT_TRUE(
+      WaitFor([&] { return Logs(data_).find("MODE=fixed") != std::string::npos; }, seconds(60)))
       << node_.Log();
   ASSERT_TRUE(WaitFor(
       [&] { return AppState(data_, kApp).value("failed_config_id", std::string()).empty(); },
