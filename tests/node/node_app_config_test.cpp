@@ -16,6 +16,7 @@
 #include "core/canonical_json.h"
 #include "core/file_io.h"
 #include "tests/node/fleet_node_fixture.h"
+#include "tests/support/process.h"
 #include "tests/support/test_util.h"
 #include "tracker/fleet/fleet_repository.h"
 
@@ -292,6 +293,51 @@ TEST_F(NodeAppConfigTest, AVariableTheSpecDoesNotAcceptIsRefusedAtTheTrackerAndT
   EXPECT_EQ(ConfigIdOf(data_), "");
   EXPECT_EQ(Current(data_), "r1 running");
   EXPECT_EQ(Logs(data_).find("VOLUME"), std::string::npos);
+}
+
+// What one change of configuration costs one device on the wire
+// (docs/config.md, "Wire cost"): every loopback frame to and from the
+// tracker's port while a device-level change reaches an idle node (no
+// polling: the notice wakes it; no periodic report), counted by a packet
+// socket. Plain HTTP here; the TLS figure adds a record's 22 bytes per data
+// segment. Printed for docs/bench/config-wire.md; the bound only catches a
+// regression (the goal of 2 KB is not met yet).
+TEST_F(NodeAppConfigTest, WireCostOfAChangeToOneDevice) {
+  Fleet("config set --app web MODE=before");
+  Json config = NodeConfig("screen-1");
+  config["refresh_interval_s"] = 300;
+  config["report_interval_s"] = 300;
+  StartNode(config);
+  Fleet("fleet publish");
+  ASSERT_TRUE(WaitFor([&] { return Running() == 1 && !ConfigIdOf(data_).empty(); }, seconds(90)))
+      << node_.Log();
+  std::this_thread::sleep_for(seconds(3));  // the reports after the switch, a held notice
+
+  const std::string out = dir_ + "/wire.json";
+  ChildProcess counter;
+  ASSERT_TRUE(counter.Start({std::string(FLOTILLA_SOURCE_DIR) + "/tests/node/count_port_bytes.py",
+                             std::to_string(tracker_.port()), "10"},
+                            out));
+  ASSERT_TRUE(WaitFor([&] { return Text(out).find("ready") != std::string::npos; }, seconds(10)));
+  const std::string before = ConfigIdOf(data_);
+  Fleet("config set --app web --device screen-1 MODE=after");
+  ASSERT_TRUE(
+      WaitFor([&] { return Logs(data_).find("MODE=after") != std::string::npos; }, seconds(10)))
+      << node_.Log();
+  EXPECT_NE(ConfigIdOf(data_), before);
+  ASSERT_EQ(counter.WaitExit(seconds(20)), 0) << Text(out);
+  const std::string text = Text(out);
+  Json counts = Json::parse(text.substr(text.find('{')));
+  uint64_t bytes = 0, segments = 0;
+  for (const char* way : {"up", "down"}) {
+    bytes += counts[way]["bytes"].get<uint64_t>();
+    segments += counts[way]["data_segments"].get<uint64_t>();
+  }
+  std::printf("config change, one device: %s\nframes %llu bytes, with TLS about %llu bytes\n",
+              counts.dump().c_str(), static_cast<unsigned long long>(bytes),
+              static_cast<unsigned long long>(bytes + 22 * segments));
+  EXPECT_GT(counts["down"]["payload"].get<uint64_t>(), 400u) << "the document came";
+  EXPECT_LT(bytes, 16384u) << counts.dump();
 }
 
 }  // namespace
