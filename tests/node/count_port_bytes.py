@@ -3,12 +3,13 @@
 
 usage: count_port_bytes.py PORT SECONDS
 
-Prints one JSON line when done: frames, frame bytes (Ethernet + IP + TCP +
+Prints one JSON line when done (after SECONDS, or at SIGTERM): frames, frame bytes (Ethernet + IP + TCP +
 payload, as on a wire), payload bytes and segments carrying data, each to
 the port ("up") and from it ("down"), and per HTTP request (its first line)
 the frame bytes each way until the next request. Each loopback packet is seen once
 (outgoing copies are skipped)."""
 import json
+import signal
 import socket
 import struct
 import sys
@@ -25,12 +26,14 @@ def main():
     counts = {d: {"frames": 0, "bytes": 0, "payload": 0, "data_segments": 0}
               for d in ("up", "down")}
     exchanges = []  # per request: its first line, the frame bytes up and down until the next
+    stopped = []
+    signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
     print("ready", flush=True)
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stopped:
         try:
             frame, address = sock.recvfrom(65536)
-        except socket.timeout:
+        except (socket.timeout, InterruptedError):
             continue
         if address[2] == PACKET_OUTGOING or len(frame) < 14 + 20:
             continue
