@@ -330,7 +330,25 @@ Result<std::string> Deployer::RolledBack(const std::string& app, const RollbackR
   if (!r.outcome.ok()) return r.outcome.status();
   Sync(app, r.after);
   AppState& a = state_.app(app);
-  const uint64_t from = r.before.ok() ? VersionOf(r.before->current) : 0;
+  const std::string from_id = r.before.ok() ? r.before->current : "";
+  const uint64_t from = VersionOf(from_id);
+  if (r.after.ok() && r.after->current != from_id && a.running_release == from && from != 0) {
+    // The same release, the configuration before: the one left is not
+    // applied again at the next poll (another configuration is).
+    const std::string left = ConfigIdOf(from_id);
+    a.failed_config_id = left;
+    a.last_error =
+        "configuration " + (left.empty() ? "none" : left) + " rolled back by the operator";
+    a.failure.clear();
+    a.phase = AppPhase::kRunning;
+    state_.Save();
+    events_.changed();
+    const std::string runs = a.config_id.empty() ? "none" : a.config_id;
+    spdlog::info("app {}: rolled back by the operator: configuration {} of release {} runs", app,
+                 runs, from);
+    return app + ": release " + std::to_string(from) + " runs with configuration " + runs +
+           " (rolled back from configuration " + (left.empty() ? "none" : left) + ")";
+  }
   if (a.running_release == from) {
     return FailedPrecondition("rollback of " + app + " did not happen: " + r.outcome->message +
                               "; release " + std::to_string(from) + " still runs");
