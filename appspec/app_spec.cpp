@@ -1,5 +1,6 @@
 #include "appspec/app_spec.h"
 
+#include <regex.h>
 #include <sys/resource.h>
 
 #include <array>
@@ -116,6 +117,50 @@ void ReadHealth(JsonObjectReader& r, HealthSpec& health) {
   r.Check(health.failure_threshold >= 1, "failure_threshold", "must be at least 1");
 }
 
+constexpr std::string_view kReservedConfigNames[] = {
+    "PATH",         "HOME",        "HOSTNAME",     "SHELL",      "IFS",        "ENV",
+    "BASH_ENV",     "CDPATH",      "PS4",          "PWD",        "OLDPWD",     "TMPDIR",
+    "USER",         "LOGNAME",     "GCONV_PATH",   "LOCPATH",    "NLSPATH",    "HOSTALIASES",
+    "RES_OPTIONS",  "LOCALDOMAIN", "TZDIR",        "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP",
+    "PERL5LIB",     "PERL5OPT",    "NODE_OPTIONS", "RUBYOPT",    "RUBYLIB",    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS"};
+constexpr std::string_view kReservedConfigPrefixes[] = {"LD_", "BASH_FUNC_", "MALLOC_", "GLIBC_",
+                                                        "FLOTILLA_"};
+
+// A compiled POSIX extended expression anchored at both ends.
+class AnchoredRegex {
+ public:
+  explicit AnchoredRegex(const std::string& pattern) {
+    ok_ = ::regcomp(&re_, ("^(" + pattern + ")$").c_str(), REG_EXTENDED | REG_NOSUB) == 0;
+  }
+  ~AnchoredRegex() {
+    if (ok_) ::regfree(&re_);
+  }
+  AnchoredRegex(const AnchoredRegex&) = delete;
+  AnchoredRegex& operator=(const AnchoredRegex&) = delete;
+  bool ok() const { return ok_; }
+  bool Matches(const std::string& value) const {
+    return ok_ && ::regexec(&re_, value.c_str(), 0, nullptr, 0) == 0;
+  }
+
+ private:
+  regex_t re_{};
+  bool ok_ = false;
+};
+
+void ReadConfigVariable(JsonObjectReader& r, ConfigVariableSpec& v) {
+  r.String("name", v.name);
+  r.String("pattern", v.pattern);
+  r.Bool("env", v.env);
+  r.Bool("file", v.file);
+  Status name = CheckConfigName(v.name);
+  r.Check(name.ok(), "name", name.message());
+  r.Check(v.pattern.size() <= kMaxConfigPatternBytes && v.pattern.find('\0') == std::string::npos &&
+              AnchoredRegex(v.pattern).ok(),
+          "pattern", "must be a POSIX extended regular expression of at most 256 bytes");
+  r.Check(v.env || v.file, "env", "or file must be true");
+}
+
 void ReadTop(JsonObjectReader& r, AppSpec& spec) {
   r.String("name", spec.name);
   r.String("image", spec.image);
@@ -141,6 +186,8 @@ void ReadTop(JsonObjectReader& r, AppSpec& spec) {
   r.Objects("devices", [&](JsonObjectReader& d) { ReadDevice(d, spec.devices.emplace_back()); });
   r.Objects("mounts", [&](JsonObjectReader& m) { ReadMount(m, spec.mounts.emplace_back()); });
   r.Objects("rlimits", [&](JsonObjectReader& l) { ReadRlimit(l, spec.rlimits.emplace_back()); });
+  r.Objects("config",
+            [&](JsonObjectReader& c) { ReadConfigVariable(c, spec.config.emplace_back()); });
   r.Object("restart", [&](JsonObjectReader& restart) { ReadRestart(restart, spec.restart); });
   r.Object("health", [&](JsonObjectReader& health) { ReadHealth(health, spec.health); });
   r.Object("switch", [&](JsonObjectReader& sw) {
@@ -163,6 +210,17 @@ Status Validate(AppSpec& spec, bool capabilities_given) {
   for (const auto& e : spec.env) {
     if (e.find('=') == std::string::npos || e[0] == '=') {
       return InvalidArgument("app spec env entry '" + e + "' is not NAME=value");
+    }
+  }
+  if (spec.config.size() > kMaxConfigVariables) {
+    return InvalidArgument("app spec config declares more than " +
+                           std::to_string(kMaxConfigVariables) + " variables");
+  }
+  for (size_t i = 0; i < spec.config.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (spec.config[i].name == spec.config[j].name) {
+        return InvalidArgument("app spec config declares " + spec.config[i].name + " twice");
+      }
     }
   }
   if (!capabilities_given) spec.capabilities = DefaultCapabilities();
@@ -195,6 +253,67 @@ std::optional<int> RlimitNumber(std::string_view name) {
     if (n == name) return v;
   }
   return std::nullopt;
+}
+
+Status CheckConfigName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 64 && !(name[0] >= '0' && name[0] <= '9');
+  for (char c : name) {
+    ok = ok &&
+         ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+  }
+  if (!ok) {
+    return InvalidArgument("configuration name '" + std::string(name.substr(0, 80)) +
+                           "' is not [A-Za-z_][A-Za-z0-9_]{0,63}");
+  }
+  for (std::string_view reserved : kReservedConfigNames) {
+    if (name == reserved) {
+      return InvalidArgument(std::string(name) + " is reserved: fleet configuration never sets it");
+    }
+  }
+  for (std::string_view prefix : kReservedConfigPrefixes) {
+    if (name.substr(0, prefix.size()) == prefix) {
+      return InvalidArgument(std::string(name) + " is reserved (" + std::string(prefix) +
+                             "*): fleet configuration never sets it");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckConfigValues(const AppSpec& spec, const ConfigValues& values) {
+  if (values.size() > kMaxConfigVariables) {
+    return InvalidArgument("more than " + std::to_string(kMaxConfigVariables) +
+                           " configuration variables");
+  }
+  size_t total = 0;
+  for (const auto& [name, value] : values) {
+    RETURN_IF_ERROR(CheckConfigName(name));
+    const ConfigVariableSpec* declared = nullptr;
+    for (const auto& v : spec.config) {
+      if (v.name == name) declared = &v;
+    }
+    if (declared == nullptr) {
+      std::string accepted;
+      for (const auto& v : spec.config) accepted += (accepted.empty() ? "" : ", ") + v.name;
+      return InvalidArgument("does not accept " + name + " (its spec accepts " +
+                             (accepted.empty() ? "no configuration" : accepted) + ")");
+    }
+    if (value.size() > kMaxConfigValueBytes) {
+      return InvalidArgument(name + ": value longer than " + std::to_string(kMaxConfigValueBytes) +
+                             " bytes");
+    }
+    if (value.find('\0') != std::string::npos) {
+      return InvalidArgument(name + ": value holds a NUL byte");
+    }
+    if (!AnchoredRegex(declared->pattern).Matches(value)) {
+      return InvalidArgument(name + ": value does not match the pattern " + declared->pattern);
+    }
+    total += name.size() + value.size();
+  }
+  if (total > kMaxConfigBytes) {
+    return InvalidArgument("configuration of " + std::to_string(total) + " bytes (at most " +
+                           std::to_string(kMaxConfigBytes) + ")");
+  }
+  return Status::Ok();
 }
 
 bool IsCleanAbsolutePath(std::string_view path) {
@@ -292,6 +411,15 @@ Json AppSpecToJson(const AppSpec& s) {
                  {"healthy_deadline_ms", s.switch_mode.healthy_deadline_ms}};
   j["stop_grace_ms"] = s.stop_grace_ms;
   j["logs"] = {{"ring_bytes", s.log_ring_bytes}, {"persist", s.persist_logs}};
+  // Only when declared: a spec without configuration keeps its canonical
+  // form (and release ids derived from it).
+  if (!s.config.empty()) {
+    j["config"] = Json::array();
+    for (const auto& v : s.config) {
+      j["config"].push_back(
+          {{"name", v.name}, {"pattern", v.pattern}, {"env", v.env}, {"file", v.file}});
+    }
+  }
   return j;
 }
 

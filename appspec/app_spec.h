@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -88,6 +89,17 @@ struct SwitchSpec {
   uint64_t healthy_deadline_ms = 30000;
 };
 
+// A variable fleet configuration may set (docs/config.md, "What the app
+// spec accepts"): its value must match `pattern` (a POSIX extended regular
+// expression, the whole value); delivered in the environment (`env`) and/or
+// the configuration files (`file`).
+struct ConfigVariableSpec {
+  std::string name;
+  std::string pattern = ".*";
+  bool env = true;
+  bool file = true;
+};
+
 struct AppSpec {
   std::string name;
   std::string image;  // informational: the node resolves it to lower directories
@@ -110,7 +122,25 @@ struct AppSpec {
   uint64_t stop_grace_ms = 10000;
   uint64_t log_ring_bytes = 256 * 1024;
   bool persist_logs = true;  // the ring is written to the state dir when the app exits
+  std::vector<ConfigVariableSpec> config;  // what fleet configuration may set
 };
+
+// One app's configuration values on one device, by name.
+using ConfigValues = std::map<std::string, std::string>;
+
+inline constexpr size_t kMaxConfigVariables = 64;
+inline constexpr size_t kMaxConfigValueBytes = 4096;
+inline constexpr size_t kMaxConfigBytes = 16384;  // names and values of one app together
+inline constexpr size_t kMaxConfigPatternBytes = 256;
+
+// InvalidArgument unless `name` is [A-Za-z_][A-Za-z0-9_]{0,63} and not a
+// name the loader, a shell or an interpreter acts on (PATH, LD_*, ...: the
+// list in docs/config.md), which fleet configuration never sets.
+Status CheckConfigName(std::string_view name);
+// OK when every value of `values` is one `spec` declares, matches its
+// pattern and the bounds hold; else InvalidArgument naming the first that
+// does not (and, for an undeclared name, what the spec accepts).
+Status CheckConfigValues(const AppSpec& spec, const ConfigValues& values);
 
 // The OCI runtime-spec default capability set (runc's `spec` output).
 const std::vector<std::string>& DefaultCapabilities();

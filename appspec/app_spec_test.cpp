@@ -97,3 +97,91 @@ TEST(AppSpec, CleanPathsAndNames) {
 
 }  // namespace
 }  // namespace flotilla::appspec
+
+namespace flotilla::appspec {
+namespace {
+
+AppSpec SpecWithConfig(const std::string& config) {
+  auto spec =
+      ParseAppSpecText(R"({"name":"kiosk","command":["/bin/app"],"config":)" + config + "}");
+  EXPECT_TRUE(spec.ok()) << spec.status().ToString();
+  return spec.ok() ? *spec : AppSpec{};
+}
+
+TEST(AppSpecConfig, DeclarationsParseWithDefaultsAndRoundTrip) {
+  AppSpec spec = SpecWithConfig(
+      R"([{"name":"PLAYLIST_URL","pattern":"https://[^ ]+"},{"name":"STORE_ID","env":false}])");
+  ASSERT_EQ(spec.config.size(), 2u);
+  EXPECT_EQ(spec.config[0].name, "PLAYLIST_URL");
+  EXPECT_TRUE(spec.config[0].env && spec.config[0].file);
+  EXPECT_EQ(spec.config[1].pattern, ".*");
+  EXPECT_FALSE(spec.config[1].env);
+  auto again = ParseAppSpec(AppSpecToJson(spec));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(AppSpecToJson(*again), AppSpecToJson(spec));
+  // A spec without declarations keeps its canonical form: no config member.
+  auto plain = ParseAppSpecText(R"({"name":"kiosk","command":["/bin/app"]})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(AppSpecToJson(*plain).contains("config"));
+}
+
+TEST(AppSpecConfig, BadDeclarationsAreRefusedNamingTheField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"([{"name":"LD_PRELOAD"}])", "reserved"},
+      {R"([{"name":"PATH"}])", "reserved"},
+      {R"([{"name":"FLOTILLA_X"}])", "reserved"},
+      {R"([{"name":"1ABC"}])", "is not [A-Za-z_]"},
+      {R"([{"name":"A-B"}])", "is not [A-Za-z_]"},
+      {R"([{"name":"A","pattern":"(("}])", "POSIX extended"},
+      {R"([{"name":"A","env":false,"file":false}])", "or file must be true"},
+      {R"([{"name":"A"},{"name":"A"}])", "declares A twice"},
+      {R"([{"name":"A","entrypoint":"/bin/sh"}])", "entrypoint"},
+  };
+  for (const auto& [config, why] : cases) {
+    auto spec = ParseAppSpecText(R"({"name":"kiosk","command":["/bin/app"],"config":)" +
+                                 std::string(config) + "}");
+    ASSERT_FALSE(spec.ok()) << config;
+    EXPECT_NE(spec.status().message().find(why), std::string::npos)
+        << config << ": " << spec.status().ToString();
+  }
+}
+
+TEST(AppSpecConfig, ValuesAreCheckedAgainstTheDeclarations) {
+  AppSpec spec = SpecWithConfig(
+      R"([{"name":"PLAYLIST_URL","pattern":"https://[^ ]+"},{"name":"ORIENTATION","pattern":"landscape|portrait"}])");
+  EXPECT_TRUE(CheckConfigValues(spec, {}).ok());
+  EXPECT_TRUE(CheckConfigValues(spec, {{"PLAYLIST_URL", "https://cdn.example/a.m3u"},
+                                       {"ORIENTATION", "portrait"}})
+                  .ok());
+  auto undeclared = CheckConfigValues(spec, {{"VOLUME", "3"}});
+  EXPECT_EQ(undeclared.message(),
+            "does not accept VOLUME (its spec accepts PLAYLIST_URL, ORIENTATION)");
+  // The whole value must match: a prefix or an alternative's part is not enough.
+  EXPECT_FALSE(CheckConfigValues(spec, {{"PLAYLIST_URL", "http://cdn.example/a"}}).ok());
+  EXPECT_FALSE(CheckConfigValues(spec, {{"PLAYLIST_URL", "https://a b"}}).ok());
+  EXPECT_FALSE(CheckConfigValues(spec, {{"ORIENTATION", "portraits"}}).ok());
+  EXPECT_FALSE(CheckConfigValues(spec, {{"ORIENTATION", "xlandscape"}}).ok());
+  EXPECT_NE(CheckConfigValues(spec, {{"LD_PRELOAD", "/x.so"}}).message().find("reserved"),
+            std::string::npos);
+  EXPECT_NE(CheckConfigValues(spec, {{"ORIENTATION", std::string("portrait\0x", 10)}})
+                .message()
+                .find("NUL"),
+            std::string::npos);
+  AppSpec any = SpecWithConfig(R"([{"name":"A"},{"name":"B"},{"name":"C"},{"name":"D"}])");
+  EXPECT_TRUE(CheckConfigValues(any, {{"A", std::string(4096, 'x')}}).ok());
+  EXPECT_NE(CheckConfigValues(any, {{"A", std::string(4097, 'x')}}).message().find("longer"),
+            std::string::npos);
+  EXPECT_NE(CheckConfigValues(any, {{"A", std::string(4096, 'x')},
+                                    {"B", std::string(4096, 'x')},
+                                    {"C", std::string(4096, 'x')},
+                                    {"D", std::string(4096, 'x')}})
+                .message()
+                .find("at most 16384"),
+            std::string::npos);
+  AppSpec none = SpecWithConfig("[]");
+  EXPECT_EQ(CheckConfigValues(none, {{"A", "1"}}).message(),
+            "does not accept A (its spec accepts no configuration)");
+}
+
+}  // namespace
+}  // namespace flotilla::appspec

@@ -4,22 +4,33 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "appspec/app_spec.h"
+#include "runtime/app_config.h"
 
 namespace flotilla::node {
 namespace {
 
-std::string ReleaseId(uint64_t version) { return "r" + std::to_string(version); }
+// "r12", or "r12-c<config id>" with a configuration.
+std::string ReleaseId(uint64_t version, const std::string& config_id) {
+  return "r" + std::to_string(version) + (config_id.empty() ? "" : "-c" + config_id);
+}
 
-// "r12" -> 12; anything else (a release deployed by hand) -> 0.
+// The configuration id of "r12-c3f2a..." ("" for "r12" or anything else).
+std::string ConfigIdOf(const std::string& release_id) {
+  const size_t dash = release_id.find("-c");
+  return dash == std::string::npos ? "" : release_id.substr(dash + 2);
+}
+
+// "r12" and "r12-c<id>" -> 12; anything else (a release deployed by hand) -> 0.
 uint64_t VersionOf(const std::string& release_id) {
-  if (release_id.size() < 2 || release_id[0] != 'r' ||
-      release_id.find_first_not_of("0123456789", 1) != std::string::npos ||
-      release_id.size() > 20) {
+  const std::string id = release_id.substr(0, release_id.find("-c"));
+  if (id.size() < 2 || id[0] != 'r' || id.find_first_not_of("0123456789", 1) != std::string::npos ||
+      id.size() > 20) {
     return 0;
   }
-  return std::stoull(release_id.substr(1));
+  return std::stoull(id.substr(1));
 }
 
 struct SupervisionResult {
@@ -32,8 +43,9 @@ struct SupervisionResult {
 
 Deployer::Deployer(std::vector<std::string> apps, StateFile& state, StoreWorker& store,
                    runtime::Runtime& runtime, const LaneOf& lanes, Executor& loop,
-                   DeployerEvents events)
+                   DeployerEvents events, std::string config_dir)
     : apps_(std::move(apps)),
+      config_dir_(std::move(config_dir)),
       state_(state),
       store_(store),
       runtime_(runtime),
@@ -124,16 +136,26 @@ void Deployer::DeployNext(const std::string& app) {
   AppLane& lane = lanes_.at(app);
   if (!lane.next || lane.in_flight != 0) return;
   const metadata::Release next = *std::exchange(lane.next, std::nullopt);
+  const appspec::ConfigValues config = std::exchange(lane.next_config, {});
   const AppState& a = state_.app(app);
   // The pass that finished an interrupted switch may have made it run already.
-  if (next.version == a.running_release || next.version == a.failed_release) return;
-  Deploy(app, next);
+  if (next.version == a.failed_release) return;
+  if (next.version == a.running_release && !WantsConfig(app, config)) return;
+  Deploy(app, next, config);
 }
 
-void Deployer::Deploy(const std::string& app, const metadata::Release& release) {
+bool Deployer::WantsConfig(const std::string& app, const appspec::ConfigValues& config) const {
+  const AppState& a = state_.app(app);
+  const std::string id = runtime::ConfigId(config);
+  return id != a.config_id && (id.empty() || id != a.failed_config_id);
+}
+
+void Deployer::Deploy(const std::string& app, const metadata::Release& release,
+                      const appspec::ConfigValues& config) {
   AppLane& lane = lanes_.at(app);
   if (!resumed_ || lane.in_flight != 0) {
     lane.next = release;  // after the first supervision pass, or the switch in flight
+    lane.next_config = config;
     return;
   }
   auto spec = appspec::ParseAppSpec(release.app_spec);
@@ -148,55 +170,123 @@ void Deployer::Deploy(const std::string& app, const metadata::Release& release) 
     top_first.push_back(l->diff_id);
   }
   lane.Begin();
-  store_.ResolveTrees(std::move(top_first), [this, app, version = release.version, spec = *spec](
-                                                Result<std::vector<std::string>> lowers) {
+  store_.ResolveTrees(std::move(top_first), [this, app, version = release.version, spec = *spec,
+                                             config](Result<std::vector<std::string>> lowers) {
     if (!lowers.ok()) {
       lanes_.at(app).End();
       return Failed(app, version, "deploy", lowers.status().ToString());
     }
-    StartSwitch(app, version, spec, *lowers);
+    StartSwitch(app, version, spec, *lowers, config);
   });
 }
 
 void Deployer::StartSwitch(const std::string& app, uint64_t version, const appspec::AppSpec& spec,
-                           const std::vector<std::string>& lowers) {
+                           const std::vector<std::string>& lowers,
+                           const appspec::ConfigValues& config) {
   AppState& a = state_.app(app);
   a.phase = AppPhase::kDeploying;
   state_.Save();
-  spdlog::info("app {}: deploying release {} (health-gated switch from {})", app, version,
-               a.running_release == 0 ? "nothing" : "release " + std::to_string(a.running_release));
+  const std::string config_id = runtime::ConfigId(config);
+  if (version == a.running_release) {
+    spdlog::info("app {}: configuration {} of release {} (health-gated switch from {})", app,
+                 config_id.empty() ? "none" : config_id, version,
+                 a.config_id.empty() ? "none" : a.config_id);
+  } else {
+    spdlog::info(
+        "app {}: deploying release {} (health-gated switch from {})", app, version,
+        a.running_release == 0 ? "nothing" : "release " + std::to_string(a.running_release));
+  }
+  const std::string files = config_dir_ + "/" + app + "/" + config_id;
   lanes_.at(app).worker->Run(
-      [&runtime = runtime_, spec, lowers, app, id = ReleaseId(version)] {
+      [&runtime = runtime_, spec, lowers, app, config, files, id = ReleaseId(version, config_id),
+       configured = !config_dir_.empty()] {
         SwitchResult result;
-        result.outcome = runtime.Deploy(spec, lowers, id);
+        if (!config.empty() && !configured) {
+          result.outcome = FailedPrecondition("no configuration directory");
+          return result;
+        }
+        auto applied = runtime::ApplyConfig(spec, config, files);
+        if (!applied.ok()) {
+          result.outcome = applied.status();
+          return result;
+        }
+        result.outcome = runtime.Deploy(*applied, lowers, id);
         result.after = runtime.Inspect(app);
         return result;
       },
-      [this, app, version](const SwitchResult& result) { Switched(app, version, result); });
+      [this, app, version, config_id](const SwitchResult& result) {
+        Switched(app, version, config_id, result);
+      });
 }
 
-void Deployer::Switched(const std::string& app, uint64_t version, const SwitchResult& result) {
+void Deployer::Switched(const std::string& app, uint64_t version, const std::string& config_id,
+                        const SwitchResult& result) {
   lanes_.at(app).End();
-  Sync(app, result.after);
   AppState& a = state_.app(app);
+  const uint64_t before = a.running_release;
+  if (result.after.ok() || result.after.status().code() == StatusCode::kNotFound) {
+    Sync(app, result.after);
+  }
   if (!result.outcome.ok()) {
+    if (before == version && before != 0) {
+      return ConfigFailed(app, config_id, result.outcome.status().ToString());
+    }
     return Failed(app, version, "deploy", result.outcome.status().ToString());
   }
-  // The health-gated switch went back: the release did not start or run
-  // healthy.
-  if (a.running_release != version) {
+  // The health-gated switch went back: the release (or its configuration)
+  // did not start or run healthy.
+  if (a.running_release != version || a.config_id != config_id) {
+    if (a.running_release == version && before == version) {
+      return ConfigFailed(app, config_id, "rolled back: " + result.outcome->message);
+    }
     return Failed(app, version, "health", "rolled back: " + result.outcome->message);
   }
   ++deploys_ok_;
   a.phase = AppPhase::kRunning;
   a.last_error.clear();
   a.failure.clear();
-  spdlog::info("app {}: release {} runs and is healthy ({})", app, version,
+  a.failed_config_id.clear();
+  spdlog::info("app {}: release {}{} runs and is healthy ({})", app, version,
+               config_id.empty() ? "" : " with configuration " + config_id,
                result.outcome->message);
   state_.Save();
+  PruneConfigs(app);
   events_.changed();
   events_.collect();
   DeployNext(app);
+}
+
+void Deployer::ConfigFailed(const std::string& app, const std::string& config_id,
+                            const std::string& why) {
+  AppState& a = state_.app(app);
+  ++deploys_failed_;
+  a.failed_config_id = config_id;
+  a.last_error =
+      "configuration " + (config_id.empty() ? "none" : config_id) + " not applied: " + why;
+  // Trackers know the kinds of release failures only: the configuration
+  // made the app unhealthy (docs/config.md).
+  a.failure = "health";
+  a.phase = AppPhase::kRunning;
+  const std::string message = "app " + app + " " + a.last_error + "; configuration " +
+                              (a.config_id.empty() ? "none" : a.config_id) + " of release " +
+                              std::to_string(a.running_release) + " runs";
+  spdlog::error("{}", message);
+  events_.error(message);
+  state_.Save();
+  events_.changed();
+  DeployNext(app);
+}
+
+void Deployer::PruneConfigs(const std::string& app) {
+  if (config_dir_.empty()) return;
+  const AppState& a = state_.app(app);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(config_dir_ + "/" + app, ec)) {
+    const std::string id = entry.path().filename().string();
+    if (id == a.config_id || id == a.previous_config_id) continue;
+    std::filesystem::remove_all(entry.path(), ec);
+    if (ec) spdlog::warn("app {}: removing configuration {}: {}", app, id, ec.message());
+  }
 }
 
 void Deployer::Failed(const std::string& app, uint64_t version, const std::string& kind,
@@ -240,7 +330,25 @@ Result<std::string> Deployer::RolledBack(const std::string& app, const RollbackR
   if (!r.outcome.ok()) return r.outcome.status();
   Sync(app, r.after);
   AppState& a = state_.app(app);
-  const uint64_t from = r.before.ok() ? VersionOf(r.before->current) : 0;
+  const std::string from_id = r.before.ok() ? r.before->current : "";
+  const uint64_t from = VersionOf(from_id);
+  if (r.after.ok() && r.after->current != from_id && a.running_release == from && from != 0) {
+    // The same release, the configuration before: the one left is not
+    // applied again at the next poll (another configuration is).
+    const std::string left = ConfigIdOf(from_id);
+    a.failed_config_id = left;
+    a.last_error =
+        "configuration " + (left.empty() ? "none" : left) + " rolled back by the operator";
+    a.failure.clear();
+    a.phase = AppPhase::kRunning;
+    state_.Save();
+    events_.changed();
+    const std::string runs = a.config_id.empty() ? "none" : a.config_id;
+    spdlog::info("app {}: rolled back by the operator: configuration {} of release {} runs", app,
+                 runs, from);
+    return app + ": release " + std::to_string(from) + " runs with configuration " + runs +
+           " (rolled back from configuration " + (left.empty() ? "none" : left) + ")";
+  }
   if (a.running_release == from) {
     return FailedPrecondition("rollback of " + app + " did not happen: " + r.outcome->message +
                               "; release " + std::to_string(from) + " still runs");
@@ -283,11 +391,15 @@ void Deployer::Sync(const std::string& app, const Result<runtime::AppStatus>& st
       return;
     }
     a.running_release = a.previous_release = 0;
+    a.config_id.clear();
+    a.previous_config_id.clear();
     container = ContainerView{};
     return;
   }
   a.running_release = VersionOf(status->current);
   a.previous_release = VersionOf(status->previous);
+  a.config_id = ConfigIdOf(status->current);
+  a.previous_config_id = ConfigIdOf(status->previous);
   container.state = runtime::ContainerStateName(status->state);
   container.restarts = status->restarts;
 }

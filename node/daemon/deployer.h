@@ -1,5 +1,9 @@
 // The deployer: runs each ready release through the runtime's health-gated
-// switch as release "r<version>" (its layers as the lowers), rolls back on
+// switch as release "r<version>" (its layers as the lowers), or
+// "r<version>-c<config id>" with the fleet's configuration values
+// (docs/config.md: a configuration is a runtime release of its own, so a
+// change of configuration alone goes through the same switch and rolls back
+// to the previous one), rolls back on
 // the operator's word, supervises what runs and keeps the node's state in
 // step with the runtime (docs/node.md, "Deployment").
 //
@@ -25,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "appspec/app_spec.h"
 #include "core/clock.h"
 #include "metadata/release.h"
 #include "node/control/node_control.h"
@@ -49,8 +54,11 @@ struct ContainerView {
 class Deployer {
  public:
   // Reads what runs of each app now (on the calling thread, before any lane runs).
+  // `config_dir`: where each app's configuration files are written
+  // (<config_dir>/<app>/<config id>/, docs/config.md).
   Deployer(std::vector<std::string> apps, StateFile& state, StoreWorker& store,
-           runtime::Runtime& runtime, const LaneOf& lanes, Executor& loop, DeployerEvents events);
+           runtime::Runtime& runtime, const LaneOf& lanes, Executor& loop, DeployerEvents events,
+           std::string config_dir = "");
 
   void Start();
   void Stop();
@@ -59,7 +67,13 @@ class Deployer {
   // Whether `version` of `app` is ready, not failed, and neither runs nor is
   // being deployed (a crash came between the fetch and the switch).
   bool Awaits(const std::string& app, uint64_t version) const;
-  void Deploy(const std::string& app, const metadata::Release& release);
+  // Switches to `release` with configuration `config` (checked against its
+  // spec again).
+  void Deploy(const std::string& app, const metadata::Release& release,
+              const appspec::ConfigValues& config = {});
+  // Whether `config` differs from the configuration that runs of the running
+  // release and did not fail there before: a switch to it is due.
+  bool WantsConfig(const std::string& app, const appspec::ConfigValues& config) const;
   // Switches back to the previous release; the reply says what runs.
   void Rollback(const std::string& app, ControlReply reply);
   void Logs(const std::string& app, size_t max_bytes, ControlReply reply);
@@ -73,6 +87,7 @@ class Deployer {
     uint64_t generation = 0;                // changes when a switch or rollback starts or ends
     int in_flight = 0;                      // switches and rollbacks posted, not yet back
     std::optional<metadata::Release> next;  // deployment waiting for its turn
+    appspec::ConfigValues next_config;      // with this configuration
     ContainerView container;
     void Begin() { ++in_flight, ++generation; }
     void End() { --in_flight, ++generation; }
@@ -90,8 +105,14 @@ class Deployer {
   void Resume();
   void DeployNext(const std::string& app);
   void StartSwitch(const std::string& app, uint64_t version, const appspec::AppSpec& spec,
-                   const std::vector<std::string>& lowers);
-  void Switched(const std::string& app, uint64_t version, const SwitchResult& result);
+                   const std::vector<std::string>& lowers, const appspec::ConfigValues& config);
+  void Switched(const std::string& app, uint64_t version, const std::string& config_id,
+                const SwitchResult& result);
+  // A change of configuration alone that did not run healthy: rolled back.
+  void ConfigFailed(const std::string& app, const std::string& config_id, const std::string& why);
+  // Removes the configuration directories of `app` other than the running
+  // and the previous configuration's.
+  void PruneConfigs(const std::string& app);
   // `kind`: the report's failure kind, "deploy" or "health".
   void Failed(const std::string& app, uint64_t version, const std::string& kind,
               const std::string& why);
@@ -99,6 +120,7 @@ class Deployer {
   void Sync(const std::string& app, const Result<runtime::AppStatus>& status);
 
   std::vector<std::string> apps_;
+  std::string config_dir_;
   StateFile& state_;
   StoreWorker& store_;
   runtime::Runtime& runtime_;

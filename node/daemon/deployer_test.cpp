@@ -12,6 +12,7 @@
 #include "layerstore/byte_source.h"
 #include "node/daemon/node_parts_test_support.h"
 #include "node/daemon/reporter.h"
+#include "runtime/app_config.h"
 #include "tests/support/test_util.h"
 
 namespace flotilla::node {
@@ -33,6 +34,7 @@ Json Spec(bool healthy) {
   Json spec = {{"name", "web"},
                {"command", {"/bin/busybox", "sh", "-c", "echo up; exec /bin/busybox sleep 1000"}},
                {"health", {{"type", "running"}, {"seconds", 1u}}}};
+  spec["config"] = Json::array({Json{{"name", "MODE"}}});
   if (!healthy) {
     spec["health"] = {{"type", "exec"},
                       {"command", {"/bin/busybox", "sh", "-c", "exit 1"}},
@@ -67,7 +69,8 @@ class DeployerTest : public ::testing::Test {
         [this](const std::string&) -> Executor& { return loop_; }, loop_,
         DeployerEvents{.changed = [] {},
                        .error = [this](const std::string& e) { errors_.push_back(e); },
-                       .collect = [this] { ++collections_; }});
+                       .collect = [this] { ++collections_; }},
+        dir_ + "/config");
   }
   void TearDown() override {
     deployer_.reset();
@@ -159,6 +162,41 @@ TEST_F(DeployerTest, TheOperatorsRollbackRepliesOnceItsSwitchIsDone) {
   EXPECT_NE((*logs)->find("up"), std::string::npos) << **logs;
   deployer_->Rollback("nope", [&](Result<std::string> r) { reply = std::move(r); });
   EXPECT_EQ(reply->status().code(), StatusCode::kNotFound);
+}
+
+// A change of configuration alone is a switch of its own (r1-c<id>), the
+// previous configuration's directory is kept, and the operator's rollback
+// goes back to it; the configuration left is not wanted again.
+TEST_F(DeployerTest, AConfigurationIsASwitchOfItsOwnAndTheOperatorRollsItBack) {
+  deployer_->Start();
+  deployer_->Deploy("web", Release(1, true), {{"MODE", "a"}});
+  loop_.RunUntilIdle();
+  ASSERT_EQ(App().running_release, 1u);
+  const std::string a = runtime::ConfigId({{"MODE", "a"}});
+  const std::string b = runtime::ConfigId({{"MODE", "b"}});
+  EXPECT_EQ(App().config_id, a);
+  EXPECT_FALSE(deployer_->WantsConfig("web", {{"MODE", "a"}}));
+  ASSERT_TRUE(deployer_->WantsConfig("web", {{"MODE", "b"}}));
+  deployer_->Deploy("web", Release(1, true), {{"MODE", "b"}});
+  loop_.RunUntilIdle();
+  EXPECT_EQ(App().running_release, 1u);
+  EXPECT_EQ(App().config_id, b);
+  EXPECT_EQ(App().previous_config_id, a);
+  EXPECT_EQ(runtime_->Inspect("web")->current, "r1-c" + b);
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/config/web/" + a + "/config.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/config/web/" + b + "/config.json"));
+
+  std::optional<Result<std::string>> reply;
+  deployer_->Rollback("web", [&](Result<std::string> r) { reply = std::move(r); });
+  loop_.RunUntilIdle();
+  ASSERT_TRUE(reply.has_value() && reply->ok()) << (reply ? reply->status().ToString() : "");
+  EXPECT_EQ(**reply, "web: release 1 runs with configuration " + a +
+                         " (rolled back from configuration " + b + ")");
+  EXPECT_EQ(App().config_id, a);
+  EXPECT_EQ(App().failed_config_id, b);
+  EXPECT_FALSE(deployer_->WantsConfig("web", {{"MODE", "b"}}));
+  EXPECT_TRUE(deployer_->WantsConfig("web", {{"MODE", "c"}}));
+  EXPECT_EQ(ReportOf("web", App(), 0, 0).state, "rolled_back");
 }
 
 }  // namespace

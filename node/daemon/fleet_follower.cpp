@@ -155,6 +155,17 @@ Result<FleetDocument> ParseFleetDocument(std::string_view bytes) {
       choice.length = app.at("length").get<uint64_t>();
       choice.hashes = app.at("hashes").get<std::map<std::string, std::string>>();
       if (choice.release == 0 || choice.hashes.empty()) return InvalidArgument(what + ": empty");
+      if (app.contains("config")) {
+        const Json& config = app.at("config");
+        if (!config.is_object() || config.size() > appspec::kMaxConfigVariables) {
+          return InvalidArgument(what + ": config is not an object of at most " +
+                                 std::to_string(appspec::kMaxConfigVariables) + " values");
+        }
+        for (const auto& [key, value] : config.items()) {
+          if (!value.is_string()) return InvalidArgument(what + ": config values are strings");
+          choice.config.emplace(key, value.get<std::string>());
+        }
+      }
       doc.apps.emplace(name, std::move(choice));
     }
     if (json.contains("windows")) {
@@ -344,6 +355,16 @@ Result<std::map<std::string, metadata::Release>> FleetFollower::Check(
     if (release.version < floor) {
       return FailedPrecondition(what + " is below the floor " + std::to_string(floor) +
                                 " the image repository signs for " + app);
+    }
+    if (!choice.config.empty()) {
+      // Only the signed spec says what may be set: the document's keys are online.
+      ASSIGN_OR_RETURN(appspec::AppSpec spec,
+                       appspec::ParseAppSpec(release.app_spec).WithContext(what));
+      Status accepted = appspec::CheckConfigValues(spec, choice.config);
+      if (!accepted.ok()) {
+        return PermissionDenied(what + ": configuration refused: its signed spec " +
+                                accepted.message());
+      }
     }
     releases.emplace(app, std::move(release));
   }

@@ -14,7 +14,9 @@
 //      repository's verified target of that name, whose release is the
 //      app's `release`;
 //   3. the release is not below the app's floor (FleetFloor), which the
-//      image repository's offline keys sign.
+//      image repository's offline keys sign;
+//   4. the app's `config` is accepted by that release's signed spec
+//      (appspec::CheckConfigValues: declared, not reserved, matching).
 // A document that passes is stored (<data>/fleet/accepted.json, atomically
 // and durably) and handed on as the releases to run. One that fails, or
 // metadata that is expired, forged, rolled back or unreachable, is refused:
@@ -40,6 +42,7 @@
 #include <random>
 #include <string>
 
+#include "appspec/app_spec.h"
 #include "core/clock.h"
 #include "core/status.h"
 #include "http/http_client.h"
@@ -59,6 +62,9 @@ struct FleetAppChoice {
   std::string target;  // e.g. apps/kiosk/release-7.json
   uint64_t length = 0;
   std::map<std::string, std::string> hashes;
+  // The device's configuration values of the app (docs/config.md); checked
+  // against the spec of the release chosen.
+  appspec::ConfigValues config;
 };
 
 struct FleetDocument {
@@ -73,10 +79,10 @@ struct FleetDocument {
 inline constexpr uint64_t kFleetDocumentFormat = 1;
 
 // Parses the fleet document's bytes: `apps` and `device`, each app with
-// `hashes`, `length`, `release`, `target`; app names as release targets name
-// apps; `windows` when present, each window well formed. `format` (1 when
-// absent) above kFleetDocumentFormat is refused;
-// members this node does not know are ignored (a newer tracker's additions).
+// `hashes`, `length`, `release`, `target` and an optional `config` (an
+// object of strings); app names as release targets name apps; `windows` when present, each window
+// well formed. `format` (1 when absent) above kFleetDocumentFormat is refused; members this node
+// does not know are ignored (a newer tracker's additions).
 Result<FleetDocument> ParseFleetDocument(std::string_view bytes);
 
 // The document the node follows, as stored in <data>/fleet/accepted.json.

@@ -63,6 +63,23 @@ TEST(FleetDocumentTest, IgnoresMembersANewerTrackerAddsWithinItsFormat) {
   EXPECT_NE(newer.status().message().find("update the node"), std::string::npos);
 }
 
+// An app's `config` (docs/config.md): strings by name; anything else
+// refuses the document. A node before it ignored the member, as any other
+// within format 1 (above).
+TEST(FleetDocumentTest, ReadsConfigAndRefusesMalformedOnes) {
+  auto doc = ParseFleetDocument(
+      R"({"apps":{"k":{"config":{"MODE":"a","URL":"https://x"},"hashes":{"sha256":"aa"},)"
+      R"("length":1,"release":3,"target":"t"}},"device":"d","format":1})");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ(doc->apps.at("k").config, (appspec::ConfigValues{{"MODE", "a"}, {"URL", "https://x"}}));
+  for (const char* config : {R"([])", R"({"A":1})", R"({"A":null})", R"("A=1")"}) {
+    auto bad = ParseFleetDocument(
+        std::string(R"({"apps":{"k":{"config":)") + config +
+        R"(,"hashes":{"sha256":"aa"},"length":1,"release":3,"target":"t"}},"device":"d"})");
+    EXPECT_FALSE(bad.ok()) << config;
+  }
+}
+
 // `windows`: each window read as the tracker writes it; absent, none; a
 // malformed one refuses the document (the node must not switch at any time
 // because it misread when it may).

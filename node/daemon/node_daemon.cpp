@@ -133,7 +133,8 @@ Status NodeDaemon::OpenDeployment() {
       apps_, *state_, *store_, *runtime_, lanes, loop_,
       DeployerEvents{.changed = [this] { reporter_->MarkDue(); },
                      .error = [this](const std::string& e) { reporter_->AddError(e); },
-                     .collect = [this] { collector_->Collect(); }});
+                     .collect = [this] { collector_->Collect(); }},
+      layout_.root + "/config");
   collector_ = std::make_unique<GarbageCollector>(
       apps_, config_.keep_releases, *state_, *store_, *runtime_, lanes, loop_,
       CollectorEvents{.keep_in_flight =
@@ -390,6 +391,13 @@ uint64_t NodeDaemon::FleetRelease(const std::string& app) const {
   return it == accepted->document.apps.end() ? 0 : it->second.release;
 }
 
+appspec::ConfigValues NodeDaemon::FleetConfig(const std::string& app) const {
+  const auto& accepted = fleet_->status().accepted;
+  if (!accepted) return {};
+  auto it = accepted->document.apps.find(app);
+  return it == accepted->document.apps.end() ? appspec::ConfigValues{} : it->second.config;
+}
+
 // An app the document does not name is neither started nor updated; one
 // that runs keeps running (nothing stops an app without a healthy
 // replacement). A chosen release is installed even when it is older than
@@ -405,7 +413,13 @@ void NodeDaemon::FleetChose(const std::map<std::string, metadata::Release>& rele
       continue;
     }
     if (a.running_release == version) {
-      waiting_switches_.erase(app);
+      // The same release with another configuration: a switch to it, like a
+      // release's (docs/config.md, "A change without a release").
+      if (deployer_->WantsConfig(app, FleetConfig(app))) {
+        SwitchOrWait(app, release);
+      } else {
+        waiting_switches_.erase(app);
+      }
       continue;
     }
     const bool kept = std::any_of(a.kept.begin(), a.kept.end(),
@@ -520,7 +534,7 @@ void NodeDaemon::SwitchOrWait(const std::string& app, const metadata::Release& r
       DecideSwitch(FleetWindows(), LockOf(app), RunningHealthy(app), clock_);
   if (decision.now) {
     waiting_switches_.erase(app);
-    deployer_->Deploy(app, release);
+    deployer_->Deploy(app, release, FleetConfig(app));
     return;
   }
   auto [it, added] = waiting_switches_.insert_or_assign(app, release);
@@ -536,7 +550,10 @@ void NodeDaemon::CheckWaitingSwitches() {
   waiting.swap(waiting_switches_);
   for (const auto& [app, release] : waiting) {
     if (fleet_->managed() && FleetRelease(app) != release.version) continue;  // not chosen now
-    if (state_->app(app).running_release == release.version) continue;
+    if (state_->app(app).running_release == release.version &&
+        !deployer_->WantsConfig(app, FleetConfig(app))) {
+      continue;
+    }
     SwitchOrWait(app, release);
   }
   if (!waiting_switches_.empty() && !window_timer_.pending()) {

@@ -115,6 +115,8 @@ class NodeDaemon : public NodeControl {
   const std::vector<tracker::MaintenanceWindow>& FleetWindows() const;
   // The release the accepted fleet document names for `app` (0: none).
   uint64_t FleetRelease(const std::string& app) const;
+  // The accepted fleet document's configuration of `app` (none when not managed).
+  appspec::ConfigValues FleetConfig(const std::string& app) const;
   std::vector<AppReport> Reports() const;
   AppView ViewOf(const std::string& app) const;
   // Runs the LAN exchange's sockets and serves the control API and metrics.

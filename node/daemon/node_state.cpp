@@ -60,6 +60,10 @@ void ReadApp(JsonObjectReader& r, AppState& a) {
   r.Unsigned("running_release", a.running_release);
   r.Unsigned("previous_release", a.previous_release);
   r.String("failure", a.failure);
+  // Optional: a file an older node wrote ran no configuration.
+  r.String("config_id", a.config_id);
+  r.String("previous_config_id", a.previous_config_id);
+  r.String("failed_config_id", a.failed_config_id);
   r.Objects("kept", [&](JsonObjectReader& k) { return ReadKept(k, a.kept.emplace_back()); });
 }
 
@@ -114,6 +118,9 @@ Status SaveNodeState(const std::string& path, const NodeState& state, Env& env) 
     }
     apps[app]["kept"] = kept;
     if (!a.failure.empty()) apps[app]["failure"] = a.failure;
+    if (!a.config_id.empty()) apps[app]["config_id"] = a.config_id;
+    if (!a.previous_config_id.empty()) apps[app]["previous_config_id"] = a.previous_config_id;
+    if (!a.failed_config_id.empty()) apps[app]["failed_config_id"] = a.failed_config_id;
   }
   Json doc = {{"format", 1}, {"apps", apps}};
   if (state.report_seq != 0) doc["report_seq"] = state.report_seq;

@@ -47,6 +47,12 @@ struct AppState {
   std::string failure;
   uint64_t running_release = 0;   // the runtime's current release (0: none)
   uint64_t previous_release = 0;  // the runtime's previous release (0: none)
+  // The configuration ids (docs/config.md) of the runtime's current and
+  // previous release ("": none), and of a configuration of the running
+  // release that did not run healthy and was rolled back (not tried again).
+  std::string config_id;
+  std::string previous_config_id;
+  std::string failed_config_id;
   std::vector<KeptRelease> kept;  // newest last, at most keep_releases
 };
 

@@ -20,7 +20,9 @@ std::string ReportState(const AppState& a) {
     case AppPhase::kDeploying:
       return "deploying";
     case AppPhase::kRunning:
-      return a.failed_release > a.running_release ? "rolled_back" : "running";
+      // A release, or a configuration of the running one, was rolled back.
+      return a.failed_release > a.running_release || !a.failed_config_id.empty() ? "rolled_back"
+                                                                                 : "running";
     case AppPhase::kDownloading:
       return "downloading";
     case AppPhase::kVerifying:

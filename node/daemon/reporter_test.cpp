@@ -393,5 +393,41 @@ TEST(NodeStateReportSeq, A010StateFileLoadsWithoutOneAndTheNumberIsKept) {
   std::filesystem::remove_all(dir);
 }
 
+// Configuration ids (docs/config.md) round-trip; a file an older node wrote
+// (none of them) loads as running no configuration; a rolled-back
+// configuration reports the app rolled_back with the kind health.
+TEST(NodeStateConfig, ConfigIdsRoundTripAndOldFilesLoad) {
+  const std::string dir = ::testing::TempDir() + "/node-state-config";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/state.json";
+  ASSERT_TRUE(WriteFileAtomic(path, R"({"format":1,"apps":{"signage":{"target_release":0,)"
+                                    R"("ready_release":3,"failed_release":0,"phase":"running",)"
+                                    R"("bytes_from_peers":5,"bytes_from_origin":6,)"
+                                    R"("last_error":"","running_release":3}}})")
+                  .ok());
+  auto state = StateFile::Open(path, {"signage"});
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  AppState& a = (*state)->app("signage");
+  EXPECT_EQ(a.config_id, "");
+  EXPECT_EQ(ReportOf("signage", a, 0, 0).state, "running");
+  a.config_id = "0123456789ab";
+  a.previous_config_id = "ba9876543210";
+  a.failed_config_id = "ffffffffffff";
+  a.failure = "health";
+  (*state)->Save();
+  auto reloaded = LoadNodeState(path);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  const AppState& b = reloaded->apps["signage"];
+  EXPECT_EQ(b.config_id, "0123456789ab");
+  EXPECT_EQ(b.previous_config_id, "ba9876543210");
+  EXPECT_EQ(b.failed_config_id, "ffffffffffff");
+  AppReport report = ReportOf("signage", b, 0, 0);
+  EXPECT_EQ(report.state, "rolled_back");
+  EXPECT_EQ(report.release, 3u);
+  EXPECT_EQ(report.failure, "health");
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace flotilla::node

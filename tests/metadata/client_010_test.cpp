@@ -95,6 +95,20 @@ TEST_F(Client010Test, TakesAReleaseBesideTheAppsFloor) {
   EXPECT_EQ(r.output, "kiosk 3\n");
 }
 
+// A release whose spec declares configuration (docs/config.md): 0.1.0's
+// client carries app_spec verbatim and takes the release (its node then
+// refuses the unknown spec field when it deploys: publish such releases once
+// devices run a node that reads it).
+TEST_F(Client010Test, TakesAReleaseWhoseSpecDeclaresConfig) {
+  Release release = FixtureRelease(2);
+  release.app_spec["config"] =
+      Json::array({Json{{"name", "PLAYLIST_URL"}, {"pattern", "https://.*"}}});
+  ASSERT_TRUE(PublishRelease(*repo_, release, FixtureRing()).ok());
+  auto r = Refresh010();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "kiosk 2\n");
+}
+
 TEST_F(Client010Test, RefusesAReleaseWithAFieldItDoesNotKnow) {
   Json custom = ReleaseToJson(FixtureRelease(2));
   custom["flotilla"]["rollout"] = "waves";

@@ -70,6 +70,7 @@ int RunCli(int argc, char** argv) {
       RegisterFleetCommands(app),
       RegisterIdentityCommands(app),
       RegisterFloorCommands(app),
+      RegisterConfigCommands(app),
       RegisterRolloutCommands(app),
       RegisterWebhookCommands(app),
       RegisterOperatorCommands(app),

@@ -40,6 +40,8 @@ CommandAction RegisterIdentityCommands(CLI::App& app);
 
 // `flotilla-tracker operator ...` and `audit list` (docs/operators.md).
 CommandAction RegisterOperatorCommands(CLI::App& app);
+// `flotilla-tracker config set|unset|show`: per-device configuration (docs/config.md).
+CommandAction RegisterConfigCommands(CLI::App& app);
 
 // `flotilla-tracker bundle`: an offline bundle (docs/bundle.md).
 CommandAction RegisterBundleCommands(CLI::App& app);

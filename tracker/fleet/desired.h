@@ -29,6 +29,18 @@ struct FleetGroup {
   std::vector<MaintenanceWindow> windows;
 };
 
+// One configuration value as stored (docs/config.md, "Levels and
+// precedence"): `app` "" at the fleet level; `scope` "" (fleet, app), the
+// site, the group's name or the device's id.
+enum class ConfigLevel { kFleet, kApp, kSite, kGroup, kDevice };
+struct ConfigEntry {
+  std::string app;
+  ConfigLevel level = ConfigLevel::kApp;
+  std::string scope;
+  std::string name;
+  std::string value;
+};
+
 // The fleet model as stored (FleetStore::Load), keyed by name.
 struct FleetState {
   std::map<std::string, FleetDevice> devices;
@@ -36,6 +48,7 @@ struct FleetState {
   std::map<std::string, std::map<std::string, uint64_t>> device_pins;  // device -> app -> release
   std::map<std::string, std::set<uint64_t>> releases;                  // app -> published
   std::map<std::string, std::set<uint64_t>> recalls;                   // app -> recalled
+  std::vector<ConfigEntry> config;                                     // every level's values
 };
 
 // The rollout seam: the highest release of `app` the rollouts have let

@@ -22,6 +22,7 @@
 #include "metadata/tuf_signing.h"
 #include "metadata/tuf_time.h"
 #include "tracker/api/labels.h"
+#include "tracker/fleet/config.h"
 #include "tracker/publish/offline.h"
 #include "tracker/publish/publish_state.h"
 #include "tracker/publish/repo_init.h"
@@ -426,7 +427,8 @@ Result<FleetRotateOutcome> RotateFleetRoot(const FleetRotateOptions& options, co
 
 Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<DesiredApp>& desired,
                                   const metadata::TargetsMetadata& image_targets,
-                                  const std::vector<MaintenanceWindow>& windows) {
+                                  const std::vector<MaintenanceWindow>& windows,
+                                  const std::map<std::string, appspec::ConfigValues>& config) {
   Json apps = Json::object();
   for (const DesiredApp& app : desired) {
     if (!app.release) continue;
@@ -438,6 +440,10 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
                                 " is not a target of the image repository");
     }
     apps[app.app] = AppEntry(*app.release, target->second);
+    // A node that does not know `config` ignores it (format stays 1).
+    if (auto values = config.find(app.app); values != config.end() && !values->second.empty()) {
+      apps[app.app]["config"] = values->second;
+    }
   }
   Json document{
       {"device", device.device_id}, {"format", kFleetDocumentFormat}, {"apps", std::move(apps)}};
@@ -813,14 +819,16 @@ Result<FleetPublishOutcome> PublishFleetDevices(
   ASSIGN_OR_RETURN(auto signer, FleetSigner::Open(repo, clock));
   ASSIGN_OR_RETURN(const ReleaseFloors floors, metadata::SignedFloors(*image));
   DesiredReleases desired(state, rollouts, &floors);
+  ReleaseSpecs specs(image_targets);
   FleetPublishOutcome outcome;
   for (const auto& [name, device] : state.devices) {
     if (!which(device)) continue;
     Result<bool> resigned = [&]() -> Result<bool> {
       const std::vector<DesiredApp> apps = desired.All(device);
       RETURN_IF_ERROR(CheckAboveFloors(apps, floors));
-      ASSIGN_OR_RETURN(std::string document,
-                       FleetDocument(device, apps, image_targets, desired.WindowsOf(device)));
+      ASSIGN_OR_RETURN(const auto config, DeviceConfig(state, device, apps, specs));
+      ASSIGN_OR_RETURN(std::string document, FleetDocument(device, apps, image_targets,
+                                                           desired.WindowsOf(device), config));
       return signer->Publish(device.device_id, document);
     }();
     if (!resigned.ok()) {

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "appspec/app_spec.h"
 #include "core/clock.h"
 #include "core/status.h"
 #include "metadata/remote_repository.h"
@@ -122,10 +123,13 @@ Result<FleetRotateOutcome> RotateFleetRoot(const FleetRotateOptions& options, co
 // The fleet document of `device` (canonical JSON): each app with a desired
 // release, with the image repository's target for it. FailedPrecondition
 // when the image repository does not list a desired release. `windows` (the
-// device's maintenance windows) go in as `windows`, absent when there are none.
+// device's maintenance windows) go in as `windows`, absent when there are none;
+// `config` (each app's configuration values, checked: DeviceConfig) as each
+// app's `config`, absent for an app without values.
 Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<DesiredApp>& desired,
                                   const metadata::TargetsMetadata& image_targets,
-                                  const std::vector<MaintenanceWindow>& windows = {});
+                                  const std::vector<MaintenanceWindow>& windows = {},
+                                  const std::map<std::string, appspec::ConfigValues>& config = {});
 
 // Signs fleet documents into the devices' repositories with the online
 // fleet keys. Versions only go up; a document equal to the published one is

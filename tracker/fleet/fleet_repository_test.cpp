@@ -219,6 +219,48 @@ TEST_F(FleetRepositoryTest, ReleaseMissingFromTheImageRepositoryIsRefused) {
   EXPECT_EQ(Publish("nobody").status().code(), StatusCode::kNotFound);
 }
 
+// Configuration values go into each app's `config` when the release the
+// device is sent declares them (docs/config.md); a device whose release
+// does not is its own failure, the others are published.
+TEST_F(FleetRepositoryTest, ConfigGoesIntoTheDocumentOnlyWhenTheReleaseAcceptsIt) {
+  auto image = metadata::Repository::Open(repo_.root, clock_).value();
+  auto keys = LoadRoleKeys(repo_, image->root(),
+                           {RoleType::kTargets, RoleType::kSnapshot, RoleType::kTimestamp});
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  metadata::Release eight = KioskRelease(8);
+  eight.app_spec = Json{{"name", "kiosk"},
+                        {"command", {"/kiosk"}},
+                        {"config", {{{"name", "MODE"}, {"pattern", "[a-z]+"}}}}};
+  metadata::Release nine = KioskRelease(9);
+  nine.app_spec = Json{{"name", "kiosk"}, {"command", {"/kiosk"}}};
+  ASSERT_TRUE(metadata::PublishRelease(*image, eight, *keys).ok());
+  ASSERT_TRUE(metadata::PublishRelease(*image, nine, *keys).ok());
+  state_.releases["kiosk"] = {5, 6, 7, 8, 9};
+  state_.device_pins["screen-8"]["kiosk"] = 8;
+  state_.config.push_back(ConfigEntry{"kiosk", ConfigLevel::kApp, "", "MODE", "night"});
+
+  auto published = Publish();
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_EQ(published->devices, 1u);
+  ASSERT_EQ(published->failed.size(), 1u);
+  EXPECT_EQ(published->failed[0].device, "screen-7");
+  EXPECT_EQ(published->failed[0].status.message(),
+            "device screen-7: kiosk release 9: does not accept MODE (its spec accepts no "
+            "configuration)");
+  auto doc = ReadAsDevice("screen-8");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["config"], (Json{{"MODE", "night"}}));
+  EXPECT_EQ((*doc)["format"], 1);
+
+  // A fleet-level value reaches only the releases that declare it.
+  state_.config = {ConfigEntry{"", ConfigLevel::kFleet, "", "MODE", "day"}};
+  published = Publish();
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_TRUE(published->failed.empty());
+  EXPECT_EQ((*ReadAsDevice("screen-8"))["apps"]["kiosk"]["config"], (Json{{"MODE", "day"}}));
+  EXPECT_FALSE((*ReadAsDevice("screen-7"))["apps"]["kiosk"].contains("config"));
+}
+
 TEST_F(FleetRepositoryTest, APowerCutBeforeTheStateFileIsReplacedLeavesTheVersionBefore) {
   // A device's directory made, and a state file begun, when the power went:
   // nothing was published, and the next publish starts over.

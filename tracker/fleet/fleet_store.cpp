@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 
+#include "appspec/app_spec.h"
 #include "tracker/api/labels.h"
+#include "tracker/fleet/config.h"
 #include "tracker/storage/device_db.h"
 
 namespace flotilla::tracker {
@@ -222,6 +224,7 @@ Result<FleetState> FleetStore::Load() {
   RETURN_IF_ERROR(LoadDevices(state));
   RETURN_IF_ERROR(LoadGroups(state));
   RETURN_IF_ERROR(LoadReleases(state));
+  RETURN_IF_ERROR(LoadConfig(state));
   return state;
 }
 
@@ -286,6 +289,85 @@ Status FleetStore::LoadReleases(FleetState& state) {
     state.recalls[recalls.Text(i, 0)].insert(static_cast<uint64_t>(recalls.Int(i, 1)));
   }
   return Status::Ok();
+}
+
+Status FleetStore::LoadConfig(FleetState& state) {
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT app, level, scope, name, value FROM "
+                                            "config_values ORDER BY app, level, scope, name"));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto level = ParseConfigLevel(rows.Text(i, 1));
+    if (!level) return Corruption("config_values: unknown level '" + rows.Text(i, 1) + "'");
+    state.config.push_back(ConfigEntry{.app = rows.Text(i, 0),
+                                       .level = *level,
+                                       .scope = rows.Text(i, 2),
+                                       .name = rows.Text(i, 3),
+                                       .value = rows.Text(i, 4)});
+  }
+  return Status::Ok();
+}
+
+Result<std::string> FleetStore::ConfigScope(const ConfigChange& change) {
+  const bool app_level = change.level != ConfigLevel::kFleet;
+  if (app_level) RETURN_IF_ERROR(RequireLabel("app", change.app));
+  if (!app_level && !change.app.empty()) {
+    return InvalidArgument("a fleet-level value names no app");
+  }
+  switch (change.level) {
+    case ConfigLevel::kFleet:
+    case ConfigLevel::kApp:
+      return std::string();
+    case ConfigLevel::kSite:
+      RETURN_IF_ERROR(RequireLabel("site", change.scope));
+      return change.scope;
+    case ConfigLevel::kGroup:
+      RETURN_IF_ERROR(RequireGroup(change.scope));
+      return change.scope;
+    case ConfigLevel::kDevice:
+      return DeviceId(change.scope);
+  }
+  return InvalidArgument("unknown level");
+}
+
+Status FleetStore::CommitConfigChange(const ConfigChange& change) {
+  if (change.set.empty() && change.unset.empty()) {
+    return InvalidArgument("no NAME=VALUE to set or NAME to unset");
+  }
+  for (const auto& [name, value] : change.set) {
+    RETURN_IF_ERROR(appspec::CheckConfigName(name));
+    if (value.size() > appspec::kMaxConfigValueBytes || value.find('\0') != std::string::npos) {
+      return InvalidArgument(name + ": a value is at most " +
+                             std::to_string(appspec::kMaxConfigValueBytes) + " bytes, without NUL");
+    }
+  }
+  for (const auto& name : change.unset) RETURN_IF_ERROR(appspec::CheckConfigName(name));
+  const std::string level(ConfigLevelName(change.level));
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  ASSIGN_OR_RETURN(const std::string scope, ConfigScope(change));
+  for (const auto& name : change.unset) {
+    ASSIGN_OR_RETURN(SqlRows rows, db_->Query("DELETE FROM config_values WHERE app = ? AND "
+                                              "level = ? AND scope = ? AND name = ? RETURNING name",
+                                              {change.app, level, scope, name}));
+    if (rows.empty()) return NotFound(name + " is not set at this level");
+  }
+  for (const auto& [name, value] : change.set) {
+    RETURN_IF_ERROR(db_->Query("INSERT INTO config_values(app, level, scope, name, value, "
+                               "updated_at) VALUES(?, ?, ?, ?, ?, ?) ON CONFLICT(app, level, "
+                               "scope, name) DO UPDATE SET value = excluded.value, "
+                               "updated_at = excluded.updated_at",
+                               {change.app, level, scope, name, value, NowSeconds()})
+                        .status());
+  }
+  // Configuration is not secret (secrets are not configuration): the audit
+  // keeps the values set, so that "who changed what" has an answer.
+  Json detail{{"app", change.app}, {"level", level}};
+  if (!change.set.empty()) detail["set"] = change.set;
+  if (!change.unset.empty()) detail["unset"] = change.unset;
+  RETURN_IF_ERROR(Audited("config.set",
+                          change.level == ConfigLevel::kFleet || change.level == ConfigLevel::kApp
+                              ? level
+                              : level + ":" + change.scope,
+                          std::move(detail)));
+  return transaction.Commit();
 }
 
 }  // namespace flotilla::tracker

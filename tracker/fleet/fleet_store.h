@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,17 @@
 #include "tracker/storage/sql_engine.h"
 
 namespace flotilla::tracker {
+
+// A change of configuration values at one level (docs/config.md): `app` ""
+// at the fleet level; `scope` the site, the group's name or the device's
+// name (at the fleet and app levels, "").
+struct ConfigChange {
+  std::string app;
+  ConfigLevel level = ConfigLevel::kApp;
+  std::string scope;
+  std::map<std::string, std::string> set;  // name -> value
+  std::vector<std::string> unset;
+};
 
 // What a pin holds: one device or one group, by name.
 struct PinTarget {
@@ -61,6 +73,15 @@ class FleetStore {
   // Who the audit log names for each change (written in the change's
   // transaction, docs/operators.md); LocalActor() until set.
   void set_actor(std::string actor) { actor_ = std::move(actor); }
+  // The one place a configuration change is committed: one transaction, all
+  // of it or nothing. Names are checked (appspec::CheckConfigName), values
+  // bounded; the scope must exist (a device or group by name; a site is a
+  // label). NotFound for a name to unset that the level does not set.
+  // Whether the releases devices run accept the values is the caller's
+  // check (DeviceConfig), made on the state after the change.
+  Status CommitConfigChange(const ConfigChange& change);
+  // The stored scope of `change` (a device's id for its name).
+  Result<std::string> ConfigScope(const ConfigChange& change);
 
  private:
   FleetStore(std::unique_ptr<SqlEngine> db, const Clock& clock)
@@ -73,6 +94,7 @@ class FleetStore {
   Status LoadDevices(FleetState& state);
   Status LoadGroups(FleetState& state);
   Status LoadReleases(FleetState& state);
+  Status LoadConfig(FleetState& state);
   int64_t NowSeconds() const;
 
   std::unique_ptr<SqlEngine> db_;

@@ -423,6 +423,29 @@ CREATE TABLE decommissioned_devices(
   name_released_at BIGINT NOT NULL);
 CREATE INDEX decommissioned_devices_name ON decommissioned_devices(name);
 )sql"},
+      // Per-device configuration (docs/config.md, "Storage"): values at the
+      // fleet ('' app), app, site, group and device (its id) levels.
+      {11,
+       R"sql(
+CREATE TABLE config_values(
+  app TEXT NOT NULL,
+  level TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY(app, level, scope, name));
+)sql",
+       R"sql(
+CREATE TABLE config_values(
+  app TEXT COLLATE "C" NOT NULL,
+  level TEXT COLLATE "C" NOT NULL,
+  scope TEXT COLLATE "C" NOT NULL,
+  name TEXT COLLATE "C" NOT NULL,
+  value TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY(app, level, scope, name));
+)sql"},
   };
   return migrations;
 }

@@ -205,6 +205,11 @@ Result<std::string> IdentityStore::Decommission(std::string_view name) {
                              "decommissioned_at, name_released_at) VALUES(?, ?, ?, ?, 0)",
                              {device_id, name, rows.Text(0, 1), NowSeconds()})
                       .status());
+  // Its own configuration (docs/config.md: the device level's scope is its id).
+  RETURN_IF_ERROR(
+      db_->Query("DELETE FROM config_values WHERE level = 'device' AND scope = ?", {device_id})
+          .status()
+          .WithContext("decommission: config_values"));
   // Every table that names the device (docs/tracker.md, the schema), then the device.
   for (const char* table : {"rollout_devices", "device_status", "failures", "device_tags",
                             "device_pins", "report_sequence", "devices"}) {
