@@ -7,7 +7,7 @@
 
 #include <filesystem>
 
-#include "tests/support/postgres_cluster.h"
+#include "tests/support/engine_test.h"
 #include "tracker/fleet/fleet_store.h"
 #include "tracker/storage/device_db.h"
 
@@ -92,22 +92,10 @@ TEST_F(ConfigPrecedenceTest, FleetValuesOnlyForAppsThatDeclareThem) {
   EXPECT_EQ(Effective("screen-7", "kiosk", declares_tz), "LANG=de@app TZ=Europe/Paris@fleet");
 }
 
-class ConfigStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
+class ConfigStoreTest : public testing::EngineTest {
  protected:
   void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = ::testing::TempDir() + "/configstore-" + name.substr(0, name.find('/')) +
-           (GetParam() == SqlEngineKind::kSqlite ? "-sqlite" : "-postgresql");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    url_ = dir_ + "/t.db";
-    if (GetParam() == SqlEngineKind::kPostgresql) {
-      auto cluster = testing::PostgresCluster::Shared();
-      ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-      auto url = (*cluster)->CreateDatabase("configstore");
-      ASSERT_TRUE(url.ok()) << url.status().ToString();
-      url_ = *url;
-    }
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine("configstore"));
     auto devices = DeviceDb::Open(url_, clock_);
     ASSERT_TRUE(devices.ok()) << devices.status().ToString();
     ASSERT_TRUE((*devices)->Enroll("screen-7", "shop-12").ok());
@@ -116,14 +104,12 @@ class ConfigStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
     store_ = std::move(*store);
     ASSERT_TRUE(store_->CreateGroup("windows", Selector::Parse("all").value()).ok());
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::vector<ConfigEntry> Stored() {
     auto state = store_->Load();
     EXPECT_TRUE(state.ok()) << state.status().ToString();
     return state.ok() ? state->config : std::vector<ConfigEntry>{};
   }
 
-  std::string dir_, url_;
   FakeClock clock_;
   std::unique_ptr<FleetStore> store_;
 };
@@ -173,11 +159,7 @@ TEST_P(ConfigStoreTest, ChangesAtEachLevelRoundTripAndBadOnesChangeNothing) {
   EXPECT_EQ(Stored().size(), 3u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, ConfigStoreTest,
-                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
-                         [](const auto& info) {
-                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
-                         });
+FLOTILLA_ON_BOTH_ENGINES(ConfigStoreTest);
 
 // The tracker.db 0.1.0 wrote migrates to the config table; its device gets
 // a value by its site and by its id.

@@ -6,29 +6,17 @@
 
 #include <filesystem>
 
-#include "tests/support/postgres_cluster.h"
+#include "tests/support/engine_test.h"
 #include "tracker/fleet/fleet_repository.h"
 #include "tracker/storage/device_db.h"
 
 namespace flotilla::tracker {
 namespace {
 
-class FleetStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
+class FleetStoreTest : public testing::EngineTest {
  protected:
   void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = ::testing::TempDir() + "/fleetstore-" + name.substr(0, name.find('/')) +
-           (GetParam() == SqlEngineKind::kSqlite ? "-sqlite" : "-postgresql");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    url_ = dir_ + "/t.db";
-    if (GetParam() == SqlEngineKind::kPostgresql) {
-      auto cluster = testing::PostgresCluster::Shared();
-      ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-      auto url = (*cluster)->CreateDatabase("fleetstore");
-      ASSERT_TRUE(url.ok()) << url.status().ToString();
-      url_ = *url;
-    }
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine("fleetstore"));
     auto devices = DeviceDb::Open(url_, clock_);
     ASSERT_TRUE(devices.ok()) << devices.status().ToString();
     for (const char* name : {"screen-7", "screen-8", "lobby-1"}) {
@@ -41,7 +29,6 @@ class FleetStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   FleetState Load() {
     auto state = store_->Load();
@@ -49,8 +36,6 @@ class FleetStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
     return state.ok() ? *state : FleetState{};
   }
 
-  std::string dir_;
-  std::string url_;
   FakeClock clock_;
   std::unique_ptr<FleetStore> store_;
 };
@@ -202,11 +187,7 @@ TEST_P(FleetStoreTest, WindowsRoundTripAndMakeTheDevicesWindows) {
             (MaintenanceWindow{weekend.days, 180, 300, "UTC", "shop"}));
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, FleetStoreTest,
-                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
-                         [](const auto& info) {
-                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
-                         });
+FLOTILLA_ON_BOTH_ENGINES(FleetStoreTest);
 
 // The tracker.db 0.1.0 wrote (tracker/storage/testdata, see DeviceDbCompatTest)
 // gains the fleet tables: its device keeps its site and secrets, joins a
@@ -250,7 +231,7 @@ TEST(FleetStoreCompatTest, MigratesWhat010Wrote) {
 }
 
 // A database at schema version 4 (a group in it) gains group_windows.
-class WindowMigrationTest : public ::testing::TestWithParam<SqlEngineKind> {};
+class WindowMigrationTest : public testing::EngineTest {};
 
 TEST_P(WindowMigrationTest, FromVersion4) {
   const std::string dir = ::testing::TempDir() + "/windows-v4-" +
@@ -291,11 +272,7 @@ TEST_P(WindowMigrationTest, FromVersion4) {
   std::filesystem::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, WindowMigrationTest,
-                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
-                         [](const auto& info) {
-                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
-                         });
+FLOTILLA_ON_BOTH_ENGINES(WindowMigrationTest);
 
 // The tracker.db 0.1.0 wrote migrates through version 5: its device, in a
 // group by its site, gets that group's window.

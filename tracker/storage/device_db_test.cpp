@@ -7,30 +7,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/support/postgres_cluster.h"
+#include "tests/support/engine_test.h"
 
 namespace flotilla::tracker {
 namespace {
 
-class DeviceDbTest : public ::testing::TestWithParam<SqlEngineKind> {
+class DeviceDbTest : public testing::EngineTest {
  protected:
-  void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = ::testing::TempDir() + "/devicedb-" + name.substr(0, name.find('/')) +
-           (GetParam() == SqlEngineKind::kSqlite ? "-sqlite" : "-postgresql");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    url_ = dir_ + "/t.db";
-    if (GetParam() == SqlEngineKind::kPostgresql) {
-      auto cluster = testing::PostgresCluster::Shared();
-      ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-      cluster_ = *cluster;
-      auto url = cluster_->CreateDatabase("devicedb");
-      ASSERT_TRUE(url.ok()) << url.status().ToString();
-      url_ = *url;
-    }
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(SetUpEngine("devicedb")); }
   std::unique_ptr<DeviceDb> OpenDb() {
     auto db = DeviceDb::Open(url_, clock_);
     EXPECT_TRUE(db.ok()) << db.status().ToString();
@@ -52,9 +36,6 @@ class DeviceDbTest : public ::testing::TestWithParam<SqlEngineKind> {
     return bytes;
   }
 
-  std::string dir_;
-  std::string url_;
-  testing::PostgresCluster* cluster_ = nullptr;
   FakeClock clock_;
 };
 
@@ -292,11 +273,7 @@ TEST_P(DeviceDbTest, SecretsOfAnotherReplicaAreFoundAndItsRevocationsSeenWithinA
   EXPECT_TRUE(a->AuthenticateCredential(second.credential).ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, DeviceDbTest,
-                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
-                         [](const auto& info) {
-                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
-                         });
+FLOTILLA_ON_BOTH_ENGINES(DeviceDbTest);
 
 // A tracker.db in the format 0.1.0 wrote opens, keeps its devices, their
 // secrets, reports, failures and releases, and takes new reports.

@@ -7,7 +7,7 @@
 
 #include <filesystem>
 
-#include "tests/support/postgres_cluster.h"
+#include "tests/support/engine_test.h"
 #include "tracker/storage/device_db.h"
 
 namespace flotilla::tracker {
@@ -16,22 +16,10 @@ namespace {
 constexpr int64_t kNowS = 1'800'000'000;  // FakeClock's start
 constexpr int64_t kNow = kNowS * 1000;    // in ms, as statements are signed
 
-class IdentityStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
+class IdentityStoreTest : public testing::EngineTest {
  protected:
   void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = ::testing::TempDir() + "/identity-" + name.substr(0, name.find('/')) +
-           (GetParam() == SqlEngineKind::kSqlite ? "-sqlite" : "-postgresql");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    url_ = dir_ + "/t.db";
-    if (GetParam() == SqlEngineKind::kPostgresql) {
-      auto cluster = testing::PostgresCluster::Shared();
-      ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-      auto url = (*cluster)->CreateDatabase("identity");
-      ASSERT_TRUE(url.ok()) << url.status().ToString();
-      url_ = *url;
-    }
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine("identity"));
     auto db = DeviceDb::Open(url_, clock_);
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(*db);
@@ -39,7 +27,6 @@ class IdentityStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   Result<DeviceCredentials> Enrol(const std::string& name, const std::string& key,
                                   int64_t signed_at_ms, const std::string& token = "") {
@@ -50,8 +37,6 @@ class IdentityStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
     return db_->Enroll(name, "", {}, admission);
   }
 
-  std::string dir_;
-  std::string url_;
   FakeClock clock_;
   std::unique_ptr<DeviceDb> db_;
   std::unique_ptr<IdentityStore> store_;
@@ -238,11 +223,7 @@ TEST_P(IdentityStoreTest, BatchTokensExpireAreUsedUpAndRevoked) {
   EXPECT_EQ(tokens[0].StateAt(kNowS), "used up");
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, IdentityStoreTest,
-                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
-                         [](const auto& info) {
-                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
-                         });
+FLOTILLA_ON_BOTH_ENGINES(IdentityStoreTest);
 
 // The devices of a 0.1.0 tracker.db have no key bound: each keeps its
 // secrets, and its name is enrolled again only after an approval.

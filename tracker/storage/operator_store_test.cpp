@@ -9,7 +9,7 @@
 #include <filesystem>
 
 #include "core/file_io.h"
-#include "tests/support/postgres_cluster.h"
+#include "tests/support/engine_test.h"
 #include "tracker/storage/device_db.h"
 
 namespace flotilla::tracker {
@@ -17,35 +17,20 @@ namespace {
 
 constexpr char kPassword[] = "correct horse battery";
 
-class OperatorStoreTest : public ::testing::TestWithParam<SqlEngineKind> {
+class OperatorStoreTest : public testing::EngineTest {
  protected:
   void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = ::testing::TempDir() + "/operators-" + name.substr(0, name.find('/')) +
-           (GetParam() == SqlEngineKind::kSqlite ? "-sqlite" : "-postgresql");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    url_ = dir_ + "/t.db";
-    if (GetParam() == SqlEngineKind::kPostgresql) {
-      auto cluster = testing::PostgresCluster::Shared();
-      ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-      auto url = (*cluster)->CreateDatabase("operators");
-      ASSERT_TRUE(url.ok()) << url.status().ToString();
-      url_ = *url;
-    }
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine("operators"));
     auto store = OperatorStore::Open(url_, clock_);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
     store_->set_actor("local:test");
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::vector<AuditEntry> Audit(const std::string& actor = "") {
     return ListAudit(store_->engine(), {.actor = actor}).value();
   }
 
-  std::string dir_;
-  std::string url_;
   FakeClock clock_;
   std::unique_ptr<OperatorStore> store_;
 };
@@ -276,11 +261,7 @@ TEST_P(OperatorStoreTest, AuditFiltersAndNoSecretInTheDatabase) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, OperatorStoreTest,
-                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
-                         [](const auto& info) {
-                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
-                         });
+FLOTILLA_ON_BOTH_ENGINES(OperatorStoreTest);
 
 // A 0.1.0 tracker.db gets the operator tables: no account (the endpoints
 // stay open), and its devices keep working.

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "tests/support/postgres_cluster.h"
+#include "tests/support/engine_test.h"
 #include "tracker/storage/device_db.h"
 
 namespace flotilla::tracker {
@@ -17,28 +17,15 @@ namespace {
 
 constexpr Duration kTtl = std::chrono::seconds(3);
 
-class SigningLeaseTest : public ::testing::TestWithParam<SqlEngineKind> {
+class SigningLeaseTest : public testing::EngineTest {
  protected:
   void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = ::testing::TempDir() + "/lease-" + name.substr(0, name.find('/')) +
-           (GetParam() == SqlEngineKind::kSqlite ? "-sqlite" : "-postgresql");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    url_ = dir_ + "/t.db";
-    if (GetParam() == SqlEngineKind::kPostgresql) {
-      auto cluster = testing::PostgresCluster::Shared();
-      ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-      auto url = (*cluster)->CreateDatabase("lease");
-      ASSERT_TRUE(url.ok()) << url.status().ToString();
-      url_ = *url;
-    }
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine("lease"));
     a_ = Open("replica-a");
     b_ = Open("replica-b");
     ASSERT_NE(a_, nullptr);
     ASSERT_NE(b_, nullptr);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
   std::unique_ptr<SigningLease> Open(const std::string& holder) {
     auto lease = SigningLease::Open(url_, clock_, holder, kTtl);
     EXPECT_TRUE(lease.ok()) << lease.status().ToString();
@@ -67,8 +54,6 @@ class SigningLeaseTest : public ::testing::TestWithParam<SqlEngineKind> {
     return false;
   }
 
-  std::string dir_;
-  std::string url_;
   FakeClock clock_;
   std::unique_ptr<SigningLease> a_, b_;
   int signed_turns_ = 0;
@@ -233,11 +218,7 @@ TEST_P(SigningLeaseTest, TtlIsBounded) {
   EXPECT_NE(DefaultLeaseHolder(), DefaultLeaseHolder());
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, SigningLeaseTest,
-                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
-                         [](const auto& info) {
-                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
-                         });
+FLOTILLA_ON_BOTH_ENGINES(SigningLeaseTest);
 INSTANTIATE_TEST_SUITE_P(Engines, PostgresqlSigningLeaseTest,
                          ::testing::Values(SqlEngineKind::kPostgresql),
                          [](const auto&) { return "postgresql"; });

@@ -8,7 +8,7 @@
 
 #include <filesystem>
 
-#include "tests/support/postgres_cluster.h"
+#include "tests/support/engine_test.h"
 #include "tracker/storage/device_db.h"
 
 namespace flotilla::tracker {
@@ -16,22 +16,10 @@ namespace {
 
 const std::vector<std::string> kAll = WebhookEventNames();
 
-class WebhookOutboxTest : public ::testing::TestWithParam<SqlEngineKind> {
+class WebhookOutboxTest : public testing::EngineTest {
  protected:
   void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    dir_ = ::testing::TempDir() + "/outbox-" + name.substr(0, name.find('/')) +
-           (GetParam() == SqlEngineKind::kSqlite ? "-sqlite" : "-postgresql");
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    url_ = dir_ + "/t.db";
-    if (GetParam() == SqlEngineKind::kPostgresql) {
-      auto cluster = testing::PostgresCluster::Shared();
-      ASSERT_TRUE(cluster.ok()) << cluster.status().ToString();
-      auto url = (*cluster)->CreateDatabase("outbox");
-      ASSERT_TRUE(url.ok()) << url.status().ToString();
-      url_ = *url;
-    }
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine("outbox"));
     auto outbox = WebhookOutbox::Open(url_);
     ASSERT_TRUE(outbox.ok()) << outbox.status().ToString();
     outbox_ = std::move(*outbox);
@@ -39,7 +27,6 @@ class WebhookOutboxTest : public ::testing::TestWithParam<SqlEngineKind> {
     ASSERT_TRUE(engine.ok());
     engine_ = std::move(*engine);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // Appends through the second connection, committed.
   bool Append(const std::string& event, const std::string& id, const std::string& key, int64_t at) {
@@ -59,8 +46,6 @@ class WebhookOutboxTest : public ::testing::TestWithParam<SqlEngineKind> {
     return ids;
   }
 
-  std::string dir_;
-  std::string url_;
   std::unique_ptr<WebhookOutbox> outbox_;
   std::unique_ptr<SqlEngine> engine_;
 };
@@ -163,14 +148,10 @@ TEST_P(WebhookOutboxTest, RefusesUnknownEventNames) {
       StatusCode::kInvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, WebhookOutboxTest,
-                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
-                         [](const auto& info) {
-                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
-                         });
+FLOTILLA_ON_BOTH_ENGINES(WebhookOutboxTest);
 
 // A database at schema version 5 (with a rollout in it) gains the outbox.
-class WebhookOutboxMigrationTest : public ::testing::TestWithParam<SqlEngineKind> {};
+class WebhookOutboxMigrationTest : public testing::EngineTest {};
 
 TEST_P(WebhookOutboxMigrationTest, FromVersion5) {
   const std::string dir = ::testing::TempDir() + "/outbox-v5-" +
@@ -211,11 +192,7 @@ TEST_P(WebhookOutboxMigrationTest, FromVersion5) {
   std::filesystem::remove_all(dir);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, WebhookOutboxMigrationTest,
-                         ::testing::Values(SqlEngineKind::kSqlite, SqlEngineKind::kPostgresql),
-                         [](const auto& info) {
-                           return info.param == SqlEngineKind::kSqlite ? "sqlite" : "postgresql";
-                         });
+FLOTILLA_ON_BOTH_ENGINES(WebhookOutboxMigrationTest);
 
 // The tracker.db 0.1.0 wrote (testdata, see DeviceDbCompatTest) migrates
 // to the newest version and keeps its device.
