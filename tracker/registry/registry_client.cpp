@@ -145,8 +145,11 @@ class Session {
         return CertificateRefused("registry " + Name(), answer.status());
       }
       if (!answer.ok() && base_.starts_with("http://") && !options_.insecure &&
-          answer.status().message().find("HTTP 400") != std::string::npos) {
-        // A TLS port answers plain http with a 400 ("HTTP request to an HTTPS server").
+          answer.status().message().find("HTTP 400") != std::string::npos &&
+          Lower(answer.status().message()).find("https") != std::string::npos) {
+        // A TLS port answers plain http with a 400 naming https ("Client sent
+        // an HTTP request to an HTTPS server", "plain HTTP request was sent to
+        // HTTPS port").
         return Status(answer.status().code(),
                       answer.status().message() +
                           " (a loopback registry is spoken to in plain http; for https give "
