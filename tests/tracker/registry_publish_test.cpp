@@ -4,9 +4,10 @@
 // by skopeo, the real flotilla-tracker publishing them: by tag and by
 // digest, behind htpasswd Basic auth, behind a bearer-token server the test
 // runs (tests/tracker/registry_token_server.py, trusted by the registry
-// through a certificate openssl makes), a layer corrupted in the registry's
-// storage, a two-platform index, and four nodes upgrading by delta from two
-// releases published from the registry.
+// through a certificate openssl makes), a registry serving https with a
+// certificate a private CA signs (--registry-ca), a layer corrupted in the
+// registry's storage, a two-platform index, and four nodes upgrading by
+// delta from two releases published from the registry.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -36,24 +37,32 @@ constexpr char kPassword[] = "s3cr3t-pw";
 // docker-registry serve <dir>/config.yml on 127.0.0.1:<free port>.
 class RegistryProcess {
  public:
-  // `auth_yaml`: the configuration's auth section ("" for none).
-  bool Start(const std::string& dir, const std::string& auth_yaml = "") {
+  // `auth_yaml`: the configuration's auth section ("" for none); with
+  // `tls_prefix`, https only, serving <tls_prefix>.pem and <tls_prefix>.key.
+  bool Start(const std::string& dir, const std::string& auth_yaml = "",
+             const std::string& tls_prefix = "") {
     dir_ = dir;
     fs::create_directories(dir);
     port_ = FreePort();
-    std::ofstream(dir + "/config.yml") << "version: 0.1\n"
-                                          "log:\n  level: warn\n"
-                                          "storage:\n  filesystem:\n    rootdirectory: "
-                                       << dir << "/storage\n"
-                                       << "http:\n  addr: 127.0.0.1:" << port_ << "\n"
-                                       << auth_yaml;
+    std::ofstream(dir + "/config.yml")
+        << "version: 0.1\n"
+           "log:\n  level: warn\n"
+           "storage:\n  filesystem:\n    rootdirectory: "
+        << dir << "/storage\n"
+        << "http:\n  addr: 127.0.0.1:" << port_ << "\n"
+        << (tls_prefix.empty() ? ""
+                               : "  tls:\n    certificate: " + tls_prefix +
+                                     ".pem\n    key: " + tls_prefix + ".key\n")
+        << auth_yaml;
     if (!process_.Start({"/usr/bin/docker-registry", "serve", dir + "/config.yml"},
                         dir + "/registry.log")) {
       return false;
     }
+    const std::string scheme = tls_prefix.empty() ? "http" : "https";
     return WaitFor(
         [&] {
-          auto r = RunShell("curl -s -o /dev/null -w '%{http_code}' http://" + Host() + "/v2/");
+          auto r = RunShell("curl -sk -o /dev/null -w '%{http_code}' " + scheme + "://" + Host() +
+                            "/v2/");
           return r.output == "200" || r.output == "401";
         },
         seconds(15));
@@ -193,6 +202,73 @@ TEST_F(RegistryPublishTest, PublishesByTagAndByDigestAndSignsTheSource) {
   EXPECT_NE(r.output.find("NotFound"), std::string::npos) << r.output;
   EXPECT_TRUE(ReleaseCustom(3).is_null());
   EXPECT_TRUE(StagingEmpty());
+}
+
+// A registry whose certificate a private CA signs (docs/registry.md,
+// "Transport"): openssl makes a CA and a certificate for IP 127.0.0.1, the
+// registry serves https only; publish trusts exactly the CA --registry-ca names.
+TEST_F(RegistryPublishTest, RegistryCaTrustsAPrivateCaAndNothingElse) {
+  MakeImage();
+  const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes ";
+  auto made = RunShell(
+      "(cd " + dir_ + " && openssl req -x509" + ec +
+      "-keyout ca.key -out ca.pem -days 2 -subj /CN=flotilla-test-ca && openssl req -x509" + ec +
+      "-keyout other-ca.key -out other-ca.pem -days 2 -subj /CN=flotilla-other-ca && "
+      "openssl req" +
+      ec +
+      "-keyout server.key -out server.csr -subj /CN=127.0.0.1 && "
+      "printf 'subjectAltName=IP:127.0.0.1\\n' > server.ext && "
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+      "-extfile server.ext -out server.pem) 2>&1");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  ASSERT_TRUE(registry_.Start(dir_ + "/registry", "", dir_ + "/server"));
+  auto pushed = Push("oci:" + dir_ + "/img/oci:img", "shop/demo:1");
+  ASSERT_EQ(pushed.exit_code, 0) << pushed.output << registry_.Log();
+  const std::string digest = RemoteDigest("shop/demo:1");
+
+  // The flag's rules, refused before any network.
+  auto r =
+      Publish(Reference("shop/demo:1"), "--registry-ca " + dir_ + "/ca.pem --insecure-registry");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("contradict each other"), std::string::npos) << r.output;
+  r = Publish(dir_ + "/img/oci", "--registry-ca " + dir_ + "/ca.pem");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("apply to a docker:// image only"), std::string::npos) << r.output;
+  r = Publish(Reference("shop/demo:1"), "--registry-ca " + dir_ + "/no-such-ca.pem");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--registry-ca: " + dir_ + "/no-such-ca.pem does not exist"),
+            std::string::npos)
+      << r.output;
+  r = Publish(Reference("shop/demo:1"), "--registry-ca " + dir_ + "/server.csr");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("no PEM certificate in it"), std::string::npos) << r.output;
+
+  // Without --registry-ca a loopback registry is spoken to in plain http,
+  // which a TLS port answers with a 400.
+  r = Publish(Reference("shop/demo:1"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("http://" + registry_.Host()), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("HTTP 400"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("for https give --registry-ca FILE"), std::string::npos) << r.output;
+  // Another CA: the certificate does not verify, nothing is published.
+  r = Publish(Reference("shop/demo:1"), "--registry-ca " + dir_ + "/other-ca.pem");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("PermissionDenied: publish demo: registry https://" + registry_.Host() +
+                          ": its TLS certificate did not verify against the CAs in "
+                          "--registry-ca " +
+                          dir_ + "/other-ca.pem"),
+            std::string::npos)
+      << r.output;
+  EXPECT_TRUE(ReleaseCustom(1).is_null());
+  EXPECT_TRUE(StagingEmpty());
+
+  // The CA that signed it: https, verified, published with the source digest.
+  r = Publish(Reference("shop/demo:1"), "--registry-ca " + dir_ + "/ca.pem");
+  ASSERT_EQ(r.exit_code, 0) << r.output << registry_.Log();
+  EXPECT_NE(r.output.find("from https://" + registry_.Host()), std::string::npos) << r.output;
+  EXPECT_EQ(json_["release"], 1);
+  EXPECT_EQ(ReleaseCustom(1)["source"]["digest"], digest);
+  EXPECT_EQ(ReleaseCustom(1)["source"]["reference"], Reference("shop/demo:1"));
 }
 
 TEST_F(RegistryPublishTest, HtpasswdBasicAuthWithTheCredentialsFile) {

@@ -164,16 +164,22 @@ void PrintOutcome(const PublishOutcome& outcome, const std::string& repository) 
 
 // For a docker:// image: fetch it from the registry inside the publish.
 Status SetUpRegistryFetch(PublishRequest& request, registry::PullOptions pull) {
-  const bool registry_flags = !pull.auth_file.empty() || pull.insecure ||
+  const bool registry_flags = !pull.auth_file.empty() || pull.insecure || !pull.ca_file.empty() ||
                               pull.max_blob_bytes != registry::kDefaultMaxBlobBytes;
   if (!registry::IsRegistryReference(request.image_path)) {
     if (registry_flags) {
       return InvalidArgument(
-          "--registry-auth, --insecure-registry and --registry-max-blob apply to a docker:// "
-          "image only");
+          "--registry-auth, --insecure-registry, --registry-ca and --registry-max-blob apply to "
+          "a docker:// image only");
     }
     return Status::Ok();
   }
+  if (pull.insecure && !pull.ca_file.empty()) {
+    return InvalidArgument(
+        "--registry-ca (https checked against a CA) and --insecure-registry (plain http) "
+        "contradict each other: give one");
+  }
+  if (!pull.ca_file.empty()) RETURN_IF_ERROR(registry::CheckCaFile(pull.ca_file));
   if (!request.select.empty()) {
     return InvalidArgument(
         "--select picks an image of an archive; a docker:// reference names one");
@@ -355,6 +361,10 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
   publish->add_flag("--insecure-registry", flags.pull.insecure,
                     "For a docker:// image: plain http to a registry that is not on loopback "
                     "(credentials then cross the network in clear)");
+  publish->add_option("--registry-ca", flags.pull.ca_file,
+                      "For a docker:// image: PEM bundle of the CAs the registry's (and its "
+                      "token server's) https certificate must chain to, instead of the system's; "
+                      "https even to a loopback registry (docs/registry.md)");
   publish
       ->add_option("--registry-max-blob", flags.pull.max_blob_bytes,
                    "For a docker:// image: the largest layer blob fetched, in bytes")

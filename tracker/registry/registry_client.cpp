@@ -117,8 +117,11 @@ class Session {
         credentials_(std::move(credentials)),
         client_(http::ClientOptions{
             .connect_timeout = std::chrono::milliseconds(options.connect_timeout_ms),
-            .read_timeout = std::chrono::milliseconds(options.read_timeout_ms)}) {
-    const bool plain = IsLoopbackHost(ref.hostname) || options.insecure;
+            .read_timeout = std::chrono::milliseconds(options.read_timeout_ms),
+            .ca_file = options.ca_file}) {
+    // A CA given is TLS asked for, on loopback too.
+    const bool plain =
+        options.insecure || (IsLoopbackHost(ref.hostname) && options.ca_file.empty());
     base_ = (plain ? "http://" : "https://") + ref.host;
   }
 
@@ -137,7 +140,23 @@ class Session {
       call.answered_statuses = {401};
       if (!accept.empty()) call.headers.emplace_back("Accept", std::string(accept));
       if (!authorization_.empty()) call.headers.emplace_back("Authorization", authorization_);
-      ASSIGN_OR_RETURN(http::Response response, client_.Stream(call, sink));
+      auto answer = client_.Stream(call, sink);
+      if (!answer.ok() && IsCertificateRefusal(answer.status())) {
+        return CertificateRefused("registry " + Name(), answer.status());
+      }
+      if (!answer.ok() && base_.starts_with("http://") && !options_.insecure &&
+          answer.status().message().find("HTTP 400") != std::string::npos &&
+          Lower(answer.status().message()).find("https") != std::string::npos) {
+        // A TLS port answers plain http with a 400 naming https ("Client sent
+        // an HTTP request to an HTTPS server", "plain HTTP request was sent to
+        // HTTPS port").
+        return Status(answer.status().code(),
+                      answer.status().message() +
+                          " (a loopback registry is spoken to in plain http; for https give "
+                          "--registry-ca FILE)");
+      }
+      if (!answer.ok()) return answer.status();
+      http::Response response = std::move(answer).value();
       if (response.status != 401) return response;
       if (attempt > 0) {
         return PermissionDenied(fmt::format("registry {} refused {}", Name(), WhatWasSent()));
@@ -147,6 +166,23 @@ class Session {
   }
 
  private:
+  // libcurl's refusal of a server certificate (CURLE_PEER_FAILED_VERIFICATION:
+  // an Unavailable whose message names the certificate; a CA file libcurl
+  // cannot load is an InvalidArgument, not this).
+  static bool IsCertificateRefusal(const Status& st) {
+    return st.code() == StatusCode::kUnavailable &&
+           st.message().find("certificate") != std::string::npos;
+  }
+  // That refusal in the operator's terms: which CAs the certificate was
+  // checked against and what to give instead (libcurl's words kept after).
+  Status CertificateRefused(const std::string& server, const Status& st) const {
+    const std::string against = options_.ca_file.empty()
+                                    ? "the system's CAs (for a private CA give --registry-ca FILE)"
+                                    : "the CAs in --registry-ca " + options_.ca_file;
+    return PermissionDenied(fmt::format("{}: its TLS certificate did not verify against {} ({})",
+                                        server, against, st.message()));
+  }
+
   std::string WhatWasSent() const {
     if (credentials_) {
       return fmt::format("the credentials for {} in {}", ref_.host, options_.auth_file);
@@ -207,6 +243,7 @@ class Session {
     auto answer = client_.Fetch(call);
     if (!answer.ok()) {
       Status st = answer.status();
+      if (IsCertificateRefusal(st)) return CertificateRefused("token server " + shown, st);
       if (st.code() == StatusCode::kPermissionDenied) {
         return PermissionDenied("token server " + shown + " for registry " + Name() + " refused " +
                                 WhatWasSent());
@@ -362,6 +399,15 @@ Json DescriptorJson(const Descriptor& d) {
 
 }  // namespace
 
+Status CheckCaFile(const std::string& path) {
+  auto text = ReadTextFileBounded(path, 1 << 20);
+  if (!text.ok()) return text.status().WithContext("--registry-ca");
+  if (text->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return InvalidArgument("--registry-ca " + path + ": no PEM certificate in it");
+  }
+  return Status::Ok();
+}
+
 std::string Challenge::Param(std::string_view name) const {
   for (const auto& [key, value] : params) {
     if (key == name) return value;
@@ -420,6 +466,7 @@ Result<PulledImage> PullToLayout(const RegistryReference& ref, const PullOptions
   if (!options.platform.empty()) {
     ASSIGN_OR_RETURN(wanted, layerstore::Platform::Parse(options.platform));
   }
+  if (!options.ca_file.empty()) RETURN_IF_ERROR(CheckCaFile(options.ca_file));
   std::optional<RegistryCredentials> credentials;
   if (!options.auth_file.empty()) {
     ASSIGN_OR_RETURN(credentials, LoadRegistryCredentials(options.auth_file, ref.host));

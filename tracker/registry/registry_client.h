@@ -1,7 +1,8 @@
 // Fetches an image from an OCI registry into an OCI image layout on disk
 // (docs/registry.md): the distribution API over http::Client, Basic and
-// bearer-token authentication, every manifest and blob checked against its
-// digest and size as it arrives. The layout then goes through the ordinary
+// bearer-token authentication, https checked against the system store or a
+// given CA bundle, every manifest and blob checked against its digest and
+// size as it arrives. The layout then goes through the ordinary
 // import (LayerStore::ImportImage).
 #pragma once
 
@@ -24,6 +25,9 @@ struct PullOptions {
   std::string platform;   // "os/arch[/variant]" taken from an index; "": this machine's
   std::string auth_file;  // registry credentials file ("": none)
   bool insecure = false;  // plain http to a host that is not loopback
+  // https to the registry and its token realm checked against these CAs (PEM)
+  // instead of the system store; https even to a loopback host.
+  std::string ca_file;
   uint64_t max_blob_bytes = kDefaultMaxBlobBytes;
   uint64_t progress_every_bytes = 64 << 20;  // a progress line per this much of a blob
   int connect_timeout_ms = 10'000;
@@ -46,6 +50,11 @@ using PullProgressFn = std::function<void(const std::string& line)>;
 // ResourceExhausted (over a bound), Unavailable (network).
 Result<PulledImage> PullToLayout(const RegistryReference& ref, const PullOptions& options,
                                  const std::string& layout_dir, const PullProgressFn& progress);
+
+// Checks a --registry-ca file before any network: a readable regular file of
+// at most 1 MiB holding at least one PEM certificate. InvalidArgument (or
+// NotFound) naming the file otherwise.
+Status CheckCaFile(const std::string& path);
 
 // One WWW-Authenticate challenge: scheme (lower case) and its parameters
 // (names lower case, values unquoted).

@@ -115,6 +115,20 @@ TEST_F(RegistryCredentialsFile, RefusesAFileOthersCanReadAndMalformedEntries) {
   EXPECT_FALSE(LoadRegistryCredentials(dir_ + "/absent.json", "h").ok());
 }
 
+// --registry-ca is checked before any network: present, a regular file, a
+// PEM certificate in it.
+TEST_F(RegistryCredentialsFile, ACaFileMustExistAndHoldAPemCertificate) {
+  EXPECT_EQ(CheckCaFile(dir_ + "/absent.pem").code(), StatusCode::kNotFound);
+  EXPECT_EQ(CheckCaFile(dir_).code(), StatusCode::kInvalidArgument);
+  const std::string path =
+      Write("-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n", 0600);
+  Status st = CheckCaFile(path);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("no PEM certificate in it"), std::string::npos) << st.message();
+  Write("a comment\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", 0644);
+  EXPECT_TRUE(CheckCaFile(path).ok());
+}
+
 TEST(RegistryChallenge, ParsesQuotedParametersWithCommas) {
   auto c = ParseChallenge(
       R"(Bearer realm="https://auth.example.com/token",service="registry",scope="repository:a/b:pull,push")");
