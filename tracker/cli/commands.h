@@ -41,6 +41,9 @@ CommandAction RegisterIdentityCommands(CLI::App& app);
 // `flotilla-tracker operator ...` and `audit list` (docs/operators.md).
 CommandAction RegisterOperatorCommands(CLI::App& app);
 
+// `flotilla-tracker logs DEVICE APP`: an app's log from a device (docs/logs.md).
+CommandAction RegisterLogsCommands(CLI::App& app);
+
 // `flotilla-tracker bundle`: an offline bundle (docs/bundle.md).
 CommandAction RegisterBundleCommands(CLI::App& app);
 
