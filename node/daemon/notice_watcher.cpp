@@ -192,6 +192,7 @@ void NoticeWatcher::Answered(const Result<http::Response>& answer, MonoTime aske
   ++status_.answers_changed;
   if (events_.log_requests && parsed->logs != 0 && parsed->logs != logs_seen_) {
     logs_seen_ = parsed->logs;
+    spdlog::info("notice: log request {} is open", parsed->logs);
     events_.log_requests(parsed->logs);
     if (parsed->tracker == asked) {  // only a log request is new
       AskAfter(Duration::zero());

@@ -110,7 +110,10 @@ TEST_F(NodeLogsTest, AppLogReachesTheOperatorByNoticeAndByReport) {
   ASSERT_EQ(got.exit_code, 0) << got.output << live.Log();
   ExpectBoundedLog(got.output);
   EXPECT_LT(took, seconds(10)) << "with a held notice request the upload comes within seconds";
+  EXPECT_NE(live.Log().find("notice: log request"), std::string::npos)
+      << "the notice carried the request: " << live.Log();
   EXPECT_NE(live.Log().find("logs: uploaded"), std::string::npos) << live.Log();
+  EXPECT_EQ(quiet.Log().find("notice: log request"), std::string::npos) << quiet.Log();
 
   // No held request: the next report (every 3 s) carries it.
   got = Tracker("logs quiet web --wait 60");
