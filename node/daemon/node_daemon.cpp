@@ -53,6 +53,7 @@ NodeDaemon::~NodeDaemon() {
   control_.reset();
   notice_.reset();
   reporter_.reset();
+  log_uploader_.reset();
   key_binder_.reset();
   fleet_.reset();
   follower_.reset();
@@ -236,6 +237,12 @@ Status NodeDaemon::OpenFollower() {
                          },
                      .error = [this](const std::string& e) { reporter_->AddError(e); }});
   key_binder_ = std::make_unique<KeyBinder>(config_, layout_, loop_);
+  log_uploader_ = std::make_unique<LogUploader>(
+      config_.tracker_url, HttpOptionsFor(config_),
+      LogUploaderEvents{
+          .read_log = [this](const std::string& app,
+                             ControlReply reply) { Logs(app, size_t{16} << 20, std::move(reply)); },
+          .secrets = [] { return std::vector<std::string>{}; }});
   reporter_ = std::make_unique<Reporter>(config_.report_interval_s, clock_, loop_,
                                          [this] { return Reports(); });
   reporter_->SetSequenceStore(state_->state().report_seq,
@@ -262,7 +269,8 @@ void NodeDaemon::OpenNotice() {
                          return NoticeVersions{.image = source_->TrustedTimestampVersion(),
                                                .fleet = fleet_->TrustedTimestampVersion()};
                        },
-                   .changed = [this](bool image, bool fleet) { Noticed(image, fleet); }});
+                   .changed = [this](bool image, bool fleet) { Noticed(image, fleet); },
+                   .log_requests = [this](uint64_t newest) { log_uploader_->Requested(newest); }});
 }
 
 // A change the tracker announced: the image repository first (the fleet
@@ -335,8 +343,10 @@ void NodeDaemon::Enrolled(const DeviceCredentials& credentials) {
   key_binder_->Start(credentials);
   fleet_->SetCredentials(credentials);
   if (notice_) notice_->SetCredentials(credentials);
+  log_uploader_->SetCredentials(credentials);
   reporter_->SetSink(
-      MakeTrackerReportSink(config_.tracker_url, HttpOptionsFor(config_), credentials));
+      MakeTrackerReportSink(config_.tracker_url, HttpOptionsFor(config_), credentials,
+                            [this](uint64_t newest) { log_uploader_->Requested(newest); }));
   if (credentials_) return;  // the fetcher has them
   credentials_ = credentials;
   spdlog::info("enrolled as {} ({})", config_.device_name, credentials.device_id);

@@ -36,6 +36,7 @@
 #include "node/daemon/fleet_follower.h"
 #include "node/daemon/garbage_collector.h"
 #include "node/daemon/lan_exchange.h"
+#include "node/daemon/log_uploader.h"
 #include "node/daemon/metadata_follower.h"
 #include "node/daemon/node_config.h"
 #include "node/daemon/notice_watcher.h"
@@ -146,6 +147,7 @@ class NodeDaemon : public NodeControl {
   std::unique_ptr<FleetFollower> fleet_;
   std::unique_ptr<KeyBinder> key_binder_;
   std::unique_ptr<Reporter> reporter_;
+  std::unique_ptr<LogUploader> log_uploader_;
   std::unique_ptr<NoticeWatcher> notice_;         // null when `notice` is off
   std::optional<DeviceCredentials> credentials_;  // at start, for the fetcher
   std::unique_ptr<ControlServer> control_;

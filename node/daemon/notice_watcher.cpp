@@ -27,9 +27,13 @@ Result<NoticeAnswer> ParseNoticeAnswer(std::string_view body) {
       !image->is_number_unsigned() || fleet == json.end() || !fleet->is_number_unsigned()) {
     return InvalidArgument("notice answer lacks changed, image or fleet");
   }
-  return NoticeAnswer{
-      .changed = changed->get<bool>(),
-      .tracker = {.image = image->get<uint64_t>(), .fleet = fleet->get<uint64_t>()}};
+  const auto logs = json.find("logs");
+  if (logs != json.end() && !logs->is_number_unsigned()) {
+    return InvalidArgument("notice answer's logs is not a number");
+  }
+  return NoticeAnswer{.changed = changed->get<bool>(),
+                      .tracker = {.image = image->get<uint64_t>(), .fleet = fleet->get<uint64_t>()},
+                      .logs = logs == json.end() ? 0 : logs->get<uint64_t>()};
 }
 
 // The request thread and what it shares with the loop. The thread keeps one
@@ -121,10 +125,12 @@ void NoticeWatcher::Ask() {
   if (!started_ || !credentials_ || asking_) return;
   const NoticeVersions ours = events_.versions();
   http::Call call{
-      .url = http::JoinUrl(options_.tracker_url, "api/v1/devices/" + credentials_->device_id +
-                                                     "/notice?image=" + std::to_string(ours.image) +
-                                                     "&fleet=" + std::to_string(ours.fleet) +
-                                                     "&wait=" + std::to_string(options_.wait_s)),
+      .url = http::JoinUrl(
+          options_.tracker_url,
+          "api/v1/devices/" + credentials_->device_id +
+              "/notice?image=" + std::to_string(ours.image) +
+              "&fleet=" + std::to_string(ours.fleet) + "&wait=" + std::to_string(options_.wait_s) +
+              (events_.log_requests ? "&logs=" + std::to_string(logs_seen_) : std::string())),
       .max_body_bytes = kMaxAnswerBytes};
   call.headers.emplace_back("Authorization", "Bearer " + credentials_->credential);
   const MonoTime asked_at = clock_.MonotonicNow();
@@ -184,6 +190,15 @@ void NoticeWatcher::Answered(const Result<http::Response>& answer, MonoTime aske
     return;
   }
   ++status_.answers_changed;
+  if (events_.log_requests && parsed->logs != 0 && parsed->logs != logs_seen_) {
+    logs_seen_ = parsed->logs;
+    spdlog::info("notice: log request {} is open", parsed->logs);
+    events_.log_requests(parsed->logs);
+    if (parsed->tracker == asked) {  // only a log request is new
+      AskAfter(Duration::zero());
+      return;
+    }
+  }
   if (last_changed_ == parsed->tracker) {
     // The refresh that the same answer started did not reach those versions.
     AskAfter(polling);

@@ -58,6 +58,10 @@ struct NoticeEvents {
   // The tracker holds other versions: refresh the image repository and/or
   // the fleet repository now.
   std::function<void(bool image, bool fleet)> changed;
+  // Optional: the node takes log requests (docs/logs.md). Each request then
+  // names the newest log request seen (`logs=N`), and an answer naming a
+  // newer one calls this with its id.
+  std::function<void(uint64_t newest)> log_requests;
 };
 
 // For the node's view.
@@ -75,6 +79,7 @@ struct NoticeStatus {
 struct NoticeAnswer {
   bool changed = false;
   NoticeVersions tracker;
+  uint64_t logs = 0;  // the newest open log request (0: none, or not named)
 };
 Result<NoticeAnswer> ParseNoticeAnswer(std::string_view body);
 
@@ -109,6 +114,7 @@ class NoticeWatcher {
   bool asking_ = false;  // a request is out
   uint32_t failures_in_row_ = 0;
   std::optional<NoticeVersions> last_changed_;  // the tracker's, at the last "changed"
+  uint64_t logs_seen_ = 0;                      // the newest log request handed on
 };
 
 }  // namespace flotilla::node

@@ -39,9 +39,10 @@ std::string ReportState(const AppState& a) {
 class TrackerReportSink final : public ReportSink {
  public:
   TrackerReportSink(std::string tracker_url, http::ClientOptions options,
-                    DeviceCredentials credentials)
+                    DeviceCredentials credentials, std::function<void(uint64_t)> log_requests)
       : tracker_(std::move(tracker_url), std::move(options)),
-        credentials_(std::move(credentials)) {}
+        credentials_(std::move(credentials)),
+        log_requests_(std::move(log_requests)) {}
 
   Status Send(const AppReport& r, const std::vector<std::string>& errors) override {
     tracker::DeviceReport report{.app = r.app,
@@ -61,12 +62,16 @@ class TrackerReportSink final : public ReportSink {
       report.bad_peers.push_back(tracker::BadPeer{
           .swarm = bad.swarm, .ip = bad.ip, .port = bad.port, .hash_failures = bad.hash_failures});
     }
-    return tracker_.Report(credentials_, report).WithContext("report");
+    uint64_t newest_log_request = 0;
+    Status st = tracker_.Report(credentials_, report, &newest_log_request);
+    if (st.ok() && newest_log_request != 0 && log_requests_) log_requests_(newest_log_request);
+    return st.WithContext("report");
   }
 
  private:
   tracker::TrackerClient tracker_;
   DeviceCredentials credentials_;
+  std::function<void(uint64_t)> log_requests_;
 };
 
 }  // namespace
@@ -191,9 +196,10 @@ void Reporter::SendRound() {
 
 std::unique_ptr<ReportSink> MakeTrackerReportSink(std::string tracker_url,
                                                   http::ClientOptions options,
-                                                  DeviceCredentials credentials) {
+                                                  DeviceCredentials credentials,
+                                                  std::function<void(uint64_t)> log_requests) {
   return std::make_unique<TrackerReportSink>(std::move(tracker_url), std::move(options),
-                                             std::move(credentials));
+                                             std::move(credentials), std::move(log_requests));
 }
 
 }  // namespace flotilla::node

@@ -129,9 +129,12 @@ class Reporter {
   std::string platform_;                            // not yet accepted; "" once it was
 };
 
-// Reports to the tracker with the device's credentials.
+// Reports to the tracker with the device's credentials. `log_requests`
+// (optional) is called with the newest log request open for the device
+// when an accepted report's answer names one (docs/logs.md).
 std::unique_ptr<ReportSink> MakeTrackerReportSink(std::string tracker_url,
                                                   http::ClientOptions options,
-                                                  DeviceCredentials credentials);
+                                                  DeviceCredentials credentials,
+                                                  std::function<void(uint64_t)> log_requests = {});
 
 }  // namespace flotilla::node

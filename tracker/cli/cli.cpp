@@ -74,6 +74,7 @@ int RunCli(int argc, char** argv) {
       RegisterRolloutCommands(app),
       RegisterWebhookCommands(app),
       RegisterOperatorCommands(app),
+      RegisterLogsCommands(app),
       RegisterBundleCommands(app)};
   return RunCommandGroups(app, "flotilla-tracker", groups, argc, argv);
 }

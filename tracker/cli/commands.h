@@ -43,6 +43,9 @@ CommandAction RegisterOperatorCommands(CLI::App& app);
 // `flotilla-tracker config set|unset|show`: per-device configuration (docs/config.md).
 CommandAction RegisterConfigCommands(CLI::App& app);
 
+// `flotilla-tracker logs DEVICE APP`: an app's log from a device (docs/logs.md).
+CommandAction RegisterLogsCommands(CLI::App& app);
+
 // `flotilla-tracker bundle`: an offline bundle (docs/bundle.md).
 CommandAction RegisterBundleCommands(CLI::App& app);
 

@@ -1,5 +1,9 @@
 #include "tracker/client/tracker_client.h"
 
+#include <charconv>
+
+#include "core/canonical_json.h"
+
 namespace flotilla::tracker {
 namespace {
 
@@ -49,15 +53,24 @@ Status TrackerClient::BindKey(const DeviceCredentials& device, const KeyBinding&
       .status();
 }
 
-Status TrackerClient::Report(const DeviceCredentials& device, const DeviceReport& report) {
-  auto send = [&](const DeviceReport& r) {
-    return http_
-        .Fetch({.method = "POST",
-                .url = base_ + "/api/v1/devices/" + device.device_id + "/report",
-                .headers = {{"Authorization", "Bearer " + device.credential}},
-                .body = DeviceReportToJson(r).dump(),
-                .max_body_bytes = kMaxReportReplyBytes})
-        .status();
+Status TrackerClient::Report(const DeviceCredentials& device, const DeviceReport& report,
+                             uint64_t* newest_log_request) {
+  auto send = [&](const DeviceReport& r) -> Status {
+    auto answer = http_.Fetch({.method = "POST",
+                               .url = base_ + "/api/v1/devices/" + device.device_id + "/report",
+                               .headers = {{"Authorization", "Bearer " + device.credential}},
+                               .body = DeviceReportToJson(r).dump(),
+                               .max_body_bytes = kMaxReportReplyBytes,
+                               .response_headers = {"X-Flotilla-Logs"}});
+    if (!answer.ok()) return answer.status();
+    if (newest_log_request != nullptr) {
+      *newest_log_request = 0;
+      if (auto it = answer->headers.find("x-flotilla-logs"); it != answer->headers.end()) {
+        const std::string& text = it->second;
+        std::from_chars(text.data(), text.data() + text.size(), *newest_log_request);
+      }
+    }
+    return Status::Ok();
   };
   // A 0.1.0 tracker refuses members it does not know ("400 unknown member
   // bad_peers", "... failure", "... seq", "... platform"), a newer one a
@@ -107,6 +120,41 @@ std::string TrackerClient::TorrentUrl(std::string_view sha256_hex, std::string_v
 
 std::string TrackerClient::AnnounceUrl(std::string_view passkey) const {
   return base_ + "/announce/" + std::string(passkey);
+}
+
+Result<std::vector<TrackerClient::LogRequestInfo>> TrackerClient::PendingLogRequests(
+    const DeviceCredentials& device) {
+  ASSIGN_OR_RETURN(http::Response reply,
+                   http_.Fetch({.url = base_ + "/api/v1/devices/" + device.device_id + "/logs",
+                                .headers = {{"Authorization", "Bearer " + device.credential}},
+                                .max_body_bytes = kMaxReportReplyBytes}));
+  auto parsed = ParseJsonStrict(reply.body);
+  if (!parsed.ok() || !parsed->is_object() || !(*parsed)["requests"].is_array()) {
+    return InvalidArgument("log requests: not the expected JSON");
+  }
+  std::vector<LogRequestInfo> requests;
+  for (const Json& r : (*parsed)["requests"]) {
+    if (!r.is_object() || !r["id"].is_number_integer() || !r["app"].is_string() ||
+        !r["since_s"].is_number_integer()) {
+      return InvalidArgument("log requests: a request is not the expected JSON");
+    }
+    requests.push_back(
+        {r["id"].get<int64_t>(), r["app"].get<std::string>(), r["since_s"].get<int64_t>()});
+  }
+  return requests;
+}
+
+Status TrackerClient::UploadLog(const DeviceCredentials& device, int64_t request_id,
+                                std::string_view log) {
+  return http_
+      .Fetch({.method = "POST",
+              .url = base_ + "/api/v1/devices/" + device.device_id + "/logs/" +
+                     std::to_string(request_id),
+              .headers = {{"Authorization", "Bearer " + device.credential}},
+              .body = std::string(log),
+              .content_type = "text/plain; charset=utf-8",
+              .max_body_bytes = kMaxReportReplyBytes})
+      .status();
 }
 
 }  // namespace flotilla::tracker

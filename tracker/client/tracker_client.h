@@ -14,6 +14,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "http/http_client.h"
@@ -40,7 +41,19 @@ class TrackerClient {
   // stale signature or a decommissioned key.
   Status BindKey(const DeviceCredentials& device, const KeyBinding& binding);
   // POST /api/v1/devices/ID/report, authorised by the device's credential.
-  Status Report(const DeviceCredentials& device, const DeviceReport& report);
+  // `newest_log_request` (when given) receives the newest log request open
+  // for the device (the answer's X-Flotilla-Logs, docs/logs.md; 0: none).
+  Status Report(const DeviceCredentials& device, const DeviceReport& report,
+                uint64_t* newest_log_request = nullptr);
+  // GET /api/v1/devices/ID/logs: the log requests open for the device.
+  struct LogRequestInfo {
+    int64_t id = 0;
+    std::string app;
+    int64_t since_s = 0;
+  };
+  Result<std::vector<LogRequestInfo>> PendingLogRequests(const DeviceCredentials& device);
+  // POST /api/v1/devices/ID/logs/REQUEST_ID: the log answering a request.
+  Status UploadLog(const DeviceCredentials& device, int64_t request_id, std::string_view log);
   // GET /api/v1/fleet: devices with their latest reports, releases, recent
   // failures. `max_bytes` bounds the answer.
   Result<FleetSnapshot> Fleet(size_t max_bytes = 64 << 20);

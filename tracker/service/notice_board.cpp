@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "core/canonical_json.h"
 #include "core/fd.h"
 #include "tracker/storage/device_state.h"
@@ -77,8 +79,9 @@ uint64_t FleetTimestampVersion(const RepositoryLayout& repo, const std::string& 
   return probe.Read(legacy, [&legacy] { return TimestampFileVersion(legacy); });
 }
 
-http::Reply NoticeReply(bool changed, const NoticeVersions& now) {
-  const Json body{{"changed", changed}, {"image", now.image}, {"fleet", now.fleet}};
+http::Reply NoticeReply(bool changed, const NoticeVersions& now, bool with_logs) {
+  Json body{{"changed", changed}, {"image", now.image}, {"fleet", now.fleet}};
+  if (with_logs) body["logs"] = now.logs;
   http::Reply reply = http::Reply::Typed(http::status::ok, "application/json", body.dump() + "\n");
   reply.headers.emplace_back("Cache-Control", "no-store");
   return reply;
@@ -102,20 +105,21 @@ bool NoticeBoard::HasRoomFor(const std::string& device_id) const {
 }
 
 void NoticeBoard::Hold(const std::string& device_id, NoticeVersions seen, Duration wait,
-                       Answer answer) {
+                       Answer answer, bool with_logs) {
   held_.erase(device_id);  // its answer dropped unanswered: that connection closes
   Held& held = held_[device_id];
   held.seen = seen;
   held.deadline = clock_.MonotonicNow() + wait;
   held.answer = std::move(answer);
+  held.with_logs = with_logs;
 }
 
 void NoticeBoard::AnswerHeld(std::map<std::string, Held>::iterator it, bool changed,
-                             const NoticeVersions& now) {
+                             const NoticeVersions& now, bool with_logs) {
   Answer answer = std::move(it->second.answer);
   const std::string device_id = it->first;
   held_.erase(it);
-  http::Reply reply = NoticeReply(changed, now);
+  http::Reply reply = NoticeReply(changed, now, with_logs);
   reply.authenticated_as = device_id;
   answer(std::move(reply));
 }
@@ -124,15 +128,28 @@ void NoticeBoard::Tick() {
   if (held_.empty()) return;
   const uint64_t image = ImageVersion();
   const MonoTime now = clock_.MonotonicNow();
+  std::map<std::string, uint64_t> logs;
+  if (pending_logs_ && std::any_of(held_.begin(), held_.end(),
+                                   [](const auto& entry) { return entry.second.with_logs; })) {
+    logs = pending_logs_();
+  }
   for (auto it = held_.begin(); it != held_.end();) {
     auto next = std::next(it);
     Held& held = it->second;
-    const NoticeVersions current{.image = image,
-                                 .fleet = FleetTimestampVersion(repo_, it->first, held.fleet)};
-    if (current != held.seen) {
-      AnswerHeld(it, true, current);
+    NoticeVersions current{.image = image,
+                           .fleet = FleetTimestampVersion(repo_, it->first, held.fleet)};
+    if (held.with_logs) {
+      const auto found = logs.find(it->first);
+      current.logs = found == logs.end() ? 0 : found->second;
+    }
+    // A device's own upload clears its newest request: no wake for that.
+    const bool new_logs = held.with_logs && current.logs != 0 && current.logs != held.seen.logs;
+    NoticeVersions seen = held.seen;
+    seen.logs = current.logs;
+    if (current != seen || new_logs) {
+      AnswerHeld(it, true, current, held.with_logs);
     } else if (now >= held.deadline) {
-      AnswerHeld(it, false, current);
+      AnswerHeld(it, false, current, held.with_logs);
     }
     it = next;
   }

@@ -35,6 +35,9 @@ namespace flotilla::tracker {
 struct NoticeVersions {
   uint64_t image = 0;
   uint64_t fleet = 0;
+  // The newest open log request of the device (docs/logs.md; 0: none), for
+  // a device that asked with `logs`; 0 on both sides for one that did not.
+  uint64_t logs = 0;
   bool operator==(const NoticeVersions&) const = default;
 };
 
@@ -72,7 +75,8 @@ struct NoticeLimits {
 
 // The answer to a notice request: the versions the tracker holds and
 // whether they differ from the device's. `Cache-Control: no-store`.
-http::Reply NoticeReply(bool changed, const NoticeVersions& now);
+// `with_logs`: the answer names `logs` too (the device asked with it).
+http::Reply NoticeReply(bool changed, const NoticeVersions& now, bool with_logs = false);
 
 class NoticeBoard {
  public:
@@ -82,7 +86,11 @@ class NoticeBoard {
   NoticeBoard(NoticeLimits limits, const Clock& clock, RepositoryLayout repo);
 
   const NoticeLimits& limits() const { return limits_; }
-  // The versions the tracker holds for `device_id` now.
+  // The newest open log request of every device having one, read once per
+  // Tick when a held request takes log requests.
+  using PendingLogs = std::function<std::map<std::string, uint64_t>()>;
+  void set_pending_logs(PendingLogs pending_logs) { pending_logs_ = std::move(pending_logs); }
+  // The versions the tracker holds for `device_id` now (logs: 0).
   NoticeVersions Current(const std::string& device_id);
   // Whether one more request of `device_id` can be held (its own held one
   // is replaced, so it always can).
@@ -90,7 +98,9 @@ class NoticeBoard {
   // Holds the request until the versions differ from `seen` or `wait`
   // passes; a held request of the same device is closed unanswered. The
   // answer names the device as authenticated_as (the server's per-device count).
-  void Hold(const std::string& device_id, NoticeVersions seen, Duration wait, Answer answer);
+  // `with_logs`: the device takes log requests, so a new one wakes it.
+  void Hold(const std::string& device_id, NoticeVersions seen, Duration wait, Answer answer,
+            bool with_logs = false);
   // Answers the held requests whose versions changed or whose wait passed.
   void Tick();
   size_t held() const { return held_.size(); }
@@ -101,9 +111,10 @@ class NoticeBoard {
     MonoTime deadline;
     Answer answer;
     VersionProbe fleet;
+    bool with_logs = false;
   };
-  void AnswerHeld(std::map<std::string, Held>::iterator it, bool changed,
-                  const NoticeVersions& now);
+  void AnswerHeld(std::map<std::string, Held>::iterator it, bool changed, const NoticeVersions& now,
+                  bool with_logs);
   uint64_t ImageVersion();
 
   const NoticeLimits limits_;
@@ -111,6 +122,7 @@ class NoticeBoard {
   const RepositoryLayout repo_;
   VersionProbe image_;
   std::map<std::string, Held> held_;
+  PendingLogs pending_logs_;
 };
 
 }  // namespace flotilla::tracker

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
@@ -112,6 +113,45 @@ TEST_F(NoticeBoardTest, AnImageChangeAnswersEveryone) {
   EXPECT_EQ(*a, (Json{{"changed", true}, {"image", 8}, {"fleet", 3}}));
   EXPECT_EQ(*b, (Json{{"changed", true}, {"image", 8}, {"fleet", 5}}));
   EXPECT_EQ(board.held(), 0u);
+}
+
+TEST_F(NoticeBoardTest, ANewLogRequestWakesOnlyADeviceThatTakesThem) {
+  NoticeBoard board = Board();
+  std::map<std::string, uint64_t> pending;
+  int reads = 0;
+  board.set_pending_logs([&] {
+    ++reads;
+    return pending;
+  });
+  std::optional<Json> a, b;
+  board.Hold(
+      "a", {7, 3, 0}, seconds(30),
+      [&a](http::Reply reply) { a = ParseJsonStrict(reply.body).value(); }, /*with_logs=*/true);
+  Hold(board, "b", {7, 5}, b);  // an older node: no `logs`
+  board.Tick();
+  EXPECT_FALSE(a || b);
+  EXPECT_EQ(reads, 1);
+  pending = {{"a", 12}, {"b", 4}};
+  board.Tick();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, (Json{{"changed", true}, {"image", 7}, {"fleet", 3}, {"logs", 12}}));
+  EXPECT_FALSE(b) << "a device that did not ask with logs is not woken for them";
+  board.Tick();
+  EXPECT_EQ(reads, 2) << "no held request takes log requests: the database is not read";
+  // Asking again with the request seen: held until a newer one, not woken
+  // when the device's own upload closes it.
+  a.reset();
+  board.Hold(
+      "a", {7, 3, 12}, seconds(30),
+      [&a](http::Reply reply) { a = ParseJsonStrict(reply.body).value(); }, true);
+  board.Tick();
+  pending.erase("a");
+  board.Tick();
+  EXPECT_FALSE(a);
+  pending["a"] = 13;
+  board.Tick();
+  ASSERT_TRUE(a);
+  EXPECT_EQ((*a)["logs"], 13);
 }
 
 TEST_F(NoticeBoardTest, UnchangedAtTheDeadline) {

@@ -51,10 +51,20 @@ http::Reply TrackerService::Notice(std::string_view device_id, std::string_view 
   for (const auto* parsed : {&image, &fleet, &wait}) {
     if (!parsed->ok()) return NoticeError(http::status::bad_request, parsed->status().message());
   }
-  const NoticeVersions seen{.image = *image, .fleet = *fleet};
-  const NoticeVersions now = notice_.Current(device.device_id);
+  // `logs`: the device takes log requests (docs/logs.md) and names the
+  // newest it has seen; a newer open one answers at once.
+  const bool with_logs = params->contains("logs");
+  auto logs = QueryNumber(*params, "logs", 0);
+  if (!logs.ok()) return NoticeError(http::status::bad_request, logs.status().message());
+  NoticeVersions seen{.image = *image, .fleet = *fleet, .logs = *logs};
+  NoticeVersions now = notice_.Current(device.device_id);
+  if (with_logs) now.logs = NewestLogRequest(device.device_id);
+  const bool new_logs = with_logs && now.logs != 0 && now.logs != seen.logs;
+  seen.logs = now.logs;
   const uint64_t wait_s = std::min(*wait, max_wait_s);
-  if (now != seen || wait_s == 0) return NoticeReply(now != seen, now);
+  if (now != seen || new_logs || wait_s == 0) {
+    return NoticeReply(now != seen || new_logs, now, with_logs);
+  }
   if (!notice_.HasRoomFor(device.device_id)) {
     refusals_.Refuse("notice_full", "notice request of device '" + device.name +
                                         "': " + std::to_string(notice_.held()) + " held, the cap");
@@ -63,8 +73,8 @@ http::Reply TrackerService::Notice(std::string_view device_id, std::string_view 
     return reply;
   }
   http::Reply held;
-  held.later = [this, id = device.device_id, seen, wait_s](NoticeBoard::Answer answer) {
-    notice_.Hold(id, seen, std::chrono::seconds(wait_s), std::move(answer));
+  held.later = [this, id = device.device_id, seen, wait_s, with_logs](NoticeBoard::Answer answer) {
+    notice_.Hold(id, seen, std::chrono::seconds(wait_s), std::move(answer), with_logs);
   };
   return held;
 }

@@ -251,7 +251,13 @@ http::Reply TrackerService::Report(std::string_view device_id, const http::Reque
     spdlog::info("device '{}' reports {} error(s) in state {}", device.name, report->errors.size(),
                  report->state);
   }
-  return http::Reply::Typed(http::status::no_content, "application/json", "");
+  http::Reply reply = http::Reply::Typed(http::status::no_content, "application/json", "");
+  // Open log requests (docs/logs.md): a header, which nodes that do not
+  // take log requests ignore.
+  if (const uint64_t logs = NewestLogRequest(device.device_id); logs != 0) {
+    reply.headers.emplace_back("X-Flotilla-Logs", std::to_string(logs));
+  }
+  return reply;
 }
 
 bool TrackerService::IsOrigin(const IpAddress& address, uint16_t port) const {

@@ -90,7 +90,9 @@ TrackerService::TrackerService(TrackerServiceOptions options, DeviceDb& db, cons
       enrolments_(options_.enrolment.burst, options_.enrolment.per_minute / 60,
                   clock.MonotonicNow()),
       login_attempts_(options_.logins.burst, options_.logins.per_minute / 60, clock.MonotonicNow()),
-      notice_(options_.notice, clock, options_.repo) {}
+      notice_(options_.notice, clock, options_.repo) {
+  notice_.set_pending_logs([this] { return NewestLogRequests(); });
+}
 
 http::Reply TrackerService::Handle(const http::Request& request,
                                    const http::RequestContext& context) {
@@ -189,6 +191,16 @@ http::Reply TrackerService::RouteApiAndPages(const http::Request& request,
   if (api && parts.size() == 5 && parts[2] == "devices" && parts[4] == "notice") {
     route = "notice";
     return get ? Notice(parts[3], t.query, request) : MethodNotAllowed("GET");
+  }
+  if (api && (parts.size() == 5 || parts.size() == 6) && parts[2] == "devices" &&
+      parts[4] == "logs") {
+    route = "logs";
+    return DeviceLogs(parts, request);
+  }
+  if (api && (parts.size() == 4 || parts.size() == 5) && parts[2] == "operator" &&
+      parts[3] == "logs" && options_.operators != nullptr) {
+    route = "operator";
+    return OperatorLogs(parts, request, context);
   }
   OperatorIdentity who;
   if (api && parts.size() == 3 && parts[2] == "fleet") {

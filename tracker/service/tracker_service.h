@@ -27,6 +27,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -197,6 +198,17 @@ class TrackerService {
                         const http::Request& request);
   http::Reply Metrics();
   http::Reply Ready();
+  // Remote logs (log_routes.cpp, docs/logs.md): GET .../devices/ID/logs,
+  // POST .../devices/ID/logs/REQUEST_ID; POST .../operator/logs, GET
+  // .../operator/logs/ID.
+  http::Reply DeviceLogs(const std::vector<std::string_view>& parts, const http::Request& request);
+  http::Reply OperatorLogs(const std::vector<std::string_view>& parts, const http::Request& request,
+                           const http::RequestContext& context);
+  // The newest open log request of a device (0: none), and of every device
+  // having one.
+  uint64_t NewestLogRequest(const std::string& device_id);
+  std::map<std::string, uint64_t> NewestLogRequests();
+  int64_t WallSeconds() const;
 
   const TrackerServiceOptions options_;
   DeviceDb& db_;

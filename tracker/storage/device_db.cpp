@@ -446,6 +446,37 @@ CREATE TABLE config_values(
   updated_at BIGINT NOT NULL,
   PRIMARY KEY(app, level, scope, name));
 )sql"},
+      // Remote log requests (docs/logs.md): an operator's request for one
+      // app's log of one device, and the device's newest upload for it.
+      {12,
+       R"sql(
+CREATE TABLE log_requests(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_id TEXT NOT NULL,
+  app TEXT NOT NULL,
+  since_s INTEGER NOT NULL,
+  requested_by TEXT NOT NULL,
+  requested_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  uploaded_at INTEGER NOT NULL,
+  log TEXT NOT NULL);
+CREATE INDEX log_requests_device ON log_requests(device_id, uploaded_at);
+CREATE INDEX log_requests_expires ON log_requests(expires_at);
+)sql",
+       R"sql(
+CREATE TABLE log_requests(
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  device_id TEXT COLLATE "C" NOT NULL,
+  app TEXT COLLATE "C" NOT NULL,
+  since_s BIGINT NOT NULL,
+  requested_by TEXT COLLATE "C" NOT NULL,
+  requested_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  uploaded_at BIGINT NOT NULL,
+  log TEXT NOT NULL);
+CREATE INDEX log_requests_device ON log_requests(device_id, uploaded_at);
+CREATE INDEX log_requests_expires ON log_requests(expires_at);
+)sql"},
   };
   return migrations;
 }

@@ -212,7 +212,7 @@ Result<std::string> IdentityStore::Decommission(std::string_view name) {
           .WithContext("decommission: config_values"));
   // Every table that names the device (docs/tracker.md, the schema), then the device.
   for (const char* table : {"rollout_devices", "device_status", "failures", "device_tags",
-                            "device_pins", "report_sequence", "devices"}) {
+                            "device_pins", "report_sequence", "log_requests", "devices"}) {
     RETURN_IF_ERROR(
         db_->Query(std::string("DELETE FROM ") + table + " WHERE device_id = ?", {device_id})
             .status()
