@@ -90,41 +90,18 @@ struct ImagePlan {
   std::string ref;
 };
 
-class ImageImporter {
+// Reads what an image holds (index, manifest, config: no layer) and picks
+// the one image the options choose.
+class ImagePlanReader {
  public:
-  ImageImporter(LayerStore& store, const ImportOptions& options)
-      : store_(store), options_(options) {}
+  ImagePlanReader(ImageSource& source, const ImportOptions& options)
+      : source_(source), options_(options) {}
 
-  Result<ImageRecord> Run(const std::string& path) {
-    Report(Phase::kReading, 0, 0);
-    ASSIGN_OR_RETURN(source_, ImageSource::Open(path));
-    ASSIGN_OR_RETURN(ImagePlan plan, ReadPlan());
-    RETURN_IF_ERROR(UnpackLayers(plan));
-    const size_t n = staged_.size();
-    Report(Phase::kPromoting, 0, n);
-    std::vector<StagedLayer*> staged;
-    for (auto& [id, layer] : staged_) staged.push_back(layer.get());
-    RETURN_IF_ERROR(store_.Promote(staged));
-    RETURN_IF_ERROR(store_.WriteBlob(plan.record.config_digest, plan.config));
-    if (plan.manifest)
-      RETURN_IF_ERROR(store_.WriteBlob(*plan.record.manifest_digest, *plan.manifest));
-    Report(Phase::kIndexing, 0, n);
-    RETURN_IF_ERROR(Index(plan));
-    Report(Phase::kDone, n, n);
-    if (!plan.ref.empty()) plan.record.refs.push_back(plan.ref);
-    return plan.record;
-  }
-
- private:
-  void Report(Phase phase, size_t item, size_t items, uint64_t bytes = 0) {
-    if (options_.progress) options_.progress(Progress{phase, item, items, bytes, {}});
-  }
-
-  Result<ImagePlan> ReadPlan() {
+  Result<ImagePlan> Read() {
     ImagePlan plan;
-    if (source_->Exists("oci-layout") && source_->Exists("index.json")) {
+    if (source_.Exists("oci-layout") && source_.Exists("index.json")) {
       RETURN_IF_ERROR(ReadOciPlan(plan));
-    } else if (source_->Exists("manifest.json")) {
+    } else if (source_.Exists("manifest.json")) {
       RETURN_IF_ERROR(ReadDockerPlan(plan));
     } else {
       return InvalidArgument(
@@ -135,11 +112,13 @@ class ImageImporter {
     return plan;
   }
 
+ private:
+
   Result<Bytes> ReadVerifiedBlob(const Descriptor& d) {
     if (d.size > kMaxMetadataBytes) {
       return ResourceExhausted("metadata blob " + d.digest.ToString() + " is too large");
     }
-    ASSIGN_OR_RETURN(Bytes bytes, source_->ReadSmall(BlobPath(d.digest), d.size));
+    ASSIGN_OR_RETURN(Bytes bytes, source_.ReadSmall(BlobPath(d.digest), d.size));
     if (bytes.size() != d.size || Digest::Of(bytes) != d.digest) {
       return Corruption("blob " + d.digest.ToString() + " does not match its digest or size");
     }
@@ -168,7 +147,7 @@ class ImageImporter {
   }
 
   Status ReadOciPlan(ImagePlan& plan) {
-    ASSIGN_OR_RETURN(Bytes index_bytes, source_->ReadSmall("index.json", kMaxMetadataBytes));
+    ASSIGN_OR_RETURN(Bytes index_bytes, source_.ReadSmall("index.json", kMaxMetadataBytes));
     ASSIGN_OR_RETURN(Json index, ParseJson(index_bytes, "index.json"));
     std::vector<Descriptor> manifests;
     RETURN_IF_ERROR(CollectManifests(index, 0, "", manifests));
@@ -224,7 +203,7 @@ class ImageImporter {
   }
 
   Status ReadDockerPlan(ImagePlan& plan) {
-    ASSIGN_OR_RETURN(Bytes bytes, source_->ReadSmall("manifest.json", kMaxMetadataBytes));
+    ASSIGN_OR_RETURN(Bytes bytes, source_.ReadSmall("manifest.json", kMaxMetadataBytes));
     ASSIGN_OR_RETURN(Json list, ParseJson(bytes, "manifest.json"));
     if (!list.is_array() || list.empty()) return Corruption("manifest.json lists no image");
     const Json* pick = nullptr;
@@ -253,7 +232,7 @@ class ImageImporter {
     }
     if (!pick) return NotFound("the archive holds no image named " + options_.select);
     ASSIGN_OR_RETURN(std::string config_path, StringField(*pick, "Config"));
-    ASSIGN_OR_RETURN(plan.config, source_->ReadSmall(config_path, kMaxMetadataBytes));
+    ASSIGN_OR_RETURN(plan.config, source_.ReadSmall(config_path, kMaxMetadataBytes));
     plan.record.config_digest = Digest::Of(plan.config);
     plan.record.source_format = "docker-archive";
     plan.ref = ref;
@@ -296,6 +275,40 @@ class ImageImporter {
     }
     plan.record.layers = std::move(layers);
     return Status::Ok();
+  }
+
+  ImageSource& source_;
+  const ImportOptions& options_;
+};
+
+class ImageImporter {
+ public:
+  ImageImporter(LayerStore& store, const ImportOptions& options)
+      : store_(store), options_(options) {}
+
+  Result<ImageRecord> Run(const std::string& path) {
+    Report(Phase::kReading, 0, 0);
+    ASSIGN_OR_RETURN(source_, ImageSource::Open(path));
+    ASSIGN_OR_RETURN(ImagePlan plan, ImagePlanReader(*source_, options_).Read());
+    RETURN_IF_ERROR(UnpackLayers(plan));
+    const size_t n = staged_.size();
+    Report(Phase::kPromoting, 0, n);
+    std::vector<StagedLayer*> staged;
+    for (auto& [id, layer] : staged_) staged.push_back(layer.get());
+    RETURN_IF_ERROR(store_.Promote(staged));
+    RETURN_IF_ERROR(store_.WriteBlob(plan.record.config_digest, plan.config));
+    if (plan.manifest)
+      RETURN_IF_ERROR(store_.WriteBlob(*plan.record.manifest_digest, *plan.manifest));
+    Report(Phase::kIndexing, 0, n);
+    RETURN_IF_ERROR(Index(plan));
+    Report(Phase::kDone, n, n);
+    if (!plan.ref.empty()) plan.record.refs.push_back(plan.ref);
+    return plan.record;
+  }
+
+ private:
+  void Report(Phase phase, size_t item, size_t items, uint64_t bytes = 0) {
+    if (options_.progress) options_.progress(Progress{phase, item, items, bytes, {}});
   }
 
   Status UnpackLayers(ImagePlan& plan) {
@@ -382,6 +395,11 @@ class ImageImporter {
   std::unique_ptr<ImageSource> source_;
   std::map<Digest, std::unique_ptr<StagedLayer>> staged_;
 };
+
+Status CheckImageChoice(const std::string& path, const ImportOptions& options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> source, ImageSource::Open(path));
+  return ImagePlanReader(*source, options).Read().status().WithContext(path);
+}
 
 Result<ImageRecord> LayerStore::ImportImage(const std::string& path, const ImportOptions& options) {
   ImageImporter importer(*this, options);

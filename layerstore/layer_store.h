@@ -42,6 +42,13 @@ namespace flotilla::layerstore {
 class StoreIndex;
 struct StagedLayer;
 
+// Reads only what the image at `path` says of itself (index, manifests,
+// config; no layer) and whether ImportImage(path, options) would find the
+// image `options` chooses (its platform, its --select name): NotFound, with
+// what the index offers, when it would not. Lets a caller check every
+// platform of a multi-platform import before importing any.
+Status CheckImageChoice(const std::string& path, const ImportOptions& options);
+
 class LayerStore {
  public:
   // Opens (creating if needed) the store at `root` and recovers from any

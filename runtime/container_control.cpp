@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -228,7 +229,7 @@ Status ContainerControl::Stop(const std::string& dir, const std::string& cgroup_
   return cgroups_.Destroy(cgroup_name);
 }
 
-Result<std::string> ContainerControl::Logs(const std::string& dir) const {
+Result<std::string> ContainerControl::Logs(const std::string& dir, int64_t since_unix_s) const {
   ContainerStatus status = Inspect(dir);
   if (status.state == ContainerState::kRunning) {
     UniqueFd dir_fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -240,6 +241,9 @@ Result<std::string> ContainerControl::Logs(const std::string& dir) const {
                   kMonitorSocketName);
     if (dir_fd.valid() && sock.valid() &&
         ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      // The request line (runtime/monitor.cpp); "since 0" asks for the whole ring.
+      const std::string request = "since " + std::to_string(std::max<int64_t>(since_unix_s, 0)) + "\n";
+      ::send(sock.get(), request.data(), request.size(), MSG_NOSIGNAL);
       std::string out;
       char buf[16384];
       for (;;) {

@@ -58,8 +58,10 @@ class ContainerControl {
   // then waits for the monitor to record the exit; removes the cgroup.
   Status Stop(const std::string& dir, const std::string& cgroup_name, Duration grace);
 
-  // The log ring: from the live monitor, else the file it left.
-  Result<std::string> Logs(const std::string& dir) const;
+  // The log ring: from the live monitor, else the file it left. With
+  // `since_unix_s` > 0, the live monitor sends only the lines that started
+  // at or after it (a monitor before line times, and the file, send all).
+  Result<std::string> Logs(const std::string& dir, int64_t since_unix_s = 0) const;
 
   // Runs a helper mode of the monitor binary (exec / http-get) and returns
   // its exit code, killing it after `timeout`.

@@ -14,7 +14,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "core/clock.h"
 #include "core/fd.h"
@@ -121,12 +123,32 @@ int ListenForLogReaders() {
   return fd;
 }
 
+// A reader may ask for the lines since a moment: "since <unix seconds>\n",
+// sent right after it connects (docs/runtime.md, "Logs"). A reader that
+// sends nothing within kLogRequestWait (a node before this monitor) gets
+// the whole ring, as before.
+constexpr int kLogRequestWaitMs = 100;
+
+std::string LogsAsked(int client, const LogRing& ring) {
+  pollfd p{client, POLLIN, 0};
+  if (::poll(&p, 1, kLogRequestWaitMs) != 1) return ring.Contents();
+  char request[64];
+  ssize_t n = ::recv(client, request, sizeof request - 1, 0);
+  if (n <= 0) return ring.Contents();
+  request[n] = '\0';
+  long long since = 0;
+  if (std::sscanf(request, "since %lld\n", &since) == 1 && since > 0) {
+    return ring.ContentsSince(since);
+  }
+  return ring.Contents();
+}
+
 void ServeLogReader(int listen_fd, const LogRing& ring) {
   int client = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
   if (client < 0) return;
   timeval timeout{2, 0};
   ::setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  std::string contents = ring.Contents();
+  std::string contents = LogsAsked(client, ring);
   size_t done = 0;
   while (done < contents.size()) {
     ssize_t n = ::send(client, contents.data() + done, contents.size() - done, MSG_NOSIGNAL);
@@ -139,7 +161,7 @@ void ServeLogReader(int listen_fd, const LogRing& ring) {
 bool DrainOutput(int fd, LogRing& ring) {
   char buf[8192];
   ssize_t n = ::read(fd, buf, sizeof buf);
-  if (n > 0) ring.Append(std::string_view(buf, static_cast<size_t>(n)));
+  if (n > 0) ring.Append(std::string_view(buf, static_cast<size_t>(n)), ::time(nullptr));
   return n > 0 || (n < 0 && errno == EINTR);
 }
 

@@ -414,14 +414,15 @@ Result<std::vector<AppStatus>> Runtime::List() const {
   return out;
 }
 
-Result<std::string> Runtime::Logs(const std::string& app, const std::string& release) const {
+Result<std::string> Runtime::Logs(const std::string& app, const std::string& release,
+                                  int64_t since_unix_s) const {
   ASSIGN_OR_RETURN(AppRecord record, state_.LoadApp(app));
   std::string which = release;
   if (which.empty()) which = record.current;
   if (which.empty() && record.switching) which = record.switching->to;
   if (which.empty() || !appspec::IsValidName(which))
     return NotFound(app + " has no release to show");
-  return containers_->Logs(state_.ReleaseDir(app, which));
+  return containers_->Logs(state_.ReleaseDir(app, which), since_unix_s);
 }
 
 }  // namespace flotilla::runtime

@@ -119,8 +119,10 @@ class Runtime {
   Result<AppStatus> Inspect(const std::string& app) const;
 
   // The log ring of `release` (default: the current one, else the one a
-  // switch is bringing up).
-  Result<std::string> Logs(const std::string& app, const std::string& release = "") const;
+  // switch is bringing up); with `since_unix_s` > 0, its lines since then
+  // (ContainerControl::Logs).
+  Result<std::string> Logs(const std::string& app, const std::string& release = "",
+                           int64_t since_unix_s = 0) const;
 
   // Writes an OCI runtime bundle (config.json + rootfs/) of the app's
   // current release into `out_dir`, for comparison with runc.

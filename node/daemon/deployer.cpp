@@ -366,11 +366,12 @@ Result<std::string> Deployer::RolledBack(const std::string& app, const RollbackR
          std::to_string(from) + ")";
 }
 
-void Deployer::Logs(const std::string& app, size_t max_bytes, ControlReply reply) {
+void Deployer::Logs(const std::string& app, size_t max_bytes, int64_t since_unix_s,
+                    ControlReply reply) {
   if (!lanes_.count(app)) return reply(NotFound("no app '" + app + "' is followed here"));
   logs_.Run(
-      [&runtime = runtime_, app, max_bytes] {
-        auto logs = runtime.Logs(app);
+      [&runtime = runtime_, app, max_bytes, since_unix_s] {
+        auto logs = runtime.Logs(app, "", since_unix_s);
         if (logs.ok() && logs->size() > max_bytes) logs->erase(0, logs->size() - max_bytes);
         return logs;
       },

@@ -76,7 +76,9 @@ class Deployer {
   bool WantsConfig(const std::string& app, const appspec::ConfigValues& config) const;
   // Switches back to the previous release; the reply says what runs.
   void Rollback(const std::string& app, ControlReply reply);
-  void Logs(const std::string& app, size_t max_bytes, ControlReply reply);
+  // The newest `max_bytes` of the app's log; its lines since `since_unix_s`
+  // when > 0 (runtime::Runtime::Logs).
+  void Logs(const std::string& app, size_t max_bytes, int64_t since_unix_s, ControlReply reply);
   ContainerView Container(const std::string& app) const;
   uint64_t deploys_ok() const { return deploys_ok_; }
   uint64_t deploys_failed() const { return deploys_failed_; }

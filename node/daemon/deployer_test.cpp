@@ -156,7 +156,7 @@ TEST_F(DeployerTest, TheOperatorsRollbackRepliesOnceItsSwitchIsDone) {
   EXPECT_FALSE(deployer_->Awaits("web", 2));
 
   std::optional<Result<std::string>> logs;
-  deployer_->Logs("web", 1 << 10, [&](Result<std::string> r) { logs = std::move(r); });
+  deployer_->Logs("web", 1 << 10, 0, [&](Result<std::string> r) { logs = std::move(r); });
   loop_.RunUntilIdle();
   ASSERT_TRUE(logs && logs->ok());
   EXPECT_NE((*logs)->find("up"), std::string::npos) << **logs;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ctime>
+
 #include "node/daemon/log_upload.h"
 
 namespace flotilla::node {
@@ -28,7 +30,8 @@ void LogUploader::Requested(uint64_t newest) {
   for (const auto& request : *pending) {
     if (reading_.contains(request.id) || answered_.contains(request.id)) continue;
     reading_.insert(request.id);
-    events_.read_log(request.app,
+    const int64_t since_unix_s = request.since_s > 0 ? ::time(nullptr) - request.since_s : 0;
+    events_.read_log(request.app, since_unix_s,
                      [this, request](Result<std::string> log) { Answer(request, std::move(log)); });
   }
 }

@@ -7,8 +7,9 @@
 // the node holds replaced (RedactSecrets), bounded to kMaxLogUploadBytes
 // from the oldest side (BoundLog), posted to .../logs/<request id> with the
 // device credential. An app the node does not run gets a one-line answer
-// saying so, so the operator is not left waiting. The ring keeps no line
-// times: a request's `since_s` is not applied (the whole ring is sent).
+// saying so, so the operator is not left waiting. A request's `since_s`
+// asks for the lines of its last seconds (the ring keeps line times; a
+// container started by an older monitor sends its whole ring).
 //
 // A failed upload is tried again at the next report or notice naming an
 // open request.
@@ -33,8 +34,9 @@
 namespace flotilla::node {
 
 struct LogUploaderEvents {
-  // Reads the app's log ring; answers through `reply` on the loop.
-  std::function<void(const std::string& app, ControlReply reply)> read_log;
+  // Reads the app's log ring, its lines since `since_unix_s` when > 0;
+  // answers through `reply` on the loop.
+  std::function<void(const std::string& app, int64_t since_unix_s, ControlReply reply)> read_log;
   // The secret values the node holds. None yet: per-device secrets, once the
   // node holds them, are listed here.
   std::function<std::vector<std::string>()> secrets;

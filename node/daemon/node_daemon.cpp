@@ -240,8 +240,10 @@ Status NodeDaemon::OpenFollower() {
   log_uploader_ = std::make_unique<LogUploader>(
       config_.tracker_url, HttpOptionsFor(config_),
       LogUploaderEvents{
-          .read_log = [this](const std::string& app,
-                             ControlReply reply) { Logs(app, size_t{16} << 20, std::move(reply)); },
+          .read_log =
+              [this](const std::string& app, int64_t since_unix_s, ControlReply reply) {
+                AppLog(app, size_t{16} << 20, since_unix_s, std::move(reply));
+              },
           .secrets = [] { return std::vector<std::string>{}; }});
   reporter_ = std::make_unique<Reporter>(config_.report_interval_s, clock_, loop_,
                                          [this] { return Reports(); });

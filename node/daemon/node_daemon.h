@@ -71,6 +71,9 @@ class NodeDaemon : public NodeControl {
   void UpdateNow() override;
   void Rollback(const std::string& app, ControlReply reply) override;
   void Logs(const std::string& app, size_t max_bytes, ControlReply reply) override;
+  // The app's log (its lines since `since_unix_s` when > 0), the newest
+  // `max_bytes` of it.
+  void AppLog(const std::string& app, size_t max_bytes, int64_t since_unix_s, ControlReply reply);
   void Lock(const std::string& app, int64_t seconds, const std::string& reason,
             ControlReply reply) override;
   void Unlock(const std::string& app, ControlReply reply) override;

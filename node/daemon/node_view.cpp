@@ -111,11 +111,16 @@ void NodeDaemon::Rollback(const std::string& app, ControlReply reply) {
 }
 
 void NodeDaemon::Logs(const std::string& app, size_t max_bytes, ControlReply reply) {
+  AppLog(app, max_bytes, 0, std::move(reply));
+}
+
+void NodeDaemon::AppLog(const std::string& app, size_t max_bytes, int64_t since_unix_s,
+                        ControlReply reply) {
   if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) {
     return reply(NotFound("no app '" + app + "' is followed here"));
   }
   if (!deployer_) return reply(FailedPrecondition("deploy is off in this node's configuration"));
-  deployer_->Logs(app, max_bytes, std::move(reply));
+  deployer_->Logs(app, max_bytes, since_unix_s, std::move(reply));
 }
 
 uint16_t NodeDaemon::metrics_port() const { return metrics_ ? metrics_->port() : 0; }

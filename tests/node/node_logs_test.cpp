@@ -27,13 +27,13 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr char kApp[] = "web";
 
 // 1,000 lines of 100 bytes (more than the 48 KiB bound, within the 256 KiB
-// ring), then a last line; then it sleeps.
+// ring), then a last line; then a "tick" line every second.
 Json AppSpec() {
   return {{"name", kApp},
           {"command",
            {"/bin/sh", "-c",
             "echo first line of the app; i=0; while [ $i -lt 1000 ]; do printf 'filler %091d\\n' "
-            "$i; i=$((i+1)); done; echo last line of the app; exec sleep 1000"}},
+            "$i; i=$((i+1)); done; echo last line of the app; while :; do sleep 1; echo tick; done"}},
           {"health", {{"type", "running"}, {"seconds", 1}}},
           {"restart", {{"policy", "always"}}}};
 }
@@ -120,6 +120,15 @@ TEST_F(NodeLogsTest, AppLogReachesTheOperatorByNoticeAndByReport) {
   ASSERT_EQ(got.exit_code, 0) << got.output << quiet.Log();
   ExpectBoundedLog(got.output);
 
+  // --since: the lines of the last seconds only (the ring keeps line
+  // times): the ticks, none of what the app printed at its start.
+  got = Tracker("logs live web --since 3s --wait 60");
+  ASSERT_EQ(got.exit_code, 0) << got.output << live.Log();
+  EXPECT_NE(got.output.find("tick\n"), std::string::npos) << got.output;
+  EXPECT_EQ(got.output.find("filler"), std::string::npos) << got.output.substr(0, 300);
+  EXPECT_EQ(got.output.find("last line of the app"), std::string::npos) << got.output;
+  EXPECT_LT(got.output.size(), 1000u) << got.output;
+
   // Each request is in the audit log, by the local user.
   Json audit = Json::parse(Tracker("audit list --json").output, nullptr, false);
   ASSERT_TRUE(audit.is_object()) << Tracker("audit list --json").output;
@@ -131,7 +140,7 @@ TEST_F(NodeLogsTest, AppLogReachesTheOperatorByNoticeAndByReport) {
       EXPECT_EQ(e["detail"]["app"], kApp);
     }
   }
-  EXPECT_EQ(requests, 2) << audit.dump();
+  EXPECT_EQ(requests, 3) << audit.dump();
 
   // The operator API: admin only.
   const std::string pass = dir_ + "/pass";

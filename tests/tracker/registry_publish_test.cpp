@@ -499,6 +499,20 @@ TEST_F(RegistryPublishTest, PlatformsPublishesOneAppPerPlatformFromOneIndex) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("is not in --platforms"), std::string::npos) << r.output;
   EXPECT_TRUE(ReleaseCustom(3).is_null());
+
+  // All or nothing: a platform the index lacks stops the publish before the
+  // first platform is published, from the registry and from a layout on disk.
+  for (const std::string& image : {Reference("shop/demo:multi"), dir_ + "/img/oci"}) {
+    const std::string select = image.starts_with("docker://") ? "" : "--select multi ";
+    r = Publish(image, select + "--platforms linux/amd64,linux/riscv64,linux/arm64");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find("no image for linux/riscv64;"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("linux/amd64"), std::string::npos) << r.output;  // what it offers
+    EXPECT_EQ(r.output.find("published"), std::string::npos) << r.output;
+    EXPECT_TRUE(ReleaseCustom(3).is_null()) << image;
+    EXPECT_TRUE(ReleaseCustom(1, "demo.riscv64").is_null()) << image;
+    EXPECT_TRUE(ReleaseCustom(2, "demo.arm64").is_null()) << image;
+  }
 }
 
 // The end to end: two releases pushed with skopeo, both published

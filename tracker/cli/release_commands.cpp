@@ -1,6 +1,7 @@
 // `flotilla-tracker init`, `publish` and `releases` (docs/publish.md), and the
 // offline-keys commands `sign`, `stage-app`, `stage-root`, `accept` (docs/signing.md).
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include "core/bytes.h"
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "layerstore/layer_store.h"
 #include "layerstore/types.h"
 #include "metadata/release_floor.h"
 #include "metadata/repository.h"
@@ -162,8 +164,11 @@ void PrintOutcome(const PublishOutcome& outcome, const std::string& repository) 
              outcome.deltas_skipped);
 }
 
-// For a docker:// image: fetch it from the registry inside the publish.
-Status SetUpRegistryFetch(PublishRequest& request, registry::PullOptions pull) {
+// For a docker:// image: fetch it from the registry inside the publish;
+// `pinned`: the digest the reference resolved to (every platform of one
+// --platforms publish comes from the same index).
+Status SetUpRegistryFetch(PublishRequest& request, registry::PullOptions pull,
+                          const std::optional<Digest>& pinned = std::nullopt) {
   const bool registry_flags = !pull.auth_file.empty() || pull.insecure || !pull.ca_file.empty() ||
                               pull.max_blob_bytes != registry::kDefaultMaxBlobBytes;
   if (!registry::IsRegistryReference(request.image_path)) {
@@ -186,6 +191,7 @@ Status SetUpRegistryFetch(PublishRequest& request, registry::PullOptions pull) {
   }
   ASSIGN_OR_RETURN(registry::RegistryReference ref,
                    registry::ParseRegistryReference(request.image_path));
+  if (pinned) ref.digest = *pinned;
   pull.platform = request.platform;
   request.fetch_image = [ref, pull](const std::string& layout_dir,
                                     const PublishProgressFn& progress) -> Result<FetchedImage> {
@@ -195,6 +201,45 @@ Status SetUpRegistryFetch(PublishRequest& request, registry::PullOptions pull) {
                          pulled.blob_bytes));
     return FetchedImage{pulled.platform, metadata::ReleaseSource{ref.text, pulled.source_digest}};
   };
+  return Status::Ok();
+}
+
+// --platforms is all or nothing: every platform is checked against the
+// image's index before the first is published (docs/registry.md,
+// "Platforms"), and a registry reference is pinned to the digest it
+// resolved to, so each platform comes from the same index.
+Status CheckPlatformsOffered(const PublishFlags& flags, std::vector<PublishRequest>& requests) {
+  if (flags.platforms.empty()) return Status::Ok();
+  const std::string& image = flags.request.image_path;
+  if (registry::IsRegistryReference(image)) {
+    ASSIGN_OR_RETURN(registry::RegistryReference ref, registry::ParseRegistryReference(image));
+    ASSIGN_OR_RETURN(Digest pinned, registry::ResolvePlatforms(ref, flags.pull, flags.platforms));
+    for (auto& request : requests) {
+      RETURN_IF_ERROR(SetUpRegistryFetch(request, flags.pull, pinned));
+    }
+    return Status::Ok();
+  }
+  std::vector<std::string> missing;
+  std::string offered;
+  for (const auto& request : requests) {
+    layerstore::ImportOptions options;
+    ASSIGN_OR_RETURN(options.platform, layerstore::Platform::Parse(request.platform));
+    options.select = request.select;
+    Status st = layerstore::CheckImageChoice(image, options);
+    if (st.code() != StatusCode::kNotFound) {
+      RETURN_IF_ERROR(st);
+      continue;
+    }
+    missing.push_back(request.platform);
+    const std::string& message = st.message();
+    if (size_t at = message.find("; the index offers"); at != std::string::npos) {
+      offered = message.substr(at);
+    }
+  }
+  if (!missing.empty()) {
+    return NotFound(fmt::format("{}: no image for {}{}", image, fmt::join(missing, ", "),
+                                offered));
+  }
   return Status::Ok();
 }
 
@@ -229,6 +274,7 @@ int RunPublish(PublishFlags& flags) {
     for (auto& request : *requests) {
       if (st.ok()) st = SetUpRegistryFetch(request, flags.pull);
     }
+    if (st.ok()) st = CheckPlatformsOffered(flags, *requests);
   }
   if (!st.ok() || !requests.ok()) {
     fmt::print(stderr, "publish: {}\n", (st.ok() ? requests.status() : st).ToString());

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -367,13 +368,17 @@ Status FetchBlob(Session& session, const Descriptor& d, const std::string& path,
   return st;
 }
 
-// The entry of `index` for `wanted`; NotFound lists what the index offers.
-Result<Descriptor> PickPlatform(const Manifest& index, const layerstore::Platform& wanted,
-                                const std::string& what) {
+// The image entries of `index` with their platforms (attestations and other
+// entries without a platform left out), in the index's order.
+struct IndexEntry {
+  layerstore::Platform platform;
+  Descriptor descriptor;
+};
+Result<std::vector<IndexEntry>> ImageEntries(const Manifest& index, const std::string& what) {
   if (!index.json.contains("manifests") || !index.json["manifests"].is_array()) {
     return Corruption(what + ": an index without a manifests list");
   }
-  std::string offered;
+  std::vector<IndexEntry> entries;
   size_t i = 0;
   for (const Json& entry : index.json["manifests"]) {
     ASSIGN_OR_RETURN(Descriptor d,
@@ -384,11 +389,26 @@ Result<Descriptor> PickPlatform(const Manifest& index, const layerstore::Platfor
     if (d.platform.is_null()) continue;
     ASSIGN_OR_RETURN(layerstore::Platform p, PlatformOf(d.platform));
     if (p.os == "unknown") continue;  // attestations and other non-images
-    offered += " " + p.ToString();
-    if (wanted.Accepts(p)) return d;
+    entries.push_back({std::move(p), std::move(d)});
+  }
+  return entries;
+}
+
+std::string OfferedText(const std::vector<IndexEntry>& entries) {
+  std::string offered;
+  for (const auto& entry : entries) offered += " " + entry.platform.ToString();
+  return offered.empty() ? " none" : offered;
+}
+
+// The entry of `index` for `wanted`; NotFound lists what the index offers.
+Result<Descriptor> PickPlatform(const Manifest& index, const layerstore::Platform& wanted,
+                                const std::string& what) {
+  ASSIGN_OR_RETURN(std::vector<IndexEntry> entries, ImageEntries(index, what));
+  for (const auto& entry : entries) {
+    if (wanted.Accepts(entry.platform)) return entry.descriptor;
   }
   return NotFound(fmt::format("{}: no image for platform {}; the index offers{}", what,
-                              wanted.ToString(), offered.empty() ? " none" : offered));
+                              wanted.ToString(), OfferedText(entries)));
 }
 
 Json DescriptorJson(const Descriptor& d) {
@@ -457,6 +477,50 @@ Result<Challenge> ParseChallenge(std::string_view header) {
   return c;
 }
 
+// The credentials for `ref`'s host, after checking the CA file: what every
+// session needs before its first request.
+Result<std::optional<RegistryCredentials>> CredentialsFor(const RegistryReference& ref,
+                                                          const PullOptions& options) {
+  if (!options.ca_file.empty()) RETURN_IF_ERROR(CheckCaFile(options.ca_file));
+  if (options.auth_file.empty()) return std::optional<RegistryCredentials>();
+  return LoadRegistryCredentials(options.auth_file, ref.host);
+}
+
+Result<Digest> ResolvePlatforms(const RegistryReference& ref, const PullOptions& options,
+                                const std::vector<std::string>& platforms) {
+  ASSIGN_OR_RETURN(std::optional<RegistryCredentials> credentials, CredentialsFor(ref, options));
+  Session session(ref, options, std::move(credentials));
+  ASSIGN_OR_RETURN(Manifest top, FetchManifest(session, ref.ManifestRef(), std::nullopt));
+  if (ref.digest && top.digest != *ref.digest) {
+    return Corruption(fmt::format("manifest {} from {}: its bytes hash to {}", ref.ManifestRef(),
+                                  session.Name(), top.digest.ToString()));
+  }
+  if (!IsIndexType(top.media_type)) {
+    if (platforms.size() > 1) {
+      return InvalidArgument(fmt::format(
+          "{} is a single image, not an index of platforms: --platforms {} needs an index", ref.text,
+          fmt::join(platforms, ",")));
+    }
+    return top.digest;
+  }
+  const std::string what = "index " + ref.text;
+  ASSIGN_OR_RETURN(std::vector<IndexEntry> entries, ImageEntries(top, what));
+  std::vector<std::string> missing;
+  for (const auto& text : platforms) {
+    ASSIGN_OR_RETURN(layerstore::Platform wanted, layerstore::Platform::Parse(text));
+    if (std::none_of(entries.begin(), entries.end(),
+                     [&](const IndexEntry& entry) { return wanted.Accepts(entry.platform); })) {
+      missing.push_back(wanted.ToString());
+    }
+  }
+  if (!missing.empty()) {
+    return NotFound(fmt::format("{} ({}): no image for {}; the index offers{}", what,
+                                top.digest.ToString().substr(0, 19), fmt::join(missing, ", "),
+                                OfferedText(entries)));
+  }
+  return top.digest;
+}
+
 Result<PulledImage> PullToLayout(const RegistryReference& ref, const PullOptions& options,
                                  const std::string& layout_dir, const PullProgressFn& progress) {
   auto say = [&](const std::string& line) {
@@ -466,11 +530,7 @@ Result<PulledImage> PullToLayout(const RegistryReference& ref, const PullOptions
   if (!options.platform.empty()) {
     ASSIGN_OR_RETURN(wanted, layerstore::Platform::Parse(options.platform));
   }
-  if (!options.ca_file.empty()) RETURN_IF_ERROR(CheckCaFile(options.ca_file));
-  std::optional<RegistryCredentials> credentials;
-  if (!options.auth_file.empty()) {
-    ASSIGN_OR_RETURN(credentials, LoadRegistryCredentials(options.auth_file, ref.host));
-  }
+  ASSIGN_OR_RETURN(std::optional<RegistryCredentials> credentials, CredentialsFor(ref, options));
   Session session(ref, options, std::move(credentials));
   const std::string blobs = layout_dir + "/blobs/sha256";
   RETURN_IF_ERROR(CreateDirectories(blobs, 0700));

@@ -51,6 +51,16 @@ using PullProgressFn = std::function<void(const std::string& line)>;
 Result<PulledImage> PullToLayout(const RegistryReference& ref, const PullOptions& options,
                                  const std::string& layout_dir, const PullProgressFn& progress);
 
+// Resolves `ref` once and checks that it offers every one of `platforms`
+// ("os/arch[/variant]") before anything is fetched: an index must list an
+// image for each (NotFound naming every missing one and what the index
+// offers); a single image manifest passes for one platform only (its
+// platform is checked when it is pulled). Returns the digest `ref` resolved
+// to, so that every platform is then pulled from the same index even if the
+// tag moves meanwhile.
+Result<Digest> ResolvePlatforms(const RegistryReference& ref, const PullOptions& options,
+                                const std::vector<std::string>& platforms);
+
 // Checks a --registry-ca file before any network: a readable regular file of
 // at most 1 MiB holding at least one PEM certificate. InvalidArgument (or
 // NotFound) naming the file otherwise.
