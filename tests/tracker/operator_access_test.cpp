@@ -47,6 +47,7 @@ class OperatorAccessTest : public ::testing::TestWithParam<const char*> {
     auto device = (*db)->Enroll("screen-1", "shop-1");
     ASSERT_TRUE(device.ok()) << device.status().ToString();
     credential_ = device->credential;
+    device_id_ = device->device_id;
     ASSERT_TRUE((*db)->Enroll("screen-2", "shop-1").ok());
     for (const char* release : {"6", "7", "8"}) {
       ASSERT_TRUE((*db)->RecordRelease("kiosk", release).ok());
@@ -86,6 +87,15 @@ class OperatorAccessTest : public ::testing::TestWithParam<const char*> {
     return Request("POST", "/login", {"Content-Type: application/x-www-form-urlencoded"},
                    "name=" + PercentEncodeAll(name) + "&password=" + PercentEncodeAll(password));
   }
+  // "Cookie: flotilla_session=..." of a fresh login.
+  std::string SessionOf(const std::string& name, const std::string& password) {
+    auto in = Login(name, password);
+    std::smatch match;
+    const std::string set_cookie = in.headers["set-cookie"];
+    EXPECT_TRUE(std::regex_search(set_cookie, match, std::regex("flotilla_session=([0-9a-f]{64})")))
+        << in.status << " " << set_cookie;
+    return "Cookie: flotilla_session=" + std::string(match[1]);
+  }
   Json Audit() {
     auto json = ParseJsonStrict(Ok("audit list --json"));
     EXPECT_TRUE(json.ok()) << json.status().ToString();
@@ -106,6 +116,7 @@ class OperatorAccessTest : public ::testing::TestWithParam<const char*> {
   std::string url_;
   std::string database_;
   std::string credential_;
+  std::string device_id_;
   FakeClock clock_;
   TrackerProcess tracker_;
 };
@@ -365,6 +376,87 @@ TEST_P(OperatorAccessTest, DashboardLoginCsrfLogoutAndFailedLoginLimit) {
        {std::string(kAlicePassword), std::string(kViewerPassword), token.substr(5), cookie, csrf}) {
     EXPECT_EQ(haystack.find(secret), std::string::npos) << secret;
   }
+}
+
+// The dashboard's device-log pages: an admin asks through a form (with the
+// session's CSRF token), waits on a page that reloads itself, and reads the
+// device's upload, escaped; a deployer may not; the request is audited with
+// the admin's name.
+TEST_P(OperatorAccessTest, DashboardLogPagesAskWaitAndShowTheDevicesUpload) {
+  Ok("operator add alice --role admin", kAlicePassword);
+  Ok("operator add dave --role deployer", kDavePassword);
+  const std::string alice = SessionOf("alice", kAlicePassword);
+  const std::string form_type = "Content-Type: application/x-www-form-urlencoded";
+
+  auto dashboard = Request("GET", "/", {alice});
+  ASSERT_EQ(dashboard.status, 200);
+  EXPECT_NE(dashboard.body.find("<a href=\"/logs\">"), std::string::npos) << "an admin's link";
+  auto page = Request("GET", "/logs?device=screen-1&app=kiosk", {alice});
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_NE(page.body.find("name=\"device\" value=\"screen-1\""), std::string::npos);
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(page.body, match,
+                                std::regex("name=\"csrf\" value=\"([0-9a-f]{64})\"")));
+  const std::string csrf = match[1];
+
+  // The form without its CSRF token, an unknown device, a missing app: refused, nothing asked.
+  const std::string ask = "device=screen-1&app=kiosk&since=300";
+  EXPECT_EQ(Request("POST", "/logs", {alice, form_type}, ask).status, 403);
+  auto unknown = Request("POST", "/logs", {alice, form_type}, "device=nobody&app=kiosk&since=0&csrf=" + csrf);
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_NE(unknown.body.find("no enrolled device"), std::string::npos) << unknown.body;
+  EXPECT_EQ(Request("POST", "/logs", {alice, form_type}, "device=screen-1&since=0&csrf=" + csrf).status,
+            400);
+
+  auto asked = Request("POST", "/logs", {alice, form_type}, ask + "&csrf=" + csrf);
+  ASSERT_EQ(asked.status, 303) << asked.body;
+  const std::string location = asked.headers["location"];
+  ASSERT_TRUE(std::regex_match(location, match, std::regex("/logs/([0-9]+)"))) << location;
+  const std::string id = match[1];
+
+  // Waiting: the page reloads itself; the list shows the request.
+  auto waiting = Request("GET", location, {alice});
+  ASSERT_EQ(waiting.status, 200);
+  EXPECT_NE(waiting.body.find("http-equiv=\"refresh\""), std::string::npos);
+  EXPECT_NE(waiting.body.find("waiting for the device"), std::string::npos);
+  EXPECT_NE(waiting.body.find("the last 5 minutes"), std::string::npos);
+  auto list = Request("GET", "/logs", {alice});
+  EXPECT_NE(list.body.find("data-request=\"" + id + "\""), std::string::npos) << list.body;
+
+  // The device sees the request (with its window) and uploads; the page shows it escaped.
+  auto pending = Request("GET", "/api/v1/devices/" + device_id_ + "/logs",
+                         {"Authorization: Bearer " + credential_});
+  ASSERT_EQ(pending.status, 200) << pending.body;
+  EXPECT_NE(pending.body.find("\"since_s\":300"), std::string::npos) << pending.body;
+  ASSERT_EQ(Request("POST", "/api/v1/devices/" + device_id_ + "/logs/" + id,
+                    {"Authorization: Bearer " + credential_, "Content-Type: text/plain"},
+                    "started\n<script>alert(1)</script>\n")
+                .status,
+            204);
+  auto answered = Request("GET", location, {alice});
+  ASSERT_EQ(answered.status, 200);
+  EXPECT_EQ(answered.body.find("http-equiv=\"refresh\""), std::string::npos) << "answered: still";
+  EXPECT_NE(answered.body.find("started\n&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos)
+      << answered.body;
+  EXPECT_EQ(answered.body.find("<script>"), std::string::npos);
+  EXPECT_EQ(Request("GET", "/logs/999999", {alice}).status, 404);
+
+  // A deployer may not ask or read; no session: the login page.
+  const std::string dave = SessionOf("dave", kDavePassword);
+  EXPECT_EQ(Request("GET", "/logs", {dave}).status, 403);
+  EXPECT_EQ(Request("GET", location, {dave}).status, 403);
+  EXPECT_EQ(Request("GET", "/", {dave}).body.find("<a href=\"/logs\">"), std::string::npos);
+  EXPECT_EQ(Request("GET", "/logs").status, 303);
+
+  int requests = 0;
+  for (const Json& e : Audit()) {
+    if (e["action"] == "logs.request" && e["outcome"] == "ok") {
+      ++requests;
+      EXPECT_EQ(e["actor"], "alice");
+      EXPECT_EQ(e["target"], "screen-1");
+    }
+  }
+  EXPECT_EQ(requests, 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, OperatorAccessTest, ::testing::Values("sqlite", "postgresql"),

@@ -33,6 +33,8 @@ border:1px solid #e3e6ea;border-radius:6px}.card b{display:block;font-size:1.4em
 td.desired{min-width:16em}#devices td:nth-child(-n+2){white-space:nowrap}
 )css";
 
+}  // namespace
+
 std::string Ago(int64_t now, int64_t then) {
   if (then <= 0) return "never";
   int64_t s = std::max<int64_t>(0, now - then);
@@ -40,6 +42,8 @@ std::string Ago(int64_t now, int64_t then) {
   if (s < 7200) return fmt::format("{} min ago", s / 60);
   return fmt::format("{} h ago", s / 3600);
 }
+
+namespace {
 
 void RenderSummary(const FleetSnapshot& fleet, const DashboardContext& ctx, std::string& out) {
   const uint64_t total = fleet.bytes_from_peers + fleet.bytes_from_origin;
@@ -349,6 +353,7 @@ void RenderSession(const DashboardContext& ctx, std::string& out) {
                  "<span data-operator=\"{}\">{}</span> ({})",
                  HtmlEscape(ctx.signed_in.name), HtmlEscape(ctx.signed_in.name),
                  HtmlEscape(ctx.signed_in.role));
+  if (ctx.logs_link) out += " · <a href=\"/logs\">device logs</a>";
   if (!ctx.csrf.empty()) {
     fmt::format_to(std::back_inserter(out),
                    " <input type=\"hidden\" name=\"csrf\" value=\"{}\">"
@@ -381,13 +386,21 @@ void RenderAudit(const DashboardContext& ctx, std::string& out) {
 
 }  // namespace
 
-std::string RenderDashboard(const FleetSnapshot& fleet, const DashboardContext& context) {
-  std::string out =
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<meta http-equiv=\"refresh\" content=\"15\">"
-      "<title>flotilla fleet</title><style>";
+std::string PageHead(std::string_view title, int refresh_s) {
+  std::string out = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
+  if (refresh_s > 0) {
+    fmt::format_to(std::back_inserter(out), "<meta http-equiv=\"refresh\" content=\"{}\">",
+                   refresh_s);
+  }
+  fmt::format_to(std::back_inserter(out), "<title>{}</title><style>", HtmlEscape(title));
   out += kStyle;
-  out += "</style></head><body>\n<h1>flotilla fleet</h1>\n";
+  out += "</style></head><body>\n";
+  return out;
+}
+
+std::string RenderDashboard(const FleetSnapshot& fleet, const DashboardContext& context) {
+  std::string out = PageHead("flotilla fleet", 15);
+  out += "<h1>flotilla fleet</h1>\n";
   RenderSession(context, out);
   RenderSummary(fleet, context, out);
   RenderRollouts(fleet, context, out);

@@ -39,6 +39,8 @@ struct DashboardContext {
   std::string csrf;
   // The newest audit entries, for an admin (nullopt: no section).
   std::optional<std::vector<AuditEntry>> audit;
+  // Whether the operator may ask for device logs (a link to /logs).
+  bool logs_link = false;
 };
 
 // Audit entries the dashboard shows an admin.
@@ -48,6 +50,14 @@ inline constexpr int64_t kDashboardAuditEntries = 50;
 std::string RenderDashboard(const FleetSnapshot& fleet, const DashboardContext& context);
 
 std::string HtmlEscape(std::string_view text);
+
+// The start of every dashboard page up to and including <body>: the style
+// sheet, the title, and a refresh every `refresh_s` seconds (0: none; the
+// pages have no scripts).
+std::string PageHead(std::string_view title, int refresh_s);
+
+// "12 s ago", "3 min ago", ...; "never" for 0.
+std::string Ago(int64_t now, int64_t then);
 
 // "1.5 MiB"
 std::string HumanBytes(uint64_t bytes);

@@ -5,6 +5,8 @@
 
 #include <charconv>
 
+#include "tracker/announce/announce_request.h"
+#include "tracker/service/log_pages.h"
 #include "tracker/service/tracker_service.h"
 #include "tracker/storage/log_store.h"
 #include "tracker/storage/operator_store.h"
@@ -29,6 +31,12 @@ std::optional<int64_t> RequestId(std::string_view text) {
     return std::nullopt;
   }
   return value;
+}
+
+http::Reply Html(http::status status, std::string page) {
+  http::Reply reply = http::Reply::Typed(status, "text/html; charset=utf-8", std::move(page));
+  reply.headers.emplace_back("Cache-Control", "no-store");
+  return reply;
 }
 
 http::Reply MethodRefused(const char* allow) {
@@ -164,6 +172,89 @@ http::Reply TrackerService::OperatorLogs(const std::vector<std::string_view>& pa
               {"uploaded_at", r.uploaded_at}};
   if (r.uploaded_at != 0) answer["log"] = r.log;
   return LogJson(http::status::ok, answer);
+}
+
+http::Reply TrackerService::LogPages(std::string_view path, std::string_view query,
+                                     const http::Request& request,
+                                     const http::RequestContext& context) {
+  const bool post = request.method() == http::verb::post;
+  const bool one = path != "/logs";
+  if (one && request.method() != http::verb::get) return MethodRefused("GET");
+  if (!one && !post && request.method() != http::verb::get) return MethodRefused("GET, POST");
+  if (options_.operators == nullptr) {
+    return http::Reply::Text(http::status::not_found, "this tracker takes no log requests");
+  }
+  OperatorIdentity who;
+  if (auto refusal = Authorize(request, context, "logs.request", true, who)) return *refusal;
+  SqlEngine& db = options_.operators->engine();
+  const int64_t now = WallSeconds();
+
+  if (one) {
+    const auto id = RequestId(path.substr(std::string_view("/logs/").size()));
+    auto got = id ? GetLogRequest(db, *id, now) : Result<std::optional<LogRequest>>(std::nullopt);
+    if (!got.ok()) {
+      spdlog::error("log page: {}", got.status().ToString());
+      return http::Reply::Text(http::status::internal_server_error, "database error");
+    }
+    if (!got->has_value()) {
+      return http::Reply::Text(http::status::not_found,
+                               "no such log request (a request and its answer are kept 10 "
+                               "minutes): ask again at /logs");
+    }
+    auto device = FindLogDevice(db, (*got)->device_id);
+    const std::string name = device.ok() ? device->name : (*got)->device_id;
+    return Html(http::status::ok, RenderLogPage(**got, name, now));
+  }
+
+  LogsPageContext page{.now_unix = now};
+  if (const std::string_view cookie = SessionCookie(request);
+      !cookie.empty() && BearerToken(request).empty()) {
+    page.csrf = CsrfTokenOf(cookie);
+  }
+  auto status = http::status::ok;
+  if (post) {
+    auto form = ParseForm(request.body());
+    if (form.ok()) {
+      page.form.device = FormValue(*form, "device");
+      page.form.app = FormValue(*form, "app");
+    }
+    const auto since = form.ok() ? RequestId(FormValue(*form, "since")) : std::nullopt;
+    page.form.since_s = since.value_or(0);
+    if (!form.ok() || page.form.device.empty() || page.form.app.empty() ||
+        page.form.app.size() > 255 || (!since && FormValue(*form, "since") != "0")) {
+      page.message = "give a device, an app and a window";
+      status = http::status::bad_request;
+    } else if (auto device = FindLogDevice(db, page.form.device); !device.ok()) {
+      page.message = device.status().message();
+      status = http::status::not_found;
+    } else {
+      auto id = CreateLogRequest(db, who.name, device->device_id, device->name, page.form.app,
+                                 page.form.since_s, now);
+      if (id.ok()) {
+        spdlog::info("operator '{}': logs of '{}' app '{}' (request {}, dashboard)", who.name,
+                     device->name, page.form.app, *id);
+        http::Reply r = http::Reply::Text(http::status::see_other, "see /logs/" + std::to_string(*id));
+        r.headers.emplace_back("Location", "/logs/" + std::to_string(*id));
+        r.headers.emplace_back("Cache-Control", "no-store");
+        return r;
+      }
+      if (id.status().code() != StatusCode::kFailedPrecondition) {
+        spdlog::error("log request: {}", id.status().ToString());
+        return http::Reply::Text(http::status::internal_server_error, "database error");
+      }
+      page.message = id.status().message();
+      status = http::status::conflict;
+    }
+  } else if (auto params = ParseQuery(query); params.ok()) {
+    page.form.device = FormValue(*params, "device");
+    page.form.app = FormValue(*params, "app");
+  }
+  auto recent = RecentLogRequests(db, now, kLogPageRequests);
+  if (!recent.ok()) {
+    spdlog::error("log page: {}", recent.status().ToString());
+    return http::Reply::Text(http::status::internal_server_error, "database error");
+  }
+  return Html(status, RenderLogsPage(*recent, page));
 }
 
 }  // namespace flotilla::tracker

@@ -38,25 +38,6 @@ http::Reply Redirect(std::string_view location) {
   return r;
 }
 
-// An application/x-www-form-urlencoded body ('+' is a space).
-Result<std::map<std::string, std::string>> ParseForm(std::string_view body) {
-  std::string spaced;
-  spaced.reserve(body.size());
-  for (char c : body) {
-    if (c == '+') {
-      spaced += "%20";
-    } else {
-      spaced += c;
-    }
-  }
-  return ParseQuery(spaced);
-}
-
-std::string FormValue(const std::map<std::string, std::string>& form, const char* name) {
-  auto it = form.find(name);
-  return it == form.end() ? std::string() : it->second;
-}
-
 bool SameSecret(std::string_view a, std::string_view b) {
   return a.size() == b.size() && ConstantTimeEqual(AsBytes(a), AsBytes(b));
 }
@@ -109,6 +90,24 @@ Result<int64_t> PositiveNumber(std::string_view text) {
 }
 
 }  // namespace
+
+Result<std::map<std::string, std::string>> ParseForm(std::string_view body) {
+  std::string spaced;
+  spaced.reserve(body.size());
+  for (char c : body) {
+    if (c == '+') {
+      spaced += "%20";
+    } else {
+      spaced += c;
+    }
+  }
+  return ParseQuery(spaced);
+}
+
+std::string FormValue(const std::map<std::string, std::string>& form, const char* name) {
+  auto it = form.find(name);
+  return it == form.end() ? std::string() : it->second;
+}
 
 std::string_view SessionCookie(const http::Request& request) {
   auto it = request.find(http::field::cookie);
@@ -173,12 +172,21 @@ std::optional<http::Reply> TrackerService::Authorize(const http::Request& reques
     who = std::move(*identity);
     if (request.method() == http::verb::post) {
       // A session's POST carries the session's CSRF token in a header (the
-      // API) or the form (logout, handled by Logout).
+      // API) or, from a page's form, as the field `csrf` (logout, handled by
+      // Logout, does the same).
       auto header = request.find(kCsrfHeader);
-      const std::string_view given = header == request.end() ? "" : header->value();
+      std::string given(header == request.end() ? "" : header->value());
+      if (given.empty() && page) {
+        auto form = ParseForm(request.body());
+        if (form.ok()) given = FormValue(*form, "csrf");
+      }
       if (!SameSecret(given, CsrfTokenOf(cookie))) {
         refusals_.Refuse("operator_csrf",
                          "operator '" + who.name + "' POST without its CSRF token");
+        if (page) {
+          return http::Reply::Text(http::status::forbidden,
+                                   "a form needs the session's CSRF token: reload the page");
+        }
         return JsonError(http::status::forbidden,
                          "a session's POST needs its CSRF token (header X-Flotilla-CSRF)");
       }

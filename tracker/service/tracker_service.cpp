@@ -219,6 +219,10 @@ http::Reply TrackerService::RouteApiAndPages(const http::Request& request,
     if (auto refusal = Authorize(request, context, "dashboard", true, who)) return *refusal;
     return Dashboard(t.query, who, request);
   }
+  if (t.path == "/logs" || t.path.starts_with("/logs/")) {
+    route = "dashboard";
+    return LogPages(t.path, t.query, request, context);
+  }
   if (t.path == "/login" || t.path == "/logout") {
     route = "login";
     if (t.path == "/logout") return post ? Logout(request, context) : MethodNotAllowed("POST");

@@ -109,6 +109,10 @@ struct TrackerServiceOptions {
 std::string_view BearerToken(const http::Request& request);
 // The flotilla_session cookie's value, or empty.
 std::string_view SessionCookie(const http::Request& request);
+// An application/x-www-form-urlencoded body ('+' is a space).
+Result<std::map<std::string, std::string>> ParseForm(std::string_view body);
+// A form field's value, or empty.
+std::string FormValue(const std::map<std::string, std::string>& form, const char* name);
 
 class TrackerService {
  public:
@@ -202,6 +206,9 @@ class TrackerService {
   // POST .../devices/ID/logs/REQUEST_ID; POST .../operator/logs, GET
   // .../operator/logs/ID.
   http::Reply DeviceLogs(const std::vector<std::string_view>& parts, const http::Request& request);
+  // The dashboard's device-log pages: GET and POST /logs, GET /logs/ID.
+  http::Reply LogPages(std::string_view path, std::string_view query, const http::Request& request,
+                       const http::RequestContext& context);
   http::Reply OperatorLogs(const std::vector<std::string_view>& parts, const http::Request& request,
                            const http::RequestContext& context);
   // The newest open log request of a device (0: none), and of every device

@@ -111,6 +111,22 @@ Result<std::optional<LogRequest>> GetLogRequest(SqlEngine& db, int64_t id, int64
   return std::optional<LogRequest>(std::move(request));
 }
 
+Result<std::vector<LogRequest>> RecentLogRequests(SqlEngine& db, int64_t now, int64_t limit) {
+  ASSIGN_OR_RETURN(
+      SqlRows rows,
+      db.Query("SELECT r.id, r.device_id, r.app, r.since_s, r.requested_by, r.requested_at, "
+               "r.expires_at, r.uploaded_at, COALESCE(d.name, '') FROM log_requests r "
+               "LEFT JOIN devices d ON d.device_id = r.device_id WHERE r.expires_at > ? "
+               "ORDER BY r.id DESC LIMIT ?",
+               {now, limit}));
+  std::vector<LogRequest> requests;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    requests.push_back(FromRow(rows, i));
+    requests.back().device_name = rows.Text(i, 8);
+  }
+  return requests;
+}
+
 Result<std::vector<LogRequest>> PendingLogRequests(SqlEngine& db, std::string_view device_id,
                                                    int64_t now) {
   ASSIGN_OR_RETURN(SqlRows rows, db.Query(std::string(kColumns) +

@@ -34,6 +34,7 @@ struct LogRequest {
   int64_t expires_at = 0;
   int64_t uploaded_at = 0;  // 0: not answered yet
   std::string log;          // the newest upload
+  std::string device_name;  // RecentLogRequests only ("" for a device since removed)
 };
 
 // An enrolled device by its name or its id.
@@ -54,6 +55,10 @@ Result<int64_t> CreateLogRequest(SqlEngine& db, std::string_view actor, std::str
 
 // The request `id` with its upload; nullopt when unknown or expired.
 Result<std::optional<LogRequest>> GetLogRequest(SqlEngine& db, int64_t id, int64_t now);
+
+// The newest `limit` unexpired requests of every device, newest first, with
+// their device's name (no log bodies): the dashboard's list.
+Result<std::vector<LogRequest>> RecentLogRequests(SqlEngine& db, int64_t now, int64_t limit);
 
 // A device's unanswered, unexpired requests, oldest first (no log bodies).
 Result<std::vector<LogRequest>> PendingLogRequests(SqlEngine& db, std::string_view device_id,

@@ -9,6 +9,7 @@
 
 #include "tests/support/engine_test.h"
 #include "tracker/storage/device_db.h"
+#include "core/clock.h"
 #include "tracker/storage/operator_store.h"
 
 namespace flotilla::tracker {
@@ -69,6 +70,36 @@ TEST_P(LogStoreTest, RequestsExpireAndAreBoundedPerDevice) {
   EXPECT_EQ(PendingLogRequests(*db_, "dev-1", 1100)->size(), 1u);
   EXPECT_FALSE(GetLogRequest(*db_, *late - 1, 1100)->has_value());
   EXPECT_EQ(StoreLogUpload(*db_, *late, "dev-1", "x", 1200).code(), StatusCode::kNotFound);
+}
+
+TEST_P(LogStoreTest, RecentRequestsNewestFirstWithTheDeviceName) {
+  FakeClock clock;
+  auto devices = DeviceDb::Open(url_, clock);
+  ASSERT_TRUE(devices.ok()) << devices.status().ToString();
+  auto screen = (*devices)->Enroll("screen-1", "shop-1");
+  ASSERT_TRUE(screen.ok()) << screen.status().ToString();
+  const LogRequestLimits limits{.ttl_s = 100, .max_open_per_device = 8};
+  auto old = CreateLogRequest(*db_, "a", screen->device_id, "screen-1", "web", 0, 1000, limits);
+  auto mid = CreateLogRequest(*db_, "b", screen->device_id, "screen-1", "db", 60, 1050, limits);
+  auto gone = CreateLogRequest(*db_, "a", "dev-removed", "x", "web", 0, 1060, limits);
+  ASSERT_TRUE(old.ok() && mid.ok() && gone.ok());
+  ASSERT_TRUE(StoreLogUpload(*db_, *mid, screen->device_id, "hello\n", 1070).ok());
+
+  auto recent = RecentLogRequests(*db_, 1080, 10);
+  ASSERT_TRUE(recent.ok()) << recent.status().ToString();
+  ASSERT_EQ(recent->size(), 3u);
+  EXPECT_EQ((*recent)[0].id, *gone);
+  EXPECT_EQ((*recent)[0].device_name, "");
+  EXPECT_EQ((*recent)[1].id, *mid);
+  EXPECT_EQ((*recent)[1].device_name, "screen-1");
+  EXPECT_EQ((*recent)[1].app, "db");
+  EXPECT_EQ((*recent)[1].since_s, 60);
+  EXPECT_EQ((*recent)[1].uploaded_at, 1070);
+  EXPECT_EQ((*recent)[1].log, "") << "no bodies in the list";
+  EXPECT_EQ((*recent)[2].requested_by, "a");
+  EXPECT_EQ(RecentLogRequests(*db_, 1080, 1)->size(), 1u);
+  // The first has expired at 1100.
+  EXPECT_EQ(RecentLogRequests(*db_, 1100, 10)->size(), 2u);
 }
 
 TEST_P(LogStoreTest, UploadIsBoundedAndSanitised) {
