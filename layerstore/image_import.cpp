@@ -113,7 +113,6 @@ class ImagePlanReader {
   }
 
  private:
-
   Result<Bytes> ReadVerifiedBlob(const Descriptor& d) {
     if (d.size > kMaxMetadataBytes) {
       return ResourceExhausted("metadata blob " + d.digest.ToString() + " is too large");

@@ -242,7 +242,8 @@ Result<std::string> ContainerControl::Logs(const std::string& dir, int64_t since
     if (dir_fd.valid() && sock.valid() &&
         ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
       // The request line (runtime/monitor.cpp); "since 0" asks for the whole ring.
-      const std::string request = "since " + std::to_string(std::max<int64_t>(since_unix_s, 0)) + "\n";
+      const std::string request =
+          "since " + std::to_string(std::max<int64_t>(since_unix_s, 0)) + "\n";
       ::send(sock.get(), request.data(), request.size(), MSG_NOSIGNAL);
       std::string out;
       char buf[16384];

@@ -42,9 +42,9 @@ class LogRing {
   std::string buffer_;  // a circular buffer once full
   size_t head_ = 0;     // oldest byte when full
   size_t dropped_ = 0;
-  uint64_t appended_ = 0;              // bytes ever appended
-  bool at_line_start_ = true;          // the next byte starts a line
-  std::deque<LineTime> line_times_;    // oldest first, at most one per second
+  uint64_t appended_ = 0;            // bytes ever appended
+  bool at_line_start_ = true;        // the next byte starts a line
+  std::deque<LineTime> line_times_;  // oldest first, at most one per second
 };
 
 }  // namespace flotilla::runtime

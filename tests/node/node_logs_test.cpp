@@ -29,13 +29,14 @@ constexpr char kApp[] = "web";
 // 1,000 lines of 100 bytes (more than the 48 KiB bound, within the 256 KiB
 // ring), then a last line; then a "tick" line every second.
 Json AppSpec() {
-  return {{"name", kApp},
-          {"command",
-           {"/bin/sh", "-c",
-            "echo first line of the app; i=0; while [ $i -lt 1000 ]; do printf 'filler %091d\\n' "
-            "$i; i=$((i+1)); done; echo last line of the app; while :; do sleep 1; echo tick; done"}},
-          {"health", {{"type", "running"}, {"seconds", 1}}},
-          {"restart", {{"policy", "always"}}}};
+  return {
+      {"name", kApp},
+      {"command",
+       {"/bin/sh", "-c",
+        "echo first line of the app; i=0; while [ $i -lt 1000 ]; do printf 'filler %091d\\n' "
+        "$i; i=$((i+1)); done; echo last line of the app; while :; do sleep 1; echo tick; done"}},
+      {"health", {{"type", "running"}, {"seconds", 1}}},
+      {"restart", {{"policy", "always"}}}};
 }
 
 class NodeLogsTest : public ::testing::Test {

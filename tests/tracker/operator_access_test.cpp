@@ -395,18 +395,20 @@ TEST_P(OperatorAccessTest, DashboardLogPagesAskWaitAndShowTheDevicesUpload) {
   ASSERT_EQ(page.status, 200) << page.body;
   EXPECT_NE(page.body.find("name=\"device\" value=\"screen-1\""), std::string::npos);
   std::smatch match;
-  ASSERT_TRUE(std::regex_search(page.body, match,
-                                std::regex("name=\"csrf\" value=\"([0-9a-f]{64})\"")));
+  ASSERT_TRUE(
+      std::regex_search(page.body, match, std::regex("name=\"csrf\" value=\"([0-9a-f]{64})\"")));
   const std::string csrf = match[1];
 
   // The form without its CSRF token, an unknown device, a missing app: refused, nothing asked.
   const std::string ask = "device=screen-1&app=kiosk&since=300";
   EXPECT_EQ(Request("POST", "/logs", {alice, form_type}, ask).status, 403);
-  auto unknown = Request("POST", "/logs", {alice, form_type}, "device=nobody&app=kiosk&since=0&csrf=" + csrf);
+  auto unknown =
+      Request("POST", "/logs", {alice, form_type}, "device=nobody&app=kiosk&since=0&csrf=" + csrf);
   EXPECT_EQ(unknown.status, 404) << unknown.body;
   EXPECT_NE(unknown.body.find("no enrolled device"), std::string::npos) << unknown.body;
-  EXPECT_EQ(Request("POST", "/logs", {alice, form_type}, "device=screen-1&since=0&csrf=" + csrf).status,
-            400);
+  EXPECT_EQ(
+      Request("POST", "/logs", {alice, form_type}, "device=screen-1&since=0&csrf=" + csrf).status,
+      400);
 
   auto asked = Request("POST", "/logs", {alice, form_type}, ask + "&csrf=" + csrf);
   ASSERT_EQ(asked.status, 303) << asked.body;

@@ -237,8 +237,7 @@ Status CheckPlatformsOffered(const PublishFlags& flags, std::vector<PublishReque
     }
   }
   if (!missing.empty()) {
-    return NotFound(fmt::format("{}: no image for {}{}", image, fmt::join(missing, ", "),
-                                offered));
+    return NotFound(fmt::format("{}: no image for {}{}", image, fmt::join(missing, ", "), offered));
   }
   return Status::Ok();
 }

@@ -498,8 +498,8 @@ Result<Digest> ResolvePlatforms(const RegistryReference& ref, const PullOptions&
   if (!IsIndexType(top.media_type)) {
     if (platforms.size() > 1) {
       return InvalidArgument(fmt::format(
-          "{} is a single image, not an index of platforms: --platforms {} needs an index", ref.text,
-          fmt::join(platforms, ",")));
+          "{} is a single image, not an index of platforms: --platforms {} needs an index",
+          ref.text, fmt::join(platforms, ",")));
     }
     return top.digest;
   }

@@ -233,7 +233,8 @@ http::Reply TrackerService::LogPages(std::string_view path, std::string_view que
       if (id.ok()) {
         spdlog::info("operator '{}': logs of '{}' app '{}' (request {}, dashboard)", who.name,
                      device->name, page.form.app, *id);
-        http::Reply r = http::Reply::Text(http::status::see_other, "see /logs/" + std::to_string(*id));
+        http::Reply r =
+            http::Reply::Text(http::status::see_other, "see /logs/" + std::to_string(*id));
         r.headers.emplace_back("Location", "/logs/" + std::to_string(*id));
         r.headers.emplace_back("Cache-Control", "no-store");
         return r;

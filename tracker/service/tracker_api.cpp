@@ -356,8 +356,8 @@ http::Reply TrackerService::Dashboard(std::string_view query, const OperatorIden
     }
     ctx.audit = std::move(*audit);
   }
-  ctx.logs_link = options_.operators != nullptr && !who.name.empty() &&
-                  RoleAllows(who.role, "logs.request");
+  ctx.logs_link =
+      options_.operators != nullptr && !who.name.empty() && RoleAllows(who.role, "logs.request");
   http::Reply reply = http::Reply::Typed(http::status::ok, "text/html; charset=utf-8",
                                          RenderDashboard(*fleet, ctx));
   reply.headers.emplace_back("Cache-Control", "no-store");

@@ -7,9 +7,9 @@
 
 #include <filesystem>
 
+#include "core/clock.h"
 #include "tests/support/engine_test.h"
 #include "tracker/storage/device_db.h"
-#include "core/clock.h"
 #include "tracker/storage/operator_store.h"
 
 namespace flotilla::tracker {
