@@ -266,14 +266,39 @@ http::Reply TrackerService::Login(const http::Request& request,
             std::chrono::duration_cast<std::chrono::seconds>(options_.logins.window).count()));
     return r;
   }
-  auto session = options_.operators->Login(name, password, from);
+  auto pending = options_.operators->BeginLogin(name);
+  if (!pending.ok()) {
+    spdlog::error("login: {}", pending.status().ToString());
+    return LoginForm(http::status::internal_server_error, "the login failed", true);
+  }
+  if (!options_.offload) {
+    return LoginChecked(*pending, PasswordMatches(*pending, password), from, context.tls);
+  }
+  // The password check (Argon2id, about 0.1 s of CPU) runs off the network
+  // thread, which goes on serving devices meanwhile; the answer follows.
+  http::Reply held;
+  held.later = [this, login = std::move(*pending), password, from,
+                tls = context.tls](std::function<void(http::Reply)> answer) {
+    auto matches = std::make_shared<bool>(false);
+    options_.offload([login, password, matches] { *matches = PasswordMatches(login, password); },
+                     [this, login, matches, from, tls, answer = std::move(answer)] {
+                       answer(LoginChecked(login, *matches, from, tls));
+                     });
+  };
+  return held;
+}
+
+http::Reply TrackerService::LoginChecked(const PendingLogin& login, bool password_matches,
+                                         const std::string& from, bool tls) {
+  auto session = options_.operators->FinishLogin(login, password_matches, from);
   if (!session.ok()) {
     if (session.status().code() != StatusCode::kPermissionDenied) {
       spdlog::error("login: {}", session.status().ToString());
       return LoginForm(http::status::internal_server_error, "the login failed", true);
     }
-    by_name.push_back(clock_.MonotonicNow());
-    by_address.push_back(clock_.MonotonicNow());
+    const std::string name_key = IsValidLabel(login.name) ? login.name : "?";
+    failed_logins_by_name_[name_key].push_back(clock_.MonotonicNow());
+    failed_logins_by_address_[from].push_back(clock_.MonotonicNow());
     // Keep the maps bounded: forget keys whose failures all passed.
     if (failed_logins_by_address_.size() > 10'000 || failed_logins_by_name_.size() > 10'000) {
       for (auto* failures : {&failed_logins_by_address_, &failed_logins_by_name_}) {
@@ -289,7 +314,7 @@ http::Reply TrackerService::Login(const http::Request& request,
   http::Reply r = Redirect("/");
   r.headers.emplace_back("Set-Cookie", std::string(kSessionCookie) + "=" + session->cookie +
                                            "; Path=/; HttpOnly; SameSite=Strict" +
-                                           (context.tls ? "; Secure" : ""));
+                                           (tls ? "; Secure" : ""));
   return r;
 }
 

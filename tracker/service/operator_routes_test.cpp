@@ -4,8 +4,10 @@
 // its CSRF token, over a real SQLite database.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "tracker/service/tracker_service.h"
 
@@ -99,6 +101,52 @@ TEST_F(OperatorRoutesTest, SessionOverTlsCsrfAndTheEscapedAuditSection) {
                           {{"X-Flotilla-CSRF", CsrfTokenOf(session)}});
   EXPECT_EQ(done.status, http::status::ok) << done.body;
   EXPECT_EQ(ran_, (std::vector<std::string>{"alice recall " + Json::parse(recall).dump()}));
+}
+
+// With an offload (as serve gives it), a login's password check leaves the
+// calling thread: the reply is held, other requests are answered meanwhile,
+// and the check runs on another thread before the answer comes.
+TEST_F(OperatorRoutesTest, ALoginsPasswordCheckRunsOffTheNetworkThread) {
+  std::vector<std::pair<std::function<void()>, std::function<void()>>> offloaded;
+  TrackerServiceOptions options;
+  options.repo = RepositoryLayout{dir_ + "/repo"};
+  options.operators = operators_.get();
+  options.offload = [&](std::function<void()> job, std::function<void()> done) {
+    offloaded.emplace_back(std::move(job), std::move(done));
+  };
+  service_ = std::make_unique<TrackerService>(options, *devices_, clock_);
+  const std::vector<std::pair<http::field, std::string>> form_type = {
+      {http::field::content_type, "application/x-www-form-urlencoded"}};
+
+  std::vector<http::Reply> answers;
+  for (const char* password : {"correct+horse+battery", "wrong+password+here"}) {
+    http::Reply held =
+        Send(http::verb::post, "/login", std::string("name=alice&password=") + password, form_type);
+    ASSERT_TRUE(held.later) << "held for the check: " << held.body;
+    held.later([&](http::Reply reply) { answers.push_back(std::move(reply)); });
+  }
+  ASSERT_EQ(offloaded.size(), 2u);
+  EXPECT_TRUE(answers.empty());
+  // The network thread goes on meanwhile.
+  EXPECT_EQ(Send(http::verb::get, "/healthz").status, http::status::ok);
+
+  for (auto& [job, done] : offloaded) {
+    std::thread checker(job);  // the checks touch no database: any thread
+    checker.join();
+    done();
+  }
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].status, http::status::see_other) << answers[0].body;
+  EXPECT_NE(Header(answers[0], "Set-Cookie").find("flotilla_session="), std::string::npos);
+  EXPECT_EQ(answers[1].status, http::status::unauthorized) << answers[1].body;
+  auto audit = ListAudit(operators_->engine(), {});
+  ASSERT_TRUE(audit.ok());
+  std::vector<std::string> outcomes;
+  for (const AuditEntry& e : *audit) {
+    if (e.action == "login") outcomes.push_back(e.outcome);
+  }
+  std::sort(outcomes.begin(), outcomes.end());
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"failed", "ok"}));
 }
 
 TEST_F(OperatorRoutesTest, BadBodiesAndRoutesRunNothing) {

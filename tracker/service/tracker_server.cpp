@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 
+#include "core/clock.h"
 #include "core/file_io.h"
 #include "tracker/service/signing_duty.h"
 #include "tracker/service/tracker_service.h"
@@ -168,6 +169,17 @@ Status RunTrackerServer(const TrackerConfig& config, MetadataRefresher* refreshe
   ASSIGN_OR_RETURN(std::vector<WebhookTarget> webhooks, LoadWebhookTargets(config));
 
   boost::asio::io_context io(1);
+  // Logins' password checks (Argon2id, about 0.1 s each) run on a thread of
+  // their own, one at a time, so the network thread keeps serving devices.
+  // Declared after `io`: its thread is joined before `io` goes.
+  ThreadExecutor password_checks;
+  service_options.offload = [&io, &password_checks](std::function<void()> job,
+                                                    std::function<void()> done) {
+    password_checks.Post([&io, job = std::move(job), done = std::move(done)]() mutable {
+      job();
+      boost::asio::post(io, std::move(done));
+    });
+  };
   std::unique_ptr<TrackerService> service;
   const http::ServerOptions http_options = ServerOptions(config, listen);
   ASSIGN_OR_RETURN(auto server, http::Server::Start(

@@ -103,6 +103,10 @@ struct TrackerServiceOptions {
   // Empty: the operator API's actions answer 503.
   OperatorActionRunner operator_actions;
   LoginLimits logins;
+  // Runs `job` off the network thread, then `done` on it: serve gives the
+  // password checks of logins a thread of their own. Empty: a login's check
+  // runs on the calling thread (tests that drive the service directly).
+  std::function<void(std::function<void()> job, std::function<void()> done)> offload;
 };
 
 // The token after "Bearer " in Authorization, or empty.
@@ -192,6 +196,9 @@ class TrackerService {
                                        bool page, OperatorIdentity& who);
   http::Reply LoginPage(const http::Request& request, const http::RequestContext& context);
   http::Reply Login(const http::Request& request, const http::RequestContext& context);
+  // A login's answer once its password was checked (on the network thread).
+  http::Reply LoginChecked(const PendingLogin& login, bool password_matches,
+                           const std::string& from, bool tls);
   http::Reply Logout(const http::Request& request, const http::RequestContext& context);
   http::Reply OperatorApi(const std::vector<std::string_view>& parts, std::string_view query,
                           const http::Request& request, const http::RequestContext& context);

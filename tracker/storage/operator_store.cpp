@@ -371,30 +371,41 @@ Result<OperatorIdentity> OperatorStore::AuthenticateToken(std::string_view token
   return OperatorIdentity{rows.Text(0, 4), rows.Text(0, 5)};
 }
 
-Result<OperatorSession> OperatorStore::Login(std::string_view name, std::string_view password,
-                                             std::string_view from) {
+bool PasswordMatches(const PendingLogin& login, std::string_view password) {
+  if (password.size() > OperatorStore::kMaxPasswordBytes) {
+    // Still a check's worth of time: the answer says nothing of the name.
+    (void)VerifyPassword(login.password_hash, password.substr(0, OperatorStore::kMaxPasswordBytes));
+    return false;
+  }
+  return VerifyPassword(login.password_hash, password);
+}
+
+Result<PendingLogin> OperatorStore::BeginLogin(std::string_view name) {
   // A fixed hash for names that have none: the check costs the same.
   static const std::string kUnknownHash = HashPassword("no account has this password").value();
-  std::optional<OperatorIdentity> identity;
-  std::string hash = kUnknownHash;
-  bool disabled = true;
-  if (IsValidLabel(name) && password.size() <= kMaxPasswordBytes) {
+  PendingLogin login{.name = std::string(name), .password_hash = kUnknownHash};
+  if (IsValidLabel(name)) {
     ASSIGN_OR_RETURN(
         SqlRows rows,
         db_->Query("SELECT role, password_hash, disabled FROM operators WHERE name = ?", {name}));
     if (!rows.empty()) {
-      identity = OperatorIdentity{std::string(name), rows.Text(0, 0)};
-      hash = rows.Text(0, 1);
-      disabled = rows.Int(0, 2) != 0;
+      login.identity = OperatorIdentity{std::string(name), rows.Text(0, 0)};
+      login.password_hash = rows.Text(0, 1);
+      login.disabled = rows.Int(0, 2) != 0;
     }
   }
-  const bool right = VerifyPassword(hash, password.substr(0, kMaxPasswordBytes));
+  return login;
+}
+
+Result<OperatorSession> OperatorStore::FinishLogin(const PendingLogin& login, bool password_matches,
+                                                   std::string_view from) {
+  const std::string_view name = login.name;
   const int64_t now = NowSeconds();
   AuditRecord record{.actor = IsValidLabel(name) ? std::string(name) : "?",
                      .action = "login",
                      .target = IsValidLabel(name) ? std::string(name) : "?",
                      .detail = Json{{"from", from}}};
-  if (!identity || !right || disabled) {
+  if (!login.identity || !password_matches || login.disabled) {
     record.outcome = "failed";
     RETURN_IF_ERROR(AppendAudit(*db_, now, record));
     return PermissionDenied("wrong name or password");
@@ -413,7 +424,13 @@ Result<OperatorSession> OperatorStore::Login(std::string_view name, std::string_
   RETURN_IF_ERROR(AppendAudit(*db_, now, record));
   RETURN_IF_ERROR(transaction.Commit());
   std::string csrf = CsrfTokenOf(cookie);
-  return OperatorSession{std::move(cookie), std::move(csrf), std::move(*identity)};
+  return OperatorSession{std::move(cookie), std::move(csrf), *login.identity};
+}
+
+Result<OperatorSession> OperatorStore::Login(std::string_view name, std::string_view password,
+                                             std::string_view from) {
+  ASSIGN_OR_RETURN(PendingLogin login, BeginLogin(name));
+  return FinishLogin(login, PasswordMatches(login, password), from);
 }
 
 Result<OperatorIdentity> OperatorStore::AuthenticateSession(std::string_view cookie) {

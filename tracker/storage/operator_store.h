@@ -105,6 +105,20 @@ struct OperatorSession {
 // The CSRF token bound to a session cookie: hex SHA-256 of "csrf:" + cookie.
 std::string CsrfTokenOf(std::string_view cookie);
 
+// A login between its steps (OperatorStore::Login): what the database said
+// of the name, for the password check that may run on another thread.
+struct PendingLogin {
+  std::string name;                          // as given
+  std::optional<OperatorIdentity> identity;  // none: no such account
+  std::string password_hash;                 // a fixed one when there is no account
+  bool disabled = true;
+};
+
+// The password check of a login: Argon2id, about 0.1 s of CPU and 64 MiB.
+// Touches no database: thread-safe, so a server runs it off its network
+// thread. False for a password over kMaxPasswordBytes.
+bool PasswordMatches(const PendingLogin& login, std::string_view password);
+
 class OperatorStore {
  public:
   static constexpr int64_t kSessionIdleS = 30 * 60;
@@ -149,6 +163,13 @@ class OperatorStore {
   // a name that is not a label).
   Result<OperatorSession> Login(std::string_view name, std::string_view password,
                                 std::string_view from);
+  // Login in three steps, for a server that checks the password off its
+  // network thread: BeginLogin reads the account, PasswordMatches checks,
+  // FinishLogin audits and opens the session (PermissionDenied unless the
+  // password matched an enabled account).
+  Result<PendingLogin> BeginLogin(std::string_view name);
+  Result<OperatorSession> FinishLogin(const PendingLogin& login, bool password_matches,
+                                      std::string_view from);
   // PermissionDenied for an unknown, idle, too old session or a disabled
   // account.
   Result<OperatorIdentity> AuthenticateSession(std::string_view cookie);
