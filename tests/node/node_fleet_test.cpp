@@ -23,6 +23,7 @@
 #include "metadata/repository.h"
 #include "metadata/tuf_signing.h"
 #include "tests/node/node_fixture.h"
+#include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 #include "tracker/fleet/fleet_repository.h"
 #include "tracker/storage/device_state.h"
@@ -221,6 +222,45 @@ TEST_F(NodeFleetTest, FollowsAssignmentPinAndUnpinAcrossARestart) {
   Fleet("unpin --device kiosk-1 --app kiosk");
   Fleet("fleet publish");
   ASSERT_TRUE(WaitReady("kiosk", 2)) << node_.Log();
+}
+
+// The operator API's pin and unpin reach the device by themselves: each
+// action re-signs the documents of the devices whose desired release it
+// changed, before it answers (no `fleet publish`).
+TEST_F(NodeFleetTest, AnOperatorApiPinReachesTheDeviceWithoutAFleetPublish) {
+  StartNode({"kiosk"});
+  Fleet("group create all --select all");
+  Fleet("app assign kiosk --group all");
+  Fleet("fleet publish");
+  ASSERT_TRUE(WaitFor([&] { return Status()["fleet"]["state"] == "following"; }, seconds(30)))
+      << node_.Log();
+  ASSERT_TRUE(WaitReady("kiosk", 2)) << node_.Log();
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/pass", "a-long-enough-passphrase-1\n").ok());
+  Fleet("operator add alice --role admin --password-file " + dir_ + "/pass");
+  Json token = Json::parse(Tracker("operator token create alice --json").output, nullptr, false);
+  ASSERT_TRUE(token.is_object());
+  const std::string bearer = "Authorization: Bearer " + token["token"].get<std::string>();
+  const uint64_t before = StateOf(device_id_).targets;
+
+  HttpResponse pinned =
+      HttpRequestTo(tracker_.port(), "POST", "/api/v1/operator/pin", {bearer},
+                    Json{{"device", "kiosk-1"}, {"app", "kiosk"}, {"release", 1}}.dump());
+  ASSERT_EQ(pinned.status, 200) << pinned.raw;
+  EXPECT_EQ(Json::parse(pinned.body)["resigned"], 1) << pinned.body;
+  EXPECT_GT(StateOf(device_id_).targets, before) << "signed before the answer";
+  ASSERT_TRUE(WaitReady("kiosk", 1)) << node_.Log();
+
+  HttpResponse unpinned = HttpRequestTo(tracker_.port(), "POST", "/api/v1/operator/unpin", {bearer},
+                                        Json{{"device", "kiosk-1"}, {"app", "kiosk"}}.dump());
+  ASSERT_EQ(unpinned.status, 200) << unpinned.raw;
+  EXPECT_EQ(Json::parse(unpinned.body)["resigned"], 1) << unpinned.body;
+  ASSERT_TRUE(WaitReady("kiosk", 2)) << node_.Log();
+  // A pin that changes nothing (the newest release) re-signs nothing.
+  HttpResponse again =
+      HttpRequestTo(tracker_.port(), "POST", "/api/v1/operator/pin", {bearer},
+                    Json{{"device", "kiosk-1"}, {"app", "kiosk"}, {"release", 2}}.dump());
+  ASSERT_EQ(again.status, 200) << again.raw;
+  EXPECT_EQ(Json::parse(again.body)["resigned"], 0) << again.body;
 }
 
 // A node tells its platform in its first report; the tracker tags it, so a

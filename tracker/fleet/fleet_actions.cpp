@@ -5,6 +5,7 @@
 #include "metadata/release_floor.h"
 #include "metadata/repository.h"
 #include "tracker/fleet/fleet_view.h"
+#include "tracker/fleet/rollout_duty.h"
 
 namespace flotilla::tracker {
 namespace {
@@ -95,11 +96,50 @@ Result<std::unique_ptr<OperatorActions>> OperatorActions::Open(const std::string
       new OperatorActions(std::move(fleet), std::move(rollouts), std::move(repository), clock));
 }
 
+Result<DesiredByDevice> OperatorActions::DesiredOfEveryDevice(const ReleaseFloors& floors) {
+  ASSIGN_OR_RETURN(FleetState state, fleet_->Load());
+  ASSIGN_OR_RETURN(auto limits, rollouts_->Limits(state));
+  DesiredReleases desired(state, limits.get(), &floors);
+  DesiredByDevice out;
+  for (const auto& [name, device] : state.devices) {
+    auto& releases = out[device.device_id];
+    for (const DesiredApp& app : desired.All(device)) releases.emplace(app.app, app.release);
+  }
+  return out;
+}
+
 Result<Json> OperatorActions::Run(std::string_view action, const Json& body,
                                   const std::string& actor, int64_t rollout_id) {
   if (!body.is_object()) return InvalidArgument("the body must be a JSON object");
   fleet_->set_actor(actor);
   rollouts_->set_actor(actor);
+  ASSIGN_OR_RETURN(ReleaseFloors floors, RepositoryReleaseFloors(repository_, clock_));
+  ASSIGN_OR_RETURN(DesiredByDevice before, DesiredOfEveryDevice(floors));
+  ASSIGN_OR_RETURN(Json out, Change(action, body, rollout_id));
+  // The change is committed; the devices it sends another release are
+  // re-signed now, as `fleet publish` would. A failure here leaves the
+  // change in place and says so: `fleet publish` (or serve's next rollout
+  // round, for a rollout) signs them.
+  std::set<std::string> changed;
+  auto after = DesiredOfEveryDevice(floors);
+  if (after.ok()) {
+    for (const auto& [device_id, releases] : *after) {
+      auto was = before.find(device_id);
+      if (was == before.end() || was->second != releases) changed.insert(device_id);
+    }
+  }
+  auto resigned = after.ok() ? ResignDevices(repository_, *fleet_, *rollouts_, changed, clock_)
+                             : Result<std::optional<FleetPublishOutcome>>(after.status());
+  if (!resigned.ok()) {
+    out["resign_error"] = resigned.status().ToString() + ": run fleet publish";
+  } else if (resigned->has_value()) {
+    out["resigned"] = (*resigned)->resigned;
+  }
+  return out;
+}
+
+Result<Json> OperatorActions::Change(std::string_view action, const Json& body,
+                                     int64_t rollout_id) {
   if (action == "pin" || action == "unpin") {
     ASSIGN_OR_RETURN(PinTarget target, PinTargetMember(body));
     ASSIGN_OR_RETURN(std::string app, TextMember(body, "app", true));

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -44,7 +46,12 @@ Json RolloutViewJson(const RolloutView& view);
 // The image repository's signed release floors ("" repository: none).
 Result<ReleaseFloors> RepositoryReleaseFloors(const std::string& repository, const Clock& clock);
 
+// Each device's desired release of each app it runs (nullopt: none), by device id.
+using DesiredByDevice = std::map<std::string, std::map<std::string, std::optional<uint64_t>>>;
+
 // serve's side of the operator API: the actions on its own connections.
+// After a change, the fleet documents of the devices whose desired
+// releases it changed are re-signed (ResignDevices), before Run returns.
 class OperatorActions {
  public:
   static Result<std::unique_ptr<OperatorActions>> Open(const std::string& database_url,
@@ -52,12 +59,17 @@ class OperatorActions {
   // `action` is a role table name (pin, unpin, recall, rollout.start,
   // rollout.pause, rollout.resume, rollout.abort); `body` the request's
   // JSON (docs/operators.md); `rollout_id` for the changes of one rollout.
-  // Returns what the command prints with --json. InvalidArgument for a bad
-  // body, else the store's error.
+  // Returns what the command prints with --json, and "resigned": the
+  // documents re-signed (absent without a fleet repository), or
+  // "resign_error" when the change was made but its signing failed.
+  // InvalidArgument for a bad body, else the store's error (nothing changed).
   Result<Json> Run(std::string_view action, const Json& body, const std::string& actor,
                    int64_t rollout_id);
 
  private:
+  Result<Json> Change(std::string_view action, const Json& body, int64_t rollout_id);
+  Result<DesiredByDevice> DesiredOfEveryDevice(const ReleaseFloors& floors);
+
   OperatorActions(std::unique_ptr<FleetStore> fleet, std::unique_ptr<RolloutStore> rollouts,
                   std::string repository, const Clock& clock)
       : fleet_(std::move(fleet)),

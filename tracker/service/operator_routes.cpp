@@ -414,9 +414,30 @@ http::Reply TrackerService::OperatorApi(const std::vector<std::string_view>& par
     }
     body = std::move(*parsed);
   }
-  auto out = options_.operator_actions(action, body, who.name, rollout_id);
+  if (!options_.offload)
+    return ActionAnswer(options_.operator_actions(action, body, who.name, rollout_id), who.name,
+                        action);
+  // An action re-signs the documents of the devices it changes: off the
+  // network thread, on the thread password checks use (one at a time).
+  http::Reply held;
+  held.later = [this, action, body = std::move(body), actor = who.name,
+                rollout_id](std::function<void(http::Reply)> answer) {
+    auto out = std::make_shared<Result<Json>>(Internal("not run"));
+    options_.offload(
+        [this, out, action, body, actor, rollout_id] {
+          *out = options_.operator_actions(action, body, actor, rollout_id);
+        },
+        [this, out, actor, action, answer = std::move(answer)] {
+          answer(ActionAnswer(std::move(*out), actor, action));
+        });
+  };
+  return held;
+}
+
+http::Reply TrackerService::ActionAnswer(Result<Json> out, const std::string& actor,
+                                         const std::string& action) {
   if (!out.ok()) return ActionError(out.status());
-  spdlog::info("operator '{}': {}", who.name, action);
+  spdlog::info("operator '{}': {}", actor, action);
   return JsonReply(http::status::ok, *out);
 }
 

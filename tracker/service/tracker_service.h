@@ -104,8 +104,9 @@ struct TrackerServiceOptions {
   OperatorActionRunner operator_actions;
   LoginLimits logins;
   // Runs `job` off the network thread, then `done` on it: serve gives the
-  // password checks of logins a thread of their own. Empty: a login's check
-  // runs on the calling thread (tests that drive the service directly).
+  // password checks of logins and the operator actions (with their
+  // re-signing) a thread of their own. Empty: they run on the calling thread
+  // (tests that drive the service directly).
   std::function<void(std::function<void()> job, std::function<void()> done)> offload;
 };
 
@@ -202,6 +203,8 @@ class TrackerService {
   http::Reply Logout(const http::Request& request, const http::RequestContext& context);
   http::Reply OperatorApi(const std::vector<std::string_view>& parts, std::string_view query,
                           const http::Request& request, const http::RequestContext& context);
+  // An operator action's answer (the API's JSON, or its error).
+  http::Reply ActionAnswer(Result<Json> out, const std::string& actor, const std::string& action);
   // Whether `key` failed `limit` logins within the window (and forgets
   // older ones).
   bool LoginsBlocked(std::deque<MonoTime>& failures, size_t limit);
