@@ -254,6 +254,8 @@ void FleetFollower::Poll() {
 
 Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::PollOnce() {
   const std::string fleet_tuf = fleet_dir() + "/tuf";
+  // Files a notice carried serve this poll only, whatever it comes to.
+  const std::optional<CarriedFleetFiles> carried = std::exchange(carried_, std::nullopt);
   ImageRemote image_remote(options_.data_dir + "/tuf",
                            http::JoinUrl(options_.tracker_url, "targets"), options_.http);
   ASSIGN_OR_RETURN(auto image,
@@ -279,7 +281,6 @@ Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::P
   DeviceRemote network(
       http::JoinUrl(options_.tracker_url, "fleet/devices/" + credentials_->device_id + "/"),
       credentials_->credential, *fleet_client_);
-  const std::optional<CarriedFleetFiles> carried = std::exchange(carried_, std::nullopt);
   std::optional<CarriedRemote> carried_remote;
   if (carried) carried_remote.emplace(*carried, network);
   metadata::RemoteRepository& remote =

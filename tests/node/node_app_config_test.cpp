@@ -318,7 +318,9 @@ TEST_F(NodeAppConfigTest, AReplacementTakesOverTheDevicesConfiguration) {
   ASSERT_TRUE(WaitFor([&] { return Logs(SecondData()).find("MODE=mine") != std::string::npos; },
                       seconds(90)))
       << Logs(SecondData()) << second_.Log();
-  EXPECT_EQ(AppState(SecondData(), kApp).value("running_release", 0), 1);
+  EXPECT_TRUE(WaitFor([&] { return AppState(SecondData(), kApp).value("running_release", 0) == 1; },
+                      seconds(30)))
+      << second_.Log();
 }
 
 // The wire cost of a configuration change (docs/config.md, "Wire cost"):
