@@ -134,7 +134,9 @@ http::Reply NoticeAnswer(const RepositoryLayout& repo, const std::string& device
   body["fleet_files"] = std::move(*files);
   const std::string text = body.dump() + "\n";
   if (!ask.zstd) return NoticeBodyReply(text);
-  auto compressed = ZstdCompress(AsBytes(text), {.level = 19});
+  // Level 3: a fleet-wide change answers every held request in one tick on
+  // the network thread; level 19 saves some 20 bytes of ~1 KB at many times the CPU.
+  auto compressed = ZstdCompress(AsBytes(text), {.level = 3});
   if (!compressed.ok()) return NoticeBodyReply(text);
   http::Reply reply = NoticeBodyReply(std::string(AsStringView(*compressed)));
   // no-store: no cache keeps it, so none needs a Vary to tell codings apart.
