@@ -53,10 +53,10 @@ Status ZstdCompressor::Write(ByteSpan input) {
   return Drive(input, ZSTD_e_continue);
 }
 
-Status ZstdCompressor::Finish() {
+Status ZstdCompressor::Finish(ByteSpan last) {
   if (state_->finished) return FailedPrecondition("zstd compressor finished twice");
   state_->finished = true;
-  return Drive({}, ZSTD_e_end);
+  return Drive(last, ZSTD_e_end);
 }
 
 struct ZstdDecompressor::State {
@@ -118,8 +118,7 @@ Result<Bytes> ZstdCompress(ByteSpan input, ZstdCompressOptions options) {
     out.insert(out.end(), chunk.begin(), chunk.end());
     return Status::Ok();
   });
-  RETURN_IF_ERROR(compressor.Write(input));
-  RETURN_IF_ERROR(compressor.Finish());
+  RETURN_IF_ERROR(compressor.Finish(input));
   return out;
 }
 

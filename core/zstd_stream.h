@@ -33,8 +33,10 @@ class ZstdCompressor {
   ZstdCompressor& operator=(const ZstdCompressor&) = delete;
 
   Status Write(ByteSpan input);
-  // Ends the frame. No Write after Finish.
-  Status Finish();
+  // Compresses `last` and ends the frame. No Write after Finish. Given the
+  // whole input this way (no Write before), zstd sizes its tables to it: a
+  // small input costs little memory even at a high level.
+  Status Finish(ByteSpan last = {});
 
  private:
   Status Drive(ByteSpan input, int directive);

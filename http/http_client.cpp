@@ -187,6 +187,10 @@ void SetRequest(CURL* c, const Call& call, HeaderList& headers, bool expect_cont
     curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());  // libcurl copies strings
   }
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(call.max_body_bytes));
+  // libcurl decodes the body; OnBody bounds what it decodes to.
+  if (!call.accept_encoding.empty()) {
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, call.accept_encoding.c_str());
+  }
 }
 
 }  // namespace

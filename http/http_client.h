@@ -58,7 +58,9 @@ struct Call {
   std::string body;
   std::string content_type = "application/json";  // sent with a non-empty body
   std::optional<ByteRange> range;                 // sent as a Range header; length 0: to the end
-  uint64_t max_body_bytes = 1 << 20;
+  uint64_t max_body_bytes = 1 << 20;              // of the body as decoded
+  // Content codings to ask for and decode ("zstd"; empty: none asked for).
+  std::string accept_encoding;
   // Headers of the final answer to return in Response::headers (any case).
   std::vector<std::string> response_headers;
   // Non-2xx statuses returned as a Response (its body: the answer's first

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
@@ -253,6 +254,8 @@ void FleetFollower::Poll() {
 
 Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::PollOnce() {
   const std::string fleet_tuf = fleet_dir() + "/tuf";
+  // Files a notice carried serve this poll only, whatever it comes to.
+  const std::optional<CarriedFleetFiles> carried = std::exchange(carried_, std::nullopt);
   ImageRemote image_remote(options_.data_dir + "/tuf",
                            http::JoinUrl(options_.tracker_url, "targets"), options_.http);
   ASSIGN_OR_RETURN(auto image,
@@ -275,11 +278,16 @@ Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::P
   if (!credentials_) {
     return FailedPrecondition("not enrolled yet: the fleet repository needs the device credential");
   }
-  DeviceRemote remote(
+  DeviceRemote network(
       http::JoinUrl(options_.tracker_url, "fleet/devices/" + credentials_->device_id + "/"),
       credentials_->credential, *fleet_client_);
+  std::optional<CarriedRemote> carried_remote;
+  if (carried) carried_remote.emplace(*carried, network);
+  metadata::RemoteRepository& remote =
+      carried_remote ? static_cast<metadata::RemoteRepository&>(*carried_remote) : network;
   ASSIGN_OR_RETURN(auto fleet, metadata::TufClient::Open(fleet_tuf, remote, clock_));
-  RETURN_IF_ERROR(fleet->Refresh().WithContext("fleet repository"));
+  RETURN_IF_ERROR(fleet->Refresh().WithContext(
+      carried ? "fleet repository (files the notice carried)" : "fleet repository"));
   ASSIGN_OR_RETURN(auto info,
                    fleet->GetTargetInfo(kFleetDocumentTarget).WithContext("fleet repository"));
   if (info.length > kMaxDocumentBytes) return ResourceExhausted("fleet document too large");
@@ -289,6 +297,10 @@ Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::P
   ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(got.path, kMaxDocumentBytes));
   ASSIGN_OR_RETURN(FleetDocument document, ParseFleetDocument(bytes));
   ASSIGN_OR_RETURN(auto releases, Check(document, *image));
+  if (carried_remote) {
+    spdlog::debug("fleet repository refreshed from the files the notice carried ({} fetched)",
+                  carried_remote->network_fetches());
+  }
 
   AcceptedFleet accepted;
   accepted.document = std::move(document);

@@ -24,6 +24,10 @@
 // log, the next report and `status`. Once a document was accepted the node
 // never goes back to its local apps list, across restarts too.
 //
+// A notice answer may carry the device's new fleet files (Carry): the next
+// poll's refresh reads them first (CarriedRemote) and verifies them exactly
+// as fetched ones; what they lack is fetched.
+//
 // Schedule: a poll (one refresh of the fleet repository, over a connection
 // kept open from poll to poll) every refresh_interval_s, and at once on
 // PollNow (the notice watcher's news); a failed one is retried after 5 s, doubling with each
@@ -48,6 +52,7 @@
 #include "http/http_client.h"
 #include "metadata/release.h"
 #include "metadata/tuf_client.h"
+#include "node/daemon/carried_fleet_files.h"
 #include "node/daemon/enrolment.h"
 #include "tracker/api/maintenance_window.h"
 
@@ -143,6 +148,8 @@ class FleetFollower {
   void Stop() { timer_.Cancel(); }
   // Polls now; the backoff starts afresh.
   void PollNow();
+  // Files a notice answer carried, for the next poll only.
+  void Carry(CarriedFleetFiles carried) { carried_ = std::move(carried); }
   // Whether a document was ever accepted: the local apps list is then ignored.
   bool managed() const { return status_.accepted.has_value(); }
   const FleetStatus& status() const { return status_; }
@@ -172,6 +179,7 @@ class FleetFollower {
   // The fleet repository's requests: one client, so that a poll reuses the
   // previous poll's connection (no new TCP and TLS handshakes).
   std::unique_ptr<http::Client> fleet_client_;
+  std::optional<CarriedFleetFiles> carried_;
   FleetStatus status_;
   uint32_t failures_ = 0;
   std::mt19937_64 random_;

@@ -266,13 +266,15 @@ void NodeDaemon::OpenNotice() {
                     .refresh_interval_s = config_.refresh_interval_s,
                     .max_backoff_s = config_.max_backoff_s},
       clock_, loop_,
-      NoticeEvents{.versions =
-                       [this] {
-                         return NoticeVersions{.image = source_->TrustedTimestampVersion(),
-                                               .fleet = fleet_->TrustedTimestampVersion()};
-                       },
-                   .changed = [this](bool image, bool fleet) { Noticed(image, fleet); },
-                   .log_requests = [this](uint64_t newest) { log_uploader_->Requested(newest); }});
+      NoticeEvents{
+          .versions =
+              [this] {
+                return NoticeVersions{.image = source_->TrustedTimestampVersion(),
+                                      .fleet = fleet_->TrustedTimestampVersion()};
+              },
+          .changed = [this](bool image, bool fleet) { Noticed(image, fleet); },
+          .log_requests = [this](uint64_t newest) { log_uploader_->Requested(newest); },
+          .fleet_files = [this](CarriedFleetFiles carried) { fleet_->Carry(std::move(carried)); }});
 }
 
 // A change the tracker announced: the image repository first (the fleet

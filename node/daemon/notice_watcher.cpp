@@ -13,12 +13,14 @@ namespace flotilla::node {
 namespace {
 
 constexpr uint64_t kMaxAnswerBytes = 4 << 10;
+// An answer carrying fleet files: their bytes (kMaxCarriedBytes) JSON-escaped, and the rest.
+constexpr uint64_t kMaxAnswerWithFilesBytes = 2 * kMaxCarriedBytes + kMaxAnswerBytes;
 
 }  // namespace
 
 Result<NoticeAnswer> ParseNoticeAnswer(std::string_view body) {
   ASSIGN_OR_RETURN(Json json,
-                   ParseJsonStrict(body, {.max_bytes = kMaxAnswerBytes, .max_depth = 4}));
+                   ParseJsonStrict(body, {.max_bytes = kMaxAnswerWithFilesBytes, .max_depth = 4}));
   if (!json.is_object()) return InvalidArgument("notice answer is not an object");
   const auto changed = json.find("changed");
   const auto image = json.find("image");
@@ -31,9 +33,13 @@ Result<NoticeAnswer> ParseNoticeAnswer(std::string_view body) {
   if (logs != json.end() && !logs->is_number_unsigned()) {
     return InvalidArgument("notice answer's logs is not a number");
   }
-  return NoticeAnswer{.changed = changed->get<bool>(),
+  NoticeAnswer answer{.changed = changed->get<bool>(),
                       .tracker = {.image = image->get<uint64_t>(), .fleet = fleet->get<uint64_t>()},
                       .logs = logs == json.end() ? 0 : logs->get<uint64_t>()};
+  if (const auto files = json.find("fleet_files"); files != json.end()) {
+    ASSIGN_OR_RETURN(answer.fleet_files, ParseCarriedFleetFiles(*files));
+  }
+  return answer;
 }
 
 // The request thread and what it shares with the loop. The thread keeps one
@@ -130,8 +136,11 @@ void NoticeWatcher::Ask() {
           "api/v1/devices/" + credentials_->device_id +
               "/notice?image=" + std::to_string(ours.image) +
               "&fleet=" + std::to_string(ours.fleet) + "&wait=" + std::to_string(options_.wait_s) +
-              (events_.log_requests ? "&logs=" + std::to_string(logs_seen_) : std::string())),
-      .max_body_bytes = kMaxAnswerBytes};
+              (events_.log_requests ? "&logs=" + std::to_string(logs_seen_) : std::string()) +
+              (events_.fleet_files ? "&files=1" : "")),
+      .max_body_bytes = events_.fleet_files ? kMaxAnswerWithFilesBytes : kMaxAnswerBytes};
+  // Fleet files are mostly hex and JSON names: zstd halves them (docs/tracker.md).
+  if (events_.fleet_files) call.accept_encoding = "zstd";
   call.headers.emplace_back("Authorization", "Bearer " + credentials_->credential);
   const MonoTime asked_at = clock_.MonotonicNow();
   {
@@ -211,6 +220,9 @@ void NoticeWatcher::Answered(const Result<http::Response>& answer, MonoTime aske
       "notice: the tracker holds image timestamp v{} and fleet timestamp v{} (ours v{} "
       "and v{}): refreshing now",
       parsed->tracker.image, parsed->tracker.fleet, asked.image, asked.fleet);
+  if (fleet && parsed->fleet_files && events_.fleet_files) {
+    events_.fleet_files(std::move(*parsed->fleet_files));
+  }
   events_.changed(image, fleet);
   // Scheduled after the refreshes `changed` scheduled: asks with their versions.
   AskAfter(Duration::zero());

@@ -8,6 +8,12 @@
 // ({"changed":false,...}). On "changed" the watcher tells the daemon which
 // repository moved (the daemon refreshes it at once, as `update --now`
 // does) and asks again once that refresh has run, with the new versions.
+// A node that takes fleet files (NoticeEvents::fleet_files) asks with
+// `files=1` and accepts a zstd-encoded answer: a fleet change may then come
+// with the device's new fleet files (carried_fleet_files.h), handed on
+// before `changed` so that the refresh it starts reads them instead of
+// fetching them; an answer without them (an older tracker) refreshes over
+// the network as before.
 // Polling at refresh_interval_s goes on beside it, so nothing depends on the
 // notice:
 //  - an error backs off (5 s, doubling up to max_backoff_s);
@@ -34,6 +40,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "http/http_client.h"
+#include "node/daemon/carried_fleet_files.h"
 #include "node/daemon/enrolment.h"
 
 namespace flotilla::node {
@@ -62,6 +69,9 @@ struct NoticeEvents {
   // names the newest log request seen (`logs=N`), and an answer naming a
   // newer one calls this with its id.
   std::function<void(uint64_t newest)> log_requests;
+  // Optional: the node takes fleet files in the answer (`files=1`). An
+  // answer carrying them calls this just before `changed`.
+  std::function<void(CarriedFleetFiles carried)> fleet_files;
 };
 
 // For the node's view.
@@ -80,6 +90,7 @@ struct NoticeAnswer {
   bool changed = false;
   NoticeVersions tracker;
   uint64_t logs = 0;  // the newest open log request (0: none, or not named)
+  std::optional<CarriedFleetFiles> fleet_files;  // the fleet files it carries, if any
 };
 Result<NoticeAnswer> ParseNoticeAnswer(std::string_view body);
 

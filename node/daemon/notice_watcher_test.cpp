@@ -32,6 +32,7 @@ class ScriptedTracker {
             std::lock_guard lock(mu_);
             targets_.push_back(target);
             authorizations_.emplace_back(request[http::field::authorization]);
+            encodings_.emplace_back(request[http::field::accept_encoding]);
           }
           return script_(target);
         });
@@ -52,6 +53,10 @@ class ScriptedTracker {
     std::lock_guard lock(mu_);
     return authorizations_;
   }
+  std::vector<std::string> encodings() {
+    std::lock_guard lock(mu_);
+    return encodings_;
+  }
 
  private:
   Script script_;
@@ -61,6 +66,7 @@ class ScriptedTracker {
   std::mutex mu_;
   std::vector<std::string> targets_;
   std::vector<std::string> authorizations_;
+  std::vector<std::string> encodings_;
 };
 
 http::Reply Answer(bool changed, uint64_t image, uint64_t fleet) {
@@ -74,23 +80,29 @@ http::Reply Answer(bool changed, uint64_t image, uint64_t fleet) {
 class WatcherHarness {
  public:
   // `on_change` runs on the loop at each change: it stands for the refresh.
+  // `takes_files`: the node takes fleet files in the answer (recorded, as a change `F`).
   WatcherHarness(const std::string& tracker_url, NoticeVersions ours,
-                 std::function<void(NoticeVersions&)> on_change = nullptr)
+                 std::function<void(NoticeVersions&)> on_change = nullptr, bool takes_files = false)
       : on_change_(std::move(on_change)), ours_(ours) {
     Run([&] {
-      watcher_ =
-          std::make_unique<NoticeWatcher>(NoticeOptions{.tracker_url = tracker_url,
-                                                        .http = {.connect_timeout = 2000ms},
-                                                        .wait_s = 5,
-                                                        .refresh_interval_s = 300,
-                                                        .max_backoff_s = 600},
-                                          SystemClock::Instance(), loop_,
-                                          NoticeEvents{.versions = [this] { return ours_; },
-                                                       .changed =
-                                                           [this](bool image, bool fleet) {
-                                                             changes_.push_back({image, fleet});
-                                                             if (on_change_) on_change_(ours_);
-                                                           }});
+      NoticeEvents events{.versions = [this] { return ours_; },
+                          .changed =
+                              [this](bool image, bool fleet) {
+                                changes_.push_back({image, fleet});
+                                if (on_change_) on_change_(ours_);
+                              }};
+      if (takes_files) {
+        events.fleet_files = [this](CarriedFleetFiles carried) {
+          carried_.push_back(std::move(carried));
+          changes_.push_back({false, false});  // before the change it comes with
+        };
+      }
+      watcher_ = std::make_unique<NoticeWatcher>(NoticeOptions{.tracker_url = tracker_url,
+                                                               .http = {.connect_timeout = 2000ms},
+                                                               .wait_s = 5,
+                                                               .refresh_interval_s = 300,
+                                                               .max_backoff_s = 600},
+                                                 SystemClock::Instance(), loop_, std::move(events));
       watcher_->SetCredentials({.device_id = "dev-1", .credential = "secret-1"});
       watcher_->Start();
     });
@@ -116,6 +128,11 @@ class WatcherHarness {
     Run([&] { c = changes_; });
     return c;
   }
+  std::vector<CarriedFleetFiles> Carried() {
+    std::vector<CarriedFleetFiles> c;
+    Run([&] { c = carried_; });
+    return c;
+  }
 
  private:
   std::function<void(NoticeVersions&)> on_change_;
@@ -123,6 +140,7 @@ class WatcherHarness {
   NoticeVersions ours_;
   std::unique_ptr<NoticeWatcher> watcher_;
   std::vector<std::pair<bool, bool>> changes_;
+  std::vector<CarriedFleetFiles> carried_;
 };
 
 TEST(ParseNoticeAnswerTest, TakesTheTrackersAnswerAndRefusesOthers) {
@@ -130,8 +148,15 @@ TEST(ParseNoticeAnswerTest, TakesTheTrackersAnswerAndRefusesOthers) {
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_TRUE(parsed->changed);
   EXPECT_EQ(parsed->tracker, (NoticeVersions{.image = 8, .fleet = 15}));
+  auto carrying = ParseNoticeAnswer(
+      R"({"changed":true,"image":8,"fleet":15,"fleet_files":{"root":1,"metadata":{}}})");
+  ASSERT_TRUE(carrying.ok()) << carrying.status().ToString();
+  ASSERT_TRUE(carrying->fleet_files);
+  EXPECT_EQ(carrying->fleet_files->root, 1u);
+  EXPECT_FALSE(parsed->fleet_files);
   for (const char* bad : {"", "[]", R"({"changed":1,"image":8,"fleet":1})",
-                          R"({"changed":true,"image":-8,"fleet":1})", R"({"changed":true})"}) {
+                          R"({"changed":true,"image":-8,"fleet":1})", R"({"changed":true})",
+                          R"({"changed":true,"image":8,"fleet":1,"fleet_files":{"root":"1"}})"}) {
     EXPECT_FALSE(ParseNoticeAnswer(bad).ok()) << bad;
   }
 }
@@ -151,6 +176,49 @@ TEST(NoticeWatcherTest, AChangeRefreshesWhatMovedThenAsksWithTheNewVersions) {
   EXPECT_EQ(targets[1], "/api/v1/devices/dev-1/notice?image=8&fleet=3&wait=5");
   EXPECT_EQ(tracker.authorizations()[0], "Bearer secret-1");
   EXPECT_EQ(harness.Changes(), (std::vector<std::pair<bool, bool>>{{true, false}}));
+}
+
+// docs/tracker.md, "Notice": a node that takes fleet files asks with
+// files=1 and accepts zstd; files an answer carries are handed on before
+// the change they come with; an older tracker's answer (no files) is the
+// change alone, and the refresh fetches as before.
+TEST(NoticeWatcherTest, FilesAnAnswerCarriesAreHandedOnBeforeTheChange) {
+  std::atomic<int> asked{0};
+  ScriptedTracker tracker([&](const std::string&) {
+    const int n = asked++;
+    if (n == 0) {
+      return http::Reply::Typed(http::status::ok, "application/json",
+                                R"({"changed":true,"image":7,"fleet":4,"fleet_files":{"root":1,)"
+                                R"("metadata":{"timestamp.json":"{}"},"targets":{}}})");
+    }
+    if (n == 1) return Answer(true, 7, 5);  // an older tracker's answer
+    std::this_thread::sleep_for(1200ms);
+    return Answer(false, 7, 5);
+  });
+  WatcherHarness harness(
+      tracker.url(), {.image = 7, .fleet = 3}, [](NoticeVersions& ours) { ++ours.fleet; },
+      /*takes_files=*/true);
+  ASSERT_TRUE(testing::WaitFor([&] { return tracker.targets().size() >= 3; }, 10s));
+  const auto targets = tracker.targets();
+  EXPECT_EQ(targets[0], "/api/v1/devices/dev-1/notice?image=7&fleet=3&wait=5&files=1");
+  EXPECT_EQ(tracker.encodings()[0], "zstd");
+  EXPECT_EQ(harness.Changes(),
+            (std::vector<std::pair<bool, bool>>{{false, false}, {false, true}, {false, true}}));
+  const auto carried = harness.Carried();
+  ASSERT_EQ(carried.size(), 1u);
+  EXPECT_EQ(carried[0].root, 1u);
+  EXPECT_EQ(carried[0].metadata.at("timestamp.json"), "{}");
+}
+
+TEST(NoticeWatcherTest, ANodeThatTakesNoFilesDoesNotAskForThem) {
+  ScriptedTracker tracker([](const std::string&) {
+    std::this_thread::sleep_for(1200ms);
+    return Answer(false, 7, 3);
+  });
+  WatcherHarness harness(tracker.url(), {.image = 7, .fleet = 3});
+  ASSERT_TRUE(testing::WaitFor([&] { return tracker.targets().size() >= 1; }, 10s));
+  EXPECT_EQ(tracker.targets()[0], "/api/v1/devices/dev-1/notice?image=7&fleet=3&wait=5");
+  EXPECT_EQ(tracker.encodings()[0], "");
 }
 
 TEST(NoticeWatcherTest, ARefreshThatDoesNotCatchUpIsNotALoop) {

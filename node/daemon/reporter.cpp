@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 
 #include "core/canonical_json.h"
 #include "tracker/client/tracker_client.h"
@@ -101,6 +103,7 @@ Reporter::Reporter(uint32_t report_interval_s, const Clock& clock, Executor& loo
       timer_(loop) {}
 
 void Reporter::MarkDue() {
+  marked_due_ = true;
   if (timer_.pending() && next_round_ <= clock_.MonotonicNow()) return;
   next_round_ = clock_.MonotonicNow();
   timer_.Schedule(Duration::zero(), [this] { SendRound(); });
@@ -147,8 +150,26 @@ uint64_t Reporter::SequenceFor(const std::string& app) {
   return unanswered_seq_[app] = next_seq_++;
 }
 
+bool Reporter::SaysNothingNew(const std::vector<AppReport>& reports) const {
+  auto fields = [](const AppReport& r) {
+    return std::tie(r.app, r.release, r.state, r.done, r.total, r.bytes_from_peers,
+                    r.bytes_from_origin, r.health, r.failure);
+  };
+  if (reports.empty() || reports.size() != last_accepted_.size() || !platform_.empty() ||
+      !errors_.empty()) {
+    return false;
+  }
+  for (size_t i = 0; i < reports.size(); ++i) {
+    if (!reports[i].bad_peers.empty() || fields(reports[i]) != fields(last_accepted_[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void Reporter::SendRound() {
   Duration next = interval_;
+  const bool marked_due = std::exchange(marked_due_, false);
   if (!sink_) {
     next = std::min<Duration>(interval_, std::chrono::seconds(10));
   } else {
@@ -160,6 +181,11 @@ void Reporter::SendRound() {
       reports.push_back(AppReport{.state = "idle", .health = "unknown"});
     }
     for (AppReport& report : reports) CarryPendingBadPeers(report);
+    if (marked_due && SaysNothingNew(reports)) {
+      next_round_ = clock_.MonotonicNow() + next;
+      timer_.Schedule(next, [this] { SendRound(); });
+      return;
+    }
     for (AppReport& report : reports) report.seq = SequenceFor(report.app);
     // The tracker stores a number only above the last it stored: reports
     // sent again go before newer ones.
@@ -188,7 +214,12 @@ void Reporter::SendRound() {
       unanswered_seq_.erase(reports[i].app);
       if (i == 0) platform_.clear();  // told once per run
     }
-    if (sent) errors_.clear();
+    if (sent) {
+      errors_.clear();
+      last_accepted_ = reports;
+    } else {
+      last_accepted_.clear();
+    }
   }
   next_round_ = clock_.MonotonicNow() + next;
   timer_.Schedule(next, [this] { SendRound(); });

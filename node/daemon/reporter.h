@@ -13,6 +13,12 @@
 // fails is tried again after min(report_interval_s, 5 s); before the device
 // has credentials (no sink) after min(report_interval_s, 10 s).
 //
+// A round made due (MarkDue) whose reports would tell the tracker exactly
+// what the last round it accepted whole told it (the same fields, no error,
+// bad peer or platform to carry) is not sent: e.g. a configuration switch
+// that succeeded changes nothing a report says. Rounds on the interval are
+// always sent.
+//
 // The device's platform (SetPlatform) rides on the first report of each
 // round until one such report is accepted, once per run of the node; a
 // device that follows no app sends an `idle` report (no app) to carry it.
@@ -108,6 +114,8 @@ class Reporter {
 
  private:
   void SendRound();
+  // Whether `reports` say what the last round accepted whole said.
+  bool SaysNothingNew(const std::vector<AppReport>& reports) const;
   // Adds `report`'s new bad peers to its app's pending ones, and gives the
   // report all of them.
   void CarryPendingBadPeers(AppReport& report);
@@ -127,6 +135,8 @@ class Reporter {
   uint64_t next_seq_ = 1;
   std::map<std::string, uint64_t> unanswered_seq_;  // per app
   std::string platform_;                            // not yet accepted; "" once it was
+  bool marked_due_ = false;                         // the next round is a MarkDue one
+  std::vector<AppReport> last_accepted_;            // the last round accepted whole
 };
 
 // Reports to the tracker with the device's credentials. `log_requests`

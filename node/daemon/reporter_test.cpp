@@ -101,10 +101,33 @@ TEST_F(ReporterTest, ReportsEveryIntervalAndAtOnceAfterAChange) {
   EXPECT_EQ(sent_[1].report.app, "clock");
   EXPECT_EQ(sent_[1].report.state, "idle");
 
+  signage_.running_release = 4;
   reporter_.MarkDue();  // at 150 s
   reporter_.MarkDue();  // coalesced
   loop_.AdvanceBy(seconds(100));
   EXPECT_EQ(Rounds(), (std::vector<double>{0, 60, 120, 150, 210}));
+}
+
+// A change that changes nothing a report says (a configuration switch that
+// succeeded): no round until the interval's.
+TEST_F(ReporterTest, AChangeThatChangesNoReportSendsNothingBeforeTheInterval) {
+  Enrol();
+  signage_.phase = AppPhase::kRunning;
+  signage_.running_release = 3;
+  reporter_.Start();
+  loop_.AdvanceBy(seconds(30));
+  reporter_.MarkDue();
+  loop_.AdvanceBy(seconds(20));
+  EXPECT_EQ(Rounds(), (std::vector<double>{0}));
+  loop_.AdvanceBy(seconds(60));
+  EXPECT_EQ(Rounds(), (std::vector<double>{0, 90})) << "the interval counts from the skip";
+  signage_.phase = AppPhase::kDeploying;
+  reporter_.MarkDue();  // at 110 s
+  loop_.AdvanceBy(seconds(1));
+  EXPECT_EQ(Rounds(), (std::vector<double>{0, 90, 110}));
+  reporter_.AddError("something to say");
+  loop_.AdvanceBy(seconds(1));
+  EXPECT_EQ(Rounds(), (std::vector<double>{0, 90, 110, 111})) << "an error is news";
 }
 
 TEST_F(ReporterTest, AFailedRoundIsRetriedSoonAndItsErrorsWaitUntilOneIsAccepted) {

@@ -5,9 +5,12 @@ usage: count_port_bytes.py PORT SECONDS
 
 Prints one JSON line when done (after SECONDS, or at SIGTERM): frames, frame bytes (Ethernet + IP + TCP +
 payload, as on a wire), payload bytes and segments carrying data, each to
-the port ("up") and from it ("down"), and per HTTP request (its first line)
-the frame bytes each way until the next request. Each loopback packet is seen once
-(outgoing copies are skipped)."""
+the port ("up") and from it ("down"), and the exchanges: on each connection,
+an exchange starts with data sent up after data came down (a request after
+its answer) and holds the frame bytes each way until the next one, with the
+request's first line over plain HTTP ("tls" when encrypted) and the
+connection's index. Each loopback packet is seen once (outgoing copies are
+skipped)."""
 import json
 import signal
 import socket
@@ -26,6 +29,7 @@ def main():
     counts = {d: {"frames": 0, "bytes": 0, "payload": 0, "data_segments": 0}
               for d in ("up", "down")}
     exchanges = []  # per request: its first line, the frame bytes up and down until the next
+    connections = {}  # client port -> [index, its current exchange or None, data came down]
     stopped = []
     signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
     print("ready", flush=True)
@@ -52,11 +56,23 @@ def main():
         way = "up" if dport == port else "down"
         c = counts[way]
         data = tcp[(tcp[12] >> 4) * 4:(tcp[12] >> 4) * 4 + payload]
-        if way == "up" and payload > 0 and data[:4] in (b"GET ", b"POST", b"PUT ", b"HEAD"):
-            line = data.split(b"\r\n", 1)[0].decode("latin-1")
-            exchanges.append({"request": line[:100], "up": 0, "down": 0})
-        if exchanges:
-            exchanges[-1][way] += len(frame)
+        client = sport if way == "up" else dport
+        conn = connections.setdefault(client, [len(connections), None, False])
+        if way == "up" and payload > 0 and (conn[1] is None or conn[2]):
+            if data[:4] in (b"GET ", b"POST", b"PUT ", b"HEAD"):
+                line = data.split(b"\r\n", 1)[0].decode("latin-1")[:100]
+            else:
+                line = "tls" if data[:1] == b"\x17" else "?"
+            conn[1] = {"connection": conn[0], "request": line, "up": 0, "down": 0}
+            conn[2] = False
+            exchanges.append(conn[1])
+        if conn[1] is None:  # the answer to a request sent before counting began
+            conn[1] = {"connection": conn[0], "request": "(asked before)", "up": 0, "down": 0}
+            exchanges.append(conn[1])
+        if way == "down" and payload > 0:
+            conn[2] = True
+        if conn[1] is not None:
+            conn[1][way] += len(frame)
         c["frames"] += 1
         c["bytes"] += len(frame)
         c["payload"] += payload

@@ -14,6 +14,7 @@
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "http/http_client.h"
 #include "tests/node/node_fixture.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
@@ -133,6 +134,49 @@ TEST_F(NoticeTest, ADeviceBehindIsAnsweredAtOnceAndOnlyWithItsCredential) {
   auto post = HttpRequestTo(tracker_.port(), "POST", "/api/v1/devices/" + a_.device_id + "/notice",
                             {"Authorization: Bearer " + a_.credential});
   EXPECT_EQ(post.status, 405);
+}
+
+// `files=1` (docs/tracker.md, "Notice"): the answer to a device whose fleet
+// timestamp moved carries its current fleet files, the bytes the fleet route
+// serves, zstd-encoded when it accepts that; never to one that did not ask.
+TEST_F(NoticeTest, AFleetChangeCarriesTheDevicesFilesWhenAskedFor) {
+  auto state =
+      tracker::ReadDeviceState(tracker::RepositoryLayout{repo_}.fleet_device_dir(a_.device_id));
+  ASSERT_TRUE(state.ok() && state->has_value());
+  const tracker::DeviceState& files = **state;
+  auto ask = [&](const std::string& query, const std::string& encoding) {
+    http::Call call{.url = "http://127.0.0.1:" + std::to_string(tracker_.port()) +
+                           "/api/v1/devices/" + a_.device_id + "/notice?image=" +
+                           std::to_string(ImageVersion()) + "&fleet=0&wait=1" + query,
+                    .max_body_bytes = 1 << 20};
+    call.headers.emplace_back("Authorization", "Bearer " + a_.credential);
+    call.accept_encoding = encoding;
+    call.response_headers = {"Content-Encoding", "Cache-Control"};
+    return http::Client().Fetch(call);
+  };
+  for (const std::string encoding : {"zstd", ""}) {
+    SCOPED_TRACE("Accept-Encoding: " + encoding);
+    auto answer = ask("&files=1", encoding);
+    ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+    EXPECT_EQ(answer->headers["cache-control"], "no-store");
+    EXPECT_EQ(answer->headers.contains("content-encoding"), !encoding.empty());
+    Json body = ParseJsonStrict(answer->body).value();
+    EXPECT_EQ(body["changed"], true);
+    EXPECT_EQ(body["fleet"], files.timestamp);
+    const Json& carried = body["fleet_files"];
+    EXPECT_EQ(carried["root"], files.root);
+    EXPECT_EQ(carried["metadata"]["timestamp.json"], *files.Find("timestamp.json"));
+    const std::string targets = std::to_string(files.targets) + ".targets.json";
+    EXPECT_EQ(carried["metadata"][targets], *files.Find(targets));
+    const std::string document = files.document_sha256 + ".device.json";
+    EXPECT_EQ(carried["targets"][document], *files.Find(document));
+    EXPECT_EQ(carried["metadata"].size(), 3u);
+  }
+  auto plain = ask("", "zstd");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_FALSE(plain->headers.contains("content-encoding"));
+  EXPECT_EQ(ParseJsonStrict(plain->body).value(),
+            (Json{{"changed", true}, {"image", ImageVersion()}, {"fleet", FleetVersion(a_)}}));
 }
 
 TEST_F(NoticeTest, UnchangedAfterItsWait) {

@@ -22,8 +22,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
+#include "core/canonical_json.h"
 #include "core/clock.h"
 #include "http/http_reply.h"
 #include "tracker/storage/repository.h"
@@ -68,6 +70,25 @@ uint64_t TimestampFileVersion(const std::string& path);
 uint64_t FleetTimestampVersion(const RepositoryLayout& repo, const std::string& device_id,
                                VersionProbe& probe);
 
+// What a notice request asks for besides the versions (docs/tracker.md, "Notice").
+struct NoticeAsk {
+  bool logs = false;         // `logs`: the answer names the newest open log request
+  bool fleet_files = false;  // `files=1`: a fleet change carries the device's fleet files
+  bool zstd = false;         // Accept-Encoding names zstd: an answer with files is compressed
+};
+
+// Bound of the fleet files one answer carries; a device whose files are
+// larger fetches them.
+inline constexpr uint64_t kMaxCarriedFleetBytes = 32 << 10;
+
+// The fleet files of device `device_id` a notice answer carries:
+// {"root":R,"metadata":{"timestamp.json":..,"N.snapshot.json":..,
+// "N.targets.json":..},"targets":{"<sha256>.device.json":..}}, each the
+// bytes the fleet route serves, from its state file, R the newest fleet root
+// that route offers it. nullopt when it has no readable state file or the
+// files pass kMaxCarriedFleetBytes.
+std::optional<Json> CarriedFleetFiles(const RepositoryLayout& repo, const std::string& device_id);
+
 struct NoticeLimits {
   Duration max_wait = std::chrono::seconds(50);
   size_t max_held = 20'000;
@@ -77,6 +98,12 @@ struct NoticeLimits {
 // whether they differ from the device's. `Cache-Control: no-store`.
 // `with_logs`: the answer names `logs` too (the device asked with it).
 http::Reply NoticeReply(bool changed, const NoticeVersions& now, bool with_logs = false);
+// The answer to a request that asked `ask` with the versions `seen`: as
+// NoticeReply, and, when the device's fleet version moved and it asked for
+// them, its fleet files (CarriedFleetFiles), zstd-encoded when it accepts
+// that.
+http::Reply NoticeAnswer(const RepositoryLayout& repo, const std::string& device_id, bool changed,
+                         const NoticeVersions& seen, const NoticeVersions& now, NoticeAsk ask);
 
 class NoticeBoard {
  public:
@@ -98,9 +125,9 @@ class NoticeBoard {
   // Holds the request until the versions differ from `seen` or `wait`
   // passes; a held request of the same device is closed unanswered. The
   // answer names the device as authenticated_as (the server's per-device count).
-  // `with_logs`: the device takes log requests, so a new one wakes it.
+  // `ask.logs`: the device takes log requests, so a new one wakes it.
   void Hold(const std::string& device_id, NoticeVersions seen, Duration wait, Answer answer,
-            bool with_logs = false);
+            NoticeAsk ask = {});
   // Answers the held requests whose versions changed or whose wait passed.
   void Tick();
   size_t held() const { return held_.size(); }
@@ -111,10 +138,10 @@ class NoticeBoard {
     MonoTime deadline;
     Answer answer;
     VersionProbe fleet;
-    bool with_logs = false;
+    NoticeAsk ask;
   };
-  void AnswerHeld(std::map<std::string, Held>::iterator it, bool changed, const NoticeVersions& now,
-                  bool with_logs);
+  void AnswerHeld(std::map<std::string, Held>::iterator it, bool changed,
+                  const NoticeVersions& now);
   uint64_t ImageVersion();
 
   const NoticeLimits limits_;

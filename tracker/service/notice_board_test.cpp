@@ -13,6 +13,7 @@
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "core/zstd_stream.h"
 #include "tests/support/test_util.h"
 #include "tracker/storage/device_state.h"
 
@@ -124,9 +125,8 @@ TEST_F(NoticeBoardTest, ANewLogRequestWakesOnlyADeviceThatTakesThem) {
     return pending;
   });
   std::optional<Json> a, b;
-  board.Hold(
-      "a", {7, 3, 0}, seconds(30),
-      [&a](http::Reply reply) { a = ParseJsonStrict(reply.body).value(); }, /*with_logs=*/true);
+  board.Hold("a", {7, 3, 0}, seconds(30),
+             [&a](http::Reply reply) { a = ParseJsonStrict(reply.body).value(); }, {.logs = true});
   Hold(board, "b", {7, 5}, b);  // an older node: no `logs`
   board.Tick();
   EXPECT_FALSE(a || b);
@@ -141,9 +141,8 @@ TEST_F(NoticeBoardTest, ANewLogRequestWakesOnlyADeviceThatTakesThem) {
   // Asking again with the request seen: held until a newer one, not woken
   // when the device's own upload closes it.
   a.reset();
-  board.Hold(
-      "a", {7, 3, 12}, seconds(30),
-      [&a](http::Reply reply) { a = ParseJsonStrict(reply.body).value(); }, true);
+  board.Hold("a", {7, 3, 12}, seconds(30),
+             [&a](http::Reply reply) { a = ParseJsonStrict(reply.body).value(); }, {.logs = true});
   board.Tick();
   pending.erase("a");
   board.Tick();
@@ -214,6 +213,90 @@ TEST_F(NoticeBoardTest, AChangeOfTheOlderLayoutIsSeenToo) {
   board.Tick();
   ASSERT_TRUE(b);
   EXPECT_EQ(*b, (Json{{"changed", true}, {"image", 7}, {"fleet", 6}}));
+}
+
+// docs/tracker.md, "Notice": with `files=1` a fleet change carries the
+// device's current fleet files, as the fleet route serves them, and the
+// newest root version it offers; zstd-encoded when the device accepts it.
+TEST_F(NoticeBoardTest, AFleetChangeCarriesTheFilesToADeviceThatAsksForThem) {
+  const std::string sha(64, 'c');
+  DeviceState state;
+  state.root = 2;
+  state.targets = 4;
+  state.snapshot = 4;
+  state.timestamp = 4;
+  state.expires = 2'000'000'000;
+  state.document_sha256 = sha;
+  state.files = {{"timestamp.json", Timestamp(4)},
+                 {"4.snapshot.json", R"({"s":4})"},
+                 {"4.targets.json", R"({"t":4})"},
+                 {sha + ".device.json", R"({"d":"a"})"},
+                 {"3.targets.json", R"({"t":3})"}};
+  const Json files{{"root", 2},
+                   {"metadata",
+                    {{"timestamp.json", Timestamp(4)},
+                     {"4.snapshot.json", R"({"s":4})"},
+                     {"4.targets.json", R"({"t":4})"}}},
+                   {"targets", {{sha + ".device.json", R"({"d":"a"})"}}}};
+  NoticeBoard board = Board();
+  std::vector<http::Reply> replies;
+  for (NoticeAsk ask : {NoticeAsk{.fleet_files = true},
+                        NoticeAsk{.fleet_files = true, .zstd = true}, NoticeAsk{}}) {
+    board.Hold(
+        "a", {7, 3}, seconds(30),
+        [&replies](http::Reply reply) { replies.push_back(std::move(reply)); }, ask);
+    if (replies.empty()) {
+      ASSERT_TRUE(WriteFileAtomic(repo_.fleet_device_dir("a") + "/" + kDeviceStateFile,
+                                  FormatDeviceState(state))
+                      .ok());
+    }
+    board.Tick();
+  }
+  ASSERT_EQ(replies.size(), 3u);
+  Json plain = ParseJsonStrict(replies[0].body).value();
+  EXPECT_EQ(plain["fleet_files"], files);
+  EXPECT_EQ(plain["fleet"], 4);
+  EXPECT_EQ(replies[0].headers,
+            (std::vector<std::pair<std::string, std::string>>{{"Cache-Control", "no-store"}}));
+
+  const auto& zstd = replies[1];
+  EXPECT_EQ(zstd.headers, (std::vector<std::pair<std::string, std::string>>{
+                              {"Cache-Control", "no-store"}, {"Content-Encoding", "zstd"}}));
+  auto decoded = ZstdDecompress(AsBytes(zstd.body), 1 << 20);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(ParseJsonStrict(AsStringView(*decoded)).value(), plain);
+  EXPECT_LT(zstd.body.size(), replies[0].body.size());
+
+  EXPECT_EQ(ParseJsonStrict(replies[2].body).value(),
+            (Json{{"changed", true}, {"image", 7}, {"fleet", 4}}))
+      << "a device that did not ask gets the answer it always had";
+}
+
+TEST_F(NoticeBoardTest, NoFilesWithoutAFleetChangeOrAWholeStateFile) {
+  NoticeBoard board = Board();
+  std::optional<Json> a, b;
+  board.Hold(
+      "a", {7, 3}, seconds(30), [&a](http::Reply r) { a = ParseJsonStrict(r.body).value(); },
+      NoticeAsk{.fleet_files = true});
+  board.Hold(
+      "b", {7, 5}, seconds(30), [&b](http::Reply r) { b = ParseJsonStrict(r.body).value(); },
+      NoticeAsk{.fleet_files = true});
+  Sign(repo_.metadata_dir() + "/timestamp.json", 8);  // an image change only
+  board.Tick();
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(a->contains("fleet_files"));
+  EXPECT_FALSE(b->contains("fleet_files"));
+  // An older tracker's layout (no state file): the device fetches its files.
+  b.reset();
+  board.Hold(
+      "b", {8, 5}, seconds(30), [&b](http::Reply r) { b = ParseJsonStrict(r.body).value(); },
+      NoticeAsk{.fleet_files = true});
+  Sign(repo_.fleet_device_dir("b") + "/metadata/timestamp.json", 6);
+  board.Tick();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(*b, (Json{{"changed", true}, {"image", 8}, {"fleet", 6}}));
+  EXPECT_FALSE(CarriedFleetFiles(repo_, "b"));
+  EXPECT_FALSE(CarriedFleetFiles(repo_, "no-such-device"));
 }
 
 TEST(NoticeReplyTest, IsNeverCached) {

@@ -33,6 +33,35 @@ http::Reply NoticeError(http::status status, const std::string& message) {
   return reply;
 }
 
+// Whether the request's Accept-Encoding names zstd with a weight above 0.
+bool AcceptsZstd(const http::Request& request) {
+  const auto field = request.find(http::field::accept_encoding);
+  if (field == request.end()) return false;
+  const std::string_view header = field->value();
+  size_t start = 0;
+  while (start <= header.size()) {
+    size_t end = header.find(',', start);
+    if (end == std::string_view::npos) end = header.size();
+    std::string_view coding = header.substr(start, end - start);
+    const size_t semicolon = coding.find(';');
+    std::string_view params =
+        semicolon == std::string_view::npos ? std::string_view() : coding.substr(semicolon + 1);
+    coding = coding.substr(0, semicolon);
+    auto trim = [](std::string_view s) {
+      while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+      while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+      return s;
+    };
+    coding = trim(coding);
+    params = trim(params);
+    const bool refused =
+        params == "q=0" || params == "q=0.0" || params == "q=0.00" || params == "q=0.000";
+    if (coding == "zstd" && !refused) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 }  // namespace
 
 http::Reply TrackerService::Notice(std::string_view device_id, std::string_view query,
@@ -56,6 +85,10 @@ http::Reply TrackerService::Notice(std::string_view device_id, std::string_view 
   const bool with_logs = params->contains("logs");
   auto logs = QueryNumber(*params, "logs", 0);
   if (!logs.ok()) return NoticeError(http::status::bad_request, logs.status().message());
+  // `files=1`: a fleet change carries the device's fleet files; zstd when accepted.
+  auto files = QueryNumber(*params, "files", 0);
+  if (!files.ok()) return NoticeError(http::status::bad_request, files.status().message());
+  const NoticeAsk ask{.logs = with_logs, .fleet_files = *files == 1, .zstd = AcceptsZstd(request)};
   NoticeVersions seen{.image = *image, .fleet = *fleet, .logs = *logs};
   NoticeVersions now = notice_.Current(device.device_id);
   if (with_logs) now.logs = NewestLogRequest(device.device_id);
@@ -63,7 +96,8 @@ http::Reply TrackerService::Notice(std::string_view device_id, std::string_view 
   seen.logs = now.logs;
   const uint64_t wait_s = std::min(*wait, max_wait_s);
   if (now != seen || new_logs || wait_s == 0) {
-    return NoticeReply(now != seen || new_logs, now, with_logs);
+    return NoticeAnswer(options_.repo, device.device_id, now != seen || new_logs,
+                        {.image = *image, .fleet = *fleet}, now, ask);
   }
   if (!notice_.HasRoomFor(device.device_id)) {
     refusals_.Refuse("notice_full", "notice request of device '" + device.name +
@@ -73,8 +107,8 @@ http::Reply TrackerService::Notice(std::string_view device_id, std::string_view 
     return reply;
   }
   http::Reply held;
-  held.later = [this, id = device.device_id, seen, wait_s, with_logs](NoticeBoard::Answer answer) {
-    notice_.Hold(id, seen, std::chrono::seconds(wait_s), std::move(answer), with_logs);
+  held.later = [this, id = device.device_id, seen, wait_s, ask](NoticeBoard::Answer answer) {
+    notice_.Hold(id, seen, std::chrono::seconds(wait_s), std::move(answer), ask);
   };
   return held;
 }
