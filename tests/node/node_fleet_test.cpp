@@ -115,6 +115,17 @@ class NodeFleetTest : public ::testing::Test {
     EXPECT_EQ(s["fleet"]["state"], "holding") << why << ": " << s.dump();
     EXPECT_NE(node_.Log().find(why), std::string::npos) << why;
   }
+  // Starts the node following kiosk, assigns kiosk to every device, publishes
+  // the fleet and waits until the node follows it and has release 2 ready.
+  void FollowKioskFromTheFleet() {
+    ASSERT_NO_FATAL_FAILURE(StartNode({"kiosk"}));
+    Fleet("group create all --select all");
+    Fleet("app assign kiosk --group all");
+    Fleet("fleet publish");
+    ASSERT_TRUE(WaitFor([&] { return Status()["fleet"]["state"] == "following"; }, seconds(30)))
+        << node_.Log();
+    ASSERT_TRUE(WaitReady("kiosk", 2)) << node_.Log();
+  }
   std::string DeviceDir(const std::string& id) { return repo_ + "/fleet/devices/" + id; }
   // A fleet document for `device` choosing release `release` of kiosk, with
   // the image repository's length and hashes unless `sha256` is given.
@@ -228,13 +239,7 @@ TEST_F(NodeFleetTest, FollowsAssignmentPinAndUnpinAcrossARestart) {
 // action re-signs the documents of the devices whose desired release it
 // changed, before it answers (no `fleet publish`).
 TEST_F(NodeFleetTest, AnOperatorApiPinReachesTheDeviceWithoutAFleetPublish) {
-  StartNode({"kiosk"});
-  Fleet("group create all --select all");
-  Fleet("app assign kiosk --group all");
-  Fleet("fleet publish");
-  ASSERT_TRUE(WaitFor([&] { return Status()["fleet"]["state"] == "following"; }, seconds(30)))
-      << node_.Log();
-  ASSERT_TRUE(WaitReady("kiosk", 2)) << node_.Log();
+  ASSERT_NO_FATAL_FAILURE(FollowKioskFromTheFleet());
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/pass", "a-long-enough-passphrase-1\n").ok());
   Fleet("operator add alice --role admin --password-file " + dir_ + "/pass");
   Json token = Json::parse(Tracker("operator token create alice --json").output, nullptr, false);
@@ -448,13 +453,7 @@ TEST_F(NodeFleetTest, RefusesBadDocumentsAndKeepsRunning) {
 }
 
 TEST_F(NodeFleetTest, FollowsARotatedRootAndRefusesTheOldOnlineKeys) {
-  StartNode({"kiosk"});
-  Fleet("group create all --select all");
-  Fleet("app assign kiosk --group all");
-  Fleet("fleet publish");
-  ASSERT_TRUE(WaitFor([&] { return Status()["fleet"]["state"] == "following"; }, seconds(30)))
-      << node_.Log();
-  ASSERT_TRUE(WaitReady("kiosk", 2)) << node_.Log();
+  ASSERT_NO_FATAL_FAILURE(FollowKioskFromTheFleet());
   const std::string old_timestamp_key = dir_ + "/old-fleet-timestamp.key";
   std::filesystem::copy_file(
       tracker::FleetKeyPath(tracker::RepositoryLayout{repo_}, metadata::RoleType::kTimestamp),
