@@ -1,0 +1,69 @@
+#include "core/sealed_box.h"
+
+#include <sodium.h>
+
+#include <vector>
+
+namespace flotilla {
+namespace {
+
+constexpr int kBase64Variant = sodium_base64_VARIANT_ORIGINAL;
+
+bool SodiumReady() { return sodium_init() >= 0; }
+
+}  // namespace
+
+Result<std::string> SealToKey(const Ed25519PublicKey& key, std::string_view value) {
+  if (!SodiumReady()) return Internal("libsodium did not initialise");
+  if (value.size() > kMaxSealedValueBytes) {
+    return InvalidArgument("a sealed value is at most " + std::to_string(kMaxSealedValueBytes) +
+                           " bytes");
+  }
+  std::array<uint8_t, crypto_box_PUBLICKEYBYTES> x25519{};
+  if (crypto_sign_ed25519_pk_to_curve25519(x25519.data(), key.bytes.data()) != 0) {
+    return InvalidArgument("key " + key.Hex().substr(0, 16) + "... has no X25519 form");
+  }
+  std::vector<uint8_t> box(crypto_box_SEALBYTES + value.size());
+  crypto_box_seal(box.data(), reinterpret_cast<const uint8_t*>(value.data()), value.size(),
+                  x25519.data());
+  std::string text(sodium_base64_encoded_len(box.size(), kBase64Variant), '\0');
+  sodium_bin2base64(text.data(), text.size(), box.data(), box.size(), kBase64Variant);
+  text.pop_back();  // the terminating NUL
+  return text;
+}
+
+Result<std::string> OpenSealedBox(const Ed25519PrivateKey& key, std::string_view box) {
+  if (!SodiumReady()) return Internal("libsodium did not initialise");
+  const size_t max_box = crypto_box_SEALBYTES + kMaxSealedValueBytes;
+  if (box.size() > (max_box + 2) / 3 * 4) return Corruption("a sealed box is too long");
+  std::vector<uint8_t> raw(box.size());
+  size_t raw_size = 0;
+  const char* end = nullptr;
+  if (sodium_base642bin(raw.data(), raw.size(), box.data(), box.size(), nullptr, &raw_size, &end,
+                        kBase64Variant) != 0 ||
+      end != box.data() + box.size()) {
+    return Corruption("a sealed box is not base64");
+  }
+  if (raw_size < crypto_box_SEALBYTES) return Corruption("a sealed box is too short");
+  std::array<uint8_t, crypto_box_PUBLICKEYBYTES> x25519_public{};
+  std::array<uint8_t, crypto_box_SECRETKEYBYTES> x25519_secret{};
+  crypto_sign_ed25519_pk_to_curve25519(x25519_public.data(), key.public_key().bytes.data());
+  crypto_sign_ed25519_sk_to_curve25519(x25519_secret.data(), key.secret_.data());
+  std::string value(raw_size - crypto_box_SEALBYTES, '\0');
+  const int opened =
+      crypto_box_seal_open(reinterpret_cast<uint8_t*>(value.data()), raw.data(), raw_size,
+                           x25519_public.data(), x25519_secret.data());
+  sodium_memzero(x25519_secret.data(), x25519_secret.size());
+  if (opened != 0) {
+    WipeString(value);
+    return Corruption("a sealed box does not open with this device's key (sealed to another key)");
+  }
+  return value;
+}
+
+void WipeString(std::string& value) {
+  if (!value.empty()) sodium_memzero(value.data(), value.size());
+  value.clear();
+}
+
+}  // namespace flotilla
