@@ -11,7 +11,6 @@
 #include <array>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "core/bytes.h"
 #include "core/status.h"
@@ -34,10 +33,6 @@ using Ed25519Signature = std::array<uint8_t, 64>;
 Status VerifyEd25519(const Ed25519PublicKey& key, ByteSpan message, ByteSpan signature);
 
 // A private key. Its seed is wiped from memory on destruction and never printed.
-class Ed25519PrivateKey;
-// core/sealed_box.h: opens a box sealed to the key's X25519 form.
-Result<std::string> OpenSealedBox(const Ed25519PrivateKey& key, std::string_view box);
-
 class Ed25519PrivateKey {
  public:
   static constexpr size_t kSeedSize = 32;
@@ -59,7 +54,6 @@ class Ed25519PrivateKey {
   Ed25519Signature Sign(ByteSpan message) const;
 
  private:
-  friend Result<std::string> OpenSealedBox(const Ed25519PrivateKey& key, std::string_view box);
   Ed25519PrivateKey() = default;
   std::array<uint8_t, 64> secret_{};  // libsodium form: seed || public key
   Ed25519PublicKey public_key_;

@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "core/file_io.h"
+
 namespace flotilla {
 namespace {
 
@@ -32,8 +34,43 @@ Result<std::string> SealToKey(const Ed25519PublicKey& key, std::string_view valu
   return text;
 }
 
-Result<std::string> OpenSealedBox(const Ed25519PrivateKey& key, std::string_view box) {
+Result<SealedBoxOpener> SealedBoxOpener::FromSeed(ByteSpan seed) {
   if (!SodiumReady()) return Internal("libsodium did not initialise");
+  if (seed.size() != crypto_sign_SEEDBYTES) {
+    return InvalidArgument("an Ed25519 seed is 32 bytes, got " + std::to_string(seed.size()));
+  }
+  SealedBoxOpener opener;
+  std::array<uint8_t, crypto_sign_SECRETKEYBYTES> ed25519_secret{};
+  crypto_sign_seed_keypair(opener.public_key_.bytes.data(), ed25519_secret.data(), seed.data());
+  const bool converted = crypto_sign_ed25519_sk_to_curve25519(opener.x25519_secret_.data(),
+                                                              ed25519_secret.data()) == 0 &&
+                         crypto_sign_ed25519_pk_to_curve25519(opener.x25519_public_.data(),
+                                                              opener.public_key_.bytes.data()) == 0;
+  sodium_memzero(ed25519_secret.data(), ed25519_secret.size());
+  if (!converted) return InvalidArgument("this Ed25519 key has no X25519 form");
+  return opener;
+}
+
+Result<SealedBoxOpener> SealedBoxOpener::LoadFile(const std::string& path) {
+  // The key file's checks (mode, size) are Ed25519PrivateKey's; the seed is
+  // read again only once they passed.
+  ASSIGN_OR_RETURN(const Ed25519PrivateKey checked, Ed25519PrivateKey::LoadFile(path));
+  ASSIGN_OR_RETURN(Bytes seed, ReadFileBounded(path, crypto_sign_SEEDBYTES));
+  auto opener = FromSeed(seed);
+  sodium_memzero(seed.data(), seed.size());
+  if (opener.ok() && !(opener->public_key() == checked.public_key())) {
+    return Corruption("key file " + path + " changed while read");
+  }
+  return opener;
+}
+
+SealedBoxOpener::~SealedBoxOpener() {
+  sodium_memzero(x25519_secret_.data(), x25519_secret_.size());
+}
+SealedBoxOpener::SealedBoxOpener(const SealedBoxOpener&) = default;
+SealedBoxOpener& SealedBoxOpener::operator=(const SealedBoxOpener&) = default;
+
+Result<std::string> SealedBoxOpener::Open(std::string_view box) const {
   const size_t max_box = crypto_box_SEALBYTES + kMaxSealedValueBytes;
   if (box.size() > (max_box + 2) / 3 * 4) return Corruption("a sealed box is too long");
   std::vector<uint8_t> raw(box.size());
@@ -45,16 +82,9 @@ Result<std::string> OpenSealedBox(const Ed25519PrivateKey& key, std::string_view
     return Corruption("a sealed box is not base64");
   }
   if (raw_size < crypto_box_SEALBYTES) return Corruption("a sealed box is too short");
-  std::array<uint8_t, crypto_box_PUBLICKEYBYTES> x25519_public{};
-  std::array<uint8_t, crypto_box_SECRETKEYBYTES> x25519_secret{};
-  crypto_sign_ed25519_pk_to_curve25519(x25519_public.data(), key.public_key().bytes.data());
-  crypto_sign_ed25519_sk_to_curve25519(x25519_secret.data(), key.secret_.data());
   std::string value(raw_size - crypto_box_SEALBYTES, '\0');
-  const int opened =
-      crypto_box_seal_open(reinterpret_cast<uint8_t*>(value.data()), raw.data(), raw_size,
-                           x25519_public.data(), x25519_secret.data());
-  sodium_memzero(x25519_secret.data(), x25519_secret.size());
-  if (opened != 0) {
+  if (crypto_box_seal_open(reinterpret_cast<uint8_t*>(value.data()), raw.data(), raw_size,
+                           x25519_public_.data(), x25519_secret_.data()) != 0) {
     WipeString(value);
     return Corruption("a sealed box does not open with this device's key (sealed to another key)");
   }

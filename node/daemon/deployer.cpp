@@ -165,6 +165,15 @@ void Deployer::Deploy(const std::string& app, const metadata::Release& release,
     return Failed(app, release.version, "deploy",
                   "app spec names '" + spec->name + "', not '" + app + "'");
   }
+  // Running such an app without its secret would be worse than not running
+  // the release: refused until this node delivers them (docs/config.md).
+  for (const auto& declared : spec->config) {
+    if (declared.secret) {
+      return Failed(app, release.version, "deploy",
+                    "app spec declares the secret " + declared.name +
+                        ": this node does not deliver secrets yet");
+    }
+  }
   std::vector<Digest> top_first;
   for (auto l = release.image.layers.rbegin(); l != release.image.layers.rend(); ++l) {
     top_first.push_back(l->diff_id);

@@ -57,12 +57,12 @@ class SecretStoreTest : public testing::EngineTest {
     if (!state.ok()) return "";
     auto effective = EffectiveSecrets(*state, state->devices.at("screen-7"), "kiosk");
     if (effective.empty()) return "";
-    return OpenSealedBox(key_, effective.front().value).value();
+    return key_.Open(effective.front().value).value();
   }
   size_t Boxes() { return store_->Load().value().secrets.size(); }
 
   FakeClock clock_;
-  Ed25519PrivateKey key_ = Ed25519PrivateKey::Generate();
+  SealedBoxOpener key_ = SealedBoxOpener::FromSeed(Bytes(32, 7)).value();
   std::string screen7_;
   std::unique_ptr<DeviceDb> devices_;
   std::unique_ptr<FleetStore> store_;
@@ -137,7 +137,7 @@ TEST_P(SecretStoreTest, DecommissionAndANewKeyDeleteTheBoxes) {
   ASSERT_EQ(Boxes(), 2u);
   // A replacement binds a new key: the boxes sealed to the old one go.
   ASSERT_TRUE(identity_->ApproveReplacement("screen-7", 3600).ok());
-  const Ed25519PrivateKey replacement = Ed25519PrivateKey::Generate();
+  const SealedBoxOpener replacement = SealedBoxOpener::FromSeed(Bytes(32, 8)).value();
   auto replaced = devices_->Enroll(
       "screen-7", "shop-12", {},
       EnrolAdmission{.fleet_token = true, .public_key = replacement.public_key().Hex(),
@@ -177,7 +177,7 @@ TEST(SecretCompatTest, MigratesWhat010Wrote) {
   ASSERT_TRUE(state.ok()) << state.status().ToString();
   EXPECT_TRUE(state->secrets.empty());
   EXPECT_EQ(state->device_keys.count("dev-0123456789abcdef"), 0u) << "0.1.0 bound no key";
-  const Ed25519PrivateKey key = Ed25519PrivateKey::Generate();
+  const SealedBoxOpener key = SealedBoxOpener::FromSeed(Bytes(32, 9)).value();
   auto devices = DeviceDb::Open(db, clock);
   ASSERT_TRUE(devices.ok());
   ASSERT_TRUE((*devices)->BindKey("dev-0123456789abcdef", key.public_key().Hex(), kNowMs).ok());
@@ -188,7 +188,7 @@ TEST(SecretCompatTest, MigratesWhat010Wrote) {
   state = (*store)->Load();
   auto effective = EffectiveSecrets(*state, state->devices.at("pi-old"), "web");
   ASSERT_EQ(effective.size(), 1u);
-  EXPECT_EQ(OpenSealedBox(key, effective.front().value).value(), "t");
+  EXPECT_EQ(key.Open(effective.front().value).value(), "t");
   std::filesystem::remove_all(dir);
 }
 
