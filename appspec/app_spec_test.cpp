@@ -164,9 +164,9 @@ TEST(AppSpecSecret, ASecretIsNeitherEnvNorFileAndRoundTrips) {
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(AppSpecToJson(*again), AppSpecToJson(spec));
 
-  for (const char* config : {R"([{"name":"T","secret":true,"env":true}])",
-                             R"([{"name":"T","secret":true,"file":true}])",
-                             R"([{"name":"LD_PRELOAD","secret":true}])"}) {
+  for (const char* config :
+       {R"([{"name":"T","secret":true,"env":true}])", R"([{"name":"T","secret":true,"file":true}])",
+        R"([{"name":"LD_PRELOAD","secret":true}])"}) {
     auto refused = ParseAppSpecText(R"({"name":"kiosk","command":["/bin/app"],"config":)" +
                                     std::string(config) + "}");
     EXPECT_FALSE(refused.ok()) << config;

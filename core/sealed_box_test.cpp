@@ -14,8 +14,7 @@ SealedBoxOpener Opener(uint8_t fill) { return SealedBoxOpener::FromSeed(Bytes(32
 TEST(SealedBoxTest, OpensWithTheKeyItWasSealedToOnly) {
   const SealedBoxOpener device = Opener(1);
   const SealedBoxOpener other = Opener(2);
-  EXPECT_EQ(device.public_key(),
-            Ed25519PrivateKey::FromSeed(Bytes(32, 1)).value().public_key())
+  EXPECT_EQ(device.public_key(), Ed25519PrivateKey::FromSeed(Bytes(32, 1)).value().public_key())
       << "the opener's key is the Ed25519 key of the same seed";
   const std::string value = "s3cr3t-value-0123456789abcdefghij";
   auto box = SealToKey(device.public_key(), value);

@@ -10,10 +10,10 @@
 // loop runs no ping, so systemd restarts the node; the loop never waits for
 // blocking work (the daemon's worker lanes do), so a healthy loop pings on time.
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -80,7 +80,8 @@ int WaitForStopSignal(const sigset_t& signals, ExecutorWatchdog* watchdog, Durat
 // "Secrets"). Its children get dumpable back when they exec.
 Status DisableCoreDumps() {
   const rlimit none{0, 0};
-  if (::setrlimit(RLIMIT_CORE, &none) != 0) return IOErrorFromErrno("setrlimit(RLIMIT_CORE)", errno);
+  if (::setrlimit(RLIMIT_CORE, &none) != 0)
+    return IOErrorFromErrno("setrlimit(RLIMIT_CORE)", errno);
   if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
     return IOErrorFromErrno("prctl(PR_SET_DUMPABLE)", errno);
   }

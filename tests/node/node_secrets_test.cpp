@@ -88,8 +88,9 @@ TEST_F(NodeSecretsTest, TheTrackerKeepsOnlyABoxTheDeviceKeyOpens) {
   Fleet("fleet publish");
   ASSERT_TRUE(WaitFor(
       [&] {
-        return node_.Log().find("declares the secret API_TOKEN: this node does not deliver "
-                                "secrets yet") != std::string::npos;
+        return node_.Log().find(
+                   "declares the secret API_TOKEN: this node does not deliver "
+                   "secrets yet") != std::string::npos;
       },
       seconds(60)))
       << node_.Log();
@@ -126,11 +127,11 @@ TEST_F(NodeSecretsTest, TheTrackerKeepsOnlyABoxTheDeviceKeyOpens) {
   EXPECT_EQ(undeclared.exit_code, 2) << undeclared.output;
   EXPECT_NE(undeclared.output.find("does not declare the secret OTHER"), std::string::npos)
       << undeclared.output;
-  auto as_config = RunShell(BinaryPath("flotilla-tracker") + " config set --app web API_TOKEN=" +
-                            value + " --repository " + repo_ + " 2>&1");
+  auto as_config =
+      RunShell(BinaryPath("flotilla-tracker") + " config set --app web API_TOKEN=" + value +
+               " --repository " + repo_ + " 2>&1");
   EXPECT_EQ(as_config.exit_code, 2) << as_config.output;
-  EXPECT_NE(as_config.output.find("API_TOKEN is a secret"), std::string::npos)
-      << as_config.output;
+  EXPECT_NE(as_config.output.find("API_TOKEN is a secret"), std::string::npos) << as_config.output;
 
   // Nowhere in clear on the tracker: repository (database files included)
   // and its log. (The config set above was refused before writing.)

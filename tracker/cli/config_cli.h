@@ -3,11 +3,10 @@
 // scope's devices.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "metadata/tuf_types.h"
 #include "tracker/cli/fleet_cli.h"

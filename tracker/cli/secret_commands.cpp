@@ -7,11 +7,13 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
 
+#include "core/canonical_json.h"
 #include "core/clock.h"
 #include "core/file_io.h"
 #include "core/sealed_box.h"
@@ -315,8 +317,9 @@ CommandAction RegisterSecretCommands(CLI::App& app) {
   set->add_option("--from-file", f->from_file, "Read the value from this file instead of stdin")
       ->check(CLI::ExistingFile);
   auto* unset = secret->add_subcommand("unset", "Remove a secret at one level");
-  unset->footer("\n  flotilla-tracker secret unset --app kiosk --site shop-12 API_TOKEN "
-                "--repository R");
+  unset->footer(
+      "\n  flotilla-tracker secret unset --app kiosk --site shop-12 API_TOKEN "
+      "--repository R");
   for (auto* cmd : {set, unset}) {
     cmd->add_option("name", f->level.items, "The secret's NAME (declared `secret` by the spec)")
         ->required()

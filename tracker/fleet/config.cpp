@@ -172,7 +172,9 @@ Result<std::map<std::string, appspec::ConfigValues>> DeviceSecrets(
   for (const DesiredApp& app : desired) {
     if (!app.release) continue;
     ASSIGN_OR_RETURN(const appspec::AppSpec* spec, specs.Of(app.app, *app.release));
-    auto declares = [spec](const std::string& name) { return appspec::DeclaresSecret(*spec, name); };
+    auto declares = [spec](const std::string& name) {
+      return appspec::DeclaresSecret(*spec, name);
+    };
     appspec::ConfigValues boxes = ValuesOf(EffectiveSecrets(state, device, app.app, declares));
     for (const auto& [name, box] : boxes) {
       if (!declares(name)) {

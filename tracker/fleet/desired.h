@@ -62,8 +62,8 @@ struct FleetState {
   std::map<std::string, std::set<uint64_t>> releases;                  // app -> published
   std::map<std::string, std::set<uint64_t>> recalls;                   // app -> recalled
   std::vector<ConfigEntry> config;                                     // every level's values
-  std::vector<SecretBox> secrets;                       // every level's boxes, each device's
-  std::map<std::string, std::string> device_keys;       // device id -> bound key (hex), if any
+  std::vector<SecretBox> secrets;                  // every level's boxes, each device's
+  std::map<std::string, std::string> device_keys;  // device id -> bound key (hex), if any
 };
 
 // The rollout seam: the highest release of `app` the rollouts have let

@@ -833,9 +833,9 @@ Result<FleetPublishOutcome> PublishFleetDevices(
       RETURN_IF_ERROR(CheckAboveFloors(apps, floors));
       ASSIGN_OR_RETURN(const auto config, DeviceConfig(state, device, apps, specs));
       ASSIGN_OR_RETURN(const auto secrets, DeviceSecrets(state, device, apps, specs));
-      ASSIGN_OR_RETURN(std::string document,
-                       FleetDocument(device, apps, image_targets, desired.WindowsOf(device),
-                                     config, secrets));
+      ASSIGN_OR_RETURN(
+          std::string document,
+          FleetDocument(device, apps, image_targets, desired.WindowsOf(device), config, secrets));
       return signer->Publish(device.device_id, document);
     }();
     if (!resigned.ok()) {

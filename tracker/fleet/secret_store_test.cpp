@@ -28,8 +28,8 @@ class SecretStoreTest : public testing::EngineTest {
     devices_ = std::move(*devices);
     auto keyed = devices_->Enroll(
         "screen-7", "shop-12", {},
-        EnrolAdmission{.fleet_token = true, .public_key = key_.public_key().Hex(),
-                       .signed_at_ms = kNowMs});
+        EnrolAdmission{
+            .fleet_token = true, .public_key = key_.public_key().Hex(), .signed_at_ms = kNowMs});
     ASSERT_TRUE(keyed.ok()) << keyed.status().ToString();
     screen7_ = keyed->device_id;
     ASSERT_TRUE(devices_->Enroll("screen-8", "shop-12").ok()) << "no key bound";
@@ -138,10 +138,10 @@ TEST_P(SecretStoreTest, DecommissionAndANewKeyDeleteTheBoxes) {
   // A replacement binds a new key: the boxes sealed to the old one go.
   ASSERT_TRUE(identity_->ApproveReplacement("screen-7", 3600).ok());
   const SealedBoxOpener replacement = SealedBoxOpener::FromSeed(Bytes(32, 8)).value();
-  auto replaced = devices_->Enroll(
-      "screen-7", "shop-12", {},
-      EnrolAdmission{.fleet_token = true, .public_key = replacement.public_key().Hex(),
-                     .signed_at_ms = kNowMs + 1000});
+  auto replaced = devices_->Enroll("screen-7", "shop-12", {},
+                                   EnrolAdmission{.fleet_token = true,
+                                                  .public_key = replacement.public_key().Hex(),
+                                                  .signed_at_ms = kNowMs + 1000});
   ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
   EXPECT_EQ(replaced->device_id, screen7_);
   EXPECT_EQ(Boxes(), 0u);
@@ -150,13 +150,13 @@ TEST_P(SecretStoreTest, DecommissionAndANewKeyDeleteTheBoxes) {
 
   // Sealed again to the new key, then decommissioned: deleted.
   SecretChange change{"kiosk", ConfigLevel::kApp, "", "API_TOKEN", false, {}};
-  change.boxes.push_back({screen7_, replacement.public_key().Hex(),
-                          SealToKey(replacement.public_key(), "v").value()});
+  change.boxes.push_back(
+      {screen7_, replacement.public_key().Hex(), SealToKey(replacement.public_key(), "v").value()});
   ASSERT_TRUE(store_->CommitSecretChange(change).ok());
   ASSERT_EQ(Boxes(), 1u);
   ASSERT_TRUE(identity_->Decommission("screen-7").ok());
-  rows = raw_->Query("SELECT COUNT(*) FROM secret_boxes");
-  EXPECT_EQ(rows->Int(0, 0), 0);
+  auto after = raw_->Query("SELECT COUNT(*) FROM secret_boxes");
+  EXPECT_EQ(after->Int(0, 0), 0);
 }
 
 FLOTILLA_ON_BOTH_ENGINES(SecretStoreTest);
