@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <random>
+#include <sstream>
 
 #include "core/file_io.h"
 #include "core/sealed_box.h"
@@ -72,11 +73,16 @@ class NodeSecretsTest : public FleetNodeTest {
     return RunShell("printf %s '" + value + "' | " + BinaryPath("flotilla-tracker") + " secret " +
                     args + " --repository " + repo_ + " 2>&1");
   }
-  // The app's sealed boxes in the newest fleet document signed for the device.
+  // The app's sealed boxes in the fleet document signed for the device:
+  // its repository's state file holds each document on a line of its own.
   Json SignedBoxes() {
-    for (const std::string& path : FilesHolding(repo_ + "/fleet", "\"secrets\"")) {
-      if (path.ends_with(".device.json")) {
-        return Json::parse(Text(path))["apps"][kApp]["secrets"];
+    for (const std::string& path : FilesHolding(repo_ + "/fleet/devices", "\"secrets\"")) {
+      std::istringstream lines(Text(path));
+      for (std::string line; std::getline(lines, line);) {
+        if (!line.starts_with("{\"apps\"") || line.find("\"secrets\"") == std::string::npos) {
+          continue;
+        }
+        return Json::parse(line)["apps"][kApp]["secrets"];
       }
     }
     return nullptr;
