@@ -101,6 +101,16 @@ TEST_F(NodeSecretsTest, TheTrackerKeepsOnlyABoxTheDeviceKeyOpens) {
       seconds(60)))
       << node_.Log();
 
+  // The daemon that will hold the device key and secrets dumps no core.
+  const std::string pid = RunShell("for p in $(pgrep -f -- '--config " + dir_ +
+                                   "/node/node.json'); do readlink /proc/$p/exe | grep -q "
+                                   "flotilla-node && echo $p; done | head -1")
+                              .output;
+  ASSERT_FALSE(pid.empty());
+  const std::string limits = Text("/proc/" + pid.substr(0, pid.find('\n')) + "/limits");
+  EXPECT_NE(limits.find("Max core file size        0                    0"), std::string::npos)
+      << limits;
+
   const std::string value = RandomToken();
   auto set = Secret("set --app web --device screen-1 API_TOKEN --json", value + "\n");
   ASSERT_EQ(set.exit_code, 0) << set.output;
