@@ -10,6 +10,7 @@
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "node/daemon/secret_files.h"
 #include "metadata/release_floor.h"
 #include "metadata/tuf_client.h"
 #include "node/control/control_protocol.h"
@@ -135,7 +136,8 @@ Status NodeDaemon::OpenDeployment() {
       DeployerEvents{.changed = [this] { reporter_->MarkDue(); },
                      .error = [this](const std::string& e) { reporter_->AddError(e); },
                      .collect = [this] { collector_->Collect(); }},
-      layout_.root + "/config");
+      layout_.root + "/config",
+      DeployerSecrets{.dir = config_.secrets_dir, .device_key = layout_.device_key()});
   collector_ = std::make_unique<GarbageCollector>(
       apps_, config_.keep_releases, *state_, *store_, *runtime_, lanes, loop_,
       CollectorEvents{.keep_in_flight =
@@ -242,7 +244,8 @@ Status NodeDaemon::OpenFollower() {
       LogUploaderEvents{
           .read_log = [this](const std::string& app,
                              ControlReply reply) { Logs(app, size_t{16} << 20, std::move(reply)); },
-          .secrets = [] { return std::vector<std::string>{}; }});
+          // Every value the node holds: the files it wrote on the tmpfs.
+          .secrets = [dir = config_.secrets_dir] { return SecretValuesUnder(dir); }});
   reporter_ = std::make_unique<Reporter>(config_.report_interval_s, clock_, loop_,
                                          [this] { return Reports(); });
   reporter_->SetSequenceStore(state_->state().report_seq,
@@ -408,6 +411,13 @@ appspec::ConfigValues NodeDaemon::FleetConfig(const std::string& app) const {
   return it == accepted->document.apps.end() ? appspec::ConfigValues{} : it->second.config;
 }
 
+SecretBoxes NodeDaemon::FleetSecrets(const std::string& app) const {
+  const auto& accepted = fleet_->status().accepted;
+  if (!accepted) return {};
+  auto it = accepted->document.apps.find(app);
+  return it == accepted->document.apps.end() ? SecretBoxes{} : it->second.secrets;
+}
+
 // An app the document does not name is neither started nor updated; one
 // that runs keeps running (nothing stops an app without a healthy
 // replacement). A chosen release is installed even when it is older than
@@ -425,7 +435,7 @@ void NodeDaemon::FleetChose(const std::map<std::string, metadata::Release>& rele
     if (a.running_release == version) {
       // The same release with another configuration: a switch to it, like a
       // release's (docs/config.md, "A change without a release").
-      if (deployer_->WantsConfig(app, FleetConfig(app))) {
+      if (deployer_->WantsConfig(app, FleetConfig(app), FleetSecrets(app))) {
         SwitchOrWait(app, release);
       } else {
         waiting_switches_.erase(app);
@@ -544,7 +554,7 @@ void NodeDaemon::SwitchOrWait(const std::string& app, const metadata::Release& r
       DecideSwitch(FleetWindows(), LockOf(app), RunningHealthy(app), clock_);
   if (decision.now) {
     waiting_switches_.erase(app);
-    deployer_->Deploy(app, release, FleetConfig(app));
+    deployer_->Deploy(app, release, FleetConfig(app), FleetSecrets(app));
     return;
   }
   auto [it, added] = waiting_switches_.insert_or_assign(app, release);
@@ -561,7 +571,7 @@ void NodeDaemon::CheckWaitingSwitches() {
   for (const auto& [app, release] : waiting) {
     if (fleet_->managed() && FleetRelease(app) != release.version) continue;  // not chosen now
     if (state_->app(app).running_release == release.version &&
-        !deployer_->WantsConfig(app, FleetConfig(app))) {
+        !deployer_->WantsConfig(app, FleetConfig(app), FleetSecrets(app))) {
       continue;
     }
     SwitchOrWait(app, release);
