@@ -75,22 +75,35 @@ void Deployer::RestoreSecretFiles() {
       if (!id.empty()) configs.emplace_back(app, id);
     }
   }
+  struct Restored {
+    std::vector<std::string> made, errors;
+  };
   // On the supervision lane, so that the first pass (which starts what a
   // reboot stopped) runs after it.
   supervisor_.Run(
       [configs, config_dir = config_dir_, secrets = secrets_] {
-        std::vector<std::string> errors;
+        Restored r;
         Status tmpfs = EnsureSecretsTmpfs(secrets.dir);
-        if (!tmpfs.ok()) return std::vector<std::string>{tmpfs.ToString()};
-        for (const auto& [app, id] : configs) {
-          Status st = RestoreSecrets(config_dir + "/" + app + "/" + id,
-                                     secrets.dir + "/" + app + "/" + id, secrets.device_key);
-          if (!st.ok()) errors.push_back("app " + app + " configuration " + id + ": " + st.ToString());
+        if (!tmpfs.ok()) {
+          r.errors.push_back(tmpfs.ToString());
+          return r;
         }
-        return errors;
+        for (const auto& [app, id] : configs) {
+          const std::string dir = secrets.dir + "/" + app + "/" + id;
+          const bool there = std::filesystem::exists(dir);
+          Status st = RestoreSecrets(config_dir + "/" + app + "/" + id, dir, secrets.device_key);
+          const std::string what = "app " + app + " configuration " + id;
+          if (!st.ok()) {
+            r.errors.push_back(what + ": " + st.ToString());
+          } else if (!there && std::filesystem::exists(dir)) {
+            r.made.push_back(what);
+          }
+        }
+        return r;
       },
-      [this](const std::vector<std::string>& errors) {
-        for (const auto& e : errors) {
+      [this](const Restored& r) {
+        for (const auto& what : r.made) spdlog::info("secrets of {} written again", what);
+        for (const auto& e : r.errors) {
           spdlog::error("secrets: {}", e);
           events_.error("secrets: " + e);
         }
@@ -218,8 +231,7 @@ void Deployer::Deploy(const std::string& app, const metadata::Release& release,
   }
   for (const auto& [name, box] : secrets) {
     if (!appspec::DeclaresSecret(*spec, name)) {
-      return Failed(app, release.version, "deploy",
-                    "app spec does not declare the secret " + name);
+      return Failed(app, release.version, "deploy", "app spec does not declare the secret " + name);
     }
   }
   std::vector<Digest> top_first;
@@ -227,14 +239,15 @@ void Deployer::Deploy(const std::string& app, const metadata::Release& release,
     top_first.push_back(l->diff_id);
   }
   lane.Begin();
-  store_.ResolveTrees(std::move(top_first), [this, app, version = release.version, spec = *spec,
-                                             config, secrets](Result<std::vector<std::string>> lowers) {
-    if (!lowers.ok()) {
-      lanes_.at(app).End();
-      return Failed(app, version, "deploy", lowers.status().ToString());
-    }
-    StartSwitch(app, version, spec, *lowers, config, secrets);
-  });
+  store_.ResolveTrees(std::move(top_first),
+                      [this, app, version = release.version, spec = *spec, config,
+                       secrets](Result<std::vector<std::string>> lowers) {
+                        if (!lowers.ok()) {
+                          lanes_.at(app).End();
+                          return Failed(app, version, "deploy", lowers.status().ToString());
+                        }
+                        StartSwitch(app, version, spec, *lowers, config, secrets);
+                      });
 }
 
 void Deployer::StartSwitch(const std::string& app, uint64_t version, const appspec::AppSpec& spec,
@@ -372,8 +385,8 @@ void Deployer::PruneConfigs(const std::string& app) {
     const std::string id = entry.path().filename().string();
     if (id == a.config_id || id == a.previous_config_id) continue;
     std::filesystem::remove_all(entry.path(), ec);
-    if (ec) spdlog::warn("app {}: removing the secrets of configuration {}: {}", app, id,
-                         ec.message());
+    if (ec)
+      spdlog::warn("app {}: removing the secrets of configuration {}: {}", app, id, ec.message());
   }
 }
 

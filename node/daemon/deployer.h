@@ -20,8 +20,9 @@
 //
 // Start() makes again the secrets files of what runs and ran before (a
 // reboot empties the tmpfs), then runs the first supervision pass, which
-// finishes a switch a crash interrupted (and starts what a reboot stopped); deployments asked for before it ended wait for it. A
-// deployment asked for while another of the same app runs follows it.
+// finishes a switch a crash interrupted (and starts what a reboot stopped); deployments asked for
+// before it ended wait for it. A deployment asked for while another of the same app runs follows
+// it.
 //
 // Thread-safety: every method is called on the loop.
 #pragma once

@@ -394,8 +394,8 @@ Status FleetFollower::CheckSecrets(const appspec::AppSpec& spec,
   if (secrets.empty()) return Status::Ok();
   auto opener = SealedBoxOpener::LoadFile(options_.data_dir + "/device-key");
   if (!opener.ok()) {
-    return FailedPrecondition(what + ": secrets refused: the device key: " +
-                              opener.status().message());
+    return FailedPrecondition(what +
+                              ": secrets refused: the device key: " + opener.status().message());
   }
   for (const auto& [name, box] : secrets) {
     // The name first: a box the spec does not ask for is not even opened.

@@ -86,9 +86,9 @@ inline constexpr uint64_t kFleetDocumentFormat = 1;
 
 // Parses the fleet document's bytes: `apps` and `device`, each app with
 // `hashes`, `length`, `release`, `target`, an optional `config` and an
-// optional `secrets` (objects of strings); app names as release targets name apps; `windows` when present, each window
-// well formed. `format` (1 when absent) above kFleetDocumentFormat is refused; members this node
-// does not know are ignored (a newer tracker's additions).
+// optional `secrets` (objects of strings); app names as release targets name apps; `windows` when
+// present, each window well formed. `format` (1 when absent) above kFleetDocumentFormat is refused;
+// members this node does not know are ignored (a newer tracker's additions).
 Result<FleetDocument> ParseFleetDocument(std::string_view bytes);
 
 // The document the node follows, as stored in <data>/fleet/accepted.json.

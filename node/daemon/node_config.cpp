@@ -3,7 +3,6 @@
 #include <filesystem>
 #include <set>
 
-#include "appspec/app_spec.h"
 #include "core/canonical_json.h"
 #include "core/file_io.h"
 #include "core/json_object_reader.h"
@@ -156,9 +155,8 @@ Status Validate(const NodeConfig& c) {
   if (!c.control_socket.empty() && c.control_socket.front() != '/') {
     return InvalidArgument("control_socket: an absolute path");
   }
-  if (!c.secrets_dir.empty() &&
-      (c.secrets_dir.front() != '/' || !appspec::IsCleanAbsolutePath(c.secrets_dir))) {
-    return InvalidArgument("secrets_dir: a clean absolute path (a tmpfs the node may mount)");
+  if (!c.secrets_dir.empty() && c.secrets_dir.front() != '/') {
+    return InvalidArgument("secrets_dir: an absolute path (a tmpfs the node may mount)");
   }
   if (c.control_socket.size() > 107 || c.data_dir.size() + 13 > 107) {
     return InvalidArgument("control_socket: longer than a Unix socket path may be (107 bytes)");
@@ -200,6 +198,11 @@ Result<NodeConfig> ParseNodeConfig(std::string_view text) {
   }
   if (config.secrets_dir.empty()) {
     config.secrets_dir = "/run/flotilla-node/" + config.device_name + "/secrets";
+  }
+  // Clean as data_dir: the runtime's mount sources must be.
+  config.secrets_dir = std::filesystem::path(config.secrets_dir).lexically_normal().string();
+  while (config.secrets_dir.size() > 1 && config.secrets_dir.back() == '/') {
+    config.secrets_dir.pop_back();
   }
   // The values must never reach the SD card: not under data_dir, and
   // data_dir not under the tmpfs.

@@ -93,7 +93,7 @@ struct NodeConfig {
   // mounts one there when it is not), never under data_dir (docs/config.md,
   // "Secrets"). Empty: /run/flotilla-node/<device_name>/secrets.
   std::string secrets_dir;
-  std::string metrics_listen;      // "host:port" of Prometheus /metrics; empty: off
+  std::string metrics_listen;  // "host:port" of Prometheus /metrics; empty: off
 };
 
 // Parses and validates the configuration text.

@@ -10,13 +10,13 @@
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
-#include "node/daemon/secret_files.h"
 #include "metadata/release_floor.h"
 #include "metadata/tuf_client.h"
 #include "node/control/control_protocol.h"
 #include "node/control/control_server.h"
 #include "node/control/status_format.h"
 #include "node/daemon/http_fetcher.h"
+#include "node/daemon/secret_files.h"
 #include "node/transfer/torrent_fetcher.h"
 
 namespace flotilla::node {

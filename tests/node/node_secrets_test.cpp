@@ -5,10 +5,20 @@
 // the value is nowhere in the tracker's repository, database files or log;
 // `secret show` names it without its value; bad values, undeclared names
 // and configuration under a secret's name are refused; a decommissioned
-// device is sealed for no more. This node refuses a release declaring a
-// secret until it delivers them.
+// device is sealed for no more. On the node's side: the node opens the box
+// into a file on a tmpfs that only the app reads (at /run/flotilla/secrets),
+// and the value is nowhere else: not in the node's log, status, metrics or
+// data directory, the container's upper directory or environment, the
+// tracker's files or log; the log the app printed it into reaches the
+// operator redacted; after a reboot (the tmpfs gone) the node makes the file
+// again before the container starts.
 #include <gtest/gtest.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 
+#include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <random>
 #include <sstream>
@@ -17,6 +27,7 @@
 #include "core/sealed_box.h"
 #include "tests/node/fleet_node_fixture.h"
 #include "tests/support/process.h"
+#include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
 
 namespace flotilla::testing {
@@ -57,7 +68,13 @@ class NodeSecretsTest : public FleetNodeTest {
   void SetUp() override {
     FleetNodeTest::SetUp();
     Json spec = {{"name", kApp},
-                 {"command", {"/bin/sh", "-c", "exec sleep 1000"}},
+                 // Proves it read the secret (its hash), and prints it too:
+                 // the uploaded log must not carry it.
+                 {"command",
+                  {"/bin/sh", "-c",
+                   "f=/run/flotilla/secrets/API_TOKEN; echo \"read $(sha256sum < $f)\"; "
+                   "echo \"printed $(cat $f) by $(id -u)\"; exec sleep 1000"}},
+                 {"user", {{"uid", 1000}, {"gid", 1000}}},
                  {"health", {{"type", "running"}, {"seconds", 1}}},
                  {"config",
                   {{{"name", "API_TOKEN"}, {"pattern", "[A-Za-z0-9]{32}"}, {"secret", true}},
@@ -95,8 +112,8 @@ TEST_F(NodeSecretsTest, TheTrackerKeepsOnlyABoxTheDeviceKeyOpens) {
   ASSERT_TRUE(WaitFor(
       [&] {
         return node_.Log().find(
-                   "declares the secret API_TOKEN: this node does not deliver "
-                   "secrets yet") != std::string::npos;
+                   "declares the secret API_TOKEN, which is not sealed for this "
+                   "device") != std::string::npos;
       },
       seconds(60)))
       << node_.Log();
@@ -161,6 +178,144 @@ TEST_F(NodeSecretsTest, TheTrackerKeepsOnlyABoxTheDeviceKeyOpens) {
   auto after = Secret("set --app web API_TOKEN", value);
   EXPECT_EQ(after.exit_code, 2) << after.output;
   EXPECT_NE(after.output.find("no device in scope"), std::string::npos) << after.output;
+}
+
+std::string ReadText(const std::string& path) {
+  return ReadTextFileBounded(path, 1 << 20).value_or("");
+}
+
+// The pid of the container's init and of its children (the app).
+std::vector<std::string> ContainerPids(const std::string& runtime_dir) {
+  std::vector<std::string> pids;
+  for (const std::string& path : FilesHolding(runtime_dir, "\"init_pid\"")) {
+    if (!path.ends_with("/running.json")) continue;
+    auto running = ParseJsonStrict(ReadText(path));
+    if (!running.ok()) continue;
+    const std::string init = std::to_string((*running)["init_pid"].get<int64_t>());
+    pids.push_back(init);
+    std::istringstream children(ReadText("/proc/" + init + "/task/" + init + "/children"));
+    for (std::string child; children >> child;) pids.push_back(child);
+  }
+  return pids;
+}
+
+TEST_F(NodeSecretsTest, ASecretReachesOnlyItsAppAndNowhereElse) {
+  const std::string secrets_dir = dir_ + "/run/secrets";
+  const uint16_t metrics_port = FreePort();
+  Json config = NodeConfig("screen-1");
+  config["secrets_dir"] = secrets_dir;
+  config["metrics_listen"] = "127.0.0.1:" + std::to_string(metrics_port);
+  config["report_interval_s"] = 3;  // carries the log request
+  StartNode(config);
+  const std::string value = RandomToken();
+  auto set = Secret("set --app web --device screen-1 API_TOKEN", value);
+  ASSERT_EQ(set.exit_code, 0) << set.output;
+  Fleet("config set --app web MODE=shop");
+  Fleet("fleet publish");
+  const std::string expected_hash =
+      RunShell("printf %s '" + value + "' | sha256sum | cut -d' ' -f1").output.substr(0, 64);
+  auto app_log = [&] {
+    return RunShell(BinaryPath("flotilla-node") + " app logs web --state-dir " + data_ +
+                    "/runtime 2>&1")
+        .output;
+  };
+  ASSERT_TRUE(
+      WaitFor([&] { return Running() == 1 && app_log().find("printed ") != std::string::npos; },
+              seconds(60)))
+      << node_.Log() << app_log();
+  // The app read it, as the user its spec names.
+  EXPECT_NE(app_log().find("read " + expected_hash), std::string::npos) << app_log();
+  EXPECT_NE(app_log().find("printed " + value + " by 1000"), std::string::npos) << app_log();
+
+  // On a tmpfs the node mounted, 0400, the app's user's; one configuration.
+  struct statfs fs {};
+  ASSERT_EQ(::statfs(secrets_dir.c_str(), &fs), 0);
+  EXPECT_EQ(fs.f_type, TMPFS_MAGIC);
+  const std::string config_id = AppState(data_, kApp).value("config_id", std::string());
+  ASSERT_FALSE(config_id.empty());
+  const std::string file = secrets_dir + "/web/" + config_id + "/API_TOKEN";
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0) << file;
+  EXPECT_EQ(st.st_mode & 07777, 0400u);
+  EXPECT_EQ(st.st_uid, 1000u);
+  EXPECT_EQ(Text(file), value);
+  // Beside the configuration files: the boxes only.
+  EXPECT_TRUE(std::filesystem::exists(data_ + "/config/web/" + config_id + "/secrets.json"));
+
+  // Nowhere else on the node: its log, status, metrics, data directory (the
+  // container's upper directory in it), the container's environment.
+  const std::string socket = " --socket " + data_ + "/control.sock 2>&1";
+  const std::string status = RunShell(BinaryPath("flotilla-node") + " status" + socket).output;
+  const std::string status_json =
+      RunShell(BinaryPath("flotilla-node") + " status --json" + socket).output;
+  ASSERT_NE(status_json.find("\"web\""), std::string::npos) << status_json;
+  EXPECT_EQ(status.find(value), std::string::npos);
+  EXPECT_EQ(status_json.find(value), std::string::npos);
+  const std::string metrics = HttpGet(metrics_port, "/metrics");
+  ASSERT_NE(metrics.find("flotilla_node"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find(value), std::string::npos);
+  EXPECT_EQ(node_.Log().find(value), std::string::npos);
+  const auto uppers = RunShell("find " + data_ + "/runtime -type d -name upper").output;
+  ASSERT_FALSE(uppers.empty()) << "no container upper directory under " << data_;
+  EXPECT_EQ(FilesHolding(data_, value), std::vector<std::string>{});
+  const std::vector<std::string> pids = ContainerPids(data_ + "/runtime");
+  ASSERT_GE(pids.size(), 1u);
+  bool configured = false;  // the app's environment holds its configuration, not its secret
+  for (const std::string& pid : pids) {
+    const std::string environ = Text("/proc/" + pid + "/environ");
+    configured = configured || environ.find("MODE=shop") != std::string::npos;
+    EXPECT_EQ(environ.find(value), std::string::npos) << pid;
+  }
+  EXPECT_TRUE(configured);
+
+  // Nowhere on the tracker: repository (database files and -wal included), log.
+  EXPECT_EQ(FilesHolding(repo_, value), std::vector<std::string>{});
+  EXPECT_EQ(tracker_.Log().find(value), std::string::npos);
+
+  // The log the app printed it into reaches the operator redacted.
+  auto logs = RunShell(BinaryPath("flotilla-tracker") +
+                       " logs screen-1 web --wait 30 --repository " + repo_ + " 2>&1");
+  ASSERT_EQ(logs.exit_code, 0) << logs.output << node_.Log();
+  EXPECT_NE(logs.output.find("printed [redacted] by 1000"), std::string::npos) << logs.output;
+  EXPECT_NE(logs.output.find("read " + expected_hash), std::string::npos) << logs.output;
+  EXPECT_EQ(logs.output.find(value), std::string::npos);
+  EXPECT_EQ(FilesHolding(repo_, value), std::vector<std::string>{}) << "the uploaded log";
+
+  // A reboot: the node and the container gone, the tmpfs with them. The
+  // node makes the file again before it starts the container.
+  ASSERT_EQ(node_.Stop(), 0);
+  for (const std::string& path : FilesHolding(data_ + "/runtime", "\"monitor_pid\"")) {
+    if (!path.ends_with("/running.json")) continue;
+    auto running = ParseJsonStrict(Text(path));
+    ASSERT_TRUE(running.ok());
+    for (const char* pid : {"monitor_pid", "init_pid"}) {
+      ::kill(static_cast<pid_t>((*running)[pid].get<int64_t>()), SIGKILL);
+    }
+  }
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return std::all_of(pids.begin(), pids.end(), [](const std::string& pid) {
+          return !std::filesystem::exists("/proc/" + pid);
+        });
+      },
+      seconds(10)));
+  auto unmounted = RunShell("umount " + secrets_dir + " 2>&1");
+  ASSERT_EQ(unmounted.exit_code, 0) << unmounted.output;
+  ASSERT_FALSE(std::filesystem::exists(file)) << "the tmpfs is gone";
+  ASSERT_TRUE(node_.Start(dir_ + "/node", config));
+  // A new container, which read the file again.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::vector<std::string> now = ContainerPids(data_ + "/runtime");
+        return now.size() >= 2 && now[0] != pids[0] &&
+               app_log().find("printed " + value) != std::string::npos;
+      },
+      seconds(30)))
+      << node_.Log() << app_log();
+  EXPECT_NE(node_.Log().find("secrets of app web configuration " + config_id + " written again"),
+            std::string::npos);
+  EXPECT_EQ(Text(file), value);
+  EXPECT_EQ(FilesHolding(data_, value), std::vector<std::string>{});
 }
 
 }  // namespace
