@@ -23,12 +23,16 @@
 #include <random>
 #include <sstream>
 
+#include "core/canonical_json.h"
+#include "core/clock.h"
+#include "core/ed25519.h"
 #include "core/file_io.h"
 #include "core/sealed_box.h"
 #include "tests/node/fleet_node_fixture.h"
 #include "tests/support/process.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/test_util.h"
+#include "tracker/fleet/fleet_repository.h"
 
 namespace flotilla::testing {
 namespace {
@@ -316,6 +320,37 @@ TEST_F(NodeSecretsTest, ASecretReachesOnlyItsAppAndNowhereElse) {
             std::string::npos);
   EXPECT_EQ(Text(file), value);
   EXPECT_EQ(FilesHolding(data_, value), std::vector<std::string>{});
+
+  // A document whose box was sealed to another key, signed with the
+  // tracker's fleet keys by hand (a database the thief wrote to): the node
+  // refuses the whole document and keeps its configuration running.
+  const std::string id = Json::parse(Text(data_ + "/credentials.json"))["device_id"];
+  Json targets = Json::parse(Text(repo_ + "/metadata/targets.json"));
+  const std::string name = "apps/web/release-1.json";
+  Json target = targets["signed"]["targets"][name];
+  auto foreign = SealToKey(Ed25519PrivateKey::Generate().public_key(), RandomToken());
+  ASSERT_TRUE(foreign.ok());
+  Json doc = {{"device", id},
+              {"format", 1},
+              {"apps",
+               {{kApp,
+                 {{"release", 1},
+                  {"target", name},
+                  {"length", target["length"]},
+                  {"hashes", target["hashes"]},
+                  {"config", {{"MODE", "shop"}}},
+                  {"secrets", {{"API_TOKEN", *foreign}}}}}}}};
+  auto signer =
+      tracker::FleetSigner::Open(tracker::RepositoryLayout{repo_}, SystemClock::Instance());
+  ASSERT_TRUE(signer.ok()) << signer.status().ToString();
+  ASSERT_TRUE((*signer)->Publish(id, *CanonicalJson(doc)).ok());
+  ASSERT_TRUE(
+      WaitFor([&] { return node_.Log().find("secret API_TOKEN refused: ") != std::string::npos; },
+              seconds(30)))
+      << node_.Log();
+  EXPECT_EQ(AppState(data_, kApp).value("config_id", std::string()), config_id);
+  EXPECT_EQ(Text(file), value);
+  EXPECT_EQ(node_.Log().find(value), std::string::npos);
 }
 
 }  // namespace
