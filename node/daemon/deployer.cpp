@@ -83,15 +83,21 @@ void Deployer::RestoreSecretFiles() {
   supervisor_.Run(
       [configs, config_dir = config_dir_, secrets = secrets_] {
         Restored r;
-        Status tmpfs = EnsureSecretsTmpfs(secrets.dir);
-        if (!tmpfs.ok()) {
-          r.errors.push_back(tmpfs.ToString());
-          return r;
-        }
+        bool mounted = false;  // a node whose apps hold no secrets mounts nothing
         for (const auto& [app, id] : configs) {
+          const std::string files = config_dir + "/" + app + "/" + id;
+          if (!std::filesystem::exists(files + "/" + kSealedBoxesFile)) continue;
+          if (!mounted) {
+            Status tmpfs = EnsureSecretsTmpfs(secrets.dir);
+            if (!tmpfs.ok()) {
+              r.errors.push_back(tmpfs.ToString());
+              return r;
+            }
+            mounted = true;
+          }
           const std::string dir = secrets.dir + "/" + app + "/" + id;
           const bool there = std::filesystem::exists(dir);
-          Status st = RestoreSecrets(config_dir + "/" + app + "/" + id, dir, secrets.device_key);
+          Status st = RestoreSecrets(files, dir, secrets.device_key);
           const std::string what = "app " + app + " configuration " + id;
           if (!st.ok()) {
             r.errors.push_back(what + ": " + st.ToString());

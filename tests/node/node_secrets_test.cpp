@@ -89,6 +89,14 @@ class NodeSecretsTest : public FleetNodeTest {
     Fleet("group create all --select all");
     Fleet("app assign web --group all");
   }
+  // The tmpfs the node mounted goes with the test (after the container).
+  void TearDown() override {
+    node_.Stop();
+    RunShell(BinaryPath("flotilla-node") + " app stop --state-dir " + data_ + "/runtime " + kApp +
+             " >/dev/null 2>&1");
+    RunShell("umount " + dir_ + "/run/secrets 2>/dev/null");
+    FleetNodeTest::TearDown();
+  }
   // `printf %s VALUE | flotilla-tracker secret ARGS`, whatever its exit status.
   CommandResult Secret(const std::string& args, const std::string& value = "") {
     return RunShell("printf %s '" + value + "' | " + BinaryPath("flotilla-tracker") + " secret " +
