@@ -298,7 +298,9 @@ int RunShow(const SecretFlags& flags) {
 CommandAction RegisterSecretCommands(CLI::App& app) {
   auto f = std::make_shared<SecretFlags>();
   auto* secret = app.add_subcommand(
-      "secret", "Secrets: values sealed to each device's key; the tracker keeps no value");
+      "secret",
+      "Secrets: values sealed to each device's key (the tracker keeps none), read by the app "
+      "from /run/flotilla/secrets/NAME");
   secret->require_subcommand(1);
   secret->footer(
       "\nLevels and precedence as `config` (docs/config.md, \"Secrets\"). The tracker keeps\n"
