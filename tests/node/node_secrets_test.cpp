@@ -359,6 +359,25 @@ TEST_F(NodeSecretsTest, ASecretReachesOnlyItsAppAndNowhereElse) {
   EXPECT_EQ(AppState(data_, kApp).value("config_id", std::string()), config_id);
   EXPECT_EQ(Text(file), value);
   EXPECT_EQ(node_.Log().find(value), std::string::npos);
+
+  // Two new values, two configurations: the first one's secrets go with its
+  // configuration directory; the previous one's stay (a rollback needs them).
+  std::vector<std::string> ids = {config_id};
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(Secret("set --app web --device screen-1 API_TOKEN", RandomToken()).exit_code, 0);
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          const std::string now = AppState(data_, kApp).value("config_id", std::string());
+          return !now.empty() && now != ids.back() && Running() == 1;
+        },
+        seconds(30)))
+        << node_.Log();
+    ids.push_back(AppState(data_, kApp).value("config_id", std::string()));
+  }
+  EXPECT_FALSE(std::filesystem::exists(secrets_dir + "/web/" + ids[0]));
+  EXPECT_FALSE(std::filesystem::exists(data_ + "/config/web/" + ids[0]));
+  EXPECT_TRUE(std::filesystem::exists(secrets_dir + "/web/" + ids[1] + "/API_TOKEN"));
+  EXPECT_TRUE(std::filesystem::exists(secrets_dir + "/web/" + ids[2] + "/API_TOKEN"));
 }
 
 }  // namespace
