@@ -3,6 +3,7 @@
 #include <regex.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -151,6 +152,12 @@ class AnchoredRegex {
 void ReadConfigVariable(JsonObjectReader& r, ConfigVariableSpec& v) {
   r.String("name", v.name);
   r.String("pattern", v.pattern);
+  r.Bool("secret", v.secret);
+  if (v.secret) {
+    // A secret is never in the environment nor in the configuration files.
+    v.env = false;
+    v.file = false;
+  }
   r.Bool("env", v.env);
   r.Bool("file", v.file);
   Status name = CheckConfigName(v.name);
@@ -158,7 +165,12 @@ void ReadConfigVariable(JsonObjectReader& r, ConfigVariableSpec& v) {
   r.Check(v.pattern.size() <= kMaxConfigPatternBytes && v.pattern.find('\0') == std::string::npos &&
               AnchoredRegex(v.pattern).ok(),
           "pattern", "must be a POSIX extended regular expression of at most 256 bytes");
-  r.Check(v.env || v.file, "env", "or file must be true");
+  if (v.secret) {
+    r.Check(!v.env, "env", "must be false for a secret (it would show in /proc/PID/environ)");
+    r.Check(!v.file, "file", "must be false for a secret (it is a file of its own on a tmpfs)");
+  } else {
+    r.Check(v.env || v.file, "env", "or file must be true");
+  }
 }
 
 void ReadTop(JsonObjectReader& r, AppSpec& spec) {
@@ -291,9 +303,14 @@ Status CheckConfigValues(const AppSpec& spec, const ConfigValues& values) {
     for (const auto& v : spec.config) {
       if (v.name == name) declared = &v;
     }
+    if (declared != nullptr && declared->secret) {
+      return InvalidArgument(name + " is a secret: flotilla-tracker secret set");
+    }
     if (declared == nullptr) {
       std::string accepted;
-      for (const auto& v : spec.config) accepted += (accepted.empty() ? "" : ", ") + v.name;
+      for (const auto& v : spec.config) {
+        if (!v.secret) accepted += (accepted.empty() ? "" : ", ") + v.name;
+      }
       return InvalidArgument("does not accept " + name + " (its spec accepts " +
                              (accepted.empty() ? "no configuration" : accepted) + ")");
     }
@@ -312,6 +329,36 @@ Status CheckConfigValues(const AppSpec& spec, const ConfigValues& values) {
   if (total > kMaxConfigBytes) {
     return InvalidArgument("configuration of " + std::to_string(total) + " bytes (at most " +
                            std::to_string(kMaxConfigBytes) + ")");
+  }
+  return Status::Ok();
+}
+
+bool DeclaresSecret(const AppSpec& spec, std::string_view name) {
+  return std::any_of(spec.config.begin(), spec.config.end(),
+                     [&](const ConfigVariableSpec& v) { return v.secret && v.name == name; });
+}
+
+Status CheckSecretValue(const AppSpec& spec, const std::string& name, std::string_view value) {
+  RETURN_IF_ERROR(CheckConfigName(name));
+  const ConfigVariableSpec* declared = nullptr;
+  for (const auto& v : spec.config) {
+    if (v.name == name) declared = &v;
+  }
+  if (declared == nullptr || !declared->secret) {
+    std::string accepted;
+    for (const auto& v : spec.config) {
+      if (v.secret) accepted += (accepted.empty() ? "" : ", ") + v.name;
+    }
+    return InvalidArgument("does not declare the secret " + name + " (its spec declares " +
+                           (accepted.empty() ? "no secret" : accepted) + ")");
+  }
+  if (value.size() > kMaxConfigValueBytes || value.find('\0') != std::string_view::npos) {
+    return InvalidArgument(name + ": a secret is at most " + std::to_string(kMaxConfigValueBytes) +
+                           " bytes, without NUL");
+  }
+  // The message names the pattern, never the value.
+  if (!AnchoredRegex(declared->pattern).Matches(std::string(value))) {
+    return InvalidArgument(name + ": the secret does not match the pattern " + declared->pattern);
   }
   return Status::Ok();
 }
@@ -416,8 +463,10 @@ Json AppSpecToJson(const AppSpec& s) {
   if (!s.config.empty()) {
     j["config"] = Json::array();
     for (const auto& v : s.config) {
-      j["config"].push_back(
-          {{"name", v.name}, {"pattern", v.pattern}, {"env", v.env}, {"file", v.file}});
+      Json declaration{{"name", v.name}, {"pattern", v.pattern}, {"env", v.env}, {"file", v.file}};
+      // Only when true: the canonical form of a spec without secrets stays.
+      if (v.secret) declaration["secret"] = true;
+      j["config"].push_back(std::move(declaration));
     }
   }
   return j;

@@ -92,12 +92,15 @@ struct SwitchSpec {
 // A variable fleet configuration may set (docs/config.md, "What the app
 // spec accepts"): its value must match `pattern` (a POSIX extended regular
 // expression, the whole value); delivered in the environment (`env`) and/or
-// the configuration files (`file`).
+// the configuration files (`file`). A `secret` is neither: its value is
+// set with `secret set`, sealed to the device's key, and reaches the app
+// only as a file on a tmpfs (docs/config.md, "Secrets").
 struct ConfigVariableSpec {
   std::string name;
   std::string pattern = ".*";
   bool env = true;
   bool file = true;
+  bool secret = false;
 };
 
 struct AppSpec {
@@ -140,7 +143,14 @@ Status CheckConfigName(std::string_view name);
 // OK when every value of `values` is one `spec` declares, matches its
 // pattern and the bounds hold; else InvalidArgument naming the first that
 // does not (and, for an undeclared name, what the spec accepts).
+// A name `spec` declares `secret` is refused: secrets are not configuration.
 Status CheckConfigValues(const AppSpec& spec, const ConfigValues& values);
+// OK when `spec` declares `name` as a secret and `value` matches its pattern
+// within the bounds of a configuration value; else InvalidArgument naming
+// the name, never the value.
+Status CheckSecretValue(const AppSpec& spec, const std::string& name, std::string_view value);
+// Whether `spec` declares `name` as a secret.
+bool DeclaresSecret(const AppSpec& spec, std::string_view name);
 
 // The OCI runtime-spec default capability set (runc's `spec` output).
 const std::vector<std::string>& DefaultCapabilities();

@@ -146,6 +146,51 @@ TEST(AppSpecConfig, BadDeclarationsAreRefusedNamingTheField) {
   }
 }
 
+TEST(AppSpecSecret, ASecretIsNeitherEnvNorFileAndRoundTrips) {
+  AppSpec spec = SpecWithConfig(
+      R"([{"name":"API_TOKEN","pattern":"[A-Za-z0-9]{32}","secret":true},{"name":"URL"}])");
+  ASSERT_EQ(spec.config.size(), 2u);
+  EXPECT_TRUE(spec.config[0].secret);
+  EXPECT_FALSE(spec.config[0].env) << "a secret is never in the environment";
+  EXPECT_FALSE(spec.config[0].file);
+  EXPECT_FALSE(spec.config[1].secret);
+  EXPECT_TRUE(DeclaresSecret(spec, "API_TOKEN"));
+  EXPECT_FALSE(DeclaresSecret(spec, "URL"));
+  const std::string canonical = AppSpecToJson(spec).dump();
+  EXPECT_NE(canonical.find(R"("secret":true)"), std::string::npos);
+  EXPECT_EQ(canonical.find(R"("secret":false)"), std::string::npos)
+      << "a spec without secrets keeps its canonical form";
+  auto again = ParseAppSpec(AppSpecToJson(spec));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(AppSpecToJson(*again), AppSpecToJson(spec));
+
+  for (const char* config :
+       {R"([{"name":"T","secret":true,"env":true}])", R"([{"name":"T","secret":true,"file":true}])",
+        R"([{"name":"LD_PRELOAD","secret":true}])"}) {
+    auto refused = ParseAppSpecText(R"({"name":"kiosk","command":["/bin/app"],"config":)" +
+                                    std::string(config) + "}");
+    EXPECT_FALSE(refused.ok()) << config;
+  }
+}
+
+TEST(AppSpecSecret, ValuesAreCheckedWithoutNamingThem) {
+  AppSpec spec = SpecWithConfig(
+      R"([{"name":"API_TOKEN","pattern":"[A-Za-z0-9]{32}","secret":true},{"name":"URL"}])");
+  const std::string good(32, 'a');
+  EXPECT_TRUE(CheckSecretValue(spec, "API_TOKEN", good).ok());
+  Status short_one = CheckSecretValue(spec, "API_TOKEN", "hunter2-short");
+  ASSERT_FALSE(short_one.ok());
+  EXPECT_EQ(short_one.message().find("hunter2"), std::string::npos) << short_one.ToString();
+  EXPECT_EQ(CheckSecretValue(spec, "URL", good).message(),
+            "does not declare the secret URL (its spec declares API_TOKEN)");
+  EXPECT_FALSE(CheckSecretValue(spec, "API_TOKEN", std::string(4097, 'a')).ok());
+  // Configuration never sets a secret's name.
+  EXPECT_EQ(CheckConfigValues(spec, {{"API_TOKEN", good}}).message(),
+            "API_TOKEN is a secret: flotilla-tracker secret set");
+  EXPECT_EQ(CheckConfigValues(spec, {{"X", "1"}}).message(),
+            "does not accept X (its spec accepts URL)");
+}
+
 TEST(AppSpecConfig, ValuesAreCheckedAgainstTheDeclarations) {
   AppSpec spec = SpecWithConfig(
       R"([{"name":"PLAYLIST_URL","pattern":"https://[^ ]+"},{"name":"ORIENTATION","pattern":"landscape|portrait"}])");

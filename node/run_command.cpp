@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -73,6 +75,19 @@ int WaitForStopSignal(const sigset_t& signals, ExecutorWatchdog* watchdog, Durat
   }
 }
 
+// No core dump of the daemon and no ptrace of it by its own user: it holds
+// the device key and the secrets it opens for its apps (docs/config.md,
+// "Secrets"). Its children get dumpable back when they exec.
+Status DisableCoreDumps() {
+  const rlimit none{0, 0};
+  if (::setrlimit(RLIMIT_CORE, &none) != 0)
+    return IOErrorFromErrno("setrlimit(RLIMIT_CORE)", errno);
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    return IOErrorFromErrno("prctl(PR_SET_DUMPABLE)", errno);
+  }
+  return Status::Ok();
+}
+
 void Notify(const SdNotifier& notifier, const std::string& state) {
   Status sent = notifier.Notify(state);
   if (!sent.ok()) spdlog::warn("systemd: {}", sent.ToString());
@@ -100,6 +115,9 @@ int RunDaemon(const std::string& config_path) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   if (!notify_problem.ok()) spdlog::warn("systemd: {}", notify_problem.ToString());
+  if (Status undumpable = DisableCoreDumps(); !undumpable.ok()) {
+    spdlog::warn("core dumps stay on: {}", undumpable.ToString());
+  }
 
   ThreadExecutor executor;
   std::unique_ptr<NodeDaemon> daemon;

@@ -22,10 +22,18 @@ const appspec::ConfigVariableSpec* Declared(const appspec::AppSpec& spec, const 
 
 }  // namespace
 
-std::string ConfigId(const appspec::ConfigValues& values) {
-  if (values.empty()) return "";
+std::string ConfigId(const appspec::ConfigValues& values,
+                     const std::map<std::string, std::string>& secret_boxes) {
+  if (values.empty() && secret_boxes.empty()) return "";
   Json json = Json::object();
   for (const auto& [name, value] : values) json[name] = value;
+  if (!secret_boxes.empty()) {
+    // Another shape than values alone: the ids of configurations without
+    // secrets stay what 0.1.0 nodes computed.
+    Json boxes = Json::object();
+    for (const auto& [name, box] : secret_boxes) boxes[name] = box;
+    json = Json{{"config", std::move(json)}, {"secrets", std::move(boxes)}};
+  }
   // libsodium, not core's Sha256Hasher (OpenSSL): the static front end
   // links the runtime without OpenSSL, as runtime.cpp's ShortSha256.
   const std::string canonical = CanonicalJson(json).value_or("");

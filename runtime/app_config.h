@@ -4,6 +4,7 @@
 // directory the node writes and the runtime bind-mounts read-only.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "appspec/app_spec.h"
@@ -15,9 +16,12 @@ namespace flotilla::runtime {
 // Where the configuration files appear inside the container.
 inline constexpr char kConfigMountPoint[] = "/run/flotilla/config";
 
-// The first 12 hex digits of the SHA-256 of the canonical JSON of `values`;
-// "" for no values.
-std::string ConfigId(const appspec::ConfigValues& values);
+// The first 12 hex digits of the SHA-256 of the canonical JSON of `values`
+// or, with secrets, of {"config":values,"secrets":secret_boxes} (NAME ->
+// sealed box: the ciphertext, so that no hash of a clear secret is ever
+// written); "" for neither.
+std::string ConfigId(const appspec::ConfigValues& values,
+                     const std::map<std::string, std::string>& secret_boxes = {});
 
 // config.json: {"NAME":"value",...} (canonical JSON) of the values declared `file`.
 std::string ConfigJsonFile(const appspec::AppSpec& spec, const appspec::ConfigValues& values);

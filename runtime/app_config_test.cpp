@@ -57,6 +57,11 @@ TEST(AppConfigTest, NoValuesChangeNothingAndBadValuesAreRefused) {
   EXPECT_EQ(ConfigId({}), "");
   EXPECT_EQ(ConfigId({{"A", "1"}}).size(), 12u);
   EXPECT_NE(ConfigId({{"A", "1"}}), ConfigId({{"A", "2"}}));
+  // Secrets count by their sealed boxes; values alone keep their old id.
+  EXPECT_EQ(ConfigId({{"A", "1"}}, {}), ConfigId({{"A", "1"}}));
+  EXPECT_EQ(ConfigId({}, {{"S", "box1"}}).size(), 12u);
+  EXPECT_NE(ConfigId({{"A", "1"}}, {{"S", "box1"}}), ConfigId({{"A", "1"}}));
+  EXPECT_NE(ConfigId({{"A", "1"}}, {{"S", "box1"}}), ConfigId({{"A", "1"}}, {{"S", "box2"}}));
   auto refused = ApplyConfig(Spec(), {{"LD_PRELOAD", "/x.so"}}, "/nonexistent/never-written");
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("reserved"), std::string::npos);

@@ -43,9 +43,10 @@ struct SupervisionResult {
 
 Deployer::Deployer(std::vector<std::string> apps, StateFile& state, StoreWorker& store,
                    runtime::Runtime& runtime, const LaneOf& lanes, Executor& loop,
-                   DeployerEvents events, std::string config_dir)
+                   DeployerEvents events, std::string config_dir, DeployerSecrets secrets)
     : apps_(std::move(apps)),
       config_dir_(std::move(config_dir)),
+      secrets_(std::move(secrets)),
       state_(state),
       store_(store),
       runtime_(runtime),
@@ -60,7 +61,60 @@ Deployer::Deployer(std::vector<std::string> apps, StateFile& state, StoreWorker&
   }
 }
 
-void Deployer::Start() { Supervise(); }
+void Deployer::Start() {
+  RestoreSecretFiles();
+  Supervise();
+}
+
+void Deployer::RestoreSecretFiles() {
+  if (secrets_.dir.empty() || config_dir_.empty()) return;
+  std::vector<std::pair<std::string, std::string>> configs;  // app, config id
+  for (const auto& app : apps_) {
+    const AppState& a = state_.app(app);
+    for (const std::string& id : {a.config_id, a.previous_config_id}) {
+      if (!id.empty()) configs.emplace_back(app, id);
+    }
+  }
+  struct Restored {
+    std::vector<std::string> made, errors;
+  };
+  // On the supervision lane, so that the first pass (which starts what a
+  // reboot stopped) runs after it.
+  supervisor_.Run(
+      [configs, config_dir = config_dir_, secrets = secrets_] {
+        Restored r;
+        bool mounted = false;  // a node whose apps hold no secrets mounts nothing
+        for (const auto& [app, id] : configs) {
+          const std::string files = config_dir + "/" + app + "/" + id;
+          if (!std::filesystem::exists(files + "/" + kSealedBoxesFile)) continue;
+          if (!mounted) {
+            Status tmpfs = EnsureSecretsTmpfs(secrets.dir);
+            if (!tmpfs.ok()) {
+              r.errors.push_back(tmpfs.ToString());
+              return r;
+            }
+            mounted = true;
+          }
+          const std::string dir = secrets.dir + "/" + app + "/" + id;
+          const bool there = std::filesystem::exists(dir);
+          Status st = RestoreSecrets(files, dir, secrets.device_key);
+          const std::string what = "app " + app + " configuration " + id;
+          if (!st.ok()) {
+            r.errors.push_back(what + ": " + st.ToString());
+          } else if (!there && std::filesystem::exists(dir)) {
+            r.made.push_back(what);
+          }
+        }
+        return r;
+      },
+      [this](const Restored& r) {
+        for (const auto& what : r.made) spdlog::info("secrets of {} written again", what);
+        for (const auto& e : r.errors) {
+          spdlog::error("secrets: {}", e);
+          events_.error("secrets: " + e);
+        }
+      });
+}
 
 void Deployer::Follow(const std::string& app, const LaneOf& lanes) {
   if (lanes_.count(app)) return;
@@ -137,25 +191,28 @@ void Deployer::DeployNext(const std::string& app) {
   if (!lane.next || lane.in_flight != 0) return;
   const metadata::Release next = *std::exchange(lane.next, std::nullopt);
   const appspec::ConfigValues config = std::exchange(lane.next_config, {});
+  const SecretBoxes secrets = std::exchange(lane.next_secrets, {});
   const AppState& a = state_.app(app);
   // The pass that finished an interrupted switch may have made it run already.
   if (next.version == a.failed_release) return;
-  if (next.version == a.running_release && !WantsConfig(app, config)) return;
-  Deploy(app, next, config);
+  if (next.version == a.running_release && !WantsConfig(app, config, secrets)) return;
+  Deploy(app, next, config, secrets);
 }
 
-bool Deployer::WantsConfig(const std::string& app, const appspec::ConfigValues& config) const {
+bool Deployer::WantsConfig(const std::string& app, const appspec::ConfigValues& config,
+                           const SecretBoxes& secrets) const {
   const AppState& a = state_.app(app);
-  const std::string id = runtime::ConfigId(config);
+  const std::string id = runtime::ConfigId(config, secrets);
   return id != a.config_id && (id.empty() || id != a.failed_config_id);
 }
 
 void Deployer::Deploy(const std::string& app, const metadata::Release& release,
-                      const appspec::ConfigValues& config) {
+                      const appspec::ConfigValues& config, const SecretBoxes& secrets) {
   AppLane& lane = lanes_.at(app);
   if (!resumed_ || lane.in_flight != 0) {
     lane.next = release;  // after the first supervision pass, or the switch in flight
     lane.next_config = config;
+    lane.next_secrets = secrets;
     return;
   }
   auto spec = appspec::ParseAppSpec(release.app_spec);
@@ -165,28 +222,47 @@ void Deployer::Deploy(const std::string& app, const metadata::Release& release,
     return Failed(app, release.version, "deploy",
                   "app spec names '" + spec->name + "', not '" + app + "'");
   }
+  // Running such an app without its secret would be worse than not running
+  // the release (docs/config.md, "Secrets").
+  for (const auto& declared : spec->config) {
+    if (!declared.secret || secrets.count(declared.name)) continue;
+    if (secrets_.dir.empty()) {
+      return Failed(app, release.version, "deploy",
+                    "app spec declares the secret " + declared.name +
+                        " and this node has no secrets directory");
+    }
+    return Failed(app, release.version, "deploy",
+                  "app spec declares the secret " + declared.name +
+                      ", which is not sealed for this device (flotilla-tracker secret set)");
+  }
+  for (const auto& [name, box] : secrets) {
+    if (!appspec::DeclaresSecret(*spec, name)) {
+      return Failed(app, release.version, "deploy", "app spec does not declare the secret " + name);
+    }
+  }
   std::vector<Digest> top_first;
   for (auto l = release.image.layers.rbegin(); l != release.image.layers.rend(); ++l) {
     top_first.push_back(l->diff_id);
   }
   lane.Begin();
-  store_.ResolveTrees(std::move(top_first), [this, app, version = release.version, spec = *spec,
-                                             config](Result<std::vector<std::string>> lowers) {
-    if (!lowers.ok()) {
-      lanes_.at(app).End();
-      return Failed(app, version, "deploy", lowers.status().ToString());
-    }
-    StartSwitch(app, version, spec, *lowers, config);
-  });
+  store_.ResolveTrees(std::move(top_first),
+                      [this, app, version = release.version, spec = *spec, config,
+                       secrets](Result<std::vector<std::string>> lowers) {
+                        if (!lowers.ok()) {
+                          lanes_.at(app).End();
+                          return Failed(app, version, "deploy", lowers.status().ToString());
+                        }
+                        StartSwitch(app, version, spec, *lowers, config, secrets);
+                      });
 }
 
 void Deployer::StartSwitch(const std::string& app, uint64_t version, const appspec::AppSpec& spec,
                            const std::vector<std::string>& lowers,
-                           const appspec::ConfigValues& config) {
+                           const appspec::ConfigValues& config, const SecretBoxes& secrets) {
   AppState& a = state_.app(app);
   a.phase = AppPhase::kDeploying;
   state_.Save();
-  const std::string config_id = runtime::ConfigId(config);
+  const std::string config_id = runtime::ConfigId(config, secrets);
   if (version == a.running_release) {
     spdlog::info("app {}: configuration {} of release {} (health-gated switch from {})", app,
                  config_id.empty() ? "none" : config_id, version,
@@ -198,17 +274,38 @@ void Deployer::StartSwitch(const std::string& app, uint64_t version, const appsp
   }
   const std::string files = config_dir_ + "/" + app + "/" + config_id;
   lanes_.at(app).worker->Run(
-      [&runtime = runtime_, spec, lowers, app, config, files, id = ReleaseId(version, config_id),
-       configured = !config_dir_.empty()] {
+      [&runtime = runtime_, spec, lowers, app, config, secrets, files,
+       id = ReleaseId(version, config_id), configured = !config_dir_.empty(),
+       secret_files = secrets_.dir + "/" + app + "/" + config_id, secrets_place = secrets_] {
         SwitchResult result;
-        if (!config.empty() && !configured) {
+        if ((!config.empty() || !secrets.empty()) && !configured) {
           result.outcome = FailedPrecondition("no configuration directory");
           return result;
+        }
+        if (!secrets.empty()) {
+          // The boxes first: a restart finds them before the container runs.
+          Status kept = SaveSealedBoxes(files, spec.user, secrets);
+          if (kept.ok()) kept = EnsureSecretsTmpfs(secrets_place.dir);
+          if (kept.ok()) {
+            auto opener = SealedBoxOpener::LoadFile(secrets_place.device_key);
+            kept = opener.ok() ? MaterialiseSecrets(secret_files, spec.user, secrets, *opener)
+                               : opener.status();
+          }
+          if (!kept.ok()) {
+            result.outcome = kept.WithContext("secrets");
+            return result;
+          }
         }
         auto applied = runtime::ApplyConfig(spec, config, files);
         if (!applied.ok()) {
           result.outcome = applied.status();
           return result;
+        }
+        if (!secrets.empty()) {
+          applied->mounts.push_back(appspec::MountSpec{.type = "bind",
+                                                       .source = secret_files,
+                                                       .destination = kSecretsMountPoint,
+                                                       .read_only = true});
         }
         result.outcome = runtime.Deploy(*applied, lowers, id);
         result.after = runtime.Inspect(app);
@@ -286,6 +383,16 @@ void Deployer::PruneConfigs(const std::string& app) {
     if (id == a.config_id || id == a.previous_config_id) continue;
     std::filesystem::remove_all(entry.path(), ec);
     if (ec) spdlog::warn("app {}: removing configuration {}: {}", app, id, ec.message());
+  }
+  if (secrets_.dir.empty()) return;
+  // The secrets files go with their configuration (and a directory a
+  // crash left half made, "<id>.new").
+  for (const auto& entry : std::filesystem::directory_iterator(secrets_.dir + "/" + app, ec)) {
+    const std::string id = entry.path().filename().string();
+    if (id == a.config_id || id == a.previous_config_id) continue;
+    std::filesystem::remove_all(entry.path(), ec);
+    if (ec)
+      spdlog::warn("app {}: removing the secrets of configuration {}: {}", app, id, ec.message());
   }
 }
 

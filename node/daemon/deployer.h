@@ -14,9 +14,15 @@
 // "logs". Results come back to the loop. A supervision result taken while a
 // switch or rollback of the app was in flight is stale and is dropped.
 //
-// Start() runs the first supervision pass, which finishes a switch a crash
-// interrupted; deployments asked for before it ended wait for it. A
-// deployment asked for while another of the same app runs follows it.
+// A configuration with secrets (docs/config.md, "Secrets") also writes the
+// sealed boxes beside its files and their values into a tmpfs directory
+// mounted at /run/flotilla/secrets (node/daemon/secret_files.h).
+//
+// Start() makes again the secrets files of what runs and ran before (a
+// reboot empties the tmpfs), then runs the first supervision pass, which
+// finishes a switch a crash interrupted (and starts what a reboot stopped); deployments asked for
+// before it ended wait for it. A deployment asked for while another of the same app runs follows
+// it.
 //
 // Thread-safety: every method is called on the loop.
 #pragma once
@@ -34,6 +40,7 @@
 #include "metadata/release.h"
 #include "node/control/node_control.h"
 #include "node/daemon/node_state.h"
+#include "node/daemon/secret_files.h"
 #include "node/daemon/store_worker.h"
 #include "runtime/runtime.h"
 
@@ -43,6 +50,14 @@ struct DeployerEvents {
   std::function<void()> changed;                        // a phase changed: report soon
   std::function<void(const std::string& error)> error;  // for the next report
   std::function<void()> collect;                        // a switch succeeded: collect garbage
+};
+
+// Where secrets go: `dir` the tmpfs (<dir>/<app>/<config id>/NAME), opened
+// with the device key file `device_key`. Empty: a release declaring a secret
+// is refused.
+struct DeployerSecrets {
+  std::string dir;
+  std::string device_key;
 };
 
 // What runs of an app, as the runtime said at the last look.
@@ -58,7 +73,7 @@ class Deployer {
   // (<config_dir>/<app>/<config id>/, docs/config.md).
   Deployer(std::vector<std::string> apps, StateFile& state, StoreWorker& store,
            runtime::Runtime& runtime, const LaneOf& lanes, Executor& loop, DeployerEvents events,
-           std::string config_dir = "");
+           std::string config_dir = "", DeployerSecrets secrets = {});
 
   void Start();
   void Stop();
@@ -67,13 +82,16 @@ class Deployer {
   // Whether `version` of `app` is ready, not failed, and neither runs nor is
   // being deployed (a crash came between the fetch and the switch).
   bool Awaits(const std::string& app, uint64_t version) const;
-  // Switches to `release` with configuration `config` (checked against its
-  // spec again).
+  // Switches to `release` with configuration `config` and the sealed
+  // `secrets` (checked against its spec again: each declared secret has a
+  // box, each box a declared secret).
   void Deploy(const std::string& app, const metadata::Release& release,
-              const appspec::ConfigValues& config = {});
-  // Whether `config` differs from the configuration that runs of the running
-  // release and did not fail there before: a switch to it is due.
-  bool WantsConfig(const std::string& app, const appspec::ConfigValues& config) const;
+              const appspec::ConfigValues& config = {}, const SecretBoxes& secrets = {});
+  // Whether `config` and `secrets` differ from the configuration that runs
+  // of the running release and did not fail there before: a switch to it is
+  // due.
+  bool WantsConfig(const std::string& app, const appspec::ConfigValues& config,
+                   const SecretBoxes& secrets = {}) const;
   // Switches back to the previous release; the reply says what runs.
   void Rollback(const std::string& app, ControlReply reply);
   // The newest `max_bytes` of the app's log; its lines since `since_unix_s`
@@ -90,6 +108,7 @@ class Deployer {
     int in_flight = 0;                      // switches and rollbacks posted, not yet back
     std::optional<metadata::Release> next;  // deployment waiting for its turn
     appspec::ConfigValues next_config;      // with this configuration
+    SecretBoxes next_secrets;               // and these secrets
     ContainerView container;
     void Begin() { ++in_flight, ++generation; }
     void End() { --in_flight, ++generation; }
@@ -104,10 +123,14 @@ class Deployer {
     Result<runtime::AppStatus> after = Internal("not run");
   };
   void Supervise();
+  // Before the first supervision pass: the secrets files of each app's
+  // running and previous configuration, when the tmpfs lost them.
+  void RestoreSecretFiles();
   void Resume();
   void DeployNext(const std::string& app);
   void StartSwitch(const std::string& app, uint64_t version, const appspec::AppSpec& spec,
-                   const std::vector<std::string>& lowers, const appspec::ConfigValues& config);
+                   const std::vector<std::string>& lowers, const appspec::ConfigValues& config,
+                   const SecretBoxes& secrets);
   void Switched(const std::string& app, uint64_t version, const std::string& config_id,
                 const SwitchResult& result);
   // A change of configuration alone that did not run healthy: rolled back.
@@ -123,6 +146,7 @@ class Deployer {
 
   std::vector<std::string> apps_;
   std::string config_dir_;
+  DeployerSecrets secrets_;
   StateFile& state_;
   StoreWorker& store_;
   runtime::Runtime& runtime_;

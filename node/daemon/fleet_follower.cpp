@@ -8,6 +8,7 @@
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "core/sealed_box.h"
 #include "metadata/remote_repository.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
@@ -21,6 +22,8 @@ constexpr uint64_t kMaxDocumentBytes = 1 << 20;
 // A device's windows come from its groups; more than this is a broken document.
 constexpr size_t kMaxWindows = 256;
 constexpr uint64_t kMaxAcceptedBytes = 2 << 20;
+// Base64 of a sealed box of the largest value (crypto_box_SEALBYTES = 48).
+constexpr size_t kMaxSecretBoxChars = (kMaxSealedValueBytes + 48 + 2) / 3 * 4;
 
 int64_t UnixSeconds(WallTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -165,6 +168,19 @@ Result<FleetDocument> ParseFleetDocument(std::string_view bytes) {
         for (const auto& [key, value] : config.items()) {
           if (!value.is_string()) return InvalidArgument(what + ": config values are strings");
           choice.config.emplace(key, value.get<std::string>());
+        }
+      }
+      if (app.contains("secrets")) {
+        const Json& secrets = app.at("secrets");
+        if (!secrets.is_object() || secrets.size() > appspec::kMaxConfigVariables) {
+          return InvalidArgument(what + ": secrets is not an object of at most " +
+                                 std::to_string(appspec::kMaxConfigVariables) + " boxes");
+        }
+        for (const auto& [name, box] : secrets.items()) {
+          if (!box.is_string() || box.get_ref<const std::string&>().size() > kMaxSecretBoxChars) {
+            return InvalidArgument(what + ": a secret is a sealed box in base64");
+          }
+          choice.secrets.emplace(name, box.get<std::string>());
         }
       }
       doc.apps.emplace(name, std::move(choice));
@@ -368,7 +384,7 @@ Result<std::map<std::string, metadata::Release>> FleetFollower::Check(
       return FailedPrecondition(what + " is below the floor " + std::to_string(floor) +
                                 " the image repository signs for " + app);
     }
-    if (!choice.config.empty()) {
+    if (!choice.config.empty() || !choice.secrets.empty()) {
       // Only the signed spec says what may be set: the document's keys are online.
       ASSIGN_OR_RETURN(appspec::AppSpec spec,
                        appspec::ParseAppSpec(release.app_spec).WithContext(what));
@@ -377,10 +393,40 @@ Result<std::map<std::string, metadata::Release>> FleetFollower::Check(
         return PermissionDenied(what + ": configuration refused: its signed spec " +
                                 accepted.message());
       }
+      RETURN_IF_ERROR(CheckSecrets(spec, choice.secrets, what));
     }
     releases.emplace(app, std::move(release));
   }
   return releases;
+}
+
+Status FleetFollower::CheckSecrets(const appspec::AppSpec& spec,
+                                   const std::map<std::string, std::string>& secrets,
+                                   const std::string& what) const {
+  if (secrets.empty()) return Status::Ok();
+  auto opener = SealedBoxOpener::LoadFile(options_.data_dir + "/device-key");
+  if (!opener.ok()) {
+    return FailedPrecondition(what +
+                              ": secrets refused: the device key: " + opener.status().message());
+  }
+  for (const auto& [name, box] : secrets) {
+    // The name first: a box the spec does not ask for is not even opened.
+    if (!appspec::DeclaresSecret(spec, name)) {
+      return PermissionDenied(what + ": secret " + name.substr(0, 64) +
+                              " refused: its signed spec does not declare it a secret");
+    }
+    auto value = opener->Open(box);
+    if (!value.ok()) {
+      return PermissionDenied(what + ": secret " + name + " refused: " + value.status().message() +
+                              " (sealed to another key? `secret set` seals for the device's key)");
+    }
+    Status matches = appspec::CheckSecretValue(spec, name, *value);
+    WipeString(*value);
+    if (!matches.ok()) {
+      return PermissionDenied(what + ": secret refused: its signed spec " + matches.message());
+    }
+  }
+  return Status::Ok();
 }
 
 Status FleetFollower::SaveAccepted(const AcceptedFleet& accepted) {

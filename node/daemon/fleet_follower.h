@@ -16,7 +16,10 @@
 //   3. the release is not below the app's floor (FleetFloor), which the
 //      image repository's offline keys sign;
 //   4. the app's `config` is accepted by that release's signed spec
-//      (appspec::CheckConfigValues: declared, not reserved, matching).
+//      (appspec::CheckConfigValues: declared, not reserved, matching);
+//   5. each of the app's `secrets` is declared a secret by that spec, opens
+//      with the device key (<data>/device-key) and its value matches the
+//      declared pattern (the value is wiped at once; never in a message).
 // A document that passes is stored (<data>/fleet/accepted.json, atomically
 // and durably) and handed on as the releases to run. One that fails, or
 // metadata that is expired, forged, rolled back or unreachable, is refused:
@@ -70,6 +73,9 @@ struct FleetAppChoice {
   // The device's configuration values of the app (docs/config.md); checked
   // against the spec of the release chosen.
   appspec::ConfigValues config;
+  // NAME -> the base64 box of a secret sealed to this device's key
+  // (docs/config.md, "Secrets"); opened and checked, never kept in clear.
+  std::map<std::string, std::string> secrets;
 };
 
 struct FleetDocument {
@@ -84,10 +90,10 @@ struct FleetDocument {
 inline constexpr uint64_t kFleetDocumentFormat = 1;
 
 // Parses the fleet document's bytes: `apps` and `device`, each app with
-// `hashes`, `length`, `release`, `target` and an optional `config` (an
-// object of strings); app names as release targets name apps; `windows` when present, each window
-// well formed. `format` (1 when absent) above kFleetDocumentFormat is refused; members this node
-// does not know are ignored (a newer tracker's additions).
+// `hashes`, `length`, `release`, `target`, an optional `config` and an
+// optional `secrets` (objects of strings); app names as release targets name apps; `windows` when
+// present, each window well formed. `format` (1 when absent) above kFleetDocumentFormat is refused;
+// members this node does not know are ignored (a newer tracker's additions).
 Result<FleetDocument> ParseFleetDocument(std::string_view bytes);
 
 // The document the node follows, as stored in <data>/fleet/accepted.json.
@@ -167,6 +173,10 @@ class FleetFollower {
   Status TrustFleetRoot(metadata::TufClient& image);
   Result<std::map<std::string, metadata::Release>> Check(const FleetDocument& document,
                                                          metadata::TufClient& image) const;
+  // Step 5 of the checks for one app's `secrets`.
+  Status CheckSecrets(const appspec::AppSpec& spec,
+                      const std::map<std::string, std::string>& secrets,
+                      const std::string& what) const;
   Status SaveAccepted(const AcceptedFleet& accepted);
   Duration NextDelay(bool succeeded);
 

@@ -80,6 +80,27 @@ TEST(FleetDocumentTest, ReadsConfigAndRefusesMalformedOnes) {
   }
 }
 
+// An app's `secrets`: sealed boxes (base64 strings) by name, kept as they
+// came; anything else refuses the document. Opening them is the follower's
+// check against the signed spec (NodeSecretsTest).
+TEST(FleetDocumentTest, ReadsSecretsAndRefusesMalformedOnes) {
+  auto doc = ParseFleetDocument(
+      R"({"apps":{"k":{"hashes":{"sha256":"aa"},"length":1,"release":3,)"
+      R"("secrets":{"API_TOKEN":"c2VhbGVk"},"target":"t"}},"device":"d","format":1})");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ(doc->apps.at("k").secrets,
+            (std::map<std::string, std::string>{{"API_TOKEN", "c2VhbGVk"}}));
+  const std::string huge = "\"" + std::string(20000, 'A') + "\"";
+  for (const std::string& secrets :
+       {std::string(R"([])"), std::string(R"({"A":1})"), std::string(R"({"A":null})"),
+        std::string(R"({"A":)") + huge + "}"}) {
+    auto bad = ParseFleetDocument(
+        R"({"apps":{"k":{"secrets":)" + secrets +
+        R"(,"hashes":{"sha256":"aa"},"length":1,"release":3,"target":"t"}},"device":"d"})");
+    EXPECT_FALSE(bad.ok()) << secrets.substr(0, 20);
+  }
+}
+
 // `windows`: each window read as the tracker writes it; absent, none; a
 // malformed one refuses the document (the node must not switch at any time
 // because it misread when it may).

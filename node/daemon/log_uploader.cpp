@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "core/sealed_box.h"
 #include "node/daemon/log_upload.h"
 
 namespace flotilla::node {
@@ -42,8 +43,10 @@ void LogUploader::Answer(const tracker::TrackerClient::LogRequestInfo& request,
   if (!credentials_) return;
   std::string text;
   if (log.ok()) {
-    text = BoundLog(
-        RedactSecrets(*log, events_.secrets ? events_.secrets() : std::vector<std::string>{}));
+    std::vector<std::string> secrets =
+        events_.secrets ? events_.secrets() : std::vector<std::string>{};
+    text = BoundLog(RedactSecrets(*log, secrets));
+    for (std::string& value : secrets) WipeString(value);  // held no longer than needed
   } else {
     text = "[flotilla: " + log.status().message() + "]\n";
   }

@@ -37,8 +37,8 @@ struct LogUploaderEvents {
   // Reads the app's log ring, its lines since `since_unix_s` when > 0;
   // answers through `reply` on the loop.
   std::function<void(const std::string& app, int64_t since_unix_s, ControlReply reply)> read_log;
-  // The secret values the node holds. None yet: per-device secrets, once the
-  // node holds them, are listed here.
+  // The secret values the node holds (every app's, the running and the
+  // previous configuration's: node/daemon/secret_files.h).
   std::function<std::vector<std::string>()> secrets;
 };
 

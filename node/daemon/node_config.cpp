@@ -113,6 +113,7 @@ Status ReadTop(JsonObjectReader& r, NodeConfig& c) {
   c.disk_budget_bytes = budget_mib << 20;
   r.String("monitor", c.monitor_path);
   r.String("control_socket", c.control_socket);
+  r.String("secrets_dir", c.secrets_dir);
   r.String("metrics_listen", c.metrics_listen);
   return r.Finish();
 }
@@ -154,6 +155,9 @@ Status Validate(const NodeConfig& c) {
   if (!c.control_socket.empty() && c.control_socket.front() != '/') {
     return InvalidArgument("control_socket: an absolute path");
   }
+  if (!c.secrets_dir.empty() && c.secrets_dir.front() != '/') {
+    return InvalidArgument("secrets_dir: an absolute path (a tmpfs the node may mount)");
+  }
   if (c.control_socket.size() > 107 || c.data_dir.size() + 13 > 107) {
     return InvalidArgument("control_socket: longer than a Unix socket path may be (107 bytes)");
   }
@@ -191,6 +195,21 @@ Result<NodeConfig> ParseNodeConfig(std::string_view text) {
   }
   while (config.tracker_url.size() > 8 && config.tracker_url.back() == '/') {
     config.tracker_url.pop_back();
+  }
+  if (config.secrets_dir.empty()) {
+    config.secrets_dir = "/run/flotilla-node/" + config.device_name + "/secrets";
+  }
+  // Clean as data_dir: the runtime's mount sources must be.
+  config.secrets_dir = std::filesystem::path(config.secrets_dir).lexically_normal().string();
+  while (config.secrets_dir.size() > 1 && config.secrets_dir.back() == '/') {
+    config.secrets_dir.pop_back();
+  }
+  // The values must never reach the SD card: not under data_dir, and
+  // data_dir not under the tmpfs.
+  const std::string secrets = config.secrets_dir + "/", data = config.data_dir + "/";
+  if (secrets.starts_with(data) || data.starts_with(secrets)) {
+    return InvalidArgument("secrets_dir: " + config.secrets_dir +
+                           " must be neither under data_dir nor hold it (secrets stay off disk)");
   }
   if (config.content_url.empty()) config.content_url = config.tracker_url;
   while (config.content_url.size() > 8 && config.content_url.back() == '/') {

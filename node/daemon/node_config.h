@@ -89,7 +89,11 @@ struct NodeConfig {
   uint64_t disk_budget_bytes = 0;  // 0: only the filesystem's free space limits
   std::string monitor_path;        // flotilla-monitor; empty: found next to the binary
   std::string control_socket;      // empty: <data_dir>/control.sock
-  std::string metrics_listen;      // "host:port" of Prometheus /metrics; empty: off
+  // Where the node writes the values of the apps' secrets: a tmpfs (the node
+  // mounts one there when it is not), never under data_dir (docs/config.md,
+  // "Secrets"). Empty: /run/flotilla-node/<device_name>/secrets.
+  std::string secrets_dir;
+  std::string metrics_listen;  // "host:port" of Prometheus /metrics; empty: off
 };
 
 // Parses and validates the configuration text.

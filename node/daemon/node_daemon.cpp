@@ -16,6 +16,7 @@
 #include "node/control/control_server.h"
 #include "node/control/status_format.h"
 #include "node/daemon/http_fetcher.h"
+#include "node/daemon/secret_files.h"
 #include "node/transfer/torrent_fetcher.h"
 
 namespace flotilla::node {
@@ -135,7 +136,8 @@ Status NodeDaemon::OpenDeployment() {
       DeployerEvents{.changed = [this] { reporter_->MarkDue(); },
                      .error = [this](const std::string& e) { reporter_->AddError(e); },
                      .collect = [this] { collector_->Collect(); }},
-      layout_.root + "/config");
+      layout_.root + "/config",
+      DeployerSecrets{.dir = config_.secrets_dir, .device_key = layout_.device_key()});
   collector_ = std::make_unique<GarbageCollector>(
       apps_, config_.keep_releases, *state_, *store_, *runtime_, lanes, loop_,
       CollectorEvents{.keep_in_flight =
@@ -244,7 +246,8 @@ Status NodeDaemon::OpenFollower() {
               [this](const std::string& app, int64_t since_unix_s, ControlReply reply) {
                 AppLog(app, size_t{16} << 20, since_unix_s, std::move(reply));
               },
-          .secrets = [] { return std::vector<std::string>{}; }});
+          // Every value the node holds: the files it wrote on the tmpfs.
+          .secrets = [dir = config_.secrets_dir] { return SecretValuesUnder(dir); }});
   reporter_ = std::make_unique<Reporter>(config_.report_interval_s, clock_, loop_,
                                          [this] { return Reports(); });
   reporter_->SetSequenceStore(state_->state().report_seq,
@@ -412,6 +415,13 @@ appspec::ConfigValues NodeDaemon::FleetConfig(const std::string& app) const {
   return it == accepted->document.apps.end() ? appspec::ConfigValues{} : it->second.config;
 }
 
+SecretBoxes NodeDaemon::FleetSecrets(const std::string& app) const {
+  const auto& accepted = fleet_->status().accepted;
+  if (!accepted) return {};
+  auto it = accepted->document.apps.find(app);
+  return it == accepted->document.apps.end() ? SecretBoxes{} : it->second.secrets;
+}
+
 // An app the document does not name is neither started nor updated; one
 // that runs keeps running (nothing stops an app without a healthy
 // replacement). A chosen release is installed even when it is older than
@@ -429,7 +439,7 @@ void NodeDaemon::FleetChose(const std::map<std::string, metadata::Release>& rele
     if (a.running_release == version) {
       // The same release with another configuration: a switch to it, like a
       // release's (docs/config.md, "A change without a release").
-      if (deployer_->WantsConfig(app, FleetConfig(app))) {
+      if (deployer_->WantsConfig(app, FleetConfig(app), FleetSecrets(app))) {
         SwitchOrWait(app, release);
       } else {
         waiting_switches_.erase(app);
@@ -548,7 +558,7 @@ void NodeDaemon::SwitchOrWait(const std::string& app, const metadata::Release& r
       DecideSwitch(FleetWindows(), LockOf(app), RunningHealthy(app), clock_);
   if (decision.now) {
     waiting_switches_.erase(app);
-    deployer_->Deploy(app, release, FleetConfig(app));
+    deployer_->Deploy(app, release, FleetConfig(app), FleetSecrets(app));
     return;
   }
   auto [it, added] = waiting_switches_.insert_or_assign(app, release);
@@ -565,7 +575,7 @@ void NodeDaemon::CheckWaitingSwitches() {
   for (const auto& [app, release] : waiting) {
     if (fleet_->managed() && FleetRelease(app) != release.version) continue;  // not chosen now
     if (state_->app(app).running_release == release.version &&
-        !deployer_->WantsConfig(app, FleetConfig(app))) {
+        !deployer_->WantsConfig(app, FleetConfig(app), FleetSecrets(app))) {
       continue;
     }
     SwitchOrWait(app, release);

@@ -121,6 +121,8 @@ class NodeDaemon : public NodeControl {
   uint64_t FleetRelease(const std::string& app) const;
   // The accepted fleet document's configuration of `app` (none when not managed).
   appspec::ConfigValues FleetConfig(const std::string& app) const;
+  // The sealed boxes of the app's secrets in the accepted fleet document.
+  SecretBoxes FleetSecrets(const std::string& app) const;
   std::vector<AppReport> Reports() const;
   AppView ViewOf(const std::string& app) const;
   // Runs the LAN exchange's sockets and serves the control API and metrics.

@@ -122,6 +122,24 @@ TEST(NodeConfig, ProxyComesFromTheKeyTheEnvironmentOrNowhere) {
   EXPECT_NE(stray.status().message().find("no_proxy"), std::string::npos);
 }
 
+// Secrets stay off the SD card: a tmpfs place per device name by default,
+// cleaned as data_dir is, never under data_dir nor holding it.
+TEST(NodeConfig, SecretsDirIsATmpfsPlaceOutsideTheDataDir) {
+  auto c = ParseNodeConfig(kMinimal);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->secrets_dir, "/run/flotilla-node/kiosk-1/secrets");
+  c = ParseNodeConfig(With(R"("secrets_dir": "/run//s/")"));
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->secrets_dir, "/run/s");
+  for (const char* bad : {R"("secrets_dir": "run/s")", R"("secrets_dir": "/var/lib/flotilla/s")",
+                          R"("secrets_dir": "/var/lib/flotilla")", R"("secrets_dir": "/var")"}) {
+    auto refused = ParseNodeConfig(With(bad));
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("secrets_dir"), std::string::npos)
+        << refused.status().ToString();
+  }
+}
+
 TEST(NodeConfig, AllowedHoursWrapMidnight) {
   using std::chrono::hours;
   const std::chrono::system_clock::time_point day{hours(24 * 20000)};

@@ -71,6 +71,7 @@ int RunCli(int argc, char** argv) {
       RegisterIdentityCommands(app),
       RegisterFloorCommands(app),
       RegisterConfigCommands(app),
+      RegisterSecretCommands(app),
       RegisterRolloutCommands(app),
       RegisterWebhookCommands(app),
       RegisterOperatorCommands(app),

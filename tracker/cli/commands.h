@@ -42,6 +42,8 @@ CommandAction RegisterIdentityCommands(CLI::App& app);
 CommandAction RegisterOperatorCommands(CLI::App& app);
 // `flotilla-tracker config set|unset|show`: per-device configuration (docs/config.md).
 CommandAction RegisterConfigCommands(CLI::App& app);
+// `flotilla-tracker secret set|unset|show`: secrets sealed per device (docs/config.md).
+CommandAction RegisterSecretCommands(CLI::App& app);
 
 // `flotilla-tracker logs DEVICE APP`: an app's log from a device (docs/logs.md).
 CommandAction RegisterLogsCommands(CLI::App& app);

@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "metadata/repository.h"
 #include "tracker/cli/commands.h"
+#include "tracker/cli/config_cli.h"
 #include "tracker/cli/fleet_cli.h"
 #include "tracker/fleet/config.h"
 #include "tracker/fleet/fleet_store.h"
@@ -23,21 +24,7 @@
 #include "tracker/storage/repository.h"
 
 namespace flotilla::tracker {
-namespace {
 
-struct ConfigFlags {
-  DatabaseFlags where;
-  std::string app;
-  bool fleet = false;
-  std::string group;
-  std::string site;
-  std::string device;
-  std::vector<std::string> items;  // NAME=VALUE (set) or NAME (unset)
-  bool no_publish = false;
-  bool json = false;
-};
-
-// The level and scope the flags name.
 Result<ConfigChange> ChangeOf(const ConfigFlags& f) {
   const int scopes = (f.fleet ? 1 : 0) + (f.group.empty() ? 0 : 1) + (f.site.empty() ? 0 : 1) +
                      (f.device.empty() ? 0 : 1);
@@ -58,18 +45,8 @@ Result<ConfigChange> ChangeOf(const ConfigFlags& f) {
   return change;
 }
 
-struct Opened {
-  std::string repository;
-  std::unique_ptr<FleetStore> store;
-  std::unique_ptr<RolloutStore> rollouts;
-  FleetState state;
-  std::unique_ptr<RolloutLimits> limits;
-  ReleaseFloors floors;
-  metadata::TargetsMetadata image_targets;
-};
-
-Result<Opened> Open(const ConfigFlags& f) {
-  Opened o;
+Result<OpenedFleet> OpenFleet(const ConfigFlags& f) {
+  OpenedFleet o;
   ASSIGN_OR_RETURN(o.repository, FleetRepositoryDir(f.where));
   ASSIGN_OR_RETURN(const std::string url, FleetDatabaseUrl(f.where));
   ASSIGN_OR_RETURN(o.store, FleetStore::Open(url, SystemClock::Instance()));
@@ -81,6 +58,27 @@ Result<Opened> Open(const ConfigFlags& f) {
   o.image_targets = image->AllTargets();
   return o;
 }
+
+void AddWhere(CLI::App* cmd, ConfigFlags& f) {
+  cmd->add_option("--repository", f.where.repository,
+                  "Tracker repository directory (its tracker.db is the database)");
+  cmd->add_option("--database-url", f.where.database_url,
+                  "sqlite:PATH or postgresql://... (as serve's database_url)");
+  cmd->add_option("--config", f.where.config_file, "serve's JSON configuration file")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--json", f.json, "Print one JSON document instead of text");
+}
+
+void AddLevel(CLI::App* cmd, ConfigFlags& f) {
+  cmd->add_option("--app", f.app, "The app (every level but --fleet)");
+  cmd->add_flag("--fleet", f.fleet, "Every app that declares the name, on every device");
+  cmd->add_option("--group", f.group, "The devices a group selects");
+  cmd->add_option("--site", f.site, "The devices of a site");
+  cmd->add_option("--device", f.device, "One device (by name)");
+  cmd->add_flag("--no-publish", f.no_publish, "Leave the signing to the next fleet publish");
+}
+
+namespace {
 
 // `state` with `change` (its stored scope `scope`) applied.
 FleetState Applied(FleetState state, const ConfigChange& change, const std::string& scope) {
@@ -100,7 +98,7 @@ FleetState Applied(FleetState state, const ConfigChange& change, const std::stri
 // the devices whose configuration differs between `before` and `after` are
 // the change's. The first of them whose release does not accept its values
 // refuses the change.
-Result<std::set<std::string>> AffectedDevices(const Opened& o, const FleetState& after) {
+Result<std::set<std::string>> AffectedDevices(const OpenedFleet& o, const FleetState& after) {
   DesiredReleases desired_before(o.state, o.limits.get(), &o.floors);
   ASSIGN_OR_RETURN(auto limits_after, o.rollouts->Limits(after));
   DesiredReleases desired_after(after, limits_after.get(), &o.floors);
@@ -137,7 +135,7 @@ int RunChange(const ConfigFlags& f, bool set) {
       return FailCommand(command, InvalidArgument(item.substr(0, eq) + " is given twice"));
     }
   }
-  auto opened = Open(f);
+  auto opened = OpenFleet(f);
   if (!opened.ok()) return FailCommand(command, opened.status());
   auto scope = opened->store->ConfigScope(*change);
   if (!scope.ok()) return FailCommand(command, scope.status());
@@ -185,7 +183,7 @@ int RunChange(const ConfigFlags& f, bool set) {
 }
 
 int RunShow(const ConfigFlags& f) {
-  auto opened = Open(f);
+  auto opened = OpenFleet(f);
   if (!opened.ok()) return FailCommand("config show", opened.status());
   auto device = opened->state.devices.find(f.device);
   if (device == opened->state.devices.end()) {
@@ -229,25 +227,6 @@ int RunShow(const ConfigFlags& f) {
     fmt::print("{}", text.empty() ? "no app runs on " + f.device + "\n" : text);
   }
   return 0;
-}
-
-void AddWhere(CLI::App* cmd, ConfigFlags& f) {
-  cmd->add_option("--repository", f.where.repository,
-                  "Tracker repository directory (its tracker.db is the database)");
-  cmd->add_option("--database-url", f.where.database_url,
-                  "sqlite:PATH or postgresql://... (as serve's database_url)");
-  cmd->add_option("--config", f.where.config_file, "serve's JSON configuration file")
-      ->check(CLI::ExistingFile);
-  cmd->add_flag("--json", f.json, "Print one JSON document instead of text");
-}
-
-void AddLevel(CLI::App* cmd, ConfigFlags& f) {
-  cmd->add_option("--app", f.app, "The app (every level but --fleet)");
-  cmd->add_flag("--fleet", f.fleet, "Every app that declares the name, on every device");
-  cmd->add_option("--group", f.group, "The devices a group selects");
-  cmd->add_option("--site", f.site, "The devices of a site");
-  cmd->add_option("--device", f.device, "One device (by name)");
-  cmd->add_flag("--no-publish", f.no_publish, "Leave the signing to the next fleet publish");
 }
 
 }  // namespace

@@ -46,15 +46,18 @@ std::optional<ConfigLevel> ParseConfigLevel(std::string_view name) {
   return std::nullopt;
 }
 
-std::vector<EffectiveConfigValue> EffectiveConfig(
-    const FleetState& state, const FleetDevice& device, const std::string& app,
-    const std::function<bool(const std::string&)>& fleet_accepts) {
+namespace {
+
+// The precedence of docs/config.md over `entries` (values or boxes).
+std::vector<EffectiveConfigValue> Effective(
+    const std::vector<ConfigEntry>& entries, const FleetState& state, const FleetDevice& device,
+    const std::string& app, const std::function<bool(const std::string&)>& fleet_accepts) {
   std::set<std::string> groups;
   for (const auto& [name, group] : state.groups) {
     if (group.selector.Matches(device)) groups.insert(name);
   }
   std::map<std::string, EffectiveConfigValue> chosen;
-  for (const ConfigEntry& entry : state.config) {
+  for (const ConfigEntry& entry : entries) {
     if (!Applies(entry, device, app, groups)) continue;
     if (entry.level == ConfigLevel::kFleet && fleet_accepts && !fleet_accepts(entry.name)) {
       continue;
@@ -80,6 +83,34 @@ std::vector<EffectiveConfigValue> EffectiveConfig(
   std::vector<EffectiveConfigValue> out;
   for (auto& [name, value] : chosen) out.push_back(std::move(value));
   return out;
+}
+
+}  // namespace
+
+bool LevelApplies(const FleetState& state, const FleetDevice& device, const std::string& app,
+                  ConfigLevel level, const std::string& scope) {
+  std::set<std::string> groups;
+  for (const auto& [name, group] : state.groups) {
+    if (group.selector.Matches(device)) groups.insert(name);
+  }
+  return Applies(ConfigEntry{level == ConfigLevel::kFleet ? "" : app, level, scope, "", ""}, device,
+                 app, groups);
+}
+
+std::vector<EffectiveConfigValue> EffectiveConfig(
+    const FleetState& state, const FleetDevice& device, const std::string& app,
+    const std::function<bool(const std::string&)>& fleet_accepts) {
+  return Effective(state.config, state, device, app, fleet_accepts);
+}
+
+std::vector<EffectiveConfigValue> EffectiveSecrets(
+    const FleetState& state, const FleetDevice& device, const std::string& app,
+    const std::function<bool(const std::string&)>& fleet_accepts) {
+  std::vector<ConfigEntry> boxes;
+  for (const SecretBox& s : state.secrets) {
+    if (s.device_id == device.device_id) boxes.push_back({s.app, s.level, s.scope, s.name, s.box});
+  }
+  return Effective(boxes, state, device, app, fleet_accepts);
 }
 
 appspec::ConfigValues ValuesOf(const std::vector<EffectiveConfigValue>& effective) {
@@ -129,6 +160,30 @@ Result<std::map<std::string, appspec::ConfigValues>> DeviceConfig(
                                 std::to_string(*app.release) + ": " + accepted.message());
     }
     out.emplace(app.app, std::move(values));
+  }
+  return out;
+}
+
+Result<std::map<std::string, appspec::ConfigValues>> DeviceSecrets(
+    const FleetState& state, const FleetDevice& device, const std::vector<DesiredApp>& desired,
+    ReleaseSpecs& specs) {
+  std::map<std::string, appspec::ConfigValues> out;
+  if (state.secrets.empty()) return out;
+  for (const DesiredApp& app : desired) {
+    if (!app.release) continue;
+    ASSIGN_OR_RETURN(const appspec::AppSpec* spec, specs.Of(app.app, *app.release));
+    auto declares = [spec](const std::string& name) {
+      return appspec::DeclaresSecret(*spec, name);
+    };
+    appspec::ConfigValues boxes = ValuesOf(EffectiveSecrets(state, device, app.app, declares));
+    for (const auto& [name, box] : boxes) {
+      if (!declares(name)) {
+        return FailedPrecondition("device " + device.name + ": " + app.app + " release " +
+                                  std::to_string(*app.release) + ": does not declare the secret " +
+                                  name);
+      }
+    }
+    if (!boxes.empty()) out.emplace(app.app, std::move(boxes));
   }
   return out;
 }

@@ -40,6 +40,19 @@ std::vector<EffectiveConfigValue> EffectiveConfig(
     const std::function<bool(const std::string&)>& fleet_accepts = nullptr);
 appspec::ConfigValues ValuesOf(const std::vector<EffectiveConfigValue>& effective);
 
+// Whether a value at `level`/`scope` (stored scope: a device's id) reaches
+// `app` on `device` (for a fleet-level one: whether the app declares it is
+// the caller's check).
+bool LevelApplies(const FleetState& state, const FleetDevice& device, const std::string& app,
+                  ConfigLevel level, const std::string& scope);
+
+// The effective secrets of `app` on `device`: the same precedence among the
+// boxes sealed for this device (each value is a box, never a clear value).
+// A fleet-level secret counts only when `fleet_accepts(name)`.
+std::vector<EffectiveConfigValue> EffectiveSecrets(
+    const FleetState& state, const FleetDevice& device, const std::string& app,
+    const std::function<bool(const std::string&)>& fleet_accepts = nullptr);
+
 // The app specs of the image repository's releases, each parsed once.
 class ReleaseSpecs {
  public:
@@ -56,6 +69,13 @@ class ReleaseSpecs {
 // values, checked against that release's spec. FailedPrecondition naming
 // the device, the app and the release when the spec does not accept one.
 Result<std::map<std::string, appspec::ConfigValues>> DeviceConfig(
+    const FleetState& state, const FleetDevice& device, const std::vector<DesiredApp>& desired,
+    ReleaseSpecs& specs);
+
+// Each app of `desired` with a release and secrets for `device`: its boxes
+// by name. FailedPrecondition naming the device, the app and the release
+// when that release's spec does not declare one as a secret.
+Result<std::map<std::string, appspec::ConfigValues>> DeviceSecrets(
     const FleetState& state, const FleetDevice& device, const std::vector<DesiredApp>& desired,
     ReleaseSpecs& specs);
 

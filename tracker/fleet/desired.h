@@ -41,6 +41,19 @@ struct ConfigEntry {
   std::string value;
 };
 
+// One secret's sealed box for one device (docs/config.md, "Secrets"): the
+// level and scope as ConfigEntry's; `box` base64, sealed to the device's
+// bound key (FleetStore::Load keeps no box sealed to another key).
+struct SecretBox {
+  std::string app;
+  ConfigLevel level = ConfigLevel::kApp;
+  std::string scope;
+  std::string name;
+  std::string device_id;
+  std::string box;
+  int64_t sealed_at = 0;  // Unix seconds
+};
+
 // The fleet model as stored (FleetStore::Load), keyed by name.
 struct FleetState {
   std::map<std::string, FleetDevice> devices;
@@ -49,6 +62,8 @@ struct FleetState {
   std::map<std::string, std::set<uint64_t>> releases;                  // app -> published
   std::map<std::string, std::set<uint64_t>> recalls;                   // app -> recalled
   std::vector<ConfigEntry> config;                                     // every level's values
+  std::vector<SecretBox> secrets;                  // every level's boxes, each device's
+  std::map<std::string, std::string> device_keys;  // device id -> bound key (hex), if any
 };
 
 // The rollout seam: the highest release of `app` the rollouts have let

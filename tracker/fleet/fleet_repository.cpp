@@ -428,7 +428,8 @@ Result<FleetRotateOutcome> RotateFleetRoot(const FleetRotateOptions& options, co
 Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<DesiredApp>& desired,
                                   const metadata::TargetsMetadata& image_targets,
                                   const std::vector<MaintenanceWindow>& windows,
-                                  const std::map<std::string, appspec::ConfigValues>& config) {
+                                  const std::map<std::string, appspec::ConfigValues>& config,
+                                  const std::map<std::string, appspec::ConfigValues>& secrets) {
   Json apps = Json::object();
   for (const DesiredApp& app : desired) {
     if (!app.release) continue;
@@ -443,6 +444,10 @@ Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<D
     // A node that does not know `config` ignores it (format stays 1).
     if (auto values = config.find(app.app); values != config.end() && !values->second.empty()) {
       apps[app.app]["config"] = values->second;
+    }
+    // Sealed boxes only (docs/config.md, "Secrets"); ignored by older nodes.
+    if (auto boxes = secrets.find(app.app); boxes != secrets.end() && !boxes->second.empty()) {
+      apps[app.app]["secrets"] = boxes->second;
     }
   }
   Json document{
@@ -827,8 +832,10 @@ Result<FleetPublishOutcome> PublishFleetDevices(
       const std::vector<DesiredApp> apps = desired.All(device);
       RETURN_IF_ERROR(CheckAboveFloors(apps, floors));
       ASSIGN_OR_RETURN(const auto config, DeviceConfig(state, device, apps, specs));
-      ASSIGN_OR_RETURN(std::string document, FleetDocument(device, apps, image_targets,
-                                                           desired.WindowsOf(device), config));
+      ASSIGN_OR_RETURN(const auto secrets, DeviceSecrets(state, device, apps, specs));
+      ASSIGN_OR_RETURN(
+          std::string document,
+          FleetDocument(device, apps, image_targets, desired.WindowsOf(device), config, secrets));
       return signer->Publish(device.device_id, document);
     }();
     if (!resigned.ok()) {

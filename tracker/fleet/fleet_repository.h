@@ -125,11 +125,13 @@ Result<FleetRotateOutcome> RotateFleetRoot(const FleetRotateOptions& options, co
 // when the image repository does not list a desired release. `windows` (the
 // device's maintenance windows) go in as `windows`, absent when there are none;
 // `config` (each app's configuration values, checked: DeviceConfig) as each
-// app's `config`, absent for an app without values.
+// app's `config`, absent for an app without values; `secrets` (each app's
+// sealed boxes by name, checked: DeviceSecrets) as each app's `secrets`.
 Result<std::string> FleetDocument(const FleetDevice& device, const std::vector<DesiredApp>& desired,
                                   const metadata::TargetsMetadata& image_targets,
                                   const std::vector<MaintenanceWindow>& windows = {},
-                                  const std::map<std::string, appspec::ConfigValues>& config = {});
+                                  const std::map<std::string, appspec::ConfigValues>& config = {},
+                                  const std::map<std::string, appspec::ConfigValues>& secrets = {});
 
 // Signs fleet documents into the devices' repositories with the online
 // fleet keys. Versions only go up; a document equal to the published one is

@@ -261,6 +261,49 @@ TEST_F(FleetRepositoryTest, ConfigGoesIntoTheDocumentOnlyWhenTheReleaseAcceptsIt
   EXPECT_FALSE((*ReadAsDevice("screen-7"))["apps"]["kiosk"].contains("config"));
 }
 
+TEST_F(FleetRepositoryTest, SecretsGoIntoTheDocumentOnlyWhenTheReleaseDeclaresThem) {
+  auto image = metadata::Repository::Open(repo_.root, clock_).value();
+  auto keys = LoadRoleKeys(repo_, image->root(),
+                           {RoleType::kTargets, RoleType::kSnapshot, RoleType::kTimestamp});
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  metadata::Release eight = KioskRelease(8);
+  eight.app_spec = Json{{"name", "kiosk"},
+                        {"command", {"/kiosk"}},
+                        {"config", {{{"name", "API_TOKEN"}, {"secret", true}}}}};
+  metadata::Release nine = KioskRelease(9);
+  nine.app_spec = Json{{"name", "kiosk"}, {"command", {"/kiosk"}}};
+  ASSERT_TRUE(metadata::PublishRelease(*image, eight, *keys).ok());
+  ASSERT_TRUE(metadata::PublishRelease(*image, nine, *keys).ok());
+  state_.releases["kiosk"] = {5, 6, 7, 8, 9};
+  state_.device_pins["screen-8"]["kiosk"] = 8;
+  const std::string id7 = state_.devices.at("screen-7").device_id;
+  const std::string id8 = state_.devices.at("screen-8").device_id;
+  // Each device's own box; a box of another device never reaches it.
+  state_.secrets = {{"kiosk", ConfigLevel::kApp, "", "API_TOKEN", id7, "Ym94LTc=", 0},
+                    {"kiosk", ConfigLevel::kApp, "", "API_TOKEN", id8, "Ym94LTg=", 0}};
+
+  auto published = Publish();
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  ASSERT_EQ(published->failed.size(), 1u);
+  EXPECT_EQ(published->failed[0].device, "screen-7");
+  EXPECT_EQ(published->failed[0].status.message(),
+            "device screen-7: kiosk release 9: does not declare the secret API_TOKEN");
+  auto doc = ReadAsDevice("screen-8");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  EXPECT_EQ((*doc)["apps"]["kiosk"]["secrets"], (Json{{"API_TOKEN", "Ym94LTg="}}));
+  EXPECT_FALSE((*doc)["apps"]["kiosk"].contains("config"));
+
+  // A fleet-level secret reaches only the releases that declare it.
+  state_.secrets = {{"", ConfigLevel::kFleet, "", "API_TOKEN", id7, "Ym94LTc=", 0},
+                    {"", ConfigLevel::kFleet, "", "API_TOKEN", id8, "Ym94LTg=", 0}};
+  published = Publish();
+  ASSERT_TRUE(published.ok()) << published.status().ToString();
+  EXPECT_TRUE(published->failed.empty());
+  EXPECT_EQ((*ReadAsDevice("screen-8"))["apps"]["kiosk"]["secrets"],
+            (Json{{"API_TOKEN", "Ym94LTg="}}));
+  EXPECT_FALSE((*ReadAsDevice("screen-7"))["apps"]["kiosk"].contains("secrets"));
+}
+
 TEST_F(FleetRepositoryTest, APowerCutBeforeTheStateFileIsReplacedLeavesTheVersionBefore) {
   // A device's directory made, and a state file begun, when the power went:
   // nothing was published, and the next publish starts over.

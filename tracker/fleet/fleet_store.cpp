@@ -225,14 +225,17 @@ Result<FleetState> FleetStore::Load() {
   RETURN_IF_ERROR(LoadGroups(state));
   RETURN_IF_ERROR(LoadReleases(state));
   RETURN_IF_ERROR(LoadConfig(state));
+  RETURN_IF_ERROR(LoadSecrets(state));
   return state;
 }
 
 Status FleetStore::LoadDevices(FleetState& state) {
-  ASSIGN_OR_RETURN(SqlRows devices, db_->Query("SELECT device_id, name, site FROM devices"));
+  ASSIGN_OR_RETURN(SqlRows devices,
+                   db_->Query("SELECT device_id, name, site, public_key FROM devices"));
   std::map<std::string, std::string> name_of;  // device_id -> name
   for (size_t i = 0; i < devices.size(); ++i) {
     FleetDevice d{devices.Text(i, 0), devices.Text(i, 1), devices.Text(i, 2), {}};
+    if (!devices.Text(i, 3).empty()) state.device_keys[d.device_id] = devices.Text(i, 3);
     name_of[d.device_id] = d.name;
     state.devices[d.name] = std::move(d);
   }
@@ -306,6 +309,27 @@ Status FleetStore::LoadConfig(FleetState& state) {
   return Status::Ok();
 }
 
+Status FleetStore::LoadSecrets(FleetState& state) {
+  // Only boxes sealed to the key the device holds now count.
+  ASSIGN_OR_RETURN(SqlRows rows,
+                   db_->Query("SELECT s.app, s.level, s.scope, s.name, s.device_id, s.box, "
+                              "s.sealed_at FROM secret_boxes s JOIN devices d ON d.device_id = "
+                              "s.device_id AND d.public_key = s.public_key ORDER BY s.app, "
+                              "s.level, s.scope, s.name, s.device_id"));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto level = ParseConfigLevel(rows.Text(i, 1));
+    if (!level) return Corruption("secret_boxes: unknown level '" + rows.Text(i, 1) + "'");
+    state.secrets.push_back(SecretBox{.app = rows.Text(i, 0),
+                                      .level = *level,
+                                      .scope = rows.Text(i, 2),
+                                      .name = rows.Text(i, 3),
+                                      .device_id = rows.Text(i, 4),
+                                      .box = rows.Text(i, 5),
+                                      .sealed_at = rows.Int(i, 6)});
+  }
+  return Status::Ok();
+}
+
 Result<std::string> FleetStore::ConfigScope(const ConfigChange& change) {
   const bool app_level = change.level != ConfigLevel::kFleet;
   if (app_level) RETURN_IF_ERROR(RequireLabel("app", change.app));
@@ -363,6 +387,45 @@ Status FleetStore::CommitConfigChange(const ConfigChange& change) {
   if (!change.set.empty()) detail["set"] = change.set;
   if (!change.unset.empty()) detail["unset"] = change.unset;
   RETURN_IF_ERROR(Audited("config.set",
+                          change.level == ConfigLevel::kFleet || change.level == ConfigLevel::kApp
+                              ? level
+                              : level + ":" + change.scope,
+                          std::move(detail)));
+  return transaction.Commit();
+}
+
+Status FleetStore::CommitSecretChange(const SecretChange& change) {
+  RETURN_IF_ERROR(appspec::CheckConfigName(change.name));
+  if (change.unset && !change.boxes.empty()) return InvalidArgument("an unset seals nothing");
+  const std::string level(ConfigLevelName(change.level));
+  ASSIGN_OR_RETURN(SqlTransaction transaction, SqlTransaction::Begin(*db_));
+  ASSIGN_OR_RETURN(const std::string scope,
+                   ConfigScope(ConfigChange{change.app, change.level, change.scope, {}, {}}));
+  ASSIGN_OR_RETURN(SqlRows removed,
+                   db_->Query("DELETE FROM secret_boxes WHERE app = ? AND level = ? AND scope = ? "
+                              "AND name = ? RETURNING device_id",
+                              {change.app, level, scope, change.name}));
+  if (change.unset && removed.empty()) return NotFound(change.name + " is not set at this level");
+  Json devices = Json::array();
+  const int64_t now = NowSeconds();
+  for (const SecretChange::Box& box : change.boxes) {
+    ASSIGN_OR_RETURN(SqlRows bound, db_->Query("SELECT public_key FROM devices WHERE device_id = ?",
+                                               {box.device_id}));
+    if (bound.empty() || bound.Text(0, 0).empty() || bound.Text(0, 0) != box.public_key) {
+      return FailedPrecondition("device " + box.device_id +
+                                ": its key changed while sealing; run secret set again");
+    }
+    RETURN_IF_ERROR(db_->Query("INSERT INTO secret_boxes(app, level, scope, name, device_id, "
+                               "public_key, box, sealed_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+                               {change.app, level, scope, change.name, box.device_id,
+                                box.public_key, box.box, now})
+                        .status());
+    devices.push_back(box.device_id);
+  }
+  // Names and devices only: neither the value nor its boxes.
+  Json detail{{"app", change.app}, {"level", level}, {"name", change.name}};
+  if (!change.unset) detail["sealed_for"] = devices;
+  RETURN_IF_ERROR(Audited(change.unset ? "secret.unset" : "secret.set",
                           change.level == ConfigLevel::kFleet || change.level == ConfigLevel::kApp
                               ? level
                               : level + ":" + change.scope,

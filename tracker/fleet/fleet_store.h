@@ -31,6 +31,24 @@ struct ConfigChange {
   std::vector<std::string> unset;
 };
 
+// A change of one secret at one level (docs/config.md, "Secrets"): `set`
+// replaces every box of the name at that level with `boxes` (the devices in
+// scope the caller sealed for, by id, each with the key it sealed to);
+// unset removes them. The clear value never reaches the store.
+struct SecretChange {
+  std::string app;  // "" at the fleet level
+  ConfigLevel level = ConfigLevel::kApp;
+  std::string scope;  // as ConfigChange's
+  std::string name;
+  bool unset = false;
+  struct Box {
+    std::string device_id;
+    std::string public_key;  // hex, the key `box` is sealed to
+    std::string box;         // base64 (core/sealed_box.h)
+  };
+  std::vector<Box> boxes;
+};
+
 // What a pin holds: one device or one group, by name.
 struct PinTarget {
   enum class Kind { kDevice, kGroup };
@@ -82,6 +100,12 @@ class FleetStore {
   Status CommitConfigChange(const ConfigChange& change);
   // The stored scope of `change` (a device's id for its name).
   Result<std::string> ConfigScope(const ConfigChange& change);
+  // The one place a secret change is committed: one transaction, audited
+  // (`secret.set`, `secret.unset`: names and devices, never a box or a
+  // value). Each box's key must be its device's bound key at commit time
+  // (FailedPrecondition otherwise: a key changed meanwhile; seal again).
+  // NotFound for an unset of a name the level does not set.
+  Status CommitSecretChange(const SecretChange& change);
 
  private:
   FleetStore(std::unique_ptr<SqlEngine> db, const Clock& clock)
@@ -95,6 +119,7 @@ class FleetStore {
   Status LoadGroups(FleetState& state);
   Status LoadReleases(FleetState& state);
   Status LoadConfig(FleetState& state);
+  Status LoadSecrets(FleetState& state);
   int64_t NowSeconds() const;
 
   std::unique_ptr<SqlEngine> db_;

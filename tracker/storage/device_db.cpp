@@ -477,6 +477,35 @@ CREATE TABLE log_requests(
 CREATE INDEX log_requests_device ON log_requests(device_id, uploaded_at);
 CREATE INDEX log_requests_expires ON log_requests(expires_at);
 )sql"},
+      // Secrets (docs/config.md, "Secrets"): per device, the value sealed
+      // to its key; never the value itself.
+      {13,
+       R"sql(
+CREATE TABLE secret_boxes(
+  app TEXT NOT NULL,
+  level TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  name TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  public_key TEXT NOT NULL,
+  box TEXT NOT NULL,
+  sealed_at INTEGER NOT NULL,
+  PRIMARY KEY(app, level, scope, name, device_id));
+CREATE INDEX secret_boxes_device ON secret_boxes(device_id);
+)sql",
+       R"sql(
+CREATE TABLE secret_boxes(
+  app TEXT COLLATE "C" NOT NULL,
+  level TEXT COLLATE "C" NOT NULL,
+  scope TEXT COLLATE "C" NOT NULL,
+  name TEXT COLLATE "C" NOT NULL,
+  device_id TEXT COLLATE "C" NOT NULL,
+  public_key TEXT COLLATE "C" NOT NULL,
+  box TEXT NOT NULL,
+  sealed_at BIGINT NOT NULL,
+  PRIMARY KEY(app, level, scope, name, device_id));
+CREATE INDEX secret_boxes_device ON secret_boxes(device_id);
+)sql"},
   };
   return migrations;
 }
@@ -585,6 +614,12 @@ Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_vi
                          "' was enrolled by another request at the same moment");
   }
   e.device_id = rows.Text(0, 0);
+  // A key replaced (an approved replacement, or no key any more): the
+  // secrets sealed to the old one are no use to the new device and must not
+  // be offered to it (docs/config.md, "Secrets").
+  RETURN_IF_ERROR(db_->Query("DELETE FROM secret_boxes WHERE device_id = ? AND public_key <> ?",
+                             {e.device_id, public_key})
+                      .status());
   // A re-enrolled device (a node whose state was wiped) counts reports from 1 again.
   RETURN_IF_ERROR(
       db_->Query("DELETE FROM report_sequence WHERE device_id = ?", {e.device_id}).status());

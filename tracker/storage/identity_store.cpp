@@ -211,8 +211,9 @@ Result<std::string> IdentityStore::Decommission(std::string_view name) {
           .status()
           .WithContext("decommission: config_values"));
   // Every table that names the device (docs/tracker.md, the schema), then the device.
-  for (const char* table : {"rollout_devices", "device_status", "failures", "device_tags",
-                            "device_pins", "report_sequence", "log_requests", "devices"}) {
+  for (const char* table :
+       {"rollout_devices", "device_status", "failures", "device_tags", "device_pins",
+        "report_sequence", "log_requests", "secret_boxes", "devices"}) {
     RETURN_IF_ERROR(
         db_->Query(std::string("DELETE FROM ") + table + " WHERE device_id = ?", {device_id})
             .status()
