@@ -381,8 +381,9 @@ void NodeDaemon::ReleasesVerified(const std::map<std::string, metadata::Release>
 }
 
 void NodeDaemon::OfferTrustedReleases() {
-  if (fleet_->managed()) return;  // the fleet follower's first poll decides
   auto releases = source_->VerifyTrustedOnDisk();
+  trusted_on_disk_verified_ = releases.ok();
+  if (fleet_->managed()) return;  // the fleet follower's first poll decides
   if (!releases.ok()) {
     spdlog::info("trusted metadata on disk offers no release: {}", releases.status().ToString());
     return;
@@ -609,6 +610,7 @@ void NodeDaemon::Start() {
   if (notice_) notice_->Start();
   Pump();
   if (lan_) Beacon();
+  started_ = true;
 }
 
 void NodeDaemon::Stop() {

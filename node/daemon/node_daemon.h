@@ -163,6 +163,11 @@ class NodeDaemon : public NodeControl {
   std::map<std::string, metadata::Release> waiting_switches_;
   TimerSlot window_timer_;
   std::map<std::string, UpdateLock> locks_;
+  // What the agent's probation check reads (docs/agent-update.md): set once
+  // Start() ran, and once trusted metadata was verified in this process
+  // (on disk at start, or by a refresh).
+  bool started_ = false;
+  bool trusted_on_disk_verified_ = false;
 };
 
 }  // namespace flotilla::node

@@ -1,0 +1,44 @@
+// Installing an agent release beside the running one, and the self-check
+// before the switch (docs/agent-update.md, "The update, step by step", steps
+// 2 to 4). Runs on a worker lane or in a command, never on the daemon's loop.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "core/clock.h"
+#include "core/env.h"
+#include "core/status.h"
+#include "node/agent/agent_layout.h"
+
+namespace flotilla::node::agent {
+
+// The largest agent binary copied (a static front end and the full node
+// with its libraries linked dynamically stay far below it).
+inline constexpr uint64_t kMaxAgentBinaryBytes = 256ull << 20;
+inline constexpr std::chrono::seconds kSelfCheckTimeout{10};
+
+// Copies the three binaries of `source_dir` (regular files, no symlinks)
+// to releases/<release>.tmp/ (mode 0755, each fsynced), renames it to
+// releases/<release> and syncs releases/. An existing releases/<release>
+// is replaced; a leftover .tmp is removed first.
+Status InstallRelease(const AgentLayout& layout, uint64_t release, const std::string& source_dir,
+                      Env& env = Env::Default());
+
+// Runs `binary --version` (no shell, stdin /dev/null) and checks that it
+// exits 0 within `timeout` and prints "flotilla-node ..." as its first
+// word: it loads here (architecture, shared libraries) and is an agent. A
+// binary that hangs is killed. Returns the line it printed.
+Result<std::string> SelfCheck(const std::string& binary, const Clock& clock,
+                              std::chrono::seconds timeout = kSelfCheckTimeout);
+
+// Both binaries a unit start runs: the full node, and the front end.
+Status SelfCheckRelease(const AgentLayout& layout, uint64_t release, const Clock& clock);
+
+// Removes releases/*.tmp (an install a kill interrupted) and every release
+// directory but `keep` (each nonzero); syncs releases/.
+Status PruneReleases(const AgentLayout& layout, const std::vector<uint64_t>& keep,
+                     Env& env = Env::Default());
+
+}  // namespace flotilla::node::agent
