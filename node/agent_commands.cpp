@@ -73,7 +73,7 @@ int Launch(const std::string& data_dir, const std::vector<std::string>& args) {
 agent::Proof ProbeCandidate(const AgentLayout& layout, const agent::Candidate& candidate,
                             const std::string& socket) {
   agent::Proof proof;
-  proof.alive = agent::ExecutableOf(candidate.pid) == layout.full_binary(candidate.release);
+  proof.alive = agent::ProcessRuns(candidate.pid, layout.full_binary(candidate.release));
   if (!proof.alive) return proof;
   auto answer = ControlRequest(socket, Json{{"op", "status"}}, kStatusTimeout);
   if (!answer.ok()) return proof;
@@ -111,7 +111,7 @@ int Check(const std::string& data_dir, std::string socket, int probation_s) {
   }
   Status saved = SaveSlots(layout, *slots);
   if (result.action == agent::CheckAction::kRolledBackKill &&
-      agent::ExecutableOf(candidate.pid) == layout.full_binary(candidate.release)) {
+      agent::ProcessRuns(candidate.pid, layout.full_binary(candidate.release))) {
     // systemd restarts the unit; the launcher runs the confirmed agent (and
     // would roll the candidate back even if the save above failed).
     ::kill(static_cast<pid_t>(candidate.pid), SIGKILL);

@@ -18,7 +18,10 @@ bool IsInstalled(const AgentLayout& layout, uint64_t release) {
 }
 
 std::optional<uint64_t> InstalledReleaseOf(const AgentLayout& layout, const std::string& exe) {
-  const std::string prefix = layout.releases() + "/";
+  std::error_code ec;
+  auto releases = std::filesystem::weakly_canonical(layout.releases(), ec);
+  if (ec) return std::nullopt;
+  const std::string prefix = releases.string() + "/";
   const std::string suffix = "/flotilla-node-full";
   if (exe.size() <= prefix.size() + suffix.size() || exe.compare(0, prefix.size(), prefix) != 0 ||
       exe.compare(exe.size() - suffix.size(), suffix.size(), suffix) != 0) {
@@ -26,8 +29,8 @@ std::optional<uint64_t> InstalledReleaseOf(const AgentLayout& layout, const std:
   }
   const std::string number = exe.substr(prefix.size(), exe.size() - prefix.size() - suffix.size());
   uint64_t release = 0;
-  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), release);
-  if (ec != std::errc() || end != number.data() + number.size() || release == 0) {
+  auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), release);
+  if (error != std::errc() || end != number.data() + number.size() || release == 0) {
     return std::nullopt;
   }
   return release;
@@ -38,6 +41,14 @@ std::string ExecutableOf(int64_t pid) {
   const std::string link = pid == 0 ? "/proc/self/exe" : "/proc/" + std::to_string(pid) + "/exe";
   auto target = std::filesystem::read_symlink(link, ec);
   return ec ? "" : target.string();
+}
+
+bool ProcessRuns(int64_t pid, const std::string& binary) {
+  struct stat running {
+  }, file{};
+  const std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+  return pid > 0 && ::stat(exe.c_str(), &running) == 0 && ::stat(binary.c_str(), &file) == 0 &&
+         running.st_dev == file.st_dev && running.st_ino == file.st_ino;
 }
 
 Result<std::string> BootId() {

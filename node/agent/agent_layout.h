@@ -30,12 +30,16 @@ struct AgentLayout {
 // Whether releases/<N> holds an executable, regular flotilla-node-full.
 bool IsInstalled(const AgentLayout& layout, uint64_t release);
 
-// The release whose flotilla-node-full `exe` is (a path under releases/),
-// if it is one.
+// The release whose flotilla-node-full `exe` is (a path under releases/,
+// compared once both are made canonical), if it is one.
 std::optional<uint64_t> InstalledReleaseOf(const AgentLayout& layout, const std::string& exe);
 
 // /proc/self/exe, or /proc/<pid>/exe ("" when it cannot be read).
 std::string ExecutableOf(int64_t pid);
+
+// Whether process `pid` runs the file at `binary` (the same inode, however
+// either path is spelt; a binary replaced since does not match).
+bool ProcessRuns(int64_t pid, const std::string& binary);
 
 // The kernel's id of this boot (/proc/sys/kernel/random/boot_id).
 Result<std::string> BootId();

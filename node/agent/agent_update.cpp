@@ -121,8 +121,8 @@ CheckResult CheckProbation(AgentSlots& slots, const Proof& proof, const Moment& 
   }
   if (now.mono_s - c.started_mono_s < probation.count()) return {};
   std::string missing = !proof.alive                 ? "not running"
-                        : !proof.ready               ? "never READY"
                         : !proof.control_api         ? "control API did not answer"
+                        : !proof.ready               ? "not READY"
                         : proof.release != c.release ? "its status names another release"
                                                      : "metadata not verified";
   RollBack(slots, "not proven within " + std::to_string(probation.count()) + " s (" + missing + ")",

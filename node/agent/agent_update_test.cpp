@@ -167,7 +167,8 @@ TEST_F(AgentUpdateTest, CheckRollsBackAfterProbationAndAsksForTheKillWhileItRuns
   clock_.Advance(1s);
   CheckResult back = CheckProbation(slots_, hung, Now());
   EXPECT_EQ(back.action, CheckAction::kRolledBackKill);
-  EXPECT_EQ(back.why, "rolled back release 6: not proven within 120 s (never READY)");
+  EXPECT_EQ(back.why,
+            "rolled back release 6: not proven within 120 s (control API did not answer)");
   EXPECT_FALSE(slots_.candidate);
   EXPECT_EQ(slots_.confirmed, 5u);
   // The killed candidate's unit starts again: the confirmed one runs.
@@ -185,6 +186,7 @@ TEST_F(AgentUpdateTest, CheckNamesWhatWasMissingAndDoesNotKillWhatIsGone) {
       {Proof{false, false, false, false, 0}, CheckAction::kRolledBack, "not running"},
       {Proof{true, true, false, false, 0}, CheckAction::kRolledBackKill,
        "control API did not answer"},
+      {Proof{true, false, true, false, 6}, CheckAction::kRolledBackKill, "not READY"},
       {Proof{true, true, true, false, 6}, CheckAction::kRolledBackKill, "metadata not verified"},
       {Proof{true, true, true, true, 5}, CheckAction::kRolledBackKill,
        "its status names another release"},
