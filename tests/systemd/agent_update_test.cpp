@@ -93,6 +93,85 @@ TEST_F(AgentUpdateTest, ANewAgentThatNeverProvesItselfIsRolledBack) {
   ExpectRolledBack("ready-without-proof", "not proven within 5 s");
 }
 
+// The processes running `run --config <this test's config>`.
+std::vector<pid_t> AgentProcesses(const std::string& config) {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto cmdline = ReadFileBounded(entry.path().string() + "/cmdline", 1 << 16);
+    if (!cmdline.ok()) continue;
+    const std::string text(reinterpret_cast<const char*>(cmdline->data()), cmdline->size());
+    if (text.find(std::string("run") + '\0' + "--config" + '\0' + config) != std::string::npos) {
+      found.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+  }
+  return found;
+}
+
+TEST_F(AgentUpdateTest, SigkillAtEachStepLeavesExactlyOneWorkingAgent) {
+  const std::string packaged = Canonical(BinaryPath("flotilla-node-full"));
+  const std::string installed = Canonical(data_dir_ + "/agent/releases/6/flotilla-node-full");
+  // Exactly one agent runs, it is `binary`, READY and answering.
+  auto one_working_agent = [&](const std::string& binary) {
+    return unit_->RunUntil(
+        [&] {
+          const auto agents = AgentProcesses(config_);
+          return agents.size() == 1 && ExeOf(agents[0]) == binary &&
+                 unit_->ready_pid() == agents[0] && ViewOfNode();
+        },
+        kRollbackLimit);
+  };
+  StartPackaged();
+
+  // 1. The install killed while it copies: nothing staged, the packaged agent
+  // runs on, and the next install starts afresh.
+  const std::string src = dir_ + "/agent-6";
+  RunShell("mkdir -p " + src + " && cp " + BinaryPath("flotilla-node") + " " + kMonitor + " " +
+           BinaryPath("flotilla-node-full") + " " + src + "/");
+  ChildProcess install;
+  ASSERT_TRUE(install.Start({BinaryPath("flotilla-node"), "agent", "install", "--data-dir",
+                             data_dir_, "--release", "6", src},
+                            dir_ + "/install.log"));
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(data_dir_ + "/agent/releases/6.tmp"); },
+                      seconds(10), milliseconds(1)));
+  install.Kill();
+  EXPECT_FALSE(Slots().candidate);
+  unit_->ForgetReady();
+  unit_->KillMain();
+  ASSERT_TRUE(one_working_agent(packaged)) << unit_->Log();
+
+  // 2. The running agent killed once release 6 is staged: the restart tries it.
+  auto staged = Install(6, BinaryPath("flotilla-node-full"));
+  ASSERT_EQ(staged.exit_code, 0) << staged.output;
+  EXPECT_FALSE(std::filesystem::exists(data_dir_ + "/agent/releases/6.tmp"));
+  unit_->ForgetReady();
+  unit_->KillMain();
+  ASSERT_TRUE(one_working_agent(installed)) << unit_->Log();
+
+  // 3. Release 6 confirmed, then killed: it runs again, with no probation.
+  ASSERT_TRUE(unit_->RunUntil([&] { return Slots().confirmed == 6; }, kRollbackLimit))
+      << unit_->Log();
+  unit_->ForgetReady();
+  unit_->KillMain();
+  ASSERT_TRUE(one_working_agent(installed)) << unit_->Log();
+  EXPECT_FALSE(Slots().candidate);
+  EXPECT_FALSE(Slots().rolled_back);
+
+  // 4. Release 7 killed on probation: release 6 (confirmed) is restored.
+  auto seven = Install(7, kFakeAgent);
+  ASSERT_EQ(seven.exit_code, 0) << seven.output;
+  ::setenv("FLOTILLA_FAKE_AGENT", "hang", 1);
+  unit_->ForgetReady();
+  ASSERT_TRUE(unit_->Restart());
+  ASSERT_TRUE(unit_->RunUntil([&] { return Slots().candidate && Slots().candidate->launched(); },
+                              seconds(10)));
+  unit_->KillMain();
+  ASSERT_TRUE(one_working_agent(installed)) << unit_->Log();
+  EXPECT_EQ(Slots().rolled_back->release, 7u);
+  EXPECT_EQ(Slots().confirmed, 6u);
+}
+
 TEST_F(AgentUpdateTest, ABinaryThatCannotRunHereIsNotStaged) {
   const std::string src = dir_ + "/agent-7";
   RunShell("mkdir -p " + src + " && cp " + BinaryPath("flotilla-node") + " " + kMonitor + " " +
