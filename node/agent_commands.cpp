@@ -6,7 +6,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,13 +32,18 @@ using agent::AgentSlots;
 
 constexpr auto kStatusTimeout = std::chrono::seconds(3);
 
-[[noreturn]] void ExecOrDie(const std::string& binary, const std::vector<std::string>& args) {
+// Runs `binary` with `args` in this process; returns only when it cannot.
+void Exec(const std::string& binary, const std::vector<std::string>& args) {
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(binary.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   ::execv(binary.c_str(), argv.data());
   fmt::print(stderr, "agent launch: cannot run {}: {}\n", binary, std::strerror(errno));
+}
+
+[[noreturn]] void ExecOrDie(const std::string& binary, const std::vector<std::string>& args) {
+  Exec(binary, args);
   std::_Exit(127);
 }
 
@@ -47,7 +55,11 @@ Status SaveSlots(const AgentLayout& layout, const AgentSlots& slots) {
 int Launch(const std::string& data_dir, const std::vector<std::string>& args) {
   const AgentLayout layout(data_dir);
   const std::string packaged = agent::ExecutableOf(0);
-  auto slots = agent::LoadAgentSlots(layout.slots());
+  // Nothing was ever installed: run the packaged agent, write nothing.
+  if (!std::filesystem::exists(layout.root)) ExecOrDie(packaged, args);
+  auto lock = agent::SlotsLock::Acquire(layout.lock());
+  auto slots =
+      lock.ok() ? agent::LoadAgentSlots(layout.slots()) : Result<AgentSlots>(lock.status());
   auto boot = agent::BootId();
   if (!slots.ok() || !boot.ok()) {
     fmt::print(stderr, "agent launch: running the packaged agent: {}\n",
@@ -66,7 +78,13 @@ int Launch(const std::string& data_dir, const std::vector<std::string>& args) {
     }
   }
   fmt::print(stderr, "agent launch: {}\n", choice.why);
-  if (!choice.packaged) ExecOrDie(layout.full_binary(choice.release), args);
+  // The lock's descriptor is close-on-exec: the exec releases it.
+  if (!choice.packaged) {
+    // One that cannot even be executed is rolled back at the next start
+    // when it was on probation; a confirmed one gives way to the packaged.
+    Exec(layout.full_binary(choice.release), args);
+    if (choice.on_probation) std::_Exit(127);
+  }
   ExecOrDie(packaged, args);
 }
 
@@ -89,6 +107,16 @@ agent::Proof ProbeCandidate(const AgentLayout& layout, const agent::Candidate& c
 int Check(const std::string& data_dir, std::string socket, int probation_s) {
   const AgentLayout layout(data_dir);
   if (socket.empty()) socket = data_dir + "/control.sock";
+  if (!std::filesystem::exists(layout.root)) {
+    fmt::print("agent check: no agent on probation\n");
+    return 0;
+  }
+  // Held for one check (the status request is bounded: 3 s).
+  auto lock = agent::SlotsLock::Acquire(layout.lock());
+  if (!lock.ok()) {
+    fmt::print(stderr, "agent check: {}\n", lock.status().ToString());
+    return 1;
+  }
   auto slots = agent::LoadAgentSlots(layout.slots());
   auto boot = agent::BootId();
   if (!slots.ok() || !boot.ok()) {
@@ -130,21 +158,30 @@ int Check(const std::string& data_dir, std::string socket, int probation_s) {
   return 0;
 }
 
+// Stages `release` in agent.json under the lock; with `dry_run` it only checks.
+Status StageRelease(const AgentLayout& layout, uint64_t release, bool dry_run) {
+  std::optional<agent::SlotsLock> lock;
+  if (!dry_run) {
+    RETURN_IF_ERROR(CreateDurableDirectories(Env::Default(), layout.root, 0700));
+    ASSIGN_OR_RETURN(agent::SlotsLock held, agent::SlotsLock::Acquire(layout.lock()));
+    lock.emplace(std::move(held));
+  }
+  ASSIGN_OR_RETURN(AgentSlots slots, agent::LoadAgentSlots(layout.slots()));
+  RETURN_IF_ERROR(agent::Stage(slots, release, kAgentRelease));
+  return dry_run ? Status::Ok() : SaveSlots(layout, slots);
+}
+
 int Install(const std::string& data_dir, uint64_t release, const std::string& source_dir) {
   const AgentLayout layout(data_dir);
-  auto slots = agent::LoadAgentSlots(layout.slots());
-  if (!slots.ok()) {
-    fmt::print(stderr, "agent install: {}\n", slots.status().ToString());
+  // Refused before anything is copied; staged (again under the lock) after.
+  Status installed = StageRelease(layout, release, /*dry_run=*/true);
+  if (!installed.ok()) {
+    fmt::print(stderr, "agent install: {}\n", installed.ToString());
     return 1;
   }
-  AgentSlots staged = *slots;
-  if (Status st = agent::Stage(staged, release, kAgentRelease); !st.ok()) {
-    fmt::print(stderr, "agent install: {}\n", st.ToString());
-    return 1;
-  }
-  Status installed = agent::InstallRelease(layout, release, source_dir);
+  installed = agent::InstallRelease(layout, release, source_dir);
   if (installed.ok()) installed = agent::SelfCheckRelease(layout, release, SystemClock::Instance());
-  if (installed.ok()) installed = SaveSlots(layout, staged);
+  if (installed.ok()) installed = StageRelease(layout, release, /*dry_run=*/false);
   if (!installed.ok()) {
     Env::Default().RemoveTree(layout.release_dir(release)).IgnoreError();
     fmt::print(stderr, "agent install: {}\n", installed.ToString());

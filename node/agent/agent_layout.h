@@ -18,6 +18,7 @@ struct AgentLayout {
   explicit AgentLayout(std::string data_dir) : root(std::move(data_dir) + "/agent") {}
   std::string root;
   std::string slots() const { return root + "/agent.json"; }
+  std::string lock() const { return root + "/agent.lock"; }
   std::string releases() const { return root + "/releases"; }
   std::string release_dir(uint64_t release) const {
     return releases() + "/" + std::to_string(release);

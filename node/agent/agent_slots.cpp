@@ -1,6 +1,9 @@
 #include "node/agent/agent_slots.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -95,6 +98,25 @@ Result<AgentSlots> LoadAgentSlots(const std::string& path) {
 
 Status SaveAgentSlots(const std::string& path, const AgentSlots& slots, Env& env) {
   return WriteFileAtomic(path, AgentSlotsToJson(slots), 0600, env).WithContext("save " + path);
+}
+
+Result<SlotsLock> SlotsLock::Acquire(const std::string& lock_path) {
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return IOErrorFromErrno("open " + lock_path, errno);
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_EX);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    const int err = errno;
+    ::close(fd);
+    return IOErrorFromErrno("lock " + lock_path, err);
+  }
+  return SlotsLock(fd);
+}
+
+SlotsLock::~SlotsLock() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 }  // namespace flotilla::node::agent

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/env.h"
 #include "core/status.h"
@@ -63,5 +64,22 @@ std::string AgentSlotsToJson(const AgentSlots& slots);
 Result<AgentSlots> LoadAgentSlots(const std::string& path);
 // Replaces `path` atomically and durably (mode 0600).
 Status SaveAgentSlots(const std::string& path, const AgentSlots& slots, Env& env = Env::Default());
+
+// Held while a process reads, changes and saves agent.json (the launcher,
+// the check, an install's staging): an flock on `lock_path` beside it,
+// released on destruction or when the process dies. Each holder keeps it
+// for one read-change-save, never across a copy or a wait.
+class SlotsLock {
+ public:
+  static Result<SlotsLock> Acquire(const std::string& lock_path);
+  SlotsLock(SlotsLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  SlotsLock& operator=(SlotsLock&&) = delete;
+  SlotsLock(const SlotsLock&) = delete;
+  ~SlotsLock();
+
+ private:
+  explicit SlotsLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
 
 }  // namespace flotilla::node::agent

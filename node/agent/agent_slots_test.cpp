@@ -3,7 +3,10 @@
 // installed.
 #include "node/agent/agent_slots.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "core/file_io.h"
 #include "tests/support/test_util.h"
@@ -56,6 +59,22 @@ TEST(AgentSlotsTest, BadFilesAreCorruptionNamingTheMember) {
   EXPECT_FALSE(ParseAgentSlots(R"({"format":1})", "agent.json").ok());
   EXPECT_FALSE(ParseAgentSlots("{\"format\":1,\"confirmed\":5", "agent.json").ok());
   EXPECT_FALSE(ParseAgentSlots(R"({"format":1,"confirmed":5,"confirmed":6})", "agent.json").ok());
+}
+
+TEST(AgentSlotsTest, TheLockIsHeldUntilItsHolderGoesAway) {
+  const std::string path = flotilla::testing::MakeTempDir("agent-lock") + "/agent.lock";
+  auto other_holder = [&] {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    const bool got = fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+    if (fd >= 0) ::close(fd);
+    return got;
+  };
+  {
+    auto lock = SlotsLock::Acquire(path);
+    ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+    EXPECT_FALSE(other_holder());
+  }
+  EXPECT_TRUE(other_holder());
 }
 
 }  // namespace

@@ -139,7 +139,9 @@ class AgentUpdateFixture : public ::testing::Test {
     const std::string repo = dir_ + "/repo";
     ASSERT_TRUE(InitRepository(dir_, repo));
     repo_ = repo;
-    if (Deploys()) ASSERT_TRUE(PublishImage(dir_, repo, "kiosk", 64, "1"));
+    if (Deploys()) {
+      ASSERT_TRUE(PublishImage(dir_, repo, "kiosk", 64, "1"));
+    }
     ASSERT_TRUE(tracker_.Start(dir_, repo)) << tracker_.Log();
     RunShell("mkdir -p " + data_dir_);
     Json config = NodeConfigFor("agent-node", data_dir_, tracker_.url(),
