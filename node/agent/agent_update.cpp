@@ -80,7 +80,13 @@ Status Stage(AgentSlots& slots, uint64_t release, uint64_t packaged_release) {
 LaunchChoice ChooseLaunch(AgentSlots& slots, uint64_t packaged_release, int64_t pid,
                           const Moment& now, const std::function<bool(uint64_t)>& installed) {
   std::string before;
-  if (slots.candidate && !slots.candidate->launched()) {
+  if (slots.candidate && slots.candidate->release <= packaged_release) {
+    // A newer .deb was installed by hand since: it supersedes the candidate
+    // (not a failure of the candidate, so not recorded as a rollback).
+    before = "dropped " + ReleaseText(slots.candidate->release) + ": the packaged agent (" +
+             ReleaseText(packaged_release) + ") is not older; ";
+    slots.candidate.reset();
+  } else if (slots.candidate && !slots.candidate->launched()) {
     Candidate& c = *slots.candidate;
     if (installed(c.release)) {
       c.tries_left = 0;

@@ -48,9 +48,10 @@ struct LaunchChoice {
 };
 
 // The launcher's choice at a start of the unit, as process `pid` (the one it
-// then execs into). `installed(N)` says whether releases/N holds an
-// executable agent. Changes `slots`: the candidate's try is taken, or the
-// candidate is rolled back.
+// then execs into). A candidate at or below the packaged release (a newer
+// .deb installed by hand since it was staged) is dropped. `installed(N)` says whether releases/N
+// holds an executable agent. Changes `slots`: the candidate's try is taken, or the candidate is
+// rolled back.
 LaunchChoice ChooseLaunch(AgentSlots& slots, uint64_t packaged_release, int64_t pid,
                           const Moment& now, const std::function<bool(uint64_t)>& installed);
 

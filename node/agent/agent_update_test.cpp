@@ -114,6 +114,26 @@ TEST_F(AgentUpdateTest, LaunchNeverDowngradesToAnOlderPackagedAgent) {
             "running the packaged agent (release 3); installed release 5 is missing");
 }
 
+TEST_F(AgentUpdateTest, ANewerPackageInstalledByHandSupersedesAStagedOrTriedCandidate) {
+  slots_.confirmed = 5;
+  ASSERT_TRUE(Stage(slots_, 6, 3).ok());
+  LaunchChoice staged = Launch(7);
+  EXPECT_TRUE(staged.packaged);
+  EXPECT_EQ(staged.release, 7u);
+  EXPECT_EQ(staged.why,
+            "dropped release 6: the packaged agent (release 7) is not older; running the packaged "
+            "agent (release 7); installed release 5 is not newer");
+  EXPECT_FALSE(slots_.candidate);
+  EXPECT_FALSE(slots_.rolled_back);
+
+  ASSERT_TRUE(Stage(slots_, 8, 7).ok());
+  EXPECT_EQ(Launch(7).release, 8u);  // on probation
+  LaunchChoice tried = Launch(8);    // the .deb of release 8 meanwhile
+  EXPECT_TRUE(tried.packaged);
+  EXPECT_EQ(tried.release, 8u);
+  EXPECT_FALSE(slots_.rolled_back);
+}
+
 TEST_F(AgentUpdateTest, AConfirmedReleaseBelowARaisedFloorGivesWayToAPackagedOneAboveIt) {
   slots_.confirmed = 5;
   slots_.floor = 6;
