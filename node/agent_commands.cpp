@@ -47,6 +47,12 @@ void Exec(const std::string& binary, const std::vector<std::string>& args) {
   std::_Exit(127);
 }
 
+// Whether an agent release was ever installed (agent/ exists).
+bool AnyAgentInstalled(const AgentLayout& layout) {
+  std::error_code ec;
+  return std::filesystem::exists(layout.root, ec) || ec;  // unreadable: look inside, say why
+}
+
 Status SaveSlots(const AgentLayout& layout, const AgentSlots& slots) {
   RETURN_IF_ERROR(CreateDurableDirectories(Env::Default(), layout.root, 0700));
   return agent::SaveAgentSlots(layout.slots(), slots);
@@ -56,7 +62,7 @@ int Launch(const std::string& data_dir, const std::vector<std::string>& args) {
   const AgentLayout layout(data_dir);
   const std::string packaged = agent::ExecutableOf(0);
   // Nothing was ever installed: run the packaged agent, write nothing.
-  if (!std::filesystem::exists(layout.root)) ExecOrDie(packaged, args);
+  if (!AnyAgentInstalled(layout)) ExecOrDie(packaged, args);
   auto lock = agent::SlotsLock::Acquire(layout.lock());
   auto slots =
       lock.ok() ? agent::LoadAgentSlots(layout.slots()) : Result<AgentSlots>(lock.status());
@@ -107,7 +113,7 @@ agent::Proof ProbeCandidate(const AgentLayout& layout, const agent::Candidate& c
 int Check(const std::string& data_dir, std::string socket, int probation_s) {
   const AgentLayout layout(data_dir);
   if (socket.empty()) socket = data_dir + "/control.sock";
-  if (!std::filesystem::exists(layout.root)) {
+  if (!AnyAgentInstalled(layout)) {
     fmt::print("agent check: no agent on probation\n");
     return 0;
   }
