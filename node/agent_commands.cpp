@@ -2,6 +2,7 @@
 // itself (docs/agent-update.md). `launch` is the unit's ExecStart= and
 // `check` the probation timer's: both are the packaged binary, so they work
 // whatever an installed agent does.
+#include <fcntl.h>
 #include <fmt/core.h>
 #include <signal.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/fd.h"
 #include "core/file_io.h"
 #include "core/version.h"
 #include "node/agent/agent_install.h"
@@ -53,6 +55,20 @@ bool AnyAgentInstalled(const AgentLayout& layout) {
   return std::filesystem::exists(layout.root, ec) || ec;  // unreadable: look inside, say why
 }
 
+// The marker that lets the probation timer's unit run: created before a
+// probation is recorded, removed after its end is (so it is there whenever
+// one may be under way; after a power cut the launcher ends it anyway).
+void MarkProbation(const AgentLayout& layout, bool on) {
+  const std::string marker = layout.probation_marker();
+  if (on) {
+    UniqueFd fd(::open(marker.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd.valid())
+      fmt::print(stderr, "agent: cannot create {}: {}\n", marker, std::strerror(errno));
+  } else if (::unlink(marker.c_str()) != 0 && errno != ENOENT) {
+    fmt::print(stderr, "agent: cannot remove {}: {}\n", marker, std::strerror(errno));
+  }
+}
+
 Status SaveSlots(const AgentLayout& layout, const AgentSlots& slots) {
   RETURN_IF_ERROR(CreateDurableDirectories(Env::Default(), layout.root, 0700));
   return agent::SaveAgentSlots(layout.slots(), slots);
@@ -76,6 +92,7 @@ int Launch(const std::string& data_dir, const std::vector<std::string>& args) {
   agent::LaunchChoice choice = agent::ChooseLaunch(
       *slots, kAgentRelease, ::getpid(), agent::MomentOf(SystemClock::Instance(), *boot),
       [&](uint64_t release) { return agent::IsInstalled(layout, release); });
+  if (choice.on_probation) MarkProbation(layout, true);
   if (!(*slots == before)) {
     if (Status saved = SaveSlots(layout, *slots); !saved.ok()) {
       // A try that is not recorded could be retried forever: run what is safe.
@@ -83,6 +100,7 @@ int Launch(const std::string& data_dir, const std::vector<std::string>& args) {
       ExecOrDie(packaged, args);
     }
   }
+  if (!choice.on_probation) MarkProbation(layout, false);
   fmt::print(stderr, "agent launch: {}\n", choice.why);
   // The lock's descriptor is close-on-exec: the exec releases it.
   if (!choice.packaged) {
@@ -131,6 +149,7 @@ int Check(const std::string& data_dir, std::string socket, int probation_s) {
     return 1;
   }
   if (!slots->candidate || !slots->candidate->launched()) {
+    MarkProbation(layout, false);
     fmt::print("agent check: no agent on probation\n");
     return 0;
   }
@@ -154,6 +173,7 @@ int Check(const std::string& data_dir, std::string socket, int probation_s) {
     fmt::print(stderr, "agent check: {}: {}\n", result.why, saved.ToString());
     return 1;
   }
+  MarkProbation(layout, false);
   if (result.action == agent::CheckAction::kConfirmed) {
     if (Status pruned = agent::PruneReleases(layout, {slots->confirmed, slots->previous});
         !pruned.ok()) {

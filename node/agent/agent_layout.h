@@ -19,6 +19,9 @@ struct AgentLayout {
   std::string root;
   std::string slots() const { return root + "/agent.json"; }
   std::string lock() const { return root + "/agent.lock"; }
+  // Present while an agent may be on probation: the check's unit runs only
+  // then (ConditionPathExists=).
+  std::string probation_marker() const { return root + "/on-probation"; }
   std::string releases() const { return root + "/releases"; }
   std::string release_dir(uint64_t release) const {
     return releases() + "/" + std::to_string(release);

@@ -2,8 +2,9 @@
 // flotilla-node.service's ExecStart= (`flotilla-node agent launch -- run
 // --config ...`) with a NOTIFY_SOCKET the test owns, started again 1 s after
 // it fails (Restart=on-failure, RestartPreventExitStatus=2), and the
-// probation timer's `flotilla-node agent check` every second, with the
-// probation shortened to 5 s.
+// probation timer's `flotilla-node agent check` every second while
+// <data_dir>/agent/on-probation exists (the unit's ConditionPathExists=),
+// with the probation shortened to 5 s.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -109,7 +110,9 @@ class AgentUnit {
       if (code != -1 && code != 0 && code != 2) restart_at_ = SteadyClock::now() + kRestartSec;
     }
     if (restart_at_ && SteadyClock::now() >= *restart_at_) Start();
-    if (checks_enabled_ && SteadyClock::now() >= next_check_) {
+    // The timer's unit runs only while the marker exists (ConditionPathExists=).
+    if (checks_enabled_ && SteadyClock::now() >= next_check_ &&
+        std::filesystem::exists(data_dir_ + "/agent/on-probation")) {
       RunShell(BinaryPath("flotilla-node") + " agent check --data-dir " + data_dir_ +
                " --probation-s " + std::to_string(kProbationS) + " >> " + dir_ + "/check.log 2>&1");
       next_check_ = SteadyClock::now() + kCheckPeriod;

@@ -62,7 +62,8 @@ TEST_F(AgentUpdateTest, AGoodAgentIsConfirmedWithinProbationAndKeepsRunning) {
   EXPECT_EQ(view->agent.release, 6u);
   EXPECT_TRUE(view->agent.installed);
   EXPECT_TRUE(view->agent.metadata_verified);
-  // Probation over: it keeps running, no restart.
+  // Probation over: it keeps running, no restart; the check's unit no longer runs.
+  EXPECT_FALSE(std::filesystem::exists(data_dir_ + "/agent/on-probation"));
   const int starts = unit_->starts();
   unit_->RunUntil([] { return false; }, seconds(kProbationS + 1));
   EXPECT_EQ(unit_->main_pid(), main_pid);
