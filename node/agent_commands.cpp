@@ -184,32 +184,11 @@ int Check(const std::string& data_dir, std::string socket, int probation_s) {
   return 0;
 }
 
-// Stages `release` in agent.json under the lock; with `dry_run` it only checks.
-Status StageRelease(const AgentLayout& layout, uint64_t release, bool dry_run) {
-  std::optional<agent::SlotsLock> lock;
-  if (!dry_run) {
-    RETURN_IF_ERROR(CreateDurableDirectories(Env::Default(), layout.root, 0700));
-    ASSIGN_OR_RETURN(agent::SlotsLock held, agent::SlotsLock::Acquire(layout.lock()));
-    lock.emplace(std::move(held));
-  }
-  ASSIGN_OR_RETURN(AgentSlots slots, agent::LoadAgentSlots(layout.slots()));
-  RETURN_IF_ERROR(agent::Stage(slots, release, kAgentRelease));
-  return dry_run ? Status::Ok() : SaveSlots(layout, slots);
-}
-
 int Install(const std::string& data_dir, uint64_t release, const std::string& source_dir) {
   const AgentLayout layout(data_dir);
-  // Refused before anything is copied; staged (again under the lock) after.
-  Status installed = StageRelease(layout, release, /*dry_run=*/true);
+  Status installed =
+      agent::InstallAndStage(layout, release, source_dir, kAgentRelease, SystemClock::Instance());
   if (!installed.ok()) {
-    fmt::print(stderr, "agent install: {}\n", installed.ToString());
-    return 1;
-  }
-  installed = agent::InstallRelease(layout, release, source_dir);
-  if (installed.ok()) installed = agent::SelfCheckRelease(layout, release, SystemClock::Instance());
-  if (installed.ok()) installed = StageRelease(layout, release, /*dry_run=*/false);
-  if (!installed.ok()) {
-    Env::Default().RemoveTree(layout.release_dir(release)).IgnoreError();
     fmt::print(stderr, "agent install: {}\n", installed.ToString());
     return 1;
   }

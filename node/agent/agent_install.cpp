@@ -12,10 +12,12 @@
 #include <array>
 #include <cerrno>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "core/fd.h"
 #include "core/file_io.h"
+#include "node/agent/agent_update.h"
 
 extern char** environ;
 
@@ -149,6 +151,29 @@ Status SelfCheckRelease(const AgentLayout& layout, uint64_t release, const Clock
     }
   }
   return Status::Ok();
+}
+
+Status StageRelease(const AgentLayout& layout, uint64_t release, uint64_t packaged_release,
+                    bool dry_run) {
+  std::optional<SlotsLock> lock;
+  if (!dry_run) {
+    RETURN_IF_ERROR(CreateDurableDirectories(Env::Default(), layout.root, 0700));
+    ASSIGN_OR_RETURN(SlotsLock held, SlotsLock::Acquire(layout.lock()));
+    lock.emplace(std::move(held));
+  }
+  ASSIGN_OR_RETURN(AgentSlots slots, LoadAgentSlots(layout.slots()));
+  RETURN_IF_ERROR(Stage(slots, release, packaged_release));
+  return dry_run ? Status::Ok() : SaveAgentSlots(layout.slots(), slots);
+}
+
+Status InstallAndStage(const AgentLayout& layout, uint64_t release, const std::string& source_dir,
+                       uint64_t packaged_release, const Clock& clock) {
+  RETURN_IF_ERROR(StageRelease(layout, release, packaged_release, /*dry_run=*/true));
+  Status installed = InstallRelease(layout, release, source_dir);
+  if (installed.ok()) installed = SelfCheckRelease(layout, release, clock);
+  if (installed.ok()) installed = StageRelease(layout, release, packaged_release, /*dry_run=*/false);
+  if (!installed.ok()) Env::Default().RemoveTree(layout.release_dir(release)).IgnoreError();
+  return installed;
 }
 
 Status PruneReleases(const AgentLayout& layout, const std::vector<uint64_t>& keep, Env& env) {

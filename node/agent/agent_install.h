@@ -11,6 +11,7 @@
 #include "core/env.h"
 #include "core/status.h"
 #include "node/agent/agent_layout.h"
+#include "node/agent/agent_slots.h"
 
 namespace flotilla::node::agent {
 
@@ -35,6 +36,19 @@ Result<std::string> SelfCheck(const std::string& binary, const Clock& clock,
 
 // Both binaries a unit start runs: the full node, and the front end.
 Status SelfCheckRelease(const AgentLayout& layout, uint64_t release, const Clock& clock);
+
+// Stages `release` in agent.json under the slots' lock (agent::Stage's
+// rules against `packaged_release`); with `dry_run` it only checks, taking
+// no lock and writing nothing.
+Status StageRelease(const AgentLayout& layout, uint64_t release, uint64_t packaged_release,
+                    bool dry_run);
+
+// Steps 2 to 4 of an update, as `agent install` and the daemon run them:
+// refused before anything is copied when it could not be staged, then the
+// binaries of `source_dir` installed, self-checked and staged. On a failure
+// releases/<release> is removed again.
+Status InstallAndStage(const AgentLayout& layout, uint64_t release, const std::string& source_dir,
+                       uint64_t packaged_release, const Clock& clock);
 
 // Removes releases/*.tmp (an install a kill interrupted) and every release
 // directory but `keep` (each nonzero); syncs releases/.
