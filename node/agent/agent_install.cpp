@@ -171,7 +171,8 @@ Status InstallAndStage(const AgentLayout& layout, uint64_t release, const std::s
   RETURN_IF_ERROR(StageRelease(layout, release, packaged_release, /*dry_run=*/true));
   Status installed = InstallRelease(layout, release, source_dir);
   if (installed.ok()) installed = SelfCheckRelease(layout, release, clock);
-  if (installed.ok()) installed = StageRelease(layout, release, packaged_release, /*dry_run=*/false);
+  if (installed.ok())
+    installed = StageRelease(layout, release, packaged_release, /*dry_run=*/false);
   if (!installed.ok()) Env::Default().RemoveTree(layout.release_dir(release)).IgnoreError();
   return installed;
 }
