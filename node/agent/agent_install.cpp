@@ -166,6 +166,17 @@ Status StageRelease(const AgentLayout& layout, uint64_t release, uint64_t packag
   return dry_run ? Status::Ok() : SaveAgentSlots(layout.slots(), slots);
 }
 
+Result<bool> RecordFloor(const AgentLayout& layout, uint64_t floor) {
+  if (floor == 0) return false;  // none set: nothing to keep, agent/ not created
+  RETURN_IF_ERROR(CreateDurableDirectories(Env::Default(), layout.root, 0700));
+  ASSIGN_OR_RETURN(SlotsLock lock, SlotsLock::Acquire(layout.lock()));
+  ASSIGN_OR_RETURN(AgentSlots slots, LoadAgentSlots(layout.slots()));
+  if (floor <= slots.floor) return false;
+  slots.floor = floor;
+  RETURN_IF_ERROR(SaveAgentSlots(layout.slots(), slots));
+  return true;
+}
+
 Status InstallAndStage(const AgentLayout& layout, uint64_t release, const std::string& source_dir,
                        uint64_t packaged_release, const Clock& clock) {
   RETURN_IF_ERROR(StageRelease(layout, release, packaged_release, /*dry_run=*/true));

@@ -43,6 +43,11 @@ Status SelfCheckRelease(const AgentLayout& layout, uint64_t release, const Clock
 Status StageRelease(const AgentLayout& layout, uint64_t release, uint64_t packaged_release,
                     bool dry_run);
 
+// Records `floor`, the agent app's floor as the agent verified it in its
+// signed metadata, in agent.json under the slots' lock, when it is above
+// the one recorded (a floor only goes up). Whether it changed the file.
+Result<bool> RecordFloor(const AgentLayout& layout, uint64_t floor);
+
 // Steps 2 to 4 of an update, as `agent install` and the daemon run them:
 // refused before anything is copied when it could not be staged, then the
 // binaries of `source_dir` installed, self-checked and staged. On a failure

@@ -42,7 +42,26 @@ bool NodeDaemon::WantsAgentRelease(const metadata::Release& release) const {
   return agent::StageRelease(layout, release.version, kAgentRelease, /*dry_run=*/true).ok();
 }
 
+Worker& NodeDaemon::AgentWorker() {
+  if (!agent_worker_) agent_worker_ = std::make_unique<Worker>(Lane("agent"), loop_);
+  return *agent_worker_;
+}
+
 void NodeDaemon::OfferAgent(const metadata::Release& release, bool chosen) {
+  if (!config_.agent_update || release.app != agent_app_) return;
+  // The floor the agent's signers set, as verified here: the launcher never
+  // runs a release below it (docs/agent-update.md, "agent.json").
+  AgentWorker().Run(
+      [this] {
+        auto floor = source_->TrustedFloorOnDisk(agent_app_);
+        if (!floor.ok()) return floor.status();
+        auto recorded = agent::RecordFloor(agent::AgentLayout(layout_.root), *floor);
+        if (recorded.ok() && *recorded) spdlog::info("agent floor: release {}", *floor);
+        return recorded.status();
+      },
+      [](Status recorded) {
+        if (!recorded.ok()) spdlog::warn("agent floor not recorded: {}", recorded.ToString());
+      });
   if (!WantsAgentRelease(release)) return;
   const AppState& a = state_->app(agent_app_);
   if (a.ready_release == release.version && !pipeline_->Fetching(agent_app_)) {
@@ -77,8 +96,7 @@ void NodeDaemon::InstallAgent(const metadata::Release& release) {
           RefuseAgent(version, trees.status().ToString());
           return;
         }
-        if (!agent_worker_) agent_worker_ = std::make_unique<Worker>(Lane("agent"), loop_);
-        agent_worker_->Run(
+        AgentWorker().Run(
             [this, version, tree = trees->front()] {
               return agent::InstallAndStage(agent::AgentLayout(layout_.root), version, tree,
                                             kAgentRelease, clock_);

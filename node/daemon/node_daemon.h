@@ -137,6 +137,8 @@ class NodeDaemon : public NodeControl {
   // The agent updating itself (agent_self_update.cpp).
   uint64_t RunningAgentRelease() const;
   bool WantsAgentRelease(const metadata::Release& release) const;
+  // The "agent" lane: floors recorded, releases installed, one at a time.
+  Worker& AgentWorker();
   // A verified (or, with `chosen`, fleet-chosen) release of the agent app:
   // fetched, or installed when it is ready already.
   void OfferAgent(const metadata::Release& release, bool chosen);

@@ -71,6 +71,13 @@ TEST_F(AgentSelfUpdateTest, APublishedAgentReleaseIsInstalledRestartedIntoAndCon
   EXPECT_TRUE(view->agent.installed);
   EXPECT_FALSE(Slots().rolled_back);
   EXPECT_NE(unit_->Log().find("restarting into the staged agent release"), std::string::npos);
+  // The agent's signers raise its floor: the agent records it for the launcher.
+  EXPECT_EQ(Slots().floor, 0u);
+  auto raised =
+      RunShell(BinaryPath("flotilla-tracker") + " floor --repository " + repo_ + " --app " +
+               node::AgentAppFor(layerstore::Platform::Host()) + " --release 1 2>&1");
+  ASSERT_EQ(raised.exit_code, 0) << raised.output;
+  EXPECT_TRUE(unit_->RunUntil([&] { return Slots().floor == 1; }, seconds(30))) << unit_->Log();
 }
 
 TEST_F(AgentSelfUpdateTest, ABadAgentReleaseIsRolledBackAndNotRetriedUntilANewerOne) {
