@@ -19,6 +19,8 @@ install(TARGETS flotilla-tracker
 # Packaged units belong in /lib/systemd/system (Debian 12); an operator's
 # own copy in /etc/systemd/system or a drop-in overrides it.
 install(FILES ${PROJECT_SOURCE_DIR}/node/systemd/flotilla-node.service
+              ${PROJECT_SOURCE_DIR}/node/systemd/flotilla-node-agent-check.service
+              ${PROJECT_SOURCE_DIR}/node/systemd/flotilla-node-agent-check.timer
         DESTINATION /lib/systemd/system COMPONENT node)
 # The example configuration: a conffile (cmake/Packaging.cmake), so an
 # operator's edits survive upgrades. Root-only: it names the token file.

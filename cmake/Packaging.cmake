@@ -57,6 +57,7 @@ file(WRITE ${FLOTILLA_PACKAGING_DIR}/node/prerm [=[#!/bin/sh
 set -e
 if [ "$1" = remove ] && [ -d /run/systemd/system ]; then
   systemctl disable --now flotilla-node.service >/dev/null 2>&1 || true
+  systemctl stop flotilla-node-agent-check.timer >/dev/null 2>&1 || true
 fi
 exit 0
 ]=])

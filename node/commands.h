@@ -16,5 +16,7 @@ CommandAction RegisterAppCommands(CLI::App& app);
 CommandAction RegisterRunCommand(CLI::App& app);
 // `flotilla-node import --config FILE BUNDLE`: an offline bundle (docs/bundle.md).
 CommandAction RegisterImportCommand(CLI::App& app);
+// `flotilla-node agent ...`: the agent updating itself (docs/agent-update.md).
+CommandAction RegisterAgentCommands(CLI::App& app);
 
 }  // namespace flotilla::node

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
       node::RegisterAppCommands(app),
       node::RegisterRunCommand(app),
       node::RegisterImportCommand(app),
+      node::RegisterAgentCommands(app),
       node::RegisterControlCommands(app, node::ControlSocketOf)};
   return flotilla::RunCommandGroups(app, "flotilla-node", groups, argc, argv);
 }

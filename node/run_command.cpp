@@ -14,8 +14,10 @@
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <future>
 
@@ -123,6 +125,7 @@ int RunDaemon(const std::string& config_path) {
   std::unique_ptr<NodeDaemon> daemon;
   Status created;
   std::string summary;
+  std::atomic<bool> restart = false;
   RunOn(executor, [&] {
     auto made = NodeDaemon::Create(*config, SystemClock::Instance(), executor);
     if (!made.ok()) {
@@ -130,6 +133,12 @@ int RunDaemon(const std::string& config_path) {
       return;
     }
     daemon = std::move(*made);
+    // A staged agent release: stop as on SIGTERM (the apps keep running),
+    // then exit with the code that makes systemd start the unit again.
+    daemon->SetRestart([&restart] {
+      restart = true;
+      ::kill(::getpid(), SIGTERM);
+    });
     daemon->Start();
     summary = Summary(daemon->View());
   });
@@ -148,11 +157,12 @@ int RunDaemon(const std::string& config_path) {
     if (auto period = notifier.watchdog_period()) tick = std::min<Duration>(tick, *period / 2);
   }
   const int signal_number = WaitForStopSignal(stop_signals, watchdog ? &*watchdog : nullptr, tick);
-  spdlog::info("stopping on signal {}", signal_number);
-  Notify(notifier,
-         "STOPPING=1\n" + StatusLine("stopping on signal " + std::to_string(signal_number)));
+  const std::string why = restart ? "restarting into the staged agent release"
+                                  : "stopping on signal " + std::to_string(signal_number);
+  spdlog::info("{}", why);
+  Notify(notifier, "STOPPING=1\n" + StatusLine(why));
   RunOn(executor, [&] { daemon.reset(); });
-  return 0;
+  return restart ? kAgentRestartExitCode : 0;
 }
 
 }  // namespace

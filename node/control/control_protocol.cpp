@@ -16,12 +16,15 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AppView, name, phase, target_rel
                                                 waiting, lock_until_unix, lock_reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FleetView, state, version, expires_unix,
                                                 last_poll_unix, last_error)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AgentView, release, installed, ready,
+                                                metadata_verified, rolled_back)
 // Without `apps`, which ViewFromJson checks member by member.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NodeView, device_name, site, transfer_mode, version,
                                                 enrolled, last_refresh_unix, last_refresh_error,
                                                 refreshes_ok, refreshes_failed, deploys_ok,
                                                 deploys_failed, hash_failures, peers_banned,
-                                                bytes_wasted, disk_free_bytes, store_bytes, fleet)
+                                                bytes_wasted, disk_free_bytes, store_bytes, fleet,
+                                                agent)
 
 namespace {
 

@@ -62,6 +62,15 @@ struct FleetView {
   std::string last_error;      // of the last poll
 };
 
+// The agent itself (docs/agent-update.md): what the probation check reads.
+struct AgentView {
+  uint64_t release = 0;    // the agent release this daemon is (0: a build outside releases)
+  bool installed = false;  // runs from <data_dir>/agent/releases/<release>/, not the package
+  bool ready = false;      // it sent READY=1 (or would have: started)
+  bool metadata_verified = false;  // its trusted metadata verified in this process
+  std::string rolled_back;         // "release 6: not proven within 120 s" ("" : none)
+};
+
 struct NodeView {
   std::string device_name;
   std::string site;
@@ -72,6 +81,7 @@ struct NodeView {
   std::string last_refresh_error;
   std::vector<AppView> apps;
   FleetView fleet;
+  AgentView agent;
   // Counters since the daemon started.
   uint64_t refreshes_ok = 0;
   uint64_t refreshes_failed = 0;

@@ -97,6 +97,7 @@ Status ReadTop(JsonObjectReader& r, NodeConfig& c) {
     r.Fail("transfer_mode", "must be \"p2p\" or \"http-only\"");
   }
   r.Bool("deltas", c.deltas);
+  r.Bool("agent_update", c.agent_update);
   r.Unsigned("refresh_interval_s", c.refresh_interval_s, 1, 86400);
   r.Unsigned("max_backoff_s", c.max_backoff_s, 1, 86400);
   r.Unsigned("report_interval_s", c.report_interval_s, 1, 86400);

@@ -67,6 +67,10 @@ struct NodeConfig {
   std::string listen = "0.0.0.0:0";  // peer (BitTorrent) listen address:port
   TransferMode transfer_mode = TransferMode::kP2p;
   bool deltas = true;
+  // Follow flotilla-agent-<arch> and install its newer releases into
+  // <data_dir>/agent (docs/agent-update.md); off: the agent changes only
+  // with its package.
+  bool agent_update = false;
   uint32_t refresh_interval_s = 300;
   uint32_t max_backoff_s = 1800;
   uint32_t report_interval_s = 60;

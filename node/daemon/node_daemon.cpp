@@ -195,6 +195,7 @@ Status NodeDaemon::OpenServers() {
 
 // The fetcher and the pipeline, then what follows the tracker.
 Status NodeDaemon::OpenTransfers() {
+  agent_app_ = AgentAppFor(layerstore::Platform::Host());
   ASSIGN_OR_RETURN(auto fetcher, OpenFetcher());
   PipelineOptions options{.data_dir = layout_.root,
                           .deltas = config_.deltas,
@@ -207,6 +208,8 @@ Status NodeDaemon::OpenTransfers() {
       options, *state_, *store_, std::move(fetcher), clock_, loop_,
       PipelineEvents{.ready =
                          [this](const std::string& app, const metadata::Release& release) {
+                           // An agent release is installed, never run as a container.
+                           if (IsAgentApp(app)) return InstallAgent(release);
                            if (!deployer_) return;
                            // A release the fleet no longer chooses is kept, not switched to.
                            if (fleet_->managed() && FleetRelease(app) != release.version) return;
@@ -368,7 +371,11 @@ void NodeDaemon::Enrolled(const DeviceCredentials& credentials) {
 void NodeDaemon::ReleasesVerified(const std::map<std::string, metadata::Release>& releases) {
   // Once a fleet document was accepted, only it says what runs.
   if (fleet_->managed()) return;
+  if (auto agent = releases.find(agent_app_); agent != releases.end()) {
+    OfferAgent(agent->second, /*chosen=*/false);
+  }
   for (const auto& app : config_.apps) {
+    if (IsAgentApp(app)) continue;
     auto it = releases.find(app);
     if (it == releases.end() || it->second.version == state_->app(app).failed_release) continue;
     if (deployer_ && deployer_->Awaits(app, it->second.version) && !pipeline_->Fetching(app)) {
@@ -381,8 +388,9 @@ void NodeDaemon::ReleasesVerified(const std::map<std::string, metadata::Release>
 }
 
 void NodeDaemon::OfferTrustedReleases() {
-  if (fleet_->managed()) return;  // the fleet follower's first poll decides
   auto releases = source_->VerifyTrustedOnDisk();
+  trusted_on_disk_verified_ = releases.ok();
+  if (fleet_->managed()) return;  // the fleet follower's first poll decides
   if (!releases.ok()) {
     spdlog::info("trusted metadata on disk offers no release: {}", releases.status().ToString());
     return;
@@ -428,6 +436,10 @@ SecretBoxes NodeDaemon::FleetSecrets(const std::string& app) const {
 // what runs: it is one the image repository signed (checked by the follower).
 void NodeDaemon::FleetChose(const std::map<std::string, metadata::Release>& releases) {
   for (const auto& [app, release] : releases) {
+    if (IsAgentApp(app)) {
+      if (app == agent_app_) OfferAgent(release, /*chosen=*/true);
+      continue;
+    }
     Follow(app);
     const AppState& a = state_->app(app);
     const uint64_t version = release.version;
@@ -607,6 +619,7 @@ void NodeDaemon::Start() {
   if (notice_) notice_->Start();
   Pump();
   if (lan_) Beacon();
+  started_ = true;
 }
 
 void NodeDaemon::Stop() {
@@ -621,6 +634,7 @@ void NodeDaemon::Stop() {
   if (key_binder_) key_binder_->Stop();
   if (deployer_) deployer_->Stop();
   if (collector_) collector_->Stop();
+  if (agent_worker_) agent_worker_->Close();
   if (store_) store_->Close();
 }
 

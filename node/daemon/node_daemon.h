@@ -24,6 +24,7 @@
 // control API, /metrics and the watchdog's ping keep answering meanwhile.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -79,6 +80,10 @@ class NodeDaemon : public NodeControl {
   void Unlock(const std::string& app, ControlReply reply) override;
   // The metrics endpoint's port (0: off).
   uint16_t metrics_port() const;
+  // Called on the loop once a newer agent release is installed and staged:
+  // the process should stop and exit with kAgentRestartExitCode, so that
+  // the unit starts again through the launcher (docs/agent-update.md).
+  void SetRestart(std::function<void()> restart) { restart_ = std::move(restart); }
 
  private:
   NodeDaemon(NodeConfig config, const Clock& clock, Executor& loop);
@@ -129,6 +134,18 @@ class NodeDaemon : public NodeControl {
   void Pump();
   void Beacon();
   Executor& Lane(const std::string& name);
+  // The agent updating itself (agent_self_update.cpp).
+  uint64_t RunningAgentRelease() const;
+  bool WantsAgentRelease(const metadata::Release& release) const;
+  // The "agent" lane: floors recorded, releases installed, one at a time.
+  Worker& AgentWorker();
+  // A verified (or, with `chosen`, fleet-chosen) release of the agent app:
+  // fetched, or installed when it is ready already.
+  void OfferAgent(const metadata::Release& release, bool chosen);
+  void InstallAgent(const metadata::Release& release);
+  void AgentInstalled(uint64_t version, const Status& installed);
+  // Not tried again in this process; said in the next report.
+  void RefuseAgent(uint64_t version, const std::string& why);
 
   NodeConfig config_;
   DataLayout layout_;
@@ -163,6 +180,25 @@ class NodeDaemon : public NodeControl {
   std::map<std::string, metadata::Release> waiting_switches_;
   TimerSlot window_timer_;
   std::map<std::string, UpdateLock> locks_;
+  // What the agent's probation check reads (docs/agent-update.md): set once
+  // Start() ran, and once trusted metadata was verified in this process
+  // (on disk at start, or by a refresh).
+  bool started_ = false;
+  bool trusted_on_disk_verified_ = false;
+  // The agent app of this device's architecture ("flotilla-agent-arm64").
+  std::string agent_app_;
+  uint64_t agent_installing_ = 0;     // the release being installed (0: none)
+  std::set<uint64_t> agent_refused_;  // releases that failed to install here
+  std::unique_ptr<Worker> agent_worker_;
+  std::function<void()> restart_;
 };
+
+// The agent app of `platform`: flotilla-agent-amd64, -arm64, -armhf.
+std::string AgentAppFor(const layerstore::Platform& platform);
+// Whether `app` is an agent app (never run as a container).
+bool IsAgentApp(const std::string& app);
+// The exit code that asks systemd (Restart=on-failure) to start the unit
+// again, through the launcher, into a staged agent release.
+inline constexpr int kAgentRestartExitCode = 3;
 
 }  // namespace flotilla::node

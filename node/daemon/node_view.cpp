@@ -7,10 +7,32 @@
 #include <algorithm>
 
 #include "core/version.h"
+#include "node/agent/agent_layout.h"
+#include "node/agent/agent_slots.h"
 #include "node/control/control_server.h"
 #include "node/daemon/node_daemon.h"
 
 namespace flotilla::node {
+namespace {
+
+// Which agent release this process is: an installed one runs from
+// <data_dir>/agent/releases/<N>/, the packaged one is the build's.
+AgentView AgentViewOf(const std::string& data_dir) {
+  const agent::AgentLayout layout(data_dir);
+  AgentView view;
+  view.release = kAgentRelease;
+  if (auto installed = agent::InstalledReleaseOf(layout, agent::ExecutableOf(0))) {
+    view.release = *installed;
+    view.installed = true;
+  }
+  if (auto slots = agent::LoadAgentSlots(layout.slots()); slots.ok() && slots->rolled_back) {
+    view.rolled_back = "release " + std::to_string(slots->rolled_back->release) + ": " +
+                       slots->rolled_back->reason;
+  }
+  return view;
+}
+
+}  // namespace
 
 NodeView NodeDaemon::View() {
   NodeView view;
@@ -41,6 +63,9 @@ NodeView NodeDaemon::View() {
     view.disk_free_bytes = uint64_t{fs.f_bavail} * fs.f_frsize;
   }
   view.store_bytes = store_->bytes();
+  view.agent = AgentViewOf(layout_.root);
+  view.agent.ready = started_;
+  view.agent.metadata_verified = trusted_on_disk_verified_ || follower.refreshes_ok > 0;
   for (const auto& app : apps_) {
     view.apps.push_back(ViewOf(app));
     if (auto t = pipeline_->Transfer(app)) {

@@ -5,6 +5,7 @@
 #include "core/canonical_json.h"
 #include "core/file_io.h"
 #include "metadata/release.h"
+#include "metadata/release_floor.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
 
@@ -60,6 +61,13 @@ Result<std::map<std::string, metadata::Release>> TufMetadataSource::VerifyTruste
   ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
   RETURN_IF_ERROR(client->Refresh());
   return metadata::TrustedReleases(*client);
+}
+
+Result<uint64_t> TufMetadataSource::TrustedFloorOnDisk(const std::string& app) {
+  metadata::DirectoryRemote remote(layout_.tuf(), "");
+  ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
+  RETURN_IF_ERROR(client->Refresh());
+  return metadata::TrustedFloor(*client, app);
 }
 
 uint64_t TufMetadataSource::TrustedTimestampVersion() {

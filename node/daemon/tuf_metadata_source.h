@@ -48,6 +48,10 @@ class TufMetadataSource final : public MetadataSource {
   // TUF client with the trusted directory as its remote: no network, expiry
   // and the time floor still apply (docs/bundle.md).
   Result<std::map<std::string, metadata::Release>> VerifyTrustedOnDisk();
+  // The floor of `app` its signers set (metadata::TrustedFloor; 0: none), in
+  // the trusted metadata on disk, verified again as VerifyTrustedOnDisk does.
+  // Reads only; safe on a worker lane.
+  Result<uint64_t> TrustedFloorOnDisk(const std::string& app);
   std::vector<Neighbour> Neighbours() override;
   // Tells the LAN exchange which trusted versions it serves.
   void PublishServedVersions();

@@ -199,7 +199,9 @@ TEST_F(NodeSystemd, UnitFilePassesSystemdAnalyzeVerify) {
   for (const char* setting :
        {"\nType=notify\n", "\nKillMode=process\n", "\nRestart=on-failure\n",
         "\nWatchdogSec=", "\nStateDirectory=flotilla\n", "\nLimitNOFILE=",
-        "\nExecStart=/usr/bin/flotilla-node run --config /etc/flotilla/node.json\n"}) {
+        "\nExecStart=/usr/bin/flotilla-node agent launch --data-dir /var/lib/flotilla -- run "
+        "--config /etc/flotilla/node.json\n",
+        "\nWants=flotilla-node-agent-check.timer\n"}) {
     EXPECT_NE(unit->find(setting), std::string::npos) << setting;
   }
   for (const char* breaks_the_runtime :
@@ -207,12 +209,19 @@ TEST_F(NodeSystemd, UnitFilePassesSystemdAnalyzeVerify) {
         "\nPrivateDevices=", "\nSystemCallFilter=", "\nCapabilityBoundingSet="}) {
     EXPECT_EQ(unit->find(breaks_the_runtime), std::string::npos) << breaks_the_runtime;
   }
-  // verify needs ExecStart's binary: a copy runs the one this tree built.
+  // verify needs ExecStart's binary: copies run the one this tree built;
+  // the probation check's service and timer beside it.
   RunShell("mkdir -p " + dir_ + "/units");
   const std::string copy = dir_ + "/units/flotilla-node.service";
-  RunShell("sed 's#^ExecStart=/usr/bin/flotilla-node #ExecStart=" + BinaryPath("flotilla-node") +
-           " #' " + kUnitFile + " > " + copy);
-  auto verify = RunShell("systemd-analyze verify " + copy);
+  const std::string units = std::string(FLOTILLA_SOURCE_DIR) + "/node/systemd/";
+  for (const char* name : {"flotilla-node.service", "flotilla-node-agent-check.service",
+                           "flotilla-node-agent-check.timer"}) {
+    RunShell("sed 's#^ExecStart=/usr/bin/flotilla-node #ExecStart=" + BinaryPath("flotilla-node") +
+             " #' " + units + name + " > " + dir_ + "/units/" + name);
+  }
+  auto verify = RunShell("cd " + dir_ + "/units && systemd-analyze verify " + copy + " " + dir_ +
+                         "/units/flotilla-node-agent-check.service " + dir_ +
+                         "/units/flotilla-node-agent-check.timer");
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   EXPECT_EQ(verify.output, "") << "warnings are ignored settings";
 
