@@ -57,6 +57,7 @@ std::string Summary(const NodeView& view) {
     }
   }
   if (!view.last_refresh_error.empty()) line += "; cannot update: " + view.last_refresh_error;
+  if (!view.agent.rolled_back.empty()) line += "; agent rolled back " + view.agent.rolled_back;
   return line;
 }
 

@@ -177,6 +177,14 @@ Result<bool> RecordFloor(const AgentLayout& layout, uint64_t floor) {
   return true;
 }
 
+Status MarkRollbackReported(const AgentLayout& layout) {
+  ASSIGN_OR_RETURN(SlotsLock lock, SlotsLock::Acquire(layout.lock()));
+  ASSIGN_OR_RETURN(AgentSlots slots, LoadAgentSlots(layout.slots()));
+  if (!slots.rolled_back || slots.rolled_back->reported) return Status::Ok();
+  slots.rolled_back->reported = true;
+  return SaveAgentSlots(layout.slots(), slots);
+}
+
 Status InstallAndStage(const AgentLayout& layout, uint64_t release, const std::string& source_dir,
                        uint64_t packaged_release, const Clock& clock) {
   RETURN_IF_ERROR(StageRelease(layout, release, packaged_release, /*dry_run=*/true));

@@ -48,6 +48,9 @@ Status StageRelease(const AgentLayout& layout, uint64_t release, uint64_t packag
 // the one recorded (a floor only goes up). Whether it changed the file.
 Result<bool> RecordFloor(const AgentLayout& layout, uint64_t floor);
 
+// Sets rolled_back.reported in agent.json under the slots' lock.
+Status MarkRollbackReported(const AgentLayout& layout);
+
 // Steps 2 to 4 of an update, as `agent install` and the daemon run them:
 // refused before anything is copied when it could not be staged, then the
 // binaries of `source_dir` installed, self-checked and staged. On a failure

@@ -123,4 +123,33 @@ void NodeDaemon::RefuseAgent(uint64_t version, const std::string& why) {
   reporter_->AddError(error);
 }
 
+std::optional<AppReport> NodeDaemon::AgentReport() const {
+  auto slots = agent::LoadAgentSlots(agent::AgentLayout(layout_.root).slots());
+  const uint64_t running = RunningAgentRelease();
+  if (!slots.ok() || !slots->rolled_back || slots->rolled_back->release <= running) {
+    return std::nullopt;
+  }
+  AppReport r;
+  r.app = agent_app_;
+  r.release = running;
+  r.state = "rolled_back";
+  r.health = "unknown";
+  r.failure = "agent-probation";
+  return r;
+}
+
+void NodeDaemon::ReportAgentRollback() {
+  const agent::AgentLayout layout(layout_.root);
+  auto slots = agent::LoadAgentSlots(layout.slots());
+  if (!slots.ok() || !slots->rolled_back || slots->rolled_back->reported) return;
+  const auto& back = *slots->rolled_back;
+  reporter_->AddError("agent release " + std::to_string(back.release) +
+                      " rolled back (agent-probation): " + back.reason + "; runs release " +
+                      std::to_string(RunningAgentRelease()));
+  // Said once: the next start does not add it again (the report's state
+  // keeps saying rolled_back while no newer agent runs).
+  auto marked = agent::MarkRollbackReported(layout);
+  if (!marked.ok()) spdlog::warn("agent.json: {}", marked.ToString());
+}
+
 }  // namespace flotilla::node

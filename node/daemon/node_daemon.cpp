@@ -603,6 +603,7 @@ std::vector<AppReport> NodeDaemon::Reports() const {
                                transfer ? transfer->total : 0));
     reports.back().bad_peers = pipeline_->TakeBadPeers(app);
   }
+  if (auto agent = AgentReport()) reports.push_back(*agent);
   return reports;
 }
 
@@ -612,6 +613,7 @@ void NodeDaemon::Start() {
                config_.transfer_mode == TransferMode::kP2p ? "p2p" : "http-only");
   if (deployer_) deployer_->Start();
   pipeline_->Start();
+  ReportAgentRollback();
   OfferTrustedReleases();
   follower_->Start();
   fleet_->Start();

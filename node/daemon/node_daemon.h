@@ -146,6 +146,14 @@ class NodeDaemon : public NodeControl {
   void AgentInstalled(uint64_t version, const Status& installed);
   // Not tried again in this process; said in the next report.
   void RefuseAgent(uint64_t version, const std::string& why);
+  // While the latest agent rollback is of a release newer than the running
+  // agent: the agent app's report, "rolled_back" with the failure kind
+  // "agent-probation" and the running release (a rollout of the agent
+  // counts it). Nothing otherwise: the tracker keeps one status per device.
+  std::optional<AppReport> AgentReport() const;
+  // At start: a rollback not yet reported is one of the next report's
+  // errors (the tracker's recent failures); marked reported in agent.json.
+  void ReportAgentRollback();
 
   NodeConfig config_;
   DataLayout layout_;

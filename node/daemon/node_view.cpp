@@ -25,7 +25,9 @@ AgentView AgentViewOf(const std::string& data_dir) {
     view.release = *installed;
     view.installed = true;
   }
-  if (auto slots = agent::LoadAgentSlots(layout.slots()); slots.ok() && slots->rolled_back) {
+  // A rollback is news while no newer agent runs.
+  if (auto slots = agent::LoadAgentSlots(layout.slots());
+      slots.ok() && slots->rolled_back && slots->rolled_back->release > view.release) {
     view.rolled_back = "release " + std::to_string(slots->rolled_back->release) + ": " +
                        slots->rolled_back->reason;
   }

@@ -90,6 +90,22 @@ TEST_F(AgentSelfUpdateTest, ABadAgentReleaseIsRolledBackAndNotRetriedUntilANewer
       seconds(90)))
       << unit_->Log();
   EXPECT_EQ(Slots().confirmed, 0u);
+  // Reported: the agent app rolled back (agent-probation), the reason in the failures.
+  const std::string db = repo_ + "/tracker.db";
+  EXPECT_TRUE(unit_->RunUntil(
+      [&] {
+        return QueryTrackerDb(db,
+                              "SELECT app || ' ' || state || ' ' || failure FROM "
+                              "device_status") ==
+               node::AgentAppFor(layerstore::Platform::Host()) + " rolled_back agent-probation\n";
+      },
+      seconds(20)))
+      << QueryTrackerDb(db, "SELECT * FROM device_status");
+  EXPECT_NE(QueryTrackerDb(db, "SELECT message FROM failures")
+                .find("agent release 1 rolled back (agent-probation)"),
+            std::string::npos)
+      << QueryTrackerDb(db, "SELECT message FROM failures");
+  EXPECT_TRUE(Slots().rolled_back->reported);
   // The packaged agent sees release 1 in its metadata and leaves it alone.
   const int starts = unit_->starts();
   const pid_t main_pid = unit_->main_pid();

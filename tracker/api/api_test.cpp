@@ -104,10 +104,10 @@ TEST(DeviceReport, FailureKindIsOptionalKnownAndOnlyForAFailure) {
       EXPECT_EQ(ParseDeviceReport(DeviceReportToJson(*r).dump())->failure, kind);
     }
   }
-  EXPECT_EQ(ReportFailureKinds().size(), 5u);
+  EXPECT_EQ(ReportFailureKinds().size(), 6u);
   auto unknown = ParseDeviceReport(failed_with("failed", "\"overheated\""));
   EXPECT_EQ(unknown.status().message(),
-            "failure: must be verification, deploy, health, transfer or disk");
+            "failure: must be verification, deploy, health, transfer, disk or agent-probation");
   EXPECT_EQ(ParseDeviceReport(failed_with("running", "\"health\"")).status().message(),
             "failure: is only for a failed or rolled_back state");
   EXPECT_EQ(ParseDeviceReport(failed_with("downloading", "\"transfer\"")).status().message(),

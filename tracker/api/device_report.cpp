@@ -92,7 +92,7 @@ void ReadFailure(JsonObjectReader& r, DeviceReport& report) {
   if (r.Find("failure") == nullptr) return;
   const auto& kinds = ReportFailureKinds();
   r.Check(std::find(kinds.begin(), kinds.end(), report.failure) != kinds.end(), "failure",
-          "must be verification, deploy, health, transfer or disk");
+          "must be verification, deploy, health, transfer, disk or agent-probation");
   r.Check(report.state == "failed" || report.state == "rolled_back", "failure",
           "is only for a failed or rolled_back state");
 }

@@ -60,10 +60,11 @@ inline constexpr std::string_view kPlatformTagPrefix = "platform.";
 // The kinds of failure a report may name (docs/tracker.md): the release was
 // refused ("verification"), could not be started ("deploy"), or did not run
 // healthy after its switch ("health"); or the node will try again: a fetch
-// that failed ("transfer"), a full disk ("disk").
+// that failed ("transfer"), a full disk ("disk"). An agent release that was
+// rolled back in its probation ("agent-probation", docs/agent-update.md).
 inline const std::vector<std::string>& ReportFailureKinds() {
-  static const std::vector<std::string> kKinds = {"verification", "deploy", "health", "transfer",
-                                                  "disk"};
+  static const std::vector<std::string> kKinds = {"verification", "deploy", "health",
+                                                  "transfer",     "disk",   "agent-probation"};
   return kKinds;
 }
 

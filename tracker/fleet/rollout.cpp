@@ -27,10 +27,11 @@ uint64_t StableHash(std::string_view text) {
 // What failed, with the kind the report named, if any.
 std::string Describe(const ReportSeen& r, uint64_t release) {
   const std::string on = " on release " + std::to_string(release);
-  const std::string kind = r.failure == "verification" ? "verification failed"
-                           : r.failure == "deploy"     ? "deployment failed"
-                           : r.failure == "health"     ? "health check failed"
-                                                       : "";
+  const std::string kind = r.failure == "verification"      ? "verification failed"
+                           : r.failure == "deploy"          ? "deployment failed"
+                           : r.failure == "health"          ? "health check failed"
+                           : r.failure == "agent-probation" ? "the new agent did not prove itself"
+                                                            : "";
   if (r.state == "rolled_back") {
     return "switch rolled back" + (kind.empty() ? "" : ", " + kind) + " (runs release " +
            r.release + ")";
