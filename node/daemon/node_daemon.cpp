@@ -65,6 +65,7 @@ NodeDaemon::~NodeDaemon() {
   origin_relay_.reset();
   source_.reset();
   lan_.reset();
+  importer_.reset();
   store_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -103,6 +104,9 @@ Status NodeDaemon::Prepare() {
   for (const auto& note : (*store)->recovery_notes()) spdlog::info("store recovery: {}", note);
   store_ =
       std::make_unique<StoreWorker>(std::move(*store), layout_.root + "/tmp", Lane("store"), loop_);
+  // An imported bundle's release is offered as the trusted metadata's are at start.
+  importer_ = std::make_unique<BundleImporter>(
+      config_, clock_, *store_, loop_, [this](const ImportResult&) { OfferTrustedReleases(); });
   RETURN_IF_ERROR(OpenFleet());
   RETURN_IF_ERROR(LoadLocks());
   ASSIGN_OR_RETURN(state_, StateFile::Open(layout_.state(), apps_));
@@ -536,6 +540,12 @@ void NodeDaemon::Lock(const std::string& app, int64_t seconds, const std::string
         (reason.empty() ? "" : ": " + reason));
 }
 
+void NodeDaemon::Import(const std::string& path, ControlReply reply) {
+  Status begun = importer_->Begin(path, "control");
+  if (!begun.ok()) return reply(begun);
+  reply("importing " + path + "; its progress and outcome show in `flotilla-node status`");
+}
+
 void NodeDaemon::Unlock(const std::string& app, ControlReply reply) {
   if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) {
     return reply(NotFound("no app '" + app + "' is followed here"));
@@ -603,6 +613,7 @@ void NodeDaemon::Start() {
   if (deployer_) deployer_->Start();
   pipeline_->Start();
   OfferTrustedReleases();
+  importer_->Start();
   follower_->Start();
   fleet_->Start();
   reporter_->Start();
@@ -623,6 +634,7 @@ void NodeDaemon::Stop() {
   if (key_binder_) key_binder_->Stop();
   if (deployer_) deployer_->Stop();
   if (collector_) collector_->Stop();
+  if (importer_) importer_->Stop();
   if (store_) store_->Close();
 }
 

@@ -17,6 +17,8 @@
 //  - Reporter: reports to the tracker, pending errors;
 //  - NoticeWatcher: one held request at the tracker (a thread of its own);
 //    a published change refreshes the follower and the fleet follower now;
+//  - BundleImporter: offline bundles asked for through the control API or
+//    found in the import directory, imported on the store's lane;
 //  - LanExchange, the control API and /metrics, pumped every 50 ms.
 // Blocking work runs on worker lanes (ThreadExecutors made here): the layer
 // store's on "store", each app's switch on "app/<name>", the supervision
@@ -31,6 +33,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "node/control/node_control.h"
+#include "node/daemon/bundle_importer.h"
 #include "node/daemon/deployer.h"
 #include "node/daemon/enrolment.h"
 #include "node/daemon/fleet_follower.h"
@@ -77,6 +80,8 @@ class NodeDaemon : public NodeControl {
   void Lock(const std::string& app, int64_t seconds, const std::string& reason,
             ControlReply reply) override;
   void Unlock(const std::string& app, ControlReply reply) override;
+  // Imports an offline bundle on the store's lane (bundle_importer.h).
+  void Import(const std::string& path, ControlReply reply) override;
   // The metrics endpoint's port (0: off).
   uint16_t metrics_port() const;
 
@@ -140,6 +145,7 @@ class NodeDaemon : public NodeControl {
   std::map<std::string, std::unique_ptr<ThreadExecutor>> lanes_;
   std::unique_ptr<StateFile> state_;
   std::unique_ptr<StoreWorker> store_;
+  std::unique_ptr<BundleImporter> importer_;
   std::unique_ptr<runtime::Runtime> runtime_;  // null when deploy is off
   std::unique_ptr<Deployer> deployer_;
   std::unique_ptr<GarbageCollector> collector_;

@@ -41,6 +41,8 @@ NodeView NodeDaemon::View() {
     view.disk_free_bytes = uint64_t{fs.f_bavail} * fs.f_frsize;
   }
   view.store_bytes = store_->bytes();
+  view.import = importer_->view();
+  view.import_dir = importer_->dir_view();
   for (const auto& app : apps_) {
     view.apps.push_back(ViewOf(app));
     if (auto t = pipeline_->Transfer(app)) {

@@ -1,4 +1,4 @@
-#include "node/bundle_import.h"
+#include "node/daemon/bundle_import.h"
 
 #include <fcntl.h>
 #include <fmt/core.h>
@@ -77,10 +77,15 @@ Result<std::vector<layerstore::PlainTarEntry>> ScanBundle(const std::string& pat
   return entries;
 }
 
-Status CheckFreeSpaceFor(const std::vector<layerstore::PlainTarEntry>& entries,
-                         const std::string& dir) {
+uint64_t TotalBytes(const std::vector<layerstore::PlainTarEntry>& entries) {
   uint64_t total = 0;
   for (const auto& e : entries) total += e.size;
+  return total;
+}
+
+Status CheckFreeSpaceFor(const std::vector<layerstore::PlainTarEntry>& entries,
+                         const std::string& dir) {
+  const uint64_t total = TotalBytes(entries);
   struct statvfs fsinfo {};
   if (::statvfs(dir.c_str(), &fsinfo) != 0) return IOErrorFromErrno("statvfs " + dir, errno);
   const uint64_t free_bytes = uint64_t{fsinfo.f_bavail} * fsinfo.f_frsize;
@@ -93,24 +98,19 @@ Status CheckFreeSpaceFor(const std::vector<layerstore::PlainTarEntry>& entries,
 
 // Copies the scanned entries under `staging` (names already checked).
 Status ExtractBundle(const std::string& path, const std::vector<layerstore::PlainTarEntry>& entries,
-                     const std::string& staging) {
+                     const std::string& staging, const ImportProgressFn& progress) {
   RETURN_IF_ERROR(CreateDirectories(staging + "/metadata", 0700));
   RETURN_IF_ERROR(CreateDirectories(staging + "/artifacts", 0700));
   std::map<std::string, std::string> destinations;
   for (const auto& e : entries) destinations[e.name] = staging + "/" + e.name;
-  return layerstore::ExtractPlainTar(path, destinations).WithContext("bundle " + path);
-}
-
-// The data directory's lock (the one `run` holds for as long as it runs).
-Result<UniqueFd> LockDataDir(const DataLayout& layout) {
-  RETURN_IF_ERROR(CreateDirectories(layout.root, 0755).WithContext("data_dir"));
-  UniqueFd fd(::open(layout.lock_file().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return IOErrorFromErrno("open " + layout.lock_file(), errno);
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    return FailedPrecondition("flotilla-node is running on data_dir " + layout.root +
-                              ": stop it first (systemctl stop flotilla-node), import, start it");
-  }
-  return fd;
+  const uint64_t total = TotalBytes(entries);
+  uint64_t copied = 0;
+  auto count = [&](const layerstore::PlainTarEntry& e) {
+    copied += e.size;
+    progress(
+        {"copying", copied, total, fmt::format("copied {} ({} of {} B)", e.name, copied, total)});
+  };
+  return layerstore::ExtractPlainTar(path, destinations, count).WithContext("bundle " + path);
 }
 
 // <data_dir>/tuf, or the configured root of trust when it trusts none yet.
@@ -207,9 +207,11 @@ bool AllPresent(const layerstore::PlannedPath& path, const std::string& staging)
 // artifacts are all in the bundle, each checked against the signed release.
 Result<std::vector<RebuildStep>> PlanFromBundle(const metadata::Release& release,
                                                 layerstore::LayerStore& store, bool deltas,
-                                                const std::string& staging) {
+                                                const std::string& staging,
+                                                const ImportProgressFn& progress) {
   ASSIGN_OR_RETURN(auto plan, PlanRelease(release, ReadyLayers(store), deltas));
   std::vector<RebuildStep> steps;
+  uint64_t total = 0;
   for (size_t i = 0; i < plan.layers.size(); ++i) {
     const auto& layer = plan.layers[i];
     const layerstore::PlannedPath* path = &layer.best;
@@ -221,14 +223,22 @@ Result<std::vector<RebuildStep>> PlanFromBundle(const metadata::Release& release
                       " from the layers this device holds (made --from another release?)");
     }
     for (const auto& step : path->steps) {
-      const std::string file = staging + "/artifacts/" + step.id.Hex();
-      ASSIGN_OR_RETURN(Digest digest, HashFile(file));
-      if (digest != step.id || fs::file_size(file) != step.length) {
-        return Corruption("artifact " + step.id.ToString() +
-                          " in the bundle does not match its signed hash and length");
-      }
-      steps.push_back({step, file, LayerLength(release, step.layer), i});
+      steps.push_back(
+          {step, staging + "/artifacts/" + step.id.Hex(), LayerLength(release, step.layer), i});
+      total += step.length;
     }
+  }
+  uint64_t checked = 0;
+  for (const auto& step : steps) {
+    ASSIGN_OR_RETURN(Digest digest, HashFile(step.path));
+    if (digest != step.artifact.id || fs::file_size(step.path) != step.artifact.length) {
+      return Corruption("artifact " + step.artifact.id.ToString() +
+                        " in the bundle does not match its signed hash and length");
+    }
+    checked += step.artifact.length;
+    progress({"verifying", checked, total,
+              fmt::format("artifact {} verified ({} of {} B)", step.artifact.id.Hex().substr(0, 12),
+                          checked, total)});
   }
   return steps;
 }
@@ -257,54 +267,93 @@ struct Verified {
 // Everything that is checked before the node's state is touched.
 Result<Verified> VerifyBundle(const NodeConfig& config, const std::string& bundle_path,
                               const std::string& staging, const Clock& clock,
-                              layerstore::LayerStore& store,
-                              const std::function<void(const std::string&)>& progress,
+                              layerstore::LayerStore& store, const ImportProgressFn& progress,
                               const BundleLimits& limits) {
   const DataLayout layout(config.data_dir);
+  progress({"checking", 0, 0, "checking " + bundle_path});
   ASSIGN_OR_RETURN(auto entries, ScanBundle(bundle_path, limits));
   RETURN_IF_ERROR(CheckFreeSpaceFor(entries, config.data_dir));
-  progress(fmt::format("{} entries checked; copying them", entries.size()));
-  RETURN_IF_ERROR(ExtractBundle(bundle_path, entries, staging));
+  progress({"copying", 0, TotalBytes(entries),
+            fmt::format("{} entries checked; copying them ({} B)", entries.size(),
+                        TotalBytes(entries))});
+  RETURN_IF_ERROR(ExtractBundle(bundle_path, entries, staging, progress));
   Verified v;
   ASSIGN_OR_RETURN(v.app, AppOfIndex(staging, limits, config));
   RETURN_IF_ERROR(CopyTrustedDir(layout.tuf(), staging + "/tuf"));
   ASSIGN_OR_RETURN(v.release,
                    VerifiedRelease(staging + "/tuf", staging + "/metadata", v.app, clock));
-  progress(fmt::format("metadata verified: {} release {}", v.app, v.release.version));
+  progress({"verifying", 0, 0,
+            fmt::format("metadata verified: {} release {}", v.app, v.release.version)});
   RETURN_IF_ERROR(CheckNewer(layout.state(), v.app, v.release.version));
   RETURN_IF_ERROR(CheckRunsHere(v.release, layerstore::Platform::Host()));
-  ASSIGN_OR_RETURN(v.steps, PlanFromBundle(v.release, store, config.deltas, staging));
+  ASSIGN_OR_RETURN(v.steps, PlanFromBundle(v.release, store, config.deltas, staging, progress));
   RETURN_IF_ERROR(CheckSpaceForRebuild(v.release, v.steps, config, store));
-  progress(fmt::format("{} artifact(s) verified against the signed release", v.steps.size()));
+  progress({"verifying", 0, 0,
+            fmt::format("{} artifact(s) verified against the signed release", v.steps.size())});
   return v;
 }
 
 }  // namespace
 
+Result<UniqueFd> LockDataDir(const DataLayout& layout) {
+  RETURN_IF_ERROR(CreateDirectories(layout.root, 0755).WithContext("data_dir"));
+  UniqueFd fd(::open(layout.lock_file().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return IOErrorFromErrno("open " + layout.lock_file(), errno);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    return FailedPrecondition("flotilla-node is running on data_dir " + layout.root +
+                              ": stop it first (systemctl stop flotilla-node), import, start it");
+  }
+  return fd;
+}
+
+bool DaemonHoldsDataDir(const DataLayout& layout) {
+  UniqueFd fd(::open(layout.lock_file().c_str(), O_RDWR | O_CLOEXEC));
+  if (fd.get() < 0) return false;  // no lock file: no daemon ever ran here
+  return ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0;
+}
+
 Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& bundle_path,
-                                  const Clock& clock,
-                                  const std::function<void(const std::string&)>& progress,
+                                  const Clock& clock, const ImportProgressFn& progress,
                                   const BundleLimits& limits) {
   const DataLayout layout(config.data_dir);
   if (!fs::is_regular_file(bundle_path)) return NotFound(bundle_path + " is not a file");
   ASSIGN_OR_RETURN(UniqueFd lock, LockDataDir(layout));
-  RETURN_IF_ERROR(EnsureTrustedRoot(config, layout));
   ASSIGN_OR_RETURN(auto store, layerstore::LayerStore::Open(layout.store()));
+  return ImportBundleInto(config, *store, bundle_path, clock, progress, limits);
+}
+
+Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::LayerStore& store,
+                                      const std::string& bundle_path, const Clock& clock,
+                                      const ImportProgressFn& progress,
+                                      const BundleLimits& limits) {
+  const DataLayout layout(config.data_dir);
+  if (!fs::is_regular_file(bundle_path)) return NotFound(bundle_path + " is not a file");
+  RETURN_IF_ERROR(EnsureTrustedRoot(config, layout));
   const std::string staging = layout.root + "/tmp/import";
   std::error_code ec;
   fs::remove_all(staging, ec);
-  auto verified = VerifyBundle(config, bundle_path, staging, clock, *store, progress, limits);
+  auto verified = VerifyBundle(config, bundle_path, staging, clock, store, progress, limits);
   Status committed = verified.status();
   ImportResult result;
   if (verified.ok()) {
     // The same verified bytes, now against the device's own trusted metadata.
     committed = VerifiedRelease(layout.tuf(), staging + "/metadata", verified->app, clock).status();
+    uint64_t total = 0, done = 0;
+    for (const RebuildStep& step : verified->steps) total += step.artifact.length;
     for (const RebuildStep& step : verified->steps) {
       if (!committed.ok()) break;
-      auto made = RebuildLayer(*store, step, layout.root + "/tmp");
+      auto made = RebuildLayer(store, step, layout.root + "/tmp");
       committed = made.status();
-      if (made.ok() && *made) ++result.layers_rebuilt;
-      if (made.ok()) result.artifact_bytes += step.artifact.length;
+      if (made.ok() && *made) {
+        ++result.layers_rebuilt;
+        result.added.push_back(**made);
+      }
+      if (!made.ok()) break;
+      result.artifact_bytes += step.artifact.length;
+      done += step.artifact.length;
+      progress({"rebuilding", done, total,
+                fmt::format("layer {} rebuilt ({} of {} B)",
+                            step.artifact.layer.Hex().substr(0, 12), done, total)});
     }
   }
   fs::remove_all(staging, ec);
