@@ -301,7 +301,8 @@ Result<UniqueFd> LockDataDir(const DataLayout& layout) {
   if (fd.get() < 0) return IOErrorFromErrno("open " + layout.lock_file(), errno);
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     return FailedPrecondition("flotilla-node is running on data_dir " + layout.root +
-                              ": stop it first (systemctl stop flotilla-node), import, start it");
+                              " (it started meanwhile, or another import runs): run the import "
+                              "again, the daemon then imports the bundle itself");
   }
   return fd;
 }

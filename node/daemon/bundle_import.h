@@ -47,7 +47,8 @@ struct ImportProgress {
 using ImportProgressFn = std::function<void(const ImportProgress&)>;
 
 // The data directory's lock (the one `run` holds for as long as it runs):
-// FailedPrecondition "flotilla-node is running on data_dir ..." when held.
+// FailedPrecondition "flotilla-node is running on data_dir ..." when held
+// (the daemon, or another stopped-node import).
 Result<UniqueFd> LockDataDir(const DataLayout& layout);
 // Whether a daemon holds the data directory's lock now.
 bool DaemonHoldsDataDir(const DataLayout& layout);
