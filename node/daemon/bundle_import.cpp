@@ -53,6 +53,9 @@ Status CheckEntry(const layerstore::PlainTarEntry& entry, const BundleLimits& li
     bound = limits.max_metadata_bytes;
   } else if (name.starts_with("artifacts/") && IsLowerHex64(name.substr(10))) {
     bound = limits.max_artifact_bytes;
+  } else if (name.starts_with("torrents/") && name.ends_with(".torrent") &&
+             name.size() == 9 + 64 + 8 && IsLowerHex64(name.substr(9, 64))) {
+    bound = limits.max_torrent_bytes;
   } else {
     return PermissionDenied("bundle entry '" + name + "' is not a bundle file name");
   }
@@ -66,7 +69,8 @@ Status CheckEntry(const layerstore::PlainTarEntry& entry, const BundleLimits& li
 // Reads every header (no data): refuses the bundle before anything is copied.
 Result<std::vector<layerstore::PlainTarEntry>> ScanBundle(const std::string& path,
                                                           const BundleLimits& limits) {
-  auto entries = layerstore::ScanPlainTar(path, {"metadata", "artifacts"}, limits.max_entries);
+  auto entries =
+      layerstore::ScanPlainTar(path, {"metadata", "artifacts", "torrents"}, limits.max_entries);
   if (!entries.ok()) return entries.status().WithContext("bundle " + path);
   bool has_index = false;
   for (const auto& e : *entries) {
@@ -101,6 +105,7 @@ Status ExtractBundle(const std::string& path, const std::vector<layerstore::Plai
                      const std::string& staging, const ImportProgressFn& progress) {
   RETURN_IF_ERROR(CreateDirectories(staging + "/metadata", 0700));
   RETURN_IF_ERROR(CreateDirectories(staging + "/artifacts", 0700));
+  RETURN_IF_ERROR(CreateDirectories(staging + "/torrents", 0700));
   std::map<std::string, std::string> destinations;
   for (const auto& e : entries) destinations[e.name] = staging + "/" + e.name;
   const uint64_t total = TotalBytes(entries);
@@ -258,6 +263,41 @@ Status CheckSpaceForRebuild(const metadata::Release& release, const std::vector<
   return CheckFreeSpace(artifacts, release, config.data_dir, store_bytes, config.disk_budget_bytes);
 }
 
+Status SyncFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0 || ::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync " + path, errno);
+  return Status::Ok();
+}
+
+// Moves the verified artifact of `step` and its torrent from `staging` into
+// the fetcher's layout under `seed_dir`, unless the fetcher has it already
+// (whole or partial: its own files are never replaced). Durable: each file
+// synced, renamed, its directory synced. False when it was not moved.
+Result<bool> MoveToFetcher(const RebuildStep& step, const std::string& staging,
+                           const std::string& seed_dir) {
+  const std::string hex = step.artifact.id.Hex();
+  const std::string torrent = staging + "/torrents/" + hex + ".torrent";
+  const std::string data_dir = seed_dir + "/data/" + hex;
+  const std::string torrent_to = seed_dir + "/torrents/" + hex + ".torrent";
+  std::error_code ec;
+  if (!fs::is_regular_file(torrent, ec) || fs::exists(data_dir, ec) || fs::exists(torrent_to, ec)) {
+    return false;
+  }
+  RETURN_IF_ERROR(CreateDirectories(data_dir, 0700));
+  RETURN_IF_ERROR(CreateDirectories(seed_dir + "/torrents", 0700));
+  RETURN_IF_ERROR(SyncFile(step.path));
+  RETURN_IF_ERROR(SyncFile(torrent));
+  if (::rename(step.path.c_str(), (data_dir + "/" + hex).c_str()) != 0) {
+    return IOErrorFromErrno("rename " + step.path, errno);
+  }
+  RETURN_IF_ERROR(FsyncDirectory(data_dir));
+  if (::rename(torrent.c_str(), torrent_to.c_str()) != 0) {
+    return IOErrorFromErrno("rename " + torrent, errno);
+  }
+  RETURN_IF_ERROR(FsyncDirectory(seed_dir + "/torrents"));
+  return true;
+}
+
 struct Verified {
   std::string app;
   metadata::Release release;
@@ -320,12 +360,12 @@ Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& b
   if (!fs::is_regular_file(bundle_path)) return NotFound(bundle_path + " is not a file");
   ASSIGN_OR_RETURN(UniqueFd lock, LockDataDir(layout));
   ASSIGN_OR_RETURN(auto store, layerstore::LayerStore::Open(layout.store()));
-  return ImportBundleInto(config, *store, bundle_path, clock, progress, limits);
+  return ImportBundleInto(config, *store, bundle_path, clock, progress, "", limits);
 }
 
 Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::LayerStore& store,
                                       const std::string& bundle_path, const Clock& clock,
-                                      const ImportProgressFn& progress,
+                                      const ImportProgressFn& progress, const std::string& seed_dir,
                                       const BundleLimits& limits) {
   const DataLayout layout(config.data_dir);
   if (!fs::is_regular_file(bundle_path)) return NotFound(bundle_path + " is not a file");
@@ -355,6 +395,18 @@ Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::Laye
       progress({"rebuilding", done, total,
                 fmt::format("layer {} rebuilt ({} of {} B)",
                             step.artifact.layer.Hex().substr(0, 12), done, total)});
+    }
+    // The layers are in; the artifacts go to the fetcher, to be seeded.
+    for (const RebuildStep& step : verified->steps) {
+      if (!committed.ok() || seed_dir.empty()) break;
+      auto moved = MoveToFetcher(step, staging, seed_dir);
+      if (!moved.ok()) {
+        progress({"rebuilding", 0, 0, "not seeded: " + moved.status().ToString()});
+        continue;  // the release is imported; its neighbours fetch it elsewhere
+      }
+      for (const auto& a : verified->release.artifacts) {
+        if (*moved && a.sha256 == step.artifact.id) result.seedable.push_back(RequestOf(a));
+      }
     }
   }
   fs::remove_all(staging, ec);

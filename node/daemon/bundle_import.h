@@ -17,6 +17,7 @@
 #include "core/status.h"
 #include "layerstore/layer_store.h"
 #include "node/daemon/node_config.h"
+#include "node/transfer/artifact_fetcher.h"
 
 namespace flotilla::node {
 
@@ -25,6 +26,7 @@ struct BundleLimits {
   uint64_t max_index_bytes = 64 << 10;
   uint64_t max_metadata_bytes = 8 << 20;
   uint64_t max_artifact_bytes = uint64_t{16} << 30;
+  uint64_t max_torrent_bytes = 4 << 20;
 };
 
 struct ImportResult {
@@ -33,6 +35,8 @@ struct ImportResult {
   size_t layers_rebuilt = 0;
   uint64_t artifact_bytes = 0;
   std::vector<layerstore::LayerInfo> added;  // the layers rebuilt into the store
+  // The artifacts handed to the p2p fetcher's directory (with `seed_dir`).
+  std::vector<ArtifactRequest> seedable;
 };
 
 // Where an import is: its step ("checking" the tar headers, "copying" the
@@ -61,9 +65,15 @@ Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& b
 
 // Into `store`, the node's store, whose data directory the caller holds (the
 // running daemon, on its store lane). The same checks, in the same order.
+// With `seed_dir` (the p2p fetcher's directory), each artifact used whose
+// .torrent the bundle carries is moved there, as the fetcher keeps a
+// downloaded one (data/<hex>/<hex>, torrents/<hex>.torrent), for the caller
+// to hand to the fetcher (ImportResult::seedable); the fetcher checks both
+// again when it takes them.
 Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::LayerStore& store,
                                       const std::string& bundle_path, const Clock& clock,
                                       const ImportProgressFn& progress,
+                                      const std::string& seed_dir = "",
                                       const BundleLimits& limits = {});
 
 }  // namespace flotilla::node

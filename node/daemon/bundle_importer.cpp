@@ -44,6 +44,8 @@ int OpenImportDir(const std::string& path) {
 BundleImporter::BundleImporter(const NodeConfig& config, const Clock& clock, StoreWorker& store,
                                Executor& loop, std::function<void(const ImportResult&)> imported)
     : config_(config),
+      seed_dir_(config.transfer_mode == TransferMode::kP2p ? DataLayout(config.data_dir).transfer()
+                                                           : ""),
       clock_(clock),
       store_(store),
       loop_(loop),
@@ -88,8 +90,8 @@ Status BundleImporter::Begin(const std::string& path, const std::string& source)
   spdlog::info("import: {} ({})", path, source);
   auto result = std::make_shared<Result<ImportResult>>(Internal("the import did not run"));
   store_.WithStore(
-      [config = config_, path, result, progress = progress_,
-       &clock = clock_](layerstore::LayerStore& store) {
+      [config = config_, path, result, progress = progress_, &clock = clock_,
+       seed_dir = seed_dir_](layerstore::LayerStore& store) {
         auto report = [progress](const ImportProgress& p) {
           std::lock_guard<std::mutex> lock(progress->mu);
           progress->view.step = p.step;
@@ -103,7 +105,7 @@ Status BundleImporter::Begin(const std::string& path, const std::string& source)
             ++progress->view.lines_dropped;
           }
         };
-        *result = ImportBundleInto(config, store, path, clock, report);
+        *result = ImportBundleInto(config, store, path, clock, report, seed_dir);
         return result->ok() ? (*result)->added : std::vector<layerstore::LayerInfo>{};
       },
       [this, result] { Finished(*result); });

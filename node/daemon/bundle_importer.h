@@ -74,6 +74,9 @@ class BundleImporter {
   bool Tried(const BundleFileId& file) const;
 
   NodeConfig config_;
+  // The p2p fetcher's directory, where imported artifacts go to be seeded
+  // ("" in http-only mode: they are removed with the staging copy).
+  std::string seed_dir_;
   const Clock& clock_;
   StoreWorker& store_;
   Executor& loop_;

@@ -106,7 +106,12 @@ Status NodeDaemon::Prepare() {
       std::make_unique<StoreWorker>(std::move(*store), layout_.root + "/tmp", Lane("store"), loop_);
   // An imported bundle's release is offered as the trusted metadata's are at start.
   importer_ = std::make_unique<BundleImporter>(
-      config_, clock_, *store_, loop_, [this](const ImportResult&) { OfferTrustedReleases(); });
+      config_, clock_, *store_, loop_, [this](const ImportResult& imported) {
+        // Its neighbours hear of the imported metadata, and take its artifacts.
+        if (source_) source_->PublishServedVersions();
+        if (pipeline_) pipeline_->Seed(imported.app, imported.version, imported.seedable);
+        OfferTrustedReleases();
+      });
   RETURN_IF_ERROR(OpenFleet());
   RETURN_IF_ERROR(LoadLocks());
   ASSIGN_OR_RETURN(state_, StateFile::Open(layout_.state(), apps_));

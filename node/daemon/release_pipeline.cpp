@@ -242,6 +242,14 @@ void ReleasePipeline::Ready(const std::string& app) {
     }
     if (!options_.keep_artifacts) counted_.erase(artifact.sha256);
   }
+  if (auto seeded = seeded_.find({app, release.version}); seeded != seeded_.end()) {
+    for (const Digest& d : seeded->second) {
+      if (std::find(kept.artifacts.begin(), kept.artifacts.end(), d) == kept.artifacts.end()) {
+        kept.artifacts.push_back(d);
+      }
+    }
+    seeded_.erase(seeded);
+  }
   std::erase_if(a.kept, [&](const KeptRelease& k) { return k.version == release.version; });
   a.kept.push_back(std::move(kept));
   state_.Save();
@@ -346,6 +354,19 @@ void ReleasePipeline::KeepInFlight(std::set<Digest>& layers, std::set<Digest>& a
   for (const auto& [app, t] : transfers_) {
     for (const auto& l : t.release.image.layers) layers.insert(l.diff_id);
     for (const auto& artifact : t.artifacts) artifacts.insert(artifact.sha256);
+  }
+}
+
+void ReleasePipeline::Seed(const std::string& app, uint64_t version,
+                           const std::vector<ArtifactRequest>& artifacts) {
+  if (!options_.keep_artifacts) return;  // a fetcher that serves no peers
+  for (const auto& request : artifacts) {
+    if (Status want = fetcher_->Want(request); !want.ok()) {
+      spdlog::warn("app {}: imported artifact {} not seeded: {}", app, request.sha256.ToString(),
+                   want.ToString());
+      continue;
+    }
+    seeded_[{app, version}].push_back(request.sha256);
   }
 }
 

@@ -129,5 +129,50 @@ TEST_F(NodeTrackerDown, EnrolledNodeGetsANewerReleaseFromItsNeighbourWhileTheTra
       0);
 }
 
+// An offline bundle spreads over a site whose tracker is unreachable for
+// every device: A imports release 1 from its import directory; B, C and D
+// take its signed metadata and the .torrent files from A's exchange endpoint
+// and every piece from A (and from each other): each one's peer bytes are
+// exactly the release's artifacts, none from the origin.
+TEST_F(NodeTrackerDown, ASiteTakesTheReleaseOneDeviceImportedFromAStick) {
+  ASSERT_TRUE(PublishImage(dir_, repo_, "kiosk", 2048, "1"));
+  const uint64_t artifact_bytes = FullArtifactBytes(repo_, "kiosk", 1);
+  ASSERT_GT(artifact_bytes, 2000u * 1024);
+  const std::string stick = dir_ + "/stick";
+  auto made = RunShell("mkdir -p " + stick + " && " + BinaryPath("flotilla-tracker") +
+                       " bundle --repository " + repo_ + " --app kiosk --release 1 --out " + stick +
+                       "/kiosk-1.bundle 2>&1");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  EXPECT_NE(RunShell("tar tf " + stick + "/kiosk-1.bundle").output.find("torrents/"),
+            std::string::npos);
+
+  const std::string nowhere = "http://127.0.0.1:1";  // nothing listens: no tracker, no origin
+  Json a = P2pConfig("a", 2, nowhere);
+  a["import_dir"] = stick;
+  a["import_poll_s"] = 1;
+  NodeProcess c, d;
+  ASSERT_TRUE(StartNode(a_, "a", a));
+  ASSERT_TRUE(StartNode(b_, "b", P2pConfig("b", 3, nowhere)));
+  ASSERT_TRUE(StartNode(c, "c", P2pConfig("c", 4, nowhere)));
+  ASSERT_TRUE(StartNode(d, "d", P2pConfig("d", 5, nowhere)));
+  ASSERT_TRUE(WaitReady("a", 1, seconds(60))) << a_.Log();
+  ASSERT_TRUE(WaitReady("b", 1, seconds(90))) << b_.Log();
+  ASSERT_TRUE(WaitReady("c", 1, seconds(90))) << c.Log();
+  ASSERT_TRUE(WaitReady("d", 1, seconds(90))) << d.Log();
+
+  Json imported = AppState(dir_ + "/a/data", "kiosk");
+  EXPECT_EQ(imported["bytes_from_peers"], 0) << imported.dump();
+  EXPECT_EQ(imported["bytes_from_origin"], 0) << imported.dump();
+  for (const std::string name : {"b", "c", "d"}) {
+    Json s = AppState(dir_ + "/" + name + "/data", "kiosk");
+    std::printf("%s: %s; signed full artifacts: %llu bytes\n", name.c_str(), s.dump().c_str(),
+                static_cast<unsigned long long>(artifact_bytes));
+    EXPECT_EQ(s["bytes_from_peers"].get<uint64_t>(), artifact_bytes) << name << s.dump();
+    EXPECT_EQ(s["bytes_from_origin"].get<uint64_t>(), 0u) << name << s.dump();
+  }
+  EXPECT_EQ(c.Stop(), 0);
+  EXPECT_EQ(d.Stop(), 0);
+}
+
 }  // namespace
 }  // namespace flotilla::testing
