@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "core/file_io.h"
 #include "tests/node/node_fixture.h"
@@ -35,6 +37,10 @@ class NodeTrackerDown : public ::testing::Test {
   void TearDown() override {
     a_.Stop();
     b_.Stop();
+    for (const auto& data : deployed_) {
+      RunShell(BinaryPath("flotilla-node") + " app stop --state-dir " + data +
+               "/runtime kiosk >/dev/null 2>&1");
+    }
     tracker_.Stop();
     if (!dir_.empty()) RunShell("rm -rf " + dir_);
   }
@@ -64,6 +70,7 @@ class NodeTrackerDown : public ::testing::Test {
   std::string dir_, repo_;
   TrackerProcess tracker_;
   NodeProcess a_, b_;
+  std::vector<std::string> deployed_;  // data dirs of nodes that run the app
 };
 
 TEST_F(NodeTrackerDown, NeighbourServesEveryPieceWhileTheTrackerIsDown) {
@@ -159,6 +166,8 @@ void SpreadFromAStick(NodeTrackerDownFixture& f, const std::string& tracker_url)
   auto config = [&](const std::string& name, int host) {
     Json c = f.P2pConfig(name, host, tracker_url);
     c["content_url"] = "http://127.0.0.1:1";  // nothing listens: the origin refuses the site
+    c["deploy"] = true;
+    f.deployed_.push_back(f.dir_ + "/" + name + "/data");
     return c;
   };
   Json a = config("a", 2);
@@ -173,6 +182,16 @@ void SpreadFromAStick(NodeTrackerDownFixture& f, const std::string& tracker_url)
   ASSERT_TRUE(f.WaitReady("b", 1, seconds(90))) << f.b_.Log();
   ASSERT_TRUE(f.WaitReady("c", 1, seconds(90))) << c.Log();
   ASSERT_TRUE(f.WaitReady("d", 1, seconds(90))) << d.Log();
+  // All four run it.
+  for (const std::string name : {"a", "b", "c", "d"}) {
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          Json s = AppState(f.dir_ + "/" + name + "/data", "kiosk");
+          return s["running_release"] == 1 && s["phase"] == "running";
+        },
+        seconds(60)))
+        << name << AppState(f.dir_ + "/" + name + "/data", "kiosk").dump();
+  }
 
   Json imported = AppState(f.dir_ + "/a/data", "kiosk");
   EXPECT_EQ(imported["bytes_from_peers"], 0) << imported.dump();
