@@ -40,6 +40,12 @@ class Clock {
   virtual MonoTime MonotonicNow() const = 0;
 };
 
+// Whole seconds since the Unix epoch: how the tracker and the node store times.
+inline int64_t UnixSeconds(WallTime t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+inline int64_t UnixSeconds(const Clock& clock) { return UnixSeconds(clock.Now()); }
+
 // The real clocks. Thread-safe.
 class SystemClock final : public Clock {
  public:

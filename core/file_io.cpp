@@ -130,6 +130,11 @@ Status ForEachPrefix(const std::string& dir,
 
 }  // namespace
 
+bool PathExists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
 Status CreateDirectories(const std::string& dir, mode_t mode) {
   return ForEachPrefix(dir, [mode](const std::string& path) {
     if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {

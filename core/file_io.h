@@ -36,6 +36,9 @@ inline Status WriteFileAtomic(const std::string& path, std::string_view data, mo
 // fsync of a directory, so that a rename or create inside it is durable.
 Status FsyncDirectory(const std::string& dir);
 
+// Whether `path` names something (a symbolic link is followed).
+bool PathExists(const std::string& path);
+
 // mkdir -p with `mode` for the directories it creates, for scratch space:
 // nothing is synced.
 Status CreateDirectories(const std::string& dir, mode_t mode = 0755);

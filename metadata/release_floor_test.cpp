@@ -20,7 +20,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace compat010;
 
-const std::string kFixture = std::string(FLOTILLA_SOURCE_DIR) + "/metadata/testdata/tuf-0.1.0";
+const std::string kTuf010Fixture =
+    std::string(FLOTILLA_SOURCE_DIR) + "/metadata/testdata/tuf-0.1.0";
 const Duration kYear = std::chrono::hours(24 * 365);
 
 TEST(ReleaseFloorParse, ReadsItsFormatAndRefusesWhatIsWrong) {
@@ -55,7 +56,7 @@ class ReleaseFloorTest : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("flotilla-release-floor-" + std::to_string(::getpid()));
     fs::remove_all(dir_);
-    fs::copy(kFixture, dir_, fs::copy_options::recursive);
+    fs::copy(kTuf010Fixture, dir_, fs::copy_options::recursive);
     auto repo = Repository::Open(dir_ + "/repository", clock_);
     ASSERT_TRUE(repo.ok()) << repo.status().ToString();
     repo_ = std::move(*repo);

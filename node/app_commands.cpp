@@ -44,7 +44,7 @@ Result<std::unique_ptr<Runtime>> OpenRuntime(const AppFlags& f) {
   return Runtime::Open(std::move(options), SystemClock::Instance());
 }
 
-int Fail(const char* what, const Status& st) {
+int AppFail(const char* what, const Status& st) {
   fmt::print(stderr, "app {}: {}\n", what, st.ToString());
   return 1;
 }
@@ -75,7 +75,7 @@ Json StatusToJson(const runtime::AppStatus& s) {
 
 int RunLs(Runtime& rt, bool json) {
   auto apps = rt.List();
-  if (!apps.ok()) return Fail("ls", apps.status());
+  if (!apps.ok()) return AppFail("ls", apps.status());
   if (json) {
     Json all = Json::array();
     for (const auto& s : *apps) all.push_back(StatusToJson(s));
@@ -129,9 +129,9 @@ Result<SpecAndLowers> LoadSpecAndLowers(const AppFlags& f) {
 
 int RunDeploy(Runtime& rt, const AppFlags& f) {
   auto loaded = LoadSpecAndLowers(f);
-  if (!loaded.ok()) return Fail("deploy", loaded.status());
+  if (!loaded.ok()) return AppFail("deploy", loaded.status());
   auto outcome = rt.Deploy(loaded->spec, loaded->lowers, f.release);
-  if (!outcome.ok()) return Fail("deploy", outcome.status());
+  if (!outcome.ok()) return AppFail("deploy", outcome.status());
   return PrintOutcome(*outcome);
 }
 
@@ -139,10 +139,10 @@ int RunDeploy(Runtime& rt, const AppFlags& f) {
 // output, exits with its exit code (128+signal when killed).
 int RunOnce(Runtime& rt, const AppFlags& f) {
   auto loaded = LoadSpecAndLowers(f);
-  if (!loaded.ok()) return Fail("run", loaded.status());
+  if (!loaded.ok()) return AppFail("run", loaded.status());
   auto result = rt.RunOnce(loaded->spec, loaded->lowers);
   if (!result.ok()) {
-    Fail("run", result.status());
+    AppFail("run", result.status());
     return 125;  // as docker run: the container could not run, not the app's code
   }
   std::fwrite(result->logs.data(), 1, result->logs.size(), stdout);
@@ -155,7 +155,7 @@ int RunOnce(Runtime& rt, const AppFlags& f) {
 
 int Dispatch(const std::string& command, const AppFlags& f) {
   auto rt = OpenRuntime(f);
-  if (!rt.ok()) return Fail(command.c_str(), rt.status());
+  if (!rt.ok()) return AppFail(command.c_str(), rt.status());
   Runtime& r = **rt;
   if (command == "deploy") return RunDeploy(r, f);
   if (command == "ls") return RunLs(r, f.json);
@@ -163,24 +163,24 @@ int Dispatch(const std::string& command, const AppFlags& f) {
   if (command == "run") return RunOnce(r, f);
   if (command == "logs") {
     auto logs = r.Logs(f.name, f.release);
-    if (!logs.ok()) return Fail("logs", logs.status());
+    if (!logs.ok()) return AppFail("logs", logs.status());
     std::fwrite(logs->data(), 1, logs->size(), stdout);
     return 0;
   }
   if (command == "stop") {
     Status st = r.Stop(f.name);
-    if (!st.ok()) return Fail("stop", st);
+    if (!st.ok()) return AppFail("stop", st);
     fmt::print("{} stopped\n", f.name);
     return 0;
   }
   if (command == "rollback") {
     auto outcome = r.Rollback(f.name);
-    if (!outcome.ok()) return Fail("rollback", outcome.status());
+    if (!outcome.ok()) return AppFail("rollback", outcome.status());
     return PrintOutcome(*outcome);
   }
   if (command == "export") {
     Status st = r.ExportBundle(f.name, f.out_dir);
-    if (!st.ok()) return Fail("export", st);
+    if (!st.ok()) return AppFail("export", st);
     fmt::print("{}: OCI bundle written to {}\n", f.name, f.out_dir);
     return 0;
   }

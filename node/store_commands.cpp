@@ -35,7 +35,7 @@ struct StoreFlags {
   int max_window_log = layerstore::kDefaultMaxDeltaWindowLog;
 };
 
-int Fail(std::string_view what, const Status& st) {
+int StoreFail(std::string_view what, const Status& st) {
   fmt::print(stderr, "store {}: {}\n", what, st.ToString());
   return 1;
 }
@@ -160,7 +160,7 @@ void PrintDeltaHeader(const layerstore::DeltaHeader& h) {
 
 int RunDeltaInfo(const StoreFlags& f) {
   auto header = layerstore::ReadDeltaHeaderFile(f.delta_path);
-  if (!header.ok()) return Fail("delta-info", header.status());
+  if (!header.ok()) return StoreFail("delta-info", header.status());
   PrintDeltaHeader(*header);
   return 0;
 }
@@ -186,9 +186,9 @@ Result<int> RunApplyDelta(LayerStore& store, const StoreFlags& f) {
 // Opens the store and runs `run` on it, printing a failure as "store NAME: why".
 int RunOnStore(const std::string& name, StoreRun run, const StoreFlags& f) {
   auto store = OpenStore(f);
-  if (!store.ok()) return Fail(name, store.status());
+  if (!store.ok()) return StoreFail(name, store.status());
   auto rc = run(**store, f);
-  if (!rc.ok()) return Fail(name, rc.status());
+  if (!rc.ok()) return StoreFail(name, rc.status());
   return *rc;
 }
 

@@ -35,16 +35,16 @@ struct TufOptions {
   std::string sign_output;
 };
 
-int Fail(std::string_view verb, const Status& status) {
+int TufFail(std::string_view verb, const Status& status) {
   fmt::print(stderr, "tuf {}: {}\n", verb, status.ToString());
   return 1;
 }
 
 int RunInit(const TufOptions& o) {
   auto root = ReadTextFileBounded(o.trusted_root, metadata::ClientLimits{}.max_root_bytes);
-  if (!root.ok()) return Fail("init", root.status());
+  if (!root.ok()) return TufFail("init", root.status());
   Status st = metadata::TufClient::Initialize(o.metadata_dir, *root);
-  if (!st.ok()) return Fail("init", st);
+  if (!st.ok()) return TufFail("init", st);
   fmt::print("tuf init: trusted root installed in {}\n", o.metadata_dir);
   return 0;
 }
@@ -61,7 +61,7 @@ Result<std::unique_ptr<metadata::TufClient>> RefreshedClient(const TufOptions& o
 int RunRefresh(const TufOptions& o) {
   HttpRemote remote(o.metadata_url, o.target_base_url);
   auto client = RefreshedClient(o, remote);
-  if (!client.ok()) return Fail("refresh", client.status());
+  if (!client.ok()) return TufFail("refresh", client.status());
   fmt::print("tuf refresh: root v{}, timestamp v{}, snapshot v{}, targets v{}\n",
              (*client)->root().common.version, (*client)->timestamp()->common.version,
              (*client)->snapshot()->common.version, (*client)->targets()->common.version);
@@ -70,16 +70,17 @@ int RunRefresh(const TufOptions& o) {
 
 int RunDownload(const TufOptions& o) {
   if (o.target_name.empty() || o.target_dir.empty() || o.target_base_url.empty()) {
-    return Fail("download",
-                InvalidArgument("--target-name, --target-base-url and --target-dir are required"));
+    return TufFail(
+        "download",
+        InvalidArgument("--target-name, --target-base-url and --target-dir are required"));
   }
   HttpRemote remote(o.metadata_url, o.target_base_url);
   auto client = RefreshedClient(o, remote);
-  if (!client.ok()) return Fail("download", client.status());
+  if (!client.ok()) return TufFail("download", client.status());
   auto info = (*client)->GetTargetInfo(o.target_name);
-  if (!info.ok()) return Fail("download", info.status());
+  if (!info.ok()) return TufFail("download", info.status());
   auto got = (*client)->DownloadTarget(*info, o.target_dir);
-  if (!got.ok()) return Fail("download", got.status());
+  if (!got.ok()) return TufFail("download", got.status());
   fmt::print("tuf download: {} {}\n", got->fetched ? "fetched" : "already present", got->path);
   return 0;
 }
@@ -88,11 +89,11 @@ int RunSign(const TufOptions& o) {
   std::optional<Ed25519PublicKey> expected;
   if (!o.sign_public_key.empty()) {
     auto key = Ed25519PublicKey::FromHex(o.sign_public_key);
-    if (!key.ok()) return Fail("sign", key.status());
+    if (!key.ok()) return TufFail("sign", key.status());
     expected = *key;
   }
   Status st = metadata::SignMetadataFile(o.sign_input, o.sign_key, expected, o.sign_output);
-  if (!st.ok()) return Fail("sign", st);
+  if (!st.ok()) return TufFail("sign", st);
   fmt::print("tuf sign: wrote {}\n", o.sign_output);
   return 0;
 }
@@ -126,7 +127,7 @@ CommandAction RegisterTufCommands(CLI::App& app) {
   return [=] {
     if (!*tuf) return -1;
     if (!*sign && options->metadata_dir.empty()) {
-      return Fail("", InvalidArgument("--metadata-dir is required"));
+      return TufFail("", InvalidArgument("--metadata-dir is required"));
     }
     if (*init) return RunInit(*options);
     if (*refresh) return RunRefresh(*options);

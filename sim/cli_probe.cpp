@@ -73,7 +73,7 @@ void SleepUntilNs(uint64_t t) {
   }
 }
 
-int Fail(const std::string& what) {
+int ProbeFail(const std::string& what) {
   std::fprintf(stderr, "probe: %s: %s\n", what.c_str(), std::strerror(errno));
   return 1;
 }
@@ -101,7 +101,7 @@ int BoundSocket(int type, int port) {
 // Receives until an end datagram (or the timeout); echoes warm-ups.
 int UdpSink(const ProbeOptions& o) {
   int fd = BoundSocket(SOCK_DGRAM, o.port);
-  if (fd < 0) return Fail("bind");
+  if (fd < 0) return ProbeFail("bind");
   int buf = 16 << 20;
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf);
   int one = 1;
@@ -151,15 +151,16 @@ bool WarmUp(int fd, const sockaddr_in& to, uint64_t deadline) {
 
 int UdpSend(const ProbeOptions& o) {
   sockaddr_in to;
-  if (!ParseAddress(o.to, to)) return Fail("bad --to " + o.to);
+  if (!ParseAddress(o.to, to)) return ProbeFail("bad --to " + o.to);
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (!WarmUp(fd, to, NowNs() + uint64_t(o.timeout * 1e9))) return Fail("no echo from the sink");
+  if (!WarmUp(fd, to, NowNs() + uint64_t(o.timeout * 1e9)))
+    return ProbeFail("no echo from the sink");
   uint64_t start = NowNs();
   for (uint64_t seq = 0; seq < o.count; ++seq) {
     SleepUntilNs(start + seq * uint64_t(o.interval_us) * 1000);
     Bytes d = EncodeProbe({ProbeKind::kData, seq, RealNs()}, o.size);
     while (::sendto(fd, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) < 0) {
-      if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR) return Fail("send");
+      if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR) return ProbeFail("send");
     }
   }
   // The end marker trails the data; sent a few times in case one is lost.
@@ -174,11 +175,11 @@ int UdpSend(const ProbeOptions& o) {
 
 int TcpSink(const ProbeOptions& o) {
   int fd = BoundSocket(SOCK_STREAM, o.port);
-  if (fd < 0 || ::listen(fd, 4) != 0) return Fail("listen");
+  if (fd < 0 || ::listen(fd, 4) != 0) return ProbeFail("listen");
   std::printf("{\"listening\":%d}\n", o.port);
   std::fflush(stdout);
   int conn = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-  if (conn < 0) return Fail("accept");
+  if (conn < 0) return ProbeFail("accept");
   static char buf[1 << 16];
   uint64_t bytes = 0, first = 0, last = 0;
   ssize_t n;
@@ -194,21 +195,21 @@ int TcpSink(const ProbeOptions& o) {
 
 int TcpSend(const ProbeOptions& o) {
   sockaddr_in to;
-  if (!ParseAddress(o.to, to)) return Fail("bad --to " + o.to);
+  if (!ParseAddress(o.to, to)) return ProbeFail("bad --to " + o.to);
   uint64_t deadline = NowNs() + uint64_t(o.timeout * 1e9);
   int fd = -1;
   while (true) {
     fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) break;
     ::close(fd);
-    if (NowNs() > deadline) return Fail("connect " + o.to);
+    if (NowNs() > deadline) return ProbeFail("connect " + o.to);
     SleepUntilNs(NowNs() + 50'000'000);
   }
   static char buf[1 << 16];
   uint64_t end = NowNs() + uint64_t(o.seconds * 1e9), bytes = 0;
   while (NowNs() < end) {
     ssize_t n = ::write(fd, buf, sizeof buf);
-    if (n < 0 && errno != EINTR) return Fail("write");
+    if (n < 0 && errno != EINTR) return ProbeFail("write");
     if (n > 0) bytes += n;
   }
   ::close(fd);

@@ -47,17 +47,12 @@ std::string FindBinary(const std::string& given, const std::string& name,
   return name;  // from PATH
 }
 
-int Fail(std::string_view what, const Status& st) {
-  fmt::print(stderr, "flotilla-sim {}: {}\n", what, st.ToString());
-  return 1;
-}
-
 int Run(const RunOptions& o) {
   auto scenario = LoadScenario(o.scenario);
-  if (!scenario.ok()) return Fail("run", scenario.status());
+  if (!scenario.ok()) return SimFail("run", scenario.status());
   if (!o.strategy.empty()) {
     auto strategy = ParseStrategy(o.strategy);
-    if (!strategy.ok()) return Fail("run", strategy.status());
+    if (!strategy.ok()) return SimFail("run", strategy.status());
     scenario->strategy = *strategy;
   }
   if (o.time_limit_s > 0) scenario->time_limit_s = o.time_limit_s;
@@ -75,10 +70,10 @@ int Run(const RunOptions& o) {
              scenario->name, scenario->topology.sites.size(), StrategyName(scenario->strategy),
              scenario->time_limit_s, o.out);
   auto report = RunScenario(*scenario, options);
-  if (!report.ok()) return Fail("run", report.status());
+  if (!report.ok()) return SimFail("run", report.status());
   Status st = WriteFileAtomic(o.out + "/report.json", RunReportToJson(*report).dump(2) + "\n");
   if (st.ok()) st = WritePlots({*report}, o.out);
-  if (!st.ok()) return Fail("run", st);
+  if (!st.ok()) return SimFail("run", st);
   fmt::print("{}\nreport: {}/report.json, plots: {}/completion-cdf.png, {}/origin-egress.png\n",
              SummaryTable(*report), o.out, o.out, o.out);
   return g_interrupted.load() ? 130 : 0;
@@ -88,14 +83,14 @@ int Plot(const RunOptions& o) {
   std::vector<RunReport> reports;
   for (const std::string& path : o.reports) {
     auto text = ReadFileBounded(path, 64 << 20);
-    if (!text.ok()) return Fail("plot", text.status());
+    if (!text.ok()) return SimFail("plot", text.status());
     auto doc = ParseJsonStrict(AsStringView(*text), JsonLimits{64 << 20, 16});
-    if (!doc.ok()) return Fail("plot", doc.status().WithContext(path));
+    if (!doc.ok()) return SimFail("plot", doc.status().WithContext(path));
     auto report = RunReportFromJson(*doc);
-    if (!report.ok()) return Fail("plot", report.status());
+    if (!report.ok()) return SimFail("plot", report.status());
     reports.push_back(std::move(*report));
   }
-  if (Status st = WritePlots(reports, o.out); !st.ok()) return Fail("plot", st);
+  if (Status st = WritePlots(reports, o.out); !st.ok()) return SimFail("plot", st);
   fmt::print("{}/completion-cdf.png, {}/origin-egress.png\n", o.out, o.out);
   return 0;
 }

@@ -23,11 +23,6 @@ struct TopoOptions {
   bool json = false;
 };
 
-int Fail(std::string_view what, const Status& st) {
-  fmt::print(stderr, "flotilla-sim {}: {}\n", what, st.ToString());
-  return 1;
-}
-
 Json TopologyJson(const Topology& topo) {
   Json sites = Json::array();
   for (int i = 0; i < static_cast<int>(topo.spec().sites.size()); ++i) {
@@ -62,8 +57,8 @@ Result<std::unique_ptr<Topology>> BuildFor(const std::string& path,
 int TopoUp(const TopoOptions& o) {
   std::optional<RunClaim> claim;
   auto topo = BuildFor(o.scenario, claim);
-  if (!topo.ok()) return Fail("topo up", topo.status());
-  if (Status st = claim->MarkDetached(); !st.ok()) return Fail("topo up", st);
+  if (!topo.ok()) return SimFail("topo up", topo.status());
+  if (Status st = claim->MarkDetached(); !st.ok()) return SimFail("topo up", st);
   (*topo)->Detach();
   fmt::print("{}\n", TopologyJson(**topo).dump());
   return 0;
@@ -77,7 +72,7 @@ int TopoHold(const TopoOptions& o) {
   sigprocmask(SIG_BLOCK, &set, nullptr);  // pending signals wait for the teardown below
   std::optional<RunClaim> claim;
   auto topo = BuildFor(o.scenario, claim);
-  if (!topo.ok()) return Fail("topo hold", topo.status());
+  if (!topo.ok()) return SimFail("topo hold", topo.status());
   fmt::print("{}\n", TopologyJson(**topo).dump());
   std::fflush(stdout);
   int sig;
@@ -93,14 +88,14 @@ int TopoHold(const TopoOptions& o) {
              sig > 0 ? strsignal(sig) : "time is up", (*topo)->run_id());
   Status down = (*topo)->Down();
   Status finish = claim->Finish();
-  if (!down.ok()) return Fail("topo hold: teardown", down);
-  if (!finish.ok()) return Fail("topo hold: teardown", finish);
+  if (!down.ok()) return SimFail("topo hold: teardown", down);
+  if (!finish.ok()) return SimFail("topo hold: teardown", finish);
   return 0;
 }
 
 int TopoLs(const TopoOptions& o) {
   auto runs = ListRuns();
-  if (!runs.ok()) return Fail("topo ls", runs.status());
+  if (!runs.ok()) return SimFail("topo ls", runs.status());
   Json out = Json::array();
   for (const RunInfo& r : *runs) {
     out.push_back({{"run_id", r.run_id},
@@ -118,7 +113,7 @@ int TopoLs(const TopoOptions& o) {
 
 int Clean(const TopoOptions& o) {
   auto removed = CleanRuns(o.all);
-  if (!removed.ok()) return Fail("clean", removed.status());
+  if (!removed.ok()) return SimFail("clean", removed.status());
   for (const std::string& id : *removed) fmt::print("removed run {}\n", id);
   if (removed->empty()) fmt::print("nothing to clean\n");
   return 0;
@@ -126,7 +121,7 @@ int Clean(const TopoOptions& o) {
 
 int ScenarioCheck(const TopoOptions& o) {
   auto scenario = LoadScenario(o.scenario);
-  if (!scenario.ok()) return Fail("scenario check", scenario.status());
+  if (!scenario.ok()) return SimFail("scenario check", scenario.status());
   fmt::print("{}\n", ScenarioToJson(*scenario).dump(2));
   return 0;
 }
@@ -160,7 +155,7 @@ CommandAction RegisterTopoCommands(CLI::App& app) {
     if (*hold) return TopoHold(*o);
     if (*down) {
       Status st = RemoveRun(o->run_id);
-      return st.ok() ? 0 : Fail("topo down", st);
+      return st.ok() ? 0 : SimFail("topo down", st);
     }
     if (*ls) return TopoLs(*o);
     if (*clean) return Clean(*o);

@@ -1,7 +1,10 @@
 // Registration of flotilla-sim's subcommand groups, one file per group.
 #pragma once
 
+#include <string_view>
+
 #include "core/command_groups.h"
+#include "core/status.h"
 
 namespace flotilla::sim {
 
@@ -13,5 +16,8 @@ CommandAction RegisterProbeCommands(CLI::App& app);
 
 // `run SCENARIO` and `plot REPORT...`: scenario runs with the real binaries.
 CommandAction RegisterRunCommands(CLI::App& app);
+
+// Prints "flotilla-sim WHAT: STATUS" on stderr and returns 1, the exit code.
+int SimFail(std::string_view what, const Status& status);
 
 }  // namespace flotilla::sim

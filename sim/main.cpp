@@ -1,4 +1,17 @@
+#include <fmt/core.h>
+
+#include <cstdio>
+
 #include "sim/commands.h"
+
+namespace flotilla::sim {
+
+int SimFail(std::string_view what, const Status& status) {
+  fmt::print(stderr, "flotilla-sim {}: {}\n", what, status.ToString());
+  return 1;
+}
+
+}  // namespace flotilla::sim
 
 int main(int argc, char** argv) {
   CLI::App app{

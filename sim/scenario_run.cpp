@@ -124,8 +124,6 @@ std::string RandomToken() {
   return HexEncode(ByteSpan(bytes, sizeof bytes));
 }
 
-std::string Megabytes(uint64_t bytes) { return fmt::format("{:.1f} MB", bytes / 1e6); }
-
 }  // namespace
 
 Json NodeConfigFor(const Scenario& scenario, int site, int device, const std::string& data_dir,
@@ -497,8 +495,9 @@ void Runner::Progress(double t, bool measured) {
   }
   uint64_t origin = origin_timeline_.empty() ? 0 : origin_timeline_.back().second;
   std::string line =
-      measured ? fmt::format("[{:5.0f} s] {}/{} devices have it · {} downloading · origin sent {}",
-                             t, arrived, devices_.size(), downloading, Megabytes(origin))
+      measured ? fmt::format(
+                     "[{:5.0f} s] {}/{} devices have it · {} downloading · origin sent {:.1f} MB",
+                     t, arrived, devices_.size(), downloading, origin / 1e6)
                : fmt::format("[{:5.0f} s] warm-up: devices fetching the previous release", t);
   if (measured && rollout_) {
     line += fmt::format(" · rollout {}, wave {}", rollout_->state,

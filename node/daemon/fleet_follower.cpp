@@ -29,8 +29,6 @@ int64_t UnixSeconds(WallTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
 // The image repository as the node trusts it: metadata from its trusted
 // directory (verified again, no network), targets over HTTP from the tracker.
 class ImageRemote final : public metadata::RemoteRepository {
@@ -219,7 +217,7 @@ Result<std::unique_ptr<FleetFollower>> FleetFollower::Open(FleetFollowerOptions 
   std::unique_ptr<FleetFollower> follower(
       new FleetFollower(std::move(options), clock, loop, std::move(floor), std::move(events)));
   const std::string path = follower->fleet_dir() + "/accepted.json";
-  if (Exists(path)) {
+  if (PathExists(path)) {
     ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(path, kMaxAcceptedBytes));
     auto json = ParseJsonStrict(text);
     auto accepted = json.ok() ? AcceptedFromJson(*json) : Result<AcceptedFleet>(json.status());
@@ -277,7 +275,7 @@ Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::P
   ASSIGN_OR_RETURN(auto image,
                    metadata::TufClient::Open(options_.data_dir + "/tuf", image_remote, clock_));
   RETURN_IF_ERROR(image->Refresh().WithContext("image repository"));
-  const bool root_trusted = Exists(fleet_tuf + "/root.json");
+  const bool root_trusted = PathExists(fleet_tuf + "/root.json");
   if (!root_trusted) {
     auto offered = image->GetTargetInfo(kFleetRootTarget);
     if (!offered.ok() && offered.status().code() == StatusCode::kNotFound) {

@@ -19,11 +19,6 @@ uint64_t FileSize(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
-bool Exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 }  // namespace
 
 HttpFetcher::HttpFetcher(HttpFetcherOptions options, const Clock& clock, Executor& executor)
@@ -45,7 +40,7 @@ Status HttpFetcher::Want(const ArtifactRequest& request) {
   job.request = request;
   job.progress.bytes_total = request.length;
   const std::string final_path = FinalPath(request.sha256);
-  if (Exists(final_path)) {
+  if (PathExists(final_path)) {
     auto digest = HashFile(final_path);
     if (digest.ok() && *digest == request.sha256 && FileSize(final_path) == request.length) {
       job.progress.state = FetchState::kComplete;

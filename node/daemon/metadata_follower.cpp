@@ -31,8 +31,7 @@ void MetadataFollower::Refresh() {
   Status st = RefreshMetadata();
   ++(st.ok() ? status_.refreshes_ok : status_.refreshes_failed);
   if (st.ok()) {
-    status_.last_refresh_unix =
-        std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+    status_.last_refresh_unix = UnixSeconds(clock_);
     status_.last_refresh_error.clear();
   } else {
     if (st.ToString() != status_.last_refresh_error) {

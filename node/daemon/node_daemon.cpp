@@ -494,8 +494,7 @@ Status NodeDaemon::LoadLocks() {
                                                          : text.status().WithContext(path);
   }
   auto json = ParseJsonStrict(*text);
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  const int64_t now = UnixSeconds(clock_);
   // An unreadable file loses the locks, never the node: they are only deferrals.
   if (!json.ok() || !json->is_object()) {
     spdlog::warn("{}: unreadable, update locks dropped", path);
@@ -526,8 +525,7 @@ void NodeDaemon::Lock(const std::string& app, int64_t seconds, const std::string
   if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) {
     return reply(NotFound("no app '" + app + "' is followed here"));
   }
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  const int64_t now = UnixSeconds(clock_);
   const int64_t until = now + std::clamp<int64_t>(seconds, 1, kMaxLockSeconds);
   std::optional<UpdateLock> before = LockOf(app);
   locks_[app] = UpdateLock{until, reason};

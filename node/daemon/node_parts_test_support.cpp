@@ -6,7 +6,7 @@
 #include "core/zstd_stream.h"
 #include "layerstore/types.h"
 
-namespace flotilla::node::testing {
+namespace flotilla::node::parts_testing {
 
 MadeLayer MakeLayer(const std::string& dir, layerstore::testing::TarBuilder& tar) {
   const Bytes bytes = tar.Finish();
@@ -83,4 +83,4 @@ void ScriptedFetcher::SetProgress(const Digest& sha256, FetchProgress progress) 
   progress_[sha256] = std::move(progress);
 }
 
-}  // namespace flotilla::node::testing
+}  // namespace flotilla::node::parts_testing

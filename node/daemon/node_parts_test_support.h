@@ -13,7 +13,7 @@
 #include "metadata/release.h"
 #include "node/transfer/artifact_fetcher.h"
 
-namespace flotilla::node::testing {
+namespace flotilla::node::parts_testing {
 
 // A layer tar and a full (zstd) artifact of it, written under `dir`.
 struct MadeLayer {
@@ -50,4 +50,4 @@ class ScriptedFetcher final : public ArtifactFetcher {
   std::map<Digest, std::string> paths_;
 };
 
-}  // namespace flotilla::node::testing
+}  // namespace flotilla::node::parts_testing

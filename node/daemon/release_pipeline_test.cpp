@@ -15,11 +15,11 @@
 namespace flotilla::node {
 namespace {
 
+using parts_testing::MadeLayer;
+using parts_testing::MakeSmallLayer;
+using parts_testing::ReleaseOf;
+using parts_testing::ScriptedFetcher;
 using std::chrono::seconds;
-using testing::MadeLayer;
-using testing::MakeSmallLayer;
-using testing::ReleaseOf;
-using testing::ScriptedFetcher;
 
 class ReleasePipelineTest : public ::testing::Test {
  protected:

@@ -20,8 +20,6 @@ namespace {
 // Room for every declared secret's box (base64 of a bounded value).
 constexpr uint64_t kMaxSealedBoxesBytes = uint64_t{appspec::kMaxConfigVariables} * 12 * 1024;
 
-bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
 // Writes `value` into a new file `path`, 0400, owned by `owner`.
 Status WriteSecretFile(const std::string& path, const appspec::UserSpec& owner,
                        std::string_view value) {
@@ -74,7 +72,7 @@ Status SaveSealedBoxes(const std::string& config_files_dir, const appspec::UserS
 
 Status MaterialiseSecrets(const std::string& dir, const appspec::UserSpec& owner,
                           const SecretBoxes& boxes, const SealedBoxOpener& opener) {
-  if (Exists(dir)) return Status::Ok();
+  if (PathExists(dir)) return Status::Ok();
   RETURN_IF_ERROR(CreateDirectories(std::filesystem::path(dir).parent_path().string(), 0700));
   const std::string building = dir + ".new";
   std::error_code ec;
@@ -101,7 +99,7 @@ Status MaterialiseSecrets(const std::string& dir, const appspec::UserSpec& owner
 Status RestoreSecrets(const std::string& config_files_dir, const std::string& dir,
                       const std::string& device_key) {
   const std::string path = config_files_dir + "/" + kSealedBoxesFile;
-  if (!Exists(path) || Exists(dir)) return Status::Ok();
+  if (!PathExists(path) || PathExists(dir)) return Status::Ok();
   ASSIGN_OR_RETURN(std::string text, ReadTextFileBounded(path, kMaxSealedBoxesBytes));
   ASSIGN_OR_RETURN(Json json, ParseJsonStrict(text));
   appspec::UserSpec owner;

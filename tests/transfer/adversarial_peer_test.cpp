@@ -31,8 +31,6 @@ constexpr const char* kBaselineIp = "127.77.9.3";
 constexpr const char* kVictimIp = "127.77.9.4";
 constexpr const char* kHostileIp = "127.77.9.9";
 
-bool Complete(const nlohmann::json& last) { return ArtifactState(last) == "complete"; }
-
 std::string FileText(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;
@@ -68,12 +66,12 @@ class AdversarialPeerTest : public TransferTest {
     seed_args.insert(seed_args.end(),
                      {"--stall", "0", "--no-lsd", "--up", std::to_string(seed_rate)});
     ASSERT_TRUE(seed_.Start(dir_ + "/seed.log", seed_args)) << seed_.Log();
-    ASSERT_TRUE(seed_.WaitFor(Complete, seconds(30))) << seed_.Log();
+    ASSERT_TRUE(seed_.WaitFor(ArtifactComplete, seconds(30))) << seed_.Log();
     FetchProcess baseline;
     const auto started = Clock::now();
     ASSERT_TRUE(baseline.Start(dir_ + "/baseline.log", VictimArgs("baseline", kBaselineIp, {})))
         << baseline.Log();
-    ASSERT_TRUE(baseline.WaitFor(Complete, seconds(60))) << baseline.Log();
+    ASSERT_TRUE(baseline.WaitFor(ArtifactComplete, seconds(60))) << baseline.Log();
     baseline_ = Clock::now() - started;
     baseline.Stop();
   }
@@ -135,8 +133,8 @@ class AdversarialPeerTest : public TransferTest {
     victim_port_ = victim.port();
     if (on_victim_started_) on_victim_started_();
     const auto limit = 2 * baseline_ + seconds(60);
-    const bool done =
-        victim.WaitFor(Complete, std::chrono::duration_cast<std::chrono::milliseconds>(limit));
+    const bool done = victim.WaitFor(ArtifactComplete,
+                                     std::chrono::duration_cast<std::chrono::milliseconds>(limit));
     const auto took = Clock::now() - started;
     if (done && expect_ban) {
       // A piece several peers sent names its culprit only when libtorrent's

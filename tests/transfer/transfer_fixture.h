@@ -60,6 +60,10 @@ class FetchProcess {
 // Field `key` of the first artifact of a progress line (0 when absent).
 uint64_t ArtifactField(const nlohmann::json& line, const std::string& key);
 std::string ArtifactState(const nlohmann::json& line);
+// Whether the first artifact of a progress line is complete.
+inline bool ArtifactComplete(const nlohmann::json& line) {
+  return ArtifactState(line) == "complete";
+}
 
 class TransferTest : public ::testing::Test {
  protected:

@@ -21,8 +21,6 @@ namespace {
 
 using std::chrono::seconds;
 
-bool Complete(const nlohmann::json& last) { return ArtifactState(last) == "complete"; }
-
 class TransferResumeTest : public TransferTest {
  protected:
   void SetUp() override {
@@ -34,7 +32,7 @@ class TransferResumeTest : public TransferTest {
     auto args = NodeArgs("s", kSeederIp, artifact_);
     args.insert(args.end(), {"--stall", "0", "--up", std::to_string(kSeederRate), "--no-lsd"});
     ASSERT_TRUE(seeder_.Start(dir_ + "/s.log", args)) << seeder_.Log();
-    ASSERT_TRUE(seeder_.WaitFor(Complete, seconds(30))) << seeder_.Log();
+    ASSERT_TRUE(seeder_.WaitFor(ArtifactComplete, seconds(30))) << seeder_.Log();
     ASSERT_EQ(ArtifactField(seeder_.Last(), "uploaded"), 0u);
   }
   void TearDown() override {
@@ -104,7 +102,7 @@ TEST_F(TransferResumeTest, KilledAndStoppedNodeContinuesWithoutDownloadingAgain)
   ASSERT_TRUE(WaitVerified(node, 2 * length / 3)) << node.Log();
   node.Stop();  // clean: resume data saved
   ASSERT_TRUE(node.Start(dir_ + "/b.log", DownloaderArgs())) << node.Log();
-  ASSERT_TRUE(node.WaitFor(Complete, seconds(30))) << node.Log();
+  ASSERT_TRUE(node.WaitFor(ArtifactComplete, seconds(30))) << node.Log();
   ExpectComplete();
   // The last run fetched only what the first two had not verified.
   EXPECT_LT(ArtifactField(node.Last(), "from_peers"), length - after_kill);
@@ -138,7 +136,7 @@ TEST_F(TransferResumeTest, LinkDropMidTransferResumes) {
   EXPECT_LE(ArtifactField(node.Last(), "verified"),
             cut_at + static_cast<uint64_t>(artifact_.piece_size));
   ASSERT_EQ(RunShell("iptables -D" + rule + " && iptables -D" + back).exit_code, 0);
-  ASSERT_TRUE(node.WaitFor(Complete, seconds(60))) << node.Log();
+  ASSERT_TRUE(node.WaitFor(ArtifactComplete, seconds(60))) << node.Log();
   ExpectComplete();
   const uint64_t sent = SeederUploaded();
   EXPECT_LE(sent, length + static_cast<uint64_t>(artifact_.piece_size))

@@ -22,8 +22,6 @@ namespace {
 
 using std::chrono::seconds;
 
-bool Complete(const nlohmann::json& last) { return ArtifactState(last) == "complete"; }
-
 // The node's completed file must be exactly the artifact's bytes.
 void ExpectFileIs(const std::string& data_dir, const TestArtifact& a) {
   auto got = HashFile(data_dir + "/data/" + a.hex + "/" + a.hex);
@@ -40,7 +38,7 @@ TEST_F(TransferTest, FirstNodeUsesTheOriginAndLaterNodesTakeTheirBytesFromPeers)
   auto args = NodeArgs("a", "127.77.1.2", a);
   args.insert(args.end(), {"--stall", "1"});
   ASSERT_TRUE(node_a.Start(dir_ + "/a.log", args)) << node_a.Log();
-  ASSERT_TRUE(node_a.WaitFor(Complete, seconds(30))) << node_a.Log();
+  ASSERT_TRUE(node_a.WaitFor(ArtifactComplete, seconds(30))) << node_a.Log();
   const auto a_done = node_a.Last();
   EXPECT_EQ(ArtifactField(a_done, "from_origin"), a.request.length);
   EXPECT_EQ(ArtifactField(a_done, "from_peers"), 0u);
@@ -59,7 +57,7 @@ TEST_F(TransferTest, FirstNodeUsesTheOriginAndLaterNodesTakeTheirBytesFromPeers)
   }
   uint64_t from_peers = 0, from_origin = 0;
   for (auto& node : others) {
-    ASSERT_TRUE(node->WaitFor(Complete, seconds(60))) << node->Log();
+    ASSERT_TRUE(node->WaitFor(ArtifactComplete, seconds(60))) << node->Log();
     from_peers += ArtifactField(node->Last(), "from_peers");
     from_origin += ArtifactField(node->Last(), "from_origin");
   }
@@ -84,7 +82,7 @@ TEST_F(TransferTest, CorruptPeerIsBannedAndTheTransferCompletesTenRunsOfTen) {
   auto good_args = NodeArgs("good", "127.77.2.2", a);
   good_args.insert(good_args.end(), {"--stall", "0", "--up", std::to_string(1 << 20)});
   ASSERT_TRUE(good.Start(dir_ + "/good.log", good_args)) << good.Log();
-  ASSERT_TRUE(good.WaitFor(Complete, seconds(30))) << good.Log();
+  ASSERT_TRUE(good.WaitFor(ArtifactComplete, seconds(30))) << good.Log();
 
   // The corrupt peer: every 4 KiB of its copy has a flipped byte.
   std::string bad = a.content;
@@ -121,7 +119,7 @@ TEST_F(TransferTest, CorruptPeerIsBannedAndTheTransferCompletesTenRunsOfTen) {
                                      "--artifact", a.Arg()};
     FetchProcess victim;
     ASSERT_TRUE(victim.Start(dir_ + "/" + name + ".log", args)) << victim.Log();
-    ASSERT_TRUE(victim.WaitFor(Complete, seconds(40))) << "run " << run << victim.Log();
+    ASSERT_TRUE(victim.WaitFor(ArtifactComplete, seconds(40))) << "run " << run << victim.Log();
     ExpectFileIs(DataDir(name), a);
     const auto last = victim.Last();
     std::printf("run %d: %s\n", run, last["counters"].dump().c_str());

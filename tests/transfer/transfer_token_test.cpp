@@ -18,8 +18,6 @@ namespace {
 
 using std::chrono::seconds;
 
-bool Complete(const nlohmann::json& last) { return ArtifactState(last) == "complete"; }
-
 TEST_F(TransferTest, NeighboursStartingTogetherPullTheOriginOnceThroughTheLowestAddress) {
   const TestArtifact a = AddArtifact((4 << 20) + 5000, 64, 21);
   // The origin's rate is capped (a slow WAN), so the others have time to
@@ -36,7 +34,7 @@ TEST_F(TransferTest, NeighboursStartingTogetherPullTheOriginOnceThroughTheLowest
   }
   uint64_t from_origin[3] = {0, 0, 0};
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(nodes[i]->WaitFor(Complete, seconds(60))) << nodes[i]->Log();
+    ASSERT_TRUE(nodes[i]->WaitFor(ArtifactComplete, seconds(60))) << nodes[i]->Log();
     from_origin[i] = ArtifactField(nodes[i]->Last(), "from_origin");
     auto got = HashFile(DataDir("n" + std::to_string(i)) + "/data/" + a.hex + "/" + a.hex);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -69,10 +67,10 @@ TEST_F(TransferTest, NodeBehindANeighbourWithNoOriginStillReachesTheOrigin) {
   auto behind_args = NodeArgs("behind", "127.77.6.3", a);
   behind_args.insert(behind_args.end(), {"--stall", "6"});
   ASSERT_TRUE(behind.Start(dir_ + "/behind.log", behind_args)) << behind.Log();
-  ASSERT_TRUE(behind.WaitFor(Complete, seconds(40))) << behind.Log();
+  ASSERT_TRUE(behind.WaitFor(ArtifactComplete, seconds(40))) << behind.Log();
   EXPECT_EQ(ArtifactField(behind.Last(), "from_origin"), a.request.length);
   // Then the stuck one gets everything from it.
-  ASSERT_TRUE(stuck.WaitFor(Complete, seconds(30))) << stuck.Log();
+  ASSERT_TRUE(stuck.WaitFor(ArtifactComplete, seconds(30))) << stuck.Log();
   EXPECT_EQ(ArtifactField(stuck.Last(), "from_peers"), a.request.length);
 }
 
@@ -86,7 +84,7 @@ TEST_F(TransferTest, NodeAloneInTheSwarmTakesTheOriginBeforeItsStallPeriod) {
   auto args = NodeArgs("alone", "127.77.7.2", a);
   args.insert(args.end(), {"--stall", "60"});
   ASSERT_TRUE(alone.Start(dir_ + "/alone.log", args)) << alone.Log();
-  ASSERT_TRUE(alone.WaitFor(Complete, seconds(45))) << alone.Log();
+  ASSERT_TRUE(alone.WaitFor(ArtifactComplete, seconds(45))) << alone.Log();
   EXPECT_EQ(ArtifactField(alone.Last(), "from_origin"), a.request.length);
   std::ifstream out(dir_ + "/alone.log"), err(dir_ + "/alone.log.err");
   std::stringstream logs;

@@ -102,7 +102,7 @@ Status ReadGroup(const Json& json, const std::string& path, GroupRow& row) {
   return r.Finish();
 }
 
-Status ReadFailure(const Json& json, const std::string& path, FailureRow& row) {
+Status ReadFailureRow(const Json& json, const std::string& path, FailureRow& row) {
   JsonObjectReader r(json, path, UnknownKeys::kIgnore);
   r.Require({"device", "app", "release", "message", "at"});
   r.String("device", row.device_name);
@@ -257,7 +257,7 @@ Result<FleetSnapshot> ParseFleet(std::string_view body, size_t max_bytes) {
   r.Unsigned("bytes_from_origin", fleet.bytes_from_origin);
   RETURN_IF_ERROR(ReadRows(r, "devices", fleet.devices, ReadDevice));
   RETURN_IF_ERROR(ReadRows(r, "releases", fleet.releases, ReadRelease));
-  RETURN_IF_ERROR(ReadRows(r, "failures", fleet.failures, ReadFailure));
+  RETURN_IF_ERROR(ReadRows(r, "failures", fleet.failures, ReadFailureRow));
   // A tracker from before rollouts and pages sends none of these: every
   // device, no rollout.
   fleet.devices_total = fleet.devices.size();

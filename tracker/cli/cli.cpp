@@ -80,4 +80,14 @@ int RunCli(int argc, char** argv) {
   return RunCommandGroups(app, "flotilla-tracker", groups, argc, argv);
 }
 
+CLI::App* AddDatabaseCommand(CLI::App* parent, const std::string& name, const std::string& summary,
+                             const std::string& details, const std::string& footnote) {
+  CLI::App* cmd = parent->add_subcommand(name, summary);
+  std::string footer =
+      "\n" + details + "\nDatabase: --repository DIR, --database-url URL or --config FILE.";
+  if (!footnote.empty()) footer += "\n" + footnote;
+  cmd->footer(footer);
+  return cmd;
+}
+
 }  // namespace flotilla::tracker

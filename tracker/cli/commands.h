@@ -1,6 +1,8 @@
 // Registration of flotilla-tracker's subcommand groups, one file per group.
 #pragma once
 
+#include <string>
+
 #include "core/command_groups.h"
 
 namespace flotilla::tracker {
@@ -50,5 +52,10 @@ CommandAction RegisterLogsCommands(CLI::App& app);
 
 // `flotilla-tracker bundle`: an offline bundle (docs/bundle.md).
 CommandAction RegisterBundleCommands(CLI::App& app);
+
+// Adds to `parent` a subcommand that works on the tracker's database: its help
+// ends with `details`, how the database is named, and `footnote` if any.
+CLI::App* AddDatabaseCommand(CLI::App* parent, const std::string& name, const std::string& summary,
+                             const std::string& details, const std::string& footnote = "");
 
 }  // namespace flotilla::tracker

@@ -575,28 +575,22 @@ using Runs = std::vector<std::pair<CLI::App*, std::function<int()>>>;
 
 // A subcommand whose one-line `summary` shows in its parent's list and whose
 // `details` (what it does, an example) end its own --help.
-CLI::App* Command(CLI::App* parent, const std::string& name, const std::string& summary,
-                  const std::string& details) {
-  CLI::App* cmd = parent->add_subcommand(name, summary);
-  cmd->footer("\n" + details +
-              "\nDatabase: --repository DIR, --database-url URL or --config FILE.");
-  return cmd;
-}
-
 void RegisterDeviceCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
   auto* device =
       app.add_subcommand("device", "Change an enrolled device's fleet attributes (docs/fleet.md)");
   device->require_subcommand(1);
-  auto* tag = Command(device, "tag", "Add or remove a device's tags",
-                      "Tags are labels (1-64 of [A-Za-z0-9._-]); groups select devices by tag.\n"
-                      "  flotilla-tracker device tag screen-7 --add window --remove lobby "
-                      "--repository R");
+  auto* tag =
+      AddDatabaseCommand(device, "tag", "Add or remove a device's tags",
+                         "Tags are labels (1-64 of [A-Za-z0-9._-]); groups select devices by tag.\n"
+                         "  flotilla-tracker device tag screen-7 --add window --remove lobby "
+                         "--repository R");
   tag->add_option("name", f.device, "Device name")->required();
   tag->add_option("--add", f.add, "Tag to add (repeat for several)");
   tag->add_option("--remove", f.remove, "Tag to remove (repeat for several)");
-  auto* move = Command(device, "move", "Move a device to another site",
-                       "Groups select devices by site: the device leaves and joins groups.\n"
-                       "  flotilla-tracker device move screen-7 --site shop-12 --repository R");
+  auto* move =
+      AddDatabaseCommand(device, "move", "Move a device to another site",
+                         "Groups select devices by site: the device leaves and joins groups.\n"
+                         "  flotilla-tracker device move screen-7 --site shop-12 --repository R");
   move->add_option("name", f.device, "Device name")->required();
   move->add_option("--site", f.site, "New site (a label)")->required();
   for (auto* cmd : {tag, move}) AddCommonFlags(cmd, f);
@@ -608,30 +602,31 @@ void RegisterGroupCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
   auto* group = app.add_subcommand(
       "group", "Groups of devices: a name and a selector (docs/fleet.md, \"Selectors\")");
   group->require_subcommand(1);
-  auto* create =
-      Command(group, "create", "Create a group of the devices a selector matches",
-              "SELECTOR is terms joined by ',' that must all hold: site=LABEL, tag=LABEL\n"
-              "(repeatable), name=LABEL, or all alone. The group's devices are those the\n"
-              "selector matches at any time: a device moved or tagged joins or leaves it.\n"
-              "  flotilla-tracker group create shop12-windows --select 'site=shop-12,tag=window' "
-              "--repository R");
+  auto* create = AddDatabaseCommand(
+      group, "create", "Create a group of the devices a selector matches",
+      "SELECTOR is terms joined by ',' that must all hold: site=LABEL, tag=LABEL\n"
+      "(repeatable), name=LABEL, or all alone. The group's devices are those the\n"
+      "selector matches at any time: a device moved or tagged joins or leaves it.\n"
+      "  flotilla-tracker group create shop12-windows --select 'site=shop-12,tag=window' "
+      "--repository R");
   create->add_option("name", f.group, "Group name (a label)")->required();
   create->add_option("--select", f.selector, "Selector, e.g. site=shop-12,tag=window")->required();
-  auto* list = Command(group, "list", "List groups: selector, device count, apps",
-                       "  flotilla-tracker group list --repository R --json");
-  auto* show = Command(group, "show", "Show a group: selector, apps, pins and its devices",
-                       "  flotilla-tracker group show shop12-windows --repository R");
+  auto* list = AddDatabaseCommand(group, "list", "List groups: selector, device count, apps",
+                                  "  flotilla-tracker group list --repository R --json");
+  auto* show =
+      AddDatabaseCommand(group, "show", "Show a group: selector, apps, pins and its devices",
+                         "  flotilla-tracker group show shop12-windows --repository R");
   show->add_option("name", f.group, "Group name")->required();
-  auto* window =
-      Command(group, "window", "Add a maintenance window to a group, or clear its windows",
-              "A device in at least one group with windows switches an app to a new release\n"
-              "only inside a window of one of those groups (fetching goes on at any time);\n"
-              "groups without windows do not widen that. Times are the zone's wall clock; a\n"
-              "window whose --to is not after --from ends the next day. Run it again to add\n"
-              "another window. Devices see the change at the next fleet publish.\n"
-              "  flotilla-tracker group window shops --days mon-fri --from 22:00 --to 06:00 \\\n"
-              "      --tz Europe/Berlin --repository R\n"
-              "  flotilla-tracker group window shops --clear --repository R");
+  auto* window = AddDatabaseCommand(
+      group, "window", "Add a maintenance window to a group, or clear its windows",
+      "A device in at least one group with windows switches an app to a new release\n"
+      "only inside a window of one of those groups (fetching goes on at any time);\n"
+      "groups without windows do not widen that. Times are the zone's wall clock; a\n"
+      "window whose --to is not after --from ends the next day. Run it again to add\n"
+      "another window. Devices see the change at the next fleet publish.\n"
+      "  flotilla-tracker group window shops --days mon-fri --from 22:00 --to 06:00 \\\n"
+      "      --tz Europe/Berlin --repository R\n"
+      "  flotilla-tracker group window shops --clear --repository R");
   window->add_option("name", f.group, "Group name")->required();
   auto* days = window->add_option(
       "--days", f.days, "Days the window starts on: mon-fri, sat,sun, mon-wed,fri, daily");
@@ -653,15 +648,15 @@ void RegisterGroupCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
 }
 
 void RegisterPinCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
-  auto* pin = Command(
+  auto* pin = AddDatabaseCommand(
       &app, "pin", "Hold a device or a group's devices on a release of an app",
       "A pinned device neither upgrades nor downgrades the app until unpinned; a\n"
       "device pin beats a group pin. The release must be published and not recalled.\n"
       "  flotilla-tracker pin --group shop12-windows --app kiosk --release 7 --repository R");
-  auto* unpin =
-      Command(&app, "unpin", "Remove a pin (docs/fleet.md)",
-              "The device or group's devices follow the newest release not recalled again.\n"
-              "  flotilla-tracker unpin --device screen-7 --app kiosk --repository R");
+  auto* unpin = AddDatabaseCommand(
+      &app, "unpin", "Remove a pin (docs/fleet.md)",
+      "The device or group's devices follow the newest release not recalled again.\n"
+      "  flotilla-tracker unpin --device screen-7 --app kiosk --repository R");
   for (auto* cmd : {pin, unpin}) {
     auto* device = cmd->add_option("--device", f.device, "Device name");
     cmd->add_option("--group", f.group, "Group name")->excludes(device);
@@ -669,7 +664,8 @@ void RegisterPinCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
     AddCommonFlags(cmd, f);
   }
   AddReleaseOption(pin, f, "Release version (published, not recalled)");
-  auto* recall = Command(&app, "recall", "Recall a published release of an app",
+  auto* recall =
+      AddDatabaseCommand(&app, "recall", "Recall a published release of an app",
                          "No device is sent a recalled release; devices on it are sent the newest\n"
                          "release that is not recalled. A pin set before the recall holds.\n"
                          "  flotilla-tracker recall --app kiosk --release 8 --repository R");
@@ -682,26 +678,26 @@ void RegisterPinCommands(CLI::App& app, FleetFlags& f, Runs& runs) {
 }
 
 void RegisterFleetRepositoryCommands(CLI::App* fleet, FleetFlags& f, Runs& runs) {
-  auto* init =
-      Command(fleet, "init", "Make the fleet root and online fleet keys; offer the root to devices",
-              "The fleet root is signed by an offline key: --root-key FILE (an existing Ed25519\n"
-              "key, e.g. from keygen) or --offline-keys DIR (fleet-root.key is made there, to be\n"
-              "moved offline). The online keys go to the repository's keys/ (fleet-*.key). The\n"
-              "root is offered to devices as the image repository's target fleet/root.json:\n"
-              "added at once, or staged in pending/ when the targets key is offline (sign it,\n"
-              "then accept it, as for stage-app).\n"
-              "  flotilla-tracker fleet init --offline-keys /media/usb/keys --repository R");
+  auto* init = AddDatabaseCommand(
+      fleet, "init", "Make the fleet root and online fleet keys; offer the root to devices",
+      "The fleet root is signed by an offline key: --root-key FILE (an existing Ed25519\n"
+      "key, e.g. from keygen) or --offline-keys DIR (fleet-root.key is made there, to be\n"
+      "moved offline). The online keys go to the repository's keys/ (fleet-*.key). The\n"
+      "root is offered to devices as the image repository's target fleet/root.json:\n"
+      "added at once, or staged in pending/ when the targets key is offline (sign it,\n"
+      "then accept it, as for stage-app).\n"
+      "  flotilla-tracker fleet init --offline-keys /media/usb/keys --repository R");
   init->add_option("--root-key", f.root_key, "Existing fleet root key file")
       ->check(CLI::ExistingFile);
   init->add_option("--offline-keys", f.offline_keys, "Directory to make fleet-root.key in");
-  auto* publish =
-      Command(fleet, "publish", "Sign each device's fleet document (what it should run)",
-              "Computes every device's apps and releases (as fleet desired shows them) and\n"
-              "re-signs the fleet repository of each device whose document changed.\n"
-              "  flotilla-tracker fleet publish --repository R\n"
-              "  flotilla-tracker fleet publish --device screen-7 --repository R --json");
+  auto* publish = AddDatabaseCommand(
+      fleet, "publish", "Sign each device's fleet document (what it should run)",
+      "Computes every device's apps and releases (as fleet desired shows them) and\n"
+      "re-signs the fleet repository of each device whose document changed.\n"
+      "  flotilla-tracker fleet publish --repository R\n"
+      "  flotilla-tracker fleet publish --device screen-7 --repository R --json");
   publish->add_option("--device", f.device, "Only this device (name)");
-  auto* rotate = Command(
+  auto* rotate = AddDatabaseCommand(
       fleet, "rotate-root", "Make the next fleet root: a new root key and/or new online fleet keys",
       "The new root is signed by the current fleet root key (--root-key) and by the new\n"
       "one (--new-root-key, an Ed25519 key from keygen; without it the root key stays).\n"
@@ -732,21 +728,21 @@ void RegisterFleetRepositoryCommands(CLI::App* fleet, FleetFlags& f, Runs& runs)
 void RegisterAssignAndDesired(CLI::App& app, FleetFlags& f, Runs& runs) {
   auto* apps = app.add_subcommand("app", "Which apps groups run (docs/fleet.md)");
   apps->require_subcommand(1);
-  auto* assign =
-      Command(apps, "assign", "Assign an app to a group",
-              "Every device the group selects runs the app; a device in no group runs\n"
-              "nothing from the fleet.\n"
-              "  flotilla-tracker app assign kiosk --group shop12-windows --repository R");
+  auto* assign = AddDatabaseCommand(
+      apps, "assign", "Assign an app to a group",
+      "Every device the group selects runs the app; a device in no group runs\n"
+      "nothing from the fleet.\n"
+      "  flotilla-tracker app assign kiosk --group shop12-windows --repository R");
   assign->add_option("app", f.app, "App name")->required();
   assign->add_option("--group", f.group, "Group name")->required();
   auto* fleet = app.add_subcommand("fleet", "What the fleet model asks of devices (docs/fleet.md)");
   fleet->require_subcommand(1);
-  auto* desired =
-      Command(fleet, "desired", "What a device would run and why",
-              "Its groups, their apps, and per app the release: a device pin, else a group\n"
-              "pin, else the newest published release that is not recalled (and that the\n"
-              "app's rollout has let the device reach).\n"
-              "  flotilla-tracker fleet desired --device screen-7 --repository R --json");
+  auto* desired = AddDatabaseCommand(
+      fleet, "desired", "What a device would run and why",
+      "Its groups, their apps, and per app the release: a device pin, else a group\n"
+      "pin, else the newest published release that is not recalled (and that the\n"
+      "app's rollout has let the device reach).\n"
+      "  flotilla-tracker fleet desired --device screen-7 --repository R --json");
   desired->add_option("--device", f.device, "Device name")->required();
   for (auto* cmd : {assign, desired}) AddCommonFlags(cmd, f);
   runs.emplace_back(assign, [&f] { return RunAppAssign(f); });

@@ -29,12 +29,6 @@ struct IdentityFlags {
   bool yes = false;
 };
 
-int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             SystemClock::Instance().Now().time_since_epoch())
-      .count();
-}
-
 Result<std::unique_ptr<IdentityStore>> OpenStore(const IdentityFlags& flags) {
   ASSIGN_OR_RETURN(const std::string url, FleetDatabaseUrl(flags.database));
   return IdentityStore::Open(url, SystemClock::Instance());
@@ -60,7 +54,7 @@ int RunTokenCreate(const IdentityFlags& flags) {
   if (!store.ok()) return FailCommand(cmd, store.status());
   auto token = (*store)->CreateToken(flags.name, *valid_for, flags.uses);
   if (!token.ok()) return FailCommand(cmd, token.status());
-  const int64_t expires_at = NowSeconds() + *valid_for;
+  const int64_t expires_at = UnixSeconds(SystemClock::Instance()) + *valid_for;
   if (flags.json) {
     fmt::print("{}\n", Json{{"name", flags.name},
                             {"token", *token},
@@ -86,7 +80,7 @@ int RunTokenList(const IdentityFlags& flags) {
   if (!store.ok()) return FailCommand(cmd, store.status());
   auto tokens = (*store)->Tokens();
   if (!tokens.ok()) return FailCommand(cmd, tokens.status());
-  const int64_t now = NowSeconds();
+  const int64_t now = UnixSeconds(SystemClock::Instance());
   if (flags.json) {
     Json list = Json::array();
     for (const EnrolToken& t : *tokens) {

@@ -29,21 +29,15 @@ struct LogsFlags {
   int64_t interval_s = 5;
 };
 
-int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             SystemClock::Instance().Now().time_since_epoch())
-      .count();
-}
-
 // Asks once and waits for the answer; nullopt when the wait passed.
 Result<std::optional<LogRequest>> AskAndWait(SqlEngine& db, const LogDevice& device,
                                              const LogsFlags& flags, int64_t since_s) {
   ASSIGN_OR_RETURN(const int64_t id,
                    CreateLogRequest(db, LocalActor(), device.device_id, device.name, flags.app,
-                                    since_s, NowSeconds()));
+                                    since_s, UnixSeconds(SystemClock::Instance())));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(flags.wait_s);
   while (std::chrono::steady_clock::now() < deadline) {
-    ASSIGN_OR_RETURN(auto request, GetLogRequest(db, id, NowSeconds()));
+    ASSIGN_OR_RETURN(auto request, GetLogRequest(db, id, UnixSeconds(SystemClock::Instance())));
     if (!request.has_value()) return NotFound("log request " + std::to_string(id) + " expired");
     if (request->uploaded_at != 0) return request;
     std::this_thread::sleep_for(std::chrono::milliseconds(250));

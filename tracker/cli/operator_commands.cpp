@@ -33,12 +33,6 @@ struct OperatorFlags {
   int64_t limit = 1000;
 };
 
-int64_t NowSeconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             SystemClock::Instance().Now().time_since_epoch())
-      .count();
-}
-
 Result<std::unique_ptr<OperatorStore>> OpenStore(const OperatorFlags& flags) {
   ASSIGN_OR_RETURN(const std::string url, FleetDatabaseUrl(flags.database));
   return OperatorStore::Open(url, SystemClock::Instance());
@@ -153,7 +147,9 @@ int RunTokenCreate(const OperatorFlags& flags) {
   if (!store.ok()) return FailCommand(cmd, store.status());
   auto token = (*store)->CreateToken(flags.name, flags.label, valid_for);
   if (!token.ok()) return FailCommand(cmd, token.status());
-  const Json expires = valid_for == 0 ? Json("never") : Json(UtcText(NowSeconds() + valid_for));
+  const Json expires = valid_for == 0
+                           ? Json("never")
+                           : Json(UtcText(UnixSeconds(SystemClock::Instance()) + valid_for));
   if (flags.json) {
     fmt::print("{}\n",
                Json{{"operator", flags.name}, {"token", *token}, {"expires_at", expires}}.dump());
@@ -173,7 +169,7 @@ int RunTokenList(const OperatorFlags& flags) {
   if (!store.ok()) return FailCommand(cmd, store.status());
   auto tokens = (*store)->Tokens(flags.name);
   if (!tokens.ok()) return FailCommand(cmd, tokens.status());
-  const int64_t now = NowSeconds();
+  const int64_t now = UnixSeconds(SystemClock::Instance());
   auto time = [](int64_t t, const char* zero) { return t == 0 ? std::string(zero) : UtcText(t); };
   if (flags.json) {
     Json list = Json::array();
@@ -224,7 +220,7 @@ Result<int64_t> SinceOf(const std::string& text) {
   if (!back.ok()) {
     return InvalidArgument("--since: a duration back from now (1h, 7d) or unix seconds");
   }
-  return NowSeconds() - *back;
+  return UnixSeconds(SystemClock::Instance()) - *back;
 }
 
 int RunAuditList(const OperatorFlags& flags) {
@@ -260,13 +256,12 @@ void AddDatabaseFlags(CLI::App* cmd, OperatorFlags& f) {
   cmd->add_flag("--json", f.json, "Print one JSON document instead of text");
 }
 
-CLI::App* Command(CLI::App* parent, const std::string& name, const std::string& summary,
-                  const std::string& details) {
-  CLI::App* cmd = parent->add_subcommand(name, summary);
-  cmd->footer("\n" + details +
-              "\nDatabase: --repository DIR, --database-url URL or --config FILE.\n"
-              "Run on the tracker host; audited as local:<unix user> (docs/operators.md).");
-  return cmd;
+// An operator account command: run on the tracker host, audited as the Unix user.
+CLI::App* OperatorCommand(CLI::App* parent, const std::string& name, const std::string& summary,
+                          const std::string& details) {
+  return AddDatabaseCommand(
+      parent, name, summary, details,
+      "Run on the tracker host; audited as local:<unix user> (docs/operators.md).");
 }
 
 }  // namespace
@@ -278,22 +273,23 @@ CommandAction RegisterOperatorCommands(CLI::App& app) {
       "Operator accounts, roles and API tokens for the dashboard and operator API "
       "(docs/operators.md)");
   group->require_subcommand(1);
-  auto* add =
-      Command(group, "add", "Add an account with a role (read-only, deployer, admin)",
-              "The password is the first line of stdin or of --password-file (12 to 1024 bytes),\n"
-              "stored only as an Argon2id hash. The first account must be an admin; once one\n"
-              "exists, the dashboard, /api/v1/fleet and /metrics need a login or a token.\n"
-              "  flotilla-tracker operator add alice --role admin --repository R < alice.pass");
+  auto* add = OperatorCommand(
+      group, "add", "Add an account with a role (read-only, deployer, admin)",
+      "The password is the first line of stdin or of --password-file (12 to 1024 bytes),\n"
+      "stored only as an Argon2id hash. The first account must be an admin; once one\n"
+      "exists, the dashboard, /api/v1/fleet and /metrics need a login or a token.\n"
+      "  flotilla-tracker operator add alice --role admin --repository R < alice.pass");
   add->add_option("name", f->name, "Account name (1-64 of [A-Za-z0-9._-])")->required();
   add->add_option("--role", f->role, "read-only, deployer or admin")->required();
   add->add_option("--password-file", f->password_file, "Read the password from this file")
       ->check(CLI::ExistingFile);
-  auto* list = Command(group, "list", "List the accounts: role, enabled, live tokens",
-                       "  flotilla-tracker operator list --repository R --json");
-  auto* set_role = Command(group, "set-role", "Change an account's role",
-                           "Applies to its next request (sessions and tokens alike). Never\n"
-                           "leaves the tracker without an enabled admin.\n"
-                           "  flotilla-tracker operator set-role ci read-only --repository R");
+  auto* list = OperatorCommand(group, "list", "List the accounts: role, enabled, live tokens",
+                               "  flotilla-tracker operator list --repository R --json");
+  auto* set_role =
+      OperatorCommand(group, "set-role", "Change an account's role",
+                      "Applies to its next request (sessions and tokens alike). Never\n"
+                      "leaves the tracker without an enabled admin.\n"
+                      "  flotilla-tracker operator set-role ci read-only --repository R");
   set_role->add_option("name", f->name, "Account name")->required();
   set_role->add_option("role", f->role, "read-only, deployer or admin")->required();
   std::vector<std::pair<CLI::App*, std::string>> changes = {{set_role, "set-role"}};
@@ -301,37 +297,38 @@ CommandAction RegisterOperatorCommands(CLI::App& app) {
            {"disable", "Disable an account: its sessions end, its tokens are refused"},
            {"enable", "Enable a disabled account again"},
            {"remove", "Remove an account with its tokens and sessions (audit rows stay)"}}) {
-    auto* cmd =
-        Command(group, verb, summary, "  flotilla-tracker operator " + verb + " ci --repository R");
+    auto* cmd = OperatorCommand(group, verb, summary,
+                                "  flotilla-tracker operator " + verb + " ci --repository R");
     cmd->add_option("name", f->name, "Account name")->required();
     changes.emplace_back(cmd, verb);
   }
   auto* token = group->add_subcommand("token", "Operator API tokens (Authorization: Bearer)");
   token->require_subcommand(1);
-  auto* token_create =
-      Command(token, "create", "Create a token of an account and print it, once",
-              "The token acts as its account with the account's current role, until it\n"
-              "expires or is revoked. Only its SHA-256 is stored.\n"
-              "  flotilla-tracker operator token create ci --expires 90d --label prometheus "
-              "--repository R");
+  auto* token_create = OperatorCommand(
+      token, "create", "Create a token of an account and print it, once",
+      "The token acts as its account with the account's current role, until it\n"
+      "expires or is revoked. Only its SHA-256 is stored.\n"
+      "  flotilla-tracker operator token create ci --expires 90d --label prometheus "
+      "--repository R");
   token_create->add_option("name", f->name, "Account name")->required();
   token_create->add_option("--expires", f->expires, "Valid for: 90d, 12h... or never (90d)");
   token_create->add_option("--label", f->label, "What it is for (a label)");
-  auto* token_list = Command(token, "list", "List tokens: id, account, label, state, last use",
-                             "  flotilla-tracker operator token list ci --repository R");
+  auto* token_list =
+      OperatorCommand(token, "list", "List tokens: id, account, label, state, last use",
+                      "  flotilla-tracker operator token list ci --repository R");
   token_list->add_option("name", f->name, "Only this account's");
-  auto* token_revoke = Command(token, "revoke", "Revoke a token by its id",
-                               "  flotilla-tracker operator token revoke 4 --repository R");
+  auto* token_revoke = OperatorCommand(token, "revoke", "Revoke a token by its id",
+                                       "  flotilla-tracker operator token revoke 4 --repository R");
   token_revoke->add_option("id", f->id, "Token id (token list)")->required();
 
   auto* audit = app.add_subcommand("audit", "The audit log: who did what (docs/operators.md)");
   audit->require_subcommand(1);
-  auto* audit_list =
-      Command(audit, "list", "List audit entries, newest first",
-              "Every rollout, pin, unpin, recall, fleet change, operator and token change,\n"
-              "device approval, login (failed or not) and refusal by role, with its actor:\n"
-              "an operator's name, or local:<unix user> for a command on the host.\n"
-              "  flotilla-tracker audit list --since 1d --actor alice --repository R");
+  auto* audit_list = OperatorCommand(
+      audit, "list", "List audit entries, newest first",
+      "Every rollout, pin, unpin, recall, fleet change, operator and token change,\n"
+      "device approval, login (failed or not) and refusal by role, with its actor:\n"
+      "an operator's name, or local:<unix user> for a command on the host.\n"
+      "  flotilla-tracker audit list --since 1d --actor alice --repository R");
   audit_list->add_option("--since", f->since, "A duration back (1h, 7d) or unix seconds");
   audit_list->add_option("--actor", f->actor, "Only this actor's entries");
   audit_list->add_option("--limit", f->limit, "At most this many (1000)")

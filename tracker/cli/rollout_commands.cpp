@@ -218,14 +218,6 @@ void AddCommonFlags(CLI::App* cmd, RolloutFlags& f) {
   cmd->add_flag("--json", f.json, "Print one JSON document instead of text");
 }
 
-CLI::App* Command(CLI::App* parent, const std::string& name, const std::string& summary,
-                  const std::string& details) {
-  CLI::App* cmd = parent->add_subcommand(name, summary);
-  cmd->footer("\n" + details +
-              "\nDatabase: --repository DIR, --database-url URL or --config FILE.");
-  return cmd;
-}
-
 }  // namespace
 
 CommandAction RegisterRolloutCommands(CLI::App& app) {
@@ -233,7 +225,7 @@ CommandAction RegisterRolloutCommands(CLI::App& app) {
   auto* rollout = app.add_subcommand(
       "rollout", "Stage a release across the fleet in waves that halt themselves (docs/fleet.md)");
   rollout->require_subcommand(1);
-  auto* start = Command(
+  auto* start = AddDatabaseCommand(
       rollout, "start", "Start a rollout of one release of an app",
       "The devices that run the app (in --group, else the whole fleet) are split into waves:\n"
       "--waves gives each wave's cumulative share (the last 100%); wave sizes are exact\n"
@@ -259,12 +251,12 @@ CommandAction RegisterRolloutCommands(CLI::App& app) {
       ->add_option("--wave-timeout", f->wave_timeout,
                    "After it, devices silent since their wave started are left out (1h)")
       ->capture_default_str();
-  auto* status =
-      Command(rollout, "status", "Show rollouts: waves, sizes, healthy/failed/pending, why halted",
-              "Without ID every rollout, newest first. Counts are what serve last evaluated;\n"
-              "--evaluate runs one evaluation first (advance, halt, re-sign), as serve's signing\n"
-              "replica does every --rollout-interval seconds.\n"
-              "  flotilla-tracker rollout status 3 --repository R --json");
+  auto* status = AddDatabaseCommand(
+      rollout, "status", "Show rollouts: waves, sizes, healthy/failed/pending, why halted",
+      "Without ID every rollout, newest first. Counts are what serve last evaluated;\n"
+      "--evaluate runs one evaluation first (advance, halt, re-sign), as serve's signing\n"
+      "replica does every --rollout-interval seconds.\n"
+      "  flotilla-tracker rollout status 3 --repository R --json");
   status->add_option("id", f->id, "Rollout id")->check(CLI::Range(int64_t{1}, INT64_MAX));
   status->add_flag("--evaluate", f->evaluate, "Evaluate the rollouts first");
   status->add_flag("--members", f->members,
@@ -280,8 +272,9 @@ CommandAction RegisterRolloutCommands(CLI::App& app) {
            {"abort", "Abort a rollout: its devices go back to the previous release",
             "The previous release is the newest below the rollout's that is not recalled.\n"
             "They stay there until the next rollout of the app."}}) {
-    auto* cmd = Command(rollout, verb, summary,
-                        details + "\n  flotilla-tracker rollout " + verb + " 3 --repository R");
+    auto* cmd =
+        AddDatabaseCommand(rollout, verb, summary,
+                           details + "\n  flotilla-tracker rollout " + verb + " 3 --repository R");
     cmd->add_option("id", f->id, "Rollout id")
         ->required()
         ->check(CLI::Range(int64_t{1}, INT64_MAX));

@@ -37,9 +37,7 @@ Result<std::unique_ptr<FleetStore>> FleetStore::Open(const std::string& url, con
   return std::unique_ptr<FleetStore>(new FleetStore(std::move(engine), clock));
 }
 
-int64_t FleetStore::NowSeconds() const {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-}
+int64_t FleetStore::NowSeconds() const { return UnixSeconds(clock_); }
 
 Result<std::string> FleetStore::DeviceId(const std::string& name) {
   ASSIGN_OR_RETURN(SqlRows rows,

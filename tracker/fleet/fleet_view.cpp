@@ -81,8 +81,7 @@ Result<std::unique_ptr<FleetView>> FleetView::Open(const std::string& url, const
 Result<std::shared_ptr<const FleetViewModel>> FleetView::Compute(size_t max_rollouts,
                                                                  size_t max_failed) {
   auto model = std::make_shared<FleetViewModel>();
-  model->computed_at =
-      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  model->computed_at = UnixSeconds(clock_);
   ASSIGN_OR_RETURN(auto views, rollouts_->List(std::nullopt, max_rollouts));
   for (const RolloutView& view : views) model->rollouts.push_back(ToRolloutRow(view, max_failed));
   ASSIGN_OR_RETURN(model->rollouts_total, rollouts_->Count());

@@ -54,8 +54,7 @@ Status RolloutDuty::Round() {
     ASSIGN_OR_RETURN(fleet_, FleetStore::Open(database_url_, clock_));
     ASSIGN_OR_RETURN(rollouts_, RolloutStore::Open(database_url_, clock_));
   }
-  const int64_t started =
-      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  const int64_t started = UnixSeconds(clock_);
   ASSIGN_OR_RETURN(const bool floors_moved, FloorsMoved());
   ASSIGN_OR_RETURN(RolloutRound round, RunRolloutRound(repository_, *fleet_, *rollouts_, clock_,
                                                        /*resign_all=*/floors_moved, last_round_));

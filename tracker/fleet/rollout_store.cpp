@@ -106,9 +106,7 @@ Result<std::unique_ptr<RolloutStore>> RolloutStore::Open(const std::string& url,
   return std::unique_ptr<RolloutStore>(new RolloutStore(std::move(engine), clock));
 }
 
-int64_t RolloutStore::NowSeconds() const {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-}
+int64_t RolloutStore::NowSeconds() const { return UnixSeconds(clock_); }
 
 Result<std::vector<Rollout>> RolloutStore::LoadRollouts(const std::string& where,
                                                         std::initializer_list<SqlValue> params,

@@ -5,7 +5,7 @@
 namespace flotilla::tracker {
 namespace {
 
-FleetDevice Device(std::string name, std::string site, std::set<std::string> tags) {
+FleetDevice DeviceOnSite(std::string name, std::string site, std::set<std::string> tags) {
   return FleetDevice{"dev-" + name, std::move(name), std::move(site), std::move(tags)};
 }
 
@@ -13,21 +13,22 @@ TEST(SelectorTest, TermsAreAndedAndCanonical) {
   auto s = Selector::Parse(" tag=window , site=shop-12,tag=outdoor");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->ToString(), "site=shop-12,tag=outdoor,tag=window");
-  EXPECT_TRUE(s->Matches(Device("a", "shop-12", {"window", "outdoor", "lobby"})));
-  EXPECT_FALSE(s->Matches(Device("b", "shop-12", {"window"}))) << "every tag must be held";
-  EXPECT_FALSE(s->Matches(Device("c", "shop-13", {"window", "outdoor"}))) << "site must match";
+  EXPECT_TRUE(s->Matches(DeviceOnSite("a", "shop-12", {"window", "outdoor", "lobby"})));
+  EXPECT_FALSE(s->Matches(DeviceOnSite("b", "shop-12", {"window"}))) << "every tag must be held";
+  EXPECT_FALSE(s->Matches(DeviceOnSite("c", "shop-13", {"window", "outdoor"})))
+      << "site must match";
   EXPECT_EQ(Selector::Parse(s->ToString())->ToString(), s->ToString());
 }
 
 TEST(SelectorTest, NameAllAndSite) {
   auto name = Selector::Parse("name=screen-7").value();
-  EXPECT_TRUE(name.Matches(Device("screen-7", "", {})));
-  EXPECT_FALSE(name.Matches(Device("screen-8", "", {})));
+  EXPECT_TRUE(name.Matches(DeviceOnSite("screen-7", "", {})));
+  EXPECT_FALSE(name.Matches(DeviceOnSite("screen-8", "", {})));
   auto all = Selector::Parse("all").value();
-  EXPECT_TRUE(all.Matches(Device("x", "", {})));
+  EXPECT_TRUE(all.Matches(DeviceOnSite("x", "", {})));
   EXPECT_EQ(all.ToString(), "all");
   auto site = Selector::Parse("site=lab").value();
-  EXPECT_FALSE(site.Matches(Device("x", "", {}))) << "a device without a site is in no site";
+  EXPECT_FALSE(site.Matches(DeviceOnSite("x", "", {}))) << "a device without a site is in no site";
   EXPECT_EQ(Selector::Parse("site=lab,site=lab")->ToString(), "site=lab");
 }
 

@@ -96,8 +96,7 @@ class DashboardTest : public ::testing::Test {
   }
   std::string Render(const FleetSnapshot& snapshot) {
     DashboardContext context;
-    context.now_unix =
-        std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+    context.now_unix = UnixSeconds(clock_);
     return RenderDashboard(snapshot, context);
   }
 
@@ -327,9 +326,7 @@ TEST_F(DashboardTest, ServeReadsTheModelApartFromRequestsAndOnlyWhileAsked) {
   ASSERT_TRUE(wait.ok()) << wait.status().ToString();
   EXPECT_GE(*wait, FleetViewRefresher::kMinInterval);
   FleetSnapshot read = page();
-  EXPECT_EQ(
-      read.fleet_model_at,
-      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count());
+  EXPECT_EQ(read.fleet_model_at, UnixSeconds(clock_));
   ASSERT_EQ(read.rollouts.size(), 1u);
   EXPECT_EQ(read.rollouts[0].state, "running");
   EXPECT_EQ(read.devices.front().desired.size(), 1u);

@@ -47,9 +47,7 @@ http::Reply MethodRefused(const char* allow) {
 
 }  // namespace
 
-int64_t TrackerService::WallSeconds() const {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-}
+int64_t TrackerService::WallSeconds() const { return UnixSeconds(clock_); }
 
 uint64_t TrackerService::NewestLogRequest(const std::string& device_id) {
   if (options_.operators == nullptr) return 0;

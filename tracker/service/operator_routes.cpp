@@ -9,6 +9,7 @@
 #include "tracker/announce/announce_request.h"
 #include "tracker/api/labels.h"
 #include "tracker/service/dashboard.h"
+#include "tracker/service/json_reply.h"
 #include "tracker/service/tracker_service.h"
 
 namespace flotilla::tracker {
@@ -16,14 +17,6 @@ namespace {
 
 constexpr std::string_view kSessionCookie = "flotilla_session";
 constexpr std::string_view kCsrfHeader = "X-Flotilla-CSRF";
-
-http::Reply JsonReply(http::status status, const Json& body) {
-  return http::Reply::Typed(status, "application/json", body.dump() + "\n");
-}
-
-http::Reply JsonError(http::status status, const std::string& message) {
-  return JsonReply(status, Json{{"error", message}});
-}
 
 http::Reply Unauthenticated(const std::string& message) {
   http::Reply r = JsonError(http::status::unauthorized, message);

@@ -14,6 +14,7 @@
 #include "tracker/api/enrolment.h"
 #include "tracker/publish/torrent_maker.h"
 #include "tracker/service/dashboard.h"
+#include "tracker/service/json_reply.h"
 #include "tracker/service/tracker_service.h"
 
 namespace flotilla::tracker {
@@ -46,14 +47,6 @@ Result<FleetSnapshot> LoadFleet(DeviceDb& db, const FleetModelView& model,
   ASSIGN_OR_RETURN(FleetSnapshot fleet, db.Snapshot(kFleetFailures, devices));
   if (model) RETURN_IF_ERROR(model(fleet, kDashboardRollouts, kDashboardFailedPerRollout));
   return fleet;
-}
-
-http::Reply JsonReply(http::status status, const Json& body) {
-  return http::Reply::Typed(status, "application/json", body.dump() + "\n");
-}
-
-http::Reply JsonError(http::status status, const std::string& message) {
-  return JsonReply(status, Json{{"error", message}});
 }
 
 }  // namespace
@@ -339,8 +332,7 @@ http::Reply TrackerService::Dashboard(std::string_view query, const OperatorIden
     return http::Reply::Text(http::status::internal_server_error, "database error");
   }
   DashboardContext ctx;
-  ctx.now_unix =
-      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  ctx.now_unix = UnixSeconds(clock_);
   ctx.swarms = swarms_.swarm_count();
   ctx.peers = swarms_.peer_count();
   ctx.signed_in = who;

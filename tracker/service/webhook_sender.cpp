@@ -64,9 +64,7 @@ WebhookSender::WebhookSender(std::string database_url, std::vector<WebhookTarget
 
 WebhookSender::~WebhookSender() = default;
 
-int64_t WebhookSender::NowSeconds() const {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-}
+int64_t WebhookSender::NowSeconds() const { return UnixSeconds(clock_); }
 
 Result<Duration> WebhookSender::Refresh(WallTime /*now*/) {
   // Without webhooks there is only the outbox to prune, hourly.

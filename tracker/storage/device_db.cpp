@@ -547,9 +547,7 @@ Status DeviceDb::LoadSecrets() {
   return Status::Ok();
 }
 
-int64_t DeviceDb::NowSeconds() const {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-}
+int64_t DeviceDb::NowSeconds() const { return UnixSeconds(clock_); }
 
 Result<DeviceCredentials> DeviceDb::Enroll(std::string_view name, std::string_view site,
                                            const std::vector<std::string>& tags,

@@ -107,9 +107,7 @@ Result<std::unique_ptr<IdentityStore>> IdentityStore::Open(const std::string& ur
 IdentityStore::IdentityStore(std::unique_ptr<SqlEngine> db, const Clock& clock)
     : db_(std::move(db)), clock_(clock), actor_(LocalActor()) {}
 
-int64_t IdentityStore::NowSeconds() const {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-}
+int64_t IdentityStore::NowSeconds() const { return UnixSeconds(clock_); }
 
 Result<std::string> IdentityStore::CreateToken(std::string_view name, int64_t valid_for_s,
                                                int64_t max_uses) {

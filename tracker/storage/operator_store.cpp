@@ -169,9 +169,7 @@ Result<std::unique_ptr<OperatorStore>> OperatorStore::Open(const std::string& ur
   return std::unique_ptr<OperatorStore>(new OperatorStore(std::move(engine), clock));
 }
 
-int64_t OperatorStore::NowSeconds() const {
-  return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
-}
+int64_t OperatorStore::NowSeconds() const { return UnixSeconds(clock_); }
 
 Result<bool> OperatorStore::HasOperators() {
   ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT 1 FROM operators LIMIT 1"));

@@ -174,8 +174,7 @@ OperatorPublication::~OperatorPublication() { transaction_.reset(); }
 
 Status OperatorPublication::Record(const Publication& publication) {
   if (!transaction_) return FailedPrecondition("the publication is already committed");
-  const int64_t now_s =
-      std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
+  const int64_t now_s = UnixSeconds(clock_);
   return RecordPublication(*db_, publication, kOperatorEpoch, now_s);
 }
 
