@@ -360,13 +360,14 @@ Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& b
   if (!fs::is_regular_file(bundle_path)) return NotFound(bundle_path + " is not a file");
   ASSIGN_OR_RETURN(UniqueFd lock, LockDataDir(layout));
   ASSIGN_OR_RETURN(auto store, layerstore::LayerStore::Open(layout.store()));
+  // The data directory's lock keeps every other writer of tuf/ out.
   return ImportBundleInto(config, *store, bundle_path, clock, progress, "", limits);
 }
 
 Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::LayerStore& store,
                                       const std::string& bundle_path, const Clock& clock,
                                       const ImportProgressFn& progress, const std::string& seed_dir,
-                                      const BundleLimits& limits) {
+                                      const BundleLimits& limits, std::mutex* trusted_dir_lock) {
   const DataLayout layout(config.data_dir);
   if (!fs::is_regular_file(bundle_path)) return NotFound(bundle_path + " is not a file");
   RETURN_IF_ERROR(EnsureTrustedRoot(config, layout));
@@ -377,8 +378,14 @@ Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::Laye
   Status committed = verified.status();
   ImportResult result;
   if (verified.ok()) {
-    // The same verified bytes, now against the device's own trusted metadata.
-    committed = VerifiedRelease(layout.tuf(), staging + "/metadata", verified->app, clock).status();
+    // The same verified bytes, now against the device's own trusted metadata,
+    // with no refresh of it running meanwhile.
+    {
+      std::unique_lock<std::mutex> no_refresh;
+      if (trusted_dir_lock) no_refresh = std::unique_lock<std::mutex>(*trusted_dir_lock);
+      committed =
+          VerifiedRelease(layout.tuf(), staging + "/metadata", verified->app, clock).status();
+    }
     uint64_t total = 0, done = 0;
     for (const RebuildStep& step : verified->steps) total += step.artifact.length;
     for (const RebuildStep& step : verified->steps) {

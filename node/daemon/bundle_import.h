@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -70,10 +71,15 @@ Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& b
 // downloaded one (data/<hex>/<hex>, torrents/<hex>.torrent), for the caller
 // to hand to the fetcher (ImportResult::seedable); the fetcher checks both
 // again when it takes them.
+// With `trusted_dir_lock` (the running daemon's; TufMetadataSource takes it
+// for each refresh), the step that makes the device trust the bundle's
+// metadata holds it, so that step and a refresh of <data_dir>/tuf never
+// interleave (docs/bundle.md, "Importing into a running node").
 Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::LayerStore& store,
                                       const std::string& bundle_path, const Clock& clock,
                                       const ImportProgressFn& progress,
                                       const std::string& seed_dir = "",
-                                      const BundleLimits& limits = {});
+                                      const BundleLimits& limits = {},
+                                      std::mutex* trusted_dir_lock = nullptr);
 
 }  // namespace flotilla::node

@@ -42,13 +42,15 @@ int OpenImportDir(const std::string& path) {
 }  // namespace
 
 BundleImporter::BundleImporter(const NodeConfig& config, const Clock& clock, StoreWorker& store,
-                               Executor& loop, std::function<void(const ImportResult&)> imported)
+                               Executor& loop, std::mutex& trusted_dir_lock,
+                               std::function<void(const ImportResult&)> imported)
     : config_(config),
       seed_dir_(config.transfer_mode == TransferMode::kP2p ? DataLayout(config.data_dir).transfer()
                                                            : ""),
       clock_(clock),
       store_(store),
       loop_(loop),
+      trusted_dir_lock_(trusted_dir_lock),
       imported_(std::move(imported)),
       poll_timer_(loop) {}
 
@@ -90,8 +92,8 @@ Status BundleImporter::Begin(const std::string& path, const std::string& source)
   spdlog::info("import: {} ({})", path, source);
   auto result = std::make_shared<Result<ImportResult>>(Internal("the import did not run"));
   store_.WithStore(
-      [config = config_, path, result, progress = progress_, &clock = clock_,
-       seed_dir = seed_dir_](layerstore::LayerStore& store) {
+      [config = config_, path, result, progress = progress_, &clock = clock_, seed_dir = seed_dir_,
+       &trusted_dir_lock = trusted_dir_lock_](layerstore::LayerStore& store) {
         auto report = [progress](const ImportProgress& p) {
           std::lock_guard<std::mutex> lock(progress->mu);
           progress->view.step = p.step;
@@ -105,7 +107,8 @@ Status BundleImporter::Begin(const std::string& path, const std::string& source)
             ++progress->view.lines_dropped;
           }
         };
-        *result = ImportBundleInto(config, store, path, clock, report, seed_dir);
+        *result =
+            ImportBundleInto(config, store, path, clock, report, seed_dir, {}, &trusted_dir_lock);
         return result->ok() ? (*result)->added : std::vector<layerstore::LayerInfo>{};
       },
       [this, result] { Finished(*result); });

@@ -42,9 +42,11 @@ struct BundleFileId {
 
 class BundleImporter {
  public:
-  // `imported` runs on the loop once a release is imported.
+  // `imported` runs on the loop once a release is imported. The import
+  // commits the bundle's metadata to <data_dir>/tuf holding
+  // `trusted_dir_lock`, the lock every refresh of it holds (TufMetadataSource).
   BundleImporter(const NodeConfig& config, const Clock& clock, StoreWorker& store, Executor& loop,
-                 std::function<void(const ImportResult&)> imported);
+                 std::mutex& trusted_dir_lock, std::function<void(const ImportResult&)> imported);
   ~BundleImporter();
 
   // Reads what the import directory's earlier polls tried; starts polling.
@@ -80,6 +82,7 @@ class BundleImporter {
   const Clock& clock_;
   StoreWorker& store_;
   Executor& loop_;
+  std::mutex& trusted_dir_lock_;
   std::function<void(const ImportResult&)> imported_;
   std::shared_ptr<Progress> progress_ = std::make_shared<Progress>();
   bool running_ = false;

@@ -106,7 +106,7 @@ Status NodeDaemon::Prepare() {
       std::make_unique<StoreWorker>(std::move(*store), layout_.root + "/tmp", Lane("store"), loop_);
   // An imported bundle's release is offered as the trusted metadata's are at start.
   importer_ = std::make_unique<BundleImporter>(
-      config_, clock_, *store_, loop_, [this](const ImportResult& imported) {
+      config_, clock_, *store_, loop_, trusted_dir_lock_, [this](const ImportResult& imported) {
         // Its neighbours hear of the imported metadata, and take its artifacts.
         if (source_) source_->PublishServedVersions();
         if (pipeline_) pipeline_->Seed(imported.app, imported.version, imported.seedable);
@@ -234,7 +234,7 @@ Status NodeDaemon::OpenFollower() {
     RETURN_IF_ERROR(
         WriteFileAtomic(layout_.lan_port_file(), std::to_string(lan_->http_port()) + "\n"));
   }
-  source_ = std::make_unique<TufMetadataSource>(config_, clock_, lan_.get());
+  source_ = std::make_unique<TufMetadataSource>(config_, clock_, lan_.get(), trusted_dir_lock_);
   source_->PublishServedVersions();
   follower_ = std::make_unique<MetadataFollower>(
       FollowerOptions{.tracker_metadata_url = config_.content_url + "/metadata",

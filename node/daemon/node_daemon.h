@@ -28,6 +28,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "core/clock.h"
@@ -144,6 +145,9 @@ class NodeDaemon : public NodeControl {
   int lock_fd_ = -1;
   std::map<std::string, std::unique_ptr<ThreadExecutor>> lanes_;
   std::unique_ptr<StateFile> state_;
+  // <data_dir>/tuf has two writers, the follower's refresh (on the loop) and
+  // the import (on the store lane): each holds this while it uses the directory.
+  std::mutex trusted_dir_lock_;
   std::unique_ptr<StoreWorker> store_;
   std::unique_ptr<BundleImporter> importer_;
   std::unique_ptr<runtime::Runtime> runtime_;  // null when deploy is off

@@ -6,19 +6,26 @@
 // runs) are refused with a clear message and leave the node as it was.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
+#include "core/clock.h"
 #include "core/file_io.h"
+#include "layerstore/layer_store.h"
+#include "node/daemon/bundle_import.h"
+#include "node/daemon/node_config.h"
 #include "tests/node/node_fixture.h"
 #include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {
 
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr char kApp[] = "web";
@@ -313,6 +320,45 @@ TEST_F(BundleE2e, TheImportDirectoryImportsEachWholeBundleOnceAndFollowsNoSymlin
   EXPECT_TRUE(Runs(1));
   EXPECT_EQ(FilesOf(stick), stick_before);
   EXPECT_EQ(RunShell("ls -A " + stick).output, "link.bundle\nweb-1.bundle\nweb-2.bundle\n");
+}
+
+// In the daemon the import (on the store lane) and the metadata follower's
+// refresh (on the loop) both write <data_dir>/tuf: the import makes the
+// device trust the bundle's metadata only while no refresh holds the trusted
+// directory's lock, and does so as soon as it is free.
+TEST_F(BundleE2e, TheImportCommitsTrustedMetadataOnlyWhileNoRefreshHoldsTheDirectory) {
+  const std::string bundle = dir_ + "/web-1.bundle";
+  ASSERT_EQ(Bundle(repo_, 1, 0, bundle).exit_code, 0);
+  auto config = node::ParseNodeConfig(config_.dump());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const node::DataLayout layout(data_);
+  RunShell("mkdir -p " + layout.store());
+  auto store = layerstore::LayerStore::Open(layout.store());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+
+  std::mutex trusted_dir_lock;
+  std::unique_lock<std::mutex> refresh(trusted_dir_lock);  // a refresh runs
+  std::atomic<bool> verified{false};
+  Result<node::ImportResult> imported = Internal("the import did not run");
+  std::thread import([&] {
+    auto progress = [&](const node::ImportProgress& p) {
+      if (p.line.find("verified against the signed release") != std::string::npos) verified = true;
+    };
+    imported = node::ImportBundleInto(*config, **store, bundle, SystemClock::Instance(), progress,
+                                      "", {}, &trusted_dir_lock);
+  });
+  for (int i = 0; i < 200 && !verified; ++i) std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_TRUE(verified.load());
+  // Verified, and waiting: the trusted directory still holds only the root.
+  std::this_thread::sleep_for(seconds(1));
+  EXPECT_FALSE(std::filesystem::exists(layout.tuf() + "/timestamp.json"));
+  EXPECT_FALSE(std::filesystem::exists(layout.tuf() + "/targets.json"));
+  refresh.unlock();
+  import.join();
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  EXPECT_EQ(imported->version, 1u);
+  EXPECT_TRUE(std::filesystem::exists(layout.tuf() + "/timestamp.json"));
+  EXPECT_TRUE(std::filesystem::exists(layout.tuf() + "/targets.json"));
 }
 
 // A data directory on a small filesystem: the bundle is refused before
