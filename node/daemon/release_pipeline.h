@@ -96,6 +96,8 @@ class ReleasePipeline {
   // placed in the fetcher's directory (docs/bundle.md): wanted now (the
   // fetcher finds them whole, with no traffic, and seeds them) and kept with
   // the release once it is ready, so the collector forgets them with it.
+  // Forgotten instead (unless a kept release or a transfer uses them) when
+  // that release fails for good or a newer one of the app is fetched or ready.
   void Seed(const std::string& app, uint64_t version,
             const std::vector<ArtifactRequest>& artifacts);
 
@@ -113,6 +115,9 @@ class ReleasePipeline {
   void Fail(const std::string& app, const Status& why, bool permanent);
   void CountBytes(const std::string& app, const Digest& artifact, const FetchProgress& p);
   void NoteBadPeers(const std::string& app, const FetchProgress& p);
+  // Forgets the imported artifacts of the releases of `app` for which `gone`
+  // is true (they will never be ready), but those still kept or wanted.
+  void ForgetSeeded(const std::string& app, const std::function<bool(uint64_t)>& gone);
 
   PipelineOptions options_;
   StateFile& state_;
