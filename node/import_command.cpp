@@ -41,17 +41,26 @@ int ImportStopped(const NodeConfig& config, const std::string& bundle) {
   return 0;
 }
 
-Result<ImportView> DaemonImport(const std::string& socket) {
+Result<NodeView> DaemonView(const std::string& socket) {
   ASSIGN_OR_RETURN(Json json, ControlRequest(socket, {{"op", "status"}}, 10s));
-  ASSIGN_OR_RETURN(NodeView view, ViewFromJson(json));
-  return view.import;
+  return ViewFromJson(json);
+}
+
+// What the daemon does with the release it imported: a node a fleet
+// document governs runs the release the document names (docs/bundle.md,
+// "Into a fleet-managed node").
+std::string WhatFollows(const NodeView& view) {
+  if (view.fleet.state == "local") return "the node deploys it now";
+  return fmt::format(
+      "a fleet document governs this node: it deploys release {} when the document names it",
+      view.import.release);
 }
 
 // The daemon imports `bundle` (an absolute path); this prints each progress
 // line it shows and its verdict.
 int ImportRunning(const NodeConfig& config, const std::string& bundle) {
   const std::string& socket = config.control_socket;
-  auto before = DaemonImport(socket);
+  auto before = DaemonView(socket);
   if (!before.ok())
     return Refused(bundle, "the daemon does not answer: " + before.status().message());
   auto started = ControlRequest(socket, {{"op", "import"}, {"path", bundle}}, 10s);
@@ -59,22 +68,23 @@ int ImportRunning(const NodeConfig& config, const std::string& bundle) {
   fmt::print(stderr, "import: the running daemon imports it\n");
   uint64_t printed = 0;  // progress lines printed
   for (;;) {
-    auto now = DaemonImport(socket);
-    if (!now.ok())
-      return Refused(bundle, "the daemon stopped answering: " + now.status().message());
-    const bool ours = now->id > before->id && now->bundle == bundle;
-    for (uint64_t i = std::max(printed, now->lines_dropped);
-         ours && i < now->lines_dropped + now->lines.size(); ++i) {
-      fmt::print(stderr, "import: {}\n", now->lines[i - now->lines_dropped]);
+    auto view = DaemonView(socket);
+    if (!view.ok())
+      return Refused(bundle, "the daemon stopped answering: " + view.status().message());
+    const ImportView& now = view->import;
+    const bool ours = now.id > before->import.id && now.bundle == bundle;
+    for (uint64_t i = std::max(printed, now.lines_dropped);
+         ours && i < now.lines_dropped + now.lines.size(); ++i) {
+      fmt::print(stderr, "import: {}\n", now.lines[i - now.lines_dropped]);
       printed = i + 1;
     }
-    if (ours && now->finished_unix != 0) {
-      if (now->step != "imported") {
+    if (ours && now.finished_unix != 0) {
+      if (now.step != "imported") {
         const Status refusal =
-            StatusFromErrorResponse({{"error", now->message}, {"code", now->code}});
+            StatusFromErrorResponse({{"error", now.message}, {"code", now.code}});
         return Refused(bundle, refusal.ToString());
       }
-      fmt::print("{}; the node deploys it now\n", now->message);
+      fmt::print("{}; {}\n", now.message, WhatFollows(*view));
       return 0;
     }
     std::this_thread::sleep_for(200ms);
