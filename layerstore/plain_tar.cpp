@@ -161,7 +161,8 @@ Result<std::vector<PlainTarEntry>> ScanPlainTar(const std::string& path,
 }
 
 Status ExtractPlainTar(const std::string& path,
-                       const std::map<std::string, std::string>& destinations) {
+                       const std::map<std::string, std::string>& destinations,
+                       const std::function<void(const PlainTarEntry&)>& copied) {
   Reader r;
   RETURN_IF_ERROR(OpenReader(r, path));
   for (;;) {
@@ -176,6 +177,7 @@ Status ExtractPlainTar(const std::string& path,
     }
     const PlainTarEntry entry{it->first, static_cast<uint64_t>(archive_entry_size(e))};
     RETURN_IF_ERROR(CopyData(r.a, entry, it->second));
+    if (copied) copied(entry);
   }
 }
 

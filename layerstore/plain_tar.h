@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -51,8 +52,10 @@ Result<std::vector<PlainTarEntry>> ScanPlainTar(const std::string& path,
                                                 uint32_t max_entries);
 
 // Copies each entry of `path` named in `destinations` to its new file there,
-// exactly its header's size (Corruption when the data is cut short).
+// exactly its header's size (Corruption when the data is cut short);
+// `copied` (when set) is told of each entry once it is copied.
 Status ExtractPlainTar(const std::string& path,
-                       const std::map<std::string, std::string>& destinations);
+                       const std::map<std::string, std::string>& destinations,
+                       const std::function<void(const PlainTarEntry&)>& copied = {});
 
 }  // namespace flotilla::layerstore

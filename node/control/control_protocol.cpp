@@ -18,13 +18,17 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FleetView, state, version, expir
                                                 last_poll_unix, last_error)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AgentView, release, installed, ready,
                                                 metadata_verified, rolled_back)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImportView, id, bundle, source, step, bytes_done,
+                                                bytes_total, app, release, message, code, lines,
+                                                lines_dropped, started_unix, finished_unix)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ImportDirView, path, present, bundles_seen)
 // Without `apps`, which ViewFromJson checks member by member.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NodeView, device_name, site, transfer_mode, version,
                                                 enrolled, last_refresh_unix, last_refresh_error,
                                                 refreshes_ok, refreshes_failed, deploys_ok,
                                                 deploys_failed, hash_failures, peers_banned,
                                                 bytes_wasted, disk_free_bytes, store_bytes, fleet,
-                                                agent)
+                                                agent, import, import_dir)
 
 namespace {
 
@@ -89,7 +93,8 @@ Result<std::pair<int64_t, std::string>> LockOf(const Json& request) {
 Status Dispatch(NodeControl& control, const Json& request, const ControlAnswer& answer) {
   auto op_it = request.find("op");
   if (op_it == request.end() || !op_it->is_string()) {
-    return InvalidArgument("request needs \"op\": status, logs, update, rollback, lock or unlock");
+    return InvalidArgument(
+        "request needs \"op\": status, logs, update, rollback, lock, unlock or import");
   }
   const std::string op = op_it->get<std::string>();
   if (op == "status") {
@@ -129,6 +134,19 @@ Status Dispatch(NodeControl& control, const Json& request, const ControlAnswer& 
     control.Lock(app, lock.first, lock.second, reply);
     return Status::Ok();
   }
+  if (op == "import") {
+    RETURN_IF_ERROR(RefuseUnknownKeys(request, {"op", "path"}));
+    auto it = request.find("path");
+    if (it == request.end() || !it->is_string() || !it->get<std::string>().starts_with("/") ||
+        it->get<std::string>().size() > 4096) {
+      return InvalidArgument("request needs \"path\": the bundle file's absolute path");
+    }
+    control.Import(it->get<std::string>(), [answer](Result<std::string> message) {
+      answer(message.ok() ? Respond(Message(std::move(*message)))
+                          : ErrorResponse(message.status()));
+    });
+    return Status::Ok();
+  }
   if (op == "logs") {
     RETURN_IF_ERROR(RefuseUnknownKeys(request, {"op", "app", "max_bytes"}));
     ASSIGN_OR_RETURN(std::string app, AppOf(request));
@@ -140,7 +158,7 @@ Status Dispatch(NodeControl& control, const Json& request, const ControlAnswer& 
     return Status::Ok();
   }
   return InvalidArgument("unknown op '" + op +
-                         "' (status, logs, update, rollback, lock or unlock)");
+                         "' (status, logs, update, rollback, lock, unlock or import)");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 //   {"op":"rollback","app":"x"}                  -> {"message":"..."}
 //   {"op":"lock","app":"x","for_s":1800,"reason":"in use"} -> {"message":"..."}
 //   {"op":"unlock","app":"x"}                    -> {"message":"..."}
+//   {"op":"import","path":"/abs/x.bundle"}        -> {"message":"..."} (started; see status)
 //   anything refused                             -> {"error":"...","code":"NotFound"}
 //
 // A request is at most kMaxControlRequestBytes, ends with a newline (or with

@@ -71,6 +71,40 @@ struct AgentView {
   std::string rolled_back;         // "release 6: not proven within 120 s" ("" : none)
 };
 
+// The last offline bundle import (docs/bundle.md, "Importing into a running
+// node"): asked for through the control API or found in the import
+// directory. id 0: none since the daemon started.
+struct ImportView {
+  uint64_t id = 0;     // counts the imports since the daemon started
+  std::string bundle;  // the bundle file
+  std::string source;  // "control" | "import_dir"
+  // checking|copying|verifying|rebuilding (running), imported, refused
+  std::string step;
+  uint64_t bytes_done = 0;  // of the step's bytes_total (0: not known)
+  uint64_t bytes_total = 0;
+  std::string app;       // once the metadata verified
+  uint64_t release = 0;  // once the metadata verified
+  // The last progress line; once it ended, what it imported or why it was
+  // refused (with the status code's name in `code`).
+  std::string message;
+  std::string code;
+  // Its progress lines, the newest kMaxImportLines; `lines_dropped` older
+  // ones are gone (what a client printed is lines_dropped + its index).
+  std::vector<std::string> lines;
+  uint64_t lines_dropped = 0;
+  int64_t started_unix = 0;
+  int64_t finished_unix = 0;  // 0 while it runs
+};
+
+inline constexpr size_t kMaxImportLines = 64;
+
+// The import directory (node.json `import_dir`), polled for *.bundle files.
+struct ImportDirView {
+  std::string path;           // "" when none is configured
+  bool present = false;       // the directory exists now (a stick is mounted)
+  uint64_t bundles_seen = 0;  // bundle files tried (imported or refused), remembered
+};
+
 struct NodeView {
   std::string device_name;
   std::string site;
@@ -82,6 +116,8 @@ struct NodeView {
   std::vector<AppView> apps;
   FleetView fleet;
   AgentView agent;
+  ImportView import;
+  ImportDirView import_dir;
   // Counters since the daemon started.
   uint64_t refreshes_ok = 0;
   uint64_t refreshes_failed = 0;
@@ -119,6 +155,12 @@ class NodeControl {
   virtual void Lock(const std::string& /*app*/, int64_t /*seconds*/, const std::string& /*reason*/,
                     ControlReply reply) {
     reply(FailedPrecondition("this daemon takes no update locks"));
+  }
+  // Imports the offline bundle at `path` (absolute): replies at once that
+  // it started (its progress and outcome then show in View().import), or
+  // refuses when another import runs.
+  virtual void Import(const std::string& /*path*/, ControlReply reply) {
+    reply(FailedPrecondition("this daemon imports no bundles"));
   }
   // Ends `app`'s lock; a release it held is switched to if a window allows.
   virtual void Unlock(const std::string& /*app*/, ControlReply reply) {

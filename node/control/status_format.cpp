@@ -64,6 +64,18 @@ std::string NodeLines(const NodeView& v, int64_t now_unix) {
     out += "\n";
     if (!v.fleet.last_error.empty()) out += "fleet error: " + v.fleet.last_error + "\n";
   }
+  if (!v.import_dir.path.empty()) {
+    out += fmt::format("import_dir {}: {}, {} bundle(s) tried\n", v.import_dir.path,
+                       v.import_dir.present ? "present" : "absent", v.import_dir.bundles_seen);
+  }
+  if (v.import.id > 0) {
+    const ImportView& i = v.import;
+    out += fmt::format("import {}: {}", i.bundle, i.step);
+    if (i.finished_unix == 0 && i.bytes_total > 0) {
+      out += fmt::format(" {} of {}", FormatBytes(i.bytes_done), FormatBytes(i.bytes_total));
+    }
+    out += (i.message.empty() ? "" : ": " + i.message) + "\n";
+  }
   if (v.peers_banned > 0 || v.bytes_wasted > 0) {
     out += fmt::format("peers banned for bad data {}, bytes wasted {}\n", v.peers_banned,
                        FormatBytes(v.bytes_wasted));

@@ -116,6 +116,8 @@ Status ReadTop(JsonObjectReader& r, NodeConfig& c) {
   r.String("control_socket", c.control_socket);
   r.String("secrets_dir", c.secrets_dir);
   r.String("metrics_listen", c.metrics_listen);
+  r.String("import_dir", c.import_dir);
+  r.Unsigned("import_poll_s", c.import_poll_s, 1, 3600);
   return r.Finish();
 }
 
@@ -135,6 +137,9 @@ Status Validate(const NodeConfig& c) {
   }
   if (c.data_dir.empty() || c.data_dir.front() != '/') {
     return InvalidArgument("data_dir: required, an absolute path");
+  }
+  if (!c.import_dir.empty() && c.import_dir.front() != '/') {
+    return InvalidArgument("import_dir: an absolute path (a USB stick's mount point)");
   }
   if (!c.site.empty() && !IsLabel(c.site)) {
     return InvalidArgument("site: 1-64 of [A-Za-z0-9._-]");

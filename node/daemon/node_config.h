@@ -98,6 +98,11 @@ struct NodeConfig {
   // "Secrets"). Empty: /run/flotilla-node/<device_name>/secrets.
   std::string secrets_dir;
   std::string metrics_listen;  // "host:port" of Prometheus /metrics; empty: off
+  // Where an operator drops offline bundles (a USB stick's mount point):
+  // polled every import_poll_s for *.bundle files, each imported once
+  // (docs/bundle.md, "The import directory"). Empty: none.
+  std::string import_dir;
+  uint32_t import_poll_s = 5;
 };
 
 // Parses and validates the configuration text.

@@ -65,6 +65,7 @@ NodeDaemon::~NodeDaemon() {
   origin_relay_.reset();
   source_.reset();
   lan_.reset();
+  importer_.reset();
   store_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -103,6 +104,14 @@ Status NodeDaemon::Prepare() {
   for (const auto& note : (*store)->recovery_notes()) spdlog::info("store recovery: {}", note);
   store_ =
       std::make_unique<StoreWorker>(std::move(*store), layout_.root + "/tmp", Lane("store"), loop_);
+  // An imported bundle's release is offered as the trusted metadata's are at start.
+  importer_ = std::make_unique<BundleImporter>(
+      config_, clock_, *store_, loop_, trusted_dir_lock_, [this](const ImportResult& imported) {
+        // Its neighbours hear of the imported metadata, and take its artifacts.
+        if (source_) source_->PublishServedVersions();
+        if (pipeline_) pipeline_->Seed(imported.app, imported.version, imported.seedable);
+        OfferTrustedReleases();
+      });
   RETURN_IF_ERROR(OpenFleet());
   RETURN_IF_ERROR(LoadLocks());
   ASSIGN_OR_RETURN(state_, StateFile::Open(layout_.state(), apps_));
@@ -228,7 +237,7 @@ Status NodeDaemon::OpenFollower() {
     RETURN_IF_ERROR(
         WriteFileAtomic(layout_.lan_port_file(), std::to_string(lan_->http_port()) + "\n"));
   }
-  source_ = std::make_unique<TufMetadataSource>(config_, clock_, lan_.get());
+  source_ = std::make_unique<TufMetadataSource>(config_, clock_, lan_.get(), trusted_dir_lock_);
   source_->PublishServedVersions();
   follower_ = std::make_unique<MetadataFollower>(
       FollowerOptions{.tracker_metadata_url = config_.content_url + "/metadata",
@@ -546,6 +555,12 @@ void NodeDaemon::Lock(const std::string& app, int64_t seconds, const std::string
         (reason.empty() ? "" : ": " + reason));
 }
 
+void NodeDaemon::Import(const std::string& path, ControlReply reply) {
+  Status begun = importer_->Begin(path, "control");
+  if (!begun.ok()) return reply(begun);
+  reply("importing " + path + "; its progress and outcome show in `flotilla-node status`");
+}
+
 void NodeDaemon::Unlock(const std::string& app, ControlReply reply) {
   if (std::find(apps_.begin(), apps_.end(), app) == apps_.end()) {
     return reply(NotFound("no app '" + app + "' is followed here"));
@@ -615,6 +630,7 @@ void NodeDaemon::Start() {
   pipeline_->Start();
   ReportAgentRollback();
   OfferTrustedReleases();
+  importer_->Start();
   follower_->Start();
   fleet_->Start();
   reporter_->Start();
@@ -637,6 +653,7 @@ void NodeDaemon::Stop() {
   if (deployer_) deployer_->Stop();
   if (collector_) collector_->Stop();
   if (agent_worker_) agent_worker_->Close();
+  if (importer_) importer_->Stop();
   if (store_) store_->Close();
 }
 

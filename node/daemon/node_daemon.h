@@ -17,6 +17,8 @@
 //  - Reporter: reports to the tracker, pending errors;
 //  - NoticeWatcher: one held request at the tracker (a thread of its own);
 //    a published change refreshes the follower and the fleet follower now;
+//  - BundleImporter: offline bundles asked for through the control API or
+//    found in the import directory, imported on the store's lane;
 //  - LanExchange, the control API and /metrics, pumped every 50 ms.
 // Blocking work runs on worker lanes (ThreadExecutors made here): the layer
 // store's on "store", each app's switch on "app/<name>", the supervision
@@ -27,11 +29,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "core/clock.h"
 #include "core/status.h"
 #include "node/control/node_control.h"
+#include "node/daemon/bundle_importer.h"
 #include "node/daemon/deployer.h"
 #include "node/daemon/enrolment.h"
 #include "node/daemon/fleet_follower.h"
@@ -78,6 +82,8 @@ class NodeDaemon : public NodeControl {
   void Lock(const std::string& app, int64_t seconds, const std::string& reason,
             ControlReply reply) override;
   void Unlock(const std::string& app, ControlReply reply) override;
+  // Imports an offline bundle on the store's lane (bundle_importer.h).
+  void Import(const std::string& path, ControlReply reply) override;
   // The metrics endpoint's port (0: off).
   uint16_t metrics_port() const;
   // Called on the loop once a newer agent release is installed and staged:
@@ -164,7 +170,11 @@ class NodeDaemon : public NodeControl {
   int lock_fd_ = -1;
   std::map<std::string, std::unique_ptr<ThreadExecutor>> lanes_;
   std::unique_ptr<StateFile> state_;
+  // <data_dir>/tuf has two writers, the follower's refresh (on the loop) and
+  // the import (on the store lane): each holds this while it uses the directory.
+  std::mutex trusted_dir_lock_;
   std::unique_ptr<StoreWorker> store_;
+  std::unique_ptr<BundleImporter> importer_;
   std::unique_ptr<runtime::Runtime> runtime_;  // null when deploy is off
   std::unique_ptr<Deployer> deployer_;
   std::unique_ptr<GarbageCollector> collector_;

@@ -68,6 +68,8 @@ NodeView NodeDaemon::View() {
   view.agent = AgentViewOf(layout_.root);
   view.agent.ready = started_;
   view.agent.metadata_verified = trusted_on_disk_verified_ || follower.refreshes_ok > 0;
+  view.import = importer_->view();
+  view.import_dir = importer_->dir_view();
   for (const auto& app : apps_) {
     view.apps.push_back(ViewOf(app));
     if (auto t = pipeline_->Transfer(app)) {

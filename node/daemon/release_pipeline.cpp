@@ -94,6 +94,7 @@ void ReleasePipeline::Begin(const std::string& app, const metadata::Release& rel
   if (Status want = WantCurrentArtifacts(t); !want.ok()) return Fail(app, want, false);
   spdlog::info("app {}: release {}: {} layer(s) to get, {} byte(s) planned", app, release.version,
                t.plans.size(), plan->total_bytes);
+  ForgetSeeded(app, [&](uint64_t seeded) { return seeded < release.version; });  // superseded
   a.phase = AppPhase::kDownloading;
   state_.Save();
   events_.changed();
@@ -242,8 +243,17 @@ void ReleasePipeline::Ready(const std::string& app) {
     }
     if (!options_.keep_artifacts) counted_.erase(artifact.sha256);
   }
+  if (auto seeded = seeded_.find({app, release.version}); seeded != seeded_.end()) {
+    for (const Digest& d : seeded->second) {
+      if (std::find(kept.artifacts.begin(), kept.artifacts.end(), d) == kept.artifacts.end()) {
+        kept.artifacts.push_back(d);
+      }
+    }
+    seeded_.erase(seeded);
+  }
   std::erase_if(a.kept, [&](const KeptRelease& k) { return k.version == release.version; });
   a.kept.push_back(std::move(kept));
+  ForgetSeeded(app, [&](uint64_t seeded) { return seeded < release.version; });  // superseded
   state_.Save();
   events_.changed();
   events_.ready(app, release);
@@ -279,6 +289,7 @@ void ReleasePipeline::Fail(const std::string& app, const Status& why, bool perma
     store_.ClearTemp();
   }
   transfers_.erase(app);
+  if (permanent) ForgetSeeded(app, [&](uint64_t seeded) { return seeded == version; });
   events_.error(message);
   state_.Save();
   events_.changed();
@@ -347,6 +358,48 @@ void ReleasePipeline::KeepInFlight(std::set<Digest>& layers, std::set<Digest>& a
     for (const auto& l : t.release.image.layers) layers.insert(l.diff_id);
     for (const auto& artifact : t.artifacts) artifacts.insert(artifact.sha256);
   }
+}
+
+void ReleasePipeline::Seed(const std::string& app, uint64_t version,
+                           const std::vector<ArtifactRequest>& artifacts) {
+  if (!options_.keep_artifacts) return;  // a fetcher that serves no peers
+  for (const auto& request : artifacts) {
+    if (Status want = fetcher_->Want(request); !want.ok()) {
+      spdlog::warn("app {}: imported artifact {} not seeded: {}", app, request.sha256.ToString(),
+                   want.ToString());
+      continue;
+    }
+    seeded_[{app, version}].push_back(request.sha256);
+  }
+}
+
+void ReleasePipeline::ForgetSeeded(const std::string& app,
+                                   const std::function<bool(uint64_t)>& gone) {
+  std::set<Digest> dropped;
+  for (auto it = seeded_.begin(); it != seeded_.end();) {
+    const auto& [seeded_app, version] = it->first;
+    if (seeded_app != app || !gone(version)) {
+      ++it;
+      continue;
+    }
+    dropped.insert(it->second.begin(), it->second.end());
+    it = seeded_.erase(it);
+  }
+  if (dropped.empty()) return;
+  for (const auto& [name, other] : state_.state().apps) {
+    for (const auto& k : other.kept) {
+      for (const Digest& d : k.artifacts) dropped.erase(d);
+    }
+  }
+  for (const auto& [name, t] : transfers_) {
+    for (const auto& artifact : t.artifacts) dropped.erase(artifact.sha256);
+  }
+  for (const auto& [release, digests] : seeded_) {
+    for (const Digest& d : digests) dropped.erase(d);
+  }
+  spdlog::info("app {}: {} imported artifact(s) no longer seeded: their release will not be ready",
+               app, dropped.size());
+  ForgetArtifacts(dropped);
 }
 
 void ReleasePipeline::ForgetArtifacts(const std::set<Digest>& artifacts) {

@@ -92,6 +92,14 @@ class ReleasePipeline {
   void KeepInFlight(std::set<Digest>& layers, std::set<Digest>& artifacts) const;
   // Artifacts no longer kept: the fetcher deletes them (no longer seeded).
   void ForgetArtifacts(const std::set<Digest>& artifacts);
+  // The artifacts of release `version` of `app` an offline bundle's import
+  // placed in the fetcher's directory (docs/bundle.md): wanted now (the
+  // fetcher finds them whole, with no traffic, and seeds them) and kept with
+  // the release once it is ready, so the collector forgets them with it.
+  // Forgotten instead (unless a kept release or a transfer uses them) when
+  // that release fails for good or a newer one of the app is fetched or ready.
+  void Seed(const std::string& app, uint64_t version,
+            const std::vector<ArtifactRequest>& artifacts);
 
  private:
   void Tick();
@@ -107,6 +115,9 @@ class ReleasePipeline {
   void Fail(const std::string& app, const Status& why, bool permanent);
   void CountBytes(const std::string& app, const Digest& artifact, const FetchProgress& p);
   void NoteBadPeers(const std::string& app, const FetchProgress& p);
+  // Forgets the imported artifacts of the releases of `app` for which `gone`
+  // is true (they will never be ready), but those still kept or wanted.
+  void ForgetSeeded(const std::string& app, const std::function<bool(uint64_t)>& gone);
 
   PipelineOptions options_;
   StateFile& state_;
@@ -117,6 +128,8 @@ class ReleasePipeline {
   TimerSlot timer_;
   std::map<std::string, ReleaseTransfer> transfers_;
   std::map<std::string, metadata::Release> fetched_;  // the last release fetched per app
+  // Imported artifacts being seeded, per app and release, until it is ready.
+  std::map<std::pair<std::string, uint64_t>, std::vector<Digest>> seeded_;
   RetryBackoff retries_;
   std::map<Digest, std::pair<uint64_t, uint64_t>> counted_;       // peers, origin seen per artifact
   std::set<std::pair<std::string, std::string>> bad_peers_seen_;  // (swarm, ip)

@@ -285,6 +285,36 @@ TEST_F(ReleasePipelineTest, AReleaseOfAnotherPlatformIsRefusedBeforeAnyByteMoves
   EXPECT_TRUE(pipeline_->Fetching("web"));
 }
 
+// The artifacts an offline bundle's import hands over to be seeded are
+// forgotten (their files deleted by the fetcher) when their release fails
+// for good, or when a newer release of the app is fetched: they would
+// otherwise stay on the card, seeded, with no release to keep them.
+TEST_F(ReleasePipelineTest, ImportedArtifactsOfAReleaseRefusedOrSupersededAreForgotten) {
+  MakePipeline(PipelineOptions{.platform = {"linux", "amd64", ""}, .keep_artifacts = true});
+  metadata::Release arm = ReleaseOf("web", 1, MakeSmallLayer(dir_, "1"));
+  arm.image.platform = "linux/arm64";
+  const Digest arm_artifact = arm.artifacts[0].sha256;
+  pipeline_->Seed("web", 1, {RequestOf(arm.artifacts[0])});
+  EXPECT_TRUE(fetcher_->Wanted(arm_artifact));
+  pipeline_->Offer("web", arm);  // refused for good: another platform
+  EXPECT_EQ(App().failed_release, 1u);
+  EXPECT_TRUE(fetcher_->forgotten.count(arm_artifact));
+
+  const MadeLayer two = MakeSmallLayer(dir_, "2");
+  const metadata::Release imported = ReleaseOf("web", 2, two);
+  pipeline_->Seed("web", 2, {RequestOf(imported.artifacts[0])});
+  const MadeLayer three = MakeSmallLayer(dir_, "3");
+  pipeline_->Offer("web", ReleaseOf("web", 3, three));  // supersedes release 2
+  EXPECT_TRUE(pipeline_->Fetching("web"));
+  EXPECT_TRUE(fetcher_->forgotten.count(two.artifact.sha256));
+  EXPECT_FALSE(fetcher_->forgotten.count(three.artifact.sha256));
+  fetcher_->Complete(three.artifact.sha256, three.artifact_path);
+  Step();
+  ASSERT_EQ(ready_, std::vector<uint64_t>{3});
+  ASSERT_EQ(App().kept.size(), 1u);
+  EXPECT_EQ(App().kept[0].artifacts, std::vector<Digest>{three.artifact.sha256});
+}
+
 // A transfer that fails for a reason that may pass is reported failed with
 // the kind "transfer" (a rollout keeps such a device pending), saved with
 // the state; the retry clears it.

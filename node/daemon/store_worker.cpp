@@ -92,6 +92,15 @@ void StoreWorker::Rebuild(std::vector<RebuildStep> steps, std::function<void(Reb
       });
 }
 
+void StoreWorker::WithStore(std::function<std::vector<LayerInfo>(LayerStore&)> job,
+                            std::function<void()> done) {
+  worker_.Run([store = store_.get(), job = std::move(job)] { return job(*store); },
+              [this, done = std::move(done)](std::vector<LayerInfo> added) {
+                for (const auto& l : added) catalog_[l.diff_id] = l;
+                done();
+              });
+}
+
 void StoreWorker::ResolveTrees(std::vector<Digest> layers,
                                std::function<void(Result<std::vector<std::string>>)> done) {
   worker_.Run(

@@ -61,6 +61,11 @@ class StoreWorker {
   // Runs `steps` in order (a step whose layer is already ready is skipped)
   // and stops at the first failure.
   void Rebuild(std::vector<RebuildStep> steps, std::function<void(RebuildResult)> done);
+  // Runs `job` on the worker lane with the store itself (an offline bundle's
+  // import, which checks and rebuilds in one go); the layers `job` returns
+  // (those it added) join the catalog before `done` runs on the loop.
+  void WithStore(std::function<std::vector<layerstore::LayerInfo>(layerstore::LayerStore&)> job,
+                 std::function<void()> done);
   // The unpacked trees of `layers`, in the same order (overlayfs lowers).
   void ResolveTrees(std::vector<Digest> layers,
                     std::function<void(Result<std::vector<std::string>>)> done);

@@ -47,10 +47,12 @@ Result<std::map<std::string, metadata::Release>> TufMetadataSource::Refresh(
   // The content origin through the configured proxy; a LAN neighbour directly.
   const bool origin = base_url.rfind(config_.content_url + "/", 0) == 0;
   HttpRemote remote(base_url, "", origin ? HttpOptionsFor(config_) : LanHttpOptionsFor(config_));
+  std::unique_lock<std::mutex> lock(trusted_dir_lock_);
   ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
   RETURN_IF_ERROR(client->Refresh());
   std::vector<Status> refused;
   ASSIGN_OR_RETURN(auto releases, metadata::TrustedReleases(*client, &refused));
+  lock.unlock();
   for (const Status& role : refused) spdlog::warn("metadata refresh: {}", role.ToString());
   PublishServedVersions();
   return releases;
@@ -58,6 +60,7 @@ Result<std::map<std::string, metadata::Release>> TufMetadataSource::Refresh(
 
 Result<std::map<std::string, metadata::Release>> TufMetadataSource::VerifyTrustedOnDisk() {
   metadata::DirectoryRemote remote(layout_.tuf(), "");
+  std::lock_guard<std::mutex> lock(trusted_dir_lock_);
   ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
   RETURN_IF_ERROR(client->Refresh());
   return metadata::TrustedReleases(*client);
@@ -71,6 +74,7 @@ Result<uint64_t> TufMetadataSource::TrustedFloorOnDisk(const std::string& app) {
 }
 
 uint64_t TufMetadataSource::TrustedTimestampVersion() {
+  // Each file is replaced by a rename: a read sees the old or the new one.
   return TrustedVersion(layout_.tuf() + "/timestamp.json");
 }
 

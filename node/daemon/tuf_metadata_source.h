@@ -5,6 +5,8 @@
 // (metadata::TrustedReleases: each path-checked by the target search).
 #pragma once
 
+#include <mutex>
+
 #include "core/clock.h"
 #include "http/http_client.h"
 #include "metadata/remote_repository.h"
@@ -38,8 +40,17 @@ class HttpRemote final : public metadata::RemoteRepository {
 class TufMetadataSource final : public MetadataSource {
  public:
   // `lan` may be null (LAN exchange off); it must outlive this source.
-  TufMetadataSource(const NodeConfig& config, const Clock& clock, LanExchange* lan)
-      : config_(config), layout_(config.data_dir), clock_(clock), lan_(lan) {}
+  // `trusted_dir_lock` is held for every use of <data_dir>/tuf here, from
+  // reading the trusted state to storing what was verified; the import takes
+  // it to commit a bundle's metadata (bundle_import.h), so the two never
+  // interleave and each refresh starts from what the last one stored.
+  TufMetadataSource(const NodeConfig& config, const Clock& clock, LanExchange* lan,
+                    std::mutex& trusted_dir_lock)
+      : config_(config),
+        layout_(config.data_dir),
+        clock_(clock),
+        lan_(lan),
+        trusted_dir_lock_(trusted_dir_lock) {}
 
   Result<DeviceCredentials> Enrol() override { return EnsureEnrolled(config_, layout_); }
   Result<std::map<std::string, metadata::Release>> Refresh(const std::string& base_url) override;
@@ -61,6 +72,7 @@ class TufMetadataSource final : public MetadataSource {
   DataLayout layout_;
   const Clock& clock_;
   LanExchange* lan_;
+  std::mutex& trusted_dir_lock_;
 };
 
 }  // namespace flotilla::node

@@ -277,6 +277,28 @@ TEST_F(ControlServerTest, LockRequestsAreCheckedBeforeTheDaemonSeesThem) {
   EXPECT_EQ(reached["error"], "this daemon takes no update locks") << reached;
 }
 
+TEST_F(ControlServerTest, ImportRequestsNeedAnAbsolutePathBeforeTheDaemonSeesThem) {
+  auto server = Listen();
+  ASSERT_TRUE(server);
+  PollLoop loop({[&] { server->Poll(); }});
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"({"op":"import"})", "needs \"path\""},
+      {R"({"op":"import","path":"web.bundle"})", "absolute path"},
+      {R"({"op":"import","path":5})", "needs \"path\""},
+      {R"({"op":"import","path":"/a.bundle","app":"x"})", "unknown key 'app'"},
+  };
+  for (const auto& [request, message] : refused) {
+    Json answer = RawExchange(path_, request + "\n");
+    ASSERT_TRUE(answer.is_object()) << request;
+    EXPECT_EQ(answer["code"], "InvalidArgument") << request << " " << answer;
+    EXPECT_NE(answer["error"].get<std::string>().find(message), std::string::npos)
+        << request << " " << answer;
+  }
+  Json reached = RawExchange(path_, R"({"op":"import","path":"/media/usb/web.bundle"})"
+                                    "\n");
+  EXPECT_EQ(reached["error"], "this daemon imports no bundles") << reached;
+}
+
 TEST_F(ControlServerTest, OversizedRequestIsRefusedWithoutReadingItAll) {
   auto server = Listen();
   ASSERT_TRUE(server);

@@ -6,18 +6,26 @@
 // runs) are refused with a clear message and leave the node as it was.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
+#include "core/clock.h"
 #include "core/file_io.h"
+#include "layerstore/layer_store.h"
+#include "node/daemon/bundle_import.h"
+#include "node/daemon/node_config.h"
 #include "tests/node/node_fixture.h"
 #include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {
 
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr char kApp[] = "web";
@@ -64,7 +72,7 @@ void FlipByteOfMember(const std::string& bundle, const std::string& member) {
 class BundleE2e : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir("bundle-e2e-");
+    dir_ = std::filesystem::path(MakeTempDir("bundle-e2e-")).lexically_normal();
     repo_ = dir_ + "/repo";
     data_ = dir_ + "/node/data";
     ASSERT_TRUE(InitRepository(dir_, repo_));
@@ -79,6 +87,7 @@ class BundleE2e : public ::testing::Test {
   }
   void TearDown() override {
     node_.Stop();
+    if (!mounted_.empty()) RunShell("umount " + mounted_);
     RunShell(BinaryPath("flotilla-node") + " app stop --state-dir " + data_ + "/runtime " + kApp +
              " >/dev/null 2>&1");
     RunShell("rm -rf " + dir_);
@@ -99,6 +108,15 @@ class BundleE2e : public ::testing::Test {
   CommandResult Import(const std::string& bundle) {
     return RunShell(BinaryPath("flotilla-node") + " import --config " + config_path_ + " " +
                     bundle + " 2>&1");
+  }
+
+  // `flotilla-node status --json` of the running node (an empty object
+  // while its control socket is not up).
+  Json NodeStatus() {
+    auto r = RunShell("timeout 10 " + BinaryPath("flotilla-node") + " status --json --config " +
+                      config_path_ + " 2>/dev/null");
+    auto json = Json::parse(r.output, nullptr, false);
+    return json.is_discarded() ? Json::object() : json;
   }
 
   std::string StoreVerify() {
@@ -127,13 +145,15 @@ class BundleE2e : public ::testing::Test {
   }
 
   std::string dir_, repo_, data_, config_path_;
+  std::string mounted_;  // a filesystem the test mounted (unmounted at the end)
   Json config_;
   NodeProcess node_;
 };
 
 // A node whose tracker never answers takes release 1 from a bundle of full
-// layers, then release 2 from a bundle of deltas from 1; an older bundle, and
-// any import while the daemon runs, are refused.
+// layers while stopped, then release 2 from a bundle of deltas from 1 while it
+// runs: the daemon imports it, shows its progress, and switches to it; older
+// bundles are refused by the running daemon and by the stopped node alike.
 TEST_F(BundleE2e, ANodeWithNoTrackerRunsImportedReleasesAndRefusesAnOlderBundle) {
   const std::string b1 = dir_ + "/web-1.bundle", b2 = dir_ + "/web-2.bundle";
   auto made = Bundle(repo_, 1, 0, b1);
@@ -143,26 +163,44 @@ TEST_F(BundleE2e, ANodeWithNoTrackerRunsImportedReleasesAndRefusesAnOlderBundle)
   auto imported = Import(b1);
   ASSERT_EQ(imported.exit_code, 0) << imported.output;
   EXPECT_NE(imported.output.find("imported web release 1"), std::string::npos) << imported.output;
+  EXPECT_NE(imported.output.find("start the node to deploy it"), std::string::npos);
 
   ASSERT_TRUE(node_.Start(dir_ + "/node", config_));
   ASSERT_TRUE(WaitFor([&] { return Runs(1); }, seconds(60))) << node_.Log();
-  // The daemon holds the data directory: an import waits for it to stop.
+  EXPECT_EQ(NodeStatus()["import"]["id"], 0);
+
+  // The running daemon imports release 2 (only deltas from release 1's
+  // layers travel) and switches to it, with no restart.
   Publish(repo_, "1");
   ASSERT_EQ(Bundle(repo_, 2, 1, b2).exit_code, 0);
-  auto busy = Import(b2);
-  EXPECT_EQ(busy.exit_code, 1);
-  EXPECT_NE(busy.output.find("flotilla-node is running on data_dir"), std::string::npos)
-      << busy.output;
-  ASSERT_EQ(node_.Stop(), 0);
-
-  // Only deltas from release 1's layers travel.
-  auto listing = RunShell("tar tvf " + b2);
   EXPECT_EQ(Json::parse(RunShell("tar xOf " + b2 + " bundle.json").output)["from"], 1);
   imported = Import(b2);
-  ASSERT_EQ(imported.exit_code, 0) << imported.output << listing.output;
-  ASSERT_TRUE(node_.Start(dir_ + "/node", config_));
+  ASSERT_EQ(imported.exit_code, 0) << imported.output << node_.Log();
+  EXPECT_NE(imported.output.find("the running daemon imports it"), std::string::npos)
+      << imported.output;
+  EXPECT_NE(imported.output.find("artifact(s) verified against the signed release"),
+            std::string::npos)
+      << imported.output;
+  EXPECT_NE(imported.output.find("imported web release 2"), std::string::npos) << imported.output;
   ASSERT_TRUE(WaitFor([&] { return Runs(2); }, seconds(60))) << node_.Log();
   EXPECT_EQ(AppState(data_, kApp)["bytes_from_origin"], 0);
+  Json import = NodeStatus()["import"];
+  EXPECT_EQ(import["id"], 1);
+  EXPECT_EQ(import["step"], "imported");
+  EXPECT_EQ(import["source"], "control");
+  EXPECT_EQ(import["bundle"], b2);
+  EXPECT_EQ(import["release"], 2);
+  EXPECT_EQ(import["bytes_done"], import["bytes_total"]);
+  EXPECT_GT(import["bytes_total"].get<uint64_t>(), 0u);
+
+  // Refused by the daemon, with the same words and exit status as offline.
+  auto old = Import(b1);
+  EXPECT_EQ(old.exit_code, 1) << old.output;
+  EXPECT_NE(old.output.find("import: refused " + b1), std::string::npos) << old.output;
+  EXPECT_NE(old.output.find("rollback"), std::string::npos) << old.output;
+  EXPECT_EQ(NodeStatus()["import"]["step"], "refused");
+  EXPECT_FALSE(std::filesystem::exists(data_ + "/tmp/import"));
+  EXPECT_TRUE(Runs(2));
   ASSERT_EQ(node_.Stop(), 0);
 
   // Release 1's bundle is genuine, but its metadata is older than what the
@@ -209,6 +247,140 @@ TEST_F(BundleE2e, TamperedTruncatedForeignAndLinkedBundlesAreRefusedAndChangeNot
   ExpectRefused(linked, "is not a regular file");
 
   // And the genuine bundle still imports after all of them.
+  auto imported = Import(good);
+  EXPECT_EQ(imported.exit_code, 0) << imported.output;
+}
+
+// The import directory (a USB stick's mount point): absent at first (no
+// error), then a bundle being written is imported only once it is whole, a
+// symlink is never followed, a tampered bundle is refused once and not
+// retried, and after a restart nothing there is imported again. The node
+// never writes to the directory.
+TEST_F(BundleE2e, TheImportDirectoryImportsEachWholeBundleOnceAndFollowsNoSymlink) {
+  const std::string stick = dir_ + "/stick";
+  const std::string b1 = dir_ + "/web-1.bundle";
+  ASSERT_EQ(Bundle(repo_, 1, 0, b1).exit_code, 0);
+  config_["import_dir"] = stick;
+  config_["import_poll_s"] = 1;
+  ASSERT_TRUE(WriteFileAtomic(config_path_, config_.dump()).ok());
+  ASSERT_TRUE(node_.Start(dir_ + "/node", config_));
+  ASSERT_TRUE(WaitFor([&] { return NodeStatus()["import_dir"]["path"] == stick; }, seconds(20)));
+  EXPECT_EQ(NodeStatus()["import_dir"]["present"], false);
+
+  // A symlink to a genuine bundle is not followed, however long it stays.
+  ASSERT_EQ(RunShell("mkdir " + stick + " && ln -s " + b1 + " " + stick + "/link.bundle").exit_code,
+            0);
+  ASSERT_TRUE(WaitFor([&] { return NodeStatus()["import_dir"]["present"] == true; }, seconds(20)));
+  // The bundle is written slowly, a piece every half poll: never imported half-written.
+  const std::string slow =
+      "python3 -c \"import sys, time\n"
+      "data = open(sys.argv[1], 'rb').read()\n"
+      "with open(sys.argv[2], 'wb') as f:\n"
+      "    for i in range(0, len(data), len(data) // 6 + 1):\n"
+      "        f.write(data[i:i + len(data) // 6 + 1]); f.flush(); "
+      "time.sleep(0.5)\n\" " +
+      b1 + " " + stick + "/web-1.bundle";
+  ASSERT_EQ(RunShell(slow).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Runs(1); }, seconds(60))) << node_.Log();
+  Json import = NodeStatus()["import"];
+  EXPECT_EQ(import["id"], 1) << import.dump();  // the half-written file was never tried
+  EXPECT_EQ(import["step"], "imported");
+  EXPECT_EQ(import["source"], "import_dir");
+  EXPECT_EQ(import["bundle"], stick + "/web-1.bundle");
+
+  // A truncated bundle: refused once (the refusal names the file in the
+  // directory), not retried at the following polls.
+  Publish(repo_, "1");
+  const std::string b2 = dir_ + "/web-2.bundle";
+  ASSERT_EQ(Bundle(repo_, 2, 1, b2).exit_code, 0);
+  ASSERT_EQ(RunShell("head -c $(( $(stat -c %s " + b2 + ") * 2 / 3 )) " + b2 + " > " + stick +
+                     "/web-2.bundle")
+                .exit_code,
+            0);
+  ASSERT_TRUE(WaitFor([&] { return NodeStatus()["import"]["id"] == 2; }, seconds(20)));
+  ASSERT_TRUE(WaitFor([&] { return NodeStatus()["import"]["finished_unix"] != 0; }, seconds(20)));
+  import = NodeStatus()["import"];
+  EXPECT_EQ(import["step"], "refused");
+  EXPECT_NE(import["message"].get<std::string>().find("bundle " + stick +
+                                                      "/web-2.bundle: the tar is damaged"),
+            std::string::npos)
+      << import.dump();
+  std::this_thread::sleep_for(seconds(3));
+  EXPECT_EQ(NodeStatus()["import"]["id"], 2);
+  EXPECT_EQ(NodeStatus()["import_dir"]["bundles_seen"], 2);
+  EXPECT_TRUE(Runs(1));
+
+  // After a restart, what was tried is remembered: nothing is imported again.
+  const auto stick_before = FilesOf(stick);
+  ASSERT_EQ(node_.Stop(), 0);
+  ASSERT_TRUE(node_.Start(dir_ + "/node", config_));
+  ASSERT_TRUE(WaitFor([&] { return NodeStatus()["import_dir"]["present"] == true; }, seconds(20)));
+  std::this_thread::sleep_for(seconds(3));
+  EXPECT_EQ(NodeStatus()["import"]["id"], 0);
+  EXPECT_TRUE(Runs(1));
+  EXPECT_EQ(FilesOf(stick), stick_before);
+  EXPECT_EQ(RunShell("ls -A " + stick).output, "link.bundle\nweb-1.bundle\nweb-2.bundle\n");
+}
+
+// In the daemon the import (on the store lane) and the metadata follower's
+// refresh (on the loop) both write <data_dir>/tuf: the import makes the
+// device trust the bundle's metadata only while no refresh holds the trusted
+// directory's lock, and does so as soon as it is free.
+TEST_F(BundleE2e, TheImportCommitsTrustedMetadataOnlyWhileNoRefreshHoldsTheDirectory) {
+  const std::string bundle = dir_ + "/web-1.bundle";
+  ASSERT_EQ(Bundle(repo_, 1, 0, bundle).exit_code, 0);
+  auto config = node::ParseNodeConfig(config_.dump());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const node::DataLayout layout(data_);
+  RunShell("mkdir -p " + layout.store());
+  auto store = layerstore::LayerStore::Open(layout.store());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+
+  std::mutex trusted_dir_lock;
+  std::unique_lock<std::mutex> refresh(trusted_dir_lock);  // a refresh runs
+  std::atomic<bool> verified{false};
+  Result<node::ImportResult> imported = Internal("the import did not run");
+  std::thread import([&] {
+    auto progress = [&](const node::ImportProgress& p) {
+      if (p.line.find("verified against the signed release") != std::string::npos) verified = true;
+    };
+    imported = node::ImportBundleInto(*config, **store, bundle, SystemClock::Instance(), progress,
+                                      "", {}, &trusted_dir_lock);
+  });
+  for (int i = 0; i < 200 && !verified; ++i) std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_TRUE(verified.load());
+  // Verified, and waiting: the trusted directory still holds only the root.
+  std::this_thread::sleep_for(seconds(1));
+  EXPECT_FALSE(std::filesystem::exists(layout.tuf() + "/timestamp.json"));
+  EXPECT_FALSE(std::filesystem::exists(layout.tuf() + "/targets.json"));
+  refresh.unlock();
+  import.join();
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  EXPECT_EQ(imported->version, 1u);
+  EXPECT_TRUE(std::filesystem::exists(layout.tuf() + "/timestamp.json"));
+  EXPECT_TRUE(std::filesystem::exists(layout.tuf() + "/targets.json"));
+}
+
+// A data directory on a small filesystem: the bundle is refused before
+// anything of the node's is written (the free space is checked against what
+// the rebuild needs), with a message saying what is short.
+TEST_F(BundleE2e, ABundleThatDoesNotFitIsRefusedBeforeAnythingIsWritten) {
+  const std::string good = dir_ + "/good.bundle";
+  ASSERT_EQ(Bundle(repo_, 1, 0, good).exit_code, 0);
+  RunShell("mkdir -p " + data_);
+  // Room for the bundle's copy, not for its rebuild and the node's reserve.
+  ASSERT_EQ(RunShell("mount -t tmpfs -o size=8m flotilla-bundle-test " + data_).exit_code, 0);
+  mounted_ = data_;
+  ASSERT_EQ(RunShell(BinaryPath("flotilla-node") + " tuf --metadata-dir " + data_ + "/tuf init " +
+                     repo_ + "/metadata/1.root.json")
+                .exit_code,
+            0);
+  ExpectRefused(good, "but data_dir has");
+  auto r = Import(good);
+  EXPECT_NE(r.output.find("release 1 needs"), std::string::npos) << r.output;
+  EXPECT_EQ(RunShell("ls -A " + data_ + "/tmp 2>/dev/null").output, "");
+  // The same bundle fits once the filesystem is larger.
+  ASSERT_EQ(RunShell("mount -o remount,size=128m " + data_).exit_code, 0);
   auto imported = Import(good);
   EXPECT_EQ(imported.exit_code, 0) << imported.output;
 }

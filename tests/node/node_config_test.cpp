@@ -26,6 +26,8 @@ TEST(NodeConfig, MinimalConfigGetsTheDocumentedDefaults) {
   EXPECT_TRUE(c->lan.enabled);
   EXPECT_EQ(c->lan.port, 7476);
   EXPECT_FALSE(c->allowed_hours.has_value());
+  EXPECT_EQ(c->import_dir, "");  // no import directory: a 0.1.0 node.json reads as before
+  EXPECT_EQ(c->import_poll_s, 5u);
 }
 
 TEST(NodeConfig, EveryKeyIsRead) {
@@ -35,7 +37,7 @@ TEST(NodeConfig, EveryKeyIsRead) {
          "bandwidth": {"down_kib_s": 100, "up_kib_s": 50, "allowed_hours_utc": [22, 6]},
          "listen": "0.0.0.0:6881", "refresh_interval_s": 60, "max_backoff_s": 600,
          "report_interval_s": 30, "http_chunk_kib": 256, "stall_timeout_s": 30,
-         "origin_wait_s": 4,
+         "origin_wait_s": 4, "import_dir": "/media/usb", "import_poll_s": 2,
          "log_level": "debug", "root_of_trust": "/etc/flotilla/root.json",
          "lan": {"enabled": true, "http_listen": "0.0.0.0:7477", "group": "239.1.2.3",
                  "port": 9000, "interface": "192.168.1.2", "beacon_interval_s": 5})"));
@@ -49,6 +51,8 @@ TEST(NodeConfig, EveryKeyIsRead) {
   EXPECT_EQ(c->lan.beacon_interval_s, 5u);
   EXPECT_EQ(c->stall_timeout_s, 30u);
   EXPECT_EQ(c->origin_wait_s, 4u);
+  EXPECT_EQ(c->import_dir, "/media/usb");
+  EXPECT_EQ(c->import_poll_s, 2u);
   EXPECT_EQ(c->tags, (std::vector<std::string>{"kiosk", "portrait"}));
 }
 
@@ -65,6 +69,8 @@ TEST(NodeConfig, ErrorsNameTheKey) {
       {With(R"("refresh_interval_s": 0)"), "refresh_interval_s: must be in 1..86400"},
       {With(R"("refresh_interval_s": "60")"), "refresh_interval_s: must be an unsigned integer"},
       {With(R"("origin_wait_s": 0)"), "origin_wait_s: must be in 1..3600"},
+      {With(R"("import_dir": "media/usb")"), "import_dir: an absolute path"},
+      {With(R"("import_poll_s": 0)"), "import_poll_s: must be in 1..3600"},
       {With(R"("bandwidth": {"allowed_hours_utc": [5, 5]})"), "allowed_hours_utc"},
       {With(R"("listen": "6881")"), "listen"},
       {With(R"("tags": ["ok", "not ok"])"), "tags: 'not ok' is not 1-64"},

@@ -1,7 +1,7 @@
 // "Tracker down": pieces from a neighbour while the tracker is
-// down. Real flotilla-tracker and flotilla-node processes in a private
-// network namespace (so LSD's and the beacons' multicast on its loopback are
-// the test's own). Node A fetches a release from the tracker; the tracker is
+// down, or while the site reaches no origin (an offline bundle spread). Real flotilla-tracker and
+// flotilla-node processes in a private network namespace (so LSD's and the beacons' multicast on
+// its loopback are the test's own). Node A fetches a release from the tracker; the tracker is
 // stopped; node B then gets the release's signed metadata from A over the
 // LAN exchange (docs/node.md), the .torrent files from A's exchange
 // endpoint, and every piece from A, found by local service discovery: all
@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "core/file_io.h"
 #include "tests/node/node_fixture.h"
@@ -23,7 +25,7 @@ namespace {
 using std::chrono::seconds;
 
 class NodeTrackerDown : public ::testing::Test {
- protected:
+ public:
   void SetUp() override {
     auto lo = EnterNetnsWithLoopbackMulticast();
     if (!lo) GTEST_SKIP() << "cannot create a network namespace";
@@ -35,6 +37,10 @@ class NodeTrackerDown : public ::testing::Test {
   void TearDown() override {
     a_.Stop();
     b_.Stop();
+    for (const auto& data : deployed_) {
+      RunShell(BinaryPath("flotilla-node") + " app stop --state-dir " + data +
+               "/runtime kiosk >/dev/null 2>&1");
+    }
     tracker_.Stop();
     if (!dir_.empty()) RunShell("rm -rf " + dir_);
   }
@@ -64,6 +70,7 @@ class NodeTrackerDown : public ::testing::Test {
   std::string dir_, repo_;
   TrackerProcess tracker_;
   NodeProcess a_, b_;
+  std::vector<std::string> deployed_;  // data dirs of nodes that run the app
 };
 
 TEST_F(NodeTrackerDown, NeighbourServesEveryPieceWhileTheTrackerIsDown) {
@@ -127,6 +134,94 @@ TEST_F(NodeTrackerDown, EnrolledNodeGetsANewerReleaseFromItsNeighbourWhileTheTra
       RunShell(BinaryPath("flotilla-node") + " store --store " + dir_ + "/b/data/store verify")
           .exit_code,
       0);
+}
+
+using NodeTrackerDownFixture = NodeTrackerDown;
+
+// The sum of the origin's flotilla_artifact_bytes_served_total.
+uint64_t OriginBytesServed(int port) {
+  auto r = RunShell("curl -sf http://127.0.0.1:" + std::to_string(port) +
+                    "/metrics | awk '/^flotilla_artifact_bytes_served_total/ {s += $2} END "
+                    "{printf \"%d\", s}'");
+  return std::strtoull(r.output.c_str(), nullptr, 10);
+}
+
+// An offline bundle spreads over a site: A imports release 1 from its import
+// directory; B, C and D take its signed metadata and the .torrent files from
+// A's exchange endpoint and every piece from A (and from each other): each
+// one's peer bytes are exactly the release's artifacts, none from the
+// origin, which nothing on the site reaches (`content_url`).
+void SpreadFromAStick(NodeTrackerDownFixture& f, const std::string& tracker_url) {
+  ASSERT_TRUE(PublishImage(f.dir_, f.repo_, "kiosk", 2048, "1"));
+  const uint64_t artifact_bytes = FullArtifactBytes(f.repo_, "kiosk", 1);
+  ASSERT_GT(artifact_bytes, 2000u * 1024);
+  const std::string stick = f.dir_ + "/stick";
+  auto made = RunShell("mkdir -p " + stick + " && " + BinaryPath("flotilla-tracker") +
+                       " bundle --repository " + f.repo_ + " --app kiosk --release 1 --out " +
+                       stick + "/kiosk-1.bundle 2>&1");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  EXPECT_NE(RunShell("tar tf " + stick + "/kiosk-1.bundle").output.find("torrents/"),
+            std::string::npos);
+
+  auto config = [&](const std::string& name, int host) {
+    Json c = f.P2pConfig(name, host, tracker_url);
+    c["content_url"] = "http://127.0.0.1:1";  // nothing listens: the origin refuses the site
+    c["deploy"] = true;
+    f.deployed_.push_back(f.dir_ + "/" + name + "/data");
+    return c;
+  };
+  Json a = config("a", 2);
+  a["import_dir"] = stick;
+  a["import_poll_s"] = 1;
+  NodeProcess c, d;
+  ASSERT_TRUE(f.StartNode(f.a_, "a", a));
+  ASSERT_TRUE(f.StartNode(f.b_, "b", config("b", 3)));
+  ASSERT_TRUE(f.StartNode(c, "c", config("c", 4)));
+  ASSERT_TRUE(f.StartNode(d, "d", config("d", 5)));
+  ASSERT_TRUE(f.WaitReady("a", 1, seconds(60))) << f.a_.Log();
+  ASSERT_TRUE(f.WaitReady("b", 1, seconds(90))) << f.b_.Log();
+  ASSERT_TRUE(f.WaitReady("c", 1, seconds(90))) << c.Log();
+  ASSERT_TRUE(f.WaitReady("d", 1, seconds(90))) << d.Log();
+  // All four run it.
+  for (const std::string name : {"a", "b", "c", "d"}) {
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          Json s = AppState(f.dir_ + "/" + name + "/data", "kiosk");
+          return s["running_release"] == 1 && s["phase"] == "running";
+        },
+        seconds(60)))
+        << name << AppState(f.dir_ + "/" + name + "/data", "kiosk").dump();
+  }
+
+  Json imported = AppState(f.dir_ + "/a/data", "kiosk");
+  EXPECT_EQ(imported["bytes_from_peers"], 0) << imported.dump();
+  EXPECT_EQ(imported["bytes_from_origin"], 0) << imported.dump();
+  for (const std::string name : {"b", "c", "d"}) {
+    Json s = AppState(f.dir_ + "/" + name + "/data", "kiosk");
+    std::printf("%s: %s; signed full artifacts: %llu bytes\n", name.c_str(), s.dump().c_str(),
+                static_cast<unsigned long long>(artifact_bytes));
+    EXPECT_EQ(s["bytes_from_peers"].get<uint64_t>(), artifact_bytes) << name << s.dump();
+    EXPECT_EQ(s["bytes_from_origin"].get<uint64_t>(), 0u) << name << s.dump();
+  }
+  EXPECT_EQ(c.Stop(), 0);
+  EXPECT_EQ(d.Stop(), 0);
+}
+
+TEST_F(NodeTrackerDown, ASiteTakesTheReleaseOneDeviceImportedFromAStick) {
+  SpreadFromAStick(*this, "http://127.0.0.1:1");  // no tracker either
+}
+
+TEST_F(NodeTrackerDown, ASiteWhoseTrackerAnswersTakesTheImportedReleaseWithNoOriginByte) {
+  ASSERT_TRUE(tracker_.Start(dir_, repo_));
+  SpreadFromAStick(*this, tracker_.url());
+  // The devices did reach the tracker (enrolled), and its origin served nothing.
+  for (const std::string name : {"a", "b"}) {
+    EXPECT_EQ(::access((dir_ + "/" + name + "/data/credentials.json").c_str(), F_OK), 0) << name;
+  }
+  auto metrics = RunShell("curl -sf http://127.0.0.1:" + std::to_string(tracker_.port()) +
+                          "/metrics | grep -c '^flotilla_'");
+  ASSERT_EQ(metrics.exit_code, 0) << "the origin's metrics answer";
+  EXPECT_EQ(OriginBytesServed(tracker_.port()), 0u);
 }
 
 }  // namespace

@@ -152,6 +152,13 @@ Status WriteTar(const BundleFlags& f, const BundleContents& c, const std::string
     const auto& a = c.artifacts[i];
     RETURN_IF_ERROR(
         tar->AddFile("artifacts/" + a.id.Hex(), layout.artifact_path(a.id.Hex()), a.length));
+    // Its .torrent, so the importing device seeds it to its neighbours.
+    std::error_code ec;
+    const std::string torrent = layout.torrent_path(a.id.Hex());
+    if (std::filesystem::is_regular_file(torrent, ec)) {
+      const uint64_t size = std::filesystem::file_size(torrent, ec);
+      if (!ec) RETURN_IF_ERROR(tar->AddFile("torrents/" + a.id.Hex() + ".torrent", torrent, size));
+    }
     done += a.length;
     fmt::print(stderr, "bundle: artifact {}/{} {} ({} B; {} of {} B)\n", i + 1, c.artifacts.size(),
                a.id.Hex().substr(0, 12), a.length, done, total);

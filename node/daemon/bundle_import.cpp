@@ -1,4 +1,4 @@
-#include "node/bundle_import.h"
+#include "node/daemon/bundle_import.h"
 
 #include <fcntl.h>
 #include <fmt/core.h>
@@ -53,6 +53,9 @@ Status CheckEntry(const layerstore::PlainTarEntry& entry, const BundleLimits& li
     bound = limits.max_metadata_bytes;
   } else if (name.starts_with("artifacts/") && IsLowerHex64(name.substr(10))) {
     bound = limits.max_artifact_bytes;
+  } else if (name.starts_with("torrents/") && name.ends_with(".torrent") &&
+             name.size() == 9 + 64 + 8 && IsLowerHex64(name.substr(9, 64))) {
+    bound = limits.max_torrent_bytes;
   } else {
     return PermissionDenied("bundle entry '" + name + "' is not a bundle file name");
   }
@@ -66,7 +69,8 @@ Status CheckEntry(const layerstore::PlainTarEntry& entry, const BundleLimits& li
 // Reads every header (no data): refuses the bundle before anything is copied.
 Result<std::vector<layerstore::PlainTarEntry>> ScanBundle(const std::string& path,
                                                           const BundleLimits& limits) {
-  auto entries = layerstore::ScanPlainTar(path, {"metadata", "artifacts"}, limits.max_entries);
+  auto entries =
+      layerstore::ScanPlainTar(path, {"metadata", "artifacts", "torrents"}, limits.max_entries);
   if (!entries.ok()) return entries.status().WithContext("bundle " + path);
   bool has_index = false;
   for (const auto& e : *entries) {
@@ -77,10 +81,15 @@ Result<std::vector<layerstore::PlainTarEntry>> ScanBundle(const std::string& pat
   return entries;
 }
 
-Status CheckFreeSpaceFor(const std::vector<layerstore::PlainTarEntry>& entries,
-                         const std::string& dir) {
+uint64_t TotalBytes(const std::vector<layerstore::PlainTarEntry>& entries) {
   uint64_t total = 0;
   for (const auto& e : entries) total += e.size;
+  return total;
+}
+
+Status CheckFreeSpaceFor(const std::vector<layerstore::PlainTarEntry>& entries,
+                         const std::string& dir) {
+  const uint64_t total = TotalBytes(entries);
   struct statvfs fsinfo {};
   if (::statvfs(dir.c_str(), &fsinfo) != 0) return IOErrorFromErrno("statvfs " + dir, errno);
   const uint64_t free_bytes = uint64_t{fsinfo.f_bavail} * fsinfo.f_frsize;
@@ -93,24 +102,20 @@ Status CheckFreeSpaceFor(const std::vector<layerstore::PlainTarEntry>& entries,
 
 // Copies the scanned entries under `staging` (names already checked).
 Status ExtractBundle(const std::string& path, const std::vector<layerstore::PlainTarEntry>& entries,
-                     const std::string& staging) {
+                     const std::string& staging, const ImportProgressFn& progress) {
   RETURN_IF_ERROR(CreateDirectories(staging + "/metadata", 0700));
   RETURN_IF_ERROR(CreateDirectories(staging + "/artifacts", 0700));
+  RETURN_IF_ERROR(CreateDirectories(staging + "/torrents", 0700));
   std::map<std::string, std::string> destinations;
   for (const auto& e : entries) destinations[e.name] = staging + "/" + e.name;
-  return layerstore::ExtractPlainTar(path, destinations).WithContext("bundle " + path);
-}
-
-// The data directory's lock (the one `run` holds for as long as it runs).
-Result<UniqueFd> LockDataDir(const DataLayout& layout) {
-  RETURN_IF_ERROR(CreateDirectories(layout.root, 0755).WithContext("data_dir"));
-  UniqueFd fd(::open(layout.lock_file().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return IOErrorFromErrno("open " + layout.lock_file(), errno);
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    return FailedPrecondition("flotilla-node is running on data_dir " + layout.root +
-                              ": stop it first (systemctl stop flotilla-node), import, start it");
-  }
-  return fd;
+  const uint64_t total = TotalBytes(entries);
+  uint64_t copied = 0;
+  auto count = [&](const layerstore::PlainTarEntry& e) {
+    copied += e.size;
+    progress(
+        {"copying", copied, total, fmt::format("copied {} ({} of {} B)", e.name, copied, total)});
+  };
+  return layerstore::ExtractPlainTar(path, destinations, count).WithContext("bundle " + path);
 }
 
 // <data_dir>/tuf, or the configured root of trust when it trusts none yet.
@@ -207,9 +212,11 @@ bool AllPresent(const layerstore::PlannedPath& path, const std::string& staging)
 // artifacts are all in the bundle, each checked against the signed release.
 Result<std::vector<RebuildStep>> PlanFromBundle(const metadata::Release& release,
                                                 layerstore::LayerStore& store, bool deltas,
-                                                const std::string& staging) {
+                                                const std::string& staging,
+                                                const ImportProgressFn& progress) {
   ASSIGN_OR_RETURN(auto plan, PlanRelease(release, ReadyLayers(store), deltas));
   std::vector<RebuildStep> steps;
+  uint64_t total = 0;
   for (size_t i = 0; i < plan.layers.size(); ++i) {
     const auto& layer = plan.layers[i];
     const layerstore::PlannedPath* path = &layer.best;
@@ -221,14 +228,22 @@ Result<std::vector<RebuildStep>> PlanFromBundle(const metadata::Release& release
                       " from the layers this device holds (made --from another release?)");
     }
     for (const auto& step : path->steps) {
-      const std::string file = staging + "/artifacts/" + step.id.Hex();
-      ASSIGN_OR_RETURN(Digest digest, HashFile(file));
-      if (digest != step.id || fs::file_size(file) != step.length) {
-        return Corruption("artifact " + step.id.ToString() +
-                          " in the bundle does not match its signed hash and length");
-      }
-      steps.push_back({step, file, LayerLength(release, step.layer), i});
+      steps.push_back(
+          {step, staging + "/artifacts/" + step.id.Hex(), LayerLength(release, step.layer), i});
+      total += step.length;
     }
+  }
+  uint64_t checked = 0;
+  for (const auto& step : steps) {
+    ASSIGN_OR_RETURN(Digest digest, HashFile(step.path));
+    if (digest != step.artifact.id || fs::file_size(step.path) != step.artifact.length) {
+      return Corruption("artifact " + step.artifact.id.ToString() +
+                        " in the bundle does not match its signed hash and length");
+    }
+    checked += step.artifact.length;
+    progress({"verifying", checked, total,
+              fmt::format("artifact {} verified ({} of {} B)", step.artifact.id.Hex().substr(0, 12),
+                          checked, total)});
   }
   return steps;
 }
@@ -248,6 +263,41 @@ Status CheckSpaceForRebuild(const metadata::Release& release, const std::vector<
   return CheckFreeSpace(artifacts, release, config.data_dir, store_bytes, config.disk_budget_bytes);
 }
 
+Status SyncFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0 || ::fsync(fd.get()) != 0) return IOErrorFromErrno("fsync " + path, errno);
+  return Status::Ok();
+}
+
+// Moves the verified artifact of `step` and its torrent from `staging` into
+// the fetcher's layout under `seed_dir`, unless the fetcher has it already
+// (whole or partial: its own files are never replaced). Durable: each file
+// synced, renamed, its directory synced. False when it was not moved.
+Result<bool> MoveToFetcher(const RebuildStep& step, const std::string& staging,
+                           const std::string& seed_dir) {
+  const std::string hex = step.artifact.id.Hex();
+  const std::string torrent = staging + "/torrents/" + hex + ".torrent";
+  const std::string data_dir = seed_dir + "/data/" + hex;
+  const std::string torrent_to = seed_dir + "/torrents/" + hex + ".torrent";
+  std::error_code ec;
+  if (!fs::is_regular_file(torrent, ec) || fs::exists(data_dir, ec) || fs::exists(torrent_to, ec)) {
+    return false;
+  }
+  RETURN_IF_ERROR(CreateDirectories(data_dir, 0700));
+  RETURN_IF_ERROR(CreateDirectories(seed_dir + "/torrents", 0700));
+  RETURN_IF_ERROR(SyncFile(step.path));
+  RETURN_IF_ERROR(SyncFile(torrent));
+  if (::rename(step.path.c_str(), (data_dir + "/" + hex).c_str()) != 0) {
+    return IOErrorFromErrno("rename " + step.path, errno);
+  }
+  RETURN_IF_ERROR(FsyncDirectory(data_dir));
+  if (::rename(torrent.c_str(), torrent_to.c_str()) != 0) {
+    return IOErrorFromErrno("rename " + torrent, errno);
+  }
+  RETURN_IF_ERROR(FsyncDirectory(seed_dir + "/torrents"));
+  return true;
+}
+
 struct Verified {
   std::string app;
   metadata::Release release;
@@ -257,54 +307,113 @@ struct Verified {
 // Everything that is checked before the node's state is touched.
 Result<Verified> VerifyBundle(const NodeConfig& config, const std::string& bundle_path,
                               const std::string& staging, const Clock& clock,
-                              layerstore::LayerStore& store,
-                              const std::function<void(const std::string&)>& progress,
+                              layerstore::LayerStore& store, const ImportProgressFn& progress,
                               const BundleLimits& limits) {
   const DataLayout layout(config.data_dir);
+  progress({"checking", 0, 0, "checking " + bundle_path});
   ASSIGN_OR_RETURN(auto entries, ScanBundle(bundle_path, limits));
   RETURN_IF_ERROR(CheckFreeSpaceFor(entries, config.data_dir));
-  progress(fmt::format("{} entries checked; copying them", entries.size()));
-  RETURN_IF_ERROR(ExtractBundle(bundle_path, entries, staging));
+  progress({"copying", 0, TotalBytes(entries),
+            fmt::format("{} entries checked; copying them ({} B)", entries.size(),
+                        TotalBytes(entries))});
+  RETURN_IF_ERROR(ExtractBundle(bundle_path, entries, staging, progress));
   Verified v;
   ASSIGN_OR_RETURN(v.app, AppOfIndex(staging, limits, config));
   RETURN_IF_ERROR(CopyTrustedDir(layout.tuf(), staging + "/tuf"));
   ASSIGN_OR_RETURN(v.release,
                    VerifiedRelease(staging + "/tuf", staging + "/metadata", v.app, clock));
-  progress(fmt::format("metadata verified: {} release {}", v.app, v.release.version));
+  progress({"verifying", 0, 0,
+            fmt::format("metadata verified: {} release {}", v.app, v.release.version)});
   RETURN_IF_ERROR(CheckNewer(layout.state(), v.app, v.release.version));
   RETURN_IF_ERROR(CheckRunsHere(v.release, layerstore::Platform::Host()));
-  ASSIGN_OR_RETURN(v.steps, PlanFromBundle(v.release, store, config.deltas, staging));
+  ASSIGN_OR_RETURN(v.steps, PlanFromBundle(v.release, store, config.deltas, staging, progress));
   RETURN_IF_ERROR(CheckSpaceForRebuild(v.release, v.steps, config, store));
-  progress(fmt::format("{} artifact(s) verified against the signed release", v.steps.size()));
+  progress({"verifying", 0, 0,
+            fmt::format("{} artifact(s) verified against the signed release", v.steps.size())});
   return v;
 }
 
 }  // namespace
 
+Result<UniqueFd> LockDataDir(const DataLayout& layout) {
+  RETURN_IF_ERROR(CreateDirectories(layout.root, 0755).WithContext("data_dir"));
+  UniqueFd fd(::open(layout.lock_file().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return IOErrorFromErrno("open " + layout.lock_file(), errno);
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    return FailedPrecondition("flotilla-node is running on data_dir " + layout.root +
+                              " (it started meanwhile, or another import runs): run the import "
+                              "again, the daemon then imports the bundle itself");
+  }
+  return fd;
+}
+
+bool DaemonHoldsDataDir(const DataLayout& layout) {
+  UniqueFd fd(::open(layout.lock_file().c_str(), O_RDWR | O_CLOEXEC));
+  if (fd.get() < 0) return false;  // no lock file: no daemon ever ran here
+  return ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0;
+}
+
 Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& bundle_path,
-                                  const Clock& clock,
-                                  const std::function<void(const std::string&)>& progress,
+                                  const Clock& clock, const ImportProgressFn& progress,
                                   const BundleLimits& limits) {
   const DataLayout layout(config.data_dir);
   if (!fs::is_regular_file(bundle_path)) return NotFound(bundle_path + " is not a file");
   ASSIGN_OR_RETURN(UniqueFd lock, LockDataDir(layout));
-  RETURN_IF_ERROR(EnsureTrustedRoot(config, layout));
   ASSIGN_OR_RETURN(auto store, layerstore::LayerStore::Open(layout.store()));
+  // The data directory's lock keeps every other writer of tuf/ out.
+  return ImportBundleInto(config, *store, bundle_path, clock, progress, "", limits);
+}
+
+Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::LayerStore& store,
+                                      const std::string& bundle_path, const Clock& clock,
+                                      const ImportProgressFn& progress, const std::string& seed_dir,
+                                      const BundleLimits& limits, std::mutex* trusted_dir_lock) {
+  const DataLayout layout(config.data_dir);
+  if (!fs::is_regular_file(bundle_path)) return NotFound(bundle_path + " is not a file");
+  RETURN_IF_ERROR(EnsureTrustedRoot(config, layout));
   const std::string staging = layout.root + "/tmp/import";
   std::error_code ec;
   fs::remove_all(staging, ec);
-  auto verified = VerifyBundle(config, bundle_path, staging, clock, *store, progress, limits);
+  auto verified = VerifyBundle(config, bundle_path, staging, clock, store, progress, limits);
   Status committed = verified.status();
   ImportResult result;
   if (verified.ok()) {
-    // The same verified bytes, now against the device's own trusted metadata.
-    committed = VerifiedRelease(layout.tuf(), staging + "/metadata", verified->app, clock).status();
+    // The same verified bytes, now against the device's own trusted metadata,
+    // with no refresh of it running meanwhile.
+    {
+      std::unique_lock<std::mutex> no_refresh;
+      if (trusted_dir_lock) no_refresh = std::unique_lock<std::mutex>(*trusted_dir_lock);
+      committed =
+          VerifiedRelease(layout.tuf(), staging + "/metadata", verified->app, clock).status();
+    }
+    uint64_t total = 0, done = 0;
+    for (const RebuildStep& step : verified->steps) total += step.artifact.length;
     for (const RebuildStep& step : verified->steps) {
       if (!committed.ok()) break;
-      auto made = RebuildLayer(*store, step, layout.root + "/tmp");
+      auto made = RebuildLayer(store, step, layout.root + "/tmp");
       committed = made.status();
-      if (made.ok() && *made) ++result.layers_rebuilt;
-      if (made.ok()) result.artifact_bytes += step.artifact.length;
+      if (made.ok() && *made) {
+        ++result.layers_rebuilt;
+        result.added.push_back(**made);
+      }
+      if (!made.ok()) break;
+      result.artifact_bytes += step.artifact.length;
+      done += step.artifact.length;
+      progress({"rebuilding", done, total,
+                fmt::format("layer {} rebuilt ({} of {} B)",
+                            step.artifact.layer.Hex().substr(0, 12), done, total)});
+    }
+    // The layers are in; the artifacts go to the fetcher, to be seeded.
+    for (const RebuildStep& step : verified->steps) {
+      if (!committed.ok() || seed_dir.empty()) break;
+      auto moved = MoveToFetcher(step, staging, seed_dir);
+      if (!moved.ok()) {
+        progress({"rebuilding", 0, 0, "not seeded: " + moved.status().ToString()});
+        continue;  // the release is imported; its neighbours fetch it elsewhere
+      }
+      for (const auto& a : verified->release.artifacts) {
+        if (*moved && a.sha256 == step.artifact.id) result.seedable.push_back(RequestOf(a));
+      }
     }
   }
   fs::remove_all(staging, ec);
