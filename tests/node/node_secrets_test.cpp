@@ -374,8 +374,15 @@ TEST_F(NodeSecretsTest, ASecretReachesOnlyItsAppAndNowhereElse) {
         << node_.Log();
     ids.push_back(AppState(data_, kApp).value("config_id", std::string()));
   }
-  EXPECT_FALSE(std::filesystem::exists(secrets_dir + "/web/" + ids[0]));
-  EXPECT_FALSE(std::filesystem::exists(data_ + "/config/web/" + ids[0]));
+  // The node prunes right after it saved the state that names the new
+  // configuration: wait for it rather than race it.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return !std::filesystem::exists(secrets_dir + "/web/" + ids[0]) &&
+               !std::filesystem::exists(data_ + "/config/web/" + ids[0]);
+      },
+      seconds(10)))
+      << "the oldest configuration's files and secrets are still there";
   EXPECT_TRUE(std::filesystem::exists(secrets_dir + "/web/" + ids[1] + "/API_TOKEN"));
   EXPECT_TRUE(std::filesystem::exists(secrets_dir + "/web/" + ids[2] + "/API_TOKEN"));
 }
