@@ -209,6 +209,13 @@ TEST_F(NodeSystemd, UnitFilePassesSystemdAnalyzeVerify) {
         "\nPrivateDevices=", "\nSystemCallFilter=", "\nCapabilityBoundingSet="}) {
     EXPECT_EQ(unit->find(breaks_the_runtime), std::string::npos) << breaks_the_runtime;
   }
+  // The check runs while the node's start job waits for an agent that never
+  // sends READY: no ordering after the node's unit.
+  auto check = ReadTextFileBounded(
+      std::string(FLOTILLA_SOURCE_DIR) + "/node/systemd/flotilla-node-agent-check.service",
+      1 << 16);
+  ASSERT_TRUE(check.ok()) << check.status().ToString();
+  EXPECT_EQ(check->find("\nAfter=flotilla-node.service"), std::string::npos);
   // verify needs ExecStart's binary: copies run the one this tree built;
   // the probation check's service and timer beside it.
   RunShell("mkdir -p " + dir_ + "/units");
