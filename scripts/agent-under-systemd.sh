@@ -6,6 +6,9 @@
 # (its units, the launcher as ExecStart=, the 10 s probation timer), the
 # default probation (120 s) and RestartSec=.
 #
+#   0. the daemon's own update: the build's binaries published on the tracker
+#      as release 1 of the agent app; the running agent fetches and installs
+#      it and exits 3, systemd restarts the unit into it, the check confirms;
 #   1. a good agent (the build's own binaries installed as release 6):
 #      confirmed by the timer's check within probation, runs on;
 #   2. an agent that exits at start, 3. one that hangs before READY, 4. one
@@ -132,7 +135,7 @@ configure_node() {
 {"tracker_url": "http://127.0.0.1:$(cat "$work/port")",
  "enrolment_token_file": "/etc/flotilla/fleet-token", "device_name": "$machine",
  "data_dir": "/var/lib/flotilla", "root_of_trust": "/etc/flotilla/root.json",
- "apps": ["kiosk"], "deploy": false, "transfer_mode": "http-only",
+ "apps": ["kiosk"], "deploy": false, "transfer_mode": "http-only", "agent_update": true,
  "refresh_interval_s": 5, "lan": {"enabled": false}}
 JSON
   # The agents to install: the build's binaries (release 6) and fake_agent
@@ -192,12 +195,38 @@ journal_since() {
   echo "  journal:"
   inside journalctl -u flotilla-node -u flotilla-node-agent-check --no-pager -o cat \
     --since "-$(printf '%.0f' "$(python3 -c "print($1 + 1)")")s" 2>/dev/null |
-    grep -Ei 'fake agent|agent launch|agent check|Main process|Stopped|Started' | tail -16 |
+    grep -Ei 'fake agent|agent launch|agent check|agent release|Main process|Stopped|Started' | tail -16 |
     sed 's/^/    /'
 }
 
 results=()
 limit=$((120 + 30))
+
+# The daemon updates itself: the build's binaries published on the tracker
+# as release 1 of flotilla-agent-amd64; the running agent fetches it,
+# installs it, exits 3, systemd restarts the unit into it, the timer's
+# check confirms it.
+self_update() {
+  log "case 0: the daemon updates itself (flotilla-agent-amd64 release 1 published)"
+  local src=$work/agent-src t0 took
+  rm -rf "$src" && mkdir -p "$src"
+  strip --strip-debug -o "$src/flotilla-node" "$BUILD/node/flotilla-node"
+  strip --strip-debug -o "$src/flotilla-monitor" "$BUILD/runtime/flotilla-monitor"
+  strip --strip-debug -o "$src/flotilla-node-full" "$BUILD/node/flotilla-node-full"
+  bash scripts/image-from-dir.sh "$src" "$work/agent.tar" amd64 >/dev/null
+  echo '{"name": "flotilla-agent-amd64", "command": ["/flotilla-node", "--version"]}' \
+    >"$work/agent-spec.json"
+  t0=$(now)
+  "$BUILD/tracker/flotilla-tracker" publish --repository "$work/repo" \
+    --app flotilla-agent-amd64 --spec "$work/agent-spec.json" "$work/agent.tar" | sed 's/^/  /'
+  wait_until '[[ $(slot "a.get(\"confirmed\", 0)") == 1 && $(proven_release) == 1 ]]' 240 ||
+    die "release 1 was not installed and confirmed in 240 s: $(inside journalctl -u flotilla-node --no-pager | tail -8)"
+  took=$(seconds_since "$t0")
+  show
+  echo "  main process: $(main_exe)"
+  journal_since "$took"
+  results+=("$(printf '%-18s %8s %-22s %8s %8s' "published (exit 3)" 1 "confirmed: $(slot 'a["confirmed"]')" "$took" -)")
+}
 
 good_agent() {
   log "case 1: a good agent (release 6)"
@@ -251,13 +280,14 @@ inside systemctl enable --now flotilla-node.service 2>&1 | sed 's/^/  /'
 wait_until '[[ -n $(proven_release) ]]' 60 ||
   die "the packaged agent did not prove itself: $(inside journalctl -u flotilla-node --no-pager | tail -5)"
 show
+self_update
 good_agent
 bad_agent 7 exit
 bad_agent 8 hang
 bad_agent 9 crash-after-ready
 
 echo
-echo "From \`systemctl restart flotilla-node\` to the agent confirmed, or to the previous one"
+echo "From \`systemctl restart flotilla-node\` (from the publish for release 1) to the agent confirmed, or to the previous one"
 echo "restored, READY and answering with its metadata verified (seconds; limit: probation,"
 echo "or probation + 30 s):"
 printf '%-18s %8s %-22s %8s %8s\n' "new agent" release outcome seconds limit
