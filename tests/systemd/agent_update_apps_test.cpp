@@ -43,6 +43,17 @@ class AgentUpdateAppsTest : public AgentUpdateFixture {
                ? app["running_release"].get<uint64_t>()
                : 0;
   }
+  // Waits for a rollback to restore the packaged agent: READY from its main
+  // pid and answering its control API.
+  bool PackagedAgentRestored() {
+    return unit_->RunUntil(
+        [&] {
+          return Slots().rolled_back && unit_->ready_pid() != 0 &&
+                 ExeOf(unit_->ready_pid()) == Canonical(BinaryPath("flotilla-node-full")) &&
+                 ViewOfNode();
+        },
+        kRollbackLimit);
+  }
   void TearDown() override {
     unit_.reset();
     RunShell(BinaryPath("flotilla-node") + " app stop --state-dir " + data_dir_ +
@@ -61,14 +72,7 @@ TEST_F(AgentUpdateAppsTest, ARollbackLeavesTheAppsContainerRunningWithTheSamePid
   ASSERT_EQ(installed.exit_code, 0) << installed.output;
   unit_->ForgetReady();
   ASSERT_TRUE(unit_->Restart());
-  ASSERT_TRUE(unit_->RunUntil(
-      [&] {
-        return Slots().rolled_back && unit_->ready_pid() != 0 &&
-               ExeOf(unit_->ready_pid()) == Canonical(BinaryPath("flotilla-node-full")) &&
-               ViewOfNode();
-      },
-      kRollbackLimit))
-      << unit_->Log();
+  ASSERT_TRUE(PackagedAgentRestored()) << unit_->Log();
   // The restored agent re-adopted the app: same container, same monitor.
   unit_->RunUntil([] { return false; }, seconds(2));
   EXPECT_EQ(ContainerPids(), before);
@@ -106,14 +110,7 @@ TEST_F(AgentUpdateAppsTest, AnAppTheNewAgentDeployedKeepsRunningAfterItsRollback
   unit_->EnableChecks(true);
   unit_->ForgetReady();
   unit_->KillMain();
-  ASSERT_TRUE(unit_->RunUntil(
-      [&] {
-        return Slots().rolled_back && unit_->ready_pid() != 0 &&
-               ExeOf(unit_->ready_pid()) == Canonical(BinaryPath("flotilla-node-full")) &&
-               ViewOfNode();
-      },
-      kRollbackLimit))
-      << unit_->Log();
+  ASSERT_TRUE(PackagedAgentRestored()) << unit_->Log();
   unit_->RunUntil([] { return false; }, seconds(2));
   EXPECT_EQ(ContainerPids(), deployed);
   EXPECT_EQ(RunningRelease(), 2u);
