@@ -17,9 +17,13 @@
 #      time from the restart to the restored agent answering measured
 #      against probation + 30 s.
 #
-# The tracker runs on the host's loopback (the container shares the host's
-# network); the node trusts its root.json and verifies its metadata, which
-# is the agent's proof. Not part of the test command: it needs a Debian root
+# Before the agent's update the packaged agent deploys kiosk release 1 (a
+# busybox image) in a container; after every case the container's init and
+# monitor must be the same processes, alive (KillMode=process). The
+# runtime's cgroup v1 controllers are the host's, mounted writable in the
+# container. The tracker runs on the host's loopback (the container shares
+# the host's network); the node trusts its root.json and verifies its
+# metadata, which is the agent's proof. Not part of the test command: it needs a Debian root
 # with systemd (debootstrap, kept in $FLOTILLA_NSPAWN_ROOT, default
 # /var/tmp/flotilla-agent-systemd) and takes about 7 minutes, most of it the
 # hang case's probation.
@@ -83,6 +87,7 @@ prepare_root() {
 
 nspawn_pid=
 tracker_pid=
+controllers=(memory pids cpu devices)
 work=$base/work
 # A command inside the booted container (all its namespaces).
 inside() { nsenter -t "$init_pid" -a "$@"; }
@@ -98,7 +103,15 @@ trap cleanup EXIT
 
 boot() {
   log "boot: systemd-nspawn --boot (the host's network, systemd as PID 1)"
-  systemd-nspawn -D "$root" --boot --register=no --keep-unit -M "$machine" \
+  # The runtime's cgroup v1 controllers writable, as on a device: nspawn
+  # mounts the container's read-only, so the host's hierarchies are bound
+  # beside them and mounted over them once the container runs.
+  local c binds=()
+  for c in "${controllers[@]}"; do
+    mkdir -p "$root/mnt/host-cgroup/$c"
+    binds+=("--bind=/sys/fs/cgroup/$c:/mnt/host-cgroup/$c")
+  done
+  systemd-nspawn -D "$root" --boot --register=no --keep-unit -M "$machine" "${binds[@]}" \
     --console=passive >"$work/nspawn.log" 2>&1 &
   nspawn_pid=$!
   init_pid=
@@ -108,16 +121,28 @@ boot() {
     sleep 0.3
   done
   [[ -n $init_pid ]] || die "the container did not boot: $(tail -5 "$work/nspawn.log")"
+  for c in "${controllers[@]}"; do
+    inside mount --bind "/mnt/host-cgroup/$c" "/sys/fs/cgroup/$c"
+  done
   echo "container $machine: systemd $(inside systemctl --version | head -1 | cut -d' ' -f2)," \
     "state $(inside systemctl is-system-running || true)"
 }
 
-# A tracker on the host's loopback with an app to follow (no release: the
-# node verifies the signed metadata, the agent's proof; it deploys nothing).
+# A tracker on the host's loopback with release 1 of an app, kiosk (the
+# demo's busybox image), that the node deploys in a container before the
+# agent is updated.
 start_tracker() {
   local tracker=$BUILD/tracker/flotilla-tracker
   rm -rf "$work/repo"
   "$tracker" init "$work/repo" --public-url http://127.0.0.1:1 >/dev/null
+  mkdir -p "$base/images"
+  [[ -f $base/images/busybox-v1.oci.tar ]] || bash sim/scenarios/images/make.sh "$base/images" >/dev/null
+  cat >"$work/kiosk.json" <<'SPEC'
+{"name": "kiosk", "command": ["/bin/sh", "-c", "echo kiosk up; exec sleep 1000000"],
+ "health": {"type": "running", "seconds": 1}, "restart": {"policy": "always"}}
+SPEC
+  "$tracker" publish --repository "$work/repo" --app kiosk --spec "$work/kiosk.json" \
+    "$base/images/busybox-v1.oci.tar" >/dev/null
   (umask 077 && echo "fleet-token-for-the-systemd-run-0123456789" >"$work/fleet-token")
   "$tracker" serve --repository "$work/repo" --listen 127.0.0.1:0 --port-file "$work/port" \
     --fleet-token-file "$work/fleet-token" --log-level warn >"$work/tracker.log" 2>&1 &
@@ -135,7 +160,7 @@ configure_node() {
 {"tracker_url": "http://127.0.0.1:$(cat "$work/port")",
  "enrolment_token_file": "/etc/flotilla/fleet-token", "device_name": "$machine",
  "data_dir": "/var/lib/flotilla", "root_of_trust": "/etc/flotilla/root.json",
- "apps": ["kiosk"], "deploy": false, "transfer_mode": "http-only", "agent_update": true,
+ "apps": ["kiosk"], "deploy": true, "transfer_mode": "http-only", "agent_update": true,
  "refresh_interval_s": 5, "lan": {"enabled": false}}
 JSON
   # The agents to install: the build's binaries (release 6) and fake_agent
@@ -151,6 +176,24 @@ JSON
   strip --strip-debug -o "$root/opt/agents/good/flotilla-node-full" \
     "$BUILD/node/flotilla-node-full"
   cp "$BUILD/tests/systemd/fake_agent" "$root/opt/agents/fake/flotilla-node-full"
+}
+
+# The app's container: "init_pid monitor_pid" of every running.json (pids of
+# the container's pid namespace), sorted.
+container_pids() {
+  find "$root/var/lib/flotilla/runtime" -name running.json -exec python3 -c '
+import json, sys
+for f in sys.argv[1:]:
+    r = json.load(open(f)); print(r["init_pid"], r["monitor_pid"])' {} + 2>/dev/null | sort
+}
+# The container's init and monitor are the ones recorded before, alive.
+same_container() {
+  local now pid
+  now=$(container_pids)
+  [[ -n $now && $now == "$app_pids" ]] || { echo "  app: container changed: '$app_pids' -> '$now'"; return 1; }
+  for pid in $now; do inside kill -0 "$pid" || { echo "  app: process $pid is gone"; return 1; }; done
+  echo "  app: the same container, init and monitor alive (pids $(echo $now))"
+  app_state="same init and monitor, alive"
 }
 
 # --- what the agent does ----------------------------------------------------
@@ -225,7 +268,8 @@ self_update() {
   show
   echo "  main process: $(main_exe)"
   journal_since "$took"
-  results+=("$(printf '%-18s %8s %-22s %8s %8s' "published (exit 3)" 1 "confirmed: $(slot 'a["confirmed"]')" "$took" -)")
+  same_container || die "the app's container did not survive the agent's update"
+  results+=("$(printf '%-18s %8s %-22s %8s %8s  %s' "published (exit 3)" 1 "confirmed: $(slot 'a["confirmed"]')" "$took" - "$app_state")")
 }
 
 good_agent() {
@@ -240,7 +284,8 @@ good_agent() {
   show
   echo "  main process: $(main_exe)"
   journal_since "$took"
-  results+=("$(printf '%-18s %8s %-22s %8s %8s' good 6 "confirmed: $(slot 'a["confirmed"]')" "$took" 120)")
+  same_container || die "the app's container did not survive the agent's update"
+  results+=("$(printf '%-18s %8s %-22s %8s %8s  %s' good 6 "confirmed: $(slot 'a["confirmed"]')" "$took" 120 "$app_state")")
 }
 
 # A bad agent as release $1 behaving as $2: restored to release 6.
@@ -261,8 +306,9 @@ bad_agent() {
   show
   echo "  main process: $(main_exe)"
   journal_since "$took"
-  results+=("$(printf '%-18s %8s %-22s %8s %8s' "$mode" "$release" \
-    "rolled back, runs $(proven_release)" "$took" "$limit")")
+  same_container || die "the app's container did not survive the rollback"
+  results+=("$(printf '%-18s %8s %-22s %8s %8s  %s' "$mode" "$release" \
+    "rolled back, runs $(proven_release)" "$took" "$limit" "$app_state")")
   rm -f "$dropins/fake-agent.conf"
   inside systemctl daemon-reload
 }
@@ -279,7 +325,12 @@ log "start the packaged agent: systemctl enable --now flotilla-node"
 inside systemctl enable --now flotilla-node.service 2>&1 | sed 's/^/  /'
 wait_until '[[ -n $(proven_release) ]]' 60 ||
   die "the packaged agent did not prove itself: $(inside journalctl -u flotilla-node --no-pager | tail -5)"
+wait_until '[[ -n $(container_pids) ]]' 120 ||
+  die "kiosk release 1 was not deployed: $(inside journalctl -u flotilla-node --no-pager | tail -8)"
+sleep 2
+app_pids=$(container_pids)
 show
+inside flotilla-node apps | sed 's/^/  /'
 self_update
 good_agent
 bad_agent 7 exit
@@ -290,5 +341,5 @@ echo
 echo "From \`systemctl restart flotilla-node\` (from the publish for release 1) to the agent confirmed, or to the previous one"
 echo "restored, READY and answering with its metadata verified (seconds; limit: probation,"
 echo "or probation + 30 s):"
-printf '%-18s %8s %-22s %8s %8s\n' "new agent" release outcome seconds limit
+printf '%-18s %8s %-22s %8s %8s  %s\n' "new agent" release outcome seconds limit "kiosk's container"
 for r in "${results[@]}"; do echo "$r"; done
