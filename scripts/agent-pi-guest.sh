@@ -110,8 +110,8 @@ echo "after $(($(date +%s) - start)) s:"
 flotilla-node agent status --data-dir /var/lib/flotilla
 pid=$(pgrep -f 'flotilla-node-full run --config /etc/flotilla/node.json' | head -1)
 echo "running agent: pid $pid, $(readlink /proc/$pid/exe)"
-flotilla-node status --socket /var/lib/flotilla/control.sock --json 2>/dev/null |
-  grep -o '"agent": *{[^}]*}' || true
+echo "flotilla-node status:"
+flotilla-node status --socket /var/lib/flotilla/control.sock 2>&1 | head -8
 echo "its log (agent lines):"
 grep -E 'agent' /var/log/flotilla-node.log | tail -8
 [ -n "$confirmed" ] && readlink /proc/$pid/exe | grep -q '/agent/releases/1/flotilla-node-full$'
