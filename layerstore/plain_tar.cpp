@@ -74,12 +74,12 @@ Status PlainTarWriter::Error(const std::string& what) const {
   return IOErrorFromErrno(what + (why ? ": " + std::string(why) : ""), archive_errno(archive_));
 }
 
-Status PlainTarWriter::Header(const std::string& name, uint64_t size) {
+Status PlainTarWriter::Header(const std::string& name, uint64_t size, uint32_t mode) {
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(),
                                                                   archive_entry_free);
   archive_entry_set_pathname(e.get(), name.c_str());
   archive_entry_set_filetype(e.get(), AE_IFREG);
-  archive_entry_set_perm(e.get(), 0444);
+  archive_entry_set_perm(e.get(), mode);
   archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
   if (archive_write_header(archive_, e.get()) != ARCHIVE_OK) return Error("tar header " + name);
   return Status::Ok();
@@ -93,18 +93,19 @@ Status PlainTarWriter::Data(const void* data, size_t size) {
 }
 
 Status PlainTarWriter::AddBytes(const std::string& name, std::string_view bytes) {
-  RETURN_IF_ERROR(Header(name, bytes.size()));
+  RETURN_IF_ERROR(Header(name, bytes.size(), 0444));
   return Data(bytes.data(), bytes.size());
 }
 
-Status PlainTarWriter::AddFile(const std::string& name, const std::string& path, uint64_t length) {
+Status PlainTarWriter::AddFile(const std::string& name, const std::string& path, uint64_t length,
+                               uint32_t mode) {
   std::unique_ptr<FILE, decltype(&fclose)> in(fopen(path.c_str(), "rb"), fclose);
   if (!in) return IOErrorFromErrno("open " + path, errno);
   std::error_code ec;
   if (std::filesystem::file_size(path, ec) != length || ec) {
     return Corruption(path + " is not " + std::to_string(length) + " bytes long");
   }
-  RETURN_IF_ERROR(Header(name, length));
+  RETURN_IF_ERROR(Header(name, length, mode));
   std::vector<char> buffer(1 << 20);
   for (uint64_t left = length; left > 0;) {
     const size_t n = fread(buffer.data(), 1, std::min<uint64_t>(left, buffer.size()), in.get());

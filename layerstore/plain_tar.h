@@ -25,18 +25,20 @@ struct PlainTarEntry {
 
 class PlainTarWriter {
  public:
-  // Creates (or truncates) `path`. Entries get mode 0444, owner 0, time 0.
+  // Creates (or truncates) `path`. Entries get mode 0444 (unless AddFile
+  // says otherwise), owner 0, time 0.
   static Result<std::unique_ptr<PlainTarWriter>> Create(const std::string& path);
   ~PlainTarWriter();
   Status AddBytes(const std::string& name, std::string_view bytes);
-  // The file at `path`, which must be `length` bytes long.
-  Status AddFile(const std::string& name, const std::string& path, uint64_t length);
+  // The file at `path`, which must be `length` bytes long; `mode`: its permissions.
+  Status AddFile(const std::string& name, const std::string& path, uint64_t length,
+                 uint32_t mode = 0444);
   // Writes the end of the archive and closes the file (not synced).
   Status Close();
 
  private:
   explicit PlainTarWriter(archive* a) : archive_(a) {}
-  Status Header(const std::string& name, uint64_t size);
+  Status Header(const std::string& name, uint64_t size, uint32_t mode);
   Status Data(const void* data, size_t size);
   Status Error(const std::string& what) const;
   archive* archive_;

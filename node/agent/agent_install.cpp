@@ -72,11 +72,37 @@ Result<Child> Spawn(const std::string& binary) {
   return Child{pid, std::move(read_end)};
 }
 
+// An agent release holds the three binaries and nothing else
+// (docs/agent-update.md, "The agent as a release"): anything more is
+// refused before a byte is copied, naming the first entry found.
+Status CheckHoldsOnlyTheBinaries(const std::string& source_dir) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(source_dir, ec);
+  if (ec) return IOErrorFromErrno("list " + source_dir, ec.value());
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const bool known = std::any_of(std::begin(kAgentBinaries), std::end(kAgentBinaries),
+                                   [&](const char* binary) { return name == binary; });
+    if (!known) {
+      return InvalidArgument("it holds '" + name +
+                             "'; an agent release holds flotilla-node, flotilla-node-full and "
+                             "flotilla-monitor, and nothing else");
+    }
+    if (!it->is_regular_file(ec) || it->is_symlink(ec)) {
+      return InvalidArgument("its '" + name + "' is not a regular file");
+    }
+  }
+  if (ec) return IOErrorFromErrno("list " + source_dir, ec.value());
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status InstallRelease(const AgentLayout& layout, uint64_t release, const std::string& source_dir,
                       Env& env) {
   if (release == 0) return InvalidArgument("agent release must be at least 1");
+  RETURN_IF_ERROR(CheckHoldsOnlyTheBinaries(source_dir)
+                      .WithContext("install agent release " + std::to_string(release)));
   RETURN_IF_ERROR(CreateDurableDirectories(env, layout.releases(), 0700));
   const std::string dir = layout.release_dir(release);
   const std::string tmp = dir + ".tmp";
@@ -177,10 +203,12 @@ Result<bool> RecordFloor(const AgentLayout& layout, uint64_t floor) {
   return true;
 }
 
-Status MarkRollbackReported(const AgentLayout& layout) {
+Status MarkRollbackReported(const AgentLayout& layout, uint64_t release) {
   ASSIGN_OR_RETURN(SlotsLock lock, SlotsLock::Acquire(layout.lock()));
   ASSIGN_OR_RETURN(AgentSlots slots, LoadAgentSlots(layout.slots()));
-  if (!slots.rolled_back || slots.rolled_back->reported) return Status::Ok();
+  if (!slots.rolled_back || slots.rolled_back->release != release || slots.rolled_back->reported) {
+    return Status::Ok();
+  }
   slots.rolled_back->reported = true;
   return SaveAgentSlots(layout.slots(), slots);
 }

@@ -20,7 +20,9 @@ namespace flotilla::node::agent {
 inline constexpr uint64_t kMaxAgentBinaryBytes = 256ull << 20;
 inline constexpr std::chrono::seconds kSelfCheckTimeout{10};
 
-// Copies the three binaries of `source_dir` (regular files, no symlinks)
+// Refuses a `source_dir` holding anything but the three binaries (another
+// name, a link, a directory, a special file) before copying anything. Then
+// copies the three binaries of `source_dir` (regular files, no symlinks)
 // to releases/<release>.tmp/ (mode 0755, each fsynced), renames it to
 // releases/<release> and syncs releases/. An existing releases/<release>
 // is replaced; a leftover .tmp is removed first.
@@ -48,8 +50,9 @@ Status StageRelease(const AgentLayout& layout, uint64_t release, uint64_t packag
 // the one recorded (a floor only goes up). Whether it changed the file.
 Result<bool> RecordFloor(const AgentLayout& layout, uint64_t floor);
 
-// Sets rolled_back.reported in agent.json under the slots' lock.
-Status MarkRollbackReported(const AgentLayout& layout);
+// Sets rolled_back.reported in agent.json under the slots' lock, when the
+// rollback recorded is still that of `release`.
+Status MarkRollbackReported(const AgentLayout& layout, uint64_t release);
 
 // Steps 2 to 4 of an update, as `agent install` and the daemon run them:
 // refused before anything is copied when it could not be staged, then the

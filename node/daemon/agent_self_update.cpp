@@ -7,6 +7,7 @@
 // launcher then starts it on probation. The agent's release is never given
 // to the deployer: it is not a container.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "core/version.h"
 #include "node/agent/agent_install.h"
@@ -126,15 +127,29 @@ void NodeDaemon::RefuseAgent(uint64_t version, const std::string& why) {
 std::optional<AppReport> NodeDaemon::AgentReport() const {
   auto slots = agent::LoadAgentSlots(agent::AgentLayout(layout_.root).slots());
   const uint64_t running = RunningAgentRelease();
-  if (!slots.ok() || !slots->rolled_back || slots->rolled_back->release <= running) {
-    return std::nullopt;
-  }
   AppReport r;
   r.app = agent_app_;
   r.release = running;
-  r.state = "rolled_back";
   r.health = "unknown";
-  r.failure = "agent-probation";
+  if (slots.ok() && slots->rolled_back && slots->rolled_back->release > running) {
+    r.state = "rolled_back";
+    r.failure = "agent-probation";
+    return r;
+  }
+  // A node that does not follow its agent app says nothing of it.
+  if (!config_.agent_update) return std::nullopt;
+  if (pipeline_->Fetching(agent_app_)) {
+    auto transfer = pipeline_->Transfer(agent_app_);
+    return ReportOf(agent_app_, state_->app(agent_app_), transfer ? transfer->done : 0,
+                    transfer ? transfer->total : 0);
+  }
+  if (!slots.ok()) return std::nullopt;  // said in the log by the launcher and the check
+  // On probation (the candidate is this process): no verdict until the
+  // check confirms it; then healthy, as the agent that runs.
+  const bool on_probation = slots->candidate && slots->candidate->release == running &&
+                            slots->candidate->pid == static_cast<int64_t>(::getpid());
+  r.state = on_probation ? "deploying" : "running";
+  r.health = on_probation ? "unknown" : "healthy";
   return r;
 }
 
@@ -143,13 +158,17 @@ void NodeDaemon::ReportAgentRollback() {
   auto slots = agent::LoadAgentSlots(layout.slots());
   if (!slots.ok() || !slots->rolled_back || slots->rolled_back->reported) return;
   const auto& back = *slots->rolled_back;
+  // Marked said once the tracker took it: a restart before then says it
+  // again; after, the next start does not (the agent app's report keeps
+  // saying rolled_back while no newer agent runs).
   reporter_->AddError("agent release " + std::to_string(back.release) +
-                      " rolled back (agent-probation): " + back.reason + "; runs release " +
-                      std::to_string(RunningAgentRelease()));
-  // Said once: the next start does not add it again (the report's state
-  // keeps saying rolled_back while no newer agent runs).
-  auto marked = agent::MarkRollbackReported(layout);
-  if (!marked.ok()) spdlog::warn("agent.json: {}", marked.ToString());
+                          " rolled back (agent-probation): " + back.reason + "; runs release " +
+                          std::to_string(RunningAgentRelease()),
+                      [root = layout_.root, release = back.release] {
+                        auto marked =
+                            agent::MarkRollbackReported(agent::AgentLayout(root), release);
+                        if (!marked.ok()) spdlog::warn("agent.json: {}", marked.ToString());
+                      });
 }
 
 }  // namespace flotilla::node

@@ -613,6 +613,7 @@ void NodeDaemon::CheckWaitingSwitches() {
 std::vector<AppReport> NodeDaemon::Reports() const {
   std::vector<AppReport> reports;
   for (const auto& app : apps_) {
+    if (IsAgentApp(app)) continue;  // AgentReport's
     auto transfer = pipeline_->Transfer(app);
     reports.push_back(ReportOf(app, state_->app(app), transfer ? transfer->done : 0,
                                transfer ? transfer->total : 0));

@@ -152,13 +152,16 @@ class NodeDaemon : public NodeControl {
   void AgentInstalled(uint64_t version, const Status& installed);
   // Not tried again in this process; said in the next report.
   void RefuseAgent(uint64_t version, const std::string& why);
-  // While the latest agent rollback is of a release newer than the running
-  // agent: the agent app's report, "rolled_back" with the failure kind
-  // "agent-probation" and the running release (a rollout of the agent
-  // counts it). Nothing otherwise: the tracker keeps one status per device.
+  // The agent app's report, with the running agent's release: while the
+  // latest agent rollback is of a release newer than the running agent,
+  // "rolled_back" with the failure kind "agent-probation" (a rollout of the
+  // agent counts it as failed); else, with "agent_update" on, its fetch's
+  // progress, "deploying" while it is on probation, and "running" healthy
+  // once confirmed (a rollout counts it as healthy). Nothing otherwise.
   std::optional<AppReport> AgentReport() const;
   // At start: a rollback not yet reported is one of the next report's
-  // errors (the tracker's recent failures); marked reported in agent.json.
+  // errors (the tracker's recent failures); marked reported in agent.json
+  // once the tracker acknowledged the report that carried it.
   void ReportAgentRollback();
 
   NodeConfig config_;

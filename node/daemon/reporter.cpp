@@ -109,9 +109,9 @@ void Reporter::MarkDue() {
   timer_.Schedule(Duration::zero(), [this] { SendRound(); });
 }
 
-void Reporter::AddError(const std::string& error) {
+void Reporter::AddError(const std::string& error, std::function<void()> acknowledged) {
   if (errors_.size() == kMaxPendingErrors) errors_.pop_front();
-  errors_.push_back(error.substr(0, kMaxErrorBytes));
+  errors_.push_back({error.substr(0, kMaxErrorBytes), std::move(acknowledged)});
   MarkDue();
 }
 
@@ -167,13 +167,25 @@ bool Reporter::SaysNothingNew(const std::vector<AppReport>& reports) const {
   return true;
 }
 
+// The errors the round's first report carried were accepted: each one's
+// callback runs once (the error itself stays pending until the round is
+// accepted whole, so a later report's failure sends it again).
+void Reporter::TellAcknowledged() {
+  std::vector<std::function<void()>> told;
+  for (PendingError& e : errors_) {
+    if (e.acknowledged) told.push_back(std::exchange(e.acknowledged, {}));
+  }
+  for (auto& tell : told) tell();
+}
+
 void Reporter::SendRound() {
   Duration next = interval_;
   const bool marked_due = std::exchange(marked_due_, false);
   if (!sink_) {
     next = std::min<Duration>(interval_, std::chrono::seconds(10));
   } else {
-    const std::vector<std::string> errors(errors_.begin(), errors_.end());
+    std::vector<std::string> errors;
+    for (const PendingError& e : errors_) errors.push_back(e.text);
     std::vector<AppReport> reports = reports_();
     // A device that follows no app yet still tells its platform: the
     // tracker tags it, and a group on that tag may be what assigns its app.
@@ -212,7 +224,10 @@ void Reporter::SendRound() {
       }
       bad_peers_.erase(reports[i].app);
       unanswered_seq_.erase(reports[i].app);
-      if (i == 0) platform_.clear();  // told once per run
+      if (i == 0) {
+        platform_.clear();  // told once per run
+        TellAcknowledged();
+      }
     }
     if (sent) {
       errors_.clear();

@@ -99,7 +99,10 @@ class Reporter {
   void SetSink(std::unique_ptr<ReportSink> sink) { sink_ = std::move(sink); }
   // A state change: a round soon (at once, unless one is due sooner).
   void MarkDue();
-  void AddError(const std::string& error);
+  // `acknowledged` (optional) runs once, on the loop, when the tracker
+  // answered 2xx to the report that carried the error; never when the error
+  // is dropped (16 newer ones) or the process ends first.
+  void AddError(const std::string& error, std::function<void()> acknowledged = {});
   // The platform ("linux/arm64") to tell the tracker once.
   void SetPlatform(std::string platform) { platform_ = std::move(platform); }
   // Numbers up to `reserved` may have been used before; `reserve(n)` stores
@@ -114,6 +117,7 @@ class Reporter {
 
  private:
   void SendRound();
+  void TellAcknowledged();
   // Whether `reports` say what the last round accepted whole said.
   bool SaysNothingNew(const std::vector<AppReport>& reports) const;
   // Adds `report`'s new bad peers to its app's pending ones, and gives the
@@ -128,7 +132,11 @@ class Reporter {
   TimerSlot timer_;
   MonoTime next_round_{};
   std::unique_ptr<ReportSink> sink_;
-  std::deque<std::string> errors_;
+  struct PendingError {
+    std::string text;
+    std::function<void()> acknowledged;  // emptied once run
+  };
+  std::deque<PendingError> errors_;
   std::map<std::string, std::vector<BadPeer>> bad_peers_;  // per app, not yet accepted
   std::function<Status(uint64_t)> reserve_seq_;
   uint64_t reserved_seq_ = 0;

@@ -149,6 +149,32 @@ TEST_F(ReporterTest, AFailedRoundIsRetriedSoonAndItsErrorsWaitUntilOneIsAccepted
   EXPECT_TRUE(sent_[2].errors.empty());
 }
 
+// An error's acknowledgement (the agent's rollback marked reported) runs
+// once the tracker accepted the report carrying it: not while it is down,
+// not when only a later report of the round fails, and only once.
+TEST_F(ReporterTest, AnErrorIsAcknowledgedOnceTheTrackerAcceptedItsReport) {
+  Enrol();
+  int acknowledged = 0;
+  fail_ = true;
+  reporter_.Start();
+  reporter_.AddError("agent release 6 rolled back", [&] { ++acknowledged; });
+  loop_.AdvanceBy(seconds(7));  // rounds at 0 and 5 fail
+  EXPECT_EQ(acknowledged, 0);
+  fail_ = false;
+  fail_app_ = "clock";  // the round's first report (signage) is accepted, the second not
+  loop_.AdvanceBy(seconds(5));
+  ASSERT_EQ(Rounds(), std::vector<double>{10});
+  EXPECT_EQ(sent_[0].errors, std::vector<std::string>{"agent release 6 rolled back"});
+  EXPECT_EQ(acknowledged, 1);
+  EXPECT_EQ(reporter_.pending_errors(), 1u) << "sent again with the next round";
+  fail_app_.clear();
+  loop_.AdvanceBy(seconds(5));
+  ASSERT_EQ(Rounds(), (std::vector<double>{10, 15}));
+  EXPECT_EQ(sent_.back().report.app, "clock");
+  EXPECT_EQ(acknowledged, 1) << "once";
+  EXPECT_EQ(reporter_.pending_errors(), 0u);
+}
+
 TEST_F(ReporterTest, ThePlatformRidesOnTheFirstReportUntilOneIsAccepted) {
   Enrol();
   reporter_.SetPlatform("linux/arm/v7");

@@ -91,6 +91,8 @@ class AgentUnit {
   // The pid that sent the last READY=1 (0: none since the last call to ForgetReady).
   pid_t ready_pid() const { return ready_pid_; }
   void ForgetReady() { ready_pid_ = 0; }
+  // The latest STATUS= text any process of the unit sent ("" before one).
+  const std::string& status() const { return status_; }
   pid_t main_pid() const { return process_.pid(); }
   int starts() const { return starts_; }
   std::string Log() const {
@@ -103,6 +105,7 @@ class AgentUnit {
   void Step() {
     while (auto got = listener_.Receive(milliseconds(100))) {
       if (HasLine(*got, "READY=1")) ready_pid_ = got->pid;
+      if (std::string status = ValueOf(*got, "STATUS"); !status.empty()) status_ = status;
     }
     if (process_.running() && !restart_at_) {
       const int code = process_.WaitExit(milliseconds(0));
@@ -125,6 +128,7 @@ class AgentUnit {
   bool listener_bound_ = false;
   bool checks_enabled_ = true;
   pid_t ready_pid_ = 0;
+  std::string status_;
   int starts_ = 0;
   std::optional<SteadyClock::time_point> restart_at_;
   SteadyClock::time_point next_check_ = SteadyClock::now();

@@ -186,5 +186,34 @@ TEST_F(AgentUpdateTest, ABinaryThatCannotRunHereIsNotStaged) {
   EXPECT_FALSE(node::agent::IsInstalled(node::agent::AgentLayout(data_dir_), 7));
 }
 
+// An agent release holds the three binaries and nothing else: another
+// file, or a link in a binary's place, is refused before anything is copied.
+TEST_F(AgentUpdateTest, AReleaseHoldingAnythingElseIsRefused) {
+  const std::string src = dir_ + "/agent-7";
+  RunShell("mkdir -p " + src + " && cp " + BinaryPath("flotilla-node") + " " +
+           BinaryPath("flotilla-node-full") + " " + kMonitor + " " + src + "/ && echo x > " + src +
+           "/extra");
+  auto r = RunShell(BinaryPath("flotilla-node") + " agent install --data-dir " + data_dir_ +
+                    " --release 7 " + src + " 2>&1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("install agent release 7: it holds 'extra'; an agent release holds "
+                          "flotilla-node, flotilla-node-full and flotilla-monitor, and nothing "
+                          "else"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(std::filesystem::exists(node::agent::AgentLayout(data_dir_).release_dir(7)));
+  EXPECT_FALSE(
+      std::filesystem::exists(node::agent::AgentLayout(data_dir_).release_dir(7) + ".tmp"));
+  RunShell("rm " + src + "/extra && rm " + src + "/flotilla-monitor && ln -s " + kMonitor + " " +
+           src + "/flotilla-monitor");
+  r = RunShell(BinaryPath("flotilla-node") + " agent install --data-dir " + data_dir_ +
+               " --release 7 " + src + " 2>&1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("its 'flotilla-monitor' is not a regular file"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(Slots().candidate);
+  EXPECT_FALSE(node::agent::IsInstalled(node::agent::AgentLayout(data_dir_), 7));
+}
+
 }  // namespace
 }  // namespace flotilla::testing

@@ -45,15 +45,34 @@ Status ReadDesired(JsonObjectReader& r, DesiredRow& d) {
   return r.status();
 }
 
+Json AppStatusToJson(const AppStatusRow& a) {
+  return Json{{"app", a.app},       {"release", a.release}, {"state", a.state},
+              {"health", a.health}, {"failure", a.failure}, {"reported_at", a.reported_at}};
+}
+
+Status ReadAppStatus(JsonObjectReader& r, AppStatusRow& a) {
+  r.Require({"app", "release", "state"});
+  r.String("app", a.app);
+  r.String("release", a.release);
+  r.String("state", a.state);
+  r.String("health", a.health);
+  r.String("failure", a.failure);
+  r.Int("reported_at", a.reported_at);
+  return r.status();
+}
+
 Json DeviceToJson(const DeviceRow& d) {
   Json desired = Json::array();
   for (const DesiredRow& row : d.desired) desired.push_back(DesiredToJson(row));
+  Json apps = Json::array();
+  for (const AppStatusRow& a : d.apps) apps.push_back(AppStatusToJson(a));
   return Json{{"device_id", d.identity.device_id},
               {"name", d.identity.name},
               {"site", d.identity.site},
               {"enrolled_at", d.enrolled_at},
               {"last_seen", d.last_seen},
               {"report", d.reported ? DeviceReportToJson(d.report) : Json()},
+              {"apps", apps},
               {"desired", desired}};
 }
 
@@ -67,6 +86,7 @@ Status ReadDevice(const Json& json, const std::string& path, DeviceRow& d) {
   r.Int("last_seen", d.last_seen);
   r.Objects("desired",
             [&](JsonObjectReader& e) { return ReadDesired(e, d.desired.emplace_back()); });
+  r.Objects("apps", [&](JsonObjectReader& e) { return ReadAppStatus(e, d.apps.emplace_back()); });
   const Json* report = r.Object("report");
   RETURN_IF_ERROR(r.Finish());
   if (report == nullptr) return Status::Ok();

@@ -32,12 +32,28 @@ struct DesiredRow {
   std::string reason;               // "pinned by group g", "rollout 3: wave 2 of 3, waiting; ..."
 };
 
+// The latest report of one app of a device, as stored (device_status).
+struct AppStatusRow {
+  std::string app;
+  std::string release;
+  std::string state;
+  std::string health;
+  std::string failure;      // the report's failure kind; "": none
+  int64_t reported_at = 0;  // unix seconds
+};
+
 struct DeviceRow {
   DeviceIdentity identity;
   int64_t enrolled_at = 0;  // unix seconds
-  int64_t last_seen = 0;    // unix seconds of the last report, 0 if none
+  int64_t last_seen = 0;    // unix seconds of `report`, 0 if none
   bool reported = false;
-  DeviceReport report;  // errors left empty; see FleetSnapshot::failures
+  // The device's status where one is shown per device: its newest report of
+  // an app other than its agent app, else its agent app's (docs/tracker.md,
+  // "Version 14"). Errors left empty; see FleetSnapshot::failures.
+  DeviceReport report;
+  // The latest report of each app it reported, by app ("apps" in JSON; a
+  // tracker before schema 14 sends none): what it runs of one app.
+  std::vector<AppStatusRow> apps;
   // Per app the device's groups assign, by app; empty when none is (or the
   // tracker serves no fleet model).
   std::vector<DesiredRow> desired;

@@ -2,9 +2,12 @@
 // offline-keys commands `sign`, `stage-app`, `stage-root`, `accept` (docs/signing.md).
 #include <fmt/core.h>
 #include <fmt/format.h>
+#include <stdlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <set>
 #include <vector>
@@ -19,6 +22,7 @@
 #include "metadata/tuf_names.h"
 #include "metadata/tuf_time.h"
 #include "tracker/cli/commands.h"
+#include "tracker/publish/agent_release.h"
 #include "tracker/publish/offline.h"
 #include "tracker/publish/publish.h"
 #include "tracker/publish/repo_init.h"
@@ -305,6 +309,119 @@ int RunPublish(PublishFlags& flags) {
   return 0;
 }
 
+// `agent publish`: flotilla-node's binaries for one architecture as the
+// next release of flotilla-agent-<arch> (docs/agent-update.md, "Publishing
+// an agent release"), through publish with the image written in staging/.
+struct AgentPublishFlags {
+  PublishFlags publish;
+  std::string arch;
+  std::vector<std::string> inputs;
+};
+
+int RunAgentPublish(AgentPublishFlags& flags) {
+  auto refuse = [](const Status& st) {
+    fmt::print(stderr, "agent publish: {}\n", st.ToString());
+    return 2;
+  };
+  PublishRequest& request = flags.publish.request;
+  if (Status st = ResolvePublishConfig(flags.publish); !st.ok()) return refuse(st);
+  auto arch = ParseAgentArch(flags.arch);
+  if (!arch.ok()) return refuse(arch.status());
+  auto binaries = FindAgentBinaries(flags.inputs);
+  if (!binaries.ok()) return refuse(binaries.status());
+  // Every binary checked before anything is written.
+  for (const auto& [name, path] : *binaries) {
+    if (Status st = CheckAgentBinary(path, *arch); !st.ok()) return refuse(st);
+  }
+  request.app = arch->app();
+  request.platform = arch->platform;
+  // The spec is never run (a node installs the release as its agent): one
+  // is made unless given, in a directory of its own (publish empties staging/).
+  std::string made_spec;
+  struct RemoveMade {
+    std::string dir;
+    ~RemoveMade() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } remove_made;
+  if (request.spec_path.empty()) {
+    std::string dir = (std::filesystem::temp_directory_path() / "agent-spec.XXXXXX").string();
+    if (::mkdtemp(dir.data()) == nullptr) return refuse(IOErrorFromErrno("mkdtemp", errno));
+    remove_made.dir = dir;
+    made_spec = dir + "/" + request.app + ".json";
+    if (Status st = WriteFileAtomic(made_spec, AgentSpecJson(*arch)); !st.ok()) return refuse(st);
+    request.spec_path = made_spec;
+  }
+  request.image_path = "flotilla-node binaries for " + arch->name;
+  request.fetch_image = [files = *binaries, agent = *arch](
+                            const std::string& layout_dir,
+                            const PublishProgressFn& progress) -> Result<FetchedImage> {
+    RETURN_IF_ERROR(WriteAgentImage(files, agent, layout_dir));
+    progress("agent image for " + agent.platform + ": " + files.at("flotilla-node") + ", " +
+             files.at("flotilla-node-full") + ", " + files.at("flotilla-monitor"));
+    return FetchedImage{agent.platform, std::nullopt};
+  };
+  FILE* progress_out = flags.publish.json ? stderr : stdout;
+  auto outcome =
+      PublishImage(request, SystemClock::Instance(), [progress_out](const std::string& line) {
+        fmt::print(progress_out, "{}\n", line);
+        std::fflush(progress_out);
+      });
+  if (!outcome.ok()) {
+    fmt::print(stderr, "agent publish: {}\n", outcome.status().ToString());
+    return 1;
+  }
+  if (flags.publish.json) {
+    fmt::print("{}\n", OutcomeJson(*outcome).dump());
+  } else {
+    PrintOutcome(*outcome, request.repository);
+  }
+  return 0;
+}
+
+CLI::App* AddAgentCommand(CLI::App& app, AgentPublishFlags& flags) {
+  auto* agent = app.add_subcommand("agent", "Publish flotilla-node itself (docs/agent-update.md)");
+  agent->require_subcommand(1);
+  auto* publish = agent->add_subcommand(
+      "publish",
+      "Publish flotilla-node's three binaries for --arch as the next release of "
+      "flotilla-agent-<arch>: each checked to be a stripped ELF executable of that architecture, "
+      "one layer, then staged for the agent's offline key (or signed online) as `publish` does");
+  publish->footer(
+      "Example (the agent key's role added once with `stage-app --app flotilla-agent-arm64 "
+      "--key-pub agent.pub`):\n"
+      "  flotilla-tracker agent publish --repository /srv/flotilla --arch arm64 build-arm64/bin\n"
+      "  flotilla-tracker sign <V>.apps%2Fflotilla-agent-arm64.json --key agent.key\n"
+      "  flotilla-tracker accept --repository /srv/flotilla <V>.apps%2Fflotilla-agent-arm64.json\n"
+      "Binaries with debug sections are refused: strip them (strip --strip-debug) and keep the "
+      "debug files.");
+  publish->add_option("--config", flags.publish.config_file, "Tracker configuration file")
+      ->check(CLI::ExistingFile);
+  publish->add_option("--repository", flags.publish.request.repository,
+                      "Repository directory (default: from the configuration)");
+  publish->add_option("--public-url", flags.publish.request.public_url,
+                      "Base URL for announce and web seed URLs (default: from the configuration)");
+  publish->add_option("--arch", flags.arch, "amd64, arm64 or armhf")->required();
+  publish
+      ->add_option("--spec", flags.publish.request.spec_path,
+                   "App spec to carry (default: one naming the app; it is never run)")
+      ->check(CLI::ExistingFile);
+  publish
+      ->add_option("--zstd-level", flags.publish.request.zstd_level,
+                   "zstd level of artifacts (1-19)")
+      ->check(CLI::Range(1, 19));
+  publish->add_flag("--json", flags.publish.json,
+                    "Print one JSON document instead of text (progress lines go to stderr)");
+  publish
+      ->add_option("binaries", flags.inputs,
+                   "flotilla-node, flotilla-node-full and flotilla-monitor, or the directory "
+                   "holding them (e.g. a .deb's usr/bin/ after dpkg-deb -x)")
+      ->required()
+      ->expected(1, 3);
+  return publish;
+}
+
 struct ReleasesFlags {
   std::string repository;
   bool json = false;
@@ -447,6 +564,8 @@ CommandAction RegisterReleaseCommands(CLI::App& app) {
   auto* init = AddInitCommand(app, *init_flags);
   auto publish_flags = std::make_shared<PublishFlags>();
   auto* publish = AddPublishCommand(app, *publish_flags);
+  auto agent_flags = std::make_shared<AgentPublishFlags>();
+  auto* agent_publish = AddAgentCommand(app, *agent_flags);
   auto releases_flags = std::make_shared<ReleasesFlags>();
   auto* releases = app.add_subcommand("releases", "List the published apps and releases");
   releases->add_option("--repository", releases_flags->repository, "Repository directory")
@@ -456,6 +575,7 @@ CommandAction RegisterReleaseCommands(CLI::App& app) {
   return [=] {
     if (*init) return RunInit(*init_flags);
     if (*publish) return RunPublish(*publish_flags);
+    if (*agent_publish) return RunAgentPublish(*agent_flags);
     if (*releases) return RunReleases(*releases_flags);
     return -1;
   };

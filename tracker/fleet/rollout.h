@@ -111,7 +111,7 @@ class RolloutLimits final : public RolloutLimit {
   std::map<int64_t, std::map<std::string, size_t>> members_;
 };
 
-// A device's latest report as stored (device_status).
+// A device's latest report of one app as stored (device_status).
 struct ReportSeen {
   std::string app;
   std::string release;
@@ -142,7 +142,7 @@ struct RolloutStep {
 };
 
 // One evaluation at `now`: updates the members' observations from
-// `reports` (device id -> latest report), then, for a running rollout,
+// `reports` (device id -> its latest report of the rollout's app), then, for a running rollout,
 // halts it when a started wave has more failures than max_failures allows
 // (the reason names the devices and what failed), else starts the next wave
 // once the current one has enough healthy devices (after the wave timeout,

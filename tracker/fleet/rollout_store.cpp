@@ -328,10 +328,12 @@ Result<RolloutPass> RolloutStore::Evaluate(const FleetState& state) {
   if (rollouts.empty()) return pass;
   ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT device_id, app, release, state, health, "
                                             "failure, reported_at FROM device_status"));
-  std::map<std::string, ReportSeen> reports;
+  // app -> device id -> its latest report of the app: a rollout counts the
+  // reports of its own app, whatever else the device follows.
+  std::map<std::string, std::map<std::string, ReportSeen>> reports;
   for (size_t i = 0; i < rows.size(); ++i) {
-    reports[rows.Text(i, 0)] = {rows.Text(i, 1), rows.Text(i, 2), rows.Text(i, 3),
-                                rows.Text(i, 4), rows.Text(i, 5), rows.Int(i, 6)};
+    reports[rows.Text(i, 1)][rows.Text(i, 0)] = {rows.Text(i, 1), rows.Text(i, 2), rows.Text(i, 3),
+                                                 rows.Text(i, 4), rows.Text(i, 5), rows.Int(i, 6)};
   }
   const int64_t now = NowSeconds();
   for (Rollout& r : rollouts) {
@@ -349,7 +351,7 @@ Result<RolloutPass> RolloutStore::Evaluate(const FleetState& state) {
     }
     const RolloutState was = r.state;
     const size_t wave_was = r.current_wave;
-    RolloutStep step = EvaluateRollout(r, members, reports, now);
+    RolloutStep step = EvaluateRollout(r, members, reports[r.app], now);
     pass.released.insert(pass.released.end(), step.released.begin(), step.released.end());
     if (step.changed) RETURN_IF_ERROR(SaveRollout(r, was));
     RETURN_IF_ERROR(SaveMembers(r.id, members));

@@ -176,18 +176,19 @@ void RenderDesired(const DeviceRow& d, std::string& out) {
   if (d.desired.empty()) out += "<span class=\"muted\">-</span>";
   for (const DesiredRow& want : d.desired) {
     const std::string release = want.release ? std::to_string(*want.release) : "none";
-    // A report names one app: the device's latest may be of another of its apps.
-    const bool runs_it = d.reported && d.report.app == want.app;
-    const bool differs = runs_it ? d.report.release != release : want.release.has_value();
+    // The device's latest report of this app, if it sent one.
+    auto seen = std::find_if(d.apps.begin(), d.apps.end(),
+                             [&](const AppStatusRow& a) { return a.app == want.app; });
+    const bool runs_it = seen != d.apps.end();
+    const bool differs = runs_it ? seen->release != release : want.release.has_value();
     fmt::format_to(std::back_inserter(out),
                    "<div class=\"desired-app{}\" data-app=\"{}\">{} <b>{}</b>",
                    differs ? " differs" : "", HtmlEscape(want.app), HtmlEscape(want.app), release);
     if (differs) {
       fmt::format_to(std::back_inserter(out),
                      " <span class=\"mark\" title=\"differs\">&#8800; {}</span>",
-                     runs_it      ? "runs " + HtmlEscape(d.report.release)
-                     : d.reported ? "its last report is of " + HtmlEscape(d.report.app)
-                                  : std::string("not reported"));
+                     runs_it ? "runs " + HtmlEscape(seen->release)
+                             : std::string(d.reported ? "no report of it" : "not reported"));
     }
     fmt::format_to(std::back_inserter(out), " <span class=\"muted why\">{}</span></div>",
                    HtmlEscape(want.reason));

@@ -506,6 +506,36 @@ CREATE TABLE secret_boxes(
   PRIMARY KEY(app, level, scope, name, device_id));
 CREATE INDEX secret_boxes_device ON secret_boxes(device_id);
 )sql"},
+      // A status per (device, app) (docs/tracker.md, "Version 14"): a device
+      // following several apps (its apps and its agent app) keeps the latest
+      // report of each. The one row each device had is kept as its app's.
+      // SQLite cannot change a primary key: the table is copied into its new
+      // form, with the same columns in the same order.
+      {14,
+       R"sql(
+CREATE TABLE device_status_by_app(
+  device_id TEXT NOT NULL REFERENCES devices(device_id),
+  app TEXT NOT NULL,
+  release TEXT NOT NULL,
+  state TEXT NOT NULL,
+  progress_done INTEGER NOT NULL,
+  progress_total INTEGER NOT NULL,
+  bytes_from_peers INTEGER NOT NULL,
+  bytes_from_origin INTEGER NOT NULL,
+  health TEXT NOT NULL,
+  reported_at INTEGER NOT NULL,
+  failure TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(device_id, app));
+INSERT INTO device_status_by_app SELECT device_id, app, release, state, progress_done,
+  progress_total, bytes_from_peers, bytes_from_origin, health, reported_at, failure
+  FROM device_status;
+DROP TABLE device_status;
+ALTER TABLE device_status_by_app RENAME TO device_status;
+)sql",
+       R"sql(
+ALTER TABLE device_status DROP CONSTRAINT device_status_pkey;
+ALTER TABLE device_status ADD PRIMARY KEY(device_id, app);
+)sql"},
   };
   return migrations;
 }

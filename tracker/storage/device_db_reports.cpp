@@ -1,4 +1,8 @@
 // DeviceDb: writing reports and reading the fleet for the dashboard and metrics.
+#include <algorithm>
+#include <map>
+#include <string>
+
 #include "tracker/storage/device_db.h"
 
 namespace flotilla::tracker {
@@ -13,8 +17,8 @@ Status UpsertStatus(SqlEngine& db, const std::string& device_id, const DeviceRep
       .Query(
           "INSERT INTO device_status(device_id, app, release, state, progress_done, "
           "progress_total, bytes_from_peers, bytes_from_origin, health, failure, reported_at) "
-          "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET "
-          "app = excluded.app, release = excluded.release, state = excluded.state, "
+          "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(device_id, app) DO UPDATE SET "
+          "release = excluded.release, state = excluded.state, "
           "progress_done = excluded.progress_done, progress_total = excluded.progress_total, "
           "bytes_from_peers = excluded.bytes_from_peers, "
           "bytes_from_origin = excluded.bytes_from_origin, health = excluded.health, "
@@ -24,6 +28,26 @@ Status UpsertStatus(SqlEngine& db, const std::string& device_id, const DeviceRep
            static_cast<int64_t>(r.bytes_from_origin), r.health, r.failure, now})
       .status();
 }
+
+// A report of an app replaces the device's idle report (no app: it
+// followed none); an idle report replaces every app's, since the device
+// follows none of them any more.
+Status DropOutdatedStatus(SqlEngine& db, const std::string& device_id, const DeviceReport& r) {
+  return db
+      .Query(r.app.empty() ? "DELETE FROM device_status WHERE device_id = ? AND app <> ''"
+                           : "DELETE FROM device_status WHERE device_id = ? AND app = ''",
+             {device_id})
+      .status();
+}
+
+// Each device's status as one row (`n` = 1), where a page means the device
+// and not one app: its newest report of an app other than its agent app,
+// else its agent app's (docs/tracker.md, "Version 14"). Prefixes a query
+// that reads `latest`.
+constexpr char kLatestStatusPerDevice[] =
+    "WITH latest AS (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.device_id ORDER BY "
+    "CASE WHEN s.app LIKE 'flotilla-agent-%' THEN 1 ELSE 0 END, s.reported_at DESC, s.app) AS n "
+    "FROM device_status s) ";
 
 Status AppendFailures(SqlEngine& db, const std::string& device_id, const DeviceReport& r,
                       int64_t now, int64_t keep) {
@@ -51,19 +75,43 @@ Result<bool> ClaimSequence(SqlEngine& db, const std::string& device_id, uint64_t
   return !rows.empty();
 }
 
+// The latest report of each app of the page's devices (`devices`, by name).
+Status ReadAppStatuses(SqlEngine& db, DevicePage page, std::vector<DeviceRow>& devices) {
+  constexpr uint64_t kMax = INT64_MAX;
+  ASSIGN_OR_RETURN(
+      SqlRows rows,
+      db.Query("SELECT s.device_id, s.app, s.release, s.state, s.health, s.failure, s.reported_at "
+               "FROM device_status s JOIN (SELECT device_id FROM devices ORDER BY name "
+               "LIMIT ? OFFSET ?) p ON p.device_id = s.device_id WHERE s.app <> '' "
+               "ORDER BY s.device_id, s.app",
+               {static_cast<int64_t>(page.limit == 0 ? kMax : std::min(page.limit, kMax)),
+                static_cast<int64_t>(std::min(page.offset, kMax))}));
+  std::map<std::string, DeviceRow*> by_id;
+  for (DeviceRow& d : devices) by_id[d.identity.device_id] = &d;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto it = by_id.find(rows.Text(i, 0));
+    if (it == by_id.end()) continue;  // enrolled between the two reads
+    it->second->apps.push_back({rows.Text(i, 1), rows.Text(i, 2), rows.Text(i, 3), rows.Text(i, 4),
+                                rows.Text(i, 5), rows.Int(i, 6)});
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<DeviceRow>> ReadDevices(SqlEngine& db, DevicePage page) {
   constexpr uint64_t kMax = INT64_MAX;
   ASSIGN_OR_RETURN(
       SqlRows rows,
-      db.Query("SELECT d.device_id, d.name, d.site, d.enrolled_at, "
-               "CASE WHEN s.device_id IS NULL THEN 0 ELSE 1 END, "
-               "s.app, s.release, s.state, s.progress_done, s.progress_total, s.bytes_from_peers, "
-               "s.bytes_from_origin, s.health, COALESCE(s.reported_at, 0), "
-               "COALESCE(s.failure, '') "
-               "FROM devices d LEFT JOIN device_status s ON s.device_id = d.device_id "
-               "ORDER BY d.name LIMIT ? OFFSET ?",
-               {static_cast<int64_t>(page.limit == 0 ? kMax : std::min(page.limit, kMax)),
-                static_cast<int64_t>(std::min(page.offset, kMax))}));
+      db.Query(
+          std::string(kLatestStatusPerDevice) +
+              "SELECT d.device_id, d.name, d.site, d.enrolled_at, "
+              "CASE WHEN s.device_id IS NULL THEN 0 ELSE 1 END, "
+              "s.app, s.release, s.state, s.progress_done, s.progress_total, s.bytes_from_peers, "
+              "s.bytes_from_origin, s.health, COALESCE(s.reported_at, 0), "
+              "COALESCE(s.failure, '') "
+              "FROM devices d LEFT JOIN latest s ON s.device_id = d.device_id AND s.n = 1 "
+              "ORDER BY d.name LIMIT ? OFFSET ?",
+          {static_cast<int64_t>(page.limit == 0 ? kMax : std::min(page.limit, kMax)),
+           static_cast<int64_t>(std::min(page.offset, kMax))}));
   std::vector<DeviceRow> devices;
   for (size_t i = 0; i < rows.size(); ++i) {
     DeviceRow row;
@@ -82,6 +130,7 @@ Result<std::vector<DeviceRow>> ReadDevices(SqlEngine& db, DevicePage page) {
     row.report.failure = rows.Text(i, 14);
     devices.push_back(std::move(row));
   }
+  RETURN_IF_ERROR(ReadAppStatuses(db, page, devices));
   return devices;
 }
 
@@ -150,6 +199,7 @@ Status DeviceDb::RecordReport(const std::string& device_id, const DeviceReport& 
     RETURN_IF_ERROR(claimed.status().WithContext("record report"));
     if (!*claimed) return Status::Ok();  // stored before: the transaction rolls back
   }
+  RETURN_IF_ERROR(DropOutdatedStatus(*db_, device_id, report).WithContext("record report"));
   RETURN_IF_ERROR(UpsertStatus(*db_, device_id, report, now).WithContext("record report"));
   RETURN_IF_ERROR(AppendFailures(*db_, device_id, report, now, kMaxStoredFailures)
                       .WithContext("record report"));
@@ -185,9 +235,10 @@ Result<FleetSnapshot> DeviceDb::Snapshot(int max_failures, DevicePage page) cons
 Status DeviceDb::Ping() const { return db_->Query("SELECT 1").status(); }
 
 Result<std::map<std::string, int64_t>> DeviceDb::DevicesPerState() const {
-  ASSIGN_OR_RETURN(SqlRows rows, db_->Query("SELECT COALESCE(s.state, 'enrolled'), COUNT(*) "
-                                            "FROM devices d LEFT JOIN device_status s "
-                                            "ON s.device_id = d.device_id GROUP BY 1"));
+  ASSIGN_OR_RETURN(SqlRows rows, db_->Query(std::string(kLatestStatusPerDevice) +
+                                            "SELECT COALESCE(s.state, 'enrolled'), COUNT(*) "
+                                            "FROM devices d LEFT JOIN latest s "
+                                            "ON s.device_id = d.device_id AND s.n = 1 GROUP BY 1"));
   std::map<std::string, int64_t> counts;
   for (size_t i = 0; i < rows.size(); ++i) counts[rows.Text(i, 0)] = rows.Int(i, 1);
   return counts;

@@ -181,6 +181,111 @@ TEST_P(DeviceDbTest, ReportsFeedTheSnapshotAndStateCounts) {
   EXPECT_EQ(counts["enrolled"], 1);
 }
 
+// Schema 14: the latest report of each (device, app). A device following an
+// app and its agent app keeps both; the one shown per device is the newest
+// report of an app other than the agent app, else the agent app's.
+TEST_P(DeviceDbTest, EachAppOfADeviceKeepsItsOwnStatus) {
+  auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
+  auto a = db->Enroll("pi-a", "shop").value();
+  auto b = db->Enroll("pi-b", "shop").value();
+  DeviceReport agent = Report("running");
+  agent.app = "flotilla-agent-arm64";
+  agent.release = "5";
+  agent.health = "healthy";
+  agent.bytes_from_peers = 1;
+  ASSERT_TRUE(db->RecordReport(a.device_id, Report("failed")).ok());
+  clock_.Advance(std::chrono::seconds(2));
+  ASSERT_TRUE(db->RecordReport(a.device_id, agent).ok());              // newer, but the agent's
+  ASSERT_TRUE(db->RecordReport(b.device_id, agent).ok());              // only the agent app
+  ASSERT_TRUE(db->RecordReport(a.device_id, Report("running")).ok());  // replaces web's row only
+
+  auto snap = db->Snapshot(10).value();
+  ASSERT_EQ(snap.devices.size(), 2u);
+  const DeviceRow& on_a = snap.devices[0];
+  EXPECT_EQ(on_a.report.app, "web");
+  EXPECT_EQ(on_a.report.state, "running");
+  ASSERT_EQ(on_a.apps.size(), 2u);
+  EXPECT_EQ(on_a.apps[0].app, "flotilla-agent-arm64");
+  EXPECT_EQ(on_a.apps[0].release, "5");
+  EXPECT_EQ(on_a.apps[0].state, "running");
+  EXPECT_EQ(on_a.apps[0].health, "healthy");
+  EXPECT_EQ(on_a.apps[1].app, "web");
+  EXPECT_EQ(on_a.apps[1].state, "running");
+  EXPECT_EQ(snap.devices[1].report.app, "flotilla-agent-arm64") << "its only app";
+  ASSERT_EQ(snap.devices[1].apps.size(), 1u);
+  EXPECT_EQ(snap.bytes_from_peers, 300u + 1u + 1u) << "summed over every app's report";
+  auto counts = db->DevicesPerState().value();
+  EXPECT_EQ(counts["running"], 2) << "one state per device";
+  EXPECT_EQ(counts.size(), 1u);
+  // Releases count the devices reporting each, per app.
+  for (const ReleaseRow& r : snap.releases) {
+    EXPECT_EQ(r.devices, r.app == "web" ? 1 : 2) << r.app;
+  }
+
+  // An idle report (no app): the device follows none any more; a report of
+  // an app replaces the idle one.
+  DeviceReport idle;
+  idle.state = "idle";
+  idle.health = "unknown";
+  ASSERT_TRUE(db->RecordReport(a.device_id, idle).ok());
+  snap = db->Snapshot(10).value();
+  EXPECT_EQ(snap.devices[0].report.state, "idle");
+  EXPECT_TRUE(snap.devices[0].apps.empty()) << "the idle row is no app's";
+  ASSERT_TRUE(db->RecordReport(a.device_id, Report("downloading")).ok());
+  snap = db->Snapshot(10).value();
+  EXPECT_EQ(snap.devices[0].report.state, "downloading");
+  ASSERT_EQ(snap.devices[0].apps.size(), 1u);
+  EXPECT_EQ(snap.devices[0].apps[0].app, "web");
+  // A page reads the apps of its own devices.
+  snap = db->Snapshot(10, DevicePage{.offset = 1, .limit = 1}).value();
+  ASSERT_EQ(snap.devices.size(), 1u);
+  EXPECT_EQ(snap.devices[0].identity.name, "pi-b");
+  ASSERT_EQ(snap.devices[0].apps.size(), 1u);
+  EXPECT_EQ(snap.devices[0].apps[0].app, "flotilla-agent-arm64");
+}
+
+// A database at schema 13 (one status per device) migrates to 14 keeping
+// each device's row as its app's, on both engines.
+TEST_P(DeviceDbTest, Schema13StatusRowsBecomeTheirAppsRows) {
+  const std::vector<SqlMigration> v13(TrackerMigrations().begin(),
+                                      TrackerMigrations().begin() + 13);
+  ASSERT_EQ(v13.back().version, 13);
+  {
+    auto engine = SqlEngine::Open(url_);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    ASSERT_TRUE(MigrateSchema(**engine, v13).ok());
+    ASSERT_TRUE(
+        (*engine)
+            ->ExecScript("INSERT INTO devices(device_id, name, credential_sha256, "
+                         "passkey_sha256, enrolled_at) VALUES('dev-1', 'pi-1', 'c', 'p', 1);"
+                         "INSERT INTO device_status VALUES('dev-1', 'kiosk', '6', "
+                         "'running', 1, 1, 7, 3, 'healthy', 100, '');")
+            .ok());
+  }
+  auto db = OpenDb();
+  ASSERT_NE(db, nullptr);
+  auto engine = SqlEngine::Open(url_);
+  ASSERT_TRUE(engine.ok());
+  EXPECT_EQ((*engine)->SchemaVersion().value(), 14);
+  DeviceReport agent = Report("running");
+  agent.app = "flotilla-agent-amd64";
+  ASSERT_TRUE(db->RecordReport("dev-1", agent).ok());
+  auto rows = (*engine)->Query(
+      "SELECT app, release, state, bytes_from_peers FROM device_status ORDER BY app");
+  ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ(rows->Text(0, 0), "flotilla-agent-amd64");
+  EXPECT_EQ(rows->Text(1, 0), "kiosk");
+  EXPECT_EQ(rows->Text(1, 1), "6");
+  EXPECT_EQ(rows->Int(1, 3), 7);
+  // The new key refuses a second row of one app.
+  EXPECT_FALSE((*engine)
+                   ->ExecScript("INSERT INTO device_status VALUES('dev-1', 'kiosk', '7', "
+                                "'running', 1, 1, 0, 0, 'healthy', 101, '');")
+                   .ok());
+}
+
 TEST_P(DeviceDbTest, FailuresAreBounded) {
   auto db = OpenDb();
   ASSERT_NE(db, nullptr);
@@ -311,6 +416,15 @@ TEST(DeviceDbCompatTest, OpensWhat010Wrote) {
   EXPECT_EQ(snap.releases[0].published_at, 1764979100);
 
   ASSERT_TRUE((*db)->RecordReport("dev-0123456789abcdef", Report("failed", {"new"})).ok());
+  // 0.1.0's one row is its app's (schema 14): another app's report keeps it.
+  DeviceReport agent = Report("running");
+  agent.app = "flotilla-agent-arm64";
+  ASSERT_TRUE((*db)->RecordReport("dev-0123456789abcdef", agent).ok());
+  snap = (*db)->Snapshot(10).value();
+  ASSERT_EQ(snap.devices[0].apps.size(), 2u);
+  EXPECT_EQ(snap.devices[0].apps[1].app, "web");
+  EXPECT_EQ(snap.devices[0].apps[1].state, "failed");
+  EXPECT_EQ(snap.devices[0].report.app, "web");
   db->reset();
   auto reopened = DeviceDb::Open(dir + "/tracker.db", clock);
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
