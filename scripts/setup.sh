@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git clang-14 libclang-rt-14-dev
+  # lld-14: clang-14 links the arm executables of flotilla-tracker agent publish's tests
+  lld-14
   # libraries
   libtorrent-rasterbar-dev libboost-dev libboost-system-dev libsodium-dev
   libzstd-dev libsqlite3-dev libgtest-dev libgmock-dev libarchive-dev

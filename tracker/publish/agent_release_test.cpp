@@ -1,7 +1,7 @@
 // The checks of `flotilla-tracker agent publish` on real executables: this
-// machine's own, and arm64, armhf and armel (soft-float) ones that clang and
-// lld link for the test (skipped where they are not installed), each with
-// and without debug sections.
+// machine's own, and arm64, armhf and armel (soft-float) ones that clang-14
+// and lld-14 (scripts/setup.sh) link for the test, each with and without
+// debug sections.
 #include "tracker/publish/agent_release.h"
 
 #include <gtest/gtest.h>
@@ -25,14 +25,18 @@ class AgentReleaseTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // A static executable for clang's `target`, with debug sections unless
-  // `stripped` (llvm-strip --strip-debug); "" when the tools are missing.
+  // `stripped` (compiled without -g); "" (and a failure naming the packages)
+  // when it cannot be linked.
   std::string Executable(const std::string& target, bool stripped, const std::string& flags = "") {
     const std::string out = dir_ + "/" + target + (stripped ? "-stripped" : "-debug");
     auto built = testing::RunShell("printf 'void _start(void){for(;;);}\\n' > " + dir_ +
-                                   "/start.c && clang --target=" + target + " " + flags +
-                                   " -g -nostdlib -static -fuse-ld=lld -o " + out + " " + dir_ +
-                                   "/start.c 2>&1" +
-                                   (stripped ? " && llvm-strip --strip-debug " + out : ""));
+                                   "/start.c && clang-14 --target=" + target + " " + flags +
+                                   (stripped ? "" : " -g") +
+                                   " -nostdlib -static -fuse-ld=lld -o " + out + " " + dir_ +
+                                   "/start.c 2>&1");
+    EXPECT_EQ(built.exit_code, 0) << "clang-14 and lld-14 link the test's executables "
+                                     "(scripts/setup.sh installs them): "
+                                  << built.output;
     return built.exit_code == 0 ? out : "";
   }
   AgentArch Arch(const std::string& name) { return ParseAgentArch(name).value(); }
@@ -53,7 +57,7 @@ TEST_F(AgentReleaseTest, ABinaryOfTheStatedArchitecturePassesAndAnotherIsRefused
   const std::string arm64 = Executable("aarch64-linux-gnu", true);
   const std::string armhf = Executable("armv7a-linux-gnueabihf", true);
   const std::string armel = Executable("armv7a-linux-gnueabi", true, "-mfloat-abi=soft");
-  if (arm64.empty() || armhf.empty() || armel.empty()) GTEST_SKIP() << "no clang and lld";
+  ASSERT_FALSE(arm64.empty() || armhf.empty() || armel.empty());
   EXPECT_TRUE(CheckAgentBinary(arm64, Arch("arm64")).ok());
   EXPECT_TRUE(CheckAgentBinary(armhf, Arch("armhf")).ok());
   // /bin/true: this machine's, stripped by Debian.
@@ -81,7 +85,7 @@ TEST_F(AgentReleaseTest, ABinaryOfTheStatedArchitecturePassesAndAnotherIsRefused
 // the tracker publishes the bytes the agent's builder tested.
 TEST_F(AgentReleaseTest, ABinaryWithDebugSectionsIsRefusedWithAHint) {
   const std::string debug = Executable("aarch64-linux-gnu", false);
-  if (debug.empty()) GTEST_SKIP() << "no clang and lld";
+  ASSERT_FALSE(debug.empty());
   Status st = CheckAgentBinary(debug, Arch("arm64"));
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find(debug + ": carries debug sections (.debug_"), std::string::npos)
