@@ -54,18 +54,14 @@ tracker_pid=$!
 for _ in $(seq 50); do [[ -s $work/port ]] && break; sleep 0.1; done
 [[ -s $work/port ]] || die "the tracker did not start: $(tail -5 "$work/tracker.log")"
 
-log "publish the arm64 agent (stripped) as release 1 of flotilla-agent-arm64"
+log "flotilla-tracker agent publish --arch arm64: the arm64 build, stripped, as release 1"
 mkdir -p "$work/agent-src"
 aarch64-linux-gnu-strip --strip-debug -o "$work/agent-src/flotilla-node" "$arm/node/flotilla-node"
 aarch64-linux-gnu-strip --strip-debug -o "$work/agent-src/flotilla-node-full" \
   "$arm/node/flotilla-node-full"
 aarch64-linux-gnu-strip --strip-debug -o "$work/agent-src/flotilla-monitor" \
   "$arm/runtime/flotilla-monitor"
-bash scripts/image-from-dir.sh "$work/agent-src" "$work/agent.tar" arm64 >/dev/null
-echo '{"name": "flotilla-agent-arm64", "command": ["/flotilla-node", "--version"]}' \
-  >"$work/agent-spec.json"
-"$tracker" publish --repository "$work/repo" --app flotilla-agent-arm64 \
-  --spec "$work/agent-spec.json" "$work/agent.tar" | tail -1
+"$tracker" agent publish --repository "$work/repo" --arch arm64 "$work/agent-src" | tail -1
 
 mkdir -p "$work/job"
 cp "$work/repo/metadata/1.root.json" "$work/job/root.json"

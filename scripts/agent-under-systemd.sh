@@ -245,10 +245,10 @@ journal_since() {
 results=()
 limit=$((120 + 30))
 
-# The daemon updates itself: the build's binaries published on the tracker
-# as release 1 of flotilla-agent-amd64; the running agent fetches it,
-# installs it, exits 3, systemd restarts the unit into it, the timer's
-# check confirms it.
+# The daemon updates itself: the build's binaries, stripped, published with
+# `flotilla-tracker agent publish` as release 1 of flotilla-agent-amd64; the
+# running agent fetches it, installs it, exits 3, systemd restarts the unit
+# into it, the timer's check confirms it.
 self_update() {
   log "case 0: the daemon updates itself (flotilla-agent-amd64 release 1 published)"
   local src=$work/agent-src t0 took
@@ -256,12 +256,9 @@ self_update() {
   strip --strip-debug -o "$src/flotilla-node" "$BUILD/node/flotilla-node"
   strip --strip-debug -o "$src/flotilla-monitor" "$BUILD/runtime/flotilla-monitor"
   strip --strip-debug -o "$src/flotilla-node-full" "$BUILD/node/flotilla-node-full"
-  bash scripts/image-from-dir.sh "$src" "$work/agent.tar" amd64 >/dev/null
-  echo '{"name": "flotilla-agent-amd64", "command": ["/flotilla-node", "--version"]}' \
-    >"$work/agent-spec.json"
   t0=$(now)
-  "$BUILD/tracker/flotilla-tracker" publish --repository "$work/repo" \
-    --app flotilla-agent-amd64 --spec "$work/agent-spec.json" "$work/agent.tar" | sed 's/^/  /'
+  "$BUILD/tracker/flotilla-tracker" agent publish --repository "$work/repo" --arch amd64 "$src" |
+    sed 's/^/  /'
   wait_until '[[ $(slot "a.get(\"confirmed\", 0)") == 1 && $(proven_release) == 1 ]]' 240 ||
     die "release 1 was not installed and confirmed in 240 s: $(inside journalctl -u flotilla-node --no-pager | tail -8)"
   took=$(seconds_since "$t0")

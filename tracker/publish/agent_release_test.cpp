@@ -31,9 +31,8 @@ class AgentReleaseTest : public ::testing::Test {
     const std::string out = dir_ + "/" + target + (stripped ? "-stripped" : "-debug");
     auto built = testing::RunShell("printf 'void _start(void){for(;;);}\\n' > " + dir_ +
                                    "/start.c && clang-14 --target=" + target + " " + flags +
-                                   (stripped ? "" : " -g") +
-                                   " -nostdlib -static -fuse-ld=lld -o " + out + " " + dir_ +
-                                   "/start.c 2>&1");
+                                   (stripped ? "" : " -g") + " -nostdlib -static -fuse-ld=lld -o " +
+                                   out + " " + dir_ + "/start.c 2>&1");
     EXPECT_EQ(built.exit_code, 0) << "clang-14 and lld-14 link the test's executables "
                                      "(scripts/setup.sh installs them): "
                                   << built.output;
