@@ -54,7 +54,8 @@ Result<NodeView> DaemonView(const std::string& socket) {
 // "Into a fleet-managed node").
 std::string WhatFollows(const NodeView& view) {
   // The import says when the bundle's fleet document for this device names the release.
-  if (view.fleet.state == "local" || view.import.message.find("fleet document v") != std::string::npos) {
+  if (view.fleet.state == "local" ||
+      view.import.message.find("fleet document v") != std::string::npos) {
     return "the node deploys it now";
   }
   return fmt::format(

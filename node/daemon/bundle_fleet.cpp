@@ -3,7 +3,10 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <filesystem>
+#include <memory>
 
 #include "core/file_io.h"
 #include "metadata/release_floor.h"
@@ -74,28 +77,25 @@ bool IsBundleFleetFileName(std::string_view name) {
          });
 }
 
-Result<std::optional<BundleFleetVerdict>> CheckBundleFleet(const NodeConfig& config,
-                                                           const std::string& staging,
-                                                           const std::string& staged_image_tuf,
-                                                           const metadata::Release& release,
-                                                           const Clock& clock,
-                                                           std::string& why_not) {
+Result<std::optional<BundleFleetVerdict>> CheckBundleFleet(
+    const NodeConfig& config, const std::string& staging, const std::string& staged_image_tuf,
+    const metadata::Release& release, const Clock& clock, std::string& why_not) {
   const DataLayout layout(config.data_dir);
   auto credentials = LoadCredentials(layout.credentials());
   if (!credentials.ok()) {
     why_not = "this node is not enrolled: no fleet document of the bundle is its own";
-    return std::nullopt;
+    return std::optional<BundleFleetVerdict>();
   }
   const std::string carried_path = staging + "/fleet/" + credentials->device_id + ".json";
   if (!IsBundleFleetFileName(credentials->device_id + ".json") || !PathExists(carried_path)) {
-    why_not = "the bundle carries no fleet document for this device (" + credentials->device_id +
-              ")";
-    return std::nullopt;
+    why_not =
+        "the bundle carries no fleet document for this device (" + credentials->device_id + ")";
+    return std::optional<BundleFleetVerdict>();
   }
   const std::string fleet_dir = layout.root + "/fleet";
   if (!PathExists(fleet_dir + "/tuf/root.json")) {
     why_not = "this node trusts no fleet root yet: the bundle's fleet document is not used";
-    return std::nullopt;
+    return std::optional<BundleFleetVerdict>();
   }
   constexpr std::string_view kDoesNotVerify =
       "this device's fleet files in the bundle do not verify against its trusted fleet metadata";
@@ -135,10 +135,10 @@ Status CommitBundleFleet(const NodeConfig& config, const CarriedFleetFiles& carr
   const FleetCheckContext context{.device_id = credentials.device_id,
                                   .floor = &metadata::TrustedFloor,
                                   .device_key_path = layout.device_key()};
-  ASSIGN_OR_RETURN(VerifiedFleet verified,
-                   VerifyFleetRepository(fleet_dir + "/tuf", fleet_dir + "/targets", remote,
-                                         *image, context, clock,
-                                         "fleet repository (files the bundle carried)"));
+  ASSIGN_OR_RETURN(
+      VerifiedFleet verified,
+      VerifyFleetRepository(fleet_dir + "/tuf", fleet_dir + "/targets", remote, *image, context,
+                            clock, "fleet repository (files the bundle carried)"));
   verified.accepted.accepted_unix =
       std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
   return SaveAcceptedFleet(fleet_dir, verified.accepted);

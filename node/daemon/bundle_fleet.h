@@ -43,7 +43,7 @@ bool IsBundleFleetFileName(std::string_view name);
 
 // What this device's carried fleet document says about the bundle's release.
 struct BundleFleetVerdict {
-  CarriedFleetFiles carried;       // to commit (the document is accepted either way)
+  CarriedFleetFiles carried;      // to commit (the document is accepted either way)
   uint64_t document_version = 0;  // the fleet targets version that lists it
   // Empty: the document names the bundle's release. Else why the release is
   // not deployed (the import is refused with it).
@@ -56,12 +56,9 @@ struct BundleFleetVerdict {
 // `why_not` set when the bundle's fleet files do not apply here: none for
 // this device, the node not enrolled, or no fleet root trusted yet. An error
 // when this device's files do not verify (the bundle is refused).
-Result<std::optional<BundleFleetVerdict>> CheckBundleFleet(const NodeConfig& config,
-                                                           const std::string& staging,
-                                                           const std::string& staged_image_tuf,
-                                                           const metadata::Release& release,
-                                                           const Clock& clock,
-                                                           std::string& why_not);
+Result<std::optional<BundleFleetVerdict>> CheckBundleFleet(
+    const NodeConfig& config, const std::string& staging, const std::string& staged_image_tuf,
+    const metadata::Release& release, const Clock& clock, std::string& why_not);
 
 // On a stopped node, whose data directory's lock the caller holds: the
 // carried files into <data_dir>/fleet/tuf through the same workflow, checked

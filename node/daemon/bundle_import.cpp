@@ -72,9 +72,8 @@ Status CheckEntry(const layerstore::PlainTarEntry& entry, const BundleLimits& li
 // Reads every header (no data): refuses the bundle before anything is copied.
 Result<std::vector<layerstore::PlainTarEntry>> ScanBundle(const std::string& path,
                                                           const BundleLimits& limits) {
-  auto entries =
-      layerstore::ScanPlainTar(path, {"metadata", "artifacts", "torrents", "fleet"},
-                               limits.max_entries);
+  auto entries = layerstore::ScanPlainTar(path, {"metadata", "artifacts", "torrents", "fleet"},
+                                          limits.max_entries);
   if (!entries.ok()) return entries.status().WithContext("bundle " + path);
   bool has_index = false;
   for (const auto& e : *entries) {
@@ -313,13 +312,13 @@ struct Verified {
 
 // Step 4b: this device's fleet document, when the bundle carries it.
 Result<std::optional<BundleFleetVerdict>> CarriedFleetVerdict(const NodeConfig& config,
-                                                               const std::string& staging,
-                                                               const metadata::Release& release,
-                                                               const Clock& clock,
-                                                               const ImportProgressFn& progress) {
+                                                              const std::string& staging,
+                                                              const metadata::Release& release,
+                                                              const Clock& clock,
+                                                              const ImportProgressFn& progress) {
   std::string why_not;
-  ASSIGN_OR_RETURN(auto verdict, CheckBundleFleet(config, staging, staging + "/tuf", release,
-                                                  clock, why_not));
+  ASSIGN_OR_RETURN(auto verdict,
+                   CheckBundleFleet(config, staging, staging + "/tuf", release, clock, why_not));
   if (!verdict) {
     progress({"verifying", 0, 0, why_not});
   } else if (verdict->refusal.empty()) {
@@ -398,8 +397,7 @@ Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& b
   if (result.fleet) {
     RETURN_IF_ERROR(CommitBundleFleet(config, *result.fleet, clock)
                         .WithContext("this device's fleet document was not accepted"));
-    progress({"imported", 0, 0,
-              fmt::format("fleet document v{} accepted", result.fleet_version)});
+    progress({"imported", 0, 0, fmt::format("fleet document v{} accepted", result.fleet_version)});
   }
   if (!result.not_deployed.empty()) return FailedPrecondition(result.not_deployed);
   return result;

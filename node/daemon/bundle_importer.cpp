@@ -140,8 +140,8 @@ void BundleImporter::Finished(const Result<ImportResult>& result) {
           fmt::format("imported {} release {}: {} layer(s) rebuilt from {} byte(s)", result->app,
                       result->version, result->layers_rebuilt, result->artifact_bytes);
       if (result->fleet) {
-        v.message += fmt::format("; this device's fleet document v{} names it",
-                                 result->fleet_version);
+        v.message +=
+            fmt::format("; this device's fleet document v{} names it", result->fleet_version);
       }
     } else {
       v.step = "refused";

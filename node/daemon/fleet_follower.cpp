@@ -331,10 +331,9 @@ Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::P
       carried_remote ? static_cast<metadata::RemoteRepository&>(*carried_remote) : network;
   ASSIGN_OR_RETURN(
       VerifiedFleet verified,
-      VerifyFleetRepository(fleet_tuf, fleet_dir() + "/targets", remote, *image, CheckContext(),
-                            clock_,
-                            carried ? "fleet repository (files the notice carried)"
-                                    : "fleet repository"));
+      VerifyFleetRepository(
+          fleet_tuf, fleet_dir() + "/targets", remote, *image, CheckContext(), clock_,
+          carried ? "fleet repository (files the notice carried)" : "fleet repository"));
   if (carried_remote) {
     spdlog::debug("fleet repository refreshed from the files the notice carried ({} fetched)",
                   carried_remote->network_fetches());
@@ -384,10 +383,10 @@ Status FleetFollower::AcceptFromBundle(const CarriedFleetFiles& carried) {
   RETURN_IF_ERROR(image->Refresh().WithContext("image repository"));
   NoNetworkRemote no_network;
   CarriedRemote remote(carried, no_network);
-  ASSIGN_OR_RETURN(VerifiedFleet verified,
-                   VerifyFleetRepository(fleet_dir() + "/tuf", fleet_dir() + "/targets", remote,
-                                         *image, CheckContext(), clock_,
-                                         "fleet repository (files the bundle carried)"));
+  ASSIGN_OR_RETURN(
+      VerifiedFleet verified,
+      VerifyFleetRepository(fleet_dir() + "/tuf", fleet_dir() + "/targets", remote, *image,
+                            CheckContext(), clock_, "fleet repository (files the bundle carried)"));
   ASSIGN_OR_RETURN(auto releases, Accept(std::move(verified)));
   status_.state = "following";
   status_.last_error.clear();
@@ -400,9 +399,9 @@ Result<std::map<std::string, metadata::Release>> FleetFollower::AcceptedReleases
   // Expiry as a poll's: the fleet metadata that listed the document.
   // (An offline validity window for fleet metadata would be applied here.)
   if (UnixSeconds(clock_.Now()) >= status_.accepted->expires_unix) {
-    return FailedPrecondition("the accepted fleet document's metadata expired at " +
-                              metadata::FormatTufTime(WallTime(
-                                  std::chrono::seconds(status_.accepted->expires_unix))));
+    return FailedPrecondition(
+        "the accepted fleet document's metadata expired at " +
+        metadata::FormatTufTime(WallTime(std::chrono::seconds(status_.accepted->expires_unix))));
   }
   if (!credentials_) return FailedPrecondition("not enrolled");
   metadata::DirectoryRemote trusted_image(options_.data_dir + "/tuf", "");
@@ -489,8 +488,7 @@ Result<std::map<std::string, metadata::Release>> CheckFleetDocument(
 
 Status SaveAcceptedFleet(const std::string& fleet_dir, const AcceptedFleet& accepted) {
   RETURN_IF_ERROR(CreateDirectories(fleet_dir, 0700));
-  return WriteFileAtomic(fleet_dir + "/accepted.json", AcceptedToJson(accepted).dump() + "\n",
-                         0600)
+  return WriteFileAtomic(fleet_dir + "/accepted.json", AcceptedToJson(accepted).dump() + "\n", 0600)
       .WithContext("fleet/accepted.json");
 }
 

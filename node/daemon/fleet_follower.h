@@ -54,6 +54,7 @@
 #include "core/status.h"
 #include "http/http_client.h"
 #include "metadata/release.h"
+#include "metadata/remote_repository.h"
 #include "metadata/tuf_client.h"
 #include "node/daemon/carried_fleet_files.h"
 #include "node/daemon/enrolment.h"

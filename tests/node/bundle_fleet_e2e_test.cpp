@@ -84,9 +84,11 @@ class BundleFleetE2e : public ::testing::Test {
   }
   // A tracker command on the repository (`serve` need not run).
   CommandResult Tracker(const std::string& args, bool must_succeed = true) {
-    auto run = RunShell(BinaryPath("flotilla-tracker") + " " + args + " --repository " + repo_ +
-                        " 2>&1");
-    if (must_succeed) EXPECT_EQ(run.exit_code, 0) << args << "\n" << run.output;
+    auto run =
+        RunShell(BinaryPath("flotilla-tracker") + " " + args + " --repository " + repo_ + " 2>&1");
+    if (must_succeed) {
+      EXPECT_EQ(run.exit_code, 0) << args << "\n" << run.output;
+    }
     return run;
   }
   // A bundle of web release 2 (deltas from 1) carrying the fleet files of `devices`.
@@ -94,9 +96,9 @@ class BundleFleetE2e : public ::testing::Test {
     std::string args = "bundle --app web --release 2 --from 1 --out " + dir_ + "/" + name;
     for (const auto& d : devices) args += " --device " + d;
     auto made = Tracker(args);
-    EXPECT_NE(made.output.find("the fleet documents of " + std::to_string(devices.size()) +
-                               " device(s)"),
-              std::string::npos)
+    EXPECT_NE(
+        made.output.find("the fleet documents of " + std::to_string(devices.size()) + " device(s)"),
+        std::string::npos)
         << made.output;
     return dir_ + "/" + name;
   }
@@ -171,8 +173,7 @@ TEST_F(BundleFleetE2e, AManagedNodeDeploysTheReleaseItsCarriedDocumentNames) {
 // running, and the newer document is accepted (by the running daemon, then
 // by a stopped node's import).
 TEST_F(BundleFleetE2e, APinnedDeviceOrARecalledReleaseRefusesTheBundle) {
-  const std::string refusal =
-      "the fleet holds this device at web release 1 (its fleet document v";
+  const std::string refusal = "the fleet holds this device at web release 1 (its fleet document v";
   const std::string ending = "not release 2: release 2 is not deployed";
   Tracker("pin --device " + device_id_ + " --app web --release 1");
   Tracker("fleet publish");
@@ -206,9 +207,9 @@ TEST_F(BundleFleetE2e, APinnedDeviceOrARecalledReleaseRefusesTheBundle) {
 
 // The tracker refuses a device it has no fleet repository for, writing nothing.
 TEST_F(BundleFleetE2e, TheBundleCommandRefusesAnUnknownDevice) {
-  auto made = Tracker("bundle --app web --release 2 --from 1 --out " + dir_ +
-                          "/x.bundle --device no-such-device",
-                      /*must_succeed=*/false);
+  auto made = Tracker(
+      "bundle --app web --release 2 --from 1 --out " + dir_ + "/x.bundle --device no-such-device",
+      /*must_succeed=*/false);
   EXPECT_EQ(made.exit_code, 1) << made.output;
   EXPECT_NE(made.output.find("--device no-such-device: no fleet repository for it"),
             std::string::npos)

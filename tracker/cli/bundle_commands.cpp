@@ -118,10 +118,10 @@ Result<std::string> DeviceFleetFile(const RepositoryLayout& repo, const std::str
   }
   const uint64_t root = (*carried)["root"].get<uint64_t>();
   for (uint64_t v = 2; v <= root; ++v) {
-    ASSIGN_OR_RETURN(std::string bytes,
-                     ReadTextFileBounded(FleetRootVersionPath(repo, v),
-                                         metadata::ClientLimits{}.max_root_bytes)
-                         .WithContext("fleet root version " + std::to_string(v)));
+    ASSIGN_OR_RETURN(
+        std::string bytes,
+        ReadTextFileBounded(FleetRootVersionPath(repo, v), metadata::ClientLimits{}.max_root_bytes)
+            .WithContext("fleet root version " + std::to_string(v)));
     (*carried)["metadata"][std::to_string(v) + ".root.json"] = std::move(bytes);
   }
   return carried->dump() + "\n";
@@ -182,7 +182,8 @@ Status WriteTar(const BundleFlags& f, const BundleContents& c, const std::string
   for (const auto& [name, bytes] : c.metadata) {
     RETURN_IF_ERROR(tar->AddBytes("metadata/" + name, bytes));
   }
-  for (const auto& [id, file] : c.fleet) RETURN_IF_ERROR(tar->AddBytes("fleet/" + id + ".json", file));
+  for (const auto& [id, file] : c.fleet)
+    RETURN_IF_ERROR(tar->AddBytes("fleet/" + id + ".json", file));
   const RepositoryLayout layout{f.repository};
   uint64_t done = 0, total = 0;
   for (const auto& a : c.artifacts) total += a.length;
