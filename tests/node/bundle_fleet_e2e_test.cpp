@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -116,13 +117,21 @@ class BundleFleetE2e : public ::testing::Test {
     Json state = AppState(data_, kApp);
     return !state.is_null() && state["running_release"] == version && state["phase"] == "running";
   }
-  std::string StoreLayers() {
-    return RunShell(BinaryPath("flotilla-node") + " store --store " + data_ + "/store layers 2>&1")
-        .output;
+  // The layers in the store (the running daemon holds its lock: its directory, listed).
+  std::set<std::string> StoreLayers() {
+    std::set<std::string> layers;
+    for (const auto& e : std::filesystem::directory_iterator(data_ + "/store/layers")) {
+      layers.insert(e.path().filename());
+    }
+    return layers;
   }
   uint64_t AcceptedVersion() {
     auto json = ParseJsonStrict(Text(data_ + "/fleet/accepted.json"));
     return json.ok() ? (*json)["targets_version"].get<uint64_t>() : 0;
+  }
+  static uint64_t TimestampVersion(const std::string& dir) {
+    auto json = ParseJsonStrict(Text(dir + "/timestamp.json"));
+    return json.ok() ? (*json)["signed"]["version"].get<uint64_t>() : 0;
   }
   uint64_t PublishedVersion() {
     auto state = Text(repo_ + "/fleet/devices/" + device_id_ + "/state");
@@ -177,7 +186,8 @@ TEST_F(BundleFleetE2e, APinnedDeviceOrARecalledReleaseRefusesTheBundle) {
   const std::string ending = "not release 2: release 2 is not deployed";
   Tracker("pin --device " + device_id_ + " --app web --release 1");
   Tracker("fleet publish");
-  const std::string layers_before = StoreLayers();
+  const std::set<std::string> layers_before = StoreLayers();
+  ASSERT_FALSE(layers_before.empty());
   auto refused = Import(Bundle("pinned.bundle", {device_id_}));
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_NE(refused.output.find(refusal), std::string::npos) << refused.output;
@@ -185,6 +195,8 @@ TEST_F(BundleFleetE2e, APinnedDeviceOrARecalledReleaseRefusesTheBundle) {
   EXPECT_EQ(NodeStatus()["import"]["step"], "refused");
   EXPECT_EQ(StoreLayers(), layers_before);
   EXPECT_EQ(AcceptedVersion(), PublishedVersion());
+  // The bundle's image metadata is trusted (the document was checked against it).
+  EXPECT_EQ(TimestampVersion(data_ + "/tuf"), TimestampVersion(repo_ + "/metadata"));
   std::this_thread::sleep_for(seconds(2));
   EXPECT_TRUE(Runs(1));
   EXPECT_EQ(AppState(data_, kApp)["ready_release"], 1);
