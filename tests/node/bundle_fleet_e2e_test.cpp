@@ -184,7 +184,7 @@ TEST_F(BundleFleetE2e, AManagedNodeDeploysTheReleaseItsCarriedDocumentNames) {
 TEST_F(BundleFleetE2e, APinnedDeviceOrARecalledReleaseRefusesTheBundle) {
   const std::string refusal = "the fleet holds this device at web release 1 (its fleet document v";
   const std::string ending = "not release 2: release 2 is not deployed";
-  Tracker("pin --device " + device_id_ + " --app web --release 1");
+  Tracker("pin --device n --app web --release 1");
   Tracker("fleet publish");
   const std::set<std::string> layers_before = StoreLayers();
   ASSERT_FALSE(layers_before.empty());
@@ -202,7 +202,7 @@ TEST_F(BundleFleetE2e, APinnedDeviceOrARecalledReleaseRefusesTheBundle) {
   EXPECT_EQ(AppState(data_, kApp)["ready_release"], 1);
   ASSERT_EQ(node_.Stop(), 0);
 
-  Tracker("unpin --device " + device_id_ + " --app web");
+  Tracker("unpin --device n --app web");
   Tracker("recall --app web --release 2");
   Tracker("fleet publish");
   const std::string state_before = Text(data_ + "/state.json");
