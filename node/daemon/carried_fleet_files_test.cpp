@@ -201,9 +201,6 @@ TEST_F(CarriedFleetFilesTest, ACarriedFileLongerThanTheClientAllowsIsRefused) {
   EXPECT_TRUE(network_->fetched.empty());
 }
 
-}  // namespace
-}  // namespace flotilla::node
-
 // An offline bundle's files (docs/bundle.md, "Fleet documents in a bundle"):
 // with no network behind them, the fleet root versions it carries are walked;
 // one it lacks fails naming the file; its wider bounds admit them.
@@ -231,3 +228,6 @@ TEST_F(CarriedFleetFilesTest, WithNoNetworkTheCarriedRootsAreWalkedAndAMissingOn
   for (size_t i = 0; i <= kMaxCarriedFiles; ++i) many["metadata"][std::to_string(i)] = "{}";
   EXPECT_TRUE(ParseCarriedFleetFiles(many, 64, 1 << 20).ok());
 }
+
+}  // namespace
+}  // namespace flotilla::node
