@@ -35,9 +35,12 @@ int ImportStopped(const NodeConfig& config, const std::string& bundle) {
   auto imported = ImportBundle(config, bundle, SystemClock::Instance(), progress);
   if (!imported.ok()) return Refused(bundle, imported.status().ToString());
   fmt::print(
-      "imported {} release {}: {} layer(s) rebuilt from {} byte(s); start the node to "
+      "imported {} release {}: {} layer(s) rebuilt from {} byte(s){}; start the node to "
       "deploy it\n",
-      imported->app, imported->version, imported->layers_rebuilt, imported->artifact_bytes);
+      imported->app, imported->version, imported->layers_rebuilt, imported->artifact_bytes,
+      imported->fleet
+          ? fmt::format("; this device's fleet document v{} names it", imported->fleet_version)
+          : std::string());
   return 0;
 }
 
@@ -50,7 +53,11 @@ Result<NodeView> DaemonView(const std::string& socket) {
 // document governs runs the release the document names (docs/bundle.md,
 // "Into a fleet-managed node").
 std::string WhatFollows(const NodeView& view) {
-  if (view.fleet.state == "local") return "the node deploys it now";
+  // The import says when the bundle's fleet document for this device names the release.
+  if (view.fleet.state == "local" ||
+      view.import.message.find("fleet document v") != std::string::npos) {
+    return "the node deploys it now";
+  }
   return fmt::format(
       "a fleet document governs this node: it deploys release {} when the document names it",
       view.import.release);

@@ -21,6 +21,7 @@
 #include "metadata/release.h"
 #include "metadata/remote_repository.h"
 #include "metadata/tuf_client.h"
+#include "node/daemon/bundle_fleet.h"
 #include "node/daemon/release_transfer.h"
 #include "node/daemon/store_worker.h"
 
@@ -56,6 +57,8 @@ Status CheckEntry(const layerstore::PlainTarEntry& entry, const BundleLimits& li
   } else if (name.starts_with("torrents/") && name.ends_with(".torrent") &&
              name.size() == 9 + 64 + 8 && IsLowerHex64(name.substr(9, 64))) {
     bound = limits.max_torrent_bytes;
+  } else if (name.starts_with("fleet/") && IsBundleFleetFileName(name.substr(6))) {
+    bound = limits.max_fleet_bytes;
   } else {
     return PermissionDenied("bundle entry '" + name + "' is not a bundle file name");
   }
@@ -69,8 +72,8 @@ Status CheckEntry(const layerstore::PlainTarEntry& entry, const BundleLimits& li
 // Reads every header (no data): refuses the bundle before anything is copied.
 Result<std::vector<layerstore::PlainTarEntry>> ScanBundle(const std::string& path,
                                                           const BundleLimits& limits) {
-  auto entries =
-      layerstore::ScanPlainTar(path, {"metadata", "artifacts", "torrents"}, limits.max_entries);
+  auto entries = layerstore::ScanPlainTar(path, {"metadata", "artifacts", "torrents", "fleet"},
+                                          limits.max_entries);
   if (!entries.ok()) return entries.status().WithContext("bundle " + path);
   bool has_index = false;
   for (const auto& e : *entries) {
@@ -106,6 +109,7 @@ Status ExtractBundle(const std::string& path, const std::vector<layerstore::Plai
   RETURN_IF_ERROR(CreateDirectories(staging + "/metadata", 0700));
   RETURN_IF_ERROR(CreateDirectories(staging + "/artifacts", 0700));
   RETURN_IF_ERROR(CreateDirectories(staging + "/torrents", 0700));
+  RETURN_IF_ERROR(CreateDirectories(staging + "/fleet", 0700));
   std::map<std::string, std::string> destinations;
   for (const auto& e : entries) destinations[e.name] = staging + "/" + e.name;
   const uint64_t total = TotalBytes(entries);
@@ -302,7 +306,32 @@ struct Verified {
   std::string app;
   metadata::Release release;
   std::vector<RebuildStep> steps;
+  // This device's carried fleet document and what it says (bundle_fleet.h).
+  std::optional<BundleFleetVerdict> fleet;
 };
+
+// Step 4b: this device's fleet document, when the bundle carries it.
+Result<std::optional<BundleFleetVerdict>> CarriedFleetVerdict(const NodeConfig& config,
+                                                              const std::string& staging,
+                                                              const metadata::Release& release,
+                                                              const Clock& clock,
+                                                              const ImportProgressFn& progress) {
+  std::string why_not;
+  ASSIGN_OR_RETURN(auto verdict,
+                   CheckBundleFleet(config, staging, staging + "/tuf", release, clock, why_not));
+  if (!verdict) {
+    progress({"verifying", 0, 0, why_not});
+  } else if (verdict->refusal.empty()) {
+    progress({"verifying", 0, 0,
+              fmt::format("fleet document v{} verified: it names {} release {}",
+                          verdict->document_version, release.app, release.version)});
+  } else {
+    progress({"verifying", 0, 0,
+              fmt::format("fleet document v{} verified: {}", verdict->document_version,
+                          verdict->refusal)});
+  }
+  return verdict;
+}
 
 // Everything that is checked before the node's state is touched.
 Result<Verified> VerifyBundle(const NodeConfig& config, const std::string& bundle_path,
@@ -325,6 +354,8 @@ Result<Verified> VerifyBundle(const NodeConfig& config, const std::string& bundl
   progress({"verifying", 0, 0,
             fmt::format("metadata verified: {} release {}", v.app, v.release.version)});
   RETURN_IF_ERROR(CheckNewer(layout.state(), v.app, v.release.version));
+  ASSIGN_OR_RETURN(v.fleet, CarriedFleetVerdict(config, staging, v.release, clock, progress));
+  if (v.fleet && !v.fleet->refusal.empty()) return v;  // not deployed: nothing to plan
   RETURN_IF_ERROR(CheckRunsHere(v.release, layerstore::Platform::Host()));
   ASSIGN_OR_RETURN(v.steps, PlanFromBundle(v.release, store, config.deltas, staging, progress));
   RETURN_IF_ERROR(CheckSpaceForRebuild(v.release, v.steps, config, store));
@@ -360,8 +391,16 @@ Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& b
   if (!fs::is_regular_file(bundle_path)) return NotFound(bundle_path + " is not a file");
   ASSIGN_OR_RETURN(UniqueFd lock, LockDataDir(layout));
   ASSIGN_OR_RETURN(auto store, layerstore::LayerStore::Open(layout.store()));
-  // The data directory's lock keeps every other writer of tuf/ out.
-  return ImportBundleInto(config, *store, bundle_path, clock, progress, "", limits);
+  // The data directory's lock keeps every other writer of tuf/ and fleet/ out.
+  ASSIGN_OR_RETURN(ImportResult result,
+                   ImportBundleInto(config, *store, bundle_path, clock, progress, "", limits));
+  if (result.fleet) {
+    RETURN_IF_ERROR(CommitBundleFleet(config, *result.fleet, clock)
+                        .WithContext("this device's fleet document was not accepted"));
+    progress({"imported", 0, 0, fmt::format("fleet document v{} accepted", result.fleet_version)});
+  }
+  if (!result.not_deployed.empty()) return FailedPrecondition(result.not_deployed);
+  return result;
 }
 
 Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::LayerStore& store,
@@ -385,6 +424,11 @@ Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::Laye
       if (trusted_dir_lock) no_refresh = std::unique_lock<std::mutex>(*trusted_dir_lock);
       committed =
           VerifiedRelease(layout.tuf(), staging + "/metadata", verified->app, clock).status();
+    }
+    if (committed.ok() && verified->fleet) {
+      result.fleet = verified->fleet->carried;
+      result.fleet_version = verified->fleet->document_version;
+      result.not_deployed = verified->fleet->refusal;
     }
     uint64_t total = 0, done = 0;
     for (const RebuildStep& step : verified->steps) total += step.artifact.length;

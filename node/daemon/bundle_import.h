@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "core/fd.h"
 #include "core/status.h"
 #include "layerstore/layer_store.h"
+#include "node/daemon/carried_fleet_files.h"
 #include "node/daemon/node_config.h"
 #include "node/transfer/artifact_fetcher.h"
 
@@ -28,6 +30,7 @@ struct BundleLimits {
   uint64_t max_metadata_bytes = 8 << 20;
   uint64_t max_artifact_bytes = uint64_t{16} << 30;
   uint64_t max_torrent_bytes = 4 << 20;
+  uint64_t max_fleet_bytes = 2 << 20;  // a device's fleet/<id>.json (bundle_fleet.h)
 };
 
 struct ImportResult {
@@ -38,6 +41,14 @@ struct ImportResult {
   std::vector<layerstore::LayerInfo> added;  // the layers rebuilt into the store
   // The artifacts handed to the p2p fetcher's directory (with `seed_dir`).
   std::vector<ArtifactRequest> seedable;
+  // This device's fleet files, when the bundle carries them and they verify
+  // (bundle_fleet.h): the caller commits them (the document is accepted).
+  std::optional<CarriedFleetFiles> fleet;
+  uint64_t fleet_version = 0;  // the fleet targets version listing the document
+  // Non-empty: the document names another release (or none) of the app, so
+  // the release was not imported (no layer rebuilt): why. The caller refuses
+  // the import with it once the fleet files are committed.
+  std::string not_deployed;
 };
 
 // Where an import is: its step ("checking" the tar headers, "copying" the

@@ -126,7 +126,12 @@ void BundleImporter::Finished(const Result<ImportResult>& result) {
     std::lock_guard<std::mutex> lock(progress_->mu);
     ImportView& v = progress_->view;
     v.finished_unix = UnixOf(clock_.Now());
-    if (result.ok()) {
+    if (result.ok() && !result->not_deployed.empty()) {
+      // Its fleet document names another release: refused, the document accepted.
+      v.step = "refused";
+      v.code = std::string(StatusCodeName(StatusCode::kFailedPrecondition));
+      v.message = result->not_deployed;
+    } else if (result.ok()) {
       v.step = "imported";
       v.app = result->app;
       v.release = result->version;
@@ -134,6 +139,10 @@ void BundleImporter::Finished(const Result<ImportResult>& result) {
       v.message =
           fmt::format("imported {} release {}: {} layer(s) rebuilt from {} byte(s)", result->app,
                       result->version, result->layers_rebuilt, result->artifact_bytes);
+      if (result->fleet) {
+        v.message +=
+            fmt::format("; this device's fleet document v{} names it", result->fleet_version);
+      }
     } else {
       v.step = "refused";
       v.code = std::string(StatusCodeName(result.status().code()));

@@ -42,7 +42,9 @@ struct BundleFileId {
 
 class BundleImporter {
  public:
-  // `imported` runs on the loop once a release is imported. The import
+  // `imported` runs on the loop once a release is imported, or once the
+  // bundle's fleet document for this device refused it (`not_deployed`; its
+  // fleet files to commit, as for an imported one, in `fleet`). The import
   // commits the bundle's metadata to <data_dir>/tuf holding
   // `trusted_dir_lock`, the lock every refresh of it holds (TufMetadataSource).
   BundleImporter(const NodeConfig& config, const Clock& clock, StoreWorker& store, Executor& loop,

@@ -36,7 +36,8 @@ Status ReadStrings(const Json& json, const char* member, std::map<std::string, s
 
 }  // namespace
 
-Result<CarriedFleetFiles> ParseCarriedFleetFiles(const Json& json) {
+Result<CarriedFleetFiles> ParseCarriedFleetFiles(const Json& json, size_t max_files,
+                                                 uint64_t max_bytes) {
   if (!json.is_object()) return InvalidArgument("fleet_files is not an object");
   const auto root = json.find("root");
   if (root == json.end() || !root->is_number_unsigned()) {
@@ -46,10 +47,9 @@ Result<CarriedFleetFiles> ParseCarriedFleetFiles(const Json& json) {
   uint64_t bytes = 0;
   RETURN_IF_ERROR(ReadStrings(json, "metadata", carried.metadata, bytes));
   RETURN_IF_ERROR(ReadStrings(json, "targets", carried.targets, bytes));
-  if (carried.metadata.size() + carried.targets.size() > kMaxCarriedFiles ||
-      bytes > kMaxCarriedBytes) {
-    return ResourceExhausted("fleet_files carries more than " + std::to_string(kMaxCarriedFiles) +
-                             " files or " + std::to_string(kMaxCarriedBytes) + " bytes");
+  if (carried.metadata.size() + carried.targets.size() > max_files || bytes > max_bytes) {
+    return ResourceExhausted("fleet_files carries more than " + std::to_string(max_files) +
+                             " files or " + std::to_string(max_bytes) + " bytes");
   }
   return carried;
 }
@@ -82,6 +82,14 @@ Status CarriedRemote::FetchTarget(const std::string& url_path, uint64_t max_byte
   }
   ++network_fetches_;
   return network_.FetchTarget(url_path, max_bytes, dest_path);
+}
+
+Result<std::string> NoNetworkRemote::FetchMetadata(const std::string& name, uint64_t) {
+  return Unavailable("metadata " + name + " is not carried, and there is no network here");
+}
+
+Status NoNetworkRemote::FetchTarget(const std::string& url_path, uint64_t, const std::string&) {
+  return Unavailable("target " + url_path + " is not carried, and there is no network here");
 }
 
 }  // namespace flotilla::node

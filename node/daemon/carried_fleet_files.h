@@ -39,8 +39,11 @@ inline constexpr size_t kMaxCarriedFiles = 8;
 inline constexpr uint64_t kMaxCarriedBytes = 32 << 10;
 
 // The notice answer's `fleet_files` member: `root` (unsigned), `metadata`
-// and `targets` (objects of strings) within the bounds above.
-Result<CarriedFleetFiles> ParseCarriedFleetFiles(const Json& json);
+// and `targets` (objects of strings) within the bounds given (a notice's
+// above; an offline bundle's are wider: it may carry fleet root versions).
+Result<CarriedFleetFiles> ParseCarriedFleetFiles(const Json& json,
+                                                 size_t max_files = kMaxCarriedFiles,
+                                                 uint64_t max_bytes = kMaxCarriedBytes);
 
 // The device's fleet repository as `carried` and, for anything else,
 // `network`. Both must outlive it.
@@ -60,6 +63,15 @@ class CarriedRemote final : public metadata::RemoteRepository {
   const CarriedFleetFiles& carried_;
   metadata::RemoteRepository& network_;
   int network_fetches_ = 0;
+};
+
+// No network at all (an offline bundle's fleet files): every request
+// answers Unavailable naming the file, which the bundle did not carry.
+class NoNetworkRemote final : public metadata::RemoteRepository {
+ public:
+  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override;
+  Status FetchTarget(const std::string& url_path, uint64_t max_bytes,
+                     const std::string& dest_path) override;
 };
 
 }  // namespace flotilla::node

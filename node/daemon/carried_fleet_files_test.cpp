@@ -201,5 +201,33 @@ TEST_F(CarriedFleetFilesTest, ACarriedFileLongerThanTheClientAllowsIsRefused) {
   EXPECT_TRUE(network_->fetched.empty());
 }
 
+// An offline bundle's files (docs/bundle.md, "Fleet documents in a bundle"):
+// with no network behind them, the fleet root versions it carries are walked;
+// one it lacks fails naming the file; its wider bounds admit them.
+TEST_F(CarriedFleetFilesTest, WithNoNetworkTheCarriedRootsAreWalkedAndAMissingOneIsNamed) {
+  ASSERT_TRUE(repo_->PublishRoot().ok());
+  ASSERT_TRUE(repo_->Publish().ok());
+  CarriedFleetFiles carried = Carried();
+  NoNetworkRemote no_network;
+  {
+    CarriedRemote remote(carried, no_network);
+    const Status missing = RefreshAndDownload(remote);
+    ASSERT_FALSE(missing.ok());
+    EXPECT_NE(missing.ToString().find("2.root.json is not carried, and there is no network here"),
+              std::string::npos)
+        << missing.ToString();
+  }
+  carried.metadata["2.root.json"] =
+      ReadTextFileBounded(repo_->metadata_dir() + "/2.root.json", 1 << 20).value();
+  CarriedRemote remote(carried, no_network);
+  const Status walked = RefreshAndDownload(remote);
+  ASSERT_TRUE(walked.ok()) << walked.ToString();
+  EXPECT_EQ(remote.network_fetches(), 0);
+
+  Json many{{"root", 1u}, {"metadata", Json::object()}};
+  for (size_t i = 0; i <= kMaxCarriedFiles; ++i) many["metadata"][std::to_string(i)] = "{}";
+  EXPECT_TRUE(ParseCarriedFleetFiles(many, 64, 1 << 20).ok());
+}
+
 }  // namespace
 }  // namespace flotilla::node

@@ -122,6 +122,36 @@ Result<AcceptedFleet> AcceptedFromJson(const Json& json) {
   return a;
 }
 
+// Step 5 of the checks for one app's `secrets`.
+Status CheckFleetSecrets(const appspec::AppSpec& spec,
+                         const std::map<std::string, std::string>& secrets, const std::string& what,
+                         const std::string& device_key_path) {
+  if (secrets.empty()) return Status::Ok();
+  auto opener = SealedBoxOpener::LoadFile(device_key_path);
+  if (!opener.ok()) {
+    return FailedPrecondition(what +
+                              ": secrets refused: the device key: " + opener.status().message());
+  }
+  for (const auto& [name, box] : secrets) {
+    // The name first: a box the spec does not ask for is not even opened.
+    if (!appspec::DeclaresSecret(spec, name)) {
+      return PermissionDenied(what + ": secret " + name.substr(0, 64) +
+                              " refused: its signed spec does not declare it a secret");
+    }
+    auto value = opener->Open(box);
+    if (!value.ok()) {
+      return PermissionDenied(what + ": secret " + name + " refused: " + value.status().message() +
+                              " (sealed to another key? `secret set` seals for the device's key)");
+    }
+    Status matches = appspec::CheckSecretValue(spec, name, *value);
+    WipeString(*value);
+    if (!matches.ok()) {
+      return PermissionDenied(what + ": secret refused: its signed spec " + matches.message());
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<FleetDocument> ParseFleetDocument(std::string_view bytes) {
@@ -299,34 +329,33 @@ Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::P
   if (carried) carried_remote.emplace(*carried, network);
   metadata::RemoteRepository& remote =
       carried_remote ? static_cast<metadata::RemoteRepository&>(*carried_remote) : network;
-  ASSIGN_OR_RETURN(auto fleet, metadata::TufClient::Open(fleet_tuf, remote, clock_));
-  RETURN_IF_ERROR(fleet->Refresh().WithContext(
-      carried ? "fleet repository (files the notice carried)" : "fleet repository"));
-  ASSIGN_OR_RETURN(auto info,
-                   fleet->GetTargetInfo(kFleetDocumentTarget).WithContext("fleet repository"));
-  if (info.length > kMaxDocumentBytes) return ResourceExhausted("fleet document too large");
   ASSIGN_OR_RETURN(
-      auto got,
-      fleet->DownloadTarget(info, fleet_dir() + "/targets").WithContext("fleet document"));
-  ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(got.path, kMaxDocumentBytes));
-  ASSIGN_OR_RETURN(FleetDocument document, ParseFleetDocument(bytes));
-  ASSIGN_OR_RETURN(auto releases, Check(document, *image));
+      VerifiedFleet verified,
+      VerifyFleetRepository(
+          fleet_tuf, fleet_dir() + "/targets", remote, *image, CheckContext(), clock_,
+          carried ? "fleet repository (files the notice carried)" : "fleet repository"));
   if (carried_remote) {
     spdlog::debug("fleet repository refreshed from the files the notice carried ({} fetched)",
                   carried_remote->network_fetches());
   }
+  ASSIGN_OR_RETURN(auto releases, Accept(std::move(verified)));
+  return std::optional(std::move(releases));
+}
 
-  AcceptedFleet accepted;
-  accepted.document = std::move(document);
-  accepted.document_bytes = std::move(bytes);
-  accepted.targets_version = fleet->targets()->common.version;
-  accepted.expires_unix = UnixSeconds(fleet->targets()->common.expires);
+FleetCheckContext FleetFollower::CheckContext() const {
+  return FleetCheckContext{.device_id = credentials_ ? credentials_->device_id : std::string(),
+                           .floor = floor_,
+                           .device_key_path = options_.data_dir + "/device-key"};
+}
+
+Result<std::map<std::string, metadata::Release>> FleetFollower::Accept(VerifiedFleet verified) {
+  AcceptedFleet& accepted = verified.accepted;
   accepted.accepted_unix = UnixSeconds(clock_.Now());
   const bool changed = !status_.accepted ||
                        status_.accepted->document_bytes != accepted.document_bytes ||
                        status_.accepted->targets_version != accepted.targets_version;
   if (changed) {
-    RETURN_IF_ERROR(SaveAccepted(accepted));
+    RETURN_IF_ERROR(SaveAcceptedFleet(fleet_dir(), accepted));
     std::string apps;
     for (const auto& [app, choice] : accepted.document.apps) {
       apps += (apps.empty() ? "" : ", ") + app + " " + std::to_string(choice.release);
@@ -343,14 +372,73 @@ Result<std::optional<std::map<std::string, metadata::Release>>> FleetFollower::P
     }
   }
   status_.accepted = std::move(accepted);
-  return std::optional(std::move(releases));
+  return std::move(verified.releases);
 }
 
-Result<std::map<std::string, metadata::Release>> FleetFollower::Check(
-    const FleetDocument& document, metadata::TufClient& image) const {
-  if (document.device != credentials_->device_id) {
+Status FleetFollower::AcceptFromBundle(const CarriedFleetFiles& carried) {
+  if (!credentials_) return FailedPrecondition("not enrolled: no fleet document is this device's");
+  metadata::DirectoryRemote trusted_image(options_.data_dir + "/tuf", "");
+  ASSIGN_OR_RETURN(auto image,
+                   metadata::TufClient::Open(options_.data_dir + "/tuf", trusted_image, clock_));
+  RETURN_IF_ERROR(image->Refresh().WithContext("image repository"));
+  NoNetworkRemote no_network;
+  CarriedRemote remote(carried, no_network);
+  ASSIGN_OR_RETURN(
+      VerifiedFleet verified,
+      VerifyFleetRepository(fleet_dir() + "/tuf", fleet_dir() + "/targets", remote, *image,
+                            CheckContext(), clock_, "fleet repository (files the bundle carried)"));
+  ASSIGN_OR_RETURN(auto releases, Accept(std::move(verified)));
+  status_.state = "following";
+  status_.last_error.clear();
+  if (events_.choices) events_.choices(releases);
+  return Status::Ok();
+}
+
+Result<std::map<std::string, metadata::Release>> FleetFollower::AcceptedReleasesOnDisk() const {
+  if (!status_.accepted) return NotFound("no fleet document accepted");
+  // Expiry as a poll's: the fleet metadata that listed the document.
+  // (An offline validity window for fleet metadata would be applied here.)
+  if (UnixSeconds(clock_.Now()) >= status_.accepted->expires_unix) {
+    return FailedPrecondition(
+        "the accepted fleet document's metadata expired at " +
+        metadata::FormatTufTime(WallTime(std::chrono::seconds(status_.accepted->expires_unix))));
+  }
+  if (!credentials_) return FailedPrecondition("not enrolled");
+  metadata::DirectoryRemote trusted_image(options_.data_dir + "/tuf", "");
+  ASSIGN_OR_RETURN(auto image,
+                   metadata::TufClient::Open(options_.data_dir + "/tuf", trusted_image, clock_));
+  RETURN_IF_ERROR(image->Refresh().WithContext("image repository"));
+  return CheckFleetDocument(status_.accepted->document, *image, CheckContext());
+}
+
+Result<VerifiedFleet> VerifyFleetRepository(const std::string& fleet_tuf,
+                                            const std::string& targets_dir,
+                                            metadata::RemoteRepository& remote,
+                                            metadata::TufClient& image,
+                                            const FleetCheckContext& context, const Clock& clock,
+                                            const std::string& what) {
+  ASSIGN_OR_RETURN(auto fleet, metadata::TufClient::Open(fleet_tuf, remote, clock));
+  RETURN_IF_ERROR(fleet->Refresh().WithContext(what));
+  ASSIGN_OR_RETURN(auto info, fleet->GetTargetInfo(kFleetDocumentTarget).WithContext(what));
+  if (info.length > kMaxDocumentBytes) return ResourceExhausted("fleet document too large");
+  ASSIGN_OR_RETURN(auto got,
+                   fleet->DownloadTarget(info, targets_dir).WithContext("fleet document"));
+  ASSIGN_OR_RETURN(std::string bytes, ReadTextFileBounded(got.path, kMaxDocumentBytes));
+  ASSIGN_OR_RETURN(FleetDocument document, ParseFleetDocument(bytes));
+  VerifiedFleet verified;
+  ASSIGN_OR_RETURN(verified.releases, CheckFleetDocument(document, image, context));
+  verified.accepted.document = std::move(document);
+  verified.accepted.document_bytes = std::move(bytes);
+  verified.accepted.targets_version = fleet->targets()->common.version;
+  verified.accepted.expires_unix = UnixSeconds(fleet->targets()->common.expires);
+  return verified;
+}
+
+Result<std::map<std::string, metadata::Release>> CheckFleetDocument(
+    const FleetDocument& document, metadata::TufClient& image, const FleetCheckContext& context) {
+  if (document.device != context.device_id) {
     return PermissionDenied("the fleet document is for device '" + document.device +
-                            "', not this device ('" + credentials_->device_id + "')");
+                            "', not this device ('" + context.device_id + "')");
   }
   std::map<std::string, metadata::Release> releases;
   for (const auto& [app, choice] : document.apps) {
@@ -375,8 +463,8 @@ Result<std::map<std::string, metadata::Release>> FleetFollower::Check(
                         release.app);
     }
     uint64_t floor = 0;
-    if (floor_) {
-      ASSIGN_OR_RETURN(floor, floor_(image, app).WithContext(what + ": its floor"));
+    if (context.floor) {
+      ASSIGN_OR_RETURN(floor, context.floor(image, app).WithContext(what + ": its floor"));
     }
     if (release.version < floor) {
       return FailedPrecondition(what + " is below the floor " + std::to_string(floor) +
@@ -391,46 +479,16 @@ Result<std::map<std::string, metadata::Release>> FleetFollower::Check(
         return PermissionDenied(what + ": configuration refused: its signed spec " +
                                 accepted.message());
       }
-      RETURN_IF_ERROR(CheckSecrets(spec, choice.secrets, what));
+      RETURN_IF_ERROR(CheckFleetSecrets(spec, choice.secrets, what, context.device_key_path));
     }
     releases.emplace(app, std::move(release));
   }
   return releases;
 }
 
-Status FleetFollower::CheckSecrets(const appspec::AppSpec& spec,
-                                   const std::map<std::string, std::string>& secrets,
-                                   const std::string& what) const {
-  if (secrets.empty()) return Status::Ok();
-  auto opener = SealedBoxOpener::LoadFile(options_.data_dir + "/device-key");
-  if (!opener.ok()) {
-    return FailedPrecondition(what +
-                              ": secrets refused: the device key: " + opener.status().message());
-  }
-  for (const auto& [name, box] : secrets) {
-    // The name first: a box the spec does not ask for is not even opened.
-    if (!appspec::DeclaresSecret(spec, name)) {
-      return PermissionDenied(what + ": secret " + name.substr(0, 64) +
-                              " refused: its signed spec does not declare it a secret");
-    }
-    auto value = opener->Open(box);
-    if (!value.ok()) {
-      return PermissionDenied(what + ": secret " + name + " refused: " + value.status().message() +
-                              " (sealed to another key? `secret set` seals for the device's key)");
-    }
-    Status matches = appspec::CheckSecretValue(spec, name, *value);
-    WipeString(*value);
-    if (!matches.ok()) {
-      return PermissionDenied(what + ": secret refused: its signed spec " + matches.message());
-    }
-  }
-  return Status::Ok();
-}
-
-Status FleetFollower::SaveAccepted(const AcceptedFleet& accepted) {
-  RETURN_IF_ERROR(CreateDirectories(fleet_dir(), 0700));
-  return WriteFileAtomic(fleet_dir() + "/accepted.json", AcceptedToJson(accepted).dump() + "\n",
-                         0600)
+Status SaveAcceptedFleet(const std::string& fleet_dir, const AcceptedFleet& accepted) {
+  RETURN_IF_ERROR(CreateDirectories(fleet_dir, 0700));
+  return WriteFileAtomic(fleet_dir + "/accepted.json", AcceptedToJson(accepted).dump() + "\n", 0600)
       .WithContext("fleet/accepted.json");
 }
 

@@ -54,6 +54,7 @@
 #include "core/status.h"
 #include "http/http_client.h"
 #include "metadata/release.h"
+#include "metadata/remote_repository.h"
 #include "metadata/tuf_client.h"
 #include "node/daemon/carried_fleet_files.h"
 #include "node/daemon/enrolment.h"
@@ -128,6 +129,39 @@ struct FleetEvents {
 using FleetFloor =
     std::function<Result<uint64_t>(metadata::TufClient& image, const std::string& app)>;
 
+// What the checks of a fleet document need besides the image repository.
+struct FleetCheckContext {
+  std::string device_id;        // the enrolled id the document must name
+  FleetFloor floor;             // null: no floor
+  std::string device_key_path;  // <data>/device-key, to open the document's secrets
+};
+
+// Checks 1-5 of a fleet document (above) against the image repository's
+// verified metadata `image`: the release of each app it names, or why it is refused.
+Result<std::map<std::string, metadata::Release>> CheckFleetDocument(
+    const FleetDocument& document, metadata::TufClient& image, const FleetCheckContext& context);
+
+// A document the full TUF workflow verified and the checks passed.
+struct VerifiedFleet {
+  AcceptedFleet accepted;
+  std::map<std::string, metadata::Release> releases;
+};
+
+// One TUF refresh of a device's fleet repository, trusted in the client
+// directory `fleet_tuf` (which it updates), from `remote`; the document is
+// downloaded into `targets_dir` (its length and hashes checked), parsed and
+// checked (CheckFleetDocument). What is read and how is the follower's poll's.
+// `what` names the repository in the refresh's errors.
+Result<VerifiedFleet> VerifyFleetRepository(const std::string& fleet_tuf,
+                                            const std::string& targets_dir,
+                                            metadata::RemoteRepository& remote,
+                                            metadata::TufClient& image,
+                                            const FleetCheckContext& context, const Clock& clock,
+                                            const std::string& what);
+
+// Writes `accepted` as <fleet_dir>/accepted.json (atomically, durably, 0600).
+Status SaveAcceptedFleet(const std::string& fleet_dir, const AcceptedFleet& accepted);
+
 struct FleetStatus {
   // "local" (no fleet root offered: the local apps list), "following", or
   // "holding" (a document was accepted; the last poll failed or was refused,
@@ -156,6 +190,15 @@ class FleetFollower {
   void PollNow();
   // Files a notice answer carried, for the next poll only.
   void Carry(CarriedFleetFiles carried) { carried_ = std::move(carried); }
+  // Files an offline bundle carried (docs/bundle.md, "Fleet documents in a
+  // bundle"): one refresh from them alone, no network, checked as a poll's;
+  // the document accepted is handed on as a poll's is.
+  Status AcceptFromBundle(const CarriedFleetFiles& carried);
+  // The accepted document's releases, checked again against the image
+  // repository's trusted metadata on disk (no network), while the fleet
+  // metadata that listed it has not expired: what a managed node deploys
+  // before its first poll answers. NotFound when no document was accepted.
+  Result<std::map<std::string, metadata::Release>> AcceptedReleasesOnDisk() const;
   // Whether a document was ever accepted: the local apps list is then ignored.
   bool managed() const { return status_.accepted.has_value(); }
   const FleetStatus& status() const { return status_; }
@@ -171,13 +214,9 @@ class FleetFollower {
   // fleet root to follow, or why it failed or was refused.
   Result<std::optional<std::map<std::string, metadata::Release>>> PollOnce();
   Status TrustFleetRoot(metadata::TufClient& image);
-  Result<std::map<std::string, metadata::Release>> Check(const FleetDocument& document,
-                                                         metadata::TufClient& image) const;
-  // Step 5 of the checks for one app's `secrets`.
-  Status CheckSecrets(const appspec::AppSpec& spec,
-                      const std::map<std::string, std::string>& secrets,
-                      const std::string& what) const;
-  Status SaveAccepted(const AcceptedFleet& accepted);
+  // Stores a verified document as the one followed; its releases.
+  Result<std::map<std::string, metadata::Release>> Accept(VerifiedFleet verified);
+  FleetCheckContext CheckContext() const;
   Duration NextDelay(bool succeeded);
 
   FleetFollowerOptions options_;

@@ -109,7 +109,12 @@ Status NodeDaemon::Prepare() {
       config_, clock_, *store_, loop_, trusted_dir_lock_, [this](const ImportResult& imported) {
         // Its neighbours hear of the imported metadata, and take its artifacts.
         if (source_) source_->PublishServedVersions();
-        if (pipeline_) pipeline_->Seed(imported.app, imported.version, imported.seedable);
+        if (pipeline_ && imported.not_deployed.empty()) {
+          pipeline_->Seed(imported.app, imported.version, imported.seedable);
+        }
+        // The device's fleet document the bundle carried: the follower
+        // accepts it (and hands its choices on) as after a poll.
+        if (imported.fleet) AcceptBundleFleet(*imported.fleet);
         OfferTrustedReleases();
       });
   RETURN_IF_ERROR(OpenFleet());
@@ -399,7 +404,20 @@ void NodeDaemon::ReleasesVerified(const std::map<std::string, metadata::Release>
 void NodeDaemon::OfferTrustedReleases() {
   auto releases = source_->VerifyTrustedOnDisk();
   trusted_on_disk_verified_ = releases.ok();
-  if (fleet_->managed()) return;  // the fleet follower's first poll decides
+  if (fleet_->managed()) {
+    // Only the accepted document says what runs: its releases, checked
+    // again against the trusted metadata on disk, while it has not expired
+    // (so a document a stopped node's import accepted is followed with no
+    // tracker); else the fleet follower's first poll decides.
+    auto chosen = fleet_->AcceptedReleasesOnDisk();
+    if (chosen.ok()) {
+      FleetChose(*chosen);
+    } else {
+      spdlog::info("the accepted fleet document offers nothing before a poll: {}",
+                   chosen.status().ToString());
+    }
+    return;
+  }
   if (!releases.ok()) {
     spdlog::info("trusted metadata on disk offers no release: {}", releases.status().ToString());
     return;
@@ -553,6 +571,13 @@ void NodeDaemon::Lock(const std::string& app, int64_t seconds, const std::string
                reason.empty() ? "" : ": ", reason);
   reply(app + ": locked until " + FormatUtc(until) + " UTC" +
         (reason.empty() ? "" : ": " + reason));
+}
+
+void NodeDaemon::AcceptBundleFleet(const CarriedFleetFiles& carried) {
+  if (Status accepted = fleet_->AcceptFromBundle(carried); !accepted.ok()) {
+    spdlog::warn("import: this device's fleet document not accepted: {}", accepted.ToString());
+    reporter_->AddError("fleet: " + accepted.ToString());
+  }
 }
 
 void NodeDaemon::Import(const std::string& path, ControlReply reply) {

@@ -23,6 +23,8 @@
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
 #include "tracker/cli/commands.h"
+#include "tracker/fleet/fleet_repository.h"
+#include "tracker/service/notice_board.h"
 #include "tracker/storage/repository.h"
 
 namespace flotilla::tracker {
@@ -34,6 +36,7 @@ struct BundleFlags {
   uint64_t release = 0;
   uint64_t from = 0;
   std::string out;
+  std::vector<std::string> devices;  // --device: whose fleet files go in
   bool json = false;
 };
 
@@ -98,7 +101,34 @@ Result<std::vector<layerstore::PlannerArtifact>> ArtifactsFor(const metadata::Re
   return chosen;
 }
 
+// Device `id`'s fleet files as a bundle's fleet/<id>.json (docs/bundle.md,
+// "Fleet documents in a bundle"): its repository's current timestamp,
+// snapshot, targets and document, in the form a notice answer carries them,
+// with every fleet root version after the first up to the one they are
+// signed under, so a node trusting an older fleet root walks to it.
+Result<std::string> DeviceFleetFile(const RepositoryLayout& repo, const std::string& id) {
+  if (!DeviceRepositoryDir(repo, id).ok()) {
+    return InvalidArgument("--device " + id + ": not a device id");
+  }
+  std::optional<Json> carried = CarriedFleetFiles(repo, id);
+  if (!carried) {
+    return NotFound("--device " + id + ": no fleet repository for it in " + repo.root +
+                    " (not a device of this tracker, or `fleet publish` has not signed a "
+                    "document for it)");
+  }
+  const uint64_t root = (*carried)["root"].get<uint64_t>();
+  for (uint64_t v = 2; v <= root; ++v) {
+    ASSIGN_OR_RETURN(
+        std::string bytes,
+        ReadTextFileBounded(FleetRootVersionPath(repo, v), metadata::ClientLimits{}.max_root_bytes)
+            .WithContext("fleet root version " + std::to_string(v)));
+    (*carried)["metadata"][std::to_string(v) + ".root.json"] = std::move(bytes);
+  }
+  return carried->dump() + "\n";
+}
+
 struct BundleContents {
+  std::map<std::string, std::string> fleet;     // device id -> fleet/<id>.json
   std::map<std::string, std::string> metadata;  // file name -> bytes
   std::vector<layerstore::PlannerArtifact> artifacts;
   std::string index;  // bundle.json
@@ -132,9 +162,16 @@ Result<BundleContents> Collect(const BundleFlags& f, const std::string& trusted_
   BundleContents contents;
   ASSIGN_OR_RETURN(contents.artifacts, ArtifactsFor(newest->second, from ? &*from : nullptr));
   contents.metadata = remote.files();
+  for (const std::string& id : f.devices) {
+    ASSIGN_OR_RETURN(contents.fleet[id], DeviceFleetFile(layout, id));
+  }
   Json index = {{"format", 1}, {"app", f.app}, {"release", f.release}, {"from", f.from}};
   index["artifacts"] = Json::array();
   for (const auto& a : contents.artifacts) index["artifacts"].push_back(a.id.Hex());
+  if (!contents.fleet.empty()) {
+    index["devices"] = Json::array();
+    for (const auto& [id, file] : contents.fleet) index["devices"].push_back(id);
+  }
   contents.index = index.dump(2) + "\n";
   return contents;
 }
@@ -145,6 +182,8 @@ Status WriteTar(const BundleFlags& f, const BundleContents& c, const std::string
   for (const auto& [name, bytes] : c.metadata) {
     RETURN_IF_ERROR(tar->AddBytes("metadata/" + name, bytes));
   }
+  for (const auto& [id, file] : c.fleet)
+    RETURN_IF_ERROR(tar->AddBytes("fleet/" + id + ".json", file));
   const RepositoryLayout layout{f.repository};
   uint64_t done = 0, total = 0;
   for (const auto& a : c.artifacts) total += a.length;
@@ -199,14 +238,18 @@ Status RunBundle(const BundleFlags& f) {
                             {"release", f.release},
                             {"from", f.from ? Json(f.from) : Json(nullptr)},
                             {"metadata_files", contents->metadata.size()},
+                            {"devices", contents->fleet.size()},
                             {"artifacts", contents->artifacts.size()},
                             {"artifact_bytes", bytes}}
                            .dump());
     return Status::Ok();
   }
-  fmt::print("bundle {}: {} release {}{}, {} metadata file(s), {} artifact(s)\n", f.out, f.app,
+  fmt::print("bundle {}: {} release {}{}, {} metadata file(s), {} artifact(s){}\n", f.out, f.app,
              f.release, f.from ? " from " + std::to_string(f.from) : std::string(),
-             contents->metadata.size(), contents->artifacts.size());
+             contents->metadata.size(), contents->artifacts.size(),
+             contents->fleet.empty()
+                 ? std::string()
+                 : fmt::format(", the fleet documents of {} device(s)", contents->fleet.size()));
   return Status::Ok();
 }
 
@@ -227,6 +270,10 @@ CommandAction RegisterBundleCommands(CLI::App& app) {
                      "a release the devices hold: deltas from its layers where the repository "
                      "has them (default: full layers, for a device holding nothing)");
   bundle->add_option("--out", f->out, "the bundle file to write (atomically)")->required();
+  bundle->add_option("--device", f->devices,
+                     "a device id (repeatable): its signed fleet document goes in, so a device "
+                     "that the fleet manages deploys the release only when its document names "
+                     "it, with no tracker reachable (`device list` shows the ids)");
   bundle->add_flag("--json", f->json,
                    "Print one JSON document instead of text (progress stays on stderr)");
   return [=]() -> int {
