@@ -249,7 +249,18 @@ Status NodeDaemon::OpenFollower() {
                          [this](const std::map<std::string, metadata::Release>& releases) {
                            ReleasesVerified(releases);
                          },
-                     .error = [this](const std::string& e) { reporter_->AddError(e); }});
+                     .error =
+                         [this](const std::string& e) {
+                           reporter_->AddError(e);
+                           // Metadata too old for the start-up offer may be
+                           // used offline now (docs/bundle.md, "At start").
+                           if (follower_->status().tracker_unreachable &&
+                               !trusted_on_disk_verified_) {
+                             OfferTrustedReleases();
+                           }
+                         }});
+  importer_->SetTrackerUnreachable(
+      [this] { return follower_ && follower_->status().tracker_unreachable; });
   key_binder_ = std::make_unique<KeyBinder>(config_, layout_, loop_);
   log_uploader_ = std::make_unique<LogUploader>(
       config_.tracker_url, HttpOptionsFor(config_),
@@ -397,7 +408,10 @@ void NodeDaemon::ReleasesVerified(const std::map<std::string, metadata::Release>
 }
 
 void NodeDaemon::OfferTrustedReleases() {
-  auto releases = source_->VerifyTrustedOnDisk();
+  // Offline validity windows count once a refresh found the tracker unreachable.
+  const bool offline = follower_ && follower_->status().tracker_unreachable;
+  auto releases = source_->VerifyTrustedOnDisk(offline ? metadata::OfflineWindowUse::kAllowed
+                                                       : metadata::OfflineWindowUse::kIgnored);
   trusted_on_disk_verified_ = releases.ok();
   if (fleet_->managed()) return;  // the fleet follower's first poll decides
   if (!releases.ok()) {
