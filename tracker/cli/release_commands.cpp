@@ -597,7 +597,11 @@ int RunStageRoot(const StageRootFlags& flags) {
   }
   fmt::print("staged {}\nsign it with the current and the new root keys where they live:\n", *path);
   fmt::print("  flotilla-tracker sign {} --key root.key\n", *path);
-  fmt::print("put the new online keys in {}/keys, then:\n", flags.repository);
+  if (flags.rotate.empty()) {
+    fmt::print("then on the tracker:\n");
+  } else {
+    fmt::print("put the new online keys in {}/keys, then:\n", flags.repository);
+  }
   fmt::print("  flotilla-tracker accept --repository {} {}\n", flags.repository, *path);
   return 0;
 }
