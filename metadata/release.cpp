@@ -181,6 +181,7 @@ Result<Release> ParseRelease(const Json& custom) {
   custom_reader.Require({"flotilla"});
   const Json* body = custom_reader.Object("flotilla");
   const Json* source = custom_reader.Object("source");
+  const Json* offline_window = custom_reader.Object("offline_window");
   RETURN_IF_ERROR(custom_reader.status());
   JsonObjectReader r(*body, "release");
   r.Require({"schema", "app", "release", "image", "artifacts", "app_spec"});
@@ -221,6 +222,9 @@ Result<Release> ParseRelease(const Json& custom) {
     parsed.digest = *d;
     release.source = std::move(parsed);
   }
+  if (offline_window != nullptr) {
+    ASSIGN_OR_RETURN(release.offline_window, ParseOfflineWindow(*offline_window));
+  }
   RETURN_IF_ERROR(ValidateRelease(release));
   return release;
 }
@@ -256,6 +260,8 @@ Json ReleaseToJson(const Release& release) {
     custom["source"] = {{"reference", release.source->reference},
                         {"digest", release.source->digest.ToString()}};
   }
+  if (release.offline_window)
+    custom["offline_window"] = OfflineWindowToJson(*release.offline_window);
   return custom;
 }
 
@@ -291,8 +297,20 @@ Status CheckReleasesMonotonic(const TargetsMetadata& trusted, const TargetsMetad
   return Status::Ok();
 }
 
+namespace {
+
+// A release's offline window must fit the cap of the root it is published under.
+Status CheckWindowFits(const Repository& repo, const Release& release) {
+  if (!release.offline_window) return Status::Ok();
+  return CheckWindowAllowed(*release.offline_window, repo.root())
+      .WithContext("release " + std::to_string(release.version) + " of " + release.app);
+}
+
+}  // namespace
+
 Status PublishRelease(Repository& repo, const Release& release, const KeyRing& signers) {
   RETURN_IF_ERROR(ValidateRelease(release));
+  RETURN_IF_ERROR(CheckWindowFits(repo, release));
   ASSIGN_OR_RETURN(auto latest, LatestReleases(repo.targets()));
   auto it = latest.find(release.app);
   if (it != latest.end() && it->second.version >= release.version) {
@@ -340,6 +358,7 @@ Result<SignedDocument> StageAppDelegation(Repository& repo, const std::string& a
 Result<SignedDocument> StageRelease(Repository& repo, const Release& release, Duration expiry,
                                     StageIn where) {
   RETURN_IF_ERROR(ValidateRelease(release));
+  RETURN_IF_ERROR(CheckWindowFits(repo, release));
   const std::string name = ReleaseTargetName(release.app, release.version);
   const std::string role = where == StageIn::kTopLevel ? std::string(RoleName(RoleType::kTargets))
                                                        : AppRoleName(release.app);

@@ -18,6 +18,7 @@
 #include "core/canonical_json.h"
 #include "core/digest.h"
 #include "core/status.h"
+#include "metadata/offline_window.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_types.h"
 
@@ -69,6 +70,8 @@ struct Release {
   std::vector<Artifact> artifacts;
   Json app_spec = Json::object();  // verbatim; must be an object
   std::optional<ReleaseSource> source;
+  // `custom.offline_window`, beside `custom.flotilla` (0.1.0 ignores it).
+  std::optional<OfflineWindow> offline_window;
 };
 
 // An app name: 1-63 of [a-z0-9._-], starting with a letter or digit.

@@ -39,4 +39,24 @@ Status DirectoryRemote::FetchTarget(const std::string& url_path, uint64_t max_by
   return WriteFileAtomic(dest_path, data, 0644);
 }
 
+Result<std::string> RecordingRemote::FetchMetadata(const std::string& name, uint64_t max_bytes) {
+  auto bytes = inner_.FetchMetadata(name, max_bytes);
+  if (bytes.ok()) files_[PercentEncode(name)] = *bytes;
+  return bytes;
+}
+
+Result<std::string> MemoryRemote::FetchMetadata(const std::string& name, uint64_t max_bytes) {
+  auto it = files_.find(PercentEncode(name));
+  if (it == files_.end()) return NotFound("no metadata file " + PercentEncode(name));
+  if (it->second.size() > max_bytes) {
+    return ResourceExhausted(PercentEncode(name) + " is longer than " + std::to_string(max_bytes) +
+                             " bytes");
+  }
+  return it->second;
+}
+
+Status MemoryRemote::FetchTarget(const std::string& url_path, uint64_t, const std::string&) {
+  return NotFound("no target " + url_path.substr(0, 80) + " here: metadata only");
+}
+
 }  // namespace flotilla::metadata

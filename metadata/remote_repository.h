@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "core/status.h"
@@ -47,6 +48,40 @@ class DirectoryRemote final : public RemoteRepository {
   std::string metadata_dir_;
   std::string targets_dir_;
   int target_fetches_ = 0;
+};
+
+// Passes every call to `inner` and remembers each metadata file it served,
+// under its percent-encoded name (the file name a DirectoryRemote reads).
+// `inner` must outlive it.
+class RecordingRemote final : public RemoteRepository {
+ public:
+  explicit RecordingRemote(RemoteRepository& inner) : inner_(inner) {}
+
+  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override;
+  Status FetchTarget(const std::string& url_path, uint64_t max_bytes,
+                     const std::string& dest_path) override {
+    return inner_.FetchTarget(url_path, max_bytes, dest_path);
+  }
+  const std::map<std::string, std::string>& files() const { return files_; }
+
+ private:
+  RemoteRepository& inner_;
+  std::map<std::string, std::string> files_;
+};
+
+// Metadata files held in memory, by percent-encoded name (a RecordingRemote's
+// files()): the same bytes verified again, against another trusted directory.
+// No targets. `files` must outlive it.
+class MemoryRemote final : public RemoteRepository {
+ public:
+  explicit MemoryRemote(const std::map<std::string, std::string>& files) : files_(files) {}
+
+  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override;
+  Status FetchTarget(const std::string& url_path, uint64_t max_bytes,
+                     const std::string& dest_path) override;
+
+ private:
+  const std::map<std::string, std::string>& files_;
 };
 
 }  // namespace flotilla::metadata

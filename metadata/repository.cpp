@@ -322,8 +322,17 @@ Status Repository::PublishTimestamp(const KeyRing& signers) {
 }
 
 Result<SignedDocument> Repository::StageRoot(
-    const std::map<RoleType, RoleKeyConfig>& changes) const {
+    const std::map<RoleType, RoleKeyConfig>& changes,
+    std::optional<uint32_t> offline_window_max_days) const {
   RootMetadata next = root_;
+  if (offline_window_max_days) {
+    if (*offline_window_max_days > kMaxOfflineWindowDays) {
+      return InvalidArgument("the offline window cap must be at most " +
+                             std::to_string(kMaxOfflineWindowDays) + " days");
+    }
+    next.offline_window_max_days = *offline_window_max_days;
+    if (*offline_window_max_days == 0) next.offline_window_max_days.reset();
+  }
   next.common.version = root_.common.version + 1;
   next.common.expires = ExpiryAfter(options_.root_expiry);
   for (const auto& [role, config] : changes) {
@@ -350,8 +359,9 @@ Status Repository::PublishRoot(std::string_view signed_root) {
 }
 
 Status Repository::RotateKeys(const std::map<RoleType, RoleKeyConfig>& changes,
-                              const KeyRing& signers) {
-  ASSIGN_OR_RETURN(SignedDocument staged, StageRoot(changes));
+                              const KeyRing& signers,
+                              std::optional<uint32_t> offline_window_max_days) {
+  ASSIGN_OR_RETURN(SignedDocument staged, StageRoot(changes, offline_window_max_days));
   ASSIGN_OR_RETURN(RootMetadata next, ParseRoot(staged.signed_json));
   SignWithAvailable(staged, root_.roles.at(RoleType::kRoot).keyids, signers);
   SignWithAvailable(staged, next.roles.at(RoleType::kRoot).keyids, signers);

@@ -130,13 +130,18 @@ class Repository {
                                                   RepositoryOptions options = {});
 
   // The next root (version + 1, fresh expiry) with `changes` applied, unsigned.
-  Result<SignedDocument> StageRoot(const std::map<RoleType, RoleKeyConfig>& changes) const;
+  // `offline_window_max_days`, when given, sets root's cap on offline validity
+  // windows (docs/metadata.md; 0 removes it); otherwise the cap is kept.
+  Result<SignedDocument> StageRoot(
+      const std::map<RoleType, RoleKeyConfig>& changes,
+      std::optional<uint32_t> offline_window_max_days = std::nullopt) const;
   // Publishes a signed next root after checking it as a client would: version
   // N+1, a threshold of the current root keys and of its own.
   Status PublishRoot(std::string_view signed_root);
   // StageRoot + sign with `signers` + PublishRoot, then re-signs targets,
   // snapshot and timestamp with the new keys.
-  Status RotateKeys(const std::map<RoleType, RoleKeyConfig>& changes, const KeyRing& signers);
+  Status RotateKeys(const std::map<RoleType, RoleKeyConfig>& changes, const KeyRing& signers,
+                    std::optional<uint32_t> offline_window_max_days = std::nullopt);
 
   // The next version of targets role `role` ("targets", or a role the
   // top-level targets delegates) holding `next`'s targets and delegations,

@@ -1,5 +1,7 @@
 #include "metadata/trusted_store.h"
 
+#include <filesystem>
+
 #include "core/file_io.h"
 #include "metadata/tuf_names.h"
 #include "metadata/tuf_time.h"
@@ -70,6 +72,19 @@ Result<WallTime> TrustedStore::LoadTimeFloor() const {
 
 Status TrustedStore::StoreTimeFloor(WallTime floor) const {
   return WriteFileAtomic(dir_ + "/" + kTimeFloorFile, FormatTufTime(floor) + "\n", 0644, *env_);
+}
+
+Status CopyTrustedDirectory(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  RETURN_IF_ERROR(CreateDirectories(to, 0700));
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(from, ec)) {
+    if (!e.is_regular_file() || e.is_symlink()) continue;
+    fs::copy_file(e.path(), to + "/" + e.path().filename().string(), ec);
+    if (ec) return Internal("copy " + e.path().string() + ": " + ec.message());
+  }
+  if (ec) return Internal("read " + from + ": " + ec.message());
+  return Status::Ok();
 }
 
 }  // namespace flotilla::metadata

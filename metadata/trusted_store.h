@@ -46,4 +46,9 @@ class TrustedStore {
   Env* env_;
 };
 
+// Copies the regular files of trusted directory `from` into `to` (created):
+// a scratch copy to verify metadata against before `from` trusts it. Not
+// durable (the copy is thrown away).
+Status CopyTrustedDirectory(const std::string& from, const std::string& to);
+
 }  // namespace flotilla::metadata

@@ -102,6 +102,7 @@ Result<std::unique_ptr<TufClient>> TufClient::Open(const std::string& metadata_d
 
 Status TufClient::Refresh() {
   refreshed_ = false;
+  stale_since_.reset();
   delegated_.clear();
   ASSIGN_OR_RETURN(WallTime floor, store_.LoadTimeFloor());
   const WallTime now = std::max(clock_.Now(), floor);
@@ -111,9 +112,24 @@ Status TufClient::Refresh() {
   RETURN_IF_ERROR_CTX(UpdateTimestamp(now), "update timestamp");
   RETURN_IF_ERROR_CTX(UpdateSnapshot(now), "update snapshot");
   RETURN_IF_ERROR_CTX(UpdateTargets(now), "update targets");
-  if (now > floor) RETURN_IF_ERROR(store_.StoreTimeFloor(now));
+  // A refresh that needed the offline window leaves the floor to the caller
+  // (RaiseTimeFloorTo, at most the window's start).
+  if (!stale_since_ && now > floor) RETURN_IF_ERROR(store_.StoreTimeFloor(now));
   refreshed_ = true;
   return Status::Ok();
+}
+
+Status TufClient::CheckFresh(std::string_view what, WallTime expires, WallTime now) {
+  Status fresh = CheckNotExpired(what, expires, now);
+  if (fresh.ok() || !offline_window_allowed_) return fresh;
+  if (!stale_since_ || expires < *stale_since_) stale_since_ = expires;
+  return Status::Ok();
+}
+
+Status TufClient::RaiseTimeFloorTo(WallTime to) {
+  ASSIGN_OR_RETURN(WallTime floor, store_.LoadTimeFloor());
+  if (to <= floor) return Status::Ok();
+  return store_.StoreTimeFloor(to);
 }
 
 Status TufClient::UpdateRoot(WallTime now) {
@@ -230,8 +246,8 @@ Status TufClient::UpdateTimestamp(WallTime now) {
   ASSIGN_OR_RETURN(TimestampMetadata fresh, ParseTimestamp(doc.signed_json));
   bool keep_trusted = false;
   RETURN_IF_ERROR(CheckTimestampRollback(fresh, keep_trusted));
-  if (keep_trusted) return CheckNotExpired("timestamp", timestamp_->common.expires, now);
-  RETURN_IF_ERROR(CheckNotExpired("timestamp", fresh.common.expires, now));
+  if (keep_trusted) return CheckFresh("timestamp", timestamp_->common.expires, now);
+  RETURN_IF_ERROR(CheckFresh("timestamp", fresh.common.expires, now));
   RETURN_IF_ERROR(store_.Store(RoleType::kTimestamp, bytes));
   timestamp_ = std::move(fresh);
   return Status::Ok();
@@ -289,7 +305,7 @@ Status TufClient::UpdateRole(RoleType role, const MetaFileInfo& info, std::strin
   const std::string name(RoleName(role));
   if (trusted && trusted->common.version == info.version &&
       CheckLengthAndHashes(name, AsBytes(trusted_bytes), info.length, info.hashes, false).ok()) {
-    return CheckNotExpired(name, trusted->common.expires, now);
+    return CheckFresh(name, trusted->common.expires, now);
   }
   ASSIGN_OR_RETURN(std::string bytes, FetchVerifiedFile(name, info, max_bytes));
   ASSIGN_OR_RETURN(SignedDocument doc, VerifyRoleDocument(role, bytes, max_bytes));
@@ -299,7 +315,7 @@ Status TufClient::UpdateRole(RoleType role, const MetaFileInfo& info, std::strin
                       std::string(named_by) + " names version " + std::to_string(info.version));
   }
   RETURN_IF_ERROR(CheckRollback(fresh));
-  RETURN_IF_ERROR(CheckNotExpired(name, fresh.common.expires, now));
+  RETURN_IF_ERROR(CheckFresh(name, fresh.common.expires, now));
   RETURN_IF_ERROR(store_.Store(role, bytes));
   trusted = std::move(fresh);
   trusted_bytes = std::move(bytes);

@@ -37,6 +37,16 @@
 // clock set far ahead cannot raise the floor because a refresh at that time
 // fails (all metadata looks expired) and the floor only moves on success.
 //
+// Offline use (docs/metadata.md, "The offline validity window"): with
+// AllowOfflineWindow(), set only when the device cannot reach its tracker,
+// an expired timestamp, snapshot, targets or delegated role does not fail the
+// refresh; every other check still applies. The earliest such expiry is
+// stale_since(), and such a refresh leaves the time floor where it was: the
+// caller checks the release's window (offline_window.h) and raises the floor
+// to at most the window's start (RaiseTimeFloorTo). Expired metadata that
+// verified is persisted like any other, so a caller verifies on a copy of
+// the trusted directory first and commits after the window check.
+//
 // Thread-safety: none; one client per metadata directory at a time.
 #pragma once
 
@@ -104,6 +114,15 @@ class TufClient {
   Result<const TargetsMetadata*> DelegatedTargets(const std::string& role,
                                                   const Delegations& delegator);
 
+  // Sets expiry of every role but root aside (above). Off by default.
+  void AllowOfflineWindow() { offline_window_allowed_ = true; }
+  // The earliest expiry set aside since the last Refresh(); nullopt: none.
+  const std::optional<WallTime>& stale_since() const { return stale_since_; }
+  // The start time of the last Refresh(): max(clock, time floor).
+  WallTime update_start() const { return update_start_; }
+  // Raises the time floor to `to` (never lowers it).
+  Status RaiseTimeFloorTo(WallTime to);
+
   const RootMetadata& root() const { return root_; }
   const std::optional<TimestampMetadata>& timestamp() const { return timestamp_; }
   const std::optional<SnapshotMetadata>& snapshot() const { return snapshot_; }
@@ -119,6 +138,9 @@ class TufClient {
     TargetsMetadata metadata;
   };
 
+  // CheckNotExpired, except that with the offline window allowed an expired
+  // role is remembered in stale_since_ instead of failing.
+  Status CheckFresh(std::string_view what, WallTime expires, WallTime now);
   Status UpdateRoot(WallTime now);
   Status AcceptNextRoot(std::string_view bytes);
   Status ForgetRotatedRoles(const RootMetadata& next);
@@ -167,6 +189,8 @@ class TufClient {
   std::map<std::string, DelegatedState> delegated_;  // by role name
   WallTime update_start_;                            // "now" of the last refresh
   bool refreshed_ = false;
+  bool offline_window_allowed_ = false;
+  std::optional<WallTime> stale_since_;
 };
 
 // Checks `expires` against `now`: metadata whose expiry is at or before the

@@ -100,7 +100,7 @@ Result<TufClient::DelegatedState> TufClient::LoadDelegated(const std::string& ro
       trusted_version = trusted->metadata.common.version;
       if (*trusted_version == info.version &&
           CheckLengthAndHashes(what, AsBytes(*stored), info.length, info.hashes, false).ok()) {
-        RETURN_IF_ERROR(CheckNotExpired(what, trusted->metadata.common.expires, update_start_));
+        RETURN_IF_ERROR(CheckFresh(what, trusted->metadata.common.expires, update_start_));
         return trusted;
       }
     }
@@ -116,7 +116,7 @@ Result<TufClient::DelegatedState> TufClient::LoadDelegated(const std::string& ro
     return Corruption(what + " version rollback: " + std::to_string(version) + " < trusted " +
                       std::to_string(*trusted_version));
   }
-  RETURN_IF_ERROR(CheckNotExpired(what, fresh.metadata.common.expires, update_start_));
+  RETURN_IF_ERROR(CheckFresh(what, fresh.metadata.common.expires, update_start_));
   RETURN_IF_ERROR(store_.Store(role, bytes));
   return fresh;
 }

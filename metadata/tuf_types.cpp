@@ -344,6 +344,11 @@ Result<RootMetadata> ParseRoot(const Json& signed_json) {
   r.Require({"keys", "roles"});
   root.consistent_snapshot = false;
   r.Bool("consistent_snapshot", root.consistent_snapshot);
+  if (signed_json.contains(kOfflineWindowCapField)) {
+    uint32_t days = 0;
+    r.Unsigned(kOfflineWindowCapField, days, 1, kMaxOfflineWindowDays);
+    root.offline_window_max_days = days;
+  }
   const Json* keys = r.Object("keys");
   const Json* roles = r.Object("roles");
   RETURN_IF_ERROR(r.status());
@@ -413,6 +418,9 @@ Json ToJson(const RootMetadata& root) {
   for (const auto& [role, keys] : root.roles)
     roles[std::string(RoleName(role))] = RoleKeysToJson(keys);
   out["roles"] = roles;
+  if (root.offline_window_max_days) {
+    out[std::string(kOfflineWindowCapField)] = *root.offline_window_max_days;
+  }
   return out;
 }
 

@@ -54,7 +54,13 @@ struct RootMetadata {
   bool consistent_snapshot = true;
   std::map<std::string, TufKey> keys;  // by key id
   std::map<RoleType, RoleKeys> roles;  // all four present
+  // "flotilla_offline_window_max_days": the longest offline validity window a
+  // release signer may give (docs/metadata.md); nullopt: none allowed.
+  std::optional<uint32_t> offline_window_max_days;
 };
+
+inline constexpr std::string_view kOfflineWindowCapField = "flotilla_offline_window_max_days";
+inline constexpr uint32_t kMaxOfflineWindowDays = 3650;
 
 // An entry of timestamp's or snapshot's "meta": a metadata file's version and
 // optionally its length and hashes (hex by algorithm name).

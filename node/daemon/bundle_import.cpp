@@ -16,10 +16,13 @@
 #include "core/digest.h"
 #include "core/fd.h"
 #include "core/file_io.h"
+#include "http/http_client.h"
 #include "layerstore/layer_store.h"
 #include "layerstore/plain_tar.h"
+#include "metadata/offline_window.h"
 #include "metadata/release.h"
 #include "metadata/remote_repository.h"
+#include "metadata/trusted_store.h"
 #include "metadata/tuf_client.h"
 #include "node/daemon/bundle_fleet.h"
 #include "node/daemon/release_transfer.h"
@@ -154,30 +157,24 @@ Result<std::string> AppOfIndex(const std::string& staging, const BundleLimits& l
 
 // The TUF client over `metadata_dir` (the bundle's metadata as the remote);
 // the newest release of `app` it verifies.
+// With the offline window allowed, expired metadata stands when the
+// release's window covers now (docs/metadata.md); the floor then moves to
+// at most the window's start.
 Result<metadata::Release> VerifiedRelease(const std::string& trusted_dir,
                                           const std::string& metadata_dir, const std::string& app,
-                                          const Clock& clock) {
+                                          const Clock& clock, OfflineWindowUse offline) {
+  constexpr std::string_view kDoesNotVerify =
+      "the bundle's metadata does not verify against this device's trusted metadata";
   metadata::DirectoryRemote remote(metadata_dir, "");
   ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(trusted_dir, remote, clock));
-  RETURN_IF_ERROR(client->Refresh().WithContext(
-      "the bundle's metadata does not verify against this device's trusted metadata"));
+  if (offline == OfflineWindowUse::kAllowed) client->AllowOfflineWindow();
+  RETURN_IF_ERROR(client->Refresh().WithContext(kDoesNotVerify));
   ASSIGN_OR_RETURN(auto releases, metadata::TrustedReleases(*client));
   auto it = releases.find(app);
   if (it == releases.end())
     return NotFound("the bundle's signed metadata has no release of " + app);
+  RETURN_IF_ERROR(metadata::ApplyOfflineWindow(*client, {&it->second}).WithContext(kDoesNotVerify));
   return it->second;
-}
-
-Status CopyTrustedDir(const std::string& from, const std::string& to) {
-  RETURN_IF_ERROR(CreateDirectories(to, 0700));
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(from, ec)) {
-    if (!e.is_regular_file() || e.is_symlink()) continue;
-    fs::copy_file(e.path(), to + "/" + e.path().filename().string(), ec);
-    if (ec) return Internal("copy " + e.path().string() + ": " + ec.message());
-  }
-  if (ec) return Internal("read " + from + ": " + ec.message());
-  return Status::Ok();
 }
 
 Status CheckNewer(const std::string& state_path, const std::string& app, uint64_t version) {
@@ -337,7 +334,7 @@ Result<std::optional<BundleFleetVerdict>> CarriedFleetVerdict(const NodeConfig& 
 Result<Verified> VerifyBundle(const NodeConfig& config, const std::string& bundle_path,
                               const std::string& staging, const Clock& clock,
                               layerstore::LayerStore& store, const ImportProgressFn& progress,
-                              const BundleLimits& limits) {
+                              const BundleLimits& limits, OfflineWindowUse offline) {
   const DataLayout layout(config.data_dir);
   progress({"checking", 0, 0, "checking " + bundle_path});
   ASSIGN_OR_RETURN(auto entries, ScanBundle(bundle_path, limits));
@@ -348,9 +345,9 @@ Result<Verified> VerifyBundle(const NodeConfig& config, const std::string& bundl
   RETURN_IF_ERROR(ExtractBundle(bundle_path, entries, staging, progress));
   Verified v;
   ASSIGN_OR_RETURN(v.app, AppOfIndex(staging, limits, config));
-  RETURN_IF_ERROR(CopyTrustedDir(layout.tuf(), staging + "/tuf"));
+  RETURN_IF_ERROR(metadata::CopyTrustedDirectory(layout.tuf(), staging + "/tuf"));
   ASSIGN_OR_RETURN(v.release,
-                   VerifiedRelease(staging + "/tuf", staging + "/metadata", v.app, clock));
+                   VerifiedRelease(staging + "/tuf", staging + "/metadata", v.app, clock, offline));
   progress({"verifying", 0, 0,
             fmt::format("metadata verified: {} release {}", v.app, v.release.version)});
   RETURN_IF_ERROR(CheckNewer(layout.state(), v.app, v.release.version));
@@ -392,8 +389,11 @@ Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& b
   ASSIGN_OR_RETURN(UniqueFd lock, LockDataDir(layout));
   ASSIGN_OR_RETURN(auto store, layerstore::LayerStore::Open(layout.store()));
   // The data directory's lock keeps every other writer of tuf/ and fleet/ out.
-  ASSIGN_OR_RETURN(ImportResult result,
-                   ImportBundleInto(config, *store, bundle_path, clock, progress, "", limits));
+  const OfflineWindowUse offline = TrackerUnreachable(config, std::chrono::seconds(5))
+                                       ? OfflineWindowUse::kAllowed
+                                       : OfflineWindowUse::kIgnored;
+  ASSIGN_OR_RETURN(ImportResult result, ImportBundleInto(config, *store, bundle_path, clock,
+                                                         progress, "", limits, nullptr, offline));
   if (result.fleet) {
     RETURN_IF_ERROR(CommitBundleFleet(config, *result.fleet, clock)
                         .WithContext("this device's fleet document was not accepted"));
@@ -403,17 +403,33 @@ Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& b
   return result;
 }
 
+bool TrackerUnreachable(const NodeConfig& config, std::chrono::milliseconds timeout) {
+  if (config.content_url.empty()) return true;
+  http::ClientOptions options = HttpOptionsFor(config);
+  options.connect_timeout = std::min(options.connect_timeout, timeout);
+  options.read_timeout = std::min(options.read_timeout, timeout);
+  options.total_timeout = timeout;
+  http::Client client(std::move(options));
+  auto answer =
+      client.Fetch({.url = http::JoinUrl(config.content_url + "/metadata", "timestamp.json"),
+                    .max_body_bytes = 16 << 10});
+  const StatusCode code = answer.status().code();
+  return code == StatusCode::kUnavailable || code == StatusCode::kDeadlineExceeded;
+}
+
 Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::LayerStore& store,
                                       const std::string& bundle_path, const Clock& clock,
                                       const ImportProgressFn& progress, const std::string& seed_dir,
-                                      const BundleLimits& limits, std::mutex* trusted_dir_lock) {
+                                      const BundleLimits& limits, std::mutex* trusted_dir_lock,
+                                      OfflineWindowUse offline) {
   const DataLayout layout(config.data_dir);
   if (!fs::is_regular_file(bundle_path)) return NotFound(bundle_path + " is not a file");
   RETURN_IF_ERROR(EnsureTrustedRoot(config, layout));
   const std::string staging = layout.root + "/tmp/import";
   std::error_code ec;
   fs::remove_all(staging, ec);
-  auto verified = VerifyBundle(config, bundle_path, staging, clock, store, progress, limits);
+  auto verified =
+      VerifyBundle(config, bundle_path, staging, clock, store, progress, limits, offline);
   Status committed = verified.status();
   ImportResult result;
   if (verified.ok()) {
@@ -423,7 +439,8 @@ Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::Laye
       std::unique_lock<std::mutex> no_refresh;
       if (trusted_dir_lock) no_refresh = std::unique_lock<std::mutex>(*trusted_dir_lock);
       committed =
-          VerifiedRelease(layout.tuf(), staging + "/metadata", verified->app, clock).status();
+          VerifiedRelease(layout.tuf(), staging + "/metadata", verified->app, clock, offline)
+              .status();
     }
     if (committed.ok() && verified->fleet) {
       result.fleet = verified->fleet->carried;

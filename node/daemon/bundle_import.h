@@ -7,6 +7,7 @@
 // trusted metadata updated and the layers rebuilt into the store.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -18,11 +19,14 @@
 #include "core/fd.h"
 #include "core/status.h"
 #include "layerstore/layer_store.h"
+#include "metadata/offline_window.h"
 #include "node/daemon/carried_fleet_files.h"
 #include "node/daemon/node_config.h"
 #include "node/transfer/artifact_fetcher.h"
 
 namespace flotilla::node {
+
+using metadata::OfflineWindowUse;
 
 struct BundleLimits {
   uint32_t max_entries = 4096;
@@ -70,7 +74,8 @@ Result<UniqueFd> LockDataDir(const DataLayout& layout);
 bool DaemonHoldsDataDir(const DataLayout& layout);
 
 // Into a stopped node: takes the data directory's lock (FailedPrecondition
-// when the daemon holds it) and opens the store.
+// when the daemon holds it) and opens the store. Offline windows count when
+// the node has no tracker or its timestamp.json does not answer (5 s).
 Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& bundle_path,
                                   const Clock& clock, const ImportProgressFn& progress,
                                   const BundleLimits& limits = {});
@@ -91,6 +96,11 @@ Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::Laye
                                       const ImportProgressFn& progress,
                                       const std::string& seed_dir = "",
                                       const BundleLimits& limits = {},
-                                      std::mutex* trusted_dir_lock = nullptr);
+                                      std::mutex* trusted_dir_lock = nullptr,
+                                      OfflineWindowUse offline = OfflineWindowUse::kIgnored);
+
+// Whether the node's tracker does not answer a request for its
+// timestamp.json within `timeout` (or the node has none).
+bool TrackerUnreachable(const NodeConfig& config, std::chrono::milliseconds timeout);
 
 }  // namespace flotilla::node

@@ -91,9 +91,12 @@ Status BundleImporter::Begin(const std::string& path, const std::string& source)
   }
   spdlog::info("import: {} ({})", path, source);
   auto result = std::make_shared<Result<ImportResult>>(Internal("the import did not run"));
+  const OfflineWindowUse offline = tracker_unreachable_ && tracker_unreachable_()
+                                       ? OfflineWindowUse::kAllowed
+                                       : OfflineWindowUse::kIgnored;
   store_.WithStore(
       [config = config_, path, result, progress = progress_, &clock = clock_, seed_dir = seed_dir_,
-       &trusted_dir_lock = trusted_dir_lock_](layerstore::LayerStore& store) {
+       &trusted_dir_lock = trusted_dir_lock_, offline](layerstore::LayerStore& store) {
         auto report = [progress](const ImportProgress& p) {
           std::lock_guard<std::mutex> lock(progress->mu);
           progress->view.step = p.step;
@@ -107,8 +110,8 @@ Status BundleImporter::Begin(const std::string& path, const std::string& source)
             ++progress->view.lines_dropped;
           }
         };
-        *result =
-            ImportBundleInto(config, store, path, clock, report, seed_dir, {}, &trusted_dir_lock);
+        *result = ImportBundleInto(config, store, path, clock, report, seed_dir, {},
+                                   &trusted_dir_lock, offline);
         return result->ok() ? (*result)->added : std::vector<layerstore::LayerInfo>{};
       },
       [this, result] { Finished(*result); });

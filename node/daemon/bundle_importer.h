@@ -51,6 +51,12 @@ class BundleImporter {
                  std::mutex& trusted_dir_lock, std::function<void(const ImportResult&)> imported);
   ~BundleImporter();
 
+  // Asked on the loop as each import begins: whether the tracker is
+  // unreachable now, so offline validity windows count (docs/bundle.md).
+  void SetTrackerUnreachable(std::function<bool()> tracker_unreachable) {
+    tracker_unreachable_ = std::move(tracker_unreachable);
+  }
+
   // Reads what the import directory's earlier polls tried; starts polling.
   void Start();
   void Stop();
@@ -86,6 +92,7 @@ class BundleImporter {
   Executor& loop_;
   std::mutex& trusted_dir_lock_;
   std::function<void(const ImportResult&)> imported_;
+  std::function<bool()> tracker_unreachable_;
   std::shared_ptr<Progress> progress_ = std::make_shared<Progress>();
   bool running_ = false;
   int open_fd_ = -1;          // the import directory's file being imported

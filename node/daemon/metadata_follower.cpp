@@ -66,6 +66,7 @@ Status MetadataFollower::RefreshMetadata() {
   Status enrolled = EnrolIfNeeded();
   Status from_tracker =
       IsUnreachable(enrolled) ? enrolled : RefreshFrom(options_.tracker_metadata_url);
+  status_.tracker_unreachable = IsUnreachable(from_tracker);
   if (from_tracker.ok() || !IsUnreachable(from_tracker)) {
     return from_tracker.WithContext("from the tracker");
   }

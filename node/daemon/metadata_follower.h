@@ -69,6 +69,9 @@ struct FollowerStatus {
   std::string last_refresh_error;
   uint64_t refreshes_ok = 0;
   uint64_t refreshes_failed = 0;
+  // The last refresh could not reach the tracker (Unavailable or
+  // DeadlineExceeded): offline validity windows count (docs/metadata.md).
+  bool tracker_unreachable = false;
 };
 
 class MetadataFollower {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
@@ -15,6 +16,7 @@
 #include "node/control/control_protocol.h"
 #include "node/control/control_server.h"
 #include "node/control/status_format.h"
+#include "node/daemon/bundle_import.h"
 #include "node/daemon/http_fetcher.h"
 #include "node/daemon/secret_files.h"
 #include "node/transfer/torrent_fetcher.h"
@@ -255,6 +257,8 @@ Status NodeDaemon::OpenFollower() {
                            ReleasesVerified(releases);
                          },
                      .error = [this](const std::string& e) { reporter_->AddError(e); }});
+  importer_->SetTrackerUnreachable(
+      [this] { return follower_ && follower_->status().tracker_unreachable; });
   key_binder_ = std::make_unique<KeyBinder>(config_, layout_, loop_);
   log_uploader_ = std::make_unique<LogUploader>(
       config_.tracker_url, HttpOptionsFor(config_),
@@ -402,7 +406,20 @@ void NodeDaemon::ReleasesVerified(const std::map<std::string, metadata::Release>
 }
 
 void NodeDaemon::OfferTrustedReleases() {
-  auto releases = source_->VerifyTrustedOnDisk();
+  // Offline validity windows count once a refresh found the tracker
+  // unreachable; at start, before any refresh, when the tracker does not
+  // answer one request for its timestamp (asked only when the metadata on
+  // disk does not verify as it is: expired, typically). Offering at start,
+  // before the deployer's first collection, keeps an imported release's
+  // layers from being collected as unused.
+  const bool offline = follower_ && follower_->status().tracker_unreachable;
+  auto releases = source_->VerifyTrustedOnDisk(offline ? metadata::OfflineWindowUse::kAllowed
+                                                       : metadata::OfflineWindowUse::kIgnored);
+  if (!releases.ok() && !offline && !started_ &&
+      releases.status().code() == StatusCode::kFailedPrecondition &&
+      TrackerUnreachable(config_, std::chrono::seconds(5))) {
+    releases = source_->VerifyTrustedOnDisk(metadata::OfflineWindowUse::kAllowed);
+  }
   trusted_on_disk_verified_ = releases.ok();
   if (fleet_->managed()) {
     // Only the accepted document says what runs: its releases, checked

@@ -2,10 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+#include <optional>
+#include <vector>
+
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "metadata/offline_window.h"
 #include "metadata/release.h"
 #include "metadata/release_floor.h"
+#include "metadata/trusted_store.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
 
@@ -23,6 +29,34 @@ uint64_t TrustedVersion(const std::string& path) {
   } catch (const std::exception&) {
     return 0;
   }
+}
+
+// The releases of `releases` that the client may use: all when nothing had
+// expired; else those whose offline validity window covers the refresh's
+// start (each refused one logged), the time floor raised to the earliest
+// start of theirs (metadata::ApplyOfflineWindow). None: the first refusal.
+Result<std::map<std::string, metadata::Release>> UsableOffline(
+    metadata::TufClient& client, std::map<std::string, metadata::Release> releases) {
+  if (!client.stale_since()) return releases;
+  std::vector<const metadata::Release*> usable;
+  std::optional<Status> first_refusal;
+  for (auto it = releases.begin(); it != releases.end();) {
+    Status window = metadata::CheckOfflineWindow(it->second, client.root(), client.update_start());
+    if (window.ok()) {
+      usable.push_back(&it->second);
+      ++it;
+      continue;
+    }
+    spdlog::info("expired metadata: {}", window.ToString());
+    if (!first_refusal) first_refusal = window;
+    it = releases.erase(it);
+  }
+  if (usable.empty()) {
+    return first_refusal ? *first_refusal
+                         : FailedPrecondition("the metadata expired and names no release");
+  }
+  RETURN_IF_ERROR(metadata::ApplyOfflineWindow(client, usable));
+  return releases;
 }
 
 }  // namespace
@@ -46,7 +80,8 @@ Result<std::map<std::string, metadata::Release>> TufMetadataSource::Refresh(
     const std::string& base_url) {
   // The content origin through the configured proxy; a LAN neighbour directly.
   const bool origin = base_url.rfind(config_.content_url + "/", 0) == 0;
-  HttpRemote remote(base_url, "", origin ? HttpOptionsFor(config_) : LanHttpOptionsFor(config_));
+  if (!origin) return RefreshFromNeighbour(base_url);
+  HttpRemote remote(base_url, "", HttpOptionsFor(config_));
   std::unique_lock<std::mutex> lock(trusted_dir_lock_);
   ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
   RETURN_IF_ERROR(client->Refresh());
@@ -58,12 +93,49 @@ Result<std::map<std::string, metadata::Release>> TufMetadataSource::Refresh(
   return releases;
 }
 
-Result<std::map<std::string, metadata::Release>> TufMetadataSource::VerifyTrustedOnDisk() {
+Result<std::map<std::string, metadata::Release>> TufMetadataSource::RefreshFromNeighbour(
+    const std::string& base_url) {
+  // The follower asks a neighbour only when the tracker is unreachable, so
+  // offline validity windows count; what needed one is verified on a copy of
+  // tuf/ first and becomes trusted only once a window covers it.
+  HttpRemote neighbour(base_url, "", LanHttpOptionsFor(config_));
+  metadata::RecordingRemote recording(neighbour);
+  const std::string staging = layout_.root + "/tmp/lan-tuf";
+  std::unique_lock<std::mutex> lock(trusted_dir_lock_);
+  std::error_code ec;
+  std::filesystem::remove_all(staging, ec);
+  RETURN_IF_ERROR(metadata::CopyTrustedDirectory(layout_.tuf(), staging));
+  {
+    ASSIGN_OR_RETURN(auto copy, metadata::TufClient::Open(staging, recording, clock_));
+    copy->AllowOfflineWindow();
+    RETURN_IF_ERROR(copy->Refresh());
+    ASSIGN_OR_RETURN(auto releases, metadata::TrustedReleases(*copy));
+    RETURN_IF_ERROR(UsableOffline(*copy, std::move(releases)).status());
+  }
+  std::filesystem::remove_all(staging, ec);
+  // The same bytes, now into tuf/.
+  metadata::MemoryRemote verified(recording.files());
+  ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), verified, clock_));
+  client->AllowOfflineWindow();
+  RETURN_IF_ERROR(client->Refresh());
+  std::vector<Status> refused;
+  ASSIGN_OR_RETURN(auto releases, metadata::TrustedReleases(*client, &refused));
+  ASSIGN_OR_RETURN(releases, UsableOffline(*client, std::move(releases)));
+  lock.unlock();
+  for (const Status& role : refused) spdlog::warn("metadata from a neighbour: {}", role.ToString());
+  PublishServedVersions();
+  return releases;
+}
+
+Result<std::map<std::string, metadata::Release>> TufMetadataSource::VerifyTrustedOnDisk(
+    metadata::OfflineWindowUse offline) {
   metadata::DirectoryRemote remote(layout_.tuf(), "");
   std::lock_guard<std::mutex> lock(trusted_dir_lock_);
   ASSIGN_OR_RETURN(auto client, metadata::TufClient::Open(layout_.tuf(), remote, clock_));
+  if (offline == metadata::OfflineWindowUse::kAllowed) client->AllowOfflineWindow();
   RETURN_IF_ERROR(client->Refresh());
-  return metadata::TrustedReleases(*client);
+  ASSIGN_OR_RETURN(auto releases, metadata::TrustedReleases(*client));
+  return UsableOffline(*client, std::move(releases));
 }
 
 Result<uint64_t> TufMetadataSource::TrustedFloorOnDisk(const std::string& app) {

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "http/http_client.h"
+#include "metadata/offline_window.h"
 #include "metadata/remote_repository.h"
 #include "node/daemon/lan_exchange.h"
 #include "node/daemon/metadata_follower.h"
@@ -57,8 +58,11 @@ class TufMetadataSource final : public MetadataSource {
   uint64_t TrustedTimestampVersion() override;
   // The releases the trusted metadata on disk names, verified again by the
   // TUF client with the trusted directory as its remote: no network, expiry
-  // and the time floor still apply (docs/bundle.md).
-  Result<std::map<std::string, metadata::Release>> VerifyTrustedOnDisk();
+  // and the time floor still apply (docs/bundle.md). With `offline` allowed
+  // (the tracker unreachable), expired metadata gives the releases whose
+  // offline validity window covers now (docs/metadata.md).
+  Result<std::map<std::string, metadata::Release>> VerifyTrustedOnDisk(
+      metadata::OfflineWindowUse offline = metadata::OfflineWindowUse::kIgnored);
   // The floor of `app` its signers set (metadata::TrustedFloor; 0: none), in
   // the trusted metadata on disk, verified again as VerifyTrustedOnDisk does.
   // Reads only; safe on a worker lane.
@@ -68,6 +72,11 @@ class TufMetadataSource final : public MetadataSource {
   void PublishServedVersions();
 
  private:
+  // Refresh() from a LAN neighbour's exchange endpoint: offline validity
+  // windows count, checked on a copy of tuf/ before tuf/ takes the bytes.
+  Result<std::map<std::string, metadata::Release>> RefreshFromNeighbour(
+      const std::string& base_url);
+
   const NodeConfig& config_;
   DataLayout layout_;
   const Clock& clock_;

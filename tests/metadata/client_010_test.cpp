@@ -10,6 +10,7 @@
 
 #include "core/canonical_json.h"
 #include "metadata/compat_fixture.h"
+#include "metadata/offline_window.h"
 #include "metadata/release.h"
 #include "metadata/release_floor.h"
 #include "metadata/repository.h"
@@ -107,6 +108,27 @@ TEST_F(Client010Test, TakesAReleaseWhoseSpecDeclaresConfig) {
   auto r = Refresh010();
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "kiosk 2\n");
+}
+
+// The offline validity window (docs/metadata.md): a root field 0.1.0 does not
+// know and custom.offline_window beside custom.flotilla. 0.1.0 takes the
+// root and the release, and keeps TUF's normal expiry (no window for it).
+TEST_F(Client010Test, TakesAReleaseWithAnOfflineWindowUnderARootWithACap) {
+  ASSERT_TRUE(repo_->RotateKeys({}, FixtureRing(), /*offline_window_max_days=*/90).ok());
+  ASSERT_EQ(repo_->root().offline_window_max_days, 90u);
+  Release release = FixtureRelease(2);
+  release.offline_window = OfflineWindowOfDays(clock_.Now(), 30);
+  ASSERT_TRUE(PublishRelease(*repo_, release, FixtureRing()).ok());
+  ASSERT_TRUE(
+      repo_->targets().targets.at(ReleaseTargetName("kiosk", 2)).custom.contains("offline_window"));
+  auto r = Refresh010();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "kiosk 2\n");
+  ASSERT_TRUE(PublishRelease(*repo_, FixtureRelease(3), FixtureRing()).ok());
+  clock_.Advance(std::chrono::hours(24 * 10));  // inside the window, timestamp expired
+  r = Refresh010();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("expired"), std::string::npos) << r.output;
 }
 
 TEST_F(Client010Test, RefusesAReleaseWithAFieldItDoesNotKnow) {

@@ -287,5 +287,39 @@ TEST_F(TufJsReadsFlotilla, ReleaseTheTrackerPublishedUnderAnOfflineAppKey) {
   Expect(FlotillaReads(repo, root, names), expected_, "flotilla");
 }
 
+// The offline validity window (docs/metadata.md): root's
+// flotilla_offline_window_max_days and a release's custom.offline_window are
+// fields tuf-js does not know; it keeps them under the signatures and takes
+// the release, as flotilla does.
+TEST_F(TufJsReadsFlotilla, ARootCappingOfflineWindowsAndAReleaseWithOne) {
+  const std::string repo = temp_ + "/repo";
+  const std::string log = "cat " + temp_ + "/publish.log";
+  ASSERT_TRUE(InitRepository(temp_, repo));
+  auto tracker_cli = [](const std::string& args) {
+    return RunShell(BinaryPath("flotilla-tracker") + " " + args + " 2>&1");
+  };
+  const std::string root2 = repo + "/pending/2.root.json";
+  ASSERT_EQ(
+      tracker_cli("stage-root --repository " + repo + " --offline-window-max-days 90").exit_code,
+      0);
+  ASSERT_EQ(tracker_cli("sign " + root2 + " --key " + repo + "/keys/root.key").exit_code, 0);
+  ASSERT_EQ(tracker_cli("accept --repository " + repo + " " + root2).exit_code, 0);
+  ASSERT_TRUE(
+      PublishImage(temp_, repo, "kiosk", 16, "1", "1", nullptr, "", "--offline-valid-days 30"))
+      << RunShell(log).output;
+
+  auto targets = ReadTextFileBounded(repo + "/metadata/targets.json", 8 << 20);
+  ASSERT_TRUE(targets.ok());
+  const Json release = Json::parse(*targets)["signed"]["targets"]["apps/kiosk/release-1.json"];
+  ASSERT_TRUE(release["custom"].contains("offline_window")) << *targets;
+  expected_["targets"]["apps/kiosk/release-1.json"] = {
+      {"tufjs", "ok"}, {"flotilla", "ok"}, {"sha256", release["hashes"]["sha256"]}};
+  expected_["refresh"] = {{"tufjs", "ok"}, {"flotilla", "ok"}};
+  const std::string root = repo + "/metadata/1.root.json";
+  const std::vector<std::string> names = {"apps/kiosk/release-1.json"};
+  Expect(TufJsReads(repo, root, names), expected_, "tufjs");
+  Expect(FlotillaReads(repo, root, names), expected_, "flotilla");
+}
+
 }  // namespace
 }  // namespace flotilla::testing

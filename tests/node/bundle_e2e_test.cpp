@@ -17,10 +17,12 @@
 #include "core/clock.h"
 #include "core/file_io.h"
 #include "layerstore/layer_store.h"
+#include "metadata/tuf_time.h"
 #include "node/daemon/bundle_import.h"
 #include "node/daemon/node_config.h"
 #include "tests/node/node_fixture.h"
 #include "tests/support/test_util.h"
+#include "tests/support/tracker_process.h"
 
 namespace flotilla::testing {
 namespace {
@@ -207,6 +209,79 @@ TEST_F(BundleE2e, ANodeWithNoTrackerRunsImportedReleasesAndRefusesAnOlderBundle)
   // device trusts; release 2's again holds nothing newer than what runs.
   ExpectRefused(b1, "rollback");
   ExpectRefused(b2, "not newer than release 2");
+}
+
+// The offline validity window (docs/metadata.md): root caps windows at 90
+// days and release 2 carries one of 30. The device's time is set through its
+// time floor, as provisioning may write it (docs/tuf-client.md): "now" is
+// max(clock, floor). Past the window's end the bundle is refused naming the
+// end; 10 days in (timestamp and snapshot expired) it imports and runs with
+// the tracker unreachable, the floor not moved; with the tracker answering,
+// normal expiry applies again.
+TEST_F(BundleE2e, AnExpiredBundleImportsAndRunsWithinItsOfflineWindowOnlyWhileTheTrackerIsAway) {
+  auto tracker_cli = [](const std::string& args) {
+    return RunShell(BinaryPath("flotilla-tracker") + " " + args + " 2>&1");
+  };
+  auto staged = tracker_cli("stage-root --repository " + repo_ + " --offline-window-max-days 90");
+  ASSERT_EQ(staged.exit_code, 0) << staged.output;
+  const std::string root2 = repo_ + "/pending/2.root.json";
+  auto signed_root = tracker_cli("sign " + root2 + " --key " + repo_ + "/keys/root.key");
+  ASSERT_EQ(signed_root.exit_code, 0) << signed_root.output;
+  EXPECT_NE(signed_root.output.find("offline validity windows of releases: at most 90 days"),
+            std::string::npos)
+      << signed_root.output;
+  auto accepted = tracker_cli("accept --repository " + repo_ + " " + root2);
+  ASSERT_EQ(accepted.exit_code, 0) << accepted.output;
+  // Over the cap: refused before anything is imported.
+  EXPECT_FALSE(PublishImage(dir_, repo_, kApp, 64, "bundle", "1", AppSpec(), "",
+                            "--offline-valid-days 120"));
+  EXPECT_NE(ReadTextFileBounded(dir_ + "/publish.log", 1 << 20)
+                .value_or("")
+                .find("--offline-valid-days 120: an offline window of 120 days is longer than the "
+                      "90 days root allows"),
+            std::string::npos);
+  ASSERT_TRUE(
+      PublishImage(dir_, repo_, kApp, 64, "bundle", "1", AppSpec(), "", "--offline-valid-days 30"));
+  auto targets = Json::parse(*ReadTextFileBounded(repo_ + "/metadata/targets.json", 1 << 20));
+  const Json window =
+      targets["signed"]["targets"]["apps/web/release-2.json"]["custom"]["offline_window"];
+  const WallTime start = *metadata::ParseTufTime(window["start"].get<std::string>());
+  const std::string end = window["end"].get<std::string>();
+  const std::string b2 = dir_ + "/web-2.bundle";
+  auto made = Bundle(repo_, 2, 0, b2);
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+
+  ASSERT_EQ(RunShell(BinaryPath("flotilla-node") + " tuf --metadata-dir " + data_ + "/tuf init " +
+                     repo_ + "/metadata/1.root.json")
+                .exit_code,
+            0);
+  auto set_device_time = [&](WallTime t) {
+    ASSERT_TRUE(WriteFileAtomic(data_ + "/tuf/time-floor", metadata::FormatTufTime(t) + "\n").ok());
+  };
+  const std::chrono::hours day(24);
+  set_device_time(start + 31 * day);
+  ExpectRefused(b2, "release 2 of web may be used offline only until " + end);
+
+  const std::string ten_days_in = metadata::FormatTufTime(start + 10 * day);
+  set_device_time(start + 10 * day);
+  auto imported = Import(b2);
+  ASSERT_EQ(imported.exit_code, 0) << imported.output;
+  EXPECT_NE(imported.output.find("imported web release 2"), std::string::npos) << imported.output;
+  EXPECT_EQ(ReadTextFileBounded(data_ + "/tuf/time-floor", 64).value_or(""), ten_days_in + "\n");
+  // The daemon's start-up offer finds the metadata expired; once the tracker
+  // proves unreachable the window stands and the release is deployed.
+  ASSERT_TRUE(node_.Start(dir_ + "/node", config_));
+  ASSERT_TRUE(WaitFor([&] { return Runs(2); }, seconds(60))) << node_.Log();
+  ASSERT_EQ(node_.Stop(), 0);
+  EXPECT_EQ(ReadTextFileBounded(data_ + "/tuf/time-floor", 64).value_or(""), ten_days_in + "\n");
+
+  // The tracker answers: the window is ignored and the expired metadata refused.
+  TrackerProcess tracker;
+  ASSERT_TRUE(tracker.Start(dir_, repo_)) << tracker.Log();
+  config_["tracker_url"] = tracker.url();
+  ASSERT_TRUE(WriteFileAtomic(config_path_, config_.dump()).ok());
+  ExpectRefused(b2, "timestamp metadata expired at");
+  tracker.Stop();
 }
 
 TEST_F(BundleE2e, TamperedTruncatedForeignAndLinkedBundlesAreRefusedAndChangeNothing) {

@@ -82,7 +82,8 @@ bool SignRelease(const std::string& dir, const std::string& repo, const std::str
 
 bool PublishImage(const std::string& dir, const std::string& repo, const std::string& app,
                   int random_kib, const std::string& seed, const std::string& variant,
-                  const Json& app_spec, const std::string& architecture) {
+                  const Json& app_spec, const std::string& architecture,
+                  const std::string& extra_args) {
   const std::string image = dir + "/image-" + seed + "-" + variant + architecture + ".tar";
   const std::string spec = dir + "/" + app + ".json";
   const Json sleeper = {{"name", app}, {"command", {"/bin/sh", "-c", "sleep 1000"}}};
@@ -94,7 +95,8 @@ bool PublishImage(const std::string& dir, const std::string& repo, const std::st
   const std::string platform = architecture.empty() ? "" : " --platform linux/" + architecture;
   auto r =
       RunShell(BinaryPath("flotilla-tracker") + " publish --repository " + repo + " --app " + app +
-               " --spec " + spec + platform + " " + image + " >> " + dir + "/publish.log 2>&1");
+               " --spec " + spec + platform + (extra_args.empty() ? "" : " " + extra_args) + " " +
+               image + " >> " + dir + "/publish.log 2>&1");
   return r.exit_code == 0;
 }
 

@@ -52,9 +52,11 @@ bool InitRepository(const std::string& dir, const std::string& repo);
 // `app_spec` null: the app runs `sleep 1000` with the default health check.
 // `architecture` empty: the host's (an image for another one is published
 // with `--platform linux/<architecture>`).
+// `extra_args` are added to `publish` (e.g. "--offline-valid-days 30").
 bool PublishImage(const std::string& dir, const std::string& repo, const std::string& app,
                   int random_kib, const std::string& seed, const std::string& variant = "0",
-                  const Json& app_spec = nullptr, const std::string& architecture = "");
+                  const Json& app_spec = nullptr, const std::string& architecture = "",
+                  const std::string& extra_args = "");
 
 // A repository under offline keys (docs/signing.md): `init --offline-keys`
 // (offline keys in <dir>/off), and an app role for `app` with a key made by

@@ -4,13 +4,16 @@
 // for a first and then a newer release, verified by its own TUF client.
 #include <gtest/gtest.h>
 
+#include "core/clock.h"
 #include "core/file_io.h"
+#include "metadata/tuf_time.h"
 #include "tests/node/node_fixture.h"
 #include "tests/support/test_util.h"
 
 namespace flotilla::testing {
 namespace {
 
+using metadata::FormatTufTime;
 using std::chrono::seconds;
 
 class NodeLan : public ::testing::Test {
@@ -106,6 +109,37 @@ TEST_F(NodeLan, NeighbourGivesAReleaseSignedByAnOfflineAppKey) {
   EXPECT_NE(role("b"), "");
   EXPECT_EQ(role("b"), role("a"));
   EXPECT_NE(b_.Log().find("taken from neighbour a"), std::string::npos) << b_.Log();
+}
+
+// The offline validity window (docs/metadata.md): B's time (its time floor,
+// as provisioning may write it) is 10 days ahead, so A's fresh metadata has
+// expired for B. Release 2 carries a 30-day window under a root that allows
+// 90: B, cut from the tracker, takes it from A all the same, and its floor
+// stays where it was.
+TEST_F(NodeLan, NeighbourMetadataExpiredForThisDeviceIsTakenWithinTheOfflineWindow) {
+  auto tracker_cli = [](const std::string& args) {
+    return RunShell(BinaryPath("flotilla-tracker") + " " + args + " 2>&1");
+  };
+  ASSERT_EQ(
+      tracker_cli("stage-root --repository " + repo_ + " --offline-window-max-days 90").exit_code,
+      0);
+  const std::string root2 = repo_ + "/pending/2.root.json";
+  ASSERT_EQ(tracker_cli("sign " + root2 + " --key " + repo_ + "/keys/root.key").exit_code, 0);
+  auto accepted = tracker_cli("accept --repository " + repo_ + " " + root2);
+  ASSERT_EQ(accepted.exit_code, 0) << accepted.output;
+  ASSERT_TRUE(
+      PublishImage(dir_, repo_, "kiosk", 128, "2", "0", nullptr, "", "--offline-valid-days 30"));
+  const std::string ahead =
+      FormatTufTime(std::chrono::floor<std::chrono::seconds>(SystemClock::Instance().Now()) +
+                    std::chrono::hours(24 * 10)) +
+      "\n";
+  RunShell("mkdir -p " + dir_ + "/b/tuf");
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/b/tuf/time-floor", ahead).ok());
+
+  ASSERT_NO_FATAL_FAILURE(StartBothUntilBTargets(2));
+  EXPECT_EQ(Timestamp("b"), Timestamp("a"));
+  EXPECT_NE(b_.Log().find("taken from neighbour a"), std::string::npos) << b_.Log();
+  EXPECT_EQ(ReadTextFileBounded(dir_ + "/b/tuf/time-floor", 64).value_or(""), ahead);
 }
 
 TEST_F(NodeLan, ForgedNeighbourMetadataIsRefused) {

@@ -40,27 +40,6 @@ struct BundleFlags {
   bool json = false;
 };
 
-// The repository directory as a device's remote, remembering every metadata
-// file read (under the file name a DirectoryRemote reads it from).
-class RecordingRemote final : public metadata::RemoteRepository {
- public:
-  explicit RecordingRemote(const std::string& metadata_dir) : inner_(metadata_dir, "") {}
-
-  Result<std::string> FetchMetadata(const std::string& name, uint64_t max_bytes) override {
-    auto bytes = inner_.FetchMetadata(name, max_bytes);
-    if (bytes.ok()) files_[metadata::PercentEncode(name)] = *bytes;
-    return bytes;
-  }
-  Status FetchTarget(const std::string&, uint64_t, const std::string&) override {
-    return InvalidArgument("a bundle carries no TUF targets");
-  }
-  const std::map<std::string, std::string>& files() const { return files_; }
-
- private:
-  metadata::DirectoryRemote inner_;
-  std::map<std::string, std::string> files_;
-};
-
 std::vector<layerstore::PlannerArtifact> PlannerArtifactsOf(const metadata::Release& release) {
   std::vector<layerstore::PlannerArtifact> out;
   for (const auto& a : release.artifacts) {
@@ -141,7 +120,9 @@ Result<BundleContents> Collect(const BundleFlags& f, const std::string& trusted_
                    ReadTextFileBounded(layout.metadata_dir() + "/1.root.json",
                                        metadata::ClientLimits{}.max_root_bytes));
   RETURN_IF_ERROR(metadata::TufClient::Initialize(trusted_dir, first_root));
-  RecordingRemote remote(layout.metadata_dir());
+  // The repository directory as a device's remote, remembering every metadata file read.
+  metadata::DirectoryRemote directory(layout.metadata_dir(), "");
+  metadata::RecordingRemote remote(directory);
   ASSIGN_OR_RETURN(auto client,
                    metadata::TufClient::Open(trusted_dir, remote, SystemClock::Instance()));
   RETURN_IF_ERROR(client->Refresh().WithContext("the repository's metadata"));

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "core/file_io.h"
 #include "layerstore/layer_store.h"
 #include "layerstore/types.h"
+#include "metadata/release.h"
 #include "metadata/release_floor.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_names.h"
@@ -542,6 +544,13 @@ CLI::App* AddPublishCommand(CLI::App& app, PublishFlags& flags) {
   publish->add_option("--delta-threads", request.delta_threads, "Threads per delta encoding")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
+  publish
+      ->add_option("--offline-valid-days", request.offline_valid_days,
+                   "Give the release an offline validity window of N days from now: devices "
+                   "that cannot reach the tracker may use it until then after its timestamp "
+                   "expired (at most the root's cap, stage-root --offline-window-max-days; "
+                   "docs/signing.md)")
+      ->check(CLI::Range(1, 3650));
   publish->add_flag("--also-top-level", request.also_top_level,
                     "For an app signed offline: also stage the release into the top-level "
                     "targets (signed by the offline targets key), which is all that devices "
@@ -605,6 +614,10 @@ Status PrintSummary(const std::string& path, FILE* out) {
       fmt::print(out, "  {}: {} key(s), threshold {}\n", metadata::RoleName(role),
                  keys.keyids.size(), keys.threshold);
     }
+    if (root.offline_window_max_days) {
+      fmt::print(out, "  offline validity windows of releases: at most {} days\n",
+                 *root.offline_window_max_days);
+    }
     return Status::Ok();
   }
   ASSIGN_OR_RETURN(auto targets, metadata::ParseTargets(doc.signed_json).WithContext(path));
@@ -614,9 +627,18 @@ Status PrintSummary(const std::string& path, FILE* out) {
   for (const auto& [name, target] : targets.targets) {
     auto floor = metadata::IsFloorTargetName(name) ? metadata::ParseFloor(target.custom)
                                                    : Result<metadata::ReleaseFloor>(NotFound(""));
+    auto release = floor.ok() ? Result<metadata::Release>(NotFound(""))
+                              : metadata::ParseRelease(target.custom);
+    std::string window;
+    if (release.ok() && release->offline_window) {
+      window = fmt::format(", usable offline from {} until {}",
+                           metadata::FormatTufTime(release->offline_window->start),
+                           metadata::FormatTufTime(release->offline_window->end));
+    }
     fmt::print(
-        out, "  target {} ({} bytes){}\n", metadata::PercentEncode(name), target.length,
-        floor.ok() ? fmt::format(": the floor of {} is release {}", floor->app, floor->floor) : "");
+        out, "  target {} ({} bytes){}{}\n", metadata::PercentEncode(name), target.length,
+        floor.ok() ? fmt::format(": the floor of {} is release {}", floor->app, floor->floor) : "",
+        window);
   }
   if (targets.delegations) {
     for (const auto& role : targets.delegations->roles) {
@@ -670,11 +692,12 @@ int RunStageApp(StageAppFlags& flags) {
 struct StageRootFlags {
   std::string repository;
   std::vector<std::string> rotate;  // ROLE=PUBLIC_KEY_FILE
+  std::optional<uint32_t> offline_window_max_days;
   bool json = false;
 };
 
 int RunStageRoot(const StageRootFlags& flags) {
-  StageRootRequest request{flags.repository, {}};
+  StageRootRequest request{flags.repository, {}, flags.offline_window_max_days};
   for (const auto& item : flags.rotate) {
     const size_t eq = item.find('=');
     if (eq == std::string::npos) {
@@ -694,7 +717,11 @@ int RunStageRoot(const StageRootFlags& flags) {
   }
   fmt::print("staged {}\nsign it with the current and the new root keys where they live:\n", *path);
   fmt::print("  flotilla-tracker sign {} --key root.key\n", *path);
-  fmt::print("put the new online keys in {}/keys, then:\n", flags.repository);
+  if (flags.rotate.empty()) {
+    fmt::print("then on the tracker:\n");
+  } else {
+    fmt::print("put the new online keys in {}/keys, then:\n", flags.repository);
+  }
   fmt::print("  flotilla-tracker accept --repository {} {}\n", flags.repository, *path);
   return 0;
 }
@@ -760,13 +787,19 @@ CLI::App* AddStageAppCommand(CLI::App& app, StageAppFlags& flags) {
 CLI::App* AddStageRootCommand(CLI::App& app, StageRootFlags& flags) {
   auto* stage_root = app.add_subcommand(
       "stage-root",
-      "Stage the next root with new keys for some roles (recovery: docs/metadata.md)");
+      "Stage the next root with new keys for some roles (recovery: docs/metadata.md) or a new "
+      "offline window cap (docs/signing.md)");
   stage_root->add_option("--repository", flags.repository, "Repository directory")->required();
+  stage_root->add_option(
+      "--rotate", flags.rotate,
+      "ROLE=FILE: ROLE (root, targets, snapshot, timestamp) gets the Ed25519 public "
+      "key in FILE (keygen's .pub), threshold 1; repeatable");
   stage_root
-      ->add_option("--rotate", flags.rotate,
-                   "ROLE=FILE: ROLE (root, targets, snapshot, timestamp) gets the Ed25519 public "
-                   "key in FILE (keygen's .pub), threshold 1; repeatable")
-      ->required();
+      ->add_option("--offline-window-max-days", flags.offline_window_max_days,
+                   "The longest offline validity window a release may carry "
+                   "(publish --offline-valid-days), in days; 0 removes the cap (no window "
+                   "then counts on devices). Default: kept")
+      ->check(CLI::Range(0, 3650));
   stage_root->add_flag("--json", flags.json, "Print one JSON document instead of text");
   return stage_root;
 }

@@ -6,6 +6,7 @@
 #include "core/bytes.h"
 #include "core/digest.h"
 #include "core/file_io.h"
+#include "metadata/offline_window.h"
 #include "metadata/release.h"
 #include "metadata/release_floor.h"
 #include "metadata/repository.h"
@@ -51,6 +52,7 @@ Status CheckAppRoleDocument(const RepositoryLayout& repo, const metadata::Reposi
   const std::string app = role.substr(5);
   const metadata::TargetsMetadata* current = meta.DelegatedTargets(role);
   RETURN_IF_ERROR(metadata::CheckAppRole(app, current, next));
+  RETURN_IF_ERROR(metadata::CheckReleaseWindowsAllowed(next, meta.root()));
   return CheckArtifactsPresent(repo, current, next);
 }
 
@@ -64,6 +66,7 @@ Status CheckTopLevelDocument(const RepositoryLayout& repo, const metadata::Repos
   RETURN_IF_ERROR(metadata::CheckReleasesMonotonic(meta.targets(), next));
   RETURN_IF_ERROR(metadata::CheckFloorsMonotonic(&meta.targets(), next));
   RETURN_IF_ERROR(metadata::CheckSameAsAppRoles(meta, next));
+  RETURN_IF_ERROR(metadata::CheckReleaseWindowsAllowed(next, meta.root()));
   return CheckArtifactsPresent(repo, &meta.targets(), next);
 }
 
@@ -177,7 +180,11 @@ Result<std::string> StageRootRotation(const StageRootRequest& request, const Clo
   const RepositoryLayout repo{request.repository};
   ASSIGN_OR_RETURN(PublishLock lock, PublishLock::Acquire(repo, /*wait=*/true));
   ASSIGN_OR_RETURN(auto meta, metadata::Repository::Open(repo.root, clock));
-  ASSIGN_OR_RETURN(metadata::SignedDocument doc, meta->StageRoot(changes));
+  if (changes.empty() && !request.offline_window_max_days) {
+    return InvalidArgument("nothing to stage: give --rotate or --offline-window-max-days");
+  }
+  ASSIGN_OR_RETURN(metadata::SignedDocument doc,
+                   meta->StageRoot(changes, request.offline_window_max_days));
   RETURN_IF_ERROR(CreateDirectories(PendingDir(repo), 0700));
   const std::string path =
       PendingDir(repo) + "/" + std::to_string(meta->root().common.version + 1) + ".root.json";

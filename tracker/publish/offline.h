@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ struct StageRootRequest {
   // Role name ("root", "targets", "snapshot", "timestamp") -> its new Ed25519
   // public key files (keygen's .pub); threshold 1 per role.
   std::map<std::string, std::vector<std::string>> rotate;
+  // Root's cap on releases' offline validity windows (docs/metadata.md):
+  // set to this many days (0: removed); nullopt: kept.
+  std::optional<uint32_t> offline_window_max_days;
 };
 
 // Stages root N+1 with the given roles' keys replaced; the pending file's path.

@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "appspec/app_spec.h"
 #include "core/file_io.h"
 #include "layerstore/delta.h"
 #include "layerstore/layer_store.h"
+#include "metadata/offline_window.h"
 #include "metadata/repository.h"
 #include "metadata/tuf_names.h"
 #include "tracker/publish/offline.h"
@@ -227,6 +229,17 @@ Result<PublishOutcome> PublishLocked(const PublishRequest& request, const Reposi
   ASSIGN_OR_RETURN(auto meta, metadata::Repository::Open(repo.root, clock));
   const metadata::TargetsMetadata published = meta->AllTargets();
   ASSIGN_OR_RETURN(auto latest, metadata::LatestReleases(published));
+  std::optional<metadata::OfflineWindow> window;
+  if (request.offline_valid_days > 0) {
+    window = metadata::OfflineWindowOfDays(clock.Now(), request.offline_valid_days);
+    Status allowed = metadata::CheckWindowAllowed(*window, meta->root());
+    if (!allowed.ok()) {
+      return FailedPrecondition(
+          fmt::format("--offline-valid-days {}: {}; stage a root with "
+                      "--offline-window-max-days",
+                      request.offline_valid_days, allowed.message()));
+    }
+  }
 
   PublishRequest import = request;
   std::optional<metadata::ReleaseSource> source;
@@ -249,6 +262,7 @@ Result<PublishOutcome> PublishLocked(const PublishRequest& request, const Reposi
   ASSIGN_OR_RETURN(auto image, ImportImage(*store, import, progress));
   metadata::Release& release = outcome.release;
   release.source = std::move(source);
+  release.offline_window = window;
   release.app = request.app;
   release.version = NextVersion(latest, request.app);
   release.app_spec = std::move(app_spec);

@@ -68,6 +68,9 @@ struct PublishRequest {
   // targets (pending/<W>.targets.json, for the offline targets key), which
   // is all a node running 0.1.0 reads (docs/signing.md).
   bool also_top_level = false;
+  // When > 0: the release's offline validity window, from now for this many
+  // days (docs/metadata.md); at most what the repository's root allows.
+  uint32_t offline_valid_days = 0;
 };
 
 struct PublishOutcome {
