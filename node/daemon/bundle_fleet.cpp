@@ -40,17 +40,6 @@ Result<CarriedFleetFiles> ReadCarried(const std::string& path) {
   return ParseCarriedFleetFiles(json, kMaxBundleFleetFiles, kMaxBundleFleetBytes);
 }
 
-// The image metadata trusted in `tuf_dir`, verified again from itself (no network).
-Result<std::unique_ptr<metadata::TufClient>> TrustedImage(const std::string& tuf_dir,
-                                                          metadata::DirectoryRemote& remote,
-                                                          const Clock& clock) {
-  // (With an offline validity window, expired image metadata within it
-  // would be allowed here as in the import's own verification.)
-  ASSIGN_OR_RETURN(auto image, metadata::TufClient::Open(tuf_dir, remote, clock));
-  RETURN_IF_ERROR(image->Refresh().WithContext("image repository"));
-  return image;
-}
-
 std::string Refusal(const FleetDocument& document, uint64_t document_version,
                     const metadata::Release& release) {
   auto chosen = document.apps.find(release.app);
@@ -79,7 +68,8 @@ bool IsBundleFleetFileName(std::string_view name) {
 
 Result<std::optional<BundleFleetVerdict>> CheckBundleFleet(
     const NodeConfig& config, const std::string& staging, const std::string& staged_image_tuf,
-    const metadata::Release& release, const Clock& clock, std::string& why_not) {
+    const metadata::Release& release, const Clock& clock, const metadata::Release* offline_release,
+    std::string& why_not) {
   const DataLayout layout(config.data_dir);
   auto credentials = LoadCredentials(layout.credentials());
   if (!credentials.ok()) {
@@ -104,7 +94,8 @@ Result<std::optional<BundleFleetVerdict>> CheckBundleFleet(
   const std::string staged_fleet = staging + "/fleet-tuf";
   RETURN_IF_ERROR(CopyFleetTrust(fleet_dir + "/tuf", staged_fleet));
   metadata::DirectoryRemote image_remote(staged_image_tuf, "");
-  ASSIGN_OR_RETURN(auto image, TrustedImage(staged_image_tuf, image_remote, clock));
+  ASSIGN_OR_RETURN(auto image,
+                   TrustedImageMetadata(staged_image_tuf, image_remote, clock, offline_release));
   NoNetworkRemote no_network;
   CarriedRemote remote(carried, no_network);
   const FleetCheckContext context{.device_id = credentials->device_id,
@@ -124,11 +115,12 @@ Result<std::optional<BundleFleetVerdict>> CheckBundleFleet(
 }
 
 Status CommitBundleFleet(const NodeConfig& config, const CarriedFleetFiles& carried,
-                         const Clock& clock) {
+                         const Clock& clock, const metadata::Release* offline_release) {
   const DataLayout layout(config.data_dir);
   ASSIGN_OR_RETURN(DeviceCredentials credentials, LoadCredentials(layout.credentials()));
   metadata::DirectoryRemote image_remote(layout.tuf(), "");
-  ASSIGN_OR_RETURN(auto image, TrustedImage(layout.tuf(), image_remote, clock));
+  ASSIGN_OR_RETURN(auto image,
+                   TrustedImageMetadata(layout.tuf(), image_remote, clock, offline_release));
   NoNetworkRemote no_network;
   CarriedRemote remote(carried, no_network);
   const std::string fleet_dir = layout.root + "/fleet";

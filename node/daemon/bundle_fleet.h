@@ -56,15 +56,18 @@ struct BundleFleetVerdict {
 // `why_not` set when the bundle's fleet files do not apply here: none for
 // this device, the node not enrolled, or no fleet root trusted yet. An error
 // when this device's files do not verify (the bundle is refused).
+// `offline_release`: the import allows that release's offline window, and so
+// does the check of the image metadata the document is checked against.
 Result<std::optional<BundleFleetVerdict>> CheckBundleFleet(
     const NodeConfig& config, const std::string& staging, const std::string& staged_image_tuf,
-    const metadata::Release& release, const Clock& clock, std::string& why_not);
+    const metadata::Release& release, const Clock& clock, const metadata::Release* offline_release,
+    std::string& why_not);
 
 // On a stopped node, whose data directory's lock the caller holds: the
 // carried files into <data_dir>/fleet/tuf through the same workflow, checked
 // against <data_dir>/tuf, and the document stored as accepted.json, which the
 // next `run` follows.
 Status CommitBundleFleet(const NodeConfig& config, const CarriedFleetFiles& carried,
-                         const Clock& clock);
+                         const Clock& clock, const metadata::Release* offline_release);
 
 }  // namespace flotilla::node

@@ -308,14 +308,14 @@ struct Verified {
 };
 
 // Step 4b: this device's fleet document, when the bundle carries it.
-Result<std::optional<BundleFleetVerdict>> CarriedFleetVerdict(const NodeConfig& config,
-                                                              const std::string& staging,
-                                                              const metadata::Release& release,
-                                                              const Clock& clock,
-                                                              const ImportProgressFn& progress) {
+Result<std::optional<BundleFleetVerdict>> CarriedFleetVerdict(
+    const NodeConfig& config, const std::string& staging, const metadata::Release& release,
+    const Clock& clock, OfflineWindowUse offline, const ImportProgressFn& progress) {
   std::string why_not;
-  ASSIGN_OR_RETURN(auto verdict,
-                   CheckBundleFleet(config, staging, staging + "/tuf", release, clock, why_not));
+  const metadata::Release* offline_release =
+      offline == OfflineWindowUse::kAllowed ? &release : nullptr;
+  ASSIGN_OR_RETURN(auto verdict, CheckBundleFleet(config, staging, staging + "/tuf", release, clock,
+                                                  offline_release, why_not));
   if (!verdict) {
     progress({"verifying", 0, 0, why_not});
   } else if (verdict->refusal.empty()) {
@@ -351,7 +351,8 @@ Result<Verified> VerifyBundle(const NodeConfig& config, const std::string& bundl
   progress({"verifying", 0, 0,
             fmt::format("metadata verified: {} release {}", v.app, v.release.version)});
   RETURN_IF_ERROR(CheckNewer(layout.state(), v.app, v.release.version));
-  ASSIGN_OR_RETURN(v.fleet, CarriedFleetVerdict(config, staging, v.release, clock, progress));
+  ASSIGN_OR_RETURN(v.fleet,
+                   CarriedFleetVerdict(config, staging, v.release, clock, offline, progress));
   if (v.fleet && !v.fleet->refusal.empty()) return v;  // not deployed: nothing to plan
   RETURN_IF_ERROR(CheckRunsHere(v.release, layerstore::Platform::Host()));
   ASSIGN_OR_RETURN(v.steps, PlanFromBundle(v.release, store, config.deltas, staging, progress));
@@ -395,7 +396,8 @@ Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& b
   ASSIGN_OR_RETURN(ImportResult result, ImportBundleInto(config, *store, bundle_path, clock,
                                                          progress, "", limits, nullptr, offline));
   if (result.fleet) {
-    RETURN_IF_ERROR(CommitBundleFleet(config, *result.fleet, clock)
+    RETURN_IF_ERROR(CommitBundleFleet(config, *result.fleet, clock,
+                                      result.offline_release ? &*result.offline_release : nullptr)
                         .WithContext("this device's fleet document was not accepted"));
     progress({"imported", 0, 0, fmt::format("fleet document v{} accepted", result.fleet_version)});
   }
@@ -443,6 +445,7 @@ Result<ImportResult> ImportBundleInto(const NodeConfig& config, layerstore::Laye
               .status();
     }
     if (committed.ok() && verified->fleet) {
+      if (offline == OfflineWindowUse::kAllowed) result.offline_release = verified->release;
       result.fleet = verified->fleet->carried;
       result.fleet_version = verified->fleet->document_version;
       result.not_deployed = verified->fleet->refusal;

@@ -20,6 +20,7 @@
 #include "core/status.h"
 #include "layerstore/layer_store.h"
 #include "metadata/offline_window.h"
+#include "metadata/release.h"
 #include "node/daemon/carried_fleet_files.h"
 #include "node/daemon/node_config.h"
 #include "node/transfer/artifact_fetcher.h"
@@ -53,6 +54,10 @@ struct ImportResult {
   // the release was not imported (no layer rebuilt): why. The caller refuses
   // the import with it once the fleet files are committed.
   std::string not_deployed;
+  // The release whose offline validity window the import was allowed to use
+  // (the tracker unreachable): the fleet files are committed under the same
+  // allowance.
+  std::optional<metadata::Release> offline_release;
 };
 
 // Where an import is: its step ("checking" the tar headers, "copying" the

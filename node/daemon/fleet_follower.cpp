@@ -9,6 +9,7 @@
 #include "core/canonical_json.h"
 #include "core/file_io.h"
 #include "core/sealed_box.h"
+#include "metadata/offline_window.h"
 #include "metadata/remote_repository.h"
 #include "metadata/tuf_client.h"
 #include "metadata/tuf_names.h"
@@ -375,12 +376,25 @@ Result<std::map<std::string, metadata::Release>> FleetFollower::Accept(VerifiedF
   return std::move(verified.releases);
 }
 
-Status FleetFollower::AcceptFromBundle(const CarriedFleetFiles& carried) {
+Result<std::unique_ptr<metadata::TufClient>> TrustedImageMetadata(
+    const std::string& tuf_dir, metadata::RemoteRepository& remote, const Clock& clock,
+    const metadata::Release* offline_release) {
+  ASSIGN_OR_RETURN(auto image, metadata::TufClient::Open(tuf_dir, remote, clock));
+  if (offline_release != nullptr) image->AllowOfflineWindow();
+  RETURN_IF_ERROR(image->Refresh().WithContext("image repository"));
+  if (offline_release != nullptr) {
+    RETURN_IF_ERROR(
+        metadata::ApplyOfflineWindow(*image, {offline_release}).WithContext("image repository"));
+  }
+  return image;
+}
+
+Status FleetFollower::AcceptFromBundle(const CarriedFleetFiles& carried,
+                                       const metadata::Release* offline_release) {
   if (!credentials_) return FailedPrecondition("not enrolled: no fleet document is this device's");
   metadata::DirectoryRemote trusted_image(options_.data_dir + "/tuf", "");
-  ASSIGN_OR_RETURN(auto image,
-                   metadata::TufClient::Open(options_.data_dir + "/tuf", trusted_image, clock_));
-  RETURN_IF_ERROR(image->Refresh().WithContext("image repository"));
+  ASSIGN_OR_RETURN(auto image, TrustedImageMetadata(options_.data_dir + "/tuf", trusted_image,
+                                                    clock_, offline_release));
   NoNetworkRemote no_network;
   CarriedRemote remote(carried, no_network);
   ASSIGN_OR_RETURN(

@@ -147,6 +147,15 @@ struct VerifiedFleet {
   std::map<std::string, metadata::Release> releases;
 };
 
+// The image metadata trusted in `tuf_dir`, verified again from `remote` (a
+// DirectoryRemote on it: no network) for the fleet document's checks. With
+// `offline_release` (an import that used that release's offline validity
+// window, docs/metadata.md), expired metadata stands within its window as in
+// the import's own verification.
+Result<std::unique_ptr<metadata::TufClient>> TrustedImageMetadata(
+    const std::string& tuf_dir, metadata::RemoteRepository& remote, const Clock& clock,
+    const metadata::Release* offline_release = nullptr);
+
 // One TUF refresh of a device's fleet repository, trusted in the client
 // directory `fleet_tuf` (which it updates), from `remote`; the document is
 // downloaded into `targets_dir` (its length and hashes checked), parsed and
@@ -193,7 +202,9 @@ class FleetFollower {
   // Files an offline bundle carried (docs/bundle.md, "Fleet documents in a
   // bundle"): one refresh from them alone, no network, checked as a poll's;
   // the document accepted is handed on as a poll's is.
-  Status AcceptFromBundle(const CarriedFleetFiles& carried);
+  // `offline_release`: as TrustedImageMetadata's.
+  Status AcceptFromBundle(const CarriedFleetFiles& carried,
+                          const metadata::Release* offline_release = nullptr);
   // The accepted document's releases, checked again against the image
   // repository's trusted metadata on disk (no network), while the fleet
   // metadata that listed it has not expired: what a managed node deploys

@@ -116,7 +116,10 @@ Status NodeDaemon::Prepare() {
         }
         // The device's fleet document the bundle carried: the follower
         // accepts it (and hands its choices on) as after a poll.
-        if (imported.fleet) AcceptBundleFleet(*imported.fleet);
+        if (imported.fleet) {
+          AcceptBundleFleet(*imported.fleet,
+                            imported.offline_release ? &*imported.offline_release : nullptr);
+        }
         OfferTrustedReleases();
       });
   RETURN_IF_ERROR(OpenFleet());
@@ -590,8 +593,9 @@ void NodeDaemon::Lock(const std::string& app, int64_t seconds, const std::string
         (reason.empty() ? "" : ": " + reason));
 }
 
-void NodeDaemon::AcceptBundleFleet(const CarriedFleetFiles& carried) {
-  if (Status accepted = fleet_->AcceptFromBundle(carried); !accepted.ok()) {
+void NodeDaemon::AcceptBundleFleet(const CarriedFleetFiles& carried,
+                                   const metadata::Release* offline_release) {
+  if (Status accepted = fleet_->AcceptFromBundle(carried, offline_release); !accepted.ok()) {
     spdlog::warn("import: this device's fleet document not accepted: {}", accepted.ToString());
     reporter_->AddError("fleet: " + accepted.ToString());
   }

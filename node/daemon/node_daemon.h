@@ -85,7 +85,8 @@ class NodeDaemon : public NodeControl {
   // Imports an offline bundle on the store's lane (bundle_importer.h).
   void Import(const std::string& path, ControlReply reply) override;
   // The fleet files an imported bundle carried for this device, to the follower.
-  void AcceptBundleFleet(const CarriedFleetFiles& carried);
+  void AcceptBundleFleet(const CarriedFleetFiles& carried,
+                         const metadata::Release* offline_release);
   // The metrics endpoint's port (0: off).
   uint16_t metrics_port() const;
   // Called on the loop once a newer agent release is installed and staged:
