@@ -25,6 +25,7 @@
 #include "metadata/trusted_store.h"
 #include "metadata/tuf_client.h"
 #include "node/daemon/bundle_fleet.h"
+#include "node/daemon/imported_seeds.h"
 #include "node/daemon/release_transfer.h"
 #include "node/daemon/store_worker.h"
 
@@ -393,8 +394,20 @@ Result<ImportResult> ImportBundle(const NodeConfig& config, const std::string& b
   const OfflineWindowUse offline = TrackerUnreachable(config, std::chrono::seconds(5))
                                        ? OfflineWindowUse::kAllowed
                                        : OfflineWindowUse::kIgnored;
-  ASSIGN_OR_RETURN(ImportResult result, ImportBundleInto(config, *store, bundle_path, clock,
-                                                         progress, "", limits, nullptr, offline));
+  // In p2p mode the artifacts go to the fetcher's directory, and the next
+  // `run` seeds them (imported_seeds.h), as a running daemon's import does.
+  const std::string seed_dir = config.transfer_mode == TransferMode::kP2p ? layout.transfer() : "";
+  ASSIGN_OR_RETURN(ImportResult result,
+                   ImportBundleInto(config, *store, bundle_path, clock, progress, seed_dir, limits,
+                                    nullptr, offline));
+  if (!result.seedable.empty()) {
+    Status recorded =
+        RecordImportedSeeds(layout.imported_seeds(), {result.app, result.version, result.seedable});
+    progress({"imported", 0, 0,
+              recorded.ok() ? fmt::format("{} artifact(s) kept for the next run to seed to the LAN",
+                                          result.seedable.size())
+                            : "not seeded: " + recorded.ToString()});
+  }
   if (result.fleet) {
     RETURN_IF_ERROR(CommitBundleFleet(config, *result.fleet, clock,
                                       result.offline_release ? &*result.offline_release : nullptr)

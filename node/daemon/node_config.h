@@ -128,6 +128,8 @@ struct DataLayout {
   // The device key's 32-byte seed, mode 0600 (docs/identity.md).
   std::string device_key() const { return root + "/device-key"; }
   std::string state() const { return root + "/state.json"; }
+  // Artifacts an import into the stopped node left to seed (imported_seeds.h).
+  std::string imported_seeds() const { return root + "/imported-seeds.json"; }
   std::string lan_port_file() const { return root + "/lan.port"; }
   std::string lock_file() const { return root + "/node.lock"; }
   std::string runtime() const { return root + "/runtime"; }

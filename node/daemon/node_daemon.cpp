@@ -18,6 +18,7 @@
 #include "node/control/status_format.h"
 #include "node/daemon/bundle_import.h"
 #include "node/daemon/http_fetcher.h"
+#include "node/daemon/imported_seeds.h"
 #include "node/daemon/secret_files.h"
 #include "node/transfer/torrent_fetcher.h"
 
@@ -593,6 +594,24 @@ void NodeDaemon::Lock(const std::string& app, int64_t seconds, const std::string
         (reason.empty() ? "" : ": " + reason));
 }
 
+void NodeDaemon::SeedImportedWhileStopped() {
+  const std::string path = layout_.imported_seeds();
+  auto recorded = LoadImportedSeeds(path);
+  if (!recorded.ok()) {
+    spdlog::warn("imported artifacts not seeded: {}", recorded.status().ToString());
+  } else {
+    for (const ImportedSeeds& seeds : *recorded) {
+      spdlog::info(
+          "app {}: seeding {} artifact(s) of release {}, imported while the node was stopped",
+          seeds.app, seeds.artifacts.size(), seeds.release);
+      pipeline_->Seed(seeds.app, seeds.release, seeds.artifacts);
+    }
+  }
+  if (Status removed = RemoveImportedSeeds(path); !removed.ok()) {
+    spdlog::warn("{}", removed.ToString());
+  }
+}
+
 void NodeDaemon::AcceptBundleFleet(const CarriedFleetFiles& carried,
                                    const metadata::Release* offline_release) {
   if (Status accepted = fleet_->AcceptFromBundle(carried, offline_release); !accepted.ok()) {
@@ -676,6 +695,7 @@ void NodeDaemon::Start() {
   if (deployer_) deployer_->Start();
   pipeline_->Start();
   ReportAgentRollback();
+  SeedImportedWhileStopped();
   OfferTrustedReleases();
   importer_->Start();
   follower_->Start();

@@ -85,6 +85,9 @@ class NodeDaemon : public NodeControl {
   // Imports an offline bundle on the store's lane (bundle_importer.h).
   void Import(const std::string& path, ControlReply reply) override;
   // The fleet files an imported bundle carried for this device, to the follower.
+  // Hands the artifacts an import into the stopped node left (imported_seeds.h)
+  // to the pipeline, as a running daemon's import does, and forgets the record.
+  void SeedImportedWhileStopped();
   void AcceptBundleFleet(const CarriedFleetFiles& carried,
                          const metadata::Release* offline_release);
   // The metrics endpoint's port (0: off).

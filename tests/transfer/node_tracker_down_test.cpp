@@ -146,12 +146,17 @@ uint64_t OriginBytesServed(int port) {
   return std::strtoull(r.output.c_str(), nullptr, 10);
 }
 
-// An offline bundle spreads over a site: A imports release 1 from its import
-// directory; B, C and D take its signed metadata and the .torrent files from
-// A's exchange endpoint and every piece from A (and from each other): each
-// one's peer bytes are exactly the release's artifacts, none from the
-// origin, which nothing on the site reaches (`content_url`).
-void SpreadFromAStick(NodeTrackerDownFixture& f, const std::string& tracker_url) {
+// How device A takes the bundle: from its import directory while it runs,
+// or with `flotilla-node import` before it first starts.
+enum class ImportWay { kImportDirectory, kWhileStopped };
+
+// An offline bundle spreads over a site: A imports release 1; B, C and D
+// take its signed metadata and the .torrent files from A's exchange endpoint
+// and every piece from A (and from each other): each one's peer bytes are
+// exactly the release's artifacts, none from the origin, which nothing on
+// the site reaches (`content_url`).
+void SpreadFromAStick(NodeTrackerDownFixture& f, const std::string& tracker_url,
+                      ImportWay way = ImportWay::kImportDirectory) {
   ASSERT_TRUE(PublishImage(f.dir_, f.repo_, "kiosk", 2048, "1"));
   const uint64_t artifact_bytes = FullArtifactBytes(f.repo_, "kiosk", 1);
   ASSERT_GT(artifact_bytes, 2000u * 1024);
@@ -171,8 +176,21 @@ void SpreadFromAStick(NodeTrackerDownFixture& f, const std::string& tracker_url)
     return c;
   };
   Json a = config("a", 2);
-  a["import_dir"] = stick;
-  a["import_poll_s"] = 1;
+  if (way == ImportWay::kImportDirectory) {
+    a["import_dir"] = stick;
+    a["import_poll_s"] = 1;
+  } else {
+    // The artifacts stay in the fetcher's directory for `run` to seed.
+    RunShell("mkdir -p " + f.dir_ + "/a");
+    ASSERT_TRUE(WriteFileAtomic(f.dir_ + "/a/node.json", a.dump(2)).ok());
+    auto imported = RunShell(BinaryPath("flotilla-node") + " import --config " + f.dir_ +
+                             "/a/node.json " + stick + "/kiosk-1.bundle 2>&1");
+    ASSERT_EQ(imported.exit_code, 0) << imported.output;
+    EXPECT_NE(imported.output.find("artifact(s) kept for the next run to seed to the LAN"),
+              std::string::npos)
+        << imported.output;
+    EXPECT_EQ(::access((f.dir_ + "/a/data/imported-seeds.json").c_str(), F_OK), 0);
+  }
   NodeProcess c, d;
   ASSERT_TRUE(f.StartNode(f.a_, "a", a));
   ASSERT_TRUE(f.StartNode(f.b_, "b", config("b", 3)));
@@ -203,12 +221,20 @@ void SpreadFromAStick(NodeTrackerDownFixture& f, const std::string& tracker_url)
     EXPECT_EQ(s["bytes_from_peers"].get<uint64_t>(), artifact_bytes) << name << s.dump();
     EXPECT_EQ(s["bytes_from_origin"].get<uint64_t>(), 0u) << name << s.dump();
   }
+  if (way == ImportWay::kWhileStopped) {
+    EXPECT_NE(f.a_.Log().find("imported while the node was stopped"), std::string::npos);
+    EXPECT_NE(::access((f.dir_ + "/a/data/imported-seeds.json").c_str(), F_OK), 0);
+  }
   EXPECT_EQ(c.Stop(), 0);
   EXPECT_EQ(d.Stop(), 0);
 }
 
 TEST_F(NodeTrackerDown, ASiteTakesTheReleaseOneDeviceImportedFromAStick) {
   SpreadFromAStick(*this, "http://127.0.0.1:1");  // no tracker either
+}
+
+TEST_F(NodeTrackerDown, ASiteTakesTheReleaseOneDeviceImportedWhileStopped) {
+  SpreadFromAStick(*this, "http://127.0.0.1:1", ImportWay::kWhileStopped);
 }
 
 TEST_F(NodeTrackerDown, ASiteWhoseTrackerAnswersTakesTheImportedReleaseWithNoOriginByte) {
