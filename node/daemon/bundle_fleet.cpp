@@ -103,7 +103,7 @@ Result<std::optional<BundleFleetVerdict>> CheckBundleFleet(
                                   .device_key_path = layout.device_key()};
   ASSIGN_OR_RETURN(VerifiedFleet verified,
                    VerifyFleetRepository(staged_fleet, staging + "/fleet-targets", remote, *image,
-                                         context, clock, "fleet repository")
+                                         context, clock, "fleet repository", offline_release)
                        .WithContext(std::string(kDoesNotVerify)));
   BundleFleetVerdict verdict{.carried = std::move(carried),
                              .document_version = verified.accepted.targets_version};
@@ -130,7 +130,7 @@ Status CommitBundleFleet(const NodeConfig& config, const CarriedFleetFiles& carr
   ASSIGN_OR_RETURN(
       VerifiedFleet verified,
       VerifyFleetRepository(fleet_dir + "/tuf", fleet_dir + "/targets", remote, *image, context,
-                            clock, "fleet repository (files the bundle carried)"));
+                            clock, "fleet repository (files the bundle carried)", offline_release));
   verified.accepted.accepted_unix =
       std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
   return SaveAcceptedFleet(fleet_dir, verified.accepted);

@@ -400,7 +400,8 @@ Status FleetFollower::AcceptFromBundle(const CarriedFleetFiles& carried,
   ASSIGN_OR_RETURN(
       VerifiedFleet verified,
       VerifyFleetRepository(fleet_dir() + "/tuf", fleet_dir() + "/targets", remote, *image,
-                            CheckContext(), clock_, "fleet repository (files the bundle carried)"));
+                            CheckContext(), clock_, "fleet repository (files the bundle carried)",
+                            offline_release));
   ASSIGN_OR_RETURN(auto releases, Accept(std::move(verified)));
   status_.state = "following";
   status_.last_error.clear();
@@ -408,21 +409,39 @@ Status FleetFollower::AcceptFromBundle(const CarriedFleetFiles& carried,
   return Status::Ok();
 }
 
-Result<std::map<std::string, metadata::Release>> FleetFollower::AcceptedReleasesOnDisk() const {
+Result<std::map<std::string, metadata::Release>> FleetFollower::AcceptedReleasesOnDisk(
+    bool offline_window) const {
   if (!status_.accepted) return NotFound("no fleet document accepted");
-  // Expiry as a poll's: the fleet metadata that listed the document.
-  // (An offline validity window for fleet metadata would be applied here.)
-  if (UnixSeconds(clock_.Now()) >= status_.accepted->expires_unix) {
-    return FailedPrecondition(
-        "the accepted fleet document's metadata expired at " +
-        metadata::FormatTufTime(WallTime(std::chrono::seconds(status_.accepted->expires_unix))));
-  }
   if (!credentials_) return FailedPrecondition("not enrolled");
   metadata::DirectoryRemote trusted_image(options_.data_dir + "/tuf", "");
   ASSIGN_OR_RETURN(auto image,
                    metadata::TufClient::Open(options_.data_dir + "/tuf", trusted_image, clock_));
+  if (offline_window) image->AllowOfflineWindow();
   RETURN_IF_ERROR(image->Refresh().WithContext("image repository"));
-  return CheckFleetDocument(status_.accepted->document, *image, CheckContext());
+  ASSIGN_OR_RETURN(auto chosen,
+                   CheckFleetDocument(status_.accepted->document, *image, CheckContext()));
+  // Expiry as a poll's: the fleet metadata that listed the document, against
+  // the image client's time (max(clock, floor)).
+  const bool fleet_expired = UnixSeconds(image->update_start()) >= status_.accepted->expires_unix;
+  if (!fleet_expired && !image->stale_since()) return chosen;
+  const std::string expired =
+      "the accepted fleet document's metadata expired at " +
+      metadata::FormatTufTime(WallTime(std::chrono::seconds(status_.accepted->expires_unix)));
+  if (!offline_window) {
+    if (fleet_expired) return FailedPrecondition(expired);
+    return FailedPrecondition("image metadata expired");
+  }
+  // Offline: every release the document names must be usable under its window.
+  std::vector<const metadata::Release*> used;
+  for (const auto& [app, release] : chosen) used.push_back(&release);
+  if (fleet_expired) {
+    for (const metadata::Release* release : used) {
+      Status usable = metadata::CheckOfflineWindow(*release, image->root(), image->update_start());
+      if (!usable.ok()) return FailedPrecondition(expired + "; " + std::string(usable.message()));
+    }
+  }
+  RETURN_IF_ERROR(metadata::ApplyOfflineWindow(*image, used).WithContext("image repository"));
+  return chosen;
 }
 
 Result<VerifiedFleet> VerifyFleetRepository(const std::string& fleet_tuf,
@@ -430,8 +449,10 @@ Result<VerifiedFleet> VerifyFleetRepository(const std::string& fleet_tuf,
                                             metadata::RemoteRepository& remote,
                                             metadata::TufClient& image,
                                             const FleetCheckContext& context, const Clock& clock,
-                                            const std::string& what) {
+                                            const std::string& what,
+                                            const metadata::Release* offline_release) {
   ASSIGN_OR_RETURN(auto fleet, metadata::TufClient::Open(fleet_tuf, remote, clock));
+  if (offline_release != nullptr) fleet->AllowOfflineWindow();
   RETURN_IF_ERROR(fleet->Refresh().WithContext(what));
   ASSIGN_OR_RETURN(auto info, fleet->GetTargetInfo(kFleetDocumentTarget).WithContext(what));
   if (info.length > kMaxDocumentBytes) return ResourceExhausted("fleet document too large");
@@ -445,7 +466,29 @@ Result<VerifiedFleet> VerifyFleetRepository(const std::string& fleet_tuf,
   verified.accepted.document_bytes = std::move(bytes);
   verified.accepted.targets_version = fleet->targets()->common.version;
   verified.accepted.expires_unix = UnixSeconds(fleet->targets()->common.expires);
+  if (fleet->stale_since()) {
+    RETURN_IF_ERROR(ApplyFleetOfflineWindow(*fleet, image, verified.releases, *offline_release)
+                        .WithContext(what));
+  }
   return verified;
+}
+
+Status ApplyFleetOfflineWindow(metadata::TufClient& fleet, const metadata::TufClient& image,
+                               const std::map<std::string, metadata::Release>& chosen,
+                               const metadata::Release& windowed) {
+  const std::string why =
+      "fleet metadata expired at " + metadata::FormatTufTime(*fleet.stale_since()) + "; ";
+  auto it = chosen.find(windowed.app);
+  if (it == chosen.end() || it->second.version != windowed.version) {
+    return FailedPrecondition(
+        why + "offline it stands only for the release whose window it names, and it names " +
+        (it == chosen.end() ? "no release of " + windowed.app
+                            : windowed.app + " release " + std::to_string(it->second.version)) +
+        ", not release " + std::to_string(windowed.version));
+  }
+  Status usable = metadata::CheckOfflineWindow(windowed, image.root(), fleet.update_start());
+  if (!usable.ok()) return FailedPrecondition(why + std::string(usable.message()));
+  return fleet.RaiseTimeFloorTo(windowed.offline_window->start);
 }
 
 Result<std::map<std::string, metadata::Release>> CheckFleetDocument(

@@ -147,6 +147,16 @@ struct VerifiedFleet {
   std::map<std::string, metadata::Release> releases;
 };
 
+// Expired fleet metadata (the refresh set its expiry aside) stands offline
+// only as far as the release whose offline window the import uses vouches
+// for it: the document names exactly that release for its app, the release's
+// window (capped by the image root, docs/metadata.md) covers the fleet
+// refresh's start, and the fleet time floor moves to at most the window's
+// start. Otherwise FailedPrecondition naming the expiry and why.
+Status ApplyFleetOfflineWindow(metadata::TufClient& fleet, const metadata::TufClient& image,
+                               const std::map<std::string, metadata::Release>& chosen,
+                               const metadata::Release& windowed);
+
 // The image metadata trusted in `tuf_dir`, verified again from `remote` (a
 // DirectoryRemote on it: no network) for the fleet document's checks. With
 // `offline_release` (an import that used that release's offline validity
@@ -160,13 +170,16 @@ Result<std::unique_ptr<metadata::TufClient>> TrustedImageMetadata(
 // directory `fleet_tuf` (which it updates), from `remote`; the document is
 // downloaded into `targets_dir` (its length and hashes checked), parsed and
 // checked (CheckFleetDocument). What is read and how is the follower's poll's.
-// `what` names the repository in the refresh's errors.
+// `what` names the repository in the refresh's errors. With `offline_release`
+// (an import allowed that release's offline window), expired fleet metadata
+// stands as ApplyFleetOfflineWindow says.
 Result<VerifiedFleet> VerifyFleetRepository(const std::string& fleet_tuf,
                                             const std::string& targets_dir,
                                             metadata::RemoteRepository& remote,
                                             metadata::TufClient& image,
                                             const FleetCheckContext& context, const Clock& clock,
-                                            const std::string& what);
+                                            const std::string& what,
+                                            const metadata::Release* offline_release = nullptr);
 
 // Writes `accepted` as <fleet_dir>/accepted.json (atomically, durably, 0600).
 Status SaveAcceptedFleet(const std::string& fleet_dir, const AcceptedFleet& accepted);
@@ -209,7 +222,11 @@ class FleetFollower {
   // repository's trusted metadata on disk (no network), while the fleet
   // metadata that listed it has not expired: what a managed node deploys
   // before its first poll answers. NotFound when no document was accepted.
-  Result<std::map<std::string, metadata::Release>> AcceptedReleasesOnDisk() const;
+  // `offline_window`: the tracker is unreachable, so expired image and fleet
+  // metadata stand within the offline windows of the releases the document
+  // names (docs/metadata.md), as under an import.
+  Result<std::map<std::string, metadata::Release>> AcceptedReleasesOnDisk(
+      bool offline_window = false) const;
   // Whether a document was ever accepted: the local apps list is then ignored.
   bool managed() const { return status_.accepted.has_value(); }
   const FleetStatus& status() const { return status_; }

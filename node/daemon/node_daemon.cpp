@@ -426,11 +426,13 @@ void NodeDaemon::OfferTrustedReleases() {
   }
   trusted_on_disk_verified_ = releases.ok();
   if (fleet_->managed()) {
+    const bool offline_window = offline || (!started_ && !fleet_->AcceptedReleasesOnDisk().ok() &&
+                                            TrackerUnreachable(config_, std::chrono::seconds(5)));
     // Only the accepted document says what runs: its releases, checked
     // again against the trusted metadata on disk, while it has not expired
     // (so a document a stopped node's import accepted is followed with no
     // tracker); else the fleet follower's first poll decides.
-    auto chosen = fleet_->AcceptedReleasesOnDisk();
+    auto chosen = fleet_->AcceptedReleasesOnDisk(offline_window);
     if (chosen.ok()) {
       FleetChose(*chosen);
     } else {

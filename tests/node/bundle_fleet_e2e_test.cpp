@@ -19,6 +19,7 @@
 
 #include "core/canonical_json.h"
 #include "core/file_io.h"
+#include "metadata/tuf_time.h"
 #include "tests/node/node_fixture.h"
 #include "tests/support/test_util.h"
 #include "tests/support/tracker_process.h"
@@ -215,6 +216,67 @@ TEST_F(BundleFleetE2e, APinnedDeviceOrARecalledReleaseRefusesTheBundle) {
   EXPECT_EQ(Text(data_ + "/state.json"), state_before);
   EXPECT_EQ(AcceptedVersion(), PublishedVersion());
   EXPECT_FALSE(std::filesystem::exists(data_ + "/tmp/import"));
+}
+
+// Weeks offline: release 3 carries a 30-day offline window under a root that
+// caps windows at 90 days; the device's clock is 10 days past the window's
+// start, so its image and fleet metadata (1 and 7 days) have expired and the
+// tracker is away. A bundle whose carried document names release 3 is
+// imported and deployed; the fleet floor moves only to the window's start.
+// Pinned to release 1, the same expired fleet files are refused, naming why.
+TEST_F(BundleFleetE2e, UnderAnOfflineWindowExpiredFleetFilesStandOnlyForTheWindowedRelease) {
+  ASSERT_EQ(node_.Stop(), 0);
+  Tracker("stage-root --offline-window-max-days 90");
+  const std::string root2 = repo_ + "/pending/2.root.json";
+  auto signed_root = RunShell(BinaryPath("flotilla-tracker") + " sign " + root2 + " --key " +
+                              repo_ + "/keys/root.key 2>&1");
+  ASSERT_EQ(signed_root.exit_code, 0) << signed_root.output;
+  Tracker("accept " + root2);
+  Json spec = {{"name", kApp},
+               {"command", {"/bin/sh", "-c", "exec sleep 1000"}},
+               {"health", {{"type", "running"}, {"seconds", 1}}},
+               {"restart", {{"policy", "always"}}}};
+  ASSERT_TRUE(
+      PublishImage(dir_, repo_, kApp, 64, "fleet", "2", spec, "", "--offline-valid-days 30"))
+      << Text(dir_ + "/publish.log");
+  auto targets = Json::parse(Text(repo_ + "/metadata/targets.json"));
+  const std::string start_text =
+      targets["signed"]["targets"]["apps/web/release-3.json"]["custom"]["offline_window"]["start"];
+  const WallTime start = *metadata::ParseTufTime(start_text);
+  const std::chrono::hours day(24);
+  auto set_device_time = [&](WallTime t) {
+    for (const std::string dir : {data_ + "/tuf", data_ + "/fleet/tuf"}) {
+      ASSERT_TRUE(WriteFileAtomic(dir + "/time-floor", metadata::FormatTufTime(t) + "\n").ok());
+    }
+  };
+  auto bundle = [&](const std::string& name) {
+    Tracker("bundle --app web --release 3 --out " + dir_ + "/" + name + " --device " + device_id_);
+    return dir_ + "/" + name;
+  };
+
+  Tracker("pin --device n --app web --release 1");
+  Tracker("fleet publish");
+  const std::string pinned = bundle("pinned.bundle");
+  set_device_time(start + 10 * day);
+  auto refused = Import(pinned);
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("fleet metadata expired at"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("offline it stands only for the release whose window it names, "
+                                "and it names web release 1, not release 3"),
+            std::string::npos)
+      << refused.output;
+
+  Tracker("unpin --device n --app web");
+  Tracker("fleet publish");
+  const std::string chosen = bundle("chosen.bundle");
+  set_device_time(start + 10 * day);
+  auto imported = Import(chosen);
+  ASSERT_EQ(imported.exit_code, 0) << imported.output;
+  EXPECT_NE(imported.output.find("imported web release 3"), std::string::npos) << imported.output;
+  EXPECT_EQ(Text(data_ + "/fleet/tuf/time-floor"),
+            metadata::FormatTufTime(start + 10 * day) + "\n");
+  ASSERT_TRUE(node_.Start(dir_ + "/node", Json::parse(Text(config_path_))));
+  EXPECT_TRUE(WaitFor([&] { return Runs(3); }, seconds(60))) << node_.Log();
 }
 
 // The tracker refuses a device it has no fleet repository for, writing nothing.
