@@ -52,6 +52,10 @@ TEST_F(AgentUpdateTest, AGoodAgentIsConfirmedWithinProbationAndKeepsRunning) {
   ASSERT_TRUE(unit_->RunUntil([&] { return Slots().confirmed == 6; }, seconds(kProbationS + 15)))
       << unit_->Log();
   EXPECT_LT(Clock::now() - restarted, seconds(kProbationS));
+  // The daemon says `ready` in its status just before it sends READY=1, so
+  // the check may confirm it before the played systemd has read READY=1.
+  ASSERT_TRUE(unit_->RunUntil([&] { return unit_->ready_pid() != 0; }, seconds(10)))
+      << unit_->Log();
   const pid_t main_pid = unit_->main_pid();
   EXPECT_EQ(unit_->ready_pid(), main_pid);
   const std::string installed_binary =
